@@ -1,0 +1,62 @@
+//! What the core asks the outside world to do.
+//!
+//! After feeding inputs to a [`Raft`](crate::Raft), the driver calls
+//! [`Raft::take_actions`](crate::Raft::take_actions) and carries out what it gets.
+//! Every action is safe to start at once and in parallel with the others: the
+//! core itself holds back anything that must wait for durability (a vote, an
+//! append acknowledgement), so the driver needs no ordering rules beyond one —
+//! persists are applied to storage in the order of their ids.
+
+use crate::entry::Entry;
+use crate::hard_state::HardState;
+use crate::message::Message;
+use crate::status::SoftState;
+use crate::types::Index;
+
+/// Names one [`Persist`] action. Ids grow by one per action, starting at 1.
+/// Reporting an id durable ([`Raft::persisted`](crate::Raft::persisted)) reports
+/// every earlier id durable too.
+pub type PersistId = u64;
+
+/// A write the storage must make durable, then report with
+/// [`Raft::persisted`](crate::Raft::persisted).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Persist {
+    /// Echo this back once everything below (and every earlier persist) is durable.
+    pub id: PersistId,
+    /// The new hard state, when it changed.
+    pub hard_state: Option<HardState>,
+    /// Entries to write, consecutive. When the first one's index is at or below
+    /// the store's last index, the store first removes every entry from that
+    /// index on: the node is overwriting a conflicting suffix.
+    pub entries: Vec<Entry>,
+}
+
+/// One batch of work for the driver. Empty when there is nothing to do.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Actions {
+    /// Write this to storage, then report it durable.
+    pub persist: Option<Persist>,
+    /// Send these to peers. Loss, delay and reordering are all safe.
+    pub messages: Vec<Message>,
+    /// Committed entries, durable on this node, to apply to the state machine in
+    /// order. Report progress with [`Raft::applied`](crate::Raft::applied).
+    pub apply: Vec<Entry>,
+    /// The node's role, term or known leader changed to this.
+    pub soft_state: Option<SoftState>,
+    /// Entries at this index and above were removed from this node's log (a new
+    /// leader overwrote them). Any proposal this node made at those indexes will
+    /// never be applied: answer it as dropped.
+    pub truncated_from: Option<Index>,
+}
+
+impl Actions {
+    /// True when there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.persist.is_none()
+            && self.messages.is_empty()
+            && self.apply.is_empty()
+            && self.soft_state.is_none()
+            && self.truncated_from.is_none()
+    }
+}

@@ -1,0 +1,220 @@
+//! Configuration of one node's consensus core, validated on construction.
+//!
+//! Time is measured in ticks: the driver decides how long a tick is (the runtime
+//! defaults to 10 ms, which turns the defaults below into 150–300 ms elections
+//! and 50 ms heartbeats).
+
+use thiserror::Error;
+
+use crate::types::NodeId;
+
+/// Tuning and identity of one node. Build it with struct update syntax over
+/// [`Config::default`], then let [`Raft::new`](crate::Raft::new) validate it.
+///
+/// ```
+/// use ordo_core::Config;
+/// let config = Config { id: 1, ..Config::default() };
+/// assert!(config.validate().is_ok());
+/// assert!(Config::default().validate().is_err()); // no node id
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// This node's id. Must not be 0.
+    pub id: NodeId,
+    /// Smallest election timeout. Also the window of leader stickiness: a node
+    /// that heard from a leader more recently than this ignores vote requests.
+    pub election_timeout_min_ticks: u64,
+    /// Election timeouts are drawn uniformly from `[min, max)`.
+    pub election_timeout_max_ticks: u64,
+    /// A leader sends heartbeats this often. Must be below the minimum election
+    /// timeout, or followers would time out between heartbeats.
+    pub heartbeat_interval_ticks: u64,
+    /// Run a pre-vote round before a real election, so a node that cannot win
+    /// (partitioned, or behind) never bumps the term and disturbs the cluster.
+    pub pre_vote: bool,
+    /// A leader that has not heard from a quorum within the minimum election
+    /// timeout steps down. Also turns on leader stickiness (see above).
+    pub check_quorum: bool,
+    /// Most entries in one AppendEntries message.
+    pub max_entries_per_message: usize,
+    /// Most payload bytes in one AppendEntries message (at least one entry is
+    /// always sent, however large).
+    pub max_bytes_per_message: u64,
+    /// Most AppendEntries messages in flight to one follower (unacknowledged).
+    pub max_inflight_messages: usize,
+    /// Most payload bytes in flight to one follower.
+    pub max_inflight_bytes: u64,
+    /// Most payload bytes a leader holds appended but not yet committed. Beyond
+    /// it, proposals are refused with [`ProposeError::Busy`](crate::ProposeError::Busy).
+    pub max_uncommitted_bytes: u64,
+    /// Most payload bytes handed to the state machine in one [`Actions`](crate::Actions).
+    pub max_apply_bytes: u64,
+    /// Seed of the node's own random generator (election jitter). Give each
+    /// node a different seed; the simulator derives them from its run seed.
+    pub rng_seed: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            id: 0,
+            election_timeout_min_ticks: 15,
+            election_timeout_max_ticks: 30,
+            heartbeat_interval_ticks: 5,
+            pre_vote: true,
+            check_quorum: true,
+            max_entries_per_message: 4096,
+            max_bytes_per_message: 1024 * 1024,
+            max_inflight_messages: 256,
+            max_inflight_bytes: 64 * 1024 * 1024,
+            max_uncommitted_bytes: 256 * 1024 * 1024,
+            max_apply_bytes: 16 * 1024 * 1024,
+            rng_seed: 0,
+        }
+    }
+}
+
+impl Config {
+    /// Checks every rule the core relies on.
+    ///
+    /// # Errors
+    /// The first [`ConfigError`] found.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.id == 0 {
+            return Err(ConfigError::MissingNodeId);
+        }
+        if self.heartbeat_interval_ticks == 0 {
+            return Err(ConfigError::ZeroLimit {
+                name: "heartbeat_interval_ticks",
+            });
+        }
+        if self.heartbeat_interval_ticks >= self.election_timeout_min_ticks {
+            return Err(ConfigError::HeartbeatNotBelowElection {
+                heartbeat_ticks: self.heartbeat_interval_ticks,
+                election_min_ticks: self.election_timeout_min_ticks,
+            });
+        }
+        if self.election_timeout_min_ticks >= self.election_timeout_max_ticks {
+            return Err(ConfigError::EmptyElectionRange {
+                min_ticks: self.election_timeout_min_ticks,
+                max_ticks: self.election_timeout_max_ticks,
+            });
+        }
+        let limits: [(&'static str, u64); 6] = [
+            ("max_entries_per_message", self.max_entries_per_message as u64),
+            ("max_bytes_per_message", self.max_bytes_per_message),
+            ("max_inflight_messages", self.max_inflight_messages as u64),
+            ("max_inflight_bytes", self.max_inflight_bytes),
+            ("max_uncommitted_bytes", self.max_uncommitted_bytes),
+            ("max_apply_bytes", self.max_apply_bytes),
+        ];
+        match limits.iter().find(|(_, value)| *value == 0) {
+            Some(&(name, _)) => Err(ConfigError::ZeroLimit { name }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A configuration the core refuses, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum ConfigError {
+    /// `id` was left at 0.
+    #[error("node id is not set: give every node a distinct id above 0")]
+    MissingNodeId,
+    /// Heartbeats would not arrive before followers time out.
+    #[error(
+        "heartbeat interval ({heartbeat_ticks} ticks) must be below the minimum election timeout \
+         ({election_min_ticks} ticks); a few heartbeats per election timeout is typical"
+    )]
+    HeartbeatNotBelowElection {
+        /// The configured heartbeat interval.
+        heartbeat_ticks: u64,
+        /// The configured minimum election timeout.
+        election_min_ticks: u64,
+    },
+    /// There is no room for randomization, so split votes could repeat forever.
+    #[error(
+        "election timeout range [{min_ticks}, {max_ticks}) is empty: the maximum must exceed the \
+         minimum (twice the minimum is typical)"
+    )]
+    EmptyElectionRange {
+        /// The configured minimum.
+        min_ticks: u64,
+        /// The configured maximum.
+        max_ticks: u64,
+    },
+    /// A limit that must be positive is 0.
+    #[error("{name} must be above 0")]
+    ZeroLimit {
+        /// The field's name.
+        name: &'static str,
+    },
+    /// The initial voter set is empty.
+    #[error("the initial configuration has no voters")]
+    NoVoters,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> Config {
+        Config {
+            id: 1,
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn defaults_with_an_id_are_valid() {
+        assert_eq!(valid().validate(), Ok(()));
+    }
+
+    #[test]
+    fn each_rule_is_enforced() {
+        let cases = [
+            (Config { id: 0, ..valid() }, ConfigError::MissingNodeId),
+            (
+                Config {
+                    heartbeat_interval_ticks: 15,
+                    ..valid()
+                },
+                ConfigError::HeartbeatNotBelowElection {
+                    heartbeat_ticks: 15,
+                    election_min_ticks: 15,
+                },
+            ),
+            (
+                Config {
+                    election_timeout_max_ticks: 15,
+                    ..valid()
+                },
+                ConfigError::EmptyElectionRange {
+                    min_ticks: 15,
+                    max_ticks: 15,
+                },
+            ),
+            (
+                Config {
+                    heartbeat_interval_ticks: 0,
+                    ..valid()
+                },
+                ConfigError::ZeroLimit {
+                    name: "heartbeat_interval_ticks",
+                },
+            ),
+            (
+                Config {
+                    max_inflight_bytes: 0,
+                    ..valid()
+                },
+                ConfigError::ZeroLimit {
+                    name: "max_inflight_bytes",
+                },
+            ),
+        ];
+        for (config, expected) in cases {
+            assert_eq!(config.validate(), Err(expected));
+        }
+    }
+}

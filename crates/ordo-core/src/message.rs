@@ -1,0 +1,136 @@
+//! Messages between the members of one Raft group.
+//!
+//! A message names its sender, its receiver and the sender's term; the body is
+//! one of the RPCs of the Raft paper, plus pre-vote (Raft dissertation §9.6) and
+//! a dedicated heartbeat. Group identity is deliberately absent: a transport that
+//! multiplexes many groups wraps messages in its own envelope.
+
+use serde::{Deserialize, Serialize};
+
+use crate::entry::Entry;
+use crate::types::{Index, NodeId, Term};
+
+/// A message from one node to another.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// The sender.
+    pub from: NodeId,
+    /// The receiver.
+    pub to: NodeId,
+    /// The sender's term. For a pre-vote request this is the term the sender
+    /// *would* campaign in; for a granted pre-vote it echoes the request's term.
+    pub term: Term,
+    /// What the message says.
+    pub body: MessageBody,
+}
+
+/// The kinds of message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MessageBody {
+    /// "Would you vote for me if I campaigned?" Changes no state on either side.
+    PreVote(VoteRequest),
+    /// Answer to [`MessageBody::PreVote`].
+    PreVoteResponse(VoteResponse),
+    /// RequestVote (Raft §5.2).
+    Vote(VoteRequest),
+    /// Answer to [`MessageBody::Vote`]. A grant is sent only once durable.
+    VoteResponse(VoteResponse),
+    /// AppendEntries (Raft §5.3), possibly with no entries (to carry the commit
+    /// index or to probe).
+    Append(AppendRequest),
+    /// Answer to [`MessageBody::Append`]. Sent only once the accepted entries
+    /// are durable.
+    AppendResponse(AppendResponse),
+    /// Leader liveness and commit index, without log consistency checking.
+    Heartbeat(Heartbeat),
+    /// Answer to [`MessageBody::Heartbeat`].
+    HeartbeatResponse,
+}
+
+/// A (pre-)vote request: the candidate's log position, for the up-to-date check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoteRequest {
+    /// Index of the candidate's last log entry.
+    pub last_log_index: Index,
+    /// Term of the candidate's last log entry.
+    pub last_log_term: Term,
+}
+
+/// The answer to a (pre-)vote request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoteResponse {
+    /// Whether the vote is granted.
+    pub granted: bool,
+}
+
+/// AppendEntries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppendRequest {
+    /// Index of the entry just before `entries`.
+    pub prev_log_index: Index,
+    /// Term of that entry.
+    pub prev_log_term: Term,
+    /// New entries, consecutive from `prev_log_index + 1`. A receiver drops a
+    /// message that breaks this.
+    pub entries: Vec<Entry>,
+    /// The leader's commit index.
+    pub leader_commit: Index,
+}
+
+/// The answer to an AppendEntries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AppendResponse {
+    /// The follower's log matches the leader's up to `match_index`, durably.
+    Accepted {
+        /// The last index known to match.
+        match_index: Index,
+    },
+    /// The consistency check failed at `rejected_index`.
+    ///
+    /// The hint lets the leader skip a whole term per round trip instead of one
+    /// entry: `hint_index` is the largest index at or below `rejected_index`
+    /// whose term (`hint_term`) is not greater than the leader's
+    /// `prev_log_term`, or the follower's last index when its log is shorter.
+    Rejected {
+        /// The `prev_log_index` of the rejected request.
+        rejected_index: Index,
+        /// Where the leader should look next.
+        hint_index: Index,
+        /// The follower's term at `hint_index`.
+        hint_term: Term,
+    },
+}
+
+/// A heartbeat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// The leader's commit index, capped at what the receiver is known to hold
+    /// (its match index), so it is always safe to adopt.
+    pub commit: Index,
+}
+
+impl MessageBody {
+    /// True for the two kinds of vote request.
+    pub fn is_vote_request(&self) -> bool {
+        matches!(self, MessageBody::PreVote(_) | MessageBody::Vote(_))
+    }
+
+    /// True for messages only a leader sends.
+    pub fn is_from_leader(&self) -> bool {
+        matches!(self, MessageBody::Append(_) | MessageBody::Heartbeat(_))
+    }
+
+    /// A short name for logs and transcripts.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MessageBody::PreVote(_) => "PreVote",
+            MessageBody::PreVoteResponse(_) => "PreVoteResponse",
+            MessageBody::Vote(_) => "Vote",
+            MessageBody::VoteResponse(_) => "VoteResponse",
+            MessageBody::Append(_) => "Append",
+            MessageBody::AppendResponse(_) => "AppendResponse",
+            MessageBody::Heartbeat(_) => "Heartbeat",
+            MessageBody::HeartbeatResponse => "HeartbeatResponse",
+        }
+    }
+}
