@@ -101,7 +101,10 @@ impl Config {
             });
         }
         let limits: [(&'static str, u64); 6] = [
-            ("max_entries_per_message", self.max_entries_per_message as u64),
+            (
+                "max_entries_per_message",
+                self.max_entries_per_message as u64,
+            ),
             ("max_bytes_per_message", self.max_bytes_per_message),
             ("max_inflight_messages", self.max_inflight_messages as u64),
             ("max_inflight_bytes", self.max_inflight_bytes),

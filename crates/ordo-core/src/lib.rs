@@ -3,19 +3,29 @@
 mod actions;
 mod config;
 mod entry;
+mod error;
 mod hard_state;
 mod log;
 mod membership;
 mod message;
+mod progress;
+mod quorum;
+mod raft;
+mod rng;
 mod status;
 mod types;
 
 pub use actions::{Actions, Persist, PersistId};
 pub use config::{Config, ConfigError};
 pub use entry::{Entry, EntryPayload, total_payload_bytes};
+pub use error::{Error, ProposeError};
 pub use hard_state::HardState;
 pub use log::{LogRead, LogReadError, MemoryLog, limit_by_bytes};
 pub use membership::Membership;
-pub use message::{AppendRequest, AppendResponse, Heartbeat, Message, MessageBody, VoteRequest, VoteResponse};
-pub use status::{Role, SoftState};
+pub use message::{
+    AppendRequest, AppendResponse, Heartbeat, Message, MessageBody, VoteRequest, VoteResponse,
+};
+pub use quorum::{JointConfig, MajorityConfig, VoteResult};
+pub use raft::{InitialState, Proposal, Raft};
+pub use status::{PeerProgress, Role, SoftState, Status};
 pub use types::{Index, NodeId, Term};

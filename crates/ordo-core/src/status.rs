@@ -1,8 +1,10 @@
 //! What a node can tell about itself: its role and, in detail, its progress.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
-use crate::types::{NodeId, Term};
+use crate::types::{Index, NodeId, Term};
 
 /// The four roles of a Raft node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -26,4 +28,44 @@ pub struct SoftState {
     pub term: Term,
     /// The leader of `term` as far as this node knows.
     pub leader: Option<NodeId>,
+}
+
+/// A snapshot of a node's state, for metrics, tests and debugging.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// This node.
+    pub id: NodeId,
+    /// Its role.
+    pub role: Role,
+    /// Its term.
+    pub term: Term,
+    /// Its vote in `term`.
+    pub voted_for: Option<NodeId>,
+    /// The leader it knows of.
+    pub leader: Option<NodeId>,
+    /// Last index in its log, durable or not.
+    pub last_index: Index,
+    /// Last index durable on its disk.
+    pub durable_index: Index,
+    /// Highest index it knows committed.
+    pub commit_index: Index,
+    /// Highest index its state machine reported applied.
+    pub applied_index: Index,
+    /// On a leader, every member's replication progress (itself included).
+    pub progress: BTreeMap<NodeId, PeerProgress>,
+    /// Responses waiting for a write to become durable.
+    pub held_messages: usize,
+}
+
+/// One member's replication progress, as the leader sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerProgress {
+    /// Highest index known replicated there.
+    pub match_index: Index,
+    /// Next index to send.
+    pub next_index: Index,
+    /// True while streaming; false while probing for the match point.
+    pub replicating: bool,
+    /// Appends in flight.
+    pub inflight_messages: usize,
 }

@@ -59,7 +59,8 @@ impl MemoryLog {
             first.index,
             self.last_index()
         );
-        self.entries.truncate((first.index - self.compacted_index - 1) as usize);
+        self.entries
+            .truncate((first.index - self.compacted_index - 1) as usize);
         self.entries.extend_from_slice(entries);
     }
 
@@ -71,9 +72,13 @@ impl MemoryLog {
         if index <= self.compacted_index {
             return;
         }
-        assert!(index <= self.last_index(), "compact to {index} past the last index");
+        assert!(
+            index <= self.last_index(),
+            "compact to {index} past the last index"
+        );
         let term = self.entry_term(index);
-        self.entries.drain(..(index - self.compacted_index) as usize);
+        self.entries
+            .drain(..(index - self.compacted_index) as usize);
         self.compacted_index = index;
         self.compacted_term = term;
     }
@@ -189,7 +194,10 @@ mod tests {
         assert_eq!(log.first_index(), 3);
         assert_eq!(log.term(2), Ok(2));
         assert!(matches!(log.term(1), Err(LogReadError::Compacted { .. })));
-        assert!(matches!(log.entries(2, 4, u64::MAX), Err(LogReadError::Compacted { .. })));
+        assert!(matches!(
+            log.entries(2, 4, u64::MAX),
+            Err(LogReadError::Compacted { .. })
+        ));
     }
 
     #[test]

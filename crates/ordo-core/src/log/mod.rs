@@ -1,8 +1,11 @@
 //! The log: the durable part (read through [`LogRead`]) and, in the core, the
-//! not-yet-durable tail.
+//! not-yet-durable tail ([`RaftLog`] joins them).
 
 mod memory;
+mod raft_log;
 mod read;
+mod unstable;
 
 pub use memory::{MemoryLog, limit_by_bytes};
+pub(crate) use raft_log::RaftLog;
 pub use read::{LogRead, LogReadError};

@@ -1,0 +1,39 @@
+//! Errors of the consensus core, typed by what the caller does next.
+
+use thiserror::Error;
+
+use crate::log::LogReadError;
+use crate::types::NodeId;
+
+/// A failure the node cannot continue from: stop it and look at the storage.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum Error {
+    /// Reading the log failed. The core's state is unchanged from before the
+    /// input that hit the failure only if the failure came first; treat the
+    /// node as failed and restart it from its durable state.
+    #[error("log storage failed; stop this node, check its storage, then restart it: {0}")]
+    Storage(#[from] LogReadError),
+}
+
+/// Why a proposal was not accepted. Nothing was appended in any case.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum ProposeError {
+    /// Only the leader accepts proposals. Send it to `leader` if known, or
+    /// retry once a leader is elected.
+    #[error("this node is not the leader (leader: {leader:?}); send proposals to the leader")]
+    NotLeader {
+        /// The leader this node knows of, if any.
+        leader: Option<NodeId>,
+    },
+    /// Too many bytes are appended but not yet committed. Back off and retry.
+    #[error("too busy: {uncommitted_bytes} bytes await commit (limit {limit_bytes}); retry later")]
+    Busy {
+        /// Bytes awaiting commit.
+        uncommitted_bytes: u64,
+        /// The configured limit.
+        limit_bytes: u64,
+    },
+    /// The node failed while proposing; see [`Error`].
+    #[error(transparent)]
+    Fatal(#[from] Error),
+}

@@ -1,0 +1,103 @@
+//! Progress of every member, plus the voting configuration to judge it by.
+
+use std::collections::BTreeMap;
+
+use crate::membership::Membership;
+use crate::progress::{Inflights, Progress};
+use crate::quorum::{JointConfig, VoteResult};
+use crate::types::{Index, NodeId};
+
+/// The leader's view of every member, itself included (its own `match_index`
+/// is its durable last index, so the commit rule needs no special case).
+#[derive(Clone, Debug)]
+pub(crate) struct ProgressTracker {
+    self_id: NodeId,
+    voters: JointConfig,
+    progress: BTreeMap<NodeId, Progress>,
+}
+
+/// Limits of each peer's in-flight window.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WindowLimits {
+    /// Messages.
+    pub(crate) max_messages: usize,
+    /// Payload bytes.
+    pub(crate) max_bytes: u64,
+}
+
+impl ProgressTracker {
+    /// Tracks every member of `membership` (and `self_id`), probing each from
+    /// `next_index`.
+    pub(crate) fn new(
+        self_id: NodeId,
+        membership: &Membership,
+        next_index: Index,
+        limits: WindowLimits,
+    ) -> Self {
+        let mut members = membership.members();
+        members.insert(self_id);
+        let progress = members
+            .into_iter()
+            .map(|id| {
+                (
+                    id,
+                    Progress::new(
+                        next_index,
+                        Inflights::new(limits.max_messages, limits.max_bytes),
+                    ),
+                )
+            })
+            .collect();
+        ProgressTracker {
+            self_id,
+            voters: JointConfig::from_membership(membership),
+            progress,
+        }
+    }
+
+    /// The progress of `id`, if it is a member.
+    pub(crate) fn get(&self, id: NodeId) -> Option<&Progress> {
+        self.progress.get(&id)
+    }
+
+    /// The progress of `id`, if it is a member.
+    pub(crate) fn get_mut(&mut self, id: NodeId) -> Option<&mut Progress> {
+        self.progress.get_mut(&id)
+    }
+
+    /// Every member other than the leader itself, in id order.
+    pub(crate) fn peer_ids(&self) -> Vec<NodeId> {
+        self.progress
+            .keys()
+            .copied()
+            .filter(|&id| id != self.self_id)
+            .collect()
+    }
+
+    /// Every member's progress, the leader's included.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (NodeId, &Progress)> {
+        self.progress.iter().map(|(&id, p)| (id, p))
+    }
+
+    /// The largest index a quorum of voters durably holds.
+    pub(crate) fn committed_index(&self) -> Index {
+        self.voters
+            .committed_index(|id| self.progress.get(&id).map(|p| p.match_index))
+    }
+
+    /// True if a quorum (counting the leader) was heard from since the last
+    /// [`ProgressTracker::reset_recently_active`].
+    pub(crate) fn quorum_recently_active(&self) -> bool {
+        let active = |id: NodeId| {
+            Some(id == self.self_id || self.progress.get(&id).is_some_and(|p| p.recently_active))
+        };
+        self.voters.vote_result(active) == VoteResult::Won
+    }
+
+    /// Starts a new check-quorum round.
+    pub(crate) fn reset_recently_active(&mut self) {
+        for progress in self.progress.values_mut() {
+            progress.recently_active = false;
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! Elections: timeouts, pre-vote, candidacy and counting votes.
+//!
+//! A node whose election timer fires first asks for pre-votes at `term + 1`
+//! without changing its own term (Raft dissertation §9.6); only if a quorum
+//! would vote for it does it become a candidate, bump the term, vote for
+//! itself and request real votes. Its own vote counts only once durable: it is
+//! sent to itself through the outbox like any other vote.
+
+use std::collections::BTreeMap;
+
+use crate::error::Error;
+use crate::log::LogRead;
+use crate::message::{Message, MessageBody, VoteRequest, VoteResponse};
+use crate::quorum::VoteResult;
+use crate::raft::{Raft, RoleState};
+use crate::types::{NodeId, Term};
+
+/// Votes received in the current (pre-)election.
+#[derive(Debug, Default)]
+pub(crate) struct CandidateState {
+    votes: BTreeMap<NodeId, bool>,
+}
+
+impl<L: LogRead> Raft<L> {
+    /// Follower, pre-candidate and candidate tick: time out into an election.
+    pub(super) fn tick_election(&mut self) -> Result<(), Error> {
+        self.node.election_elapsed_ticks += 1;
+        if self.node.election_elapsed_ticks < self.node.election_timeout_ticks {
+            return Ok(());
+        }
+        self.start_election()
+    }
+
+    /// Starts a pre-vote round, or an election if pre-vote is off. Non-voters
+    /// never campaign: learners and removed nodes cannot disrupt the group.
+    pub(super) fn start_election(&mut self) -> Result<(), Error> {
+        if !self.node.voters.contains(self.node.id()) {
+            self.node.reset_election_timer();
+            return Ok(());
+        }
+        if self.node.config.pre_vote {
+            self.become_pre_candidate()
+        } else {
+            self.become_candidate()
+        }
+    }
+
+    /// Becomes a follower in `term` (at least the current one), of `leader`.
+    pub(super) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
+        assert!(
+            term >= self.node.term,
+            "term went backwards: {} -> {term}",
+            self.node.term
+        );
+        if term > self.node.term {
+            self.node.term = term;
+            self.node.voted_for = None;
+        }
+        self.node.leader_id = leader;
+        self.role = RoleState::Follower;
+        self.node.reset_election_timer();
+    }
+
+    fn become_pre_candidate(&mut self) -> Result<(), Error> {
+        self.role = RoleState::PreCandidate(CandidateState::default());
+        self.node.leader_id = None;
+        self.node.reset_election_timer();
+        let request = self.vote_request()?;
+        let term = self.node.term + 1;
+        for peer in self.other_voters() {
+            let message = Message {
+                from: self.node.id(),
+                to: peer,
+                term,
+                body: MessageBody::PreVote(request),
+            };
+            self.node.outbox.send(message);
+        }
+        // A pre-vote changes nothing durable, so our own counts at once.
+        self.record_vote(self.node.id(), true)
+    }
+
+    fn become_candidate(&mut self) -> Result<(), Error> {
+        self.node.term += 1;
+        self.node.voted_for = Some(self.node.id());
+        self.node.leader_id = None;
+        self.role = RoleState::Candidate(CandidateState::default());
+        self.node.reset_election_timer();
+        let request = self.vote_request()?;
+        for peer in self.other_voters() {
+            self.node.send(peer, MessageBody::Vote(request));
+        }
+        // Our own vote counts once the new term and vote are durable.
+        let own_id = self.node.id();
+        self.node.respond(
+            own_id,
+            MessageBody::VoteResponse(VoteResponse { granted: true }),
+        );
+        Ok(())
+    }
+
+    fn vote_request(&self) -> Result<VoteRequest, Error> {
+        Ok(VoteRequest {
+            last_log_index: self.node.log.last_index(),
+            last_log_term: self.node.log.last_term()?,
+        })
+    }
+
+    fn other_voters(&self) -> Vec<NodeId> {
+        let own_id = self.node.id();
+        self.node
+            .voters
+            .voters()
+            .into_iter()
+            .filter(|&id| id != own_id)
+            .collect()
+    }
+
+    /// Pre-candidate and candidate step function (after the shared rules).
+    pub(super) fn step_candidate(&mut self, message: Message) -> Result<(), Error> {
+        let pre = matches!(self.role, RoleState::PreCandidate(_));
+        match message.body {
+            MessageBody::Append(_) | MessageBody::Heartbeat(_) => {
+                // A leader exists in our term: it won.
+                self.become_follower(message.term, Some(message.from));
+                self.step_follower(message)
+            }
+            MessageBody::PreVoteResponse(VoteResponse { granted }) if pre => {
+                // Grants echo the term we asked about; anything else is stale.
+                let current = !granted || message.term == self.node.term + 1;
+                if current {
+                    self.record_vote(message.from, granted)
+                } else {
+                    Ok(())
+                }
+            }
+            MessageBody::VoteResponse(VoteResponse { granted }) if !pre => {
+                self.record_vote(message.from, granted)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A candidate's own vote, released once its term and vote are durable.
+    pub(super) fn receive_own_vote(&mut self, message: Message) -> Result<(), Error> {
+        let current =
+            matches!(self.role, RoleState::Candidate(_)) && message.term == self.node.term;
+        if current
+            && matches!(
+                message.body,
+                MessageBody::VoteResponse(VoteResponse { granted: true })
+            )
+        {
+            return self.record_vote(message.from, true);
+        }
+        Ok(())
+    }
+
+    fn record_vote(&mut self, from: NodeId, granted: bool) -> Result<(), Error> {
+        let (RoleState::PreCandidate(state) | RoleState::Candidate(state)) = &mut self.role else {
+            return Ok(());
+        };
+        state.votes.entry(from).or_insert(granted);
+        let votes = &state.votes;
+        match self.node.voters.vote_result(|id| votes.get(&id).copied()) {
+            VoteResult::Pending => Ok(()),
+            VoteResult::Lost => {
+                self.become_follower(self.node.term, None);
+                Ok(())
+            }
+            VoteResult::Won if matches!(self.role, RoleState::PreCandidate(_)) => {
+                self.become_candidate()
+            }
+            VoteResult::Won => self.become_leader(),
+        }
+    }
+}

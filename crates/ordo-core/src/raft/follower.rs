@@ -1,0 +1,75 @@
+//! Follower: accept the leader's entries after the consistency check.
+
+use crate::error::Error;
+use crate::log::LogRead;
+use crate::message::{AppendRequest, AppendResponse, Heartbeat, Message, MessageBody};
+use crate::raft::Raft;
+use crate::types::NodeId;
+
+impl<L: LogRead> Raft<L> {
+    /// Follower step function (after the shared rules).
+    pub(super) fn step_follower(&mut self, message: Message) -> Result<(), Error> {
+        match message.body {
+            MessageBody::Append(append) => {
+                self.heard_from_leader(message.from);
+                self.handle_append(message.from, append)
+            }
+            MessageBody::Heartbeat(heartbeat) => {
+                self.heard_from_leader(message.from);
+                self.handle_heartbeat(message.from, heartbeat);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn heard_from_leader(&mut self, leader: NodeId) {
+        self.node.election_elapsed_ticks = 0;
+        self.node.leader_id = Some(leader);
+    }
+
+    /// AppendEntries (§5.3). The answer is held until the entries are durable.
+    fn handle_append(&mut self, leader: NodeId, append: AppendRequest) -> Result<(), Error> {
+        let log = &mut self.node.log;
+        // Everything up to our commit index is known to match the leader; an
+        // append before it is a duplicate or reordered message.
+        if append.prev_log_index < log.committed() {
+            let match_index = log.committed();
+            self.node.respond(
+                leader,
+                MessageBody::AppendResponse(AppendResponse::Accepted { match_index }),
+            );
+            return Ok(());
+        }
+        match log.try_append(append.prev_log_index, append.prev_log_term, &append.entries)? {
+            Some((match_index, truncated_from)) => {
+                log.commit_to(append.leader_commit.min(match_index));
+                self.node.note_truncation(truncated_from);
+                self.node.respond(
+                    leader,
+                    MessageBody::AppendResponse(AppendResponse::Accepted { match_index }),
+                );
+            }
+            None => {
+                let (hint_index, hint_term) =
+                    log.find_conflict_by_term(append.prev_log_index, append.prev_log_term)?;
+                let rejection = AppendResponse::Rejected {
+                    rejected_index: append.prev_log_index,
+                    hint_index,
+                    hint_term,
+                };
+                self.node
+                    .respond(leader, MessageBody::AppendResponse(rejection));
+            }
+        }
+        Ok(())
+    }
+
+    /// Heartbeats carry a commit index the leader capped at our match index,
+    /// so it is safe to adopt (capped again at our log, in case of a bug).
+    fn handle_heartbeat(&mut self, leader: NodeId, heartbeat: Heartbeat) {
+        let log = &mut self.node.log;
+        log.commit_to(heartbeat.commit.min(log.last_index()));
+        self.node.respond(leader, MessageBody::HeartbeatResponse);
+    }
+}

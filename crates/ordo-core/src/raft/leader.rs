@@ -1,0 +1,309 @@
+//! Leader: replicate, commit, heartbeat, and step down without a quorum.
+//!
+//! Replication is pipelined: in replicate state a peer is sent appends back
+//! to back, each at most `max_entries_per_message` entries and
+//! `max_bytes_per_message` bytes, until its in-flight window is full.
+//! Rejections carry a hint so probing skips a whole term per round trip.
+//!
+//! Commit (§5.3, §5.4.2): an index commits once a quorum's *durable* match
+//! index reaches it and its entry is from the current term. The leader's own
+//! match index is its durable index, so it counts itself only for entries on
+//! its own disk, though it sends them to followers before they are.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use bytes::Bytes;
+
+use crate::entry::{Entry, total_payload_bytes};
+use crate::error::{Error, ProposeError};
+use crate::log::LogRead;
+use crate::message::{AppendRequest, AppendResponse, Heartbeat, Message, MessageBody};
+use crate::progress::{ProgressState, ProgressTracker, WindowLimits};
+use crate::raft::node::Node;
+use crate::raft::{Proposal, Raft, RoleState};
+use crate::status::PeerProgress;
+use crate::types::{Index, NodeId};
+
+/// What only a leader holds.
+#[derive(Debug)]
+pub(crate) struct LeaderState {
+    tracker: ProgressTracker,
+    heartbeat_elapsed_ticks: u64,
+    /// Proposal batches appended but not committed: (last index, bytes).
+    uncommitted: VecDeque<(Index, u64)>,
+    uncommitted_bytes: u64,
+}
+
+impl<L: LogRead> Raft<L> {
+    /// Wins the election: track every peer, append the no-op, replicate it.
+    pub(super) fn become_leader(&mut self) -> Result<(), Error> {
+        let node = &mut self.node;
+        let limits = WindowLimits {
+            max_messages: node.config.max_inflight_messages,
+            max_bytes: node.config.max_inflight_bytes,
+        };
+        let mut tracker = ProgressTracker::new(
+            node.id(),
+            &node.membership,
+            node.log.last_index() + 1,
+            limits,
+        );
+        if let Some(own) = tracker.get_mut(node.id()) {
+            own.acknowledge(node.log.durable_index());
+        }
+        node.leader_id = Some(node.id());
+        node.election_elapsed_ticks = 0;
+        let mut leader = LeaderState {
+            tracker,
+            heartbeat_elapsed_ticks: 0,
+            uncommitted: VecDeque::new(),
+            uncommitted_bytes: 0,
+        };
+        node.log
+            .append(&[Entry::noop(node.log.last_index() + 1, node.term)]);
+        leader.broadcast_append(node)?;
+        self.role = RoleState::Leader(leader);
+        Ok(())
+    }
+
+    /// Leader tick: heartbeats, and every minimum election timeout, the
+    /// check-quorum round.
+    pub(super) fn tick_leader(&mut self) -> Result<(), Error> {
+        let RoleState::Leader(leader) = &mut self.role else {
+            return Ok(());
+        };
+        let node = &mut self.node;
+        node.election_elapsed_ticks += 1;
+        leader.heartbeat_elapsed_ticks += 1;
+        if node.election_elapsed_ticks >= node.config.election_timeout_min_ticks {
+            node.election_elapsed_ticks = 0;
+            if node.config.check_quorum {
+                if !leader.tracker.quorum_recently_active() {
+                    let term = node.term;
+                    self.become_follower(term, None);
+                    return Ok(());
+                }
+                leader.tracker.reset_recently_active();
+            }
+        }
+        if leader.heartbeat_elapsed_ticks >= node.config.heartbeat_interval_ticks {
+            leader.heartbeat_elapsed_ticks = 0;
+            leader.broadcast_heartbeat(node);
+        }
+        Ok(())
+    }
+
+    pub(super) fn propose_commands(
+        &mut self,
+        commands: impl IntoIterator<Item = Bytes>,
+    ) -> Result<Proposal, ProposeError> {
+        let RoleState::Leader(leader) = &mut self.role else {
+            return Err(ProposeError::NotLeader {
+                leader: self.node.leader_id,
+            });
+        };
+        let node = &mut self.node;
+        let (term, first_index) = (node.term, node.log.last_index() + 1);
+        let entries: Vec<Entry> = commands
+            .into_iter()
+            .zip(first_index..)
+            .map(|(command, index)| Entry::command(index, term, command))
+            .collect();
+        let bytes = total_payload_bytes(&entries);
+        let limit_bytes = node.config.max_uncommitted_bytes;
+        // An empty backlog always admits one batch, so a single proposal larger
+        // than the limit cannot wedge the leader forever.
+        if leader.uncommitted_bytes > 0 && leader.uncommitted_bytes + bytes > limit_bytes {
+            return Err(ProposeError::Busy {
+                uncommitted_bytes: leader.uncommitted_bytes,
+                limit_bytes,
+            });
+        }
+        let last_index = first_index + entries.len() as Index - 1;
+        if !entries.is_empty() {
+            node.log.append(&entries);
+            leader.uncommitted.push_back((last_index, bytes));
+            leader.uncommitted_bytes += bytes;
+            leader.broadcast_append(node)?;
+        }
+        Ok(Proposal {
+            first_index,
+            last_index,
+            term,
+        })
+    }
+
+    /// Leader step function (after the shared rules).
+    pub(super) fn step_leader(&mut self, message: Message) -> Result<(), Error> {
+        let RoleState::Leader(leader) = &mut self.role else {
+            return Ok(());
+        };
+        let node = &mut self.node;
+        let from = message.from;
+        let Some(progress) = leader.tracker.get_mut(from) else {
+            return Ok(()); // not a member
+        };
+        progress.recently_active = true;
+        match message.body {
+            MessageBody::AppendResponse(AppendResponse::Accepted { match_index }) => {
+                if match_index > node.log.last_index() {
+                    return Ok(()); // claims entries we never sent
+                }
+                if progress.acknowledge(match_index) && progress.state == ProgressState::Probe {
+                    progress.become_replicate();
+                }
+                if leader.maybe_commit(node)? {
+                    leader.broadcast_append(node)
+                } else {
+                    leader.send_appends(node, from)
+                }
+            }
+            MessageBody::AppendResponse(AppendResponse::Rejected {
+                rejected_index,
+                hint_index,
+                hint_term,
+            }) => {
+                let probe_index = if hint_term > 0 {
+                    node.log.find_conflict_by_term(hint_index, hint_term)?.0
+                } else {
+                    hint_index
+                };
+                if progress.reject(rejected_index, probe_index) {
+                    leader.send_appends(node, from)?;
+                }
+                Ok(())
+            }
+            MessageBody::HeartbeatResponse => {
+                progress.probe_sent = false;
+                if progress.state == ProgressState::Replicate && progress.inflights.is_full() {
+                    // The window may be full of lost messages; make room for one.
+                    progress.inflights.free_first();
+                }
+                if progress.match_index < node.log.last_index() {
+                    leader.send_appends(node, from)?;
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl LeaderState {
+    /// The leader's own writes became durable: count them, maybe commit.
+    pub(super) fn self_durable<L: LogRead>(&mut self, node: &mut Node<L>) -> Result<(), Error> {
+        let durable = node.log.durable_index();
+        let grew = self
+            .tracker
+            .get_mut(node.id())
+            .is_some_and(|own| own.acknowledge(durable));
+        if grew && self.maybe_commit(node)? {
+            self.broadcast_append(node)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn peer_unreachable(&mut self, peer: NodeId) {
+        if let Some(progress) = self.tracker.get_mut(peer)
+            && progress.state == ProgressState::Replicate
+        {
+            progress.become_probe();
+        }
+    }
+
+    pub(super) fn peer_progress(&self) -> BTreeMap<NodeId, PeerProgress> {
+        self.tracker
+            .iter()
+            .map(|(id, p)| {
+                let progress = PeerProgress {
+                    match_index: p.match_index,
+                    next_index: p.next_index,
+                    replicating: p.state == ProgressState::Replicate,
+                    inflight_messages: p.inflights.count(),
+                };
+                (id, progress)
+            })
+            .collect()
+    }
+
+    /// Advances the commit index to what a quorum durably holds, if that entry
+    /// is from the current term (older entries commit only through it: the
+    /// Figure 8 rule). Returns true if it advanced.
+    fn maybe_commit<L: LogRead>(&mut self, node: &mut Node<L>) -> Result<bool, Error> {
+        let index = self.tracker.committed_index();
+        if index <= node.log.committed() || node.log.term(index)? != node.term {
+            return Ok(false);
+        }
+        node.log.commit_to(index);
+        while let Some(&(last_index, bytes)) = self.uncommitted.front() {
+            if last_index > index {
+                break;
+            }
+            self.uncommitted.pop_front();
+            self.uncommitted_bytes -= bytes;
+        }
+        Ok(true)
+    }
+
+    /// Sends every peer what it lacks, or at least the commit index.
+    fn broadcast_append<L: LogRead>(&mut self, node: &mut Node<L>) -> Result<(), Error> {
+        for peer in self.tracker.peer_ids() {
+            if !self.send_append(node, peer, true)? {
+                continue;
+            }
+            self.send_appends(node, peer)?;
+        }
+        Ok(())
+    }
+
+    /// Sends `peer` appends until it is caught up or its window is full.
+    fn send_appends<L: LogRead>(&mut self, node: &mut Node<L>, peer: NodeId) -> Result<(), Error> {
+        while self.send_append(node, peer, false)? {}
+        Ok(())
+    }
+
+    /// Sends one append to `peer` unless it is paused, or there is nothing to
+    /// send and `even_if_empty` is false. Returns whether a message was sent.
+    fn send_append<L: LogRead>(
+        &mut self,
+        node: &mut Node<L>,
+        peer: NodeId,
+        even_if_empty: bool,
+    ) -> Result<bool, Error> {
+        let Some(progress) = self.tracker.get_mut(peer) else {
+            return Ok(false);
+        };
+        if progress.is_paused() {
+            return Ok(false);
+        }
+        let log = &node.log;
+        let prev_log_index = progress.next_index - 1;
+        let prev_log_term = log.term(prev_log_index)?;
+        let high = (progress.next_index + node.config.max_entries_per_message as Index)
+            .min(log.last_index() + 1);
+        let entries = log.entries(progress.next_index, high, node.config.max_bytes_per_message)?;
+        if entries.is_empty() && !even_if_empty {
+            return Ok(false);
+        }
+        let last_index = prev_log_index + entries.len() as Index;
+        progress.sent_append(last_index, entries.len(), total_payload_bytes(&entries));
+        let append = AppendRequest {
+            prev_log_index,
+            prev_log_term,
+            entries,
+            leader_commit: log.committed(),
+        };
+        node.send(peer, MessageBody::Append(append));
+        Ok(true)
+    }
+
+    fn broadcast_heartbeat<L: LogRead>(&mut self, node: &mut Node<L>) {
+        for peer in self.tracker.peer_ids() {
+            let Some(progress) = self.tracker.get(peer) else {
+                continue;
+            };
+            let commit = progress.match_index.min(node.log.committed());
+            node.send(peer, MessageBody::Heartbeat(Heartbeat { commit }));
+        }
+    }
+}

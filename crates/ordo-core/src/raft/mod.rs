@@ -1,0 +1,322 @@
+//! [`Raft`]: one node of one Raft group, as a deterministic state machine.
+//!
+//! # A tour
+//! Inputs are method calls: [`Raft::tick`] (logical time), [`Raft::step`] (a
+//! message from a peer), [`Raft::propose`], [`Raft::campaign`], and the
+//! completions [`Raft::persisted`] and [`Raft::applied`]. Each may queue work;
+//! [`Raft::take_actions`] hands it out as one batch of [`Actions`].
+//!
+//! [`Raft::step`] applies the rules every role shares first — message
+//! validation, term comparison, leader stickiness, vote requests — in one
+//! place ([`step`](self::step)); only then does the role's own logic run:
+//! [`follower`](self::follower) (appends and heartbeats),
+//! [`election`](self::election) (pre-candidates and candidates),
+//! [`leader`](self::leader) (replication, commit, check-quorum). Each role's
+//! state lives in its own type: only a leader has a progress tracker.
+//!
+//! # Durability
+//! The core never assumes a write is durable before [`Raft::persisted`] says
+//! so: votes and append acknowledgements are held in the outbox until then,
+//! the leader counts itself toward a commit quorum only up to its durable
+//! index, and only durable committed entries are handed out to apply.
+//!
+//! # Left out, for now
+//! Membership changes, snapshots and log compaction, ReadIndex and leases, and
+//! leadership transfer arrive with their own issue. Reading a compacted entry
+//! is therefore reported as a storage error.
+
+mod election;
+mod follower;
+mod leader;
+mod node;
+mod outbox;
+mod step;
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+
+use crate::actions::{Actions, Persist, PersistId};
+use crate::config::{Config, ConfigError};
+use crate::error::{Error, ProposeError};
+use crate::hard_state::HardState;
+use crate::log::LogRead;
+use crate::membership::Membership;
+use crate::status::{Role, SoftState, Status};
+use crate::types::{Index, Term};
+
+use self::election::CandidateState;
+use self::leader::LeaderState;
+use self::node::Node;
+
+/// What a node restarts from: its durable hard state, the membership it last
+/// knew, and where its state machine is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InitialState {
+    /// The durable term and vote.
+    pub hard_state: HardState,
+    /// The group's members.
+    pub membership: Membership,
+    /// The state machine has applied every entry up to here; they are not
+    /// handed out again.
+    pub applied: Index,
+}
+
+/// The accepted part of a proposal: its entries occupy `first_index ..=
+/// last_index` in `term`. It is applied only if those indexes are applied with
+/// that term; if they are truncated or applied with another term, it was dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Proposal {
+    /// Index of the first entry.
+    pub first_index: Index,
+    /// Index of the last entry.
+    pub last_index: Index,
+    /// The term the entries were appended in.
+    pub term: Term,
+}
+
+/// The state a node holds only in its current role.
+#[derive(Debug)]
+enum RoleState {
+    Follower,
+    PreCandidate(CandidateState),
+    Candidate(CandidateState),
+    Leader(LeaderState),
+}
+
+/// One Raft node: feed it inputs, carry out its actions.
+///
+/// ```
+/// use ordo_core::{Config, InitialState, MemoryLog, Membership, Raft, Role};
+///
+/// // A one-node group elects itself once its vote is durable.
+/// let config = Config { id: 1, ..Config::default() };
+/// let initial = InitialState { membership: Membership::with_voters([1]), ..Default::default() };
+/// let mut raft = Raft::new(config, MemoryLog::new(), initial).unwrap();
+/// raft.campaign().unwrap();
+/// let actions = raft.take_actions().unwrap();
+/// let persist = actions.persist.expect("term and vote must be written first");
+/// raft.log_store_mut().apply(&persist);
+/// raft.persisted(persist.id).unwrap();
+/// assert_eq!(raft.status().role, Role::Leader);
+/// ```
+#[derive(Debug)]
+pub struct Raft<L> {
+    node: Node<L>,
+    role: RoleState,
+    /// The soft state last reported in [`Actions::soft_state`].
+    reported: SoftState,
+}
+
+impl<L: LogRead> Raft<L> {
+    /// A node over the log in `store`, restarting from `initial`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `config` breaks a rule or there are no voters.
+    pub fn new(config: Config, store: L, initial: InitialState) -> Result<Self, ConfigError> {
+        config.validate()?;
+        if initial.membership.voters.is_empty() {
+            return Err(ConfigError::NoVoters);
+        }
+        let node = Node::new(
+            config,
+            store,
+            initial.hard_state,
+            initial.membership,
+            initial.applied,
+        );
+        let reported = SoftState {
+            role: Role::Follower,
+            term: node.term,
+            leader: None,
+        };
+        Ok(Raft {
+            node,
+            role: RoleState::Follower,
+            reported,
+        })
+    }
+
+    /// Advances logical time by one tick: elections time out, leaders send
+    /// heartbeats and check their quorum.
+    ///
+    /// # Errors
+    /// A fatal storage failure.
+    pub fn tick(&mut self) -> Result<(), Error> {
+        match self.role {
+            RoleState::Leader(_) => self.tick_leader(),
+            _ => self.tick_election(),
+        }
+    }
+
+    /// Starts an election now instead of waiting for the timeout (through
+    /// pre-vote when enabled). Does nothing on a leader or a non-voter.
+    ///
+    /// # Errors
+    /// A fatal storage failure.
+    pub fn campaign(&mut self) -> Result<(), Error> {
+        if matches!(self.role, RoleState::Leader(_)) {
+            return Ok(());
+        }
+        self.start_election()
+    }
+
+    /// Proposes application commands, appended as consecutive entries.
+    ///
+    /// # Errors
+    /// [`ProposeError::NotLeader`] on a non-leader, [`ProposeError::Busy`] when
+    /// the uncommitted backlog is full; nothing is appended in either case.
+    pub fn propose(
+        &mut self,
+        commands: impl IntoIterator<Item = Bytes>,
+    ) -> Result<Proposal, ProposeError> {
+        self.propose_commands(commands)
+    }
+
+    /// Storage made the persist action `id`, and every earlier one, durable.
+    ///
+    /// # Panics
+    /// If `id` was never handed out.
+    ///
+    /// # Errors
+    /// A fatal storage failure.
+    pub fn persisted(&mut self, id: PersistId) -> Result<(), Error> {
+        let (stable, released) = self.node.outbox.complete(id);
+        for (index, term) in stable {
+            self.node.log.stable_to(index, term);
+        }
+        for message in released {
+            if message.to == self.node.id() {
+                // Only a candidate's vote for itself is addressed to itself.
+                self.receive_own_vote(message)?;
+            } else {
+                self.node.outbox.send(message);
+            }
+        }
+        self.on_durable_index_changed()
+    }
+
+    /// The state machine applied every entry up to `index`.
+    ///
+    /// # Panics
+    /// If `index` was never handed out to apply.
+    pub fn applied(&mut self, index: Index) {
+        self.node.log.applied_to(index);
+    }
+
+    /// The transport could not reach `peer`: stop streaming to it and probe.
+    pub fn report_unreachable(&mut self, peer: crate::types::NodeId) {
+        if let RoleState::Leader(leader) = &mut self.role {
+            leader.peer_unreachable(peer);
+        }
+    }
+
+    /// Collects everything to do since the last call.
+    ///
+    /// # Errors
+    /// A fatal storage failure while reading entries to apply.
+    pub fn take_actions(&mut self) -> Result<Actions, Error> {
+        let persist = self.take_persist();
+        let apply = self
+            .node
+            .log
+            .take_entries_to_apply(self.node.config.max_apply_bytes)?;
+        let soft_state = self.soft_state();
+        let soft_state_changed = soft_state != self.reported;
+        self.reported = soft_state;
+        Ok(Actions {
+            persist,
+            messages: self.node.outbox.take_ready(),
+            apply,
+            soft_state: soft_state_changed.then_some(soft_state),
+            truncated_from: self.node.truncated_from.take(),
+        })
+    }
+
+    fn take_persist(&mut self) -> Option<Persist> {
+        if !self.node.has_unissued_writes() {
+            return None;
+        }
+        let hard_state = self.node.hard_state();
+        let hard_state_changed = hard_state != self.node.outbox.issued_hard_state();
+        let entries = self.node.log.take_unpersisted();
+        let last_entry = entries.last().map(|e| (e.index, e.term));
+        let id = self.node.outbox.issue(hard_state, last_entry);
+        Some(Persist {
+            id,
+            hard_state: hard_state_changed.then_some(hard_state),
+            entries,
+        })
+    }
+
+    /// Role, term and leader.
+    pub fn soft_state(&self) -> SoftState {
+        SoftState {
+            role: self.role(),
+            term: self.node.term,
+            leader: self.node.leader_id,
+        }
+    }
+
+    /// The current role.
+    pub fn role(&self) -> Role {
+        match self.role {
+            RoleState::Follower => Role::Follower,
+            RoleState::PreCandidate(_) => Role::PreCandidate,
+            RoleState::Candidate(_) => Role::Candidate,
+            RoleState::Leader(_) => Role::Leader,
+        }
+    }
+
+    /// A full picture of the node, for metrics, tests and debugging.
+    pub fn status(&self) -> Status {
+        let progress = match &self.role {
+            RoleState::Leader(leader) => leader.peer_progress(),
+            _ => BTreeMap::new(),
+        };
+        Status {
+            id: self.node.id(),
+            role: self.role(),
+            term: self.node.term,
+            voted_for: self.node.voted_for,
+            leader: self.node.leader_id,
+            last_index: self.node.log.last_index(),
+            durable_index: self.node.log.durable_index(),
+            commit_index: self.node.log.committed(),
+            applied_index: self.node.log.applied(),
+            progress,
+            held_messages: self.node.outbox.held_count(),
+        }
+    }
+
+    /// The log storage reader.
+    pub fn log_store(&self) -> &L {
+        self.node.log.store()
+    }
+
+    /// The log storage reader, mutably: a single-threaded driver (the
+    /// simulator, tests) writes persist actions through it.
+    pub fn log_store_mut(&mut self) -> &mut L {
+        self.node.log.store_mut()
+    }
+
+    /// Entries in `low..high` as the node sees its log (durable or not).
+    ///
+    /// # Errors
+    /// A storage read failure, or a compacted range.
+    pub fn entries(&self, low: Index, high: Index) -> Result<Vec<crate::entry::Entry>, Error> {
+        Ok(self.node.log.entries(low, high, u64::MAX)?)
+    }
+
+    /// The membership this node currently follows.
+    pub fn membership(&self) -> &Membership {
+        &self.node.membership
+    }
+
+    fn on_durable_index_changed(&mut self) -> Result<(), Error> {
+        if let RoleState::Leader(leader) = &mut self.role {
+            leader.self_durable(&mut self.node)?;
+        }
+        Ok(())
+    }
+}

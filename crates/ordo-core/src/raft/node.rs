@@ -1,0 +1,137 @@
+//! State every role shares: identity, term and vote, the log, timers, outbox.
+
+use crate::config::Config;
+use crate::hard_state::HardState;
+use crate::log::{LogRead, RaftLog};
+use crate::membership::Membership;
+use crate::message::{Message, MessageBody};
+use crate::quorum::JointConfig;
+use crate::raft::outbox::Outbox;
+use crate::rng::SplitMix64;
+use crate::types::{Index, NodeId, Term};
+
+/// The role-independent part of a node. Kept apart from the role's own state
+/// so a role's logic can borrow both at once.
+#[derive(Debug)]
+pub(crate) struct Node<L> {
+    pub(crate) config: Config,
+    /// Current term. Never decreases.
+    pub(crate) term: Term,
+    /// Vote cast in `term`. Set at most once per term.
+    pub(crate) voted_for: Option<NodeId>,
+    /// The leader of `term`, once known.
+    pub(crate) leader_id: Option<NodeId>,
+    pub(crate) membership: Membership,
+    /// The voting configuration of `membership`, precomputed.
+    pub(crate) voters: JointConfig,
+    pub(crate) log: RaftLog<L>,
+    pub(crate) outbox: Outbox,
+    /// Ticks since the last election-relevant event: for followers and
+    /// candidates, contact from a leader or a granted vote; for a leader, the
+    /// start of the current check-quorum round.
+    pub(crate) election_elapsed_ticks: u64,
+    /// This round's election timeout, drawn from the configured range.
+    pub(crate) election_timeout_ticks: u64,
+    pub(crate) rng: SplitMix64,
+    /// Lowest index truncated from the log since the last actions were taken.
+    pub(crate) truncated_from: Option<Index>,
+}
+
+impl<L: LogRead> Node<L> {
+    pub(crate) fn new(
+        config: Config,
+        store: L,
+        hard_state: HardState,
+        membership: Membership,
+        applied: Index,
+    ) -> Self {
+        let rng = SplitMix64::for_node(config.rng_seed, config.id);
+        let mut node = Node {
+            term: hard_state.term,
+            voted_for: hard_state.voted_for,
+            leader_id: None,
+            voters: JointConfig::from_membership(&membership),
+            membership,
+            log: RaftLog::new(store, applied),
+            outbox: Outbox::new(hard_state),
+            election_elapsed_ticks: 0,
+            election_timeout_ticks: config.election_timeout_min_ticks,
+            rng,
+            truncated_from: None,
+            config,
+        };
+        node.reset_election_timer();
+        node
+    }
+
+    pub(crate) fn id(&self) -> NodeId {
+        self.config.id
+    }
+
+    pub(crate) fn hard_state(&self) -> HardState {
+        HardState {
+            term: self.term,
+            voted_for: self.voted_for,
+        }
+    }
+
+    /// True if some state must still be handed to a persist action.
+    pub(crate) fn has_unissued_writes(&self) -> bool {
+        self.hard_state() != self.outbox.issued_hard_state() || self.log.has_unpersisted()
+    }
+
+    /// Restarts the election timer with a fresh random timeout.
+    pub(crate) fn reset_election_timer(&mut self) {
+        self.election_elapsed_ticks = 0;
+        self.election_timeout_ticks = self.rng.in_range(
+            self.config.election_timeout_min_ticks,
+            self.config.election_timeout_max_ticks,
+        );
+    }
+
+    /// Leader stickiness: a node that heard from a live leader less than the
+    /// minimum election timeout ago refuses to help depose it. Only with
+    /// check-quorum, which guarantees a leader that lost its quorum steps down,
+    /// so stickiness can never keep a dead leader in place.
+    pub(crate) fn in_leader_lease(&self) -> bool {
+        self.config.check_quorum
+            && self.leader_id.is_some()
+            && self.election_elapsed_ticks < self.config.election_timeout_min_ticks
+    }
+
+    /// Sends a request that promises nothing, at the current term.
+    pub(crate) fn send(&mut self, to: NodeId, body: MessageBody) {
+        let message = Message {
+            from: self.id(),
+            to,
+            term: self.term,
+            body,
+        };
+        self.outbox.send(message);
+    }
+
+    /// Sends a response with `term` once everything this node has changed so
+    /// far (term, vote, appended entries) is durable.
+    pub(crate) fn respond_with_term(&mut self, to: NodeId, term: Term, body: MessageBody) {
+        let needs = self.outbox.covering_id(self.has_unissued_writes());
+        let message = Message {
+            from: self.id(),
+            to,
+            term,
+            body,
+        };
+        self.outbox.send_after(needs, message);
+    }
+
+    /// [`Node::respond_with_term`] at the current term.
+    pub(crate) fn respond(&mut self, to: NodeId, body: MessageBody) {
+        self.respond_with_term(to, self.term, body);
+    }
+
+    /// Records that the log was truncated from `index`.
+    pub(crate) fn note_truncation(&mut self, index: Option<Index>) {
+        if let Some(index) = index {
+            self.truncated_from = Some(self.truncated_from.map_or(index, |t| t.min(index)));
+        }
+    }
+}

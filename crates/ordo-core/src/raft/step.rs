@@ -1,0 +1,143 @@
+//! The rules every role applies to an incoming message, in one place.
+//!
+//! Order matters and follows Raft §5.1 plus pre-vote and stickiness:
+//! 1. Drop malformed or misaddressed messages (they come from outside).
+//! 2. A higher term: ignore vote requests while in a leader's lease; otherwise
+//!    adopt the term and become a follower — except for pre-vote traffic,
+//!    which speaks of a term nobody has entered yet.
+//! 3. A lower term: tell a stale leader our term so it steps down; reject a
+//!    stale pre-vote; ignore the rest.
+//! 4. Vote requests are answered the same way by every role.
+//! 5. Everything else goes to the role's own step function.
+
+use crate::error::Error;
+use crate::log::LogRead;
+use crate::message::{Message, MessageBody, VoteRequest, VoteResponse};
+use crate::raft::{Raft, RoleState};
+use crate::types::{NodeId, Term};
+
+impl<L: LogRead> Raft<L> {
+    /// Handles a message from a peer. Malformed, misaddressed and stale
+    /// messages are dropped without effect.
+    ///
+    /// # Errors
+    /// A fatal storage failure.
+    pub fn step(&mut self, message: Message) -> Result<(), Error> {
+        if message.to != self.node.id() || !is_well_formed(&message) {
+            return Ok(());
+        }
+        if message.term > self.node.term {
+            if message.body.is_vote_request() && self.node.in_leader_lease() {
+                return Ok(());
+            }
+            if !speaks_of_a_future_term(&message.body) {
+                let leader = message.body.is_from_leader().then_some(message.from);
+                self.become_follower(message.term, leader);
+            }
+        } else if message.term < self.node.term {
+            self.step_stale(message);
+            return Ok(());
+        }
+        match message.body {
+            MessageBody::PreVote(request) => {
+                self.handle_vote_request(message.from, message.term, request, true)
+            }
+            MessageBody::Vote(request) => {
+                self.handle_vote_request(message.from, message.term, request, false)
+            }
+            _ => match self.role {
+                RoleState::Follower => self.step_follower(message),
+                RoleState::PreCandidate(_) | RoleState::Candidate(_) => {
+                    self.step_candidate(message)
+                }
+                RoleState::Leader(_) => self.step_leader(message),
+            },
+        }
+    }
+
+    fn step_stale(&mut self, message: Message) {
+        match message.body {
+            // A leader cut off by a partition may not know it was replaced.
+            // Without pre-vote or check-quorum it would learn from the next
+            // election; with them, it must be told, or a node with a higher
+            // term could never rejoin.
+            MessageBody::Append(_) | MessageBody::Heartbeat(_)
+                if self.node.config.pre_vote || self.node.config.check_quorum =>
+            {
+                self.node.send(message.from, MessageBody::HeartbeatResponse);
+            }
+            MessageBody::PreVote(_) => {
+                self.node.respond(
+                    message.from,
+                    MessageBody::PreVoteResponse(VoteResponse { granted: false }),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// Answers a (pre-)vote request: grant if this node may still vote in that
+    /// term and the candidate's log is at least as up to date (§5.4.1).
+    fn handle_vote_request(
+        &mut self,
+        from: NodeId,
+        term: Term,
+        request: VoteRequest,
+        pre_vote: bool,
+    ) -> Result<(), Error> {
+        let node = &self.node;
+        let free_to_vote = node.voted_for == Some(from)
+            || (node.voted_for.is_none() && node.leader_id.is_none())
+            || (pre_vote && term > node.term);
+        let granted = free_to_vote
+            && node
+                .log
+                .is_up_to_date(request.last_log_index, request.last_log_term)?;
+        let response = VoteResponse { granted };
+        if pre_vote {
+            // A granted pre-vote echoes the future term it was asked about.
+            let term = if granted { term } else { self.node.term };
+            self.node
+                .respond_with_term(from, term, MessageBody::PreVoteResponse(response));
+        } else {
+            if granted {
+                self.node.voted_for = Some(from);
+                self.node.reset_election_timer();
+            }
+            // Held until the vote is durable (respond waits for all writes).
+            self.node.respond(from, MessageBody::VoteResponse(response));
+        }
+        Ok(())
+    }
+}
+
+/// Pre-vote requests and granted pre-vote responses carry a term the sender
+/// has not entered; adopting it would defeat the point of pre-vote.
+fn speaks_of_a_future_term(body: &MessageBody) -> bool {
+    matches!(
+        body,
+        MessageBody::PreVote(_) | MessageBody::PreVoteResponse(VoteResponse { granted: true })
+    )
+}
+
+/// Structural checks on a message from outside. A message failing them was
+/// corrupted or sent by a broken peer; acting on it could corrupt the log.
+fn is_well_formed(message: &Message) -> bool {
+    if message.from == 0 || message.from == message.to {
+        return false;
+    }
+    match &message.body {
+        MessageBody::Append(append) => {
+            let mut previous = (append.prev_log_index, append.prev_log_term);
+            append.prev_log_term <= message.term
+                && append.entries.iter().all(|entry| {
+                    let follows = entry.index == previous.0 + 1
+                        && entry.term >= previous.1
+                        && entry.term <= message.term;
+                    previous = (entry.index, entry.term);
+                    follows
+                })
+        }
+        _ => true,
+    }
+}
