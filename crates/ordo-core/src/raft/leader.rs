@@ -149,14 +149,19 @@ impl<L: LogRead> Raft<L> {
                 if match_index > node.log.last_index() {
                     return Ok(()); // claims entries we never sent
                 }
+                let was_paused = progress.is_paused();
                 if progress.acknowledge(match_index) && progress.state == ProgressState::Probe {
                     progress.become_replicate();
                 }
                 if leader.maybe_commit(node)? {
-                    leader.broadcast_append(node)
-                } else {
-                    leader.send_appends(node, from)
+                    return leader.broadcast_append(node);
                 }
+                // A paused peer missed any commit broadcast meanwhile; tell it
+                // the commit index even if there is nothing new to send.
+                if was_paused && leader.send_append(node, from, true)? {
+                    leader.send_appends(node, from)?;
+                }
+                Ok(())
             }
             MessageBody::AppendResponse(AppendResponse::Rejected {
                 rejected_index,

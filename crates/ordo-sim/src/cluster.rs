@@ -1,0 +1,346 @@
+//! A cluster of `ordo-core` nodes on a simulated network and simulated disks.
+//!
+//! Nothing here happens on its own: every tick, delivery, disk sync, crash and
+//! restart is an explicit call, so a scenario or a seeded random run decides
+//! the interleaving, and the same calls always give the same outcome.
+//!
+//! Disks: a node's persist actions wait in `pending_writes` until
+//! [`Cluster::sync`] makes them durable (written to the node's [`MemoryLog`],
+//! then reported with `persisted`). A crash loses pending writes and all
+//! volatile state, exactly what a power cut does to a process that had not
+//! fsynced.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use bytes::Bytes;
+use ordo_core::{
+    Actions, Config, Entry, Error, InitialState, LogRead, MemoryLog, Membership, Message, NodeId, Persist, Proposal,
+    ProposeError, Raft,
+};
+
+/// One simulated node: a core, its disk and its (in-memory) state machine.
+#[derive(Debug)]
+pub struct SimNode {
+    /// The running core, or `None` while crashed.
+    pub raft: Option<Raft<MemoryLog>>,
+    /// The durable disk while crashed (the running core owns it otherwise).
+    disk: Option<MemoryLog>,
+    /// Persist actions handed out but not yet durable.
+    pub pending_writes: VecDeque<Persist>,
+    /// Every entry the state machine applied since the last restart, in order.
+    pub applied: Vec<Entry>,
+    /// The node's configuration.
+    pub config: Config,
+}
+
+impl SimNode {
+    /// The durable log, running or crashed.
+    pub fn disk(&self) -> &MemoryLog {
+        match (&self.raft, &self.disk) {
+            (Some(raft), _) => raft.log_store(),
+            (None, Some(disk)) => disk,
+            (None, None) => unreachable!("a node always has a disk"),
+        }
+    }
+}
+
+/// What happened to one message offered for delivery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Stepped into the receiver.
+    Delivered(Message),
+    /// Lost: the link is cut or the receiver is down.
+    Dropped(Message),
+}
+
+/// A whole group.
+#[derive(Debug)]
+pub struct Cluster {
+    /// Every node, by id.
+    pub nodes: BTreeMap<NodeId, SimNode>,
+    /// Messages sent and not yet delivered or dropped, in send order.
+    pub network: Vec<Message>,
+    /// Directed links that lose every message: (from, to).
+    pub cut_links: BTreeSet<(NodeId, NodeId)>,
+    /// Sync every write as soon as it is handed out (a disk with no latency).
+    pub auto_sync: bool,
+    membership: Membership,
+}
+
+impl Cluster {
+    /// Nodes `1..=count`, all voters, each configured by `configure(id)`.
+    ///
+    /// # Errors
+    /// The core's [`ordo_core::ConfigError`] for a bad configuration.
+    pub fn new(count: u64, configure: impl Fn(NodeId) -> Config) -> Result<Self, ordo_core::ConfigError> {
+        let membership = Membership::with_voters(1..=count);
+        let mut nodes = BTreeMap::new();
+        for id in 1..=count {
+            let config = configure(id);
+            let initial = InitialState {
+                membership: membership.clone(),
+                ..InitialState::default()
+            };
+            let raft = Raft::new(config.clone(), MemoryLog::new(), initial)?;
+            let node = SimNode {
+                raft: Some(raft),
+                disk: None,
+                pending_writes: VecDeque::new(),
+                applied: Vec::new(),
+                config,
+            };
+            nodes.insert(id, node);
+        }
+        Ok(Cluster {
+            nodes,
+            network: Vec::new(),
+            cut_links: BTreeSet::new(),
+            auto_sync: true,
+            membership,
+        })
+    }
+
+    /// The running core of `id`, if it is up.
+    pub fn raft(&self, id: NodeId) -> Option<&Raft<MemoryLog>> {
+        self.nodes.get(&id).and_then(|n| n.raft.as_ref())
+    }
+
+    fn raft_mut(&mut self, id: NodeId) -> Option<&mut Raft<MemoryLog>> {
+        self.nodes.get_mut(&id).and_then(|n| n.raft.as_mut())
+    }
+
+    /// Ids of the nodes that are up.
+    pub fn running(&self) -> Vec<NodeId> {
+        self.nodes.iter().filter(|(_, n)| n.raft.is_some()).map(|(&id, _)| id).collect()
+    }
+
+    /// Ticks `id` once. A crashed node ignores it.
+    ///
+    /// # Errors
+    /// A fatal core error.
+    pub fn tick(&mut self, id: NodeId) -> Result<(), Error> {
+        match self.raft_mut(id) {
+            Some(raft) => raft.tick(),
+            None => Ok(()),
+        }
+    }
+
+    /// Asks `id` to campaign now.
+    ///
+    /// # Errors
+    /// A fatal core error.
+    pub fn campaign(&mut self, id: NodeId) -> Result<(), Error> {
+        match self.raft_mut(id) {
+            Some(raft) => raft.campaign(),
+            None => Ok(()),
+        }
+    }
+
+    /// Proposes `commands` on `id`.
+    ///
+    /// # Errors
+    /// The core's answer; a crashed node answers `NotLeader`.
+    pub fn propose(&mut self, id: NodeId, commands: Vec<Bytes>) -> Result<Proposal, ProposeError> {
+        match self.raft_mut(id) {
+            Some(raft) => raft.propose(commands),
+            None => Err(ProposeError::NotLeader { leader: None }),
+        }
+    }
+
+    /// Takes `id`'s actions and carries them out: writes queue on its disk,
+    /// messages enter the network, committed entries are applied. With
+    /// `auto_sync`, writes become durable at once, and the actions that
+    /// releases (held responses, commits) are taken and carried out too.
+    /// Returns each batch of actions, for inspection.
+    ///
+    /// # Errors
+    /// A fatal core error.
+    pub fn process(&mut self, id: NodeId) -> Result<Vec<Actions>, Error> {
+        let mut batches = Vec::new();
+        // Each round either syncs a write or finds nothing; a bound keeps a
+        // confused core from spinning forever.
+        for _ in 0..16 {
+            let actions = self.process_once(id)?;
+            if actions.is_empty() {
+                break;
+            }
+            batches.push(actions);
+            if !self.auto_sync {
+                break;
+            }
+            self.sync(id)?;
+        }
+        Ok(batches)
+    }
+
+    fn process_once(&mut self, id: NodeId) -> Result<Actions, Error> {
+        let Some(node) = self.nodes.get_mut(&id) else { return Ok(Actions::default()) };
+        let Some(raft) = node.raft.as_mut() else { return Ok(Actions::default()) };
+        let actions = raft.take_actions()?;
+        if let Some(persist) = &actions.persist {
+            node.pending_writes.push_back(persist.clone());
+        }
+        if let Some(last) = actions.apply.last() {
+            node.applied.extend(actions.apply.iter().cloned());
+            raft.applied(last.index);
+        }
+        self.network.extend(actions.messages.iter().cloned());
+        Ok(actions)
+    }
+
+    /// Makes every pending write of `id` durable and reports it.
+    ///
+    /// # Errors
+    /// A fatal core error.
+    pub fn sync(&mut self, id: NodeId) -> Result<(), Error> {
+        self.sync_some(id, usize::MAX)
+    }
+
+    /// Makes the oldest `count` pending writes of `id` durable and reports them.
+    ///
+    /// # Errors
+    /// A fatal core error.
+    pub fn sync_some(&mut self, id: NodeId, count: usize) -> Result<(), Error> {
+        let Some(node) = self.nodes.get_mut(&id) else { return Ok(()) };
+        let Some(raft) = node.raft.as_mut() else { return Ok(()) };
+        let mut last_id = None;
+        for _ in 0..count {
+            let Some(persist) = node.pending_writes.pop_front() else { break };
+            raft.log_store_mut().apply(&persist);
+            last_id = Some(persist.id);
+        }
+        match last_id {
+            Some(last_id) => raft.persisted(last_id),
+            None => Ok(()),
+        }
+    }
+
+    /// Offers the queued messages selected by `select` for delivery, in send
+    /// order; the rest stay queued. Messages on cut links or to crashed nodes
+    /// are dropped.
+    ///
+    /// # Errors
+    /// A fatal core error in a receiver.
+    pub fn deliver(&mut self, select: impl Fn(&Message) -> bool) -> Result<Vec<Delivery>, Error> {
+        let (chosen, kept): (Vec<Message>, Vec<Message>) = std::mem::take(&mut self.network).into_iter().partition(&select);
+        self.network = kept;
+        let mut outcomes = Vec::with_capacity(chosen.len());
+        for message in chosen {
+            outcomes.push(self.deliver_one(message)?);
+        }
+        Ok(outcomes)
+    }
+
+    /// Delivers (or drops) one message now.
+    ///
+    /// # Errors
+    /// A fatal core error in the receiver.
+    pub fn deliver_one(&mut self, message: Message) -> Result<Delivery, Error> {
+        if self.cut_links.contains(&(message.from, message.to)) {
+            return Ok(Delivery::Dropped(message));
+        }
+        match self.raft_mut(message.to) {
+            Some(raft) => {
+                raft.step(message.clone())?;
+                Ok(Delivery::Delivered(message))
+            }
+            None => Ok(Delivery::Dropped(message)),
+        }
+    }
+
+    /// Cuts both directions between every node of `side` and every other node.
+    pub fn partition(&mut self, side: &BTreeSet<NodeId>) {
+        let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
+        for &a in side {
+            for &b in ids.iter().filter(|b| !side.contains(b)) {
+                self.cut_links.insert((a, b));
+                self.cut_links.insert((b, a));
+            }
+        }
+    }
+
+    /// Restores every link.
+    pub fn heal(&mut self) {
+        self.cut_links.clear();
+    }
+
+    /// Crashes `id`: pending writes and all volatile state are lost; the disk
+    /// survives. Messages to it that are delivered while it is down are lost.
+    pub fn crash(&mut self, id: NodeId) {
+        let Some(node) = self.nodes.get_mut(&id) else { return };
+        let Some(raft) = node.raft.take() else { return };
+        node.disk = Some(raft.log_store().clone());
+        node.pending_writes.clear();
+        node.applied.clear();
+    }
+
+    /// Replaces the disk of a crashed `id` (to set up a scenario's logs).
+    pub fn replace_disk(&mut self, id: NodeId, disk: MemoryLog) {
+        if let Some(node) = self.nodes.get_mut(&id)
+            && node.raft.is_none()
+        {
+            node.disk = Some(disk);
+        }
+    }
+
+    /// Restarts a crashed `id` from its disk.
+    ///
+    /// # Errors
+    /// The core's configuration error (cannot happen for a node that started once).
+    pub fn restart(&mut self, id: NodeId) -> Result<(), ordo_core::ConfigError> {
+        let membership = self.membership.clone();
+        let Some(node) = self.nodes.get_mut(&id) else { return Ok(()) };
+        let Some(disk) = node.disk.take() else { return Ok(()) };
+        let initial = InitialState {
+            hard_state: disk.hard_state(),
+            membership,
+            applied: 0,
+        };
+        node.raft = Some(Raft::new(node.config.clone(), disk, initial)?);
+        Ok(())
+    }
+
+    /// Runs every node's actions and delivers every message, over and over,
+    /// until nothing is left to do (or `max_rounds` pass). Returns, per round,
+    /// what each node did and what was delivered.
+    ///
+    /// # Errors
+    /// A fatal core error.
+    pub fn stabilize(&mut self, max_rounds: usize) -> Result<Vec<Round>, Error> {
+        let mut rounds = Vec::new();
+        for _ in 0..max_rounds {
+            let mut round = Round::default();
+            for id in self.running() {
+                for actions in self.process(id)? {
+                    round.actions.push((id, actions));
+                }
+            }
+            round.deliveries = self.deliver(|_| true)?;
+            if round.actions.is_empty() && round.deliveries.is_empty() {
+                break;
+            }
+            rounds.push(round);
+        }
+        Ok(rounds)
+    }
+
+    /// Every entry of `id`'s log as the node sees it (durable or not).
+    pub fn log_entries(&self, id: NodeId) -> Vec<Entry> {
+        let Some(raft) = self.raft(id) else {
+            let Some(node) = self.nodes.get(&id) else { return Vec::new() };
+            let disk = node.disk();
+            return disk.entries(disk.first_index(), disk.last_index() + 1, u64::MAX).unwrap_or_default();
+        };
+        let last = raft.status().last_index;
+        raft.entries(1, last + 1).unwrap_or_default()
+    }
+}
+
+/// One round of [`Cluster::stabilize`].
+#[derive(Debug, Default)]
+pub struct Round {
+    /// Non-empty actions, by node.
+    pub actions: Vec<(NodeId, Actions)>,
+    /// What happened to each message.
+    pub deliveries: Vec<Delivery>,
+}

@@ -1,0 +1,110 @@
+//! Compact, stable text forms of the core's types, for transcripts and traces.
+//!
+//! Entries print as `index@term` followed by the payload (`noop` or the
+//! command as text), e.g. `4@2:noop` or `5@2:"x"`.
+
+use std::fmt::Write;
+
+use ordo_core::{Actions, AppendResponse, Entry, EntryPayload, Message, MessageBody, Status};
+
+/// `4@2:noop` / `5@2:"x"`.
+pub fn entry(entry: &Entry) -> String {
+    match &entry.payload {
+        EntryPayload::Noop => format!("{}@{}:noop", entry.index, entry.term),
+        EntryPayload::Command(data) => format!("{}@{}:{:?}", entry.index, entry.term, String::from_utf8_lossy(data)),
+    }
+}
+
+/// Entries, abbreviated to the first and last few when long.
+pub fn entries(entries: &[Entry]) -> String {
+    const SHOWN: usize = 4;
+    let parts: Vec<String> = if entries.len() <= 2 * SHOWN {
+        entries.iter().map(entry).collect()
+    } else {
+        let mut parts: Vec<String> = entries[..SHOWN].iter().map(entry).collect();
+        parts.push(format!("...{} more...", entries.len() - 2 * SHOWN));
+        parts.extend(entries[entries.len() - SHOWN..].iter().map(entry));
+        parts
+    };
+    format!("[{}]", parts.join(" "))
+}
+
+/// `1->2 Vote term=2 last=3@1`.
+pub fn message(message: &Message) -> String {
+    let head = format!("{}->{} {} term={}", message.from, message.to, message.body.kind(), message.term);
+    let tail = match &message.body {
+        MessageBody::PreVote(request) | MessageBody::Vote(request) => {
+            format!(" last={}@{}", request.last_log_index, request.last_log_term)
+        }
+        MessageBody::PreVoteResponse(response) | MessageBody::VoteResponse(response) => {
+            (if response.granted { " granted" } else { " rejected" }).to_string()
+        }
+        MessageBody::Append(append) => format!(
+            " prev={}@{} commit={} entries={}",
+            append.prev_log_index,
+            append.prev_log_term,
+            append.leader_commit,
+            entries(&append.entries)
+        ),
+        MessageBody::AppendResponse(AppendResponse::Accepted { match_index }) => format!(" accepted match={match_index}"),
+        MessageBody::AppendResponse(AppendResponse::Rejected {
+            rejected_index,
+            hint_index,
+            hint_term,
+        }) => format!(" rejected at={rejected_index} hint={hint_index}@{hint_term}"),
+        MessageBody::Heartbeat(heartbeat) => format!(" commit={}", heartbeat.commit),
+        MessageBody::HeartbeatResponse => String::new(),
+    };
+    head + &tail
+}
+
+/// One line per action, each prefixed with the node id.
+pub fn actions(id: u64, actions: &Actions) -> String {
+    let mut out = String::new();
+    if let Some(soft) = &actions.soft_state {
+        let leader = soft.leader.map_or("none".to_string(), |l| l.to_string());
+        let _ = writeln!(out, "{id}: became {:?} term={} leader={leader}", soft.role, soft.term);
+    }
+    if let Some(index) = actions.truncated_from {
+        let _ = writeln!(out, "{id}: truncated log from {index}");
+    }
+    if let Some(persist) = &actions.persist {
+        let _ = write!(out, "{id}: persist #{}", persist.id);
+        if let Some(hard_state) = persist.hard_state {
+            let vote = hard_state.voted_for.map_or("none".to_string(), |v| v.to_string());
+            let _ = write!(out, " term={} vote={vote}", hard_state.term);
+        }
+        if !persist.entries.is_empty() {
+            let _ = write!(out, " entries={}", entries(&persist.entries));
+        }
+        out.push('\n');
+    }
+    for sent in &actions.messages {
+        let _ = writeln!(out, "{id}: send {}", message(sent));
+    }
+    if !actions.apply.is_empty() {
+        let _ = writeln!(out, "{id}: apply {}", entries(&actions.apply));
+    }
+    out
+}
+
+/// `1: Leader term=2 leader=1 vote=1 last=5 durable=5 commit=5 applied=5`.
+pub fn status(status: &Status) -> String {
+    let name = |id: Option<u64>| id.map_or("none".to_string(), |v| v.to_string());
+    let mut line = format!(
+        "{}: {:?} term={} leader={} vote={} last={} durable={} commit={} applied={}",
+        status.id,
+        status.role,
+        status.term,
+        name(status.leader),
+        name(status.voted_for),
+        status.last_index,
+        status.durable_index,
+        status.commit_index,
+        status.applied_index
+    );
+    if status.held_messages > 0 {
+        let _ = write!(line, " held={}", status.held_messages);
+    }
+    line
+}

@@ -1,0 +1,1 @@
+//! Raft's safety properties, checked against a whole cluster after every step.

@@ -1,0 +1,17 @@
+//! Deterministic simulation of Ordo clusters, and the checkers that judge runs.
+//!
+//! - [`cluster`]: whole groups of `ordo-core` nodes on a simulated network and
+//!   simulated disks, driven step by step.
+//! - [`transcript`] and [`scenario`]: scenario tests written as transcripts a
+//!   reviewer reads line by line, regenerated with `REWRITE=1`.
+//! - [`invariants`]: the safety properties checked after every step.
+//! - [`random`]: randomized runs from one seed, with faults.
+//!
+//! This crate is a test tool: nothing in the library or server depends on it.
+
+pub mod cluster;
+pub mod format;
+pub mod invariants;
+pub mod random;
+pub mod scenario;
+pub mod transcript;

@@ -1,0 +1,1 @@
+//! Randomized runs from a seed.
