@@ -17,7 +17,11 @@ fn every_transcript_matches() {
         .filter(|path| path.extension().is_some_and(|ext| ext == "txt"))
         .collect();
     paths.sort();
-    assert!(!paths.is_empty(), "no transcripts found in {}", dir.display());
+    assert!(
+        !paths.is_empty(),
+        "no transcripts found in {}",
+        dir.display()
+    );
     for path in paths {
         let mut scenario = Scenario::new();
         run_file(&path, |command| scenario.run(command));

@@ -14,8 +14,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
 use ordo_core::{
-    Actions, Config, Entry, Error, InitialState, LogRead, MemoryLog, Membership, Message, NodeId, Persist, Proposal,
-    ProposeError, Raft,
+    Actions, Config, Entry, Error, InitialState, LogRead, Membership, MemoryLog, Message, NodeId,
+    Persist, Proposal, ProposeError, Raft,
 };
 
 /// One simulated node: a core, its disk and its (in-memory) state machine.
@@ -72,7 +72,10 @@ impl Cluster {
     ///
     /// # Errors
     /// The core's [`ordo_core::ConfigError`] for a bad configuration.
-    pub fn new(count: u64, configure: impl Fn(NodeId) -> Config) -> Result<Self, ordo_core::ConfigError> {
+    pub fn new(
+        count: u64,
+        configure: impl Fn(NodeId) -> Config,
+    ) -> Result<Self, ordo_core::ConfigError> {
         let membership = Membership::with_voters(1..=count);
         let mut nodes = BTreeMap::new();
         for id in 1..=count {
@@ -111,7 +114,11 @@ impl Cluster {
 
     /// Ids of the nodes that are up.
     pub fn running(&self) -> Vec<NodeId> {
-        self.nodes.iter().filter(|(_, n)| n.raft.is_some()).map(|(&id, _)| id).collect()
+        self.nodes
+            .iter()
+            .filter(|(_, n)| n.raft.is_some())
+            .map(|(&id, _)| id)
+            .collect()
     }
 
     /// Ticks `id` once. A crashed node ignores it.
@@ -174,8 +181,12 @@ impl Cluster {
     }
 
     fn process_once(&mut self, id: NodeId) -> Result<Actions, Error> {
-        let Some(node) = self.nodes.get_mut(&id) else { return Ok(Actions::default()) };
-        let Some(raft) = node.raft.as_mut() else { return Ok(Actions::default()) };
+        let Some(node) = self.nodes.get_mut(&id) else {
+            return Ok(Actions::default());
+        };
+        let Some(raft) = node.raft.as_mut() else {
+            return Ok(Actions::default());
+        };
         let actions = raft.take_actions()?;
         if let Some(persist) = &actions.persist {
             node.pending_writes.push_back(persist.clone());
@@ -201,11 +212,17 @@ impl Cluster {
     /// # Errors
     /// A fatal core error.
     pub fn sync_some(&mut self, id: NodeId, count: usize) -> Result<(), Error> {
-        let Some(node) = self.nodes.get_mut(&id) else { return Ok(()) };
-        let Some(raft) = node.raft.as_mut() else { return Ok(()) };
+        let Some(node) = self.nodes.get_mut(&id) else {
+            return Ok(());
+        };
+        let Some(raft) = node.raft.as_mut() else {
+            return Ok(());
+        };
         let mut last_id = None;
         for _ in 0..count {
-            let Some(persist) = node.pending_writes.pop_front() else { break };
+            let Some(persist) = node.pending_writes.pop_front() else {
+                break;
+            };
             raft.log_store_mut().apply(&persist);
             last_id = Some(persist.id);
         }
@@ -222,7 +239,9 @@ impl Cluster {
     /// # Errors
     /// A fatal core error in a receiver.
     pub fn deliver(&mut self, select: impl Fn(&Message) -> bool) -> Result<Vec<Delivery>, Error> {
-        let (chosen, kept): (Vec<Message>, Vec<Message>) = std::mem::take(&mut self.network).into_iter().partition(&select);
+        let (chosen, kept): (Vec<Message>, Vec<Message>) = std::mem::take(&mut self.network)
+            .into_iter()
+            .partition(&select);
         self.network = kept;
         let mut outcomes = Vec::with_capacity(chosen.len());
         for message in chosen {
@@ -267,7 +286,9 @@ impl Cluster {
     /// Crashes `id`: pending writes and all volatile state are lost; the disk
     /// survives. Messages to it that are delivered while it is down are lost.
     pub fn crash(&mut self, id: NodeId) {
-        let Some(node) = self.nodes.get_mut(&id) else { return };
+        let Some(node) = self.nodes.get_mut(&id) else {
+            return;
+        };
         let Some(raft) = node.raft.take() else { return };
         node.disk = Some(raft.log_store().clone());
         node.pending_writes.clear();
@@ -289,8 +310,12 @@ impl Cluster {
     /// The core's configuration error (cannot happen for a node that started once).
     pub fn restart(&mut self, id: NodeId) -> Result<(), ordo_core::ConfigError> {
         let membership = self.membership.clone();
-        let Some(node) = self.nodes.get_mut(&id) else { return Ok(()) };
-        let Some(disk) = node.disk.take() else { return Ok(()) };
+        let Some(node) = self.nodes.get_mut(&id) else {
+            return Ok(());
+        };
+        let Some(disk) = node.disk.take() else {
+            return Ok(());
+        };
         let initial = InitialState {
             hard_state: disk.hard_state(),
             membership,
@@ -327,9 +352,13 @@ impl Cluster {
     /// Every entry of `id`'s log as the node sees it (durable or not).
     pub fn log_entries(&self, id: NodeId) -> Vec<Entry> {
         let Some(raft) = self.raft(id) else {
-            let Some(node) = self.nodes.get(&id) else { return Vec::new() };
+            let Some(node) = self.nodes.get(&id) else {
+                return Vec::new();
+            };
             let disk = node.disk();
-            return disk.entries(disk.first_index(), disk.last_index() + 1, u64::MAX).unwrap_or_default();
+            return disk
+                .entries(disk.first_index(), disk.last_index() + 1, u64::MAX)
+                .unwrap_or_default();
         };
         let last = raft.status().last_index;
         raft.entries(1, last + 1).unwrap_or_default()

@@ -11,7 +11,12 @@ use ordo_core::{Actions, AppendResponse, Entry, EntryPayload, Message, MessageBo
 pub fn entry(entry: &Entry) -> String {
     match &entry.payload {
         EntryPayload::Noop => format!("{}@{}:noop", entry.index, entry.term),
-        EntryPayload::Command(data) => format!("{}@{}:{:?}", entry.index, entry.term, String::from_utf8_lossy(data)),
+        EntryPayload::Command(data) => format!(
+            "{}@{}:{:?}",
+            entry.index,
+            entry.term,
+            String::from_utf8_lossy(data)
+        ),
     }
 }
 
@@ -31,13 +36,24 @@ pub fn entries(entries: &[Entry]) -> String {
 
 /// `1->2 Vote term=2 last=3@1`.
 pub fn message(message: &Message) -> String {
-    let head = format!("{}->{} {} term={}", message.from, message.to, message.body.kind(), message.term);
+    let head = format!(
+        "{}->{} {} term={}",
+        message.from,
+        message.to,
+        message.body.kind(),
+        message.term
+    );
     let tail = match &message.body {
         MessageBody::PreVote(request) | MessageBody::Vote(request) => {
             format!(" last={}@{}", request.last_log_index, request.last_log_term)
         }
         MessageBody::PreVoteResponse(response) | MessageBody::VoteResponse(response) => {
-            (if response.granted { " granted" } else { " rejected" }).to_string()
+            (if response.granted {
+                " granted"
+            } else {
+                " rejected"
+            })
+            .to_string()
         }
         MessageBody::Append(append) => format!(
             " prev={}@{} commit={} entries={}",
@@ -46,7 +62,9 @@ pub fn message(message: &Message) -> String {
             append.leader_commit,
             entries(&append.entries)
         ),
-        MessageBody::AppendResponse(AppendResponse::Accepted { match_index }) => format!(" accepted match={match_index}"),
+        MessageBody::AppendResponse(AppendResponse::Accepted { match_index }) => {
+            format!(" accepted match={match_index}")
+        }
         MessageBody::AppendResponse(AppendResponse::Rejected {
             rejected_index,
             hint_index,
@@ -63,7 +81,11 @@ pub fn actions(id: u64, actions: &Actions) -> String {
     let mut out = String::new();
     if let Some(soft) = &actions.soft_state {
         let leader = soft.leader.map_or("none".to_string(), |l| l.to_string());
-        let _ = writeln!(out, "{id}: became {:?} term={} leader={leader}", soft.role, soft.term);
+        let _ = writeln!(
+            out,
+            "{id}: became {:?} term={} leader={leader}",
+            soft.role, soft.term
+        );
     }
     if let Some(index) = actions.truncated_from {
         let _ = writeln!(out, "{id}: truncated log from {index}");
@@ -71,7 +93,9 @@ pub fn actions(id: u64, actions: &Actions) -> String {
     if let Some(persist) = &actions.persist {
         let _ = write!(out, "{id}: persist #{}", persist.id);
         if let Some(hard_state) = persist.hard_state {
-            let vote = hard_state.voted_for.map_or("none".to_string(), |v| v.to_string());
+            let vote = hard_state
+                .voted_for
+                .map_or("none".to_string(), |v| v.to_string());
             let _ = write!(out, " term={} vote={vote}", hard_state.term);
         }
         if !persist.entries.is_empty() {

@@ -3,7 +3,8 @@
 //! | command | effect |
 //! |---|---|
 //! | `add-nodes N [pre-vote=B] [check-quorum=B] [election=MIN..MAX] [heartbeat=T] [max-entries=N] [max-inflight=N] [max-uncommitted=BYTES] [seed=S]` | start nodes 1..=N, all voters |
-//! | `set-log ID T1 T2 ...` | replace ID's disk with entries of these terms (term = last one) |
+//! | `set-log ID T1 T2 ... [term=T]` | replace ID's disk with entries of these terms (hard-state term T, default the last) |
+//! | `tick-until-election [max=N]` | tick every node until one starts an election |
 //! | `campaign ID` / `tick ID [N]` / `tick-all [N]` | inputs |
 //! | `propose ID DATA...` | one proposal with one command per word |
 //! | `process [ID...]` | take and carry out actions, print them |
@@ -20,7 +21,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write;
 
 use bytes::Bytes;
-use ordo_core::{Config, Entry, HardState, MemoryLog, Message, NodeId, Persist};
+use ordo_core::{Config, Entry, HardState, MemoryLog, Message, NodeId, Persist, Role};
 
 use crate::cluster::{Cluster, Delivery};
 use crate::format;
@@ -71,13 +72,25 @@ impl Scenario {
             election_timeout_min_ticks: min,
             election_timeout_max_ticks: max,
             heartbeat_interval_ticks: option(command, "heartbeat", 1)?,
-            max_entries_per_message: option(command, "max-entries", defaults.max_entries_per_message)?,
+            max_entries_per_message: option(
+                command,
+                "max-entries",
+                defaults.max_entries_per_message,
+            )?,
             max_inflight_messages: option(command, "max-inflight", defaults.max_inflight_messages)?,
-            max_uncommitted_bytes: option(command, "max-uncommitted", defaults.max_uncommitted_bytes)?,
+            max_uncommitted_bytes: option(
+                command,
+                "max-uncommitted",
+                defaults.max_uncommitted_bytes,
+            )?,
             rng_seed: option(command, "seed", 0)?,
             ..defaults
         };
-        let cluster = Cluster::new(count, |id| Config { id, ..template.clone() }).map_err(|e| e.to_string())?;
+        let cluster = Cluster::new(count, |id| Config {
+            id,
+            ..template.clone()
+        })
+        .map_err(|e| e.to_string())?;
         self.cluster = Some(cluster);
         Ok(format!("started nodes 1..={count}"))
     }
@@ -98,6 +111,7 @@ fn run_on(cluster: &mut Cluster, command: &Command) -> Outcome {
             }
             Ok(String::new())
         }
+        "tick-until-election" => tick_until_election(cluster, option(command, "max", 1000)?),
         "tick-all" => {
             for _ in 0..positional_or(command, 0, 1)? {
                 for id in cluster.running() {
@@ -108,9 +122,15 @@ fn run_on(cluster: &mut Cluster, command: &Command) -> Outcome {
         }
         "propose" => {
             let id = positional(command, 0)?;
-            let commands: Vec<Bytes> = command.args[1..].iter().map(|w| Bytes::from(w.clone())).collect();
+            let commands: Vec<Bytes> = command.args[1..]
+                .iter()
+                .map(|w| Bytes::from(w.clone()))
+                .collect();
             match cluster.propose(id, commands) {
-                Ok(p) => Ok(format!("proposed {}..={} in term {}", p.first_index, p.last_index, p.term)),
+                Ok(p) => Ok(format!(
+                    "proposed {}..={} in term {}",
+                    p.first_index, p.last_index, p.term
+                )),
                 Err(e) => Ok(format!("rejected: {e}")),
             }
         }
@@ -125,7 +145,9 @@ fn run_on(cluster: &mut Cluster, command: &Command) -> Outcome {
         }
         "sync" => {
             let id = positional(command, 0)?;
-            cluster.sync_some(id, option(command, "count", usize::MAX)?).map_err(fatal)?;
+            cluster
+                .sync_some(id, option(command, "count", usize::MAX)?)
+                .map_err(fatal)?;
             Ok(String::new())
         }
         "auto-sync" => {
@@ -138,15 +160,21 @@ fn run_on(cluster: &mut Cluster, command: &Command) -> Outcome {
             let id = positional(command, 0)?;
             cluster.campaign(id).map_err(fatal)?;
             cluster.stabilize(1000).map_err(fatal)?;
-            Ok(cluster.raft(id).map_or("node is down".into(), |r| format::status(&r.status())))
+            Ok(cluster
+                .raft(id)
+                .map_or("node is down".into(), |r| format::status(&r.status())))
         }
         "partition" => {
-            let side: BTreeSet<NodeId> = (0..command.args.len()).map(|i| positional(command, i)).collect::<Result<_, _>>()?;
+            let side: BTreeSet<NodeId> = (0..command.args.len())
+                .map(|i| positional(command, i))
+                .collect::<Result<_, _>>()?;
             cluster.partition(&side);
             Ok(String::new())
         }
         "cut" => {
-            cluster.cut_links.insert((positional(command, 0)?, positional(command, 1)?));
+            cluster
+                .cut_links
+                .insert((positional(command, 0)?, positional(command, 1)?));
             Ok(String::new())
         }
         "heal" => {
@@ -158,13 +186,17 @@ fn run_on(cluster: &mut Cluster, command: &Command) -> Outcome {
             Ok(String::new())
         }
         "restart" => {
-            cluster.restart(positional(command, 0)?).map_err(|e| e.to_string())?;
+            cluster
+                .restart(positional(command, 0)?)
+                .map_err(|e| e.to_string())?;
             Ok(String::new())
         }
         "status" => {
             let mut out = String::new();
             for id in ids_or_all(cluster, command)? {
-                let line = cluster.raft(id).map_or(format!("{id}: down"), |r| format::status(&r.status()));
+                let line = cluster
+                    .raft(id)
+                    .map_or(format!("{id}: down"), |r| format::status(&r.status()));
                 let _ = writeln!(out, "{line}");
             }
             Ok(out)
@@ -173,15 +205,52 @@ fn run_on(cluster: &mut Cluster, command: &Command) -> Outcome {
             let id = positional(command, 0)?;
             let entries = cluster.log_entries(id);
             let commit = cluster.raft(id).map_or(0, |r| r.status().commit_index);
-            Ok(format!("{id}: commit={commit} {}", format::entries(&entries)))
+            Ok(format!(
+                "{id}: commit={commit} {}",
+                format::entries(&entries)
+            ))
         }
         other => Err(format!("unknown command {other:?}")),
     }
 }
 
+/// Ticks every running node, one tick each per round, until some node starts
+/// a (pre-)election; reports who and after how many rounds.
+fn tick_until_election(cluster: &mut Cluster, max_rounds: u64) -> Outcome {
+    let campaigning = |c: &Cluster, id| {
+        c.raft(id)
+            .is_some_and(|r| matches!(r.role(), Role::PreCandidate | Role::Candidate))
+    };
+    let before: BTreeSet<NodeId> = cluster
+        .running()
+        .into_iter()
+        .filter(|&id| campaigning(cluster, id))
+        .collect();
+    for round in 1..=max_rounds {
+        for id in cluster.running() {
+            cluster.tick(id).map_err(|e| e.to_string())?;
+        }
+        let started: Vec<String> = cluster
+            .running()
+            .into_iter()
+            .filter(|&id| campaigning(cluster, id) && !before.contains(&id))
+            .map(|id| id.to_string())
+            .collect();
+        if !started.is_empty() {
+            return Ok(format!(
+                "after {round} ticks: node {} campaigns",
+                started.join(", ")
+            ));
+        }
+    }
+    Ok(format!("no election after {max_rounds} ticks"))
+}
+
 fn set_log(cluster: &mut Cluster, command: &Command) -> Outcome {
     let id: NodeId = positional(command, 0)?;
-    let terms: Vec<u64> = (1..command.args.len()).map(|i| positional(command, i)).collect::<Result<_, _>>()?;
+    let terms: Vec<u64> = (1..command.args.len())
+        .map(|i| positional(command, i))
+        .collect::<Result<_, _>>()?;
     let entries: Vec<Entry> = terms
         .iter()
         .zip(1..)
@@ -191,7 +260,7 @@ fn set_log(cluster: &mut Cluster, command: &Command) -> Outcome {
     disk.apply(&Persist {
         id: 0,
         hard_state: Some(HardState {
-            term: terms.last().copied().unwrap_or(0),
+            term: option(command, "term", terms.last().copied().unwrap_or(0))?,
             voted_for: None,
         }),
         entries,
@@ -208,7 +277,9 @@ fn deliver(cluster: &mut Cluster, command: &Command) -> Outcome {
     let kind = command.options.get("type").cloned();
     let drop = option(command, "drop", false)?;
     let select = |m: &Message| {
-        from.is_none_or(|f| m.from == f) && to.is_none_or(|t| m.to == t) && kind.as_deref().is_none_or(|k| m.body.kind() == k)
+        from.is_none_or(|f| m.from == f)
+            && to.is_none_or(|t| m.to == t)
+            && kind.as_deref().is_none_or(|k| m.body.kind() == k)
     };
     let mut out = String::new();
     if drop {
@@ -240,7 +311,11 @@ fn stabilize(cluster: &mut Cluster, verbose: bool) -> Outcome {
         for (id, actions) in &round.actions {
             out += &format::actions(*id, actions);
         }
-        for delivery in round.deliveries.iter().filter(|d| matches!(d, Delivery::Dropped(_))) {
+        for delivery in round
+            .deliveries
+            .iter()
+            .filter(|d| matches!(d, Delivery::Dropped(_)))
+        {
             let _ = writeln!(out, "{}", delivery_line(delivery));
         }
     }
@@ -251,7 +326,9 @@ fn ids_or_all(cluster: &Cluster, command: &Command) -> Result<Vec<NodeId>, Strin
     if command.args.is_empty() {
         return Ok(cluster.nodes.keys().copied().collect());
     }
-    (0..command.args.len()).map(|i| positional(command, i)).collect()
+    (0..command.args.len())
+        .map(|i| positional(command, i))
+        .collect()
 }
 
 fn parse<T: std::str::FromStr>(text: &str) -> Result<T, String> {
@@ -259,11 +336,18 @@ fn parse<T: std::str::FromStr>(text: &str) -> Result<T, String> {
 }
 
 fn positional<T: std::str::FromStr>(command: &Command, at: usize) -> Result<T, String> {
-    let word = command.args.get(at).ok_or_else(|| format!("{}: missing argument {}", command.name, at + 1))?;
+    let word = command
+        .args
+        .get(at)
+        .ok_or_else(|| format!("{}: missing argument {}", command.name, at + 1))?;
     parse(word)
 }
 
-fn positional_or<T: std::str::FromStr>(command: &Command, at: usize, default: T) -> Result<T, String> {
+fn positional_or<T: std::str::FromStr>(
+    command: &Command,
+    at: usize,
+    default: T,
+) -> Result<T, String> {
     command.args.get(at).map_or(Ok(default), |w| parse(w))
 }
 
@@ -272,6 +356,8 @@ fn option<T: std::str::FromStr>(command: &Command, key: &str, default: T) -> Res
 }
 
 fn parse_range(text: &str) -> Result<(u64, u64), String> {
-    let (min, max) = text.split_once("..").ok_or_else(|| format!("range {text:?} must look like 10..20"))?;
+    let (min, max) = text
+        .split_once("..")
+        .ok_or_else(|| format!("range {text:?} must look like 10..20"))?;
     Ok((parse(min)?, parse(max)?))
 }

@@ -55,7 +55,11 @@ impl Command {
 
 enum Block {
     Verbatim(String),
-    Case { line: usize, command: String, expected: String },
+    Case {
+        line: usize,
+        command: String,
+        expected: String,
+    },
 }
 
 fn parse(text: &str) -> Result<Vec<Block>, String> {
@@ -70,7 +74,10 @@ fn parse(text: &str) -> Result<Vec<Block>, String> {
             continue;
         }
         if lines.get(at + 1) != Some(&"----") {
-            return Err(format!("line {}: command {line:?} must be followed by a ---- line", at + 1));
+            return Err(format!(
+                "line {}: command {line:?} must be followed by a ---- line",
+                at + 1
+            ));
         }
         let start = at + 2;
         let mut end = start;
@@ -88,8 +95,16 @@ fn parse(text: &str) -> Result<Vec<Block>, String> {
 }
 
 fn normalize(output: &str) -> String {
-    let kept: Vec<&str> = output.lines().map(str::trim_end).filter(|l| !l.is_empty()).collect();
-    if kept.is_empty() { "ok".to_string() } else { kept.join("\n") }
+    let kept: Vec<&str> = output
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if kept.is_empty() {
+        "ok".to_string()
+    } else {
+        kept.join("\n")
+    }
 }
 
 /// Runs every case of the transcript at `path` through `run`, in order.
@@ -99,7 +114,8 @@ fn normalize(output: &str) -> String {
 /// the file cannot be read or parsed. With `REWRITE=1` in the environment the
 /// file is rewritten with the actual outputs instead.
 pub fn run_file(path: &Path, mut run: impl FnMut(&Command) -> String) {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     let blocks = parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let rewrite = std::env::var_os("REWRITE").is_some();
     let (mut rewritten, mut failures) = (String::new(), String::new());
@@ -108,7 +124,11 @@ pub fn run_file(path: &Path, mut run: impl FnMut(&Command) -> String) {
             Block::Verbatim(line) => {
                 let _ = writeln!(rewritten, "{line}");
             }
-            Block::Case { line, command, expected } => {
+            Block::Case {
+                line,
+                command,
+                expected,
+            } => {
                 let actual = normalize(&run(&Command::parse(line, &command)));
                 if actual != expected {
                     let _ = write!(
@@ -122,7 +142,8 @@ pub fn run_file(path: &Path, mut run: impl FnMut(&Command) -> String) {
         }
     }
     if rewrite {
-        std::fs::write(path, rewritten).unwrap_or_else(|e| panic!("rewriting {}: {e}", path.display()));
+        std::fs::write(path, rewritten)
+            .unwrap_or_else(|e| panic!("rewriting {}: {e}", path.display()));
     } else if !failures.is_empty() {
         panic!("transcript mismatch (run with REWRITE=1 to accept the actual output):{failures}");
     }
@@ -137,7 +158,10 @@ mod tests {
         let command = Command::parse(3, "deliver 1 2 drop=true");
         assert_eq!(command.name, "deliver");
         assert_eq!(command.args, ["1", "2"]);
-        assert_eq!(command.options.get("drop").map(String::as_str), Some("true"));
+        assert_eq!(
+            command.options.get("drop").map(String::as_str),
+            Some("true")
+        );
     }
 
     #[test]
@@ -146,11 +170,16 @@ mod tests {
         let cases: Vec<(String, String)> = blocks
             .into_iter()
             .filter_map(|b| match b {
-                Block::Case { command, expected, .. } => Some((command, expected)),
+                Block::Case {
+                    command, expected, ..
+                } => Some((command, expected)),
                 Block::Verbatim(_) => None,
             })
             .collect();
-        assert_eq!(cases, [("a".into(), "x\ny".into()), ("b".into(), "ok".into())]);
+        assert_eq!(
+            cases,
+            [("a".into(), "x\ny".into()), ("b".into(), "ok".into())]
+        );
     }
 
     #[test]
