@@ -31,6 +31,9 @@ pub struct SimNode {
     pub applied: Vec<Entry>,
     /// The node's configuration.
     pub config: Config,
+    /// How many times the node was restarted: volatile state (commit index,
+    /// applied entries) starts over with each incarnation.
+    pub incarnation: u64,
 }
 
 impl SimNode {
@@ -91,6 +94,7 @@ impl Cluster {
                 pending_writes: VecDeque::new(),
                 applied: Vec::new(),
                 config,
+                incarnation: 0,
             };
             nodes.insert(id, node);
         }
@@ -322,6 +326,7 @@ impl Cluster {
             applied: 0,
         };
         node.raft = Some(Raft::new(node.config.clone(), disk, initial)?);
+        node.incarnation += 1;
         Ok(())
     }
 

@@ -1,1 +1,345 @@
-//! Randomized runs from a seed.
+//! Randomized cluster runs, fully determined by one seed.
+//!
+//! Each step picks one event: a tick, the delivery of a random queued message
+//! (so messages are reordered), a lost or duplicated message, a disk sync, a
+//! proposal, a partition or its healing, a crash or a restart. Disks are slow
+//! (writes wait for an explicit sync), so crashes lose unsynced writes. After
+//! every step the [`Checker`] runs; after the faulty phase the network heals,
+//! every node restarts, and the group must elect a leader and commit a new
+//! entry within a bounded number of steps.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use bytes::Bytes;
+use ordo_core::{Config, NodeId, Role};
+
+use crate::cluster::Cluster;
+use crate::format;
+use crate::invariants::Checker;
+
+/// The shape of one randomized run.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    /// Group size.
+    pub nodes: u64,
+    /// Events in the faulty phase.
+    pub steps: usize,
+    /// Run with pre-vote.
+    pub pre_vote: bool,
+    /// Run with check-quorum.
+    pub check_quorum: bool,
+    /// Per mille of deliveries that lose the message.
+    pub loss_per_mille: u64,
+    /// Steps allowed after the faults stop for a leader to commit a new entry.
+    pub liveness_steps: usize,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            nodes: 3,
+            steps: 2000,
+            pre_vote: true,
+            check_quorum: true,
+            loss_per_mille: 100,
+            liveness_steps: 3000,
+        }
+    }
+}
+
+/// What a successful run did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    /// Entries committed by the end.
+    pub committed: usize,
+    /// Highest term reached.
+    pub max_term: u64,
+}
+
+/// A failed run: the seed that replays it, what broke, and the last events.
+#[derive(Clone, Debug)]
+pub struct RunFailure {
+    /// The seed.
+    pub seed: u64,
+    /// The step at which the violation was found.
+    pub step: usize,
+    /// What broke.
+    pub violation: String,
+    /// The events leading up to it, oldest first.
+    pub trace: Vec<String>,
+}
+
+impl std::fmt::Display for RunFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "seed {} failed at step {}: {}",
+            self.seed, self.step, self.violation
+        )?;
+        writeln!(f, "last events:")?;
+        for line in &self.trace {
+            writeln!(f, "  {line}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A SplitMix64 stream: tiny, fast, and fully determined by its seed.
+#[derive(Clone, Debug)]
+pub struct SimRng(u64);
+
+impl SimRng {
+    /// A stream for `seed`.
+    pub fn new(seed: u64) -> Self {
+        SimRng(seed)
+    }
+
+    /// 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number below `bound` (which must be positive).
+    pub fn below(&mut self, bound: u64) -> u64 {
+        self.next_u64() % bound.max(1)
+    }
+
+    /// True with probability `per_mille / 1000`.
+    pub fn chance(&mut self, per_mille: u64) -> bool {
+        self.below(1000) < per_mille
+    }
+}
+
+const TRACE_LINES: usize = 40;
+
+struct Run {
+    cluster: Cluster,
+    checker: Checker,
+    rng: SimRng,
+    trace: VecDeque<String>,
+    proposals: u64,
+    config: RunConfig,
+}
+
+/// Runs one randomized scenario for `seed`.
+///
+/// # Errors
+/// A [`RunFailure`] naming the seed, the violation and the events before it.
+pub fn run(seed: u64, config: &RunConfig) -> Result<RunSummary, RunFailure> {
+    let node_config = |id| Config {
+        id,
+        election_timeout_min_ticks: 10,
+        election_timeout_max_ticks: 20,
+        heartbeat_interval_ticks: 2,
+        pre_vote: config.pre_vote,
+        check_quorum: config.check_quorum,
+        max_entries_per_message: 4,
+        max_inflight_messages: 4,
+        rng_seed: seed,
+        ..Config::default()
+    };
+    let cluster = Cluster::new(config.nodes, node_config)
+        .map_err(|e| failure(seed, 0, e.to_string(), Vec::new()))?;
+    let mut run = Run {
+        cluster,
+        checker: Checker::new(),
+        rng: SimRng::new(seed),
+        trace: VecDeque::new(),
+        proposals: 0,
+        config: config.clone(),
+    };
+    run.cluster.auto_sync = false;
+    for step in 0..config.steps {
+        run.step().map_err(|e| run.failure(seed, step, e))?;
+        run.checker
+            .check_cluster(&run.cluster)
+            .map_err(|e| run.failure(seed, step, e))?;
+    }
+    run.liveness()
+        .map_err(|e| run.failure(seed, config.steps, e))?;
+    let max_term = run
+        .cluster
+        .running()
+        .iter()
+        .filter_map(|&id| run.cluster.raft(id))
+        .map(|r| r.status().term)
+        .max();
+    Ok(RunSummary {
+        committed: run.checker.committed().len(),
+        max_term: max_term.unwrap_or(0),
+    })
+}
+
+fn failure(seed: u64, step: usize, violation: String, trace: Vec<String>) -> RunFailure {
+    RunFailure {
+        seed,
+        step,
+        violation,
+        trace,
+    }
+}
+
+impl Run {
+    fn failure(&self, seed: u64, step: usize, violation: String) -> RunFailure {
+        failure(seed, step, violation, self.trace.iter().cloned().collect())
+    }
+
+    fn note(&mut self, line: String) {
+        if self.trace.len() == TRACE_LINES {
+            self.trace.pop_front();
+        }
+        self.trace.push_back(line);
+    }
+
+    fn random_node(&mut self) -> NodeId {
+        1 + self.rng.below(self.config.nodes)
+    }
+
+    fn step(&mut self) -> Result<(), String> {
+        let fatal = |e: ordo_core::Error| e.to_string();
+        match self.rng.below(1000) {
+            0..=249 => {
+                let id = self.random_node();
+                self.cluster.tick(id).map_err(fatal)?;
+            }
+            250..=629 => self.deliver_random()?,
+            630..=829 => {
+                let id = self.random_node();
+                for actions in self.cluster.process(id).map_err(fatal)? {
+                    let text = format::actions(id, &actions);
+                    for line in text.lines() {
+                        self.note(line.to_string());
+                    }
+                }
+            }
+            830..=949 => {
+                let id = self.random_node();
+                let count = 1 + self.rng.below(3) as usize;
+                self.cluster.sync_some(id, count).map_err(fatal)?;
+            }
+            950..=989 => self.propose()?,
+            990..=994 => self.toggle_partition(),
+            _ => self.crash_or_restart()?,
+        }
+        Ok(())
+    }
+
+    fn deliver_random(&mut self) -> Result<(), String> {
+        if self.cluster.network.is_empty() {
+            return Ok(());
+        }
+        let at = self.rng.below(self.cluster.network.len() as u64) as usize;
+        let message = if self.rng.chance(50) {
+            self.cluster.network[at].clone() // duplicated: delivered now and again later
+        } else {
+            self.cluster.network.remove(at)
+        };
+        if self.rng.chance(self.config.loss_per_mille) {
+            self.note(format!("lose {}", format::message(&message)));
+            return Ok(());
+        }
+        self.note(format!("deliver {}", format::message(&message)));
+        self.cluster
+            .deliver_one(message)
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    fn propose(&mut self) -> Result<(), String> {
+        let leader = self.cluster.running().into_iter().find(|&id| {
+            self.cluster
+                .raft(id)
+                .is_some_and(|r| r.role() == Role::Leader)
+        });
+        let id = leader.unwrap_or_else(|| self.random_node());
+        self.proposals += 1;
+        let command = Bytes::from(format!("c{}", self.proposals));
+        match self.cluster.propose(id, vec![command]) {
+            Ok(p) => self.note(format!(
+                "propose on {id}: accepted at {}@{}",
+                p.first_index, p.term
+            )),
+            Err(e) => self.note(format!("propose on {id}: {e}")),
+        }
+        Ok(())
+    }
+
+    fn toggle_partition(&mut self) {
+        if self.cluster.cut_links.is_empty() {
+            let side: BTreeSet<NodeId> = (1..=self.config.nodes)
+                .filter(|_| self.rng.chance(400))
+                .collect();
+            self.note(format!("partition {side:?} from the rest"));
+            self.cluster.partition(&side);
+        } else {
+            self.note("heal".to_string());
+            self.cluster.heal();
+        }
+    }
+
+    fn crash_or_restart(&mut self) -> Result<(), String> {
+        let id = self.random_node();
+        if self.cluster.raft(id).is_some() {
+            self.note(format!("crash {id}"));
+            self.cluster.crash(id);
+        } else {
+            self.note(format!("restart {id}"));
+            self.cluster.restart(id).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// After the faults: heal, restart everyone, and require a new entry to
+    /// commit everywhere within the step budget.
+    fn liveness(&mut self) -> Result<(), String> {
+        self.note("faults stop: heal and restart every node".to_string());
+        self.cluster.heal();
+        for id in 1..=self.config.nodes {
+            self.cluster.restart(id).map_err(|e| e.to_string())?;
+        }
+        let fatal = |e: ordo_core::Error| e.to_string();
+        let mut proposed_at = None;
+        for _ in 0..self.config.liveness_steps {
+            for id in 1..=self.config.nodes {
+                self.cluster.tick(id).map_err(fatal)?;
+            }
+            self.cluster.auto_sync = true;
+            self.cluster.stabilize(50).map_err(fatal)?;
+            self.checker.check_cluster(&self.cluster)?;
+            let leader = self.cluster.running().into_iter().find(|&id| {
+                self.cluster
+                    .raft(id)
+                    .is_some_and(|r| r.role() == Role::Leader)
+            });
+            let Some(leader) = leader else { continue };
+            match proposed_at {
+                None => {
+                    if let Ok(p) = self
+                        .cluster
+                        .propose(leader, vec![Bytes::from_static(b"liveness")])
+                    {
+                        proposed_at = Some(p.first_index);
+                    }
+                }
+                Some(index) => {
+                    let everywhere = (1..=self.config.nodes).all(|id| {
+                        self.cluster
+                            .raft(id)
+                            .is_some_and(|r| r.status().applied_index >= index)
+                    });
+                    if everywhere {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        Err(format!(
+            "liveness: no entry committed on every node within {} steps after the faults stopped",
+            self.config.liveness_steps
+        ))
+    }
+}
