@@ -171,6 +171,10 @@ impl Cluster {
         // Each round either syncs a write or finds nothing; a bound keeps a
         // confused core from spinning forever.
         for _ in 0..16 {
+            if self.auto_sync {
+                // Writes left pending while auto-sync was off count too.
+                self.sync(id)?;
+            }
             let actions = self.process_once(id)?;
             if actions.is_empty() {
                 break;
@@ -179,7 +183,6 @@ impl Cluster {
             if !self.auto_sync {
                 break;
             }
-            self.sync(id)?;
         }
         Ok(batches)
     }

@@ -316,30 +316,37 @@ impl Run {
                     .is_some_and(|r| r.role() == Role::Leader)
             });
             let Some(leader) = leader else { continue };
-            match proposed_at {
-                None => {
-                    if let Ok(p) = self
-                        .cluster
-                        .propose(leader, vec![Bytes::from_static(b"liveness")])
-                    {
-                        proposed_at = Some(p.first_index);
-                    }
+            let term = self.cluster.raft(leader).map_or(0, |r| r.status().term);
+            // A proposal accepted by a leader that lost its term may be
+            // dropped; propose again to each new leader.
+            if proposed_at.is_none_or(|(_, proposal_term)| proposal_term != term) {
+                if let Ok(p) = self
+                    .cluster
+                    .propose(leader, vec![Bytes::from_static(b"liveness")])
+                {
+                    proposed_at = Some((p.first_index, p.term));
                 }
-                Some(index) => {
-                    let everywhere = (1..=self.config.nodes).all(|id| {
-                        self.cluster
-                            .raft(id)
-                            .is_some_and(|r| r.status().applied_index >= index)
-                    });
-                    if everywhere {
-                        return Ok(());
-                    }
-                }
+                continue;
+            }
+            let Some((index, _)) = proposed_at else {
+                continue;
+            };
+            let everywhere = (1..=self.config.nodes).all(|id| {
+                self.cluster
+                    .raft(id)
+                    .is_some_and(|r| r.status().applied_index >= index)
+            });
+            if everywhere {
+                return Ok(());
             }
         }
+        let states: Vec<String> = (1..=self.config.nodes)
+            .filter_map(|id| self.cluster.raft(id).map(|r| format::status(&r.status())))
+            .collect();
         Err(format!(
-            "liveness: no entry committed on every node within {} steps after the faults stopped",
-            self.config.liveness_steps
+            "liveness: no entry committed on every node within {} steps after the faults stopped; nodes: {}",
+            self.config.liveness_steps,
+            states.join(" | ")
         ))
     }
 }

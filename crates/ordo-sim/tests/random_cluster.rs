@@ -35,7 +35,7 @@ fn run_seeds(config: &RunConfig, range: std::ops::Range<u64>) {
 
 #[test]
 fn three_nodes_with_pre_vote_and_check_quorum() {
-    run_seeds(&RunConfig::default(), seeds(0..60));
+    run_seeds(&RunConfig::default(), seeds(0..300));
 }
 
 #[test]
@@ -45,7 +45,7 @@ fn five_nodes_with_pre_vote_and_check_quorum() {
             nodes: 5,
             ..RunConfig::default()
         },
-        seeds(0..30),
+        seeds(0..150),
     );
 }
 
@@ -56,5 +56,5 @@ fn three_nodes_without_pre_vote_or_check_quorum() {
         check_quorum: false,
         ..RunConfig::default()
     };
-    run_seeds(&config, seeds(0..40));
+    run_seeds(&config, seeds(0..200));
 }
