@@ -55,6 +55,10 @@ pub struct Status {
     pub progress: BTreeMap<NodeId, PeerProgress>,
     /// Responses waiting for a write to become durable.
     pub held_messages: usize,
+    /// Messages dropped because no correct peer could have sent them
+    /// (malformed, or contradicting committed entries). Anything above zero
+    /// means a peer is broken or hostile: alert on it.
+    pub protocol_violations: u64,
 }
 
 /// One member's replication progress, as the leader sees it.

@@ -13,6 +13,8 @@
 //!   entries, in order, without gaps.
 //! - **Monotonic commit**: a node's commit index never decreases within one
 //!   incarnation (its commit index is volatile and restarts with it).
+//! - **No impossible messages**: in a cluster of correct nodes, no node ever
+//!   drops a message as one a correct peer could not have sent.
 
 use std::collections::BTreeMap;
 
@@ -35,6 +37,8 @@ pub struct Observation {
     pub applied: Vec<Entry>,
     /// Its incarnation.
     pub incarnation: u64,
+    /// Messages it dropped as impossible from a correct peer.
+    pub protocol_violations: u64,
 }
 
 /// Remembers what the cluster has promised so far and checks every new state
@@ -72,6 +76,10 @@ impl Checker {
                 log: cluster.log_entries(id),
                 applied: node.applied.clone(),
                 incarnation: node.incarnation,
+                protocol_violations: node
+                    .raft
+                    .as_ref()
+                    .map_or(0, |r| r.status().protocol_violations),
             })
             .collect();
         self.check(&observations)
@@ -82,6 +90,12 @@ impl Checker {
     /// # Errors
     /// A description of the first violation found.
     pub fn check(&mut self, nodes: &[Observation]) -> Result<(), String> {
+        if let Some(node) = nodes.iter().find(|n| n.protocol_violations > 0) {
+            return Err(format!(
+                "node {} saw {} messages no correct peer sends",
+                node.id, node.protocol_violations
+            ));
+        }
         self.check_election_safety(nodes)?;
         check_log_matching(nodes)?;
         self.check_commits(nodes)?;
@@ -201,6 +215,7 @@ mod tests {
                 .collect(),
             applied: Vec::new(),
             incarnation: 0,
+            protocol_violations: 0,
         }
     }
 
@@ -278,6 +293,17 @@ mod tests {
             Checker::new()
                 .check(&[gap])
                 .is_err_and(|e| e.contains("gap"))
+        );
+    }
+
+    #[test]
+    fn catches_a_node_that_saw_an_impossible_message() {
+        let mut observed = node(1, Role::Follower, 1, 0, &[]);
+        observed.protocol_violations = 1;
+        assert!(
+            Checker::new()
+                .check(&[observed])
+                .is_err_and(|e| e.contains("no correct peer"))
         );
     }
 }

@@ -7,5 +7,5 @@ mod read;
 mod unstable;
 
 pub use memory::{MemoryLog, limit_by_bytes};
-pub(crate) use raft_log::RaftLog;
+pub(crate) use raft_log::{AppendOutcome, RaftLog};
 pub use read::{LogRead, LogReadError};

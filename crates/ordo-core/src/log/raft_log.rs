@@ -7,6 +7,20 @@ use crate::log::read::{LogRead, LogReadError};
 use crate::log::unstable::Unstable;
 use crate::types::{Index, Term};
 
+/// What [`RaftLog::try_append`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AppendOutcome {
+    /// The log has no entry `(prev_index, prev_term)`: reject.
+    Mismatch,
+    /// The log now matches the leader's up to `match_index`.
+    Appended {
+        /// The last index known to match.
+        match_index: Index,
+        /// The first index removed, if a conflicting suffix was overwritten.
+        truncated_from: Option<Index>,
+    },
+}
+
 /// The log as one sequence, wherever each entry currently lives.
 ///
 /// Invariants (asserted where they change):
@@ -180,12 +194,12 @@ impl<L: LogRead> RaftLog<L> {
 
     /// Follower side of AppendEntries: if the log matches at
     /// `(prev_index, prev_term)`, writes the new `entries` over any conflicting
-    /// suffix. Returns `None` on a mismatch, else the last index now known to
-    /// match the leader and the first index truncated, if any.
+    /// suffix.
     ///
     /// # Panics
-    /// If a committed entry would be overwritten: that is a safety violation
-    /// somewhere in the cluster, and continuing would apply divergent state.
+    /// If a committed entry would be overwritten. Callers answer appends that
+    /// start below the commit index without calling this (see the follower),
+    /// so reaching it means the log's own bookkeeping is broken.
     ///
     /// # Errors
     /// A storage read failure.
@@ -194,22 +208,28 @@ impl<L: LogRead> RaftLog<L> {
         prev_index: Index,
         prev_term: Term,
         entries: &[Entry],
-    ) -> Result<Option<(Index, Option<Index>)>, LogReadError> {
+    ) -> Result<AppendOutcome, LogReadError> {
         if !self.matches(prev_index, prev_term) {
-            return Ok(None);
+            return Ok(AppendOutcome::Mismatch);
         }
-        let last_new = prev_index + entries.len() as Index;
-        let mut truncated = None;
-        if let Some(position) = self.first_conflict(entries)? {
-            let conflict = entries[position].index;
-            assert!(
-                conflict > self.committed,
-                "conflicting entry at {conflict} would overwrite committed entries (committed {})",
-                self.committed
-            );
-            truncated = self.unstable.truncate_and_append(&entries[position..]);
-        }
-        Ok(Some((last_new, truncated)))
+        let match_index = prev_index + entries.len() as Index;
+        let Some(position) = self.first_conflict(entries)? else {
+            return Ok(AppendOutcome::Appended {
+                match_index,
+                truncated_from: None,
+            });
+        };
+        assert!(
+            entries[position].index > self.committed,
+            "conflicting entry at {} would overwrite committed entries (committed {})",
+            entries[position].index,
+            self.committed
+        );
+        let truncated_from = self.unstable.truncate_and_append(&entries[position..]);
+        Ok(AppendOutcome::Appended {
+            match_index,
+            truncated_from,
+        })
     }
 
     /// Position in `entries` of the first one this log lacks or holds with a
@@ -369,10 +389,18 @@ mod tests {
     fn try_append_overwrites_only_the_conflicting_suffix() {
         let mut log = RaftLog::new(stored(&[1, 1, 1, 1]), 0);
         let result = log.try_append(1, 1, &entries(2, &[1, 3]));
-        assert_eq!(result, Ok(Some((3, Some(3)))));
+        let expected = AppendOutcome::Appended {
+            match_index: 3,
+            truncated_from: Some(3),
+        };
+        assert_eq!(result, Ok(expected));
         assert_eq!(log.last_index(), 3);
         assert_eq!(log.term(3), Ok(3));
-        assert_eq!(log.try_append(3, 1, &[]), Ok(None), "mismatch at 3");
+        assert_eq!(
+            log.try_append(3, 1, &[]),
+            Ok(AppendOutcome::Mismatch),
+            "mismatch at 3"
+        );
     }
 
     #[test]
@@ -380,7 +408,10 @@ mod tests {
         let mut log = RaftLog::new(stored(&[1, 1, 1]), 0);
         assert_eq!(
             log.try_append(0, 0, &entries(1, &[1, 1])),
-            Ok(Some((2, None)))
+            Ok(AppendOutcome::Appended {
+                match_index: 2,
+                truncated_from: None
+            })
         );
         assert_eq!(log.last_index(), 3, "a shorter message must not truncate");
         assert!(!log.has_unpersisted());
@@ -388,7 +419,7 @@ mod tests {
 
     #[test]
     #[should_panic(expected = "overwrite committed")]
-    fn overwriting_a_committed_entry_is_refused() {
+    fn overwriting_a_committed_entry_is_a_bug() {
         let mut log = RaftLog::new(stored(&[1, 1, 1]), 0);
         log.commit_to(2);
         let _ = log.try_append(1, 1, &entries(2, &[2]));

@@ -112,10 +112,10 @@ impl Progress {
             }
             ProgressState::Probe => {
                 // Only the answer to the probe just sent is meaningful.
-                if rejected + 1 != self.next_index {
+                if rejected.checked_add(1) != Some(self.next_index) {
                     return false;
                 }
-                let next = (probe_index + 1).min(rejected);
+                let next = probe_index.saturating_add(1).min(rejected);
                 self.next_index = next.max(self.match_index + 1);
                 self.probe_sent = false;
                 true

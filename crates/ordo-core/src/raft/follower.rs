@@ -1,7 +1,7 @@
 //! Follower: accept the leader's entries after the consistency check.
 
 use crate::error::Error;
-use crate::log::LogRead;
+use crate::log::{AppendOutcome, LogRead};
 use crate::message::{AppendRequest, AppendResponse, Heartbeat, Message, MessageBody};
 use crate::raft::Raft;
 use crate::types::NodeId;
@@ -32,7 +32,8 @@ impl<L: LogRead> Raft<L> {
     fn handle_append(&mut self, leader: NodeId, append: AppendRequest) -> Result<(), Error> {
         let log = &mut self.node.log;
         // Everything up to our commit index is known to match the leader; an
-        // append before it is a duplicate or reordered message.
+        // append before it is a duplicate or reordered message. This check also
+        // guarantees that no append, however forged, reaches committed entries.
         if append.prev_log_index < log.committed() {
             let match_index = log.committed();
             self.node.respond(
@@ -42,7 +43,10 @@ impl<L: LogRead> Raft<L> {
             return Ok(());
         }
         match log.try_append(append.prev_log_index, append.prev_log_term, &append.entries)? {
-            Some((match_index, truncated_from)) => {
+            AppendOutcome::Appended {
+                match_index,
+                truncated_from,
+            } => {
                 log.commit_to(append.leader_commit.min(match_index));
                 self.node.note_truncation(truncated_from);
                 self.node.respond(
@@ -50,7 +54,7 @@ impl<L: LogRead> Raft<L> {
                     MessageBody::AppendResponse(AppendResponse::Accepted { match_index }),
                 );
             }
-            None => {
+            AppendOutcome::Mismatch => {
                 let (hint_index, hint_term) =
                     log.find_conflict_by_term(append.prev_log_index, append.prev_log_term)?;
                 let rejection = AppendResponse::Rejected {

@@ -147,7 +147,8 @@ impl<L: LogRead> Raft<L> {
         match message.body {
             MessageBody::AppendResponse(AppendResponse::Accepted { match_index }) => {
                 if match_index > node.log.last_index() {
-                    return Ok(()); // claims entries we never sent
+                    node.protocol_violations += 1; // claims entries we never sent
+                    return Ok(());
                 }
                 let was_paused = progress.is_paused();
                 if progress.acknowledge(match_index) && progress.state == ProgressState::Probe {

@@ -286,6 +286,7 @@ impl<L: LogRead> Raft<L> {
             applied_index: self.node.log.applied(),
             progress,
             held_messages: self.node.outbox.held_count(),
+            protocol_violations: self.node.protocol_violations,
         }
     }
 

@@ -35,6 +35,8 @@ pub(crate) struct Node<L> {
     pub(crate) rng: SplitMix64,
     /// Lowest index truncated from the log since the last actions were taken.
     pub(crate) truncated_from: Option<Index>,
+    /// Messages dropped because no correct peer could have sent them.
+    pub(crate) protocol_violations: u64,
 }
 
 impl<L: LogRead> Node<L> {
@@ -58,6 +60,7 @@ impl<L: LogRead> Node<L> {
             election_timeout_ticks: config.election_timeout_min_ticks,
             rng,
             truncated_from: None,
+            protocol_violations: 0,
             config,
         };
         node.reset_election_timer();

@@ -23,7 +23,11 @@ impl<L: LogRead> Raft<L> {
     /// # Errors
     /// A fatal storage failure.
     pub fn step(&mut self, message: Message) -> Result<(), Error> {
-        if message.to != self.node.id() || !is_well_formed(&message) {
+        if message.to != self.node.id() {
+            return Ok(());
+        }
+        if !is_well_formed(&message) {
+            self.node.protocol_violations += 1;
             return Ok(());
         }
         if message.term > self.node.term {
@@ -120,10 +124,16 @@ fn speaks_of_a_future_term(body: &MessageBody) -> bool {
     )
 }
 
+/// The highest term a message may carry. No real group gets near it (2^62
+/// elections at one per millisecond take over a hundred million years); a
+/// higher term can only be forged, and adopting one near `u64::MAX` would
+/// leave no room for another election.
+pub(crate) const MAX_TERM: Term = 1 << 62;
+
 /// Structural checks on a message from outside. A message failing them was
 /// corrupted or sent by a broken peer; acting on it could corrupt the log.
 fn is_well_formed(message: &Message) -> bool {
-    if message.from == 0 || message.from == message.to {
+    if message.from == 0 || message.from == message.to || message.term > MAX_TERM {
         return false;
     }
     match &message.body {
@@ -131,7 +141,7 @@ fn is_well_formed(message: &Message) -> bool {
             let mut previous = (append.prev_log_index, append.prev_log_term);
             append.prev_log_term <= message.term
                 && append.entries.iter().all(|entry| {
-                    let follows = entry.index == previous.0 + 1
+                    let follows = Some(entry.index) == previous.0.checked_add(1)
                         && entry.term >= previous.1
                         && entry.term <= message.term;
                     previous = (entry.index, entry.term);
