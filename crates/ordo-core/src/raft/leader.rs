@@ -185,7 +185,13 @@ impl<L: LogRead> Raft<L> {
                     // The window may be full of lost messages; make room for one.
                     progress.inflights.free_first();
                 }
-                if progress.match_index < node.log.last_index() {
+                // A follower that is behind gets an append even if, by our
+                // optimistic next index, nothing is left to send: the appends
+                // in flight may have been lost, and its rejection of this one
+                // puts it back into probing.
+                if progress.match_index < node.log.last_index()
+                    && leader.send_append(node, from, true)?
+                {
                     leader.send_appends(node, from)?;
                 }
                 Ok(())
