@@ -8,6 +8,7 @@ mod hard_state;
 mod log;
 mod membership;
 mod message;
+mod planted;
 mod progress;
 mod quorum;
 mod raft;
@@ -25,6 +26,7 @@ pub use membership::Membership;
 pub use message::{
     AppendRequest, AppendResponse, Heartbeat, Message, MessageBody, VoteRequest, VoteResponse,
 };
+pub use planted::{PLANTED_BUGS, planted_bugs};
 pub use quorum::{JointConfig, MajorityConfig, VoteResult};
 pub use raft::{InitialState, Proposal, Raft};
 pub use status::{PeerProgress, Role, SoftState, Status};

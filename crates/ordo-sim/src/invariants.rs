@@ -7,6 +7,8 @@
 //! - **Election safety**: at most one leader per term, ever.
 //! - **Log matching**: if two logs hold an entry with the same index and term,
 //!   they are identical up to it.
+//! - **Leaders commit by their own term** (§5.4.2): a leader moves its commit
+//!   index only onto an entry of its current term (older ones commit with it).
 //! - **Committed entries are permanent**: once any node has seen an index
 //!   committed, every node that commits that index has the same entry there.
 //! - **State machine safety**: every node applies exactly the committed
@@ -48,6 +50,8 @@ pub struct Checker {
     leaders: BTreeMap<Term, NodeId>,
     committed: BTreeMap<Index, Entry>,
     commit_seen: BTreeMap<NodeId, (u64, Index)>,
+    /// Per node: incarnation, term and commit index while it was leader.
+    leading: BTreeMap<NodeId, (u64, Term, Index)>,
 }
 
 impl Checker {
@@ -97,6 +101,7 @@ impl Checker {
             ));
         }
         self.check_election_safety(nodes)?;
+        self.check_leader_commits_own_term(nodes)?;
         check_log_matching(nodes)?;
         self.check_commits(nodes)?;
         self.check_applied(nodes)
@@ -113,6 +118,36 @@ impl Checker {
                     ));
                 }
             }
+        }
+        Ok(())
+    }
+
+    fn check_leader_commits_own_term(&mut self, nodes: &[Observation]) -> Result<(), String> {
+        for node in nodes {
+            let Some((Role::Leader, term)) = node.running else {
+                self.leading.remove(&node.id);
+                continue;
+            };
+            let now = (node.incarnation, term, node.commit);
+            if let Some(&(incarnation, led_term, commit)) = self.leading.get(&node.id)
+                && incarnation == node.incarnation
+                && led_term == term
+                && node.commit > commit
+            {
+                let entry_term = node
+                    .log
+                    .iter()
+                    .find(|e| e.index == node.commit)
+                    .map(|e| e.term);
+                if entry_term != Some(term) {
+                    return Err(format!(
+                        "leader {} of term {term} advanced its commit index to {} whose entry is from term {entry_term:?}: \
+                         only current-term entries may be committed by counting replicas (Raft §5.4.2)",
+                        node.id, node.commit
+                    ));
+                }
+            }
+            self.leading.insert(node.id, now);
         }
         Ok(())
     }
@@ -304,6 +339,27 @@ mod tests {
             Checker::new()
                 .check(&[observed])
                 .is_err_and(|e| e.contains("no correct peer"))
+        );
+    }
+
+    #[test]
+    fn catches_a_leader_committing_an_older_term_entry() {
+        let mut checker = Checker::new();
+        assert!(
+            checker
+                .check(&[node(1, Role::Leader, 3, 1, &[1, 2, 3])])
+                .is_ok()
+        );
+        let error = checker.check(&[node(1, Role::Leader, 3, 2, &[1, 2, 3])]);
+        assert!(error.is_err_and(|e| e.contains("§5.4.2")));
+        let mut fine = Checker::new();
+        assert!(
+            fine.check(&[node(1, Role::Leader, 3, 1, &[1, 2, 3])])
+                .is_ok()
+        );
+        assert_eq!(
+            fine.check(&[node(1, Role::Leader, 3, 3, &[1, 2, 3])]),
+            Ok(())
         );
     }
 }

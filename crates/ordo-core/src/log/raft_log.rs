@@ -5,6 +5,7 @@ use crate::entry::Entry;
 use crate::log::memory::limit_by_bytes;
 use crate::log::read::{LogRead, LogReadError};
 use crate::log::unstable::Unstable;
+use crate::planted;
 use crate::types::{Index, Term};
 
 /// What [`RaftLog::try_append`] did.
@@ -290,7 +291,11 @@ impl<L: LogRead> RaftLog<L> {
         &mut self,
         max_bytes: u64,
     ) -> Result<Vec<Entry>, LogReadError> {
-        let upto = self.committed.min(self.durable_index());
+        let upto = if planted::APPLY_BEFORE_COMMIT {
+            self.last_index()
+        } else {
+            self.committed.min(self.durable_index())
+        };
         if self.applying >= upto {
             return Ok(Vec::new());
         }

@@ -18,6 +18,7 @@ use crate::entry::{Entry, total_payload_bytes};
 use crate::error::{Error, ProposeError};
 use crate::log::LogRead;
 use crate::message::{AppendRequest, AppendResponse, Heartbeat, Message, MessageBody};
+use crate::planted;
 use crate::progress::{ProgressState, ProgressTracker, WindowLimits};
 use crate::raft::node::Node;
 use crate::raft::{Proposal, Raft, RoleState};
@@ -243,7 +244,8 @@ impl LeaderState {
     /// Figure 8 rule). Returns true if it advanced.
     fn maybe_commit<L: LogRead>(&mut self, node: &mut Node<L>) -> Result<bool, Error> {
         let index = self.tracker.committed_index();
-        if index <= node.log.committed() || node.log.term(index)? != node.term {
+        let old_term = !planted::COMMIT_OLD_TERM && node.log.term(index)? != node.term;
+        if index <= node.log.committed() || old_term {
             return Ok(false);
         }
         node.log.commit_to(index);

@@ -5,6 +5,7 @@ use crate::hard_state::HardState;
 use crate::log::{LogRead, RaftLog};
 use crate::membership::Membership;
 use crate::message::{Message, MessageBody};
+use crate::planted;
 use crate::quorum::JointConfig;
 use crate::raft::outbox::Outbox;
 use crate::rng::SplitMix64;
@@ -116,7 +117,11 @@ impl<L: LogRead> Node<L> {
     /// Sends a response with `term` once everything this node has changed so
     /// far (term, vote, appended entries) is durable.
     pub(crate) fn respond_with_term(&mut self, to: NodeId, term: Term, body: MessageBody) {
-        let needs = self.outbox.covering_id(self.has_unissued_writes());
+        let needs = if planted::ACK_BEFORE_DURABLE && to != self.id() {
+            0
+        } else {
+            self.outbox.covering_id(self.has_unissued_writes())
+        };
         let message = Message {
             from: self.id(),
             to,

@@ -13,6 +13,7 @@
 use crate::error::Error;
 use crate::log::LogRead;
 use crate::message::{Message, MessageBody, VoteRequest, VoteResponse};
+use crate::planted;
 use crate::raft::{Raft, RoleState};
 use crate::types::{NodeId, Term};
 
@@ -90,7 +91,8 @@ impl<L: LogRead> Raft<L> {
         pre_vote: bool,
     ) -> Result<(), Error> {
         let node = &self.node;
-        let free_to_vote = node.voted_for == Some(from)
+        let free_to_vote = (planted::DOUBLE_VOTE && !pre_vote)
+            || node.voted_for == Some(from)
             || (node.voted_for.is_none() && node.leader_id.is_none())
             || (pre_vote && term > node.term);
         let granted = free_to_vote

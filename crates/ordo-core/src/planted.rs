@@ -1,0 +1,30 @@
+//! Deliberately broken rules, each behind its own cargo feature, so the
+//! simulator can prove it catches every one (a checker that cannot fail proves
+//! nothing). None is ever enabled in a real build; `PLANTED_BUGS` lets a test
+//! binary say which, if any, it was built with.
+
+/// Commit an entry of an older term by counting replicas (Raft Figure 8).
+pub(crate) const COMMIT_OLD_TERM: bool = cfg!(feature = "planted-bug-commit-old-term");
+/// Grant a vote to every up-to-date candidate, even a second one in a term.
+pub(crate) const DOUBLE_VOTE: bool = cfg!(feature = "planted-bug-double-vote");
+/// Send votes and append acknowledgements before they are durable.
+pub(crate) const ACK_BEFORE_DURABLE: bool = cfg!(feature = "planted-bug-ack-before-durable");
+/// Hand entries to the state machine before they are committed.
+pub(crate) const APPLY_BEFORE_COMMIT: bool = cfg!(feature = "planted-bug-apply-before-commit");
+
+/// The planted bugs compiled into this build; empty in every real build.
+pub const PLANTED_BUGS: &[(&str, bool)] = &[
+    ("commit-old-term", COMMIT_OLD_TERM),
+    ("double-vote", DOUBLE_VOTE),
+    ("ack-before-durable", ACK_BEFORE_DURABLE),
+    ("apply-before-commit", APPLY_BEFORE_COMMIT),
+];
+
+/// Names of the planted bugs enabled in this build.
+pub fn planted_bugs() -> Vec<&'static str> {
+    PLANTED_BUGS
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(name, _)| *name)
+        .collect()
+}
