@@ -1,0 +1,2 @@
+//! Storage benchmark (placeholder, filled in below).
+fn main() {}
