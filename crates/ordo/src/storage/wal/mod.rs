@@ -26,9 +26,11 @@
 //! single fdatasync, and callers queued behind a flush that already covered them
 //! return without one. A batch is never split over segments: a segment is
 //! closed once it reaches the configured size (so it may overshoot by one batch)
-//! and fdatasync'ed *before* the next one is created. That costs one extra
-//! fdatasync per segment but gives recovery a simple rule: damage in any
-//! segment but the last is corruption, never a crash.
+//! and, if it holds writes no sync covered yet, fdatasync'ed *before* the next
+//! one is created. That costs at most one extra fdatasync per segment (none
+//! when every batch is synced, as the runtime does) and a directory fsync with
+//! the next sync, but gives recovery a simple rule: damage in any segment but
+//! the last is corruption, never a crash.
 //!
 //! # Failures (the fsync gate)
 //! A failed write or fdatasync poisons the store. After a failed fsync, Linux may
@@ -384,7 +386,10 @@ impl WalLogStore {
                 view.cache.truncate(from);
             }
             for (entry, &offset) in entries.iter().zip(&writer.entry_offsets) {
-                let offset = u32::try_from(base + offset as u64).unwrap_or(u32::MAX);
+                // A write starts below the segment size (at most 1 GiB) and is at
+                // most 1 GiB long, so every offset fits in 32 bits.
+                let offset = u32::try_from(base + offset as u64)
+                    .unwrap_or_else(|_| unreachable!("record offset past 4 GiB in one segment"));
                 view.index.push_entry(entry.index, entry.term, offset);
                 view.cache.push(entry);
             }

@@ -157,11 +157,24 @@ pub(crate) fn parse(bytes: &[u8]) -> Parsed<'_> {
     }
 }
 
+/// Record types are below this bound, now and in future versions; the scan
+/// for valid records after damage uses it to skip most offsets cheaply.
+const RECORD_TYPE_BOUND: u8 = 32;
+
 /// The first offset at or after `from` where a whole, valid record starts, if any.
 /// Used to tell a torn tail (nothing valid after the damage) from corruption in
 /// the middle (valid records after it).
+///
+/// Cost: every offset is tried, but one whose length overruns the slice or whose
+/// type byte is out of range is rejected before any checksum is computed.
 pub(crate) fn find_valid_record(bytes: &[u8], from: usize) -> Option<usize> {
-    (from..bytes.len()).find(|&offset| matches!(parse(&bytes[offset..]), Parsed::Record { .. }))
+    (from..bytes.len()).find(|&offset| {
+        let rest = &bytes[offset..];
+        rest.len() >= RECORD_HEADER_BYTES
+            && (1..RECORD_TYPE_BOUND).contains(&rest[8])
+            && read_u32(rest, 0) as usize <= rest.len() - RECORD_HEADER_BYTES
+            && matches!(parse(rest), Parsed::Record { .. })
+    })
 }
 
 /// Decodes a record body of a known type.
