@@ -343,3 +343,25 @@ fn a_second_opener_is_refused() {
     drop(store);
     common::open(dir.path());
 }
+
+#[test]
+fn damage_after_open_is_a_storage_error_on_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open(dir.path());
+    store.append(&entries(1, 50, 1)).unwrap();
+    store.sync().unwrap();
+    let segment = common::segments(dir.path())[0].clone();
+    // Entry 1's payload sits right after the header and head records (83) and
+    // its fixed fields (9 + 17); the cache no longer holds entry 1.
+    flip_bit(&segment, (83 + 9 + 17 + 2) * 8);
+    let error = store.entries(1, 2, u64::MAX).unwrap_err();
+    assert!(
+        matches!(error, ordo_core::LogReadError::Storage { .. }),
+        "{error}"
+    );
+    assert_eq!(
+        store.entries(50, 51, u64::MAX).unwrap(),
+        entries(50, 1, 1),
+        "cached entries still read"
+    );
+}

@@ -9,6 +9,10 @@
 //! them. Hard state changes are WAL records too: one fdatasync covers entries
 //! and hard state together.
 //!
+//! Every open starts a fresh segment (the previous last segment is never
+//! appended to again, which keeps a cut torn tail final); segments, however
+//! small, go away with compaction.
+//!
 //! The log is append-only. A suffix truncation is a `Truncate` record, a
 //! compaction a `Compact` record, a snapshot install a `Reset` record; recovery
 //! replays them. Space comes back when compaction deletes whole segments.
