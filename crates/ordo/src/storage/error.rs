@@ -1,0 +1,186 @@
+//! One error type for the storage layer, grouped by what the caller does next.
+
+use std::io;
+use std::path::PathBuf;
+
+use ordo_core::{Index, LogReadError};
+use thiserror::Error;
+
+/// Why a storage operation failed.
+///
+/// Variants fall into four groups, by the caller's next move:
+/// - **Fatal for this store handle** ([`Io`](Self::Io), [`Poisoned`](Self::Poisoned)):
+///   stop the node and reopen the store; what was reported durable is still on disk.
+/// - **Refused at open** ([`Corrupt`](Self::Corrupt),
+///   [`UnsupportedVersion`](Self::UnsupportedVersion),
+///   [`UnknownRecordType`](Self::UnknownRecordType), [`Locked`](Self::Locked)):
+///   an operator must look; nothing was changed on disk.
+/// - **Caller bugs** ([`Gap`](Self::Gap), [`Compacted`](Self::Compacted),
+///   [`OutOfRange`](Self::OutOfRange), [`WriteTooLarge`](Self::WriteTooLarge),
+///   [`InvalidConfig`](Self::InvalidConfig)):
+///   the request was refused and the store is unchanged.
+/// - **Snapshot problems** ([`NoSnapshot`](Self::NoSnapshot),
+///   [`SnapshotMetadata`](Self::SnapshotMetadata)).
+#[derive(Debug, Error)]
+pub enum StorageError {
+    /// A file-system call failed. The store is now poisoned (see
+    /// [`Poisoned`](Self::Poisoned)): stop the node and reopen the store.
+    #[error(
+        "storage I/O failed while trying to {action} {path}: {source}; stop the node and reopen the store"
+    )]
+    Io {
+        /// What the store was doing, as a verb phrase ("write to", "fdatasync").
+        action: &'static str,
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// An earlier write or fsync failed, so later syncs could not honestly claim
+    /// to cover the lost data (after a failed fsync the kernel may already have
+    /// dropped the dirty pages). Every write is refused until the store is reopened,
+    /// which recovers exactly what is on disk.
+    #[error("the store failed earlier ({cause}) and refuses writes until it is reopened")]
+    Poisoned {
+        /// The first failure, as text.
+        cause: String,
+    },
+    /// The data on disk is damaged in a way recovery must not guess about (a bad
+    /// record followed by good ones, a missing segment, a gap in indexes). Nothing
+    /// was changed; restore this node's data (for example from a peer) or inspect
+    /// the named file.
+    #[error("corrupt log in {path} at byte {offset}: {reason}; refusing to open")]
+    Corrupt {
+        /// The damaged file.
+        path: PathBuf,
+        /// Byte offset of the damage within the file.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The file was written by a format version this build does not read.
+    /// Upgrade the binary, or restore the data from a peer.
+    #[error("{path} has format version {found}; this build reads version {supported}")]
+    UnsupportedVersion {
+        /// The file.
+        path: PathBuf,
+        /// The version in the file header.
+        found: u32,
+        /// The version this build reads and writes.
+        supported: u32,
+    },
+    /// A record (or entry payload) carries a type tag this build does not know,
+    /// with a valid checksum: probably written by a newer version. Upgrade first.
+    #[error(
+        "{path} at byte {offset} holds a {what} with unknown type tag {tag}; was it written by a newer version?"
+    )]
+    UnknownRecordType {
+        /// The file.
+        path: PathBuf,
+        /// Byte offset of the record.
+        offset: u64,
+        /// "record" or "entry payload".
+        what: &'static str,
+        /// The unknown tag.
+        tag: u8,
+    },
+    /// Another process (or another store in this process) holds the directory.
+    #[error("{path} is locked by another process or store; only one may open it at a time")]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// Entries must continue the log: the first new index may be at most
+    /// `last_index + 1`, and the batch itself must be consecutive.
+    #[error("entry {index} would leave a gap in the log (expected at most {expected})")]
+    Gap {
+        /// The offending index.
+        index: Index,
+        /// The highest index that would have been accepted.
+        expected: Index,
+    },
+    /// The operation would change or read entries that compaction removed.
+    #[error("index {index} is compacted; the log starts at {first_index}")]
+    Compacted {
+        /// The index asked for.
+        index: Index,
+        /// The first index still held.
+        first_index: Index,
+    },
+    /// The index is past the end of the log.
+    #[error("index {index} is past the last index {last_index}")]
+    OutOfRange {
+        /// The index asked for.
+        index: Index,
+        /// The last index held.
+        last_index: Index,
+    },
+    /// One write is larger than the log accepts in one go; split it.
+    #[error("a write of {bytes} bytes exceeds the limit of {limit} bytes")]
+    WriteTooLarge {
+        /// Encoded size of the write.
+        bytes: u64,
+        /// The largest accepted.
+        limit: u64,
+    },
+    /// A configuration value is unusable; fix the configuration.
+    #[error("invalid storage configuration: {0}")]
+    InvalidConfig(String),
+    /// No snapshot with this index and term exists (any more).
+    #[error("no snapshot at index {index} term {term}")]
+    NoSnapshot {
+        /// The index asked for.
+        index: Index,
+        /// The term asked for.
+        term: u64,
+    },
+    /// A snapshot's metadata could not be encoded or decoded.
+    #[error("snapshot metadata in {path} is unreadable: {reason}")]
+    SnapshotMetadata {
+        /// The snapshot file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl StorageError {
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        StorageError::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn corrupt(
+        path: impl Into<PathBuf>,
+        offset: u64,
+        reason: impl Into<String>,
+    ) -> Self {
+        StorageError::Corrupt {
+            path: path.into(),
+            offset,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Reads report storage failures to the core as [`LogReadError::Storage`], which
+/// the core treats as fatal.
+impl From<StorageError> for LogReadError {
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::Compacted { index, first_index } => {
+                LogReadError::Compacted { index, first_index }
+            }
+            StorageError::OutOfRange { index, last_index } => {
+                LogReadError::Unavailable { index, last_index }
+            }
+            other => LogReadError::Storage {
+                message: other.to_string(),
+            },
+        }
+    }
+}

@@ -1,0 +1,707 @@
+//! [`WalLogStore`]: the log as a directory of checksummed, segmented
+//! write-ahead-log files.
+//!
+//! # Layout
+//! `<dir>/LOCK` (held with `flock` while open) and `<dir>/<seq:020>.wal`
+//! segments, numbered consecutively. The byte format is in `record.rs`. Every
+//! segment starts with its header and two *head records*, the hard state and the
+//! compaction point at its creation, so deleting older segments never loses
+//! them. Hard state changes are WAL records too: one fdatasync covers entries
+//! and hard state together.
+//!
+//! Every open starts a fresh segment (the previous last segment is never
+//! appended to again, which keeps a cut torn tail final); segments, however
+//! small, go away with compaction.
+//!
+//! The log is append-only. A suffix truncation is a `Truncate` record, a
+//! compaction a `Compact` record, a snapshot install a `Reset` record; recovery
+//! replays them. Space comes back when compaction deletes whole segments.
+//!
+//! # Write path and group commit
+//! ```text
+//!  write()/append() ──► [writer mutex] encode batch ─► pwrite to active segment
+//!                                          └─► [view write lock] index + cache updated
+//!  sync() ──► [sync round mutex] take "active file dirty" ─► fdatasync (no lock held)
+//!                                          └─► durable point advanced, returned
+//!  reads ───► [view read lock] cache, or index ─► pread + CRC check
+//! ```
+//! `sync` holds no lock while the disk flushes, so writes keep arriving and
+//! reads keep being served; everything written meanwhile is covered by the next
+//! single fdatasync, and callers queued behind a flush that already covered them
+//! return without one. A batch is never split over segments: a segment is
+//! closed once it reaches the configured size (so it may overshoot by one batch)
+//! and, if it holds writes no sync covered yet, fdatasync'ed *before* the next
+//! one is created. That costs at most one extra fdatasync per segment (none
+//! when every batch is synced, as the runtime does) and a directory fsync with
+//! the next sync, but gives recovery a simple rule: damage in any segment but
+//! the last is corruption, never a crash.
+//!
+//! # Failures (the fsync gate)
+//! A failed write or fdatasync poisons the store. After a failed fsync, Linux may
+//! have dropped the dirty pages and marked them clean, so a later "successful"
+//! fsync would not cover them; the only honest continuation is to reopen, which
+//! recovers what really is on disk. Until then writes and syncs return
+//! [`StorageError::Poisoned`], the durable point never moves, and reads serve the
+//! log capped at the last durable index.
+
+mod cache;
+mod index;
+mod record;
+mod recovery;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use ordo_core::{Entry, HardState, Index, LogRead, LogReadError, Persist, PersistId, Term};
+
+use crate::storage::error::StorageError;
+use crate::storage::fs::{FileSystem, FsFile, StdFs};
+use crate::storage::lock::DirLock;
+use crate::storage::log_store::{Durable, LogStore, checks};
+use cache::EntryCache;
+use index::EntryIndex;
+use record::{Parsed, RECORD_BODY_BYTES_MAX, RECORD_HEADER_BYTES, RecordWriter, SegmentHeader};
+use recovery::segment_path;
+
+/// When [`LogStore::sync`] really flushes to disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// fdatasync on every sync that has something to flush. The default, and the
+    /// only setting under which "durable" means durable.
+    #[default]
+    Always,
+    /// Never flush: sync reports writes durable at once. For tests and benchmarks
+    /// that say so in their output; a crash loses recent writes.
+    Never,
+}
+
+/// Settings of a [`WalLogStore`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WalConfig {
+    /// A segment is closed and a new one started once it reaches this size.
+    /// Between 4 KiB and 1 GiB; default 64 MiB.
+    pub segment_size_bytes: u64,
+    /// Whether syncs flush; default [`Durability::Always`].
+    pub durability: Durability,
+    /// Most entries kept in the read cache; default 16 384.
+    pub cache_entries_max: usize,
+    /// Most payload bytes kept in the read cache; default 64 MiB.
+    pub cache_payload_bytes_max: u64,
+}
+
+impl Default for WalConfig {
+    fn default() -> Self {
+        WalConfig {
+            segment_size_bytes: 64 << 20,
+            durability: Durability::Always,
+            cache_entries_max: 16_384,
+            cache_payload_bytes_max: 64 << 20,
+        }
+    }
+}
+
+const SEGMENT_SIZE_BYTES_MIN: u64 = 4 << 10;
+const SEGMENT_SIZE_BYTES_MAX: u64 = 1 << 30;
+
+impl WalConfig {
+    fn validate(&self) -> Result<(), StorageError> {
+        if !(SEGMENT_SIZE_BYTES_MIN..=SEGMENT_SIZE_BYTES_MAX).contains(&self.segment_size_bytes) {
+            return Err(StorageError::InvalidConfig(format!(
+                "segment_size_bytes is {}; it must lie in {SEGMENT_SIZE_BYTES_MIN}..={SEGMENT_SIZE_BYTES_MAX}",
+                self.segment_size_bytes
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A [`LogStore`] on disk: segmented write-ahead log with group commit, torn
+/// tail repair, bounded memory and an exclusive directory lock. See the
+/// [module docs](self) for the design.
+///
+/// Share it as `Arc<WalLogStore>`: that is the core's cheap, `Send + Sync`
+/// [`LogRead`] handle, while the persistence task writes and syncs through
+/// another clone.
+#[derive(Debug)]
+pub struct WalLogStore {
+    dir: PathBuf,
+    config: WalConfig,
+    fs: Arc<dyn FileSystem>,
+    /// What readers see. Lock order: `writer`, then `view`.
+    view: RwLock<View>,
+    writer: Mutex<Writer>,
+    /// Held for a whole flush round, so concurrent syncs share flushes.
+    sync_round: Mutex<()>,
+    _lock: DirLock,
+}
+
+#[derive(Debug)]
+struct View {
+    index: EntryIndex,
+    cache: EntryCache,
+    hard_state: HardState,
+    durable: Durable,
+    /// Set by the first failed write or sync; see the module docs.
+    poisoned: Option<String>,
+}
+
+impl View {
+    /// The last index readers may see: capped at the durable point once poisoned.
+    fn visible_last_index(&self) -> Index {
+        let last = self.index.last_index();
+        match self.poisoned {
+            Some(_) => last.min(self.durable.last_index),
+            None => last,
+        }
+    }
+
+    fn last_term(&self) -> Term {
+        let last = self.index.last_index();
+        self.index.term(last).unwrap_or(self.index.compacted().1)
+    }
+
+    fn check_writable(&self) -> Result<(), StorageError> {
+        match &self.poisoned {
+            Some(cause) => Err(StorageError::Poisoned {
+                cause: cause.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The active segment and the bookkeeping of writes and syncs.
+#[derive(Debug)]
+struct Writer {
+    seq: u64,
+    path: PathBuf,
+    file: Arc<dyn FsFile>,
+    len: u64,
+    /// The active segment was written since the last flush round took it.
+    dirty: bool,
+    /// A segment was created since the last flush round.
+    dir_dirty: bool,
+    records: RecordWriter,
+    entry_offsets: Vec<usize>,
+    /// Writes completed so far, and how many of them a finished flush covers.
+    write_count: u64,
+    durable_count: u64,
+    persist_id: PersistId,
+}
+
+/// Largest encoded write accepted at once.
+const WRITE_BYTES_MAX: u64 = RECORD_BODY_BYTES_MAX;
+
+impl WalLogStore {
+    /// Opens (or creates) the log in `dir` on the real file system.
+    ///
+    /// # Errors
+    /// [`StorageError::Locked`] if another store holds `dir`; the recovery errors
+    /// of the module docs ([`StorageError::Corrupt`] and friends); I/O errors.
+    pub fn open(dir: impl AsRef<Path>, config: WalConfig) -> Result<Self, StorageError> {
+        Self::open_with_fs(dir, config, Arc::new(StdFs))
+    }
+
+    /// Opens (or creates) the log in `dir` through `fs` (tests inject faults here).
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn open_with_fs(
+        dir: impl AsRef<Path>,
+        config: WalConfig,
+        fs: Arc<dyn FileSystem>,
+    ) -> Result<Self, StorageError> {
+        config.validate()?;
+        let dir = dir.as_ref().to_path_buf();
+        fs.create_dir_all(&dir)
+            .map_err(|source| StorageError::io("create", &dir, source))?;
+        let lock = DirLock::acquire(&dir)?;
+        let recovered = recovery::recover(fs.as_ref(), &dir)?;
+        let mut view = View {
+            index: recovered.index,
+            cache: EntryCache::new(config.cache_entries_max, config.cache_payload_bytes_max),
+            hard_state: recovered.hard_state,
+            durable: Durable::default(),
+            poisoned: None,
+        };
+        view.durable = Durable {
+            persist_id: 0,
+            last_index: view.index.last_index(),
+            last_term: view.last_term(),
+            hard_state: view.hard_state,
+        };
+        let seq = recovered.last_seq + 1;
+        let (path, file, len) = create_segment(fs.as_ref(), &dir, seq, &view)?;
+        if config.durability == Durability::Always {
+            file.sync_data()
+                .map_err(|source| StorageError::io("fdatasync", &path, source))?;
+            fs.sync_dir(&dir)
+                .map_err(|source| StorageError::io("fsync the directory", &dir, source))?;
+        }
+        view.index
+            .push_segment(seq, path.clone(), Arc::clone(&file));
+        let writer = Writer {
+            seq,
+            path,
+            file,
+            len,
+            dirty: false,
+            dir_dirty: false,
+            records: RecordWriter::default(),
+            entry_offsets: Vec::new(),
+            write_count: 0,
+            durable_count: 0,
+            persist_id: 0,
+        };
+        Ok(WalLogStore {
+            dir,
+            config,
+            fs,
+            view: RwLock::new(view),
+            writer: Mutex::new(writer),
+            sync_round: Mutex::new(()),
+            _lock: lock,
+        })
+    }
+
+    /// The directory this store owns.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The settings the store was opened with.
+    pub fn config(&self) -> &WalConfig {
+        &self.config
+    }
+
+    /// Number of segment files the log currently spans.
+    pub fn segment_count(&self) -> usize {
+        self.read_view().index.segments().len()
+    }
+
+    fn read_view(&self) -> RwLockReadGuard<'_, View> {
+        self.view.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write_view(&self) -> RwLockWriteGuard<'_, View> {
+        self.view.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn lock_writer(&self) -> MutexGuard<'_, Writer> {
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records the first failure and hands the error back.
+    fn poison(&self, error: StorageError) -> StorageError {
+        let mut view = self.write_view();
+        if view.poisoned.is_none() {
+            tracing::error!(%error, "log store poisoned; it must be reopened");
+            view.poisoned = Some(error.to_string());
+        }
+        error
+    }
+
+    /// Writes the encoded records of `writer` to the active segment (rotating
+    /// first if it is full) and returns the byte offset they start at.
+    fn write_records(&self, writer: &mut Writer) -> Result<u64, StorageError> {
+        let bytes = writer.records.bytes.len() as u64;
+        if bytes > WRITE_BYTES_MAX {
+            return Err(StorageError::WriteTooLarge {
+                bytes,
+                limit: WRITE_BYTES_MAX,
+            });
+        }
+        if writer.len >= self.config.segment_size_bytes {
+            self.rotate(writer)?;
+        }
+        let base = writer.len;
+        writer
+            .file
+            .write_all_at(&writer.records.bytes, base)
+            .map_err(|source| self.poison(StorageError::io("write to", &writer.path, source)))?;
+        writer.len += bytes;
+        writer.dirty = true;
+        Ok(base)
+    }
+
+    /// Closes the full active segment (flushing it, see the module docs) and
+    /// starts the next one.
+    fn rotate(&self, writer: &mut Writer) -> Result<(), StorageError> {
+        if self.config.durability == Durability::Always && writer.dirty {
+            writer.file.sync_data().map_err(|source| {
+                self.poison(StorageError::io("fdatasync", &writer.path, source))
+            })?;
+        }
+        let seq = writer.seq + 1;
+        let created = create_segment(self.fs.as_ref(), &self.dir, seq, &self.read_view());
+        let (path, file, len) = created.map_err(|error| self.poison(error))?;
+        self.write_view()
+            .index
+            .push_segment(seq, path.clone(), Arc::clone(&file));
+        writer.seq = seq;
+        writer.path = path;
+        writer.file = file;
+        writer.len = len;
+        writer.dirty = true;
+        writer.dir_dirty = true;
+        Ok(())
+    }
+
+    /// The one write path: hard state, then entries (with the implied suffix
+    /// truncation), as one pwrite.
+    fn write_batch(
+        &self,
+        hard_state: Option<HardState>,
+        entries: &[Entry],
+        persist_id: Option<PersistId>,
+    ) -> Result<(), StorageError> {
+        let mut writer = self.lock_writer();
+        let truncate_from = {
+            let view = self.read_view();
+            view.check_writable()?;
+            let (compacted, _) = view.index.compacted();
+            checks::append(entries, compacted, view.index.last_index())?;
+            entries
+                .first()
+                .map(|first| first.index)
+                .filter(|&first| first <= view.index.last_index())
+        };
+        let writer = &mut *writer;
+        writer.records.clear();
+        writer.entry_offsets.clear();
+        if let Some(hard_state) = hard_state {
+            writer.records.hard_state(hard_state);
+        }
+        if let Some(from) = truncate_from {
+            writer.records.truncate(from);
+        }
+        for entry in entries {
+            let offset = writer.records.entry(entry);
+            writer.entry_offsets.push(offset);
+        }
+        if !writer.records.bytes.is_empty() {
+            let base = self.write_records(writer)?;
+            let mut view = self.write_view();
+            if let Some(hard_state) = hard_state {
+                view.hard_state = hard_state;
+            }
+            if let Some(from) = truncate_from {
+                view.index.truncate(from);
+                view.cache.truncate(from);
+            }
+            for (entry, &offset) in entries.iter().zip(&writer.entry_offsets) {
+                // A write starts below the segment size (at most 1 GiB) and is at
+                // most 1 GiB long, so every offset fits in 32 bits.
+                let offset = u32::try_from(base + offset as u64)
+                    .unwrap_or_else(|_| unreachable!("record offset past 4 GiB in one segment"));
+                view.index.push_entry(entry.index, entry.term, offset);
+                view.cache.push(entry);
+            }
+        }
+        if let Some(id) = persist_id {
+            writer.persist_id = id;
+        }
+        writer.write_count += 1;
+        Ok(())
+    }
+
+    /// Deletes the segments that hold nothing above `through`; the compaction
+    /// record that makes them unnecessary is already durable.
+    fn delete_compacted_segments(&self, through: Index) -> Result<(), StorageError> {
+        let _writer = self.lock_writer();
+        let removed = {
+            let mut view = self.write_view();
+            let count = view.index.deletable_prefix(through);
+            view.index.remove_front(count)
+        };
+        if removed.is_empty() {
+            return Ok(());
+        }
+        for segment in &removed {
+            self.fs
+                .remove_file(&segment.path)
+                .map_err(|source| self.poison(StorageError::io("remove", &segment.path, source)))?;
+        }
+        let seqs = removed.iter().map(|segment| segment.seq);
+        let (first, last) = (seqs.clone().min(), seqs.max());
+        tracing::debug!(?first, ?last, through, "deleted compacted log segments");
+        self.fs.sync_dir(&self.dir).map_err(|source| {
+            self.poison(StorageError::io("fsync the directory", &self.dir, source))
+        })
+    }
+
+    /// Reads entry `index` from its segment file and checks it.
+    fn read_from_disk(&self, view: &View, index: Index) -> Result<Entry, StorageError> {
+        let Some((segment, offset)) = view.index.locate(index) else {
+            return Err(StorageError::corrupt(
+                &self.dir,
+                0,
+                format!("entry {index} has no location"),
+            ));
+        };
+        let read_error = |source| StorageError::io("read", &segment.path, source);
+        let mut header = [0u8; RECORD_HEADER_BYTES];
+        segment
+            .file
+            .read_exact_at(&mut header, offset)
+            .map_err(read_error)?;
+        let body_bytes = u64::from(u32::from_le_bytes([
+            header[0], header[1], header[2], header[3],
+        ]));
+        if body_bytes > RECORD_BODY_BYTES_MAX {
+            return Err(StorageError::corrupt(
+                &segment.path,
+                offset,
+                "implausible record length",
+            ));
+        }
+        let mut bytes = vec![0u8; RECORD_HEADER_BYTES + body_bytes as usize];
+        segment
+            .file
+            .read_exact_at(&mut bytes, offset)
+            .map_err(read_error)?;
+        let Parsed::Record {
+            record_type, body, ..
+        } = record::parse(&bytes)
+        else {
+            return Err(StorageError::corrupt(
+                &segment.path,
+                offset,
+                "record damaged since the log was opened",
+            ));
+        };
+        let entry = match record::is_entry(record_type) {
+            true => record::decode_entry(body).ok(),
+            false => None,
+        };
+        match entry {
+            Some(entry) if entry.index == index => Ok(entry),
+            _ => Err(StorageError::corrupt(
+                &segment.path,
+                offset,
+                format!("expected entry {index} here"),
+            )),
+        }
+    }
+}
+
+/// Creates segment `seq`: header and head records (hard state, compaction
+/// point) as of `view`. Returns its path, file and length.
+fn create_segment(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    seq: u64,
+    view: &View,
+) -> Result<(PathBuf, Arc<dyn FsFile>, u64), StorageError> {
+    let path = segment_path(dir, seq);
+    let file = fs
+        .create(&path)
+        .map_err(|source| StorageError::io("create", &path, source))?;
+    let header = record::encode_header(SegmentHeader {
+        seq,
+        start_index: view.index.last_index() + 1,
+    });
+    let mut head = RecordWriter::default();
+    head.bytes.extend_from_slice(&header);
+    head.hard_state(view.hard_state);
+    let (compacted, compacted_term) = view.index.compacted();
+    head.compact(compacted, compacted_term);
+    file.write_all_at(&head.bytes, 0)
+        .map_err(|source| StorageError::io("write to", &path, source))?;
+    Ok((path, file, head.bytes.len() as u64))
+}
+
+impl LogRead for WalLogStore {
+    fn first_index(&self) -> Index {
+        self.read_view().index.compacted().0 + 1
+    }
+
+    fn last_index(&self) -> Index {
+        self.read_view().visible_last_index()
+    }
+
+    fn term(&self, index: Index) -> Result<Term, LogReadError> {
+        let view = self.read_view();
+        let (compacted, _) = view.index.compacted();
+        if index < compacted {
+            return Err(LogReadError::Compacted {
+                index,
+                first_index: compacted + 1,
+            });
+        }
+        let last_index = view.visible_last_index();
+        if index > last_index {
+            return Err(LogReadError::Unavailable { index, last_index });
+        }
+        view.index.term(index).ok_or_else(|| LogReadError::Storage {
+            message: format!("the log index has no term for entry {index}"),
+        })
+    }
+
+    fn entries(&self, low: Index, high: Index, max_bytes: u64) -> Result<Vec<Entry>, LogReadError> {
+        let view = self.read_view();
+        let (compacted, _) = view.index.compacted();
+        if low <= compacted {
+            return Err(LogReadError::Compacted {
+                index: low,
+                first_index: compacted + 1,
+            });
+        }
+        let last_index = view.visible_last_index();
+        if high > last_index + 1 {
+            return Err(LogReadError::Unavailable {
+                index: high - 1,
+                last_index,
+            });
+        }
+        let mut entries = Vec::with_capacity(high.saturating_sub(low).min(1024) as usize);
+        let mut bytes = 0u64;
+        for index in low..high {
+            let entry = match view.cache.get(index) {
+                Some(entry) => entry.clone(),
+                None => self.read_from_disk(&view, index)?,
+            };
+            bytes += entry.payload_bytes();
+            if bytes > max_bytes && !entries.is_empty() {
+                break;
+            }
+            entries.push(entry);
+        }
+        Ok(entries)
+    }
+}
+
+impl LogStore for WalLogStore {
+    fn append(&self, entries: &[Entry]) -> Result<(), StorageError> {
+        self.write_batch(None, entries, None)
+    }
+
+    fn truncate(&self, from: Index) -> Result<(), StorageError> {
+        let mut writer = self.lock_writer();
+        {
+            let view = self.read_view();
+            view.check_writable()?;
+            checks::truncate(from, view.index.compacted().0, view.index.last_index())?;
+            if from == view.index.last_index() + 1 {
+                return Ok(());
+            }
+        }
+        writer.records.clear();
+        writer.records.truncate(from);
+        self.write_records(&mut writer)?;
+        let mut view = self.write_view();
+        view.index.truncate(from);
+        view.cache.truncate(from);
+        writer.write_count += 1;
+        Ok(())
+    }
+
+    fn compact(&self, through: Index) -> Result<(), StorageError> {
+        {
+            let mut writer = self.lock_writer();
+            let term = {
+                let view = self.read_view();
+                view.check_writable()?;
+                checks::compact(through, view.index.last_index())?;
+                if through <= view.index.compacted().0 {
+                    return Ok(());
+                }
+                view.index.term(through).ok_or_else(|| {
+                    StorageError::corrupt(
+                        &self.dir,
+                        0,
+                        format!("the log index has no term for entry {through}"),
+                    )
+                })?
+            };
+            writer.records.clear();
+            writer.records.compact(through, term);
+            self.write_records(&mut writer)?;
+            let mut view = self.write_view();
+            view.index.compact(through, term);
+            view.cache.compact(through);
+            writer.write_count += 1;
+        }
+        self.sync()?;
+        self.delete_compacted_segments(through)
+    }
+
+    fn reset(&self, index: Index, term: Term) -> Result<(), StorageError> {
+        {
+            let mut writer = self.lock_writer();
+            {
+                let view = self.read_view();
+                view.check_writable()?;
+                checks::reset(index, view.index.compacted().0)?;
+            }
+            writer.records.clear();
+            writer.records.reset(index, term);
+            self.write_records(&mut writer)?;
+            let mut view = self.write_view();
+            view.index.reset(index, term);
+            view.cache.clear();
+            writer.write_count += 1;
+        }
+        self.sync()?;
+        self.delete_compacted_segments(index)
+    }
+
+    fn save_hard_state(&self, hard_state: HardState) -> Result<(), StorageError> {
+        self.write_batch(Some(hard_state), &[], None)
+    }
+
+    fn hard_state(&self) -> HardState {
+        self.read_view().hard_state
+    }
+
+    fn write(&self, persist: &Persist) -> Result<(), StorageError> {
+        self.write_batch(persist.hard_state, &persist.entries, Some(persist.id))
+    }
+
+    fn sync(&self) -> Result<Durable, StorageError> {
+        let wanted = self.lock_writer().write_count;
+        let _round = self
+            .sync_round
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (target, count, file, dir_dirty) = {
+            let mut writer = self.lock_writer();
+            let view = self.read_view();
+            view.check_writable()?;
+            if writer.durable_count >= wanted {
+                return Ok(view.durable);
+            }
+            let target = Durable {
+                persist_id: writer.persist_id,
+                last_index: view.index.last_index(),
+                last_term: view.last_term(),
+                hard_state: view.hard_state,
+            };
+            let file = writer
+                .dirty
+                .then(|| (Arc::clone(&writer.file), writer.path.clone()));
+            writer.dirty = false;
+            let dir_dirty = std::mem::take(&mut writer.dir_dirty);
+            (target, writer.write_count, file, dir_dirty)
+        };
+        if self.config.durability == Durability::Always {
+            if let Some((file, path)) = file {
+                file.sync_data()
+                    .map_err(|source| self.poison(StorageError::io("fdatasync", path, source)))?;
+            }
+            if dir_dirty {
+                self.fs.sync_dir(&self.dir).map_err(|source| {
+                    self.poison(StorageError::io("fsync the directory", &self.dir, source))
+                })?;
+            }
+        }
+        let mut writer = self.lock_writer();
+        writer.durable_count = count;
+        self.write_view().durable = target;
+        Ok(target)
+    }
+
+    fn durable(&self) -> Durable {
+        self.read_view().durable
+    }
+}

@@ -1,0 +1,346 @@
+//! Opening a log: scan every segment in order, verify every checksum, rebuild
+//! the entry index, cut a torn tail, refuse anything else that looks wrong.
+//!
+//! The rules, each with its reason:
+//! - Segments are numbered consecutively. A missing number is a missing file:
+//!   refuse (entries that may have been acknowledged would vanish).
+//! - Every segment but the last was fdatasync'ed before the next one was
+//!   created (see the writer), so damage in it cannot be a crash: refuse.
+//! - In the last segment, a bad record with *no valid record after it* is what a
+//!   crash during a write leaves: cut the file there, with a warning naming the
+//!   file, offset and byte count. A bad record *followed by a valid one* cannot
+//!   come from a torn append: refuse.
+//! - Entries must continue the log exactly (`index == last + 1`); a truncation
+//!   is an explicit record. Anything else is a gap: refuse.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ordo_core::{HardState, Index};
+
+use crate::storage::error::StorageError;
+use crate::storage::fs::{FileSystem, FsFile};
+use crate::storage::wal::index::EntryIndex;
+use crate::storage::wal::record::{
+    self, DecodeError, FORMAT_VERSION, HeaderError, Parsed, Record, SEGMENT_HEADER_BYTES,
+};
+
+/// What a log directory holds.
+#[derive(Debug, Default)]
+pub(crate) struct Recovered {
+    pub(crate) index: EntryIndex,
+    pub(crate) hard_state: HardState,
+    /// Sequence number of the last segment kept, `0` if none.
+    pub(crate) last_seq: u64,
+}
+
+/// File name of segment `seq`.
+pub(crate) fn segment_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(format!("{seq:020}.wal"))
+}
+
+fn segment_seq(path: &Path) -> Option<u64> {
+    let name = path.file_name()?.to_str()?;
+    let digits = name.strip_suffix(".wal")?;
+    if digits.len() != 20 || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Scans the segments of `dir`.
+pub(crate) fn recover(fs: &dyn FileSystem, dir: &Path) -> Result<Recovered, StorageError> {
+    let mut seqs: Vec<u64> = fs
+        .list_dir(dir)
+        .map_err(|source| StorageError::io("list", dir, source))?
+        .iter()
+        .filter_map(|path| segment_seq(path))
+        .collect();
+    seqs.sort_unstable();
+    check_consecutive(dir, &seqs)?;
+    let mut scan = Scan {
+        fs,
+        dir,
+        recovered: Recovered::default(),
+        buffer: Vec::new(),
+    };
+    for (position, &seq) in seqs.iter().enumerate() {
+        scan.segment(seq, position + 1 == seqs.len())?;
+    }
+    scan.check_complete()?;
+    Ok(scan.recovered)
+}
+
+fn check_consecutive(dir: &Path, seqs: &[u64]) -> Result<(), StorageError> {
+    for pair in seqs.windows(2) {
+        if pair[1] != pair[0] + 1 {
+            return Err(StorageError::corrupt(
+                segment_path(dir, pair[0] + 1),
+                0,
+                format!(
+                    "segment {} is missing between segments {} and {}",
+                    pair[0] + 1,
+                    pair[0],
+                    pair[1]
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+struct Scan<'a> {
+    fs: &'a dyn FileSystem,
+    dir: &'a Path,
+    recovered: Recovered,
+    /// One segment's bytes at a time (reused): segments are read whole.
+    buffer: Vec<u8>,
+}
+
+impl Scan<'_> {
+    fn segment(&mut self, seq: u64, is_last: bool) -> Result<(), StorageError> {
+        let path = segment_path(self.dir, seq);
+        let file = self
+            .fs
+            .open(&path)
+            .map_err(|source| StorageError::io("open", &path, source))?;
+        self.read_whole(&path, file.as_ref())?;
+        let header = match record::decode_header(&self.buffer) {
+            Ok(header) => header,
+            Err(HeaderError::Version(found)) => {
+                return Err(StorageError::UnsupportedVersion {
+                    path,
+                    found,
+                    supported: FORMAT_VERSION,
+                });
+            }
+            Err(HeaderError::Invalid(reason)) => return self.torn_header(&path, is_last, reason),
+        };
+        if header.seq != seq {
+            let reason = format!(
+                "the header says segment {} but the file name says {seq}",
+                header.seq
+            );
+            return Err(StorageError::corrupt(&path, 0, reason));
+        }
+        self.start_segment(&path, header.start_index)?;
+        self.recovered
+            .index
+            .push_segment(seq, path.clone(), Arc::clone(&file));
+        self.recovered.last_seq = seq;
+        self.records(&path, file.as_ref(), is_last)
+    }
+
+    fn read_whole(&mut self, path: &Path, file: &dyn FsFile) -> Result<(), StorageError> {
+        let len = file
+            .size_bytes()
+            .map_err(|source| StorageError::io("stat", path, source))?;
+        self.buffer.clear();
+        self.buffer.resize(len as usize, 0);
+        file.read_exact_at(&mut self.buffer, 0)
+            .map_err(|source| StorageError::io("read", path, source))
+    }
+
+    /// A damaged header: a crash while creating the last segment (nothing valid
+    /// after it) removes the file; anything else is corruption.
+    fn torn_header(
+        &mut self,
+        path: &Path,
+        is_last: bool,
+        reason: &str,
+    ) -> Result<(), StorageError> {
+        if let Some(next) = record::find_valid_record(&self.buffer, 1) {
+            let reason = format!("{reason}, yet a valid record follows at byte {next}");
+            return Err(StorageError::corrupt(path, 0, reason));
+        }
+        if !is_last {
+            return Err(StorageError::corrupt(
+                path,
+                0,
+                format!("{reason} in a segment that is not the last"),
+            ));
+        }
+        tracing::warn!(
+            file = %path.display(),
+            bytes = self.buffer.len(),
+            "removing the last log segment: {reason} and it holds no valid record (a crash while creating it)"
+        );
+        self.fs
+            .remove_file(path)
+            .map_err(|source| StorageError::io("remove", path, source))?;
+        self.fs
+            .sync_dir(self.dir)
+            .map_err(|source| StorageError::io("fsync the directory", self.dir, source))
+    }
+
+    fn start_segment(&mut self, path: &Path, start_index: Index) -> Result<(), StorageError> {
+        if self.recovered.last_seq == 0 {
+            self.recovered.index = EntryIndex::starting_at(start_index);
+            return Ok(());
+        }
+        let expected = self.recovered.index.last_index() + 1;
+        if start_index != expected {
+            let reason = format!(
+                "the segment starts at index {start_index} but the log before it ends at {}",
+                expected - 1
+            );
+            return Err(StorageError::corrupt(path, 0, reason));
+        }
+        Ok(())
+    }
+
+    fn records(
+        &mut self,
+        path: &Path,
+        file: &dyn FsFile,
+        is_last: bool,
+    ) -> Result<(), StorageError> {
+        let mut offset = SEGMENT_HEADER_BYTES;
+        loop {
+            match record::parse(&self.buffer[offset..]) {
+                Parsed::End => return Ok(()),
+                Parsed::Record {
+                    record_type,
+                    body,
+                    total_bytes,
+                } => {
+                    let decoded = record::decode(record_type, body);
+                    self.apply(path, offset as u64, decoded)?;
+                    offset += total_bytes;
+                }
+                Parsed::Bad(reason) => return self.torn_tail(path, file, offset, is_last, reason),
+            }
+        }
+    }
+
+    fn torn_tail(
+        &mut self,
+        path: &Path,
+        file: &dyn FsFile,
+        offset: usize,
+        is_last: bool,
+        reason: &str,
+    ) -> Result<(), StorageError> {
+        if let Some(next) = record::find_valid_record(&self.buffer, offset + 1) {
+            let reason = format!("{reason}, yet a valid record follows at byte {next}");
+            return Err(StorageError::corrupt(path, offset as u64, reason));
+        }
+        if !is_last {
+            let reason = format!("{reason} in a segment that is not the last");
+            return Err(StorageError::corrupt(path, offset as u64, reason));
+        }
+        tracing::warn!(
+            file = %path.display(),
+            offset,
+            bytes = self.buffer.len() - offset,
+            "cutting a torn tail off the log: {reason} (a crash during a write); the cut bytes were never reported durable"
+        );
+        file.set_len(offset as u64)
+            .map_err(|source| StorageError::io("truncate", path, source))?;
+        file.sync_data()
+            .map_err(|source| StorageError::io("fdatasync", path, source))
+    }
+
+    fn apply(
+        &mut self,
+        path: &Path,
+        offset: u64,
+        decoded: Result<Record, DecodeError>,
+    ) -> Result<(), StorageError> {
+        let record = decoded.map_err(|error| decode_error(path, offset, error))?;
+        let index = &mut self.recovered.index;
+        let (compacted, _) = index.compacted();
+        let last = index.last_index();
+        let bad = |reason: String| Err(StorageError::corrupt(path, offset, reason));
+        match record {
+            Record::Entry {
+                index: entry_index,
+                term,
+            } => {
+                if entry_index != last + 1 {
+                    return bad(format!(
+                        "entry {entry_index} does not follow the last index {last}"
+                    ));
+                }
+                let Ok(offset) = u32::try_from(offset) else {
+                    return bad("entry offset past 4 GiB in one segment".to_string());
+                };
+                index.push_entry(entry_index, term, offset);
+            }
+            Record::HardState(hard_state) => self.recovered.hard_state = hard_state,
+            Record::Truncate { from } => {
+                if from <= compacted || from > last + 1 {
+                    return bad(format!(
+                        "truncation from {from} outside the log {}..={last}",
+                        compacted + 1
+                    ));
+                }
+                index.truncate(from);
+            }
+            Record::Compact { through, term } => {
+                if through > last {
+                    return bad(format!(
+                        "compaction through {through} past the last index {last}"
+                    ));
+                }
+                if through > compacted {
+                    if let Some(known) = index.term(through)
+                        && known != term
+                    {
+                        return bad(format!(
+                            "compaction says term {term} at {through}, the log has {known}"
+                        ));
+                    }
+                    index.compact(through, term);
+                }
+            }
+            Record::Reset { index: at, term } => {
+                if at < compacted {
+                    return bad(format!(
+                        "reset to {at} below the compaction point {compacted}"
+                    ));
+                }
+                index.reset(at, term);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every entry above the compaction point must have been found.
+    fn check_complete(&self) -> Result<(), StorageError> {
+        let index = &self.recovered.index;
+        let (compacted, _) = index.compacted();
+        let first_located = index.first_located();
+        if index.last_index() > compacted && first_located > compacted + 1 {
+            let path = index
+                .segments()
+                .front()
+                .map_or_else(|| self.dir.to_path_buf(), |s| s.path.clone());
+            let reason = format!(
+                "entries {}..{} are missing: the log was compacted only through {compacted} (was a segment deleted?)",
+                compacted + 1,
+                first_located
+            );
+            return Err(StorageError::corrupt(path, 0, reason));
+        }
+        Ok(())
+    }
+}
+
+fn decode_error(path: &Path, offset: u64, error: DecodeError) -> StorageError {
+    match error {
+        DecodeError::UnknownRecordType(tag) => StorageError::UnknownRecordType {
+            path: path.to_path_buf(),
+            offset,
+            what: "record",
+            tag,
+        },
+        DecodeError::UnknownPayloadTag(tag) => StorageError::UnknownRecordType {
+            path: path.to_path_buf(),
+            offset,
+            what: "entry payload",
+            tag,
+        },
+        DecodeError::Malformed(reason) => StorageError::corrupt(path, offset, reason),
+    }
+}

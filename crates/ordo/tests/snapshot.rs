@@ -1,0 +1,150 @@
+//! SnapshotStore: streamed writes and reads, atomic replacement, checks.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+
+use ordo::storage::{SnapshotMeta, SnapshotStore, StorageError};
+use ordo_core::Membership;
+
+fn meta(index: u64) -> SnapshotMeta {
+    SnapshotMeta {
+        last_index: index,
+        last_term: 2,
+        membership: Membership::with_voters([1, 2, 3]),
+    }
+}
+
+/// Deterministic bytes, generated in chunks, never all in memory.
+fn pattern(offset: u64) -> u8 {
+    (offset.wrapping_mul(2_654_435_761) >> 13) as u8
+}
+
+fn write_streamed(store: &SnapshotStore, index: u64, bytes: u64) {
+    let mut writer = store.create(meta(index)).unwrap();
+    let mut chunk = vec![0u8; 4096];
+    let mut offset = 0;
+    while offset < bytes {
+        let len = chunk.len().min((bytes - offset) as usize);
+        for (i, byte) in chunk[..len].iter_mut().enumerate() {
+            *byte = pattern(offset + i as u64);
+        }
+        writer.write_all(&chunk[..len]).unwrap();
+        offset += len as u64;
+    }
+    assert_eq!(writer.finish().unwrap(), meta(index));
+}
+
+fn read_streamed(reader: &mut impl Read) -> std::io::Result<u64> {
+    let mut chunk = vec![0u8; 3000];
+    let mut offset = 0u64;
+    loop {
+        let read = reader.read(&mut chunk)?;
+        if read == 0 {
+            return Ok(offset);
+        }
+        for (i, byte) in chunk[..read].iter().enumerate() {
+            assert_eq!(
+                *byte,
+                pattern(offset + i as u64),
+                "byte {}",
+                offset + i as u64
+            );
+        }
+        offset += read as u64;
+    }
+}
+
+#[test]
+fn snapshots_stream_in_and_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SnapshotStore::open(dir.path()).unwrap();
+    assert_eq!(store.latest().unwrap(), None);
+    write_streamed(&store, 100, 3 << 20);
+    assert_eq!(store.latest().unwrap(), Some(meta(100)));
+    let mut reader = store.open_latest().unwrap().unwrap();
+    assert_eq!(reader.meta(), &meta(100));
+    assert_eq!(reader.remaining_bytes(), 3 << 20);
+    assert_eq!(read_streamed(&mut reader).unwrap(), 3 << 20);
+}
+
+#[test]
+fn an_older_snapshot_goes_only_once_a_newer_one_is_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SnapshotStore::open(dir.path()).unwrap();
+    write_streamed(&store, 100, 1000);
+    let mut writer = store.create(meta(200)).unwrap();
+    writer.write_all(b"partial").unwrap();
+    assert_eq!(
+        store.latest().unwrap(),
+        Some(meta(100)),
+        "an unfinished snapshot is invisible"
+    );
+    drop(writer);
+    assert_eq!(store.latest().unwrap(), Some(meta(100)));
+    write_streamed(&store, 200, 1000);
+    assert_eq!(store.latest().unwrap(), Some(meta(200)));
+    assert!(matches!(
+        store.open_snapshot(100, 2),
+        Err(StorageError::NoSnapshot { index: 100, .. })
+    ));
+    let snapshots = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|entry| {
+            entry
+                .as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("snap-")
+        })
+        .count();
+    assert_eq!(snapshots, 1);
+}
+
+#[test]
+fn damaged_data_is_reported_at_the_end_of_the_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SnapshotStore::open(dir.path()).unwrap();
+    write_streamed(&store, 100, 10_000);
+    let path = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "snap")
+        })
+        .unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[5000] ^= 0x10;
+    std::fs::write(&path, bytes).unwrap();
+    let mut data = Vec::new();
+    let error = store
+        .open_latest()
+        .unwrap()
+        .unwrap()
+        .read_to_end(&mut data)
+        .unwrap_err();
+    assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
+}
+
+#[test]
+fn leftovers_are_cleaned_and_the_directory_is_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path()
+            .join("snap-00000000000000000009-00000000000000000001.snap.tmp"),
+        b"junk",
+    )
+    .unwrap();
+    let store = SnapshotStore::open(dir.path()).unwrap();
+    assert_eq!(store.latest().unwrap(), None);
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "only LOCK remains"
+    );
+    assert!(matches!(
+        SnapshotStore::open(dir.path()),
+        Err(StorageError::Locked { .. })
+    ));
+}

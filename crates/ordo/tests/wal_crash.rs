@@ -1,0 +1,367 @@
+//! Crash and corruption tests for WalLogStore: what a crash or a damaged disk
+//! leaves behind, and what reopening makes of it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use ordo::storage::{
+    Durability, LogStore, StorageError, WalConfig, WalLogStore, conformance::entries,
+};
+use ordo_core::{Entry, HardState, LogRead};
+
+fn fast_config() -> WalConfig {
+    WalConfig {
+        durability: Durability::Never,
+        ..common::small_config()
+    }
+}
+
+fn all(store: &WalLogStore) -> Vec<Entry> {
+    store
+        .entries(store.first_index(), store.last_index() + 1, u64::MAX)
+        .unwrap()
+}
+
+/// Size of the record of `entries(index, 1, term)[0]` (header 9, fixed 17, payload).
+fn record_bytes(index: u64, term: u64) -> u64 {
+    9 + 17 + format!("entry {index} term {term}").len() as u64
+}
+
+/// A one-segment log holding entries 1..=5, one record each; returns the
+/// segment path and the byte offsets of the five entry records.
+fn five_record_log(dir: &Path) -> (PathBuf, Vec<u64>) {
+    let store = common::open(dir);
+    for index in 1..=5 {
+        store.append(&entries(index, 1, 1)).unwrap();
+    }
+    store.sync().unwrap();
+    drop(store);
+    let segment = common::segments(dir).pop().unwrap();
+    let len = std::fs::metadata(&segment).unwrap().len();
+    let mut offsets = vec![len];
+    for index in (1..=5).rev() {
+        let previous = offsets[0] - record_bytes(index, 1);
+        offsets.insert(0, previous);
+    }
+    offsets.pop();
+    (segment, offsets)
+}
+
+fn scratch_copy(from: &Path, to: &Path) {
+    let _ignored = std::fs::remove_dir_all(to);
+    common::copy_dir(from, to);
+}
+
+fn flip_bit(path: &Path, bit: u64) {
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[(bit / 8) as usize] ^= 1 << (bit % 8);
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_cut_anywhere_in_the_last_record_reopens_to_the_records_before_it() {
+    let original = tempfile::tempdir().unwrap();
+    let (segment, offsets) = five_record_log(original.path());
+    let (last_start, end) = (offsets[4], std::fs::metadata(&segment).unwrap().len());
+    let scratch = tempfile::tempdir().unwrap();
+    let copy = scratch.path().join("log");
+    for cut in last_start..end {
+        scratch_copy(original.path(), &copy);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(copy.join(segment.file_name().unwrap()))
+            .unwrap();
+        file.set_len(cut).unwrap();
+        drop(file);
+        let store = WalLogStore::open(&copy, fast_config()).unwrap();
+        assert_eq!(all(&store), entries(1, 4, 1), "cut at byte {cut}");
+        store.append(&entries(5, 1, 2)).unwrap();
+        drop(store);
+        let store = WalLogStore::open(&copy, fast_config()).unwrap();
+        assert_eq!(
+            store.last_index(),
+            5,
+            "append after the cut at byte {cut} survives"
+        );
+        assert_eq!(store.term(5), Ok(2));
+    }
+}
+
+#[test]
+fn a_bit_flip_in_the_last_record_is_detected_and_cut() {
+    let original = tempfile::tempdir().unwrap();
+    let (segment, offsets) = five_record_log(original.path());
+    let end = std::fs::metadata(&segment).unwrap().len();
+    let scratch = tempfile::tempdir().unwrap();
+    let copy = scratch.path().join("log");
+    for bit in offsets[4] * 8..end * 8 {
+        scratch_copy(original.path(), &copy);
+        flip_bit(&copy.join(segment.file_name().unwrap()), bit);
+        let store = WalLogStore::open(&copy, fast_config()).unwrap();
+        assert_eq!(all(&store), entries(1, 4, 1), "flip of bit {bit}");
+    }
+}
+
+#[test]
+fn a_bit_flip_anywhere_before_the_last_record_refuses_to_open() {
+    let original = tempfile::tempdir().unwrap();
+    let (segment, offsets) = five_record_log(original.path());
+    let scratch = tempfile::tempdir().unwrap();
+    let copy = scratch.path().join("log");
+    for bit in 0..offsets[4] * 8 {
+        scratch_copy(original.path(), &copy);
+        let damaged = copy.join(segment.file_name().unwrap());
+        flip_bit(&damaged, bit);
+        match WalLogStore::open(&copy, fast_config()) {
+            Err(StorageError::Corrupt {
+                path,
+                offset,
+                reason,
+            }) => {
+                assert_eq!(path, damaged, "flip of bit {bit}");
+                // Header (0), head hard state (32), head compaction point (58), entries.
+                let starts = [vec![0, 32, 58], offsets.clone()].concat();
+                let expected = starts
+                    .iter()
+                    .rev()
+                    .find(|&&start| start <= bit / 8)
+                    .copied();
+                assert_eq!(Some(offset), expected, "flip of bit {bit}: {reason}");
+            }
+            other => panic!("flip of bit {bit}: expected a corruption error, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn damage_in_a_segment_that_is_not_the_last_refuses_to_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open(dir.path());
+    for batch in 0..40 {
+        store.append(&entries(batch * 10 + 1, 10, 1)).unwrap();
+    }
+    store.sync().unwrap();
+    drop(store);
+    let segments = common::segments(dir.path());
+    assert!(segments.len() >= 3, "the test needs several segments");
+    let first = &segments[0];
+    let len = std::fs::metadata(first).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(first)
+        .unwrap()
+        .set_len(len - 3)
+        .unwrap();
+    let error = WalLogStore::open(dir.path(), fast_config()).unwrap_err();
+    assert!(
+        matches!(&error, StorageError::Corrupt { path, reason, .. } if path == first && reason.contains("not the last")),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_missing_segment_refuses_to_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open(dir.path());
+    for batch in 0..40 {
+        store.append(&entries(batch * 10 + 1, 10, 1)).unwrap();
+    }
+    drop(store);
+    let segments = common::segments(dir.path());
+    std::fs::remove_file(&segments[1]).unwrap();
+    let error = WalLogStore::open(dir.path(), fast_config()).unwrap_err();
+    assert!(
+        matches!(&error, StorageError::Corrupt { path, reason, .. } if *path == segments[1] && reason.contains("missing")),
+        "{error}"
+    );
+    std::fs::remove_file(&segments[0]).unwrap();
+    let error = WalLogStore::open(dir.path(), fast_config()).unwrap_err();
+    assert!(
+        matches!(&error, StorageError::Corrupt { reason, .. } if reason.contains("are missing")),
+        "a deleted first segment is a gap, not a compaction: {error}"
+    );
+}
+
+#[test]
+fn unknown_record_types_and_versions_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(common::open(dir.path()));
+    let segment = common::segments(dir.path()).pop().unwrap();
+    let pristine = std::fs::read(&segment).unwrap();
+
+    let mut bytes = pristine.clone();
+    let body = [0u8; 4];
+    let length = (body.len() as u32).to_le_bytes();
+    let mut covered = length.to_vec();
+    covered.push(77);
+    covered.extend_from_slice(&body);
+    bytes.extend_from_slice(&length);
+    bytes.extend_from_slice(&crc32c::crc32c(&covered).to_le_bytes());
+    bytes.push(77);
+    bytes.extend_from_slice(&body);
+    std::fs::write(&segment, &bytes).unwrap();
+    let error = WalLogStore::open(dir.path(), fast_config()).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            StorageError::UnknownRecordType {
+                tag: 77,
+                what: "record",
+                ..
+            }
+        ),
+        "{error}"
+    );
+
+    let mut bytes = pristine;
+    bytes[8] = 2;
+    let crc = crc32c::crc32c(&bytes[0..28]);
+    bytes[28..32].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&segment, &bytes).unwrap();
+    let error = WalLogStore::open(dir.path(), fast_config()).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            StorageError::UnsupportedVersion {
+                found: 2,
+                supported: 1,
+                ..
+            }
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_torn_segment_header_at_the_end_is_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open(dir.path());
+    store.append(&entries(1, 3, 1)).unwrap();
+    drop(store);
+    let next = dir.path().join(format!(
+        "{:020}.wal",
+        common::segments(dir.path()).len() + 1
+    ));
+    std::fs::write(&next, b"ORDOWAL\0\x01\x00").unwrap();
+    let store = WalLogStore::open(dir.path(), fast_config()).unwrap();
+    assert_eq!(all(&store), entries(1, 3, 1));
+    assert!(
+        !next.exists() || std::fs::metadata(&next).unwrap().len() > 10,
+        "the torn file was replaced"
+    );
+}
+
+#[test]
+fn truncate_append_and_reopen_survive() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open(dir.path());
+    for batch in 0..10 {
+        store.append(&entries(batch * 10 + 1, 10, 1)).unwrap();
+    }
+    store.append(&entries(15, 3, 2)).unwrap();
+    store.truncate(17).unwrap();
+    store.sync().unwrap();
+    drop(store);
+    let store = common::open(dir.path());
+    assert_eq!(all(&store), [entries(1, 14, 1), entries(15, 2, 2)].concat());
+    store.append(&entries(17, 2, 3)).unwrap();
+    drop(store);
+    let store = common::open(dir.path());
+    assert_eq!(
+        all(&store),
+        [entries(1, 14, 1), entries(15, 2, 2), entries(17, 2, 3)].concat()
+    );
+}
+
+#[test]
+fn compaction_deletes_segments_and_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open(dir.path());
+    for batch in 0..30 {
+        store
+            .append(&entries(batch * 10 + 1, 10, 1 + batch / 10))
+            .unwrap();
+    }
+    let before = common::segments(dir.path()).len();
+    store.compact(250).unwrap();
+    let after = common::segments(dir.path()).len();
+    assert!(
+        after < before,
+        "compaction deleted no segment ({before} -> {after})"
+    );
+    assert_eq!(store.segment_count(), after);
+    drop(store);
+    let store = common::open(dir.path());
+    assert_eq!((store.first_index(), store.last_index()), (251, 300));
+    assert_eq!(store.term(250), Ok(3));
+    assert!(matches!(
+        store.entries(200, 260, u64::MAX),
+        Err(ordo_core::LogReadError::Compacted { .. })
+    ));
+    assert_eq!(all(&store), entries(251, 50, 3));
+    store.reset(1000, 7).unwrap();
+    drop(store);
+    let store = common::open(dir.path());
+    assert_eq!(
+        (store.first_index(), store.last_index(), store.term(1000)),
+        (1001, 1000, Ok(7))
+    );
+    assert_eq!(
+        common::segments(dir.path()).len(),
+        2,
+        "reset left only the active segment and the new one"
+    );
+}
+
+#[test]
+fn hard_state_survives_reopen_and_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let hard_state = HardState {
+        term: 5,
+        voted_for: Some(3),
+    };
+    let store = common::open(dir.path());
+    store.save_hard_state(hard_state).unwrap();
+    for batch in 0..30 {
+        store.append(&entries(batch * 10 + 1, 10, 5)).unwrap();
+    }
+    store.compact(290).unwrap();
+    drop(store);
+    let store = common::open(dir.path());
+    assert_eq!(store.hard_state(), hard_state);
+    assert_eq!(store.durable().hard_state, hard_state);
+}
+
+#[test]
+fn a_second_opener_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open(dir.path());
+    let error = WalLogStore::open(dir.path(), common::small_config()).unwrap_err();
+    assert!(matches!(error, StorageError::Locked { .. }), "{error}");
+    drop(store);
+    common::open(dir.path());
+}
+
+#[test]
+fn damage_after_open_is_a_storage_error_on_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open(dir.path());
+    store.append(&entries(1, 50, 1)).unwrap();
+    store.sync().unwrap();
+    let segment = common::segments(dir.path())[0].clone();
+    // Entry 1's payload sits right after the header and head records (83) and
+    // its fixed fields (9 + 17); the cache no longer holds entry 1.
+    flip_bit(&segment, (83 + 9 + 17 + 2) * 8);
+    let error = store.entries(1, 2, u64::MAX).unwrap_err();
+    assert!(
+        matches!(error, ordo_core::LogReadError::Storage { .. }),
+        "{error}"
+    );
+    assert_eq!(
+        store.entries(50, 51, u64::MAX).unwrap(),
+        entries(50, 1, 1),
+        "cached entries still read"
+    );
+}
