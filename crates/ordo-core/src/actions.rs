@@ -32,6 +32,17 @@ pub struct Persist {
     pub entries: Vec<Entry>,
 }
 
+/// A read confirmed linearizable at `read_index`: once the state machine has
+/// applied that index, answering from it reflects every write acknowledged
+/// before the read was asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadReady {
+    /// The id given to [`Raft::read_index`](crate::Raft::read_index).
+    pub request_id: u64,
+    /// Serve the read once applied up to here.
+    pub read_index: Index,
+}
+
 /// One batch of work for the driver. Empty when there is nothing to do.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Actions {
@@ -44,6 +55,11 @@ pub struct Actions {
     pub apply: Vec<Entry>,
     /// The node's role, term or known leader changed to this.
     pub soft_state: Option<SoftState>,
+    /// Reads confirmed linearizable: serve each once the state machine has
+    /// applied up to its `read_index`.
+    pub reads: Vec<ReadReady>,
+    /// Reads that can no longer be confirmed here (leadership changed): retry.
+    pub failed_reads: Vec<u64>,
     /// Entries at this index and above were removed from this node's log (a new
     /// leader overwrote them). Any proposal this node made at those indexes will
     /// never be applied: answer it as dropped.
@@ -58,5 +74,7 @@ impl Actions {
             && self.apply.is_empty()
             && self.soft_state.is_none()
             && self.truncated_from.is_none()
+            && self.reads.is_empty()
+            && self.failed_reads.is_empty()
     }
 }

@@ -49,6 +49,15 @@ pub struct Config {
     pub max_uncommitted_bytes: u64,
     /// Most payload bytes handed to the state machine in one [`Actions`](crate::Actions).
     pub max_apply_bytes: u64,
+    /// Allow lease reads ([`ReadMode::Lease`](crate::ReadMode::Lease)): a leader
+    /// whose quorum answered a heartbeat recently answers reads without a
+    /// round trip. Needs `check_quorum`. Makes a restarted node refuse votes
+    /// for one minimum election timeout (it forgot whose lease it honours).
+    pub lease_reads: bool,
+    /// How much faster than the leader's a follower's clock may run, in ticks
+    /// per minimum election timeout. The lease lasts the minimum election
+    /// timeout minus this margin.
+    pub lease_clock_drift_ticks: u64,
     /// Seed of the node's own random generator (election jitter). Give each
     /// node a different seed; the simulator derives them from its run seed.
     pub rng_seed: u64,
@@ -69,6 +78,8 @@ impl Default for Config {
             max_inflight_bytes: 64 * 1024 * 1024,
             max_uncommitted_bytes: 256 * 1024 * 1024,
             max_apply_bytes: 16 * 1024 * 1024,
+            lease_reads: false,
+            lease_clock_drift_ticks: 2,
             rng_seed: 0,
         }
     }
@@ -98,6 +109,15 @@ impl Config {
             return Err(ConfigError::EmptyElectionRange {
                 min_ticks: self.election_timeout_min_ticks,
                 max_ticks: self.election_timeout_max_ticks,
+            });
+        }
+        if self.lease_reads && !self.check_quorum {
+            return Err(ConfigError::LeaseNeedsCheckQuorum);
+        }
+        if self.lease_reads && self.lease_clock_drift_ticks >= self.election_timeout_min_ticks {
+            return Err(ConfigError::LeaseTooShort {
+                drift_ticks: self.lease_clock_drift_ticks,
+                election_min_ticks: self.election_timeout_min_ticks,
             });
         }
         let limits: [(&'static str, u64); 6] = [
@@ -152,6 +172,22 @@ pub enum ConfigError {
         /// The field's name.
         name: &'static str,
     },
+    /// Lease reads are only safe when leaders step down without a quorum.
+    #[error(
+        "lease_reads needs check_quorum: without it a partitioned leader keeps serving stale reads"
+    )]
+    LeaseNeedsCheckQuorum,
+    /// The drift margin leaves no lease.
+    #[error(
+        "lease_clock_drift_ticks ({drift_ticks}) must be below the minimum election timeout \
+         ({election_min_ticks} ticks), or the lease would be empty"
+    )]
+    LeaseTooShort {
+        /// The configured margin.
+        drift_ticks: u64,
+        /// The configured minimum election timeout.
+        election_min_ticks: u64,
+    },
     /// The initial voter set is empty.
     #[error("the initial configuration has no voters")]
     NoVoters,
@@ -204,6 +240,25 @@ mod tests {
                 },
                 ConfigError::ZeroLimit {
                     name: "heartbeat_interval_ticks",
+                },
+            ),
+            (
+                Config {
+                    lease_reads: true,
+                    check_quorum: false,
+                    ..valid()
+                },
+                ConfigError::LeaseNeedsCheckQuorum,
+            ),
+            (
+                Config {
+                    lease_reads: true,
+                    lease_clock_drift_ticks: 15,
+                    ..valid()
+                },
+                ConfigError::LeaseTooShort {
+                    drift_ticks: 15,
+                    election_min_ticks: 15,
                 },
             ),
             (

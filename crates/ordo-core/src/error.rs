@@ -15,6 +15,17 @@ pub enum Error {
     Storage(#[from] LogReadError),
 }
 
+/// Why reads were not accepted.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum ReadError {
+    /// No leader is known to confirm reads: retry once one is elected.
+    #[error("no leader is known; retry reads after an election")]
+    NoLeader,
+    /// The node failed; see [`Error`].
+    #[error(transparent)]
+    Fatal(#[from] Error),
+}
+
 /// Why a proposal was not accepted. Nothing was appended in any case.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum ProposeError {

@@ -16,18 +16,19 @@ mod rng;
 mod status;
 mod types;
 
-pub use actions::{Actions, Persist, PersistId};
+pub use actions::{Actions, Persist, PersistId, ReadReady};
 pub use config::{Config, ConfigError};
 pub use entry::{Entry, EntryPayload, total_payload_bytes};
-pub use error::{Error, ProposeError};
+pub use error::{Error, ProposeError, ReadError};
 pub use hard_state::HardState;
 pub use log::{LogRead, LogReadError, MemoryLog, limit_by_bytes};
 pub use membership::Membership;
 pub use message::{
-    AppendRequest, AppendResponse, Heartbeat, Message, MessageBody, VoteRequest, VoteResponse,
+    AppendRequest, AppendResponse, Heartbeat, HeartbeatResponse, Message, MessageBody,
+    ReadIndexRequest, ReadIndexResponse, VoteRequest, VoteResponse,
 };
 pub use planted::{PLANTED_BUGS, planted_bugs};
 pub use quorum::{JointConfig, MajorityConfig, VoteResult};
-pub use raft::{InitialState, Proposal, Raft};
+pub use raft::{InitialState, Proposal, Raft, ReadMode};
 pub use status::{PeerProgress, Role, SoftState, Status};
 pub use types::{Index, NodeId, Term};

@@ -44,7 +44,11 @@ pub enum MessageBody {
     /// Leader liveness and commit index, without log consistency checking.
     Heartbeat(Heartbeat),
     /// Answer to [`MessageBody::Heartbeat`].
-    HeartbeatResponse,
+    HeartbeatResponse(HeartbeatResponse),
+    /// A follower asks the leader for a read index on behalf of its clients.
+    ReadIndex(ReadIndexRequest),
+    /// The leader's answer to [`MessageBody::ReadIndex`].
+    ReadIndexResponse(ReadIndexResponse),
 }
 
 /// A (pre-)vote request: the candidate's log position, for the up-to-date check.
@@ -107,6 +111,34 @@ pub struct Heartbeat {
     /// The leader's commit index, capped at what the receiver is known to hold
     /// (its match index), so it is always safe to adopt.
     pub commit: Index,
+    /// The leader's heartbeat round, echoed in the answer. A quorum of answers
+    /// to round `r` proves the sender was still leader when it sent `r`: that
+    /// is what confirms reads (ReadIndex) and renews the leader's lease.
+    pub round: u64,
+}
+
+/// The answer to a heartbeat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeartbeatResponse {
+    /// The round of the heartbeat answered (0 for an answer to a stale leader).
+    pub round: u64,
+}
+
+/// Reads a follower forwards to its leader.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadIndexRequest {
+    /// The follower's own ids for the reads, echoed back.
+    pub request_ids: Vec<u64>,
+}
+
+/// The leader's answer to forwarded reads.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadIndexResponse {
+    /// The ids from the request.
+    pub request_ids: Vec<u64>,
+    /// The index the follower must have applied before serving the reads, or
+    /// `None` if the leader could not confirm them (it lost leadership).
+    pub read_index: Option<Index>,
 }
 
 impl MessageBody {
@@ -130,7 +162,9 @@ impl MessageBody {
             MessageBody::Append(_) => "Append",
             MessageBody::AppendResponse(_) => "AppendResponse",
             MessageBody::Heartbeat(_) => "Heartbeat",
-            MessageBody::HeartbeatResponse => "HeartbeatResponse",
+            MessageBody::HeartbeatResponse(_) => "HeartbeatResponse",
+            MessageBody::ReadIndex(_) => "ReadIndex",
+            MessageBody::ReadIndexResponse(_) => "ReadIndexResponse",
         }
     }
 }

@@ -59,6 +59,8 @@ pub struct Status {
     /// (malformed, or contradicting committed entries). Anything above zero
     /// means a peer is broken or hostile: alert on it.
     pub protocol_violations: u64,
+    /// Reads waiting for confirmation (on a leader) or for the leader's answer.
+    pub pending_reads: usize,
 }
 
 /// One member's replication progress, as the leader sees it.

@@ -5,8 +5,8 @@
 
 use bytes::Bytes;
 use ordo_core::{
-    AppendRequest, AppendResponse, Entry, Heartbeat, Message, MessageBody, NodeId, Role,
-    VoteRequest, VoteResponse,
+    AppendRequest, AppendResponse, Entry, Heartbeat, HeartbeatResponse, Message, MessageBody,
+    NodeId, ReadIndexRequest, ReadIndexResponse, Role, VoteRequest, VoteResponse,
 };
 use ordo_sim::cluster::Cluster;
 use proptest::prelude::*;
@@ -63,8 +63,21 @@ fn body() -> impl Strategy<Value = MessageBody> {
                 hint_term,
             })
         }),
-        number().prop_map(|commit| MessageBody::Heartbeat(Heartbeat { commit })),
-        Just(MessageBody::HeartbeatResponse),
+        (number(), number())
+            .prop_map(|(commit, round)| MessageBody::Heartbeat(Heartbeat { commit, round })),
+        number().prop_map(|round| MessageBody::HeartbeatResponse(HeartbeatResponse { round })),
+        prop::collection::vec(number(), 0..4)
+            .prop_map(|request_ids| MessageBody::ReadIndex(ReadIndexRequest { request_ids })),
+        (
+            prop::collection::vec(number(), 0..4),
+            prop::option::of(number())
+        )
+            .prop_map(|(request_ids, read_index)| {
+                MessageBody::ReadIndexResponse(ReadIndexResponse {
+                    request_ids,
+                    read_index,
+                })
+            }),
     ]
 }
 
@@ -189,7 +202,7 @@ fn a_term_with_no_room_for_another_election_is_dropped() {
         from: 3,
         to: 2,
         term: u64::MAX,
-        body: MessageBody::HeartbeatResponse,
+        body: MessageBody::HeartbeatResponse(HeartbeatResponse { round: 1 }),
     };
     assert_eq!(raft.step(forged), Ok(()));
     assert_eq!(raft.status().term, term_before);

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use bytes::Bytes;
 use ordo_core::{
     Actions, Config, Entry, Error, InitialState, LogRead, Membership, MemoryLog, Message, NodeId,
-    Persist, Proposal, ProposeError, Raft,
+    Persist, Proposal, ProposeError, Raft, ReadError, ReadMode,
 };
 
 /// One simulated node: a core, its disk and its (in-memory) state machine.
@@ -155,6 +155,22 @@ impl Cluster {
         match self.raft_mut(id) {
             Some(raft) => raft.propose(commands),
             None => Err(ProposeError::NotLeader { leader: None }),
+        }
+    }
+
+    /// Asks `id` for linearizable reads.
+    ///
+    /// # Errors
+    /// The core's answer; a crashed node has no leader.
+    pub fn read_index(
+        &mut self,
+        id: NodeId,
+        request_ids: Vec<u64>,
+        mode: ReadMode,
+    ) -> Result<(), ReadError> {
+        match self.raft_mut(id) {
+            Some(raft) => raft.read_index(request_ids, mode),
+            None => Err(ReadError::NoLeader),
         }
     }
 

@@ -70,8 +70,15 @@ pub fn message(message: &Message) -> String {
             hint_index,
             hint_term,
         }) => format!(" rejected at={rejected_index} hint={hint_index}@{hint_term}"),
-        MessageBody::Heartbeat(heartbeat) => format!(" commit={}", heartbeat.commit),
-        MessageBody::HeartbeatResponse => String::new(),
+        MessageBody::Heartbeat(heartbeat) => {
+            format!(" commit={} round={}", heartbeat.commit, heartbeat.round)
+        }
+        MessageBody::HeartbeatResponse(response) => format!(" round={}", response.round),
+        MessageBody::ReadIndex(request) => format!(" reads={:?}", request.request_ids),
+        MessageBody::ReadIndexResponse(response) => match response.read_index {
+            Some(index) => format!(" reads={:?} index={index}", response.request_ids),
+            None => format!(" reads={:?} refused", response.request_ids),
+        },
     };
     head + &tail
 }
@@ -109,6 +116,16 @@ pub fn actions(id: u64, actions: &Actions) -> String {
     if !actions.apply.is_empty() {
         let _ = writeln!(out, "{id}: apply {}", entries(&actions.apply));
     }
+    for read in &actions.reads {
+        let _ = writeln!(
+            out,
+            "{id}: read {} ready at index {}",
+            read.request_id, read.read_index
+        );
+    }
+    if !actions.failed_reads.is_empty() {
+        let _ = writeln!(out, "{id}: reads failed {:?}", actions.failed_reads);
+    }
     out
 }
 
@@ -129,6 +146,9 @@ pub fn status(status: &Status) -> String {
     );
     if status.held_messages > 0 {
         let _ = write!(line, " held={}", status.held_messages);
+    }
+    if status.pending_reads > 0 {
+        let _ = write!(line, " pending-reads={}", status.pending_reads);
     }
     line
 }

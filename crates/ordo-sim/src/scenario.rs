@@ -2,11 +2,12 @@
 //!
 //! | command | effect |
 //! |---|---|
-//! | `add-nodes N [pre-vote=B] [check-quorum=B] [election=MIN..MAX] [heartbeat=T] [max-entries=N] [max-inflight=N] [max-uncommitted=BYTES] [seed=S]` | start nodes 1..=N, all voters |
+//! | `add-nodes N [pre-vote=B] [check-quorum=B] [lease-reads=B] [election=MIN..MAX] [heartbeat=T] [max-entries=N] [max-inflight=N] [max-uncommitted=BYTES] [seed=S]` | start nodes 1..=N, all voters |
 //! | `set-log ID T1 T2 ... [term=T]` | replace ID's disk with entries of these terms (hard-state term T, default the last) |
 //! | `tick-until-election [max=N]` | tick every node until one starts an election |
 //! | `campaign ID` / `tick ID [N]` / `tick-all [N]` | inputs |
 //! | `propose ID DATA...` | one proposal with one command per word |
+//! | `read ID REQUEST... [mode=read-index\|lease]` | linearizable reads with these ids |
 //! | `process [ID...]` | take and carry out actions, print them |
 //! | `sync ID [count=N]` | make pending writes durable |
 //! | `auto-sync on\|off` | sync every write as soon as it is issued (default on) |
@@ -21,7 +22,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write;
 
 use bytes::Bytes;
-use ordo_core::{Config, Entry, HardState, MemoryLog, Message, NodeId, Persist, Role};
+use ordo_core::{Config, Entry, HardState, MemoryLog, Message, NodeId, Persist, ReadMode, Role};
 
 use crate::cluster::{Cluster, Delivery};
 use crate::format;
@@ -84,6 +85,7 @@ impl Scenario {
                 defaults.max_uncommitted_bytes,
             )?,
             rng_seed: option(command, "seed", 0)?,
+            lease_reads: option(command, "lease-reads", false)?,
             ..defaults
         };
         let cluster = Cluster::new(count, |id| Config {
@@ -155,6 +157,21 @@ fn run_on(cluster: &mut Cluster, command: &Command) -> Outcome {
             Ok(String::new())
         }
         "deliver" => deliver(cluster, command),
+        "read" => {
+            let id = positional(command, 0)?;
+            let ids: Vec<u64> = (1..command.args.len())
+                .map(|i| positional(command, i))
+                .collect::<Result<_, _>>()?;
+            let mode = match command.options.get("mode").map(String::as_str) {
+                None | Some("read-index") => ReadMode::ReadIndex,
+                Some("lease") => ReadMode::Lease,
+                Some(other) => return Err(format!("unknown read mode {other:?}")),
+            };
+            match cluster.read_index(id, ids, mode) {
+                Ok(()) => Ok(String::new()),
+                Err(e) => Ok(format!("rejected: {e}")),
+            }
+        }
         "stabilize" => stabilize(cluster, option(command, "verbose", true)?),
         "elect" => {
             let id = positional(command, 0)?;

@@ -52,6 +52,12 @@ impl<L: LogRead> Raft<L> {
             "term went backwards: {} -> {term}",
             self.node.term
         );
+        if let RoleState::Leader(state) = &mut self.role {
+            state.abandon_reads(&mut self.node);
+        }
+        if term > self.node.term || leader != self.node.leader_id {
+            self.node.fail_forwarded_reads();
+        }
         if term > self.node.term {
             self.node.term = term;
             self.node.voted_for = None;
@@ -62,6 +68,7 @@ impl<L: LogRead> Raft<L> {
     }
 
     fn become_pre_candidate(&mut self) -> Result<(), Error> {
+        self.node.fail_forwarded_reads();
         self.role = RoleState::PreCandidate(CandidateState::default());
         self.node.leader_id = None;
         self.node.reset_election_timer();
@@ -81,6 +88,7 @@ impl<L: LogRead> Raft<L> {
     }
 
     fn become_candidate(&mut self) -> Result<(), Error> {
+        self.node.fail_forwarded_reads();
         self.node.term += 1;
         self.node.voted_for = Some(self.node.id());
         self.node.leader_id = None;

@@ -1,8 +1,12 @@
 //! Follower: accept the leader's entries after the consistency check.
 
+use crate::actions::ReadReady;
 use crate::error::Error;
 use crate::log::{AppendOutcome, LogRead};
-use crate::message::{AppendRequest, AppendResponse, Heartbeat, Message, MessageBody};
+use crate::message::{
+    AppendRequest, AppendResponse, Heartbeat, HeartbeatResponse, Message, MessageBody,
+    ReadIndexResponse,
+};
 use crate::raft::Raft;
 use crate::types::NodeId;
 
@@ -17,6 +21,22 @@ impl<L: LogRead> Raft<L> {
             MessageBody::Heartbeat(heartbeat) => {
                 self.heard_from_leader(message.from);
                 self.handle_heartbeat(message.from, heartbeat);
+                Ok(())
+            }
+            MessageBody::ReadIndexResponse(response)
+                if Some(message.from) == self.node.leader_id =>
+            {
+                self.receive_read_index(response);
+                Ok(())
+            }
+            MessageBody::ReadIndex(request) => {
+                // Not the leader (any more): let the asker fail fast.
+                let refusal = ReadIndexResponse {
+                    request_ids: request.request_ids,
+                    read_index: None,
+                };
+                self.node
+                    .send(message.from, MessageBody::ReadIndexResponse(refusal));
                 Ok(())
             }
             _ => Ok(()),
@@ -74,6 +94,27 @@ impl<L: LogRead> Raft<L> {
     fn handle_heartbeat(&mut self, leader: NodeId, heartbeat: Heartbeat) {
         let log = &mut self.node.log;
         log.commit_to(heartbeat.commit.min(log.last_index()));
-        self.node.respond(leader, MessageBody::HeartbeatResponse);
+        let response = HeartbeatResponse {
+            round: heartbeat.round,
+        };
+        self.node
+            .respond(leader, MessageBody::HeartbeatResponse(response));
+    }
+
+    /// The leader answered forwarded reads; ids we no longer wait for (failed
+    /// meanwhile) are ignored.
+    fn receive_read_index(&mut self, response: ReadIndexResponse) {
+        for request_id in response.request_ids {
+            if !self.node.forwarded_reads.remove(&request_id) {
+                continue;
+            }
+            match response.read_index {
+                Some(read_index) => self.node.ready_reads.push(ReadReady {
+                    request_id,
+                    read_index,
+                }),
+                None => self.node.failed_reads.push(request_id),
+            }
+        }
     }
 }

@@ -14,14 +14,18 @@ use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
 
+use crate::actions::ReadReady;
 use crate::entry::{Entry, total_payload_bytes};
 use crate::error::{Error, ProposeError};
 use crate::log::LogRead;
-use crate::message::{AppendRequest, AppendResponse, Heartbeat, Message, MessageBody};
+use crate::message::{
+    AppendRequest, AppendResponse, Heartbeat, Message, MessageBody, ReadIndexResponse,
+};
 use crate::planted;
 use crate::progress::{ProgressState, ProgressTracker, WindowLimits};
 use crate::raft::node::Node;
-use crate::raft::{Proposal, Raft, RoleState};
+use crate::raft::read_only::{PendingRead, ReadOnly};
+use crate::raft::{Proposal, Raft, ReadMode, RoleState};
 use crate::status::PeerProgress;
 use crate::types::{Index, NodeId};
 
@@ -33,6 +37,9 @@ pub(crate) struct LeaderState {
     /// Proposal batches appended but not committed: (last index, bytes).
     uncommitted: VecDeque<(Index, u64)>,
     uncommitted_bytes: u64,
+    /// Ticks since this node became leader: the clock of its lease.
+    ticks: u64,
+    read_only: ReadOnly,
 }
 
 impl<L: LogRead> Raft<L> {
@@ -59,11 +66,13 @@ impl<L: LogRead> Raft<L> {
             heartbeat_elapsed_ticks: 0,
             uncommitted: VecDeque::new(),
             uncommitted_bytes: 0,
+            ticks: 0,
+            read_only: ReadOnly::default(),
         };
         node.log
             .append(&[Entry::noop(node.log.last_index() + 1, node.term)]);
         leader.broadcast_append(node)?;
-        self.role = RoleState::Leader(leader);
+        self.role = RoleState::Leader(Box::new(leader));
         Ok(())
     }
 
@@ -76,6 +85,7 @@ impl<L: LogRead> Raft<L> {
         let node = &mut self.node;
         node.election_elapsed_ticks += 1;
         leader.heartbeat_elapsed_ticks += 1;
+        leader.ticks += 1;
         if node.election_elapsed_ticks >= node.config.election_timeout_min_ticks {
             node.election_elapsed_ticks = 0;
             if node.config.check_quorum {
@@ -180,7 +190,7 @@ impl<L: LogRead> Raft<L> {
                 }
                 Ok(())
             }
-            MessageBody::HeartbeatResponse => {
+            MessageBody::HeartbeatResponse(response) => {
                 progress.probe_sent = false;
                 if progress.state == ProgressState::Replicate && progress.inflights.is_full() {
                     // The window may be full of lost messages; make room for one.
@@ -195,6 +205,12 @@ impl<L: LogRead> Raft<L> {
                 {
                     leader.send_appends(node, from)?;
                 }
+                leader.read_only.acknowledge(from, response.round);
+                leader.deliver_confirmed_reads(node);
+                Ok(())
+            }
+            MessageBody::ReadIndex(request) => {
+                leader.read(node, from, request.request_ids, ReadMode::ReadIndex)?;
                 Ok(())
             }
             _ => Ok(()),
@@ -244,11 +260,19 @@ impl LeaderState {
     /// Figure 8 rule). Returns true if it advanced.
     fn maybe_commit<L: LogRead>(&mut self, node: &mut Node<L>) -> Result<bool, Error> {
         let index = self.tracker.committed_index();
-        let old_term = !planted::COMMIT_OLD_TERM && node.log.term(index)? != node.term;
-        if index <= node.log.committed() || old_term {
+        if index <= node.log.committed() {
+            return Ok(false);
+        }
+        if !planted::COMMIT_OLD_TERM && node.log.term(index)? != node.term {
             return Ok(false);
         }
         node.log.commit_to(index);
+        // An entry of this term is committed: the commit index is now known
+        // to include everything earlier leaders committed, so reads may go.
+        self.read_only.term_committed();
+        if self.read_only.has_unsent() {
+            self.broadcast_heartbeat(node);
+        }
         while let Some(&(last_index, bytes)) = self.uncommitted.front() {
             if last_index > index {
                 break;
@@ -311,13 +335,107 @@ impl LeaderState {
         Ok(true)
     }
 
+    /// Sends a heartbeat round to every peer. The round also carries the
+    /// reads gathered since the last one.
     fn broadcast_heartbeat<L: LogRead>(&mut self, node: &mut Node<L>) {
+        self.heartbeat_elapsed_ticks = 0;
+        let round = self.read_only.start_round(self.ticks, node.log.committed());
         for peer in self.tracker.peer_ids() {
             let Some(progress) = self.tracker.get(peer) else {
                 continue;
             };
             let commit = progress.match_index.min(node.log.committed());
-            node.send(peer, MessageBody::Heartbeat(Heartbeat { commit }));
+            node.send(peer, MessageBody::Heartbeat(Heartbeat { commit, round }));
         }
+        // A group of one confirms its own rounds.
+        self.deliver_confirmed_reads(node);
+    }
+
+    /// Linearizable reads asked by `origin` (this node or a follower).
+    pub(super) fn read<L: LogRead>(
+        &mut self,
+        node: &mut Node<L>,
+        origin: NodeId,
+        request_ids: impl IntoIterator<Item = u64>,
+        mode: ReadMode,
+    ) -> Result<(), Error> {
+        let committed_in_term = node.log.term(node.log.committed())? == node.term;
+        let lease_ticks =
+            node.config.election_timeout_min_ticks - node.config.lease_clock_drift_ticks;
+        let leased = mode == ReadMode::Lease
+            && node.config.lease_reads
+            && committed_in_term
+            && origin == node.id()
+            && self.read_only.lease_valid(self.ticks, lease_ticks);
+        if leased {
+            let read_index = node.log.committed();
+            let ready = request_ids.into_iter().map(|request_id| ReadReady {
+                request_id,
+                read_index,
+            });
+            node.ready_reads.extend(ready);
+            return Ok(());
+        }
+        let reads = request_ids
+            .into_iter()
+            .map(|request_id| PendingRead { origin, request_id });
+        self.read_only.add(reads, committed_in_term);
+        if self.read_only.has_unsent() {
+            self.broadcast_heartbeat(node);
+        }
+        Ok(())
+    }
+
+    /// Hands out every read whose round a quorum confirmed: this node's as
+    /// ready reads, a follower's in one answer per follower and index.
+    fn deliver_confirmed_reads<L: LogRead>(&mut self, node: &mut Node<L>) {
+        let confirmed = self.read_only.confirmed(&node.voters, node.id());
+        let mut forwarded: BTreeMap<(NodeId, Index), Vec<u64>> = BTreeMap::new();
+        for (read, read_index) in confirmed {
+            if read.origin == node.id() {
+                node.ready_reads.push(ReadReady {
+                    request_id: read.request_id,
+                    read_index,
+                });
+            } else {
+                forwarded
+                    .entry((read.origin, read_index))
+                    .or_default()
+                    .push(read.request_id);
+            }
+        }
+        for ((origin, read_index), request_ids) in forwarded {
+            let response = ReadIndexResponse {
+                request_ids,
+                read_index: Some(read_index),
+            };
+            node.send(origin, MessageBody::ReadIndexResponse(response));
+        }
+    }
+
+    /// Leadership ends: every waiting read fails, and followers are told.
+    pub(super) fn abandon_reads<L: LogRead>(&mut self, node: &mut Node<L>) {
+        let mut forwarded: BTreeMap<NodeId, Vec<u64>> = BTreeMap::new();
+        for read in self.read_only.drain() {
+            if read.origin == node.id() {
+                node.failed_reads.push(read.request_id);
+            } else {
+                forwarded
+                    .entry(read.origin)
+                    .or_default()
+                    .push(read.request_id);
+            }
+        }
+        for (origin, request_ids) in forwarded {
+            let refusal = ReadIndexResponse {
+                request_ids,
+                read_index: None,
+            };
+            node.send(origin, MessageBody::ReadIndexResponse(refusal));
+        }
+    }
+
+    pub(super) fn pending_reads(&self) -> usize {
+        self.read_only.pending_count()
     }
 }

@@ -20,16 +20,21 @@
 //! the leader counts itself toward a commit quorum only up to its durable
 //! index, and only durable committed entries are handed out to apply.
 //!
+//! # Reads
+//! [`Raft::read_index`] confirms reads without log entries (ReadIndex, and
+//! leases when enabled); see [`read_only`](self::read_only).
+//!
 //! # Left out, for now
-//! Membership changes, snapshots and log compaction, ReadIndex and leases, and
-//! leadership transfer arrive with their own issue. Reading a compacted entry
-//! is therefore reported as a storage error.
+//! Membership changes, snapshots and log compaction, and leadership transfer
+//! arrive with their own issue. Reading a compacted entry is therefore
+//! reported as a storage error.
 
 mod election;
 mod follower;
 mod leader;
 mod node;
 mod outbox;
+mod read_only;
 mod step;
 
 use std::collections::BTreeMap;
@@ -38,10 +43,11 @@ use bytes::Bytes;
 
 use crate::actions::{Actions, Persist, PersistId};
 use crate::config::{Config, ConfigError};
-use crate::error::{Error, ProposeError};
+use crate::error::{Error, ProposeError, ReadError};
 use crate::hard_state::HardState;
 use crate::log::LogRead;
 use crate::membership::Membership;
+use crate::message::{MessageBody, ReadIndexRequest};
 use crate::status::{Role, SoftState, Status};
 use crate::types::{Index, Term};
 
@@ -75,13 +81,23 @@ pub struct Proposal {
     pub term: Term,
 }
 
+/// How a read is confirmed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReadMode {
+    /// Confirm leadership with a heartbeat round (one round trip to a quorum).
+    ReadIndex,
+    /// Answer at once while the leader's lease holds; relies on clocks
+    /// drifting less than `lease_clock_drift_ticks` per election timeout.
+    Lease,
+}
+
 /// The state a node holds only in its current role.
 #[derive(Debug)]
 enum RoleState {
     Follower,
     PreCandidate(CandidateState),
     Candidate(CandidateState),
-    Leader(LeaderState),
+    Leader(Box<LeaderState>),
 }
 
 /// One Raft node: feed it inputs, carry out its actions.
@@ -143,6 +159,7 @@ impl<L: LogRead> Raft<L> {
     /// # Errors
     /// A fatal storage failure.
     pub fn tick(&mut self) -> Result<(), Error> {
+        self.node.ticks_since_start = self.node.ticks_since_start.saturating_add(1);
         match self.role {
             RoleState::Leader(_) => self.tick_leader(),
             _ => self.tick_election(),
@@ -171,6 +188,41 @@ impl<L: LogRead> Raft<L> {
         commands: impl IntoIterator<Item = Bytes>,
     ) -> Result<Proposal, ProposeError> {
         self.propose_commands(commands)
+    }
+
+    /// Asks for linearizable reads, identified by the caller's `request_ids`.
+    /// Each is answered in [`Actions::reads`] with the index the state machine
+    /// must reach before serving it, or in [`Actions::failed_reads`] if
+    /// leadership changes first. A follower forwards them to its leader.
+    ///
+    /// [`ReadMode::Lease`] answers at once on a leader holding a valid lease
+    /// (only with `lease_reads` on; otherwise, and on followers, it is served
+    /// as [`ReadMode::ReadIndex`]).
+    ///
+    /// # Errors
+    /// [`ReadError::NoLeader`] when no leader is known: retry after an
+    /// election. A fatal storage failure.
+    pub fn read_index(
+        &mut self,
+        request_ids: impl IntoIterator<Item = u64>,
+        mode: ReadMode,
+    ) -> Result<(), ReadError> {
+        if let RoleState::Leader(leader) = &mut self.role {
+            let own_id = self.node.id();
+            return Ok(leader.read(&mut self.node, own_id, request_ids, mode)?);
+        }
+        match self.node.leader_id {
+            Some(leader) => {
+                let request_ids: Vec<u64> = request_ids.into_iter().collect();
+                self.node.forwarded_reads.extend(&request_ids);
+                self.node.send(
+                    leader,
+                    MessageBody::ReadIndex(ReadIndexRequest { request_ids }),
+                );
+                Ok(())
+            }
+            None => Err(ReadError::NoLeader),
+        }
     }
 
     /// Storage made the persist action `id`, and every earlier one, durable.
@@ -230,6 +282,8 @@ impl<L: LogRead> Raft<L> {
             apply,
             soft_state: soft_state_changed.then_some(soft_state),
             truncated_from: self.node.truncated_from.take(),
+            reads: std::mem::take(&mut self.node.ready_reads),
+            failed_reads: std::mem::take(&mut self.node.failed_reads),
         })
     }
 
@@ -270,9 +324,9 @@ impl<L: LogRead> Raft<L> {
 
     /// A full picture of the node, for metrics, tests and debugging.
     pub fn status(&self) -> Status {
-        let progress = match &self.role {
-            RoleState::Leader(leader) => leader.peer_progress(),
-            _ => BTreeMap::new(),
+        let (progress, leader_reads) = match &self.role {
+            RoleState::Leader(leader) => (leader.peer_progress(), leader.pending_reads()),
+            _ => (BTreeMap::new(), 0),
         };
         Status {
             id: self.node.id(),
@@ -287,6 +341,7 @@ impl<L: LogRead> Raft<L> {
             progress,
             held_messages: self.node.outbox.held_count(),
             protocol_violations: self.node.protocol_violations,
+            pending_reads: leader_reads + self.node.forwarded_reads.len(),
         }
     }
 

@@ -1,5 +1,8 @@
 //! State every role shares: identity, term and vote, the log, timers, outbox.
 
+use std::collections::BTreeSet;
+
+use crate::actions::ReadReady;
 use crate::config::Config;
 use crate::hard_state::HardState;
 use crate::log::{LogRead, RaftLog};
@@ -38,6 +41,14 @@ pub(crate) struct Node<L> {
     pub(crate) truncated_from: Option<Index>,
     /// Messages dropped because no correct peer could have sent them.
     pub(crate) protocol_violations: u64,
+    /// Ticks since this node started (saturating): the lease restart guard.
+    pub(crate) ticks_since_start: u64,
+    /// Reads forwarded to the leader and not yet answered.
+    pub(crate) forwarded_reads: BTreeSet<u64>,
+    /// Reads confirmed, to hand out with the next actions.
+    pub(crate) ready_reads: Vec<ReadReady>,
+    /// Reads that failed, to hand out with the next actions.
+    pub(crate) failed_reads: Vec<u64>,
 }
 
 impl<L: LogRead> Node<L> {
@@ -62,6 +73,10 @@ impl<L: LogRead> Node<L> {
             rng,
             truncated_from: None,
             protocol_violations: 0,
+            ticks_since_start: 0,
+            forwarded_reads: BTreeSet::new(),
+            ready_reads: Vec::new(),
+            failed_reads: Vec::new(),
             config,
         };
         node.reset_election_timer();
@@ -97,10 +112,20 @@ impl<L: LogRead> Node<L> {
     /// minimum election timeout ago refuses to help depose it. Only with
     /// check-quorum, which guarantees a leader that lost its quorum steps down,
     /// so stickiness can never keep a dead leader in place.
+    ///
+    /// With lease reads on, a node that just started honours whatever lease
+    /// it may have granted before a crash, for one minimum election timeout.
     pub(crate) fn in_leader_lease(&self) -> bool {
-        self.config.check_quorum
-            && self.leader_id.is_some()
-            && self.election_elapsed_ticks < self.config.election_timeout_min_ticks
+        let min = self.config.election_timeout_min_ticks;
+        let heard_recently = self.leader_id.is_some() && self.election_elapsed_ticks < min;
+        let just_started = self.config.lease_reads && self.ticks_since_start < min;
+        self.config.check_quorum && (heard_recently || just_started)
+    }
+
+    /// Fails every read forwarded to a leader that is no longer ours.
+    pub(crate) fn fail_forwarded_reads(&mut self) {
+        let failed = std::mem::take(&mut self.forwarded_reads);
+        self.failed_reads.extend(failed);
     }
 
     /// Sends a request that promises nothing, at the current term.

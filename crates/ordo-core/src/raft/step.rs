@@ -12,7 +12,7 @@
 
 use crate::error::Error;
 use crate::log::LogRead;
-use crate::message::{Message, MessageBody, VoteRequest, VoteResponse};
+use crate::message::{HeartbeatResponse, Message, MessageBody, VoteRequest, VoteResponse};
 use crate::planted;
 use crate::raft::{Raft, RoleState};
 use crate::types::{NodeId, Term};
@@ -69,7 +69,9 @@ impl<L: LogRead> Raft<L> {
             MessageBody::Append(_) | MessageBody::Heartbeat(_)
                 if self.node.config.pre_vote || self.node.config.check_quorum =>
             {
-                self.node.send(message.from, MessageBody::HeartbeatResponse);
+                let response = HeartbeatResponse { round: 0 };
+                self.node
+                    .send(message.from, MessageBody::HeartbeatResponse(response));
             }
             MessageBody::PreVote(_) => {
                 self.node.respond(
