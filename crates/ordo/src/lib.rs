@@ -21,3 +21,4 @@
 //! ```
 
 pub mod storage;
+pub mod transport;
