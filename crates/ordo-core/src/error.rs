@@ -26,6 +26,27 @@ pub enum ReadError {
     Fatal(#[from] Error),
 }
 
+/// Why a leadership transfer was not started.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum TransferError {
+    /// Only the leader can hand leadership over; ask `leader`, if known.
+    #[error("this node is not the leader (leader: {leader:?}); ask the leader to transfer")]
+    NotLeader {
+        /// The leader this node knows of, if any.
+        leader: Option<NodeId>,
+    },
+    /// The target does not vote (a learner or not a member), so it could not
+    /// be elected.
+    #[error("node {target} is not a voter and cannot become leader")]
+    NotAVoter {
+        /// The requested target.
+        target: NodeId,
+    },
+    /// The node failed; see [`Error`].
+    #[error(transparent)]
+    Fatal(#[from] Error),
+}
+
 /// Why a proposal was not accepted. Nothing was appended in any case.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum ProposeError {
@@ -43,6 +64,13 @@ pub enum ProposeError {
         uncommitted_bytes: u64,
         /// The configured limit.
         limit_bytes: u64,
+    },
+    /// The leader is handing leadership to `target` and takes no proposals
+    /// meanwhile. Retry shortly, at the new leader.
+    #[error("leadership is being transferred to node {target}; retry at the new leader shortly")]
+    TransferInProgress {
+        /// The node taking over.
+        target: NodeId,
     },
     /// The node failed while proposing; see [`Error`].
     #[error(transparent)]

@@ -49,6 +49,8 @@ pub enum MessageBody {
     ReadIndex(ReadIndexRequest),
     /// The leader's answer to [`MessageBody::ReadIndex`].
     ReadIndexResponse(ReadIndexResponse),
+    /// The leader hands leadership over: campaign now, skipping pre-vote.
+    TimeoutNow,
 }
 
 /// A (pre-)vote request: the candidate's log position, for the up-to-date check.
@@ -58,6 +60,10 @@ pub struct VoteRequest {
     pub last_log_index: Index,
     /// Term of the candidate's last log entry.
     pub last_log_term: Term,
+    /// The candidate campaigns because its leader handed leadership to it
+    /// ([`MessageBody::TimeoutNow`]): voters set their leader stickiness aside.
+    #[serde(default)]
+    pub leadership_transfer: bool,
 }
 
 /// The answer to a (pre-)vote request.
@@ -142,6 +148,18 @@ pub struct ReadIndexResponse {
 }
 
 impl MessageBody {
+    /// True for a vote request sent on the leader's behalf (leadership
+    /// transfer), which leader stickiness must not block.
+    pub fn is_transfer_vote(&self) -> bool {
+        matches!(
+            self,
+            MessageBody::Vote(VoteRequest {
+                leadership_transfer: true,
+                ..
+            })
+        )
+    }
+
     /// True for the two kinds of vote request.
     pub fn is_vote_request(&self) -> bool {
         matches!(self, MessageBody::PreVote(_) | MessageBody::Vote(_))
@@ -149,7 +167,10 @@ impl MessageBody {
 
     /// True for messages only a leader sends.
     pub fn is_from_leader(&self) -> bool {
-        matches!(self, MessageBody::Append(_) | MessageBody::Heartbeat(_))
+        matches!(
+            self,
+            MessageBody::Append(_) | MessageBody::Heartbeat(_) | MessageBody::TimeoutNow
+        )
     }
 
     /// A short name for logs and transcripts.
@@ -165,6 +186,7 @@ impl MessageBody {
             MessageBody::HeartbeatResponse(_) => "HeartbeatResponse",
             MessageBody::ReadIndex(_) => "ReadIndex",
             MessageBody::ReadIndexResponse(_) => "ReadIndexResponse",
+            MessageBody::TimeoutNow => "TimeoutNow",
         }
     }
 }

@@ -61,6 +61,8 @@ pub struct Status {
     pub protocol_violations: u64,
     /// Reads waiting for confirmation (on a leader) or for the leader's answer.
     pub pending_reads: usize,
+    /// On a leader handing leadership over, the node taking over.
+    pub transferring_to: Option<NodeId>,
 }
 
 /// One member's replication progress, as the leader sees it.

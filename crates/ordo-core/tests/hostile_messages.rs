@@ -29,10 +29,13 @@ fn entry() -> impl Strategy<Value = Entry> {
 
 fn body() -> impl Strategy<Value = MessageBody> {
     let vote_request = || {
-        (number(), number()).prop_map(|(last_log_index, last_log_term)| VoteRequest {
-            last_log_index,
-            last_log_term,
-        })
+        (number(), number(), any::<bool>()).prop_map(
+            |(last_log_index, last_log_term, leadership_transfer)| VoteRequest {
+                last_log_index,
+                last_log_term,
+                leadership_transfer,
+            },
+        )
     };
     prop_oneof![
         vote_request().prop_map(MessageBody::PreVote),
@@ -63,6 +66,7 @@ fn body() -> impl Strategy<Value = MessageBody> {
                 hint_term,
             })
         }),
+        Just(MessageBody::TimeoutNow),
         (number(), number())
             .prop_map(|(commit, round)| MessageBody::Heartbeat(Heartbeat { commit, round })),
         number().prop_map(|round| MessageBody::HeartbeatResponse(HeartbeatResponse { round })),

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use bytes::Bytes;
 use ordo_core::{
     Actions, Config, Entry, Error, InitialState, LogRead, Membership, MemoryLog, Message, NodeId,
-    Persist, Proposal, ProposeError, Raft, ReadError, ReadMode,
+    Persist, Proposal, ProposeError, Raft, ReadError, ReadMode, TransferError,
 };
 
 /// One simulated node: a core, its disk and its (in-memory) state machine.
@@ -171,6 +171,17 @@ impl Cluster {
         match self.raft_mut(id) {
             Some(raft) => raft.read_index(request_ids, mode),
             None => Err(ReadError::NoLeader),
+        }
+    }
+
+    /// Asks `id` to hand leadership to `target`.
+    ///
+    /// # Errors
+    /// The core's answer; a crashed node is not a leader.
+    pub fn transfer_leadership(&mut self, id: NodeId, target: NodeId) -> Result<(), TransferError> {
+        match self.raft_mut(id) {
+            Some(raft) => raft.transfer_leadership(target),
+            None => Err(TransferError::NotLeader { leader: None }),
         }
     }
 

@@ -45,7 +45,15 @@ pub fn message(message: &Message) -> String {
     );
     let tail = match &message.body {
         MessageBody::PreVote(request) | MessageBody::Vote(request) => {
-            format!(" last={}@{}", request.last_log_index, request.last_log_term)
+            let transfer = if request.leadership_transfer {
+                " transfer"
+            } else {
+                ""
+            };
+            format!(
+                " last={}@{}{transfer}",
+                request.last_log_index, request.last_log_term
+            )
         }
         MessageBody::PreVoteResponse(response) | MessageBody::VoteResponse(response) => {
             (if response.granted {
@@ -79,6 +87,7 @@ pub fn message(message: &Message) -> String {
             Some(index) => format!(" reads={:?} index={index}", response.request_ids),
             None => format!(" reads={:?} refused", response.request_ids),
         },
+        MessageBody::TimeoutNow => String::new(),
     };
     head + &tail
 }
@@ -146,6 +155,9 @@ pub fn status(status: &Status) -> String {
     );
     if status.held_messages > 0 {
         let _ = write!(line, " held={}", status.held_messages);
+    }
+    if let Some(target) = status.transferring_to {
+        let _ = write!(line, " transferring-to={target}");
     }
     if status.pending_reads > 0 {
         let _ = write!(line, " pending-reads={}", status.pending_reads);

@@ -8,6 +8,7 @@
 //! | `campaign ID` / `tick ID [N]` / `tick-all [N]` | inputs |
 //! | `propose ID DATA...` | one proposal with one command per word |
 //! | `read ID REQUEST... [mode=read-index\|lease]` | linearizable reads with these ids |
+//! | `transfer ID TARGET` | ask leader ID to hand leadership to TARGET |
 //! | `process [ID...]` | take and carry out actions, print them |
 //! | `sync ID [count=N]` | make pending writes durable |
 //! | `auto-sync on\|off` | sync every write as soon as it is issued (default on) |
@@ -157,6 +158,13 @@ fn run_on(cluster: &mut Cluster, command: &Command) -> Outcome {
             Ok(String::new())
         }
         "deliver" => deliver(cluster, command),
+        "transfer" => {
+            let (id, target) = (positional(command, 0)?, positional(command, 1)?);
+            match cluster.transfer_leadership(id, target) {
+                Ok(()) => Ok(String::new()),
+                Err(e) => Ok(format!("rejected: {e}")),
+            }
+        }
         "read" => {
             let id = positional(command, 0)?;
             let ids: Vec<u64> = (1..command.args.len())

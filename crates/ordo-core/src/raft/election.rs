@@ -41,7 +41,7 @@ impl<L: LogRead> Raft<L> {
         if self.node.config.pre_vote {
             self.become_pre_candidate()
         } else {
-            self.become_candidate()
+            self.become_candidate(false)
         }
     }
 
@@ -87,14 +87,19 @@ impl<L: LogRead> Raft<L> {
         self.record_vote(self.node.id(), true)
     }
 
-    fn become_candidate(&mut self) -> Result<(), Error> {
+    /// `leadership_transfer`: the leader asked us to take over (TimeoutNow);
+    /// our vote requests say so, so voters set stickiness aside.
+    pub(super) fn become_candidate(&mut self, leadership_transfer: bool) -> Result<(), Error> {
         self.node.fail_forwarded_reads();
         self.node.term += 1;
         self.node.voted_for = Some(self.node.id());
         self.node.leader_id = None;
         self.role = RoleState::Candidate(CandidateState::default());
         self.node.reset_election_timer();
-        let request = self.vote_request()?;
+        let request = VoteRequest {
+            leadership_transfer,
+            ..self.vote_request()?
+        };
         for peer in self.other_voters() {
             self.node.send(peer, MessageBody::Vote(request));
         }
@@ -111,6 +116,7 @@ impl<L: LogRead> Raft<L> {
         Ok(VoteRequest {
             last_log_index: self.node.log.last_index(),
             last_log_term: self.node.log.last_term()?,
+            leadership_transfer: false,
         })
     }
 
@@ -177,7 +183,7 @@ impl<L: LogRead> Raft<L> {
                 Ok(())
             }
             VoteResult::Won if matches!(self.role, RoleState::PreCandidate(_)) => {
-                self.become_candidate()
+                self.become_candidate(false)
             }
             VoteResult::Won => self.become_leader(),
         }

@@ -39,6 +39,15 @@ impl<L: LogRead> Raft<L> {
                     .send(message.from, MessageBody::ReadIndexResponse(refusal));
                 Ok(())
             }
+            MessageBody::TimeoutNow if Some(message.from) == self.node.leader_id => {
+                // Our leader hands over: campaign at once, skipping pre-vote
+                // (the leader vouches that we are up to date). A learner or a
+                // removed node does nothing.
+                if self.node.voters.contains(self.node.id()) {
+                    self.become_candidate(true)?;
+                }
+                Ok(())
+            }
             _ => Ok(()),
         }
     }

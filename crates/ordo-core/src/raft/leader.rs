@@ -40,6 +40,16 @@ pub(crate) struct LeaderState {
     /// Ticks since this node became leader: the clock of its lease.
     ticks: u64,
     read_only: ReadOnly,
+    /// A leadership transfer in progress.
+    transfer: Option<Transfer>,
+}
+
+/// A leadership transfer: bring `target` up to date, then tell it to campaign.
+#[derive(Clone, Copy, Debug)]
+struct Transfer {
+    target: NodeId,
+    elapsed_ticks: u64,
+    timeout_now_sent: bool,
 }
 
 impl<L: LogRead> Raft<L> {
@@ -68,6 +78,7 @@ impl<L: LogRead> Raft<L> {
             uncommitted_bytes: 0,
             ticks: 0,
             read_only: ReadOnly::default(),
+            transfer: None,
         };
         node.log
             .append(&[Entry::noop(node.log.last_index() + 1, node.term)]);
@@ -86,6 +97,13 @@ impl<L: LogRead> Raft<L> {
         node.election_elapsed_ticks += 1;
         leader.heartbeat_elapsed_ticks += 1;
         leader.ticks += 1;
+        if let Some(transfer) = &mut leader.transfer {
+            transfer.elapsed_ticks += 1;
+            // Not done within an election timeout: give up and lead on.
+            if transfer.elapsed_ticks >= node.config.election_timeout_min_ticks {
+                leader.transfer = None;
+            }
+        }
         if node.election_elapsed_ticks >= node.config.election_timeout_min_ticks {
             node.election_elapsed_ticks = 0;
             if node.config.check_quorum {
@@ -113,6 +131,11 @@ impl<L: LogRead> Raft<L> {
                 leader: self.node.leader_id,
             });
         };
+        if let Some(transfer) = leader.transfer {
+            return Err(ProposeError::TransferInProgress {
+                target: transfer.target,
+            });
+        }
         let node = &mut self.node;
         let (term, first_index) = (node.term, node.log.last_index() + 1);
         let entries: Vec<Entry> = commands
@@ -164,6 +187,9 @@ impl<L: LogRead> Raft<L> {
                 let was_paused = progress.is_paused();
                 if progress.acknowledge(match_index) && progress.state == ProgressState::Probe {
                     progress.become_replicate();
+                }
+                if from == leader.transfer.map_or(0, |t| t.target) {
+                    leader.maybe_send_timeout_now(node);
                 }
                 if leader.maybe_commit(node)? {
                     return leader.broadcast_append(node);
@@ -364,6 +390,7 @@ impl LeaderState {
             node.config.election_timeout_min_ticks - node.config.lease_clock_drift_ticks;
         let leased = mode == ReadMode::Lease
             && node.config.lease_reads
+            && self.transfer.is_none()
             && committed_in_term
             && origin == node.id()
             && self.read_only.lease_valid(self.ticks, lease_ticks);
@@ -437,5 +464,46 @@ impl LeaderState {
 
     pub(super) fn pending_reads(&self) -> usize {
         self.read_only.pending_count()
+    }
+
+    pub(super) fn transfer_target(&self) -> Option<NodeId> {
+        self.transfer.map(|t| t.target)
+    }
+
+    /// Starts handing leadership to `target` (a voter other than this node).
+    pub(super) fn start_transfer<L: LogRead>(
+        &mut self,
+        node: &mut Node<L>,
+        target: NodeId,
+    ) -> Result<(), Error> {
+        self.transfer = Some(Transfer {
+            target,
+            elapsed_ticks: 0,
+            timeout_now_sent: false,
+        });
+        self.read_only.revoke_lease();
+        self.maybe_send_timeout_now(node);
+        if self.transfer.is_some_and(|t| !t.timeout_now_sent)
+            && self.send_append(node, target, true)?
+        {
+            self.send_appends(node, target)?;
+        }
+        Ok(())
+    }
+
+    /// Sends TimeoutNow once the transfer target holds the whole log: it then
+    /// wins any election it starts, and starts one at once.
+    fn maybe_send_timeout_now<L: LogRead>(&mut self, node: &mut Node<L>) {
+        let Some(transfer) = &mut self.transfer else {
+            return;
+        };
+        let caught_up = self
+            .tracker
+            .get(transfer.target)
+            .is_some_and(|p| p.match_index == node.log.last_index());
+        if caught_up && !transfer.timeout_now_sent {
+            transfer.timeout_now_sent = true;
+            node.send(transfer.target, MessageBody::TimeoutNow);
+        }
     }
 }

@@ -43,13 +43,13 @@ use bytes::Bytes;
 
 use crate::actions::{Actions, Persist, PersistId};
 use crate::config::{Config, ConfigError};
-use crate::error::{Error, ProposeError, ReadError};
+use crate::error::{Error, ProposeError, ReadError, TransferError};
 use crate::hard_state::HardState;
 use crate::log::LogRead;
 use crate::membership::Membership;
 use crate::message::{MessageBody, ReadIndexRequest};
 use crate::status::{Role, SoftState, Status};
-use crate::types::{Index, Term};
+use crate::types::{Index, NodeId, Term};
 
 use self::election::CandidateState;
 use self::leader::LeaderState;
@@ -225,6 +225,30 @@ impl<L: LogRead> Raft<L> {
         }
     }
 
+    /// Hands leadership to `target`: the leader stops taking proposals, brings
+    /// the target up to date, and tells it to campaign at once (TimeoutNow).
+    /// If that has not happened within the minimum election timeout, the
+    /// transfer is abandoned and this node leads on. Transferring to itself
+    /// does nothing.
+    ///
+    /// # Errors
+    /// [`TransferError::NotLeader`] on a non-leader, [`TransferError::NotAVoter`]
+    /// for a target that cannot be elected.
+    pub fn transfer_leadership(&mut self, target: NodeId) -> Result<(), TransferError> {
+        let RoleState::Leader(leader) = &mut self.role else {
+            return Err(TransferError::NotLeader {
+                leader: self.node.leader_id,
+            });
+        };
+        if target == self.node.id() {
+            return Ok(());
+        }
+        if !self.node.voters.contains(target) {
+            return Err(TransferError::NotAVoter { target });
+        }
+        Ok(leader.start_transfer(&mut self.node, target)?)
+    }
+
     /// Storage made the persist action `id`, and every earlier one, durable.
     ///
     /// # Panics
@@ -257,7 +281,7 @@ impl<L: LogRead> Raft<L> {
     }
 
     /// The transport could not reach `peer`: stop streaming to it and probe.
-    pub fn report_unreachable(&mut self, peer: crate::types::NodeId) {
+    pub fn report_unreachable(&mut self, peer: NodeId) {
         if let RoleState::Leader(leader) = &mut self.role {
             leader.peer_unreachable(peer);
         }
@@ -324,9 +348,13 @@ impl<L: LogRead> Raft<L> {
 
     /// A full picture of the node, for metrics, tests and debugging.
     pub fn status(&self) -> Status {
-        let (progress, leader_reads) = match &self.role {
-            RoleState::Leader(leader) => (leader.peer_progress(), leader.pending_reads()),
-            _ => (BTreeMap::new(), 0),
+        let (progress, leader_reads, transferring_to) = match &self.role {
+            RoleState::Leader(leader) => (
+                leader.peer_progress(),
+                leader.pending_reads(),
+                leader.transfer_target(),
+            ),
+            _ => (BTreeMap::new(), 0, None),
         };
         Status {
             id: self.node.id(),
@@ -342,6 +370,7 @@ impl<L: LogRead> Raft<L> {
             held_messages: self.node.outbox.held_count(),
             protocol_violations: self.node.protocol_violations,
             pending_reads: leader_reads + self.node.forwarded_reads.len(),
+            transferring_to,
         }
     }
 

@@ -145,6 +145,12 @@ impl ReadOnly {
             .is_some_and(|start| now < start.saturating_add(lease_ticks))
     }
 
+    /// Ends the lease at once: a leadership transfer lets the target win an
+    /// election before the lease would have run out.
+    pub(crate) fn revoke_lease(&mut self) {
+        self.lease_start_tick = None;
+    }
+
     /// Every read still waiting, for failing them when leadership ends.
     pub(crate) fn drain(&mut self) -> Vec<PendingRead> {
         let mut all = std::mem::take(&mut self.awaiting_term_commit);

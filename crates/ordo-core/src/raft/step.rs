@@ -32,7 +32,8 @@ impl<L: LogRead> Raft<L> {
             return Ok(());
         }
         if message.term > self.node.term {
-            if message.body.is_vote_request() && self.node.in_leader_lease() {
+            let disruptive = message.body.is_vote_request() && !message.body.is_transfer_vote();
+            if disruptive && self.node.in_leader_lease() {
                 return Ok(());
             }
             if !speaks_of_a_future_term(&message.body) {
