@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::budget::Budget;
 use super::history::{HistoryError, Operation, validate};
-use super::model::Model;
+use super::model::{Model, Prepared};
 use super::search::{self, Counterexample, Limits, Outcome};
 use super::verdict::{IndexedOperation, Linearized, Undecided, Verdict, Violation};
 
@@ -39,7 +39,8 @@ use super::verdict::{IndexedOperation, Linearized, Undecided, Verdict, Violation
 /// println!("{violation}");
 ///
 /// // Had the read overlapped the write, it could have come first.
-/// let history = [history[0].clone(), KvOperation::returned(2, get, 4, 8, KvOutput::Get { value: None })];
+/// let overlapping = KvOperation::returned(2, get, 4, 8, KvOutput::Get { value: None });
+/// let history = [history[0].clone(), overlapping];
 /// assert!(check(&KvModel, &history, &Budget::default())?.is_linearizable());
 /// # Ok::<(), ordo_sim::linearizability::HistoryError>(())
 /// ```
@@ -65,15 +66,15 @@ pub fn check<M: Model>(
             undecided.keys.push(key);
             continue;
         }
-        let operations: Vec<_> = indices.iter().map(|&index| &history[index]).collect();
-        match search::search(model, &operations, limits) {
+        let partition = prepare(model, history, &indices);
+        match search::search(model, &partition, limits) {
             Outcome::Linearizable => {}
             Outcome::OutOfBudget { time_limit_passed } => {
                 undecided.keys.push(key);
                 undecided.time_limit_passed = time_limit_passed;
             }
             Outcome::Illegal(counterexample) => {
-                let violation = violation(key, history, &indices, counterexample);
+                let violation = violation(model, key, history, &indices, counterexample);
                 return Ok(Verdict::Illegal(Box::new(violation)));
             }
         }
@@ -104,12 +105,47 @@ fn partitions<M: Model>(
     partitions
 }
 
-/// Translates a partition's counterexample back to positions in the history.
+/// One partition's operations as the search sees them, after the model's
+/// [`Model::prepare`].
+fn prepare<M: Model>(
+    model: &M,
+    history: &[Operation<M::Input, M::Output>],
+    indices: &[usize],
+) -> Vec<Prepared<M::Input, M::Output>> {
+    let mut partition: Vec<_> = indices
+        .iter()
+        .map(|&index| {
+            let operation = &history[index];
+            Prepared {
+                input: operation.input.clone(),
+                output: operation.output().cloned(),
+                call_ns: operation.call_ns,
+                return_ns: operation.return_ns(),
+            }
+        })
+        .collect();
+    model.prepare(&mut partition);
+    for (prepared, &index) in partition.iter().zip(indices) {
+        let well_formed = prepared
+            .return_ns
+            .is_none_or(|return_ns| return_ns >= prepared.call_ns);
+        let unmoved = prepared.call_ns == history[index].call_ns;
+        assert!(
+            well_formed && unmoved,
+            "Model::prepare broke the interval of operation #{index}"
+        );
+    }
+    partition
+}
+
+/// Translates a partition's counterexample back to the history, replaying the
+/// original operations for the states.
 fn violation<M: Model>(
+    model: &M,
     key: M::Key,
     history: &[Operation<M::Input, M::Output>],
     indices: &[usize],
-    counterexample: Counterexample<M::State>,
+    counterexample: Counterexample,
 ) -> Violation<M> {
     let indexed = |op: usize| {
         let index = indices[op];
@@ -118,20 +154,29 @@ fn violation<M: Model>(
             operation: history[index].clone(),
         }
     };
-    let longest_prefix = counterexample
-        .prefix
-        .into_iter()
-        .map(|(op, state_after)| Linearized {
-            operation: indexed(op),
+    let mut state = model.init();
+    let mut longest_prefix = Vec::with_capacity(counterexample.prefix.len());
+    for op in counterexample.prefix {
+        let operation = indexed(op);
+        let original = &operation.operation;
+        let Some(state_after) = model.step(&state, &original.input, original.output()) else {
+            panic!(
+                "Model::prepare changed what operation #{} can do",
+                operation.index
+            );
+        };
+        state = state_after.clone();
+        longest_prefix.push(Linearized {
+            operation,
             state_after,
-        })
-        .collect();
+        });
+    }
     let stuck = counterexample.stuck.into_iter().map(indexed).collect();
     Violation {
         key,
         partition_len: indices.len(),
         longest_prefix,
-        state: counterexample.state,
+        state,
         stuck,
     }
 }

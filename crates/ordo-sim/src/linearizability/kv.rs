@@ -33,8 +33,10 @@
 //! An output of the wrong kind (`Put` answered with `Get { .. }`) matches no
 //! state, so the history is reported as not linearizable at that operation.
 
+use std::collections::{HashMap, HashSet};
+
 use super::history::Operation;
-use super::model::Model;
+use super::model::{Model, Prepared};
 
 /// A key of the store.
 pub type KvKey = u64;
@@ -165,6 +167,91 @@ impl Model for KvModel {
     fn is_read_only(&self, input: &KvInput) -> bool {
         matches!(input, KvInput::Get { .. })
     }
+
+    /// Two rewrites that keep the verdict and shrink the search:
+    ///
+    /// - A value that no read returns and no compare-and-set expects cannot be
+    ///   told apart from any other such value, so every write of one writes a
+    ///   single placeholder instead. States then coincide, and indeterminate
+    ///   writes of it become interchangeable.
+    /// - An indeterminate write that is the only writer of a value some
+    ///   operation observed (a read returned it, or a compare-and-set expecting
+    ///   it succeeded) took effect before that operation returned, so it gets
+    ///   the earliest such return as its own.
+    fn prepare(&self, partition: &mut [Prepared<KvInput, KvOutput>]) {
+        let observed_by = earliest_observations(partition);
+        let mut mentioned: HashSet<KvValue> = observed_by.keys().copied().collect();
+        mentioned.extend(
+            partition
+                .iter()
+                .filter_map(|operation| match operation.input {
+                    KvInput::CompareAndSet { expected, .. } => expected,
+                    _ => None,
+                }),
+        );
+        let mut writers: HashMap<KvValue, usize> = HashMap::new();
+        for operation in partition.iter() {
+            if let Some(value) = written(&operation.input) {
+                *writers.entry(value).or_default() += 1;
+            }
+        }
+        let placeholder = (0..=u64::MAX)
+            .rev()
+            .find(|value| !mentioned.contains(value));
+        for operation in partition.iter_mut() {
+            let Some(value) = written(&operation.input) else {
+                continue;
+            };
+            if !mentioned.contains(&value) {
+                if let Some(placeholder) = placeholder {
+                    set_written(&mut operation.input, placeholder);
+                }
+            } else if operation.return_ns.is_none() && writers.get(&value) == Some(&1) {
+                if let Some(&observed_ns) = observed_by.get(&value) {
+                    operation.return_ns = Some(observed_ns.max(operation.call_ns));
+                }
+            }
+        }
+    }
+}
+
+/// For every value some operation observed, the earliest return of such an
+/// operation: a read that returned it, or a compare-and-set expecting it that
+/// succeeded.
+fn earliest_observations(partition: &[Prepared<KvInput, KvOutput>]) -> HashMap<KvValue, u64> {
+    let mut earliest: HashMap<KvValue, u64> = HashMap::new();
+    for operation in partition {
+        let observed = match (operation.input, operation.output) {
+            (_, Some(KvOutput::Get { value })) => value,
+            (
+                KvInput::CompareAndSet { expected, .. },
+                Some(KvOutput::CompareAndSet { swapped: true }),
+            ) => expected,
+            _ => None,
+        };
+        if let (Some(value), Some(return_ns)) = (observed, operation.return_ns) {
+            let entry = earliest.entry(value).or_insert(return_ns);
+            *entry = (*entry).min(return_ns);
+        }
+    }
+    earliest
+}
+
+/// The value an operation writes if it writes one.
+fn written(input: &KvInput) -> Option<KvValue> {
+    match *input {
+        KvInput::Put { value, .. } => Some(value),
+        KvInput::CompareAndSet { new, .. } => Some(new),
+        KvInput::Get { .. } | KvInput::Delete { .. } => None,
+    }
+}
+
+fn set_written(input: &mut KvInput, placeholder: KvValue) {
+    match input {
+        KvInput::Put { value, .. } => *value = placeholder,
+        KvInput::CompareAndSet { new, .. } => *new = placeholder,
+        KvInput::Get { .. } | KvInput::Delete { .. } => {}
+    }
 }
 
 #[cfg(test)]
@@ -218,6 +305,126 @@ mod tests {
         assert_eq!(KvModel.step(&Some(8), &delete, Some(&existed)), Some(None));
         assert_eq!(KvModel.step(&None, &delete, Some(&existed)), None);
         assert_eq!(KvModel.step(&None, &delete, None), Some(None));
+    }
+
+    fn prepared(
+        input: KvInput,
+        output: Option<KvOutput>,
+        span: (u64, Option<u64>),
+    ) -> Prepared<KvInput, KvOutput> {
+        Prepared {
+            input,
+            output,
+            call_ns: span.0,
+            return_ns: span.1,
+        }
+    }
+
+    #[test]
+    fn values_nobody_observes_become_one_placeholder() {
+        let mut partition = [
+            prepared(
+                KvInput::Put { key: 1, value: 10 },
+                Some(KvOutput::Put),
+                (0, Some(5)),
+            ),
+            prepared(KvInput::Put { key: 1, value: 20 }, None, (0, None)),
+            prepared(
+                KvInput::CompareAndSet {
+                    key: 1,
+                    expected: Some(30),
+                    new: 40,
+                },
+                None,
+                (0, None),
+            ),
+            prepared(
+                KvInput::Put {
+                    key: 1,
+                    value: u64::MAX,
+                },
+                None,
+                (0, None),
+            ),
+            prepared(
+                KvInput::Get { key: 1 },
+                Some(KvOutput::Get {
+                    value: Some(u64::MAX),
+                }),
+                (6, Some(9)),
+            ),
+        ];
+        KvModel.prepare(&mut partition);
+        let placeholder = u64::MAX - 1;
+        assert_eq!(
+            partition[0].input,
+            KvInput::Put {
+                key: 1,
+                value: placeholder
+            }
+        );
+        assert_eq!(
+            partition[1].input,
+            KvInput::Put {
+                key: 1,
+                value: placeholder
+            }
+        );
+        let cas = KvInput::CompareAndSet {
+            key: 1,
+            expected: Some(30),
+            new: placeholder,
+        };
+        assert_eq!(partition[2].input, cas);
+        assert_eq!(
+            partition[3].input,
+            KvInput::Put {
+                key: 1,
+                value: u64::MAX
+            },
+            "observed"
+        );
+        assert_eq!(partition[1].return_ns, None);
+    }
+
+    #[test]
+    fn an_indeterminate_write_takes_effect_before_its_value_is_observed() {
+        let swap = KvInput::CompareAndSet {
+            key: 1,
+            expected: Some(7),
+            new: 8,
+        };
+        let mut partition = [
+            prepared(KvInput::Put { key: 1, value: 7 }, None, (10, None)),
+            prepared(
+                KvInput::Get { key: 1 },
+                Some(KvOutput::Get { value: Some(7) }),
+                (20, Some(50)),
+            ),
+            prepared(
+                swap,
+                Some(KvOutput::CompareAndSet { swapped: true }),
+                (12, Some(40)),
+            ),
+            prepared(KvInput::Put { key: 1, value: 9 }, None, (10, None)),
+            prepared(KvInput::Put { key: 1, value: 9 }, None, (11, None)),
+            prepared(
+                KvInput::Get { key: 1 },
+                Some(KvOutput::Get { value: Some(9) }),
+                (20, Some(30)),
+            ),
+        ];
+        KvModel.prepare(&mut partition);
+        assert_eq!(
+            partition[0].return_ns,
+            Some(40),
+            "the swap observed 7 first"
+        );
+        assert_eq!(
+            partition[3].return_ns, None,
+            "two writers of 9: either may be the one seen"
+        );
+        assert_eq!(partition[4].return_ns, None);
     }
 
     #[test]

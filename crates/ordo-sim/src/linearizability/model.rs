@@ -21,8 +21,9 @@ pub trait Model {
     /// pairs it has explored, so equal states must hash equally, and small states
     /// make the search cheap.
     type State: Clone + Eq + Hash + Debug;
-    /// What a client asks.
-    type Input: Clone + Debug;
+    /// What a client asks. Equal inputs must mean equal operations: the search
+    /// treats two indeterminate operations with equal inputs as interchangeable.
+    type Input: Clone + Debug + Eq + Hash;
     /// What a client is told.
     type Output: Clone + Debug;
 
@@ -36,9 +37,10 @@ pub trait Model {
     /// have answered `output` there, or `None` if it could not.
     ///
     /// `output` is `None` when the outcome is indeterminate: the answer is then
-    /// unconstrained and only the effect matters. An indeterminate operation that
-    /// never took effect is modelled by linearizing it after everything else, so
-    /// for such an input `step` should accept every state.
+    /// unconstrained and only the effect matters, and `step` must accept every
+    /// state (return `Some`). The search relies on that: an indeterminate
+    /// operation that never took effect is placed after everything else, and one
+    /// that would leave the state unchanged is not tried at all.
     fn step(
         &self,
         state: &Self::State,
@@ -54,4 +56,32 @@ pub trait Model {
         let _ = input;
         false
     }
+
+    /// Rewrites one partition's operations, in history order, into a form that
+    /// is cheaper to search and has exactly the same linearizations. A model may:
+    ///
+    /// - replace inputs and outputs by others that every sequence of `step`s
+    ///   accepts or rejects alike (say, a value nobody reads by a placeholder, so
+    ///   that more states are equal);
+    /// - give an indeterminate operation a return time, if every linearization
+    ///   must place it before some operation that returns by then.
+    ///
+    /// It must not add, remove or reorder operations. Explanations show the
+    /// original operations, replayed from [`Model::init`]. Defaults to no change.
+    fn prepare(&self, partition: &mut [Prepared<Self::Input, Self::Output>]) {
+        let _ = partition;
+    }
+}
+
+/// An operation as the search sees it; see [`Model::prepare`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prepared<I, O> {
+    /// What was asked.
+    pub input: I,
+    /// What was answered; `None`: indeterminate, any answer fits.
+    pub output: Option<O>,
+    /// When the operation was called.
+    pub call_ns: u64,
+    /// The latest moment it can have taken effect; `None`: never bounded.
+    pub return_ns: Option<u64>,
 }

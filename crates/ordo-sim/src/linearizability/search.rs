@@ -1,21 +1,33 @@
 //! Wing & Gong's search over one partition, with Lowe's memoization.
 //!
-//! The search walks the event list from the front. At a call it tries to
-//! linearize that operation next: the model must accept it in the current state,
-//! and the resulting `(linearized set, state)` must be new. If so the operation
-//! is lifted out of the list and the walk restarts at the front. Reaching a
-//! return means that operation had to be linearized by now and was not, so the
-//! last choice is undone and the walk resumes just after it. The list emptying
-//! proves linearizability; undoing with nothing left to undo refutes it.
+//! The search walks the list of call and return events from the front. At a
+//! call it tries to linearize that operation next: the model must accept it in
+//! the current state, and the resulting configuration `(linearized set, state)`
+//! must be one the [`Cache`] lets through. If so the operation is taken out and
+//! the walk restarts at the front. Reaching a return is a dead end: that
+//! operation had to be linearized by now. The search then undoes the last choice
+//! and resumes just after it. Linearizing every operation that returns proves
+//! linearizability; undoing with nothing left to undo refutes it.
+//!
+//! Indeterminate operations never return, so once called they stay candidates
+//! for the rest of the search and multiply its configurations. Three rules keep
+//! them in check, all sound because such an operation can always be placed after
+//! everything else instead (its output is unconstrained and [`Model::step`]
+//! accepts it in every state):
+//! - when only indeterminate operations are left, the history is linearizable;
+//! - one that would leave the state unchanged is not tried;
+//! - of several with equal inputs, only the earliest-called still pending is
+//!   tried, since swapping them changes nothing.
 
+use std::collections::HashMap;
+use std::hash::Hash;
 use std::mem;
 use std::time::Instant;
 
 use super::bitset::Bitset;
-use super::cache::Cache;
-use super::entries::{EntryList, Event, Interval};
-use super::history::Operation;
-use super::model::Model;
+use super::cache::{Cache, EntryId};
+use super::entries::{EntryList, Event};
+use super::model::{Model, Prepared};
 
 /// The deadline is read once every this many steps.
 const STEPS_PER_CLOCK_READ: u64 = 4096;
@@ -30,27 +42,26 @@ pub(crate) struct Limits {
 /// The result for one partition. Operation indices are positions in the slice
 /// the search was given.
 #[derive(Debug)]
-pub(crate) enum Outcome<S> {
+pub(crate) enum Outcome {
     Linearizable,
-    Illegal(Counterexample<S>),
+    Illegal(Counterexample),
     OutOfBudget { time_limit_passed: bool },
 }
 
-/// The longest linearizable prefix, with the state after each operation, and the
-/// operations that may come next, all of which the model rejects.
+/// The longest linearizable prefix found, and the operations that could come
+/// next in real time, none of which the model accepts after that prefix.
 #[derive(Debug)]
-pub(crate) struct Counterexample<S> {
-    pub(crate) prefix: Vec<(usize, S)>,
-    pub(crate) state: S,
+pub(crate) struct Counterexample {
+    pub(crate) prefix: Vec<usize>,
     pub(crate) stuck: Vec<usize>,
 }
 
 /// Searches for a linearization of `operations`, all from one partition.
 pub(crate) fn search<M: Model>(
     model: &M,
-    operations: &[&Operation<M::Input, M::Output>],
+    operations: &[Prepared<M::Input, M::Output>],
     limits: Limits,
-) -> Outcome<M::State> {
+) -> Outcome {
     let mut search = Search::new(model, operations);
     match search.run(limits, None) {
         Stop::AllLinearized => Outcome::Linearizable,
@@ -75,10 +86,10 @@ pub(crate) fn search<M: Model>(
 /// search did, and only refutations pay it.
 fn counterexample<M: Model>(
     model: &M,
-    operations: &[&Operation<M::Input, M::Output>],
+    operations: &[Prepared<M::Input, M::Output>],
     depth: usize,
     steps: u64,
-) -> Counterexample<M::State> {
+) -> Counterexample {
     let mut replay = Search::new(model, operations);
     if depth > 0 {
         let stop = replay.run(
@@ -88,12 +99,16 @@ fn counterexample<M: Model>(
             },
             Some(depth),
         );
-        assert!(
-            matches!(stop, Stop::ReachedDepth),
-            "replay diverged from the search: {stop:?}"
+        assert_eq!(
+            stop,
+            Stop::ReachedDepth,
+            "the replay diverged from the search"
         );
     }
-    replay.into_counterexample()
+    let prefix = replay.stack.iter().map(|frame| frame.op).collect();
+    let mut stuck = replay.entries.candidates();
+    stuck.retain(|&op| operations[op].return_ns.is_some());
+    Counterexample { prefix, stuck }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,43 +124,71 @@ enum Stop {
 
 /// A linearized operation, and what undoing it needs.
 struct Frame<S> {
-    call_node: usize,
     op: usize,
+    /// Its call event, where the walk resumes on undo.
+    call: usize,
     state_before: S,
+    /// The configuration it led to.
+    entry: EntryId,
 }
 
 struct Search<'a, M: Model> {
     model: &'a M,
-    operations: &'a [&'a Operation<M::Input, M::Output>],
-    list: EntryList,
-    /// Invariant: holds exactly the operations of `stack`.
+    operations: &'a [Prepared<M::Input, M::Output>],
+    entries: EntryList,
+    /// For an indeterminate operation, the one with an equal input called just
+    /// before it, which must be linearized first.
+    twin_before: Vec<Option<usize>>,
+    /// Each operation's bit in `linearized`: operations that return first, then
+    /// the indeterminate ones from a fresh word.
+    bit: Vec<usize>,
+    /// Invariant: holds exactly the bits of the operations of `stack`.
     linearized: Bitset,
     cache: Cache<M::State>,
     /// The state after the operations of `stack`, in order.
     state: M::State,
     stack: Vec<Frame<M::State>>,
+    /// Operations that return and are not in `stack`.
+    returning_left: usize,
     /// The largest `stack` has been.
     deepest: usize,
     steps: u64,
 }
 
 impl<'a, M: Model> Search<'a, M> {
-    fn new(model: &'a M, operations: &'a [&'a Operation<M::Input, M::Output>]) -> Self {
-        let intervals: Vec<Interval> = operations
+    fn new(model: &'a M, operations: &'a [Prepared<M::Input, M::Output>]) -> Self {
+        let intervals: Vec<(u64, Option<u64>)> = operations
             .iter()
-            .map(|operation| Interval {
-                call_ns: operation.call_ns,
-                return_ns: operation.return_ns(),
+            .map(|operation| (operation.call_ns, operation.return_ns))
+            .collect();
+        let returning = operations
+            .iter()
+            .filter(|operation| operation.return_ns.is_some());
+        let returning_len = returning.count();
+        let split_word = returning_len.div_ceil(64);
+        let (mut returning_bits, mut indeterminate_bits) = (0, 64 * split_word);
+        let bit = operations
+            .iter()
+            .map(|operation| {
+                let next = match operation.return_ns {
+                    Some(_) => &mut returning_bits,
+                    None => &mut indeterminate_bits,
+                };
+                *next += 1;
+                *next - 1
             })
             .collect();
         Self {
             model,
             operations,
-            list: EntryList::new(&intervals),
-            linearized: Bitset::new(operations.len()),
+            entries: EntryList::new(&intervals),
+            twin_before: twins(operations),
+            bit,
+            linearized: Bitset::new(split_word, indeterminate_bits),
             cache: Cache::new(),
             state: model.init(),
             stack: Vec::new(),
+            returning_left: returning_len,
             deepest: 0,
             steps: 0,
         }
@@ -154,23 +197,26 @@ impl<'a, M: Model> Search<'a, M> {
     /// Searches until a verdict, the limits, or (if asked) a stack of
     /// `stop_at_depth` operations.
     fn run(&mut self, limits: Limits, stop_at_depth: Option<usize>) -> Stop {
-        let mut cursor = self.list.first();
-        while let Some(node) = cursor {
+        let mut cursor = self.entries.first();
+        while let Some(event) = cursor {
+            if self.returning_left == 0 {
+                break;
+            }
             if let Some(stop) = self.spend_step(limits) {
                 return stop;
             }
-            cursor = match self.list.event(node) {
+            cursor = match self.entries.event(event) {
                 Event::Call { op, .. } => {
-                    if !self.try_linearize(node, op) {
-                        self.list.next(node)
+                    if !self.try_linearize(op, event) {
+                        self.entries.next(event)
                     } else if stop_at_depth == Some(self.stack.len()) {
                         return Stop::ReachedDepth;
                     } else {
-                        self.list.first()
+                        self.entries.first()
                     }
                 }
                 Event::Return { .. } => match self.undo_last() {
-                    Some(call_node) => self.list.next(call_node),
+                    Some(call) => self.entries.next(call),
                     None => return Stop::Exhausted,
                 },
             };
@@ -190,60 +236,68 @@ impl<'a, M: Model> Search<'a, M> {
         }
     }
 
-    /// Linearizes the operation called at `call_node` next, if the model accepts
-    /// it and the configuration it leads to is unexplored.
-    fn try_linearize(&mut self, call_node: usize, op: usize) -> bool {
-        let operation = self.operations[op];
-        let Some(next_state) = self
-            .model
-            .step(&self.state, &operation.input, operation.output())
+    /// Linearizes `op`, called at event `call`, next if the model accepts it, the
+    /// rules for indeterminate operations allow it, and the cache lets the
+    /// configuration through.
+    fn try_linearize(&mut self, op: usize, call: usize) -> bool {
+        let operation = &self.operations[op];
+        let Some(next_state) =
+            self.model
+                .step(&self.state, &operation.input, operation.output.as_ref())
         else {
             return false;
         };
-        self.linearized.insert(op);
-        if !self.cache.insert(&self.linearized, &next_state) {
-            self.linearized.remove(op);
+        let returns = operation.return_ns.is_some();
+        if !returns && (next_state == self.state || self.twin_pending(op)) {
             return false;
         }
+        self.linearized.insert(self.bit[op]);
+        let Some(entry) = self.cache.enter(&self.linearized, &next_state) else {
+            self.linearized.remove(self.bit[op]);
+            return false;
+        };
         let state_before = mem::replace(&mut self.state, next_state);
         self.stack.push(Frame {
-            call_node,
             op,
+            call,
             state_before,
+            entry,
         });
         self.deepest = self.deepest.max(self.stack.len());
-        self.list.lift(call_node);
+        self.entries.lift(call);
+        self.returning_left -= usize::from(returns);
         true
     }
 
-    /// Undoes the last linearized operation. Returns its call node, or `None` if
-    /// nothing is linearized.
-    fn undo_last(&mut self) -> Option<usize> {
-        let frame = self.stack.pop()?;
-        self.linearized.remove(frame.op);
-        self.state = frame.state_before;
-        self.list.unlift(frame.call_node);
-        Some(frame.call_node)
+    fn twin_pending(&self, op: usize) -> bool {
+        self.twin_before[op].is_some_and(|twin| !self.linearized.contains(self.bit[twin]))
     }
 
-    fn into_counterexample(self) -> Counterexample<M::State> {
-        let stuck = self.list.candidates();
-        let states_after = self
-            .stack
-            .iter()
-            .skip(1)
-            .map(|frame| frame.state_before.clone());
-        let states_after = states_after.chain([self.state.clone()]);
-        let prefix = self
-            .stack
-            .iter()
-            .map(|frame| frame.op)
-            .zip(states_after)
-            .collect();
-        Counterexample {
-            prefix,
-            state: self.state,
-            stuck,
-        }
+    /// Undoes the last linearized operation and returns its call event, or
+    /// `None` if nothing is linearized.
+    fn undo_last(&mut self) -> Option<usize> {
+        let frame = self.stack.pop()?;
+        self.cache.fail(frame.entry);
+        self.linearized.remove(self.bit[frame.op]);
+        self.state = frame.state_before;
+        self.entries.unlift(frame.call);
+        self.returning_left += usize::from(self.operations[frame.op].return_ns.is_some());
+        Some(frame.call)
     }
+}
+
+/// For each indeterminate operation, the previous one (in call order) with an
+/// equal input.
+fn twins<I: Eq + Hash, O>(operations: &[Prepared<I, O>]) -> Vec<Option<usize>> {
+    let mut indeterminate: Vec<(u64, usize)> = (0..operations.len())
+        .filter(|&op| operations[op].return_ns.is_none())
+        .map(|op| (operations[op].call_ns, op))
+        .collect();
+    indeterminate.sort_unstable();
+    let mut twin_before = vec![None; operations.len()];
+    let mut latest: HashMap<&I, usize> = HashMap::new();
+    for (_, op) in indeterminate {
+        twin_before[op] = latest.insert(&operations[op].input, op);
+    }
+    twin_before
 }
