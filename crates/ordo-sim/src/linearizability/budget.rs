@@ -20,9 +20,10 @@ pub struct Budget {
 }
 
 impl Budget {
-    /// The default step limit: about ten seconds of search on a 2020s laptop core
-    /// and at most a few GiB of memo, far beyond what a linearizable history of
-    /// 10,000 operations per key with ten clients needs.
+    /// The default step limit: 5 to 20 seconds of search and under 1 GiB of
+    /// memo on the 2-core machine of `BENCHMARKS.md`, some 15 times what a
+    /// linearizable history of 10,000 operations on one key with ten always-busy
+    /// clients needs.
     pub const DEFAULT_MAX_STEPS_PER_PARTITION: u64 = 50_000_000;
 }
 

@@ -32,6 +32,12 @@
 //!
 //! An output of the wrong kind (`Put` answered with `Get { .. }`) matches no
 //! state, so the history is reported as not linearizable at that operation.
+//!
+//! Before searching, [`KvModel`]'s [`Model::prepare`] folds every written value
+//! that no read returns and no compare-and-set expects into one placeholder, and
+//! bounds an indeterminate write by the first observation of its value when it
+//! is that value's only writer. Neither changes the verdict; explanations show
+//! the original operations and states.
 
 use std::collections::{HashMap, HashSet};
 
