@@ -6,12 +6,16 @@
 //!   reviewer reads line by line, regenerated with `REWRITE=1`.
 //! - [`invariants`]: the safety properties checked after every step.
 //! - [`random`]: randomized runs from one seed, with faults.
+//! - [`linearizability`]: decides whether a recorded client history could have
+//!   come from one copy of the data (Wing & Gong's search with Lowe's
+//!   memoization, one key at a time).
 //!
 //! This crate is a test tool: nothing in the library or server depends on it.
 
 pub mod cluster;
 pub mod format;
 pub mod invariants;
+pub mod linearizability;
 pub mod random;
 pub mod scenario;
 pub mod transcript;
