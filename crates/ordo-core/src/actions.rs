@@ -9,6 +9,7 @@
 
 use crate::entry::Entry;
 use crate::hard_state::HardState;
+use crate::membership::Membership;
 use crate::message::Message;
 use crate::status::SoftState;
 use crate::types::Index;
@@ -55,6 +56,9 @@ pub struct Actions {
     pub apply: Vec<Entry>,
     /// The node's role, term or known leader changed to this.
     pub soft_state: Option<SoftState>,
+    /// The configuration in force changed to this (a configuration entry was
+    /// appended or truncated). Committed or not: see [`EntryPayload::Membership`](crate::EntryPayload::Membership).
+    pub membership: Option<Membership>,
     /// Reads confirmed linearizable: serve each once the state machine has
     /// applied up to its `read_index`.
     pub reads: Vec<ReadReady>,
@@ -74,6 +78,7 @@ impl Actions {
             && self.apply.is_empty()
             && self.soft_state.is_none()
             && self.truncated_from.is_none()
+            && self.membership.is_none()
             && self.reads.is_empty()
             && self.failed_reads.is_empty()
     }

@@ -188,9 +188,6 @@ pub enum ConfigError {
         /// The configured minimum election timeout.
         election_min_ticks: u64,
     },
-    /// The initial voter set is empty.
-    #[error("the initial configuration has no voters")]
-    NoVoters,
 }
 
 #[cfg(test)]

@@ -19,10 +19,10 @@ mod types;
 pub use actions::{Actions, Persist, PersistId, ReadReady};
 pub use config::{Config, ConfigError};
 pub use entry::{Entry, EntryPayload, total_payload_bytes};
-pub use error::{Error, ProposeError, ReadError, TransferError};
+pub use error::{ChangeError, Error, ProposeError, ReadError, StartError, TransferError};
 pub use hard_state::HardState;
 pub use log::{LogRead, LogReadError, MemoryLog, limit_by_bytes};
-pub use membership::Membership;
+pub use membership::{Membership, MembershipChange};
 pub use message::{
     AppendRequest, AppendResponse, Heartbeat, HeartbeatResponse, Message, MessageBody,
     ReadIndexRequest, ReadIndexResponse, VoteRequest, VoteResponse,

@@ -14,8 +14,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
 use ordo_core::{
-    Actions, Config, Entry, Error, InitialState, LogRead, Membership, MemoryLog, Message, NodeId,
-    Persist, Proposal, ProposeError, Raft, ReadError, ReadMode, TransferError,
+    Actions, ChangeError, Config, Entry, Error, InitialState, LogRead, Membership,
+    MembershipChange, MemoryLog, Message, NodeId, Persist, Proposal, ProposeError, Raft, ReadError,
+    ReadMode, StartError, TransferError,
 };
 
 /// One simulated node: a core, its disk and its (in-memory) state machine.
@@ -31,6 +32,8 @@ pub struct SimNode {
     pub applied: Vec<Entry>,
     /// The node's configuration.
     pub config: Config,
+    /// The membership it was created with (its log holds any later one).
+    pub base_membership: Membership,
     /// How many times the node was restarted: volatile state (commit index,
     /// applied entries) starts over with each incarnation.
     pub incarnation: u64,
@@ -67,18 +70,17 @@ pub struct Cluster {
     pub cut_links: BTreeSet<(NodeId, NodeId)>,
     /// Sync every write as soon as it is handed out (a disk with no latency).
     pub auto_sync: bool,
-    membership: Membership,
 }
 
 impl Cluster {
     /// Nodes `1..=count`, all voters, each configured by `configure(id)`.
     ///
     /// # Errors
-    /// The core's [`ordo_core::ConfigError`] for a bad configuration.
+    /// The core's [`ordo_core::StartError`] for a bad configuration.
     pub fn new(
         count: u64,
         configure: impl Fn(NodeId) -> Config,
-    ) -> Result<Self, ordo_core::ConfigError> {
+    ) -> Result<Self, ordo_core::StartError> {
         let membership = Membership::with_voters(1..=count);
         let mut nodes = BTreeMap::new();
         for id in 1..=count {
@@ -94,6 +96,7 @@ impl Cluster {
                 pending_writes: VecDeque::new(),
                 applied: Vec::new(),
                 config,
+                base_membership: membership.clone(),
                 incarnation: 0,
             };
             nodes.insert(id, node);
@@ -103,7 +106,6 @@ impl Cluster {
             network: Vec::new(),
             cut_links: BTreeSet::new(),
             auto_sync: true,
-            membership,
         })
     }
 
@@ -329,6 +331,41 @@ impl Cluster {
         node.applied.clear();
     }
 
+    /// Adds a new, empty node `id` that knows no members: it waits for a
+    /// leader to add it and replicate to it.
+    ///
+    /// # Errors
+    /// The core's start error for a bad configuration.
+    pub fn add_node(&mut self, id: NodeId, config: Config) -> Result<(), StartError> {
+        let raft = Raft::new(config.clone(), MemoryLog::new(), InitialState::default())?;
+        let node = SimNode {
+            raft: Some(raft),
+            disk: None,
+            pending_writes: VecDeque::new(),
+            applied: Vec::new(),
+            config,
+            base_membership: Membership::default(),
+            incarnation: 0,
+        };
+        self.nodes.insert(id, node);
+        Ok(())
+    }
+
+    /// Asks leader `id` to change the membership.
+    ///
+    /// # Errors
+    /// The core's answer; a crashed node is not a leader.
+    pub fn change_membership(
+        &mut self,
+        id: NodeId,
+        change: MembershipChange,
+    ) -> Result<Proposal, ChangeError> {
+        match self.raft_mut(id) {
+            Some(raft) => raft.change_membership(change),
+            None => Err(ChangeError::NotLeader { leader: None }),
+        }
+    }
+
     /// Replaces the disk of a crashed `id` (to set up a scenario's logs).
     pub fn replace_disk(&mut self, id: NodeId, disk: MemoryLog) {
         if let Some(node) = self.nodes.get_mut(&id)
@@ -341,15 +378,16 @@ impl Cluster {
     /// Restarts a crashed `id` from its disk.
     ///
     /// # Errors
-    /// The core's configuration error (cannot happen for a node that started once).
-    pub fn restart(&mut self, id: NodeId) -> Result<(), ordo_core::ConfigError> {
-        let membership = self.membership.clone();
+    /// The core's start error (a storage read failure; the configuration
+    /// cannot be wrong for a node that started once).
+    pub fn restart(&mut self, id: NodeId) -> Result<(), ordo_core::StartError> {
         let Some(node) = self.nodes.get_mut(&id) else {
             return Ok(());
         };
         let Some(disk) = node.disk.take() else {
             return Ok(());
         };
+        let membership = node.base_membership.clone();
         let initial = InitialState {
             hard_state: disk.hard_state(),
             membership,

@@ -5,7 +5,9 @@
 
 use std::fmt::Write;
 
-use ordo_core::{Actions, AppendResponse, Entry, EntryPayload, Message, MessageBody, Status};
+use ordo_core::{
+    Actions, AppendResponse, Entry, EntryPayload, Membership, Message, MessageBody, Status,
+};
 
 /// `4@2:noop` / `5@2:"x"`.
 pub fn entry(entry: &Entry) -> String {
@@ -17,7 +19,25 @@ pub fn entry(entry: &Entry) -> String {
             entry.term,
             String::from_utf8_lossy(data)
         ),
+        EntryPayload::Membership(config) => {
+            format!("{}@{}:{}", entry.index, entry.term, membership(config))
+        }
     }
+}
+
+/// `config{1,2,3}`, with `|old{..}` during a joint change and `+learners{..}`.
+pub fn membership(config: &Membership) -> String {
+    let ids = |set: &std::collections::BTreeSet<u64>| {
+        set.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+    };
+    let mut text = format!("config{{{}}}", ids(&config.voters));
+    if config.is_joint() {
+        text += &format!("|old{{{}}}", ids(&config.outgoing_voters));
+    }
+    if !config.learners.is_empty() {
+        text += &format!("+learners{{{}}}", ids(&config.learners));
+    }
+    text
 }
 
 /// Entries, abbreviated to the first and last few when long.
@@ -102,6 +122,9 @@ pub fn actions(id: u64, actions: &Actions) -> String {
             "{id}: became {:?} term={} leader={leader}",
             soft.role, soft.term
         );
+    }
+    if let Some(config) = &actions.membership {
+        let _ = writeln!(out, "{id}: membership now {}", membership(config));
     }
     if let Some(index) = actions.truncated_from {
         let _ = writeln!(out, "{id}: truncated log from {index}");

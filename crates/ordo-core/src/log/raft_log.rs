@@ -19,6 +19,8 @@ pub(crate) enum AppendOutcome {
         match_index: Index,
         /// The first index removed, if a conflicting suffix was overwritten.
         truncated_from: Option<Index>,
+        /// The first index written, if any entry was new.
+        written_from: Option<Index>,
     },
 }
 
@@ -218,6 +220,7 @@ impl<L: LogRead> RaftLog<L> {
             return Ok(AppendOutcome::Appended {
                 match_index,
                 truncated_from: None,
+                written_from: None,
             });
         };
         assert!(
@@ -230,6 +233,7 @@ impl<L: LogRead> RaftLog<L> {
         Ok(AppendOutcome::Appended {
             match_index,
             truncated_from,
+            written_from: Some(entries[position].index),
         })
     }
 
@@ -397,6 +401,7 @@ mod tests {
         let expected = AppendOutcome::Appended {
             match_index: 3,
             truncated_from: Some(3),
+            written_from: Some(3),
         };
         assert_eq!(result, Ok(expected));
         assert_eq!(log.last_index(), 3);
@@ -415,7 +420,8 @@ mod tests {
             log.try_append(0, 0, &entries(1, &[1, 1])),
             Ok(AppendOutcome::Appended {
                 match_index: 2,
-                truncated_from: None
+                truncated_from: None,
+                written_from: None,
             })
         );
         assert_eq!(log.last_index(), 3, "a shorter message must not truncate");

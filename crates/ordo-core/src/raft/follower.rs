@@ -75,9 +75,14 @@ impl<L: LogRead> Raft<L> {
             AppendOutcome::Appended {
                 match_index,
                 truncated_from,
+                written_from,
             } => {
                 log.commit_to(append.leader_commit.min(match_index));
                 self.node.note_truncation(truncated_from);
+                if let Some(from) = written_from {
+                    let skip = (from - append.prev_log_index - 1) as usize;
+                    self.node.log_rewritten(from, &append.entries[skip..]);
+                }
                 self.node.respond(
                     leader,
                     MessageBody::AppendResponse(AppendResponse::Accepted { match_index }),

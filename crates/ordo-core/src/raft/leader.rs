@@ -15,9 +15,10 @@ use std::collections::{BTreeMap, VecDeque};
 use bytes::Bytes;
 
 use crate::actions::ReadReady;
-use crate::entry::{Entry, total_payload_bytes};
-use crate::error::{Error, ProposeError};
+use crate::entry::{Entry, EntryPayload, total_payload_bytes};
+use crate::error::{ChangeError, Error, ProposeError};
 use crate::log::LogRead;
+use crate::membership::{Membership, MembershipChange};
 use crate::message::{
     AppendRequest, AppendResponse, Heartbeat, Message, MessageBody, ReadIndexResponse,
 };
@@ -53,6 +54,32 @@ struct Transfer {
 }
 
 impl<L: LogRead> Raft<L> {
+    /// Keeps a membership change moving once its entry commits: a committed
+    /// joint configuration is followed by C_new; a leader not in a committed
+    /// configuration steps down.
+    pub(super) fn maintain_membership(&mut self) -> Result<(), Error> {
+        let RoleState::Leader(leader) = &mut self.role else {
+            return Ok(());
+        };
+        let node = &mut self.node;
+        if node.history.current_index() > node.log.committed() {
+            return Ok(()); // the change is not committed yet
+        }
+        if node.membership.is_joint() {
+            let next = node.membership.leave_joint();
+            leader.append_membership(node, next)?;
+            return Ok(());
+        }
+        // The change is complete and committed; departed members have been
+        // sent the entry that removed them.
+        leader.tracker.forget_departed(&node.membership);
+        if !node.membership.is_voter(node.id()) {
+            let term = node.term;
+            self.become_follower(term, None);
+        }
+        Ok(())
+    }
+
     /// Wins the election: track every peer, append the no-op, replicate it.
     pub(super) fn become_leader(&mut self) -> Result<(), Error> {
         let node = &mut self.node;
@@ -460,6 +487,60 @@ impl LeaderState {
             };
             node.send(origin, MessageBody::ReadIndexResponse(refusal));
         }
+    }
+
+    /// Starts a membership change (see [`Raft::change_membership`]).
+    pub(super) fn change_membership<L: LogRead>(
+        &mut self,
+        node: &mut Node<L>,
+        change: &MembershipChange,
+    ) -> Result<Proposal, ChangeError> {
+        if let Some(transfer) = self.transfer {
+            return Err(ChangeError::TransferInProgress {
+                target: transfer.target,
+            });
+        }
+        if node.history.current_index() > node.log.committed() || node.membership.is_joint() {
+            return Err(ChangeError::ChangeInProgress);
+        }
+        // Until it commits an entry of its term, a new leader may not know of
+        // a change its predecessor appended; starting another could let two
+        // overlapping majorities decide (the single-server change bug).
+        if node.log.term(node.log.committed()).map_err(Error::from)? != node.term {
+            return Err(ChangeError::LeaderNotReady);
+        }
+        let target = change
+            .target(&node.membership)
+            .map_err(ChangeError::Invalid)?;
+        let entry = node.membership.transition_to(&target);
+        Ok(self.append_membership(node, entry)?)
+    }
+
+    /// Appends a configuration entry; it takes effect at once.
+    fn append_membership<L: LogRead>(
+        &mut self,
+        node: &mut Node<L>,
+        membership: Membership,
+    ) -> Result<Proposal, Error> {
+        let index = node.log.last_index() + 1;
+        let entry = Entry {
+            index,
+            term: node.term,
+            payload: EntryPayload::Membership(membership),
+        };
+        node.log.append(std::slice::from_ref(&entry));
+        node.log_rewritten(index, std::slice::from_ref(&entry));
+        let limits = WindowLimits {
+            max_messages: node.config.max_inflight_messages,
+            max_bytes: node.config.max_inflight_bytes,
+        };
+        self.tracker.set_membership(&node.membership, index, limits);
+        self.broadcast_append(node)?;
+        Ok(Proposal {
+            first_index: index,
+            last_index: index,
+            term: node.term,
+        })
     }
 
     pub(super) fn pending_reads(&self) -> usize {

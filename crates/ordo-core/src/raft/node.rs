@@ -4,12 +4,14 @@ use std::collections::BTreeSet;
 
 use crate::actions::ReadReady;
 use crate::config::Config;
+use crate::entry::Entry;
 use crate::hard_state::HardState;
-use crate::log::{LogRead, RaftLog};
+use crate::log::{LogRead, LogReadError, RaftLog};
 use crate::membership::Membership;
 use crate::message::{Message, MessageBody};
 use crate::planted;
 use crate::quorum::JointConfig;
+use crate::raft::config_history::ConfigHistory;
 use crate::raft::outbox::Outbox;
 use crate::rng::SplitMix64;
 use crate::types::{Index, NodeId, Term};
@@ -25,7 +27,12 @@ pub(crate) struct Node<L> {
     pub(crate) voted_for: Option<NodeId>,
     /// The leader of `term`, once known.
     pub(crate) leader_id: Option<NodeId>,
+    /// The configuration in force (the newest in the log).
     pub(crate) membership: Membership,
+    /// Every configuration entry in the log, to undo truncated ones.
+    pub(crate) history: ConfigHistory,
+    /// The configuration changed since the last actions were taken.
+    pub(crate) membership_changed: bool,
     /// The voting configuration of `membership`, precomputed.
     pub(crate) voters: JointConfig,
     pub(crate) log: RaftLog<L>,
@@ -52,21 +59,29 @@ pub(crate) struct Node<L> {
 }
 
 impl<L: LogRead> Node<L> {
+    /// A node over `store`, whose configuration at the store's compaction
+    /// point was `base_membership`; later configuration entries are read back
+    /// from the log.
     pub(crate) fn new(
         config: Config,
         store: L,
         hard_state: HardState,
-        membership: Membership,
+        base_membership: Membership,
         applied: Index,
-    ) -> Self {
+    ) -> Result<Self, LogReadError> {
         let rng = SplitMix64::for_node(config.rng_seed, config.id);
+        let log = RaftLog::new(store, applied);
+        let history = ConfigHistory::recover(log.store().first_index() - 1, base_membership, &log)?;
+        let membership = history.current().clone();
         let mut node = Node {
             term: hard_state.term,
             voted_for: hard_state.voted_for,
             leader_id: None,
             voters: JointConfig::from_membership(&membership),
             membership,
-            log: RaftLog::new(store, applied),
+            history,
+            membership_changed: false,
+            log,
             outbox: Outbox::new(hard_state),
             election_elapsed_ticks: 0,
             election_timeout_ticks: config.election_timeout_min_ticks,
@@ -80,7 +95,19 @@ impl<L: LogRead> Node<L> {
             config,
         };
         node.reset_election_timer();
-        node
+        Ok(node)
+    }
+
+    /// The log was rewritten from `written_from` with `written` (entries that
+    /// were there from that index on are gone): track configuration entries.
+    pub(crate) fn log_rewritten(&mut self, written_from: Index, written: &[Entry]) {
+        let truncated = self.history.truncate(written_from);
+        let appended = self.history.append(written);
+        if truncated || appended {
+            self.membership = self.history.current().clone();
+            self.voters = JointConfig::from_membership(&self.membership);
+            self.membership_changed = true;
+        }
     }
 
     pub(crate) fn id(&self) -> NodeId {

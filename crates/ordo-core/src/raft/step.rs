@@ -24,6 +24,11 @@ impl<L: LogRead> Raft<L> {
     /// # Errors
     /// A fatal storage failure.
     pub fn step(&mut self, message: Message) -> Result<(), Error> {
+        self.step_message(message)?;
+        self.maintain_membership()
+    }
+
+    fn step_message(&mut self, message: Message) -> Result<(), Error> {
         if message.to != self.node.id() {
             return Ok(());
         }
