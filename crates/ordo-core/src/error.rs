@@ -22,7 +22,7 @@ pub enum ReadError {
     /// No leader is known to confirm reads: retry once one is elected.
     #[error("no leader is known; retry reads after an election")]
     NoLeader,
-    /// The node failed; see [`Error`].
+    /// The node failed; see [`Error`](enum@crate::Error).
     #[error(transparent)]
     Fatal(#[from] Error),
 }
@@ -43,7 +43,7 @@ pub enum TransferError {
         /// The requested target.
         target: NodeId,
     },
-    /// The node failed; see [`Error`].
+    /// The node failed; see [`Error`](enum@crate::Error).
     #[error(transparent)]
     Fatal(#[from] Error),
 }
@@ -86,7 +86,7 @@ pub enum ChangeError {
     /// The change makes no sense against the current membership.
     #[error("invalid membership change: {0}")]
     Invalid(String),
-    /// The node failed; see [`Error`].
+    /// The node failed; see [`Error`](enum@crate::Error).
     #[error(transparent)]
     Fatal(#[from] Error),
 }
@@ -116,7 +116,7 @@ pub enum ProposeError {
         /// The node taking over.
         target: NodeId,
     },
-    /// The node failed while proposing; see [`Error`].
+    /// The node failed while proposing; see [`Error`](enum@crate::Error).
     #[error(transparent)]
     Fatal(#[from] Error),
 }
