@@ -13,6 +13,12 @@
 //! a gRPC transport behind the `grpc` feature. Users can write their own from
 //! this module alone.
 
+pub mod codec;
+mod link;
+pub mod tcp;
+
+pub use link::TransportStats;
+
 use ordo_core::{Message, NodeId};
 use thiserror::Error;
 use tokio::sync::mpsc;
