@@ -126,10 +126,7 @@ async fn a_message_above_the_frame_limit_is_dropped_and_the_link_survives() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_peer_is_reconnected_and_its_absence_reported() {
-    let mut one = start({
-        let t = bind(config(1));
-        t
-    });
+    let mut one = start(bind(config(1)));
     let two_config = config(2);
     let two = bind(two_config.clone());
     let two_addr = two.local_addr();
