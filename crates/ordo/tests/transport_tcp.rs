@@ -8,9 +8,9 @@ mod transport_support;
 use std::time::Duration;
 
 use bytes::Bytes;
+use ordo::transport::NetworkConfig;
 use ordo::transport::codec::ClusterId;
 use ordo::transport::codec::handshake::{Reply, Welcome};
-use ordo::transport::tcp::TcpConfig;
 use ordo::transport::{Inbound, Transport};
 use ordo_core::{EntryPayload, MessageBody};
 use tokio::io::AsyncWriteExt;
@@ -109,7 +109,7 @@ async fn large_payloads_arrive_intact() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_above_the_frame_limit_is_dropped_and_the_link_survives() {
-    let small_frames = |id| TcpConfig {
+    let small_frames = |id| NetworkConfig {
         max_frame_bytes: 64 * 1024,
         ..config(id)
     };
@@ -152,7 +152,7 @@ async fn a_restarted_peer_is_reconnected_and_its_absence_reported() {
     }
 
     // It comes back on the same port: both directions work again.
-    let two = bind(TcpConfig {
+    let two = bind(NetworkConfig {
         listen_addr: two_addr,
         ..two_config
     });
@@ -240,7 +240,7 @@ async fn a_full_send_queue_drops_instead_of_growing() {
             held.push(stream);
         }
     });
-    let transport = bind(TcpConfig {
+    let transport = bind(NetworkConfig {
         send_queue_messages: 64,
         handshake_timeout: Duration::from_secs(5),
         ..config(1)
@@ -317,7 +317,7 @@ async fn the_dialer_checks_who_answers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bind_refuses_bad_configuration_and_start_twice() {
-    let bad = TcpConfig {
+    let bad = NetworkConfig {
         max_frame_bytes: 0,
         ..config(1)
     };

@@ -10,9 +10,9 @@ mod transport_support;
 use std::time::Duration;
 
 use ordo::transport::Inbound;
+use ordo::transport::NetworkConfig;
 use ordo::transport::codec::handshake::{Hello, RefusalReason, Reply};
 use ordo::transport::codec::{self, ClusterId};
-use ordo::transport::tcp::TcpConfig;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep};
@@ -24,7 +24,7 @@ struct Fixture {
 }
 
 impl Fixture {
-    async fn new(tweak: impl FnOnce(TcpConfig) -> TcpConfig) -> Fixture {
+    async fn new(tweak: impl FnOnce(NetworkConfig) -> NetworkConfig) -> Fixture {
         // Peer 2's address is a closed port: node 1 knows node 2, but only
         // the attacker will ever speak as node 2.
         let one = bind(tweak(config(1)).with_peer(2, "127.0.0.1:1"));
@@ -293,7 +293,7 @@ async fn a_message_for_another_node() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_loris_that_never_finishes_its_handshake() {
-    let mut fixture = Fixture::new(|c| TcpConfig {
+    let mut fixture = Fixture::new(|c| NetworkConfig {
         handshake_timeout: Duration::from_millis(400),
         ..c
     })
@@ -324,7 +324,7 @@ async fn a_slow_loris_that_never_finishes_its_handshake() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_pending_handshakes_are_shed_at_once() {
-    let mut fixture = Fixture::new(|c| TcpConfig {
+    let mut fixture = Fixture::new(|c| NetworkConfig {
         max_pending_handshakes: 4,
         handshake_timeout: Duration::from_secs(3),
         ..c
@@ -347,7 +347,7 @@ async fn too_many_pending_handshakes_are_shed_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_authenticated_peer_that_falls_silent() {
-    let mut fixture = Fixture::new(|c| TcpConfig {
+    let mut fixture = Fixture::new(|c| NetworkConfig {
         keepalive_interval: Duration::from_millis(100),
         idle_timeout: Duration::from_millis(500),
         ..c

@@ -14,10 +14,12 @@
 //! this module alone.
 
 pub mod codec;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 mod link;
 pub mod tcp;
 
-pub use link::TransportStats;
+pub use link::{DEFAULT_MAX_FRAME_BYTES, NetworkConfig, NetworkConfigError, TransportStats};
 
 use ordo_core::{Message, NodeId};
 use thiserror::Error;

@@ -7,9 +7,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
+use ordo::transport::NetworkConfig;
 use ordo::transport::codec::handshake::{Hello, Reply};
 use ordo::transport::codec::{self, ClusterId};
-use ordo::transport::tcp::{TcpConfig, TcpTransport};
+use ordo::transport::tcp::TcpTransport;
 use ordo::transport::{Inbound, Inbox, InboxReceiver, Transport};
 use ordo_core::{AppendRequest, Entry, Heartbeat, Message, MessageBody, NodeId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -25,14 +26,14 @@ pub fn cluster() -> ClusterId {
 
 /// A configuration with short timeouts, so failures surface in well under a
 /// second.
-pub fn config(node_id: NodeId) -> TcpConfig {
-    TcpConfig {
+pub fn config(node_id: NodeId) -> NetworkConfig {
+    NetworkConfig {
         handshake_timeout: Duration::from_millis(300),
         keepalive_interval: Duration::from_millis(100),
         idle_timeout: Duration::from_secs(2),
         reconnect_backoff_min: Duration::from_millis(10),
         reconnect_backoff_max: Duration::from_millis(200),
-        ..TcpConfig::new(cluster(), node_id, "127.0.0.1:0".parse().unwrap())
+        ..NetworkConfig::new(cluster(), node_id, "127.0.0.1:0".parse().unwrap())
     }
 }
 
@@ -72,7 +73,7 @@ impl Node {
 
 /// Binds nodes with `configs` (peers are wired afterwards by
 /// [`connect_all`]).
-pub fn bind(config: TcpConfig) -> TcpTransport {
+pub fn bind(config: NetworkConfig) -> TcpTransport {
     TcpTransport::bind(config).unwrap()
 }
 

@@ -208,7 +208,8 @@ pub enum RefusalReason {
 }
 
 impl RefusalReason {
-    fn code(self) -> u8 {
+    /// The reason's code on the wire.
+    pub fn code(self) -> u8 {
         match self {
             RefusalReason::WrongCluster => 1,
             RefusalReason::UnsupportedVersion => 2,
@@ -219,7 +220,8 @@ impl RefusalReason {
         }
     }
 
-    fn from_code(code: u8) -> Self {
+    /// The reason a code stands for.
+    pub fn from_code(code: u8) -> Self {
         match code {
             1 => RefusalReason::WrongCluster,
             2 => RefusalReason::UnsupportedVersion,

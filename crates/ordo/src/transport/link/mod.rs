@@ -16,6 +16,7 @@
 //! (when to retry, what to drop, what to tell the node) is decided here once.
 
 pub(crate) mod backoff;
+mod config;
 mod stats;
 
 use std::collections::HashMap;
@@ -33,6 +34,8 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info, warn};
 
 use self::backoff::Backoff;
+pub(crate) use self::config::check_peer;
+pub use self::config::{DEFAULT_MAX_FRAME_BYTES, NetworkConfig, NetworkConfigError};
 pub(crate) use self::stats::Counters;
 pub use self::stats::TransportStats;
 use super::Inbox;

@@ -14,13 +14,13 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::timeout;
 use tracing::{Instrument, debug, error, info, warn};
 
-use super::config::TcpConfig;
 use super::dial::TcpConnector;
 use super::io::{FrameReader, ReadError, write_chunks};
 use crate::transport::codec::handshake::{
     Hello, LocalIdentity, MAX_HANDSHAKE_BYTES, Refusal, RefusalReason, Reply,
 };
 use crate::transport::codec::{self, DecodeError, DecodeLimits, FrameBatch};
+use crate::transport::link::NetworkConfig;
 use crate::transport::link::{Counters, InboundRegistration, Links};
 use crate::transport::{Delivered, Inbox};
 
@@ -34,7 +34,7 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// Serves inbound connections.
 pub(super) struct Acceptor {
     pub(super) identity: LocalIdentity,
-    pub(super) config: Arc<TcpConfig>,
+    pub(super) config: Arc<NetworkConfig>,
     pub(super) links: Arc<Links<TcpConnector>>,
     pub(super) inbox: Inbox,
     pub(super) handshake_slots: Arc<Semaphore>,

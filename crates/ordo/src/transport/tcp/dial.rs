@@ -13,18 +13,18 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
 use tracing::error;
 
-use super::config::TcpConfig;
 use super::io::{FrameReader, ReadError, write_chunks};
 use crate::transport::codec::handshake::{
     HandshakeError, Hello, LocalIdentity, MAX_HANDSHAKE_BYTES, Reply,
 };
 use crate::transport::codec::{DecodeError, FrameBatch};
+use crate::transport::link::NetworkConfig;
 use crate::transport::link::{Connector, Counters, StreamEnd};
 
 /// Opens and drives outbound TCP connections.
 pub(super) struct TcpConnector {
     pub(super) identity: LocalIdentity,
-    pub(super) config: Arc<TcpConfig>,
+    pub(super) config: Arc<NetworkConfig>,
     pub(super) counters: Arc<Counters>,
 }
 

@@ -51,7 +51,8 @@
 //! # Example
 //! ```
 //! use ordo::transport::codec::ClusterId;
-//! use ordo::transport::tcp::{TcpConfig, TcpTransport};
+//! use ordo::transport::NetworkConfig;
+//! use ordo::transport::tcp::TcpTransport;
 //! use ordo::transport::{Inbound, Inbox, Transport};
 //! use ordo_core::{Message, MessageBody, VoteResponse};
 //!
@@ -59,8 +60,8 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let cluster = ClusterId::new("example")?;
 //! let any_port = "127.0.0.1:0".parse()?;
-//! let one = TcpTransport::bind(TcpConfig::new(cluster.clone(), 1, any_port))?;
-//! let two = TcpTransport::bind(TcpConfig::new(cluster, 2, any_port))?;
+//! let one = TcpTransport::bind(NetworkConfig::new(cluster.clone(), 1, any_port))?;
+//! let two = TcpTransport::bind(NetworkConfig::new(cluster, 2, any_port))?;
 //! one.add_peer(2, two.local_addr().to_string())?;
 //! two.add_peer(1, one.local_addr().to_string())?;
 //!
@@ -80,7 +81,6 @@
 //! ```
 
 mod accept;
-mod config;
 mod dial;
 mod io;
 
@@ -92,11 +92,10 @@ use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 
 use self::accept::Acceptor;
-pub use self::config::{DEFAULT_MAX_FRAME_BYTES, TcpConfig, TcpConfigError};
 use self::dial::TcpConnector;
 use super::codec::handshake::LocalIdentity;
 pub use super::link::TransportStats;
-use super::link::{Counters, LinkSettings, Links};
+use super::link::{Counters, LinkSettings, Links, NetworkConfig, NetworkConfigError, check_peer};
 use super::{Inbox, Transport, TransportError};
 
 /// Raft messages over TCP. Cheap to clone: clones share one transport (keep
@@ -107,7 +106,7 @@ pub struct TcpTransport {
 }
 
 struct Inner {
-    config: Arc<TcpConfig>,
+    config: Arc<NetworkConfig>,
     identity: LocalIdentity,
     local_addr: SocketAddr,
     /// The bound listener, until `start` hands it to the accept task.
@@ -122,9 +121,9 @@ impl TcpTransport {
     ///
     /// # Errors
     /// [`TransportError::Config`] for an invalid configuration (the message is
-    /// a [`TcpConfigError`]), [`TransportError::Io`] if the address cannot be
+    /// a [`NetworkConfigError`]), [`TransportError::Io`] if the address cannot be
     /// bound.
-    pub fn bind(config: TcpConfig) -> Result<Self, TransportError> {
+    pub fn bind(config: NetworkConfig) -> Result<Self, TransportError> {
         config
             .validate()
             .map_err(|error| TransportError::Config(error.to_string()))?;
@@ -186,7 +185,7 @@ impl TcpTransport {
     }
 
     /// The configuration the transport runs with.
-    pub fn config(&self) -> &TcpConfig {
+    pub fn config(&self) -> &NetworkConfig {
         &self.inner.config
     }
 
@@ -195,11 +194,15 @@ impl TcpTransport {
     /// call it as nodes join. Returns false if the peer was already there.
     ///
     /// # Errors
-    /// [`TcpConfigError::InvalidPeerId`] or
-    /// [`TcpConfigError::InvalidPeerAddress`].
-    pub fn add_peer(&self, id: NodeId, address: impl Into<String>) -> Result<bool, TcpConfigError> {
+    /// [`NetworkConfigError::InvalidPeerId`] or
+    /// [`NetworkConfigError::InvalidPeerAddress`].
+    pub fn add_peer(
+        &self,
+        id: NodeId,
+        address: impl Into<String>,
+    ) -> Result<bool, NetworkConfigError> {
         let address = address.into();
-        config::check_peer(self.inner.identity.node_id, id, &address)?;
+        check_peer(self.inner.identity.node_id, id, &address)?;
         Ok(self.inner.links.add_peer(id, address))
     }
 

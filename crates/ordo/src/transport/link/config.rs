@@ -1,5 +1,6 @@
-//! [`TcpConfig`]: identity, peers and every limit of the TCP transport, with
-//! units in the names and safe defaults.
+//! [`NetworkConfig`]: identity, peers and every limit of the network
+//! transports (TCP, and gRPC behind the `grpc` feature), with units in the
+//! names and safe defaults.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -11,18 +12,21 @@ use thiserror::Error;
 use crate::transport::codec::handshake::MAX_HANDSHAKE_BYTES;
 use crate::transport::codec::{ClusterId, DecodeLimits};
 
-/// Configuration of a [`TcpTransport`](super::TcpTransport). Build it with
-/// [`TcpConfig::new`] and struct update syntax; the transport validates it.
+/// Configuration of a network transport:
+/// [`TcpTransport`](crate::transport::tcp::TcpTransport), or the gRPC
+/// transport (feature `grpc`), which reads the same fields (where a field
+/// means something different over gRPC, its doc says so). Build it with
+/// [`NetworkConfig::new`] and struct update syntax; the transport validates it.
 ///
 /// ```
+/// use ordo::transport::NetworkConfig;
 /// use ordo::transport::codec::ClusterId;
-/// use ordo::transport::tcp::TcpConfig;
 /// use std::time::Duration;
 ///
-/// let config = TcpConfig {
+/// let config = NetworkConfig {
 ///     send_queue_messages: 4096,
 ///     reconnect_backoff_max: Duration::from_secs(1),
-///     ..TcpConfig::new(ClusterId::new("prod")?, 1, "0.0.0.0:7001".parse()?)
+///     ..NetworkConfig::new(ClusterId::new("prod")?, 1, "0.0.0.0:7001".parse()?)
 /// }
 /// .with_peer(2, "node2.internal:7001")
 /// .with_peer(3, "node3.internal:7001");
@@ -30,20 +34,22 @@ use crate::transport::codec::{ClusterId, DecodeLimits};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TcpConfig {
+pub struct NetworkConfig {
     /// The cluster this node belongs to; peers of other clusters are refused.
     pub cluster_id: ClusterId,
     /// This node's id. Must not be 0.
     pub node_id: NodeId,
-    /// Where to listen. Port 0 picks a free port (see
-    /// [`TcpTransport::local_addr`](super::TcpTransport::local_addr)).
+    /// Where to listen. Port 0 picks a free port (the transport's
+    /// `local_addr` tells which).
     pub listen_addr: SocketAddr,
     /// The peers at start, by id: `host:port`, resolved again on every
     /// connection attempt (so a peer may move if its name follows it).
     pub peers: BTreeMap<NodeId, String>,
-    /// Largest frame sent or accepted, in bytes. A peer sending a larger one
-    /// is disconnected; a message that would need one is dropped (and logged).
-    /// Must exceed the core's `max_bytes_per_message` plus encoding overhead.
+    /// Largest frame sent or accepted, in bytes (over gRPC: largest encoded
+    /// message, and a batch of messages is at most this plus 64 KiB). A peer
+    /// sending a larger one is disconnected; a message that would need one
+    /// is dropped (and logged). Must exceed the core's
+    /// `max_bytes_per_message` plus encoding overhead.
     pub max_frame_bytes: usize,
     /// Most entries, request ids and membership ids in one received message
     /// (see [`DecodeLimits`]).
@@ -58,15 +64,18 @@ pub struct TcpConfig {
     pub connect_timeout: Duration,
     /// Longest wait for the other side's handshake, both when dialing and when
     /// accepting. A caller that does not complete its handshake in time is
-    /// disconnected (a slow-loris defence).
+    /// disconnected (a slow-loris defence; over gRPC, a connection that has
+    /// not opened an authenticated stream in time).
     pub handshake_timeout: Duration,
-    /// Longest a write to a peer may block before the connection is declared
-    /// dead.
+    /// Longest a write to a peer (over gRPC: handing a batch to the HTTP/2
+    /// stream) may block before the connection is declared dead.
     pub write_timeout: Duration,
-    /// An idle outbound connection sends a keepalive frame this often.
+    /// An idle outbound connection sends a keepalive frame this often (over
+    /// gRPC: an HTTP/2 ping, from both ends).
     pub keepalive_interval: Duration,
     /// An inbound connection that receives nothing, not even a keepalive, for
-    /// this long is closed. Must exceed `keepalive_interval`.
+    /// this long is closed (over gRPC: a connection whose pings go unanswered
+    /// this long). Must exceed `keepalive_interval`.
     pub idle_timeout: Duration,
     /// First delay before reconnecting to a peer; each failure doubles it.
     pub reconnect_backoff_min: Duration,
@@ -79,17 +88,17 @@ pub struct TcpConfig {
     pub max_pending_handshakes: usize,
 }
 
-/// Default [`TcpConfig::max_frame_bytes`]: 64 MiB.
+/// Default [`NetworkConfig::max_frame_bytes`]: 64 MiB.
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
 
-impl TcpConfig {
+impl NetworkConfig {
     /// A configuration with no peers and the default limits: 64 MiB frames,
     /// 1024 queued messages per peer, 1 MiB write batches, 1 s connect and
     /// 2 s handshake timeouts, 5 s write timeout, keepalives every second and
     /// a 10 s idle timeout, back-off from 20 ms to 2 s, and 64 pending
     /// handshakes.
     pub fn new(cluster_id: ClusterId, node_id: NodeId, listen_addr: SocketAddr) -> Self {
-        TcpConfig {
+        NetworkConfig {
             cluster_id,
             node_id,
             listen_addr,
@@ -125,10 +134,10 @@ impl TcpConfig {
     /// Checks every rule the transport relies on.
     ///
     /// # Errors
-    /// The first [`TcpConfigError`] found.
-    pub fn validate(&self) -> Result<(), TcpConfigError> {
+    /// The first [`NetworkConfigError`] found.
+    pub fn validate(&self) -> Result<(), NetworkConfigError> {
         if self.node_id == 0 {
-            return Err(TcpConfigError::ZeroNodeId);
+            return Err(NetworkConfigError::ZeroNodeId);
         }
         let counts = [
             ("max_items_per_message", self.max_items_per_message),
@@ -137,7 +146,7 @@ impl TcpConfig {
             ("max_pending_handshakes", self.max_pending_handshakes),
         ];
         if let Some(&(name, _)) = counts.iter().find(|(_, value)| *value == 0) {
-            return Err(TcpConfigError::ZeroLimit { name });
+            return Err(NetworkConfigError::ZeroLimit { name });
         }
         let durations = [
             ("connect_timeout", self.connect_timeout),
@@ -147,21 +156,21 @@ impl TcpConfig {
             ("reconnect_backoff_min", self.reconnect_backoff_min),
         ];
         if let Some(&(name, _)) = durations.iter().find(|(_, value)| value.is_zero()) {
-            return Err(TcpConfigError::ZeroLimit { name });
+            return Err(NetworkConfigError::ZeroLimit { name });
         }
         if !(MAX_HANDSHAKE_BYTES..=u32::MAX as usize).contains(&self.max_frame_bytes) {
-            return Err(TcpConfigError::FrameLimitOutOfRange {
+            return Err(NetworkConfigError::FrameLimitOutOfRange {
                 max_frame_bytes: self.max_frame_bytes,
             });
         }
         if self.idle_timeout <= self.keepalive_interval {
-            return Err(TcpConfigError::IdleTimeoutNotAboveKeepalive {
+            return Err(NetworkConfigError::IdleTimeoutNotAboveKeepalive {
                 idle_timeout: self.idle_timeout,
                 keepalive_interval: self.keepalive_interval,
             });
         }
         if self.reconnect_backoff_max < self.reconnect_backoff_min {
-            return Err(TcpConfigError::BackoffRange {
+            return Err(NetworkConfigError::BackoffRange {
                 min: self.reconnect_backoff_min,
                 max: self.reconnect_backoff_max,
             });
@@ -173,15 +182,19 @@ impl TcpConfig {
 }
 
 /// Checks one peer entry against this node's id.
-pub(super) fn check_peer(node_id: NodeId, id: NodeId, address: &str) -> Result<(), TcpConfigError> {
+pub(crate) fn check_peer(
+    node_id: NodeId,
+    id: NodeId,
+    address: &str,
+) -> Result<(), NetworkConfigError> {
     if id == 0 || id == node_id {
-        return Err(TcpConfigError::InvalidPeerId { id });
+        return Err(NetworkConfigError::InvalidPeerId { id });
     }
     let port_ok = address
         .rsplit_once(':')
         .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
     if !port_ok {
-        return Err(TcpConfigError::InvalidPeerAddress {
+        return Err(NetworkConfigError::InvalidPeerAddress {
             id,
             address: address.to_owned(),
         });
@@ -189,9 +202,9 @@ pub(super) fn check_peer(node_id: NodeId, id: NodeId, address: &str) -> Result<(
     Ok(())
 }
 
-/// Why a [`TcpConfig`] (or a peer added later) is unusable.
+/// Why a [`NetworkConfig`] (or a peer added later) is unusable.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
-pub enum TcpConfigError {
+pub enum NetworkConfigError {
     /// `node_id` is 0.
     #[error("node_id must not be 0")]
     ZeroNodeId,
@@ -250,8 +263,8 @@ pub enum TcpConfigError {
 mod tests {
     use super::*;
 
-    fn config() -> TcpConfig {
-        TcpConfig::new(
+    fn config() -> NetworkConfig {
+        NetworkConfig::new(
             ClusterId::new("c").unwrap(),
             1,
             "127.0.0.1:0".parse().unwrap(),
@@ -267,66 +280,66 @@ mod tests {
     fn each_broken_rule_is_named() {
         let cases = [
             (
-                TcpConfig {
+                NetworkConfig {
                     node_id: 0,
                     ..config()
                 },
-                TcpConfigError::ZeroNodeId,
+                NetworkConfigError::ZeroNodeId,
             ),
             (
-                TcpConfig {
+                NetworkConfig {
                     send_queue_messages: 0,
                     ..config()
                 },
-                TcpConfigError::ZeroLimit {
+                NetworkConfigError::ZeroLimit {
                     name: "send_queue_messages",
                 },
             ),
             (
-                TcpConfig {
+                NetworkConfig {
                     handshake_timeout: Duration::ZERO,
                     ..config()
                 },
-                TcpConfigError::ZeroLimit {
+                NetworkConfigError::ZeroLimit {
                     name: "handshake_timeout",
                 },
             ),
             (
-                TcpConfig {
+                NetworkConfig {
                     max_frame_bytes: 10,
                     ..config()
                 },
-                TcpConfigError::FrameLimitOutOfRange {
+                NetworkConfigError::FrameLimitOutOfRange {
                     max_frame_bytes: 10,
                 },
             ),
             (
-                TcpConfig {
+                NetworkConfig {
                     idle_timeout: Duration::from_secs(1),
                     ..config()
                 },
-                TcpConfigError::IdleTimeoutNotAboveKeepalive {
+                NetworkConfigError::IdleTimeoutNotAboveKeepalive {
                     idle_timeout: Duration::from_secs(1),
                     keepalive_interval: Duration::from_secs(1),
                 },
             ),
             (
-                TcpConfig {
+                NetworkConfig {
                     reconnect_backoff_max: Duration::from_millis(1),
                     ..config()
                 },
-                TcpConfigError::BackoffRange {
+                NetworkConfigError::BackoffRange {
                     min: Duration::from_millis(20),
                     max: Duration::from_millis(1),
                 },
             ),
             (
                 config().with_peer(1, "localhost:1"),
-                TcpConfigError::InvalidPeerId { id: 1 },
+                NetworkConfigError::InvalidPeerId { id: 1 },
             ),
             (
                 config().with_peer(2, "localhost"),
-                TcpConfigError::InvalidPeerAddress {
+                NetworkConfigError::InvalidPeerAddress {
                     id: 2,
                     address: "localhost".into(),
                 },
