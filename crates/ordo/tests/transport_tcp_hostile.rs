@@ -68,19 +68,6 @@ impl Fixture {
     }
 }
 
-/// Deterministic pseudo-random bytes.
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
-
 const CLOSE_PATIENCE: Duration = Duration::from_secs(5);
 
 async fn refusal_for(fixture: &Fixture, hello: &Hello) -> RefusalReason {

@@ -7,11 +7,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ordo::transport::NetworkConfig;
 use ordo::transport::codec::handshake::{Hello, Reply};
 use ordo::transport::codec::{self, ClusterId};
+#[cfg(feature = "grpc")]
+use ordo::transport::grpc::GrpcTransport;
 use ordo::transport::tcp::TcpTransport;
-use ordo::transport::{Inbound, Inbox, InboxReceiver, Transport};
+use ordo::transport::{Inbound, Inbox, InboxReceiver, NetworkConfig, Transport, TransportStats};
 use ordo_core::{AppendRequest, Entry, Heartbeat, Message, MessageBody, NodeId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -37,19 +38,79 @@ pub fn config(node_id: NodeId) -> NetworkConfig {
     }
 }
 
+/// What the tests need of a network transport, TCP or gRPC.
+pub trait NetTransport: Transport + Clone {
+    fn bind(config: NetworkConfig) -> Self;
+    fn id(&self) -> NodeId;
+    fn addr(&self) -> SocketAddr;
+    fn add(&self, peer: NodeId, address: String) -> bool;
+    fn remove(&self, peer: NodeId) -> bool;
+    fn counters(&self) -> TransportStats;
+    async fn close(&self);
+}
+
+impl NetTransport for TcpTransport {
+    fn bind(config: NetworkConfig) -> Self {
+        TcpTransport::bind(config).unwrap()
+    }
+    fn id(&self) -> NodeId {
+        self.node_id()
+    }
+    fn addr(&self) -> SocketAddr {
+        self.local_addr()
+    }
+    fn add(&self, peer: NodeId, address: String) -> bool {
+        self.add_peer(peer, address).unwrap()
+    }
+    fn remove(&self, peer: NodeId) -> bool {
+        self.remove_peer(peer)
+    }
+    fn counters(&self) -> TransportStats {
+        self.stats()
+    }
+    async fn close(&self) {
+        self.shutdown().await
+    }
+}
+
+#[cfg(feature = "grpc")]
+impl NetTransport for GrpcTransport {
+    fn bind(config: NetworkConfig) -> Self {
+        GrpcTransport::bind(config).unwrap()
+    }
+    fn id(&self) -> NodeId {
+        self.node_id()
+    }
+    fn addr(&self) -> SocketAddr {
+        self.local_addr()
+    }
+    fn add(&self, peer: NodeId, address: String) -> bool {
+        self.add_peer(peer, address).unwrap()
+    }
+    fn remove(&self, peer: NodeId) -> bool {
+        self.remove_peer(peer)
+    }
+    fn counters(&self) -> TransportStats {
+        self.stats()
+    }
+    async fn close(&self) {
+        self.shutdown().await
+    }
+}
+
 /// A started node and what it received.
-pub struct Node {
-    pub transport: TcpTransport,
+pub struct Node<T = TcpTransport> {
+    pub transport: T,
     pub inbox: InboxReceiver,
 }
 
-impl Node {
+impl<T: NetTransport> Node<T> {
     pub fn id(&self) -> NodeId {
-        self.transport.node_id()
+        self.transport.id()
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.transport.local_addr()
+        self.transport.addr()
     }
 
     /// The next message, skipping unreachability reports.
@@ -71,13 +132,12 @@ impl Node {
     }
 }
 
-/// Binds nodes with `configs` (peers are wired afterwards by
-/// [`connect_all`]).
+/// Binds a TCP node (peers are wired afterwards, say by [`mesh`]).
 pub fn bind(config: NetworkConfig) -> TcpTransport {
     TcpTransport::bind(config).unwrap()
 }
 
-pub fn start(transport: TcpTransport) -> Node {
+pub fn start<T: NetTransport>(transport: T) -> Node<T> {
     let (inbox, receiver) = Inbox::bounded(4096);
     transport.start(inbox).unwrap();
     Node {
@@ -87,11 +147,11 @@ pub fn start(transport: TcpTransport) -> Node {
 }
 
 /// Makes every transport a peer of every other, then starts them all.
-pub fn mesh(transports: Vec<TcpTransport>) -> Vec<Node> {
+pub fn mesh<T: NetTransport>(transports: Vec<T>) -> Vec<Node<T>> {
     for a in &transports {
         for b in &transports {
-            if a.node_id() != b.node_id() {
-                a.add_peer(b.node_id(), b.local_addr().to_string()).unwrap();
+            if a.id() != b.id() {
+                a.add(b.id(), b.addr().to_string());
             }
         }
     }
@@ -128,8 +188,8 @@ pub fn append(from: NodeId, to: NodeId, payloads: Vec<Bytes>) -> Message {
 
 /// Sends heartbeats from `sender` to `receiver` until one arrives: proves the
 /// link works (the first few may be lost while a connection is made).
-pub async fn assert_link(sender: &TcpTransport, receiver: &mut Node) {
-    let (from, to) = (sender.node_id(), receiver.id());
+pub async fn assert_link<T: NetTransport>(sender: &T, receiver: &mut Node<T>) {
+    let (from, to) = (sender.id(), receiver.id());
     let deadline = Instant::now() + PATIENCE;
     let marker = 0xfeed_0000 + from * 100 + to;
     loop {
@@ -231,4 +291,17 @@ pub async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Duration 
 /// A message encoded and framed by hand.
 pub fn framed_message(message: &Message) -> Vec<u8> {
     frame(&codec::encode(message))
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
 }
