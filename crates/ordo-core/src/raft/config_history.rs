@@ -53,6 +53,16 @@ impl ConfigHistory {
         self.entries.last().map_or(&self.base, |(_, m)| m)
     }
 
+    /// The configuration before the one in force, if the one in force is an
+    /// entry of the log.
+    pub(crate) fn previous(&self) -> Option<&Membership> {
+        match self.entries.len() {
+            0 => None,
+            1 => Some(&self.base),
+            n => Some(&self.entries[n - 2].1),
+        }
+    }
+
     /// The index of the newest configuration entry (the base index if none).
     pub(crate) fn current_index(&self) -> Index {
         self.entries.last().map_or(self.base_index, |(i, _)| *i)

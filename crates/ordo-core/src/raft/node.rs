@@ -149,6 +149,25 @@ impl<L: LogRead> Node<L> {
         self.config.check_quorum && (heard_recently || just_started)
     }
 
+    /// True if this node may start an election: it votes in the configuration
+    /// in force — or it voted in the previous one and the configuration that
+    /// removes it is not committed yet. Until then the group may still need it
+    /// (its log may be the only up-to-date one); its own vote then does not
+    /// count (Raft dissertation §4.1). Once it knows the removal committed, it
+    /// never campaigns again.
+    pub(crate) fn may_campaign(&self) -> bool {
+        let id = self.id();
+        if self.voters.contains(id) {
+            return true;
+        }
+        let removal_pending = self.history.current_index() > self.log.committed();
+        removal_pending
+            && self
+                .history
+                .previous()
+                .is_some_and(|previous| previous.is_voter(id))
+    }
+
     /// Fails every read forwarded to a leader that is no longer ours.
     pub(crate) fn fail_forwarded_reads(&mut self) {
         let failed = std::mem::take(&mut self.forwarded_reads);
