@@ -11,7 +11,9 @@
 //!
 //! Every open starts a fresh segment (the previous last segment is never
 //! appended to again, which keeps a cut torn tail final); segments, however
-//! small, go away with compaction.
+//! small, go away with compaction. Before that, open fdatasyncs every recovered
+//! segment: after a process crash, recovery reads writes that may exist only in
+//! the page cache, and the reopened store reports all it holds as durable.
 //!
 //! The log is append-only. A suffix truncation is a `Truncate` record, a
 //! compaction a `Compact` record, a snapshot install a `Reset` record; recovery
@@ -217,6 +219,9 @@ impl WalLogStore {
             .map_err(|source| StorageError::io("create", &dir, source))?;
         let lock = DirLock::acquire(&dir)?;
         let recovered = recovery::recover(fs.as_ref(), &dir)?;
+        if config.durability == Durability::Always {
+            flush_recovered(&recovered.index)?;
+        }
         let mut view = View {
             index: recovered.index,
             cache: EntryCache::new(config.cache_entries_max, config.cache_payload_bytes_max),
@@ -483,6 +488,19 @@ impl WalLogStore {
             )),
         }
     }
+}
+
+/// fdatasyncs every recovered segment. What recovery read may have come from
+/// the page cache of a process that crashed before its sync: the store is about
+/// to report it durable (and to start a segment after it), so it must be.
+fn flush_recovered(index: &EntryIndex) -> Result<(), StorageError> {
+    for segment in index.segments() {
+        segment
+            .file
+            .sync_data()
+            .map_err(|source| StorageError::io("fdatasync", &segment.path, source))?;
+    }
+    Ok(())
 }
 
 /// Creates segment `seq`: header and head records (hard state, compaction
