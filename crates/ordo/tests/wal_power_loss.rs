@@ -48,3 +48,42 @@ fn what_a_reopen_reports_durable_survives_a_power_loss() {
     );
     assert_eq!(all(&store), entries(1, 10, 1));
 }
+
+/// The first segment's file name.
+fn first_segment(dir: &Path) -> std::path::PathBuf {
+    dir.join(format!("{:020}.wal", 1))
+}
+
+#[test]
+fn a_rotation_during_an_unfinished_flush_still_flushes_the_old_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = SimFs::new();
+    let store = Arc::new(open_on(&fs, dir.path()));
+    // One write that fills the first segment past its 4 KiB size.
+    store.append(&entries(1, 200, 1)).unwrap();
+    assert_eq!(store.segment_count(), 1);
+
+    let held = fs.hold_next_sync();
+    let syncer = {
+        let store = Arc::clone(&store);
+        std::thread::spawn(move || store.sync())
+    };
+    held.wait_entered();
+    // The flush of segment 1 is in flight; this write rotates to segment 2.
+    store.append(&entries(201, 10, 1)).unwrap();
+    assert_eq!(store.segment_count(), 2);
+
+    // Power off before that flush completes; segment 2 reached the disk.
+    let first = first_segment(dir.path());
+    let after = fs.power_loss(true, |path| match path == first {
+        true => common::sim_fs::Kept::Nothing,
+        false => common::sim_fs::Kept::Everything,
+    });
+    held.release(common::sim_fs::Release::Flush);
+    syncer.join().unwrap().unwrap();
+    drop(store);
+
+    let store = WalLogStore::open_with_fs(dir.path(), common::small_config(), Arc::new(after))
+        .expect("a power loss must not leave a log that refuses to open");
+    assert_eq!(all(&store), entries(1, store.last_index(), 1));
+}

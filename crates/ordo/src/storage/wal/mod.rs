@@ -32,9 +32,10 @@
 //! single fdatasync, and callers queued behind a flush that already covered them
 //! return without one. A batch is never split over segments: a segment is
 //! closed once it reaches the configured size (so it may overshoot by one batch)
-//! and, if it holds writes no sync covered yet, fdatasync'ed *before* the next
-//! one is created. That costs at most one extra fdatasync per segment (none
-//! when every batch is synced, as the runtime does) and a directory fsync with
+//! and, if it holds writes no *completed* fdatasync covers (a flush still in
+//! flight does not count), flushed before the next one is created. That costs
+//! at most one extra fdatasync per segment (none when every batch is synced
+//! and each sync returns before the next write, as the runtime does) and a directory fsync with
 //! the next sync, but gives recovery a simple rule: damage in any segment but
 //! the last is corruption, never a crash.
 //!
@@ -181,6 +182,10 @@ struct Writer {
     len: u64,
     /// The active segment was written since the last flush round took it.
     dirty: bool,
+    /// Bytes of the active segment that a *completed* fdatasync covers. Not the
+    /// same as `!dirty`: a round clears `dirty` when it takes the file, before
+    /// its flush finishes.
+    flushed_len: u64,
     /// A segment was created since the last flush round.
     dir_dirty: bool,
     records: RecordWriter,
@@ -237,11 +242,13 @@ impl WalLogStore {
         };
         let seq = recovered.last_seq + 1;
         let (path, file, len) = create_segment(fs.as_ref(), &dir, seq, &view)?;
+        let mut flushed_len = 0;
         if config.durability == Durability::Always {
             file.sync_data()
                 .map_err(|source| StorageError::io("fdatasync", &path, source))?;
             fs.sync_dir(&dir)
                 .map_err(|source| StorageError::io("fsync the directory", &dir, source))?;
+            flushed_len = len;
         }
         view.index
             .push_segment(seq, path.clone(), Arc::clone(&file));
@@ -251,6 +258,7 @@ impl WalLogStore {
             file,
             len,
             dirty: false,
+            flushed_len,
             dir_dirty: false,
             records: RecordWriter::default(),
             entry_offsets: Vec::new(),
@@ -330,9 +338,12 @@ impl WalLogStore {
     }
 
     /// Closes the full active segment (flushing it, see the module docs) and
-    /// starts the next one.
+    /// starts the next one. The flush is skipped only if a completed one already
+    /// covers the whole segment: a sync round still in flight does not count,
+    /// since a crash before it finishes would leave damage in a segment that is
+    /// no longer the last.
     fn rotate(&self, writer: &mut Writer) -> Result<(), StorageError> {
-        if self.config.durability == Durability::Always && writer.dirty {
+        if self.config.durability == Durability::Always && writer.flushed_len < writer.len {
             writer.file.sync_data().map_err(|source| {
                 self.poison(StorageError::io("fdatasync", &writer.path, source))
             })?;
@@ -348,6 +359,7 @@ impl WalLogStore {
         writer.file = file;
         writer.len = len;
         writer.dirty = true;
+        writer.flushed_len = 0;
         writer.dir_dirty = true;
         Ok(())
     }
@@ -682,7 +694,7 @@ impl LogStore for WalLogStore {
             .sync_round
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let (target, count, file, dir_dirty) = {
+        let (target, count, file, dir_dirty, taken) = {
             let mut writer = self.lock_writer();
             let view = self.read_view();
             view.check_writable()?;
@@ -700,7 +712,8 @@ impl LogStore for WalLogStore {
                 .then(|| (Arc::clone(&writer.file), writer.path.clone()));
             writer.dirty = false;
             let dir_dirty = std::mem::take(&mut writer.dir_dirty);
-            (target, writer.write_count, file, dir_dirty)
+            let taken = (writer.seq, writer.len);
+            (target, writer.write_count, file, dir_dirty, taken)
         };
         if self.config.durability == Durability::Always {
             if let Some((file, path)) = file {
@@ -714,6 +727,9 @@ impl LogStore for WalLogStore {
             }
         }
         let mut writer = self.lock_writer();
+        if self.config.durability == Durability::Always && writer.seq == taken.0 {
+            writer.flushed_len = writer.flushed_len.max(taken.1);
+        }
         writer.durable_count = count;
         self.write_view().durable = target;
         Ok(target)
