@@ -87,3 +87,44 @@ fn a_rotation_during_an_unfinished_flush_still_flushes_the_old_segment() {
         .expect("a power loss must not leave a log that refuses to open");
     assert_eq!(all(&store), entries(1, store.last_index(), 1));
 }
+
+#[test]
+fn a_flush_that_fails_during_another_flush_stops_both_from_reporting_durability() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = SimFs::new();
+    let store = Arc::new(open_on(&fs, dir.path()));
+    store.append(&entries(1, 200, 1)).unwrap();
+    let before = store.durable();
+
+    // A sync round flushes segment 1; meanwhile a rotation flushes it too, and
+    // that fdatasync gets the writeback error. Linux reports such an error
+    // once per open file, so the round's own fdatasync then "succeeds".
+    let held = fs.hold_next_sync();
+    fs.fail_next_sync();
+    let syncer = {
+        let store = Arc::clone(&store);
+        std::thread::spawn(move || store.sync())
+    };
+    held.wait_entered();
+    assert!(
+        store.append(&entries(201, 10, 1)).is_err(),
+        "the rotation's flush failed"
+    );
+    held.release(common::sim_fs::Release::SucceedWithoutFlush);
+    let outcome = syncer.join().unwrap();
+    assert!(
+        outcome.is_err(),
+        "a sync must not report durability once a flush of the store failed: {outcome:?}"
+    );
+    assert_eq!(store.durable(), before, "the durable point never moves");
+    let claimed = store.durable();
+    drop(store);
+
+    let store = WalLogStore::open_with_fs(
+        dir.path(),
+        common::small_config(),
+        Arc::new(fs.power_loss_keeping_nothing()),
+    )
+    .unwrap();
+    assert!(store.last_index() >= claimed.last_index);
+}

@@ -45,7 +45,10 @@
 //! fsync would not cover them; the only honest continuation is to reopen, which
 //! recovers what really is on disk. Until then writes and syncs return
 //! [`StorageError::Poisoned`], the durable point never moves, and reads serve the
-//! log capped at the last durable index.
+//! log capped at the last durable index. A sync whose flush was in flight when
+//! the store was poisoned does not report its durability point either: Linux
+//! reports a writeback error once per open file, so the failure seen by another
+//! fdatasync of the same file (a rotation's) may have been this one's too.
 
 mod cache;
 mod index;
@@ -727,11 +730,17 @@ impl LogStore for WalLogStore {
             }
         }
         let mut writer = self.lock_writer();
+        let mut view = self.write_view();
+        // The fsync gate, part two: if any write or flush failed while ours ran
+        // (a rotation's fdatasync of the same file, say), ours may have returned
+        // success only because the kernel reported the writeback error to the
+        // other caller. Nothing can be claimed durable any more.
+        view.check_writable()?;
         if self.config.durability == Durability::Always && writer.seq == taken.0 {
             writer.flushed_len = writer.flushed_len.max(taken.1);
         }
         writer.durable_count = count;
-        self.write_view().durable = target;
+        view.durable = target;
         Ok(target)
     }
 
