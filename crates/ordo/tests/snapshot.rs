@@ -148,3 +148,31 @@ fn leftovers_are_cleaned_and_the_directory_is_locked() {
         Err(StorageError::Locked { .. })
     ));
 }
+
+#[test]
+fn a_hostile_trailer_length_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SnapshotStore::open(dir.path()).unwrap();
+    write_streamed(&store, 100, 1000);
+    let path = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "snap")
+        })
+        .unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let trailer = bytes.len() - 20;
+    for data_bytes in [u64::MAX, u64::MAX - 10, 1 << 63] {
+        bytes[trailer..trailer + 8].copy_from_slice(&data_bytes.to_le_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(
+            matches!(
+                store.open_latest(),
+                Err(StorageError::SnapshotMetadata { .. })
+            ),
+            "data length {data_bytes}"
+        );
+    }
+}
