@@ -365,3 +365,82 @@ fn damage_after_open_is_a_storage_error_on_read() {
         "cached entries still read"
     );
 }
+
+/// The real file system, except that segment files claim to be `size_bytes` long.
+#[derive(Debug)]
+struct HugeSegments {
+    size_bytes: u64,
+}
+
+#[derive(Debug)]
+struct HugeFile {
+    inner: std::sync::Arc<dyn ordo::storage::fs::FsFile>,
+    size_bytes: u64,
+}
+
+impl ordo::storage::fs::FsFile for HugeFile {
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> std::io::Result<()> {
+        self.inner.write_all_at(buf, offset)
+    }
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        self.inner.read_exact_at(buf, offset)
+    }
+    fn size_bytes(&self) -> std::io::Result<u64> {
+        Ok(self.size_bytes)
+    }
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.inner.set_len(len)
+    }
+    fn sync_data(&self) -> std::io::Result<()> {
+        self.inner.sync_data()
+    }
+}
+
+impl ordo::storage::fs::FileSystem for HugeSegments {
+    fn create_dir_all(&self, path: &Path) -> std::io::Result<()> {
+        ordo::storage::fs::StdFs.create_dir_all(path)
+    }
+    fn list_dir(&self, path: &Path) -> std::io::Result<Vec<PathBuf>> {
+        ordo::storage::fs::StdFs.list_dir(path)
+    }
+    fn create(
+        &self,
+        path: &Path,
+    ) -> std::io::Result<std::sync::Arc<dyn ordo::storage::fs::FsFile>> {
+        ordo::storage::fs::StdFs.create(path)
+    }
+    fn open(&self, path: &Path) -> std::io::Result<std::sync::Arc<dyn ordo::storage::fs::FsFile>> {
+        let inner = ordo::storage::fs::StdFs.open(path)?;
+        Ok(std::sync::Arc::new(HugeFile {
+            inner,
+            size_bytes: self.size_bytes,
+        }))
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        ordo::storage::fs::StdFs.rename(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> std::io::Result<()> {
+        ordo::storage::fs::StdFs.remove_file(path)
+    }
+    fn sync_dir(&self, path: &Path) -> std::io::Result<()> {
+        ordo::storage::fs::StdFs.sync_dir(path)
+    }
+}
+
+#[test]
+fn an_implausibly_large_segment_is_refused_before_it_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open(dir.path());
+    store.append(&entries(1, 3, 1)).unwrap();
+    drop(store);
+    let segment = common::segments(dir.path()).pop().unwrap();
+    // Larger than any segment a writer produces; recovery must not try to
+    // allocate a buffer for it.
+    for size_bytes in [u64::MAX, 1 << 63, (2 << 30) + 1] {
+        let fs = std::sync::Arc::new(HugeSegments { size_bytes });
+        match WalLogStore::open_with_fs(dir.path(), fast_config(), fs) {
+            Err(StorageError::Corrupt { path, .. }) => assert_eq!(path, segment),
+            other => panic!("a segment of {size_bytes} bytes: expected corruption, got {other:?}"),
+        }
+    }
+}

@@ -24,6 +24,7 @@ use crate::storage::wal::index::EntryIndex;
 use crate::storage::wal::record::{
     self, DecodeError, FORMAT_VERSION, HeaderError, Parsed, Record, SEGMENT_HEADER_BYTES,
 };
+use crate::storage::wal::{SEGMENT_SIZE_BYTES_MAX, WRITE_BYTES_MAX};
 
 /// What a log directory holds.
 #[derive(Debug, Default)]
@@ -89,6 +90,12 @@ fn check_consecutive(dir: &Path, seqs: &[u64]) -> Result<(), StorageError> {
     Ok(())
 }
 
+/// Longest segment file a writer produces: a write starts below the segment
+/// size (at most [`SEGMENT_SIZE_BYTES_MAX`]) and is at most [`WRITE_BYTES_MAX`]
+/// long. Recovery reads a segment whole, so a longer one (a damaged file system,
+/// a stray file) is refused before anything is allocated for it.
+const SEGMENT_FILE_BYTES_MAX: u64 = SEGMENT_SIZE_BYTES_MAX + WRITE_BYTES_MAX;
+
 struct Scan<'a> {
     fs: &'a dyn FileSystem,
     dir: &'a Path,
@@ -135,6 +142,12 @@ impl Scan<'_> {
         let len = file
             .size_bytes()
             .map_err(|source| StorageError::io("stat", path, source))?;
+        if len > SEGMENT_FILE_BYTES_MAX {
+            let reason = format!(
+                "the segment is {len} bytes long; no writer makes one longer than {SEGMENT_FILE_BYTES_MAX}"
+            );
+            return Err(StorageError::corrupt(path, 0, reason));
+        }
         self.buffer.clear();
         self.buffer.resize(len as usize, 0);
         file.read_exact_at(&mut self.buffer, 0)
