@@ -128,3 +128,46 @@ fn a_flush_that_fails_during_another_flush_stops_both_from_reporting_durability(
     .unwrap();
     assert!(store.last_index() >= claimed.last_index);
 }
+
+#[test]
+fn compaction_keeps_the_segment_with_its_record_while_a_write_rotates() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = SimFs::new();
+    let store = Arc::new(open_on(&fs, dir.path()));
+    let hard_state = ordo_core::HardState {
+        term: 5,
+        voted_for: Some(1),
+    };
+    store.save_hard_state(hard_state).unwrap();
+    // Header 32 + head records 26 + 25, hard state 26, entry 26 + payload: the
+    // segment ends 5 bytes short of 4096, so the compaction record fills it.
+    let entry = Entry::command(1, 5, vec![7u8; 4096 - 5 - 32 - 26 - 25 - 26 - 26]);
+    store.append(std::slice::from_ref(&entry)).unwrap();
+    store.sync().unwrap();
+
+    let held = fs.hold_next_sync();
+    let compactor = {
+        let store = Arc::clone(&store);
+        std::thread::spawn(move || store.compact(1))
+    };
+    held.wait_entered();
+    // While the compaction record is being flushed, another write rotates.
+    store.append(&[Entry::command(2, 5, &b"two"[..])]).unwrap();
+    assert_eq!(store.segment_count(), 2, "the write started a new segment");
+    held.release(common::sim_fs::Release::Flush);
+    compactor.join().unwrap().unwrap();
+    let claimed = (store.first_index(), store.term(1), store.hard_state());
+    drop(store);
+
+    let store = WalLogStore::open_with_fs(
+        dir.path(),
+        common::small_config(),
+        Arc::new(fs.power_loss_keeping_nothing()),
+    )
+    .unwrap();
+    assert_eq!(
+        (store.first_index(), store.term(1), store.hard_state()),
+        claimed,
+        "the compaction point and hard state compact() made durable survive"
+    );
+}

@@ -425,13 +425,19 @@ impl WalLogStore {
         Ok(())
     }
 
-    /// Deletes the segments that hold nothing above `through`; the compaction
-    /// record that makes them unnecessary is already durable.
-    fn delete_compacted_segments(&self, through: Index) -> Result<(), StorageError> {
+    /// Deletes the segments before `record_seq` that hold nothing above
+    /// `through`; the compaction record in segment `record_seq` that makes them
+    /// unnecessary is already durable. Later segments are not: another thread
+    /// may have rotated since, so the record's segment itself stays.
+    fn delete_compacted_segments(
+        &self,
+        through: Index,
+        record_seq: u64,
+    ) -> Result<(), StorageError> {
         let _writer = self.lock_writer();
         let removed = {
             let mut view = self.write_view();
-            let count = view.index.deletable_prefix(through);
+            let count = view.index.deletable_prefix(through, record_seq);
             view.index.remove_front(count)
         };
         if removed.is_empty() {
@@ -630,7 +636,7 @@ impl LogStore for WalLogStore {
     }
 
     fn compact(&self, through: Index) -> Result<(), StorageError> {
-        {
+        let record_seq = {
             let mut writer = self.lock_writer();
             let term = {
                 let view = self.read_view();
@@ -654,13 +660,14 @@ impl LogStore for WalLogStore {
             view.index.compact(through, term);
             view.cache.compact(through);
             writer.write_count += 1;
-        }
+            writer.seq
+        };
         self.sync()?;
-        self.delete_compacted_segments(through)
+        self.delete_compacted_segments(through, record_seq)
     }
 
     fn reset(&self, index: Index, term: Term) -> Result<(), StorageError> {
-        {
+        let record_seq = {
             let mut writer = self.lock_writer();
             {
                 let view = self.read_view();
@@ -674,9 +681,10 @@ impl LogStore for WalLogStore {
             view.index.reset(index, term);
             view.cache.clear();
             writer.write_count += 1;
-        }
+            writer.seq
+        };
         self.sync()?;
-        self.delete_compacted_segments(index)
+        self.delete_compacted_segments(index, record_seq)
     }
 
     fn save_hard_state(&self, hard_state: HardState) -> Result<(), StorageError> {
