@@ -444,3 +444,60 @@ fn an_implausibly_large_segment_is_refused_before_it_is_read() {
         }
     }
 }
+
+/// Appends one record with a valid checksum to `segment`.
+fn append_record(segment: &Path, record_type: u8, body: &[u8]) {
+    let mut bytes = std::fs::read(segment).unwrap();
+    let length = (body.len() as u32).to_le_bytes();
+    let mut covered = length.to_vec();
+    covered.push(record_type);
+    covered.extend_from_slice(body);
+    bytes.extend_from_slice(&length);
+    bytes.extend_from_slice(&crc32c::crc32c(&covered).to_le_bytes());
+    bytes.push(record_type);
+    bytes.extend_from_slice(body);
+    std::fs::write(segment, &bytes).unwrap();
+}
+
+#[test]
+fn records_with_indexes_near_the_top_of_the_range_are_refused_not_a_panic() {
+    const ENTRY: u8 = 1;
+    const TRUNCATE: u8 = 3;
+    const RESET: u8 = 5;
+    let entry = |index: u64| {
+        let mut body = index.to_le_bytes().to_vec();
+        body.extend_from_slice(&1u64.to_le_bytes());
+        body.push(0);
+        body
+    };
+    let reset = |index: u64| [index.to_le_bytes(), 1u64.to_le_bytes()].concat();
+    type Records = Vec<(u8, Vec<u8>)>;
+    let cases: Vec<(&str, Records)> = vec![
+        ("reset to u64::MAX", vec![(RESET, reset(u64::MAX))]),
+        (
+            "reset to u64::MAX - 1, then an entry",
+            vec![(RESET, reset(u64::MAX - 1)), (ENTRY, entry(u64::MAX))],
+        ),
+        (
+            "reset to u64::MAX - 1, then a truncation",
+            vec![
+                (RESET, reset(u64::MAX - 1)),
+                (TRUNCATE, u64::MAX.to_le_bytes().to_vec()),
+            ],
+        ),
+    ];
+    for (name, records) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        drop(common::open(dir.path()));
+        let segment = common::segments(dir.path()).pop().unwrap();
+        for (record_type, body) in &records {
+            append_record(&segment, *record_type, body);
+        }
+        let opened = std::panic::catch_unwind(|| WalLogStore::open(dir.path(), fast_config()));
+        match opened {
+            Ok(Err(StorageError::Corrupt { path, .. })) => assert_eq!(path, segment, "{name}"),
+            Ok(other) => panic!("{name}: expected corruption, got {other:?}"),
+            Err(_) => panic!("{name}: opening the log panicked"),
+        }
+    }
+}

@@ -41,6 +41,10 @@ pub fn checks<S: LogStore + 'static>() -> Vec<Check<S>> {
         ("truncate_suffix", truncate_suffix::<S>),
         ("compact_prefix", compact_prefix::<S>),
         ("reset_to_snapshot", reset_to_snapshot::<S>),
+        (
+            "indexes_past_the_limit_are_refused",
+            indexes_past_the_limit_are_refused::<S>,
+        ),
         ("hard_state_round_trip", hard_state_round_trip::<S>),
         (
             "write_and_sync_report_durability",
@@ -236,6 +240,25 @@ pub fn reset_to_snapshot<S: LogStore>(store: S) {
         Err(StorageError::Compacted { .. })
     ));
     assert_eq!(store.durable().last_index, 21);
+}
+
+/// No index above 2^62 gets in, so `index + 1` never overflows.
+pub fn indexes_past_the_limit_are_refused<S: LogStore>(store: S) {
+    let limit: Index = 1 << 62;
+    for index in [limit + 1, Index::MAX - 1, Index::MAX] {
+        assert!(
+            matches!(store.reset(index, 1), Err(StorageError::OutOfRange { .. })),
+            "reset to {index}"
+        );
+    }
+    store.reset(limit - 2, 1).unwrap();
+    assert!(matches!(
+        store.append(&entries(limit - 1, 3, 1)),
+        Err(StorageError::OutOfRange { .. })
+    ));
+    store.append(&entries(limit - 1, 2, 1)).unwrap();
+    assert_eq!(store.last_index(), limit);
+    assert_eq!(store.term(limit), Ok(1));
 }
 
 /// Hard state reads back and becomes durable with a sync.

@@ -12,6 +12,9 @@
 //!   come from a torn append: refuse.
 //! - Entries must continue the log exactly (`index == last + 1`); a truncation
 //!   is an explicit record. Anything else is a gap: refuse.
+//! - No index in a header or record may exceed [`INDEX_MAX`]: a checksummed but
+//!   absurd index is corruption, and the bound keeps `index + 1` from
+//!   overflowing anywhere in the store.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,6 +23,7 @@ use ordo_core::{HardState, Index};
 
 use crate::storage::error::StorageError;
 use crate::storage::fs::{FileSystem, FsFile};
+use crate::storage::log_store::checks::INDEX_MAX;
 use crate::storage::wal::index::EntryIndex;
 use crate::storage::wal::record::{
     self, DecodeError, FORMAT_VERSION, HeaderError, Parsed, Record, SEGMENT_HEADER_BYTES,
@@ -187,6 +191,10 @@ impl Scan<'_> {
     }
 
     fn start_segment(&mut self, path: &Path, start_index: Index) -> Result<(), StorageError> {
+        if start_index > INDEX_MAX {
+            let reason = format!("the segment starts at index {start_index}, past {INDEX_MAX}");
+            return Err(StorageError::corrupt(path, 0, reason));
+        }
         if self.recovered.last_seq == 0 {
             self.recovered.index = EntryIndex::starting_at(start_index);
             return Ok(());
@@ -261,6 +269,16 @@ impl Scan<'_> {
         decoded: Result<Record, DecodeError>,
     ) -> Result<(), StorageError> {
         let record = decoded.map_err(|error| decode_error(path, offset, error))?;
+        let named = match record {
+            Record::Entry { index, .. } | Record::Reset { index, .. } => index,
+            Record::Truncate { from } => from,
+            Record::Compact { through, .. } => through,
+            Record::HardState(_) => 0,
+        };
+        if named > INDEX_MAX {
+            let reason = format!("a record names index {named}, past {INDEX_MAX}");
+            return Err(StorageError::corrupt(path, offset, reason));
+        }
         let index = &mut self.recovered.index;
         let (compacted, _) = index.compacted();
         let last = index.last_index();
