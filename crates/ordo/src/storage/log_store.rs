@@ -67,10 +67,11 @@ pub trait LogStore: LogRead + Send + Sync {
 
     /// Discards entries up to and including `through`, which a snapshot covers.
     /// Afterwards `first_index() == through + 1` and `term(through)` still answers.
-    /// Compacting at or below the current compaction point is a no-op.
+    /// Compacting at or below the current compaction point is a no-op: it
+    /// changes nothing and does not sync.
     ///
-    /// Durable when it returns (a disk store syncs before deleting files), along
-    /// with every write made before it.
+    /// Otherwise durable when it returns (a disk store syncs before deleting
+    /// files), along with every write made before it.
     ///
     /// # Errors
     /// [`StorageError::OutOfRange`] if `through > last_index()` (use
