@@ -62,7 +62,9 @@ pub struct HeldSync {
 impl HeldSync {
     /// Waits until some thread is inside the held fdatasync.
     pub fn wait_entered(&self) {
-        self.entered.recv().expect("the held sync was never called");
+        self.entered
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the held sync was never called");
     }
 
     /// Lets the held fdatasync finish as `how`.
@@ -160,6 +162,24 @@ impl SimFs {
             durable: survivors,
         };
         after
+    }
+
+    /// Renames directory `from` to `to` on this disk, for example so that a
+    /// power-loss image can be opened while the original store still holds the
+    /// real lock on `from`.
+    pub fn rename_dir(&self, from: &Path, to: &Path) {
+        let mut entries = lock(&self.disk.entries);
+        let rebase = |names: &mut BTreeMap<PathBuf, Arc<SimFile>>| {
+            *names = std::mem::take(names)
+                .into_iter()
+                .map(|(name, file)| match name.strip_prefix(from) {
+                    Ok(rest) => (to.join(rest), file),
+                    Err(_) => (name, file),
+                })
+                .collect();
+        };
+        rebase(&mut entries.live);
+        rebase(&mut entries.durable);
     }
 
     /// The disk after a power loss that keeps nothing unsynced.
