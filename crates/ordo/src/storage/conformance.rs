@@ -356,14 +356,29 @@ pub fn reads_during_writes_are_never_torn<S: LogStore + 'static>(store: S) {
             while !done.load(Ordering::Relaxed) || reads == 0 {
                 let (first, last) = (store.first_index(), store.last_index());
                 let low = last.saturating_sub(20).max(first);
-                if let Ok(read) = store.entries(low, last + 1, u64::MAX) {
-                    for pair in read.windows(2) {
-                        assert_eq!(pair[1].index, pair[0].index + 1, "a read saw a torn range");
-                        assert!(
-                            pair[1].term >= pair[0].term,
-                            "a read mixed old and new suffixes"
-                        );
+                // A write may move the end between the two calls (a range
+                // error); a storage error is a broken read, never tolerated.
+                match store.entries(low, last + 1, u64::MAX) {
+                    Ok(read) => {
+                        for pair in read.windows(2) {
+                            assert_eq!(pair[1].index, pair[0].index + 1, "a read saw a torn range");
+                            assert!(
+                                pair[1].term >= pair[0].term,
+                                "a read mixed old and new suffixes"
+                            );
+                        }
+                        for entry in &read {
+                            assert_eq!(
+                                *entry,
+                                entries(entry.index, 1, entry.term)[0],
+                                "a read returned bytes no write wrote"
+                            );
+                        }
                     }
+                    Err(LogReadError::Storage { message }) => {
+                        panic!("a read during writes failed: {message}")
+                    }
+                    Err(LogReadError::Compacted { .. } | LogReadError::Unavailable { .. }) => {}
                 }
                 reads += 1;
             }
