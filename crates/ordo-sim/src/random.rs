@@ -40,6 +40,9 @@ pub struct RunConfig {
     pub spare_nodes: u64,
     /// Change the membership and transfer leadership during the run.
     pub reconfigure: bool,
+    /// Snapshot after this many applied entries (0: never), so that logs get
+    /// compacted and lagging nodes catch up through snapshot transfers.
+    pub snapshot_threshold_entries: u64,
 }
 
 impl Default for RunConfig {
@@ -53,6 +56,7 @@ impl Default for RunConfig {
             liveness_steps: 3000,
             spare_nodes: 2,
             reconfigure: true,
+            snapshot_threshold_entries: 5,
         }
     }
 }
@@ -68,6 +72,8 @@ pub struct RunSummary {
     pub membership_changes: usize,
     /// Leadership transfers a leader started.
     pub transfers: usize,
+    /// Snapshots installed on followers from a leader.
+    pub snapshots_installed: usize,
 }
 
 /// A failed run: the seed that replays it, what broke, and the last events.
@@ -139,6 +145,7 @@ struct Run {
     config: RunConfig,
     membership_changes: usize,
     transfers: usize,
+    snapshots_installed: usize,
     /// True during a storm (faults on), false during a calm stretch.
     storm: bool,
     phase_steps_left: u64,
@@ -158,6 +165,9 @@ pub fn run(seed: u64, config: &RunConfig) -> Result<RunSummary, RunFailure> {
         check_quorum: config.check_quorum,
         max_entries_per_message: 4,
         max_inflight_messages: 4,
+        snapshot_threshold_entries: config.snapshot_threshold_entries,
+        log_retention_entries: 2,
+        snapshot_chunk_bytes: 256,
         rng_seed: seed,
         ..Config::default()
     };
@@ -172,6 +182,7 @@ pub fn run(seed: u64, config: &RunConfig) -> Result<RunSummary, RunFailure> {
         config: config.clone(),
         membership_changes: 0,
         transfers: 0,
+        snapshots_installed: 0,
         storm: false,
         phase_steps_left: 0,
     };
@@ -201,6 +212,7 @@ pub fn run(seed: u64, config: &RunConfig) -> Result<RunSummary, RunFailure> {
         max_term: max_term.unwrap_or(0),
         membership_changes: run.membership_changes,
         transfers: run.transfers,
+        snapshots_installed: run.snapshots_installed,
     })
 }
 
@@ -285,6 +297,7 @@ impl Run {
             630..=829 => {
                 let id = self.random_node();
                 for actions in self.cluster.process(id).map_err(fatal)? {
+                    self.snapshots_installed += usize::from(actions.install_snapshot.is_some());
                     let text = format::actions(id, &actions);
                     for line in text.lines() {
                         self.note(line.to_string());
@@ -420,7 +433,14 @@ impl Run {
                 self.cluster.tick(id).map_err(fatal)?;
             }
             self.cluster.auto_sync = true;
-            self.cluster.stabilize(50).map_err(fatal)?;
+            for round in self.cluster.stabilize(50).map_err(fatal)? {
+                let installs = round
+                    .actions
+                    .iter()
+                    .filter(|(_, a)| a.install_snapshot.is_some())
+                    .count();
+                self.snapshots_installed += installs;
+            }
             self.checker.check_cluster(&self.cluster)?;
             let Some(leader) = self.leader() else {
                 continue;

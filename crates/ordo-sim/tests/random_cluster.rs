@@ -17,13 +17,14 @@ fn seeds(default: std::ops::Range<u64>) -> std::ops::Range<u64> {
 }
 
 fn run_seeds(config: &RunConfig, range: std::ops::Range<u64>) {
-    let (mut committed, mut changes, mut transfers) = (0, 0, 0);
+    let (mut committed, mut changes, mut transfers, mut installs) = (0, 0, 0, 0);
     for seed in range.clone() {
         match run(seed, config) {
             Ok(summary) => {
                 committed += summary.committed;
                 changes += summary.membership_changes;
                 transfers += summary.transfers;
+                installs += summary.snapshots_installed;
             }
             Err(failure) => panic!(
                 "{failure}\nreplay: ORDO_SEEDS={seed}..{} cargo test -p ordo-sim --test random_cluster",
@@ -33,7 +34,12 @@ fn run_seeds(config: &RunConfig, range: std::ops::Range<u64>) {
     }
     let runs = range.count();
     println!(
-        "{runs} runs: {committed} entries committed, {changes} membership changes, {transfers} transfers"
+        "{runs} runs: {committed} entries committed, {changes} membership changes, \
+         {transfers} transfers, {installs} snapshots installed"
+    );
+    assert!(
+        installs >= runs / 10,
+        "too few snapshot installs ({installs}) to exercise them"
     );
     assert!(
         committed > runs,

@@ -48,6 +48,16 @@ impl ConfigHistory {
         Ok(history)
     }
 
+    /// A history whose only configuration is `base`, at `base_index` (a log
+    /// just replaced by a snapshot).
+    pub(crate) fn from_base(base_index: Index, base: Membership) -> Self {
+        ConfigHistory {
+            base_index,
+            base,
+            entries: Vec::new(),
+        }
+    }
+
     /// The configuration in force: the newest in the log.
     pub(crate) fn current(&self) -> &Membership {
         self.entries.last().map_or(&self.base, |(_, m)| m)

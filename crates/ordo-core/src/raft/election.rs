@@ -135,7 +135,9 @@ impl<L: LogRead> Raft<L> {
     pub(super) fn step_candidate(&mut self, message: Message) -> Result<(), Error> {
         let pre = matches!(self.role, RoleState::PreCandidate(_));
         match message.body {
-            MessageBody::Append(_) | MessageBody::Heartbeat(_) => {
+            MessageBody::Append(_)
+            | MessageBody::Heartbeat(_)
+            | MessageBody::InstallSnapshot(_) => {
                 // A leader exists in our term: it won.
                 self.become_follower(message.term, Some(message.from));
                 self.step_follower(message)
