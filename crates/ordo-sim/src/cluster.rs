@@ -13,10 +13,12 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
+
+use crate::snapshots;
 use ordo_core::{
-    Actions, ChangeError, Config, Entry, Error, InitialState, LogRead, Membership,
-    MembershipChange, MemoryLog, Message, NodeId, Persist, Proposal, ProposeError, Raft, ReadError,
-    ReadMode, StartError, TransferError,
+    Actions, ChangeError, Config, Entry, Error, InitialState, LogRead, LogReadError, Membership,
+    MembershipChange, MemoryLog, Message, NodeId, PartialSnapshot, Persist, Proposal, ProposeError,
+    Raft, ReadError, ReadMode, SnapshotMeta, StartError, TransferError,
 };
 
 /// One simulated node: a core, its disk and its (in-memory) state machine.
@@ -37,6 +39,10 @@ pub struct SimNode {
     /// How many times the node was restarted: volatile state (commit index,
     /// applied entries) starts over with each incarnation.
     pub incarnation: u64,
+    /// The newest snapshot of its state machine, durable.
+    pub snapshot: Option<(SnapshotMeta, Bytes)>,
+    /// A snapshot partly received from a leader, durable.
+    pub partial_snapshot: Option<(SnapshotMeta, Vec<u8>)>,
 }
 
 impl SimNode {
@@ -98,6 +104,8 @@ impl Cluster {
                 config,
                 base_membership: membership.clone(),
                 incarnation: 0,
+                snapshot: None,
+                partial_snapshot: None,
             };
             nodes.insert(id, node);
         }
@@ -232,6 +240,7 @@ impl Cluster {
             raft.applied(last.index);
         }
         self.network.extend(actions.messages.iter().cloned());
+        carry_out_snapshot_actions(node, &actions)?;
         Ok(actions)
     }
 
@@ -328,7 +337,12 @@ impl Cluster {
         let Some(raft) = node.raft.take() else { return };
         node.disk = Some(raft.log_store().clone());
         node.pending_writes.clear();
-        node.applied.clear();
+        // The state machine restarts from its snapshot, if any.
+        node.applied = node
+            .snapshot
+            .as_ref()
+            .and_then(|(_, data)| snapshots::decode(data).ok())
+            .unwrap_or_default();
     }
 
     /// Adds a new, empty node `id` that knows no members: it waits for a
@@ -346,6 +360,8 @@ impl Cluster {
             config,
             base_membership: Membership::default(),
             incarnation: 0,
+            snapshot: None,
+            partial_snapshot: None,
         };
         self.nodes.insert(id, node);
         Ok(())
@@ -387,11 +403,21 @@ impl Cluster {
         let Some(disk) = node.disk.take() else {
             return Ok(());
         };
-        let membership = node.base_membership.clone();
+        let snapshot = node.snapshot.as_ref().map(|(meta, _)| meta.clone());
         let initial = InitialState {
             hard_state: disk.hard_state(),
-            membership,
-            applied: 0,
+            membership: snapshot
+                .as_ref()
+                .map_or_else(|| node.base_membership.clone(), |m| m.membership.clone()),
+            applied: snapshot.as_ref().map_or(0, |m| m.index),
+            snapshot,
+            partial_snapshot: node
+                .partial_snapshot
+                .as_ref()
+                .map(|(meta, data)| PartialSnapshot {
+                    meta: meta.clone(),
+                    received_bytes: data.len() as u64,
+                }),
         };
         node.raft = Some(Raft::new(node.config.clone(), disk, initial)?);
         node.incarnation += 1;
@@ -434,8 +460,77 @@ impl Cluster {
                 .unwrap_or_default();
         };
         let last = raft.status().last_index;
-        raft.entries(1, last + 1).unwrap_or_default()
+        let first = raft.log_store().first_index();
+        raft.entries(first, last + 1).unwrap_or_default()
     }
+}
+
+/// Carries out the snapshot work in `actions`: build, compact, read chunks for
+/// peers, write received chunks (durable at once), install.
+fn carry_out_snapshot_actions(node: &mut SimNode, actions: &Actions) -> Result<(), Error> {
+    let Some(raft) = node.raft.as_mut() else {
+        return Ok(());
+    };
+    if actions.build_snapshot.is_some() {
+        match snapshots::meta(&node.applied, &node.base_membership) {
+            Some(meta) => {
+                node.snapshot = Some((meta.clone(), snapshots::encode(&node.applied)));
+                raft.snapshot_built(meta)?;
+            }
+            None => raft.snapshot_build_failed(),
+        }
+    }
+    if let Some(through) = actions.compact_log_through {
+        raft.log_store_mut().compact(through);
+    }
+    for read in &actions.snapshot_reads {
+        let Some((meta, data)) = &node.snapshot else {
+            continue;
+        };
+        if meta.index != read.snapshot_index {
+            continue; // an older snapshot, gone; the core asks again
+        }
+        let start = (read.offset as usize).min(data.len());
+        let end = (start + read.max_bytes as usize).min(data.len());
+        let chunk = data.slice(start..end);
+        raft.snapshot_chunk_read(
+            read.to,
+            read.snapshot_index,
+            read.offset,
+            chunk,
+            end == data.len(),
+        );
+    }
+    for write in &actions.snapshot_writes {
+        let partial = node
+            .partial_snapshot
+            .get_or_insert_with(|| (write.meta.clone(), Vec::new()));
+        if write.offset == 0 {
+            *partial = (write.meta.clone(), Vec::new());
+        }
+        assert_eq!(
+            partial.1.len() as u64,
+            write.offset,
+            "snapshot chunks must arrive in order"
+        );
+        partial.1.extend_from_slice(&write.data);
+        raft.snapshot_chunk_written(write.meta.index, write.offset + write.data.len() as u64);
+    }
+    if let Some(meta) = &actions.install_snapshot {
+        let Some((partial_meta, data)) = node.partial_snapshot.take() else {
+            return Ok(());
+        };
+        assert_eq!(
+            &partial_meta, meta,
+            "installing a snapshot that was not received"
+        );
+        node.applied = snapshots::decode(&data)
+            .map_err(|message| Error::Storage(LogReadError::Storage { message }))?;
+        raft.log_store_mut().reset(meta.index, meta.term);
+        node.snapshot = Some((meta.clone(), Bytes::from(data)));
+        raft.snapshot_installed(meta.clone());
+    }
+    Ok(())
 }
 
 /// One round of [`Cluster::stabilize`].

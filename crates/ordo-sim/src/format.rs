@@ -108,6 +108,20 @@ pub fn message(message: &Message) -> String {
             None => format!(" reads={:?} refused", response.request_ids),
         },
         MessageBody::TimeoutNow => String::new(),
+        MessageBody::InstallSnapshot(chunk) => format!(
+            " snapshot={}@{} offset={} bytes={}{}",
+            chunk.meta.index,
+            chunk.meta.term,
+            chunk.offset,
+            chunk.data.len(),
+            if chunk.done { " done" } else { "" }
+        ),
+        MessageBody::InstallSnapshotResponse(response) => format!(
+            " snapshot={} next={}{}",
+            response.snapshot_index,
+            response.next_offset,
+            if response.installed { " installed" } else { "" }
+        ),
     };
     head + &tail
 }
@@ -147,6 +161,38 @@ pub fn actions(id: u64, actions: &Actions) -> String {
     }
     if !actions.apply.is_empty() {
         let _ = writeln!(out, "{id}: apply {}", entries(&actions.apply));
+    }
+    if let Some(index) = actions.build_snapshot {
+        let _ = writeln!(out, "{id}: build snapshot (applied {index})");
+    }
+    if let Some(index) = actions.compact_log_through {
+        let _ = writeln!(out, "{id}: compact log through {index}");
+    }
+    for read in &actions.snapshot_reads {
+        let _ = writeln!(
+            out,
+            "{id}: read snapshot {} for {} at {} (up to {} bytes)",
+            read.snapshot_index, read.to, read.offset, read.max_bytes
+        );
+    }
+    for write in &actions.snapshot_writes {
+        let done = if write.done { " (last)" } else { "" };
+        let _ = writeln!(
+            out,
+            "{id}: write snapshot {} chunk at {}, {} bytes{done}",
+            write.meta.index,
+            write.offset,
+            write.data.len()
+        );
+    }
+    if let Some(meta) = &actions.install_snapshot {
+        let _ = writeln!(
+            out,
+            "{id}: install snapshot {}@{} {}",
+            meta.index,
+            meta.term,
+            membership(&meta.membership)
+        );
     }
     for read in &actions.reads {
         let _ = writeln!(

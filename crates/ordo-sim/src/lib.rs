@@ -18,4 +18,5 @@ pub mod invariants;
 pub mod linearizability;
 pub mod random;
 pub mod scenario;
+pub mod snapshots;
 pub mod transcript;

@@ -2,7 +2,11 @@
 //!
 //! Each step picks one event: a tick, the delivery of a random queued message
 //! (so messages are reordered), a lost or duplicated message, a disk sync, a
-//! proposal, a partition or its healing, a crash or a restart. Disks are slow
+//! proposal, a partition or its healing, a crash or a restart, a leadership
+//! transfer, or a membership change (spare nodes join as learners or voters,
+//! members leave, several voters change at once). Storms, when faults strike,
+//! alternate with calm stretches that heal the network and restart crashed
+//! nodes, so that leaders settle and changes go through. Disks are slow
 //! (writes wait for an explicit sync), so crashes lose unsynced writes. After
 //! every step the [`Checker`] runs; after the faulty phase the network heals,
 //! every node restarts, and the group must elect a leader and commit a new
@@ -11,7 +15,7 @@
 use std::collections::{BTreeSet, VecDeque};
 
 use bytes::Bytes;
-use ordo_core::{Config, NodeId, Role};
+use ordo_core::{Config, MembershipChange, NodeId, Role};
 
 use crate::cluster::Cluster;
 use crate::format;
@@ -32,6 +36,13 @@ pub struct RunConfig {
     pub loss_per_mille: u64,
     /// Steps allowed after the faults stop for a leader to commit a new entry.
     pub liveness_steps: usize,
+    /// Nodes that start outside the group and may be added to it.
+    pub spare_nodes: u64,
+    /// Change the membership and transfer leadership during the run.
+    pub reconfigure: bool,
+    /// Snapshot after this many applied entries (0: never), so that logs get
+    /// compacted and lagging nodes catch up through snapshot transfers.
+    pub snapshot_threshold_entries: u64,
 }
 
 impl Default for RunConfig {
@@ -43,6 +54,9 @@ impl Default for RunConfig {
             check_quorum: true,
             loss_per_mille: 100,
             liveness_steps: 3000,
+            spare_nodes: 2,
+            reconfigure: true,
+            snapshot_threshold_entries: 5,
         }
     }
 }
@@ -54,6 +68,12 @@ pub struct RunSummary {
     pub committed: usize,
     /// Highest term reached.
     pub max_term: u64,
+    /// Membership changes a leader accepted.
+    pub membership_changes: usize,
+    /// Leadership transfers a leader started.
+    pub transfers: usize,
+    /// Snapshots installed on followers from a leader.
+    pub snapshots_installed: usize,
 }
 
 /// A failed run: the seed that replays it, what broke, and the last events.
@@ -123,6 +143,12 @@ struct Run {
     trace: VecDeque<String>,
     proposals: u64,
     config: RunConfig,
+    membership_changes: usize,
+    transfers: usize,
+    snapshots_installed: usize,
+    /// True during a storm (faults on), false during a calm stretch.
+    storm: bool,
+    phase_steps_left: u64,
 }
 
 /// Runs one randomized scenario for `seed`.
@@ -139,6 +165,9 @@ pub fn run(seed: u64, config: &RunConfig) -> Result<RunSummary, RunFailure> {
         check_quorum: config.check_quorum,
         max_entries_per_message: 4,
         max_inflight_messages: 4,
+        snapshot_threshold_entries: config.snapshot_threshold_entries,
+        log_retention_entries: 2,
+        snapshot_chunk_bytes: 256,
         rng_seed: seed,
         ..Config::default()
     };
@@ -151,7 +180,17 @@ pub fn run(seed: u64, config: &RunConfig) -> Result<RunSummary, RunFailure> {
         trace: VecDeque::new(),
         proposals: 0,
         config: config.clone(),
+        membership_changes: 0,
+        transfers: 0,
+        snapshots_installed: 0,
+        storm: false,
+        phase_steps_left: 0,
     };
+    for id in config.nodes + 1..=config.nodes + config.spare_nodes {
+        run.cluster
+            .add_node(id, node_config(id))
+            .map_err(|e| failure(seed, 0, e.to_string(), Vec::new()))?;
+    }
     run.cluster.auto_sync = false;
     for step in 0..config.steps {
         run.step().map_err(|e| run.failure(seed, step, e))?;
@@ -171,6 +210,9 @@ pub fn run(seed: u64, config: &RunConfig) -> Result<RunSummary, RunFailure> {
     Ok(RunSummary {
         committed: run.checker.committed().len(),
         max_term: max_term.unwrap_or(0),
+        membership_changes: run.membership_changes,
+        transfers: run.transfers,
+        snapshots_installed: run.snapshots_installed,
     })
 }
 
@@ -196,12 +238,57 @@ impl Run {
     }
 
     fn random_node(&mut self) -> NodeId {
-        1 + self.rng.below(self.config.nodes)
+        1 + self.rng.below(self.total_nodes())
+    }
+
+    fn total_nodes(&self) -> u64 {
+        self.config.nodes + self.config.spare_nodes
+    }
+
+    /// The leader of the highest term (a deposed leader may not know it yet).
+    fn leader(&self) -> Option<NodeId> {
+        self.cluster
+            .running()
+            .into_iter()
+            .filter_map(|id| self.cluster.raft(id).map(|r| (id, r.status())))
+            .filter(|(_, status)| status.role == Role::Leader)
+            .max_by_key(|(_, status)| status.term)
+            .map(|(id, _)| id)
+    }
+
+    /// Storms and calm stretches alternate, each 100 to 400 steps long: faults
+    /// strike only in storms, and a calm stretch starts by healing the network
+    /// and restarting crashed nodes, so leaders can settle and changes land.
+    fn next_phase(&mut self) -> Result<(), String> {
+        if self.phase_steps_left > 0 {
+            self.phase_steps_left -= 1;
+            return Ok(());
+        }
+        self.storm = !self.storm;
+        self.phase_steps_left = 100 + self.rng.below(300);
+        if self.storm {
+            self.note("storm begins".to_string());
+            return Ok(());
+        }
+        self.note("calm begins: heal, restart crashed nodes".to_string());
+        self.cluster.heal();
+        for id in 1..=self.total_nodes() {
+            self.cluster.restart(id).map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
 
     fn step(&mut self) -> Result<(), String> {
+        self.next_phase()?;
         let fatal = |e: ordo_core::Error| e.to_string();
-        match self.rng.below(1000) {
+        let event = self.rng.below(1000);
+        // In calm stretches, fault events turn into deliveries.
+        let event = if !self.storm && (960..=974).contains(&event) {
+            300
+        } else {
+            event
+        };
+        match event {
             0..=249 => {
                 let id = self.random_node();
                 self.cluster.tick(id).map_err(fatal)?;
@@ -210,20 +297,24 @@ impl Run {
             630..=829 => {
                 let id = self.random_node();
                 for actions in self.cluster.process(id).map_err(fatal)? {
+                    self.snapshots_installed += usize::from(actions.install_snapshot.is_some());
                     let text = format::actions(id, &actions);
                     for line in text.lines() {
                         self.note(line.to_string());
                     }
                 }
             }
-            830..=949 => {
+            830..=919 => {
                 let id = self.random_node();
                 let count = 1 + self.rng.below(3) as usize;
                 self.cluster.sync_some(id, count).map_err(fatal)?;
             }
-            950..=989 => self.propose()?,
-            990..=994 => self.toggle_partition(),
-            _ => self.crash_or_restart()?,
+            920..=959 => self.propose()?,
+            960..=964 => self.toggle_partition(),
+            965..=974 => self.crash_or_restart()?,
+            975..=979 if self.config.reconfigure => self.transfer(),
+            980..=999 if self.config.reconfigure => self.change_membership(),
+            _ => {}
         }
         Ok(())
     }
@@ -238,7 +329,7 @@ impl Run {
         } else {
             self.cluster.network.remove(at)
         };
-        if self.rng.chance(self.config.loss_per_mille) {
+        if self.storm && self.rng.chance(self.config.loss_per_mille) {
             self.note(format!("lose {}", format::message(&message)));
             return Ok(());
         }
@@ -268,9 +359,43 @@ impl Run {
         Ok(())
     }
 
+    fn transfer(&mut self) {
+        let Some(leader) = self.leader() else { return };
+        let target = self.random_node();
+        let outcome = self.cluster.transfer_leadership(leader, target);
+        self.transfers += usize::from(outcome.is_ok() && target != leader);
+        self.note(format!("transfer {leader} -> {target}: {outcome:?}"));
+    }
+
+    /// A random change the leader may or may not accept: a learner joins, a
+    /// learner is promoted, a member leaves, or several voters change at once
+    /// (joint consensus).
+    fn change_membership(&mut self) {
+        let Some(leader) = self.leader() else { return };
+        let Some(current) = self.cluster.raft(leader).map(|r| r.membership().clone()) else {
+            return;
+        };
+        let id = self.random_node();
+        let change = match self.rng.below(4) {
+            0 => MembershipChange::AddLearner(id),
+            1 => MembershipChange::AddVoter(id),
+            2 => MembershipChange::Remove(id),
+            _ => {
+                let voters: BTreeSet<NodeId> = (1..=self.total_nodes())
+                    .filter(|_| self.rng.chance(500))
+                    .collect();
+                let learners = current.learners.difference(&voters).copied().collect();
+                MembershipChange::Replace { voters, learners }
+            }
+        };
+        let outcome = self.cluster.change_membership(leader, change.clone());
+        self.membership_changes += usize::from(outcome.is_ok());
+        self.note(format!("change on {leader}: {change:?} -> {outcome:?}"));
+    }
+
     fn toggle_partition(&mut self) {
         if self.cluster.cut_links.is_empty() {
-            let side: BTreeSet<NodeId> = (1..=self.config.nodes)
+            let side: BTreeSet<NodeId> = (1..=self.total_nodes())
                 .filter(|_| self.rng.chance(400))
                 .collect();
             self.note(format!("partition {side:?} from the rest"));
@@ -298,24 +423,28 @@ impl Run {
     fn liveness(&mut self) -> Result<(), String> {
         self.note("faults stop: heal and restart every node".to_string());
         self.cluster.heal();
-        for id in 1..=self.config.nodes {
+        for id in 1..=self.total_nodes() {
             self.cluster.restart(id).map_err(|e| e.to_string())?;
         }
         let fatal = |e: ordo_core::Error| e.to_string();
         let mut proposed_at = None;
         for _ in 0..self.config.liveness_steps {
-            for id in 1..=self.config.nodes {
+            for id in 1..=self.total_nodes() {
                 self.cluster.tick(id).map_err(fatal)?;
             }
             self.cluster.auto_sync = true;
-            self.cluster.stabilize(50).map_err(fatal)?;
+            for round in self.cluster.stabilize(50).map_err(fatal)? {
+                let installs = round
+                    .actions
+                    .iter()
+                    .filter(|(_, a)| a.install_snapshot.is_some())
+                    .count();
+                self.snapshots_installed += installs;
+            }
             self.checker.check_cluster(&self.cluster)?;
-            let leader = self.cluster.running().into_iter().find(|&id| {
-                self.cluster
-                    .raft(id)
-                    .is_some_and(|r| r.role() == Role::Leader)
-            });
-            let Some(leader) = leader else { continue };
+            let Some(leader) = self.leader() else {
+                continue;
+            };
             let term = self.cluster.raft(leader).map_or(0, |r| r.status().term);
             // A proposal accepted by a leader that lost its term may be
             // dropped; propose again to each new leader.
@@ -331,7 +460,14 @@ impl Run {
             let Some((index, _)) = proposed_at else {
                 continue;
             };
-            let everywhere = (1..=self.config.nodes).all(|id| {
+            // Every member of the leader's configuration must apply it; nodes
+            // removed from the group need not.
+            let members = self
+                .cluster
+                .raft(leader)
+                .map(|r| r.membership().members())
+                .unwrap_or_default();
+            let everywhere = members.iter().all(|&id| {
                 self.cluster
                     .raft(id)
                     .is_some_and(|r| r.status().applied_index >= index)
@@ -340,8 +476,16 @@ impl Run {
                 return Ok(());
             }
         }
-        let states: Vec<String> = (1..=self.config.nodes)
-            .filter_map(|id| self.cluster.raft(id).map(|r| format::status(&r.status())))
+        let states: Vec<String> = (1..=self.total_nodes())
+            .filter_map(|id| {
+                self.cluster.raft(id).map(|r| {
+                    format!(
+                        "{} {}",
+                        format::status(&r.status()),
+                        format::membership(r.membership())
+                    )
+                })
+            })
             .collect();
         Err(format!(
             "liveness: no entry committed on every node within {} steps after the faults stopped; nodes: {}",

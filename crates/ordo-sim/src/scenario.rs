@@ -2,13 +2,14 @@
 //!
 //! | command | effect |
 //! |---|---|
-//! | `add-nodes N [pre-vote=B] [check-quorum=B] [lease-reads=B] [election=MIN..MAX] [heartbeat=T] [max-entries=N] [max-inflight=N] [max-uncommitted=BYTES] [seed=S]` | start nodes 1..=N, all voters |
+//! | `add-nodes N [pre-vote=B] [check-quorum=B] [lease-reads=B] [snapshot-threshold=N] [retention=N] [chunk-bytes=N] [election=MIN..MAX] [heartbeat=T] [max-entries=N] [max-inflight=N] [max-uncommitted=BYTES] [seed=S]` | start nodes 1..=N, all voters |
 //! | `set-log ID T1 T2 ... [term=T]` | replace ID's disk with entries of these terms (hard-state term T, default the last) |
 //! | `tick-until-election [max=N]` | tick every node until one starts an election |
 //! | `campaign ID` / `tick ID [N]` / `tick-all [N]` | inputs |
 //! | `propose ID DATA...` | one proposal with one command per word |
 //! | `read ID REQUEST... [mode=read-index\|lease]` | linearizable reads with these ids |
 //! | `transfer ID TARGET` | ask leader ID to hand leadership to TARGET |
+//! | `snapshot ID` | ask ID to snapshot its state machine now |
 //! | `add-node ID` | start a new, empty node that knows no members |
 //! | `change LEADER add-learner\|add-voter\|remove ID` | a membership change |
 //! | `change LEADER replace voters=A,B,C [learners=D]` | replace the configuration (joint consensus if several voters change) |
@@ -109,6 +110,9 @@ impl Scenario {
             )?,
             rng_seed: option(command, "seed", 0)?,
             lease_reads: option(command, "lease-reads", false)?,
+            snapshot_threshold_entries: option(command, "snapshot-threshold", 0)?,
+            log_retention_entries: option(command, "retention", 0)?,
+            snapshot_chunk_bytes: option(command, "chunk-bytes", defaults.snapshot_chunk_bytes)?,
             ..defaults
         };
         let cluster = Cluster::new(count, |id| Config {
@@ -182,6 +186,16 @@ fn run_on(cluster: &mut Cluster, command: &Command) -> Outcome {
         }
         "deliver" => deliver(cluster, command),
         "change" => change(cluster, command),
+        "snapshot" => {
+            let id: NodeId = positional(command, 0)?;
+            match cluster.nodes.get_mut(&id).and_then(|n| n.raft.as_mut()) {
+                Some(raft) => {
+                    raft.request_snapshot();
+                    Ok(String::new())
+                }
+                None => Err(format!("node {id} is down")),
+            }
+        }
         "transfer" => {
             let (id, target) = (positional(command, 0)?, positional(command, 1)?);
             match cluster.transfer_leadership(id, target) {

@@ -333,6 +333,24 @@ impl<L: LogRead> RaftLog<L> {
         self.unstable.take_unpersisted()
     }
 
+    /// The log was replaced by a snapshot covering everything up to `index`:
+    /// nothing is left in memory, and everything up to `index` counts as
+    /// committed and applied.
+    ///
+    /// # Panics
+    /// If the storage was not reset to `index` first.
+    pub(crate) fn reset_to_snapshot(&mut self, index: Index) {
+        assert_eq!(
+            self.store.first_index(),
+            index + 1,
+            "storage must be reset to the snapshot before the core is told"
+        );
+        self.unstable = Unstable::new(self.store.last_index());
+        self.committed = self.committed.max(index);
+        self.applying = index;
+        self.applied = index;
+    }
+
     /// Storage made everything up to `(index, term)` durable.
     pub(crate) fn stable_to(&mut self, index: Index, term: Term) {
         self.unstable.stable_to(index, term);

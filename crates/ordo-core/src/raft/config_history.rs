@@ -48,9 +48,29 @@ impl ConfigHistory {
         Ok(history)
     }
 
+    /// A history whose only configuration is `base`, at `base_index` (a log
+    /// just replaced by a snapshot).
+    pub(crate) fn from_base(base_index: Index, base: Membership) -> Self {
+        ConfigHistory {
+            base_index,
+            base,
+            entries: Vec::new(),
+        }
+    }
+
     /// The configuration in force: the newest in the log.
     pub(crate) fn current(&self) -> &Membership {
         self.entries.last().map_or(&self.base, |(_, m)| m)
+    }
+
+    /// The configuration before the one in force, if the one in force is an
+    /// entry of the log.
+    pub(crate) fn previous(&self) -> Option<&Membership> {
+        match self.entries.len() {
+            0 => None,
+            1 => Some(&self.base),
+            n => Some(&self.entries[n - 2].1),
+        }
     }
 
     /// The index of the newest configuration entry (the base index if none).

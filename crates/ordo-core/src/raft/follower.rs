@@ -39,6 +39,11 @@ impl<L: LogRead> Raft<L> {
                     .send(message.from, MessageBody::ReadIndexResponse(refusal));
                 Ok(())
             }
+            MessageBody::InstallSnapshot(request) => {
+                self.heard_from_leader(message.from);
+                self.receive_snapshot_chunk(message.from, request);
+                Ok(())
+            }
             MessageBody::TimeoutNow if Some(message.from) == self.node.leader_id => {
                 // Our leader hands over: campaign at once, skipping pre-vote
                 // (the leader vouches that we are up to date). A learner or a
@@ -59,6 +64,9 @@ impl<L: LogRead> Raft<L> {
 
     /// AppendEntries (§5.3). The answer is held until the entries are durable.
     fn handle_append(&mut self, leader: NodeId, append: AppendRequest) -> Result<(), Error> {
+        if self.installing_snapshot() {
+            return Ok(()); // the log is about to be replaced; the leader resends
+        }
         let log = &mut self.node.log;
         // Everything up to our commit index is known to match the leader; an
         // append before it is a duplicate or reordered message. This check also

@@ -29,9 +29,10 @@
 //! consensus) and [`Raft::transfer_leadership`]; see
 //! [`config_history`](self::config_history) and the leader module.
 //!
-//! # Left out, for now
-//! Snapshots and log compaction arrive with their own change: reading a
-//! compacted entry is reported as a storage error.
+//! # Snapshots
+//! The core asks for snapshots, permits compaction, and runs chunked,
+//! resumable transfers; the driver moves the bytes. See
+//! [`snapshots`](self::snapshots) and [`crate::SnapshotMeta`].
 
 mod config_history;
 mod election;
@@ -40,6 +41,7 @@ mod leader;
 mod node;
 mod outbox;
 mod read_only;
+mod snapshots;
 mod step;
 
 use std::collections::BTreeMap;
@@ -53,6 +55,7 @@ use crate::hard_state::HardState;
 use crate::log::LogRead;
 use crate::membership::{Membership, MembershipChange};
 use crate::message::{MessageBody, ReadIndexRequest};
+use crate::snapshot::{PartialSnapshot, SnapshotMeta};
 use crate::status::{Role, SoftState, Status};
 use crate::types::{Index, NodeId, Term};
 
@@ -71,6 +74,11 @@ pub struct InitialState {
     /// The state machine has applied every entry up to here; they are not
     /// handed out again.
     pub applied: Index,
+    /// The newest durable snapshot, if any (`membership` is then its
+    /// membership, and `applied` at least its index).
+    pub snapshot: Option<SnapshotMeta>,
+    /// A snapshot partly received from a leader before a restart.
+    pub partial_snapshot: Option<PartialSnapshot>,
 }
 
 /// The accepted part of a proposal: its entries occupy `first_index ..=
@@ -149,6 +157,7 @@ impl<L: LogRead> Raft<L> {
             initial.hard_state,
             initial.membership,
             initial.applied,
+            (initial.snapshot, initial.partial_snapshot),
         )?;
         let reported = SoftState {
             role: Role::Follower,
@@ -322,6 +331,9 @@ impl<L: LogRead> Raft<L> {
     /// A fatal storage failure while reading entries to apply.
     pub fn take_actions(&mut self) -> Result<Actions, Error> {
         let persist = self.take_persist();
+        self.maybe_request_snapshot();
+        self.maybe_install_snapshot();
+        let snapshot_out = std::mem::take(&mut self.node.snapshot_out);
         let apply = self
             .node
             .log
@@ -337,6 +349,11 @@ impl<L: LogRead> Raft<L> {
             truncated_from: self.node.truncated_from.take(),
             membership: std::mem::take(&mut self.node.membership_changed)
                 .then(|| self.node.membership.clone()),
+            build_snapshot: snapshot_out.build,
+            compact_log_through: snapshot_out.compact_through,
+            snapshot_reads: snapshot_out.reads,
+            snapshot_writes: snapshot_out.writes,
+            install_snapshot: snapshot_out.install,
             reads: std::mem::take(&mut self.node.ready_reads),
             failed_reads: std::mem::take(&mut self.node.failed_reads),
         })
