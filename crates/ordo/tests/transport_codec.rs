@@ -12,13 +12,29 @@ use ordo::transport::codec::{
     DecodeError, DecodeLimits, FrameBatch, VERSION, decode, encode, encoded_len,
 };
 use ordo_core::{
-    AppendRequest, AppendResponse, Entry, EntryPayload, Heartbeat, HeartbeatResponse, Membership,
-    Message, MessageBody, ReadIndexRequest, ReadIndexResponse, VoteRequest, VoteResponse,
+    AppendRequest, AppendResponse, Entry, EntryPayload, Heartbeat, HeartbeatResponse,
+    InstallSnapshotRequest, InstallSnapshotResponse, Membership, Message, MessageBody,
+    ReadIndexRequest, ReadIndexResponse, SnapshotMeta, VoteRequest, VoteResponse,
 };
 use proptest::prelude::*;
 
 fn id_set() -> impl Strategy<Value = BTreeSet<u64>> {
     prop::collection::btree_set(any::<u64>(), 0..5)
+}
+
+fn membership() -> impl Strategy<Value = Membership> {
+    (id_set(), id_set(), id_set()).prop_map(|(voters, outgoing_voters, learners)| Membership {
+        voters,
+        outgoing_voters,
+        learners,
+    })
+}
+
+fn chunk() -> impl Strategy<Value = Bytes> {
+    prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..64).prop_map(Bytes::from),
+        (4090usize..4200).prop_map(|n| Bytes::from(vec![0xcd; n])),
+    ]
 }
 
 fn payload() -> impl Strategy<Value = EntryPayload> {
@@ -28,13 +44,7 @@ fn payload() -> impl Strategy<Value = EntryPayload> {
             .prop_map(|data| EntryPayload::Command(Bytes::from(data))),
         // Now and then one above the zero-copy threshold.
         (4090usize..4200).prop_map(|n| EntryPayload::Command(Bytes::from(vec![0xab; n]))),
-        (id_set(), id_set(), id_set()).prop_map(|(voters, outgoing_voters, learners)| {
-            EntryPayload::Membership(Membership {
-                voters,
-                outgoing_voters,
-                learners,
-            })
-        }),
+        membership().prop_map(EntryPayload::Membership),
     ]
 }
 
@@ -100,6 +110,35 @@ fn body() -> impl Strategy<Value = MessageBody> {
                 })
             }),
         Just(MessageBody::TimeoutNow),
+        (
+            any::<u64>(),
+            any::<u64>(),
+            membership(),
+            any::<u64>(),
+            chunk(),
+            any::<bool>()
+        )
+            .prop_map(|(index, term, membership, offset, data, done)| {
+                MessageBody::InstallSnapshot(InstallSnapshotRequest {
+                    meta: SnapshotMeta {
+                        index,
+                        term,
+                        membership,
+                    },
+                    offset,
+                    data,
+                    done,
+                })
+            }),
+        (any::<u64>(), any::<u64>(), any::<bool>()).prop_map(
+            |(snapshot_index, next_offset, installed)| {
+                MessageBody::InstallSnapshotResponse(InstallSnapshotResponse {
+                    snapshot_index,
+                    next_offset,
+                    installed,
+                })
+            }
+        ),
     ]
 }
 

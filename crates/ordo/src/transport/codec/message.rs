@@ -9,8 +9,9 @@ use std::collections::BTreeSet;
 
 use bytes::Bytes;
 use ordo_core::{
-    AppendRequest, AppendResponse, Entry, EntryPayload, Heartbeat, HeartbeatResponse, Membership,
-    Message, MessageBody, NodeId, ReadIndexRequest, ReadIndexResponse, VoteRequest, VoteResponse,
+    AppendRequest, AppendResponse, Entry, EntryPayload, Heartbeat, HeartbeatResponse,
+    InstallSnapshotRequest, InstallSnapshotResponse, Membership, Message, MessageBody, NodeId,
+    ReadIndexRequest, ReadIndexResponse, SnapshotMeta, VoteRequest, VoteResponse,
 };
 
 use super::wire::{Reader, Sink, put_length_prefixed, put_varint};
@@ -29,6 +30,8 @@ mod kind {
     pub(super) const READ_INDEX: u8 = 9;
     pub(super) const READ_INDEX_RESPONSE: u8 = 10;
     pub(super) const TIMEOUT_NOW: u8 = 11;
+    pub(super) const INSTALL_SNAPSHOT: u8 = 12;
+    pub(super) const INSTALL_SNAPSHOT_RESPONSE: u8 = 13;
 }
 
 /// Tags of [`EntryPayload`] variants.
@@ -84,6 +87,19 @@ pub(crate) fn encode(sink: &mut impl Sink, message: &Message) {
             }
         }
         MessageBody::TimeoutNow => {}
+        MessageBody::InstallSnapshot(request) => {
+            put_varint(sink, request.meta.index);
+            put_varint(sink, request.meta.term);
+            put_membership(sink, &request.meta.membership);
+            put_varint(sink, request.offset);
+            put_length_prefixed(sink, &request.data);
+            sink.put_byte(u8::from(request.done));
+        }
+        MessageBody::InstallSnapshotResponse(response) => {
+            put_varint(sink, response.snapshot_index);
+            put_varint(sink, response.next_offset);
+            sink.put_byte(u8::from(response.installed));
+        }
     }
 }
 
@@ -100,6 +116,8 @@ fn kind_tag(body: &MessageBody) -> u8 {
         MessageBody::ReadIndex(_) => kind::READ_INDEX,
         MessageBody::ReadIndexResponse(_) => kind::READ_INDEX_RESPONSE,
         MessageBody::TimeoutNow => kind::TIMEOUT_NOW,
+        MessageBody::InstallSnapshot(_) => kind::INSTALL_SNAPSHOT,
+        MessageBody::InstallSnapshotResponse(_) => kind::INSTALL_SNAPSHOT_RESPONSE,
     }
 }
 
@@ -129,9 +147,7 @@ fn encode_append(sink: &mut impl Sink, request: &AppendRequest) {
             }
             EntryPayload::Membership(membership) => {
                 sink.put_byte(payload::MEMBERSHIP);
-                put_id_set(sink, &membership.voters);
-                put_id_set(sink, &membership.outgoing_voters);
-                put_id_set(sink, &membership.learners);
+                put_membership(sink, membership);
             }
         }
     }
@@ -161,6 +177,12 @@ fn put_ids(sink: &mut impl Sink, ids: &[u64]) {
     for &id in ids {
         put_varint(sink, id);
     }
+}
+
+fn put_membership(sink: &mut impl Sink, membership: &Membership) {
+    put_id_set(sink, &membership.voters);
+    put_id_set(sink, &membership.outgoing_voters);
+    put_id_set(sink, &membership.learners);
 }
 
 fn put_id_set(sink: &mut impl Sink, ids: &BTreeSet<NodeId>) {
@@ -227,6 +249,14 @@ impl Decoder<'_> {
                 MessageBody::ReadIndexResponse(self.read_index_response()?)
             }
             kind::TIMEOUT_NOW => MessageBody::TimeoutNow,
+            kind::INSTALL_SNAPSHOT => MessageBody::InstallSnapshot(self.install_snapshot()?),
+            kind::INSTALL_SNAPSHOT_RESPONSE => {
+                MessageBody::InstallSnapshotResponse(InstallSnapshotResponse {
+                    snapshot_index: self.reader.varint("snapshot index")?,
+                    next_offset: self.reader.varint("next offset")?,
+                    installed: self.reader.bool("installed")?,
+                })
+            }
             tag => {
                 return Err(DecodeError::UnknownTag {
                     what: "message kind",
@@ -282,11 +312,7 @@ impl Decoder<'_> {
         let payload = match self.reader.byte("entry payload kind")? {
             payload::NOOP => EntryPayload::Noop,
             payload::COMMAND => EntryPayload::Command(self.reader.length_prefixed("command")?),
-            payload::MEMBERSHIP => EntryPayload::Membership(Membership {
-                voters: self.id_set("voters")?,
-                outgoing_voters: self.id_set("outgoing voters")?,
-                learners: self.id_set("learners")?,
-            }),
+            payload::MEMBERSHIP => EntryPayload::Membership(self.membership()?),
             tag => {
                 return Err(DecodeError::UnknownTag {
                     what: "entry payload kind",
@@ -298,6 +324,28 @@ impl Decoder<'_> {
             index,
             term,
             payload,
+        })
+    }
+
+    fn install_snapshot(&mut self) -> Result<InstallSnapshotRequest, DecodeError> {
+        let meta = SnapshotMeta {
+            index: self.reader.varint("snapshot index")?,
+            term: self.reader.varint("snapshot term")?,
+            membership: self.membership()?,
+        };
+        Ok(InstallSnapshotRequest {
+            meta,
+            offset: self.reader.varint("snapshot offset")?,
+            data: self.reader.length_prefixed("snapshot chunk")?,
+            done: self.reader.bool("snapshot done")?,
+        })
+    }
+
+    fn membership(&mut self) -> Result<Membership, DecodeError> {
+        Ok(Membership {
+            voters: self.id_set("voters")?,
+            outgoing_voters: self.id_set("outgoing voters")?,
+            learners: self.id_set("learners")?,
         })
     }
 

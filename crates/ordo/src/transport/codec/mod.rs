@@ -14,7 +14,7 @@
 //!   tag; an old node that receives the new tag refuses the message with
 //!   [`DecodeError::UnknownTag`] instead of misreading it.
 //! - **Zero-copy payloads.** Decoding slices command payloads out of the
-//!   received frame ([`Bytes::slice`]); encoding into a
+//!   received frame ([`Bytes::slice`]), snapshot chunks too; encoding into a
 //!   [`FrameBatch`] hands large payloads to the socket by reference.
 //! - **Bounded decoding.** Every count is checked against the bytes left and
 //!   against [`DecodeLimits`] before anything is reserved; every length before
@@ -39,9 +39,14 @@
 //!          | ReadIndexResponse (10): count request_id*count
 //!                                 (0:u8 | 1:u8 read_index)
 //!          | TimeoutNow (11):     (nothing)
+//!          | InstallSnapshot (12): index term membership offset
+//!                                 length bytes (chunk) done:u8 (0 or 1)
+//!          | InstallSnapshotResponse (13): snapshot_index next_offset
+//!                                 installed:u8 (0 or 1)
 //! entry    = index term payload
 //! payload  = 0:u8 (noop) | 1:u8 length bytes (command)
-//!          | 2:u8 ids(voters) ids(outgoing_voters) ids(learners) (membership)
+//!          | 2:u8 membership
+//! membership = ids(voters) ids(outgoing_voters) ids(learners)
 //! ids      = count id*count, strictly ascending
 //! ```
 //!
