@@ -155,9 +155,11 @@ async fn pair<T: Net>() -> (T, InboxReceiver, T, InboxReceiver) {
     one.add(2, two.address());
     two.add(1, one.address());
     let (inbox, one_inbox) = Inbox::bounded(8192);
-    one.start(inbox).unwrap_or_else(|error| fail("start", error));
+    one.start(inbox)
+        .unwrap_or_else(|error| fail("start", error));
     let (inbox, two_inbox) = Inbox::bounded(8192);
-    two.start(inbox).unwrap_or_else(|error| fail("start", error));
+    two.start(inbox)
+        .unwrap_or_else(|error| fail("start", error));
     (one, one_inbox, two, two_inbox)
 }
 

@@ -16,8 +16,9 @@ use crate::transport::codec::frame::frame_length;
 /// buffer of their own.
 const READ_BUFFER_BYTES: usize = 64 * 1024;
 
-/// How much of a large frame's buffer is reserved at a time, so that a length
-/// header alone never makes the node allocate the whole claimed size.
+/// How much of a large frame is received before the whole of it is
+/// allocated, so that a length header alone never makes the node allocate
+/// the claimed size.
 const LARGE_FRAME_STEP_BYTES: usize = 1024 * 1024;
 
 /// Most I/O slices handed to one vectored write.
@@ -128,17 +129,24 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
-    /// Reads a frame too large for the shared buffer into its own, growing
-    /// it as bytes arrive.
+    /// Reads a frame too large for the shared buffer into a buffer of its
+    /// own. The first [`LARGE_FRAME_STEP_BYTES`] go into a buffer of that
+    /// size; only once the sender has delivered them is the whole frame
+    /// allocated, exactly (so a header alone never costs the full size, and
+    /// the frame never costs more than its size plus one step).
     async fn read_large_frame(&mut self, length: usize) -> Result<Bytes, ReadError> {
         self.buffer.advance(FRAME_HEADER_BYTES);
         let mut frame = BytesMut::with_capacity(length.min(LARGE_FRAME_STEP_BYTES));
         frame.extend_from_slice(&self.buffer);
         self.buffer.clear();
         while frame.len() < length {
-            let missing = length - frame.len();
-            frame.reserve(missing.min(LARGE_FRAME_STEP_BYTES));
-            let mut limited = (&mut self.reader).take(missing as u64);
+            if frame.len() == frame.capacity() {
+                let mut whole = BytesMut::with_capacity(length);
+                whole.extend_from_slice(&frame);
+                frame = whole;
+            }
+            let room = (length - frame.len()).min(frame.capacity() - frame.len());
+            let mut limited = (&mut self.reader).take(room as u64);
             let read = limited.read_buf(&mut frame);
             let count = match self.idle_timeout {
                 None => read.await?,
@@ -219,6 +227,17 @@ mod tests {
             reader.next_frame(1 << 20).await,
             Err(ReadError::Closed)
         ));
+    }
+
+    #[tokio::test]
+    async fn a_frame_many_steps_long_is_read_whole() {
+        let large: Vec<u8> = (0..LARGE_FRAME_STEP_BYTES * 3 + 17)
+            .map(|i| i as u8)
+            .collect();
+        let stream = framed(&[&large, b"z"]);
+        let mut reader = FrameReader::new(&stream[..], None);
+        assert_eq!(&reader.next_frame(1 << 23).await.unwrap()[..], &large[..]);
+        assert_eq!(&reader.next_frame(1 << 23).await.unwrap()[..], b"z");
     }
 
     #[tokio::test]
