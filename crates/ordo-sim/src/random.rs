@@ -20,6 +20,11 @@ use ordo_core::{Config, MembershipChange, NodeId, Role};
 use crate::cluster::Cluster;
 use crate::format;
 use crate::invariants::Checker;
+use crate::linearizability::{self, Budget, KvModel, Verdict};
+use crate::workload::{self, Clients};
+
+/// Key-value clients in every run.
+const CLIENTS: usize = 3;
 
 /// The shape of one randomized run.
 #[derive(Clone, Debug)]
@@ -74,6 +79,11 @@ pub struct RunSummary {
     pub transfers: usize,
     /// Snapshots installed on followers from a leader.
     pub snapshots_installed: usize,
+    /// Client operations in the checked history.
+    pub operations: usize,
+    /// The linearizability check ran out of budget (no violation found, none
+    /// ruled out).
+    pub linearizability_undecided: bool,
 }
 
 /// A failed run: the seed that replays it, what broke, and the last events.
@@ -146,6 +156,9 @@ struct Run {
     membership_changes: usize,
     transfers: usize,
     snapshots_installed: usize,
+    clients: Clients,
+    /// Steps taken so far: the virtual clock.
+    now: u64,
     /// True during a storm (faults on), false during a calm stretch.
     storm: bool,
     phase_steps_left: u64,
@@ -183,6 +196,8 @@ pub fn run(seed: u64, config: &RunConfig) -> Result<RunSummary, RunFailure> {
         membership_changes: 0,
         transfers: 0,
         snapshots_installed: 0,
+        clients: Clients::new(CLIENTS),
+        now: 0,
         storm: false,
         phase_steps_left: 0,
     };
@@ -193,13 +208,33 @@ pub fn run(seed: u64, config: &RunConfig) -> Result<RunSummary, RunFailure> {
     }
     run.cluster.auto_sync = false;
     for step in 0..config.steps {
+        run.now += 1;
         run.step().map_err(|e| run.failure(seed, step, e))?;
+        run.clients.poll(&run.cluster, run.now);
         run.checker
             .check_cluster(&run.cluster)
             .map_err(|e| run.failure(seed, step, e))?;
     }
     run.liveness()
         .map_err(|e| run.failure(seed, config.steps, e))?;
+    run.clients.finish();
+    let history = run.clients.history();
+    let verdict = linearizability::check(&KvModel, history, &Budget::default()).map_err(|e| {
+        run.failure(
+            seed,
+            config.steps,
+            format!("client history is malformed: {e}"),
+        )
+    })?;
+    let undecided = match verdict {
+        Verdict::Linearizable => false,
+        Verdict::Unknown(_) => true,
+        Verdict::Illegal(violation) => {
+            let message =
+                format!("linearizability: the client history has no linearization\n{violation}");
+            return Err(run.failure(seed, config.steps, message));
+        }
+    };
     let max_term = run
         .cluster
         .running()
@@ -213,6 +248,8 @@ pub fn run(seed: u64, config: &RunConfig) -> Result<RunSummary, RunFailure> {
         membership_changes: run.membership_changes,
         transfers: run.transfers,
         snapshots_installed: run.snapshots_installed,
+        operations: run.clients.history().len(),
+        linearizability_undecided: undecided,
     })
 }
 
@@ -283,40 +320,62 @@ impl Run {
         let fatal = |e: ordo_core::Error| e.to_string();
         let event = self.rng.below(1000);
         // In calm stretches, fault events turn into deliveries.
-        let event = if !self.storm && (960..=974).contains(&event) {
+        let event = if !self.storm && (950..=964).contains(&event) {
             300
         } else {
             event
         };
         match event {
-            0..=249 => {
+            0..=219 => {
                 let id = self.random_node();
                 self.cluster.tick(id).map_err(fatal)?;
             }
-            250..=629 => self.deliver_random()?,
-            630..=829 => {
+            220..=569 => self.deliver_random()?,
+            570..=749 => {
                 let id = self.random_node();
                 for actions in self.cluster.process(id).map_err(fatal)? {
-                    self.snapshots_installed += usize::from(actions.install_snapshot.is_some());
+                    self.observe(id, &actions);
                     let text = format::actions(id, &actions);
                     for line in text.lines() {
                         self.note(line.to_string());
                     }
                 }
             }
-            830..=919 => {
+            750..=839 => {
                 let id = self.random_node();
                 let count = 1 + self.rng.below(3) as usize;
                 self.cluster.sync_some(id, count).map_err(fatal)?;
             }
-            920..=959 => self.propose()?,
-            960..=964 => self.toggle_partition(),
-            965..=974 => self.crash_or_restart()?,
-            975..=979 if self.config.reconfigure => self.transfer(),
-            980..=999 if self.config.reconfigure => self.change_membership(),
+            840..=854 => self.propose()?,
+            855..=949 => {
+                let client = self.rng.below(CLIENTS as u64) as usize;
+                let (choice, key, fallback) = (
+                    self.rng.next_u64(),
+                    self.rng.below(workload::KEYS),
+                    self.random_node(),
+                );
+                self.clients
+                    .start(&mut self.cluster, client, choice, key, fallback, self.now);
+            }
+            950..=954 => self.toggle_partition(),
+            955..=964 => self.crash_or_restart()?,
+            965..=972 if self.config.reconfigure => self.transfer(),
+            973..=999 if self.config.reconfigure => self.change_membership(),
             _ => {}
         }
         Ok(())
+    }
+
+    /// Routes what a node did to the clients and the counters.
+    fn observe(&mut self, id: NodeId, actions: &ordo_core::Actions) {
+        self.snapshots_installed += usize::from(actions.install_snapshot.is_some());
+        for read in &actions.reads {
+            self.clients
+                .read_ready(id, read.request_id, read.read_index);
+        }
+        for &request_id in &actions.failed_reads {
+            self.clients.read_failed(id, request_id);
+        }
     }
 
     fn deliver_random(&mut self) -> Result<(), String> {
@@ -433,14 +492,21 @@ impl Run {
                 self.cluster.tick(id).map_err(fatal)?;
             }
             self.cluster.auto_sync = true;
+            self.now += 1;
             for round in self.cluster.stabilize(50).map_err(fatal)? {
-                let installs = round
-                    .actions
-                    .iter()
-                    .filter(|(_, a)| a.install_snapshot.is_some())
-                    .count();
-                self.snapshots_installed += installs;
+                for (id, actions) in &round.actions {
+                    self.observe(*id, actions);
+                }
             }
+            self.clients.poll(&self.cluster, self.now);
+            let client = self.rng.below(CLIENTS as u64) as usize;
+            let (choice, key, fallback) = (
+                self.rng.next_u64(),
+                self.rng.below(workload::KEYS),
+                self.random_node(),
+            );
+            self.clients
+                .start(&mut self.cluster, client, choice, key, fallback, self.now);
             self.checker.check_cluster(&self.cluster)?;
             let Some(leader) = self.leader() else {
                 continue;

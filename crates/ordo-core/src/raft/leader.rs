@@ -578,7 +578,7 @@ impl LeaderState {
             && committed_in_term
             && origin == node.id()
             && self.read_only.lease_valid(self.ticks, lease_ticks);
-        if leased {
+        if leased || (planted::STALE_READ && origin == node.id()) {
             let read_index = node.log.committed();
             let ready = request_ids.into_iter().map(|request_id| ReadReady {
                 request_id,
