@@ -12,7 +12,7 @@
 //! every node restarts, and the group must elect a leader and commit a new
 //! entry within a bounded number of steps.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
 use ordo_core::{Config, MembershipChange, NodeId, Role};
@@ -39,6 +39,10 @@ pub struct RunConfig {
     pub check_quorum: bool,
     /// Per mille of deliveries that lose the message.
     pub loss_per_mille: u64,
+    /// Network partitions (symmetric and one-way) during storms.
+    pub partitions: bool,
+    /// Crashes and restarts during storms.
+    pub crashes: bool,
     /// Steps allowed after the faults stop for a leader to commit a new entry.
     pub liveness_steps: usize,
     /// Nodes that start outside the group and may be added to it.
@@ -50,6 +54,37 @@ pub struct RunConfig {
     pub snapshot_threshold_entries: u64,
 }
 
+/// The fault mixes the simulator's command line offers.
+pub const FAULT_PROFILES: &[&str] = &["all", "network", "crashes", "none"];
+
+impl RunConfig {
+    /// The configuration of a named fault profile: `all` (every fault),
+    /// `network` (loss, duplication, reordering, partitions), `crashes`
+    /// (crashes and restarts, slow disks), `none` (reordering only).
+    pub fn for_profile(profile: &str) -> Option<RunConfig> {
+        let all = RunConfig::default();
+        Some(match profile {
+            "all" => all,
+            "network" => RunConfig {
+                crashes: false,
+                ..all
+            },
+            "crashes" => RunConfig {
+                partitions: false,
+                loss_per_mille: 0,
+                ..all
+            },
+            "none" => RunConfig {
+                partitions: false,
+                crashes: false,
+                loss_per_mille: 0,
+                ..all
+            },
+            _ => return None,
+        })
+    }
+}
+
 impl Default for RunConfig {
     fn default() -> Self {
         RunConfig {
@@ -58,6 +93,8 @@ impl Default for RunConfig {
             pre_vote: true,
             check_quorum: true,
             loss_per_mille: 100,
+            partitions: true,
+            crashes: true,
             liveness_steps: 3000,
             spare_nodes: 2,
             reconfigure: true,
@@ -159,6 +196,11 @@ struct Run {
     clients: Clients,
     /// Steps taken so far: the virtual clock.
     now: u64,
+    /// When each message in the network becomes deliverable (parallel to
+    /// `cluster.network`).
+    due: Vec<u64>,
+    /// Per directed link: base delay and jitter, in steps.
+    links: BTreeMap<(NodeId, NodeId), (u64, u64)>,
     /// True during a storm (faults on), false during a calm stretch.
     storm: bool,
     phase_steps_left: u64,
@@ -198,6 +240,8 @@ pub fn run(seed: u64, config: &RunConfig) -> Result<RunSummary, RunFailure> {
         snapshots_installed: 0,
         clients: Clients::new(CLIENTS),
         now: 0,
+        due: Vec::new(),
+        links: BTreeMap::new(),
         storm: false,
         phase_steps_left: 0,
     };
@@ -357,8 +401,8 @@ impl Run {
                 self.clients
                     .start(&mut self.cluster, client, choice, key, fallback, self.now);
             }
-            950..=954 => self.toggle_partition(),
-            955..=964 => self.crash_or_restart()?,
+            950..=954 if self.config.partitions => self.toggle_partition(),
+            955..=964 if self.config.crashes => self.crash_or_restart()?,
             965..=972 if self.config.reconfigure => self.transfer(),
             973..=999 if self.config.reconfigure => self.change_membership(),
             _ => {}
@@ -378,14 +422,40 @@ impl Run {
         }
     }
 
+    /// Gives every message sent since the last call its delivery time: now
+    /// plus its link's delay, drawn from that link's own distribution.
+    fn schedule_new_messages(&mut self) {
+        self.due.truncate(self.cluster.network.len());
+        for at in self.due.len()..self.cluster.network.len() {
+            let link = (self.cluster.network[at].from, self.cluster.network[at].to);
+            let (base, jitter) = match self.links.get(&link) {
+                Some(&profile) => profile,
+                None => {
+                    let base = self.rng.below(8);
+                    let profile = (base, self.rng.below(base + 4));
+                    self.links.insert(link, profile);
+                    profile
+                }
+            };
+            let delay = base + self.rng.below(jitter + 1);
+            self.due.push(self.now + delay);
+        }
+    }
+
+    /// Delivers (or loses, or duplicates) one random message among those due.
     fn deliver_random(&mut self) -> Result<(), String> {
-        if self.cluster.network.is_empty() {
+        self.schedule_new_messages();
+        let ready: Vec<usize> = (0..self.due.len())
+            .filter(|&i| self.due[i] <= self.now)
+            .collect();
+        if ready.is_empty() {
             return Ok(());
         }
-        let at = self.rng.below(self.cluster.network.len() as u64) as usize;
+        let at = ready[self.rng.below(ready.len() as u64) as usize];
         let message = if self.rng.chance(50) {
             self.cluster.network[at].clone() // duplicated: delivered now and again later
         } else {
+            self.due.remove(at);
             self.cluster.network.remove(at)
         };
         if self.storm && self.rng.chance(self.config.loss_per_mille) {
@@ -453,7 +523,11 @@ impl Run {
     }
 
     fn toggle_partition(&mut self) {
-        if self.cluster.cut_links.is_empty() {
+        if self.cluster.cut_links.is_empty() && self.rng.chance(300) {
+            let (from, to) = (self.random_node(), self.random_node());
+            self.note(format!("cut the link {from} -> {to} (one way)"));
+            self.cluster.cut_links.insert((from, to));
+        } else if self.cluster.cut_links.is_empty() {
             let side: BTreeSet<NodeId> = (1..=self.total_nodes())
                 .filter(|_| self.rng.chance(400))
                 .collect();
@@ -468,8 +542,13 @@ impl Run {
     fn crash_or_restart(&mut self) -> Result<(), String> {
         let id = self.random_node();
         if self.cluster.raft(id).is_some() {
-            self.note(format!("crash {id}"));
-            self.cluster.crash(id);
+            // Unsynced writes are lost, except that a prefix of the oldest may
+            // have reached the disk anyway (a torn write cut at a record).
+            let survivors = self.rng.below(4) as usize;
+            self.note(format!(
+                "crash {id} (up to {survivors} unsynced entries survive)"
+            ));
+            self.cluster.crash_torn(id, survivors);
         } else {
             self.note(format!("restart {id}"));
             self.cluster.restart(id).map_err(|e| e.to_string())?;
