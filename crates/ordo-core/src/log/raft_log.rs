@@ -230,7 +230,9 @@ impl<L: LogRead> RaftLog<L> {
             self.committed
         );
         let written_from = entries[position].index;
-        let truncated_from = self.unstable.truncate_and_append(entries.split_off(position));
+        let truncated_from = self
+            .unstable
+            .truncate_and_append(entries.split_off(position));
         Ok(AppendOutcome::Appended {
             match_index,
             truncated_from,

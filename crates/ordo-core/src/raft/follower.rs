@@ -97,7 +97,8 @@ impl<L: LogRead> Raft<L> {
                 log.commit_to(append.leader_commit.min(match_index));
                 self.node.note_truncation(truncated_from);
                 if let Some(from) = written_from {
-                    let written: Vec<Entry> = configs.into_iter().filter(|e| e.index >= from).collect();
+                    let written: Vec<Entry> =
+                        configs.into_iter().filter(|e| e.index >= from).collect();
                     self.node.log_rewritten(from, &written);
                 }
                 self.node.respond(
