@@ -331,6 +331,31 @@ impl Cluster {
     /// Crashes `id`: pending writes and all volatile state are lost; the disk
     /// survives. Messages to it that are delivered while it is down are lost.
     pub fn crash(&mut self, id: NodeId) {
+        self.crash_torn(id, 0);
+    }
+
+    /// Crashes `id` like [`Cluster::crash`], except that the hard state and
+    /// the first `surviving_entries` entries of its oldest unsynced write reach
+    /// the disk anyway: what a power cut leaves when part of a write made it
+    /// out and the log cut the torn record that followed.
+    pub fn crash_torn(&mut self, id: NodeId, surviving_entries: usize) {
+        if surviving_entries > 0
+            && let Some(node) = self.nodes.get_mut(&id)
+            && let Some(raft) = node.raft.as_mut()
+            && let Some(first) = node.pending_writes.front()
+        {
+            let torn = Persist {
+                id: first.id,
+                hard_state: first.hard_state,
+                entries: first
+                    .entries
+                    .iter()
+                    .take(surviving_entries)
+                    .cloned()
+                    .collect(),
+            };
+            raft.log_store_mut().apply(&torn);
+        }
         let Some(node) = self.nodes.get_mut(&id) else {
             return;
         };

@@ -12,7 +12,7 @@
 //! every node restarts, and the group must elect a leader and commit a new
 //! entry within a bounded number of steps.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
 use ordo_core::{Config, MembershipChange, NodeId, Role};
@@ -20,6 +20,11 @@ use ordo_core::{Config, MembershipChange, NodeId, Role};
 use crate::cluster::Cluster;
 use crate::format;
 use crate::invariants::Checker;
+use crate::linearizability::{self, Budget, KvModel, Verdict};
+use crate::workload::{self, Clients};
+
+/// Key-value clients in every run.
+const CLIENTS: usize = 3;
 
 /// The shape of one randomized run.
 #[derive(Clone, Debug)]
@@ -34,6 +39,10 @@ pub struct RunConfig {
     pub check_quorum: bool,
     /// Per mille of deliveries that lose the message.
     pub loss_per_mille: u64,
+    /// Network partitions (symmetric and one-way) during storms.
+    pub partitions: bool,
+    /// Crashes and restarts during storms.
+    pub crashes: bool,
     /// Steps allowed after the faults stop for a leader to commit a new entry.
     pub liveness_steps: usize,
     /// Nodes that start outside the group and may be added to it.
@@ -45,6 +54,37 @@ pub struct RunConfig {
     pub snapshot_threshold_entries: u64,
 }
 
+/// The fault mixes the simulator's command line offers.
+pub const FAULT_PROFILES: &[&str] = &["all", "network", "crashes", "none"];
+
+impl RunConfig {
+    /// The configuration of a named fault profile: `all` (every fault),
+    /// `network` (loss, duplication, reordering, partitions), `crashes`
+    /// (crashes and restarts, slow disks), `none` (reordering only).
+    pub fn for_profile(profile: &str) -> Option<RunConfig> {
+        let all = RunConfig::default();
+        Some(match profile {
+            "all" => all,
+            "network" => RunConfig {
+                crashes: false,
+                ..all
+            },
+            "crashes" => RunConfig {
+                partitions: false,
+                loss_per_mille: 0,
+                ..all
+            },
+            "none" => RunConfig {
+                partitions: false,
+                crashes: false,
+                loss_per_mille: 0,
+                ..all
+            },
+            _ => return None,
+        })
+    }
+}
+
 impl Default for RunConfig {
     fn default() -> Self {
         RunConfig {
@@ -53,6 +93,8 @@ impl Default for RunConfig {
             pre_vote: true,
             check_quorum: true,
             loss_per_mille: 100,
+            partitions: true,
+            crashes: true,
             liveness_steps: 3000,
             spare_nodes: 2,
             reconfigure: true,
@@ -74,6 +116,11 @@ pub struct RunSummary {
     pub transfers: usize,
     /// Snapshots installed on followers from a leader.
     pub snapshots_installed: usize,
+    /// Client operations in the checked history.
+    pub operations: usize,
+    /// The linearizability check ran out of budget (no violation found, none
+    /// ruled out).
+    pub linearizability_undecided: bool,
 }
 
 /// A failed run: the seed that replays it, what broke, and the last events.
@@ -146,6 +193,14 @@ struct Run {
     membership_changes: usize,
     transfers: usize,
     snapshots_installed: usize,
+    clients: Clients,
+    /// Steps taken so far: the virtual clock.
+    now: u64,
+    /// When each message in the network becomes deliverable (parallel to
+    /// `cluster.network`).
+    due: Vec<u64>,
+    /// Per directed link: base delay and jitter, in steps.
+    links: BTreeMap<(NodeId, NodeId), (u64, u64)>,
     /// True during a storm (faults on), false during a calm stretch.
     storm: bool,
     phase_steps_left: u64,
@@ -183,6 +238,10 @@ pub fn run(seed: u64, config: &RunConfig) -> Result<RunSummary, RunFailure> {
         membership_changes: 0,
         transfers: 0,
         snapshots_installed: 0,
+        clients: Clients::new(CLIENTS),
+        now: 0,
+        due: Vec::new(),
+        links: BTreeMap::new(),
         storm: false,
         phase_steps_left: 0,
     };
@@ -193,13 +252,33 @@ pub fn run(seed: u64, config: &RunConfig) -> Result<RunSummary, RunFailure> {
     }
     run.cluster.auto_sync = false;
     for step in 0..config.steps {
+        run.now += 1;
         run.step().map_err(|e| run.failure(seed, step, e))?;
+        run.clients.poll(&run.cluster, run.now);
         run.checker
             .check_cluster(&run.cluster)
             .map_err(|e| run.failure(seed, step, e))?;
     }
     run.liveness()
         .map_err(|e| run.failure(seed, config.steps, e))?;
+    run.clients.finish();
+    let history = run.clients.history();
+    let verdict = linearizability::check(&KvModel, history, &Budget::default()).map_err(|e| {
+        run.failure(
+            seed,
+            config.steps,
+            format!("client history is malformed: {e}"),
+        )
+    })?;
+    let undecided = match verdict {
+        Verdict::Linearizable => false,
+        Verdict::Unknown(_) => true,
+        Verdict::Illegal(violation) => {
+            let message =
+                format!("linearizability: the client history has no linearization\n{violation}");
+            return Err(run.failure(seed, config.steps, message));
+        }
+    };
     let max_term = run
         .cluster
         .running()
@@ -213,6 +292,8 @@ pub fn run(seed: u64, config: &RunConfig) -> Result<RunSummary, RunFailure> {
         membership_changes: run.membership_changes,
         transfers: run.transfers,
         snapshots_installed: run.snapshots_installed,
+        operations: run.clients.history().len(),
+        linearizability_undecided: undecided,
     })
 }
 
@@ -283,50 +364,98 @@ impl Run {
         let fatal = |e: ordo_core::Error| e.to_string();
         let event = self.rng.below(1000);
         // In calm stretches, fault events turn into deliveries.
-        let event = if !self.storm && (960..=974).contains(&event) {
+        let event = if !self.storm && (950..=964).contains(&event) {
             300
         } else {
             event
         };
         match event {
-            0..=249 => {
+            0..=219 => {
                 let id = self.random_node();
                 self.cluster.tick(id).map_err(fatal)?;
             }
-            250..=629 => self.deliver_random()?,
-            630..=829 => {
+            220..=569 => self.deliver_random()?,
+            570..=749 => {
                 let id = self.random_node();
                 for actions in self.cluster.process(id).map_err(fatal)? {
-                    self.snapshots_installed += usize::from(actions.install_snapshot.is_some());
+                    self.observe(id, &actions);
                     let text = format::actions(id, &actions);
                     for line in text.lines() {
                         self.note(line.to_string());
                     }
                 }
             }
-            830..=919 => {
+            750..=839 => {
                 let id = self.random_node();
                 let count = 1 + self.rng.below(3) as usize;
                 self.cluster.sync_some(id, count).map_err(fatal)?;
             }
-            920..=959 => self.propose()?,
-            960..=964 => self.toggle_partition(),
-            965..=974 => self.crash_or_restart()?,
-            975..=979 if self.config.reconfigure => self.transfer(),
-            980..=999 if self.config.reconfigure => self.change_membership(),
+            840..=854 => self.propose()?,
+            855..=949 => {
+                let client = self.rng.below(CLIENTS as u64) as usize;
+                let (choice, key, fallback) = (
+                    self.rng.next_u64(),
+                    self.rng.below(workload::KEYS),
+                    self.random_node(),
+                );
+                self.clients
+                    .start(&mut self.cluster, client, choice, key, fallback, self.now);
+            }
+            950..=954 if self.config.partitions => self.toggle_partition(),
+            955..=964 if self.config.crashes => self.crash_or_restart()?,
+            965..=972 if self.config.reconfigure => self.transfer(),
+            973..=999 if self.config.reconfigure => self.change_membership(),
             _ => {}
         }
         Ok(())
     }
 
+    /// Routes what a node did to the clients and the counters.
+    fn observe(&mut self, id: NodeId, actions: &ordo_core::Actions) {
+        self.snapshots_installed += usize::from(actions.install_snapshot.is_some());
+        for read in &actions.reads {
+            self.clients
+                .read_ready(id, read.request_id, read.read_index);
+        }
+        for &request_id in &actions.failed_reads {
+            self.clients.read_failed(id, request_id);
+        }
+    }
+
+    /// Gives every message sent since the last call its delivery time: now
+    /// plus its link's delay, drawn from that link's own distribution.
+    fn schedule_new_messages(&mut self) {
+        self.due.truncate(self.cluster.network.len());
+        for at in self.due.len()..self.cluster.network.len() {
+            let link = (self.cluster.network[at].from, self.cluster.network[at].to);
+            let (base, jitter) = match self.links.get(&link) {
+                Some(&profile) => profile,
+                None => {
+                    let base = self.rng.below(8);
+                    let profile = (base, self.rng.below(base + 4));
+                    self.links.insert(link, profile);
+                    profile
+                }
+            };
+            let delay = base + self.rng.below(jitter + 1);
+            self.due.push(self.now + delay);
+        }
+    }
+
+    /// Delivers (or loses, or duplicates) one random message among those due.
     fn deliver_random(&mut self) -> Result<(), String> {
-        if self.cluster.network.is_empty() {
+        self.schedule_new_messages();
+        let ready: Vec<usize> = (0..self.due.len())
+            .filter(|&i| self.due[i] <= self.now)
+            .collect();
+        if ready.is_empty() {
             return Ok(());
         }
-        let at = self.rng.below(self.cluster.network.len() as u64) as usize;
+        let at = ready[self.rng.below(ready.len() as u64) as usize];
         let message = if self.rng.chance(50) {
             self.cluster.network[at].clone() // duplicated: delivered now and again later
         } else {
+            self.due.remove(at);
             self.cluster.network.remove(at)
         };
         if self.storm && self.rng.chance(self.config.loss_per_mille) {
@@ -394,7 +523,11 @@ impl Run {
     }
 
     fn toggle_partition(&mut self) {
-        if self.cluster.cut_links.is_empty() {
+        if self.cluster.cut_links.is_empty() && self.rng.chance(300) {
+            let (from, to) = (self.random_node(), self.random_node());
+            self.note(format!("cut the link {from} -> {to} (one way)"));
+            self.cluster.cut_links.insert((from, to));
+        } else if self.cluster.cut_links.is_empty() {
             let side: BTreeSet<NodeId> = (1..=self.total_nodes())
                 .filter(|_| self.rng.chance(400))
                 .collect();
@@ -409,8 +542,13 @@ impl Run {
     fn crash_or_restart(&mut self) -> Result<(), String> {
         let id = self.random_node();
         if self.cluster.raft(id).is_some() {
-            self.note(format!("crash {id}"));
-            self.cluster.crash(id);
+            // Unsynced writes are lost, except that a prefix of the oldest may
+            // have reached the disk anyway (a torn write cut at a record).
+            let survivors = self.rng.below(4) as usize;
+            self.note(format!(
+                "crash {id} (up to {survivors} unsynced entries survive)"
+            ));
+            self.cluster.crash_torn(id, survivors);
         } else {
             self.note(format!("restart {id}"));
             self.cluster.restart(id).map_err(|e| e.to_string())?;
@@ -433,14 +571,21 @@ impl Run {
                 self.cluster.tick(id).map_err(fatal)?;
             }
             self.cluster.auto_sync = true;
+            self.now += 1;
             for round in self.cluster.stabilize(50).map_err(fatal)? {
-                let installs = round
-                    .actions
-                    .iter()
-                    .filter(|(_, a)| a.install_snapshot.is_some())
-                    .count();
-                self.snapshots_installed += installs;
+                for (id, actions) in &round.actions {
+                    self.observe(*id, actions);
+                }
             }
+            self.clients.poll(&self.cluster, self.now);
+            let client = self.rng.below(CLIENTS as u64) as usize;
+            let (choice, key, fallback) = (
+                self.rng.next_u64(),
+                self.rng.below(workload::KEYS),
+                self.random_node(),
+            );
+            self.clients
+                .start(&mut self.cluster, client, choice, key, fallback, self.now);
             self.checker.check_cluster(&self.cluster)?;
             let Some(leader) = self.leader() else {
                 continue;

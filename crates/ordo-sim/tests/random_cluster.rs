@@ -18,6 +18,7 @@ fn seeds(default: std::ops::Range<u64>) -> std::ops::Range<u64> {
 
 fn run_seeds(config: &RunConfig, range: std::ops::Range<u64>) {
     let (mut committed, mut changes, mut transfers, mut installs) = (0, 0, 0, 0);
+    let (mut operations, mut undecided) = (0, 0);
     for seed in range.clone() {
         match run(seed, config) {
             Ok(summary) => {
@@ -25,6 +26,8 @@ fn run_seeds(config: &RunConfig, range: std::ops::Range<u64>) {
                 changes += summary.membership_changes;
                 transfers += summary.transfers;
                 installs += summary.snapshots_installed;
+                operations += summary.operations;
+                undecided += usize::from(summary.linearizability_undecided);
             }
             Err(failure) => panic!(
                 "{failure}\nreplay: ORDO_SEEDS={seed}..{} cargo test -p ordo-sim --test random_cluster",
@@ -35,7 +38,16 @@ fn run_seeds(config: &RunConfig, range: std::ops::Range<u64>) {
     let runs = range.count();
     println!(
         "{runs} runs: {committed} entries committed, {changes} membership changes, \
-         {transfers} transfers, {installs} snapshots installed"
+         {transfers} transfers, {installs} snapshots installed, {operations} client operations \
+         checked for linearizability ({undecided} undecided)"
+    );
+    assert!(
+        operations >= runs * 5,
+        "too few client operations ({operations}) to judge"
+    );
+    assert_eq!(
+        undecided, 0,
+        "the linearizability checker ran out of budget"
     );
     assert!(
         installs >= runs / 10,
@@ -81,4 +93,14 @@ fn three_nodes_without_pre_vote_or_check_quorum() {
         ..RunConfig::default()
     };
     run_seeds(&config, seeds(0..200));
+}
+
+#[test]
+fn the_same_seed_gives_the_same_run() {
+    let config = RunConfig::default();
+    for seed in [3, 41, 977] {
+        let first = run(seed, &config).map_err(|f| f.to_string());
+        let second = run(seed, &config).map_err(|f| f.to_string());
+        assert_eq!(first, second, "seed {seed} is not deterministic");
+    }
 }
