@@ -216,7 +216,10 @@ impl GrpcTransport {
         self.inner.links.counters().snapshot()
     }
 
-    /// Stops the transport and waits until its tasks have ended.
+    /// Stops the transport and waits until its tasks have ended (the server
+    /// gives its connections half a second to wind down).
+    /// [`Transport::stop`] does the same without waiting; await this before
+    /// binding the same address again in the same process.
     pub async fn shutdown(&self) {
         self.take_listener();
         self.inner.links.shutdown().await;

@@ -224,7 +224,9 @@ impl TcpTransport {
     }
 
     /// Stops the transport and waits until every task has ended and every
-    /// socket, the listener included, is closed.
+    /// socket, the listener included, is closed. [`Transport::stop`] (which a
+    /// node calls when it stops) does the same without waiting; await this
+    /// before binding the same address again in the same process.
     pub async fn shutdown(&self) {
         self.inner
             .listener
