@@ -1,0 +1,2 @@
+//! Runtime benchmark (placeholder).
+fn main() {}

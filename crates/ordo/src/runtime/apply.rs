@@ -1,0 +1,411 @@
+//! The apply thread: owns the state machine, applies committed entries,
+//! answers proposals and reads, takes snapshots.
+//!
+//! Everything arrives through one in-order channel from the consensus task
+//! (stale reads come straight from the handle), so the thread needs no
+//! locks and sees events in the order consensus decided them:
+//!
+//! - `Register` names the replies for proposals appended at `first_index..`
+//!   in `term`. It always arrives before the entries it describes.
+//! - `Entries` are applied as one batch. A proposal is answered with its
+//!   response when its index is applied *with its term*; an index applied
+//!   with another term (or as a no-op) means a new leader replaced it, and the
+//!   proposal is answered [`RaftError::ProposalDropped`].
+//! - `Truncated(i)` drops every proposal at `i` or above: those entries are
+//!   gone from this node's log.
+//! - `Read` waits until the applied index reaches its read index, then runs
+//!   the query; `StaleRead` runs at once.
+//!
+//! Entries are matched by payload: commands go to the state machine, no-ops
+//! are skipped. New kinds of entry (configuration changes) get their own arm
+//! in [`Applier::decode`].
+
+use std::collections::{BTreeMap, VecDeque};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, TryRecvError};
+
+use ordo_core::{EntryPayload, Index, Membership, Term};
+use tokio::sync::oneshot;
+
+use crate::runtime::error::RaftError;
+use crate::runtime::event::{Event, EventSender};
+use crate::runtime::shared::{ApplyInput, Reply, Shared};
+use crate::runtime::state_machine::{Entry, StateMachine};
+use crate::storage::{SnapshotMeta, SnapshotStore};
+
+/// Most inputs handled before progress is published.
+const INPUTS_PER_ROUND_MAX: usize = 256;
+
+/// When and where to take snapshots.
+pub(crate) struct Snapshots {
+    pub(crate) store: SnapshotStore,
+    /// Take one after this many applied entries; 0 never.
+    pub(crate) threshold: u64,
+    pub(crate) membership: Membership,
+    /// The index the newest snapshot covers.
+    pub(crate) last_index: Index,
+}
+
+/// What one log entry means to the state machine.
+enum Decoded<C> {
+    Command(Entry<C>),
+    /// Nothing to apply (a no-op).
+    Nothing,
+    /// A command that cannot be decoded: skipped everywhere alike.
+    Invalid {
+        index: Index,
+        term: Term,
+        error: RaftError,
+    },
+}
+
+/// A proposal waiting for its entry to be applied.
+struct Waiter<R> {
+    index: Index,
+    term: Term,
+    reply: Reply<R>,
+}
+
+/// A confirmed read waiting for the state machine to catch up.
+struct WaitingRead<S: StateMachine> {
+    query: S::Query,
+    reply: Reply<S::Answer>,
+}
+
+pub(crate) struct Applier<S: StateMachine> {
+    state_machine: S,
+    node_id: u64,
+    inputs: Receiver<ApplyInput<S>>,
+    shared: Arc<Shared>,
+    events: EventSender,
+    waiters: VecDeque<Waiter<S::Response>>,
+    /// Keyed by (read index, arrival number): served in index order.
+    reads: BTreeMap<(Index, u64), WaitingRead<S>>,
+    reads_arrived: u64,
+    applied_index: Index,
+    applied_term: Term,
+    snapshots: Option<Snapshots>,
+}
+
+impl<S: StateMachine> Applier<S> {
+    pub(crate) fn new(
+        state_machine: S,
+        node_id: u64,
+        inputs: Receiver<ApplyInput<S>>,
+        shared: Arc<Shared>,
+        events: EventSender,
+        applied: (Index, Term),
+        snapshots: Option<Snapshots>,
+    ) -> Self {
+        Applier {
+            state_machine,
+            node_id,
+            inputs,
+            shared,
+            events,
+            waiters: VecDeque::new(),
+            reads: BTreeMap::new(),
+            reads_arrived: 0,
+            applied_index: applied.0,
+            applied_term: applied.1,
+            snapshots,
+        }
+    }
+
+    /// Starts the thread. `done` resolves (by being dropped) when it exits.
+    pub(crate) fn spawn(self, done: oneshot::Sender<()>) -> std::io::Result<()> {
+        let node_id = self.node_id;
+        std::thread::Builder::new()
+            .name(format!("ordo-apply-{node_id}"))
+            .spawn(move || {
+                let _done = done;
+                let shared = Arc::clone(&self.shared);
+                let mut applier = self;
+                // A panicking state machine leaves its state unknown: the node
+                // must stop, and callers must hear why rather than hang.
+                if catch_unwind(AssertUnwindSafe(|| applier.run())).is_err() {
+                    tracing::error!(node_id, "the state machine panicked; the node stops");
+                    shared.fail(RaftError::StateMachine("the state machine panicked".into()));
+                }
+            })
+            .map(|_| ())
+    }
+
+    fn run(&mut self) {
+        while let Ok(first) = self.inputs.recv() {
+            let before = self.applied_index;
+            if self.handle(first) {
+                return;
+            }
+            for _ in 1..INPUTS_PER_ROUND_MAX {
+                match self.inputs.try_recv() {
+                    Ok(input) => {
+                        if self.handle(input) {
+                            return;
+                        }
+                    }
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                }
+            }
+            if self.applied_index > before {
+                self.publish_progress();
+            }
+        }
+        // The consensus task is gone without a Stop: nobody will ever answer.
+        self.stop(RaftError::ShuttingDown);
+    }
+
+    /// Handles one input; true when the thread must exit.
+    fn handle(&mut self, input: ApplyInput<S>) -> bool {
+        match input {
+            ApplyInput::Register {
+                first_index,
+                term,
+                replies,
+            } => self.register(first_index, term, replies),
+            ApplyInput::Entries(entries) => self.apply(entries),
+            ApplyInput::Truncated(from) => self.truncated(from),
+            ApplyInput::Read {
+                read_index,
+                query,
+                reply,
+            } => self.read(read_index, query, reply),
+            ApplyInput::StaleRead { query, reply } => {
+                let _ = reply.send(Ok(self.state_machine.query(query)));
+            }
+            ApplyInput::Stop { error } => {
+                self.publish_progress();
+                self.stop(error);
+                return true;
+            }
+        }
+        false
+    }
+
+    fn register(&mut self, first_index: Index, term: Term, replies: Vec<Reply<S::Response>>) {
+        // Waiters stay sorted by index: anything at or past the new batch was
+        // replaced (a truncation always precedes this, so this is defensive).
+        self.truncated(first_index);
+        let waiters = replies
+            .into_iter()
+            .zip(first_index..)
+            .map(|(reply, index)| Waiter { index, term, reply });
+        self.waiters.extend(waiters);
+    }
+
+    fn truncated(&mut self, from: Index) {
+        while self.waiters.back().is_some_and(|w| w.index >= from) {
+            if let Some(waiter) = self.waiters.pop_back() {
+                let _ = waiter.reply.send(Err(RaftError::ProposalDropped));
+            }
+        }
+    }
+
+    fn apply(&mut self, entries: Vec<ordo_core::Entry>) {
+        let Some(last) = entries.last().map(|e| (e.index, e.term)) else {
+            return;
+        };
+        let mut commands = Vec::with_capacity(entries.len());
+        let mut outcomes = Vec::new();
+        for entry in entries {
+            match self.decode(entry) {
+                Decoded::Command(command) => commands.push(command),
+                Decoded::Nothing => {}
+                Decoded::Invalid { index, term, error } => outcomes.push((index, term, Err(error))),
+            }
+        }
+        let invalid = outcomes.len();
+        if !commands.is_empty() {
+            let keys: Vec<(Index, Term)> = commands.iter().map(|c| (c.index, c.term)).collect();
+            let mut responses = self.state_machine.apply(commands).into_iter();
+            let mut missing = None;
+            for (index, term) in keys {
+                let outcome = match responses.next() {
+                    Some(response) => Ok(response),
+                    None => Err(missing
+                        .get_or_insert_with(|| self.missing_response_error(index))
+                        .clone()),
+                };
+                outcomes.push((index, term, outcome));
+            }
+        }
+        if invalid > 0 {
+            outcomes.sort_by_key(|&(index, _, _)| index);
+        }
+        if !self.waiters.is_empty() {
+            for (index, term, outcome) in outcomes {
+                self.answer(index, term, outcome);
+            }
+        }
+        // Whatever is left at or below the batch was replaced by other entries.
+        self.settle_through(last.0);
+        (self.applied_index, self.applied_term) = last;
+        self.serve_reads();
+        self.maybe_snapshot();
+    }
+
+    fn missing_response_error(&self, index: Index) -> RaftError {
+        let error = RaftError::StateMachine(format!(
+            "apply returned no response for the command at index {index} (one per command is required)"
+        ));
+        tracing::error!(node_id = self.node_id, %error, "state machine broke its contract");
+        self.events.send_with(|| Event::Error {
+            error: error.clone(),
+        });
+        error
+    }
+
+    /// What an entry carries for the state machine. The one place that knows
+    /// every kind of entry.
+    fn decode(&self, entry: ordo_core::Entry) -> Decoded<S::Command> {
+        match entry.payload {
+            EntryPayload::Noop => Decoded::Nothing,
+            EntryPayload::Command(bytes) => match postcard::from_bytes(&bytes) {
+                Ok(command) => Decoded::Command(Entry {
+                    index: entry.index,
+                    term: entry.term,
+                    command,
+                }),
+                Err(error) => {
+                    // Every node fails the same way, so skipping keeps the
+                    // replicas identical; the proposer hears why.
+                    let error = RaftError::InvalidCommand(format!(
+                        "entry {} cannot be decoded as a command: {error}",
+                        entry.index
+                    ));
+                    tracing::error!(node_id = self.node_id, %error, "skipping entry");
+                    self.events.send_with(|| Event::Error {
+                        error: error.clone(),
+                    });
+                    Decoded::Invalid {
+                        index: entry.index,
+                        term: entry.term,
+                        error,
+                    }
+                }
+            },
+        }
+    }
+
+    /// Answers the proposal at `index` if it was appended in `term`; anything
+    /// before it was replaced.
+    fn answer(&mut self, index: Index, term: Term, result: Result<S::Response, RaftError>) {
+        self.settle_through(index.saturating_sub(1));
+        if self.waiters.front().is_some_and(|w| w.index == index)
+            && let Some(waiter) = self.waiters.pop_front()
+        {
+            let result = if waiter.term == term {
+                result
+            } else {
+                Err(RaftError::ProposalDropped)
+            };
+            let _ = waiter.reply.send(result);
+        }
+    }
+
+    /// Drops every waiter at or below `index`: its index was applied with
+    /// another entry.
+    fn settle_through(&mut self, index: Index) {
+        while self.waiters.front().is_some_and(|w| w.index <= index) {
+            if let Some(waiter) = self.waiters.pop_front() {
+                let _ = waiter.reply.send(Err(RaftError::ProposalDropped));
+            }
+        }
+    }
+
+    fn read(&mut self, read_index: Index, query: S::Query, reply: Reply<S::Answer>) {
+        if read_index <= self.applied_index {
+            let _ = reply.send(Ok(self.state_machine.query(query)));
+            return;
+        }
+        self.reads_arrived += 1;
+        self.reads.insert(
+            (read_index, self.reads_arrived),
+            WaitingRead { query, reply },
+        );
+    }
+
+    fn serve_reads(&mut self) {
+        while let Some(entry) = self.reads.first_entry() {
+            if entry.key().0 > self.applied_index {
+                break;
+            }
+            let read = entry.remove();
+            if !read.reply.is_closed() {
+                let _ = read.reply.send(Ok(self.state_machine.query(read.query)));
+            }
+        }
+    }
+
+    fn publish_progress(&self) {
+        self.shared.applied(self.applied_index);
+        let applied_index = self.applied_index;
+        self.events
+            .send_with(|| Event::EntriesApplied { applied_index });
+    }
+
+    fn maybe_snapshot(&mut self) {
+        let Some(snapshots) = &mut self.snapshots else {
+            return;
+        };
+        if snapshots.threshold == 0
+            || self.applied_index < snapshots.last_index.saturating_add(snapshots.threshold)
+        {
+            return;
+        }
+        let meta = SnapshotMeta {
+            last_index: self.applied_index,
+            last_term: self.applied_term,
+            membership: snapshots.membership.clone(),
+        };
+        match take_snapshot(&self.state_machine, &snapshots.store, meta) {
+            Ok(last_index) => {
+                snapshots.last_index = last_index;
+                self.events.send(Event::SnapshotTaken { last_index });
+            }
+            Err(error) => {
+                // Not fatal: the log still holds everything; retry later.
+                snapshots.last_index = self.applied_index;
+                tracing::warn!(node_id = self.node_id, %error, "snapshot failed");
+                self.events.send(Event::Error { error });
+            }
+        }
+    }
+
+    fn stop(&mut self, error: RaftError) {
+        for waiter in self.waiters.drain(..) {
+            let _ = waiter.reply.send(Err(error.clone()));
+        }
+        for (_, read) in std::mem::take(&mut self.reads) {
+            let _ = read.reply.send(Err(error.clone()));
+        }
+        // Answer stale reads and anything else queued behind the stop.
+        while let Ok(input) = self.inputs.try_recv() {
+            match input {
+                ApplyInput::Register { replies, .. } => {
+                    for reply in replies {
+                        let _ = reply.send(Err(error.clone()));
+                    }
+                }
+                ApplyInput::Read { reply, .. } | ApplyInput::StaleRead { reply, .. } => {
+                    let _ = reply.send(Err(error.clone()));
+                }
+                ApplyInput::Entries(_) | ApplyInput::Truncated(_) | ApplyInput::Stop { .. } => {}
+            }
+        }
+    }
+}
+
+/// Streams the state machine into a new snapshot file.
+fn take_snapshot<S: StateMachine>(
+    state_machine: &S,
+    store: &SnapshotStore,
+    meta: SnapshotMeta,
+) -> Result<Index, RaftError> {
+    let mut writer = store.create(meta)?;
+    state_machine
+        .snapshot(&mut writer)
+        .map_err(|error| RaftError::StateMachine(format!("snapshot failed: {error}")))?;
+    Ok(writer.finish()?.last_index)
+}

@@ -1,0 +1,63 @@
+//! The node runtime: [`RaftNode`] drives the `ordo-core` consensus algorithm
+//! with real time, storage, a transport and the application's
+//! [`StateMachine`]. Users call methods; they never drive the core by hand.
+//!
+//! # Tasks and threads (per node)
+//!
+//! ```text
+//!  handles ──propose/read──► [requests, bounded] ─┐
+//!  transport ──messages───► [inbox, bounded] ────┤
+//!                                                ▼
+//!                         consensus task (Tokio): owns Raft<Arc<dyn LogStore>>
+//!                           drain everything queued → one propose, one
+//!                           read_index, ticks → take_actions once → fan out:
+//!        ┌──────────────────────────┬──────────────────────┬───────────────────┐
+//!        ▼                          ▼                      ▼                   ▼
+//!   transport.send          persistence thread        apply thread        events (broadcast)
+//!   (appends to followers)  write all queued,         owns the state
+//!                           one sync, publish id ──┐  machine: apply,
+//!                                                  │  answer proposals
+//!                           consensus ◄─ wake ─────┘  and reads ──► handles
+//!                           raft.persisted(id)        publish applied ──► consensus
+//! ```
+//!
+//! - [`consensus`]: the loop, batching, back-pressure, time.
+//! - [`persist`]: group commit (one fsync per batch of persists).
+//! - [`apply`]: applying, answering proposals (matched by index *and* term),
+//!   serving reads once applied far enough, snapshots.
+//!
+//! The leader's own disk write and its appends to followers start in the
+//! same round: neither waits for the other (the core only counts the leader
+//! toward a commit quorum once its write is durable).
+//!
+//! # Limits
+//! Every queue is bounded: requests ([`RaftConfig::max_pending_proposals`],
+//! [`RaftConfig::max_pending_reads`]), the inbox ([`RaftConfig::inbox_capacity`]),
+//! uncommitted bytes on the leader ([`RaftConfig::max_uncommitted_bytes`]),
+//! and the bytes handed to storage or the state machine and not yet done
+//! ([`RaftConfig::max_backlog_bytes`]). A full limit answers
+//! [`RaftError::Busy`]; nothing grows without bound.
+//!
+//! # Left out, for now
+//! Membership changes (the group is the configured one), log compaction and
+//! snapshot transfer between nodes arrive with the core's support for them
+//! (issue 6). Snapshots are already taken and restored locally, so a
+//! restarting node does not re-apply its whole log.
+
+mod apply;
+mod config;
+mod consensus;
+mod error;
+mod event;
+mod node;
+mod persist;
+mod shared;
+mod state_machine;
+mod status;
+
+pub use config::{ConfigError, Peer, RaftConfig};
+pub use error::RaftError;
+pub use event::{Event, EventStream, EventStreamError};
+pub use node::{RaftNode, RaftNodeBuilder};
+pub use state_machine::{Entry, StateMachine};
+pub use status::NodeStatus;
