@@ -132,7 +132,11 @@ impl<S: StateMachine> Consensus<S> {
     /// Runs until stopped (or failed), then shuts everything down.
     pub(crate) async fn run(mut self, stop: oneshot::Receiver<()>) {
         let outcome = self.run_loop(stop).await;
+        let shared = Arc::clone(&self.shared);
+        // Consumes the task's state: the log store and transport are released
+        // before the node reports itself stopped, so a restart can reopen them.
         self.shutdown(outcome).await;
+        shared.stopped.send_replace(true);
     }
 
     async fn run_loop(&mut self, mut stop: oneshot::Receiver<()>) -> Result<(), RaftError> {
@@ -558,7 +562,6 @@ impl<S: StateMachine> Consensus<S> {
         soft_state.role = Role::Follower;
         soft_state.leader = None;
         self.on_soft_state(soft_state);
-        self.shared.stopped.send_replace(true);
     }
 }
 

@@ -94,6 +94,12 @@ impl EventStream {
         EventStream { receiver }
     }
 
+    /// A stream that has ended (the node stopped).
+    pub(crate) fn closed() -> Self {
+        let (_, receiver) = broadcast::channel(1);
+        EventStream { receiver }
+    }
+
     /// Waits for the next event.
     ///
     /// # Errors

@@ -99,7 +99,8 @@ impl<S: StateMachine> std::fmt::Debug for RaftNode<S> {
 struct Inner<S: StateMachine> {
     config: Arc<RaftConfig>,
     shared: Arc<Shared>,
-    events: EventSender,
+    /// Taken at stop, so the stream closes once the node's tasks are gone.
+    events: Mutex<Option<EventSender>>,
     inbox: Inbox,
     /// What `start` consumes.
     parts: Mutex<Option<Parts<S>>>,
@@ -157,7 +158,7 @@ impl<S: StateMachine> RaftNodeBuilder<S> {
         let inner = Inner {
             config: Arc::new(self.config),
             shared: Arc::new(Shared::new(soft_state)),
-            events,
+            events: Mutex::new(Some(events)),
             inbox,
             parts: Mutex::new(Some(Parts {
                 state_machine: self.state_machine,
@@ -245,6 +246,7 @@ impl<S: StateMachine> RaftNode<S> {
             .take()
             .ok_or(RaftError::AlreadyStarted)?;
         let node_id = self.inner.config.node_id;
+        let events = self.event_sender().ok_or(RaftError::ShuttingDown)?;
         let (parts, restored) = tokio::task::spawn_blocking(move || restore(parts))
             .await
             .map_err(|error| RaftError::StateMachine(format!("restore panicked: {error}")))??;
@@ -299,7 +301,7 @@ impl<S: StateMachine> RaftNode<S> {
             node_id,
             apply_receiver,
             Arc::clone(&self.inner.shared),
-            self.inner.events.clone(),
+            events.clone(),
             restored,
             snapshots,
         );
@@ -319,7 +321,7 @@ impl<S: StateMachine> RaftNode<S> {
             transport,
             persists: Some(persist_sender),
             applies: apply_sender.clone(),
-            events: self.inner.events.clone(),
+            events,
             members: self.inner.config.member_ids(),
             reads: Default::default(),
             threads_done: vec![persist_done_receiver, apply_done_receiver],
@@ -366,6 +368,19 @@ impl<S: StateMachine> RaftNode<S> {
         }
         let mut stopped = self.inner.shared.stopped.subscribe();
         let _ = stopped.wait_for(|stopped| *stopped).await;
+        self.inner
+            .events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+    }
+
+    fn event_sender(&self) -> Option<EventSender> {
+        self.inner
+            .events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// True once the node has stopped (by [`stop`](Self::stop) or a fatal error).
@@ -413,8 +428,13 @@ impl<S: StateMachine> RaftNode<S> {
     }
 
     /// Subscribes to the node's [`Event`](crate::Event)s from now on.
+    /// Subscribe before [`start`](Self::start) to see the first election.
+    /// The stream ends once [`stop`](Self::stop) has returned.
     pub fn events(&self) -> EventStream {
-        self.inner.events.subscribe()
+        match self.event_sender() {
+            Some(sender) => sender.subscribe(),
+            None => EventStream::closed(),
+        }
     }
 
     /// Proposes `command` and waits until this node has applied it; returns
