@@ -85,6 +85,8 @@ pub(crate) struct Applier<S: StateMachine> {
     reads_arrived: u64,
     applied_index: Index,
     applied_term: Term,
+    /// The applied index last published to the consensus task and events.
+    published_index: Index,
     snapshots: Option<Snapshots>,
 }
 
@@ -109,6 +111,7 @@ impl<S: StateMachine> Applier<S> {
             reads_arrived: 0,
             applied_index: applied.0,
             applied_term: applied.1,
+            published_index: applied.0,
             snapshots,
         }
     }
@@ -126,7 +129,9 @@ impl<S: StateMachine> Applier<S> {
                 // must stop, and callers must hear why rather than hang.
                 if catch_unwind(AssertUnwindSafe(|| applier.run())).is_err() {
                     tracing::error!(node_id, "the state machine panicked; the node stops");
-                    shared.fail(RaftError::StateMachine("the state machine panicked".into()));
+                    let error = RaftError::StateMachine("the state machine panicked".into());
+                    shared.fail(error.clone());
+                    applier.refuse_until_stopped(error);
                 }
             })
             .map(|_| ())
@@ -134,7 +139,6 @@ impl<S: StateMachine> Applier<S> {
 
     fn run(&mut self) {
         while let Ok(first) = self.inputs.recv() {
-            let before = self.applied_index;
             if self.handle(first) {
                 return;
             }
@@ -148,9 +152,7 @@ impl<S: StateMachine> Applier<S> {
                     Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
                 }
             }
-            if self.applied_index > before {
-                self.publish_progress();
-            }
+            self.publish_progress();
         }
         // The consensus task is gone without a Stop: nobody will ever answer.
         self.stop(RaftError::ShuttingDown);
@@ -338,7 +340,11 @@ impl<S: StateMachine> Applier<S> {
         }
     }
 
-    fn publish_progress(&self) {
+    fn publish_progress(&mut self) {
+        if self.applied_index <= self.published_index {
+            return;
+        }
+        self.published_index = self.applied_index;
         self.shared.applied(self.applied_index);
         let applied_index = self.applied_index;
         self.events
@@ -373,6 +379,18 @@ impl<S: StateMachine> Applier<S> {
         }
     }
 
+    /// After a panic: answers everyone with `error` until the consensus task
+    /// (told through [`Shared::fail`]) sends its stop. The state machine is
+    /// not touched again.
+    fn refuse_until_stopped(&mut self, error: RaftError) {
+        self.stop(error.clone());
+        while let Ok(input) = self.inputs.recv() {
+            if refuse(input, &error) {
+                return;
+            }
+        }
+    }
+
     fn stop(&mut self, error: RaftError) {
         for waiter in self.waiters.drain(..) {
             let _ = waiter.reply.send(Err(error.clone()));
@@ -382,19 +400,26 @@ impl<S: StateMachine> Applier<S> {
         }
         // Answer stale reads and anything else queued behind the stop.
         while let Ok(input) = self.inputs.try_recv() {
-            match input {
-                ApplyInput::Register { replies, .. } => {
-                    for reply in replies {
-                        let _ = reply.send(Err(error.clone()));
-                    }
-                }
-                ApplyInput::Read { reply, .. } | ApplyInput::StaleRead { reply, .. } => {
-                    let _ = reply.send(Err(error.clone()));
-                }
-                ApplyInput::Entries(_) | ApplyInput::Truncated(_) | ApplyInput::Stop { .. } => {}
-            }
+            refuse(input, &error);
         }
     }
+}
+
+/// Answers whoever `input` carries with `error`; true for a stop.
+fn refuse<S: StateMachine>(input: ApplyInput<S>, error: &RaftError) -> bool {
+    match input {
+        ApplyInput::Register { replies, .. } => {
+            for reply in replies {
+                let _ = reply.send(Err(error.clone()));
+            }
+        }
+        ApplyInput::Read { reply, .. } | ApplyInput::StaleRead { reply, .. } => {
+            let _ = reply.send(Err(error.clone()));
+        }
+        ApplyInput::Entries(_) | ApplyInput::Truncated(_) => {}
+        ApplyInput::Stop { .. } => return true,
+    }
+    false
 }
 
 /// Streams the state machine into a new snapshot file.

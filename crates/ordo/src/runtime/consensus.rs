@@ -433,9 +433,10 @@ impl<S: StateMachine> Consensus<S> {
             let bytes = ordo_core::total_payload_bytes(&apply);
             self.state.applying.push_back((commit_index, bytes));
             self.state.backlog_bytes += bytes;
-            self.to_apply(ApplyInput::Entries(apply))?;
+            // Reported before the apply thread can report them applied.
             self.events
                 .send_with(|| Event::EntriesCommitted { commit_index });
+            self.to_apply(ApplyInput::Entries(apply))?;
         }
         for ready in reads {
             if let Some(read) = self.take_read(ready.request_id) {
