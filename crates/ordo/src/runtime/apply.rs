@@ -155,7 +155,7 @@ impl<S: StateMachine> Applier<S> {
             self.publish_progress();
         }
         // The consensus task is gone without a Stop: nobody will ever answer.
-        self.stop(RaftError::ShuttingDown);
+        let _ = self.stop(RaftError::ShuttingDown);
     }
 
     /// Handles one input; true when the thread must exit.
@@ -178,7 +178,7 @@ impl<S: StateMachine> Applier<S> {
             }
             ApplyInput::Stop { error } => {
                 self.publish_progress();
-                self.stop(error);
+                let _ = self.stop(error);
                 return true;
             }
         }
@@ -383,7 +383,9 @@ impl<S: StateMachine> Applier<S> {
     /// (told through [`Shared::fail`]) sends its stop. The state machine is
     /// not touched again.
     fn refuse_until_stopped(&mut self, error: RaftError) {
-        self.stop(error.clone());
+        if self.stop(error.clone()) {
+            return;
+        }
         while let Ok(input) = self.inputs.recv() {
             if refuse(input, &error) {
                 return;
@@ -391,7 +393,9 @@ impl<S: StateMachine> Applier<S> {
         }
     }
 
-    fn stop(&mut self, error: RaftError) {
+    /// Answers everyone waiting, and everything queued, with `error`. True
+    /// if the consensus task's stop was among what was queued.
+    fn stop(&mut self, error: RaftError) -> bool {
         for waiter in self.waiters.drain(..) {
             let _ = waiter.reply.send(Err(error.clone()));
         }
@@ -399,9 +403,11 @@ impl<S: StateMachine> Applier<S> {
             let _ = read.reply.send(Err(error.clone()));
         }
         // Answer stale reads and anything else queued behind the stop.
+        let mut stopped = false;
         while let Ok(input) = self.inputs.try_recv() {
-            refuse(input, &error);
+            stopped |= refuse(input, &error);
         }
+        stopped
     }
 }
 

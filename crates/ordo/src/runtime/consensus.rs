@@ -81,6 +81,8 @@ pub(crate) struct Consensus<S: StateMachine> {
     pub(crate) inbox: InboxReceiver,
     pub(crate) transport: Arc<dyn Transport>,
     pub(crate) persists: Option<std::sync::mpsc::Sender<Persist>>,
+    /// Set for a store whose writes never block: written inline, no thread.
+    pub(crate) inline_store: Option<Arc<dyn LogStore>>,
     pub(crate) applies: std::sync::mpsc::Sender<ApplyInput<S>>,
     pub(crate) events: EventSender,
     pub(crate) members: BTreeSet<NodeId>,
@@ -402,11 +404,24 @@ impl<S: StateMachine> Consensus<S> {
         }
     }
 
+    /// Takes the core's actions and carries them out. A write made inline
+    /// (a store that never blocks) is reported durable at once, which can
+    /// release more actions (held acknowledgements, commits): take again.
     fn carry_out_actions(&mut self) -> Result<(), RaftError> {
-        let actions = self.raft.take_actions()?;
-        if actions.is_empty() {
-            return Ok(());
+        loop {
+            let actions = self.raft.take_actions()?;
+            if actions.is_empty() {
+                return Ok(());
+            }
+            let persisted_inline = self.carry_out(actions)?;
+            if !persisted_inline {
+                return Ok(());
+            }
         }
+    }
+
+    /// Carries out one batch of actions; true if its write was made inline.
+    fn carry_out(&mut self, actions: Actions) -> Result<bool, RaftError> {
         let Actions {
             persist,
             messages,
@@ -422,9 +437,10 @@ impl<S: StateMachine> Consensus<S> {
         for message in messages {
             self.transport.send(message);
         }
-        if let Some(persist) = persist {
-            self.persist(persist)?;
-        }
+        let persisted_inline = match persist {
+            Some(persist) => self.persist(persist)?,
+            None => false,
+        };
         if let Some(from) = truncated_from {
             self.to_apply(ApplyInput::Truncated(from))?;
         }
@@ -452,12 +468,24 @@ impl<S: StateMachine> Consensus<S> {
                 let _ = read.reply.send(Err(RaftError::LeadershipChanged));
             }
         }
-        Ok(())
+        Ok(persisted_inline)
     }
 
-    fn persist(&mut self, persist: Persist) -> Result<(), RaftError> {
-        let bytes = ordo_core::total_payload_bytes(&persist.entries);
+    /// Hands `persist` to the persistence thread, or, for a store that never
+    /// blocks, writes and syncs it here and reports it durable (true).
+    fn persist(&mut self, persist: Persist) -> Result<bool, RaftError> {
         let last_index = persist.entries.last().map(|entry| entry.index);
+        if let Some(store) = &self.inline_store {
+            store.write(&persist)?;
+            store.sync()?;
+            self.state.durable_id = persist.id;
+            self.raft.persisted(persist.id)?;
+            if let Some(last_index) = last_index {
+                self.events.send(Event::EntriesAppended { last_index });
+            }
+            return Ok(true);
+        }
+        let bytes = ordo_core::total_payload_bytes(&persist.entries);
         self.state
             .persisting
             .push_back((persist.id, bytes, last_index));
@@ -467,7 +495,7 @@ impl<S: StateMachine> Consensus<S> {
             .as_ref()
             .is_some_and(|persists| persists.send(persist).is_ok());
         if sent {
-            Ok(())
+            Ok(false)
         } else {
             Err(self
                 .shared

@@ -21,9 +21,9 @@
 //!                           raft.persisted(id)        publish applied ──► consensus
 //! ```
 //!
-//! - [`consensus`]: the loop, batching, back-pressure, time.
-//! - [`persist`]: group commit (one fsync per batch of persists).
-//! - [`apply`]: applying, answering proposals (matched by index *and* term),
+//! - `consensus.rs`: the loop, batching, back-pressure, time.
+//! - `persist.rs`: group commit (one fsync per batch of persists).
+//! - `apply.rs`: applying, answering proposals (matched by index *and* term),
 //!   serving reads once applied far enough, snapshots.
 //!
 //! The leader's own disk write and its appends to followers start in the

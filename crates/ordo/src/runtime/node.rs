@@ -275,21 +275,28 @@ impl<S: StateMachine> RaftNode<S> {
             .store(restored.0, std::sync::atomic::Ordering::Release);
 
         transport.start(self.inbox_for_transport())?;
-        let (persist_sender, persist_receiver) = std::sync::mpsc::channel();
         let (apply_sender, apply_receiver) = std::sync::mpsc::channel();
-        let (persist_done, persist_done_receiver) = oneshot::channel();
         let (apply_done, apply_done_receiver) = oneshot::channel();
-        let spawned = persist::spawn(
-            node_id,
-            Arc::clone(&log_store),
-            persist_receiver,
-            Arc::clone(&self.inner.shared),
-            persist_done,
-        );
-        if let Err(error) = spawned {
-            transport.stop();
-            return Err(thread_error(error));
-        }
+        let mut threads_done = vec![apply_done_receiver];
+        let (persist_sender, inline_store) = if log_store.writes_never_block() {
+            (None, Some(Arc::clone(&log_store)))
+        } else {
+            let (persist_sender, persist_receiver) = std::sync::mpsc::channel();
+            let (persist_done, persist_done_receiver) = oneshot::channel();
+            let spawned = persist::spawn(
+                node_id,
+                Arc::clone(&log_store),
+                persist_receiver,
+                Arc::clone(&self.inner.shared),
+                persist_done,
+            );
+            if let Err(error) = spawned {
+                transport.stop();
+                return Err(thread_error(error));
+            }
+            threads_done.push(persist_done_receiver);
+            (Some(persist_sender), None)
+        };
         let snapshots = snapshot_store.map(|store| Snapshots {
             store,
             threshold: config.snapshot_threshold,
@@ -319,12 +326,13 @@ impl<S: StateMachine> RaftNode<S> {
             requests: request_receiver,
             inbox: inbox_receiver,
             transport,
-            persists: Some(persist_sender),
+            persists: persist_sender,
+            inline_store,
             applies: apply_sender.clone(),
             events,
             members: self.inner.config.member_ids(),
             reads: Default::default(),
-            threads_done: vec![persist_done_receiver, apply_done_receiver],
+            threads_done,
         };
         tokio::spawn(consensus.run(stop_receiver));
         let running = Running {
