@@ -50,6 +50,8 @@ async fn a_slow_state_machine_sheds_load_without_an_election() {
     for id in ids {
         let config = RaftConfig {
             max_backlog_bytes: 64,
+            // The state machine sleeps: give it its own thread.
+            dedicated_apply_thread: true,
             ..config(id, &ids)
         };
         let kv = Kv {

@@ -1,9 +1,15 @@
-//! The apply thread: owns the state machine, applies committed entries,
+//! The apply stage: owns the state machine, applies committed entries,
 //! answers proposals and reads, takes snapshots.
 //!
+//! It runs as a Tokio task of its own by default, or on a dedicated thread
+//! ([`RaftConfig::dedicated_apply_thread`](crate::RaftConfig::dedicated_apply_thread))
+//! for state machines that block. A task is woken by the consensus task
+//! without a thread switch, which is what keeps a proposal's latency low; a
+//! thread keeps a blocking state machine off the async workers.
+//!
 //! Everything arrives through one in-order channel from the consensus task
-//! (stale reads come straight from the handle), so the thread needs no
-//! locks and sees events in the order consensus decided them:
+//! (stale reads come straight from the handle), so the stage needs no locks
+//! and sees events in the order consensus decided them:
 //!
 //! - `Register` names the replies for proposals appended at `first_index..`
 //!   in `term`. It always arrives before the entries it describes.
@@ -19,14 +25,17 @@
 //! Entries are matched by payload: commands go to the state machine, no-ops
 //! are skipped. New kinds of entry (configuration changes) get their own arm
 //! in [`Applier::decode`].
+//!
+//! A panic in the state machine is caught where it is called: the state is
+//! unknown from then on, so the stage stops calling it, tells the consensus
+//! task (which stops the node), and answers everyone with the error.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, TryRecvError};
 
 use ordo_core::{EntryPayload, Index, Membership, Term};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::runtime::error::RaftError;
 use crate::runtime::event::{Event, EventSender};
@@ -76,7 +85,7 @@ struct WaitingRead<S: StateMachine> {
 pub(crate) struct Applier<S: StateMachine> {
     state_machine: S,
     node_id: u64,
-    inputs: Receiver<ApplyInput<S>>,
+    inputs: mpsc::UnboundedReceiver<ApplyInput<S>>,
     shared: Arc<Shared>,
     events: EventSender,
     waiters: VecDeque<Waiter<S::Response>>,
@@ -88,13 +97,17 @@ pub(crate) struct Applier<S: StateMachine> {
     /// The applied index last published to the consensus task and events.
     published_index: Index,
     snapshots: Option<Snapshots>,
+    /// Set once the state machine panicked: it is never called again.
+    broken: Option<RaftError>,
+    /// True on a dedicated thread (blocking is fine there).
+    on_thread: bool,
 }
 
 impl<S: StateMachine> Applier<S> {
     pub(crate) fn new(
         state_machine: S,
         node_id: u64,
-        inputs: Receiver<ApplyInput<S>>,
+        inputs: mpsc::UnboundedReceiver<ApplyInput<S>>,
         shared: Arc<Shared>,
         events: EventSender,
         applied: (Index, Term),
@@ -113,53 +126,70 @@ impl<S: StateMachine> Applier<S> {
             applied_term: applied.1,
             published_index: applied.0,
             snapshots,
+            broken: None,
+            on_thread: false,
         }
     }
 
-    /// Starts the thread. `done` resolves (by being dropped) when it exits.
-    pub(crate) fn spawn(self, done: oneshot::Sender<()>) -> std::io::Result<()> {
-        let node_id = self.node_id;
+    /// Starts the stage on a thread of its own. `done` resolves (by being
+    /// dropped) when it exits.
+    pub(crate) fn spawn_thread(mut self, done: oneshot::Sender<()>) -> std::io::Result<()> {
+        self.on_thread = true;
         std::thread::Builder::new()
-            .name(format!("ordo-apply-{node_id}"))
+            .name(format!("ordo-apply-{}", self.node_id))
             .spawn(move || {
                 let _done = done;
-                let shared = Arc::clone(&self.shared);
-                let mut applier = self;
-                // A panicking state machine leaves its state unknown: the node
-                // must stop, and callers must hear why rather than hang.
-                if catch_unwind(AssertUnwindSafe(|| applier.run())).is_err() {
-                    tracing::error!(node_id, "the state machine panicked; the node stops");
-                    let error = RaftError::StateMachine("the state machine panicked".into());
-                    shared.fail(error.clone());
-                    applier.refuse_until_stopped(error);
+                while let Some(first) = self.inputs.blocking_recv() {
+                    if self.round(first) {
+                        return;
+                    }
                 }
+                self.abandoned();
             })
             .map(|_| ())
     }
 
-    fn run(&mut self) {
-        while let Ok(first) = self.inputs.recv() {
-            if self.handle(first) {
-                return;
-            }
-            for _ in 1..INPUTS_PER_ROUND_MAX {
-                match self.inputs.try_recv() {
-                    Ok(input) => {
-                        if self.handle(input) {
-                            return;
-                        }
-                    }
-                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+    /// Starts the stage as a task on the current Tokio runtime.
+    pub(crate) fn spawn_task(mut self, done: oneshot::Sender<()>) {
+        tokio::spawn(async move {
+            let _done = done;
+            while let Some(first) = self.inputs.recv().await {
+                if self.round(first) {
+                    return;
                 }
             }
-            self.publish_progress();
-        }
-        // The consensus task is gone without a Stop: nobody will ever answer.
+            self.abandoned();
+        });
+    }
+
+    /// The consensus task is gone without a stop: nobody will ever answer.
+    fn abandoned(&mut self) {
         let _ = self.stop(RaftError::ShuttingDown);
     }
 
-    /// Handles one input; true when the thread must exit.
+    /// Handles `first` and whatever else is queued (bounded), then publishes
+    /// progress. True when the stage must exit.
+    fn round(&mut self, first: ApplyInput<S>) -> bool {
+        if self.handle(first) {
+            return true;
+        }
+        for _ in 1..INPUTS_PER_ROUND_MAX {
+            let Ok(input) = self.inputs.try_recv() else {
+                break;
+            };
+            if self.handle(input) {
+                return true;
+            }
+        }
+        self.publish_progress();
+        false
+    }
+
+    /// Handles one input; true when the stage must exit.
     fn handle(&mut self, input: ApplyInput<S>) -> bool {
+        if let Some(error) = self.broken.clone() {
+            return refuse(input, &error);
+        }
         match input {
             ApplyInput::Register {
                 first_index,
@@ -173,9 +203,7 @@ impl<S: StateMachine> Applier<S> {
                 query,
                 reply,
             } => self.read(read_index, query, reply),
-            ApplyInput::StaleRead { query, reply } => {
-                let _ = reply.send(Ok(self.state_machine.query(query)));
-            }
+            ApplyInput::StaleRead { query, reply } => self.answer_query(query, reply),
             ApplyInput::Stop { error } => {
                 self.publish_progress();
                 let _ = self.stop(error);
@@ -183,6 +211,34 @@ impl<S: StateMachine> Applier<S> {
             }
         }
         false
+    }
+
+    /// Calls the state machine, containing a panic: the state machine is
+    /// then marked broken, the node told to stop, and everyone waiting told.
+    fn call<T>(&mut self, call: impl FnOnce(&mut S) -> T) -> Option<T> {
+        let state_machine = &mut self.state_machine;
+        match catch_unwind(AssertUnwindSafe(|| call(state_machine))) {
+            Ok(value) => Some(value),
+            Err(_) => {
+                tracing::error!(
+                    node_id = self.node_id,
+                    "the state machine panicked; the node stops"
+                );
+                let error = RaftError::StateMachine("the state machine panicked".into());
+                self.shared.fail(error.clone());
+                self.fail_waiting(&error);
+                self.broken = Some(error);
+                None
+            }
+        }
+    }
+
+    fn answer_query(&mut self, query: S::Query, reply: Reply<S::Answer>) {
+        if let Some(answer) = self.call(|state_machine| state_machine.query(query)) {
+            let _ = reply.send(Ok(answer));
+        } else if let Some(error) = self.broken.clone() {
+            let _ = reply.send(Err(error));
+        }
     }
 
     fn register(&mut self, first_index: Index, term: Term, replies: Vec<Reply<S::Response>>) {
@@ -220,7 +276,10 @@ impl<S: StateMachine> Applier<S> {
         let invalid = outcomes.len();
         if !commands.is_empty() {
             let keys: Vec<(Index, Term)> = commands.iter().map(|c| (c.index, c.term)).collect();
-            let mut responses = self.state_machine.apply(commands).into_iter();
+            let Some(responses) = self.call(|state_machine| state_machine.apply(commands)) else {
+                return;
+            };
+            let mut responses = responses.into_iter();
             let mut missing = None;
             for (index, term) in keys {
                 let outcome = match responses.next() {
@@ -318,7 +377,7 @@ impl<S: StateMachine> Applier<S> {
 
     fn read(&mut self, read_index: Index, query: S::Query, reply: Reply<S::Answer>) {
         if read_index <= self.applied_index {
-            let _ = reply.send(Ok(self.state_machine.query(query)));
+            self.answer_query(query, reply);
             return;
         }
         self.reads_arrived += 1;
@@ -335,7 +394,10 @@ impl<S: StateMachine> Applier<S> {
             }
             let read = entry.remove();
             if !read.reply.is_closed() {
-                let _ = read.reply.send(Ok(self.state_machine.query(read.query)));
+                self.answer_query(read.query, read.reply);
+            }
+            if self.broken.is_some() {
+                return;
             }
         }
     }
@@ -352,56 +414,57 @@ impl<S: StateMachine> Applier<S> {
     }
 
     fn maybe_snapshot(&mut self) {
-        let Some(snapshots) = &mut self.snapshots else {
-            return;
-        };
-        if snapshots.threshold == 0
-            || self.applied_index < snapshots.last_index.saturating_add(snapshots.threshold)
-        {
+        let due = self.snapshots.as_ref().is_some_and(|snapshots| {
+            snapshots.threshold > 0
+                && self.applied_index >= snapshots.last_index.saturating_add(snapshots.threshold)
+        });
+        if !due || self.broken.is_some() {
             return;
         }
+        let Some(mut snapshots) = self.snapshots.take() else {
+            return;
+        };
         let meta = SnapshotMeta {
             last_index: self.applied_index,
             last_term: self.applied_term,
             membership: snapshots.membership.clone(),
         };
-        match take_snapshot(&self.state_machine, &snapshots.store, meta) {
-            Ok(last_index) => {
+        let on_thread = self.on_thread;
+        let taken = self.call(|state_machine| {
+            blocking(on_thread, || {
+                take_snapshot(state_machine, &snapshots.store, meta)
+            })
+        });
+        match taken {
+            Some(Ok(last_index)) => {
                 snapshots.last_index = last_index;
                 self.events.send(Event::SnapshotTaken { last_index });
             }
-            Err(error) => {
+            Some(Err(error)) => {
                 // Not fatal: the log still holds everything; retry later.
                 snapshots.last_index = self.applied_index;
                 tracing::warn!(node_id = self.node_id, %error, "snapshot failed");
                 self.events.send(Event::Error { error });
             }
+            None => {}
         }
+        self.snapshots = Some(snapshots);
     }
 
-    /// After a panic: answers everyone with `error` until the consensus task
-    /// (told through [`Shared::fail`]) sends its stop. The state machine is
-    /// not touched again.
-    fn refuse_until_stopped(&mut self, error: RaftError) {
-        if self.stop(error.clone()) {
-            return;
-        }
-        while let Ok(input) = self.inputs.recv() {
-            if refuse(input, &error) {
-                return;
-            }
-        }
-    }
-
-    /// Answers everyone waiting, and everything queued, with `error`. True
-    /// if the consensus task's stop was among what was queued.
-    fn stop(&mut self, error: RaftError) -> bool {
+    /// Answers every proposal and read waiting here with `error`.
+    fn fail_waiting(&mut self, error: &RaftError) {
         for waiter in self.waiters.drain(..) {
             let _ = waiter.reply.send(Err(error.clone()));
         }
         for (_, read) in std::mem::take(&mut self.reads) {
             let _ = read.reply.send(Err(error.clone()));
         }
+    }
+
+    /// Answers everyone waiting, and everything queued, with `error`. True
+    /// if the consensus task's stop was among what was queued.
+    fn stop(&mut self, error: RaftError) -> bool {
+        self.fail_waiting(&error);
         // Answer stale reads and anything else queued behind the stop.
         let mut stopped = false;
         while let Ok(input) = self.inputs.try_recv() {
@@ -426,6 +489,20 @@ fn refuse<S: StateMachine>(input: ApplyInput<S>, error: &RaftError) -> bool {
         ApplyInput::Stop { .. } => return true,
     }
     false
+}
+
+/// Runs `work`, which blocks, without stalling the async runtime: directly on
+/// the apply thread, through `block_in_place` on a multi-threaded runtime.
+/// On a current-thread runtime there is no other worker to hand off to, so
+/// it runs in place (snapshots are rare; use a dedicated apply thread there).
+fn blocking<T>(on_thread: bool, work: impl FnOnce() -> T) -> T {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|handle| handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if !on_thread && multi_thread {
+        tokio::task::block_in_place(work)
+    } else {
+        work()
+    }
 }
 
 /// Streams the state machine into a new snapshot file.

@@ -3,7 +3,7 @@
 //! One loop, one Tokio task per node:
 //!
 //! 1. Wait for anything: a message from the transport, a request from a
-//!    handle, a wake-up from the persistence or apply thread, the next tick.
+//!    handle, a wake-up from the persistence or apply stage, the next tick.
 //! 2. Drain, without waiting, everything else already queued (bounded per
 //!    round): storage and apply progress, messages, requests. **This is
 //!    where batching happens**: every proposal drained in one round becomes
@@ -13,7 +13,7 @@
 //! 3. Feed ticks for the wall time that passed.
 //! 4. Take the core's actions once and carry them out, all at once: messages
 //!    to the transport, the persist to the persistence thread, committed
-//!    entries and confirmed reads to the apply thread. The leader's own disk
+//!    entries and confirmed reads to the apply stage. The leader's own disk
 //!    write and the appends to followers therefore run in parallel.
 //!
 //! # Back-pressure
@@ -83,13 +83,13 @@ pub(crate) struct Consensus<S: StateMachine> {
     pub(crate) persists: Option<std::sync::mpsc::Sender<Persist>>,
     /// Set for a store whose writes never block: written inline, no thread.
     pub(crate) inline_store: Option<Arc<dyn LogStore>>,
-    pub(crate) applies: std::sync::mpsc::Sender<ApplyInput<S>>,
+    pub(crate) applies: mpsc::UnboundedSender<ApplyInput<S>>,
     pub(crate) events: EventSender,
     pub(crate) members: BTreeSet<NodeId>,
     pub(crate) state: LoopState,
     /// Reads the core is confirming, by request id.
     pub(crate) reads: HashMap<u64, PendingRead<S>>,
-    /// Resolve when the persistence and apply threads have exited.
+    /// Resolve when the persistence and apply stages have exited.
     pub(crate) threads_done: Vec<oneshot::Receiver<()>>,
 }
 
@@ -449,7 +449,7 @@ impl<S: StateMachine> Consensus<S> {
             let bytes = ordo_core::total_payload_bytes(&apply);
             self.state.applying.push_back((commit_index, bytes));
             self.state.backlog_bytes += bytes;
-            // Reported before the apply thread can report them applied.
+            // Reported before the apply stage can report them applied.
             self.events
                 .send_with(|| Event::EntriesCommitted { commit_index });
             self.to_apply(ApplyInput::Entries(apply))?;
@@ -508,7 +508,7 @@ impl<S: StateMachine> Consensus<S> {
         self.applies.send(input).map_err(|_| {
             self.shared
                 .fatal()
-                .unwrap_or_else(|| RaftError::Fatal("the apply thread is gone".into()))
+                .unwrap_or_else(|| RaftError::Fatal("the apply stage is gone".into()))
         })
     }
 
@@ -557,7 +557,7 @@ impl<S: StateMachine> Consensus<S> {
         }
     }
 
-    /// Stops everything: answers every waiting caller, lets the apply thread
+    /// Stops everything: answers every waiting caller, lets the apply stage
     /// finish what was committed, flushes storage, stops the transport.
     async fn shutdown(mut self, outcome: Result<(), RaftError>) {
         let error = match outcome {

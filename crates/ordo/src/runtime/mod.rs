@@ -13,18 +13,24 @@
 //!                           read_index, ticks → take_actions once → fan out:
 //!        ┌──────────────────────────┬──────────────────────┬───────────────────┐
 //!        ▼                          ▼                      ▼                   ▼
-//!   transport.send          persistence thread        apply thread        events (broadcast)
-//!   (appends to followers)  write all queued,         owns the state
-//!                           one sync, publish id ──┐  machine: apply,
-//!                                                  │  answer proposals
-//!                           consensus ◄─ wake ─────┘  and reads ──► handles
-//!                           raft.persisted(id)        publish applied ──► consensus
+//!   transport.send          persistence thread        apply stage         events (broadcast)
+//!   (appends to followers)  write all queued,         (a task, or a       (role, leader,
+//!                           one sync, publish id ──┐  thread) owns the    appended, committed,
+//!                                                  │  state machine:      applied, errors)
+//!                           consensus ◄─ wake ─────┘  apply, answer
+//!                           raft.persisted(id)        proposals and reads ──► handles
+//!                                                     publish applied ──► consensus
 //! ```
 //!
-//! - `consensus.rs`: the loop, batching, back-pressure, time.
-//! - `persist.rs`: group commit (one fsync per batch of persists).
+//! - `consensus.rs`: the loop, batching, back-pressure, time. This is where
+//!   batching happens: every proposal queued when a round starts becomes one
+//!   core append (one persist, one message per follower).
+//! - `persist.rs`: group commit on its own thread (one fsync per batch of
+//!   persists). A store whose writes never block (memory) is written inline by
+//!   the consensus task instead: no thread, no hand-off.
 //! - `apply.rs`: applying, answering proposals (matched by index *and* term),
-//!   serving reads once applied far enough, snapshots.
+//!   serving reads once applied far enough, snapshots. A Tokio task by
+//!   default; a thread with [`RaftConfig::dedicated_apply_thread`].
 //!
 //! The leader's own disk write and its appends to followers start in the
 //! same round: neither waits for the other (the core only counts the leader

@@ -118,7 +118,7 @@ struct Parts<S> {
 
 struct Running<S: StateMachine> {
     requests: mpsc::Sender<Request<S>>,
-    applies: std::sync::mpsc::Sender<ApplyInput<S>>,
+    applies: mpsc::UnboundedSender<ApplyInput<S>>,
     stop: Mutex<Option<oneshot::Sender<()>>>,
 }
 
@@ -231,7 +231,8 @@ impl<S: StateMachine> RaftNode<S> {
 
     /// Starts the node: restores the state machine from its newest snapshot
     /// (if any), opens the transport, and spawns the consensus task on the
-    /// current Tokio runtime and the storage and apply threads.
+    /// current Tokio runtime along with the apply stage, and the persistence
+    /// thread (for stores that block).
     ///
     /// # Errors
     /// [`RaftError::AlreadyStarted`] on a second call; [`RaftError::Storage`]
@@ -275,7 +276,7 @@ impl<S: StateMachine> RaftNode<S> {
             .store(restored.0, std::sync::atomic::Ordering::Release);
 
         transport.start(self.inbox_for_transport())?;
-        let (apply_sender, apply_receiver) = std::sync::mpsc::channel();
+        let (apply_sender, apply_receiver) = mpsc::unbounded_channel();
         let (apply_done, apply_done_receiver) = oneshot::channel();
         let mut threads_done = vec![apply_done_receiver];
         let (persist_sender, inline_store) = if log_store.writes_never_block() {
@@ -312,9 +313,13 @@ impl<S: StateMachine> RaftNode<S> {
             restored,
             snapshots,
         );
-        if let Err(error) = applier.spawn(apply_done) {
-            transport.stop();
-            return Err(thread_error(error));
+        if config.dedicated_apply_thread {
+            if let Err(error) = applier.spawn_thread(apply_done) {
+                transport.stop();
+                return Err(thread_error(error));
+            }
+        } else {
+            applier.spawn_task(apply_done);
         }
         let (request_sender, request_receiver) = mpsc::channel(config.max_pending_proposals);
         let (stop_sender, stop_receiver) = oneshot::channel();

@@ -38,7 +38,7 @@ pub(crate) enum Request<S: StateMachine> {
     Campaign { reply: Reply<()> },
 }
 
-/// Work for the apply thread, in the order the consensus task decided it.
+/// Work for the apply stage, in the order the consensus task decided it.
 pub(crate) enum ApplyInput<S: StateMachine> {
     /// Proposals appended at `first_index ..` in `term`, one reply each, in order.
     Register {
@@ -76,7 +76,7 @@ pub(crate) struct Shared {
     pub(crate) wake: Notify,
     /// Highest persist id the persistence thread made durable.
     pub(crate) durable_id: AtomicU64,
-    /// Highest index the apply thread applied.
+    /// Highest index the apply stage applied.
     pub(crate) applied_index: AtomicU64,
     /// The first fatal failure of a thread, for the consensus task to act on.
     fatal: Mutex<Option<RaftError>>,
@@ -122,7 +122,7 @@ impl Shared {
         self.wake.notify_one();
     }
 
-    /// Publishes progress of the apply thread.
+    /// Publishes progress of the apply stage.
     pub(crate) fn applied(&self, index: Index) {
         self.applied_index.store(index, Ordering::Release);
         self.wake.notify_one();

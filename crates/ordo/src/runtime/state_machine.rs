@@ -26,17 +26,26 @@ pub struct Entry<C> {
 /// order differs between processes).
 ///
 /// # Which calls may run concurrently
-/// None. The runtime owns the state machine on one dedicated thread (the
-/// apply thread) and makes every call from there, one at a time, in order —
-/// so no method needs locking and the type only has to be [`Send`]. Queries
-/// run between apply batches, so a query always sees a whole batch or none
-/// of it. A slow call delays everything queued behind it (commands, reads,
-/// snapshots), but never the consensus protocol itself: elections and
-/// replication go on while the state machine is busy, up to
+/// None. The runtime owns the state machine in one apply stage and makes
+/// every call from there, one at a time, in order — so no method needs
+/// locking and the type only has to be [`Send`]. Queries run between apply
+/// batches, so a query always sees a whole batch or none of it. A slow call
+/// delays everything queued behind it (commands, reads, snapshots), but never
+/// the consensus protocol itself: elections and replication go on while the
+/// state machine is busy, up to
 /// [`RaftConfig::max_backlog_bytes`](crate::RaftConfig::max_backlog_bytes) of
 /// entries waiting to be applied.
 ///
-/// Calls may block (on a disk, say); they run outside the async runtime.
+/// # Blocking
+/// The apply stage is a Tokio task by default, so calls should return within
+/// about a millisecond. A state machine whose calls block on a disk sets
+/// [`RaftConfig::dedicated_apply_thread`](crate::RaftConfig::dedicated_apply_thread)
+/// and gets a thread of its own. [`snapshot`](Self::snapshot) may always
+/// block: the runtime runs it outside the async workers.
+///
+/// # Panics
+/// A panic in any call is caught: the node stops (its state is unknown), and
+/// everyone waiting gets [`RaftError::StateMachine`](crate::RaftError::StateMachine).
 ///
 /// # Commands travel as bytes
 /// A command is encoded with [postcard](https://docs.rs/postcard) when
