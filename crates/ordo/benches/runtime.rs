@@ -40,8 +40,20 @@ impl StateMachine for Nothing {
     }
 }
 
+/// CPU time this process has used (every thread), from /proc/self/stat
+/// (Linux; `None` elsewhere). Clock-tick resolution (usually 10 ms).
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at ") ".
+    let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    let per_second = 100; // USER_HZ on every Linux this runs on
+    Some(Duration::from_millis(ticks * 1000 / per_second))
+}
+
 struct Row {
     clients: usize,
+    cpu: Option<Duration>,
     proposals: u64,
     seconds: f64,
     mean_us: f64,
@@ -126,9 +138,13 @@ async fn run_row(leader: &RaftNode<Nothing>, clients: usize, measure: Duration) 
     tokio::time::sleep(warmup).await;
     recording.store(true, Ordering::Relaxed);
     let started = Instant::now();
+    let cpu_before = process_cpu();
     tokio::time::sleep(measure).await;
     recording.store(false, Ordering::Relaxed);
     let seconds = started.elapsed().as_secs_f64();
+    let cpu = process_cpu()
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
     done.store(true, Ordering::Relaxed);
     let mut all: Vec<u32> = Vec::new();
     let mut errors = 0;
@@ -150,6 +166,7 @@ async fn run_row(leader: &RaftNode<Nothing>, clients: usize, measure: Duration) 
         all.iter().map(|&ns| f64::from(ns)).sum::<f64>() / all.len().max(1) as f64 / 1000.0;
     Row {
         clients,
+        cpu,
         proposals,
         seconds,
         mean_us,
@@ -177,12 +194,21 @@ fn main() {
         println!(
             "3 nodes, MemLogStore, in-process transport, {workers} Tokio workers, {measure:?} per row"
         );
-        println!("| clients | proposals/s | mean latency | p50 | p99 | busy answers |");
-        println!("|---|---|---|---|---|---|");
+        println!(
+            "| clients | proposals/s | mean latency | p50 | p99 | CPUs busy | CPU per proposal | busy answers |"
+        );
+        println!("|---|---|---|---|---|---|---|---|");
         for &count in &clients {
             let row = run_row(&leader, count, measure).await;
+            let (cpus, cpu_per_proposal) = match row.cpu {
+                Some(cpu) => (
+                    format!("{:.2}", cpu.as_secs_f64() / row.seconds),
+                    format!("{:.2} µs", cpu.as_secs_f64() * 1e6 / row.proposals.max(1) as f64),
+                ),
+                None => ("-".into(), "-".into()),
+            };
             println!(
-                "| {} | {:.0} | {:.1} µs | {:.1} µs | {:.1} µs | {} |",
+                "| {} | {:.0} | {:.1} µs | {:.1} µs | {:.1} µs | {cpus} | {cpu_per_proposal} | {} |",
                 row.clients,
                 row.proposals as f64 / row.seconds,
                 row.mean_us,
