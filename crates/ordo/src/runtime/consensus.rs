@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use ordo_core::{
     Actions, Index, Message, MessageBody, NodeId, Persist, PersistId, ProposeError, Raft,
     ReadError, ReadMode, Role, SoftState, TransferError,
@@ -67,9 +67,11 @@ pub(crate) struct PendingRead<S: StateMachine> {
 }
 
 /// Proposals gathered in one round, to become one core append.
-struct ProposalBatch<R> {
-    commands: Vec<Bytes>,
-    replies: Vec<Reply<R>>,
+struct ProposalBatch<S: StateMachine> {
+    commands: Vec<S::Command>,
+    replies: Vec<Reply<S::Response>>,
+    /// Encoded bytes per command of the last batch, to size the next buffer.
+    bytes_per_command: usize,
 }
 
 /// Everything the consensus task owns.
@@ -145,6 +147,7 @@ impl<S: StateMachine> Consensus<S> {
         let mut batch = ProposalBatch {
             commands: Vec::new(),
             replies: Vec::new(),
+            bytes_per_command: 16,
         };
         let sleep = tokio::time::sleep_until(self.next_tick_deadline());
         tokio::pin!(sleep);
@@ -170,7 +173,7 @@ impl<S: StateMachine> Consensus<S> {
     }
 
     /// Everything after the first input of a round.
-    fn round(&mut self, batch: &mut ProposalBatch<S::Response>) -> Result<(), RaftError> {
+    fn round(&mut self, batch: &mut ProposalBatch<S>) -> Result<(), RaftError> {
         self.on_progress()?;
         for _ in 0..MESSAGES_PER_ROUND_MAX {
             match self.inbox.try_recv() {
@@ -265,7 +268,7 @@ impl<S: StateMachine> Consensus<S> {
     fn on_request(
         &mut self,
         request: Request<S>,
-        batch: &mut ProposalBatch<S::Response>,
+        batch: &mut ProposalBatch<S>,
     ) -> Result<(), RaftError> {
         match request {
             Request::Propose { command, reply } => {
@@ -297,7 +300,7 @@ impl<S: StateMachine> Consensus<S> {
     }
 
     /// Turns the gathered proposals into one core append.
-    fn propose(&mut self, batch: &mut ProposalBatch<S::Response>) -> Result<(), RaftError> {
+    fn propose(&mut self, batch: &mut ProposalBatch<S>) -> Result<(), RaftError> {
         if batch.commands.is_empty() {
             return Ok(());
         }
@@ -306,7 +309,11 @@ impl<S: StateMachine> Consensus<S> {
             batch.commands.clear();
             return answer_all(replies, &RaftError::Busy { reason: "backlog" });
         }
-        let refusal = match self.raft.propose(batch.commands.drain(..)) {
+        let (encoded, replies) = encode(batch, replies);
+        if encoded.is_empty() {
+            return Ok(());
+        }
+        let refusal = match self.raft.propose(encoded) {
             Ok(proposal) => {
                 let input = ApplyInput::Register {
                     first_index: proposal.first_index,
@@ -324,7 +331,6 @@ impl<S: StateMachine> Consensus<S> {
             }
             Err(ProposeError::Fatal(error)) => return Err(error.into()),
         };
-        batch.commands.clear();
         answer_all(replies, &refusal)
     }
 
@@ -592,6 +598,37 @@ impl<S: StateMachine> Consensus<S> {
         soft_state.leader = None;
         self.on_soft_state(soft_state);
     }
+}
+
+/// Encodes the batch's commands into one shared buffer: one allocation per
+/// batch, and each entry's `Bytes` is a slice of it. A command that cannot be
+/// encoded is answered at once. Returns the encoded commands and the replies
+/// of exactly those.
+fn encode<S: StateMachine>(
+    batch: &mut ProposalBatch<S>,
+    replies: Vec<Reply<S::Response>>,
+) -> (Vec<Bytes>, Vec<Reply<S::Response>>) {
+    let count = batch.commands.len();
+    let mut buffer = BytesMut::with_capacity(count * batch.bytes_per_command);
+    let mut encoded = Vec::with_capacity(count);
+    let mut kept = Vec::with_capacity(count);
+    let mut total = 0;
+    for (command, reply) in batch.commands.drain(..).zip(replies) {
+        match postcard::to_io(&command, (&mut buffer).writer()) {
+            Ok(_) => {
+                let bytes = buffer.split().freeze();
+                total += bytes.len();
+                encoded.push(bytes);
+                kept.push(reply);
+            }
+            Err(error) => {
+                drop(buffer.split()); // whatever was half written
+                let _ = reply.send(Err(RaftError::InvalidCommand(error.to_string())));
+            }
+        }
+    }
+    batch.bytes_per_command = (total / count.max(1)).clamp(1, 4096);
+    (encoded, kept)
 }
 
 fn answer_all<R>(replies: Vec<Reply<R>>, error: &RaftError) -> Result<(), RaftError> {

@@ -3,7 +3,6 @@
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use ordo_core::{
     Index, InitialState, Membership, Message, NodeId, Raft, ReadMode, Role, SoftState, Term,
 };
@@ -472,13 +471,8 @@ impl<S: StateMachine> RaftNode<S> {
         .ok_or(RaftError::Busy {
             reason: "pending proposals",
         })?;
-        let command = postcard::to_allocvec(&command)
-            .map_err(|error| RaftError::InvalidCommand(error.to_string()))?;
         let (reply, answer) = oneshot::channel();
-        let request = Request::Propose {
-            command: Bytes::from(command),
-            reply,
-        };
+        let request = Request::Propose { command, reply };
         send(&running.requests, request)?;
         wait(answer, self.inner.config.propose_timeout).await
     }

@@ -3,7 +3,6 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use bytes::Bytes;
 use ordo_core::{Index, PersistId, ReadMode, SoftState, Term};
 use tokio::sync::{Notify, oneshot, watch};
 
@@ -16,9 +15,10 @@ pub(crate) type Reply<T> = oneshot::Sender<Result<T, RaftError>>;
 
 /// A request from a [`RaftNode`](crate::RaftNode) handle to the consensus task.
 pub(crate) enum Request<S: StateMachine> {
-    /// Append an encoded command; answer once applied here.
+    /// Append a command (encoded by the consensus task, batch by batch);
+    /// answer once applied here.
     Propose {
-        command: Bytes,
+        command: S::Command,
         reply: Reply<S::Response>,
     },
     /// Confirm a read, then answer `query` once applied far enough.
