@@ -9,7 +9,9 @@
 
 use crate::entry::Entry;
 use crate::hard_state::HardState;
+use crate::membership::Membership;
 use crate::message::Message;
+use crate::snapshot::{SnapshotMeta, SnapshotRead, SnapshotWrite};
 use crate::status::SoftState;
 use crate::types::Index;
 
@@ -55,6 +57,24 @@ pub struct Actions {
     pub apply: Vec<Entry>,
     /// The node's role, term or known leader changed to this.
     pub soft_state: Option<SoftState>,
+    /// The configuration in force changed to this (a configuration entry was
+    /// appended or truncated). Committed or not: see [`EntryPayload::Membership`](crate::EntryPayload::Membership).
+    pub membership: Option<Membership>,
+    /// Snapshot the state machine (at its applied index, which is at least
+    /// this one), store it durably, then report it with
+    /// [`Raft::snapshot_built`](crate::Raft::snapshot_built).
+    pub build_snapshot: Option<Index>,
+    /// The log may be compacted up to and including this index (a durable
+    /// snapshot covers it).
+    pub compact_log_through: Option<Index>,
+    /// Snapshot chunks to read for peers that need them.
+    pub snapshot_reads: Vec<SnapshotRead>,
+    /// Received snapshot chunks to make durable.
+    pub snapshot_writes: Vec<SnapshotWrite>,
+    /// A snapshot was received whole: restore the state machine from it,
+    /// reset the log to its index and term (after every persist issued so
+    /// far, in order), then report with [`Raft::snapshot_installed`](crate::Raft::snapshot_installed).
+    pub install_snapshot: Option<SnapshotMeta>,
     /// Reads confirmed linearizable: serve each once the state machine has
     /// applied up to its `read_index`.
     pub reads: Vec<ReadReady>,
@@ -74,6 +94,12 @@ impl Actions {
             && self.apply.is_empty()
             && self.soft_state.is_none()
             && self.truncated_from.is_none()
+            && self.membership.is_none()
+            && self.build_snapshot.is_none()
+            && self.compact_log_through.is_none()
+            && self.snapshot_reads.is_empty()
+            && self.snapshot_writes.is_empty()
+            && self.install_snapshot.is_none()
             && self.reads.is_empty()
             && self.failed_reads.is_empty()
     }

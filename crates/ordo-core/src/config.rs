@@ -49,6 +49,15 @@ pub struct Config {
     pub max_uncommitted_bytes: u64,
     /// Most payload bytes handed to the state machine in one [`Actions`](crate::Actions).
     pub max_apply_bytes: u64,
+    /// Ask for a snapshot once this many entries were applied since the last
+    /// one (0: only on request).
+    pub snapshot_threshold_entries: u64,
+    /// After a snapshot, keep this many entries before it in the log, so a
+    /// follower slightly behind catches up from the log instead of needing
+    /// the whole snapshot.
+    pub log_retention_entries: u64,
+    /// Most bytes of snapshot sent in one message.
+    pub snapshot_chunk_bytes: u64,
     /// Allow lease reads ([`ReadMode::Lease`](crate::ReadMode::Lease)): a leader
     /// whose quorum answered a heartbeat recently answers reads without a
     /// round trip. Needs `check_quorum`. Makes a restarted node refuse votes
@@ -78,6 +87,9 @@ impl Default for Config {
             max_inflight_bytes: 64 * 1024 * 1024,
             max_uncommitted_bytes: 256 * 1024 * 1024,
             max_apply_bytes: 16 * 1024 * 1024,
+            snapshot_threshold_entries: 10_000,
+            log_retention_entries: 1024,
+            snapshot_chunk_bytes: 1024 * 1024,
             lease_reads: false,
             lease_clock_drift_ticks: 2,
             rng_seed: 0,
@@ -120,7 +132,8 @@ impl Config {
                 election_min_ticks: self.election_timeout_min_ticks,
             });
         }
-        let limits: [(&'static str, u64); 6] = [
+        let limits: [(&'static str, u64); 7] = [
+            ("snapshot_chunk_bytes", self.snapshot_chunk_bytes),
             (
                 "max_entries_per_message",
                 self.max_entries_per_message as u64,
@@ -188,9 +201,6 @@ pub enum ConfigError {
         /// The configured minimum election timeout.
         election_min_ticks: u64,
     },
-    /// The initial voter set is empty.
-    #[error("the initial configuration has no voters")]
-    NoVoters,
 }
 
 #[cfg(test)]

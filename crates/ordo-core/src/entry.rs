@@ -3,6 +3,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::membership::Membership;
 use crate::types::{Index, Term};
 
 /// One entry of the replicated log.
@@ -28,6 +29,9 @@ pub enum EntryPayload {
     Noop,
     /// An application command, opaque to consensus.
     Command(Bytes),
+    /// A new configuration. It takes effect on each node as soon as it is in
+    /// that node's log, committed or not (Raft dissertation §4.1).
+    Membership(Membership),
 }
 
 impl Entry {
@@ -53,7 +57,7 @@ impl Entry {
     /// in-flight window, uncommitted backlog). Framing overhead is not counted.
     pub fn payload_bytes(&self) -> u64 {
         match &self.payload {
-            EntryPayload::Noop => 0,
+            EntryPayload::Noop | EntryPayload::Membership(_) => 0,
             EntryPayload::Command(data) => data.len() as u64,
         }
     }

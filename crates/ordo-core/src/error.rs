@@ -2,6 +2,7 @@
 
 use thiserror::Error;
 
+use crate::config::ConfigError;
 use crate::log::LogReadError;
 use crate::types::NodeId;
 
@@ -21,7 +22,7 @@ pub enum ReadError {
     /// No leader is known to confirm reads: retry once one is elected.
     #[error("no leader is known; retry reads after an election")]
     NoLeader,
-    /// The node failed; see [`Error`].
+    /// The node failed; see [`Error`](enum@crate::Error).
     #[error(transparent)]
     Fatal(#[from] Error),
 }
@@ -42,7 +43,50 @@ pub enum TransferError {
         /// The requested target.
         target: NodeId,
     },
-    /// The node failed; see [`Error`].
+    /// The node failed; see [`Error`](enum@crate::Error).
+    #[error(transparent)]
+    Fatal(#[from] Error),
+}
+
+/// Why a node could not be created.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum StartError {
+    /// The configuration breaks a rule.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Reading the log (to recover the membership) failed.
+    #[error("reading the log at start failed; check the storage: {0}")]
+    Storage(#[from] LogReadError),
+}
+
+/// Why a membership change was not started. Nothing was appended.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum ChangeError {
+    /// Only the leader changes membership; ask `leader`, if known.
+    #[error("this node is not the leader (leader: {leader:?}); ask the leader")]
+    NotLeader {
+        /// The leader this node knows of, if any.
+        leader: Option<NodeId>,
+    },
+    /// Another change is not committed yet (or a joint change not finished):
+    /// one change at a time. Retry once it completes.
+    #[error("a membership change is in progress; retry once it has completed")]
+    ChangeInProgress,
+    /// A new leader must commit an entry of its own term before changing the
+    /// membership (otherwise two single-server changes could overlap). Retry
+    /// shortly.
+    #[error("the leader has not committed an entry of its term yet; retry shortly")]
+    LeaderNotReady,
+    /// The leader is handing leadership over; retry at the new leader.
+    #[error("leadership is being transferred to node {target}; retry at the new leader")]
+    TransferInProgress {
+        /// The node taking over.
+        target: NodeId,
+    },
+    /// The change makes no sense against the current membership.
+    #[error("invalid membership change: {0}")]
+    Invalid(String),
+    /// The node failed; see [`Error`](enum@crate::Error).
     #[error(transparent)]
     Fatal(#[from] Error),
 }
@@ -72,7 +116,7 @@ pub enum ProposeError {
         /// The node taking over.
         target: NodeId,
     },
-    /// The node failed while proposing; see [`Error`].
+    /// The node failed while proposing; see [`Error`](enum@crate::Error).
     #[error(transparent)]
     Fatal(#[from] Error),
 }

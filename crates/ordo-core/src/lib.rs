@@ -13,22 +13,25 @@ mod progress;
 mod quorum;
 mod raft;
 mod rng;
+mod snapshot;
 mod status;
 mod types;
 
 pub use actions::{Actions, Persist, PersistId, ReadReady};
 pub use config::{Config, ConfigError};
 pub use entry::{Entry, EntryPayload, total_payload_bytes};
-pub use error::{Error, ProposeError, ReadError, TransferError};
+pub use error::{ChangeError, Error, ProposeError, ReadError, StartError, TransferError};
 pub use hard_state::HardState;
 pub use log::{LogRead, LogReadError, MemoryLog, limit_by_bytes};
-pub use membership::Membership;
+pub use membership::{Membership, MembershipChange};
 pub use message::{
-    AppendRequest, AppendResponse, Heartbeat, HeartbeatResponse, Message, MessageBody,
-    ReadIndexRequest, ReadIndexResponse, VoteRequest, VoteResponse,
+    AppendRequest, AppendResponse, Heartbeat, HeartbeatResponse, InstallSnapshotRequest,
+    InstallSnapshotResponse, Message, MessageBody, ReadIndexRequest, ReadIndexResponse,
+    VoteRequest, VoteResponse,
 };
 pub use planted::{PLANTED_BUGS, planted_bugs};
 pub use quorum::{JointConfig, MajorityConfig, VoteResult};
 pub use raft::{InitialState, Proposal, Raft, ReadMode};
+pub use snapshot::{PartialSnapshot, SnapshotMeta, SnapshotRead, SnapshotWrite};
 pub use status::{PeerProgress, Role, SoftState, Status};
 pub use types::{Index, NodeId, Term};

@@ -7,7 +7,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use bytes::Bytes;
+
 use crate::entry::Entry;
+use crate::snapshot::SnapshotMeta;
 use crate::types::{Index, NodeId, Term};
 
 /// A message from one node to another.
@@ -51,6 +54,35 @@ pub enum MessageBody {
     ReadIndexResponse(ReadIndexResponse),
     /// The leader hands leadership over: campaign now, skipping pre-vote.
     TimeoutNow,
+    /// One chunk of a snapshot, for a follower whose missing entries were
+    /// compacted away.
+    InstallSnapshot(InstallSnapshotRequest),
+    /// The follower's answer to [`MessageBody::InstallSnapshot`].
+    InstallSnapshotResponse(InstallSnapshotResponse),
+}
+
+/// One chunk of a snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallSnapshotRequest {
+    /// The snapshot the chunk belongs to.
+    pub meta: SnapshotMeta,
+    /// Where the chunk starts, in bytes.
+    pub offset: u64,
+    /// The chunk.
+    pub data: Bytes,
+    /// This is the last chunk.
+    pub done: bool,
+}
+
+/// A follower's answer to a snapshot chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallSnapshotResponse {
+    /// The snapshot answered about.
+    pub snapshot_index: Index,
+    /// The next byte the follower expects (after the chunks it holds durably).
+    pub next_offset: u64,
+    /// The follower has installed the snapshot (or already had its entries).
+    pub installed: bool,
 }
 
 /// A (pre-)vote request: the candidate's log position, for the up-to-date check.
@@ -169,7 +201,10 @@ impl MessageBody {
     pub fn is_from_leader(&self) -> bool {
         matches!(
             self,
-            MessageBody::Append(_) | MessageBody::Heartbeat(_) | MessageBody::TimeoutNow
+            MessageBody::Append(_)
+                | MessageBody::Heartbeat(_)
+                | MessageBody::TimeoutNow
+                | MessageBody::InstallSnapshot(_)
         )
     }
 
@@ -187,6 +222,8 @@ impl MessageBody {
             MessageBody::ReadIndex(_) => "ReadIndex",
             MessageBody::ReadIndexResponse(_) => "ReadIndexResponse",
             MessageBody::TimeoutNow => "TimeoutNow",
+            MessageBody::InstallSnapshot(_) => "InstallSnapshot",
+            MessageBody::InstallSnapshotResponse(_) => "InstallSnapshotResponse",
         }
     }
 }

@@ -12,12 +12,16 @@ pub(crate) const ACK_BEFORE_DURABLE: bool = cfg!(feature = "planted-bug-ack-befo
 /// Hand entries to the state machine before they are committed.
 pub(crate) const APPLY_BEFORE_COMMIT: bool = cfg!(feature = "planted-bug-apply-before-commit");
 
+/// Answer reads at once, without confirming leadership with a quorum.
+pub(crate) const STALE_READ: bool = cfg!(feature = "planted-bug-stale-read");
+
 /// The planted bugs compiled into this build; empty in every real build.
 pub const PLANTED_BUGS: &[(&str, bool)] = &[
     ("commit-old-term", COMMIT_OLD_TERM),
     ("double-vote", DOUBLE_VOTE),
     ("ack-before-durable", ACK_BEFORE_DURABLE),
     ("apply-before-commit", APPLY_BEFORE_COMMIT),
+    ("stale-read", STALE_READ),
 ];
 
 /// Names of the planted bugs enabled in this build.

@@ -13,9 +13,12 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
+
+use crate::snapshots;
 use ordo_core::{
-    Actions, Config, Entry, Error, InitialState, LogRead, Membership, MemoryLog, Message, NodeId,
-    Persist, Proposal, ProposeError, Raft, ReadError, ReadMode, TransferError,
+    Actions, ChangeError, Config, Entry, Error, InitialState, LogRead, LogReadError, Membership,
+    MembershipChange, MemoryLog, Message, NodeId, PartialSnapshot, Persist, Proposal, ProposeError,
+    Raft, ReadError, ReadMode, SnapshotMeta, StartError, TransferError,
 };
 
 /// One simulated node: a core, its disk and its (in-memory) state machine.
@@ -31,9 +34,15 @@ pub struct SimNode {
     pub applied: Vec<Entry>,
     /// The node's configuration.
     pub config: Config,
+    /// The membership it was created with (its log holds any later one).
+    pub base_membership: Membership,
     /// How many times the node was restarted: volatile state (commit index,
     /// applied entries) starts over with each incarnation.
     pub incarnation: u64,
+    /// The newest snapshot of its state machine, durable.
+    pub snapshot: Option<(SnapshotMeta, Bytes)>,
+    /// A snapshot partly received from a leader, durable.
+    pub partial_snapshot: Option<(SnapshotMeta, Vec<u8>)>,
 }
 
 impl SimNode {
@@ -67,18 +76,17 @@ pub struct Cluster {
     pub cut_links: BTreeSet<(NodeId, NodeId)>,
     /// Sync every write as soon as it is handed out (a disk with no latency).
     pub auto_sync: bool,
-    membership: Membership,
 }
 
 impl Cluster {
     /// Nodes `1..=count`, all voters, each configured by `configure(id)`.
     ///
     /// # Errors
-    /// The core's [`ordo_core::ConfigError`] for a bad configuration.
+    /// The core's [`ordo_core::StartError`] for a bad configuration.
     pub fn new(
         count: u64,
         configure: impl Fn(NodeId) -> Config,
-    ) -> Result<Self, ordo_core::ConfigError> {
+    ) -> Result<Self, ordo_core::StartError> {
         let membership = Membership::with_voters(1..=count);
         let mut nodes = BTreeMap::new();
         for id in 1..=count {
@@ -94,7 +102,10 @@ impl Cluster {
                 pending_writes: VecDeque::new(),
                 applied: Vec::new(),
                 config,
+                base_membership: membership.clone(),
                 incarnation: 0,
+                snapshot: None,
+                partial_snapshot: None,
             };
             nodes.insert(id, node);
         }
@@ -103,7 +114,6 @@ impl Cluster {
             network: Vec::new(),
             cut_links: BTreeSet::new(),
             auto_sync: true,
-            membership,
         })
     }
 
@@ -230,6 +240,7 @@ impl Cluster {
             raft.applied(last.index);
         }
         self.network.extend(actions.messages.iter().cloned());
+        carry_out_snapshot_actions(node, &actions)?;
         Ok(actions)
     }
 
@@ -320,13 +331,80 @@ impl Cluster {
     /// Crashes `id`: pending writes and all volatile state are lost; the disk
     /// survives. Messages to it that are delivered while it is down are lost.
     pub fn crash(&mut self, id: NodeId) {
+        self.crash_torn(id, 0);
+    }
+
+    /// Crashes `id` like [`Cluster::crash`], except that the hard state and
+    /// the first `surviving_entries` entries of its oldest unsynced write reach
+    /// the disk anyway: what a power cut leaves when part of a write made it
+    /// out and the log cut the torn record that followed.
+    pub fn crash_torn(&mut self, id: NodeId, surviving_entries: usize) {
+        if surviving_entries > 0
+            && let Some(node) = self.nodes.get_mut(&id)
+            && let Some(raft) = node.raft.as_mut()
+            && let Some(first) = node.pending_writes.front()
+        {
+            let torn = Persist {
+                id: first.id,
+                hard_state: first.hard_state,
+                entries: first
+                    .entries
+                    .iter()
+                    .take(surviving_entries)
+                    .cloned()
+                    .collect(),
+            };
+            raft.log_store_mut().apply(&torn);
+        }
         let Some(node) = self.nodes.get_mut(&id) else {
             return;
         };
         let Some(raft) = node.raft.take() else { return };
         node.disk = Some(raft.log_store().clone());
         node.pending_writes.clear();
-        node.applied.clear();
+        // The state machine restarts from its snapshot, if any.
+        node.applied = node
+            .snapshot
+            .as_ref()
+            .and_then(|(_, data)| snapshots::decode(data).ok())
+            .unwrap_or_default();
+    }
+
+    /// Adds a new, empty node `id` that knows no members: it waits for a
+    /// leader to add it and replicate to it.
+    ///
+    /// # Errors
+    /// The core's start error for a bad configuration.
+    pub fn add_node(&mut self, id: NodeId, config: Config) -> Result<(), StartError> {
+        let raft = Raft::new(config.clone(), MemoryLog::new(), InitialState::default())?;
+        let node = SimNode {
+            raft: Some(raft),
+            disk: None,
+            pending_writes: VecDeque::new(),
+            applied: Vec::new(),
+            config,
+            base_membership: Membership::default(),
+            incarnation: 0,
+            snapshot: None,
+            partial_snapshot: None,
+        };
+        self.nodes.insert(id, node);
+        Ok(())
+    }
+
+    /// Asks leader `id` to change the membership.
+    ///
+    /// # Errors
+    /// The core's answer; a crashed node is not a leader.
+    pub fn change_membership(
+        &mut self,
+        id: NodeId,
+        change: MembershipChange,
+    ) -> Result<Proposal, ChangeError> {
+        match self.raft_mut(id) {
+            Some(raft) => raft.change_membership(change),
+            None => Err(ChangeError::NotLeader { leader: None }),
+        }
     }
 
     /// Replaces the disk of a crashed `id` (to set up a scenario's logs).
@@ -341,19 +419,30 @@ impl Cluster {
     /// Restarts a crashed `id` from its disk.
     ///
     /// # Errors
-    /// The core's configuration error (cannot happen for a node that started once).
-    pub fn restart(&mut self, id: NodeId) -> Result<(), ordo_core::ConfigError> {
-        let membership = self.membership.clone();
+    /// The core's start error (a storage read failure; the configuration
+    /// cannot be wrong for a node that started once).
+    pub fn restart(&mut self, id: NodeId) -> Result<(), ordo_core::StartError> {
         let Some(node) = self.nodes.get_mut(&id) else {
             return Ok(());
         };
         let Some(disk) = node.disk.take() else {
             return Ok(());
         };
+        let snapshot = node.snapshot.as_ref().map(|(meta, _)| meta.clone());
         let initial = InitialState {
             hard_state: disk.hard_state(),
-            membership,
-            applied: 0,
+            membership: snapshot
+                .as_ref()
+                .map_or_else(|| node.base_membership.clone(), |m| m.membership.clone()),
+            applied: snapshot.as_ref().map_or(0, |m| m.index),
+            snapshot,
+            partial_snapshot: node
+                .partial_snapshot
+                .as_ref()
+                .map(|(meta, data)| PartialSnapshot {
+                    meta: meta.clone(),
+                    received_bytes: data.len() as u64,
+                }),
         };
         node.raft = Some(Raft::new(node.config.clone(), disk, initial)?);
         node.incarnation += 1;
@@ -396,8 +485,77 @@ impl Cluster {
                 .unwrap_or_default();
         };
         let last = raft.status().last_index;
-        raft.entries(1, last + 1).unwrap_or_default()
+        let first = raft.log_store().first_index();
+        raft.entries(first, last + 1).unwrap_or_default()
     }
+}
+
+/// Carries out the snapshot work in `actions`: build, compact, read chunks for
+/// peers, write received chunks (durable at once), install.
+fn carry_out_snapshot_actions(node: &mut SimNode, actions: &Actions) -> Result<(), Error> {
+    let Some(raft) = node.raft.as_mut() else {
+        return Ok(());
+    };
+    if actions.build_snapshot.is_some() {
+        match snapshots::meta(&node.applied, &node.base_membership) {
+            Some(meta) => {
+                node.snapshot = Some((meta.clone(), snapshots::encode(&node.applied)));
+                raft.snapshot_built(meta)?;
+            }
+            None => raft.snapshot_build_failed(),
+        }
+    }
+    if let Some(through) = actions.compact_log_through {
+        raft.log_store_mut().compact(through);
+    }
+    for read in &actions.snapshot_reads {
+        let Some((meta, data)) = &node.snapshot else {
+            continue;
+        };
+        if meta.index != read.snapshot_index {
+            continue; // an older snapshot, gone; the core asks again
+        }
+        let start = (read.offset as usize).min(data.len());
+        let end = (start + read.max_bytes as usize).min(data.len());
+        let chunk = data.slice(start..end);
+        raft.snapshot_chunk_read(
+            read.to,
+            read.snapshot_index,
+            read.offset,
+            chunk,
+            end == data.len(),
+        );
+    }
+    for write in &actions.snapshot_writes {
+        let partial = node
+            .partial_snapshot
+            .get_or_insert_with(|| (write.meta.clone(), Vec::new()));
+        if write.offset == 0 {
+            *partial = (write.meta.clone(), Vec::new());
+        }
+        assert_eq!(
+            partial.1.len() as u64,
+            write.offset,
+            "snapshot chunks must arrive in order"
+        );
+        partial.1.extend_from_slice(&write.data);
+        raft.snapshot_chunk_written(write.meta.index, write.offset + write.data.len() as u64);
+    }
+    if let Some(meta) = &actions.install_snapshot {
+        let Some((partial_meta, data)) = node.partial_snapshot.take() else {
+            return Ok(());
+        };
+        assert_eq!(
+            &partial_meta, meta,
+            "installing a snapshot that was not received"
+        );
+        node.applied = snapshots::decode(&data)
+            .map_err(|message| Error::Storage(LogReadError::Storage { message }))?;
+        raft.log_store_mut().reset(meta.index, meta.term);
+        node.snapshot = Some((meta.clone(), Bytes::from(data)));
+        raft.snapshot_installed(meta.clone());
+    }
+    Ok(())
 }
 
 /// One round of [`Cluster::stabilize`].

@@ -5,7 +5,9 @@
 
 use std::fmt::Write;
 
-use ordo_core::{Actions, AppendResponse, Entry, EntryPayload, Message, MessageBody, Status};
+use ordo_core::{
+    Actions, AppendResponse, Entry, EntryPayload, Membership, Message, MessageBody, Status,
+};
 
 /// `4@2:noop` / `5@2:"x"`.
 pub fn entry(entry: &Entry) -> String {
@@ -17,7 +19,25 @@ pub fn entry(entry: &Entry) -> String {
             entry.term,
             String::from_utf8_lossy(data)
         ),
+        EntryPayload::Membership(config) => {
+            format!("{}@{}:{}", entry.index, entry.term, membership(config))
+        }
     }
+}
+
+/// `config{1,2,3}`, with `|old{..}` during a joint change and `+learners{..}`.
+pub fn membership(config: &Membership) -> String {
+    let ids = |set: &std::collections::BTreeSet<u64>| {
+        set.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+    };
+    let mut text = format!("config{{{}}}", ids(&config.voters));
+    if config.is_joint() {
+        text += &format!("|old{{{}}}", ids(&config.outgoing_voters));
+    }
+    if !config.learners.is_empty() {
+        text += &format!("+learners{{{}}}", ids(&config.learners));
+    }
+    text
 }
 
 /// Entries, abbreviated to the first and last few when long.
@@ -88,6 +108,20 @@ pub fn message(message: &Message) -> String {
             None => format!(" reads={:?} refused", response.request_ids),
         },
         MessageBody::TimeoutNow => String::new(),
+        MessageBody::InstallSnapshot(chunk) => format!(
+            " snapshot={}@{} offset={} bytes={}{}",
+            chunk.meta.index,
+            chunk.meta.term,
+            chunk.offset,
+            chunk.data.len(),
+            if chunk.done { " done" } else { "" }
+        ),
+        MessageBody::InstallSnapshotResponse(response) => format!(
+            " snapshot={} next={}{}",
+            response.snapshot_index,
+            response.next_offset,
+            if response.installed { " installed" } else { "" }
+        ),
     };
     head + &tail
 }
@@ -102,6 +136,9 @@ pub fn actions(id: u64, actions: &Actions) -> String {
             "{id}: became {:?} term={} leader={leader}",
             soft.role, soft.term
         );
+    }
+    if let Some(config) = &actions.membership {
+        let _ = writeln!(out, "{id}: membership now {}", membership(config));
     }
     if let Some(index) = actions.truncated_from {
         let _ = writeln!(out, "{id}: truncated log from {index}");
@@ -124,6 +161,38 @@ pub fn actions(id: u64, actions: &Actions) -> String {
     }
     if !actions.apply.is_empty() {
         let _ = writeln!(out, "{id}: apply {}", entries(&actions.apply));
+    }
+    if let Some(index) = actions.build_snapshot {
+        let _ = writeln!(out, "{id}: build snapshot (applied {index})");
+    }
+    if let Some(index) = actions.compact_log_through {
+        let _ = writeln!(out, "{id}: compact log through {index}");
+    }
+    for read in &actions.snapshot_reads {
+        let _ = writeln!(
+            out,
+            "{id}: read snapshot {} for {} at {} (up to {} bytes)",
+            read.snapshot_index, read.to, read.offset, read.max_bytes
+        );
+    }
+    for write in &actions.snapshot_writes {
+        let done = if write.done { " (last)" } else { "" };
+        let _ = writeln!(
+            out,
+            "{id}: write snapshot {} chunk at {}, {} bytes{done}",
+            write.meta.index,
+            write.offset,
+            write.data.len()
+        );
+    }
+    if let Some(meta) = &actions.install_snapshot {
+        let _ = writeln!(
+            out,
+            "{id}: install snapshot {}@{} {}",
+            meta.index,
+            meta.term,
+            membership(&meta.membership)
+        );
     }
     for read in &actions.reads {
         let _ = writeln!(

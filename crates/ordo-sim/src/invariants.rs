@@ -213,20 +213,29 @@ impl Checker {
 pub fn check_log_matching(nodes: &[Observation]) -> Result<(), String> {
     for (i, a) in nodes.iter().enumerate() {
         for b in &nodes[i + 1..] {
-            let last_agreement = a
+            // Logs may start at different indexes (compaction); compare where
+            // both hold entries.
+            let (Some(a_first), Some(b_first)) = (a.log.first(), b.log.first()) else {
+                continue;
+            };
+            let first = a_first.index.max(b_first.index);
+            let a_common = a
                 .log
-                .iter()
-                .zip(&b.log)
-                .rposition(|(x, y)| x.index == y.index && x.term == y.term);
-            let Some(last) = last_agreement else { continue };
-            if let Some((x, _)) = a.log[..=last]
-                .iter()
-                .zip(&b.log[..=last])
-                .find(|(x, y)| x != y)
-            {
+                .get((first - a_first.index) as usize..)
+                .unwrap_or_default();
+            let b_common = b
+                .log
+                .get((first - b_first.index) as usize..)
+                .unwrap_or_default();
+            let pairs = || a_common.iter().zip(b_common);
+            let Some(last) = pairs().rposition(|(x, y)| x.index == y.index && x.term == y.term)
+            else {
+                continue;
+            };
+            if let Some((x, _)) = pairs().take(last + 1).find(|(x, y)| x != y) {
                 return Err(format!(
                     "log matching: nodes {} and {} agree at {} but differ at index {}",
-                    a.id, b.id, a.log[last].index, x.index
+                    a.id, b.id, a_common[last].index, x.index
                 ));
             }
         }
@@ -361,5 +370,15 @@ mod tests {
             fine.check(&[node(1, Role::Leader, 3, 3, &[1, 2, 3])]),
             Ok(())
         );
+    }
+
+    #[test]
+    fn log_matching_compares_compacted_logs_by_index() {
+        let a = node(1, Role::Follower, 2, 0, &[1, 1, 2, 2]);
+        let mut b = node(2, Role::Follower, 2, 0, &[1, 1, 2, 2]);
+        b.log.drain(..2); // compacted through index 2
+        assert_eq!(check_log_matching(&[a.clone(), b.clone()]), Ok(()));
+        b.log[0].payload = ordo_core::EntryPayload::Noop; // index 3 differs, 4 agrees
+        assert!(check_log_matching(&[a, b]).is_err_and(|e| e.contains("differ at index 3")));
     }
 }

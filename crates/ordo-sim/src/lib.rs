@@ -10,6 +10,8 @@
 //!   come from one copy of the data (Wing & Gong's search with Lowe's
 //!   memoization, one key at a time).
 //!
+//! - [`workload`]: key-value clients whose history the checker judges.
+//!
 //! This crate is a test tool: nothing in the library or server depends on it.
 
 pub mod cluster;
@@ -18,4 +20,6 @@ pub mod invariants;
 pub mod linearizability;
 pub mod random;
 pub mod scenario;
+pub mod snapshots;
 pub mod transcript;
+pub mod workload;

@@ -2,20 +2,29 @@
 //!
 //! Each step picks one event: a tick, the delivery of a random queued message
 //! (so messages are reordered), a lost or duplicated message, a disk sync, a
-//! proposal, a partition or its healing, a crash or a restart. Disks are slow
+//! proposal, a partition or its healing, a crash or a restart, a leadership
+//! transfer, or a membership change (spare nodes join as learners or voters,
+//! members leave, several voters change at once). Storms, when faults strike,
+//! alternate with calm stretches that heal the network and restart crashed
+//! nodes, so that leaders settle and changes go through. Disks are slow
 //! (writes wait for an explicit sync), so crashes lose unsynced writes. After
 //! every step the [`Checker`] runs; after the faulty phase the network heals,
 //! every node restarts, and the group must elect a leader and commit a new
 //! entry within a bounded number of steps.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
-use ordo_core::{Config, NodeId, Role};
+use ordo_core::{Config, MembershipChange, NodeId, Role};
 
 use crate::cluster::Cluster;
 use crate::format;
 use crate::invariants::Checker;
+use crate::linearizability::{self, Budget, KvModel, Verdict};
+use crate::workload::{self, Clients};
+
+/// Key-value clients in every run.
+const CLIENTS: usize = 3;
 
 /// The shape of one randomized run.
 #[derive(Clone, Debug)]
@@ -30,8 +39,50 @@ pub struct RunConfig {
     pub check_quorum: bool,
     /// Per mille of deliveries that lose the message.
     pub loss_per_mille: u64,
+    /// Network partitions (symmetric and one-way) during storms.
+    pub partitions: bool,
+    /// Crashes and restarts during storms.
+    pub crashes: bool,
     /// Steps allowed after the faults stop for a leader to commit a new entry.
     pub liveness_steps: usize,
+    /// Nodes that start outside the group and may be added to it.
+    pub spare_nodes: u64,
+    /// Change the membership and transfer leadership during the run.
+    pub reconfigure: bool,
+    /// Snapshot after this many applied entries (0: never), so that logs get
+    /// compacted and lagging nodes catch up through snapshot transfers.
+    pub snapshot_threshold_entries: u64,
+}
+
+/// The fault mixes the simulator's command line offers.
+pub const FAULT_PROFILES: &[&str] = &["all", "network", "crashes", "none"];
+
+impl RunConfig {
+    /// The configuration of a named fault profile: `all` (every fault),
+    /// `network` (loss, duplication, reordering, partitions), `crashes`
+    /// (crashes and restarts, slow disks), `none` (reordering only).
+    pub fn for_profile(profile: &str) -> Option<RunConfig> {
+        let all = RunConfig::default();
+        Some(match profile {
+            "all" => all,
+            "network" => RunConfig {
+                crashes: false,
+                ..all
+            },
+            "crashes" => RunConfig {
+                partitions: false,
+                loss_per_mille: 0,
+                ..all
+            },
+            "none" => RunConfig {
+                partitions: false,
+                crashes: false,
+                loss_per_mille: 0,
+                ..all
+            },
+            _ => return None,
+        })
+    }
 }
 
 impl Default for RunConfig {
@@ -42,7 +93,12 @@ impl Default for RunConfig {
             pre_vote: true,
             check_quorum: true,
             loss_per_mille: 100,
+            partitions: true,
+            crashes: true,
             liveness_steps: 3000,
+            spare_nodes: 2,
+            reconfigure: true,
+            snapshot_threshold_entries: 5,
         }
     }
 }
@@ -54,6 +110,17 @@ pub struct RunSummary {
     pub committed: usize,
     /// Highest term reached.
     pub max_term: u64,
+    /// Membership changes a leader accepted.
+    pub membership_changes: usize,
+    /// Leadership transfers a leader started.
+    pub transfers: usize,
+    /// Snapshots installed on followers from a leader.
+    pub snapshots_installed: usize,
+    /// Client operations in the checked history.
+    pub operations: usize,
+    /// The linearizability check ran out of budget (no violation found, none
+    /// ruled out).
+    pub linearizability_undecided: bool,
 }
 
 /// A failed run: the seed that replays it, what broke, and the last events.
@@ -123,6 +190,20 @@ struct Run {
     trace: VecDeque<String>,
     proposals: u64,
     config: RunConfig,
+    membership_changes: usize,
+    transfers: usize,
+    snapshots_installed: usize,
+    clients: Clients,
+    /// Steps taken so far: the virtual clock.
+    now: u64,
+    /// When each message in the network becomes deliverable (parallel to
+    /// `cluster.network`).
+    due: Vec<u64>,
+    /// Per directed link: base delay and jitter, in steps.
+    links: BTreeMap<(NodeId, NodeId), (u64, u64)>,
+    /// True during a storm (faults on), false during a calm stretch.
+    storm: bool,
+    phase_steps_left: u64,
 }
 
 /// Runs one randomized scenario for `seed`.
@@ -139,6 +220,9 @@ pub fn run(seed: u64, config: &RunConfig) -> Result<RunSummary, RunFailure> {
         check_quorum: config.check_quorum,
         max_entries_per_message: 4,
         max_inflight_messages: 4,
+        snapshot_threshold_entries: config.snapshot_threshold_entries,
+        log_retention_entries: 2,
+        snapshot_chunk_bytes: 256,
         rng_seed: seed,
         ..Config::default()
     };
@@ -151,16 +235,50 @@ pub fn run(seed: u64, config: &RunConfig) -> Result<RunSummary, RunFailure> {
         trace: VecDeque::new(),
         proposals: 0,
         config: config.clone(),
+        membership_changes: 0,
+        transfers: 0,
+        snapshots_installed: 0,
+        clients: Clients::new(CLIENTS),
+        now: 0,
+        due: Vec::new(),
+        links: BTreeMap::new(),
+        storm: false,
+        phase_steps_left: 0,
     };
+    for id in config.nodes + 1..=config.nodes + config.spare_nodes {
+        run.cluster
+            .add_node(id, node_config(id))
+            .map_err(|e| failure(seed, 0, e.to_string(), Vec::new()))?;
+    }
     run.cluster.auto_sync = false;
     for step in 0..config.steps {
+        run.now += 1;
         run.step().map_err(|e| run.failure(seed, step, e))?;
+        run.clients.poll(&run.cluster, run.now);
         run.checker
             .check_cluster(&run.cluster)
             .map_err(|e| run.failure(seed, step, e))?;
     }
     run.liveness()
         .map_err(|e| run.failure(seed, config.steps, e))?;
+    run.clients.finish();
+    let history = run.clients.history();
+    let verdict = linearizability::check(&KvModel, history, &Budget::default()).map_err(|e| {
+        run.failure(
+            seed,
+            config.steps,
+            format!("client history is malformed: {e}"),
+        )
+    })?;
+    let undecided = match verdict {
+        Verdict::Linearizable => false,
+        Verdict::Unknown(_) => true,
+        Verdict::Illegal(violation) => {
+            let message =
+                format!("linearizability: the client history has no linearization\n{violation}");
+            return Err(run.failure(seed, config.steps, message));
+        }
+    };
     let max_term = run
         .cluster
         .running()
@@ -171,6 +289,11 @@ pub fn run(seed: u64, config: &RunConfig) -> Result<RunSummary, RunFailure> {
     Ok(RunSummary {
         committed: run.checker.committed().len(),
         max_term: max_term.unwrap_or(0),
+        membership_changes: run.membership_changes,
+        transfers: run.transfers,
+        snapshots_installed: run.snapshots_installed,
+        operations: run.clients.history().len(),
+        linearizability_undecided: undecided,
     })
 }
 
@@ -196,49 +319,146 @@ impl Run {
     }
 
     fn random_node(&mut self) -> NodeId {
-        1 + self.rng.below(self.config.nodes)
+        1 + self.rng.below(self.total_nodes())
+    }
+
+    fn total_nodes(&self) -> u64 {
+        self.config.nodes + self.config.spare_nodes
+    }
+
+    /// The leader of the highest term (a deposed leader may not know it yet).
+    fn leader(&self) -> Option<NodeId> {
+        self.cluster
+            .running()
+            .into_iter()
+            .filter_map(|id| self.cluster.raft(id).map(|r| (id, r.status())))
+            .filter(|(_, status)| status.role == Role::Leader)
+            .max_by_key(|(_, status)| status.term)
+            .map(|(id, _)| id)
+    }
+
+    /// Storms and calm stretches alternate, each 100 to 400 steps long: faults
+    /// strike only in storms, and a calm stretch starts by healing the network
+    /// and restarting crashed nodes, so leaders can settle and changes land.
+    fn next_phase(&mut self) -> Result<(), String> {
+        if self.phase_steps_left > 0 {
+            self.phase_steps_left -= 1;
+            return Ok(());
+        }
+        self.storm = !self.storm;
+        self.phase_steps_left = 100 + self.rng.below(300);
+        if self.storm {
+            self.note("storm begins".to_string());
+            return Ok(());
+        }
+        self.note("calm begins: heal, restart crashed nodes".to_string());
+        self.cluster.heal();
+        for id in 1..=self.total_nodes() {
+            self.cluster.restart(id).map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
 
     fn step(&mut self) -> Result<(), String> {
+        self.next_phase()?;
         let fatal = |e: ordo_core::Error| e.to_string();
-        match self.rng.below(1000) {
-            0..=249 => {
+        let event = self.rng.below(1000);
+        // In calm stretches, fault events turn into deliveries.
+        let event = if !self.storm && (950..=964).contains(&event) {
+            300
+        } else {
+            event
+        };
+        match event {
+            0..=219 => {
                 let id = self.random_node();
                 self.cluster.tick(id).map_err(fatal)?;
             }
-            250..=629 => self.deliver_random()?,
-            630..=829 => {
+            220..=569 => self.deliver_random()?,
+            570..=749 => {
                 let id = self.random_node();
                 for actions in self.cluster.process(id).map_err(fatal)? {
+                    self.observe(id, &actions);
                     let text = format::actions(id, &actions);
                     for line in text.lines() {
                         self.note(line.to_string());
                     }
                 }
             }
-            830..=949 => {
+            750..=839 => {
                 let id = self.random_node();
                 let count = 1 + self.rng.below(3) as usize;
                 self.cluster.sync_some(id, count).map_err(fatal)?;
             }
-            950..=989 => self.propose()?,
-            990..=994 => self.toggle_partition(),
-            _ => self.crash_or_restart()?,
+            840..=854 => self.propose()?,
+            855..=949 => {
+                let client = self.rng.below(CLIENTS as u64) as usize;
+                let (choice, key, fallback) = (
+                    self.rng.next_u64(),
+                    self.rng.below(workload::KEYS),
+                    self.random_node(),
+                );
+                self.clients
+                    .start(&mut self.cluster, client, choice, key, fallback, self.now);
+            }
+            950..=954 if self.config.partitions => self.toggle_partition(),
+            955..=964 if self.config.crashes => self.crash_or_restart()?,
+            965..=972 if self.config.reconfigure => self.transfer(),
+            973..=999 if self.config.reconfigure => self.change_membership(),
+            _ => {}
         }
         Ok(())
     }
 
+    /// Routes what a node did to the clients and the counters.
+    fn observe(&mut self, id: NodeId, actions: &ordo_core::Actions) {
+        self.snapshots_installed += usize::from(actions.install_snapshot.is_some());
+        for read in &actions.reads {
+            self.clients
+                .read_ready(id, read.request_id, read.read_index);
+        }
+        for &request_id in &actions.failed_reads {
+            self.clients.read_failed(id, request_id);
+        }
+    }
+
+    /// Gives every message sent since the last call its delivery time: now
+    /// plus its link's delay, drawn from that link's own distribution.
+    fn schedule_new_messages(&mut self) {
+        self.due.truncate(self.cluster.network.len());
+        for at in self.due.len()..self.cluster.network.len() {
+            let link = (self.cluster.network[at].from, self.cluster.network[at].to);
+            let (base, jitter) = match self.links.get(&link) {
+                Some(&profile) => profile,
+                None => {
+                    let base = self.rng.below(8);
+                    let profile = (base, self.rng.below(base + 4));
+                    self.links.insert(link, profile);
+                    profile
+                }
+            };
+            let delay = base + self.rng.below(jitter + 1);
+            self.due.push(self.now + delay);
+        }
+    }
+
+    /// Delivers (or loses, or duplicates) one random message among those due.
     fn deliver_random(&mut self) -> Result<(), String> {
-        if self.cluster.network.is_empty() {
+        self.schedule_new_messages();
+        let ready: Vec<usize> = (0..self.due.len())
+            .filter(|&i| self.due[i] <= self.now)
+            .collect();
+        if ready.is_empty() {
             return Ok(());
         }
-        let at = self.rng.below(self.cluster.network.len() as u64) as usize;
+        let at = ready[self.rng.below(ready.len() as u64) as usize];
         let message = if self.rng.chance(50) {
             self.cluster.network[at].clone() // duplicated: delivered now and again later
         } else {
+            self.due.remove(at);
             self.cluster.network.remove(at)
         };
-        if self.rng.chance(self.config.loss_per_mille) {
+        if self.storm && self.rng.chance(self.config.loss_per_mille) {
             self.note(format!("lose {}", format::message(&message)));
             return Ok(());
         }
@@ -268,9 +488,47 @@ impl Run {
         Ok(())
     }
 
+    fn transfer(&mut self) {
+        let Some(leader) = self.leader() else { return };
+        let target = self.random_node();
+        let outcome = self.cluster.transfer_leadership(leader, target);
+        self.transfers += usize::from(outcome.is_ok() && target != leader);
+        self.note(format!("transfer {leader} -> {target}: {outcome:?}"));
+    }
+
+    /// A random change the leader may or may not accept: a learner joins, a
+    /// learner is promoted, a member leaves, or several voters change at once
+    /// (joint consensus).
+    fn change_membership(&mut self) {
+        let Some(leader) = self.leader() else { return };
+        let Some(current) = self.cluster.raft(leader).map(|r| r.membership().clone()) else {
+            return;
+        };
+        let id = self.random_node();
+        let change = match self.rng.below(4) {
+            0 => MembershipChange::AddLearner(id),
+            1 => MembershipChange::AddVoter(id),
+            2 => MembershipChange::Remove(id),
+            _ => {
+                let voters: BTreeSet<NodeId> = (1..=self.total_nodes())
+                    .filter(|_| self.rng.chance(500))
+                    .collect();
+                let learners = current.learners.difference(&voters).copied().collect();
+                MembershipChange::Replace { voters, learners }
+            }
+        };
+        let outcome = self.cluster.change_membership(leader, change.clone());
+        self.membership_changes += usize::from(outcome.is_ok());
+        self.note(format!("change on {leader}: {change:?} -> {outcome:?}"));
+    }
+
     fn toggle_partition(&mut self) {
-        if self.cluster.cut_links.is_empty() {
-            let side: BTreeSet<NodeId> = (1..=self.config.nodes)
+        if self.cluster.cut_links.is_empty() && self.rng.chance(300) {
+            let (from, to) = (self.random_node(), self.random_node());
+            self.note(format!("cut the link {from} -> {to} (one way)"));
+            self.cluster.cut_links.insert((from, to));
+        } else if self.cluster.cut_links.is_empty() {
+            let side: BTreeSet<NodeId> = (1..=self.total_nodes())
                 .filter(|_| self.rng.chance(400))
                 .collect();
             self.note(format!("partition {side:?} from the rest"));
@@ -284,8 +542,13 @@ impl Run {
     fn crash_or_restart(&mut self) -> Result<(), String> {
         let id = self.random_node();
         if self.cluster.raft(id).is_some() {
-            self.note(format!("crash {id}"));
-            self.cluster.crash(id);
+            // Unsynced writes are lost, except that a prefix of the oldest may
+            // have reached the disk anyway (a torn write cut at a record).
+            let survivors = self.rng.below(4) as usize;
+            self.note(format!(
+                "crash {id} (up to {survivors} unsynced entries survive)"
+            ));
+            self.cluster.crash_torn(id, survivors);
         } else {
             self.note(format!("restart {id}"));
             self.cluster.restart(id).map_err(|e| e.to_string())?;
@@ -298,24 +561,35 @@ impl Run {
     fn liveness(&mut self) -> Result<(), String> {
         self.note("faults stop: heal and restart every node".to_string());
         self.cluster.heal();
-        for id in 1..=self.config.nodes {
+        for id in 1..=self.total_nodes() {
             self.cluster.restart(id).map_err(|e| e.to_string())?;
         }
         let fatal = |e: ordo_core::Error| e.to_string();
         let mut proposed_at = None;
         for _ in 0..self.config.liveness_steps {
-            for id in 1..=self.config.nodes {
+            for id in 1..=self.total_nodes() {
                 self.cluster.tick(id).map_err(fatal)?;
             }
             self.cluster.auto_sync = true;
-            self.cluster.stabilize(50).map_err(fatal)?;
+            self.now += 1;
+            for round in self.cluster.stabilize(50).map_err(fatal)? {
+                for (id, actions) in &round.actions {
+                    self.observe(*id, actions);
+                }
+            }
+            self.clients.poll(&self.cluster, self.now);
+            let client = self.rng.below(CLIENTS as u64) as usize;
+            let (choice, key, fallback) = (
+                self.rng.next_u64(),
+                self.rng.below(workload::KEYS),
+                self.random_node(),
+            );
+            self.clients
+                .start(&mut self.cluster, client, choice, key, fallback, self.now);
             self.checker.check_cluster(&self.cluster)?;
-            let leader = self.cluster.running().into_iter().find(|&id| {
-                self.cluster
-                    .raft(id)
-                    .is_some_and(|r| r.role() == Role::Leader)
-            });
-            let Some(leader) = leader else { continue };
+            let Some(leader) = self.leader() else {
+                continue;
+            };
             let term = self.cluster.raft(leader).map_or(0, |r| r.status().term);
             // A proposal accepted by a leader that lost its term may be
             // dropped; propose again to each new leader.
@@ -331,7 +605,14 @@ impl Run {
             let Some((index, _)) = proposed_at else {
                 continue;
             };
-            let everywhere = (1..=self.config.nodes).all(|id| {
+            // Every member of the leader's configuration must apply it; nodes
+            // removed from the group need not.
+            let members = self
+                .cluster
+                .raft(leader)
+                .map(|r| r.membership().members())
+                .unwrap_or_default();
+            let everywhere = members.iter().all(|&id| {
                 self.cluster
                     .raft(id)
                     .is_some_and(|r| r.status().applied_index >= index)
@@ -340,8 +621,16 @@ impl Run {
                 return Ok(());
             }
         }
-        let states: Vec<String> = (1..=self.config.nodes)
-            .filter_map(|id| self.cluster.raft(id).map(|r| format::status(&r.status())))
+        let states: Vec<String> = (1..=self.total_nodes())
+            .filter_map(|id| {
+                self.cluster.raft(id).map(|r| {
+                    format!(
+                        "{} {}",
+                        format::status(&r.status()),
+                        format::membership(r.membership())
+                    )
+                })
+            })
             .collect();
         Err(format!(
             "liveness: no entry committed on every node within {} steps after the faults stopped; nodes: {}",

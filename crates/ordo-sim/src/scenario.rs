@@ -2,13 +2,17 @@
 //!
 //! | command | effect |
 //! |---|---|
-//! | `add-nodes N [pre-vote=B] [check-quorum=B] [lease-reads=B] [election=MIN..MAX] [heartbeat=T] [max-entries=N] [max-inflight=N] [max-uncommitted=BYTES] [seed=S]` | start nodes 1..=N, all voters |
+//! | `add-nodes N [pre-vote=B] [check-quorum=B] [lease-reads=B] [snapshot-threshold=N] [retention=N] [chunk-bytes=N] [election=MIN..MAX] [heartbeat=T] [max-entries=N] [max-inflight=N] [max-uncommitted=BYTES] [seed=S]` | start nodes 1..=N, all voters |
 //! | `set-log ID T1 T2 ... [term=T]` | replace ID's disk with entries of these terms (hard-state term T, default the last) |
 //! | `tick-until-election [max=N]` | tick every node until one starts an election |
 //! | `campaign ID` / `tick ID [N]` / `tick-all [N]` | inputs |
 //! | `propose ID DATA...` | one proposal with one command per word |
 //! | `read ID REQUEST... [mode=read-index\|lease]` | linearizable reads with these ids |
 //! | `transfer ID TARGET` | ask leader ID to hand leadership to TARGET |
+//! | `snapshot ID` | ask ID to snapshot its state machine now |
+//! | `add-node ID` | start a new, empty node that knows no members |
+//! | `change LEADER add-learner\|add-voter\|remove ID` | a membership change |
+//! | `change LEADER replace voters=A,B,C [learners=D]` | replace the configuration (joint consensus if several voters change) |
 //! | `process [ID...]` | take and carry out actions, print them |
 //! | `sync ID [count=N]` | make pending writes durable |
 //! | `auto-sync on\|off` | sync every write as soon as it is issued (default on) |
@@ -23,7 +27,9 @@ use std::collections::BTreeSet;
 use std::fmt::Write;
 
 use bytes::Bytes;
-use ordo_core::{Config, Entry, HardState, MemoryLog, Message, NodeId, Persist, ReadMode, Role};
+use ordo_core::{
+    Config, Entry, HardState, MembershipChange, MemoryLog, Message, NodeId, Persist, ReadMode, Role,
+};
 
 use crate::cluster::{Cluster, Delivery};
 use crate::format;
@@ -34,6 +40,8 @@ use crate::transcript::Command;
 #[derive(Debug, Default)]
 pub struct Scenario {
     cluster: Option<Cluster>,
+    /// The configuration of the first node, for nodes added later.
+    template: Option<Config>,
 }
 
 type Outcome = Result<String, String>;
@@ -53,12 +61,27 @@ impl Scenario {
     pub fn run(&mut self, command: &Command) -> String {
         let outcome = match command.name.as_str() {
             "add-nodes" => self.add_nodes(command),
+            "add-node" => self.add_node(command),
             name => match self.cluster.as_mut() {
                 None => Err(format!("{name}: no cluster yet; start with add-nodes")),
                 Some(cluster) => run_on(cluster, command),
             },
         };
         outcome.unwrap_or_else(|e| format!("error: {e}"))
+    }
+
+    fn add_node(&mut self, command: &Command) -> Outcome {
+        let id: NodeId = positional(command, 0)?;
+        let (Some(cluster), Some(template)) = (self.cluster.as_mut(), &self.template) else {
+            return Err("add-node: no cluster yet; start with add-nodes".to_string());
+        };
+        let config = Config {
+            id,
+            rng_seed: template.rng_seed,
+            ..template.clone()
+        };
+        cluster.add_node(id, config).map_err(|e| e.to_string())?;
+        Ok(format!("started node {id}, knowing no members"))
     }
 
     fn add_nodes(&mut self, command: &Command) -> Outcome {
@@ -87,6 +110,9 @@ impl Scenario {
             )?,
             rng_seed: option(command, "seed", 0)?,
             lease_reads: option(command, "lease-reads", false)?,
+            snapshot_threshold_entries: option(command, "snapshot-threshold", 0)?,
+            log_retention_entries: option(command, "retention", 0)?,
+            snapshot_chunk_bytes: option(command, "chunk-bytes", defaults.snapshot_chunk_bytes)?,
             ..defaults
         };
         let cluster = Cluster::new(count, |id| Config {
@@ -95,6 +121,7 @@ impl Scenario {
         })
         .map_err(|e| e.to_string())?;
         self.cluster = Some(cluster);
+        self.template = Some(template);
         Ok(format!("started nodes 1..={count}"))
     }
 }
@@ -158,6 +185,17 @@ fn run_on(cluster: &mut Cluster, command: &Command) -> Outcome {
             Ok(String::new())
         }
         "deliver" => deliver(cluster, command),
+        "change" => change(cluster, command),
+        "snapshot" => {
+            let id: NodeId = positional(command, 0)?;
+            match cluster.nodes.get_mut(&id).and_then(|n| n.raft.as_mut()) {
+                Some(raft) => {
+                    raft.request_snapshot();
+                    Ok(String::new())
+                }
+                None => Err(format!("node {id} is down")),
+            }
+        }
         "transfer" => {
             let (id, target) = (positional(command, 0)?, positional(command, 1)?);
             match cluster.transfer_leadership(id, target) {
@@ -269,6 +307,37 @@ fn tick_until_election(cluster: &mut Cluster, max_rounds: u64) -> Outcome {
         }
     }
     Ok(format!("no election after {max_rounds} ticks"))
+}
+
+/// `change LEADER add-learner|add-voter|remove ID` or
+/// `change LEADER replace voters=1,2,3 [learners=4,5]`.
+fn change(cluster: &mut Cluster, command: &Command) -> Outcome {
+    let leader: NodeId = positional(command, 0)?;
+    let verb: String = positional(command, 1)?;
+    let ids = |key: &str| -> Result<BTreeSet<NodeId>, String> {
+        match command.options.get(key) {
+            None => Ok(BTreeSet::new()),
+            Some(list) => list
+                .split(',')
+                .filter(|id| !id.is_empty())
+                .map(parse)
+                .collect(),
+        }
+    };
+    let change = match verb.as_str() {
+        "add-learner" => MembershipChange::AddLearner(positional(command, 2)?),
+        "add-voter" => MembershipChange::AddVoter(positional(command, 2)?),
+        "remove" => MembershipChange::Remove(positional(command, 2)?),
+        "replace" => MembershipChange::Replace {
+            voters: ids("voters")?,
+            learners: ids("learners")?,
+        },
+        other => return Err(format!("unknown membership change {other:?}")),
+    };
+    match cluster.change_membership(leader, change) {
+        Ok(p) => Ok(format!("proposed at {} in term {}", p.first_index, p.term)),
+        Err(e) => Ok(format!("rejected: {e}")),
+    }
 }
 
 fn set_log(cluster: &mut Cluster, command: &Command) -> Outcome {

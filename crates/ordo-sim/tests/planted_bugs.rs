@@ -50,7 +50,8 @@ fn an_ordinary_build_plants_no_bug() {
         feature = "planted-bug-commit-old-term",
         feature = "planted-bug-double-vote",
         feature = "planted-bug-ack-before-durable",
-        feature = "planted-bug-apply-before-commit"
+        feature = "planted-bug-apply-before-commit",
+        feature = "planted-bug-stale-read"
     )) {
         return;
     }

@@ -17,20 +17,56 @@ fn seeds(default: std::ops::Range<u64>) -> std::ops::Range<u64> {
 }
 
 fn run_seeds(config: &RunConfig, range: std::ops::Range<u64>) {
-    let mut committed = 0;
+    let (mut committed, mut changes, mut transfers, mut installs) = (0, 0, 0, 0);
+    let (mut operations, mut undecided) = (0, 0);
     for seed in range.clone() {
         match run(seed, config) {
-            Ok(summary) => committed += summary.committed,
+            Ok(summary) => {
+                committed += summary.committed;
+                changes += summary.membership_changes;
+                transfers += summary.transfers;
+                installs += summary.snapshots_installed;
+                operations += summary.operations;
+                undecided += usize::from(summary.linearizability_undecided);
+            }
             Err(failure) => panic!(
                 "{failure}\nreplay: ORDO_SEEDS={seed}..{} cargo test -p ordo-sim --test random_cluster",
                 seed + 1
             ),
         }
     }
+    let runs = range.count();
+    println!(
+        "{runs} runs: {committed} entries committed, {changes} membership changes, \
+         {transfers} transfers, {installs} snapshots installed, {operations} client operations \
+         checked for linearizability ({undecided} undecided)"
+    );
     assert!(
-        committed > range.count(),
+        operations >= runs * 5,
+        "too few client operations ({operations}) to judge"
+    );
+    assert_eq!(
+        undecided, 0,
+        "the linearizability checker ran out of budget"
+    );
+    assert!(
+        installs >= runs / 10,
+        "too few snapshot installs ({installs}) to exercise them"
+    );
+    assert!(
+        committed > runs,
         "runs committed almost nothing: the workload is not exercising replication"
     );
+    if config.reconfigure {
+        assert!(
+            changes >= runs / 4,
+            "too few membership changes ({changes}) to exercise them"
+        );
+        assert!(
+            transfers >= runs / 10,
+            "too few leadership transfers ({transfers}) to exercise them"
+        );
+    }
 }
 
 #[test]

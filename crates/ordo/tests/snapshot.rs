@@ -1,7 +1,12 @@
 //! SnapshotStore: streamed writes and reads, atomic replacement, checks.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io::{Read, Write};
+use std::sync::Arc;
+
+use common::sim_fs::{Kept, Release, SimFs};
 
 use ordo::storage::{SnapshotMeta, SnapshotStore, StorageError};
 use ordo_core::Membership;
@@ -147,4 +152,92 @@ fn leftovers_are_cleaned_and_the_directory_is_locked() {
         SnapshotStore::open(dir.path()),
         Err(StorageError::Locked { .. })
     ));
+}
+
+#[test]
+fn a_hostile_trailer_length_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SnapshotStore::open(dir.path()).unwrap();
+    write_streamed(&store, 100, 1000);
+    let path = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "snap")
+        })
+        .unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let trailer = bytes.len() - 20;
+    for data_bytes in [u64::MAX, u64::MAX - 10, 1 << 63] {
+        bytes[trailer..trailer + 8].copy_from_slice(&data_bytes.to_le_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(
+            matches!(
+                store.open_latest(),
+                Err(StorageError::SnapshotMetadata { .. })
+            ),
+            "data length {data_bytes}"
+        );
+    }
+}
+
+/// Writes a finished snapshot at `index` holding `data` on the simulated disk.
+fn write_small(store: &SnapshotStore, index: u64, data: &[u8]) {
+    let mut writer = store.create(meta(index)).unwrap();
+    writer.write_all(data).unwrap();
+    writer.finish().unwrap();
+}
+
+/// The newest snapshot after a power loss that keeps `kept` of unsynced data,
+/// read whole (checksum verified).
+fn latest_after_power_loss(fs: &SimFs, dir: &std::path::Path, kept: Kept) -> (u64, Vec<u8>) {
+    let after = fs.power_loss(kept == Kept::Everything, |_| kept);
+    let elsewhere = tempfile::tempdir().unwrap();
+    after.rename_dir(dir, elsewhere.path());
+    let store = SnapshotStore::open_with_fs(elsewhere.path(), Arc::new(after)).unwrap();
+    let mut reader = store.open_latest().unwrap().expect("a snapshot survives");
+    let mut data = Vec::new();
+    reader.read_to_end(&mut data).unwrap();
+    (reader.meta().last_index, data)
+}
+
+#[test]
+fn a_power_loss_at_any_step_of_finish_leaves_one_whole_snapshot() {
+    for kept in [Kept::Nothing, Kept::Permille(500), Kept::Everything] {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = SimFs::new();
+        let store = SnapshotStore::open_with_fs(dir.path(), Arc::new(fs.clone())).unwrap();
+        write_small(&store, 100, b"state at 100");
+
+        // Power off while the new snapshot's data is being flushed.
+        let held = fs.hold_next_sync();
+        std::thread::scope(|scope| {
+            let writing = scope.spawn(|| write_small(&store, 200, b"state at 200"));
+            held.wait_entered();
+            let (index, data) = latest_after_power_loss(&fs, dir.path(), kept);
+            match index {
+                100 => assert_eq!(data, b"state at 100"),
+                other => panic!("{kept:?}: snapshot {other} before its data was durable"),
+            }
+            held.release(Release::Flush);
+            writing.join().unwrap();
+        });
+
+        // Once finish returned, the new one is durable and the old one gone.
+        let (index, data) = latest_after_power_loss(&fs, dir.path(), kept);
+        assert_eq!(
+            (index, data.as_slice()),
+            (200, &b"state at 200"[..]),
+            "{kept:?}"
+        );
+        drop(store);
+        let after = fs.power_loss(false, |_| Kept::Nothing);
+        let names = ordo::storage::fs::FileSystem::list_dir(&after, dir.path()).unwrap();
+        assert_eq!(
+            names.len(),
+            1,
+            "{kept:?}: older snapshots removed: {names:?}"
+        );
+    }
 }

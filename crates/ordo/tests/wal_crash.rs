@@ -240,16 +240,18 @@ fn a_torn_segment_header_at_the_end_is_removed() {
     let store = common::open(dir.path());
     store.append(&entries(1, 3, 1)).unwrap();
     drop(store);
-    let next = dir.path().join(format!(
-        "{:020}.wal",
-        common::segments(dir.path()).len() + 1
-    ));
+    let before = common::segments(dir.path()).len();
+    let next = dir.path().join(format!("{:020}.wal", before + 1));
     std::fs::write(&next, b"ORDOWAL\0\x01\x00").unwrap();
     let store = WalLogStore::open(dir.path(), fast_config()).unwrap();
     assert_eq!(all(&store), entries(1, 3, 1));
+    // The torn file was removed and its number reused by the segment this
+    // open started; had it been kept, the new segment would be one further.
+    assert_eq!(common::segments(dir.path()).len(), before + 1);
     assert!(
-        !next.exists() || std::fs::metadata(&next).unwrap().len() > 10,
-        "the torn file was replaced"
+        std::fs::read(&next)
+            .unwrap()
+            .starts_with(b"ORDOWAL\0\x01\x00\x00\x00")
     );
 }
 
@@ -364,4 +366,140 @@ fn damage_after_open_is_a_storage_error_on_read() {
         entries(50, 1, 1),
         "cached entries still read"
     );
+}
+
+/// The real file system, except that segment files claim to be `size_bytes` long.
+#[derive(Debug)]
+struct HugeSegments {
+    size_bytes: u64,
+}
+
+#[derive(Debug)]
+struct HugeFile {
+    inner: std::sync::Arc<dyn ordo::storage::fs::FsFile>,
+    size_bytes: u64,
+}
+
+impl ordo::storage::fs::FsFile for HugeFile {
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> std::io::Result<()> {
+        self.inner.write_all_at(buf, offset)
+    }
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        self.inner.read_exact_at(buf, offset)
+    }
+    fn size_bytes(&self) -> std::io::Result<u64> {
+        Ok(self.size_bytes)
+    }
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.inner.set_len(len)
+    }
+    fn sync_data(&self) -> std::io::Result<()> {
+        self.inner.sync_data()
+    }
+}
+
+impl ordo::storage::fs::FileSystem for HugeSegments {
+    fn create_dir_all(&self, path: &Path) -> std::io::Result<()> {
+        ordo::storage::fs::StdFs.create_dir_all(path)
+    }
+    fn list_dir(&self, path: &Path) -> std::io::Result<Vec<PathBuf>> {
+        ordo::storage::fs::StdFs.list_dir(path)
+    }
+    fn create(
+        &self,
+        path: &Path,
+    ) -> std::io::Result<std::sync::Arc<dyn ordo::storage::fs::FsFile>> {
+        ordo::storage::fs::StdFs.create(path)
+    }
+    fn open(&self, path: &Path) -> std::io::Result<std::sync::Arc<dyn ordo::storage::fs::FsFile>> {
+        let inner = ordo::storage::fs::StdFs.open(path)?;
+        Ok(std::sync::Arc::new(HugeFile {
+            inner,
+            size_bytes: self.size_bytes,
+        }))
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        ordo::storage::fs::StdFs.rename(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> std::io::Result<()> {
+        ordo::storage::fs::StdFs.remove_file(path)
+    }
+    fn sync_dir(&self, path: &Path) -> std::io::Result<()> {
+        ordo::storage::fs::StdFs.sync_dir(path)
+    }
+}
+
+#[test]
+fn an_implausibly_large_segment_is_refused_before_it_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open(dir.path());
+    store.append(&entries(1, 3, 1)).unwrap();
+    drop(store);
+    let segment = common::segments(dir.path()).pop().unwrap();
+    // Larger than any segment a writer produces; recovery must not try to
+    // allocate a buffer for it.
+    for size_bytes in [u64::MAX, 1 << 63, (2 << 30) + 1] {
+        let fs = std::sync::Arc::new(HugeSegments { size_bytes });
+        match WalLogStore::open_with_fs(dir.path(), fast_config(), fs) {
+            Err(StorageError::Corrupt { path, .. }) => assert_eq!(path, segment),
+            other => panic!("a segment of {size_bytes} bytes: expected corruption, got {other:?}"),
+        }
+    }
+}
+
+/// Appends one record with a valid checksum to `segment`.
+fn append_record(segment: &Path, record_type: u8, body: &[u8]) {
+    let mut bytes = std::fs::read(segment).unwrap();
+    let length = (body.len() as u32).to_le_bytes();
+    let mut covered = length.to_vec();
+    covered.push(record_type);
+    covered.extend_from_slice(body);
+    bytes.extend_from_slice(&length);
+    bytes.extend_from_slice(&crc32c::crc32c(&covered).to_le_bytes());
+    bytes.push(record_type);
+    bytes.extend_from_slice(body);
+    std::fs::write(segment, &bytes).unwrap();
+}
+
+#[test]
+fn records_with_indexes_near_the_top_of_the_range_are_refused_not_a_panic() {
+    const ENTRY: u8 = 1;
+    const TRUNCATE: u8 = 3;
+    const RESET: u8 = 5;
+    let entry = |index: u64| {
+        let mut body = index.to_le_bytes().to_vec();
+        body.extend_from_slice(&1u64.to_le_bytes());
+        body.push(0);
+        body
+    };
+    let reset = |index: u64| [index.to_le_bytes(), 1u64.to_le_bytes()].concat();
+    type Records = Vec<(u8, Vec<u8>)>;
+    let cases: Vec<(&str, Records)> = vec![
+        ("reset to u64::MAX", vec![(RESET, reset(u64::MAX))]),
+        (
+            "reset to u64::MAX - 1, then an entry",
+            vec![(RESET, reset(u64::MAX - 1)), (ENTRY, entry(u64::MAX))],
+        ),
+        (
+            "reset to u64::MAX - 1, then a truncation",
+            vec![
+                (RESET, reset(u64::MAX - 1)),
+                (TRUNCATE, u64::MAX.to_le_bytes().to_vec()),
+            ],
+        ),
+    ];
+    for (name, records) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        drop(common::open(dir.path()));
+        let segment = common::segments(dir.path()).pop().unwrap();
+        for (record_type, body) in &records {
+            append_record(&segment, *record_type, body);
+        }
+        let opened = std::panic::catch_unwind(|| WalLogStore::open(dir.path(), fast_config()));
+        match opened {
+            Ok(Err(StorageError::Corrupt { path, .. })) => assert_eq!(path, segment, "{name}"),
+            Ok(other) => panic!("{name}: expected corruption, got {other:?}"),
+            Err(_) => panic!("{name}: opening the log panicked"),
+        }
+    }
 }

@@ -83,6 +83,13 @@ impl MemoryLog {
         self.compacted_term = term;
     }
 
+    /// Replaces the whole log with the point `(index, term)` a snapshot covers.
+    pub fn reset(&mut self, index: Index, term: Term) {
+        self.entries.clear();
+        self.compacted_index = index;
+        self.compacted_term = term;
+    }
+
     fn entry_term(&self, index: Index) -> Term {
         self.entries[(index - self.compacted_index - 1) as usize].term
     }

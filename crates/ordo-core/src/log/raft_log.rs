@@ -19,6 +19,8 @@ pub(crate) enum AppendOutcome {
         match_index: Index,
         /// The first index removed, if a conflicting suffix was overwritten.
         truncated_from: Option<Index>,
+        /// The first index written, if any entry was new.
+        written_from: Option<Index>,
     },
 }
 
@@ -218,6 +220,7 @@ impl<L: LogRead> RaftLog<L> {
             return Ok(AppendOutcome::Appended {
                 match_index,
                 truncated_from: None,
+                written_from: None,
             });
         };
         assert!(
@@ -230,6 +233,7 @@ impl<L: LogRead> RaftLog<L> {
         Ok(AppendOutcome::Appended {
             match_index,
             truncated_from,
+            written_from: Some(entries[position].index),
         })
     }
 
@@ -329,6 +333,24 @@ impl<L: LogRead> RaftLog<L> {
         self.unstable.take_unpersisted()
     }
 
+    /// The log was replaced by a snapshot covering everything up to `index`:
+    /// nothing is left in memory, and everything up to `index` counts as
+    /// committed and applied.
+    ///
+    /// # Panics
+    /// If the storage was not reset to `index` first.
+    pub(crate) fn reset_to_snapshot(&mut self, index: Index) {
+        assert_eq!(
+            self.store.first_index(),
+            index + 1,
+            "storage must be reset to the snapshot before the core is told"
+        );
+        self.unstable = Unstable::new(self.store.last_index());
+        self.committed = self.committed.max(index);
+        self.applying = index;
+        self.applied = index;
+    }
+
     /// Storage made everything up to `(index, term)` durable.
     pub(crate) fn stable_to(&mut self, index: Index, term: Term) {
         self.unstable.stable_to(index, term);
@@ -397,6 +419,7 @@ mod tests {
         let expected = AppendOutcome::Appended {
             match_index: 3,
             truncated_from: Some(3),
+            written_from: Some(3),
         };
         assert_eq!(result, Ok(expected));
         assert_eq!(log.last_index(), 3);
@@ -415,7 +438,8 @@ mod tests {
             log.try_append(0, 0, &entries(1, &[1, 1])),
             Ok(AppendOutcome::Appended {
                 match_index: 2,
-                truncated_from: None
+                truncated_from: None,
+                written_from: None,
             })
         );
         assert_eq!(log.last_index(), 3, "a shorter message must not truncate");

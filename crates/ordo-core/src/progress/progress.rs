@@ -10,6 +10,8 @@ pub(crate) enum ProgressState {
     Probe,
     /// Streaming entries, bounded by the in-flight window.
     Replicate,
+    /// Sending a snapshot: the entries the peer needs were compacted away.
+    Snapshot,
 }
 
 /// The leader's view of one peer's log.
@@ -30,6 +32,17 @@ pub(crate) struct Progress {
     pub(crate) inflights: Inflights,
     /// The peer was heard from since the last check-quorum round.
     pub(crate) recently_active: bool,
+    /// In snapshot state: which snapshot, the next byte to send, and whether
+    /// a chunk is on its way.
+    pub(crate) snapshot: SnapshotSend,
+}
+
+/// Progress of a snapshot transfer to one peer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SnapshotSend {
+    pub(crate) index: Index,
+    pub(crate) offset: u64,
+    pub(crate) chunk_in_flight: bool,
 }
 
 impl Progress {
@@ -42,6 +55,7 @@ impl Progress {
             probe_sent: false,
             inflights,
             recently_active: false,
+            snapshot: SnapshotSend::default(),
         }
     }
 
@@ -50,6 +64,7 @@ impl Progress {
         match self.state {
             ProgressState::Probe => self.probe_sent,
             ProgressState::Replicate => self.inflights.is_full(),
+            ProgressState::Snapshot => true,
         }
     }
 
@@ -69,6 +84,18 @@ impl Progress {
         self.inflights.reset();
     }
 
+    /// Switches to sending the snapshot at `index`, from its first byte.
+    pub(crate) fn become_snapshot(&mut self, index: Index) {
+        self.state = ProgressState::Snapshot;
+        self.probe_sent = false;
+        self.inflights.reset();
+        self.snapshot = SnapshotSend {
+            index,
+            offset: 0,
+            chunk_in_flight: false,
+        };
+    }
+
     /// Records that an append ending at `last_index` (or carrying no entries if
     /// `entries` is 0) and holding `bytes` was sent.
     pub(crate) fn sent_append(&mut self, last_index: Index, entries: usize, bytes: u64) {
@@ -80,6 +107,7 @@ impl Progress {
                 }
             }
             ProgressState::Probe => self.probe_sent = true,
+            ProgressState::Snapshot => {}
         }
     }
 
@@ -101,6 +129,7 @@ impl Progress {
     /// rejection is stale (answers an append sent before something newer).
     pub(crate) fn reject(&mut self, rejected: Index, probe_index: Index) -> bool {
         match self.state {
+            ProgressState::Snapshot => false,
             ProgressState::Replicate => {
                 // Everything up to match_index is known good; a rejection at or
                 // below it is a reordered answer to an old message.

@@ -55,6 +55,35 @@ impl ProgressTracker {
         }
     }
 
+    /// Follows a new configuration: members that joined are probed from
+    /// `next_index`. Members that left are still replicated to until
+    /// [`ProgressTracker::forget_departed`]: they must receive the entry that
+    /// removes them, or they would keep campaigning in the old configuration.
+    pub(crate) fn set_membership(
+        &mut self,
+        membership: &Membership,
+        next_index: Index,
+        limits: WindowLimits,
+    ) {
+        for id in membership.members() {
+            self.progress.entry(id).or_insert_with(|| {
+                Progress::new(
+                    next_index,
+                    Inflights::new(limits.max_messages, limits.max_bytes),
+                )
+            });
+        }
+        self.voters = JointConfig::from_membership(membership);
+    }
+
+    /// Stops tracking peers that are not members of `membership` (the leader
+    /// itself is always tracked: it may be leaving while it still leads).
+    pub(crate) fn forget_departed(&mut self, membership: &Membership) {
+        let self_id = self.self_id;
+        self.progress
+            .retain(|&id, _| id == self_id || membership.contains(id));
+    }
+
     /// The progress of `id`, if it is a member.
     pub(crate) fn get(&self, id: NodeId) -> Option<&Progress> {
         self.progress.get(&id)

@@ -31,10 +31,11 @@ impl<L: LogRead> Raft<L> {
         self.start_election()
     }
 
-    /// Starts a pre-vote round, or an election if pre-vote is off. Non-voters
-    /// never campaign: learners and removed nodes cannot disrupt the group.
+    /// Starts a pre-vote round, or an election if pre-vote is off. Learners
+    /// and removed nodes never campaign (see [`Node::may_campaign`] for the
+    /// one exception, while a removal is not yet committed).
     pub(super) fn start_election(&mut self) -> Result<(), Error> {
-        if !self.node.voters.contains(self.node.id()) {
+        if !self.node.may_campaign() {
             self.node.reset_election_timer();
             return Ok(());
         }
@@ -134,7 +135,9 @@ impl<L: LogRead> Raft<L> {
     pub(super) fn step_candidate(&mut self, message: Message) -> Result<(), Error> {
         let pre = matches!(self.role, RoleState::PreCandidate(_));
         match message.body {
-            MessageBody::Append(_) | MessageBody::Heartbeat(_) => {
+            MessageBody::Append(_)
+            | MessageBody::Heartbeat(_)
+            | MessageBody::InstallSnapshot(_) => {
                 // A leader exists in our term: it won.
                 self.become_follower(message.term, Some(message.from));
                 self.step_follower(message)

@@ -39,6 +39,11 @@ impl<L: LogRead> Raft<L> {
                     .send(message.from, MessageBody::ReadIndexResponse(refusal));
                 Ok(())
             }
+            MessageBody::InstallSnapshot(request) => {
+                self.heard_from_leader(message.from);
+                self.receive_snapshot_chunk(message.from, request);
+                Ok(())
+            }
             MessageBody::TimeoutNow if Some(message.from) == self.node.leader_id => {
                 // Our leader hands over: campaign at once, skipping pre-vote
                 // (the leader vouches that we are up to date). A learner or a
@@ -59,6 +64,9 @@ impl<L: LogRead> Raft<L> {
 
     /// AppendEntries (§5.3). The answer is held until the entries are durable.
     fn handle_append(&mut self, leader: NodeId, append: AppendRequest) -> Result<(), Error> {
+        if self.installing_snapshot() {
+            return Ok(()); // the log is about to be replaced; the leader resends
+        }
         let log = &mut self.node.log;
         // Everything up to our commit index is known to match the leader; an
         // append before it is a duplicate or reordered message. This check also
@@ -75,9 +83,14 @@ impl<L: LogRead> Raft<L> {
             AppendOutcome::Appended {
                 match_index,
                 truncated_from,
+                written_from,
             } => {
                 log.commit_to(append.leader_commit.min(match_index));
                 self.node.note_truncation(truncated_from);
+                if let Some(from) = written_from {
+                    let skip = (from - append.prev_log_index - 1) as usize;
+                    self.node.log_rewritten(from, &append.entries[skip..]);
+                }
                 self.node.respond(
                     leader,
                     MessageBody::AppendResponse(AppendResponse::Accepted { match_index }),

@@ -15,17 +15,20 @@ use std::collections::{BTreeMap, VecDeque};
 use bytes::Bytes;
 
 use crate::actions::ReadReady;
-use crate::entry::{Entry, total_payload_bytes};
-use crate::error::{Error, ProposeError};
-use crate::log::LogRead;
+use crate::entry::{Entry, EntryPayload, total_payload_bytes};
+use crate::error::{ChangeError, Error, ProposeError};
+use crate::log::{LogRead, LogReadError};
+use crate::membership::{Membership, MembershipChange};
 use crate::message::{
-    AppendRequest, AppendResponse, Heartbeat, Message, MessageBody, ReadIndexResponse,
+    AppendRequest, AppendResponse, Heartbeat, InstallSnapshotRequest, InstallSnapshotResponse,
+    Message, MessageBody, ReadIndexResponse,
 };
 use crate::planted;
 use crate::progress::{ProgressState, ProgressTracker, WindowLimits};
 use crate::raft::node::Node;
 use crate::raft::read_only::{PendingRead, ReadOnly};
 use crate::raft::{Proposal, Raft, ReadMode, RoleState};
+use crate::snapshot::SnapshotRead;
 use crate::status::PeerProgress;
 use crate::types::{Index, NodeId};
 
@@ -53,6 +56,32 @@ struct Transfer {
 }
 
 impl<L: LogRead> Raft<L> {
+    /// Keeps a membership change moving once its entry commits: a committed
+    /// joint configuration is followed by C_new; a leader not in a committed
+    /// configuration steps down.
+    pub(super) fn maintain_membership(&mut self) -> Result<(), Error> {
+        let RoleState::Leader(leader) = &mut self.role else {
+            return Ok(());
+        };
+        let node = &mut self.node;
+        if node.history.current_index() > node.log.committed() {
+            return Ok(()); // the change is not committed yet
+        }
+        if node.membership.is_joint() {
+            let next = node.membership.leave_joint();
+            leader.append_membership(node, next)?;
+            return Ok(());
+        }
+        // The change is complete and committed; departed members have been
+        // sent the entry that removed them.
+        leader.tracker.forget_departed(&node.membership);
+        if !node.membership.is_voter(node.id()) {
+            let term = node.term;
+            self.become_follower(term, None);
+        }
+        Ok(())
+    }
+
     /// Wins the election: track every peer, append the no-op, replicate it.
     pub(super) fn become_leader(&mut self) -> Result<(), Error> {
         let node = &mut self.node;
@@ -216,6 +245,19 @@ impl<L: LogRead> Raft<L> {
                 }
                 Ok(())
             }
+            MessageBody::InstallSnapshotResponse(response) => {
+                leader.snapshot_answered(node, from, response)
+            }
+            MessageBody::HeartbeatResponse(response)
+                if progress.state == ProgressState::Snapshot =>
+            {
+                // The peer is alive; if the last chunk was lost, send it again.
+                progress.snapshot.chunk_in_flight = false;
+                leader.request_snapshot_chunk(node, from);
+                leader.read_only.acknowledge(from, response.round);
+                leader.deliver_confirmed_reads(node);
+                Ok(())
+            }
             MessageBody::HeartbeatResponse(response) => {
                 progress.probe_sent = false;
                 if progress.state == ProgressState::Replicate && progress.inflights.is_full() {
@@ -342,23 +384,165 @@ impl LeaderState {
         }
         let log = &node.log;
         let prev_log_index = progress.next_index - 1;
-        let prev_log_term = log.term(prev_log_index)?;
         let high = (progress.next_index + node.config.max_entries_per_message as Index)
             .min(log.last_index() + 1);
-        let entries = log.entries(progress.next_index, high, node.config.max_bytes_per_message)?;
+        let read = log.term(prev_log_index).and_then(|prev_log_term| {
+            let entries =
+                log.entries(progress.next_index, high, node.config.max_bytes_per_message)?;
+            Ok((prev_log_term, entries))
+        });
+        let (prev_log_term, entries) = match read {
+            Ok(read) => read,
+            // The peer needs entries a snapshot replaced: send the snapshot.
+            Err(LogReadError::Compacted { .. }) => {
+                self.start_snapshot(node, peer)?;
+                return Ok(false);
+            }
+            Err(error) => return Err(error.into()),
+        };
         if entries.is_empty() && !even_if_empty {
             return Ok(false);
         }
+        let Some(progress) = self.tracker.get_mut(peer) else {
+            return Ok(false);
+        };
         let last_index = prev_log_index + entries.len() as Index;
         progress.sent_append(last_index, entries.len(), total_payload_bytes(&entries));
         let append = AppendRequest {
             prev_log_index,
             prev_log_term,
             entries,
-            leader_commit: log.committed(),
+            leader_commit: node.log.committed(),
         };
         node.send(peer, MessageBody::Append(append));
         Ok(true)
+    }
+
+    /// Switches `peer` to receiving the latest snapshot: the entries it needs
+    /// were compacted away.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] if the log was compacted without a snapshot to
+    /// replace it (the driver broke the compaction contract).
+    fn start_snapshot<L: LogRead>(
+        &mut self,
+        node: &mut Node<L>,
+        peer: NodeId,
+    ) -> Result<(), Error> {
+        let Some(snapshot) = &node.latest_snapshot else {
+            return Err(Error::Storage(LogReadError::Storage {
+                message: "the log is compacted but no snapshot covers it".to_string(),
+            }));
+        };
+        if let Some(progress) = self.tracker.get_mut(peer) {
+            progress.become_snapshot(snapshot.index);
+        }
+        self.request_snapshot_chunk(node, peer);
+        Ok(())
+    }
+
+    /// Asks the driver for the next chunk for `peer`, unless one is on its way.
+    fn request_snapshot_chunk<L: LogRead>(&mut self, node: &mut Node<L>, peer: NodeId) {
+        let Some(progress) = self.tracker.get_mut(peer) else {
+            return;
+        };
+        if progress.state != ProgressState::Snapshot || progress.snapshot.chunk_in_flight {
+            return;
+        }
+        progress.snapshot.chunk_in_flight = true;
+        node.snapshot_out.reads.push(SnapshotRead {
+            to: peer,
+            snapshot_index: progress.snapshot.index,
+            offset: progress.snapshot.offset,
+            max_bytes: node.config.snapshot_chunk_bytes,
+        });
+    }
+
+    /// The driver read a chunk: send it, if the transfer still wants it.
+    pub(super) fn send_snapshot_chunk<L: LogRead>(
+        &mut self,
+        node: &mut Node<L>,
+        to: NodeId,
+        snapshot_index: Index,
+        offset: u64,
+        data: Bytes,
+        done: bool,
+    ) {
+        let Some(progress) = self.tracker.get(to) else {
+            return;
+        };
+        let wanted = progress.state == ProgressState::Snapshot
+            && progress.snapshot.index == snapshot_index
+            && progress.snapshot.offset == offset;
+        let Some(meta) = node
+            .latest_snapshot
+            .clone()
+            .filter(|m| m.index == snapshot_index)
+        else {
+            return;
+        };
+        if wanted {
+            let chunk = InstallSnapshotRequest {
+                meta,
+                offset,
+                data,
+                done,
+            };
+            node.send(to, MessageBody::InstallSnapshot(chunk));
+        }
+    }
+
+    /// A follower answered a snapshot chunk.
+    fn snapshot_answered<L: LogRead>(
+        &mut self,
+        node: &mut Node<L>,
+        from: NodeId,
+        response: InstallSnapshotResponse,
+    ) -> Result<(), Error> {
+        let Some(progress) = self.tracker.get_mut(from) else {
+            return Ok(());
+        };
+        if response.installed {
+            // Its log now holds (or replaced itself with) everything up to
+            // the snapshot: replicate from there.
+            if response.snapshot_index > node.log.last_index() {
+                node.protocol_violations += 1;
+                return Ok(());
+            }
+            progress.acknowledge(response.snapshot_index);
+            if progress.state == ProgressState::Snapshot {
+                progress.become_probe();
+            }
+            return self.send_appends(node, from);
+        }
+        if progress.state == ProgressState::Snapshot
+            && progress.snapshot.index == response.snapshot_index
+        {
+            progress.snapshot.offset = response.next_offset;
+            progress.snapshot.chunk_in_flight = false;
+            self.request_snapshot_chunk(node, from);
+        }
+        Ok(())
+    }
+
+    /// A newer snapshot replaced the one being sent (which the driver may
+    /// delete): transfers in progress start over with the new one.
+    pub(super) fn snapshot_replaced<L: LogRead>(&mut self, node: &mut Node<L>) {
+        let Some(index) = node.latest_snapshot.as_ref().map(|s| s.index) else {
+            return;
+        };
+        let sending: Vec<NodeId> = self
+            .tracker
+            .iter()
+            .filter(|(_, p)| p.state == ProgressState::Snapshot && p.snapshot.index != index)
+            .map(|(id, _)| id)
+            .collect();
+        for peer in sending {
+            if let Some(progress) = self.tracker.get_mut(peer) {
+                progress.become_snapshot(index);
+            }
+            self.request_snapshot_chunk(node, peer);
+        }
     }
 
     /// Sends a heartbeat round to every peer. The round also carries the
@@ -394,7 +578,7 @@ impl LeaderState {
             && committed_in_term
             && origin == node.id()
             && self.read_only.lease_valid(self.ticks, lease_ticks);
-        if leased {
+        if leased || (planted::STALE_READ && origin == node.id()) {
             let read_index = node.log.committed();
             let ready = request_ids.into_iter().map(|request_id| ReadReady {
                 request_id,
@@ -460,6 +644,60 @@ impl LeaderState {
             };
             node.send(origin, MessageBody::ReadIndexResponse(refusal));
         }
+    }
+
+    /// Starts a membership change (see [`Raft::change_membership`]).
+    pub(super) fn change_membership<L: LogRead>(
+        &mut self,
+        node: &mut Node<L>,
+        change: &MembershipChange,
+    ) -> Result<Proposal, ChangeError> {
+        if let Some(transfer) = self.transfer {
+            return Err(ChangeError::TransferInProgress {
+                target: transfer.target,
+            });
+        }
+        if node.history.current_index() > node.log.committed() || node.membership.is_joint() {
+            return Err(ChangeError::ChangeInProgress);
+        }
+        // Until it commits an entry of its term, a new leader may not know of
+        // a change its predecessor appended; starting another could let two
+        // overlapping majorities decide (the single-server change bug).
+        if node.log.term(node.log.committed()).map_err(Error::from)? != node.term {
+            return Err(ChangeError::LeaderNotReady);
+        }
+        let target = change
+            .target(&node.membership)
+            .map_err(ChangeError::Invalid)?;
+        let entry = node.membership.transition_to(&target);
+        Ok(self.append_membership(node, entry)?)
+    }
+
+    /// Appends a configuration entry; it takes effect at once.
+    fn append_membership<L: LogRead>(
+        &mut self,
+        node: &mut Node<L>,
+        membership: Membership,
+    ) -> Result<Proposal, Error> {
+        let index = node.log.last_index() + 1;
+        let entry = Entry {
+            index,
+            term: node.term,
+            payload: EntryPayload::Membership(membership),
+        };
+        node.log.append(std::slice::from_ref(&entry));
+        node.log_rewritten(index, std::slice::from_ref(&entry));
+        let limits = WindowLimits {
+            max_messages: node.config.max_inflight_messages,
+            max_bytes: node.config.max_inflight_bytes,
+        };
+        self.tracker.set_membership(&node.membership, index, limits);
+        self.broadcast_append(node)?;
+        Ok(Proposal {
+            first_index: index,
+            last_index: index,
+            term: node.term,
+        })
     }
 
     pub(super) fn pending_reads(&self) -> usize {

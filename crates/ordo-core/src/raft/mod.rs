@@ -24,17 +24,24 @@
 //! [`Raft::read_index`] confirms reads without log entries (ReadIndex, and
 //! leases when enabled); see [`read_only`](self::read_only).
 //!
-//! # Left out, for now
-//! Membership changes, snapshots and log compaction, and leadership transfer
-//! arrive with their own issue. Reading a compacted entry is therefore
-//! reported as a storage error.
+//! # Membership and leadership transfer
+//! [`Raft::change_membership`] (learners, single-server changes, joint
+//! consensus) and [`Raft::transfer_leadership`]; see
+//! [`config_history`](self::config_history) and the leader module.
+//!
+//! # Snapshots
+//! The core asks for snapshots, permits compaction, and runs chunked,
+//! resumable transfers; the driver moves the bytes. See
+//! [`snapshots`](self::snapshots) and [`crate::SnapshotMeta`].
 
+mod config_history;
 mod election;
 mod follower;
 mod leader;
 mod node;
 mod outbox;
 mod read_only;
+mod snapshots;
 mod step;
 
 use std::collections::BTreeMap;
@@ -42,12 +49,13 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 use crate::actions::{Actions, Persist, PersistId};
-use crate::config::{Config, ConfigError};
-use crate::error::{Error, ProposeError, ReadError, TransferError};
+use crate::config::Config;
+use crate::error::{ChangeError, Error, ProposeError, ReadError, StartError, TransferError};
 use crate::hard_state::HardState;
 use crate::log::LogRead;
-use crate::membership::Membership;
+use crate::membership::{Membership, MembershipChange};
 use crate::message::{MessageBody, ReadIndexRequest};
+use crate::snapshot::{PartialSnapshot, SnapshotMeta};
 use crate::status::{Role, SoftState, Status};
 use crate::types::{Index, NodeId, Term};
 
@@ -66,6 +74,11 @@ pub struct InitialState {
     /// The state machine has applied every entry up to here; they are not
     /// handed out again.
     pub applied: Index,
+    /// The newest durable snapshot, if any (`membership` is then its
+    /// membership, and `applied` at least its index).
+    pub snapshot: Option<SnapshotMeta>,
+    /// A snapshot partly received from a leader before a restart.
+    pub partial_snapshot: Option<PartialSnapshot>,
 }
 
 /// The accepted part of a proposal: its entries occupy `first_index ..=
@@ -127,20 +140,25 @@ pub struct Raft<L> {
 impl<L: LogRead> Raft<L> {
     /// A node over the log in `store`, restarting from `initial`.
     ///
+    /// `initial.membership` is the configuration at the store's compaction
+    /// point (for a new group, its initial members); configuration entries
+    /// after it are read back from the log. A node that knows no voters (a
+    /// new node waiting to be added) never campaigns; it follows whichever
+    /// leader contacts it.
+    ///
     /// # Errors
-    /// [`ConfigError`] if `config` breaks a rule or there are no voters.
-    pub fn new(config: Config, store: L, initial: InitialState) -> Result<Self, ConfigError> {
+    /// [`StartError::Config`] if `config` breaks a rule;
+    /// [`StartError::Storage`] if the log cannot be read.
+    pub fn new(config: Config, store: L, initial: InitialState) -> Result<Self, StartError> {
         config.validate()?;
-        if initial.membership.voters.is_empty() {
-            return Err(ConfigError::NoVoters);
-        }
         let node = Node::new(
             config,
             store,
             initial.hard_state,
             initial.membership,
             initial.applied,
-        );
+            (initial.snapshot, initial.partial_snapshot),
+        )?;
         let reported = SoftState {
             role: Role::Follower,
             term: node.term,
@@ -164,6 +182,25 @@ impl<L: LogRead> Raft<L> {
             RoleState::Leader(_) => self.tick_leader(),
             _ => self.tick_election(),
         }
+    }
+
+    /// Changes the membership: adds a learner, promotes or removes a member,
+    /// or replaces the configuration. A change of one voter takes effect
+    /// directly; a change of several goes through joint consensus, and the
+    /// leader finishes it (appends C_new) once C_old,new commits. One change
+    /// at a time. A leader that removes itself steps down once the change
+    /// commits.
+    ///
+    /// # Errors
+    /// [`ChangeError`]: not the leader, another change in progress, a new
+    /// leader not ready yet, a transfer in progress, or an invalid change.
+    pub fn change_membership(&mut self, change: MembershipChange) -> Result<Proposal, ChangeError> {
+        let RoleState::Leader(leader) = &mut self.role else {
+            return Err(ChangeError::NotLeader {
+                leader: self.node.leader_id,
+            });
+        };
+        leader.change_membership(&mut self.node, &change)
     }
 
     /// Starts an election now instead of waiting for the timeout (through
@@ -269,7 +306,8 @@ impl<L: LogRead> Raft<L> {
                 self.node.outbox.send(message);
             }
         }
-        self.on_durable_index_changed()
+        self.on_durable_index_changed()?;
+        self.maintain_membership()
     }
 
     /// The state machine applied every entry up to `index`.
@@ -293,6 +331,9 @@ impl<L: LogRead> Raft<L> {
     /// A fatal storage failure while reading entries to apply.
     pub fn take_actions(&mut self) -> Result<Actions, Error> {
         let persist = self.take_persist();
+        self.maybe_request_snapshot();
+        self.maybe_install_snapshot();
+        let snapshot_out = std::mem::take(&mut self.node.snapshot_out);
         let apply = self
             .node
             .log
@@ -306,6 +347,13 @@ impl<L: LogRead> Raft<L> {
             apply,
             soft_state: soft_state_changed.then_some(soft_state),
             truncated_from: self.node.truncated_from.take(),
+            membership: std::mem::take(&mut self.node.membership_changed)
+                .then(|| self.node.membership.clone()),
+            build_snapshot: snapshot_out.build,
+            compact_log_through: snapshot_out.compact_through,
+            snapshot_reads: snapshot_out.reads,
+            snapshot_writes: snapshot_out.writes,
+            install_snapshot: snapshot_out.install,
             reads: std::mem::take(&mut self.node.ready_reads),
             failed_reads: std::mem::take(&mut self.node.failed_reads),
         })

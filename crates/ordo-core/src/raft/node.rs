@@ -4,14 +4,17 @@ use std::collections::BTreeSet;
 
 use crate::actions::ReadReady;
 use crate::config::Config;
+use crate::entry::Entry;
 use crate::hard_state::HardState;
-use crate::log::{LogRead, RaftLog};
+use crate::log::{LogRead, LogReadError, RaftLog};
 use crate::membership::Membership;
 use crate::message::{Message, MessageBody};
 use crate::planted;
 use crate::quorum::JointConfig;
+use crate::raft::config_history::ConfigHistory;
 use crate::raft::outbox::Outbox;
 use crate::rng::SplitMix64;
+use crate::snapshot::{PartialSnapshot, SnapshotMeta, SnapshotRead, SnapshotWrite};
 use crate::types::{Index, NodeId, Term};
 
 /// The role-independent part of a node. Kept apart from the role's own state
@@ -25,7 +28,12 @@ pub(crate) struct Node<L> {
     pub(crate) voted_for: Option<NodeId>,
     /// The leader of `term`, once known.
     pub(crate) leader_id: Option<NodeId>,
+    /// The configuration in force (the newest in the log).
     pub(crate) membership: Membership,
+    /// Every configuration entry in the log, to undo truncated ones.
+    pub(crate) history: ConfigHistory,
+    /// The configuration changed since the last actions were taken.
+    pub(crate) membership_changed: bool,
     /// The voting configuration of `membership`, precomputed.
     pub(crate) voters: JointConfig,
     pub(crate) log: RaftLog<L>,
@@ -49,24 +57,71 @@ pub(crate) struct Node<L> {
     pub(crate) ready_reads: Vec<ReadReady>,
     /// Reads that failed, to hand out with the next actions.
     pub(crate) failed_reads: Vec<u64>,
+    /// The newest durable snapshot of this node's state machine.
+    pub(crate) latest_snapshot: Option<SnapshotMeta>,
+    /// A snapshot build was asked for and not reported yet.
+    pub(crate) snapshot_building: bool,
+    /// Snapshot work to hand out with the next actions.
+    pub(crate) snapshot_out: SnapshotOutbox,
+    /// A snapshot being received from the leader.
+    pub(crate) incoming_snapshot: Option<IncomingSnapshot>,
+}
+
+/// Snapshot actions waiting to be handed out.
+#[derive(Debug, Default)]
+pub(crate) struct SnapshotOutbox {
+    pub(crate) build: Option<Index>,
+    pub(crate) compact_through: Option<Index>,
+    pub(crate) reads: Vec<SnapshotRead>,
+    pub(crate) writes: Vec<SnapshotWrite>,
+    pub(crate) install: Option<SnapshotMeta>,
+}
+
+/// A snapshot arriving in chunks.
+///
+/// Invariant: at most one chunk is being written (`writing`), and it starts
+/// at `next_offset`.
+#[derive(Debug)]
+pub(crate) struct IncomingSnapshot {
+    pub(crate) meta: SnapshotMeta,
+    /// The leader sending it.
+    pub(crate) from: NodeId,
+    /// Bytes durably received.
+    pub(crate) next_offset: u64,
+    /// A chunk handed out for writing: its end offset and whether it is last.
+    pub(crate) writing: Option<(u64, bool)>,
+    /// Every chunk is durable; the snapshot waits to be installed.
+    pub(crate) complete: bool,
+    /// The install was handed out and not reported yet.
+    pub(crate) installing: bool,
 }
 
 impl<L: LogRead> Node<L> {
+    /// A node over `store`, whose configuration at the store's compaction
+    /// point was `base_membership`; later configuration entries are read back
+    /// from the log.
     pub(crate) fn new(
         config: Config,
         store: L,
         hard_state: HardState,
-        membership: Membership,
+        base_membership: Membership,
         applied: Index,
-    ) -> Self {
+        snapshots: (Option<SnapshotMeta>, Option<PartialSnapshot>),
+    ) -> Result<Self, LogReadError> {
+        let (latest_snapshot, partial) = snapshots;
         let rng = SplitMix64::for_node(config.rng_seed, config.id);
+        let log = RaftLog::new(store, applied);
+        let history = ConfigHistory::recover(log.store().first_index() - 1, base_membership, &log)?;
+        let membership = history.current().clone();
         let mut node = Node {
             term: hard_state.term,
             voted_for: hard_state.voted_for,
             leader_id: None,
             voters: JointConfig::from_membership(&membership),
             membership,
-            log: RaftLog::new(store, applied),
+            history,
+            membership_changed: false,
+            log,
             outbox: Outbox::new(hard_state),
             election_elapsed_ticks: 0,
             election_timeout_ticks: config.election_timeout_min_ticks,
@@ -77,10 +132,33 @@ impl<L: LogRead> Node<L> {
             forwarded_reads: BTreeSet::new(),
             ready_reads: Vec::new(),
             failed_reads: Vec::new(),
+            latest_snapshot,
+            snapshot_building: false,
+            snapshot_out: SnapshotOutbox::default(),
+            incoming_snapshot: partial.map(|partial| IncomingSnapshot {
+                meta: partial.meta,
+                from: 0,
+                next_offset: partial.received_bytes,
+                writing: None,
+                complete: false,
+                installing: false,
+            }),
             config,
         };
         node.reset_election_timer();
-        node
+        Ok(node)
+    }
+
+    /// The log was rewritten from `written_from` with `written` (entries that
+    /// were there from that index on are gone): track configuration entries.
+    pub(crate) fn log_rewritten(&mut self, written_from: Index, written: &[Entry]) {
+        let truncated = self.history.truncate(written_from);
+        let appended = self.history.append(written);
+        if truncated || appended {
+            self.membership = self.history.current().clone();
+            self.voters = JointConfig::from_membership(&self.membership);
+            self.membership_changed = true;
+        }
     }
 
     pub(crate) fn id(&self) -> NodeId {
@@ -120,6 +198,25 @@ impl<L: LogRead> Node<L> {
         let heard_recently = self.leader_id.is_some() && self.election_elapsed_ticks < min;
         let just_started = self.config.lease_reads && self.ticks_since_start < min;
         self.config.check_quorum && (heard_recently || just_started)
+    }
+
+    /// True if this node may start an election: it votes in the configuration
+    /// in force — or it voted in the previous one and the configuration that
+    /// removes it is not committed yet. Until then the group may still need it
+    /// (its log may be the only up-to-date one); its own vote then does not
+    /// count (Raft dissertation §4.1). Once it knows the removal committed, it
+    /// never campaigns again.
+    pub(crate) fn may_campaign(&self) -> bool {
+        let id = self.id();
+        if self.voters.contains(id) {
+            return true;
+        }
+        let removal_pending = self.history.current_index() > self.log.committed();
+        removal_pending
+            && self
+                .history
+                .previous()
+                .is_some_and(|previous| previous.is_voter(id))
     }
 
     /// Fails every read forwarded to a leader that is no longer ours.

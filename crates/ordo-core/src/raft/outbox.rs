@@ -125,6 +125,11 @@ impl Outbox {
         std::mem::take(&mut self.ready)
     }
 
+    /// True when every persist handed out is durable.
+    pub(crate) fn all_durable(&self) -> bool {
+        self.durable_id + 1 == self.next_id
+    }
+
     /// Messages still held for durability.
     pub(crate) fn held_count(&self) -> usize {
         self.held.len()

@@ -24,6 +24,11 @@ impl<L: LogRead> Raft<L> {
     /// # Errors
     /// A fatal storage failure.
     pub fn step(&mut self, message: Message) -> Result<(), Error> {
+        self.step_message(message)?;
+        self.maintain_membership()
+    }
+
+    fn step_message(&mut self, message: Message) -> Result<(), Error> {
         if message.to != self.node.id() {
             return Ok(());
         }
@@ -63,13 +68,12 @@ impl<L: LogRead> Raft<L> {
 
     fn step_stale(&mut self, message: Message) {
         match message.body {
-            // A leader cut off by a partition may not know it was replaced.
-            // Without pre-vote or check-quorum it would learn from the next
-            // election; with them, it must be told, or a node with a higher
-            // term could never rejoin.
-            MessageBody::Append(_) | MessageBody::Heartbeat(_)
-                if self.node.config.pre_vote || self.node.config.check_quorum =>
-            {
+            // A leader cut off by a partition may not know it was replaced:
+            // tell it our term so it steps down (Raft §5.1). Otherwise it
+            // could lead its term forever, taking proposals that never commit
+            // (nothing may ever send it a higher term again, for instance
+            // once the membership moved on without it).
+            MessageBody::Append(_) | MessageBody::Heartbeat(_) => {
                 let response = HeartbeatResponse { round: 0 };
                 self.node
                     .send(message.from, MessageBody::HeartbeatResponse(response));

@@ -41,6 +41,10 @@ pub fn checks<S: LogStore + 'static>() -> Vec<Check<S>> {
         ("truncate_suffix", truncate_suffix::<S>),
         ("compact_prefix", compact_prefix::<S>),
         ("reset_to_snapshot", reset_to_snapshot::<S>),
+        (
+            "indexes_past_the_limit_are_refused",
+            indexes_past_the_limit_are_refused::<S>,
+        ),
         ("hard_state_round_trip", hard_state_round_trip::<S>),
         (
             "write_and_sync_report_durability",
@@ -238,6 +242,25 @@ pub fn reset_to_snapshot<S: LogStore>(store: S) {
     assert_eq!(store.durable().last_index, 21);
 }
 
+/// No index above 2^62 gets in, so `index + 1` never overflows.
+pub fn indexes_past_the_limit_are_refused<S: LogStore>(store: S) {
+    let limit: Index = 1 << 62;
+    for index in [limit + 1, Index::MAX - 1, Index::MAX] {
+        assert!(
+            matches!(store.reset(index, 1), Err(StorageError::OutOfRange { .. })),
+            "reset to {index}"
+        );
+    }
+    store.reset(limit - 2, 1).unwrap();
+    assert!(matches!(
+        store.append(&entries(limit - 1, 3, 1)),
+        Err(StorageError::OutOfRange { .. })
+    ));
+    store.append(&entries(limit - 1, 2, 1)).unwrap();
+    assert_eq!(store.last_index(), limit);
+    assert_eq!(store.term(limit), Ok(1));
+}
+
 /// Hard state reads back and becomes durable with a sync.
 pub fn hard_state_round_trip<S: LogStore>(store: S) {
     let hard_state = HardState {
@@ -333,14 +356,29 @@ pub fn reads_during_writes_are_never_torn<S: LogStore + 'static>(store: S) {
             while !done.load(Ordering::Relaxed) || reads == 0 {
                 let (first, last) = (store.first_index(), store.last_index());
                 let low = last.saturating_sub(20).max(first);
-                if let Ok(read) = store.entries(low, last + 1, u64::MAX) {
-                    for pair in read.windows(2) {
-                        assert_eq!(pair[1].index, pair[0].index + 1, "a read saw a torn range");
-                        assert!(
-                            pair[1].term >= pair[0].term,
-                            "a read mixed old and new suffixes"
-                        );
+                // A write may move the end between the two calls (a range
+                // error); a storage error is a broken read, never tolerated.
+                match store.entries(low, last + 1, u64::MAX) {
+                    Ok(read) => {
+                        for pair in read.windows(2) {
+                            assert_eq!(pair[1].index, pair[0].index + 1, "a read saw a torn range");
+                            assert!(
+                                pair[1].term >= pair[0].term,
+                                "a read mixed old and new suffixes"
+                            );
+                        }
+                        for entry in &read {
+                            assert_eq!(
+                                *entry,
+                                entries(entry.index, 1, entry.term)[0],
+                                "a read returned bytes no write wrote"
+                            );
+                        }
                     }
+                    Err(LogReadError::Storage { message }) => {
+                        panic!("a read during writes failed: {message}")
+                    }
+                    Err(LogReadError::Compacted { .. } | LogReadError::Unavailable { .. }) => {}
                 }
                 reads += 1;
             }

@@ -53,7 +53,8 @@ pub trait LogStore: LogRead + Send + Sync {
     /// # Errors
     /// [`StorageError::Gap`] if the first index is past `last_index() + 1` or the
     /// batch is not consecutive; [`StorageError::Compacted`] if it is at or below
-    /// the compaction point; I/O errors as in the trait contract.
+    /// the compaction point; [`StorageError::OutOfRange`] if an index is above
+    /// 2^62, the highest a store holds; I/O errors as in the trait contract.
     fn append(&self, entries: &[Entry]) -> Result<(), StorageError>;
 
     /// Removes every entry with index `>= from`. `from == last_index() + 1` is a
@@ -66,10 +67,11 @@ pub trait LogStore: LogRead + Send + Sync {
 
     /// Discards entries up to and including `through`, which a snapshot covers.
     /// Afterwards `first_index() == through + 1` and `term(through)` still answers.
-    /// Compacting at or below the current compaction point is a no-op.
+    /// Compacting at or below the current compaction point is a no-op: it
+    /// changes nothing and does not sync.
     ///
-    /// Durable when it returns (a disk store syncs before deleting files), along
-    /// with every write made before it.
+    /// Otherwise durable when it returns (a disk store syncs before deleting
+    /// files), along with every write made before it.
     ///
     /// # Errors
     /// [`StorageError::OutOfRange`] if `through > last_index()` (use
@@ -84,7 +86,7 @@ pub trait LogStore: LogRead + Send + Sync {
     ///
     /// # Errors
     /// [`StorageError::Compacted`] if `index` is below the current compaction
-    /// point; I/O errors.
+    /// point; [`StorageError::OutOfRange`] if it is above 2^62; I/O errors.
     fn reset(&self, index: Index, term: Term) -> Result<(), StorageError>;
 
     /// Records `hard_state`, durable at the next [`sync`](Self::sync).
@@ -132,6 +134,21 @@ pub(crate) mod checks {
 
     use crate::storage::error::StorageError;
 
+    /// The highest log index a store accepts. No real log gets near it (2^62
+    /// entries); below it `index + 1` never overflows, and a disk store's
+    /// recovery refuses anything above it as corruption.
+    pub(crate) const INDEX_MAX: Index = 1 << 62;
+
+    fn within_range(index: Index) -> Result<(), StorageError> {
+        if index > INDEX_MAX {
+            return Err(StorageError::OutOfRange {
+                index,
+                last_index: INDEX_MAX,
+            });
+        }
+        Ok(())
+    }
+
     /// `entries` may start anywhere in `compacted + 1 ..= last + 1` and must be
     /// consecutive.
     pub(crate) fn append(
@@ -142,6 +159,9 @@ pub(crate) mod checks {
         let Some(first) = entries.first() else {
             return Ok(());
         };
+        if let Some(last_entry) = entries.last() {
+            within_range(last_entry.index)?;
+        }
         if first.index <= compacted {
             return Err(StorageError::Compacted {
                 index: first.index,
@@ -193,8 +213,9 @@ pub(crate) mod checks {
         Ok(())
     }
 
-    /// `index` must not be below `compacted`.
+    /// `index` must not be below `compacted`, nor above [`INDEX_MAX`].
     pub(crate) fn reset(index: Index, compacted: Index) -> Result<(), StorageError> {
+        within_range(index)?;
         if index < compacted {
             return Err(StorageError::Compacted {
                 index,

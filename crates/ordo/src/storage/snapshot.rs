@@ -185,7 +185,9 @@ impl SnapshotStore {
         file.read_exact_at(&mut trailer, trailer_at)
             .map_err(|source| StorageError::io("read", path, source))?;
         let data_bytes = u64::from_le_bytes(field(&trailer[0..8]));
-        if trailer[12..20] != TRAILER_MAGIC || data_start + data_bytes != trailer_at {
+        // `data_bytes` comes from disk: no unchecked arithmetic on it.
+        let data_end = data_start.checked_add(data_bytes);
+        if trailer[12..20] != TRAILER_MAGIC || data_end != Some(trailer_at) {
             return Err(bad_trailer());
         }
         Ok(SnapshotReader {

@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+pub mod sim_fs;
+
 use ordo::storage::{Durability, WalConfig, WalLogStore};
 
 /// Small segments and a small cache, so tests cross segment and cache

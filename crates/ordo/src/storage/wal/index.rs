@@ -175,14 +175,18 @@ impl EntryIndex {
         Some((segment, u64::from(offset)))
     }
 
-    /// How many leading segments hold no live entry above `through` and are not
-    /// the last (active) segment: those compaction may delete.
-    pub(crate) fn deletable_prefix(&self, through: Index) -> usize {
+    /// How many leading segments compaction through `through` may delete: those
+    /// that hold no live entry above it, are not the last (active) segment, and
+    /// come before segment `record_seq`, the one holding the durable compaction
+    /// (or reset) record. That segment's head records and the records after
+    /// them carry everything the deleted ones did (hard state, compaction
+    /// point); a segment started after it may not be durable yet.
+    pub(crate) fn deletable_prefix(&self, through: Index, record_seq: u64) -> usize {
         let candidates = self.segments.len().saturating_sub(1);
         self.segments
             .iter()
             .take(candidates)
-            .take_while(|segment| segment.end_index() <= through + 1)
+            .take_while(|segment| segment.end_index() <= through + 1 && segment.seq < record_seq)
             .count()
     }
 
@@ -240,7 +244,14 @@ mod tests {
     fn compaction_and_reset() {
         let mut index = index_with(&[1, 1, 2, 2, 2, 3], 2);
         index.compact(4, 2);
-        assert_eq!(index.deletable_prefix(4), 2);
+        assert_eq!(index.deletable_prefix(4, 7), 2);
+        // Segments are numbered 1, 3, 5 here.
+        assert_eq!(
+            index.deletable_prefix(4, 3),
+            1,
+            "never the record's segment or later"
+        );
+        assert_eq!(index.deletable_prefix(4, 1), 0);
         index.reset(10, 7);
         assert_eq!((index.last_index(), index.term(10)), (10, Some(7)));
         assert!(index.locate(5).is_none());

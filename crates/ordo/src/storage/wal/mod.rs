@@ -11,7 +11,9 @@
 //!
 //! Every open starts a fresh segment (the previous last segment is never
 //! appended to again, which keeps a cut torn tail final); segments, however
-//! small, go away with compaction.
+//! small, go away with compaction. Before that, open fdatasyncs every recovered
+//! segment: after a process crash, recovery reads writes that may exist only in
+//! the page cache, and the reopened store reports all it holds as durable.
 //!
 //! The log is append-only. A suffix truncation is a `Truncate` record, a
 //! compaction a `Compact` record, a snapshot install a `Reset` record; recovery
@@ -30,9 +32,10 @@
 //! single fdatasync, and callers queued behind a flush that already covered them
 //! return without one. A batch is never split over segments: a segment is
 //! closed once it reaches the configured size (so it may overshoot by one batch)
-//! and, if it holds writes no sync covered yet, fdatasync'ed *before* the next
-//! one is created. That costs at most one extra fdatasync per segment (none
-//! when every batch is synced, as the runtime does) and a directory fsync with
+//! and, if it holds writes no *completed* fdatasync covers (a flush still in
+//! flight does not count), flushed before the next one is created. That costs
+//! at most one extra fdatasync per segment (none when every batch is synced
+//! and each sync returns before the next write, as the runtime does) and a directory fsync with
 //! the next sync, but gives recovery a simple rule: damage in any segment but
 //! the last is corruption, never a crash.
 //!
@@ -42,7 +45,10 @@
 //! fsync would not cover them; the only honest continuation is to reopen, which
 //! recovers what really is on disk. Until then writes and syncs return
 //! [`StorageError::Poisoned`], the durable point never moves, and reads serve the
-//! log capped at the last durable index.
+//! log capped at the last durable index. A sync whose flush was in flight when
+//! the store was poisoned does not report its durability point either: Linux
+//! reports a writeback error once per open file, so the failure seen by another
+//! fdatasync of the same file (a rotation's) may have been this one's too.
 
 mod cache;
 mod index;
@@ -179,6 +185,10 @@ struct Writer {
     len: u64,
     /// The active segment was written since the last flush round took it.
     dirty: bool,
+    /// Bytes of the active segment that a *completed* fdatasync covers. Not the
+    /// same as `!dirty`: a round clears `dirty` when it takes the file, before
+    /// its flush finishes.
+    flushed_len: u64,
     /// A segment was created since the last flush round.
     dir_dirty: bool,
     records: RecordWriter,
@@ -217,6 +227,9 @@ impl WalLogStore {
             .map_err(|source| StorageError::io("create", &dir, source))?;
         let lock = DirLock::acquire(&dir)?;
         let recovered = recovery::recover(fs.as_ref(), &dir)?;
+        if config.durability == Durability::Always {
+            flush_recovered(&recovered.index)?;
+        }
         let mut view = View {
             index: recovered.index,
             cache: EntryCache::new(config.cache_entries_max, config.cache_payload_bytes_max),
@@ -232,11 +245,13 @@ impl WalLogStore {
         };
         let seq = recovered.last_seq + 1;
         let (path, file, len) = create_segment(fs.as_ref(), &dir, seq, &view)?;
+        let mut flushed_len = 0;
         if config.durability == Durability::Always {
             file.sync_data()
                 .map_err(|source| StorageError::io("fdatasync", &path, source))?;
             fs.sync_dir(&dir)
                 .map_err(|source| StorageError::io("fsync the directory", &dir, source))?;
+            flushed_len = len;
         }
         view.index
             .push_segment(seq, path.clone(), Arc::clone(&file));
@@ -246,6 +261,7 @@ impl WalLogStore {
             file,
             len,
             dirty: false,
+            flushed_len,
             dir_dirty: false,
             records: RecordWriter::default(),
             entry_offsets: Vec::new(),
@@ -325,9 +341,12 @@ impl WalLogStore {
     }
 
     /// Closes the full active segment (flushing it, see the module docs) and
-    /// starts the next one.
+    /// starts the next one. The flush is skipped only if a completed one already
+    /// covers the whole segment: a sync round still in flight does not count,
+    /// since a crash before it finishes would leave damage in a segment that is
+    /// no longer the last.
     fn rotate(&self, writer: &mut Writer) -> Result<(), StorageError> {
-        if self.config.durability == Durability::Always && writer.dirty {
+        if self.config.durability == Durability::Always && writer.flushed_len < writer.len {
             writer.file.sync_data().map_err(|source| {
                 self.poison(StorageError::io("fdatasync", &writer.path, source))
             })?;
@@ -343,6 +362,7 @@ impl WalLogStore {
         writer.file = file;
         writer.len = len;
         writer.dirty = true;
+        writer.flushed_len = 0;
         writer.dir_dirty = true;
         Ok(())
     }
@@ -405,13 +425,19 @@ impl WalLogStore {
         Ok(())
     }
 
-    /// Deletes the segments that hold nothing above `through`; the compaction
-    /// record that makes them unnecessary is already durable.
-    fn delete_compacted_segments(&self, through: Index) -> Result<(), StorageError> {
+    /// Deletes the segments before `record_seq` that hold nothing above
+    /// `through`; the compaction record in segment `record_seq` that makes them
+    /// unnecessary is already durable. Later segments are not: another thread
+    /// may have rotated since, so the record's segment itself stays.
+    fn delete_compacted_segments(
+        &self,
+        through: Index,
+        record_seq: u64,
+    ) -> Result<(), StorageError> {
         let _writer = self.lock_writer();
         let removed = {
             let mut view = self.write_view();
-            let count = view.index.deletable_prefix(through);
+            let count = view.index.deletable_prefix(through, record_seq);
             view.index.remove_front(count)
         };
         if removed.is_empty() {
@@ -483,6 +509,19 @@ impl WalLogStore {
             )),
         }
     }
+}
+
+/// fdatasyncs every recovered segment. What recovery read may have come from
+/// the page cache of a process that crashed before its sync: the store is about
+/// to report it durable (and to start a segment after it), so it must be.
+fn flush_recovered(index: &EntryIndex) -> Result<(), StorageError> {
+    for segment in index.segments() {
+        segment
+            .file
+            .sync_data()
+            .map_err(|source| StorageError::io("fdatasync", &segment.path, source))?;
+    }
+    Ok(())
 }
 
 /// Creates segment `seq`: header and head records (hard state, compaction
@@ -597,7 +636,7 @@ impl LogStore for WalLogStore {
     }
 
     fn compact(&self, through: Index) -> Result<(), StorageError> {
-        {
+        let record_seq = {
             let mut writer = self.lock_writer();
             let term = {
                 let view = self.read_view();
@@ -621,13 +660,14 @@ impl LogStore for WalLogStore {
             view.index.compact(through, term);
             view.cache.compact(through);
             writer.write_count += 1;
-        }
+            writer.seq
+        };
         self.sync()?;
-        self.delete_compacted_segments(through)
+        self.delete_compacted_segments(through, record_seq)
     }
 
     fn reset(&self, index: Index, term: Term) -> Result<(), StorageError> {
-        {
+        let record_seq = {
             let mut writer = self.lock_writer();
             {
                 let view = self.read_view();
@@ -641,9 +681,10 @@ impl LogStore for WalLogStore {
             view.index.reset(index, term);
             view.cache.clear();
             writer.write_count += 1;
-        }
+            writer.seq
+        };
         self.sync()?;
-        self.delete_compacted_segments(index)
+        self.delete_compacted_segments(index, record_seq)
     }
 
     fn save_hard_state(&self, hard_state: HardState) -> Result<(), StorageError> {
@@ -664,7 +705,7 @@ impl LogStore for WalLogStore {
             .sync_round
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let (target, count, file, dir_dirty) = {
+        let (target, count, file, dir_dirty, taken) = {
             let mut writer = self.lock_writer();
             let view = self.read_view();
             view.check_writable()?;
@@ -682,7 +723,8 @@ impl LogStore for WalLogStore {
                 .then(|| (Arc::clone(&writer.file), writer.path.clone()));
             writer.dirty = false;
             let dir_dirty = std::mem::take(&mut writer.dir_dirty);
-            (target, writer.write_count, file, dir_dirty)
+            let taken = (writer.seq, writer.len);
+            (target, writer.write_count, file, dir_dirty, taken)
         };
         if self.config.durability == Durability::Always {
             if let Some((file, path)) = file {
@@ -696,8 +738,17 @@ impl LogStore for WalLogStore {
             }
         }
         let mut writer = self.lock_writer();
+        let mut view = self.write_view();
+        // The fsync gate, part two: if any write or flush failed while ours ran
+        // (a rotation's fdatasync of the same file, say), ours may have returned
+        // success only because the kernel reported the writeback error to the
+        // other caller. Nothing can be claimed durable any more.
+        view.check_writable()?;
+        if self.config.durability == Durability::Always && writer.seq == taken.0 {
+            writer.flushed_len = writer.flushed_len.max(taken.1);
+        }
         writer.durable_count = count;
-        self.write_view().durable = target;
+        view.durable = target;
         Ok(target)
     }
 

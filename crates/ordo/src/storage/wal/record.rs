@@ -18,7 +18,9 @@
 //! record types and payload tags (a newer writer) are refused, never skipped.
 
 use bytes::Bytes;
-use ordo_core::{Entry, EntryPayload, HardState, Index, Term};
+use std::collections::BTreeSet;
+
+use ordo_core::{Entry, EntryPayload, HardState, Index, Membership, NodeId, Term};
 
 /// Bytes at the start of every segment file.
 pub(crate) const SEGMENT_MAGIC: [u8; 8] = *b"ORDOWAL\0";
@@ -39,6 +41,9 @@ const TYPE_RESET: u8 = 5;
 
 const PAYLOAD_NOOP: u8 = 0;
 const PAYLOAD_COMMAND: u8 = 1;
+/// A configuration entry: voters, outgoing voters and learners, each as a
+/// u32 count followed by that many u64 node ids (little-endian).
+const PAYLOAD_MEMBERSHIP: u8 = 2;
 
 /// Fixed part of an entry body, before the payload bytes.
 const ENTRY_FIXED_BYTES: usize = 17;
@@ -185,11 +190,14 @@ pub(crate) fn decode(record_type: u8, body: &[u8]) -> Result<Record, DecodeError
                 return Err(DecodeError::Malformed("entry record too short"));
             }
             let tag = body[16];
-            if tag != PAYLOAD_NOOP && tag != PAYLOAD_COMMAND {
+            if tag != PAYLOAD_NOOP && tag != PAYLOAD_COMMAND && tag != PAYLOAD_MEMBERSHIP {
                 return Err(DecodeError::UnknownPayloadTag(tag));
             }
             if tag == PAYLOAD_NOOP && body.len() != ENTRY_FIXED_BYTES {
                 return Err(DecodeError::Malformed("no-op entry with payload bytes"));
+            }
+            if tag == PAYLOAD_MEMBERSHIP {
+                decode_membership(&body[ENTRY_FIXED_BYTES..])?;
             }
             Ok(Record::Entry {
                 index: read_u64(body, 0),
@@ -254,12 +262,44 @@ pub(crate) fn decode_entry(body: &[u8]) -> Result<Entry, DecodeError> {
     };
     let payload = match body[16] {
         PAYLOAD_NOOP => EntryPayload::Noop,
+        PAYLOAD_MEMBERSHIP => {
+            EntryPayload::Membership(decode_membership(&body[ENTRY_FIXED_BYTES..])?)
+        }
         _ => EntryPayload::Command(Bytes::copy_from_slice(&body[ENTRY_FIXED_BYTES..])),
     };
     Ok(Entry {
         index,
         term,
         payload,
+    })
+}
+
+/// Decodes a configuration payload, refusing any length that does not add up.
+fn decode_membership(mut bytes: &[u8]) -> Result<Membership, DecodeError> {
+    let mut sets: [BTreeSet<NodeId>; 3] = Default::default();
+    for set in &mut sets {
+        let Some((count, rest)) = bytes.split_first_chunk::<4>() else {
+            return Err(DecodeError::Malformed("configuration entry cut short"));
+        };
+        let count = u32::from_le_bytes(*count) as usize;
+        let Some(ids_len) = count.checked_mul(8).filter(|len| *len <= rest.len()) else {
+            return Err(DecodeError::Malformed(
+                "configuration entry with a wrong member count",
+            ));
+        };
+        set.extend(rest[..ids_len].chunks_exact(8).map(|id| read_u64(id, 0)));
+        bytes = &rest[ids_len..];
+    }
+    if !bytes.is_empty() {
+        return Err(DecodeError::Malformed(
+            "configuration entry with trailing bytes",
+        ));
+    }
+    let [voters, outgoing_voters, learners] = sets;
+    Ok(Membership {
+        voters,
+        outgoing_voters,
+        learners,
     })
 }
 
@@ -289,6 +329,21 @@ impl RecordWriter {
             EntryPayload::Command(data) => {
                 self.bytes.push(PAYLOAD_COMMAND);
                 self.bytes.extend_from_slice(data);
+            }
+            EntryPayload::Membership(membership) => {
+                self.bytes.push(PAYLOAD_MEMBERSHIP);
+                for set in [
+                    &membership.voters,
+                    &membership.outgoing_voters,
+                    &membership.learners,
+                ] {
+                    // A member set larger than u32::MAX ids cannot exist in memory.
+                    let count = u32::try_from(set.len()).unwrap_or(u32::MAX);
+                    self.bytes.extend_from_slice(&count.to_le_bytes());
+                    for id in set {
+                        self.bytes.extend_from_slice(&id.to_le_bytes());
+                    }
+                }
             }
         }
         self.finish(start);
@@ -374,7 +429,21 @@ mod tests {
 
     #[test]
     fn entries_round_trip() {
-        for entry in [Entry::noop(7, 3), Entry::command(8, 3, &b"hello"[..])] {
+        let joint = Membership {
+            voters: [1, 4, 5].into(),
+            outgoing_voters: [1, 2, 3].into(),
+            learners: [2, 9].into(),
+        };
+        let config = Entry {
+            index: 9,
+            term: 3,
+            payload: EntryPayload::Membership(joint),
+        };
+        for entry in [
+            Entry::noop(7, 3),
+            Entry::command(8, 3, &b"hello"[..]),
+            config,
+        ] {
             let mut writer = RecordWriter::default();
             writer.entry(&entry);
             let (record_type, body) = only_record(&writer);
@@ -403,6 +472,28 @@ mod tests {
             decode(record_type, &body),
             Ok(Record::Reset { index: 10, term: 2 })
         );
+    }
+
+    #[test]
+    fn malformed_configuration_entries_are_refused() {
+        let mut body = vec![0u8; ENTRY_FIXED_BYTES];
+        body[16] = PAYLOAD_MEMBERSHIP;
+        assert!(
+            decode(TYPE_ENTRY, &body).is_err(),
+            "no member counts at all"
+        );
+        // One voter claimed, four billion learners claimed: lengths must add up
+        // before anything is allocated.
+        body.extend_from_slice(&1u32.to_le_bytes());
+        body.extend_from_slice(&7u64.to_le_bytes());
+        body.extend_from_slice(&0u32.to_le_bytes());
+        body.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert!(decode(TYPE_ENTRY, &body).is_err());
+        let mut exact = body[..body.len() - 4].to_vec();
+        exact.extend_from_slice(&0u32.to_le_bytes());
+        assert!(decode(TYPE_ENTRY, &exact).is_ok());
+        exact.push(0);
+        assert!(decode(TYPE_ENTRY, &exact).is_err(), "trailing bytes");
     }
 
     #[test]

@@ -12,6 +12,9 @@
 //!   come from a torn append: refuse.
 //! - Entries must continue the log exactly (`index == last + 1`); a truncation
 //!   is an explicit record. Anything else is a gap: refuse.
+//! - No index in a header or record may exceed [`INDEX_MAX`]: a checksummed but
+//!   absurd index is corruption, and the bound keeps `index + 1` from
+//!   overflowing anywhere in the store.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,10 +23,12 @@ use ordo_core::{HardState, Index};
 
 use crate::storage::error::StorageError;
 use crate::storage::fs::{FileSystem, FsFile};
+use crate::storage::log_store::checks::INDEX_MAX;
 use crate::storage::wal::index::EntryIndex;
 use crate::storage::wal::record::{
     self, DecodeError, FORMAT_VERSION, HeaderError, Parsed, Record, SEGMENT_HEADER_BYTES,
 };
+use crate::storage::wal::{SEGMENT_SIZE_BYTES_MAX, WRITE_BYTES_MAX};
 
 /// What a log directory holds.
 #[derive(Debug, Default)]
@@ -89,6 +94,12 @@ fn check_consecutive(dir: &Path, seqs: &[u64]) -> Result<(), StorageError> {
     Ok(())
 }
 
+/// Longest segment file a writer produces: a write starts below the segment
+/// size (at most [`SEGMENT_SIZE_BYTES_MAX`]) and is at most [`WRITE_BYTES_MAX`]
+/// long. Recovery reads a segment whole, so a longer one (a damaged file system,
+/// a stray file) is refused before anything is allocated for it.
+const SEGMENT_FILE_BYTES_MAX: u64 = SEGMENT_SIZE_BYTES_MAX + WRITE_BYTES_MAX;
+
 struct Scan<'a> {
     fs: &'a dyn FileSystem,
     dir: &'a Path,
@@ -135,6 +146,12 @@ impl Scan<'_> {
         let len = file
             .size_bytes()
             .map_err(|source| StorageError::io("stat", path, source))?;
+        if len > SEGMENT_FILE_BYTES_MAX {
+            let reason = format!(
+                "the segment is {len} bytes long; no writer makes one longer than {SEGMENT_FILE_BYTES_MAX}"
+            );
+            return Err(StorageError::corrupt(path, 0, reason));
+        }
         self.buffer.clear();
         self.buffer.resize(len as usize, 0);
         file.read_exact_at(&mut self.buffer, 0)
@@ -174,6 +191,10 @@ impl Scan<'_> {
     }
 
     fn start_segment(&mut self, path: &Path, start_index: Index) -> Result<(), StorageError> {
+        if start_index > INDEX_MAX {
+            let reason = format!("the segment starts at index {start_index}, past {INDEX_MAX}");
+            return Err(StorageError::corrupt(path, 0, reason));
+        }
         if self.recovered.last_seq == 0 {
             self.recovered.index = EntryIndex::starting_at(start_index);
             return Ok(());
@@ -248,6 +269,16 @@ impl Scan<'_> {
         decoded: Result<Record, DecodeError>,
     ) -> Result<(), StorageError> {
         let record = decoded.map_err(|error| decode_error(path, offset, error))?;
+        let named = match record {
+            Record::Entry { index, .. } | Record::Reset { index, .. } => index,
+            Record::Truncate { from } => from,
+            Record::Compact { through, .. } => through,
+            Record::HardState(_) => 0,
+        };
+        if named > INDEX_MAX {
+            let reason = format!("a record names index {named}, past {INDEX_MAX}");
+            return Err(StorageError::corrupt(path, offset, reason));
+        }
         let index = &mut self.recovered.index;
         let (compacted, _) = index.compacted();
         let last = index.last_index();

@@ -1,0 +1,245 @@
+//! Snapshots: when to build one, and receiving one from the leader.
+//!
+//! Building: once `snapshot_threshold_entries` entries were applied since the
+//! last snapshot (or on request), the core asks the driver for a snapshot of
+//! the state machine. When the driver reports it durable, the log may be
+//! compacted up to `log_retention_entries` before it.
+//!
+//! Receiving (a follower whose missing entries the leader compacted away):
+//! chunks arrive in order; each is handed out to be made durable, and only
+//! then acknowledged with the next offset expected. A chunk at an unexpected
+//! offset is answered with the expected one, so transfers resume after lost
+//! messages and restarts. Once the last chunk is durable, and every persist
+//! issued before it is too, the snapshot is handed out for installation; the
+//! driver restores the state machine, resets the log, and reports back.
+//! Appends are ignored meanwhile: nothing may be written to a log about to be
+//! replaced.
+//!
+//! Sending is the leader's: see the leader module.
+
+use bytes::Bytes;
+
+use crate::error::Error;
+use crate::log::LogRead;
+use crate::message::{InstallSnapshotRequest, InstallSnapshotResponse, MessageBody};
+use crate::quorum::JointConfig;
+use crate::raft::config_history::ConfigHistory;
+use crate::raft::node::IncomingSnapshot;
+use crate::raft::{Raft, RoleState};
+use crate::snapshot::{SnapshotMeta, SnapshotWrite};
+use crate::types::{Index, NodeId};
+
+impl<L: LogRead> Raft<L> {
+    /// Asks for a snapshot now, whatever the threshold. Does nothing if one
+    /// is being built.
+    pub fn request_snapshot(&mut self) {
+        if !self.node.snapshot_building {
+            self.node.snapshot_building = true;
+            self.node.snapshot_out.build = Some(self.node.log.applied());
+        }
+    }
+
+    /// The driver stored a snapshot durably. The log may now be compacted
+    /// (see [`Actions::compact_log_through`](crate::Actions::compact_log_through)),
+    /// and peers that need it are sent this one.
+    ///
+    /// # Errors
+    /// A fatal storage failure.
+    pub fn snapshot_built(&mut self, meta: SnapshotMeta) -> Result<(), Error> {
+        self.node.snapshot_building = false;
+        let newer = self
+            .node
+            .latest_snapshot
+            .as_ref()
+            .is_none_or(|s| meta.index > s.index);
+        if !newer {
+            return Ok(());
+        }
+        let through = meta
+            .index
+            .saturating_sub(self.node.config.log_retention_entries);
+        if through >= self.node.log.store().first_index() {
+            self.node.snapshot_out.compact_through = Some(through);
+        }
+        self.node.latest_snapshot = Some(meta);
+        if let RoleState::Leader(leader) = &mut self.role {
+            leader.snapshot_replaced(&mut self.node);
+        }
+        Ok(())
+    }
+
+    /// Building the requested snapshot failed; it will be asked for again.
+    pub fn snapshot_build_failed(&mut self) {
+        self.node.snapshot_building = false;
+    }
+
+    /// The driver read the chunk asked for by a [`SnapshotRead`](crate::SnapshotRead).
+    /// Ignored if the transfer has moved on meanwhile.
+    pub fn snapshot_chunk_read(
+        &mut self,
+        to: NodeId,
+        snapshot_index: Index,
+        offset: u64,
+        data: Bytes,
+        done: bool,
+    ) {
+        if let RoleState::Leader(leader) = &mut self.role {
+            leader.send_snapshot_chunk(&mut self.node, to, snapshot_index, offset, data, done);
+        }
+    }
+
+    /// The chunk of a [`SnapshotWrite`] ending at `end_offset` is durable.
+    pub fn snapshot_chunk_written(&mut self, snapshot_index: Index, end_offset: u64) {
+        let Some(incoming) = &mut self.node.incoming_snapshot else {
+            return;
+        };
+        let Some((end, done)) = incoming.writing else {
+            return;
+        };
+        if incoming.meta.index != snapshot_index || end != end_offset {
+            return;
+        }
+        incoming.writing = None;
+        incoming.next_offset = end;
+        if done {
+            incoming.complete = true; // installed once earlier persists are durable
+            return;
+        }
+        let (to, response) = (incoming.from, progress_response(incoming));
+        self.node
+            .send(to, MessageBody::InstallSnapshotResponse(response));
+    }
+
+    /// The driver restored the state machine from the snapshot `meta` and
+    /// reset the log to it.
+    ///
+    /// # Panics
+    /// If the log storage was not reset to `meta.index` first.
+    pub fn snapshot_installed(&mut self, meta: SnapshotMeta) {
+        let Some(incoming) = self
+            .node
+            .incoming_snapshot
+            .take_if(|i| i.installing && i.meta == meta)
+        else {
+            return;
+        };
+        self.node.log.reset_to_snapshot(meta.index);
+        self.node.history = ConfigHistory::from_base(meta.index, meta.membership.clone());
+        self.node.membership = meta.membership.clone();
+        self.node.voters = JointConfig::from_membership(&meta.membership);
+        self.node.membership_changed = true;
+        let response = InstallSnapshotResponse {
+            snapshot_index: meta.index,
+            next_offset: incoming.next_offset,
+            installed: true,
+        };
+        self.node.latest_snapshot = Some(meta);
+        self.node.send(
+            incoming.from,
+            MessageBody::InstallSnapshotResponse(response),
+        );
+    }
+
+    /// Asks for a snapshot once enough entries were applied since the last.
+    pub(super) fn maybe_request_snapshot(&mut self) {
+        let threshold = self.node.config.snapshot_threshold_entries;
+        let last = self.node.latest_snapshot.as_ref().map_or(0, |s| s.index);
+        if threshold > 0 && self.node.log.applied().saturating_sub(last) >= threshold {
+            self.request_snapshot();
+        }
+    }
+
+    /// Hands out a complete incoming snapshot for installation once nothing
+    /// written before it is still in flight.
+    pub(super) fn maybe_install_snapshot(&mut self) {
+        let quiet = !self.node.has_unissued_writes() && self.node.outbox.all_durable();
+        let Some(incoming) = &mut self.node.incoming_snapshot else {
+            return;
+        };
+        if incoming.complete && !incoming.installing && quiet {
+            incoming.installing = true;
+            self.node.snapshot_out.install = Some(incoming.meta.clone());
+        }
+    }
+
+    /// True while a received snapshot waits to replace the log.
+    pub(super) fn installing_snapshot(&self) -> bool {
+        self.node
+            .incoming_snapshot
+            .as_ref()
+            .is_some_and(|i| i.complete)
+    }
+
+    /// Follower: a chunk of a snapshot from the leader.
+    pub(super) fn receive_snapshot_chunk(&mut self, from: NodeId, request: InstallSnapshotRequest) {
+        let meta = request.meta;
+        let log = &mut self.node.log;
+        if meta.index <= log.committed() || log.matches(meta.index, meta.term) {
+            // We hold everything the snapshot covers already.
+            log.commit_to(meta.index.min(log.last_index()).max(log.committed()));
+            let response = InstallSnapshotResponse {
+                snapshot_index: meta.index,
+                next_offset: 0,
+                installed: true,
+            };
+            self.node
+                .send(from, MessageBody::InstallSnapshotResponse(response));
+            return;
+        }
+        let same = self
+            .node
+            .incoming_snapshot
+            .as_ref()
+            .is_some_and(|i| i.meta.index == meta.index && i.meta.term == meta.term);
+        if !same {
+            if request.offset != 0 {
+                // A chunk of a snapshot we have not started: start over.
+                let response = InstallSnapshotResponse {
+                    snapshot_index: meta.index,
+                    next_offset: 0,
+                    installed: false,
+                };
+                self.node
+                    .send(from, MessageBody::InstallSnapshotResponse(response));
+                return;
+            }
+            self.node.incoming_snapshot = Some(IncomingSnapshot {
+                meta: meta.clone(),
+                from,
+                next_offset: 0,
+                writing: None,
+                complete: false,
+                installing: false,
+            });
+        }
+        let Some(incoming) = &mut self.node.incoming_snapshot else {
+            return;
+        };
+        incoming.from = from;
+        if incoming.complete || incoming.writing.is_some() {
+            return; // busy with an earlier chunk; the leader will resend
+        }
+        if request.offset != incoming.next_offset {
+            let response = progress_response(incoming);
+            self.node
+                .send(from, MessageBody::InstallSnapshotResponse(response));
+            return;
+        }
+        let end = request.offset + request.data.len() as u64;
+        incoming.writing = Some((end, request.done));
+        self.node.snapshot_out.writes.push(SnapshotWrite {
+            meta,
+            offset: request.offset,
+            data: request.data,
+            done: request.done,
+        });
+    }
+}
+
+fn progress_response(incoming: &IncomingSnapshot) -> InstallSnapshotResponse {
+    InstallSnapshotResponse {
+        snapshot_index: incoming.meta.index,
+        next_offset: incoming.next_offset,
+        installed: false,
+    }
+}
