@@ -46,16 +46,6 @@ use crate::storage::{SnapshotMeta, SnapshotStore};
 /// Most inputs handled before progress is published.
 const INPUTS_PER_ROUND_MAX: usize = 256;
 
-/// When and where to take snapshots.
-pub(crate) struct Snapshots {
-    pub(crate) store: SnapshotStore,
-    /// Take one after this many applied entries; 0 never.
-    pub(crate) threshold: u64,
-    pub(crate) membership: Membership,
-    /// The index the newest snapshot covers.
-    pub(crate) last_index: Index,
-}
-
 /// What one log entry means to the state machine.
 enum Decoded<C> {
     Command(Entry<C>),
@@ -96,7 +86,9 @@ pub(crate) struct Applier<S: StateMachine> {
     applied_term: Term,
     /// The applied index last published to the consensus task and events.
     published_index: Index,
-    snapshots: Option<Snapshots>,
+    /// The configuration in force at `applied_index` (for snapshots).
+    membership: Membership,
+    snapshot_store: Option<SnapshotStore>,
     /// Set once the state machine panicked: it is never called again.
     broken: Option<RaftError>,
     /// True on a dedicated thread (blocking is fine there).
@@ -111,7 +103,8 @@ impl<S: StateMachine> Applier<S> {
         shared: Arc<Shared>,
         events: EventSender,
         applied: (Index, Term),
-        snapshots: Option<Snapshots>,
+        membership: Membership,
+        snapshot_store: Option<SnapshotStore>,
     ) -> Self {
         Applier {
             state_machine,
@@ -125,7 +118,8 @@ impl<S: StateMachine> Applier<S> {
             applied_index: applied.0,
             applied_term: applied.1,
             published_index: applied.0,
-            snapshots,
+            membership,
+            snapshot_store,
             broken: None,
             on_thread: false,
         }
@@ -204,6 +198,7 @@ impl<S: StateMachine> Applier<S> {
                 reply,
             } => self.read(read_index, query, reply),
             ApplyInput::StaleRead { query, reply } => self.answer_query(query, reply),
+            ApplyInput::BuildSnapshot => self.build_snapshot(),
             ApplyInput::Stop { error } => {
                 self.publish_progress();
                 let _ = self.stop(error);
@@ -303,7 +298,6 @@ impl<S: StateMachine> Applier<S> {
         self.settle_through(last.0);
         (self.applied_index, self.applied_term) = last;
         self.serve_reads();
-        self.maybe_snapshot();
     }
 
     fn missing_response_error(&self, index: Index) -> RaftError {
@@ -319,9 +313,15 @@ impl<S: StateMachine> Applier<S> {
 
     /// What an entry carries for the state machine. The one place that knows
     /// every kind of entry.
-    fn decode(&self, entry: ordo_core::Entry) -> Decoded<S::Command> {
+    fn decode(&mut self, entry: ordo_core::Entry) -> Decoded<S::Command> {
         match entry.payload {
             EntryPayload::Noop => Decoded::Nothing,
+            // The core acts on configuration entries when they are appended;
+            // here they only mark what a snapshot at this index must record.
+            EntryPayload::Membership(membership) => {
+                self.membership = membership;
+                Decoded::Nothing
+            }
             EntryPayload::Command(bytes) => match postcard::from_bytes(&bytes) {
                 Ok(command) => Decoded::Command(Entry {
                     index: entry.index,
@@ -413,42 +413,42 @@ impl<S: StateMachine> Applier<S> {
             .send_with(|| Event::EntriesApplied { applied_index });
     }
 
-    fn maybe_snapshot(&mut self) {
-        let due = self.snapshots.as_ref().is_some_and(|snapshots| {
-            snapshots.threshold > 0
-                && self.applied_index >= snapshots.last_index.saturating_add(snapshots.threshold)
-        });
-        if !due || self.broken.is_some() {
-            return;
-        }
-        let Some(mut snapshots) = self.snapshots.take() else {
+    /// The core asked for a snapshot: stream the state machine, as of the
+    /// applied index, into the snapshot store, and report the outcome.
+    fn build_snapshot(&mut self) {
+        let Some(store) = self.snapshot_store.take() else {
+            self.shared.snapshot_finished(None);
             return;
         };
         let meta = SnapshotMeta {
             last_index: self.applied_index,
             last_term: self.applied_term,
-            membership: snapshots.membership.clone(),
+            membership: self.membership.clone(),
         };
         let on_thread = self.on_thread;
         let taken = self.call(|state_machine| {
-            blocking(on_thread, || {
-                take_snapshot(state_machine, &snapshots.store, meta)
-            })
+            blocking(on_thread, || take_snapshot(state_machine, &store, meta))
         });
-        match taken {
-            Some(Ok(last_index)) => {
-                snapshots.last_index = last_index;
+        self.snapshot_store = Some(store);
+        let built = match taken {
+            Some(Ok(meta)) => {
+                let last_index = meta.last_index;
                 self.events.send(Event::SnapshotTaken { last_index });
+                Some(ordo_core::SnapshotMeta {
+                    index: meta.last_index,
+                    term: meta.last_term,
+                    membership: meta.membership,
+                })
             }
             Some(Err(error)) => {
-                // Not fatal: the log still holds everything; retry later.
-                snapshots.last_index = self.applied_index;
+                // Not fatal: the log still holds everything; the core asks again.
                 tracing::warn!(node_id = self.node_id, %error, "snapshot failed");
                 self.events.send(Event::Error { error });
+                None
             }
-            None => {}
-        }
-        self.snapshots = Some(snapshots);
+            None => None,
+        };
+        self.shared.snapshot_finished(built);
     }
 
     /// Answers every proposal and read waiting here with `error`.
@@ -485,7 +485,7 @@ fn refuse<S: StateMachine>(input: ApplyInput<S>, error: &RaftError) -> bool {
         ApplyInput::Read { reply, .. } | ApplyInput::StaleRead { reply, .. } => {
             let _ = reply.send(Err(error.clone()));
         }
-        ApplyInput::Entries(_) | ApplyInput::Truncated(_) => {}
+        ApplyInput::Entries(_) | ApplyInput::Truncated(_) | ApplyInput::BuildSnapshot => {}
         ApplyInput::Stop { .. } => return true,
     }
     false
@@ -505,15 +505,15 @@ fn blocking<T>(on_thread: bool, work: impl FnOnce() -> T) -> T {
     }
 }
 
-/// Streams the state machine into a new snapshot file.
+/// Streams the state machine into a new snapshot file, durably.
 fn take_snapshot<S: StateMachine>(
     state_machine: &S,
     store: &SnapshotStore,
     meta: SnapshotMeta,
-) -> Result<Index, RaftError> {
+) -> Result<SnapshotMeta, RaftError> {
     let mut writer = store.create(meta)?;
     state_machine
         .snapshot(&mut writer)
         .map_err(|error| RaftError::StateMachine(format!("snapshot failed: {error}")))?;
-    Ok(writer.finish()?.last_index)
+    Ok(writer.finish()?)
 }

@@ -128,8 +128,9 @@ pub struct RaftConfig {
     /// woken without a thread switch, which halves a proposal's latency.
     pub dedicated_apply_thread: bool,
     /// Take a state machine snapshot after this many entries were applied
-    /// since the last one, when the node has a snapshot store. 0 turns
-    /// snapshots off. Default 10 000.
+    /// since the last one, when the node has a snapshot store
+    /// ([`RaftNodeBuilder::snapshot_store`](crate::RaftNodeBuilder::snapshot_store)).
+    /// 0 turns snapshots off. Default 10 000.
     pub snapshot_threshold: u64,
     /// Seed of the election-jitter generator. `None` draws one from the clock.
     pub rng_seed: Option<u64>,
@@ -220,7 +221,7 @@ impl RaftConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_members()?;
         self.validate_limits()?;
-        self.core_config(0)?.validate()?;
+        self.core_config(0, true)?.validate()?;
         Ok(())
     }
 
@@ -302,7 +303,13 @@ impl RaftConfig {
     }
 
     /// The core's configuration: durations in ticks, limits as given.
-    pub(crate) fn core_config(&self, rng_seed: u64) -> Result<ordo_core::Config, ConfigError> {
+    /// `snapshots`: whether the node has a snapshot store (without one the
+    /// core never asks for a snapshot).
+    pub(crate) fn core_config(
+        &self,
+        rng_seed: u64,
+        snapshots: bool,
+    ) -> Result<ordo_core::Config, ConfigError> {
         let tick = self.tick_interval.as_nanos().max(1);
         let ticks_up = |d: Duration| d.as_nanos().div_ceil(tick) as u64;
         let ticks_down = |d: Duration| (d.as_nanos() / tick) as u64;
@@ -321,7 +328,13 @@ impl RaftConfig {
             max_apply_bytes: self.max_apply_bytes,
             lease_reads: self.lease_reads,
             lease_clock_drift_ticks: ticks_up(self.lease_clock_drift),
+            snapshot_threshold_entries: if snapshots {
+                self.snapshot_threshold
+            } else {
+                0
+            },
             rng_seed,
+            ..ordo_core::Config::default()
         })
     }
 }
@@ -340,7 +353,7 @@ mod tests {
 
     #[test]
     fn defaults_become_the_documented_ticks() {
-        let Ok(core) = valid().core_config(7) else {
+        let Ok(core) = valid().core_config(7, true) else {
             panic!("the defaults are valid");
         };
         assert_eq!(core.election_timeout_min_ticks, 15);

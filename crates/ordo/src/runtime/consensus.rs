@@ -197,6 +197,11 @@ impl<S: StateMachine> Consensus<S> {
         if let Some(error) = self.shared.fatal() {
             return Err(error);
         }
+        match self.shared.take_snapshot_outcome() {
+            Some(Some(meta)) => self.raft.snapshot_built(meta)?,
+            Some(None) => self.raft.snapshot_build_failed(),
+            None => {}
+        }
         let durable_id = self.shared.durable_id.load(Ordering::Acquire);
         if durable_id > self.state.durable_id {
             self.state.durable_id = durable_id;
@@ -433,12 +438,37 @@ impl<S: StateMachine> Consensus<S> {
             messages,
             apply,
             soft_state,
+            membership,
+            build_snapshot,
+            compact_log_through,
+            snapshot_reads,
+            snapshot_writes,
+            install_snapshot,
             reads,
             failed_reads,
             truncated_from,
         } = actions;
         if let Some(soft_state) = soft_state {
             self.on_soft_state(soft_state);
+        }
+        if let Some(membership) = membership {
+            self.members.extend(membership.members());
+            self.events.send(Event::MembershipChanged { membership });
+        }
+        if build_snapshot.is_some() {
+            self.to_apply(ApplyInput::BuildSnapshot)?;
+        }
+        // Log compaction waits for snapshot transfer in the runtime: once the
+        // log is compacted, a lagging follower can only catch up from a
+        // snapshot sent in chunks, which the runtime does not move yet. So
+        // the log is kept whole and no chunk is ever asked for or received.
+        let _ = compact_log_through;
+        if !snapshot_reads.is_empty() || !snapshot_writes.is_empty() || install_snapshot.is_some() {
+            self.events.send_with(|| Event::Error {
+                error: RaftError::Fatal(
+                    "a snapshot transfer was started, which this runtime does not carry yet".into(),
+                ),
+            });
         }
         for message in messages {
             self.transport.send(message);

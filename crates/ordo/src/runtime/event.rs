@@ -1,6 +1,6 @@
 //! [`Event`]: what a node tells its subscribers, and the stream that carries it.
 
-use ordo_core::{Index, NodeId, Role, Term};
+use ordo_core::{Index, Membership, NodeId, Role, Term};
 use tokio::sync::broadcast;
 
 use crate::runtime::error::RaftError;
@@ -36,6 +36,12 @@ pub enum Event {
     LeaderLost {
         /// The node's term now.
         term: Term,
+    },
+    /// The configuration in force changed (a configuration entry was
+    /// appended, or truncated away). It takes effect at once, committed or not.
+    MembershipChanged {
+        /// Voters, learners, and during a joint change the outgoing voters.
+        membership: Membership,
     },
     /// Entries up to `last_index` are durable in this node's log.
     EntriesAppended {

@@ -4,11 +4,12 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ordo_core::{
-    Index, InitialState, Membership, Message, NodeId, Raft, ReadMode, Role, SoftState, Term,
+    Index, InitialState, Membership, Message, NodeId, Raft, ReadMode, Role, SoftState, StartError,
+    Term,
 };
 use tokio::sync::{mpsc, oneshot};
 
-use crate::runtime::apply::{Applier, Snapshots};
+use crate::runtime::apply::Applier;
 use crate::runtime::config::RaftConfig;
 use crate::runtime::consensus::{Consensus, LoopState};
 use crate::runtime::error::RaftError;
@@ -258,21 +259,34 @@ impl<S: StateMachine> RaftNode<S> {
             inbox_receiver,
         } = parts;
         let config = Arc::clone(&self.inner.config);
-        let membership = Membership::with_voters(config.member_ids());
         let seed = config.rng_seed.unwrap_or_else(|| clock_seed(node_id));
+        let core_config = config.core_config(seed, snapshot_store.is_some())?;
+        let membership = match &restored.snapshot {
+            Some(snapshot) => snapshot.membership.clone(),
+            None => Membership::with_voters(config.member_ids()),
+        };
         let initial = InitialState {
             hard_state: log_store.hard_state(),
             membership: membership.clone(),
-            applied: restored.0,
+            applied: restored.applied_index,
+            snapshot: restored.snapshot.clone(),
+            // The snapshot store keeps no partial transfers across restarts:
+            // an interrupted transfer starts over.
+            partial_snapshot: None,
         };
-        let raft = Raft::new(config.core_config(seed)?, Arc::clone(&log_store), initial)
-            .map_err(crate::runtime::config::ConfigError::from)?;
+        let raft =
+            Raft::new(core_config, Arc::clone(&log_store), initial).map_err(
+                |error| match error {
+                    StartError::Config(error) => RaftError::Config(error.into()),
+                    StartError::Storage(error) => RaftError::Fatal(error.to_string()),
+                },
+            )?;
         let soft_state = raft.soft_state();
         self.inner.shared.soft_state.send_replace(soft_state);
         self.inner
             .shared
             .applied_index
-            .store(restored.0, std::sync::atomic::Ordering::Release);
+            .store(restored.applied_index, std::sync::atomic::Ordering::Release);
 
         transport.start(self.inbox_for_transport())?;
         let (apply_sender, apply_receiver) = mpsc::unbounded_channel();
@@ -297,20 +311,15 @@ impl<S: StateMachine> RaftNode<S> {
             threads_done.push(persist_done_receiver);
             (Some(persist_sender), None)
         };
-        let snapshots = snapshot_store.map(|store| Snapshots {
-            store,
-            threshold: config.snapshot_threshold,
-            membership,
-            last_index: restored.0,
-        });
         let applier = Applier::new(
             state_machine,
             node_id,
             apply_receiver,
             Arc::clone(&self.inner.shared),
             events.clone(),
-            restored,
-            snapshots,
+            (restored.applied_index, restored.applied_term),
+            membership,
+            snapshot_store,
         );
         if config.dedicated_apply_thread {
             if let Err(error) = applier.spawn_thread(apply_done) {
@@ -323,7 +332,7 @@ impl<S: StateMachine> RaftNode<S> {
         let (request_sender, request_receiver) = mpsc::channel(config.max_pending_proposals);
         let (stop_sender, stop_receiver) = oneshot::channel();
         let consensus = Consensus {
-            state: LoopState::new(&config, soft_state, restored.0),
+            state: LoopState::new(&config, soft_state, restored.applied_index),
             raft,
             config,
             shared: Arc::clone(&self.inner.shared),
@@ -630,20 +639,33 @@ impl<S: StateMachine> RaftNode<S> {
     }
 }
 
+/// Where the state machine starts: from scratch, or from a snapshot.
+struct Restored {
+    applied_index: Index,
+    applied_term: Term,
+    snapshot: Option<ordo_core::SnapshotMeta>,
+}
+
 /// Restores the state machine from the newest snapshot, if there is one and
-/// the log reaches it. Returns the parts and the (index, term) applied.
-fn restore<S: StateMachine>(mut parts: Parts<S>) -> Result<(Parts<S>, (Index, Term)), RaftError> {
+/// the log reaches it.
+fn restore<S: StateMachine>(mut parts: Parts<S>) -> Result<(Parts<S>, Restored), RaftError> {
+    let fresh = Restored {
+        applied_index: 0,
+        applied_term: 0,
+        snapshot: None,
+    };
     let Some(store) = &parts.snapshot_store else {
-        return Ok((parts, (0, 0)));
+        return Ok((parts, fresh));
     };
     let Some(mut reader) = store.open_latest()? else {
-        return Ok((parts, (0, 0)));
+        return Ok((parts, fresh));
     };
     let meta = reader.meta().clone();
     let log_last = parts.log_store.last_index();
     if meta.last_index > log_last {
-        // Without log compaction a snapshot is always covered by the log; a
-        // shorter log means the two directories do not belong together.
+        // The log always reaches the newest snapshot (it is compacted only
+        // behind one, and reset to one when one is installed); a shorter log
+        // means the two directories do not belong together.
         return Err(RaftError::StateMachine(format!(
             "the newest snapshot covers index {} but the log ends at {log_last}: \
              the snapshot and log stores are from different nodes or times",
@@ -658,7 +680,16 @@ fn restore<S: StateMachine>(mut parts: Parts<S>) -> Result<(Parts<S>, (Index, Te
         last_index = meta.last_index,
         "state machine restored from snapshot"
     );
-    Ok((parts, (meta.last_index, meta.last_term)))
+    let restored = Restored {
+        applied_index: meta.last_index,
+        applied_term: meta.last_term,
+        snapshot: Some(ordo_core::SnapshotMeta {
+            index: meta.last_index,
+            term: meta.last_term,
+            membership: meta.membership,
+        }),
+    };
+    Ok((parts, restored))
 }
 
 fn send<S: StateMachine>(

@@ -61,6 +61,8 @@ pub(crate) enum ApplyInput<S: StateMachine> {
         query: S::Query,
         reply: Reply<S::Answer>,
     },
+    /// The core asked for a snapshot at (at least) the applied index.
+    BuildSnapshot,
     /// Answer everything still waiting with `error`, then exit.
     Stop { error: RaftError },
 }
@@ -80,6 +82,8 @@ pub(crate) struct Shared {
     pub(crate) applied_index: AtomicU64,
     /// The first fatal failure of a thread, for the consensus task to act on.
     fatal: Mutex<Option<RaftError>>,
+    /// A snapshot build finished: `Some(meta)` durable, `None` failed.
+    snapshot: Mutex<Option<Option<ordo_core::SnapshotMeta>>>,
     /// Proposal calls in progress.
     pub(crate) pending_proposals: AtomicUsize,
     /// Read calls in progress.
@@ -95,6 +99,7 @@ impl Shared {
             durable_id: AtomicU64::new(0),
             applied_index: AtomicU64::new(0),
             fatal: Mutex::new(None),
+            snapshot: Mutex::new(None),
             pending_proposals: AtomicUsize::new(0),
             pending_reads: AtomicUsize::new(0),
         }
@@ -114,6 +119,21 @@ impl Shared {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Reports a finished snapshot build (`None`: it failed) and wakes the
+    /// consensus task.
+    pub(crate) fn snapshot_finished(&self, built: Option<ordo_core::SnapshotMeta>) {
+        *self.snapshot.lock().unwrap_or_else(PoisonError::into_inner) = Some(built);
+        self.wake.notify_one();
+    }
+
+    /// Takes the outcome of a finished snapshot build, if any.
+    pub(crate) fn take_snapshot_outcome(&self) -> Option<Option<ordo_core::SnapshotMeta>> {
+        self.snapshot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 
     /// Publishes progress of the persistence thread.
