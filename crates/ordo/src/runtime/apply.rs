@@ -46,6 +46,17 @@ use crate::storage::{SnapshotMeta, SnapshotStore};
 /// Most inputs handled before progress is published.
 const INPUTS_PER_ROUND_MAX: usize = 256;
 
+/// Where the apply stage starts.
+pub(crate) struct StartPoint {
+    /// The index and term the state machine has applied (restored from a
+    /// snapshot, or (0, 0)).
+    pub(crate) applied: (Index, Term),
+    /// The configuration in force there.
+    pub(crate) membership: Membership,
+    /// Where snapshots go, if anywhere.
+    pub(crate) snapshot_store: Option<SnapshotStore>,
+}
+
 /// What one log entry means to the state machine.
 enum Decoded<C> {
     Command(Entry<C>),
@@ -102,10 +113,13 @@ impl<S: StateMachine> Applier<S> {
         inputs: mpsc::UnboundedReceiver<ApplyInput<S>>,
         shared: Arc<Shared>,
         events: EventSender,
-        applied: (Index, Term),
-        membership: Membership,
-        snapshot_store: Option<SnapshotStore>,
+        start: StartPoint,
     ) -> Self {
+        let StartPoint {
+            applied,
+            membership,
+            snapshot_store,
+        } = start;
         Applier {
             state_machine,
             node_id,

@@ -9,7 +9,7 @@ use ordo_core::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use crate::runtime::apply::Applier;
+use crate::runtime::apply::{Applier, StartPoint};
 use crate::runtime::config::RaftConfig;
 use crate::runtime::consensus::{Consensus, LoopState};
 use crate::runtime::error::RaftError;
@@ -317,9 +317,11 @@ impl<S: StateMachine> RaftNode<S> {
             apply_receiver,
             Arc::clone(&self.inner.shared),
             events.clone(),
-            (restored.applied_index, restored.applied_term),
-            membership,
-            snapshot_store,
+            StartPoint {
+                applied: (restored.applied_index, restored.applied_term),
+                membership,
+                snapshot_store,
+            },
         );
         if config.dedicated_apply_thread {
             if let Err(error) = applier.spawn_thread(apply_done) {
