@@ -89,7 +89,7 @@ pub mod runtime;
 pub mod storage;
 pub mod transport;
 
-pub use ordo_core::{Index, NodeId, Role, Term};
+pub use ordo_core::{Index, Membership, MembershipChange, NodeId, Role, Term};
 pub use runtime::{
     ConfigError, Entry, Event, EventStream, EventStreamError, NodeStatus, Peer, RaftConfig,
     RaftError, RaftNode, RaftNodeBuilder, StateMachine,

@@ -90,6 +90,8 @@ pub(crate) struct Applier<S: StateMachine> {
     shared: Arc<Shared>,
     events: EventSender,
     waiters: VecDeque<Waiter<S::Response>>,
+    /// Membership changes proposed here, waiting for their entry.
+    changes: VecDeque<Waiter<()>>,
     /// Keyed by (read index, arrival number): served in index order.
     reads: BTreeMap<(Index, u64), WaitingRead<S>>,
     reads_arrived: u64,
@@ -127,6 +129,7 @@ impl<S: StateMachine> Applier<S> {
             shared,
             events,
             waiters: VecDeque::new(),
+            changes: VecDeque::new(),
             reads: BTreeMap::new(),
             reads_arrived: 0,
             applied_index: applied.0,
@@ -213,6 +216,10 @@ impl<S: StateMachine> Applier<S> {
             } => self.read(read_index, query, reply),
             ApplyInput::StaleRead { query, reply } => self.answer_query(query, reply),
             ApplyInput::BuildSnapshot => self.build_snapshot(),
+            ApplyInput::RegisterChange { index, term, reply } => {
+                drop_from(&mut self.changes, index);
+                self.changes.push_back(Waiter { index, term, reply });
+            }
             ApplyInput::Stop { error } => {
                 self.publish_progress();
                 let _ = self.stop(error);
@@ -262,11 +269,8 @@ impl<S: StateMachine> Applier<S> {
     }
 
     fn truncated(&mut self, from: Index) {
-        while self.waiters.back().is_some_and(|w| w.index >= from) {
-            if let Some(waiter) = self.waiters.pop_back() {
-                let _ = waiter.reply.send(Err(RaftError::ProposalDropped));
-            }
-        }
+        drop_from(&mut self.waiters, from);
+        drop_from(&mut self.changes, from);
     }
 
     fn apply(&mut self, entries: Vec<ordo_core::Entry>) {
@@ -305,11 +309,12 @@ impl<S: StateMachine> Applier<S> {
         }
         if !self.waiters.is_empty() {
             for (index, term, outcome) in outcomes {
-                self.answer(index, term, outcome);
+                settle(&mut self.waiters, index, term, || outcome);
             }
         }
         // Whatever is left at or below the batch was replaced by other entries.
-        self.settle_through(last.0);
+        drop_before(&mut self.waiters, last.0 + 1);
+        drop_before(&mut self.changes, last.0 + 1);
         (self.applied_index, self.applied_term) = last;
         self.serve_reads();
     }
@@ -334,6 +339,7 @@ impl<S: StateMachine> Applier<S> {
             // here they only mark what a snapshot at this index must record.
             EntryPayload::Membership(membership) => {
                 self.membership = membership;
+                settle(&mut self.changes, entry.index, entry.term, || Ok(()));
                 Decoded::Nothing
             }
             EntryPayload::Command(bytes) => match postcard::from_bytes(&bytes) {
@@ -360,32 +366,6 @@ impl<S: StateMachine> Applier<S> {
                     }
                 }
             },
-        }
-    }
-
-    /// Answers the proposal at `index` if it was appended in `term`; anything
-    /// before it was replaced.
-    fn answer(&mut self, index: Index, term: Term, result: Result<S::Response, RaftError>) {
-        self.settle_through(index.saturating_sub(1));
-        if self.waiters.front().is_some_and(|w| w.index == index)
-            && let Some(waiter) = self.waiters.pop_front()
-        {
-            let result = if waiter.term == term {
-                result
-            } else {
-                Err(RaftError::ProposalDropped)
-            };
-            let _ = waiter.reply.send(result);
-        }
-    }
-
-    /// Drops every waiter at or below `index`: its index was applied with
-    /// another entry.
-    fn settle_through(&mut self, index: Index) {
-        while self.waiters.front().is_some_and(|w| w.index <= index) {
-            if let Some(waiter) = self.waiters.pop_front() {
-                let _ = waiter.reply.send(Err(RaftError::ProposalDropped));
-            }
         }
     }
 
@@ -470,6 +450,9 @@ impl<S: StateMachine> Applier<S> {
         for waiter in self.waiters.drain(..) {
             let _ = waiter.reply.send(Err(error.clone()));
         }
+        for waiter in self.changes.drain(..) {
+            let _ = waiter.reply.send(Err(error.clone()));
+        }
         for (_, read) in std::mem::take(&mut self.reads) {
             let _ = read.reply.send(Err(error.clone()));
         }
@@ -488,6 +471,47 @@ impl<S: StateMachine> Applier<S> {
     }
 }
 
+/// Answers every waiter at `from` or above as dropped: those entries are
+/// gone from the log.
+fn drop_from<R>(waiters: &mut VecDeque<Waiter<R>>, from: Index) {
+    while waiters.back().is_some_and(|w| w.index >= from) {
+        if let Some(waiter) = waiters.pop_back() {
+            let _ = waiter.reply.send(Err(RaftError::ProposalDropped));
+        }
+    }
+}
+
+/// Answers every waiter below `index` as dropped: its index was applied
+/// with another entry.
+fn drop_before<R>(waiters: &mut VecDeque<Waiter<R>>, index: Index) {
+    while waiters.front().is_some_and(|w| w.index < index) {
+        if let Some(waiter) = waiters.pop_front() {
+            let _ = waiter.reply.send(Err(RaftError::ProposalDropped));
+        }
+    }
+}
+
+/// The entry at `index` was applied with `term`: every waiter before it was
+/// replaced (dropped); the one at it gets `outcome()` if its term matches.
+fn settle<R>(
+    waiters: &mut VecDeque<Waiter<R>>,
+    index: Index,
+    term: Term,
+    outcome: impl FnOnce() -> Result<R, RaftError>,
+) {
+    drop_before(waiters, index);
+    if waiters.front().is_some_and(|w| w.index == index)
+        && let Some(waiter) = waiters.pop_front()
+    {
+        let result = if waiter.term == term {
+            outcome()
+        } else {
+            Err(RaftError::ProposalDropped)
+        };
+        let _ = waiter.reply.send(result);
+    }
+}
+
 /// Answers whoever `input` carries with `error`; true for a stop.
 fn refuse<S: StateMachine>(input: ApplyInput<S>, error: &RaftError) -> bool {
     match input {
@@ -497,6 +521,9 @@ fn refuse<S: StateMachine>(input: ApplyInput<S>, error: &RaftError) -> bool {
             }
         }
         ApplyInput::Read { reply, .. } | ApplyInput::StaleRead { reply, .. } => {
+            let _ = reply.send(Err(error.clone()));
+        }
+        ApplyInput::RegisterChange { reply, .. } => {
             let _ = reply.send(Err(error.clone()));
         }
         ApplyInput::Entries(_) | ApplyInput::Truncated(_) | ApplyInput::BuildSnapshot => {}

@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use ordo_core::NodeId;
+use ordo_core::{Membership, NodeId};
 use thiserror::Error;
 
 /// Another member of the group, and where it can be reached.
@@ -61,6 +61,12 @@ pub struct RaftConfig {
     pub address: String,
     /// The other voting members of the group. Empty for a group of one.
     pub peers: Vec<Peer>,
+    /// This node is new to an existing group (the voters in `peers`): it
+    /// starts as a learner, never campaigns, and waits for the leader to add
+    /// it ([`RaftNode::add_learner`](crate::RaftNode::add_learner), then
+    /// [`RaftNode::add_node`](crate::RaftNode::add_node)). Default off: the
+    /// node and its peers form the group's initial voters.
+    pub joining: bool,
     /// The runtime's clock: the core is ticked this often. Default 10 ms.
     pub tick_interval: Duration,
     /// Shortest election timeout. Default 150 ms.
@@ -142,6 +148,7 @@ impl Default for RaftConfig {
             node_id: 0,
             address: String::new(),
             peers: Vec::new(),
+            joining: false,
             tick_interval: Duration::from_millis(10),
             election_timeout_min: Duration::from_millis(150),
             election_timeout_max: Duration::from_millis(300),
@@ -177,6 +184,9 @@ pub enum ConfigError {
     /// `node_id` was left at 0.
     #[error("node_id is not set: give every node a distinct id above 0")]
     MissingNodeId,
+    /// A joining node must know the group it joins.
+    #[error("a joining node needs the group's voters in peers")]
+    JoiningWithoutPeers,
     /// A peer has id 0.
     #[error("peer ids must be above 0")]
     ZeroPeerId,
@@ -228,6 +238,9 @@ impl RaftConfig {
     fn validate_members(&self) -> Result<(), ConfigError> {
         if self.node_id == 0 {
             return Err(ConfigError::MissingNodeId);
+        }
+        if self.joining && self.peers.is_empty() {
+            return Err(ConfigError::JoiningWithoutPeers);
         }
         let mut seen = BTreeSet::new();
         for peer in &self.peers {
@@ -289,6 +302,30 @@ impl RaftConfig {
         let mut ids: BTreeSet<NodeId> = self.peers.iter().map(|peer| peer.id).collect();
         ids.insert(self.node_id);
         ids
+    }
+
+    /// The membership a node starts with when its log holds none: every
+    /// member a voter, or, for a joining node, the peers voters and itself a
+    /// learner.
+    pub fn initial_membership(&self) -> Membership {
+        if self.joining {
+            let mut membership = Membership::with_voters(self.peers.iter().map(|peer| peer.id));
+            membership.learners.insert(self.node_id);
+            membership
+        } else {
+            Membership::with_voters(self.member_ids())
+        }
+    }
+
+    /// Every configured address, this node's included.
+    pub(crate) fn addresses(&self) -> std::collections::BTreeMap<NodeId, String> {
+        let mut addresses: std::collections::BTreeMap<NodeId, String> = self
+            .peers
+            .iter()
+            .map(|peer| (peer.id, peer.address.clone()))
+            .collect();
+        addresses.insert(self.node_id, self.address.clone());
+        addresses
     }
 
     /// The address configured for `id`, this node's included.

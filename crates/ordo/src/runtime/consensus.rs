@@ -37,8 +37,8 @@ use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use ordo_core::{
-    Actions, Index, Message, MessageBody, NodeId, Persist, PersistId, ProposeError, Raft,
-    ReadError, ReadMode, Role, SoftState, TransferError,
+    Actions, ChangeError, Index, MembershipChange, Message, MessageBody, NodeId, Persist,
+    PersistId, ProposeError, Raft, ReadError, ReadMode, Role, SoftState, TransferError,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant as TokioInstant;
@@ -300,6 +300,7 @@ impl<S: StateMachine> Consensus<S> {
                 self.raft.campaign()?;
                 let _ = reply.send(Ok(()));
             }
+            Request::ChangeMembership { change, reply } => self.change_membership(change, reply)?,
         }
         Ok(())
     }
@@ -370,11 +371,38 @@ impl<S: StateMachine> Consensus<S> {
     }
 
     fn not_leader(&self, leader: Option<NodeId>) -> RaftError {
-        let leader = leader.map(|id| {
-            let address = self.config.address_of(id).unwrap_or_default().to_owned();
-            (id, address)
-        });
+        let leader = leader.map(|id| (id, self.shared.address_of(id).unwrap_or_default()));
         RaftError::NotLeader { leader }
+    }
+
+    fn change_membership(
+        &mut self,
+        change: MembershipChange,
+        reply: Reply<()>,
+    ) -> Result<(), RaftError> {
+        let refusal = match self.raft.change_membership(change) {
+            Ok(proposal) => {
+                return self.to_apply(ApplyInput::RegisterChange {
+                    index: proposal.last_index,
+                    term: proposal.term,
+                    reply,
+                });
+            }
+            Err(ChangeError::NotLeader { leader }) => self.not_leader(leader),
+            Err(ChangeError::ChangeInProgress) => RaftError::Busy {
+                reason: "a membership change is in progress",
+            },
+            Err(ChangeError::LeaderNotReady) => RaftError::Busy {
+                reason: "the new leader has not committed an entry of its term",
+            },
+            Err(ChangeError::TransferInProgress { target }) => {
+                RaftError::TransferInProgress { target }
+            }
+            Err(ChangeError::Invalid(reason)) => RaftError::InvalidMembershipChange(reason),
+            Err(ChangeError::Fatal(error)) => return Err(error.into()),
+        };
+        let _ = reply.send(Err(refusal));
+        Ok(())
     }
 
     fn next_tick_deadline(&self) -> TokioInstant {
@@ -452,7 +480,12 @@ impl<S: StateMachine> Consensus<S> {
             self.on_soft_state(soft_state);
         }
         if let Some(membership) = membership {
-            self.members.extend(membership.members());
+            for id in membership.members() {
+                if self.members.insert(id) && self.shared.address_of(id).is_none() {
+                    // Known from now on, though not where clients reach it.
+                    self.shared.learn_address(id, String::new());
+                }
+            }
             self.events.send(Event::MembershipChanged { membership });
         }
         if build_snapshot.is_some() {
@@ -676,7 +709,9 @@ fn refuse<S: StateMachine>(request: Request<S>, error: &RaftError) {
         Request::Read { reply, .. } => {
             let _ = reply.send(Err(error.clone()));
         }
-        Request::TransferLeadership { reply, .. } | Request::Campaign { reply } => {
+        Request::TransferLeadership { reply, .. }
+        | Request::Campaign { reply }
+        | Request::ChangeMembership { reply, .. } => {
             let _ = reply.send(Err(error.clone()));
         }
         Request::Status { .. } => {}

@@ -25,6 +25,7 @@ use crate::transport::TransportError;
 ///   [`Fatal`](Self::Fatal), [`StateMachine`](Self::StateMachine).
 /// - **Fix the call**: [`Config`](Self::Config), [`InvalidMessage`](Self::InvalidMessage),
 ///   [`InvalidCommand`](Self::InvalidCommand), [`NotAVoter`](Self::NotAVoter),
+///   [`InvalidMembershipChange`](Self::InvalidMembershipChange),
 ///   [`AlreadyStarted`](Self::AlreadyStarted), [`NotStarted`](Self::NotStarted).
 #[derive(Clone, Debug, Error)]
 pub enum RaftError {
@@ -98,6 +99,10 @@ pub enum RaftError {
     /// The node asked for cannot become leader (not a voting member).
     #[error("node {0} is not a voting member")]
     NotAVoter(NodeId),
+    /// The membership change makes no sense against the current membership
+    /// (adding a voter as a learner, removing a stranger, no voters left...).
+    #[error("invalid membership change: {0}")]
+    InvalidMembershipChange(String),
 }
 
 impl From<StorageError> for RaftError {

@@ -4,8 +4,8 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ordo_core::{
-    Index, InitialState, Membership, Message, NodeId, Raft, ReadMode, Role, SoftState, StartError,
-    Term,
+    Index, InitialState, MembershipChange, Message, NodeId, Raft, ReadMode, Role, SoftState,
+    StartError, Term,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -155,9 +155,10 @@ impl<S: StateMachine> RaftNodeBuilder<S> {
             term: self.log_store.hard_state().term,
             leader: None,
         };
+        let addresses = self.config.addresses();
         let inner = Inner {
             config: Arc::new(self.config),
-            shared: Arc::new(Shared::new(soft_state)),
+            shared: Arc::new(Shared::new(soft_state, addresses)),
             events: Mutex::new(Some(events)),
             inbox,
             parts: Mutex::new(Some(Parts {
@@ -261,9 +262,11 @@ impl<S: StateMachine> RaftNode<S> {
         let config = Arc::clone(&self.inner.config);
         let seed = config.rng_seed.unwrap_or_else(|| clock_seed(node_id));
         let core_config = config.core_config(seed, snapshot_store.is_some())?;
+        // The log's configuration entries, if any, override this (the core
+        // recovers them at start).
         let membership = match &restored.snapshot {
             Some(snapshot) => snapshot.membership.clone(),
-            None => Membership::with_voters(config.member_ids()),
+            None => config.initial_membership(),
         };
         let initial = InitialState {
             hard_state: log_store.hard_state(),
@@ -572,6 +575,64 @@ impl<S: StateMachine> RaftNode<S> {
         wait(answer, self.inner.config.propose_timeout).await
     }
 
+    /// Adds `id` as a learner: it receives the log but does not vote.
+    /// `address` is where clients reach it (for redirects from this node).
+    /// Start the new node first, with [`RaftConfig::joining`] set. Returns
+    /// once the change is committed and applied here.
+    ///
+    /// # Errors
+    /// As [`change_membership`](Self::change_membership).
+    pub async fn add_learner(
+        &self,
+        id: NodeId,
+        address: impl Into<String>,
+    ) -> Result<(), RaftError> {
+        self.inner.shared.learn_address(id, address.into());
+        self.change_membership(MembershipChange::AddLearner(id))
+            .await
+    }
+
+    /// Makes `id` a voter (a learner that caught up, typically). `address`
+    /// as in [`add_learner`](Self::add_learner).
+    ///
+    /// # Errors
+    /// As [`change_membership`](Self::change_membership).
+    pub async fn add_node(&self, id: NodeId, address: impl Into<String>) -> Result<(), RaftError> {
+        self.inner.shared.learn_address(id, address.into());
+        self.change_membership(MembershipChange::AddVoter(id)).await
+    }
+
+    /// Removes `id`, voter or learner, from the group. A leader removing
+    /// itself steps down once the change commits.
+    ///
+    /// # Errors
+    /// As [`change_membership`](Self::change_membership).
+    pub async fn remove_node(&self, id: NodeId) -> Result<(), RaftError> {
+        self.change_membership(MembershipChange::Remove(id)).await
+    }
+
+    /// Changes the membership (on the leader): one voter at a time directly,
+    /// several through joint consensus (which the leader finishes by itself
+    /// once the joint configuration commits). Returns once the change's entry
+    /// is committed and applied on this node.
+    ///
+    /// # Errors
+    /// [`RaftError::NotLeader`]; [`RaftError::Busy`] while another change is
+    /// in progress or a new leader is not ready (retry shortly);
+    /// [`RaftError::InvalidMembershipChange`]; [`RaftError::ProposalDropped`]
+    /// if a leader change dropped it; [`RaftError::TransferInProgress`],
+    /// [`RaftError::Timeout`], [`RaftError::ShuttingDown`],
+    /// [`RaftError::NotStarted`].
+    pub async fn change_membership(&self, change: MembershipChange) -> Result<(), RaftError> {
+        let running = self.running()?;
+        let (reply, answer) = oneshot::channel();
+        send(
+            &running.requests,
+            Request::ChangeMembership { change, reply },
+        )?;
+        wait(answer, self.inner.config.propose_timeout).await
+    }
+
     /// Starts an election now instead of waiting for the timeout (through
     /// pre-vote when on). Does nothing on a leader.
     ///
@@ -618,7 +679,7 @@ impl<S: StateMachine> RaftNode<S> {
                 message.to, config.node_id
             )));
         }
-        if message.from == config.node_id || config.address_of(message.from).is_none() {
+        if message.from == config.node_id || self.inner.shared.address_of(message.from).is_none() {
             return Err(RaftError::InvalidMessage(format!(
                 "node {} is not a peer of node {}",
                 message.from, config.node_id

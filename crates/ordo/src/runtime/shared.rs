@@ -36,6 +36,11 @@ pub(crate) enum Request<S: StateMachine> {
     },
     /// Start an election now.
     Campaign { reply: Reply<()> },
+    /// Change the membership; answer once the change's entry is applied here.
+    ChangeMembership {
+        change: ordo_core::MembershipChange,
+        reply: Reply<()>,
+    },
 }
 
 /// Work for the apply stage, in the order the consensus task decided it.
@@ -63,6 +68,12 @@ pub(crate) enum ApplyInput<S: StateMachine> {
     },
     /// The core asked for a snapshot at (at least) the applied index.
     BuildSnapshot,
+    /// A membership change appended at `index` in `term`: answer once applied.
+    RegisterChange {
+        index: Index,
+        term: Term,
+        reply: Reply<()>,
+    },
     /// Answer everything still waiting with `error`, then exit.
     Stop { error: RaftError },
 }
@@ -84,6 +95,9 @@ pub(crate) struct Shared {
     fatal: Mutex<Option<RaftError>>,
     /// A snapshot build finished: `Some(meta)` durable, `None` failed.
     snapshot: Mutex<Option<Option<ordo_core::SnapshotMeta>>>,
+    /// Where each known node can be reached, for redirects: the configured
+    /// members and those added through this node.
+    pub(crate) addresses: std::sync::RwLock<std::collections::BTreeMap<ordo_core::NodeId, String>>,
     /// Proposal calls in progress.
     pub(crate) pending_proposals: AtomicUsize,
     /// Read calls in progress.
@@ -91,8 +105,12 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(soft_state: SoftState) -> Self {
+    pub(crate) fn new(
+        soft_state: SoftState,
+        addresses: std::collections::BTreeMap<ordo_core::NodeId, String>,
+    ) -> Self {
         Shared {
+            addresses: std::sync::RwLock::new(addresses),
             soft_state: watch::Sender::new(soft_state),
             stopped: watch::Sender::new(false),
             wake: Notify::new(),
@@ -134,6 +152,23 @@ impl Shared {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take()
+    }
+
+    /// The address known for `id`, if any.
+    pub(crate) fn address_of(&self, id: ordo_core::NodeId) -> Option<String> {
+        self.addresses
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+            .cloned()
+    }
+
+    /// Remembers where `id` can be reached.
+    pub(crate) fn learn_address(&self, id: ordo_core::NodeId, address: String) {
+        self.addresses
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, address);
     }
 
     /// Publishes progress of the persistence thread.
