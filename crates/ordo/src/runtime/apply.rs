@@ -39,7 +39,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::runtime::error::RaftError;
 use crate::runtime::event::{Event, EventSender};
-use crate::runtime::shared::{ApplyInput, Reply, Shared};
+use crate::runtime::shared::{ApplyInput, Reply, Shared, SnapshotEvent};
 use crate::runtime::state_machine::{Entry, StateMachine};
 use crate::storage::{SnapshotMeta, SnapshotStore};
 
@@ -54,7 +54,7 @@ pub(crate) struct StartPoint {
     /// The configuration in force there.
     pub(crate) membership: Membership,
     /// Where snapshots go, if anywhere.
-    pub(crate) snapshot_store: Option<SnapshotStore>,
+    pub(crate) snapshot_store: Option<Arc<SnapshotStore>>,
 }
 
 /// What one log entry means to the state machine.
@@ -101,7 +101,7 @@ pub(crate) struct Applier<S: StateMachine> {
     published_index: Index,
     /// The configuration in force at `applied_index` (for snapshots).
     membership: Membership,
-    snapshot_store: Option<SnapshotStore>,
+    snapshot_store: Option<Arc<SnapshotStore>>,
     /// Set once the state machine panicked: it is never called again.
     broken: Option<RaftError>,
     /// True on a dedicated thread (blocking is fine there).
@@ -216,6 +216,7 @@ impl<S: StateMachine> Applier<S> {
             } => self.read(read_index, query, reply),
             ApplyInput::StaleRead { query, reply } => self.answer_query(query, reply),
             ApplyInput::BuildSnapshot => self.build_snapshot(),
+            ApplyInput::Install(meta) => self.install(meta),
             ApplyInput::RegisterChange { index, term, reply } => {
                 drop_from(&mut self.changes, index);
                 self.changes.push_back(Waiter { index, term, reply });
@@ -411,7 +412,7 @@ impl<S: StateMachine> Applier<S> {
     /// applied index, into the snapshot store, and report the outcome.
     fn build_snapshot(&mut self) {
         let Some(store) = self.snapshot_store.take() else {
-            self.shared.snapshot_finished(None);
+            self.shared.snapshot_event(SnapshotEvent::Built(None));
             return;
         };
         let meta = SnapshotMeta {
@@ -442,7 +443,61 @@ impl<S: StateMachine> Applier<S> {
             }
             None => None,
         };
-        self.shared.snapshot_finished(built);
+        self.shared.snapshot_event(SnapshotEvent::Built(built));
+    }
+
+    /// Replaces the state with the received snapshot `meta` (already durable
+    /// in the store). Proposals it covers may or may not be in it: their
+    /// outcome is unknown. Later ones stay: their entries may still come.
+    fn install(&mut self, meta: ordo_core::SnapshotMeta) {
+        let Some(store) = self.snapshot_store.clone() else {
+            let error = RaftError::Snapshot("no snapshot store to install from".into());
+            self.shared.fail(error);
+            return;
+        };
+        let on_thread = self.on_thread;
+        let restored = self.call(|state_machine| {
+            blocking(on_thread, || {
+                let mut reader = store
+                    .open_snapshot(meta.index, meta.term)
+                    .map_err(|error| error.to_string())?;
+                state_machine
+                    .restore(&mut reader)
+                    .map_err(|error| error.to_string())
+            })
+        });
+        match restored {
+            Some(Ok(())) => {}
+            Some(Err(reason)) => {
+                // The state machine may be half replaced: the node must stop.
+                let error = RaftError::Snapshot(format!(
+                    "restoring snapshot {} failed: {reason}",
+                    meta.index
+                ));
+                self.shared.fail(error.clone());
+                self.fail_waiting(&error);
+                self.broken = Some(error);
+                return;
+            }
+            None => return,
+        }
+        while let Some(waiter) = self.waiters.front() {
+            if waiter.index > meta.index {
+                break;
+            }
+            if let Some(waiter) = self.waiters.pop_front() {
+                let _ = waiter.reply.send(Err(RaftError::OutcomeUnknown));
+            }
+        }
+        drop_before(&mut self.changes, meta.index + 1);
+        self.applied_index = meta.index;
+        self.applied_term = meta.term;
+        // Not published as applied: the consensus task learns it from the
+        // installation, after the log is reset.
+        self.published_index = meta.index;
+        self.membership = meta.membership.clone();
+        self.serve_reads();
+        self.shared.snapshot_event(SnapshotEvent::Restored(meta));
     }
 
     /// Answers every proposal and read waiting here with `error`.
@@ -526,7 +581,10 @@ fn refuse<S: StateMachine>(input: ApplyInput<S>, error: &RaftError) -> bool {
         ApplyInput::RegisterChange { reply, .. } => {
             let _ = reply.send(Err(error.clone()));
         }
-        ApplyInput::Entries(_) | ApplyInput::Truncated(_) | ApplyInput::BuildSnapshot => {}
+        ApplyInput::Entries(_)
+        | ApplyInput::Truncated(_)
+        | ApplyInput::BuildSnapshot
+        | ApplyInput::Install(_) => {}
         ApplyInput::Stop { .. } => return true,
     }
     false

@@ -138,6 +138,13 @@ pub struct RaftConfig {
     /// ([`RaftNodeBuilder::snapshot_store`](crate::RaftNodeBuilder::snapshot_store)).
     /// 0 turns snapshots off. Default 10 000.
     pub snapshot_threshold: u64,
+    /// After a snapshot, keep this many entries before it in the log, so a
+    /// follower slightly behind catches up from the log rather than a whole
+    /// snapshot. Default 1024.
+    pub log_retention_entries: u64,
+    /// Most snapshot bytes per message when sending a snapshot to a
+    /// follower. Default 1 MiB.
+    pub snapshot_chunk_bytes: u64,
     /// Seed of the election-jitter generator. `None` draws one from the clock.
     pub rng_seed: Option<u64>,
 }
@@ -173,6 +180,8 @@ impl Default for RaftConfig {
             read_timeout: Duration::from_secs(10),
             dedicated_apply_thread: false,
             snapshot_threshold: 10_000,
+            log_retention_entries: 1024,
+            snapshot_chunk_bytes: 1 << 20,
             rng_seed: None,
         }
     }
@@ -370,8 +379,9 @@ impl RaftConfig {
             } else {
                 0
             },
+            log_retention_entries: self.log_retention_entries,
+            snapshot_chunk_bytes: self.snapshot_chunk_bytes,
             rng_seed,
-            ..ordo_core::Config::default()
         })
     }
 }

@@ -38,7 +38,8 @@ use std::time::Instant;
 use bytes::{BufMut, Bytes, BytesMut};
 use ordo_core::{
     Actions, ChangeError, Index, MembershipChange, Message, MessageBody, NodeId, Persist,
-    PersistId, ProposeError, Raft, ReadError, ReadMode, Role, SoftState, TransferError,
+    PersistId, ProposeError, Raft, ReadError, ReadMode, Role, SnapshotMeta, SoftState,
+    TransferError,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant as TokioInstant;
@@ -46,7 +47,9 @@ use tokio::time::Instant as TokioInstant;
 use crate::runtime::config::RaftConfig;
 use crate::runtime::error::RaftError;
 use crate::runtime::event::{Event, EventSender};
-use crate::runtime::shared::{ApplyInput, Reply, Request, Shared};
+use crate::runtime::persist::PersistJob;
+use crate::runtime::shared::{ApplyInput, Reply, Request, Shared, SnapshotEvent};
+use crate::runtime::snapshot_io::SnapshotJob;
 use crate::runtime::state_machine::StateMachine;
 use crate::runtime::status::NodeStatus;
 use crate::storage::LogStore;
@@ -82,7 +85,11 @@ pub(crate) struct Consensus<S: StateMachine> {
     pub(crate) requests: mpsc::Receiver<Request<S>>,
     pub(crate) inbox: InboxReceiver,
     pub(crate) transport: Arc<dyn Transport>,
-    pub(crate) persists: Option<std::sync::mpsc::Sender<Persist>>,
+    pub(crate) persists: Option<std::sync::mpsc::Sender<PersistJob>>,
+    /// Chunk reads and writes for snapshot transfers (with a snapshot store).
+    pub(crate) snapshot_jobs: Option<std::sync::mpsc::Sender<SnapshotJob>>,
+    /// The newest durable snapshot: what chunk reads are read from.
+    pub(crate) latest_snapshot: Option<SnapshotMeta>,
     /// Set for a store whose writes never block: written inline, no thread.
     pub(crate) inline_store: Option<Arc<dyn LogStore>>,
     pub(crate) applies: mpsc::UnboundedSender<ApplyInput<S>>,
@@ -197,10 +204,8 @@ impl<S: StateMachine> Consensus<S> {
         if let Some(error) = self.shared.fatal() {
             return Err(error);
         }
-        match self.shared.take_snapshot_outcome() {
-            Some(Some(meta)) => self.raft.snapshot_built(meta)?,
-            Some(None) => self.raft.snapshot_build_failed(),
-            None => {}
+        for event in self.shared.take_snapshot_events() {
+            self.on_snapshot_event(event)?;
         }
         let durable_id = self.shared.durable_id.load(Ordering::Acquire);
         if durable_id > self.state.durable_id {
@@ -491,18 +496,6 @@ impl<S: StateMachine> Consensus<S> {
         if build_snapshot.is_some() {
             self.to_apply(ApplyInput::BuildSnapshot)?;
         }
-        // Log compaction waits for snapshot transfer in the runtime: once the
-        // log is compacted, a lagging follower can only catch up from a
-        // snapshot sent in chunks, which the runtime does not move yet. So
-        // the log is kept whole and no chunk is ever asked for or received.
-        let _ = compact_log_through;
-        if !snapshot_reads.is_empty() || !snapshot_writes.is_empty() || install_snapshot.is_some() {
-            self.events.send_with(|| Event::Error {
-                error: RaftError::Fatal(
-                    "a snapshot transfer was started, which this runtime does not carry yet".into(),
-                ),
-            });
-        }
         for message in messages {
             self.transport.send(message);
         }
@@ -510,6 +503,25 @@ impl<S: StateMachine> Consensus<S> {
             Some(persist) => self.persist(persist)?,
             None => false,
         };
+        if let Some(through) = compact_log_through {
+            self.compact(through)?;
+        }
+        for read in snapshot_reads {
+            match &self.latest_snapshot {
+                Some(meta) if meta.index == read.snapshot_index => {
+                    let term = meta.term;
+                    self.to_snapshot_thread(SnapshotJob::Read(read, term));
+                }
+                // A snapshot replaced meanwhile: the core moves on by itself.
+                _ => {}
+            }
+        }
+        for write in snapshot_writes {
+            self.to_snapshot_thread(SnapshotJob::Write(write));
+        }
+        if let Some(meta) = install_snapshot {
+            self.to_apply(ApplyInput::Install(meta))?;
+        }
         if let Some(from) = truncated_from {
             self.to_apply(ApplyInput::Truncated(from))?;
         }
@@ -540,6 +552,98 @@ impl<S: StateMachine> Consensus<S> {
         Ok(persisted_inline)
     }
 
+    /// Reports snapshot work finished elsewhere to the core.
+    fn on_snapshot_event(&mut self, event: SnapshotEvent) -> Result<(), RaftError> {
+        match event {
+            SnapshotEvent::Built(Some(meta)) => {
+                self.latest_snapshot = Some(meta.clone());
+                self.raft.snapshot_built(meta)?;
+            }
+            SnapshotEvent::Built(None) => self.raft.snapshot_build_failed(),
+            SnapshotEvent::ChunkRead {
+                to,
+                snapshot_index,
+                offset,
+                data,
+                done,
+            } => self
+                .raft
+                .snapshot_chunk_read(to, snapshot_index, offset, data, done),
+            SnapshotEvent::ChunkWritten {
+                snapshot_index,
+                end_offset,
+            } => self.raft.snapshot_chunk_written(snapshot_index, end_offset),
+            SnapshotEvent::Restored(meta) => {
+                // The log is reset after every write issued before it.
+                match &self.inline_store {
+                    Some(store) => {
+                        store.reset(meta.index, meta.term)?;
+                        self.installed(meta);
+                    }
+                    None => self.to_persistence(PersistJob::Reset(meta))?,
+                }
+            }
+            SnapshotEvent::LogReset(meta) => self.installed(meta),
+            SnapshotEvent::Failed(error) => self.events.send(Event::Error { error }),
+        }
+        Ok(())
+    }
+
+    /// A received snapshot replaced the state machine and the log.
+    fn installed(&mut self, meta: SnapshotMeta) {
+        let last_index = meta.index;
+        self.raft.snapshot_installed(meta.clone());
+        self.latest_snapshot = Some(meta);
+        if last_index > self.state.applied_index {
+            self.state.applied_index = last_index;
+        }
+        while let Some(&(index, bytes)) = self.state.applying.front() {
+            if index > self.state.applied_index {
+                break;
+            }
+            self.state.applying.pop_front();
+            self.state.backlog_bytes -= bytes;
+        }
+        self.events.send(Event::SnapshotInstalled { last_index });
+    }
+
+    /// Discards the log up to `through`, in order with the writes before it.
+    fn compact(&mut self, through: Index) -> Result<(), RaftError> {
+        match &self.inline_store {
+            Some(store) => Ok(store.compact(through)?),
+            None => self.to_persistence(PersistJob::Compact(through)),
+        }
+    }
+
+    fn to_snapshot_thread(&self, job: SnapshotJob) {
+        let sent = self
+            .snapshot_jobs
+            .as_ref()
+            .is_some_and(|jobs| jobs.send(job).is_ok());
+        if !sent {
+            self.events.send_with(|| Event::Error {
+                error: RaftError::Snapshot(
+                    "a snapshot transfer needs a snapshot store on every node".into(),
+                ),
+            });
+        }
+    }
+
+    fn to_persistence(&self, job: PersistJob) -> Result<(), RaftError> {
+        let sent = self
+            .persists
+            .as_ref()
+            .is_some_and(|persists| persists.send(job).is_ok());
+        if sent {
+            Ok(())
+        } else {
+            Err(self
+                .shared
+                .fatal()
+                .unwrap_or_else(|| RaftError::Fatal("the persistence thread is gone".into())))
+        }
+    }
+
     /// Hands `persist` to the persistence thread, or, for a store that never
     /// blocks, writes and syncs it here and reports it durable (true).
     fn persist(&mut self, persist: Persist) -> Result<bool, RaftError> {
@@ -559,18 +663,8 @@ impl<S: StateMachine> Consensus<S> {
             .persisting
             .push_back((persist.id, bytes, last_index));
         self.state.backlog_bytes += bytes;
-        let sent = self
-            .persists
-            .as_ref()
-            .is_some_and(|persists| persists.send(persist).is_ok());
-        if sent {
-            Ok(false)
-        } else {
-            Err(self
-                .shared
-                .fatal()
-                .unwrap_or_else(|| RaftError::Fatal("the persistence thread is gone".into())))
-        }
+        self.to_persistence(PersistJob::Write(persist))?;
+        Ok(false)
     }
 
     fn to_apply(&self, input: ApplyInput<S>) -> Result<(), RaftError> {
@@ -652,6 +746,7 @@ impl<S: StateMachine> Consensus<S> {
         // Dropping the sender lets the persistence thread write and sync what
         // is queued, then exit.
         self.persists = None;
+        self.snapshot_jobs = None;
         self.transport.stop();
         for done in std::mem::take(&mut self.threads_done) {
             let _ = done.await;

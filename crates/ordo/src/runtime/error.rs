@@ -19,10 +19,12 @@ use crate::transport::TransportError;
 ///   [`TransferInProgress`](Self::TransferInProgress).
 /// - **Back off, then retry**: [`Busy`](Self::Busy).
 /// - **Find out** (the outcome is unknown: the command may or may not be
-///   applied): [`Timeout`](Self::Timeout), and [`ShuttingDown`](Self::ShuttingDown)
+///   applied): [`Timeout`](Self::Timeout), [`OutcomeUnknown`](Self::OutcomeUnknown),
+///   and [`ShuttingDown`](Self::ShuttingDown)
 ///   for a proposal that was already accepted.
 /// - **Stop and look**: [`Storage`](Self::Storage), [`Transport`](Self::Transport),
-///   [`Fatal`](Self::Fatal), [`StateMachine`](Self::StateMachine).
+///   [`Fatal`](Self::Fatal), [`StateMachine`](Self::StateMachine),
+///   [`Snapshot`](Self::Snapshot).
 /// - **Fix the call**: [`Config`](Self::Config), [`InvalidMessage`](Self::InvalidMessage),
 ///   [`InvalidCommand`](Self::InvalidCommand), [`NotAVoter`](Self::NotAVoter),
 ///   [`InvalidMembershipChange`](Self::InvalidMembershipChange),
@@ -89,6 +91,15 @@ pub enum RaftError {
     /// `apply` returned the wrong number of responses).
     #[error("state machine error: {0}")]
     StateMachine(String),
+    /// A snapshot could not be built, sent, received or installed. Not fatal
+    /// unless the node stops: the core retries.
+    #[error("snapshot failed: {0}")]
+    Snapshot(String),
+    /// Not known whether the command was applied: this node replaced its
+    /// state with a snapshot that may or may not include it. Find out (read)
+    /// before retrying.
+    #[error("the proposal's outcome is unknown (a snapshot replaced this node's log)")]
+    OutcomeUnknown,
     /// A message handed to [`RaftNode::receive`](crate::RaftNode::receive)
     /// cannot be for this node.
     #[error("refused message: {0}")]

@@ -64,6 +64,12 @@ pub enum Event {
         /// The last index it covers.
         last_index: Index,
     },
+    /// A snapshot received from the leader, covering entries up to
+    /// `last_index`, replaced this node's state machine and log.
+    SnapshotInstalled {
+        /// The last index it covers.
+        last_index: Index,
+    },
     /// The node hit an error. Fatal errors ([`RaftError::Storage`],
     /// [`RaftError::Fatal`]) stop it; it reports them here before stopping.
     Error {

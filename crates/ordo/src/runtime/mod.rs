@@ -44,11 +44,23 @@
 //! ([`RaftConfig::max_backlog_bytes`]). A full limit answers
 //! [`RaftError::Busy`]; nothing grows without bound.
 //!
+//! # Snapshots and membership
+//! With a snapshot store ([`RaftNodeBuilder::snapshot_store`]) the core asks
+//! for a snapshot every [`RaftConfig::snapshot_threshold`] applied entries;
+//! the apply stage streams the state machine into the store, and the log is
+//! then compacted up to [`RaftConfig::log_retention_entries`] before it. A
+//! follower that falls behind the compaction receives the snapshot in chunks
+//! (`snapshot_io.rs`: one open file per transfer, never a whole snapshot in
+//! memory), restores its state machine from it and resets its log. Every node
+//! of a group needs a snapshot store, or none. Membership changes
+//! ([`RaftNode::add_learner`], [`RaftNode::add_node`],
+//! [`RaftNode::remove_node`], [`RaftNode::change_membership`]) go through
+//! the log; a new node starts with [`RaftConfig::joining`].
+//!
 //! # Left out, for now
-//! Membership changes (the group is the configured one), log compaction and
-//! snapshot transfer between nodes arrive with the core's support for them
-//! (issue 6). Snapshots are already taken and restored locally, so a
-//! restarting node does not re-apply its whole log.
+//! A snapshot partly received is not resumed across a restart of the
+//! receiver (the transfer starts over). Addresses of nodes added at run time
+//! are known only to the node they were added through.
 
 mod apply;
 mod config;
@@ -58,6 +70,7 @@ mod event;
 mod node;
 mod persist;
 mod shared;
+mod snapshot_io;
 mod state_machine;
 mod status;
 

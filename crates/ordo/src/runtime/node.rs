@@ -14,10 +14,10 @@ use crate::runtime::config::RaftConfig;
 use crate::runtime::consensus::{Consensus, LoopState};
 use crate::runtime::error::RaftError;
 use crate::runtime::event::{EventSender, EventStream};
-use crate::runtime::persist;
 use crate::runtime::shared::{ApplyInput, Request, Shared, Slot};
 use crate::runtime::state_machine::StateMachine;
 use crate::runtime::status::NodeStatus;
+use crate::runtime::{persist, snapshot_io};
 use crate::storage::{LogStore, SnapshotStore};
 use crate::transport::{Delivered, Inbox, InboxReceiver, Transport};
 
@@ -314,6 +314,27 @@ impl<S: StateMachine> RaftNode<S> {
             threads_done.push(persist_done_receiver);
             (Some(persist_sender), None)
         };
+        let snapshot_store = snapshot_store.map(Arc::new);
+        let snapshot_jobs = match &snapshot_store {
+            Some(store) => {
+                let (jobs, job_receiver) = std::sync::mpsc::channel();
+                let (snapshot_done, snapshot_done_receiver) = oneshot::channel();
+                let spawned = snapshot_io::spawn(
+                    node_id,
+                    Arc::clone(store),
+                    job_receiver,
+                    Arc::clone(&self.inner.shared),
+                    snapshot_done,
+                );
+                if let Err(error) = spawned {
+                    transport.stop();
+                    return Err(thread_error(error));
+                }
+                threads_done.push(snapshot_done_receiver);
+                Some(jobs)
+            }
+            None => None,
+        };
         let applier = Applier::new(
             state_machine,
             node_id,
@@ -346,6 +367,8 @@ impl<S: StateMachine> RaftNode<S> {
             transport,
             persists: persist_sender,
             inline_store,
+            snapshot_jobs,
+            latest_snapshot: restored.snapshot.clone(),
             applies: apply_sender.clone(),
             events,
             members: self.inner.config.member_ids(),

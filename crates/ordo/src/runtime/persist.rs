@@ -25,20 +25,30 @@
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError};
 
-use ordo_core::{Persist, PersistId};
+use ordo_core::{Index, Persist, PersistId};
 use tokio::sync::oneshot;
 
-use crate::runtime::shared::Shared;
+use crate::runtime::shared::{Shared, SnapshotEvent};
 use crate::storage::{LogStore, StorageError};
 
 /// Most persists written before one sync, so completions flow under a flood.
 const PERSISTS_PER_SYNC_MAX: usize = 1024;
 
+/// Work for the persistence thread, carried out in order.
+pub(crate) enum PersistJob {
+    /// Write a persist action of the core.
+    Write(Persist),
+    /// Discard the log up to and including this index (a snapshot covers it).
+    Compact(Index),
+    /// Replace the whole log with a received snapshot's position, then report.
+    Reset(ordo_core::SnapshotMeta),
+}
+
 /// Starts the thread. `done` resolves (by being dropped) when it has exited.
 pub(crate) fn spawn(
     node_id: u64,
     store: Arc<dyn LogStore>,
-    persists: Receiver<Persist>,
+    jobs: Receiver<PersistJob>,
     shared: Arc<Shared>,
     done: oneshot::Sender<()>,
 ) -> std::io::Result<()> {
@@ -46,7 +56,7 @@ pub(crate) fn spawn(
         .name(format!("ordo-persist-{node_id}"))
         .spawn(move || {
             let _done = done;
-            if let Err(error) = run(store.as_ref(), &persists, &shared) {
+            if let Err(error) = run(store.as_ref(), &jobs, &shared) {
                 tracing::error!(node_id, %error, "storage failed; the node stops");
                 shared.fail(error.into());
             }
@@ -56,26 +66,52 @@ pub(crate) fn spawn(
 
 fn run(
     store: &dyn LogStore,
-    persists: &Receiver<Persist>,
+    jobs: &Receiver<PersistJob>,
     shared: &Shared,
 ) -> Result<(), StorageError> {
     // `recv` fails once the consensus task dropped its sender and the queue
     // is empty: everything handed over has been written and synced.
-    while let Ok(first) = persists.recv() {
-        let mut last_id = write(store, &first)?;
-        for _ in 1..PERSISTS_PER_SYNC_MAX {
-            match persists.try_recv() {
-                Ok(persist) => last_id = write(store, &persist)?,
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+    while let Ok(first) = jobs.recv() {
+        let mut next = Some(first);
+        let mut written: Option<PersistId> = None;
+        for _ in 0..PERSISTS_PER_SYNC_MAX {
+            let job = match next.take() {
+                Some(job) => job,
+                None => match jobs.try_recv() {
+                    Ok(job) => job,
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                },
+            };
+            match job {
+                PersistJob::Write(persist) => {
+                    store.write(&persist)?;
+                    written = Some(persist.id);
+                }
+                PersistJob::Compact(through) => {
+                    sync(store, shared, written.take())?;
+                    store.compact(through)?;
+                }
+                PersistJob::Reset(meta) => {
+                    sync(store, shared, written.take())?;
+                    store.reset(meta.index, meta.term)?;
+                    shared.snapshot_event(SnapshotEvent::LogReset(meta));
+                }
             }
         }
-        store.sync()?;
-        shared.persisted(last_id);
+        sync(store, shared, written)?;
     }
     Ok(())
 }
 
-fn write(store: &dyn LogStore, persist: &Persist) -> Result<PersistId, StorageError> {
-    store.write(persist)?;
-    Ok(persist.id)
+/// One sync for everything written, then the highest id written is durable.
+fn sync(
+    store: &dyn LogStore,
+    shared: &Shared,
+    written: Option<PersistId>,
+) -> Result<(), StorageError> {
+    if let Some(id) = written {
+        store.sync()?;
+        shared.persisted(id);
+    }
+    Ok(())
 }

@@ -68,6 +68,8 @@ pub(crate) enum ApplyInput<S: StateMachine> {
     },
     /// The core asked for a snapshot at (at least) the applied index.
     BuildSnapshot,
+    /// Replace the state with the received snapshot `meta`.
+    Install(ordo_core::SnapshotMeta),
     /// A membership change appended at `index` in `term`: answer once applied.
     RegisterChange {
         index: Index,
@@ -76,6 +78,33 @@ pub(crate) enum ApplyInput<S: StateMachine> {
     },
     /// Answer everything still waiting with `error`, then exit.
     Stop { error: RaftError },
+}
+
+/// Snapshot work finished elsewhere (apply stage, snapshot thread,
+/// persistence thread), to report to the core.
+#[derive(Debug)]
+pub(crate) enum SnapshotEvent {
+    /// The requested snapshot is durable (`None`: building it failed).
+    Built(Option<ordo_core::SnapshotMeta>),
+    /// A chunk for a follower was read.
+    ChunkRead {
+        to: ordo_core::NodeId,
+        snapshot_index: Index,
+        offset: u64,
+        data: bytes::Bytes,
+        done: bool,
+    },
+    /// A received chunk was written (the last one durably, with the file).
+    ChunkWritten {
+        snapshot_index: Index,
+        end_offset: u64,
+    },
+    /// The state machine was restored from a received snapshot.
+    Restored(ordo_core::SnapshotMeta),
+    /// The log was reset to a received snapshot: installation is complete.
+    LogReset(ordo_core::SnapshotMeta),
+    /// Snapshot work failed (not fatal: the core retries).
+    Failed(RaftError),
 }
 
 /// State shared by the handle, the consensus task and the two threads.
@@ -93,8 +122,8 @@ pub(crate) struct Shared {
     pub(crate) applied_index: AtomicU64,
     /// The first fatal failure of a thread, for the consensus task to act on.
     fatal: Mutex<Option<RaftError>>,
-    /// A snapshot build finished: `Some(meta)` durable, `None` failed.
-    snapshot: Mutex<Option<Option<ordo_core::SnapshotMeta>>>,
+    /// Snapshot work finished, for the consensus task to report to the core.
+    snapshot_events: Mutex<Vec<SnapshotEvent>>,
     /// Where each known node can be reached, for redirects: the configured
     /// members and those added through this node.
     pub(crate) addresses: std::sync::RwLock<std::collections::BTreeMap<ordo_core::NodeId, String>>,
@@ -117,7 +146,7 @@ impl Shared {
             durable_id: AtomicU64::new(0),
             applied_index: AtomicU64::new(0),
             fatal: Mutex::new(None),
-            snapshot: Mutex::new(None),
+            snapshot_events: Mutex::new(Vec::new()),
             pending_proposals: AtomicUsize::new(0),
             pending_reads: AtomicUsize::new(0),
         }
@@ -139,19 +168,23 @@ impl Shared {
             .clone()
     }
 
-    /// Reports a finished snapshot build (`None`: it failed) and wakes the
-    /// consensus task.
-    pub(crate) fn snapshot_finished(&self, built: Option<ordo_core::SnapshotMeta>) {
-        *self.snapshot.lock().unwrap_or_else(PoisonError::into_inner) = Some(built);
+    /// Reports finished snapshot work and wakes the consensus task.
+    pub(crate) fn snapshot_event(&self, event: SnapshotEvent) {
+        self.snapshot_events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(event);
         self.wake.notify_one();
     }
 
-    /// Takes the outcome of a finished snapshot build, if any.
-    pub(crate) fn take_snapshot_outcome(&self) -> Option<Option<ordo_core::SnapshotMeta>> {
-        self.snapshot
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
+    /// Takes the snapshot work finished since the last call.
+    pub(crate) fn take_snapshot_events(&self) -> Vec<SnapshotEvent> {
+        std::mem::take(
+            &mut *self
+                .snapshot_events
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
     }
 
     /// The address known for `id`, if any.
