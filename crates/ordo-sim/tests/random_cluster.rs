@@ -94,3 +94,13 @@ fn three_nodes_without_pre_vote_or_check_quorum() {
     };
     run_seeds(&config, seeds(0..200));
 }
+
+#[test]
+fn the_same_seed_gives_the_same_run() {
+    let config = RunConfig::default();
+    for seed in [3, 41, 977] {
+        let first = run(seed, &config).map_err(|f| f.to_string());
+        let second = run(seed, &config).map_err(|f| f.to_string());
+        assert_eq!(first, second, "seed {seed} is not deterministic");
+    }
+}

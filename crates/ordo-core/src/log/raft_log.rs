@@ -210,13 +210,13 @@ impl<L: LogRead> RaftLog<L> {
         &mut self,
         prev_index: Index,
         prev_term: Term,
-        entries: &[Entry],
+        mut entries: Vec<Entry>,
     ) -> Result<AppendOutcome, LogReadError> {
         if !self.matches(prev_index, prev_term) {
             return Ok(AppendOutcome::Mismatch);
         }
         let match_index = prev_index + entries.len() as Index;
-        let Some(position) = self.first_conflict(entries)? else {
+        let Some(position) = self.first_conflict(&entries)? else {
             return Ok(AppendOutcome::Appended {
                 match_index,
                 truncated_from: None,
@@ -229,11 +229,14 @@ impl<L: LogRead> RaftLog<L> {
             entries[position].index,
             self.committed
         );
-        let truncated_from = self.unstable.truncate_and_append(&entries[position..]);
+        let written_from = entries[position].index;
+        let truncated_from = self
+            .unstable
+            .truncate_and_append(entries.split_off(position));
         Ok(AppendOutcome::Appended {
             match_index,
             truncated_from,
-            written_from: Some(entries[position].index),
+            written_from: Some(written_from),
         })
     }
 
@@ -259,7 +262,7 @@ impl<L: LogRead> RaftLog<L> {
     ///
     /// # Panics
     /// If they do not start right after the last index.
-    pub(crate) fn append(&mut self, entries: &[Entry]) {
+    pub(crate) fn append(&mut self, entries: Vec<Entry>) {
         let Some(first) = entries.first() else { return };
         assert_eq!(
             first.index,
@@ -396,7 +399,7 @@ mod tests {
     #[test]
     fn reads_span_storage_and_the_tail() {
         let mut log = RaftLog::new(stored(&[1, 1, 1]), 0);
-        log.append(&entries(4, &[2, 2]));
+        log.append(entries(4, &[2, 2]));
         assert_eq!(log.entries(2, 6, u64::MAX).map(|e| e.len()), Ok(4));
         assert_eq!(
             log.entries(2, 6, 25).map(|e| e.len()),
@@ -415,7 +418,7 @@ mod tests {
     #[test]
     fn try_append_overwrites_only_the_conflicting_suffix() {
         let mut log = RaftLog::new(stored(&[1, 1, 1, 1]), 0);
-        let result = log.try_append(1, 1, &entries(2, &[1, 3]));
+        let result = log.try_append(1, 1, entries(2, &[1, 3]));
         let expected = AppendOutcome::Appended {
             match_index: 3,
             truncated_from: Some(3),
@@ -425,7 +428,7 @@ mod tests {
         assert_eq!(log.last_index(), 3);
         assert_eq!(log.term(3), Ok(3));
         assert_eq!(
-            log.try_append(3, 1, &[]),
+            log.try_append(3, 1, Vec::new()),
             Ok(AppendOutcome::Mismatch),
             "mismatch at 3"
         );
@@ -435,7 +438,7 @@ mod tests {
     fn try_append_of_known_entries_changes_nothing() {
         let mut log = RaftLog::new(stored(&[1, 1, 1]), 0);
         assert_eq!(
-            log.try_append(0, 0, &entries(1, &[1, 1])),
+            log.try_append(0, 0, entries(1, &[1, 1])),
             Ok(AppendOutcome::Appended {
                 match_index: 2,
                 truncated_from: None,
@@ -451,7 +454,7 @@ mod tests {
     fn overwriting_a_committed_entry_is_a_bug() {
         let mut log = RaftLog::new(stored(&[1, 1, 1]), 0);
         log.commit_to(2);
-        let _ = log.try_append(1, 1, &entries(2, &[2]));
+        let _ = log.try_append(1, 1, entries(2, &[2]));
     }
 
     #[test]
@@ -465,7 +468,7 @@ mod tests {
     #[test]
     fn only_committed_and_durable_entries_are_applied() {
         let mut log = RaftLog::new(stored(&[1, 1]), 0);
-        log.append(&entries(3, &[1]));
+        log.append(entries(3, &[1]));
         log.commit_to(3);
         assert_eq!(log.take_entries_to_apply(u64::MAX).map(|e| e.len()), Ok(2));
         let written = log.take_unpersisted();

@@ -56,7 +56,7 @@ impl Unstable {
     ///
     /// # Panics
     /// If `entries` would leave a gap after the current tail.
-    pub(crate) fn truncate_and_append(&mut self, entries: &[Entry]) -> Option<Index> {
+    pub(crate) fn truncate_and_append(&mut self, entries: Vec<Entry>) -> Option<Index> {
         let first = entries.first()?.index;
         let end = self.offset + self.entries.len() as Index;
         assert!(
@@ -72,7 +72,7 @@ impl Unstable {
             self.entries.truncate((first - self.offset) as usize);
         }
         self.persist_from = self.persist_from.min(first);
-        self.entries.extend(entries.iter().cloned());
+        self.entries.extend(entries);
         truncated
     }
 
@@ -123,7 +123,7 @@ mod tests {
     #[test]
     fn stable_to_drops_the_persisted_prefix() {
         let mut tail = Unstable::new(4);
-        tail.truncate_and_append(&entries(5, &[1, 1, 1]));
+        tail.truncate_and_append(entries(5, &[1, 1, 1]));
         assert_eq!(tail.take_unpersisted().len(), 3);
         tail.stable_to(6, 1);
         assert_eq!(tail.offset(), 7);
@@ -133,9 +133,9 @@ mod tests {
     #[test]
     fn stable_to_ignores_a_replaced_entry() {
         let mut tail = Unstable::new(0);
-        tail.truncate_and_append(&entries(1, &[1, 1, 1]));
+        tail.truncate_and_append(entries(1, &[1, 1, 1]));
         tail.take_unpersisted();
-        assert_eq!(tail.truncate_and_append(&entries(2, &[2])), Some(2));
+        assert_eq!(tail.truncate_and_append(entries(2, &[2])), Some(2));
         tail.stable_to(3, 1);
         assert_eq!(tail.offset(), 1, "entry 3 of term 1 no longer exists");
         tail.stable_to(1, 1);
@@ -146,7 +146,7 @@ mod tests {
     #[test]
     fn truncating_below_the_tail_reaches_into_storage() {
         let mut tail = Unstable::new(10);
-        assert_eq!(tail.truncate_and_append(&entries(8, &[3])), Some(8));
+        assert_eq!(tail.truncate_and_append(entries(8, &[3])), Some(8));
         assert_eq!(tail.offset(), 8);
         assert!(tail.has_unpersisted());
     }
@@ -154,7 +154,7 @@ mod tests {
     #[test]
     fn entries_not_handed_out_are_never_marked_stable() {
         let mut tail = Unstable::new(0);
-        tail.truncate_and_append(&entries(1, &[1]));
+        tail.truncate_and_append(entries(1, &[1]));
         tail.stable_to(1, 1);
         assert_eq!(tail.offset(), 1);
     }

@@ -1,6 +1,7 @@
 //! Follower: accept the leader's entries after the consistency check.
 
 use crate::actions::ReadReady;
+use crate::entry::{Entry, EntryPayload};
 use crate::error::Error;
 use crate::log::{AppendOutcome, LogRead};
 use crate::message::{
@@ -79,7 +80,15 @@ impl<L: LogRead> Raft<L> {
             );
             return Ok(());
         }
-        match log.try_append(append.prev_log_index, append.prev_log_term, &append.entries)? {
+        // The entries move into the log; configuration entries among them
+        // (rare) are kept aside for the membership history.
+        let configs: Vec<Entry> = append
+            .entries
+            .iter()
+            .filter(|e| matches!(e.payload, EntryPayload::Membership(_)))
+            .cloned()
+            .collect();
+        match log.try_append(append.prev_log_index, append.prev_log_term, append.entries)? {
             AppendOutcome::Appended {
                 match_index,
                 truncated_from,
@@ -88,8 +97,9 @@ impl<L: LogRead> Raft<L> {
                 log.commit_to(append.leader_commit.min(match_index));
                 self.node.note_truncation(truncated_from);
                 if let Some(from) = written_from {
-                    let skip = (from - append.prev_log_index - 1) as usize;
-                    self.node.log_rewritten(from, &append.entries[skip..]);
+                    let written: Vec<Entry> =
+                        configs.into_iter().filter(|e| e.index >= from).collect();
+                    self.node.log_rewritten(from, &written);
                 }
                 self.node.respond(
                     leader,

@@ -110,7 +110,7 @@ impl<L: LogRead> Raft<L> {
             transfer: None,
         };
         node.log
-            .append(&[Entry::noop(node.log.last_index() + 1, node.term)]);
+            .append(vec![Entry::noop(node.log.last_index() + 1, node.term)]);
         leader.broadcast_append(node)?;
         self.role = RoleState::Leader(Box::new(leader));
         Ok(())
@@ -184,7 +184,7 @@ impl<L: LogRead> Raft<L> {
         }
         let last_index = first_index + entries.len() as Index - 1;
         if !entries.is_empty() {
-            node.log.append(&entries);
+            node.log.append(entries);
             leader.uncommitted.push_back((last_index, bytes));
             leader.uncommitted_bytes += bytes;
             leader.broadcast_append(node)?;
@@ -685,7 +685,7 @@ impl LeaderState {
             term: node.term,
             payload: EntryPayload::Membership(membership),
         };
-        node.log.append(std::slice::from_ref(&entry));
+        node.log.append(vec![entry.clone()]);
         node.log_rewritten(index, std::slice::from_ref(&entry));
         let limits = WindowLimits {
             max_messages: node.config.max_inflight_messages,

@@ -175,7 +175,9 @@ impl<L: LogRead> Raft<L> {
         let meta = request.meta;
         let log = &mut self.node.log;
         if meta.index <= log.committed() || log.matches(meta.index, meta.term) {
-            // We hold everything the snapshot covers already.
+            // We hold everything the snapshot covers already. Saying so is a
+            // promise about our log, so it waits until every write issued so
+            // far is durable, like an append acknowledgement.
             log.commit_to(meta.index.min(log.last_index()).max(log.committed()));
             let response = InstallSnapshotResponse {
                 snapshot_index: meta.index,
@@ -183,7 +185,7 @@ impl<L: LogRead> Raft<L> {
                 installed: true,
             };
             self.node
-                .send(from, MessageBody::InstallSnapshotResponse(response));
+                .respond(from, MessageBody::InstallSnapshotResponse(response));
             return;
         }
         let same = self
