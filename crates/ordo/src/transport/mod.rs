@@ -13,6 +13,10 @@
 //! a gRPC transport behind the `grpc` feature. Users can write their own from
 //! this module alone.
 
+mod in_process;
+
+pub use in_process::{DELAYED_MESSAGES_MAX, InProcessNetwork, InProcessTransport, NetworkStats};
+
 use ordo_core::{Message, NodeId};
 use thiserror::Error;
 use tokio::sync::mpsc;
