@@ -117,6 +117,15 @@ pub trait LogStore: LogRead + Send + Sync {
 
     /// The last durability point reached.
     fn durable(&self) -> Durable;
+
+    /// True if [`write`](Self::write) and [`sync`](Self::sync) never wait for
+    /// a device (a store in memory). The runtime then makes them inline on its
+    /// consensus task instead of handing them to its persistence thread,
+    /// which saves two thread hand-offs per write. Default `false`: a store
+    /// that may block must keep it.
+    fn writes_never_block(&self) -> bool {
+        false
+    }
 }
 
 /// Argument checks shared by every implementation, so they agree exactly.

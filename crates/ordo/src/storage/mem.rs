@@ -190,6 +190,10 @@ impl LogStore for MemLogStore {
     fn durable(&self) -> Durable {
         self.read().durable
     }
+
+    fn writes_never_block(&self) -> bool {
+        true
+    }
 }
 
 /// Everything written is "durable" in memory: moves the durability point to now.

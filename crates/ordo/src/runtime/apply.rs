@@ -1,0 +1,618 @@
+//! The apply stage: owns the state machine, applies committed entries,
+//! answers proposals and reads, takes snapshots.
+//!
+//! It runs as a Tokio task of its own by default, or on a dedicated thread
+//! ([`RaftConfig::dedicated_apply_thread`](crate::RaftConfig::dedicated_apply_thread))
+//! for state machines that block. A task is woken by the consensus task
+//! without a thread switch, which is what keeps a proposal's latency low; a
+//! thread keeps a blocking state machine off the async workers.
+//!
+//! Everything arrives through one in-order channel from the consensus task
+//! (stale reads come straight from the handle), so the stage needs no locks
+//! and sees events in the order consensus decided them:
+//!
+//! - `Register` names the replies for proposals appended at `first_index..`
+//!   in `term`. It always arrives before the entries it describes.
+//! - `Entries` are applied as one batch. A proposal is answered with its
+//!   response when its index is applied *with its term*; an index applied
+//!   with another term (or as a no-op) means a new leader replaced it, and the
+//!   proposal is answered [`RaftError::ProposalDropped`].
+//! - `Truncated(i)` drops every proposal at `i` or above: those entries are
+//!   gone from this node's log.
+//! - `Read` waits until the applied index reaches its read index, then runs
+//!   the query; `StaleRead` runs at once.
+//!
+//! Entries are matched by payload: commands go to the state machine, no-ops
+//! are skipped. New kinds of entry (configuration changes) get their own arm
+//! in [`Applier::decode`].
+//!
+//! A panic in the state machine is caught where it is called: the state is
+//! unknown from then on, so the stage stops calling it, tells the consensus
+//! task (which stops the node), and answers everyone with the error.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use ordo_core::{EntryPayload, Index, Membership, Term};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::runtime::error::RaftError;
+use crate::runtime::event::{Event, EventSender};
+use crate::runtime::shared::{ApplyInput, Reply, Shared, SnapshotEvent};
+use crate::runtime::state_machine::{Entry, StateMachine};
+use crate::storage::{SnapshotMeta, SnapshotStore};
+
+/// Most inputs handled before progress is published.
+const INPUTS_PER_ROUND_MAX: usize = 256;
+
+/// Where the apply stage starts.
+pub(crate) struct StartPoint {
+    /// The index and term the state machine has applied (restored from a
+    /// snapshot, or (0, 0)).
+    pub(crate) applied: (Index, Term),
+    /// The configuration in force there.
+    pub(crate) membership: Membership,
+    /// Where snapshots go, if anywhere.
+    pub(crate) snapshot_store: Option<Arc<SnapshotStore>>,
+}
+
+/// What one log entry means to the state machine.
+enum Decoded<C> {
+    Command(Entry<C>),
+    /// Nothing to apply (a no-op).
+    Nothing,
+    /// A command that cannot be decoded: skipped everywhere alike.
+    Invalid {
+        index: Index,
+        term: Term,
+        error: RaftError,
+    },
+}
+
+/// A proposal waiting for its entry to be applied.
+struct Waiter<R> {
+    index: Index,
+    term: Term,
+    reply: Reply<R>,
+}
+
+/// A confirmed read waiting for the state machine to catch up.
+struct WaitingRead<S: StateMachine> {
+    query: S::Query,
+    reply: Reply<S::Answer>,
+}
+
+pub(crate) struct Applier<S: StateMachine> {
+    state_machine: S,
+    node_id: u64,
+    inputs: mpsc::UnboundedReceiver<ApplyInput<S>>,
+    shared: Arc<Shared>,
+    events: EventSender,
+    waiters: VecDeque<Waiter<S::Response>>,
+    /// Membership changes proposed here, waiting for their entry.
+    changes: VecDeque<Waiter<()>>,
+    /// Keyed by (read index, arrival number): served in index order.
+    reads: BTreeMap<(Index, u64), WaitingRead<S>>,
+    reads_arrived: u64,
+    applied_index: Index,
+    applied_term: Term,
+    /// The applied index last published to the consensus task and events.
+    published_index: Index,
+    /// The configuration in force at `applied_index` (for snapshots).
+    membership: Membership,
+    snapshot_store: Option<Arc<SnapshotStore>>,
+    /// Set once the state machine panicked: it is never called again.
+    broken: Option<RaftError>,
+    /// True on a dedicated thread (blocking is fine there).
+    on_thread: bool,
+}
+
+impl<S: StateMachine> Applier<S> {
+    pub(crate) fn new(
+        state_machine: S,
+        node_id: u64,
+        inputs: mpsc::UnboundedReceiver<ApplyInput<S>>,
+        shared: Arc<Shared>,
+        events: EventSender,
+        start: StartPoint,
+    ) -> Self {
+        let StartPoint {
+            applied,
+            membership,
+            snapshot_store,
+        } = start;
+        Applier {
+            state_machine,
+            node_id,
+            inputs,
+            shared,
+            events,
+            waiters: VecDeque::new(),
+            changes: VecDeque::new(),
+            reads: BTreeMap::new(),
+            reads_arrived: 0,
+            applied_index: applied.0,
+            applied_term: applied.1,
+            published_index: applied.0,
+            membership,
+            snapshot_store,
+            broken: None,
+            on_thread: false,
+        }
+    }
+
+    /// Starts the stage on a thread of its own. `done` resolves (by being
+    /// dropped) when it exits.
+    pub(crate) fn spawn_thread(mut self, done: oneshot::Sender<()>) -> std::io::Result<()> {
+        self.on_thread = true;
+        std::thread::Builder::new()
+            .name(format!("ordo-apply-{}", self.node_id))
+            .spawn(move || {
+                let _done = done;
+                while let Some(first) = self.inputs.blocking_recv() {
+                    if self.round(first) {
+                        return;
+                    }
+                }
+                self.abandoned();
+            })
+            .map(|_| ())
+    }
+
+    /// Starts the stage as a task on the current Tokio runtime.
+    pub(crate) fn spawn_task(mut self, done: oneshot::Sender<()>) {
+        tokio::spawn(async move {
+            let _done = done;
+            while let Some(first) = self.inputs.recv().await {
+                if self.round(first) {
+                    return;
+                }
+            }
+            self.abandoned();
+        });
+    }
+
+    /// The consensus task is gone without a stop: nobody will ever answer.
+    fn abandoned(&mut self) {
+        let _ = self.stop(RaftError::ShuttingDown);
+    }
+
+    /// Handles `first` and whatever else is queued (bounded), then publishes
+    /// progress. True when the stage must exit.
+    fn round(&mut self, first: ApplyInput<S>) -> bool {
+        if self.handle(first) {
+            return true;
+        }
+        for _ in 1..INPUTS_PER_ROUND_MAX {
+            let Ok(input) = self.inputs.try_recv() else {
+                break;
+            };
+            if self.handle(input) {
+                return true;
+            }
+        }
+        self.publish_progress();
+        false
+    }
+
+    /// Handles one input; true when the stage must exit.
+    fn handle(&mut self, input: ApplyInput<S>) -> bool {
+        if let Some(error) = self.broken.clone() {
+            return refuse(input, &error);
+        }
+        match input {
+            ApplyInput::Register {
+                first_index,
+                term,
+                replies,
+            } => self.register(first_index, term, replies),
+            ApplyInput::Entries(entries) => self.apply(entries),
+            ApplyInput::Truncated(from) => self.truncated(from),
+            ApplyInput::Read {
+                read_index,
+                query,
+                reply,
+            } => self.read(read_index, query, reply),
+            ApplyInput::StaleRead { query, reply } => self.answer_query(query, reply),
+            ApplyInput::BuildSnapshot => self.build_snapshot(),
+            ApplyInput::Install(meta) => self.install(meta),
+            ApplyInput::RegisterChange { index, term, reply } => {
+                drop_from(&mut self.changes, index);
+                self.changes.push_back(Waiter { index, term, reply });
+            }
+            ApplyInput::Stop { error } => {
+                self.publish_progress();
+                let _ = self.stop(error);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Calls the state machine, containing a panic: the state machine is
+    /// then marked broken, the node told to stop, and everyone waiting told.
+    fn call<T>(&mut self, call: impl FnOnce(&mut S) -> T) -> Option<T> {
+        let state_machine = &mut self.state_machine;
+        match catch_unwind(AssertUnwindSafe(|| call(state_machine))) {
+            Ok(value) => Some(value),
+            Err(_) => {
+                tracing::error!(
+                    node_id = self.node_id,
+                    "the state machine panicked; the node stops"
+                );
+                let error = RaftError::StateMachine("the state machine panicked".into());
+                self.shared.fail(error.clone());
+                self.fail_waiting(&error);
+                self.broken = Some(error);
+                None
+            }
+        }
+    }
+
+    fn answer_query(&mut self, query: S::Query, reply: Reply<S::Answer>) {
+        if let Some(answer) = self.call(|state_machine| state_machine.query(query)) {
+            let _ = reply.send(Ok(answer));
+        } else if let Some(error) = self.broken.clone() {
+            let _ = reply.send(Err(error));
+        }
+    }
+
+    fn register(&mut self, first_index: Index, term: Term, replies: Vec<Reply<S::Response>>) {
+        // Waiters stay sorted by index: anything at or past the new batch was
+        // replaced (a truncation always precedes this, so this is defensive).
+        self.truncated(first_index);
+        let waiters = replies
+            .into_iter()
+            .zip(first_index..)
+            .map(|(reply, index)| Waiter { index, term, reply });
+        self.waiters.extend(waiters);
+    }
+
+    fn truncated(&mut self, from: Index) {
+        drop_from(&mut self.waiters, from);
+        drop_from(&mut self.changes, from);
+    }
+
+    fn apply(&mut self, entries: Vec<ordo_core::Entry>) {
+        let Some(last) = entries.last().map(|e| (e.index, e.term)) else {
+            return;
+        };
+        let mut commands = Vec::with_capacity(entries.len());
+        let mut outcomes = Vec::new();
+        for entry in entries {
+            match self.decode(entry) {
+                Decoded::Command(command) => commands.push(command),
+                Decoded::Nothing => {}
+                Decoded::Invalid { index, term, error } => outcomes.push((index, term, Err(error))),
+            }
+        }
+        let invalid = outcomes.len();
+        if !commands.is_empty() {
+            let keys: Vec<(Index, Term)> = commands.iter().map(|c| (c.index, c.term)).collect();
+            let Some(responses) = self.call(|state_machine| state_machine.apply(commands)) else {
+                return;
+            };
+            let mut responses = responses.into_iter();
+            let mut missing = None;
+            for (index, term) in keys {
+                let outcome = match responses.next() {
+                    Some(response) => Ok(response),
+                    None => Err(missing
+                        .get_or_insert_with(|| self.missing_response_error(index))
+                        .clone()),
+                };
+                outcomes.push((index, term, outcome));
+            }
+        }
+        if invalid > 0 {
+            outcomes.sort_by_key(|&(index, _, _)| index);
+        }
+        if !self.waiters.is_empty() {
+            for (index, term, outcome) in outcomes {
+                settle(&mut self.waiters, index, term, || outcome);
+            }
+        }
+        // Whatever is left at or below the batch was replaced by other entries.
+        drop_before(&mut self.waiters, last.0 + 1);
+        drop_before(&mut self.changes, last.0 + 1);
+        (self.applied_index, self.applied_term) = last;
+        self.serve_reads();
+    }
+
+    fn missing_response_error(&self, index: Index) -> RaftError {
+        let error = RaftError::StateMachine(format!(
+            "apply returned no response for the command at index {index} (one per command is required)"
+        ));
+        tracing::error!(node_id = self.node_id, %error, "state machine broke its contract");
+        self.events.send_with(|| Event::Error {
+            error: error.clone(),
+        });
+        error
+    }
+
+    /// What an entry carries for the state machine. The one place that knows
+    /// every kind of entry.
+    fn decode(&mut self, entry: ordo_core::Entry) -> Decoded<S::Command> {
+        match entry.payload {
+            EntryPayload::Noop => Decoded::Nothing,
+            // The core acts on configuration entries when they are appended;
+            // here they only mark what a snapshot at this index must record.
+            EntryPayload::Membership(membership) => {
+                self.membership = membership;
+                settle(&mut self.changes, entry.index, entry.term, || Ok(()));
+                Decoded::Nothing
+            }
+            EntryPayload::Command(bytes) => match postcard::from_bytes(&bytes) {
+                Ok(command) => Decoded::Command(Entry {
+                    index: entry.index,
+                    term: entry.term,
+                    command,
+                }),
+                Err(error) => {
+                    // Every node fails the same way, so skipping keeps the
+                    // replicas identical; the proposer hears why.
+                    let error = RaftError::InvalidCommand(format!(
+                        "entry {} cannot be decoded as a command: {error}",
+                        entry.index
+                    ));
+                    tracing::error!(node_id = self.node_id, %error, "skipping entry");
+                    self.events.send_with(|| Event::Error {
+                        error: error.clone(),
+                    });
+                    Decoded::Invalid {
+                        index: entry.index,
+                        term: entry.term,
+                        error,
+                    }
+                }
+            },
+        }
+    }
+
+    fn read(&mut self, read_index: Index, query: S::Query, reply: Reply<S::Answer>) {
+        if read_index <= self.applied_index {
+            self.answer_query(query, reply);
+            return;
+        }
+        self.reads_arrived += 1;
+        self.reads.insert(
+            (read_index, self.reads_arrived),
+            WaitingRead { query, reply },
+        );
+    }
+
+    fn serve_reads(&mut self) {
+        while let Some(entry) = self.reads.first_entry() {
+            if entry.key().0 > self.applied_index {
+                break;
+            }
+            let read = entry.remove();
+            if !read.reply.is_closed() {
+                self.answer_query(read.query, read.reply);
+            }
+            if self.broken.is_some() {
+                return;
+            }
+        }
+    }
+
+    fn publish_progress(&mut self) {
+        if self.applied_index <= self.published_index {
+            return;
+        }
+        self.published_index = self.applied_index;
+        self.shared.applied(self.applied_index);
+        let applied_index = self.applied_index;
+        self.events
+            .send_with(|| Event::EntriesApplied { applied_index });
+    }
+
+    /// The core asked for a snapshot: stream the state machine, as of the
+    /// applied index, into the snapshot store, and report the outcome.
+    fn build_snapshot(&mut self) {
+        let Some(store) = self.snapshot_store.take() else {
+            self.shared.snapshot_event(SnapshotEvent::Built(None));
+            return;
+        };
+        let meta = SnapshotMeta {
+            last_index: self.applied_index,
+            last_term: self.applied_term,
+            membership: self.membership.clone(),
+        };
+        let on_thread = self.on_thread;
+        let taken = self.call(|state_machine| {
+            blocking(on_thread, || take_snapshot(state_machine, &store, meta))
+        });
+        self.snapshot_store = Some(store);
+        let built = match taken {
+            Some(Ok(meta)) => {
+                let last_index = meta.last_index;
+                self.events.send(Event::SnapshotTaken { last_index });
+                Some(ordo_core::SnapshotMeta {
+                    index: meta.last_index,
+                    term: meta.last_term,
+                    membership: meta.membership,
+                })
+            }
+            Some(Err(error)) => {
+                // Not fatal: the log still holds everything; the core asks again.
+                tracing::warn!(node_id = self.node_id, %error, "snapshot failed");
+                self.events.send(Event::Error { error });
+                None
+            }
+            None => None,
+        };
+        self.shared.snapshot_event(SnapshotEvent::Built(built));
+    }
+
+    /// Replaces the state with the received snapshot `meta` (already durable
+    /// in the store). Proposals it covers may or may not be in it: their
+    /// outcome is unknown. Later ones stay: their entries may still come.
+    fn install(&mut self, meta: ordo_core::SnapshotMeta) {
+        let Some(store) = self.snapshot_store.clone() else {
+            let error = RaftError::Snapshot("no snapshot store to install from".into());
+            self.shared.fail(error);
+            return;
+        };
+        let on_thread = self.on_thread;
+        let restored = self.call(|state_machine| {
+            blocking(on_thread, || {
+                let mut reader = store
+                    .open_snapshot(meta.index, meta.term)
+                    .map_err(|error| error.to_string())?;
+                state_machine
+                    .restore(&mut reader)
+                    .map_err(|error| error.to_string())
+            })
+        });
+        match restored {
+            Some(Ok(())) => {}
+            Some(Err(reason)) => {
+                // The state machine may be half replaced: the node must stop.
+                let error = RaftError::Snapshot(format!(
+                    "restoring snapshot {} failed: {reason}",
+                    meta.index
+                ));
+                self.shared.fail(error.clone());
+                self.fail_waiting(&error);
+                self.broken = Some(error);
+                return;
+            }
+            None => return,
+        }
+        while let Some(waiter) = self.waiters.front() {
+            if waiter.index > meta.index {
+                break;
+            }
+            if let Some(waiter) = self.waiters.pop_front() {
+                let _ = waiter.reply.send(Err(RaftError::OutcomeUnknown));
+            }
+        }
+        drop_before(&mut self.changes, meta.index + 1);
+        self.applied_index = meta.index;
+        self.applied_term = meta.term;
+        // Not published as applied: the consensus task learns it from the
+        // installation, after the log is reset.
+        self.published_index = meta.index;
+        self.membership = meta.membership.clone();
+        self.serve_reads();
+        self.shared.snapshot_event(SnapshotEvent::Restored(meta));
+    }
+
+    /// Answers every proposal and read waiting here with `error`.
+    fn fail_waiting(&mut self, error: &RaftError) {
+        for waiter in self.waiters.drain(..) {
+            let _ = waiter.reply.send(Err(error.clone()));
+        }
+        for waiter in self.changes.drain(..) {
+            let _ = waiter.reply.send(Err(error.clone()));
+        }
+        for (_, read) in std::mem::take(&mut self.reads) {
+            let _ = read.reply.send(Err(error.clone()));
+        }
+    }
+
+    /// Answers everyone waiting, and everything queued, with `error`. True
+    /// if the consensus task's stop was among what was queued.
+    fn stop(&mut self, error: RaftError) -> bool {
+        self.fail_waiting(&error);
+        // Answer stale reads and anything else queued behind the stop.
+        let mut stopped = false;
+        while let Ok(input) = self.inputs.try_recv() {
+            stopped |= refuse(input, &error);
+        }
+        stopped
+    }
+}
+
+/// Answers every waiter at `from` or above as dropped: those entries are
+/// gone from the log.
+fn drop_from<R>(waiters: &mut VecDeque<Waiter<R>>, from: Index) {
+    while waiters.back().is_some_and(|w| w.index >= from) {
+        if let Some(waiter) = waiters.pop_back() {
+            let _ = waiter.reply.send(Err(RaftError::ProposalDropped));
+        }
+    }
+}
+
+/// Answers every waiter below `index` as dropped: its index was applied
+/// with another entry.
+fn drop_before<R>(waiters: &mut VecDeque<Waiter<R>>, index: Index) {
+    while waiters.front().is_some_and(|w| w.index < index) {
+        if let Some(waiter) = waiters.pop_front() {
+            let _ = waiter.reply.send(Err(RaftError::ProposalDropped));
+        }
+    }
+}
+
+/// The entry at `index` was applied with `term`: every waiter before it was
+/// replaced (dropped); the one at it gets `outcome()` if its term matches.
+fn settle<R>(
+    waiters: &mut VecDeque<Waiter<R>>,
+    index: Index,
+    term: Term,
+    outcome: impl FnOnce() -> Result<R, RaftError>,
+) {
+    drop_before(waiters, index);
+    if waiters.front().is_some_and(|w| w.index == index)
+        && let Some(waiter) = waiters.pop_front()
+    {
+        let result = if waiter.term == term {
+            outcome()
+        } else {
+            Err(RaftError::ProposalDropped)
+        };
+        let _ = waiter.reply.send(result);
+    }
+}
+
+/// Answers whoever `input` carries with `error`; true for a stop.
+fn refuse<S: StateMachine>(input: ApplyInput<S>, error: &RaftError) -> bool {
+    match input {
+        ApplyInput::Register { replies, .. } => {
+            for reply in replies {
+                let _ = reply.send(Err(error.clone()));
+            }
+        }
+        ApplyInput::Read { reply, .. } | ApplyInput::StaleRead { reply, .. } => {
+            let _ = reply.send(Err(error.clone()));
+        }
+        ApplyInput::RegisterChange { reply, .. } => {
+            let _ = reply.send(Err(error.clone()));
+        }
+        ApplyInput::Entries(_)
+        | ApplyInput::Truncated(_)
+        | ApplyInput::BuildSnapshot
+        | ApplyInput::Install(_) => {}
+        ApplyInput::Stop { .. } => return true,
+    }
+    false
+}
+
+/// Runs `work`, which blocks, without stalling the async runtime: directly on
+/// the apply thread, through `block_in_place` on a multi-threaded runtime.
+/// On a current-thread runtime there is no other worker to hand off to, so
+/// it runs in place (snapshots are rare; use a dedicated apply thread there).
+fn blocking<T>(on_thread: bool, work: impl FnOnce() -> T) -> T {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|handle| handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if !on_thread && multi_thread {
+        tokio::task::block_in_place(work)
+    } else {
+        work()
+    }
+}
+
+/// Streams the state machine into a new snapshot file, durably.
+fn take_snapshot<S: StateMachine>(
+    state_machine: &S,
+    store: &SnapshotStore,
+    meta: SnapshotMeta,
+) -> Result<SnapshotMeta, RaftError> {
+    let mut writer = store.create(meta)?;
+    state_machine
+        .snapshot(&mut writer)
+        .map_err(|error| RaftError::StateMachine(format!("snapshot failed: {error}")))?;
+    Ok(writer.finish()?)
+}

@@ -1,0 +1,91 @@
+//! The consensus task's side of snapshots: reporting finished snapshot work
+//! to the core, finishing an installation, compacting the log.
+
+use ordo_core::{Index, SnapshotMeta};
+
+use crate::runtime::consensus::Consensus;
+use crate::runtime::error::RaftError;
+use crate::runtime::event::Event;
+use crate::runtime::persist::PersistJob;
+use crate::runtime::shared::SnapshotEvent;
+use crate::runtime::snapshot_io::SnapshotJob;
+use crate::runtime::state_machine::StateMachine;
+
+impl<S: StateMachine> Consensus<S> {
+    /// Reports snapshot work finished elsewhere to the core.
+    pub(super) fn on_snapshot_event(&mut self, event: SnapshotEvent) -> Result<(), RaftError> {
+        match event {
+            SnapshotEvent::Built(Some(meta)) => {
+                self.latest_snapshot = Some(meta.clone());
+                self.raft.snapshot_built(meta)?;
+            }
+            SnapshotEvent::Built(None) => self.raft.snapshot_build_failed(),
+            SnapshotEvent::ChunkRead {
+                to,
+                snapshot_index,
+                offset,
+                data,
+                done,
+            } => self
+                .raft
+                .snapshot_chunk_read(to, snapshot_index, offset, data, done),
+            SnapshotEvent::ChunkWritten {
+                snapshot_index,
+                end_offset,
+            } => self.raft.snapshot_chunk_written(snapshot_index, end_offset),
+            SnapshotEvent::Restored(meta) => {
+                // The log is reset after every write issued before it.
+                match &self.inline_store {
+                    Some(store) => {
+                        store.reset(meta.index, meta.term)?;
+                        self.installed(meta);
+                    }
+                    None => self.to_persistence(PersistJob::Reset(meta))?,
+                }
+            }
+            SnapshotEvent::LogReset(meta) => self.installed(meta),
+            SnapshotEvent::Failed(error) => self.events.send(Event::Error { error }),
+        }
+        Ok(())
+    }
+
+    /// A received snapshot replaced the state machine and the log.
+    fn installed(&mut self, meta: SnapshotMeta) {
+        let last_index = meta.index;
+        self.raft.snapshot_installed(meta.clone());
+        self.latest_snapshot = Some(meta);
+        if last_index > self.state.applied_index {
+            self.state.applied_index = last_index;
+        }
+        while let Some(&(index, bytes)) = self.state.applying.front() {
+            if index > self.state.applied_index {
+                break;
+            }
+            self.state.applying.pop_front();
+            self.state.backlog_bytes -= bytes;
+        }
+        self.events.send(Event::SnapshotInstalled { last_index });
+    }
+
+    /// Discards the log up to `through`, in order with the writes before it.
+    pub(super) fn compact(&mut self, through: Index) -> Result<(), RaftError> {
+        match &self.inline_store {
+            Some(store) => Ok(store.compact(through)?),
+            None => self.to_persistence(PersistJob::Compact(through)),
+        }
+    }
+
+    pub(super) fn to_snapshot_thread(&self, job: SnapshotJob) {
+        let sent = self
+            .snapshot_jobs
+            .as_ref()
+            .is_some_and(|jobs| jobs.send(job).is_ok());
+        if !sent {
+            self.events.send_with(|| Event::Error {
+                error: RaftError::Snapshot(
+                    "a snapshot transfer needs a snapshot store on every node".into(),
+                ),
+            });
+        }
+    }
+}

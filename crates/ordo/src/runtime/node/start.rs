@@ -1,0 +1,238 @@
+//! Starting a node: restore the state machine, build the core, spawn the
+//! consensus task, the apply stage and the threads.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ordo_core::{Index, InitialState, NodeId, Raft, StartError, Term};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::runtime::apply::{Applier, StartPoint};
+use crate::runtime::consensus::{Consensus, LoopState};
+use crate::runtime::error::RaftError;
+use crate::runtime::node::{Parts, RaftNode, Running};
+use crate::runtime::state_machine::StateMachine;
+use crate::runtime::{persist, snapshot_io};
+
+impl<S: StateMachine> RaftNode<S> {
+    /// Starts the node: restores the state machine from its newest snapshot
+    /// (if any), opens the transport, and spawns the consensus task on the
+    /// current Tokio runtime along with the apply stage, and the persistence
+    /// thread (for stores that block).
+    ///
+    /// # Errors
+    /// [`RaftError::AlreadyStarted`] on a second call; [`RaftError::Storage`]
+    /// or [`RaftError::StateMachine`] if the snapshot cannot be restored;
+    /// [`RaftError::Transport`] if the transport cannot start.
+    pub async fn start(&self) -> Result<(), RaftError> {
+        let parts = self
+            .inner
+            .parts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .ok_or(RaftError::AlreadyStarted)?;
+        let node_id = self.inner.config.node_id;
+        let events = self.event_sender().ok_or(RaftError::ShuttingDown)?;
+        let (parts, restored) = tokio::task::spawn_blocking(move || restore(parts))
+            .await
+            .map_err(|error| RaftError::StateMachine(format!("restore panicked: {error}")))??;
+        let Parts {
+            state_machine,
+            log_store,
+            transport,
+            snapshot_store,
+            inbox_receiver,
+        } = parts;
+        let config = Arc::clone(&self.inner.config);
+        let seed = config.rng_seed.unwrap_or_else(|| clock_seed(node_id));
+        let core_config = config.core_config(seed, snapshot_store.is_some())?;
+        // The log's configuration entries, if any, override this (the core
+        // recovers them at start).
+        let membership = match &restored.snapshot {
+            Some(snapshot) => snapshot.membership.clone(),
+            None => config.initial_membership(),
+        };
+        let initial = InitialState {
+            hard_state: log_store.hard_state(),
+            membership: membership.clone(),
+            applied: restored.applied_index,
+            snapshot: restored.snapshot.clone(),
+            // The snapshot store keeps no partial transfers across restarts:
+            // an interrupted transfer starts over.
+            partial_snapshot: None,
+        };
+        let raft =
+            Raft::new(core_config, Arc::clone(&log_store), initial).map_err(
+                |error| match error {
+                    StartError::Config(error) => RaftError::Config(error.into()),
+                    StartError::Storage(error) => RaftError::Fatal(error.to_string()),
+                },
+            )?;
+        let soft_state = raft.soft_state();
+        self.inner.shared.soft_state.send_replace(soft_state);
+        self.inner
+            .shared
+            .applied_index
+            .store(restored.applied_index, std::sync::atomic::Ordering::Release);
+
+        transport.start(self.inbox_for_transport())?;
+        let (apply_sender, apply_receiver) = mpsc::unbounded_channel();
+        let (apply_done, apply_done_receiver) = oneshot::channel();
+        let mut threads_done = vec![apply_done_receiver];
+        let (persist_sender, inline_store) = if log_store.writes_never_block() {
+            (None, Some(Arc::clone(&log_store)))
+        } else {
+            let (persist_sender, persist_receiver) = std::sync::mpsc::channel();
+            let (persist_done, persist_done_receiver) = oneshot::channel();
+            let spawned = persist::spawn(
+                node_id,
+                Arc::clone(&log_store),
+                persist_receiver,
+                Arc::clone(&self.inner.shared),
+                persist_done,
+            );
+            if let Err(error) = spawned {
+                transport.stop();
+                return Err(thread_error(error));
+            }
+            threads_done.push(persist_done_receiver);
+            (Some(persist_sender), None)
+        };
+        let snapshot_store = snapshot_store.map(Arc::new);
+        let snapshot_jobs = match &snapshot_store {
+            Some(store) => {
+                let (jobs, job_receiver) = std::sync::mpsc::channel();
+                let (snapshot_done, snapshot_done_receiver) = oneshot::channel();
+                let spawned = snapshot_io::spawn(
+                    node_id,
+                    Arc::clone(store),
+                    job_receiver,
+                    Arc::clone(&self.inner.shared),
+                    snapshot_done,
+                );
+                if let Err(error) = spawned {
+                    transport.stop();
+                    return Err(thread_error(error));
+                }
+                threads_done.push(snapshot_done_receiver);
+                Some(jobs)
+            }
+            None => None,
+        };
+        let applier = Applier::new(
+            state_machine,
+            node_id,
+            apply_receiver,
+            Arc::clone(&self.inner.shared),
+            events.clone(),
+            StartPoint {
+                applied: (restored.applied_index, restored.applied_term),
+                membership,
+                snapshot_store,
+            },
+        );
+        if config.dedicated_apply_thread {
+            if let Err(error) = applier.spawn_thread(apply_done) {
+                transport.stop();
+                return Err(thread_error(error));
+            }
+        } else {
+            applier.spawn_task(apply_done);
+        }
+        let (request_sender, request_receiver) = mpsc::channel(config.max_pending_proposals);
+        let (stop_sender, stop_receiver) = oneshot::channel();
+        let consensus = Consensus {
+            state: LoopState::new(&config, soft_state, restored.applied_index),
+            raft,
+            config,
+            shared: Arc::clone(&self.inner.shared),
+            requests: request_receiver,
+            inbox: inbox_receiver,
+            transport,
+            persists: persist_sender,
+            inline_store,
+            snapshot_jobs,
+            latest_snapshot: restored.snapshot.clone(),
+            applies: apply_sender.clone(),
+            events,
+            members: self.inner.config.member_ids(),
+            reads: Default::default(),
+            threads_done,
+        };
+        tokio::spawn(consensus.run(stop_receiver));
+        let running = Running {
+            requests: request_sender,
+            applies: apply_sender,
+            stop: Mutex::new(Some(stop_sender)),
+        };
+        let _ = self.inner.running.set(running);
+        tracing::info!(node_id, "node started");
+        Ok(())
+    }
+}
+
+/// Where the state machine starts: from scratch, or from a snapshot.
+struct Restored {
+    applied_index: Index,
+    applied_term: Term,
+    snapshot: Option<ordo_core::SnapshotMeta>,
+}
+
+/// Restores the state machine from the newest snapshot, if there is one and
+/// the log reaches it.
+fn restore<S: StateMachine>(mut parts: Parts<S>) -> Result<(Parts<S>, Restored), RaftError> {
+    let fresh = Restored {
+        applied_index: 0,
+        applied_term: 0,
+        snapshot: None,
+    };
+    let Some(store) = &parts.snapshot_store else {
+        return Ok((parts, fresh));
+    };
+    let Some(mut reader) = store.open_latest()? else {
+        return Ok((parts, fresh));
+    };
+    let meta = reader.meta().clone();
+    let log_last = parts.log_store.last_index();
+    if meta.last_index > log_last {
+        // The log always reaches the newest snapshot (it is compacted only
+        // behind one, and reset to one when one is installed); a shorter log
+        // means the two directories do not belong together.
+        return Err(RaftError::StateMachine(format!(
+            "the newest snapshot covers index {} but the log ends at {log_last}: \
+             the snapshot and log stores are from different nodes or times",
+            meta.last_index
+        )));
+    }
+    parts
+        .state_machine
+        .restore(&mut reader)
+        .map_err(|error| RaftError::StateMachine(format!("restore failed: {error}")))?;
+    tracing::info!(
+        last_index = meta.last_index,
+        "state machine restored from snapshot"
+    );
+    let restored = Restored {
+        applied_index: meta.last_index,
+        applied_term: meta.last_term,
+        snapshot: Some(ordo_core::SnapshotMeta {
+            index: meta.last_index,
+            term: meta.last_term,
+            membership: meta.membership,
+        }),
+    };
+    Ok((parts, restored))
+}
+
+fn thread_error(error: std::io::Error) -> RaftError {
+    RaftError::Fatal(format!("cannot spawn a node thread: {error}"))
+}
+
+fn clock_seed(node_id: NodeId) -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    nanos ^ node_id.rotate_left(32)
+}

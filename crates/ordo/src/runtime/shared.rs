@@ -1,0 +1,243 @@
+//! What the node's tasks and threads share, and the messages between them.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use ordo_core::{Index, PersistId, ReadMode, SoftState, Term};
+use tokio::sync::{Notify, oneshot, watch};
+
+use crate::runtime::error::RaftError;
+use crate::runtime::state_machine::StateMachine;
+use crate::runtime::status::NodeStatus;
+
+/// Where an answer goes: the caller's half of a oneshot channel.
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, RaftError>>;
+
+/// A request from a [`RaftNode`](crate::RaftNode) handle to the consensus task.
+pub(crate) enum Request<S: StateMachine> {
+    /// Append a command (encoded by the consensus task, batch by batch);
+    /// answer once applied here.
+    Propose {
+        command: S::Command,
+        reply: Reply<S::Response>,
+    },
+    /// Confirm a read, then answer `query` once applied far enough.
+    Read {
+        query: S::Query,
+        mode: ReadMode,
+        reply: Reply<S::Answer>,
+    },
+    /// Report the node's status.
+    Status { reply: oneshot::Sender<NodeStatus> },
+    /// Hand leadership to `target`.
+    TransferLeadership {
+        target: ordo_core::NodeId,
+        reply: Reply<()>,
+    },
+    /// Start an election now.
+    Campaign { reply: Reply<()> },
+    /// Change the membership; answer once the change's entry is applied here.
+    ChangeMembership {
+        change: ordo_core::MembershipChange,
+        reply: Reply<()>,
+    },
+}
+
+/// Work for the apply stage, in the order the consensus task decided it.
+pub(crate) enum ApplyInput<S: StateMachine> {
+    /// Proposals appended at `first_index ..` in `term`, one reply each, in order.
+    Register {
+        first_index: Index,
+        term: Term,
+        replies: Vec<Reply<S::Response>>,
+    },
+    /// Committed entries to apply, in order.
+    Entries(Vec<ordo_core::Entry>),
+    /// Entries at this index and above were removed from the log.
+    Truncated(Index),
+    /// A confirmed read: answer once applied up to `read_index`.
+    Read {
+        read_index: Index,
+        query: S::Query,
+        reply: Reply<S::Answer>,
+    },
+    /// A read of whatever is applied now.
+    StaleRead {
+        query: S::Query,
+        reply: Reply<S::Answer>,
+    },
+    /// The core asked for a snapshot at (at least) the applied index.
+    BuildSnapshot,
+    /// Replace the state with the received snapshot `meta`.
+    Install(ordo_core::SnapshotMeta),
+    /// A membership change appended at `index` in `term`: answer once applied.
+    RegisterChange {
+        index: Index,
+        term: Term,
+        reply: Reply<()>,
+    },
+    /// Answer everything still waiting with `error`, then exit.
+    Stop { error: RaftError },
+}
+
+/// Snapshot work finished elsewhere (apply stage, snapshot thread,
+/// persistence thread), to report to the core.
+#[derive(Debug)]
+pub(crate) enum SnapshotEvent {
+    /// The requested snapshot is durable (`None`: building it failed).
+    Built(Option<ordo_core::SnapshotMeta>),
+    /// A chunk for a follower was read.
+    ChunkRead {
+        to: ordo_core::NodeId,
+        snapshot_index: Index,
+        offset: u64,
+        data: bytes::Bytes,
+        done: bool,
+    },
+    /// A received chunk was written (the last one durably, with the file).
+    ChunkWritten {
+        snapshot_index: Index,
+        end_offset: u64,
+    },
+    /// The state machine was restored from a received snapshot.
+    Restored(ordo_core::SnapshotMeta),
+    /// The log was reset to a received snapshot: installation is complete.
+    LogReset(ordo_core::SnapshotMeta),
+    /// Snapshot work failed (not fatal: the core retries).
+    Failed(RaftError),
+}
+
+/// State shared by the handle, the consensus task and the two threads.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// Role, term and leader, as last reported by the core.
+    pub(crate) soft_state: watch::Sender<SoftState>,
+    /// Set once the node has fully stopped (threads joined, storage flushed).
+    pub(crate) stopped: watch::Sender<bool>,
+    /// Wakes the consensus task: storage or the state machine progressed, or failed.
+    pub(crate) wake: Notify,
+    /// Highest persist id the persistence thread made durable.
+    pub(crate) durable_id: AtomicU64,
+    /// Highest index the apply stage applied.
+    pub(crate) applied_index: AtomicU64,
+    /// The first fatal failure of a thread, for the consensus task to act on.
+    fatal: Mutex<Option<RaftError>>,
+    /// Snapshot work finished, for the consensus task to report to the core.
+    snapshot_events: Mutex<Vec<SnapshotEvent>>,
+    /// Where each known node can be reached, for redirects: the configured
+    /// members and those added through this node.
+    pub(crate) addresses: std::sync::RwLock<std::collections::BTreeMap<ordo_core::NodeId, String>>,
+    /// Proposal calls in progress.
+    pub(crate) pending_proposals: AtomicUsize,
+    /// Read calls in progress.
+    pub(crate) pending_reads: AtomicUsize,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        soft_state: SoftState,
+        addresses: std::collections::BTreeMap<ordo_core::NodeId, String>,
+    ) -> Self {
+        Shared {
+            addresses: std::sync::RwLock::new(addresses),
+            soft_state: watch::Sender::new(soft_state),
+            stopped: watch::Sender::new(false),
+            wake: Notify::new(),
+            durable_id: AtomicU64::new(0),
+            applied_index: AtomicU64::new(0),
+            fatal: Mutex::new(None),
+            snapshot_events: Mutex::new(Vec::new()),
+            pending_proposals: AtomicUsize::new(0),
+            pending_reads: AtomicUsize::new(0),
+        }
+    }
+
+    /// Records a fatal failure (the first one wins) and wakes the consensus task.
+    pub(crate) fn fail(&self, error: RaftError) {
+        let mut fatal = self.fatal.lock().unwrap_or_else(PoisonError::into_inner);
+        fatal.get_or_insert(error);
+        drop(fatal);
+        self.wake.notify_one();
+    }
+
+    /// The fatal failure, if any.
+    pub(crate) fn fatal(&self) -> Option<RaftError> {
+        self.fatal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Reports finished snapshot work and wakes the consensus task.
+    pub(crate) fn snapshot_event(&self, event: SnapshotEvent) {
+        self.snapshot_events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(event);
+        self.wake.notify_one();
+    }
+
+    /// Takes the snapshot work finished since the last call.
+    pub(crate) fn take_snapshot_events(&self) -> Vec<SnapshotEvent> {
+        std::mem::take(
+            &mut *self
+                .snapshot_events
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+
+    /// The address known for `id`, if any.
+    pub(crate) fn address_of(&self, id: ordo_core::NodeId) -> Option<String> {
+        self.addresses
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+            .cloned()
+    }
+
+    /// Remembers where `id` can be reached.
+    pub(crate) fn learn_address(&self, id: ordo_core::NodeId, address: String) {
+        self.addresses
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, address);
+    }
+
+    /// Publishes progress of the persistence thread.
+    pub(crate) fn persisted(&self, id: PersistId) {
+        self.durable_id.store(id, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    /// Publishes progress of the apply stage.
+    pub(crate) fn applied(&self, index: Index) {
+        self.applied_index.store(index, Ordering::Release);
+        self.wake.notify_one();
+    }
+}
+
+/// Holds one unit of a counted limit; gives it back when dropped (also when
+/// the caller's future is cancelled).
+#[derive(Debug)]
+pub(crate) struct Slot<'a> {
+    counter: &'a AtomicUsize,
+}
+
+impl<'a> Slot<'a> {
+    /// Takes a unit of `counter` unless `limit` are taken.
+    pub(crate) fn acquire(counter: &'a AtomicUsize, limit: usize) -> Option<Self> {
+        let taken = counter.fetch_add(1, Ordering::AcqRel);
+        if taken >= limit {
+            counter.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Slot { counter })
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(1, Ordering::AcqRel);
+    }
+}

@@ -1,0 +1,209 @@
+//! The snapshot thread: moves snapshot bytes between the snapshot store and
+//! the core, chunk by chunk, for transfers between nodes.
+//!
+//! - On a leader, [`SnapshotRead`]s ask for `max_bytes` of a snapshot from an
+//!   offset, for one follower. The thread keeps one open reader per follower,
+//!   so a transfer streams the file once, front to back; a read at another
+//!   offset (a retry after a lost chunk) reopens and skips forward.
+//! - On a follower, [`SnapshotWrite`]s carry chunks in order. Offset 0 starts
+//!   a new file (dropping a half-received one); the last chunk finishes it
+//!   (fdatasync, rename, directory fsync). Only then is the last chunk
+//!   acknowledged, so the core installs a snapshot that is whole on disk.
+//!   Earlier chunks are acknowledged once written: the store keeps no partial
+//!   transfer across a restart, so a restarted follower starts over at 0.
+//!
+//! Neither side holds a whole snapshot in memory: at most one chunk per
+//! transfer. Results go back to the consensus task through [`Shared`].
+//! A thread, because every step is blocking file I/O.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::sync::mpsc::Receiver;
+
+use bytes::Bytes;
+use ordo_core::{Index, NodeId, SnapshotRead, SnapshotWrite};
+use tokio::sync::oneshot;
+
+use crate::runtime::error::RaftError;
+use crate::runtime::shared::{Shared, SnapshotEvent};
+use crate::storage::{SnapshotMeta, SnapshotReader, SnapshotStore, SnapshotWriter};
+
+/// Work for the snapshot thread.
+pub(crate) enum SnapshotJob {
+    Read(SnapshotRead, ordo_core::Term),
+    Write(SnapshotWrite),
+}
+
+/// Starts the thread. `done` resolves (by being dropped) when it exits, which
+/// it does once the consensus task drops its sender.
+pub(crate) fn spawn(
+    node_id: NodeId,
+    store: Arc<SnapshotStore>,
+    jobs: Receiver<SnapshotJob>,
+    shared: Arc<Shared>,
+    done: oneshot::Sender<()>,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name(format!("ordo-snapshot-{node_id}"))
+        .spawn(move || {
+            let _done = done;
+            let mut mover = Mover {
+                store: &store,
+                shared: &shared,
+                node_id,
+                outgoing: HashMap::new(),
+                incoming: None,
+            };
+            while let Ok(job) = jobs.recv() {
+                match job {
+                    SnapshotJob::Read(read, term) => mover.read(read, term),
+                    SnapshotJob::Write(write) => mover.write(write),
+                }
+            }
+        })
+        .map(|_| ())
+}
+
+/// A transfer to one follower: the open file and how far it was read.
+struct Outgoing {
+    snapshot_index: Index,
+    reader: SnapshotReader,
+    position: u64,
+}
+
+/// A transfer from the leader: the file being written and how far.
+struct Incoming<'a> {
+    meta: ordo_core::SnapshotMeta,
+    writer: SnapshotWriter<'a>,
+    written: u64,
+}
+
+struct Mover<'a> {
+    store: &'a SnapshotStore,
+    shared: &'a Shared,
+    node_id: NodeId,
+    outgoing: HashMap<NodeId, Outgoing>,
+    incoming: Option<Incoming<'a>>,
+}
+
+impl<'a> Mover<'a> {
+    fn read(&mut self, read: SnapshotRead, term: ordo_core::Term) {
+        match self.read_chunk(read, term) {
+            Ok((data, done)) => self.shared.snapshot_event(SnapshotEvent::ChunkRead {
+                to: read.to,
+                snapshot_index: read.snapshot_index,
+                offset: read.offset,
+                data,
+                done,
+            }),
+            Err(error) => {
+                // The core asks again after the follower's next heartbeat
+                // answer; a snapshot replaced meanwhile is simply skipped.
+                self.outgoing.remove(&read.to);
+                tracing::warn!(node_id = self.node_id, to = read.to, %error, "snapshot read failed");
+            }
+        }
+    }
+
+    fn read_chunk(
+        &mut self,
+        read: SnapshotRead,
+        term: ordo_core::Term,
+    ) -> std::io::Result<(Bytes, bool)> {
+        let reusable = self
+            .outgoing
+            .get(&read.to)
+            .is_some_and(|o| o.snapshot_index == read.snapshot_index && o.position <= read.offset);
+        if !reusable {
+            let reader = self
+                .store
+                .open_snapshot(read.snapshot_index, term)
+                .map_err(std::io::Error::other)?;
+            let outgoing = Outgoing {
+                snapshot_index: read.snapshot_index,
+                reader,
+                position: 0,
+            };
+            self.outgoing.insert(read.to, outgoing);
+        }
+        let Some(outgoing) = self.outgoing.get_mut(&read.to) else {
+            return Err(std::io::Error::other("no reader"));
+        };
+        // Skip forward to the offset asked for (only after a retry).
+        let skip = read.offset - outgoing.position;
+        std::io::copy(&mut (&mut outgoing.reader).take(skip), &mut std::io::sink())?;
+        outgoing.position = read.offset;
+        let wanted = read.max_bytes.min(outgoing.reader.remaining_bytes()) as usize;
+        let mut data = vec![0; wanted];
+        outgoing.reader.read_exact(&mut data)?;
+        outgoing.position += wanted as u64;
+        let done = outgoing.reader.remaining_bytes() == 0;
+        if done {
+            // Reading past the end verifies the data's checksum.
+            let mut end = [0u8; 1];
+            if outgoing.reader.read(&mut end)? != 0 {
+                return Err(std::io::Error::other("snapshot longer than it says"));
+            }
+            self.outgoing.remove(&read.to);
+        }
+        Ok((Bytes::from(data), done))
+    }
+
+    fn write(&mut self, write: SnapshotWrite) {
+        let index = write.meta.index;
+        let end = write.offset + write.data.len() as u64;
+        match self.write_chunk(write) {
+            Ok(()) => self.shared.snapshot_event(SnapshotEvent::ChunkWritten {
+                snapshot_index: index,
+                end_offset: end,
+            }),
+            Err(error) => {
+                // The leader resends from the offset this node expects.
+                self.incoming = None;
+                tracing::warn!(node_id = self.node_id, %error, "snapshot write failed");
+                self.shared
+                    .snapshot_event(SnapshotEvent::Failed(RaftError::Snapshot(error)));
+            }
+        }
+    }
+
+    fn write_chunk(&mut self, write: SnapshotWrite) -> Result<(), String> {
+        if write.offset == 0 {
+            let meta = SnapshotMeta {
+                last_index: write.meta.index,
+                last_term: write.meta.term,
+                membership: write.meta.membership.clone(),
+            };
+            self.incoming = None; // drops (discards) a half-received one
+            self.incoming = Some(Incoming {
+                meta: write.meta.clone(),
+                writer: self.store.create(meta).map_err(|error| error.to_string())?,
+                written: 0,
+            });
+        }
+        let Some(incoming) = &mut self.incoming else {
+            return Err("a snapshot chunk arrived with no transfer started".into());
+        };
+        if incoming.meta != write.meta || incoming.written != write.offset {
+            return Err(format!(
+                "snapshot chunk at {} does not follow the {} bytes received",
+                write.offset, incoming.written
+            ));
+        }
+        incoming
+            .writer
+            .write_all(&write.data)
+            .map_err(|error| format!("snapshot write failed: {error}"))?;
+        incoming.written += write.data.len() as u64;
+        if write.done
+            && let Some(incoming) = self.incoming.take()
+        {
+            incoming
+                .writer
+                .finish()
+                .map_err(|error| error.to_string())?;
+        }
+        Ok(())
+    }
+}

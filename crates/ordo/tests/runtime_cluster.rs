@@ -1,0 +1,204 @@
+//! Whole clusters over the in-process network: election, replication,
+//! concurrent proposals, leader failure, redirects, linearizable reads.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod runtime_support;
+
+use std::time::Duration;
+
+use ordo::{RaftError, Role};
+use runtime_support::{Answer, Cluster, add, get, set, wait_until, wait_until_async};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_elect_and_apply_concurrent_proposals_identically() {
+    let mut cluster = Cluster::start(3).await;
+    let leader = cluster.leader().await;
+    let node = cluster.node(leader).clone();
+    let mut tasks = Vec::new();
+    for task in 0..16u64 {
+        let node = node.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut last = 0;
+            for _ in 0..25 {
+                last = node
+                    .propose(add(&format!("k{task}"), 1))
+                    .await
+                    .unwrap()
+                    .unwrap();
+            }
+            last
+        }));
+    }
+    for task in tasks {
+        assert_eq!(
+            task.await.unwrap(),
+            25,
+            "each task's key counts its own adds"
+        );
+    }
+    cluster.converged(16 * 25).await;
+    let status = node.status().await.unwrap();
+    assert_eq!(status.role, Role::Leader);
+    assert_eq!(status.peers.len(), 3, "progress of every member");
+    assert!(status.commit_index >= 400 && status.applied_index == status.commit_index);
+    cluster.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_nodes_survive_the_leader_stopping_and_keep_going() {
+    let mut cluster = Cluster::start(5).await;
+    for i in 0..20 {
+        cluster.propose(set("before", i)).await;
+    }
+    let first = cluster.leader().await;
+    cluster.stop_node(first).await;
+    let second = cluster.leader().await;
+    assert_ne!(first, second);
+    for i in 0..20 {
+        cluster.propose(set("after", i)).await;
+    }
+    cluster.converged(40).await;
+    // Then a second failure: three of five still make a quorum.
+    cluster.stop_node(second).await;
+    let third = cluster.leader().await;
+    assert!(third != first && third != second);
+    assert_eq!(cluster.propose(set("last", 1)).await, None);
+    cluster.converged(41).await;
+    cluster.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_refuses_proposals_and_names_the_leader() {
+    let mut cluster = Cluster::start(3).await;
+    let leader = cluster.leader().await;
+    let follower = cluster.follower_of(leader);
+    // The follower may still be learning who leads; it must name it soon.
+    let named = wait_until_async("the follower to name the leader", || {
+        let node = cluster.node(follower).clone();
+        async move {
+            match node.propose(set("x", 1)).await {
+                Err(RaftError::NotLeader {
+                    leader: Some(named),
+                }) => Some(named),
+                Err(RaftError::NotLeader { leader: None }) => None,
+                other => panic!("a follower must refuse, got {other:?}"),
+            }
+        }
+    })
+    .await;
+    assert_eq!(named, (leader, format!("node-{leader}:7000")));
+    cluster.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_read_sees_a_write_acknowledged_just_before() {
+    let mut cluster = Cluster::start(3).await;
+    let leader = cluster.leader().await;
+    let follower = cluster.follower_of(leader);
+    // Slow the follower's link so its log lags the commit: the read must
+    // wait for the follower to apply, not answer from stale state.
+    cluster
+        .network
+        .set_link_delay(leader, follower, Duration::from_millis(30));
+    for value in 1..=20 {
+        cluster.node(leader).propose(set("x", value)).await.unwrap();
+        let seen = cluster.node(follower).read_index(get("x")).await.unwrap();
+        assert_eq!(
+            seen,
+            Answer::Value(Some(value)),
+            "stale read on the follower"
+        );
+    }
+    // The stale read is allowed to lag, and says so in its name.
+    let stale = cluster.node(follower).read_stale(get("x")).await.unwrap();
+    assert!(matches!(stale, Answer::Value(_)), "{stale:?}");
+    cluster.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_reads_answer_on_the_leader() {
+    let mut cluster = Cluster::start_with(3, |config| config.lease_reads = true).await;
+    let leader = cluster.leader().await;
+    cluster.propose(set("y", 7)).await;
+    let answer = cluster.node(leader).read_lease(get("y")).await.unwrap();
+    assert_eq!(answer, Answer::Value(Some(7)));
+    let follower = cluster.follower_of(leader);
+    let answer = cluster.node(follower).read_lease(get("y")).await.unwrap();
+    assert_eq!(
+        answer,
+        Answer::Value(Some(7)),
+        "a follower falls back to ReadIndex"
+    );
+    cluster.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proposal_cut_off_with_its_leader_is_dropped_not_applied() {
+    let mut cluster = Cluster::start(3).await;
+    cluster.propose(set("k", 1)).await;
+    let old = cluster.leader().await;
+    cluster.network.isolate(old);
+    // The cut-off leader still accepts the proposal (it cannot know yet).
+    let stranded = tokio::spawn({
+        let node = cluster.node(old).clone();
+        async move { node.propose(set("k", 99)).await }
+    });
+    let new = wait_until("a new leader among the others", || {
+        cluster
+            .nodes
+            .values()
+            .find(|node| node.id() != old && node.is_leader())
+            .map(|node| node.id())
+    })
+    .await;
+    cluster.node(new).propose(set("k", 2)).await.unwrap();
+    cluster.network.heal();
+    // Healing lets the new leader overwrite the stranded entry.
+    match stranded.await.unwrap() {
+        Err(RaftError::ProposalDropped | RaftError::NotLeader { .. }) => {}
+        other => panic!("the stranded proposal must not succeed: {other:?}"),
+    }
+    let answer = cluster.node(old).read_index(get("k")).await.unwrap();
+    assert_eq!(answer, Answer::Value(Some(2)));
+    cluster.converged(2).await;
+    cluster.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leadership_moves_on_request() {
+    let mut cluster = Cluster::start(3).await;
+    let leader = cluster.leader().await;
+    let target = cluster.follower_of(leader);
+    cluster.propose(set("a", 1)).await;
+    cluster
+        .node(leader)
+        .transfer_leadership(target)
+        .await
+        .unwrap();
+    wait_until("the target to lead", || {
+        cluster.node(target).is_leader().then_some(())
+    })
+    .await;
+    assert_eq!(cluster.leader().await, target);
+    cluster.propose(set("a", 2)).await;
+    cluster.converged(2).await;
+    let refused = cluster.node(target).transfer_leadership(42).await;
+    assert!(
+        matches!(refused, Err(RaftError::NotAVoter(42))),
+        "{refused:?}"
+    );
+    cluster.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replication_survives_a_lossy_network() {
+    let mut cluster = Cluster::start(3).await;
+    cluster.leader().await;
+    cluster.network.set_drop_rate(0.2, 11);
+    for i in 0..30 {
+        cluster.propose(add("n", i)).await;
+    }
+    cluster.network.heal();
+    cluster.converged(30).await;
+    cluster.stop_all().await;
+}

@@ -1,0 +1,152 @@
+//! Snapshots through the runtime: the leader snapshots and compacts its log,
+//! and a follower that fell behind the compaction catches up from a snapshot
+//! sent in chunks.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod runtime_support;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use ordo::storage::{LogStore, MemLogStore, SnapshotStore, WalConfig, WalLogStore};
+use ordo::transport::InProcessNetwork;
+use ordo::{Event, NodeId, RaftConfig, RaftNode};
+use runtime_support::{Answer, Cluster, Kv, add, config, get, wait_until};
+
+const IDS: [NodeId; 3] = [1, 2, 3];
+
+fn snapshotting(id: NodeId) -> RaftConfig {
+    RaftConfig {
+        snapshot_threshold: 20,
+        log_retention_entries: 5,
+        // Small chunks: a transfer takes many messages.
+        snapshot_chunk_bytes: 64,
+        ..config(id, &IDS)
+    }
+}
+
+async fn start(
+    cluster: &mut Cluster,
+    dir: &Path,
+    id: NodeId,
+    store: Arc<impl LogStore + 'static>,
+    kv: Kv,
+) -> RaftNode<Kv> {
+    let snapshots = SnapshotStore::open(dir.join(format!("snapshots-{id}"))).unwrap();
+    let node = RaftNode::builder(snapshotting(id), kv, store, cluster.network.transport(id))
+        .snapshot_store(snapshots)
+        .build()
+        .unwrap();
+    node.start().await.unwrap();
+    cluster.nodes.insert(id, node.clone());
+    node
+}
+
+async fn lagging_follower_catches_up_from_a_snapshot(durable: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster {
+        network: InProcessNetwork::new(),
+        ids: IDS.to_vec(),
+        nodes: Default::default(),
+    };
+    for id in IDS {
+        if durable {
+            let wal = WalLogStore::open(dir.path().join(format!("log-{id}")), WalConfig::default());
+            start(
+                &mut cluster,
+                dir.path(),
+                id,
+                Arc::new(wal.unwrap()),
+                Kv::default(),
+            )
+            .await;
+        } else {
+            let store = Arc::new(MemLogStore::new());
+            start(&mut cluster, dir.path(), id, store, Kv::default()).await;
+        }
+    }
+    let leader = cluster.leader().await;
+    let lagging = cluster.follower_of(leader);
+    let mut events = cluster.node(lagging).events();
+    cluster.network.isolate(lagging);
+    for i in 0..100 {
+        cluster.propose(add("n", i)).await;
+    }
+    // The leader snapshotted and compacted past what the follower has.
+    let status = cluster.node(leader).status().await.unwrap();
+    assert!(status.commit_index > 100);
+    let calls_before = {
+        let answer = cluster
+            .node(lagging)
+            .read_stale(runtime_support::Query::Fingerprint);
+        match answer.await.unwrap() {
+            Answer::Fingerprint { applied, .. } => applied,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(calls_before < 100);
+    cluster.network.heal();
+    cluster.converged(100).await;
+    let mut installed = None;
+    while let Some(event) = events.try_recv().unwrap() {
+        if let Event::SnapshotInstalled { last_index } = event {
+            installed = Some(last_index);
+        }
+    }
+    let installed = installed.expect("the follower installed a snapshot");
+    assert!(installed > 20, "{installed}");
+    let answer = cluster.node(lagging).read_index(get("n")).await.unwrap();
+    assert_eq!(answer, Answer::Value(Some((0..100).sum())));
+    // And it keeps replicating normally afterwards.
+    cluster.propose(add("n", 1)).await;
+    cluster.converged(101).await;
+    cluster.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_follower_catches_up_from_a_snapshot_in_memory() {
+    lagging_follower_catches_up_from_a_snapshot(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_follower_catches_up_from_a_snapshot_on_disk() {
+    lagging_follower_catches_up_from_a_snapshot(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_resumes_from_its_snapshot_and_compacted_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster {
+        network: InProcessNetwork::new(),
+        ids: IDS.to_vec(),
+        nodes: Default::default(),
+    };
+    let wal = |id: NodeId| {
+        Arc::new(
+            WalLogStore::open(dir.path().join(format!("log-{id}")), WalConfig::default()).unwrap(),
+        )
+    };
+    for id in IDS {
+        start(&mut cluster, dir.path(), id, wal(id), Kv::default()).await;
+    }
+    for i in 0..60 {
+        cluster.propose(add("n", i)).await;
+    }
+    cluster.converged(60).await;
+    let leader = cluster.leader().await;
+    let restarted = cluster.follower_of(leader);
+    cluster.stop_node(restarted).await;
+    let kv = Kv::default();
+    let applied_here = Arc::clone(&kv.apply_calls);
+    start(&mut cluster, dir.path(), restarted, wal(restarted), kv).await;
+    cluster.propose(add("n", 1000)).await;
+    cluster.converged(61).await;
+    let replayed = applied_here.load(Ordering::Relaxed);
+    assert!(
+        replayed < 61 - 20,
+        "restored from a snapshot, not replayed: {replayed}"
+    );
+    wait_until("nothing", || Some(())).await;
+    cluster.stop_all().await;
+}

@@ -1,0 +1,311 @@
+//! Helpers shared by the runtime tests: a key-value state machine that
+//! fingerprints what it applied, and a cluster over an `InProcessNetwork`.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use ordo::storage::{LogStore, MemLogStore};
+use ordo::transport::InProcessNetwork;
+use ordo::{Entry, NodeId, Peer, RaftConfig, RaftError, RaftNode, StateMachine};
+use serde::{Deserialize, Serialize};
+
+/// Generous: the machine is shared with other builds.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Sets `key` to `value`; answers the previous value.
+    Set(String, u64),
+    /// Adds to `key`; answers the new value.
+    Add(String, u64),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Query {
+    Get(String),
+    /// (commands applied, fingerprint of everything applied, in order).
+    Fingerprint,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer {
+    Value(Option<u64>),
+    Fingerprint { applied: u64, digest: u64 },
+}
+
+/// A map plus a running digest of every (index, command) applied, so two
+/// replicas can be compared exactly. `apply_calls` counts commands applied
+/// in this process (not restored from a snapshot).
+#[derive(Debug, Default)]
+pub struct Kv {
+    pub map: BTreeMap<String, u64>,
+    pub applied: u64,
+    pub digest: u64,
+    pub apply_calls: Arc<AtomicU64>,
+    /// Sleep this long per apply batch (a slow state machine).
+    pub apply_delay: Duration,
+}
+
+fn mix(digest: u64, value: u64) -> u64 {
+    (digest ^ value)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .rotate_left(29)
+}
+
+impl StateMachine for Kv {
+    type Command = Command;
+    type Response = Option<u64>;
+    type Query = Query;
+    type Answer = Answer;
+
+    fn apply(&mut self, entries: Vec<Entry<Command>>) -> Vec<Option<u64>> {
+        if !self.apply_delay.is_zero() {
+            std::thread::sleep(self.apply_delay);
+        }
+        self.apply_calls
+            .fetch_add(entries.len() as u64, Ordering::Relaxed);
+        entries
+            .into_iter()
+            .map(|entry| {
+                self.applied += 1;
+                self.digest = mix(self.digest, entry.index);
+                match entry.command {
+                    Command::Set(key, value) => {
+                        self.digest = mix(self.digest, value);
+                        self.map.insert(key, value)
+                    }
+                    Command::Add(key, value) => {
+                        self.digest = mix(self.digest, value.wrapping_add(1 << 40));
+                        let slot = self.map.entry(key).or_insert(0);
+                        *slot += value;
+                        Some(*slot)
+                    }
+                }
+            })
+            .collect()
+    }
+
+    fn query(&self, query: Query) -> Answer {
+        match query {
+            Query::Get(key) => Answer::Value(self.map.get(&key).copied()),
+            Query::Fingerprint => Answer::Fingerprint {
+                applied: self.applied,
+                digest: self.digest,
+            },
+        }
+    }
+
+    fn snapshot(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let state = (&self.map, self.applied, self.digest);
+        let bytes = serde_json::to_vec(&state).map_err(std::io::Error::other)?;
+        out.write_all(&bytes)
+    }
+
+    fn restore(&mut self, input: &mut dyn Read) -> std::io::Result<()> {
+        let mut bytes = Vec::new();
+        input.read_to_end(&mut bytes)?;
+        let (map, applied, digest): (BTreeMap<String, u64>, u64, u64) =
+            serde_json::from_slice(&bytes).map_err(std::io::Error::other)?;
+        (self.map, self.applied, self.digest) = (map, applied, digest);
+        Ok(())
+    }
+}
+
+/// The configuration of node `id` in a group of `ids`.
+pub fn config(id: NodeId, ids: &[NodeId]) -> RaftConfig {
+    RaftConfig {
+        node_id: id,
+        address: format!("node-{id}:7000"),
+        peers: ids
+            .iter()
+            .filter(|&&peer| peer != id)
+            .map(|&peer| Peer::new(peer, format!("node-{peer}:7000")))
+            .collect(),
+        rng_seed: Some(id),
+        ..RaftConfig::default()
+    }
+}
+
+/// Nodes over one in-process network.
+pub struct Cluster {
+    pub network: InProcessNetwork,
+    pub ids: Vec<NodeId>,
+    pub nodes: BTreeMap<NodeId, RaftNode<Kv>>,
+}
+
+impl Cluster {
+    /// `size` nodes with in-memory logs, started.
+    pub async fn start(size: u64) -> Cluster {
+        Self::start_with(size, |_| {}).await
+    }
+
+    /// As [`Cluster::start`], with each config adjusted by `adjust`.
+    pub async fn start_with(size: u64, adjust: impl Fn(&mut RaftConfig)) -> Cluster {
+        let ids: Vec<NodeId> = (1..=size).collect();
+        let mut cluster = Cluster {
+            network: InProcessNetwork::new(),
+            ids: ids.clone(),
+            nodes: BTreeMap::new(),
+        };
+        for &id in &ids {
+            let mut config = config(id, &ids);
+            adjust(&mut config);
+            cluster
+                .start_node(config, Kv::default(), Arc::new(MemLogStore::new()))
+                .await;
+        }
+        cluster
+    }
+
+    /// Starts one node (new or restarted) on `store`.
+    pub async fn start_node<L: LogStore + 'static>(
+        &mut self,
+        config: RaftConfig,
+        state_machine: Kv,
+        store: Arc<L>,
+    ) -> RaftNode<Kv> {
+        let id = config.node_id;
+        let node = RaftNode::new(config, state_machine, store, self.network.transport(id))
+            .expect("valid config");
+        node.start().await.expect("start");
+        self.nodes.insert(id, node.clone());
+        node
+    }
+
+    pub fn node(&self, id: NodeId) -> &RaftNode<Kv> {
+        &self.nodes[&id]
+    }
+
+    /// Stops node `id` and forgets it.
+    pub async fn stop_node(&mut self, id: NodeId) {
+        if let Some(node) = self.nodes.remove(&id) {
+            node.stop().await;
+        }
+    }
+
+    pub async fn stop_all(&mut self) {
+        for (_, node) in std::mem::take(&mut self.nodes) {
+            node.stop().await;
+        }
+    }
+
+    /// Waits until one running node leads and a majority of the group's
+    /// running nodes name it.
+    pub async fn leader(&self) -> NodeId {
+        let majority = self.ids.len() / 2 + 1;
+        wait_until("a leader known to a majority", || {
+            let leaders: Vec<NodeId> = self
+                .nodes
+                .values()
+                .filter(|node| node.is_leader())
+                .map(RaftNode::id)
+                .collect();
+            let [leader] = leaders[..] else {
+                return None;
+            };
+            let agreeing = self
+                .nodes
+                .values()
+                .filter(|node| node.leader_id() == Some(leader))
+                .count();
+            (agreeing >= majority).then_some(leader)
+        })
+        .await
+    }
+
+    /// A running node other than `leader`.
+    pub fn follower_of(&self, leader: NodeId) -> NodeId {
+        *self
+            .nodes
+            .keys()
+            .find(|&&id| id != leader)
+            .expect("a follower")
+    }
+
+    /// Proposes through whichever node leads, retrying redirects and drops.
+    pub async fn propose(&self, command: Command) -> Option<u64> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            assert!(Instant::now() < deadline, "no leader took {command:?}");
+            let leader = self.leader().await;
+            match self.node(leader).propose(command.clone()).await {
+                Ok(response) => return response,
+                Err(
+                    RaftError::NotLeader { .. }
+                    | RaftError::ProposalDropped
+                    | RaftError::TransferInProgress { .. }
+                    | RaftError::Busy { .. },
+                ) => tokio::time::sleep(Duration::from_millis(20)).await,
+                Err(error) => panic!("proposal failed: {error}"),
+            }
+        }
+    }
+
+    /// Waits until every running node applied the same `applied` commands
+    /// with the same fingerprint, and returns it.
+    pub async fn converged(&self, applied: u64) -> u64 {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let mut prints = Vec::new();
+            for node in self.nodes.values() {
+                prints.push(node.read_stale(Query::Fingerprint).await.expect("read"));
+            }
+            let same = prints.windows(2).all(|pair| pair[0] == pair[1]);
+            if let (true, Some(Answer::Fingerprint { applied: a, digest })) = (same, prints.first())
+                && *a == applied
+            {
+                return *digest;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "replicas did not converge on {applied} commands: {prints:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Polls `condition` every 10 ms until it returns `Some`, or panics after
+/// [`PATIENCE`] naming `what`.
+pub async fn wait_until<T>(what: &str, mut condition: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = condition() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// As [`wait_until`], for an async condition.
+pub async fn wait_until_async<T, F: Future<Output = Option<T>>>(
+    what: &str,
+    mut condition: impl FnMut() -> F,
+) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = condition().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+pub fn get(key: &str) -> Query {
+    Query::Get(key.to_string())
+}
+
+pub fn set(key: &str, value: u64) -> Command {
+    Command::Set(key.to_string(), value)
+}
+
+pub fn add(key: &str, value: u64) -> Command {
+    Command::Add(key.to_string(), value)
+}
