@@ -6,6 +6,21 @@ use bytes::Bytes;
 use ordo_core::{Config, InstallSnapshotRequest, Membership, Message, MessageBody, SnapshotMeta};
 use ordo_sim::cluster::Cluster;
 
+/// Three nodes, node 1 elected, everything delivered.
+fn elected_group() -> Cluster {
+    let config = |id| Config {
+        id,
+        election_timeout_min_ticks: 10,
+        election_timeout_max_ticks: 20,
+        heartbeat_interval_ticks: 2,
+        ..Config::default()
+    };
+    let mut cluster = Cluster::new(3, config).unwrap_or_else(|e| panic!("{e}"));
+    cluster.campaign(1).unwrap_or_else(|e| panic!("{e}"));
+    cluster.stabilize(100).unwrap_or_else(|e| panic!("{e}"));
+    cluster
+}
+
 fn answers_to_leader(messages: &[Message]) -> usize {
     messages
         .iter()
@@ -17,16 +32,7 @@ fn answers_to_leader(messages: &[Message]) -> usize {
 
 #[test]
 fn installed_is_answered_only_once_the_entries_are_durable() {
-    let config = |id| Config {
-        id,
-        election_timeout_min_ticks: 10,
-        election_timeout_max_ticks: 20,
-        heartbeat_interval_ticks: 2,
-        ..Config::default()
-    };
-    let mut cluster = Cluster::new(3, config).unwrap_or_else(|e| panic!("{e}"));
-    cluster.campaign(1).unwrap_or_else(|e| panic!("{e}"));
-    cluster.stabilize(100).unwrap_or_else(|e| panic!("{e}"));
+    let mut cluster = elected_group();
     cluster.auto_sync = false;
     let proposal = cluster
         .propose(1, vec![Bytes::from_static(b"a")])
@@ -80,16 +86,7 @@ fn installed_is_answered_only_once_the_entries_are_durable() {
 /// top of state that already includes it.
 #[test]
 fn nothing_older_is_applied_while_a_snapshot_waits_to_be_installed() {
-    let config = |id| Config {
-        id,
-        election_timeout_min_ticks: 10,
-        election_timeout_max_ticks: 20,
-        heartbeat_interval_ticks: 2,
-        ..Config::default()
-    };
-    let mut cluster = Cluster::new(3, config).unwrap_or_else(|e| panic!("{e}"));
-    cluster.campaign(1).unwrap_or_else(|e| panic!("{e}"));
-    cluster.stabilize(100).unwrap_or_else(|e| panic!("{e}"));
+    let mut cluster = elected_group();
     let commands = vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")];
     let proposal = cluster
         .propose(1, commands)
