@@ -46,6 +46,21 @@ pub struct SimNode {
 }
 
 impl SimNode {
+    /// A node just started with an empty disk.
+    fn started(raft: Raft<MemoryLog>, config: Config, base_membership: Membership) -> Self {
+        SimNode {
+            raft: Some(raft),
+            disk: None,
+            pending_writes: VecDeque::new(),
+            applied: Vec::new(),
+            config,
+            base_membership,
+            incarnation: 0,
+            snapshot: None,
+            partial_snapshot: None,
+        }
+    }
+
     /// The durable log, running or crashed.
     pub fn disk(&self) -> &MemoryLog {
         match (&self.raft, &self.disk) {
@@ -96,18 +111,7 @@ impl Cluster {
                 ..InitialState::default()
             };
             let raft = Raft::new(config.clone(), MemoryLog::new(), initial)?;
-            let node = SimNode {
-                raft: Some(raft),
-                disk: None,
-                pending_writes: VecDeque::new(),
-                applied: Vec::new(),
-                config,
-                base_membership: membership.clone(),
-                incarnation: 0,
-                snapshot: None,
-                partial_snapshot: None,
-            };
-            nodes.insert(id, node);
+            nodes.insert(id, SimNode::started(raft, config, membership.clone()));
         }
         Ok(Cluster {
             nodes,
@@ -377,18 +381,8 @@ impl Cluster {
     /// The core's start error for a bad configuration.
     pub fn add_node(&mut self, id: NodeId, config: Config) -> Result<(), StartError> {
         let raft = Raft::new(config.clone(), MemoryLog::new(), InitialState::default())?;
-        let node = SimNode {
-            raft: Some(raft),
-            disk: None,
-            pending_writes: VecDeque::new(),
-            applied: Vec::new(),
-            config,
-            base_membership: Membership::default(),
-            incarnation: 0,
-            snapshot: None,
-            partial_snapshot: None,
-        };
-        self.nodes.insert(id, node);
+        self.nodes
+            .insert(id, SimNode::started(raft, config, Membership::default()));
         Ok(())
     }
 

@@ -391,16 +391,7 @@ impl Run {
                 self.cluster.sync_some(id, count).map_err(fatal)?;
             }
             840..=854 => self.propose()?,
-            855..=949 => {
-                let client = self.rng.below(CLIENTS as u64) as usize;
-                let (choice, key, fallback) = (
-                    self.rng.next_u64(),
-                    self.rng.below(workload::KEYS),
-                    self.random_node(),
-                );
-                self.clients
-                    .start(&mut self.cluster, client, choice, key, fallback, self.now);
-            }
+            855..=949 => self.start_client_operation(),
             950..=954 if self.config.partitions => self.toggle_partition(),
             955..=964 if self.config.crashes => self.crash_or_restart()?,
             965..=972 if self.config.reconfigure => self.transfer(),
@@ -408,6 +399,18 @@ impl Run {
             _ => {}
         }
         Ok(())
+    }
+
+    /// A random client starts a random operation on a random key (if idle).
+    fn start_client_operation(&mut self) {
+        let client = self.rng.below(CLIENTS as u64) as usize;
+        let (choice, key, fallback) = (
+            self.rng.next_u64(),
+            self.rng.below(workload::KEYS),
+            self.random_node(),
+        );
+        self.clients
+            .start(&mut self.cluster, client, choice, key, fallback, self.now);
     }
 
     /// Routes what a node did to the clients and the counters.
@@ -578,14 +581,7 @@ impl Run {
                 }
             }
             self.clients.poll(&self.cluster, self.now);
-            let client = self.rng.below(CLIENTS as u64) as usize;
-            let (choice, key, fallback) = (
-                self.rng.next_u64(),
-                self.rng.below(workload::KEYS),
-                self.random_node(),
-            );
-            self.clients
-                .start(&mut self.cluster, client, choice, key, fallback, self.now);
+            self.start_client_operation();
             self.checker.check_cluster(&self.cluster)?;
             let Some(leader) = self.leader() else {
                 continue;
