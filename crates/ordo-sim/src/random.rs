@@ -388,7 +388,12 @@ impl Run {
             750..=839 => {
                 let id = self.random_node();
                 let count = 1 + self.rng.below(3) as usize;
-                self.cluster.sync_some(id, count).map_err(fatal)?;
+                // The snapshot file and the log are synced independently.
+                if self.rng.chance(250) {
+                    self.cluster.sync_snapshot(id);
+                } else {
+                    self.cluster.sync_some(id, count).map_err(fatal)?;
+                }
             }
             840..=854 => self.propose()?,
             855..=949 => {
