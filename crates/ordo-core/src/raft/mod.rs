@@ -177,7 +177,9 @@ impl<L: LogRead> Raft<L> {
     /// # Errors
     /// A fatal storage failure.
     pub fn tick(&mut self) -> Result<(), Error> {
-        self.node.ticks_since_start = self.node.ticks_since_start.saturating_add(1);
+        let node = &mut self.node;
+        node.ticks_since_start = node.ticks_since_start.saturating_add(1);
+        node.leader_contact_elapsed_ticks = node.leader_contact_elapsed_ticks.saturating_add(1);
         match self.role {
             RoleState::Leader(_) => self.tick_leader(),
             _ => self.tick_election(),
