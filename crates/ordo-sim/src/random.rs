@@ -183,6 +183,11 @@ impl SimRng {
 
 const TRACE_LINES: usize = 40;
 
+/// Per mille of messages sent in a storm that straggle.
+const STRAGGLER_PER_MILLE: u64 = 10;
+/// The least extra delay of a straggler, in steps.
+const STRAGGLER_MIN_STEPS: u64 = 100;
+
 struct Run {
     cluster: Cluster,
     checker: Checker,
@@ -442,7 +447,13 @@ impl Run {
                     profile
                 }
             };
-            let delay = base + self.rng.below(jitter + 1);
+            let mut delay = base + self.rng.below(jitter + 1);
+            // A straggler: in a storm, a few messages are held for several
+            // election timeouts (a stuck connection, a retransmission long
+            // after the fact) and arrive when their sender has moved on.
+            if self.storm && self.rng.chance(STRAGGLER_PER_MILLE) {
+                delay += STRAGGLER_MIN_STEPS + self.rng.below(STRAGGLER_MIN_STEPS * 4);
+            }
             self.due.push(self.now + delay);
         }
     }
