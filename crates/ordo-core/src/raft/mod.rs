@@ -296,11 +296,13 @@ impl<L: LogRead> Raft<L> {
     /// # Errors
     /// A fatal storage failure.
     pub fn persisted(&mut self, id: PersistId) -> Result<(), Error> {
-        let (stable, released) = self.node.outbox.complete(id);
-        for (index, term) in stable {
-            self.node.log.stable_to(index, term);
+        let completed = self.node.outbox.complete(id);
+        for (index, term) in completed.last_entries {
+            self.node
+                .log
+                .stable_to(index, term, completed.overwrite_pending_above);
         }
-        for message in released {
+        for message in completed.released {
             if message.to == self.node.id() {
                 // Only a candidate's vote for itself is addressed to itself.
                 self.receive_own_vote(message)?;
@@ -368,8 +370,11 @@ impl<L: LogRead> Raft<L> {
         let hard_state = self.node.hard_state();
         let hard_state_changed = hard_state != self.node.outbox.issued_hard_state();
         let entries = self.node.log.take_unpersisted();
-        let last_entry = entries.last().map(|e| (e.index, e.term));
-        let id = self.node.outbox.issue(hard_state, last_entry);
+        let span = entries
+            .first()
+            .zip(entries.last())
+            .map(|(first, last)| (first.index, (last.index, last.term)));
+        let id = self.node.outbox.issue(hard_state, span);
         Some(Persist {
             id,
             hard_state: hard_state_changed.then_some(hard_state),
