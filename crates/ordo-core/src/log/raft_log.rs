@@ -313,6 +313,11 @@ impl<L: LogRead> RaftLog<L> {
         Ok(entries)
     }
 
+    /// True when the state machine reported every entry handed out applied.
+    pub(crate) fn all_applied(&self) -> bool {
+        self.applied == self.applying
+    }
+
     /// The state machine applied up to `index`.
     ///
     /// # Panics

@@ -338,10 +338,16 @@ impl<L: LogRead> Raft<L> {
         self.maybe_request_snapshot();
         self.maybe_install_snapshot();
         let snapshot_out = std::mem::take(&mut self.node.snapshot_out);
-        let apply = self
-            .node
-            .log
-            .take_entries_to_apply(self.node.config.max_apply_bytes)?;
+        // Nothing is applied while a received snapshot waits to replace the
+        // state machine: it covers every entry that could be, and applying
+        // one after the restore would take the state machine back in time.
+        let apply = if self.installing_snapshot() {
+            Vec::new()
+        } else {
+            self.node
+                .log
+                .take_entries_to_apply(self.node.config.max_apply_bytes)?
+        };
         let soft_state = self.soft_state();
         let soft_state_changed = soft_state != self.reported;
         self.reported = soft_state;

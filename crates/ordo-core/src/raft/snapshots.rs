@@ -10,8 +10,10 @@
 //! then acknowledged with the next offset expected. A chunk at an unexpected
 //! offset is answered with the expected one, so transfers resume after lost
 //! messages and restarts. Once the last chunk is durable, and every persist
-//! issued before it is too, the snapshot is handed out for installation; the
-//! driver restores the state machine, resets the log, and reports back.
+//! issued before it is too and every entry handed out to apply was applied,
+//! the snapshot is handed out for installation; the driver restores the state
+//! machine, resets the log, and reports back. No entries are handed out to
+//! apply meanwhile.
 //! Appends are ignored meanwhile: nothing may be written to a log about to be
 //! replaced. Until the last chunk is durable they are not, so a newer leader
 //! may meanwhile bring the log up to and past the snapshot; then the snapshot
@@ -152,10 +154,13 @@ impl<L: LogRead> Raft<L> {
     }
 
     /// Hands out a complete incoming snapshot for installation once nothing
-    /// written before it is still in flight — unless the log has meanwhile
-    /// caught up with it.
+    /// written before it is still in flight, and every entry handed out to
+    /// apply was applied (the install may run in parallel with anything else
+    /// handed out) — unless the log has meanwhile caught up with it.
     pub(super) fn maybe_install_snapshot(&mut self) {
-        let quiet = !self.node.has_unissued_writes() && self.node.outbox.all_durable();
+        let quiet = !self.node.has_unissued_writes()
+            && self.node.outbox.all_durable()
+            && self.node.log.all_applied();
         let Some(incoming) = &mut self.node.incoming_snapshot else {
             return;
         };
