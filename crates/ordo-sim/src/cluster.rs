@@ -241,14 +241,19 @@ impl Cluster {
         if let Some(persist) = &actions.persist {
             node.pending_writes.push_back(persist.clone());
         }
-        if let Some(last) = actions.apply.last() {
-            node.applied.extend(actions.apply.iter().cloned());
-            raft.applied(last.index);
-        }
         self.network.extend(actions.messages.iter().cloned());
         node.pending_snapshot_writes
             .extend(actions.snapshot_writes.iter().cloned());
+        // Actions may be carried out in any order: snapshot work (an install
+        // included) goes before applying, the order more likely to expose a
+        // batch that needs another.
         carry_out_snapshot_actions(node, &actions)?;
+        if let Some(last) = actions.apply.last()
+            && let Some(raft) = node.raft.as_mut()
+        {
+            node.applied.extend(actions.apply.iter().cloned());
+            raft.applied(last.index);
+        }
         Ok(actions)
     }
 
