@@ -180,10 +180,10 @@ impl Cluster {
             }
             if let Some((&(_, leader), _)) =
                 votes.iter().find(|(_, count)| **count > running.len() / 2)
+                && running.contains(&leader)
+                && self.node(leader).is_leader()
             {
-                if running.contains(&leader) && self.node(leader).is_leader() {
-                    return leader;
-                }
+                return leader;
             }
             assert!(Instant::now() < deadline, "no leader among {running:?}");
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -137,13 +137,12 @@ fn leader(processes: &mut [Process]) -> u64 {
             .filter(|(_, (role, ..))| role == "Leader")
             .map(|(id, _)| *id)
             .collect();
-        if let [leader] = leaders[..] {
-            if statuses
+        if let [leader] = leaders[..]
+            && statuses
                 .iter()
                 .all(|(_, (_, known, ..))| *known == Some(leader))
-            {
-                return leader;
-            }
+        {
+            return leader;
         }
         assert!(Instant::now() < deadline, "no agreed leader: {statuses:?}");
         std::thread::sleep(Duration::from_millis(50));

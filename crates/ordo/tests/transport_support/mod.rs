@@ -198,10 +198,10 @@ pub async fn assert_link<T: NetTransport>(sender: &T, receiver: &mut Node<T>) {
             loop {
                 match receiver.inbox.recv().await {
                     Some(Inbound::Message(message)) if message.from == from => {
-                        if let MessageBody::Heartbeat(beat) = message.body {
-                            if beat.round == marker {
-                                return;
-                            }
+                        if let MessageBody::Heartbeat(beat) = message.body
+                            && beat.round == marker
+                        {
+                            return;
                         }
                     }
                     Some(_) => continue,
