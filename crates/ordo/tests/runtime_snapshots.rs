@@ -12,7 +12,8 @@ use std::sync::atomic::Ordering;
 use ordo::storage::{LogStore, MemLogStore, SnapshotStore, WalConfig, WalLogStore};
 use ordo::transport::InProcessNetwork;
 use ordo::{Event, NodeId, RaftConfig, RaftNode};
-use runtime_support::{Answer, Cluster, Kv, add, config, get, wait_until};
+use runtime_support::recording::{Recorder, RecordingTransport, Sent};
+use runtime_support::{Answer, Cluster, Kv, add, config, get, set, wait_until};
 
 const IDS: [NodeId; 3] = [1, 2, 3];
 
@@ -148,5 +149,130 @@ async fn a_restarted_node_resumes_from_its_snapshot_and_compacted_log() {
         "restored from a snapshot, not replayed: {replayed}"
     );
     wait_until("nothing", || Some(())).await;
+    cluster.stop_all().await;
+}
+
+fn long_key(i: u64) -> String {
+    format!("key-{i:03}-{}", "x".repeat(24))
+}
+
+/// Bytes of snapshot the follower receives before it is restarted.
+const RECEIVED_BEFORE_RESTART: u64 = 10 * 64;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_restarted_mid_transfer_resumes_from_its_durable_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = Recorder::new();
+    let mut cluster = Cluster {
+        network: InProcessNetwork::new(),
+        ids: IDS.to_vec(),
+        nodes: Default::default(),
+    };
+    let logs: Vec<Arc<MemLogStore>> = IDS.iter().map(|_| Arc::new(MemLogStore::new())).collect();
+    let start_recorded = |cluster: &Cluster, id: NodeId| {
+        let snapshots = SnapshotStore::open(dir.path().join(format!("snapshots-{id}"))).unwrap();
+        let transport = RecordingTransport::new(cluster.network.transport(id), recorder.clone());
+        let log = Arc::clone(&logs[id as usize - 1]);
+        RaftNode::builder(snapshotting(id), Kv::default(), log, transport)
+            .snapshot_store(snapshots)
+            .build()
+            .unwrap()
+    };
+    for id in IDS {
+        let node = start_recorded(&cluster, id);
+        node.start().await.unwrap();
+        cluster.nodes.insert(id, node);
+    }
+    let leader = cluster.leader().await;
+    let lagging = cluster.follower_of(leader);
+    cluster.network.isolate(lagging);
+    // Many long keys, so the snapshot takes dozens of 64-byte chunks.
+    for i in 0..100 {
+        cluster.propose(set(&long_key(i), i)).await;
+    }
+    // The transfer gets stuck after a known number of bytes, deterministically.
+    recorder.gate(lagging, RECEIVED_BEFORE_RESTART);
+    cluster.network.heal();
+    wait_until(
+        "the follower to acknowledge the bytes before the gate",
+        || (recorder.acknowledged(lagging) == RECEIVED_BEFORE_RESTART).then_some(()),
+    )
+    .await;
+    cluster.stop_node(lagging).await;
+
+    // What it holds durably: exactly what it acknowledged.
+    let snapshot_dir = dir.path().join(format!("snapshots-{lagging}"));
+    {
+        let store = SnapshotStore::open(&snapshot_dir).unwrap();
+        let incoming = store.open_incoming().unwrap().expect("a partial transfer");
+        assert_eq!(incoming.received_bytes(), RECEIVED_BEFORE_RESTART);
+    }
+
+    let mark = recorder.mark();
+    recorder.open();
+    let restarted = start_recorded(&cluster, lagging);
+    let mut events = restarted.events();
+    restarted.start().await.unwrap();
+    cluster.nodes.insert(lagging, restarted.clone());
+    cluster.converged(100).await;
+
+    let after = recorder.since(mark);
+    let chunks: Vec<(u64, u64, bool)> = after
+        .iter()
+        .filter_map(|sent| match sent {
+            Sent::Chunk {
+                to,
+                offset,
+                len,
+                done,
+                ..
+            } if *to == lagging => Some((*offset, *len, *done)),
+            _ => None,
+        })
+        .collect();
+    let (last_offset, last_len, _) = *chunks
+        .iter()
+        .find(|(_, _, done)| *done)
+        .expect("the transfer finished");
+    let total = last_offset + last_len;
+    assert!(
+        total > 3 * RECEIVED_BEFORE_RESTART,
+        "the snapshot spans many chunks: {total}"
+    );
+    // The follower never took a chunk before its durable offset again...
+    let acks: Vec<u64> = after
+        .iter()
+        .filter_map(|sent| match sent {
+            Sent::Ack {
+                from, next_offset, ..
+            } if *from == lagging => Some(*next_offset),
+            _ => None,
+        })
+        .collect();
+    assert!(!acks.is_empty());
+    assert!(
+        acks.iter().all(|&next| next >= RECEIVED_BEFORE_RESTART),
+        "the transfer started over: {acks:?}"
+    );
+    // ...and the leader re-sent at most one chunk it had sent before (the
+    // one it probes with; the follower answers with its offset).
+    let resent: u64 = chunks
+        .iter()
+        .filter(|(offset, _, _)| *offset < RECEIVED_BEFORE_RESTART)
+        .map(|(_, len, _)| len)
+        .sum();
+    assert!(resent <= 64, "re-sent {resent} bytes: {chunks:?}");
+    let sent: u64 = chunks.iter().map(|(_, len, _)| len).sum();
+    assert!(
+        sent <= total - RECEIVED_BEFORE_RESTART + 2 * 64,
+        "sent {sent} of {total} bytes after the restart"
+    );
+    let mut installed = false;
+    while let Some(event) = events.try_recv().unwrap() {
+        installed |= matches!(event, Event::SnapshotInstalled { .. });
+    }
+    assert!(installed, "the resumed snapshot was installed");
+    let answer = restarted.read_index(get(&long_key(42))).await.unwrap();
+    assert_eq!(answer, Answer::Value(Some(42)));
     cluster.stop_all().await;
 }

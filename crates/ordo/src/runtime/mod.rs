@@ -51,16 +51,19 @@
 //! then compacted up to [`RaftConfig::log_retention_entries`] before it. A
 //! follower that falls behind the compaction receives the snapshot in chunks
 //! (`snapshot_io.rs`: one open file per transfer, never a whole snapshot in
-//! memory), restores its state machine from it and resets its log. Every node
+//! memory), restores its state machine from it and resets its log. Each
+//! chunk is durable before it is acknowledged
+//! ([`IncomingSnapshot`](crate::storage::IncomingSnapshot)), so a follower
+//! restarted in the middle of a transfer resumes from the bytes it holds
+//! instead of starting over. Every node
 //! of a group needs a snapshot store, or none. Membership changes
 //! ([`RaftNode::add_learner`], [`RaftNode::add_node`],
 //! [`RaftNode::remove_node`], [`RaftNode::change_membership`]) go through
 //! the log; a new node starts with [`RaftConfig::joining`].
 //!
 //! # Left out, for now
-//! A snapshot partly received is not resumed across a restart of the
-//! receiver (the transfer starts over). Addresses of nodes added at run time
-//! are known only to the node they were added through.
+//! Addresses of nodes added at run time are known only to the node they were
+//! added through.
 
 mod apply;
 mod config;

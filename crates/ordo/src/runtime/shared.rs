@@ -94,7 +94,7 @@ pub(crate) enum SnapshotEvent {
         data: bytes::Bytes,
         done: bool,
     },
-    /// A received chunk was written (the last one durably, with the file).
+    /// A received chunk is durable (the last one published the file).
     ChunkWritten {
         snapshot_index: Index,
         end_offset: u64,
@@ -103,8 +103,6 @@ pub(crate) enum SnapshotEvent {
     Restored(ordo_core::SnapshotMeta),
     /// The log was reset to a received snapshot: installation is complete.
     LogReset(ordo_core::SnapshotMeta),
-    /// Snapshot work failed (not fatal: the core retries).
-    Failed(RaftError),
 }
 
 /// State shared by the handle, the consensus task and the two threads.

@@ -14,6 +14,8 @@ use ordo::transport::InProcessNetwork;
 use ordo::{Entry, NodeId, Peer, RaftConfig, RaftError, RaftNode, StateMachine};
 use serde::{Deserialize, Serialize};
 
+pub mod recording;
+
 /// Generous: the machine is shared with other builds.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 

@@ -44,7 +44,6 @@ impl<S: StateMachine> Consensus<S> {
                 }
             }
             SnapshotEvent::LogReset(meta) => self.installed(meta),
-            SnapshotEvent::Failed(error) => self.events.send(Event::Error { error }),
         }
         Ok(())
     }

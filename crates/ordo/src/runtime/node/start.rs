@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ordo_core::{Index, InitialState, NodeId, Raft, StartError, Term};
+use ordo_core::{Index, InitialState, NodeId, PartialSnapshot, Raft, StartError, Term};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::runtime::apply::{Applier, StartPoint};
@@ -13,6 +13,7 @@ use crate::runtime::error::RaftError;
 use crate::runtime::node::{Parts, RaftNode, Running};
 use crate::runtime::state_machine::StateMachine;
 use crate::runtime::{persist, snapshot_io};
+use crate::storage::SnapshotStore;
 
 impl<S: StateMachine> RaftNode<S> {
     /// Starts the node: restores the state machine from its newest snapshot
@@ -58,9 +59,9 @@ impl<S: StateMachine> RaftNode<S> {
             membership: membership.clone(),
             applied: restored.applied_index,
             snapshot: restored.snapshot.clone(),
-            // The snapshot store keeps no partial transfers across restarts:
-            // an interrupted transfer starts over.
-            partial_snapshot: None,
+            // A transfer interrupted by the restart resumes from the bytes
+            // made durable.
+            partial_snapshot: restored.partial.clone(),
         };
         let raft =
             Raft::new(core_config, Arc::clone(&log_store), initial).map_err(
@@ -172,20 +173,63 @@ impl<S: StateMachine> RaftNode<S> {
     }
 }
 
-/// Where the state machine starts: from scratch, or from a snapshot.
+/// Where the state machine starts: from scratch, or from a snapshot; and
+/// a snapshot transfer to resume, if one was interrupted.
 struct Restored {
     applied_index: Index,
     applied_term: Term,
     snapshot: Option<ordo_core::SnapshotMeta>,
+    partial: Option<PartialSnapshot>,
 }
 
 /// Restores the state machine from the newest snapshot, if there is one and
 /// the log reaches it.
-fn restore<S: StateMachine>(mut parts: Parts<S>) -> Result<(Parts<S>, Restored), RaftError> {
+fn restore<S: StateMachine>(parts: Parts<S>) -> Result<(Parts<S>, Restored), RaftError> {
+    let (parts, mut restored) = restore_latest(parts)?;
+    if let Some(store) = &parts.snapshot_store {
+        restored.partial = partial_snapshot(store, restored.applied_index)?;
+    }
+    Ok((parts, restored))
+}
+
+/// The snapshot transfer interrupted by the restart, if it is still of use
+/// (newer than what the state machine holds) and received anything.
+fn partial_snapshot(
+    store: &SnapshotStore,
+    applied_index: Index,
+) -> Result<Option<PartialSnapshot>, RaftError> {
+    let Some(incoming) = store.open_incoming()? else {
+        return Ok(None);
+    };
+    let meta = incoming.meta().clone();
+    let received_bytes = incoming.received_bytes();
+    if meta.last_index <= applied_index || received_bytes == 0 {
+        incoming.discard()?;
+        return Ok(None);
+    }
+    tracing::info!(
+        snapshot_index = meta.last_index,
+        received_bytes,
+        "resuming a snapshot transfer"
+    );
+    let meta = ordo_core::SnapshotMeta {
+        index: meta.last_index,
+        term: meta.last_term,
+        membership: meta.membership,
+    };
+    Ok(Some(PartialSnapshot {
+        meta,
+        received_bytes,
+    }))
+}
+
+/// Restores the state machine from the newest snapshot, if there is one.
+fn restore_latest<S: StateMachine>(mut parts: Parts<S>) -> Result<(Parts<S>, Restored), RaftError> {
     let fresh = Restored {
         applied_index: 0,
         applied_term: 0,
         snapshot: None,
+        partial: None,
     };
     let Some(store) = &parts.snapshot_store else {
         return Ok((parts, fresh));
@@ -221,6 +265,7 @@ fn restore<S: StateMachine>(mut parts: Parts<S>) -> Result<(Parts<S>, Restored),
             term: meta.last_term,
             membership: meta.membership,
         }),
+        partial: None,
     };
     Ok((parts, restored))
 }
