@@ -272,6 +272,68 @@ impl Cluster {
     }
 }
 
+/// The configuration of node `id` joining a group whose voters are `voters`.
+pub fn joining(id: NodeId, voters: &[NodeId]) -> RaftConfig {
+    let mut ids = voters.to_vec();
+    ids.push(id);
+    RaftConfig {
+        joining: true,
+        ..config(id, &ids)
+    }
+}
+
+/// Where node `id` is reached, as [`config`] says.
+pub fn address(id: NodeId) -> String {
+    format!("node-{id}:7000")
+}
+
+impl Cluster {
+    /// Runs `change` on whichever node leads until it succeeds, retrying
+    /// while the group is busy (another change in progress, an election).
+    pub async fn change<F, Fut>(&self, what: &str, change: F)
+    where
+        F: Fn(RaftNode<Kv>) -> Fut,
+        Fut: Future<Output = Result<(), RaftError>>,
+    {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            assert!(Instant::now() < deadline, "{what} never succeeded");
+            let leader = self.leader().await;
+            match change(self.node(leader).clone()).await {
+                Ok(()) => return,
+                Err(
+                    RaftError::NotLeader { .. }
+                    | RaftError::Busy { .. }
+                    | RaftError::ProposalDropped
+                    | RaftError::TransferInProgress { .. }
+                    | RaftError::Timeout
+                    | RaftError::ShuttingDown,
+                ) => tokio::time::sleep(Duration::from_millis(20)).await,
+                Err(error) => panic!("{what} failed: {error}"),
+            }
+        }
+    }
+
+    /// Starts node `id` (joining, on `store`) and adds it through the
+    /// leader: a learner first, then a voter.
+    pub async fn join<L: LogStore + 'static>(&mut self, id: NodeId, store: Arc<L>) -> RaftNode<Kv> {
+        let voters = self.ids.clone();
+        let node = self
+            .start_node(joining(id, &voters), Kv::default(), store)
+            .await;
+        self.change("add learner", |leader| async move {
+            leader.add_learner(id, address(id)).await
+        })
+        .await;
+        self.change("add voter", |leader| async move {
+            leader.add_node(id, address(id)).await
+        })
+        .await;
+        self.ids.push(id);
+        node
+    }
+}
+
 /// Polls `condition` every 10 ms until it returns `Some`, or panics after
 /// [`PATIENCE`] naming `what`.
 pub async fn wait_until<T>(what: &str, mut condition: impl FnMut() -> Option<T>) -> T {

@@ -7,13 +7,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use ordo_core::{Index, InitialState, NodeId, PartialSnapshot, Raft, StartError, Term};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::runtime::apply::{Applier, StartPoint};
+use crate::runtime::apply::{Applier, StartPoint, restore_from};
 use crate::runtime::consensus::{Consensus, LoopState};
+use crate::runtime::envelope::{self, Addresses};
 use crate::runtime::error::RaftError;
 use crate::runtime::node::{Parts, RaftNode, Running};
 use crate::runtime::state_machine::StateMachine;
 use crate::runtime::{persist, snapshot_io};
-use crate::storage::SnapshotStore;
+use crate::storage::{LogStore, SnapshotStore};
 
 impl<S: StateMachine> RaftNode<S> {
     /// Starts the node: restores the state machine from its newest snapshot
@@ -70,6 +71,13 @@ impl<S: StateMachine> RaftNode<S> {
                     StartError::Storage(error) => RaftError::Fatal(error.to_string()),
                 },
             )?;
+        // Where members are: from the snapshot, then the log after it.
+        self.inner
+            .shared
+            .learn_addresses(restored.snapshot_addresses.clone());
+        self.inner
+            .shared
+            .learn_addresses(restored.logged_addresses.clone());
         let soft_state = raft.soft_state();
         self.inner.shared.soft_state.send_replace(soft_state);
         self.inner
@@ -130,6 +138,7 @@ impl<S: StateMachine> RaftNode<S> {
             StartPoint {
                 applied: (restored.applied_index, restored.applied_term),
                 membership,
+                addresses: restored.snapshot_addresses,
                 snapshot_store,
             },
         );
@@ -157,7 +166,6 @@ impl<S: StateMachine> RaftNode<S> {
             latest_snapshot: restored.snapshot.clone(),
             applies: apply_sender.clone(),
             events,
-            members: self.inner.config.member_ids(),
             reads: Default::default(),
             threads_done,
         };
@@ -180,7 +188,14 @@ struct Restored {
     applied_term: Term,
     snapshot: Option<ordo_core::SnapshotMeta>,
     partial: Option<PartialSnapshot>,
+    /// Member addresses as of the snapshot (its header).
+    snapshot_addresses: Addresses,
+    /// Member addresses in the log after the snapshot.
+    logged_addresses: Addresses,
 }
+
+/// Bytes of log read per step while looking for addresses at start.
+const ADDRESS_SCAN_READ_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Restores the state machine from the newest snapshot, if there is one and
 /// the log reaches it.
@@ -189,7 +204,28 @@ fn restore<S: StateMachine>(parts: Parts<S>) -> Result<(Parts<S>, Restored), Raf
     if let Some(store) = &parts.snapshot_store {
         restored.partial = partial_snapshot(store, restored.applied_index)?;
     }
+    restored.logged_addresses = logged_addresses(parts.log_store.as_ref(), restored.applied_index)?;
     Ok((parts, restored))
+}
+
+/// The member addresses the log carries after `after` (the snapshot's
+/// index), later ones winning. Reads the log once, in bounded batches, as
+/// the core does to recover configuration entries.
+fn logged_addresses(log: &dyn LogStore, after: Index) -> Result<Addresses, RaftError> {
+    let mut found = Addresses::new();
+    let mut next = (after + 1).max(log.first_index());
+    let end = log.last_index() + 1;
+    while next < end {
+        let batch = log
+            .entries(next, end, ADDRESS_SCAN_READ_BYTES)
+            .map_err(|error| RaftError::Fatal(format!("reading the log at start: {error}")))?;
+        let Some(last) = batch.last() else { break };
+        next = last.index + 1;
+        if let Some(addresses) = envelope::addresses_in(&batch) {
+            found.extend(addresses);
+        }
+    }
+    Ok(found)
 }
 
 /// The snapshot transfer interrupted by the restart, if it is still of use
@@ -230,6 +266,8 @@ fn restore_latest<S: StateMachine>(mut parts: Parts<S>) -> Result<(Parts<S>, Res
         applied_term: 0,
         snapshot: None,
         partial: None,
+        snapshot_addresses: Addresses::new(),
+        logged_addresses: Addresses::new(),
     };
     let Some(store) = &parts.snapshot_store else {
         return Ok((parts, fresh));
@@ -249,9 +287,7 @@ fn restore_latest<S: StateMachine>(mut parts: Parts<S>) -> Result<(Parts<S>, Res
             meta.last_index
         )));
     }
-    parts
-        .state_machine
-        .restore(&mut reader)
+    let header = restore_from(&mut parts.state_machine, &mut reader)
         .map_err(|error| RaftError::StateMachine(format!("restore failed: {error}")))?;
     tracing::info!(
         last_index = meta.last_index,
@@ -266,6 +302,8 @@ fn restore_latest<S: StateMachine>(mut parts: Parts<S>) -> Result<(Parts<S>, Res
             membership: meta.membership,
         }),
         partial: None,
+        snapshot_addresses: header.addresses,
+        logged_addresses: Addresses::new(),
     };
     Ok((parts, restored))
 }
