@@ -15,6 +15,7 @@ use ordo::{Entry, NodeId, Peer, RaftConfig, RaftError, RaftNode, StateMachine};
 use serde::{Deserialize, Serialize};
 
 pub mod recording;
+pub mod writers;
 
 /// Generous: the machine is shared with other builds.
 pub const PATIENCE: Duration = Duration::from_secs(20);
@@ -32,12 +33,15 @@ pub enum Query {
     Get(String),
     /// (commands applied, fingerprint of everything applied, in order).
     Fingerprint,
+    /// Every key whose name starts with this, and its value.
+    Dump(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Answer {
     Value(Option<u64>),
     Fingerprint { applied: u64, digest: u64 },
+    Map(BTreeMap<String, u64>),
 }
 
 /// A map plus a running digest of every (index, command) applied, so two
@@ -99,6 +103,13 @@ impl StateMachine for Kv {
                 applied: self.applied,
                 digest: self.digest,
             },
+            Query::Dump(prefix) => Answer::Map(
+                self.map
+                    .range(prefix.clone()..)
+                    .take_while(|(key, _)| key.starts_with(&prefix))
+                    .map(|(key, value)| (key.clone(), *value))
+                    .collect(),
+            ),
         }
     }
 
