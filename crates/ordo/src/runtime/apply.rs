@@ -152,34 +152,46 @@ impl<S: StateMachine> Applier<S> {
     }
 
     /// Starts the stage on a thread of its own. `done` resolves (by being
-    /// dropped) when it exits.
+    /// dropped) when it has exited and released the state machine and the
+    /// snapshot store (so a restart can reopen it).
     pub(crate) fn spawn_thread(mut self, done: oneshot::Sender<()>) -> std::io::Result<()> {
         self.on_thread = true;
         std::thread::Builder::new()
             .name(format!("ordo-apply-{}", self.node_id))
             .spawn(move || {
-                let _done = done;
-                while let Some(first) = self.inputs.blocking_recv() {
-                    if self.round(first) {
-                        return;
-                    }
-                }
-                self.abandoned();
+                self.run_blocking();
+                drop(self);
+                drop(done);
             })
             .map(|_| ())
     }
 
-    /// Starts the stage as a task on the current Tokio runtime.
+    fn run_blocking(&mut self) {
+        while let Some(first) = self.inputs.blocking_recv() {
+            if self.round(first) {
+                return;
+            }
+        }
+        self.abandoned();
+    }
+
+    /// Starts the stage as a task on the current Tokio runtime. `done` as
+    /// for [`spawn_thread`](Self::spawn_thread).
     pub(crate) fn spawn_task(mut self, done: oneshot::Sender<()>) {
         tokio::spawn(async move {
-            let _done = done;
-            while let Some(first) = self.inputs.recv().await {
-                if self.round(first) {
-                    return;
-                }
-            }
-            self.abandoned();
+            self.run().await;
+            drop(self);
+            drop(done);
         });
+    }
+
+    async fn run(&mut self) {
+        while let Some(first) = self.inputs.recv().await {
+            if self.round(first) {
+                return;
+            }
+        }
+        self.abandoned();
     }
 
     /// The consensus task is gone without a stop: nobody will ever answer.

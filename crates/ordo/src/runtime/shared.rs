@@ -36,6 +36,8 @@ pub(crate) enum Request<S: StateMachine> {
     },
     /// Start an election now.
     Campaign { reply: Reply<()> },
+    /// Take a snapshot now; answer with its index once durable.
+    Snapshot { reply: Reply<Index> },
     /// Change the membership; answer once the change's entry is applied
     /// here. `address`: a new member's, to log with the change.
     ChangeMembership {

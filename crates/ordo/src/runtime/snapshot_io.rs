@@ -53,7 +53,6 @@ pub(crate) fn spawn(
     std::thread::Builder::new()
         .name(format!("ordo-snapshot-{node_id}"))
         .spawn(move || {
-            let _done = done;
             let mut mover = Mover {
                 store: &store,
                 shared: &shared,
@@ -67,6 +66,11 @@ pub(crate) fn spawn(
                     SnapshotJob::Write(write) => mover.write(write),
                 }
             }
+            drop(mover);
+            // The store's directory lock goes before the node reports itself
+            // stopped, so a restart can reopen it.
+            drop(store);
+            drop(done);
         })
         .map(|_| ())
 }

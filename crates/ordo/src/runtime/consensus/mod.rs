@@ -100,6 +100,9 @@ pub(crate) struct Consensus<S: StateMachine> {
     pub(crate) state: LoopState,
     /// Reads the core is confirming, by request id.
     pub(crate) reads: HashMap<u64, PendingRead<S>>,
+    /// Callers of `RaftNode::snapshot`, with the applied index the snapshot
+    /// must reach for each.
+    pub(crate) snapshot_waiters: Vec<(Index, Reply<Index>)>,
     /// Resolve when the persistence and apply stages have exited.
     pub(crate) threads_done: Vec<oneshot::Receiver<()>>,
 }
@@ -307,6 +310,7 @@ impl<S: StateMachine> Consensus<S> {
                 };
                 let _ = reply.send(result);
             }
+            Request::Snapshot { reply } => self.request_snapshot(reply),
             Request::Campaign { reply } => {
                 self.raft.campaign()?;
                 let _ = reply.send(Ok(()));
@@ -710,6 +714,9 @@ impl<S: StateMachine> Consensus<S> {
         for (_, read) in self.reads.drain() {
             let _ = read.reply.send(Err(error.clone()));
         }
+        for (_, reply) in self.snapshot_waiters.drain(..) {
+            let _ = reply.send(Err(error.clone()));
+        }
         let _ = self.applies.send(ApplyInput::Stop {
             error: error.clone(),
         });
@@ -778,6 +785,9 @@ fn refuse<S: StateMachine>(request: Request<S>, error: &RaftError) {
         Request::TransferLeadership { reply, .. }
         | Request::Campaign { reply }
         | Request::ChangeMembership { reply, .. } => {
+            let _ = reply.send(Err(error.clone()));
+        }
+        Request::Snapshot { reply } => {
             let _ = reply.send(Err(error.clone()));
         }
         Request::Status { .. } => {}

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use ordo_core::{MembershipChange, Message, NodeId, ReadMode, Role, SoftState};
+use ordo_core::{Index, MembershipChange, Message, NodeId, ReadMode, Role, SoftState};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::runtime::config::RaftConfig;
@@ -513,6 +513,26 @@ impl<S: StateMachine> RaftNode<S> {
     /// snapshots). This is what [`RaftError::NotLeader`] redirects to.
     pub fn addresses(&self) -> std::collections::BTreeMap<NodeId, String> {
         self.inner.shared.addresses()
+    }
+
+    /// Takes a snapshot of the state machine now, whatever
+    /// [`RaftConfig::snapshot_threshold`] says, and compacts the log behind
+    /// it as after any snapshot. Returns the index it covers once it is
+    /// durable: at least everything this node had applied when called (if a
+    /// snapshot was being taken already and is older, another follows it).
+    /// Needs a snapshot store ([`RaftNodeBuilder::snapshot_store`]).
+    ///
+    /// # Errors
+    /// [`RaftError::Snapshot`] without a snapshot store, or if taking it
+    /// failed (see the node's [`Event::Error`](crate::Event::Error));
+    /// [`RaftError::Timeout`] after [`RaftConfig::propose_timeout`] (it may
+    /// still finish); [`RaftError::Busy`], [`RaftError::ShuttingDown`],
+    /// [`RaftError::NotStarted`].
+    pub async fn snapshot(&self) -> Result<Index, RaftError> {
+        let running = self.running()?;
+        let (reply, answer) = oneshot::channel();
+        send(&running.requests, Request::Snapshot { reply })?;
+        wait(answer, self.inner.config.propose_timeout).await
     }
 
     /// Starts an election now instead of waiting for the timeout (through

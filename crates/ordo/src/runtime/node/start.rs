@@ -167,6 +167,7 @@ impl<S: StateMachine> RaftNode<S> {
             applies: apply_sender.clone(),
             events,
             reads: Default::default(),
+            snapshot_waiters: Vec::new(),
             threads_done,
         };
         tokio::spawn(consensus.run(stop_receiver));
