@@ -3,8 +3,11 @@
 //!
 //! - On a leader, [`SnapshotRead`]s ask for `max_bytes` of a snapshot from an
 //!   offset, for one follower. The thread keeps one open reader per follower,
-//!   so a transfer streams the file once, front to back; a read at another
-//!   offset (a retry after a lost chunk) reopens and skips forward.
+//!   so a transfer streams the file once, front to back, and the last chunk
+//!   read: the core asks for a chunk again whenever the follower answers a
+//!   heartbeat before the chunk (a retry, in case it was lost), and that is
+//!   answered from memory. A read at an earlier offset (the follower
+//!   restarted) reopens the file and skips forward, once.
 //! - On a follower, [`SnapshotWrite`]s carry chunks in order, into an
 //!   [`IncomingSnapshot`]: offset 0 starts a new transfer (discarding a
 //!   half-received one), every chunk is made durable before it is
@@ -75,11 +78,14 @@ pub(crate) fn spawn(
         .map(|_| ())
 }
 
-/// A transfer to one follower: the open file and how far it was read.
+/// A transfer to one follower: the open file, how far it was read, and the
+/// last chunk read (offset, bytes, last), to answer retries without reading
+/// again. Kept after the last chunk too (one chunk per follower at most).
 struct Outgoing {
     snapshot_index: Index,
     reader: SnapshotReader,
     position: u64,
+    last: Option<(u64, Bytes, bool)>,
 }
 
 struct Mover<'a> {
@@ -115,6 +121,13 @@ impl<'a> Mover<'a> {
         read: SnapshotRead,
         term: ordo_core::Term,
     ) -> std::io::Result<(Bytes, bool)> {
+        if let Some(outgoing) = self.outgoing.get(&read.to)
+            && outgoing.snapshot_index == read.snapshot_index
+            && let Some((offset, data, done)) = &outgoing.last
+            && *offset == read.offset
+        {
+            return Ok((data.clone(), *done));
+        }
         let reusable = self
             .outgoing
             .get(&read.to)
@@ -128,6 +141,7 @@ impl<'a> Mover<'a> {
                 snapshot_index: read.snapshot_index,
                 reader,
                 position: 0,
+                last: None,
             };
             self.outgoing.insert(read.to, outgoing);
         }
@@ -149,9 +163,10 @@ impl<'a> Mover<'a> {
             if outgoing.reader.read(&mut end)? != 0 {
                 return Err(std::io::Error::other("snapshot longer than it says"));
             }
-            self.outgoing.remove(&read.to);
         }
-        Ok((Bytes::from(data), done))
+        let data = Bytes::from(data);
+        outgoing.last = Some((read.offset, data.clone(), done));
+        Ok((data, done))
     }
 
     fn write(&mut self, write: SnapshotWrite) {
