@@ -202,3 +202,48 @@ async fn replication_survives_a_lossy_network() {
     cluster.converged(30).await;
     cluster.stop_all().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leadership_moves_to_a_lagging_follower_once_it_caught_up() {
+    let mut cluster = Cluster::start(3).await;
+    let leader = cluster.leader().await;
+    let target = cluster.follower_of(leader);
+    cluster.network.isolate(target);
+    for i in 0..200 {
+        cluster.propose(add("n", i)).await;
+    }
+    let behind = cluster.node(target).status().await.unwrap();
+    let ahead = cluster.node(leader).status().await.unwrap();
+    assert!(behind.last_log_index + 200 <= ahead.last_log_index);
+
+    // Back, but its link slow: the transfer starts while it still lags.
+    cluster.network.heal();
+    cluster
+        .network
+        .set_link_delay(leader, target, Duration::from_millis(10));
+    cluster
+        .node(leader)
+        .transfer_leadership(target)
+        .await
+        .unwrap();
+    // Meanwhile the old leader takes no proposals.
+    match cluster.node(leader).propose(add("n", 1000)).await {
+        Err(RaftError::TransferInProgress { target: to }) => assert_eq!(to, target),
+        // The transfer already finished.
+        Err(RaftError::NotLeader { leader }) => {
+            assert!(leader.is_none_or(|(new, _)| new == target));
+        }
+        other => panic!("a leader handing over must refuse proposals: {other:?}"),
+    }
+    wait_until("the lagging follower to take over", || {
+        cluster.node(target).is_leader().then_some(())
+    })
+    .await;
+    cluster.network.heal();
+    // It leads with everything acknowledged before.
+    let answer = cluster.node(target).read_index(get("n")).await.unwrap();
+    assert_eq!(answer, Answer::Value(Some((0..200).sum())));
+    cluster.propose(add("n", 1)).await;
+    cluster.converged(201).await;
+    cluster.stop_all().await;
+}

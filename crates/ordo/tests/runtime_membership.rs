@@ -5,9 +5,11 @@
 mod runtime_support;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use ordo::storage::MemLogStore;
-use ordo::{Event, RaftConfig, RaftError};
+use ordo::{Event, NodeId, RaftConfig, RaftError, RaftNode, Role};
+use runtime_support::writers::{Directory, Writers, check_every_write};
 use runtime_support::{Answer, Cluster, Kv, config, get, set, wait_until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -96,5 +98,108 @@ async fn invalid_or_misdirected_changes_are_refused() {
         cluster.node(leader).is_leader().then_some(())
     })
     .await;
+    cluster.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_grows_to_five_and_shrinks_to_three_under_writes() {
+    let mut cluster = Cluster::start(3).await;
+    let leader = cluster.leader().await;
+    let directory = Directory::new(&cluster.nodes);
+    let writers = Writers::start(&directory, "write-", 4);
+    writers.progress(200).await;
+
+    for id in [4, 5] {
+        let node = cluster.join(id, Arc::new(MemLogStore::new())).await;
+        directory.insert(node);
+        writers.progress(200).await;
+    }
+    let grown = cluster.node(leader).status().await.unwrap();
+    assert_eq!(
+        grown.peers.keys().copied().collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5],
+        "the leader tracks five members"
+    );
+
+    // Two of the original members leave (the leader stays, so writes keep
+    // flowing through it); they are stopped once the change committed.
+    let leaving: Vec<NodeId> = [1, 2, 3].into_iter().filter(|&id| id != leader).collect();
+    for &id in &leaving {
+        cluster
+            .change(
+                "remove",
+                |leader| async move { leader.remove_node(id).await },
+            )
+            .await;
+        directory.remove(id);
+        cluster.stop_node(id).await;
+        cluster.ids.retain(|&member| member != id);
+        writers.progress(200).await;
+    }
+    let outcome = writers.finish().await;
+
+    let members: Vec<RaftNode<Kv>> = cluster.nodes.values().cloned().collect();
+    let ids: Vec<NodeId> = members.iter().map(RaftNode::id).collect();
+    assert_eq!(ids, [vec![leader], vec![4, 5]].concat());
+    let status = cluster.node(leader).status().await.unwrap();
+    assert_eq!(status.peers.keys().copied().collect::<Vec<_>>(), ids);
+    check_every_write(&members, "write-", &outcome).await;
+    cluster.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_the_leader_hands_the_group_to_the_others_undisturbed() {
+    // A write the removed leader took after the change never hears its
+    // outcome there (it gets no more entries): it times out as unknown.
+    let mut cluster = Cluster::start_with(3, |config| {
+        config.propose_timeout = Duration::from_secs(2);
+    })
+    .await;
+    let old = cluster.leader().await;
+    let directory = Directory::new(&cluster.nodes);
+    let writers = Writers::start(&directory, "write-", 4);
+    writers.progress(200).await;
+
+    // The leader removes itself; it answers once the change is applied
+    // there, and steps down once it commits.
+    let mut removed_events = cluster.node(old).events();
+    cluster.node(old).remove_node(old).await.unwrap();
+    let removed = cluster.node(old).clone();
+    cluster.ids.retain(|&id| id != old);
+    let others: Vec<RaftNode<Kv>> = cluster
+        .nodes
+        .values()
+        .filter(|node| node.id() != old)
+        .cloned()
+        .collect();
+    let new = wait_until("a new leader among the others", || {
+        others
+            .iter()
+            .find(|node| node.is_leader())
+            .map(RaftNode::id)
+    })
+    .await;
+    writers.progress(200).await;
+
+    // The removed node keeps running (and ticking) but never campaigns,
+    // however many election timeouts pass.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut roles = Vec::new();
+    while let Some(event) = removed_events.try_recv().unwrap() {
+        if let Event::RoleChanged { current, .. } = event {
+            roles.push(current);
+        }
+    }
+    assert_eq!(
+        roles,
+        [Role::Follower],
+        "the removed node only stepped down"
+    );
+    assert!(!removed.is_leader());
+    assert_ne!(cluster.leader().await, old);
+    let outcome = writers.finish().await;
+    let status = cluster.node(new).status().await.unwrap();
+    assert!(!status.peers.contains_key(&old), "{:?}", status.peers);
+    check_every_write(&others, "write-", &outcome).await;
     cluster.stop_all().await;
 }

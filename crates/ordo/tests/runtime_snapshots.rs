@@ -12,7 +12,8 @@ use std::sync::atomic::Ordering;
 use ordo::storage::{LogStore, MemLogStore, SnapshotStore, WalConfig, WalLogStore};
 use ordo::transport::InProcessNetwork;
 use ordo::{Event, NodeId, RaftConfig, RaftNode};
-use runtime_support::{Answer, Cluster, Kv, add, config, get, wait_until};
+use runtime_support::recording::{Recorder, RecordingTransport, Sent};
+use runtime_support::{Answer, Cluster, Kv, add, config, get, set, wait_until};
 
 const IDS: [NodeId; 3] = [1, 2, 3];
 
@@ -149,4 +150,162 @@ async fn a_restarted_node_resumes_from_its_snapshot_and_compacted_log() {
     );
     wait_until("nothing", || Some(())).await;
     cluster.stop_all().await;
+}
+
+fn long_key(i: u64) -> String {
+    format!("key-{i:03}-{}", "x".repeat(24))
+}
+
+/// Bytes of snapshot the follower receives before it is restarted.
+const RECEIVED_BEFORE_RESTART: u64 = 10 * 64;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_restarted_mid_transfer_resumes_from_its_durable_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = Recorder::new();
+    let mut cluster = Cluster {
+        network: InProcessNetwork::new(),
+        ids: IDS.to_vec(),
+        nodes: Default::default(),
+    };
+    let logs: Vec<Arc<MemLogStore>> = IDS.iter().map(|_| Arc::new(MemLogStore::new())).collect();
+    let start_recorded = |cluster: &Cluster, id: NodeId| {
+        let snapshots = SnapshotStore::open(dir.path().join(format!("snapshots-{id}"))).unwrap();
+        let transport = RecordingTransport::new(cluster.network.transport(id), recorder.clone());
+        let log = Arc::clone(&logs[id as usize - 1]);
+        RaftNode::builder(snapshotting(id), Kv::default(), log, transport)
+            .snapshot_store(snapshots)
+            .build()
+            .unwrap()
+    };
+    for id in IDS {
+        let node = start_recorded(&cluster, id);
+        node.start().await.unwrap();
+        cluster.nodes.insert(id, node);
+    }
+    let leader = cluster.leader().await;
+    let lagging = cluster.follower_of(leader);
+    cluster.network.isolate(lagging);
+    // Many long keys, so the snapshot takes dozens of 64-byte chunks.
+    for i in 0..100 {
+        cluster.propose(set(&long_key(i), i)).await;
+    }
+    // The transfer gets stuck after a known number of bytes, deterministically.
+    recorder.gate(lagging, RECEIVED_BEFORE_RESTART);
+    cluster.network.heal();
+    wait_until(
+        "the follower to acknowledge the bytes before the gate",
+        || (recorder.acknowledged(lagging) == RECEIVED_BEFORE_RESTART).then_some(()),
+    )
+    .await;
+    cluster.stop_node(lagging).await;
+
+    // What it holds durably: exactly what it acknowledged.
+    let snapshot_dir = dir.path().join(format!("snapshots-{lagging}"));
+    {
+        let store = SnapshotStore::open(&snapshot_dir).unwrap();
+        let incoming = store.open_incoming().unwrap().expect("a partial transfer");
+        assert_eq!(incoming.received_bytes(), RECEIVED_BEFORE_RESTART);
+    }
+
+    let mark = recorder.mark();
+    recorder.open();
+    let restarted = start_recorded(&cluster, lagging);
+    let mut events = restarted.events();
+    restarted.start().await.unwrap();
+    cluster.nodes.insert(lagging, restarted.clone());
+    cluster.converged(100).await;
+
+    // The chunks the follower made durable since the restart, by the
+    // offsets it acknowledged (retransmissions and probes aside, those are
+    // what it received).
+    let acks: Vec<u64> = recorder
+        .since(mark)
+        .iter()
+        .filter_map(|sent| match sent {
+            Sent::Ack {
+                from,
+                next_offset,
+                installed: false,
+                ..
+            } if *from == lagging => Some(*next_offset),
+            _ => None,
+        })
+        .collect();
+    let furthest = *acks.iter().max().expect("the transfer went on");
+    assert!(
+        furthest > 3 * RECEIVED_BEFORE_RESTART,
+        "the snapshot spans many chunks: {furthest}"
+    );
+    assert!(
+        acks.iter().all(|&next| next >= RECEIVED_BEFORE_RESTART),
+        "the transfer started over: {acks:?}"
+    );
+    assert!(
+        acks[0] <= RECEIVED_BEFORE_RESTART + 64,
+        "it went on right from its durable offset: {acks:?}"
+    );
+    let mut installed = false;
+    while let Some(event) = events.try_recv().unwrap() {
+        installed |= matches!(event, Event::SnapshotInstalled { .. });
+    }
+    assert!(installed, "the resumed snapshot was installed");
+    let answer = restarted.read_index(get(&long_key(42))).await.unwrap();
+    assert_eq!(answer, Answer::Value(Some(42)));
+    cluster.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_is_taken_on_demand() {
+    let dir = tempfile::tempdir().unwrap();
+    let network = InProcessNetwork::new();
+    let config = RaftConfig {
+        snapshot_threshold: 0, // never by itself
+        ..config(1, &[1])
+    };
+    let store = Arc::new(MemLogStore::new());
+    let snapshots = SnapshotStore::open(dir.path()).unwrap();
+    let node = RaftNode::builder(config.clone(), Kv::default(), store, network.transport(1))
+        .snapshot_store(snapshots)
+        .build()
+        .unwrap();
+    let mut events = node.events();
+    node.start().await.unwrap();
+    node.wait_for_leader(runtime_support::PATIENCE)
+        .await
+        .unwrap();
+    for i in 0..10 {
+        node.propose(add("n", i)).await.unwrap();
+    }
+    let applied = node.status().await.unwrap().applied_index;
+    let index = node.snapshot().await.unwrap();
+    assert!(
+        index >= applied,
+        "{index} covers what was applied ({applied})"
+    );
+    let mut taken = Vec::new();
+    while let Some(event) = events.try_recv().unwrap() {
+        if let Event::SnapshotTaken { last_index } = event {
+            taken.push(last_index);
+        }
+    }
+    assert_eq!(taken, [index], "exactly the one asked for");
+    node.stop().await;
+    let reopened = SnapshotStore::open(dir.path()).unwrap();
+    assert_eq!(reopened.latest().unwrap().unwrap().last_index, index);
+
+    // Without a snapshot store there is nothing to take it into.
+    let plain = RaftNode::new(
+        config,
+        Kv::default(),
+        Arc::new(MemLogStore::new()),
+        network.transport(1),
+    )
+    .unwrap();
+    plain.start().await.unwrap();
+    assert!(matches!(
+        plain.snapshot().await,
+        Err(ordo::RaftError::Snapshot(_))
+    ));
+    plain.stop().await;
 }

@@ -22,9 +22,11 @@
 //! - `Read` waits until the applied index reaches its read index, then runs
 //!   the query; `StaleRead` runs at once.
 //!
-//! Entries are matched by payload: commands go to the state machine, no-ops
-//! are skipped. New kinds of entry (configuration changes) get their own arm
-//! in [`Applier::decode`].
+//! Entries are matched by payload: the application's commands go to the
+//! state machine, no-ops are skipped, configuration entries and the
+//! runtime's own entries (member addresses, see `envelope.rs`) are tracked
+//! for snapshots, which start with the runtime's header. New kinds of entry
+//! get their own arm in [`Applier::decode`].
 //!
 //! A panic in the state machine is caught where it is called: the state is
 //! unknown from then on, so the stage stops calling it, tells the consensus
@@ -37,6 +39,7 @@ use std::sync::Arc;
 use ordo_core::{EntryPayload, Index, Membership, Term};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::runtime::envelope::{self, Addresses, RuntimeEntry, SnapshotHeader};
 use crate::runtime::error::RaftError;
 use crate::runtime::event::{Event, EventSender};
 use crate::runtime::shared::{ApplyInput, Reply, Shared, SnapshotEvent};
@@ -53,6 +56,8 @@ pub(crate) struct StartPoint {
     pub(crate) applied: (Index, Term),
     /// The configuration in force there.
     pub(crate) membership: Membership,
+    /// The member addresses logged up to there.
+    pub(crate) addresses: Addresses,
     /// Where snapshots go, if anywhere.
     pub(crate) snapshot_store: Option<Arc<SnapshotStore>>,
 }
@@ -101,6 +106,8 @@ pub(crate) struct Applier<S: StateMachine> {
     published_index: Index,
     /// The configuration in force at `applied_index` (for snapshots).
     membership: Membership,
+    /// The member addresses logged up to `applied_index` (for snapshots).
+    addresses: Addresses,
     snapshot_store: Option<Arc<SnapshotStore>>,
     /// Set once the state machine panicked: it is never called again.
     broken: Option<RaftError>,
@@ -120,6 +127,7 @@ impl<S: StateMachine> Applier<S> {
         let StartPoint {
             applied,
             membership,
+            addresses,
             snapshot_store,
         } = start;
         Applier {
@@ -136,6 +144,7 @@ impl<S: StateMachine> Applier<S> {
             applied_term: applied.1,
             published_index: applied.0,
             membership,
+            addresses,
             snapshot_store,
             broken: None,
             on_thread: false,
@@ -143,34 +152,46 @@ impl<S: StateMachine> Applier<S> {
     }
 
     /// Starts the stage on a thread of its own. `done` resolves (by being
-    /// dropped) when it exits.
+    /// dropped) when it has exited and released the state machine and the
+    /// snapshot store (so a restart can reopen it).
     pub(crate) fn spawn_thread(mut self, done: oneshot::Sender<()>) -> std::io::Result<()> {
         self.on_thread = true;
         std::thread::Builder::new()
             .name(format!("ordo-apply-{}", self.node_id))
             .spawn(move || {
-                let _done = done;
-                while let Some(first) = self.inputs.blocking_recv() {
-                    if self.round(first) {
-                        return;
-                    }
-                }
-                self.abandoned();
+                self.run_blocking();
+                drop(self);
+                drop(done);
             })
             .map(|_| ())
     }
 
-    /// Starts the stage as a task on the current Tokio runtime.
+    fn run_blocking(&mut self) {
+        while let Some(first) = self.inputs.blocking_recv() {
+            if self.round(first) {
+                return;
+            }
+        }
+        self.abandoned();
+    }
+
+    /// Starts the stage as a task on the current Tokio runtime. `done` as
+    /// for [`spawn_thread`](Self::spawn_thread).
     pub(crate) fn spawn_task(mut self, done: oneshot::Sender<()>) {
         tokio::spawn(async move {
-            let _done = done;
-            while let Some(first) = self.inputs.recv().await {
-                if self.round(first) {
-                    return;
-                }
-            }
-            self.abandoned();
+            self.run().await;
+            drop(self);
+            drop(done);
         });
+    }
+
+    async fn run(&mut self) {
+        while let Some(first) = self.inputs.recv().await {
+            if self.round(first) {
+                return;
+            }
+        }
+        self.abandoned();
     }
 
     /// The consensus task is gone without a stop: nobody will ever answer.
@@ -347,30 +368,37 @@ impl<S: StateMachine> Applier<S> {
                 settle(&mut self.changes, entry.index, entry.term, || Ok(()));
                 Decoded::Nothing
             }
-            EntryPayload::Command(bytes) => match postcard::from_bytes(&bytes) {
-                Ok(command) => Decoded::Command(Entry {
-                    index: entry.index,
-                    term: entry.term,
-                    command,
-                }),
-                Err(error) => {
-                    // Every node fails the same way, so skipping keeps the
-                    // replicas identical; the proposer hears why.
-                    let error = RaftError::InvalidCommand(format!(
-                        "entry {} cannot be decoded as a command: {error}",
-                        entry.index
-                    ));
-                    tracing::error!(node_id = self.node_id, %error, "skipping entry");
-                    self.events.send_with(|| Event::Error {
-                        error: error.clone(),
-                    });
-                    Decoded::Invalid {
-                        index: entry.index,
-                        term: entry.term,
-                        error,
-                    }
-                }
-            },
+            EntryPayload::Command(bytes) => self.decode_command(entry.index, entry.term, &bytes),
+        }
+    }
+
+    /// A command entry: the application's, or the runtime's own.
+    fn decode_command(&mut self, index: Index, term: Term, bytes: &[u8]) -> Decoded<S::Command> {
+        let command = match envelope::open(bytes) {
+            envelope::Payload::Command(command) => postcard::from_bytes(command)
+                .map_err(|error| format!("cannot be decoded as a command: {error}")),
+            envelope::Payload::Runtime(RuntimeEntry::Addresses(addresses)) => {
+                self.addresses.extend(addresses);
+                return Decoded::Nothing;
+            }
+            envelope::Payload::Unknown(reason) => Err(reason),
+        };
+        match command {
+            Ok(command) => Decoded::Command(Entry {
+                index,
+                term,
+                command,
+            }),
+            Err(reason) => {
+                // Every node fails the same way, so skipping keeps the
+                // replicas identical; the proposer hears why.
+                let error = RaftError::InvalidCommand(format!("entry {index} {reason}"));
+                tracing::error!(node_id = self.node_id, %error, "skipping entry");
+                self.events.send_with(|| Event::Error {
+                    error: error.clone(),
+                });
+                Decoded::Invalid { index, term, error }
+            }
         }
     }
 
@@ -424,9 +452,14 @@ impl<S: StateMachine> Applier<S> {
             last_term: self.applied_term,
             membership: self.membership.clone(),
         };
+        let header = SnapshotHeader {
+            addresses: self.addresses.clone(),
+        };
         let on_thread = self.on_thread;
         let taken = self.call(|state_machine| {
-            blocking(on_thread, || take_snapshot(state_machine, &store, meta))
+            blocking(on_thread, || {
+                take_snapshot(state_machine, &store, meta, &header)
+            })
         });
         self.snapshot_store = Some(store);
         let built = match taken {
@@ -465,13 +498,11 @@ impl<S: StateMachine> Applier<S> {
                 let mut reader = store
                     .open_snapshot(meta.index, meta.term)
                     .map_err(|error| error.to_string())?;
-                state_machine
-                    .restore(&mut reader)
-                    .map_err(|error| error.to_string())
+                restore_from(state_machine, &mut reader)
             })
         });
-        match restored {
-            Some(Ok(())) => {}
+        let addresses = match restored {
+            Some(Ok(header)) => header.addresses,
             Some(Err(reason)) => {
                 // The state machine may be half replaced: the node must stop.
                 let error = RaftError::Snapshot(format!(
@@ -484,7 +515,7 @@ impl<S: StateMachine> Applier<S> {
                 return;
             }
             None => return,
-        }
+        };
         while let Some(waiter) = self.waiters.front() {
             if waiter.index > meta.index {
                 break;
@@ -500,8 +531,10 @@ impl<S: StateMachine> Applier<S> {
         // installation, after the log is reset.
         self.published_index = meta.index;
         self.membership = meta.membership.clone();
+        self.addresses = addresses.clone();
         self.serve_reads();
-        self.shared.snapshot_event(SnapshotEvent::Restored(meta));
+        self.shared
+            .snapshot_event(SnapshotEvent::Restored(meta, addresses));
     }
 
     /// Answers every proposal and read waiting here with `error`.
@@ -608,15 +641,32 @@ fn blocking<T>(on_thread: bool, work: impl FnOnce() -> T) -> T {
     }
 }
 
-/// Streams the state machine into a new snapshot file, durably.
+/// Streams the runtime's header and the state machine into a new snapshot
+/// file, durably.
 fn take_snapshot<S: StateMachine>(
     state_machine: &S,
     store: &SnapshotStore,
     meta: SnapshotMeta,
+    header: &SnapshotHeader,
 ) -> Result<SnapshotMeta, RaftError> {
     let mut writer = store.create(meta)?;
+    envelope::write_snapshot_header(&mut writer, header)
+        .map_err(|error| RaftError::Snapshot(format!("snapshot failed: {error}")))?;
     state_machine
         .snapshot(&mut writer)
         .map_err(|error| RaftError::StateMachine(format!("snapshot failed: {error}")))?;
     Ok(writer.finish()?)
+}
+
+/// Restores the state machine from a snapshot's data: the runtime's header,
+/// then the state machine's bytes. Returns the header.
+pub(crate) fn restore_from<S: StateMachine>(
+    state_machine: &mut S,
+    data: &mut dyn std::io::Read,
+) -> Result<SnapshotHeader, String> {
+    let header = envelope::read_snapshot_header(data).map_err(|error| error.to_string())?;
+    state_machine
+        .restore(data)
+        .map_err(|error| error.to_string())?;
+    Ok(header)
 }

@@ -136,7 +136,8 @@ pub struct RaftConfig {
     /// Take a state machine snapshot after this many entries were applied
     /// since the last one, when the node has a snapshot store
     /// ([`RaftNodeBuilder::snapshot_store`](crate::RaftNodeBuilder::snapshot_store)).
-    /// 0 turns snapshots off. Default 10 000.
+    /// 0 turns these automatic snapshots off ([`RaftNode::snapshot`](crate::RaftNode::snapshot)
+    /// still takes one on demand). Default 10 000.
     pub snapshot_threshold: u64,
     /// After a snapshot, keep this many entries before it in the log, so a
     /// follower slightly behind catches up from the log rather than a whole

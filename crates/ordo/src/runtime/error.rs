@@ -33,7 +33,10 @@ use crate::transport::TransportError;
 pub enum RaftError {
     /// Only the leader accepts proposals (and confirms reads, for a node that
     /// knows no leader). Send the request to `leader`: its id and configured
-    /// address. `None`: no leader is known yet; retry after an election.
+    /// address, known on every node however the leader joined. `None`: no
+    /// leader is known yet (retry after an election), or this node is behind
+    /// and has not yet received the new leader's address (retry shortly, or
+    /// ask another node).
     #[error("this node is not the leader (leader: {leader:?}); send the request there")]
     NotLeader {
         /// The leader this node knows of, and its address.

@@ -48,23 +48,58 @@
 //! With a snapshot store ([`RaftNodeBuilder::snapshot_store`]) the core asks
 //! for a snapshot every [`RaftConfig::snapshot_threshold`] applied entries;
 //! the apply stage streams the state machine into the store, and the log is
-//! then compacted up to [`RaftConfig::log_retention_entries`] before it. A
+//! then compacted up to [`RaftConfig::log_retention_entries`] before it
+//! (a snapshot's data is a small header of the runtime's, then the state
+//! machine's bytes exactly as it streamed them). A
 //! follower that falls behind the compaction receives the snapshot in chunks
 //! (`snapshot_io.rs`: one open file per transfer, never a whole snapshot in
-//! memory), restores its state machine from it and resets its log. Every node
+//! memory), restores its state machine from it and resets its log. Each
+//! chunk is durable before it is acknowledged
+//! ([`IncomingSnapshot`](crate::storage::IncomingSnapshot)), so a follower
+//! restarted in the middle of a transfer resumes from the bytes it holds
+//! instead of starting over. Every node
 //! of a group needs a snapshot store, or none. Membership changes
 //! ([`RaftNode::add_learner`], [`RaftNode::add_node`],
 //! [`RaftNode::remove_node`], [`RaftNode::change_membership`]) go through
 //! the log; a new node starts with [`RaftConfig::joining`].
 //!
-//! # Left out, for now
-//! A snapshot partly received is not resumed across a restart of the
-//! receiver (the transfer starts over). Addresses of nodes added at run time
-//! are known only to the node they were added through.
+//! # Member addresses
+//! [`RaftError::NotLeader`] names the leader's address ([`RaftConfig::address`]),
+//! so every node must know the address of every member that may lead,
+//! including those added at run time through some other node. The address
+//! travels like the configuration it belongs to, through the log:
+//!
+//! - [`RaftNode::add_learner`] and [`RaftNode::add_node`] append, right
+//!   behind the configuration entry and in the same append, an entry of the
+//!   runtime's own (`envelope.rs`: every command entry carries a one-byte tag,
+//!   the application's commands or the runtime's) holding the new member's
+//!   address and every member address the leader knows. Only a change the
+//!   core accepted gets one, so refused or retried changes leave nothing.
+//! - Each node learns addresses when such an entry is *appended* to its log,
+//!   as the configuration takes effect when appended; a restarting node reads
+//!   them back from its log (as the core reads configuration entries).
+//! - Snapshots carry the addresses logged up to their index in a small header
+//!   before the state machine's bytes, so they outlive log compaction and
+//!   reach nodes that catch up from a snapshot.
+//!
+//! We chose this over adding addresses to `ordo_core::Membership`: the
+//! consensus core stays free of what only the runtime needs, and nothing in
+//! the core, its transcripts or the simulator changes. The price is one
+//! byte per command entry, and a narrow window: a node that knows a leader
+//! but not yet the entry with its address (it is behind, or was down when
+//! the leader joined) answers `NotLeader { leader: None }` rather than an
+//! address it does not have. A redirect never names an empty or made-up
+//! address. Addresses of removed members are kept (a few bytes each).
+//!
+//! Messages from a node this one does not (yet) know as a member are
+//! stepped like any other: a node that was down while the group changed
+//! hears of the new leader only from that leader. The core decides what a
+//! message may change; transports establish who sent it.
 
 mod apply;
 mod config;
 mod consensus;
+mod envelope;
 mod error;
 mod event;
 mod node;

@@ -44,7 +44,8 @@ pub(crate) enum PersistJob {
     Reset(ordo_core::SnapshotMeta),
 }
 
-/// Starts the thread. `done` resolves (by being dropped) when it has exited.
+/// Starts the thread. `done` resolves (by being dropped) when it has exited
+/// and released the store.
 pub(crate) fn spawn(
     node_id: u64,
     store: Arc<dyn LogStore>,
@@ -55,11 +56,12 @@ pub(crate) fn spawn(
     std::thread::Builder::new()
         .name(format!("ordo-persist-{node_id}"))
         .spawn(move || {
-            let _done = done;
             if let Err(error) = run(store.as_ref(), &jobs, &shared) {
                 tracing::error!(node_id, %error, "storage failed; the node stops");
                 shared.fail(error.into());
             }
+            drop(store);
+            drop(done);
         })
         .map(|_| ())
 }

@@ -36,9 +36,13 @@ pub(crate) enum Request<S: StateMachine> {
     },
     /// Start an election now.
     Campaign { reply: Reply<()> },
-    /// Change the membership; answer once the change's entry is applied here.
+    /// Take a snapshot now; answer with its index once durable.
+    Snapshot { reply: Reply<Index> },
+    /// Change the membership; answer once the change's entry is applied
+    /// here. `address`: a new member's, to log with the change.
     ChangeMembership {
         change: ordo_core::MembershipChange,
+        address: Option<(ordo_core::NodeId, String)>,
         reply: Reply<()>,
     },
 }
@@ -94,17 +98,16 @@ pub(crate) enum SnapshotEvent {
         data: bytes::Bytes,
         done: bool,
     },
-    /// A received chunk was written (the last one durably, with the file).
+    /// A received chunk is durable (the last one published the file).
     ChunkWritten {
         snapshot_index: Index,
         end_offset: u64,
     },
-    /// The state machine was restored from a received snapshot.
-    Restored(ordo_core::SnapshotMeta),
+    /// The state machine was restored from a received snapshot, whose header
+    /// carried these member addresses.
+    Restored(ordo_core::SnapshotMeta, crate::runtime::envelope::Addresses),
     /// The log was reset to a received snapshot: installation is complete.
     LogReset(ordo_core::SnapshotMeta),
-    /// Snapshot work failed (not fatal: the core retries).
-    Failed(RaftError),
 }
 
 /// State shared by the handle, the consensus task and the two threads.
@@ -125,7 +128,8 @@ pub(crate) struct Shared {
     /// Snapshot work finished, for the consensus task to report to the core.
     snapshot_events: Mutex<Vec<SnapshotEvent>>,
     /// Where each known node can be reached, for redirects: the configured
-    /// members and those added through this node.
+    /// members, and those whose address this node's log carried (see
+    /// `envelope.rs`).
     pub(crate) addresses: std::sync::RwLock<std::collections::BTreeMap<ordo_core::NodeId, String>>,
     /// Proposal calls in progress.
     pub(crate) pending_proposals: AtomicUsize,
@@ -196,12 +200,20 @@ impl Shared {
             .cloned()
     }
 
-    /// Remembers where `id` can be reached.
-    pub(crate) fn learn_address(&self, id: ordo_core::NodeId, address: String) {
+    /// Remembers where these nodes can be reached.
+    pub(crate) fn learn_addresses(&self, addresses: crate::runtime::envelope::Addresses) {
         self.addresses
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(id, address);
+            .extend(addresses);
+    }
+
+    /// Every address known.
+    pub(crate) fn addresses(&self) -> crate::runtime::envelope::Addresses {
+        self.addresses
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Publishes progress of the persistence thread.

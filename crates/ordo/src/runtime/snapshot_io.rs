@@ -3,21 +3,30 @@
 //!
 //! - On a leader, [`SnapshotRead`]s ask for `max_bytes` of a snapshot from an
 //!   offset, for one follower. The thread keeps one open reader per follower,
-//!   so a transfer streams the file once, front to back; a read at another
-//!   offset (a retry after a lost chunk) reopens and skips forward.
-//! - On a follower, [`SnapshotWrite`]s carry chunks in order. Offset 0 starts
-//!   a new file (dropping a half-received one); the last chunk finishes it
-//!   (fdatasync, rename, directory fsync). Only then is the last chunk
-//!   acknowledged, so the core installs a snapshot that is whole on disk.
-//!   Earlier chunks are acknowledged once written: the store keeps no partial
-//!   transfer across a restart, so a restarted follower starts over at 0.
+//!   so a transfer streams the file once, front to back, and the last chunk
+//!   read: the core asks for a chunk again whenever the follower answers a
+//!   heartbeat before the chunk (a retry, in case it was lost), and that is
+//!   answered from memory. A read at an earlier offset (the follower
+//!   restarted) reopens the file and skips forward, once.
+//! - On a follower, [`SnapshotWrite`]s carry chunks in order, into an
+//!   [`IncomingSnapshot`]: offset 0 starts a new transfer (discarding a
+//!   half-received one), every chunk is made durable before it is
+//!   acknowledged, and the last one publishes the file (trailer, fdatasync,
+//!   rename, directory fsync), so the core installs a snapshot that is whole
+//!   on disk. A restarted follower tells the core how much it holds
+//!   (`InitialState::partial_snapshot`, see `node/start.rs`), and the first
+//!   chunk after the restart reopens the transfer where it stopped.
+//!
+//! A chunk that cannot be written stops the node: the core waits for every
+//! chunk it hands out to be reported durable, and has no way to hear that one
+//! failed, so carrying on would wedge the transfer (stop loudly instead).
 //!
 //! Neither side holds a whole snapshot in memory: at most one chunk per
 //! transfer. Results go back to the consensus task through [`Shared`].
 //! A thread, because every step is blocking file I/O.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
@@ -27,7 +36,7 @@ use tokio::sync::oneshot;
 
 use crate::runtime::error::RaftError;
 use crate::runtime::shared::{Shared, SnapshotEvent};
-use crate::storage::{SnapshotMeta, SnapshotReader, SnapshotStore, SnapshotWriter};
+use crate::storage::{IncomingSnapshot, SnapshotMeta, SnapshotReader, SnapshotStore};
 
 /// Work for the snapshot thread.
 pub(crate) enum SnapshotJob {
@@ -47,7 +56,6 @@ pub(crate) fn spawn(
     std::thread::Builder::new()
         .name(format!("ordo-snapshot-{node_id}"))
         .spawn(move || {
-            let _done = done;
             let mut mover = Mover {
                 store: &store,
                 shared: &shared,
@@ -61,22 +69,23 @@ pub(crate) fn spawn(
                     SnapshotJob::Write(write) => mover.write(write),
                 }
             }
+            drop(mover);
+            // The store's directory lock goes before the node reports itself
+            // stopped, so a restart can reopen it.
+            drop(store);
+            drop(done);
         })
         .map(|_| ())
 }
 
-/// A transfer to one follower: the open file and how far it was read.
+/// A transfer to one follower: the open file, how far it was read, and the
+/// last chunk read (offset, bytes, last), to answer retries without reading
+/// again. Kept after the last chunk too (one chunk per follower at most).
 struct Outgoing {
     snapshot_index: Index,
     reader: SnapshotReader,
     position: u64,
-}
-
-/// A transfer from the leader: the file being written and how far.
-struct Incoming<'a> {
-    meta: ordo_core::SnapshotMeta,
-    writer: SnapshotWriter<'a>,
-    written: u64,
+    last: Option<(u64, Bytes, bool)>,
 }
 
 struct Mover<'a> {
@@ -84,7 +93,8 @@ struct Mover<'a> {
     shared: &'a Shared,
     node_id: NodeId,
     outgoing: HashMap<NodeId, Outgoing>,
-    incoming: Option<Incoming<'a>>,
+    /// The transfer from the leader being received, once opened.
+    incoming: Option<IncomingSnapshot<'a>>,
 }
 
 impl<'a> Mover<'a> {
@@ -111,6 +121,13 @@ impl<'a> Mover<'a> {
         read: SnapshotRead,
         term: ordo_core::Term,
     ) -> std::io::Result<(Bytes, bool)> {
+        if let Some(outgoing) = self.outgoing.get(&read.to)
+            && outgoing.snapshot_index == read.snapshot_index
+            && let Some((offset, data, done)) = &outgoing.last
+            && *offset == read.offset
+        {
+            return Ok((data.clone(), *done));
+        }
         let reusable = self
             .outgoing
             .get(&read.to)
@@ -124,6 +141,7 @@ impl<'a> Mover<'a> {
                 snapshot_index: read.snapshot_index,
                 reader,
                 position: 0,
+                last: None,
             };
             self.outgoing.insert(read.to, outgoing);
         }
@@ -145,9 +163,10 @@ impl<'a> Mover<'a> {
             if outgoing.reader.read(&mut end)? != 0 {
                 return Err(std::io::Error::other("snapshot longer than it says"));
             }
-            self.outgoing.remove(&read.to);
         }
-        Ok((Bytes::from(data), done))
+        let data = Bytes::from(data);
+        outgoing.last = Some((read.offset, data.clone(), done));
+        Ok((data, done))
     }
 
     fn write(&mut self, write: SnapshotWrite) {
@@ -159,51 +178,50 @@ impl<'a> Mover<'a> {
                 end_offset: end,
             }),
             Err(error) => {
-                // The leader resends from the offset this node expects.
                 self.incoming = None;
-                tracing::warn!(node_id = self.node_id, %error, "snapshot write failed");
-                self.shared
-                    .snapshot_event(SnapshotEvent::Failed(RaftError::Snapshot(error)));
+                tracing::error!(node_id = self.node_id, %error, "snapshot write failed; the node stops");
+                self.shared.fail(RaftError::Snapshot(error));
             }
         }
     }
 
+    /// Makes the chunk durable; the last one publishes the snapshot.
     fn write_chunk(&mut self, write: SnapshotWrite) -> Result<(), String> {
+        let meta = storage_meta(&write.meta);
         if write.offset == 0 {
-            let meta = SnapshotMeta {
-                last_index: write.meta.index,
-                last_term: write.meta.term,
-                membership: write.meta.membership.clone(),
-            };
-            self.incoming = None; // drops (discards) a half-received one
-            self.incoming = Some(Incoming {
-                meta: write.meta.clone(),
-                writer: self.store.create(meta).map_err(|error| error.to_string())?,
-                written: 0,
-            });
+            self.incoming = None;
+            let created = self.store.create_incoming(meta.clone());
+            self.incoming = Some(created.map_err(|error| error.to_string())?);
+        } else if self.incoming.as_ref().is_none_or(|i| i.meta() != &meta) {
+            // The first chunk since a restart: reopen what is durable.
+            let reopened = self.store.open_incoming();
+            self.incoming = reopened
+                .map_err(|error| error.to_string())?
+                .filter(|incoming| incoming.meta() == &meta);
         }
         let Some(incoming) = &mut self.incoming else {
-            return Err("a snapshot chunk arrived with no transfer started".into());
-        };
-        if incoming.meta != write.meta || incoming.written != write.offset {
             return Err(format!(
-                "snapshot chunk at {} does not follow the {} bytes received",
-                write.offset, incoming.written
+                "a chunk of snapshot {} at byte {} arrived with no transfer of it started",
+                write.meta.index, write.offset
             ));
-        }
+        };
         incoming
-            .writer
-            .write_all(&write.data)
-            .map_err(|error| format!("snapshot write failed: {error}"))?;
-        incoming.written += write.data.len() as u64;
+            .append(write.offset, &write.data)
+            .map_err(|error| error.to_string())?;
         if write.done
             && let Some(incoming) = self.incoming.take()
         {
-            incoming
-                .writer
-                .finish()
-                .map_err(|error| error.to_string())?;
+            incoming.finish().map_err(|error| error.to_string())?;
         }
         Ok(())
+    }
+}
+
+/// The store's description of the snapshot the core describes.
+pub(crate) fn storage_meta(meta: &ordo_core::SnapshotMeta) -> SnapshotMeta {
+    SnapshotMeta {
+        last_index: meta.index,
+        last_term: meta.term,
+        membership: meta.membership.clone(),
     }
 }

@@ -20,7 +20,8 @@ use thiserror::Error;
 ///   [`InvalidConfig`](Self::InvalidConfig)):
 ///   the request was refused and the store is unchanged.
 /// - **Snapshot problems** ([`NoSnapshot`](Self::NoSnapshot),
-///   [`SnapshotMetadata`](Self::SnapshotMetadata)).
+///   [`SnapshotMetadata`](Self::SnapshotMetadata),
+///   [`SnapshotGap`](Self::SnapshotGap)).
 #[derive(Debug, Error)]
 pub enum StorageError {
     /// A file-system call failed. The store is now poisoned (see
@@ -142,6 +143,15 @@ pub enum StorageError {
         path: PathBuf,
         /// What is wrong.
         reason: String,
+    },
+    /// A chunk of an incoming snapshot does not continue the bytes received
+    /// so far (a caller bug); nothing was written.
+    #[error("a snapshot chunk at byte {offset} does not follow the {received} bytes received")]
+    SnapshotGap {
+        /// Where the chunk was to go.
+        offset: u64,
+        /// The bytes durably received so far.
+        received: u64,
     },
 }
 

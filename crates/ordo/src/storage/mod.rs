@@ -5,7 +5,8 @@
 //! - [`MemLogStore`] keeps it in memory; [`WalLogStore`] on disk as a segmented,
 //!   checksummed write-ahead log (see [`wal`] for the format, group commit,
 //!   recovery rules and the fsync gate).
-//! - [`SnapshotStore`] keeps snapshot files, streamed in and out in chunks.
+//! - [`SnapshotStore`] keeps snapshot files, streamed in and out in chunks,
+//!   and an [`IncomingSnapshot`] being received, durable chunk by chunk.
 //! - [`conformance`] is the suite every `LogStore` must pass.
 //! - [`fs`] is the file-system seam through which tests inject I/O failures.
 //!
@@ -38,6 +39,7 @@
 pub mod conformance;
 mod error;
 pub mod fs;
+mod incoming_snapshot;
 mod lock;
 mod log_store;
 mod mem;
@@ -45,6 +47,7 @@ mod snapshot;
 pub mod wal;
 
 pub use error::StorageError;
+pub use incoming_snapshot::IncomingSnapshot;
 pub use log_store::{Durable, LogStore};
 pub use mem::MemLogStore;
 pub use snapshot::{

@@ -12,7 +12,11 @@
 //! Writing goes to `<name>.tmp`; [`SnapshotWriter::finish`] appends the trailer,
 //! fdatasyncs, renames into place and fsyncs the directory, and only *then*
 //! removes older snapshots. A crash at any point leaves the previous snapshot
-//! intact; stray `.tmp` files are removed at open. Neither side ever holds a
+//! intact; stray `.tmp` files are removed at open. A snapshot received from
+//! a leader is written through an
+//! [`IncomingSnapshot`](crate::storage::IncomingSnapshot) instead, durable
+//! chunk by chunk so that the transfer survives a restart, and published the
+//! same way. Neither side ever holds a
 //! whole snapshot in memory: data moves through [`std::io::Write`] and
 //! [`std::io::Read`] in chunks of at most [`SNAPSHOT_CHUNK_BYTES`].
 
@@ -118,17 +122,7 @@ impl SnapshotStore {
             .fs
             .create(&tmp_path)
             .map_err(|source| StorageError::io("create", &tmp_path, source))?;
-        let meta_json =
-            serde_json::to_vec(&meta).map_err(|error| StorageError::SnapshotMetadata {
-                path: tmp_path.clone(),
-                reason: error.to_string(),
-            })?;
-        let mut header = Vec::with_capacity(HEADER_BYTES as usize + meta_json.len());
-        header.extend_from_slice(&MAGIC);
-        header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        header.extend_from_slice(&(meta_json.len() as u32).to_le_bytes());
-        header.extend_from_slice(&crc32c::crc32c(&meta_json).to_le_bytes());
-        header.extend_from_slice(&meta_json);
+        let header = encode_header(&meta, &tmp_path)?;
         file.write_all_at(&header, 0)
             .map_err(|source| StorageError::io("write to", &tmp_path, source))?;
         Ok(SnapshotWriter {
@@ -201,11 +195,19 @@ impl SnapshotStore {
         })
     }
 
-    fn snapshot_path(&self, index: Index, term: Term) -> PathBuf {
+    pub(super) fn snapshot_path(&self, index: Index, term: Term) -> PathBuf {
         self.dir.join(format!("snap-{index:020}-{term:020}.snap"))
     }
 
-    fn list(&self) -> Result<Vec<PathBuf>, StorageError> {
+    pub(super) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub(super) fn fs(&self) -> &dyn FileSystem {
+        self.fs.as_ref()
+    }
+
+    pub(super) fn list(&self) -> Result<Vec<PathBuf>, StorageError> {
         self.fs
             .list_dir(&self.dir)
             .map_err(|source| StorageError::io("list", &self.dir, source))
@@ -229,6 +231,68 @@ impl SnapshotStore {
     fn newest_path(&self) -> Result<Option<PathBuf>, StorageError> {
         Ok(self.finished()?.pop())
     }
+
+    /// The snapshot at `path` was just renamed into place: makes that
+    /// durable (directory fsync), then removes every older snapshot.
+    pub(super) fn published(&self, path: &Path) -> Result<(), StorageError> {
+        self.sync_dir()?;
+        let older: Vec<PathBuf> = self
+            .finished()?
+            .into_iter()
+            .filter(|older| older.as_path() < path)
+            .collect();
+        for older in &older {
+            self.fs
+                .remove_file(older)
+                .map_err(|source| StorageError::io("remove", older, source))?;
+        }
+        if !older.is_empty() {
+            self.sync_dir()?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn sync_dir(&self) -> Result<(), StorageError> {
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(|source| StorageError::io("fsync the directory", &self.dir, source))
+    }
+}
+
+/// A snapshot file's header: magic, version, metadata length and checksum,
+/// then the metadata. `path` is only for errors.
+pub(super) fn encode_header(meta: &SnapshotMeta, path: &Path) -> Result<Vec<u8>, StorageError> {
+    let meta_json = serde_json::to_vec(meta).map_err(|error| StorageError::SnapshotMetadata {
+        path: path.to_path_buf(),
+        reason: error.to_string(),
+    })?;
+    let mut header = Vec::with_capacity(HEADER_BYTES as usize + meta_json.len());
+    header.extend_from_slice(&MAGIC);
+    header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    header.extend_from_slice(&(meta_json.len() as u32).to_le_bytes());
+    header.extend_from_slice(&crc32c::crc32c(&meta_json).to_le_bytes());
+    header.extend_from_slice(&meta_json);
+    Ok(header)
+}
+
+/// Ends a snapshot file whose data (`data_bytes` of it, with checksum `crc`)
+/// ends at `trailer_at`: writes the trailer and fdatasyncs. `path` is only
+/// for errors.
+pub(super) fn seal(
+    file: &dyn FsFile,
+    path: &Path,
+    trailer_at: u64,
+    data_bytes: u64,
+    crc: u32,
+) -> Result<(), StorageError> {
+    let mut trailer = Vec::with_capacity(TRAILER_BYTES as usize);
+    trailer.extend_from_slice(&data_bytes.to_le_bytes());
+    trailer.extend_from_slice(&crc.to_le_bytes());
+    trailer.extend_from_slice(&TRAILER_MAGIC);
+    file.write_all_at(&trailer, trailer_at)
+        .map_err(|source| StorageError::io("write to", path, source))?;
+    file.sync_data()
+        .map_err(|source| StorageError::io("fdatasync", path, source))
 }
 
 fn field<const N: usize>(bytes: &[u8]) -> [u8; N] {
@@ -239,7 +303,7 @@ fn field<const N: usize>(bytes: &[u8]) -> [u8; N] {
 
 /// Reads and checks a snapshot's header; returns its metadata, the open file
 /// and the offset where data starts.
-fn read_header(
+pub(super) fn read_header(
     fs: &dyn FileSystem,
     path: &Path,
 ) -> Result<(SnapshotMeta, Arc<dyn FsFile>, u64), StorageError> {
@@ -305,44 +369,19 @@ impl SnapshotWriter<'_> {
     pub fn finish(mut self) -> Result<SnapshotMeta, StorageError> {
         self.flush_buffer()
             .map_err(|source| StorageError::io("write to", &self.tmp_path, source))?;
-        let mut trailer = Vec::with_capacity(TRAILER_BYTES as usize);
-        trailer.extend_from_slice(&self.data_bytes.to_le_bytes());
-        trailer.extend_from_slice(&self.crc.to_le_bytes());
-        trailer.extend_from_slice(&TRAILER_MAGIC);
         let fs = self.store.fs.as_ref();
-        self.file
-            .write_all_at(&trailer, self.offset)
-            .map_err(|source| StorageError::io("write to", &self.tmp_path, source))?;
-        self.file
-            .sync_data()
-            .map_err(|source| StorageError::io("fdatasync", &self.tmp_path, source))?;
+        seal(
+            self.file.as_ref(),
+            &self.tmp_path,
+            self.offset,
+            self.data_bytes,
+            self.crc,
+        )?;
         fs.rename(&self.tmp_path, &self.path)
             .map_err(|source| StorageError::io("rename into place", &self.tmp_path, source))?;
         self.finished = true;
-        fs.sync_dir(&self.store.dir)
-            .map_err(|source| StorageError::io("fsync the directory", &self.store.dir, source))?;
-        self.remove_older()?;
+        self.store.published(&self.path)?;
         Ok(self.meta.clone())
-    }
-
-    fn remove_older(&self) -> Result<(), StorageError> {
-        let fs = self.store.fs.as_ref();
-        let older: Vec<PathBuf> = self
-            .store
-            .finished()?
-            .into_iter()
-            .filter(|path| *path < self.path)
-            .collect();
-        for path in &older {
-            fs.remove_file(path)
-                .map_err(|source| StorageError::io("remove", path, source))?;
-        }
-        if !older.is_empty() {
-            fs.sync_dir(&self.store.dir).map_err(|source| {
-                StorageError::io("fsync the directory", &self.store.dir, source)
-            })?;
-        }
-        Ok(())
     }
 
     fn flush_buffer(&mut self) -> io::Result<()> {

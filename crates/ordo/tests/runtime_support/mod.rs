@@ -14,6 +14,9 @@ use ordo::transport::InProcessNetwork;
 use ordo::{Entry, NodeId, Peer, RaftConfig, RaftError, RaftNode, StateMachine};
 use serde::{Deserialize, Serialize};
 
+pub mod recording;
+pub mod writers;
+
 /// Generous: the machine is shared with other builds.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -30,12 +33,15 @@ pub enum Query {
     Get(String),
     /// (commands applied, fingerprint of everything applied, in order).
     Fingerprint,
+    /// Every key whose name starts with this, and its value.
+    Dump(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Answer {
     Value(Option<u64>),
     Fingerprint { applied: u64, digest: u64 },
+    Map(BTreeMap<String, u64>),
 }
 
 /// A map plus a running digest of every (index, command) applied, so two
@@ -97,6 +103,13 @@ impl StateMachine for Kv {
                 applied: self.applied,
                 digest: self.digest,
             },
+            Query::Dump(prefix) => Answer::Map(
+                self.map
+                    .range(prefix.clone()..)
+                    .take_while(|(key, _)| key.starts_with(&prefix))
+                    .map(|(key, value)| (key.clone(), *value))
+                    .collect(),
+            ),
         }
     }
 
@@ -267,6 +280,68 @@ impl Cluster {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+}
+
+/// The configuration of node `id` joining a group whose voters are `voters`.
+pub fn joining(id: NodeId, voters: &[NodeId]) -> RaftConfig {
+    let mut ids = voters.to_vec();
+    ids.push(id);
+    RaftConfig {
+        joining: true,
+        ..config(id, &ids)
+    }
+}
+
+/// Where node `id` is reached, as [`config`] says.
+pub fn address(id: NodeId) -> String {
+    format!("node-{id}:7000")
+}
+
+impl Cluster {
+    /// Runs `change` on whichever node leads until it succeeds, retrying
+    /// while the group is busy (another change in progress, an election).
+    pub async fn change<F, Fut>(&self, what: &str, change: F)
+    where
+        F: Fn(RaftNode<Kv>) -> Fut,
+        Fut: Future<Output = Result<(), RaftError>>,
+    {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            assert!(Instant::now() < deadline, "{what} never succeeded");
+            let leader = self.leader().await;
+            match change(self.node(leader).clone()).await {
+                Ok(()) => return,
+                Err(
+                    RaftError::NotLeader { .. }
+                    | RaftError::Busy { .. }
+                    | RaftError::ProposalDropped
+                    | RaftError::TransferInProgress { .. }
+                    | RaftError::Timeout
+                    | RaftError::ShuttingDown,
+                ) => tokio::time::sleep(Duration::from_millis(20)).await,
+                Err(error) => panic!("{what} failed: {error}"),
+            }
+        }
+    }
+
+    /// Starts node `id` (joining, on `store`) and adds it through the
+    /// leader: a learner first, then a voter.
+    pub async fn join<L: LogStore + 'static>(&mut self, id: NodeId, store: Arc<L>) -> RaftNode<Kv> {
+        let voters = self.ids.clone();
+        let node = self
+            .start_node(joining(id, &voters), Kv::default(), store)
+            .await;
+        self.change("add learner", |leader| async move {
+            leader.add_learner(id, address(id)).await
+        })
+        .await;
+        self.change("add voter", |leader| async move {
+            leader.add_node(id, address(id)).await
+        })
+        .await;
+        self.ids.push(id);
+        node
     }
 }
 

@@ -30,7 +30,7 @@
 //! losing time. Losing ticks would make a leader believe its lease lasts
 //! longer than it does.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -45,6 +45,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant as TokioInstant;
 
 use crate::runtime::config::RaftConfig;
+use crate::runtime::envelope::{self, Addresses, RuntimeEntry};
 use crate::runtime::error::RaftError;
 use crate::runtime::event::{Event, EventSender};
 use crate::runtime::persist::PersistJob;
@@ -96,10 +97,12 @@ pub(crate) struct Consensus<S: StateMachine> {
     pub(crate) inline_store: Option<Arc<dyn LogStore>>,
     pub(crate) applies: mpsc::UnboundedSender<ApplyInput<S>>,
     pub(crate) events: EventSender,
-    pub(crate) members: BTreeSet<NodeId>,
     pub(crate) state: LoopState,
     /// Reads the core is confirming, by request id.
     pub(crate) reads: HashMap<u64, PendingRead<S>>,
+    /// Callers of `RaftNode::snapshot`, with the applied index the snapshot
+    /// must reach for each.
+    pub(crate) snapshot_waiters: Vec<(Index, Reply<Index>)>,
     /// Resolve when the persistence and apply stages have exited.
     pub(crate) threads_done: Vec<oneshot::Receiver<()>>,
 }
@@ -249,7 +252,7 @@ impl<S: StateMachine> Consensus<S> {
         match inbound {
             Inbound::Message(message) => self.on_message(message),
             Inbound::Unreachable(peer) => {
-                if self.members.contains(&peer) {
+                if self.raft.membership().contains(peer) {
                     self.raft.report_unreachable(peer);
                 }
                 Ok(())
@@ -257,9 +260,13 @@ impl<S: StateMachine> Consensus<S> {
         }
     }
 
+    /// Steps a message from a peer. A sender this node does not know as a
+    /// member is stepped too: a leader added while this node was behind is
+    /// real, and this node learns of it only from that leader's log (the
+    /// core decides what any message may change).
     fn on_message(&mut self, message: Message) -> Result<(), RaftError> {
         let own_id = self.config.node_id;
-        if message.to != own_id || message.from == own_id || !self.members.contains(&message.from) {
+        if message.to != own_id || message.from == own_id || message.from == 0 {
             self.state.rejected_messages += 1;
             tracing::warn!(
                 node_id = own_id,
@@ -303,11 +310,16 @@ impl<S: StateMachine> Consensus<S> {
                 };
                 let _ = reply.send(result);
             }
+            Request::Snapshot { reply } => self.request_snapshot(reply),
             Request::Campaign { reply } => {
                 self.raft.campaign()?;
                 let _ = reply.send(Ok(()));
             }
-            Request::ChangeMembership { change, reply } => self.change_membership(change, reply)?,
+            Request::ChangeMembership {
+                change,
+                address,
+                reply,
+            } => self.change_membership(change, address, reply)?,
         }
         Ok(())
     }
@@ -377,18 +389,32 @@ impl<S: StateMachine> Consensus<S> {
         self.reads.remove(&id)
     }
 
+    /// The redirect to `leader`, naming it only with an address to go to: a
+    /// node that has not yet received the entry carrying a new leader's
+    /// address (it is behind) answers as if it knew no leader.
     fn not_leader(&self, leader: Option<NodeId>) -> RaftError {
-        let leader = leader.map(|id| (id, self.shared.address_of(id).unwrap_or_default()));
+        let leader = leader.and_then(|id| {
+            let address = self.shared.address_of(id)?;
+            (!address.is_empty()).then_some((id, address))
+        });
         RaftError::NotLeader { leader }
     }
 
+    /// Appends the configuration entry and, right behind it in the same
+    /// append, the new member's address with every member address known here
+    /// (see the module docs of `runtime`). The address goes only with a change
+    /// the core accepted, so a refused change leaves nothing in the log.
     fn change_membership(
         &mut self,
         change: MembershipChange,
+        address: Option<(NodeId, String)>,
         reply: Reply<()>,
     ) -> Result<(), RaftError> {
         let refusal = match self.raft.change_membership(change) {
             Ok(proposal) => {
+                if let Some((id, address)) = address {
+                    self.log_addresses(id, address)?;
+                }
                 return self.to_apply(ApplyInput::RegisterChange {
                     index: proposal.last_index,
                     term: proposal.term,
@@ -410,6 +436,30 @@ impl<S: StateMachine> Consensus<S> {
         };
         let _ = reply.send(Err(refusal));
         Ok(())
+    }
+
+    /// Proposes the addresses of every member of the configuration now in
+    /// force, `id`'s being `address`.
+    fn log_addresses(&mut self, id: NodeId, address: String) -> Result<(), RaftError> {
+        let mut addresses = Addresses::new();
+        for member in self.raft.membership().members() {
+            if let Some(known) = self.shared.address_of(member).filter(|a| !a.is_empty()) {
+                addresses.insert(member, known);
+            }
+        }
+        addresses.insert(id, address);
+        let entry = envelope::seal_runtime(&RuntimeEntry::Addresses(addresses))
+            .map_err(|error| RaftError::Fatal(format!("cannot encode addresses: {error}")))?;
+        match self.raft.propose([entry]) {
+            Ok(_) => Ok(()),
+            Err(ProposeError::Fatal(error)) => Err(error.into()),
+            Err(refused) => {
+                // The change went in without it: only this node knows the
+                // address until the next change that carries it.
+                tracing::warn!(node_id = self.config.node_id, id, %refused, "the new member's address was not logged");
+                Ok(())
+            }
+        }
     }
 
     fn next_tick_deadline(&self) -> TokioInstant {
@@ -487,12 +537,6 @@ impl<S: StateMachine> Consensus<S> {
             self.on_soft_state(soft_state);
         }
         if let Some(membership) = membership {
-            for id in membership.members() {
-                if self.members.insert(id) && self.shared.address_of(id).is_none() {
-                    // Known from now on, though not where clients reach it.
-                    self.shared.learn_address(id, String::new());
-                }
-            }
             self.events.send(Event::MembershipChanged { membership });
         }
         if build_snapshot.is_some() {
@@ -574,6 +618,11 @@ impl<S: StateMachine> Consensus<S> {
     /// blocks, writes and syncs it here and reports it durable (true).
     fn persist(&mut self, persist: Persist) -> Result<bool, RaftError> {
         let last_index = persist.entries.last().map(|entry| entry.index);
+        // Addresses are known from the moment they are in the log, like the
+        // configuration they go with.
+        if let Some(addresses) = envelope::addresses_in(&persist.entries) {
+            self.shared.learn_addresses(addresses);
+        }
         if let Some(store) = &self.inline_store {
             store.write(&persist)?;
             store.sync()?;
@@ -666,6 +715,9 @@ impl<S: StateMachine> Consensus<S> {
         for (_, read) in self.reads.drain() {
             let _ = read.reply.send(Err(error.clone()));
         }
+        for (_, reply) in self.snapshot_waiters.drain(..) {
+            let _ = reply.send(Err(error.clone()));
+        }
         let _ = self.applies.send(ApplyInput::Stop {
             error: error.clone(),
         });
@@ -698,6 +750,7 @@ fn encode<S: StateMachine>(
     let mut kept = Vec::with_capacity(count);
     let mut total = 0;
     for (command, reply) in batch.commands.drain(..).zip(replies) {
+        buffer.put_u8(envelope::COMMAND_TAG);
         match postcard::to_io(&command, (&mut buffer).writer()) {
             Ok(_) => {
                 let bytes = buffer.split().freeze();
@@ -733,6 +786,9 @@ fn refuse<S: StateMachine>(request: Request<S>, error: &RaftError) {
         Request::TransferLeadership { reply, .. }
         | Request::Campaign { reply }
         | Request::ChangeMembership { reply, .. } => {
+            let _ = reply.send(Err(error.clone()));
+        }
+        Request::Snapshot { reply } => {
             let _ = reply.send(Err(error.clone()));
         }
         Request::Status { .. } => {}

@@ -7,7 +7,7 @@ use crate::runtime::consensus::Consensus;
 use crate::runtime::error::RaftError;
 use crate::runtime::event::Event;
 use crate::runtime::persist::PersistJob;
-use crate::runtime::shared::SnapshotEvent;
+use crate::runtime::shared::{Reply, SnapshotEvent};
 use crate::runtime::snapshot_io::SnapshotJob;
 use crate::runtime::state_machine::StateMachine;
 
@@ -16,10 +16,18 @@ impl<S: StateMachine> Consensus<S> {
     pub(super) fn on_snapshot_event(&mut self, event: SnapshotEvent) -> Result<(), RaftError> {
         match event {
             SnapshotEvent::Built(Some(meta)) => {
+                let index = meta.index;
                 self.latest_snapshot = Some(meta.clone());
                 self.raft.snapshot_built(meta)?;
+                self.snapshot_taken(index);
             }
-            SnapshotEvent::Built(None) => self.raft.snapshot_build_failed(),
+            SnapshotEvent::Built(None) => {
+                self.raft.snapshot_build_failed();
+                for (_, reply) in self.snapshot_waiters.drain(..) {
+                    let error = RaftError::Snapshot("taking the snapshot failed".into());
+                    let _ = reply.send(Err(error));
+                }
+            }
             SnapshotEvent::ChunkRead {
                 to,
                 snapshot_index,
@@ -33,7 +41,8 @@ impl<S: StateMachine> Consensus<S> {
                 snapshot_index,
                 end_offset,
             } => self.raft.snapshot_chunk_written(snapshot_index, end_offset),
-            SnapshotEvent::Restored(meta) => {
+            SnapshotEvent::Restored(meta, addresses) => {
+                self.shared.learn_addresses(addresses);
                 // The log is reset after every write issued before it.
                 match &self.inline_store {
                     Some(store) => {
@@ -44,9 +53,38 @@ impl<S: StateMachine> Consensus<S> {
                 }
             }
             SnapshotEvent::LogReset(meta) => self.installed(meta),
-            SnapshotEvent::Failed(error) => self.events.send(Event::Error { error }),
         }
         Ok(())
+    }
+
+    /// `RaftNode::snapshot`: a snapshot covering at least what is applied
+    /// now. One being taken may be older: then another follows it.
+    pub(super) fn request_snapshot(&mut self, reply: Reply<Index>) {
+        if self.snapshot_jobs.is_none() {
+            let error = RaftError::Snapshot("this node has no snapshot store".into());
+            let _ = reply.send(Err(error));
+            return;
+        }
+        self.snapshot_waiters
+            .push((self.state.applied_index, reply));
+        self.raft.request_snapshot();
+    }
+
+    /// A snapshot at `index` is durable: answers who it satisfies, and asks
+    /// for a newer one for the others.
+    fn snapshot_taken(&mut self, index: Index) {
+        let mut later = Vec::new();
+        for (wanted, reply) in self.snapshot_waiters.drain(..) {
+            if wanted <= index {
+                let _ = reply.send(Ok(index));
+            } else {
+                later.push((wanted, reply));
+            }
+        }
+        if !later.is_empty() {
+            self.snapshot_waiters = later;
+            self.raft.request_snapshot();
+        }
     }
 
     /// A received snapshot replaced the state machine and the log.

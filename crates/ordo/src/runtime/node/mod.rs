@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use ordo_core::{MembershipChange, Message, NodeId, ReadMode, Role, SoftState};
+use ordo_core::{Index, MembershipChange, Message, NodeId, ReadMode, Role, SoftState};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::runtime::config::RaftConfig;
@@ -439,7 +439,8 @@ impl<S: StateMachine> RaftNode<S> {
     }
 
     /// Adds `id` as a learner: it receives the log but does not vote.
-    /// `address` is where clients reach it (for redirects from this node).
+    /// `address` is where clients reach it: it goes through the log with the
+    /// change, so every node can redirect to `id` once it leads.
     /// Start the new node first, with [`RaftConfig::joining`] set. Returns
     /// once the change is committed and applied here.
     ///
@@ -450,9 +451,8 @@ impl<S: StateMachine> RaftNode<S> {
         id: NodeId,
         address: impl Into<String>,
     ) -> Result<(), RaftError> {
-        self.inner.shared.learn_address(id, address.into());
-        self.change_membership(MembershipChange::AddLearner(id))
-            .await
+        let change = MembershipChange::AddLearner(id);
+        self.change(change, Some((id, address.into()))).await
     }
 
     /// Makes `id` a voter (a learner that caught up, typically). `address`
@@ -461,8 +461,8 @@ impl<S: StateMachine> RaftNode<S> {
     /// # Errors
     /// As [`change_membership`](Self::change_membership).
     pub async fn add_node(&self, id: NodeId, address: impl Into<String>) -> Result<(), RaftError> {
-        self.inner.shared.learn_address(id, address.into());
-        self.change_membership(MembershipChange::AddVoter(id)).await
+        let change = MembershipChange::AddVoter(id);
+        self.change(change, Some((id, address.into()))).await
     }
 
     /// Removes `id`, voter or learner, from the group. A leader removing
@@ -487,12 +487,51 @@ impl<S: StateMachine> RaftNode<S> {
     /// [`RaftError::Timeout`], [`RaftError::ShuttingDown`],
     /// [`RaftError::NotStarted`].
     pub async fn change_membership(&self, change: MembershipChange) -> Result<(), RaftError> {
+        self.change(change, None).await
+    }
+
+    async fn change(
+        &self,
+        change: MembershipChange,
+        address: Option<(NodeId, String)>,
+    ) -> Result<(), RaftError> {
         let running = self.running()?;
         let (reply, answer) = oneshot::channel();
-        send(
-            &running.requests,
-            Request::ChangeMembership { change, reply },
-        )?;
+        let request = Request::ChangeMembership {
+            change,
+            address,
+            reply,
+        };
+        send(&running.requests, request)?;
+        wait(answer, self.inner.config.propose_timeout).await
+    }
+
+    /// Where each node this one knows of can be reached (its
+    /// [`RaftConfig::address`]): the configured members, and every member
+    /// added at run time, whichever node it was added through (the address
+    /// travels through the log with the change that adds it, and in
+    /// snapshots). This is what [`RaftError::NotLeader`] redirects to.
+    pub fn addresses(&self) -> std::collections::BTreeMap<NodeId, String> {
+        self.inner.shared.addresses()
+    }
+
+    /// Takes a snapshot of the state machine now, whatever
+    /// [`RaftConfig::snapshot_threshold`] says, and compacts the log behind
+    /// it as after any snapshot. Returns the index it covers once it is
+    /// durable: at least everything this node had applied when called (if a
+    /// snapshot was being taken already and is older, another follows it).
+    /// Needs a snapshot store ([`RaftNodeBuilder::snapshot_store`]).
+    ///
+    /// # Errors
+    /// [`RaftError::Snapshot`] without a snapshot store, or if taking it
+    /// failed (see the node's [`Event::Error`](crate::Event::Error));
+    /// [`RaftError::Timeout`] after [`RaftConfig::propose_timeout`] (it may
+    /// still finish); [`RaftError::Busy`], [`RaftError::ShuttingDown`],
+    /// [`RaftError::NotStarted`].
+    pub async fn snapshot(&self) -> Result<Index, RaftError> {
+        let running = self.running()?;
+        let (reply, answer) = oneshot::channel();
+        send(&running.requests, Request::Snapshot { reply })?;
         wait(answer, self.inner.config.propose_timeout).await
     }
 
@@ -531,7 +570,9 @@ impl<S: StateMachine> RaftNode<S> {
     ///
     /// # Errors
     /// [`RaftError::InvalidMessage`] for a message addressed to another node,
-    /// claiming to come from this node, or from a node outside the group;
+    /// claiming to come from this node, or from node 0 (a sender that is not
+    /// a member *yet* as far as this node knows is accepted: a leader added
+    /// while this node was behind is real);
     /// [`RaftError::Busy`] when the inbox is full (the message was dropped);
     /// [`RaftError::NotStarted`], [`RaftError::ShuttingDown`].
     pub fn receive(&self, message: Message) -> Result<(), RaftError> {
@@ -542,9 +583,9 @@ impl<S: StateMachine> RaftNode<S> {
                 message.to, config.node_id
             )));
         }
-        if message.from == config.node_id || self.inner.shared.address_of(message.from).is_none() {
+        if message.from == config.node_id || message.from == 0 {
             return Err(RaftError::InvalidMessage(format!(
-                "node {} is not a peer of node {}",
+                "node {} cannot send to node {}",
                 message.from, config.node_id
             )));
         }

@@ -4,15 +4,17 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ordo_core::{Index, InitialState, NodeId, Raft, StartError, Term};
+use ordo_core::{Index, InitialState, NodeId, PartialSnapshot, Raft, StartError, Term};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::runtime::apply::{Applier, StartPoint};
+use crate::runtime::apply::{Applier, StartPoint, restore_from};
 use crate::runtime::consensus::{Consensus, LoopState};
+use crate::runtime::envelope::{self, Addresses};
 use crate::runtime::error::RaftError;
 use crate::runtime::node::{Parts, RaftNode, Running};
 use crate::runtime::state_machine::StateMachine;
 use crate::runtime::{persist, snapshot_io};
+use crate::storage::{LogStore, SnapshotStore};
 
 impl<S: StateMachine> RaftNode<S> {
     /// Starts the node: restores the state machine from its newest snapshot
@@ -58,9 +60,9 @@ impl<S: StateMachine> RaftNode<S> {
             membership: membership.clone(),
             applied: restored.applied_index,
             snapshot: restored.snapshot.clone(),
-            // The snapshot store keeps no partial transfers across restarts:
-            // an interrupted transfer starts over.
-            partial_snapshot: None,
+            // A transfer interrupted by the restart resumes from the bytes
+            // made durable.
+            partial_snapshot: restored.partial.clone(),
         };
         let raft =
             Raft::new(core_config, Arc::clone(&log_store), initial).map_err(
@@ -69,6 +71,13 @@ impl<S: StateMachine> RaftNode<S> {
                     StartError::Storage(error) => RaftError::Fatal(error.to_string()),
                 },
             )?;
+        // Where members are: from the snapshot, then the log after it.
+        self.inner
+            .shared
+            .learn_addresses(restored.snapshot_addresses.clone());
+        self.inner
+            .shared
+            .learn_addresses(restored.logged_addresses.clone());
         let soft_state = raft.soft_state();
         self.inner.shared.soft_state.send_replace(soft_state);
         self.inner
@@ -129,6 +138,7 @@ impl<S: StateMachine> RaftNode<S> {
             StartPoint {
                 applied: (restored.applied_index, restored.applied_term),
                 membership,
+                addresses: restored.snapshot_addresses,
                 snapshot_store,
             },
         );
@@ -156,8 +166,8 @@ impl<S: StateMachine> RaftNode<S> {
             latest_snapshot: restored.snapshot.clone(),
             applies: apply_sender.clone(),
             events,
-            members: self.inner.config.member_ids(),
             reads: Default::default(),
+            snapshot_waiters: Vec::new(),
             threads_done,
         };
         tokio::spawn(consensus.run(stop_receiver));
@@ -172,20 +182,93 @@ impl<S: StateMachine> RaftNode<S> {
     }
 }
 
-/// Where the state machine starts: from scratch, or from a snapshot.
+/// Where the state machine starts: from scratch, or from a snapshot; and
+/// a snapshot transfer to resume, if one was interrupted.
 struct Restored {
     applied_index: Index,
     applied_term: Term,
     snapshot: Option<ordo_core::SnapshotMeta>,
+    partial: Option<PartialSnapshot>,
+    /// Member addresses as of the snapshot (its header).
+    snapshot_addresses: Addresses,
+    /// Member addresses in the log after the snapshot.
+    logged_addresses: Addresses,
 }
+
+/// Bytes of log read per step while looking for addresses at start.
+const ADDRESS_SCAN_READ_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Restores the state machine from the newest snapshot, if there is one and
 /// the log reaches it.
-fn restore<S: StateMachine>(mut parts: Parts<S>) -> Result<(Parts<S>, Restored), RaftError> {
+fn restore<S: StateMachine>(parts: Parts<S>) -> Result<(Parts<S>, Restored), RaftError> {
+    let (parts, mut restored) = restore_latest(parts)?;
+    if let Some(store) = &parts.snapshot_store {
+        restored.partial = partial_snapshot(store, restored.applied_index)?;
+    }
+    restored.logged_addresses = logged_addresses(parts.log_store.as_ref(), restored.applied_index)?;
+    Ok((parts, restored))
+}
+
+/// The member addresses the log carries after `after` (the snapshot's
+/// index), later ones winning. Reads the log once, in bounded batches, as
+/// the core does to recover configuration entries.
+fn logged_addresses(log: &dyn LogStore, after: Index) -> Result<Addresses, RaftError> {
+    let mut found = Addresses::new();
+    let mut next = (after + 1).max(log.first_index());
+    let end = log.last_index() + 1;
+    while next < end {
+        let batch = log
+            .entries(next, end, ADDRESS_SCAN_READ_BYTES)
+            .map_err(|error| RaftError::Fatal(format!("reading the log at start: {error}")))?;
+        let Some(last) = batch.last() else { break };
+        next = last.index + 1;
+        if let Some(addresses) = envelope::addresses_in(&batch) {
+            found.extend(addresses);
+        }
+    }
+    Ok(found)
+}
+
+/// The snapshot transfer interrupted by the restart, if it is still of use
+/// (newer than what the state machine holds) and received anything.
+fn partial_snapshot(
+    store: &SnapshotStore,
+    applied_index: Index,
+) -> Result<Option<PartialSnapshot>, RaftError> {
+    let Some(incoming) = store.open_incoming()? else {
+        return Ok(None);
+    };
+    let meta = incoming.meta().clone();
+    let received_bytes = incoming.received_bytes();
+    if meta.last_index <= applied_index || received_bytes == 0 {
+        incoming.discard()?;
+        return Ok(None);
+    }
+    tracing::info!(
+        snapshot_index = meta.last_index,
+        received_bytes,
+        "resuming a snapshot transfer"
+    );
+    let meta = ordo_core::SnapshotMeta {
+        index: meta.last_index,
+        term: meta.last_term,
+        membership: meta.membership,
+    };
+    Ok(Some(PartialSnapshot {
+        meta,
+        received_bytes,
+    }))
+}
+
+/// Restores the state machine from the newest snapshot, if there is one.
+fn restore_latest<S: StateMachine>(mut parts: Parts<S>) -> Result<(Parts<S>, Restored), RaftError> {
     let fresh = Restored {
         applied_index: 0,
         applied_term: 0,
         snapshot: None,
+        partial: None,
+        snapshot_addresses: Addresses::new(),
+        logged_addresses: Addresses::new(),
     };
     let Some(store) = &parts.snapshot_store else {
         return Ok((parts, fresh));
@@ -205,9 +288,7 @@ fn restore<S: StateMachine>(mut parts: Parts<S>) -> Result<(Parts<S>, Restored),
             meta.last_index
         )));
     }
-    parts
-        .state_machine
-        .restore(&mut reader)
+    let header = restore_from(&mut parts.state_machine, &mut reader)
         .map_err(|error| RaftError::StateMachine(format!("restore failed: {error}")))?;
     tracing::info!(
         last_index = meta.last_index,
@@ -221,6 +302,9 @@ fn restore<S: StateMachine>(mut parts: Parts<S>) -> Result<(Parts<S>, Restored),
             term: meta.last_term,
             membership: meta.membership,
         }),
+        partial: None,
+        snapshot_addresses: header.addresses,
+        logged_addresses: Addresses::new(),
     };
     Ok((parts, restored))
 }

@@ -1,0 +1,203 @@
+//! IncomingSnapshot: a snapshot received chunk by chunk survives restarts
+//! and power loss with exactly the chunks made durable, and finishes into an
+//! ordinary snapshot.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+use common::sim_fs::{Kept, Release, SimFs};
+
+use ordo::storage::{SnapshotMeta, SnapshotStore, StorageError};
+use ordo_core::Membership;
+
+const CHUNK_BYTES: u64 = 1000;
+
+fn meta(index: u64) -> SnapshotMeta {
+    SnapshotMeta {
+        last_index: index,
+        last_term: 3,
+        membership: Membership::with_voters([1, 2, 3]),
+    }
+}
+
+fn pattern(offset: u64) -> u8 {
+    (offset.wrapping_mul(2_654_435_761) >> 13) as u8
+}
+
+/// Chunk `n` of the snapshot's data.
+fn chunk(n: u64) -> Vec<u8> {
+    (n * CHUNK_BYTES..(n + 1) * CHUNK_BYTES)
+        .map(pattern)
+        .collect()
+}
+
+fn read_latest(store: &SnapshotStore) -> (SnapshotMeta, Vec<u8>) {
+    let mut reader = store.open_latest().unwrap().expect("a snapshot");
+    let mut data = Vec::new();
+    reader.read_to_end(&mut data).unwrap();
+    (reader.meta().clone(), data)
+}
+
+fn expected_data(chunks: u64) -> Vec<u8> {
+    (0..chunks * CHUNK_BYTES).map(pattern).collect()
+}
+
+#[test]
+fn a_transfer_resumes_after_a_restart_and_finishes_into_a_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SnapshotStore::open(dir.path()).unwrap();
+        assert!(store.open_incoming().unwrap().is_none());
+        let mut incoming = store.create_incoming(meta(50)).unwrap();
+        for n in 0..3 {
+            incoming.append(n * CHUNK_BYTES, &chunk(n)).unwrap();
+        }
+        assert_eq!(store.latest().unwrap(), None, "a partial one is invisible");
+        // The process ends here (the handle and the store are dropped).
+    }
+    let store = SnapshotStore::open(dir.path()).unwrap();
+    let mut incoming = store.open_incoming().unwrap().expect("kept across restart");
+    assert_eq!(incoming.meta(), &meta(50));
+    assert_eq!(incoming.received_bytes(), 3 * CHUNK_BYTES);
+    for n in 3..5 {
+        incoming.append(n * CHUNK_BYTES, &chunk(n)).unwrap();
+    }
+    assert_eq!(incoming.finish().unwrap(), meta(50));
+    let (found, data) = read_latest(&store);
+    assert_eq!(found, meta(50));
+    assert_eq!(
+        data,
+        expected_data(5),
+        "the checksum carried across restarts"
+    );
+    assert!(
+        store.open_incoming().unwrap().is_none(),
+        "its files are gone"
+    );
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "LOCK and the snapshot: {names:?}");
+}
+
+#[test]
+fn chunks_must_follow_each_other_and_a_new_transfer_replaces_the_old() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SnapshotStore::open(dir.path()).unwrap();
+    let mut incoming = store.create_incoming(meta(50)).unwrap();
+    incoming.append(0, &chunk(0)).unwrap();
+    match incoming.append(3 * CHUNK_BYTES, &chunk(3)) {
+        Err(StorageError::SnapshotGap { offset, received }) => {
+            assert_eq!((offset, received), (3 * CHUNK_BYTES, CHUNK_BYTES));
+        }
+        other => panic!("a gap must be refused: {other:?}"),
+    }
+    assert_eq!(incoming.received_bytes(), CHUNK_BYTES);
+    drop(incoming);
+    let mut newer = store.create_incoming(meta(80)).unwrap();
+    assert_eq!(newer.received_bytes(), 0);
+    newer.append(0, &chunk(0)).unwrap();
+    drop(newer);
+    let reopened = store.open_incoming().unwrap().unwrap();
+    assert_eq!(
+        (reopened.meta(), reopened.received_bytes()),
+        (&meta(80), CHUNK_BYTES)
+    );
+    reopened.discard().unwrap();
+    assert!(store.open_incoming().unwrap().is_none());
+}
+
+#[test]
+fn a_receiver_finishes_its_own_older_snapshot_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SnapshotStore::open(dir.path()).unwrap();
+    let mut own = store.create(meta(10)).unwrap();
+    std::io::Write::write_all(&mut own, b"old state").unwrap();
+    own.finish().unwrap();
+    let mut incoming = store.create_incoming(meta(50)).unwrap();
+    incoming.append(0, &chunk(0)).unwrap();
+    assert_eq!(store.latest().unwrap(), Some(meta(10)));
+    incoming.finish().unwrap();
+    assert_eq!(read_latest(&store), (meta(50), expected_data(1)));
+    assert!(
+        store.open_snapshot(10, 3).is_err(),
+        "the older one is removed"
+    );
+}
+
+/// The store a reboot finds after a power loss that keeps `kept` of
+/// unsynced data (the directory as of its last fsync).
+fn after_power_loss(fs: &SimFs, dir: &Path, kept: Kept) -> (tempfile::TempDir, SnapshotStore) {
+    let after = fs.power_loss(false, |_| kept);
+    let elsewhere = tempfile::tempdir().unwrap();
+    after.rename_dir(dir, elsewhere.path());
+    let store = SnapshotStore::open_with_fs(elsewhere.path(), Arc::new(after)).unwrap();
+    (elsewhere, store)
+}
+
+#[test]
+fn a_power_loss_keeps_exactly_the_chunks_made_durable() {
+    // Chunk 2's append makes two fdatasyncs (data, then progress); power is
+    // lost while either is in flight. Only chunks whose progress record is
+    // durable may count; the data of every counted chunk must be intact.
+    for held_sync in [0, 1] {
+        for kept in [Kept::Nothing, Kept::Permille(500), Kept::Everything] {
+            let dir = tempfile::tempdir().unwrap();
+            let fs = SimFs::new();
+            let store = SnapshotStore::open_with_fs(dir.path(), Arc::new(fs.clone())).unwrap();
+            let mut incoming = store.create_incoming(meta(50)).unwrap();
+            incoming.append(0, &chunk(0)).unwrap();
+            incoming.append(CHUNK_BYTES, &chunk(1)).unwrap();
+            if held_sync == 1 {
+                fs.hold_next_sync().release(Release::Flush);
+            }
+            let held = fs.hold_next_sync();
+            std::thread::scope(|scope| {
+                let appending = scope.spawn(|| incoming.append(2 * CHUNK_BYTES, &chunk(2)));
+                held.wait_entered();
+                let (_dir, rebooted) = after_power_loss(&fs, dir.path(), kept);
+                let mut resumed = rebooted.open_incoming().unwrap().expect("kept");
+                // Chunk 2 counts only if its record survived, which needs
+                // its data durable first.
+                let record_kept = held_sync == 1 && kept == Kept::Everything;
+                let durable_chunks = if record_kept { 3 } else { 2 };
+                assert_eq!(
+                    resumed.received_bytes(),
+                    durable_chunks * CHUNK_BYTES,
+                    "sync {held_sync}, {kept:?}"
+                );
+                for n in durable_chunks..4 {
+                    resumed.append(n * CHUNK_BYTES, &chunk(n)).unwrap();
+                }
+                resumed.finish().unwrap();
+                assert_eq!(
+                    read_latest(&rebooted),
+                    (meta(50), expected_data(4)),
+                    "sync {held_sync}, {kept:?}"
+                );
+                held.release(Release::Flush);
+                appending.join().unwrap().unwrap();
+            });
+        }
+    }
+}
+
+#[test]
+fn a_finished_transfer_survives_a_power_loss_as_a_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = SimFs::new();
+    let store = SnapshotStore::open_with_fs(dir.path(), Arc::new(fs.clone())).unwrap();
+    let mut incoming = store.create_incoming(meta(50)).unwrap();
+    incoming.append(0, &chunk(0)).unwrap();
+    incoming.finish().unwrap();
+    // Finished and published: after a power loss the snapshot is there, and
+    // no transfer to resume.
+    let (_dir, rebooted) = after_power_loss(&fs, dir.path(), Kept::Nothing);
+    assert_eq!(read_latest(&rebooted), (meta(50), expected_data(1)));
+    assert!(rebooted.open_incoming().unwrap().is_none());
+}
