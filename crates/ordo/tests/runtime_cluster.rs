@@ -40,7 +40,9 @@ async fn three_nodes_elect_and_apply_concurrent_proposals_identically() {
     let status = node.status().await.unwrap();
     assert_eq!(status.role, Role::Leader);
     assert_eq!(status.peers.len(), 3, "progress of every member");
-    assert!(status.commit_index >= 400 && status.applied_index == status.commit_index);
+    // Applying trails committing; after convergence both cover the 400 adds.
+    assert!(status.commit_index >= 400 && status.applied_index >= 400);
+    assert!(status.applied_index <= status.commit_index);
     cluster.stop_all().await;
 }
 
