@@ -151,15 +151,14 @@ proptest! {
             }
             prop_assert!(cluster.stabilize(50).is_ok());
             let leader = (1..=3).find(|&id| cluster.raft(id).is_some_and(|r| r.role() == Role::Leader));
-            if let Some(leader) = leader {
-                if let Ok(p) = cluster.propose(leader, vec![Bytes::from_static(b"after")]) {
+            if let Some(leader) = leader
+                && let Ok(p) = cluster.propose(leader, vec![Bytes::from_static(b"after")]) {
                     prop_assert!(cluster.stabilize(50).is_ok());
                     committed_new = cluster.raft(leader).is_some_and(|r| r.status().commit_index >= p.last_index);
                     if committed_new {
                         break;
                     }
                 }
-            }
         }
         prop_assert!(committed_new, "the group stopped making progress after hostile input");
     }

@@ -6,6 +6,21 @@ use bytes::Bytes;
 use ordo_core::{Config, InstallSnapshotRequest, Membership, Message, MessageBody, SnapshotMeta};
 use ordo_sim::cluster::Cluster;
 
+/// Three nodes, node 1 elected, everything delivered.
+fn elected_group() -> Cluster {
+    let config = |id| Config {
+        id,
+        election_timeout_min_ticks: 10,
+        election_timeout_max_ticks: 20,
+        heartbeat_interval_ticks: 2,
+        ..Config::default()
+    };
+    let mut cluster = Cluster::new(3, config).unwrap_or_else(|e| panic!("{e}"));
+    cluster.campaign(1).unwrap_or_else(|e| panic!("{e}"));
+    cluster.stabilize(100).unwrap_or_else(|e| panic!("{e}"));
+    cluster
+}
+
 fn answers_to_leader(messages: &[Message]) -> usize {
     messages
         .iter()
@@ -17,16 +32,7 @@ fn answers_to_leader(messages: &[Message]) -> usize {
 
 #[test]
 fn installed_is_answered_only_once_the_entries_are_durable() {
-    let config = |id| Config {
-        id,
-        election_timeout_min_ticks: 10,
-        election_timeout_max_ticks: 20,
-        heartbeat_interval_ticks: 2,
-        ..Config::default()
-    };
-    let mut cluster = Cluster::new(3, config).unwrap_or_else(|e| panic!("{e}"));
-    cluster.campaign(1).unwrap_or_else(|e| panic!("{e}"));
-    cluster.stabilize(100).unwrap_or_else(|e| panic!("{e}"));
+    let mut cluster = elected_group();
     cluster.auto_sync = false;
     let proposal = cluster
         .propose(1, vec![Bytes::from_static(b"a")])
@@ -73,4 +79,67 @@ fn installed_is_answered_only_once_the_entries_are_durable() {
     let after_sync = cluster.process(3).unwrap_or_else(|e| panic!("{e}"));
     let sent: Vec<Message> = after_sync.iter().flat_map(|a| a.messages.clone()).collect();
     assert_eq!(answers_to_leader(&sent), 1, "answered once durable");
+}
+
+/// While a received snapshot waits to be installed, no older entry is handed
+/// out to apply: the driver would apply it after restoring the snapshot, on
+/// top of state that already includes it.
+#[test]
+fn nothing_older_is_applied_while_a_snapshot_waits_to_be_installed() {
+    let mut cluster = elected_group();
+    let commands = vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")];
+    let proposal = cluster
+        .propose(1, commands)
+        .unwrap_or_else(|e| panic!("{e}"));
+    cluster.stabilize(100).unwrap_or_else(|e| panic!("{e}"));
+    // Node 3 restarts: its log holds entries it has not applied (commit is volatile).
+    cluster.crash(3);
+    cluster.restart(3).unwrap_or_else(|e| panic!("{e}"));
+    let term = proposal.term;
+    let Some(raft) = cluster.nodes.get_mut(&3).and_then(|n| n.raft.as_mut()) else {
+        panic!("node 3 is up");
+    };
+    let snapshot = SnapshotMeta {
+        index: proposal.last_index + 10,
+        term,
+        membership: Membership::with_voters([1, 2, 3]),
+    };
+    let chunk = Message {
+        from: 1,
+        to: 3,
+        term,
+        body: MessageBody::InstallSnapshot(InstallSnapshotRequest {
+            meta: snapshot.clone(),
+            offset: 0,
+            data: Bytes::from_static(b"state"),
+            done: true,
+        }),
+    };
+    raft.step(chunk).unwrap_or_else(|e| panic!("{e}"));
+    let actions = raft.take_actions().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(actions.snapshot_writes.len(), 1);
+    raft.snapshot_chunk_written(snapshot.index, 5);
+    // The leader's heartbeat lets node 3 commit what its old log holds.
+    let heartbeat = Message {
+        from: 1,
+        to: 3,
+        term,
+        body: MessageBody::Heartbeat(ordo_core::Heartbeat {
+            commit: proposal.last_index,
+            round: 1,
+        }),
+    };
+    raft.step(heartbeat).unwrap_or_else(|e| panic!("{e}"));
+    let actions = raft.take_actions().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(actions.install_snapshot, Some(snapshot.clone()));
+    assert!(
+        actions.apply.is_empty(),
+        "old entries handed out with the install: {:?}",
+        actions.apply
+    );
+    let actions = raft.take_actions().unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        actions.apply.is_empty(),
+        "old entries handed out while the install is pending"
+    );
 }

@@ -6,8 +6,10 @@
 //!
 //! Disks: a node's persist actions wait in `pending_writes` until
 //! [`Cluster::sync`] makes them durable (written to the node's [`MemoryLog`],
-//! then reported with `persisted`). A crash loses pending writes and all
-//! volatile state, exactly what a power cut does to a process that had not
+//! then reported with `persisted`). Received snapshot chunks go to a separate
+//! file and wait in `pending_snapshot_writes` until
+//! [`Cluster::sync_snapshot`]. A crash loses pending writes of both kinds and
+//! all volatile state, exactly what a power cut does to a process that had not
 //! fsynced.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -18,7 +20,7 @@ use crate::snapshots;
 use ordo_core::{
     Actions, ChangeError, Config, Entry, Error, InitialState, LogRead, LogReadError, Membership,
     MembershipChange, MemoryLog, Message, NodeId, PartialSnapshot, Persist, Proposal, ProposeError,
-    Raft, ReadError, ReadMode, SnapshotMeta, StartError, TransferError,
+    Raft, ReadError, ReadMode, SnapshotMeta, SnapshotWrite, StartError, TransferError,
 };
 
 /// One simulated node: a core, its disk and its (in-memory) state machine.
@@ -30,6 +32,8 @@ pub struct SimNode {
     disk: Option<MemoryLog>,
     /// Persist actions handed out but not yet durable.
     pub pending_writes: VecDeque<Persist>,
+    /// Received snapshot chunks handed out but not yet durable.
+    pub pending_snapshot_writes: VecDeque<SnapshotWrite>,
     /// Every entry the state machine applied since the last restart, in order.
     pub applied: Vec<Entry>,
     /// The node's configuration.
@@ -46,6 +50,22 @@ pub struct SimNode {
 }
 
 impl SimNode {
+    /// A node just started with an empty disk.
+    fn started(raft: Raft<MemoryLog>, config: Config, base_membership: Membership) -> Self {
+        SimNode {
+            raft: Some(raft),
+            disk: None,
+            pending_writes: VecDeque::new(),
+            pending_snapshot_writes: VecDeque::new(),
+            applied: Vec::new(),
+            config,
+            base_membership,
+            incarnation: 0,
+            snapshot: None,
+            partial_snapshot: None,
+        }
+    }
+
     /// The durable log, running or crashed.
     pub fn disk(&self) -> &MemoryLog {
         match (&self.raft, &self.disk) {
@@ -96,18 +116,7 @@ impl Cluster {
                 ..InitialState::default()
             };
             let raft = Raft::new(config.clone(), MemoryLog::new(), initial)?;
-            let node = SimNode {
-                raft: Some(raft),
-                disk: None,
-                pending_writes: VecDeque::new(),
-                applied: Vec::new(),
-                config,
-                base_membership: membership.clone(),
-                incarnation: 0,
-                snapshot: None,
-                partial_snapshot: None,
-            };
-            nodes.insert(id, node);
+            nodes.insert(id, SimNode::started(raft, config, membership.clone()));
         }
         Ok(Cluster {
             nodes,
@@ -211,6 +220,7 @@ impl Cluster {
             if self.auto_sync {
                 // Writes left pending while auto-sync was off count too.
                 self.sync(id)?;
+                self.sync_snapshot(id);
             }
             let actions = self.process_once(id)?;
             if actions.is_empty() {
@@ -235,13 +245,46 @@ impl Cluster {
         if let Some(persist) = &actions.persist {
             node.pending_writes.push_back(persist.clone());
         }
-        if let Some(last) = actions.apply.last() {
+        self.network.extend(actions.messages.iter().cloned());
+        node.pending_snapshot_writes
+            .extend(actions.snapshot_writes.iter().cloned());
+        // Actions may be carried out in any order: snapshot work (an install
+        // included) goes before applying, the order more likely to expose a
+        // batch that needs another.
+        carry_out_snapshot_actions(node, &actions)?;
+        if let Some(last) = actions.apply.last()
+            && let Some(raft) = node.raft.as_mut()
+        {
             node.applied.extend(actions.apply.iter().cloned());
             raft.applied(last.index);
         }
-        self.network.extend(actions.messages.iter().cloned());
-        carry_out_snapshot_actions(node, &actions)?;
         Ok(actions)
+    }
+
+    /// Makes every received snapshot chunk `id` was asked to write durable,
+    /// in order, and reports each.
+    pub fn sync_snapshot(&mut self, id: NodeId) {
+        let Some(node) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        let Some(raft) = node.raft.as_mut() else {
+            return;
+        };
+        while let Some(write) = node.pending_snapshot_writes.pop_front() {
+            let partial = node
+                .partial_snapshot
+                .get_or_insert_with(|| (write.meta.clone(), Vec::new()));
+            if write.offset == 0 {
+                *partial = (write.meta.clone(), Vec::new());
+            }
+            assert_eq!(
+                partial.1.len() as u64,
+                write.offset,
+                "snapshot chunks must arrive in order"
+            );
+            partial.1.extend_from_slice(&write.data);
+            raft.snapshot_chunk_written(write.meta.index, write.offset + write.data.len() as u64);
+        }
     }
 
     /// Makes every pending write of `id` durable and reports it.
@@ -362,6 +405,7 @@ impl Cluster {
         let Some(raft) = node.raft.take() else { return };
         node.disk = Some(raft.log_store().clone());
         node.pending_writes.clear();
+        node.pending_snapshot_writes.clear();
         // The state machine restarts from its snapshot, if any.
         node.applied = node
             .snapshot
@@ -377,18 +421,8 @@ impl Cluster {
     /// The core's start error for a bad configuration.
     pub fn add_node(&mut self, id: NodeId, config: Config) -> Result<(), StartError> {
         let raft = Raft::new(config.clone(), MemoryLog::new(), InitialState::default())?;
-        let node = SimNode {
-            raft: Some(raft),
-            disk: None,
-            pending_writes: VecDeque::new(),
-            applied: Vec::new(),
-            config,
-            base_membership: Membership::default(),
-            incarnation: 0,
-            snapshot: None,
-            partial_snapshot: None,
-        };
-        self.nodes.insert(id, node);
+        self.nodes
+            .insert(id, SimNode::started(raft, config, Membership::default()));
         Ok(())
     }
 
@@ -491,7 +525,7 @@ impl Cluster {
 }
 
 /// Carries out the snapshot work in `actions`: build, compact, read chunks for
-/// peers, write received chunks (durable at once), install.
+/// peers, install. (Received chunks wait for [`Cluster::sync_snapshot`].)
 fn carry_out_snapshot_actions(node: &mut SimNode, actions: &Actions) -> Result<(), Error> {
     let Some(raft) = node.raft.as_mut() else {
         return Ok(());
@@ -525,21 +559,6 @@ fn carry_out_snapshot_actions(node: &mut SimNode, actions: &Actions) -> Result<(
             chunk,
             end == data.len(),
         );
-    }
-    for write in &actions.snapshot_writes {
-        let partial = node
-            .partial_snapshot
-            .get_or_insert_with(|| (write.meta.clone(), Vec::new()));
-        if write.offset == 0 {
-            *partial = (write.meta.clone(), Vec::new());
-        }
-        assert_eq!(
-            partial.1.len() as u64,
-            write.offset,
-            "snapshot chunks must arrive in order"
-        );
-        partial.1.extend_from_slice(&write.data);
-        raft.snapshot_chunk_written(write.meta.index, write.offset + write.data.len() as u64);
     }
     if let Some(meta) = &actions.install_snapshot {
         let Some((partial_meta, data)) = node.partial_snapshot.take() else {

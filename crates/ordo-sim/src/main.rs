@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run -p ordo-sim --release -- --seeds 0..1000 [--steps N] [--nodes N]
-//!     [--faults all|network|crashes|none] [--no-pre-vote] [--quiet]
+//!     [--faults all|network|crashes|none] [--no-pre-vote] [--lease-reads] [--quiet]
 //! ```
 //!
 //! Every seed is one deterministic run; a failure prints the seed, what broke,
@@ -24,7 +24,7 @@ struct Options {
 
 fn usage() -> String {
     format!(
-        "usage: ordo-sim --seeds A..B [--steps N] [--nodes N] [--faults {}] [--no-pre-vote] [--quiet]",
+        "usage: ordo-sim --seeds A..B [--steps N] [--nodes N] [--faults {}] [--no-pre-vote] [--lease-reads] [--quiet]",
         FAULT_PROFILES.join("|")
     )
 }
@@ -36,6 +36,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut steps = None;
     let mut nodes = None;
     let mut no_pre_vote = false;
+    let mut lease_reads = false;
     let mut words = args.iter();
     while let Some(word) = words.next() {
         let mut value = |name: &str| {
@@ -50,6 +51,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             "--nodes" => nodes = Some(parse_number(&value("--nodes")?, "--nodes")?),
             "--faults" => profile = value("--faults")?,
             "--no-pre-vote" => no_pre_vote = true,
+            "--lease-reads" => lease_reads = true,
             "--quiet" => quiet = true,
             "--help" | "-h" => return Err(usage()),
             other => return Err(format!("unknown argument {other:?}\n{}", usage())),
@@ -74,6 +76,10 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         config.pre_vote = false;
         config.check_quorum = false;
     }
+    if lease_reads && no_pre_vote {
+        return Err("--lease-reads needs check-quorum, which --no-pre-vote turns off".to_string());
+    }
+    config.lease_reads = lease_reads;
     let seeds = seeds.ok_or_else(|| format!("--seeds is required\n{}", usage()))?;
     Ok(Options {
         seeds,
@@ -112,6 +118,9 @@ fn replay_command(seed: u64, options: &Options) -> String {
     );
     if !options.config.pre_vote {
         command += " --no-pre-vote";
+    }
+    if options.config.lease_reads {
+        command += " --lease-reads";
     }
     command
 }
@@ -185,6 +194,16 @@ mod tests {
             replay_command(7, &options)
                 .contains("--seeds 7..8 --steps 300 --nodes 5 --faults network --no-pre-vote")
         );
+    }
+
+    #[test]
+    fn lease_reads_need_check_quorum() {
+        let Ok(options) = parse_args(&args("--seeds 0..1 --lease-reads")) else {
+            panic!("should parse")
+        };
+        assert!(options.config.lease_reads);
+        assert!(replay_command(0, &options).ends_with("--lease-reads"));
+        assert!(parse_args(&args("--seeds 0..1 --lease-reads --no-pre-vote")).is_err());
     }
 
     #[test]

@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
-use ordo_core::{Config, MembershipChange, NodeId, Role};
+use ordo_core::{Config, MembershipChange, NodeId, ReadMode, Role};
 
 use crate::cluster::Cluster;
 use crate::format;
@@ -52,6 +52,11 @@ pub struct RunConfig {
     /// Snapshot after this many applied entries (0: never), so that logs get
     /// compacted and lagging nodes catch up through snapshot transfers.
     pub snapshot_threshold_entries: u64,
+    /// Lease reads on (needs check-quorum): clients read with
+    /// [`ReadMode::Lease`](ordo_core::ReadMode::Lease). A lease is sound only
+    /// while clocks drift within bounds, so in these runs a tick event ticks
+    /// every running node at once (one clock, no drift) instead of one node.
+    pub lease_reads: bool,
 }
 
 /// The fault mixes the simulator's command line offers.
@@ -99,6 +104,7 @@ impl Default for RunConfig {
             spare_nodes: 2,
             reconfigure: true,
             snapshot_threshold_entries: 5,
+            lease_reads: false,
         }
     }
 }
@@ -183,6 +189,11 @@ impl SimRng {
 
 const TRACE_LINES: usize = 40;
 
+/// Per mille of messages sent in a storm that straggle.
+const STRAGGLER_PER_MILLE: u64 = 10;
+/// The least extra delay of a straggler, in steps.
+const STRAGGLER_MIN_STEPS: u64 = 100;
+
 struct Run {
     cluster: Cluster,
     checker: Checker,
@@ -223,8 +234,14 @@ pub fn run(seed: u64, config: &RunConfig) -> Result<RunSummary, RunFailure> {
         snapshot_threshold_entries: config.snapshot_threshold_entries,
         log_retention_entries: 2,
         snapshot_chunk_bytes: 256,
+        lease_reads: config.lease_reads,
         rng_seed: seed,
         ..Config::default()
+    };
+    let read_mode = if config.lease_reads {
+        ReadMode::Lease
+    } else {
+        ReadMode::ReadIndex
     };
     let cluster = Cluster::new(config.nodes, node_config)
         .map_err(|e| failure(seed, 0, e.to_string(), Vec::new()))?;
@@ -238,7 +255,7 @@ pub fn run(seed: u64, config: &RunConfig) -> Result<RunSummary, RunFailure> {
         membership_changes: 0,
         transfers: 0,
         snapshots_installed: 0,
-        clients: Clients::new(CLIENTS),
+        clients: Clients::new(CLIENTS, read_mode),
         now: 0,
         due: Vec::new(),
         links: BTreeMap::new(),
@@ -370,10 +387,7 @@ impl Run {
             event
         };
         match event {
-            0..=219 => {
-                let id = self.random_node();
-                self.cluster.tick(id).map_err(fatal)?;
-            }
+            0..=219 => self.tick().map_err(fatal)?,
             220..=569 => self.deliver_random()?,
             570..=749 => {
                 let id = self.random_node();
@@ -388,24 +402,47 @@ impl Run {
             750..=839 => {
                 let id = self.random_node();
                 let count = 1 + self.rng.below(3) as usize;
-                self.cluster.sync_some(id, count).map_err(fatal)?;
+                // The snapshot file and the log are synced independently.
+                if self.rng.chance(250) {
+                    self.cluster.sync_snapshot(id);
+                } else {
+                    self.cluster.sync_some(id, count).map_err(fatal)?;
+                }
             }
             840..=854 => self.propose()?,
-            855..=949 => {
-                let client = self.rng.below(CLIENTS as u64) as usize;
-                let (choice, key, fallback) = (
-                    self.rng.next_u64(),
-                    self.rng.below(workload::KEYS),
-                    self.random_node(),
-                );
-                self.clients
-                    .start(&mut self.cluster, client, choice, key, fallback, self.now);
-            }
+            855..=949 => self.start_client_operation(),
             950..=954 if self.config.partitions => self.toggle_partition(),
             955..=964 if self.config.crashes => self.crash_or_restart()?,
             965..=972 if self.config.reconfigure => self.transfer(),
             973..=999 if self.config.reconfigure => self.change_membership(),
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// A random client starts a random operation on a random key (if idle).
+    fn start_client_operation(&mut self) {
+        let client = self.rng.below(CLIENTS as u64) as usize;
+        let (choice, key, fallback) = (
+            self.rng.next_u64(),
+            self.rng.below(workload::KEYS),
+            self.random_node(),
+        );
+        self.clients
+            .start(&mut self.cluster, client, choice, key, fallback, self.now);
+    }
+
+    /// Ticks one random node; with lease reads, every running node on one
+    /// clock instead, as often as each would tick on its own.
+    fn tick(&mut self) -> Result<(), ordo_core::Error> {
+        if !self.config.lease_reads {
+            let id = self.random_node();
+            return self.cluster.tick(id);
+        }
+        if self.rng.below(self.total_nodes()) == 0 {
+            for id in self.cluster.running() {
+                self.cluster.tick(id)?;
+            }
         }
         Ok(())
     }
@@ -437,7 +474,13 @@ impl Run {
                     profile
                 }
             };
-            let delay = base + self.rng.below(jitter + 1);
+            let mut delay = base + self.rng.below(jitter + 1);
+            // A straggler: in a storm, a few messages are held for several
+            // election timeouts (a stuck connection, a retransmission long
+            // after the fact) and arrive when their sender has moved on.
+            if self.storm && self.rng.chance(STRAGGLER_PER_MILLE) {
+                delay += STRAGGLER_MIN_STEPS + self.rng.below(STRAGGLER_MIN_STEPS * 4);
+            }
             self.due.push(self.now + delay);
         }
     }
@@ -578,14 +621,7 @@ impl Run {
                 }
             }
             self.clients.poll(&self.cluster, self.now);
-            let client = self.rng.below(CLIENTS as u64) as usize;
-            let (choice, key, fallback) = (
-                self.rng.next_u64(),
-                self.rng.below(workload::KEYS),
-                self.random_node(),
-            );
-            self.clients
-                .start(&mut self.cluster, client, choice, key, fallback, self.now);
+            self.start_client_operation();
             self.checker.check_cluster(&self.cluster)?;
             let Some(leader) = self.leader() else {
                 continue;

@@ -15,7 +15,8 @@
 //! | `change LEADER replace voters=A,B,C [learners=D]` | replace the configuration (joint consensus if several voters change) |
 //! | `process [ID...]` | take and carry out actions, print them |
 //! | `sync ID [count=N]` | make pending writes durable |
-//! | `auto-sync on\|off` | sync every write as soon as it is issued (default on) |
+//! | `sync-snapshot ID` | make received snapshot chunks durable |
+//! | `auto-sync on\|off` | sync every write (log and snapshot) as soon as it is issued (default on) |
 //! | `deliver [from=ID] [to=ID] [type=KIND] [drop=true]` | deliver (or drop) queued messages |
 //! | `stabilize [verbose=false]` | process and deliver until quiet |
 //! | `partition ID...` / `cut FROM TO` / `heal` | network faults |
@@ -178,6 +179,10 @@ fn run_on(cluster: &mut Cluster, command: &Command) -> Outcome {
             cluster
                 .sync_some(id, option(command, "count", usize::MAX)?)
                 .map_err(fatal)?;
+            Ok(String::new())
+        }
+        "sync-snapshot" => {
+            cluster.sync_snapshot(positional(command, 0)?);
             Ok(String::new())
         }
         "auto-sync" => {

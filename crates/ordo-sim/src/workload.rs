@@ -142,8 +142,9 @@ struct InFlight {
 }
 
 /// The clients of one run and the history they record.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Clients {
+    read_mode: ReadMode,
     targets: Vec<NodeId>,
     in_flight: Vec<Option<InFlight>>,
     history: Vec<KvOperation>,
@@ -152,12 +153,15 @@ pub struct Clients {
 }
 
 impl Clients {
-    /// `count` clients, each first talking to node 1.
-    pub fn new(count: usize) -> Self {
+    /// `count` clients, each first talking to node 1, reading in `read_mode`.
+    pub fn new(count: usize, read_mode: ReadMode) -> Self {
         Clients {
+            read_mode,
             targets: vec![1; count],
             in_flight: vec![None; count],
-            ..Clients::default()
+            history: Vec::new(),
+            next_value: 0,
+            next_request_id: 0,
         }
     }
 
@@ -188,7 +192,7 @@ impl Clients {
             3 => KvInput::Delete { key },
             _ => KvInput::CompareAndSet {
                 key,
-                expected: if choice % 2 == 0 {
+                expected: if choice.is_multiple_of(2) {
                     None
                 } else {
                     Some(value.saturating_sub(1 + choice % 3))
@@ -201,7 +205,7 @@ impl Clients {
             KvInput::Get { .. } => {
                 self.next_request_id += 1;
                 let request_id = self.next_request_id;
-                match cluster.read_index(node, vec![request_id], ReadMode::ReadIndex) {
+                match cluster.read_index(node, vec![request_id], self.read_mode) {
                     Ok(()) => Pending::Read {
                         request_id,
                         read_index: None,

@@ -96,6 +96,15 @@ fn three_nodes_without_pre_vote_or_check_quorum() {
 }
 
 #[test]
+fn three_nodes_with_lease_reads() {
+    let config = RunConfig {
+        lease_reads: true,
+        ..RunConfig::default()
+    };
+    run_seeds(&config, seeds(0..100));
+}
+
+#[test]
 fn the_same_seed_gives_the_same_run() {
     let config = RunConfig::default();
     for seed in [3, 41, 977] {

@@ -6,8 +6,10 @@
 //! - [`StateMachine`]: what the application plugs in.
 //! - [`storage`]: the durable log ([`storage::WalLogStore`]), an in-memory log
 //!   ([`storage::MemLogStore`]) and snapshot files ([`storage::SnapshotStore`]).
-//! - [`transport`]: how nodes reach each other ([`transport::Transport`]), and
-//!   [`transport::InProcessNetwork`] for tests and benchmarks.
+//! - [`transport`]: how nodes reach each other ([`transport::Transport`]):
+//!   [`transport::tcp::TcpTransport`] between processes, a gRPC transport
+//!   behind the `grpc` feature, and [`transport::InProcessNetwork`] for tests
+//!   and benchmarks. `examples/tcp_cluster.rs` runs a cluster over TCP.
 //!
 //! # A replicated counter in three nodes
 //!

@@ -313,6 +313,11 @@ impl<L: LogRead> RaftLog<L> {
         Ok(entries)
     }
 
+    /// True when the state machine reported every entry handed out applied.
+    pub(crate) fn all_applied(&self) -> bool {
+        self.applied == self.applying
+    }
+
     /// The state machine applied up to `index`.
     ///
     /// # Panics
@@ -354,9 +359,10 @@ impl<L: LogRead> RaftLog<L> {
         self.applied = index;
     }
 
-    /// Storage made everything up to `(index, term)` durable.
-    pub(crate) fn stable_to(&mut self, index: Index, term: Term) {
-        self.unstable.stable_to(index, term);
+    /// Storage made everything up to `(index, term)` durable; a write still
+    /// in flight may overwrite what lies above `limit`.
+    pub(crate) fn stable_to(&mut self, index: Index, term: Term, limit: Index) {
+        self.unstable.stable_to(index, term, limit);
     }
 }
 
@@ -473,7 +479,7 @@ mod tests {
         assert_eq!(log.take_entries_to_apply(u64::MAX).map(|e| e.len()), Ok(2));
         let written = log.take_unpersisted();
         log.store_mut().append(&written);
-        log.stable_to(3, 1);
+        log.stable_to(3, 1, Index::MAX);
         assert_eq!(log.take_entries_to_apply(u64::MAX).map(|e| e.len()), Ok(1));
         log.applied_to(3);
         assert_eq!(log.applied(), 3);

@@ -96,15 +96,25 @@ impl Unstable {
         taken
     }
 
-    /// Storage reports `(index, term)` durable: drop everything up to it. Ignored
-    /// when that entry has since been replaced, or was never handed out.
-    pub(crate) fn stable_to(&mut self, index: Index, term: Term) {
+    /// Storage reports `(index, term)` durable: drop everything up to it, but
+    /// not above `limit`, past which a write still in flight will overwrite
+    /// the disk. Ignored when that entry has since been replaced, or was never
+    /// handed out.
+    ///
+    /// The term check alone is not enough: an entry overwritten and then
+    /// written back (a later leader holding it again) matches, while the
+    /// write that overwrote it is still to reach the disk.
+    pub(crate) fn stable_to(&mut self, index: Index, term: Term, limit: Index) {
         if index >= self.persist_from || self.term(index) != Some(term) {
             return;
         }
-        let count = (index + 1 - self.offset) as usize;
+        let upto = index.min(limit);
+        if upto < self.offset {
+            return;
+        }
+        let count = (upto + 1 - self.offset) as usize;
         self.entries.drain(..count);
-        self.offset = index + 1;
+        self.offset = upto + 1;
     }
 }
 
@@ -125,7 +135,7 @@ mod tests {
         let mut tail = Unstable::new(4);
         tail.truncate_and_append(entries(5, &[1, 1, 1]));
         assert_eq!(tail.take_unpersisted().len(), 3);
-        tail.stable_to(6, 1);
+        tail.stable_to(6, 1, Index::MAX);
         assert_eq!(tail.offset(), 7);
         assert_eq!(tail.last_index(), Some(7));
     }
@@ -136,9 +146,9 @@ mod tests {
         tail.truncate_and_append(entries(1, &[1, 1, 1]));
         tail.take_unpersisted();
         assert_eq!(tail.truncate_and_append(entries(2, &[2])), Some(2));
-        tail.stable_to(3, 1);
+        tail.stable_to(3, 1, Index::MAX);
         assert_eq!(tail.offset(), 1, "entry 3 of term 1 no longer exists");
-        tail.stable_to(1, 1);
+        tail.stable_to(1, 1, Index::MAX);
         assert_eq!(tail.offset(), 2);
         assert_eq!(tail.take_unpersisted(), entries(2, &[2]));
     }
@@ -152,10 +162,26 @@ mod tests {
     }
 
     #[test]
+    fn stable_to_stops_below_a_pending_overwrite() {
+        let mut tail = Unstable::new(0);
+        tail.truncate_and_append(entries(1, &[1, 1, 1]));
+        tail.take_unpersisted();
+        tail.truncate_and_append(entries(2, &[2]));
+        tail.take_unpersisted();
+        tail.truncate_and_append(entries(2, &[1, 1]));
+        tail.take_unpersisted();
+        // The first write is durable; the second, which removes entries 2 and
+        // 3 from the disk, is not. Entries 2 and 3 match the first write's,
+        // but only entry 1 is safely on disk.
+        tail.stable_to(3, 1, 1);
+        assert_eq!(tail.offset(), 2);
+    }
+
+    #[test]
     fn entries_not_handed_out_are_never_marked_stable() {
         let mut tail = Unstable::new(0);
         tail.truncate_and_append(entries(1, &[1]));
-        tail.stable_to(1, 1);
+        tail.stable_to(1, 1, Index::MAX);
         assert_eq!(tail.offset(), 1);
     }
 }

@@ -741,6 +741,9 @@ impl LeaderState {
             .is_some_and(|p| p.match_index == node.log.last_index());
         if caught_up && !transfer.timeout_now_sent {
             transfer.timeout_now_sent = true;
+            // The target may campaign whenever this arrives, even after the
+            // transfer is abandoned, and be elected past every lease.
+            self.read_only.forfeit_lease();
             node.send(transfer.target, MessageBody::TimeoutNow);
         }
     }

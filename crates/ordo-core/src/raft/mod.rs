@@ -177,7 +177,9 @@ impl<L: LogRead> Raft<L> {
     /// # Errors
     /// A fatal storage failure.
     pub fn tick(&mut self) -> Result<(), Error> {
-        self.node.ticks_since_start = self.node.ticks_since_start.saturating_add(1);
+        let node = &mut self.node;
+        node.ticks_since_start = node.ticks_since_start.saturating_add(1);
+        node.leader_contact_elapsed_ticks = node.leader_contact_elapsed_ticks.saturating_add(1);
         match self.role {
             RoleState::Leader(_) => self.tick_leader(),
             _ => self.tick_election(),
@@ -294,11 +296,13 @@ impl<L: LogRead> Raft<L> {
     /// # Errors
     /// A fatal storage failure.
     pub fn persisted(&mut self, id: PersistId) -> Result<(), Error> {
-        let (stable, released) = self.node.outbox.complete(id);
-        for (index, term) in stable {
-            self.node.log.stable_to(index, term);
+        let completed = self.node.outbox.complete(id);
+        for (index, term) in completed.last_entries {
+            self.node
+                .log
+                .stable_to(index, term, completed.overwrite_pending_above);
         }
-        for message in released {
+        for message in completed.released {
             if message.to == self.node.id() {
                 // Only a candidate's vote for itself is addressed to itself.
                 self.receive_own_vote(message)?;
@@ -334,10 +338,16 @@ impl<L: LogRead> Raft<L> {
         self.maybe_request_snapshot();
         self.maybe_install_snapshot();
         let snapshot_out = std::mem::take(&mut self.node.snapshot_out);
-        let apply = self
-            .node
-            .log
-            .take_entries_to_apply(self.node.config.max_apply_bytes)?;
+        // Nothing is applied while a received snapshot waits to replace the
+        // state machine: it covers every entry that could be, and applying
+        // one after the restore would take the state machine back in time.
+        let apply = if self.installing_snapshot() {
+            Vec::new()
+        } else {
+            self.node
+                .log
+                .take_entries_to_apply(self.node.config.max_apply_bytes)?
+        };
         let soft_state = self.soft_state();
         let soft_state_changed = soft_state != self.reported;
         self.reported = soft_state;
@@ -366,8 +376,11 @@ impl<L: LogRead> Raft<L> {
         let hard_state = self.node.hard_state();
         let hard_state_changed = hard_state != self.node.outbox.issued_hard_state();
         let entries = self.node.log.take_unpersisted();
-        let last_entry = entries.last().map(|e| (e.index, e.term));
-        let id = self.node.outbox.issue(hard_state, last_entry);
+        let span = entries
+            .first()
+            .zip(entries.last())
+            .map(|(first, last)| (first.index, (last.index, last.term)));
+        let id = self.node.outbox.issue(hard_state, span);
         Some(Persist {
             id,
             hard_state: hard_state_changed.then_some(hard_state),

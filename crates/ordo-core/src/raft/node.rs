@@ -51,6 +51,11 @@ pub(crate) struct Node<L> {
     pub(crate) protocol_violations: u64,
     /// Ticks since this node started (saturating): the lease restart guard.
     pub(crate) ticks_since_start: u64,
+    /// Ticks since a leader last contacted this node (saturating; `u64::MAX`
+    /// before any contact). Unlike `leader_id`, not reset by a new term: the
+    /// refusal to vote a leader's lease rests on outlives learning of a
+    /// higher term from a message that names no leader.
+    pub(crate) leader_contact_elapsed_ticks: u64,
     /// Reads forwarded to the leader and not yet answered.
     pub(crate) forwarded_reads: BTreeSet<u64>,
     /// Reads confirmed, to hand out with the next actions.
@@ -129,6 +134,7 @@ impl<L: LogRead> Node<L> {
             truncated_from: None,
             protocol_violations: 0,
             ticks_since_start: 0,
+            leader_contact_elapsed_ticks: u64::MAX,
             forwarded_reads: BTreeSet::new(),
             ready_reads: Vec::new(),
             failed_reads: Vec::new(),
@@ -187,17 +193,20 @@ impl<L: LogRead> Node<L> {
     }
 
     /// Leader stickiness: a node that heard from a live leader less than the
-    /// minimum election timeout ago refuses to help depose it. Only with
+    /// minimum election timeout ago refuses to help depose it — even if it
+    /// has since learned of a higher term with no leader yet. Only with
     /// check-quorum, which guarantees a leader that lost its quorum steps down,
-    /// so stickiness can never keep a dead leader in place.
+    /// so stickiness can never keep a dead leader in place. (A leader itself
+    /// counts as having heard from one.)
     ///
     /// With lease reads on, a node that just started honours whatever lease
     /// it may have granted before a crash, for one minimum election timeout.
     pub(crate) fn in_leader_lease(&self) -> bool {
         let min = self.config.election_timeout_min_ticks;
-        let heard_recently = self.leader_id.is_some() && self.election_elapsed_ticks < min;
+        let leading = self.leader_id == Some(self.id()) && self.election_elapsed_ticks < min;
+        let heard_recently = self.leader_contact_elapsed_ticks < min;
         let just_started = self.config.lease_reads && self.ticks_since_start < min;
-        self.config.check_quorum && (heard_recently || just_started)
+        self.config.check_quorum && (leading || heard_recently || just_started)
     }
 
     /// True if this node may start an election: it votes in the configuration

@@ -14,6 +14,28 @@ use crate::hard_state::HardState;
 use crate::message::Message;
 use crate::types::{Index, Term};
 
+/// A persist handed out and not yet durable: the entries it writes span
+/// `first_index ..= last_entry.0` (none if it writes only the hard state).
+#[derive(Clone, Copy, Debug)]
+struct IssuedWrite {
+    id: PersistId,
+    first_index: Option<Index>,
+    last_entry: Option<(Index, Term)>,
+}
+
+/// What became durable when storage reported a persist id.
+#[derive(Debug, Default)]
+pub(crate) struct Completed {
+    /// The last entry of each write now durable, oldest first.
+    pub(crate) last_entries: Vec<(Index, Term)>,
+    /// Entries above this index may still be overwritten on disk by a write
+    /// not yet durable (one that truncates a suffix): none of them may be
+    /// counted durable yet, whatever an earlier write put there.
+    pub(crate) overwrite_pending_above: Index,
+    /// Held messages now free to go, in order.
+    pub(crate) released: Vec<Message>,
+}
+
 /// Invariants: `durable_id < next_id`; every id in `writes` and `held` is
 /// above `durable_id` and below or equal to `next_id`.
 #[derive(Debug, Default)]
@@ -24,8 +46,8 @@ pub(crate) struct Outbox {
     durable_id: PersistId,
     /// The hard state in the most recent persist action handed out.
     issued_hard_state: HardState,
-    /// Persist actions handed out and not yet durable, with their last entry.
-    writes: VecDeque<(PersistId, Option<(Index, Term)>)>,
+    /// Persist actions handed out and not yet durable, oldest first.
+    writes: VecDeque<IssuedWrite>,
     /// Messages waiting for a persist id to become durable, in creation order.
     held: VecDeque<(PersistId, Message)>,
     /// Messages ready to send.
@@ -71,53 +93,65 @@ impl Outbox {
         self.issued_hard_state
     }
 
-    /// Hands out a new persist id for a write of `hard_state` ending at `last_entry`.
+    /// Hands out a new persist id for a write of `hard_state` and `entries`
+    /// (their first index and last entry).
     pub(crate) fn issue(
         &mut self,
         hard_state: HardState,
-        last_entry: Option<(Index, Term)>,
+        entries: Option<(Index, (Index, Term))>,
     ) -> PersistId {
         let id = self.next_id;
         self.next_id += 1;
         self.issued_hard_state = hard_state;
-        self.writes.push_back((id, last_entry));
+        self.writes.push_back(IssuedWrite {
+            id,
+            first_index: entries.map(|(first, _)| first),
+            last_entry: entries.map(|(_, last)| last),
+        });
         id
     }
 
-    /// Storage reports `id` (and all before it) durable. Returns the last entry
-    /// of each completed write, and the held messages now free to go, in order.
+    /// Storage reports `id` (and all before it) durable.
     ///
     /// # Panics
     /// If `id` was never handed out: the driver is confused, and acting on it
     /// could acknowledge writes that never happened.
-    pub(crate) fn complete(&mut self, id: PersistId) -> (Vec<(Index, Term)>, Vec<Message>) {
+    pub(crate) fn complete(&mut self, id: PersistId) -> Completed {
         assert!(
             id < self.next_id,
             "persist {id} reported durable but never issued (next is {})",
             self.next_id
         );
+        let mut completed = Completed {
+            overwrite_pending_above: Index::MAX,
+            ..Completed::default()
+        };
         if id <= self.durable_id {
-            return (Vec::new(), Vec::new());
+            return completed;
         }
         self.durable_id = id;
-        let mut stable = Vec::new();
-        while let Some(&(write_id, last_entry)) = self.writes.front() {
-            if write_id > id {
+        while let Some(write) = self.writes.front() {
+            if write.id > id {
                 break;
             }
+            completed.last_entries.extend(write.last_entry);
             self.writes.pop_front();
-            stable.extend(last_entry);
         }
-        let mut released = Vec::new();
+        completed.overwrite_pending_above = self
+            .writes
+            .iter()
+            .filter_map(|w| w.first_index)
+            .min()
+            .map_or(Index::MAX, |first| first - 1);
         while let Some((needs, _)) = self.held.front() {
             if *needs > id {
                 break;
             }
             if let Some((_, message)) = self.held.pop_front() {
-                released.push(message);
+                completed.released.push(message);
             }
         }
-        (stable, released)
+        completed
     }
 
     /// Takes the messages ready to send.

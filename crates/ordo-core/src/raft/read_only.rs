@@ -18,7 +18,9 @@
 //! closed elsewhere: a restarted follower forgets whom it heard from, so with
 //! leases on a node refuses votes for one minimum election timeout after it
 //! starts; and a leadership transfer lets the target skip that refusal, so no
-//! lease read is served while a transfer is in progress.
+//! lease read is served while a transfer is in progress — nor, once a
+//! TimeoutNow went out, for the rest of the leader's term: the message may be
+//! delivered, and the target elected, long after the transfer was abandoned.
 //!
 //! Every heartbeat carries a round number, so ordinary heartbeats renew the
 //! lease too.
@@ -62,6 +64,8 @@ pub(crate) struct ReadOnly {
     acknowledged: BTreeMap<NodeId, u64>,
     /// When the newest quorum-acknowledged round was sent.
     lease_start_tick: Option<u64>,
+    /// No lease for the rest of the term (a TimeoutNow was sent).
+    lease_forfeited: bool,
 }
 
 impl ReadOnly {
@@ -141,13 +145,23 @@ impl ReadOnly {
 
     /// True while the lease from the newest confirmed round lasts.
     pub(crate) fn lease_valid(&self, now: u64, lease_ticks: u64) -> bool {
-        self.lease_start_tick
-            .is_some_and(|start| now < start.saturating_add(lease_ticks))
+        !self.lease_forfeited
+            && self
+                .lease_start_tick
+                .is_some_and(|start| now < start.saturating_add(lease_ticks))
     }
 
     /// Ends the lease at once: a leadership transfer lets the target win an
     /// election before the lease would have run out.
     pub(crate) fn revoke_lease(&mut self) {
+        self.lease_start_tick = None;
+    }
+
+    /// Ends the lease for good: a TimeoutNow was sent, and whenever it
+    /// arrives, its target may win votes from followers that granted the
+    /// lease.
+    pub(crate) fn forfeit_lease(&mut self) {
+        self.lease_forfeited = true;
         self.lease_start_tick = None;
     }
 

@@ -10,10 +10,14 @@
 //! then acknowledged with the next offset expected. A chunk at an unexpected
 //! offset is answered with the expected one, so transfers resume after lost
 //! messages and restarts. Once the last chunk is durable, and every persist
-//! issued before it is too, the snapshot is handed out for installation; the
-//! driver restores the state machine, resets the log, and reports back.
+//! issued before it is too and every entry handed out to apply was applied,
+//! the snapshot is handed out for installation; the driver restores the state
+//! machine, resets the log, and reports back. No entries are handed out to
+//! apply meanwhile.
 //! Appends are ignored meanwhile: nothing may be written to a log about to be
-//! replaced.
+//! replaced. Until the last chunk is durable they are not, so a newer leader
+//! may meanwhile bring the log up to and past the snapshot; then the snapshot
+//! is dropped rather than installed over entries already acknowledged.
 //!
 //! Sending is the leader's: see the leader module.
 
@@ -150,16 +154,49 @@ impl<L: LogRead> Raft<L> {
     }
 
     /// Hands out a complete incoming snapshot for installation once nothing
-    /// written before it is still in flight.
+    /// written before it is still in flight, and every entry handed out to
+    /// apply was applied (the install may run in parallel with anything else
+    /// handed out) — unless the log has meanwhile caught up with it.
     pub(super) fn maybe_install_snapshot(&mut self) {
-        let quiet = !self.node.has_unissued_writes() && self.node.outbox.all_durable();
+        let quiet = !self.node.has_unissued_writes()
+            && self.node.outbox.all_durable()
+            && self.node.log.all_applied();
         let Some(incoming) = &mut self.node.incoming_snapshot else {
             return;
         };
-        if incoming.complete && !incoming.installing && quiet {
-            incoming.installing = true;
-            self.node.snapshot_out.install = Some(incoming.meta.clone());
+        if !incoming.complete || incoming.installing || !quiet {
+            return;
         }
+        let (meta, from) = (incoming.meta.clone(), incoming.from);
+        let log = &self.node.log;
+        if meta.index <= log.committed() || log.matches(meta.index, meta.term) {
+            // Appends arrived while the last chunk was being written (from a
+            // newer leader: this one sends none meanwhile) and gave the log
+            // the snapshot's last entry, maybe more, which this node may
+            // have acknowledged. Installing would throw those away; the log
+            // already holds all the snapshot covers, so the snapshot goes.
+            self.node.incoming_snapshot = None;
+            self.answer_snapshot_held(from, meta.index);
+            return;
+        }
+        incoming.installing = true;
+        self.node.snapshot_out.install = Some(meta);
+    }
+
+    /// Tells `leader` that the log holds every entry up to `snapshot_index`
+    /// (which is committed), so the snapshot is not needed. This is a promise
+    /// about the log, so it waits until every write issued so far is
+    /// durable, like an append acknowledgement.
+    fn answer_snapshot_held(&mut self, leader: NodeId, snapshot_index: Index) {
+        let log = &mut self.node.log;
+        log.commit_to(snapshot_index.min(log.last_index()).max(log.committed()));
+        let response = InstallSnapshotResponse {
+            snapshot_index,
+            next_offset: 0,
+            installed: true,
+        };
+        self.node
+            .respond(leader, MessageBody::InstallSnapshotResponse(response));
     }
 
     /// True while a received snapshot waits to replace the log.
@@ -173,19 +210,10 @@ impl<L: LogRead> Raft<L> {
     /// Follower: a chunk of a snapshot from the leader.
     pub(super) fn receive_snapshot_chunk(&mut self, from: NodeId, request: InstallSnapshotRequest) {
         let meta = request.meta;
-        let log = &mut self.node.log;
+        let log = &self.node.log;
         if meta.index <= log.committed() || log.matches(meta.index, meta.term) {
-            // We hold everything the snapshot covers already. Saying so is a
-            // promise about our log, so it waits until every write issued so
-            // far is durable, like an append acknowledgement.
-            log.commit_to(meta.index.min(log.last_index()).max(log.committed()));
-            let response = InstallSnapshotResponse {
-                snapshot_index: meta.index,
-                next_offset: 0,
-                installed: true,
-            };
-            self.node
-                .respond(from, MessageBody::InstallSnapshotResponse(response));
+            // We hold everything the snapshot covers already.
+            self.answer_snapshot_held(from, meta.index);
             return;
         }
         let same = self

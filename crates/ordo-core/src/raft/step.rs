@@ -2,9 +2,10 @@
 //!
 //! Order matters and follows Raft §5.1 plus pre-vote and stickiness:
 //! 1. Drop malformed or misaddressed messages (they come from outside).
-//! 2. A higher term: ignore vote requests while in a leader's lease; otherwise
-//!    adopt the term and become a follower — except for pre-vote traffic,
-//!    which speaks of a term nobody has entered yet.
+//! 2. Ignore vote requests of our term or a higher one while in a leader's
+//!    lease (leader stickiness). A higher term: adopt it and become a
+//!    follower — except for pre-vote traffic, which speaks of a term nobody
+//!    has entered yet.
 //! 3. A lower term: tell a stale leader our term so it steps down; reject a
 //!    stale pre-vote; ignore the rest.
 //! 4. Vote requests are answered the same way by every role.
@@ -36,11 +37,14 @@ impl<L: LogRead> Raft<L> {
             self.node.protocol_violations += 1;
             return Ok(());
         }
+        // Stickiness covers a vote request in our own term too: we may have
+        // entered it without hearing from its leader (and so be free to vote)
+        // just after hearing from the previous one.
+        let disruptive = message.body.is_vote_request() && !message.body.is_transfer_vote();
+        if disruptive && message.term >= self.node.term && self.node.in_leader_lease() {
+            return Ok(());
+        }
         if message.term > self.node.term {
-            let disruptive = message.body.is_vote_request() && !message.body.is_transfer_vote();
-            if disruptive && self.node.in_leader_lease() {
-                return Ok(());
-            }
             if !speaks_of_a_future_term(&message.body) {
                 let leader = message.body.is_from_leader().then_some(message.from);
                 self.become_follower(message.term, leader);

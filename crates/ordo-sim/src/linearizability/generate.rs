@@ -215,11 +215,11 @@ pub fn plant_stale_read(history: &mut [KvOperation], seed: u64) -> Option<usize>
     let start = SplitMix64(seed).below(history.len() as u64) as usize;
     for offset in 0..history.len() {
         let read = (start + offset) % history.len();
-        if let Some(stale) = stale_value_for(history, read) {
-            if let Outcome::Returned { output, .. } = &mut history[read].outcome {
-                *output = KvOutput::Get { value: Some(stale) };
-                return Some(read);
-            }
+        if let Some(stale) = stale_value_for(history, read)
+            && let Outcome::Returned { output, .. } = &mut history[read].outcome
+        {
+            *output = KvOutput::Get { value: Some(stale) };
+            return Some(read);
         }
     }
     None

@@ -108,15 +108,15 @@ pub enum HistoryError {
 /// Checks what the search relies on: every interval is well formed.
 pub(crate) fn validate<I, O>(history: &[Operation<I, O>]) -> Result<(), HistoryError> {
     for (index, operation) in history.iter().enumerate() {
-        if let Some(return_ns) = operation.return_ns() {
-            if return_ns < operation.call_ns {
-                let call_ns = operation.call_ns;
-                return Err(HistoryError::ReturnBeforeCall {
-                    index,
-                    call_ns,
-                    return_ns,
-                });
-            }
+        if let Some(return_ns) = operation.return_ns()
+            && return_ns < operation.call_ns
+        {
+            let call_ns = operation.call_ns;
+            return Err(HistoryError::ReturnBeforeCall {
+                index,
+                call_ns,
+                return_ns,
+            });
         }
     }
     Ok(())

@@ -212,10 +212,11 @@ impl Model for KvModel {
                 if let Some(placeholder) = placeholder {
                     set_written(&mut operation.input, placeholder);
                 }
-            } else if operation.return_ns.is_none() && writers.get(&value) == Some(&1) {
-                if let Some(&observed_ns) = observed_by.get(&value) {
-                    operation.return_ns = Some(observed_ns.max(operation.call_ns));
-                }
+            } else if operation.return_ns.is_none()
+                && writers.get(&value) == Some(&1)
+                && let Some(&observed_ns) = observed_by.get(&value)
+            {
+                operation.return_ns = Some(observed_ns.max(operation.call_ns));
             }
         }
     }

@@ -229,7 +229,7 @@ impl<'a, M: Model> Search<'a, M> {
             return Some(Stop::OutOfSteps);
         }
         self.steps += 1;
-        let read_clock = self.steps % STEPS_PER_CLOCK_READ == 0;
+        let read_clock = self.steps.is_multiple_of(STEPS_PER_CLOCK_READ);
         match limits.deadline {
             Some(deadline) if read_clock && Instant::now() >= deadline => Some(Stop::PastDeadline),
             _ => None,

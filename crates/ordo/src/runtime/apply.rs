@@ -295,7 +295,11 @@ impl<S: StateMachine> Applier<S> {
         drop_from(&mut self.changes, from);
     }
 
-    fn apply(&mut self, entries: Vec<ordo_core::Entry>) {
+    fn apply(&mut self, mut entries: Vec<ordo_core::Entry>) {
+        // Entries a restored snapshot already covers must not be applied on
+        // top of it (the core never hands them out; this is the second line).
+        let applied_index = self.applied_index;
+        entries.retain(|entry| entry.index > applied_index);
         let Some(last) = entries.last().map(|e| (e.index, e.term)) else {
             return;
         };

@@ -13,9 +13,15 @@
 //! a gRPC transport behind the `grpc` feature. Users can write their own from
 //! this module alone.
 
+pub mod codec;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 mod in_process;
+mod link;
+pub mod tcp;
 
 pub use in_process::{DELAYED_MESSAGES_MAX, InProcessNetwork, InProcessTransport, NetworkStats};
+pub use link::{DEFAULT_MAX_FRAME_BYTES, NetworkConfig, NetworkConfigError, TransportStats};
 
 use ordo_core::{Message, NodeId};
 use thiserror::Error;

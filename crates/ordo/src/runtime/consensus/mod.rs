@@ -565,9 +565,6 @@ impl<S: StateMachine> Consensus<S> {
         for write in snapshot_writes {
             self.to_snapshot_thread(SnapshotJob::Write(write));
         }
-        if let Some(meta) = install_snapshot {
-            self.to_apply(ApplyInput::Install(meta))?;
-        }
         if let Some(from) = truncated_from {
             self.to_apply(ApplyInput::Truncated(from))?;
         }
@@ -580,6 +577,10 @@ impl<S: StateMachine> Consensus<S> {
             self.events
                 .send_with(|| Event::EntriesCommitted { commit_index });
             self.to_apply(ApplyInput::Entries(apply))?;
+        }
+        // After this batch's entries, which are older than the snapshot.
+        if let Some(meta) = install_snapshot {
+            self.to_apply(ApplyInput::Install(meta))?;
         }
         for ready in reads {
             if let Some(read) = self.take_read(ready.request_id) {

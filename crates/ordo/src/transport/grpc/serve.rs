@@ -1,0 +1,254 @@
+//! The serving side over gRPC: the `Stream` handler checks the caller's
+//! hello, answers with our welcome, and a task per stream checks and
+//! delivers every message.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ordo_core::NodeId;
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tonic::{Code, Request, Response, Status, Streaming};
+use tracing::{Instrument, debug, error, info, warn};
+
+use super::dial::GrpcConnector;
+use super::guard::{Admission, GuardedStream};
+use super::identity;
+use super::proto::raft_transport_server::{RaftTransport, RaftTransportServer};
+use super::proto::{MessageBatch, StreamClosed};
+use super::{BATCH_OVERHEAD_BYTES, MAX_MESSAGES_PER_BATCH};
+use crate::transport::codec::handshake::{LocalIdentity, Refusal, RefusalReason};
+use crate::transport::codec::{self, DecodeError, DecodeLimits};
+use crate::transport::link::{Counters, InboundRegistration, Links, NetworkConfig};
+use crate::transport::{Delivered, Inbox};
+
+/// Most concurrent streams on one HTTP/2 connection. A peer needs one.
+const MAX_STREAMS_PER_CONNECTION: u32 = 8;
+
+/// How long a stopping server waits for connections to wind down before
+/// dropping them.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+
+/// Serves the `RaftTransport` gRPC service. Cheap to clone: each stream's
+/// task takes a clone.
+#[derive(Clone)]
+pub(super) struct Service {
+    pub(super) identity: LocalIdentity,
+    pub(super) config: Arc<NetworkConfig>,
+    pub(super) links: Arc<Links<GrpcConnector>>,
+    pub(super) inbox: Inbox,
+    pub(super) limits: DecodeLimits,
+}
+
+/// Why an inbound stream was closed.
+#[derive(Debug, Error)]
+enum InboundError {
+    #[error("the stream failed: {0}")]
+    Stream(Status),
+    #[error("a batch of {count} messages exceeds the limit of {MAX_MESSAGES_PER_BATCH}")]
+    TooManyMessages { count: usize },
+    #[error("a message of {bytes} bytes exceeds the limit of {max_bytes} bytes")]
+    Oversized { bytes: usize, max_bytes: usize },
+    #[error("undecodable message: {0}")]
+    Malformed(#[from] DecodeError),
+    #[error("a message claims to come from node {claimed} on node {peer}'s stream")]
+    ForgedSender { claimed: NodeId, peer: NodeId },
+    #[error("a message is addressed to node {to}, not to this node")]
+    Misaddressed { to: NodeId },
+}
+
+impl Service {
+    /// Serves on `listener` until the transport stops.
+    pub(super) async fn run(self, listener: TcpListener) {
+        let cancel = self.links.cancellation().clone();
+        let slots = Arc::new(Semaphore::new(self.config.max_pending_handshakes));
+        let counters = Arc::clone(self.links.counters());
+        let handshake_timeout = self.config.handshake_timeout;
+        let guard_cancel = cancel.clone();
+        let incoming = TcpListenerStream::new(listener).filter_map(move |accepted| {
+            let stream = match accepted {
+                Ok(stream) => stream,
+                Err(error) => {
+                    warn!(%error, "accept failed");
+                    return None;
+                }
+            };
+            let remote = stream.peer_addr().ok()?;
+            let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                warn!(%remote, "too many pending handshakes; closing the new connection");
+                Counters::bump(&counters.handshakes_shed);
+                return None;
+            };
+            let _ = stream.set_nodelay(true);
+            Some(Ok::<_, std::io::Error>(GuardedStream::new(
+                stream,
+                remote,
+                slot,
+                handshake_timeout,
+                guard_cancel.clone(),
+                Arc::clone(&counters),
+            )))
+        });
+        let max_message_bytes = self.config.max_frame_bytes + BATCH_OVERHEAD_BYTES;
+        let service = RaftTransportServer::new(self.clone())
+            .max_decoding_message_size(max_message_bytes)
+            .max_encoding_message_size(1024);
+        let server = tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(self.config.keepalive_interval))
+            .http2_keepalive_timeout(Some(self.config.idle_timeout))
+            .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
+            .add_service(service)
+            .serve_with_incoming_shutdown(incoming, cancel.clone().cancelled_owned());
+        tokio::pin!(server);
+        let forced = async {
+            cancel.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        tokio::select! {
+            result = &mut server => {
+                if let Err(error) = result {
+                    error!(%error, "the gRPC server failed");
+                }
+            }
+            () = forced => debug!("gRPC server stopped without waiting for its connections"),
+        }
+    }
+
+    fn refuse(&self, refusal: Refusal) -> Status {
+        warn!(reason = %refusal.reason, detail = %refusal.detail, "handshake refused");
+        Counters::bump(&self.links.counters().handshakes_refused);
+        identity::refusal_status(&refusal)
+    }
+
+    /// Delivers every message of `batches` after checking it.
+    async fn receive(
+        &self,
+        peer: NodeId,
+        batches: &mut Streaming<MessageBatch>,
+    ) -> Result<(), InboundError> {
+        loop {
+            let batch = match batches.message().await {
+                Ok(Some(batch)) => batch,
+                Ok(None) => return Ok(()),
+                Err(status) => return Err(InboundError::Stream(status)),
+            };
+            if batch.messages.len() > MAX_MESSAGES_PER_BATCH {
+                return Err(InboundError::TooManyMessages {
+                    count: batch.messages.len(),
+                });
+            }
+            for bytes in batch.messages {
+                if bytes.len() > self.config.max_frame_bytes {
+                    return Err(InboundError::Oversized {
+                        bytes: bytes.len(),
+                        max_bytes: self.config.max_frame_bytes,
+                    });
+                }
+                let message = codec::decode(&bytes, &self.limits)?;
+                if message.from != peer {
+                    return Err(InboundError::ForgedSender {
+                        claimed: message.from,
+                        peer,
+                    });
+                }
+                if message.to != self.identity.node_id {
+                    return Err(InboundError::Misaddressed { to: message.to });
+                }
+                Counters::bump(&self.links.counters().messages_received);
+                if self.inbox.deliver_waiting(message).await == Delivered::DroppedClosed {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Runs one stream to its end; tells the caller why it ended, if badly.
+    async fn serve_stream(
+        self,
+        peer: NodeId,
+        mut batches: Streaming<MessageBatch>,
+        registration: InboundRegistration<GrpcConnector>,
+        closing: mpsc::Sender<Result<StreamClosed, Status>>,
+    ) {
+        let received = tokio::select! {
+            biased;
+            () = registration.cancellation().cancelled() => Ok(()),
+            received = self.receive(peer, &mut batches) => received,
+        };
+        let Err(error) = received else {
+            return;
+        };
+        let counters = self.links.counters();
+        let (counter, code) = match &error {
+            InboundError::Stream(status) if status.code() == Code::OutOfRange => {
+                (Some(&counters.closed_oversized), Code::OutOfRange)
+            }
+            InboundError::Stream(status) if status.code() == Code::Internal => {
+                (Some(&counters.closed_malformed), Code::InvalidArgument)
+            }
+            InboundError::Stream(_) => (None, Code::Unavailable),
+            InboundError::TooManyMessages { .. } | InboundError::Oversized { .. } => {
+                (Some(&counters.closed_oversized), Code::OutOfRange)
+            }
+            InboundError::Malformed(_) => (Some(&counters.closed_malformed), Code::InvalidArgument),
+            InboundError::ForgedSender { .. } | InboundError::Misaddressed { .. } => {
+                (Some(&counters.closed_forged), Code::PermissionDenied)
+            }
+        };
+        match counter {
+            Some(counter) => {
+                Counters::bump(counter);
+                error!(peer, %error, "closing the stream");
+            }
+            None => info!(peer, %error, "stream ended"),
+        }
+        let _ = closing.try_send(Err(Status::new(code, error.to_string())));
+    }
+}
+
+#[tonic::async_trait]
+impl RaftTransport for Service {
+    type StreamStream = ReceiverStream<Result<StreamClosed, Status>>;
+
+    async fn stream(
+        &self,
+        request: Request<Streaming<MessageBatch>>,
+    ) -> Result<Response<Self::StreamStream>, Status> {
+        let hello = identity::hello(request.metadata()).map_err(|detail| {
+            self.refuse(Refusal {
+                reason: RefusalReason::Malformed,
+                detail,
+            })
+        })?;
+        let welcome = hello
+            .answer(&self.identity, |id| self.links.is_peer(id))
+            .map_err(|refusal| self.refuse(refusal))?;
+        let registration = self.links.register_inbound(hello.from).ok_or_else(|| {
+            self.refuse(Refusal {
+                reason: RefusalReason::UnknownNode,
+                detail: format!("node {} was removed", hello.from),
+            })
+        })?;
+        if let Some(admission) = request.extensions().get::<Admission>() {
+            admission.admit();
+        }
+        Counters::bump(&self.links.counters().connections_accepted);
+        info!(peer = hello.from, "accepted a gRPC stream");
+        let (closing, closed) = mpsc::channel(1);
+        let span = tracing::info_span!(
+            "ordo_grpc_inbound",
+            node = self.identity.node_id,
+            peer = hello.from
+        );
+        let task =
+            self.clone()
+                .serve_stream(hello.from, request.into_inner(), registration, closing);
+        self.links.spawn(task.instrument(span));
+        let mut response = Response::new(ReceiverStream::new(closed));
+        identity::put_welcome(response.metadata_mut(), &welcome);
+        Ok(response)
+    }
+}

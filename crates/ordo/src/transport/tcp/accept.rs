@@ -1,0 +1,255 @@
+//! The accepting side: the listener, each inbound connection's handshake,
+//! and the loop that checks every received message before the node sees it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ordo_core::NodeId;
+use thiserror::Error;
+use tokio::io::AsyncWrite;
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::timeout;
+use tracing::{Instrument, debug, error, info, warn};
+
+use super::dial::TcpConnector;
+use super::io::{FrameReader, ReadError, write_chunks};
+use crate::transport::codec::handshake::{
+    Hello, LocalIdentity, MAX_HANDSHAKE_BYTES, Refusal, RefusalReason, Reply,
+};
+use crate::transport::codec::{self, DecodeError, DecodeLimits, FrameBatch};
+use crate::transport::link::NetworkConfig;
+use crate::transport::link::{Counters, InboundRegistration, Links};
+use crate::transport::{Delivered, Inbox};
+
+/// Longest wait when telling a refused caller why.
+const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Pause after a failed `accept` (say, out of file descriptors), so the loop
+/// does not spin.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// Serves inbound connections.
+pub(super) struct Acceptor {
+    pub(super) identity: LocalIdentity,
+    pub(super) config: Arc<NetworkConfig>,
+    pub(super) links: Arc<Links<TcpConnector>>,
+    pub(super) inbox: Inbox,
+    pub(super) handshake_slots: Arc<Semaphore>,
+    pub(super) limits: DecodeLimits,
+}
+
+/// Why an inbound connection was closed.
+#[derive(Debug, Error)]
+enum InboundError {
+    #[error("{0}")]
+    Read(#[from] ReadError),
+    #[error("undecodable message: {0}")]
+    Malformed(#[from] DecodeError),
+    #[error("a message claims to come from node {claimed} on node {peer}'s connection")]
+    ForgedSender { claimed: NodeId, peer: NodeId },
+    #[error("a message is addressed to node {to}, not to this node")]
+    Misaddressed { to: NodeId },
+}
+
+impl Acceptor {
+    /// Accepts connections until the transport stops.
+    pub(super) async fn run(self: Arc<Self>, listener: TcpListener) {
+        let cancel = self.links.cancellation().clone();
+        loop {
+            let accepted = tokio::select! {
+                biased;
+                () = cancel.cancelled() => return,
+                accepted = listener.accept() => accepted,
+            };
+            match accepted {
+                Ok((stream, remote)) => self.admit(stream, remote),
+                Err(error) => {
+                    warn!(%error, "accept failed");
+                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                }
+            }
+        }
+    }
+
+    /// Starts serving a new connection, unless too many handshakes are
+    /// already pending.
+    fn admit(self: &Arc<Self>, stream: TcpStream, remote: SocketAddr) {
+        let Ok(slot) = Arc::clone(&self.handshake_slots).try_acquire_owned() else {
+            warn!(%remote, limit = self.config.max_pending_handshakes, "too many pending handshakes; closing the new connection");
+            Counters::bump(&self.links.counters().handshakes_shed);
+            return;
+        };
+        let span = tracing::info_span!("ordo_inbound", node = self.identity.node_id, %remote);
+        self.links.spawn(
+            Arc::clone(self)
+                .serve(stream, remote, slot)
+                .instrument(span),
+        );
+    }
+
+    async fn serve(
+        self: Arc<Self>,
+        stream: TcpStream,
+        remote: SocketAddr,
+        slot: OwnedSemaphorePermit,
+    ) {
+        // Best effort: a socket without it still works, with more latency.
+        let _ = stream.set_nodelay(true);
+        let (reader, mut writer) = stream.into_split();
+        let mut reader = FrameReader::new(reader, Some(self.config.idle_timeout));
+        let limit = self.config.handshake_timeout;
+        let cancel = self.links.cancellation().clone();
+        let handshake = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return,
+            handshake = timeout(limit, self.handshake(&mut reader, &mut writer)) => handshake,
+        };
+        let (peer, registration) = match handshake {
+            Ok(Some(accepted)) => accepted,
+            Ok(None) => return,
+            Err(_) => {
+                warn!(%remote, ?limit, "no handshake in time; closing the connection");
+                Counters::bump(&self.links.counters().handshake_timeouts);
+                return;
+            }
+        };
+        drop(slot);
+        Counters::bump(&self.links.counters().connections_accepted);
+        info!(peer, "accepted a connection");
+        let received = tokio::select! {
+            biased;
+            () = registration.cancellation().cancelled() => Ok(()),
+            received = self.receive(peer, &mut reader) => received,
+        };
+        if let Err(error) = received {
+            self.record_close(peer, &error);
+        }
+    }
+
+    /// Reads and answers the caller's hello. Returns the authenticated peer,
+    /// or `None` when the caller was refused (and told why).
+    async fn handshake<W: AsyncWrite + Unpin>(
+        &self,
+        reader: &mut FrameReader<OwnedReadHalf>,
+        writer: &mut W,
+    ) -> Option<(NodeId, InboundRegistration<TcpConnector>)> {
+        let hello = match reader.next_frame(MAX_HANDSHAKE_BYTES).await {
+            Ok(frame) => Hello::decode(&frame).map_err(|error| error.to_string()),
+            Err(ReadError::Closed) => {
+                debug!("the caller left before its handshake");
+                return None;
+            }
+            Err(error) => Err(error.to_string()),
+        };
+        let hello = match hello {
+            Ok(hello) => hello,
+            Err(detail) => {
+                let refusal = Refusal {
+                    reason: RefusalReason::Malformed,
+                    detail,
+                };
+                self.refuse(writer, refusal).await;
+                return None;
+            }
+        };
+        let welcome = match hello.answer(&self.identity, |id| self.links.is_peer(id)) {
+            Ok(welcome) => welcome,
+            Err(refusal) => {
+                self.refuse(writer, refusal).await;
+                return None;
+            }
+        };
+        let Some(registration) = self.links.register_inbound(hello.from) else {
+            let refusal = Refusal {
+                reason: RefusalReason::UnknownNode,
+                detail: format!("node {} was removed", hello.from),
+            };
+            self.refuse(writer, refusal).await;
+            return None;
+        };
+        let mut batch = FrameBatch::new();
+        batch
+            .push_payload(&Reply::Welcome(welcome).encode(), MAX_HANDSHAKE_BYTES)
+            .ok()?;
+        write_chunks(writer, batch.take_chunks()).await.ok()?;
+        Some((hello.from, registration))
+    }
+
+    async fn refuse<W: AsyncWrite + Unpin>(&self, writer: &mut W, refusal: Refusal) {
+        warn!(reason = %refusal.reason, detail = %refusal.detail, "handshake refused; closing the connection");
+        Counters::bump(&self.links.counters().handshakes_refused);
+        let mut batch = FrameBatch::new();
+        if batch
+            .push_payload(&Reply::Refusal(refusal).encode(), MAX_HANDSHAKE_BYTES)
+            .is_ok()
+        {
+            // The caller may be gone or hostile: telling it is a courtesy.
+            let _ = timeout(
+                REFUSAL_WRITE_TIMEOUT,
+                write_chunks(writer, batch.take_chunks()),
+            )
+            .await;
+        }
+    }
+
+    /// Hands every message from `peer` to the node, after checking it, until
+    /// the connection ends or misbehaves.
+    async fn receive(
+        &self,
+        peer: NodeId,
+        reader: &mut FrameReader<OwnedReadHalf>,
+    ) -> Result<(), InboundError> {
+        let node_id = self.identity.node_id;
+        loop {
+            let frame = match reader.next_frame(self.config.max_frame_bytes).await {
+                Ok(frame) => frame,
+                Err(ReadError::Closed) => {
+                    debug!(peer, "the peer closed the connection");
+                    return Ok(());
+                }
+                Err(error) => return Err(error.into()),
+            };
+            if frame.is_empty() {
+                continue; // keepalive
+            }
+            let message = codec::decode(&frame, &self.limits)?;
+            if message.from != peer {
+                return Err(InboundError::ForgedSender {
+                    claimed: message.from,
+                    peer,
+                });
+            }
+            if message.to != node_id {
+                return Err(InboundError::Misaddressed { to: message.to });
+            }
+            Counters::bump(&self.links.counters().messages_received);
+            if self.inbox.deliver_waiting(message).await == Delivered::DroppedClosed {
+                return Ok(());
+            }
+        }
+    }
+
+    fn record_close(&self, peer: NodeId, error: &InboundError) {
+        let counters = self.links.counters();
+        let counter = match error {
+            InboundError::Read(ReadError::Oversized { .. }) => Some(&counters.closed_oversized),
+            InboundError::Read(ReadError::Truncated { .. }) => Some(&counters.closed_truncated),
+            InboundError::Read(ReadError::Idle(_)) => Some(&counters.closed_idle),
+            InboundError::Read(ReadError::Closed | ReadError::Io(_)) => None,
+            InboundError::Malformed(_) => Some(&counters.closed_malformed),
+            InboundError::ForgedSender { .. } | InboundError::Misaddressed { .. } => {
+                Some(&counters.closed_forged)
+            }
+        };
+        match counter {
+            Some(counter) => {
+                Counters::bump(counter);
+                error!(peer, %error, "closing the connection");
+            }
+            None => info!(peer, %error, "connection ended"),
+        }
+    }
+}
