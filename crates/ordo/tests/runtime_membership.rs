@@ -203,3 +203,62 @@ async fn removing_the_leader_hands_the_group_to_the_others_undisturbed() {
     check_every_write(&others, "write-", &outcome).await;
     cluster.stop_all().await;
 }
+
+/// The configurations `events` reported, in order.
+fn memberships(events: &mut ordo::EventStream) -> Vec<ordo::Membership> {
+    let mut changes = Vec::new();
+    while let Some(event) = events.try_recv().unwrap() {
+        if let Event::MembershipChanged { membership } = event {
+            changes.push(membership);
+        }
+    }
+    changes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_node_catches_a_new_node_up_as_a_learner_before_it_votes() {
+    for promote_after_catch_up in [true, false] {
+        let mut cluster = Cluster::start_with(3, |config| {
+            config.promote_after_catch_up = promote_after_catch_up;
+        })
+        .await;
+        for i in 0..100 {
+            cluster.propose(set("k", i)).await;
+        }
+        let leader = cluster.leader().await;
+        let mut events = cluster.node(leader).events();
+        let new = cluster
+            .start_node(
+                runtime_support::joining(4, &[1, 2, 3]),
+                Kv::default(),
+                Arc::new(MemLogStore::new()),
+            )
+            .await;
+        cluster
+            .node(leader)
+            .add_node(4, runtime_support::address(4))
+            .await
+            .unwrap();
+        let changes = memberships(&mut events);
+        let last = changes.last().unwrap();
+        assert!(last.voters.contains(&4) && !last.learners.contains(&4));
+        if promote_after_catch_up {
+            assert_eq!(changes.len(), 2, "a learner, then a voter: {changes:?}");
+            assert!(changes[0].learners.contains(&4) && !changes[0].voters.contains(&4));
+            // It had caught up when it was promoted.
+            let Answer::Fingerprint { applied, .. } = new
+                .read_stale(runtime_support::Query::Fingerprint)
+                .await
+                .unwrap()
+            else {
+                panic!("a fingerprint");
+            };
+            assert!(applied >= 100, "promoted having applied {applied}");
+        } else {
+            assert_eq!(changes.len(), 1, "a voter at once: {changes:?}");
+        }
+        let status = cluster.node(leader).status().await.unwrap();
+        assert_eq!(&status.membership, last);
+        cluster.stop_all().await;
+    }
+}

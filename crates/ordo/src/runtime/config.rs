@@ -146,6 +146,11 @@ pub struct RaftConfig {
     /// Most snapshot bytes per message when sending a snapshot to a
     /// follower. Default 1 MiB.
     pub snapshot_chunk_bytes: u64,
+    /// [`RaftNode::add_node`](crate::RaftNode::add_node) adds a node that is
+    /// not yet a member as a learner first and promotes it to voter once it
+    /// has caught up with the log. Off: it becomes a voter at once (while it
+    /// copies the log, the group may be a voter short of a quorum). Default on.
+    pub promote_after_catch_up: bool,
     /// Seed of the election-jitter generator. `None` draws one from the clock.
     pub rng_seed: Option<u64>,
 }
@@ -183,6 +188,7 @@ impl Default for RaftConfig {
             snapshot_threshold: 10_000,
             log_retention_entries: 1024,
             snapshot_chunk_bytes: 1 << 20,
+            promote_after_catch_up: true,
             rng_seed: None,
         }
     }

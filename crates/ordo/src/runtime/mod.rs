@@ -61,7 +61,10 @@
 //! of a group needs a snapshot store, or none. Membership changes
 //! ([`RaftNode::add_learner`], [`RaftNode::add_node`],
 //! [`RaftNode::remove_node`], [`RaftNode::change_membership`]) go through
-//! the log; a new node starts with [`RaftConfig::joining`].
+//! the log; a new node starts with [`RaftConfig::joining`], and
+//! [`RaftNode::add_node`] lets it copy the log as a learner before it votes
+//! ([`RaftConfig::promote_after_catch_up`]). [`RaftNode::snapshot`] takes a
+//! snapshot on demand.
 //!
 //! # Member addresses
 //! [`RaftError::NotLeader`] names the leader's address ([`RaftConfig::address`]),

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use ordo_core::{Index, NodeId, PeerProgress, Role, Term};
+use ordo_core::{Index, Membership, NodeId, PeerProgress, Role, Term};
 
 /// Where a node is, as [`RaftNode::status`](crate::RaftNode::status) sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,14 +26,17 @@ pub struct NodeStatus {
     /// On a leader, every member's replication progress (itself included);
     /// empty elsewhere.
     pub peers: BTreeMap<NodeId, PeerProgress>,
+    /// The configuration this node follows (the newest in its log, in force
+    /// whether committed or not).
+    pub membership: Membership,
     /// Proposals accepted and not yet answered.
     pub pending_proposals: usize,
     /// Reads accepted and not yet answered.
     pub pending_reads: usize,
     /// Payload bytes handed to storage or the state machine and not finished.
     pub backlog_bytes: u64,
-    /// Messages refused at the node's entrance (for another node, from a
-    /// stranger, malformed) or dropped by the core as impossible. Anything
+    /// Messages refused at the node's entrance (for another node, from
+    /// itself or node 0, malformed) or dropped by the core as impossible. Anything
     /// above zero means a broken or hostile peer or transport: alert on it.
     pub rejected_messages: u64,
     /// Append messages dropped because the node was over its backlog limit.

@@ -326,17 +326,13 @@ impl Cluster {
     }
 
     /// Starts node `id` (joining, on `store`) and adds it through the
-    /// leader: a learner first, then a voter.
+    /// leader (`add_node`: a learner first, a voter once caught up).
     pub async fn join<L: LogStore + 'static>(&mut self, id: NodeId, store: Arc<L>) -> RaftNode<Kv> {
         let voters = self.ids.clone();
         let node = self
             .start_node(joining(id, &voters), Kv::default(), store)
             .await;
-        self.change("add learner", |leader| async move {
-            leader.add_learner(id, address(id)).await
-        })
-        .await;
-        self.change("add voter", |leader| async move {
+        self.change("add node", |leader| async move {
             leader.add_node(id, address(id)).await
         })
         .await;

@@ -687,6 +687,7 @@ impl<S: StateMachine> Consensus<S> {
             commit_index: status.commit_index,
             applied_index: self.state.applied_index,
             peers: status.progress,
+            membership: self.raft.membership().clone(),
             pending_proposals: self.shared.pending_proposals.load(Ordering::Relaxed),
             pending_reads: self.shared.pending_reads.load(Ordering::Relaxed),
             backlog_bytes: self.state.backlog_bytes,

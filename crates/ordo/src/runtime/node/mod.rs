@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use ordo_core::{Index, MembershipChange, Message, NodeId, ReadMode, Role, SoftState};
+use ordo_core::{Index, Message, NodeId, ReadMode, Role, SoftState};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::runtime::config::RaftConfig;
@@ -90,6 +90,7 @@ impl<S: StateMachine> std::fmt::Debug for RaftNode<S> {
     }
 }
 
+mod membership;
 mod start;
 
 struct Inner<S: StateMachine> {
@@ -436,83 +437,6 @@ impl<S: StateMachine> RaftNode<S> {
             Request::TransferLeadership { target, reply },
         )?;
         wait(answer, self.inner.config.propose_timeout).await
-    }
-
-    /// Adds `id` as a learner: it receives the log but does not vote.
-    /// `address` is where clients reach it: it goes through the log with the
-    /// change, so every node can redirect to `id` once it leads.
-    /// Start the new node first, with [`RaftConfig::joining`] set. Returns
-    /// once the change is committed and applied here.
-    ///
-    /// # Errors
-    /// As [`change_membership`](Self::change_membership).
-    pub async fn add_learner(
-        &self,
-        id: NodeId,
-        address: impl Into<String>,
-    ) -> Result<(), RaftError> {
-        let change = MembershipChange::AddLearner(id);
-        self.change(change, Some((id, address.into()))).await
-    }
-
-    /// Makes `id` a voter (a learner that caught up, typically). `address`
-    /// as in [`add_learner`](Self::add_learner).
-    ///
-    /// # Errors
-    /// As [`change_membership`](Self::change_membership).
-    pub async fn add_node(&self, id: NodeId, address: impl Into<String>) -> Result<(), RaftError> {
-        let change = MembershipChange::AddVoter(id);
-        self.change(change, Some((id, address.into()))).await
-    }
-
-    /// Removes `id`, voter or learner, from the group. A leader removing
-    /// itself steps down once the change commits.
-    ///
-    /// # Errors
-    /// As [`change_membership`](Self::change_membership).
-    pub async fn remove_node(&self, id: NodeId) -> Result<(), RaftError> {
-        self.change_membership(MembershipChange::Remove(id)).await
-    }
-
-    /// Changes the membership (on the leader): one voter at a time directly,
-    /// several through joint consensus (which the leader finishes by itself
-    /// once the joint configuration commits). Returns once the change's entry
-    /// is committed and applied on this node.
-    ///
-    /// # Errors
-    /// [`RaftError::NotLeader`]; [`RaftError::Busy`] while another change is
-    /// in progress or a new leader is not ready (retry shortly);
-    /// [`RaftError::InvalidMembershipChange`]; [`RaftError::ProposalDropped`]
-    /// if a leader change dropped it; [`RaftError::TransferInProgress`],
-    /// [`RaftError::Timeout`], [`RaftError::ShuttingDown`],
-    /// [`RaftError::NotStarted`].
-    pub async fn change_membership(&self, change: MembershipChange) -> Result<(), RaftError> {
-        self.change(change, None).await
-    }
-
-    async fn change(
-        &self,
-        change: MembershipChange,
-        address: Option<(NodeId, String)>,
-    ) -> Result<(), RaftError> {
-        let running = self.running()?;
-        let (reply, answer) = oneshot::channel();
-        let request = Request::ChangeMembership {
-            change,
-            address,
-            reply,
-        };
-        send(&running.requests, request)?;
-        wait(answer, self.inner.config.propose_timeout).await
-    }
-
-    /// Where each node this one knows of can be reached (its
-    /// [`RaftConfig::address`]): the configured members, and every member
-    /// added at run time, whichever node it was added through (the address
-    /// travels through the log with the change that adds it, and in
-    /// snapshots). This is what [`RaftError::NotLeader`] redirects to.
-    pub fn addresses(&self) -> std::collections::BTreeMap<NodeId, String> {
-        self.inner.shared.addresses()
     }
 
     /// Takes a snapshot of the state machine now, whatever

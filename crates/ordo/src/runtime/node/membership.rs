@@ -1,0 +1,161 @@
+//! Membership changes through a [`RaftNode`]: adding learners and voters
+//! (a new voter catches up as a learner first), removing members, and the
+//! member addresses the group knows.
+
+use std::time::{Duration, Instant};
+
+use ordo_core::{MembershipChange, NodeId, Role};
+use tokio::sync::oneshot;
+
+use crate::runtime::error::RaftError;
+use crate::runtime::node::{RaftNode, send, wait};
+use crate::runtime::shared::Request;
+use crate::runtime::state_machine::StateMachine;
+use crate::runtime::status::NodeStatus;
+
+/// How often a catch-up is checked.
+const CATCH_UP_POLL: Duration = Duration::from_millis(10);
+
+impl<S: StateMachine> RaftNode<S> {
+    /// Adds `id` as a learner: it receives the log but does not vote.
+    /// `address` is where clients reach it: it goes through the log with the
+    /// change, so every node can redirect to `id` once it leads.
+    /// Start the new node first, with [`RaftConfig::joining`](crate::RaftConfig::joining) set. Returns
+    /// once the change is committed and applied here.
+    ///
+    /// # Errors
+    /// As [`change_membership`](Self::change_membership).
+    pub async fn add_learner(
+        &self,
+        id: NodeId,
+        address: impl Into<String>,
+    ) -> Result<(), RaftError> {
+        let change = MembershipChange::AddLearner(id);
+        self.change(change, Some((id, address.into()))).await
+    }
+
+    /// Makes `id` a voter. With [`RaftConfig::promote_after_catch_up`](crate::RaftConfig::promote_after_catch_up) (the
+    /// default), a node that is not yet a learner is added as one first, and
+    /// promoted only once it has caught up with the log (see
+    /// [`wait_caught_up`](Self::wait_caught_up)), so a new voter never leaves
+    /// the group short of a quorum while it copies the log. `address` as in
+    /// [`add_learner`](Self::add_learner). Call it on the leader.
+    ///
+    /// # Errors
+    /// As [`change_membership`](Self::change_membership);
+    /// [`RaftError::Timeout`] if `id` did not catch up within
+    /// [`RaftConfig::propose_timeout`](crate::RaftConfig::propose_timeout) (it stays a learner: call again).
+    pub async fn add_node(&self, id: NodeId, address: impl Into<String>) -> Result<(), RaftError> {
+        let address = address.into();
+        if self.inner.config.promote_after_catch_up {
+            let membership = self.status().await?.membership;
+            if !membership.is_voter(id) {
+                if !membership.learners.contains(&id) {
+                    self.add_learner(id, address.clone()).await?;
+                }
+                self.wait_caught_up(id).await?;
+            }
+        }
+        let change = MembershipChange::AddVoter(id);
+        self.change(change, Some((id, address))).await
+    }
+
+    /// Waits until the learner `id` has caught up, in rounds (Raft
+    /// dissertation §4.2.1): each round waits until `id` holds everything
+    /// committed when the round began; once a round takes less than the
+    /// minimum election timeout, what is left to copy is small enough to
+    /// promote it. Call it on the leader.
+    ///
+    /// # Errors
+    /// [`RaftError::Timeout`] after [`RaftConfig::propose_timeout`](crate::RaftConfig::propose_timeout);
+    /// [`RaftError::NotLeader`] if this node stops leading;
+    /// [`RaftError::ShuttingDown`], [`RaftError::NotStarted`].
+    pub async fn wait_caught_up(&self, id: NodeId) -> Result<(), RaftError> {
+        let config = &self.inner.config;
+        let deadline = Instant::now() + config.propose_timeout;
+        loop {
+            let round_started = Instant::now();
+            let target = self.leader_status().await?.commit_index;
+            loop {
+                let status = self.leader_status().await?;
+                if status
+                    .peers
+                    .get(&id)
+                    .is_some_and(|p| p.match_index >= target)
+                {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    return Err(RaftError::Timeout);
+                }
+                tokio::time::sleep(CATCH_UP_POLL).await;
+            }
+            if round_started.elapsed() < config.election_timeout_min {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The status, as long as this node leads.
+    async fn leader_status(&self) -> Result<NodeStatus, RaftError> {
+        let status = self.status().await?;
+        if status.role == Role::Leader {
+            return Ok(status);
+        }
+        let leader = status.leader.and_then(|id| {
+            let address = self.inner.shared.address_of(id)?;
+            (!address.is_empty()).then_some((id, address))
+        });
+        Err(RaftError::NotLeader { leader })
+    }
+
+    /// Removes `id`, voter or learner, from the group. A leader removing
+    /// itself steps down once the change commits.
+    ///
+    /// # Errors
+    /// As [`change_membership`](Self::change_membership).
+    pub async fn remove_node(&self, id: NodeId) -> Result<(), RaftError> {
+        self.change_membership(MembershipChange::Remove(id)).await
+    }
+
+    /// Changes the membership (on the leader): one voter at a time directly,
+    /// several through joint consensus (which the leader finishes by itself
+    /// once the joint configuration commits). Returns once the change's entry
+    /// is committed and applied on this node.
+    ///
+    /// # Errors
+    /// [`RaftError::NotLeader`]; [`RaftError::Busy`] while another change is
+    /// in progress or a new leader is not ready (retry shortly);
+    /// [`RaftError::InvalidMembershipChange`]; [`RaftError::ProposalDropped`]
+    /// if a leader change dropped it; [`RaftError::TransferInProgress`],
+    /// [`RaftError::Timeout`], [`RaftError::ShuttingDown`],
+    /// [`RaftError::NotStarted`].
+    pub async fn change_membership(&self, change: MembershipChange) -> Result<(), RaftError> {
+        self.change(change, None).await
+    }
+
+    async fn change(
+        &self,
+        change: MembershipChange,
+        address: Option<(NodeId, String)>,
+    ) -> Result<(), RaftError> {
+        let running = self.running()?;
+        let (reply, answer) = oneshot::channel();
+        let request = Request::ChangeMembership {
+            change,
+            address,
+            reply,
+        };
+        send(&running.requests, request)?;
+        wait(answer, self.inner.config.propose_timeout).await
+    }
+
+    /// Where each node this one knows of can be reached (its
+    /// [`RaftConfig::address`](crate::RaftConfig::address)): the configured members, and every member
+    /// added at run time, whichever node it was added through (the address
+    /// travels through the log with the change that adds it, and in
+    /// snapshots). This is what [`RaftError::NotLeader`] redirects to.
+    pub fn addresses(&self) -> std::collections::BTreeMap<NodeId, String> {
+        self.inner.shared.addresses()
+    }
+}
