@@ -53,7 +53,7 @@ pub struct RunConfig {
     /// compacted and lagging nodes catch up through snapshot transfers.
     pub snapshot_threshold_entries: u64,
     /// Lease reads on (needs check-quorum): clients read with
-    /// [`ReadMode::Lease`](ordo_core::ReadMode::Lease). A lease is sound only
+    /// [`ReadMode::Lease`]. A lease is sound only
     /// while clocks drift within bounds, so in these runs a tick event ticks
     /// every running node at once (one clock, no drift) instead of one node.
     pub lease_reads: bool,
