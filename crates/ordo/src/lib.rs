@@ -94,5 +94,5 @@ pub mod transport;
 pub use ordo_core::{Index, Membership, MembershipChange, NodeId, Role, Term};
 pub use runtime::{
     ConfigError, Entry, Event, EventStream, EventStreamError, NodeStatus, Peer, RaftConfig,
-    RaftError, RaftNode, RaftNodeBuilder, StateMachine,
+    RaftError, RaftNode, RaftNodeBuilder, ReadConsistency, StateMachine,
 };

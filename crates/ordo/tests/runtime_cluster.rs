@@ -6,7 +6,7 @@ mod runtime_support;
 
 use std::time::Duration;
 
-use ordo::{RaftError, Role};
+use ordo::{RaftError, ReadConsistency, Role};
 use runtime_support::{Answer, Cluster, add, get, set, wait_until, wait_until_async};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,6 +114,36 @@ async fn a_follower_read_sees_a_write_acknowledged_just_before() {
     // The stale read is allowed to lag, and says so in its name.
     let stale = cluster.node(follower).read_stale(get("x")).await.unwrap();
     assert!(matches!(stale, Answer::Value(_)), "{stale:?}");
+    cluster.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_with_takes_the_consistency_as_a_parameter() {
+    let mut cluster = Cluster::start_with(3, |config| config.lease_reads = true).await;
+    let leader = cluster.leader().await;
+    let follower = cluster.follower_of(leader);
+    cluster.propose(set("z", 3)).await;
+    for consistency in [ReadConsistency::Linearizable, ReadConsistency::Lease] {
+        for node in [leader, follower] {
+            let answer = cluster
+                .node(node)
+                .read_with(get("z"), consistency)
+                .await
+                .unwrap();
+            assert_eq!(
+                answer,
+                Answer::Value(Some(3)),
+                "{consistency:?} on node {node}"
+            );
+        }
+    }
+    // A stale read answers from local state: the leader has applied the write.
+    let answer = cluster
+        .node(leader)
+        .read_with(get("z"), ReadConsistency::Stale)
+        .await
+        .unwrap();
+    assert_eq!(answer, Answer::Value(Some(3)));
     cluster.stop_all().await;
 }
 

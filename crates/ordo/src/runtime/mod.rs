@@ -116,5 +116,5 @@ pub use config::{ConfigError, Peer, RaftConfig};
 pub use error::RaftError;
 pub use event::{Event, EventStream, EventStreamError};
 pub use node::{RaftNode, RaftNodeBuilder};
-pub use state_machine::{Entry, StateMachine};
+pub use state_machine::{Entry, ReadConsistency, StateMachine};
 pub use status::NodeStatus;

@@ -97,3 +97,17 @@ pub trait StateMachine: Send + 'static {
     /// An I/O or format error; the node then refuses to start.
     fn restore(&mut self, input: &mut dyn Read) -> io::Result<()>;
 }
+
+/// How fresh a read must be; see [`RaftNode::read_with`](crate::RaftNode::read_with).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ReadConsistency {
+    /// Reflects every write acknowledged anywhere before the read was asked
+    /// (ReadIndex: one heartbeat round to a quorum).
+    #[default]
+    Linearizable,
+    /// Linearizable while clocks drift less than the configured margin; no
+    /// round trip while the leader's lease holds.
+    Lease,
+    /// Whatever this node has applied: may miss acknowledged writes.
+    Stale,
+}

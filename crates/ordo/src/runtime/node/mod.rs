@@ -10,7 +10,7 @@ use crate::runtime::config::RaftConfig;
 use crate::runtime::error::RaftError;
 use crate::runtime::event::{EventSender, EventStream};
 use crate::runtime::shared::{ApplyInput, Request, Shared, Slot};
-use crate::runtime::state_machine::StateMachine;
+use crate::runtime::state_machine::{ReadConsistency, StateMachine};
 use crate::runtime::status::NodeStatus;
 use crate::storage::{LogStore, SnapshotStore};
 use crate::transport::{Delivered, Inbox, InboxReceiver, Transport};
@@ -400,6 +400,26 @@ impl<S: StateMachine> RaftNode<S> {
             .send(ApplyInput::StaleRead { query, reply })
             .map_err(|_| RaftError::ShuttingDown)?;
         wait(answer, self.inner.config.read_timeout).await
+    }
+
+    /// Answers `query` with the chosen consistency: one entry point for the
+    /// three read paths ([`read_index`](Self::read_index),
+    /// [`read_lease`](Self::read_lease), [`read_stale`](Self::read_stale)),
+    /// for callers that take the consistency as a parameter (say, from a
+    /// request).
+    ///
+    /// # Errors
+    /// As the read path chosen.
+    pub async fn read_with(
+        &self,
+        query: S::Query,
+        consistency: ReadConsistency,
+    ) -> Result<S::Answer, RaftError> {
+        match consistency {
+            ReadConsistency::Linearizable => self.read(query, ReadMode::ReadIndex).await,
+            ReadConsistency::Lease => self.read(query, ReadMode::Lease).await,
+            ReadConsistency::Stale => self.read_stale(query).await,
+        }
     }
 
     async fn read(&self, query: S::Query, mode: ReadMode) -> Result<S::Answer, RaftError> {
