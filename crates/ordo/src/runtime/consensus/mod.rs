@@ -456,7 +456,8 @@ impl<S: StateMachine> Consensus<S> {
             Err(refused) => {
                 // The change went in without it: only this node knows the
                 // address until the next change that carries it.
-                tracing::warn!(node_id = self.config.node_id, id, %refused, "the new member's address was not logged");
+                let node_id = self.config.node_id;
+                tracing::warn!(node_id, id, %refused, "the new member's address was not logged");
                 Ok(())
             }
         }
