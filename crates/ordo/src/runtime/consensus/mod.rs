@@ -532,7 +532,9 @@ impl<S: StateMachine> Consensus<S> {
             install_snapshot,
             reads,
             failed_reads,
-            truncated_from,
+            // Proposals whose entries left this log are not answered from
+            // here: another node may still commit them (see `waiters.rs`).
+            truncated_from: _,
         } = actions;
         if let Some(soft_state) = soft_state {
             self.on_soft_state(soft_state);
@@ -565,9 +567,6 @@ impl<S: StateMachine> Consensus<S> {
         }
         for write in snapshot_writes {
             self.to_snapshot_thread(SnapshotJob::Write(write));
-        }
-        if let Some(from) = truncated_from {
-            self.to_apply(ApplyInput::Truncated(from))?;
         }
         if let Some(last) = apply.last() {
             let commit_index = last.index;
