@@ -81,8 +81,10 @@ pub struct Actions {
     /// Reads that can no longer be confirmed here (leadership changed): retry.
     pub failed_reads: Vec<u64>,
     /// Entries at this index and above were removed from this node's log (a new
-    /// leader overwrote them). Any proposal this node made at those indexes will
-    /// never be applied: answer it as dropped.
+    /// leader overwrote them). A proposal this node made there is *not* known
+    /// lost: another node may hold the entry, win an election and commit it.
+    /// It is decided once its index is applied: with its term (it won) or
+    /// another (it is lost for good).
     pub truncated_from: Option<Index>,
 }
 

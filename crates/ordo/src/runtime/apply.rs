@@ -16,9 +16,8 @@
 //! - `Entries` are applied as one batch. A proposal is answered with its
 //!   response when its index is applied *with its term*; an index applied
 //!   with another term (or as a no-op) means a new leader replaced it, and the
-//!   proposal is answered [`RaftError::ProposalDropped`].
-//! - `Truncated(i)` drops every proposal at `i` or above: those entries are
-//!   gone from this node's log.
+//!   proposal is answered [`RaftError::ProposalDropped`]. Nothing else answers
+//!   it (not its entry leaving this node's log): see `waiters.rs`.
 //! - `Read` waits until the applied index reaches its read index, then runs
 //!   the query; `StaleRead` runs at once.
 //!
@@ -32,7 +31,7 @@
 //! unknown from then on, so the stage stops calling it, tells the consensus
 //! task (which stops the node), and answers everyone with the error.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
@@ -44,6 +43,7 @@ use crate::runtime::error::RaftError;
 use crate::runtime::event::{Event, EventSender};
 use crate::runtime::shared::{ApplyInput, Reply, Shared, SnapshotEvent};
 use crate::runtime::state_machine::{Entry, StateMachine};
+use crate::runtime::waiters::Waiters;
 use crate::storage::{SnapshotMeta, SnapshotStore};
 
 /// Most inputs handled before progress is published.
@@ -75,13 +75,6 @@ enum Decoded<C> {
     },
 }
 
-/// A proposal waiting for its entry to be applied.
-struct Waiter<R> {
-    index: Index,
-    term: Term,
-    reply: Reply<R>,
-}
-
 /// A confirmed read waiting for the state machine to catch up.
 struct WaitingRead<S: StateMachine> {
     query: S::Query,
@@ -94,9 +87,9 @@ pub(crate) struct Applier<S: StateMachine> {
     inputs: mpsc::UnboundedReceiver<ApplyInput<S>>,
     shared: Arc<Shared>,
     events: EventSender,
-    waiters: VecDeque<Waiter<S::Response>>,
+    waiters: Waiters<S::Response>,
     /// Membership changes proposed here, waiting for their entry.
-    changes: VecDeque<Waiter<()>>,
+    changes: Waiters<()>,
     /// Keyed by (read index, arrival number): served in index order.
     reads: BTreeMap<(Index, u64), WaitingRead<S>>,
     reads_arrived: u64,
@@ -136,8 +129,8 @@ impl<S: StateMachine> Applier<S> {
             inputs,
             shared,
             events,
-            waiters: VecDeque::new(),
-            changes: VecDeque::new(),
+            waiters: Waiters::new(),
+            changes: Waiters::new(),
             reads: BTreeMap::new(),
             reads_arrived: 0,
             applied_index: applied.0,
@@ -229,7 +222,6 @@ impl<S: StateMachine> Applier<S> {
                 replies,
             } => self.register(first_index, term, replies),
             ApplyInput::Entries(entries) => self.apply(entries),
-            ApplyInput::Truncated(from) => self.truncated(from),
             ApplyInput::Read {
                 read_index,
                 query,
@@ -239,8 +231,7 @@ impl<S: StateMachine> Applier<S> {
             ApplyInput::BuildSnapshot => self.build_snapshot(),
             ApplyInput::Install(meta) => self.install(meta),
             ApplyInput::RegisterChange { index, term, reply } => {
-                drop_from(&mut self.changes, index);
-                self.changes.push_back(Waiter { index, term, reply });
+                self.changes.insert(index, term, reply);
             }
             ApplyInput::Stop { error } => {
                 self.publish_progress();
@@ -280,19 +271,9 @@ impl<S: StateMachine> Applier<S> {
     }
 
     fn register(&mut self, first_index: Index, term: Term, replies: Vec<Reply<S::Response>>) {
-        // Waiters stay sorted by index: anything at or past the new batch was
-        // replaced (a truncation always precedes this, so this is defensive).
-        self.truncated(first_index);
-        let waiters = replies
-            .into_iter()
-            .zip(first_index..)
-            .map(|(reply, index)| Waiter { index, term, reply });
-        self.waiters.extend(waiters);
-    }
-
-    fn truncated(&mut self, from: Index) {
-        drop_from(&mut self.waiters, from);
-        drop_from(&mut self.changes, from);
+        for (reply, index) in replies.into_iter().zip(first_index..) {
+            self.waiters.insert(index, term, reply);
+        }
     }
 
     fn apply(&mut self, mut entries: Vec<ordo_core::Entry>) {
@@ -335,12 +316,12 @@ impl<S: StateMachine> Applier<S> {
         }
         if !self.waiters.is_empty() {
             for (index, term, outcome) in outcomes {
-                settle(&mut self.waiters, index, term, || outcome);
+                self.waiters.applied(index, term, || outcome);
             }
         }
         // Whatever is left at or below the batch was replaced by other entries.
-        drop_before(&mut self.waiters, last.0 + 1);
-        drop_before(&mut self.changes, last.0 + 1);
+        self.waiters.applied_through(last.0);
+        self.changes.applied_through(last.0);
         (self.applied_index, self.applied_term) = last;
         self.serve_reads();
     }
@@ -365,7 +346,7 @@ impl<S: StateMachine> Applier<S> {
             // here they only mark what a snapshot at this index must record.
             EntryPayload::Membership(membership) => {
                 self.membership = membership;
-                settle(&mut self.changes, entry.index, entry.term, || Ok(()));
+                self.changes.applied(entry.index, entry.term, || Ok(()));
                 Decoded::Nothing
             }
             EntryPayload::Command(bytes) => self.decode_command(entry.index, entry.term, &bytes),
@@ -516,15 +497,8 @@ impl<S: StateMachine> Applier<S> {
             }
             None => return,
         };
-        while let Some(waiter) = self.waiters.front() {
-            if waiter.index > meta.index {
-                break;
-            }
-            if let Some(waiter) = self.waiters.pop_front() {
-                let _ = waiter.reply.send(Err(RaftError::OutcomeUnknown));
-            }
-        }
-        drop_before(&mut self.changes, meta.index + 1);
+        self.waiters.replaced_through(meta.index);
+        self.changes.replaced_through(meta.index);
         self.applied_index = meta.index;
         self.applied_term = meta.term;
         // Not published as applied: the consensus task learns it from the
@@ -539,12 +513,8 @@ impl<S: StateMachine> Applier<S> {
 
     /// Answers every proposal and read waiting here with `error`.
     fn fail_waiting(&mut self, error: &RaftError) {
-        for waiter in self.waiters.drain(..) {
-            let _ = waiter.reply.send(Err(error.clone()));
-        }
-        for waiter in self.changes.drain(..) {
-            let _ = waiter.reply.send(Err(error.clone()));
-        }
+        self.waiters.fail_all(error);
+        self.changes.fail_all(error);
         for (_, read) in std::mem::take(&mut self.reads) {
             let _ = read.reply.send(Err(error.clone()));
         }
@@ -563,47 +533,6 @@ impl<S: StateMachine> Applier<S> {
     }
 }
 
-/// Answers every waiter at `from` or above as dropped: those entries are
-/// gone from the log.
-fn drop_from<R>(waiters: &mut VecDeque<Waiter<R>>, from: Index) {
-    while waiters.back().is_some_and(|w| w.index >= from) {
-        if let Some(waiter) = waiters.pop_back() {
-            let _ = waiter.reply.send(Err(RaftError::ProposalDropped));
-        }
-    }
-}
-
-/// Answers every waiter below `index` as dropped: its index was applied
-/// with another entry.
-fn drop_before<R>(waiters: &mut VecDeque<Waiter<R>>, index: Index) {
-    while waiters.front().is_some_and(|w| w.index < index) {
-        if let Some(waiter) = waiters.pop_front() {
-            let _ = waiter.reply.send(Err(RaftError::ProposalDropped));
-        }
-    }
-}
-
-/// The entry at `index` was applied with `term`: every waiter before it was
-/// replaced (dropped); the one at it gets `outcome()` if its term matches.
-fn settle<R>(
-    waiters: &mut VecDeque<Waiter<R>>,
-    index: Index,
-    term: Term,
-    outcome: impl FnOnce() -> Result<R, RaftError>,
-) {
-    drop_before(waiters, index);
-    if waiters.front().is_some_and(|w| w.index == index)
-        && let Some(waiter) = waiters.pop_front()
-    {
-        let result = if waiter.term == term {
-            outcome()
-        } else {
-            Err(RaftError::ProposalDropped)
-        };
-        let _ = waiter.reply.send(result);
-    }
-}
-
 /// Answers whoever `input` carries with `error`; true for a stop.
 fn refuse<S: StateMachine>(input: ApplyInput<S>, error: &RaftError) -> bool {
     match input {
@@ -618,10 +547,7 @@ fn refuse<S: StateMachine>(input: ApplyInput<S>, error: &RaftError) -> bool {
         ApplyInput::RegisterChange { reply, .. } => {
             let _ = reply.send(Err(error.clone()));
         }
-        ApplyInput::Entries(_)
-        | ApplyInput::Truncated(_)
-        | ApplyInput::BuildSnapshot
-        | ApplyInput::Install(_) => {}
+        ApplyInput::Entries(_) | ApplyInput::BuildSnapshot | ApplyInput::Install(_) => {}
         ApplyInput::Stop { .. } => return true,
     }
     false

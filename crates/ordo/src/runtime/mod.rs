@@ -111,6 +111,7 @@ mod shared;
 mod snapshot_io;
 mod state_machine;
 mod status;
+mod waiters;
 
 pub use config::{ConfigError, Peer, RaftConfig};
 pub use error::RaftError;

@@ -57,8 +57,6 @@ pub(crate) enum ApplyInput<S: StateMachine> {
     },
     /// Committed entries to apply, in order.
     Entries(Vec<ordo_core::Entry>),
-    /// Entries at this index and above were removed from the log.
-    Truncated(Index),
     /// A confirmed read: answer once applied up to `read_index`.
     Read {
         read_index: Index,

@@ -179,7 +179,8 @@ impl<'a> Mover<'a> {
             }),
             Err(error) => {
                 self.incoming = None;
-                tracing::error!(node_id = self.node_id, %error, "snapshot write failed; the node stops");
+                let node_id = self.node_id;
+                tracing::error!(node_id, %error, "snapshot write failed; the node stops");
                 self.shared.fail(RaftError::Snapshot(error));
             }
         }

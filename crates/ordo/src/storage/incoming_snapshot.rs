@@ -8,7 +8,8 @@
 //! incoming.snap.partial   the snapshot file as it will be once finished, minus
 //!                         its trailer: header | metadata | data received so far
 //! incoming.snap.progress  two 16-byte slots, written alternately:
-//!                         received bytes u64 | CRC32C(data so far) u32 | CRC32C(the 12 bytes before) u32
+//!                         received bytes u64 | CRC32C(data so far) u32
+//!                         | CRC32C(the 12 bytes before) u32
 //! ```
 //!
 //! [`IncomingSnapshot::append`] writes a chunk after the data and fdatasyncs

@@ -456,7 +456,8 @@ impl<S: StateMachine> Consensus<S> {
             Err(refused) => {
                 // The change went in without it: only this node knows the
                 // address until the next change that carries it.
-                tracing::warn!(node_id = self.config.node_id, id, %refused, "the new member's address was not logged");
+                let node_id = self.config.node_id;
+                tracing::warn!(node_id, id, %refused, "the new member's address was not logged");
                 Ok(())
             }
         }
@@ -531,7 +532,9 @@ impl<S: StateMachine> Consensus<S> {
             install_snapshot,
             reads,
             failed_reads,
-            truncated_from,
+            // Proposals whose entries left this log are not answered from
+            // here: another node may still commit them (see `waiters.rs`).
+            truncated_from: _,
         } = actions;
         if let Some(soft_state) = soft_state {
             self.on_soft_state(soft_state);
@@ -564,9 +567,6 @@ impl<S: StateMachine> Consensus<S> {
         }
         for write in snapshot_writes {
             self.to_snapshot_thread(SnapshotJob::Write(write));
-        }
-        if let Some(from) = truncated_from {
-            self.to_apply(ApplyInput::Truncated(from))?;
         }
         if let Some(last) = apply.last() {
             let commit_index = last.index;

@@ -20,8 +20,9 @@ impl<S: StateMachine> RaftNode<S> {
     /// Adds `id` as a learner: it receives the log but does not vote.
     /// `address` is where clients reach it: it goes through the log with the
     /// change, so every node can redirect to `id` once it leads.
-    /// Start the new node first, with [`RaftConfig::joining`](crate::RaftConfig::joining) set. Returns
-    /// once the change is committed and applied here.
+    /// Start the new node first, with
+    /// [`RaftConfig::joining`](crate::RaftConfig::joining) set. Returns once
+    /// the change is committed and applied here.
     ///
     /// # Errors
     /// As [`change_membership`](Self::change_membership).
@@ -34,8 +35,9 @@ impl<S: StateMachine> RaftNode<S> {
         self.change(change, Some((id, address.into()))).await
     }
 
-    /// Makes `id` a voter. With [`RaftConfig::promote_after_catch_up`](crate::RaftConfig::promote_after_catch_up) (the
-    /// default), a node that is not yet a learner is added as one first, and
+    /// Makes `id` a voter. With
+    /// [`RaftConfig::promote_after_catch_up`](crate::RaftConfig::promote_after_catch_up)
+    /// (the default), a node that is not yet a learner is added as one first, and
     /// promoted only once it has caught up with the log (see
     /// [`wait_caught_up`](Self::wait_caught_up)), so a new voter never leaves
     /// the group short of a quorum while it copies the log. `address` as in
@@ -44,7 +46,8 @@ impl<S: StateMachine> RaftNode<S> {
     /// # Errors
     /// As [`change_membership`](Self::change_membership);
     /// [`RaftError::Timeout`] if `id` did not catch up within
-    /// [`RaftConfig::propose_timeout`](crate::RaftConfig::propose_timeout) (it stays a learner: call again).
+    /// [`RaftConfig::propose_timeout`](crate::RaftConfig::propose_timeout)
+    /// (it stays a learner: call again).
     pub async fn add_node(&self, id: NodeId, address: impl Into<String>) -> Result<(), RaftError> {
         let address = address.into();
         if self.inner.config.promote_after_catch_up {
@@ -67,7 +70,8 @@ impl<S: StateMachine> RaftNode<S> {
     /// promote it. Call it on the leader.
     ///
     /// # Errors
-    /// [`RaftError::Timeout`] after [`RaftConfig::propose_timeout`](crate::RaftConfig::propose_timeout);
+    /// [`RaftError::Timeout`] after
+    /// [`RaftConfig::propose_timeout`](crate::RaftConfig::propose_timeout);
     /// [`RaftError::NotLeader`] if this node stops leading;
     /// [`RaftError::ShuttingDown`], [`RaftError::NotStarted`].
     pub async fn wait_caught_up(&self, id: NodeId) -> Result<(), RaftError> {
@@ -151,10 +155,12 @@ impl<S: StateMachine> RaftNode<S> {
     }
 
     /// Where each node this one knows of can be reached (its
-    /// [`RaftConfig::address`](crate::RaftConfig::address)): the configured members, and every member
-    /// added at run time, whichever node it was added through (the address
-    /// travels through the log with the change that adds it, and in
-    /// snapshots). This is what [`RaftError::NotLeader`] redirects to.
+    /// [`RaftConfig::address`](crate::RaftConfig::address)): the configured
+    /// members, and every member added at run time, whichever node it was
+    /// added through (the address travels through the log with the change
+    /// that adds it, and in snapshots). This is what [`RaftError::NotLeader`]
+    /// redirects to. Transports keep their own addresses: a transport that
+    /// dials peers must still be told of a new one.
     pub fn addresses(&self) -> std::collections::BTreeMap<NodeId, String> {
         self.inner.shared.addresses()
     }
