@@ -540,6 +540,14 @@ fn carry_out_snapshot_actions(node: &mut SimNode, actions: &Actions) -> Result<(
         }
     }
     if let Some(through) = actions.compact_log_through {
+        // The core may only ask to compact what is durable here (a snapshot
+        // covers it); a core that broke that would crash a real store.
+        let last = raft.log_store().last_index();
+        if through > last {
+            let message =
+                format!("asked to compact through {through}, past the durable log's {last}");
+            return Err(Error::Storage(LogReadError::Storage { message }));
+        }
         raft.log_store_mut().compact(through);
     }
     for read in &actions.snapshot_reads {
