@@ -20,8 +20,19 @@ enum Command {
     Dev(server::DevArgs),
     /// Run one node of a cluster.
     Serve(server::ServeArgs),
+    /// Back up a live cluster, or seed a new one from a backup.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
     #[command(flatten)]
     Client(client::ClientCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum SnapshotCommand {
+    /// Save a consistent backup of a live cluster to FILE.
+    Save(client::SnapshotSaveArgs),
+    /// Seed a new node's data directory from a backup FILE.
+    Restore(server::RestoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +48,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Dev(args) => server::dev(args).await,
             Command::Serve(args) => server::serve(args).await,
+            Command::Snapshot(SnapshotCommand::Save(args)) => client::snapshot_save(args).await,
+            Command::Snapshot(SnapshotCommand::Restore(args)) => server::restore(args),
             Command::Client(command) => client::run(command).await,
         }
     });
