@@ -143,7 +143,7 @@ pub struct MemberInfo {
 pub struct NodeStatusInfo {
     /// Node id.
     pub id: u64,
-    /// `leader`, `follower`, `candidate`, `pre_candidate` or `learner`.
+    /// `leader`, `follower`, `candidate` or `pre_candidate`.
     pub role: String,
     /// Current term.
     pub term: u64,
@@ -182,4 +182,15 @@ pub struct ClusterResponse {
     /// Replication progress, when the answering node is the leader.
     #[serde(default)]
     pub replication: Vec<ReplicationInfo>,
+}
+
+/// `PUT /v1/cluster/members/{id}/address` body: where member `id` is now
+/// reached. Nodes send it to the leader about themselves.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberAddressRequest {
+    /// Where the other nodes reach it (`HOST:PORT`).
+    pub peer_addr: String,
+    /// Where clients reach it (`http://HOST:PORT`).
+    pub client_addr: String,
 }

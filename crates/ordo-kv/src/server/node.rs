@@ -1,0 +1,348 @@
+//! One running `ordo` node: the Raft node over its data directory, the TCP
+//! transport to the other nodes, the HTTP listener for clients, and two
+//! small background tasks that keep addresses flowing:
+//!
+//! - the *peer watcher* tells the transport where every member is, as the
+//!   log says (members added at run time, members that moved);
+//! - the *reporter* makes sure the log carries this node's own addresses,
+//!   so that redirects to it and `ordo status` work from every node.
+//!
+//! Start order matters for clear errors: the listeners are bound first (a
+//! busy port fails before anything is written), then the data directory is
+//! checked, then the stores are opened, seeded if asked, and the node
+//! starts. [`RunningNode::stop`] undoes it in reverse: no new requests, the
+//! node stops (answering what is in flight, flushing the log), then the
+//! transport closes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use ordo::storage::{SnapshotStore, WalConfig, WalLogStore};
+use ordo_core::LogRead;
+use ordo::transport::NetworkConfig;
+use ordo::transport::codec::ClusterId;
+use ordo::transport::tcp::TcpTransport;
+use ordo::{Membership, NodeId, Peer, RaftConfig, RaftNode};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::api::{AddMemberRequest, ClusterResponse};
+use crate::server::data_dir::{DataDir, Identity, RecordedBootstrap};
+use crate::server::http::{self, AppState};
+use crate::server::member_address::MemberAddress;
+use crate::server::metrics::Metrics;
+use crate::server::settings::{Bootstrap, NodeSettings};
+use crate::server::timed_store::TimedLogStore;
+use crate::server::{peers, seed};
+use crate::store::KvStore;
+
+/// How long a joining node keeps asking to be added.
+const JOIN_PATIENCE: Duration = Duration::from_secs(60);
+
+/// A node serving clients.
+pub struct RunningNode {
+    /// The Raft node.
+    pub node: RaftNode<KvStore>,
+    /// Its transport.
+    pub transport: TcpTransport,
+    /// Its metrics.
+    pub metrics: Arc<Metrics>,
+    /// Where clients reach it.
+    pub client_url: String,
+    /// Where nodes reach it.
+    pub peer_addr: String,
+    shutdown: watch::Sender<bool>,
+    http: JoinHandle<()>,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl RunningNode {
+    /// Binds, opens, seeds if asked, joins if asked, and starts serving.
+    ///
+    /// # Errors
+    /// A busy port, a data directory of another node, a damaged store, a
+    /// cluster that cannot be reached to join: each with what to do.
+    pub async fn start(settings: NodeSettings) -> anyhow::Result<RunningNode> {
+        let id = settings.id;
+        let listener = TcpListener::bind(settings.client_listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen for clients on {} (is another node using the port?)",
+                    settings.client_listen
+                )
+            })?;
+        let cluster = ClusterId::new(settings.cluster.clone())
+            .map_err(|error| anyhow!("--cluster {:?}: {error}", settings.cluster))?;
+        let transport = TcpTransport::bind(NetworkConfig::new(cluster, id, settings.peer_listen))
+            .with_context(|| {
+                format!(
+                    "cannot listen for nodes on {} (is another node using the port?)",
+                    settings.peer_listen
+                )
+            })?;
+        let peer_addr = settings
+            .advertise_peer
+            .clone()
+            .unwrap_or_else(|| transport.local_addr().to_string());
+        let client_url = match &settings.advertise_client {
+            Some(url) => url.clone(),
+            None => format!("http://{}", listener.local_addr()?),
+        };
+        let own = MemberAddress::new(peer_addr.clone(), client_url.clone());
+
+        let (data_dir, identity) = DataDir::open(&settings.data, &settings.cluster, id)?;
+        let first_start = identity.is_none();
+        let identity = match identity {
+            Some(identity) => identity,
+            None => {
+                let bootstrap = first_bootstrap(&settings, &own).await?;
+                let identity = Identity {
+                    format: 1,
+                    cluster: settings.cluster.clone(),
+                    node_id: id,
+                    bootstrap,
+                };
+                data_dir.write_identity(&identity)?;
+                identity
+            }
+        };
+        if !first_start {
+            tracing::info!(node_id = id, "restarting on {}", settings.data.display());
+        }
+
+        let metrics = Arc::new(Metrics::default());
+        let wal = WalLogStore::open(data_dir.wal_dir(), WalConfig::default())
+            .with_context(|| format!("cannot open the log in {}", data_dir.wal_dir().display()))?;
+        let log = Arc::new(TimedLogStore::new(wal, Arc::clone(&metrics)));
+        let snapshots = SnapshotStore::open(data_dir.snapshot_dir()).with_context(|| {
+            format!("cannot open the snapshots in {}", data_dir.snapshot_dir().display())
+        })?;
+        if let Some(backup) = data_dir.restore_file() {
+            seed::from_restore_file(&backup, &identity.bootstrap, log.as_ref(), &snapshots)?;
+        }
+        let log_was_empty = log.last_index() == 0;
+
+        let config = raft_config(&settings, &identity, &own);
+        for peer in &config.peers {
+            if let Some(address) = MemberAddress::parse(&peer.address).peer {
+                transport
+                    .add_peer(peer.id, address)
+                    .map_err(|error| anyhow!("peer {}: {error}", peer.id))?;
+            }
+        }
+        let node = RaftNode::builder(config, KvStore::default(), log, transport.clone())
+            .snapshot_store(snapshots)
+            .build()?;
+        node.start().await.context("the Raft node did not start")?;
+
+        let (shutdown, shutdown_signal) = watch::channel(false);
+        let background = vec![
+            tokio::spawn(peers::watch_peers(
+                node.clone(),
+                transport.clone(),
+                shutdown_signal.clone(),
+            )),
+            tokio::spawn(peers::report_own_address(
+                node.clone(),
+                own.clone(),
+                shutdown_signal.clone(),
+            )),
+        ];
+        let state = Arc::new(AppState {
+            node: node.clone(),
+            transport: transport.clone(),
+            metrics: Arc::clone(&metrics),
+            limits: settings.limits,
+            own: own.clone(),
+        });
+        let http = tokio::spawn(http::serve(listener, state, shutdown_signal));
+        let running = RunningNode {
+            node,
+            transport,
+            metrics,
+            client_url,
+            peer_addr,
+            shutdown,
+            http,
+            background,
+        };
+        if let RecordedBootstrap::Joined { .. } = &identity.bootstrap
+            && log_was_empty
+        {
+            let Bootstrap::Join { url, voter } = &settings.bootstrap else {
+                running.stop().await;
+                bail!("this node has not joined its cluster yet: start it with --join URL");
+            };
+            if let Err(error) = ask_to_join(url, id, &own, *voter).await {
+                running.stop().await;
+                return Err(error);
+            }
+        }
+        Ok(running)
+    }
+
+    /// Stops serving: no new requests, then the node (in-flight requests
+    /// are answered; the log is flushed), then the background tasks.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.http.await;
+        self.node.stop().await;
+        for task in self.background {
+            task.abort();
+        }
+    }
+}
+
+/// The membership a node records at its first start.
+async fn first_bootstrap(
+    settings: &NodeSettings,
+    own: &MemberAddress,
+) -> anyhow::Result<RecordedBootstrap> {
+    match &settings.bootstrap {
+        Bootstrap::Initial(members) => {
+            let members = members
+                .iter()
+                .map(|(&member, peer)| {
+                    let address = if member == settings.id {
+                        own.clone()
+                    } else {
+                        MemberAddress::peer_only(peer.clone())
+                    };
+                    (member, address.to_string())
+                })
+                .collect();
+            Ok(RecordedBootstrap::Initial { members })
+        }
+        Bootstrap::Join { url, .. } => {
+            let cluster = fetch_cluster(url).await?;
+            if cluster.members.iter().any(|member| member.id == settings.id) {
+                bail!(
+                    "node {} is already a member of the cluster at {url}; remove it first \
+                     (ordo member remove {}) or pick another --id",
+                    settings.id,
+                    settings.id
+                );
+            }
+            let voters: BTreeMap<NodeId, String> = cluster
+                .members
+                .iter()
+                .filter(|member| member.voter)
+                .map(|member| {
+                    let address = MemberAddress {
+                        peer: member.peer_addr.clone(),
+                        client: member.client_addr.clone(),
+                    };
+                    (member.id, address.to_string())
+                })
+                .collect();
+            if voters.is_empty() {
+                bail!("the cluster at {url} reported no voters");
+            }
+            Ok(RecordedBootstrap::Joined { voters })
+        }
+    }
+}
+
+fn raft_config(settings: &NodeSettings, identity: &Identity, own: &MemberAddress) -> RaftConfig {
+    let (members, joining) = match &identity.bootstrap {
+        RecordedBootstrap::Initial { members } => (members, false),
+        RecordedBootstrap::Joined { voters } => (voters, true),
+    };
+    RaftConfig {
+        node_id: settings.id,
+        address: own.to_string(),
+        peers: members
+            .iter()
+            .filter(|(member, _)| **member != settings.id)
+            .map(|(member, address)| Peer::new(*member, address.clone()))
+            .collect(),
+        joining,
+        // `?consistency=lease` needs leases; they rely on check-quorum (on).
+        lease_reads: true,
+        snapshot_threshold: settings.snapshot_threshold,
+        ..RaftConfig::default()
+    }
+}
+
+/// The voters of a new cluster, for seeding.
+pub(crate) fn initial_membership(bootstrap: &RecordedBootstrap) -> Option<(Membership, BTreeMap<NodeId, String>)> {
+    match bootstrap {
+        RecordedBootstrap::Initial { members } => Some((
+            Membership::with_voters(members.keys().copied()),
+            members.clone(),
+        )),
+        RecordedBootstrap::Joined { .. } => None,
+    }
+}
+
+fn http_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(5))
+        .build()
+        .context("cannot build an HTTP client")
+}
+
+async fn fetch_cluster(url: &str) -> anyhow::Result<ClusterResponse> {
+    let response = http_client()?
+        .get(format!("{url}/v1/cluster"))
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the cluster to join at {url}"))?;
+    if !response.status().is_success() {
+        bail!("{url}/v1/cluster answered {}", response.status());
+    }
+    response
+        .json()
+        .await
+        .with_context(|| format!("{url}/v1/cluster did not answer with the cluster's members"))
+}
+
+/// Asks the cluster at `url` to add this node, following redirects to the
+/// leader and retrying while it is busy, until [`JOIN_PATIENCE`] runs out.
+async fn ask_to_join(url: &str, id: NodeId, own: &MemberAddress, voter: bool) -> anyhow::Result<()> {
+    let client = http_client()?;
+    let body = AddMemberRequest {
+        id,
+        peer_addr: own.peer.clone().unwrap_or_default(),
+        client_addr: own.client.clone().unwrap_or_default(),
+        voter,
+    };
+    let deadline = tokio::time::Instant::now() + JOIN_PATIENCE;
+    let mut target = format!("{url}/v1/cluster/members");
+    let mut last_error = String::new();
+    while tokio::time::Instant::now() < deadline {
+        match client.post(&target).json(&body).send().await {
+            Ok(response) if response.status().is_success() => {
+                tracing::info!(node_id = id, "joined the cluster through {url}");
+                return Ok(());
+            }
+            Ok(response) if response.status().is_redirection() => {
+                if let Some(location) = response
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|value| value.to_str().ok())
+                {
+                    target = location.to_owned();
+                    continue;
+                }
+                last_error = "a redirect without a Location".into();
+            }
+            Ok(response) => {
+                let status = response.status();
+                let text = response.text().await.unwrap_or_default();
+                if status.is_client_error() && status.as_u16() != 429 {
+                    bail!("the cluster refused to add node {id}: {status} {text}");
+                }
+                last_error = format!("{status} {text}");
+            }
+            Err(error) => last_error = error.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    bail!("could not join the cluster at {url} within {JOIN_PATIENCE:?}: {last_error}")
+}
