@@ -7,33 +7,15 @@
 //! invariant the writer keeps, returning a [`BackupError`] that says what is
 //! wrong and where.
 //!
-//! # Layout (version 1)
-//! All integers are little-endian.
-//!
-//! ```text
-//! header   "ORDOKV01"              8 bytes  magic
-//!          format version          u32      = 1
-//!          cluster revision        u64
-//! record*  tag 'R'                 u8
-//!          key length              u32      <= MAX_KEY_BYTES
-//!          key                     bytes
-//!          value length            u32      <= MAX_VALUE_BYTES
-//!          value                   bytes
-//!          revision                u64      in 1..=cluster revision
-//! end      tag 'E'                 u8
-//!          record count            u64
-//!          CRC32C                  u32      over every byte before it
-//! ```
-//!
-//! Records are in strictly increasing byte order of key (so keys are unique),
-//! and nothing follows the end marker.
+//! The layout is documented on [`read_backup_summary`], the public entry
+//! point for tools that handle backups.
 //!
 //! # What it leaves out
 //! - Compression: values are stored as given.
 //! - Uniqueness of revisions across keys: true of every state the store
 //!   produces, but not checked (it would cost a set of all revisions).
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 
 use bytes::Bytes;
 
@@ -185,8 +167,29 @@ impl From<BackupError> for io::Error {
 }
 
 /// Reads a whole backup from `input`, checking everything
-/// [`KvStore::restore`](super::KvStore) checks, and says what it holds.
+/// [`KvStore`](super::KvStore)'s `restore` checks, and says what it holds.
 /// Streams: memory use is one record, whatever the backup's size.
+///
+/// # Layout (version 1)
+/// All integers are little-endian.
+///
+/// ```text
+/// header   "ORDOKV01"              8 bytes  magic
+///          format version          u32      = 1
+///          cluster revision        u64
+/// record*  tag 'R'                 u8
+///          key length              u32      <= MAX_KEY_BYTES
+///          key                     bytes
+///          value length            u32      <= MAX_VALUE_BYTES
+///          value                   bytes
+///          revision                u64      in 1..=cluster revision
+/// end      tag 'E'                 u8
+///          record count            u64
+///          CRC32C                  u32      over every byte before it
+/// ```
+///
+/// Records are in strictly increasing byte order of key (so keys are unique),
+/// and nothing follows the end marker.
 ///
 /// # Errors
 /// [`BackupError::Io`] if reading fails; any other variant if the bytes are
@@ -399,7 +402,7 @@ impl<'a> CheckedReader<'a> {
 /// [`KvQuery::Backup`](super::KvQuery::Backup) can keep the whole thing.
 pub(super) struct BackupEncoder {
     /// Bytes encoded and not yet taken by the caller.
-    pub(super) buf: Vec<u8>,
+    buf: Vec<u8>,
     /// CRC32C of every byte encoded so far.
     crc: u32,
     /// Records encoded so far.
@@ -445,7 +448,15 @@ impl BackupEncoder {
         self.records += 1;
     }
 
-    /// Encodes the end marker; the backup is then complete.
+    /// Writes the bytes encoded so far to `out` and forgets them.
+    pub(super) fn drain_to(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        out.write_all(&self.buf)?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Encodes the end marker and returns every byte not yet drained: the
+    /// rest of the backup.
     pub(super) fn finish(mut self) -> Vec<u8> {
         let start = self.buf.len();
         self.buf.push(END_TAG);

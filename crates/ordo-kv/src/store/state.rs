@@ -1,23 +1,7 @@
 //! [`KvStore`]: the keys, values and revisions every node applies.
 //!
-//! # Rules
-//! - **Put** without a condition: the cluster revision goes up by one and the
-//!   key gets the value, stamped with the new cluster revision; the answer is
-//!   [`KvResponse::Written`] with that revision.
-//! - **Put** with `if_revision: Some(n)`: as above only if the key's current
-//!   revision is `n` (`0`: the key must not exist). Otherwise nothing changes
-//!   and the answer is [`KvResponse::CompareFailed`] with the key's current
-//!   revision (`0` if absent).
-//! - **Delete**: if the key exists, it is removed and the cluster revision
-//!   goes up by one: [`KvResponse::Deleted`] `{ deleted: true, revision }`
-//!   with the new revision. If it does not, nothing changes:
-//!   `{ deleted: false, revision }` with the current cluster revision.
-//! - **Refused puts**: a key over [`MAX_KEY_BYTES`] or a value over
-//!   [`MAX_VALUE_BYTES`] could not be backed up, so such a put changes nothing
-//!   and answers [`KvResponse::CompareFailed`] with the key's current revision.
-//!   So does any write once the cluster revision has reached `u64::MAX`. The
-//!   server is expected to refuse oversized writes before proposing them;
-//!   this is the backstop that keeps every state restorable.
+//! The rules each command follows are on [`KvStore`], where users read
+//! them; this states what the code keeps true.
 //!
 //! # Invariants
 //! - Every key's revision is in `1..=cluster_revision`. Distinct keys have
@@ -40,9 +24,39 @@ use ordo::{Entry, StateMachine};
 use super::backup::{BackupEncoder, MAX_KEY_BYTES, MAX_VALUE_BYTES, parse_backup};
 use super::{KvAnswer, KvCommand, KvQuery, KvResponse, Versioned};
 
-/// The replicated key-value state machine. See the [module docs](self) for
-/// its rules and invariants.
+/// The replicated key-value state machine: keys and values are bytes, kept in
+/// byte order, each stamped with the revision of the write that set it.
 ///
+/// # Rules
+/// - **Put** without a condition: the cluster revision goes up by one and the
+///   key gets the value, stamped with the new cluster revision; the answer is
+///   [`KvResponse::Written`] with that revision.
+/// - **Put** with `if_revision: Some(n)`: as above only if the key's current
+///   revision is `n` (`0`: the key must not exist). Otherwise nothing changes
+///   and the answer is [`KvResponse::CompareFailed`] with the key's current
+///   revision (`0` if absent).
+/// - **Delete**: if the key exists, it is removed and the cluster revision
+///   goes up by one: [`KvResponse::Deleted`] `{ deleted: true, revision }`
+///   with the new revision. If it does not, nothing changes:
+///   `{ deleted: false, revision }` with the current cluster revision.
+/// - **Refused puts**: a key over [`MAX_KEY_BYTES`] or a value over
+///   [`MAX_VALUE_BYTES`] could not be backed up, so such a put changes nothing
+///   and answers [`KvResponse::CompareFailed`] with the key's current revision.
+///   The server is expected to refuse oversized writes before proposing them;
+///   this is the backstop that keeps every state restorable.
+/// - **Exhausted revisions**: once the cluster revision is `u64::MAX`, no
+///   write changes anything (a put answers `CompareFailed`, a delete
+///   `deleted: false`) rather than overflow.
+///
+/// Queries read without changing anything: [`KvQuery::Get`] answers the
+/// value and the cluster revision; [`KvQuery::List`] up to `limit` keys with
+/// the prefix in byte order, and whether more follow; [`KvQuery::Stats`] the
+/// key count, key and value bytes and cluster revision; [`KvQuery::Backup`]
+/// the whole state in the backup format, which [`snapshot`](Self::snapshot)
+/// also writes and [`restore`](Self::restore) and
+/// [`read_backup_summary`](super::read_backup_summary) read.
+///
+/// # Example
 /// ```
 /// use bytes::Bytes;
 /// use ordo::{Entry, StateMachine};
@@ -78,7 +92,7 @@ use super::{KvAnswer, KvCommand, KvQuery, KvResponse, Versioned};
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KvStore {
     /// Every key, in byte order. Keys and values are within the backup
-    /// limits; revisions are in `1..=cluster_revision` and distinct.
+    /// limits; revisions are in `1..=cluster_revision`.
     entries: BTreeMap<Bytes, Versioned>,
     /// The revision of the last write; 0 before any.
     cluster_revision: u64,
@@ -235,9 +249,8 @@ impl StateMachine for KvStore {
     fn snapshot(&self, out: &mut dyn Write) -> io::Result<()> {
         let mut encoder = BackupEncoder::new(self.cluster_revision);
         for (key, versioned) in &self.entries {
-            out.write_all(&encoder.buf)?;
-            encoder.buf.clear();
             encoder.record(key, versioned);
+            encoder.drain_to(out)?;
         }
         out.write_all(&encoder.finish())
     }
