@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 mod backup;
 mod state;
 
-pub use backup::{BackupError, BackupSummary, read_backup_summary};
+pub use backup::{BackupError, BackupSummary, MAX_KEY_BYTES, MAX_VALUE_BYTES, read_backup_summary};
 pub use state::KvStore;
 
 /// A write, replicated through the log.
