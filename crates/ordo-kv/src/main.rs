@@ -19,7 +19,7 @@ enum Command {
     /// Start a local cluster of durable nodes on 127.0.0.1 (Ctrl-C stops it).
     Dev(server::DevArgs),
     /// Run one node of a cluster.
-    Serve(server::ServeArgs),
+    Serve(Box<server::ServeArgs>),
     /// Back up a live cluster, or seed a new one from a backup.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
@@ -50,7 +50,7 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async move {
         match cli.command {
             Command::Dev(args) => server::dev(args).await,
-            Command::Serve(args) => server::serve(args).await,
+            Command::Serve(args) => server::serve(*args).await,
             Command::Snapshot(SnapshotCommand::Save(args)) => client::snapshot_save(args).await,
             Command::Snapshot(SnapshotCommand::Restore(args)) => server::restore(args),
             Command::Client(command) => client::run(command).await,

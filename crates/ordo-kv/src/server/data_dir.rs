@@ -73,7 +73,11 @@ impl DataDir {
     /// # Errors
     /// The directory cannot be created or read; its identity is unreadable
     /// or names another node or cluster; it holds a log but no identity.
-    pub fn open(root: &Path, cluster: &str, node_id: NodeId) -> anyhow::Result<(Self, Option<Identity>)> {
+    pub fn open(
+        root: &Path,
+        cluster: &str,
+        node_id: NodeId,
+    ) -> anyhow::Result<(Self, Option<Identity>)> {
         fs::create_dir_all(root)
             .with_context(|| format!("cannot create the data directory {}", root.display()))?;
         let dir = DataDir {
@@ -156,6 +160,7 @@ impl DataDir {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -179,9 +184,15 @@ mod tests {
         let (_, found) = DataDir::open(dir.path(), "ordo", 1).unwrap();
         assert_eq!(found, Some(identity(1, "ordo")));
         let other_node = DataDir::open(dir.path(), "ordo", 2).unwrap_err();
-        assert!(other_node.to_string().contains("belongs to node 1"), "{other_node}");
+        assert!(
+            other_node.to_string().contains("belongs to node 1"),
+            "{other_node}"
+        );
         let other_cluster = DataDir::open(dir.path(), "prod", 1).unwrap_err();
-        assert!(other_cluster.to_string().contains("cluster \"ordo\""), "{other_cluster}");
+        assert!(
+            other_cluster.to_string().contains("cluster \"ordo\""),
+            "{other_cluster}"
+        );
     }
 
     #[test]
@@ -193,6 +204,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir(dir.path().join("wal")).unwrap();
         let anonymous = DataDir::open(dir.path(), "ordo", 1).unwrap_err();
-        assert!(anonymous.to_string().contains("no ordo-node.json"), "{anonymous}");
+        assert!(
+            anonymous.to_string().contains("no ordo-node.json"),
+            "{anonymous}"
+        );
     }
 }

@@ -49,7 +49,10 @@ pub struct DevArgs {
 /// Bad flags, busy ports, unusable data directories, or no leader in time.
 pub async fn dev(args: DevArgs) -> anyhow::Result<ExitCode> {
     init_logging();
-    ensure!((1..=9).contains(&args.nodes), "--nodes must be between 1 and 9");
+    ensure!(
+        (1..=9).contains(&args.nodes),
+        "--nodes must be between 1 and 9"
+    );
     let ids: Vec<u64> = (1..=args.nodes).collect();
     let port = |base: u16, id: u64| -> anyhow::Result<u16> {
         u16::try_from(id)
@@ -117,9 +120,17 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn print_welcome(nodes: &[RunningNode], leader: u64, args: &DevArgs) {
-    println!("ordo dev: {} nodes, data in {}", nodes.len(), args.data.display());
+    println!(
+        "ordo dev: {} nodes, data in {}",
+        nodes.len(),
+        args.data.display()
+    );
     for node in nodes {
-        let marker = if node.node.id() == leader { "  (leader)" } else { "" };
+        let marker = if node.node.id() == leader {
+            "  (leader)"
+        } else {
+            ""
+        };
         println!(
             "  node {}  clients {}  nodes {}{marker}",
             node.node.id(),

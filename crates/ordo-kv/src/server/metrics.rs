@@ -135,10 +135,18 @@ impl Metrics {
     pub fn render(&self, status: &NodeStatus, store: Option<StoreStats>) -> String {
         let mut out = String::with_capacity(4096);
         let gauge = |out: &mut String, name: &str, help: &str, value: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
         };
         gauge(&mut out, "ordo_node_id", "This node's id.", status.id);
-        gauge(&mut out, "ordo_term", "The node's current term.", status.term);
+        gauge(
+            &mut out,
+            "ordo_term",
+            "The node's current term.",
+            status.term,
+        );
         let _ = writeln!(
             out,
             "# HELP ordo_role 1 for the node's current role.\n# TYPE ordo_role gauge"
@@ -229,7 +237,12 @@ impl Metrics {
         }
         if let Some(store) = store {
             gauge(&mut out, "ordo_keys", "Keys stored.", store.keys);
-            gauge(&mut out, "ordo_store_bytes", "Key and value bytes stored.", store.bytes);
+            gauge(
+                &mut out,
+                "ordo_store_bytes",
+                "Key and value bytes stored.",
+                store.bytes,
+            );
             gauge(
                 &mut out,
                 "ordo_cluster_revision",
@@ -242,6 +255,7 @@ impl Metrics {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use std::time::Duration;
 

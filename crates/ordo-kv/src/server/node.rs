@@ -20,11 +20,11 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use ordo::storage::{SnapshotStore, WalConfig, WalLogStore};
-use ordo_core::LogRead;
 use ordo::transport::NetworkConfig;
 use ordo::transport::codec::ClusterId;
 use ordo::transport::tcp::TcpTransport;
 use ordo::{Membership, NodeId, Peer, RaftConfig, RaftNode};
+use ordo_core::LogRead;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -79,11 +79,11 @@ impl RunningNode {
             .map_err(|error| anyhow!("--cluster {:?}: {error}", settings.cluster))?;
         let transport = TcpTransport::bind(NetworkConfig::new(cluster, id, settings.peer_listen))
             .with_context(|| {
-                format!(
-                    "cannot listen for nodes on {} (is another node using the port?)",
-                    settings.peer_listen
-                )
-            })?;
+            format!(
+                "cannot listen for nodes on {} (is another node using the port?)",
+                settings.peer_listen
+            )
+        })?;
         let peer_addr = settings
             .advertise_peer
             .clone()
@@ -119,7 +119,10 @@ impl RunningNode {
             .with_context(|| format!("cannot open the log in {}", data_dir.wal_dir().display()))?;
         let log = Arc::new(TimedLogStore::new(wal, Arc::clone(&metrics)));
         let snapshots = SnapshotStore::open(data_dir.snapshot_dir()).with_context(|| {
-            format!("cannot open the snapshots in {}", data_dir.snapshot_dir().display())
+            format!(
+                "cannot open the snapshots in {}",
+                data_dir.snapshot_dir().display()
+            )
         })?;
         if let Some(backup) = data_dir.restore_file() {
             seed::from_restore_file(&backup, &identity.bootstrap, log.as_ref(), &snapshots)?;
@@ -219,7 +222,11 @@ async fn first_bootstrap(
         }
         Bootstrap::Join { url, .. } => {
             let cluster = fetch_cluster(url).await?;
-            if cluster.members.iter().any(|member| member.id == settings.id) {
+            if cluster
+                .members
+                .iter()
+                .any(|member| member.id == settings.id)
+            {
                 bail!(
                     "node {} is already a member of the cluster at {url}; remove it first \
                      (ordo member remove {}) or pick another --id",
@@ -268,13 +275,24 @@ fn raft_config(settings: &NodeSettings, identity: &Identity, own: &MemberAddress
     }
 }
 
-/// The voters of a new cluster, for seeding.
-pub(crate) fn initial_membership(bootstrap: &RecordedBootstrap) -> Option<(Membership, BTreeMap<NodeId, String>)> {
+/// The voters of a new cluster and their node addresses, for seeding.
+/// Only what every first member knows alike (node addresses, not client
+/// URLs), so that the seeded snapshot is the same on every node; each
+/// leader then logs its own client URL.
+pub(crate) fn initial_membership(
+    bootstrap: &RecordedBootstrap,
+) -> Option<(Membership, BTreeMap<NodeId, String>)> {
     match bootstrap {
-        RecordedBootstrap::Initial { members } => Some((
-            Membership::with_voters(members.keys().copied()),
-            members.clone(),
-        )),
+        RecordedBootstrap::Initial { members } => {
+            let addresses = members
+                .iter()
+                .map(|(&id, address)| {
+                    let peer = MemberAddress::parse(address).peer.unwrap_or_default();
+                    (id, MemberAddress::peer_only(peer).to_string())
+                })
+                .collect();
+            Some((Membership::with_voters(members.keys().copied()), addresses))
+        }
         RecordedBootstrap::Joined { .. } => None,
     }
 }
@@ -304,7 +322,12 @@ async fn fetch_cluster(url: &str) -> anyhow::Result<ClusterResponse> {
 
 /// Asks the cluster at `url` to add this node, following redirects to the
 /// leader and retrying while it is busy, until [`JOIN_PATIENCE`] runs out.
-async fn ask_to_join(url: &str, id: NodeId, own: &MemberAddress, voter: bool) -> anyhow::Result<()> {
+async fn ask_to_join(
+    url: &str,
+    id: NodeId,
+    own: &MemberAddress,
+    voter: bool,
+) -> anyhow::Result<()> {
     let client = http_client()?;
     let body = AddMemberRequest {
         id,

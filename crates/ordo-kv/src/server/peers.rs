@@ -36,8 +36,12 @@ pub(super) async fn watch_peers(
                 continue;
             }
             match transport.add_peer(id, peer.clone()) {
-                Ok(_) => tracing::info!(node_id = own_id, peer = id, %peer, "learned a member's address"),
-                Err(error) => tracing::warn!(node_id = own_id, peer = id, %error, "unusable member address"),
+                Ok(_) => {
+                    tracing::info!(node_id = own_id, peer = id, %peer, "learned a member's address")
+                }
+                Err(error) => {
+                    tracing::warn!(node_id = own_id, peer = id, %error, "unusable member address")
+                }
             }
         }
         if wait(&mut shutdown, WATCH_INTERVAL).await {
@@ -67,7 +71,9 @@ pub(super) async fn report_own_address(
         if addresses.get(&own_id) == Some(&own_text) {
             continue;
         }
-        let Some(leader) = node.leader_id() else { continue };
+        let Some(leader) = node.leader_id() else {
+            continue;
+        };
         if leader == own_id {
             if let Err(error) = node.set_address(own_id, own_text.clone()).await {
                 tracing::debug!(node_id = own_id, %error, "could not log this node's address yet");

@@ -30,7 +30,8 @@ pub fn from_restore_file(
     log: &dyn LogStore,
     snapshots: &SnapshotStore,
 ) -> anyhow::Result<()> {
-    let empty = log.last_index() == 0 && log.hard_state().term == 0 && snapshots.latest()?.is_none();
+    let empty =
+        log.last_index() == 0 && log.hard_state().term == 0 && snapshots.latest()?.is_none();
     if empty {
         let Some((membership, addresses)) = initial_membership(bootstrap) else {
             bail!(
@@ -39,13 +40,18 @@ pub fn from_restore_file(
                 backup.display()
             );
         };
-        let open = || {
-            fs::File::open(backup).with_context(|| format!("cannot read {}", backup.display()))
-        };
+        let open =
+            || fs::File::open(backup).with_context(|| format!("cannot read {}", backup.display()));
         let summary = read_backup_summary(&mut BufReader::new(open()?))
             .with_context(|| format!("{} is not a usable backup", backup.display()))?;
-        ordo::seed_snapshot(log, snapshots, membership, addresses, &mut BufReader::new(open()?))
-            .with_context(|| format!("cannot seed from {}", backup.display()))?;
+        ordo::seed_snapshot(
+            log,
+            snapshots,
+            membership,
+            addresses,
+            &mut BufReader::new(open()?),
+        )
+        .with_context(|| format!("cannot seed from {}", backup.display()))?;
         tracing::info!(
             keys = summary.keys,
             revision = summary.cluster_revision,

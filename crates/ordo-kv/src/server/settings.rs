@@ -185,7 +185,9 @@ impl ServeArgs {
                 voter: !self.learner,
             },
             (None, None) => {
-                bail!("give --initial-cluster ID=ADDR,... (a new cluster) or --join URL (an existing one)")
+                bail!(
+                    "give --initial-cluster ID=ADDR,... (a new cluster) or --join URL (an existing one)"
+                )
             }
         };
         let advertise_client = self
@@ -193,10 +195,14 @@ impl ServeArgs {
             .map(|url| client_url("--advertise-client", &url))
             .transpose()?;
         if client_listen.ip().is_unspecified() && advertise_client.is_none() {
-            bail!("--client-listen {client_listen} listens everywhere: give --advertise-client URL");
+            bail!(
+                "--client-listen {client_listen} listens everywhere: give --advertise-client URL"
+            );
         }
         if peer_listen.ip().is_unspecified() && self.advertise_peer.is_none() {
-            bail!("--peer-listen {peer_listen} listens everywhere: give --advertise-peer HOST:PORT");
+            bail!(
+                "--peer-listen {peer_listen} listens everywhere: give --advertise-peer HOST:PORT"
+            );
         }
         let cluster = self.cluster.unwrap_or_else(|| DEFAULT_CLUSTER.into());
         let limits = Limits {
@@ -242,7 +248,11 @@ fn socket_addr(flag: &str, value: Option<&str>) -> anyhow::Result<SocketAddr> {
 /// An empty list, a malformed or repeated id, or an empty address.
 pub fn parse_initial_cluster(list: &str) -> anyhow::Result<BTreeMap<NodeId, String>> {
     let mut members = BTreeMap::new();
-    for item in list.split(',').map(str::trim).filter(|item| !item.is_empty()) {
+    for item in list
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+    {
         let (id, address) = item
             .split_once('=')
             .ok_or_else(|| anyhow!("--initial-cluster item {item:?} is not ID=HOST:PORT"))?;
@@ -253,8 +263,9 @@ pub fn parse_initial_cluster(list: &str) -> anyhow::Result<BTreeMap<NodeId, Stri
         ensure!(id > 0, "--initial-cluster: node ids start at 1");
         let address = address.trim();
         ensure!(
-            address.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty()
-                && port.parse::<u16>().is_ok()),
+            address
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok()),
             "--initial-cluster: {address:?} (node {id}) is not HOST:PORT"
         );
         if members.insert(id, address.to_owned()).is_some() {
@@ -282,6 +293,7 @@ pub fn client_url(flag: &str, url: &str) -> anyhow::Result<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -307,31 +319,96 @@ mod tests {
     #[test]
     fn every_bad_flag_is_refused_with_its_name() {
         let cases: Vec<(ServeArgs, &str)> = vec![
-            (ServeArgs { id: None, ..args(1) }, "--id"),
-            (ServeArgs { id: Some(0), ..args(1) }, "--id"),
-            (args(3), "must list this node"),
-            (ServeArgs { peer_listen: Some("localhost".into()), ..args(1) }, "--peer-listen"),
-            (ServeArgs { client_listen: None, ..args(1) }, "--client-listen"),
-            (ServeArgs { data: None, ..args(1) }, "--data"),
-            (ServeArgs { initial_cluster: Some("1=a".into()), ..args(1) }, "HOST:PORT"),
-            (ServeArgs { initial_cluster: Some("x=1.2.3.4:5".into()), ..args(1) }, "node id"),
             (
-                ServeArgs { initial_cluster: Some("1=h:1,1=h:2".into()), ..args(1) },
+                ServeArgs {
+                    id: None,
+                    ..args(1)
+                },
+                "--id",
+            ),
+            (
+                ServeArgs {
+                    id: Some(0),
+                    ..args(1)
+                },
+                "--id",
+            ),
+            (args(3), "must list this node"),
+            (
+                ServeArgs {
+                    peer_listen: Some("localhost".into()),
+                    ..args(1)
+                },
+                "--peer-listen",
+            ),
+            (
+                ServeArgs {
+                    client_listen: None,
+                    ..args(1)
+                },
+                "--client-listen",
+            ),
+            (
+                ServeArgs {
+                    data: None,
+                    ..args(1)
+                },
+                "--data",
+            ),
+            (
+                ServeArgs {
+                    initial_cluster: Some("1=a".into()),
+                    ..args(1)
+                },
+                "HOST:PORT",
+            ),
+            (
+                ServeArgs {
+                    initial_cluster: Some("x=1.2.3.4:5".into()),
+                    ..args(1)
+                },
+                "node id",
+            ),
+            (
+                ServeArgs {
+                    initial_cluster: Some("1=h:1,1=h:2".into()),
+                    ..args(1)
+                },
                 "twice",
             ),
-            (ServeArgs { initial_cluster: None, ..args(1) }, "--initial-cluster"),
             (
-                ServeArgs { initial_cluster: None, join: Some("ftp://x".into()), ..args(1) },
+                ServeArgs {
+                    initial_cluster: None,
+                    ..args(1)
+                },
+                "--initial-cluster",
+            ),
+            (
+                ServeArgs {
+                    initial_cluster: None,
+                    join: Some("ftp://x".into()),
+                    ..args(1)
+                },
                 "http://",
             ),
             (
-                ServeArgs { client_listen: Some("0.0.0.0:8001".into()), ..args(1) },
+                ServeArgs {
+                    client_listen: Some("0.0.0.0:8001".into()),
+                    ..args(1)
+                },
                 "--advertise-client",
             ),
         ];
         for (args, expected) in cases {
-            let error = args.clone().resolve().expect_err("must be refused").to_string();
-            assert!(error.contains(expected), "{args:?}: {error:?} lacks {expected:?}");
+            let error = args
+                .clone()
+                .resolve()
+                .expect_err("must be refused")
+                .to_string();
+            assert!(
+                error.contains(expected),
+                "{args:?}: {error:?} lacks {expected:?}"
+            );
         }
     }
 

@@ -113,9 +113,11 @@ impl ApiError {
             | RaftError::Timeout
             | RaftError::OutcomeUnknown
             | RaftError::ShuttingDown
-            | RaftError::NotStarted => {
-                Self::retry(StatusCode::SERVICE_UNAVAILABLE, code::UNAVAILABLE, error.to_string())
-            }
+            | RaftError::NotStarted => Self::retry(
+                StatusCode::SERVICE_UNAVAILABLE,
+                code::UNAVAILABLE,
+                error.to_string(),
+            ),
             RaftError::NotAVoter(_) | RaftError::InvalidMembershipChange(_) => {
                 Self::bad_request(error.to_string())
             }
@@ -129,7 +131,11 @@ impl ApiError {
             | RaftError::InvalidMessage(_)
             | RaftError::InvalidCommand(_) => {
                 tracing::error!(%error, "request failed inside the node");
-                Self::failed(StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL, error.to_string())
+                Self::failed(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    code::INTERNAL,
+                    error.to_string(),
+                )
             }
         }
     }

@@ -93,7 +93,9 @@ pub(super) async fn delete(
             state.metrics.proposal_seconds.observe(started.elapsed());
             Ok(Json(DeleteResponse { deleted, revision }))
         }
-        KvResponse::Written { .. } | KvResponse::CompareFailed { .. } => Err(unexpected("a delete")),
+        KvResponse::Written { .. } | KvResponse::CompareFailed { .. } => {
+            Err(unexpected("a delete"))
+        }
     }
 }
 
@@ -149,7 +151,9 @@ pub(super) async fn list(
     }
     let prefix = params.prefix.unwrap_or_default();
     if prefix.len() > state.limits.max_key_bytes {
-        return Err(ApiError::bad_request("the prefix is longer than the longest key"));
+        return Err(ApiError::bad_request(
+            "the prefix is longer than the longest key",
+        ));
     }
     state.metrics.read(consistency);
     let query = KvQuery::List {
@@ -216,9 +220,8 @@ fn checked_key(
     state: &SharedState,
     key: Result<Path<String>, PathRejection>,
 ) -> Result<Bytes, ApiError> {
-    let Path(key) = key.map_err(|error| {
-        ApiError::bad_request(format!("malformed key: {}", error.body_text()))
-    })?;
+    let Path(key) = key
+        .map_err(|error| ApiError::bad_request(format!("malformed key: {}", error.body_text())))?;
     if key.is_empty() {
         return Err(ApiError::bad_request("the key is empty"));
     }
@@ -232,7 +235,10 @@ fn checked_key(
     Ok(Bytes::from(key))
 }
 
-fn checked_value(state: &SharedState, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+fn checked_value(
+    state: &SharedState,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Bytes, ApiError> {
     let limit = state.limits.max_value_bytes;
     let value = body.map_err(|error| {
         if error.status() == StatusCode::PAYLOAD_TOO_LARGE {

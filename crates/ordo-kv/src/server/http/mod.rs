@@ -63,7 +63,10 @@ pub fn router(state: SharedState) -> Router {
             axum::routing::delete(cluster::remove_member),
         )
         .route("/v1/cluster/members/{id}/promote", post(cluster::promote))
-        .route("/v1/cluster/members/{id}/address", put(cluster::set_address))
+        .route(
+            "/v1/cluster/members/{id}/address",
+            put(cluster::set_address),
+        )
         .route("/v1/cluster/leader", post(cluster::transfer_leader))
         .route("/v1/snapshot", get(ops::snapshot))
         .route("/v1/status", get(ops::status))
