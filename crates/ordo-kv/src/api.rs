@@ -9,6 +9,7 @@
 //! |--------|-------------------|----------------------------------------------------|
 //! | 400    | `bad_request`     | malformed key, query string or JSON body           |
 //! | 404    | `not_found`       | no such key (or route)                             |
+//! | 405    | `bad_request`     | the path does not take this method                 |
 //! | 409    | `compare_failed`  | `if_revision` did not match; `revision` is current |
 //! | 413    | `too_large`       | key or value over the configured limit             |
 //! | 429    | `busy`            | the node sheds load; retry after a pause           |

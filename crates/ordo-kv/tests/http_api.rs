@@ -173,6 +173,7 @@ async fn every_bad_request_gets_its_status_and_changes_nothing() {
         ("transfer to a string", client.post(format!("{url}/v1/cluster/leader")).json(&json!({"to": "x"})), StatusCode::BAD_REQUEST, "bad_request"),
         ("transfer to a stranger", client.post(format!("{url}/v1/cluster/leader")).json(&json!({"to": 99})), StatusCode::BAD_REQUEST, "bad_request"),
         ("unknown endpoint", client.get(format!("{url}/v2/kv/a")), StatusCode::NOT_FOUND, "not_found"),
+        ("wrong method", client.post(format!("{url}/v1/kv/a")).body("x"), StatusCode::METHOD_NOT_ALLOWED, "bad_request"),
     ];
     for (what, request, status, code) in cases {
         let response = request.send().await.unwrap();

@@ -209,10 +209,15 @@ impl ServeArgs {
             max_key_bytes: self.max_key_bytes.unwrap_or(DEFAULT_MAX_KEY_BYTES),
             max_value_bytes: self.max_value_bytes.unwrap_or(DEFAULT_MAX_VALUE_BYTES),
         };
-        ensure!(limits.max_key_bytes > 0, "--max-key-bytes must be above 0");
         ensure!(
-            limits.max_value_bytes <= 64 << 20,
-            "--max-value-bytes above 64 MiB is not supported"
+            (1..=crate::store::MAX_KEY_BYTES as usize).contains(&limits.max_key_bytes),
+            "--max-key-bytes must be between 1 and {}",
+            crate::store::MAX_KEY_BYTES
+        );
+        ensure!(
+            limits.max_value_bytes <= crate::store::MAX_VALUE_BYTES as usize,
+            "--max-value-bytes above {} is not supported",
+            crate::store::MAX_VALUE_BYTES
         );
         Ok(NodeSettings {
             id,

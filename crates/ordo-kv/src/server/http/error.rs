@@ -49,6 +49,11 @@ impl ApiError {
         Self::failed(StatusCode::NOT_FOUND, code::NOT_FOUND, message)
     }
 
+    /// 405 `bad_request`: the path exists, the method does not.
+    pub fn method_not_allowed(message: impl Into<String>) -> Self {
+        Self::failed(StatusCode::METHOD_NOT_ALLOWED, code::BAD_REQUEST, message)
+    }
+
     /// 409 `compare_failed` with the key's current revision.
     pub fn compare_failed(current: u64) -> Self {
         ApiError::Failed {

@@ -73,6 +73,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/health", get(ops::health))
         .fallback(ops::no_route)
+        .method_not_allowed_fallback(ops::no_method)
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }

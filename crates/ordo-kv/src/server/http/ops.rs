@@ -93,3 +93,7 @@ pub(super) async fn health(
 pub(super) async fn no_route(OriginalUri(uri): OriginalUri) -> ApiError {
     ApiError::not_found(format!("no such endpoint: {}", uri.path()))
 }
+
+pub(super) async fn no_method(method: axum::http::Method, OriginalUri(uri): OriginalUri) -> ApiError {
+    ApiError::method_not_allowed(format!("{} does not take {method}", uri.path()))
+}
