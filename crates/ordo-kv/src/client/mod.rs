@@ -23,43 +23,34 @@
 //! Left out on purpose: TLS (endpoints are `http://` only), HTTP/2, and
 //! retrying writes whose outcome is unknown (the caller decides).
 
+mod bench;
+mod bench_report;
+mod cli;
 mod config;
+mod duration;
 mod endpoint;
 mod error;
 mod http;
 mod ops;
 mod outcome;
+mod output;
 mod routing;
+mod status;
 
+pub use bench::{BenchConfig, MAX_BENCH_CLIENTS, MAX_BENCH_VALUE_BYTES, run as run_bench};
+pub use bench_report::{BenchSummary, LatencySummary, format_micros, render_summary};
+pub use cli::{
+    BenchArgs, CasArgs, ClientCommand, ConnectionArgs, EndpointList, GetArgs, KeyArgs,
+    LeaderAction, LeaderArgs, ListArgs, MemberAction, MemberArgs, PutArgs, SnapshotSaveArgs,
+    StatusArgs, run, snapshot_save,
+};
 pub use config::{
     ClientConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_REDIRECT_HOPS, DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT,
 };
+pub use duration::parse_duration;
 pub use endpoint::{DEFAULT_ENDPOINTS, Endpoint, encode_key, parse_endpoints};
 pub use error::ClientError;
 pub use outcome::{Consistency, Entry, ListPage, PutOutcome, Versioned};
 pub use routing::Client;
-
-/// Client verbs (placeholder until the verbs land).
-#[derive(Debug, clap::Subcommand)]
-pub enum ClientCommand {
-    /// Placeholder.
-    Status,
-}
-
-/// `ordo snapshot save`.
-#[derive(Debug, clap::Args)]
-pub struct SnapshotSaveArgs {
-    /// Where to write the backup.
-    pub file: std::path::PathBuf,
-}
-
-/// Runs a client verb.
-pub async fn run(_command: ClientCommand) -> anyhow::Result<std::process::ExitCode> {
-    anyhow::bail!("placeholder")
-}
-
-/// Runs `ordo snapshot save`.
-pub async fn snapshot_save(_args: SnapshotSaveArgs) -> anyhow::Result<std::process::ExitCode> {
-    anyhow::bail!("placeholder")
-}
+pub use status::{ClusterStatus, StatusRow, gather as gather_status, render as render_status};
