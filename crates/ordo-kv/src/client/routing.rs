@@ -37,11 +37,17 @@ use crate::api::{ErrorBody, code};
 /// use ordo_kv::client::{Client, Consistency, PutOutcome};
 ///
 /// let client = Client::from_endpoints("http://127.0.0.1:8001,http://127.0.0.1:8002")?;
-/// let PutOutcome::Written { revision } = client.put("greeting", "hello", None).await? else {
-///     unreachable!("a put without if_revision cannot fail its compare");
-/// };
-/// let read = client.get("greeting", Consistency::Linearizable).await?;
-/// assert_eq!(read.map(|versioned| versioned.revision), Some(revision));
+/// if let PutOutcome::Written { revision } = client.put("greeting", "hello", None).await? {
+///     println!("written at revision {revision}");
+/// }
+/// // Compare-and-set: only if "greeting" does not exist yet.
+/// match client.put("greeting", "hi", Some(0)).await? {
+///     PutOutcome::Written { .. } => println!("created"),
+///     PutOutcome::CompareFailed { current_revision } => println!("exists at {current_revision}"),
+/// }
+/// if let Some(read) = client.get("greeting", Consistency::Linearizable).await? {
+///     println!("{:?} at revision {}", read.value, read.revision);
+/// }
 /// # Ok(())
 /// # }
 /// ```
@@ -285,9 +291,9 @@ impl Client {
         Instant::now() + self.shared.config.timeout
     }
 
-    /// Sends `call` until an answer that is not retried, or `deadline`.
+    /// Sends `call` until an answer that is not retried, or `deadline`
+    /// (which callers set [`ClientConfig::timeout`] from now).
     pub(crate) async fn call(&self, call: &Call, deadline: Instant) -> Result<Reply, ClientError> {
-        let started = Instant::now();
         let mut log = AttemptLog::default();
         let outcome = match &call.route {
             Route::Exactly(endpoint) => {
@@ -297,7 +303,7 @@ impl Client {
                 timeout_at(deadline, self.call_routed(call, &mut log)).await
             }
         };
-        outcome.unwrap_or_else(|_elapsed| Err(log.into_deadline_error(deadline - started)))
+        outcome.unwrap_or_else(|_elapsed| Err(log.into_deadline_error(self.shared.config.timeout)))
     }
 
     async fn call_exactly(
