@@ -38,7 +38,7 @@ pub enum ClientError {
         last: String,
     },
     /// A node answered with an error status.
-    #[error("{endpoint} answered {status}: {} ({})", body.error, body.message)]
+    #[error("{endpoint} answered {status}: {}", describe(body))]
     Server {
         /// The endpoint that answered.
         endpoint: String,
@@ -50,7 +50,7 @@ pub enum ClientError {
     },
     /// A request was sent, but the connection failed before the answer.
     #[error(
-        "connection to {endpoint} lost before the answer (the request may have been applied): {reason}"
+        "connection to {endpoint} lost before the whole answer (a write may have been applied): {reason}"
     )]
     ConnectionLost {
         /// The endpoint the request was sent to.
@@ -91,6 +91,15 @@ pub enum ClientError {
     },
 }
 
+/// `code (message)`, or just `code` when there is no message.
+fn describe(body: &ErrorBody) -> String {
+    if body.message.is_empty() {
+        body.error.clone()
+    } else {
+        format!("{} ({})", body.error, body.message)
+    }
+}
+
 impl ClientError {
     /// A short stable name for the kind of error (`unreachable`,
     /// `server:CODE`, `connection_lost`, `bad_response`, `timeout`,
@@ -126,5 +135,43 @@ impl ClientError {
             endpoint: endpoint.to_string(),
             reason: reason.into(),
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn server_error(message: &str) -> ClientError {
+        ClientError::Server {
+            endpoint: "http://h:1".to_owned(),
+            status: 413,
+            body: ErrorBody {
+                error: "too_large".to_owned(),
+                message: message.to_owned(),
+                revision: None,
+            },
+        }
+    }
+
+    #[test]
+    fn server_errors_read_as_one_line() {
+        assert_eq!(
+            server_error("").to_string(),
+            "http://h:1 answered 413: too_large"
+        );
+        assert_eq!(
+            server_error("value over 1 MiB").to_string(),
+            "http://h:1 answered 413: too_large (value over 1 MiB)"
+        );
+    }
+
+    #[test]
+    fn kinds_name_server_codes() {
+        assert_eq!(server_error("").kind(), "server:too_large");
+        assert_eq!(server_error("").server_code(), Some("too_large"));
+        assert_eq!(ClientError::invalid("x").kind(), "invalid_input");
+        assert_eq!(ClientError::invalid("x").server_code(), None);
     }
 }

@@ -3,6 +3,7 @@
 //! Routing, redirects and retries live in [`super::routing`]; this file only
 //! tells a connection that never opened apart from one lost mid-request.
 
+use std::error::Error as _;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -79,7 +80,11 @@ impl Transport {
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         }
         self.http.request(request).await.map_err(|error| {
-            let reason = error_chain(&error);
+            // The outer error only says "client error (Connect)"; its
+            // sources say what happened.
+            let reason = error
+                .source()
+                .map_or_else(|| error.to_string(), error_chain);
             if error.is_connect() {
                 SendError::Connect(reason)
             } else {
