@@ -30,6 +30,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api::{AddMemberRequest, ClusterResponse};
+use crate::client::{Client, ClientConfig, ClientError, parse_endpoints};
 use crate::server::data_dir::{DataDir, Identity, RecordedBootstrap};
 use crate::server::http::{self, AppState};
 use crate::server::member_address::MemberAddress;
@@ -297,75 +298,54 @@ pub(crate) fn initial_membership(
     }
 }
 
-fn http_client() -> anyhow::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(5))
-        .build()
+fn client_for(url: &str, timeout: Duration) -> anyhow::Result<Client> {
+    let endpoints = parse_endpoints(url).with_context(|| format!("--join {url:?}"))?;
+    Client::new(ClientConfig::new(endpoints).with_timeout(timeout))
         .context("cannot build an HTTP client")
 }
 
 async fn fetch_cluster(url: &str) -> anyhow::Result<ClusterResponse> {
-    let response = http_client()?
-        .get(format!("{url}/v1/cluster"))
-        .send()
+    client_for(url, Duration::from_secs(10))?
+        .cluster()
         .await
-        .with_context(|| format!("cannot reach the cluster to join at {url}"))?;
-    if !response.status().is_success() {
-        bail!("{url}/v1/cluster answered {}", response.status());
-    }
-    response
-        .json()
-        .await
-        .with_context(|| format!("{url}/v1/cluster did not answer with the cluster's members"))
+        .with_context(|| format!("cannot learn the cluster's members from {url}"))
 }
 
-/// Asks the cluster at `url` to add this node, following redirects to the
-/// leader and retrying while it is busy, until [`JOIN_PATIENCE`] runs out.
+/// Asks the cluster at `url` to add this node. The client follows
+/// redirects to the leader and waits out a missing leader; a write whose
+/// outcome is unknown (a timeout, a leader change) is asked again, which is
+/// safe: adding a member that is already there succeeds.
 async fn ask_to_join(
     url: &str,
     id: NodeId,
     own: &MemberAddress,
     voter: bool,
 ) -> anyhow::Result<()> {
-    let client = http_client()?;
-    let body = AddMemberRequest {
+    let client = client_for(url, JOIN_PATIENCE)?;
+    let request = AddMemberRequest {
         id,
         peer_addr: own.peer.clone().unwrap_or_default(),
         client_addr: own.client.clone().unwrap_or_default(),
         voter,
     };
     let deadline = tokio::time::Instant::now() + JOIN_PATIENCE;
-    let mut target = format!("{url}/v1/cluster/members");
-    let mut last_error = String::new();
-    while tokio::time::Instant::now() < deadline {
-        match client.post(&target).json(&body).send().await {
-            Ok(response) if response.status().is_success() => {
+    loop {
+        match client.add_member(&request).await {
+            Ok(()) => {
                 tracing::info!(node_id = id, "joined the cluster through {url}");
                 return Ok(());
             }
-            Ok(response) if response.status().is_redirection() => {
-                if let Some(location) = response
-                    .headers()
-                    .get(reqwest::header::LOCATION)
-                    .and_then(|value| value.to_str().ok())
-                {
-                    target = location.to_owned();
-                    continue;
-                }
-                last_error = "a redirect without a Location".into();
+            Err(error)
+                if tokio::time::Instant::now() < deadline
+                    && (error.server_code() == Some(crate::api::code::UNAVAILABLE)
+                        || matches!(error, ClientError::ConnectionLost { .. })) =>
+            {
+                tracing::info!(node_id = id, %error, "asking to join again");
+                tokio::time::sleep(Duration::from_millis(250)).await;
             }
-            Ok(response) => {
-                let status = response.status();
-                let text = response.text().await.unwrap_or_default();
-                if status.is_client_error() && status.as_u16() != 429 {
-                    bail!("the cluster refused to add node {id}: {status} {text}");
-                }
-                last_error = format!("{status} {text}");
+            Err(error) => {
+                return Err(anyhow!(error).context(format!("could not join the cluster at {url}")));
             }
-            Err(error) => last_error = error.to_string(),
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    bail!("could not join the cluster at {url} within {JOIN_PATIENCE:?}: {last_error}")
 }

@@ -8,6 +8,7 @@ use ordo::transport::tcp::TcpTransport;
 use tokio::sync::watch;
 
 use crate::api::MemberAddressRequest;
+use crate::client::{Client, ClientConfig, parse_endpoints};
 use crate::server::member_address::MemberAddress;
 use crate::store::KvStore;
 
@@ -59,10 +60,6 @@ pub(super) async fn report_own_address(
 ) {
     let own_id = node.id();
     let own_text = own.to_string();
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(5))
-        .build();
     loop {
         if wait(&mut shutdown, REPORT_INTERVAL).await {
             return;
@@ -86,17 +83,16 @@ pub(super) async fn report_own_address(
         else {
             continue;
         };
-        let Ok(client) = &client else { return };
         let body = MemberAddressRequest {
             peer_addr: own.peer.clone().unwrap_or_default(),
             client_addr: own.client.clone().unwrap_or_default(),
         };
-        let sent = client
-            .put(format!("{leader_url}/v1/cluster/members/{own_id}/address"))
-            .json(&body)
-            .send()
-            .await;
-        if let Err(error) = sent {
+        let sent = async {
+            let endpoints = parse_endpoints(&leader_url)?;
+            let config = ClientConfig::new(endpoints).with_timeout(REPORT_INTERVAL * 5);
+            Client::new(config)?.set_member_address(own_id, &body).await
+        };
+        if let Err(error) = sent.await {
             tracing::debug!(node_id = own_id, %error, "could not report this node's address yet");
         }
     }

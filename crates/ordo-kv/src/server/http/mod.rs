@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::serve::ListenerExt;
 use axum::routing::{get, post, put};
 use ordo::RaftNode;
 use ordo::transport::tcp::TcpTransport;
@@ -88,6 +89,13 @@ pub async fn serve(listener: TcpListener, state: SharedState, mut shutdown: watc
             }
         }
     };
+    // Without TCP_NODELAY, a response whose head and body go out in two
+    // writes waits for the client's delayed ACK (~40 ms).
+    let listener = listener.tap_io(|stream| {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    });
     if let Err(error) = axum::serve(listener, app)
         .with_graceful_shutdown(stopped)
         .await

@@ -94,6 +94,9 @@ pub(super) async fn no_route(OriginalUri(uri): OriginalUri) -> ApiError {
     ApiError::not_found(format!("no such endpoint: {}", uri.path()))
 }
 
-pub(super) async fn no_method(method: axum::http::Method, OriginalUri(uri): OriginalUri) -> ApiError {
+pub(super) async fn no_method(
+    method: axum::http::Method,
+    OriginalUri(uri): OriginalUri,
+) -> ApiError {
     ApiError::method_not_allowed(format!("{} does not take {method}", uri.path()))
 }
