@@ -140,7 +140,7 @@ fn print_welcome(nodes: &[RunningNode], leader: u64, args: &DevArgs) {
     }
     let endpoint = &nodes[0].client_url;
     println!(
-        "\nTry:\n  curl -X PUT --data-binary 'hello' {endpoint}/v1/kv/greeting\n  \
+        "\nTry:\n  curl -L -X PUT --data-binary 'hello' {endpoint}/v1/kv/greeting\n  \
          curl {endpoint}/v1/kv/greeting\n  \
          cargo run --release --bin ordo -- status\n\nCtrl-C stops the cluster; \
          starting it again resumes from {}.",
