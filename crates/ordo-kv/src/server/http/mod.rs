@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::serve::ListenerExt;
 use axum::routing::{get, post, put};
+use axum::serve::ListenerExt;
 use ordo::RaftNode;
 use ordo::transport::tcp::TcpTransport;
 use tokio::net::TcpListener;
