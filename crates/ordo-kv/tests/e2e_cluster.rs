@@ -494,6 +494,47 @@ async fn a_restarted_cluster_reads_everything_back() {
     .await;
 }
 
+/// A node asked to stop while a write waits for a quorum that is gone
+/// answers the write (503) and exits promptly, rather than holding the
+/// stop until the write times out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_answers_a_stuck_write_and_exits_promptly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::new("e2e-stuck", dir.path(), 3);
+    cluster.start_all();
+    let leader = cluster.wait_for_leader().await;
+    let leader_url = cluster.url(leader);
+    for id in cluster.ids() {
+        if id != leader {
+            cluster.kill(id);
+        }
+    }
+    let stuck = tokio::spawn(
+        reqwest::Client::new()
+            .put(format!("{leader_url}/v1/kv/stuck"))
+            .body("never committed")
+            .timeout(PATIENCE)
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !stuck.is_finished(),
+        "the write was answered before the stop: {:?}",
+        stuck.await
+    );
+    let signalled = Instant::now();
+    let status = cluster.terminate(leader).await;
+    let took = signalled.elapsed();
+    assert!(status.success(), "{status}\n{}", cluster.logs());
+    assert!(
+        took < Duration::from_secs(5),
+        "took {took:?} to stop\n{}",
+        cluster.logs()
+    );
+    let answer = stuck.await.unwrap().expect("answered, not dropped");
+    assert_eq!(answer.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+}
+
 /// `ordo snapshot save` from a live cluster, `ordo snapshot restore` into
 /// three new directories, and a new cluster on them: the same keys,
 /// values and revisions, listed by the CLI on both.
