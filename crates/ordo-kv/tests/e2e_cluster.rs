@@ -907,6 +907,13 @@ async fn a_node_starts_from_a_toml_config_file() {
     assert_eq!(view.node.id, 7);
     assert!(data.join("ordo-node.json").exists());
     assert!(node.terminate().await.success(), "{}", node.logs());
+    // Logs written to a file are plain text, without terminal colours.
+    let log = node.stderr_raw();
+    assert!(log.contains("INFO"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in a log file:\n{log}"
+    );
 }
 
 /// `ordo status`, `ordo member list` and `ordo leader transfer` against

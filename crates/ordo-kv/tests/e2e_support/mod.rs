@@ -217,6 +217,11 @@ impl Process {
         fs::read_to_string(&self.stdout_path).unwrap_or_default()
     }
 
+    /// Everything it wrote to stderr so far, as written.
+    pub fn stderr_raw(&self) -> String {
+        fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
     /// Everything it wrote to stderr so far, colours stripped.
     pub fn stderr(&self) -> String {
         strip_ansi(&fs::read_to_string(&self.stderr_path).unwrap_or_default())
