@@ -675,7 +675,7 @@ fn replaced(args: &[String], flag: &str, value: &str) -> Vec<String> {
 
 /// Runs `ordo ARGS`, expecting it to exit with `code` within
 /// [`EXIT_PATIENCE`] and name the problem with every one of `words` on stderr.
-async fn refused(args: &[String], code: i32, words: &[&str]) {
+async fn refused(args: &[String], code: i32, words: &[&str]) -> CliOutput {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let output = run_ordo(&args, EXIT_PATIENCE + Duration::from_secs(5)).await;
     assert_eq!(output.code, Some(code), "ordo {args:?}: {output}");
@@ -690,6 +690,7 @@ async fn refused(args: &[String], code: i32, words: &[&str]) {
             "ordo {args:?}: stderr lacks {word:?}: {output}"
         );
     }
+    output
 }
 
 /// Every bad start exits non-zero quickly, says what is wrong, and leaves
@@ -701,9 +702,17 @@ async fn bad_serve_inputs_are_refused_and_leave_nothing_behind() {
     let (peer_port, client_port) = (free_port(), free_port());
     let good = single_node_args(1, peer_port, client_port, &data, "e2e-bad");
 
+    // The cause is named once, not repeated by each layer of context.
+    let in_use_once = |output: &CliOutput| {
+        assert_eq!(
+            output.stderr.matches("Address already in use").count(),
+            1,
+            "{output}"
+        );
+    };
     {
         let _busy = std::net::TcpListener::bind(("127.0.0.1", client_port)).unwrap();
-        refused(
+        let output = refused(
             &good,
             1,
             &[
@@ -712,15 +721,17 @@ async fn bad_serve_inputs_are_refused_and_leave_nothing_behind() {
             ],
         )
         .await;
+        in_use_once(&output);
     }
     {
         let _busy = std::net::TcpListener::bind(("127.0.0.1", peer_port)).unwrap();
-        refused(
+        let output = refused(
             &good,
             1,
             &["cannot listen for nodes", &format!("127.0.0.1:{peer_port}")],
         )
         .await;
+        in_use_once(&output);
     }
     assert!(
         !data.exists(),

@@ -81,10 +81,12 @@ impl RunningNode {
             })?;
         let cluster = ClusterId::new(settings.cluster.clone())
             .map_err(|error| anyhow!("--cluster {:?}: {error}", settings.cluster))?;
+        // The transport's error already names its cause; as a context it
+        // would be printed twice.
         let transport = TcpTransport::bind(NetworkConfig::new(cluster, id, settings.peer_listen))
-            .with_context(|| {
-            format!(
-                "cannot listen for nodes on {} (is another node using the port?)",
+            .map_err(|error| {
+            anyhow!(
+                "cannot listen for nodes on {} (is another node using the port?): {error}",
                 settings.peer_listen
             )
         })?;
