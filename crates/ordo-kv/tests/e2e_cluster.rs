@@ -379,6 +379,32 @@ async fn killing_the_leader_loses_no_acknowledged_write() {
     );
     let new_leader = cluster.wait_for_leader().await;
     assert_ne!(new_leader, old_leader);
+
+    // The CLI tells a dead node from a live one.
+    let status = ordo(&["status", "--endpoints", &cluster.endpoints()]).await;
+    assert_eq!(status.code, Some(0), "{status}");
+    let roles: BTreeMap<u64, String> = status
+        .stdout
+        .lines()
+        .skip(2)
+        .map(|line| {
+            let cells: Vec<&str> = line.split_whitespace().collect();
+            (cells[0].parse().unwrap(), cells[2].to_owned())
+        })
+        .collect();
+    assert_eq!(roles[&old_leader], "unreachable", "{status}");
+    assert_eq!(roles[&new_leader], "leader", "{status}");
+    let dead = ordo(&[
+        "get",
+        "w0/k1",
+        "--timeout",
+        "1s",
+        "--endpoints",
+        &cluster.url(old_leader),
+    ])
+    .await;
+    assert_eq!(dead.code, Some(1), "{dead}");
+    assert!(dead.stderr.contains("no endpoint reachable"), "{dead}");
     let mut latest: BTreeMap<String, Ack> = BTreeMap::new();
     for ack in acks {
         let newer = latest
