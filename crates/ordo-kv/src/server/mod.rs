@@ -10,6 +10,7 @@
 //!   `timed_store.rs`: fsync timing.
 //! - `dev.rs`: `ordo dev`.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -85,13 +86,18 @@ pub fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Logs to stderr; `RUST_LOG` filters (default `info` for ordo, `warn` for the rest).
+/// Logs to stderr; `RUST_LOG` filters (default `info` for ordo, `warn` for
+/// the rest). Colours only on a terminal, and never with `NO_COLOR` set, so
+/// that logs sent to a file or a journal are plain text.
 pub(crate) fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,ordo=info,ordo_kv=info"));
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
+    let colours = std::io::stderr().is_terminal() && !no_color;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colours)
         .try_init();
 }
 

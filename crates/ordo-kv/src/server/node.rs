@@ -11,8 +11,8 @@
 //! busy port fails before anything is written), then the data directory is
 //! checked, then the stores are opened, seeded if asked, and the node
 //! starts. [`RunningNode::stop`] undoes it in reverse: no new requests, the
-//! node stops (answering what is in flight, flushing the log), then the
-//! transport closes.
+//! node stops (answering what is in flight, flushing the log), responses
+//! still being sent get a bounded time to finish, then the transport closes.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -42,6 +42,9 @@ use crate::store::KvStore;
 
 /// How long a joining node keeps asking to be added.
 const JOIN_PATIENCE: Duration = Duration::from_secs(60);
+/// How long stopping waits for HTTP responses still being sent (a slow
+/// reader of a snapshot) before closing their connections.
+const HTTP_DRAIN_PATIENCE: Duration = Duration::from_secs(5);
 
 /// A node serving clients.
 pub struct RunningNode {
@@ -78,10 +81,12 @@ impl RunningNode {
             })?;
         let cluster = ClusterId::new(settings.cluster.clone())
             .map_err(|error| anyhow!("--cluster {:?}: {error}", settings.cluster))?;
+        // The transport's error already names its cause; as a context it
+        // would be printed twice.
         let transport = TcpTransport::bind(NetworkConfig::new(cluster, id, settings.peer_listen))
-            .with_context(|| {
-            format!(
-                "cannot listen for nodes on {} (is another node using the port?)",
+            .map_err(|error| {
+            anyhow!(
+                "cannot listen for nodes on {} (is another node using the port?): {error}",
                 settings.peer_listen
             )
         })?;
@@ -189,12 +194,27 @@ impl RunningNode {
         Ok(running)
     }
 
-    /// Stops serving: no new requests, then the node (in-flight requests
-    /// are answered; the log is flushed), then the background tasks.
+    /// Stops serving: no new requests, then the node (requests waiting on
+    /// it are answered `503 unavailable`; the log is flushed), then what
+    /// HTTP is still sending, for at most [`HTTP_DRAIN_PATIENCE`], then the
+    /// background tasks.
+    ///
+    /// The node stops before the HTTP server drains: a write waiting for a
+    /// quorum that is gone would otherwise hold the stop until it times out.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
-        let _ = self.http.await;
         self.node.stop().await;
+        let mut http = self.http;
+        if tokio::time::timeout(HTTP_DRAIN_PATIENCE, &mut http)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "HTTP responses still being sent after {HTTP_DRAIN_PATIENCE:?}; closing them"
+            );
+            http.abort();
+            let _ = http.await;
+        }
         for task in self.background {
             task.abort();
         }
