@@ -21,7 +21,7 @@ use anyhow::{Context, bail, ensure};
 use crate::server::data_dir::RESTORE_FILE;
 use crate::server::node::RunningNode;
 use crate::server::settings::{Bootstrap, DEFAULT_CLUSTER, Limits, NodeSettings};
-use crate::server::{init_logging, shutdown_signal};
+use crate::server::{init_logging, shutdown_signal, stopped};
 
 /// How long `ordo dev` waits for the first leader.
 const LEADER_PATIENCE: Duration = Duration::from_secs(30);
@@ -111,10 +111,18 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<ExitCode> {
         }
     };
     print_welcome(&nodes, leader, &args);
-    shutdown_signal().await?;
+    let handles: Vec<_> = nodes.iter().map(|node| node.node.clone()).collect();
+    let stopped_by_itself = tokio::select! {
+        signal = shutdown_signal() => { signal?; false }
+        () = stopped(&handles) => true,
+    };
     eprintln!("ordo dev: stopping");
     for node in nodes {
         node.stop().await;
+    }
+    if stopped_by_itself {
+        eprintln!("ordo dev: a node stopped after a failure (see the log above)");
+        return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -61,10 +61,32 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         node.client_url,
         node.peer_addr
     );
-    shutdown_signal().await?;
-    eprintln!("ordo: stopping node {}", node.node.id());
+    let stopped_by_itself = tokio::select! {
+        signal = shutdown_signal() => { signal?; false }
+        () = stopped(std::slice::from_ref(&node.node)) => true,
+    };
+    let id = node.node.id();
+    if stopped_by_itself {
+        // A storage or state machine failure: exit so a supervisor restarts
+        // the node on its data (what was acknowledged is on disk).
+        eprintln!("ordo: node {id} stopped after a failure (see the log above); exiting");
+        node.stop().await;
+        return Ok(ExitCode::FAILURE);
+    }
+    eprintln!("ordo: stopping node {id}");
     node.stop().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves once any of `nodes` has stopped on its own (a fatal storage or
+/// state machine error).
+pub(crate) async fn stopped(nodes: &[ordo::RaftNode<crate::store::KvStore>]) {
+    loop {
+        if nodes.iter().any(ordo::RaftNode::is_stopped) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
 }
 
 /// Runs `ordo snapshot restore FILE --data DIR`.
