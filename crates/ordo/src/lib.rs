@@ -91,8 +91,8 @@ pub mod runtime;
 pub mod storage;
 pub mod transport;
 
-pub use ordo_core::{Index, Membership, MembershipChange, NodeId, Role, Term};
+pub use ordo_core::{HardState, Index, Membership, MembershipChange, NodeId, Role, Term};
 pub use runtime::{
     ConfigError, Entry, Event, EventStream, EventStreamError, NodeStatus, Peer, RaftConfig,
-    RaftError, RaftNode, RaftNodeBuilder, ReadConsistency, StateMachine,
+    RaftError, RaftNode, RaftNodeBuilder, ReadConsistency, SEED_INDEX, StateMachine, seed_snapshot,
 };

@@ -201,3 +201,64 @@ async fn addresses_outlive_log_compaction_in_snapshots() {
     assert_eq!(answer, Answer::Value(Some((0..60).sum())));
     cluster.stop_all().await;
 }
+
+/// Each node knows only its own address (as when a server is started with
+/// its peers' node addresses, not their client ones): the leader logs its
+/// own, so every follower can redirect to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_leader_logs_its_own_address() {
+    let cluster = Cluster::start_with(3, |config| {
+        for peer in &mut config.peers {
+            peer.address = String::new();
+        }
+    })
+    .await;
+    let leader = cluster.leader().await;
+    for &id in &cluster.ids {
+        let node = cluster.node(id);
+        wait_until("the leader's address to spread", || {
+            (node.addresses().get(&leader) == Some(&address(leader))).then_some(())
+        })
+        .await;
+        if id != leader {
+            assert_eq!(redirect(node).await, Some((leader, address(leader))));
+        }
+    }
+    // After a transfer, the new leader announces itself too.
+    let next = cluster.follower_of(leader);
+    transfer_to(&cluster, next).await;
+    for &id in &cluster.ids {
+        let node = cluster.node(id);
+        wait_until("the new leader's address to spread", || {
+            (node.addresses().get(&next) == Some(&address(next))).then_some(())
+        })
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_address_reaches_every_node_and_is_refused_off_the_leader() {
+    let (cluster, _stores) = group(None).await;
+    let leader = cluster.leader().await;
+    let follower = cluster.follower_of(leader);
+    cluster
+        .change("set an address", |leader| async move {
+            leader.set_address(follower, "moved:9000").await
+        })
+        .await;
+    for node in cluster.nodes.values() {
+        wait_until("the moved address to spread", || {
+            (node.addresses().get(&follower).map(String::as_str) == Some("moved:9000"))
+                .then_some(())
+        })
+        .await;
+    }
+    match cluster.node(follower).set_address(follower, "x:1").await {
+        Err(RaftError::NotLeader { .. }) => {}
+        other => panic!("a follower must refuse set_address: {other:?}"),
+    }
+    match cluster.node(leader).set_address(99, "x:1").await {
+        Err(RaftError::InvalidMembershipChange(_)) => {}
+        other => panic!("a stranger's address must be refused: {other:?}"),
+    }
+}

@@ -360,6 +360,8 @@ impl<S: StateMachine> Applier<S> {
                 .map_err(|error| format!("cannot be decoded as a command: {error}")),
             envelope::Payload::Runtime(RuntimeEntry::Addresses(addresses)) => {
                 self.addresses.extend(addresses);
+                // `RaftNode::set_address` waits for its entry like a change.
+                self.changes.applied(index, term, || Ok(()));
                 return Decoded::Nothing;
             }
             envelope::Payload::Unknown(reason) => Err(reason),

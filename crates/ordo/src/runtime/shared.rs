@@ -45,6 +45,12 @@ pub(crate) enum Request<S: StateMachine> {
         address: Option<(ordo_core::NodeId, String)>,
         reply: Reply<()>,
     },
+    /// Log where member `id` is reached; answer once applied here.
+    SetAddress {
+        id: ordo_core::NodeId,
+        address: String,
+        reply: Reply<()>,
+    },
 }
 
 /// Work for the apply stage, in the order the consensus task decided it.

@@ -123,10 +123,21 @@ pub(crate) struct LoopState {
     tick_nanos: u128,
     rejected_messages: u64,
     shed_appends: u64,
+    /// This node's address as the log (or the snapshot) last carried it;
+    /// what every node that caught up knows of it.
+    logged_own_address: Option<String>,
+    /// Became leader in this round: log this node's address if the group
+    /// does not know it yet.
+    announce_address: bool,
 }
 
 impl LoopState {
-    pub(crate) fn new(config: &RaftConfig, soft_state: SoftState, applied_index: Index) -> Self {
+    pub(crate) fn new(
+        config: &RaftConfig,
+        soft_state: SoftState,
+        applied_index: Index,
+        logged_own_address: Option<String>,
+    ) -> Self {
         LoopState {
             persisting: VecDeque::new(),
             durable_id: 0,
@@ -140,6 +151,8 @@ impl LoopState {
             tick_nanos: config.tick_interval.as_nanos().max(1),
             rejected_messages: 0,
             shed_appends: 0,
+            logged_own_address,
+            announce_address: false,
         }
     }
 }
@@ -201,7 +214,37 @@ impl<S: StateMachine> Consensus<S> {
         }
         self.propose(batch)?;
         self.tick()?;
-        self.carry_out_actions()
+        self.carry_out_actions()?;
+        if std::mem::take(&mut self.state.announce_address) {
+            self.announce_address()?;
+            self.carry_out_actions()?;
+        }
+        Ok(())
+    }
+
+    /// A new leader logs its own address when the log does not carry it (a
+    /// member of the initial configuration, or one that restarted elsewhere),
+    /// so that every node can redirect clients to it, not only those
+    /// configured with it.
+    fn announce_address(&mut self) -> Result<(), RaftError> {
+        let address = &self.config.address;
+        let is_leader = self.state.soft_state.role == Role::Leader;
+        if !is_leader
+            || address.is_empty()
+            || self.state.logged_own_address.as_ref() == Some(address)
+        {
+            return Ok(());
+        }
+        let (id, address) = (self.config.node_id, address.clone());
+        self.log_addresses(id, address).map(|_| ())
+    }
+
+    /// Notes what the log says about where members are.
+    fn learn_addresses(&mut self, addresses: Addresses) {
+        if let Some(own) = addresses.get(&self.config.node_id) {
+            self.state.logged_own_address = Some(own.clone());
+        }
+        self.shared.learn_addresses(addresses);
     }
 
     /// Storage and the state machine progressed (or failed).
@@ -320,7 +363,35 @@ impl<S: StateMachine> Consensus<S> {
                 address,
                 reply,
             } => self.change_membership(change, address, reply)?,
+            Request::SetAddress { id, address, reply } => self.set_address(id, address, reply)?,
         }
+        Ok(())
+    }
+
+    /// `RaftNode::set_address`: logs where member `id` is reached; answered
+    /// once that entry is applied here.
+    fn set_address(
+        &mut self,
+        id: NodeId,
+        address: String,
+        reply: Reply<()>,
+    ) -> Result<(), RaftError> {
+        let refusal = if self.state.soft_state.role != Role::Leader {
+            self.not_leader(self.state.soft_state.leader)
+        } else if !self.raft.membership().members().contains(&id) {
+            RaftError::InvalidMembershipChange(format!("node {id} is not a member"))
+        } else {
+            match self.log_addresses(id, address)? {
+                Some(index) => {
+                    let term = self.state.soft_state.term;
+                    return self.to_apply(ApplyInput::RegisterChange { index, term, reply });
+                }
+                None => RaftError::Busy {
+                    reason: "the leader refused the entry",
+                },
+            }
+        };
+        let _ = reply.send(Err(refusal));
         Ok(())
     }
 
@@ -413,7 +484,7 @@ impl<S: StateMachine> Consensus<S> {
         let refusal = match self.raft.change_membership(change) {
             Ok(proposal) => {
                 if let Some((id, address)) = address {
-                    self.log_addresses(id, address)?;
+                    let _ = self.log_addresses(id, address)?;
                 }
                 return self.to_apply(ApplyInput::RegisterChange {
                     index: proposal.last_index,
@@ -439,8 +510,8 @@ impl<S: StateMachine> Consensus<S> {
     }
 
     /// Proposes the addresses of every member of the configuration now in
-    /// force, `id`'s being `address`.
-    fn log_addresses(&mut self, id: NodeId, address: String) -> Result<(), RaftError> {
+    /// force, `id`'s being `address`. The entry's index, if the core took it.
+    fn log_addresses(&mut self, id: NodeId, address: String) -> Result<Option<Index>, RaftError> {
         let mut addresses = Addresses::new();
         for member in self.raft.membership().members() {
             if let Some(known) = self.shared.address_of(member).filter(|a| !a.is_empty()) {
@@ -451,14 +522,14 @@ impl<S: StateMachine> Consensus<S> {
         let entry = envelope::seal_runtime(&RuntimeEntry::Addresses(addresses))
             .map_err(|error| RaftError::Fatal(format!("cannot encode addresses: {error}")))?;
         match self.raft.propose([entry]) {
-            Ok(_) => Ok(()),
+            Ok(proposal) => Ok(Some(proposal.last_index)),
             Err(ProposeError::Fatal(error)) => Err(error.into()),
             Err(refused) => {
-                // The change went in without it: only this node knows the
-                // address until the next change that carries it.
+                // Only this node knows the address until the next change,
+                // election or `set_address` that carries it.
                 let node_id = self.config.node_id;
-                tracing::warn!(node_id, id, %refused, "the new member's address was not logged");
-                Ok(())
+                tracing::warn!(node_id, id, %refused, "a member's address was not logged");
+                Ok(None)
             }
         }
     }
@@ -621,7 +692,7 @@ impl<S: StateMachine> Consensus<S> {
         // Addresses are known from the moment they are in the log, like the
         // configuration they go with.
         if let Some(addresses) = envelope::addresses_in(&persist.entries) {
-            self.shared.learn_addresses(addresses);
+            self.learn_addresses(addresses);
         }
         if let Some(store) = &self.inline_store {
             store.write(&persist)?;
@@ -656,6 +727,7 @@ impl<S: StateMachine> Consensus<S> {
         let previous = std::mem::replace(&mut self.state.soft_state, current);
         self.shared.soft_state.send_replace(current);
         if previous.role != current.role {
+            self.state.announce_address |= current.role == Role::Leader;
             self.events.send(Event::RoleChanged {
                 previous: previous.role,
                 current: current.role,
@@ -786,7 +858,8 @@ fn refuse<S: StateMachine>(request: Request<S>, error: &RaftError) {
         }
         Request::TransferLeadership { reply, .. }
         | Request::Campaign { reply }
-        | Request::ChangeMembership { reply, .. } => {
+        | Request::ChangeMembership { reply, .. }
+        | Request::SetAddress { reply, .. } => {
             let _ = reply.send(Err(error.clone()));
         }
         Request::Snapshot { reply } => {

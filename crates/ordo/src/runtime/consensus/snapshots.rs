@@ -42,7 +42,7 @@ impl<S: StateMachine> Consensus<S> {
                 end_offset,
             } => self.raft.snapshot_chunk_written(snapshot_index, end_offset),
             SnapshotEvent::Restored(meta, addresses) => {
-                self.shared.learn_addresses(addresses);
+                self.learn_addresses(addresses);
                 // The log is reset after every write issued before it.
                 match &self.inline_store {
                     Some(store) => {

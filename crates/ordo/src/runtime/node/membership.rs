@@ -154,6 +154,35 @@ impl<S: StateMachine> RaftNode<S> {
         wait(answer, self.inner.config.propose_timeout).await
     }
 
+    /// Records that member `id` is now reached at `address` (it restarted
+    /// somewhere else, or joined the initial configuration without one): the
+    /// address goes through the log like those given to
+    /// [`add_learner`](Self::add_learner), so every node redirects to it.
+    /// Call it on the leader; returns once the entry is applied here. A new
+    /// leader logs its own [`RaftConfig::address`](crate::RaftConfig::address)
+    /// by itself when the log does not carry it yet.
+    ///
+    /// # Errors
+    /// [`RaftError::NotLeader`] on a follower;
+    /// [`RaftError::InvalidMembershipChange`] if `id` is not a member;
+    /// [`RaftError::Busy`] if the leader refused the entry (retry);
+    /// [`RaftError::Timeout`] or [`RaftError::ShuttingDown`] as for a proposal.
+    pub async fn set_address(
+        &self,
+        id: NodeId,
+        address: impl Into<String>,
+    ) -> Result<(), RaftError> {
+        let running = self.running()?;
+        let (reply, answer) = oneshot::channel();
+        let request = Request::SetAddress {
+            id,
+            address: address.into(),
+            reply,
+        };
+        send(&running.requests, request)?;
+        wait(answer, self.inner.config.propose_timeout).await
+    }
+
     /// Where each node this one knows of can be reached (its
     /// [`RaftConfig::address`](crate::RaftConfig::address)): the configured
     /// members, and every member added at run time, whichever node it was

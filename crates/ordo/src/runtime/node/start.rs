@@ -78,6 +78,11 @@ impl<S: StateMachine> RaftNode<S> {
         self.inner
             .shared
             .learn_addresses(restored.logged_addresses.clone());
+        let logged_own_address = restored
+            .logged_addresses
+            .get(&node_id)
+            .or_else(|| restored.snapshot_addresses.get(&node_id))
+            .cloned();
         let soft_state = raft.soft_state();
         self.inner.shared.soft_state.send_replace(soft_state);
         self.inner
@@ -153,7 +158,12 @@ impl<S: StateMachine> RaftNode<S> {
         let (request_sender, request_receiver) = mpsc::channel(config.max_pending_proposals);
         let (stop_sender, stop_receiver) = oneshot::channel();
         let consensus = Consensus {
-            state: LoopState::new(&config, soft_state, restored.applied_index),
+            state: LoopState::new(
+                &config,
+                soft_state,
+                restored.applied_index,
+                logged_own_address,
+            ),
             raft,
             config,
             shared: Arc::clone(&self.inner.shared),

@@ -1,0 +1,197 @@
+//! The HTTP API's wire types, shared by the server and the client so the two
+//! cannot drift apart. The README documents the API; this module is its
+//! single source of truth for field names, headers and error codes.
+//!
+//! Every error is a JSON [`ErrorBody`] `{"error": CODE, "message": TEXT}`,
+//! with the status code and `error` code below:
+//!
+//! | status | `error`           | meaning                                            |
+//! |--------|-------------------|----------------------------------------------------|
+//! | 400    | `bad_request`     | malformed key, query string or JSON body           |
+//! | 404    | `not_found`       | no such key (or route)                             |
+//! | 405    | `bad_request`     | the path does not take this method                 |
+//! | 409    | `compare_failed`  | `if_revision` did not match; `revision` is current |
+//! | 413    | `too_large`       | key or value over the configured limit             |
+//! | 429    | `busy`            | the node sheds load; retry after a pause           |
+//! | 503    | `no_leader`       | no leader known yet; retry after `Retry-After`     |
+//! | 503    | `unavailable`     | the node is stopping, or the request timed out     |
+//! | 500    | `internal`        | a storage or state machine failure on the node     |
+//!
+//! A write sent to a follower is answered `307 Temporary Redirect` with
+//! `Location` at the same path and query on the leader's client address.
+
+use serde::{Deserialize, Serialize};
+
+/// Header with the key's last-modified revision, on `GET /v1/kv/{key}`.
+pub const REVISION_HEADER: &str = "x-ordo-revision";
+/// Header with the cluster revision the read saw, on `GET /v1/kv/{key}`.
+pub const CLUSTER_REVISION_HEADER: &str = "x-ordo-cluster-revision";
+
+/// Error codes (the `error` field of [`ErrorBody`]).
+pub mod code {
+    /// Malformed key, query or body.
+    pub const BAD_REQUEST: &str = "bad_request";
+    /// Missing key or route.
+    pub const NOT_FOUND: &str = "not_found";
+    /// A compare-and-set whose revision did not match.
+    pub const COMPARE_FAILED: &str = "compare_failed";
+    /// A key or value over the limit.
+    pub const TOO_LARGE: &str = "too_large";
+    /// The node is shedding load.
+    pub const BUSY: &str = "busy";
+    /// No leader is known.
+    pub const NO_LEADER: &str = "no_leader";
+    /// The node cannot answer now (stopping, timed out, outcome unknown).
+    pub const UNAVAILABLE: &str = "unavailable";
+    /// A failure inside the node.
+    pub const INTERNAL: &str = "internal";
+}
+
+/// Every error response's body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// One of the [`code`] constants.
+    pub error: String,
+    /// What happened, for people.
+    #[serde(default)]
+    pub message: String,
+    /// On `compare_failed`: the key's current revision (0: absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<u64>,
+}
+
+/// `PUT /v1/kv/{key}` → 200.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PutResponse {
+    /// The cluster revision of this write (also the key's new revision).
+    pub revision: u64,
+}
+
+/// `DELETE /v1/kv/{key}` → 200.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteResponse {
+    /// Whether the key existed.
+    pub deleted: bool,
+    /// The cluster revision after the delete (unchanged if nothing was deleted).
+    pub revision: u64,
+}
+
+/// One key in a [`ListResponse`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListItem {
+    /// The key (keys are UTF-8).
+    pub key: String,
+    /// The value: as is when UTF-8, else base64 and `encoding` is `"base64"`.
+    pub value: String,
+    /// The key's last-modified revision.
+    pub revision: u64,
+    /// `Some("base64")` when `value` is base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<String>,
+}
+
+/// `GET /v1/kv?prefix=P&limit=N` → 200.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListResponse {
+    /// Keys in order, at most `limit`.
+    pub items: Vec<ListItem>,
+    /// More keys with the prefix follow the last one.
+    pub more: bool,
+}
+
+/// `POST /v1/cluster/members` body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddMemberRequest {
+    /// The new node's id.
+    pub id: u64,
+    /// Where the other nodes reach it (`HOST:PORT`).
+    pub peer_addr: String,
+    /// Where clients reach it (`http://HOST:PORT`).
+    pub client_addr: String,
+    /// A voter (added as a learner first, promoted once caught up), or a learner.
+    #[serde(default = "default_true")]
+    pub voter: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// `POST /v1/cluster/leader` body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferLeaderRequest {
+    /// The voter to hand leadership to.
+    pub to: u64,
+}
+
+/// One member in [`ClusterResponse`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberInfo {
+    /// Node id.
+    pub id: u64,
+    /// Voter or learner.
+    pub voter: bool,
+    /// Where nodes reach it, if known.
+    pub peer_addr: Option<String>,
+    /// Where clients reach it, if known.
+    pub client_addr: Option<String>,
+}
+
+/// One node's own view, in [`ClusterResponse`] and `GET /v1/status`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatusInfo {
+    /// Node id.
+    pub id: u64,
+    /// `leader`, `follower`, `candidate` or `pre_candidate`.
+    pub role: String,
+    /// Current term.
+    pub term: u64,
+    /// The leader this node knows of.
+    pub leader: Option<u64>,
+    /// Highest index known committed.
+    pub commit_index: u64,
+    /// Highest index applied.
+    pub applied_index: u64,
+    /// Last index durable on its disk.
+    pub durable_index: u64,
+}
+
+/// The leader's view of one member's replication.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicationInfo {
+    /// Node id.
+    pub id: u64,
+    /// Highest index known replicated on it.
+    pub matched: u64,
+    /// How many entries it is behind the leader's last index.
+    pub lag: u64,
+}
+
+/// `GET /v1/cluster` → 200.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterResponse {
+    /// The node that answered.
+    pub node: NodeStatusInfo,
+    /// The leader it knows of.
+    pub leader: Option<u64>,
+    /// Its term.
+    pub term: u64,
+    /// The membership it follows.
+    pub members: Vec<MemberInfo>,
+    /// Replication progress, when the answering node is the leader.
+    #[serde(default)]
+    pub replication: Vec<ReplicationInfo>,
+}
+
+/// `PUT /v1/cluster/members/{id}/address` body: where member `id` is now
+/// reached. Nodes send it to the leader about themselves.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberAddressRequest {
+    /// Where the other nodes reach it (`HOST:PORT`).
+    pub peer_addr: String,
+    /// Where clients reach it (`http://HOST:PORT`).
+    pub client_addr: String,
+}

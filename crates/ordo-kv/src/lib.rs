@@ -1,0 +1,16 @@
+//! `ordo`: a replicated key-value server and its command-line client, built
+//! on the Ordo Raft library.
+//!
+//! - [`store`]: the replicated state — keys, values and revisions — as an
+//!   [`ordo::StateMachine`], with its snapshot (and backup) format.
+//! - [`server`]: one node: a [`ordo::RaftNode`] over a durable log, TCP
+//!   between nodes, and the HTTP API for clients (`ordo serve`, `ordo dev`).
+//! - [`client`]: the HTTP client and the command-line verbs that use it
+//!   (`ordo put`, `ordo get`, ..., `ordo bench`).
+//!
+//! The HTTP API is described in the README; its wire types live in [`api`].
+
+pub mod api;
+pub mod client;
+pub mod server;
+pub mod store;

@@ -1,0 +1,244 @@
+//! `/v1/cluster`: membership, leadership, and where members are.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{OriginalUri, Path, State};
+use ordo::{NodeId, NodeStatus, Role};
+use serde_json::{Value, json};
+
+use crate::api::{
+    AddMemberRequest, ClusterResponse, MemberAddressRequest, MemberInfo, NodeStatusInfo,
+    ReplicationInfo, TransferLeaderRequest,
+};
+use crate::server::http::kv::path_and_query;
+use crate::server::http::{ApiError, SharedState};
+use crate::server::member_address::MemberAddress;
+use crate::server::settings::client_url;
+
+/// How long `POST /v1/cluster/leader` waits to see the new leader.
+const TRANSFER_PATIENCE: Duration = Duration::from_secs(5);
+
+pub(super) async fn describe(
+    State(state): State<SharedState>,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Json<ClusterResponse>, ApiError> {
+    let status = node_status(&state, path_and_query(&uri)).await?;
+    let addresses = state.node.addresses();
+    let membership = &status.membership;
+    let members = membership
+        .members()
+        .into_iter()
+        .map(|id| {
+            let address = addresses
+                .get(&id)
+                .map(|text| MemberAddress::parse(text))
+                .unwrap_or_default();
+            MemberInfo {
+                id,
+                voter: membership.is_voter(id),
+                peer_addr: address.peer,
+                client_addr: address.client,
+            }
+        })
+        .collect();
+    let replication = status
+        .peers
+        .iter()
+        .map(|(&id, progress)| ReplicationInfo {
+            id,
+            matched: progress.match_index,
+            lag: status.last_log_index.saturating_sub(progress.match_index),
+        })
+        .collect();
+    Ok(Json(ClusterResponse {
+        node: status_info(&status),
+        leader: status.leader,
+        term: status.term,
+        members,
+        replication,
+    }))
+}
+
+pub(super) async fn add_member(
+    State(state): State<SharedState>,
+    OriginalUri(uri): OriginalUri,
+    body: Result<Json<AddMemberRequest>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let path = path_and_query(&uri);
+    let Json(request) = body.map_err(|error| ApiError::bad_request(error.body_text()))?;
+    let address = checked_address(request.id, &request.peer_addr, &request.client_addr)?;
+    let status = node_status(&state, path).await?;
+    if status.role != Role::Leader {
+        return Err(ApiError::from_raft(
+            ordo::RaftError::NotLeader {
+                leader: status
+                    .leader
+                    .and_then(|id| state.node.addresses().get(&id).map(|a| (id, a.clone()))),
+            },
+            path,
+        ));
+    }
+    let membership = &status.membership;
+    let already = if request.voter {
+        membership.voters.contains(&request.id)
+    } else {
+        membership.contains(request.id)
+    };
+    // The leader must be able to reach the new node before it is a member.
+    if let Some(peer) = &address.peer {
+        state
+            .transport
+            .add_peer(request.id, peer.clone())
+            .map_err(|error| ApiError::bad_request(error.to_string()))?;
+    }
+    let text = address.to_string();
+    let result = if already {
+        state.node.set_address(request.id, text).await
+    } else if request.voter {
+        state.node.add_node(request.id, text).await
+    } else {
+        state.node.add_learner(request.id, text).await
+    };
+    result.map_err(|error| ApiError::from_raft(error, path))?;
+    Ok(Json(json!({"id": request.id, "voter": request.voter})))
+}
+
+pub(super) async fn remove_member(
+    State(state): State<SharedState>,
+    OriginalUri(uri): OriginalUri,
+    id: Result<Path<NodeId>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let path = path_and_query(&uri);
+    let id = member_id(id)?;
+    let status = node_status(&state, path).await?;
+    if !status.membership.contains(id) {
+        return Err(ApiError::not_found(format!("node {id} is not a member")));
+    }
+    state
+        .node
+        .remove_node(id)
+        .await
+        .map_err(|error| ApiError::from_raft(error, path))?;
+    Ok(Json(json!({"removed": id})))
+}
+
+pub(super) async fn promote(
+    State(state): State<SharedState>,
+    OriginalUri(uri): OriginalUri,
+    id: Result<Path<NodeId>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let path = path_and_query(&uri);
+    let id = member_id(id)?;
+    let status = node_status(&state, path).await?;
+    if !status.membership.contains(id) {
+        return Err(ApiError::not_found(format!("node {id} is not a member")));
+    }
+    let address = state.node.addresses().get(&id).cloned().unwrap_or_default();
+    state
+        .node
+        .add_node(id, address)
+        .await
+        .map_err(|error| ApiError::from_raft(error, path))?;
+    Ok(Json(json!({"id": id, "voter": true})))
+}
+
+pub(super) async fn set_address(
+    State(state): State<SharedState>,
+    OriginalUri(uri): OriginalUri,
+    id: Result<Path<NodeId>, PathRejection>,
+    body: Result<Json<MemberAddressRequest>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let path = path_and_query(&uri);
+    let id = member_id(id)?;
+    let Json(request) = body.map_err(|error| ApiError::bad_request(error.body_text()))?;
+    let address = checked_address(id, &request.peer_addr, &request.client_addr)?;
+    state
+        .node
+        .set_address(id, address.to_string())
+        .await
+        .map_err(|error| ApiError::from_raft(error, path))?;
+    Ok(Json(json!({"id": id})))
+}
+
+pub(super) async fn transfer_leader(
+    State(state): State<SharedState>,
+    OriginalUri(uri): OriginalUri,
+    body: Result<Json<TransferLeaderRequest>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let path = path_and_query(&uri);
+    let Json(request) = body.map_err(|error| ApiError::bad_request(error.body_text()))?;
+    if state.node.leader_id() == Some(request.to) {
+        return Ok(Json(json!({"leader": request.to})));
+    }
+    state
+        .node
+        .transfer_leadership(request.to)
+        .await
+        .map_err(|error| ApiError::from_raft(error, path))?;
+    let deadline = tokio::time::Instant::now() + TRANSFER_PATIENCE;
+    while tokio::time::Instant::now() < deadline {
+        if state.node.leader_id() == Some(request.to) {
+            return Ok(Json(json!({"leader": request.to})));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Err(ApiError::from_raft(ordo::RaftError::Timeout, path))
+}
+
+pub(super) async fn node_status(state: &SharedState, path: &str) -> Result<NodeStatus, ApiError> {
+    state
+        .node
+        .status()
+        .await
+        .map_err(|error| ApiError::from_raft(error, path))
+}
+
+/// The `NodeStatusInfo` of `status`.
+pub(super) fn status_info(status: &NodeStatus) -> NodeStatusInfo {
+    NodeStatusInfo {
+        id: status.id,
+        role: role_name(status.role).into(),
+        term: status.term,
+        leader: status.leader,
+        commit_index: status.commit_index,
+        applied_index: status.applied_index,
+        durable_index: status.durable_index,
+    }
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Leader => "leader",
+        Role::Follower => "follower",
+        Role::Candidate => "candidate",
+        Role::PreCandidate => "pre_candidate",
+    }
+}
+
+fn member_id(id: Result<Path<NodeId>, PathRejection>) -> Result<NodeId, ApiError> {
+    let Path(id) = id.map_err(|error| ApiError::bad_request(error.body_text()))?;
+    if id == 0 {
+        return Err(ApiError::bad_request("node ids start at 1"));
+    }
+    Ok(id)
+}
+
+fn checked_address(id: NodeId, peer: &str, client: &str) -> Result<MemberAddress, ApiError> {
+    if id == 0 {
+        return Err(ApiError::bad_request("node ids start at 1"));
+    }
+    let valid_peer = peer
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+        && !peer.contains(char::is_whitespace);
+    if !valid_peer {
+        return Err(ApiError::bad_request(format!(
+            "peer_addr {peer:?} is not HOST:PORT"
+        )));
+    }
+    let client = client_url("client_addr", client)
+        .map_err(|error| ApiError::bad_request(error.to_string()))?;
+    Ok(MemberAddress::new(peer, client))
+}

@@ -1,0 +1,184 @@
+//! [`ApiError`]: every error the HTTP API answers, as a status, a JSON
+//! [`ErrorBody`](crate::api::ErrorBody) and the headers that tell a client
+//! what to do next (`Location` for a redirect, `Retry-After` to wait).
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ordo::RaftError;
+
+use crate::api::{ErrorBody, code};
+use crate::server::member_address::MemberAddress;
+
+/// An HTTP error answer.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 307 to the same path and query on the leader.
+    Redirect {
+        /// The full URL to go to.
+        location: String,
+    },
+    /// Any other error: status, code, message, and optional extras.
+    Failed {
+        /// HTTP status.
+        status: StatusCode,
+        /// `error` code.
+        code: &'static str,
+        /// What happened.
+        message: String,
+        /// `Retry-After`, in seconds.
+        retry_after: Option<u32>,
+        /// `revision`, for compare failures.
+        revision: Option<u64>,
+    },
+}
+
+impl ApiError {
+    /// 400 `bad_request`.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::failed(StatusCode::BAD_REQUEST, code::BAD_REQUEST, message)
+    }
+
+    /// 413 `too_large`.
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::failed(StatusCode::PAYLOAD_TOO_LARGE, code::TOO_LARGE, message)
+    }
+
+    /// 404 `not_found`.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::failed(StatusCode::NOT_FOUND, code::NOT_FOUND, message)
+    }
+
+    /// 405 `bad_request`: the path exists, the method does not.
+    pub fn method_not_allowed(message: impl Into<String>) -> Self {
+        Self::failed(StatusCode::METHOD_NOT_ALLOWED, code::BAD_REQUEST, message)
+    }
+
+    /// 409 `compare_failed` with the key's current revision.
+    pub fn compare_failed(current: u64) -> Self {
+        ApiError::Failed {
+            status: StatusCode::CONFLICT,
+            code: code::COMPARE_FAILED,
+            message: format!("the key's revision is {current}"),
+            retry_after: None,
+            revision: Some(current),
+        }
+    }
+
+    /// 503 `no_leader` with `Retry-After: 1`.
+    pub fn no_leader() -> Self {
+        ApiError::Failed {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: code::NO_LEADER,
+            message: "no leader is known yet; retry shortly".into(),
+            retry_after: Some(1),
+            revision: None,
+        }
+    }
+
+    fn failed(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Failed {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+            revision: None,
+        }
+    }
+
+    fn retry(status: StatusCode, code: &'static str, message: String) -> Self {
+        ApiError::Failed {
+            status,
+            code,
+            message,
+            retry_after: Some(1),
+            revision: None,
+        }
+    }
+
+    /// The answer to `error` from the node, for a request to `path_and_query`
+    /// (where a redirect sends it on the leader).
+    pub fn from_raft(error: RaftError, path_and_query: &str) -> Self {
+        match error {
+            RaftError::NotLeader { leader } => {
+                let url = leader.and_then(|(_, address)| MemberAddress::parse(&address).client);
+                match url {
+                    Some(url) => ApiError::Redirect {
+                        location: format!("{url}{path_and_query}"),
+                    },
+                    None => ApiError::no_leader(),
+                }
+            }
+            RaftError::Busy { .. } => {
+                Self::retry(StatusCode::TOO_MANY_REQUESTS, code::BUSY, error.to_string())
+            }
+            RaftError::TransferInProgress { .. }
+            | RaftError::LeadershipChanged
+            | RaftError::ProposalDropped
+            | RaftError::Timeout
+            | RaftError::OutcomeUnknown
+            | RaftError::ShuttingDown
+            | RaftError::NotStarted => Self::retry(
+                StatusCode::SERVICE_UNAVAILABLE,
+                code::UNAVAILABLE,
+                error.to_string(),
+            ),
+            RaftError::NotAVoter(_) | RaftError::InvalidMembershipChange(_) => {
+                Self::bad_request(error.to_string())
+            }
+            RaftError::Config(_)
+            | RaftError::AlreadyStarted
+            | RaftError::Storage(_)
+            | RaftError::Transport(_)
+            | RaftError::Fatal(_)
+            | RaftError::StateMachine(_)
+            | RaftError::Snapshot(_)
+            | RaftError::InvalidMessage(_)
+            | RaftError::InvalidCommand(_) => {
+                tracing::error!(%error, "request failed inside the node");
+                Self::failed(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    code::INTERNAL,
+                    error.to_string(),
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::Redirect { location } => {
+                let mut response = StatusCode::TEMPORARY_REDIRECT.into_response();
+                match HeaderValue::from_str(&location) {
+                    Ok(value) => {
+                        response.headers_mut().insert(header::LOCATION, value);
+                        response
+                    }
+                    Err(_) => ApiError::no_leader().into_response(),
+                }
+            }
+            ApiError::Failed {
+                status,
+                code,
+                message,
+                retry_after,
+                revision,
+            } => {
+                let body = ErrorBody {
+                    error: code.into(),
+                    message,
+                    revision,
+                };
+                let mut response = (status, Json(body)).into_response();
+                if let Some(seconds) = retry_after {
+                    response
+                        .headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+                }
+                response
+            }
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Operations: `/v1/status`, `/v1/snapshot`, `/metrics`, `/health`.
+
+use axum::Json;
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ordo::ReadConsistency;
+use serde_json::json;
+
+use crate::api::NodeStatusInfo;
+use crate::server::http::cluster::{node_status, status_info};
+use crate::server::http::kv::{path_and_query, unexpected};
+use crate::server::http::{ApiError, SharedState};
+use crate::server::metrics::StoreStats;
+use crate::store::{KvAnswer, KvQuery};
+
+pub(super) async fn status(
+    State(state): State<SharedState>,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Json<NodeStatusInfo>, ApiError> {
+    let status = node_status(&state, path_and_query(&uri)).await?;
+    Ok(Json(status_info(&status)))
+}
+
+/// A consistent backup: the whole store as of a linearizable read.
+pub(super) async fn snapshot(
+    State(state): State<SharedState>,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Response, ApiError> {
+    let answer = state
+        .node
+        .read_with(KvQuery::Backup, ReadConsistency::Linearizable)
+        .await
+        .map_err(|error| ApiError::from_raft(error, path_and_query(&uri)))?;
+    let KvAnswer::Backup(bytes) = answer else {
+        return Err(unexpected("a backup"));
+    };
+    let headers = [
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        ),
+        (
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_static("attachment; filename=\"ordo.backup\""),
+        ),
+    ];
+    Ok((headers, bytes).into_response())
+}
+
+pub(super) async fn metrics(
+    State(state): State<SharedState>,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Response, ApiError> {
+    let status = node_status(&state, path_and_query(&uri)).await?;
+    let store = match state.node.read_stale(KvQuery::Stats).await {
+        Ok(KvAnswer::Stats {
+            keys,
+            bytes,
+            cluster_revision,
+        }) => Some(StoreStats {
+            keys,
+            bytes,
+            cluster_revision,
+        }),
+        _ => None,
+    };
+    let page = state.metrics.render(&status, store);
+    let content_type = HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
+    Ok(([(header::CONTENT_TYPE, content_type)], page).into_response())
+}
+
+/// 200 only when the node knows a leader and has applied all it knows committed.
+pub(super) async fn health(
+    State(state): State<SharedState>,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Response, ApiError> {
+    let status = node_status(&state, path_and_query(&uri)).await?;
+    let body = json!({
+        "leader": status.leader,
+        "commit_index": status.commit_index,
+        "applied_index": status.applied_index,
+    });
+    let healthy = status.leader.is_some() && status.applied_index >= status.commit_index;
+    let code = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    Ok((code, Json(body)).into_response())
+}
+
+pub(super) async fn no_route(OriginalUri(uri): OriginalUri) -> ApiError {
+    ApiError::not_found(format!("no such endpoint: {}", uri.path()))
+}
+
+pub(super) async fn no_method(
+    method: axum::http::Method,
+    OriginalUri(uri): OriginalUri,
+) -> ApiError {
+    ApiError::method_not_allowed(format!("{} does not take {method}", uri.path()))
+}

@@ -1,0 +1,278 @@
+//! The node's metrics, rendered as Prometheus text on `GET /metrics`.
+//!
+//! Counters and histograms the HTTP layer and the store wrapper update live
+//! here, lock-free (atomics); gauges that the node already knows (term,
+//! role, indexes, replication lag) are read from [`ordo::NodeStatus`] when
+//! the page is rendered, so they cannot drift from the node's own view.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use ordo::{NodeStatus, Role};
+
+/// Upper bounds of the latency buckets, in seconds (the last bucket, +Inf,
+/// is implicit).
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+/// A latency histogram with fixed buckets.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    /// Count per bucket (not cumulative); the last is +Inf.
+    buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+    count: AtomicU64,
+    sum_nanos: AtomicU64,
+}
+
+impl Histogram {
+    /// Records one observation.
+    pub fn observe(&self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        let bucket = LATENCY_BUCKETS
+            .iter()
+            .position(|&bound| seconds <= bound)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    /// Observations so far.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&self.buckets) {
+            cumulative += bucket.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+        }
+        cumulative += self.buckets[LATENCY_BUCKETS.len()].load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        let _ = writeln!(out, "{name}_sum {sum}");
+        let _ = writeln!(out, "{name}_count {cumulative}");
+    }
+}
+
+/// How a proposal (a put or delete through the HTTP API) ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProposalOutcome {
+    /// Applied.
+    Applied,
+    /// Applied, but its compare-and-set condition failed.
+    CompareFailed,
+    /// Sent to the leader (307) or refused for want of one (503).
+    Redirected,
+    /// Refused or failed (busy, timeout, shutting down...).
+    Failed,
+}
+
+const OUTCOMES: [(ProposalOutcome, &str); 4] = [
+    (ProposalOutcome::Applied, "applied"),
+    (ProposalOutcome::CompareFailed, "compare_failed"),
+    (ProposalOutcome::Redirected, "redirected"),
+    (ProposalOutcome::Failed, "failed"),
+];
+
+/// Everything counted on one node.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    proposals: [AtomicU64; OUTCOMES.len()],
+    /// Time from a write's arrival to its answer, for applied writes.
+    pub proposal_seconds: Histogram,
+    /// Time each log sync (fdatasync) took.
+    pub fsync_seconds: Histogram,
+    reads: [AtomicU64; 3],
+}
+
+/// What the state machine reports, for the page.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StoreStats {
+    /// Keys stored.
+    pub keys: u64,
+    /// Key and value bytes stored.
+    pub bytes: u64,
+    /// The cluster revision.
+    pub cluster_revision: u64,
+}
+
+impl Metrics {
+    /// Counts a proposal.
+    pub fn proposal(&self, outcome: ProposalOutcome) {
+        let slot = OUTCOMES
+            .iter()
+            .position(|(known, _)| *known == outcome)
+            .unwrap_or(0);
+        self.proposals[slot].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Proposals counted with `outcome`.
+    pub fn proposals(&self, outcome: ProposalOutcome) -> u64 {
+        OUTCOMES
+            .iter()
+            .position(|(known, _)| *known == outcome)
+            .map_or(0, |slot| self.proposals[slot].load(Ordering::Relaxed))
+    }
+
+    /// Counts a read at `consistency` (`linearizable`, `lease`, `stale`).
+    pub fn read(&self, consistency: ordo::ReadConsistency) {
+        let slot = match consistency {
+            ordo::ReadConsistency::Linearizable => 0,
+            ordo::ReadConsistency::Lease => 1,
+            ordo::ReadConsistency::Stale => 2,
+        };
+        self.reads[slot].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text page.
+    pub fn render(&self, status: &NodeStatus, store: Option<StoreStats>) -> String {
+        let mut out = String::with_capacity(4096);
+        let gauge = |out: &mut String, name: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
+        };
+        gauge(&mut out, "ordo_node_id", "This node's id.", status.id);
+        gauge(
+            &mut out,
+            "ordo_term",
+            "The node's current term.",
+            status.term,
+        );
+        let _ = writeln!(
+            out,
+            "# HELP ordo_role 1 for the node's current role.\n# TYPE ordo_role gauge"
+        );
+        for (role, name) in [
+            (Role::Leader, "leader"),
+            (Role::Follower, "follower"),
+            (Role::Candidate, "candidate"),
+            (Role::PreCandidate, "pre_candidate"),
+        ] {
+            let value = u64::from(status.role == role);
+            let _ = writeln!(out, "ordo_role{{role=\"{name}\"}} {value}");
+        }
+        gauge(
+            &mut out,
+            "ordo_leader_id",
+            "The leader this node knows of (0: none).",
+            status.leader.unwrap_or(0),
+        );
+        gauge(
+            &mut out,
+            "ordo_commit_index",
+            "Highest log index known committed.",
+            status.commit_index,
+        );
+        gauge(
+            &mut out,
+            "ordo_applied_index",
+            "Highest log index applied to the store.",
+            status.applied_index,
+        );
+        gauge(
+            &mut out,
+            "ordo_durable_index",
+            "Highest log index durable on this node's disk.",
+            status.durable_index,
+        );
+        gauge(
+            &mut out,
+            "ordo_pending_proposals",
+            "Proposals accepted and not yet answered.",
+            status.pending_proposals as u64,
+        );
+        gauge(
+            &mut out,
+            "ordo_rejected_messages",
+            "Messages refused as malformed or impossible (alert above 0).",
+            status.rejected_messages,
+        );
+        let _ = writeln!(
+            out,
+            "# HELP ordo_proposals_total Writes received over HTTP, by outcome.\n\
+             # TYPE ordo_proposals_total counter"
+        );
+        for ((_, name), count) in OUTCOMES.iter().zip(&self.proposals) {
+            let count = count.load(Ordering::Relaxed);
+            let _ = writeln!(out, "ordo_proposals_total{{outcome=\"{name}\"}} {count}");
+        }
+        self.proposal_seconds.render(
+            &mut out,
+            "ordo_proposal_duration_seconds",
+            "Time from a write's arrival to its answer, for applied writes.",
+        );
+        self.fsync_seconds.render(
+            &mut out,
+            "ordo_fsync_duration_seconds",
+            "Time each log sync (fdatasync) took.",
+        );
+        let _ = writeln!(
+            out,
+            "# HELP ordo_reads_total Reads received over HTTP, by consistency.\n\
+             # TYPE ordo_reads_total counter"
+        );
+        for (name, count) in ["linearizable", "lease", "stale"].iter().zip(&self.reads) {
+            let count = count.load(Ordering::Relaxed);
+            let _ = writeln!(out, "ordo_reads_total{{consistency=\"{name}\"}} {count}");
+        }
+        if !status.peers.is_empty() {
+            let _ = writeln!(
+                out,
+                "# HELP ordo_replication_lag_entries Entries a member is behind the leader's log (on the leader).\n\
+                 # TYPE ordo_replication_lag_entries gauge"
+            );
+            for (peer, progress) in &status.peers {
+                let lag = status.last_log_index.saturating_sub(progress.match_index);
+                let _ = writeln!(out, "ordo_replication_lag_entries{{peer=\"{peer}\"}} {lag}");
+            }
+        }
+        if let Some(store) = store {
+            gauge(&mut out, "ordo_keys", "Keys stored.", store.keys);
+            gauge(
+                &mut out,
+                "ordo_store_bytes",
+                "Key and value bytes stored.",
+                store.bytes,
+            );
+            gauge(
+                &mut out,
+                "ordo_cluster_revision",
+                "The cluster revision this node has applied.",
+                store.cluster_revision,
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::time::Duration;
+
+    use super::Histogram;
+
+    #[test]
+    fn histogram_buckets_are_cumulative_and_count_everything() {
+        let histogram = Histogram::default();
+        histogram.observe(Duration::from_micros(50));
+        histogram.observe(Duration::from_millis(3));
+        histogram.observe(Duration::from_secs(60));
+        let mut page = String::new();
+        histogram.render(&mut page, "x", "help");
+        assert!(page.contains("x_bucket{le=\"0.0001\"} 1\n"), "{page}");
+        assert!(page.contains("x_bucket{le=\"0.005\"} 2\n"), "{page}");
+        assert!(page.contains("x_bucket{le=\"5\"} 2\n"), "{page}");
+        assert!(page.contains("x_bucket{le=\"+Inf\"} 3\n"), "{page}");
+        assert!(page.contains("x_count 3\n"), "{page}");
+    }
+}

@@ -1,0 +1,371 @@
+//! One running `ordo` node: the Raft node over its data directory, the TCP
+//! transport to the other nodes, the HTTP listener for clients, and two
+//! small background tasks that keep addresses flowing:
+//!
+//! - the *peer watcher* tells the transport where every member is, as the
+//!   log says (members added at run time, members that moved);
+//! - the *reporter* makes sure the log carries this node's own addresses,
+//!   so that redirects to it and `ordo status` work from every node.
+//!
+//! Start order matters for clear errors: the listeners are bound first (a
+//! busy port fails before anything is written), then the data directory is
+//! checked, then the stores are opened, seeded if asked, and the node
+//! starts. [`RunningNode::stop`] undoes it in reverse: no new requests, the
+//! node stops (answering what is in flight, flushing the log), responses
+//! still being sent get a bounded time to finish, then the transport closes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use ordo::storage::{SnapshotStore, WalConfig, WalLogStore};
+use ordo::transport::NetworkConfig;
+use ordo::transport::codec::ClusterId;
+use ordo::transport::tcp::TcpTransport;
+use ordo::{Membership, NodeId, Peer, RaftConfig, RaftNode};
+use ordo_core::LogRead;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::api::{AddMemberRequest, ClusterResponse};
+use crate::client::{Client, ClientConfig, ClientError, parse_endpoints};
+use crate::server::data_dir::{DataDir, Identity, RecordedBootstrap};
+use crate::server::http::{self, AppState};
+use crate::server::member_address::MemberAddress;
+use crate::server::metrics::Metrics;
+use crate::server::settings::{Bootstrap, NodeSettings};
+use crate::server::timed_store::TimedLogStore;
+use crate::server::{peers, seed};
+use crate::store::KvStore;
+
+/// How long a joining node keeps asking to be added.
+const JOIN_PATIENCE: Duration = Duration::from_secs(60);
+/// How long stopping waits for HTTP responses still being sent (a slow
+/// reader of a snapshot) before closing their connections.
+const HTTP_DRAIN_PATIENCE: Duration = Duration::from_secs(5);
+
+/// A node serving clients.
+pub struct RunningNode {
+    /// The Raft node.
+    pub node: RaftNode<KvStore>,
+    /// Its transport.
+    pub transport: TcpTransport,
+    /// Its metrics.
+    pub metrics: Arc<Metrics>,
+    /// Where clients reach it.
+    pub client_url: String,
+    /// Where nodes reach it.
+    pub peer_addr: String,
+    shutdown: watch::Sender<bool>,
+    http: JoinHandle<()>,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl RunningNode {
+    /// Binds, opens, seeds if asked, joins if asked, and starts serving.
+    ///
+    /// # Errors
+    /// A busy port, a data directory of another node, a damaged store, a
+    /// cluster that cannot be reached to join: each with what to do.
+    pub async fn start(settings: NodeSettings) -> anyhow::Result<RunningNode> {
+        let id = settings.id;
+        let listener = TcpListener::bind(settings.client_listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen for clients on {} (is another node using the port?)",
+                    settings.client_listen
+                )
+            })?;
+        let cluster = ClusterId::new(settings.cluster.clone())
+            .map_err(|error| anyhow!("--cluster {:?}: {error}", settings.cluster))?;
+        // The transport's error already names its cause; as a context it
+        // would be printed twice.
+        let transport = TcpTransport::bind(NetworkConfig::new(cluster, id, settings.peer_listen))
+            .map_err(|error| {
+            anyhow!(
+                "cannot listen for nodes on {} (is another node using the port?): {error}",
+                settings.peer_listen
+            )
+        })?;
+        let peer_addr = settings
+            .advertise_peer
+            .clone()
+            .unwrap_or_else(|| transport.local_addr().to_string());
+        let client_url = match &settings.advertise_client {
+            Some(url) => url.clone(),
+            None => format!("http://{}", listener.local_addr()?),
+        };
+        let own = MemberAddress::new(peer_addr.clone(), client_url.clone());
+
+        let (data_dir, identity) = DataDir::open(&settings.data, &settings.cluster, id)?;
+        let first_start = identity.is_none();
+        let identity = match identity {
+            Some(identity) => identity,
+            None => {
+                let bootstrap = first_bootstrap(&settings, &own).await?;
+                let identity = Identity {
+                    format: 1,
+                    cluster: settings.cluster.clone(),
+                    node_id: id,
+                    bootstrap,
+                };
+                data_dir.write_identity(&identity)?;
+                identity
+            }
+        };
+        if !first_start {
+            tracing::info!(node_id = id, "restarting on {}", settings.data.display());
+        }
+
+        let metrics = Arc::new(Metrics::default());
+        let wal = WalLogStore::open(data_dir.wal_dir(), WalConfig::default())
+            .with_context(|| format!("cannot open the log in {}", data_dir.wal_dir().display()))?;
+        let log = Arc::new(TimedLogStore::new(wal, Arc::clone(&metrics)));
+        let snapshots = SnapshotStore::open(data_dir.snapshot_dir()).with_context(|| {
+            format!(
+                "cannot open the snapshots in {}",
+                data_dir.snapshot_dir().display()
+            )
+        })?;
+        if let Some(backup) = data_dir.restore_file() {
+            seed::from_restore_file(&backup, &identity.bootstrap, log.as_ref(), &snapshots)?;
+        }
+        let log_was_empty = log.last_index() == 0;
+
+        let config = raft_config(&settings, &identity, &own);
+        for peer in &config.peers {
+            if let Some(address) = MemberAddress::parse(&peer.address).peer {
+                transport
+                    .add_peer(peer.id, address)
+                    .map_err(|error| anyhow!("peer {}: {error}", peer.id))?;
+            }
+        }
+        let node = RaftNode::builder(config, KvStore::default(), log, transport.clone())
+            .snapshot_store(snapshots)
+            .build()?;
+        node.start().await.context("the Raft node did not start")?;
+
+        let (shutdown, shutdown_signal) = watch::channel(false);
+        let background = vec![
+            tokio::spawn(peers::watch_peers(
+                node.clone(),
+                transport.clone(),
+                shutdown_signal.clone(),
+            )),
+            tokio::spawn(peers::report_own_address(
+                node.clone(),
+                own.clone(),
+                shutdown_signal.clone(),
+            )),
+        ];
+        let state = Arc::new(AppState {
+            node: node.clone(),
+            transport: transport.clone(),
+            metrics: Arc::clone(&metrics),
+            limits: settings.limits,
+            own: own.clone(),
+        });
+        let http = tokio::spawn(http::serve(listener, state, shutdown_signal));
+        let running = RunningNode {
+            node,
+            transport,
+            metrics,
+            client_url,
+            peer_addr,
+            shutdown,
+            http,
+            background,
+        };
+        if let RecordedBootstrap::Joined { .. } = &identity.bootstrap
+            && log_was_empty
+        {
+            let Bootstrap::Join { url, voter } = &settings.bootstrap else {
+                running.stop().await;
+                bail!("this node has not joined its cluster yet: start it with --join URL");
+            };
+            if let Err(error) = ask_to_join(url, id, &own, *voter).await {
+                running.stop().await;
+                return Err(error);
+            }
+        }
+        Ok(running)
+    }
+
+    /// Stops serving: no new requests, then the node (requests waiting on
+    /// it are answered `503 unavailable`; the log is flushed), then what
+    /// HTTP is still sending, for at most [`HTTP_DRAIN_PATIENCE`], then the
+    /// background tasks.
+    ///
+    /// The node stops before the HTTP server drains: a write waiting for a
+    /// quorum that is gone would otherwise hold the stop until it times out.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        self.node.stop().await;
+        let mut http = self.http;
+        if tokio::time::timeout(HTTP_DRAIN_PATIENCE, &mut http)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "HTTP responses still being sent after {HTTP_DRAIN_PATIENCE:?}; closing them"
+            );
+            http.abort();
+            let _ = http.await;
+        }
+        for task in self.background {
+            task.abort();
+        }
+    }
+}
+
+/// The membership a node records at its first start.
+async fn first_bootstrap(
+    settings: &NodeSettings,
+    own: &MemberAddress,
+) -> anyhow::Result<RecordedBootstrap> {
+    match &settings.bootstrap {
+        Bootstrap::Initial(members) => {
+            let members = members
+                .iter()
+                .map(|(&member, peer)| {
+                    let address = if member == settings.id {
+                        own.clone()
+                    } else {
+                        MemberAddress::peer_only(peer.clone())
+                    };
+                    (member, address.to_string())
+                })
+                .collect();
+            Ok(RecordedBootstrap::Initial { members })
+        }
+        Bootstrap::Join { url, .. } => {
+            let cluster = fetch_cluster(url).await?;
+            if cluster
+                .members
+                .iter()
+                .any(|member| member.id == settings.id)
+            {
+                bail!(
+                    "node {} is already a member of the cluster at {url}; remove it first \
+                     (ordo member remove {}) or pick another --id",
+                    settings.id,
+                    settings.id
+                );
+            }
+            let voters: BTreeMap<NodeId, String> = cluster
+                .members
+                .iter()
+                .filter(|member| member.voter)
+                .map(|member| {
+                    let address = MemberAddress {
+                        peer: member.peer_addr.clone(),
+                        client: member.client_addr.clone(),
+                    };
+                    (member.id, address.to_string())
+                })
+                .collect();
+            if voters.is_empty() {
+                bail!("the cluster at {url} reported no voters");
+            }
+            Ok(RecordedBootstrap::Joined { voters })
+        }
+    }
+}
+
+fn raft_config(settings: &NodeSettings, identity: &Identity, own: &MemberAddress) -> RaftConfig {
+    let (members, joining) = match &identity.bootstrap {
+        RecordedBootstrap::Initial { members } => (members, false),
+        RecordedBootstrap::Joined { voters } => (voters, true),
+    };
+    RaftConfig {
+        node_id: settings.id,
+        address: own.to_string(),
+        peers: members
+            .iter()
+            .filter(|(member, _)| **member != settings.id)
+            .map(|(member, address)| Peer::new(*member, address.clone()))
+            .collect(),
+        joining,
+        // `?consistency=lease` needs leases; they rely on check-quorum (on).
+        lease_reads: true,
+        snapshot_threshold: settings.snapshot_threshold,
+        ..RaftConfig::default()
+    }
+}
+
+/// The voters of a new cluster and their node addresses, for seeding.
+/// Only what every first member knows alike (node addresses, not client
+/// URLs), so that the seeded snapshot is the same on every node; each
+/// leader then logs its own client URL.
+pub(crate) fn initial_membership(
+    bootstrap: &RecordedBootstrap,
+) -> Option<(Membership, BTreeMap<NodeId, String>)> {
+    match bootstrap {
+        RecordedBootstrap::Initial { members } => {
+            let addresses = members
+                .iter()
+                .map(|(&id, address)| {
+                    let peer = MemberAddress::parse(address).peer.unwrap_or_default();
+                    (id, MemberAddress::peer_only(peer).to_string())
+                })
+                .collect();
+            Some((Membership::with_voters(members.keys().copied()), addresses))
+        }
+        RecordedBootstrap::Joined { .. } => None,
+    }
+}
+
+fn client_for(url: &str, timeout: Duration) -> anyhow::Result<Client> {
+    let endpoints = parse_endpoints(url).with_context(|| format!("--join {url:?}"))?;
+    Client::new(ClientConfig::new(endpoints).with_timeout(timeout))
+        .context("cannot build an HTTP client")
+}
+
+async fn fetch_cluster(url: &str) -> anyhow::Result<ClusterResponse> {
+    client_for(url, Duration::from_secs(10))?
+        .cluster()
+        .await
+        .with_context(|| format!("cannot learn the cluster's members from {url}"))
+}
+
+/// Asks the cluster at `url` to add this node. The client follows
+/// redirects to the leader and waits out a missing leader; a write whose
+/// outcome is unknown (a timeout, a leader change) is asked again, which is
+/// safe: adding a member that is already there succeeds.
+async fn ask_to_join(
+    url: &str,
+    id: NodeId,
+    own: &MemberAddress,
+    voter: bool,
+) -> anyhow::Result<()> {
+    let client = client_for(url, JOIN_PATIENCE)?;
+    let request = AddMemberRequest {
+        id,
+        peer_addr: own.peer.clone().unwrap_or_default(),
+        client_addr: own.client.clone().unwrap_or_default(),
+        voter,
+    };
+    let deadline = tokio::time::Instant::now() + JOIN_PATIENCE;
+    loop {
+        match client.add_member(&request).await {
+            Ok(()) => {
+                tracing::info!(node_id = id, "joined the cluster through {url}");
+                return Ok(());
+            }
+            Err(error)
+                if tokio::time::Instant::now() < deadline
+                    && (error.server_code() == Some(crate::api::code::UNAVAILABLE)
+                        || matches!(error, ClientError::ConnectionLost { .. })) =>
+            {
+                tracing::info!(node_id = id, %error, "asking to join again");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(error) => {
+                return Err(anyhow!(error).context(format!("could not join the cluster at {url}")));
+            }
+        }
+    }
+}

@@ -1,0 +1,449 @@
+//! `ordo serve`'s settings: command-line flags over an optional TOML file,
+//! validated into [`NodeSettings`] before anything is opened or bound.
+//!
+//! Every setting has a flag; the file takes the same names with
+//! underscores (`peer_listen = "127.0.0.1:9001"`). A flag given on the
+//! command line wins over the file. Unknown keys in the file are an error,
+//! so a misspelt setting is never silently ignored.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, anyhow, bail, ensure};
+use ordo::NodeId;
+use serde::Deserialize;
+
+/// Default largest key, in bytes.
+pub const DEFAULT_MAX_KEY_BYTES: usize = 4 << 10;
+/// Default largest value, in bytes.
+pub const DEFAULT_MAX_VALUE_BYTES: usize = 1 << 20;
+/// Default cluster name (checked in the node-to-node handshake).
+pub const DEFAULT_CLUSTER: &str = "ordo";
+
+/// `ordo serve` flags.
+#[derive(Clone, Debug, Default, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeArgs {
+    /// A TOML file with any of these settings (flags win over it).
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// This node's id (above 0, unique in the cluster).
+    #[arg(long)]
+    pub id: Option<NodeId>,
+    /// Where other nodes connect (HOST:PORT).
+    #[arg(long, value_name = "ADDR")]
+    pub peer_listen: Option<String>,
+    /// Where clients connect over HTTP (HOST:PORT).
+    #[arg(long, value_name = "ADDR")]
+    pub client_listen: Option<String>,
+    /// The node address other nodes are told to dial (default: --peer-listen).
+    #[arg(long, value_name = "ADDR")]
+    pub advertise_peer: Option<String>,
+    /// The client URL redirects name (default: http:// + --client-listen).
+    #[arg(long, value_name = "URL")]
+    pub advertise_client: Option<String>,
+    /// This node's data directory.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// The cluster's first members: ID=PEER_ADDR,ID=PEER_ADDR,... (this node included).
+    #[arg(long, value_name = "LIST", conflicts_with = "join")]
+    pub initial_cluster: Option<String>,
+    /// Join a running cluster through any member's client URL.
+    #[arg(long, value_name = "CLIENT_URL")]
+    pub join: Option<String>,
+    /// Join as a learner (never votes) rather than as a voter.
+    #[arg(long, requires = "join")]
+    #[serde(default)]
+    pub learner: bool,
+    /// The cluster's name; nodes of another cluster are refused.
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// Largest key accepted, in bytes.
+    #[arg(long, value_name = "BYTES")]
+    pub max_key_bytes: Option<usize>,
+    /// Largest value accepted, in bytes.
+    #[arg(long, value_name = "BYTES")]
+    pub max_value_bytes: Option<usize>,
+    /// Snapshot the store after this many writes (0: never automatically).
+    #[arg(long, value_name = "ENTRIES")]
+    pub snapshot_threshold: Option<u64>,
+}
+
+/// How a node becomes part of its cluster, the first time it starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Bootstrap {
+    /// One of the first members: every first member's id and node address.
+    Initial(BTreeMap<NodeId, String>),
+    /// Joins through a member's client URL.
+    Join {
+        /// Any member's client URL.
+        url: String,
+        /// Join as a voter (else a learner).
+        voter: bool,
+    },
+}
+
+/// Request-size limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest key, in bytes.
+    pub max_key_bytes: usize,
+    /// Largest value, in bytes.
+    pub max_value_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_key_bytes: DEFAULT_MAX_KEY_BYTES,
+            max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+        }
+    }
+}
+
+/// One node's validated settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeSettings {
+    /// Node id.
+    pub id: NodeId,
+    /// Cluster name.
+    pub cluster: String,
+    /// Node-to-node listener.
+    pub peer_listen: SocketAddr,
+    /// HTTP listener.
+    pub client_listen: SocketAddr,
+    /// What other nodes dial (`HOST:PORT`); `None`: the bound peer address.
+    pub advertise_peer: Option<String>,
+    /// What redirects name (`http://HOST:PORT`); `None`: from the bound client address.
+    pub advertise_client: Option<String>,
+    /// Data directory.
+    pub data: PathBuf,
+    /// First start: initial member or joiner.
+    pub bootstrap: Bootstrap,
+    /// Request limits.
+    pub limits: Limits,
+    /// Automatic snapshot threshold.
+    pub snapshot_threshold: u64,
+}
+
+impl ServeArgs {
+    /// Merges the file named by `--config` under the flags and validates.
+    ///
+    /// # Errors
+    /// An unreadable or invalid file, a missing or malformed setting; each
+    /// message names the setting and what to do.
+    pub fn resolve(self) -> anyhow::Result<NodeSettings> {
+        let merged = match self.config.clone() {
+            Some(path) => self.over(read_file(&path)?),
+            None => self,
+        };
+        merged.validate()
+    }
+
+    /// `self`'s settings, with `file`'s where `self` has none.
+    fn over(self, file: ServeArgs) -> ServeArgs {
+        ServeArgs {
+            config: self.config,
+            id: self.id.or(file.id),
+            peer_listen: self.peer_listen.or(file.peer_listen),
+            client_listen: self.client_listen.or(file.client_listen),
+            advertise_peer: self.advertise_peer.or(file.advertise_peer),
+            advertise_client: self.advertise_client.or(file.advertise_client),
+            data: self.data.or(file.data),
+            initial_cluster: self.initial_cluster.or(file.initial_cluster),
+            join: self.join.or(file.join),
+            learner: self.learner || file.learner,
+            cluster: self.cluster.or(file.cluster),
+            max_key_bytes: self.max_key_bytes.or(file.max_key_bytes),
+            max_value_bytes: self.max_value_bytes.or(file.max_value_bytes),
+            snapshot_threshold: self.snapshot_threshold.or(file.snapshot_threshold),
+        }
+    }
+
+    fn validate(self) -> anyhow::Result<NodeSettings> {
+        let id = self.id.ok_or_else(|| anyhow!("--id is required"))?;
+        ensure!(id > 0, "--id must be above 0");
+        let peer_listen = socket_addr("--peer-listen", self.peer_listen.as_deref())?;
+        let client_listen = socket_addr("--client-listen", self.client_listen.as_deref())?;
+        let data = self
+            .data
+            .ok_or_else(|| anyhow!("--data is required (this node's data directory)"))?;
+        let bootstrap = match (self.initial_cluster, self.join) {
+            (Some(_), Some(_)) => bail!("give --initial-cluster or --join, not both"),
+            (Some(list), None) => {
+                let members = parse_initial_cluster(&list)?;
+                ensure!(
+                    members.contains_key(&id),
+                    "--initial-cluster must list this node ({id}) too"
+                );
+                Bootstrap::Initial(members)
+            }
+            (None, Some(url)) => Bootstrap::Join {
+                url: client_url("--join", &url)?,
+                voter: !self.learner,
+            },
+            (None, None) => {
+                bail!(
+                    "give --initial-cluster ID=ADDR,... (a new cluster) or --join URL (an existing one)"
+                )
+            }
+        };
+        let advertise_client = self
+            .advertise_client
+            .map(|url| client_url("--advertise-client", &url))
+            .transpose()?;
+        if client_listen.ip().is_unspecified() && advertise_client.is_none() {
+            bail!(
+                "--client-listen {client_listen} listens everywhere: give --advertise-client URL"
+            );
+        }
+        if peer_listen.ip().is_unspecified() && self.advertise_peer.is_none() {
+            bail!(
+                "--peer-listen {peer_listen} listens everywhere: give --advertise-peer HOST:PORT"
+            );
+        }
+        let cluster = self.cluster.unwrap_or_else(|| DEFAULT_CLUSTER.into());
+        let limits = Limits {
+            max_key_bytes: self.max_key_bytes.unwrap_or(DEFAULT_MAX_KEY_BYTES),
+            max_value_bytes: self.max_value_bytes.unwrap_or(DEFAULT_MAX_VALUE_BYTES),
+        };
+        ensure!(
+            (1..=crate::store::MAX_KEY_BYTES as usize).contains(&limits.max_key_bytes),
+            "--max-key-bytes must be between 1 and {}",
+            crate::store::MAX_KEY_BYTES
+        );
+        ensure!(
+            limits.max_value_bytes <= crate::store::MAX_VALUE_BYTES as usize,
+            "--max-value-bytes above {} is not supported",
+            crate::store::MAX_VALUE_BYTES
+        );
+        Ok(NodeSettings {
+            id,
+            cluster,
+            peer_listen,
+            client_listen,
+            advertise_peer: self.advertise_peer,
+            advertise_client,
+            data,
+            bootstrap,
+            limits,
+            snapshot_threshold: self.snapshot_threshold.unwrap_or(10_000),
+        })
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<ServeArgs> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+fn socket_addr(flag: &str, value: Option<&str>) -> anyhow::Result<SocketAddr> {
+    let value = value.ok_or_else(|| anyhow!("{flag} is required (HOST:PORT)"))?;
+    value
+        .parse()
+        .map_err(|_| anyhow!("{flag} {value:?} is not an IP:PORT address (e.g. 127.0.0.1:9001)"))
+}
+
+/// Parses `ID=ADDR,ID=ADDR,...`.
+///
+/// # Errors
+/// An empty list, a malformed or repeated id, or an empty address.
+pub fn parse_initial_cluster(list: &str) -> anyhow::Result<BTreeMap<NodeId, String>> {
+    let mut members = BTreeMap::new();
+    for item in list
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+    {
+        let (id, address) = item
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--initial-cluster item {item:?} is not ID=HOST:PORT"))?;
+        let id: NodeId = id
+            .trim()
+            .parse()
+            .map_err(|_| anyhow!("--initial-cluster: {id:?} is not a node id"))?;
+        ensure!(id > 0, "--initial-cluster: node ids start at 1");
+        let address = address.trim();
+        ensure!(
+            address
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok()),
+            "--initial-cluster: {address:?} (node {id}) is not HOST:PORT"
+        );
+        if members.insert(id, address.to_owned()).is_some() {
+            bail!("--initial-cluster lists node {id} twice");
+        }
+    }
+    ensure!(!members.is_empty(), "--initial-cluster is empty");
+    Ok(members)
+}
+
+/// Checks an `http://HOST:PORT` URL and drops a trailing `/`.
+///
+/// # Errors
+/// Anything but `http://` followed by a host.
+pub fn client_url(flag: &str, url: &str) -> anyhow::Result<String> {
+    let trimmed = url.trim().trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("http://")
+        .ok_or_else(|| anyhow!("{flag} {url:?} must start with http://"))?;
+    ensure!(
+        !rest.is_empty() && !rest.contains('/') && !rest.contains(char::is_whitespace),
+        "{flag} {url:?} must be http://HOST:PORT"
+    );
+    Ok(trimmed.to_owned())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn args(id: u64) -> ServeArgs {
+        ServeArgs {
+            id: Some(id),
+            peer_listen: Some("127.0.0.1:9001".into()),
+            client_listen: Some("127.0.0.1:8001".into()),
+            data: Some("d".into()),
+            initial_cluster: Some("1=127.0.0.1:9001,2=127.0.0.1:9002".into()),
+            ..ServeArgs::default()
+        }
+    }
+
+    #[test]
+    fn good_flags_resolve_with_defaults() {
+        let settings = args(1).resolve().unwrap();
+        assert_eq!(settings.cluster, "ordo");
+        assert_eq!(settings.limits, Limits::default());
+        assert!(matches!(settings.bootstrap, Bootstrap::Initial(ref m) if m.len() == 2));
+    }
+
+    #[test]
+    fn every_bad_flag_is_refused_with_its_name() {
+        let cases: Vec<(ServeArgs, &str)> = vec![
+            (
+                ServeArgs {
+                    id: None,
+                    ..args(1)
+                },
+                "--id",
+            ),
+            (
+                ServeArgs {
+                    id: Some(0),
+                    ..args(1)
+                },
+                "--id",
+            ),
+            (args(3), "must list this node"),
+            (
+                ServeArgs {
+                    peer_listen: Some("localhost".into()),
+                    ..args(1)
+                },
+                "--peer-listen",
+            ),
+            (
+                ServeArgs {
+                    client_listen: None,
+                    ..args(1)
+                },
+                "--client-listen",
+            ),
+            (
+                ServeArgs {
+                    data: None,
+                    ..args(1)
+                },
+                "--data",
+            ),
+            (
+                ServeArgs {
+                    initial_cluster: Some("1=a".into()),
+                    ..args(1)
+                },
+                "HOST:PORT",
+            ),
+            (
+                ServeArgs {
+                    initial_cluster: Some("x=1.2.3.4:5".into()),
+                    ..args(1)
+                },
+                "node id",
+            ),
+            (
+                ServeArgs {
+                    initial_cluster: Some("1=h:1,1=h:2".into()),
+                    ..args(1)
+                },
+                "twice",
+            ),
+            (
+                ServeArgs {
+                    initial_cluster: None,
+                    ..args(1)
+                },
+                "--initial-cluster",
+            ),
+            (
+                ServeArgs {
+                    initial_cluster: None,
+                    join: Some("ftp://x".into()),
+                    ..args(1)
+                },
+                "http://",
+            ),
+            (
+                ServeArgs {
+                    client_listen: Some("0.0.0.0:8001".into()),
+                    ..args(1)
+                },
+                "--advertise-client",
+            ),
+        ];
+        for (args, expected) in cases {
+            let error = args
+                .clone()
+                .resolve()
+                .expect_err("must be refused")
+                .to_string();
+            assert!(
+                error.contains(expected),
+                "{args:?}: {error:?} lacks {expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_file_fills_in_and_flags_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(
+            &path,
+            "id = 2\npeer_listen = \"127.0.0.1:9002\"\nclient_listen = \"127.0.0.1:8002\"\n\
+             data = \"from-file\"\ninitial_cluster = \"1=127.0.0.1:9001,2=127.0.0.1:9002\"\n\
+             max_value_bytes = 100\n",
+        )
+        .unwrap();
+        let flags = ServeArgs {
+            config: Some(path.clone()),
+            data: Some("from-flag".into()),
+            ..ServeArgs::default()
+        };
+        let settings = flags.resolve().unwrap();
+        assert_eq!(settings.id, 2);
+        assert_eq!(settings.data, PathBuf::from("from-flag"));
+        assert_eq!(settings.limits.max_value_bytes, 100);
+        std::fs::write(&path, "id = 2\nmax_valu_bytes = 1\n").unwrap();
+        let error = ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        }
+        .resolve()
+        .expect_err("a misspelt key must be refused");
+        assert!(format!("{error:#}").contains("max_valu_bytes"), "{error:#}");
+    }
+}

@@ -1,0 +1,87 @@
+//! [`TimedLogStore`]: a log store that times its syncs, for the
+//! `ordo_fsync_seconds` metric. It changes nothing else: every call goes
+//! straight to the store it wraps.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use ordo::storage::{Durable, LogStore, StorageError};
+use ordo_core::{Entry, HardState, Index, LogRead, LogReadError, Persist, Term};
+
+use crate::server::metrics::Metrics;
+
+/// Wraps a [`LogStore`], recording how long each `sync` takes.
+pub struct TimedLogStore<L> {
+    inner: L,
+    metrics: Arc<Metrics>,
+}
+
+impl<L> TimedLogStore<L> {
+    /// Times `inner`'s syncs into `metrics`.
+    pub fn new(inner: L, metrics: Arc<Metrics>) -> Self {
+        TimedLogStore { inner, metrics }
+    }
+}
+
+impl<L: LogStore> LogRead for TimedLogStore<L> {
+    fn first_index(&self) -> Index {
+        self.inner.first_index()
+    }
+
+    fn last_index(&self) -> Index {
+        self.inner.last_index()
+    }
+
+    fn term(&self, index: Index) -> Result<Term, LogReadError> {
+        self.inner.term(index)
+    }
+
+    fn entries(&self, low: Index, high: Index, max_bytes: u64) -> Result<Vec<Entry>, LogReadError> {
+        self.inner.entries(low, high, max_bytes)
+    }
+}
+
+impl<L: LogStore> LogStore for TimedLogStore<L> {
+    fn append(&self, entries: &[Entry]) -> Result<(), StorageError> {
+        self.inner.append(entries)
+    }
+
+    fn truncate(&self, from: Index) -> Result<(), StorageError> {
+        self.inner.truncate(from)
+    }
+
+    fn compact(&self, through: Index) -> Result<(), StorageError> {
+        self.inner.compact(through)
+    }
+
+    fn reset(&self, index: Index, term: Term) -> Result<(), StorageError> {
+        self.inner.reset(index, term)
+    }
+
+    fn save_hard_state(&self, hard_state: HardState) -> Result<(), StorageError> {
+        self.inner.save_hard_state(hard_state)
+    }
+
+    fn hard_state(&self) -> HardState {
+        self.inner.hard_state()
+    }
+
+    fn write(&self, persist: &Persist) -> Result<(), StorageError> {
+        self.inner.write(persist)
+    }
+
+    fn sync(&self) -> Result<Durable, StorageError> {
+        let started = Instant::now();
+        let durable = self.inner.sync();
+        self.metrics.fsync_seconds.observe(started.elapsed());
+        durable
+    }
+
+    fn durable(&self) -> Durable {
+        self.inner.durable()
+    }
+
+    fn writes_never_block(&self) -> bool {
+        self.inner.writes_never_block()
+    }
+}

@@ -1,0 +1,414 @@
+//! The HTTP API against nodes running in the test process: every documented
+//! answer, every kind of bad request (each gets its status and changes
+//! nothing), redirects from followers, joining, and backup and restore.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use ordo_kv::api::{ClusterResponse, ErrorBody, ListResponse};
+use ordo_kv::server::RunningNode;
+use ordo_kv::server::settings::Bootstrap;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use support::{free_port, http, leader_of, start_cluster};
+
+async fn json_of(response: reqwest::Response) -> Value {
+    response.json().await.unwrap()
+}
+
+async fn put(url: &str, key: &str, value: &str) -> u64 {
+    let response = http()
+        .put(format!("{url}/v1/kv/{key}"))
+        .body(value.to_owned())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    json_of(response).await["revision"].as_u64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_reads_compare_and_set_delete_and_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = start_cluster(1, dir.path()).await;
+    let url = &nodes[0].client_url;
+    let client = http();
+
+    assert_eq!(put(url, "app/a", "one").await, 1);
+    assert_eq!(put(url, "app/b", "two").await, 2);
+    // Keys are path segments, percent-encoded: spaces and slashes survive.
+    assert_eq!(put(url, "with%20space%2Fslash", "three").await, 3);
+
+    let got = client
+        .get(format!("{url}/v1/kv/app/a"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), StatusCode::OK);
+    assert_eq!(got.headers()["x-ordo-revision"], "1");
+    assert_eq!(got.headers()["x-ordo-cluster-revision"], "3");
+    assert_eq!(got.text().await.unwrap(), "one");
+    for consistency in ["linearizable", "lease", "stale"] {
+        let got = client
+            .get(format!(
+                "{url}/v1/kv/with%20space%2Fslash?consistency={consistency}"
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(got.status(), StatusCode::OK, "{consistency}");
+        assert_eq!(got.text().await.unwrap(), "three");
+    }
+    let missing = client
+        .get(format!("{url}/v1/kv/nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert_eq!(json_of(missing).await["error"], "not_found");
+
+    // Compare-and-set: 0 means "must not exist".
+    let cas = |key: &str, revision: u64, value: &str| {
+        client
+            .put(format!("{url}/v1/kv/{key}?if_revision={revision}"))
+            .body(value.to_owned())
+            .send()
+    };
+    let created = cas("app/c", 0, "new").await.unwrap();
+    assert_eq!(json_of(created).await, json!({"revision": 4}));
+    let conflict = cas("app/c", 0, "again").await.unwrap();
+    assert_eq!(conflict.status(), StatusCode::CONFLICT);
+    let body: ErrorBody = conflict.json().await.unwrap();
+    assert_eq!(
+        (body.error.as_str(), body.revision),
+        ("compare_failed", Some(4))
+    );
+    let swapped = cas("app/c", 4, "swapped").await.unwrap();
+    assert_eq!(json_of(swapped).await, json!({"revision": 5}));
+
+    // Delete: revision moves only when something was deleted.
+    let deleted = client
+        .delete(format!("{url}/v1/kv/app/b"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        json_of(deleted).await,
+        json!({"deleted": true, "revision": 6})
+    );
+    let again = client
+        .delete(format!("{url}/v1/kv/app/b"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        json_of(again).await,
+        json!({"deleted": false, "revision": 6})
+    );
+
+    // List, with a limit, and a value that is not UTF-8.
+    let binary = client
+        .put(format!("{url}/v1/kv/app/bin"))
+        .body(vec![0xff, 0x00, 0xfe])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(binary.status(), StatusCode::OK);
+    let listed: ListResponse = client
+        .get(format!("{url}/v1/kv?prefix=app/&limit=2"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keys: Vec<_> = listed.items.iter().map(|item| item.key.as_str()).collect();
+    assert_eq!((keys, listed.more), (vec!["app/a", "app/bin"], true));
+    assert_eq!(listed.items[1].encoding.as_deref(), Some("base64"));
+    assert_eq!(listed.items[1].value, "/wD+");
+    for node in nodes {
+        node.stop().await;
+    }
+}
+
+/// Each bad request gets its documented status and error code, and the
+/// store is the same afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bad_request_gets_its_status_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = start_cluster(1, dir.path()).await;
+    let url = nodes[0].client_url.clone();
+    put(&url, "a", "1").await;
+    let client = http();
+    let long_key = "k".repeat(4097);
+    let big_value = vec![b'v'; (1 << 20) + 1];
+    type Request = reqwest::RequestBuilder;
+    let cases: Vec<(&str, Request, StatusCode, &str)> = vec![
+        ("key over 4 KiB", client.put(format!("{url}/v1/kv/{long_key}")).body("x"), StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+        ("value over 1 MiB", client.put(format!("{url}/v1/kv/a")).body(big_value), StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+        ("if_revision not a number", client.put(format!("{url}/v1/kv/a?if_revision=abc")).body("x"), StatusCode::BAD_REQUEST, "bad_request"),
+        ("negative if_revision", client.put(format!("{url}/v1/kv/a?if_revision=-1")).body("x"), StatusCode::BAD_REQUEST, "bad_request"),
+        ("unknown query parameter", client.put(format!("{url}/v1/kv/a?ttl=5")).body("x"), StatusCode::BAD_REQUEST, "bad_request"),
+        ("key not UTF-8", client.put(format!("{url}/v1/kv/%FF%FE")).body("x"), StatusCode::BAD_REQUEST, "bad_request"),
+        ("empty key", client.put(format!("{url}/v1/kv/")).body("x"), StatusCode::NOT_FOUND, "not_found"),
+        ("compare failed", client.put(format!("{url}/v1/kv/a?if_revision=7")).body("x"), StatusCode::CONFLICT, "compare_failed"),
+        ("create over an existing key", client.put(format!("{url}/v1/kv/a?if_revision=0")).body("x"), StatusCode::CONFLICT, "compare_failed"),
+        ("unknown consistency", client.get(format!("{url}/v1/kv/a?consistency=eventual")), StatusCode::BAD_REQUEST, "bad_request"),
+        ("delete with a query", client.delete(format!("{url}/v1/kv/a?recursive=true")), StatusCode::BAD_REQUEST, "bad_request"),
+        ("list limit 0", client.get(format!("{url}/v1/kv?limit=0")), StatusCode::BAD_REQUEST, "bad_request"),
+        ("list limit too high", client.get(format!("{url}/v1/kv?limit=100000")), StatusCode::BAD_REQUEST, "bad_request"),
+        ("list limit not a number", client.get(format!("{url}/v1/kv?limit=ten")), StatusCode::BAD_REQUEST, "bad_request"),
+        ("member body not JSON", client.post(format!("{url}/v1/cluster/members")).header("content-type", "application/json").body("{nope"), StatusCode::BAD_REQUEST, "bad_request"),
+        ("member body not declared JSON", client.post(format!("{url}/v1/cluster/members")).body("{}"), StatusCode::BAD_REQUEST, "bad_request"),
+        ("member without fields", client.post(format!("{url}/v1/cluster/members")).json(&json!({"id": 2})), StatusCode::BAD_REQUEST, "bad_request"),
+        ("member id 0", client.post(format!("{url}/v1/cluster/members")).json(&json!({"id": 0, "peer_addr": "127.0.0.1:1", "client_addr": "http://127.0.0.1:2"})), StatusCode::BAD_REQUEST, "bad_request"),
+        ("member peer address bad", client.post(format!("{url}/v1/cluster/members")).json(&json!({"id": 2, "peer_addr": "nowhere", "client_addr": "http://127.0.0.1:2"})), StatusCode::BAD_REQUEST, "bad_request"),
+        ("member client address bad", client.post(format!("{url}/v1/cluster/members")).json(&json!({"id": 2, "peer_addr": "127.0.0.1:1", "client_addr": "ftp://x"})), StatusCode::BAD_REQUEST, "bad_request"),
+        ("member unknown field", client.post(format!("{url}/v1/cluster/members")).json(&json!({"id": 2, "peer_addr": "127.0.0.1:1", "client_addr": "http://127.0.0.1:2", "role": "x"})), StatusCode::BAD_REQUEST, "bad_request"),
+        ("remove id not a number", client.delete(format!("{url}/v1/cluster/members/two")), StatusCode::BAD_REQUEST, "bad_request"),
+        ("remove a stranger", client.delete(format!("{url}/v1/cluster/members/99")), StatusCode::NOT_FOUND, "not_found"),
+        ("promote a stranger", client.post(format!("{url}/v1/cluster/members/99/promote")), StatusCode::NOT_FOUND, "not_found"),
+        ("transfer to a string", client.post(format!("{url}/v1/cluster/leader")).json(&json!({"to": "x"})), StatusCode::BAD_REQUEST, "bad_request"),
+        ("transfer to a stranger", client.post(format!("{url}/v1/cluster/leader")).json(&json!({"to": 99})), StatusCode::BAD_REQUEST, "bad_request"),
+        ("unknown endpoint", client.get(format!("{url}/v2/kv/a")), StatusCode::NOT_FOUND, "not_found"),
+        ("wrong method", client.post(format!("{url}/v1/kv/a")).body("x"), StatusCode::METHOD_NOT_ALLOWED, "bad_request"),
+    ];
+    for (what, request, status, code) in cases {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), status, "{what}");
+        let body: ErrorBody = response
+            .json()
+            .await
+            .unwrap_or_else(|error| panic!("{what}: the error is not JSON: {error}"));
+        assert_eq!(body.error, code, "{what}: {body:?}");
+    }
+    // Nothing changed: one key, written once.
+    let got = client.get(format!("{url}/v1/kv/a")).send().await.unwrap();
+    assert_eq!(got.headers()["x-ordo-cluster-revision"], "1");
+    assert_eq!(got.text().await.unwrap(), "1");
+    let listed: ListResponse = client
+        .get(format!("{url}/v1/kv"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 1);
+    for node in nodes {
+        node.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_redirect_writes_and_serve_linearizable_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = start_cluster(3, dir.path()).await;
+    let leader = leader_of(&nodes).await;
+    let leader_url = nodes[leader].client_url.clone();
+    let client = http();
+    for (index, follower) in nodes.iter().enumerate().filter(|(i, _)| *i != leader) {
+        let key = format!("k{index}");
+        let redirected = client
+            .put(format!("{}/v1/kv/{key}?if_revision=0", follower.client_url))
+            .body("v")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(redirected.status(), StatusCode::TEMPORARY_REDIRECT);
+        let location = redirected.headers()["location"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(location, format!("{leader_url}/v1/kv/{key}?if_revision=0"));
+        let written = client.put(&location).body("v").send().await.unwrap();
+        assert_eq!(written.status(), StatusCode::OK);
+        // The follower sees the write acknowledged by the leader just now.
+        let read = client
+            .get(format!("{}/v1/kv/{key}", follower.client_url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(read.status(), StatusCode::OK);
+        assert_eq!(read.text().await.unwrap(), "v");
+    }
+    // Every node describes the same three members, with their addresses.
+    for node in &nodes {
+        let cluster: ClusterResponse = client
+            .get(format!("{}/v1/cluster", node.client_url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(cluster.members.len(), 3);
+        assert_eq!(cluster.leader, Some(nodes[leader].node.id()));
+        let health = client
+            .get(format!("{}/health", node.client_url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(health.status(), StatusCode::OK);
+    }
+    let metrics = client
+        .get(format!("{leader_url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "ordo_role{role=\"leader\"} 1",
+        "ordo_proposals_total{outcome=\"applied\"} 2",
+        "ordo_proposal_duration_seconds_count 2",
+        "ordo_replication_lag_entries{peer=",
+        "ordo_fsync_duration_seconds_bucket",
+        "ordo_keys 2",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from\n{metrics}");
+    }
+    // With two of three nodes gone, the last one ends up knowing no leader.
+    let mut nodes = nodes;
+    let survivor = nodes.remove((leader + 1) % 3);
+    for node in nodes {
+        node.stop().await;
+    }
+    let mut answered = None;
+    for _ in 0..200 {
+        let response = client
+            .put(format!("{}/v1/kv/late", survivor.client_url))
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+            assert_eq!(response.headers()["retry-after"], "1");
+            answered = Some(json_of(response).await["error"].clone());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(answered, Some(json!("no_leader")));
+    let health = client
+        .get(format!("{}/health", survivor.client_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+    survivor.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_joins_through_any_member_and_a_leader_moves_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = start_cluster(1, dir.path()).await;
+    let url = nodes[0].client_url.clone();
+    put(&url, "before", "join").await;
+    let mut joiner = support::settings(2, &[(2, free_port())].into(), dir.path());
+    joiner.bootstrap = Bootstrap::Join {
+        url: url.clone(),
+        voter: true,
+    };
+    let joined = RunningNode::start(joiner).await.unwrap();
+    let client = http();
+    let cluster: ClusterResponse = client
+        .get(format!("{url}/v1/cluster"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let voters: Vec<_> = cluster
+        .members
+        .iter()
+        .filter(|m| m.voter)
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(voters, vec![1, 2]);
+    let moved = client
+        .post(format!("{}/v1/cluster/leader", joined.client_url))
+        .json(&json!({"to": 2}))
+        .send()
+        .await
+        .unwrap();
+    // Asked on the follower: redirected to the leader, which hands over.
+    assert_eq!(moved.status(), StatusCode::TEMPORARY_REDIRECT);
+    let location = moved.headers()["location"].to_str().unwrap().to_owned();
+    let moved = client
+        .post(location)
+        .json(&json!({"to": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(moved.status(), StatusCode::OK);
+    assert_eq!(joined.node.leader_id(), Some(2));
+    let read = client
+        .get(format!("{}/v1/kv/before", joined.client_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.text().await.unwrap(), "join");
+    joined.stop().await;
+    for node in nodes {
+        node.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_seeds_a_new_cluster_with_the_same_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = start_cluster(3, dir.path().join("old").as_path()).await;
+    let leader = leader_of(&nodes).await;
+    let url = nodes[leader].client_url.clone();
+    for i in 0..50 {
+        put(&url, &format!("key-{i:02}"), &format!("value-{i}")).await;
+    }
+    let client = http();
+    let follower = &nodes[(leader + 1) % 3];
+    let backup = client
+        .get(format!("{}/v1/snapshot", follower.client_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(backup.status(), StatusCode::OK);
+    let backup = backup.bytes().await.unwrap();
+    let file = dir.path().join("backup");
+    std::fs::write(&file, &backup).unwrap();
+    for node in nodes {
+        node.stop().await;
+    }
+    // A new cluster of three, each node seeded from the same file.
+    let new = dir.path().join("new");
+    let peers = (1..=3).map(|id| (id, free_port())).collect();
+    let mut restored = Vec::new();
+    for id in 1..=3 {
+        let settings = support::settings(id, &peers, &new);
+        ordo_kv::server::seed::place_restore_file(&file, &settings.data).unwrap();
+        restored.push(RunningNode::start(settings).await.unwrap());
+    }
+    let leader = leader_of(&restored).await;
+    let url = restored[leader].client_url.clone();
+    let listed: ListResponse = client
+        .get(format!("{url}/v1/kv?prefix=key-"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 50);
+    assert_eq!(listed.items[7].value, "value-7");
+    // Revisions carry on from the backup's.
+    assert_eq!(put(&url, "after", "restore").await, 51);
+    // Placing a backup over a node's data is refused.
+    let occupied = ordo_kv::server::seed::place_restore_file(&file, &new.join("node-1"));
+    assert!(occupied.is_err());
+    for node in restored {
+        node.stop().await;
+    }
+}

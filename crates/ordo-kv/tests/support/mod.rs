@@ -1,0 +1,96 @@
+//! Shared by the in-process server tests: nodes of a cluster started inside
+//! the test process, on ports picked free, with data in a temporary directory.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::time::Duration;
+
+use ordo_kv::server::RunningNode;
+use ordo_kv::server::settings::{Bootstrap, Limits, NodeSettings};
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+fn localhost(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// Settings for node `id` of a cluster whose node addresses are `peers`.
+pub fn settings(id: u64, peers: &BTreeMap<u64, u16>, data: &Path) -> NodeSettings {
+    NodeSettings {
+        id,
+        cluster: "test".into(),
+        peer_listen: localhost(peers[&id]),
+        client_listen: localhost(0),
+        advertise_peer: None,
+        advertise_client: None,
+        data: data.join(format!("node-{id}")),
+        bootstrap: Bootstrap::Initial(
+            peers
+                .iter()
+                .map(|(&id, &port)| (id, localhost(port).to_string()))
+                .collect(),
+        ),
+        limits: Limits::default(),
+        snapshot_threshold: 10_000,
+    }
+}
+
+/// Starts `size` nodes and waits for a leader.
+pub async fn start_cluster(size: u64, data: &Path) -> Vec<RunningNode> {
+    let peers: BTreeMap<u64, u16> = (1..=size).map(|id| (id, free_port())).collect();
+    let mut nodes = Vec::new();
+    for id in 1..=size {
+        nodes.push(
+            RunningNode::start(settings(id, &peers, data))
+                .await
+                .unwrap(),
+        );
+    }
+    nodes[0]
+        .node
+        .wait_for_leader(Duration::from_secs(20))
+        .await
+        .unwrap();
+    nodes
+}
+
+/// The node that leads, once every node agrees on it and knows its client URL.
+pub async fn leader_of(nodes: &[RunningNode]) -> usize {
+    for _ in 0..2000 {
+        let leaders: Vec<_> = nodes.iter().map(|node| node.node.leader_id()).collect();
+        if let Some(Some(leader)) = leaders.first()
+            && leaders.iter().all(|seen| seen == &Some(*leader))
+        {
+            let index = nodes
+                .iter()
+                .position(|node| node.node.id() == *leader)
+                .unwrap();
+            let url_known = nodes.iter().all(|node| {
+                node.node
+                    .addresses()
+                    .get(leader)
+                    .is_some_and(|a| a.contains("client="))
+            });
+            if url_known {
+                return index;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the nodes never agreed on a leader");
+}
+
+/// An HTTP client that does not follow redirects (the tests look at them).
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
