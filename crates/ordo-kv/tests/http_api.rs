@@ -12,7 +12,7 @@ use ordo_kv::server::RunningNode;
 use ordo_kv::server::settings::Bootstrap;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{free_port, http, leader_of, start_cluster};
+use support::{free_port, get_json, http, leader_of, start_cluster};
 
 async fn json_of(response: reqwest::Response) -> Value {
     response.json().await.unwrap()
@@ -116,14 +116,7 @@ async fn writes_reads_compare_and_set_delete_and_list() {
         .await
         .unwrap();
     assert_eq!(binary.status(), StatusCode::OK);
-    let listed: ListResponse = client
-        .get(format!("{url}/v1/kv?prefix=app/&limit=2"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: ListResponse = get_json(&format!("{url}/v1/kv?prefix=app/&limit=2")).await;
     let keys: Vec<_> = listed.items.iter().map(|item| item.key.as_str()).collect();
     assert_eq!((keys, listed.more), (vec!["app/a", "app/bin"], true));
     assert_eq!(listed.items[1].encoding.as_deref(), Some("base64"));
@@ -188,14 +181,7 @@ async fn every_bad_request_gets_its_status_and_changes_nothing() {
     let got = client.get(format!("{url}/v1/kv/a")).send().await.unwrap();
     assert_eq!(got.headers()["x-ordo-cluster-revision"], "1");
     assert_eq!(got.text().await.unwrap(), "1");
-    let listed: ListResponse = client
-        .get(format!("{url}/v1/kv"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: ListResponse = get_json(&format!("{url}/v1/kv")).await;
     assert_eq!(listed.items.len(), 1);
     for node in nodes {
         node.stop().await;
@@ -236,14 +222,7 @@ async fn followers_redirect_writes_and_serve_linearizable_reads() {
     }
     // Every node describes the same three members, with their addresses.
     for node in &nodes {
-        let cluster: ClusterResponse = client
-            .get(format!("{}/v1/cluster", node.client_url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let cluster: ClusterResponse = get_json(&format!("{}/v1/cluster", node.client_url)).await;
         assert_eq!(cluster.members.len(), 3);
         assert_eq!(cluster.leader, Some(nodes[leader].node.id()));
         let health = client
@@ -315,14 +294,7 @@ async fn a_node_joins_through_any_member_and_a_leader_moves_on_request() {
     };
     let joined = RunningNode::start(joiner).await.unwrap();
     let client = http();
-    let cluster: ClusterResponse = client
-        .get(format!("{url}/v1/cluster"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let cluster: ClusterResponse = get_json(&format!("{url}/v1/cluster")).await;
     let voters: Vec<_> = cluster
         .members
         .iter()
@@ -393,14 +365,7 @@ async fn a_backup_seeds_a_new_cluster_with_the_same_data() {
     }
     let leader = leader_of(&restored).await;
     let url = restored[leader].client_url.clone();
-    let listed: ListResponse = client
-        .get(format!("{url}/v1/kv?prefix=key-"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: ListResponse = get_json(&format!("{url}/v1/kv?prefix=key-")).await;
     assert_eq!(listed.items.len(), 50);
     assert_eq!(listed.items[7].value, "value-7");
     // Revisions carry on from the backup's.

@@ -94,3 +94,12 @@ pub fn http() -> reqwest::Client {
         .build()
         .unwrap()
 }
+
+/// GETs `url` and decodes its JSON answer (panics on anything else).
+pub async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> T {
+    let response = http().get(url).send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    serde_json::from_str(&text)
+        .unwrap_or_else(|error| panic!("GET {url}: {status} {text}: {error}"))
+}

@@ -111,11 +111,7 @@ pub(super) async fn remove_member(
     id: Result<Path<NodeId>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let path = path_and_query(&uri);
-    let id = member_id(id)?;
-    let status = node_status(&state, path).await?;
-    if !status.membership.contains(id) {
-        return Err(ApiError::not_found(format!("node {id} is not a member")));
-    }
+    let id = existing_member(&state, id, path).await?;
     state
         .node
         .remove_node(id)
@@ -130,11 +126,7 @@ pub(super) async fn promote(
     id: Result<Path<NodeId>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let path = path_and_query(&uri);
-    let id = member_id(id)?;
-    let status = node_status(&state, path).await?;
-    if !status.membership.contains(id) {
-        return Err(ApiError::not_found(format!("node {id} is not a member")));
-    }
+    let id = existing_member(&state, id, path).await?;
     let address = state.node.addresses().get(&id).cloned().unwrap_or_default();
     state
         .node
@@ -215,6 +207,20 @@ fn role_name(role: Role) -> &'static str {
         Role::Candidate => "candidate",
         Role::PreCandidate => "pre_candidate",
     }
+}
+
+/// The member id in the path, if it names a member (404 otherwise).
+async fn existing_member(
+    state: &SharedState,
+    id: Result<Path<NodeId>, PathRejection>,
+    path: &str,
+) -> Result<NodeId, ApiError> {
+    let id = member_id(id)?;
+    let status = node_status(state, path).await?;
+    if !status.membership.contains(id) {
+        return Err(ApiError::not_found(format!("node {id} is not a member")));
+    }
+    Ok(id)
 }
 
 fn member_id(id: Result<Path<NodeId>, PathRejection>) -> Result<NodeId, ApiError> {
