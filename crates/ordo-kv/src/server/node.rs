@@ -196,7 +196,7 @@ impl RunningNode {
 
     /// Stops serving: no new requests, then the node (requests waiting on
     /// it are answered `503 unavailable`; the log is flushed), then what
-    /// HTTP is still sending, for at most [`HTTP_DRAIN_PATIENCE`], then the
+    /// HTTP is still sending, for at most `HTTP_DRAIN_PATIENCE`, then the
     /// background tasks.
     ///
     /// The node stops before the HTTP server drains: a write waiting for a
