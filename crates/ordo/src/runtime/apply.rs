@@ -18,6 +18,11 @@
 //!   with another term (or as a no-op) means a new leader replaced it, and the
 //!   proposal is answered [`RaftError::ProposalDropped`]. Nothing else answers
 //!   it (not its entry leaving this node's log): see `waiters.rs`.
+//! - `Tick` (from the consensus task's tick, while proposals are pending)
+//!   answers [`RaftError::Timeout`] to proposals past their deadline
+//!   ([`RaftConfig::propose_timeout`](crate::RaftConfig::propose_timeout)
+//!   after they were appended). Callers keep no timer of their own, so a
+//!   state machine stuck in one call delays timeouts too.
 //! - `Read` waits until the applied index reaches its read index, then runs
 //!   the query; `StaleRead` runs at once.
 //!
@@ -34,6 +39,7 @@
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::time::Instant;
 
 use ordo_core::{EntryPayload, Index, Membership, Term};
 use tokio::sync::{mpsc, oneshot};
@@ -219,8 +225,12 @@ impl<S: StateMachine> Applier<S> {
             ApplyInput::Register {
                 first_index,
                 term,
+                deadline,
                 replies,
-            } => self.register(first_index, term, replies),
+            } => self.register(first_index, term, deadline, replies),
+            ApplyInput::Tick => {
+                self.waiters.expire(Instant::now());
+            }
             ApplyInput::Entries(entries) => self.apply(entries),
             ApplyInput::Read {
                 read_index,
@@ -231,7 +241,8 @@ impl<S: StateMachine> Applier<S> {
             ApplyInput::BuildSnapshot => self.build_snapshot(),
             ApplyInput::Install(meta) => self.install(meta),
             ApplyInput::RegisterChange { index, term, reply } => {
-                self.changes.insert(index, term, reply);
+                // The caller times the change out itself.
+                self.changes.insert(index, term, None, reply);
             }
             ApplyInput::Stop { error } => {
                 self.publish_progress();
@@ -270,9 +281,15 @@ impl<S: StateMachine> Applier<S> {
         }
     }
 
-    fn register(&mut self, first_index: Index, term: Term, replies: Vec<Reply<S::Response>>) {
+    fn register(
+        &mut self,
+        first_index: Index,
+        term: Term,
+        deadline: Instant,
+        replies: Vec<Reply<S::Response>>,
+    ) {
         for (reply, index) in replies.into_iter().zip(first_index..) {
-            self.waiters.insert(index, term, reply);
+            self.waiters.insert(index, term, Some(deadline), reply);
         }
     }
 
@@ -547,7 +564,10 @@ fn refuse<S: StateMachine>(input: ApplyInput<S>, error: &RaftError) -> bool {
         ApplyInput::RegisterChange { reply, .. } => {
             let _ = reply.send(Err(error.clone()));
         }
-        ApplyInput::Entries(_) | ApplyInput::BuildSnapshot | ApplyInput::Install(_) => {}
+        ApplyInput::Entries(_)
+        | ApplyInput::BuildSnapshot
+        | ApplyInput::Install(_)
+        | ApplyInput::Tick => {}
         ApplyInput::Stop { .. } => return true,
     }
     false

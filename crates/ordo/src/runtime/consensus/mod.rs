@@ -343,6 +343,7 @@ impl<S: StateMachine> Consensus<S> {
                 let input = ApplyInput::Register {
                     first_index: proposal.first_index,
                     term: proposal.term,
+                    deadline: deadline_after(self.config.propose_timeout),
                     replies,
                 };
                 return self.to_apply(input);
@@ -480,6 +481,10 @@ impl<S: StateMachine> Consensus<S> {
         self.state.ticks_fed = self.state.ticks_fed.max(due);
         if behind > 0 && self.state.ticks_fed % READ_SWEEP_TICKS < behind {
             self.sweep_reads();
+        }
+        // Proposals time out in the apply stage, which holds them.
+        if behind > 0 && self.shared.pending_proposals.load(Ordering::Relaxed) > 0 {
+            self.to_apply(ApplyInput::Tick)?;
         }
         Ok(())
     }
@@ -767,6 +772,14 @@ fn encode<S: StateMachine>(
     }
     batch.bytes_per_command = (total / count.max(1)).clamp(1, 4096);
     (encoded, kept)
+}
+
+/// `timeout` from now; a timeout too long for the clock never expires in
+/// practice (a century).
+fn deadline_after(timeout: std::time::Duration) -> Instant {
+    const CENTURY: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 24 * 3600);
+    let now = Instant::now();
+    now.checked_add(timeout.min(CENTURY)).unwrap_or(now)
 }
 
 fn answer_all<R>(replies: Vec<Reply<R>>, error: &RaftError) -> Result<(), RaftError> {
