@@ -163,7 +163,10 @@ async fn a_proposal_that_cannot_commit_times_out_after_the_propose_timeout() {
     let answer = node.propose(set("lost", 2)).await;
     let waited = started.elapsed();
     assert!(matches!(answer, Err(RaftError::Timeout)), "{answer:?}");
-    assert!(waited >= timeout, "answered after {waited:?}, before the timeout");
+    assert!(
+        waited >= timeout,
+        "answered after {waited:?}, before the timeout"
+    );
     assert!(
         waited < timeout + Duration::from_secs(2),
         "answered only after {waited:?}"

@@ -75,6 +75,7 @@ impl<R> Waiters<R> {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }
@@ -304,7 +305,11 @@ mod tests {
         let mut second = wait_until(&mut waiters, 2, 1, at(20));
         let mut third = wait_until(&mut waiters, 3, 1, at(30));
         assert_eq!(waiters.expire(start), 0);
-        assert_eq!(waiters.expire(at(20).unwrap()), 2, "the deadline itself expires");
+        assert_eq!(
+            waiters.expire(at(20).unwrap()),
+            2,
+            "the deadline itself expires"
+        );
         assert!(timed_out(&mut first) && timed_out(&mut second));
         assert_eq!(answer(&mut third), None);
         // Applying later indexes does not answer an expired waiter twice.
@@ -328,13 +333,20 @@ mod tests {
         assert_eq!(answer(&mut new), None);
         assert_eq!(waiters.expire(at(50).unwrap()), 1);
         assert!(timed_out(&mut new));
-        assert_eq!(waiters.expire(at(100_000).unwrap()), 0, "no deadline, no timeout");
+        assert_eq!(
+            waiters.expire(at(100_000).unwrap()),
+            0,
+            "no deadline, no timeout"
+        );
         assert_eq!(answer(&mut never), None);
         // Ordered again: a new waiter behind one without a deadline.
         let mut late = wait_until(&mut waiters, 9, 4, at(60));
         assert_eq!(waiters.expire(at(60).unwrap()), 1);
         assert!(timed_out(&mut late));
         waiters.applied_through(8);
-        assert!(matches!(never.try_recv(), Ok(Err(RaftError::ProposalDropped))));
+        assert!(matches!(
+            never.try_recv(),
+            Ok(Err(RaftError::ProposalDropped))
+        ));
     }
 }

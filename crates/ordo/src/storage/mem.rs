@@ -174,7 +174,9 @@ impl LogRead for MemLogStore {
         }
         // Clones only what fits: at most `max_bytes` of payload, at least one
         // entry (as `ordo_core::limit_by_bytes`).
-        let stored = state.entries.range(state.position(low)..state.position(high));
+        let stored = state
+            .entries
+            .range(state.position(low)..state.position(high));
         let mut range = Vec::with_capacity(stored.len().min(1024));
         let mut bytes = 0;
         for (entry, index) in stored.zip(low..) {
@@ -290,7 +292,11 @@ mod tests {
             .collect();
         store.append(&entries).unwrap();
         assert_eq!(store.entries(1, 6, 25).unwrap(), entries[..2]);
-        assert_eq!(store.entries(2, 6, 0).unwrap(), entries[1..2], "at least one");
+        assert_eq!(
+            store.entries(2, 6, 0).unwrap(),
+            entries[1..2],
+            "at least one"
+        );
         assert_eq!(store.entries(1, 6, u64::MAX).unwrap(), entries);
     }
 }
