@@ -9,7 +9,10 @@
 //!    where batching happens**: every proposal drained in one round becomes
 //!    one [`Raft::propose`] call, so one log append, one persist, one
 //!    message per follower; every read drained becomes one
-//!    [`Raft::read_index`] call, so one heartbeat round.
+//!    [`Raft::read_index`] call, so one heartbeat round. When proposals
+//!    come concurrently (the last batch had several), a round started by a
+//!    proposal first yields once, so that callers ready to run queue theirs
+//!    and join the batch (`gather`).
 //! 3. Feed ticks for the wall time that passed.
 //! 4. Take the core's actions once and carry them out, all at once: messages
 //!    to the transport, the persist to the persistence thread, committed
@@ -78,6 +81,9 @@ struct ProposalBatch<S: StateMachine> {
     replies: Vec<Reply<S::Response>>,
     /// Encoded bytes per command of the last batch, to size the next buffer.
     bytes_per_command: usize,
+    /// Proposals in the last batch: more than one means callers are
+    /// proposing concurrently (see [`gather`]).
+    last_count: usize,
 }
 
 /// Everything the consensus task owns.
@@ -160,6 +166,7 @@ impl<S: StateMachine> Consensus<S> {
             commands: Vec::new(),
             replies: Vec::new(),
             bytes_per_command: 16,
+            last_count: 0,
         };
         let sleep = tokio::time::sleep_until(self.next_tick_deadline());
         tokio::pin!(sleep);
@@ -173,7 +180,12 @@ impl<S: StateMachine> Consensus<S> {
                     None => return Ok(()),
                 },
                 request = self.requests.recv() => match request {
-                    Some(request) => self.on_request(request, &mut batch)?,
+                    Some(request) => {
+                        self.on_request(request, &mut batch)?;
+                        if batch.last_count > 1 && !batch.commands.is_empty() {
+                            gather().await;
+                        }
+                    }
                     // Every handle was dropped: nobody can use the node.
                     None => return Ok(()),
                 },
@@ -329,6 +341,7 @@ impl<S: StateMachine> Consensus<S> {
         if batch.commands.is_empty() {
             return Ok(());
         }
+        batch.last_count = batch.commands.len();
         let replies = std::mem::take(&mut batch.replies);
         if self.overloaded() {
             batch.commands.clear();
@@ -772,6 +785,21 @@ fn encode<S: StateMachine>(
     }
     batch.bytes_per_command = (total / count.max(1)).clamp(1, 4096);
     (encoded, kept)
+}
+
+/// Lets callers that are ready to run queue their proposals before a round
+/// drains the queue; called when the last batch shows that they propose
+/// concurrently. Callers answered by one applied batch propose again
+/// together, and without this the first of them wakes the consensus task, which
+/// runs at once (Tokio runs a task woken by the running one next) and
+/// appends a handful, then the next handful, each round costing a
+/// message per follower, their appends and answers, and an apply. One
+/// yield lets the runtime run the ready callers first (Tokio reschedules
+/// a yielding task once the others ready have run, or at its next
+/// maintenance), so they share one append. A lone caller never waits
+/// here.
+async fn gather() {
+    tokio::task::yield_now().await;
 }
 
 /// `timeout` from now; a timeout too long for the clock never expires in
