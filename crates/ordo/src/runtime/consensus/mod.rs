@@ -342,7 +342,8 @@ impl<S: StateMachine> Consensus<S> {
             return Ok(());
         }
         batch.last_count = batch.commands.len();
-        let replies = std::mem::take(&mut batch.replies);
+        // The replies leave with the batch; the next one is likely as large.
+        let replies = std::mem::replace(&mut batch.replies, Vec::with_capacity(batch.last_count));
         if self.overloaded() {
             batch.commands.clear();
             return answer_all(replies, &RaftError::Busy { reason: "backlog" });
@@ -761,30 +762,34 @@ impl<S: StateMachine> Consensus<S> {
 /// of exactly those.
 fn encode<S: StateMachine>(
     batch: &mut ProposalBatch<S>,
-    replies: Vec<Reply<S::Response>>,
+    mut replies: Vec<Reply<S::Response>>,
 ) -> (Vec<Bytes>, Vec<Reply<S::Response>>) {
     let count = batch.commands.len();
     let mut buffer = BytesMut::with_capacity(count * batch.bytes_per_command);
     let mut encoded = Vec::with_capacity(count);
-    let mut kept = Vec::with_capacity(count);
+    let mut failed = Vec::new();
     let mut total = 0;
-    for (command, reply) in batch.commands.drain(..).zip(replies) {
+    for (position, command) in batch.commands.drain(..).enumerate() {
         buffer.put_u8(envelope::COMMAND_TAG);
         match postcard::to_io(&command, (&mut buffer).writer()) {
             Ok(_) => {
                 let bytes = buffer.split().freeze();
                 total += bytes.len();
                 encoded.push(bytes);
-                kept.push(reply);
             }
             Err(error) => {
                 drop(buffer.split()); // whatever was half written
-                let _ = reply.send(Err(RaftError::InvalidCommand(error.to_string())));
+                failed.push((position, error));
             }
         }
     }
+    // From the back, so that the positions still hold.
+    for (position, error) in failed.into_iter().rev() {
+        let reply = replies.remove(position);
+        let _ = reply.send(Err(RaftError::InvalidCommand(error.to_string())));
+    }
     batch.bytes_per_command = (total / count.max(1)).clamp(1, 4096);
-    (encoded, kept)
+    (encoded, replies)
 }
 
 /// Lets callers that are ready to run queue their proposals before a round
@@ -834,5 +839,93 @@ fn refuse<S: StateMachine>(request: Request<S>, error: &RaftError) {
             let _ = reply.send(Err(error.clone()));
         }
         Request::Status { .. } => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::*;
+    use crate::runtime::state_machine::Entry;
+
+    /// A command that postcard cannot encode when it is odd.
+    struct Picky(u64);
+
+    impl Serialize for Picky {
+        fn serialize<Z: Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
+            if self.0 % 2 == 1 {
+                return Err(serde::ser::Error::custom("odd"));
+            }
+            serializer.serialize_u64(self.0)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Picky {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            u64::deserialize(deserializer).map(Picky)
+        }
+    }
+
+    struct Machine;
+
+    impl StateMachine for Machine {
+        type Command = Picky;
+        type Response = ();
+        type Query = ();
+        type Answer = ();
+
+        fn apply(&mut self, entries: Vec<Entry<Picky>>) -> Vec<()> {
+            vec![(); entries.len()]
+        }
+        fn query(&self, _: ()) {}
+        fn snapshot(&self, _: &mut dyn Write) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn restore(&mut self, _: &mut dyn Read) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn commands_that_cannot_be_encoded_are_answered_and_left_out() {
+        let mut batch = ProposalBatch::<Machine> {
+            commands: (0..5).map(Picky).collect(),
+            replies: Vec::new(),
+            bytes_per_command: 1,
+            last_count: 0,
+        };
+        let (replies, mut answers): (Vec<_>, Vec<_>) = (0..5).map(|_| oneshot::channel()).unzip();
+        let (encoded, kept) = encode(&mut batch, replies);
+        let values: Vec<u64> = encoded
+            .iter()
+            .map(|bytes| match envelope::open(bytes) {
+                envelope::Payload::Command(command) => postcard::from_bytes(command).unwrap(),
+                _ => panic!("not a command"),
+            })
+            .collect();
+        assert_eq!(values, [0, 2, 4]);
+        assert_eq!(kept.len(), 3);
+        for (value, answer) in answers.iter_mut().enumerate() {
+            let answered = answer.try_recv();
+            if value % 2 == 1 {
+                assert!(matches!(answered, Ok(Err(RaftError::InvalidCommand(_)))));
+            } else {
+                assert!(answered.is_err(), "{value} waits for its entry");
+            }
+        }
+        // The kept replies are those of the encoded commands, in order.
+        for (reply, value) in kept.into_iter().zip([0, 2, 4]) {
+            let _ = reply.send(Err(RaftError::Fatal(value.to_string())));
+        }
+        for value in [0, 2, 4] {
+            let answered = answers[value].try_recv();
+            assert!(
+                matches!(&answered, Ok(Err(RaftError::Fatal(v))) if *v == value.to_string()),
+                "{answered:?}"
+            );
+        }
     }
 }
