@@ -15,12 +15,6 @@ pub(crate) type Reply<T> = oneshot::Sender<Result<T, RaftError>>;
 
 /// A request from a [`RaftNode`](crate::RaftNode) handle to the consensus task.
 pub(crate) enum Request<S: StateMachine> {
-    /// Append a command (encoded by the consensus task, batch by batch);
-    /// answer once applied here.
-    Propose {
-        command: S::Command,
-        reply: Reply<S::Response>,
-    },
     /// Confirm a read, then answer `query` once applied far enough.
     Read {
         query: S::Query,

@@ -3,7 +3,8 @@
 //! One loop, one Tokio task per node:
 //!
 //! 1. Wait for anything: a message from the transport, a request from a
-//!    handle, a wake-up from the persistence or apply stage, the next tick.
+//!    handle, the first proposal of a batch (`proposals.rs`), a wake-up
+//!    from the persistence or apply stage, the next tick.
 //! 2. Drain, without waiting, everything else already queued (bounded per
 //!    round): storage and apply progress, messages, requests. **This is
 //!    where batching happens**: every proposal drained in one round becomes
@@ -52,6 +53,7 @@ use crate::runtime::envelope::{self, Addresses, RuntimeEntry};
 use crate::runtime::error::RaftError;
 use crate::runtime::event::{Event, EventSender};
 use crate::runtime::persist::PersistJob;
+use crate::runtime::proposals::QueueTaker;
 use crate::runtime::shared::{ApplyInput, Reply, Request, Shared};
 use crate::runtime::snapshot_io::SnapshotJob;
 use crate::runtime::state_machine::StateMachine;
@@ -63,6 +65,9 @@ mod snapshots;
 
 /// Most messages stepped in one round, so requests and ticks are not starved.
 const MESSAGES_PER_ROUND_MAX: usize = 4096;
+/// Most requests other than proposals (reads, status, ...) handled in one
+/// round, so a flood of them cannot starve messages and ticks.
+const REQUESTS_PER_ROUND_MAX: usize = 4096;
 /// Most ticks fed at once after a stall; more would change nothing.
 const TICKS_PER_ROUND_MAX: u64 = 1024;
 /// How often (in ticks) forgotten reads are swept.
@@ -92,6 +97,7 @@ pub(crate) struct Consensus<S: StateMachine> {
     pub(crate) config: Arc<RaftConfig>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) requests: mpsc::Receiver<Request<S>>,
+    pub(crate) proposals: QueueTaker<S>,
     pub(crate) inbox: InboxReceiver,
     pub(crate) transport: Arc<dyn Transport>,
     pub(crate) persists: Option<std::sync::mpsc::Sender<PersistJob>>,
@@ -180,15 +186,15 @@ impl<S: StateMachine> Consensus<S> {
                     None => return Ok(()),
                 },
                 request = self.requests.recv() => match request {
-                    Some(request) => {
-                        self.on_request(request, &mut batch)?;
-                        if batch.last_count > 1 && !batch.commands.is_empty() {
-                            gather().await;
-                        }
-                    }
+                    Some(request) => self.on_request(request)?,
                     // Every handle was dropped: nobody can use the node.
                     None => return Ok(()),
                 },
+                () = self.proposals.pushed() => {
+                    if batch.last_count > 1 {
+                        gather().await;
+                    }
+                }
                 () = &mut sleep => {}
             }
             self.round(&mut batch)?;
@@ -205,13 +211,13 @@ impl<S: StateMachine> Consensus<S> {
                 Err(_) => break,
             }
         }
-        while batch.commands.len() < self.config.max_proposals_per_batch {
+        for _ in 0..REQUESTS_PER_ROUND_MAX {
             match self.requests.try_recv() {
-                Ok(request) => self.on_request(request, batch)?,
+                Ok(request) => self.on_request(request)?,
                 Err(_) => break,
             }
         }
-        self.propose(batch)?;
+        self.take_proposals(batch)?;
         self.tick()?;
         self.carry_out_actions()
     }
@@ -296,19 +302,29 @@ impl<S: StateMachine> Consensus<S> {
         Ok(self.raft.step(message)?)
     }
 
-    fn on_request(
-        &mut self,
-        request: Request<S>,
-        batch: &mut ProposalBatch<S>,
-    ) -> Result<(), RaftError> {
-        match request {
-            Request::Propose { command, reply } => {
-                batch.commands.push(command);
-                batch.replies.push(reply);
-                if batch.commands.len() >= self.config.max_proposals_per_batch {
-                    self.propose(batch)?;
-                }
+    /// Proposes everything queued, at most
+    /// [`RaftConfig::max_proposals_per_batch`] per core append, and at most
+    /// [`RaftConfig::max_pending_proposals`] in one round: refused proposals
+    /// are answered at once and may come straight back, so the queue could
+    /// otherwise keep the task here (what is left wakes the next round).
+    fn take_proposals(&mut self, batch: &mut ProposalBatch<S>) -> Result<(), RaftError> {
+        let mut budget = self.config.max_pending_proposals;
+        while budget > 0 {
+            let max = self.config.max_proposals_per_batch.min(budget);
+            let taken = self
+                .proposals
+                .take(&mut batch.commands, &mut batch.replies, max);
+            if taken == 0 {
+                break;
             }
+            budget -= taken;
+            self.propose(batch)?;
+        }
+        Ok(())
+    }
+
+    fn on_request(&mut self, request: Request<S>) -> Result<(), RaftError> {
+        match request {
             Request::Read { query, mode, reply } => self.read(query, mode, reply)?,
             Request::Status { reply } => {
                 let _ = reply.send(self.status());
@@ -732,6 +748,9 @@ impl<S: StateMachine> Consensus<S> {
         while let Ok(request) = self.requests.try_recv() {
             refuse(request, &error);
         }
+        for reply in self.proposals.close() {
+            let _ = reply.send(Err(error.clone()));
+        }
         for (_, read) in self.reads.drain() {
             let _ = read.reply.send(Err(error.clone()));
         }
@@ -824,9 +843,6 @@ fn answer_all<R>(replies: Vec<Reply<R>>, error: &RaftError) -> Result<(), RaftEr
 
 fn refuse<S: StateMachine>(request: Request<S>, error: &RaftError) {
     match request {
-        Request::Propose { reply, .. } => {
-            let _ = reply.send(Err(error.clone()));
-        }
         Request::Read { reply, .. } => {
             let _ = reply.send(Err(error.clone()));
         }
