@@ -634,6 +634,7 @@ pub(crate) fn restore_from<S: StateMachine>(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use std::io::{Read, Write};
     use std::time::Instant;

@@ -143,6 +143,7 @@ impl<S: StateMachine> Drop for QueueTaker<S> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use std::io::{Read, Write};
 

@@ -222,6 +222,7 @@ fn not_after(a: Option<Instant>, b: Option<Instant>) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use tokio::sync::oneshot;
 

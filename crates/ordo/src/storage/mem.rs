@@ -275,6 +275,7 @@ fn mark_all_durable(state: &mut MemState) -> Durable {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

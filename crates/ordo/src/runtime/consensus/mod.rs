@@ -859,6 +859,7 @@ fn refuse<S: StateMachine>(request: Request<S>, error: &RaftError) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use std::io::{Read, Write};
 
