@@ -302,11 +302,13 @@ impl<S: StateMachine> Consensus<S> {
         Ok(self.raft.step(message)?)
     }
 
-    /// Proposes everything queued, at most
-    /// [`RaftConfig::max_proposals_per_batch`] per core append, and at most
-    /// [`RaftConfig::max_pending_proposals`] in one round: refused proposals
-    /// are answered at once and may come straight back, so the queue could
-    /// otherwise keep the task here (what is left wakes the next round).
+    /// Proposes what is queued now, in core appends of at most
+    /// [`RaftConfig::max_proposals_per_batch`]. Proposals that arrive
+    /// meanwhile wait for the next round (they wake it): taking them here
+    /// would make a core append, and a message per follower, of the few
+    /// that trickled in while the last was proposed. At most
+    /// [`RaftConfig::max_pending_proposals`] per round: refused proposals
+    /// are answered at once and may come straight back.
     fn take_proposals(&mut self, batch: &mut ProposalBatch<S>) -> Result<(), RaftError> {
         let mut budget = self.config.max_pending_proposals;
         while budget > 0 {
@@ -314,11 +316,11 @@ impl<S: StateMachine> Consensus<S> {
             let taken = self
                 .proposals
                 .take(&mut batch.commands, &mut batch.replies, max);
-            if taken == 0 {
-                break;
-            }
             budget -= taken;
             self.propose(batch)?;
+            if taken < max {
+                break; // the queue was emptied
+            }
         }
         Ok(())
     }
