@@ -5,7 +5,7 @@
 mod runtime_support;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ordo::storage::MemLogStore;
 use ordo::{RaftConfig, RaftError};
@@ -146,6 +146,33 @@ async fn stop_answers_in_flight_proposals_and_reads_with_shutting_down() {
     assert!(node.is_stopped() && !node.is_leader() && node.leader_id().is_none());
     node.stop().await; // twice is fine
     cluster.nodes.remove(&1);
+    cluster.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proposal_that_cannot_commit_times_out_after_the_propose_timeout() {
+    let timeout = Duration::from_millis(300);
+    let mut cluster = Cluster::start_with(3, |config| config.propose_timeout = timeout).await;
+    let leader = cluster.leader().await;
+    let node = cluster.node(leader).clone();
+    assert_eq!(node.propose(set("a", 1)).await.unwrap(), None);
+    // Cut off, the leader still accepts the proposal but can never commit it
+    // (and soon steps down, which does not answer it either).
+    cluster.network.isolate(leader);
+    let started = Instant::now();
+    let answer = node.propose(set("lost", 2)).await;
+    let waited = started.elapsed();
+    assert!(matches!(answer, Err(RaftError::Timeout)), "{answer:?}");
+    assert!(
+        waited >= timeout,
+        "answered after {waited:?}, before the timeout"
+    );
+    assert!(
+        waited < timeout + Duration::from_secs(2),
+        "answered only after {waited:?}"
+    );
+    assert_eq!(node.status().await.unwrap().pending_proposals, 0);
+    cluster.network.heal();
     cluster.stop_all().await;
 }
 

@@ -2,7 +2,6 @@
 //! and the commit and apply cursors over it.
 
 use crate::entry::Entry;
-use crate::log::memory::limit_by_bytes;
 use crate::log::read::{LogRead, LogReadError};
 use crate::log::unstable::Unstable;
 use crate::planted;
@@ -160,13 +159,11 @@ impl<L: LogRead> RaftLog<L> {
         if high > split && stored_all {
             let from = low.max(split);
             let budget = max_bytes.saturating_sub(crate::entry::total_payload_bytes(&entries));
-            let tail: Vec<Entry> = self.unstable.slice(from, high).cloned().collect();
-            let allowed = if entries.is_empty() {
-                limit_by_bytes(&tail, budget).len()
-            } else {
-                fit(&tail, budget)
-            };
-            entries.extend(tail.into_iter().take(allowed));
+            let mut allowed = fit(self.unstable.slice(from, high), budget);
+            if entries.is_empty() {
+                allowed = allowed.max(1); // at least one, as `limit_by_bytes`
+            }
+            entries.extend(self.unstable.slice(from, high).take(allowed).cloned());
         }
         Ok(entries)
     }
@@ -230,9 +227,13 @@ impl<L: LogRead> RaftLog<L> {
             self.committed
         );
         let written_from = entries[position].index;
-        let truncated_from = self
-            .unstable
-            .truncate_and_append(entries.split_off(position));
+        // `split_off(0)` would copy every entry into a new vector.
+        let new_entries = if position == 0 {
+            entries
+        } else {
+            entries.split_off(position)
+        };
+        let truncated_from = self.unstable.truncate_and_append(new_entries);
         Ok(AppendOutcome::Appended {
             match_index,
             truncated_from,
@@ -367,10 +368,9 @@ impl<L: LogRead> RaftLog<L> {
 }
 
 /// How many entries of `entries` fit in `budget` bytes (possibly none).
-fn fit(entries: &[Entry], budget: u64) -> usize {
+fn fit<'a>(entries: impl Iterator<Item = &'a Entry>, budget: u64) -> usize {
     let mut used = 0;
     entries
-        .iter()
         .take_while(|entry| {
             used += entry.payload_bytes();
             used <= budget

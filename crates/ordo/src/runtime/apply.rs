@@ -18,6 +18,11 @@
 //!   with another term (or as a no-op) means a new leader replaced it, and the
 //!   proposal is answered [`RaftError::ProposalDropped`]. Nothing else answers
 //!   it (not its entry leaving this node's log): see `waiters.rs`.
+//! - `Tick` (from the consensus task's tick, while proposals are pending)
+//!   answers [`RaftError::Timeout`] to proposals past their deadline
+//!   ([`RaftConfig::propose_timeout`](crate::RaftConfig::propose_timeout)
+//!   after they were appended). Callers keep no timer of their own, so a
+//!   state machine stuck in one call delays timeouts too.
 //! - `Read` waits until the applied index reaches its read index, then runs
 //!   the query; `StaleRead` runs at once.
 //!
@@ -34,6 +39,7 @@
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::time::Instant;
 
 use ordo_core::{EntryPayload, Index, Membership, Term};
 use tokio::sync::{mpsc, oneshot};
@@ -219,8 +225,12 @@ impl<S: StateMachine> Applier<S> {
             ApplyInput::Register {
                 first_index,
                 term,
+                deadline,
                 replies,
-            } => self.register(first_index, term, replies),
+            } => self.register(first_index, term, deadline, replies),
+            ApplyInput::Tick => {
+                self.waiters.expire(Instant::now());
+            }
             ApplyInput::Entries(entries) => self.apply(entries),
             ApplyInput::Read {
                 read_index,
@@ -231,7 +241,8 @@ impl<S: StateMachine> Applier<S> {
             ApplyInput::BuildSnapshot => self.build_snapshot(),
             ApplyInput::Install(meta) => self.install(meta),
             ApplyInput::RegisterChange { index, term, reply } => {
-                self.changes.insert(index, term, reply);
+                // The caller times the change out itself.
+                self.changes.insert(index, term, None, reply);
             }
             ApplyInput::Stop { error } => {
                 self.publish_progress();
@@ -270,9 +281,15 @@ impl<S: StateMachine> Applier<S> {
         }
     }
 
-    fn register(&mut self, first_index: Index, term: Term, replies: Vec<Reply<S::Response>>) {
+    fn register(
+        &mut self,
+        first_index: Index,
+        term: Term,
+        deadline: Instant,
+        replies: Vec<Reply<S::Response>>,
+    ) {
         for (reply, index) in replies.into_iter().zip(first_index..) {
-            self.waiters.insert(index, term, reply);
+            self.waiters.insert(index, term, Some(deadline), reply);
         }
     }
 
@@ -285,45 +302,61 @@ impl<S: StateMachine> Applier<S> {
             return;
         };
         let mut commands = Vec::with_capacity(entries.len());
-        let mut outcomes = Vec::new();
+        let mut keys = Vec::with_capacity(entries.len());
+        let mut invalid = Vec::new();
         for entry in entries {
             match self.decode(entry) {
-                Decoded::Command(command) => commands.push(command),
+                Decoded::Command(command) => {
+                    keys.push((command.index, command.term));
+                    commands.push(command);
+                }
                 Decoded::Nothing => {}
-                Decoded::Invalid { index, term, error } => outcomes.push((index, term, Err(error))),
+                Decoded::Invalid { index, term, error } => invalid.push((index, term, error)),
             }
         }
-        let invalid = outcomes.len();
-        if !commands.is_empty() {
-            let keys: Vec<(Index, Term)> = commands.iter().map(|c| (c.index, c.term)).collect();
+        let responses = if commands.is_empty() {
+            Vec::new()
+        } else {
             let Some(responses) = self.call(|state_machine| state_machine.apply(commands)) else {
                 return;
             };
-            let mut responses = responses.into_iter();
-            let mut missing = None;
-            for (index, term) in keys {
-                let outcome = match responses.next() {
-                    Some(response) => Ok(response),
-                    None => Err(missing
-                        .get_or_insert_with(|| self.missing_response_error(index))
-                        .clone()),
-                };
-                outcomes.push((index, term, outcome));
-            }
-        }
-        if invalid > 0 {
-            outcomes.sort_by_key(|&(index, _, _)| index);
-        }
-        if !self.waiters.is_empty() {
-            for (index, term, outcome) in outcomes {
-                self.waiters.applied(index, term, || outcome);
-            }
-        }
+            responses
+        };
+        self.answer(keys, responses, invalid);
         // Whatever is left at or below the batch was replaced by other entries.
         self.waiters.applied_through(last.0);
         self.changes.applied_through(last.0);
         (self.applied_index, self.applied_term) = last;
         self.serve_reads();
+    }
+
+    /// Answers the proposals of one applied batch in index order: those of
+    /// the commands at `keys` with the state machine's `responses`, those
+    /// of `invalid` entries with their error.
+    fn answer(
+        &mut self,
+        keys: Vec<(Index, Term)>,
+        responses: Vec<S::Response>,
+        invalid: Vec<(Index, Term, RaftError)>,
+    ) {
+        let mut responses = responses.into_iter();
+        let mut invalid = invalid.into_iter().peekable();
+        let mut missing = None;
+        for (index, term) in keys {
+            while let Some((index, term, error)) = invalid.next_if(|entry| entry.0 < index) {
+                self.waiters.applied(index, term, || Err(error));
+            }
+            let outcome = match responses.next() {
+                Some(response) => Ok(response),
+                None => Err(missing
+                    .get_or_insert_with(|| self.missing_response_error(index))
+                    .clone()),
+            };
+            self.waiters.applied(index, term, || outcome);
+        }
+        for (index, term, error) in invalid {
+            self.waiters.applied(index, term, || Err(error));
+        }
     }
 
     fn missing_response_error(&self, index: Index) -> RaftError {
@@ -549,7 +582,10 @@ fn refuse<S: StateMachine>(input: ApplyInput<S>, error: &RaftError) -> bool {
         ApplyInput::RegisterChange { reply, .. } => {
             let _ = reply.send(Err(error.clone()));
         }
-        ApplyInput::Entries(_) | ApplyInput::BuildSnapshot | ApplyInput::Install(_) => {}
+        ApplyInput::Entries(_)
+        | ApplyInput::BuildSnapshot
+        | ApplyInput::Install(_)
+        | ApplyInput::Tick => {}
         ApplyInput::Stop { .. } => return true,
     }
     false
@@ -597,4 +633,126 @@ pub(crate) fn restore_from<S: StateMachine>(
         .restore(data)
         .map_err(|error| error.to_string())?;
     Ok(header)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::time::Instant;
+
+    use bytes::Bytes;
+    use ordo_core::{Role, SoftState};
+    use tokio::sync::oneshot;
+
+    use super::*;
+
+    /// Answers each command with itself, but never more than `max_responses`.
+    struct Echo {
+        max_responses: usize,
+    }
+
+    impl StateMachine for Echo {
+        type Command = u64;
+        type Response = u64;
+        type Query = ();
+        type Answer = ();
+
+        fn apply(&mut self, entries: Vec<Entry<u64>>) -> Vec<u64> {
+            let count = entries.len().min(self.max_responses);
+            entries.into_iter().take(count).map(|e| e.command).collect()
+        }
+        fn query(&self, _: ()) {}
+        fn snapshot(&self, _: &mut dyn Write) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn restore(&mut self, _: &mut dyn Read) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn applier(max_responses: usize) -> Applier<Echo> {
+        let (_inputs, receiver) = mpsc::unbounded_channel();
+        let soft_state = SoftState {
+            role: Role::Follower,
+            term: 1,
+            leader: None,
+        };
+        Applier::new(
+            Echo { max_responses },
+            1,
+            receiver,
+            Arc::new(Shared::new(soft_state, Default::default())),
+            EventSender::new(16),
+            StartPoint {
+                applied: (0, 0),
+                membership: Membership::default(),
+                addresses: Addresses::new(),
+                snapshot_store: None,
+            },
+        )
+    }
+
+    fn command(index: Index, value: u64) -> ordo_core::Entry {
+        let mut bytes = vec![envelope::COMMAND_TAG];
+        bytes.extend(postcard::to_allocvec(&value).unwrap());
+        ordo_core::Entry::command(index, 1, bytes)
+    }
+
+    type Answer = oneshot::Receiver<Result<u64, RaftError>>;
+
+    fn register(applier: &mut Applier<Echo>, count: usize) -> Vec<Answer> {
+        let (replies, answers): (Vec<_>, Vec<_>) = (0..count).map(|_| oneshot::channel()).unzip();
+        applier.handle(ApplyInput::Register {
+            first_index: 1,
+            term: 1,
+            deadline: Instant::now() + std::time::Duration::from_secs(60),
+            replies,
+        });
+        answers
+    }
+
+    fn answers(answers: Vec<Answer>) -> Vec<Result<u64, String>> {
+        answers
+            .into_iter()
+            .map(|mut answer| answer.try_recv().unwrap().map_err(|e| e.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn each_proposal_of_a_batch_gets_its_own_answer_in_order() {
+        let mut applier = applier(usize::MAX);
+        let waiting = register(&mut applier, 4);
+        let garbage = ordo_core::Entry::command(2, 1, Bytes::from_static(&[0, 0xff, 0xff]));
+        let batch = vec![
+            command(1, 10),
+            garbage,
+            ordo_core::Entry::noop(3, 1),
+            command(4, 40),
+        ];
+        applier.handle(ApplyInput::Entries(batch));
+        let answered = answers(waiting);
+        assert_eq!(answered[0], Ok(10));
+        assert!(
+            answered[1].as_ref().unwrap_err().contains("entry 2"),
+            "{answered:?}"
+        );
+        // Index 3 was applied as a no-op: another leader's entry.
+        assert_eq!(
+            answered[2],
+            Err(RaftError::ProposalDropped.to_string()),
+            "{answered:?}"
+        );
+        assert_eq!(answered[3], Ok(40));
+    }
+
+    #[test]
+    fn commands_the_state_machine_did_not_answer_get_an_error() {
+        let mut applier = applier(1);
+        let waiting = register(&mut applier, 2);
+        applier.handle(ApplyInput::Entries(vec![command(1, 10), command(2, 20)]));
+        let answered = answers(waiting);
+        assert_eq!(answered[0], Ok(10));
+        assert!(answered[1].as_ref().unwrap_err().contains("no response"));
+    }
 }

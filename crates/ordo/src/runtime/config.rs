@@ -121,7 +121,11 @@ pub struct RaftConfig {
     pub event_capacity: usize,
     /// A proposal not answered within this time gets
     /// [`RaftError::Timeout`](crate::RaftError::Timeout): its outcome is
-    /// unknown. Default 10 s.
+    /// unknown. The apply stage, which holds waiting proposals, checks their
+    /// deadlines on every tick ([`tick_interval`](Self::tick_interval)), so
+    /// the answer comes up to a tick later; and not while the state machine
+    /// is inside a call (callers keep no timer of their own, which costs a
+    /// lot with thousands of them). Default 10 s.
     pub propose_timeout: Duration,
     /// A read not answered within this time gets
     /// [`RaftError::Timeout`](crate::RaftError::Timeout). Default 10 s.

@@ -5,9 +5,10 @@
 //! # Tasks and threads (per node)
 //!
 //! ```text
-//!  handles ──propose/read──► [requests, bounded] ─┐
-//!  transport ──messages───► [inbox, bounded] ────┤
-//!                                                ▼
+//!  handles ──propose───────► [proposal queue] ────┐
+//!  handles ──read, status…──► [requests, bounded] ─┤
+//!  transport ──messages─────► [inbox, bounded] ────┤
+//!                                                  ▼
 //!                         consensus task (Tokio): owns Raft<Arc<dyn LogStore>>
 //!                           drain everything queued → one propose, one
 //!                           read_index, ticks → take_actions once → fan out:
@@ -25,6 +26,9 @@
 //! - `consensus.rs`: the loop, batching, back-pressure, time. This is where
 //!   batching happens: every proposal queued when a round starts becomes one
 //!   core append (one persist, one message per follower).
+//! - `proposals.rs`: the proposal queue, the next batch under a lock (one
+//!   wake-up of the consensus task per batch, not per proposal), bounded by
+//!   [`RaftConfig::max_pending_proposals`].
 //! - `persist.rs`: group commit on its own thread (one fsync per batch of
 //!   persists). A store whose writes never block (memory) is written inline by
 //!   the consensus task instead: no thread, no hand-off.
@@ -107,6 +111,7 @@ mod error;
 mod event;
 mod node;
 mod persist;
+mod proposals;
 mod seed;
 mod shared;
 mod snapshot_io;

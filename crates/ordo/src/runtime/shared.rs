@@ -15,12 +15,6 @@ pub(crate) type Reply<T> = oneshot::Sender<Result<T, RaftError>>;
 
 /// A request from a [`RaftNode`](crate::RaftNode) handle to the consensus task.
 pub(crate) enum Request<S: StateMachine> {
-    /// Append a command (encoded by the consensus task, batch by batch);
-    /// answer once applied here.
-    Propose {
-        command: S::Command,
-        reply: Reply<S::Response>,
-    },
     /// Confirm a read, then answer `query` once applied far enough.
     Read {
         query: S::Query,
@@ -55,12 +49,18 @@ pub(crate) enum Request<S: StateMachine> {
 
 /// Work for the apply stage, in the order the consensus task decided it.
 pub(crate) enum ApplyInput<S: StateMachine> {
-    /// Proposals appended at `first_index ..` in `term`, one reply each, in order.
+    /// Proposals appended at `first_index ..` in `term`, one reply each, in
+    /// order; each is answered [`RaftError::Timeout`] if not applied by
+    /// `deadline`.
     Register {
         first_index: Index,
         term: Term,
+        deadline: std::time::Instant,
         replies: Vec<Reply<S::Response>>,
     },
+    /// Time passed (the consensus task's tick): answer the proposals whose
+    /// deadline passed.
+    Tick,
     /// Committed entries to apply, in order.
     Entries(Vec<ordo_core::Entry>),
     /// A confirmed read: answer once applied up to `read_index`.

@@ -3,13 +3,17 @@
 //! One loop, one Tokio task per node:
 //!
 //! 1. Wait for anything: a message from the transport, a request from a
-//!    handle, a wake-up from the persistence or apply stage, the next tick.
+//!    handle, the first proposal of a batch (`proposals.rs`), a wake-up
+//!    from the persistence or apply stage, the next tick.
 //! 2. Drain, without waiting, everything else already queued (bounded per
 //!    round): storage and apply progress, messages, requests. **This is
 //!    where batching happens**: every proposal drained in one round becomes
 //!    one [`Raft::propose`] call, so one log append, one persist, one
 //!    message per follower; every read drained becomes one
-//!    [`Raft::read_index`] call, so one heartbeat round.
+//!    [`Raft::read_index`] call, so one heartbeat round. When proposals
+//!    come concurrently (the last batch had several), a round started by a
+//!    proposal first yields once, so that callers ready to run queue theirs
+//!    and join the batch (`gather`).
 //! 3. Feed ticks for the wall time that passed.
 //! 4. Take the core's actions once and carry them out, all at once: messages
 //!    to the transport, the persist to the persistence thread, committed
@@ -49,6 +53,7 @@ use crate::runtime::envelope::{self, Addresses, RuntimeEntry};
 use crate::runtime::error::RaftError;
 use crate::runtime::event::{Event, EventSender};
 use crate::runtime::persist::PersistJob;
+use crate::runtime::proposals::QueueTaker;
 use crate::runtime::shared::{ApplyInput, Reply, Request, Shared};
 use crate::runtime::snapshot_io::SnapshotJob;
 use crate::runtime::state_machine::StateMachine;
@@ -60,6 +65,9 @@ mod snapshots;
 
 /// Most messages stepped in one round, so requests and ticks are not starved.
 const MESSAGES_PER_ROUND_MAX: usize = 4096;
+/// Most requests other than proposals (reads, status, ...) handled in one
+/// round, so a flood of them cannot starve messages and ticks.
+const REQUESTS_PER_ROUND_MAX: usize = 4096;
 /// Most ticks fed at once after a stall; more would change nothing.
 const TICKS_PER_ROUND_MAX: u64 = 1024;
 /// How often (in ticks) forgotten reads are swept.
@@ -78,6 +86,9 @@ struct ProposalBatch<S: StateMachine> {
     replies: Vec<Reply<S::Response>>,
     /// Encoded bytes per command of the last batch, to size the next buffer.
     bytes_per_command: usize,
+    /// Proposals in the last batch: more than one means callers are
+    /// proposing concurrently (see [`gather`]).
+    last_count: usize,
 }
 
 /// Everything the consensus task owns.
@@ -86,6 +97,7 @@ pub(crate) struct Consensus<S: StateMachine> {
     pub(crate) config: Arc<RaftConfig>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) requests: mpsc::Receiver<Request<S>>,
+    pub(crate) proposals: QueueTaker<S>,
     pub(crate) inbox: InboxReceiver,
     pub(crate) transport: Arc<dyn Transport>,
     pub(crate) persists: Option<std::sync::mpsc::Sender<PersistJob>>,
@@ -173,6 +185,7 @@ impl<S: StateMachine> Consensus<S> {
             commands: Vec::new(),
             replies: Vec::new(),
             bytes_per_command: 16,
+            last_count: 0,
         };
         let sleep = tokio::time::sleep_until(self.next_tick_deadline());
         tokio::pin!(sleep);
@@ -186,10 +199,15 @@ impl<S: StateMachine> Consensus<S> {
                     None => return Ok(()),
                 },
                 request = self.requests.recv() => match request {
-                    Some(request) => self.on_request(request, &mut batch)?,
+                    Some(request) => self.on_request(request)?,
                     // Every handle was dropped: nobody can use the node.
                     None => return Ok(()),
                 },
+                () = self.proposals.pushed() => {
+                    if batch.last_count > 1 {
+                        gather().await;
+                    }
+                }
                 () = &mut sleep => {}
             }
             self.round(&mut batch)?;
@@ -206,13 +224,13 @@ impl<S: StateMachine> Consensus<S> {
                 Err(_) => break,
             }
         }
-        while batch.commands.len() < self.config.max_proposals_per_batch {
+        for _ in 0..REQUESTS_PER_ROUND_MAX {
             match self.requests.try_recv() {
-                Ok(request) => self.on_request(request, batch)?,
+                Ok(request) => self.on_request(request)?,
                 Err(_) => break,
             }
         }
-        self.propose(batch)?;
+        self.take_proposals(batch)?;
         self.tick()?;
         self.carry_out_actions()?;
         if std::mem::take(&mut self.state.announce_address) {
@@ -327,19 +345,31 @@ impl<S: StateMachine> Consensus<S> {
         Ok(self.raft.step(message)?)
     }
 
-    fn on_request(
-        &mut self,
-        request: Request<S>,
-        batch: &mut ProposalBatch<S>,
-    ) -> Result<(), RaftError> {
-        match request {
-            Request::Propose { command, reply } => {
-                batch.commands.push(command);
-                batch.replies.push(reply);
-                if batch.commands.len() >= self.config.max_proposals_per_batch {
-                    self.propose(batch)?;
-                }
+    /// Proposes what is queued now, in core appends of at most
+    /// [`RaftConfig::max_proposals_per_batch`]. Proposals that arrive
+    /// meanwhile wait for the next round (they wake it): taking them here
+    /// would make a core append, and a message per follower, of the few
+    /// that trickled in while the last was proposed. At most
+    /// [`RaftConfig::max_pending_proposals`] per round: refused proposals
+    /// are answered at once and may come straight back.
+    fn take_proposals(&mut self, batch: &mut ProposalBatch<S>) -> Result<(), RaftError> {
+        let mut budget = self.config.max_pending_proposals;
+        while budget > 0 {
+            let max = self.config.max_proposals_per_batch.min(budget);
+            let taken = self
+                .proposals
+                .take(&mut batch.commands, &mut batch.replies, max);
+            budget -= taken;
+            self.propose(batch)?;
+            if taken < max {
+                break; // the queue was emptied
             }
+        }
+        Ok(())
+    }
+
+    fn on_request(&mut self, request: Request<S>) -> Result<(), RaftError> {
+        match request {
             Request::Read { query, mode, reply } => self.read(query, mode, reply)?,
             Request::Status { reply } => {
                 let _ = reply.send(self.status());
@@ -400,7 +430,9 @@ impl<S: StateMachine> Consensus<S> {
         if batch.commands.is_empty() {
             return Ok(());
         }
-        let replies = std::mem::take(&mut batch.replies);
+        batch.last_count = batch.commands.len();
+        // The replies leave with the batch; the next one is likely as large.
+        let replies = std::mem::replace(&mut batch.replies, Vec::with_capacity(batch.last_count));
         if self.overloaded() {
             batch.commands.clear();
             return answer_all(replies, &RaftError::Busy { reason: "backlog" });
@@ -414,6 +446,7 @@ impl<S: StateMachine> Consensus<S> {
                 let input = ApplyInput::Register {
                     first_index: proposal.first_index,
                     term: proposal.term,
+                    deadline: deadline_after(self.config.propose_timeout),
                     replies,
                 };
                 return self.to_apply(input);
@@ -551,6 +584,10 @@ impl<S: StateMachine> Consensus<S> {
         self.state.ticks_fed = self.state.ticks_fed.max(due);
         if behind > 0 && self.state.ticks_fed % READ_SWEEP_TICKS < behind {
             self.sweep_reads();
+        }
+        // Proposals time out in the apply stage, which holds them.
+        if behind > 0 && self.shared.pending_proposals.load(Ordering::Relaxed) > 0 {
+            self.to_apply(ApplyInput::Tick)?;
         }
         Ok(())
     }
@@ -785,6 +822,9 @@ impl<S: StateMachine> Consensus<S> {
         while let Ok(request) = self.requests.try_recv() {
             refuse(request, &error);
         }
+        for reply in self.proposals.close() {
+            let _ = reply.send(Err(error.clone()));
+        }
         for (_, read) in self.reads.drain() {
             let _ = read.reply.send(Err(error.clone()));
         }
@@ -815,30 +855,57 @@ impl<S: StateMachine> Consensus<S> {
 /// of exactly those.
 fn encode<S: StateMachine>(
     batch: &mut ProposalBatch<S>,
-    replies: Vec<Reply<S::Response>>,
+    mut replies: Vec<Reply<S::Response>>,
 ) -> (Vec<Bytes>, Vec<Reply<S::Response>>) {
     let count = batch.commands.len();
     let mut buffer = BytesMut::with_capacity(count * batch.bytes_per_command);
     let mut encoded = Vec::with_capacity(count);
-    let mut kept = Vec::with_capacity(count);
+    let mut failed = Vec::new();
     let mut total = 0;
-    for (command, reply) in batch.commands.drain(..).zip(replies) {
+    for (position, command) in batch.commands.drain(..).enumerate() {
         buffer.put_u8(envelope::COMMAND_TAG);
         match postcard::to_io(&command, (&mut buffer).writer()) {
             Ok(_) => {
                 let bytes = buffer.split().freeze();
                 total += bytes.len();
                 encoded.push(bytes);
-                kept.push(reply);
             }
             Err(error) => {
                 drop(buffer.split()); // whatever was half written
-                let _ = reply.send(Err(RaftError::InvalidCommand(error.to_string())));
+                failed.push((position, error));
             }
         }
     }
+    // From the back, so that the positions still hold.
+    for (position, error) in failed.into_iter().rev() {
+        let reply = replies.remove(position);
+        let _ = reply.send(Err(RaftError::InvalidCommand(error.to_string())));
+    }
     batch.bytes_per_command = (total / count.max(1)).clamp(1, 4096);
-    (encoded, kept)
+    (encoded, replies)
+}
+
+/// Lets callers that are ready to run queue their proposals before a round
+/// drains the queue; called when the last batch shows that they propose
+/// concurrently. Callers answered by one applied batch propose again
+/// together, and without this the first of them wakes the consensus task, which
+/// runs at once (Tokio runs a task woken by the running one next) and
+/// appends a handful, then the next handful, each round costing a
+/// message per follower, their appends and answers, and an apply. One
+/// yield lets the runtime run the ready callers first (Tokio reschedules
+/// a yielding task once the others ready have run, or at its next
+/// maintenance), so they share one append. A lone caller never waits
+/// here.
+async fn gather() {
+    tokio::task::yield_now().await;
+}
+
+/// `timeout` from now; a timeout too long for the clock never expires in
+/// practice (a century).
+fn deadline_after(timeout: std::time::Duration) -> Instant {
+    const CENTURY: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 24 * 3600);
+    let now = Instant::now();
+    now.checked_add(timeout.min(CENTURY)).unwrap_or(now)
 }
 
 fn answer_all<R>(replies: Vec<Reply<R>>, error: &RaftError) -> Result<(), RaftError> {
@@ -850,9 +917,6 @@ fn answer_all<R>(replies: Vec<Reply<R>>, error: &RaftError) -> Result<(), RaftEr
 
 fn refuse<S: StateMachine>(request: Request<S>, error: &RaftError) {
     match request {
-        Request::Propose { reply, .. } => {
-            let _ = reply.send(Err(error.clone()));
-        }
         Request::Read { reply, .. } => {
             let _ = reply.send(Err(error.clone()));
         }
@@ -866,5 +930,94 @@ fn refuse<S: StateMachine>(request: Request<S>, error: &RaftError) {
             let _ = reply.send(Err(error.clone()));
         }
         Request::Status { .. } => {}
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::*;
+    use crate::runtime::state_machine::Entry;
+
+    /// A command that postcard cannot encode when it is odd.
+    struct Picky(u64);
+
+    impl Serialize for Picky {
+        fn serialize<Z: Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
+            if self.0 % 2 == 1 {
+                return Err(serde::ser::Error::custom("odd"));
+            }
+            serializer.serialize_u64(self.0)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Picky {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            u64::deserialize(deserializer).map(Picky)
+        }
+    }
+
+    struct Machine;
+
+    impl StateMachine for Machine {
+        type Command = Picky;
+        type Response = ();
+        type Query = ();
+        type Answer = ();
+
+        fn apply(&mut self, entries: Vec<Entry<Picky>>) -> Vec<()> {
+            vec![(); entries.len()]
+        }
+        fn query(&self, _: ()) {}
+        fn snapshot(&self, _: &mut dyn Write) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn restore(&mut self, _: &mut dyn Read) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn commands_that_cannot_be_encoded_are_answered_and_left_out() {
+        let mut batch = ProposalBatch::<Machine> {
+            commands: (0..5).map(Picky).collect(),
+            replies: Vec::new(),
+            bytes_per_command: 1,
+            last_count: 0,
+        };
+        let (replies, mut answers): (Vec<_>, Vec<_>) = (0..5).map(|_| oneshot::channel()).unzip();
+        let (encoded, kept) = encode(&mut batch, replies);
+        let values: Vec<u64> = encoded
+            .iter()
+            .map(|bytes| match envelope::open(bytes) {
+                envelope::Payload::Command(command) => postcard::from_bytes(command).unwrap(),
+                _ => panic!("not a command"),
+            })
+            .collect();
+        assert_eq!(values, [0, 2, 4]);
+        assert_eq!(kept.len(), 3);
+        for (value, answer) in answers.iter_mut().enumerate() {
+            let answered = answer.try_recv();
+            if value % 2 == 1 {
+                assert!(matches!(answered, Ok(Err(RaftError::InvalidCommand(_)))));
+            } else {
+                assert!(answered.is_err(), "{value} waits for its entry");
+            }
+        }
+        // The kept replies are those of the encoded commands, in order.
+        for (reply, value) in kept.into_iter().zip([0, 2, 4]) {
+            let _ = reply.send(Err(RaftError::Fatal(value.to_string())));
+        }
+        for value in [0, 2, 4] {
+            let answered = answers[value].try_recv();
+            assert!(
+                matches!(&answered, Ok(Err(RaftError::Fatal(v))) if *v == value.to_string()),
+                "{answered:?}"
+            );
+        }
     }
 }

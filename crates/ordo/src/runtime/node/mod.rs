@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::runtime::config::RaftConfig;
 use crate::runtime::error::RaftError;
 use crate::runtime::event::{EventSender, EventStream};
+use crate::runtime::proposals::ProposalQueue;
 use crate::runtime::shared::{ApplyInput, Request, Shared, Slot};
 use crate::runtime::state_machine::{ReadConsistency, StateMachine};
 use crate::runtime::status::NodeStatus;
@@ -115,6 +116,8 @@ struct Parts<S> {
 
 struct Running<S: StateMachine> {
     requests: mpsc::Sender<Request<S>>,
+    /// Proposals go here rather than through `requests`: see `proposals.rs`.
+    proposals: Arc<ProposalQueue<S>>,
     applies: mpsc::UnboundedSender<ApplyInput<S>>,
     stop: Mutex<Option<oneshot::Sender<()>>>,
 }
@@ -350,9 +353,11 @@ impl<S: StateMachine> RaftNode<S> {
             reason: "pending proposals",
         })?;
         let (reply, answer) = oneshot::channel();
-        let request = Request::Propose { command, reply };
-        send(&running.requests, request)?;
-        wait(answer, self.inner.config.propose_timeout).await
+        running.proposals.push(command, reply)?;
+        // No timer here: the apply stage answers Timeout once
+        // `propose_timeout` passed (a timer per proposal costs more than the
+        // rest of the call with thousands of callers).
+        answered(answer).await
     }
 
     /// A linearizable read: confirms with a quorum that the leader still
@@ -560,6 +565,11 @@ fn send<S: StateMachine>(
         },
         mpsc::error::TrySendError::Closed(_) => RaftError::ShuttingDown,
     })
+}
+
+/// The answer of a stage that always sends one (or is gone: shutting down).
+async fn answered<T>(answer: oneshot::Receiver<Result<T, RaftError>>) -> Result<T, RaftError> {
+    answer.await.unwrap_or(Err(RaftError::ShuttingDown))
 }
 
 async fn wait<T>(

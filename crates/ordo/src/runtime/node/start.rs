@@ -12,6 +12,7 @@ use crate::runtime::consensus::{Consensus, LoopState};
 use crate::runtime::envelope::{self, Addresses};
 use crate::runtime::error::RaftError;
 use crate::runtime::node::{Parts, RaftNode, Running};
+use crate::runtime::proposals::{ProposalQueue, QueueTaker};
 use crate::runtime::state_machine::StateMachine;
 use crate::runtime::{persist, snapshot_io};
 use crate::storage::{LogStore, SnapshotStore};
@@ -157,6 +158,7 @@ impl<S: StateMachine> RaftNode<S> {
         }
         let (request_sender, request_receiver) = mpsc::channel(config.max_pending_proposals);
         let (stop_sender, stop_receiver) = oneshot::channel();
+        let proposals = Arc::new(ProposalQueue::new());
         let consensus = Consensus {
             state: LoopState::new(
                 &config,
@@ -168,6 +170,7 @@ impl<S: StateMachine> RaftNode<S> {
             config,
             shared: Arc::clone(&self.inner.shared),
             requests: request_receiver,
+            proposals: QueueTaker(Arc::clone(&proposals)),
             inbox: inbox_receiver,
             transport,
             persists: persist_sender,
@@ -183,6 +186,7 @@ impl<S: StateMachine> RaftNode<S> {
         tokio::spawn(consensus.run(stop_receiver));
         let running = Running {
             requests: request_sender,
+            proposals,
             applies: apply_sender,
             stop: Mutex::new(Some(stop_sender)),
         };
