@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_util::sync::CancellationToken;
 use tonic::{Code, Request, Response, Status, Streaming};
 use tracing::{Instrument, debug, error, info, warn};
 
@@ -123,11 +124,14 @@ impl Service {
         identity::refusal_status(&refusal)
     }
 
-    /// Delivers every message of `batches` after checking it.
+    /// Delivers every message of `batches` after checking it, until the
+    /// stream is `closed` (checked before each delivery: a batch already read
+    /// when the peer is removed must not reach the node afterwards).
     async fn receive(
         &self,
         peer: NodeId,
         batches: &mut Streaming<MessageBatch>,
+        closed: &CancellationToken,
     ) -> Result<(), InboundError> {
         loop {
             let batch = match batches.message().await {
@@ -157,6 +161,9 @@ impl Service {
                 if message.to != self.identity.node_id {
                     return Err(InboundError::Misaddressed { to: message.to });
                 }
+                if closed.is_cancelled() {
+                    return Ok(());
+                }
                 Counters::bump(&self.links.counters().messages_received);
                 if self.inbox.deliver_waiting(message).await == Delivered::DroppedClosed {
                     return Ok(());
@@ -176,7 +183,7 @@ impl Service {
         let received = tokio::select! {
             biased;
             () = registration.cancellation().cancelled() => Ok(()),
-            received = self.receive(peer, &mut batches) => received,
+            received = self.receive(peer, &mut batches, registration.cancellation()) => received,
         };
         let Err(error) = received else {
             return;

@@ -12,6 +12,7 @@ use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::timeout;
+use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, warn};
 
 use super::dial::TcpConnector;
@@ -122,7 +123,7 @@ impl Acceptor {
         let received = tokio::select! {
             biased;
             () = registration.cancellation().cancelled() => Ok(()),
-            received = self.receive(peer, &mut reader) => received,
+            received = self.receive(peer, &mut reader, registration.cancellation()) => received,
         };
         if let Err(error) = received {
             self.record_close(peer, &error);
@@ -196,11 +197,14 @@ impl Acceptor {
     }
 
     /// Hands every message from `peer` to the node, after checking it, until
-    /// the connection ends or misbehaves.
+    /// the connection ends, misbehaves, or is `closed` (the peer was removed:
+    /// checked before each delivery, because a frame already read when the
+    /// peer is removed must not reach the node after `remove_peer` returned).
     async fn receive(
         &self,
         peer: NodeId,
         reader: &mut FrameReader<OwnedReadHalf>,
+        closed: &CancellationToken,
     ) -> Result<(), InboundError> {
         let node_id = self.identity.node_id;
         loop {
@@ -224,6 +228,9 @@ impl Acceptor {
             }
             if message.to != node_id {
                 return Err(InboundError::Misaddressed { to: message.to });
+            }
+            if closed.is_cancelled() {
+                return Ok(());
             }
             Counters::bump(&self.links.counters().messages_received);
             if self.inbox.deliver_waiting(message).await == Delivered::DroppedClosed {
