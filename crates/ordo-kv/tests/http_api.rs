@@ -377,3 +377,50 @@ async fn a_backup_seeds_a_new_cluster_with_the_same_data() {
         node.stop().await;
     }
 }
+
+/// A learner joins, is promoted, and a member is removed, all over HTTP;
+/// writes go on throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn learners_are_promoted_and_members_removed_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = start_cluster(1, dir.path()).await;
+    let url = nodes[0].client_url.clone();
+    let mut learner = support::settings(2, &[(2, free_port())].into(), dir.path());
+    learner.bootstrap = Bootstrap::Join {
+        url: url.clone(),
+        voter: false,
+    };
+    let learner = RunningNode::start(learner).await.unwrap();
+    let voters = |cluster: &ClusterResponse| -> Vec<(u64, bool)> {
+        cluster.members.iter().map(|m| (m.id, m.voter)).collect()
+    };
+    let cluster: ClusterResponse = get_json(&format!("{url}/v1/cluster")).await;
+    assert_eq!(voters(&cluster), vec![(1, true), (2, false)]);
+    put(&url, "during", "changes").await;
+
+    let client = http();
+    let promoted = client
+        .post(format!("{url}/v1/cluster/members/2/promote"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(promoted.status(), StatusCode::OK);
+    let cluster: ClusterResponse = get_json(&format!("{url}/v1/cluster")).await;
+    assert_eq!(voters(&cluster), vec![(1, true), (2, true)]);
+    // Both client URLs are known to both nodes.
+    assert!(cluster.members.iter().all(|m| m.client_addr.is_some()));
+
+    let removed = client
+        .delete(format!("{url}/v1/cluster/members/2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), StatusCode::OK);
+    let cluster: ClusterResponse = get_json(&format!("{url}/v1/cluster")).await;
+    assert_eq!(voters(&cluster), vec![(1, true)]);
+    assert_eq!(put(&url, "after", "removal").await, 2);
+    learner.stop().await;
+    for node in nodes {
+        node.stop().await;
+    }
+}
