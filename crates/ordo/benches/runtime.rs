@@ -150,7 +150,9 @@ async fn run_row(leader: &RaftNode<Nothing>, clients: usize, measure: Duration) 
             // starting at a different one, so samples spread evenly.
             let mut attempt = client as u64;
             while !done.load(Ordering::Relaxed) {
-                let started = (attempt % LATENCY_SAMPLE_EVERY == 0).then(Instant::now);
+                let started = attempt
+                    .is_multiple_of(LATENCY_SAMPLE_EVERY)
+                    .then(Instant::now);
                 let outcome = leader.propose(sequence).await;
                 let elapsed = started.map(|started| started.elapsed());
                 sequence += clients as u64;
