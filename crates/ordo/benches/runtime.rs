@@ -10,7 +10,7 @@
 //! `ORDO_BENCH_CLIENTS` a comma-separated list of client counts,
 //! `ORDO_BENCH_WORKERS` the Tokio worker threads (default 2),
 //! `ORDO_BENCH_SNAPSHOT_EVERY` the entries between snapshots (default
-//! 100 000; each node snapshots its state machine, which stores nothing, and
+//! 1 000 000; each node snapshots its state machine, which stores nothing, and
 //! compacts its log, as openraft's benchmark store purges its log; 0: no
 //! snapshot store, the logs grow for the whole run).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -231,7 +231,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let snapshot_every: u64 = env_or("ORDO_BENCH_SNAPSHOT_EVERY", 100_000);
+    let snapshot_every: u64 = env_or("ORDO_BENCH_SNAPSHOT_EVERY", 1_000_000);
     let snapshot_dir = (snapshot_every > 0).then(snapshot_dir);
     runtime.block_on(async {
         let (nodes, leader) = start_cluster(snapshot_every, snapshot_dir.as_ref()).await;
