@@ -2,12 +2,17 @@
 //! three nodes in one process, in-memory logs, a state machine that stores
 //! nothing, the in-process transport, and N clients each proposing in a loop
 //! on the leader. Reports committed-and-answered proposals per second and the
-//! mean and 99th-percentile latency of one proposal.
+//! mean and 99th-percentile latency of one proposal, sampled: every client
+//! times one proposal in [`LATENCY_SAMPLE_EVERY`].
 //!
 //! `cargo bench -p ordo --bench runtime` (custom harness, prints a table).
 //! `ORDO_BENCH_SECS` sets the measured seconds per row (default 3),
 //! `ORDO_BENCH_CLIENTS` a comma-separated list of client counts,
-//! `ORDO_BENCH_WORKERS` the Tokio worker threads (default 2).
+//! `ORDO_BENCH_WORKERS` the Tokio worker threads (default 2),
+//! `ORDO_BENCH_SNAPSHOT_EVERY` the entries between snapshots (default
+//! 1 000 000; each node snapshots its state machine, which stores nothing, and
+//! compacts its log, as openraft's benchmark store purges its log; 0: no
+//! snapshot store, the logs grow for the whole run).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::io::{Read, Write};
@@ -15,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use ordo::storage::MemLogStore;
+use ordo::storage::{MemLogStore, SnapshotStore};
 use ordo::transport::InProcessNetwork;
 use ordo::{Entry, Peer, RaftConfig, RaftError, RaftNode, StateMachine};
 
@@ -51,6 +56,11 @@ fn process_cpu() -> Option<Duration> {
     Some(Duration::from_millis(ticks * 1000 / per_second))
 }
 
+/// Latency is measured for one proposal in this many (two clock reads and a
+/// push cost about as much as a tenth of a proposal); every answered proposal
+/// is counted.
+const LATENCY_SAMPLE_EVERY: u64 = 16;
+
 struct Row {
     clients: usize,
     cpu: Option<Duration>,
@@ -69,7 +79,21 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-async fn start_cluster() -> (Vec<RaftNode<Nothing>>, RaftNode<Nothing>) {
+/// Snapshot files go to memory (`/dev/shm`) where there is one, so that a
+/// snapshot's fsync costs nothing: the bench measures the runtime, not a disk.
+fn snapshot_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("ordo-bench-")
+        .tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .unwrap()
+}
+
+/// `snapshot_every == 0`: no snapshot store, so the logs only grow.
+async fn start_cluster(
+    snapshot_every: u64,
+    snapshot_dir: Option<&tempfile::TempDir>,
+) -> (Vec<RaftNode<Nothing>>, RaftNode<Nothing>) {
     let network = InProcessNetwork::new();
     let ids = [1u64, 2, 3];
     let mut nodes = Vec::new();
@@ -82,15 +106,21 @@ async fn start_cluster() -> (Vec<RaftNode<Nothing>>, RaftNode<Nothing>) {
                 .map(|&p| Peer::new(p, format!("node-{p}")))
                 .collect(),
             rng_seed: Some(id),
+            snapshot_threshold: snapshot_every,
             ..RaftConfig::default()
         };
-        let node = RaftNode::new(
+        let mut builder = RaftNode::builder(
             config,
             Nothing,
             Arc::new(MemLogStore::new()),
             network.transport(id),
-        )
-        .unwrap();
+        );
+        if let Some(dir) = snapshot_dir {
+            builder = builder.snapshot_store(
+                SnapshotStore::open(dir.path().join(format!("node-{id}"))).unwrap(),
+            );
+        }
+        let node = builder.build().unwrap();
         node.start().await.unwrap();
         nodes.push(node);
     }
@@ -113,16 +143,27 @@ async fn run_row(leader: &RaftNode<Nothing>, clients: usize, measure: Duration) 
         let (recording, done) = (Arc::clone(&recording), Arc::clone(&done));
         tasks.push(tokio::spawn(async move {
             let mut latencies_ns: Vec<u32> = Vec::new();
+            let mut answered = 0u64;
             let mut errors = 0u64;
             let mut sequence = client as u64;
+            // Every client samples every `LATENCY_SAMPLE_EVERY`-th proposal,
+            // starting at a different one, so samples spread evenly.
+            let mut attempt = client as u64;
             while !done.load(Ordering::Relaxed) {
-                let started = Instant::now();
+                let started = attempt
+                    .is_multiple_of(LATENCY_SAMPLE_EVERY)
+                    .then(Instant::now);
                 let outcome = leader.propose(sequence).await;
-                let elapsed = started.elapsed();
+                let elapsed = started.map(|started| started.elapsed());
                 sequence += clients as u64;
+                attempt += 1;
                 match outcome {
                     Ok(()) if recording.load(Ordering::Relaxed) => {
-                        latencies_ns.push(u32::try_from(elapsed.as_nanos()).unwrap_or(u32::MAX));
+                        answered += 1;
+                        if let Some(elapsed) = elapsed {
+                            latencies_ns
+                                .push(u32::try_from(elapsed.as_nanos()).unwrap_or(u32::MAX));
+                        }
                     }
                     Ok(()) => {}
                     Err(RaftError::Busy { .. }) => {
@@ -132,7 +173,7 @@ async fn run_row(leader: &RaftNode<Nothing>, clients: usize, measure: Duration) 
                     Err(error) => panic!("proposal failed: {error}"),
                 }
             }
-            (latencies_ns, errors)
+            (latencies_ns, answered, errors)
         }));
     }
     tokio::time::sleep(warmup).await;
@@ -148,13 +189,14 @@ async fn run_row(leader: &RaftNode<Nothing>, clients: usize, measure: Duration) 
     done.store(true, Ordering::Relaxed);
     let mut all: Vec<u32> = Vec::new();
     let mut errors = 0;
+    let mut proposals = 0;
     for task in tasks {
-        let (latencies, task_errors) = task.await.unwrap();
+        let (latencies, answered, task_errors) = task.await.unwrap();
         all.extend(latencies);
+        proposals += answered;
         errors += task_errors;
     }
     all.sort_unstable();
-    let proposals = all.len() as u64;
     let percentile = |p: f64| {
         if all.is_empty() {
             return 0.0;
@@ -189,10 +231,17 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let snapshot_every: u64 = env_or("ORDO_BENCH_SNAPSHOT_EVERY", 1_000_000);
+    let snapshot_dir = (snapshot_every > 0).then(snapshot_dir);
     runtime.block_on(async {
-        let (nodes, leader) = start_cluster().await;
+        let (nodes, leader) = start_cluster(snapshot_every, snapshot_dir.as_ref()).await;
+        let compaction = if snapshot_every > 0 {
+            format!("a snapshot and log compaction every {snapshot_every} entries")
+        } else {
+            "no snapshots (the logs only grow)".to_string()
+        };
         println!(
-            "3 nodes, MemLogStore, in-process transport, {workers} Tokio workers, {measure:?} per row"
+            "3 nodes, MemLogStore, in-process transport, {workers} Tokio workers, {measure:?} per row, {compaction}"
         );
         println!(
             "| clients | proposals/s | mean latency | p50 | p99 | CPUs busy | CPU per proposal | busy answers |"

@@ -70,6 +70,10 @@ impl<L: LogStore> LogStore for TimedLogStore<L> {
         self.inner.write(persist)
     }
 
+    fn write_owned(&self, persist: Persist) -> Result<(), StorageError> {
+        self.inner.write_owned(persist)
+    }
+
     fn sync(&self) -> Result<Durable, StorageError> {
         let started = Instant::now();
         let durable = self.inner.sync();

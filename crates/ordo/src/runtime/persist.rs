@@ -86,8 +86,8 @@ fn run(
             };
             match job {
                 PersistJob::Write(persist) => {
-                    store.write(&persist)?;
                     written = Some(persist.id);
+                    store.write_owned(persist)?;
                 }
                 PersistJob::Compact(through) => {
                     sync(store, shared, written.take())?;

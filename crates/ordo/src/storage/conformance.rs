@@ -50,6 +50,7 @@ pub fn checks<S: LogStore + 'static>() -> Vec<Check<S>> {
             "write_and_sync_report_durability",
             write_and_sync_report_durability::<S>,
         ),
+        ("write_owned_is_write", write_owned_is_write::<S>),
         ("many_entries_read_back", many_entries_read_back::<S>),
         (
             "reads_during_writes_are_never_torn",
@@ -320,6 +321,47 @@ pub fn write_and_sync_report_durability<S: LogStore>(store: S) {
         entries: entries(9, 1, 2),
     };
     assert!(matches!(store.write(&gap), Err(StorageError::Gap { .. })));
+}
+
+/// [`LogStore::write_owned`] does what [`LogStore::write`] does: hard state,
+/// entries, a conflicting suffix overwritten, the persist id, and gaps refused.
+pub fn write_owned_is_write<S: LogStore>(store: S) {
+    let hard_state = HardState {
+        term: 3,
+        voted_for: Some(2),
+    };
+    store
+        .write_owned(Persist {
+            id: 1,
+            hard_state: Some(hard_state),
+            entries: entries(1, 4, 2),
+        })
+        .unwrap();
+    store
+        .write_owned(Persist {
+            id: 2,
+            hard_state: None,
+            entries: entries(3, 3, 3),
+        })
+        .unwrap();
+    assert_eq!(store.hard_state(), hard_state);
+    assert_eq!(store.last_index(), 5);
+    let mut expected = entries(1, 2, 2);
+    expected.extend(entries(3, 3, 3));
+    assert_eq!(store.entries(1, 6, u64::MAX).unwrap(), expected);
+    let durable = store.sync().unwrap();
+    assert_eq!(durable.persist_id, 2);
+    assert_eq!((durable.last_index, durable.last_term), (5, 3));
+    let gap = Persist {
+        id: 3,
+        hard_state: None,
+        entries: entries(9, 1, 3),
+    };
+    assert!(matches!(
+        store.write_owned(gap),
+        Err(StorageError::Gap { .. })
+    ));
+    assert_eq!(store.last_index(), 5);
 }
 
 /// Thousands of entries (more than a small cache holds) read back exactly.

@@ -107,6 +107,17 @@ pub trait LogStore: LogRead + Send + Sync {
     /// As [`append`](Self::append) and [`save_hard_state`](Self::save_hard_state).
     fn write(&self, persist: &Persist) -> Result<(), StorageError>;
 
+    /// [`write`](Self::write), taking the persist by value: a store that keeps
+    /// entries in memory moves them in rather than cloning each one (and
+    /// dropping the original). Same contract; the runtime calls this one.
+    /// Default: `write(&persist)`.
+    ///
+    /// # Errors
+    /// As [`write`](Self::write).
+    fn write_owned(&self, persist: Persist) -> Result<(), StorageError> {
+        self.write(&persist)
+    }
+
     /// Makes every write that returned before this call durable, and returns the
     /// durability point reached (which may cover later writes too).
     ///

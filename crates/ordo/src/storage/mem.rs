@@ -68,6 +68,17 @@ impl MemState {
         }
         Ok(())
     }
+
+    /// [`append`](Self::append), moving the entries in.
+    fn append_owned(&mut self, entries: Vec<Entry>) -> Result<(), StorageError> {
+        checks::append(&entries, self.compacted_index, self.last_index())?;
+        if let Some(first) = entries.first() {
+            let keep = self.position(first.index);
+            self.entries.truncate(keep);
+            self.entries.extend(entries.into_iter().map(Stored::from));
+        }
+        Ok(())
+    }
 }
 
 /// An entry as kept here: the index is its position, and a configuration
@@ -95,6 +106,20 @@ impl From<&Entry> for Stored {
             EntryPayload::Membership(membership) => {
                 StoredPayload::Membership(Box::new(membership.clone()))
             }
+        };
+        Stored {
+            term: entry.term,
+            payload,
+        }
+    }
+}
+
+impl From<Entry> for Stored {
+    fn from(entry: Entry) -> Self {
+        let payload = match entry.payload {
+            EntryPayload::Noop => StoredPayload::Noop,
+            EntryPayload::Command(data) => StoredPayload::Command(data),
+            EntryPayload::Membership(membership) => StoredPayload::Membership(Box::new(membership)),
         };
         Stored {
             term: entry.term,
@@ -240,6 +265,16 @@ impl LogStore for MemLogStore {
     fn write(&self, persist: &Persist) -> Result<(), StorageError> {
         let mut state = self.write_state();
         state.append(&persist.entries)?;
+        if let Some(hard_state) = persist.hard_state {
+            state.hard_state = hard_state;
+        }
+        state.persist_id = persist.id;
+        Ok(())
+    }
+
+    fn write_owned(&self, persist: Persist) -> Result<(), StorageError> {
+        let mut state = self.write_state();
+        state.append_owned(persist.entries)?;
         if let Some(hard_state) = persist.hard_state {
             state.hard_state = hard_state;
         }

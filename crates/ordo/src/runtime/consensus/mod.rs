@@ -732,10 +732,11 @@ impl<S: StateMachine> Consensus<S> {
             self.learn_addresses(addresses);
         }
         if let Some(store) = &self.inline_store {
-            store.write(&persist)?;
+            let id = persist.id;
+            store.write_owned(persist)?;
             store.sync()?;
-            self.state.durable_id = persist.id;
-            self.raft.persisted(persist.id)?;
+            self.state.durable_id = id;
+            self.raft.persisted(id)?;
             if let Some(last_index) = last_index {
                 self.events.send(Event::EntriesAppended { last_index });
             }
