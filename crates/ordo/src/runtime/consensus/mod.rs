@@ -552,10 +552,15 @@ impl<S: StateMachine> Consensus<S> {
             }
         }
         addresses.insert(id, address);
-        let entry = envelope::seal_runtime(&RuntimeEntry::Addresses(addresses))
+        let entry = envelope::seal_runtime(&RuntimeEntry::Addresses(addresses.clone()))
             .map_err(|error| RaftError::Fatal(format!("cannot encode addresses: {error}")))?;
         match self.raft.propose([entry]) {
-            Ok(proposal) => Ok(Some(proposal.last_index)),
+            Ok(proposal) => {
+                // Known here from now on, so that a second change in the same
+                // round builds on this one instead of logging the old value.
+                self.learn_addresses(addresses);
+                Ok(Some(proposal.last_index))
+            }
             Err(ProposeError::Fatal(error)) => Err(error.into()),
             Err(refused) => {
                 // Only this node knows the address until the next change,
