@@ -12,6 +12,7 @@ use std::sync::Arc;
 use ordo::storage::{LogStore, MemLogStore, SnapshotStore};
 use ordo::transport::InProcessNetwork;
 use ordo::{Membership, RaftNode, StateMachine, seed_snapshot};
+use ordo_core::LogRead;
 use runtime_support::{Answer, Cluster, Kv, add, address, config, get, joining};
 
 /// The state to seed with, in `Kv`'s own snapshot format.
@@ -128,6 +129,38 @@ fn seeding_refuses_a_store_that_holds_anything() {
         &mut &b"x"[..],
     )
     .unwrap();
-    let again = seed_snapshot(&log, &snapshots, voters, BTreeMap::new(), &mut &b"x"[..]);
+    let again = seed_snapshot(
+        &log,
+        &snapshots,
+        voters.clone(),
+        BTreeMap::new(),
+        &mut &b"x"[..],
+    );
     assert!(again.is_err(), "a seeded node must not be seeded again");
+}
+
+/// A seed interrupted between its snapshot and its log reset (a crash) is
+/// finished by seeding again, not refused: the node can then start.
+#[test]
+fn an_interrupted_seed_is_finished_by_seeding_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let voters = Membership::with_voters([1]);
+    let snapshots = SnapshotStore::open(dir.path().join("s")).unwrap();
+    seed_snapshot(
+        &MemLogStore::new(),
+        &snapshots,
+        voters.clone(),
+        BTreeMap::new(),
+        &mut &b"x"[..],
+    )
+    .unwrap();
+    // The log the crash lost: empty, beside a durable seeded snapshot.
+    let log = MemLogStore::new();
+    let newest = snapshots.latest().unwrap().unwrap();
+    assert!(ordo::is_unfinished_seed(&log, &newest));
+    let finished =
+        seed_snapshot(&log, &snapshots, voters, BTreeMap::new(), &mut &b"y"[..]).unwrap();
+    assert_eq!((finished.last_index, finished.last_term), (1, 1));
+    assert_eq!((log.last_index(), log.hard_state().term), (1, 1));
+    assert!(!ordo::is_unfinished_seed(&log, &newest));
 }

@@ -30,9 +30,14 @@ pub fn from_restore_file(
     log: &dyn LogStore,
     snapshots: &SnapshotStore,
 ) -> anyhow::Result<()> {
+    // Empty, or seeded up to the snapshot when the process stopped (the
+    // runtime then finishes the seed): either way, seed.
+    let unfinished = snapshots
+        .latest()?
+        .is_some_and(|newest| ordo::is_unfinished_seed(log, &newest));
     let empty =
         log.last_index() == 0 && log.hard_state().term == 0 && snapshots.latest()?.is_none();
-    if empty {
+    if empty || unfinished {
         let Some((membership, addresses)) = initial_membership(bootstrap) else {
             bail!(
                 "{} is for seeding a new cluster; a joining node gets its data from the cluster. \
@@ -92,5 +97,7 @@ pub fn place_restore_file(file: &Path, data: &Path) -> anyhow::Result<crate::sto
     fs::copy(file, &temporary).with_context(|| format!("cannot write {}", temporary.display()))?;
     fs::File::open(&temporary)?.sync_all()?;
     fs::rename(&temporary, &target)?;
+    // The rename is durable only once the directory is.
+    fs::File::open(data)?.sync_all()?;
     Ok(summary)
 }

@@ -123,6 +123,6 @@ pub use config::{ConfigError, Peer, RaftConfig};
 pub use error::RaftError;
 pub use event::{Event, EventStream, EventStreamError};
 pub use node::{RaftNode, RaftNodeBuilder};
-pub use seed::{SEED_INDEX, seed_snapshot};
+pub use seed::{SEED_INDEX, is_unfinished_seed, seed_snapshot};
 pub use state_machine::{Entry, ReadConsistency, StateMachine};
 pub use status::NodeStatus;

@@ -37,8 +37,9 @@ pub const SEED_INDEX: u64 = 1;
 ///
 /// The snapshot is written first, then the log is reset to it and the term
 /// set to 1, each durable before the next step. A crash in between leaves a
-/// node that refuses to start (its log does not reach its snapshot): empty
-/// both stores and seed again.
+/// node that refuses to start (its log does not reach its snapshot) until
+/// `seed_snapshot` is called again, which finishes the interrupted seed
+/// ([`is_unfinished_seed`]).
 ///
 /// # Errors
 /// [`RaftError::Snapshot`] if either store already holds anything (seeding
@@ -58,6 +59,13 @@ pub fn seed_snapshot(
         ));
     }
     if let Some(existing) = snapshots.latest()? {
+        if is_unfinished_seed(log, &existing) {
+            // A seed interrupted after its snapshot was durable: finish it.
+            // The snapshot holds the state it was asked to hold (the caller
+            // seeds every member from the same state).
+            finish_seed(log)?;
+            return Ok(existing);
+        }
         return Err(RaftError::Snapshot(format!(
             "cannot seed a node that already holds a snapshot (index {})",
             existing.last_index
@@ -74,11 +82,26 @@ pub fn seed_snapshot(
     std::io::copy(state, &mut writer)
         .map_err(|error| RaftError::StateMachine(format!("reading the seed state: {error}")))?;
     let meta = writer.finish()?;
+    finish_seed(log)?;
+    Ok(meta)
+}
+
+/// True if `snapshots`' newest snapshot is a seed whose log reset never
+/// happened (the process stopped in between): the log is still empty.
+pub fn is_unfinished_seed(log: &dyn LogStore, newest: &SnapshotMeta) -> bool {
+    log.last_index() == 0
+        && log.hard_state().term == 0
+        && newest.last_index == SEED_INDEX
+        && newest.last_term == SEED_INDEX
+}
+
+/// The second half of a seed: the log starts after the seeded snapshot.
+fn finish_seed(log: &dyn LogStore) -> Result<(), RaftError> {
     log.reset(SEED_INDEX, SEED_INDEX)?;
     log.save_hard_state(HardState {
         term: SEED_INDEX,
         voted_for: None,
     })?;
     log.sync()?;
-    Ok(meta)
+    Ok(())
 }
