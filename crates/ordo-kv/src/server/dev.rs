@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -65,16 +65,18 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<ExitCode> {
     for &id in &ids {
         members.insert(id, localhost(port(args.peer_port_base, id)?).to_string());
     }
-    fs::create_dir_all(&args.data)
-        .with_context(|| format!("cannot create {}", args.data.display()))?;
+    check_layout(&args.data, args.nodes)?;
     let seed = args.data.join(RESTORE_FILE);
     let mut nodes = Vec::new();
     for &id in &ids {
         let data = args.data.join(format!("node-{id}"));
-        if seed.exists() && !data.exists() {
-            fs::create_dir_all(&data)?;
-            fs::copy(&seed, data.join(RESTORE_FILE))
+        let fresh = !data.join("ordo-node.json").exists() && !data.join("wal").exists();
+        if seed.exists() && fresh {
+            let copy = data.join(format!("{RESTORE_FILE}.tmp"));
+            fs::copy(&seed, &copy)
                 .with_context(|| format!("cannot copy {} for node {id}", seed.display()))?;
+            fs::File::open(&copy)?.sync_all()?;
+            fs::rename(&copy, data.join(RESTORE_FILE))?;
         }
         let settings = NodeSettings {
             id,
@@ -127,6 +129,64 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The file recording how many nodes a dev directory was created with.
+const LAYOUT_FILE: &str = "ordo-dev.json";
+
+/// Checks (or, the first time, records) that `data` holds a dev cluster of
+/// `nodes` nodes, every one of them present. Starting more nodes than the
+/// first time would give the new, empty ones a majority of their own (a
+/// second cluster beside the first), and a node whose data was wiped would
+/// come back as a fresh voter: both are refused.
+///
+/// # Errors
+/// Another node count, missing node directories, or I/O errors.
+fn check_layout(data: &Path, nodes: u64) -> anyhow::Result<()> {
+    fs::create_dir_all(data).with_context(|| format!("cannot create {}", data.display()))?;
+    let layout = data.join(LAYOUT_FILE);
+    let existing: Vec<u64> = (1..=9)
+        .filter(|id| data.join(format!("node-{id}")).exists())
+        .collect();
+    match fs::read_to_string(&layout) {
+        Ok(text) => {
+            let recorded: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is damaged", layout.display()))?;
+            let recorded = recorded["nodes"]
+                .as_u64()
+                .with_context(|| format!("{} names no node count", layout.display()))?;
+            ensure!(
+                recorded == nodes,
+                "{} holds a dev cluster of {recorded} nodes: start it with --nodes {recorded}, \
+                 or give a new --data for {nodes}",
+                data.display()
+            );
+            let missing: Vec<u64> = (1..=nodes).filter(|id| !existing.contains(id)).collect();
+            ensure!(
+                missing.is_empty(),
+                "the data of node(s) {missing:?} in {} is gone; a node that lost its data must not \
+                 vote again under its old id: start a new --data",
+                data.display()
+            );
+            Ok(())
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            ensure!(
+                existing.is_empty(),
+                "{} holds node directories but no {LAYOUT_FILE}; use a new --data",
+                data.display()
+            );
+            fs::write(&layout, serde_json::json!({ "nodes": nodes }).to_string())
+                .with_context(|| format!("cannot write {}", layout.display()))?;
+            // Every node's directory at once, so that a node that fails to
+            // start this time is not taken for one whose data was wiped.
+            for id in 1..=nodes {
+                fs::create_dir_all(data.join(format!("node-{id}")))?;
+            }
+            Ok(())
+        }
+        Err(error) => Err(error).with_context(|| format!("cannot read {}", layout.display())),
+    }
+}
+
 fn print_welcome(nodes: &[RunningNode], leader: u64, args: &DevArgs) {
     println!(
         "ordo dev: {} nodes, data in {}",
@@ -154,4 +214,29 @@ fn print_welcome(nodes: &[RunningNode], leader: u64, args: &DevArgs) {
          starting it again resumes from {}.",
         args.data.display()
     );
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::check_layout;
+
+    #[test]
+    fn a_dev_directory_keeps_its_node_count_and_all_its_nodes() {
+        let dir = tempfile::tempdir().unwrap();
+        check_layout(dir.path(), 1).unwrap();
+        assert!(dir.path().join("node-1").is_dir());
+        check_layout(dir.path(), 1).unwrap();
+        // More nodes than the first time: the new ones would outvote node 1.
+        let grown = check_layout(dir.path(), 3).unwrap_err().to_string();
+        assert!(grown.contains("--nodes 1"), "{grown}");
+        // A node whose data is gone must not vote again under its id.
+        std::fs::remove_dir(dir.path().join("node-1")).unwrap();
+        let wiped = check_layout(dir.path(), 1).unwrap_err().to_string();
+        assert!(wiped.contains("[1]"), "{wiped}");
+        // Node directories without the layout file: refused.
+        let other = tempfile::tempdir().unwrap();
+        std::fs::create_dir(other.path().join("node-2")).unwrap();
+        assert!(check_layout(other.path(), 3).is_err());
+    }
 }
