@@ -424,3 +424,68 @@ async fn learners_are_promoted_and_members_removed_over_http() {
         node.stop().await;
     }
 }
+
+/// A node restarted on its data at new addresses (node and client) rejoins:
+/// it reports them through another member, the log carries them, and the
+/// leader dials the new node address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_restarted_at_new_addresses_rejoins() {
+    let dir = tempfile::tempdir().unwrap();
+    let peers: std::collections::BTreeMap<u64, u16> = (1..=3).map(|id| (id, free_port())).collect();
+    let mut nodes = Vec::new();
+    for id in 1..=3 {
+        let settings = support::settings(id, &peers, dir.path());
+        nodes.push(RunningNode::start(settings).await.unwrap());
+    }
+    let leader = leader_of(&nodes).await;
+    let moved = (leader + 1) % 3;
+    let moved_id = nodes[moved].node.id();
+    nodes.remove(moved).stop().await;
+    let mut new_peers = peers.clone();
+    let new_port = free_port();
+    new_peers.insert(moved_id, new_port);
+    // The identity keeps the first bootstrap; only the listen address moves.
+    let settings = support::settings(moved_id, &new_peers, dir.path());
+    let restarted = RunningNode::start(settings).await.unwrap();
+    let url = nodes
+        .iter()
+        .find(|n| n.node.is_leader())
+        .map(|n| n.client_url.clone());
+    let url = url.unwrap_or_else(|| nodes[0].client_url.clone());
+    let revision = put(&url, "after", "move").await;
+    let mut rejoined = false;
+    for _ in 0..1500 {
+        let cluster: ClusterResponse = get_json(&format!("{url}/v1/cluster")).await;
+        let logged = cluster
+            .members
+            .iter()
+            .any(|m| m.id == moved_id && m.peer_addr == Some(format!("127.0.0.1:{new_port}")));
+        let caught_up =
+            restarted.node.status().await.unwrap().applied_index >= cluster.node.commit_index;
+        if logged && caught_up && restarted.node.leader_id().is_some() {
+            rejoined = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        rejoined,
+        "node {moved_id} never rejoined at its new address"
+    );
+    let read = http()
+        .get(format!(
+            "{}/v1/kv/after?consistency=stale",
+            restarted.client_url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        read.headers()["x-ordo-revision"],
+        revision.to_string().as_str()
+    );
+    restarted.stop().await;
+    for node in nodes {
+        node.stop().await;
+    }
+}

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use ordo::RaftNode;
 use ordo::transport::tcp::TcpTransport;
+use ordo::{NodeId, RaftNode};
 use tokio::sync::watch;
 
 use crate::api::MemberAddressRequest;
@@ -27,13 +27,19 @@ pub(super) async fn watch_peers(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let own_id = node.id();
+    // Addresses the transport refused, so each is reported once, not on
+    // every pass.
+    let mut refused = std::collections::BTreeSet::new();
     loop {
         let known: std::collections::BTreeMap<_, _> = transport.peers().into_iter().collect();
         for (id, address) in node.addresses() {
             let Some(peer) = MemberAddress::parse(&address).peer else {
                 continue;
             };
-            if id == own_id || known.get(&id) == Some(&peer) {
+            if id == own_id
+                || known.get(&id) == Some(&peer)
+                || refused.contains(&(id, peer.clone()))
+            {
                 continue;
             }
             match transport.add_peer(id, peer.clone()) {
@@ -41,7 +47,8 @@ pub(super) async fn watch_peers(
                     tracing::info!(node_id = own_id, peer = id, %peer, "learned a member's address")
                 }
                 Err(error) => {
-                    tracing::warn!(node_id = own_id, peer = id, %error, "unusable member address")
+                    tracing::warn!(node_id = own_id, peer = id, %error, "unusable member address");
+                    refused.insert((id, peer));
                 }
             }
         }
@@ -52,7 +59,8 @@ pub(super) async fn watch_peers(
 }
 
 /// Makes the log carry `own` as this node's address: on the leader through
-/// [`RaftNode::set_address`], on a follower by asking the leader over HTTP.
+/// [`RaftNode::set_address`], elsewhere by asking the leader over HTTP (or,
+/// knowing no leader, any other member, which redirects to it).
 pub(super) async fn report_own_address(
     node: RaftNode<KvStore>,
     own: MemberAddress,
@@ -68,27 +76,38 @@ pub(super) async fn report_own_address(
         if addresses.get(&own_id) == Some(&own_text) {
             continue;
         }
-        let Some(leader) = node.leader_id() else {
-            continue;
-        };
-        if leader == own_id {
+        let leader = node.leader_id();
+        if leader == Some(own_id) {
             if let Err(error) = node.set_address(own_id, own_text.clone()).await {
                 tracing::debug!(node_id = own_id, %error, "could not log this node's address yet");
             }
             continue;
         }
-        let Some(leader_url) = addresses
-            .get(&leader)
-            .and_then(|address| MemberAddress::parse(address).client)
-        else {
-            continue;
+        let client_url = |id: &NodeId| {
+            addresses
+                .get(id)
+                .and_then(|address| MemberAddress::parse(address).client)
         };
+        // The leader if known; otherwise every other member (they redirect):
+        // a node that moved its node address hears from no leader, which
+        // still dials the old one, until the log carries the new one.
+        let targets: Vec<String> = match leader.and_then(|leader| client_url(&leader)) {
+            Some(url) => vec![url],
+            None => addresses
+                .keys()
+                .filter(|&&id| id != own_id)
+                .filter_map(client_url)
+                .collect(),
+        };
+        if targets.is_empty() {
+            continue;
+        }
         let body = MemberAddressRequest {
             peer_addr: own.peer.clone().unwrap_or_default(),
             client_addr: own.client.clone().unwrap_or_default(),
         };
         let sent = async {
-            let endpoints = parse_endpoints(&leader_url)?;
+            let endpoints = parse_endpoints(&targets.join(","))?;
             let config = ClientConfig::new(endpoints).with_timeout(REPORT_INTERVAL * 5);
             Client::new(config)?.set_member_address(own_id, &body).await
         };
