@@ -92,8 +92,15 @@ impl DataDir {
                 found.node_id,
                 found.cluster
             ),
+            Some(_) if !dir.wal_dir().exists() => bail!(
+                "the data directory {} belongs to node {node_id} but its log ({}) is gone; a node \
+                 that lost its log must not vote again under its old id: remove it from the \
+                 cluster and add it back with a new id and an empty directory",
+                root.display(),
+                dir.wal_dir().display()
+            ),
             Some(_) => {}
-            None if dir.wal_dir().exists() => bail!(
+            None if has_entries(&dir.wal_dir()) => bail!(
                 "the data directory {} holds a log but no {IDENTITY_FILE}; it was not written by \
                  `ordo serve` (or the file was removed): refusing to guess whose it is",
                 root.display()
@@ -101,6 +108,18 @@ impl DataDir {
             None => {}
         }
         Ok((dir, identity))
+    }
+
+    /// Records `identity` for a node's first start, with its (empty) log
+    /// directory created first: from then on, an identity without a log
+    /// means the log was lost.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn create(&self, identity: &Identity) -> anyhow::Result<()> {
+        fs::create_dir_all(self.wal_dir())
+            .with_context(|| format!("cannot create {}", self.wal_dir().display()))?;
+        self.write_identity(identity)
     }
 
     fn read_identity(&self) -> anyhow::Result<Option<Identity>> {
@@ -159,6 +178,10 @@ impl DataDir {
     }
 }
 
+fn has_entries(dir: &Path) -> bool {
+    fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -180,7 +203,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (data, found) = DataDir::open(dir.path(), "ordo", 1).unwrap();
         assert_eq!(found, None);
-        data.write_identity(&identity(1, "ordo")).unwrap();
+        data.create(&identity(1, "ordo")).unwrap();
         let (_, found) = DataDir::open(dir.path(), "ordo", 1).unwrap();
         assert_eq!(found, Some(identity(1, "ordo")));
         let other_node = DataDir::open(dir.path(), "ordo", 2).unwrap_err();
@@ -203,6 +226,10 @@ mod tests {
         assert!(damaged.to_string().contains("damaged"), "{damaged}");
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir(dir.path().join("wal")).unwrap();
+        // An empty log directory (a first start that stopped early) is fresh...
+        assert!(DataDir::open(dir.path(), "ordo", 1).is_ok());
+        // ...one with something in it belongs to someone.
+        fs::write(dir.path().join("wal").join("segment"), b"x").unwrap();
         let anonymous = DataDir::open(dir.path(), "ordo", 1).unwrap_err();
         assert!(
             anonymous.to_string().contains("no ordo-node.json"),

@@ -112,7 +112,7 @@ impl RunningNode {
                     node_id: id,
                     bootstrap,
                 };
-                data_dir.write_identity(&identity)?;
+                data_dir.create(&identity)?;
                 identity
             }
         };
