@@ -190,6 +190,12 @@ impl ServeArgs {
                 )
             }
         };
+        if let Some(peer) = &self.advertise_peer {
+            ensure!(
+                is_host_port(peer),
+                "--advertise-peer {peer:?} is not HOST:PORT"
+            );
+        }
         let advertise_client = self
             .advertise_client
             .map(|url| client_url("--advertise-client", &url))
@@ -268,9 +274,7 @@ pub fn parse_initial_cluster(list: &str) -> anyhow::Result<BTreeMap<NodeId, Stri
         ensure!(id > 0, "--initial-cluster: node ids start at 1");
         let address = address.trim();
         ensure!(
-            address
-                .rsplit_once(':')
-                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok()),
+            is_host_port(address),
             "--initial-cluster: {address:?} (node {id}) is not HOST:PORT"
         );
         if members.insert(id, address.to_owned()).is_some() {
@@ -279,6 +283,15 @@ pub fn parse_initial_cluster(list: &str) -> anyhow::Result<BTreeMap<NodeId, Stri
     }
     ensure!(!members.is_empty(), "--initial-cluster is empty");
     Ok(members)
+}
+
+/// True for `HOST:PORT`: a host, a port that fits 16 bits, no whitespace
+/// (member addresses travel as space-separated parts).
+pub fn is_host_port(text: &str) -> bool {
+    !text.contains(char::is_whitespace)
+        && text
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
 }
 
 /// Checks an `http://HOST:PORT` URL and drops a trailing `/`.

@@ -15,7 +15,7 @@ use crate::api::{
 use crate::server::http::kv::path_and_query;
 use crate::server::http::{ApiError, SharedState};
 use crate::server::member_address::MemberAddress;
-use crate::server::settings::client_url;
+use crate::server::settings::{client_url, is_host_port};
 
 /// How long `POST /v1/cluster/leader` waits to see the new leader.
 const TRANSFER_PATIENCE: Duration = Duration::from_secs(5);
@@ -235,11 +235,7 @@ fn checked_address(id: NodeId, peer: &str, client: &str) -> Result<MemberAddress
     if id == 0 {
         return Err(ApiError::bad_request("node ids start at 1"));
     }
-    let valid_peer = peer
-        .rsplit_once(':')
-        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
-        && !peer.contains(char::is_whitespace);
-    if !valid_peer {
+    if !is_host_port(peer) {
         return Err(ApiError::bad_request(format!(
             "peer_addr {peer:?} is not HOST:PORT"
         )));
