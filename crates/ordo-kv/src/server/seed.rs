@@ -32,12 +32,11 @@ pub fn from_restore_file(
 ) -> anyhow::Result<()> {
     // Empty, or seeded up to the snapshot when the process stopped (the
     // runtime then finishes the seed): either way, seed.
-    let unfinished = snapshots
-        .latest()?
-        .is_some_and(|newest| ordo::is_unfinished_seed(log, &newest));
-    let empty =
-        log.last_index() == 0 && log.hard_state().term == 0 && snapshots.latest()?.is_none();
-    if empty || unfinished {
+    let seedable = match snapshots.latest()? {
+        None => log.last_index() == 0 && log.hard_state().term == 0,
+        Some(newest) => ordo::is_unfinished_seed(log, &newest),
+    };
+    if seedable {
         let Some((membership, addresses)) = initial_membership(bootstrap) else {
             bail!(
                 "{} is for seeding a new cluster; a joining node gets its data from the cluster. \

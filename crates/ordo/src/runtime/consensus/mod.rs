@@ -412,8 +412,7 @@ impl<S: StateMachine> Consensus<S> {
             RaftError::InvalidMembershipChange(format!("node {id} is not a member"))
         } else {
             match self.log_addresses(id, address)? {
-                Some(index) => {
-                    let term = self.state.soft_state.term;
+                Some((index, term)) => {
                     return self.to_apply(ApplyInput::RegisterChange { index, term, reply });
                 }
                 None => RaftError::Busy {
@@ -543,8 +542,13 @@ impl<S: StateMachine> Consensus<S> {
     }
 
     /// Proposes the addresses of every member of the configuration now in
-    /// force, `id`'s being `address`. The entry's index, if the core took it.
-    fn log_addresses(&mut self, id: NodeId, address: String) -> Result<Option<Index>, RaftError> {
+    /// force, `id`'s being `address`. The entry's index and term, if the
+    /// core took it.
+    fn log_addresses(
+        &mut self,
+        id: NodeId,
+        address: String,
+    ) -> Result<Option<(Index, ordo_core::Term)>, RaftError> {
         let mut addresses = Addresses::new();
         for member in self.raft.membership().members() {
             if let Some(known) = self.shared.address_of(member).filter(|a| !a.is_empty()) {
@@ -559,7 +563,7 @@ impl<S: StateMachine> Consensus<S> {
                 // Known here from now on, so that a second change in the same
                 // round builds on this one instead of logging the old value.
                 self.learn_addresses(addresses);
-                Ok(Some(proposal.last_index))
+                Ok(Some((proposal.last_index, proposal.term)))
             }
             Err(ProposeError::Fatal(error)) => Err(error.into()),
             Err(refused) => {
