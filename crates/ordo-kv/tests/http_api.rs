@@ -165,6 +165,11 @@ async fn every_bad_request_gets_its_status_and_changes_nothing() {
         ("promote a stranger", client.post(format!("{url}/v1/cluster/members/99/promote")), StatusCode::NOT_FOUND, "not_found"),
         ("transfer to a string", client.post(format!("{url}/v1/cluster/leader")).json(&json!({"to": "x"})), StatusCode::BAD_REQUEST, "bad_request"),
         ("transfer to a stranger", client.post(format!("{url}/v1/cluster/leader")).json(&json!({"to": 99})), StatusCode::BAD_REQUEST, "bad_request"),
+        ("address body not JSON", client.put(format!("{url}/v1/cluster/members/1/address")).header("content-type", "application/json").body("[1"), StatusCode::BAD_REQUEST, "bad_request"),
+        ("address with a bad peer", client.put(format!("{url}/v1/cluster/members/1/address")).json(&json!({"peer_addr": "a b:1", "client_addr": "http://127.0.0.1:2"})), StatusCode::BAD_REQUEST, "bad_request"),
+        ("address with a bad client URL", client.put(format!("{url}/v1/cluster/members/1/address")).json(&json!({"peer_addr": "127.0.0.1:1", "client_addr": "127.0.0.1:2"})), StatusCode::BAD_REQUEST, "bad_request"),
+        ("address of a stranger", client.put(format!("{url}/v1/cluster/members/99/address")).json(&json!({"peer_addr": "127.0.0.1:1", "client_addr": "http://127.0.0.1:2"})), StatusCode::BAD_REQUEST, "bad_request"),
+        ("address of node 0", client.put(format!("{url}/v1/cluster/members/0/address")).json(&json!({"peer_addr": "127.0.0.1:1", "client_addr": "http://127.0.0.1:2"})), StatusCode::BAD_REQUEST, "bad_request"),
         ("unknown endpoint", client.get(format!("{url}/v2/kv/a")), StatusCode::NOT_FOUND, "not_found"),
         ("wrong method", client.post(format!("{url}/v1/kv/a")).body("x"), StatusCode::METHOD_NOT_ALLOWED, "bad_request"),
     ];
@@ -370,6 +375,18 @@ async fn a_backup_seeds_a_new_cluster_with_the_same_data() {
     assert_eq!(listed.items[7].value, "value-7");
     // Revisions carry on from the backup's.
     assert_eq!(put(&url, "after", "restore").await, 51);
+    // A damaged backup is refused and places nothing.
+    let damaged = dir.path().join("damaged");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&damaged, &bytes).unwrap();
+    let target = dir.path().join("never");
+    assert!(ordo_kv::server::seed::place_restore_file(&damaged, &target).is_err());
+    assert!(!target.join("restore.backup").exists());
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, b"").unwrap();
+    assert!(ordo_kv::server::seed::place_restore_file(&empty, &target).is_err());
     // Placing a backup over a node's data is refused.
     let occupied = ordo_kv::server::seed::place_restore_file(&file, &new.join("node-1"));
     assert!(occupied.is_err());
