@@ -88,4 +88,12 @@ impl<L: LogStore> LogStore for TimedLogStore<L> {
     fn writes_never_block(&self) -> bool {
         self.inner.writes_never_block()
     }
+
+    fn repair_point(&self) -> Option<Index> {
+        self.inner.repair_point()
+    }
+
+    fn clear_repair_point(&self) -> Result<(), StorageError> {
+        self.inner.clear_repair_point()
+    }
 }

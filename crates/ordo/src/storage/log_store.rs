@@ -137,6 +137,31 @@ pub trait LogStore: LogRead + Send + Sync {
     fn writes_never_block(&self) -> bool {
         false
     }
+
+    /// The *repair point*: `Some(index)` when this store may have lost entries
+    /// it once reported durable (recovery had to cut bytes it cannot prove were
+    /// never synced, or an operator rebuilt the log with `ordo repair`), and
+    /// `index` bounds from above the last entry that may have been lost.
+    ///
+    /// A node whose store has a repair point must neither vote nor campaign
+    /// until its durable log reaches `index` again, copied from a leader: its
+    /// vote could otherwise elect a leader that lacks an acknowledged entry
+    /// (the Protocol-Aware Recovery rule). The point is durable: it survives
+    /// restarts until [`clear_repair_point`](Self::clear_repair_point).
+    /// Default: `None` (a store that never loses synced data).
+    fn repair_point(&self) -> Option<Index> {
+        None
+    }
+
+    /// Forgets the repair point, durably, once the node's durable log has
+    /// reached it. Default: nothing to do.
+    ///
+    /// # Errors
+    /// I/O errors; the repair point then stays, which only keeps the node
+    /// from voting a while longer.
+    fn clear_repair_point(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
 }
 
 /// Argument checks shared by every implementation, so they agree exactly.
