@@ -172,6 +172,13 @@ pub struct ReplicationInfo {
 /// `GET /v1/cluster` → 200.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterResponse {
+    /// The cluster's name (for people; `ordo` by default).
+    #[serde(default)]
+    pub cluster: String,
+    /// The cluster's unique id (32 hex digits; a cluster bootstrapped
+    /// before ids existed reports its name). Absent from older servers.
+    #[serde(default)]
+    pub cluster_id: Option<String>,
     /// The node that answered.
     pub node: NodeStatusInfo,
     /// The leader it knows of.

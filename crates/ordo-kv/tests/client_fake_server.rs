@@ -230,6 +230,8 @@ async fn leader_list(
 
 async fn leader_cluster(State(leader): Shared) -> Response {
     axum::Json(ClusterResponse {
+        cluster: "ordo".into(),
+        cluster_id: None,
         node: node_status(1, "leader"),
         leader: Some(1),
         term: 2,

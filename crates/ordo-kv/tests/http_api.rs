@@ -361,13 +361,12 @@ async fn a_backup_seeds_a_new_cluster_with_the_same_data() {
     }
     // A new cluster of three, each node seeded from the same file.
     let new = dir.path().join("new");
-    let peers = (1..=3).map(|id| (id, free_port())).collect();
-    let mut restored = Vec::new();
+    let peers: std::collections::BTreeMap<u64, u16> = (1..=3).map(|id| (id, free_port())).collect();
     for id in 1..=3 {
         let settings = support::settings(id, &peers, &new);
         ordo_kv::server::seed::place_restore_file(&file, &settings.data).unwrap();
-        restored.push(RunningNode::start(settings).await.unwrap());
     }
+    let restored = support::start_first_members(&peers, &new).await;
     let leader = leader_of(&restored).await;
     let url = restored[leader].client_url.clone();
     let listed: ListResponse = get_json(&format!("{url}/v1/kv?prefix=key-")).await;
@@ -449,11 +448,7 @@ async fn learners_are_promoted_and_members_removed_over_http() {
 async fn a_node_restarted_at_new_addresses_rejoins() {
     let dir = tempfile::tempdir().unwrap();
     let peers: std::collections::BTreeMap<u64, u16> = (1..=3).map(|id| (id, free_port())).collect();
-    let mut nodes = Vec::new();
-    for id in 1..=3 {
-        let settings = support::settings(id, &peers, dir.path());
-        nodes.push(RunningNode::start(settings).await.unwrap());
-    }
+    let mut nodes = support::start_first_members(&peers, dir.path()).await;
     let leader = leader_of(&nodes).await;
     let moved = (leader + 1) % 3;
     let moved_id = nodes[moved].node.id();

@@ -725,6 +725,8 @@ mod tests {
             client_addr: client.map(str::to_owned),
         };
         let cluster = ClusterResponse {
+            cluster: "ordo".into(),
+            cluster_id: None,
             node,
             leader: Some(1),
             term: 1,

@@ -182,6 +182,8 @@ mod tests {
     #[test]
     fn the_table_shows_every_member_reachable_or_not() {
         let cluster = ClusterResponse {
+            cluster: "ordo".into(),
+            cluster_id: None,
             node: node(1, "leader", 3, 42, 42),
             leader: Some(1),
             term: 3,

@@ -7,7 +7,10 @@
 //! `127.0.0.1:(client_port_base + i)` and for nodes on
 //! `127.0.0.1:(peer_port_base + i)`. Starting again on the same `--data`
 //! resumes: the nodes restart on their logs. A backup placed in `DATA` by
-//! `ordo snapshot restore` seeds a new dev cluster.
+//! `ordo snapshot restore` seeds a new dev cluster. The cluster's id is
+//! generated when `DATA` is first used and kept in `DATA/ordo-dev.json`
+//! with the node count (a layout written before ids existed goes on with
+//! the name, `ordo`, which is what its nodes use).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -18,9 +21,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
 
+use crate::server::cluster_id;
 use crate::server::data_dir::RESTORE_FILE;
 use crate::server::node::RunningNode;
-use crate::server::settings::{Bootstrap, DEFAULT_CLUSTER, Limits, NodeSettings};
+use crate::server::settings::{Bootstrap, DEFAULT_CLUSTER, Limits, NodeSettings, Timing};
 use crate::server::{init_logging, shutdown_signal, stopped};
 
 /// How long `ordo dev` waits for the first leader.
@@ -65,7 +69,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<ExitCode> {
     for &id in &ids {
         members.insert(id, localhost(port(args.peer_port_base, id)?).to_string());
     }
-    check_layout(&args.data, args.nodes)?;
+    let cluster_id = check_layout(&args.data, args.nodes)?;
     let seed = args.data.join(RESTORE_FILE);
     let mut nodes = Vec::new();
     for &id in &ids {
@@ -81,6 +85,9 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<ExitCode> {
         let settings = NodeSettings {
             id,
             cluster: DEFAULT_CLUSTER.into(),
+            cluster_id: Some(cluster_id.clone()),
+            first_member_url: None,
+            timing: Timing::default(),
             peer_listen: localhost(port(args.peer_port_base, id)?),
             client_listen: localhost(port(args.client_port_base, id)?),
             advertise_peer: None,
@@ -133,14 +140,14 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<ExitCode> {
 const LAYOUT_FILE: &str = "ordo-dev.json";
 
 /// Checks (or, the first time, records) that `data` holds a dev cluster of
-/// `nodes` nodes, every one of them present. Starting more nodes than the
+/// `nodes` nodes, every one of them present, and returns its cluster id. Starting more nodes than the
 /// first time would give the new, empty ones a majority of their own (a
 /// second cluster beside the first), and a node whose data was wiped would
 /// come back as a fresh voter: both are refused.
 ///
 /// # Errors
 /// Another node count, missing node directories, or I/O errors.
-fn check_layout(data: &Path, nodes: u64) -> anyhow::Result<()> {
+fn check_layout(data: &Path, nodes: u64) -> anyhow::Result<String> {
     fs::create_dir_all(data).with_context(|| format!("cannot create {}", data.display()))?;
     let layout = data.join(LAYOUT_FILE);
     let existing: Vec<u64> = (1..=9)
@@ -148,9 +155,9 @@ fn check_layout(data: &Path, nodes: u64) -> anyhow::Result<()> {
         .collect();
     match fs::read_to_string(&layout) {
         Ok(text) => {
-            let recorded: serde_json::Value = serde_json::from_str(&text)
+            let recorded_layout: serde_json::Value = serde_json::from_str(&text)
                 .with_context(|| format!("{} is damaged", layout.display()))?;
-            let recorded = recorded["nodes"]
+            let recorded = recorded_layout["nodes"]
                 .as_u64()
                 .with_context(|| format!("{} names no node count", layout.display()))?;
             ensure!(
@@ -166,7 +173,16 @@ fn check_layout(data: &Path, nodes: u64) -> anyhow::Result<()> {
                  vote again under its old id: start a new --data",
                 data.display()
             );
-            Ok(())
+            match recorded_layout.get("cluster_id") {
+                None => Ok(DEFAULT_CLUSTER.to_owned()),
+                Some(id) => {
+                    let id = id
+                        .as_str()
+                        .with_context(|| format!("{} is damaged", layout.display()))?;
+                    cluster_id::check(&format!("{}: cluster_id", layout.display()), id)?;
+                    Ok(id.to_owned())
+                }
+            }
         }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             ensure!(
@@ -174,14 +190,16 @@ fn check_layout(data: &Path, nodes: u64) -> anyhow::Result<()> {
                 "{} holds node directories but no {LAYOUT_FILE}; use a new --data",
                 data.display()
             );
-            fs::write(&layout, serde_json::json!({ "nodes": nodes }).to_string())
+            let new_id = cluster_id::generate()?;
+            let recorded = serde_json::json!({ "nodes": nodes, "cluster_id": new_id });
+            fs::write(&layout, recorded.to_string())
                 .with_context(|| format!("cannot write {}", layout.display()))?;
             // Every node's directory at once, so that a node that fails to
             // start this time is not taken for one whose data was wiped.
             for id in 1..=nodes {
                 fs::create_dir_all(data.join(format!("node-{id}")))?;
             }
-            Ok(())
+            Ok(new_id)
         }
         Err(error) => Err(error).with_context(|| format!("cannot read {}", layout.display())),
     }
@@ -224,9 +242,12 @@ mod tests {
     #[test]
     fn a_dev_directory_keeps_its_node_count_and_all_its_nodes() {
         let dir = tempfile::tempdir().unwrap();
-        check_layout(dir.path(), 1).unwrap();
+        let id = check_layout(dir.path(), 1).unwrap();
         assert!(dir.path().join("node-1").is_dir());
-        check_layout(dir.path(), 1).unwrap();
+        // The same cluster id every time; another directory, another id.
+        assert_eq!(check_layout(dir.path(), 1).unwrap(), id);
+        let elsewhere = tempfile::tempdir().unwrap();
+        assert_ne!(check_layout(elsewhere.path(), 1).unwrap(), id);
         // More nodes than the first time: the new ones would outvote node 1.
         let grown = check_layout(dir.path(), 3).unwrap_err().to_string();
         assert!(grown.contains("--nodes 1"), "{grown}");

@@ -2,7 +2,8 @@
 //! and seeding a new cluster from a backup (`ordo snapshot restore`).
 //!
 //! - `settings.rs`: flags and the TOML file, validated.
-//! - `data_dir.rs`: the data directory's identity and layout.
+//! - `data_dir.rs`: the data directory's identity and layout;
+//!   `cluster_id.rs`: the cluster's unique id and how first members agree on it.
 //! - `node.rs`: assembling and starting a node; `peers.rs`: keeping
 //!   member addresses flowing; `seed.rs`: seeding from a backup.
 //! - `http/`: the HTTP API; `metrics.rs`: the Prometheus page;
@@ -16,6 +17,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
+pub mod cluster_id;
 pub mod data_dir;
 mod dev;
 pub mod http;

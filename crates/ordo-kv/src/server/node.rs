@@ -8,9 +8,12 @@
 //!   so that redirects to it and `ordo status` work from every node.
 //!
 //! Start order matters for clear errors: the listeners are bound first (a
-//! busy port fails before anything is written), then the data directory is
-//! checked, then the stores are opened, seeded if asked, and the node
-//! starts. [`RunningNode::stop`] undoes it in reverse: no new requests, the
+//! busy port fails before anything is written; the node port is bound
+//! once to check it, and again by the transport once the cluster's id is
+//! known), then the data directory is checked, the log opened, the
+//! identity recorded on a first start (the cluster's id generated, given,
+//! or learned: see `cluster_id.rs`), the other stores opened, seeded if
+//! asked, and the node starts. [`RunningNode::stop`] undoes it in reverse: no new requests, the
 //! node stops (answering what is in flight, flushing the log), responses
 //! still being sent get a bounded time to finish, then the transport closes.
 
@@ -31,7 +34,8 @@ use tokio::task::JoinHandle;
 
 use crate::api::{AddMemberRequest, ClusterResponse};
 use crate::client::{Client, ClientConfig, ClientError, parse_endpoints};
-use crate::server::data_dir::{DataDir, Identity, RecordedBootstrap};
+use crate::server::cluster_id::{self, FirstMember};
+use crate::server::data_dir::{DataDir, Expected, Identity, RecordedBootstrap};
 use crate::server::http::{self, AppState};
 use crate::server::member_address::MemberAddress;
 use crate::server::metrics::Metrics;
@@ -58,6 +62,8 @@ pub struct RunningNode {
     pub client_url: String,
     /// Where nodes reach it.
     pub peer_addr: String,
+    /// The cluster's id, as this node presents it to its peers.
+    pub cluster_id: String,
     shutdown: watch::Sender<bool>,
     http: JoinHandle<()>,
     background: Vec<JoinHandle<()>>,
@@ -79,50 +85,73 @@ impl RunningNode {
                     settings.client_listen
                 )
             })?;
-        let cluster = ClusterId::new(settings.cluster.clone())
+        ClusterId::new(settings.cluster.clone())
             .map_err(|error| anyhow!("--cluster {:?}: {error}", settings.cluster))?;
-        // The transport's error already names its cause; as a context it
-        // would be printed twice.
-        let transport = TcpTransport::bind(NetworkConfig::new(cluster, id, settings.peer_listen))
-            .map_err(|error| {
-            anyhow!(
-                "cannot listen for nodes on {} (is another node using the port?): {error}",
-                settings.peer_listen
-            )
-        })?;
+        let peer_listen = check_peer_port(settings.peer_listen)?;
         let peer_addr = settings
             .advertise_peer
             .clone()
-            .unwrap_or_else(|| transport.local_addr().to_string());
+            .unwrap_or_else(|| peer_listen.to_string());
         let client_url = match &settings.advertise_client {
             Some(url) => url.clone(),
             None => format!("http://{}", listener.local_addr()?),
         };
         let own = MemberAddress::new(peer_addr.clone(), client_url.clone());
 
-        let (data_dir, identity) = DataDir::open(&settings.data, &settings.cluster, id)?;
+        let expected = Expected {
+            cluster: &settings.cluster,
+            cluster_id: settings.cluster_id.as_deref(),
+            node_id: id,
+        };
+        let (data_dir, identity) = DataDir::open(&settings.data, expected)?;
         let first_start = identity.is_none();
         let identity = match identity {
-            Some(identity) => identity,
-            None => {
-                let bootstrap = first_bootstrap(&settings, &own).await?;
-                let identity = Identity {
-                    format: 1,
-                    cluster: settings.cluster.clone(),
-                    node_id: id,
-                    bootstrap,
-                };
-                data_dir.create(&identity)?;
+            Some(identity) => {
+                tracing::info!(
+                    node_id = id,
+                    cluster_id = identity.cluster_id(),
+                    "restarting on {}",
+                    settings.data.display()
+                );
+                if identity.cluster_id.is_none() {
+                    tracing::warn!(
+                        node_id = id,
+                        "{} predates cluster ids: this cluster goes on using its name {:?} as \
+                         its id (see the README on cluster ids)",
+                        settings.data.display(),
+                        identity.cluster
+                    );
+                }
                 identity
             }
+            // A first start learns everything it needs (the cluster's id,
+            // its members) before it writes a byte: a join or bootstrap
+            // that fails leaves the directory as it found it.
+            None => {
+                let (cluster_id, bootstrap) = first_bootstrap(&settings, &own).await?;
+                Identity::new(settings.cluster.clone(), cluster_id, id, bootstrap)
+            }
         };
-        if !first_start {
-            tracing::info!(node_id = id, "restarting on {}", settings.data.display());
-        }
-
-        let metrics = Arc::new(Metrics::default());
+        // Opening the log creates it on a first start: the identity is
+        // recorded only once it exists (see `data_dir.rs`).
         let wal = WalLogStore::open(data_dir.wal_dir(), WalConfig::default())
             .with_context(|| format!("cannot open the log in {}", data_dir.wal_dir().display()))?;
+        if first_start {
+            data_dir.write_identity(&identity)?;
+        }
+        let cluster = ClusterId::new(identity.cluster_id())
+            .map_err(|error| anyhow!("the cluster id {:?}: {error}", identity.cluster_id()))?;
+        // The transport's error already names its cause; as a context it
+        // would be printed twice.
+        let transport =
+            TcpTransport::bind(NetworkConfig::new(cluster, id, peer_listen)).map_err(|error| {
+                anyhow!(
+                    "cannot listen for nodes on {peer_listen} (is another node using the port?): \
+                     {error}"
+                )
+            })?;
+
+        let metrics = Arc::new(Metrics::default());
         let log = Arc::new(TimedLogStore::new(wal, Arc::clone(&metrics)));
         let snapshots = SnapshotStore::open(data_dir.snapshot_dir()).with_context(|| {
             format!(
@@ -167,6 +196,8 @@ impl RunningNode {
             metrics: Arc::clone(&metrics),
             limits: settings.limits,
             own: own.clone(),
+            cluster: identity.cluster.clone(),
+            cluster_id: identity.cluster_id().to_owned(),
         });
         let http = tokio::spawn(http::serve(listener, state, shutdown_signal));
         let running = RunningNode {
@@ -175,6 +206,7 @@ impl RunningNode {
             metrics,
             client_url,
             peer_addr,
+            cluster_id: identity.cluster_id().to_owned(),
             shutdown,
             http,
             background,
@@ -221,13 +253,24 @@ impl RunningNode {
     }
 }
 
-/// The membership a node records at its first start.
+/// Binds `address` once, to refuse a busy port before anything is
+/// written, and returns the address bound (port 0 resolved). The transport
+/// binds it again once the cluster's id is known.
+fn check_peer_port(address: std::net::SocketAddr) -> anyhow::Result<std::net::SocketAddr> {
+    let probe = std::net::TcpListener::bind(address).with_context(|| {
+        format!("cannot listen for nodes on {address} (is another node using the port?)")
+    })?;
+    Ok(probe.local_addr()?)
+}
+
+/// The cluster id and the membership a node records at its first start.
 async fn first_bootstrap(
     settings: &NodeSettings,
     own: &MemberAddress,
-) -> anyhow::Result<RecordedBootstrap> {
+) -> anyhow::Result<(String, RecordedBootstrap)> {
     match &settings.bootstrap {
         Bootstrap::Initial(members) => {
+            let cluster_id = initial_cluster_id(settings, members).await?;
             let members = members
                 .iter()
                 .map(|(&member, peer)| {
@@ -239,7 +282,7 @@ async fn first_bootstrap(
                     (member, address.to_string())
                 })
                 .collect();
-            Ok(RecordedBootstrap::Initial { members })
+            Ok((cluster_id, RecordedBootstrap::Initial { members }))
         }
         Bootstrap::Join { url, .. } => {
             let cluster = fetch_cluster(url).await?;
@@ -270,9 +313,69 @@ async fn first_bootstrap(
             if voters.is_empty() {
                 bail!("the cluster at {url} reported no voters");
             }
-            Ok(RecordedBootstrap::Joined { voters })
+            let cluster_id = joined_cluster_id(settings, url, &cluster)?;
+            Ok((cluster_id, RecordedBootstrap::Joined { voters }))
         }
     }
+}
+
+/// A new cluster's id, on one of its first members: given, generated by
+/// the lowest member, or learned from it.
+async fn initial_cluster_id(
+    settings: &NodeSettings,
+    members: &BTreeMap<NodeId, String>,
+) -> anyhow::Result<String> {
+    if let Some(given) = &settings.cluster_id {
+        return Ok(given.clone());
+    }
+    let lowest = members.keys().next().copied().unwrap_or(settings.id);
+    if lowest == settings.id {
+        let generated = cluster_id::generate()?;
+        tracing::info!(node_id = settings.id, cluster_id = %generated, "new cluster id");
+        return Ok(generated);
+    }
+    let Some(url) = &settings.first_member_url else {
+        bail!(
+            "node {} is a first member of a new cluster and must learn the cluster's id from \
+             node {lowest} (the lowest id): give node {lowest}'s client URL in --initial-cluster \
+             ({lowest}=PEER_ADDR@http://HOST:PORT), or give every first member the same \
+             --cluster-id",
+            settings.id
+        );
+    };
+    let first = FirstMember {
+        url,
+        id: lowest,
+        cluster: &settings.cluster,
+        asking: settings.id,
+    };
+    let learned = cluster_id::learn_from_first_member(&first).await?;
+    tracing::info!(node_id = settings.id, cluster_id = %learned, from = lowest, "learned the new cluster's id");
+    Ok(learned)
+}
+
+/// The id of the cluster a node joins, from its answer.
+fn joined_cluster_id(
+    settings: &NodeSettings,
+    url: &str,
+    cluster: &ClusterResponse,
+) -> anyhow::Result<String> {
+    if cluster.cluster != settings.cluster {
+        bail!(
+            "the cluster at {url} is named {:?}, not {:?} (--cluster)",
+            cluster.cluster,
+            settings.cluster
+        );
+    }
+    let Some(joined) = cluster.cluster_id.clone() else {
+        bail!("the cluster at {url} does not report its id (an older ordo?)");
+    };
+    if let Some(given) = &settings.cluster_id
+        && *given != joined
+    {
+        bail!("the cluster at {url} has id {joined}, not {given} (--cluster-id)");
+    }
+    Ok(joined)
 }
 
 fn raft_config(settings: &NodeSettings, identity: &Identity, own: &MemberAddress) -> RaftConfig {
@@ -292,6 +395,9 @@ fn raft_config(settings: &NodeSettings, identity: &Identity, own: &MemberAddress
         // `?consistency=lease` needs leases; they rely on check-quorum (on).
         lease_reads: true,
         snapshot_threshold: settings.snapshot_threshold,
+        election_timeout_min: settings.timing.election_timeout_min,
+        election_timeout_max: settings.timing.election_timeout_max,
+        heartbeat_interval: settings.timing.heartbeat_interval,
         ..RaftConfig::default()
     }
 }

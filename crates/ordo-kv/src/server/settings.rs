@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail, ensure};
 use ordo::NodeId;
@@ -18,8 +19,19 @@ use serde::Deserialize;
 pub const DEFAULT_MAX_KEY_BYTES: usize = 4 << 10;
 /// Default largest value, in bytes.
 pub const DEFAULT_MAX_VALUE_BYTES: usize = 1 << 20;
-/// Default cluster name (checked in the node-to-node handshake).
+/// Default cluster name (for people; the handshake checks the cluster's id).
 pub const DEFAULT_CLUSTER: &str = "ordo";
+/// Default shortest election timeout, in milliseconds.
+pub const DEFAULT_ELECTION_TIMEOUT_MIN_MS: u64 = 150;
+/// Default longest election timeout, in milliseconds.
+pub const DEFAULT_ELECTION_TIMEOUT_MAX_MS: u64 = 300;
+/// Default heartbeat interval, in milliseconds.
+pub const DEFAULT_HEARTBEAT_INTERVAL_MS: u64 = 50;
+/// The runtime's tick: no timing setting may be shorter.
+const TICK_MS: u64 = 10;
+/// Longest election timeout accepted, in milliseconds (a minute without a
+/// leader is an outage, not a setting).
+const ELECTION_TIMEOUT_MAX_MS_LIMIT: u64 = 60_000;
 
 /// `ordo serve` flags.
 #[derive(Clone, Debug, Default, clap::Args, Deserialize)]
@@ -47,7 +59,9 @@ pub struct ServeArgs {
     /// This node's data directory.
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
-    /// The cluster's first members: ID=PEER_ADDR,ID=PEER_ADDR,... (this node included).
+    /// The cluster's first members: ID=PEER_ADDR,... (this node included); the member
+    /// with the lowest id also gives its client URL, ID=PEER_ADDR@http://HOST:PORT, from
+    /// which the others learn the new cluster's id (unless --cluster-id is given).
     #[arg(long, value_name = "LIST", conflicts_with = "join")]
     pub initial_cluster: Option<String>,
     /// Join a running cluster through any member's client URL.
@@ -57,9 +71,22 @@ pub struct ServeArgs {
     #[arg(long, requires = "join")]
     #[serde(default)]
     pub learner: bool,
-    /// The cluster's name; nodes of another cluster are refused.
+    /// The cluster's name, for people (nodes tell clusters apart by their id).
     #[arg(long)]
     pub cluster: Option<String>,
+    /// The cluster's id (32 hex digits): a new cluster takes it; an existing
+    /// directory must carry it. Default: generated at the first bootstrap.
+    #[arg(long, value_name = "HEX")]
+    pub cluster_id: Option<String>,
+    /// Shortest election timeout, in milliseconds (default 150).
+    #[arg(long, value_name = "MS")]
+    pub election_timeout_min_ms: Option<u64>,
+    /// Longest election timeout, in milliseconds (default 300).
+    #[arg(long, value_name = "MS")]
+    pub election_timeout_max_ms: Option<u64>,
+    /// How often a leader sends heartbeats, in milliseconds (default 50).
+    #[arg(long, value_name = "MS")]
+    pub heartbeat_interval_ms: Option<u64>,
     /// Largest key accepted, in bytes.
     #[arg(long, value_name = "BYTES")]
     pub max_key_bytes: Option<usize>,
@@ -103,6 +130,27 @@ impl Default for Limits {
     }
 }
 
+/// Election and heartbeat timing, validated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    /// Shortest election timeout.
+    pub election_timeout_min: Duration,
+    /// Election timeouts are drawn below this.
+    pub election_timeout_max: Duration,
+    /// How often a leader sends heartbeats.
+    pub heartbeat_interval: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            election_timeout_min: Duration::from_millis(DEFAULT_ELECTION_TIMEOUT_MIN_MS),
+            election_timeout_max: Duration::from_millis(DEFAULT_ELECTION_TIMEOUT_MAX_MS),
+            heartbeat_interval: Duration::from_millis(DEFAULT_HEARTBEAT_INTERVAL_MS),
+        }
+    }
+}
+
 /// One node's validated settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeSettings {
@@ -110,6 +158,14 @@ pub struct NodeSettings {
     pub id: NodeId,
     /// Cluster name.
     pub cluster: String,
+    /// The cluster's id, when given: taken by a new cluster, checked
+    /// against an existing directory.
+    pub cluster_id: Option<String>,
+    /// A first member that is not the lowest learns the new cluster's id
+    /// from the lowest one, at this client URL (from `--initial-cluster`).
+    pub first_member_url: Option<String>,
+    /// Election and heartbeat timing.
+    pub timing: Timing,
     /// Node-to-node listener.
     pub peer_listen: SocketAddr,
     /// HTTP listener.
@@ -156,6 +212,14 @@ impl ServeArgs {
             join: self.join.or(file.join),
             learner: self.learner || file.learner,
             cluster: self.cluster.or(file.cluster),
+            cluster_id: self.cluster_id.or(file.cluster_id),
+            election_timeout_min_ms: self
+                .election_timeout_min_ms
+                .or(file.election_timeout_min_ms),
+            election_timeout_max_ms: self
+                .election_timeout_max_ms
+                .or(file.election_timeout_max_ms),
+            heartbeat_interval_ms: self.heartbeat_interval_ms.or(file.heartbeat_interval_ms),
             max_key_bytes: self.max_key_bytes.or(file.max_key_bytes),
             max_value_bytes: self.max_value_bytes.or(file.max_value_bytes),
             snapshot_threshold: self.snapshot_threshold.or(file.snapshot_threshold),
@@ -170,14 +234,22 @@ impl ServeArgs {
         let data = self
             .data
             .ok_or_else(|| anyhow!("--data is required (this node's data directory)"))?;
+        let mut first_member_url = None;
         let bootstrap = match (self.initial_cluster, self.join) {
             (Some(_), Some(_)) => bail!("give --initial-cluster or --join, not both"),
             (Some(list), None) => {
-                let members = parse_initial_cluster(&list)?;
+                let InitialCluster {
+                    members,
+                    client_urls,
+                } = parse_initial_cluster(&list)?;
                 ensure!(
                     members.contains_key(&id),
                     "--initial-cluster must list this node ({id}) too"
                 );
+                first_member_url = members
+                    .keys()
+                    .next()
+                    .and_then(|lowest| client_urls.get(lowest).cloned());
                 Bootstrap::Initial(members)
             }
             (None, Some(url)) => Bootstrap::Join {
@@ -211,6 +283,14 @@ impl ServeArgs {
             );
         }
         let cluster = self.cluster.unwrap_or_else(|| DEFAULT_CLUSTER.into());
+        if let Some(cluster_id) = &self.cluster_id {
+            crate::server::cluster_id::check("--cluster-id", cluster_id)?;
+        }
+        let timing = timing(
+            self.election_timeout_min_ms,
+            self.election_timeout_max_ms,
+            self.heartbeat_interval_ms,
+        )?;
         let limits = Limits {
             max_key_bytes: self.max_key_bytes.unwrap_or(DEFAULT_MAX_KEY_BYTES),
             max_value_bytes: self.max_value_bytes.unwrap_or(DEFAULT_MAX_VALUE_BYTES),
@@ -228,6 +308,9 @@ impl ServeArgs {
         Ok(NodeSettings {
             id,
             cluster,
+            cluster_id: self.cluster_id,
+            first_member_url,
+            timing,
             peer_listen,
             client_listen,
             advertise_peer: self.advertise_peer,
@@ -253,12 +336,60 @@ fn socket_addr(flag: &str, value: Option<&str>) -> anyhow::Result<SocketAddr> {
         .map_err(|_| anyhow!("{flag} {value:?} is not an IP:PORT address (e.g. 127.0.0.1:9001)"))
 }
 
-/// Parses `ID=ADDR,ID=ADDR,...`.
+/// Checks the timing flags (milliseconds) against each other and the tick.
+fn timing(
+    min_ms: Option<u64>,
+    max_ms: Option<u64>,
+    heartbeat_ms: Option<u64>,
+) -> anyhow::Result<Timing> {
+    let min = min_ms.unwrap_or(DEFAULT_ELECTION_TIMEOUT_MIN_MS);
+    let max = max_ms.unwrap_or(DEFAULT_ELECTION_TIMEOUT_MAX_MS.max(min.saturating_mul(2)));
+    let heartbeat = heartbeat_ms.unwrap_or(DEFAULT_HEARTBEAT_INTERVAL_MS.min(min / 3).max(TICK_MS));
+    ensure!(
+        min >= TICK_MS,
+        "--election-timeout-min-ms {min} is below the {TICK_MS} ms tick"
+    );
+    ensure!(
+        max > min,
+        "--election-timeout-max-ms {max} must be above --election-timeout-min-ms {min} \
+         (timeouts are drawn between them, so that nodes do not all time out at once)"
+    );
+    ensure!(
+        max <= ELECTION_TIMEOUT_MAX_MS_LIMIT,
+        "--election-timeout-max-ms {max} is above {ELECTION_TIMEOUT_MAX_MS_LIMIT}"
+    );
+    ensure!(
+        heartbeat >= TICK_MS,
+        "--heartbeat-interval-ms {heartbeat} is below the {TICK_MS} ms tick"
+    );
+    ensure!(
+        heartbeat.saturating_mul(2) <= min,
+        "--heartbeat-interval-ms {heartbeat} must be at most half of --election-timeout-min-ms \
+         {min}, or followers time out between two heartbeats"
+    );
+    Ok(Timing {
+        election_timeout_min: Duration::from_millis(min),
+        election_timeout_max: Duration::from_millis(max),
+        heartbeat_interval: Duration::from_millis(heartbeat),
+    })
+}
+
+/// `--initial-cluster`, parsed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InitialCluster {
+    /// Every first member's node address.
+    pub members: BTreeMap<NodeId, String>,
+    /// The client URLs given (`ID=PEER_ADDR@URL`).
+    pub client_urls: BTreeMap<NodeId, String>,
+}
+
+/// Parses `ID=ADDR,ID=ADDR@URL,...`.
 ///
 /// # Errors
-/// An empty list, a malformed or repeated id, or an empty address.
-pub fn parse_initial_cluster(list: &str) -> anyhow::Result<BTreeMap<NodeId, String>> {
+/// An empty list, a malformed or repeated id, or a malformed address or URL.
+pub fn parse_initial_cluster(list: &str) -> anyhow::Result<InitialCluster> {
     let mut members = BTreeMap::new();
+    let mut client_urls = BTreeMap::new();
     for item in list
         .split(',')
         .map(str::trim)
@@ -272,6 +403,14 @@ pub fn parse_initial_cluster(list: &str) -> anyhow::Result<BTreeMap<NodeId, Stri
             .parse()
             .map_err(|_| anyhow!("--initial-cluster: {id:?} is not a node id"))?;
         ensure!(id > 0, "--initial-cluster: node ids start at 1");
+        let (address, url) = match address.split_once('@') {
+            Some((address, url)) => (address, Some(url)),
+            None => (address, None),
+        };
+        if let Some(url) = url {
+            let url = client_url(&format!("--initial-cluster: node {id}'s client URL"), url)?;
+            client_urls.insert(id, url);
+        }
         let address = address.trim();
         ensure!(
             is_host_port(address),
@@ -282,7 +421,10 @@ pub fn parse_initial_cluster(list: &str) -> anyhow::Result<BTreeMap<NodeId, Stri
         }
     }
     ensure!(!members.is_empty(), "--initial-cluster is empty");
-    Ok(members)
+    Ok(InitialCluster {
+        members,
+        client_urls,
+    })
 }
 
 /// True for `HOST:PORT`: a host, a port that fits 16 bits, no whitespace
@@ -428,6 +570,97 @@ mod tests {
                 "{args:?}: {error:?} lacks {expected:?}"
             );
         }
+    }
+
+    #[test]
+    fn timing_flags_are_checked_against_each_other_and_the_tick() {
+        let timed = |min: Option<u64>, max: Option<u64>, heartbeat: Option<u64>| ServeArgs {
+            election_timeout_min_ms: min,
+            election_timeout_max_ms: max,
+            heartbeat_interval_ms: heartbeat,
+            ..args(1)
+        };
+        assert_eq!(args(1).resolve().unwrap().timing, Timing::default());
+        let settings = timed(Some(1000), Some(3000), Some(200)).resolve().unwrap();
+        assert_eq!(settings.timing.election_timeout_min, Duration::from_secs(1));
+        assert_eq!(settings.timing.election_timeout_max, Duration::from_secs(3));
+        assert_eq!(
+            settings.timing.heartbeat_interval,
+            Duration::from_millis(200)
+        );
+        // A minimum alone keeps the others consistent with it.
+        let settings = timed(Some(1000), None, None).resolve().unwrap();
+        assert!(settings.timing.election_timeout_max > settings.timing.election_timeout_min);
+        let cases = [
+            (
+                timed(Some(5), None, None),
+                "--election-timeout-min-ms 5 is below",
+            ),
+            (timed(Some(300), Some(300), None), "must be above"),
+            (timed(None, Some(100_000), None), "is above 60000"),
+            (
+                timed(None, None, Some(5)),
+                "--heartbeat-interval-ms 5 is below",
+            ),
+            (timed(None, None, Some(100)), "at most half"),
+        ];
+        for (args, expected) in cases {
+            let error = args.resolve().expect_err(expected).to_string();
+            assert!(error.contains(expected), "{error:?} lacks {expected:?}");
+        }
+        // The file takes the same names.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(
+            &path,
+            "heartbeat_interval_ms = 20\nelection_timeout_min_ms = 60\n",
+        )
+        .unwrap();
+        let settings = ServeArgs {
+            config: Some(path),
+            ..args(1)
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(
+            settings.timing.heartbeat_interval,
+            Duration::from_millis(20)
+        );
+    }
+
+    #[test]
+    fn the_lowest_member_url_and_the_cluster_id_are_read_and_checked() {
+        let with_url = ServeArgs {
+            initial_cluster: Some(
+                "2=127.0.0.1:9002,1=127.0.0.1:9001@http://127.0.0.1:8001/".into(),
+            ),
+            ..args(2)
+        };
+        let settings = with_url.resolve().unwrap();
+        assert_eq!(
+            settings.first_member_url.as_deref(),
+            Some("http://127.0.0.1:8001")
+        );
+        assert!(matches!(&settings.bootstrap, Bootstrap::Initial(m) if m[&1] == "127.0.0.1:9001"));
+        assert_eq!(args(2).resolve().unwrap().first_member_url, None);
+        let bad_url = ServeArgs {
+            initial_cluster: Some("1=127.0.0.1:9001@ftp://x,2=127.0.0.1:9002".into()),
+            ..args(2)
+        };
+        let error = bad_url.resolve().unwrap_err().to_string();
+        assert!(error.contains("node 1's client URL"), "{error}");
+        let id = "0123456789abcdef0123456789abcdef";
+        let given = ServeArgs {
+            cluster_id: Some(id.into()),
+            ..args(1)
+        };
+        assert_eq!(given.resolve().unwrap().cluster_id.as_deref(), Some(id));
+        let bad_id = ServeArgs {
+            cluster_id: Some("ordo".into()),
+            ..args(1)
+        };
+        let error = bad_id.resolve().unwrap_err().to_string();
+        assert!(error.contains("--cluster-id"), "{error}");
     }
 
     #[test]

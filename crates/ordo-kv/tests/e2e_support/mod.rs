@@ -377,11 +377,20 @@ impl Cluster {
         &self.nodes[&id]
     }
 
-    /// `--initial-cluster`'s value.
+    /// `--initial-cluster`'s value: every node address, and the lowest
+    /// member's client URL, from which the others learn the cluster's id.
     pub fn initial_cluster(&self) -> String {
+        let lowest = self.nodes.keys().next().copied();
         self.nodes
             .values()
-            .map(|node| format!("{}=127.0.0.1:{}", node.id, node.peer_port))
+            .map(|node| {
+                let address = format!("{}=127.0.0.1:{}", node.id, node.peer_port);
+                if Some(node.id) == lowest {
+                    format!("{address}@{}", url(node.client_port))
+                } else {
+                    address
+                }
+            })
             .collect::<Vec<_>>()
             .join(",")
     }

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use ordo_kv::server::RunningNode;
-use ordo_kv::server::settings::{Bootstrap, Limits, NodeSettings};
+use ordo_kv::server::settings::{Bootstrap, Limits, NodeSettings, Timing};
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
@@ -25,6 +25,9 @@ pub fn settings(id: u64, peers: &BTreeMap<u64, u16>, data: &Path) -> NodeSetting
     NodeSettings {
         id,
         cluster: "test".into(),
+        cluster_id: None,
+        first_member_url: None,
+        timing: Timing::default(),
         peer_listen: localhost(peers[&id]),
         client_listen: localhost(0),
         advertise_peer: None,
@@ -41,17 +44,23 @@ pub fn settings(id: u64, peers: &BTreeMap<u64, u16>, data: &Path) -> NodeSetting
     }
 }
 
+/// Starts the first members of a new cluster whose node addresses are
+/// `peers`, lowest id first: it generates the cluster's id, and the others
+/// learn it from its client URL.
+pub async fn start_first_members(peers: &BTreeMap<u64, u16>, data: &Path) -> Vec<RunningNode> {
+    let mut nodes: Vec<RunningNode> = Vec::new();
+    for &id in peers.keys() {
+        let mut settings = settings(id, peers, data);
+        settings.first_member_url = nodes.first().map(|first| first.client_url.clone());
+        nodes.push(RunningNode::start(settings).await.unwrap());
+    }
+    nodes
+}
+
 /// Starts `size` nodes and waits for a leader.
 pub async fn start_cluster(size: u64, data: &Path) -> Vec<RunningNode> {
     let peers: BTreeMap<u64, u16> = (1..=size).map(|id| (id, free_port())).collect();
-    let mut nodes = Vec::new();
-    for id in 1..=size {
-        nodes.push(
-            RunningNode::start(settings(id, &peers, data))
-                .await
-                .unwrap(),
-        );
-    }
+    let nodes = start_first_members(&peers, data).await;
     nodes[0]
         .node
         .wait_for_leader(Duration::from_secs(20))

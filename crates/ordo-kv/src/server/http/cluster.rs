@@ -53,6 +53,8 @@ pub(super) async fn describe(
         })
         .collect();
     Ok(Json(ClusterResponse {
+        cluster: state.cluster.clone(),
+        cluster_id: Some(state.cluster_id.clone()),
         node: status_info(&status),
         leader: status.leader,
         term: status.term,

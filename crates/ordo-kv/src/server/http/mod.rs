@@ -41,6 +41,10 @@ pub struct AppState {
     pub limits: Limits,
     /// This node's addresses.
     pub own: MemberAddress,
+    /// The cluster's name (for people).
+    pub cluster: String,
+    /// The cluster's id (what the handshake checks).
+    pub cluster_id: String,
 }
 
 /// Shared state handle.
