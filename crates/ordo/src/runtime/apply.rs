@@ -39,6 +39,7 @@
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use ordo_core::{EntryPayload, Index, Membership, Term};
@@ -48,6 +49,7 @@ use crate::runtime::envelope::{self, Addresses, RuntimeEntry, SnapshotHeader};
 use crate::runtime::error::RaftError;
 use crate::runtime::event::{Event, EventSender};
 use crate::runtime::shared::{ApplyInput, Reply, Shared, SnapshotEvent};
+use crate::runtime::snapshot_retry::{Reports, SnapshotFailure};
 use crate::runtime::state_machine::{Entry, StateMachine};
 use crate::runtime::waiters::Waiters;
 use crate::storage::{SnapshotMeta, SnapshotStore};
@@ -108,6 +110,8 @@ pub(crate) struct Applier<S: StateMachine> {
     /// The member addresses logged up to `applied_index` (for snapshots).
     addresses: Addresses,
     snapshot_store: Option<Arc<SnapshotStore>>,
+    /// When each kind of snapshot failure was last reported.
+    snapshot_reports: Reports,
     /// Set once the state machine panicked: it is never called again.
     broken: Option<RaftError>,
     /// True on a dedicated thread (blocking is fine there).
@@ -145,6 +149,7 @@ impl<S: StateMachine> Applier<S> {
             membership,
             addresses,
             snapshot_store,
+            snapshot_reports: Reports::default(),
             broken: None,
             on_thread: false,
         }
@@ -488,15 +493,38 @@ impl<S: StateMachine> Applier<S> {
                     membership: meta.membership,
                 })
             }
-            Some(Err(error)) => {
-                // Not fatal: the log still holds everything; the core asks again.
-                tracing::warn!(node_id = self.node_id, %error, "snapshot failed");
-                self.events.send(Event::Error { error });
+            Some(Err(failure)) => {
+                // Not fatal: the log still holds everything; the consensus
+                // task lets the core ask again after a back-off.
+                self.snapshot_failed(failure);
                 None
             }
             None => None,
         };
         self.shared.snapshot_event(SnapshotEvent::Built(built));
+    }
+
+    /// Counts a failed build, and reports it if it is the first of its kind
+    /// or the first in `REPORT_INTERVAL` (see `snapshot_retry.rs`).
+    fn snapshot_failed(&mut self, failure: SnapshotFailure) {
+        self.shared
+            .snapshot_failures
+            .fetch_add(1, Ordering::Relaxed);
+        let SnapshotFailure { kind, message } = failure;
+        if self.snapshot_reports.due(kind, Instant::now()) {
+            tracing::warn!(
+                node_id = self.node_id,
+                %kind,
+                error = %message,
+                "taking a snapshot failed; the node keeps running on its log and retries with \
+                 back-off (reported once a minute at most)"
+            );
+            let error =
+                RaftError::Snapshot(format!("taking a snapshot failed ({kind}): {message}"));
+            self.events.send(Event::Error { error });
+        } else {
+            tracing::debug!(node_id = self.node_id, %kind, error = %message, "taking a snapshot failed again");
+        }
     }
 
     /// Replaces the state with the received snapshot `meta` (already durable
@@ -612,14 +640,18 @@ fn take_snapshot<S: StateMachine>(
     store: &SnapshotStore,
     meta: SnapshotMeta,
     header: &SnapshotHeader,
-) -> Result<SnapshotMeta, RaftError> {
-    let mut writer = store.create(meta)?;
+) -> Result<SnapshotMeta, SnapshotFailure> {
+    let mut writer = store
+        .create(meta)
+        .map_err(|error| SnapshotFailure::storage(&error))?;
     envelope::write_snapshot_header(&mut writer, header)
-        .map_err(|error| RaftError::Snapshot(format!("snapshot failed: {error}")))?;
+        .map_err(|error| SnapshotFailure::writing(&error, false))?;
     state_machine
         .snapshot(&mut writer)
-        .map_err(|error| RaftError::StateMachine(format!("snapshot failed: {error}")))?;
-    Ok(writer.finish()?)
+        .map_err(|error| SnapshotFailure::writing(&error, true))?;
+    writer
+        .finish()
+        .map_err(|error| SnapshotFailure::storage(&error))
 }
 
 /// Restores the state machine from a snapshot's data: the runtime's header,

@@ -68,7 +68,11 @@
 //! the log; a new node starts with [`RaftConfig::joining`], and
 //! [`RaftNode::add_node`] lets it copy the log as a learner before it votes
 //! ([`RaftConfig::promote_after_catch_up`]). [`RaftNode::snapshot`] takes a
-//! snapshot on demand.
+//! snapshot on demand. A build that fails (a full disk, no file descriptors
+//! left) is not fatal: the log keeps every entry, the next attempt waits
+//! 1 s, doubling to 1 min (`snapshot_retry.rs`), every failure is counted in
+//! [`NodeStatus::snapshot_failures`], and each kind is logged and sent as an
+//! [`Event::Error`] at most once a minute.
 //!
 //! # Member addresses
 //! [`RaftError::NotLeader`] names the leader's address ([`RaftConfig::address`]),
@@ -115,6 +119,7 @@ mod proposals;
 mod seed;
 mod shared;
 mod snapshot_io;
+mod snapshot_retry;
 mod state_machine;
 mod status;
 mod waiters;

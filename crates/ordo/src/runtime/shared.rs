@@ -139,6 +139,8 @@ pub(crate) struct Shared {
     pub(crate) pending_proposals: AtomicUsize,
     /// Read calls in progress.
     pub(crate) pending_reads: AtomicUsize,
+    /// Snapshot builds that failed (see `snapshot_retry.rs`).
+    pub(crate) snapshot_failures: AtomicU64,
 }
 
 impl Shared {
@@ -157,6 +159,7 @@ impl Shared {
             snapshot_events: Mutex::new(Vec::new()),
             pending_proposals: AtomicUsize::new(0),
             pending_reads: AtomicUsize::new(0),
+            snapshot_failures: AtomicU64::new(0),
         }
     }
 

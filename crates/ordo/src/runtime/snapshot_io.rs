@@ -36,6 +36,7 @@ use tokio::sync::oneshot;
 
 use crate::runtime::error::RaftError;
 use crate::runtime::shared::{Shared, SnapshotEvent};
+use crate::runtime::snapshot_retry::{FailureKind, Reports};
 use crate::storage::{IncomingSnapshot, SnapshotMeta, SnapshotReader, SnapshotStore};
 
 /// Work for the snapshot thread.
@@ -62,6 +63,7 @@ pub(crate) fn spawn(
                 node_id,
                 outgoing: HashMap::new(),
                 incoming: None,
+                read_failures: Reports::default(),
             };
             while let Ok(job) = jobs.recv() {
                 match job {
@@ -95,6 +97,10 @@ struct Mover<'a> {
     outgoing: HashMap<NodeId, Outgoing>,
     /// The transfer from the leader being received, once opened.
     incoming: Option<IncomingSnapshot<'a>>,
+    /// When each kind of read failure was last logged: the core asks again
+    /// on every heartbeat answer, so a lasting failure (no file descriptors
+    /// left) would otherwise log many lines a second.
+    read_failures: Reports,
 }
 
 impl<'a> Mover<'a> {
@@ -111,7 +117,17 @@ impl<'a> Mover<'a> {
                 // The core asks again after the follower's next heartbeat
                 // answer; a snapshot replaced meanwhile is simply skipped.
                 self.outgoing.remove(&read.to);
-                tracing::warn!(node_id = self.node_id, to = read.to, %error, "snapshot read failed");
+                let kind = FailureKind::of_io(&error);
+                if self.read_failures.due(kind, std::time::Instant::now()) {
+                    tracing::warn!(
+                        node_id = self.node_id,
+                        to = read.to,
+                        %kind,
+                        %error,
+                        "reading a snapshot to send failed; retried on the follower's next \
+                         answer (reported once a minute at most)"
+                    );
+                }
             }
         }
     }

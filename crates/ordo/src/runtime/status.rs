@@ -41,4 +41,8 @@ pub struct NodeStatus {
     pub rejected_messages: u64,
     /// Append messages dropped because the node was over its backlog limit.
     pub shed_appends: u64,
+    /// Snapshot builds that failed (a full disk, no file descriptors...).
+    /// The node keeps running on its log and retries with back-off; the
+    /// first failure of each kind is also an [`Event::Error`](crate::Event::Error).
+    pub snapshot_failures: u64,
 }

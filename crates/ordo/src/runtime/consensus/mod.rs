@@ -56,6 +56,7 @@ use crate::runtime::persist::PersistJob;
 use crate::runtime::proposals::QueueTaker;
 use crate::runtime::shared::{ApplyInput, Reply, Request, Shared};
 use crate::runtime::snapshot_io::SnapshotJob;
+use crate::runtime::snapshot_retry::Backoff;
 use crate::runtime::state_machine::StateMachine;
 use crate::runtime::status::NodeStatus;
 use crate::storage::LogStore;
@@ -115,6 +116,9 @@ pub(crate) struct Consensus<S: StateMachine> {
     /// Callers of `RaftNode::snapshot`, with the applied index the snapshot
     /// must reach for each.
     pub(crate) snapshot_waiters: Vec<(Index, Reply<Index>)>,
+    /// When the core may hear that a snapshot build failed, and so ask
+    /// for another (see `snapshot_retry.rs`).
+    pub(crate) snapshot_backoff: Backoff,
     /// Resolve when the persistence and apply stages have exited.
     pub(crate) threads_done: Vec<oneshot::Receiver<()>>,
 }
@@ -591,6 +595,9 @@ impl<S: StateMachine> Consensus<S> {
             self.raft.tick()?;
         }
         self.state.ticks_fed = self.state.ticks_fed.max(due);
+        if behind > 0 && self.snapshot_backoff.take_due(Instant::now()) {
+            self.raft.snapshot_build_failed();
+        }
         if behind > 0 && self.state.ticks_fed % READ_SWEEP_TICKS < behind {
             self.sweep_reads();
         }
@@ -812,6 +819,7 @@ impl<S: StateMachine> Consensus<S> {
             backlog_bytes: self.state.backlog_bytes,
             rejected_messages: self.state.rejected_messages + status.protocol_violations,
             shed_appends: self.state.shed_appends,
+            snapshot_failures: self.shared.snapshot_failures.load(Ordering::Relaxed),
         }
     }
 

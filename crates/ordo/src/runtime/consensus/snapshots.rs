@@ -18,11 +18,19 @@ impl<S: StateMachine> Consensus<S> {
             SnapshotEvent::Built(Some(meta)) => {
                 let index = meta.index;
                 self.latest_snapshot = Some(meta.clone());
+                self.snapshot_backoff.succeeded();
                 self.raft.snapshot_built(meta)?;
                 self.snapshot_taken(index);
             }
             SnapshotEvent::Built(None) => {
-                self.raft.snapshot_build_failed();
+                // The core asks again as soon as it hears of the failure:
+                // it hears once the back-off delay has passed (`tick`).
+                let delay = self.snapshot_backoff.failed(std::time::Instant::now());
+                tracing::debug!(
+                    node_id = self.config.node_id,
+                    ?delay,
+                    "snapshot retry delayed"
+                );
                 for (_, reply) in self.snapshot_waiters.drain(..) {
                     let error = RaftError::Snapshot("taking the snapshot failed".into());
                     let _ = reply.send(Err(error));
@@ -67,6 +75,11 @@ impl<S: StateMachine> Consensus<S> {
         }
         self.snapshot_waiters
             .push((self.state.applied_index, reply));
+        // Asked for by a caller: a failed build waiting out its delay is
+        // retried now.
+        if self.snapshot_backoff.take_waiting() {
+            self.raft.snapshot_build_failed();
+        }
         self.raft.request_snapshot();
     }
 

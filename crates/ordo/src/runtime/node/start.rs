@@ -181,6 +181,7 @@ impl<S: StateMachine> RaftNode<S> {
             events,
             reads: Default::default(),
             snapshot_waiters: Vec::new(),
+            snapshot_backoff: crate::runtime::snapshot_retry::Backoff::default(),
             threads_done,
         };
         tokio::spawn(consensus.run(stop_receiver));
