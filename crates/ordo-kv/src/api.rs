@@ -14,8 +14,9 @@
 //! | 413    | `too_large`       | key or value over the configured limit             |
 //! | 429    | `busy`            | the node sheds load; retry after a pause           |
 //! | 503    | `no_leader`       | no leader known yet; retry after `Retry-After`     |
-//! | 503    | `unavailable`     | the node is stopping, or the request timed out     |
-//! | 500    | `internal`        | a storage or state machine failure on the node     |
+//! | 503    | `unavailable`     | a write's outcome is unknown (timeout, leader change, storage failure): read before retrying; or the node is stopping |
+//! | 507    | `insufficient_storage` | the node's disk is full; the write was not proposed |
+//! | 500    | `internal`        | a read failed inside the node (never for a write)  |
 //!
 //! A write sent to a follower is answered `307 Temporary Redirect` with
 //! `Location` at the same path and query on the leader's client address.
@@ -43,8 +44,10 @@ pub mod code {
     pub const NO_LEADER: &str = "no_leader";
     /// The node cannot answer now (stopping, timed out, outcome unknown).
     pub const UNAVAILABLE: &str = "unavailable";
-    /// A failure inside the node.
+    /// A failure inside the node (on a read; a write's is `unavailable`).
     pub const INTERNAL: &str = "internal";
+    /// The node's disk is full: a write was refused before it was proposed.
+    pub const INSUFFICIENT_STORAGE: &str = "insufficient_storage";
 }
 
 /// Every error response's body.

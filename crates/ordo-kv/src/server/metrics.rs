@@ -6,7 +6,7 @@
 //! the page is rendered, so they cannot drift from the node's own view.
 
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use ordo::{NodeStatus, Role};
@@ -70,15 +70,19 @@ pub enum ProposalOutcome {
     CompareFailed,
     /// Sent to the leader (307) or refused for want of one (503).
     Redirected,
-    /// Refused or failed (busy, timeout, shutting down...).
+    /// Refused before it was proposed (busy, a full disk, a bad request...).
     Failed,
+    /// Answered "outcome unknown" (503 `unavailable`): it may or may not
+    /// have been applied (a timeout, a leader change, a storage failure).
+    OutcomeUnknown,
 }
 
-const OUTCOMES: [(ProposalOutcome, &str); 4] = [
+const OUTCOMES: [(ProposalOutcome, &str); 5] = [
     (ProposalOutcome::Applied, "applied"),
     (ProposalOutcome::CompareFailed, "compare_failed"),
     (ProposalOutcome::Redirected, "redirected"),
     (ProposalOutcome::Failed, "failed"),
+    (ProposalOutcome::OutcomeUnknown, "outcome_unknown"),
 ];
 
 /// Everything counted on one node.
@@ -90,6 +94,8 @@ pub struct Metrics {
     /// Time each log sync (fdatasync) took.
     pub fsync_seconds: Histogram,
     reads: [AtomicU64; 3],
+    /// The log's disk was full at its last write (see `timed_store.rs`).
+    storage_full: AtomicBool,
 }
 
 /// What the state machine reports, for the page.
@@ -119,6 +125,17 @@ impl Metrics {
             .iter()
             .position(|(known, _)| *known == outcome)
             .map_or(0, |slot| self.proposals[slot].load(Ordering::Relaxed))
+    }
+
+    /// Records whether the log's disk was found full at its last write.
+    pub fn set_storage_full(&self, full: bool) {
+        self.storage_full.store(full, Ordering::Relaxed);
+    }
+
+    /// True if the log's last write failed for want of space: a write
+    /// cannot be made durable here, so it is refused before it is proposed.
+    pub fn storage_full(&self) -> bool {
+        self.storage_full.load(Ordering::Relaxed)
     }
 
     /// Counts a read at `consistency` (`linearizable`, `lease`, `stale`).

@@ -1,7 +1,10 @@
 //! [`TimedLogStore`]: a log store that times its syncs, for the
-//! `ordo_fsync_seconds` metric. It changes nothing else: every call goes
-//! straight to the store it wraps.
+//! `ordo_fsync_seconds` metric, and notes whether its last write found the
+//! disk full, so that the HTTP API refuses writes it could not make durable
+//! (507) before proposing them. It changes nothing else: every call goes
+//! straight to the store it wraps, and every error comes back unchanged.
 
+use std::io;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -21,6 +24,45 @@ impl<L> TimedLogStore<L> {
     pub fn new(inner: L, metrics: Arc<Metrics>) -> Self {
         TimedLogStore { inner, metrics }
     }
+}
+
+impl<L> TimedLogStore<L> {
+    /// Notes a full disk if `result` says so.
+    fn noted<T>(&self, result: Result<T, StorageError>) -> Result<T, StorageError> {
+        if let Err(error) = &result
+            && is_no_space(error)
+        {
+            self.metrics.set_storage_full(true);
+        }
+        result
+    }
+
+    /// As [`noted`](Self::noted); a sync that succeeded also says the disk
+    /// took everything written so far, so it is no longer full.
+    fn noted_sync(&self, result: Result<Durable, StorageError>) -> Result<Durable, StorageError> {
+        if result.is_ok() {
+            self.metrics.set_storage_full(false);
+        }
+        self.noted(result)
+    }
+}
+
+/// True if `error` comes from a full disk (ENOSPC, EDQUOT), anywhere in its
+/// chain of causes.
+pub fn is_no_space(error: &StorageError) -> bool {
+    const ENOSPC: i32 = 28;
+    const EDQUOT: i32 = 122;
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = cause {
+        if let Some(io) = current.downcast_ref::<io::Error>() {
+            return matches!(
+                io.kind(),
+                io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+            ) || matches!(io.raw_os_error(), Some(ENOSPC | EDQUOT));
+        }
+        cause = current.source();
+    }
+    false
 }
 
 impl<L: LogStore> LogRead for TimedLogStore<L> {
@@ -43,7 +85,7 @@ impl<L: LogStore> LogRead for TimedLogStore<L> {
 
 impl<L: LogStore> LogStore for TimedLogStore<L> {
     fn append(&self, entries: &[Entry]) -> Result<(), StorageError> {
-        self.inner.append(entries)
+        self.noted(self.inner.append(entries))
     }
 
     fn truncate(&self, from: Index) -> Result<(), StorageError> {
@@ -59,7 +101,7 @@ impl<L: LogStore> LogStore for TimedLogStore<L> {
     }
 
     fn save_hard_state(&self, hard_state: HardState) -> Result<(), StorageError> {
-        self.inner.save_hard_state(hard_state)
+        self.noted(self.inner.save_hard_state(hard_state))
     }
 
     fn hard_state(&self) -> HardState {
@@ -67,18 +109,18 @@ impl<L: LogStore> LogStore for TimedLogStore<L> {
     }
 
     fn write(&self, persist: &Persist) -> Result<(), StorageError> {
-        self.inner.write(persist)
+        self.noted(self.inner.write(persist))
     }
 
     fn write_owned(&self, persist: Persist) -> Result<(), StorageError> {
-        self.inner.write_owned(persist)
+        self.noted(self.inner.write_owned(persist))
     }
 
     fn sync(&self) -> Result<Durable, StorageError> {
         let started = Instant::now();
         let durable = self.inner.sync();
         self.metrics.fsync_seconds.observe(started.elapsed());
-        durable
+        self.noted_sync(durable)
     }
 
     fn durable(&self) -> Durable {

@@ -103,7 +103,7 @@ pub(super) async fn add_member(
     } else {
         state.node.add_learner(request.id, text).await
     };
-    result.map_err(|error| ApiError::from_raft(error, path))?;
+    result.map_err(|error| ApiError::from_proposal(error, path))?;
     Ok(Json(json!({"id": request.id, "voter": request.voter})))
 }
 
@@ -118,7 +118,7 @@ pub(super) async fn remove_member(
         .node
         .remove_node(id)
         .await
-        .map_err(|error| ApiError::from_raft(error, path))?;
+        .map_err(|error| ApiError::from_proposal(error, path))?;
     Ok(Json(json!({"removed": id})))
 }
 
@@ -134,7 +134,7 @@ pub(super) async fn promote(
         .node
         .add_node(id, address)
         .await
-        .map_err(|error| ApiError::from_raft(error, path))?;
+        .map_err(|error| ApiError::from_proposal(error, path))?;
     Ok(Json(json!({"id": id, "voter": true})))
 }
 
@@ -152,7 +152,7 @@ pub(super) async fn set_address(
         .node
         .set_address(id, address.to_string())
         .await
-        .map_err(|error| ApiError::from_raft(error, path))?;
+        .map_err(|error| ApiError::from_proposal(error, path))?;
     Ok(Json(json!({"id": id})))
 }
 

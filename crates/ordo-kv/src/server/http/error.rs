@@ -1,6 +1,16 @@
 //! [`ApiError`]: every error the HTTP API answers, as a status, a JSON
 //! [`ErrorBody`](crate::api::ErrorBody) and the headers that tell a client
 //! what to do next (`Location` for a redirect, `Retry-After` to wait).
+//!
+//! A write (anything proposed to the log) gets one of two kinds of error
+//! answer, and never 500: *not proposed* (a redirect, `no_leader`, `busy`,
+//! `insufficient_storage`, a bad request), after which it may simply be
+//! retried; or *outcome unknown* (503 `unavailable`), after which it may or
+//! may not be applied and the client must read before retrying. Every
+//! failure of the node after a write was handed to it (a timeout, a leader
+//! change, a storage failure that stopped the node, a state machine
+//! failure) is outcome unknown: the entry may already be committed on the
+//! other members ([`ApiError::from_proposal`]).
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -62,6 +72,66 @@ impl ApiError {
             message: format!("the key's revision is {current}"),
             retry_after: None,
             revision: Some(current),
+        }
+    }
+
+    /// 507 `insufficient_storage`: this node's disk is full, so a write
+    /// was refused before it was proposed (nothing was written).
+    pub fn insufficient_storage() -> Self {
+        ApiError::Failed {
+            status: StatusCode::INSUFFICIENT_STORAGE,
+            code: code::INSUFFICIENT_STORAGE,
+            message: "this node's disk is full: the write was not proposed; free space on it, \
+                      or write through another node"
+                .into(),
+            retry_after: Some(1),
+            revision: None,
+        }
+    }
+
+    /// 503 `unavailable`: a write whose outcome is unknown.
+    pub fn outcome_unknown(error: &RaftError) -> Self {
+        Self::retry(
+            StatusCode::SERVICE_UNAVAILABLE,
+            code::UNAVAILABLE,
+            format!("the write's outcome is unknown ({error}); read before retrying it"),
+        )
+    }
+
+    /// True for the answer [`outcome_unknown`](Self::outcome_unknown) gives.
+    pub fn is_outcome_unknown(&self) -> bool {
+        matches!(self, ApiError::Failed { code, .. } if *code == code::UNAVAILABLE)
+    }
+
+    /// The answer to `error` from the node for a write (a proposal: a key
+    /// written or deleted, a membership change): an error that means the
+    /// write was never proposed is answered as [`from_raft`](Self::from_raft)
+    /// does; every other is [`outcome_unknown`](Self::outcome_unknown).
+    pub fn from_proposal(error: RaftError, path_and_query: &str) -> Self {
+        match error {
+            RaftError::NotLeader { .. }
+            | RaftError::Busy { .. }
+            | RaftError::TransferInProgress { .. }
+            | RaftError::NotStarted
+            | RaftError::AlreadyStarted
+            | RaftError::Config(_)
+            | RaftError::InvalidCommand(_)
+            | RaftError::NotAVoter(_)
+            | RaftError::InvalidMembershipChange(_) => Self::from_raft(error, path_and_query),
+            RaftError::ProposalDropped
+            | RaftError::LeadershipChanged
+            | RaftError::Timeout
+            | RaftError::OutcomeUnknown
+            | RaftError::ShuttingDown => Self::outcome_unknown(&error),
+            RaftError::Storage(_)
+            | RaftError::Transport(_)
+            | RaftError::Fatal(_)
+            | RaftError::StateMachine(_)
+            | RaftError::Snapshot(_)
+            | RaftError::InvalidMessage(_) => {
+                tracing::error!(%error, "a write failed inside the node; its outcome is unknown");
+                Self::outcome_unknown(&error)
+            }
         }
     }
 

@@ -202,13 +202,18 @@ async fn propose(
     command: KvCommand,
     path_and_query: &str,
 ) -> Result<KvResponse, ApiError> {
+    if state.metrics.storage_full() {
+        state.metrics.proposal(ProposalOutcome::Failed);
+        return Err(ApiError::insufficient_storage());
+    }
     state.node.propose(command).await.map_err(|error| {
-        let error = ApiError::from_raft(error, path_and_query);
+        let error = ApiError::from_proposal(error, path_and_query);
         let outcome = match &error {
             ApiError::Redirect { .. } => ProposalOutcome::Redirected,
             ApiError::Failed { code, .. } if *code == crate::api::code::NO_LEADER => {
                 ProposalOutcome::Redirected
             }
+            failed if failed.is_outcome_unknown() => ProposalOutcome::OutcomeUnknown,
             ApiError::Failed { .. } => ProposalOutcome::Failed,
         };
         state.metrics.proposal(outcome);

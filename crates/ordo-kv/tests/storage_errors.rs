@@ -1,0 +1,177 @@
+//! Storage failures as clients see them (issue 11, bug 7): a write whose
+//! fate is unknown is answered 503 `unavailable` ("outcome unknown"), never
+//! 500; once the node knows its disk is full, a write is refused before it
+//! is proposed with 507 `insufficient_storage`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use ordo::storage::{Durable, LogStore, MemLogStore, StorageError};
+use ordo::transport::NetworkConfig;
+use ordo::transport::codec::ClusterId;
+use ordo::transport::tcp::TcpTransport;
+use ordo::{RaftConfig, RaftNode};
+use ordo_core::{Entry, HardState, Index, LogRead, LogReadError, Persist, Term};
+use ordo_kv::api::{ErrorBody, code};
+use ordo_kv::server::http::{self, AppState};
+use ordo_kv::server::member_address::MemberAddress;
+use ordo_kv::server::metrics::Metrics;
+use ordo_kv::server::settings::Limits;
+use ordo_kv::server::timed_store::TimedLogStore;
+use ordo_kv::store::KvStore;
+use reqwest::StatusCode;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// An in-memory log whose writes fail with ENOSPC once `full` is set.
+struct FillableLog {
+    inner: MemLogStore,
+    full: Arc<AtomicBool>,
+}
+
+impl FillableLog {
+    fn check(&self) -> Result<(), StorageError> {
+        if self.full.load(Ordering::Relaxed) {
+            return Err(StorageError::Io {
+                action: "write to",
+                path: "wal/00000000000000000001.wal".into(),
+                source: io::Error::from_raw_os_error(28),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl LogRead for FillableLog {
+    fn first_index(&self) -> Index {
+        self.inner.first_index()
+    }
+    fn last_index(&self) -> Index {
+        self.inner.last_index()
+    }
+    fn term(&self, index: Index) -> Result<Term, LogReadError> {
+        self.inner.term(index)
+    }
+    fn entries(&self, low: Index, high: Index, max_bytes: u64) -> Result<Vec<Entry>, LogReadError> {
+        self.inner.entries(low, high, max_bytes)
+    }
+}
+
+impl LogStore for FillableLog {
+    fn append(&self, entries: &[Entry]) -> Result<(), StorageError> {
+        self.check()?;
+        self.inner.append(entries)
+    }
+    fn truncate(&self, from: Index) -> Result<(), StorageError> {
+        self.inner.truncate(from)
+    }
+    fn compact(&self, through: Index) -> Result<(), StorageError> {
+        self.inner.compact(through)
+    }
+    fn reset(&self, index: Index, term: Term) -> Result<(), StorageError> {
+        self.inner.reset(index, term)
+    }
+    fn save_hard_state(&self, hard_state: HardState) -> Result<(), StorageError> {
+        self.check()?;
+        self.inner.save_hard_state(hard_state)
+    }
+    fn hard_state(&self) -> HardState {
+        self.inner.hard_state()
+    }
+    fn write(&self, persist: &Persist) -> Result<(), StorageError> {
+        self.check()?;
+        self.inner.write(persist)
+    }
+    fn sync(&self) -> Result<Durable, StorageError> {
+        self.check()?;
+        self.inner.sync()
+    }
+    fn durable(&self) -> Durable {
+        self.inner.durable()
+    }
+    fn writes_never_block(&self) -> bool {
+        self.inner.writes_never_block()
+    }
+}
+
+async fn put(url: &str, key: &str) -> (StatusCode, String) {
+    let response = support::http()
+        .put(format!("{url}/v1/kv/{key}"))
+        .body("v")
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_is_outcome_unknown_for_writes_in_flight_and_507_before_proposing() {
+    let full = Arc::new(AtomicBool::new(false));
+    let metrics = Arc::new(Metrics::default());
+    let log = FillableLog {
+        inner: MemLogStore::new(),
+        full: Arc::clone(&full),
+    };
+    let log = Arc::new(TimedLogStore::new(log, Arc::clone(&metrics)));
+    let cluster = ClusterId::new("0123456789abcdef0123456789abcdef").unwrap();
+    let transport = TcpTransport::bind(NetworkConfig::new(
+        cluster,
+        1,
+        "127.0.0.1:0".parse().unwrap(),
+    ))
+    .unwrap();
+    let config = RaftConfig {
+        node_id: 1,
+        ..RaftConfig::default()
+    };
+    let node = RaftNode::builder(config, KvStore::default(), log, transport.clone())
+        .build()
+        .unwrap();
+    node.start().await.unwrap();
+    node.wait_for_leader(Duration::from_secs(10)).await.unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let state = Arc::new(AppState {
+        node: node.clone(),
+        transport,
+        metrics: Arc::clone(&metrics),
+        limits: Limits::default(),
+        own: MemberAddress::new("127.0.0.1:1", url.clone()),
+        cluster: "test".into(),
+        cluster_id: "0123456789abcdef0123456789abcdef".into(),
+    });
+    let (_shutdown, signal) = watch::channel(false);
+    tokio::spawn(http::serve(listener, state, signal));
+
+    assert_eq!(put(&url, "before").await.0, StatusCode::OK);
+    // The disk fills: the write being made durable fails, the node stops.
+    // Its fate is unknown to the node (on a larger group it may be
+    // committed by the others): "outcome unknown", never 500.
+    full.store(true, Ordering::Relaxed);
+    let (status, body) = put(&url, "in-flight").await;
+    let body: ErrorBody = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (status, body.error.as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, code::UNAVAILABLE),
+        "{body:?}"
+    );
+    assert!(body.message.contains("outcome is unknown"), "{body:?}");
+    // From then on the node knows its disk is full: refused before proposing.
+    let (status, body) = put(&url, "after").await;
+    let body: ErrorBody = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (status, body.error.as_str()),
+        (StatusCode::INSUFFICIENT_STORAGE, code::INSUFFICIENT_STORAGE),
+        "{body:?}"
+    );
+    assert_eq!(
+        metrics.proposals(ordo_kv::server::metrics::ProposalOutcome::OutcomeUnknown),
+        1
+    );
+    node.stop().await;
+}
