@@ -1,14 +1,15 @@
 //! Storage failures as clients see them (issue 11, bug 7): a write whose
 //! fate is unknown is answered 503 `unavailable` ("outcome unknown"), never
 //! 500; once the node knows its disk is full, a write is refused before it
-//! is proposed with 507 `insufficient_storage`.
+//! is proposed with 507 `insufficient_storage`. And `/health`, which says
+//! 200 only when the node can serve, and why not otherwise.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use ordo::storage::{Durable, LogStore, MemLogStore, StorageError};
@@ -28,10 +29,12 @@ use reqwest::StatusCode;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-/// An in-memory log whose writes fail with ENOSPC once `full` is set.
+/// An in-memory log whose writes fail with ENOSPC once `full` is set, and
+/// which reports `repair_point` when it is above 0.
 struct FillableLog {
     inner: MemLogStore,
     full: Arc<AtomicBool>,
+    repair_point: Arc<AtomicU64>,
 }
 
 impl FillableLog {
@@ -97,6 +100,19 @@ impl LogStore for FillableLog {
     fn writes_never_block(&self) -> bool {
         self.inner.writes_never_block()
     }
+    fn repair_point(&self) -> Option<Index> {
+        Some(self.repair_point.load(Ordering::Relaxed)).filter(|&point| point > 0)
+    }
+}
+
+/// A one-node server over a [`FillableLog`].
+struct Fixture {
+    url: String,
+    node: RaftNode<KvStore>,
+    metrics: Arc<Metrics>,
+    full: Arc<AtomicBool>,
+    repair_point: Arc<AtomicU64>,
+    _shutdown: watch::Sender<bool>,
 }
 
 async fn put(url: &str, key: &str) -> (StatusCode, String) {
@@ -109,15 +125,17 @@ async fn put(url: &str, key: &str) -> (StatusCode, String) {
     (response.status(), response.text().await.unwrap())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_disk_is_outcome_unknown_for_writes_in_flight_and_507_before_proposing() {
+async fn start() -> Fixture {
     let full = Arc::new(AtomicBool::new(false));
+    let repair_point = Arc::new(AtomicU64::new(0));
     let metrics = Arc::new(Metrics::default());
     let log = FillableLog {
         inner: MemLogStore::new(),
         full: Arc::clone(&full),
+        repair_point: Arc::clone(&repair_point),
     };
     let log = Arc::new(TimedLogStore::new(log, Arc::clone(&metrics)));
+    let log_handle: Arc<dyn LogStore> = log.clone();
     let cluster = ClusterId::new("0123456789abcdef0123456789abcdef").unwrap();
     let transport = TcpTransport::bind(NetworkConfig::new(
         cluster,
@@ -144,10 +162,39 @@ async fn a_full_disk_is_outcome_unknown_for_writes_in_flight_and_507_before_prop
         own: MemberAddress::new("127.0.0.1:1", url.clone()),
         cluster: "test".into(),
         cluster_id: "0123456789abcdef0123456789abcdef".into(),
+        log: log_handle,
     });
-    let (_shutdown, signal) = watch::channel(false);
+    let (shutdown, signal) = watch::channel(false);
     tokio::spawn(http::serve(listener, state, signal));
+    Fixture {
+        url,
+        node,
+        metrics,
+        full,
+        repair_point,
+        _shutdown: shutdown,
+    }
+}
 
+async fn health(url: &str) -> (StatusCode, serde_json::Value) {
+    let response = support::http()
+        .get(format!("{url}/health"))
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_is_outcome_unknown_for_writes_in_flight_and_507_before_proposing() {
+    let Fixture {
+        url,
+        node,
+        metrics,
+        full,
+        _shutdown: _serving,
+        ..
+    } = start().await;
     assert_eq!(put(&url, "before").await.0, StatusCode::OK);
     // The disk fills: the write being made durable fails, the node stops.
     // Its fate is unknown to the node (on a larger group it may be
@@ -174,4 +221,31 @@ async fn a_full_disk_is_outcome_unknown_for_writes_in_flight_and_507_before_prop
         1
     );
     node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_is_200_only_when_the_node_can_serve_and_says_why_not() {
+    let fixture = start().await;
+    let url = &fixture.url;
+    assert_eq!(put(url, "k").await.0, StatusCode::OK);
+    let (status, body) = health(url).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["healthy"], true);
+    // Its log may have lost acknowledged entries: not serving until repaired.
+    fixture.repair_point.store(1_000, Ordering::Relaxed);
+    let (status, body) = health(url).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["reasons"], serde_json::json!(["repairing"]));
+    assert_eq!(body["repair_point"], 1_000);
+    fixture.repair_point.store(0, Ordering::Relaxed);
+    assert_eq!(health(url).await.0, StatusCode::OK);
+    // The disk fills: the node stops, and says so.
+    fixture.full.store(true, Ordering::Relaxed);
+    let _ = put(url, "lost").await;
+    let (status, body) = health(url).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let reasons = body["reasons"].as_array().unwrap();
+    assert!(reasons.contains(&"stopped".into()), "{body}");
+    assert!(reasons.contains(&"disk_full".into()), "{body}");
+    fixture.node.stop().await;
 }

@@ -172,6 +172,7 @@ impl RunningNode {
                     .map_err(|error| anyhow!("peer {}: {error}", peer.id))?;
             }
         }
+        let log_handle: Arc<dyn ordo::storage::LogStore> = log.clone();
         let node = RaftNode::builder(config, KvStore::default(), log, transport.clone())
             .snapshot_store(snapshots)
             .build()?;
@@ -198,6 +199,7 @@ impl RunningNode {
             own: own.clone(),
             cluster: identity.cluster.clone(),
             cluster_id: identity.cluster_id().to_owned(),
+            log: log_handle,
         });
         let http = tokio::spawn(http::serve(listener, state, shutdown_signal));
         let running = RunningNode {

@@ -13,6 +13,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 use axum::serve::ListenerExt;
 use ordo::RaftNode;
+use ordo::storage::LogStore;
 use ordo::transport::tcp::TcpTransport;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -24,6 +25,7 @@ use crate::store::KvStore;
 
 mod cluster;
 mod error;
+pub mod health;
 mod kv;
 mod ops;
 
@@ -45,6 +47,8 @@ pub struct AppState {
     pub cluster: String,
     /// The cluster's id (what the handshake checks).
     pub cluster_id: String,
+    /// The node's log store (for its repair point, on `/health`).
+    pub log: Arc<dyn LogStore>,
 }
 
 /// Shared state handle.
@@ -76,7 +80,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/snapshot", get(ops::snapshot))
         .route("/v1/status", get(ops::status))
         .route("/metrics", get(ops::metrics))
-        .route("/health", get(ops::health))
+        .route("/health", get(health::health))
         .fallback(ops::no_route)
         .method_not_allowed_fallback(ops::no_method)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -1,11 +1,10 @@
-//! Operations: `/v1/status`, `/v1/snapshot`, `/metrics`, `/health`.
+//! Operations: `/v1/status`, `/v1/snapshot`, `/metrics` (and `health.rs`: `/health`).
 
 use axum::Json;
 use axum::extract::{OriginalUri, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use ordo::ReadConsistency;
-use serde_json::json;
 
 use crate::api::NodeStatusInfo;
 use crate::server::http::cluster::{node_status, status_info};
@@ -68,26 +67,6 @@ pub(super) async fn metrics(
     let page = state.metrics.render(&status, store);
     let content_type = HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
     Ok(([(header::CONTENT_TYPE, content_type)], page).into_response())
-}
-
-/// 200 only when the node knows a leader and has applied all it knows committed.
-pub(super) async fn health(
-    State(state): State<SharedState>,
-    OriginalUri(uri): OriginalUri,
-) -> Result<Response, ApiError> {
-    let status = node_status(&state, path_and_query(&uri)).await?;
-    let body = json!({
-        "leader": status.leader,
-        "commit_index": status.commit_index,
-        "applied_index": status.applied_index,
-    });
-    let healthy = status.leader.is_some() && status.applied_index >= status.commit_index;
-    let code = if healthy {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    Ok((code, Json(body)).into_response())
 }
 
 pub(super) async fn no_route(OriginalUri(uri): OriginalUri) -> ApiError {
