@@ -252,9 +252,27 @@ async fn followers_redirect_writes_and_serve_linearizable_reads() {
         "ordo_replication_lag_entries{peer=",
         "ordo_fsync_duration_seconds_bucket",
         "ordo_keys 2",
+        "ordo_proposals_total{outcome=\"outcome_unknown\"} 0",
+        "ordo_snapshot_failures_total 0",
+        "ordo_peer_handshakes_refused_total 0",
+        "ordo_storage_full 0",
+        "ordo_wal_segments 1",
+        "ordo_wal_bytes ",
+        "ordo_prevotes_total ",
+        "ordo_snapshots_installed_total 0",
     ] {
         assert!(metrics.contains(line), "{line} missing from\n{metrics}");
     }
+    // The leader campaigned and won: it counted its election and itself.
+    let counter = |name: &str| -> u64 {
+        let line = metrics
+            .lines()
+            .find(|line| line.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} missing from\n{metrics}"));
+        line[name.len() + 1..].parse().unwrap()
+    };
+    assert!(counter("ordo_elections_total") >= 1, "{metrics}");
+    assert!(counter("ordo_leader_changes_total") >= 1, "{metrics}");
     // With two of three nodes gone, the last one ends up knowing no leader.
     let mut nodes = nodes;
     let survivor = nodes.remove((leader + 1) % 3);

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use ordo::{NodeStatus, Role};
 
+use crate::server::node_events::NodeEventCounters;
+
 /// Upper bounds of the latency buckets, in seconds (the last bucket, +Inf,
 /// is implicit).
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -96,6 +98,20 @@ pub struct Metrics {
     reads: [AtomicU64; 3],
     /// The log's disk was full at its last write (see `timed_store.rs`).
     storage_full: AtomicBool,
+    /// Elections, leader changes, snapshots (see `node_events.rs`).
+    pub node_events: NodeEventCounters,
+    /// Where the log's segments are, for their size on the page.
+    wal_dir: std::sync::OnceLock<std::path::PathBuf>,
+}
+
+/// What the page shows besides the node's status and the counters here,
+/// gathered by the handler.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PageExtras {
+    /// The log's size on disk: (bytes, segment files), if it could be read.
+    pub wal: Option<(u64, u64)>,
+    /// Peer handshakes refused (another cluster's nodes among them).
+    pub handshakes_refused: u64,
 }
 
 /// What the state machine reports, for the page.
@@ -127,6 +143,16 @@ impl Metrics {
             .map_or(0, |slot| self.proposals[slot].load(Ordering::Relaxed))
     }
 
+    /// Where the log's segments are (set once, when the node starts).
+    pub fn set_wal_dir(&self, dir: std::path::PathBuf) {
+        let _ = self.wal_dir.set(dir);
+    }
+
+    /// Where the log's segments are, if known.
+    pub fn wal_dir(&self) -> Option<std::path::PathBuf> {
+        self.wal_dir.get().cloned()
+    }
+
     /// Records whether the log's disk was found full at its last write.
     pub fn set_storage_full(&self, full: bool) {
         self.storage_full.store(full, Ordering::Relaxed);
@@ -149,7 +175,12 @@ impl Metrics {
     }
 
     /// The Prometheus text page.
-    pub fn render(&self, status: &NodeStatus, store: Option<StoreStats>) -> String {
+    pub fn render(
+        &self,
+        status: &NodeStatus,
+        store: Option<StoreStats>,
+        extras: PageExtras,
+    ) -> String {
         let mut out = String::with_capacity(4096);
         let gauge = |out: &mut String, name: &str, help: &str, value: u64| {
             let _ = writeln!(
@@ -213,6 +244,51 @@ impl Metrics {
             "Messages refused as malformed or impossible (alert above 0).",
             status.rejected_messages,
         );
+        let counter = |out: &mut String, name: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        };
+        counter(
+            &mut out,
+            "ordo_shed_appends_total",
+            "Appends dropped because the node was over its backlog limit.",
+            status.shed_appends,
+        );
+        counter(
+            &mut out,
+            "ordo_snapshot_failures_total",
+            "Snapshot builds that failed (retried with back-off; alert above 0).",
+            status.snapshot_failures,
+        );
+        counter(
+            &mut out,
+            "ordo_peer_handshakes_refused_total",
+            "Node connections refused at the handshake (another cluster, an unknown node).",
+            extras.handshakes_refused,
+        );
+        gauge(
+            &mut out,
+            "ordo_storage_full",
+            "1 while the log's last write found the disk full (writes are refused with 507).",
+            u64::from(self.storage_full()),
+        );
+        if let Some((bytes, segments)) = extras.wal {
+            gauge(
+                &mut out,
+                "ordo_wal_bytes",
+                "Bytes of log segments on disk.",
+                bytes,
+            );
+            gauge(
+                &mut out,
+                "ordo_wal_segments",
+                "Log segment files on disk.",
+                segments,
+            );
+        }
+        self.node_events.render(&mut out);
         let _ = writeln!(
             out,
             "# HELP ordo_proposals_total Writes received over HTTP, by outcome.\n\

@@ -7,6 +7,7 @@
 //! - `node.rs`: assembling and starting a node; `peers.rs`: keeping
 //!   member addresses flowing; `seed.rs`: seeding from a backup.
 //! - `http/`: the HTTP API; `metrics.rs`: the Prometheus page;
+//!   `node_events.rs`: counting the node's elections and snapshots for it;
 //!   `member_address.rs`: how addresses travel through the log;
 //!   `timed_store.rs`: fsync timing.
 //! - `dev.rs`: `ordo dev`.
@@ -24,6 +25,7 @@ pub mod http;
 pub mod member_address;
 pub mod metrics;
 pub mod node;
+pub mod node_events;
 mod peers;
 pub mod seed;
 pub mod settings;

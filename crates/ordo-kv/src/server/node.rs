@@ -41,7 +41,7 @@ use crate::server::member_address::MemberAddress;
 use crate::server::metrics::Metrics;
 use crate::server::settings::{Bootstrap, NodeSettings};
 use crate::server::timed_store::TimedLogStore;
-use crate::server::{peers, seed};
+use crate::server::{node_events, peers, seed};
 use crate::store::KvStore;
 
 /// How long a joining node keeps asking to be added.
@@ -152,6 +152,7 @@ impl RunningNode {
             })?;
 
         let metrics = Arc::new(Metrics::default());
+        metrics.set_wal_dir(data_dir.wal_dir());
         let log = Arc::new(TimedLogStore::new(wal, Arc::clone(&metrics)));
         let snapshots = SnapshotStore::open(data_dir.snapshot_dir()).with_context(|| {
             format!(
@@ -176,6 +177,7 @@ impl RunningNode {
         let node = RaftNode::builder(config, KvStore::default(), log, transport.clone())
             .snapshot_store(snapshots)
             .build()?;
+        let events = node.events();
         node.start().await.context("the Raft node did not start")?;
 
         let (shutdown, shutdown_signal) = watch::channel(false);
@@ -188,6 +190,11 @@ impl RunningNode {
             tokio::spawn(peers::report_own_address(
                 node.clone(),
                 own.clone(),
+                shutdown_signal.clone(),
+            )),
+            tokio::spawn(node_events::count_events(
+                events,
+                Arc::clone(&metrics),
                 shutdown_signal.clone(),
             )),
         ];

@@ -10,7 +10,7 @@ use crate::api::NodeStatusInfo;
 use crate::server::http::cluster::{node_status, status_info};
 use crate::server::http::kv::{path_and_query, unexpected};
 use crate::server::http::{ApiError, SharedState};
-use crate::server::metrics::StoreStats;
+use crate::server::metrics::{PageExtras, StoreStats};
 use crate::store::{KvAnswer, KvQuery};
 
 pub(super) async fn status(
@@ -64,9 +64,26 @@ pub(super) async fn metrics(
         }),
         _ => None,
     };
-    let page = state.metrics.render(&status, store);
+    let extras = PageExtras {
+        wal: state.metrics.wal_dir().and_then(|dir| wal_size(&dir)),
+        handshakes_refused: state.transport.stats().handshakes_refused,
+    };
+    let page = state.metrics.render(&status, store, extras);
     let content_type = HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
     Ok(([(header::CONTENT_TYPE, content_type)], page).into_response())
+}
+
+/// The log's segments (`*.wal`) in `dir`: (total bytes, files).
+fn wal_size(dir: &std::path::Path) -> Option<(u64, u64)> {
+    let mut total = (0, 0);
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|ext| ext == "wal") {
+            total.0 += entry.metadata().map_or(0, |meta| meta.len());
+            total.1 += 1;
+        }
+    }
+    Some(total)
 }
 
 pub(super) async fn no_route(OriginalUri(uri): OriginalUri) -> ApiError {
