@@ -145,3 +145,24 @@ async fn a_directory_is_refused_at_start_when_the_given_cluster_id_differs() {
     assert_eq!(node.cluster_id, recorded);
     node.stop().await;
 }
+
+/// A first member that is not the lowest cannot make up an id of its own:
+/// without the lowest member's URL (or `--cluster-id`) it refuses to start,
+/// saying what to give, and writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_member_without_a_way_to_learn_the_id_refuses_to_start() {
+    let root = tempfile::tempdir().unwrap();
+    let peers: BTreeMap<u64, u16> = (1..=2).map(|id| (id, free_port())).collect();
+    let settings = support::settings(2, &peers, root.path());
+    let data = settings.data.clone();
+    let error = match RunningNode::start(settings).await {
+        Ok(_) => panic!("node 2 made up a cluster id"),
+        Err(error) => format!("{error:#}"),
+    };
+    assert!(
+        error.contains("1=PEER_ADDR@http://HOST:PORT") && error.contains("--cluster-id"),
+        "{error}"
+    );
+    assert!(!data.join("ordo-node.json").exists());
+    assert!(!data.join("wal").exists());
+}

@@ -316,6 +316,8 @@ async fn a_node_joins_through_any_member_and_a_leader_moves_on_request() {
         voter: true,
     };
     let joined = RunningNode::start(joiner).await.unwrap();
+    // It took the cluster's id from the join answer.
+    assert_eq!(joined.cluster_id, nodes[0].cluster_id);
     let client = http();
     let cluster: ClusterResponse = get_json(&format!("{url}/v1/cluster")).await;
     let voters: Vec<_> = cluster

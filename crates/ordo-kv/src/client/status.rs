@@ -113,7 +113,8 @@ fn unreachable_reason(error: &ClientError) -> String {
     }
 }
 
-/// The status table: a summary line, then id, address, role, term,
+/// The status table: a summary line (leader, term, the cluster's name and
+/// id), then id, address, role, term,
 /// commit, applied and lag for every member; unreachable members say why
 /// in the role column.
 pub fn render(status: &ClusterStatus) -> String {
@@ -122,9 +123,17 @@ pub fn render(status: &ClusterStatus) -> String {
         .leader
         .map_or_else(|| "unknown".to_owned(), |id| id.to_string());
     let mut text = format!(
-        "leader: {leader}  term: {}  (as seen by node {})\n",
+        "leader: {leader}  term: {}  (as seen by node {})",
         cluster.term, cluster.node.id
     );
+    // Older servers name no cluster.
+    if !cluster.cluster.is_empty() {
+        text.push_str(&format!("  cluster: {}", cluster.cluster));
+        if let Some(id) = &cluster.cluster_id {
+            text.push_str(&format!(" (id {id})"));
+        }
+    }
+    text.push('\n');
     let rows: Vec<Vec<String>> = status.rows.iter().map(render_row).collect();
     let header = ["id", "address", "role", "term", "commit", "applied", "lag"];
     text.push_str(&render_table(&header, &rows));
@@ -225,7 +234,7 @@ mod tests {
             },
         ];
         let expected = "\
-leader: 1  term: 3  (as seen by node 1)
+leader: 1  term: 3  (as seen by node 1)  cluster: ordo
 id           address                role         term  commit  applied  lag
 1            http://127.0.0.1:8001  leader       3     42      42       0
 2            http://127.0.0.1:8002  follower     3     42      40       2
