@@ -166,3 +166,42 @@ async fn a_first_member_without_a_way_to_learn_the_id_refuses_to_start() {
     assert!(!data.join("ordo-node.json").exists());
     assert!(!data.join("wal").exists());
 }
+
+/// A node whose log segments were all deleted, the `wal/` directory kept,
+/// refuses to start as if `wal/` were gone: under its old id, with an
+/// empty log and a forgotten vote, it could help elect a leader that lacks
+/// acknowledged writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_log_segments_were_deleted_refuses_to_start() {
+    let root = tempfile::tempdir().unwrap();
+    let peers: BTreeMap<u64, u16> = [(1, free_port())].into();
+    let node = RunningNode::start(support::settings(1, &peers, root.path()))
+        .await
+        .unwrap();
+    node.node
+        .wait_for_leader(Duration::from_secs(10))
+        .await
+        .unwrap();
+    put(&node.client_url, "acknowledged", "yes").await;
+    node.stop().await;
+    let wal = root.path().join("node-1").join("wal");
+    let mut deleted = 0;
+    for entry in std::fs::read_dir(&wal).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|ext| ext == "wal") {
+            std::fs::remove_file(path).unwrap();
+            deleted += 1;
+        }
+    }
+    assert!(deleted > 0);
+    let error = match RunningNode::start(support::settings(1, &peers, root.path())).await {
+        Ok(_) => panic!("a node without its log started"),
+        Err(error) => format!("{error:#}"),
+    };
+    assert!(
+        error.contains(&wal.display().to_string())
+            && error.contains("*.wal")
+            && error.contains("ordo repair --data"),
+        "{error}"
+    );
+}
