@@ -519,8 +519,9 @@ impl<S: StateMachine> Applier<S> {
                 "taking a snapshot failed; the node keeps running on its log and retries with \
                  back-off (reported once a minute at most)"
             );
-            let error =
-                RaftError::Snapshot(format!("taking a snapshot failed ({kind}): {message}"));
+            let error = RaftError::Snapshot(format!(
+                "{kind}: {message}; the node keeps running on its log and retries with back-off"
+            ));
             self.events.send(Event::Error { error });
         } else {
             tracing::debug!(node_id = self.node_id, %kind, error = %message, "taking a snapshot failed again");
