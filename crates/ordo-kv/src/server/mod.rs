@@ -4,7 +4,8 @@
 //! - `settings.rs`: flags and the TOML file, validated.
 //! - `data_dir.rs`: the data directory's identity and layout;
 //!   `cluster_id.rs`: the cluster's unique id and how first members agree on it.
-//! - `node.rs`: assembling and starting a node; `peers.rs`: keeping
+//! - `node.rs`: assembling and starting a node; `first_start.rs`: what a
+//!   new node learns before it writes anything; `peers.rs`: keeping
 //!   member addresses flowing; `seed.rs`: seeding from a backup.
 //! - `http/`: the HTTP API; `metrics.rs`: the Prometheus page;
 //!   `node_events.rs`: counting the node's elections and snapshots for it;
@@ -21,6 +22,7 @@ use anyhow::Context;
 pub mod cluster_id;
 pub mod data_dir;
 mod dev;
+mod first_start;
 pub mod http;
 pub mod member_address;
 pub mod metrics;
