@@ -42,13 +42,17 @@ async fn another_clusters_directory_with_the_same_name_and_addresses_never_takes
     for i in 0..20 {
         put(&url, &format!("other-{i}"), "x").await;
     }
-    for _ in 0..3 {
+    // Leadership moves a few times: each move is a new term.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while other[0].node.status().await.unwrap().term < 5 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the term never grew"
+        );
         let leader = leader_of(&other).await;
         let to = other[(leader + 1) % 3].node.id();
-        other[leader].node.transfer_leadership(to).await.unwrap();
-        while leader_of(&other).await != (leader + 1) % 3 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let _ = other[leader].node.transfer_leadership(to).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
     let other_term = other[0].node.status().await.unwrap().term;
     let other_id = other[0].cluster_id.clone();
@@ -67,10 +71,12 @@ async fn another_clusters_directory_with_the_same_name_and_addresses_never_takes
 
     // Node 1 comes back on the other cluster's directory.
     this.remove(0).stop().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     while this
         .iter()
         .any(|node| !matches!(node.node.leader_id(), Some(2 | 3)))
     {
+        assert!(tokio::time::Instant::now() < deadline, "no new leader");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let intruder = RunningNode::start(support::settings(1, &peers, &other_dir))
