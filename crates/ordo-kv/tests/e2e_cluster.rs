@@ -794,8 +794,20 @@ async fn bad_serve_inputs_are_refused_and_leave_nothing_behind() {
         ("1=127.0.0.1:5,1=127.0.0.1:6", &["lists node 1 twice"]),
         ("2=127.0.0.1:5", &["must list this node (1)"]),
         ("", &["--initial-cluster is empty"]),
+        ("1=127.0.0.1:5@ftp://x", &["node 1's client URL", "http://"]),
     ] {
         refused(&replaced(&good, "--initial-cluster", list), 1, words).await;
+    }
+    // Timing and the cluster id are checked before anything is opened.
+    for (flag, value, words) in [
+        ("--heartbeat-interval-ms", "100", &["at most half"][..]),
+        ("--election-timeout-max-ms", "100", &["must be above"]),
+        ("--election-timeout-min-ms", "5", &["below the 10 ms tick"]),
+        ("--cluster-id", "ordo", &["--cluster-id", "hex digits"]),
+    ] {
+        let mut args = good.clone();
+        args.extend([flag.to_owned(), value.to_owned()]);
+        refused(&args, 1, words).await;
     }
 
     // Config files: missing, unreadable, not TOML, misspelt, mistyped.
