@@ -13,10 +13,10 @@
 //! | 409    | `compare_failed`  | `if_revision` did not match; `revision` is current |
 //! | 413    | `too_large`       | key or value over the configured limit             |
 //! | 429    | `busy`            | the node sheds load; retry after a pause           |
-//! | 503    | `no_leader`       | no leader known yet; retry after `Retry-After`     |
+//! | 503    | `no_leader`       | no leader known yet, or leadership is moving; retry after `Retry-After` |
 //! | 503    | `unavailable`     | a write's outcome is unknown (timeout, leader change, storage failure): read before retrying; or the node is stopping |
 //! | 507    | `insufficient_storage` | the node's disk is full; the write was not proposed |
-//! | 500    | `internal`        | a read failed inside the node (never for a write)  |
+//! | 500    | `internal`        | a read failed inside the node, or a command could not be encoded |
 //!
 //! A write sent to a follower is answered `307 Temporary Redirect` with
 //! `Location` at the same path and query on the leader's client address.

@@ -3,9 +3,9 @@
 //! what to do next (`Location` for a redirect, `Retry-After` to wait).
 //!
 //! A write (anything proposed to the log) gets one of two kinds of error
-//! answer, and never 500: *not proposed* (a redirect, `no_leader`, `busy`,
-//! `insufficient_storage`, a bad request), after which it may simply be
-//! retried; or *outcome unknown* (503 `unavailable`), after which it may or
+//! answer: *not proposed* (a redirect, `no_leader`, `busy`,
+//! `insufficient_storage`, a bad request, and 500 `internal` for a command
+//! that could not even be encoded), after which it may simply be retried; or *outcome unknown* (503 `unavailable`), after which it may or
 //! may not be applied and the client must read before retrying. Every
 //! failure of the node after a write was handed to it (a timeout, a leader
 //! change, a storage failure that stopped the node, a state machine
@@ -182,8 +182,14 @@ impl ApiError {
             RaftError::Busy { .. } => {
                 Self::retry(StatusCode::TOO_MANY_REQUESTS, code::BUSY, error.to_string())
             }
-            RaftError::TransferInProgress { .. }
-            | RaftError::LeadershipChanged
+            // Refused before anything was proposed, and over once the new
+            // leader takes over: what `no_leader` tells a client to wait out.
+            RaftError::TransferInProgress { .. } => Self::retry(
+                StatusCode::SERVICE_UNAVAILABLE,
+                code::NO_LEADER,
+                error.to_string(),
+            ),
+            RaftError::LeadershipChanged
             | RaftError::ProposalDropped
             | RaftError::Timeout
             | RaftError::OutcomeUnknown
@@ -249,6 +255,75 @@ impl IntoResponse for ApiError {
                 }
                 response
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use ordo::storage::StorageError;
+
+    use super::*;
+
+    fn answer(error: &ApiError) -> (StatusCode, &'static str) {
+        match error {
+            ApiError::Redirect { .. } => (StatusCode::TEMPORARY_REDIRECT, "redirect"),
+            ApiError::Failed { status, code, .. } => (*status, code),
+        }
+    }
+
+    /// Every error a write can get: not proposed (retry or fix it), or
+    /// outcome unknown (read first). Only a command that could not even be
+    /// encoded (nothing reached the log) is 500.
+    #[test]
+    fn a_write_is_answered_not_proposed_or_outcome_unknown() {
+        let no_space = StorageError::Io {
+            action: "fdatasync",
+            path: "wal/1.wal".into(),
+            source: std::io::Error::from_raw_os_error(28),
+        };
+        let unknown = (StatusCode::SERVICE_UNAVAILABLE, code::UNAVAILABLE);
+        let cases = [
+            (
+                RaftError::NotLeader {
+                    leader: Some((2, "peer=h:1 client=http://h:2".into())),
+                },
+                (StatusCode::TEMPORARY_REDIRECT, "redirect"),
+            ),
+            (
+                RaftError::NotLeader { leader: None },
+                (StatusCode::SERVICE_UNAVAILABLE, code::NO_LEADER),
+            ),
+            (
+                RaftError::TransferInProgress { target: 2 },
+                (StatusCode::SERVICE_UNAVAILABLE, code::NO_LEADER),
+            ),
+            (
+                RaftError::Busy { reason: "queue" },
+                (StatusCode::TOO_MANY_REQUESTS, code::BUSY),
+            ),
+            (
+                RaftError::InvalidCommand("x".into()),
+                (StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL),
+            ),
+            (RaftError::ProposalDropped, unknown),
+            (RaftError::Timeout, unknown),
+            (RaftError::OutcomeUnknown, unknown),
+            (RaftError::ShuttingDown, unknown),
+            (RaftError::Storage(Arc::new(no_space)), unknown),
+            (RaftError::Fatal("log read failed".into()), unknown),
+            (RaftError::StateMachine("panicked".into()), unknown),
+            (RaftError::Snapshot("restore failed".into()), unknown),
+        ];
+        for (error, expected) in cases {
+            let text = error.to_string();
+            let answered = ApiError::from_proposal(error, "/v1/kv/k");
+            if expected == unknown {
+                assert!(answered.is_outcome_unknown(), "{text}");
+            }
+            assert_eq!(answer(&answered), expected, "{text}");
         }
     }
 }
