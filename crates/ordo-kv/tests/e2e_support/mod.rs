@@ -367,6 +367,31 @@ impl Cluster {
         }
     }
 
+    /// A second cluster at `other`'s ports (to run once `other` stopped),
+    /// keeping its data in `root/NAME/node-i`.
+    pub fn on_ports_of(other: &Cluster, name: &str, root: &Path) -> Cluster {
+        let nodes = other
+            .nodes
+            .values()
+            .map(|spec| {
+                let data = root.join(name).join(format!("node-{}", spec.id));
+                (
+                    spec.id,
+                    NodeSpec {
+                        data,
+                        ..spec.clone()
+                    },
+                )
+            })
+            .collect();
+        Cluster {
+            name: name.to_owned(),
+            log_dir: root.join(name).join("logs"),
+            nodes,
+            running: BTreeMap::new(),
+        }
+    }
+
     /// Every node's id.
     pub fn ids(&self) -> Vec<u64> {
         self.nodes.keys().copied().collect()
