@@ -54,6 +54,7 @@ mod cache;
 mod index;
 mod record;
 mod recovery;
+mod repair_file;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -138,6 +139,8 @@ pub struct WalLogStore {
     writer: Mutex<Writer>,
     /// Held for a whole flush round, so concurrent syncs share flushes.
     sync_round: Mutex<()>,
+    /// Mirrors the `REPAIR` file (see [`LogStore::repair_point`]).
+    repair_point: Mutex<Option<Index>>,
     _lock: DirLock,
 }
 
@@ -227,6 +230,7 @@ impl WalLogStore {
             .map_err(|source| StorageError::io("create", &dir, source))?;
         let lock = DirLock::acquire(&dir)?;
         let recovered = recovery::recover(fs.as_ref(), &dir)?;
+        let recovered_repair_point = recovered.repair_point;
         if config.durability == Durability::Always {
             flush_recovered(&recovered.index)?;
         }
@@ -276,6 +280,7 @@ impl WalLogStore {
             view: RwLock::new(view),
             writer: Mutex::new(writer),
             sync_round: Mutex::new(()),
+            repair_point: Mutex::new(recovered_repair_point),
             _lock: lock,
         })
     }
@@ -301,6 +306,12 @@ impl WalLogStore {
 
     fn write_view(&self) -> RwLockWriteGuard<'_, View> {
         self.view.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn lock_repair_point(&self) -> MutexGuard<'_, Option<Index>> {
+        self.repair_point
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn lock_writer(&self) -> MutexGuard<'_, Writer> {
@@ -754,5 +765,19 @@ impl LogStore for WalLogStore {
 
     fn durable(&self) -> Durable {
         self.read_view().durable
+    }
+
+    fn repair_point(&self) -> Option<Index> {
+        *self.lock_repair_point()
+    }
+
+    fn clear_repair_point(&self) -> Result<(), StorageError> {
+        let mut repair_point = self.lock_repair_point();
+        if repair_point.is_some() {
+            repair_file::remove(self.fs.as_ref(), &self.dir)?;
+            tracing::info!(dir = %self.dir.display(), "repair point cleared");
+            *repair_point = None;
+        }
+        Ok(())
     }
 }

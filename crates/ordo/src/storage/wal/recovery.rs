@@ -7,9 +7,17 @@
 //! - Every segment but the last was fdatasync'ed before the next one was
 //!   created (see the writer), so damage in it cannot be a crash: refuse.
 //! - In the last segment, a bad record with *no valid record after it* is what a
-//!   crash during a write leaves: cut the file there, with a warning naming the
-//!   file, offset and byte count. A bad record *followed by a valid one* cannot
-//!   come from a torn append: refuse.
+//!   crash during a write leaves, but also what one flipped bit in a record
+//!   already synced and acknowledged leaves: the two cannot be told apart. So
+//!   the cut is made, and unless the cut bytes are too few to have held any
+//!   entry, a *repair point* is recorded first (the `REPAIR` file, durable
+//!   before the cut): the last kept index plus the most entries the cut bytes
+//!   could have held. The node then withholds its vote until a leader has
+//!   brought its log back past that point. A warning names the file, offset,
+//!   bytes cut and the repair point. The bound assumes damage changes bytes,
+//!   not a file's length (fdatasync makes the length durable with the data).
+//!   A bad record *followed by a valid one* cannot come from a torn append:
+//!   refuse.
 //! - Entries must continue the log exactly (`index == last + 1`); a truncation
 //!   is an explicit record. Anything else is a gap: refuse.
 //! - No index in a header or record may exceed [`INDEX_MAX`]: a checksummed but
@@ -26,8 +34,10 @@ use crate::storage::fs::{FileSystem, FsFile};
 use crate::storage::log_store::checks::INDEX_MAX;
 use crate::storage::wal::index::EntryIndex;
 use crate::storage::wal::record::{
-    self, DecodeError, FORMAT_VERSION, HeaderError, Parsed, Record, SEGMENT_HEADER_BYTES,
+    self, DecodeError, ENTRY_RECORD_BYTES_MIN, FORMAT_VERSION, HeaderError, Parsed, Record,
+    SEGMENT_HEADER_BYTES,
 };
+use crate::storage::wal::repair_file;
 use crate::storage::wal::{SEGMENT_SIZE_BYTES_MAX, WRITE_BYTES_MAX};
 
 /// What a log directory holds.
@@ -37,6 +47,9 @@ pub(crate) struct Recovered {
     pub(crate) hard_state: HardState,
     /// Sequence number of the last segment kept, `0` if none.
     pub(crate) last_seq: u64,
+    /// The repair point found in the `REPAIR` file or recorded by this
+    /// recovery's cut, whichever is higher.
+    pub(crate) repair_point: Option<Index>,
 }
 
 /// File name of segment `seq`.
@@ -66,7 +79,10 @@ pub(crate) fn recover(fs: &dyn FileSystem, dir: &Path) -> Result<Recovered, Stor
     let mut scan = Scan {
         fs,
         dir,
-        recovered: Recovered::default(),
+        recovered: Recovered {
+            repair_point: repair_file::read(fs, dir)?,
+            ..Recovered::default()
+        },
         buffer: Vec::new(),
     };
     for (position, &seq) in seqs.iter().enumerate() {
@@ -177,10 +193,14 @@ impl Scan<'_> {
                 format!("{reason} in a segment that is not the last"),
             ));
         }
+        let cut_bytes = self.buffer.len() as u64;
+        let repair_point = self.record_repair_point(cut_bytes)?;
         tracing::warn!(
             file = %path.display(),
-            bytes = self.buffer.len(),
-            "removing the last log segment: {reason} and it holds no valid record (a crash while creating it)"
+            bytes = cut_bytes,
+            ?repair_point,
+            "removing the last log segment: {reason} and it holds no valid record \
+             (a crash while creating it, or damage to a synced segment)"
         );
         self.fs
             .remove_file(path)
@@ -188,6 +208,31 @@ impl Scan<'_> {
         self.fs
             .sync_dir(self.dir)
             .map_err(|source| StorageError::io("fsync the directory", self.dir, source))
+    }
+
+    /// Before cutting `cut_bytes` off the end of the log: if they could have
+    /// held an entry, durably records the repair point they imply (the last
+    /// kept index plus as many entries as fit in them, or the older point if
+    /// higher), and returns the point now in force.
+    fn record_repair_point(&mut self, cut_bytes: u64) -> Result<Option<Index>, StorageError> {
+        let entries_max = cut_bytes / ENTRY_RECORD_BYTES_MIN;
+        if entries_max == 0 {
+            return Ok(self.recovered.repair_point);
+        }
+        let implied = self
+            .recovered
+            .index
+            .last_index()
+            .saturating_add(entries_max);
+        let point = self
+            .recovered
+            .repair_point
+            .map_or(implied, |old| old.max(implied));
+        if self.recovered.repair_point != Some(point) {
+            repair_file::write(self.fs, self.dir, point)?;
+            self.recovered.repair_point = Some(point);
+        }
+        Ok(Some(point))
     }
 
     fn start_segment(&mut self, path: &Path, start_index: Index) -> Result<(), StorageError> {
@@ -250,12 +295,25 @@ impl Scan<'_> {
             let reason = format!("{reason} in a segment that is not the last");
             return Err(StorageError::corrupt(path, offset as u64, reason));
         }
-        tracing::warn!(
-            file = %path.display(),
-            offset,
-            bytes = self.buffer.len() - offset,
-            "cutting a torn tail off the log: {reason} (a crash during a write); the cut bytes were never reported durable"
-        );
+        let cut_bytes = (self.buffer.len() - offset) as u64;
+        let repair_point = self.record_repair_point(cut_bytes)?;
+        match repair_point {
+            Some(point) => tracing::warn!(
+                file = %path.display(),
+                offset,
+                bytes = cut_bytes,
+                repair_point = point,
+                "cutting a damaged tail off the log: {reason}; a crash during a write or damage \
+                 to synced records, which cannot be told apart, so this node will not vote until \
+                 a leader has brought its log to the repair point"
+            ),
+            None => tracing::warn!(
+                file = %path.display(),
+                offset,
+                bytes = cut_bytes,
+                "cutting a torn tail off the log: {reason}; too few bytes to have held an entry"
+            ),
+        }
         file.set_len(offset as u64)
             .map_err(|source| StorageError::io("truncate", path, source))?;
         file.sync_data()
