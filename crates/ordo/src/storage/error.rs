@@ -21,7 +21,8 @@ use thiserror::Error;
 ///   the request was refused and the store is unchanged.
 /// - **Snapshot problems** ([`NoSnapshot`](Self::NoSnapshot),
 ///   [`SnapshotMetadata`](Self::SnapshotMetadata),
-///   [`SnapshotGap`](Self::SnapshotGap)).
+///   [`SnapshotGap`](Self::SnapshotGap)); [`SnapshotMissing`](Self::SnapshotMissing)
+///   refuses a start: the node must be rebuilt from the leader.
 #[derive(Debug, Error)]
 pub enum StorageError {
     /// A file-system call failed. The store is now poisoned (see
@@ -144,6 +145,31 @@ pub enum StorageError {
         /// What is wrong.
         reason: String,
     },
+    /// The log begins after index 1 (it was compacted or reset) but no
+    /// readable snapshot covers the entries before it: starting would replay
+    /// the log into an empty state and serve wrong answers. Refused at start;
+    /// rebuild the node from the leader (with the `ordo` server:
+    /// `ordo repair --data DIR`).
+    #[error(
+        "the log in {} begins at index {log_first_index}, but no readable snapshot in {} covers \
+         index {} (newest readable: {}); refusing to start, as the state before the log is lost. \
+         Rebuild this node from the leader: `ordo repair --data {}`",
+        shown(log_dir.as_deref()),
+        shown(snapshot_dir.as_deref()),
+        log_first_index - 1,
+        snapshot_index.map_or("none".to_string(), |index| format!("index {index}")),
+        shown(log_dir.as_deref().and_then(std::path::Path::parent))
+    )]
+    SnapshotMissing {
+        /// The log's directory, if it has one.
+        log_dir: Option<PathBuf>,
+        /// The snapshot directory, if there is a snapshot store.
+        snapshot_dir: Option<PathBuf>,
+        /// The first index the log holds.
+        log_first_index: Index,
+        /// The index of the newest readable snapshot, if any.
+        snapshot_index: Option<Index>,
+    },
     /// A chunk of an incoming snapshot does not continue the bytes received
     /// so far (a caller bug); nothing was written.
     #[error("a snapshot chunk at byte {offset} does not follow the {received} bytes received")]
@@ -153,6 +179,14 @@ pub enum StorageError {
         /// The bytes durably received so far.
         received: u64,
     },
+}
+
+/// A directory for a message, or what stands in for one.
+fn shown(dir: Option<&std::path::Path>) -> String {
+    dir.map_or_else(
+        || "(no directory)".to_string(),
+        |dir| dir.display().to_string(),
+    )
 }
 
 impl StorageError {

@@ -199,7 +199,8 @@ impl SnapshotStore {
         self.dir.join(format!("snap-{index:020}-{term:020}.snap"))
     }
 
-    pub(super) fn dir(&self) -> &Path {
+    /// The directory the store owns.
+    pub fn dir(&self) -> &Path {
         &self.dir
     }
 

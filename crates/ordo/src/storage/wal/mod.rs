@@ -767,6 +767,10 @@ impl LogStore for WalLogStore {
         self.read_view().durable
     }
 
+    fn location(&self) -> Option<&Path> {
+        Some(&self.dir)
+    }
+
     fn repair_point(&self) -> Option<Index> {
         *self.lock_repair_point()
     }
