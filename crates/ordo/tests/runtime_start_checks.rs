@@ -17,10 +17,15 @@ use runtime_support::{Answer, Kv, add, config, get};
 
 const COMMANDS: u64 = 25;
 
-fn snapshotting() -> RaftConfig {
+/// Entries kept behind the newest snapshot: few, or enough to reach back to
+/// the snapshot before it.
+const RETENTION_SHORT: u64 = 2;
+const RETENTION_PAST_PREVIOUS: u64 = 12;
+
+fn snapshotting(log_retention_entries: u64) -> RaftConfig {
     RaftConfig {
         snapshot_threshold: 10,
-        log_retention_entries: 2,
+        log_retention_entries,
         ..config(1, &[1])
     }
 }
@@ -30,8 +35,13 @@ fn open_wal(dir: &Path) -> Arc<WalLogStore> {
 }
 
 fn node_on(dir: &Path, log: Arc<WalLogStore>) -> RaftNode<Kv> {
+    node_retaining(dir, log, RETENTION_SHORT)
+}
+
+fn node_retaining(dir: &Path, log: Arc<WalLogStore>, retention: u64) -> RaftNode<Kv> {
+    let config = snapshotting(retention);
     RaftNode::builder(
-        snapshotting(),
+        config,
         Kv::default(),
         log,
         InProcessNetwork::new().transport(1),
@@ -44,7 +54,11 @@ fn node_on(dir: &Path, log: Arc<WalLogStore>) -> RaftNode<Kv> {
 /// Runs a one-node group in `dir` until it has snapshotted and compacted
 /// its log, then stops it. Returns the newest snapshot's index.
 async fn compacted_node(dir: &Path) -> u64 {
-    let node = node_on(dir, open_wal(dir));
+    compacted_node_retaining(dir, RETENTION_SHORT).await
+}
+
+async fn compacted_node_retaining(dir: &Path, retention: u64) -> u64 {
+    let node = node_retaining(dir, open_wal(dir), retention);
     let mut events = node.events();
     node.start().await.unwrap();
     node.wait_for_leader(runtime_support::PATIENCE)
@@ -163,4 +177,63 @@ async fn an_install_interrupted_before_the_log_reset_is_finished_at_start() {
     let sum_in_snapshot: u64 = (0..snapshot_at - 2).sum();
     assert_eq!(answer, Answer::Value(Some(sum_in_snapshot)));
     node.stop().await;
+}
+
+/// Flips a bit in the middle of the snapshot file at `index`.
+fn damage_snapshot(dir: &Path, index: u64) {
+    let path = snapshot_files(dir)
+        .into_iter()
+        .find(|path| {
+            path.to_string_lossy()
+                .contains(&format!("snap-{index:020}-"))
+        })
+        .unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    std::fs::write(&path, bytes).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_newest_snapshot_falls_back_to_the_previous_one_the_log_reaches() {
+    let dir = tempfile::tempdir().unwrap();
+    let newest = compacted_node_retaining(dir.path(), RETENTION_PAST_PREVIOUS).await;
+    assert_eq!(
+        snapshot_files(dir.path()).len(),
+        2,
+        "the previous snapshot is kept"
+    );
+    damage_snapshot(dir.path(), newest);
+    let node = node_retaining(dir.path(), open_wal(dir.path()), RETENTION_PAST_PREVIOUS);
+    node.start()
+        .await
+        .expect("start from the previous snapshot");
+    node.wait_for_leader(runtime_support::PATIENCE)
+        .await
+        .unwrap();
+    let answer = node.read_index(get("n")).await.unwrap();
+    assert_eq!(answer, Answer::Value(Some((0..COMMANDS).sum())));
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_newest_snapshot_the_log_does_not_reach_past_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let newest = compacted_node(dir.path()).await;
+    damage_snapshot(dir.path(), newest);
+    let node = node_on(dir.path(), open_wal(dir.path()));
+    let error = node.start().await.unwrap_err();
+    let RaftError::Storage(storage) = &error else {
+        panic!("expected a storage error: {error}")
+    };
+    assert!(
+        matches!(
+            storage.as_ref(),
+            StorageError::SnapshotMissing {
+                snapshot_index: Some(previous),
+                ..
+            } if *previous < newest
+        ),
+        "{error}"
+    );
 }

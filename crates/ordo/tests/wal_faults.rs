@@ -245,3 +245,29 @@ fn writes_during_a_flush_share_the_next_one() {
         "{flushes} flushes for {writes} writes: no group commit"
     );
 }
+
+#[test]
+fn a_store_makes_the_directory_it_creates_durable_before_using_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FaultInjectingFs::new();
+    fs.inject(Fault::SyncDirError);
+    let error = SnapshotStore::open_with_fs(dir.path().join("snapshots"), Arc::new(fs.handle()))
+        .unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            StorageError::Io {
+                action: "fsync the directory",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    fs.clear();
+    let before = fs.dir_syncs();
+    drop(SnapshotStore::open_with_fs(dir.path().join("snapshots"), Arc::new(fs.handle())).unwrap());
+    assert!(
+        fs.dir_syncs() >= before + 2,
+        "the directory and its parent are synced"
+    );
+}

@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use crate::storage::error::StorageError;
+
 /// The directory operations the stores need.
 pub trait FileSystem: Send + Sync + fmt::Debug + 'static {
     /// Creates `path` and its parents if missing.
@@ -44,6 +46,21 @@ pub trait FsFile: Send + Sync + fmt::Debug {
     fn set_len(&self, len: u64) -> io::Result<()>;
     /// Makes the file's data durable (`fdatasync`).
     fn sync_data(&self) -> io::Result<()>;
+}
+
+/// Creates `dir` (and its parents) if missing, then fsyncs it and its
+/// parent, so that the directory itself survives a power loss: a store
+/// whose files outlive their directory entry would come back empty.
+pub(crate) fn create_dir_durably(fs: &dyn FileSystem, dir: &Path) -> Result<(), StorageError> {
+    fs.create_dir_all(dir)
+        .map_err(|source| StorageError::io("create", dir, source))?;
+    fs.sync_dir(dir)
+        .map_err(|source| StorageError::io("fsync the directory", dir, source))?;
+    if let Some(parent) = dir.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        fs.sync_dir(parent)
+            .map_err(|source| StorageError::io("fsync the directory", parent, source))?;
+    }
+    Ok(())
 }
 
 /// The real file system.

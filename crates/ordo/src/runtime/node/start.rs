@@ -289,7 +289,7 @@ fn restore_latest<S: StateMachine>(mut parts: Parts<S>) -> Result<(Parts<S>, Res
         agreement::reconcile(parts.log_store.as_ref(), None, None)?;
         return Ok((parts, fresh));
     };
-    let Some(mut reader) = store.open_latest()? else {
+    let Some(mut reader) = store.open_newest_verified()? else {
         agreement::reconcile(parts.log_store.as_ref(), Some(store.dir()), None)?;
         return Ok((parts, fresh));
     };

@@ -62,7 +62,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, Rw
 use ordo_core::{Entry, HardState, Index, LogRead, LogReadError, Persist, PersistId, Term};
 
 use crate::storage::error::StorageError;
-use crate::storage::fs::{FileSystem, FsFile, StdFs};
+use crate::storage::fs::{FileSystem, FsFile, StdFs, create_dir_durably};
 use crate::storage::lock::DirLock;
 use crate::storage::log_store::{Durable, LogStore, checks};
 use cache::EntryCache;
@@ -226,8 +226,7 @@ impl WalLogStore {
     ) -> Result<Self, StorageError> {
         config.validate()?;
         let dir = dir.as_ref().to_path_buf();
-        fs.create_dir_all(&dir)
-            .map_err(|source| StorageError::io("create", &dir, source))?;
+        create_dir_durably(fs.as_ref(), &dir)?;
         let lock = DirLock::acquire(&dir)?;
         let recovered = recovery::recover(fs.as_ref(), &dir)?;
         let recovered_repair_point = recovered.repair_point;
