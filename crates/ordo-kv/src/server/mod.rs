@@ -1,5 +1,6 @@
 //! One `ordo` node (`ordo serve`), a local cluster of them (`ordo dev`),
-//! and seeding a new cluster from a backup (`ordo snapshot restore`).
+//! seeding a new cluster from a backup (`ordo snapshot restore`), and
+//! rebuilding a node whose log is damaged (`ordo repair`).
 //!
 //! - `settings.rs`: flags and the TOML file, validated.
 //! - `data_dir.rs`: the data directory's identity and layout.
@@ -8,7 +9,7 @@
 //! - `http/`: the HTTP API; `metrics.rs`: the Prometheus page;
 //!   `member_address.rs`: how addresses travel through the log;
 //!   `timed_store.rs`: fsync timing.
-//! - `dev.rs`: `ordo dev`.
+//! - `dev.rs`: `ordo dev`; `repair.rs`: `ordo repair`.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -23,12 +24,14 @@ pub mod member_address;
 pub mod metrics;
 pub mod node;
 mod peers;
+mod repair;
 pub mod seed;
 pub mod settings;
 pub mod timed_store;
 
 pub use dev::{DevArgs, dev};
 pub use node::RunningNode;
+pub use repair::{RepairArgs, repair};
 pub use settings::{NodeSettings, ServeArgs};
 
 /// `ordo snapshot restore` flags.

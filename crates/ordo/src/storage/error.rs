@@ -52,7 +52,12 @@ pub enum StorageError {
     /// record followed by good ones, a missing segment, a gap in indexes). Nothing
     /// was changed; restore this node's data (for example from a peer) or inspect
     /// the named file.
-    #[error("corrupt log in {path} at byte {offset}: {reason}; refusing to open")]
+    #[error(
+        "corrupt log in {path} at byte {offset}: {reason}; refusing to open. If the data cannot \
+         be restored, rebuild this node from the leader (keeping its identity and vote): \
+         `ordo repair --data {}`",
+        shown(data_dir_of(path))
+    )]
     Corrupt {
         /// The damaged file.
         path: PathBuf,
@@ -170,6 +175,15 @@ pub enum StorageError {
         /// The index of the newest readable snapshot, if any.
         snapshot_index: Option<Index>,
     },
+    /// [`repair_log_dir`](crate::storage::repair_log_dir) would not run;
+    /// nothing was changed.
+    #[error("not repairing the log in {dir}: {reason}")]
+    RepairRefused {
+        /// The log directory.
+        dir: PathBuf,
+        /// Why, and what to do.
+        reason: String,
+    },
     /// A chunk of an incoming snapshot does not continue the bytes received
     /// so far (a caller bug); nothing was written.
     #[error("a snapshot chunk at byte {offset} does not follow the {received} bytes received")]
@@ -179,6 +193,11 @@ pub enum StorageError {
         /// The bytes durably received so far.
         received: u64,
     },
+}
+
+/// The node's data directory for a damaged log file (`DIR/wal/<file>`).
+fn data_dir_of(file: &std::path::Path) -> Option<&std::path::Path> {
+    file.parent()?.parent()
 }
 
 /// A directory for a message, or what stands in for one.

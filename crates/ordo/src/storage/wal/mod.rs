@@ -54,7 +54,8 @@ mod cache;
 mod index;
 mod record;
 mod recovery;
-mod repair_file;
+pub(crate) mod repair_file;
+pub(crate) mod survey;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};

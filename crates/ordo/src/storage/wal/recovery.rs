@@ -57,7 +57,7 @@ pub(crate) fn segment_path(dir: &Path, seq: u64) -> PathBuf {
     dir.join(format!("{seq:020}.wal"))
 }
 
-fn segment_seq(path: &Path) -> Option<u64> {
+pub(crate) fn segment_seq(path: &Path) -> Option<u64> {
     let name = path.file_name()?.to_str()?;
     let digits = name.strip_suffix(".wal")?;
     if digits.len() != 20 || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
@@ -114,7 +114,7 @@ fn check_consecutive(dir: &Path, seqs: &[u64]) -> Result<(), StorageError> {
 /// size (at most [`SEGMENT_SIZE_BYTES_MAX`]) and is at most [`WRITE_BYTES_MAX`]
 /// long. Recovery reads a segment whole, so a longer one (a damaged file system,
 /// a stray file) is refused before anything is allocated for it.
-const SEGMENT_FILE_BYTES_MAX: u64 = SEGMENT_SIZE_BYTES_MAX + WRITE_BYTES_MAX;
+pub(crate) const SEGMENT_FILE_BYTES_MAX: u64 = SEGMENT_SIZE_BYTES_MAX + WRITE_BYTES_MAX;
 
 struct Scan<'a> {
     fs: &'a dyn FileSystem,
