@@ -50,7 +50,9 @@ pub trait FsFile: Send + Sync + fmt::Debug {
 
 /// Creates `dir` (and its parents) if missing, then fsyncs it and its
 /// parent, so that the directory itself survives a power loss: a store
-/// whose files outlive their directory entry would come back empty.
+/// whose files outlive their directory entry would come back empty. Done
+/// at every open, not only the first: an open whose fsync failed may have
+/// left the directory behind, not yet durable.
 pub(crate) fn create_dir_durably(fs: &dyn FileSystem, dir: &Path) -> Result<(), StorageError> {
     fs.create_dir_all(dir)
         .map_err(|source| StorageError::io("create", dir, source))?;

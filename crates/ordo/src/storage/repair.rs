@@ -139,7 +139,7 @@ fn build_log(dir: &Path, hard_state: HardState, repair_point: Index) -> Result<(
     log.save_hard_state(hard_state)?;
     log.sync()?;
     drop(log);
-    repair_file::write(&StdFs, dir, repair_point)
+    repair_file::write(&StdFs, dir, repair_point, true)
 }
 
 fn rename_durably(fs: &dyn FileSystem, from: &Path, to: &Path) -> Result<(), StorageError> {

@@ -49,8 +49,13 @@
 //! the store was poisoned does not report its durability point either: Linux
 //! reports a writeback error once per open file, so the failure seen by another
 //! fdatasync of the same file (a rotation's) may have been this one's too.
+//! The poisoned store also records, best effort, the last position a completed
+//! fdatasync covered (`POISONED`); the next open cuts every byte after it, as
+//! a restart without a reboot could otherwise read back pages the kernel
+//! dropped from the disk but still serves (`durable_marker.rs`).
 
 mod cache;
+mod durable_marker;
 mod index;
 mod record;
 mod recovery;
@@ -67,6 +72,7 @@ use crate::storage::fs::{FileSystem, FsFile, StdFs, create_dir_durably};
 use crate::storage::lock::DirLock;
 use crate::storage::log_store::{Durable, LogStore, checks};
 use cache::EntryCache;
+use durable_marker::DurablePosition;
 use index::EntryIndex;
 use record::{Parsed, RECORD_BODY_BYTES_MAX, RECORD_HEADER_BYTES, RecordWriter, SegmentHeader};
 use recovery::segment_path;
@@ -142,6 +148,9 @@ pub struct WalLogStore {
     sync_round: Mutex<()>,
     /// Mirrors the `REPAIR` file (see [`LogStore::repair_point`]).
     repair_point: Mutex<Option<Index>>,
+    /// How far a completed fdatasync covers the log; recorded in the
+    /// `POISONED` marker when the store is poisoned (see `durable_marker.rs`).
+    durable_position: Mutex<DurablePosition>,
     _lock: DirLock,
 }
 
@@ -227,9 +236,16 @@ impl WalLogStore {
     ) -> Result<Self, StorageError> {
         config.validate()?;
         let dir = dir.as_ref().to_path_buf();
-        create_dir_durably(fs.as_ref(), &dir)?;
+        if config.durability == Durability::Always {
+            create_dir_durably(fs.as_ref(), &dir)?;
+        } else {
+            fs.create_dir_all(&dir)
+                .map_err(|source| StorageError::io("create", &dir, source))?;
+        }
         let lock = DirLock::acquire(&dir)?;
-        let recovered = recovery::recover(fs.as_ref(), &dir)?;
+        durable_marker::cut_after_marker(fs.as_ref(), &dir)?;
+        let flush = config.durability == Durability::Always;
+        let recovered = recovery::recover(fs.as_ref(), &dir, flush)?;
         let recovered_repair_point = recovered.repair_point;
         if config.durability == Durability::Always {
             flush_recovered(&recovered.index)?;
@@ -281,6 +297,10 @@ impl WalLogStore {
             writer: Mutex::new(writer),
             sync_round: Mutex::new(()),
             repair_point: Mutex::new(recovered_repair_point),
+            durable_position: Mutex::new(DurablePosition {
+                seq,
+                offset: flushed_len,
+            }),
             _lock: lock,
         })
     }
@@ -318,14 +338,44 @@ impl WalLogStore {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Records the first failure and hands the error back.
+    /// Records the first failure, and where the log was last durable (see
+    /// `durable_marker.rs`), and hands the error back.
     fn poison(&self, error: StorageError) -> StorageError {
-        let mut view = self.write_view();
-        if view.poisoned.is_none() {
-            tracing::error!(%error, "log store poisoned; it must be reopened");
-            view.poisoned = Some(error.to_string());
+        let first = {
+            let mut view = self.write_view();
+            let first = view.poisoned.is_none();
+            if first {
+                tracing::error!(%error, "log store poisoned; it must be reopened");
+                view.poisoned = Some(error.to_string());
+            }
+            first
+        };
+        if first && self.config.durability == Durability::Always {
+            let position = *self.lock_durable_position();
+            if let Err(marker_error) = durable_marker::write(self.fs.as_ref(), &self.dir, position)
+            {
+                tracing::error!(
+                    %marker_error,
+                    "cannot record the last durable position; a restart without a reboot \
+                     may trust bytes no fdatasync covered"
+                );
+            }
         }
         error
+    }
+
+    fn lock_durable_position(&self) -> MutexGuard<'_, DurablePosition> {
+        self.durable_position
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A completed fdatasync covered segment `seq` up to `offset`; called only
+    /// while the store is not poisoned (a flush that "succeeds" after another
+    /// failed may not have written anything).
+    fn advance_durable_position(&self, seq: u64, offset: u64) {
+        let mut position = self.lock_durable_position();
+        *position = (*position).max(DurablePosition { seq, offset });
     }
 
     /// Writes the encoded records of `writer` to the active segment (rotating
@@ -361,6 +411,8 @@ impl WalLogStore {
             writer.file.sync_data().map_err(|source| {
                 self.poison(StorageError::io("fdatasync", &writer.path, source))
             })?;
+            self.read_view().check_writable()?;
+            self.advance_durable_position(writer.seq, writer.len);
         }
         let seq = writer.seq + 1;
         let created = create_segment(self.fs.as_ref(), &self.dir, seq, &self.read_view());
@@ -755,8 +807,11 @@ impl LogStore for WalLogStore {
         // success only because the kernel reported the writeback error to the
         // other caller. Nothing can be claimed durable any more.
         view.check_writable()?;
-        if self.config.durability == Durability::Always && writer.seq == taken.0 {
-            writer.flushed_len = writer.flushed_len.max(taken.1);
+        if self.config.durability == Durability::Always {
+            if writer.seq == taken.0 {
+                writer.flushed_len = writer.flushed_len.max(taken.1);
+            }
+            self.advance_durable_position(taken.0, taken.1);
         }
         writer.durable_count = count;
         view.durable = target;

@@ -66,8 +66,13 @@ pub(crate) fn segment_seq(path: &Path) -> Option<u64> {
     digits.parse().ok()
 }
 
-/// Scans the segments of `dir`.
-pub(crate) fn recover(fs: &dyn FileSystem, dir: &Path) -> Result<Recovered, StorageError> {
+/// Scans the segments of `dir`; `flush`: whether what recovery writes (the
+/// repair point) must be made durable (off only for `Durability::Never`).
+pub(crate) fn recover(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    flush: bool,
+) -> Result<Recovered, StorageError> {
     let mut seqs: Vec<u64> = fs
         .list_dir(dir)
         .map_err(|source| StorageError::io("list", dir, source))?
@@ -79,6 +84,7 @@ pub(crate) fn recover(fs: &dyn FileSystem, dir: &Path) -> Result<Recovered, Stor
     let mut scan = Scan {
         fs,
         dir,
+        flush,
         recovered: Recovered {
             repair_point: repair_file::read(fs, dir)?,
             ..Recovered::default()
@@ -119,6 +125,7 @@ pub(crate) const SEGMENT_FILE_BYTES_MAX: u64 = SEGMENT_SIZE_BYTES_MAX + WRITE_BY
 struct Scan<'a> {
     fs: &'a dyn FileSystem,
     dir: &'a Path,
+    flush: bool,
     recovered: Recovered,
     /// One segment's bytes at a time (reused): segments are read whole.
     buffer: Vec<u8>,
@@ -229,7 +236,7 @@ impl Scan<'_> {
             .repair_point
             .map_or(implied, |old| old.max(implied));
         if self.recovered.repair_point != Some(point) {
-            repair_file::write(self.fs, self.dir, point)?;
+            repair_file::write(self.fs, self.dir, point, self.flush)?;
             self.recovered.repair_point = Some(point);
         }
         Ok(Some(point))

@@ -60,8 +60,15 @@ pub(crate) fn read(fs: &dyn FileSystem, dir: &Path) -> Result<Option<Index>, Sto
     Ok(Some(Index::from_le_bytes(index)))
 }
 
-/// Durably records `point` as the repair point of `dir`, replacing any older one.
-pub(crate) fn write(fs: &dyn FileSystem, dir: &Path, point: Index) -> Result<(), StorageError> {
+/// Records `point` as the repair point of `dir`, replacing any older one;
+/// durably unless `flush` is off (a log opened with
+/// [`Durability::Never`](crate::storage::Durability::Never), where nothing is).
+pub(crate) fn write(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    point: Index,
+    flush: bool,
+) -> Result<(), StorageError> {
     let mut bytes = Vec::with_capacity(FILE_BYTES);
     bytes.extend_from_slice(&MAGIC);
     bytes.extend_from_slice(&point.to_le_bytes());
@@ -73,13 +80,18 @@ pub(crate) fn write(fs: &dyn FileSystem, dir: &Path, point: Index) -> Result<(),
         .map_err(|source| StorageError::io("create", &temporary, source))?;
     file.write_all_at(&bytes, 0)
         .map_err(|source| StorageError::io("write to", &temporary, source))?;
-    file.sync_data()
-        .map_err(|source| StorageError::io("fdatasync", &temporary, source))?;
+    if flush {
+        file.sync_data()
+            .map_err(|source| StorageError::io("fdatasync", &temporary, source))?;
+    }
     let path = repair_path(dir);
     fs.rename(&temporary, &path)
         .map_err(|source| StorageError::io("rename into", &path, source))?;
-    fs.sync_dir(dir)
-        .map_err(|source| StorageError::io("fsync the directory", dir, source))
+    if flush {
+        fs.sync_dir(dir)
+            .map_err(|source| StorageError::io("fsync the directory", dir, source))?;
+    }
+    Ok(())
 }
 
 /// Durably removes the repair point of `dir` (nothing to do if there is none).
