@@ -47,6 +47,8 @@ pub enum StorageError {
     Poisoned {
         /// The first failure, as text.
         cause: String,
+        /// The resource whose exhaustion caused that failure, if one did.
+        exhausted: Option<Exhausted>,
     },
     /// The data on disk is damaged in a way recovery must not guess about (a bad
     /// record followed by good ones, a missing segment, a gap in indexes). Nothing
@@ -208,7 +210,45 @@ fn shown(dir: Option<&std::path::Path>) -> String {
     )
 }
 
+/// A resource whose exhaustion made a storage operation fail. Worth telling
+/// apart from other I/O errors: the fix is outside the node (free space,
+/// raise the limit), a client can be told so, and retries should back off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exhausted {
+    /// No space left on the device (`ENOSPC`), or the disk quota is used up
+    /// (`EDQUOT`).
+    DiskSpace,
+    /// The process or the system is out of file descriptors (`EMFILE`,
+    /// `ENFILE`).
+    FileDescriptors,
+}
+
+impl Exhausted {
+    /// The resource exhausted by `error`, if any (Linux error numbers).
+    pub fn of(error: &io::Error) -> Option<Exhausted> {
+        const ENFILE: i32 = 23;
+        const EMFILE: i32 = 24;
+        const ENOSPC: i32 = 28;
+        const EDQUOT: i32 = 122;
+        match error.raw_os_error()? {
+            ENOSPC | EDQUOT => Some(Exhausted::DiskSpace),
+            EMFILE | ENFILE => Some(Exhausted::FileDescriptors),
+            _ => None,
+        }
+    }
+}
+
 impl StorageError {
+    /// The resource whose exhaustion caused this error (directly, or the
+    /// failure that poisoned the store), if one did.
+    pub fn exhausted(&self) -> Option<Exhausted> {
+        match self {
+            StorageError::Io { source, .. } => Exhausted::of(source),
+            StorageError::Poisoned { exhausted, .. } => *exhausted,
+            _ => None,
+        }
+    }
+
     pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
         StorageError::Io {
             action,

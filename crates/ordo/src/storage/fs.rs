@@ -148,10 +148,14 @@ pub enum Fault {
     SyncDirError,
     /// Every rename fails (`EIO`).
     RenameError,
+    /// Every file creation and open fails with `EMFILE`, as when the process
+    /// is out of file descriptors.
+    NoDescriptors,
 }
 
 const ENOSPC: i32 = 28;
 const EIO: i32 = 5;
+const EMFILE: i32 = 24;
 
 /// A [`FileSystem`] over the real one that injects [`Fault`]s and counts syncs.
 /// A test tool (and the benchmark's fdatasync counter); not for production.
@@ -228,10 +232,16 @@ impl FileSystem for FaultInjectingFs {
     }
 
     fn create(&self, path: &Path) -> io::Result<Arc<dyn FsFile>> {
+        if self.shared.is_active(Fault::NoDescriptors) {
+            return Err(io::Error::from_raw_os_error(EMFILE));
+        }
         Ok(self.wrap(StdFs.create(path)?))
     }
 
     fn open(&self, path: &Path) -> io::Result<Arc<dyn FsFile>> {
+        if self.shared.is_active(Fault::NoDescriptors) {
+            return Err(io::Error::from_raw_os_error(EMFILE));
+        }
         Ok(self.wrap(StdFs.open(path)?))
     }
 

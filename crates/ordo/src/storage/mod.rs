@@ -49,7 +49,7 @@ mod repair;
 mod snapshot;
 pub mod wal;
 
-pub use error::StorageError;
+pub use error::{Exhausted, StorageError};
 pub use incoming_snapshot::IncomingSnapshot;
 pub use log_store::{Durable, LogStore};
 pub use mem::MemLogStore;

@@ -11,7 +11,10 @@
 //!
 //! Every open starts a fresh segment (the previous last segment is never
 //! appended to again, which keeps a cut torn tail final); segments, however
-//! small, go away with compaction. Before that, open fdatasyncs every recovered
+//! small, go away with compaction. On a full disk, open defers the new
+//! segment to the first write, which then fails with an error whose
+//! [`StorageError::exhausted`] says so: the node can restart and serve what
+//! it has. Before that, open fdatasyncs every recovered
 //! segment: after a process crash, recovery reads writes that may exist only in
 //! the page cache, and the reopened store reports all it holds as durable.
 //!
@@ -67,7 +70,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, Rw
 
 use ordo_core::{Entry, HardState, Index, LogRead, LogReadError, Persist, PersistId, Term};
 
-use crate::storage::error::StorageError;
+use crate::storage::error::{Exhausted, StorageError};
 use crate::storage::fs::{FileSystem, FsFile, StdFs, create_dir_durably};
 use crate::storage::lock::DirLock;
 use crate::storage::log_store::{Durable, LogStore, checks};
@@ -161,7 +164,7 @@ struct View {
     hard_state: HardState,
     durable: Durable,
     /// Set by the first failed write or sync; see the module docs.
-    poisoned: Option<String>,
+    poisoned: Option<Poison>,
 }
 
 impl View {
@@ -181,12 +184,20 @@ impl View {
 
     fn check_writable(&self) -> Result<(), StorageError> {
         match &self.poisoned {
-            Some(cause) => Err(StorageError::Poisoned {
-                cause: cause.clone(),
+            Some(poison) => Err(StorageError::Poisoned {
+                cause: poison.cause.clone(),
+                exhausted: poison.exhausted,
             }),
             None => Ok(()),
         }
     }
+}
+
+/// The first failure of a poisoned store.
+#[derive(Debug)]
+struct Poison {
+    cause: String,
+    exhausted: Option<Exhausted>,
 }
 
 /// The active segment and the bookkeeping of writes and syncs.
@@ -204,6 +215,10 @@ struct Writer {
     flushed_len: u64,
     /// A segment was created since the last flush round.
     dir_dirty: bool,
+    /// The active segment is a recovered one, which is never appended to
+    /// (open could not start a new one: the disk is full). The next write
+    /// starts one first, and fails clearly if the disk still is.
+    needs_segment: bool,
     records: RecordWriter,
     entry_offsets: Vec<usize>,
     /// Writes completed so far, and how many of them a finished flush covers.
@@ -263,26 +278,28 @@ impl WalLogStore {
             last_term: view.last_term(),
             hard_state: view.hard_state,
         };
-        let seq = recovered.last_seq + 1;
-        let (path, file, len) = create_segment(fs.as_ref(), &dir, seq, &view)?;
-        let mut flushed_len = 0;
-        if config.durability == Durability::Always {
-            file.sync_data()
-                .map_err(|source| StorageError::io("fdatasync", &path, source))?;
-            fs.sync_dir(&dir)
-                .map_err(|source| StorageError::io("fsync the directory", &dir, source))?;
-            flushed_len = len;
-        }
-        view.index
-            .push_segment(seq, path.clone(), Arc::clone(&file));
+        let active = match start_segment(fs.as_ref(), &dir, recovered.last_seq + 1, &view, &config)
+        {
+            Ok(active) => {
+                view.index
+                    .push_segment(active.seq, active.path.clone(), Arc::clone(&active.file));
+                active
+            }
+            Err(error) if error.exhausted() == Some(Exhausted::DiskSpace) => {
+                defer_segment(&view.index, error)?
+            }
+            Err(error) => return Err(error),
+        };
+        let (seq, flushed_len) = (active.seq, active.flushed_len);
         let writer = Writer {
-            seq,
-            path,
-            file,
-            len,
+            seq: active.seq,
+            path: active.path,
+            file: active.file,
+            len: active.len,
             dirty: false,
-            flushed_len,
+            flushed_len: active.flushed_len,
             dir_dirty: false,
+            needs_segment: active.needs_segment,
             records: RecordWriter::default(),
             entry_offsets: Vec::new(),
             write_count: 0,
@@ -346,7 +363,10 @@ impl WalLogStore {
             let first = view.poisoned.is_none();
             if first {
                 tracing::error!(%error, "log store poisoned; it must be reopened");
-                view.poisoned = Some(error.to_string());
+                view.poisoned = Some(Poison {
+                    cause: error.to_string(),
+                    exhausted: error.exhausted(),
+                });
             }
             first
         };
@@ -388,7 +408,7 @@ impl WalLogStore {
                 limit: WRITE_BYTES_MAX,
             });
         }
-        if writer.len >= self.config.segment_size_bytes {
+        if writer.needs_segment || writer.len >= self.config.segment_size_bytes {
             self.rotate(writer)?;
         }
         let base = writer.len;
@@ -424,6 +444,7 @@ impl WalLogStore {
         writer.path = path;
         writer.file = file;
         writer.len = len;
+        writer.needs_segment = false;
         writer.dirty = true;
         writer.flushed_len = 0;
         writer.dir_dirty = true;
@@ -587,8 +608,74 @@ fn flush_recovered(index: &EntryIndex) -> Result<(), StorageError> {
     Ok(())
 }
 
+/// The segment writes go to after open.
+struct ActiveSegment {
+    seq: u64,
+    path: PathBuf,
+    file: Arc<dyn FsFile>,
+    len: u64,
+    flushed_len: u64,
+    needs_segment: bool,
+}
+
+/// Starts segment `seq` at open, durably unless the configuration says never.
+fn start_segment(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    seq: u64,
+    view: &View,
+    config: &WalConfig,
+) -> Result<ActiveSegment, StorageError> {
+    let (path, file, len) = create_segment(fs, dir, seq, view)?;
+    let mut flushed_len = 0;
+    if config.durability == Durability::Always {
+        file.sync_data()
+            .map_err(|source| StorageError::io("fdatasync", &path, source))?;
+        fs.sync_dir(dir)
+            .map_err(|source| StorageError::io("fsync the directory", dir, source))?;
+        flushed_len = len;
+    }
+    Ok(ActiveSegment {
+        seq,
+        path,
+        file,
+        len,
+        flushed_len,
+        needs_segment: false,
+    })
+}
+
+/// Open could not start a segment (`error`, the disk is full): the store
+/// opens anyway, so the node can restart and serve what it has, with the
+/// last recovered segment standing in as the active one until the first
+/// write starts a new segment. A log with no segment at all cannot.
+fn defer_segment(index: &EntryIndex, error: StorageError) -> Result<ActiveSegment, StorageError> {
+    let Some(last) = index.segments().back() else {
+        return Err(error);
+    };
+    let len = last
+        .file
+        .size_bytes()
+        .map_err(|source| StorageError::io("stat", &last.path, source))?;
+    tracing::warn!(
+        %error,
+        "opening the log without starting a new segment: the disk is full; writes will fail \
+         until space is freed"
+    );
+    Ok(ActiveSegment {
+        seq: last.seq,
+        path: last.path.clone(),
+        file: Arc::clone(&last.file),
+        len,
+        flushed_len: len,
+        needs_segment: true,
+    })
+}
+
 /// Creates segment `seq`: header and head records (hard state, compaction
-/// point) as of `view`. Returns its path, file and length.
+/// point) as of `view`. Returns its path, file and length. A file whose head
+/// could not be written is removed (best effort): it holds nothing durable,
+/// and left behind it would look like a torn segment.
 fn create_segment(
     fs: &dyn FileSystem,
     dir: &Path,
@@ -608,8 +695,10 @@ fn create_segment(
     head.hard_state(view.hard_state);
     let (compacted, compacted_term) = view.index.compacted();
     head.compact(compacted, compacted_term);
-    file.write_all_at(&head.bytes, 0)
-        .map_err(|source| StorageError::io("write to", &path, source))?;
+    if let Err(source) = file.write_all_at(&head.bytes, 0) {
+        let _ignored = fs.remove_file(&path);
+        return Err(StorageError::io("write to", &path, source));
+    }
     Ok((path, file, head.bytes.len() as u64))
 }
 
