@@ -98,7 +98,19 @@ pub fn repair_log_dir(
         )));
     }
     let hard_state = found.newest_hard_state.unwrap_or_default();
-    let older_point = repair_file::read(fs.as_ref(), log_dir).unwrap_or(None);
+    let older_point = match repair_file::read(fs.as_ref(), log_dir) {
+        Ok(point) => point,
+        Err(error) if options.force => {
+            tracing::warn!(%error, "ignoring an unreadable repair point (--force)");
+            None
+        }
+        Err(error) => {
+            return Err(refuse(format!(
+                "the old repair point is unreadable ({error}), so the bound on what the node \
+                 lost is unknown; rerun with --force only if the node's data was never cut"
+            )));
+        }
+    };
     let snapshot_index = snapshot_dir.map_or(0, highest_snapshot_index);
     let repair_point = found
         .index_bound()
