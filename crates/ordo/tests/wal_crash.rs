@@ -138,6 +138,34 @@ fn a_repair_point_survives_reopening_until_it_is_cleared() {
     assert_eq!(store.last_index(), 5);
 }
 
+/// The cut bytes may have held a snapshot install's reset and entries after
+/// it; the start check then finishes the install (a reset as the first
+/// write), and the point must cover what could follow the snapshot.
+#[test]
+fn a_reset_finishing_an_install_after_a_cut_raises_the_repair_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let (segment, offsets) = five_record_log(dir.path());
+    flip_bit(&segment, offsets[4] * 8 + 100);
+    let store = common::open(dir.path());
+    assert_eq!(store.repair_point(), Some(5));
+    store.reset(50, 2).unwrap();
+    assert_eq!(
+        store.repair_point(),
+        Some(51),
+        "one entry could have followed the reset"
+    );
+    drop(store);
+    let store = common::open(dir.path());
+    assert_eq!(store.repair_point(), Some(51), "durably");
+    store.append(&entries(51, 1, 2)).unwrap();
+    store.reset(60, 2).unwrap();
+    assert_eq!(
+        store.repair_point(),
+        Some(51),
+        "a reset after other writes is a leader's snapshot, not an unfinished install"
+    );
+}
+
 #[test]
 fn the_repair_point_is_durable_before_anything_is_cut() {
     let dir = tempfile::tempdir().unwrap();

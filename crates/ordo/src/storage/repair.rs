@@ -27,7 +27,8 @@ use crate::storage::error::StorageError;
 use crate::storage::fs::{FileSystem, StdFs, create_dir_durably};
 use crate::storage::lock::DirLock;
 use crate::storage::log_store::LogStore;
-use crate::storage::wal::{WalConfig, WalLogStore, repair_file, survey};
+use crate::storage::wal::repair_file::{self, RepairRecord};
+use crate::storage::wal::{WalConfig, WalLogStore, survey};
 
 /// How [`repair_log_dir`] runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,7 +100,7 @@ pub fn repair_log_dir(
     }
     let hard_state = found.newest_hard_state.unwrap_or_default();
     let older_point = match repair_file::read(fs.as_ref(), log_dir) {
-        Ok(point) => point,
+        Ok(record) => record.map(|record| record.point),
         Err(error) if options.force => {
             tracing::warn!(%error, "ignoring an unreadable repair point (--force)");
             None
@@ -151,7 +152,13 @@ fn build_log(dir: &Path, hard_state: HardState, repair_point: Index) -> Result<(
     log.save_hard_state(hard_state)?;
     log.sync()?;
     drop(log);
-    repair_file::write(&StdFs, dir, repair_point, true)
+    // The snapshots' indexes are in the point already, and they are moved
+    // aside: no install can be left to finish, so no cut entries to count.
+    let record = RepairRecord {
+        point: repair_point,
+        entries_cut: 0,
+    };
+    repair_file::write(&StdFs, dir, record, true)
 }
 
 fn rename_durably(fs: &dyn FileSystem, from: &Path, to: &Path) -> Result<(), StorageError> {

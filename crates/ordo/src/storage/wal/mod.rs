@@ -79,6 +79,7 @@ use cache::EntryCache;
 use durable_marker::DurablePosition;
 use index::EntryIndex;
 use record::{Parsed, RECORD_BODY_BYTES_MAX, RECORD_HEADER_BYTES, RecordWriter};
+use repair_file::RepairRecord;
 use segment::{create_segment, defer_segment, flush_recovered, start_segment};
 
 /// When [`LogStore::sync`] really flushes to disk.
@@ -151,7 +152,7 @@ pub struct WalLogStore {
     /// Held for a whole flush round, so concurrent syncs share flushes.
     sync_round: Mutex<()>,
     /// Mirrors the `REPAIR` file (see [`LogStore::repair_point`]).
-    repair_point: Mutex<Option<Index>>,
+    repair_point: Mutex<Option<RepairRecord>>,
     /// How far a completed fdatasync covers the log; recorded in the
     /// `POISONED` marker when the store is poisoned (see `durable_marker.rs`).
     durable_position: Mutex<DurablePosition>,
@@ -346,7 +347,7 @@ impl WalLogStore {
         self.view.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn lock_repair_point(&self) -> MutexGuard<'_, Option<Index>> {
+    fn lock_repair_point(&self) -> MutexGuard<'_, Option<RepairRecord>> {
         self.repair_point
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -541,6 +542,38 @@ impl WalLogStore {
         })
     }
 
+    /// A reset that is the first write since open may be the start check
+    /// finishing a snapshot install whose own `Reset` record was among the
+    /// bytes recovery cut: entries lost after it could reach `index` plus as
+    /// many as the cut could hold. Raises a pending repair point to that,
+    /// durably, before the reset is written. (A later reset, or one by a
+    /// leader's snapshot that happens to come first, only makes the point
+    /// more cautious.)
+    fn raise_repair_point_for_reset(&self, index: Index) -> Result<(), StorageError> {
+        let mut pending = self.lock_repair_point();
+        let Some(record) = *pending else {
+            return Ok(());
+        };
+        let implied = index.saturating_add(record.entries_cut);
+        if record.entries_cut == 0 || implied <= record.point {
+            return Ok(());
+        }
+        let raised = RepairRecord {
+            point: implied,
+            ..record
+        };
+        let flush = self.config.durability == Durability::Always;
+        repair_file::write(self.fs.as_ref(), &self.dir, raised, flush)
+            .map_err(|error| self.poison(error))?;
+        tracing::warn!(
+            reset_to = index,
+            repair_point = implied,
+            "the log is reset while it may lack entries it once had: repair point raised"
+        );
+        *pending = Some(raised);
+        Ok(())
+    }
+
     /// Reads entry `index` from its segment file and checks it.
     fn read_from_disk(&self, view: &View, index: Index) -> Result<Entry, StorageError> {
         let Some((segment, offset)) = view.index.locate(index) else {
@@ -720,6 +753,9 @@ impl LogStore for WalLogStore {
                 view.check_writable()?;
                 checks::reset(index, view.index.compacted().0)?;
             }
+            if writer.write_count == 0 {
+                self.raise_repair_point_for_reset(index)?;
+            }
             writer.records.clear();
             writer.records.reset(index, term);
             self.write_records(&mut writer)?;
@@ -810,7 +846,7 @@ impl LogStore for WalLogStore {
     }
 
     fn repair_point(&self) -> Option<Index> {
-        *self.lock_repair_point()
+        self.lock_repair_point().map(|record| record.point)
     }
 
     fn clear_repair_point(&self) -> Result<(), StorageError> {

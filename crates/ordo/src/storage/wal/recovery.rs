@@ -37,7 +37,7 @@ use crate::storage::wal::record::{
     self, DecodeError, ENTRY_RECORD_BYTES_MIN, FORMAT_VERSION, HeaderError, Parsed, Record,
     SEGMENT_HEADER_BYTES,
 };
-use crate::storage::wal::repair_file;
+use crate::storage::wal::repair_file::{self, RepairRecord};
 use crate::storage::wal::{SEGMENT_SIZE_BYTES_MAX, WRITE_BYTES_MAX};
 
 /// What a log directory holds.
@@ -49,7 +49,7 @@ pub(crate) struct Recovered {
     pub(crate) last_seq: u64,
     /// The repair point found in the `REPAIR` file or recorded by this
     /// recovery's cut, whichever is higher.
-    pub(crate) repair_point: Option<Index>,
+    pub(crate) repair_point: Option<RepairRecord>,
 }
 
 /// File name of segment `seq`.
@@ -222,24 +222,25 @@ impl Scan<'_> {
     /// kept index plus as many entries as fit in them, or the older point if
     /// higher), and returns the point now in force.
     fn record_repair_point(&mut self, cut_bytes: u64) -> Result<Option<Index>, StorageError> {
-        let entries_max = cut_bytes / ENTRY_RECORD_BYTES_MIN;
-        if entries_max == 0 {
-            return Ok(self.recovered.repair_point);
+        let entries_cut = cut_bytes / ENTRY_RECORD_BYTES_MIN;
+        let older = self.recovered.repair_point;
+        if entries_cut == 0 {
+            return Ok(older.map(|record| record.point));
         }
         let implied = self
             .recovered
             .index
             .last_index()
-            .saturating_add(entries_max);
-        let point = self
-            .recovered
-            .repair_point
-            .map_or(implied, |old| old.max(implied));
-        if self.recovered.repair_point != Some(point) {
-            repair_file::write(self.fs, self.dir, point, self.flush)?;
-            self.recovered.repair_point = Some(point);
+            .saturating_add(entries_cut);
+        let record = RepairRecord {
+            point: older.map_or(implied, |old| old.point.max(implied)),
+            entries_cut: older.map_or(entries_cut, |old| old.entries_cut.max(entries_cut)),
+        };
+        if older != Some(record) {
+            repair_file::write(self.fs, self.dir, record, self.flush)?;
+            self.recovered.repair_point = Some(record);
         }
-        Ok(Some(point))
+        Ok(Some(record.point))
     }
 
     fn start_segment(&mut self, path: &Path, start_index: Index) -> Result<(), StorageError> {

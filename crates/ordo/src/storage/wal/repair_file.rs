@@ -2,8 +2,15 @@
 //! [`LogStore::repair_point`](crate::storage::LogStore::repair_point)).
 //!
 //! ```text
-//! REPAIR := magic "ORDOREPR" (8) | repair point u64 | CRC32C of the previous 16 bytes u32
+//! REPAIR := magic "ORDOREPR" (8) | repair point u64 | entries cut u64
+//!         | CRC32C of the previous 24 bytes u32
 //! ```
+//!
+//! *Entries cut* bounds how many entries the cut bytes could have held. It
+//! matters when the cut bytes may have held a snapshot install's `Reset`
+//! record: the start check then finishes that install (resets the log to the
+//! snapshot), and the entries lost after the reset could reach the snapshot's
+//! index plus that many, above the recorded point (see `WalLogStore::reset`).
 //!
 //! Invariants: the file exists exactly while the log may lack entries it once
 //! reported durable; it is replaced atomically (temporary file, fdatasync,
@@ -23,14 +30,23 @@ use crate::storage::fs::FileSystem;
 pub(crate) const REPAIR_FILE_NAME: &str = "REPAIR";
 const TEMPORARY_NAME: &str = "REPAIR.tmp";
 const MAGIC: [u8; 8] = *b"ORDOREPR";
-const FILE_BYTES: usize = 20;
+const FILE_BYTES: usize = 28;
+
+/// What the `REPAIR` file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RepairRecord {
+    /// The repair point.
+    pub(crate) point: Index,
+    /// The most entries the cut bytes could have held.
+    pub(crate) entries_cut: u64,
+}
 
 pub(crate) fn repair_path(dir: &Path) -> PathBuf {
     dir.join(REPAIR_FILE_NAME)
 }
 
 /// The repair point recorded in `dir`, if any.
-pub(crate) fn read(fs: &dyn FileSystem, dir: &Path) -> Result<Option<Index>, StorageError> {
+pub(crate) fn read(fs: &dyn FileSystem, dir: &Path) -> Result<Option<RepairRecord>, StorageError> {
     let path = repair_path(dir);
     let file = match fs.open(&path) {
         Ok(file) => file,
@@ -47,31 +63,38 @@ pub(crate) fn read(fs: &dyn FileSystem, dir: &Path) -> Result<Option<Index>, Sto
     let mut bytes = [0u8; FILE_BYTES];
     file.read_exact_at(&mut bytes, 0)
         .map_err(|source| StorageError::io("read", &path, source))?;
-    let crc = u32::from_le_bytes([bytes[16], bytes[17], bytes[18], bytes[19]]);
-    if bytes[0..8] != MAGIC || crc32c::crc32c(&bytes[0..16]) != crc {
+    let crc = u32::from_le_bytes([bytes[24], bytes[25], bytes[26], bytes[27]]);
+    if bytes[0..8] != MAGIC || crc32c::crc32c(&bytes[0..24]) != crc {
         return Err(StorageError::corrupt(
             &path,
             0,
             "the repair point file is damaged (magic or checksum)",
         ));
     }
-    let mut index = [0u8; 8];
-    index.copy_from_slice(&bytes[8..16]);
-    Ok(Some(Index::from_le_bytes(index)))
+    let field = |at: usize| {
+        let mut value = [0u8; 8];
+        value.copy_from_slice(&bytes[at..at + 8]);
+        u64::from_le_bytes(value)
+    };
+    Ok(Some(RepairRecord {
+        point: field(8),
+        entries_cut: field(16),
+    }))
 }
 
-/// Records `point` as the repair point of `dir`, replacing any older one;
+/// Records `record` as the repair point of `dir`, replacing any older one;
 /// durably unless `flush` is off (a log opened with
 /// [`Durability::Never`](crate::storage::Durability::Never), where nothing is).
 pub(crate) fn write(
     fs: &dyn FileSystem,
     dir: &Path,
-    point: Index,
+    record: RepairRecord,
     flush: bool,
 ) -> Result<(), StorageError> {
     let mut bytes = Vec::with_capacity(FILE_BYTES);
     bytes.extend_from_slice(&MAGIC);
-    bytes.extend_from_slice(&point.to_le_bytes());
+    bytes.extend_from_slice(&record.point.to_le_bytes());
+    bytes.extend_from_slice(&record.entries_cut.to_le_bytes());
     let crc = crc32c::crc32c(&bytes);
     bytes.extend_from_slice(&crc.to_le_bytes());
     let temporary = dir.join(TEMPORARY_NAME);
