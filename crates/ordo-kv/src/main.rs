@@ -23,6 +23,9 @@ enum Command {
     /// Back up a live cluster, or seed a new one from a backup.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
+    /// Rebuild a stopped node whose log is damaged, keeping its identity and
+    /// vote; the leader then brings it back.
+    Repair(server::RepairArgs),
     #[command(flatten)]
     Client(client::ClientCommand),
 }
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => server::serve(*args).await,
             Command::Snapshot(SnapshotCommand::Save(args)) => client::snapshot_save(args).await,
             Command::Snapshot(SnapshotCommand::Restore(args)) => server::restore(args),
+            Command::Repair(args) => server::repair(args),
             Command::Client(command) => client::run(command).await,
         }
     });

@@ -125,8 +125,15 @@ fn a_receiver_finishes_its_own_older_snapshot_off() {
     incoming.finish().unwrap();
     assert_eq!(read_latest(&store), (meta(50), expected_data(1)));
     assert!(
+        store.open_snapshot(10, 3).is_ok(),
+        "the previous one stays as the fallback"
+    );
+    let mut later = store.create(meta(60)).unwrap();
+    std::io::Write::write_all(&mut later, b"later state").unwrap();
+    later.finish().unwrap();
+    assert!(
         store.open_snapshot(10, 3).is_err(),
-        "the older one is removed"
+        "older ones go once a newer one is durable"
     );
 }
 

@@ -88,6 +88,15 @@ fn an_older_snapshot_goes_only_once_a_newer_one_is_durable() {
     assert_eq!(store.latest().unwrap(), Some(meta(100)));
     write_streamed(&store, 200, 1000);
     assert_eq!(store.latest().unwrap(), Some(meta(200)));
+    assert!(
+        store.open_snapshot(100, 2).is_ok(),
+        "the previous snapshot stays, the fallback should 200 be damaged"
+    );
+    write_streamed(&store, 300, 1000);
+    assert!(
+        store.open_snapshot(200, 2).is_ok(),
+        "the one before the newest stays"
+    );
     assert!(matches!(
         store.open_snapshot(100, 2),
         Err(StorageError::NoSnapshot { index: 100, .. })
@@ -103,7 +112,37 @@ fn an_older_snapshot_goes_only_once_a_newer_one_is_durable() {
                 .starts_with("snap-")
         })
         .count();
-    assert_eq!(snapshots, 1);
+    assert_eq!(snapshots, 2);
+}
+
+/// Flips one bit in the data of the snapshot file at `index` in `dir`.
+fn damage_snapshot(dir: &std::path::Path, index: u64) {
+    let path = dir.join(format!("snap-{index:020}-{:020}.snap", 2));
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    std::fs::write(&path, bytes).unwrap();
+}
+
+#[test]
+fn a_damaged_newest_snapshot_falls_back_to_the_previous_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SnapshotStore::open(dir.path()).unwrap();
+    write_streamed(&store, 100, 10_000);
+    write_streamed(&store, 200, 10_000);
+    assert_eq!(
+        store.open_newest_verified().unwrap().unwrap().meta(),
+        &meta(200)
+    );
+    damage_snapshot(dir.path(), 200);
+    let mut reader = store.open_newest_verified().unwrap().unwrap();
+    assert_eq!(reader.meta(), &meta(100), "the damaged 200 is skipped");
+    assert_eq!(read_streamed(&mut reader).unwrap(), 10_000);
+    damage_snapshot(dir.path(), 100);
+    assert!(
+        store.open_newest_verified().unwrap().is_none(),
+        "no snapshot reads back whole"
+    );
 }
 
 #[test]
@@ -236,8 +275,8 @@ fn a_power_loss_at_any_step_of_finish_leaves_one_whole_snapshot() {
         let names = ordo::storage::fs::FileSystem::list_dir(&after, dir.path()).unwrap();
         assert_eq!(
             names.len(),
-            1,
-            "{kept:?}: older snapshots removed: {names:?}"
+            2,
+            "{kept:?}: the new snapshot and the previous one, durably: {names:?}"
         );
     }
 }

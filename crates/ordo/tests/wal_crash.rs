@@ -6,6 +6,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
+use ordo::storage::fs::{Fault, FaultInjectingFs};
 use ordo::storage::{
     Durability, LogStore, StorageError, WalConfig, WalLogStore, conformance::entries,
 };
@@ -77,6 +80,14 @@ fn a_cut_anywhere_in_the_last_record_reopens_to_the_records_before_it() {
         drop(file);
         let store = WalLogStore::open(&copy, fast_config()).unwrap();
         assert_eq!(all(&store), entries(1, 4, 1), "cut at byte {cut}");
+        // 26 bytes hold the smallest entry record: fewer cannot have held an
+        // entry once reported durable.
+        let could_hold_an_entry = cut - last_start >= 26;
+        assert_eq!(
+            store.repair_point(),
+            could_hold_an_entry.then_some(5),
+            "cut at byte {cut}"
+        );
         store.append(&entries(5, 1, 2)).unwrap();
         drop(store);
         let store = WalLogStore::open(&copy, fast_config()).unwrap();
@@ -101,7 +112,93 @@ fn a_bit_flip_in_the_last_record_is_detected_and_cut() {
         flip_bit(&copy.join(segment.file_name().unwrap()), bit);
         let store = WalLogStore::open(&copy, fast_config()).unwrap();
         assert_eq!(all(&store), entries(1, 4, 1), "flip of bit {bit}");
+        // Entry 5 may have been synced and acknowledged: the node must not
+        // vote until a leader has brought it back to index 5.
+        assert_eq!(store.repair_point(), Some(5), "flip of bit {bit}");
     }
+}
+
+#[test]
+fn a_repair_point_survives_reopening_until_it_is_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let (segment, offsets) = five_record_log(dir.path());
+    flip_bit(&segment, offsets[4] * 8 + 100);
+    let store = common::open(dir.path());
+    assert_eq!(store.repair_point(), Some(5));
+    drop(store);
+    let store = common::open(dir.path());
+    assert_eq!(store.repair_point(), Some(5), "the second open keeps it");
+    store.append(&entries(5, 1, 2)).unwrap();
+    store.sync().unwrap();
+    store.clear_repair_point().unwrap();
+    assert_eq!(store.repair_point(), None);
+    drop(store);
+    let store = common::open(dir.path());
+    assert_eq!(store.repair_point(), None, "the clear was durable");
+    assert_eq!(store.last_index(), 5);
+}
+
+/// The cut bytes may have held a snapshot install's reset and entries after
+/// it; the start check then finishes the install (a reset as the first
+/// write), and the point must cover what could follow the snapshot.
+#[test]
+fn a_reset_finishing_an_install_after_a_cut_raises_the_repair_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let (segment, offsets) = five_record_log(dir.path());
+    flip_bit(&segment, offsets[4] * 8 + 100);
+    let store = common::open(dir.path());
+    assert_eq!(store.repair_point(), Some(5));
+    store.reset(50, 2).unwrap();
+    assert_eq!(
+        store.repair_point(),
+        Some(51),
+        "one entry could have followed the reset"
+    );
+    drop(store);
+    let store = common::open(dir.path());
+    assert_eq!(store.repair_point(), Some(51), "durably");
+    store.append(&entries(51, 1, 2)).unwrap();
+    store.reset(60, 2).unwrap();
+    assert_eq!(
+        store.repair_point(),
+        Some(51),
+        "a reset after other writes is a leader's snapshot, not an unfinished install"
+    );
+}
+
+#[test]
+fn the_repair_point_is_durable_before_anything_is_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let (segment, offsets) = five_record_log(dir.path());
+    flip_bit(&segment, offsets[4] * 8 + 100);
+    let len = std::fs::metadata(&segment).unwrap().len();
+    let fs = FaultInjectingFs::new();
+    fs.inject(Fault::RenameError);
+    let error =
+        WalLogStore::open_with_fs(dir.path(), common::small_config(), Arc::new(fs.handle()))
+            .unwrap_err();
+    assert!(matches!(error, StorageError::Io { .. }), "{error}");
+    assert_eq!(
+        std::fs::metadata(&segment).unwrap().len(),
+        len,
+        "nothing was cut without a durable repair point"
+    );
+    let store = common::open(dir.path());
+    assert_eq!(store.repair_point(), Some(5));
+}
+
+#[test]
+fn a_damaged_repair_point_file_refuses_to_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (segment, offsets) = five_record_log(dir.path());
+    flip_bit(&segment, offsets[4] * 8 + 100);
+    drop(common::open(dir.path()));
+    flip_bit(&dir.path().join("REPAIR"), 70);
+    let error = WalLogStore::open(dir.path(), common::small_config()).unwrap_err();
+    assert!(
+        matches!(&error, StorageError::Corrupt { path, .. } if path.ends_with("REPAIR")),
+        "{error}"
+    );
 }
 
 #[test]

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use ordo::storage::fs::{Fault, FaultInjectingFs};
 use ordo::storage::{
-    Durable, LogStore, SnapshotMeta, SnapshotStore, StorageError, WalLogStore, conformance::entries,
+    Durable, Exhausted, LogStore, SnapshotMeta, SnapshotStore, StorageError, WalLogStore,
+    conformance::entries,
 };
 use ordo_core::{Entry, LogRead};
 
@@ -244,4 +245,85 @@ fn writes_during_a_flush_share_the_next_one() {
         flushes < writes,
         "{flushes} flushes for {writes} writes: no group commit"
     );
+}
+
+#[test]
+fn a_store_makes_the_directory_it_creates_durable_before_using_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FaultInjectingFs::new();
+    fs.inject(Fault::SyncDirError);
+    let error = SnapshotStore::open_with_fs(dir.path().join("snapshots"), Arc::new(fs.handle()))
+        .unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            StorageError::Io {
+                action: "fsync the directory",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    fs.clear();
+    let before = fs.dir_syncs();
+    drop(SnapshotStore::open_with_fs(dir.path().join("snapshots"), Arc::new(fs.handle())).unwrap());
+    assert!(
+        fs.dir_syncs() >= before + 2,
+        "the directory and its parent are synced"
+    );
+}
+
+#[test]
+fn a_log_reopens_on_a_full_disk_and_its_first_write_says_the_disk_is_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, fs, _) = durable_ten(dir.path());
+    drop(store);
+    fs.inject(Fault::NoSpace);
+    let segments_before = common::segments(dir.path());
+    let store =
+        WalLogStore::open_with_fs(dir.path(), common::small_config(), Arc::new(fs.handle()))
+            .expect("a full disk does not keep the node from starting");
+    assert_eq!(all(&store), entries(1, 10, 1), "reads are served");
+    let error = store.append(&entries(11, 1, 1)).unwrap_err();
+    assert_eq!(error.exhausted(), Some(Exhausted::DiskSpace), "{error}");
+    let error = store.sync().unwrap_err();
+    assert_eq!(error.exhausted(), Some(Exhausted::DiskSpace), "{error}");
+    drop(store);
+    assert_eq!(
+        common::segments(dir.path()),
+        segments_before,
+        "no half-written segment is left behind"
+    );
+
+    fs.clear();
+    let store =
+        WalLogStore::open_with_fs(dir.path(), common::small_config(), Arc::new(fs.handle()))
+            .unwrap();
+    assert_eq!(all(&store), entries(1, 10, 1));
+    assert_eq!(store.repair_point(), None);
+    store.append(&entries(11, 1, 1)).unwrap();
+    assert_eq!(store.sync().unwrap().last_index, 11);
+}
+
+#[test]
+fn running_out_of_file_descriptors_is_told_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FaultInjectingFs::new();
+    let store = SnapshotStore::open_with_fs(dir.path(), Arc::new(fs.handle())).unwrap();
+    fs.inject(Fault::NoDescriptors);
+    let meta = SnapshotMeta {
+        last_index: 5,
+        last_term: 1,
+        membership: ordo_core::Membership::with_voters([1]),
+    };
+    let error = store.create(meta).unwrap_err();
+    assert_eq!(
+        error.exhausted(),
+        Some(Exhausted::FileDescriptors),
+        "{error}"
+    );
+    let (store, fs, _) = durable_ten(&dir.path().join("log"));
+    fs.inject(Fault::WriteError);
+    let error = store.append(&entries(11, 1, 1)).unwrap_err();
+    assert_eq!(error.exhausted(), None, "an EIO is neither: {error}");
 }

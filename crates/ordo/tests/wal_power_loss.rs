@@ -171,3 +171,37 @@ fn compaction_keeps_the_segment_with_its_record_while_a_write_rotates() {
         "the compaction point and hard state compact() made durable survive"
     );
 }
+
+/// fsyncgate: after a failed fdatasync the kernel may keep serving pages it
+/// never wrote. A restart without a reboot must not read them back as
+/// durable: the poisoned store recorded where the log was last durable, and
+/// the next open cuts what follows (never reported durable, so no repair
+/// point either).
+#[test]
+fn a_restart_after_a_failed_fdatasync_trusts_only_what_a_sync_covered() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = SimFs::new();
+    let store = open_on(&fs, dir.path());
+    store.append(&entries(1, 5, 1)).unwrap();
+    assert_eq!(store.sync().unwrap().last_index, 5);
+    store.append(&entries(6, 5, 1)).unwrap();
+    fs.fail_next_sync();
+    assert!(store.sync().is_err());
+    drop(store);
+
+    // The process restarts; the page cache (SimFs's live image) still holds
+    // entries 6..=10.
+    let store = open_on(&fs, dir.path());
+    assert_eq!(all(&store), entries(1, 5, 1), "nothing after the last sync");
+    assert_eq!(store.repair_point(), None);
+    store.append(&entries(6, 1, 2)).unwrap();
+    store.sync().unwrap();
+    drop(store);
+    let store = open_on(&fs, dir.path());
+    assert_eq!(
+        store.last_index(),
+        6,
+        "the marker was used once and removed"
+    );
+    assert_eq!(store.term(6), Ok(2));
+}

@@ -181,6 +181,21 @@ impl DataDir {
         Ok((dir, identity))
     }
 
+    /// The layout of the data directory `root`, without opening or checking it.
+    pub fn at(root: &Path) -> Self {
+        DataDir {
+            root: root.to_path_buf(),
+        }
+    }
+
+    /// The identity recorded in `root`, if any.
+    ///
+    /// # Errors
+    /// The identity file is unreadable or damaged.
+    pub fn identity_at(root: &Path) -> anyhow::Result<Option<Identity>> {
+        Self::at(root).read_identity()
+    }
+
     fn read_identity(&self) -> anyhow::Result<Option<Identity>> {
         let path = self.root.join(IDENTITY_FILE);
         let bytes = match fs::read(&path) {

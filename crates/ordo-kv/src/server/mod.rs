@@ -1,5 +1,6 @@
 //! One `ordo` node (`ordo serve`), a local cluster of them (`ordo dev`),
-//! and seeding a new cluster from a backup (`ordo snapshot restore`).
+//! seeding a new cluster from a backup (`ordo snapshot restore`), and
+//! rebuilding a node whose log is damaged (`ordo repair`).
 //!
 //! - `settings.rs`: flags and the TOML file, validated.
 //! - `data_dir.rs`: the data directory's identity and layout;
@@ -11,7 +12,7 @@
 //!   `node_events.rs`: counting the node's elections and snapshots for it;
 //!   `member_address.rs`: how addresses travel through the log;
 //!   `timed_store.rs`: fsync timing.
-//! - `dev.rs`: `ordo dev`.
+//! - `dev.rs`: `ordo dev`; `repair.rs`: `ordo repair`.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -29,12 +30,14 @@ pub mod metrics;
 pub mod node;
 pub mod node_events;
 mod peers;
+mod repair;
 pub mod seed;
 pub mod settings;
 pub mod timed_store;
 
 pub use dev::{DevArgs, dev};
 pub use node::RunningNode;
+pub use repair::{RepairArgs, repair};
 pub use settings::{NodeSettings, ServeArgs};
 
 /// `ordo snapshot restore` flags.

@@ -106,6 +106,11 @@ pub fn empty_store<S: LogStore>(store: S) {
     ));
     assert_eq!(store.hard_state(), HardState::default());
     assert_eq!(store.sync().expect("sync").last_index, 0);
+    assert_eq!(store.repair_point(), None, "a new store has lost nothing");
+    store
+        .clear_repair_point()
+        .expect("clearing an absent repair point");
+    assert_eq!(store.repair_point(), None);
 }
 
 /// Appended entries read back exactly, by range and by term.

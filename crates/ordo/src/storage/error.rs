@@ -21,7 +21,8 @@ use thiserror::Error;
 ///   the request was refused and the store is unchanged.
 /// - **Snapshot problems** ([`NoSnapshot`](Self::NoSnapshot),
 ///   [`SnapshotMetadata`](Self::SnapshotMetadata),
-///   [`SnapshotGap`](Self::SnapshotGap)).
+///   [`SnapshotGap`](Self::SnapshotGap)); [`SnapshotMissing`](Self::SnapshotMissing)
+///   refuses a start: the node must be rebuilt from the leader.
 #[derive(Debug, Error)]
 pub enum StorageError {
     /// A file-system call failed. The store is now poisoned (see
@@ -46,12 +47,19 @@ pub enum StorageError {
     Poisoned {
         /// The first failure, as text.
         cause: String,
+        /// The resource whose exhaustion caused that failure, if one did.
+        exhausted: Option<Exhausted>,
     },
     /// The data on disk is damaged in a way recovery must not guess about (a bad
     /// record followed by good ones, a missing segment, a gap in indexes). Nothing
     /// was changed; restore this node's data (for example from a peer) or inspect
     /// the named file.
-    #[error("corrupt log in {path} at byte {offset}: {reason}; refusing to open")]
+    #[error(
+        "corrupt log in {path} at byte {offset}: {reason}; refusing to open. If the data cannot \
+         be restored, rebuild this node from the leader (keeping its identity and vote): \
+         `ordo repair --data {}`",
+        shown(data_dir_of(path))
+    )]
     Corrupt {
         /// The damaged file.
         path: PathBuf,
@@ -144,6 +152,40 @@ pub enum StorageError {
         /// What is wrong.
         reason: String,
     },
+    /// The log begins after index 1 (it was compacted or reset) but no
+    /// readable snapshot covers the entries before it: starting would replay
+    /// the log into an empty state and serve wrong answers. Refused at start;
+    /// rebuild the node from the leader (with the `ordo` server:
+    /// `ordo repair --data DIR`).
+    #[error(
+        "the log in {} begins at index {log_first_index}, but no readable snapshot in {} covers \
+         index {} (newest readable: {}); refusing to start, as the state before the log is lost. \
+         Rebuild this node from the leader: `ordo repair --data {}`",
+        shown(log_dir.as_deref()),
+        shown(snapshot_dir.as_deref()),
+        log_first_index - 1,
+        snapshot_index.map_or("none".to_string(), |index| format!("index {index}")),
+        shown(log_dir.as_deref().and_then(std::path::Path::parent))
+    )]
+    SnapshotMissing {
+        /// The log's directory, if it has one.
+        log_dir: Option<PathBuf>,
+        /// The snapshot directory, if there is a snapshot store.
+        snapshot_dir: Option<PathBuf>,
+        /// The first index the log holds.
+        log_first_index: Index,
+        /// The index of the newest readable snapshot, if any.
+        snapshot_index: Option<Index>,
+    },
+    /// [`repair_log_dir`](crate::storage::repair_log_dir) would not run;
+    /// nothing was changed.
+    #[error("not repairing the log in {dir}: {reason}")]
+    RepairRefused {
+        /// The log directory.
+        dir: PathBuf,
+        /// Why, and what to do.
+        reason: String,
+    },
     /// A chunk of an incoming snapshot does not continue the bytes received
     /// so far (a caller bug); nothing was written.
     #[error("a snapshot chunk at byte {offset} does not follow the {received} bytes received")]
@@ -155,7 +197,58 @@ pub enum StorageError {
     },
 }
 
+/// The node's data directory for a damaged log file (`DIR/wal/<file>`).
+fn data_dir_of(file: &std::path::Path) -> Option<&std::path::Path> {
+    file.parent()?.parent()
+}
+
+/// A directory for a message, or what stands in for one.
+fn shown(dir: Option<&std::path::Path>) -> String {
+    dir.map_or_else(
+        || "(no directory)".to_string(),
+        |dir| dir.display().to_string(),
+    )
+}
+
+/// A resource whose exhaustion made a storage operation fail. Worth telling
+/// apart from other I/O errors: the fix is outside the node (free space,
+/// raise the limit), a client can be told so, and retries should back off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exhausted {
+    /// No space left on the device (`ENOSPC`), or the disk quota is used up
+    /// (`EDQUOT`).
+    DiskSpace,
+    /// The process or the system is out of file descriptors (`EMFILE`,
+    /// `ENFILE`).
+    FileDescriptors,
+}
+
+impl Exhausted {
+    /// The resource exhausted by `error`, if any (Linux error numbers).
+    pub fn of(error: &io::Error) -> Option<Exhausted> {
+        const ENFILE: i32 = 23;
+        const EMFILE: i32 = 24;
+        const ENOSPC: i32 = 28;
+        const EDQUOT: i32 = 122;
+        match error.raw_os_error()? {
+            ENOSPC | EDQUOT => Some(Exhausted::DiskSpace),
+            EMFILE | ENFILE => Some(Exhausted::FileDescriptors),
+            _ => None,
+        }
+    }
+}
+
 impl StorageError {
+    /// The resource whose exhaustion caused this error (directly, or the
+    /// failure that poisoned the store), if one did.
+    pub fn exhausted(&self) -> Option<Exhausted> {
+        match self {
+            StorageError::Io { source, .. } => Exhausted::of(source),
+            StorageError::Poisoned { exhausted, .. } => *exhausted,
+            _ => None,
+        }
+    }
+
     pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
         StorageError::Io {
             action,

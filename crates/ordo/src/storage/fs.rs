@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use crate::storage::error::StorageError;
+
 /// The directory operations the stores need.
 pub trait FileSystem: Send + Sync + fmt::Debug + 'static {
     /// Creates `path` and its parents if missing.
@@ -44,6 +46,23 @@ pub trait FsFile: Send + Sync + fmt::Debug {
     fn set_len(&self, len: u64) -> io::Result<()>;
     /// Makes the file's data durable (`fdatasync`).
     fn sync_data(&self) -> io::Result<()>;
+}
+
+/// Creates `dir` (and its parents) if missing, then fsyncs it and its
+/// parent, so that the directory itself survives a power loss: a store
+/// whose files outlive their directory entry would come back empty. Done
+/// at every open, not only the first: an open whose fsync failed may have
+/// left the directory behind, not yet durable.
+pub(crate) fn create_dir_durably(fs: &dyn FileSystem, dir: &Path) -> Result<(), StorageError> {
+    fs.create_dir_all(dir)
+        .map_err(|source| StorageError::io("create", dir, source))?;
+    fs.sync_dir(dir)
+        .map_err(|source| StorageError::io("fsync the directory", dir, source))?;
+    if let Some(parent) = dir.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        fs.sync_dir(parent)
+            .map_err(|source| StorageError::io("fsync the directory", parent, source))?;
+    }
+    Ok(())
 }
 
 /// The real file system.
@@ -129,10 +148,14 @@ pub enum Fault {
     SyncDirError,
     /// Every rename fails (`EIO`).
     RenameError,
+    /// Every file creation and open fails with `EMFILE`, as when the process
+    /// is out of file descriptors.
+    NoDescriptors,
 }
 
 const ENOSPC: i32 = 28;
 const EIO: i32 = 5;
+const EMFILE: i32 = 24;
 
 /// A [`FileSystem`] over the real one that injects [`Fault`]s and counts syncs.
 /// A test tool (and the benchmark's fdatasync counter); not for production.
@@ -209,10 +232,16 @@ impl FileSystem for FaultInjectingFs {
     }
 
     fn create(&self, path: &Path) -> io::Result<Arc<dyn FsFile>> {
+        if self.shared.is_active(Fault::NoDescriptors) {
+            return Err(io::Error::from_raw_os_error(EMFILE));
+        }
         Ok(self.wrap(StdFs.create(path)?))
     }
 
     fn open(&self, path: &Path) -> io::Result<Arc<dyn FsFile>> {
+        if self.shared.is_active(Fault::NoDescriptors) {
+            return Err(io::Error::from_raw_os_error(EMFILE));
+        }
         Ok(self.wrap(StdFs.open(path)?))
     }
 

@@ -138,6 +138,12 @@ pub trait LogStore: LogRead + Send + Sync {
         false
     }
 
+    /// The directory the store keeps its files in, for messages that must
+    /// name it; `None` for a store in memory (the default).
+    fn location(&self) -> Option<&std::path::Path> {
+        None
+    }
+
     /// The *repair point*: `Some(index)` when this store may have lost entries
     /// it once reported durable (recovery had to cut bytes it cannot prove were
     /// never synced, or an operator rebuilt the log with `ordo repair`), and

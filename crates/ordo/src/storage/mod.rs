@@ -9,6 +9,8 @@
 //!   and an [`IncomingSnapshot`] being received, durable chunk by chunk.
 //! - [`conformance`] is the suite every `LogStore` must pass.
 //! - [`fs`] is the file-system seam through which tests inject I/O failures.
+//! - [`repair_log_dir`] rebuilds a node whose log is damaged beyond recovery,
+//!   keeping its vote and setting a repair point (`ordo repair`).
 //!
 //! # How the runtime drives a store (no tokio in here)
 //! The stores are synchronous and internally synchronized; every method takes
@@ -43,13 +45,15 @@ mod incoming_snapshot;
 mod lock;
 mod log_store;
 mod mem;
+mod repair;
 mod snapshot;
 pub mod wal;
 
-pub use error::StorageError;
+pub use error::{Exhausted, StorageError};
 pub use incoming_snapshot::IncomingSnapshot;
 pub use log_store::{Durable, LogStore};
 pub use mem::MemLogStore;
+pub use repair::{RepairOptions, RepairReport, repair_log_dir};
 pub use snapshot::{
     SNAPSHOT_CHUNK_BYTES, SnapshotMeta, SnapshotReader, SnapshotStore, SnapshotWriter,
 };

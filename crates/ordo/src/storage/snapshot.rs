@@ -11,8 +11,13 @@
 //!
 //! Writing goes to `<name>.tmp`; [`SnapshotWriter::finish`] appends the trailer,
 //! fdatasyncs, renames into place and fsyncs the directory, and only *then*
-//! removes older snapshots. A crash at any point leaves the previous snapshot
-//! intact; stray `.tmp` files are removed at open. A snapshot received from
+//! removes older snapshots but one: the previous snapshot stays until a newer
+//! one is durable, so that a damaged newest snapshot can fall back to it
+//! ([`SnapshotStore::open_newest_verified`]; the node uses it only if its log
+//! still reaches back to it). A crash at any point leaves the previous
+//! snapshot intact; stray `.tmp` files are removed at open. The store's
+//! directory is fsynced with its parent when opened, so a newly created
+//! `snapshots/` survives a power loss. A snapshot received from
 //! a leader is written through an
 //! [`IncomingSnapshot`](crate::storage::IncomingSnapshot) instead, durable
 //! chunk by chunk so that the transfer survives a restart, and published the
@@ -28,7 +33,7 @@ use ordo_core::{Index, Membership, Term};
 use serde::{Deserialize, Serialize};
 
 use crate::storage::error::StorageError;
-use crate::storage::fs::{FileSystem, FsFile, StdFs};
+use crate::storage::fs::{FileSystem, FsFile, StdFs, create_dir_durably};
 use crate::storage::lock::DirLock;
 
 const MAGIC: [u8; 8] = *b"ORDOSNAP";
@@ -78,8 +83,7 @@ impl SnapshotStore {
         fs: Arc<dyn FileSystem>,
     ) -> Result<Self, StorageError> {
         let dir = dir.as_ref().to_path_buf();
-        fs.create_dir_all(&dir)
-            .map_err(|source| StorageError::io("create", &dir, source))?;
+        create_dir_durably(fs.as_ref(), &dir)?;
         let lock = DirLock::acquire(&dir)?;
         let store = SnapshotStore {
             dir,
@@ -150,6 +154,36 @@ impl SnapshotStore {
         }
     }
 
+    /// Opens the newest snapshot that reads back whole (header, trailer and
+    /// data checksum), if any. A damaged newer one is skipped with a warning
+    /// naming it: the caller falls back to the one before (kept for this, see
+    /// the module docs). Reads every candidate once to verify it.
+    ///
+    /// # Errors
+    /// I/O errors listing the directory. A snapshot that cannot be read is
+    /// skipped, not an error.
+    pub fn open_newest_verified(&self) -> Result<Option<SnapshotReader>, StorageError> {
+        for path in self.finished()?.iter().rev() {
+            match self.verify(path) {
+                Ok(()) => return Ok(Some(self.reader(path)?)),
+                Err(error) => tracing::warn!(
+                    file = %path.display(),
+                    %error,
+                    "a snapshot is unreadable; falling back to the one before it"
+                ),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reads the snapshot at `path` through, checking every checksum.
+    fn verify(&self, path: &Path) -> Result<(), StorageError> {
+        let mut reader = self.reader(path)?;
+        io::copy(&mut reader, &mut io::sink())
+            .map(|_| ())
+            .map_err(|source| StorageError::io("read", path, source))
+    }
+
     /// Opens the snapshot at (`index`, `term`) for reading.
     ///
     /// # Errors
@@ -199,7 +233,8 @@ impl SnapshotStore {
         self.dir.join(format!("snap-{index:020}-{term:020}.snap"))
     }
 
-    pub(super) fn dir(&self) -> &Path {
+    /// The directory the store owns.
+    pub fn dir(&self) -> &Path {
         &self.dir
     }
 
@@ -233,14 +268,16 @@ impl SnapshotStore {
     }
 
     /// The snapshot at `path` was just renamed into place: makes that
-    /// durable (directory fsync), then removes every older snapshot.
+    /// durable (directory fsync), then removes every older snapshot but the
+    /// newest of them, the fallback should this one be damaged later.
     pub(super) fn published(&self, path: &Path) -> Result<(), StorageError> {
         self.sync_dir()?;
-        let older: Vec<PathBuf> = self
+        let mut older: Vec<PathBuf> = self
             .finished()?
             .into_iter()
             .filter(|older| older.as_path() < path)
             .collect();
+        older.pop();
         for older in &older {
             self.fs
                 .remove_file(older)

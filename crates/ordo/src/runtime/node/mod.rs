@@ -91,6 +91,7 @@ impl<S: StateMachine> std::fmt::Debug for RaftNode<S> {
     }
 }
 
+mod agreement;
 mod membership;
 mod start;
 

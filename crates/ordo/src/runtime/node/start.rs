@@ -11,7 +11,7 @@ use crate::runtime::apply::{Applier, StartPoint, restore_from};
 use crate::runtime::consensus::{Consensus, LoopState};
 use crate::runtime::envelope::{self, Addresses};
 use crate::runtime::error::RaftError;
-use crate::runtime::node::{Parts, RaftNode, Running};
+use crate::runtime::node::{Parts, RaftNode, Running, agreement};
 use crate::runtime::proposals::{ProposalQueue, QueueTaker};
 use crate::runtime::state_machine::StateMachine;
 use crate::runtime::{persist, snapshot_io};
@@ -275,7 +275,8 @@ fn partial_snapshot(
     }))
 }
 
-/// Restores the state machine from the newest snapshot, if there is one.
+/// Restores the state machine from the newest snapshot, if there is one,
+/// once the snapshot and the log agree (see `agreement.rs`).
 fn restore_latest<S: StateMachine>(mut parts: Parts<S>) -> Result<(Parts<S>, Restored), RaftError> {
     let fresh = Restored {
         applied_index: 0,
@@ -286,23 +287,15 @@ fn restore_latest<S: StateMachine>(mut parts: Parts<S>) -> Result<(Parts<S>, Res
         logged_addresses: Addresses::new(),
     };
     let Some(store) = &parts.snapshot_store else {
+        agreement::reconcile(parts.log_store.as_ref(), None, None)?;
         return Ok((parts, fresh));
     };
-    let Some(mut reader) = store.open_latest()? else {
+    let Some(mut reader) = store.open_newest_verified()? else {
+        agreement::reconcile(parts.log_store.as_ref(), Some(store.dir()), None)?;
         return Ok((parts, fresh));
     };
     let meta = reader.meta().clone();
-    let log_last = parts.log_store.last_index();
-    if meta.last_index > log_last {
-        // The log always reaches the newest snapshot (it is compacted only
-        // behind one, and reset to one when one is installed); a shorter log
-        // means the two directories do not belong together.
-        return Err(RaftError::StateMachine(format!(
-            "the newest snapshot covers index {} but the log ends at {log_last}: \
-             the snapshot and log stores are from different nodes or times",
-            meta.last_index
-        )));
-    }
+    agreement::reconcile(parts.log_store.as_ref(), Some(store.dir()), Some(&meta))?;
     let header = restore_from(&mut parts.state_machine, &mut reader)
         .map_err(|error| RaftError::StateMachine(format!("restore failed: {error}")))?;
     tracing::info!(

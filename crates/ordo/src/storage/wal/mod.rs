@@ -11,7 +11,10 @@
 //!
 //! Every open starts a fresh segment (the previous last segment is never
 //! appended to again, which keeps a cut torn tail final); segments, however
-//! small, go away with compaction. Before that, open fdatasyncs every recovered
+//! small, go away with compaction. On a full disk, open defers the new
+//! segment to the first write, which then fails with an error whose
+//! [`StorageError::exhausted`] says so: the node can restart and serve what
+//! it has. Before that, open fdatasyncs every recovered
 //! segment: after a process crash, recovery reads writes that may exist only in
 //! the page cache, and the reopened store reports all it holds as durable.
 //!
@@ -49,25 +52,35 @@
 //! the store was poisoned does not report its durability point either: Linux
 //! reports a writeback error once per open file, so the failure seen by another
 //! fdatasync of the same file (a rotation's) may have been this one's too.
+//! The poisoned store also records, best effort, the last position a completed
+//! fdatasync covered (`POISONED`); the next open cuts every byte after it, as
+//! a restart without a reboot could otherwise read back pages the kernel
+//! dropped from the disk but still serves (`durable_marker.rs`).
 
 mod cache;
+mod durable_marker;
 mod index;
 mod record;
 mod recovery;
+pub(crate) mod repair_file;
+mod segment;
+pub(crate) mod survey;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use ordo_core::{Entry, HardState, Index, LogRead, LogReadError, Persist, PersistId, Term};
 
-use crate::storage::error::StorageError;
-use crate::storage::fs::{FileSystem, FsFile, StdFs};
+use crate::storage::error::{Exhausted, StorageError};
+use crate::storage::fs::{FileSystem, FsFile, StdFs, create_dir_durably};
 use crate::storage::lock::DirLock;
 use crate::storage::log_store::{Durable, LogStore, checks};
 use cache::EntryCache;
+use durable_marker::DurablePosition;
 use index::EntryIndex;
-use record::{Parsed, RECORD_BODY_BYTES_MAX, RECORD_HEADER_BYTES, RecordWriter, SegmentHeader};
-use recovery::segment_path;
+use record::{Parsed, RECORD_BODY_BYTES_MAX, RECORD_HEADER_BYTES, RecordWriter};
+use repair_file::RepairRecord;
+use segment::{create_segment, defer_segment, flush_recovered, start_segment};
 
 /// When [`LogStore::sync`] really flushes to disk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -138,6 +151,11 @@ pub struct WalLogStore {
     writer: Mutex<Writer>,
     /// Held for a whole flush round, so concurrent syncs share flushes.
     sync_round: Mutex<()>,
+    /// Mirrors the `REPAIR` file (see [`LogStore::repair_point`]).
+    repair_point: Mutex<Option<RepairRecord>>,
+    /// How far a completed fdatasync covers the log; recorded in the
+    /// `POISONED` marker when the store is poisoned (see `durable_marker.rs`).
+    durable_position: Mutex<DurablePosition>,
     _lock: DirLock,
 }
 
@@ -148,7 +166,7 @@ struct View {
     hard_state: HardState,
     durable: Durable,
     /// Set by the first failed write or sync; see the module docs.
-    poisoned: Option<String>,
+    poisoned: Option<Poison>,
 }
 
 impl View {
@@ -168,12 +186,20 @@ impl View {
 
     fn check_writable(&self) -> Result<(), StorageError> {
         match &self.poisoned {
-            Some(cause) => Err(StorageError::Poisoned {
-                cause: cause.clone(),
+            Some(poison) => Err(StorageError::Poisoned {
+                cause: poison.cause.clone(),
+                exhausted: poison.exhausted,
             }),
             None => Ok(()),
         }
     }
+}
+
+/// The first failure of a poisoned store.
+#[derive(Debug)]
+struct Poison {
+    cause: String,
+    exhausted: Option<Exhausted>,
 }
 
 /// The active segment and the bookkeeping of writes and syncs.
@@ -191,6 +217,10 @@ struct Writer {
     flushed_len: u64,
     /// A segment was created since the last flush round.
     dir_dirty: bool,
+    /// The active segment is a recovered one, which is never appended to
+    /// (open could not start a new one: the disk is full). The next write
+    /// starts one first, and fails clearly if the disk still is.
+    needs_segment: bool,
     records: RecordWriter,
     entry_offsets: Vec<usize>,
     /// Writes completed so far, and how many of them a finished flush covers.
@@ -223,10 +253,17 @@ impl WalLogStore {
     ) -> Result<Self, StorageError> {
         config.validate()?;
         let dir = dir.as_ref().to_path_buf();
-        fs.create_dir_all(&dir)
-            .map_err(|source| StorageError::io("create", &dir, source))?;
+        if config.durability == Durability::Always {
+            create_dir_durably(fs.as_ref(), &dir)?;
+        } else {
+            fs.create_dir_all(&dir)
+                .map_err(|source| StorageError::io("create", &dir, source))?;
+        }
         let lock = DirLock::acquire(&dir)?;
-        let recovered = recovery::recover(fs.as_ref(), &dir)?;
+        durable_marker::cut_after_marker(fs.as_ref(), &dir)?;
+        let flush = config.durability == Durability::Always;
+        let recovered = recovery::recover(fs.as_ref(), &dir, flush)?;
+        let recovered_repair_point = recovered.repair_point;
         if config.durability == Durability::Always {
             flush_recovered(&recovered.index)?;
         }
@@ -243,26 +280,28 @@ impl WalLogStore {
             last_term: view.last_term(),
             hard_state: view.hard_state,
         };
-        let seq = recovered.last_seq + 1;
-        let (path, file, len) = create_segment(fs.as_ref(), &dir, seq, &view)?;
-        let mut flushed_len = 0;
-        if config.durability == Durability::Always {
-            file.sync_data()
-                .map_err(|source| StorageError::io("fdatasync", &path, source))?;
-            fs.sync_dir(&dir)
-                .map_err(|source| StorageError::io("fsync the directory", &dir, source))?;
-            flushed_len = len;
-        }
-        view.index
-            .push_segment(seq, path.clone(), Arc::clone(&file));
+        let active = match start_segment(fs.as_ref(), &dir, recovered.last_seq + 1, &view, &config)
+        {
+            Ok(active) => {
+                view.index
+                    .push_segment(active.seq, active.path.clone(), Arc::clone(&active.file));
+                active
+            }
+            Err(error) if error.exhausted() == Some(Exhausted::DiskSpace) => {
+                defer_segment(&view.index, error)?
+            }
+            Err(error) => return Err(error),
+        };
+        let (seq, flushed_len) = (active.seq, active.flushed_len);
         let writer = Writer {
-            seq,
-            path,
-            file,
-            len,
+            seq: active.seq,
+            path: active.path,
+            file: active.file,
+            len: active.len,
             dirty: false,
-            flushed_len,
+            flushed_len: active.flushed_len,
             dir_dirty: false,
+            needs_segment: active.needs_segment,
             records: RecordWriter::default(),
             entry_offsets: Vec::new(),
             write_count: 0,
@@ -276,6 +315,11 @@ impl WalLogStore {
             view: RwLock::new(view),
             writer: Mutex::new(writer),
             sync_round: Mutex::new(()),
+            repair_point: Mutex::new(recovered_repair_point),
+            durable_position: Mutex::new(DurablePosition {
+                seq,
+                offset: flushed_len,
+            }),
             _lock: lock,
         })
     }
@@ -303,18 +347,57 @@ impl WalLogStore {
         self.view.write().unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn lock_repair_point(&self) -> MutexGuard<'_, Option<RepairRecord>> {
+        self.repair_point
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn lock_writer(&self) -> MutexGuard<'_, Writer> {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Records the first failure and hands the error back.
+    /// Records the first failure, and where the log was last durable (see
+    /// `durable_marker.rs`), and hands the error back.
     fn poison(&self, error: StorageError) -> StorageError {
-        let mut view = self.write_view();
-        if view.poisoned.is_none() {
-            tracing::error!(%error, "log store poisoned; it must be reopened");
-            view.poisoned = Some(error.to_string());
+        let first = {
+            let mut view = self.write_view();
+            let first = view.poisoned.is_none();
+            if first {
+                tracing::error!(%error, "log store poisoned; it must be reopened");
+                view.poisoned = Some(Poison {
+                    cause: error.to_string(),
+                    exhausted: error.exhausted(),
+                });
+            }
+            first
+        };
+        if first && self.config.durability == Durability::Always {
+            let position = *self.lock_durable_position();
+            if let Err(marker_error) = durable_marker::write(self.fs.as_ref(), &self.dir, position)
+            {
+                tracing::error!(
+                    %marker_error,
+                    "cannot record the last durable position; a restart without a reboot \
+                     may trust bytes no fdatasync covered"
+                );
+            }
         }
         error
+    }
+
+    fn lock_durable_position(&self) -> MutexGuard<'_, DurablePosition> {
+        self.durable_position
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A completed fdatasync covered segment `seq` up to `offset`; called only
+    /// while the store is not poisoned (a flush that "succeeds" after another
+    /// failed may not have written anything).
+    fn advance_durable_position(&self, seq: u64, offset: u64) {
+        let mut position = self.lock_durable_position();
+        *position = (*position).max(DurablePosition { seq, offset });
     }
 
     /// Writes the encoded records of `writer` to the active segment (rotating
@@ -327,7 +410,7 @@ impl WalLogStore {
                 limit: WRITE_BYTES_MAX,
             });
         }
-        if writer.len >= self.config.segment_size_bytes {
+        if writer.needs_segment || writer.len >= self.config.segment_size_bytes {
             self.rotate(writer)?;
         }
         let base = writer.len;
@@ -350,6 +433,8 @@ impl WalLogStore {
             writer.file.sync_data().map_err(|source| {
                 self.poison(StorageError::io("fdatasync", &writer.path, source))
             })?;
+            self.read_view().check_writable()?;
+            self.advance_durable_position(writer.seq, writer.len);
         }
         let seq = writer.seq + 1;
         let created = create_segment(self.fs.as_ref(), &self.dir, seq, &self.read_view());
@@ -361,6 +446,7 @@ impl WalLogStore {
         writer.path = path;
         writer.file = file;
         writer.len = len;
+        writer.needs_segment = false;
         writer.dirty = true;
         writer.flushed_len = 0;
         writer.dir_dirty = true;
@@ -456,6 +542,38 @@ impl WalLogStore {
         })
     }
 
+    /// A reset that is the first write since open may be the start check
+    /// finishing a snapshot install whose own `Reset` record was among the
+    /// bytes recovery cut: entries lost after it could reach `index` plus as
+    /// many as the cut could hold. Raises a pending repair point to that,
+    /// durably, before the reset is written. (A later reset, or one by a
+    /// leader's snapshot that happens to come first, only makes the point
+    /// more cautious.)
+    fn raise_repair_point_for_reset(&self, index: Index) -> Result<(), StorageError> {
+        let mut pending = self.lock_repair_point();
+        let Some(record) = *pending else {
+            return Ok(());
+        };
+        let implied = index.saturating_add(record.entries_cut);
+        if record.entries_cut == 0 || implied <= record.point {
+            return Ok(());
+        }
+        let raised = RepairRecord {
+            point: implied,
+            ..record
+        };
+        let flush = self.config.durability == Durability::Always;
+        repair_file::write(self.fs.as_ref(), &self.dir, raised, flush)
+            .map_err(|error| self.poison(error))?;
+        tracing::warn!(
+            reset_to = index,
+            repair_point = implied,
+            "the log is reset while it may lack entries it once had: repair point raised"
+        );
+        *pending = Some(raised);
+        Ok(())
+    }
+
     /// Reads entry `index` from its segment file and checks it.
     fn read_from_disk(&self, view: &View, index: Index) -> Result<Entry, StorageError> {
         let Some((segment, offset)) = view.index.locate(index) else {
@@ -509,45 +627,6 @@ impl WalLogStore {
             )),
         }
     }
-}
-
-/// fdatasyncs every recovered segment. What recovery read may have come from
-/// the page cache of a process that crashed before its sync: the store is about
-/// to report it durable (and to start a segment after it), so it must be.
-fn flush_recovered(index: &EntryIndex) -> Result<(), StorageError> {
-    for segment in index.segments() {
-        segment
-            .file
-            .sync_data()
-            .map_err(|source| StorageError::io("fdatasync", &segment.path, source))?;
-    }
-    Ok(())
-}
-
-/// Creates segment `seq`: header and head records (hard state, compaction
-/// point) as of `view`. Returns its path, file and length.
-fn create_segment(
-    fs: &dyn FileSystem,
-    dir: &Path,
-    seq: u64,
-    view: &View,
-) -> Result<(PathBuf, Arc<dyn FsFile>, u64), StorageError> {
-    let path = segment_path(dir, seq);
-    let file = fs
-        .create(&path)
-        .map_err(|source| StorageError::io("create", &path, source))?;
-    let header = record::encode_header(SegmentHeader {
-        seq,
-        start_index: view.index.last_index() + 1,
-    });
-    let mut head = RecordWriter::default();
-    head.bytes.extend_from_slice(&header);
-    head.hard_state(view.hard_state);
-    let (compacted, compacted_term) = view.index.compacted();
-    head.compact(compacted, compacted_term);
-    file.write_all_at(&head.bytes, 0)
-        .map_err(|source| StorageError::io("write to", &path, source))?;
-    Ok((path, file, head.bytes.len() as u64))
 }
 
 impl LogRead for WalLogStore {
@@ -674,6 +753,9 @@ impl LogStore for WalLogStore {
                 view.check_writable()?;
                 checks::reset(index, view.index.compacted().0)?;
             }
+            if writer.write_count == 0 {
+                self.raise_repair_point_for_reset(index)?;
+            }
             writer.records.clear();
             writer.records.reset(index, term);
             self.write_records(&mut writer)?;
@@ -744,8 +826,11 @@ impl LogStore for WalLogStore {
         // success only because the kernel reported the writeback error to the
         // other caller. Nothing can be claimed durable any more.
         view.check_writable()?;
-        if self.config.durability == Durability::Always && writer.seq == taken.0 {
-            writer.flushed_len = writer.flushed_len.max(taken.1);
+        if self.config.durability == Durability::Always {
+            if writer.seq == taken.0 {
+                writer.flushed_len = writer.flushed_len.max(taken.1);
+            }
+            self.advance_durable_position(taken.0, taken.1);
         }
         writer.durable_count = count;
         view.durable = target;
@@ -754,5 +839,23 @@ impl LogStore for WalLogStore {
 
     fn durable(&self) -> Durable {
         self.read_view().durable
+    }
+
+    fn location(&self) -> Option<&Path> {
+        Some(&self.dir)
+    }
+
+    fn repair_point(&self) -> Option<Index> {
+        self.lock_repair_point().map(|record| record.point)
+    }
+
+    fn clear_repair_point(&self) -> Result<(), StorageError> {
+        let mut repair_point = self.lock_repair_point();
+        if repair_point.is_some() {
+            repair_file::remove(self.fs.as_ref(), &self.dir)?;
+            tracing::info!(dir = %self.dir.display(), "repair point cleared");
+            *repair_point = None;
+        }
+        Ok(())
     }
 }

@@ -48,6 +48,10 @@ const PAYLOAD_MEMBERSHIP: u8 = 2;
 /// Fixed part of an entry body, before the payload bytes.
 const ENTRY_FIXED_BYTES: usize = 17;
 
+/// The smallest entry record (a no-op): recovery bounds how many entries cut
+/// bytes could have held by dividing by it.
+pub(crate) const ENTRY_RECORD_BYTES_MIN: u64 = (RECORD_HEADER_BYTES + ENTRY_FIXED_BYTES) as u64;
+
 /// A decoded segment header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct SegmentHeader {

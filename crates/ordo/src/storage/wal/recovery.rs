@@ -7,9 +7,17 @@
 //! - Every segment but the last was fdatasync'ed before the next one was
 //!   created (see the writer), so damage in it cannot be a crash: refuse.
 //! - In the last segment, a bad record with *no valid record after it* is what a
-//!   crash during a write leaves: cut the file there, with a warning naming the
-//!   file, offset and byte count. A bad record *followed by a valid one* cannot
-//!   come from a torn append: refuse.
+//!   crash during a write leaves, but also what one flipped bit in a record
+//!   already synced and acknowledged leaves: the two cannot be told apart. So
+//!   the cut is made, and unless the cut bytes are too few to have held any
+//!   entry, a *repair point* is recorded first (the `REPAIR` file, durable
+//!   before the cut): the last kept index plus the most entries the cut bytes
+//!   could have held. The node then withholds its vote until a leader has
+//!   brought its log back past that point. A warning names the file, offset,
+//!   bytes cut and the repair point. The bound assumes damage changes bytes,
+//!   not a file's length (fdatasync makes the length durable with the data).
+//!   A bad record *followed by a valid one* cannot come from a torn append:
+//!   refuse.
 //! - Entries must continue the log exactly (`index == last + 1`); a truncation
 //!   is an explicit record. Anything else is a gap: refuse.
 //! - No index in a header or record may exceed [`INDEX_MAX`]: a checksummed but
@@ -26,8 +34,10 @@ use crate::storage::fs::{FileSystem, FsFile};
 use crate::storage::log_store::checks::INDEX_MAX;
 use crate::storage::wal::index::EntryIndex;
 use crate::storage::wal::record::{
-    self, DecodeError, FORMAT_VERSION, HeaderError, Parsed, Record, SEGMENT_HEADER_BYTES,
+    self, DecodeError, ENTRY_RECORD_BYTES_MIN, FORMAT_VERSION, HeaderError, Parsed, Record,
+    SEGMENT_HEADER_BYTES,
 };
+use crate::storage::wal::repair_file::{self, RepairRecord};
 use crate::storage::wal::{SEGMENT_SIZE_BYTES_MAX, WRITE_BYTES_MAX};
 
 /// What a log directory holds.
@@ -37,6 +47,9 @@ pub(crate) struct Recovered {
     pub(crate) hard_state: HardState,
     /// Sequence number of the last segment kept, `0` if none.
     pub(crate) last_seq: u64,
+    /// The repair point found in the `REPAIR` file or recorded by this
+    /// recovery's cut, whichever is higher.
+    pub(crate) repair_point: Option<RepairRecord>,
 }
 
 /// File name of segment `seq`.
@@ -44,7 +57,7 @@ pub(crate) fn segment_path(dir: &Path, seq: u64) -> PathBuf {
     dir.join(format!("{seq:020}.wal"))
 }
 
-fn segment_seq(path: &Path) -> Option<u64> {
+pub(crate) fn segment_seq(path: &Path) -> Option<u64> {
     let name = path.file_name()?.to_str()?;
     let digits = name.strip_suffix(".wal")?;
     if digits.len() != 20 || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
@@ -53,8 +66,13 @@ fn segment_seq(path: &Path) -> Option<u64> {
     digits.parse().ok()
 }
 
-/// Scans the segments of `dir`.
-pub(crate) fn recover(fs: &dyn FileSystem, dir: &Path) -> Result<Recovered, StorageError> {
+/// Scans the segments of `dir`; `flush`: whether what recovery writes (the
+/// repair point) must be made durable (off only for `Durability::Never`).
+pub(crate) fn recover(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    flush: bool,
+) -> Result<Recovered, StorageError> {
     let mut seqs: Vec<u64> = fs
         .list_dir(dir)
         .map_err(|source| StorageError::io("list", dir, source))?
@@ -66,7 +84,11 @@ pub(crate) fn recover(fs: &dyn FileSystem, dir: &Path) -> Result<Recovered, Stor
     let mut scan = Scan {
         fs,
         dir,
-        recovered: Recovered::default(),
+        flush,
+        recovered: Recovered {
+            repair_point: repair_file::read(fs, dir)?,
+            ..Recovered::default()
+        },
         buffer: Vec::new(),
     };
     for (position, &seq) in seqs.iter().enumerate() {
@@ -98,11 +120,12 @@ fn check_consecutive(dir: &Path, seqs: &[u64]) -> Result<(), StorageError> {
 /// size (at most [`SEGMENT_SIZE_BYTES_MAX`]) and is at most [`WRITE_BYTES_MAX`]
 /// long. Recovery reads a segment whole, so a longer one (a damaged file system,
 /// a stray file) is refused before anything is allocated for it.
-const SEGMENT_FILE_BYTES_MAX: u64 = SEGMENT_SIZE_BYTES_MAX + WRITE_BYTES_MAX;
+pub(crate) const SEGMENT_FILE_BYTES_MAX: u64 = SEGMENT_SIZE_BYTES_MAX + WRITE_BYTES_MAX;
 
 struct Scan<'a> {
     fs: &'a dyn FileSystem,
     dir: &'a Path,
+    flush: bool,
     recovered: Recovered,
     /// One segment's bytes at a time (reused): segments are read whole.
     buffer: Vec<u8>,
@@ -177,10 +200,14 @@ impl Scan<'_> {
                 format!("{reason} in a segment that is not the last"),
             ));
         }
+        let cut_bytes = self.buffer.len() as u64;
+        let repair_point = self.record_repair_point(cut_bytes)?;
         tracing::warn!(
             file = %path.display(),
-            bytes = self.buffer.len(),
-            "removing the last log segment: {reason} and it holds no valid record (a crash while creating it)"
+            bytes = cut_bytes,
+            ?repair_point,
+            "removing the last log segment: {reason} and it holds no valid record \
+             (a crash while creating it, or damage to a synced segment)"
         );
         self.fs
             .remove_file(path)
@@ -188,6 +215,32 @@ impl Scan<'_> {
         self.fs
             .sync_dir(self.dir)
             .map_err(|source| StorageError::io("fsync the directory", self.dir, source))
+    }
+
+    /// Before cutting `cut_bytes` off the end of the log: if they could have
+    /// held an entry, durably records the repair point they imply (the last
+    /// kept index plus as many entries as fit in them, or the older point if
+    /// higher), and returns the point now in force.
+    fn record_repair_point(&mut self, cut_bytes: u64) -> Result<Option<Index>, StorageError> {
+        let entries_cut = cut_bytes / ENTRY_RECORD_BYTES_MIN;
+        let older = self.recovered.repair_point;
+        if entries_cut == 0 {
+            return Ok(older.map(|record| record.point));
+        }
+        let implied = self
+            .recovered
+            .index
+            .last_index()
+            .saturating_add(entries_cut);
+        let record = RepairRecord {
+            point: older.map_or(implied, |old| old.point.max(implied)),
+            entries_cut: older.map_or(entries_cut, |old| old.entries_cut.max(entries_cut)),
+        };
+        if older != Some(record) {
+            repair_file::write(self.fs, self.dir, record, self.flush)?;
+            self.recovered.repair_point = Some(record);
+        }
+        Ok(Some(record.point))
     }
 
     fn start_segment(&mut self, path: &Path, start_index: Index) -> Result<(), StorageError> {
@@ -250,12 +303,25 @@ impl Scan<'_> {
             let reason = format!("{reason} in a segment that is not the last");
             return Err(StorageError::corrupt(path, offset as u64, reason));
         }
-        tracing::warn!(
-            file = %path.display(),
-            offset,
-            bytes = self.buffer.len() - offset,
-            "cutting a torn tail off the log: {reason} (a crash during a write); the cut bytes were never reported durable"
-        );
+        let cut_bytes = (self.buffer.len() - offset) as u64;
+        let repair_point = self.record_repair_point(cut_bytes)?;
+        match repair_point {
+            Some(point) => tracing::warn!(
+                file = %path.display(),
+                offset,
+                bytes = cut_bytes,
+                repair_point = point,
+                "cutting a damaged tail off the log: {reason}; a crash during a write or damage \
+                 to synced records, which cannot be told apart, so this node will not vote until \
+                 a leader has brought its log to the repair point"
+            ),
+            None => tracing::warn!(
+                file = %path.display(),
+                offset,
+                bytes = cut_bytes,
+                "cutting a torn tail off the log: {reason}; too few bytes to have held an entry"
+            ),
+        }
         file.set_len(offset as u64)
             .map_err(|source| StorageError::io("truncate", path, source))?;
         file.sync_data()

@@ -1,0 +1,121 @@
+//! `repair_log_dir`: a log damaged mid-way is rebuilt empty with the node's
+//! newest vote and a repair point, the damaged files moved aside.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use ordo::storage::{
+    LogStore, RepairOptions, SnapshotMeta, SnapshotStore, StorageError, conformance::entries,
+    repair_log_dir,
+};
+use ordo_core::{HardState, LogRead, Membership};
+
+const VOTE: HardState = HardState {
+    term: 7,
+    voted_for: Some(2),
+};
+
+/// `DIR/wal` with entries 1..=20 over two opens (so two segments, the
+/// second starting with the newest hard state), and a snapshot at 10.
+fn node_dir(dir: &Path) -> PathBuf {
+    let log_dir = dir.join("wal");
+    let store = common::open(&log_dir);
+    store.save_hard_state(VOTE).unwrap();
+    store.append(&entries(1, 10, 7)).unwrap();
+    store.sync().unwrap();
+    drop(store);
+    let store = common::open(&log_dir);
+    store.append(&entries(11, 10, 7)).unwrap();
+    store.sync().unwrap();
+    drop(store);
+    let snapshots = SnapshotStore::open(dir.join("snapshots")).unwrap();
+    let meta = SnapshotMeta {
+        last_index: 10,
+        last_term: 7,
+        membership: Membership::with_voters([1, 2, 3]),
+    };
+    snapshots.create(meta).unwrap().finish().unwrap();
+    log_dir
+}
+
+fn damage_middle_of(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn options(dir: &Path, force: bool) -> RepairOptions {
+    RepairOptions {
+        snapshot_dir: Some(dir.join("snapshots")),
+        aside_dir: dir.join("damaged-test"),
+        force,
+    }
+}
+
+#[test]
+fn a_log_damaged_mid_way_is_rebuilt_with_its_vote_and_a_repair_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_dir = node_dir(dir.path());
+    damage_middle_of(&common::segments(&log_dir)[0]);
+    let refused = ordo::storage::WalLogStore::open(&log_dir, common::small_config()).unwrap_err();
+    let message = refused.to_string();
+    assert!(matches!(refused, StorageError::Corrupt { .. }), "{message}");
+    assert!(
+        message.contains(&format!("ordo repair --data {}", dir.path().display())),
+        "{message}"
+    );
+
+    let report = repair_log_dir(&log_dir, &options(dir.path(), false)).unwrap();
+    assert_eq!(report.hard_state, VOTE);
+    assert!(
+        report.hard_state_proven,
+        "the second segment's head holds it"
+    );
+    assert!(report.repair_point >= 20, "{report:?}");
+    assert!(report.damaged_bytes > 0);
+    let aside = dir.path().join("damaged-test");
+    assert_eq!(
+        common::segments(&aside.join("wal")).len(),
+        2,
+        "moved, not deleted"
+    );
+    assert!(aside.join("snapshots").is_dir());
+    assert!(!dir.path().join("snapshots").exists());
+
+    let store = common::open(&log_dir);
+    assert_eq!(store.hard_state(), VOTE, "the vote is kept");
+    assert_eq!(store.last_index(), 0, "the log is empty");
+    assert_eq!(store.repair_point(), Some(report.repair_point));
+}
+
+#[test]
+fn damage_after_the_newest_hard_state_needs_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_dir = node_dir(dir.path());
+    damage_middle_of(common::segments(&log_dir).last().unwrap());
+    let refused = repair_log_dir(&log_dir, &options(dir.path(), false)).unwrap_err();
+    assert!(
+        matches!(&refused, StorageError::RepairRefused { reason, .. } if reason.contains("--force")),
+        "{refused}"
+    );
+    assert_eq!(common::segments(&log_dir).len(), 2, "nothing changed");
+    assert!(!dir.path().join("damaged-test").exists());
+
+    let report = repair_log_dir(&log_dir, &options(dir.path(), true)).unwrap();
+    assert!(!report.hard_state_proven);
+    assert_eq!(report.hard_state, VOTE, "the newest readable one");
+    assert!(report.repair_point >= 20, "{report:?}");
+}
+
+#[test]
+fn a_log_in_use_is_not_repaired() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_dir = node_dir(dir.path());
+    let store = common::open(&log_dir);
+    let refused = repair_log_dir(&log_dir, &options(dir.path(), true)).unwrap_err();
+    assert!(matches!(refused, StorageError::Locked { .. }), "{refused}");
+    assert_eq!(store.last_index(), 20);
+}
