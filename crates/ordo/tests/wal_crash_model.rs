@@ -2,7 +2,7 @@
 //!
 //! - random writes, syncs, truncations, compactions, resets, process crashes
 //!   and power losses (each file keeping none, all or a torn part of its
-//!   unsynced bytes): after a power loss the log must reopen to a state the
+//!   unsynced bytes, or only their length, as zeros): after a power loss the log must reopen to a state the
 //!   model passed through *at or after* the last point the store reported
 //!   durable, with no repair point (only bytes no completed fdatasync covered
 //!   were cut); after a process crash, to exactly the current state; and every
@@ -125,6 +125,7 @@ fn kept() -> impl Strategy<Value = Kept> {
     prop_oneof![
         Just(Kept::Nothing),
         Just(Kept::Everything),
+        Just(Kept::SizeOnly),
         (0..=1000u16).prop_map(Kept::Permille),
     ]
 }
