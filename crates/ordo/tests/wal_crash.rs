@@ -63,41 +63,80 @@ fn flip_bit(path: &Path, bit: u64) {
     std::fs::write(path, bytes).unwrap();
 }
 
+fn set_len(path: &Path, len: u64) {
+    let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    file.set_len(len).unwrap();
+}
+
+/// A crash during a write leaves a prefix of the last records: they were never
+/// completely written, so no completed fdatasync covered them, and the node
+/// may vote at once (a whole-cluster power loss leaves this on every node).
 #[test]
-fn a_cut_anywhere_in_the_last_record_reopens_to_the_records_before_it() {
+fn a_cut_anywhere_in_the_last_records_reopens_without_a_repair_point() {
     let original = tempfile::tempdir().unwrap();
     let (segment, offsets) = five_record_log(original.path());
-    let (last_start, end) = (offsets[4], std::fs::metadata(&segment).unwrap().len());
+    let end = std::fs::metadata(&segment).unwrap().len();
     let scratch = tempfile::tempdir().unwrap();
     let copy = scratch.path().join("log");
-    for cut in last_start..end {
+    for cut in offsets[3] + 1..end {
         scratch_copy(original.path(), &copy);
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .open(copy.join(segment.file_name().unwrap()))
-            .unwrap();
-        file.set_len(cut).unwrap();
-        drop(file);
+        set_len(&copy.join(segment.file_name().unwrap()), cut);
         let store = WalLogStore::open(&copy, fast_config()).unwrap();
-        assert_eq!(all(&store), entries(1, 4, 1), "cut at byte {cut}");
-        // 26 bytes hold the smallest entry record: fewer cannot have held an
-        // entry once reported durable.
-        let could_hold_an_entry = cut - last_start >= 26;
-        assert_eq!(
-            store.repair_point(),
-            could_hold_an_entry.then_some(5),
-            "cut at byte {cut}"
-        );
-        store.append(&entries(5, 1, 2)).unwrap();
+        let kept = if cut < offsets[4] { 3 } else { 4 };
+        assert_eq!(all(&store), entries(1, kept, 1), "cut at byte {cut}");
+        assert_eq!(store.repair_point(), None, "cut at byte {cut}");
+        store.append(&entries(kept + 1, 1, 2)).unwrap();
         drop(store);
         let store = WalLogStore::open(&copy, fast_config()).unwrap();
         assert_eq!(
             store.last_index(),
-            5,
+            kept + 1,
             "append after the cut at byte {cut} survives"
         );
-        assert_eq!(store.term(5), Ok(2));
+        assert_eq!(store.term(kept + 1), Ok(2));
     }
+}
+
+/// A file's size can reach the disk without its data: the tail reads as
+/// zeros, which no completed fdatasync covered.
+#[test]
+fn a_zero_filled_tail_is_cut_without_a_repair_point() {
+    let original = tempfile::tempdir().unwrap();
+    let (segment, offsets) = five_record_log(original.path());
+    let end = std::fs::metadata(&segment).unwrap().len();
+    let scratch = tempfile::tempdir().unwrap();
+    let copy = scratch.path().join("log");
+    // Zeros after the last record, and zeros from where the last record starts.
+    for (data_end, kept) in [(end, 5), (offsets[4], 4)] {
+        for zeros in [1, 9, 26, 100, 4096] {
+            scratch_copy(original.path(), &copy);
+            let damaged = copy.join(segment.file_name().unwrap());
+            set_len(&damaged, data_end);
+            set_len(&damaged, data_end + zeros);
+            let store = WalLogStore::open(&copy, fast_config()).unwrap();
+            let case = format!("data to byte {data_end}, then {zeros} zero bytes");
+            assert_eq!(all(&store), entries(1, kept, 1), "{case}");
+            assert_eq!(store.repair_point(), None, "{case}");
+        }
+    }
+}
+
+/// Zeros inside the extent of a record that has begun are not told apart from
+/// a synced record whose later bytes were damaged: a repair point.
+#[test]
+fn a_record_start_followed_by_zeros_gives_a_repair_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let (segment, offsets) = five_record_log(dir.path());
+    let end = std::fs::metadata(&segment).unwrap().len();
+    set_len(&segment, offsets[4] + 12);
+    set_len(&segment, end + 4096);
+    let store = common::open(dir.path());
+    assert_eq!(all(&store), entries(1, 4, 1));
+    assert!(
+        store.repair_point() >= Some(5),
+        "{:?}",
+        store.repair_point()
+    );
 }
 
 #[test]
@@ -115,6 +154,33 @@ fn a_bit_flip_in_the_last_record_is_detected_and_cut() {
         // Entry 5 may have been synced and acknowledged: the node must not
         // vote until a leader has brought it back to index 5.
         assert_eq!(store.repair_point(), Some(5), "flip of bit {bit}");
+    }
+}
+
+/// A flipped length bit can make a whole, acknowledged record claim more bytes
+/// than the file holds, like a torn write; restoring one bit tells them apart,
+/// also when a torn record follows the damaged one.
+#[test]
+fn a_flipped_length_bit_of_the_last_whole_record_gives_a_repair_point() {
+    let original = tempfile::tempdir().unwrap();
+    let (segment, offsets) = five_record_log(original.path());
+    let scratch = tempfile::tempdir().unwrap();
+    let copy = scratch.path().join("log");
+    for torn_bytes_after in [0, 1, 20] {
+        for bit in 0..32 {
+            scratch_copy(original.path(), &copy);
+            let damaged = copy.join(segment.file_name().unwrap());
+            // The first bytes of a record (a copy of entry 4's) after entry 5.
+            let mut bytes = std::fs::read(&damaged).unwrap();
+            let torn_start = offsets[3] as usize;
+            bytes.extend_from_within(torn_start..torn_start + torn_bytes_after);
+            bytes[offsets[4] as usize + bit / 8] ^= 1 << (bit % 8);
+            std::fs::write(&damaged, bytes).unwrap();
+            let store = WalLogStore::open(&copy, fast_config()).unwrap();
+            let case = format!("length bit {bit}, {torn_bytes_after} torn bytes after");
+            assert_eq!(all(&store), entries(1, 4, 1), "{case}");
+            assert!(store.repair_point() >= Some(5), "{case}");
+        }
     }
 }
 
@@ -350,6 +416,42 @@ fn a_torn_segment_header_at_the_end_is_removed() {
             .unwrap()
             .starts_with(b"ORDOWAL\0\x01\x00\x00\x00")
     );
+}
+
+/// A last segment whose header is shorter than a header, or all zeros, was
+/// never covered by a completed fdatasync; a whole header that is damaged may
+/// have been.
+#[test]
+fn a_damaged_last_segment_header_gives_a_repair_point_only_if_it_could_have_been_synced() {
+    let original = tempfile::tempdir().unwrap();
+    let store = common::open(original.path());
+    store.append(&entries(1, 3, 1)).unwrap();
+    drop(store);
+    let last = common::segments(original.path()).pop().unwrap();
+    let header = std::fs::read(&last).unwrap()[..32].to_vec();
+    let next_name = format!("{:020}.wal", common::segments(original.path()).len() + 1);
+    let scratch = tempfile::tempdir().unwrap();
+    let copy = scratch.path().join("log");
+    let mut damaged_header = header.clone();
+    damaged_header[3] ^= 0x10;
+    let mut cases: Vec<(Vec<u8>, Option<u64>)> =
+        (1..32).map(|len| (header[..len].to_vec(), None)).collect();
+    cases.push((vec![0; 32], None));
+    cases.push((vec![0; 4096], None));
+    // 32 bytes could hold one entry after index 3.
+    cases.push((damaged_header, Some(4)));
+    for (bytes, expected) in cases {
+        scratch_copy(original.path(), &copy);
+        std::fs::write(copy.join(&next_name), &bytes).unwrap();
+        let store = WalLogStore::open(&copy, fast_config()).unwrap();
+        let case = format!(
+            "a last segment of {} bytes: {:?}",
+            bytes.len(),
+            &bytes[..8.min(bytes.len())]
+        );
+        assert_eq!(all(&store), entries(1, 3, 1), "{case}");
+        assert_eq!(store.repair_point(), expected, "{case}");
+    }
 }
 
 #[test]

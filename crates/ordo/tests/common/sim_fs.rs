@@ -30,6 +30,10 @@ pub enum Kept {
     /// appended bytes: a torn write. Same as `Nothing` unless the live image
     /// extends the durable one.
     Permille(u16),
+    /// The durable image extended with zeros to the live length: the size
+    /// reached the disk, the appended data did not (ext4, XFS). Same as
+    /// `Nothing` unless the live image extends the durable one.
+    SizeOnly,
 }
 
 /// What the next fdatasync does.
@@ -206,7 +210,12 @@ impl SimFile {
         match kept {
             Kept::Nothing => data.durable.clone(),
             Kept::Everything => data.live.clone(),
-            Kept::Permille(_) if !extends => data.durable.clone(),
+            Kept::Permille(_) | Kept::SizeOnly if !extends => data.durable.clone(),
+            Kept::SizeOnly => {
+                let mut image = data.durable.clone();
+                image.resize(data.live.len(), 0);
+                image
+            }
             Kept::Permille(permille) => {
                 let unsynced = (data.live.len() - data.durable.len()) as u64;
                 let keep = unsynced * u64::from(permille.min(1000)) / 1000;

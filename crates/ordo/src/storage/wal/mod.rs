@@ -65,6 +65,7 @@ mod recovery;
 pub(crate) mod repair_file;
 mod segment;
 pub(crate) mod survey;
+mod tail;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};

@@ -155,8 +155,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Parsed<'_> {
     if bytes.len() < total_bytes {
         return Parsed::Bad("the record extends past the end of the file");
     }
-    let crc = crc32c::crc32c_append(crc32c::crc32c(&bytes[0..4]), &bytes[8..total_bytes]);
-    if crc != read_u32(bytes, 4) {
+    if record_checksum(read_u32(bytes, 0), &bytes[8..total_bytes]) != read_u32(bytes, 4) {
         return Parsed::Bad("the record checksum does not match");
     }
     Parsed::Record {
@@ -164,6 +163,26 @@ pub(crate) fn parse(bytes: &[u8]) -> Parsed<'_> {
         body: &bytes[RECORD_HEADER_BYTES..total_bytes],
         total_bytes,
     }
+}
+
+/// The checksum a record with this length field and these type and body
+/// bytes carries (it covers the length, so a flipped length bit is caught).
+fn record_checksum(body_bytes: u32, type_and_body: &[u8]) -> u32 {
+    crc32c::crc32c_append(crc32c::crc32c(&body_bytes.to_le_bytes()), type_and_body)
+}
+
+/// The body length the record at the start of `bytes` declares, if its
+/// length field is there at all.
+pub(crate) fn declared_body_bytes(bytes: &[u8]) -> Option<u32> {
+    (bytes.len() >= 4).then(|| read_u32(bytes, 0))
+}
+
+/// Whether `bytes` would start with a whole record with a valid checksum if
+/// its length field read `body_bytes` instead of what it holds.
+pub(crate) fn is_valid_with_body_bytes(bytes: &[u8], body_bytes: u32) -> bool {
+    let total_bytes = RECORD_HEADER_BYTES as u64 + u64::from(body_bytes);
+    bytes.len() as u64 >= total_bytes
+        && record_checksum(body_bytes, &bytes[8..total_bytes as usize]) == read_u32(bytes, 4)
 }
 
 /// Record types are below this bound, now and in future versions; the scan

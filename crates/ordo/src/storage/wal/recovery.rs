@@ -7,15 +7,19 @@
 //! - Every segment but the last was fdatasync'ed before the next one was
 //!   created (see the writer), so damage in it cannot be a crash: refuse.
 //! - In the last segment, a bad record with *no valid record after it* is what a
-//!   crash during a write leaves, but also what one flipped bit in a record
-//!   already synced and acknowledged leaves: the two cannot be told apart. So
-//!   the cut is made, and unless the cut bytes are too few to have held any
-//!   entry, a *repair point* is recorded first (the `REPAIR` file, durable
-//!   before the cut): the last kept index plus the most entries the cut bytes
-//!   could have held. The node then withholds its vote until a leader has
-//!   brought its log back past that point. A warning names the file, offset,
-//!   bytes cut and the repair point. The bound assumes damage changes bytes,
-//!   not a file's length (fdatasync makes the length durable with the data).
+//!   crash during a write leaves, but can also be a record already synced and
+//!   acknowledged, then damaged. The tail from it is cut, and `tail.rs` decides
+//!   whether a completed fdatasync may have covered the cut bytes: not if the
+//!   bad record runs past the end of the file (unless restoring one length bit
+//!   makes it a whole valid record) or if the tail is all zeros (the file's
+//!   size is durable with its data after a sync, so neither was ever synced).
+//!   If it may have, and the cut bytes could have held an entry, a *repair
+//!   point* is recorded first (the `REPAIR` file, durable before the cut): the
+//!   last kept index plus the most entries the cut bytes could have held. The
+//!   node then withholds its vote until a leader has brought its log back past
+//!   that point. Either way a warning names the file, offset, bytes cut, which
+//!   case it was and any repair point. A last segment whose header is unusable
+//!   is removed whole by the same rule (shorter than a header: never synced).
 //!   A bad record *followed by a valid one* cannot come from a torn append:
 //!   refuse.
 //! - Entries must continue the log exactly (`index == last + 1`); a truncation
@@ -38,6 +42,7 @@ use crate::storage::wal::record::{
     SEGMENT_HEADER_BYTES,
 };
 use crate::storage::wal::repair_file::{self, RepairRecord};
+use crate::storage::wal::tail::{self, TailDamage};
 use crate::storage::wal::{SEGMENT_SIZE_BYTES_MAX, WRITE_BYTES_MAX};
 
 /// What a log directory holds.
@@ -201,13 +206,14 @@ impl Scan<'_> {
             ));
         }
         let cut_bytes = self.buffer.len() as u64;
-        let repair_point = self.record_repair_point(cut_bytes)?;
+        let damage = tail::classify_segment(&self.buffer);
+        let implied = self.record_repair_point(damage, cut_bytes)?;
         tracing::warn!(
             file = %path.display(),
             bytes = cut_bytes,
-            ?repair_point,
-            "removing the last log segment: {reason} and it holds no valid record \
-             (a crash while creating it, or damage to a synced segment)"
+            repair_point = ?implied,
+            "removing the last log segment: {reason} and it holds no valid record; {}",
+            damage.explanation()
         );
         self.fs
             .remove_file(path)
@@ -217,16 +223,21 @@ impl Scan<'_> {
             .map_err(|source| StorageError::io("fsync the directory", self.dir, source))
     }
 
-    /// Before cutting `cut_bytes` off the end of the log: if they could have
-    /// held an entry, durably records the repair point they imply (the last
-    /// kept index plus as many entries as fit in them, or the older point if
-    /// higher), and returns the point now in force.
-    fn record_repair_point(&mut self, cut_bytes: u64) -> Result<Option<Index>, StorageError> {
+    /// Before cutting `cut_bytes` off the end of the log: if a completed
+    /// fdatasync may have covered them (`damage`) and they could have held an
+    /// entry, durably records the repair point they imply (the last kept index
+    /// plus as many entries as fit in them, or the older point if higher) and
+    /// returns it; `None` if this cut implies none (an older point stays).
+    fn record_repair_point(
+        &mut self,
+        damage: TailDamage,
+        cut_bytes: u64,
+    ) -> Result<Option<Index>, StorageError> {
         let entries_cut = cut_bytes / ENTRY_RECORD_BYTES_MIN;
-        let older = self.recovered.repair_point;
-        if entries_cut == 0 {
-            return Ok(older.map(|record| record.point));
+        if !damage.may_have_been_synced() || entries_cut == 0 {
+            return Ok(None);
         }
+        let older = self.recovered.repair_point;
         let implied = self
             .recovered
             .index
@@ -304,22 +315,31 @@ impl Scan<'_> {
             return Err(StorageError::corrupt(path, offset as u64, reason));
         }
         let cut_bytes = (self.buffer.len() - offset) as u64;
-        let repair_point = self.record_repair_point(cut_bytes)?;
-        match repair_point {
+        let damage = tail::classify_records(&self.buffer[offset..]);
+        match self.record_repair_point(damage, cut_bytes)? {
             Some(point) => tracing::warn!(
                 file = %path.display(),
                 offset,
                 bytes = cut_bytes,
                 repair_point = point,
-                "cutting a damaged tail off the log: {reason}; a crash during a write or damage \
-                 to synced records, which cannot be told apart, so this node will not vote until \
-                 a leader has brought its log to the repair point"
+                "cutting a damaged tail off the log: {reason}; {}; so this node will not vote \
+                 until a leader has brought its log to the repair point",
+                damage.explanation()
+            ),
+            None if damage.may_have_been_synced() => tracing::warn!(
+                file = %path.display(),
+                offset,
+                bytes = cut_bytes,
+                "cutting a damaged tail off the log: {reason}; {}; but too few bytes to have \
+                 held an entry",
+                damage.explanation()
             ),
             None => tracing::warn!(
                 file = %path.display(),
                 offset,
                 bytes = cut_bytes,
-                "cutting a torn tail off the log: {reason}; too few bytes to have held an entry"
+                "cutting a torn tail off the log: {reason}; {}",
+                damage.explanation()
             ),
         }
         file.set_len(offset as u64)
