@@ -18,6 +18,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use super::bench::{self, BenchConfig};
 use super::bench_report::render_summary;
 use super::endpoint::DEFAULT_ENDPOINTS;
+use super::failover::{self, FailoverArgs};
 use super::output::{escape_field, render_table};
 use super::{
     Client, ClientConfig, ClientError, Consistency, Endpoint, PutOutcome, parse_duration,
@@ -252,6 +253,17 @@ pub struct BenchArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub connection: ConnectionArgs,
+    /// Another benchmark instead of the load generator.
+    #[command(subcommand)]
+    pub other: Option<BenchCommand>,
+}
+
+/// `ordo bench ...`: benchmarks that start their own cluster.
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCommand {
+    /// Start a 3-node cluster on loopback, fault its leader again and again,
+    /// and report how long writes and leadership take to come back.
+    Failover(FailoverArgs),
 }
 
 impl BenchArgs {
@@ -469,6 +481,9 @@ async fn cluster_status(args: StatusArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if let Some(BenchCommand::Failover(failover_args)) = args.other {
+        return failover::run(failover_args).await;
+    }
     let client = args.connection.client()?;
     let config = args.config();
     config.validate().map_err(anyhow::Error::msg)?;
