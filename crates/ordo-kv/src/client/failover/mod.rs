@@ -123,7 +123,7 @@ const ETCD_MISSING: u8 = 2;
 /// Runs `ordo bench failover`.
 pub(crate) async fn run(args: FailoverArgs) -> anyhow::Result<ExitCode> {
     args.validate().map_err(anyhow::Error::msg)?;
-    let launched = if args.wants_etcd() {
+    let system = if args.wants_etcd() {
         let Some(etcd) = find_etcd(args.etcd_bin.as_deref()) else {
             eprintln!(
                 "ordo bench failover: etcd not found (looked for {}); install it \
@@ -134,19 +134,27 @@ pub(crate) async fn run(args: FailoverArgs) -> anyhow::Result<ExitCode> {
             );
             return Ok(ExitCode::from(ETCD_MISSING));
         };
-        launch::etcd(&etcd).await?
+        System::Etcd(etcd)
     } else {
-        let exe = std::env::current_exe().context("cannot find this executable")?;
-        launch::ordo(&exe).await?
+        System::Ordo(std::env::current_exe().context("cannot find this executable")?)
     };
-    let system = if args.wants_etcd() { "etcd" } else { "ordo" };
+    // Ctrl-C drops `bench`, and with it every member (killed and reaped)
+    // and the scratch directory, from the first member started on.
+    let bench = async {
+        let launched = match &system {
+            System::Ordo(exe) => launch::ordo(exe).await?,
+            System::Etcd(etcd) => launch::etcd(etcd).await?,
+        };
+        run_modes(launched, system.name(), &args).await
+    };
     let reports = tokio::select! {
-        reports = run_modes(launched, system, &args) => reports?,
+        // Polled first, so Ctrl-C is caught before any member starts.
+        biased;
         interrupted = tokio::signal::ctrl_c() => {
             interrupted.context("cannot watch for Ctrl-C")?;
-            // The cluster was dropped with the future: its members are gone.
             anyhow::bail!("interrupted; every member was stopped");
         }
+        reports = bench => reports?,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&reports)?);
@@ -154,6 +162,21 @@ pub(crate) async fn run(args: FailoverArgs) -> anyhow::Result<ExitCode> {
         print!("{}", render(&reports));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The system under test and its executable.
+enum System {
+    Ordo(PathBuf),
+    Etcd(PathBuf),
+}
+
+impl System {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Ordo(_) => "ordo",
+            Self::Etcd(_) => "etcd",
+        }
+    }
 }
 
 async fn run_modes(
