@@ -6,7 +6,8 @@
 //! unanswered), so a write stuck on a dead or paused leader never delays
 //! the next attempt. A write counts once acknowledged by the new leader: in
 //! ordo, a 200 from a member other than the old leader (followers
-//! redirect); in etcd, an answer naming a later term. Times are
+//! redirect); in etcd, an answer naming a later term; in both, only a write
+//! sent after the fault. Times are
 //! taken from the moment the fault was delivered (the signal sent, the
 //! transfer asked) to the moment an answer arrived.
 
@@ -86,9 +87,12 @@ pub(crate) async fn run(
     Ok(times)
 }
 
-/// Starts the write load; acknowledgements arrive on the channel with the
-/// moment they did. Dropping the set stops it.
-fn start_load(api: &Api, trial: usize) -> (mpsc::UnboundedReceiver<(Ack, Instant)>, JoinSet<()>) {
+/// An acknowledged write: who answered, when it was sent, when answered.
+type Acked = (Ack, Instant, Instant);
+
+/// Starts the write load; acknowledgements arrive on the channel. Dropping
+/// the set stops it.
+fn start_load(api: &Api, trial: usize) -> (mpsc::UnboundedReceiver<Acked>, JoinSet<()>) {
     let (sender, receiver) = mpsc::unbounded_channel();
     let mut load = JoinSet::new();
     for member in 0..api.size() {
@@ -104,7 +108,7 @@ async fn write_continually(
     api: Api,
     member: usize,
     trial: usize,
-    acks: mpsc::UnboundedSender<(Ack, Instant)>,
+    acks: mpsc::UnboundedSender<Acked>,
 ) {
     let slots = Arc::new(Semaphore::new(WRITES_IN_FLIGHT_MAX));
     let mut writes = JoinSet::new();
@@ -120,8 +124,9 @@ async fn write_continually(
         let (api, acks, key) = (api.clone(), acks.clone(), key.clone());
         writes.spawn(async move {
             let value = format!("trial-{trial}-{sequence}");
+            let sent = Instant::now();
             if let Some(ack) = api.write(member, &key, &value, WRITE_TIMEOUT).await {
-                let _ = acks.send((ack, Instant::now()));
+                let _ = acks.send((ack, sent, Instant::now()));
             }
             drop(slot);
         });
@@ -154,7 +159,7 @@ fn inject(
 /// known or `deadline_after` passed since the fault.
 async fn measure(
     api: &Api,
-    mut acks: mpsc::UnboundedReceiver<(Ack, Instant)>,
+    mut acks: mpsc::UnboundedReceiver<Acked>,
     old: Stable,
     survivors: &[usize],
     fault_at: Instant,
@@ -168,9 +173,10 @@ async fn measure(
         tokio::select! {
             () = tokio::time::sleep_until(deadline) => break,
             acked = acks.recv(), if times.first_write.is_none() => {
-                let Some((ack, at)) = acked else { break };
-                if at > fault_at && ack.by_new_leader(old.leader, old.term) {
-                    times.first_write = Some(at - fault_at);
+                let Some((ack, sent, answered)) = acked else { break };
+                // Sent after the fault: not a write the old leader committed.
+                if sent >= fault_at && ack.by_new_leader(old.leader, old.term) {
+                    times.first_write = Some(answered - fault_at);
                 }
             }
             _ = ticker.tick(), if times.leader_known.is_none() => {
