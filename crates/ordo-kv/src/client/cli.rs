@@ -18,6 +18,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use super::bench::{self, BenchConfig};
 use super::bench_report::render_summary;
 use super::endpoint::DEFAULT_ENDPOINTS;
+use super::failover::{self, FailoverArgs};
 use super::output::{escape_field, render_table};
 use super::{
     Client, ClientConfig, ClientError, Consistency, Endpoint, PutOutcome, parse_duration,
@@ -252,6 +253,17 @@ pub struct BenchArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub connection: ConnectionArgs,
+    /// Another benchmark instead of the load generator.
+    #[command(subcommand)]
+    pub other: Option<BenchCommand>,
+}
+
+/// `ordo bench ...`: benchmarks that start their own cluster.
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCommand {
+    /// Start a 3-node cluster on loopback, fault its leader again and again,
+    /// and report how long writes and leadership take to come back.
+    Failover(FailoverArgs),
 }
 
 impl BenchArgs {
@@ -469,6 +481,9 @@ async fn cluster_status(args: StatusArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if let Some(BenchCommand::Failover(failover_args)) = args.other {
+        return failover::run(failover_args).await;
+    }
     let client = args.connection.client()?;
     let config = args.config();
     config.validate().map_err(anyhow::Error::msg)?;
@@ -501,6 +516,7 @@ mod tests {
 
     use super::*;
     use crate::api::{ClusterResponse, MemberInfo, NodeStatusInfo};
+    use crate::client::FaultMode;
 
     /// A stand-in for `ordo`'s top-level command, with the client verbs
     /// flattened in as `main.rs` does.
@@ -695,6 +711,68 @@ mod tests {
             (Consistency::Lease, Duration::ZERO)
         );
         assert!(args.json);
+    }
+
+    #[test]
+    fn bench_failover_flags_and_defaults() {
+        let ClientCommand::Bench(args) = client_command(&["bench", "failover"]) else {
+            panic!("not bench")
+        };
+        let Some(BenchCommand::Failover(failover)) = args.other else {
+            panic!("not failover")
+        };
+        assert_eq!((failover.trials, failover.mode), (50, FaultMode::Kill));
+        assert_eq!(failover.trial_timeout, Duration::from_secs(10));
+        assert!(!failover.etcd && failover.etcd_bin.is_none() && !failover.json);
+        assert!(failover.validate().is_ok());
+        let ClientCommand::Bench(args) = client_command(&[
+            "bench",
+            "failover",
+            "--trials",
+            "5",
+            "--mode",
+            "all",
+            "--etcd-bin",
+            "/opt/etcd",
+            "--trial-timeout",
+            "3s",
+            "--json",
+        ]) else {
+            panic!("not bench")
+        };
+        let Some(BenchCommand::Failover(failover)) = args.other else {
+            panic!("not failover")
+        };
+        assert_eq!((failover.trials, failover.mode), (5, FaultMode::All));
+        assert_eq!(failover.etcd_bin, Some(PathBuf::from("/opt/etcd")));
+        assert_eq!(failover.trial_timeout, Duration::from_secs(3));
+        assert!(failover.json);
+        assert_eq!(
+            FaultMode::All.expand(),
+            [
+                FaultMode::Kill,
+                FaultMode::Pause,
+                FaultMode::Term,
+                FaultMode::Transfer
+            ]
+        );
+        for bad in [&["--trials", "0"][..], &["--trial-timeout", "0s"]] {
+            let mut argv = vec!["bench", "failover"];
+            argv.extend(bad);
+            let ClientCommand::Bench(args) = client_command(&argv) else {
+                panic!("not bench")
+            };
+            let Some(BenchCommand::Failover(failover)) = args.other else {
+                panic!("not failover")
+            };
+            assert!(failover.validate().is_err(), "{bad:?}");
+        }
+        assert!(parse(&["bench", "failover", "--mode", "crash"]).is_err());
+        // The plain load generator still parses as before.
+        let ClientCommand::Bench(args) = client_command(&["bench", "--clients", "2"]) else {
+            panic!("not bench")
+        };
+        assert!(args.other.is_none());
     }
 
     #[test]

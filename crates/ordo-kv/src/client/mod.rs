@@ -18,7 +18,8 @@
 //! Files: [`Client`] and its routing loop in `routing.rs`, the typed calls
 //! in `ops.rs`, the transport in `http.rs`, endpoints and key encoding in
 //! `endpoint.rs`; the verbs in `cli.rs`, `status.rs`, `bench.rs` and
-//! `bench_report.rs`, their formatting in `output.rs`.
+//! `bench_report.rs`, their formatting in `output.rs`; `ordo bench
+//! failover`, which starts its own cluster, in `failover/`.
 //!
 //! Left out on purpose: TLS (endpoints are `http://` only), HTTP/2, and
 //! retrying writes whose outcome is unknown (the caller decides).
@@ -30,6 +31,7 @@ mod config;
 mod duration;
 mod endpoint;
 mod error;
+mod failover;
 mod http;
 mod ops;
 mod outcome;
@@ -40,9 +42,9 @@ mod status;
 pub use bench::{BenchConfig, MAX_BENCH_CLIENTS, MAX_BENCH_VALUE_BYTES, run as run_bench};
 pub use bench_report::{BenchSummary, LatencySummary, format_micros, render_summary};
 pub use cli::{
-    BenchArgs, CasArgs, ClientCommand, ConnectionArgs, EndpointList, GetArgs, KeyArgs,
-    LeaderAction, LeaderArgs, ListArgs, MemberAction, MemberArgs, PutArgs, SnapshotSaveArgs,
-    StatusArgs, run, snapshot_save,
+    BenchArgs, BenchCommand, CasArgs, ClientCommand, ConnectionArgs, EndpointList, GetArgs,
+    KeyArgs, LeaderAction, LeaderArgs, ListArgs, MemberAction, MemberArgs, PutArgs,
+    SnapshotSaveArgs, StatusArgs, run, snapshot_save,
 };
 pub use config::{
     ClientConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_REDIRECT_HOPS, DEFAULT_MAX_RESPONSE_BYTES,
@@ -51,6 +53,10 @@ pub use config::{
 pub use duration::parse_duration;
 pub use endpoint::{DEFAULT_ENDPOINTS, Endpoint, encode_key, parse_endpoints};
 pub use error::ClientError;
+pub use failover::{
+    FailoverArgs, FaultMode, MAX_FAILOVER_TRIALS, ModeReport, Percentiles, TrialTimes,
+    render as render_failover,
+};
 pub use outcome::{Consistency, Entry, ListPage, PutOutcome, Versioned};
 pub use routing::Client;
 pub use status::{ClusterStatus, StatusRow, gather as gather_status, render as render_status};

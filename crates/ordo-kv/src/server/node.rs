@@ -209,7 +209,9 @@ impl RunningNode {
         Ok(running)
     }
 
-    /// Stops serving: no new requests, then the node (requests waiting on
+    /// Stops serving: no new requests, then the node (a leader first hands
+    /// leadership to its most up-to-date voter, so clients wait for a
+    /// transfer rather than an election; requests waiting on
     /// it are answered `503 unavailable`; the log is flushed), then what
     /// HTTP is still sending, for at most `HTTP_DRAIN_PATIENCE`, then the
     /// background tasks.

@@ -76,6 +76,13 @@ pub struct RaftConfig {
     /// How often a leader sends heartbeats. Below the minimum election
     /// timeout. Default 50 ms.
     pub heartbeat_interval: Duration,
+    /// A leader asked to stop ([`RaftNode::stop`](crate::RaftNode::stop))
+    /// first hands leadership to its most up-to-date voter and waits up to
+    /// this long for another node to lead, so clients wait for a transfer
+    /// (milliseconds) rather than an election. Never longer than
+    /// `election_timeout_min`, whatever is set: by then the core has
+    /// abandoned the transfer. Zero stops at once. Default 300 ms.
+    pub stop_handoff_timeout: Duration,
     /// Pre-vote (a node that cannot win never disturbs the group). Default on.
     pub pre_vote: bool,
     /// A leader that cannot hear from a quorum steps down. Default on.
@@ -170,6 +177,7 @@ impl Default for RaftConfig {
             election_timeout_min: Duration::from_millis(150),
             election_timeout_max: Duration::from_millis(300),
             heartbeat_interval: Duration::from_millis(50),
+            stop_handoff_timeout: Duration::from_millis(300),
             pre_vote: true,
             check_quorum: true,
             lease_reads: false,

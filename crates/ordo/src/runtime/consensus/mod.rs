@@ -62,6 +62,7 @@ use crate::runtime::status::NodeStatus;
 use crate::storage::LogStore;
 use crate::transport::{Inbound, InboxReceiver, Transport};
 
+mod handoff;
 mod snapshots;
 
 /// Most messages stepped in one round, so requests and ticks are not starved.
@@ -193,10 +194,16 @@ impl<S: StateMachine> Consensus<S> {
         };
         let sleep = tokio::time::sleep_until(self.next_tick_deadline());
         tokio::pin!(sleep);
+        // Set once asked to stop while leading: the loop runs on until
+        // another node leads (see `handoff.rs`).
+        let mut handoff = None;
         loop {
             tokio::select! {
                 biased;
-                _ = &mut stop => return Ok(()),
+                _ = &mut stop, if handoff.is_none() => match self.begin_handoff()? {
+                    Some(started) => handoff = Some(started),
+                    None => return Ok(()),
+                },
                 () = self.shared.wake.notified() => {}
                 inbound = self.inbox.recv() => match inbound {
                     Some(inbound) => self.on_inbound(inbound)?,
@@ -215,6 +222,9 @@ impl<S: StateMachine> Consensus<S> {
                 () = &mut sleep => {}
             }
             self.round(&mut batch)?;
+            if handoff.is_some_and(|handoff| self.handoff_over(&handoff)) {
+                return Ok(());
+            }
             sleep.as_mut().reset(self.next_tick_deadline());
         }
     }

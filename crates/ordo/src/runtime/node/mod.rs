@@ -235,7 +235,13 @@ impl<S: StateMachine> RaftNode<S> {
         self.inner.inbox.clone()
     }
 
-    /// Stops the node gracefully and waits until it has: proposals still
+    /// Stops the node gracefully and waits until it has. A leader first
+    /// hands leadership to its most up-to-date voter and waits until another
+    /// node leads, at most [`RaftConfig::stop_handoff_timeout`] (capped at
+    /// the minimum election timeout), so the group does not wait out an
+    /// election; meanwhile it takes no proposals
+    /// ([`RaftError::TransferInProgress`], then [`RaftError::NotLeader`]).
+    /// Then proposals still
     /// waiting are answered [`RaftError::ShuttingDown`] (those already
     /// accepted may still be applied by the rest of the group), entries
     /// already committed are applied first, queued writes reach storage and
