@@ -142,6 +142,7 @@ impl<L: LogRead> Raft<L> {
             incoming.from,
             MessageBody::InstallSnapshotResponse(response),
         );
+        self.finish_repair_if_durable();
     }
 
     /// Asks for a snapshot once enough entries were applied since the last.
