@@ -429,7 +429,8 @@ impl Cluster {
     }
 
     /// Crashes `id` and then cuts its durable log to end at `keep_through`
-    /// (or its compaction point, if later): a storage fault that lost synced,
+    /// (or at its newest snapshot's index, if later: the entries a snapshot
+    /// covers are not lost with the log): a storage fault that lost synced,
     /// possibly acknowledged entries, such as a flipped bit in the last WAL
     /// record that recovery cuts as if it were torn. The disk records a
     /// repair point at the former last index, which every restart hands to
@@ -438,9 +439,10 @@ impl Cluster {
     pub fn lose_synced_tail(&mut self, id: NodeId, keep_through: Index) -> Option<Index> {
         self.crash(id);
         let node = self.nodes.get_mut(&id)?;
+        let snapshot_index = node.snapshot.as_ref().map_or(0, |(meta, _)| meta.index);
         let disk = node.disk.as_mut()?;
         let last = disk.last_index();
-        let keep_through = keep_through.max(disk.first_index() - 1);
+        let keep_through = keep_through.max(disk.first_index() - 1).max(snapshot_index);
         if keep_through >= last {
             return None;
         }

@@ -7,7 +7,9 @@
 //! members leave, several voters change at once). Storms, when faults strike,
 //! alternate with calm stretches that heal the network and restart crashed
 //! nodes, so that leaders settle and changes go through. Disks are slow
-//! (writes wait for an explicit sync), so crashes lose unsynced writes. After
+//! (writes wait for an explicit sync), so crashes lose unsynced writes; one
+//! crash in four (while no other node is under repair) also loses the synced
+//! tail of the node's log, and the node restarts with a repair point. After
 //! every step the [`Checker`] runs; after the faulty phase the network heals,
 //! every node restarts, and the group must elect a leader and commit a new
 //! entry within a bounded number of steps.
@@ -15,7 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
-use ordo_core::{Config, MembershipChange, NodeId, ReadMode, Role};
+use ordo_core::{Config, LogRead, MembershipChange, NodeId, ReadMode, Role};
 
 use crate::cluster::Cluster;
 use crate::format;
@@ -543,6 +545,11 @@ impl Run {
     /// learner is promoted, a member leaves, or several voters change at once
     /// (joint consensus).
     fn change_membership(&mut self) {
+        // Shrinking the group under a node's repair could leave too few
+        // others to elect a leader (see `tail_loss_survivable`).
+        if !self.no_node_repairing() {
+            return;
+        }
         let Some(leader) = self.leader() else { return };
         let Some(current) = self.cluster.raft(leader).map(|r| r.membership().clone()) else {
             return;
@@ -584,7 +591,9 @@ impl Run {
 
     fn crash_or_restart(&mut self) -> Result<(), String> {
         let id = self.random_node();
-        if self.cluster.raft(id).is_some() {
+        if self.cluster.raft(id).is_some() && self.rng.chance(500) && self.tail_loss_survivable() {
+            self.lose_synced_tail(id);
+        } else if self.cluster.raft(id).is_some() {
             // Unsynced writes are lost, except that a prefix of the oldest may
             // have reached the disk anyway (a torn write cut at a record).
             let survivors = self.rng.below(4) as usize;
@@ -597,6 +606,65 @@ impl Run {
             self.cluster.restart(id).map_err(|e| e.to_string())?;
         }
         Ok(())
+    }
+
+    /// Crashes `id` and cuts 1–12 synced entries from the end of its log (a
+    /// flipped bit or cut in the last, acknowledged WAL record); it restarts
+    /// later with a repair point at its former last index. The leader, if
+    /// another node, crashes with it (a power cut of both, the issue's
+    /// scenario): then only the repair point keeps `id` from electing a node
+    /// that lacks what it lost.
+    fn lose_synced_tail(&mut self, id: NodeId) {
+        // The follower with the longest durable log most likely acknowledged
+        // what it is about to lose.
+        let leader = self.leader();
+        let id = self
+            .cluster
+            .running()
+            .into_iter()
+            .filter(|&other| Some(other) != leader)
+            .max_by_key(|other| self.cluster.nodes.get(other).map(|n| n.disk().last_index()))
+            .unwrap_or(id);
+        if let Some(leader) = self.leader().filter(|&leader| leader != id) {
+            self.note(format!("crash {leader} (the leader, with {id})"));
+            self.cluster.crash(leader);
+        }
+        let last = self
+            .cluster
+            .nodes
+            .get(&id)
+            .map_or(0, |node| node.disk().last_index());
+        let keep = last.saturating_sub(1 + self.rng.below(12));
+        match self.cluster.lose_synced_tail(id, keep) {
+            Some(point) => self.note(format!(
+                "crash {id}, losing its synced log after {keep} (repair point {point})"
+            )),
+            None => self.note(format!("crash {id} (nothing synced to lose)")),
+        }
+    }
+
+    /// True when no node holds a repair point.
+    fn no_node_repairing(&self) -> bool {
+        self.cluster
+            .nodes
+            .values()
+            .all(|node| node.repair_point.is_none())
+    }
+
+    /// True when the group can recover from one node losing its log's tail
+    /// by itself: no node is under repair yet, and every running node's
+    /// configuration has at least three voters and is not joint, so the
+    /// others still make a quorum. (A node under repair withholds its vote by
+    /// design; a group that needs it to elect anyone waits for an operator,
+    /// which the run's liveness check would count as a failure.)
+    fn tail_loss_survivable(&self) -> bool {
+        self.no_node_repairing()
+            && self.cluster.running().iter().all(|&id| {
+                self.cluster.raft(id).is_some_and(|raft| {
+                    let membership = raft.membership();
+                    !membership.is_joint() && membership.voters.len() >= 3
+                })
+            })
     }
 
     /// After the faults: heal, restart everyone, and require a new entry to

@@ -22,7 +22,7 @@
 //! | `partition ID...` / `cut FROM TO` / `heal` | network faults |
 //! | `crash ID` / `restart ID` | process faults |
 //! | `lose-tail ID keep=N` | crash ID, cut its durable log after index N (a synced tail lost to a storage fault), restart it with a repair point at its former last index (`repair=false`: without one) |
-//! | `forge FROM TO heartbeat\|vote\|pre-vote term=T` | put a forged message on the network (a vote request claims the sender's log ends at 1@1) |
+//! | `forge FROM TO heartbeat\|vote\|pre-vote\|timeout-now term=T` | put a forged message on the network (a vote request claims the sender's log ends at 1@1) |
 //! | `status [ID...]` / `log ID` | print state |
 //! | `elect ID` | campaign and stabilize, printing only the outcome |
 
@@ -408,6 +408,7 @@ fn forge(cluster: &mut Cluster, command: &Command) -> Outcome {
         }),
         "vote" => MessageBody::Vote(request),
         "pre-vote" => MessageBody::PreVote(request),
+        "timeout-now" => MessageBody::TimeoutNow,
         other => return Err(format!("cannot forge {other:?}")),
     };
     let message = Message {
