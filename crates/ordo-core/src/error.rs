@@ -73,22 +73,6 @@ pub enum StartError {
     /// Reading the log (to recover the membership) failed.
     #[error("reading the log at start failed; check the storage: {0}")]
     Storage(#[from] LogReadError),
-    /// The next election would need a term at or past [`MAX_TERM`](crate::MAX_TERM):
-    /// this group can elect no leader again. No real group gets near it
-    /// (each election adds one); only forged or corrupted messages, each
-    /// within [`Config::max_term_jump`](crate::Config::max_term_jump) of the
-    /// last, could have carried the terms this far.
-    #[error(
-        "term {term} leaves no room for another election (the cap is {cap}); only forged or \
-         corrupted peer messages raise terms this far: find their source (the nodes' refused-term \
-         counters), then restore the data into a new group from a backup"
-    )]
-    TermsExhausted {
-        /// The node's current term.
-        term: Term,
-        /// The cap, [`MAX_TERM`](crate::MAX_TERM).
-        cap: Term,
-    },
 }
 
 /// Why a membership change was not started. Nothing was appended.

@@ -61,6 +61,7 @@ use crate::runtime::status::NodeStatus;
 use crate::storage::LogStore;
 use crate::transport::{Inbound, InboxReceiver, Transport};
 
+mod observe;
 mod snapshots;
 
 /// Most messages stepped in one round, so requests and ticks are not starved.
@@ -141,6 +142,8 @@ pub(crate) struct LoopState {
     /// Became leader in this round: log this node's address if the group
     /// does not know it yet.
     announce_address: bool,
+    /// What the core reported, counted (`observe.rs`).
+    observed: observe::Observed,
 }
 
 impl LoopState {
@@ -165,6 +168,7 @@ impl LoopState {
             shed_appends: 0,
             logged_own_address,
             announce_address: false,
+            observed: observe::Observed::default(),
         }
     }
 }
@@ -593,6 +597,8 @@ impl<S: StateMachine> Consensus<S> {
         self.state.ticks_fed = self.state.ticks_fed.max(due);
         if behind > 0 && self.state.ticks_fed % READ_SWEEP_TICKS < behind {
             self.sweep_reads();
+            // A refusal held back by the one-line-per-second limit.
+            self.log_refused_if_due();
         }
         // Proposals time out in the apply stage, which holds them.
         if behind > 0 && self.shared.pending_proposals.load(Ordering::Relaxed) > 0 {
@@ -652,7 +658,11 @@ impl<S: StateMachine> Consensus<S> {
             // Proposals whose entries left this log are not answered from
             // here: another node may still commit them (see `waiters.rs`).
             truncated_from: _,
+            events,
         } = actions;
+        if !events.is_empty() {
+            self.on_core_events(events);
+        }
         if let Some(soft_state) = soft_state {
             self.on_soft_state(soft_state);
         }
@@ -782,6 +792,9 @@ impl<S: StateMachine> Consensus<S> {
             });
         }
         let leader_changed = (previous.leader, previous.term) != (current.leader, current.term);
+        if previous.leader != current.leader {
+            self.state.observed.metrics.leader_changes += 1;
+        }
         match current.leader {
             Some(leader) if leader_changed => self.events.send(Event::LeaderElected {
                 leader,
@@ -812,6 +825,8 @@ impl<S: StateMachine> Consensus<S> {
             backlog_bytes: self.state.backlog_bytes,
             rejected_messages: self.state.rejected_messages + status.protocol_violations,
             shed_appends: self.state.shed_appends,
+            repair_point: status.repair_point,
+            metrics: self.state.observed.metrics,
         }
     }
 
