@@ -17,7 +17,9 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
-use ordo_core::{Config, LogRead, MembershipChange, NodeId, ReadMode, Role};
+use ordo_core::{
+    Config, EntryPayload, LogRead, Membership, MembershipChange, NodeId, ReadMode, Role,
+};
 
 use crate::cluster::Cluster;
 use crate::format;
@@ -652,19 +654,38 @@ impl Run {
     }
 
     /// True when the group can recover from one node losing its log's tail
-    /// by itself: no node is under repair yet, and every running node's
-    /// configuration has at least three voters and is not joint, so the
-    /// others still make a quorum. (A node under repair withholds its vote by
+    /// by itself: no node is under repair yet, and every configuration any
+    /// node's log (or snapshot) holds, crashed nodes included, has at least
+    /// three voters and is not joint, so the others still make a quorum
+    /// whichever of them wins. (A node under repair withholds its vote by
     /// design; a group that needs it to elect anyone waits for an operator,
     /// which the run's liveness check would count as a failure.)
     fn tail_loss_survivable(&self) -> bool {
         self.no_node_repairing()
-            && self.cluster.running().iter().all(|&id| {
-                self.cluster.raft(id).is_some_and(|raft| {
-                    let membership = raft.membership();
-                    !membership.is_joint() && membership.voters.len() >= 3
-                })
+            && self.cluster.nodes.keys().all(|&id| {
+                let membership = self.latest_membership(id);
+                membership.voters.is_empty()
+                    || (!membership.is_joint() && membership.voters.len() >= 3)
             })
+    }
+
+    /// The newest configuration in `id`'s log, or else its snapshot's, or
+    /// the one it started with.
+    fn latest_membership(&self, id: NodeId) -> Membership {
+        let logged = self
+            .cluster
+            .log_entries(id)
+            .into_iter()
+            .rev()
+            .find_map(|entry| match entry.payload {
+                EntryPayload::Membership(membership) => Some(membership),
+                _ => None,
+            });
+        let node = self.cluster.nodes.get(&id);
+        logged
+            .or_else(|| node.and_then(|n| n.snapshot.as_ref().map(|(m, _)| m.membership.clone())))
+            .or_else(|| node.map(|n| n.base_membership.clone()))
+            .unwrap_or_default()
     }
 
     /// After the faults: heal, restart everyone, and require a new entry to
