@@ -131,6 +131,11 @@ pub struct RunSummary {
     /// The linearizability check ran out of budget (no violation found, none
     /// ruled out).
     pub linearizability_undecided: bool,
+    /// Crashes that lost the synced tail of a node's log.
+    pub tail_losses: usize,
+    /// The run ended with no leader by design: the nodes under repair were
+    /// needed for every quorum (liveness is then not required).
+    pub waited_for_operator: bool,
 }
 
 /// A failed run: the seed that replays it, what broke, and the last events.
@@ -219,6 +224,8 @@ struct Run {
     /// True during a storm (faults on), false during a calm stretch.
     storm: bool,
     phase_steps_left: u64,
+    tail_losses: usize,
+    waited_for_operator: bool,
 }
 
 /// Runs one randomized scenario for `seed`.
@@ -265,6 +272,8 @@ pub fn run(seed: u64, config: &RunConfig) -> Result<RunSummary, RunFailure> {
         links: BTreeMap::new(),
         storm: false,
         phase_steps_left: 0,
+        tail_losses: 0,
+        waited_for_operator: false,
     };
     for id in config.nodes + 1..=config.nodes + config.spare_nodes {
         run.cluster
@@ -315,6 +324,8 @@ pub fn run(seed: u64, config: &RunConfig) -> Result<RunSummary, RunFailure> {
         snapshots_installed: run.snapshots_installed,
         operations: run.clients.history().len(),
         linearizability_undecided: undecided,
+        tail_losses: run.tail_losses,
+        waited_for_operator: run.waited_for_operator,
     })
 }
 
@@ -638,9 +649,12 @@ impl Run {
             .map_or(0, |node| node.disk().last_index());
         let keep = last.saturating_sub(1 + self.rng.below(12));
         match self.cluster.lose_synced_tail(id, keep) {
-            Some(point) => self.note(format!(
-                "crash {id}, losing its synced log after {keep} (repair point {point})"
-            )),
+            Some(point) => {
+                self.tail_losses += 1;
+                self.note(format!(
+                    "crash {id}, losing its synced log after {keep} (repair point {point})"
+                ));
+            }
             None => self.note(format!("crash {id} (nothing synced to lose)")),
         }
     }
@@ -667,6 +681,47 @@ impl Run {
                 membership.voters.is_empty()
                     || (!membership.is_joint() && membership.voters.len() >= 3)
             })
+    }
+
+    /// True when no leader can be elected by design: in the newest
+    /// configuration any node holds, the nodes not under repair are no
+    /// majority (of either half, when joint). Such a group waits for an
+    /// operator; the injection gate (`tail_loss_survivable`) makes this
+    /// rare (a configuration entry the victim lost may have been durable
+    /// nowhere else).
+    fn waits_for_an_operator(&self) -> bool {
+        let repairing: BTreeSet<NodeId> = self
+            .cluster
+            .nodes
+            .iter()
+            .filter(|(_, node)| node.repair_point.is_some())
+            .map(|(&id, _)| id)
+            .collect();
+        if repairing.is_empty() {
+            return false;
+        }
+        let newest = self
+            .cluster
+            .nodes
+            .keys()
+            .filter_map(|&id| {
+                self.cluster
+                    .log_entries(id)
+                    .into_iter()
+                    .rev()
+                    .find_map(|e| match e.payload {
+                        EntryPayload::Membership(m) => Some((e.index, m)),
+                        _ => None,
+                    })
+            })
+            .max_by_key(|(index, _)| *index)
+            .map(|(_, membership)| membership)
+            .unwrap_or_else(|| self.latest_membership(1));
+        let short_of_quorum = |voters: &BTreeSet<NodeId>| {
+            let healthy = voters.iter().filter(|id| !repairing.contains(id)).count();
+            !voters.is_empty() && healthy <= voters.len() / 2
+        };
+        short_of_quorum(&newest.voters) || short_of_quorum(&newest.outgoing_voters)
     }
 
     /// The newest configuration in `id`'s log, or else its snapshot's, or
@@ -745,6 +800,11 @@ impl Run {
             if everywhere {
                 return Ok(());
             }
+        }
+        if self.waits_for_an_operator() {
+            self.waited_for_operator = true;
+            self.note("no leader: the nodes under repair are needed for every quorum".to_string());
+            return Ok(());
         }
         let states: Vec<String> = (1..=self.total_nodes())
             .filter_map(|id| {
