@@ -683,10 +683,12 @@ impl Run {
             })
     }
 
-    /// True when no leader can be elected by design: in the newest
-    /// configuration any node holds, the nodes not under repair are no
-    /// majority (of either half, when joint). Such a group waits for an
-    /// operator; the injection gate (`tail_loss_survivable`) makes this
+    /// True when no leader can be elected by design: for every node outside
+    /// repair, in the configuration its own log holds last, the voters that
+    /// would grant it their vote (outside repair, log no more up to date)
+    /// make no majority (of either half, when joint). Every election then
+    /// needs a vote a node under repair withholds, and the group waits for
+    /// an operator. The injection gate (`tail_loss_survivable`) makes this
     /// rare (a configuration entry the victim lost may have been durable
     /// nowhere else).
     fn waits_for_an_operator(&self) -> bool {
@@ -700,28 +702,29 @@ impl Run {
         if repairing.is_empty() {
             return false;
         }
-        let newest = self
+        let last_entry = |id: NodeId| {
+            let entries = self.cluster.log_entries(id);
+            entries.last().map_or((0, 0), |e| (e.term, e.index))
+        };
+        let electable = |candidate: NodeId| {
+            let membership = self.latest_membership(candidate);
+            let own_last = last_entry(candidate);
+            let majority_grants = |voters: &BTreeSet<NodeId>| {
+                let granting = voters
+                    .iter()
+                    .filter(|&&v| !repairing.contains(&v) && last_entry(v) <= own_last)
+                    .count();
+                voters.is_empty() || granting > voters.len() / 2
+            };
+            membership.is_voter(candidate)
+                && majority_grants(&membership.voters)
+                && majority_grants(&membership.outgoing_voters)
+        };
+        !self
             .cluster
             .nodes
             .keys()
-            .filter_map(|&id| {
-                self.cluster
-                    .log_entries(id)
-                    .into_iter()
-                    .rev()
-                    .find_map(|e| match e.payload {
-                        EntryPayload::Membership(m) => Some((e.index, m)),
-                        _ => None,
-                    })
-            })
-            .max_by_key(|(index, _)| *index)
-            .map(|(_, membership)| membership)
-            .unwrap_or_else(|| self.latest_membership(1));
-        let short_of_quorum = |voters: &BTreeSet<NodeId>| {
-            let healthy = voters.iter().filter(|id| !repairing.contains(id)).count();
-            !voters.is_empty() && healthy <= voters.len() / 2
-        };
-        short_of_quorum(&newest.voters) || short_of_quorum(&newest.outgoing_voters)
+            .any(|&id| !repairing.contains(&id) && electable(id))
     }
 
     /// The newest configuration in `id`'s log, or else its snapshot's, or

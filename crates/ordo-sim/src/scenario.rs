@@ -380,10 +380,10 @@ fn lose_tail(cluster: &mut Cluster, command: &Command) -> Outcome {
     let id: NodeId = positional(command, 0)?;
     let keep: Index = option(command, "keep", 0)?;
     let point = cluster.lose_synced_tail(id, keep);
-    if !option(command, "repair", true)? {
-        if let Some(node) = cluster.nodes.get_mut(&id) {
-            node.repair_point = None;
-        }
+    if !option(command, "repair", true)?
+        && let Some(node) = cluster.nodes.get_mut(&id)
+    {
+        node.repair_point = None;
     }
     cluster.restart(id).map_err(|e| e.to_string())?;
     Ok(match point {
