@@ -558,11 +558,6 @@ impl Run {
     /// learner is promoted, a member leaves, or several voters change at once
     /// (joint consensus).
     fn change_membership(&mut self) {
-        // Shrinking the group under a node's repair could leave too few
-        // others to elect a leader (see `tail_loss_survivable`).
-        if !self.no_node_repairing() {
-            return;
-        }
         let Some(leader) = self.leader() else { return };
         let Some(current) = self.cluster.raft(leader).map(|r| r.membership().clone()) else {
             return;
@@ -580,6 +575,18 @@ impl Run {
                 MembershipChange::Replace { voters, learners }
             }
         };
+        // While a node is under repair, only changes that keep a quorum
+        // without it: adding members (a new voter adds one to the healthy
+        // side too) or removing one under repair. Others could leave too
+        // few healthy voters to elect anyone (see `tail_loss_survivable`).
+        let shrinks_the_healthy = match &change {
+            MembershipChange::AddLearner(_) | MembershipChange::AddVoter(_) => false,
+            MembershipChange::Remove(id) => !self.is_repairing(*id),
+            _ => true,
+        };
+        if shrinks_the_healthy && !self.no_node_repairing() {
+            return;
+        }
         let outcome = self.cluster.change_membership(leader, change.clone());
         self.membership_changes += usize::from(outcome.is_ok());
         self.note(format!("change on {leader}: {change:?} -> {outcome:?}"));
@@ -604,7 +611,7 @@ impl Run {
 
     fn crash_or_restart(&mut self) -> Result<(), String> {
         let id = self.random_node();
-        if self.cluster.raft(id).is_some() && self.rng.chance(500) && self.tail_loss_survivable() {
+        if self.cluster.raft(id).is_some() && self.rng.chance(250) && self.tail_loss_survivable() {
             self.lose_synced_tail(id);
         } else if self.cluster.raft(id).is_some() {
             // Unsynced writes are lost, except that a prefix of the oldest may
@@ -657,6 +664,14 @@ impl Run {
             }
             None => self.note(format!("crash {id} (nothing synced to lose)")),
         }
+    }
+
+    /// True when `id` holds a repair point.
+    fn is_repairing(&self, id: NodeId) -> bool {
+        self.cluster
+            .nodes
+            .get(&id)
+            .is_some_and(|node| node.repair_point.is_some())
     }
 
     /// True when no node holds a repair point.
