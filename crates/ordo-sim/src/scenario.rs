@@ -22,7 +22,7 @@
 //! | `partition ID...` / `cut FROM TO` / `heal` | network faults |
 //! | `crash ID` / `restart ID` | process faults |
 //! | `lose-tail ID keep=N` | crash ID, cut its durable log after index N (a synced tail lost to a storage fault), restart it with a repair point at its former last index (`repair=false`: without one) |
-//! | `forge FROM TO heartbeat\|vote\|pre-vote\|timeout-now term=T` | put a forged message on the network (a vote request claims the sender's log ends at 1@1) |
+//! | `forge FROM TO heartbeat\|vote\|pre-vote\|timeout-now\|read-index term=T` | put a forged message on the network (a vote request claims the sender's log ends at 1@1; a read asks for read id 1) |
 //! | `status [ID...]` / `log ID` | print state |
 //! | `elect ID` | campaign and stabilize, printing only the outcome |
 
@@ -32,7 +32,7 @@ use std::fmt::Write;
 use bytes::Bytes;
 use ordo_core::{
     Config, Entry, HardState, Heartbeat, Index, MembershipChange, MemoryLog, Message, MessageBody,
-    NodeId, Persist, ReadMode, Role, Term, VoteRequest,
+    NodeId, Persist, ReadIndexRequest, ReadMode, Role, Term, VoteRequest,
 };
 
 use crate::cluster::{Cluster, Delivery};
@@ -409,6 +409,9 @@ fn forge(cluster: &mut Cluster, command: &Command) -> Outcome {
         "vote" => MessageBody::Vote(request),
         "pre-vote" => MessageBody::PreVote(request),
         "timeout-now" => MessageBody::TimeoutNow,
+        "read-index" => MessageBody::ReadIndex(ReadIndexRequest {
+            request_ids: vec![1],
+        }),
         other => return Err(format!("cannot forge {other:?}")),
     };
     let message = Message {

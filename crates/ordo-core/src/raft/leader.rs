@@ -218,6 +218,15 @@ impl<L: LogRead> Raft<L> {
         let node = &mut self.node;
         let from = message.from;
         let Some(progress) = leader.tracker.get_mut(from) else {
+            if let MessageBody::ReadIndex(request) = message.body {
+                // A node outside the group (removed, or never added) gets a
+                // refusal at once rather than waiting out its timeout.
+                let refusal = ReadIndexResponse {
+                    request_ids: request.request_ids,
+                    read_index: None,
+                };
+                node.send(from, MessageBody::ReadIndexResponse(refusal));
+            }
             return Ok(()); // not a member
         };
         progress.recently_active = true;
