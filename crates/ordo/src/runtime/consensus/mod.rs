@@ -783,6 +783,14 @@ impl<S: StateMachine> Consensus<S> {
     fn on_soft_state(&mut self, current: SoftState) {
         let previous = std::mem::replace(&mut self.state.soft_state, current);
         self.shared.soft_state.send_replace(current);
+        if previous.role == Role::Leader && current.role != Role::Leader {
+            // Proposals not committed yet may or may not commit under the
+            // next leader: their callers learn it is unknown now. (Sent after
+            // their registrations, on the same queue; if the stage is gone,
+            // the node is stopping and answers everyone anyway.)
+            let committed = self.raft.status().commit_index;
+            let _ = self.to_apply(ApplyInput::LeadershipLost { committed });
+        }
         if previous.role != current.role {
             self.state.announce_address |= current.role == Role::Leader;
             self.events.send(Event::RoleChanged {
