@@ -43,6 +43,9 @@ pub(crate) struct SnapshotSend {
     pub(crate) index: Index,
     pub(crate) offset: u64,
     pub(crate) chunk_in_flight: bool,
+    /// Heartbeat answers since the chunk in flight was sent: the peer is
+    /// alive but has not answered it (it may be writing it, or it was lost).
+    pub(crate) heartbeats_since_chunk: u64,
 }
 
 impl Progress {
@@ -93,6 +96,7 @@ impl Progress {
             index,
             offset: 0,
             chunk_in_flight: false,
+            heartbeats_since_chunk: 0,
         };
     }
 

@@ -282,8 +282,19 @@ impl<L: LogRead> Raft<L> {
             MessageBody::HeartbeatResponse(response)
                 if progress.state == ProgressState::Snapshot =>
             {
-                // The peer is alive; if the last chunk was lost, send it again.
-                progress.snapshot.chunk_in_flight = false;
+                // The peer is alive. A chunk it has not answered for about an
+                // election timeout of heartbeats was lost: send it again. Not
+                // sooner: it may still be writing it (a chunk is up to
+                // `snapshot_chunk_bytes`; resending it with every heartbeat
+                // answer would only load the link and the peer).
+                let send = &mut progress.snapshot;
+                send.heartbeats_since_chunk += 1;
+                let patience = (node.config.election_timeout_min_ticks
+                    / node.config.heartbeat_interval_ticks)
+                    .max(2);
+                if send.heartbeats_since_chunk >= patience {
+                    send.chunk_in_flight = false;
+                }
                 leader.request_snapshot_chunk(node, from);
                 leader.read_only.acknowledge(from, response.round);
                 leader.deliver_confirmed_reads(node);
@@ -481,6 +492,7 @@ impl LeaderState {
             return;
         }
         progress.snapshot.chunk_in_flight = true;
+        progress.snapshot.heartbeats_since_chunk = 0;
         node.snapshot_out.reads.push(SnapshotRead {
             to: peer,
             snapshot_index: progress.snapshot.index,
