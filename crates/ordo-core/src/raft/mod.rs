@@ -178,7 +178,8 @@ impl<L: LogRead> Raft<L> {
     /// heartbeats and check their quorum.
     ///
     /// # Errors
-    /// A fatal storage failure.
+    /// A fatal storage failure; [`Error::TermsExhausted`] when an election
+    /// would need a term at the cap (stop the node).
     pub fn tick(&mut self) -> Result<(), Error> {
         let node = &mut self.node;
         node.ticks_since_start = node.ticks_since_start.saturating_add(1);

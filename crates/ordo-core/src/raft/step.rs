@@ -22,10 +22,12 @@ use crate::types::{NodeId, Term};
 
 impl<L: LogRead> Raft<L> {
     /// Handles a message from a peer. Malformed, misaddressed and stale
-    /// messages are dropped without effect.
+    /// messages are dropped without effect; one whose term is too far ahead
+    /// or at the cap is refused and counted (see [`Config::max_term_jump`](crate::Config::max_term_jump)).
     ///
     /// # Errors
-    /// A fatal storage failure.
+    /// A fatal storage failure; [`Error::TermsExhausted`] when an election
+    /// would need a term at the cap (stop the node).
     pub fn step(&mut self, message: Message) -> Result<(), Error> {
         self.step_message(message)?;
         self.maintain_membership()
