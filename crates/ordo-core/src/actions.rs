@@ -8,6 +8,7 @@
 //! persists are applied to storage in the order of their ids.
 
 use crate::entry::Entry;
+use crate::event::Event;
 use crate::hard_state::HardState;
 use crate::membership::Membership;
 use crate::message::Message;
@@ -86,6 +87,9 @@ pub struct Actions {
     /// It is decided once its index is applied: with its term (it won) or
     /// another (it is lost for good).
     pub truncated_from: Option<Index>,
+    /// What happened since the last actions, for logs and metrics (see
+    /// [`Event`]); nothing needs doing about it.
+    pub events: Vec<Event>,
 }
 
 impl Actions {
@@ -104,5 +108,6 @@ impl Actions {
             && self.install_snapshot.is_none()
             && self.reads.is_empty()
             && self.failed_reads.is_empty()
+            && self.events.is_empty()
     }
 }

@@ -67,6 +67,12 @@ pub struct Config {
     /// per minimum election timeout. The lease lasts the minimum election
     /// timeout minus this margin.
     pub lease_clock_drift_ticks: u64,
+    /// Most a message's term may exceed this node's own before the message is
+    /// refused (and counted, see [`Status::refused_term_messages`](crate::Status::refused_term_messages)).
+    /// Each election adds one to the term, so a correct peer is never this
+    /// far ahead; a forged message that were adopted could push every node
+    /// to the term cap at once and end elections for good.
+    pub max_term_jump: u64,
     /// Seed of the node's own random generator (election jitter). Give each
     /// node a different seed; the simulator derives them from its run seed.
     pub rng_seed: u64,
@@ -92,6 +98,7 @@ impl Default for Config {
             snapshot_chunk_bytes: 1024 * 1024,
             lease_reads: false,
             lease_clock_drift_ticks: 2,
+            max_term_jump: 1 << 32,
             rng_seed: 0,
         }
     }
@@ -132,7 +139,8 @@ impl Config {
                 election_min_ticks: self.election_timeout_min_ticks,
             });
         }
-        let limits: [(&'static str, u64); 7] = [
+        let limits: [(&'static str, u64); 8] = [
+            ("max_term_jump", self.max_term_jump),
             ("snapshot_chunk_bytes", self.snapshot_chunk_bytes),
             (
                 "max_entries_per_message",
@@ -269,6 +277,15 @@ mod tests {
                 ConfigError::LeaseTooShort {
                     drift_ticks: 15,
                     election_min_ticks: 15,
+                },
+            ),
+            (
+                Config {
+                    max_term_jump: 0,
+                    ..valid()
+                },
+                ConfigError::ZeroLimit {
+                    name: "max_term_jump",
                 },
             ),
             (

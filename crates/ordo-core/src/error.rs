@@ -4,7 +4,7 @@ use thiserror::Error;
 
 use crate::config::ConfigError;
 use crate::log::LogReadError;
-use crate::types::NodeId;
+use crate::types::{NodeId, Term};
 
 /// A failure the node cannot continue from: stop it and look at the storage.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
@@ -14,6 +14,22 @@ pub enum Error {
     /// node as failed and restart it from its durable state.
     #[error("log storage failed; stop this node, check its storage, then restart it: {0}")]
     Storage(#[from] LogReadError),
+    /// The next election would need a term at or past [`MAX_TERM`](crate::MAX_TERM):
+    /// this group can elect no leader again. No real group gets near it
+    /// (each election adds one); only forged or corrupted messages, each
+    /// within [`Config::max_term_jump`](crate::Config::max_term_jump) of the
+    /// last, could have carried the terms this far.
+    #[error(
+        "term {term} leaves no room for another election (the cap is {cap}); only forged or \
+         corrupted peer messages raise terms this far: find their source (the nodes' refused-term \
+         counters), then restore the data into a new group from a backup"
+    )]
+    TermsExhausted {
+        /// The node's current term.
+        term: Term,
+        /// The cap, [`MAX_TERM`](crate::MAX_TERM).
+        cap: Term,
+    },
 }
 
 /// Why reads were not accepted.

@@ -12,6 +12,10 @@ pub(crate) const ACK_BEFORE_DURABLE: bool = cfg!(feature = "planted-bug-ack-befo
 /// Hand entries to the state machine before they are committed.
 pub(crate) const APPLY_BEFORE_COMMIT: bool = cfg!(feature = "planted-bug-apply-before-commit");
 
+/// Ignore the repair point: vote and campaign with a log that lost
+/// acknowledged entries.
+pub(crate) const VOTE_AFTER_CUT: bool = cfg!(feature = "planted-bug-vote-after-cut");
+
 /// Answer reads at once, without confirming leadership with a quorum.
 pub(crate) const STALE_READ: bool = cfg!(feature = "planted-bug-stale-read");
 
@@ -22,6 +26,7 @@ pub const PLANTED_BUGS: &[(&str, bool)] = &[
     ("ack-before-durable", ACK_BEFORE_DURABLE),
     ("apply-before-commit", APPLY_BEFORE_COMMIT),
     ("stale-read", STALE_READ),
+    ("vote-after-cut", VOTE_AFTER_CUT),
 ];
 
 /// Names of the planted bugs enabled in this build.

@@ -63,6 +63,14 @@ pub struct Status {
     pub pending_reads: usize,
     /// On a leader handing leadership over, the node taking over.
     pub transferring_to: Option<NodeId>,
+    /// Messages refused because their term was too far ahead of this node's
+    /// or at the term cap (see [`Config::max_term_jump`](crate::Config::max_term_jump)).
+    /// Only forged or corrupted messages carry such terms: alert on it.
+    pub refused_term_messages: u64,
+    /// While `Some(i)`: this node's storage may have lost entries it had
+    /// acknowledged, up to index `i`, so it neither votes nor campaigns until
+    /// its durable log reaches `i` again (see [`Raft::begin_repair`](crate::Raft::begin_repair)).
+    pub repair_point: Option<Index>,
 }
 
 /// One member's replication progress, as the leader sees it.

@@ -522,7 +522,7 @@ async fn a_restarted_cluster_reads_everything_back() {
 
 /// A node asked to stop while a write waits for a quorum that is gone
 /// answers the write (503) and exits promptly, rather than holding the
-/// stop until the write times out.
+/// stop until the write times out (its stepping down may answer it first).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_answers_a_stuck_write_and_exits_promptly() {
     let dir = tempfile::tempdir().unwrap();
@@ -542,12 +542,10 @@ async fn sigterm_answers_a_stuck_write_and_exits_promptly() {
             .timeout(PATIENCE)
             .send(),
     );
+    // The leader may answer the write 503 before the stop: once it steps
+    // down (check-quorum), it answers its uncommitted writes "outcome
+    // unknown" at once. Either way the answer is 503 and the stop prompt.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        !stuck.is_finished(),
-        "the write was answered before the stop: {:?}",
-        stuck.await
-    );
     let signalled = Instant::now();
     let status = cluster.terminate(leader).await;
     let took = signalled.elapsed();

@@ -273,6 +273,17 @@ async fn followers_redirect_writes_and_serve_linearizable_reads() {
     };
     assert!(counter("ordo_elections_total") >= 1, "{metrics}");
     assert!(counter("ordo_leader_changes_total") >= 1, "{metrics}");
+    // The core's own counters: it became leader, and nothing was forged.
+    assert!(
+        counter("ordo_consensus_became_leader_total") >= 1,
+        "{metrics}"
+    );
+    assert!(
+        counter("ordo_consensus_elections_started_total") >= 1,
+        "{metrics}"
+    );
+    assert_eq!(counter("ordo_consensus_refused_term_messages_total"), 0);
+    assert_eq!(counter("ordo_repair_point"), 0, "{metrics}");
     // With two of three nodes gone, the last one ends up knowing no leader.
     // (The stopping leader may hand leadership to it first: it then leads
     // without a quorum until check-quorum makes it step down.)

@@ -18,9 +18,10 @@ use bytes::Bytes;
 
 use crate::snapshots;
 use ordo_core::{
-    Actions, ChangeError, Config, Entry, Error, InitialState, LogRead, LogReadError, Membership,
-    MembershipChange, MemoryLog, Message, NodeId, PartialSnapshot, Persist, Proposal, ProposeError,
-    Raft, ReadError, ReadMode, SnapshotMeta, SnapshotWrite, StartError, TransferError,
+    Actions, ChangeError, Config, Entry, Error, Event, Index, InitialState, LogRead, LogReadError,
+    Membership, MembershipChange, MemoryLog, Message, NodeId, PartialSnapshot, Persist, Proposal,
+    ProposeError, Raft, ReadError, ReadMode, SnapshotMeta, SnapshotWrite, StartError,
+    TransferError,
 };
 
 /// One simulated node: a core, its disk and its (in-memory) state machine.
@@ -47,6 +48,10 @@ pub struct SimNode {
     pub snapshot: Option<(SnapshotMeta, Bytes)>,
     /// A snapshot partly received from a leader, durable.
     pub partial_snapshot: Option<(SnapshotMeta, Vec<u8>)>,
+    /// The durable repair point: its disk lost entries it had acknowledged,
+    /// up to here (see [`Cluster::lose_synced_tail`]). Handed to the core at
+    /// each restart until the core reports the repair finished.
+    pub repair_point: Option<Index>,
 }
 
 impl SimNode {
@@ -63,6 +68,7 @@ impl SimNode {
             incarnation: 0,
             snapshot: None,
             partial_snapshot: None,
+            repair_point: None,
         }
     }
 
@@ -242,6 +248,14 @@ impl Cluster {
             return Ok(Actions::default());
         };
         let actions = raft.take_actions()?;
+        // The core reached the repair point: the disk may forget it.
+        if actions
+            .events
+            .iter()
+            .any(|event| matches!(event, Event::RepairFinished { .. }))
+        {
+            node.repair_point = None;
+        }
         if let Some(persist) = &actions.persist {
             node.pending_writes.push_back(persist.clone());
         }
@@ -414,6 +428,30 @@ impl Cluster {
             .unwrap_or_default();
     }
 
+    /// Crashes `id` and then cuts its durable log to end at `keep_through`
+    /// (or at its newest snapshot's index, if later: the entries a snapshot
+    /// covers are not lost with the log): a storage fault that lost synced,
+    /// possibly acknowledged entries, such as a flipped bit in the last WAL
+    /// record that recovery cuts as if it were torn. The disk records a
+    /// repair point at the former last index, which every restart hands to
+    /// the core until the log is repaired. Returns the repair point, or
+    /// `None` when nothing was lost.
+    pub fn lose_synced_tail(&mut self, id: NodeId, keep_through: Index) -> Option<Index> {
+        self.crash(id);
+        let node = self.nodes.get_mut(&id)?;
+        let snapshot_index = node.snapshot.as_ref().map_or(0, |(meta, _)| meta.index);
+        let disk = node.disk.as_mut()?;
+        let last = disk.last_index();
+        let keep_through = keep_through.max(disk.first_index() - 1).max(snapshot_index);
+        if keep_through >= last {
+            return None;
+        }
+        disk.lose_entries_after(keep_through);
+        let point = node.repair_point.map_or(last, |p| p.max(last));
+        node.repair_point = Some(point);
+        Some(point)
+    }
+
     /// Adds a new, empty node `id` that knows no members: it waits for a
     /// leader to add it and replicate to it.
     ///
@@ -478,7 +516,11 @@ impl Cluster {
                     received_bytes: data.len() as u64,
                 }),
         };
-        node.raft = Some(Raft::new(node.config.clone(), disk, initial)?);
+        let mut raft = Raft::new(node.config.clone(), disk, initial)?;
+        if let Some(point) = node.repair_point {
+            raft.begin_repair(point);
+        }
+        node.raft = Some(raft);
         node.incarnation += 1;
         Ok(())
     }

@@ -6,7 +6,7 @@
 use std::fmt::Write;
 
 use ordo_core::{
-    Actions, AppendResponse, Entry, EntryPayload, Membership, Message, MessageBody, Status,
+    Actions, AppendResponse, Entry, EntryPayload, Event, Membership, Message, MessageBody, Status,
 };
 
 /// `4@2:noop` / `5@2:"x"`.
@@ -126,9 +126,54 @@ pub fn message(message: &Message) -> String {
     head + &tail
 }
 
+/// `election started for term 3 (timeout, pre-vote)` and the like.
+pub fn event(event: &Event) -> String {
+    match *event {
+        Event::ElectionStarted {
+            term,
+            reason,
+            pre_vote,
+        } => {
+            let round = if pre_vote { ", pre-vote" } else { "" };
+            format!("election started for term {term} ({reason:?}{round})")
+        }
+        Event::PreVoteFinished { term, granted } => {
+            let outcome = if granted { "granted" } else { "rejected" };
+            format!("pre-vote for term {term} {outcome}")
+        }
+        Event::BecameLeader { term, last_index } => {
+            format!("became leader of term {term} (last index {last_index})")
+        }
+        Event::TermChanged { from, to } => format!("term {from} -> {to}"),
+        Event::SteppedDown { term, reason } => {
+            format!("stepped down as leader of term {term} ({reason:?})")
+        }
+        Event::FollowerLogWentBack {
+            follower,
+            acknowledged,
+            log_ends,
+        } => format!(
+            "follower {follower}'s log went back: it acknowledged {acknowledged}, its log ends at {log_ends}"
+        ),
+        Event::MessagesRefusedForTerm {
+            count,
+            last_from,
+            last_term,
+        } => format!(
+            "refused {count} messages for their term (last from {last_from}, term {last_term})"
+        ),
+        Event::RepairFinished { through } => {
+            format!("repair finished (log durable through {through})")
+        }
+    }
+}
+
 /// One line per action, each prefixed with the node id.
 pub fn actions(id: u64, actions: &Actions) -> String {
     let mut out = String::new();
+    for happened in &actions.events {
+        let _ = writeln!(out, "{id}: event: {}", event(happened));
+    }
     if let Some(soft) = &actions.soft_state {
         let leader = soft.leader.map_or("none".to_string(), |l| l.to_string());
         let _ = writeln!(
@@ -224,6 +269,12 @@ pub fn status(status: &Status) -> String {
     );
     if status.held_messages > 0 {
         let _ = write!(line, " held={}", status.held_messages);
+    }
+    if let Some(point) = status.repair_point {
+        let _ = write!(line, " repair-point={point}");
+    }
+    if status.refused_term_messages > 0 {
+        let _ = write!(line, " refused-term={}", status.refused_term_messages);
     }
     if let Some(target) = status.transferring_to {
         let _ = write!(line, " transferring-to={target}");

@@ -137,12 +137,15 @@ fn main() -> ExitCode {
     let started = Instant::now();
     let (mut failures, mut committed, mut operations, mut undecided) =
         (0u64, 0usize, 0usize, 0usize);
+    let (mut tail_losses, mut waited) = (0usize, 0usize);
     for seed in options.seeds.clone() {
         match run(seed, &options.config) {
             Ok(summary) => {
                 committed += summary.committed;
                 operations += summary.operations;
                 undecided += usize::from(summary.linearizability_undecided);
+                tail_losses += summary.tail_losses;
+                waited += usize::from(summary.waited_for_operator);
                 if !options.quiet {
                     println!(
                         "seed {seed}: ok ({} committed, {} operations, term {})",
@@ -161,7 +164,8 @@ fn main() -> ExitCode {
     let runs = options.seeds.end - options.seeds.start;
     println!(
         "{runs} seeds in {seconds:.1} s ({:.0} seeds/s): {failures} failed; {committed} entries committed, \
-         {operations} client operations checked, {undecided} histories undecided",
+         {operations} client operations checked, {undecided} histories undecided; {tail_losses} synced \
+         tails lost, {waited} runs left waiting for an operator (repairing nodes needed for every quorum)",
         runs as f64 / seconds.max(f64::EPSILON)
     );
     if failures > 0 {

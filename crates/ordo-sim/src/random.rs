@@ -7,7 +7,9 @@
 //! members leave, several voters change at once). Storms, when faults strike,
 //! alternate with calm stretches that heal the network and restart crashed
 //! nodes, so that leaders settle and changes go through. Disks are slow
-//! (writes wait for an explicit sync), so crashes lose unsynced writes. After
+//! (writes wait for an explicit sync), so crashes lose unsynced writes; one
+//! crash in four (while no other node is under repair) also loses the synced
+//! tail of the node's log, and the node restarts with a repair point. After
 //! every step the [`Checker`] runs; after the faulty phase the network heals,
 //! every node restarts, and the group must elect a leader and commit a new
 //! entry within a bounded number of steps.
@@ -15,7 +17,9 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
-use ordo_core::{Config, MembershipChange, NodeId, ReadMode, Role};
+use ordo_core::{
+    Config, EntryPayload, LogRead, Membership, MembershipChange, NodeId, ReadMode, Role,
+};
 
 use crate::cluster::Cluster;
 use crate::format;
@@ -127,6 +131,11 @@ pub struct RunSummary {
     /// The linearizability check ran out of budget (no violation found, none
     /// ruled out).
     pub linearizability_undecided: bool,
+    /// Crashes that lost the synced tail of a node's log.
+    pub tail_losses: usize,
+    /// The run ended with no leader by design: the nodes under repair were
+    /// needed for every quorum (liveness is then not required).
+    pub waited_for_operator: bool,
 }
 
 /// A failed run: the seed that replays it, what broke, and the last events.
@@ -215,6 +224,8 @@ struct Run {
     /// True during a storm (faults on), false during a calm stretch.
     storm: bool,
     phase_steps_left: u64,
+    tail_losses: usize,
+    waited_for_operator: bool,
 }
 
 /// Runs one randomized scenario for `seed`.
@@ -261,6 +272,8 @@ pub fn run(seed: u64, config: &RunConfig) -> Result<RunSummary, RunFailure> {
         links: BTreeMap::new(),
         storm: false,
         phase_steps_left: 0,
+        tail_losses: 0,
+        waited_for_operator: false,
     };
     for id in config.nodes + 1..=config.nodes + config.spare_nodes {
         run.cluster
@@ -311,6 +324,8 @@ pub fn run(seed: u64, config: &RunConfig) -> Result<RunSummary, RunFailure> {
         snapshots_installed: run.snapshots_installed,
         operations: run.clients.history().len(),
         linearizability_undecided: undecided,
+        tail_losses: run.tail_losses,
+        waited_for_operator: run.waited_for_operator,
     })
 }
 
@@ -560,6 +575,18 @@ impl Run {
                 MembershipChange::Replace { voters, learners }
             }
         };
+        // While a node is under repair, only changes that keep a quorum
+        // without it: adding members (a new voter adds one to the healthy
+        // side too) or removing one under repair. Others could leave too
+        // few healthy voters to elect anyone (see `tail_loss_survivable`).
+        let shrinks_the_healthy = match &change {
+            MembershipChange::AddLearner(_) | MembershipChange::AddVoter(_) => false,
+            MembershipChange::Remove(id) => !self.is_repairing(*id),
+            _ => true,
+        };
+        if shrinks_the_healthy && !self.no_node_repairing() {
+            return;
+        }
         let outcome = self.cluster.change_membership(leader, change.clone());
         self.membership_changes += usize::from(outcome.is_ok());
         self.note(format!("change on {leader}: {change:?} -> {outcome:?}"));
@@ -584,7 +611,9 @@ impl Run {
 
     fn crash_or_restart(&mut self) -> Result<(), String> {
         let id = self.random_node();
-        if self.cluster.raft(id).is_some() {
+        if self.cluster.raft(id).is_some() && self.rng.chance(250) && self.tail_loss_survivable() {
+            self.lose_synced_tail(id);
+        } else if self.cluster.raft(id).is_some() {
             // Unsynced writes are lost, except that a prefix of the oldest may
             // have reached the disk anyway (a torn write cut at a record).
             let survivors = self.rng.below(4) as usize;
@@ -597,6 +626,139 @@ impl Run {
             self.cluster.restart(id).map_err(|e| e.to_string())?;
         }
         Ok(())
+    }
+
+    /// Crashes `id` and cuts 1–12 synced entries from the end of its log (a
+    /// flipped bit or cut in the last, acknowledged WAL record); it restarts
+    /// later with a repair point at its former last index. The leader, if
+    /// another node, crashes with it (a power cut of both, the issue's
+    /// scenario): then only the repair point keeps `id` from electing a node
+    /// that lacks what it lost.
+    fn lose_synced_tail(&mut self, id: NodeId) {
+        // The follower with the longest durable log most likely acknowledged
+        // what it is about to lose.
+        let leader = self.leader();
+        let id = self
+            .cluster
+            .running()
+            .into_iter()
+            .filter(|&other| Some(other) != leader)
+            .max_by_key(|other| self.cluster.nodes.get(other).map(|n| n.disk().last_index()))
+            .unwrap_or(id);
+        if let Some(leader) = self.leader().filter(|&leader| leader != id) {
+            self.note(format!("crash {leader} (the leader, with {id})"));
+            self.cluster.crash(leader);
+        }
+        let last = self
+            .cluster
+            .nodes
+            .get(&id)
+            .map_or(0, |node| node.disk().last_index());
+        let keep = last.saturating_sub(1 + self.rng.below(12));
+        match self.cluster.lose_synced_tail(id, keep) {
+            Some(point) => {
+                self.tail_losses += 1;
+                self.note(format!(
+                    "crash {id}, losing its synced log after {keep} (repair point {point})"
+                ));
+            }
+            None => self.note(format!("crash {id} (nothing synced to lose)")),
+        }
+    }
+
+    /// True when `id` holds a repair point.
+    fn is_repairing(&self, id: NodeId) -> bool {
+        self.cluster
+            .nodes
+            .get(&id)
+            .is_some_and(|node| node.repair_point.is_some())
+    }
+
+    /// True when no node holds a repair point.
+    fn no_node_repairing(&self) -> bool {
+        self.cluster
+            .nodes
+            .values()
+            .all(|node| node.repair_point.is_none())
+    }
+
+    /// True when the group can recover from one node losing its log's tail
+    /// by itself: no node is under repair yet, and every configuration any
+    /// node's log (or snapshot) holds, crashed nodes included, has at least
+    /// three voters and is not joint, so the others still make a quorum
+    /// whichever of them wins. (A node under repair withholds its vote by
+    /// design; a group that needs it to elect anyone waits for an operator,
+    /// which the run's liveness check would count as a failure.)
+    fn tail_loss_survivable(&self) -> bool {
+        self.no_node_repairing()
+            && self.cluster.nodes.keys().all(|&id| {
+                let membership = self.latest_membership(id);
+                membership.voters.is_empty()
+                    || (!membership.is_joint() && membership.voters.len() >= 3)
+            })
+    }
+
+    /// True when no leader can be elected by design: for every node outside
+    /// repair, in the configuration its own log holds last, the voters that
+    /// would grant it their vote (outside repair, log no more up to date)
+    /// make no majority (of either half, when joint). Every election then
+    /// needs a vote a node under repair withholds, and the group waits for
+    /// an operator. The injection gate (`tail_loss_survivable`) makes this
+    /// rare (a configuration entry the victim lost may have been durable
+    /// nowhere else).
+    fn waits_for_an_operator(&self) -> bool {
+        let repairing: BTreeSet<NodeId> = self
+            .cluster
+            .nodes
+            .iter()
+            .filter(|(_, node)| node.repair_point.is_some())
+            .map(|(&id, _)| id)
+            .collect();
+        if repairing.is_empty() {
+            return false;
+        }
+        let last_entry = |id: NodeId| {
+            let entries = self.cluster.log_entries(id);
+            entries.last().map_or((0, 0), |e| (e.term, e.index))
+        };
+        let electable = |candidate: NodeId| {
+            let membership = self.latest_membership(candidate);
+            let own_last = last_entry(candidate);
+            let majority_grants = |voters: &BTreeSet<NodeId>| {
+                let granting = voters
+                    .iter()
+                    .filter(|&&v| !repairing.contains(&v) && last_entry(v) <= own_last)
+                    .count();
+                voters.is_empty() || granting > voters.len() / 2
+            };
+            membership.is_voter(candidate)
+                && majority_grants(&membership.voters)
+                && majority_grants(&membership.outgoing_voters)
+        };
+        !self
+            .cluster
+            .nodes
+            .keys()
+            .any(|&id| !repairing.contains(&id) && electable(id))
+    }
+
+    /// The newest configuration in `id`'s log, or else its snapshot's, or
+    /// the one it started with.
+    fn latest_membership(&self, id: NodeId) -> Membership {
+        let logged = self
+            .cluster
+            .log_entries(id)
+            .into_iter()
+            .rev()
+            .find_map(|entry| match entry.payload {
+                EntryPayload::Membership(membership) => Some(membership),
+                _ => None,
+            });
+        let node = self.cluster.nodes.get(&id);
+        logged
+            .or_else(|| node.and_then(|n| n.snapshot.as_ref().map(|(m, _)| m.membership.clone())))
+            .or_else(|| node.map(|n| n.base_membership.clone()))
+            .unwrap_or_default()
     }
 
     /// After the faults: heal, restart everyone, and require a new entry to
@@ -656,6 +818,11 @@ impl Run {
             if everywhere {
                 return Ok(());
             }
+        }
+        if self.waits_for_an_operator() {
+            self.waited_for_operator = true;
+            self.note("no leader: the nodes under repair are needed for every quorum".to_string());
+            return Ok(());
         }
         let states: Vec<String> = (1..=self.total_nodes())
             .filter_map(|id| {

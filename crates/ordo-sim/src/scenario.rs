@@ -2,7 +2,7 @@
 //!
 //! | command | effect |
 //! |---|---|
-//! | `add-nodes N [pre-vote=B] [check-quorum=B] [lease-reads=B] [snapshot-threshold=N] [retention=N] [chunk-bytes=N] [election=MIN..MAX] [heartbeat=T] [max-entries=N] [max-inflight=N] [max-uncommitted=BYTES] [seed=S]` | start nodes 1..=N, all voters |
+//! | `add-nodes N [pre-vote=B] [check-quorum=B] [lease-reads=B] [snapshot-threshold=N] [retention=N] [chunk-bytes=N] [election=MIN..MAX] [heartbeat=T] [max-entries=N] [max-inflight=N] [max-uncommitted=BYTES] [max-term-jump=N] [seed=S]` | start nodes 1..=N, all voters |
 //! | `set-log ID T1 T2 ... [term=T]` | replace ID's disk with entries of these terms (hard-state term T, default the last) |
 //! | `tick-until-election [max=N]` | tick every node until one starts an election |
 //! | `campaign ID` / `tick ID [N]` / `tick-all [N]` | inputs |
@@ -21,6 +21,8 @@
 //! | `stabilize [verbose=false]` | process and deliver until quiet |
 //! | `partition ID...` / `cut FROM TO` / `heal` | network faults |
 //! | `crash ID` / `restart ID` | process faults |
+//! | `lose-tail ID keep=N` | crash ID, cut its durable log after index N (a synced tail lost to a storage fault), restart it with a repair point at its former last index (`repair=false`: without one) |
+//! | `forge FROM TO heartbeat\|vote\|pre-vote\|timeout-now\|read-index term=T` | put a forged message on the network (a vote request claims the sender's log ends at 1@1; a read asks for read id 1) |
 //! | `status [ID...]` / `log ID` | print state |
 //! | `elect ID` | campaign and stabilize, printing only the outcome |
 
@@ -29,7 +31,8 @@ use std::fmt::Write;
 
 use bytes::Bytes;
 use ordo_core::{
-    Config, Entry, HardState, MembershipChange, MemoryLog, Message, NodeId, Persist, ReadMode, Role,
+    Config, Entry, HardState, Heartbeat, Index, MembershipChange, MemoryLog, Message, MessageBody,
+    NodeId, Persist, ReadIndexRequest, ReadMode, Role, Term, VoteRequest,
 };
 
 use crate::cluster::{Cluster, Delivery};
@@ -114,6 +117,7 @@ impl Scenario {
             snapshot_threshold_entries: option(command, "snapshot-threshold", 0)?,
             log_retention_entries: option(command, "retention", 0)?,
             snapshot_chunk_bytes: option(command, "chunk-bytes", defaults.snapshot_chunk_bytes)?,
+            max_term_jump: option(command, "max-term-jump", defaults.max_term_jump)?,
             ..defaults
         };
         let cluster = Cluster::new(count, |id| Config {
@@ -253,6 +257,8 @@ fn run_on(cluster: &mut Cluster, command: &Command) -> Outcome {
             cluster.crash(positional(command, 0)?);
             Ok(String::new())
         }
+        "lose-tail" => lose_tail(cluster, command),
+        "forge" => forge(cluster, command),
         "restart" => {
             cluster
                 .restart(positional(command, 0)?)
@@ -368,6 +374,55 @@ fn set_log(cluster: &mut Cluster, command: &Command) -> Outcome {
     cluster.replace_disk(id, disk);
     cluster.restart(id).map_err(|e| e.to_string())?;
     Ok(format!("{id}: log has {} entries", terms.len()))
+}
+
+fn lose_tail(cluster: &mut Cluster, command: &Command) -> Outcome {
+    let id: NodeId = positional(command, 0)?;
+    let keep: Index = option(command, "keep", 0)?;
+    let point = cluster.lose_synced_tail(id, keep);
+    if !option(command, "repair", true)?
+        && let Some(node) = cluster.nodes.get_mut(&id)
+    {
+        node.repair_point = None;
+    }
+    cluster.restart(id).map_err(|e| e.to_string())?;
+    Ok(match point {
+        Some(point) => format!("{id}: lost its log after {keep} (it had reached {point})"),
+        None => format!("{id}: nothing to lose after {keep}"),
+    })
+}
+
+fn forge(cluster: &mut Cluster, command: &Command) -> Outcome {
+    let (from, to): (NodeId, NodeId) = (positional(command, 0)?, positional(command, 1)?);
+    let kind: String = positional(command, 2)?;
+    let term: Term = option(command, "term", 1)?;
+    let request = VoteRequest {
+        last_log_index: 1,
+        last_log_term: 1,
+        leadership_transfer: false,
+    };
+    let body = match kind.as_str() {
+        "heartbeat" => MessageBody::Heartbeat(Heartbeat {
+            commit: 0,
+            round: 0,
+        }),
+        "vote" => MessageBody::Vote(request),
+        "pre-vote" => MessageBody::PreVote(request),
+        "timeout-now" => MessageBody::TimeoutNow,
+        "read-index" => MessageBody::ReadIndex(ReadIndexRequest {
+            request_ids: vec![1],
+        }),
+        other => return Err(format!("cannot forge {other:?}")),
+    };
+    let message = Message {
+        from,
+        to,
+        term,
+        body,
+    };
+    let line = format::message(&message);
+    cluster.network.push(message);
+    Ok(format!("queued {line}"))
 }
 
 fn deliver(cluster: &mut Cluster, command: &Command) -> Outcome {

@@ -51,7 +51,8 @@ fn an_ordinary_build_plants_no_bug() {
         feature = "planted-bug-double-vote",
         feature = "planted-bug-ack-before-durable",
         feature = "planted-bug-apply-before-commit",
-        feature = "planted-bug-stale-read"
+        feature = "planted-bug-stale-read",
+        feature = "planted-bug-vote-after-cut"
     )) {
         return;
     }

@@ -93,7 +93,7 @@ pub mod transport;
 
 pub use ordo_core::{HardState, Index, Membership, MembershipChange, NodeId, Role, Term};
 pub use runtime::{
-    ConfigError, Entry, Event, EventStream, EventStreamError, NodeStatus, Peer, RaftConfig,
-    RaftError, RaftNode, RaftNodeBuilder, ReadConsistency, SEED_INDEX, StateMachine,
+    ConfigError, ConsensusMetrics, Entry, Event, EventStream, EventStreamError, NodeStatus, Peer,
+    RaftConfig, RaftError, RaftNode, RaftNodeBuilder, ReadConsistency, SEED_INDEX, StateMachine,
     is_unfinished_seed, seed_snapshot,
 };

@@ -90,6 +90,22 @@ impl MemoryLog {
         self.compacted_term = term;
     }
 
+    /// Removes every entry after `index` (at least the compaction point),
+    /// keeping the hard state: what a storage fault that lost the synced
+    /// tail of a log leaves. For simulators and tests.
+    ///
+    /// # Panics
+    /// If `index` is below the compaction point.
+    pub fn lose_entries_after(&mut self, index: Index) {
+        assert!(
+            index >= self.compacted_index,
+            "cannot cut the log to {index}, below its compaction point {}",
+            self.compacted_index
+        );
+        self.entries
+            .truncate((index - self.compacted_index) as usize);
+    }
+
     fn entry_term(&self, index: Index) -> Term {
         self.entries[(index - self.compacted_index - 1) as usize].term
     }

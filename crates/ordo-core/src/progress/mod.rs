@@ -8,7 +8,14 @@
 //!   The leader streams appends optimistically, advancing `next_index` as it
 //!   sends, bounded by an in-flight window of messages and bytes.
 //!
-//! (A third state, sending a snapshot, arrives with log compaction.)
+//! - **Snapshot**: the entries the follower needs were compacted away; the
+//!   leader sends its snapshot in chunks.
+//!
+//! `match_index` normally only grows. It is lowered in one case: a probe at
+//! the match point is rejected with a hint below it, so the follower's
+//! storage lost entries it had acknowledged. Lowering it is safe (the commit
+//! index never goes back) and lets the leader repair the follower instead of
+//! probing the same index forever.
 
 mod inflights;
 #[allow(clippy::module_inception)]
@@ -16,5 +23,5 @@ mod progress;
 mod tracker;
 
 pub(crate) use inflights::Inflights;
-pub(crate) use progress::{Progress, ProgressState};
+pub(crate) use progress::{Progress, ProgressState, Rejection};
 pub(crate) use tracker::{ProgressTracker, WindowLimits};

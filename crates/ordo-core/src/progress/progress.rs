@@ -43,6 +43,9 @@ pub(crate) struct SnapshotSend {
     pub(crate) index: Index,
     pub(crate) offset: u64,
     pub(crate) chunk_in_flight: bool,
+    /// Heartbeat answers since the chunk in flight was sent: the peer is
+    /// alive but has not answered it (it may be writing it, or it was lost).
+    pub(crate) heartbeats_since_chunk: u64,
 }
 
 impl Progress {
@@ -93,6 +96,7 @@ impl Progress {
             index,
             offset: 0,
             chunk_in_flight: false,
+            heartbeats_since_chunk: 0,
         };
     }
 
@@ -124,33 +128,67 @@ impl Progress {
         grew
     }
 
-    /// The peer rejected an append whose previous index was `rejected`; it
-    /// suggests probing at `probe_index` next. Returns false when the
-    /// rejection is stale (answers an append sent before something newer).
-    pub(crate) fn reject(&mut self, rejected: Index, probe_index: Index) -> bool {
+    /// The peer rejected an append whose previous index was `rejected`; by its
+    /// hint its log ends at or before `hint_index`, and the leader's own log
+    /// suggests probing at `probe_index` next.
+    ///
+    /// A rejection of an append sent before `match_index` grew is stale and
+    /// changes nothing. One at or above `match_index` while streaming means
+    /// appends were lost, or the follower lost entries: probe from the match
+    /// point, whose answer tells which. A rejected probe whose hint is below
+    /// `match_index` means the follower's log went back before entries it
+    /// acknowledged (its storage lost them): forget the match (lowering a
+    /// match never lowers the commit index) and probe from where its log
+    /// ends. A duplicated old rejection can look the same; resetting is safe
+    /// either way and costs one re-sent stretch of log.
+    pub(crate) fn reject(
+        &mut self,
+        rejected: Index,
+        hint_index: Index,
+        probe_index: Index,
+    ) -> Rejection {
         match self.state {
-            ProgressState::Snapshot => false,
+            ProgressState::Snapshot => Rejection::Stale,
             ProgressState::Replicate => {
-                // Everything up to match_index is known good; a rejection at or
-                // below it is a reordered answer to an old message.
-                if rejected <= self.match_index {
-                    return false;
+                if rejected < self.match_index {
+                    return Rejection::Stale;
                 }
                 self.become_probe();
-                true
+                Rejection::Probe
             }
             ProgressState::Probe => {
                 // Only the answer to the probe just sent is meaningful.
                 if rejected.checked_add(1) != Some(self.next_index) {
-                    return false;
+                    return Rejection::Stale;
                 }
                 let next = probe_index.saturating_add(1).min(rejected);
-                self.next_index = next.max(self.match_index + 1);
                 self.probe_sent = false;
-                true
+                if hint_index < self.match_index {
+                    let acknowledged = self.match_index;
+                    self.match_index = 0;
+                    self.next_index = next.max(1);
+                    return Rejection::LogWentBack { acknowledged };
+                }
+                self.next_index = next.max(self.match_index + 1);
+                Rejection::Probe
             }
         }
     }
+}
+
+/// What a rejection told the leader about a peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Rejection {
+    /// An answer to an older append: nothing changes.
+    Stale,
+    /// Probe again from the (new) next index.
+    Probe,
+    /// The peer's log ends before `acknowledged`, the highest index it had
+    /// acknowledged; its progress was reset and probing starts over.
+    LogWentBack {
+        /// The match index before the reset.
+        acknowledged: Index,
+    },
 }
 
 #[cfg(test)]
@@ -186,19 +224,63 @@ mod tests {
     fn a_hinted_rejection_jumps_back_but_never_below_the_match() {
         let mut p = progress(100);
         p.match_index = 20;
-        assert!(p.reject(99, 40));
+        assert_eq!(p.reject(99, 40, 40), Rejection::Probe);
         assert_eq!(p.next_index, 41);
         p.sent_append(45, 5, 0);
-        assert!(p.reject(40, 5));
+        // The leader's own log suggests 5, but the follower's log reaches 20.
+        assert_eq!(p.reject(40, 30, 5), Rejection::Probe);
         assert_eq!(p.next_index, 21);
     }
 
     #[test]
     fn stale_rejections_are_ignored() {
         let mut p = progress(50);
-        assert!(!p.reject(30, 10), "not the probe just sent");
+        assert_eq!(
+            p.reject(30, 10, 10),
+            Rejection::Stale,
+            "not the probe just sent"
+        );
         p.acknowledge(49);
         p.become_replicate();
-        assert!(!p.reject(45, 10), "below the match index");
+        assert_eq!(
+            p.reject(45, 10, 10),
+            Rejection::Stale,
+            "below the match index"
+        );
+        assert_eq!(p.match_index, 49);
+    }
+
+    /// A follower acknowledged 1..=20, then lost 16..=20 from its storage:
+    /// the leader must not probe at 20 forever (issue 11, bug 2).
+    #[test]
+    fn a_follower_whose_log_went_back_is_reset_and_probed_where_it_ends() {
+        let mut p = progress(21);
+        p.acknowledge(20);
+        p.become_replicate();
+        // Streaming: the rejection of prev=20 only says "probe".
+        assert_eq!(p.reject(20, 15, 15), Rejection::Probe);
+        assert_eq!((p.match_index, p.next_index), (20, 21));
+        p.sent_append(20, 0, 0);
+        // The probe at the match point is rejected: its log ends at 15.
+        assert_eq!(
+            p.reject(20, 15, 15),
+            Rejection::LogWentBack { acknowledged: 20 }
+        );
+        assert_eq!((p.match_index, p.next_index), (0, 16));
+        assert!(!p.is_paused(), "the next probe goes out at once");
+        p.sent_append(15, 0, 0);
+        assert!(p.acknowledge(15), "its answer sets the match again");
+        assert_eq!(p.match_index, 15);
+    }
+
+    #[test]
+    fn a_follower_that_lost_its_whole_log_is_probed_from_the_start() {
+        let mut p = progress(11);
+        p.acknowledge(10);
+        assert_eq!(
+            p.reject(10, 0, 0),
+            Rejection::LogWentBack { acknowledged: 10 }
+        );
+        assert_eq!((p.match_index, p.next_index), (0, 1));
     }
 }

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::Error;
+use crate::event::{ElectionReason, Event, StepDownReason};
 use crate::log::LogRead;
 use crate::message::{Message, MessageBody, VoteRequest, VoteResponse};
 use crate::quorum::VoteResult;
@@ -28,18 +29,29 @@ impl<L: LogRead> Raft<L> {
         if self.node.election_elapsed_ticks < self.node.election_timeout_ticks {
             return Ok(());
         }
-        self.start_election()
+        self.start_election(ElectionReason::Timeout)
     }
 
     /// Starts a pre-vote round, or an election if pre-vote is off. Learners
     /// and removed nodes never campaign (see [`Node::may_campaign`] for the
-    /// one exception, while a removal is not yet committed).
-    pub(super) fn start_election(&mut self) -> Result<(), Error> {
-        if !self.node.may_campaign() {
+    /// one exception, while a removal is not yet committed); nor does a node
+    /// under repair (see [`Raft::begin_repair`]).
+    ///
+    /// # Errors
+    /// [`Error::TermsExhausted`] when the next term would reach the cap.
+    pub(super) fn start_election(&mut self, reason: ElectionReason) -> Result<(), Error> {
+        if !self.node.may_campaign() || self.node.repairing() {
             self.node.reset_election_timer();
             return Ok(());
         }
-        if self.node.config.pre_vote {
+        let term = self.node.next_election_term()?;
+        let pre_vote = self.node.config.pre_vote;
+        self.node.events.push(Event::ElectionStarted {
+            term,
+            reason,
+            pre_vote,
+        });
+        if pre_vote {
             self.become_pre_candidate()
         } else {
             self.become_candidate(false)
@@ -55,11 +67,21 @@ impl<L: LogRead> Raft<L> {
         );
         if let RoleState::Leader(state) = &mut self.role {
             state.abandon_reads(&mut self.node);
+            if term > self.node.term {
+                self.node.events.push(Event::SteppedDown {
+                    term: self.node.term,
+                    reason: StepDownReason::HigherTerm,
+                });
+            }
         }
         if term > self.node.term || leader != self.node.leader_id {
             self.node.fail_forwarded_reads();
         }
         if term > self.node.term {
+            self.node.events.push(Event::TermChanged {
+                from: self.node.term,
+                to: term,
+            });
             self.node.term = term;
             self.node.voted_for = None;
         }
@@ -74,7 +96,7 @@ impl<L: LogRead> Raft<L> {
         self.node.leader_id = None;
         self.node.reset_election_timer();
         let request = self.vote_request()?;
-        let term = self.node.term + 1;
+        let term = self.node.next_election_term()?;
         for peer in self.other_voters() {
             let message = Message {
                 from: self.node.id(),
@@ -90,9 +112,21 @@ impl<L: LogRead> Raft<L> {
 
     /// `leadership_transfer`: the leader asked us to take over (TimeoutNow);
     /// our vote requests say so, so voters set stickiness aside.
+    ///
+    /// # Errors
+    /// [`Error::TermsExhausted`] when the next term would reach the cap.
     pub(super) fn become_candidate(&mut self, leadership_transfer: bool) -> Result<(), Error> {
+        let term = self.node.next_election_term()?;
+        assert!(
+            !self.node.repairing(),
+            "a node under repair must not campaign"
+        );
         self.node.fail_forwarded_reads();
-        self.node.term += 1;
+        self.node.events.push(Event::TermChanged {
+            from: self.node.term,
+            to: term,
+        });
+        self.node.term = term;
         self.node.voted_for = Some(self.node.id());
         self.node.leader_id = None;
         self.role = RoleState::Candidate(CandidateState::default());
@@ -182,10 +216,20 @@ impl<L: LogRead> Raft<L> {
         match self.node.voters.vote_result(|id| votes.get(&id).copied()) {
             VoteResult::Pending => Ok(()),
             VoteResult::Lost => {
+                if matches!(self.role, RoleState::PreCandidate(_)) {
+                    self.node.events.push(Event::PreVoteFinished {
+                        term: self.node.term + 1,
+                        granted: false,
+                    });
+                }
                 self.become_follower(self.node.term, None);
                 Ok(())
             }
             VoteResult::Won if matches!(self.role, RoleState::PreCandidate(_)) => {
+                self.node.events.push(Event::PreVoteFinished {
+                    term: self.node.term + 1,
+                    granted: true,
+                });
                 self.become_candidate(false)
             }
             VoteResult::Won => self.become_leader(),

@@ -3,6 +3,7 @@
 use crate::actions::ReadReady;
 use crate::entry::{Entry, EntryPayload};
 use crate::error::Error;
+use crate::event::{ElectionReason, Event};
 use crate::log::{AppendOutcome, LogRead};
 use crate::message::{
     AppendRequest, AppendResponse, Heartbeat, HeartbeatResponse, Message, MessageBody,
@@ -48,8 +49,15 @@ impl<L: LogRead> Raft<L> {
             MessageBody::TimeoutNow if Some(message.from) == self.node.leader_id => {
                 // Our leader hands over: campaign at once, skipping pre-vote
                 // (the leader vouches that we are up to date). A learner or a
-                // removed node does nothing.
-                if self.node.voters.contains(self.node.id()) {
+                // removed node does nothing, nor does a node under repair
+                // (its log may lack what it acknowledged).
+                if self.node.voters.contains(self.node.id()) && !self.node.repairing() {
+                    let term = self.node.next_election_term()?;
+                    self.node.events.push(Event::ElectionStarted {
+                        term,
+                        reason: ElectionReason::Transfer,
+                        pre_vote: false,
+                    });
                     self.become_candidate(true)?;
                 }
                 Ok(())

@@ -17,6 +17,7 @@ use bytes::Bytes;
 use crate::actions::ReadReady;
 use crate::entry::{Entry, EntryPayload, total_payload_bytes};
 use crate::error::{ChangeError, Error, ProposeError};
+use crate::event::{Event, StepDownReason};
 use crate::log::{LogRead, LogReadError};
 use crate::membership::{Membership, MembershipChange};
 use crate::message::{
@@ -24,7 +25,7 @@ use crate::message::{
     Message, MessageBody, ReadIndexResponse,
 };
 use crate::planted;
-use crate::progress::{ProgressState, ProgressTracker, WindowLimits};
+use crate::progress::{ProgressState, ProgressTracker, Rejection, WindowLimits};
 use crate::raft::node::Node;
 use crate::raft::read_only::{PendingRead, ReadOnly};
 use crate::raft::{Proposal, Raft, ReadMode, RoleState};
@@ -77,6 +78,10 @@ impl<L: LogRead> Raft<L> {
         leader.tracker.forget_departed(&node.membership);
         if !node.membership.is_voter(node.id()) {
             let term = node.term;
+            node.events.push(Event::SteppedDown {
+                term,
+                reason: StepDownReason::Removed,
+            });
             self.become_follower(term, None);
         }
         Ok(())
@@ -85,6 +90,11 @@ impl<L: LogRead> Raft<L> {
     /// Wins the election: track every peer, append the no-op, replicate it.
     pub(super) fn become_leader(&mut self) -> Result<(), Error> {
         let node = &mut self.node;
+        assert!(!node.repairing(), "a node under repair must not lead");
+        node.events.push(Event::BecameLeader {
+            term: node.term,
+            last_index: node.log.last_index(),
+        });
         let limits = WindowLimits {
             max_messages: node.config.max_inflight_messages,
             max_bytes: node.config.max_inflight_bytes,
@@ -138,6 +148,10 @@ impl<L: LogRead> Raft<L> {
             if node.config.check_quorum {
                 if !leader.tracker.quorum_recently_active() {
                     let term = node.term;
+                    node.events.push(Event::SteppedDown {
+                        term,
+                        reason: StepDownReason::QuorumLost,
+                    });
                     self.become_follower(term, None);
                     return Ok(());
                 }
@@ -204,6 +218,15 @@ impl<L: LogRead> Raft<L> {
         let node = &mut self.node;
         let from = message.from;
         let Some(progress) = leader.tracker.get_mut(from) else {
+            if let MessageBody::ReadIndex(request) = message.body {
+                // A node outside the group (removed, or never added) gets a
+                // refusal at once rather than waiting out its timeout.
+                let refusal = ReadIndexResponse {
+                    request_ids: request.request_ids,
+                    read_index: None,
+                };
+                node.send(from, MessageBody::ReadIndexResponse(refusal));
+            }
             return Ok(()); // not a member
         };
         progress.recently_active = true;
@@ -240,10 +263,18 @@ impl<L: LogRead> Raft<L> {
                 } else {
                     hint_index
                 };
-                if progress.reject(rejected_index, probe_index) {
-                    leader.send_appends(node, from)?;
+                match progress.reject(rejected_index, hint_index, probe_index) {
+                    Rejection::Stale => return Ok(()),
+                    Rejection::Probe => {}
+                    Rejection::LogWentBack { acknowledged } => {
+                        node.events.push(Event::FollowerLogWentBack {
+                            follower: from,
+                            acknowledged,
+                            log_ends: hint_index,
+                        });
+                    }
                 }
-                Ok(())
+                leader.send_appends(node, from)
             }
             MessageBody::InstallSnapshotResponse(response) => {
                 leader.snapshot_answered(node, from, response)
@@ -251,8 +282,19 @@ impl<L: LogRead> Raft<L> {
             MessageBody::HeartbeatResponse(response)
                 if progress.state == ProgressState::Snapshot =>
             {
-                // The peer is alive; if the last chunk was lost, send it again.
-                progress.snapshot.chunk_in_flight = false;
+                // The peer is alive. A chunk it has not answered for about an
+                // election timeout of heartbeats was lost: send it again. Not
+                // sooner: it may still be writing it (a chunk is up to
+                // `snapshot_chunk_bytes`; resending it with every heartbeat
+                // answer would only load the link and the peer).
+                let send = &mut progress.snapshot;
+                send.heartbeats_since_chunk += 1;
+                let patience = (node.config.election_timeout_min_ticks
+                    / node.config.heartbeat_interval_ticks)
+                    .max(2);
+                if send.heartbeats_since_chunk >= patience {
+                    send.chunk_in_flight = false;
+                }
                 leader.request_snapshot_chunk(node, from);
                 leader.read_only.acknowledge(from, response.round);
                 leader.deliver_confirmed_reads(node);
@@ -450,6 +492,7 @@ impl LeaderState {
             return;
         }
         progress.snapshot.chunk_in_flight = true;
+        progress.snapshot.heartbeats_since_chunk = 0;
         node.snapshot_out.reads.push(SnapshotRead {
             to: peer,
             snapshot_index: progress.snapshot.index,

@@ -41,6 +41,7 @@ mod leader;
 mod node;
 mod outbox;
 mod read_only;
+mod repair;
 mod snapshots;
 mod step;
 
@@ -51,6 +52,7 @@ use bytes::Bytes;
 use crate::actions::{Actions, Persist, PersistId};
 use crate::config::Config;
 use crate::error::{ChangeError, Error, ProposeError, ReadError, StartError, TransferError};
+use crate::event::ElectionReason;
 use crate::hard_state::HardState;
 use crate::log::LogRead;
 use crate::membership::{Membership, MembershipChange};
@@ -62,6 +64,7 @@ use crate::types::{Index, NodeId, Term};
 use self::election::CandidateState;
 use self::leader::LeaderState;
 use self::node::Node;
+pub use self::step::MAX_TERM;
 
 /// What a node restarts from: its durable hard state, the membership it last
 /// knew, and where its state machine is.
@@ -175,7 +178,8 @@ impl<L: LogRead> Raft<L> {
     /// heartbeats and check their quorum.
     ///
     /// # Errors
-    /// A fatal storage failure.
+    /// A fatal storage failure; [`Error::TermsExhausted`] when an election
+    /// would need a term at the cap (stop the node).
     pub fn tick(&mut self) -> Result<(), Error> {
         let node = &mut self.node;
         node.ticks_since_start = node.ticks_since_start.saturating_add(1);
@@ -206,15 +210,17 @@ impl<L: LogRead> Raft<L> {
     }
 
     /// Starts an election now instead of waiting for the timeout (through
-    /// pre-vote when enabled). Does nothing on a leader or a non-voter.
+    /// pre-vote when enabled). Does nothing on a leader, a non-voter, or a
+    /// node under repair ([`Raft::begin_repair`]).
     ///
     /// # Errors
-    /// A fatal storage failure.
+    /// A fatal storage failure; [`Error::TermsExhausted`] when the term has
+    /// reached the cap (the node must stop).
     pub fn campaign(&mut self) -> Result<(), Error> {
         if matches!(self.role, RoleState::Leader(_)) {
             return Ok(());
         }
-        self.start_election()
+        self.start_election(ElectionReason::Requested)
     }
 
     /// Proposes application commands, appended as consecutive entries.
@@ -366,6 +372,7 @@ impl<L: LogRead> Raft<L> {
             install_snapshot: snapshot_out.install,
             reads: std::mem::take(&mut self.node.ready_reads),
             failed_reads: std::mem::take(&mut self.node.failed_reads),
+            events: self.node.take_events(),
         })
     }
 
@@ -432,6 +439,8 @@ impl<L: LogRead> Raft<L> {
             protocol_violations: self.node.protocol_violations,
             pending_reads: leader_reads + self.node.forwarded_reads.len(),
             transferring_to,
+            refused_term_messages: self.node.refused_term_messages,
+            repair_point: self.node.repair_through,
         }
     }
 
@@ -460,6 +469,7 @@ impl<L: LogRead> Raft<L> {
     }
 
     fn on_durable_index_changed(&mut self) -> Result<(), Error> {
+        self.finish_repair_if_durable();
         if let RoleState::Leader(leader) = &mut self.role {
             leader.self_durable(&mut self.node)?;
         }

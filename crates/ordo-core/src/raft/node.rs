@@ -5,6 +5,8 @@ use std::collections::BTreeSet;
 use crate::actions::ReadReady;
 use crate::config::Config;
 use crate::entry::Entry;
+use crate::error::Error;
+use crate::event::Event;
 use crate::hard_state::HardState;
 use crate::log::{LogRead, LogReadError, RaftLog};
 use crate::membership::Membership;
@@ -13,6 +15,7 @@ use crate::planted;
 use crate::quorum::JointConfig;
 use crate::raft::config_history::ConfigHistory;
 use crate::raft::outbox::Outbox;
+use crate::raft::step::MAX_TERM;
 use crate::rng::SplitMix64;
 use crate::snapshot::{PartialSnapshot, SnapshotMeta, SnapshotRead, SnapshotWrite};
 use crate::types::{Index, NodeId, Term};
@@ -70,6 +73,16 @@ pub(crate) struct Node<L> {
     pub(crate) snapshot_out: SnapshotOutbox,
     /// A snapshot being received from the leader.
     pub(crate) incoming_snapshot: Option<IncomingSnapshot>,
+    /// Events to hand out with the next actions.
+    pub(crate) events: Vec<Event>,
+    /// Messages refused for their term, ever (see [`Node::may_adopt_term`]).
+    pub(crate) refused_term_messages: u64,
+    /// Refusals since the last actions: count, and the last sender and term.
+    pub(crate) refused_since_actions: Option<(u64, NodeId, Term)>,
+    /// The repair point: while set, this node's storage may lack entries it
+    /// acknowledged, up to this index, and it neither votes nor campaigns
+    /// (Protocol-Aware Recovery). Cleared once the durable log reaches it.
+    pub(crate) repair_through: Option<Index>,
 }
 
 /// Snapshot actions waiting to be handed out.
@@ -149,6 +162,10 @@ impl<L: LogRead> Node<L> {
                 complete: false,
                 installing: false,
             }),
+            events: Vec::new(),
+            refused_term_messages: 0,
+            refused_since_actions: None,
+            repair_through: None,
             config,
         };
         node.reset_election_timer();
@@ -226,6 +243,55 @@ impl<L: LogRead> Node<L> {
                 .history
                 .previous()
                 .is_some_and(|previous| previous.is_voter(id))
+    }
+
+    /// True while the repair point holds this node back from voting and
+    /// campaigning (see [`Raft::begin_repair`](crate::Raft::begin_repair)).
+    pub(crate) fn repairing(&self) -> bool {
+        self.repair_through.is_some() && !planted::VOTE_AFTER_CUT
+    }
+
+    /// True if a message of `term`, above this node's own, may move it to
+    /// that term: below the cap (a node in a term can campaign for the next
+    /// one) and within `max_term_jump` of the current term. Each election
+    /// adds one, so no correct peer runs that far ahead; adopting a forged
+    /// term near the cap would end elections in the whole group.
+    pub(crate) fn may_adopt_term(&self, term: Term) -> bool {
+        term < MAX_TERM && term - self.term <= self.config.max_term_jump
+    }
+
+    /// Counts a message refused for its term (reported once per batch).
+    pub(crate) fn refuse_for_term(&mut self, from: NodeId, term: Term) {
+        self.refused_term_messages += 1;
+        let count = self.refused_since_actions.map_or(0, |(count, _, _)| count);
+        self.refused_since_actions = Some((count + 1, from, term));
+    }
+
+    /// The events since the last actions, refusals summed into one.
+    pub(crate) fn take_events(&mut self) -> Vec<Event> {
+        if let Some((count, last_from, last_term)) = self.refused_since_actions.take() {
+            self.events.push(Event::MessagesRefusedForTerm {
+                count,
+                last_from,
+                last_term,
+            });
+        }
+        std::mem::take(&mut self.events)
+    }
+
+    /// The term the next election asks for.
+    ///
+    /// # Errors
+    /// [`Error::TermsExhausted`] when it would reach the cap: no correct
+    /// peer would adopt it, so the group could never elect a leader again.
+    pub(crate) fn next_election_term(&self) -> Result<Term, Error> {
+        match self.term.checked_add(1) {
+            Some(next) if next < MAX_TERM => Ok(next),
+            _ => Err(Error::TermsExhausted {
+                term: self.term,
+                cap: MAX_TERM,
+            }),
+        }
     }
 
     /// Fails every read forwarded to a leader that is no longer ours.

@@ -39,6 +39,11 @@ pub(crate) struct PendingRead {
     pub(crate) request_id: u64,
 }
 
+/// Rounds kept unconfirmed before read-less ones are dropped: with one
+/// read-less round at most between two carrying reads, the rounds kept stay
+/// within twice the reads waiting plus this.
+pub(crate) const READLESS_ROUNDS_KEPT: usize = 8;
+
 /// A heartbeat round sent and not yet answered by a quorum.
 #[derive(Debug)]
 struct Round {
@@ -94,7 +99,22 @@ impl ReadOnly {
 
     /// Starts a new round at `now`, carrying the gathered reads at `commit`.
     /// Returns its number, to put in the heartbeats.
+    ///
+    /// A leader no quorum answers (cut off, with check-quorum off, it never
+    /// steps down) starts a round every heartbeat forever; rounds carrying
+    /// no reads are therefore kept only up to [`READLESS_ROUNDS_KEPT`]: past
+    /// it, the newest read-less round gives way to the new one. A quorum
+    /// answering the new round confirms everything the dropped one would
+    /// have, only a little later (its lease starts at the later round).
     pub(crate) fn start_round(&mut self, now: u64, commit: Index) -> u64 {
+        if self.rounds.len() >= READLESS_ROUNDS_KEPT
+            && self
+                .rounds
+                .back()
+                .is_some_and(|round| round.reads.is_empty())
+        {
+            self.rounds.pop_back();
+        }
         self.last_round += 1;
         self.rounds.push_back(Round {
             number: self.last_round,
@@ -235,6 +255,24 @@ mod tests {
         assert!(!reads.has_unsent());
         reads.term_committed();
         assert!(reads.has_unsent());
+    }
+
+    /// Issue 11: with check-quorum off a cut-off leader never steps down and
+    /// starts a round every heartbeat; they must not pile up.
+    #[test]
+    fn unanswered_rounds_without_reads_stay_bounded() {
+        let mut read_only = ReadOnly::default();
+        for tick in 0..10_000 {
+            read_only.start_round(tick, 1);
+        }
+        assert!(read_only.rounds.len() <= READLESS_ROUNDS_KEPT);
+        // Reads still ride a round and are answered once a quorum confirms.
+        read_only.add([read(7)], true);
+        let round = read_only.start_round(10_000, 1);
+        read_only.start_round(10_001, 1);
+        assert_eq!(read_only.pending_count(), 1);
+        read_only.acknowledge(2, round);
+        assert_eq!(read_only.confirmed(&voters(), 1), vec![(read(7), 1)]);
     }
 
     #[test]

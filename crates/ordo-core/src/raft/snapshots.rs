@@ -142,6 +142,7 @@ impl<L: LogRead> Raft<L> {
             incoming.from,
             MessageBody::InstallSnapshotResponse(response),
         );
+        self.finish_repair_if_durable();
     }
 
     /// Asks for a snapshot once enough entries were applied since the last.
@@ -221,6 +222,20 @@ impl<L: LogRead> Raft<L> {
             .incoming_snapshot
             .as_ref()
             .is_some_and(|i| i.meta.index == meta.index && i.meta.term == meta.term);
+        let busy = self
+            .node
+            .incoming_snapshot
+            .as_ref()
+            .is_some_and(|i| i.writing.is_some() || i.complete || i.installing);
+        if !same && busy {
+            // A chunk is being written, or the snapshot is whole and about to
+            // be installed: the driver holds (or is replacing the state with)
+            // its bytes, so another snapshot must wait (the leader resends).
+            // Replacing it here let an install and the durable partial
+            // snapshot disagree (found by the simulator, with a reordered
+            // chunk of an older snapshot).
+            return;
+        }
         if !same {
             if request.offset != 0 {
                 // A chunk of a snapshot we have not started: start over.

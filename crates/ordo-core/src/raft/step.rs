@@ -1,7 +1,9 @@
 //! The rules every role applies to an incoming message, in one place.
 //!
 //! Order matters and follows Raft §5.1 plus pre-vote and stickiness:
-//! 1. Drop malformed or misaddressed messages (they come from outside).
+//! 1. Drop malformed or misaddressed messages (they come from outside), and
+//!    refuse (count, report) those whose term is too far ahead or at the
+//!    cap: adopting it could end elections for good.
 //! 2. Ignore vote requests of our term or a higher one while in a leader's
 //!    lease (leader stickiness). A higher term: adopt it and become a
 //!    follower — except for pre-vote traffic, which speaks of a term nobody
@@ -20,10 +22,12 @@ use crate::types::{NodeId, Term};
 
 impl<L: LogRead> Raft<L> {
     /// Handles a message from a peer. Malformed, misaddressed and stale
-    /// messages are dropped without effect.
+    /// messages are dropped without effect; one whose term is too far ahead
+    /// or at the cap is refused and counted (see [`Config::max_term_jump`](crate::Config::max_term_jump)).
     ///
     /// # Errors
-    /// A fatal storage failure.
+    /// A fatal storage failure; [`Error::TermsExhausted`] when an election
+    /// would need a term at the cap (stop the node).
     pub fn step(&mut self, message: Message) -> Result<(), Error> {
         self.step_message(message)?;
         self.maintain_membership()
@@ -35,6 +39,10 @@ impl<L: LogRead> Raft<L> {
         }
         if !is_well_formed(&message) {
             self.node.protocol_violations += 1;
+            return Ok(());
+        }
+        if message.term > self.node.term && !self.node.may_adopt_term(message.term) {
+            self.node.refuse_for_term(message.from, message.term);
             return Ok(());
         }
         // Stickiness covers a vote request in our own term too: we may have
@@ -106,7 +114,10 @@ impl<L: LogRead> Raft<L> {
             || node.voted_for == Some(from)
             || (node.voted_for.is_none() && node.leader_id.is_none())
             || (pre_vote && term > node.term);
+        // A node whose storage may have lost acknowledged entries could
+        // elect a leader that lacks them (Protocol-Aware Recovery).
         let granted = free_to_vote
+            && !node.repairing()
             && node
                 .log
                 .is_up_to_date(request.last_log_index, request.last_log_term)?;
@@ -137,11 +148,12 @@ fn speaks_of_a_future_term(body: &MessageBody) -> bool {
     )
 }
 
-/// The highest term a message may carry. No real group gets near it (2^62
-/// elections at one per millisecond take over a hundred million years); a
-/// higher term can only be forged, and adopting one near `u64::MAX` would
-/// leave no room for another election.
-pub(crate) const MAX_TERM: Term = 1 << 62;
+/// The term cap. No real group gets near it (2^62 elections at one per
+/// millisecond take over a hundred million years). A message above it is
+/// malformed; one at it is refused (no correct node enters it: campaigning
+/// for it is [`Error::TermsExhausted`]), so a node only ever adopts a term
+/// from which it could still campaign.
+pub const MAX_TERM: Term = 1 << 62;
 
 /// Structural checks on a message from outside. A message failing them was
 /// corrupted or sent by a broken peer; acting on it could corrupt the log.

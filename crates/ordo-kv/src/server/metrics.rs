@@ -289,6 +289,7 @@ impl Metrics {
             );
         }
         self.node_events.render(&mut out);
+        render_consensus(&mut out, &status.metrics, status.repair_point);
         let _ = writeln!(
             out,
             "# HELP ordo_proposals_total Writes received over HTTP, by outcome.\n\
@@ -368,4 +369,63 @@ mod tests {
         assert!(page.contains("x_bucket{le=\"+Inf\"} 3\n"), "{page}");
         assert!(page.contains("x_count 3\n"), "{page}");
     }
+}
+
+/// The consensus core's own counters (`NodeStatus::metrics`), exact where
+/// the event-derived ones above may skip, and the repair point.
+fn render_consensus(out: &mut String, metrics: &ordo::ConsensusMetrics, repair: Option<u64>) {
+    let counters = [
+        (
+            "ordo_consensus_elections_started_total",
+            "Elections (pre-vote rounds included) this node started.",
+            metrics.elections_started,
+        ),
+        (
+            "ordo_consensus_prevote_rejections_total",
+            "Pre-vote rounds this node lost.",
+            metrics.pre_vote_rejections,
+        ),
+        (
+            "ordo_consensus_became_leader_total",
+            "Times this node became leader.",
+            metrics.times_became_leader,
+        ),
+        (
+            "ordo_consensus_leader_changes_total",
+            "Times the leader this node knows of changed.",
+            metrics.leader_changes,
+        ),
+        (
+            "ordo_consensus_term_changes_total",
+            "Times this node's term rose.",
+            metrics.term_changes,
+        ),
+        (
+            "ordo_consensus_step_downs_total",
+            "Times this node stopped leading.",
+            metrics.step_downs,
+        ),
+        (
+            "ordo_consensus_follower_logs_went_back_total",
+            "Followers found with a log ending before entries they had acknowledged.",
+            metrics.follower_logs_went_back,
+        ),
+        (
+            "ordo_consensus_refused_term_messages_total",
+            "Peer messages refused for a term too far ahead or at the cap (forged or corrupt).",
+            metrics.refused_term_messages,
+        ),
+    ];
+    for (name, help, value) in counters {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP ordo_repair_point The index this node's log must reach before it votes again (0: not under repair).\n\
+         # TYPE ordo_repair_point gauge\nordo_repair_point {}",
+        repair.unwrap_or(0)
+    );
 }

@@ -244,6 +244,10 @@ impl<S: StateMachine> Applier<S> {
             } => self.read(read_index, query, reply),
             ApplyInput::StaleRead { query, reply } => self.answer_query(query, reply),
             ApplyInput::BuildSnapshot => self.build_snapshot(),
+            ApplyInput::LeadershipLost { committed } => {
+                self.waiters.leadership_lost(committed);
+                self.changes.leadership_lost(committed);
+            }
             ApplyInput::Install(meta) => self.install(meta),
             ApplyInput::RegisterChange { index, term, reply } => {
                 // The caller times the change out itself.
@@ -612,6 +616,7 @@ fn refuse<S: StateMachine>(input: ApplyInput<S>, error: &RaftError) -> bool {
             let _ = reply.send(Err(error.clone()));
         }
         ApplyInput::Entries(_)
+        | ApplyInput::LeadershipLost { .. }
         | ApplyInput::BuildSnapshot
         | ApplyInput::Install(_)
         | ApplyInput::Tick => {}

@@ -94,6 +94,12 @@ pub struct RaftConfig {
     /// Clock drift tolerated by lease reads, per minimum election timeout.
     /// Default 20 ms.
     pub lease_clock_drift: Duration,
+    /// Most a peer message's term may exceed this node's before the message
+    /// is refused, counted ([`ConsensusMetrics::refused_term_messages`](crate::ConsensusMetrics::refused_term_messages))
+    /// and logged. Each election adds one to the term, so a correct peer is
+    /// never this far ahead; only forged or corrupted messages are. Must be
+    /// above 0. Default 2^32.
+    pub max_term_jump: u64,
     /// Most entries in one append message. Default 4096.
     pub max_entries_per_append: usize,
     /// Most payload bytes in one append message. Default 1 MiB.
@@ -182,6 +188,7 @@ impl Default for RaftConfig {
             check_quorum: true,
             lease_reads: false,
             lease_clock_drift: Duration::from_millis(20),
+            max_term_jump: 1 << 32,
             max_entries_per_append: 4096,
             max_bytes_per_append: 1 << 20,
             max_inflight_appends: 256,
@@ -393,6 +400,7 @@ impl RaftConfig {
             max_apply_bytes: self.max_apply_bytes,
             lease_reads: self.lease_reads,
             lease_clock_drift_ticks: ticks_up(self.lease_clock_drift),
+            max_term_jump: self.max_term_jump,
             snapshot_threshold_entries: if snapshots {
                 self.snapshot_threshold
             } else {

@@ -98,10 +98,14 @@ pub enum RaftError {
     /// unless the node stops: the core retries.
     #[error("snapshot failed: {0}")]
     Snapshot(String),
-    /// Not known whether the command was applied: this node replaced its
-    /// state with a snapshot that may or may not include it. Find out (read)
-    /// before retrying.
-    #[error("the proposal's outcome is unknown (a snapshot replaced this node's log)")]
+    /// Not known whether the command was applied: this node stopped leading
+    /// before it committed (the next leader may or may not commit it), or
+    /// replaced its state with a snapshot that may or may not include it.
+    /// Find out (read) before retrying.
+    #[error(
+        "the proposal's outcome is unknown (this node stopped leading before it committed, or a \
+         snapshot replaced this node's log)"
+    )]
     OutcomeUnknown,
     /// A message handed to [`RaftNode::receive`](crate::RaftNode::receive)
     /// cannot be for this node.

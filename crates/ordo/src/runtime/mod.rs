@@ -130,4 +130,4 @@ pub use event::{Event, EventStream, EventStreamError};
 pub use node::{RaftNode, RaftNodeBuilder};
 pub use seed::{SEED_INDEX, is_unfinished_seed, seed_snapshot};
 pub use state_machine::{Entry, ReadConsistency, StateMachine};
-pub use status::NodeStatus;
+pub use status::{ConsensusMetrics, NodeStatus};

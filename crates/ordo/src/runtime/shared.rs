@@ -76,6 +76,9 @@ pub(crate) enum ApplyInput<S: StateMachine> {
     },
     /// The core asked for a snapshot at (at least) the applied index.
     BuildSnapshot,
+    /// This node stopped leading with `committed` known committed: answer
+    /// proposals past it "outcome unknown" now.
+    LeadershipLost { committed: Index },
     /// Replace the state with the received snapshot `meta`.
     Install(ordo_core::SnapshotMeta),
     /// A membership change appended at `index` in `term`: answer once applied.

@@ -45,4 +45,41 @@ pub struct NodeStatus {
     /// The node keeps running on its log and retries with back-off; the
     /// first failure of each kind is also an [`Event::Error`](crate::Event::Error).
     pub snapshot_failures: u64,
+    /// While `Some(i)`: this node's storage may have lost entries it had
+    /// acknowledged, up to index `i`, and the node neither votes nor
+    /// campaigns until its durable log reaches `i` again (copied from a
+    /// leader). It cannot vouch for its state meanwhile: a health check
+    /// should report it unavailable.
+    pub repair_point: Option<Index>,
+    /// What the consensus core did since the node started.
+    pub metrics: ConsensusMetrics,
+}
+
+/// Counters of what the consensus core did since the node started, for
+/// metrics exporters. Each also has a log line per occurrence (refused
+/// messages: at most one line per second, with the count).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConsensusMetrics {
+    /// Elections this node started (pre-vote rounds included): on an
+    /// election timeout, a leadership transfer, or on request.
+    pub elections_started: u64,
+    /// Pre-vote rounds this node lost (a quorum would not have voted for it).
+    pub pre_vote_rejections: u64,
+    /// Times this node became leader.
+    pub times_became_leader: u64,
+    /// Times the leader this node knows of changed (to another node or to
+    /// none), itself included.
+    pub leader_changes: u64,
+    /// Times this node's term rose.
+    pub term_changes: u64,
+    /// Times this node stopped leading (quorum lost, removed, a higher term,
+    /// or a repair).
+    pub step_downs: u64,
+    /// Followers found, while this node led, with a log ending before
+    /// entries they had acknowledged (their storage lost them).
+    pub follower_logs_went_back: u64,
+    /// Peer messages refused because their term was too far ahead or at the
+    /// cap ([`RaftConfig::max_term_jump`](crate::RaftConfig::max_term_jump)).
+    /// Only forged or corrupted messages carry such terms: alert on it.
+    pub refused_term_messages: u64,
 }

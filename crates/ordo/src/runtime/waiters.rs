@@ -158,6 +158,19 @@ impl<R> Waiters<R> {
         self.answer_through(index, || RaftError::OutcomeUnknown);
     }
 
+    /// This node stopped leading with `committed` known committed: a
+    /// proposal past it may still commit (the next leader may hold its
+    /// entry) or never will, and this node will not learn which soon, so its
+    /// caller hears [`RaftError::OutcomeUnknown`] now rather than a timeout
+    /// later. Waiters at or below `committed` are decided by applying.
+    pub(crate) fn leadership_lost(&mut self, committed: Index) {
+        while self.queue.back().is_some_and(|w| w.index > committed) {
+            if let Some(waiter) = self.queue.pop_back() {
+                let _ = waiter.reply.send(Err(RaftError::OutcomeUnknown));
+            }
+        }
+    }
+
     /// Answers [`RaftError::Timeout`] to every waiter whose deadline is at
     /// or before `now`. Returns how many.
     pub(crate) fn expire(&mut self, now: Instant) -> usize {
@@ -295,6 +308,24 @@ mod tests {
             Ok(Err(RaftError::ShuttingDown))
         ));
         waiters.applied_through(Index::MAX);
+    }
+
+    #[test]
+    fn a_lost_leadership_leaves_only_the_uncommitted_unknown() {
+        let mut waiters = Waiters::new();
+        let mut committed = wait(&mut waiters, 4, 2);
+        let mut pending = wait(&mut waiters, 5, 2);
+        waiters.leadership_lost(4);
+        assert!(
+            answer(&mut committed).is_none(),
+            "index 4 is decided by applying"
+        );
+        assert!(matches!(
+            pending.try_recv(),
+            Ok(Err(RaftError::OutcomeUnknown))
+        ));
+        waiters.applied(4, 2, || Ok(7));
+        assert_eq!(answer(&mut committed), Some(Ok(7)));
     }
 
     #[test]

@@ -13,7 +13,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use ordo::NodeStatus;
 use ordo_core::Index;
 use serde::Serialize;
 
@@ -88,18 +87,6 @@ pub fn verdict(inputs: &HealthInputs) -> Vec<Unhealthy> {
     .collect()
 }
 
-/// The node's repair point while it is being repaired.
-///
-/// HOOK(repair_point): the core helper adds `repair_point` to
-/// [`NodeStatus`]; once merged, return `status.repair_point` here (the
-/// runtime clears it when the repair is done). Until then the log store's
-/// own answer is used: a repair point its durable log has not yet reached.
-fn repair_point(state: &SharedState, status: Option<&NodeStatus>) -> Option<Index> {
-    let point = state.log.repair_point()?;
-    let durable = status.map_or(0, |status| status.durable_index);
-    (durable < point).then_some(point)
-}
-
 pub(super) async fn health(State(state): State<SharedState>) -> Response {
     // A stopped node answers no status: it is unhealthy for that reason.
     let status = state.node.status().await.ok();
@@ -108,7 +95,7 @@ pub(super) async fn health(State(state): State<SharedState>) -> Response {
         leader: status.as_ref().and_then(|status| status.leader),
         commit_index: status.as_ref().map_or(0, |status| status.commit_index),
         applied_index: status.as_ref().map_or(0, |status| status.applied_index),
-        repair_point: repair_point(&state, status.as_ref()),
+        repair_point: status.as_ref().and_then(|status| status.repair_point),
         disk_full: state.metrics.storage_full(),
     };
     let reasons = verdict(&inputs);

@@ -63,6 +63,7 @@ use crate::storage::LogStore;
 use crate::transport::{Inbound, InboxReceiver, Transport};
 
 mod handoff;
+mod observe;
 mod snapshots;
 
 /// Most messages stepped in one round, so requests and ticks are not starved.
@@ -146,6 +147,8 @@ pub(crate) struct LoopState {
     /// Became leader in this round: log this node's address if the group
     /// does not know it yet.
     announce_address: bool,
+    /// What the core reported, counted (`observe.rs`).
+    observed: observe::Observed,
 }
 
 impl LoopState {
@@ -170,6 +173,7 @@ impl LoopState {
             shed_appends: 0,
             logged_own_address,
             announce_address: false,
+            observed: observe::Observed::default(),
         }
     }
 }
@@ -610,6 +614,8 @@ impl<S: StateMachine> Consensus<S> {
         }
         if behind > 0 && self.state.ticks_fed % READ_SWEEP_TICKS < behind {
             self.sweep_reads();
+            // A refusal held back by the one-line-per-second limit.
+            self.log_refused_if_due();
         }
         // Proposals time out in the apply stage, which holds them.
         if behind > 0 && self.shared.pending_proposals.load(Ordering::Relaxed) > 0 {
@@ -669,7 +675,11 @@ impl<S: StateMachine> Consensus<S> {
             // Proposals whose entries left this log are not answered from
             // here: another node may still commit them (see `waiters.rs`).
             truncated_from: _,
+            events,
         } = actions;
+        if !events.is_empty() {
+            self.on_core_events(events);
+        }
         if let Some(soft_state) = soft_state {
             self.on_soft_state(soft_state);
         }
@@ -790,6 +800,14 @@ impl<S: StateMachine> Consensus<S> {
     fn on_soft_state(&mut self, current: SoftState) {
         let previous = std::mem::replace(&mut self.state.soft_state, current);
         self.shared.soft_state.send_replace(current);
+        if previous.role == Role::Leader && current.role != Role::Leader {
+            // Proposals not committed yet may or may not commit under the
+            // next leader: their callers learn it is unknown now. (Sent after
+            // their registrations, on the same queue; if the stage is gone,
+            // the node is stopping and answers everyone anyway.)
+            let committed = self.raft.status().commit_index;
+            let _ = self.to_apply(ApplyInput::LeadershipLost { committed });
+        }
         if previous.role != current.role {
             self.state.announce_address |= current.role == Role::Leader;
             self.events.send(Event::RoleChanged {
@@ -799,6 +817,9 @@ impl<S: StateMachine> Consensus<S> {
             });
         }
         let leader_changed = (previous.leader, previous.term) != (current.leader, current.term);
+        if previous.leader != current.leader {
+            self.state.observed.metrics.leader_changes += 1;
+        }
         match current.leader {
             Some(leader) if leader_changed => self.events.send(Event::LeaderElected {
                 leader,
@@ -830,6 +851,8 @@ impl<S: StateMachine> Consensus<S> {
             rejected_messages: self.state.rejected_messages + status.protocol_violations,
             shed_appends: self.state.shed_appends,
             snapshot_failures: self.shared.snapshot_failures.load(Ordering::Relaxed),
+            repair_point: status.repair_point,
+            metrics: self.state.observed.metrics,
         }
     }
 

@@ -65,13 +65,25 @@ impl<S: StateMachine> RaftNode<S> {
             // made durable.
             partial_snapshot: restored.partial.clone(),
         };
-        let raft =
-            Raft::new(core_config, Arc::clone(&log_store), initial).map_err(
-                |error| match error {
-                    StartError::Config(error) => RaftError::Config(error.into()),
-                    StartError::Storage(error) => RaftError::Fatal(error.to_string()),
-                },
-            )?;
+        let mut raft = Raft::new(core_config, Arc::clone(&log_store), initial).map_err(
+            |error| match error {
+                StartError::Config(error) => RaftError::Config(error.into()),
+                StartError::Storage(error) => RaftError::Fatal(error.to_string()),
+            },
+        )?;
+        if let Some(through) = log_store.repair_point() {
+            // Protocol-Aware Recovery: its vote could elect a leader lacking
+            // entries this node acknowledged and lost.
+            tracing::warn!(
+                node_id,
+                repair_point = through,
+                last_index = log_store.last_index(),
+                "the log store may have lost entries it had acknowledged, up to the repair \
+                 point: this node neither votes nor campaigns until a leader has copied its log \
+                 back past it"
+            );
+            raft.begin_repair(through);
+        }
         // Where members are: from the snapshot, then the log after it.
         self.inner
             .shared
