@@ -48,7 +48,12 @@ fn follower(cluster: &Cluster, leader: u64, also_not: &[u64]) -> u64 {
 
 /// `PUT /v1/kv/KEY` on node `id` alone, without following redirects: the
 /// status and the body.
-async fn raw_put(cluster: &Cluster, id: u64, key: &str, value: &str) -> Option<(StatusCode, String)> {
+async fn raw_put(
+    cluster: &Cluster,
+    id: u64,
+    key: &str,
+    value: &str,
+) -> Option<(StatusCode, String)> {
     let answer = http()
         .put(format!("{}/v1/kv/{key}", cluster.url(id)))
         .body(value.to_owned())
@@ -63,7 +68,13 @@ async fn raw_put(cluster: &Cluster, id: u64, key: &str, value: &str) -> Option<(
 /// the leader, then the follower serves that write linearizably and answers
 /// `/health` 200 within [`REJOIN_PATIENCE`], and every acknowledged write
 /// reads back on every node.
-async fn assert_rejoins(cluster: &Cluster, ledger: &mut Ledger, leader: u64, damaged: u64, key: &str) {
+async fn assert_rejoins(
+    cluster: &Cluster,
+    ledger: &mut Ledger,
+    leader: u64,
+    damaged: u64,
+    key: &str,
+) {
     ledger
         .write(&cluster.client_of(leader), key, "written after the damage")
         .await;
@@ -127,9 +138,17 @@ async fn bug1_a_flipped_bit_in_an_acknowledged_record_withholds_the_vote() {
     cluster.start(absent);
     let cluster_ref = &cluster;
     for id in [acker, absent] {
-        eventually_within(&format!("node {id} answers"), Duration::from_secs(20), || async move {
-            cluster_ref.view(id).await.map(|_| ()).ok_or_else(|| "no answer".to_owned())
-        })
+        eventually_within(
+            &format!("node {id} answers"),
+            Duration::from_secs(20),
+            || async move {
+                cluster_ref
+                    .view(id)
+                    .await
+                    .map(|_| ())
+                    .ok_or_else(|| "no answer".to_owned())
+            },
+        )
         .await;
     }
     // Ten election timeouts and more: without the leader, nobody leads.
@@ -139,12 +158,15 @@ async fn bug1_a_flipped_bit_in_an_acknowledged_record_withholds_the_vote() {
         for id in [acker, absent] {
             let leader_seen = cluster.view(id).await.and_then(|view| view.leader);
             assert_eq!(
-                leader_seen, None,
+                leader_seen,
+                None,
                 "node {id} follows a leader elected without node {leader}, which alone holds entry {flipped}\n{}",
                 cluster.logs()
             );
             probe += 1;
-            if let Some((status, body)) = raw_put(&cluster, id, &format!("probe/{probe}"), "x").await {
+            if let Some((status, body)) =
+                raw_put(&cluster, id, &format!("probe/{probe}"), "x").await
+            {
                 assert_eq!(
                     status,
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -268,7 +290,9 @@ async fn torn_tails_at_several_offsets_rejoin() {
     let mut ledger = Ledger::new();
     for (round, offset) in [1_usize, 4, 9, 20, usize::MAX].into_iter().enumerate() {
         let writer = cluster.client_of(leader);
-        ledger.write_many(&writer, &format!("round{round}"), 5).await;
+        ledger
+            .write_many(&writer, &format!("round{round}"), 5)
+            .await;
         cluster.wait_caught_up(leader, damaged).await;
         cluster.kill(damaged);
         let (_, _, last) = wal::last_entry(cluster.data(damaged));
@@ -449,7 +473,14 @@ async fn forged_term_keeps_elections(name: &str, term: u64, kills: usize) {
     // sane bound) is taken.
     let near = cluster.view(leader).await.unwrap().term + 100;
     let target = follower(&cluster, leader, &[]);
-    forge_heartbeat(&cluster.peer_addr(target), &cluster.name, leader, target, near).await;
+    forge_heartbeat(
+        &cluster.peer_addr(target),
+        &cluster.name,
+        leader,
+        target,
+        near,
+    )
+    .await;
     let target_term = cluster.view(target).await.map(|view| view.term);
     assert!(
         target_term.is_some_and(|seen| seen >= near),
@@ -565,7 +596,12 @@ async fn bug6_failing_snapshot_writes_are_retried_quietly() {
         "{warnings} WARN lines in 5 s of failing snapshots\n{}",
         cluster.logs()
     );
-    assert_eq!(stopped, 0, "a running node says it stopped\n{}", cluster.logs());
+    assert_eq!(
+        stopped,
+        0,
+        "a running node says it stopped\n{}",
+        cluster.logs()
+    );
     ledger.assert_everywhere(&cluster, REJOIN_PATIENCE).await;
 }
 
@@ -621,10 +657,10 @@ async fn bug7_a_full_disk_answers_documented_statuses_and_recovers() {
         answers.push(status.as_u16().to_string());
         match status {
             StatusCode::OK => {
-                let revision = serde_json::from_str::<serde_json::Value>(&body).unwrap()
-                    ["revision"]
-                    .as_u64()
-                    .unwrap();
+                let revision =
+                    serde_json::from_str::<serde_json::Value>(&body).unwrap()["revision"]
+                        .as_u64()
+                        .unwrap();
                 ledger.record(&key, &value, revision);
                 refused_in_a_row = 0;
             }
@@ -655,9 +691,17 @@ async fn bug7_a_full_disk_answers_documented_statuses_and_recovers() {
     cluster.kill(node);
     cluster.start(node);
     let cluster_ref = &cluster;
-    eventually_within("the node answers on a full disk", REJOIN_PATIENCE, || async move {
-        cluster_ref.view(node).await.map(|_| ()).ok_or_else(|| "no answer".to_owned())
-    })
+    eventually_within(
+        "the node answers on a full disk",
+        REJOIN_PATIENCE,
+        || async move {
+            cluster_ref
+                .view(node)
+                .await
+                .map(|_| ())
+                .ok_or_else(|| "no answer".to_owned())
+        },
+    )
     .await;
     assert!(
         cluster.process(node).try_exit().is_none(),
@@ -668,13 +712,17 @@ async fn bug7_a_full_disk_answers_documented_statuses_and_recovers() {
     cluster.wait_for_leader_within(ELECTION_PATIENCE).await;
     let writer = cluster.client_of(node);
     let writer = &writer;
-    eventually_within("writes succeed once space is freed", REJOIN_PATIENCE, || async move {
-        writer
-            .put("after/freed", "yes", None)
-            .await
-            .map(|_| ())
-            .map_err(|error| error.to_string())
-    })
+    eventually_within(
+        "writes succeed once space is freed",
+        REJOIN_PATIENCE,
+        || async move {
+            writer
+                .put("after/freed", "yes", None)
+                .await
+                .map(|_| ())
+                .map_err(|error| error.to_string())
+        },
+    )
     .await;
     ledger.assert_everywhere(&cluster, REJOIN_PATIENCE).await;
     cluster.kill(node);
@@ -716,7 +764,11 @@ async fn power_loss_of_the_whole_cluster_loses_no_acknowledged_write() {
     let mut revisions: Vec<u64> = acks.iter().map(|ack| ack.revision).collect();
     revisions.sort_unstable();
     revisions.dedup();
-    assert_eq!(revisions.len(), acks.len(), "two acknowledged writes share a revision");
+    assert_eq!(
+        revisions.len(),
+        acks.len(),
+        "two acknowledged writes share a revision"
+    );
 
     cluster.start_all();
     cluster.wait_for_leader().await;

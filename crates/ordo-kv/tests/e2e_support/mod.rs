@@ -447,7 +447,13 @@ impl Cluster {
             .values()
             .map(|node| {
                 let data = root.join(&self.name).join(format!("node-{}", node.id));
-                (node.id, NodeSpec { data, ..node.clone() })
+                (
+                    node.id,
+                    NodeSpec {
+                        data,
+                        ..node.clone()
+                    },
+                )
             })
             .collect();
         Cluster {
