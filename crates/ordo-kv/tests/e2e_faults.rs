@@ -26,7 +26,7 @@ use e2e_support::forge::forge_heartbeat;
 use e2e_support::tiny_fs::TinyFs;
 use e2e_support::wal;
 use e2e_support::writes::{Ledger, assert_at_least, grow_log, latest, wait_for_acks, writer};
-use e2e_support::{Cluster, client, eventually_within, http};
+use e2e_support::{Cluster, client, http};
 use ordo_kv::client::Consistency;
 use reqwest::StatusCode;
 
@@ -80,30 +80,32 @@ async fn assert_rejoins(
         .await;
     let node = client(&cluster.url(damaged), Duration::from_secs(2));
     let node = &node;
-    eventually_within(
-        &format!("node {damaged} serves a linearizable read after its repair"),
-        REJOIN_PATIENCE,
-        || async move {
-            match node.get(key, Consistency::Linearizable).await {
-                Ok(Some(_)) => Ok(()),
-                other => Err(format!("{other:?}")),
-            }
-        },
-    )
-    .await;
+    cluster
+        .eventually(
+            &format!("node {damaged} serves a linearizable read after its repair"),
+            REJOIN_PATIENCE,
+            || async move {
+                match node.get(key, Consistency::Linearizable).await {
+                    Ok(Some(_)) => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            },
+        )
+        .await;
     let health = format!("{}/health", cluster.url(damaged));
     let health = &health;
-    eventually_within(
-        &format!("node {damaged} answers /health 200"),
-        REJOIN_PATIENCE,
-        || async move {
-            match http().get(health).send().await {
-                Ok(answer) if answer.status() == StatusCode::OK => Ok(()),
-                other => Err(format!("{other:?}")),
-            }
-        },
-    )
-    .await;
+    cluster
+        .eventually(
+            &format!("node {damaged} answers /health 200"),
+            REJOIN_PATIENCE,
+            || async move {
+                match http().get(health).send().await {
+                    Ok(answer) if answer.status() == StatusCode::OK => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            },
+        )
+        .await;
     ledger.assert_everywhere(cluster, REJOIN_PATIENCE).await;
 }
 
@@ -136,20 +138,8 @@ async fn bug1_a_flipped_bit_in_an_acknowledged_record_withholds_the_vote() {
 
     cluster.start(acker);
     cluster.start(absent);
-    let cluster_ref = &cluster;
     for id in [acker, absent] {
-        eventually_within(
-            &format!("node {id} answers"),
-            Duration::from_secs(20),
-            || async move {
-                cluster_ref
-                    .view(id)
-                    .await
-                    .map(|_| ())
-                    .ok_or_else(|| "no answer".to_owned())
-            },
-        )
-        .await;
+        cluster.wait_answers(id, REJOIN_PATIENCE).await;
     }
     // Ten election timeouts and more: without the leader, nobody leads.
     let watch_until = Instant::now() + Duration::from_secs(3);
@@ -180,7 +170,7 @@ async fn bug1_a_flipped_bit_in_an_acknowledged_record_withholds_the_vote() {
     }
 
     cluster.start(leader);
-    cluster.wait_for_leader().await;
+    cluster.wait_for_leader_within(ELECTION_PATIENCE).await;
     ledger.assert_everywhere(&cluster, REJOIN_PATIENCE).await;
     ledger
         .write(&cluster.client(), "after/repair", "a new revision")
@@ -188,25 +178,51 @@ async fn bug1_a_flipped_bit_in_an_acknowledged_record_withholds_the_vote() {
     ledger.assert_everywhere(&cluster, REJOIN_PATIENCE).await;
 }
 
-/// Writes to a three-node cluster, kills a caught-up follower, applies
-/// `damage` to its data directory and restarts it.
-async fn follower_damaged(
-    name: &str,
-    root: &Path,
-    damage: impl FnOnce(&Path),
-) -> (Cluster, Ledger, u64, u64) {
-    let mut cluster = Cluster::new(name, root, 3);
-    cluster.start_all();
-    let leader = cluster.wait_for_leader().await;
-    let damaged = follower(&cluster, leader, &[]);
-    let mut ledger = Ledger::new();
-    ledger
-        .write_many(&cluster.client_of(leader), "before", 20)
+/// A three-node cluster with 20 acknowledged writes and one follower
+/// stopped and damaged.
+struct DamagedFollower {
+    cluster: Cluster,
+    ledger: Ledger,
+    leader: u64,
+    damaged: u64,
+}
+
+impl DamagedFollower {
+    /// Writes to a new three-node cluster, kills a follower once the leader
+    /// knows it holds every write (so the leader's `matched` for it covers
+    /// what `damage` takes away), and applies `damage` to its data directory.
+    async fn new(name: &str, root: &Path, damage: impl FnOnce(&Path)) -> DamagedFollower {
+        let mut cluster = Cluster::new(name, root, 3);
+        cluster.start_all();
+        let leader = cluster.wait_for_leader().await;
+        let damaged = follower(&cluster, leader, &[]);
+        let mut ledger = Ledger::new();
+        ledger
+            .write_many(&cluster.client_of(leader), "before", 20)
+            .await;
+        cluster.wait_caught_up(leader, damaged).await;
+        cluster.kill(damaged);
+        damage(cluster.data(damaged));
+        DamagedFollower {
+            cluster,
+            ledger,
+            leader,
+            damaged,
+        }
+    }
+
+    /// Restarts the damaged follower and checks it rejoins.
+    async fn assert_rejoins(mut self, key: &str) {
+        self.cluster.start(self.damaged);
+        assert_rejoins(
+            &self.cluster,
+            &mut self.ledger,
+            self.leader,
+            self.damaged,
+            key,
+        )
         .await;
-    cluster.wait_caught_up(leader, damaged).await;
-    cluster.kill(damaged);
-    damage(cluster.data(damaged));
-    (cluster, ledger, leader, damaged)
+    }
 }
 
 /// Bug 2a: a follower whose final (acknowledged) WAL record was cut off
@@ -216,13 +232,12 @@ async fn follower_damaged(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bug2_a_follower_that_lost_its_final_record_rejoins() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut cluster, mut ledger, leader, damaged) =
-        follower_damaged("faults-cut", dir.path(), |data| {
-            wal::cut_last_entry(data, 0);
-        })
-        .await;
-    cluster.start(damaged);
-    assert_rejoins(&cluster, &mut ledger, leader, damaged, "after/cut").await;
+    DamagedFollower::new("faults-cut", dir.path(), |data| {
+        wal::cut_last_entry(data, 0);
+    })
+    .await
+    .assert_rejoins("after/cut")
+    .await;
 }
 
 /// Bug 2b: as 2a, with one bit flipped in the final record (the node may
@@ -230,13 +245,12 @@ async fn bug2_a_follower_that_lost_its_final_record_rejoins() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bug2_a_follower_with_a_flipped_final_record_rejoins() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut cluster, mut ledger, leader, damaged) =
-        follower_damaged("faults-flipped", dir.path(), |data| {
-            wal::flip_bit_in_last_entry(data);
-        })
-        .await;
-    cluster.start(damaged);
-    assert_rejoins(&cluster, &mut ledger, leader, damaged, "after/flip").await;
+    DamagedFollower::new("faults-flipped", dir.path(), |data| {
+        wal::flip_bit_in_last_entry(data);
+    })
+    .await
+    .assert_rejoins("after/flip")
+    .await;
 }
 
 /// Bug 2c: as 2a, with the header of the follower's only segment torn
@@ -244,13 +258,12 @@ async fn bug2_a_follower_with_a_flipped_final_record_rejoins() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bug2_a_follower_with_a_torn_segment_header_rejoins() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut cluster, mut ledger, leader, damaged) =
-        follower_damaged("faults-torn-header", dir.path(), |data| {
-            wal::tear_only_segment_header(data, 12);
-        })
-        .await;
-    cluster.start(damaged);
-    assert_rejoins(&cluster, &mut ledger, leader, damaged, "after/tear").await;
+    DamagedFollower::new("faults-torn-header", dir.path(), |data| {
+        wal::tear_only_segment_header(data, 12);
+    })
+    .await
+    .assert_rejoins("after/tear")
+    .await;
 }
 
 /// Bug 2d: every `wal/*.wal` of a follower deleted, the `wal/` directory
@@ -261,11 +274,15 @@ async fn bug2_a_follower_with_a_torn_segment_header_rejoins() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bug2_a_node_whose_segments_were_deleted_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut cluster, ledger, _leader, damaged) =
-        follower_damaged("faults-no-segments", dir.path(), |data| {
-            assert!(wal::delete_segments(data) > 0);
-        })
-        .await;
+    let DamagedFollower {
+        mut cluster,
+        ledger,
+        damaged,
+        ..
+    } = DamagedFollower::new("faults-no-segments", dir.path(), |data| {
+        assert!(wal::delete_segments(data) > 0);
+    })
+    .await;
     let (status, stderr) = cluster.start_refused(damaged, "no-segments").await;
     assert!(
         status.is_some_and(|status| !status.success()),
@@ -332,19 +349,20 @@ async fn bug3_a_deleted_snapshot_under_a_compacted_log_refuses_to_start() {
     let data = cluster.data(damaged).to_owned();
     let snapshots = data.join("snapshots");
     let (data_ref, snapshots_ref) = (&data, &snapshots);
-    eventually_within(
-        &format!("node {damaged} snapshots and compacts its log"),
-        Duration::from_secs(15),
-        || async move {
-            let snapshot_files = snapshot_files(snapshots_ref);
-            if !snapshot_files.is_empty() && wal::has_compacted(data_ref) {
-                Ok(())
-            } else {
-                Err(format!("snapshots {snapshot_files:?}"))
-            }
-        },
-    )
-    .await;
+    cluster
+        .eventually(
+            &format!("node {damaged} snapshots and compacts its log"),
+            Duration::from_secs(15),
+            || async move {
+                let snapshot_files = snapshot_files(snapshots_ref);
+                if !snapshot_files.is_empty() && wal::has_compacted(data_ref) {
+                    Ok(())
+                } else {
+                    Err(format!("snapshots {snapshot_files:?}"))
+                }
+            },
+        )
+        .await;
     cluster.kill(damaged);
     for file in snapshot_files(&snapshots) {
         fs::remove_file(file).unwrap();
@@ -423,7 +441,7 @@ async fn bug4_a_data_directory_of_another_cluster_is_refused() {
                 assert_ne!(
                     view.leader,
                     Some(replaced),
-                    "node {id} follows the other cluster's node {replaced}\n{}",
+                    "node {id} sees the other cluster's node {replaced} as leader\n{}",
                     running.logs()
                 );
             }
@@ -503,18 +521,19 @@ async fn forged_term_keeps_elections(name: &str, term: u64, kills: usize) {
         cluster.kill(leader);
         let survivor = cluster.running_ids()[0];
         let cluster_ref = &cluster;
-        eventually_within(
-            &format!("a new leader after killing node {leader} (round {round})"),
-            ELECTION_PATIENCE,
-            || async move {
-                let view = cluster_ref.view(survivor).await;
-                match view.as_ref().and_then(|view| view.leader) {
-                    Some(new) if new != leader => Ok(()),
-                    _ => Err(format!("node {survivor}: {view:?}")),
-                }
-            },
-        )
-        .await;
+        cluster_ref
+            .eventually(
+                &format!("a new leader after killing node {leader} (round {round})"),
+                ELECTION_PATIENCE,
+                || async move {
+                    let view = cluster_ref.view(survivor).await;
+                    match view.as_ref().and_then(|view| view.leader) {
+                        Some(new) if new != leader => Ok(()),
+                        _ => Err(format!("node {survivor}: {view:?}")),
+                    }
+                },
+            )
+            .await;
         cluster.start(leader);
     }
     ledger.assert_everywhere(&cluster, REJOIN_PATIENCE).await;
@@ -690,19 +709,7 @@ async fn bug7_a_full_disk_answers_documented_statuses_and_recovers() {
     // lead until it can write its vote).
     cluster.kill(node);
     cluster.start(node);
-    let cluster_ref = &cluster;
-    eventually_within(
-        "the node answers on a full disk",
-        REJOIN_PATIENCE,
-        || async move {
-            cluster_ref
-                .view(node)
-                .await
-                .map(|_| ())
-                .ok_or_else(|| "no answer".to_owned())
-        },
-    )
-    .await;
+    cluster.wait_answers(node, REJOIN_PATIENCE).await;
     assert!(
         cluster.process(node).try_exit().is_none(),
         "the node exited on the full disk\n{}",
@@ -712,18 +719,19 @@ async fn bug7_a_full_disk_answers_documented_statuses_and_recovers() {
     cluster.wait_for_leader_within(ELECTION_PATIENCE).await;
     let writer = cluster.client_of(node);
     let writer = &writer;
-    eventually_within(
-        "writes succeed once space is freed",
-        REJOIN_PATIENCE,
-        || async move {
-            writer
-                .put("after/freed", "yes", None)
-                .await
-                .map(|_| ())
-                .map_err(|error| error.to_string())
-        },
-    )
-    .await;
+    cluster
+        .eventually(
+            "writes succeed once space is freed",
+            REJOIN_PATIENCE,
+            || async move {
+                writer
+                    .put("after/freed", "yes", None)
+                    .await
+                    .map(|_| ())
+                    .map_err(|error| error.to_string())
+            },
+        )
+        .await;
     ledger.assert_everywhere(&cluster, REJOIN_PATIENCE).await;
     cluster.kill(node);
 }

@@ -548,6 +548,39 @@ impl Cluster {
         self.running.get_mut(&id).expect("node runs")
     }
 
+    /// Polls `check` every 100 ms until it returns `Ok`; panics after
+    /// `within` with its last complaint and every node's recent log.
+    pub async fn eventually<F, Fut>(&self, what: &str, within: Duration, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<(), String>>,
+    {
+        let deadline = Instant::now() + within;
+        loop {
+            let complaint = match check().await {
+                Ok(()) => return,
+                Err(complaint) => complaint,
+            };
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not within {within:?}: {complaint}\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until node `id` answers `GET /v1/cluster`; panics after `within`.
+    pub async fn wait_answers(&self, id: u64, within: Duration) {
+        self.eventually(&format!("node {id} answers"), within, || async move {
+            self.view(id)
+                .await
+                .map(|_| ())
+                .ok_or_else(|| "no answer".to_owned())
+        })
+        .await;
+    }
+
     /// Waits until `leader` reports `follower` holding its whole log (lag 0).
     pub async fn wait_caught_up(&self, leader: u64, follower: u64) {
         let deadline = Instant::now() + PATIENCE;

@@ -2,16 +2,20 @@
 //! or a crash would.
 //!
 //! The layout (`crates/ordo/src/storage/wal/record.rs`): `DATA/wal/<seq:020>.wal`
-//! segments; each a 32-byte header (magic `ORDOWAL\0`), then records of
-//! `body length u32 | CRC32C u32 | type u8 | body`. The walk below checks
-//! that the records it finds end exactly at the end of the file, so a change
-//! of format fails here loudly rather than damaging the wrong bytes.
+//! segments; each a header (magic `ORDOWAL\0`, 32 bytes today), then records
+//! of `body length u32 | CRC32C(length ++ type ++ body) u32 | type u8 | body`.
+//! The first record is found as the first checksummed record after the
+//! magic, so a longer header (say, with a cluster id) still reads; and a
+//! walk that does not end exactly at the end of the file fails loudly rather
+//! than damaging the wrong bytes.
 
 use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 
-/// Bytes before the first record of a segment.
-const SEGMENT_HEADER_BYTES: usize = 32;
+/// Bytes before the first record of a segment, at least.
+const SEGMENT_HEADER_BYTES_MIN: usize = 32;
+/// How far into a segment its first record may start.
+const SEGMENT_HEADER_BYTES_MAX: usize = 4096;
 /// The magic a segment starts with.
 const SEGMENT_MAGIC: &[u8; 8] = b"ORDOWAL\0";
 /// A record's length, checksum and type.
@@ -66,35 +70,53 @@ pub fn segments(data: &Path) -> Vec<PathBuf> {
     segments
 }
 
-/// The records of the segment `bytes` (`path` for messages).
-pub fn records(path: &Path, bytes: &[u8]) -> Vec<RecordSpan> {
+/// The whole, checksummed record at `offset` of `bytes`, if there is one.
+fn record_at(bytes: &[u8], offset: usize) -> Option<RecordSpan> {
+    let header = bytes.get(offset..offset + RECORD_HEADER_BYTES)?;
+    let body_bytes = u32::from_le_bytes(header[..4].try_into().unwrap()) as usize;
+    let end = offset
+        .checked_add(RECORD_HEADER_BYTES)?
+        .checked_add(body_bytes)?;
+    let covered = bytes.get(offset + 8..end)?;
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&header[..4]), covered);
+    (crc == u32::from_le_bytes(header[4..8].try_into().unwrap())).then_some(RecordSpan {
+        offset,
+        total_bytes: end - offset,
+        record_type: header[8],
+    })
+}
+
+/// The records from the first one after the segment header on, as far as
+/// they are whole and checksummed; and the offset where they stop.
+fn walk(path: &Path, bytes: &[u8]) -> (Vec<RecordSpan>, usize) {
     assert!(
-        bytes.len() >= SEGMENT_HEADER_BYTES && &bytes[..8] == SEGMENT_MAGIC,
+        bytes.len() >= SEGMENT_HEADER_BYTES_MIN && &bytes[..8] == SEGMENT_MAGIC,
         "{} does not start with a segment header: the WAL format changed?",
         path.display()
     );
+    let last_start = bytes.len().min(SEGMENT_HEADER_BYTES_MAX);
+    let Some(mut offset) =
+        (SEGMENT_HEADER_BYTES_MIN..last_start).find(|&offset| record_at(bytes, offset).is_some())
+    else {
+        return (Vec::new(), bytes.len());
+    };
     let mut spans = Vec::new();
-    let mut offset = SEGMENT_HEADER_BYTES;
-    while offset < bytes.len() {
-        assert!(
-            bytes.len() - offset >= RECORD_HEADER_BYTES,
-            "{}: a partial record header at {offset}",
-            path.display()
-        );
-        let body_bytes = u32::from_le_bytes(bytes[offset..offset + 4].try_into().unwrap());
-        let span = RecordSpan {
-            offset,
-            total_bytes: RECORD_HEADER_BYTES + body_bytes as usize,
-            record_type: bytes[offset + 8],
-        };
-        assert!(
-            span.end() <= bytes.len(),
-            "{}: record at {offset} runs past the end: the WAL format changed?",
-            path.display()
-        );
+    while let Some(span) = record_at(bytes, offset) {
         spans.push(span);
         offset = span.end();
     }
+    (spans, offset)
+}
+
+/// The records of the intact segment `bytes` (`path` for messages).
+pub fn records(path: &Path, bytes: &[u8]) -> Vec<RecordSpan> {
+    let (spans, end) = walk(path, bytes);
+    assert_eq!(
+        end,
+        bytes.len(),
+        "{}: no whole record at {end}: damaged, or the WAL format changed?",
+        path.display()
+    );
     spans
 }
 
@@ -113,33 +135,16 @@ pub fn last_entry(data: &Path) -> (PathBuf, Vec<u8>, RecordSpan) {
     panic!("no entry record in {segments:?}");
 }
 
-/// The whole records at the start of `bytes` (a segment a running node may
-/// be writing: a record it is appending is left out).
-fn complete_records(bytes: &[u8]) -> Vec<RecordSpan> {
-    let mut spans = Vec::new();
-    let mut offset = SEGMENT_HEADER_BYTES;
-    while bytes.len() >= offset + RECORD_HEADER_BYTES {
-        let body_bytes = u32::from_le_bytes(bytes[offset..offset + 4].try_into().unwrap());
-        let span = RecordSpan {
-            offset,
-            total_bytes: RECORD_HEADER_BYTES + body_bytes as usize,
-            record_type: bytes[offset + 8],
-        };
-        if span.end() > bytes.len() {
-            break;
-        }
-        spans.push(span);
-        offset = span.end();
-    }
-    spans
-}
-
 /// Whether the log of `data` records a compaction (its start moved past 1).
 /// Safe to ask while the node runs.
 pub fn has_compacted(data: &Path) -> bool {
     segments(data).iter().any(|path| {
         let bytes = fs::read(path).unwrap_or_default();
-        complete_records(&bytes).iter().any(|span| {
+        if bytes.len() < SEGMENT_HEADER_BYTES_MIN {
+            return false;
+        }
+        // A record the node is appending right now is left out.
+        walk(path, &bytes).0.iter().any(|span| {
             span.record_type == COMPACT_RECORD
                 && u64::from_le_bytes(bytes[span.body()..span.body() + 8].try_into().unwrap()) > 0
         })
@@ -181,12 +186,12 @@ pub fn truncate(path: &Path, len: u64) {
         .unwrap();
 }
 
-/// Tears the header of the only segment of `data` (it keeps `keep` of
-/// its 32 header bytes and nothing after).
+/// Tears the header of the only segment of `data` (it keeps its first
+/// `keep` bytes, fewer than the header's, and nothing after).
 pub fn tear_only_segment_header(data: &Path, keep: u64) {
     let segments = segments(data);
     assert_eq!(segments.len(), 1, "expected one segment: {segments:?}");
-    assert!(keep < SEGMENT_HEADER_BYTES as u64);
+    assert!(keep < SEGMENT_HEADER_BYTES_MIN as u64);
     truncate(&segments[0], keep);
 }
 

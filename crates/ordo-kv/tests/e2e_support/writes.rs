@@ -201,12 +201,13 @@ impl Ledger {
         for id in cluster.running_ids() {
             let node = super::client(&cluster.url(id), Duration::from_secs(3));
             let node = &node;
-            super::eventually_within(
-                &format!("node {id} reads every acknowledged write"),
-                within,
-                || async move { self.check(node).await },
-            )
-            .await;
+            cluster
+                .eventually(
+                    &format!("node {id} reads every acknowledged write"),
+                    within,
+                    || async move { self.check(node).await },
+                )
+                .await;
         }
     }
 }
