@@ -586,11 +586,7 @@ async fn bug6_failing_snapshot_writes_are_retried_quietly() {
     let snapshots = cluster.data(node).join("snapshots");
     fs::remove_dir_all(&snapshots).unwrap();
     fs::write(&snapshots, b"not a directory").unwrap();
-    let stderr_path = dir
-        .path()
-        .join("faults-snap-fail")
-        .join("logs")
-        .join(format!("node-{node}.stderr"));
+    let stderr_path = cluster.stderr_path(node);
     let damaged_at = fs::metadata(&stderr_path).unwrap().len();
 
     // Past the snapshot threshold several times, for five seconds.

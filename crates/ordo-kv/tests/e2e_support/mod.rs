@@ -739,12 +739,17 @@ impl Cluster {
         }
     }
 
+    /// The file node `id`'s stderr goes to (every start of it appends).
+    pub fn stderr_path(&self, id: u64) -> PathBuf {
+        self.log_dir.join(format!("node-{id}.stderr"))
+    }
+
     /// Every node's recent stderr (running or not), for assertion messages.
     pub fn logs(&self) -> String {
         self.ids()
             .into_iter()
             .map(|id| {
-                let path = self.log_dir.join(format!("node-{id}.stderr"));
+                let path = self.stderr_path(id);
                 let text = strip_ansi(&fs::read_to_string(path).unwrap_or_default());
                 format!(
                     "--- node {id} stderr (last lines) ---\n{}\n",
