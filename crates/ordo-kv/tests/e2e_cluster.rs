@@ -15,9 +15,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use e2e_support::writes::{assert_at_least, latest, wait_for_acks, writer};
 use e2e_support::{
-    CliOutput, Cluster, EXIT_PATIENCE, PATIENCE, Process, client, free_port, free_port_base, http,
-    run_ordo, url,
+    CliOutput, Cluster, EXIT_PATIENCE, PATIENCE, Process, client, eventually, free_port,
+    free_port_base, http, run_ordo, url, wait_healthy,
 };
 use ordo_kv::client::{Client, Consistency, Entry, PutOutcome};
 
@@ -49,47 +50,6 @@ async fn everything(client: &Client) -> Vec<Entry> {
     let page = client.list("", Some(10_000)).await.unwrap();
     assert!(!page.more);
     page.entries
-}
-
-/// Polls `check` every 100 ms until it returns `Ok`; panics with its last
-/// complaint after [`PATIENCE`].
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<(), String>>,
-{
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let complaint = match check().await {
-            Ok(()) => return,
-            Err(complaint) => complaint,
-        };
-        assert!(
-            Instant::now() < deadline,
-            "{what}: not within {PATIENCE:?}: {complaint}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Waits until `GET /health` on `base_url` answers 200.
-async fn wait_healthy(base_url: &str, process: &mut Process) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(status) = process.try_exit() {
-            panic!("exited with {status} before healthy\n{}", process.logs());
-        }
-        let answer = http().get(format!("{base_url}/health")).send().await;
-        if answer.is_ok_and(|answer| answer.status().is_success()) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{base_url} not healthy within {PATIENCE:?}\n{}",
-            process.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Put, get (each consistency), del, cas and list through the CLI — every
@@ -257,78 +217,6 @@ async fn kv_verbs_through_the_cli_and_http() {
     assert_eq!(gone.code, Some(1), "{gone}");
 }
 
-/// One acknowledged write: the writer's sequence number is the value, and
-/// grows with every attempt, so a later write to a key has a larger one.
-#[derive(Clone, Debug)]
-struct Ack {
-    key: String,
-    sequence: u64,
-    revision: u64,
-}
-
-/// Writes `wN/kM` keys (values: sequence numbers) through `client` until
-/// `stop`, recording every acknowledged write; unacknowledged ones (the
-/// outcome unknown when the leader dies) are only counted.
-async fn writer(
-    writer_id: usize,
-    client: Client,
-    stop: Arc<AtomicBool>,
-    acked: Arc<AtomicU64>,
-) -> (Vec<Ack>, u64) {
-    let mut acks = Vec::new();
-    let mut failures = 0;
-    let mut sequence = 0_u64;
-    while !stop.load(Ordering::Relaxed) {
-        sequence += 1;
-        let key = format!("w{writer_id}/k{}", sequence % 5);
-        match client.put(&key, sequence.to_string(), None).await {
-            Ok(PutOutcome::Written { revision }) => {
-                acks.push(Ack {
-                    key,
-                    sequence,
-                    revision,
-                });
-                acked.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok(other) => panic!("a plain put answered {other:?}"),
-            Err(_unknown_outcome) => {
-                failures += 1;
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-    (acks, failures)
-}
-
-async fn wait_for_acks(acked: &AtomicU64, at_least: u64, cluster: &Cluster) {
-    let deadline = Instant::now() + PATIENCE;
-    while acked.load(Ordering::Relaxed) < at_least {
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {at_least} writes acknowledged\n{}",
-            acked.load(Ordering::Relaxed),
-            cluster.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Checks that `key` reads, on `node`, at least as new as `ack`.
-async fn assert_at_least(node: &Client, id: u64, ack: &Ack) {
-    let read = node
-        .get(&ack.key, Consistency::Linearizable)
-        .await
-        .unwrap_or_else(|error| panic!("node {id}: get {}: {error}", ack.key))
-        .unwrap_or_else(|| panic!("node {id}: acknowledged {ack:?} is gone"));
-    let sequence: u64 = std::str::from_utf8(&read.value).unwrap().parse().unwrap();
-    assert!(
-        sequence >= ack.sequence && read.revision >= ack.revision,
-        "node {id}: {} reads {sequence} at revision {}, older than acknowledged {ack:?}",
-        ack.key,
-        read.revision
-    );
-}
-
 /// kill -9 the leader under a stream of concurrent writes: every write that
 /// was acknowledged is still there (on both survivors, read linearizably),
 /// no two acknowledged writes share a revision, a new leader takes writes,
@@ -405,15 +293,7 @@ async fn killing_the_leader_loses_no_acknowledged_write() {
     .await;
     assert_eq!(dead.code, Some(1), "{dead}");
     assert!(dead.stderr.contains("no endpoint reachable"), "{dead}");
-    let mut latest: BTreeMap<String, Ack> = BTreeMap::new();
-    for ack in acks {
-        let newer = latest
-            .get(&ack.key)
-            .is_none_or(|seen| seen.sequence < ack.sequence);
-        if newer {
-            latest.insert(ack.key.clone(), ack);
-        }
-    }
+    let latest = latest(acks);
     for id in cluster.running_ids() {
         let node = cluster.client_of(id);
         for ack in latest.values() {

@@ -5,6 +5,11 @@
 //! - [`run_ordo`]: one CLI command, bounded by a deadline.
 //! - [`Cluster`]: `ordo serve` nodes with their ports and data directories,
 //!   started, stopped, killed and restarted by id.
+//! - [`eventually`], [`wait_healthy`]: bounded polling.
+//! - [`writes`]: concurrent writers and a ledger of acknowledged writes.
+//! - [`wal`]: reading and damaging a node's write-ahead log on disk.
+//! - [`forge`]: speaking the peer protocol as a hostile node.
+//! - [`tiny_fs`]: a tiny filesystem (tmpfs) for a data directory.
 //!
 //! Ports are picked at random below the kernel's ephemeral range (where
 //! outgoing connections take their local ports, and where other tests bind
@@ -23,6 +28,11 @@ use std::time::{Duration, Instant};
 
 use ordo_kv::api::ClusterResponse;
 use ordo_kv::client::{Client, ClientConfig, parse_endpoints};
+
+pub mod forge;
+pub mod tiny_fs;
+pub mod wal;
+pub mod writes;
 
 /// The bound on every wait: the machine is shared, so generous.
 pub const PATIENCE: Duration = Duration::from_secs(30);
@@ -106,6 +116,57 @@ pub fn strip_ansi(text: &str) -> String {
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Polls `check` every 100 ms until it returns `Ok`; panics with its last
+/// complaint after [`PATIENCE`].
+pub async fn eventually<F, Fut>(what: &str, check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    eventually_within(what, PATIENCE, check).await;
+}
+
+/// Polls `check` every 100 ms until it returns `Ok`; panics with its last
+/// complaint after `within`.
+pub async fn eventually_within<F, Fut>(what: &str, within: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        let complaint = match check().await {
+            Ok(()) => return,
+            Err(complaint) => complaint,
+        };
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not within {within:?}: {complaint}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until `GET /health` on `base_url` answers 200.
+pub async fn wait_healthy(base_url: &str, process: &mut Process) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(status) = process.try_exit() {
+            panic!("exited with {status} before healthy\n{}", process.logs());
+        }
+        let answer = http().get(format!("{base_url}/health")).send().await;
+        if answer.is_ok_and(|answer| answer.status().is_success()) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{base_url} not healthy within {PATIENCE:?}\n{}",
+            process.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// A running `ordo` child process. Dropping it kills it (SIGKILL) and
@@ -333,6 +394,8 @@ pub struct Cluster {
     log_dir: PathBuf,
     nodes: BTreeMap<u64, NodeSpec>,
     running: BTreeMap<u64, Process>,
+    /// Flags every node gets besides its own (`--snapshot-threshold 10`).
+    extra_flags: Vec<String>,
 }
 
 impl Cluster {
@@ -364,6 +427,41 @@ impl Cluster {
             log_dir: root.join(name).join("logs"),
             nodes,
             running: BTreeMap::new(),
+            extra_flags: Vec::new(),
+        }
+    }
+
+    /// The same cluster with `flags` given to every node.
+    pub fn with_flags(mut self, flags: &[&str]) -> Cluster {
+        self.extra_flags
+            .extend(flags.iter().map(|flag| (*flag).to_owned()));
+        self
+    }
+
+    /// Another cluster with this one's name, ids, ports and flags but its
+    /// own data directories (`root/NAME/node-i`) and logs: what an operator
+    /// gets who bootstraps a second cluster with the same command line.
+    pub fn twin(&self, root: &Path) -> Cluster {
+        let nodes = self
+            .nodes
+            .values()
+            .map(|node| {
+                let data = root.join(&self.name).join(format!("node-{}", node.id));
+                (
+                    node.id,
+                    NodeSpec {
+                        data,
+                        ..node.clone()
+                    },
+                )
+            })
+            .collect();
+        Cluster {
+            name: self.name.clone(),
+            log_dir: root.join(&self.name).join("logs"),
+            nodes,
+            running: BTreeMap::new(),
+            extra_flags: self.extra_flags.clone(),
         }
     }
 
@@ -440,6 +538,7 @@ impl Cluster {
         ]
         .iter()
         .map(|arg| (*arg).to_owned())
+        .chain(self.extra_flags.iter().cloned())
         .collect()
     }
 
@@ -448,6 +547,94 @@ impl Cluster {
         assert!(!self.is_running(id), "node {id} already runs");
         let process = Process::spawn(&format!("node-{id}"), &self.serve_args(id), &self.log_dir);
         self.running.insert(id, process);
+    }
+
+    /// Starts node `id` expecting it to refuse: its exit status within
+    /// [`EXIT_PATIENCE`] (`None` if it still runs then; it is then left
+    /// running) and its stderr. The attempt logs to `node-ID-LABEL.*`.
+    pub async fn start_refused(&mut self, id: u64, label: &str) -> (Option<ExitStatus>, String) {
+        assert!(!self.is_running(id), "node {id} already runs");
+        let mut process = Process::spawn(
+            &format!("node-{id}-{label}"),
+            &self.serve_args(id),
+            &self.log_dir,
+        );
+        let status = process.wait_exit(EXIT_PATIENCE).await;
+        let stderr = process.stderr();
+        if status.is_none() {
+            self.running.insert(id, process);
+        }
+        (status, stderr)
+    }
+
+    /// Node `id`'s data directory.
+    pub fn data(&self, id: u64) -> &Path {
+        &self.nodes[&id].data
+    }
+
+    /// Node `id`'s peer address, `127.0.0.1:PORT`.
+    pub fn peer_addr(&self, id: u64) -> String {
+        format!("127.0.0.1:{}", self.nodes[&id].peer_port)
+    }
+
+    /// Node `id`'s process (which must run).
+    pub fn process(&mut self, id: u64) -> &mut Process {
+        self.running.get_mut(&id).expect("node runs")
+    }
+
+    /// Polls `check` every 100 ms until it returns `Ok`; panics after
+    /// `within` with its last complaint and every node's recent log.
+    pub async fn eventually<F, Fut>(&self, what: &str, within: Duration, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<(), String>>,
+    {
+        let deadline = Instant::now() + within;
+        loop {
+            let complaint = match check().await {
+                Ok(()) => return,
+                Err(complaint) => complaint,
+            };
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not within {within:?}: {complaint}\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until node `id` answers `GET /v1/cluster`; panics after `within`.
+    pub async fn wait_answers(&self, id: u64, within: Duration) {
+        self.eventually(&format!("node {id} answers"), within, || async move {
+            self.view(id)
+                .await
+                .map(|_| ())
+                .ok_or_else(|| "no answer".to_owned())
+        })
+        .await;
+    }
+
+    /// Waits until `leader` reports `follower` holding its whole log (lag 0).
+    pub async fn wait_caught_up(&self, leader: u64, follower: u64) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let lag = self.view(leader).await.and_then(|view| {
+                view.replication
+                    .iter()
+                    .find(|progress| progress.id == follower)
+                    .map(|progress| progress.lag)
+            });
+            if lag == Some(0) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {follower} not caught up with leader {leader} within {PATIENCE:?} (lag {lag:?})\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Starts every node.
@@ -543,7 +730,12 @@ impl Cluster {
     /// The leader every running node agrees on, once every member's client
     /// URL is known to all of them; panics after [`PATIENCE`].
     pub async fn wait_for_leader(&self) -> u64 {
-        let deadline = Instant::now() + PATIENCE;
+        self.wait_for_leader_within(PATIENCE).await
+    }
+
+    /// [`Cluster::wait_for_leader`], panicking after `within`.
+    pub async fn wait_for_leader_within(&self, within: Duration) -> u64 {
+        let deadline = Instant::now() + within;
         let mut last = String::from("nothing yet");
         while Instant::now() < deadline {
             match self.agreed_leader().await {
@@ -553,7 +745,7 @@ impl Cluster {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!(
-            "cluster {}: no agreed leader within {PATIENCE:?} ({last})\n{}",
+            "cluster {}: no agreed leader within {within:?} ({last})\n{}",
             self.name,
             self.logs()
         );
@@ -581,12 +773,17 @@ impl Cluster {
         }
     }
 
+    /// The file node `id`'s stderr goes to (every start of it appends).
+    pub fn stderr_path(&self, id: u64) -> PathBuf {
+        self.log_dir.join(format!("node-{id}.stderr"))
+    }
+
     /// Every node's recent stderr (running or not), for assertion messages.
     pub fn logs(&self) -> String {
         self.ids()
             .into_iter()
             .map(|id| {
-                let path = self.log_dir.join(format!("node-{id}.stderr"));
+                let path = self.stderr_path(id);
                 let text = strip_ansi(&fs::read_to_string(path).unwrap_or_default());
                 format!(
                     "--- node {id} stderr (last lines) ---\n{}\n",
