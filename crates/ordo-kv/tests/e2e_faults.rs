@@ -487,13 +487,17 @@ async fn forged_term_keeps_elections(name: &str, term: u64, kills: usize) {
         .write_many(&cluster.client_of(leader), "before", 5)
         .await;
 
-    // The forged path reaches the nodes: a term 100 ahead (far below any
-    // sane bound) is taken.
-    let near = cluster.view(leader).await.unwrap().term + 100;
+    // The forger knows the cluster's id (`/v1/cluster` shows it: the id
+    // keeps clusters apart, it is no secret; keeping strangers out is
+    // mutual TLS's job). The forged path reaches the nodes: a term 100
+    // ahead (far below any sane bound) is taken.
+    let view = cluster.view(leader).await.unwrap();
+    let cluster_id = view.cluster_id.expect("a cluster id in /v1/cluster");
+    let near = view.term + 100;
     let target = follower(&cluster, leader, &[]);
     forge_heartbeat(
         &cluster.peer_addr(target),
-        &cluster.name,
+        &cluster_id,
         leader,
         target,
         near,
@@ -508,7 +512,7 @@ async fn forged_term_keeps_elections(name: &str, term: u64, kills: usize) {
 
     for id in cluster.ids() {
         let from = follower(&cluster, id, &[]);
-        forge_heartbeat(&cluster.peer_addr(id), &cluster.name, from, id, term).await;
+        forge_heartbeat(&cluster.peer_addr(id), &cluster_id, from, id, term).await;
     }
     for round in 0..=kills {
         let leader = cluster.wait_for_leader_within(ELECTION_PATIENCE).await;

@@ -1,10 +1,10 @@
 //! Speaking the peer protocol as a hostile node: open a TCP connection to a
 //! node's peer port, pass the handshake with what it checks today (the
-//! cluster name, a member's id), and send one forged message.
+//! cluster's id, a member's id), and send one forged message.
 //!
-//! If the handshake learns to check more (a cluster id from the data
-//! directory), [`forge_heartbeat`] panics at the handshake rather than
-//! letting a test pass without its message ever reaching the node.
+//! If the handshake learns to check more (a peer certificate),
+//! [`forge_heartbeat`] panics at the handshake rather than letting a test
+//! pass without its message ever reaching the node.
 
 use std::time::Duration;
 
@@ -27,7 +27,7 @@ fn frame(payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Connects to `peer_addr` as node `from` of cluster `cluster`, to node
+/// Connects to `peer_addr` as node `from` of the cluster whose id is `cluster`, to node
 /// `to`; panics unless welcomed.
 async fn connect_as(peer_addr: &str, cluster: &str, from: NodeId, to: NodeId) -> TcpStream {
     let mut stream = TcpStream::connect(peer_addr)

@@ -442,31 +442,12 @@ impl Cluster {
     /// own data directories (`root/NAME/node-i`) and logs: what an operator
     /// gets who bootstraps a second cluster with the same command line.
     pub fn twin(&self, root: &Path) -> Cluster {
-        let nodes = self
-            .nodes
-            .values()
-            .map(|node| {
-                let data = root.join(&self.name).join(format!("node-{}", node.id));
-                (
-                    node.id,
-                    NodeSpec {
-                        data,
-                        ..node.clone()
-                    },
-                )
-            })
-            .collect();
-        Cluster {
-            name: self.name.clone(),
-            log_dir: root.join(&self.name).join("logs"),
-            nodes,
-            running: BTreeMap::new(),
-            extra_flags: self.extra_flags.clone(),
-        }
+        Cluster::on_ports_of(self, &self.name, root)
     }
 
-    /// A second cluster at `other`'s ports (to run once `other` stopped),
-    /// keeping its data in `root/NAME/node-i`.
+    /// A second cluster at `other`'s ports and with its flags (to run once
+    /// `other` stopped, or to try against it), keeping its data in
+    /// `root/NAME/node-i`.
     pub fn on_ports_of(other: &Cluster, name: &str, root: &Path) -> Cluster {
         let nodes = other
             .nodes
@@ -487,6 +468,7 @@ impl Cluster {
             log_dir: root.join(name).join("logs"),
             nodes,
             running: BTreeMap::new(),
+            extra_flags: other.extra_flags.clone(),
         }
     }
 
