@@ -348,29 +348,6 @@ impl Metrics {
     }
 }
 
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
-    use std::time::Duration;
-
-    use super::Histogram;
-
-    #[test]
-    fn histogram_buckets_are_cumulative_and_count_everything() {
-        let histogram = Histogram::default();
-        histogram.observe(Duration::from_micros(50));
-        histogram.observe(Duration::from_millis(3));
-        histogram.observe(Duration::from_secs(60));
-        let mut page = String::new();
-        histogram.render(&mut page, "x", "help");
-        assert!(page.contains("x_bucket{le=\"0.0001\"} 1\n"), "{page}");
-        assert!(page.contains("x_bucket{le=\"0.005\"} 2\n"), "{page}");
-        assert!(page.contains("x_bucket{le=\"5\"} 2\n"), "{page}");
-        assert!(page.contains("x_bucket{le=\"+Inf\"} 3\n"), "{page}");
-        assert!(page.contains("x_count 3\n"), "{page}");
-    }
-}
-
 /// The consensus core's own counters (`NodeStatus::metrics`), exact where
 /// the event-derived ones above may skip, and the repair point.
 fn render_consensus(out: &mut String, metrics: &ordo::ConsensusMetrics, repair: Option<u64>) {
@@ -428,4 +405,27 @@ fn render_consensus(out: &mut String, metrics: &ordo::ConsensusMetrics, repair: 
          # TYPE ordo_repair_point gauge\nordo_repair_point {}",
         repair.unwrap_or(0)
     );
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::time::Duration;
+
+    use super::Histogram;
+
+    #[test]
+    fn histogram_buckets_are_cumulative_and_count_everything() {
+        let histogram = Histogram::default();
+        histogram.observe(Duration::from_micros(50));
+        histogram.observe(Duration::from_millis(3));
+        histogram.observe(Duration::from_secs(60));
+        let mut page = String::new();
+        histogram.render(&mut page, "x", "help");
+        assert!(page.contains("x_bucket{le=\"0.0001\"} 1\n"), "{page}");
+        assert!(page.contains("x_bucket{le=\"0.005\"} 2\n"), "{page}");
+        assert!(page.contains("x_bucket{le=\"5\"} 2\n"), "{page}");
+        assert!(page.contains("x_bucket{le=\"+Inf\"} 3\n"), "{page}");
+        assert!(page.contains("x_count 3\n"), "{page}");
+    }
 }
