@@ -724,6 +724,7 @@ mod tests {
         assert_eq!((failover.trials, failover.mode), (50, FaultMode::Kill));
         assert_eq!(failover.trial_timeout, Duration::from_secs(10));
         assert!(!failover.etcd && failover.etcd_bin.is_none() && !failover.json);
+        assert!(!failover.keep_data);
         assert!(failover.validate().is_ok());
         let ClientCommand::Bench(args) = client_command(&[
             "bench",

@@ -16,13 +16,17 @@ pub(crate) const MEMBERS: usize = 3;
 /// How long a new cluster may take to answer at all.
 const START_PATIENCE: Duration = Duration::from_secs(30);
 
-/// A directory removed (with everything in it) when dropped.
+/// A directory removed (with everything in it) when dropped, unless kept.
 #[derive(Debug)]
-pub(crate) struct ScratchDir(PathBuf);
+pub(crate) struct ScratchDir {
+    path: PathBuf,
+    keep: bool,
+}
 
 impl ScratchDir {
-    /// A new, empty directory under the system's temporary directory.
-    pub(crate) fn new(label: &str) -> anyhow::Result<Self> {
+    /// A new, empty directory under the system's temporary directory; `keep`
+    /// leaves it (and the members' logs in it) behind.
+    pub(crate) fn new(label: &str, keep: bool) -> anyhow::Result<Self> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.subsec_nanos());
@@ -30,18 +34,25 @@ impl ScratchDir {
         let path = std::env::temp_dir().join(name);
         std::fs::create_dir_all(&path)
             .with_context(|| format!("cannot create {}", path.display()))?;
-        Ok(Self(path))
+        Ok(Self { path, keep })
     }
 
     /// Its path.
     pub(crate) fn path(&self) -> &Path {
-        &self.0
+        &self.path
     }
 }
 
 impl Drop for ScratchDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        if self.keep {
+            eprintln!(
+                "ordo bench failover: data and logs kept in {}",
+                self.path.display()
+            );
+        } else {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
     }
 }
 
@@ -75,8 +86,8 @@ pub(crate) struct Launched {
 }
 
 /// Starts `ordo serve` three times from `exe` (this executable).
-pub(crate) async fn ordo(exe: &Path) -> anyhow::Result<Launched> {
-    let dir = ScratchDir::new("ordo")?;
+pub(crate) async fn ordo(exe: &Path, keep_data: bool) -> anyhow::Result<Launched> {
+    let dir = ScratchDir::new("ordo", keep_data)?;
     let ports = member_ports()?;
     let initial_cluster = ports
         .iter()
@@ -120,8 +131,8 @@ pub(crate) async fn ordo(exe: &Path) -> anyhow::Result<Launched> {
 }
 
 /// Starts three etcd members from `etcd`.
-pub(crate) async fn etcd(etcd: &Path) -> anyhow::Result<Launched> {
-    let dir = ScratchDir::new("etcd")?;
+pub(crate) async fn etcd(etcd: &Path, keep_data: bool) -> anyhow::Result<Launched> {
+    let dir = ScratchDir::new("etcd", keep_data)?;
     let ports = member_ports()?;
     let initial_cluster = ports
         .iter()

@@ -98,6 +98,10 @@ pub struct FailoverArgs {
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Keep the members' data directories and logs (their path is printed
+    /// at the end), to look into a slow trial.
+    #[arg(long)]
+    pub keep_data: bool,
 }
 
 impl FailoverArgs {
@@ -142,8 +146,8 @@ pub(crate) async fn run(args: FailoverArgs) -> anyhow::Result<ExitCode> {
     // and the scratch directory, from the first member started on.
     let bench = async {
         let launched = match &system {
-            System::Ordo(exe) => launch::ordo(exe).await?,
-            System::Etcd(etcd) => launch::etcd(etcd).await?,
+            System::Ordo(exe) => launch::ordo(exe, args.keep_data).await?,
+            System::Etcd(etcd) => launch::etcd(etcd, args.keep_data).await?,
         };
         run_modes(launched, system.name(), &args).await
     };
