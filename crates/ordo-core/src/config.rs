@@ -71,7 +71,10 @@ pub struct Config {
     /// refused (and counted, see [`Status::refused_term_messages`](crate::Status::refused_term_messages)).
     /// Each election adds one to the term, so a correct peer is never this
     /// far ahead; a forged message that were adopted could push every node
-    /// to the term cap at once and end elections for good.
+    /// to the term cap at once and end elections for good. At least
+    /// [`MAX_TERM_JUMP_MIN`]: a node that missed more elections than this
+    /// bound (a long partition) would refuse every message of the current
+    /// leader and never rejoin.
     pub max_term_jump: u64,
     /// Seed of the node's own random generator (election jitter). Give each
     /// node a different seed; the simulator derives them from its run seed.
@@ -139,8 +142,12 @@ impl Config {
                 election_min_ticks: self.election_timeout_min_ticks,
             });
         }
-        let limits: [(&'static str, u64); 8] = [
-            ("max_term_jump", self.max_term_jump),
+        if self.max_term_jump < MAX_TERM_JUMP_MIN {
+            return Err(ConfigError::TermJumpTooSmall {
+                jump: self.max_term_jump,
+            });
+        }
+        let limits: [(&'static str, u64); 7] = [
             ("snapshot_chunk_bytes", self.snapshot_chunk_bytes),
             (
                 "max_entries_per_message",
@@ -209,7 +216,22 @@ pub enum ConfigError {
         /// The configured minimum election timeout.
         election_min_ticks: u64,
     },
+    /// `max_term_jump` is below [`MAX_TERM_JUMP_MIN`].
+    #[error(
+        "max_term_jump ({jump}) must be at least {MAX_TERM_JUMP_MIN}: a node that missed more \
+         elections than that (a long partition) would refuse its leader for good"
+    )]
+    TermJumpTooSmall {
+        /// The configured bound.
+        jump: u64,
+    },
 }
+
+/// The smallest [`Config::max_term_jump`] accepted: 2^20 elections, about
+/// 44 hours of back-to-back elections at one per 150 ms by a partitioned
+/// node without pre-vote (with pre-vote, the default, a partitioned node's
+/// term does not rise at all).
+pub const MAX_TERM_JUMP_MIN: u64 = 1 << 20;
 
 #[cfg(test)]
 mod tests {
@@ -281,11 +303,11 @@ mod tests {
             ),
             (
                 Config {
-                    max_term_jump: 0,
+                    max_term_jump: MAX_TERM_JUMP_MIN - 1,
                     ..valid()
                 },
-                ConfigError::ZeroLimit {
-                    name: "max_term_jump",
+                ConfigError::TermJumpTooSmall {
+                    jump: MAX_TERM_JUMP_MIN - 1,
                 },
             ),
             (

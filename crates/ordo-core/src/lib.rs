@@ -19,7 +19,7 @@ mod status;
 mod types;
 
 pub use actions::{Actions, Persist, PersistId, ReadReady};
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, MAX_TERM_JUMP_MIN};
 pub use entry::{Entry, EntryPayload, total_payload_bytes};
 pub use error::{ChangeError, Error, ProposeError, ReadError, StartError, TransferError};
 pub use event::{ElectionReason, Event, StepDownReason};

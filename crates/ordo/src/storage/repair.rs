@@ -62,8 +62,17 @@ pub struct RepairReport {
 }
 
 /// Rebuilds the log in `log_dir` for a node to be brought back by its
-/// leader: see the [module docs](self). The node must be stopped (both
-/// directories are locked while this runs).
+/// leader. The node must be stopped (both directories are locked while this
+/// runs).
+///
+/// It keeps the newest readable hard state (a node that forgot a vote could
+/// vote twice in one term), moves the damaged log and snapshots aside
+/// (never deletes them), and sets a repair point: the highest index any
+/// readable record, header or snapshot names, plus as many entries as the
+/// damaged bytes could hold. Until its log reaches that point again the node
+/// does not vote. The new log is built and synced aside first, then swapped
+/// in by renames, so a crash leaves either the old log or the new one, or
+/// no log directory (which the server refuses to start on).
 ///
 /// # Errors
 /// [`StorageError::Locked`] if a node holds a directory;
