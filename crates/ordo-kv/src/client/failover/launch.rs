@@ -89,10 +89,15 @@ pub(crate) struct Launched {
 pub(crate) async fn ordo(exe: &Path, keep_data: bool) -> anyhow::Result<Launched> {
     let dir = ScratchDir::new("ordo", keep_data)?;
     let ports = member_ports()?;
+    // Member 1 (the lowest id) makes the cluster's id; the others ask it
+    // at its client URL, as the README's first start does.
     let initial_cluster = ports
         .iter()
         .enumerate()
-        .map(|(index, (peer, _))| format!("{}=127.0.0.1:{peer}", index + 1))
+        .map(|(index, (peer, client))| match index {
+            0 => format!("1=127.0.0.1:{peer}@http://127.0.0.1:{client}"),
+            _ => format!("{}=127.0.0.1:{peer}", index + 1),
+        })
         .collect::<Vec<_>>()
         .join(",");
     let cluster_name = format!("bench-failover-{}", std::process::id());
