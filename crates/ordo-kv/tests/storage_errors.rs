@@ -111,7 +111,6 @@ struct Fixture {
     node: RaftNode<KvStore>,
     metrics: Arc<Metrics>,
     full: Arc<AtomicBool>,
-    repair_point: Arc<AtomicU64>,
     _shutdown: watch::Sender<bool>,
 }
 
@@ -180,7 +179,6 @@ async fn start_with_repair_point(repair: Index) -> Fixture {
         node,
         metrics,
         full,
-        repair_point,
         _shutdown: shutdown,
     }
 }

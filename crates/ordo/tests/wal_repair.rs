@@ -110,6 +110,25 @@ fn damage_after_the_newest_hard_state_needs_force() {
     assert!(report.repair_point >= 20, "{report:?}");
 }
 
+/// Every segment deleted: nothing bounds what the node acknowledged or whom
+/// it voted for, so no repair point could be sound, even with `--force`.
+#[test]
+fn a_log_with_no_segment_is_never_repaired() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_dir = node_dir(dir.path());
+    for segment in common::segments(&log_dir) {
+        std::fs::remove_file(segment).unwrap();
+    }
+    for force in [false, true] {
+        let refused = repair_log_dir(&log_dir, &options(dir.path(), force)).unwrap_err();
+        assert!(
+            matches!(&refused, StorageError::RepairRefused { reason, .. } if reason.contains("no segment")),
+            "{refused}"
+        );
+    }
+    assert!(!dir.path().join("damaged-test").exists(), "nothing moved");
+}
+
 #[test]
 fn a_log_in_use_is_not_repaired() {
     let dir = tempfile::tempdir().unwrap();

@@ -163,8 +163,9 @@ impl DataDir {
             Some(_) if segments(&dir.wal_dir())?.is_empty() => bail!(
                 "the data directory {} belongs to node {node_id} but its log has no segment left \
                  ({} holds no *.wal file): a node that lost its log must not vote again under \
-                 its old id: rebuild it from the cluster with `ordo repair --data {}`, or remove \
-                 it from the cluster and add it back with a new id and an empty directory",
+                 its old id, and nothing tells what it acknowledged, so `ordo repair --data {}` \
+                 cannot rebuild it either: remove it from the cluster and add it back with a new \
+                 id and an empty directory",
                 root.display(),
                 dir.wal_dir().display(),
                 root.display()

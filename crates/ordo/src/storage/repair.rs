@@ -98,6 +98,16 @@ pub fn repair_log_dir(
     let snapshot_dir = options.snapshot_dir.as_deref().filter(|dir| dir.is_dir());
     let snapshot_lock = snapshot_dir.map(DirLock::acquire).transpose()?;
     let found = survey::survey(fs.as_ref(), log_dir)?;
+    if found.newest_hard_state.is_none() && found.index_max == 0 && found.damaged_bytes == 0 {
+        // Not even --force: with no segment left, nothing bounds what the
+        // node acknowledged, so no repair point could be sound.
+        return Err(refuse(
+            "the log holds no segment: nothing tells what the node acknowledged or whom it \
+             voted for; remove the node from the cluster and add it back with a new id and an \
+             empty directory"
+                .to_string(),
+        ));
+    }
     let hard_state_proven = found.newest_hard_state.is_some() && !found.damage_after_hard_state;
     if !hard_state_proven && !options.force {
         return Err(refuse(format!(
