@@ -9,6 +9,14 @@
 //! them. Hard state changes are WAL records too: one fdatasync covers entries
 //! and hard state together.
 //!
+//! Beside the segments: `<dir>/VOTE`, a second copy of the term and vote
+//! (`vote_file.rs`), rewritten atomically only when they changed, within the
+//! sync round that reports them durable and before its fdatasync. Recovery may
+//! cut a damaged, synced last record; were it the newest hard state, the node
+//! would forget its term and vote without this file. `<dir>/REPAIR` (only
+//! while the log may lack entries it reported durable, `repair_file.rs`) and
+//! `<dir>/POISONED` (`durable_marker.rs`) are described with their modules.
+//!
 //! Every open starts a fresh segment (the previous last segment is never
 //! appended to again, which keeps a cut torn tail final); segments, however
 //! small, go away with compaction. On a full disk, open defers the new

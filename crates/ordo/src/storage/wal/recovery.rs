@@ -15,7 +15,10 @@
 //!   size is durable with its data after a sync, so neither was ever synced).
 //!   If it may have, and the cut bytes could have held an entry, a *repair
 //!   point* is recorded first (the `REPAIR` file, durable before the cut): the
-//!   last kept index plus the most entries the cut bytes could have held. The
+//!   last kept index plus the most entries the cut bytes could have held (one
+//!   per record if their lengths chain exactly to the end of the file, as for
+//!   one whole damaged record; else one per smallest entry record that fits,
+//!   `tail::entries_cut_bound`). The
 //!   node then withholds its vote until a leader has brought its log back past
 //!   that point. Either way a warning names the file, offset, bytes cut, which
 //!   case it was and any repair point. A last segment whose header is unusable
@@ -24,6 +27,10 @@
 //!   refuse.
 //! - Entries must continue the log exactly (`index == last + 1`); a truncation
 //!   is an explicit record. Anything else is a gap: refuse.
+//! - The hard state is the newer of the last one the log holds and the
+//!   `VOTE` file's (`vote_file.rs`): the cut may have removed a synced hard
+//!   state record, never the file's copy of it. A damaged file is refused
+//!   before anything is cut.
 //! - No index in a header or record may exceed [`INDEX_MAX`]: a checksummed but
 //!   absurd index is corruption, and the bound keeps `index + 1` from
 //!   overflowing anywhere in the store.
