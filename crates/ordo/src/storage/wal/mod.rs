@@ -279,10 +279,18 @@ impl WalLogStore {
         let recovered_repair_point = recovered.repair_point;
         // The file may lag the log: a directory from before the file existed,
         // or a hard state written but never synced (which open now reports
-        // durable). Catch it up before anyone can read the hard state.
-        let vote_file_state = recovered.vote_file.unwrap_or_default();
+        // durable). Catch it up before anyone can read the hard state; on a
+        // full disk the log still opens (module docs), and the first sync
+        // tries again.
+        let mut vote_file_state = recovered.vote_file.unwrap_or_default();
         if recovered.hard_state != vote_file_state {
-            vote_file::write(fs.as_ref(), &dir, recovered.hard_state, flush)?;
+            match vote_file::write(fs.as_ref(), &dir, recovered.hard_state, flush) {
+                Ok(()) => vote_file_state = recovered.hard_state,
+                Err(error) if error.exhausted().is_some() => {
+                    tracing::warn!(%error, "cannot copy the term and vote to the VOTE file yet");
+                }
+                Err(error) => return Err(error),
+            }
         }
         if config.durability == Durability::Always {
             flush_recovered(&recovered.index)?;
@@ -313,7 +321,6 @@ impl WalLogStore {
             Err(error) => return Err(error),
         };
         let (seq, flushed_len) = (active.seq, active.flushed_len);
-        let view_hard_state = view.hard_state;
         let writer = Writer {
             seq: active.seq,
             path: active.path,
@@ -336,7 +343,7 @@ impl WalLogStore {
             view: RwLock::new(view),
             writer: Mutex::new(writer),
             sync_round: Mutex::new(()),
-            vote_file: Mutex::new(view_hard_state),
+            vote_file: Mutex::new(vote_file_state),
             repair_point: Mutex::new(recovered_repair_point),
             durable_position: Mutex::new(DurablePosition {
                 seq,
