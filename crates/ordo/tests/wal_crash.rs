@@ -702,3 +702,25 @@ fn records_with_indexes_near_the_top_of_the_range_are_refused_not_a_panic() {
         }
     }
 }
+
+/// A damaged last record that is whole (its length reaches the end of the
+/// file) held one entry at most, however large: the repair point is one past
+/// the last kept entry, not as many entries ahead as its bytes could hold
+/// (the node could not vote until the cluster wrote them all).
+#[test]
+fn a_large_damaged_last_record_costs_one_entry_of_repair_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open(dir.path());
+    store.append(&entries(1, 4, 1)).unwrap();
+    store
+        .append(&[Entry::command(5, 1, vec![7u8; 3000])])
+        .unwrap();
+    store.sync().unwrap();
+    drop(store);
+    let segment = common::segments(dir.path()).pop().unwrap();
+    let end = std::fs::metadata(&segment).unwrap().len();
+    flip_bit(&segment, (end - 100) * 8);
+    let store = common::open(dir.path());
+    assert_eq!(store.last_index(), 4);
+    assert_eq!(store.repair_point(), Some(5));
+}

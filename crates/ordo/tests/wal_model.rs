@@ -31,8 +31,10 @@ enum Op {
     Reset {
         ahead: u64,
     },
+    /// A hard state as Raft writes them: the term raised by `term_increase`,
+    /// or, if that is 0, the same term and its vote (if any) kept.
     HardState {
-        term: u64,
+        term_increase: u64,
         vote: Option<u64>,
     },
     Sync,
@@ -47,7 +49,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0..8u64).prop_map(|back| Op::Truncate { back }),
         1 => (0..40u64).prop_map(|ahead| Op::Compact { ahead }),
         1 => (0..5u64).prop_map(|ahead| Op::Reset { ahead }),
-        1 => (0..5u64, proptest::option::of(1..4u64)).prop_map(|(term, vote)| Op::HardState { term, vote }),
+        1 => (0..3u64, proptest::option::of(1..4u64))
+            .prop_map(|(term_increase, vote)| Op::HardState { term_increase, vote }),
         1 => Just(Op::Sync),
         2 => Just(Op::Reopen),
     ]
@@ -119,10 +122,20 @@ impl Pair {
                 self.term = term;
                 outcomes
             }
-            Op::HardState { term, vote } => {
-                let hard_state = HardState {
-                    term,
-                    voted_for: vote,
+            Op::HardState {
+                term_increase,
+                vote,
+            } => {
+                let current = mem.hard_state();
+                let hard_state = match term_increase {
+                    0 => HardState {
+                        term: current.term,
+                        voted_for: current.voted_for.or(vote),
+                    },
+                    increase => HardState {
+                        term: current.term + increase,
+                        voted_for: vote,
+                    },
                 };
                 (
                     wal.save_hard_state(hard_state).is_ok(),

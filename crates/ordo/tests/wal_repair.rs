@@ -91,10 +91,12 @@ fn a_log_damaged_mid_way_is_rebuilt_with_its_vote_and_a_repair_point() {
     assert_eq!(store.repair_point(), Some(report.repair_point));
 }
 
+/// A log from before the `VOTE` file: only the log can tell the vote.
 #[test]
 fn damage_after_the_newest_hard_state_needs_force() {
     let dir = tempfile::tempdir().unwrap();
     let log_dir = node_dir(dir.path());
+    std::fs::remove_file(log_dir.join("VOTE")).unwrap();
     damage_middle_of(common::segments(&log_dir).last().unwrap());
     let refused = repair_log_dir(&log_dir, &options(dir.path(), false)).unwrap_err();
     assert!(
@@ -137,4 +139,35 @@ fn a_log_in_use_is_not_repaired() {
     let refused = repair_log_dir(&log_dir, &options(dir.path(), true)).unwrap_err();
     assert!(matches!(refused, StorageError::Locked { .. }), "{refused}");
     assert_eq!(store.last_index(), 20);
+}
+
+/// Every hard state a sync reported durable was written to the `VOTE` file
+/// first, so damage in the log after the last hard state read loses no vote.
+#[test]
+fn the_vote_file_proves_the_hard_state_whatever_the_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_dir = node_dir(dir.path());
+    damage_middle_of(common::segments(&log_dir).last().unwrap());
+    let report = repair_log_dir(&log_dir, &options(dir.path(), false)).unwrap();
+    assert!(report.hard_state_proven, "{report:?}");
+    assert_eq!(report.hard_state, VOTE);
+    assert!(
+        log_dir.join("VOTE").is_file(),
+        "the rebuilt log has its own"
+    );
+    assert_eq!(common::open(&log_dir).hard_state(), VOTE);
+}
+
+#[test]
+fn a_damaged_vote_file_needs_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_dir = node_dir(dir.path());
+    damage_middle_of(&log_dir.join("VOTE"));
+    let refused = repair_log_dir(&log_dir, &options(dir.path(), false)).unwrap_err();
+    assert!(
+        matches!(&refused, StorageError::RepairRefused { reason, .. } if reason.contains("--force")),
+        "{refused}"
+    );
+    let report = repair_log_dir(&log_dir, &options(dir.path(), true)).unwrap();
+    assert_eq!(report.hard_state, VOTE, "the log's own copy");
 }

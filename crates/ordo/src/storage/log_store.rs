@@ -91,6 +91,11 @@ pub trait LogStore: LogRead + Send + Sync {
 
     /// Records `hard_state`, durable at the next [`sync`](Self::sync).
     ///
+    /// Hard states come as Raft writes them: the term never goes back, and a
+    /// vote once recorded stays for its term. A store may rely on that
+    /// ([`WalLogStore`](crate::storage::WalLogStore) keeps a second copy and
+    /// recovers the newer of the two).
+    ///
     /// # Errors
     /// I/O errors as in the trait contract.
     fn save_hard_state(&self, hard_state: HardState) -> Result<(), StorageError>;

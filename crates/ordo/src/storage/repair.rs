@@ -5,9 +5,12 @@
 //!
 //! Why each step:
 //! - **The vote is kept.** A node that forgot a vote could vote twice in one
-//!   term and elect two leaders. The survey keeps the newest readable hard
-//!   state; if damage follows it in write order, a newer one may have been
-//!   lost, and repair refuses unless forced.
+//!   term and elect two leaders. It is the newer of the `VOTE` file's and
+//!   the newest hard state the survey read. A readable `VOTE` file proves it
+//!   (every hard state a sync reported durable was written there first);
+//!   without one (a log from before the file existed), damage after the last
+//!   hard state read in write order means a newer one may have been lost,
+//!   and repair refuses unless forced. The rebuilt log writes its own file.
 //! - **The repair point is a sound bound**: the highest index any readable
 //!   record or header names (or a snapshot's file name, as a lost reset
 //!   record can name at most the snapshot it installed), plus as many entries
@@ -28,7 +31,7 @@ use crate::storage::fs::{FileSystem, StdFs, create_dir_durably};
 use crate::storage::lock::DirLock;
 use crate::storage::log_store::LogStore;
 use crate::storage::wal::repair_file::{self, RepairRecord};
-use crate::storage::wal::{WalConfig, WalLogStore, survey};
+use crate::storage::wal::{WalConfig, WalLogStore, survey, vote_file};
 
 /// How [`repair_log_dir`] runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,15 +103,33 @@ pub fn repair_log_dir(
     let found = survey::survey(fs.as_ref(), log_dir)?;
     if found.newest_hard_state.is_none() && found.index_max == 0 && found.damaged_bytes == 0 {
         // Not even --force: with no segment left, nothing bounds what the
-        // node acknowledged, so no repair point could be sound.
+        // node acknowledged (a VOTE file keeps only its vote), so no repair
+        // point could be sound.
         return Err(refuse(
-            "the log holds no segment: nothing tells what the node acknowledged or whom it \
-             voted for; remove the node from the cluster and add it back with a new id and an \
-             empty directory"
+            "the log holds no segment: nothing tells which entries the node acknowledged; \
+             remove the node from the cluster and add it back with a new id and an empty \
+             directory"
                 .to_string(),
         ));
     }
-    let hard_state_proven = found.newest_hard_state.is_some() && !found.damage_after_hard_state;
+    let vote_file = match vote_file::read(fs.as_ref(), log_dir) {
+        Ok(state) => state,
+        Err(error) if options.force => {
+            tracing::warn!(%error, "ignoring an unreadable hard state file (--force)");
+            None
+        }
+        Err(error) => {
+            return Err(refuse(format!(
+                "the hard state file is unreadable ({error}), so the node's term and vote may \
+                 be lost; rerun with --force only if every node has moved past the newest term \
+                 the log shows"
+            )));
+        }
+    };
+    // Every hard state a sync reported durable was in the file first, so a
+    // readable file proves the newest one that matters, whatever the damage.
+    let hard_state_proven = vote_file.is_some()
+        || (found.newest_hard_state.is_some() && !found.damage_after_hard_state);
     if !hard_state_proven && !options.force {
         return Err(refuse(format!(
             "the newest hard state (term and vote) cannot be proven readable: damage follows \
@@ -117,7 +138,18 @@ pub fn repair_log_dir(
             found.newest_hard_state
         )));
     }
-    let hard_state = found.newest_hard_state.unwrap_or_default();
+    let in_log = found.newest_hard_state.unwrap_or_default();
+    let hard_state = match vote_file::newer(log_dir, in_log, vote_file) {
+        Ok(newer) => newer,
+        Err(error) => match vote_file {
+            Some(in_file) if options.force => in_file,
+            _ => {
+                return Err(refuse(format!(
+                    "{error}; rerun with --force to keep the file's vote"
+                )));
+            }
+        },
+    };
     let older_point = match repair_file::read(fs.as_ref(), log_dir) {
         Ok(record) => record.map(|record| record.point),
         Err(error) if options.force => {

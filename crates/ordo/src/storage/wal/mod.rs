@@ -9,6 +9,14 @@
 //! them. Hard state changes are WAL records too: one fdatasync covers entries
 //! and hard state together.
 //!
+//! Beside the segments: `<dir>/VOTE`, a second copy of the term and vote
+//! (`vote_file.rs`), rewritten atomically only when they changed, within the
+//! sync round that reports them durable and before its fdatasync. Recovery may
+//! cut a damaged, synced last record; were it the newest hard state, the node
+//! would forget its term and vote without this file. `<dir>/REPAIR` (only
+//! while the log may lack entries it reported durable, `repair_file.rs`) and
+//! `<dir>/POISONED` (`durable_marker.rs`) are described with their modules.
+//!
 //! Every open starts a fresh segment (the previous last segment is never
 //! appended to again, which keeps a cut torn tail final); segments, however
 //! small, go away with compaction. On a full disk, open defers the new
@@ -66,6 +74,7 @@ pub(crate) mod repair_file;
 mod segment;
 pub(crate) mod survey;
 mod tail;
+pub(crate) mod vote_file;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -152,6 +161,9 @@ pub struct WalLogStore {
     writer: Mutex<Writer>,
     /// Held for a whole flush round, so concurrent syncs share flushes.
     sync_round: Mutex<()>,
+    /// What the `VOTE` file holds (see `vote_file.rs`); lock order: after
+    /// `sync_round`, and it is rewritten only within a sync round.
+    vote_file: Mutex<HardState>,
     /// Mirrors the `REPAIR` file (see [`LogStore::repair_point`]).
     repair_point: Mutex<Option<RepairRecord>>,
     /// How far a completed fdatasync covers the log; recorded in the
@@ -265,6 +277,21 @@ impl WalLogStore {
         let flush = config.durability == Durability::Always;
         let recovered = recovery::recover(fs.as_ref(), &dir, flush)?;
         let recovered_repair_point = recovered.repair_point;
+        // The file may lag the log: a directory from before the file existed,
+        // or a hard state written but never synced (which open now reports
+        // durable). Catch it up before anyone can read the hard state; on a
+        // full disk the log still opens (module docs), and the first sync
+        // tries again.
+        let mut vote_file_state = recovered.vote_file.unwrap_or_default();
+        if recovered.hard_state != vote_file_state {
+            match vote_file::write(fs.as_ref(), &dir, recovered.hard_state, flush) {
+                Ok(()) => vote_file_state = recovered.hard_state,
+                Err(error) if error.exhausted().is_some() => {
+                    tracing::warn!(%error, "cannot copy the term and vote to the VOTE file yet");
+                }
+                Err(error) => return Err(error),
+            }
+        }
         if config.durability == Durability::Always {
             flush_recovered(&recovered.index)?;
         }
@@ -316,6 +343,7 @@ impl WalLogStore {
             view: RwLock::new(view),
             writer: Mutex::new(writer),
             sync_round: Mutex::new(()),
+            vote_file: Mutex::new(vote_file_state),
             repair_point: Mutex::new(recovered_repair_point),
             durable_position: Mutex::new(DurablePosition {
                 seq,
@@ -575,6 +603,25 @@ impl WalLogStore {
         Ok(())
     }
 
+    /// Within a sync round, before its flush: if the term or vote changed
+    /// since the `VOTE` file was written, rewrites it (durably, under
+    /// [`Durability::Always`]), so the sync never reports a hard state durable
+    /// that a single damaged log record could take away (see `vote_file.rs`).
+    fn write_vote_file(&self, hard_state: HardState) -> Result<(), StorageError> {
+        let mut written = self
+            .vote_file
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if *written == hard_state {
+            return Ok(());
+        }
+        let flush = self.config.durability == Durability::Always;
+        vote_file::write(self.fs.as_ref(), &self.dir, hard_state, flush)
+            .map_err(|error| self.poison(error))?;
+        *written = hard_state;
+        Ok(())
+    }
+
     /// Reads entry `index` from its segment file and checks it.
     fn read_from_disk(&self, view: &View, index: Index) -> Result<Entry, StorageError> {
         let Some((segment, offset)) = view.index.locate(index) else {
@@ -809,6 +856,7 @@ impl LogStore for WalLogStore {
             let taken = (writer.seq, writer.len);
             (target, writer.write_count, file, dir_dirty, taken)
         };
+        self.write_vote_file(target.hard_state)?;
         if self.config.durability == Durability::Always {
             if let Some((file, path)) = file {
                 file.sync_data()

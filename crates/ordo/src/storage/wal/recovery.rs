@@ -15,7 +15,10 @@
 //!   size is durable with its data after a sync, so neither was ever synced).
 //!   If it may have, and the cut bytes could have held an entry, a *repair
 //!   point* is recorded first (the `REPAIR` file, durable before the cut): the
-//!   last kept index plus the most entries the cut bytes could have held. The
+//!   last kept index plus the most entries the cut bytes could have held (one
+//!   per record if their lengths chain exactly to the end of the file, as for
+//!   one whole damaged record; else one per smallest entry record that fits,
+//!   `tail::entries_cut_bound`). The
 //!   node then withholds its vote until a leader has brought its log back past
 //!   that point. Either way a warning names the file, offset, bytes cut, which
 //!   case it was and any repair point. A last segment whose header is unusable
@@ -24,6 +27,10 @@
 //!   refuse.
 //! - Entries must continue the log exactly (`index == last + 1`); a truncation
 //!   is an explicit record. Anything else is a gap: refuse.
+//! - The hard state is the newer of the last one the log holds and the
+//!   `VOTE` file's (`vote_file.rs`): the cut may have removed a synced hard
+//!   state record, never the file's copy of it. A damaged file is refused
+//!   before anything is cut.
 //! - No index in a header or record may exceed [`INDEX_MAX`]: a checksummed but
 //!   absurd index is corruption, and the bound keeps `index + 1` from
 //!   overflowing anywhere in the store.
@@ -43,13 +50,17 @@ use crate::storage::wal::record::{
 };
 use crate::storage::wal::repair_file::{self, RepairRecord};
 use crate::storage::wal::tail::{self, TailDamage};
+use crate::storage::wal::vote_file;
 use crate::storage::wal::{SEGMENT_SIZE_BYTES_MAX, WRITE_BYTES_MAX};
 
 /// What a log directory holds.
 #[derive(Debug, Default)]
 pub(crate) struct Recovered {
     pub(crate) index: EntryIndex,
+    /// The newer of the log's hard state and the `VOTE` file's.
     pub(crate) hard_state: HardState,
+    /// What the `VOTE` file holds, `None` if there is none.
+    pub(crate) vote_file: Option<HardState>,
     /// Sequence number of the last segment kept, `0` if none.
     pub(crate) last_seq: u64,
     /// The repair point found in the `REPAIR` file or recorded by this
@@ -86,6 +97,8 @@ pub(crate) fn recover(
         .collect();
     seqs.sort_unstable();
     check_consecutive(dir, &seqs)?;
+    // Read before anything is cut: a damaged file refuses the open unchanged.
+    let vote_file = vote_file::read(fs, dir)?;
     let mut scan = Scan {
         fs,
         dir,
@@ -100,7 +113,10 @@ pub(crate) fn recover(
         scan.segment(seq, position + 1 == seqs.len())?;
     }
     scan.check_complete()?;
-    Ok(scan.recovered)
+    let mut recovered = scan.recovered;
+    recovered.hard_state = vote_file::newer(dir, recovered.hard_state, vote_file)?;
+    recovered.vote_file = vote_file;
+    Ok(recovered)
 }
 
 fn check_consecutive(dir: &Path, seqs: &[u64]) -> Result<(), StorageError> {
@@ -207,7 +223,8 @@ impl Scan<'_> {
         }
         let cut_bytes = self.buffer.len() as u64;
         let damage = tail::classify_segment(&self.buffer);
-        let implied = self.record_repair_point(damage, cut_bytes)?;
+        let entries_cut = cut_bytes / ENTRY_RECORD_BYTES_MIN;
+        let implied = self.record_repair_point(damage, entries_cut)?;
         tracing::warn!(
             file = %path.display(),
             bytes = cut_bytes,
@@ -223,17 +240,17 @@ impl Scan<'_> {
             .map_err(|source| StorageError::io("fsync the directory", self.dir, source))
     }
 
-    /// Before cutting `cut_bytes` off the end of the log: if a completed
-    /// fdatasync may have covered them (`damage`) and they could have held an
-    /// entry, durably records the repair point they imply (the last kept index
-    /// plus as many entries as fit in them, or the older point if higher) and
+    /// Before cutting bytes off the end of the log: if a completed fdatasync
+    /// may have covered them (`damage`) and they could have held an entry
+    /// (`entries_cut`: the most they could have held), durably records the
+    /// repair point they imply (the last kept index plus `entries_cut`, or the
+    /// older point if higher) and
     /// returns it; `None` if this cut implies none (an older point stays).
     fn record_repair_point(
         &mut self,
         damage: TailDamage,
-        cut_bytes: u64,
+        entries_cut: u64,
     ) -> Result<Option<Index>, StorageError> {
-        let entries_cut = cut_bytes / ENTRY_RECORD_BYTES_MIN;
         if !damage.may_have_been_synced() || entries_cut == 0 {
             return Ok(None);
         }
@@ -316,7 +333,8 @@ impl Scan<'_> {
         }
         let cut_bytes = (self.buffer.len() - offset) as u64;
         let damage = tail::classify_records(&self.buffer[offset..]);
-        match self.record_repair_point(damage, cut_bytes)? {
+        let entries_cut = tail::entries_cut_bound(&self.buffer[offset..]);
+        match self.record_repair_point(damage, entries_cut)? {
             Some(point) => tracing::warn!(
                 file = %path.display(),
                 offset,

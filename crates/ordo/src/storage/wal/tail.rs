@@ -35,7 +35,9 @@
 //! the file, zeros after some record bytes) also match ordinary torn writes, so
 //! they would bring back the cluster-wide loss of voters this module prevents.
 
-use crate::storage::wal::record::{self, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES};
+use crate::storage::wal::record::{
+    self, ENTRY_RECORD_BYTES_MIN, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
+};
 
 /// What the bytes a cut removes can have been.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +104,51 @@ pub(crate) fn classify_records(tail: &[u8]) -> TailDamage {
     }
 }
 
+/// The most entries the cut `tail` (as for [`classify_records`]) can have
+/// held: at most as many as fit in its bytes, and, if its record lengths
+/// chain exactly to the end of the file (the first one as written or with one
+/// length bit restored), at most as many as there are records, one entry
+/// each. So one damaged record of any size costs one entry, not its size
+/// divided by the smallest entry's: a repair point tens of thousands of
+/// entries ahead would keep the node from voting until the cluster wrote them.
+///
+/// Sound under the damage model of the module docs: one flipped bit leaves
+/// every length but maybe the first intact, so the chain finds the records
+/// written. (Under it, the only synced record a cut can hold is the damaged
+/// one: a synced record after it would be intact and valid, which recovery
+/// refuses as damage mid-log. The count also stays right for heavier damage
+/// that spares the length fields.)
+pub(crate) fn entries_cut_bound(tail: &[u8]) -> u64 {
+    let by_size = tail.len() as u64 / ENTRY_RECORD_BYTES_MIN;
+    let Some(declared) = record::declared_body_bytes(tail) else {
+        return by_size;
+    };
+    let restored = (0..u32::BITS)
+        .map(|bit| declared ^ (1 << bit))
+        .filter(|&body_bytes| record::is_valid_with_body_bytes(tail, body_bytes));
+    std::iter::once(declared)
+        .chain(restored)
+        .filter_map(|first_body_bytes| records_to_end(tail, first_body_bytes))
+        .max()
+        .map_or(by_size, |records| records.min(by_size))
+}
+
+/// How many records `tail` holds if its first record's body is
+/// `first_body_bytes` long and the lengths of the others chain exactly to its
+/// end; `None` if they do not.
+fn records_to_end(tail: &[u8], first_body_bytes: u32) -> Option<u64> {
+    let len = tail.len() as u64;
+    let mut end = RECORD_HEADER_BYTES as u64 + u64::from(first_body_bytes);
+    let mut records = 1;
+    while end < len {
+        // `end < len` bounds it by the slice's length, so it fits in usize.
+        let body_bytes = record::declared_body_bytes(&tail[end as usize..])?;
+        end += RECORD_HEADER_BYTES as u64 + u64::from(body_bytes);
+        records += 1;
+    }
+    (end == len).then_some(records)
+}
+
 /// Classifies a last segment whose header is unusable (`bytes`: the whole
 /// file, all of which is cut). The header is written whole with the segment's
 /// head records, so a file too short to hold it was never covered by a sync.
@@ -154,6 +201,40 @@ mod tests {
                 "flip of length bit {bit}"
             );
         }
+    }
+
+    #[test]
+    fn a_whole_damaged_record_of_any_size_bounds_the_cut_at_one_entry() {
+        let mut writer = RecordWriter::default();
+        writer.entry(&Entry::command(5, 1, vec![7u8; 1 << 20]));
+        let mut damaged = writer.bytes.clone();
+        damaged[100] ^= 1;
+        assert_eq!(entries_cut_bound(&damaged), 1, "a flipped body bit");
+        let mut damaged = writer.bytes.clone();
+        damaged[2] ^= 1 << 3;
+        assert_eq!(entries_cut_bound(&damaged), 1, "a flipped length bit");
+    }
+
+    #[test]
+    fn whole_records_chained_to_the_end_count_one_entry_each() {
+        let mut writer = RecordWriter::default();
+        for index in 5..8 {
+            writer.entry(&Entry::command(index, 1, vec![7u8; 1000]));
+        }
+        let mut damaged = writer.bytes.clone();
+        damaged[100] ^= 1;
+        assert_eq!(entries_cut_bound(&damaged), 3);
+        // Torn: the lengths no longer reach the end exactly, so the size rules.
+        let torn = &damaged[..damaged.len() - 1];
+        assert_eq!(
+            entries_cut_bound(torn),
+            torn.len() as u64 / ENTRY_RECORD_BYTES_MIN
+        );
+        assert_eq!(
+            entries_cut_bound(&damaged[..20]),
+            0,
+            "too small for an entry"
+        );
     }
 
     #[test]
