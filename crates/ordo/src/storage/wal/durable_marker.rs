@@ -20,12 +20,16 @@ use std::path::Path;
 
 use crate::storage::error::StorageError;
 use crate::storage::fs::FileSystem;
+use crate::storage::wal::marker_file::{MarkerFile, u64_at};
 use crate::storage::wal::recovery::{segment_path, segment_seq};
 
-const FILE_NAME: &str = "POISONED";
-const TEMPORARY_NAME: &str = "POISONED.tmp";
-const MAGIC: [u8; 8] = *b"ORDOPOIS";
-const FILE_BYTES: usize = 28;
+/// The `POISONED` file.
+const FILE: MarkerFile = MarkerFile {
+    name: "POISONED",
+    temporary_name: "POISONED.tmp",
+    magic: *b"ORDOPOIS",
+    body_bytes: 16,
+};
 
 /// A position in the log: everything before `offset` in segment `seq`, and
 /// every earlier segment, is durable.
@@ -41,25 +45,10 @@ pub(crate) fn write(
     dir: &Path,
     position: DurablePosition,
 ) -> Result<(), StorageError> {
-    let mut bytes = Vec::with_capacity(FILE_BYTES);
-    bytes.extend_from_slice(&MAGIC);
-    bytes.extend_from_slice(&position.seq.to_le_bytes());
-    bytes.extend_from_slice(&position.offset.to_le_bytes());
-    let crc = crc32c::crc32c(&bytes);
-    bytes.extend_from_slice(&crc.to_le_bytes());
-    let temporary = dir.join(TEMPORARY_NAME);
-    let file = fs
-        .create(&temporary)
-        .map_err(|source| StorageError::io("create", &temporary, source))?;
-    file.write_all_at(&bytes, 0)
-        .map_err(|source| StorageError::io("write to", &temporary, source))?;
-    file.sync_data()
-        .map_err(|source| StorageError::io("fdatasync", &temporary, source))?;
-    let path = dir.join(FILE_NAME);
-    fs.rename(&temporary, &path)
-        .map_err(|source| StorageError::io("rename into", &path, source))?;
-    fs.sync_dir(dir)
-        .map_err(|source| StorageError::io("fsync the directory", dir, source))
+    let mut body = [0u8; 16];
+    body[0..8].copy_from_slice(&position.seq.to_le_bytes());
+    body[8..16].copy_from_slice(&position.offset.to_le_bytes());
+    FILE.write(fs, dir, &body, true)
 }
 
 /// If `dir` holds a marker: cuts every byte after its position (later
@@ -107,41 +96,20 @@ pub(crate) fn cut_after_marker(fs: &dyn FileSystem, dir: &Path) -> Result<(), St
         "the log failed a write or fdatasync before it stopped: cutting what no fdatasync \
          covered (it was never reported durable)"
     );
-    let marker = dir.join(FILE_NAME);
-    fs.remove_file(&marker)
-        .map_err(|source| StorageError::io("remove", &marker, source))?;
-    fs.sync_dir(dir)
-        .map_err(|source| StorageError::io("fsync the directory", dir, source))
+    FILE.remove(fs, dir)
 }
 
 fn read(fs: &dyn FileSystem, dir: &Path) -> Result<Option<DurablePosition>, StorageError> {
-    let path = dir.join(FILE_NAME);
-    let file = match fs.open(&path) {
-        Ok(file) => file,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(StorageError::io("open", &path, source)),
-    };
-    let len = file
-        .size_bytes()
-        .map_err(|source| StorageError::io("stat", &path, source))?;
-    let mut bytes = [0u8; FILE_BYTES];
-    let damaged = || StorageError::corrupt(&path, 0, "the durable-position marker is damaged");
-    if len != FILE_BYTES as u64 {
-        return Err(damaged());
+    match FILE.read(fs, dir)? {
+        None => Ok(None),
+        Some(Ok(body)) => Ok(Some(DurablePosition {
+            seq: u64_at(&body, 0),
+            offset: u64_at(&body, 8),
+        })),
+        Some(Err(damage)) => Err(StorageError::corrupt(
+            FILE.path(dir),
+            0,
+            format!("the durable-position marker is damaged ({damage})"),
+        )),
     }
-    file.read_exact_at(&mut bytes, 0)
-        .map_err(|source| StorageError::io("read", &path, source))?;
-    let field = |at: usize| {
-        let mut value = [0u8; 8];
-        value.copy_from_slice(&bytes[at..at + 8]);
-        u64::from_le_bytes(value)
-    };
-    let crc = u32::from_le_bytes([bytes[24], bytes[25], bytes[26], bytes[27]]);
-    if bytes[0..8] != MAGIC || crc32c::crc32c(&bytes[0..24]) != crc {
-        return Err(damaged());
-    }
-    Ok(Some(DurablePosition {
-        seq: field(8),
-        offset: field(16),
-    }))
 }

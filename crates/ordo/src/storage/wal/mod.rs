@@ -68,6 +68,7 @@
 mod cache;
 mod durable_marker;
 mod index;
+mod marker_file;
 mod record;
 mod recovery;
 pub(crate) mod repair_file;

@@ -18,19 +18,21 @@
 //! never neither. A damaged file is refused, never ignored: ignoring it would
 //! let the node vote with a log that may have lost acknowledged entries.
 
-use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ordo_core::Index;
 
 use crate::storage::error::StorageError;
 use crate::storage::fs::FileSystem;
+use crate::storage::wal::marker_file::{MarkerFile, u64_at};
 
-/// The file's name in the log directory.
-pub(crate) const REPAIR_FILE_NAME: &str = "REPAIR";
-const TEMPORARY_NAME: &str = "REPAIR.tmp";
-const MAGIC: [u8; 8] = *b"ORDOREPR";
-const FILE_BYTES: usize = 28;
+/// The `REPAIR` file.
+const FILE: MarkerFile = MarkerFile {
+    name: "REPAIR",
+    temporary_name: "REPAIR.tmp",
+    magic: *b"ORDOREPR",
+    body_bytes: 16,
+};
 
 /// What the `REPAIR` file holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,45 +43,20 @@ pub(crate) struct RepairRecord {
     pub(crate) entries_cut: u64,
 }
 
-pub(crate) fn repair_path(dir: &Path) -> PathBuf {
-    dir.join(REPAIR_FILE_NAME)
-}
-
 /// The repair point recorded in `dir`, if any.
 pub(crate) fn read(fs: &dyn FileSystem, dir: &Path) -> Result<Option<RepairRecord>, StorageError> {
-    let path = repair_path(dir);
-    let file = match fs.open(&path) {
-        Ok(file) => file,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(StorageError::io("open", &path, source)),
-    };
-    let len = file
-        .size_bytes()
-        .map_err(|source| StorageError::io("stat", &path, source))?;
-    if len != FILE_BYTES as u64 {
-        let reason = format!("the repair point file is {len} bytes long, not {FILE_BYTES}");
-        return Err(StorageError::corrupt(&path, 0, reason));
-    }
-    let mut bytes = [0u8; FILE_BYTES];
-    file.read_exact_at(&mut bytes, 0)
-        .map_err(|source| StorageError::io("read", &path, source))?;
-    let crc = u32::from_le_bytes([bytes[24], bytes[25], bytes[26], bytes[27]]);
-    if bytes[0..8] != MAGIC || crc32c::crc32c(&bytes[0..24]) != crc {
-        return Err(StorageError::corrupt(
-            &path,
+    match FILE.read(fs, dir)? {
+        None => Ok(None),
+        Some(Ok(body)) => Ok(Some(RepairRecord {
+            point: u64_at(&body, 0),
+            entries_cut: u64_at(&body, 8),
+        })),
+        Some(Err(damage)) => Err(StorageError::corrupt(
+            FILE.path(dir),
             0,
-            "the repair point file is damaged (magic or checksum)",
-        ));
+            format!("the repair point file is damaged ({damage})"),
+        )),
     }
-    let field = |at: usize| {
-        let mut value = [0u8; 8];
-        value.copy_from_slice(&bytes[at..at + 8]);
-        u64::from_le_bytes(value)
-    };
-    Ok(Some(RepairRecord {
-        point: field(8),
-        entries_cut: field(16),
-    }))
 }
 
 /// Records `record` as the repair point of `dir`, replacing any older one;
@@ -91,40 +68,13 @@ pub(crate) fn write(
     record: RepairRecord,
     flush: bool,
 ) -> Result<(), StorageError> {
-    let mut bytes = Vec::with_capacity(FILE_BYTES);
-    bytes.extend_from_slice(&MAGIC);
-    bytes.extend_from_slice(&record.point.to_le_bytes());
-    bytes.extend_from_slice(&record.entries_cut.to_le_bytes());
-    let crc = crc32c::crc32c(&bytes);
-    bytes.extend_from_slice(&crc.to_le_bytes());
-    let temporary = dir.join(TEMPORARY_NAME);
-    let file = fs
-        .create(&temporary)
-        .map_err(|source| StorageError::io("create", &temporary, source))?;
-    file.write_all_at(&bytes, 0)
-        .map_err(|source| StorageError::io("write to", &temporary, source))?;
-    if flush {
-        file.sync_data()
-            .map_err(|source| StorageError::io("fdatasync", &temporary, source))?;
-    }
-    let path = repair_path(dir);
-    fs.rename(&temporary, &path)
-        .map_err(|source| StorageError::io("rename into", &path, source))?;
-    if flush {
-        fs.sync_dir(dir)
-            .map_err(|source| StorageError::io("fsync the directory", dir, source))?;
-    }
-    Ok(())
+    let mut body = [0u8; 16];
+    body[0..8].copy_from_slice(&record.point.to_le_bytes());
+    body[8..16].copy_from_slice(&record.entries_cut.to_le_bytes());
+    FILE.write(fs, dir, &body, flush)
 }
 
 /// Durably removes the repair point of `dir` (nothing to do if there is none).
 pub(crate) fn remove(fs: &dyn FileSystem, dir: &Path) -> Result<(), StorageError> {
-    let path = repair_path(dir);
-    match fs.remove_file(&path) {
-        Ok(()) => {}
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(source) => return Err(StorageError::io("remove", &path, source)),
-    }
-    fs.sync_dir(dir)
-        .map_err(|source| StorageError::io("fsync the directory", dir, source))
+    FILE.remove(fs, dir)
 }

@@ -20,24 +20,21 @@
 //! new one. A damaged file is refused, never ignored: ignoring it could make
 //! the node forget a vote.
 
-use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ordo_core::HardState;
 
 use crate::storage::error::StorageError;
 use crate::storage::fs::FileSystem;
+use crate::storage::wal::marker_file::{MarkerFile, u64_at};
 
-/// The file's name in the log directory.
-pub(crate) const VOTE_FILE_NAME: &str = "VOTE";
-const TEMPORARY_NAME: &str = "VOTE.tmp";
-const MAGIC: [u8; 8] = *b"ORDOVOTE";
-const BODY_BYTES: usize = 25;
-const FILE_BYTES: usize = BODY_BYTES + 4;
-
-pub(crate) fn vote_path(dir: &Path) -> PathBuf {
-    dir.join(VOTE_FILE_NAME)
-}
+/// The `VOTE` file.
+const FILE: MarkerFile = MarkerFile {
+    name: "VOTE",
+    temporary_name: "VOTE.tmp",
+    magic: *b"ORDOVOTE",
+    body_bytes: 17,
+};
 
 fn damaged(path: &Path, what: String) -> StorageError {
     // The error's message adds how to rebuild the node (`ordo repair`).
@@ -50,40 +47,19 @@ fn damaged(path: &Path, what: String) -> StorageError {
 
 /// The hard state recorded in `dir`, if the file exists.
 pub(crate) fn read(fs: &dyn FileSystem, dir: &Path) -> Result<Option<HardState>, StorageError> {
-    let path = vote_path(dir);
-    let file = match fs.open(&path) {
-        Ok(file) => file,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(StorageError::io("open", &path, source)),
+    let path = FILE.path(dir);
+    let body = match FILE.read(fs, dir)? {
+        None => return Ok(None),
+        Some(Ok(body)) => body,
+        Some(Err(damage)) => return Err(damaged(&path, damage.to_string())),
     };
-    let len = file
-        .size_bytes()
-        .map_err(|source| StorageError::io("stat", &path, source))?;
-    if len != FILE_BYTES as u64 {
-        return Err(damaged(
-            &path,
-            format!("{len} bytes long, not {FILE_BYTES}"),
-        ));
-    }
-    let mut bytes = [0u8; FILE_BYTES];
-    file.read_exact_at(&mut bytes, 0)
-        .map_err(|source| StorageError::io("read", &path, source))?;
-    let crc = u32::from_le_bytes([bytes[25], bytes[26], bytes[27], bytes[28]]);
-    if bytes[0..8] != MAGIC || crc32c::crc32c(&bytes[0..BODY_BYTES]) != crc {
-        return Err(damaged(&path, "bad magic or checksum".to_string()));
-    }
-    let field = |at: usize| {
-        let mut value = [0u8; 8];
-        value.copy_from_slice(&bytes[at..at + 8]);
-        u64::from_le_bytes(value)
-    };
-    let voted_for = match bytes[16] {
+    let voted_for = match body[8] {
         0 => None,
-        1 => Some(field(17)),
+        1 => Some(u64_at(&body, 9)),
         flag => return Err(damaged(&path, format!("vote flag {flag}"))),
     };
     Ok(Some(HardState {
-        term: field(8),
+        term: u64_at(&body, 0),
         voted_for,
     }))
 }
@@ -97,31 +73,11 @@ pub(crate) fn write(
     hard_state: HardState,
     flush: bool,
 ) -> Result<(), StorageError> {
-    let mut bytes = Vec::with_capacity(FILE_BYTES);
-    bytes.extend_from_slice(&MAGIC);
-    bytes.extend_from_slice(&hard_state.term.to_le_bytes());
-    bytes.push(u8::from(hard_state.voted_for.is_some()));
-    bytes.extend_from_slice(&hard_state.voted_for.unwrap_or(0).to_le_bytes());
-    let crc = crc32c::crc32c(&bytes);
-    bytes.extend_from_slice(&crc.to_le_bytes());
-    let temporary = dir.join(TEMPORARY_NAME);
-    let file = fs
-        .create(&temporary)
-        .map_err(|source| StorageError::io("create", &temporary, source))?;
-    file.write_all_at(&bytes, 0)
-        .map_err(|source| StorageError::io("write to", &temporary, source))?;
-    if flush {
-        file.sync_data()
-            .map_err(|source| StorageError::io("fdatasync", &temporary, source))?;
-    }
-    let path = vote_path(dir);
-    fs.rename(&temporary, &path)
-        .map_err(|source| StorageError::io("rename into", &path, source))?;
-    if flush {
-        fs.sync_dir(dir)
-            .map_err(|source| StorageError::io("fsync the directory", dir, source))?;
-    }
-    Ok(())
+    let mut body = [0u8; 17];
+    body[0..8].copy_from_slice(&hard_state.term.to_le_bytes());
+    body[8] = u8::from(hard_state.voted_for.is_some());
+    body[9..17].copy_from_slice(&hard_state.voted_for.unwrap_or(0).to_le_bytes());
+    FILE.write(fs, dir, &body, flush)
 }
 
 /// The newer of the log's hard state and the file's. Terms only grow, so the
@@ -146,7 +102,7 @@ pub(crate) fn newer(
     }
     match (in_log.voted_for, in_file.voted_for) {
         (Some(log_vote), Some(file_vote)) if log_vote != file_vote => Err(damaged(
-            &vote_path(dir),
+            &FILE.path(dir),
             format!(
                 "it says node {file_vote} got the vote in term {}, the log says node {log_vote}",
                 in_log.term
