@@ -9,13 +9,11 @@
 
 mod e2e_support;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use e2e_support::writes::{assert_at_least, latest, wait_for_acks, writer};
+use e2e_support::writes::{Writers, assert_at_least, latest};
 use e2e_support::{
     CliOutput, Cluster, EXIT_PATIENCE, PATIENCE, Process, client, eventually, free_port,
     free_port_base, http, run_ordo, url, wait_healthy,
@@ -228,42 +226,17 @@ async fn killing_the_leader_loses_no_acknowledged_write() {
     cluster.start_all();
     let old_leader = cluster.wait_for_leader().await;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let acked = Arc::new(AtomicU64::new(0));
-    let writers: Vec<_> = (0..6)
-        .map(|writer_id| {
-            let client = client(&cluster.endpoints(), Duration::from_secs(5));
-            tokio::spawn(writer(
-                writer_id,
-                client,
-                Arc::clone(&stop),
-                Arc::clone(&acked),
-            ))
-        })
-        .collect();
-    wait_for_acks(&acked, 150, &cluster).await;
+    let writers = Writers::start(&cluster, 6);
+    writers.wait_for(150, &cluster).await;
     cluster.kill(old_leader);
-    let acked_at_kill = acked.load(Ordering::Relaxed);
+    let acked_at_kill = writers.acked();
     // The writers carry on: a new leader must take writes again.
-    wait_for_acks(&acked, acked_at_kill + 150, &cluster).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut acks = Vec::new();
-    let mut failures = 0;
-    for writer in writers {
-        let (mut written, failed) = writer.await.unwrap();
-        acks.append(&mut written);
-        failures += failed;
-    }
+    writers.wait_for(acked_at_kill + 150, &cluster).await;
+    // Stopping them also checks that no two acknowledged writes share a revision.
+    let (acks, failures) = writers.stop().await;
     eprintln!(
         "{} writes acknowledged ({acked_at_kill} before the kill), {failures} failed",
         acks.len()
-    );
-
-    let revisions: BTreeSet<u64> = acks.iter().map(|ack| ack.revision).collect();
-    assert_eq!(
-        revisions.len(),
-        acks.len(),
-        "two acknowledged writes share a revision"
     );
     let new_leader = cluster.wait_for_leader().await;
     assert_ne!(new_leader, old_leader);

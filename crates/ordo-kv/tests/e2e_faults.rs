@@ -18,14 +18,12 @@ mod e2e_support;
 use std::fs;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use e2e_support::forge::forge_heartbeat;
 use e2e_support::tiny_fs::TinyFs;
 use e2e_support::wal;
-use e2e_support::writes::{Ledger, assert_at_least, grow_log, latest, wait_for_acks, writer};
+use e2e_support::writes::{Ledger, Writers, assert_at_least, grow_log, latest};
 use e2e_support::{Cluster, client, http};
 use ordo_kv::client::Consistency;
 use reqwest::StatusCode;
@@ -747,36 +745,12 @@ async fn power_loss_of_the_whole_cluster_loses_no_acknowledged_write() {
     let mut cluster = Cluster::new("faults-power", dir.path(), 3);
     cluster.start_all();
     cluster.wait_for_leader().await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let acked = Arc::new(AtomicU64::new(0));
-    let writers: Vec<_> = (0..4)
-        .map(|writer_id| {
-            let client = client(&cluster.endpoints(), Duration::from_secs(5));
-            tokio::spawn(writer(
-                writer_id,
-                client,
-                Arc::clone(&stop),
-                Arc::clone(&acked),
-            ))
-        })
-        .collect();
-    wait_for_acks(&acked, 100, &cluster).await;
+    let writers = Writers::start(&cluster, 4);
+    writers.wait_for(100, &cluster).await;
     for id in cluster.ids() {
         cluster.kill(id);
     }
-    stop.store(true, Ordering::Relaxed);
-    let mut acks = Vec::new();
-    for writer in writers {
-        acks.append(&mut writer.await.unwrap().0);
-    }
-    let mut revisions: Vec<u64> = acks.iter().map(|ack| ack.revision).collect();
-    revisions.sort_unstable();
-    revisions.dedup();
-    assert_eq!(
-        revisions.len(),
-        acks.len(),
-        "two acknowledged writes share a revision"
-    );
+    let (acks, _unknown) = writers.stop().await;
 
     cluster.start_all();
     cluster.wait_for_leader().await;

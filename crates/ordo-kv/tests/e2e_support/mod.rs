@@ -130,8 +130,22 @@ where
 
 /// Polls `check` every 100 ms until it returns `Ok`; panics with its last
 /// complaint after `within`.
-pub async fn eventually_within<F, Fut>(what: &str, within: Duration, mut check: F)
+pub async fn eventually_within<F, Fut>(what: &str, within: Duration, check: F)
 where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    poll_until(what, within, check, String::new).await;
+}
+
+/// Polls `check` every 100 ms until it returns `Ok`; panics after `within`
+/// with its last complaint and what `context` adds.
+async fn poll_until<F, Fut>(
+    what: &str,
+    within: Duration,
+    mut check: F,
+    context: impl Fn() -> String,
+) where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<(), String>>,
 {
@@ -143,7 +157,8 @@ where
         };
         assert!(
             Instant::now() < deadline,
-            "{what}: not within {within:?}: {complaint}"
+            "{what}: not within {within:?}: {complaint}\n{}",
+            context()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -566,24 +581,12 @@ impl Cluster {
 
     /// Polls `check` every 100 ms until it returns `Ok`; panics after
     /// `within` with its last complaint and every node's recent log.
-    pub async fn eventually<F, Fut>(&self, what: &str, within: Duration, mut check: F)
+    pub async fn eventually<F, Fut>(&self, what: &str, within: Duration, check: F)
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<(), String>>,
     {
-        let deadline = Instant::now() + within;
-        loop {
-            let complaint = match check().await {
-                Ok(()) => return,
-                Err(complaint) => complaint,
-            };
-            assert!(
-                Instant::now() < deadline,
-                "{what}: not within {within:?}: {complaint}\n{}",
-                self.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        poll_until(what, within, check, || self.logs()).await;
     }
 
     /// Waits until node `id` answers `GET /v1/cluster`; panics after `within`.

@@ -63,6 +63,69 @@ pub async fn writer(
     (acks, failures)
 }
 
+/// `count` concurrent [`writer`]s through every node of `cluster`.
+pub struct Writers {
+    stop: Arc<AtomicBool>,
+    acked: Arc<AtomicU64>,
+    handles: Vec<tokio::task::JoinHandle<(Vec<Ack>, u64)>>,
+}
+
+impl Writers {
+    /// Starts `count` writers.
+    pub fn start(cluster: &Cluster, count: usize) -> Writers {
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked = Arc::new(AtomicU64::new(0));
+        let handles = (0..count)
+            .map(|writer_id| {
+                let client = super::client(&cluster.endpoints(), Duration::from_secs(5));
+                tokio::spawn(writer(
+                    writer_id,
+                    client,
+                    Arc::clone(&stop),
+                    Arc::clone(&acked),
+                ))
+            })
+            .collect();
+        Writers {
+            stop,
+            acked,
+            handles,
+        }
+    }
+
+    /// Writes acknowledged so far.
+    pub fn acked(&self) -> u64 {
+        self.acked.load(Ordering::Relaxed)
+    }
+
+    /// Waits until `at_least` writes were acknowledged.
+    pub async fn wait_for(&self, at_least: u64, cluster: &Cluster) {
+        wait_for_acks(&self.acked, at_least, cluster).await;
+    }
+
+    /// Stops every writer; their acknowledged writes and the count of writes
+    /// whose outcome is unknown. Panics if two acknowledged writes share a
+    /// revision.
+    pub async fn stop(self) -> (Vec<Ack>, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut acks = Vec::new();
+        let mut failures = 0;
+        for handle in self.handles {
+            let (mut written, failed) = handle.await.expect("a writer panicked");
+            acks.append(&mut written);
+            failures += failed;
+        }
+        let revisions: std::collections::BTreeSet<u64> =
+            acks.iter().map(|ack| ack.revision).collect();
+        assert_eq!(
+            revisions.len(),
+            acks.len(),
+            "two acknowledged writes share a revision"
+        );
+        (acks, failures)
+    }
+}
+
 /// Waits until `acked` reaches `at_least`; panics after [`PATIENCE`].
 pub async fn wait_for_acks(acked: &AtomicU64, at_least: u64, cluster: &Cluster) {
     let deadline = Instant::now() + PATIENCE;
