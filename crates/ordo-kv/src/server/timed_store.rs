@@ -4,7 +4,6 @@
 //! (507) before proposing them. It changes nothing else: every call goes
 //! straight to the store it wraps, and every error comes back unchanged.
 
-use std::io;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -47,22 +46,10 @@ impl<L> TimedLogStore<L> {
     }
 }
 
-/// True if `error` comes from a full disk (ENOSPC, EDQUOT), anywhere in its
-/// chain of causes.
+/// True if `error` comes from a full disk (ENOSPC, EDQUOT), directly or as
+/// the failure that poisoned the store.
 pub fn is_no_space(error: &StorageError) -> bool {
-    const ENOSPC: i32 = 28;
-    const EDQUOT: i32 = 122;
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(current) = cause {
-        if let Some(io) = current.downcast_ref::<io::Error>() {
-            return matches!(
-                io.kind(),
-                io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
-            ) || matches!(io.raw_os_error(), Some(ENOSPC | EDQUOT));
-        }
-        cause = current.source();
-    }
-    false
+    error.exhausted() == Some(ordo::storage::Exhausted::DiskSpace)
 }
 
 impl<L: LogStore> LogRead for TimedLogStore<L> {

@@ -21,7 +21,7 @@ use std::fmt;
 use std::io;
 use std::time::{Duration, Instant};
 
-use crate::storage::StorageError;
+use crate::storage::{Exhausted, StorageError};
 
 /// The first retry delay after a failed snapshot.
 pub(crate) const SNAPSHOT_RETRY_FIRST: Duration = Duration::from_secs(1);
@@ -57,22 +57,20 @@ impl fmt::Display for FailureKind {
     }
 }
 
-const ENOSPC: i32 = 28;
-const EDQUOT: i32 = 122;
-const EMFILE: i32 = 24;
-const ENFILE: i32 = 23;
-
 impl FailureKind {
     /// The kind of an I/O error.
     pub(crate) fn of_io(error: &io::Error) -> FailureKind {
-        match (error.kind(), error.raw_os_error()) {
-            (io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded, _)
-            | (_, Some(ENOSPC | EDQUOT)) => FailureKind::NoSpace,
-            (_, Some(EMFILE | ENFILE)) => FailureKind::NoFileDescriptors,
-            (io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem, _) => {
+        match Exhausted::of(error) {
+            Some(Exhausted::DiskSpace) => FailureKind::NoSpace,
+            Some(Exhausted::FileDescriptors) => FailureKind::NoFileDescriptors,
+            None if matches!(
+                error.kind(),
+                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+            ) =>
+            {
                 FailureKind::PermissionDenied
             }
-            _ => FailureKind::Io,
+            None => FailureKind::Io,
         }
     }
 
@@ -202,6 +200,7 @@ impl Reports {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use crate::storage::fs::{EMFILE, ENOSPC};
 
     #[test]
     fn the_delay_doubles_to_a_minute_and_resets_on_success() {

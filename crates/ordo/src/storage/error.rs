@@ -224,12 +224,17 @@ pub enum Exhausted {
 }
 
 impl Exhausted {
-    /// The resource exhausted by `error`, if any (Linux error numbers).
+    /// The resource exhausted by `error`, if any (its kind, or Linux error
+    /// numbers). The one place that reads them: the runtime's snapshot
+    /// retries and the server's "disk full" answers both ask this.
     pub fn of(error: &io::Error) -> Option<Exhausted> {
-        const ENFILE: i32 = 23;
-        const EMFILE: i32 = 24;
-        const ENOSPC: i32 = 28;
-        const EDQUOT: i32 = 122;
+        use crate::storage::fs::{EDQUOT, EMFILE, ENFILE, ENOSPC};
+        if matches!(
+            error.kind(),
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+        ) {
+            return Some(Exhausted::DiskSpace);
+        }
         match error.raw_os_error()? {
             ENOSPC | EDQUOT => Some(Exhausted::DiskSpace),
             EMFILE | ENFILE => Some(Exhausted::FileDescriptors),

@@ -153,9 +153,14 @@ pub enum Fault {
     NoDescriptors,
 }
 
-const ENOSPC: i32 = 28;
-const EIO: i32 = 5;
-const EMFILE: i32 = 24;
+/// Linux error numbers the storage layer tells apart (one home for them:
+/// [`Exhausted::of`](crate::storage::Exhausted::of) reads them, the fault
+/// seam injects them).
+pub(crate) const EIO: i32 = 5;
+pub(crate) const ENFILE: i32 = 23;
+pub(crate) const EMFILE: i32 = 24;
+pub(crate) const ENOSPC: i32 = 28;
+pub(crate) const EDQUOT: i32 = 122;
 
 /// A [`FileSystem`] over the real one that injects [`Fault`]s and counts syncs.
 /// A test tool (and the benchmark's fdatasync counter); not for production.
