@@ -157,6 +157,9 @@ fn cluster_id_of(answer: &ClusterResponse, first: &FirstMember<'_>) -> anyhow::R
             first.url
         );
     };
+    // It goes into this node's identity and handshake: the same rule as an
+    // operator's --cluster-id, whatever the answer says.
+    check(&format!("the cluster id node {} reported", first.id), &id)?;
     Ok(id)
 }
 
@@ -173,6 +176,53 @@ mod tests {
         assert_ne!(one, two);
         for bad in ["", "ordo", &one.to_uppercase(), &format!("{one}0")] {
             assert!(check("--cluster-id", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    fn answer(node: u64, cluster: &str, members: &[u64], id: Option<&str>) -> ClusterResponse {
+        serde_json::from_value(serde_json::json!({
+            "cluster": cluster,
+            "cluster_id": id,
+            "node": {"id": node, "role": "leader", "term": 1, "leader": node,
+                     "commit_index": 1, "applied_index": 1, "durable_index": 1},
+            "leader": node,
+            "term": 1,
+            "members": members.iter().map(|id| serde_json::json!({
+                "id": id, "voter": true, "peer_addr": null, "client_addr": null
+            })).collect::<Vec<_>>(),
+        }))
+        .unwrap()
+    }
+
+    /// Every kind of wrong answer from the lowest first member is refused,
+    /// and nothing but a well-formed id is taken.
+    #[test]
+    fn a_first_members_answer_is_checked_before_its_id_is_taken() {
+        let first = FirstMember {
+            url: "http://127.0.0.1:1",
+            id: 1,
+            cluster: "ordo",
+            asking: 2,
+        };
+        let good = "0123456789abcdef0123456789abcdef";
+        let taken = |answer: ClusterResponse| cluster_id_of(&answer, &first);
+        assert_eq!(taken(answer(1, "ordo", &[1, 2], Some(good))).unwrap(), good);
+        for (wrong, why) in [
+            (answer(3, "ordo", &[1, 2], Some(good)), "another node"),
+            (answer(1, "other", &[1, 2], Some(good)), "another cluster"),
+            (answer(1, "ordo", &[1, 3], Some(good)), "not a member"),
+            (answer(1, "ordo", &[1, 2], None), "no id"),
+            (
+                answer(1, "ordo", &[1, 2], Some("ordo")),
+                "a name, not an id",
+            ),
+            (answer(1, "ordo", &[1, 2], Some("../../etc")), "garbage"),
+            (
+                answer(1, "ordo", &[1, 2], Some(&"a".repeat(4096))),
+                "too long",
+            ),
+        ] {
+            assert!(taken(wrong).is_err(), "{why}");
         }
     }
 }
