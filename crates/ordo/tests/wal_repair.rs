@@ -109,7 +109,10 @@ fn repair_keeps_the_cluster_id_and_refuses_another_clusters_log() {
             WalLogStore::open(&log_dir, config).map(drop)
         };
         assert!(
-            matches!(opened_as(CLUSTER_B), Err(StorageError::ClusterMismatch { .. })),
+            matches!(
+                opened_as(CLUSTER_B),
+                Err(StorageError::ClusterMismatch { .. })
+            ),
             "told {told:?}: the rebuilt log names no cluster"
         );
         opened_as(CLUSTER_A).unwrap();

@@ -173,8 +173,8 @@ pub fn repair_log_dir(
             )));
         }
     };
-    let cluster_id = rebuilt_cluster_id(&found.cluster_ids, options.cluster_id.as_deref())
-        .map_err(refuse)?;
+    let cluster_id =
+        rebuilt_cluster_id(&found.cluster_ids, options.cluster_id.as_deref()).map_err(refuse)?;
     let snapshot_index = snapshot_dir.map_or(0, highest_snapshot_index);
     let repair_point = found
         .index_bound()

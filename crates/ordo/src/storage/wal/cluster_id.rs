@@ -171,7 +171,11 @@ mod tests {
         ] {
             assert!(message.contains(needed), "{needed:?} missing: {message}");
         }
-        assert_eq!(headers(dir.path()), before, "a refused open wrote a segment");
+        assert_eq!(
+            headers(dir.path()),
+            before,
+            "a refused open wrote a segment"
+        );
     }
 
     #[test]
@@ -220,7 +224,10 @@ mod tests {
     #[test]
     fn an_unusable_cluster_id_is_a_configuration_error() {
         let dir = tempfile::tempdir().unwrap();
-        for id in [String::new(), "x".repeat(WalConfig::CLUSTER_ID_BYTES_MAX + 1)] {
+        for id in [
+            String::new(),
+            "x".repeat(WalConfig::CLUSTER_ID_BYTES_MAX + 1),
+        ] {
             assert!(matches!(
                 WalLogStore::open(dir.path(), config(Some(&id))),
                 Err(StorageError::InvalidConfig(_))
