@@ -379,7 +379,7 @@ fn unknown_record_types_and_versions_are_refused() {
     );
 
     let mut bytes = pristine;
-    bytes[8] = 2;
+    bytes[8] = 3;
     let crc = crc32c::crc32c(&bytes[0..28]);
     bytes[28..32].copy_from_slice(&crc.to_le_bytes());
     std::fs::write(&segment, &bytes).unwrap();
@@ -388,8 +388,8 @@ fn unknown_record_types_and_versions_are_refused() {
         matches!(
             error,
             StorageError::UnsupportedVersion {
-                found: 2,
-                supported: 1,
+                found: 3,
+                supported: 2,
                 ..
             }
         ),

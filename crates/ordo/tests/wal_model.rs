@@ -62,6 +62,7 @@ fn config() -> WalConfig {
         segment_size_bytes: 4096,
         cache_entries_max: 4,
         cache_payload_bytes_max: 512,
+        cluster_id: None,
     }
 }
 

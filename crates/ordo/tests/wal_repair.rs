@@ -7,8 +7,8 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use ordo::storage::{
-    LogStore, RepairOptions, SnapshotMeta, SnapshotStore, StorageError, conformance::entries,
-    repair_log_dir,
+    LogStore, RepairOptions, SnapshotMeta, SnapshotStore, StorageError, WalConfig, WalLogStore,
+    conformance::entries, repair_log_dir,
 };
 use ordo_core::{HardState, LogRead, Membership};
 
@@ -52,6 +52,70 @@ fn options(dir: &Path, force: bool) -> RepairOptions {
         snapshot_dir: Some(dir.join("snapshots")),
         aside_dir: dir.join("damaged-test"),
         force,
+        cluster_id: None,
+    }
+}
+
+/// `node_dir`'s log, its segments naming `cluster_id`, damaged mid-way.
+fn damaged_node_of_cluster(dir: &Path, cluster_id: &str) -> PathBuf {
+    let log_dir = node_dir(dir);
+    // One more open names the cluster in a third segment.
+    let config = WalConfig {
+        cluster_id: Some(cluster_id.to_owned()),
+        ..common::small_config()
+    };
+    drop(WalLogStore::open(&log_dir, config).unwrap());
+    damage_middle_of(&common::segments(&log_dir)[0]);
+    log_dir
+}
+
+/// Repair keeps the node in its cluster: a log naming another cluster is
+/// not rebuilt (its vote is that cluster's), and the rebuilt log names the
+/// node's cluster, also when repair is not told it.
+#[test]
+fn repair_keeps_the_cluster_id_and_refuses_another_clusters_log() {
+    const CLUSTER_A: &str = "0123456789abcdef0123456789abcdef";
+    const CLUSTER_B: &str = "fedcba9876543210fedcba9876543210";
+    let dir = tempfile::tempdir().unwrap();
+    let log_dir = damaged_node_of_cluster(dir.path(), CLUSTER_A);
+    let as_b = RepairOptions {
+        cluster_id: Some(CLUSTER_B.to_owned()),
+        ..options(dir.path(), true)
+    };
+    let refused = repair_log_dir(&log_dir, &as_b).unwrap_err();
+    assert!(
+        matches!(&refused, StorageError::RepairRefused { reason, .. }
+            if reason.contains(CLUSTER_A) && reason.contains(CLUSTER_B)
+                && reason.contains("another cluster")),
+        "{refused}"
+    );
+    assert_eq!(common::segments(&log_dir).len(), 3, "nothing changed");
+
+    for (dir, told) in [(dir, Some(CLUSTER_A)), (tempfile::tempdir().unwrap(), None)] {
+        let log_dir = match told {
+            Some(_) => log_dir.clone(),
+            None => damaged_node_of_cluster(dir.path(), CLUSTER_A),
+        };
+        let repair = RepairOptions {
+            cluster_id: told.map(str::to_owned),
+            ..options(dir.path(), false)
+        };
+        repair_log_dir(&log_dir, &repair).unwrap();
+        let opened_as = |id: &str| {
+            let config = WalConfig {
+                cluster_id: Some(id.to_owned()),
+                ..common::small_config()
+            };
+            WalLogStore::open(&log_dir, config).map(drop)
+        };
+        assert!(
+            matches!(
+                opened_as(CLUSTER_B),
+                Err(StorageError::ClusterMismatch { .. })
+            ),
+            "told {told:?}: the rebuilt log names no cluster"
+        );
+        opened_as(CLUSTER_A).unwrap();
     }
 }
 

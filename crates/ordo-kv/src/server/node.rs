@@ -107,8 +107,14 @@ impl RunningNode {
         let first_start = identity.is_none();
         let identity = first_start::identity(&settings, &own, identity).await?;
         // Opening the log creates it on a first start: the identity is
-        // recorded only once it exists (see `data_dir.rs`).
-        let wal = WalLogStore::open(data_dir.wal_dir(), WalConfig::default())
+        // recorded only once it exists (see `data_dir.rs`). Every segment
+        // names the cluster id, and a log whose segments name another (a
+        // `wal/` copied in from another cluster's node) is refused.
+        let wal_config = WalConfig {
+            cluster_id: Some(identity.cluster_id().to_owned()),
+            ..WalConfig::default()
+        };
+        let wal = WalLogStore::open(data_dir.wal_dir(), wal_config)
             .with_context(|| format!("cannot open the log in {}", data_dir.wal_dir().display()))?;
         if first_start {
             data_dir.write_identity(&identity)?;

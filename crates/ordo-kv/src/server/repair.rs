@@ -41,6 +41,9 @@ pub fn repair(args: RepairArgs) -> anyhow::Result<ExitCode> {
             .data
             .join(format!("damaged-{}", utc_stamp(SystemTime::now()))),
         force: args.force,
+        // The rebuilt log names the node's cluster; a log naming another is
+        // not repaired.
+        cluster_id: Some(identity.cluster_id().to_owned()),
     };
     let report = ordo::storage::repair_log_dir(&data.wal_dir(), &options)
         .with_context(|| format!("cannot repair node {}", identity.node_id))?;

@@ -2,12 +2,12 @@
 //! or a crash would.
 //!
 //! The layout (`crates/ordo/src/storage/wal/record.rs`): `DATA/wal/<seq:020>.wal`
-//! segments; each a header (magic `ORDOWAL\0`, 32 bytes today), then records
+//! segments; each a header (magic `ORDOWAL\0`; 32 bytes in format 1, 33 plus
+//! the cluster id's length in format 2, which `ordo serve` writes), then records
 //! of `body length u32 | CRC32C(length ++ type ++ body) u32 | type u8 | body`.
 //! The first record is found as the first checksummed record after the
-//! magic, so a longer header (say, with a cluster id) still reads; and a
-//! walk that does not end exactly at the end of the file fails loudly rather
-//! than damaging the wrong bytes.
+//! magic, so either header reads; and a walk that does not end exactly at
+//! the end of the file fails loudly rather than damaging the wrong bytes.
 
 use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};

@@ -13,7 +13,8 @@ use thiserror::Error;
 ///   stop the node and reopen the store; what was reported durable is still on disk.
 /// - **Refused at open** ([`Corrupt`](Self::Corrupt),
 ///   [`UnsupportedVersion`](Self::UnsupportedVersion),
-///   [`UnknownRecordType`](Self::UnknownRecordType), [`Locked`](Self::Locked)):
+///   [`UnknownRecordType`](Self::UnknownRecordType), [`Locked`](Self::Locked),
+///   [`ClusterMismatch`](Self::ClusterMismatch)):
 ///   an operator must look; nothing was changed on disk.
 /// - **Caller bugs** ([`Gap`](Self::Gap), [`Compacted`](Self::Compacted),
 ///   [`OutOfRange`](Self::OutOfRange), [`WriteTooLarge`](Self::WriteTooLarge),
@@ -70,13 +71,13 @@ pub enum StorageError {
     },
     /// The file was written by a format version this build does not read.
     /// Upgrade the binary, or restore the data from a peer.
-    #[error("{path} has format version {found}; this build reads version {supported}")]
+    #[error("{path} has format version {found}; this build reads versions up to {supported}")]
     UnsupportedVersion {
         /// The file.
         path: PathBuf,
         /// The version in the file header.
         found: u32,
-        /// The version this build reads and writes.
+        /// The newest version this build reads (and writes).
         supported: u32,
     },
     /// A record (or entry payload) carries a type tag this build does not know,
@@ -93,6 +94,33 @@ pub enum StorageError {
         what: &'static str,
         /// The unknown tag.
         tag: u8,
+    },
+    /// The log belongs to another cluster: a segment's header names another
+    /// cluster id than the store was opened with (or than the log's other
+    /// segments name). The directory was copied or moved in from another
+    /// cluster's node; serving it would mix two clusters' logs. Nothing was
+    /// changed: use the node's own data directory, or remove this one and
+    /// add the node to its cluster as a new member.
+    #[error(
+        "the log in {} belongs to another cluster: {} names cluster id {found:?}, but \
+         {expected_from} is {expected:?}; refusing to open. This directory comes from another \
+         cluster's node: start this node on its own data directory, or remove this one and add \
+         the node to its cluster as a new member (a new id and an empty directory)",
+        dir.display(),
+        segment.display()
+    )]
+    ClusterMismatch {
+        /// The log directory.
+        dir: PathBuf,
+        /// The first segment that names another cluster.
+        segment: PathBuf,
+        /// The cluster id that segment names.
+        found: String,
+        /// The cluster id expected.
+        expected: String,
+        /// Where `expected` comes from: the store's configuration, or the
+        /// log's earlier segments.
+        expected_from: &'static str,
     },
     /// Another process (or another store in this process) holds the directory.
     #[error("{path} is locked by another process or store; only one may open it at a time")]

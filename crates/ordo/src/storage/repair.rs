@@ -16,11 +16,16 @@
 //!   record can name at most the snapshot it installed), plus as many entries
 //!   as the damaged bytes could hold. Until the node's log reaches it again,
 //!   the node may lack an entry it acknowledged, so it must not vote.
+//! - **The cluster stays the node's.** A log whose segments name another
+//!   cluster id than the node's is not repaired (its vote is another
+//!   cluster's); the rebuilt log names the node's id, or the one the old
+//!   log names. Never another, never silently none.
 //! - **Crash safety**: the new log (hard state and `REPAIR` file) is built
 //!   and synced in the aside directory first, then swapped in by two renames.
 //!   A crash between them leaves no log directory, which the server refuses
 //!   to start on (never an empty log with a forgotten vote).
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -47,6 +52,11 @@ pub struct RepairOptions {
     /// node may then have forgotten a vote (a double vote in that term is
     /// possible). For an operator who knows the term has passed.
     pub force: bool,
+    /// The node's cluster id (as [`WalConfig::cluster_id`]): a log whose
+    /// segments name another is not repaired, and the rebuilt log names
+    /// this one. `None`: the id the log's segments name is kept (a log
+    /// whose segments name two is not repaired).
+    pub cluster_id: Option<String>,
 }
 
 /// What [`repair_log_dir`] did.
@@ -163,6 +173,8 @@ pub fn repair_log_dir(
             )));
         }
     };
+    let cluster_id =
+        rebuilt_cluster_id(&found.cluster_ids, options.cluster_id.as_deref()).map_err(refuse)?;
     let snapshot_index = snapshot_dir.map_or(0, highest_snapshot_index);
     let repair_point = found
         .index_bound()
@@ -171,7 +183,7 @@ pub fn repair_log_dir(
 
     create_dir_durably(fs.as_ref(), &options.aside_dir)?;
     let new_log = options.aside_dir.join("new-wal");
-    build_log(&new_log, hard_state, repair_point)?;
+    build_log(&new_log, hard_state, repair_point, cluster_id)?;
     let old_log = options.aside_dir.join("wal");
     rename_durably(fs.as_ref(), log_dir, &old_log)?;
     rename_durably(fs.as_ref(), &new_log, log_dir)?;
@@ -197,9 +209,52 @@ pub fn repair_log_dir(
     Ok(report)
 }
 
-/// An empty log at `dir` holding `hard_state` and the repair point, synced.
-fn build_log(dir: &Path, hard_state: HardState, repair_point: Index) -> Result<(), StorageError> {
-    let log = WalLogStore::open(dir, WalConfig::default())?;
+/// The cluster id the rebuilt log names: the node's, which every id the
+/// old log's segments name must equal (`ids`), or else the one they name.
+/// Never silently another: a log of another cluster holds another cluster's
+/// vote, which repair would keep. Refused with the reason.
+fn rebuilt_cluster_id(
+    ids: &BTreeSet<Vec<u8>>,
+    node_cluster_id: Option<&str>,
+) -> Result<Option<String>, String> {
+    let names = || {
+        ids.iter()
+            .map(|id| format!("{:?}", String::from_utf8_lossy(id)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match node_cluster_id {
+        Some(wanted) if ids.iter().any(|id| id != wanted.as_bytes()) => Err(format!(
+            "the log's segments name cluster id {}, not this node's {wanted:?}: the log belongs \
+             to another cluster and repair would keep that cluster's vote; remove the data \
+             directory and add the node to its cluster as a new member",
+            names()
+        )),
+        Some(wanted) => Ok(Some(wanted.to_owned())),
+        None if ids.len() > 1 => Err(format!(
+            "the log's segments name several cluster ids ({}): segments of another cluster's \
+             log were mixed in; say which cluster the node belongs to",
+            names()
+        )),
+        None => Ok(ids
+            .first()
+            .map(|id| String::from_utf8_lossy(id).into_owned())),
+    }
+}
+
+/// An empty log at `dir` holding `hard_state` and the repair point, synced,
+/// naming `cluster_id` in its segment header.
+fn build_log(
+    dir: &Path,
+    hard_state: HardState,
+    repair_point: Index,
+    cluster_id: Option<String>,
+) -> Result<(), StorageError> {
+    let config = WalConfig {
+        cluster_id,
+        ..WalConfig::default()
+    };
+    let log = WalLogStore::open(dir, config)?;
     log.save_hard_state(hard_state)?;
     log.sync()?;
     drop(log);

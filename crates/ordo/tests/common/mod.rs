@@ -15,6 +15,7 @@ pub fn small_config() -> WalConfig {
         durability: Durability::Always,
         cache_entries_max: 8,
         cache_payload_bytes_max: 1024,
+        cluster_id: None,
     }
 }
 

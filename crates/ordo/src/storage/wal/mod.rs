@@ -17,6 +17,9 @@
 //! while the log may lack entries it reported durable, `repair_file.rs`) and
 //! `<dir>/POISONED` (`durable_marker.rs`) are described with their modules.
 //!
+//! A log configured with a cluster id names it in every segment header it
+//! writes, and open refuses segments that name another (`cluster_id.rs`).
+//!
 //! Every open starts a fresh segment (the previous last segment is never
 //! appended to again, which keeps a cut torn tail final); segments, however
 //! small, go away with compaction. On a full disk, open defers the new
@@ -66,6 +69,7 @@
 //! dropped from the disk but still serves (`durable_marker.rs`).
 
 mod cache;
+mod cluster_id;
 mod durable_marker;
 mod index;
 mod marker_file;
@@ -91,7 +95,7 @@ use durable_marker::DurablePosition;
 use index::EntryIndex;
 use record::{Parsed, RECORD_BODY_BYTES_MAX, RECORD_HEADER_BYTES, RecordWriter};
 use repair_file::RepairRecord;
-use segment::{create_segment, defer_segment, flush_recovered, start_segment};
+use segment::{NewSegment, create_segment, defer_segment, flush_recovered, start_segment};
 
 /// When [`LogStore::sync`] really flushes to disk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -117,6 +121,14 @@ pub struct WalConfig {
     pub cache_entries_max: usize,
     /// Most payload bytes kept in the read cache; default 64 MiB.
     pub cache_payload_bytes_max: u64,
+    /// The cluster this log belongs to (1 to
+    /// [`CLUSTER_ID_BYTES_MAX`](Self::CLUSTER_ID_BYTES_MAX) bytes), named in
+    /// every segment header it writes. Open refuses a log whose segments
+    /// name another ([`StorageError::ClusterMismatch`]); segments that name
+    /// none (written before ids, or without one) are accepted, and the next
+    /// segment names it. `None` (the default): no check; new segments name
+    /// the id the log already names, if any. See `wal/cluster_id.rs`.
+    pub cluster_id: Option<String>,
 }
 
 impl Default for WalConfig {
@@ -126,6 +138,7 @@ impl Default for WalConfig {
             durability: Durability::Always,
             cache_entries_max: 16_384,
             cache_payload_bytes_max: 64 << 20,
+            cluster_id: None,
         }
     }
 }
@@ -134,11 +147,23 @@ const SEGMENT_SIZE_BYTES_MIN: u64 = 4 << 10;
 const SEGMENT_SIZE_BYTES_MAX: u64 = 1 << 30;
 
 impl WalConfig {
+    /// Longest [`cluster_id`](Self::cluster_id) a segment header holds.
+    pub const CLUSTER_ID_BYTES_MAX: usize = record::CLUSTER_ID_BYTES_MAX;
+
     fn validate(&self) -> Result<(), StorageError> {
         if !(SEGMENT_SIZE_BYTES_MIN..=SEGMENT_SIZE_BYTES_MAX).contains(&self.segment_size_bytes) {
             return Err(StorageError::InvalidConfig(format!(
                 "segment_size_bytes is {}; it must lie in {SEGMENT_SIZE_BYTES_MIN}..={SEGMENT_SIZE_BYTES_MAX}",
                 self.segment_size_bytes
+            )));
+        }
+        if let Some(id) = &self.cluster_id
+            && !(1..=Self::CLUSTER_ID_BYTES_MAX).contains(&id.len())
+        {
+            return Err(StorageError::InvalidConfig(format!(
+                "cluster_id is {} bytes long; it must be 1 to {} bytes (or None for no check)",
+                id.len(),
+                Self::CLUSTER_ID_BYTES_MAX
             )));
         }
         Ok(())
@@ -156,6 +181,8 @@ impl WalConfig {
 pub struct WalLogStore {
     dir: PathBuf,
     config: WalConfig,
+    /// What new segment headers name (empty: none; see `cluster_id.rs`).
+    cluster_id: Vec<u8>,
     fs: Arc<dyn FileSystem>,
     /// What readers see. Lock order: `writer`, then `view`.
     view: RwLock<View>,
@@ -274,6 +301,9 @@ impl WalLogStore {
                 .map_err(|source| StorageError::io("create", &dir, source))?;
         }
         let lock = DirLock::acquire(&dir)?;
+        // Before anything on disk changes: another cluster's log is refused as found.
+        let configured_id = config.cluster_id.as_deref().map(str::as_bytes);
+        let cluster_id = cluster_id::check(fs.as_ref(), &dir, configured_id)?;
         durable_marker::cut_after_marker(fs.as_ref(), &dir)?;
         let flush = config.durability == Durability::Always;
         let recovered = recovery::recover(fs.as_ref(), &dir, flush)?;
@@ -309,8 +339,12 @@ impl WalLogStore {
             last_term: view.last_term(),
             hard_state: view.hard_state,
         };
-        let active = match start_segment(fs.as_ref(), &dir, recovered.last_seq + 1, &view, &config)
-        {
+        let first_new = NewSegment {
+            dir: &dir,
+            seq: recovered.last_seq + 1,
+            cluster_id: &cluster_id,
+        };
+        let active = match start_segment(fs.as_ref(), &first_new, &view, &config) {
             Ok(active) => {
                 view.index
                     .push_segment(active.seq, active.path.clone(), Arc::clone(&active.file));
@@ -340,6 +374,7 @@ impl WalLogStore {
         Ok(WalLogStore {
             dir,
             config,
+            cluster_id,
             fs,
             view: RwLock::new(view),
             writer: Mutex::new(writer),
@@ -467,7 +502,12 @@ impl WalLogStore {
             self.advance_durable_position(writer.seq, writer.len);
         }
         let seq = writer.seq + 1;
-        let created = create_segment(self.fs.as_ref(), &self.dir, seq, &self.read_view());
+        let new = NewSegment {
+            dir: &self.dir,
+            seq,
+            cluster_id: &self.cluster_id,
+        };
+        let created = create_segment(self.fs.as_ref(), &new, &self.read_view());
         let (path, file, len) = created.map_err(|error| self.poison(error))?;
         self.write_view()
             .index

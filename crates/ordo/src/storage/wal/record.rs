@@ -5,7 +5,9 @@
 //! segment  := header record*
 //! header   := magic "ORDOWAL\0" (8) | format version u32 | segment seq u64
 //!           | start index u64 (last index + 1 when the segment was created)
-//!           | CRC32C of the previous 28 bytes u32                  = 32 bytes
+//!           | [version 2 only: cluster id length u8 (1..=64) | cluster id bytes]
+//!           | CRC32C of every header byte before it u32
+//!             (version 1: 32 bytes; version 2: 33 + id length, at most 97)
 //! record   := body length u32 | CRC32C(length ++ type ++ body) u32 | type u8 | body
 //! body     := Entry:     index u64 | term u64 | payload tag u8 | payload bytes
 //!           | HardState: term u64 | has vote u8 | voted for u64
@@ -16,6 +18,11 @@
 //!
 //! The checksum covers the length, so a flipped length bit is caught too. Unknown
 //! record types and payload tags (a newer writer) are refused, never skipped.
+//!
+//! A segment of a log with a cluster id gets a version 2 header, which names
+//! the cluster; one without (a library user who set none) the version 1
+//! header, byte for byte what builds before cluster ids wrote, which they
+//! can still read. Both versions are read: a version 1 segment carries no id.
 
 use bytes::Bytes;
 use std::collections::BTreeSet;
@@ -24,10 +31,20 @@ use ordo_core::{Entry, EntryPayload, HardState, Index, Membership, NodeId, Term}
 
 /// Bytes at the start of every segment file.
 pub(crate) const SEGMENT_MAGIC: [u8; 8] = *b"ORDOWAL\0";
-/// The format this build reads and writes.
-pub(crate) const FORMAT_VERSION: u32 = 1;
-/// Length of the segment header.
-pub(crate) const SEGMENT_HEADER_BYTES: usize = 32;
+/// The header format without a cluster id (and of builds before ids).
+pub(crate) const FORMAT_VERSION_WITHOUT_CLUSTER_ID: u32 = 1;
+/// The newest header format this build reads and writes: with a cluster id.
+pub(crate) const FORMAT_VERSION: u32 = 2;
+/// Length of the shortest segment header (version 1).
+pub(crate) const SEGMENT_HEADER_BYTES_MIN: usize = 32;
+/// Longest cluster id a segment header holds.
+pub(crate) const CLUSTER_ID_BYTES_MAX: usize = 64;
+/// Length of the longest segment header (version 2, longest id).
+pub(crate) const SEGMENT_HEADER_BYTES_MAX: usize = HEADER_ID_AT + CLUSTER_ID_BYTES_MAX + 4;
+/// Where a version 2 header's id length byte is (after the fixed fields).
+const HEADER_ID_LENGTH_AT: usize = 28;
+/// Where a version 2 header's id bytes start.
+const HEADER_ID_AT: usize = HEADER_ID_LENGTH_AT + 1;
 /// Length of a record's header (length, checksum, type).
 pub(crate) const RECORD_HEADER_BYTES: usize = 9;
 /// Largest record body accepted, a sanity bound for garbage lengths.
@@ -53,10 +70,13 @@ const ENTRY_FIXED_BYTES: usize = 17;
 pub(crate) const ENTRY_RECORD_BYTES_MIN: u64 = (RECORD_HEADER_BYTES + ENTRY_FIXED_BYTES) as u64;
 
 /// A decoded segment header.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct SegmentHeader {
     pub(crate) seq: u64,
     pub(crate) start_index: Index,
+    /// The cluster the segment belongs to; empty: none recorded (a version 1
+    /// header). At most [`CLUSTER_ID_BYTES_MAX`] bytes.
+    pub(crate) cluster_id: Vec<u8>,
 }
 
 /// Why a segment header is unusable.
@@ -68,19 +88,42 @@ pub(crate) enum HeaderError {
     Invalid(&'static str),
 }
 
-pub(crate) fn encode_header(header: SegmentHeader) -> [u8; SEGMENT_HEADER_BYTES] {
-    let mut bytes = [0u8; SEGMENT_HEADER_BYTES];
-    bytes[0..8].copy_from_slice(&SEGMENT_MAGIC);
-    bytes[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    bytes[12..20].copy_from_slice(&header.seq.to_le_bytes());
-    bytes[20..28].copy_from_slice(&header.start_index.to_le_bytes());
-    let crc = crc32c::crc32c(&bytes[0..28]);
-    bytes[28..32].copy_from_slice(&crc.to_le_bytes());
+/// The header bytes for `header`: version 2 if it names a cluster, else
+/// version 1.
+///
+/// # Panics
+/// If the cluster id is longer than [`CLUSTER_ID_BYTES_MAX`] (the store's
+/// configuration is checked at open).
+pub(crate) fn encode_header(header: &SegmentHeader) -> Vec<u8> {
+    let id = &header.cluster_id;
+    assert!(
+        id.len() <= CLUSTER_ID_BYTES_MAX,
+        "a cluster id of {} bytes passed the configuration check",
+        id.len()
+    );
+    let version = match id.is_empty() {
+        true => FORMAT_VERSION_WITHOUT_CLUSTER_ID,
+        false => FORMAT_VERSION,
+    };
+    let mut bytes = Vec::with_capacity(SEGMENT_HEADER_BYTES_MAX);
+    bytes.extend_from_slice(&SEGMENT_MAGIC);
+    bytes.extend_from_slice(&version.to_le_bytes());
+    bytes.extend_from_slice(&header.seq.to_le_bytes());
+    bytes.extend_from_slice(&header.start_index.to_le_bytes());
+    if !id.is_empty() {
+        // At most 64, checked above.
+        bytes.push(id.len() as u8);
+        bytes.extend_from_slice(id);
+    }
+    let crc = crc32c::crc32c(&bytes);
+    bytes.extend_from_slice(&crc.to_le_bytes());
     bytes
 }
 
-pub(crate) fn decode_header(bytes: &[u8]) -> Result<SegmentHeader, HeaderError> {
-    if bytes.len() < SEGMENT_HEADER_BYTES {
+/// Decodes the segment header at the start of `bytes`; returns it and its
+/// length (where the first record starts).
+pub(crate) fn decode_header(bytes: &[u8]) -> Result<(SegmentHeader, usize), HeaderError> {
+    if bytes.len() < SEGMENT_HEADER_BYTES_MIN {
         return Err(HeaderError::Invalid("the segment header is incomplete"));
     }
     if bytes[0..8] != SEGMENT_MAGIC {
@@ -88,19 +131,82 @@ pub(crate) fn decode_header(bytes: &[u8]) -> Result<SegmentHeader, HeaderError> 
             "the segment header has the wrong magic number",
         ));
     }
-    if crc32c::crc32c(&bytes[0..28]) != read_u32(bytes, 28) {
+    let version = read_u32(bytes, 8);
+    let header_bytes = match version {
+        FORMAT_VERSION_WITHOUT_CLUSTER_ID => SEGMENT_HEADER_BYTES_MIN,
+        FORMAT_VERSION => {
+            let id_bytes = usize::from(bytes[HEADER_ID_LENGTH_AT]);
+            if id_bytes > CLUSTER_ID_BYTES_MAX {
+                return Err(HeaderError::Invalid(
+                    "the segment header's cluster id length is implausible",
+                ));
+            }
+            HEADER_ID_AT + id_bytes + 4
+        }
+        // Another version's layout is unknown; it is reported as such only
+        // if a known layout's checksum vouches for the version field, so a
+        // flipped version bit reads as damage.
+        other
+            if has_valid_checksum(bytes, SEGMENT_HEADER_BYTES_MIN)
+                || has_valid_checksum(bytes, version_2_bytes(bytes)) =>
+        {
+            return Err(HeaderError::Version(other));
+        }
+        _ => {
+            return Err(HeaderError::Invalid(
+                "the segment header checksum does not match",
+            ));
+        }
+    };
+    if bytes.len() < header_bytes {
+        return Err(HeaderError::Invalid("the segment header is incomplete"));
+    }
+    if !has_valid_checksum(bytes, header_bytes) {
         return Err(HeaderError::Invalid(
             "the segment header checksum does not match",
         ));
     }
-    let version = read_u32(bytes, 8);
-    if version != FORMAT_VERSION {
-        return Err(HeaderError::Version(version));
-    }
-    Ok(SegmentHeader {
+    let cluster_id = match version {
+        FORMAT_VERSION => bytes[HEADER_ID_AT..header_bytes - 4].to_vec(),
+        _ => Vec::new(),
+    };
+    let header = SegmentHeader {
         seq: read_u64(bytes, 12),
         start_index: read_u64(bytes, 20),
-    })
+        cluster_id,
+    };
+    Ok((header, header_bytes))
+}
+
+/// Whether the `header_bytes` long header at the start of `bytes` ends with
+/// the checksum of the bytes before it.
+fn has_valid_checksum(bytes: &[u8], header_bytes: usize) -> bool {
+    bytes.len() >= header_bytes
+        && crc32c::crc32c(&bytes[..header_bytes - 4]) == read_u32(bytes, header_bytes - 4)
+}
+
+/// How long the segment header at the start of `bytes` says it is, as far
+/// as its fields are there (the shortest header if they are not, or if its
+/// id length is implausible): a file shorter than this holds a header never
+/// completely written. (One flipped bit in a whole header cannot make it
+/// claim more than its file holds: a written id is never empty, so a
+/// plausible length grows by at most 32, less than the 51 bytes of head
+/// records after the header.)
+pub(crate) fn header_bytes_claimed(bytes: &[u8]) -> usize {
+    let is_version_2 = bytes.len() > HEADER_ID_LENGTH_AT && read_u32(bytes, 8) == FORMAT_VERSION;
+    match is_version_2 {
+        true => version_2_bytes(bytes),
+        false => SEGMENT_HEADER_BYTES_MIN,
+    }
+}
+
+/// The length of a version 2 header with the id length byte of `bytes`
+/// (which must be there), or the shortest header's if that is implausible.
+fn version_2_bytes(bytes: &[u8]) -> usize {
+    match usize::from(bytes[HEADER_ID_LENGTH_AT]) {
+        id_bytes if id_bytes <= CLUSTER_ID_BYTES_MAX => HEADER_ID_AT + id_bytes + 4,
+        _ => SEGMENT_HEADER_BYTES_MIN,
+    }
 }
 
 /// One decoded record. Entry payloads are not copied until asked for.
@@ -544,17 +650,116 @@ mod tests {
         );
     }
 
-    #[test]
-    fn headers_round_trip_and_check_version() {
-        let header = SegmentHeader {
+    fn header(cluster_id: &[u8]) -> SegmentHeader {
+        SegmentHeader {
             seq: 3,
             start_index: 100,
-        };
+            cluster_id: cluster_id.to_vec(),
+        }
+    }
+
+    /// A header followed by a record, as in a segment: a damaged id length
+    /// must not make the decoder read a record's bytes as the header's.
+    fn segment_start(header: &SegmentHeader) -> Vec<u8> {
         let mut bytes = encode_header(header);
-        assert_eq!(decode_header(&bytes), Ok(header));
-        bytes[8] = 9;
-        let crc = crc32c::crc32c(&bytes[0..28]);
-        bytes[28..32].copy_from_slice(&crc.to_le_bytes());
-        assert_eq!(decode_header(&bytes), Err(HeaderError::Version(9)));
+        let mut head = RecordWriter::default();
+        head.hard_state(HardState {
+            term: 2,
+            voted_for: Some(1),
+        });
+        bytes.extend_from_slice(&head.bytes);
+        bytes
+    }
+
+    #[test]
+    fn a_header_without_a_cluster_id_is_the_32_byte_version_1_header() {
+        let header = header(b"");
+        let bytes = encode_header(&header);
+        assert_eq!(bytes.len(), SEGMENT_HEADER_BYTES_MIN);
+        assert_eq!(read_u32(&bytes, 8), FORMAT_VERSION_WITHOUT_CLUSTER_ID);
+        // Byte for byte what builds before cluster ids wrote.
+        let mut before = [0u8; 32];
+        before[0..8].copy_from_slice(b"ORDOWAL\0");
+        before[8..12].copy_from_slice(&1u32.to_le_bytes());
+        before[12..20].copy_from_slice(&3u64.to_le_bytes());
+        before[20..28].copy_from_slice(&100u64.to_le_bytes());
+        let crc = crc32c::crc32c(&before[0..28]);
+        before[28..32].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(bytes, before);
+        let with_records = segment_start(&header);
+        assert_eq!(decode_header(&with_records), Ok((header, 32)));
+    }
+
+    #[test]
+    fn a_header_with_a_cluster_id_round_trips_as_version_2() {
+        for id in [&b"c"[..], b"0123456789abcdef0123456789abcdef", &[0xff; 64]] {
+            let header = header(id);
+            let bytes = segment_start(&header);
+            assert_eq!(read_u32(&bytes, 8), FORMAT_VERSION);
+            assert_eq!(
+                decode_header(&bytes),
+                Ok((header.clone(), 33 + id.len())),
+                "id of {} bytes",
+                id.len()
+            );
+            assert_eq!(header_bytes_claimed(&bytes), 33 + id.len());
+            let torn = &bytes[..32 + id.len()];
+            assert!(matches!(decode_header(torn), Err(HeaderError::Invalid(_))));
+            assert_eq!(header_bytes_claimed(torn), 33 + id.len());
+        }
+    }
+
+    #[test]
+    fn every_bit_flip_of_a_version_2_header_is_caught() {
+        let bytes = segment_start(&header(b"0123456789abcdef0123456789abcdef"));
+        let header_bytes = 33 + 32;
+        for bit in 0..header_bytes * 8 {
+            let mut damaged = bytes.clone();
+            damaged[bit / 8] ^= 1 << (bit % 8);
+            assert!(
+                matches!(decode_header(&damaged), Err(HeaderError::Invalid(_))),
+                "flip of bit {bit} went unnoticed: {:?}",
+                decode_header(&damaged)
+            );
+        }
+    }
+
+    #[test]
+    fn every_bit_flip_of_a_version_1_header_is_caught() {
+        let bytes = segment_start(&header(b""));
+        for bit in 0..SEGMENT_HEADER_BYTES_MIN * 8 {
+            let mut damaged = bytes.clone();
+            damaged[bit / 8] ^= 1 << (bit % 8);
+            assert!(
+                matches!(decode_header(&damaged), Err(HeaderError::Invalid(_))),
+                "flip of bit {bit} went unnoticed: {:?}",
+                decode_header(&damaged)
+            );
+        }
+    }
+
+    #[test]
+    fn an_implausible_cluster_id_length_is_refused() {
+        let mut bytes = segment_start(&header(&[7; 64]));
+        bytes[HEADER_ID_LENGTH_AT] = 65;
+        assert_eq!(
+            decode_header(&bytes),
+            Err(HeaderError::Invalid(
+                "the segment header's cluster id length is implausible"
+            ))
+        );
+        assert_eq!(header_bytes_claimed(&bytes), SEGMENT_HEADER_BYTES_MIN);
+    }
+
+    #[test]
+    fn another_version_is_reported_only_when_a_checksum_vouches_for_it() {
+        for id in [&b""[..], b"cluster"] {
+            let mut bytes = encode_header(&header(id));
+            bytes[8] = 9;
+            let header_bytes = bytes.len();
+            let crc = crc32c::crc32c(&bytes[..header_bytes - 4]);
+            bytes[header_bytes - 4..].copy_from_slice(&crc.to_le_bytes());
+            assert_eq!(decode_header(&bytes), Err(HeaderError::Version(9)));
+        }
     }
 }

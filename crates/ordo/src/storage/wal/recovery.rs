@@ -46,7 +46,6 @@ use crate::storage::log_store::checks::INDEX_MAX;
 use crate::storage::wal::index::EntryIndex;
 use crate::storage::wal::record::{
     self, DecodeError, ENTRY_RECORD_BYTES_MIN, FORMAT_VERSION, HeaderError, Parsed, Record,
-    SEGMENT_HEADER_BYTES,
 };
 use crate::storage::wal::repair_file::{self, RepairRecord};
 use crate::storage::wal::tail::{self, TailDamage};
@@ -82,13 +81,8 @@ pub(crate) fn segment_seq(path: &Path) -> Option<u64> {
     digits.parse().ok()
 }
 
-/// Scans the segments of `dir`; `flush`: whether what recovery writes (the
-/// repair point) must be made durable (off only for `Durability::Never`).
-pub(crate) fn recover(
-    fs: &dyn FileSystem,
-    dir: &Path,
-    flush: bool,
-) -> Result<Recovered, StorageError> {
+/// The sequence numbers of the segment files in `dir`, in order.
+pub(crate) fn segment_seqs(fs: &dyn FileSystem, dir: &Path) -> Result<Vec<u64>, StorageError> {
     let mut seqs: Vec<u64> = fs
         .list_dir(dir)
         .map_err(|source| StorageError::io("list", dir, source))?
@@ -96,6 +90,17 @@ pub(crate) fn recover(
         .filter_map(|path| segment_seq(path))
         .collect();
     seqs.sort_unstable();
+    Ok(seqs)
+}
+
+/// Scans the segments of `dir`; `flush`: whether what recovery writes (the
+/// repair point) must be made durable (off only for `Durability::Never`).
+pub(crate) fn recover(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    flush: bool,
+) -> Result<Recovered, StorageError> {
+    let seqs = segment_seqs(fs, dir)?;
     check_consecutive(dir, &seqs)?;
     // Read before anything is cut: a damaged file refuses the open unchanged.
     let vote_file = vote_file::read(fs, dir)?;
@@ -160,8 +165,8 @@ impl Scan<'_> {
             .open(&path)
             .map_err(|source| StorageError::io("open", &path, source))?;
         self.read_whole(&path, file.as_ref())?;
-        let header = match record::decode_header(&self.buffer) {
-            Ok(header) => header,
+        let (header, header_bytes) = match record::decode_header(&self.buffer) {
+            Ok(decoded) => decoded,
             Err(HeaderError::Version(found)) => {
                 return Err(StorageError::UnsupportedVersion {
                     path,
@@ -183,7 +188,7 @@ impl Scan<'_> {
             .index
             .push_segment(seq, path.clone(), Arc::clone(&file));
         self.recovered.last_seq = seq;
-        self.records(&path, file.as_ref(), is_last)
+        self.records(&path, file.as_ref(), header_bytes, is_last)
     }
 
     fn read_whole(&mut self, path: &Path, file: &dyn FsFile) -> Result<(), StorageError> {
@@ -291,13 +296,15 @@ impl Scan<'_> {
         Ok(())
     }
 
+    /// Reads the records after the `header_bytes` long segment header.
     fn records(
         &mut self,
         path: &Path,
         file: &dyn FsFile,
+        header_bytes: usize,
         is_last: bool,
     ) -> Result<(), StorageError> {
-        let mut offset = SEGMENT_HEADER_BYTES;
+        let mut offset = header_bytes;
         loop {
             match record::parse(&self.buffer[offset..]) {
                 Parsed::End => return Ok(()),

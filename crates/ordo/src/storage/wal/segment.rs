@@ -34,15 +34,25 @@ pub(super) struct ActiveSegment {
     pub(super) needs_segment: bool,
 }
 
-/// Starts segment `seq` at open, durably unless the configuration says never.
+/// Which segment to create, where, for which cluster.
+pub(super) struct NewSegment<'a> {
+    /// The log directory.
+    pub(super) dir: &'a Path,
+    /// Its sequence number.
+    pub(super) seq: u64,
+    /// The cluster id its header names (empty: none, a version 1 header).
+    pub(super) cluster_id: &'a [u8],
+}
+
+/// Starts segment `new` at open, durably unless the configuration says never.
 pub(super) fn start_segment(
     fs: &dyn FileSystem,
-    dir: &Path,
-    seq: u64,
+    new: &NewSegment<'_>,
     view: &View,
     config: &WalConfig,
 ) -> Result<ActiveSegment, StorageError> {
-    let (path, file, len) = create_segment(fs, dir, seq, view)?;
+    let (dir, seq) = (new.dir, new.seq);
+    let (path, file, len) = create_segment(fs, new, view)?;
     let mut flushed_len = 0;
     if config.durability == Durability::Always {
         file.sync_data()
@@ -91,23 +101,23 @@ pub(super) fn defer_segment(
     })
 }
 
-/// Creates segment `seq`: header and head records (hard state, compaction
+/// Creates segment `new`: header and head records (hard state, compaction
 /// point) as of `view`. Returns its path, file and length. A file whose head
 /// could not be written is removed (best effort): it holds nothing durable,
 /// and left behind it would look like a torn segment.
 pub(super) fn create_segment(
     fs: &dyn FileSystem,
-    dir: &Path,
-    seq: u64,
+    new: &NewSegment<'_>,
     view: &View,
 ) -> Result<(PathBuf, Arc<dyn FsFile>, u64), StorageError> {
-    let path = segment_path(dir, seq);
+    let path = segment_path(new.dir, new.seq);
     let file = fs
         .create(&path)
         .map_err(|source| StorageError::io("create", &path, source))?;
-    let header = record::encode_header(SegmentHeader {
-        seq,
+    let header = record::encode_header(&SegmentHeader {
+        seq: new.seq,
         start_index: view.index.last_index() + 1,
+        cluster_id: new.cluster_id.to_vec(),
     });
     let mut head = RecordWriter::default();
     head.bytes.extend_from_slice(&header);

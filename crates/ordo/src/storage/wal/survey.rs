@@ -2,18 +2,18 @@
 //! [`repair_log_dir`](crate::storage::repair_log_dir): unlike recovery, the
 //! survey never refuses. It skips over damage to the next valid record and
 //! reports the newest hard state it read, whether damage follows it, the
-//! highest index any readable record names and how many bytes were damaged.
+//! highest index any readable record names, how many bytes were damaged and
+//! which cluster ids the readable segment headers name.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use ordo_core::{HardState, Index};
 
 use crate::storage::error::StorageError;
 use crate::storage::fs::FileSystem;
-use crate::storage::wal::record::{
-    self, ENTRY_RECORD_BYTES_MIN, Parsed, Record, SEGMENT_HEADER_BYTES,
-};
-use crate::storage::wal::recovery::{SEGMENT_FILE_BYTES_MAX, segment_seq};
+use crate::storage::wal::record::{self, ENTRY_RECORD_BYTES_MIN, Parsed, Record};
+use crate::storage::wal::recovery::{SEGMENT_FILE_BYTES_MAX, segment_path, segment_seqs};
 
 /// What a survey learned.
 #[derive(Debug, Default)]
@@ -27,6 +27,9 @@ pub(crate) struct Survey {
     pub(crate) index_max: Index,
     /// Bytes that could not be read as records (or whole unreadable files).
     pub(crate) damaged_bytes: u64,
+    /// The cluster ids readable segment headers name (none for segments
+    /// written without one).
+    pub(crate) cluster_ids: BTreeSet<Vec<u8>>,
 }
 
 impl Survey {
@@ -45,20 +48,14 @@ impl Survey {
 
 /// Surveys every segment of `dir`, in order.
 pub(crate) fn survey(fs: &dyn FileSystem, dir: &Path) -> Result<Survey, StorageError> {
-    let mut seqs: Vec<u64> = fs
-        .list_dir(dir)
-        .map_err(|source| StorageError::io("list", dir, source))?
-        .iter()
-        .filter_map(|path| segment_seq(path))
-        .collect();
-    seqs.sort_unstable();
+    let seqs = segment_seqs(fs, dir)?;
     let mut survey = Survey::default();
     if seqs.windows(2).any(|pair| pair[1] != pair[0] + 1) {
         // A missing segment: what it held is unknown, as if damaged whole.
         survey.damage_after_hard_state = true;
     }
     for seq in seqs {
-        let path = crate::storage::wal::recovery::segment_path(dir, seq);
+        let path = segment_path(dir, seq);
         match read_segment(fs, &path)? {
             Some(bytes) => survey_segment(&mut survey, &bytes),
             None => survey.damaged(SEGMENT_FILE_BYTES_MAX),
@@ -86,9 +83,12 @@ fn read_segment(fs: &dyn FileSystem, path: &Path) -> Result<Option<Vec<u8>>, Sto
 
 fn survey_segment(survey: &mut Survey, bytes: &[u8]) {
     let mut offset = match record::decode_header(bytes) {
-        Ok(header) => {
+        Ok((header, header_bytes)) => {
             survey.index_max = survey.index_max.max(header.start_index.saturating_sub(1));
-            SEGMENT_HEADER_BYTES
+            if !header.cluster_id.is_empty() {
+                survey.cluster_ids.insert(header.cluster_id);
+            }
+            header_bytes
         }
         Err(_) => match record::find_valid_record(bytes, 1) {
             Some(next) => {

@@ -35,9 +35,7 @@
 //! the file, zeros after some record bytes) also match ordinary torn writes, so
 //! they would bring back the cluster-wide loss of voters this module prevents.
 
-use crate::storage::wal::record::{
-    self, ENTRY_RECORD_BYTES_MIN, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
-};
+use crate::storage::wal::record::{self, ENTRY_RECORD_BYTES_MIN, RECORD_HEADER_BYTES};
 
 /// What the bytes a cut removes can have been.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,11 +149,12 @@ fn records_to_end(tail: &[u8], first_body_bytes: u32) -> Option<u64> {
 
 /// Classifies a last segment whose header is unusable (`bytes`: the whole
 /// file, all of which is cut). The header is written whole with the segment's
-/// head records, so a file too short to hold it was never covered by a sync.
+/// head records, so a file too short to hold it (as long as its fields say,
+/// `record::header_bytes_claimed`) was never covered by a sync.
 pub(crate) fn classify_segment(bytes: &[u8]) -> TailDamage {
     if is_zero(bytes) {
         TailDamage::ZeroFilled
-    } else if bytes.len() < SEGMENT_HEADER_BYTES {
+    } else if bytes.len() < record::header_bytes_claimed(bytes) {
         TailDamage::Unfinished
     } else {
         TailDamage::Damaged
