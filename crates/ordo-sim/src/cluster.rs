@@ -593,7 +593,10 @@ fn carry_out_snapshot_actions(node: &mut SimNode, actions: &Actions) -> Result<(
             Some(meta) => {
                 node.snapshot = Some((
                     meta.clone(),
-                    snapshots::encode(node.config.id + node.incarnation, &node.applied),
+                    snapshots::encode(
+                        node.config.id.saturating_sub(1) + node.incarnation,
+                        &node.applied,
+                    ),
                 ));
                 raft.snapshot_built(meta)?;
             }
