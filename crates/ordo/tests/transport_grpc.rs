@@ -264,8 +264,8 @@ const AS_TWO: Identity<'static> = Identity {
     cluster: "transport-test",
     from: 2,
     to: 1,
-    min: 1,
-    max: 1,
+    min: codec::handshake::MIN_PROTOCOL_VERSION,
+    max: codec::PROTOCOL_VERSION,
 };
 
 fn put_identity(metadata: &mut MetadataMap, id: &Identity<'_>) {
