@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use bytes::Bytes;
 
 use crate::entry::Entry;
-use crate::snapshot::SnapshotMeta;
+use crate::snapshot::{SnapshotContent, SnapshotMeta};
 use crate::types::{Index, NodeId, Term};
 
 /// A message from one node to another.
@@ -66,6 +66,9 @@ pub enum MessageBody {
 pub struct InstallSnapshotRequest {
     /// The snapshot the chunk belongs to.
     pub meta: SnapshotMeta,
+    /// The bytes that whole snapshot holds: a transfer resumes only onto
+    /// bytes received with the same content.
+    pub content: SnapshotContent,
     /// Where the chunk starts, in bytes.
     pub offset: u64,
     /// The chunk.

@@ -19,6 +19,10 @@ pub(crate) const VOTE_AFTER_CUT: bool = cfg!(feature = "planted-bug-vote-after-c
 /// Answer reads at once, without confirming leadership with a quorum.
 pub(crate) const STALE_READ: bool = cfg!(feature = "planted-bug-stale-read");
 
+/// Resume a snapshot transfer onto bytes of another snapshot at the same
+/// index and term (ignore the announced content), splicing two snapshots.
+pub(crate) const SPLICE_SNAPSHOT: bool = cfg!(feature = "planted-bug-splice-snapshot");
+
 /// The planted bugs compiled into this build; empty in every real build.
 pub const PLANTED_BUGS: &[(&str, bool)] = &[
     ("commit-old-term", COMMIT_OLD_TERM),
@@ -27,6 +31,7 @@ pub const PLANTED_BUGS: &[(&str, bool)] = &[
     ("apply-before-commit", APPLY_BEFORE_COMMIT),
     ("stale-read", STALE_READ),
     ("vote-after-cut", VOTE_AFTER_CUT),
+    ("splice-snapshot", SPLICE_SNAPSHOT),
 ];
 
 /// Names of the planted bugs enabled in this build.

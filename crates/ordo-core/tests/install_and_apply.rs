@@ -8,7 +8,7 @@
 use bytes::Bytes;
 use ordo_core::{
     AppendRequest, Config, Entry, Heartbeat, InitialState, InstallSnapshotRequest, Membership,
-    MemoryLog, Message, MessageBody, Raft, SnapshotMeta,
+    MemoryLog, Message, MessageBody, Raft, SnapshotContent, SnapshotMeta,
 };
 
 fn from_leader(body: MessageBody) -> Message {
@@ -73,6 +73,10 @@ fn entries_are_not_applied_alongside_a_snapshot_install() {
         &mut raft,
         MessageBody::InstallSnapshot(InstallSnapshotRequest {
             meta: meta.clone(),
+            content: SnapshotContent {
+                data_bytes: 11,
+                crc32c: 0x5eed,
+            },
             offset: 0,
             data: Bytes::from_static(b"state at 10"),
             done: true,

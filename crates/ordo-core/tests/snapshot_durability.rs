@@ -3,7 +3,9 @@
 //! a crash could still take away (found by the simulator, seed 1825).
 
 use bytes::Bytes;
-use ordo_core::{Config, InstallSnapshotRequest, Membership, Message, MessageBody, SnapshotMeta};
+use ordo_core::{
+    Config, InstallSnapshotRequest, Membership, Message, MessageBody, SnapshotContent, SnapshotMeta,
+};
 use ordo_sim::cluster::Cluster;
 
 /// Three nodes, node 1 elected, everything delivered.
@@ -58,6 +60,7 @@ fn installed_is_answered_only_once_the_entries_are_durable() {
                 term: proposal.term,
                 membership: Membership::with_voters([1, 2, 3]),
             },
+            content: SnapshotContent::default(),
             offset: 0,
             data: Bytes::new(),
             done: true,
@@ -110,6 +113,7 @@ fn nothing_older_is_applied_while_a_snapshot_waits_to_be_installed() {
         term,
         body: MessageBody::InstallSnapshot(InstallSnapshotRequest {
             meta: snapshot.clone(),
+            content: ordo_sim::snapshots::content(b"state"),
             offset: 0,
             data: Bytes::from_static(b"state"),
             done: true,
@@ -168,6 +172,7 @@ fn a_snapshot_being_written_or_installed_is_not_replaced() {
         term,
         body: MessageBody::InstallSnapshot(InstallSnapshotRequest {
             meta: meta(index),
+            content: ordo_sim::snapshots::content(b"state"),
             offset: 0,
             data: Bytes::from_static(b"state"),
             done,

@@ -20,8 +20,8 @@ use crate::snapshots;
 use ordo_core::{
     Actions, ChangeError, Config, Entry, Error, Event, Index, InitialState, LogRead, LogReadError,
     Membership, MembershipChange, MemoryLog, Message, NodeId, PartialSnapshot, Persist, Proposal,
-    ProposeError, Raft, ReadError, ReadMode, SnapshotMeta, SnapshotWrite, StartError,
-    TransferError,
+    ProposeError, Raft, ReadError, ReadMode, SnapshotContent, SnapshotMeta, SnapshotWrite,
+    StartError, TransferError,
 };
 
 /// One simulated node: a core, its disk and its (in-memory) state machine.
@@ -46,8 +46,12 @@ pub struct SimNode {
     pub incarnation: u64,
     /// The newest snapshot of its state machine, durable.
     pub snapshot: Option<(SnapshotMeta, Bytes)>,
-    /// A snapshot partly received from a leader, durable.
-    pub partial_snapshot: Option<(SnapshotMeta, Vec<u8>)>,
+    /// A snapshot partly received from a leader, durable, with the content
+    /// the leader announced for it.
+    pub partial_snapshot: Option<(SnapshotMeta, SnapshotContent, Vec<u8>)>,
+    /// Received snapshots discarded because their data did not have the
+    /// content announced.
+    pub snapshots_rejected: u64,
     /// The durable repair point: its disk lost entries it had acknowledged,
     /// up to here (see [`Cluster::lose_synced_tail`]). Handed to the core at
     /// each restart until the core reports the repair finished.
@@ -68,6 +72,7 @@ impl SimNode {
             incarnation: 0,
             snapshot: None,
             partial_snapshot: None,
+            snapshots_rejected: 0,
             repair_point: None,
         }
     }
@@ -287,17 +292,28 @@ impl Cluster {
         while let Some(write) = node.pending_snapshot_writes.pop_front() {
             let partial = node
                 .partial_snapshot
-                .get_or_insert_with(|| (write.meta.clone(), Vec::new()));
+                .get_or_insert_with(|| (write.meta.clone(), write.content, Vec::new()));
             if write.offset == 0 {
-                *partial = (write.meta.clone(), Vec::new());
+                *partial = (write.meta.clone(), write.content, Vec::new());
             }
             assert_eq!(
-                partial.1.len() as u64,
+                partial.2.len() as u64,
                 write.offset,
                 "snapshot chunks must arrive in order"
             );
-            partial.1.extend_from_slice(&write.data);
-            raft.snapshot_chunk_written(write.meta.index, write.offset + write.data.len() as u64);
+            partial.2.extend_from_slice(&write.data);
+            let end = write.offset + write.data.len() as u64;
+            // A real store checks the finished data against the announced
+            // content before publishing it. The planted splice bug turns
+            // this off too, so that the invariants must catch a splice.
+            let checked = !ordo_core::planted_bugs().contains(&"splice-snapshot");
+            if write.done && checked && snapshots::content(&partial.2) != write.content {
+                node.partial_snapshot = None;
+                node.snapshots_rejected += 1;
+                raft.snapshot_chunk_rejected(write.meta.index, end);
+                continue;
+            }
+            raft.snapshot_chunk_written(write.meta.index, end);
         }
     }
 
@@ -508,13 +524,13 @@ impl Cluster {
                 .map_or_else(|| node.base_membership.clone(), |m| m.membership.clone()),
             applied: snapshot.as_ref().map_or(0, |m| m.index),
             snapshot,
-            partial_snapshot: node
-                .partial_snapshot
-                .as_ref()
-                .map(|(meta, data)| PartialSnapshot {
+            partial_snapshot: node.partial_snapshot.as_ref().map(|(meta, content, data)| {
+                PartialSnapshot {
                     meta: meta.clone(),
+                    content: *content,
                     received_bytes: data.len() as u64,
-                }),
+                }
+            }),
         };
         let mut raft = Raft::new(node.config.clone(), disk, initial)?;
         if let Some(point) = node.repair_point {
@@ -575,7 +591,13 @@ fn carry_out_snapshot_actions(node: &mut SimNode, actions: &Actions) -> Result<(
     if actions.build_snapshot.is_some() {
         match snapshots::meta(&node.applied, &node.base_membership) {
             Some(meta) => {
-                node.snapshot = Some((meta.clone(), snapshots::encode(&node.applied)));
+                node.snapshot = Some((
+                    meta.clone(),
+                    snapshots::encode(
+                        node.config.id.saturating_sub(1) + node.incarnation,
+                        &node.applied,
+                    ),
+                ));
                 raft.snapshot_built(meta)?;
             }
             None => raft.snapshot_build_failed(),
@@ -608,10 +630,11 @@ fn carry_out_snapshot_actions(node: &mut SimNode, actions: &Actions) -> Result<(
             read.offset,
             chunk,
             end == data.len(),
+            snapshots::content(data),
         );
     }
     if let Some(meta) = &actions.install_snapshot {
-        let Some((partial_meta, data)) = node.partial_snapshot.take() else {
+        let Some((partial_meta, _, data)) = node.partial_snapshot.take() else {
             return Ok(());
         };
         assert_eq!(

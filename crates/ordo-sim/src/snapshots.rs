@@ -1,15 +1,36 @@
 //! The simulated state machine's snapshots: the whole applied history,
 //! encoded, so that a node restored from a snapshot still shows the checker
 //! every entry it ever applied.
+//!
+//! Encodings are not deterministic across nodes, as a real state machine's
+//! need not be: each node pads its snapshot with an amount of leading
+//! whitespace that depends on the node and its incarnation, so two nodes' snapshots of the same index and term hold
+//! different bytes that decode to the same state. A transfer resumed from
+//! one leader's snapshot onto another's splices the two, which shifts the
+//! data and then fails to decode or decodes to the wrong history (the
+//! invariants catch either).
 
 use bytes::Bytes;
-use ordo_core::{Entry, EntryPayload, Membership, SnapshotMeta};
+use ordo_core::{Entry, EntryPayload, Membership, SnapshotContent, SnapshotMeta};
 
-/// Encodes a state machine that applied `applied` (entries 1..=n, in order).
-pub fn encode(applied: &[Entry]) -> Bytes {
+/// Encodes a state machine that applied `applied` (entries 1..=n, in
+/// order), in one of several equivalent encodings: `variant` picks which.
+pub fn encode(variant: u64, applied: &[Entry]) -> Bytes {
     // Encoding a Vec of plain data cannot fail; an empty snapshot would only
     // make the transfer fail loudly later.
-    Bytes::from(serde_json::to_vec(applied).unwrap_or_default())
+    let json = serde_json::to_vec(applied).unwrap_or_default();
+    let padding = (variant % 4) as usize * 7;
+    let mut data = vec![b' '; padding];
+    data.extend_from_slice(&json);
+    Bytes::from(data)
+}
+
+/// The content identity of snapshot `data`, as a snapshot store records it.
+pub fn content(data: &[u8]) -> SnapshotContent {
+    SnapshotContent {
+        data_bytes: data.len() as u64,
+        crc32c: crc32c::crc32c(data),
+    }
 }
 
 /// Decodes what [`encode`] produced.

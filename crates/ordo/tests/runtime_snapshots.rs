@@ -159,79 +159,124 @@ fn long_key(i: u64) -> String {
 /// Bytes of snapshot the follower receives before it is restarted.
 const RECEIVED_BEFORE_RESTART: u64 = 10 * 64;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_follower_restarted_mid_transfer_resumes_from_its_durable_offset() {
-    let dir = tempfile::tempdir().unwrap();
-    let recorder = Recorder::new();
-    let mut cluster = Cluster {
-        network: InProcessNetwork::new(),
-        ids: IDS.to_vec(),
-        nodes: Default::default(),
-    };
-    let logs: Vec<Arc<MemLogStore>> = IDS.iter().map(|_| Arc::new(MemLogStore::new())).collect();
-    let start_recorded = |cluster: &Cluster, id: NodeId| {
-        let snapshots = SnapshotStore::open(dir.path().join(format!("snapshots-{id}"))).unwrap();
-        let transport = RecordingTransport::new(cluster.network.transport(id), recorder.clone());
-        let log = Arc::clone(&logs[id as usize - 1]);
+/// Three nodes on in-memory logs (kept across restarts) whose snapshot
+/// traffic `recorder` sees.
+struct Recorded {
+    dir: tempfile::TempDir,
+    recorder: Recorder,
+    logs: Vec<Arc<MemLogStore>>,
+    cluster: Cluster,
+}
+
+impl Recorded {
+    /// Node `id`, on its log and snapshot directory.
+    fn node(&self, id: NodeId) -> RaftNode<Kv> {
+        let snapshots =
+            SnapshotStore::open(self.dir.path().join(format!("snapshots-{id}"))).unwrap();
+        let transport =
+            RecordingTransport::new(self.cluster.network.transport(id), self.recorder.clone());
+        let log = Arc::clone(&self.logs[id as usize - 1]);
         RaftNode::builder(snapshotting(id), Kv::default(), log, transport)
             .snapshot_store(snapshots)
             .build()
             .unwrap()
+    }
+
+    /// The acknowledgements (next offsets) `from` sent since `mark`; the
+    /// chunks it made durable, retransmissions and probes aside.
+    fn acks_since(&self, mark: usize, from: NodeId) -> Vec<u64> {
+        self.recorder
+            .since(mark)
+            .iter()
+            .filter_map(|sent| match sent {
+                Sent::Ack {
+                    from: who,
+                    next_offset,
+                    installed: false,
+                    ..
+                } if *who == from => Some(*next_offset),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// A recorded cluster whose lagging follower (returned) is cut off while
+/// the others take 100 long writes and compact past them: it needs a
+/// snapshot of dozens of 64-byte chunks once the network heals.
+async fn lagging_follower_needing_a_long_snapshot() -> (Recorded, NodeId) {
+    let mut recorded = Recorded {
+        dir: tempfile::tempdir().unwrap(),
+        recorder: Recorder::new(),
+        logs: IDS.iter().map(|_| Arc::new(MemLogStore::new())).collect(),
+        cluster: Cluster {
+            network: InProcessNetwork::new(),
+            ids: IDS.to_vec(),
+            nodes: Default::default(),
+        },
     };
     for id in IDS {
-        let node = start_recorded(&cluster, id);
+        let node = recorded.node(id);
         node.start().await.unwrap();
-        cluster.nodes.insert(id, node);
+        recorded.cluster.nodes.insert(id, node);
     }
-    let leader = cluster.leader().await;
-    let lagging = cluster.follower_of(leader);
-    cluster.network.isolate(lagging);
-    // Many long keys, so the snapshot takes dozens of 64-byte chunks.
+    let leader = recorded.cluster.leader().await;
+    let lagging = recorded.cluster.follower_of(leader);
+    recorded.cluster.network.isolate(lagging);
     for i in 0..100 {
-        cluster.propose(set(&long_key(i), i)).await;
+        recorded.cluster.propose(set(&long_key(i), i)).await;
     }
-    // The transfer gets stuck after a known number of bytes, deterministically.
-    recorder.gate(lagging, RECEIVED_BEFORE_RESTART);
-    cluster.network.heal();
+    (recorded, lagging)
+}
+
+/// Heals the network and lets the transfer to `lagging` stop, deterministically,
+/// after [`RECEIVED_BEFORE_RESTART`] bytes; then stops `lagging`.
+async fn interrupt_the_transfer(recorded: &mut Recorded, lagging: NodeId) {
+    recorded.recorder.gate(lagging, RECEIVED_BEFORE_RESTART);
+    recorded.cluster.network.heal();
     wait_until(
         "the follower to acknowledge the bytes before the gate",
-        || (recorder.acknowledged(lagging) == RECEIVED_BEFORE_RESTART).then_some(()),
+        || (recorded.recorder.acknowledged(lagging) == RECEIVED_BEFORE_RESTART).then_some(()),
     )
     .await;
-    cluster.stop_node(lagging).await;
+    recorded.cluster.stop_node(lagging).await;
+}
+
+/// Restarts `lagging` with the gate open; returns it and the recorder's mark
+/// from before the restart.
+async fn restart_and_converge(recorded: &mut Recorded, lagging: NodeId) -> (RaftNode<Kv>, usize) {
+    let mark = recorded.recorder.mark();
+    recorded.recorder.open();
+    let restarted = recorded.node(lagging);
+    let mut events = restarted.events();
+    restarted.start().await.unwrap();
+    recorded.cluster.nodes.insert(lagging, restarted.clone());
+    recorded.cluster.converged(100).await;
+    let mut installed = false;
+    while let Some(event) = events.try_recv().unwrap() {
+        installed |= matches!(event, Event::SnapshotInstalled { .. });
+    }
+    assert!(installed, "a snapshot was installed");
+    let answer = restarted.read_index(get(&long_key(42))).await.unwrap();
+    assert_eq!(answer, Answer::Value(Some(42)));
+    (restarted, mark)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_restarted_mid_transfer_resumes_from_its_durable_offset() {
+    let (mut recorded, lagging) = lagging_follower_needing_a_long_snapshot().await;
+    interrupt_the_transfer(&mut recorded, lagging).await;
 
     // What it holds durably: exactly what it acknowledged.
-    let snapshot_dir = dir.path().join(format!("snapshots-{lagging}"));
+    let snapshot_dir = recorded.dir.path().join(format!("snapshots-{lagging}"));
     {
         let store = SnapshotStore::open(&snapshot_dir).unwrap();
         let incoming = store.open_incoming().unwrap().expect("a partial transfer");
         assert_eq!(incoming.received_bytes(), RECEIVED_BEFORE_RESTART);
     }
 
-    let mark = recorder.mark();
-    recorder.open();
-    let restarted = start_recorded(&cluster, lagging);
-    let mut events = restarted.events();
-    restarted.start().await.unwrap();
-    cluster.nodes.insert(lagging, restarted.clone());
-    cluster.converged(100).await;
-
-    // The chunks the follower made durable since the restart, by the
-    // offsets it acknowledged (retransmissions and probes aside, those are
-    // what it received).
-    let acks: Vec<u64> = recorder
-        .since(mark)
-        .iter()
-        .filter_map(|sent| match sent {
-            Sent::Ack {
-                from,
-                next_offset,
-                installed: false,
-                ..
-            } if *from == lagging => Some(*next_offset),
-            _ => None,
-        })
-        .collect();
+    let (_, mark) = restart_and_converge(&mut recorded, lagging).await;
+    let acks = recorded.acks_since(mark, lagging);
     let furthest = *acks.iter().max().expect("the transfer went on");
     assert!(
         furthest > 3 * RECEIVED_BEFORE_RESTART,
@@ -245,14 +290,78 @@ async fn a_follower_restarted_mid_transfer_resumes_from_its_durable_offset() {
         acks[0] <= RECEIVED_BEFORE_RESTART + 64,
         "it went on right from its durable offset: {acks:?}"
     );
-    let mut installed = false;
-    while let Some(event) = events.try_recv().unwrap() {
-        installed |= matches!(event, Event::SnapshotInstalled { .. });
+    recorded.cluster.stop_all().await;
+}
+
+/// Makes the partial transfer in `snapshot_dir` announce other content (its
+/// checksum field, then the header's own checksum), as if the bytes received
+/// so far came from another leader's snapshot of the same index and term.
+fn announce_other_content(snapshot_dir: &Path) {
+    let path = snapshot_dir.join("incoming.snap.progress");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[20] ^= 0xff;
+    let check = crc32c::crc32c(&bytes[0..24]);
+    bytes[24..28].copy_from_slice(&check.to_le_bytes());
+    std::fs::write(&path, bytes).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_snapshot_of_other_content_is_not_resumed_but_started_over() {
+    let (mut recorded, lagging) = lagging_follower_needing_a_long_snapshot().await;
+    interrupt_the_transfer(&mut recorded, lagging).await;
+    let snapshot_dir = recorded.dir.path().join(format!("snapshots-{lagging}"));
+    announce_other_content(&snapshot_dir);
+    {
+        let store = SnapshotStore::open(&snapshot_dir).unwrap();
+        let incoming = store.open_incoming().unwrap().expect("a partial transfer");
+        assert_eq!(incoming.received_bytes(), RECEIVED_BEFORE_RESTART);
     }
-    assert!(installed, "the resumed snapshot was installed");
-    let answer = restarted.read_index(get(&long_key(42))).await.unwrap();
+
+    let (_, mark) = restart_and_converge(&mut recorded, lagging).await;
+    let acks = recorded.acks_since(mark, lagging);
+    assert_eq!(
+        acks.first(),
+        Some(&0),
+        "resumed onto another snapshot's bytes instead of starting over: {:?}",
+        &acks[..acks.len().min(4)]
+    );
+    recorded.cluster.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_damaged_in_flight_is_never_installed_and_is_sent_again() {
+    let (mut recorded, lagging) = lagging_follower_needing_a_long_snapshot().await;
+    recorded.recorder.damage_last_chunk(lagging);
+    let follower = recorded.cluster.nodes[&lagging].clone();
+    let mut events = follower.events();
+    let mark = recorded.recorder.mark();
+    recorded.cluster.network.heal();
+    recorded.cluster.converged(100).await;
+
+    let sent = recorded.recorder.since(mark);
+    let last_chunks: Vec<usize> = sent
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| matches!(s, Sent::Chunk { to, done: true, dropped: false, .. } if *to == lagging))
+        .map(|(at, _)| at)
+        .collect();
+    let first_last = *last_chunks.first().expect("the last chunk was sent");
+    let started_over = sent[first_last..].iter().any(|s| {
+        matches!(s, Sent::Ack { from, next_offset: 0, installed: false, .. } if *from == lagging)
+    });
+    assert!(
+        started_over,
+        "the damaged snapshot was installed instead of sent again"
+    );
+    assert!(last_chunks.len() >= 2, "the last chunk went again");
+    let mut installed = 0;
+    while let Some(event) = events.try_recv().unwrap() {
+        installed += usize::from(matches!(event, Event::SnapshotInstalled { .. }));
+    }
+    assert_eq!(installed, 1, "only the whole, undamaged snapshot");
+    let answer = follower.read_index(get(&long_key(42))).await.unwrap();
     assert_eq!(answer, Answer::Value(Some(42)));
-    cluster.stop_all().await;
+    recorded.cluster.stop_all().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

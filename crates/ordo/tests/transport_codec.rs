@@ -14,7 +14,7 @@ use ordo::transport::codec::{
 use ordo_core::{
     AppendRequest, AppendResponse, Entry, EntryPayload, Heartbeat, HeartbeatResponse,
     InstallSnapshotRequest, InstallSnapshotResponse, Membership, Message, MessageBody,
-    ReadIndexRequest, ReadIndexResponse, SnapshotMeta, VoteRequest, VoteResponse,
+    ReadIndexRequest, ReadIndexResponse, SnapshotContent, SnapshotMeta, VoteRequest, VoteResponse,
 };
 use proptest::prelude::*;
 
@@ -114,22 +114,26 @@ fn body() -> impl Strategy<Value = MessageBody> {
             any::<u64>(),
             any::<u64>(),
             membership(),
+            (any::<u64>(), any::<u32>()),
             any::<u64>(),
             chunk(),
             any::<bool>()
         )
-            .prop_map(|(index, term, membership, offset, data, done)| {
-                MessageBody::InstallSnapshot(InstallSnapshotRequest {
-                    meta: SnapshotMeta {
-                        index,
-                        term,
-                        membership,
-                    },
-                    offset,
-                    data,
-                    done,
-                })
-            }),
+            .prop_map(
+                |(index, term, membership, (data_bytes, crc32c), offset, data, done)| {
+                    MessageBody::InstallSnapshot(InstallSnapshotRequest {
+                        meta: SnapshotMeta {
+                            index,
+                            term,
+                            membership,
+                        },
+                        content: SnapshotContent { data_bytes, crc32c },
+                        offset,
+                        data,
+                        done,
+                    })
+                }
+            ),
         (any::<u64>(), any::<u64>(), any::<bool>()).prop_map(
             |(snapshot_index, next_offset, installed)| {
                 MessageBody::InstallSnapshotResponse(InstallSnapshotResponse {
@@ -255,13 +259,53 @@ fn heartbeat() -> Message {
 
 #[test]
 fn an_unknown_version_is_refused_by_name() {
-    let mut bytes = encode(&heartbeat()).to_vec();
-    bytes[0] = 2;
+    for version in [1, VERSION + 1] {
+        let mut bytes = encode(&heartbeat()).to_vec();
+        bytes[0] = version;
+        assert_eq!(
+            decode(&Bytes::from(bytes), &limits()),
+            Err(DecodeError::UnsupportedVersion {
+                version,
+                supported: VERSION
+            }),
+            "version 1 chunks did not carry the snapshot content"
+        );
+    }
+}
+
+/// A snapshot chunk: index 7, term 2, no members, content (10 bytes,
+/// CRC32C `crc32c` as a varint), offset 0, two bytes, last.
+fn install_snapshot_bytes(crc32c: &[u8]) -> Vec<u8> {
+    let mut bytes = vec![VERSION, 12, 1, 2, 3, 7, 2, 0, 0, 0, 10];
+    bytes.extend_from_slice(crc32c);
+    bytes.extend_from_slice(&[0, 2, b'a', b'b', 1]);
+    bytes
+}
+
+#[test]
+fn a_snapshot_chunk_carries_its_snapshots_content() {
+    let decoded = decode(&Bytes::from(install_snapshot_bytes(&[0x05])), &limits());
+    let Ok(Message {
+        body: MessageBody::InstallSnapshot(request),
+        ..
+    }) = decoded
+    else {
+        panic!("a valid chunk: {decoded:?}");
+    };
     assert_eq!(
-        decode(&Bytes::from(bytes), &limits()),
-        Err(DecodeError::UnsupportedVersion {
-            version: 2,
-            supported: 1
+        request.content,
+        SnapshotContent {
+            data_bytes: 10,
+            crc32c: 5
+        }
+    );
+    // 2^32 as a varint: no CRC32C.
+    let too_big = install_snapshot_bytes(&[0x80, 0x80, 0x80, 0x80, 0x10]);
+    assert_eq!(
+        decode(&Bytes::from(too_big), &limits()),
+        Err(DecodeError::InvalidValue {
+            field: "snapshot CRC32C",
+            value: 1 << 32
         })
     );
 }

@@ -264,8 +264,8 @@ const AS_TWO: Identity<'static> = Identity {
     cluster: "transport-test",
     from: 2,
     to: 1,
-    min: 1,
-    max: 1,
+    min: codec::handshake::MIN_PROTOCOL_VERSION,
+    max: codec::PROTOCOL_VERSION,
 };
 
 fn put_identity(metadata: &mut MetadataMap, id: &Identity<'_>) {
@@ -431,7 +431,8 @@ impl RaftTransport for Impostor {
         let metadata = response.metadata_mut();
         metadata.insert("ordo-cluster-id", "impostors".parse().unwrap());
         metadata.insert("ordo-node-id", "2".parse().unwrap());
-        metadata.insert("ordo-protocol-version", "1".parse().unwrap());
+        let version = codec::PROTOCOL_VERSION.to_string();
+        metadata.insert("ordo-protocol-version", version.parse().unwrap());
         Ok(response)
     }
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ordo::transport::NetworkConfig;
-use ordo::transport::codec::ClusterId;
 use ordo::transport::codec::handshake::{Reply, Welcome};
+use ordo::transport::codec::{ClusterId, PROTOCOL_VERSION};
 use ordo::transport::{Inbound, Transport};
 use ordo_core::{EntryPayload, MessageBody};
 use tokio::io::AsyncWriteExt;
@@ -273,12 +273,12 @@ async fn the_dialer_checks_who_answers() {
         Welcome {
             cluster_id: ClusterId::new("someone-else").unwrap(),
             node_id: 2,
-            version: 1,
+            version: PROTOCOL_VERSION,
         },
         Welcome {
             cluster_id: cluster(),
             node_id: 9,
-            version: 1,
+            version: PROTOCOL_VERSION,
         },
     ];
     let server = tokio::spawn(async move {

@@ -29,7 +29,7 @@ use crate::progress::{ProgressState, ProgressTracker, Rejection, WindowLimits};
 use crate::raft::node::Node;
 use crate::raft::read_only::{PendingRead, ReadOnly};
 use crate::raft::{Proposal, Raft, ReadMode, RoleState};
-use crate::snapshot::SnapshotRead;
+use crate::snapshot::{SnapshotContent, SnapshotRead};
 use crate::status::PeerProgress;
 use crate::types::{Index, NodeId};
 
@@ -501,16 +501,16 @@ impl LeaderState {
         });
     }
 
-    /// The driver read a chunk: send it, if the transfer still wants it.
+    /// The driver read a chunk (offset, bytes, last, and the content of the
+    /// snapshot it came from): send it, if the transfer still wants it.
     pub(super) fn send_snapshot_chunk<L: LogRead>(
         &mut self,
         node: &mut Node<L>,
         to: NodeId,
         snapshot_index: Index,
-        offset: u64,
-        data: Bytes,
-        done: bool,
+        chunk: (u64, Bytes, bool, SnapshotContent),
     ) {
+        let (offset, data, done, content) = chunk;
         let Some(progress) = self.tracker.get(to) else {
             return;
         };
@@ -527,6 +527,7 @@ impl LeaderState {
         if wanted {
             let chunk = InstallSnapshotRequest {
                 meta,
+                content,
                 offset,
                 data,
                 done,

@@ -17,7 +17,9 @@ use crate::raft::config_history::ConfigHistory;
 use crate::raft::outbox::Outbox;
 use crate::raft::step::MAX_TERM;
 use crate::rng::SplitMix64;
-use crate::snapshot::{PartialSnapshot, SnapshotMeta, SnapshotRead, SnapshotWrite};
+use crate::snapshot::{
+    PartialSnapshot, SnapshotContent, SnapshotMeta, SnapshotRead, SnapshotWrite,
+};
 use crate::types::{Index, NodeId, Term};
 
 /// The role-independent part of a node. Kept apart from the role's own state
@@ -102,6 +104,9 @@ pub(crate) struct SnapshotOutbox {
 #[derive(Debug)]
 pub(crate) struct IncomingSnapshot {
     pub(crate) meta: SnapshotMeta,
+    /// The bytes it holds, as announced: only chunks announcing the same
+    /// continue it.
+    pub(crate) content: SnapshotContent,
     /// The leader sending it.
     pub(crate) from: NodeId,
     /// Bytes durably received.
@@ -156,6 +161,7 @@ impl<L: LogRead> Node<L> {
             snapshot_out: SnapshotOutbox::default(),
             incoming_snapshot: partial.map(|partial| IncomingSnapshot {
                 meta: partial.meta,
+                content: partial.content,
                 from: 0,
                 next_offset: partial.received_bytes,
                 writing: None,

@@ -9,7 +9,15 @@
 //! chunks arrive in order; each is handed out to be made durable, and only
 //! then acknowledged with the next offset expected. A chunk at an unexpected
 //! offset is answered with the expected one, so transfers resume after lost
-//! messages and restarts. Once the last chunk is durable, and every persist
+//! messages and restarts. A transfer resumes only onto the same bytes: every
+//! chunk announces its snapshot's [`SnapshotContent`] (data length and
+//! checksum), and a chunk announcing other content than the partial
+//! snapshot's (a new leader, or a rebuilt snapshot, at the same index and
+//! term) starts the transfer over at byte 0. A chunk that does not fit the
+//! length it announces is dropped. The driver checks the finished data
+//! against the announced content and, if they disagree, discards it and
+//! reports [`Raft::snapshot_chunk_rejected`]: the transfer starts over, and
+//! nothing is installed. Once the last chunk is durable, and every persist
 //! issued before it is too and every entry handed out to apply was applied,
 //! the snapshot is handed out for installation; the driver restores the state
 //! machine, resets the log, and reports back. No entries are handed out to
@@ -26,11 +34,12 @@ use bytes::Bytes;
 use crate::error::Error;
 use crate::log::LogRead;
 use crate::message::{InstallSnapshotRequest, InstallSnapshotResponse, MessageBody};
+use crate::planted;
 use crate::quorum::JointConfig;
 use crate::raft::config_history::ConfigHistory;
 use crate::raft::node::IncomingSnapshot;
 use crate::raft::{Raft, RoleState};
-use crate::snapshot::{SnapshotMeta, SnapshotWrite};
+use crate::snapshot::{SnapshotContent, SnapshotMeta, SnapshotWrite};
 use crate::types::{Index, NodeId};
 
 impl<L: LogRead> Raft<L> {
@@ -77,8 +86,9 @@ impl<L: LogRead> Raft<L> {
         self.node.snapshot_building = false;
     }
 
-    /// The driver read the chunk asked for by a [`SnapshotRead`](crate::SnapshotRead).
-    /// Ignored if the transfer has moved on meanwhile.
+    /// The driver read the chunk asked for by a [`SnapshotRead`](crate::SnapshotRead)
+    /// from a snapshot holding `content`. Ignored if the transfer has moved
+    /// on meanwhile.
     pub fn snapshot_chunk_read(
         &mut self,
         to: NodeId,
@@ -86,10 +96,34 @@ impl<L: LogRead> Raft<L> {
         offset: u64,
         data: Bytes,
         done: bool,
+        content: SnapshotContent,
     ) {
         if let RoleState::Leader(leader) = &mut self.role {
-            leader.send_snapshot_chunk(&mut self.node, to, snapshot_index, offset, data, done);
+            let chunk = (offset, data, done, content);
+            leader.send_snapshot_chunk(&mut self.node, to, snapshot_index, chunk);
         }
+    }
+
+    /// The driver did not publish the last chunk of a [`SnapshotWrite`]
+    /// ending at `end_offset`: the data received does not have the content
+    /// the leader announced. It discarded the partial snapshot; the
+    /// transfer starts over at byte 0.
+    pub fn snapshot_chunk_rejected(&mut self, snapshot_index: Index, end_offset: u64) {
+        let writing = self.node.incoming_snapshot.as_ref().is_some_and(|i| {
+            i.meta.index == snapshot_index && i.writing.is_some_and(|(end, _)| end == end_offset)
+        });
+        let Some(incoming) = self.node.incoming_snapshot.take_if(|_| writing) else {
+            return;
+        };
+        let response = InstallSnapshotResponse {
+            snapshot_index,
+            next_offset: 0,
+            installed: false,
+        };
+        self.node.send(
+            incoming.from,
+            MessageBody::InstallSnapshotResponse(response),
+        );
     }
 
     /// The chunk of a [`SnapshotWrite`] ending at `end_offset` is durable.
@@ -217,11 +251,17 @@ impl<L: LogRead> Raft<L> {
             self.answer_snapshot_held(from, meta.index);
             return;
         }
-        let same = self
-            .node
-            .incoming_snapshot
-            .as_ref()
-            .is_some_and(|i| i.meta.index == meta.index && i.meta.term == meta.term);
+        let end = request.offset.saturating_add(request.data.len() as u64);
+        if end > request.content.data_bytes || request.done != (end == request.content.data_bytes) {
+            // The chunk disagrees with the length its leader announced.
+            self.node.protocol_violations += 1;
+            return;
+        }
+        let same = self.node.incoming_snapshot.as_ref().is_some_and(|i| {
+            i.meta.index == meta.index
+                && i.meta.term == meta.term
+                && (i.content == request.content || planted::SPLICE_SNAPSHOT)
+        });
         let busy = self
             .node
             .incoming_snapshot
@@ -250,6 +290,7 @@ impl<L: LogRead> Raft<L> {
             }
             self.node.incoming_snapshot = Some(IncomingSnapshot {
                 meta: meta.clone(),
+                content: request.content,
                 from,
                 next_offset: 0,
                 writing: None,
@@ -270,10 +311,10 @@ impl<L: LogRead> Raft<L> {
                 .send(from, MessageBody::InstallSnapshotResponse(response));
             return;
         }
-        let end = request.offset + request.data.len() as u64;
         incoming.writing = Some((end, request.done));
         self.node.snapshot_out.writes.push(SnapshotWrite {
             meta,
+            content: incoming.content,
             offset: request.offset,
             data: request.data,
             done: request.done,

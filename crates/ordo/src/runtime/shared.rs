@@ -104,9 +104,17 @@ pub(crate) enum SnapshotEvent {
         offset: u64,
         data: bytes::Bytes,
         done: bool,
+        /// Which bytes the snapshot read from holds.
+        content: ordo_core::SnapshotContent,
     },
     /// A received chunk is durable (the last one published the file).
     ChunkWritten {
+        snapshot_index: Index,
+        end_offset: u64,
+    },
+    /// The last received chunk completed data that is not what the leader
+    /// announced: the transfer was discarded and starts over.
+    ChunkRejected {
         snapshot_index: Index,
         end_offset: u64,
     },

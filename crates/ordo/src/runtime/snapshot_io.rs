@@ -13,11 +13,16 @@
 //!   half-received one), every chunk is made durable before it is
 //!   acknowledged, and the last one publishes the file (trailer, fdatasync,
 //!   rename, directory fsync), so the core installs a snapshot that is whole
-//!   on disk. A restarted follower tells the core how much it holds
+//!   on disk — once its data is checked against the content (length and
+//!   CRC32C) the leader announced with every chunk: data that disagrees is
+//!   discarded, never published, and the core hears
+//!   `snapshot_chunk_rejected` and starts the transfer over. Every chunk
+//!   read on the leader carries its snapshot file's content, from the
+//!   file's trailer. A restarted follower tells the core how much it holds
 //!   (`InitialState::partial_snapshot`, see `node/start.rs`), and the first
 //!   chunk after the restart reopens the transfer where it stopped.
 //!
-//! A chunk that cannot be written stops the node: the core waits for every
+//! A chunk that cannot be written (an I/O error) stops the node: the core waits for every
 //! chunk it hands out to be reported durable, and has no way to hear that one
 //! failed, so carrying on would wedge the transfer (stop loudly instead).
 //!
@@ -31,13 +36,13 @@ use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
 use bytes::Bytes;
-use ordo_core::{Index, NodeId, SnapshotRead, SnapshotWrite};
+use ordo_core::{Index, NodeId, SnapshotContent, SnapshotRead, SnapshotWrite};
 use tokio::sync::oneshot;
 
 use crate::runtime::error::RaftError;
 use crate::runtime::shared::{Shared, SnapshotEvent};
 use crate::runtime::snapshot_retry::{FailureKind, Reports};
-use crate::storage::{IncomingSnapshot, SnapshotMeta, SnapshotReader, SnapshotStore};
+use crate::storage::{IncomingSnapshot, SnapshotMeta, SnapshotReader, SnapshotStore, StorageError};
 
 /// Work for the snapshot thread.
 pub(crate) enum SnapshotJob {
@@ -106,12 +111,13 @@ struct Mover<'a> {
 impl<'a> Mover<'a> {
     fn read(&mut self, read: SnapshotRead, term: ordo_core::Term) {
         match self.read_chunk(read, term) {
-            Ok((data, done)) => self.shared.snapshot_event(SnapshotEvent::ChunkRead {
+            Ok((data, done, content)) => self.shared.snapshot_event(SnapshotEvent::ChunkRead {
                 to: read.to,
                 snapshot_index: read.snapshot_index,
                 offset: read.offset,
                 data,
                 done,
+                content,
             }),
             Err(error) => {
                 // The core asks again after the follower's next heartbeat
@@ -132,17 +138,19 @@ impl<'a> Mover<'a> {
         }
     }
 
+    /// Reads the chunk asked for: its bytes, whether it is the last, and
+    /// the content of the snapshot it comes from.
     fn read_chunk(
         &mut self,
         read: SnapshotRead,
         term: ordo_core::Term,
-    ) -> std::io::Result<(Bytes, bool)> {
+    ) -> std::io::Result<(Bytes, bool, SnapshotContent)> {
         if let Some(outgoing) = self.outgoing.get(&read.to)
             && outgoing.snapshot_index == read.snapshot_index
             && let Some((offset, data, done)) = &outgoing.last
             && *offset == read.offset
         {
-            return Ok((data.clone(), *done));
+            return Ok((data.clone(), *done, outgoing.reader.content()));
         }
         let reusable = self
             .outgoing
@@ -182,7 +190,7 @@ impl<'a> Mover<'a> {
         }
         let data = Bytes::from(data);
         outgoing.last = Some((read.offset, data.clone(), done));
-        Ok((data, done))
+        Ok((data, done, outgoing.reader.content()))
     }
 
     fn write(&mut self, write: SnapshotWrite) {
@@ -193,7 +201,16 @@ impl<'a> Mover<'a> {
                 snapshot_index: index,
                 end_offset: end,
             }),
-            Err(error) => {
+            Err(ChunkError::Rejected(error)) => {
+                self.incoming = None;
+                let node_id = self.node_id;
+                tracing::warn!(node_id, snapshot_index = index, %error, "received snapshot rejected");
+                self.shared.snapshot_event(SnapshotEvent::ChunkRejected {
+                    snapshot_index: index,
+                    end_offset: end,
+                });
+            }
+            Err(ChunkError::Failed(error)) => {
                 self.incoming = None;
                 let node_id = self.node_id;
                 tracing::error!(node_id, %error, "snapshot write failed; the node stops");
@@ -202,35 +219,58 @@ impl<'a> Mover<'a> {
         }
     }
 
-    /// Makes the chunk durable; the last one publishes the snapshot.
-    fn write_chunk(&mut self, write: SnapshotWrite) -> Result<(), String> {
+    /// Makes the chunk durable; the last one publishes the snapshot, if
+    /// its data is what the leader announced.
+    fn write_chunk(&mut self, write: SnapshotWrite) -> Result<(), ChunkError> {
         let meta = storage_meta(&write.meta);
+        let continues = |incoming: &IncomingSnapshot<'_>| {
+            incoming.meta() == &meta && incoming.content() == write.content
+        };
         if write.offset == 0 {
             self.incoming = None;
-            let created = self.store.create_incoming(meta.clone());
-            self.incoming = Some(created.map_err(|error| error.to_string())?);
-        } else if self.incoming.as_ref().is_none_or(|i| i.meta() != &meta) {
+            let created = self.store.create_incoming(meta.clone(), write.content);
+            self.incoming = Some(created.map_err(ChunkError::failed)?);
+        } else if !self.incoming.as_ref().is_some_and(continues) {
             // The first chunk since a restart: reopen what is durable.
             let reopened = self.store.open_incoming();
-            self.incoming = reopened
-                .map_err(|error| error.to_string())?
-                .filter(|incoming| incoming.meta() == &meta);
+            self.incoming = reopened.map_err(ChunkError::failed)?.filter(continues);
         }
         let Some(incoming) = &mut self.incoming else {
-            return Err(format!(
+            return Err(ChunkError::Failed(format!(
                 "a chunk of snapshot {} at byte {} arrived with no transfer of it started",
                 write.meta.index, write.offset
-            ));
+            )));
         };
         incoming
             .append(write.offset, &write.data)
-            .map_err(|error| error.to_string())?;
+            .map_err(ChunkError::failed)?;
         if write.done
             && let Some(incoming) = self.incoming.take()
         {
-            incoming.finish().map_err(|error| error.to_string())?;
+            match incoming.finish() {
+                Ok(_) => {}
+                Err(error @ StorageError::SnapshotContentMismatch { .. }) => {
+                    return Err(ChunkError::Rejected(error));
+                }
+                Err(error) => return Err(ChunkError::failed(error)),
+            }
         }
         Ok(())
+    }
+}
+
+/// Why a received chunk was not reported durable.
+enum ChunkError {
+    /// The snapshot's data is not what the leader announced; the transfer
+    /// was discarded (the core starts it over).
+    Rejected(StorageError),
+    /// Writing failed: the node stops.
+    Failed(String),
+}
+
+impl ChunkError {
+    fn failed(error: StorageError) -> Self {
+        ChunkError::Failed(error.to_string())
     }
 }
 

@@ -22,7 +22,8 @@ use thiserror::Error;
 ///   the request was refused and the store is unchanged.
 /// - **Snapshot problems** ([`NoSnapshot`](Self::NoSnapshot),
 ///   [`SnapshotMetadata`](Self::SnapshotMetadata),
-///   [`SnapshotGap`](Self::SnapshotGap)); [`SnapshotMissing`](Self::SnapshotMissing)
+///   [`SnapshotGap`](Self::SnapshotGap),
+///   [`SnapshotContentMismatch`](Self::SnapshotContentMismatch)); [`SnapshotMissing`](Self::SnapshotMissing)
 ///   refuses a start: the node must be rebuilt from the leader.
 #[derive(Debug, Error)]
 pub enum StorageError {
@@ -222,6 +223,24 @@ pub enum StorageError {
         offset: u64,
         /// The bytes durably received so far.
         received: u64,
+    },
+    /// The data of an incoming snapshot, once every chunk is in, is not the
+    /// data its leader announced (length or checksum): a sender bug, or a
+    /// transfer spliced from two snapshots. The transfer was discarded.
+    #[error(
+        "a received snapshot does not hold what its leader announced: {received_bytes} bytes \
+         with CRC32C {received_crc32c:#010x}, announced {announced_bytes} bytes with CRC32C \
+         {announced_crc32c:#010x}; the transfer was discarded and starts over"
+    )]
+    SnapshotContentMismatch {
+        /// The length announced.
+        announced_bytes: u64,
+        /// The checksum announced.
+        announced_crc32c: u32,
+        /// The length received.
+        received_bytes: u64,
+        /// The checksum of the data received.
+        received_crc32c: u32,
     },
 }
 

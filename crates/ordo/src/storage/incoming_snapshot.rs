@@ -7,10 +7,24 @@
 //! ```text
 //! incoming.snap.partial   the snapshot file as it will be once finished, minus
 //!                         its trailer: header | metadata | data received so far
-//! incoming.snap.progress  two 16-byte slots, written alternately:
-//!                         received bytes u64 | CRC32C(data so far) u32
-//!                         | CRC32C(the 12 bytes before) u32
+//! incoming.snap.progress  header | slot | slot
+//!   header := magic "ORDOPROG" | format version u32 (= 2)
+//!             | announced data bytes u64 | announced CRC32C(data) u32
+//!             | CRC32C(the 24 bytes before) u32
+//!   slot   := received bytes u64 | CRC32C(data so far) u32
+//!             | CRC32C(the 12 bytes before) u32     (two, written alternately)
 //! ```
+//!
+//! The header records which bytes the leader announced for the whole
+//! snapshot ([`SnapshotContent`]): the core resumes a transfer only for a
+//! chunk announcing the same, because two snapshots of the same index and
+//! term may hold different bytes, and splicing them would go unnoticed by
+//! the checksum the receiver keeps of what it received. It is written once,
+//! with the empty slots, when the transfer starts. A progress file of the
+//! first format (two slots, no header, no announced content) is discarded
+//! with a warning and the transfer starts over; it cannot be misread (its
+//! first 8 bytes would have to claim some 5·10^18 received bytes to look like
+//! the magic, and the header's checksum would still have to match).
 //!
 //! [`IncomingSnapshot::append`] writes a chunk after the data and fdatasyncs
 //! the data file, *then* records the new length and running checksum in the
@@ -18,7 +32,10 @@
 //! durable, and a torn slot leaves the other one intact. Reopening
 //! ([`SnapshotStore::open_incoming`]) trusts the valid slot with the most
 //! bytes and cuts the data file back to it (anything past it may be torn).
-//! [`IncomingSnapshot::finish`] appends the trailer and publishes the file as
+//! [`IncomingSnapshot::finish`] first checks that the data received has the
+//! announced length and checksum (else it discards the transfer and returns
+//! [`StorageError::SnapshotContentMismatch`]: nothing is published), then
+//! appends the trailer and publishes the file as
 //! [`SnapshotWriter::finish`](crate::storage::SnapshotWriter::finish) does, so
 //! a received snapshot cannot be told from one taken locally.
 //!
@@ -27,6 +44,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use ordo_core::SnapshotContent;
+
 use crate::storage::error::StorageError;
 use crate::storage::fs::FsFile;
 use crate::storage::snapshot::{SnapshotMeta, SnapshotStore, encode_header, read_header, seal};
@@ -34,6 +53,10 @@ use crate::storage::snapshot::{SnapshotMeta, SnapshotStore, encode_header, read_
 const DATA_FILE: &str = "incoming.snap.partial";
 const PROGRESS_FILE: &str = "incoming.snap.progress";
 const SLOT_BYTES: usize = 16;
+const PROGRESS_MAGIC: [u8; 8] = *b"ORDOPROG";
+/// Version 1 had no header (and no announced content); 2 is this one.
+const PROGRESS_VERSION: u32 = 2;
+const PROGRESS_HEADER_BYTES: usize = 28;
 
 /// A snapshot being received: the chunks durable so far, kept across
 /// restarts. Dropping it keeps the files (that is the point);
@@ -45,6 +68,8 @@ const SLOT_BYTES: usize = 16;
 pub struct IncomingSnapshot<'a> {
     store: &'a SnapshotStore,
     meta: SnapshotMeta,
+    /// The bytes the leader announced for the whole snapshot.
+    content: SnapshotContent,
     data: Arc<dyn FsFile>,
     progress: Arc<dyn FsFile>,
     /// Where the data starts in the data file (after header and metadata).
@@ -57,14 +82,16 @@ pub struct IncomingSnapshot<'a> {
 }
 
 impl SnapshotStore {
-    /// Starts receiving the snapshot `meta`, discarding any partly received
-    /// one. The new (empty) transfer is durable when this returns.
+    /// Starts receiving the snapshot `meta`, whose leader announced its data
+    /// as `content`, discarding any partly received one. The new (empty)
+    /// transfer is durable when this returns.
     ///
     /// # Errors
     /// I/O errors.
     pub fn create_incoming(
         &self,
         meta: SnapshotMeta,
+        content: SnapshotContent,
     ) -> Result<IncomingSnapshot<'_>, StorageError> {
         self.remove_incoming()?;
         let (data_path, progress_path) = (self.incoming_path(), self.progress_path());
@@ -75,8 +102,10 @@ impl SnapshotStore {
         data.sync_data()
             .map_err(|source| StorageError::io("fdatasync", &data_path, source))?;
         let progress = self.create_file(&progress_path)?;
+        let mut record = encode_progress_header(content).to_vec();
+        record.extend_from_slice(&[0; 2 * SLOT_BYTES]);
         progress
-            .write_all_at(&[0; 2 * SLOT_BYTES], 0)
+            .write_all_at(&record, 0)
             .map_err(|source| StorageError::io("write to", &progress_path, source))?;
         progress
             .sync_data()
@@ -85,6 +114,7 @@ impl SnapshotStore {
         Ok(IncomingSnapshot {
             store: self,
             meta,
+            content,
             data,
             progress,
             data_start: header.len() as u64,
@@ -96,8 +126,9 @@ impl SnapshotStore {
 
     /// The snapshot partly received before (a restart), if any, with as many
     /// bytes as were made durable. A transfer whose files are incomplete or
-    /// damaged is discarded (it starts over; nothing was lost that the leader
-    /// does not still have).
+    /// damaged, or whose progress record is of the first format (which did
+    /// not record the announced content), is discarded with a warning (it
+    /// starts over; nothing was lost that the leader does not still have).
     ///
     /// # Errors
     /// I/O errors.
@@ -122,6 +153,18 @@ impl SnapshotStore {
             .fs()
             .open(&progress_path)
             .map_err(|source| StorageError::io("open", &progress_path, source))?;
+        let content = match read_progress_header(progress.as_ref(), &progress_path)? {
+            Ok(content) => content,
+            Err(reason) => {
+                tracing::warn!(
+                    file = %progress_path.display(),
+                    reason,
+                    "discarding an incoming snapshot's progress record; the transfer starts over"
+                );
+                self.remove_incoming()?;
+                return Ok(None);
+            }
+        };
         let (slot, received_bytes, crc) = newest_slot(progress.as_ref(), &progress_path)?;
         let data_end = data_start + received_bytes;
         let size = data
@@ -144,6 +187,7 @@ impl SnapshotStore {
         Ok(Some(IncomingSnapshot {
             store: self,
             meta,
+            content,
             data,
             progress,
             data_start,
@@ -189,6 +233,56 @@ impl SnapshotStore {
     }
 }
 
+fn encode_progress_header(content: SnapshotContent) -> [u8; PROGRESS_HEADER_BYTES] {
+    let mut header = [0u8; PROGRESS_HEADER_BYTES];
+    header[0..8].copy_from_slice(&PROGRESS_MAGIC);
+    header[8..12].copy_from_slice(&PROGRESS_VERSION.to_le_bytes());
+    header[12..20].copy_from_slice(&content.data_bytes.to_le_bytes());
+    header[20..24].copy_from_slice(&content.crc32c.to_le_bytes());
+    let check = crc32c::crc32c(&header[0..24]);
+    header[24..28].copy_from_slice(&check.to_le_bytes());
+    header
+}
+
+/// The announced content from a progress file's header; the inner error
+/// says why the file cannot be used (an older format, or damage).
+fn read_progress_header(
+    progress: &dyn FsFile,
+    path: &std::path::Path,
+) -> Result<Result<SnapshotContent, &'static str>, StorageError> {
+    let size = progress
+        .size_bytes()
+        .map_err(|source| StorageError::io("stat", path, source))?;
+    let mut header = [0u8; PROGRESS_HEADER_BYTES];
+    let readable = (header.len() as u64).min(size) as usize;
+    progress
+        .read_exact_at(&mut header[..readable], 0)
+        .map_err(|source| StorageError::io("read", path, source))?;
+    if readable < PROGRESS_MAGIC.len() || header[0..8] != PROGRESS_MAGIC {
+        return Ok(Err(
+            "no header: the first format, which did not record the snapshot's announced \
+             content (or damage)",
+        ));
+    }
+    let check = u32::from_le_bytes(field(&header[24..28]));
+    if readable < PROGRESS_HEADER_BYTES || crc32c::crc32c(&header[0..24]) != check {
+        return Ok(Err("the header is torn or damaged"));
+    }
+    if u32::from_le_bytes(field(&header[8..12])) != PROGRESS_VERSION {
+        return Ok(Err("an unknown format version"));
+    }
+    Ok(Ok(SnapshotContent {
+        data_bytes: u64::from_le_bytes(field(&header[12..20])),
+        crc32c: u32::from_le_bytes(field(&header[20..24])),
+    }))
+}
+
+fn field<const N: usize>(bytes: &[u8]) -> [u8; N] {
+    let mut out = [0u8; N];
+    out.copy_from_slice(bytes);
+    out
+}
+
 /// The valid slot with the most bytes: (which slot, bytes, CRC32C of them).
 /// No valid slot: nothing durable yet.
 fn newest_slot(
@@ -200,7 +294,7 @@ fn newest_slot(
         .map_err(|source| StorageError::io("stat", path, source))?;
     let mut newest = (None, 0, 0);
     for slot in 0..2 {
-        let at = (slot * SLOT_BYTES) as u64;
+        let at = (PROGRESS_HEADER_BYTES + slot * SLOT_BYTES) as u64;
         if at + SLOT_BYTES as u64 > size {
             continue;
         }
@@ -245,6 +339,11 @@ impl IncomingSnapshot<'_> {
         &self.meta
     }
 
+    /// The bytes the leader announced for the whole snapshot.
+    pub fn content(&self) -> SnapshotContent {
+        self.content
+    }
+
     /// Data bytes durably received: where the next chunk goes.
     pub fn received_bytes(&self) -> u64 {
         self.received_bytes
@@ -275,7 +374,10 @@ impl IncomingSnapshot<'_> {
         let progress_path = self.store.dir().join(PROGRESS_FILE);
         let slot = encode_slot(received_bytes, crc);
         self.progress
-            .write_all_at(&slot, (self.next_slot * SLOT_BYTES) as u64)
+            .write_all_at(
+                &slot,
+                (PROGRESS_HEADER_BYTES + self.next_slot * SLOT_BYTES) as u64,
+            )
             .map_err(|source| StorageError::io("write to", &progress_path, source))?;
         self.progress
             .sync_data()
@@ -286,13 +388,30 @@ impl IncomingSnapshot<'_> {
         Ok(())
     }
 
-    /// Every chunk is in: makes the snapshot the store's newest, exactly as
+    /// Every chunk is in: checks the data against the announced content,
+    /// then makes the snapshot the store's newest, exactly as
     /// [`SnapshotWriter::finish`](crate::storage::SnapshotWriter::finish)
     /// does (older snapshots are removed), and removes the transfer's files.
     ///
     /// # Errors
+    /// [`StorageError::SnapshotContentMismatch`] if the data received is not
+    /// the data announced: the transfer was discarded, nothing published.
     /// I/O errors; the transfer's files then stay, to be reopened.
     pub fn finish(self) -> Result<SnapshotMeta, StorageError> {
+        let received = SnapshotContent {
+            data_bytes: self.received_bytes,
+            crc32c: self.crc,
+        };
+        if received != self.content {
+            let mismatch = StorageError::SnapshotContentMismatch {
+                announced_bytes: self.content.data_bytes,
+                announced_crc32c: self.content.crc32c,
+                received_bytes: received.data_bytes,
+                received_crc32c: received.crc32c,
+            };
+            self.store.remove_incoming()?;
+            return Err(mismatch);
+        }
         let store = self.store;
         let data_path = store.dir().join(DATA_FILE);
         let path = store.snapshot_path(self.meta.last_index, self.meta.last_term);

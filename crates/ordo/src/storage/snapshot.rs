@@ -29,7 +29,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ordo_core::{Index, Membership, Term};
+use ordo_core::{Index, Membership, SnapshotContent, Term};
 use serde::{Deserialize, Serialize};
 
 use crate::storage::error::StorageError;
@@ -224,6 +224,7 @@ impl SnapshotStore {
             path: path.to_path_buf(),
             offset: data_start,
             end: trailer_at,
+            data_bytes,
             crc: 0,
             expected_crc: u32::from_le_bytes(field(&trailer[8..12])),
         })
@@ -467,6 +468,7 @@ pub struct SnapshotReader {
     path: PathBuf,
     offset: u64,
     end: u64,
+    data_bytes: u64,
     crc: u32,
     expected_crc: u32,
 }
@@ -475,6 +477,15 @@ impl SnapshotReader {
     /// What the snapshot covers.
     pub fn meta(&self) -> &SnapshotMeta {
         &self.meta
+    }
+
+    /// Which bytes the snapshot holds, as its trailer records them: what a
+    /// leader announces with every chunk it sends of it.
+    pub fn content(&self) -> SnapshotContent {
+        SnapshotContent {
+            data_bytes: self.data_bytes,
+            crc32c: self.expected_crc,
+        }
     }
 
     /// Bytes of data not yet read.

@@ -1,5 +1,5 @@
 //! A transport wrapper that records snapshot traffic and can hold back
-//! snapshot chunks: tests assert on the chunk offsets actually sent and
+//! snapshot chunks, or damage one in flight: tests assert on the chunk offsets actually sent and
 //! acknowledged, never on timing.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
@@ -35,6 +35,8 @@ struct State {
     log: Vec<Sent>,
     /// Chunks to this node at or past this offset are dropped.
     gate: Option<(NodeId, u64)>,
+    /// The next last chunk to this node has a byte of its data flipped.
+    damage_last_chunk: Option<NodeId>,
 }
 
 /// What every [`RecordingTransport`] of a test shares.
@@ -51,6 +53,12 @@ impl Recorder {
     /// Drops every chunk to `to` at or past `offset` until [`Recorder::open`].
     pub fn gate(&self, to: NodeId, offset: u64) {
         self.state.lock().unwrap().gate = Some((to, offset));
+    }
+
+    /// Flips a byte of the next last chunk to `to` (once), keeping the
+    /// content the chunk announces.
+    pub fn damage_last_chunk(&self, to: NodeId) {
+        self.state.lock().unwrap().damage_last_chunk = Some(to);
     }
 
     pub fn open(&self) {
@@ -86,6 +94,25 @@ impl Recorder {
             })
             .max()
             .unwrap_or(0)
+    }
+
+    /// Records `message`; returns what to send, if anything.
+    fn pass(&self, mut message: Message) -> Option<Message> {
+        let damage = {
+            let mut state = self.state.lock().unwrap();
+            let damage = matches!(&message.body, MessageBody::InstallSnapshot(r)
+                if r.done && !r.data.is_empty() && state.damage_last_chunk == Some(message.to));
+            if damage {
+                state.damage_last_chunk = None;
+            }
+            damage
+        };
+        if damage && let MessageBody::InstallSnapshot(request) = &mut message.body {
+            let mut data = request.data.to_vec();
+            data[0] ^= 0x01;
+            request.data = data.into();
+        }
+        self.record(&message).then_some(message)
     }
 
     fn record(&self, message: &Message) -> bool {
@@ -138,7 +165,7 @@ impl Transport for RecordingTransport {
     }
 
     fn send(&self, message: Message) {
-        if self.recorder.record(&message) {
+        if let Some(message) = self.recorder.pass(message) {
             self.inner.send(message);
         }
     }

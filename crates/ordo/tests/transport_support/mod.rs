@@ -241,8 +241,8 @@ pub fn hello(from: NodeId, to: NodeId) -> Hello {
         cluster_id: cluster(),
         from,
         to,
-        min_version: 1,
-        max_version: 1,
+        min_version: codec::handshake::MIN_PROTOCOL_VERSION,
+        max_version: codec::PROTOCOL_VERSION,
     }
 }
 

@@ -42,13 +42,20 @@ impl<S: StateMachine> Consensus<S> {
                 offset,
                 data,
                 done,
+                content,
             } => self
                 .raft
-                .snapshot_chunk_read(to, snapshot_index, offset, data, done),
+                .snapshot_chunk_read(to, snapshot_index, offset, data, done, content),
             SnapshotEvent::ChunkWritten {
                 snapshot_index,
                 end_offset,
             } => self.raft.snapshot_chunk_written(snapshot_index, end_offset),
+            SnapshotEvent::ChunkRejected {
+                snapshot_index,
+                end_offset,
+            } => self
+                .raft
+                .snapshot_chunk_rejected(snapshot_index, end_offset),
             SnapshotEvent::Restored(meta, addresses) => {
                 self.learn_addresses(addresses);
                 // The log is reset after every write issued before it.

@@ -266,6 +266,7 @@ fn partial_snapshot(
         return Ok(None);
     };
     let meta = incoming.meta().clone();
+    let content = incoming.content();
     let received_bytes = incoming.received_bytes();
     if meta.last_index <= applied_index || received_bytes == 0 {
         incoming.discard()?;
@@ -283,6 +284,7 @@ fn partial_snapshot(
     };
     Ok(Some(PartialSnapshot {
         meta,
+        content,
         received_bytes,
     }))
 }

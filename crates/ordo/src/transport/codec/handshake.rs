@@ -40,10 +40,12 @@ use super::wire::{Reader, Sink, put_varint};
 
 /// The version of the transport protocol this build speaks: handshake,
 /// framing and message encoding ([`super::VERSION`]) together.
-pub const PROTOCOL_VERSION: u8 = 1;
+pub const PROTOCOL_VERSION: u8 = 2;
 
-/// Oldest protocol version this build still speaks.
-pub const MIN_PROTOCOL_VERSION: u8 = 1;
+/// Oldest protocol version this build still speaks. Version 1's snapshot
+/// chunks did not say which snapshot content they belong to (see
+/// [`super`]), so it is no longer spoken.
+pub const MIN_PROTOCOL_VERSION: u8 = 2;
 
 /// Largest handshake payload either side accepts. A handshake is a few dozen
 /// bytes; the limit keeps an unauthenticated caller from making the node

@@ -1,4 +1,4 @@
-//! The encoding of one [`Message`], version 1. The layout is documented on
+//! The encoding of one [`Message`], version 2. The layout is documented on
 //! [`super`]; the tag tables below are its single source of truth.
 //!
 //! Encoding matches on every variant without a wildcard arm, so a new
@@ -11,7 +11,7 @@ use bytes::Bytes;
 use ordo_core::{
     AppendRequest, AppendResponse, Entry, EntryPayload, Heartbeat, HeartbeatResponse,
     InstallSnapshotRequest, InstallSnapshotResponse, Membership, Message, MessageBody, NodeId,
-    ReadIndexRequest, ReadIndexResponse, SnapshotMeta, VoteRequest, VoteResponse,
+    ReadIndexRequest, ReadIndexResponse, SnapshotContent, SnapshotMeta, VoteRequest, VoteResponse,
 };
 
 use super::wire::{Reader, Sink, put_length_prefixed, put_varint};
@@ -91,6 +91,8 @@ pub(crate) fn encode(sink: &mut impl Sink, message: &Message) {
             put_varint(sink, request.meta.index);
             put_varint(sink, request.meta.term);
             put_membership(sink, &request.meta.membership);
+            put_varint(sink, request.content.data_bytes);
+            put_varint(sink, u64::from(request.content.crc32c));
             put_varint(sink, request.offset);
             put_length_prefixed(sink, &request.data);
             sink.put_byte(u8::from(request.done));
@@ -333,8 +335,15 @@ impl Decoder<'_> {
             term: self.reader.varint("snapshot term")?,
             membership: self.membership()?,
         };
+        let data_bytes = self.reader.varint("snapshot data bytes")?;
+        let crc32c = self.reader.varint("snapshot CRC32C")?;
+        let crc32c = u32::try_from(crc32c).map_err(|_| DecodeError::InvalidValue {
+            field: "snapshot CRC32C",
+            value: crc32c,
+        })?;
         Ok(InstallSnapshotRequest {
             meta,
+            content: SnapshotContent { data_bytes, crc32c },
             offset: self.reader.varint("snapshot offset")?,
             data: self.reader.length_prefixed("snapshot chunk")?,
             done: self.reader.bool("snapshot done")?,

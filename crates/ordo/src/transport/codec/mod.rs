@@ -21,11 +21,11 @@
 //!   it is sliced. Arbitrary input yields an error, never a panic (property
 //!   tested in `tests/transport_codec.rs`).
 //!
-//! # Message layout, version 1
+//! # Message layout, version 2
 //! Integers are unsigned LEB128 varints unless marked `u8`.
 //!
 //! ```text
-//! message  = version:u8(=1) kind:u8 from to term body
+//! message  = version:u8(=2) kind:u8 from to term body
 //! body     = PreVote/Vote (kind 1/3):  last_log_index last_log_term flags:u8
 //!                                      (bit 0: leadership transfer; others 0)
 //!          | PreVoteResponse/VoteResponse (2/4): granted:u8 (0 or 1)
@@ -39,8 +39,10 @@
 //!          | ReadIndexResponse (10): count request_id*count
 //!                                 (0:u8 | 1:u8 read_index)
 //!          | TimeoutNow (11):     (nothing)
-//!          | InstallSnapshot (12): index term membership offset
-//!                                 length bytes (chunk) done:u8 (0 or 1)
+//!          | InstallSnapshot (12): index term membership
+//!                                 data_bytes crc32c (the whole snapshot's
+//!                                 content; crc32c at most 2^32-1)
+//!                                 offset length bytes (chunk) done:u8 (0 or 1)
 //!          | InstallSnapshotResponse (13): snapshot_index next_offset
 //!                                 installed:u8 (0 or 1)
 //! entry    = index term payload
@@ -49,6 +51,12 @@
 //! membership = ids(voters) ids(outgoing_voters) ids(learners)
 //! ids      = count id*count, strictly ascending
 //! ```
+//!
+//! Version 2 added the snapshot content to InstallSnapshot: a transfer must
+//! not resume onto another snapshot's bytes, and a version-1 chunk cannot
+//! say which bytes it belongs to. So version 1 is no longer spoken: a node
+//! of an older build is refused at the handshake ("no common protocol
+//! version") rather than sent chunks it would splice.
 //!
 //! A decoded message must use every byte it was given. The version byte
 //! leads every message so that a later encoding can change anything after it;
@@ -74,7 +82,7 @@ pub use frame::{FRAME_HEADER_BYTES, FrameBatch, FrameTooLarge};
 pub use handshake::{ClusterId, ClusterIdError, PROTOCOL_VERSION};
 
 /// The message encoding version this build writes (and the only one it reads).
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 
 /// Bounds on what [`decode`] will build from one message, beyond the bytes it
 /// was given.
