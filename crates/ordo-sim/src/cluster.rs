@@ -296,6 +296,13 @@ impl Cluster {
             if write.offset == 0 {
                 *partial = (write.meta.clone(), write.content, Vec::new());
             }
+            // The real driver refuses a chunk of another transfer than the
+            // one it holds (it stops the node): a core that asked for one
+            // must not pass here unnoticed.
+            assert!(
+                partial.0 == write.meta && partial.1 == write.content,
+                "a snapshot chunk written onto another transfer's partial snapshot"
+            );
             assert_eq!(
                 partial.2.len() as u64,
                 write.offset,

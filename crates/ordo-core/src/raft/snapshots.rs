@@ -252,7 +252,33 @@ impl<L: LogRead> Raft<L> {
             return;
         }
         let end = request.offset.saturating_add(request.data.len() as u64);
-        if end > request.content.data_bytes || request.done != (end == request.content.data_bytes) {
+        if end > request.content.data_bytes {
+            // A chunk past the end of the snapshot it announces: the
+            // leader's snapshot file was replaced under its transfer (rebuilt
+            // at the same index with other bytes, or reopened after a read
+            // error) while it still resumes at our old offset. Staying silent
+            // would leave it resending this chunk for ever; tell it where we
+            // are for this content, or to start over.
+            let next_offset = self
+                .node
+                .incoming_snapshot
+                .as_ref()
+                .filter(|i| {
+                    i.meta.index == meta.index
+                        && i.meta.term == meta.term
+                        && i.content == request.content
+                })
+                .map_or(0, |i| i.next_offset);
+            let response = InstallSnapshotResponse {
+                snapshot_index: meta.index,
+                next_offset,
+                installed: false,
+            };
+            self.node
+                .send(from, MessageBody::InstallSnapshotResponse(response));
+            return;
+        }
+        if request.done != (end == request.content.data_bytes) {
             // The chunk disagrees with the length its leader announced.
             self.node.protocol_violations += 1;
             return;

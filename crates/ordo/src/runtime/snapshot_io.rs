@@ -172,6 +172,14 @@ impl<'a> Mover<'a> {
         let Some(outgoing) = self.outgoing.get_mut(&read.to) else {
             return Err(std::io::Error::other("no reader"));
         };
+        let content = outgoing.reader.content();
+        if read.offset > content.data_bytes {
+            // The file was replaced (rebuilt at the same index, shorter)
+            // since the transfer reached this offset. An empty chunk there
+            // announcing the new content makes the follower answer where to
+            // go on, or to start over.
+            return Ok((Bytes::new(), false, content));
+        }
         // Skip forward to the offset asked for (only after a retry).
         let skip = read.offset - outgoing.position;
         std::io::copy(&mut (&mut outgoing.reader).take(skip), &mut std::io::sink())?;

@@ -272,6 +272,19 @@ fn partial_snapshot(
         incoming.discard()?;
         return Ok(None);
     }
+    if received_bytes > content.data_bytes {
+        // More than the snapshot it announces: damage that passed the
+        // progress record's checksums. Resuming could never finish.
+        tracing::warn!(
+            snapshot_index = meta.last_index,
+            received_bytes,
+            announced_bytes = content.data_bytes,
+            "a partly received snapshot holds more bytes than it announces; starting the \
+             transfer over"
+        );
+        incoming.discard()?;
+        return Ok(None);
+    }
     tracing::info!(
         snapshot_index = meta.last_index,
         received_bytes,

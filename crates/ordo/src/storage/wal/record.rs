@@ -136,7 +136,10 @@ pub(crate) fn decode_header(bytes: &[u8]) -> Result<(SegmentHeader, usize), Head
         FORMAT_VERSION_WITHOUT_CLUSTER_ID => SEGMENT_HEADER_BYTES_MIN,
         FORMAT_VERSION => {
             let id_bytes = usize::from(bytes[HEADER_ID_LENGTH_AT]);
-            if id_bytes > CLUSTER_ID_BYTES_MAX {
+            // A version 2 header always names an id (a log without one is
+            // written as version 1), so an empty one is damage or forgery:
+            // read as "no id", it would fit any cluster.
+            if id_bytes == 0 || id_bytes > CLUSTER_ID_BYTES_MAX {
                 return Err(HeaderError::Invalid(
                     "the segment header's cluster id length is implausible",
                 ));
@@ -204,7 +207,7 @@ pub(crate) fn header_bytes_claimed(bytes: &[u8]) -> usize {
 /// (which must be there), or the shortest header's if that is implausible.
 fn version_2_bytes(bytes: &[u8]) -> usize {
     match usize::from(bytes[HEADER_ID_LENGTH_AT]) {
-        id_bytes if id_bytes <= CLUSTER_ID_BYTES_MAX => HEADER_ID_AT + id_bytes + 4,
+        id_bytes if (1..=CLUSTER_ID_BYTES_MAX).contains(&id_bytes) => HEADER_ID_AT + id_bytes + 4,
         _ => SEGMENT_HEADER_BYTES_MIN,
     }
 }
@@ -749,6 +752,23 @@ mod tests {
             ))
         );
         assert_eq!(header_bytes_claimed(&bytes), SEGMENT_HEADER_BYTES_MIN);
+    }
+
+    /// A version 2 header always names an id; one naming none, even with a
+    /// valid checksum, would fit any cluster (found in review).
+    #[test]
+    fn a_version_2_header_with_an_empty_cluster_id_is_refused() {
+        let mut bytes = encode_header(&header(b"cluster"));
+        bytes[HEADER_ID_LENGTH_AT] = 0;
+        let header_bytes = HEADER_ID_AT + 4;
+        let crc = crc32c::crc32c(&bytes[..header_bytes - 4]);
+        bytes[header_bytes - 4..header_bytes].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(
+            decode_header(&bytes[..header_bytes]),
+            Err(HeaderError::Invalid(
+                "the segment header's cluster id length is implausible"
+            ))
+        );
     }
 
     #[test]
