@@ -18,10 +18,12 @@ pub mod codec;
 pub mod grpc;
 mod in_process;
 mod link;
+mod network;
 pub mod tcp;
 
 pub use in_process::{DELAYED_MESSAGES_MAX, InProcessNetwork, InProcessTransport, NetworkStats};
-pub use link::{DEFAULT_MAX_FRAME_BYTES, NetworkConfig, NetworkConfigError, TransportStats};
+pub use link::{DEFAULT_MAX_FRAME_BYTES, NetworkConfig, NetworkConfigError, TransportStats, Wire};
+pub use network::NetworkTransport;
 
 use ordo_core::{Message, NodeId};
 use thiserror::Error;

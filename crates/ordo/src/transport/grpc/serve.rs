@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Code, Request, Response, Status, Streaming};
 use tracing::{Instrument, debug, error, info, warn};
 
-use super::dial::GrpcConnector;
+use super::dial::GrpcWire;
 use super::guard::{Admission, GuardedStream};
 use super::identity;
 use super::proto::raft_transport_server::{RaftTransport, RaftTransportServer};
@@ -39,7 +39,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 pub(super) struct Service {
     pub(super) identity: LocalIdentity,
     pub(super) config: Arc<NetworkConfig>,
-    pub(super) links: Arc<Links<GrpcConnector>>,
+    pub(super) links: Arc<Links<GrpcWire>>,
     pub(super) inbox: Inbox,
     pub(super) limits: DecodeLimits,
 }
@@ -177,7 +177,7 @@ impl Service {
         self,
         peer: NodeId,
         mut batches: Streaming<MessageBatch>,
-        registration: InboundRegistration<GrpcConnector>,
+        registration: InboundRegistration<GrpcWire>,
         closing: mpsc::Sender<Result<StreamClosed, Status>>,
     ) {
         let received = tokio::select! {

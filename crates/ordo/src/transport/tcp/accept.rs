@@ -15,7 +15,7 @@ use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, warn};
 
-use super::dial::TcpConnector;
+use super::dial::TcpWire;
 use super::io::{FrameReader, ReadError, write_chunks};
 use crate::transport::codec::handshake::{
     Hello, LocalIdentity, MAX_HANDSHAKE_BYTES, Refusal, RefusalReason, Reply,
@@ -36,7 +36,7 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 pub(super) struct Acceptor {
     pub(super) identity: LocalIdentity,
     pub(super) config: Arc<NetworkConfig>,
-    pub(super) links: Arc<Links<TcpConnector>>,
+    pub(super) links: Arc<Links<TcpWire>>,
     pub(super) inbox: Inbox,
     pub(super) handshake_slots: Arc<Semaphore>,
     pub(super) limits: DecodeLimits,
@@ -136,7 +136,7 @@ impl Acceptor {
         &self,
         reader: &mut FrameReader<OwnedReadHalf>,
         writer: &mut W,
-    ) -> Option<(NodeId, InboundRegistration<TcpConnector>)> {
+    ) -> Option<(NodeId, InboundRegistration<TcpWire>)> {
         let hello = match reader.next_frame(MAX_HANDSHAKE_BYTES).await {
             Ok(frame) => Hello::decode(&frame).map_err(|error| error.to_string()),
             Err(ReadError::Closed) => {
