@@ -14,6 +14,7 @@
 //! this module alone.
 
 pub mod codec;
+pub mod conformance;
 #[cfg(feature = "grpc")]
 pub mod grpc;
 mod in_process;
