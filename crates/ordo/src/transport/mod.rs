@@ -8,10 +8,12 @@
 //! from node 2 of cluster X really does) and bounds (no unbounded queues, no
 //! unbounded frames).
 //!
-//! Implementations: `InProcessTransport` (channels, with fault injection, for
-//! tests and benchmarks), `TcpTransport` (length-prefixed frames over TCP), and
-//! a gRPC transport behind the `grpc` feature. Users can write their own from
-//! this module alone.
+//! Implementations: [`InProcessTransport`] (channels, with fault injection,
+//! for tests and benchmarks) and, between processes, one [`NetworkTransport`]
+//! generic over its [`Wire`]: [`TcpTransport`](tcp::TcpTransport)
+//! (length-prefixed frames over TCP) and a gRPC transport behind the `grpc`
+//! feature. Users can write their own from this module alone, and check it
+//! with the [`conformance`] suite every transport here passes.
 
 pub mod codec;
 pub mod conformance;

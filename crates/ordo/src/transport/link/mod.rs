@@ -18,6 +18,7 @@
 
 pub(crate) mod backoff;
 mod config;
+mod inbound;
 mod stats;
 mod wire;
 
@@ -37,6 +38,7 @@ use tracing::{Instrument, debug, info, warn};
 use self::backoff::Backoff;
 pub(crate) use self::config::check_peer;
 pub use self::config::{DEFAULT_MAX_FRAME_BYTES, NetworkConfig, NetworkConfigError};
+pub(crate) use self::inbound::{AfterDelivery, InboundLink, Refused};
 pub(crate) use self::stats::Counters;
 pub use self::stats::TransportStats;
 pub(crate) use self::wire::StreamEnd;
