@@ -19,60 +19,35 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use ordo::transport::codec::ClusterId;
 #[cfg(feature = "grpc")]
-use ordo::transport::grpc::GrpcTransport;
-use ordo::transport::tcp::TcpTransport;
-use ordo::transport::{Inbound, Inbox, InboxReceiver, NetworkConfig, Transport, TransportStats};
+use ordo::transport::grpc::GrpcWire;
+use ordo::transport::tcp::TcpWire;
+use ordo::transport::{
+    Inbound, Inbox, InboxReceiver, NetworkConfig, NetworkTransport, Transport, Wire,
+};
 use ordo_core::{AppendRequest, Entry, Heartbeat, Message, MessageBody, NodeId};
 
-/// What the benchmark needs of a transport.
-trait Net: Transport + Clone {
+/// A wire to measure, with the name its rows carry.
+trait Measured: Wire {
     const NAME: &'static str;
-    fn bind(config: NetworkConfig) -> Self;
-    fn address(&self) -> String;
-    fn add(&self, peer: NodeId, address: String);
-    fn counters(&self) -> TransportStats;
-    async fn close(&self);
 }
 
-impl Net for TcpTransport {
+impl Measured for TcpWire {
     const NAME: &'static str = "TCP";
-    fn bind(config: NetworkConfig) -> Self {
-        TcpTransport::bind(config).unwrap_or_else(|error| fail("bind", error))
-    }
-    fn address(&self) -> String {
-        self.local_addr().to_string()
-    }
-    fn add(&self, peer: NodeId, address: String) {
-        self.add_peer(peer, address)
-            .unwrap_or_else(|error| fail("add a peer", error));
-    }
-    fn counters(&self) -> TransportStats {
-        self.stats()
-    }
-    async fn close(&self) {
-        self.shutdown().await;
-    }
 }
 
 #[cfg(feature = "grpc")]
-impl Net for GrpcTransport {
+impl Measured for GrpcWire {
     const NAME: &'static str = "gRPC";
-    fn bind(config: NetworkConfig) -> Self {
-        GrpcTransport::bind(config).unwrap_or_else(|error| fail("bind", error))
-    }
-    fn address(&self) -> String {
-        self.local_addr().to_string()
-    }
-    fn add(&self, peer: NodeId, address: String) {
-        self.add_peer(peer, address)
-            .unwrap_or_else(|error| fail("add a peer", error));
-    }
-    fn counters(&self) -> TransportStats {
-        self.stats()
-    }
-    async fn close(&self) {
-        self.shutdown().await;
-    }
+}
+
+fn bind<W: Wire>(config: NetworkConfig) -> NetworkTransport<W> {
+    NetworkTransport::bind(config).unwrap_or_else(|error| fail("bind", error))
+}
+
+fn add_peer<W: Wire>(transport: &NetworkTransport<W>, peer: &NetworkTransport<W>) {
+    transport
+        .add_peer(peer.node_id(), peer.local_addr().to_string())
+        .unwrap_or_else(|error| fail("add a peer", error));
 }
 
 fn fail(what: &str, error: impl std::fmt::Display) -> ! {
@@ -149,11 +124,18 @@ fn config(id: NodeId) -> NetworkConfig {
     }
 }
 
-async fn pair<T: Net>() -> (T, InboxReceiver, T, InboxReceiver) {
-    let one = T::bind(config(1));
-    let two = T::bind(config(2));
-    one.add(2, two.address());
-    two.add(1, one.address());
+type Pair<W> = (
+    NetworkTransport<W>,
+    InboxReceiver,
+    NetworkTransport<W>,
+    InboxReceiver,
+);
+
+async fn pair<W: Wire>() -> Pair<W> {
+    let one = bind::<W>(config(1));
+    let two = bind::<W>(config(2));
+    add_peer(&one, &two);
+    add_peer(&two, &one);
     let (inbox, one_inbox) = Inbox::bounded(8192);
     one.start(inbox)
         .unwrap_or_else(|error| fail("start", error));
@@ -173,15 +155,15 @@ async fn next(inbox: &mut InboxReceiver) -> Message {
     }
 }
 
-async fn throughput<T: Net>(budget: Duration) {
-    let (one, _one_inbox, two, mut two_inbox) = pair::<T>().await;
+async fn throughput<W: Measured>(budget: Duration) {
+    let (one, _one_inbox, two, mut two_inbox) = pair::<W>().await;
     // Warm up: the first messages wait for the connection.
     one.send(Workload::message(&WORKLOADS[0], &Bytes::new(), 0));
     next(&mut two_inbox).await;
     for workload in &WORKLOADS {
         let payload = Bytes::from(vec![7u8; workload.entry_bytes]);
         let window = workload.window();
-        let before = one.counters();
+        let before = one.stats();
         let started = Instant::now();
         let mut messages = 0u64;
         while started.elapsed() < budget {
@@ -194,25 +176,25 @@ async fn throughput<T: Net>(budget: Duration) {
             messages += window as u64;
         }
         let seconds = started.elapsed().as_secs_f64();
-        let after = one.counters();
+        let after = one.stats();
         let dropped = after.dropped_queue_full - before.dropped_queue_full;
         let writes = after.batches_sent - before.batches_sent;
         let payload_mb = (messages * (workload.entries * workload.entry_bytes) as u64) as f64 / 1e6;
         println!(
             "| {} | {} | {window} | {:.0} | {:.1} | {:.1} | {dropped} |",
-            T::NAME,
+            W::NAME,
             workload.name,
             messages as f64 / seconds,
             payload_mb / seconds,
             messages as f64 / writes.max(1) as f64,
         );
     }
-    one.close().await;
-    two.close().await;
+    one.shutdown().await;
+    two.shutdown().await;
 }
 
-async fn round_trip<T: Net>(budget: Duration) {
-    let (one, mut one_inbox, two, mut two_inbox) = pair::<T>().await;
+async fn round_trip<W: Measured>(budget: Duration) {
+    let (one, mut one_inbox, two, mut two_inbox) = pair::<W>().await;
     let ping = |round| Message {
         from: 1,
         to: 2,
@@ -249,13 +231,13 @@ async fn round_trip<T: Net>(budget: Duration) {
         .unwrap_or_default();
     println!(
         "| {} | {} | {:.1} | {:.1} |",
-        T::NAME,
+        W::NAME,
         samples.len(),
         mean.as_secs_f64() * 1e6,
         p99.as_secs_f64() * 1e6
     );
-    one.close().await;
-    two.close().await;
+    one.shutdown().await;
+    two.shutdown().await;
 }
 
 fn main() {
@@ -277,14 +259,14 @@ fn main() {
         println!("### One-way throughput, node 1 to node 2 ({seconds} s per row)\n");
         println!("| transport | workload | window | messages/s | payload MB/s | messages per write | dropped |");
         println!("|---|---|---|---|---|---|---|");
-        throughput::<TcpTransport>(budget).await;
+        throughput::<TcpWire>(budget).await;
         #[cfg(feature = "grpc")]
-        throughput::<GrpcTransport>(budget).await;
+        throughput::<GrpcWire>(budget).await;
         println!("\n### Round trip (heartbeat and answer)\n");
         println!("| transport | round trips | mean µs | p99 µs |");
         println!("|---|---|---|---|");
-        round_trip::<TcpTransport>(budget).await;
+        round_trip::<TcpWire>(budget).await;
         #[cfg(feature = "grpc")]
-        round_trip::<GrpcTransport>(budget).await;
+        round_trip::<GrpcWire>(budget).await;
     });
 }

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use ordo::storage::{MemLogStore, WalConfig, WalLogStore};
 use ordo::transport::codec::ClusterId;
 #[cfg(feature = "grpc")]
-use ordo::transport::grpc::GrpcTransport;
-use ordo::transport::tcp::TcpTransport;
-use ordo::transport::{NetworkConfig, Transport, TransportError};
+use ordo::transport::grpc::GrpcWire;
+use ordo::transport::tcp::{TcpTransport, TcpWire};
+use ordo::transport::{NetworkConfig, NetworkTransport, Wire};
 use ordo::{Entry, NodeId, Peer, RaftConfig, RaftError, RaftNode, StateMachine};
 
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -72,63 +72,34 @@ struct Cluster {
     addresses: Vec<String>,
 }
 
-/// A network transport the cluster can be built on.
-trait Net: Transport + Sized {
-    fn bind(config: NetworkConfig) -> Result<Self, TransportError>;
-    fn address(&self) -> String;
-    fn add(&self, peer: NodeId, address: String);
-}
-
-impl Net for TcpTransport {
-    fn bind(config: NetworkConfig) -> Result<Self, TransportError> {
-        TcpTransport::bind(config)
-    }
-    fn address(&self) -> String {
-        self.local_addr().to_string()
-    }
-    fn add(&self, peer: NodeId, address: String) {
-        self.add_peer(peer, address).unwrap();
-    }
-}
-
-#[cfg(feature = "grpc")]
-impl Net for GrpcTransport {
-    fn bind(config: NetworkConfig) -> Result<Self, TransportError> {
-        GrpcTransport::bind(config)
-    }
-    fn address(&self) -> String {
-        self.local_addr().to_string()
-    }
-    fn add(&self, peer: NodeId, address: String) {
-        self.add_peer(peer, address).unwrap();
-    }
-}
-
 impl Cluster {
     /// `size` nodes over TCP, each transport on an ephemeral port.
     async fn start(size: u64) -> Cluster {
-        Self::start_on::<TcpTransport>(size).await
+        Self::start_on::<TcpWire>(size).await
     }
 
-    /// `size` nodes over transport `T`, with in-memory logs.
-    async fn start_on<T: Net>(size: u64) -> Cluster {
-        Self::start_with::<T>(size, None).await
+    /// `size` nodes over wire `W`, with in-memory logs.
+    async fn start_on<W: Wire>(size: u64) -> Cluster {
+        Self::start_with::<W>(size, None).await
     }
 
-    /// `size` nodes over transport `T`; with `data`, each logs to a
+    /// `size` nodes over wire `W`; with `data`, each logs to a
     /// `WalLogStore` in `data/node-<id>`.
-    async fn start_with<T: Net>(size: u64, data: Option<&Path>) -> Cluster {
+    async fn start_with<W: Wire>(size: u64, data: Option<&Path>) -> Cluster {
         let cluster_id = ClusterId::new("tcp-cluster-test").unwrap();
-        let transports: Vec<T> = (1..=size)
+        let transports: Vec<NetworkTransport<W>> = (1..=size)
             .map(|id| {
                 let config = NetworkConfig {
                     reconnect_backoff_max: Duration::from_millis(200),
                     ..NetworkConfig::new(cluster_id.clone(), id, "127.0.0.1:0".parse().unwrap())
                 };
-                T::bind(config).unwrap()
+                NetworkTransport::<W>::bind(config).unwrap()
             })
             .collect();
-        let addresses: Vec<String> = transports.iter().map(|t| t.address()).collect();
+        let addresses: Vec<String> = transports
+            .iter()
+            .map(|t| t.local_addr().to_string())
+            .collect();
         let mut nodes = Vec::new();
         for (i, transport) in transports.into_iter().enumerate() {
             let id = i as NodeId + 1;
@@ -136,7 +107,7 @@ impl Cluster {
             for (j, address) in addresses.iter().enumerate() {
                 let peer = j as NodeId + 1;
                 if peer != id {
-                    transport.add(peer, address.clone());
+                    transport.add_peer(peer, address.clone()).unwrap();
                     peers.push(Peer::new(peer, address.clone()));
                 }
             }
@@ -286,7 +257,7 @@ async fn a_follower_read_index_sees_a_write_acknowledged_just_before() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_restarted_on_its_wal_catches_up_over_tcp() {
     let data = tempfile::tempdir().unwrap();
-    let mut cluster = Cluster::start_with::<TcpTransport>(3, Some(data.path())).await;
+    let mut cluster = Cluster::start_with::<TcpWire>(3, Some(data.path())).await;
     let all = [1, 2, 3];
     let leader = cluster.leader(&all).await;
     cluster.propose_concurrently(leader, 2, 10).await;
@@ -376,7 +347,7 @@ async fn five_nodes_over_tcp_survive_two_leaders_stopping() {
 #[cfg(feature = "grpc")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_over_grpc_elect_replicate_and_survive_the_leader_stopping() {
-    let cluster = Cluster::start_on::<GrpcTransport>(3).await;
+    let cluster = Cluster::start_on::<GrpcWire>(3).await;
     let mut running = vec![1, 2, 3];
     let first = cluster.leader(&running).await;
     cluster.propose_concurrently(first, 4, 25).await;

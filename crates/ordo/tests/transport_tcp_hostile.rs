@@ -13,14 +13,15 @@ use ordo::transport::Inbound;
 use ordo::transport::NetworkConfig;
 use ordo::transport::codec::handshake::{Hello, RefusalReason, Reply};
 use ordo::transport::codec::{self, ClusterId};
+use ordo::transport::tcp::TcpTransport;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep};
 use transport_support::*;
 
 struct Fixture {
-    one: Node,
-    three: Node,
+    one: Node<TcpTransport>,
+    three: Node<TcpTransport>,
 }
 
 impl Fixture {

@@ -8,20 +8,25 @@
 //! from node 2 of cluster X really does) and bounds (no unbounded queues, no
 //! unbounded frames).
 //!
-//! Implementations: `InProcessTransport` (channels, with fault injection, for
-//! tests and benchmarks), `TcpTransport` (length-prefixed frames over TCP), and
-//! a gRPC transport behind the `grpc` feature. Users can write their own from
-//! this module alone.
+//! Implementations: [`InProcessTransport`] (channels, with fault injection,
+//! for tests and benchmarks) and, between processes, one [`NetworkTransport`]
+//! generic over its [`Wire`]: [`TcpTransport`](tcp::TcpTransport)
+//! (length-prefixed frames over TCP) and a gRPC transport behind the `grpc`
+//! feature. Users can write their own from this module alone, and check it
+//! with the [`conformance`] suite every transport here passes.
 
 pub mod codec;
+pub mod conformance;
 #[cfg(feature = "grpc")]
 pub mod grpc;
 mod in_process;
 mod link;
+mod network;
 pub mod tcp;
 
 pub use in_process::{DELAYED_MESSAGES_MAX, InProcessNetwork, InProcessTransport, NetworkStats};
-pub use link::{DEFAULT_MAX_FRAME_BYTES, NetworkConfig, NetworkConfigError, TransportStats};
+pub use link::{DEFAULT_MAX_FRAME_BYTES, NetworkConfig, NetworkConfigError, TransportStats, Wire};
+pub use network::NetworkTransport;
 
 use ordo_core::{Message, NodeId};
 use thiserror::Error;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use ordo_core::{Message, NodeId};
 use thiserror::Error;
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 use tokio_stream::wrappers::ReceiverStream;
@@ -18,21 +19,24 @@ use tracing::error;
 use super::identity;
 use super::proto::raft_transport_client::RaftTransportClient;
 use super::proto::{MessageBatch, StreamClosed};
+use super::serve::Service;
 use super::{BATCH_OVERHEAD_BYTES, MAX_MESSAGES_PER_BATCH};
+use crate::transport::Inbox;
 use crate::transport::codec::{
     self, handshake::HandshakeError, handshake::Hello, handshake::LocalIdentity,
 };
-use crate::transport::link::{Connector, Counters, NetworkConfig, StreamEnd};
+use crate::transport::link::{Counters, Links, NetworkConfig, StreamEnd, Wire};
 
-/// Opens and drives outbound gRPC streams.
-pub(super) struct GrpcConnector {
+/// The gRPC wire: one bidirectional `Stream` call per peer and direction,
+/// the handshake in its metadata (see [the module docs](super)).
+pub struct GrpcWire {
     pub(super) identity: LocalIdentity,
     pub(super) config: Arc<NetworkConfig>,
     pub(super) counters: Arc<Counters>,
 }
 
 /// An open stream to a peer, past the handshake.
-pub(super) struct Established {
+pub struct Established {
     batches: mpsc::Sender<MessageBatch>,
     closed: Streaming<StreamClosed>,
     /// Kept so the HTTP/2 connection lives as long as the stream.
@@ -41,7 +45,7 @@ pub(super) struct Established {
 
 /// Why an outbound stream failed.
 #[derive(Debug, Error)]
-pub(super) enum DialError {
+pub enum DialError {
     #[error("invalid peer address {address:?}: {detail}")]
     Address { address: String, detail: String },
     #[error("connect failed: {0}")]
@@ -62,9 +66,34 @@ pub(super) enum DialError {
     WriteTimeout(Duration),
 }
 
-impl Connector for GrpcConnector {
+impl Wire for GrpcWire {
+    const TRANSPORT_NAME: &'static str = "GrpcTransport";
     type Connection = Established;
     type Error = DialError;
+
+    fn new(identity: LocalIdentity, config: Arc<NetworkConfig>, counters: Arc<Counters>) -> Self {
+        GrpcWire {
+            identity,
+            config,
+            counters,
+        }
+    }
+
+    fn serve(
+        &self,
+        listener: TcpListener,
+        links: Arc<Links<GrpcWire>>,
+        inbox: Inbox,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let service = Service {
+            identity: self.identity.clone(),
+            config: Arc::clone(&self.config),
+            links,
+            inbox,
+            limits: self.config.decode_limits(),
+        };
+        service.run(listener)
+    }
 
     async fn connect(&self, peer: NodeId, address: &str) -> Result<Established, DialError> {
         let endpoint = self.endpoint(address)?;
@@ -141,7 +170,7 @@ impl Connector for GrpcConnector {
     }
 }
 
-impl GrpcConnector {
+impl GrpcWire {
     fn endpoint(&self, address: &str) -> Result<Endpoint, DialError> {
         let endpoint = Endpoint::from_shared(format!("http://{address}")).map_err(|error| {
             DialError::Address {

@@ -1,5 +1,8 @@
 //! [`GrpcTransport`]: Raft messages over gRPC (tonic), for deployments that
 //! route, observe or secure traffic as gRPC. Behind the cargo feature `grpc`.
+//! The peer table, queues, reconnection and counters are
+//! [`NetworkTransport`]'s; this module is the [`GrpcWire`]: the service,
+//! the handshake in metadata, and batches on a stream.
 //!
 //! # Protocol
 //! One service, `ordo.transport.v1.RaftTransport`, with one bidirectional
@@ -79,17 +82,8 @@ pub mod proto {
     tonic::include_proto!("ordo.transport.v1");
 }
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
-
-use ordo_core::{Message, NodeId};
-use tokio::runtime::Handle;
-
-use self::dial::GrpcConnector;
-use self::serve::Service;
-use super::codec::handshake::LocalIdentity;
-use super::link::{Counters, LinkSettings, Links, NetworkConfigError, check_peer};
-use super::{Inbox, NetworkConfig, Transport, TransportError, TransportStats};
+pub use self::dial::GrpcWire;
+use super::network::NetworkTransport;
 
 /// Most messages in one `MessageBatch`.
 const MAX_MESSAGES_PER_BATCH: usize = 4096;
@@ -99,190 +93,6 @@ const MAX_MESSAGES_PER_BATCH: usize = 4096;
 /// messages, rounded up.
 const BATCH_OVERHEAD_BYTES: usize = 64 * 1024;
 
-/// Raft messages over gRPC. Cheap to clone: clones share one transport.
-#[derive(Clone)]
-pub struct GrpcTransport {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    config: Arc<NetworkConfig>,
-    identity: LocalIdentity,
-    local_addr: SocketAddr,
-    listener: Mutex<Option<std::net::TcpListener>>,
-    links: Arc<Links<GrpcConnector>>,
-}
-
-impl GrpcTransport {
-    /// Validates `config` and binds its listening address. Nothing is served
-    /// or sent before [`Transport::start`].
-    ///
-    /// # Errors
-    /// [`TransportError::Config`] for an invalid configuration (the message is
-    /// a [`NetworkConfigError`]), [`TransportError::Io`] if the address cannot
-    /// be bound.
-    pub fn bind(config: NetworkConfig) -> Result<Self, TransportError> {
-        config
-            .validate()
-            .map_err(|error| TransportError::Config(error.to_string()))?;
-        let io_error = |context: &str, source| TransportError::Io {
-            context: format!("{context} {}", config.listen_addr),
-            source,
-        };
-        let listener = std::net::TcpListener::bind(config.listen_addr)
-            .map_err(|source| io_error("binding", source))?;
-        listener
-            .set_nonblocking(true)
-            .map_err(|source| io_error("configuring", source))?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| io_error("reading the address of", source))?;
-        let identity = LocalIdentity {
-            cluster_id: config.cluster_id.clone(),
-            node_id: config.node_id,
-        };
-        let config = Arc::new(config);
-        let counters = Arc::new(Counters::default());
-        let connector = GrpcConnector {
-            identity: identity.clone(),
-            config: Arc::clone(&config),
-            counters: Arc::clone(&counters),
-        };
-        let settings = LinkSettings {
-            node_id: config.node_id,
-            send_queue_messages: config.send_queue_messages,
-            reconnect_backoff_min: config.reconnect_backoff_min,
-            reconnect_backoff_max: config.reconnect_backoff_max,
-        };
-        let links = Arc::new(Links::new(connector, settings, counters));
-        for (&peer, address) in &config.peers {
-            links.add_peer(peer, address.clone());
-        }
-        Ok(GrpcTransport {
-            inner: Arc::new(Inner {
-                config,
-                identity,
-                local_addr,
-                listener: Mutex::new(Some(listener)),
-                links,
-            }),
-        })
-    }
-
-    /// The address the server is bound to.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.inner.local_addr
-    }
-
-    /// This node's id.
-    pub fn node_id(&self) -> NodeId {
-        self.inner.identity.node_id
-    }
-
-    /// The configuration the transport runs with.
-    pub fn config(&self) -> &NetworkConfig {
-        &self.inner.config
-    }
-
-    /// Adds a peer (`host:port` of its gRPC server), or moves a known one.
-    /// Works before and after start. Returns false if it was already there.
-    ///
-    /// # Errors
-    /// [`NetworkConfigError::InvalidPeerId`] or
-    /// [`NetworkConfigError::InvalidPeerAddress`].
-    pub fn add_peer(
-        &self,
-        id: NodeId,
-        address: impl Into<String>,
-    ) -> Result<bool, NetworkConfigError> {
-        let address = address.into();
-        check_peer(self.inner.identity.node_id, id, &address)?;
-        Ok(self.inner.links.add_peer(id, address))
-    }
-
-    /// Removes a peer: messages to it are dropped, its streams closed, and
-    /// its new streams refused. Returns false if it was not a peer.
-    pub fn remove_peer(&self, id: NodeId) -> bool {
-        self.inner.links.remove_peer(id)
-    }
-
-    /// The current peers and their addresses, by id.
-    pub fn peers(&self) -> Vec<(NodeId, String)> {
-        self.inner.links.peers()
-    }
-
-    /// What the transport has done so far.
-    pub fn stats(&self) -> TransportStats {
-        self.inner.links.counters().snapshot()
-    }
-
-    /// Stops the transport and waits until its tasks have ended (the server
-    /// gives its connections half a second to wind down).
-    /// [`Transport::stop`] does the same without waiting; await this before
-    /// binding the same address again in the same process.
-    pub async fn shutdown(&self) {
-        self.take_listener();
-        self.inner.links.shutdown().await;
-    }
-
-    fn take_listener(&self) -> Option<std::net::TcpListener> {
-        self.inner
-            .listener
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-    }
-}
-
-impl Transport for GrpcTransport {
-    fn start(&self, inbox: Inbox) -> Result<(), TransportError> {
-        let handle = Handle::try_current().map_err(|_| {
-            TransportError::Config(
-                "GrpcTransport::start must be called within a Tokio runtime".into(),
-            )
-        })?;
-        let listener = self.take_listener().ok_or_else(|| {
-            TransportError::Config("the transport was already started or stopped".into())
-        })?;
-        let listener = {
-            let _runtime = handle.enter();
-            tokio::net::TcpListener::from_std(listener)
-        }
-        .map_err(|source| TransportError::Io {
-            context: format!("listening on {}", self.inner.local_addr),
-            source,
-        })?;
-        let links = &self.inner.links;
-        links
-            .start(inbox.clone(), handle)
-            .map_err(|_| TransportError::Config("the transport was already started".into()))?;
-        let service = Service {
-            identity: self.inner.identity.clone(),
-            config: Arc::clone(&self.inner.config),
-            links: Arc::clone(links),
-            inbox,
-            limits: self.inner.config.decode_limits(),
-        };
-        links.spawn(service.run(listener));
-        Ok(())
-    }
-
-    fn send(&self, message: Message) {
-        self.inner.links.send(message);
-    }
-
-    fn stop(&self) {
-        self.take_listener();
-        self.inner.links.stop();
-    }
-}
-
-impl std::fmt::Debug for GrpcTransport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GrpcTransport")
-            .field("node_id", &self.inner.identity.node_id)
-            .field("cluster_id", &self.inner.identity.cluster_id)
-            .field("local_addr", &self.inner.local_addr)
-            .finish_non_exhaustive()
-    }
-}
+/// Raft messages over gRPC: a [`NetworkTransport`] speaking [`GrpcWire`].
+/// Cheap to clone: clones share one transport.
+pub type GrpcTransport = NetworkTransport<GrpcWire>;

@@ -15,16 +15,18 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Code, Request, Response, Status, Streaming};
 use tracing::{Instrument, debug, error, info, warn};
 
-use super::dial::GrpcConnector;
+use super::dial::GrpcWire;
 use super::guard::{Admission, GuardedStream};
 use super::identity;
 use super::proto::raft_transport_server::{RaftTransport, RaftTransportServer};
 use super::proto::{MessageBatch, StreamClosed};
 use super::{BATCH_OVERHEAD_BYTES, MAX_MESSAGES_PER_BATCH};
+use crate::transport::Inbox;
+use crate::transport::codec::DecodeLimits;
 use crate::transport::codec::handshake::{LocalIdentity, Refusal, RefusalReason};
-use crate::transport::codec::{self, DecodeError, DecodeLimits};
-use crate::transport::link::{Counters, InboundRegistration, Links, NetworkConfig};
-use crate::transport::{Delivered, Inbox};
+use crate::transport::link::{
+    AfterDelivery, Counters, InboundLink, InboundRegistration, Links, NetworkConfig, Refused,
+};
 
 /// Most concurrent streams on one HTTP/2 connection. A peer needs one.
 const MAX_STREAMS_PER_CONNECTION: u32 = 8;
@@ -39,7 +41,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 pub(super) struct Service {
     pub(super) identity: LocalIdentity,
     pub(super) config: Arc<NetworkConfig>,
-    pub(super) links: Arc<Links<GrpcConnector>>,
+    pub(super) links: Arc<Links<GrpcWire>>,
     pub(super) inbox: Inbox,
     pub(super) limits: DecodeLimits,
 }
@@ -53,12 +55,8 @@ enum InboundError {
     TooManyMessages { count: usize },
     #[error("a message of {bytes} bytes exceeds the limit of {max_bytes} bytes")]
     Oversized { bytes: usize, max_bytes: usize },
-    #[error("undecodable message: {0}")]
-    Malformed(#[from] DecodeError),
-    #[error("a message claims to come from node {claimed} on node {peer}'s stream")]
-    ForgedSender { claimed: NodeId, peer: NodeId },
-    #[error("a message is addressed to node {to}, not to this node")]
-    Misaddressed { to: NodeId },
+    #[error(transparent)]
+    Refused(#[from] Refused),
 }
 
 impl Service {
@@ -133,6 +131,14 @@ impl Service {
         batches: &mut Streaming<MessageBatch>,
         closed: &CancellationToken,
     ) -> Result<(), InboundError> {
+        let link = InboundLink {
+            peer,
+            node_id: self.identity.node_id,
+            limits: &self.limits,
+            closed,
+            inbox: &self.inbox,
+            counters: self.links.counters(),
+        };
         loop {
             let batch = match batches.message().await {
                 Ok(Some(batch)) => batch,
@@ -151,21 +157,7 @@ impl Service {
                         max_bytes: self.config.max_frame_bytes,
                     });
                 }
-                let message = codec::decode(&bytes, &self.limits)?;
-                if message.from != peer {
-                    return Err(InboundError::ForgedSender {
-                        claimed: message.from,
-                        peer,
-                    });
-                }
-                if message.to != self.identity.node_id {
-                    return Err(InboundError::Misaddressed { to: message.to });
-                }
-                if closed.is_cancelled() {
-                    return Ok(());
-                }
-                Counters::bump(&self.links.counters().messages_received);
-                if self.inbox.deliver_waiting(message).await == Delivered::DroppedClosed {
+                if link.deliver(&bytes).await? == AfterDelivery::Stop {
                     return Ok(());
                 }
             }
@@ -177,7 +169,7 @@ impl Service {
         self,
         peer: NodeId,
         mut batches: Streaming<MessageBatch>,
-        registration: InboundRegistration<GrpcConnector>,
+        registration: InboundRegistration<GrpcWire>,
         closing: mpsc::Sender<Result<StreamClosed, Status>>,
     ) {
         let received = tokio::select! {
@@ -200,8 +192,10 @@ impl Service {
             InboundError::TooManyMessages { .. } | InboundError::Oversized { .. } => {
                 (Some(&counters.closed_oversized), Code::OutOfRange)
             }
-            InboundError::Malformed(_) => (Some(&counters.closed_malformed), Code::InvalidArgument),
-            InboundError::ForgedSender { .. } | InboundError::Misaddressed { .. } => {
+            InboundError::Refused(Refused::Malformed(_)) => {
+                (Some(&counters.closed_malformed), Code::InvalidArgument)
+            }
+            InboundError::Refused(Refused::ForgedSender { .. } | Refused::Misaddressed { .. }) => {
                 (Some(&counters.closed_forged), Code::PermissionDenied)
             }
         };

@@ -11,16 +11,18 @@
 //!                                                 report Unreachable, retry)
 //! ```
 //!
-//! A transport plugs in as a [`Connector`]: how to open an authenticated
-//! connection to a peer, and how to stream a queue over it. Everything else
-//! (when to retry, what to drop, what to tell the node) is decided here once.
+//! A protocol plugs in as a [`Wire`]: how to open an authenticated
+//! connection to a peer, how to stream a queue over it, and how to accept.
+//! Everything else (when to retry, what to drop, what to tell the node) is
+//! decided here once.
 
 pub(crate) mod backoff;
 mod config;
+mod inbound;
 mod stats;
+mod wire;
 
 use std::collections::HashMap;
-use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
@@ -36,41 +38,12 @@ use tracing::{Instrument, debug, info, warn};
 use self::backoff::Backoff;
 pub(crate) use self::config::check_peer;
 pub use self::config::{DEFAULT_MAX_FRAME_BYTES, NetworkConfig, NetworkConfigError};
+pub(crate) use self::inbound::{AfterDelivery, InboundLink, Refused};
 pub(crate) use self::stats::Counters;
 pub use self::stats::TransportStats;
+pub(crate) use self::wire::StreamEnd;
+pub use self::wire::Wire;
 use super::Inbox;
-
-/// How one transport opens connections and streams messages over them.
-pub(crate) trait Connector: Send + Sync + 'static {
-    /// An open, authenticated connection to one peer.
-    type Connection: Send + 'static;
-    /// Why connecting or streaming failed (for the log).
-    type Error: fmt::Display + Send + 'static;
-
-    /// Opens a connection to `peer` at `address` and completes the handshake.
-    fn connect(
-        &self,
-        peer: NodeId,
-        address: &str,
-    ) -> impl Future<Output = Result<Self::Connection, Self::Error>> + Send;
-
-    /// Sends what arrives on `queue` over `connection` until the connection
-    /// fails or the queue closes. Dropping the future closes the connection.
-    fn stream<'a>(
-        &'a self,
-        connection: Self::Connection,
-        queue: &'a mut mpsc::Receiver<Message>,
-    ) -> impl Future<Output = StreamEnd<Self::Error>> + Send + 'a;
-}
-
-/// Why [`Connector::stream`] returned.
-#[derive(Debug)]
-pub(crate) enum StreamEnd<E> {
-    /// The peer was removed (its queue closed): stop for good.
-    QueueClosed,
-    /// The connection failed: reconnect.
-    Lost(E),
-}
 
 /// The limits the shared layer needs.
 #[derive(Clone, Copy, Debug)]
@@ -86,8 +59,8 @@ pub(crate) struct LinkSettings {
 }
 
 /// The peers of one transport and the tasks serving them.
-pub(crate) struct Links<C: Connector> {
-    connector: Arc<C>,
+pub struct Links<W: Wire> {
+    wire: Arc<W>,
     settings: LinkSettings,
     /// Lock order: `peers` before `inbound`.
     peers: RwLock<HashMap<NodeId, PeerSlot>>,
@@ -122,11 +95,11 @@ struct Running {
 #[derive(Debug)]
 pub(crate) struct AlreadyStarted;
 
-impl<C: Connector> Links<C> {
+impl<W: Wire> Links<W> {
     /// Links with no peers yet, reporting to `counters`.
-    pub(crate) fn new(connector: C, settings: LinkSettings, counters: Arc<Counters>) -> Self {
+    pub(crate) fn new(wire: W, settings: LinkSettings, counters: Arc<Counters>) -> Self {
         Links {
-            connector: Arc::new(connector),
+            wire: Arc::new(wire),
             settings,
             peers: RwLock::new(HashMap::new()),
             inbound: Mutex::new(HashMap::new()),
@@ -141,6 +114,11 @@ impl<C: Connector> Links<C> {
     /// The counters.
     pub(crate) fn counters(&self) -> &Arc<Counters> {
         &self.counters
+    }
+
+    /// The wire the links dial and stream with.
+    pub(crate) fn wire(&self) -> &W {
+        &self.wire
     }
 
     /// Starts a dialer for every peer known so far; later peers get theirs
@@ -273,7 +251,7 @@ impl<C: Connector> Links<C> {
     pub(crate) fn register_inbound(
         self: &Arc<Self>,
         peer: NodeId,
-    ) -> Option<InboundRegistration<C>> {
+    ) -> Option<InboundRegistration<W>> {
         let peers = self.peers.read().unwrap_or_else(PoisonError::into_inner);
         if !peers.contains_key(&peer) || self.cancel.is_cancelled() {
             return None;
@@ -318,7 +296,7 @@ impl<C: Connector> Links<C> {
             return;
         };
         let dialer = Dialer {
-            connector: Arc::clone(&self.connector),
+            wire: Arc::clone(&self.wire),
             peer,
             address: slot.address.clone(),
             queue,
@@ -340,14 +318,14 @@ impl<C: Connector> Links<C> {
 
 /// An inbound connection's place in the table; dropping it frees the place
 /// (unless a newer connection from the same peer took it already).
-pub(crate) struct InboundRegistration<C: Connector> {
-    links: Arc<Links<C>>,
+pub(crate) struct InboundRegistration<W: Wire> {
+    links: Arc<Links<W>>,
     peer: NodeId,
     id: u64,
     cancel: CancellationToken,
 }
 
-impl<C: Connector> InboundRegistration<C> {
+impl<W: Wire> InboundRegistration<W> {
     /// Cancelled when the connection must close: the transport stops, the
     /// peer is removed, or the peer opened a newer connection.
     pub(crate) fn cancellation(&self) -> &CancellationToken {
@@ -355,7 +333,7 @@ impl<C: Connector> InboundRegistration<C> {
     }
 }
 
-impl<C: Connector> Drop for InboundRegistration<C> {
+impl<W: Wire> Drop for InboundRegistration<W> {
     fn drop(&mut self) {
         let mut inbound = self
             .links
@@ -372,8 +350,8 @@ impl<C: Connector> Drop for InboundRegistration<C> {
 }
 
 /// The task that keeps one peer's outbound connection alive.
-struct Dialer<C: Connector> {
-    connector: Arc<C>,
+struct Dialer<W: Wire> {
+    wire: Arc<W>,
     peer: NodeId,
     address: String,
     queue: mpsc::Receiver<Message>,
@@ -383,14 +361,14 @@ struct Dialer<C: Connector> {
     backoff: Backoff,
 }
 
-impl<C: Connector> Dialer<C> {
+impl<W: Wire> Dialer<W> {
     async fn run(mut self) {
         let mut failures_in_a_row: u32 = 0;
         loop {
             let attempt = tokio::select! {
                 biased;
                 () = self.cancel.cancelled() => return,
-                attempt = self.connector.connect(self.peer, &self.address) => attempt,
+                attempt = self.wire.connect(self.peer, &self.address) => attempt,
             };
             match attempt {
                 Ok(connection) => {
@@ -401,7 +379,7 @@ impl<C: Connector> Dialer<C> {
                     let end = tokio::select! {
                         biased;
                         () = self.cancel.cancelled() => return,
-                        end = self.connector.stream(connection, &mut self.queue) => end,
+                        end = self.wire.stream(connection, &mut self.queue) => end,
                     };
                     match end {
                         StreamEnd::QueueClosed => return,

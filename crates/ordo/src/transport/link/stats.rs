@@ -15,7 +15,7 @@ macro_rules! counters {
 
         /// The live counters behind [`TransportStats`].
         #[derive(Debug, Default)]
-        pub(crate) struct Counters {
+        pub struct Counters {
             $( pub(crate) $name: AtomicU64, )*
         }
 

@@ -15,15 +15,17 @@ use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, warn};
 
-use super::dial::TcpConnector;
+use super::dial::TcpWire;
 use super::io::{FrameReader, ReadError, write_chunks};
+use crate::transport::Inbox;
 use crate::transport::codec::handshake::{
     Hello, LocalIdentity, MAX_HANDSHAKE_BYTES, Refusal, RefusalReason, Reply,
 };
-use crate::transport::codec::{self, DecodeError, DecodeLimits, FrameBatch};
+use crate::transport::codec::{DecodeLimits, FrameBatch};
 use crate::transport::link::NetworkConfig;
-use crate::transport::link::{Counters, InboundRegistration, Links};
-use crate::transport::{Delivered, Inbox};
+use crate::transport::link::{
+    AfterDelivery, Counters, InboundLink, InboundRegistration, Links, Refused,
+};
 
 /// Longest wait when telling a refused caller why.
 const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_millis(500);
@@ -36,7 +38,7 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 pub(super) struct Acceptor {
     pub(super) identity: LocalIdentity,
     pub(super) config: Arc<NetworkConfig>,
-    pub(super) links: Arc<Links<TcpConnector>>,
+    pub(super) links: Arc<Links<TcpWire>>,
     pub(super) inbox: Inbox,
     pub(super) handshake_slots: Arc<Semaphore>,
     pub(super) limits: DecodeLimits,
@@ -47,12 +49,8 @@ pub(super) struct Acceptor {
 enum InboundError {
     #[error("{0}")]
     Read(#[from] ReadError),
-    #[error("undecodable message: {0}")]
-    Malformed(#[from] DecodeError),
-    #[error("a message claims to come from node {claimed} on node {peer}'s connection")]
-    ForgedSender { claimed: NodeId, peer: NodeId },
-    #[error("a message is addressed to node {to}, not to this node")]
-    Misaddressed { to: NodeId },
+    #[error(transparent)]
+    Refused(#[from] Refused),
 }
 
 impl Acceptor {
@@ -136,7 +134,7 @@ impl Acceptor {
         &self,
         reader: &mut FrameReader<OwnedReadHalf>,
         writer: &mut W,
-    ) -> Option<(NodeId, InboundRegistration<TcpConnector>)> {
+    ) -> Option<(NodeId, InboundRegistration<TcpWire>)> {
         let hello = match reader.next_frame(MAX_HANDSHAKE_BYTES).await {
             Ok(frame) => Hello::decode(&frame).map_err(|error| error.to_string()),
             Err(ReadError::Closed) => {
@@ -206,7 +204,14 @@ impl Acceptor {
         reader: &mut FrameReader<OwnedReadHalf>,
         closed: &CancellationToken,
     ) -> Result<(), InboundError> {
-        let node_id = self.identity.node_id;
+        let link = InboundLink {
+            peer,
+            node_id: self.identity.node_id,
+            limits: &self.limits,
+            closed,
+            inbox: &self.inbox,
+            counters: self.links.counters(),
+        };
         loop {
             let frame = match reader.next_frame(self.config.max_frame_bytes).await {
                 Ok(frame) => frame,
@@ -219,21 +224,7 @@ impl Acceptor {
             if frame.is_empty() {
                 continue; // keepalive
             }
-            let message = codec::decode(&frame, &self.limits)?;
-            if message.from != peer {
-                return Err(InboundError::ForgedSender {
-                    claimed: message.from,
-                    peer,
-                });
-            }
-            if message.to != node_id {
-                return Err(InboundError::Misaddressed { to: message.to });
-            }
-            if closed.is_cancelled() {
-                return Ok(());
-            }
-            Counters::bump(&self.links.counters().messages_received);
-            if self.inbox.deliver_waiting(message).await == Delivered::DroppedClosed {
+            if link.deliver(&frame).await? == AfterDelivery::Stop {
                 return Ok(());
             }
         }
@@ -246,8 +237,8 @@ impl Acceptor {
             InboundError::Read(ReadError::Truncated { .. }) => Some(&counters.closed_truncated),
             InboundError::Read(ReadError::Idle(_)) => Some(&counters.closed_idle),
             InboundError::Read(ReadError::Closed | ReadError::Io(_)) => None,
-            InboundError::Malformed(_) => Some(&counters.closed_malformed),
-            InboundError::ForgedSender { .. } | InboundError::Misaddressed { .. } => {
+            InboundError::Refused(Refused::Malformed(_)) => Some(&counters.closed_malformed),
+            InboundError::Refused(Refused::ForgedSender { .. } | Refused::Misaddressed { .. }) => {
                 Some(&counters.closed_forged)
             }
         };

@@ -7,29 +7,33 @@ use std::time::Duration;
 
 use ordo_core::{Message, NodeId};
 use thiserror::Error;
-use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::mpsc;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc};
 use tokio::time::{Instant, timeout};
 use tracing::error;
 
+use super::accept::Acceptor;
 use super::io::{FrameReader, ReadError, write_chunks};
+use crate::transport::Inbox;
 use crate::transport::codec::handshake::{
     HandshakeError, Hello, LocalIdentity, MAX_HANDSHAKE_BYTES, Reply,
 };
 use crate::transport::codec::{DecodeError, FrameBatch};
 use crate::transport::link::NetworkConfig;
-use crate::transport::link::{Connector, Counters, StreamEnd};
+use crate::transport::link::{Counters, Links, StreamEnd, Wire};
 
-/// Opens and drives outbound TCP connections.
-pub(super) struct TcpConnector {
+/// The TCP wire: length-prefixed frames, the handshake as the first frame
+/// each way, and outbound connections that carry one direction only (see
+/// [the module docs](super)).
+pub struct TcpWire {
     pub(super) identity: LocalIdentity,
     pub(super) config: Arc<NetworkConfig>,
     pub(super) counters: Arc<Counters>,
 }
 
 /// An outbound connection past its handshake.
-pub(super) struct Established {
+pub struct Established {
     /// Read only to notice the peer closing: an acceptor sends nothing after
     /// its welcome.
     reader: FrameReader<OwnedReadHalf>,
@@ -38,7 +42,7 @@ pub(super) struct Established {
 
 /// Why an outbound connection failed.
 #[derive(Debug, Error)]
-pub(super) enum DialError {
+pub enum DialError {
     #[error("connect failed: {0}")]
     Connect(io::Error),
     #[error("connect timed out after {0:?}")]
@@ -63,9 +67,35 @@ impl From<DecodeError> for DialError {
     }
 }
 
-impl Connector for TcpConnector {
+impl Wire for TcpWire {
+    const TRANSPORT_NAME: &'static str = "TcpTransport";
     type Connection = Established;
     type Error = DialError;
+
+    fn new(identity: LocalIdentity, config: Arc<NetworkConfig>, counters: Arc<Counters>) -> Self {
+        TcpWire {
+            identity,
+            config,
+            counters,
+        }
+    }
+
+    fn serve(
+        &self,
+        listener: TcpListener,
+        links: Arc<Links<TcpWire>>,
+        inbox: Inbox,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let acceptor = Arc::new(Acceptor {
+            identity: self.identity.clone(),
+            config: Arc::clone(&self.config),
+            links,
+            inbox,
+            handshake_slots: Arc::new(Semaphore::new(self.config.max_pending_handshakes)),
+            limits: self.config.decode_limits(),
+        });
+        acceptor.run(listener)
+    }
 
     async fn connect(&self, peer: NodeId, address: &str) -> Result<Established, DialError> {
         let limit = self.config.connect_timeout;
@@ -126,7 +156,7 @@ impl Connector for TcpConnector {
     }
 }
 
-impl TcpConnector {
+impl TcpWire {
     async fn handshake(&self, stream: TcpStream, peer: NodeId) -> Result<Established, DialError> {
         let (reader, mut writer) = stream.into_split();
         let mut batch = FrameBatch::new();

@@ -26,7 +26,7 @@ const MAX_IO_SLICES: usize = 64;
 
 /// Why no frame could be read.
 #[derive(Debug, Error)]
-pub(crate) enum ReadError {
+pub enum ReadError {
     /// The stream ended cleanly between frames.
     #[error("the connection was closed")]
     Closed,
