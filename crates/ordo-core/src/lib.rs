@@ -34,6 +34,7 @@ pub use message::{
 pub use planted::{PLANTED_BUGS, planted_bugs};
 pub use quorum::{JointConfig, MajorityConfig, VoteResult};
 pub use raft::{InitialState, MAX_TERM, Proposal, Raft, ReadMode};
+pub use rng::SplitMix64;
 pub use snapshot::{PartialSnapshot, SnapshotMeta, SnapshotRead, SnapshotWrite};
 pub use status::{PeerProgress, Role, SoftState, Status};
 pub use types::{Index, NodeId, Term};
