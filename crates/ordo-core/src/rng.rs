@@ -80,14 +80,22 @@ mod tests {
         let outputs: Vec<u64> = (0..3).map(|_| reference.next_u64()).collect();
         assert_eq!(
             outputs,
-            [0xe220_a839_7b1d_cdaf, 0x6e78_9e6a_a1b9_65f4, 0x06c4_5d18_8009_454f]
+            [
+                0xe220_a839_7b1d_cdaf,
+                0x6e78_9e6a_a1b9_65f4,
+                0x06c4_5d18_8009_454f
+            ]
         );
         // A node's stream: what every simulator seed and transcript rests on.
         let mut node = SplitMix64::for_node(7, 1);
         let outputs: Vec<u64> = (0..3).map(|_| node.next_u64()).collect();
         assert_eq!(
             outputs,
-            [0x5aea_0893_d43c_1309, 0xa919_89d5_a2da_6b31, 0xc8d1_b3ef_933e_1263]
+            [
+                0x5aea_0893_d43c_1309,
+                0xa919_89d5_a2da_6b31,
+                0xc8d1_b3ef_933e_1263
+            ]
         );
     }
 }

@@ -18,8 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
 use ordo_core::{
-    Config, EntryPayload, LogRead, Membership, MembershipChange, NodeId, ReadMode, Role,
-    SplitMix64,
+    Config, EntryPayload, LogRead, Membership, MembershipChange, NodeId, ReadMode, Role, SplitMix64,
 };
 
 use crate::cluster::Cluster;
