@@ -338,7 +338,8 @@ mod tests {
         let mut reads = vec![format!("first {first} last {last}")];
         for index in first.saturating_sub(2)..=last + 1 {
             reads.push(format!("term({index}) = {:?}", log.term(index)));
-            for max_bytes in [0, 25, u64::MAX] {
+            // 20: exactly two commands' payload, the limit's edge.
+            for max_bytes in [0, 10, 20, 25, u64::MAX] {
                 let read = log.entries(index, (index + 3).min(last + 1), max_bytes);
                 reads.push(format!("entries({index}, +3, {max_bytes}) = {read:?}"));
             }
