@@ -2,8 +2,9 @@
 //! after a bound, naming what was awaited and the last thing the check saw.
 //!
 //! Both support modules include this file (`e2e_support` for real processes,
-//! `support` for in-process nodes), so every wait in this crate's tests has
-//! the same bound and the same kind of failure message.
+//! `support` for in-process nodes), and the synchronous `bench_failover`
+//! tests use [`wait_for_blocking`], so every wait in this crate's tests has a
+//! bound and the same kind of failure message.
 #![allow(dead_code, unreachable_pub)]
 
 use std::future::Future;
@@ -47,5 +48,32 @@ where
             context()
         );
         tokio::time::sleep(patience.every).await;
+    }
+}
+
+/// [`wait_for`] for tests without an async runtime: sleeps the thread
+/// between polls.
+///
+/// # Panics
+/// As [`wait_for`].
+pub fn wait_for_blocking<T>(
+    what: &str,
+    patience: Patience,
+    mut check: impl FnMut() -> Result<T, String>,
+    context: impl Fn() -> String,
+) -> T {
+    let deadline = Instant::now() + patience.within;
+    loop {
+        let complaint = match check() {
+            Ok(value) => return value,
+            Err(complaint) => complaint,
+        };
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {:?} waiting for {what} (last seen: {complaint})\n{}",
+            patience.within,
+            context()
+        );
+        std::thread::sleep(patience.every);
     }
 }
