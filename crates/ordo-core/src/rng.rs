@@ -2,10 +2,10 @@
 //!
 //! The core uses it for election jitter only: each node owns one, seeded from
 //! its config, so the same inputs always give the same outputs — the
-//! simulator's seeds and the scenario transcripts depend on that. The other
-//! crates (the simulator's fault schedule, test-data generators, the
-//! runtime's in-process network and reconnect jitter) draw from this same
-//! generator rather than keeping copies of it.
+//! simulator's seeds and the scenario transcripts depend on that. Other code
+//! that needs reproducible numbers (the simulator's fault schedule, the
+//! linearizability test-data generators) draws from this same generator
+//! rather than keeping a copy of it.
 //!
 //! Invariant: the sequence a seed gives never changes. A change would
 //! silently re-roll every recorded simulator seed and transcript; the tests

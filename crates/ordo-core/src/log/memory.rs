@@ -16,9 +16,9 @@
 //!   layout that keeps the runtime benchmarks' memory traffic down.
 //!
 //! Neither can be the other: the core cannot depend on the runtime's
-//! storage, and building `MemLogStore` on this would cost it its layout
-//! and its lock-free reads of the compact form. Their reads are pinned
-//! equal by a differential test in `ordo::storage::mem`.
+//! storage, and building `MemLogStore` on this would cost it its compact
+//! layout (88-byte entries instead of 48). Their reads are pinned equal by
+//! a differential test in `ordo::storage::mem`.
 
 use crate::actions::Persist;
 use crate::entry::Entry;
