@@ -3,11 +3,14 @@
 //! leaves no member process and no scratch directory behind.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod wait_support;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal, kill_process};
+use wait_support::{Patience, wait_for_blocking};
 
 /// Longest any run here may take; a debug build on a loaded machine.
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -112,17 +115,26 @@ fn ctrl_c_stops_every_member_and_removes_the_data() {
         .unwrap();
     let pid = child.id();
     // Until the cluster runs (its members mention the scratch directory).
-    let deadline = Instant::now() + PATIENCE;
-    let scratch = loop {
-        if let Some(dir) = scratch_dirs_of(pid).first() {
-            let dir = dir.display().to_string();
-            if processes_mentioning(&dir).len() == 3 {
-                break dir;
-            }
-        }
-        assert!(Instant::now() < deadline, "the cluster never started");
-        std::thread::sleep(Duration::from_millis(50));
+    let patience = Patience {
+        within: PATIENCE,
+        every: Duration::from_millis(50),
     };
+    let cluster_runs = || {
+        let dir = scratch_dirs_of(pid)
+            .first()
+            .map(|dir| dir.display().to_string())
+            .ok_or("no scratch directory")?;
+        match processes_mentioning(&dir).len() {
+            3 => Ok(dir),
+            members => Err(format!("{members} members run")),
+        }
+    };
+    let scratch = wait_for_blocking(
+        "the bench's cluster to run",
+        patience,
+        cluster_runs,
+        String::new,
+    );
     // Into the trials: a member may be paused right now.
     std::thread::sleep(Duration::from_secs(2));
     kill_process(Pid::from_raw(pid as i32).unwrap(), Signal::INT).unwrap();

@@ -13,7 +13,10 @@ use std::time::Duration;
 use ordo_kv::api::ClusterResponse;
 use ordo_kv::server::RunningNode;
 use reqwest::StatusCode;
-use support::{free_port, get_json, http, leader_of};
+use support::{eventually, free_port, get_json, http, leader_of};
+
+/// How long the waits on elections and transfers here may take.
+const ELECTION_PATIENCE: Duration = Duration::from_secs(15);
 
 async fn put(url: &str, key: &str, value: &str) {
     let response = http()
@@ -43,17 +46,24 @@ async fn another_clusters_directory_with_the_same_name_and_addresses_never_takes
         put(&url, &format!("other-{i}"), "x").await;
     }
     // Leadership moves a few times: each move is a new term.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while other[0].node.status().await.unwrap().term < 5 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the term never grew"
-        );
-        let leader = leader_of(&other).await;
-        let to = other[(leader + 1) % 3].node.id();
-        let _ = other[leader].node.transfer_leadership(to).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    let other_ref = &other;
+    let move_every = Duration::from_millis(300);
+    eventually(
+        "the term to reach 5",
+        ELECTION_PATIENCE,
+        move_every,
+        || async move {
+            let term = other_ref[0].node.status().await.unwrap().term;
+            if term >= 5 {
+                return Ok(());
+            }
+            let leader = leader_of(other_ref).await;
+            let to = other_ref[(leader + 1) % 3].node.id();
+            let _ = other_ref[leader].node.transfer_leadership(to).await;
+            Err(format!("term {term}"))
+        },
+    )
+    .await;
     let other_term = other[0].node.status().await.unwrap().term;
     let other_id = other[0].cluster_id.clone();
     for node in other {
@@ -71,14 +81,17 @@ async fn another_clusters_directory_with_the_same_name_and_addresses_never_takes
 
     // Node 1 comes back on the other cluster's directory.
     this.remove(0).stop().await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while this
-        .iter()
-        .any(|node| !matches!(node.node.leader_id(), Some(2 | 3)))
-    {
-        assert!(tokio::time::Instant::now() < deadline, "no new leader");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let this_ref = &this;
+    let what = "nodes 2 and 3 to follow one of themselves";
+    eventually(what, ELECTION_PATIENCE, Duration::from_millis(20), || {
+        let leaders: Vec<_> = this_ref.iter().map(|node| node.node.leader_id()).collect();
+        std::future::ready(if leaders.iter().all(|l| matches!(l, Some(2 | 3))) {
+            Ok(())
+        } else {
+            Err(format!("leaders named: {leaders:?}"))
+        })
+    })
+    .await;
     let intruder = RunningNode::start(support::settings(1, &peers, &other_dir))
         .await
         .unwrap();

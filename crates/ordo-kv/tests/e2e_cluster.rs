@@ -13,10 +13,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use e2e_support::wait::wait_for;
 use e2e_support::writes::{Writers, assert_at_least, latest};
 use e2e_support::{
     CliOutput, Cluster, EXIT_PATIENCE, PATIENCE, Process, client, eventually, free_port,
-    free_port_base, http, run_ordo, url, wait_healthy,
+    free_port_base, http, patience, run_ordo, url, wait_healthy,
 };
 use ordo_kv::client::{Client, Consistency, Entry, PutOutcome};
 
@@ -923,22 +924,22 @@ async fn status_members_and_leader_transfer_through_the_cli() {
 
 /// Waits until `ordo dev` has printed its welcome; its stdout.
 async fn dev_welcome(dev: &mut Process) -> String {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let stdout = dev.stdout();
-        if stdout.contains("Ctrl-C stops the cluster") {
-            return stdout;
-        }
-        if let Some(status) = dev.try_exit() {
-            panic!("ordo dev exited with {status}\n{}", dev.logs());
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no welcome within {PATIENCE:?}\n{}",
-            dev.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let dev = std::cell::RefCell::new(dev);
+    let check = || {
+        let stdout = dev.borrow().stdout();
+        let exited = dev.borrow_mut().try_exit();
+        std::future::ready(if stdout.contains("Ctrl-C stops the cluster") {
+            Ok(stdout)
+        } else if let Some(status) = exited {
+            panic!("ordo dev exited with {status}\n{}", dev.borrow().logs());
+        } else {
+            Err("no welcome printed".to_owned())
+        })
+    };
+    wait_for("ordo dev's welcome", patience(PATIENCE), check, || {
+        dev.borrow().logs()
+    })
+    .await
 }
 
 /// `ordo dev`: prints its endpoints, serves, stops on SIGINT with exit 0,

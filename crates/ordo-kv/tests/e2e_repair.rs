@@ -7,7 +7,7 @@ mod e2e_support;
 
 use std::path::Path;
 
-use e2e_support::{Cluster, PATIENCE, run_ordo};
+use e2e_support::{Cluster, PATIENCE, eventually, run_ordo};
 use ordo_kv::client::{Client, Consistency};
 
 /// Every key `key/00 .. key/{count}` holds its value on `node` (stale
@@ -28,16 +28,8 @@ async fn has_all(node: &Client, count: u32) -> Result<(), String> {
 }
 
 async fn eventually_has_all(node: &Client, count: u32, what: &str) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        match has_all(node, count).await {
-            Ok(()) => return,
-            Err(complaint) if tokio::time::Instant::now() > deadline => {
-                panic!("{what}: {complaint}")
-            }
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
-        }
-    }
+    let what = format!("{what} to hold all {count} keys");
+    eventually(&what, || has_all(node, count)).await;
 }
 
 async fn put_range(client: &Client, range: std::ops::Range<u32>) {

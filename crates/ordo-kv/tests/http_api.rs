@@ -12,7 +12,7 @@ use ordo_kv::server::RunningNode;
 use ordo_kv::server::settings::Bootstrap;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{free_port, get_json, http, leader_of, start_cluster};
+use support::{PATIENCE, eventually, free_port, get_json, http, leader_of, start_cluster};
 
 async fn json_of(response: reqwest::Response) -> Value {
     response.json().await.unwrap()
@@ -292,28 +292,26 @@ async fn followers_redirect_writes_and_serve_linearizable_reads() {
     for node in nodes {
         node.stop().await;
     }
-    let mut answered = None;
-    for _ in 0..200 {
+    let what = "the survivor to answer a write 503 no_leader";
+    eventually(what, PATIENCE, Duration::from_millis(50), || async {
         // A write to a leader without a quorum waits: ask again.
-        let Ok(response) = client
+        let response = client
             .put(format!("{}/v1/kv/late", survivor.client_url))
             .body("x")
             .timeout(Duration::from_millis(500))
             .send()
             .await
-        else {
-            continue;
-        };
-        if response.status() == StatusCode::SERVICE_UNAVAILABLE {
-            assert_eq!(response.headers()["retry-after"], "1");
-            answered = Some(json_of(response).await["error"].clone());
-            if answered == Some(json!("no_leader")) {
-                break;
-            }
+            .map_err(|error| error.to_string())?;
+        if response.status() != StatusCode::SERVICE_UNAVAILABLE {
+            return Err(format!("answered {}", response.status()));
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(answered, Some(json!("no_leader")));
+        assert_eq!(response.headers()["retry-after"], "1");
+        match json_of(response).await["error"].clone() {
+            error if error == json!("no_leader") => Ok(()),
+            error => Err(format!("503 {error}")),
+        }
+    })
+    .await;
     let health = client
         .get(format!("{}/health", survivor.client_url))
         .send()
@@ -504,25 +502,26 @@ async fn a_node_restarted_at_new_addresses_rejoins() {
         .map(|n| n.client_url.clone());
     let url = url.unwrap_or_else(|| nodes[0].client_url.clone());
     let revision = put(&url, "after", "move").await;
-    let mut rejoined = false;
-    for _ in 0..1500 {
+    let what = format!("node {moved_id} to rejoin at its new address");
+    eventually(&what, PATIENCE, Duration::from_millis(20), || async {
         let cluster: ClusterResponse = get_json(&format!("{url}/v1/cluster")).await;
         let logged = cluster
             .members
             .iter()
             .any(|m| m.id == moved_id && m.peer_addr == Some(format!("127.0.0.1:{new_port}")));
-        let caught_up =
-            restarted.node.status().await.unwrap().applied_index >= cluster.node.commit_index;
-        if logged && caught_up && restarted.node.leader_id().is_some() {
-            rejoined = true;
-            break;
+        let applied = restarted.node.status().await.unwrap().applied_index;
+        let caught_up = applied >= cluster.node.commit_index;
+        let leader = restarted.node.leader_id();
+        if logged && caught_up && leader.is_some() {
+            Ok(())
+        } else {
+            Err(format!(
+                "address logged: {logged}, applied {applied} of {}, leader {leader:?}",
+                cluster.node.commit_index
+            ))
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(
-        rejoined,
-        "node {moved_id} never rejoined at its new address"
-    );
+    })
+    .await;
     let read = http()
         .get(format!(
             "{}/v1/kv/after?consistency=stale",

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
 use ordo_core::{
-    Config, EntryPayload, LogRead, Membership, MembershipChange, NodeId, ReadMode, Role,
+    Config, EntryPayload, LogRead, Membership, MembershipChange, NodeId, ReadMode, Role, SplitMix64,
 };
 
 use crate::cluster::Cluster;
@@ -166,28 +166,25 @@ impl std::fmt::Display for RunFailure {
     }
 }
 
-/// A SplitMix64 stream: tiny, fast, and fully determined by its seed.
+/// The simulator's random stream: the core's [`SplitMix64`] (so a run is
+/// fully determined by its seed), with the draws the simulator needs.
 #[derive(Clone, Debug)]
-pub struct SimRng(u64);
+pub struct SimRng(SplitMix64);
 
 impl SimRng {
     /// A stream for `seed`.
     pub fn new(seed: u64) -> Self {
-        SimRng(seed)
+        SimRng(SplitMix64::new(seed))
     }
 
     /// 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
-    /// A number below `bound` (which must be positive).
+    /// A number below `bound` (a zero bound counts as one).
     pub fn below(&mut self, bound: u64) -> u64 {
-        self.next_u64() % bound.max(1)
+        self.0.in_range(0, bound.max(1))
     }
 
     /// True with probability `per_mille / 1000`.

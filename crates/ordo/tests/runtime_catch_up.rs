@@ -12,12 +12,12 @@ mod runtime_support;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ordo::storage::{SnapshotStore, WalConfig, WalLogStore};
 use ordo::transport::InProcessNetwork;
 use ordo::{Event, NodeId, RaftConfig, RaftError, RaftNode};
-use runtime_support::{Answer, Cluster, Kv, add, config, get};
+use runtime_support::{Answer, Cluster, Kv, add, config, get, wait_until_async};
 
 const IDS: [NodeId; 3] = [1, 2, 3];
 const WRITES_DEFAULT: u64 = 100_000;
@@ -61,9 +61,10 @@ async fn add_many(nodes: Vec<RaftNode<Kv>>, writes: u64) {
             let count = writes / CLIENTS + u64::from(client < writes % CLIENTS);
             tokio::spawn(async move {
                 for _ in 0..count {
-                    while !write_once(&nodes).await {
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
+                    wait_until_async("a write to be acknowledged", || async {
+                        write_once(&nodes).await.then_some(())
+                    })
+                    .await;
                 }
             })
         })

@@ -232,6 +232,32 @@ async fn leadership_moves_on_request() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leadership_transferred_to_the_leader_itself_stays_and_keeps_taking_proposals() {
+    let mut cluster = Cluster::start(3).await;
+    let leader = cluster.leader().await;
+    let term = cluster.node(leader).status().await.unwrap().term;
+    cluster
+        .node(leader)
+        .transfer_leadership(leader)
+        .await
+        .unwrap();
+    // Nothing was started: a leader handing over would refuse this with
+    // `TransferInProgress` for a whole election timeout.
+    let answer = cluster.node(leader).propose(set("a", 1)).await;
+    assert!(answer.is_ok(), "{answer:?}");
+    let status = cluster.node(leader).status().await.unwrap();
+    assert_eq!((status.leader, status.term), (Some(leader), term));
+
+    let follower = cluster.follower_of(leader);
+    let refused = cluster.node(follower).transfer_leadership(follower).await;
+    assert!(
+        matches!(refused, Err(RaftError::NotLeader { .. })),
+        "{refused:?}"
+    );
+    cluster.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replication_survives_a_lossy_network() {
     let mut cluster = Cluster::start(3).await;
     cluster.leader().await;

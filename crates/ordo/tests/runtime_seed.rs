@@ -13,7 +13,7 @@ use ordo::storage::{LogStore, MemLogStore, SnapshotStore};
 use ordo::transport::InProcessNetwork;
 use ordo::{Membership, RaftNode, StateMachine, seed_snapshot};
 use ordo_core::LogRead;
-use runtime_support::{Answer, Cluster, Kv, add, address, config, get, joining};
+use runtime_support::{Answer, Cluster, Kv, add, address, config, get, joining, wait_until_async};
 
 /// The state to seed with, in `Kv`'s own snapshot format.
 fn seed_state() -> Vec<u8> {
@@ -86,15 +86,11 @@ async fn a_seeded_group_starts_from_the_state_and_hands_it_to_new_nodes() {
         })
         .await;
     let joined = cluster.node(4).clone();
-    let mut caught_up = false;
-    for _ in 0..2000 {
-        if value(&joined, "a").await == Some(42) && value(&joined, "b").await == Some(7) {
-            caught_up = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert!(caught_up, "node 4 never got the seeded state");
+    wait_until_async("node 4 to get the seeded state", || async {
+        (value(&joined, "a").await == Some(42) && value(&joined, "b").await == Some(7))
+            .then_some(())
+    })
+    .await;
     cluster.stop_all().await;
 }
 

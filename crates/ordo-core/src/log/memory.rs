@@ -1,5 +1,24 @@
 //! An in-memory log store: the reference implementation of [`LogRead`], used by
 //! the simulator and by tests. It is exact and simple rather than fast.
+//!
+//! # Why there are two in-memory logs
+//! `ordo::storage::MemLogStore` keeps a log in memory too, for the runtime.
+//! They implement the same read contract but serve different drivers:
+//!
+//! - [`MemoryLog`] (here) is a plain value its one driver owns and writes
+//!   through `&mut self`. It has no durability point of its own: the driver
+//!   decides when a [`Persist`] "is durable", which is how the simulator
+//!   loses unsynced writes. Misuse (a gap, an overwrite of compacted
+//!   entries) panics, because here it can only be a bug in the driver.
+//! - `MemLogStore` is a `LogStore`: shared between the runtime's threads
+//!   (`&self`, a lock), misuse answered with a typed `StorageError` like
+//!   any store's, a `Durable` point reported by `sync`, and a compact entry
+//!   layout that keeps the runtime benchmarks' memory traffic down.
+//!
+//! Neither can be the other: the core cannot depend on the runtime's
+//! storage, and building `MemLogStore` on this would cost it its compact
+//! layout (88-byte entries instead of 48). Their reads are pinned equal by
+//! a differential test in `ordo::storage::mem`.
 
 use crate::actions::Persist;
 use crate::entry::Entry;

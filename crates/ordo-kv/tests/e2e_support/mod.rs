@@ -5,7 +5,9 @@
 //! - [`run_ordo`]: one CLI command, bounded by a deadline.
 //! - [`Cluster`]: `ordo serve` nodes with their ports and data directories,
 //!   started, stopped, killed and restarted by id.
-//! - [`eventually`], [`wait_healthy`]: bounded polling.
+//! - [`eventually`], [`wait_healthy`], [`Cluster::eventually`]: bounded
+//!   polling, all through [`wait::wait_for`] (shared with the in-process
+//!   tests' `support`).
 //! - [`writes`]: concurrent writers and a ledger of acknowledged writes.
 //! - [`wal`]: reading and damaging a node's write-ahead log on disk.
 //! - [`forge`]: speaking the peer protocol as a hostile node.
@@ -31,13 +33,27 @@ use ordo_kv::client::{Client, ClientConfig, parse_endpoints};
 
 pub mod forge;
 pub mod tiny_fs;
+#[path = "../wait_support/mod.rs"]
+pub mod wait;
 pub mod wal;
 pub mod writes;
+
+use wait::{Patience, wait_for};
 
 /// The bound on every wait: the machine is shared, so generous.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 /// How long a process may take to exit after SIGTERM or a refused start.
 pub const EXIT_PATIENCE: Duration = Duration::from_secs(10);
+/// How often a wait on real processes polls them.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Waiting up to `within`, polling every [`POLL_INTERVAL`].
+pub fn patience(within: Duration) -> Patience {
+    Patience {
+        within,
+        every: POLL_INTERVAL,
+    }
+}
 
 /// Ports picked below the ephemeral range (32768 and up on Linux).
 const PORT_RANGE: std::ops::Range<u16> = 20_000..32_000;
@@ -118,70 +134,48 @@ fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// Polls `check` every 100 ms until it returns `Ok`; panics with its last
-/// complaint after [`PATIENCE`].
-pub async fn eventually<F, Fut>(what: &str, check: F)
+/// Polls `check` every 100 ms until it returns `Ok`, and returns its value;
+/// panics with its last complaint after [`PATIENCE`].
+pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<(), String>>,
+    Fut: Future<Output = Result<T, String>>,
 {
-    eventually_within(what, PATIENCE, check).await;
+    eventually_within(what, PATIENCE, check).await
 }
 
-/// Polls `check` every 100 ms until it returns `Ok`; panics with its last
-/// complaint after `within`.
-pub async fn eventually_within<F, Fut>(what: &str, within: Duration, check: F)
+/// As [`eventually`], panicking after `within`.
+pub async fn eventually_within<T, F, Fut>(what: &str, within: Duration, check: F) -> T
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<(), String>>,
+    Fut: Future<Output = Result<T, String>>,
 {
-    poll_until(what, within, check, String::new).await;
+    wait_for(what, patience(within), check, String::new).await
 }
 
-/// Polls `check` every 100 ms until it returns `Ok`; panics after `within`
-/// with its last complaint and what `context` adds.
-async fn poll_until<F, Fut>(
-    what: &str,
-    within: Duration,
-    mut check: F,
-    context: impl Fn() -> String,
-) where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<(), String>>,
-{
-    let deadline = Instant::now() + within;
-    loop {
-        let complaint = match check().await {
-            Ok(()) => return,
-            Err(complaint) => complaint,
-        };
-        assert!(
-            Instant::now() < deadline,
-            "{what}: not within {within:?}: {complaint}\n{}",
-            context()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Waits until `GET /health` on `base_url` answers 200.
+/// Waits until `GET /health` on `base_url` answers 200; panics at once if
+/// `process` exits first.
 pub async fn wait_healthy(base_url: &str, process: &mut Process) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(status) = process.try_exit() {
-            panic!("exited with {status} before healthy\n{}", process.logs());
+    let process = std::cell::RefCell::new(process);
+    let check = || {
+        let exited = process.borrow_mut().try_exit();
+        if let Some(status) = exited {
+            panic!(
+                "exited with {status} before healthy\n{}",
+                process.borrow().logs()
+            );
         }
-        let answer = http().get(format!("{base_url}/health")).send().await;
-        if answer.is_ok_and(|answer| answer.status().is_success()) {
-            return;
+        let answer = http().get(format!("{base_url}/health")).send();
+        async move {
+            match answer.await {
+                Ok(answer) if answer.status().is_success() => Ok(()),
+                Ok(answer) => Err(format!("/health answered {}", answer.status())),
+                Err(error) => Err(error.to_string()),
+            }
         }
-        assert!(
-            Instant::now() < deadline,
-            "{base_url} not healthy within {PATIENCE:?}\n{}",
-            process.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    };
+    let what = format!("{base_url} to be healthy");
+    wait_for(&what, patience(PATIENCE), check, || process.borrow().logs()).await;
 }
 
 /// A running `ordo` child process. Dropping it kills it (SIGKILL) and
@@ -579,14 +573,15 @@ impl Cluster {
         self.running.get_mut(&id).expect("node runs")
     }
 
-    /// Polls `check` every 100 ms until it returns `Ok`; panics after
-    /// `within` with its last complaint and every node's recent log.
-    pub async fn eventually<F, Fut>(&self, what: &str, within: Duration, check: F)
+    /// Polls `check` every 100 ms until it returns `Ok`, and returns its
+    /// value; panics after `within` with its last complaint and every node's
+    /// recent log.
+    pub async fn eventually<T, F, Fut>(&self, what: &str, within: Duration, check: F) -> T
     where
         F: FnMut() -> Fut,
-        Fut: Future<Output = Result<(), String>>,
+        Fut: Future<Output = Result<T, String>>,
     {
-        poll_until(what, within, check, || self.logs()).await;
+        wait_for(what, patience(within), check, || self.logs()).await
     }
 
     /// Waits until node `id` answers `GET /v1/cluster`; panics after `within`.
@@ -602,24 +597,20 @@ impl Cluster {
 
     /// Waits until `leader` reports `follower` holding its whole log (lag 0).
     pub async fn wait_caught_up(&self, leader: u64, follower: u64) {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
+        let what = format!("node {follower} to catch up with leader {leader}");
+        self.eventually(&what, PATIENCE, || async move {
             let lag = self.view(leader).await.and_then(|view| {
                 view.replication
                     .iter()
                     .find(|progress| progress.id == follower)
                     .map(|progress| progress.lag)
             });
-            if lag == Some(0) {
-                return;
+            match lag {
+                Some(0) => Ok(()),
+                lag => Err(format!("lag {lag:?}")),
             }
-            assert!(
-                Instant::now() < deadline,
-                "node {follower} not caught up with leader {leader} within {PATIENCE:?} (lag {lag:?})\n{}",
-                self.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await;
     }
 
     /// Starts every node.
@@ -720,20 +711,9 @@ impl Cluster {
 
     /// [`Cluster::wait_for_leader`], panicking after `within`.
     pub async fn wait_for_leader_within(&self, within: Duration) -> u64 {
-        let deadline = Instant::now() + within;
-        let mut last = String::from("nothing yet");
-        while Instant::now() < deadline {
-            match self.agreed_leader().await {
-                Ok(leader) => return leader,
-                Err(why) => last = why,
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!(
-            "cluster {}: no agreed leader within {within:?} ({last})\n{}",
-            self.name,
-            self.logs()
-        );
+        let what = format!("cluster {} to agree on a leader", self.name);
+        self.eventually(&what, within, || self.agreed_leader())
+            .await
     }
 
     async fn agreed_leader(&self) -> Result<u64, String> {

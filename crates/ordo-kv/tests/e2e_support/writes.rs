@@ -11,10 +11,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ordo_kv::client::{Client, Consistency, PutOutcome};
 
+use super::wait::{Patience, wait_for};
 use super::{Cluster, PATIENCE};
 
 /// One acknowledged write: the writer's sequence number is the value, and
@@ -128,16 +129,20 @@ impl Writers {
 
 /// Waits until `acked` reaches `at_least`; panics after [`PATIENCE`].
 pub async fn wait_for_acks(acked: &AtomicU64, at_least: u64, cluster: &Cluster) {
-    let deadline = Instant::now() + PATIENCE;
-    while acked.load(Ordering::Relaxed) < at_least {
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {at_least} writes acknowledged\n{}",
-            acked.load(Ordering::Relaxed),
-            cluster.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let patience = Patience {
+        within: PATIENCE,
+        every: Duration::from_millis(20),
+    };
+    let check = || {
+        let acks = acked.load(Ordering::Relaxed);
+        std::future::ready(if acks >= at_least {
+            Ok(())
+        } else {
+            Err(format!("{acks} acknowledged"))
+        })
+    };
+    let what = format!("{at_least} acknowledged writes");
+    wait_for(&what, patience, check, || cluster.logs()).await;
 }
 
 /// The newest acknowledged write of each key.

@@ -1,14 +1,34 @@
 //! Shared by the in-process server tests: nodes of a cluster started inside
-//! the test process, on ports picked free, with data in a temporary directory.
+//! the test process, on ports picked free, with data in a temporary directory,
+//! and [`eventually`], the bounded wait (shared with `e2e_support`).
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::time::Duration;
 
 use ordo_kv::server::RunningNode;
 use ordo_kv::server::settings::{Bootstrap, Limits, NodeSettings, Timing};
+
+#[path = "../wait_support/mod.rs"]
+pub mod wait;
+
+use wait::{Patience, wait_for};
+
+/// The bound on every wait: the machine is shared, so generous.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Polls `check` every `every` until it returns `Ok`, and returns its value;
+/// panics with its last complaint after `within`.
+pub async fn eventually<T, F, Fut>(what: &str, within: Duration, every: Duration, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    wait_for(what, Patience { within, every }, check, String::new).await
+}
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
@@ -71,28 +91,33 @@ pub async fn start_cluster(size: u64, data: &Path) -> Vec<RunningNode> {
 
 /// The node that leads, once every node agrees on it and knows its client URL.
 pub async fn leader_of(nodes: &[RunningNode]) -> usize {
-    for _ in 0..2000 {
-        let leaders: Vec<_> = nodes.iter().map(|node| node.node.leader_id()).collect();
-        if let Some(Some(leader)) = leaders.first()
-            && leaders.iter().all(|seen| seen == &Some(*leader))
-        {
-            let index = nodes
-                .iter()
-                .position(|node| node.node.id() == *leader)
-                .unwrap();
-            let url_known = nodes.iter().all(|node| {
-                node.node
-                    .addresses()
-                    .get(leader)
-                    .is_some_and(|a| a.contains("client="))
-            });
-            if url_known {
-                return index;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    let check = || std::future::ready(agreed_leader(nodes));
+    let what = "the nodes to agree on a leader whose client URL they all know";
+    eventually(what, PATIENCE, Duration::from_millis(10), check).await
+}
+
+/// The index of the leader every node names, if each knows its client URL.
+fn agreed_leader(nodes: &[RunningNode]) -> Result<usize, String> {
+    let leaders: Vec<_> = nodes.iter().map(|node| node.node.leader_id()).collect();
+    let Some(Some(leader)) = leaders.first() else {
+        return Err(format!("leaders named: {leaders:?}"));
+    };
+    if !leaders.iter().all(|seen| seen == &Some(*leader)) {
+        return Err(format!("leaders named: {leaders:?}"));
     }
-    panic!("the nodes never agreed on a leader");
+    let url_known = nodes.iter().all(|node| {
+        node.node
+            .addresses()
+            .get(leader)
+            .is_some_and(|a| a.contains("client="))
+    });
+    if !url_known {
+        return Err(format!("not every node knows node {leader}'s client URL"));
+    }
+    Ok(nodes
+        .iter()
+        .position(|node| node.node.id() == *leader)
+        .expect("the leader is one of the nodes"))
 }
 
 /// An HTTP client that does not follow redirects (the tests look at them).

@@ -2,6 +2,8 @@
 //! operations, then indeterminate ones), with a hash of each region kept up to
 //! date on every change so the memo cache never rehashes the whole set.
 
+use ordo_core::SplitMix64;
+
 /// A fixed-capacity set of bit indices, split at a word boundary into two
 /// regions.
 ///
@@ -83,13 +85,11 @@ fn bit_hash(index: usize) -> u64 {
     mix64(index as u64)
 }
 
-/// SplitMix64's finalizer applied to `value` plus the golden gamma: a bijection
-/// on `u64` that spreads every input bit.
+/// The first output of a [`SplitMix64`] seeded with `value`: its finalizer
+/// applied to `value` plus the golden gamma, a bijection on `u64` that spreads
+/// every input bit.
 pub(crate) fn mix64(value: u64) -> u64 {
-    let mut z = value.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+    SplitMix64::new(value).next_u64()
 }
 
 #[cfg(test)]

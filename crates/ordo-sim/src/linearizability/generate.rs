@@ -11,7 +11,8 @@
 
 use std::collections::HashMap;
 
-use super::bitset::mix64;
+use ordo_core::SplitMix64;
+
 use super::history::{Operation, Outcome};
 use super::kv::{KvInput, KvKey, KvOperation, KvOutput, KvValue};
 
@@ -65,7 +66,7 @@ pub fn random_kv_history(workload: &KvWorkload, seed: u64) -> Vec<KvOperation> {
         workload.clients > 0 && workload.keys > 0,
         "a workload needs clients and keys"
     );
-    let mut rng = SplitMix64(seed);
+    let mut rng = HistoryRng::new(seed);
     let mut next_call_ns: Vec<u64> = (0..workload.clients)
         .map(|_| rng.at_most(workload.max_think_ns))
         .collect();
@@ -91,7 +92,7 @@ pub fn random_kv_history(workload: &KvWorkload, seed: u64) -> Vec<KvOperation> {
 }
 
 fn random_input(
-    rng: &mut SplitMix64,
+    rng: &mut HistoryRng,
     workload: &KvWorkload,
     position: usize,
     last_written: &mut HashMap<KvKey, KvValue>,
@@ -121,7 +122,7 @@ fn random_input(
 
 /// Times one operation: when it takes effect and when (if ever) its client hears.
 fn plan(
-    rng: &mut SplitMix64,
+    rng: &mut HistoryRng,
     workload: &KvWorkload,
     client_id: u64,
     input: KvInput,
@@ -212,7 +213,7 @@ pub fn plant_stale_read(history: &mut [KvOperation], seed: u64) -> Option<usize>
     if history.is_empty() {
         return None;
     }
-    let start = SplitMix64(seed).below(history.len() as u64) as usize;
+    let start = HistoryRng::new(seed).below(history.len() as u64) as usize;
     for offset in 0..history.len() {
         let read = (start + offset) % history.len();
         if let Some(stale) = stale_value_for(history, read)
@@ -267,19 +268,17 @@ fn value_written(operation: &KvOperation) -> Option<KvValue> {
     }
 }
 
-/// Sebastiano Vigna's SplitMix64: small, fast, and good enough for test data.
-struct SplitMix64(u64);
+/// The core's [`SplitMix64`], with the draws the generator needs.
+struct HistoryRng(SplitMix64);
 
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        let output = mix64(self.0);
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        output
+impl HistoryRng {
+    fn new(seed: u64) -> Self {
+        HistoryRng(SplitMix64::new(seed))
     }
 
     /// Uniform in `0..bound` (up to a negligible bias); `bound` must be positive.
     fn below(&mut self, bound: u64) -> u64 {
-        ((u128::from(self.next()) * u128::from(bound)) >> 64) as u64
+        ((u128::from(self.0.next_u64()) * u128::from(bound)) >> 64) as u64
     }
 
     /// Uniform in `0..=max`.

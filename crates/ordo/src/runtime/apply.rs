@@ -676,7 +676,6 @@ pub(crate) fn restore_from<S: StateMachine>(
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use std::io::{Read, Write};
     use std::time::Instant;
 
     use bytes::Bytes;
@@ -684,32 +683,9 @@ mod tests {
     use tokio::sync::oneshot;
 
     use super::*;
+    use crate::runtime::test_stubs::Echo;
 
-    /// Answers each command with itself, but never more than `max_responses`.
-    struct Echo {
-        max_responses: usize,
-    }
-
-    impl StateMachine for Echo {
-        type Command = u64;
-        type Response = u64;
-        type Query = ();
-        type Answer = ();
-
-        fn apply(&mut self, entries: Vec<Entry<u64>>) -> Vec<u64> {
-            let count = entries.len().min(self.max_responses);
-            entries.into_iter().take(count).map(|e| e.command).collect()
-        }
-        fn query(&self, _: ()) {}
-        fn snapshot(&self, _: &mut dyn Write) -> std::io::Result<()> {
-            Ok(())
-        }
-        fn restore(&mut self, _: &mut dyn Read) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    fn applier(max_responses: usize) -> Applier<Echo> {
+    fn applier(max_responses: usize) -> Applier<Echo<u64>> {
         let (_inputs, receiver) = mpsc::unbounded_channel();
         let soft_state = SoftState {
             role: Role::Follower,
@@ -717,7 +693,7 @@ mod tests {
             leader: None,
         };
         Applier::new(
-            Echo { max_responses },
+            Echo::answering_at_most(max_responses),
             1,
             receiver,
             Arc::new(Shared::new(soft_state, Default::default())),
@@ -739,7 +715,7 @@ mod tests {
 
     type Answer = oneshot::Receiver<Result<u64, RaftError>>;
 
-    fn register(applier: &mut Applier<Echo>, count: usize) -> Vec<Answer> {
+    fn register(applier: &mut Applier<Echo<u64>>, count: usize) -> Vec<Answer> {
         let (replies, answers): (Vec<_>, Vec<_>) = (0..count).map(|_| oneshot::channel()).unzip();
         applier.handle(ApplyInput::Register {
             first_index: 1,

@@ -122,6 +122,8 @@ mod snapshot_io;
 mod snapshot_retry;
 mod state_machine;
 mod status;
+#[cfg(test)]
+mod test_stubs;
 mod waiters;
 
 pub use config::{ConfigError, Peer, RaftConfig};

@@ -145,35 +145,13 @@ impl<S: StateMachine> Drop for QueueTaker<S> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use std::io::{Read, Write};
-
     use tokio::sync::oneshot;
 
     use super::*;
-    use crate::runtime::state_machine::Entry;
-
-    struct Numbers;
-
-    impl StateMachine for Numbers {
-        type Command = u64;
-        type Response = u64;
-        type Query = ();
-        type Answer = ();
-
-        fn apply(&mut self, entries: Vec<Entry<u64>>) -> Vec<u64> {
-            entries.into_iter().map(|e| e.command).collect()
-        }
-        fn query(&self, _: ()) {}
-        fn snapshot(&self, _: &mut dyn Write) -> std::io::Result<()> {
-            Ok(())
-        }
-        fn restore(&mut self, _: &mut dyn Read) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::runtime::test_stubs::Echo;
 
     fn push(
-        queue: &ProposalQueue<Numbers>,
+        queue: &ProposalQueue<Echo<u64>>,
         command: u64,
     ) -> oneshot::Receiver<Result<u64, RaftError>> {
         let (reply, answer) = oneshot::channel();
@@ -183,7 +161,7 @@ mod tests {
 
     #[test]
     fn proposals_are_taken_in_order_at_most_max_at_a_time() {
-        let queue = ProposalQueue::<Numbers>::new();
+        let queue = ProposalQueue::<Echo<u64>>::new();
         let _answers: Vec<_> = (0..5).map(|command| push(&queue, command)).collect();
         let (mut commands, mut replies) = (Vec::new(), Vec::new());
         assert_eq!(queue.take(&mut commands, &mut replies, 3), 3);
@@ -196,7 +174,7 @@ mod tests {
 
     #[tokio::test]
     async fn proposals_left_behind_by_a_take_wake_the_taker_again() {
-        let queue = ProposalQueue::<Numbers>::new();
+        let queue = ProposalQueue::<Echo<u64>>::new();
         let _answers: Vec<_> = (0..3).map(|command| push(&queue, command)).collect();
         queue.pushed().await;
         let (mut commands, mut replies) = (Vec::new(), Vec::new());
@@ -207,7 +185,7 @@ mod tests {
 
     #[tokio::test]
     async fn only_a_push_onto_an_empty_queue_wakes_the_taker() {
-        let queue = ProposalQueue::<Numbers>::new();
+        let queue = ProposalQueue::<Echo<u64>>::new();
         let _first = push(&queue, 1);
         queue.pushed().await; // the permit the first push left
         let _second = push(&queue, 2);
@@ -221,7 +199,7 @@ mod tests {
 
     #[test]
     fn a_closed_queue_hands_back_what_it_held_and_refuses_more() {
-        let queue = ProposalQueue::<Numbers>::new();
+        let queue = ProposalQueue::<Echo<u64>>::new();
         let _answer = push(&queue, 7);
         assert_eq!(queue.close().len(), 1);
         let (reply, mut answer) = oneshot::channel();

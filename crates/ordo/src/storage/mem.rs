@@ -1,4 +1,16 @@
 //! [`MemLogStore`]: the [`LogStore`] contract kept in memory.
+//!
+//! Not to be confused with `ordo_core::MemoryLog`, the core's reference
+//! [`LogRead`] that the simulator drives. This one is a full [`LogStore`]:
+//! shared between the runtime's threads, misuse answered with a typed
+//! [`StorageError`] (it passes the storage [`conformance`](super::conformance)
+//! suite), a [`Durable`] point that moves on `sync`, and entries kept in 48
+//! bytes rather than 88. `MemoryLog` is a plain value owned by one driver,
+//! which panics on misuse and leaves durability to that driver. The core
+//! cannot use this store, and this store does not wrap `MemoryLog` because
+//! the compact layout is what keeps the runtime benchmarks' memory traffic
+//! down (BENCHMARKS.md). Both must read the same after the same writes; a
+//! test below checks it.
 
 use std::collections::VecDeque;
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -318,6 +330,51 @@ mod tests {
     fn a_stored_entry_is_much_smaller_than_an_entry() {
         assert!(std::mem::size_of::<Stored>() <= 48);
         assert!(std::mem::size_of::<Entry>() > 48);
+    }
+
+    /// Every read `LogRead` offers, from `first - 1` to past the end.
+    fn reads(log: &impl LogRead) -> Vec<String> {
+        let (first, last) = (log.first_index(), log.last_index());
+        let mut reads = vec![format!("first {first} last {last}")];
+        for index in first.saturating_sub(2)..=last + 1 {
+            reads.push(format!("term({index}) = {:?}", log.term(index)));
+            // 20: exactly two commands' payload, the limit's edge.
+            for max_bytes in [0, 10, 20, 25, u64::MAX] {
+                let read = log.entries(index, (index + 3).min(last + 1), max_bytes);
+                reads.push(format!("entries({index}, +3, {max_bytes}) = {read:?}"));
+            }
+        }
+        reads
+    }
+
+    #[test]
+    fn reads_the_same_as_the_cores_memory_log_after_the_same_writes() {
+        let store = MemLogStore::new();
+        let mut reference = ordo_core::MemoryLog::new();
+        let command = |index, term| Entry::command(index, term, vec![index as u8; 10]);
+        let writes: [&[Entry]; 4] = [
+            &[
+                command(1, 1),
+                command(2, 1),
+                command(3, 1),
+                Entry::noop(4, 2),
+            ],
+            &[command(5, 2), command(6, 2)],
+            // Overwrites a conflicting suffix.
+            &[command(4, 3), command(5, 3)],
+            &[command(6, 3), command(7, 3), command(8, 3)],
+        ];
+        for entries in writes {
+            store.append(entries).unwrap();
+            reference.append(entries);
+            assert_eq!(reads(&store), reads(&reference));
+        }
+        store.compact(3).unwrap();
+        reference.compact(3);
+        assert_eq!(reads(&store), reads(&reference));
+        store.reset(20, 4).unwrap();
+        reference.reset(20, 4);
+        assert_eq!(reads(&store), reads(&reference));
     }
 
     #[test]

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
-use ordo_core::{Message, NodeId};
+use ordo_core::{Message, NodeId, SplitMix64};
 
 use crate::transport::{Delivered, Inbox, Transport, TransportError};
 
@@ -60,7 +60,7 @@ struct Faults {
     /// Delay of every message, unless its link has its own.
     delay: Option<Duration>,
     link_delays: HashMap<(NodeId, NodeId), Duration>,
-    rng_state: u64,
+    rng: SplitMix64,
 }
 
 impl Faults {
@@ -89,14 +89,9 @@ impl Faults {
         }
     }
 
-    /// A uniform number in [0, 1) (SplitMix64).
+    /// A uniform number in [0, 1).
     fn next_unit(&mut self) -> f64 {
-        self.rng_state = self.rng_state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng_state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
+        (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 
@@ -169,7 +164,7 @@ impl InProcessNetwork {
             } else {
                 rate.clamp(0.0, 1.0)
             };
-            faults.rng_state = seed;
+            faults.rng = SplitMix64::new(seed);
         });
     }
 
@@ -188,9 +183,9 @@ impl InProcessNetwork {
     /// Removes every fault.
     pub fn heal(&self) {
         self.update(|faults| {
-            let rng_state = faults.rng_state;
+            let rng = faults.rng.clone();
             *faults = Faults {
-                rng_state,
+                rng,
                 ..Faults::default()
             };
         });

@@ -1,5 +1,6 @@
 //! Helpers shared by the runtime tests: a key-value state machine that
-//! fingerprints what it applied, and a cluster over an `InProcessNetwork`.
+//! fingerprints what it applied, a cluster over an `InProcessNetwork`, and
+//! the one bounded wait ([`wait`]) every wait and retry loop goes through.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
@@ -7,7 +8,7 @@ use std::future::Future;
 use std::io::{Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ordo::storage::{LogStore, MemLogStore};
 use ordo::transport::InProcessNetwork;
@@ -15,7 +16,12 @@ use ordo::{Entry, NodeId, Peer, RaftConfig, RaftError, RaftNode, StateMachine};
 use serde::{Deserialize, Serialize};
 
 pub mod recording;
+pub mod wait;
 pub mod writers;
+
+// Each test binary uses some of these, none uses all.
+#[allow(unused_imports)]
+pub use wait::{eventually, eventually_within, wait_until, wait_until_async};
 
 /// Generous: the machine is shared with other builds.
 pub const PATIENCE: Duration = Duration::from_secs(20);
@@ -242,44 +248,41 @@ impl Cluster {
 
     /// Proposes through whichever node leads, retrying redirects and drops.
     pub async fn propose(&self, command: Command) -> Option<u64> {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            assert!(Instant::now() < deadline, "no leader took {command:?}");
+        let command = &command;
+        eventually(&format!("a leader to take {command:?}"), || async move {
             let leader = self.leader().await;
             match self.node(leader).propose(command.clone()).await {
-                Ok(response) => return response,
+                Ok(response) => Ok(response),
                 Err(
-                    RaftError::NotLeader { .. }
+                    error @ (RaftError::NotLeader { .. }
                     | RaftError::ProposalDropped
                     | RaftError::TransferInProgress { .. }
-                    | RaftError::Busy { .. },
-                ) => tokio::time::sleep(Duration::from_millis(20)).await,
+                    | RaftError::Busy { .. }),
+                ) => Err(format!("node {leader}: {error}")),
                 Err(error) => panic!("proposal failed: {error}"),
             }
-        }
+        })
+        .await
     }
 
     /// Waits until every running node applied the same `applied` commands
     /// with the same fingerprint, and returns it.
     pub async fn converged(&self, applied: u64) -> u64 {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
+        let what = format!("every replica to apply the same {applied} commands");
+        eventually(&what, || async move {
             let mut prints = Vec::new();
             for node in self.nodes.values() {
                 prints.push(node.read_stale(Query::Fingerprint).await.expect("read"));
             }
             let same = prints.windows(2).all(|pair| pair[0] == pair[1]);
-            if let (true, Some(Answer::Fingerprint { applied: a, digest })) = (same, prints.first())
-                && *a == applied
-            {
-                return *digest;
+            match (same, prints.first()) {
+                (true, Some(Answer::Fingerprint { applied: a, digest })) if *a == applied => {
+                    Ok(*digest)
+                }
+                _ => Err(format!("{prints:?}")),
             }
-            assert!(
-                Instant::now() < deadline,
-                "replicas did not converge on {applied} commands: {prints:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        })
+        .await
     }
 }
 
@@ -306,23 +309,23 @@ impl Cluster {
         F: Fn(RaftNode<Kv>) -> Fut,
         Fut: Future<Output = Result<(), RaftError>>,
     {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            assert!(Instant::now() < deadline, "{what} never succeeded");
+        let change = &change;
+        eventually(&format!("{what} to succeed"), || async move {
             let leader = self.leader().await;
             match change(self.node(leader).clone()).await {
-                Ok(()) => return,
+                Ok(()) => Ok(()),
                 Err(
-                    RaftError::NotLeader { .. }
+                    error @ (RaftError::NotLeader { .. }
                     | RaftError::Busy { .. }
                     | RaftError::ProposalDropped
                     | RaftError::TransferInProgress { .. }
                     | RaftError::Timeout
-                    | RaftError::ShuttingDown,
-                ) => tokio::time::sleep(Duration::from_millis(20)).await,
+                    | RaftError::ShuttingDown),
+                ) => Err(format!("node {leader}: {error}")),
                 Err(error) => panic!("{what} failed: {error}"),
             }
-        }
+        })
+        .await
     }
 
     /// Starts node `id` (joining, on `store`) and adds it through the
@@ -338,34 +341,6 @@ impl Cluster {
         .await;
         self.ids.push(id);
         node
-    }
-}
-
-/// Polls `condition` every 10 ms until it returns `Some`, or panics after
-/// [`PATIENCE`] naming `what`.
-pub async fn wait_until<T>(what: &str, mut condition: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(value) = condition() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// As [`wait_until`], for an async condition.
-pub async fn wait_until_async<T, F: Future<Output = Option<T>>>(
-    what: &str,
-    mut condition: impl FnMut() -> F,
-) -> T {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(value) = condition().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 

@@ -987,14 +987,13 @@ fn refuse<S: StateMachine>(request: Request<S>, error: &RaftError) {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use std::io::{Read, Write};
-
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     use super::*;
-    use crate::runtime::state_machine::Entry;
+    use crate::runtime::test_stubs::Echo;
 
     /// A command that postcard cannot encode when it is odd.
+    #[derive(Debug)]
     struct Picky(u64);
 
     impl Serialize for Picky {
@@ -1012,29 +1011,9 @@ mod tests {
         }
     }
 
-    struct Machine;
-
-    impl StateMachine for Machine {
-        type Command = Picky;
-        type Response = ();
-        type Query = ();
-        type Answer = ();
-
-        fn apply(&mut self, entries: Vec<Entry<Picky>>) -> Vec<()> {
-            vec![(); entries.len()]
-        }
-        fn query(&self, _: ()) {}
-        fn snapshot(&self, _: &mut dyn Write) -> std::io::Result<()> {
-            Ok(())
-        }
-        fn restore(&mut self, _: &mut dyn Read) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[test]
     fn commands_that_cannot_be_encoded_are_answered_and_left_out() {
-        let mut batch = ProposalBatch::<Machine> {
+        let mut batch = ProposalBatch::<Echo<Picky>> {
             commands: (0..5).map(Picky).collect(),
             replies: Vec::new(),
             bytes_per_command: 1,

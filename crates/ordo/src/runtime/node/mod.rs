@@ -458,6 +458,12 @@ impl<S: StateMachine> RaftNode<S> {
     /// [`leader_id`](Self::leader_id) for the outcome (it is abandoned after
     /// one election timeout if `target` does not take over).
     ///
+    /// Transferring to the leader itself is a no-op that succeeds: leadership
+    /// is already where it was asked to be, so nothing starts, proposals are
+    /// taken as before and the term stays. (A scripted "move leadership to
+    /// node X" is then idempotent.) Asked of a node that does not lead,
+    /// naming itself or not, it fails with [`RaftError::NotLeader`].
+    ///
     /// # Errors
     /// [`RaftError::NotLeader`], [`RaftError::NotAVoter`],
     /// [`RaftError::ShuttingDown`], [`RaftError::NotStarted`].

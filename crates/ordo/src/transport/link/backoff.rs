@@ -3,6 +3,8 @@
 use std::hash::BuildHasher;
 use std::time::Duration;
 
+use ordo_core::SplitMix64;
+
 /// Delays between reconnection attempts: each failure doubles the ceiling up
 /// to a cap, and each delay is drawn uniformly from the upper half of the
 /// current ceiling ("equal jitter"), so that nodes that lost a peer together
@@ -13,7 +15,7 @@ pub(crate) struct Backoff {
     min: Duration,
     max: Duration,
     ceiling: Duration,
-    rng: u64,
+    rng: SplitMix64,
 }
 
 impl Backoff {
@@ -24,7 +26,7 @@ impl Backoff {
             min,
             max: max.max(min),
             ceiling: min,
-            rng: seed,
+            rng: SplitMix64::new(seed),
         }
     }
 
@@ -51,11 +53,7 @@ impl Backoff {
 
     /// SplitMix64: small, fast, and good enough for jitter.
     fn next_random(&mut self) -> u64 {
-        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.rng.next_u64()
     }
 }
 
