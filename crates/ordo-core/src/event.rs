@@ -1,6 +1,7 @@
 //! What happened inside the core that an operator wants to see: elections,
 //! leader and term changes, step-downs, followers whose log went backwards,
-//! messages refused for their term, and repairs finished.
+//! messages refused for their term, repairs finished, and removal from the
+//! group.
 //!
 //! Events ride in [`Actions::events`](crate::Actions::events), in the order
 //! they happened. They are for logs and metrics only: the core needs nothing
@@ -107,5 +108,12 @@ pub enum Event {
     RepairFinished {
         /// The repair point reached.
         through: Index,
+    },
+    /// This node learned that a committed configuration leaves it out: it
+    /// was removed from the group and never campaigns again (unless a later
+    /// configuration adds it back). Reported once per configuration.
+    Removed {
+        /// The index of the configuration entry that leaves it out.
+        config_index: Index,
     },
 }

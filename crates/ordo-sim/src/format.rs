@@ -122,6 +122,10 @@ pub fn message(message: &Message) -> String {
             response.next_offset,
             if response.installed { " installed" } else { "" }
         ),
+        MessageBody::Removed(notice) => format!(
+            " committed={}@{}",
+            notice.committed_index, notice.committed_term
+        ),
     };
     head + &tail
 }
@@ -164,6 +168,9 @@ pub fn event(event: &Event) -> String {
         ),
         Event::RepairFinished { through } => {
             format!("repair finished (log durable through {through})")
+        }
+        Event::Removed { config_index } => {
+            format!("removed from the group (configuration at {config_index} is committed)")
         }
     }
 }

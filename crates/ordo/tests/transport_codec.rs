@@ -14,7 +14,7 @@ use ordo::transport::codec::{
 use ordo_core::{
     AppendRequest, AppendResponse, Entry, EntryPayload, Heartbeat, HeartbeatResponse,
     InstallSnapshotRequest, InstallSnapshotResponse, Membership, Message, MessageBody,
-    ReadIndexRequest, ReadIndexResponse, SnapshotMeta, VoteRequest, VoteResponse,
+    ReadIndexRequest, ReadIndexResponse, RemovalNotice, SnapshotMeta, VoteRequest, VoteResponse,
 };
 use proptest::prelude::*;
 
@@ -139,6 +139,12 @@ fn body() -> impl Strategy<Value = MessageBody> {
                 })
             }
         ),
+        (any::<u64>(), any::<u64>()).prop_map(|(committed_index, committed_term)| {
+            MessageBody::Removed(RemovalNotice {
+                committed_index,
+                committed_term,
+            })
+        }),
     ]
 }
 

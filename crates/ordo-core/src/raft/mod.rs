@@ -41,6 +41,7 @@ mod leader;
 mod node;
 mod outbox;
 mod read_only;
+mod removal;
 mod repair;
 mod snapshots;
 mod step;
@@ -441,6 +442,7 @@ impl<L: LogRead> Raft<L> {
             transferring_to,
             refused_term_messages: self.node.refused_term_messages,
             repair_point: self.node.repair_through,
+            removed: self.node.removed_by().is_some(),
         }
     }
 

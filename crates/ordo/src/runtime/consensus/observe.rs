@@ -102,6 +102,15 @@ impl<S: StateMachine> Consensus<S> {
                 self.refused_for_term(count, last_from, last_term);
             }
             CoreEvent::RepairFinished { through } => self.repair_finished(through),
+            CoreEvent::Removed { config_index } => {
+                tracing::warn!(
+                    node_id,
+                    term = self.state.soft_state.term,
+                    config_index,
+                    "removed from the cluster: a committed configuration leaves this node out; \
+                     it will not campaign again and serves nothing; stop it"
+                );
+            }
         }
     }
 
