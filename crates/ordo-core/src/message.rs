@@ -75,10 +75,15 @@ pub enum MessageBody {
 /// member changes nothing, forged or not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RemovalNotice {
-    /// An index the sender knows committed.
+    /// An index the sender knows committed (0 when it has none the
+    /// receiver could hold: its configuration entry was compacted).
     pub committed_index: Index,
     /// The term of the sender's entry at `committed_index`.
     pub committed_term: Term,
+    /// The sender's leader, if known. A receiver that cannot check the
+    /// notice also asks it for votes in its next elections: a leader answers
+    /// a removed node by replicating to it, which brings it what it lacks.
+    pub leader: Option<NodeId>,
 }
 
 /// One chunk of a snapshot.

@@ -82,12 +82,15 @@ fn body() -> impl Strategy<Value = MessageBody> {
                     read_index,
                 })
             }),
-        (number(), number()).prop_map(|(committed_index, committed_term)| {
-            MessageBody::Removed(RemovalNotice {
-                committed_index,
-                committed_term,
-            })
-        }),
+        (number(), number(), prop::option::of(0u64..6)).prop_map(
+            |(committed_index, committed_term, leader)| {
+                MessageBody::Removed(RemovalNotice {
+                    committed_index,
+                    committed_term,
+                    leader,
+                })
+            }
+        ),
     ]
 }
 

@@ -123,8 +123,10 @@ pub fn message(message: &Message) -> String {
             if response.installed { " installed" } else { "" }
         ),
         MessageBody::Removed(notice) => format!(
-            " committed={}@{}",
-            notice.committed_index, notice.committed_term
+            " committed={}@{} leader={}",
+            notice.committed_index,
+            notice.committed_term,
+            notice.leader.map_or("none".to_string(), |l| l.to_string())
         ),
     };
     head + &tail
@@ -279,6 +281,9 @@ pub fn status(status: &Status) -> String {
     }
     if let Some(point) = status.repair_point {
         let _ = write!(line, " repair-point={point}");
+    }
+    if status.removed {
+        line.push_str(" removed");
     }
     if status.refused_term_messages > 0 {
         let _ = write!(line, " refused-term={}", status.refused_term_messages);

@@ -415,6 +415,7 @@ fn forge(cluster: &mut Cluster, command: &Command) -> Outcome {
         "removed" => MessageBody::Removed(RemovalNotice {
             committed_index: option(command, "index", 1)?,
             committed_term: option(command, "at", 1)?,
+            leader: None,
         }),
         other => return Err(format!("cannot forge {other:?}")),
     };

@@ -139,12 +139,15 @@ fn body() -> impl Strategy<Value = MessageBody> {
                 })
             }
         ),
-        (any::<u64>(), any::<u64>()).prop_map(|(committed_index, committed_term)| {
-            MessageBody::Removed(RemovalNotice {
-                committed_index,
-                committed_term,
-            })
-        }),
+        (any::<u64>(), any::<u64>(), prop::option::of(1..u64::MAX)).prop_map(
+            |(committed_index, committed_term, leader)| {
+                MessageBody::Removed(RemovalNotice {
+                    committed_index,
+                    committed_term,
+                    leader,
+                })
+            }
+        ),
     ]
 }
 

@@ -91,7 +91,11 @@ impl ProgressTracker {
     pub(crate) fn forget_departed(&mut self, membership: &Membership, removed_at: Index) {
         let self_id = self.self_id;
         self.progress.retain(|&id, progress| {
-            let told = progress.match_index >= removed_at || planted::REMOVED_NOT_TOLD;
+            // A configuration at the log's base (index 0, or a snapshot's)
+            // still needs one acknowledged entry: a peer that acknowledged
+            // nothing knows nothing (a node whose own log adds it in an
+            // uncommitted entry the group overwrote is such a peer).
+            let told = progress.match_index >= removed_at.max(1) || planted::REMOVED_NOT_TOLD;
             id == self_id || membership.contains(id) || !told
         });
     }

@@ -129,6 +129,10 @@ impl<L: LogRead> Raft<L> {
         node.log
             .append(vec![Entry::noop(node.log.last_index() + 1, node.term)]);
         leader.broadcast_append(node)?;
+        // Removed nodes that asked us for votes learn it from our appends.
+        for peer in std::mem::take(&mut node.removed_askers) {
+            leader.track_departed(node, peer)?;
+        }
         self.role = RoleState::Leader(Box::new(leader));
         Ok(())
     }
@@ -757,8 +761,9 @@ impl LeaderState {
     /// Replicates to `peer`, a node outside the committed configuration that
     /// asked for votes: it does not know it was removed. The appends bring it
     /// the entry that removed it and a commit index covering it (if its term
-    /// is not above ours); it is forgotten again once it acknowledged that
-    /// entry, or fell silent. At most [`MAX_DEPARTED_PEERS`] at a time.
+    /// is not above ours: see `removal`); it is forgotten again once it
+    /// acknowledged that entry, or fell silent. At most
+    /// [`MAX_DEPARTED_PEERS`] at a time.
     pub(super) fn track_departed<L: LogRead>(
         &mut self,
         node: &mut Node<L>,
@@ -780,6 +785,12 @@ impl LeaderState {
             self.send_appends(node, peer)?;
         }
         Ok(())
+    }
+
+    /// True if this leader replicates to `peer` (a member, or a departed
+    /// node not yet told).
+    pub(super) fn tracks(&self, peer: NodeId) -> bool {
+        self.tracker.get(peer).is_some()
     }
 
     pub(super) fn pending_reads(&self) -> usize {

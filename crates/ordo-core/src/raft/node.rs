@@ -92,6 +92,13 @@ pub(crate) struct Node<L> {
     pub(crate) was_member: bool,
     /// The configuration whose removal of this node was last reported.
     pub(crate) removal_reported: Option<Index>,
+    /// The leader named by a removal notice this node could not check: it
+    /// is asked for votes too, so that it replicates to this node. Cleared
+    /// when a leader contacts this node.
+    pub(crate) removal_leader_hint: Option<NodeId>,
+    /// Removed nodes that asked this node for votes (at most
+    /// `MAX_DEPARTED_PEERS`): if it becomes leader, it replicates to them.
+    pub(crate) removed_askers: BTreeSet<NodeId>,
 }
 
 /// Snapshot actions waiting to be handed out.
@@ -178,6 +185,8 @@ impl<L: LogRead> Node<L> {
             removal_notice_through: 0,
             was_member: false,
             removal_reported: None,
+            removal_leader_hint: None,
+            removed_askers: BTreeSet::new(),
             config,
         };
         node.was_member = node.history.ever_contains(node.id());

@@ -13,12 +13,18 @@
 //!    the entry that removed it (or fell silent for an election timeout),
 //!    not merely until that entry was sent (`ProgressTracker::forget_departed`).
 //! 2. A member whose own configuration is committed and leaves the sender
-//!    out answers that sender's vote requests, and its messages carrying a
-//!    higher term, with a [`RemovalNotice`] instead: it grants no vote and
-//!    adopts no term from it (a node outside a committed configuration is
-//!    never needed to elect a leader: every later leader holds that
-//!    configuration and is elected by its voters). A leader also starts
-//!    replicating to it again (rule 1), which brings it the entry it lacks.
+//!    out answers that sender's vote requests with a [`RemovalNotice`]
+//!    instead: it grants no vote and adopts no term from it (a node outside a
+//!    committed configuration is never needed to elect a leader: every later
+//!    leader holds that configuration and is elected by its voters). Not if
+//!    the sender's log is ahead of its own: the sender may hold a newer
+//!    configuration that adds it, which this member lacks. A leader also
+//!    replicates to the sender again (rule 1), which brings it the entry it
+//!    lacks; a follower remembers it, for the day it leads. A departed peer's
+//!    answers to those appends carrying a higher term are answered the same
+//!    way. The notice names the member's leader: a removed node that cannot
+//!    check it also asks that leader for votes in its next elections (its
+//!    own configuration may name no current voter but followers).
 //! 3. The removed node believes a notice only if it holds the named entry
 //!    with the same term, its configuration in force is at or before it, and
 //!    that configuration leaves it out. A notice is never used to commit or
@@ -26,28 +32,48 @@
 //!    its own configuration counts as a member; at worst a forged one could
 //!    silence a node whose own log already removes it while that removal is
 //!    uncommitted (liveness only, and only for that node).
+//! 4. Without pre-vote, a removed node cut off during its removal may have
+//!    raised its term above the group's; appends in a lower term are stale
+//!    to it. A leader asked for votes by it in a higher term campaigns in
+//!    that term at once, as in a leadership transfer (one short election
+//!    instead of the endless ones before), then replicates to it.
 //!
-//! What it leaves out: a node that missed the removing entry and, without
-//! pre-vote, raised its term above the group's while cut off cannot take a
-//! leader's appends (they are stale to it) nor check a notice, so it keeps
-//! asking for votes, each answered with a notice, without moving anyone's
-//! term. Pre-vote (on by default) keeps its term at the group's.
+//! What it leaves out: a node whose configuration names no current member
+//! (the whole group replaced while it was cut off) reaches nobody who could
+//! tell it, and keeps asking the departed; and a removed node that can send
+//! to the leader but not hear from it raises the group's term with each of
+//! its elections without pre-vote (as any such node does).
 
 use crate::error::Error;
+use crate::event::{ElectionReason, Event, StepDownReason};
 use crate::log::{LogRead, LogReadError, RaftLog};
 use crate::message::{Message, MessageBody, RemovalNotice, VoteRequest};
 use crate::planted;
+use crate::raft::leader::MAX_DEPARTED_PEERS;
 use crate::raft::{Raft, RoleState};
 use crate::types::{Index, NodeId, Term};
 
 impl<L: LogRead> Raft<L> {
     /// True if `message` comes from a node this node's committed
     /// configuration leaves out and asks for something only a member may
-    /// get: a vote, or a higher term.
-    pub(super) fn is_from_removed_node(&self, message: &Message) -> bool {
-        let asks = message.body.is_vote_request()
-            || (message.term > self.node.term && !message.body.is_from_leader());
-        asks && self.excluded_by_committed_config(message.from)
+    /// get: a vote (unless its log is ahead of ours: it may hold a newer
+    /// configuration that adds it), or, from a departed peer this leader
+    /// replicates to, a higher term.
+    pub(super) fn is_from_removed_node(&self, message: &Message) -> Result<bool, Error> {
+        if !self.excluded_by_committed_config(message.from) {
+            return Ok(false);
+        }
+        Ok(match &message.body {
+            MessageBody::PreVote(request) | MessageBody::Vote(request) => {
+                let ours = (self.node.log.last_term()?, self.node.log.last_index());
+                (request.last_log_term, request.last_log_index) <= ours
+            }
+            _ => {
+                let departed = matches!(&self.role, RoleState::Leader(leader)
+                    if leader.tracks(message.from));
+                departed && message.term > self.node.term && !message.body.is_from_leader()
+            }
+        })
     }
 
     /// True if this node is a member of its configuration in force, that
@@ -68,37 +94,82 @@ impl<L: LogRead> Raft<L> {
             MessageBody::PreVote(request) | MessageBody::Vote(request) => Some(request),
             _ => None,
         };
-        if let Some(notice) = self.removal_notice(request)? {
-            self.node.send(message.from, MessageBody::Removed(notice));
+        let notice = self.removal_notice(request)?;
+        self.node.send(message.from, MessageBody::Removed(notice));
+        if request.is_none() {
+            return Ok(());
         }
-        if request.is_some()
-            && let RoleState::Leader(leader) = &mut self.role
-        {
-            leader.track_departed(&mut self.node, message.from)?;
+        let asker = message.from;
+        let RoleState::Leader(leader) = &mut self.role else {
+            // If this node becomes leader, it replicates to the asker.
+            if self.node.removed_askers.len() < MAX_DEPARTED_PEERS {
+                self.node.removed_askers.insert(asker);
+            }
+            return Ok(());
+        };
+        leader.track_departed(&mut self.node, asker)?;
+        // It can check a notice naming its own last entry, if that is at or
+        // past our configuration: it then needs no appends.
+        let checkable = request.is_some_and(|r| {
+            r.last_log_index == notice.committed_index
+                && notice.committed_index >= self.node.history.current_index()
+        });
+        let real_vote = matches!(message.body, MessageBody::Vote(_));
+        if real_vote && message.term > self.node.term && !checkable {
+            self.step_up_to(message.term, asker)?;
         }
         Ok(())
     }
 
-    /// The entry to name in a notice: the asker's last entry if it is
-    /// committed here with the same term (its whole log is then committed,
-    /// whichever configuration it ends with), else this node's
-    /// configuration entry. None if that entry was compacted away.
-    fn removal_notice(&self, request: Option<VoteRequest>) -> Result<Option<RemovalNotice>, Error> {
+    /// This leader's appends are stale to `asker`, whose term is above
+    /// ours: campaign in its term at once, as in a leadership transfer (no
+    /// pre-vote; voters set their stickiness aside, since the leader they
+    /// would protect is the one asking). Our log holds everything committed,
+    /// so we win quickly, and then replicate to `asker`.
+    fn step_up_to(&mut self, term: Term, asker: NodeId) -> Result<(), Error> {
+        let own_term = self.node.term;
+        self.node.events.push(Event::SteppedDown {
+            term: own_term,
+            reason: StepDownReason::RemovedNodeTerm,
+        });
+        self.become_follower(own_term, None);
+        self.node.removed_askers.insert(asker);
+        self.node.events.push(Event::ElectionStarted {
+            term,
+            reason: ElectionReason::RemovedNodeTerm,
+            pre_vote: false,
+        });
+        self.become_candidate_in(term, true)
+    }
+
+    /// The notice for a removed node: it names the asker's last entry if it
+    /// is committed here with the same term (its whole log is then
+    /// committed, whichever configuration it ends with), else this node's
+    /// configuration entry (or nothing, 0, if that was compacted away), and
+    /// this node's leader.
+    fn removal_notice(&self, request: Option<VoteRequest>) -> Result<RemovalNotice, Error> {
         let log = &self.node.log;
+        let leader = self.node.leader_id;
         if let Some(request) = request {
             let index = request.last_log_index;
             if index <= log.committed() && term_held(log, index)? == Some(request.last_log_term) {
-                return Ok(Some(RemovalNotice {
+                return Ok(RemovalNotice {
                     committed_index: index,
                     committed_term: request.last_log_term,
-                }));
+                    leader,
+                });
             }
         }
         let config_index = self.node.history.current_index();
-        Ok(term_held(log, config_index)?.map(|term| RemovalNotice {
-            committed_index: config_index,
-            committed_term: term,
-        }))
+        let (committed_index, committed_term) = match term_held(log, config_index)? {
+            Some(term) => (config_index, term),
+            None => (0, 0),
+        };
+        Ok(RemovalNotice {
+            committed_index,
+            committed_term,
+            leader,
+        })
     }
 
     /// A member says a committed configuration leaves this node out: believe
@@ -111,6 +182,12 @@ impl<L: LogRead> Raft<L> {
         let holds = term_held(&node.log, notice.committed_index)? == Some(notice.committed_term);
         let covers_config = node.history.current_index() <= notice.committed_index;
         if !(holds && covers_config && !node.membership.contains(node.id())) {
+            // Unchecked: ask the sender's leader too in the next elections
+            // (an extra vote request, never counted unless it is a voter).
+            let hint = notice.leader.filter(|&leader| leader != node.id());
+            if hint.is_some() {
+                self.node.removal_leader_hint = hint;
+            }
             return Ok(());
         }
         let through: Index = node.removal_notice_through.max(notice.committed_index);

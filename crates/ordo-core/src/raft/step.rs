@@ -52,7 +52,7 @@ impl<L: LogRead> Raft<L> {
         if let MessageBody::Removed(notice) = message.body {
             return self.receive_removal_notice(notice);
         }
-        if self.is_from_removed_node(&message) {
+        if self.is_from_removed_node(&message)? {
             return self.answer_removed_node(message);
         }
         // Stickiness covers a vote request in our own term too: we may have

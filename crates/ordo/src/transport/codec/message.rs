@@ -104,6 +104,8 @@ pub(crate) fn encode(sink: &mut impl Sink, message: &Message) {
         MessageBody::Removed(notice) => {
             put_varint(sink, notice.committed_index);
             put_varint(sink, notice.committed_term);
+            // Node ids start at 1: 0 says no leader is known.
+            put_varint(sink, notice.leader.unwrap_or(0));
         }
     }
 }
@@ -266,6 +268,8 @@ impl Decoder<'_> {
             kind::REMOVED => MessageBody::Removed(RemovalNotice {
                 committed_index: self.reader.varint("removal notice index")?,
                 committed_term: self.reader.varint("removal notice term")?,
+                leader: Some(self.reader.varint("removal notice leader")?)
+                    .filter(|&leader| leader != 0),
             }),
             tag => {
                 return Err(DecodeError::UnknownTag {
