@@ -52,7 +52,8 @@ fn an_ordinary_build_plants_no_bug() {
         feature = "planted-bug-ack-before-durable",
         feature = "planted-bug-apply-before-commit",
         feature = "planted-bug-stale-read",
-        feature = "planted-bug-vote-after-cut"
+        feature = "planted-bug-vote-after-cut",
+        feature = "planted-bug-removed-not-told"
     )) {
         return;
     }
