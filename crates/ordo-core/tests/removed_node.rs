@@ -261,3 +261,42 @@ fn a_forged_removal_notice_does_not_silence_a_member() {
         "a member told it was removed must still campaign"
     );
 }
+
+#[test]
+fn one_forged_vote_request_from_a_removed_node_moves_no_term() {
+    for pre_vote in [true, false] {
+        let mut cluster = elected_group(pre_vote);
+        remove_node_3(&mut cluster);
+        run(&mut cluster, 10, &|_| false);
+        // A request in node 3's name claims a term far ahead and a log that
+        // lacks the removal. Each member answers with a notice and stays
+        // put: no vote, no term; and the leader does not campaign in that
+        // term, which it does only for a node it already replicates to.
+        for to in [1, 2] {
+            cluster.network.push(Message {
+                from: REMOVED,
+                to,
+                term: 50,
+                body: MessageBody::Vote(ordo_core::VoteRequest {
+                    last_log_index: 1,
+                    last_log_term: 1,
+                    leadership_transfer: false,
+                }),
+            });
+        }
+        cluster.stabilize(100).unwrap_or_else(|e| panic!("{e}"));
+        for id in [1, 2] {
+            let status = cluster.raft(id).map(|r| r.status());
+            assert_eq!(
+                status.as_ref().map(|s| s.term),
+                Some(1),
+                "pre-vote {pre_vote}"
+            );
+            assert_eq!(
+                status.and_then(|s| s.leader),
+                Some(1),
+                "pre-vote {pre_vote}"
+            );
+        }
+    }
+}

@@ -787,6 +787,14 @@ impl LeaderState {
         Ok(())
     }
 
+    /// Notes that `peer` was heard from, if tracked (check-quorum, and
+    /// keeping a departed peer that still talks).
+    pub(super) fn heard_from(&mut self, peer: NodeId) {
+        if let Some(progress) = self.tracker.get_mut(peer) {
+            progress.recently_active = true;
+        }
+    }
+
     /// True if this leader replicates to `peer` (a member, or a departed
     /// node not yet told).
     pub(super) fn tracks(&self, peer: NodeId) -> bool {

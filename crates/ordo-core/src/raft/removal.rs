@@ -34,9 +34,10 @@
 //!    uncommitted (liveness only, and only for that node).
 //! 4. Without pre-vote, a removed node cut off during its removal may have
 //!    raised its term above the group's; appends in a lower term are stale
-//!    to it. A leader asked for votes by it in a higher term campaigns in
-//!    that term at once, as in a leadership transfer (one short election
-//!    instead of the endless ones before), then replicates to it.
+//!    to it. A leader asked for votes in a higher term by a node it already
+//!    replicates to (so not by one forged message) campaigns in that term
+//!    at once, as in a leadership transfer (one short election instead of
+//!    the endless ones before), then replicates to it.
 //!
 //! What it leaves out: a node whose configuration names no current member
 //! (the whole group replaced while it was cut off) reaches nobody who could
@@ -96,10 +97,13 @@ impl<L: LogRead> Raft<L> {
         };
         let notice = self.removal_notice(request)?;
         self.node.send(message.from, MessageBody::Removed(notice));
+        let asker = message.from;
+        if let RoleState::Leader(leader) = &mut self.role {
+            leader.heard_from(asker); // a departed peer still talking
+        }
         if request.is_none() {
             return Ok(());
         }
-        let asker = message.from;
         let RoleState::Leader(leader) = &mut self.role else {
             // If this node becomes leader, it replicates to the asker.
             if self.node.removed_askers.len() < MAX_DEPARTED_PEERS {
@@ -107,6 +111,9 @@ impl<L: LogRead> Raft<L> {
             }
             return Ok(());
         };
+        // Only a node we already replicate to, and heard from, triggers the
+        // election below: one forged request cannot move our term.
+        let already_tracked = leader.tracks(asker);
         leader.track_departed(&mut self.node, asker)?;
         // It can check a notice naming its own last entry, if that is at or
         // past our configuration: it then needs no appends.
@@ -115,7 +122,7 @@ impl<L: LogRead> Raft<L> {
                 && notice.committed_index >= self.node.history.current_index()
         });
         let real_vote = matches!(message.body, MessageBody::Vote(_));
-        if real_vote && message.term > self.node.term && !checkable {
+        if real_vote && message.term > self.node.term && !checkable && already_tracked {
             self.step_up_to(message.term, asker)?;
         }
         Ok(())
