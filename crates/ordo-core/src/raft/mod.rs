@@ -27,7 +27,9 @@
 //! # Membership and leadership transfer
 //! [`Raft::change_membership`] (learners, single-server changes, joint
 //! consensus) and [`Raft::transfer_leadership`]; see
-//! [`config_history`](self::config_history) and the leader module.
+//! [`config_history`](self::config_history) and the leader module. A
+//! removed node learns it was removed even when the messages that would
+//! have told it are lost: see [`removal`](self::removal).
 //!
 //! # Snapshots
 //! The core asks for snapshots, permits compaction, and runs chunked,

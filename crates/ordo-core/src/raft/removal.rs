@@ -2,12 +2,12 @@
 //! would have told it were lost.
 //!
 //! A node stops campaigning once it knows a committed configuration leaves
-//! it out ([`Node::may_campaign`]). It knows from its commit index, which
+//! it out (`Node::may_campaign`). It knows from its commit index, which
 //! only a leader's appends and heartbeats move. If the entry removing it, or
 //! the commit index covering it, never reached it (one lost message, or a
 //! partition during the removal), it used to campaign forever: noise for
 //! every member with pre-vote, a term bump that deposed the leader each time
-//! without. Three rules close the gap:
+//! without. Four rules close the gap:
 //!
 //! 1. A leader keeps replicating to a departed member until it acknowledged
 //!    the entry that removed it (or fell silent for an election timeout),
