@@ -32,12 +32,14 @@
 //!    its own configuration counts as a member; at worst a forged one could
 //!    silence a node whose own log already removes it while that removal is
 //!    uncommitted (liveness only, and only for that node).
-//! 4. Without pre-vote, a removed node cut off during its removal may have
-//!    raised its term above the group's; appends in a lower term are stale
-//!    to it. A leader asked for votes in a higher term by a node it already
-//!    replicates to (so not by one forged message) campaigns in that term
-//!    at once, as in a leadership transfer (one short election instead of
-//!    the endless ones before), then replicates to it.
+//! 4. A removed node may hold a term above the group's (without pre-vote it
+//!    raised it while cut off; with it, it may have adopted a failed
+//!    candidate's before it was removed); appends in a lower term are stale
+//!    to it, and it answers them in its own term. A leader that gets such an
+//!    answer from a departed peer it replicates to (so not from one forged
+//!    vote request) campaigns in that term at once, as in a leadership
+//!    transfer (one short election instead of endless ones), then replicates
+//!    to it.
 //!
 //! What it leaves out: a node whose configuration names no current member
 //! (the whole group replaced while it was cut off) reaches nobody who could
@@ -91,39 +93,35 @@ impl<L: LogRead> Raft<L> {
     /// Answers a removed node: no vote, no term change; a notice it can
     /// check, and on a leader, appends that bring it what it lacks.
     pub(super) fn answer_removed_node(&mut self, message: Message) -> Result<(), Error> {
+        let asker = message.from;
         let request = match message.body {
             MessageBody::PreVote(request) | MessageBody::Vote(request) => Some(request),
             _ => None,
         };
         let notice = self.removal_notice(request)?;
-        self.node.send(message.from, MessageBody::Removed(notice));
-        let asker = message.from;
-        if let RoleState::Leader(leader) = &mut self.role {
-            leader.heard_from(asker); // a departed peer still talking
-        }
-        if request.is_none() {
-            return Ok(());
-        }
-        let RoleState::Leader(leader) = &mut self.role else {
-            // If this node becomes leader, it replicates to the asker.
-            if self.node.removed_askers.len() < MAX_DEPARTED_PEERS {
-                self.node.removed_askers.insert(asker);
-            }
-            return Ok(());
+        self.node.send(asker, MessageBody::Removed(notice));
+        let Some(request) = request else {
+            // A departed peer we replicate to answered in a higher term: our
+            // appends are stale to it (rule 4).
+            return self.step_up_to(message.term, asker);
         };
-        // Only a node we already replicate to, and heard from, triggers the
-        // election below: one forged request cannot move our term.
-        let already_tracked = leader.tracks(asker);
-        leader.track_departed(&mut self.node, asker)?;
         // It can check a notice naming its own last entry, if that is at or
         // past our configuration: it then needs no appends.
-        let checkable = request.is_some_and(|r| {
-            r.last_log_index == notice.committed_index
-                && notice.committed_index >= self.node.history.current_index()
-        });
-        let real_vote = matches!(message.body, MessageBody::Vote(_));
-        if real_vote && message.term > self.node.term && !checkable && already_tracked {
-            self.step_up_to(message.term, asker)?;
+        let checkable = request.last_log_index == notice.committed_index
+            && notice.committed_index >= self.node.history.current_index();
+        if checkable {
+            return Ok(());
+        }
+        match &mut self.role {
+            RoleState::Leader(leader) => {
+                leader.heard_from(asker);
+                leader.track_departed(&mut self.node, asker)?;
+            }
+            // If this node becomes leader, it replicates to the asker.
+            _ if self.node.removed_askers.len() < MAX_DEPARTED_PEERS => {
+                self.node.removed_askers.insert(asker);
+            }
+            _ => {}
         }
         Ok(())
     }
