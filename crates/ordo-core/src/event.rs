@@ -1,6 +1,7 @@
 //! What happened inside the core that an operator wants to see: elections,
 //! leader and term changes, step-downs, followers whose log went backwards,
-//! messages refused for their term, and repairs finished.
+//! messages refused for their term, repairs finished, and removal from the
+//! group.
 //!
 //! Events ride in [`Actions::events`](crate::Actions::events), in the order
 //! they happened. They are for logs and metrics only: the core needs nothing
@@ -20,6 +21,10 @@ pub enum ElectionReason {
     Transfer,
     /// The driver asked ([`Raft::campaign`](crate::Raft::campaign)).
     Requested,
+    /// This node led, and a removed node that does not know it asked for
+    /// votes in a higher term: the leader campaigns in that term at once, so
+    /// that its appends reach the removed node (see `raft/removal.rs`).
+    RemovedNodeTerm,
 }
 
 /// Why a leader stopped leading.
@@ -34,6 +39,9 @@ pub enum StepDownReason {
     /// Its storage may have lost acknowledged entries
     /// ([`Raft::begin_repair`](crate::Raft::begin_repair)).
     Repair,
+    /// A removed node asked for votes in a higher term: the leader campaigns
+    /// in that term at once ([`ElectionReason::RemovedNodeTerm`]).
+    RemovedNodeTerm,
 }
 
 /// One thing worth a log line and a counter.
@@ -107,5 +115,12 @@ pub enum Event {
     RepairFinished {
         /// The repair point reached.
         through: Index,
+    },
+    /// This node learned that a committed configuration leaves it out: it
+    /// was removed from the group and never campaigns again (unless a later
+    /// configuration adds it back). Reported once per configuration.
+    Removed {
+        /// The index of the configuration entry that leaves it out.
+        config_index: Index,
     },
 }

@@ -150,7 +150,7 @@ pub use membership::{Membership, MembershipChange};
 pub use message::{
     AppendRequest, AppendResponse, Heartbeat, HeartbeatResponse, InstallSnapshotRequest,
     InstallSnapshotResponse, Message, MessageBody, ReadIndexRequest, ReadIndexResponse,
-    VoteRequest, VoteResponse,
+    RemovalNotice, VoteRequest, VoteResponse,
 };
 pub use planted::{PLANTED_BUGS, planted_bugs};
 pub use quorum::{JointConfig, MajorityConfig, VoteResult};

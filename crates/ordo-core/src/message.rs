@@ -59,6 +59,31 @@ pub enum MessageBody {
     InstallSnapshot(InstallSnapshotRequest),
     /// The follower's answer to [`MessageBody::InstallSnapshot`].
     InstallSnapshotResponse(InstallSnapshotResponse),
+    /// "A committed configuration leaves you out": a member's answer to a
+    /// node its committed configuration excludes. The receiver believes it
+    /// only if it holds the named entry (see [`RemovalNotice`]).
+    Removed(RemovalNotice),
+}
+
+/// Tells a node that was removed from the group how to check it.
+///
+/// The sender knows `committed_index` committed. The receiver believes it
+/// was removed only if its own log holds that entry with `committed_term`
+/// (so, by log matching, every entry up to it is the sender's, committed)
+/// and the configuration in force in its own log is at or before it and
+/// leaves it out. A notice to a node whose own configuration counts it as a
+/// member changes nothing, forged or not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemovalNotice {
+    /// An index the sender knows committed (0 when it has none the
+    /// receiver could hold: its configuration entry was compacted).
+    pub committed_index: Index,
+    /// The term of the sender's entry at `committed_index`.
+    pub committed_term: Term,
+    /// The sender's leader, if known. A receiver that cannot check the
+    /// notice also asks it for votes in its next elections: a leader answers
+    /// a removed node by replicating to it, which brings it what it lacks.
+    pub leader: Option<NodeId>,
 }
 
 /// One chunk of a snapshot.
@@ -227,6 +252,7 @@ impl MessageBody {
             MessageBody::TimeoutNow => "TimeoutNow",
             MessageBody::InstallSnapshot(_) => "InstallSnapshot",
             MessageBody::InstallSnapshotResponse(_) => "InstallSnapshotResponse",
+            MessageBody::Removed(_) => "Removed",
         }
     }
 }

@@ -16,6 +16,11 @@ pub(crate) const APPLY_BEFORE_COMMIT: bool = cfg!(feature = "planted-bug-apply-b
 /// acknowledged entries.
 pub(crate) const VOTE_AFTER_CUT: bool = cfg!(feature = "planted-bug-vote-after-cut");
 
+/// Treat a removed node as before issue 11: the leader forgets departed
+/// members once their removal commits, whether or not they received it, and
+/// nobody answers a removed node (it may campaign forever).
+pub(crate) const REMOVED_NOT_TOLD: bool = cfg!(feature = "planted-bug-removed-not-told");
+
 /// Answer reads at once, without confirming leadership with a quorum.
 pub(crate) const STALE_READ: bool = cfg!(feature = "planted-bug-stale-read");
 
@@ -32,6 +37,7 @@ pub const PLANTED_BUGS: &[(&str, bool)] = &[
     ("stale-read", STALE_READ),
     ("vote-after-cut", VOTE_AFTER_CUT),
     ("splice-snapshot", SPLICE_SNAPSHOT),
+    ("removed-not-told", REMOVED_NOT_TOLD),
 ];
 
 /// Names of the planted bugs enabled in this build.

@@ -71,6 +71,10 @@ pub struct Status {
     /// acknowledged, up to index `i`, so it neither votes nor campaigns until
     /// its durable log reaches `i` again (see [`Raft::begin_repair`](crate::Raft::begin_repair)).
     pub repair_point: Option<Index>,
+    /// This node was a member and knows that a committed configuration
+    /// leaves it out: it was removed from the group and will not campaign
+    /// again. An operator can stop it.
+    pub removed: bool,
 }
 
 /// One member's replication progress, as the leader sees it.

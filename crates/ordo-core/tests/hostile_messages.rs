@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use ordo_core::{
     AppendRequest, AppendResponse, Entry, Heartbeat, HeartbeatResponse, Message, MessageBody,
-    NodeId, ReadIndexRequest, ReadIndexResponse, Role, VoteRequest, VoteResponse,
+    NodeId, ReadIndexRequest, ReadIndexResponse, RemovalNotice, Role, VoteRequest, VoteResponse,
 };
 use ordo_sim::cluster::Cluster;
 use proptest::prelude::*;
@@ -82,6 +82,15 @@ fn body() -> impl Strategy<Value = MessageBody> {
                     read_index,
                 })
             }),
+        (number(), number(), prop::option::of(0u64..6)).prop_map(
+            |(committed_index, committed_term, leader)| {
+                MessageBody::Removed(RemovalNotice {
+                    committed_index,
+                    committed_term,
+                    leader,
+                })
+            }
+        ),
     ]
 }
 

@@ -472,6 +472,27 @@ async fn learners_are_promoted_and_members_removed_over_http() {
     let cluster: ClusterResponse = get_json(&format!("{url}/v1/cluster")).await;
     assert_eq!(voters(&cluster), vec![(1, true)]);
     assert_eq!(put(&url, "after", "removal").await, 2);
+    // The removed node keeps running, and its health check says why it
+    // will never serve again.
+    let health = format!("{}/health", learner.client_url);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let answer = client.get(&health).send().await.unwrap();
+        let code = answer.status();
+        let body: Value = answer.json().await.unwrap();
+        let removed = body["reasons"]
+            .as_array()
+            .is_some_and(|reasons| reasons.contains(&"removed".into()));
+        if removed {
+            assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never reported removed: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     learner.stop().await;
     for node in nodes {
         node.stop().await;

@@ -122,6 +122,12 @@ pub fn message(message: &Message) -> String {
             response.next_offset,
             if response.installed { " installed" } else { "" }
         ),
+        MessageBody::Removed(notice) => format!(
+            " committed={}@{} leader={}",
+            notice.committed_index,
+            notice.committed_term,
+            notice.leader.map_or("none".to_string(), |l| l.to_string())
+        ),
     };
     head + &tail
 }
@@ -164,6 +170,9 @@ pub fn event(event: &Event) -> String {
         ),
         Event::RepairFinished { through } => {
             format!("repair finished (log durable through {through})")
+        }
+        Event::Removed { config_index } => {
+            format!("removed from the group (configuration at {config_index} is committed)")
         }
     }
 }
@@ -272,6 +281,9 @@ pub fn status(status: &Status) -> String {
     }
     if let Some(point) = status.repair_point {
         let _ = write!(line, " repair-point={point}");
+    }
+    if status.removed {
+        line.push_str(" removed");
     }
     if status.refused_term_messages > 0 {
         let _ = write!(line, " refused-term={}", status.refused_term_messages);

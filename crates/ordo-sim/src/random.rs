@@ -18,7 +18,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
 use ordo_core::{
-    Config, EntryPayload, LogRead, Membership, MembershipChange, NodeId, ReadMode, Role, SplitMix64,
+    Config, EntryPayload, Event, LogRead, Membership, MembershipChange, NodeId, ReadMode, Role,
+    SplitMix64,
 };
 
 use crate::cluster::Cluster;
@@ -199,6 +200,10 @@ const TRACE_LINES: usize = 40;
 const STRAGGLER_PER_MILLE: u64 = 10;
 /// The least extra delay of a straggler, in steps.
 const STRAGGLER_MIN_STEPS: u64 = 100;
+
+/// Calm steps (each ticks every node once: 5 to 10 election timeouts) a
+/// removed node gets to learn its removal once the group commits again.
+const REMOVAL_LEARNING_STEPS: usize = 100;
 
 struct Run {
     cluster: Cluster,
@@ -758,6 +763,89 @@ impl Run {
             .unwrap_or_default()
     }
 
+    /// One step of the calm after the faults: every node ticks once, then
+    /// everything runs until quiet. Returns the nodes that started an
+    /// election meanwhile.
+    fn calm_step(&mut self) -> Result<BTreeSet<NodeId>, String> {
+        let fatal = |e: ordo_core::Error| e.to_string();
+        for id in 1..=self.total_nodes() {
+            self.cluster.tick(id).map_err(fatal)?;
+        }
+        self.cluster.auto_sync = true;
+        self.now += 1;
+        let mut campaigned = BTreeSet::new();
+        for round in self.cluster.stabilize(50).map_err(fatal)? {
+            for (id, actions) in &round.actions {
+                self.observe(*id, actions);
+                let started = |e: &Event| matches!(e, Event::ElectionStarted { .. });
+                if actions.events.iter().any(started) {
+                    campaigned.insert(*id);
+                }
+            }
+        }
+        self.clients.poll(&self.cluster, self.now);
+        self.start_client_operation();
+        self.checker.check_cluster(&self.cluster)?;
+        Ok(campaigned)
+    }
+
+    /// Once the group commits again after the heal, a node its committed
+    /// configuration leaves out must learn that it was removed (issue 11):
+    /// after [`REMOVAL_LEARNING_STEPS`], none may start an election for as
+    /// long again. Before the fix, one that missed the message telling it
+    /// campaigned forever. Exempt: a node whose own configuration names no
+    /// member of the group (the whole group was replaced while it was cut
+    /// off), which asks only nodes that cannot tell it.
+    fn removed_nodes_fall_silent(&mut self) -> Result<(), String> {
+        for step in 0..2 * REMOVAL_LEARNING_STEPS {
+            let Some(members) = self.group_members() else {
+                self.calm_step()?;
+                continue;
+            };
+            let outside: Vec<NodeId> = (1..=self.total_nodes())
+                .filter(|id| !members.contains(id) && self.may_still_campaign(*id, &members))
+                .collect();
+            if outside.is_empty() {
+                return Ok(()); // nobody left to learn it (the usual case: stop early)
+            }
+            let campaigned = self.calm_step()?;
+            if step < REMOVAL_LEARNING_STEPS {
+                continue;
+            }
+            if let Some(id) = outside.iter().find(|id| campaigned.contains(id)) {
+                let status = self.cluster.raft(*id).map(|r| format::status(&r.status()));
+                return Err(format!(
+                    "removed node {id} still campaigns {REMOVAL_LEARNING_STEPS} steps after the \
+                     group committed again without it (members {members:?}); it is {}",
+                    status.unwrap_or_default()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The members of the leader's configuration, if a node leads.
+    fn group_members(&self) -> Option<BTreeSet<NodeId>> {
+        let leader = self.leader()?;
+        self.cluster.raft(leader).map(|r| r.membership().members())
+    }
+
+    /// True if `id`, outside the group, does not know it was removed and
+    /// could be told: its own configuration names a voter that is still a
+    /// member (one that names only departed nodes asks nobody who could
+    /// tell it).
+    fn may_still_campaign(&self, id: NodeId, members: &BTreeSet<NodeId>) -> bool {
+        self.cluster.raft(id).is_some_and(|r| {
+            let own = r.membership();
+            let reaches_the_group = own
+                .voters
+                .iter()
+                .chain(&own.outgoing_voters)
+                .any(|v| members.contains(v));
+            !r.status().removed && reaches_the_group
+        })
+    }
+
     /// After the faults: heal, restart everyone, and require a new entry to
     /// commit everywhere within the step budget.
     fn liveness(&mut self) -> Result<(), String> {
@@ -766,22 +854,9 @@ impl Run {
         for id in 1..=self.total_nodes() {
             self.cluster.restart(id).map_err(|e| e.to_string())?;
         }
-        let fatal = |e: ordo_core::Error| e.to_string();
         let mut proposed_at = None;
         for _ in 0..self.config.liveness_steps {
-            for id in 1..=self.total_nodes() {
-                self.cluster.tick(id).map_err(fatal)?;
-            }
-            self.cluster.auto_sync = true;
-            self.now += 1;
-            for round in self.cluster.stabilize(50).map_err(fatal)? {
-                for (id, actions) in &round.actions {
-                    self.observe(*id, actions);
-                }
-            }
-            self.clients.poll(&self.cluster, self.now);
-            self.start_client_operation();
-            self.checker.check_cluster(&self.cluster)?;
+            self.calm_step()?;
             let Some(leader) = self.leader() else {
                 continue;
             };
@@ -813,7 +888,7 @@ impl Run {
                     .is_some_and(|r| r.status().applied_index >= index)
             });
             if everywhere {
-                return Ok(());
+                return self.removed_nodes_fall_silent();
             }
         }
         if self.waits_for_an_operator() {

@@ -22,7 +22,7 @@
 //! | `partition ID...` / `cut FROM TO` / `heal` | network faults |
 //! | `crash ID` / `restart ID` | process faults |
 //! | `lose-tail ID keep=N` | crash ID, cut its durable log after index N (a synced tail lost to a storage fault), restart it with a repair point at its former last index (`repair=false`: without one) |
-//! | `forge FROM TO heartbeat\|vote\|pre-vote\|timeout-now\|read-index term=T` | put a forged message on the network (a vote request claims the sender's log ends at 1@1; a read asks for read id 1) |
+//! | `forge FROM TO heartbeat\|vote\|pre-vote\|timeout-now\|read-index\|removed term=T` | put a forged message on the network (a vote request claims the sender's log ends at `last=1`@`last-term=1`; a read asks for read id 1; a removal notice names `index=1`@`at=1`) |
 //! | `status [ID...]` / `log ID` | print state |
 //! | `elect ID` | campaign and stabilize, printing only the outcome |
 
@@ -32,7 +32,7 @@ use std::fmt::Write;
 use bytes::Bytes;
 use ordo_core::{
     Config, Entry, HardState, Heartbeat, Index, MembershipChange, MemoryLog, Message, MessageBody,
-    NodeId, Persist, ReadIndexRequest, ReadMode, Role, Term, VoteRequest,
+    NodeId, Persist, ReadIndexRequest, ReadMode, RemovalNotice, Role, Term, VoteRequest,
 };
 
 use crate::cluster::{Cluster, Delivery};
@@ -397,8 +397,8 @@ fn forge(cluster: &mut Cluster, command: &Command) -> Outcome {
     let kind: String = positional(command, 2)?;
     let term: Term = option(command, "term", 1)?;
     let request = VoteRequest {
-        last_log_index: 1,
-        last_log_term: 1,
+        last_log_index: option(command, "last", 1)?,
+        last_log_term: option(command, "last-term", 1)?,
         leadership_transfer: false,
     };
     let body = match kind.as_str() {
@@ -411,6 +411,11 @@ fn forge(cluster: &mut Cluster, command: &Command) -> Outcome {
         "timeout-now" => MessageBody::TimeoutNow,
         "read-index" => MessageBody::ReadIndex(ReadIndexRequest {
             request_ids: vec![1],
+        }),
+        "removed" => MessageBody::Removed(RemovalNotice {
+            committed_index: option(command, "index", 1)?,
+            committed_term: option(command, "at", 1)?,
+            leader: None,
         }),
         other => return Err(format!("cannot forge {other:?}")),
     };

@@ -53,7 +53,8 @@ fn an_ordinary_build_plants_no_bug() {
         feature = "planted-bug-apply-before-commit",
         feature = "planted-bug-stale-read",
         feature = "planted-bug-vote-after-cut",
-        feature = "planted-bug-splice-snapshot"
+        feature = "planted-bug-splice-snapshot",
+        feature = "planted-bug-removed-not-told"
     )) {
         return;
     }

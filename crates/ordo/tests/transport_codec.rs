@@ -14,7 +14,8 @@ use ordo::transport::codec::{
 use ordo_core::{
     AppendRequest, AppendResponse, Entry, EntryPayload, Heartbeat, HeartbeatResponse,
     InstallSnapshotRequest, InstallSnapshotResponse, Membership, Message, MessageBody,
-    ReadIndexRequest, ReadIndexResponse, SnapshotContent, SnapshotMeta, VoteRequest, VoteResponse,
+    ReadIndexRequest, ReadIndexResponse, RemovalNotice, SnapshotContent, SnapshotMeta, VoteRequest,
+    VoteResponse,
 };
 use proptest::prelude::*;
 
@@ -140,6 +141,15 @@ fn body() -> impl Strategy<Value = MessageBody> {
                     snapshot_index,
                     next_offset,
                     installed,
+                })
+            }
+        ),
+        (any::<u64>(), any::<u64>(), prop::option::of(1..u64::MAX)).prop_map(
+            |(committed_index, committed_term, leader)| {
+                MessageBody::Removed(RemovalNotice {
+                    committed_index,
+                    committed_term,
+                    leader,
                 })
             }
         ),

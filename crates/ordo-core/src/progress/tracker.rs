@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::membership::Membership;
+use crate::planted;
 use crate::progress::{Inflights, Progress};
 use crate::quorum::{JointConfig, VoteResult};
 use crate::types::{Index, NodeId};
@@ -66,22 +67,61 @@ impl ProgressTracker {
         limits: WindowLimits,
     ) {
         for id in membership.members() {
-            self.progress.entry(id).or_insert_with(|| {
-                Progress::new(
-                    next_index,
-                    Inflights::new(limits.max_messages, limits.max_bytes),
-                )
-            });
+            self.track(id, next_index, limits);
         }
         self.voters = JointConfig::from_membership(membership);
     }
 
-    /// Stops tracking peers that are not members of `membership` (the leader
-    /// itself is always tracked: it may be leaving while it still leads).
-    pub(crate) fn forget_departed(&mut self, membership: &Membership) {
+    /// Starts tracking `id` (probed from `next_index`) unless it already is.
+    pub(crate) fn track(&mut self, id: NodeId, next_index: Index, limits: WindowLimits) {
+        self.progress.entry(id).or_insert_with(|| {
+            Progress::new(
+                next_index,
+                Inflights::new(limits.max_messages, limits.max_bytes),
+            )
+        });
+    }
+
+    /// Stops tracking peers that are not members of `membership` and have
+    /// acknowledged `removed_at`, the entry of the configuration that left
+    /// them out (the leader itself is always tracked: it may be leaving
+    /// while it still leads). A departed peer that has not acknowledged it
+    /// stays until [`ProgressTracker::forget_silent_departed`]: sent is not
+    /// received, and a peer that never gets it campaigns forever.
+    pub(crate) fn forget_departed(&mut self, membership: &Membership, removed_at: Index) {
         let self_id = self.self_id;
+        self.progress.retain(|&id, progress| {
+            // A configuration at the log's base (index 0, or a snapshot's)
+            // still needs one acknowledged entry: a peer that acknowledged
+            // nothing knows nothing (a node whose own log adds it in an
+            // uncommitted entry the group overwrote is such a peer).
+            let told = progress.match_index >= removed_at.max(1) || planted::REMOVED_NOT_TOLD;
+            id == self_id || membership.contains(id) || !told
+        });
+    }
+
+    /// Stops tracking departed peers not heard from since the last call,
+    /// and starts a new round for the others. A removed node that is down
+    /// costs the leader at most one round of messages; if it comes back, its
+    /// vote requests get it tracked again (see `Raft::answer_removed_node`).
+    pub(crate) fn forget_silent_departed(&mut self, membership: &Membership) {
+        let self_id = self.self_id;
+        self.progress.retain(|&id, progress| {
+            id == self_id || membership.contains(id) || progress.recently_active
+        });
+        for (&id, progress) in &mut self.progress {
+            if !membership.contains(id) {
+                progress.recently_active = false;
+            }
+        }
+    }
+
+    /// How many tracked peers are not members of `membership`.
+    pub(crate) fn departed_count(&self, membership: &Membership) -> usize {
         self.progress
-            .retain(|&id, _| id == self_id || membership.contains(id));
+            .keys()
+            .filter(|&&id| id != self.self_id && !membership.contains(id))
+            .count()
     }
 
     /// The progress of `id`, if it is a member.

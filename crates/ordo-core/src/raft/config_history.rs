@@ -11,7 +11,7 @@
 use crate::entry::{Entry, EntryPayload};
 use crate::log::{LogRead, LogReadError, RaftLog};
 use crate::membership::Membership;
-use crate::types::Index;
+use crate::types::{Index, NodeId};
 
 /// Invariant: entry indexes strictly increase and all exceed `base_index`.
 #[derive(Clone, Debug)]
@@ -71,6 +71,11 @@ impl ConfigHistory {
             1 => Some(&self.base),
             n => Some(&self.entries[n - 2].1),
         }
+    }
+
+    /// True if `id` is a member of any configuration this history holds.
+    pub(crate) fn ever_contains(&self, id: NodeId) -> bool {
+        self.base.contains(id) || self.entries.iter().any(|(_, m)| m.contains(id))
     }
 
     /// The index of the newest configuration entry (the base index if none).

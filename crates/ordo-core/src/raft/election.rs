@@ -117,6 +117,17 @@ impl<L: LogRead> Raft<L> {
     /// [`Error::TermsExhausted`] when the next term would reach the cap.
     pub(super) fn become_candidate(&mut self, leadership_transfer: bool) -> Result<(), Error> {
         let term = self.node.next_election_term()?;
+        self.become_candidate_in(term, leadership_transfer)
+    }
+
+    /// Campaigns in `term`, above the current one (see
+    /// [`Raft::become_candidate`]).
+    pub(super) fn become_candidate_in(
+        &mut self,
+        term: Term,
+        leadership_transfer: bool,
+    ) -> Result<(), Error> {
+        assert!(term > self.node.term, "a candidate's term must rise");
         assert!(
             !self.node.repairing(),
             "a node under repair must not campaign"
@@ -155,14 +166,23 @@ impl<L: LogRead> Raft<L> {
         })
     }
 
+    /// Whom to ask for votes: the other voters, plus the leader a removal
+    /// notice named (see `removal`), whose answer does not count.
     fn other_voters(&self) -> Vec<NodeId> {
         let own_id = self.node.id();
-        self.node
+        let mut asked: Vec<NodeId> = self
+            .node
             .voters
             .voters()
             .into_iter()
             .filter(|&id| id != own_id)
-            .collect()
+            .collect();
+        if let Some(hint) = self.node.removal_leader_hint
+            && !asked.contains(&hint)
+        {
+            asked.push(hint);
+        }
+        asked
     }
 
     /// Pre-candidate and candidate step function (after the shared rules).

@@ -67,6 +67,7 @@ impl<L: LogRead> Raft<L> {
     }
 
     fn heard_from_leader(&mut self, leader: NodeId) {
+        self.node.removal_leader_hint = None;
         self.node.election_elapsed_ticks = 0;
         self.node.leader_contact_elapsed_ticks = 0;
         self.node.leader_id = Some(leader);

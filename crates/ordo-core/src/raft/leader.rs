@@ -33,6 +33,11 @@ use crate::snapshot::{SnapshotContent, SnapshotRead};
 use crate::status::PeerProgress;
 use crate::types::{Index, NodeId};
 
+/// Most nodes outside the configuration a leader replicates to at once
+/// (removed nodes that have not learned it yet): a bound on what nodes that
+/// keep asking for votes can cost it.
+pub(crate) const MAX_DEPARTED_PEERS: usize = 16;
+
 /// What only a leader holds.
 #[derive(Debug)]
 pub(crate) struct LeaderState {
@@ -73,9 +78,11 @@ impl<L: LogRead> Raft<L> {
             leader.append_membership(node, next)?;
             return Ok(());
         }
-        // The change is complete and committed; departed members have been
-        // sent the entry that removed them.
-        leader.tracker.forget_departed(&node.membership);
+        // The change is complete and committed. Departed members that
+        // acknowledged the entry removing them are forgotten; the others are
+        // still sent it (and the commit index covering it) while they answer.
+        let removed_at = node.history.current_index();
+        leader.tracker.forget_departed(&node.membership, removed_at);
         if !node.membership.is_voter(node.id()) {
             let term = node.term;
             node.events.push(Event::SteppedDown {
@@ -122,6 +129,10 @@ impl<L: LogRead> Raft<L> {
         node.log
             .append(vec![Entry::noop(node.log.last_index() + 1, node.term)]);
         leader.broadcast_append(node)?;
+        // Removed nodes that asked us for votes learn it from our appends.
+        for peer in std::mem::take(&mut node.removed_askers) {
+            leader.track_departed(node, peer)?;
+        }
         self.role = RoleState::Leader(Box::new(leader));
         Ok(())
     }
@@ -145,6 +156,10 @@ impl<L: LogRead> Raft<L> {
         }
         if node.election_elapsed_ticks >= node.config.election_timeout_min_ticks {
             node.election_elapsed_ticks = 0;
+            let committed_config = node.history.current_index() <= node.log.committed();
+            if committed_config && !node.membership.is_joint() {
+                leader.tracker.forget_silent_departed(&node.membership);
+            }
             if node.config.check_quorum {
                 if !leader.tracker.quorum_recently_active() {
                     let term = node.term;
@@ -742,6 +757,49 @@ impl LeaderState {
             last_index: index,
             term: node.term,
         })
+    }
+
+    /// Replicates to `peer`, a node outside the committed configuration that
+    /// asked for votes: it does not know it was removed. The appends bring it
+    /// the entry that removed it and a commit index covering it (if its term
+    /// is not above ours: see `removal`); it is forgotten again once it
+    /// acknowledged that entry, or fell silent. At most
+    /// [`MAX_DEPARTED_PEERS`] at a time.
+    pub(super) fn track_departed<L: LogRead>(
+        &mut self,
+        node: &mut Node<L>,
+        peer: NodeId,
+    ) -> Result<(), Error> {
+        let tracked = self.tracker.get(peer).is_some();
+        if !tracked && self.tracker.departed_count(&node.membership) >= MAX_DEPARTED_PEERS {
+            return Ok(());
+        }
+        let limits = WindowLimits {
+            max_messages: node.config.max_inflight_messages,
+            max_bytes: node.config.max_inflight_bytes,
+        };
+        self.tracker.track(peer, node.log.last_index() + 1, limits);
+        if let Some(progress) = self.tracker.get_mut(peer) {
+            progress.recently_active = true;
+        }
+        if self.send_append(node, peer, true)? {
+            self.send_appends(node, peer)?;
+        }
+        Ok(())
+    }
+
+    /// Notes that `peer` was heard from, if tracked (check-quorum, and
+    /// keeping a departed peer that still talks).
+    pub(super) fn heard_from(&mut self, peer: NodeId) {
+        if let Some(progress) = self.tracker.get_mut(peer) {
+            progress.recently_active = true;
+        }
+    }
+
+    /// True if this leader replicates to `peer` (a member, or a departed
+    /// node not yet told).
+    pub(super) fn tracks(&self, peer: NodeId) -> bool {
+        self.tracker.get(peer).is_some()
     }
 
     pub(super) fn pending_reads(&self) -> usize {

@@ -27,7 +27,9 @@
 //! # Membership and leadership transfer
 //! [`Raft::change_membership`] (learners, single-server changes, joint
 //! consensus) and [`Raft::transfer_leadership`]; see
-//! [`config_history`](self::config_history) and the leader module.
+//! [`config_history`](self::config_history) and the leader module. A
+//! removed node learns it was removed even when the messages that would
+//! have told it are lost: see [`removal`](self::removal).
 //!
 //! # Snapshots
 //! The core asks for snapshots, permits compaction, and runs chunked,
@@ -41,6 +43,7 @@ mod leader;
 mod node;
 mod outbox;
 mod read_only;
+mod removal;
 mod repair;
 mod snapshots;
 mod step;
@@ -441,6 +444,7 @@ impl<L: LogRead> Raft<L> {
             transferring_to,
             refused_term_messages: self.node.refused_term_messages,
             repair_point: self.node.repair_through,
+            removed: self.node.removed_by().is_some(),
         }
     }
 

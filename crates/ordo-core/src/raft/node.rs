@@ -85,6 +85,22 @@ pub(crate) struct Node<L> {
     /// acknowledged, up to this index, and it neither votes nor campaigns
     /// (Protocol-Aware Recovery). Cleared once the durable log reaches it.
     pub(crate) repair_through: Option<Index>,
+    /// An index a member's [`RemovalNotice`](crate::RemovalNotice) proved
+    /// committed (this node holds the entry it named). Used only to decide
+    /// that a removal is committed, never to commit or apply anything.
+    pub(crate) removal_notice_through: Index,
+    /// This node was a member of some configuration it knew: only then can
+    /// a configuration leaving it out mean it was removed.
+    pub(crate) was_member: bool,
+    /// The configuration whose removal of this node was last reported.
+    pub(crate) removal_reported: Option<Index>,
+    /// The leader named by a removal notice this node could not check: it
+    /// is asked for votes too, so that it replicates to this node. Cleared
+    /// when a leader contacts this node.
+    pub(crate) removal_leader_hint: Option<NodeId>,
+    /// Removed nodes that asked this node for votes (at most
+    /// `MAX_DEPARTED_PEERS`): if it becomes leader, it replicates to them.
+    pub(crate) removed_askers: BTreeSet<NodeId>,
 }
 
 /// Snapshot actions waiting to be handed out.
@@ -172,8 +188,14 @@ impl<L: LogRead> Node<L> {
             refused_term_messages: 0,
             refused_since_actions: None,
             repair_through: None,
+            removal_notice_through: 0,
+            was_member: false,
+            removal_reported: None,
+            removal_leader_hint: None,
+            removed_askers: BTreeSet::new(),
             config,
         };
+        node.was_member = node.history.ever_contains(node.id());
         node.reset_election_timer();
         Ok(node)
     }
@@ -187,6 +209,7 @@ impl<L: LogRead> Node<L> {
             self.membership = self.history.current().clone();
             self.voters = JointConfig::from_membership(&self.membership);
             self.membership_changed = true;
+            self.was_member |= self.membership.contains(self.id());
         }
     }
 
@@ -236,19 +259,50 @@ impl<L: LogRead> Node<L> {
     /// in force — or it voted in the previous one and the configuration that
     /// removes it is not committed yet. Until then the group may still need it
     /// (its log may be the only up-to-date one); its own vote then does not
-    /// count (Raft dissertation §4.1). Once it knows the removal committed, it
-    /// never campaigns again.
+    /// count (Raft dissertation §4.1). Once it knows the removal committed
+    /// (from its commit index or a member's [`RemovalNotice`](crate::RemovalNotice)),
+    /// it never campaigns again.
     pub(crate) fn may_campaign(&self) -> bool {
         let id = self.id();
         if self.voters.contains(id) {
             return true;
         }
-        let removal_pending = self.history.current_index() > self.log.committed();
+        let removal_pending = self.history.current_index() > self.known_committed();
         removal_pending
             && self
                 .history
                 .previous()
                 .is_some_and(|previous| previous.is_voter(id))
+    }
+
+    /// The highest index this node knows committed, for judging whether its
+    /// configuration is: its commit index, or what a removal notice proved.
+    pub(crate) fn known_committed(&self) -> Index {
+        self.log.committed().max(self.removal_notice_through)
+    }
+
+    /// The index of the committed configuration that removed this node,
+    /// once it knows one: it was a member, the configuration in force leaves
+    /// it out, and that configuration is known committed.
+    pub(crate) fn removed_by(&self) -> Option<Index> {
+        let config_index = self.history.current_index();
+        let removed = self.was_member
+            && !self.membership.contains(self.id())
+            && config_index <= self.known_committed();
+        removed.then_some(config_index)
+    }
+
+    /// Reports [`Event::Removed`] once per configuration that removed this
+    /// node.
+    fn report_removal(&mut self) {
+        self.was_member |= self.membership.contains(self.id());
+        let removed_by = self.removed_by();
+        if removed_by.is_some() && removed_by != self.removal_reported {
+            self.removal_reported = removed_by;
+            if let Some(config_index) = removed_by {
+                self.events.push(Event::Removed { config_index });
+            }
+        }
     }
 
     /// True while the repair point holds this node back from voting and
@@ -275,6 +329,7 @@ impl<L: LogRead> Node<L> {
 
     /// The events since the last actions, refusals summed into one.
     pub(crate) fn take_events(&mut self) -> Vec<Event> {
+        self.report_removal();
         if let Some((count, last_from, last_term)) = self.refused_since_actions.take() {
             self.events.push(Event::MessagesRefusedForTerm {
                 count,

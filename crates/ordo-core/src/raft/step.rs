@@ -4,6 +4,9 @@
 //! 1. Drop malformed or misaddressed messages (they come from outside), and
 //!    refuse (count, report) those whose term is too far ahead or at the
 //!    cap: adopting it could end elections for good.
+//!    A removal notice is checked against the log whatever its term; a
+//!    vote request, or a higher term, from a node this node's committed
+//!    configuration leaves out is answered with one instead (`removal`).
 //! 2. Ignore vote requests of our term or a higher one while in a leader's
 //!    lease (leader stickiness). A higher term: adopt it and become a
 //!    follower — except for pre-vote traffic, which speaks of a term nobody
@@ -44,6 +47,13 @@ impl<L: LogRead> Raft<L> {
         if message.term > self.node.term && !self.node.may_adopt_term(message.term) {
             self.node.refuse_for_term(message.from, message.term);
             return Ok(());
+        }
+        // Removal is answered and checked whatever the terms (see `removal`).
+        if let MessageBody::Removed(notice) = message.body {
+            return self.receive_removal_notice(notice);
+        }
+        if self.is_from_removed_node(&message)? {
+            return self.answer_removed_node(message);
         }
         // Stickiness covers a vote request in our own term too: we may have
         // entered it without hearing from its leader (and so be free to vote)

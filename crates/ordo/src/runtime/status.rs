@@ -51,6 +51,10 @@ pub struct NodeStatus {
     /// leader). It cannot vouch for its state meanwhile: a health check
     /// should report it unavailable.
     pub repair_point: Option<Index>,
+    /// This node was a member and knows a committed configuration leaves it
+    /// out: it was removed from the cluster and never campaigns again. A
+    /// health check should say so; an operator can stop it.
+    pub removed: bool,
     /// What the consensus core did since the node started.
     pub metrics: ConsensusMetrics,
 }

@@ -6,8 +6,10 @@
 //! [`APPLY_LAG_MAX_ENTRIES`], so a node under steady writes is not flapping),
 //! is not being repaired (its log may have lost entries it once reported
 //! durable: until a leader has brought it back past them it must not vote,
-//! and its state is behind what it acknowledged), and its log's disk is not
-//! full. Each failed condition is one reason in the body.
+//! and its state is behind what it acknowledged), its log's disk is not
+//! full, and it was not removed from the cluster (a removed node keeps
+//! running until its operator stops it, but never serves again). Each failed
+//! condition is one reason in the body.
 
 use axum::Json;
 use axum::extract::State;
@@ -35,6 +37,9 @@ pub enum Unhealthy {
     Repairing,
     /// Its log's disk is full.
     DiskFull,
+    /// A committed configuration leaves it out: it was removed from the
+    /// cluster and will not serve again; stop it.
+    Removed,
 }
 
 /// The body of `GET /health`.
@@ -70,6 +75,8 @@ pub struct HealthInputs {
     pub repair_point: Option<Index>,
     /// The log's disk was full at its last write.
     pub disk_full: bool,
+    /// The node knows it was removed from the cluster.
+    pub removed: bool,
 }
 
 /// Every reason the node described by `inputs` cannot serve.
@@ -81,6 +88,7 @@ pub fn verdict(inputs: &HealthInputs) -> Vec<Unhealthy> {
         (lagging, Unhealthy::Applying),
         (inputs.repair_point.is_some(), Unhealthy::Repairing),
         (inputs.disk_full, Unhealthy::DiskFull),
+        (inputs.removed, Unhealthy::Removed),
     ]
     .into_iter()
     .filter_map(|(failed, reason)| failed.then_some(reason))
@@ -97,6 +105,7 @@ pub(super) async fn health(State(state): State<SharedState>) -> Response {
         applied_index: status.as_ref().map_or(0, |status| status.applied_index),
         repair_point: status.as_ref().and_then(|status| status.repair_point),
         disk_full: state.metrics.storage_full(),
+        removed: status.as_ref().is_some_and(|status| status.removed),
     };
     let reasons = verdict(&inputs);
     let healthy = reasons.is_empty();
@@ -164,6 +173,13 @@ mod tests {
                     ..serving
                 },
                 Unhealthy::DiskFull,
+            ),
+            (
+                HealthInputs {
+                    removed: true,
+                    ..serving
+                },
+                Unhealthy::Removed,
             ),
         ];
         for (inputs, reason) in cases {

@@ -852,6 +852,7 @@ impl<S: StateMachine> Consensus<S> {
             shed_appends: self.state.shed_appends,
             snapshot_failures: self.shared.snapshot_failures.load(Ordering::Relaxed),
             repair_point: status.repair_point,
+            removed: status.removed,
             metrics: self.state.observed.metrics,
         }
     }

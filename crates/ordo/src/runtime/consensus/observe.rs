@@ -51,6 +51,9 @@ impl<S: StateMachine> Consensus<S> {
                     ElectionReason::Timeout => "election timeout",
                     ElectionReason::Transfer => "leadership transfer",
                     ElectionReason::Requested => "requested",
+                    ElectionReason::RemovedNodeTerm => {
+                        "a removed node asked for votes in a higher term; taking the group there"
+                    }
                 };
                 tracing::info!(node_id, term, pre_vote, reason = why, "election started");
             }
@@ -75,6 +78,9 @@ impl<S: StateMachine> Consensus<S> {
                     StepDownReason::Removed => "removed from the configuration",
                     StepDownReason::HigherTerm => "a higher term",
                     StepDownReason::Repair => "storage under repair",
+                    StepDownReason::RemovedNodeTerm => {
+                        "campaigning in a removed node's higher term, to reach it"
+                    }
                 };
                 tracing::warn!(node_id, term, reason = why, "stepped down as leader");
             }
@@ -102,6 +108,15 @@ impl<S: StateMachine> Consensus<S> {
                 self.refused_for_term(count, last_from, last_term);
             }
             CoreEvent::RepairFinished { through } => self.repair_finished(through),
+            CoreEvent::Removed { config_index } => {
+                tracing::warn!(
+                    node_id,
+                    term = self.state.soft_state.term,
+                    config_index,
+                    "removed from the cluster: a committed configuration leaves this node out; \
+                     it will not campaign again and serves nothing; stop it"
+                );
+            }
         }
     }
 

@@ -11,7 +11,8 @@ use bytes::Bytes;
 use ordo_core::{
     AppendRequest, AppendResponse, Entry, EntryPayload, Heartbeat, HeartbeatResponse,
     InstallSnapshotRequest, InstallSnapshotResponse, Membership, Message, MessageBody, NodeId,
-    ReadIndexRequest, ReadIndexResponse, SnapshotContent, SnapshotMeta, VoteRequest, VoteResponse,
+    ReadIndexRequest, ReadIndexResponse, RemovalNotice, SnapshotContent, SnapshotMeta, VoteRequest,
+    VoteResponse,
 };
 
 use super::wire::{Reader, Sink, put_length_prefixed, put_varint};
@@ -32,6 +33,7 @@ mod kind {
     pub(super) const TIMEOUT_NOW: u8 = 11;
     pub(super) const INSTALL_SNAPSHOT: u8 = 12;
     pub(super) const INSTALL_SNAPSHOT_RESPONSE: u8 = 13;
+    pub(super) const REMOVED: u8 = 14;
 }
 
 /// Tags of [`EntryPayload`] variants.
@@ -102,6 +104,12 @@ pub(crate) fn encode(sink: &mut impl Sink, message: &Message) {
             put_varint(sink, response.next_offset);
             sink.put_byte(u8::from(response.installed));
         }
+        MessageBody::Removed(notice) => {
+            put_varint(sink, notice.committed_index);
+            put_varint(sink, notice.committed_term);
+            // Node ids start at 1: 0 says no leader is known.
+            put_varint(sink, notice.leader.unwrap_or(0));
+        }
     }
 }
 
@@ -120,6 +128,7 @@ fn kind_tag(body: &MessageBody) -> u8 {
         MessageBody::TimeoutNow => kind::TIMEOUT_NOW,
         MessageBody::InstallSnapshot(_) => kind::INSTALL_SNAPSHOT,
         MessageBody::InstallSnapshotResponse(_) => kind::INSTALL_SNAPSHOT_RESPONSE,
+        MessageBody::Removed(_) => kind::REMOVED,
     }
 }
 
@@ -259,6 +268,12 @@ impl Decoder<'_> {
                     installed: self.reader.bool("installed")?,
                 })
             }
+            kind::REMOVED => MessageBody::Removed(RemovalNotice {
+                committed_index: self.reader.varint("removal notice index")?,
+                committed_term: self.reader.varint("removal notice term")?,
+                leader: Some(self.reader.varint("removal notice leader")?)
+                    .filter(|&leader| leader != 0),
+            }),
             tag => {
                 return Err(DecodeError::UnknownTag {
                     what: "message kind",

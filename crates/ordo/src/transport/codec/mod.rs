@@ -45,6 +45,11 @@
 //!                                 offset length bytes (chunk) done:u8 (0 or 1)
 //!          | InstallSnapshotResponse (13): snapshot_index next_offset
 //!                                 installed:u8 (0 or 1)
+//!          | Removed (14):        committed_index committed_term leader
+//!                                 (0: no leader known)
+//!                                 (added later in version 1: an older
+//!                                 node refuses the unknown tag, and a
+//!                                 removed node then only keeps asking)
 //! entry    = index term payload
 //! payload  = 0:u8 (noop) | 1:u8 length bytes (command)
 //!          | 2:u8 membership
