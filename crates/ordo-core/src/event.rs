@@ -21,9 +21,10 @@ pub enum ElectionReason {
     Transfer,
     /// The driver asked ([`Raft::campaign`](crate::Raft::campaign)).
     Requested,
-    /// This node led, and a removed node that does not know it asked for
-    /// votes in a higher term: the leader campaigns in that term at once, so
-    /// that its appends reach the removed node (see `raft/removal.rs`).
+    /// This node led, and a departed peer it replicates to answered its
+    /// appends in a higher term (they are stale to it): the leader campaigns
+    /// in that term at once, so that its appends reach the removed node (see
+    /// `raft/removal.rs`, rule 4).
     RemovedNodeTerm,
 }
 
@@ -39,8 +40,9 @@ pub enum StepDownReason {
     /// Its storage may have lost acknowledged entries
     /// ([`Raft::begin_repair`](crate::Raft::begin_repair)).
     Repair,
-    /// A removed node asked for votes in a higher term: the leader campaigns
-    /// in that term at once ([`ElectionReason::RemovedNodeTerm`]).
+    /// A departed peer it replicates to answered its appends in a higher
+    /// term: the leader campaigns in that term at once
+    /// ([`ElectionReason::RemovedNodeTerm`]).
     RemovedNodeTerm,
 }
 

@@ -300,3 +300,61 @@ fn one_forged_vote_request_from_a_removed_node_moves_no_term() {
         }
     }
 }
+
+/// A former leader removed while cut off, holding an unreplicated tail that
+/// ends at the index of the entry removing it (in another term). A member
+/// falls back to naming its configuration entry, which the removed node
+/// cannot check; treating that notice as checkable because the indexes
+/// alone matched left the node unreplicated and campaigning for ever
+/// (found in review).
+#[test]
+fn a_removed_former_leader_whose_tail_ends_at_the_removals_index_learns_it() {
+    for pre_vote in [true, false] {
+        let config = |id| Config {
+            id,
+            election_timeout_min_ticks: 10,
+            election_timeout_max_ticks: 20,
+            heartbeat_interval_ticks: 2,
+            pre_vote,
+            check_quorum: pre_vote,
+            ..Config::default()
+        };
+        let mut cluster = Cluster::new(3, config).unwrap_or_else(|e| panic!("{e}"));
+        cluster.campaign(REMOVED).unwrap_or_else(|e| panic!("{e}"));
+        cluster.stabilize(100).unwrap_or_else(|e| panic!("{e}"));
+        cluster.partition(&[REMOVED].into_iter().collect());
+        let tail = vec![
+            bytes::Bytes::from_static(b"a"),
+            bytes::Bytes::from_static(b"b"),
+        ];
+        cluster
+            .propose(REMOVED, tail)
+            .unwrap_or_else(|e| panic!("{e}"));
+        run(&mut cluster, 100, &|_| false);
+        let leader = [1, 2]
+            .into_iter()
+            .find(|&id| cluster.raft(id).map(|r| r.role()) == Some(Role::Leader))
+            .unwrap_or_else(|| panic!("nodes 1 and 2 elect a leader"));
+        cluster
+            .change_membership(leader, MembershipChange::Remove(REMOVED))
+            .unwrap_or_else(|e| panic!("{e}"));
+        run(&mut cluster, 100, &|_| false);
+        let last = |id| cluster.raft(id).map(|r| r.status().last_index);
+        assert_eq!(
+            last(leader),
+            last(REMOVED),
+            "the premise: the removal sits at the index of the removed node's last entry"
+        );
+        cluster.heal();
+        let observed = run(&mut cluster, TICKS, &|_| false);
+        assert_eq!(
+            observed.late_elections_of_removed, 0,
+            "pre-vote {pre_vote}: the removed node still campaigns"
+        );
+        assert_eq!(
+            cluster.raft(REMOVED).map(|r| r.status().removed),
+            Some(true),
+            "pre-vote {pre_vote}"
+        );
+    }
+}

@@ -124,17 +124,19 @@ impl ProgressTracker {
             .count()
     }
 
-    /// The progress of `id`, if it is a member.
+    /// The progress of `id`, if it is tracked: a member, or a departed
+    /// member still being told of its removal.
     pub(crate) fn get(&self, id: NodeId) -> Option<&Progress> {
         self.progress.get(&id)
     }
 
-    /// The progress of `id`, if it is a member.
+    /// The progress of `id`, if it is tracked (see [`Self::get`]).
     pub(crate) fn get_mut(&mut self, id: NodeId) -> Option<&mut Progress> {
         self.progress.get_mut(&id)
     }
 
-    /// Every member other than the leader itself, in id order.
+    /// Every tracked peer (members and departed members still being told)
+    /// other than the leader itself, in id order.
     pub(crate) fn peer_ids(&self) -> Vec<NodeId> {
         self.progress
             .keys()

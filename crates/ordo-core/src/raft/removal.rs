@@ -12,6 +12,9 @@
 //! 1. A leader keeps replicating to a departed member until it acknowledged
 //!    the entry that removed it (or fell silent for an election timeout),
 //!    not merely until that entry was sent (`ProgressTracker::forget_departed`).
+//!    An acknowledgement of an append sent before the removal committed does
+//!    not tell the node it committed; it may then campaign once more, and
+//!    rule 2's notice, naming its own last entry, stops it.
 //! 2. A member whose own configuration is committed and leaves the sender
 //!    out answers that sender's vote requests with a [`RemovalNotice`]
 //!    instead: it grants no vote and adopts no term from it (a node outside a
@@ -45,7 +48,11 @@
 //! (the whole group replaced while it was cut off) reaches nobody who could
 //! tell it, and keeps asking the departed; and a removed node that can send
 //! to the leader but not hear from it raises the group's term with each of
-//! its elections without pre-vote (as any such node does).
+//! its elections without pre-vote (as any such node does). What a node
+//! learned from notices is not persisted: after a restart a removed node
+//! campaigns again until the next notice. Departed peers being told appear in
+//! the leader's `Status::progress`, as do (bounded, at most
+//! `MAX_DEPARTED_PEERS`) ids a hostile peer makes up in vote requests.
 
 use crate::error::Error;
 use crate::event::{ElectionReason, Event, StepDownReason};
@@ -105,9 +112,11 @@ impl<L: LogRead> Raft<L> {
             // appends are stale to it (rule 4).
             return self.step_up_to(message.term, asker);
         };
-        // It can check a notice naming its own last entry, if that is at or
-        // past our configuration: it then needs no appends.
-        let checkable = request.last_log_index == notice.committed_index
+        // It can check a notice naming its own last entry (index and term:
+        // a tail of another term ending at the same index is not that entry),
+        // if that is at or past our configuration: it then needs no appends.
+        let checkable = (request.last_log_index, request.last_log_term)
+            == (notice.committed_index, notice.committed_term)
             && notice.committed_index >= self.node.history.current_index();
         if checkable {
             return Ok(());
@@ -138,7 +147,9 @@ impl<L: LogRead> Raft<L> {
             reason: StepDownReason::RemovedNodeTerm,
         });
         self.become_follower(own_term, None);
-        self.node.removed_askers.insert(asker);
+        if self.node.removed_askers.len() < MAX_DEPARTED_PEERS {
+            self.node.removed_askers.insert(asker);
+        }
         self.node.events.push(Event::ElectionStarted {
             term,
             reason: ElectionReason::RemovedNodeTerm,
@@ -189,6 +200,8 @@ impl<L: LogRead> Raft<L> {
         if !(holds && covers_config && !node.membership.contains(node.id())) {
             // Unchecked: ask the sender's leader too in the next elections
             // (an extra vote request, never counted unless it is a voter).
+            // The node may lack its removal entirely, so its own
+            // configuration may still count it: that is who needs the hint.
             let hint = notice.leader.filter(|&leader| leader != node.id());
             if hint.is_some() {
                 self.node.removal_leader_hint = hint;

@@ -52,7 +52,7 @@ impl<S: StateMachine> Consensus<S> {
                     ElectionReason::Transfer => "leadership transfer",
                     ElectionReason::Requested => "requested",
                     ElectionReason::RemovedNodeTerm => {
-                        "a removed node asked for votes in a higher term; taking the group there"
+                        "a removed node answered in a higher term; taking the group there to reach it"
                     }
                 };
                 tracing::info!(node_id, term, pre_vote, reason = why, "election started");
