@@ -843,7 +843,13 @@ impl<S: StateMachine> Consensus<S> {
             durable_index: status.durable_index,
             commit_index: status.commit_index,
             applied_index: self.state.applied_index,
-            peers: status.progress,
+            // The core also tracks departed members while it tells them
+            // of their removal (`raft/removal.rs`); they are not members.
+            peers: status
+                .progress
+                .into_iter()
+                .filter(|(id, _)| self.raft.membership().contains(*id))
+                .collect(),
             membership: self.raft.membership().clone(),
             pending_proposals: self.shared.pending_proposals.load(Ordering::Relaxed),
             pending_reads: self.shared.pending_reads.load(Ordering::Relaxed),
