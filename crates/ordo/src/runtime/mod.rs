@@ -114,6 +114,7 @@ mod envelope;
 mod error;
 mod event;
 mod node;
+mod pause;
 mod persist;
 mod proposals;
 mod seed;
