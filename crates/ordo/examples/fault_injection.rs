@@ -226,10 +226,10 @@ async fn converged(nodes: &Nodes) -> Result<Bank, Box<dyn Error>> {
         for node in nodes_now(nodes) {
             banks.push(node.read_stale(()).await?);
         }
-        if let [first, rest @ ..] = &banks[..] {
-            if rest.iter().all(|bank| bank == first) {
-                return Ok(first.clone());
-            }
+        if let [first, rest @ ..] = &banks[..]
+            && rest.iter().all(|bank| bank == first)
+        {
+            return Ok(first.clone());
         }
         if Instant::now() > deadline {
             return Err(format!("replicas never converged: {banks:?}").into());

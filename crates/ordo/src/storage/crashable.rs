@@ -1,32 +1,9 @@
 //! [`CrashableLogStore`]: a [`LogStore`] in memory that can lose power — the
 //! storage half of Ordo's test kit (the network half is
-//! [`InProcessNetwork`](crate::transport::InProcessNetwork)).
+//! [`InProcessNetwork`](crate::transport::InProcessNetwork)). How to use it
+//! is on the type.
 //!
-//! It keeps two logs: what was *written* (what reads see, like a page cache)
-//! and what was *synced* (what survives). [`crash`](CrashableLogStore::crash)
-//! turns the power off: from then on writes and syncs fail, so the node on
-//! top stops without making anything more durable.
-//! [`recover`](CrashableLogStore::recover) turns it back on with only the
-//! synced log, as a machine reboots: a node restarted on the same store then
-//! finds every write it acknowledged (the runtime acknowledges only synced
-//! writes) and may miss any it had not.
-//!
-//! A crash is only interesting if something is unsynced at that moment; in
-//! memory a sync is instant, so [`stall_syncs`](CrashableLogStore::stall_syncs)
-//! makes syncs wait (a slow disk) until
-//! [`release_syncs`](CrashableLogStore::release_syncs) or a crash.
-//!
-//! ```text
-//! store.stall_syncs();          // writes pile up unsynced
-//! node.propose(x)               // written by the leader, never acknowledged
-//! store.crash();                // power off: the node fails and stops
-//! node.abort().await;           // (or waits for the failure to stop it)
-//! store.recover();              // the unsynced tail is gone
-//! RaftNode::new(.., Arc::clone(&store), ..)   // restart on what survived
-//! ```
-//!
-//! Invariants: `synced` is always a prefix-consistent past state of
-//! `written` (replaying `unsynced` on it gives `written`); compactions and
+//! Invariants: `synced` is always a past state of `written` (replaying `unsynced` on it gives `written`); compactions and
 //! resets are durable when they return (the [`LogStore`] contract), so both
 //! logs always share one compaction point.
 
@@ -39,7 +16,30 @@ use crate::storage::log_store::{Durable, LogStore};
 use crate::storage::mem::MemLogStore;
 
 /// A [`LogStore`] in memory whose unsynced writes are lost in a
-/// [`crash`](Self::crash). See the [module docs](self).
+/// [`crash`](Self::crash): the storage half of Ordo's test kit.
+///
+/// It keeps two logs: what was *written* (what reads see, like a page cache)
+/// and what was *synced* (what survives). [`crash`](CrashableLogStore::crash)
+/// turns the power off: from then on writes and syncs fail, so the node on
+/// top stops without making anything more durable.
+/// [`recover`](CrashableLogStore::recover) turns it back on with only the
+/// synced log, as a machine reboots: a node restarted on the same store then
+/// finds every write it acknowledged (the runtime acknowledges only synced
+/// writes) and may miss any it had not.
+///
+/// A crash is only interesting if something is unsynced at that moment; in
+/// memory a sync is instant, so [`stall_syncs`](CrashableLogStore::stall_syncs)
+/// makes syncs wait (a slow disk) until
+/// [`release_syncs`](CrashableLogStore::release_syncs) or a crash.
+///
+/// ```text
+/// store.stall_syncs();          // writes pile up unsynced
+/// node.propose(x)               // written by the leader, never acknowledged
+/// store.crash();                // power off: the node fails and stops
+/// node.abort().await;           // (or waits for the failure to stop it)
+/// store.recover();              // the unsynced tail is gone
+/// RaftNode::new(.., Arc::clone(&store), ..)   // restart on what survived
+/// ```
 ///
 /// Its writes may block (a stalled sync), so the runtime drives it from its
 /// persistence thread like a disk store, never inline on the consensus task.

@@ -2,6 +2,7 @@
 //!
 //! One loop, one Tokio task per node:
 //!
+//! 0. Pass the pause gate (`pause.rs`): open unless a test paused the node.
 //! 1. Wait for anything: a message from the transport, a request from a
 //!    handle, the first proposal of a batch (`proposals.rs`), a wake-up
 //!    from the persistence or apply stage, the next tick.
