@@ -31,7 +31,9 @@
 //! # Counters
 //! [`traffic`](InProcessNetwork::traffic) returns [`TrafficStats`]: messages
 //! and wire bytes sent, copies delivered, dropped and duplicated, in total,
-//! per directed link and per [`MessageKind`].
+//! per directed link and per [`MessageKind`]. Counting measures each
+//! message's encoded size and takes one lock per send; a benchmark uses
+//! [`without_counters`](InProcessNetwork::without_counters) instead.
 //!
 //! ```
 //! use std::time::Duration;
@@ -69,14 +71,15 @@ pub use faults::LinkFaults;
 pub use traffic::{MessageKind, Traffic, TrafficStats};
 
 use faults::{Fate, Faults};
-use traffic::Outcome;
+use traffic::{Counters, Outcome};
 
 /// Most messages held back by delays at once; beyond it they are dropped.
 pub const DELAYED_MESSAGES_MAX: usize = 100_000;
 
 /// A set of in-process nodes and the faults between them. Cheap to clone;
-/// clones control the same network.
-#[derive(Clone, Debug, Default)]
+/// clones control the same network. `Default` is
+/// [`new`](Self::new).
+#[derive(Clone, Debug)]
 pub struct InProcessNetwork {
     inner: Arc<Network>,
 }
@@ -88,7 +91,10 @@ struct Network {
     /// lock otherwise.
     faulty: AtomicBool,
     faults: Mutex<Faults>,
-    traffic: Mutex<TrafficStats>,
+    /// False for a network made `without_counters`: the send path then
+    /// neither measures nor counts.
+    counting: bool,
+    traffic: Mutex<Counters>,
     delayed_now: AtomicUsize,
 }
 
@@ -103,9 +109,23 @@ pub struct NetworkStats {
 }
 
 impl InProcessNetwork {
-    /// A network with no nodes and no faults.
+    /// A network with no nodes and no faults, counting its traffic.
     pub fn new() -> Self {
-        Self::default()
+        InProcessNetwork {
+            inner: Arc::new(Network {
+                counting: true,
+                ..Network::default()
+            }),
+        }
+    }
+
+    /// A network that keeps no counters ([`traffic`](Self::traffic) stays
+    /// zero): for benchmarks, where measuring each message's wire size and
+    /// taking the counters' lock would be counted against the runtime.
+    pub fn without_counters() -> Self {
+        InProcessNetwork {
+            inner: Arc::new(Network::default()),
+        }
     }
 
     /// The transport for node `id`. Start at most one per id at a time.
@@ -229,9 +249,10 @@ impl InProcessNetwork {
         });
     }
 
-    /// Messages delivered and dropped so far.
+    /// Messages delivered and dropped so far (zero for a network
+    /// [`without_counters`](Self::without_counters)).
     pub fn stats(&self) -> NetworkStats {
-        let total = self.inner.lock_traffic().total;
+        let total = self.inner.lock_traffic().snapshot().total;
         NetworkStats {
             delivered: total.delivered,
             dropped: total.dropped,
@@ -240,12 +261,12 @@ impl InProcessNetwork {
 
     /// Every counter, in total, per link and per message kind.
     pub fn traffic(&self) -> TrafficStats {
-        self.inner.lock_traffic().clone()
+        self.inner.lock_traffic().snapshot()
     }
 
     /// Sets every counter back to zero (say, between phases of a test).
     pub fn reset_traffic(&self) {
-        *self.inner.lock_traffic() = TrafficStats::default();
+        *self.inner.lock_traffic() = Counters::default();
     }
 
     fn update(&self, change: impl FnOnce(&mut Faults)) {
@@ -257,19 +278,40 @@ impl InProcessNetwork {
     }
 }
 
+impl Default for InProcessNetwork {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Network {
     fn lock_faults(&self) -> MutexGuard<'_, Faults> {
         self.faults.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn lock_traffic(&self) -> MutexGuard<'_, TrafficStats> {
+    fn lock_traffic(&self) -> MutexGuard<'_, Counters> {
         self.traffic.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn record(&self, message: &Message, outcome: Outcome) {
+    fn record(&self, message: &Message, outcomes: &[Outcome]) {
         let kind = MessageKind::of(&message.body);
-        self.lock_traffic()
-            .record(message.from, message.to, kind, outcome);
+        self.count(message.from, message.to, kind, outcomes);
+    }
+
+    fn count(&self, from: NodeId, to: NodeId, kind: MessageKind, outcomes: &[Outcome]) {
+        if self.counting {
+            self.lock_traffic().record(from, to, kind, outcomes);
+        }
+    }
+
+    /// The message's size on the wire, measured only when counting.
+    fn sent(&self, message: &Message) -> Outcome {
+        let bytes = if self.counting {
+            codec::encoded_len(message) as u64
+        } else {
+            0
+        };
+        Outcome::Sent { bytes }
     }
 
     fn inbox_of(&self, id: NodeId) -> Option<Inbox> {
@@ -280,9 +322,11 @@ impl Network {
             .cloned()
     }
 
+    /// Counts the message sent and each copy delivered at once; a delayed
+    /// copy counts when it arrives. The common case (no fault, or a drop)
+    /// takes the counters' lock once.
     fn route(self: &Arc<Self>, message: Message) {
-        let bytes = codec::encoded_len(&message) as u64;
-        self.record(&message, Outcome::Sent { bytes });
+        let sent = self.sent(&message);
         let fate = if self.faulty.load(Ordering::Acquire) {
             self.lock_faults().fate(message.from, message.to)
         } else {
@@ -291,58 +335,69 @@ impl Network {
                 duplicate: None,
             }
         };
-        let Fate::Deliver { delay, duplicate } = fate else {
-            self.record(&message, Outcome::Dropped);
-            return;
-        };
-        if let Some(copy_delay) = duplicate {
-            self.record(&message, Outcome::Duplicated);
-            self.deliver_after(message.clone(), copy_delay);
+        match fate {
+            Fate::Drop => self.record(&message, &[sent, Outcome::Dropped]),
+            Fate::Deliver {
+                delay,
+                duplicate: None,
+            } if delay.is_zero() => {
+                let (from, to, kind) = (message.from, message.to, MessageKind::of(&message.body));
+                let outcome = self.deliver(message);
+                self.count(from, to, kind, &[sent, outcome]);
+            }
+            Fate::Deliver { delay, duplicate } => {
+                self.record(&message, &[sent]);
+                if let Some(copy_delay) = duplicate {
+                    self.record(&message, &[Outcome::Duplicated]);
+                    self.deliver_after(message.clone(), copy_delay);
+                }
+                self.deliver_after(message, delay);
+            }
         }
-        self.deliver_after(message, delay);
     }
 
     fn deliver_after(self: &Arc<Self>, message: Message, delay: Duration) {
         if delay.is_zero() {
-            self.deliver(message);
+            let (from, to, kind) = (message.from, message.to, MessageKind::of(&message.body));
+            let outcome = self.deliver(message);
+            self.count(from, to, kind, &[outcome]);
         } else {
             self.deliver_later(message, delay);
         }
     }
 
-    fn deliver(&self, message: Message) {
+    /// Hands `message` to its receiver; says whether it was queued. Counts
+    /// nothing: the caller does, with whatever else it counts.
+    fn deliver(&self, message: Message) -> Outcome {
         let (from, to) = (message.from, message.to);
         let Some(inbox) = self.inbox_of(to) else {
             // Like a refused connection: tell the sender.
-            self.record(&message, Outcome::Dropped);
             if let Some(sender) = self.inbox_of(from) {
                 let _ = sender.unreachable(to);
             }
-            return;
+            return Outcome::Dropped;
         };
-        let kind = MessageKind::of(&message.body);
-        let outcome = match inbox.deliver(message) {
+        match inbox.deliver(message) {
             Delivered::Queued => Outcome::Delivered,
             Delivered::DroppedFull | Delivered::DroppedClosed => Outcome::Dropped,
-        };
-        self.lock_traffic().record(from, to, kind, outcome);
+        }
     }
 
     fn deliver_later(self: &Arc<Self>, message: Message, delay: Duration) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            self.record(&message, Outcome::Dropped);
+            self.record(&message, &[Outcome::Dropped]);
             return;
         };
         if self.delayed_now.fetch_add(1, Ordering::AcqRel) >= DELAYED_MESSAGES_MAX {
             self.delayed_now.fetch_sub(1, Ordering::AcqRel);
-            self.record(&message, Outcome::Dropped);
+            self.record(&message, &[Outcome::Dropped]);
             return;
         }
         let network = Arc::clone(self);
         runtime.spawn(async move {
             tokio::time::sleep(delay).await;
             network.delayed_now.fetch_sub(1, Ordering::AcqRel);
-            network.deliver(message);
+            network.deliver_after(message, Duration::ZERO);
         });
     }
 }
@@ -384,7 +439,8 @@ impl Transport for InProcessTransport {
     fn send(&self, message: Message) {
         if message.from != self.id {
             // Identity is the transport's job: a node speaks only for itself.
-            self.network.record(&message, Outcome::Dropped);
+            let sent = self.network.sent(&message);
+            self.network.record(&message, &[sent, Outcome::Dropped]);
             return;
         }
         self.network.route(message);

@@ -267,3 +267,17 @@ async fn jitter_reorders_a_link() {
     assert_eq!(sorted, (0..12).collect::<Vec<_>>(), "nothing lost");
     assert_ne!(arrived, sorted, "some message overtook another");
 }
+
+#[test]
+fn a_network_without_counters_delivers_and_counts_nothing() {
+    let network = InProcessNetwork::without_counters();
+    let (one, _r1) = attach(&network, 1);
+    let (_two, mut r2) = attach(&network, 2);
+    one.send(message(1, 2));
+    assert!(r2.try_recv().is_ok());
+    assert_eq!(network.traffic(), TrafficStats::default());
+    assert_eq!(
+        InProcessNetwork::default().traffic(),
+        TrafficStats::default()
+    );
+}

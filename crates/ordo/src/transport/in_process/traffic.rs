@@ -7,7 +7,7 @@
 //! and then, per copy, once as delivered or dropped; a duplicate counts one
 //! `duplicated` and one more delivery or drop.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use ordo_core::{MessageBody, NodeId};
 
@@ -45,6 +45,24 @@ pub enum MessageKind {
 }
 
 impl MessageKind {
+    /// Every kind, in declaration order (`ALL[kind as usize] == kind`).
+    pub const ALL: [MessageKind; 14] = [
+        MessageKind::PreVote,
+        MessageKind::PreVoteResponse,
+        MessageKind::Vote,
+        MessageKind::VoteResponse,
+        MessageKind::Append,
+        MessageKind::AppendResponse,
+        MessageKind::Heartbeat,
+        MessageKind::HeartbeatResponse,
+        MessageKind::ReadIndex,
+        MessageKind::ReadIndexResponse,
+        MessageKind::TimeoutNow,
+        MessageKind::InstallSnapshot,
+        MessageKind::InstallSnapshotResponse,
+        MessageKind::Removed,
+    ];
+
     /// The kind of `body`.
     pub fn of(body: &MessageBody) -> Self {
         match body {
@@ -105,7 +123,7 @@ impl TrafficStats {
     }
 }
 
-/// What happened to one message (or copy), for [`TrafficStats::record`].
+/// What happened to one message (or copy).
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Outcome {
     Sent { bytes: u64 },
@@ -114,22 +132,72 @@ pub(super) enum Outcome {
     Dropped,
 }
 
-impl TrafficStats {
-    pub(super) fn record(&mut self, from: NodeId, to: NodeId, kind: MessageKind, outcome: Outcome) {
-        for traffic in [
-            &mut self.total,
-            self.links.entry((from, to)).or_default(),
-            self.kinds.entry(kind).or_default(),
-        ] {
-            match outcome {
-                Outcome::Sent { bytes } => {
-                    traffic.sent += 1;
-                    traffic.sent_bytes += bytes;
-                }
-                Outcome::Duplicated => traffic.duplicated += 1,
-                Outcome::Delivered => traffic.delivered += 1,
-                Outcome::Dropped => traffic.dropped += 1,
+impl Traffic {
+    fn add(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Sent { bytes } => {
+                self.sent += 1;
+                self.sent_bytes += bytes;
             }
+            Outcome::Duplicated => self.duplicated += 1,
+            Outcome::Delivered => self.delivered += 1,
+            Outcome::Dropped => self.dropped += 1,
+        }
+    }
+}
+
+/// The live counters, laid out for the send path (a hash lookup and an
+/// array slot, under one lock per send); [`TrafficStats`] is their sorted
+/// snapshot.
+#[derive(Debug, Default)]
+pub(super) struct Counters {
+    total: Traffic,
+    links: HashMap<(NodeId, NodeId), Traffic>,
+    kinds: [Traffic; MessageKind::ALL.len()],
+}
+
+impl Counters {
+    /// Counts `outcomes` of one message from `from` to `to`.
+    pub(super) fn record(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        kind: MessageKind,
+        outcomes: &[Outcome],
+    ) {
+        let link = self.links.entry((from, to)).or_default();
+        for &outcome in outcomes {
+            self.total.add(outcome);
+            link.add(outcome);
+            self.kinds[kind as usize].add(outcome);
+        }
+    }
+
+    pub(super) fn snapshot(&self) -> TrafficStats {
+        TrafficStats {
+            total: self.total,
+            links: self
+                .links
+                .iter()
+                .map(|(&link, &traffic)| (link, traffic))
+                .collect(),
+            kinds: MessageKind::ALL
+                .into_iter()
+                .zip(self.kinds)
+                .filter(|(_, traffic)| *traffic != Traffic::default())
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_indexes_its_own_slot() {
+        for (slot, kind) in MessageKind::ALL.into_iter().enumerate() {
+            assert_eq!(kind as usize, slot);
         }
     }
 }
