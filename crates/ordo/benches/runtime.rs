@@ -94,7 +94,8 @@ async fn start_cluster(
     snapshot_every: u64,
     snapshot_dir: Option<&tempfile::TempDir>,
 ) -> (Vec<RaftNode<Nothing>>, RaftNode<Nothing>) {
-    let network = InProcessNetwork::new();
+    // No counters: this measures the runtime, not the test kit.
+    let network = InProcessNetwork::without_counters();
     let ids = [1u64, 2, 3];
     let mut nodes = Vec::new();
     for id in ids {

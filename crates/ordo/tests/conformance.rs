@@ -20,3 +20,8 @@ fn wal_log_store_conforms() {
         store
     });
 }
+
+#[test]
+fn crashable_log_store_conforms() {
+    conformance::run_all(ordo::storage::CrashableLogStore::new);
+}

@@ -6,6 +6,7 @@ mod runtime_support;
 
 use std::time::Duration;
 
+use ordo::transport::{LinkFaults, MessageKind};
 use ordo::{RaftError, ReadConsistency, Role};
 use runtime_support::{Answer, Cluster, add, get, set, wait_until, wait_until_async};
 
@@ -47,13 +48,14 @@ async fn three_nodes_elect_and_apply_concurrent_proposals_identically() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn five_nodes_survive_the_leader_stopping_and_keep_going() {
+async fn five_nodes_survive_their_leader_crashing_twice_and_keep_going() {
     let mut cluster = Cluster::start(5).await;
     for i in 0..20 {
         cluster.propose(set("before", i)).await;
     }
+    // A crash, not a stop: no handoff, the others must notice and elect.
     let first = cluster.leader().await;
-    cluster.stop_node(first).await;
+    cluster.crash_node(first).await;
     let second = cluster.leader().await;
     assert_ne!(first, second);
     for i in 0..20 {
@@ -61,7 +63,7 @@ async fn five_nodes_survive_the_leader_stopping_and_keep_going() {
     }
     cluster.converged(40).await;
     // Then a second failure: three of five still make a quorum.
-    cluster.stop_node(second).await;
+    cluster.crash_node(second).await;
     let third = cluster.leader().await;
     assert!(third != first && third != second);
     assert_eq!(cluster.propose(set("last", 1)).await, None);
@@ -258,15 +260,25 @@ async fn leadership_transferred_to_the_leader_itself_stays_and_keeps_taking_prop
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replication_survives_a_lossy_network() {
+async fn replication_survives_a_lossy_duplicating_reordering_network() {
     let mut cluster = Cluster::start(3).await;
     cluster.leader().await;
-    cluster.network.set_drop_rate(0.2, 11);
+    cluster.network.set_seed(11);
+    cluster.network.set_faults(LinkFaults {
+        drop_probability: 0.2,
+        duplicate_probability: 0.2,
+        delay: Duration::from_millis(1),
+        delay_jitter: Duration::from_millis(4),
+    });
+    cluster.network.reset_traffic();
     for i in 0..30 {
         cluster.propose(add("n", i)).await;
     }
     cluster.network.heal();
     cluster.converged(30).await;
+    // Each fault took effect on the appends themselves.
+    let appends = cluster.network.traffic().kind(MessageKind::Append);
+    assert!(appends.dropped > 0 && appends.duplicated > 0, "{appends:?}");
     cluster.stop_all().await;
 }
 

@@ -32,6 +32,8 @@
 //! - `persist.rs`: group commit on its own thread (one fsync per batch of
 //!   persists). A store whose writes never block (memory) is written inline by
 //!   the consensus task instead: no thread, no hand-off.
+//! - `pause.rs`: the gate [`RaftNode::pause`] closes; the consensus task
+//!   passes it once per round (test kit: see also [`RaftNode::abort`]).
 //! - `apply.rs`: applying, answering proposals (matched by index *and* term),
 //!   serving reads once applied far enough, snapshots. A Tokio task by
 //!   default; a thread with [`RaftConfig::dedicated_apply_thread`].
@@ -114,6 +116,7 @@ mod envelope;
 mod error;
 mod event;
 mod node;
+mod pause;
 mod persist;
 mod proposals;
 mod seed;

@@ -152,6 +152,8 @@ pub(crate) struct Shared {
     pub(crate) pending_reads: AtomicUsize,
     /// Snapshot builds that failed (see `snapshot_retry.rs`).
     pub(crate) snapshot_failures: AtomicU64,
+    /// Closed by `RaftNode::pause`; the consensus task passes it each round.
+    pub(crate) pause: crate::runtime::pause::PauseGate,
 }
 
 impl Shared {
@@ -171,6 +173,7 @@ impl Shared {
             pending_proposals: AtomicUsize::new(0),
             pending_reads: AtomicUsize::new(0),
             snapshot_failures: AtomicU64::new(0),
+            pause: Default::default(),
         }
     }
 

@@ -2,7 +2,8 @@
 //!
 //! - [`LogStore`] is the log's write side, with a contract on every method; the
 //!   read side is the core's [`ordo_core::LogRead`], a supertrait.
-//! - [`MemLogStore`] keeps it in memory; [`WalLogStore`] on disk as a segmented,
+//! - [`MemLogStore`] keeps it in memory; [`CrashableLogStore`] too, but
+//!   loses what was not synced when a test crashes it; [`WalLogStore`] on disk as a segmented,
 //!   checksummed write-ahead log (see [`wal`] for the format, group commit,
 //!   recovery rules and the fsync gate).
 //! - [`SnapshotStore`] keeps snapshot files, streamed in and out in chunks,
@@ -39,6 +40,7 @@
 //! `<data>/snapshots` for a [`SnapshotStore`]; each locks its own directory.
 
 pub mod conformance;
+mod crashable;
 mod error;
 pub mod fs;
 mod incoming_snapshot;
@@ -49,6 +51,7 @@ mod repair;
 mod snapshot;
 pub mod wal;
 
+pub use crashable::CrashableLogStore;
 pub use error::{Exhausted, StorageError};
 pub use incoming_snapshot::IncomingSnapshot;
 pub use log_store::{Durable, LogStore};

@@ -24,7 +24,10 @@ mod link;
 mod network;
 pub mod tcp;
 
-pub use in_process::{DELAYED_MESSAGES_MAX, InProcessNetwork, InProcessTransport, NetworkStats};
+pub use in_process::{
+    DELAYED_MESSAGES_MAX, InProcessNetwork, InProcessTransport, LinkFaults, MessageKind,
+    NetworkStats, Traffic, TrafficStats,
+};
 pub use link::{DEFAULT_MAX_FRAME_BYTES, NetworkConfig, NetworkConfigError, TransportStats, Wire};
 pub use network::NetworkTransport;
 

@@ -207,6 +207,14 @@ impl Cluster {
         }
     }
 
+    /// Aborts node `id` as a crash would (no leadership handoff) and
+    /// forgets it.
+    pub async fn crash_node(&mut self, id: NodeId) {
+        if let Some(node) = self.nodes.remove(&id) {
+            node.abort().await;
+        }
+    }
+
     pub async fn stop_all(&mut self) {
         for (_, node) in std::mem::take(&mut self.nodes) {
             node.stop().await;

@@ -2,6 +2,7 @@
 //!
 //! One loop, one Tokio task per node:
 //!
+//! 0. Pass the pause gate (`pause.rs`): open unless a test paused the node.
 //! 1. Wait for anything: a message from the transport, a request from a
 //!    handle, the first proposal of a batch (`proposals.rs`), a wake-up
 //!    from the persistence or apply stage, the next tick.
@@ -75,6 +76,15 @@ const REQUESTS_PER_ROUND_MAX: usize = 4096;
 const TICKS_PER_ROUND_MAX: u64 = 1024;
 /// How often (in ticks) forgotten reads are swept.
 const READ_SWEEP_TICKS: u64 = 100;
+
+/// How `RaftNode` asked the node to stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StopMode {
+    /// Hand leadership over first (`RaftNode::stop`).
+    Graceful,
+    /// At once, as a crash would (`RaftNode::abort`).
+    Abort,
+}
 
 /// A read the core is confirming.
 pub(crate) struct PendingRead<S: StateMachine> {
@@ -180,7 +190,7 @@ impl LoopState {
 
 impl<S: StateMachine> Consensus<S> {
     /// Runs until stopped (or failed), then shuts everything down.
-    pub(crate) async fn run(mut self, stop: oneshot::Receiver<()>) {
+    pub(crate) async fn run(mut self, stop: oneshot::Receiver<StopMode>) {
         let outcome = self.run_loop(stop).await;
         let shared = Arc::clone(&self.shared);
         // Consumes the task's state: the log store and transport are released
@@ -189,7 +199,7 @@ impl<S: StateMachine> Consensus<S> {
         shared.stopped.send_replace(true);
     }
 
-    async fn run_loop(&mut self, mut stop: oneshot::Receiver<()>) -> Result<(), RaftError> {
+    async fn run_loop(&mut self, mut stop: oneshot::Receiver<StopMode>) -> Result<(), RaftError> {
         let mut batch = ProposalBatch {
             commands: Vec::new(),
             replies: Vec::new(),
@@ -202,11 +212,16 @@ impl<S: StateMachine> Consensus<S> {
         // another node leads (see `handoff.rs`).
         let mut handoff = None;
         loop {
+            // `RaftNode::pause` (see `pause.rs`); stopping resumes first.
+            self.shared.pause.pass().await;
             tokio::select! {
                 biased;
-                _ = &mut stop, if handoff.is_none() => match self.begin_handoff()? {
-                    Some(started) => handoff = Some(started),
-                    None => return Ok(()),
+                mode = &mut stop, if handoff.is_none() => match mode {
+                    Ok(StopMode::Abort) => return Ok(()),
+                    Ok(StopMode::Graceful) | Err(_) => match self.begin_handoff()? {
+                        Some(started) => handoff = Some(started),
+                        None => return Ok(()),
+                    },
                 },
                 () = self.shared.wake.notified() => {}
                 inbound = self.inbox.recv() => match inbound {

@@ -7,6 +7,7 @@ use ordo_core::{Index, Message, NodeId, ReadMode, Role, SoftState};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::runtime::config::RaftConfig;
+use crate::runtime::consensus::StopMode;
 use crate::runtime::error::RaftError;
 use crate::runtime::event::{EventSender, EventStream};
 use crate::runtime::proposals::ProposalQueue;
@@ -92,6 +93,7 @@ impl<S: StateMachine> std::fmt::Debug for RaftNode<S> {
 }
 
 mod agreement;
+mod faults;
 mod membership;
 mod start;
 
@@ -120,7 +122,7 @@ struct Running<S: StateMachine> {
     /// Proposals go here rather than through `requests`: see `proposals.rs`.
     proposals: Arc<ProposalQueue<S>>,
     applies: mpsc::UnboundedSender<ApplyInput<S>>,
-    stop: Mutex<Option<oneshot::Sender<()>>>,
+    stop: Mutex<Option<oneshot::Sender<StopMode>>>,
 }
 
 /// Builds a [`RaftNode`] with optional parts. [`RaftNode::new`] covers the
@@ -247,7 +249,12 @@ impl<S: StateMachine> RaftNode<S> {
     /// already committed are applied first, queued writes reach storage and
     /// are synced, the transport is stopped, and the event stream closes.
     /// Calling it again, or on a node never started, returns at once.
+    /// A paused node is resumed first.
     pub async fn stop(&self) {
+        self.stop_with(StopMode::Graceful).await;
+    }
+
+    async fn stop_with(&self, mode: StopMode) {
         let Some(running) = self.inner.running.get() else {
             // Never started: make sure it never will.
             self.inner
@@ -263,8 +270,9 @@ impl<S: StateMachine> RaftNode<S> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
+        self.inner.shared.pause.resume();
         if let Some(stop) = stop {
-            let _ = stop.send(());
+            let _ = stop.send(mode);
         }
         let mut stopped = self.inner.shared.stopped.subscribe();
         let _ = stopped.wait_for(|stopped| *stopped).await;
