@@ -51,9 +51,7 @@ fn a_stale_vote_request_is_rejected_with_the_voters_term() {
     cluster
         .deliver(|m| m.to == 2)
         .unwrap_or_else(|e| panic!("{e}"));
-    for id in [2] {
-        cluster.process(id).unwrap_or_else(|e| panic!("{e}"));
-    }
+    cluster.process(2).unwrap_or_else(|e| panic!("{e}"));
     let answer = cluster
         .network
         .iter()
