@@ -66,13 +66,6 @@ impl LogRead for FillableLog {
 }
 
 impl LogStore for FillableLog {
-    fn append(&self, entries: &[Entry]) -> Result<(), StorageError> {
-        self.check()?;
-        self.inner.append(entries)
-    }
-    fn truncate(&self, from: Index) -> Result<(), StorageError> {
-        self.inner.truncate(from)
-    }
     fn compact(&self, through: Index) -> Result<(), StorageError> {
         self.inner.compact(through)
     }
@@ -86,16 +79,13 @@ impl LogStore for FillableLog {
     fn hard_state(&self) -> HardState {
         self.inner.hard_state()
     }
-    fn write(&self, persist: &Persist) -> Result<(), StorageError> {
+    fn write(&self, persist: Persist) -> Result<(), StorageError> {
         self.check()?;
         self.inner.write(persist)
     }
     fn sync(&self) -> Result<Durable, StorageError> {
         self.check()?;
         self.inner.sync()
-    }
-    fn durable(&self) -> Durable {
-        self.inner.durable()
     }
     fn writes_never_block(&self) -> bool {
         self.inner.writes_never_block()

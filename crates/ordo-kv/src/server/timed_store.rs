@@ -71,14 +71,6 @@ impl<L: LogStore> LogRead for TimedLogStore<L> {
 }
 
 impl<L: LogStore> LogStore for TimedLogStore<L> {
-    fn append(&self, entries: &[Entry]) -> Result<(), StorageError> {
-        self.noted(self.inner.append(entries))
-    }
-
-    fn truncate(&self, from: Index) -> Result<(), StorageError> {
-        self.inner.truncate(from)
-    }
-
     fn compact(&self, through: Index) -> Result<(), StorageError> {
         self.inner.compact(through)
     }
@@ -95,12 +87,8 @@ impl<L: LogStore> LogStore for TimedLogStore<L> {
         self.inner.hard_state()
     }
 
-    fn write(&self, persist: &Persist) -> Result<(), StorageError> {
+    fn write(&self, persist: Persist) -> Result<(), StorageError> {
         self.noted(self.inner.write(persist))
-    }
-
-    fn write_owned(&self, persist: Persist) -> Result<(), StorageError> {
-        self.noted(self.inner.write_owned(persist))
     }
 
     fn sync(&self) -> Result<Durable, StorageError> {
@@ -108,10 +96,6 @@ impl<L: LogStore> LogStore for TimedLogStore<L> {
         let durable = self.inner.sync();
         self.metrics.fsync_seconds.observe(started.elapsed());
         self.noted_sync(durable)
-    }
-
-    fn durable(&self) -> Durable {
-        self.inner.durable()
     }
 
     fn writes_never_block(&self) -> bool {

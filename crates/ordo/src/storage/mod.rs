@@ -20,7 +20,7 @@
 //! ```text
 //! loop {
 //!     take every Persist queued since the last round (at least one)
-//!     store.write(&persist) for each, in id order      // page cache only
+//!     store.write(persist) for each, in id order       // page cache only
 //!     let durable = store.sync()?;                     // one fdatasync
 //!     raft.persisted(durable.persist_id)
 //! }

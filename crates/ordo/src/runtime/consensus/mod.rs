@@ -769,7 +769,7 @@ impl<S: StateMachine> Consensus<S> {
         }
         if let Some(store) = &self.inline_store {
             let id = persist.id;
-            store.write_owned(persist)?;
+            store.write(persist)?;
             store.sync()?;
             self.state.durable_id = id;
             self.raft.persisted(id)?;

@@ -778,12 +778,26 @@ impl LogRead for WalLogStore {
     }
 }
 
-impl LogStore for WalLogStore {
-    fn append(&self, entries: &[Entry]) -> Result<(), StorageError> {
+/// Writes the runtime never makes, kept for tests that drive the WAL
+/// directly (crash, fault and power-loss tests); they follow the
+/// [`LogStore`] contract like the trait's own writes.
+impl WalLogStore {
+    /// Appends `entries` as [`LogStore::write`] does, without a hard state
+    /// or persist id.
+    ///
+    /// # Errors
+    /// As [`LogStore::write`].
+    pub fn append(&self, entries: &[Entry]) -> Result<(), StorageError> {
         self.write_batch(None, entries, None)
     }
 
-    fn truncate(&self, from: Index) -> Result<(), StorageError> {
+    /// Removes every entry with index `>= from`. `from == last_index() + 1` is a
+    /// no-op.
+    ///
+    /// # Errors
+    /// [`StorageError::Compacted`] if `from <= first_index() - 1`;
+    /// [`StorageError::OutOfRange`] if `from > last_index() + 1`; I/O errors.
+    pub fn truncate(&self, from: Index) -> Result<(), StorageError> {
         let mut writer = self.lock_writer();
         {
             let view = self.read_view();
@@ -803,6 +817,14 @@ impl LogStore for WalLogStore {
         Ok(())
     }
 
+    /// The last durability point reached: what the last successful
+    /// [`sync`](LogStore::sync) returned.
+    pub fn durable(&self) -> Durable {
+        self.read_view().durable
+    }
+}
+
+impl LogStore for WalLogStore {
     fn compact(&self, through: Index) -> Result<(), StorageError> {
         let record_seq = {
             let mut writer = self.lock_writer();
@@ -866,7 +888,7 @@ impl LogStore for WalLogStore {
         self.read_view().hard_state
     }
 
-    fn write(&self, persist: &Persist) -> Result<(), StorageError> {
+    fn write(&self, persist: Persist) -> Result<(), StorageError> {
         self.write_batch(persist.hard_state, &persist.entries, Some(persist.id))
     }
 
@@ -925,10 +947,6 @@ impl LogStore for WalLogStore {
         writer.durable_count = count;
         view.durable = target;
         Ok(target)
-    }
-
-    fn durable(&self) -> Durable {
-        self.read_view().durable
     }
 
     fn location(&self) -> Option<&Path> {
