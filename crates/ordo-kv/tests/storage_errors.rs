@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use ordo::storage::{Durable, LogStore, MemLogStore, StorageError};
+use ordo::transport::ClusterId;
 use ordo::transport::NetworkConfig;
-use ordo::transport::codec::ClusterId;
 use ordo::transport::tcp::TcpTransport;
 use ordo::{RaftConfig, RaftNode};
 use ordo_core::{Entry, HardState, Index, LogRead, LogReadError, Persist, Term};

@@ -23,8 +23,8 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use ordo::storage::{SnapshotStore, WalConfig, WalLogStore};
+use ordo::transport::ClusterId;
 use ordo::transport::NetworkConfig;
-use ordo::transport::codec::ClusterId;
 use ordo::transport::tcp::TcpTransport;
 use ordo::{Membership, NodeId, Peer, RaftConfig, RaftNode};
 use ordo_core::LogRead;

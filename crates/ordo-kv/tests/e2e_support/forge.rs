@@ -8,8 +8,9 @@
 
 use std::time::Duration;
 
+use ordo::transport::ClusterId;
 use ordo::transport::codec::handshake::{Hello, MIN_PROTOCOL_VERSION, Reply};
-use ordo::transport::codec::{self, ClusterId, PROTOCOL_VERSION};
+use ordo::transport::codec::{self, PROTOCOL_VERSION};
 use ordo_core::{Heartbeat, Message, MessageBody, NodeId, Term};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

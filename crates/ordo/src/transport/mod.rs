@@ -15,6 +15,9 @@
 //! feature. Users can write their own from this module alone, and check it
 //! with the [`conformance`] suite every transport here passes.
 
+// The wire format: not API (see its module docs), public only so tests can
+// forge and inspect bytes.
+#[doc(hidden)]
 pub mod codec;
 pub mod conformance;
 #[cfg(feature = "grpc")]
@@ -24,6 +27,7 @@ mod link;
 mod network;
 pub mod tcp;
 
+pub use codec::{ClusterId, ClusterIdError};
 pub use in_process::{DELAYED_MESSAGES_MAX, InProcessNetwork, InProcessTransport, NetworkStats};
 pub use link::{DEFAULT_MAX_FRAME_BYTES, NetworkConfig, NetworkConfigError, TransportStats, Wire};
 pub use network::NetworkTransport;

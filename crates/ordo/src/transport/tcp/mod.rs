@@ -52,7 +52,7 @@
 //!
 //! # Example
 //! ```
-//! use ordo::transport::codec::ClusterId;
+//! use ordo::transport::ClusterId;
 //! use ordo::transport::NetworkConfig;
 //! use ordo::transport::tcp::TcpTransport;
 //! use ordo::transport::{Inbound, Inbox, Transport};
