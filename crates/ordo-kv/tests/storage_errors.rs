@@ -12,12 +12,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use ordo::storage::{Durable, LogStore, MemLogStore, StorageError};
+use ordo::storage::{
+    Durable, LogEntry, LogRead, LogReadError, LogStore, MemLogStore, Persist, StorageError,
+};
 use ordo::transport::ClusterId;
 use ordo::transport::NetworkConfig;
 use ordo::transport::tcp::TcpTransport;
-use ordo::{RaftConfig, RaftNode};
-use ordo_core::{Entry, HardState, Index, LogRead, LogReadError, Persist, Term};
+use ordo::{HardState, Index, RaftConfig, RaftNode, Term};
 use ordo_kv::api::{ErrorBody, code};
 use ordo_kv::server::http::{self, AppState};
 use ordo_kv::server::member_address::MemberAddress;
@@ -60,7 +61,12 @@ impl LogRead for FillableLog {
     fn term(&self, index: Index) -> Result<Term, LogReadError> {
         self.inner.term(index)
     }
-    fn entries(&self, low: Index, high: Index, max_bytes: u64) -> Result<Vec<Entry>, LogReadError> {
+    fn entries(
+        &self,
+        low: Index,
+        high: Index,
+        max_bytes: u64,
+    ) -> Result<Vec<LogEntry>, LogReadError> {
         self.inner.entries(low, high, max_bytes)
     }
 }

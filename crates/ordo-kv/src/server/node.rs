@@ -22,12 +22,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
-use ordo::storage::{SnapshotStore, WalConfig, WalLogStore};
+use ordo::storage::{LogRead, SnapshotStore, WalConfig, WalLogStore};
 use ordo::transport::ClusterId;
 use ordo::transport::NetworkConfig;
 use ordo::transport::tcp::TcpTransport;
 use ordo::{Membership, NodeId, Peer, RaftConfig, RaftNode};
-use ordo_core::LogRead;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;

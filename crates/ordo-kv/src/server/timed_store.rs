@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use ordo::storage::{Durable, LogStore, StorageError};
-use ordo_core::{Entry, HardState, Index, LogRead, LogReadError, Persist, Term};
+use ordo::storage::{Durable, LogEntry, LogRead, LogReadError, LogStore, Persist, StorageError};
+use ordo::{HardState, Index, Term};
 
 use crate::server::metrics::Metrics;
 
@@ -65,7 +65,12 @@ impl<L: LogStore> LogRead for TimedLogStore<L> {
         self.inner.term(index)
     }
 
-    fn entries(&self, low: Index, high: Index, max_bytes: u64) -> Result<Vec<Entry>, LogReadError> {
+    fn entries(
+        &self,
+        low: Index,
+        high: Index,
+        max_bytes: u64,
+    ) -> Result<Vec<LogEntry>, LogReadError> {
         self.inner.entries(low, high, max_bytes)
     }
 }

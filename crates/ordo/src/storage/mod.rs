@@ -3,8 +3,8 @@
 //! - [`LogStore`] is the log's write side, with a contract on every method; the
 //!   read side is the core's [`ordo_core::LogRead`], a supertrait.
 //! - [`MemLogStore`] keeps it in memory; [`WalLogStore`] on disk as a segmented,
-//!   checksummed write-ahead log (see [`wal`] for the format, group commit,
-//!   recovery rules and the fsync gate).
+//!   checksummed write-ahead log (see [`WalLogStore`] for the format, group
+//!   commit, recovery rules and the fsync gate).
 //! - [`SnapshotStore`] keeps snapshot files, streamed in and out in chunks,
 //!   and an [`IncomingSnapshot`] being received, durable chunk by chunk.
 //! - [`conformance`] is the suite every `LogStore` must pass.
@@ -47,7 +47,7 @@ mod log_store;
 mod mem;
 mod repair;
 mod snapshot;
-pub mod wal;
+mod wal;
 
 pub use error::{Exhausted, StorageError};
 pub use incoming_snapshot::IncomingSnapshot;
@@ -58,3 +58,8 @@ pub use snapshot::{
     SNAPSHOT_CHUNK_BYTES, SnapshotMeta, SnapshotReader, SnapshotStore, SnapshotWriter,
 };
 pub use wal::{Durability, WalConfig, WalLogStore};
+
+// What a `LogStore` reads and writes: ordo-core's types, re-exported so that
+// an implementation depends on `ordo` alone. The core's log entry is
+// `LogEntry` here, beside the typed `ordo::Entry<C>` a state machine applies.
+pub use ordo_core::{Entry as LogEntry, EntryPayload, LogRead, LogReadError, Persist, PersistId};

@@ -87,7 +87,6 @@ mod dial;
 mod io;
 
 pub use self::dial::TcpWire;
-pub use super::link::TransportStats;
 use super::network::NetworkTransport;
 
 /// Raft messages over TCP: a [`NetworkTransport`] speaking [`TcpWire`]. Cheap
