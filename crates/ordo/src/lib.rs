@@ -137,7 +137,7 @@
 //!
 //! ## Snapshots and membership
 //! With a snapshot store ([`RaftNodeBuilder::snapshot_store`]) the core asks
-//! for a snapshot every [`RaftConfig::snapshot_threshold`] applied entries;
+//! for a snapshot every [`RaftConfig::snapshot_threshold_entries`] applied entries;
 //! the apply stage streams the state machine into the store, and the log is
 //! then compacted up to [`RaftConfig::log_retention_entries`] before it
 //! (a snapshot's data is a small header of the runtime's, then the state
@@ -146,7 +146,7 @@
 //! (`snapshot_io.rs`: one open file per transfer, never a whole snapshot in
 //! memory), restores its state machine from it and resets its log. Each
 //! chunk is durable before it is acknowledged
-//! ([`IncomingSnapshot`](crate::storage::IncomingSnapshot)), so a follower
+//! ([`IncomingSnapshotFile`](crate::storage::IncomingSnapshotFile)), so a follower
 //! restarted in the middle of a transfer resumes from the bytes it holds
 //! instead of starting over. Every node
 //! of a group needs a snapshot store, or none. Membership changes

@@ -269,7 +269,7 @@ fn raft_config(settings: &NodeSettings, identity: &Identity, own: &MemberAddress
         joining,
         // `?consistency=lease` needs leases; they rely on check-quorum (on).
         lease_reads: true,
-        snapshot_threshold: settings.snapshot_threshold,
+        snapshot_threshold_entries: settings.snapshot_threshold,
         election_timeout_min: settings.timing.election_timeout_min,
         election_timeout_max: settings.timing.election_timeout_max,
         heartbeat_interval: settings.timing.heartbeat_interval,

@@ -6,7 +6,7 @@
 //!   checksummed write-ahead log (see [`WalLogStore`] for the format, group
 //!   commit, recovery rules and the fsync gate).
 //! - [`SnapshotStore`] keeps snapshot files, streamed in and out in chunks,
-//!   and an [`IncomingSnapshot`] being received, durable chunk by chunk.
+//!   and an [`IncomingSnapshotFile`] being received, durable chunk by chunk.
 //! - [`conformance`] is the suite every `LogStore` must pass.
 //! - [`fs`] is the file-system seam through which tests inject I/O failures.
 //! - [`repair_log_dir`] rebuilds a node whose log is damaged beyond recovery,
@@ -50,7 +50,7 @@ mod snapshot;
 mod wal;
 
 pub use error::{Exhausted, StorageError};
-pub use incoming_snapshot::IncomingSnapshot;
+pub use incoming_snapshot::IncomingSnapshotFile;
 pub use log_store::{Durable, LogStore};
 pub use mem::MemLogStore;
 pub use repair::{RepairOptions, RepairReport, repair_log_dir};

@@ -76,8 +76,9 @@ const TICKS_PER_ROUND_MAX: u64 = 1024;
 /// How often (in ticks) forgotten reads are swept.
 const READ_SWEEP_TICKS: u64 = 100;
 
-/// A read the core is confirming.
-pub(crate) struct PendingRead<S: StateMachine> {
+/// A read the core is confirming: the caller's query and where to answer
+/// it (the core's own `PendingRead` is the heartbeat round confirming it).
+pub(crate) struct UnconfirmedRead<S: StateMachine> {
     query: S::Query,
     reply: Reply<S::Answer>,
     asked: Instant,
@@ -114,7 +115,7 @@ pub(crate) struct Consensus<S: StateMachine> {
     pub(crate) events: EventSender,
     pub(crate) state: LoopState,
     /// Reads the core is confirming, by request id.
-    pub(crate) reads: HashMap<u64, PendingRead<S>>,
+    pub(crate) reads: HashMap<u64, UnconfirmedRead<S>>,
     /// Callers of `RaftNode::snapshot`, with the applied index the snapshot
     /// must reach for each.
     pub(crate) snapshot_waiters: Vec<(Index, Reply<Index>)>,
@@ -490,7 +491,7 @@ impl<S: StateMachine> Consensus<S> {
         self.state.next_read_id += 1;
         match self.raft.read_index([id], mode) {
             Ok(()) => {
-                let pending = PendingRead {
+                let pending = UnconfirmedRead {
                     query,
                     reply,
                     asked: Instant::now(),
@@ -506,7 +507,7 @@ impl<S: StateMachine> Consensus<S> {
         }
     }
 
-    fn take_read(&mut self, id: u64) -> Option<PendingRead<S>> {
+    fn take_read(&mut self, id: u64) -> Option<UnconfirmedRead<S>> {
         self.reads.remove(&id)
     }
 
