@@ -18,6 +18,7 @@
 
 // The wire format: not API (see its module docs), public only so tests can
 // forge and inspect bytes.
+mod cluster_id;
 #[doc(hidden)]
 pub mod codec;
 pub mod conformance;
@@ -28,7 +29,7 @@ mod link;
 mod network;
 pub mod tcp;
 
-pub use codec::{ClusterId, ClusterIdError};
+pub use cluster_id::{CLUSTER_ID_MAX_BYTES, ClusterId, ClusterIdError};
 // Raft's messages, which a transport carries: ordo-core's types, re-exported
 // so that a transport (or a test forging messages) depends on `ordo` alone.
 // A transport that moves messages whole needs only `Message`; one that

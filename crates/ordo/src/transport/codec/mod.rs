@@ -91,7 +91,7 @@ use ordo_core::Message;
 use thiserror::Error;
 
 pub use frame::{FRAME_HEADER_BYTES, FrameBatch, FrameTooLarge};
-pub use handshake::{ClusterId, ClusterIdError, PROTOCOL_VERSION};
+pub use handshake::PROTOCOL_VERSION;
 
 /// The message encoding version this build writes (and the only one it reads).
 pub const VERSION: u8 = 2;
