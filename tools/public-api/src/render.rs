@@ -4,7 +4,7 @@
 //! impls, trait items, and the traits each type implements (auto traits and
 //! blanket impls left out: they follow from the rest).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
@@ -17,7 +17,9 @@ pub(crate) const FORMAT_VERSION: u64 = 57;
 ///
 /// # Errors
 /// A message if the JSON is of another format version than
-/// [`FORMAT_VERSION`] or lacks its root module.
+/// [`FORMAT_VERSION`] or lacks its root module, or if an item is public at
+/// two paths (one path per public type: a second one is a leak, and two
+/// names for one thing in users' code).
 pub(crate) fn public_items(krate: &Value) -> Result<Vec<String>, String> {
     let version = krate["format_version"].as_u64().unwrap_or(0);
     if version != FORMAT_VERSION {
@@ -35,8 +37,21 @@ pub(crate) fn public_items(krate: &Value) -> Result<Vec<String>, String> {
         krate,
         lines: BTreeSet::new(),
         visited: BTreeSet::new(),
+        paths_by_item: BTreeMap::new(),
     };
     walker.module(&root, &name);
+    let twice: Vec<String> = walker
+        .paths_by_item
+        .values()
+        .filter(|paths| paths.len() > 1)
+        .map(|paths| paths.iter().cloned().collect::<Vec<_>>().join(" and "))
+        .collect();
+    if !twice.is_empty() {
+        return Err(format!(
+            "items public at more than one path (keep one, make the others private):\n  {}",
+            twice.join("\n  ")
+        ));
+    }
     Ok(walker.lines.into_iter().collect())
 }
 
@@ -46,6 +61,9 @@ struct Walker<'a> {
     /// Modules already walked, so that a module re-exported twice (or a
     /// cycle of glob re-exports) is not walked forever.
     visited: BTreeSet<String>,
+    /// Every path each item (by id, or by source for another crate's) is
+    /// public at.
+    paths_by_item: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Walker<'_> {
@@ -75,6 +93,12 @@ impl Walker<'_> {
         let (kind, inner) = variant(&item["inner"]);
         let item_name = name.or(item["name"].as_str()).unwrap_or("?");
         let at = format!("{module_path}::{item_name}");
+        if kind != "use" {
+            self.paths_by_item
+                .entry(id.to_owned())
+                .or_default()
+                .insert(at.clone());
+        }
         match kind {
             "use" => self.reexport(inner, module_path),
             "module" => {
@@ -313,4 +337,50 @@ fn function(inner: &Value, at: &str) -> String {
         fn_qualifiers(&inner["header"]),
         signature(&inner["sig"])
     )
+}
+
+#[cfg(test)]
+#[allow(clippy::expect_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A crate whose root holds struct `Thing` and, if `reexported`, a
+    /// public module re-exporting it too.
+    fn krate(reexported: bool) -> Value {
+        let mut root_items = vec![json!(1)];
+        if reexported {
+            root_items.push(json!(2));
+        }
+        json!({
+            "format_version": FORMAT_VERSION,
+            "root": 0,
+            "index": {
+                "0": {"name": "demo", "inner": {"module": {"items": root_items}}},
+                "1": {"name": "Thing", "inner": {"struct": {
+                    "kind": {"plain": {"fields": [], "has_stripped_fields": false}},
+                    "generics": {"params": [], "where_predicates": []}, "impls": []}}},
+                "2": {"name": "again", "inner": {"module": {"items": [3]}}},
+                "3": {"name": null, "inner": {"use": {
+                    "source": "super::Thing", "name": "Thing", "id": 1, "is_glob": false}}}
+            }
+        })
+    }
+
+    #[test]
+    fn an_item_at_one_path_is_listed() {
+        assert_eq!(
+            public_items(&krate(false)),
+            Ok(vec!["pub struct demo::Thing".to_owned()])
+        );
+    }
+
+    #[test]
+    fn an_item_public_at_two_paths_is_refused() {
+        let error = public_items(&krate(true)).expect_err("two paths must be refused");
+        assert!(
+            error.contains("demo::Thing and demo::again::Thing"),
+            "{error}"
+        );
+    }
 }
