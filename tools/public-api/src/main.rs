@@ -9,7 +9,8 @@
 //! network, no extra install), and this tool reads one format version
 //! ([`render::FORMAT_VERSION`]); another toolchain's format fails loudly.
 //! Items hidden from the docs (`#[doc(hidden)]`, such as `ordo`'s wire
-//! codec) are not API and are not listed. Default features only.
+//! codec) are not API and are not listed. Default features only. An item
+//! public at two paths fails the check too: one path per public type.
 
 mod render;
 mod types;
