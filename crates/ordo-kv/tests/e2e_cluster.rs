@@ -19,7 +19,7 @@ use e2e_support::{
     CliOutput, Cluster, EXIT_PATIENCE, PATIENCE, Process, client, eventually, free_port,
     free_port_base, http, patience, run_ordo, url, wait_healthy,
 };
-use ordo_kv::client::{Client, Consistency, Entry, PutOutcome};
+use ordo_kv::client::{Client, Consistency, ListEntry, PutOutcome};
 
 /// Runs `ordo ARGS`, bounded by [`PATIENCE`].
 async fn ordo<S: AsRef<str>>(args: &[S]) -> CliOutput {
@@ -45,7 +45,7 @@ fn with(args: &[&str], endpoints: &str) -> Vec<String> {
 }
 
 /// Every key, as `list` sees it through `client`.
-async fn everything(client: &Client) -> Vec<Entry> {
+async fn everything(client: &Client) -> Vec<ListEntry> {
     let page = client.list("", Some(10_000)).await.unwrap();
     assert!(!page.more);
     page.entries

@@ -12,12 +12,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use ordo::storage::{Durable, LogStore, MemLogStore, StorageError};
+use ordo::storage::{
+    Durable, LogEntry, LogRead, LogReadError, LogStore, MemLogStore, Persist, StorageError,
+};
+use ordo::transport::ClusterId;
 use ordo::transport::NetworkConfig;
-use ordo::transport::codec::ClusterId;
 use ordo::transport::tcp::TcpTransport;
-use ordo::{RaftConfig, RaftNode};
-use ordo_core::{Entry, HardState, Index, LogRead, LogReadError, Persist, Term};
+use ordo::{HardState, Index, RaftConfig, RaftNode, Term};
 use ordo_kv::api::{ErrorBody, code};
 use ordo_kv::server::http::{self, AppState};
 use ordo_kv::server::member_address::MemberAddress;
@@ -60,19 +61,17 @@ impl LogRead for FillableLog {
     fn term(&self, index: Index) -> Result<Term, LogReadError> {
         self.inner.term(index)
     }
-    fn entries(&self, low: Index, high: Index, max_bytes: u64) -> Result<Vec<Entry>, LogReadError> {
+    fn entries(
+        &self,
+        low: Index,
+        high: Index,
+        max_bytes: u64,
+    ) -> Result<Vec<LogEntry>, LogReadError> {
         self.inner.entries(low, high, max_bytes)
     }
 }
 
 impl LogStore for FillableLog {
-    fn append(&self, entries: &[Entry]) -> Result<(), StorageError> {
-        self.check()?;
-        self.inner.append(entries)
-    }
-    fn truncate(&self, from: Index) -> Result<(), StorageError> {
-        self.inner.truncate(from)
-    }
     fn compact(&self, through: Index) -> Result<(), StorageError> {
         self.inner.compact(through)
     }
@@ -86,16 +85,13 @@ impl LogStore for FillableLog {
     fn hard_state(&self) -> HardState {
         self.inner.hard_state()
     }
-    fn write(&self, persist: &Persist) -> Result<(), StorageError> {
+    fn write(&self, persist: Persist) -> Result<(), StorageError> {
         self.check()?;
         self.inner.write(persist)
     }
     fn sync(&self) -> Result<Durable, StorageError> {
         self.check()?;
         self.inner.sync()
-    }
-    fn durable(&self) -> Durable {
-        self.inner.durable()
     }
     fn writes_never_block(&self) -> bool {
         self.inner.writes_never_block()

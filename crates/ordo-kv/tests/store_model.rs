@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use ordo::StateMachine;
-use ordo_kv::store::{KvAnswer, KvCommand, KvQuery, KvResponse, KvStore, Versioned};
+use ordo_kv::store::{KvAnswer, KvCommand, KvQuery, KvResponse, KvStore, StoredValue};
 use proptest::prelude::*;
 use store_support::{apply, put, snapshot, store_with};
 
@@ -58,7 +58,7 @@ impl Model {
 
     fn answer(&self, query: &KvQuery) -> KvAnswer {
         let cluster_revision = self.cluster_revision;
-        let versioned = |(value, revision): &(Vec<u8>, u64)| Versioned {
+        let versioned = |(value, revision): &(Vec<u8>, u64)| StoredValue {
             value: Bytes::copy_from_slice(value),
             revision: *revision,
         };

@@ -8,7 +8,7 @@ mod store_support;
 use bytes::Bytes;
 use ordo::{Entry, StateMachine};
 use ordo_kv::store::{
-    KvAnswer, KvCommand, KvQuery, KvResponse, KvStore, MAX_KEY_BYTES, MAX_VALUE_BYTES, Versioned,
+    KvAnswer, KvCommand, KvQuery, KvResponse, KvStore, MAX_KEY_BYTES, MAX_VALUE_BYTES, StoredValue,
 };
 fn key(text: &str) -> Bytes {
     Bytes::copy_from_slice(text.as_bytes())
@@ -90,14 +90,14 @@ fn an_unconditional_put_takes_the_next_cluster_revision() {
     );
     assert_eq!(
         store.get(b"a"),
-        Some(&Versioned {
+        Some(&StoredValue {
             value: key("3"),
             revision: 3
         })
     );
     assert_eq!(
         store.get(b"b"),
-        Some(&Versioned {
+        Some(&StoredValue {
             value: key("2"),
             revision: 2
         })
@@ -116,7 +116,7 @@ fn a_conditional_put_succeeds_when_the_revision_matches() {
     );
     assert_eq!(
         store.get(b"a"),
-        Some(&Versioned {
+        Some(&StoredValue {
             value: key("2"),
             revision: 3
         })
@@ -198,7 +198,7 @@ fn get_answers_the_value_and_the_cluster_revision() {
     put(&mut store, "a", "1", None);
     put(&mut store, "b", "2", None);
     let get = |k: &str| store.query(KvQuery::Get { key: key(k) });
-    let a = Versioned {
+    let a = StoredValue {
         value: key("1"),
         revision: 1,
     };

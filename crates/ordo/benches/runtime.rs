@@ -107,7 +107,7 @@ async fn start_cluster(
                 .map(|&p| Peer::new(p, format!("node-{p}")))
                 .collect(),
             rng_seed: Some(id),
-            snapshot_threshold: snapshot_every,
+            snapshot_threshold_entries: snapshot_every,
             ..RaftConfig::default()
         };
         let mut builder = RaftNode::builder(

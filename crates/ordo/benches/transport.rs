@@ -17,7 +17,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ordo::transport::codec::ClusterId;
+use ordo::transport::ClusterId;
 #[cfg(feature = "grpc")]
 use ordo::transport::grpc::GrpcWire;
 use ordo::transport::tcp::TcpWire;

@@ -148,7 +148,7 @@ fn node_config(id: u64) -> RaftConfig {
         joining: id != 1,
         // Snapshots only when asked; nothing kept behind one, so the new
         // node can only catch up from the snapshot.
-        snapshot_threshold: 0,
+        snapshot_threshold_entries: 0,
         log_retention_entries: 0,
         snapshot_chunk_bytes: 1 << 20,
         propose_timeout: Duration::from_secs(600),

@@ -32,8 +32,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use ordo::storage::{LogStore, MemLogStore, WalConfig, WalLogStore};
+use ordo::transport::ClusterId;
 use ordo::transport::NetworkConfig;
-use ordo::transport::codec::ClusterId;
 use ordo::transport::tcp::TcpTransport;
 use ordo::{Entry, NodeId, Peer, RaftConfig, RaftError, RaftNode, StateMachine};
 use tokio::sync::mpsc;

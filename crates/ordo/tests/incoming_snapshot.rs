@@ -1,4 +1,4 @@
-//! IncomingSnapshot: a snapshot received chunk by chunk survives restarts
+//! IncomingSnapshotFile: a snapshot received chunk by chunk survives restarts
 //! and power loss with exactly the chunks made durable, and finishes into an
 //! ordinary snapshot.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

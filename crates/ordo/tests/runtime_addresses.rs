@@ -35,7 +35,7 @@ async fn group(snapshots: Option<&Path>) -> (Cluster, Stores) {
 
 fn snapshotting(config: RaftConfig) -> RaftConfig {
     RaftConfig {
-        snapshot_threshold: 20,
+        snapshot_threshold_entries: 20,
         log_retention_entries: 5,
         ..config
     }

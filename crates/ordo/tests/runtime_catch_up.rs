@@ -34,7 +34,7 @@ fn writes() -> u64 {
 fn node_config(id: NodeId, writes: u64) -> RaftConfig {
     RaftConfig {
         // About twenty snapshots over the run; the log keeps little before each.
-        snapshot_threshold: (writes / 20).max(100),
+        snapshot_threshold_entries: (writes / 20).max(100),
         log_retention_entries: 100,
         snapshot_chunk_bytes: 64 << 10,
         ..config(id, &IDS)

@@ -115,7 +115,7 @@ async fn a_node_with_snapshots_restores_instead_of_replaying() {
     let dir = tempfile::tempdir().unwrap();
     let ids = [1];
     let snapshot_config = |id| RaftConfig {
-        snapshot_threshold: 10,
+        snapshot_threshold_entries: 10,
         ..config(id, &ids)
     };
     let network = ordo::transport::InProcessNetwork::new();

@@ -59,7 +59,7 @@ async fn failing_snapshots_are_retried_with_back_off_and_reported_once() {
     let config = RaftConfig {
         // A snapshot is due after every write: before the fix, every
         // applied batch asked for one.
-        snapshot_threshold: 1,
+        snapshot_threshold_entries: 1,
         event_capacity: 1 << 16,
         ..config(1, &[1])
     };

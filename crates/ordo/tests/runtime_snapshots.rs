@@ -19,7 +19,7 @@ const IDS: [NodeId; 3] = [1, 2, 3];
 
 fn snapshotting(id: NodeId) -> RaftConfig {
     RaftConfig {
-        snapshot_threshold: 20,
+        snapshot_threshold_entries: 20,
         log_retention_entries: 5,
         // Small chunks: a transfer takes many messages.
         snapshot_chunk_bytes: 64,
@@ -369,7 +369,7 @@ async fn a_snapshot_is_taken_on_demand() {
     let dir = tempfile::tempdir().unwrap();
     let network = InProcessNetwork::new();
     let config = RaftConfig {
-        snapshot_threshold: 0, // never by itself
+        snapshot_threshold_entries: 0, // never by itself
         ..config(1, &[1])
     };
     let store = Arc::new(MemLogStore::new());

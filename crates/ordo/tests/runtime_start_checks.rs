@@ -24,7 +24,7 @@ const RETENTION_PAST_PREVIOUS: u64 = 12;
 
 fn snapshotting(log_retention_entries: u64) -> RaftConfig {
     RaftConfig {
-        snapshot_threshold: 10,
+        snapshot_threshold_entries: 10,
         log_retention_entries,
         ..config(1, &[1])
     }

@@ -104,12 +104,6 @@ impl LogRead for Repairing {
 }
 
 impl LogStore for Repairing {
-    fn append(&self, entries: &[Entry]) -> Result<(), StorageError> {
-        self.inner.append(entries)
-    }
-    fn truncate(&self, from: Index) -> Result<(), StorageError> {
-        self.inner.truncate(from)
-    }
     fn compact(&self, through: Index) -> Result<(), StorageError> {
         self.inner.compact(through)
     }
@@ -122,14 +116,11 @@ impl LogStore for Repairing {
     fn hard_state(&self) -> HardState {
         self.inner.hard_state()
     }
-    fn write(&self, persist: &Persist) -> Result<(), StorageError> {
+    fn write(&self, persist: Persist) -> Result<(), StorageError> {
         self.inner.write(persist)
     }
     fn sync(&self) -> Result<Durable, StorageError> {
         self.inner.sync()
-    }
-    fn durable(&self) -> Durable {
-        self.inner.durable()
     }
     fn writes_never_block(&self) -> bool {
         self.inner.writes_never_block()

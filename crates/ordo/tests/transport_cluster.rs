@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ordo::storage::{MemLogStore, WalConfig, WalLogStore};
-use ordo::transport::codec::ClusterId;
+use ordo::transport::ClusterId;
 #[cfg(feature = "grpc")]
 use ordo::transport::grpc::GrpcWire;
 use ordo::transport::tcp::{TcpTransport, TcpWire};

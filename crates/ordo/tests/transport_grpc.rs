@@ -14,8 +14,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use ordo::transport::ClusterId;
+use ordo::transport::codec;
 use ordo::transport::codec::handshake::RefusalReason;
-use ordo::transport::codec::{self, ClusterId};
 use ordo::transport::grpc::GrpcTransport;
 use ordo::transport::grpc::proto::raft_transport_client::RaftTransportClient;
 use ordo::transport::grpc::proto::raft_transport_server::{RaftTransport, RaftTransportServer};

@@ -8,9 +8,10 @@ mod transport_support;
 
 use std::time::Duration;
 
+use ordo::transport::ClusterId;
 use ordo::transport::Transport;
+use ordo::transport::codec::PROTOCOL_VERSION;
 use ordo::transport::codec::handshake::{Reply, Welcome};
-use ordo::transport::codec::{ClusterId, PROTOCOL_VERSION};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::time::{sleep, timeout};

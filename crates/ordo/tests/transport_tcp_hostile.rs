@@ -9,10 +9,11 @@ mod transport_support;
 
 use std::time::Duration;
 
+use ordo::transport::ClusterId;
 use ordo::transport::Inbound;
 use ordo::transport::NetworkConfig;
+use ordo::transport::codec;
 use ordo::transport::codec::handshake::{Hello, RefusalReason, Reply};
-use ordo::transport::codec::{self, ClusterId};
 use ordo::transport::tcp::TcpTransport;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;

@@ -307,7 +307,7 @@ impl Model {
 /// Carries out a step that only touches the store (not a crash).
 fn perform(store: &WalLogStore, step: &Step) {
     match step {
-        Step::Write(persist) => store.write(persist).unwrap(),
+        Step::Write(persist) => store.write(persist.clone()).unwrap(),
         Step::Sync => {
             store.sync().unwrap();
         }

@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 
 use ordo::storage::{Durability, LogStore, MemLogStore, WalConfig, WalLogStore};
-use ordo_core::{Entry, HardState, LogRead};
+use ordo_core::{Entry, HardState, LogRead, Persist};
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -100,7 +100,15 @@ impl Pair {
                         Entry::command(index, term, vec![(index % 251) as u8; payload_bytes])
                     })
                     .collect();
-                let outcomes = (wal.append(&batch).is_ok(), mem.append(&batch).is_ok());
+                let persist = |entries| Persist {
+                    id: 0,
+                    hard_state: None,
+                    entries,
+                };
+                let outcomes = (
+                    wal.write(persist(batch.clone())).is_ok(),
+                    mem.write(persist(batch)).is_ok(),
+                );
                 if outcomes.1 {
                     self.term = term;
                 }

@@ -46,11 +46,11 @@ impl std::fmt::Display for BodyError {
 
 /// A pooled HTTP/1.1 client. Cloning shares the pool.
 #[derive(Clone, Debug)]
-pub(crate) struct Transport {
+pub(crate) struct HttpPool {
     http: HyperClient<HttpConnector, Full<Bytes>>,
 }
 
-impl Transport {
+impl HttpPool {
     /// A transport whose connection attempts give up after `connect_timeout`.
     pub(crate) fn new(connect_timeout: Duration) -> Self {
         let mut connector = HttpConnector::new();

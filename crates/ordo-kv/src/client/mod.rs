@@ -57,6 +57,6 @@ pub use failover::{
     FailoverArgs, FaultMode, MAX_FAILOVER_TRIALS, ModeReport, Percentiles, TrialTimes,
     render as render_failover,
 };
-pub use outcome::{Consistency, Entry, ListPage, PutOutcome, Versioned};
+pub use outcome::{Consistency, ListEntry, ListPage, PutOutcome, Versioned};
 pub use routing::Client;
 pub use status::{ClusterStatus, StatusRow, gather as gather_status, render as render_status};

@@ -16,7 +16,7 @@ use super::Client;
 use super::endpoint::{encode_key, encode_query_value, path_and_query};
 use super::http::{BodyError, error_chain, read_body};
 use super::routing::{Call, Reply, Route};
-use super::{ClientError, Consistency, Endpoint, Entry, ListPage, PutOutcome, Versioned};
+use super::{ClientError, Consistency, Endpoint, ListEntry, ListPage, PutOutcome, Versioned};
 use crate::api::{
     AddMemberRequest, CLUSTER_REVISION_HEADER, ClusterResponse, DeleteResponse, ListResponse,
     MemberAddressRequest, NodeStatusInfo, PutResponse, REVISION_HEADER, TransferLeaderRequest,
@@ -136,7 +136,7 @@ impl Client {
                         ));
                     }
                 };
-                Ok(Entry {
+                Ok(ListEntry {
                     key: item.key,
                     value,
                     revision: item.revision,

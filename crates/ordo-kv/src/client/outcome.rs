@@ -31,7 +31,7 @@ pub struct Versioned {
 
 /// One key of a [`ListPage`], its value decoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Entry {
+pub struct ListEntry {
     /// The key.
     pub key: String,
     /// The value's bytes (decoded from base64 when the node sent it so).
@@ -44,7 +44,7 @@ pub struct Entry {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListPage {
     /// Keys in order.
-    pub entries: Vec<Entry>,
+    pub entries: Vec<ListEntry>,
     /// More keys with the prefix follow the last one.
     pub more: bool,
 }

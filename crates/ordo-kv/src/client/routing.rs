@@ -25,7 +25,7 @@ use tokio::time::{Instant, timeout_at};
 
 use super::config::MAX_ERROR_BODY_BYTES;
 use super::endpoint::{Redirect, resolve_location};
-use super::http::{BodyError, SendError, Transport, read_body};
+use super::http::{BodyError, HttpPool, SendError, read_body};
 use super::{ClientConfig, ClientError, Endpoint, parse_endpoints};
 use crate::api::{ErrorBody, code};
 
@@ -60,7 +60,7 @@ pub struct Client {
 #[derive(Debug)]
 struct Shared {
     config: ClientConfig,
-    transport: Transport,
+    transport: HttpPool,
     leader: Mutex<Option<Endpoint>>,
 }
 
@@ -244,7 +244,7 @@ impl Client {
         if config.endpoints.is_empty() {
             return Err(ClientError::invalid("no endpoints given"));
         }
-        let transport = Transport::new(config.connect_timeout);
+        let transport = HttpPool::new(config.connect_timeout);
         let shared = Shared {
             config,
             transport,

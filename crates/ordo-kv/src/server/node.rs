@@ -22,12 +22,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
-use ordo::storage::{SnapshotStore, WalConfig, WalLogStore};
+use ordo::storage::{LogRead, SnapshotStore, WalConfig, WalLogStore};
+use ordo::transport::ClusterId;
 use ordo::transport::NetworkConfig;
-use ordo::transport::codec::ClusterId;
 use ordo::transport::tcp::TcpTransport;
 use ordo::{Membership, NodeId, Peer, RaftConfig, RaftNode};
-use ordo_core::LogRead;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -270,7 +269,7 @@ fn raft_config(settings: &NodeSettings, identity: &Identity, own: &MemberAddress
         joining,
         // `?consistency=lease` needs leases; they rely on check-quorum (on).
         lease_reads: true,
-        snapshot_threshold: settings.snapshot_threshold,
+        snapshot_threshold_entries: settings.snapshot_threshold,
         election_timeout_min: settings.timing.election_timeout_min,
         election_timeout_max: settings.timing.election_timeout_max,
         heartbeat_interval: settings.timing.heartbeat_interval,

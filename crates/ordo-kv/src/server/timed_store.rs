@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use ordo::storage::{Durable, LogStore, StorageError};
-use ordo_core::{Entry, HardState, Index, LogRead, LogReadError, Persist, Term};
+use ordo::storage::{Durable, LogEntry, LogRead, LogReadError, LogStore, Persist, StorageError};
+use ordo::{HardState, Index, Term};
 
 use crate::server::metrics::Metrics;
 
@@ -65,20 +65,17 @@ impl<L: LogStore> LogRead for TimedLogStore<L> {
         self.inner.term(index)
     }
 
-    fn entries(&self, low: Index, high: Index, max_bytes: u64) -> Result<Vec<Entry>, LogReadError> {
+    fn entries(
+        &self,
+        low: Index,
+        high: Index,
+        max_bytes: u64,
+    ) -> Result<Vec<LogEntry>, LogReadError> {
         self.inner.entries(low, high, max_bytes)
     }
 }
 
 impl<L: LogStore> LogStore for TimedLogStore<L> {
-    fn append(&self, entries: &[Entry]) -> Result<(), StorageError> {
-        self.noted(self.inner.append(entries))
-    }
-
-    fn truncate(&self, from: Index) -> Result<(), StorageError> {
-        self.inner.truncate(from)
-    }
-
     fn compact(&self, through: Index) -> Result<(), StorageError> {
         self.inner.compact(through)
     }
@@ -95,12 +92,8 @@ impl<L: LogStore> LogStore for TimedLogStore<L> {
         self.inner.hard_state()
     }
 
-    fn write(&self, persist: &Persist) -> Result<(), StorageError> {
+    fn write(&self, persist: Persist) -> Result<(), StorageError> {
         self.noted(self.inner.write(persist))
-    }
-
-    fn write_owned(&self, persist: Persist) -> Result<(), StorageError> {
-        self.noted(self.inner.write_owned(persist))
     }
 
     fn sync(&self) -> Result<Durable, StorageError> {
@@ -108,10 +101,6 @@ impl<L: LogStore> LogStore for TimedLogStore<L> {
         let durable = self.inner.sync();
         self.metrics.fsync_seconds.observe(started.elapsed());
         self.noted_sync(durable)
-    }
-
-    fn durable(&self) -> Durable {
-        self.inner.durable()
     }
 
     fn writes_never_block(&self) -> bool {

@@ -19,7 +19,7 @@ use std::io::{self, Read, Write};
 
 use bytes::Bytes;
 
-use super::Versioned;
+use super::StoredValue;
 
 /// The first eight bytes of every backup.
 const MAGIC: [u8; 8] = *b"ORDOKV01";
@@ -203,7 +203,7 @@ pub fn read_backup_summary(input: &mut dyn Read) -> Result<BackupSummary, Backup
 /// own checks, but the backup as a whole is valid only if this returns `Ok`.
 pub(super) fn parse_backup(
     input: &mut dyn Read,
-    mut visit: impl FnMut(Bytes, Versioned),
+    mut visit: impl FnMut(Bytes, StoredValue),
 ) -> Result<BackupSummary, BackupError> {
     let mut reader = CheckedReader::new(input);
     let cluster_revision = read_header(&mut reader)?;
@@ -254,7 +254,7 @@ fn read_header(reader: &mut CheckedReader<'_>) -> Result<u64, BackupError> {
 fn read_record(
     reader: &mut CheckedReader<'_>,
     summary: &BackupSummary,
-) -> Result<(Bytes, Versioned), BackupError> {
+) -> Result<(Bytes, StoredValue), BackupError> {
     let record = summary.keys;
     let key_len = reader.u32("key length")?;
     if key_len > MAX_KEY_BYTES {
@@ -280,7 +280,7 @@ fn read_record(
             cluster_revision: summary.cluster_revision,
         });
     }
-    Ok((key, Versioned { value, revision }))
+    Ok((key, StoredValue { value, revision }))
 }
 
 /// Checks that `key` sorts strictly after the previous record's key.
@@ -433,7 +433,7 @@ impl BackupEncoder {
     /// If the key or value is over its limit: the store never holds one (see
     /// [`KvStore`](super::KvStore)), and writing one would make a backup that
     /// cannot be restored.
-    pub(super) fn record(&mut self, key: &[u8], versioned: &Versioned) {
+    pub(super) fn record(&mut self, key: &[u8], versioned: &StoredValue) {
         let start = self.buf.len();
         self.buf.push(RECORD_TAG);
         self.buf

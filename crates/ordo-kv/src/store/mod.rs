@@ -82,7 +82,7 @@ pub enum KvQuery {
 
 /// A stored value and the revision that last wrote it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Versioned {
+pub struct StoredValue {
     /// The value.
     pub value: Bytes,
     /// The cluster revision of the write that set it.
@@ -95,14 +95,14 @@ pub enum KvAnswer {
     /// For [`KvQuery::Get`].
     Get {
         /// The value, if the key exists.
-        value: Option<Versioned>,
+        value: Option<StoredValue>,
         /// The cluster revision the read saw.
         cluster_revision: u64,
     },
     /// For [`KvQuery::List`].
     List {
         /// Keys and values, in byte order.
-        items: Vec<(Bytes, Versioned)>,
+        items: Vec<(Bytes, StoredValue)>,
         /// More keys with the prefix follow.
         more: bool,
         /// The cluster revision the read saw.

@@ -22,7 +22,7 @@ use bytes::Bytes;
 use ordo::{Entry, StateMachine};
 
 use super::backup::{BackupEncoder, MAX_KEY_BYTES, MAX_VALUE_BYTES, parse_backup};
-use super::{KvAnswer, KvCommand, KvQuery, KvResponse, Versioned};
+use super::{KvAnswer, KvCommand, KvQuery, KvResponse, StoredValue};
 
 /// The replicated key-value state machine: keys and values are bytes, kept in
 /// byte order, each stamped with the revision of the write that set it.
@@ -60,7 +60,7 @@ use super::{KvAnswer, KvCommand, KvQuery, KvResponse, Versioned};
 /// ```
 /// use bytes::Bytes;
 /// use ordo::{Entry, StateMachine};
-/// use ordo_kv::store::{KvAnswer, KvCommand, KvQuery, KvResponse, KvStore, Versioned};
+/// use ordo_kv::store::{KvAnswer, KvCommand, KvQuery, KvResponse, KvStore, StoredValue};
 ///
 /// let mut store = KvStore::new();
 /// let put = |value: &'static str, if_revision| KvCommand::Put {
@@ -84,7 +84,7 @@ use super::{KvAnswer, KvCommand, KvQuery, KvResponse, Versioned};
 /// assert_eq!(
 ///     store.query(KvQuery::Get { key: Bytes::from_static(b"color") }),
 ///     KvAnswer::Get {
-///         value: Some(Versioned { value: Bytes::from_static(b"green"), revision: 2 }),
+///         value: Some(StoredValue { value: Bytes::from_static(b"green"), revision: 2 }),
 ///         cluster_revision: 2,
 ///     }
 /// );
@@ -93,7 +93,7 @@ use super::{KvAnswer, KvCommand, KvQuery, KvResponse, Versioned};
 pub struct KvStore {
     /// Every key, in byte order. Keys and values are within the backup
     /// limits; revisions are in `1..=cluster_revision`.
-    entries: BTreeMap<Bytes, Versioned>,
+    entries: BTreeMap<Bytes, StoredValue>,
     /// The revision of the last write; 0 before any.
     cluster_revision: u64,
     /// Sum of the lengths of every key and value in `entries`.
@@ -119,7 +119,7 @@ impl KvStore {
     }
 
     /// The value of `key`, if it exists.
-    pub fn get(&self, key: &[u8]) -> Option<&Versioned> {
+    pub fn get(&self, key: &[u8]) -> Option<&StoredValue> {
         self.entries.get(key)
     }
 
@@ -166,7 +166,7 @@ impl KvStore {
         self.cluster_revision = revision;
         self.bytes += value.len() as u64;
         let key_len = key.len() as u64;
-        match self.entries.insert(key, Versioned { value, revision }) {
+        match self.entries.insert(key, StoredValue { value, revision }) {
             Some(old) => self.bytes -= old.value.len() as u64,
             None => self.bytes += key_len,
         }

@@ -8,9 +8,11 @@
 
 use std::time::Duration;
 
+use ordo::transport::ClusterId;
 use ordo::transport::codec::handshake::{Hello, MIN_PROTOCOL_VERSION, Reply};
-use ordo::transport::codec::{self, ClusterId, PROTOCOL_VERSION};
-use ordo_core::{Heartbeat, Message, MessageBody, NodeId, Term};
+use ordo::transport::codec::{self, PROTOCOL_VERSION};
+use ordo::transport::{Heartbeat, Message, MessageBody};
+use ordo::{NodeId, Term};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

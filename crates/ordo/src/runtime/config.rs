@@ -101,11 +101,11 @@ pub struct RaftConfig {
     /// above 0. Default 2^32.
     pub max_term_jump: u64,
     /// Most entries in one append message. Default 4096.
-    pub max_entries_per_append: usize,
+    pub max_entries_per_message: usize,
     /// Most payload bytes in one append message. Default 1 MiB.
-    pub max_bytes_per_append: u64,
+    pub max_bytes_per_message: u64,
     /// Most append messages in flight to one follower. Default 256.
-    pub max_inflight_appends: usize,
+    pub max_inflight_messages: usize,
     /// Most payload bytes in flight to one follower. Default 64 MiB.
     pub max_inflight_bytes: u64,
     /// Most payload bytes the leader holds uncommitted; beyond it proposals
@@ -155,7 +155,7 @@ pub struct RaftConfig {
     /// ([`RaftNodeBuilder::snapshot_store`](crate::RaftNodeBuilder::snapshot_store)).
     /// 0 turns these automatic snapshots off ([`RaftNode::snapshot`](crate::RaftNode::snapshot)
     /// still takes one on demand). Default 10 000.
-    pub snapshot_threshold: u64,
+    pub snapshot_threshold_entries: u64,
     /// After a snapshot, keep this many entries before it in the log, so a
     /// follower slightly behind catches up from the log rather than a whole
     /// snapshot. Default 1024.
@@ -189,9 +189,9 @@ impl Default for RaftConfig {
             lease_reads: false,
             lease_clock_drift: Duration::from_millis(20),
             max_term_jump: 1 << 32,
-            max_entries_per_append: 4096,
-            max_bytes_per_append: 1 << 20,
-            max_inflight_appends: 256,
+            max_entries_per_message: 4096,
+            max_bytes_per_message: 1 << 20,
+            max_inflight_messages: 256,
             max_inflight_bytes: 64 << 20,
             max_uncommitted_bytes: 256 << 20,
             max_apply_bytes: 16 << 20,
@@ -204,7 +204,7 @@ impl Default for RaftConfig {
             propose_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(10),
             dedicated_apply_thread: false,
-            snapshot_threshold: 10_000,
+            snapshot_threshold_entries: 10_000,
             log_retention_entries: 1024,
             snapshot_chunk_bytes: 1 << 20,
             promote_after_catch_up: true,
@@ -392,9 +392,9 @@ impl RaftConfig {
             heartbeat_interval_ticks: ticks_down(self.heartbeat_interval),
             pre_vote: self.pre_vote,
             check_quorum: self.check_quorum,
-            max_entries_per_message: self.max_entries_per_append,
-            max_bytes_per_message: self.max_bytes_per_append,
-            max_inflight_messages: self.max_inflight_appends,
+            max_entries_per_message: self.max_entries_per_message,
+            max_bytes_per_message: self.max_bytes_per_message,
+            max_inflight_messages: self.max_inflight_messages,
             max_inflight_bytes: self.max_inflight_bytes,
             max_uncommitted_bytes: self.max_uncommitted_bytes,
             max_apply_bytes: self.max_apply_bytes,
@@ -402,7 +402,7 @@ impl RaftConfig {
             lease_clock_drift_ticks: ticks_up(self.lease_clock_drift),
             max_term_jump: self.max_term_jump,
             snapshot_threshold_entries: if snapshots {
-                self.snapshot_threshold
+                self.snapshot_threshold_entries
             } else {
                 0
             },
@@ -519,7 +519,7 @@ mod tests {
             ),
             (
                 RaftConfig {
-                    max_entries_per_append: 0,
+                    max_entries_per_message: 0,
                     ..valid()
                 },
                 ConfigError::Core(ordo_core::ConfigError::ZeroLimit {

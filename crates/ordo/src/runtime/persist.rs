@@ -87,7 +87,7 @@ fn run(
             match job {
                 PersistJob::Write(persist) => {
                     written = Some(persist.id);
-                    store.write_owned(persist)?;
+                    store.write(persist)?;
                 }
                 PersistJob::Compact(through) => {
                     sync(store, shared, written.take())?;

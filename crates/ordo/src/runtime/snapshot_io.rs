@@ -9,7 +9,7 @@
 //!   answered from memory. A read at an earlier offset (the follower
 //!   restarted) reopens the file and skips forward, once.
 //! - On a follower, [`SnapshotWrite`]s carry chunks in order, into an
-//!   [`IncomingSnapshot`]: offset 0 starts a new transfer (discarding a
+//!   [`IncomingSnapshotFile`]: offset 0 starts a new transfer (discarding a
 //!   half-received one), every chunk is made durable before it is
 //!   acknowledged, and the last one publishes the file (trailer, fdatasync,
 //!   rename, directory fsync), so the core installs a snapshot that is whole
@@ -42,7 +42,9 @@ use tokio::sync::oneshot;
 use crate::runtime::error::RaftError;
 use crate::runtime::shared::{Shared, SnapshotEvent};
 use crate::runtime::snapshot_retry::{FailureKind, Reports};
-use crate::storage::{IncomingSnapshot, SnapshotMeta, SnapshotReader, SnapshotStore, StorageError};
+use crate::storage::{
+    IncomingSnapshotFile, SnapshotMeta, SnapshotReader, SnapshotStore, StorageError,
+};
 
 /// Work for the snapshot thread.
 pub(crate) enum SnapshotJob {
@@ -101,7 +103,7 @@ struct Mover<'a> {
     node_id: NodeId,
     outgoing: HashMap<NodeId, Outgoing>,
     /// The transfer from the leader being received, once opened.
-    incoming: Option<IncomingSnapshot<'a>>,
+    incoming: Option<IncomingSnapshotFile<'a>>,
     /// When each kind of read failure was last logged: the core asks again
     /// on every heartbeat answer, so a lasting failure (no file descriptors
     /// left) would otherwise log many lines a second.
@@ -231,7 +233,7 @@ impl<'a> Mover<'a> {
     /// its data is what the leader announced.
     fn write_chunk(&mut self, write: SnapshotWrite) -> Result<(), ChunkError> {
         let meta = storage_meta(&write.meta);
-        let continues = |incoming: &IncomingSnapshot<'_>| {
+        let continues = |incoming: &IncomingSnapshotFile<'_>| {
             incoming.meta() == &meta && incoming.content() == write.content
         };
         if write.offset == 0 {

@@ -70,8 +70,6 @@ struct Power {
 #[derive(Debug)]
 enum Unsynced {
     Persist(Persist),
-    Append(Vec<Entry>),
-    Truncate(Index),
     HardState(HardState),
 }
 
@@ -167,9 +165,7 @@ impl CrashableLogStore {
     fn flush(&self, power: &mut Power) -> Result<Durable, StorageError> {
         for write in power.unsynced.drain(..) {
             match write {
-                Unsynced::Persist(persist) => self.synced.write_owned(persist)?,
-                Unsynced::Append(entries) => self.synced.append(&entries)?,
-                Unsynced::Truncate(from) => self.synced.truncate(from)?,
+                Unsynced::Persist(persist) => self.synced.write(persist)?,
                 Unsynced::HardState(hard_state) => self.synced.save_hard_state(hard_state)?,
             }
         }
@@ -190,8 +186,8 @@ impl CrashableLogStore {
             .synced
             .entries(compacted + 1, self.synced.last_index() + 1, u64::MAX)
             .map_err(|error| read_failed(&error))?;
-        let durable = self.synced.durable();
-        self.written.write_owned(Persist {
+        let durable = self.synced.sync()?;
+        self.written.write(Persist {
             id: durable.persist_id,
             hard_state: Some(self.synced.hard_state()),
             entries,
@@ -235,16 +231,6 @@ impl LogRead for CrashableLogStore {
 }
 
 impl LogStore for CrashableLogStore {
-    fn append(&self, entries: &[Entry]) -> Result<(), StorageError> {
-        self.write_unsynced(Unsynced::Append(entries.to_vec()), |log| {
-            log.append(entries)
-        })
-    }
-
-    fn truncate(&self, from: Index) -> Result<(), StorageError> {
-        self.write_unsynced(Unsynced::Truncate(from), |log| log.truncate(from))
-    }
-
     fn compact(&self, through: Index) -> Result<(), StorageError> {
         let mut power = self.lock();
         if power.off {
@@ -275,14 +261,8 @@ impl LogStore for CrashableLogStore {
         self.written.hard_state()
     }
 
-    fn write(&self, persist: &Persist) -> Result<(), StorageError> {
-        self.write_owned(persist.clone())
-    }
-
-    fn write_owned(&self, persist: Persist) -> Result<(), StorageError> {
-        self.write_unsynced(Unsynced::Persist(persist.clone()), |log| {
-            log.write_owned(persist)
-        })
+    fn write(&self, persist: Persist) -> Result<(), StorageError> {
+        self.write_unsynced(Unsynced::Persist(persist.clone()), |log| log.write(persist))
     }
 
     fn sync(&self) -> Result<Durable, StorageError> {
@@ -297,10 +277,6 @@ impl LogStore for CrashableLogStore {
             return Err(power_off("sync"));
         }
         self.flush(&mut power)
-    }
-
-    fn durable(&self) -> Durable {
-        self.synced.durable()
     }
 }
 
@@ -327,13 +303,13 @@ mod tests {
     #[test]
     fn a_crash_loses_exactly_the_unsynced_writes() {
         let store = CrashableLogStore::new();
-        store.write_owned(persist(1, 1, 3)).unwrap();
+        store.write(persist(1, 1, 3)).unwrap();
         assert_eq!(store.sync().unwrap().last_index, 3);
-        store.write_owned(persist(2, 4, 2)).unwrap();
+        store.write(persist(2, 4, 2)).unwrap();
         assert_eq!(store.last_index(), 5, "reads see unsynced writes");
         assert_eq!(store.unsynced_writes(), 1);
         store.crash();
-        assert!(store.write_owned(persist(3, 6, 1)).is_err());
+        assert!(store.write(persist(3, 6, 1)).is_err());
         assert!(store.sync().is_err());
         assert_eq!(store.recover(), 1);
         assert_eq!(store.last_index(), 3);
@@ -342,14 +318,14 @@ mod tests {
             store.entries(1, 4, u64::MAX).unwrap(),
             persist(1, 1, 3).entries
         );
-        store.write_owned(persist(1, 4, 1)).unwrap();
+        store.write(persist(1, 4, 1)).unwrap();
         assert_eq!(store.sync().unwrap().last_index, 4, "works after recovery");
     }
 
     #[test]
     fn compaction_and_reset_are_durable_when_they_return() {
         let store = CrashableLogStore::new();
-        store.write_owned(persist(1, 1, 5)).unwrap();
+        store.write(persist(1, 1, 5)).unwrap();
         store.compact(2).unwrap();
         store.crash();
         store.recover();
@@ -365,12 +341,12 @@ mod tests {
     fn a_stalled_sync_waits_for_release_and_fails_on_crash() {
         let store = Arc::new(CrashableLogStore::new());
         store.stall_syncs();
-        store.write_owned(persist(1, 1, 1)).unwrap();
+        store.write(persist(1, 1, 1)).unwrap();
         let syncing = Arc::clone(&store);
         let released = std::thread::spawn(move || syncing.sync().map(|d| d.last_index));
         std::thread::sleep(Duration::from_millis(20));
         assert!(!released.is_finished(), "stalled");
-        store.write_owned(persist(2, 2, 1)).unwrap(); // writes go on
+        store.write(persist(2, 2, 1)).unwrap(); // writes go on
         store.release_syncs();
         assert_eq!(released.join().unwrap().unwrap(), 2);
 

@@ -1,4 +1,4 @@
-//! [`IncomingSnapshot`]: a snapshot received from the leader chunk by chunk
+//! [`IncomingSnapshotFile`]: a snapshot received from the leader chunk by chunk
 //! and made durable chunk by chunk, so that a transfer survives a restart of
 //! the receiver and resumes where it stopped.
 //!
@@ -26,13 +26,13 @@
 //! first 8 bytes would have to claim some 5·10^18 received bytes to look like
 //! the magic, and the header's checksum would still have to match).
 //!
-//! [`IncomingSnapshot::append`] writes a chunk after the data and fdatasyncs
+//! [`IncomingSnapshotFile::append`] writes a chunk after the data and fdatasyncs
 //! the data file, *then* records the new length and running checksum in the
 //! older slot and fdatasyncs that: a slot never claims bytes that are not
 //! durable, and a torn slot leaves the other one intact. Reopening
 //! ([`SnapshotStore::open_incoming`]) trusts the valid slot with the most
 //! bytes and cuts the data file back to it (anything past it may be torn).
-//! [`IncomingSnapshot::finish`] first checks that the data received has the
+//! [`IncomingSnapshotFile::finish`] first checks that the data received has the
 //! announced length and checksum (else it discards the transfer and returns
 //! [`StorageError::SnapshotContentMismatch`]: nothing is published), then
 //! appends the trailer and publishes the file as
@@ -65,7 +65,7 @@ const PROGRESS_HEADER_BYTES: usize = 28;
 /// After an error the handle's view of the files is unknown: drop it and
 /// [`SnapshotStore::open_incoming`] again, which recovers what is durable.
 #[derive(Debug)]
-pub struct IncomingSnapshot<'a> {
+pub struct IncomingSnapshotFile<'a> {
     store: &'a SnapshotStore,
     meta: SnapshotMeta,
     /// The bytes the leader announced for the whole snapshot.
@@ -92,7 +92,7 @@ impl SnapshotStore {
         &self,
         meta: SnapshotMeta,
         content: SnapshotContent,
-    ) -> Result<IncomingSnapshot<'_>, StorageError> {
+    ) -> Result<IncomingSnapshotFile<'_>, StorageError> {
         self.remove_incoming()?;
         let (data_path, progress_path) = (self.incoming_path(), self.progress_path());
         let data = self.create_file(&data_path)?;
@@ -111,7 +111,7 @@ impl SnapshotStore {
             .sync_data()
             .map_err(|source| StorageError::io("fdatasync", &progress_path, source))?;
         self.sync_dir()?;
-        Ok(IncomingSnapshot {
+        Ok(IncomingSnapshotFile {
             store: self,
             meta,
             content,
@@ -132,7 +132,7 @@ impl SnapshotStore {
     ///
     /// # Errors
     /// I/O errors.
-    pub fn open_incoming(&self) -> Result<Option<IncomingSnapshot<'_>>, StorageError> {
+    pub fn open_incoming(&self) -> Result<Option<IncomingSnapshotFile<'_>>, StorageError> {
         let (data_path, progress_path) = (self.incoming_path(), self.progress_path());
         let names = self.list()?;
         if !names.contains(&data_path) || !names.contains(&progress_path) {
@@ -184,7 +184,7 @@ impl SnapshotStore {
             data.set_len(data_end)
                 .map_err(|source| StorageError::io("truncate", &data_path, source))?;
         }
-        Ok(Some(IncomingSnapshot {
+        Ok(Some(IncomingSnapshotFile {
             store: self,
             meta,
             content,
@@ -333,7 +333,7 @@ fn decode_slot(slot: &[u8; SLOT_BYTES]) -> Option<(u64, u32)> {
     Some((u64::from_le_bytes(received), u32::from_le_bytes(crc)))
 }
 
-impl IncomingSnapshot<'_> {
+impl IncomingSnapshotFile<'_> {
     /// What the snapshot covers.
     pub fn meta(&self) -> &SnapshotMeta {
         &self.meta

@@ -1,6 +1,6 @@
 //! The [`LogStore`] trait: the write side of the log, with its contract.
 
-use ordo_core::{Entry, HardState, Index, LogRead, Persist, PersistId, Term};
+use ordo_core::{HardState, Index, LogRead, Persist, PersistId, Term};
 
 use crate::storage::error::StorageError;
 
@@ -28,9 +28,8 @@ pub struct Durable {
 ///   at the same time as writes (every implementation is `Send + Sync` and
 ///   internally synchronized; share it as `Arc<S>`, which also implements
 ///   [`LogRead`]). A read sees each write whole or not at all, never half of it.
-/// - **Writes** ([`append`](Self::append), [`truncate`](Self::truncate),
-///   [`compact`](Self::compact), [`reset`](Self::reset),
-///   [`save_hard_state`](Self::save_hard_state), [`write`](Self::write)) are
+/// - **Writes** ([`write`](Self::write), [`compact`](Self::compact),
+///   [`reset`](Self::reset), [`save_hard_state`](Self::save_hard_state)) are
 ///   visible to reads when they return, but are *durable* only once a later
 ///   [`sync`](Self::sync) returns. Writes are applied in call order; callers
 ///   should issue them from one task.
@@ -39,32 +38,11 @@ pub struct Durable {
 ///   next sync, and concurrent sync callers share one flush.
 /// - **Errors**: a write or sync that fails with [`StorageError::Io`] poisons the
 ///   store: later writes and syncs fail with [`StorageError::Poisoned`] and
-///   [`durable`](Self::durable) never moves again. Reads keep working, capped at
+///   the durability point never moves again. Reads keep working, capped at
 ///   the last durable index. Reopening the store recovers what is on disk.
 ///   Caller bugs ([`StorageError::Gap`], [`StorageError::Compacted`],
 ///   [`StorageError::OutOfRange`]) change nothing and do not poison.
 pub trait LogStore: LogRead + Send + Sync {
-    /// Appends `entries`, which must have consecutive indexes.
-    ///
-    /// If the first index is at or below [`last_index`](LogRead::last_index), every
-    /// entry from that index on is removed first: a follower overwriting a
-    /// conflicting suffix. An empty slice is a no-op.
-    ///
-    /// # Errors
-    /// [`StorageError::Gap`] if the first index is past `last_index() + 1` or the
-    /// batch is not consecutive; [`StorageError::Compacted`] if it is at or below
-    /// the compaction point; [`StorageError::OutOfRange`] if an index is above
-    /// 2^62, the highest a store holds; I/O errors as in the trait contract.
-    fn append(&self, entries: &[Entry]) -> Result<(), StorageError>;
-
-    /// Removes every entry with index `>= from`. `from == last_index() + 1` is a
-    /// no-op.
-    ///
-    /// # Errors
-    /// [`StorageError::Compacted`] if `from <= first_index() - 1`;
-    /// [`StorageError::OutOfRange`] if `from > last_index() + 1`; I/O errors.
-    fn truncate(&self, from: Index) -> Result<(), StorageError>;
-
     /// Discards entries up to and including `through`, which a snapshot covers.
     /// Afterwards `first_index() == through + 1` and `term(through)` still answers.
     /// Compacting at or below the current compaction point is a no-op: it
@@ -104,24 +82,22 @@ pub trait LogStore: LogRead + Send + Sync {
     fn hard_state(&self) -> HardState;
 
     /// Carries out one [`Persist`] action of the core: its hard state, then its
-    /// entries (with the suffix truncation [`append`](Self::append) describes),
-    /// and remembers `persist.id` so that the [`Durable`] of a later sync names it.
-    /// Persists must be written in id order.
+    /// entries, and remembers `persist.id` so that the [`Durable`] of a later
+    /// sync names it. Persists must be written in id order. The persist is
+    /// taken by value: a store that keeps entries in memory moves them in.
+    ///
+    /// Entries must have consecutive indexes. If the first index is at or
+    /// below [`last_index`](LogRead::last_index), every entry from that index
+    /// on is removed first: a follower overwriting a conflicting suffix. No
+    /// entries (a hard state alone, or nothing) is fine.
     ///
     /// # Errors
-    /// As [`append`](Self::append) and [`save_hard_state`](Self::save_hard_state).
-    fn write(&self, persist: &Persist) -> Result<(), StorageError>;
-
-    /// [`write`](Self::write), taking the persist by value: a store that keeps
-    /// entries in memory moves them in rather than cloning each one (and
-    /// dropping the original). Same contract; the runtime calls this one.
-    /// Default: `write(&persist)`.
-    ///
-    /// # Errors
-    /// As [`write`](Self::write).
-    fn write_owned(&self, persist: Persist) -> Result<(), StorageError> {
-        self.write(&persist)
-    }
+    /// [`StorageError::Gap`] if the first index is past `last_index() + 1` or the
+    /// batch is not consecutive; [`StorageError::Compacted`] if it is at or below
+    /// the compaction point; [`StorageError::OutOfRange`] if an index is above
+    /// 2^62, the highest a store holds; I/O errors as in the trait contract.
+    /// An error changes nothing.
+    fn write(&self, persist: Persist) -> Result<(), StorageError>;
 
     /// Makes every write that returned before this call durable, and returns the
     /// durability point reached (which may cover later writes too).
@@ -130,9 +106,6 @@ pub trait LogStore: LogRead + Send + Sync {
     /// I/O errors poison the store (trait contract): the returned error is the
     /// only answer, never a false durability point.
     fn sync(&self) -> Result<Durable, StorageError>;
-
-    /// The last durability point reached.
-    fn durable(&self) -> Durable;
 
     /// True if [`write`](Self::write) and [`sync`](Self::sync) never wait for
     /// a device (a store in memory). The runtime then makes them inline on its

@@ -71,18 +71,9 @@ impl MemState {
         Ok(self.entries[self.position(index)].term)
     }
 
-    fn append(&mut self, entries: &[Entry]) -> Result<(), StorageError> {
-        checks::append(entries, self.compacted_index, self.last_index())?;
-        if let Some(first) = entries.first() {
-            let keep = self.position(first.index);
-            self.entries.truncate(keep);
-            self.entries.extend(entries.iter().map(Stored::from));
-        }
-        Ok(())
-    }
-
-    /// [`append`](Self::append), moving the entries in.
-    fn append_owned(&mut self, entries: Vec<Entry>) -> Result<(), StorageError> {
+    /// Appends `entries` (moving them in), first removing a conflicting
+    /// suffix, as [`LogStore::write`] describes.
+    fn append(&mut self, entries: Vec<Entry>) -> Result<(), StorageError> {
         checks::append(&entries, self.compacted_index, self.last_index())?;
         if let Some(first) = entries.first() {
             let keep = self.position(first.index);
@@ -170,6 +161,23 @@ impl MemLogStore {
         Self::default()
     }
 
+    /// Removes every entry with index `>= from`, as
+    /// [`WalLogStore::truncate`](crate::storage::WalLogStore::truncate) does:
+    /// the runtime never truncates alone (a [`LogStore::write`] overwrites a
+    /// conflicting suffix), but tests that use this store as the model of
+    /// the WAL compare the two.
+    ///
+    /// # Errors
+    /// [`StorageError::Compacted`] if `from <= first_index() - 1`;
+    /// [`StorageError::OutOfRange`] if `from > last_index() + 1`.
+    pub fn truncate(&self, from: Index) -> Result<(), StorageError> {
+        let mut state = self.write_state();
+        checks::truncate(from, state.compacted_index, state.last_index())?;
+        let keep = state.position(from);
+        state.entries.truncate(keep);
+        Ok(())
+    }
+
     fn read(&self) -> RwLockReadGuard<'_, MemState> {
         self.state.read().unwrap_or_else(PoisonError::into_inner)
     }
@@ -228,18 +236,6 @@ impl LogRead for MemLogStore {
 }
 
 impl LogStore for MemLogStore {
-    fn append(&self, entries: &[Entry]) -> Result<(), StorageError> {
-        self.write_state().append(entries)
-    }
-
-    fn truncate(&self, from: Index) -> Result<(), StorageError> {
-        let mut state = self.write_state();
-        checks::truncate(from, state.compacted_index, state.last_index())?;
-        let keep = state.position(from);
-        state.entries.truncate(keep);
-        Ok(())
-    }
-
     fn compact(&self, through: Index) -> Result<(), StorageError> {
         let mut state = self.write_state();
         checks::compact(through, state.last_index())?;
@@ -274,19 +270,9 @@ impl LogStore for MemLogStore {
         self.read().hard_state
     }
 
-    fn write(&self, persist: &Persist) -> Result<(), StorageError> {
+    fn write(&self, persist: Persist) -> Result<(), StorageError> {
         let mut state = self.write_state();
-        state.append(&persist.entries)?;
-        if let Some(hard_state) = persist.hard_state {
-            state.hard_state = hard_state;
-        }
-        state.persist_id = persist.id;
-        Ok(())
-    }
-
-    fn write_owned(&self, persist: Persist) -> Result<(), StorageError> {
-        let mut state = self.write_state();
-        state.append_owned(persist.entries)?;
+        state.append(persist.entries)?;
         if let Some(hard_state) = persist.hard_state {
             state.hard_state = hard_state;
         }
@@ -297,10 +283,6 @@ impl LogStore for MemLogStore {
     fn sync(&self) -> Result<Durable, StorageError> {
         let mut state = self.write_state();
         Ok(mark_all_durable(&mut state))
-    }
-
-    fn durable(&self) -> Durable {
-        self.read().durable
     }
 
     fn writes_never_block(&self) -> bool {
@@ -325,6 +307,16 @@ fn mark_all_durable(state: &mut MemState) -> Durable {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    /// Writes `entries` as the runtime would, in one persist.
+    fn write_entries(store: &MemLogStore, entries: &[Entry]) {
+        let persist = Persist {
+            id: 1,
+            hard_state: None,
+            entries: entries.to_vec(),
+        };
+        store.write(persist).unwrap();
+    }
 
     #[test]
     fn a_stored_entry_is_much_smaller_than_an_entry() {
@@ -365,7 +357,7 @@ mod tests {
             &[command(6, 3), command(7, 3), command(8, 3)],
         ];
         for entries in writes {
-            store.append(entries).unwrap();
+            write_entries(&store, entries);
             reference.append(entries);
             assert_eq!(reads(&store), reads(&reference));
         }
@@ -383,7 +375,7 @@ mod tests {
         let entries: Vec<Entry> = (1..=5)
             .map(|index| Entry::command(index, 1, vec![0u8; 10]))
             .collect();
-        store.append(&entries).unwrap();
+        write_entries(&store, &entries);
         assert_eq!(store.entries(1, 6, 25).unwrap(), entries[..2]);
         assert_eq!(
             store.entries(2, 6, 0).unwrap(),

@@ -3,11 +3,11 @@
 //! - [`LogStore`] is the log's write side, with a contract on every method; the
 //!   read side is the core's [`ordo_core::LogRead`], a supertrait.
 //! - [`MemLogStore`] keeps it in memory; [`CrashableLogStore`] too, but
-//!   loses what was not synced when a test crashes it; [`WalLogStore`] on disk as a segmented,
-//!   checksummed write-ahead log (see [`wal`] for the format, group commit,
-//!   recovery rules and the fsync gate).
+//!   loses what was not synced when a test crashes it; [`WalLogStore`] on disk
+//!   as a segmented, checksummed write-ahead log (see [`WalLogStore`] for the
+//!   format, group commit, recovery rules and the fsync gate).
 //! - [`SnapshotStore`] keeps snapshot files, streamed in and out in chunks,
-//!   and an [`IncomingSnapshot`] being received, durable chunk by chunk.
+//!   and an [`IncomingSnapshotFile`] being received, durable chunk by chunk.
 //! - [`conformance`] is the suite every `LogStore` must pass.
 //! - [`fs`] is the file-system seam through which tests inject I/O failures.
 //! - [`repair_log_dir`] rebuilds a node whose log is damaged beyond recovery,
@@ -21,7 +21,7 @@
 //! ```text
 //! loop {
 //!     take every Persist queued since the last round (at least one)
-//!     store.write(&persist) for each, in id order      // page cache only
+//!     store.write(persist) for each, in id order       // page cache only
 //!     let durable = store.sync()?;                     // one fdatasync
 //!     raft.persisted(durable.persist_id)
 //! }
@@ -49,11 +49,11 @@ mod log_store;
 mod mem;
 mod repair;
 mod snapshot;
-pub mod wal;
+mod wal;
 
 pub use crashable::CrashableLogStore;
 pub use error::{Exhausted, StorageError};
-pub use incoming_snapshot::IncomingSnapshot;
+pub use incoming_snapshot::IncomingSnapshotFile;
 pub use log_store::{Durable, LogStore};
 pub use mem::MemLogStore;
 pub use repair::{RepairOptions, RepairReport, repair_log_dir};
@@ -61,3 +61,8 @@ pub use snapshot::{
     SNAPSHOT_CHUNK_BYTES, SnapshotMeta, SnapshotReader, SnapshotStore, SnapshotWriter,
 };
 pub use wal::{Durability, WalConfig, WalLogStore};
+
+// What a `LogStore` reads and writes: ordo-core's types, re-exported so that
+// an implementation depends on `ordo` alone. The core's log entry is
+// `LogEntry` here, beside the typed `ordo::Entry<C>` a state machine applies.
+pub use ordo_core::{Entry as LogEntry, EntryPayload, LogRead, LogReadError, Persist, PersistId};

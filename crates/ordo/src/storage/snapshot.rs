@@ -19,7 +19,7 @@
 //! directory is fsynced with its parent when opened, so a newly created
 //! `snapshots/` survives a power loss. A snapshot received from
 //! a leader is written through an
-//! [`IncomingSnapshot`](crate::storage::IncomingSnapshot) instead, durable
+//! [`IncomingSnapshotFile`](crate::storage::IncomingSnapshotFile) instead, durable
 //! chunk by chunk so that the transfer survives a restart, and published the
 //! same way. Neither side ever holds a
 //! whole snapshot in memory: data moves through [`std::io::Write`] and

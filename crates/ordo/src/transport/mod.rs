@@ -12,9 +12,14 @@
 //! for tests and benchmarks) and, between processes, one [`NetworkTransport`]
 //! generic over its [`Wire`]: [`TcpTransport`](tcp::TcpTransport)
 //! (length-prefixed frames over TCP) and a gRPC transport behind the `grpc`
-//! feature. Users can write their own from this module alone, and check it
+//! feature. Users can write their own from this module alone (it re-exports
+//! the core's [`Message`] and its body types), and check it
 //! with the [`conformance`] suite every transport here passes.
 
+// The wire format: not API (see its module docs), public only so tests can
+// forge and inspect bytes.
+mod cluster_id;
+#[doc(hidden)]
 pub mod codec;
 pub mod conformance;
 #[cfg(feature = "grpc")]
@@ -24,14 +29,25 @@ mod link;
 mod network;
 pub mod tcp;
 
+pub use cluster_id::{CLUSTER_ID_MAX_BYTES, ClusterId, ClusterIdError};
+// Raft's messages, which a transport carries: ordo-core's types, re-exported
+// so that a transport (or a test forging messages) depends on `ordo` alone.
+// A transport that moves messages whole needs only `Message`; one that
+// encodes them itself needs every body type, and matches `MessageBody`
+// without a wildcard so that a new kind does not compile until handled.
 pub use in_process::{
     DELAYED_MESSAGES_MAX, InProcessNetwork, InProcessTransport, LinkFaults, MessageKind,
     NetworkStats, Traffic, TrafficStats,
 };
 pub use link::{DEFAULT_MAX_FRAME_BYTES, NetworkConfig, NetworkConfigError, TransportStats, Wire};
 pub use network::NetworkTransport;
+pub use ordo_core::{
+    AppendRequest, AppendResponse, Heartbeat, HeartbeatResponse, InstallSnapshotRequest,
+    InstallSnapshotResponse, Message, MessageBody, ReadIndexRequest, ReadIndexResponse,
+    RemovalNotice, SnapshotContent, VoteRequest, VoteResponse,
+};
 
-use ordo_core::{Message, NodeId};
+use ordo_core::NodeId;
 use thiserror::Error;
 use tokio::sync::mpsc;
 

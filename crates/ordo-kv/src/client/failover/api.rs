@@ -22,7 +22,7 @@ use http::{Method, StatusCode, Uri};
 use serde_json::{Value, json};
 
 use crate::client::endpoint::encode_key;
-use crate::client::http::{Transport, read_body};
+use crate::client::http::{HttpPool, read_body};
 
 /// Longest answer read from a member.
 const BODY_LIMIT_BYTES: usize = 64 << 10;
@@ -73,7 +73,7 @@ pub(crate) struct View {
 /// The members' client URLs and how to talk to them. Cheap to clone.
 #[derive(Clone, Debug)]
 pub(crate) struct Api {
-    transport: Transport,
+    transport: HttpPool,
     urls: Vec<String>,
     dialect: Dialect,
 }
@@ -82,7 +82,7 @@ impl Api {
     /// An API for members at `urls` (`http://HOST:PORT`).
     pub(crate) fn new(urls: Vec<String>, dialect: Dialect) -> Self {
         Self {
-            transport: Transport::new(CONNECT_TIMEOUT),
+            transport: HttpPool::new(CONNECT_TIMEOUT),
             urls,
             dialect,
         }

@@ -15,7 +15,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use ordo_core::Index;
+use ordo::Index;
 use serde::Serialize;
 
 use crate::server::http::SharedState;

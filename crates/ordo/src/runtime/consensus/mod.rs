@@ -86,8 +86,9 @@ pub(crate) enum StopMode {
     Abort,
 }
 
-/// A read the core is confirming.
-pub(crate) struct PendingRead<S: StateMachine> {
+/// A read the core is confirming: the caller's query and where to answer
+/// it (the core's own `PendingRead` is the heartbeat round confirming it).
+pub(crate) struct UnconfirmedRead<S: StateMachine> {
     query: S::Query,
     reply: Reply<S::Answer>,
     asked: Instant,
@@ -124,7 +125,7 @@ pub(crate) struct Consensus<S: StateMachine> {
     pub(crate) events: EventSender,
     pub(crate) state: LoopState,
     /// Reads the core is confirming, by request id.
-    pub(crate) reads: HashMap<u64, PendingRead<S>>,
+    pub(crate) reads: HashMap<u64, UnconfirmedRead<S>>,
     /// Callers of `RaftNode::snapshot`, with the applied index the snapshot
     /// must reach for each.
     pub(crate) snapshot_waiters: Vec<(Index, Reply<Index>)>,
@@ -505,7 +506,7 @@ impl<S: StateMachine> Consensus<S> {
         self.state.next_read_id += 1;
         match self.raft.read_index([id], mode) {
             Ok(()) => {
-                let pending = PendingRead {
+                let pending = UnconfirmedRead {
                     query,
                     reply,
                     asked: Instant::now(),
@@ -521,7 +522,7 @@ impl<S: StateMachine> Consensus<S> {
         }
     }
 
-    fn take_read(&mut self, id: u64) -> Option<PendingRead<S>> {
+    fn take_read(&mut self, id: u64) -> Option<UnconfirmedRead<S>> {
         self.reads.remove(&id)
     }
 
@@ -784,7 +785,7 @@ impl<S: StateMachine> Consensus<S> {
         }
         if let Some(store) = &self.inline_store {
             let id = persist.id;
-            store.write_owned(persist)?;
+            store.write(persist)?;
             store.sync()?;
             self.state.durable_id = id;
             self.raft.persisted(id)?;

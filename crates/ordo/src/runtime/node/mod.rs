@@ -137,7 +137,7 @@ pub struct RaftNodeBuilder<S: StateMachine> {
 
 impl<S: StateMachine> RaftNodeBuilder<S> {
     /// Keeps state machine snapshots in `store`: one is taken every
-    /// [`RaftConfig::snapshot_threshold`] applied entries, and a restarting
+    /// [`RaftConfig::snapshot_threshold_entries`] applied entries, and a restarting
     /// node restores its state machine from the newest one instead of
     /// re-applying the log from the start.
     pub fn snapshot_store(mut self, store: SnapshotStore) -> Self {
@@ -486,7 +486,7 @@ impl<S: StateMachine> RaftNode<S> {
     }
 
     /// Takes a snapshot of the state machine now, whatever
-    /// [`RaftConfig::snapshot_threshold`] says, and compacts the log behind
+    /// [`RaftConfig::snapshot_threshold_entries`] says, and compacts the log behind
     /// it as after any snapshot. Returns the index it covers once it is
     /// durable: at least everything this node had applied when called (if a
     /// snapshot was being taken already and is older, another follows it).

@@ -1,72 +1,7 @@
 //! [`WalLogStore`]: the log as a directory of checksummed, segmented
-//! write-ahead-log files.
-//!
-//! # Layout
-//! `<dir>/LOCK` (held with `flock` while open) and `<dir>/<seq:020>.wal`
-//! segments, numbered consecutively. The byte format is in `record.rs`. Every
-//! segment starts with its header and two *head records*, the hard state and the
-//! compaction point at its creation, so deleting older segments never loses
-//! them. Hard state changes are WAL records too: one fdatasync covers entries
-//! and hard state together.
-//!
-//! Beside the segments: `<dir>/VOTE`, a second copy of the term and vote
-//! (`vote_file.rs`), rewritten atomically only when they changed, within the
-//! sync round that reports them durable and before its fdatasync. Recovery may
-//! cut a damaged, synced last record; were it the newest hard state, the node
-//! would forget its term and vote without this file. `<dir>/REPAIR` (only
-//! while the log may lack entries it reported durable, `repair_file.rs`) and
-//! `<dir>/POISONED` (`durable_marker.rs`) are described with their modules.
-//!
-//! A log configured with a cluster id names it in every segment header it
-//! writes, and open refuses segments that name another (`cluster_id.rs`).
-//!
-//! Every open starts a fresh segment (the previous last segment is never
-//! appended to again, which keeps a cut torn tail final); segments, however
-//! small, go away with compaction. On a full disk, open defers the new
-//! segment to the first write, which then fails with an error whose
-//! [`StorageError::exhausted`] says so: the node can restart and serve what
-//! it has. Before that, open fdatasyncs every recovered
-//! segment: after a process crash, recovery reads writes that may exist only in
-//! the page cache, and the reopened store reports all it holds as durable.
-//!
-//! The log is append-only. A suffix truncation is a `Truncate` record, a
-//! compaction a `Compact` record, a snapshot install a `Reset` record; recovery
-//! replays them. Space comes back when compaction deletes whole segments.
-//!
-//! # Write path and group commit
-//! ```text
-//!  write()/append() ──► [writer mutex] encode batch ─► pwrite to active segment
-//!                                          └─► [view write lock] index + cache updated
-//!  sync() ──► [sync round mutex] take "active file dirty" ─► fdatasync (no lock held)
-//!                                          └─► durable point advanced, returned
-//!  reads ───► [view read lock] cache, or index ─► pread + CRC check
-//! ```
-//! `sync` holds no lock while the disk flushes, so writes keep arriving and
-//! reads keep being served; everything written meanwhile is covered by the next
-//! single fdatasync, and callers queued behind a flush that already covered them
-//! return without one. A batch is never split over segments: a segment is
-//! closed once it reaches the configured size (so it may overshoot by one batch)
-//! and, if it holds writes no *completed* fdatasync covers (a flush still in
-//! flight does not count), flushed before the next one is created. That costs
-//! at most one extra fdatasync per segment (none when every batch is synced
-//! and each sync returns before the next write, as the runtime does) and a directory fsync with
-//! the next sync, but gives recovery a simple rule: damage in any segment but
-//! the last is corruption, never a crash.
-//!
-//! # Failures (the fsync gate)
-//! A failed write or fdatasync poisons the store. After a failed fsync, Linux may
-//! have dropped the dirty pages and marked them clean, so a later "successful"
-//! fsync would not cover them; the only honest continuation is to reopen, which
-//! recovers what really is on disk. Until then writes and syncs return
-//! [`StorageError::Poisoned`], the durable point never moves, and reads serve the
-//! log capped at the last durable index. A sync whose flush was in flight when
-//! the store was poisoned does not report its durability point either: Linux
-//! reports a writeback error once per open file, so the failure seen by another
-//! fdatasync of the same file (a rotation's) may have been this one's too.
-//! The poisoned store also records, best effort, the last position a completed
-//! fdatasync covered (`POISONED`); the next open cuts every byte after it, as
-//! a restart without a reboot could otherwise read back pages the kernel
-//! dropped from the disk but still serves (`durable_marker.rs`).
+//! write-ahead-log files. The design (layout, write path and group commit,
+//! the fsync gate) is documented on [`WalLogStore`], this module being
+//! private (its types are re-exported from `storage`, their one path).
 
 mod cache;
 mod cluster_id;
@@ -171,12 +106,79 @@ impl WalConfig {
 }
 
 /// A [`LogStore`] on disk: segmented write-ahead log with group commit, torn
-/// tail repair, bounded memory and an exclusive directory lock. See the
-/// [module docs](self) for the design.
+/// tail repair, bounded memory and an exclusive directory lock. The design
+/// follows.
 ///
 /// Share it as `Arc<WalLogStore>`: that is the core's cheap, `Send + Sync`
 /// [`LogRead`] handle, while the persistence task writes and syncs through
 /// another clone.
+///
+/// # Layout
+/// `<dir>/LOCK` (held with `flock` while open) and `<dir>/<seq:020>.wal`
+/// segments, numbered consecutively. The byte format is in `record.rs`. Every
+/// segment starts with its header and two *head records*, the hard state and the
+/// compaction point at its creation, so deleting older segments never loses
+/// them. Hard state changes are WAL records too: one fdatasync covers entries
+/// and hard state together.
+///
+/// Beside the segments: `<dir>/VOTE`, a second copy of the term and vote
+/// (`vote_file.rs`), rewritten atomically only when they changed, within the
+/// sync round that reports them durable and before its fdatasync. Recovery may
+/// cut a damaged, synced last record; were it the newest hard state, the node
+/// would forget its term and vote without this file. `<dir>/REPAIR` (only
+/// while the log may lack entries it reported durable, `repair_file.rs`) and
+/// `<dir>/POISONED` (`durable_marker.rs`) are described with their modules.
+///
+/// A log configured with a cluster id names it in every segment header it
+/// writes, and open refuses segments that name another (`cluster_id.rs`).
+///
+/// Every open starts a fresh segment (the previous last segment is never
+/// appended to again, which keeps a cut torn tail final); segments, however
+/// small, go away with compaction. On a full disk, open defers the new
+/// segment to the first write, which then fails with an error whose
+/// [`StorageError::exhausted`] says so: the node can restart and serve what
+/// it has. Before that, open fdatasyncs every recovered
+/// segment: after a process crash, recovery reads writes that may exist only in
+/// the page cache, and the reopened store reports all it holds as durable.
+///
+/// The log is append-only. A suffix truncation is a `Truncate` record, a
+/// compaction a `Compact` record, a snapshot install a `Reset` record; recovery
+/// replays them. Space comes back when compaction deletes whole segments.
+///
+/// # Write path and group commit
+/// ```text
+///  write()/append() ──► [writer mutex] encode batch ─► pwrite to active segment
+///                                          └─► [view write lock] index + cache updated
+///  sync() ──► [sync round mutex] take "active file dirty" ─► fdatasync (no lock held)
+///                                          └─► durable point advanced, returned
+///  reads ───► [view read lock] cache, or index ─► pread + CRC check
+/// ```
+/// `sync` holds no lock while the disk flushes, so writes keep arriving and
+/// reads keep being served; everything written meanwhile is covered by the next
+/// single fdatasync, and callers queued behind a flush that already covered them
+/// return without one. A batch is never split over segments: a segment is
+/// closed once it reaches the configured size (so it may overshoot by one batch)
+/// and, if it holds writes no *completed* fdatasync covers (a flush still in
+/// flight does not count), flushed before the next one is created. That costs
+/// at most one extra fdatasync per segment (none when every batch is synced
+/// and each sync returns before the next write, as the runtime does) and a directory fsync with
+/// the next sync, but gives recovery a simple rule: damage in any segment but
+/// the last is corruption, never a crash.
+///
+/// # Failures (the fsync gate)
+/// A failed write or fdatasync poisons the store. After a failed fsync, Linux may
+/// have dropped the dirty pages and marked them clean, so a later "successful"
+/// fsync would not cover them; the only honest continuation is to reopen, which
+/// recovers what really is on disk. Until then writes and syncs return
+/// [`StorageError::Poisoned`], the durable point never moves, and reads serve the
+/// log capped at the last durable index. A sync whose flush was in flight when
+/// the store was poisoned does not report its durability point either: Linux
+/// reports a writeback error once per open file, so the failure seen by another
+/// fdatasync of the same file (a rotation's) may have been this one's too.
+/// The poisoned store also records, best effort, the last position a completed
+/// fdatasync covered (`POISONED`); the next open cuts every byte after it, as
+/// a restart without a reboot could otherwise read back pages the kernel
+/// dropped from the disk but still serves (`durable_marker.rs`).
 #[derive(Debug)]
 pub struct WalLogStore {
     dir: PathBuf,
@@ -778,12 +780,26 @@ impl LogRead for WalLogStore {
     }
 }
 
-impl LogStore for WalLogStore {
-    fn append(&self, entries: &[Entry]) -> Result<(), StorageError> {
+/// Writes the runtime never makes, kept for tests that drive the WAL
+/// directly (crash, fault and power-loss tests); they follow the
+/// [`LogStore`] contract like the trait's own writes.
+impl WalLogStore {
+    /// Appends `entries` as [`LogStore::write`] does, without a hard state
+    /// or persist id.
+    ///
+    /// # Errors
+    /// As [`LogStore::write`].
+    pub fn append(&self, entries: &[Entry]) -> Result<(), StorageError> {
         self.write_batch(None, entries, None)
     }
 
-    fn truncate(&self, from: Index) -> Result<(), StorageError> {
+    /// Removes every entry with index `>= from`. `from == last_index() + 1` is a
+    /// no-op.
+    ///
+    /// # Errors
+    /// [`StorageError::Compacted`] if `from <= first_index() - 1`;
+    /// [`StorageError::OutOfRange`] if `from > last_index() + 1`; I/O errors.
+    pub fn truncate(&self, from: Index) -> Result<(), StorageError> {
         let mut writer = self.lock_writer();
         {
             let view = self.read_view();
@@ -803,6 +819,14 @@ impl LogStore for WalLogStore {
         Ok(())
     }
 
+    /// The last durability point reached: what the last successful
+    /// [`sync`](LogStore::sync) returned.
+    pub fn durable(&self) -> Durable {
+        self.read_view().durable
+    }
+}
+
+impl LogStore for WalLogStore {
     fn compact(&self, through: Index) -> Result<(), StorageError> {
         let record_seq = {
             let mut writer = self.lock_writer();
@@ -866,7 +890,7 @@ impl LogStore for WalLogStore {
         self.read_view().hard_state
     }
 
-    fn write(&self, persist: &Persist) -> Result<(), StorageError> {
+    fn write(&self, persist: Persist) -> Result<(), StorageError> {
         self.write_batch(persist.hard_state, &persist.entries, Some(persist.id))
     }
 
@@ -925,10 +949,6 @@ impl LogStore for WalLogStore {
         writer.durable_count = count;
         view.durable = target;
         Ok(target)
-    }
-
-    fn durable(&self) -> Durable {
-        self.read_view().durable
     }
 
     fn location(&self) -> Option<&Path> {

@@ -1,5 +1,12 @@
 //! The wire encoding of Raft messages, shared by the TCP and gRPC transports.
 //!
+//! **Not API.** This module is public only so that the transports' own
+//! tests and the end-to-end tests can forge and inspect bytes; it is hidden
+//! from the docs, left out of the public-API snapshot, and may change in any
+//! release (peers agree on its version number, not on Rust's semver).
+//! Applications use [`ClusterId`](crate::transport::ClusterId) and the
+//! transports.
+//!
 //! # Why hand-written
 //! A serde format (bincode, postcard) would encode `ordo_core::Message`
 //! through its derives in a few lines, but it would tie the wire format to
@@ -84,7 +91,7 @@ use ordo_core::Message;
 use thiserror::Error;
 
 pub use frame::{FRAME_HEADER_BYTES, FrameBatch, FrameTooLarge};
-pub use handshake::{ClusterId, ClusterIdError, PROTOCOL_VERSION};
+pub use handshake::PROTOCOL_VERSION;
 
 /// The message encoding version this build writes (and the only one it reads).
 pub const VERSION: u8 = 2;

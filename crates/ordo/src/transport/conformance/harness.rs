@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ordo_core::NodeId;
 
-use crate::transport::codec::ClusterId;
+use crate::transport::ClusterId;
 use crate::transport::{
     InProcessNetwork, InProcessTransport, NetworkConfig, NetworkTransport, Transport, Wire,
 };

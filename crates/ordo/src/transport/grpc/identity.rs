@@ -6,7 +6,7 @@ use ordo_core::NodeId;
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Code, Status};
 
-use crate::transport::codec::ClusterId;
+use crate::transport::ClusterId;
 use crate::transport::codec::handshake::{HandshakeError, Hello, Refusal, RefusalReason, Welcome};
 
 const CLUSTER_ID: &str = "ordo-cluster-id";

@@ -40,7 +40,7 @@
 //!
 //! # Example
 //! ```
-//! use ordo::transport::codec::ClusterId;
+//! use ordo::transport::ClusterId;
 //! use ordo::transport::grpc::GrpcTransport;
 //! use ordo::transport::{Inbound, Inbox, NetworkConfig, Transport};
 //! use ordo_core::{Message, MessageBody, VoteResponse};

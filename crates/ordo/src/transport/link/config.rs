@@ -9,8 +9,9 @@ use std::time::Duration;
 use ordo_core::NodeId;
 use thiserror::Error;
 
+use crate::transport::ClusterId;
+use crate::transport::codec::DecodeLimits;
 use crate::transport::codec::handshake::MAX_HANDSHAKE_BYTES;
-use crate::transport::codec::{ClusterId, DecodeLimits};
 
 /// Configuration of a network transport:
 /// [`TcpTransport`](crate::transport::tcp::TcpTransport), or the gRPC
@@ -20,7 +21,7 @@ use crate::transport::codec::{ClusterId, DecodeLimits};
 ///
 /// ```
 /// use ordo::transport::NetworkConfig;
-/// use ordo::transport::codec::ClusterId;
+/// use ordo::transport::ClusterId;
 /// use std::time::Duration;
 ///
 /// let config = NetworkConfig {

@@ -52,7 +52,7 @@
 //!
 //! # Example
 //! ```
-//! use ordo::transport::codec::ClusterId;
+//! use ordo::transport::ClusterId;
 //! use ordo::transport::NetworkConfig;
 //! use ordo::transport::tcp::TcpTransport;
 //! use ordo::transport::{Inbound, Inbox, Transport};
@@ -87,7 +87,6 @@ mod dial;
 mod io;
 
 pub use self::dial::TcpWire;
-pub use super::link::TransportStats;
 use super::network::NetworkTransport;
 
 /// Raft messages over TCP: a [`NetworkTransport`] speaking [`TcpWire`]. Cheap
