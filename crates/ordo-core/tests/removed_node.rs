@@ -19,11 +19,9 @@ const REMOVED: u64 = 3;
 /// Ticks to run the group after the loss: many election timeouts.
 const TICKS: usize = 400;
 
-/// Three nodes, node 1 elected. Without pre-vote also without check-quorum
-/// (no leader stickiness): the setting in which a removed node's term bumps
-/// disrupt the group.
-fn elected_group(pre_vote: bool) -> Cluster {
-    let config = |id| Config {
+/// Fast timers; without pre-vote also without check-quorum.
+fn config(pre_vote: bool) -> impl Fn(u64) -> Config {
+    move |id| Config {
         id,
         election_timeout_min_ticks: 10,
         election_timeout_max_ticks: 20,
@@ -31,8 +29,14 @@ fn elected_group(pre_vote: bool) -> Cluster {
         pre_vote,
         check_quorum: pre_vote,
         ..Config::default()
-    };
-    let mut cluster = Cluster::new(3, config).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+/// Three nodes, node 1 elected. Without pre-vote also without check-quorum
+/// (no leader stickiness): the setting in which a removed node's term bumps
+/// disrupt the group.
+fn elected_group(pre_vote: bool) -> Cluster {
+    let mut cluster = Cluster::new(3, config(pre_vote)).unwrap_or_else(|e| panic!("{e}"));
     cluster.campaign(1).unwrap_or_else(|e| panic!("{e}"));
     cluster.stabilize(100).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(cluster.raft(1).map(|r| r.role()), Some(Role::Leader));
@@ -310,16 +314,7 @@ fn one_forged_vote_request_from_a_removed_node_moves_no_term() {
 #[test]
 fn a_removed_former_leader_whose_tail_ends_at_the_removals_index_learns_it() {
     for pre_vote in [true, false] {
-        let config = |id| Config {
-            id,
-            election_timeout_min_ticks: 10,
-            election_timeout_max_ticks: 20,
-            heartbeat_interval_ticks: 2,
-            pre_vote,
-            check_quorum: pre_vote,
-            ..Config::default()
-        };
-        let mut cluster = Cluster::new(3, config).unwrap_or_else(|e| panic!("{e}"));
+        let mut cluster = Cluster::new(3, config(pre_vote)).unwrap_or_else(|e| panic!("{e}"));
         cluster.campaign(REMOVED).unwrap_or_else(|e| panic!("{e}"));
         cluster.stabilize(100).unwrap_or_else(|e| panic!("{e}"));
         cluster.partition(&[REMOVED].into_iter().collect());
