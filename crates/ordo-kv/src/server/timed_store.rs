@@ -107,11 +107,32 @@ impl<L: LogStore> LogStore for TimedLogStore<L> {
         self.inner.writes_never_block()
     }
 
+    fn location(&self) -> Option<&std::path::Path> {
+        self.inner.location()
+    }
+
     fn repair_point(&self) -> Option<Index> {
         self.inner.repair_point()
     }
 
     fn clear_repair_point(&self) -> Result<(), StorageError> {
         self.inner.clear_repair_point()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use ordo::storage::{WalConfig, WalLogStore};
+
+    /// Storage errors name the log's directory through `location`; the
+    /// wrapper used to answer `None` for every store it wrapped.
+    #[test]
+    fn the_wrapped_stores_location_shows_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = WalLogStore::open(dir.path(), WalConfig::default()).unwrap();
+        let timed = TimedLogStore::new(wal, Arc::new(Metrics::default()));
+        assert_eq!(timed.location(), Some(dir.path()));
     }
 }
