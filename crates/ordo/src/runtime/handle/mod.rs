@@ -1,4 +1,11 @@
-//! [`RaftNode`]: the handle users hold.
+//! [`RaftNode`]: the handle users hold, the entry of the pipeline.
+//!
+//! A handle owns no consensus state: every call becomes a request to the
+//! consensus task (`consensus/`), a proposal on its queue, or, for a stale
+//! read, an input to the apply stage (`apply/`). Here: the node and its
+//! builder; `start.rs` (restoring and spawning the stages), `agreement.rs`
+//! (the snapshot and the log agree at start), `membership.rs` (changes and
+//! member addresses), `faults.rs` (pause, resume, abort for tests).
 
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;

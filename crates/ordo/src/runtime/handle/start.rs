@@ -11,7 +11,7 @@ use crate::runtime::apply::{Applier, StartPoint, restore_from};
 use crate::runtime::consensus::{Consensus, LoopState};
 use crate::runtime::envelope::{self, Addresses};
 use crate::runtime::error::RaftError;
-use crate::runtime::node::{Parts, RaftNode, Running, agreement};
+use crate::runtime::handle::{Parts, RaftNode, Running, agreement};
 use crate::runtime::proposals::{ProposalQueue, QueueTaker};
 use crate::runtime::state_machine::StateMachine;
 use crate::runtime::{persist, snapshot_io};
