@@ -23,7 +23,6 @@ mod state_machine;
 mod status;
 #[cfg(test)]
 mod test_stubs;
-mod waiters;
 
 pub use config::{ConfigError, Peer, RaftConfig};
 pub use error::RaftError;

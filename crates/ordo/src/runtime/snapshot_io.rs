@@ -39,8 +39,9 @@ use bytes::Bytes;
 use ordo_core::{Index, NodeId, SnapshotContent, SnapshotRead, SnapshotWrite};
 use tokio::sync::oneshot;
 
+use crate::runtime::consensus::SnapshotEvent;
 use crate::runtime::error::RaftError;
-use crate::runtime::shared::{Shared, SnapshotEvent};
+use crate::runtime::shared::Shared;
 use crate::runtime::snapshot_retry::{FailureKind, Reports};
 use crate::storage::{
     IncomingSnapshotFile, SnapshotMeta, SnapshotReader, SnapshotStore, StorageError,

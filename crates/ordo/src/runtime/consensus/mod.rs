@@ -49,13 +49,14 @@ use ordo_core::{
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant as TokioInstant;
 
+use crate::runtime::apply::ApplyInput;
 use crate::runtime::config::RaftConfig;
 use crate::runtime::envelope::{self, Addresses, RuntimeEntry};
 use crate::runtime::error::RaftError;
 use crate::runtime::event::{Event, EventSender};
 use crate::runtime::persist::PersistJob;
 use crate::runtime::proposals::QueueTaker;
-use crate::runtime::shared::{ApplyInput, Reply, Request, Shared};
+use crate::runtime::shared::{Reply, Request, Shared};
 use crate::runtime::snapshot_io::SnapshotJob;
 use crate::runtime::snapshot_retry::Backoff;
 use crate::runtime::state_machine::StateMachine;
@@ -66,6 +67,8 @@ use crate::transport::{Inbound, InboxReceiver, Transport};
 mod handoff;
 mod observe;
 mod snapshots;
+
+pub(crate) use snapshots::SnapshotEvent;
 
 /// Most messages stepped in one round, so requests and ticks are not starved.
 const MESSAGES_PER_ROUND_MAX: usize = 4096;

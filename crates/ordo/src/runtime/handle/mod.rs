@@ -13,12 +13,13 @@ use std::time::Duration;
 use ordo_core::{Index, Message, NodeId, ReadMode, Role, SoftState};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::runtime::apply::ApplyInput;
 use crate::runtime::config::RaftConfig;
 use crate::runtime::consensus::StopMode;
 use crate::runtime::error::RaftError;
 use crate::runtime::event::{EventSender, EventStream};
 use crate::runtime::proposals::ProposalQueue;
-use crate::runtime::shared::{ApplyInput, Request, Shared, Slot};
+use crate::runtime::shared::{Request, Shared, Slot};
 use crate::runtime::state_machine::{ReadConsistency, StateMachine};
 use crate::runtime::status::NodeStatus;
 use crate::storage::{LogStore, SnapshotStore};

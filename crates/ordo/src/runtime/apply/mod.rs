@@ -32,6 +32,11 @@
 //! for snapshots, which start with the runtime's header. New kinds of entry
 //! get their own arm in [`Applier::decode`].
 //!
+//! Here: the loop and applying entries. [`ApplyInput`], the stage's input,
+//! is defined here, by its consumer. `waiters.rs`: proposals and membership
+//! changes waiting for their entry; `snapshots.rs`: building and restoring
+//! snapshots.
+//!
 //! A panic in the state machine is caught where it is called: the state is
 //! unknown from then on, so the stage stops calling it, tells the consensus
 //! task (which stops the node), and answers everyone with the error.
@@ -39,23 +44,71 @@
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use ordo_core::{EntryPayload, Index, Membership, Term};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::runtime::envelope::{self, Addresses, RuntimeEntry, SnapshotHeader};
+use crate::runtime::envelope::{self, Addresses, RuntimeEntry};
 use crate::runtime::error::RaftError;
 use crate::runtime::event::{Event, EventSender};
-use crate::runtime::shared::{ApplyInput, Reply, Shared, SnapshotEvent};
-use crate::runtime::snapshot_retry::{Reports, SnapshotFailure};
+use crate::runtime::shared::{Reply, Shared};
+use crate::runtime::snapshot_retry::Reports;
 use crate::runtime::state_machine::{Entry, StateMachine};
-use crate::runtime::waiters::Waiters;
-use crate::storage::{SnapshotMeta, SnapshotStore};
+use crate::storage::SnapshotStore;
+use waiters::Waiters;
+
+mod snapshots;
+mod waiters;
+
+pub(crate) use snapshots::restore_from;
 
 /// Most inputs handled before progress is published.
 const INPUTS_PER_ROUND_MAX: usize = 256;
+
+/// Work for the apply stage, in the order the consensus task decided it.
+pub(crate) enum ApplyInput<S: StateMachine> {
+    /// Proposals appended at `first_index ..` in `term`, one reply each, in
+    /// order; each is answered [`RaftError::Timeout`] if not applied by
+    /// `deadline`.
+    Register {
+        first_index: Index,
+        term: Term,
+        deadline: std::time::Instant,
+        replies: Vec<Reply<S::Response>>,
+    },
+    /// Time passed (the consensus task's tick): answer the proposals whose
+    /// deadline passed.
+    Tick,
+    /// Committed entries to apply, in order.
+    Entries(Vec<ordo_core::Entry>),
+    /// A confirmed read: answer once applied up to `read_index`.
+    Read {
+        read_index: Index,
+        query: S::Query,
+        reply: Reply<S::Answer>,
+    },
+    /// A read of whatever is applied now.
+    StaleRead {
+        query: S::Query,
+        reply: Reply<S::Answer>,
+    },
+    /// The core asked for a snapshot at (at least) the applied index.
+    BuildSnapshot,
+    /// This node stopped leading with `committed` known committed: answer
+    /// proposals past it "outcome unknown" now.
+    LeadershipLost { committed: Index },
+    /// Replace the state with the received snapshot `meta`.
+    Install(ordo_core::SnapshotMeta),
+    /// A membership change appended at `index` in `term`: answer once applied.
+    RegisterChange {
+        index: Index,
+        term: Term,
+        reply: Reply<()>,
+    },
+    /// Answer everything still waiting with `error`, then exit.
+    Stop { error: RaftError },
+}
 
 /// Where the apply stage starts.
 pub(crate) struct StartPoint {
@@ -465,120 +518,6 @@ impl<S: StateMachine> Applier<S> {
             .send_with(|| Event::EntriesApplied { applied_index });
     }
 
-    /// The core asked for a snapshot: stream the state machine, as of the
-    /// applied index, into the snapshot store, and report the outcome.
-    fn build_snapshot(&mut self) {
-        let Some(store) = self.snapshot_store.take() else {
-            self.shared.snapshot_event(SnapshotEvent::Built(None));
-            return;
-        };
-        let meta = SnapshotMeta {
-            last_index: self.applied_index,
-            last_term: self.applied_term,
-            membership: self.membership.clone(),
-        };
-        let header = SnapshotHeader {
-            addresses: self.addresses.clone(),
-        };
-        let on_thread = self.on_thread;
-        let taken = self.call(|state_machine| {
-            blocking(on_thread, || {
-                take_snapshot(state_machine, &store, meta, &header)
-            })
-        });
-        self.snapshot_store = Some(store);
-        let built = match taken {
-            Some(Ok(meta)) => {
-                let last_index = meta.last_index;
-                self.events.send(Event::SnapshotTaken { last_index });
-                Some(ordo_core::SnapshotMeta {
-                    index: meta.last_index,
-                    term: meta.last_term,
-                    membership: meta.membership,
-                })
-            }
-            Some(Err(failure)) => {
-                // Not fatal: the log still holds everything; the consensus
-                // task lets the core ask again after a back-off.
-                self.snapshot_failed(failure);
-                None
-            }
-            None => None,
-        };
-        self.shared.snapshot_event(SnapshotEvent::Built(built));
-    }
-
-    /// Counts a failed build, and reports it if it is the first of its kind
-    /// or the first in `REPORT_INTERVAL` (see `snapshot_retry.rs`).
-    fn snapshot_failed(&mut self, failure: SnapshotFailure) {
-        self.shared
-            .snapshot_failures
-            .fetch_add(1, Ordering::Relaxed);
-        let SnapshotFailure { kind, message } = failure;
-        if self.snapshot_reports.due(kind, Instant::now()) {
-            tracing::warn!(
-                node_id = self.node_id,
-                %kind,
-                error = %message,
-                "taking a snapshot failed; the node keeps running on its log and retries with \
-                 back-off (reported once a minute at most)"
-            );
-            let error = RaftError::Snapshot(format!(
-                "{kind}: {message}; the node keeps running on its log and retries with back-off"
-            ));
-            self.events.send(Event::Error { error });
-        } else {
-            tracing::debug!(node_id = self.node_id, %kind, error = %message, "taking a snapshot failed again");
-        }
-    }
-
-    /// Replaces the state with the received snapshot `meta` (already durable
-    /// in the store). Proposals it covers may or may not be in it: their
-    /// outcome is unknown. Later ones stay: their entries may still come.
-    fn install(&mut self, meta: ordo_core::SnapshotMeta) {
-        let Some(store) = self.snapshot_store.clone() else {
-            let error = RaftError::Snapshot("no snapshot store to install from".into());
-            self.shared.fail(error);
-            return;
-        };
-        let on_thread = self.on_thread;
-        let restored = self.call(|state_machine| {
-            blocking(on_thread, || {
-                let mut reader = store
-                    .open_snapshot(meta.index, meta.term)
-                    .map_err(|error| error.to_string())?;
-                restore_from(state_machine, &mut reader)
-            })
-        });
-        let addresses = match restored {
-            Some(Ok(header)) => header.addresses,
-            Some(Err(reason)) => {
-                // The state machine may be half replaced: the node must stop.
-                let error = RaftError::Snapshot(format!(
-                    "restoring snapshot {} failed: {reason}",
-                    meta.index
-                ));
-                self.shared.fail(error.clone());
-                self.fail_waiting(&error);
-                self.broken = Some(error);
-                return;
-            }
-            None => return,
-        };
-        self.waiters.replaced_through(meta.index);
-        self.changes.replaced_through(meta.index);
-        self.applied_index = meta.index;
-        self.applied_term = meta.term;
-        // Not published as applied: the consensus task learns it from the
-        // installation, after the log is reset.
-        self.published_index = meta.index;
-        self.membership = meta.membership.clone();
-        self.addresses = addresses.clone();
-        self.serve_reads();
-        self.shared
-            .snapshot_event(SnapshotEvent::Restored(meta, addresses));
-    }
-
     /// Answers every proposal and read waiting here with `error`.
     fn fail_waiting(&mut self, error: &RaftError) {
         self.waiters.fail_all(error);
@@ -623,54 +562,6 @@ fn refuse<S: StateMachine>(input: ApplyInput<S>, error: &RaftError) -> bool {
         ApplyInput::Stop { .. } => return true,
     }
     false
-}
-
-/// Runs `work`, which blocks, without stalling the async runtime: directly on
-/// the apply thread, through `block_in_place` on a multi-threaded runtime.
-/// On a current-thread runtime there is no other worker to hand off to, so
-/// it runs in place (snapshots are rare; use a dedicated apply thread there).
-fn blocking<T>(on_thread: bool, work: impl FnOnce() -> T) -> T {
-    let multi_thread = tokio::runtime::Handle::try_current()
-        .is_ok_and(|handle| handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    if !on_thread && multi_thread {
-        tokio::task::block_in_place(work)
-    } else {
-        work()
-    }
-}
-
-/// Streams the runtime's header and the state machine into a new snapshot
-/// file, durably.
-fn take_snapshot<S: StateMachine>(
-    state_machine: &S,
-    store: &SnapshotStore,
-    meta: SnapshotMeta,
-    header: &SnapshotHeader,
-) -> Result<SnapshotMeta, SnapshotFailure> {
-    let mut writer = store
-        .create(meta)
-        .map_err(|error| SnapshotFailure::storage(&error))?;
-    envelope::write_snapshot_header(&mut writer, header)
-        .map_err(|error| SnapshotFailure::writing(&error, false))?;
-    state_machine
-        .snapshot(&mut writer)
-        .map_err(|error| SnapshotFailure::writing(&error, true))?;
-    writer
-        .finish()
-        .map_err(|error| SnapshotFailure::storage(&error))
-}
-
-/// Restores the state machine from a snapshot's data: the runtime's header,
-/// then the state machine's bytes. Returns the header.
-pub(crate) fn restore_from<S: StateMachine>(
-    state_machine: &mut S,
-    data: &mut dyn std::io::Read,
-) -> Result<SnapshotHeader, String> {
-    let header = envelope::read_snapshot_header(data).map_err(|error| error.to_string())?;
-    state_machine
-        .restore(data)
-        .map_err(|error| error.to_string())?;
-    Ok(header)
 }
 
 #[cfg(test)]
