@@ -1,52 +1,20 @@
-//! What the node's tasks and threads share, and the messages between them.
+//! What the node's tasks and threads share: the progress the persistence
+//! and apply stages publish to the consensus task (atomics, a mailbox, one
+//! `Notify`; see ARCHITECTURE.md on why this direction is not a channel),
+//! the role the handles read, the addresses known, and the counted limits.
+//! Each message type lives with the stage that consumes it.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use ordo_core::{Index, PersistId, ReadMode, SoftState};
+use ordo_core::{Index, PersistId, SoftState};
 use tokio::sync::{Notify, oneshot, watch};
 
 use crate::runtime::consensus::SnapshotEvent;
 use crate::runtime::error::RaftError;
-use crate::runtime::state_machine::StateMachine;
-use crate::runtime::status::NodeStatus;
 
 /// Where an answer goes: the caller's half of a oneshot channel.
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, RaftError>>;
-
-/// A request from a [`RaftNode`](crate::RaftNode) handle to the consensus task.
-pub(crate) enum Request<S: StateMachine> {
-    /// Confirm a read, then answer `query` once applied far enough.
-    Read {
-        query: S::Query,
-        mode: ReadMode,
-        reply: Reply<S::Answer>,
-    },
-    /// Report the node's status.
-    Status { reply: oneshot::Sender<NodeStatus> },
-    /// Hand leadership to `target`.
-    TransferLeadership {
-        target: ordo_core::NodeId,
-        reply: Reply<()>,
-    },
-    /// Start an election now.
-    Campaign { reply: Reply<()> },
-    /// Take a snapshot now; answer with its index once durable.
-    Snapshot { reply: Reply<Index> },
-    /// Change the membership; answer once the change's entry is applied
-    /// here. `address`: a new member's, to log with the change.
-    ChangeMembership {
-        change: ordo_core::MembershipChange,
-        address: Option<(ordo_core::NodeId, String)>,
-        reply: Reply<()>,
-    },
-    /// Log where member `id` is reached; answer once applied here.
-    SetAddress {
-        id: ordo_core::NodeId,
-        address: String,
-        reply: Reply<()>,
-    },
-}
 
 /// State shared by the handle, the consensus task and the two threads.
 #[derive(Debug)]
@@ -76,7 +44,7 @@ pub(crate) struct Shared {
     /// Snapshot builds that failed (see `snapshot_retry.rs`).
     pub(crate) snapshot_failures: AtomicU64,
     /// Closed by `RaftNode::pause`; the consensus task passes it each round.
-    pub(crate) pause: crate::runtime::pause::PauseGate,
+    pub(crate) pause: crate::runtime::consensus::PauseGate,
 }
 
 impl Shared {

@@ -15,11 +15,12 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::runtime::apply::ApplyInput;
 use crate::runtime::config::RaftConfig;
+use crate::runtime::consensus::ProposalQueue;
+use crate::runtime::consensus::Request;
 use crate::runtime::consensus::StopMode;
 use crate::runtime::error::RaftError;
 use crate::runtime::event::{EventSender, EventStream};
-use crate::runtime::proposals::ProposalQueue;
-use crate::runtime::shared::{Request, Shared, Slot};
+use crate::runtime::shared::{Shared, Slot};
 use crate::runtime::state_machine::{ReadConsistency, StateMachine};
 use crate::runtime::status::NodeStatus;
 use crate::storage::{LogStore, SnapshotStore};
