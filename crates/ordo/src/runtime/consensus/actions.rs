@@ -47,7 +47,7 @@ impl<S: StateMachine> Consensus<S> {
             reads,
             failed_reads,
             // Proposals whose entries left this log are not answered from
-            // here: another node may still commit them (see `waiters.rs`).
+            // here: another node may still commit them (see `apply/waiters.rs`).
             truncated_from: _,
             events,
         } = actions;

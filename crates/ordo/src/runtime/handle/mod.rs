@@ -128,7 +128,7 @@ struct Parts<S> {
 
 struct Running<S: StateMachine> {
     requests: mpsc::Sender<Request<S>>,
-    /// Proposals go here rather than through `requests`: see `proposals.rs`.
+    /// Proposals go here rather than through `requests`: see `consensus/proposals.rs`.
     proposals: Arc<ProposalQueue<S>>,
     applies: mpsc::UnboundedSender<ApplyInput<S>>,
     stop: Mutex<Option<oneshot::Sender<StopMode>>>,
