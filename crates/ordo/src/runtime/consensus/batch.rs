@@ -38,11 +38,11 @@ impl<S: StateMachine> ProposalBatch<S> {
 
 impl<S: StateMachine> Consensus<S> {
     /// Proposes what is queued now, in core appends of at most
-    /// [`RaftConfig::max_proposals_per_batch`]. Proposals that arrive
+    /// [`RaftConfig::max_proposals_per_batch`](crate::RaftConfig::max_proposals_per_batch). Proposals that arrive
     /// meanwhile wait for the next round (they wake it): taking them here
     /// would make a core append, and a message per follower, of the few
     /// that trickled in while the last was proposed. At most
-    /// [`RaftConfig::max_pending_proposals`] per round: refused proposals
+    /// [`RaftConfig::max_pending_proposals`](crate::RaftConfig::max_pending_proposals) per round: refused proposals
     /// are answered at once and may come straight back.
     pub(super) fn take_proposals(&mut self, batch: &mut ProposalBatch<S>) -> Result<(), RaftError> {
         let mut budget = self.config.max_pending_proposals;
