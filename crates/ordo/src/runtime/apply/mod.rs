@@ -30,12 +30,13 @@
 //! state machine, no-ops are skipped, configuration entries and the
 //! runtime's own entries (member addresses, see `envelope.rs`) are tracked
 //! for snapshots, which start with the runtime's header. New kinds of entry
-//! get their own arm in [`Applier::decode`].
+//! get their own arm in `Applier::decode` (`entries.rs`).
 //!
-//! Here: the loop and applying entries. [`ApplyInput`], the stage's input,
-//! is defined here, by its consumer. `waiters.rs`: proposals and membership
-//! changes waiting for their entry; `snapshots.rs`: building and restoring
-//! snapshots.
+//! Here: [`ApplyInput`], the stage's input (defined by its consumer), and
+//! the loop that handles it. `entries.rs`: decoding and applying committed
+//! entries, answering their proposals; `waiters.rs`: proposals and
+//! membership changes waiting for their entry; `reads.rs`: reads waiting to
+//! be served; `snapshots.rs`: building and restoring snapshots.
 //!
 //! A panic in the state machine is caught where it is called: the state is
 //! unknown from then on, so the stage stops calling it, tells the consensus
@@ -46,18 +47,21 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Instant;
 
-use ordo_core::{EntryPayload, Index, Membership, Term};
+use ordo_core::{Index, Membership, Term};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::runtime::envelope::{self, Addresses, RuntimeEntry};
+use crate::runtime::envelope::Addresses;
 use crate::runtime::error::RaftError;
 use crate::runtime::event::{Event, EventSender};
 use crate::runtime::shared::{Reply, Shared};
 use crate::runtime::snapshot_retry::Reports;
-use crate::runtime::state_machine::{Entry, StateMachine};
+use crate::runtime::state_machine::StateMachine;
 use crate::storage::SnapshotStore;
+use reads::WaitingRead;
 use waiters::Waiters;
 
+mod entries;
+mod reads;
 mod snapshots;
 mod waiters;
 
@@ -121,25 +125,6 @@ pub(crate) struct StartPoint {
     pub(crate) addresses: Addresses,
     /// Where snapshots go, if anywhere.
     pub(crate) snapshot_store: Option<Arc<SnapshotStore>>,
-}
-
-/// What one log entry means to the state machine.
-enum Decoded<C> {
-    Command(Entry<C>),
-    /// Nothing to apply (a no-op).
-    Nothing,
-    /// A command that cannot be decoded: skipped everywhere alike.
-    Invalid {
-        index: Index,
-        term: Term,
-        error: RaftError,
-    },
-}
-
-/// A confirmed read waiting for the state machine to catch up.
-struct WaitingRead<S: StateMachine> {
-    query: S::Query,
-    reply: Reply<S::Answer>,
 }
 
 pub(crate) struct Applier<S: StateMachine> {
@@ -335,14 +320,6 @@ impl<S: StateMachine> Applier<S> {
         }
     }
 
-    fn answer_query(&mut self, query: S::Query, reply: Reply<S::Answer>) {
-        if let Some(answer) = self.call(|state_machine| state_machine.query(query)) {
-            let _ = reply.send(Ok(answer));
-        } else if let Some(error) = self.broken.clone() {
-            let _ = reply.send(Err(error));
-        }
-    }
-
     fn register(
         &mut self,
         first_index: Index,
@@ -352,158 +329,6 @@ impl<S: StateMachine> Applier<S> {
     ) {
         for (reply, index) in replies.into_iter().zip(first_index..) {
             self.waiters.insert(index, term, Some(deadline), reply);
-        }
-    }
-
-    fn apply(&mut self, mut entries: Vec<ordo_core::Entry>) {
-        // Entries a restored snapshot already covers must not be applied on
-        // top of it (the core never hands them out; this is the second line).
-        let applied_index = self.applied_index;
-        entries.retain(|entry| entry.index > applied_index);
-        let Some(last) = entries.last().map(|e| (e.index, e.term)) else {
-            return;
-        };
-        let mut commands = Vec::with_capacity(entries.len());
-        let mut keys = Vec::with_capacity(entries.len());
-        let mut invalid = Vec::new();
-        for entry in entries {
-            match self.decode(entry) {
-                Decoded::Command(command) => {
-                    keys.push((command.index, command.term));
-                    commands.push(command);
-                }
-                Decoded::Nothing => {}
-                Decoded::Invalid { index, term, error } => invalid.push((index, term, error)),
-            }
-        }
-        let responses = if commands.is_empty() {
-            Vec::new()
-        } else {
-            let Some(responses) = self.call(|state_machine| state_machine.apply(commands)) else {
-                return;
-            };
-            responses
-        };
-        self.answer(keys, responses, invalid);
-        // Whatever is left at or below the batch was replaced by other entries.
-        self.waiters.applied_through(last.0);
-        self.changes.applied_through(last.0);
-        (self.applied_index, self.applied_term) = last;
-        self.serve_reads();
-    }
-
-    /// Answers the proposals of one applied batch in index order: those of
-    /// the commands at `keys` with the state machine's `responses`, those
-    /// of `invalid` entries with their error.
-    fn answer(
-        &mut self,
-        keys: Vec<(Index, Term)>,
-        responses: Vec<S::Response>,
-        invalid: Vec<(Index, Term, RaftError)>,
-    ) {
-        let mut responses = responses.into_iter();
-        let mut invalid = invalid.into_iter().peekable();
-        let mut missing = None;
-        for (index, term) in keys {
-            while let Some((index, term, error)) = invalid.next_if(|entry| entry.0 < index) {
-                self.waiters.applied(index, term, || Err(error));
-            }
-            let outcome = match responses.next() {
-                Some(response) => Ok(response),
-                None => Err(missing
-                    .get_or_insert_with(|| self.missing_response_error(index))
-                    .clone()),
-            };
-            self.waiters.applied(index, term, || outcome);
-        }
-        for (index, term, error) in invalid {
-            self.waiters.applied(index, term, || Err(error));
-        }
-    }
-
-    fn missing_response_error(&self, index: Index) -> RaftError {
-        let error = RaftError::StateMachine(format!(
-            "apply returned no response for the command at index {index} (one per command is required)"
-        ));
-        tracing::error!(node_id = self.node_id, %error, "state machine broke its contract");
-        self.events.send_with(|| Event::Error {
-            error: error.clone(),
-        });
-        error
-    }
-
-    /// What an entry carries for the state machine. The one place that knows
-    /// every kind of entry.
-    fn decode(&mut self, entry: ordo_core::Entry) -> Decoded<S::Command> {
-        match entry.payload {
-            EntryPayload::Noop => Decoded::Nothing,
-            // The core acts on configuration entries when they are appended;
-            // here they only mark what a snapshot at this index must record.
-            EntryPayload::Membership(membership) => {
-                self.membership = membership;
-                self.changes.applied(entry.index, entry.term, || Ok(()));
-                Decoded::Nothing
-            }
-            EntryPayload::Command(bytes) => self.decode_command(entry.index, entry.term, &bytes),
-        }
-    }
-
-    /// A command entry: the application's, or the runtime's own.
-    fn decode_command(&mut self, index: Index, term: Term, bytes: &[u8]) -> Decoded<S::Command> {
-        let command = match envelope::open(bytes) {
-            envelope::Payload::Command(command) => postcard::from_bytes(command)
-                .map_err(|error| format!("cannot be decoded as a command: {error}")),
-            envelope::Payload::Runtime(RuntimeEntry::Addresses(addresses)) => {
-                self.addresses.extend(addresses);
-                // `RaftNode::set_address` waits for its entry like a change.
-                self.changes.applied(index, term, || Ok(()));
-                return Decoded::Nothing;
-            }
-            envelope::Payload::Unknown(reason) => Err(reason),
-        };
-        match command {
-            Ok(command) => Decoded::Command(Entry {
-                index,
-                term,
-                command,
-            }),
-            Err(reason) => {
-                // Every node fails the same way, so skipping keeps the
-                // replicas identical; the proposer hears why.
-                let error = RaftError::InvalidCommand(format!("entry {index} {reason}"));
-                tracing::error!(node_id = self.node_id, %error, "skipping entry");
-                self.events.send_with(|| Event::Error {
-                    error: error.clone(),
-                });
-                Decoded::Invalid { index, term, error }
-            }
-        }
-    }
-
-    fn read(&mut self, read_index: Index, query: S::Query, reply: Reply<S::Answer>) {
-        if read_index <= self.applied_index {
-            self.answer_query(query, reply);
-            return;
-        }
-        self.reads_arrived += 1;
-        self.reads.insert(
-            (read_index, self.reads_arrived),
-            WaitingRead { query, reply },
-        );
-    }
-
-    fn serve_reads(&mut self) {
-        while let Some(entry) = self.reads.first_entry() {
-            if entry.key().0 > self.applied_index {
-                break;
-            }
-            let read = entry.remove();
-            if !read.reply.is_closed() {
-                self.answer_query(read.query, read.reply);
-            }
-            if self.broken.is_some() {
-                return;
-            }
         }
     }
 
@@ -574,6 +399,7 @@ mod tests {
     use tokio::sync::oneshot;
 
     use super::*;
+    use crate::runtime::envelope;
     use crate::runtime::test_stubs::Echo;
 
     fn applier(max_responses: usize) -> Applier<Echo<u64>> {
