@@ -110,20 +110,29 @@
 //!                                                     publish applied ──► consensus
 //! ```
 //!
-//! - `consensus.rs`: the loop, batching, back-pressure, time. This is where
+//! The folders under `runtime/` follow this picture:
+//!
+//! - `handle/`: [`RaftNode`] and its builder; every call becomes a request,
+//!   a proposal on the queue, or (a stale read) an input to the apply stage.
+//! - `consensus/`: the loop, batching, back-pressure, time. This is where
 //!   batching happens: every proposal queued when a round starts becomes one
-//!   core append (one persist, one message per follower).
-//! - `proposals.rs`: the proposal queue, the next batch under a lock (one
+//!   core append (one persist, one message per follower; `batch.rs`). The
+//!   proposal queue (`proposals.rs`) holds the next batch under a lock (one
 //!   wake-up of the consensus task per batch, not per proposal), bounded by
-//!   [`RaftConfig::max_pending_proposals`].
+//!   [`RaftConfig::max_pending_proposals`]. `pause.rs`: the gate
+//!   [`RaftNode::pause`] closes; the consensus task passes it once per round
+//!   (test kit: see also [`RaftNode::abort`]).
 //! - `persist.rs`: group commit on its own thread (one fsync per batch of
 //!   persists). A store whose writes never block (memory) is written inline by
 //!   the consensus task instead: no thread, no hand-off.
-//! - `pause.rs`: the gate [`RaftNode::pause`] closes; the consensus task
-//!   passes it once per round (test kit: see also [`RaftNode::abort`]).
-//! - `apply.rs`: applying, answering proposals (matched by index *and* term),
-//!   serving reads once applied far enough, snapshots. A Tokio task by
-//!   default; a thread with [`RaftConfig::dedicated_apply_thread`].
+//! - `apply/`: applying, answering proposals (matched by index *and* term,
+//!   `waiters.rs`), serving reads once applied far enough, snapshots. A Tokio
+//!   task by default; a thread with [`RaftConfig::dedicated_apply_thread`].
+//! - `snapshot_io.rs`: the snapshot thread, fed by the consensus task like
+//!   the persistence thread: chunks of snapshot transfers (see below).
+//! - `shared.rs`: what the persistence, apply and snapshot stages report back
+//!   (progress as atomics, finished snapshot work in a mailbox, one wake-up);
+//!   ARCHITECTURE.md says why that direction is not a channel.
 //!
 //! The leader's own disk write and its appends to followers start in the
 //! same round: neither waits for the other (the core only counts the leader

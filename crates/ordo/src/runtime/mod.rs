@@ -4,6 +4,28 @@
 //! member addresses) is the crate documentation, in `lib.rs`, since this
 //! module is private: its public items are re-exported at the crate root,
 //! their one path.
+//!
+//! The folders follow the pipeline the tour draws, in the order a proposal
+//! takes:
+//!
+//! ```text
+//! handle/          what users hold: RaftNode, its builder, start, membership, test faults
+//! consensus/       the consensus task: the loop, requests, proposal batching, reads,
+//!                  carrying out actions, snapshots, graceful handoff, member addresses
+//! persist.rs       the persistence thread: group commit
+//! apply/           the apply stage: the state machine, waiting proposals, snapshots
+//! snapshot_io.rs   the snapshot thread: chunks of snapshot transfers
+//! shared.rs        what the stages report back to the consensus task, and the limits
+//! ```
+//!
+//! Each message type lives with the stage that consumes it
+//! (`consensus::Request`, `consensus::SnapshotEvent`, `apply::ApplyInput`,
+//! `persist::PersistJob`, `snapshot_io::SnapshotJob`). Beside the stages, the
+//! vocabulary users and every stage share: `config.rs`, `error.rs`,
+//! `event.rs`, `status.rs`, `state_machine.rs` (the trait users implement);
+//! and `envelope.rs` (the runtime's bytes around the application's),
+//! `seed.rs` (a new group from a copy of a state), `snapshot_retry.rs`
+//! (snapshot failures that do not stop the node).
 
 mod apply;
 mod config;
@@ -11,10 +33,8 @@ mod consensus;
 mod envelope;
 mod error;
 mod event;
-mod node;
-mod pause;
+mod handle;
 mod persist;
-mod proposals;
 mod seed;
 mod shared;
 mod snapshot_io;
@@ -23,12 +43,11 @@ mod state_machine;
 mod status;
 #[cfg(test)]
 mod test_stubs;
-mod waiters;
 
 pub use config::{ConfigError, Peer, RaftConfig};
 pub use error::RaftError;
 pub use event::{Event, EventStream, EventStreamError};
-pub use node::{RaftNode, RaftNodeBuilder};
+pub use handle::{RaftNode, RaftNodeBuilder};
 pub use seed::{SEED_INDEX, is_unfinished_seed, seed_snapshot};
 pub use state_machine::{Entry, ReadConsistency, StateMachine};
 pub use status::{ConsensusMetrics, NodeStatus};

@@ -28,7 +28,8 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 use ordo_core::{Index, Persist, PersistId};
 use tokio::sync::oneshot;
 
-use crate::runtime::shared::{Shared, SnapshotEvent};
+use crate::runtime::consensus::SnapshotEvent;
+use crate::runtime::shared::Shared;
 use crate::storage::{LogStore, StorageError};
 
 /// Most persists written before one sync, so completions flow under a flood.

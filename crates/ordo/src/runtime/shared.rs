@@ -1,129 +1,20 @@
-//! What the node's tasks and threads share, and the messages between them.
+//! What the node's tasks and threads share: the progress the persistence
+//! and apply stages publish to the consensus task (atomics, a mailbox, one
+//! `Notify`; see ARCHITECTURE.md on why this direction is not a channel),
+//! the role the handles read, the addresses known, and the counted limits.
+//! Each message type lives with the stage that consumes it.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use ordo_core::{Index, PersistId, ReadMode, SoftState, Term};
+use ordo_core::{Index, PersistId, SoftState};
 use tokio::sync::{Notify, oneshot, watch};
 
+use crate::runtime::consensus::SnapshotEvent;
 use crate::runtime::error::RaftError;
-use crate::runtime::state_machine::StateMachine;
-use crate::runtime::status::NodeStatus;
 
 /// Where an answer goes: the caller's half of a oneshot channel.
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, RaftError>>;
-
-/// A request from a [`RaftNode`](crate::RaftNode) handle to the consensus task.
-pub(crate) enum Request<S: StateMachine> {
-    /// Confirm a read, then answer `query` once applied far enough.
-    Read {
-        query: S::Query,
-        mode: ReadMode,
-        reply: Reply<S::Answer>,
-    },
-    /// Report the node's status.
-    Status { reply: oneshot::Sender<NodeStatus> },
-    /// Hand leadership to `target`.
-    TransferLeadership {
-        target: ordo_core::NodeId,
-        reply: Reply<()>,
-    },
-    /// Start an election now.
-    Campaign { reply: Reply<()> },
-    /// Take a snapshot now; answer with its index once durable.
-    Snapshot { reply: Reply<Index> },
-    /// Change the membership; answer once the change's entry is applied
-    /// here. `address`: a new member's, to log with the change.
-    ChangeMembership {
-        change: ordo_core::MembershipChange,
-        address: Option<(ordo_core::NodeId, String)>,
-        reply: Reply<()>,
-    },
-    /// Log where member `id` is reached; answer once applied here.
-    SetAddress {
-        id: ordo_core::NodeId,
-        address: String,
-        reply: Reply<()>,
-    },
-}
-
-/// Work for the apply stage, in the order the consensus task decided it.
-pub(crate) enum ApplyInput<S: StateMachine> {
-    /// Proposals appended at `first_index ..` in `term`, one reply each, in
-    /// order; each is answered [`RaftError::Timeout`] if not applied by
-    /// `deadline`.
-    Register {
-        first_index: Index,
-        term: Term,
-        deadline: std::time::Instant,
-        replies: Vec<Reply<S::Response>>,
-    },
-    /// Time passed (the consensus task's tick): answer the proposals whose
-    /// deadline passed.
-    Tick,
-    /// Committed entries to apply, in order.
-    Entries(Vec<ordo_core::Entry>),
-    /// A confirmed read: answer once applied up to `read_index`.
-    Read {
-        read_index: Index,
-        query: S::Query,
-        reply: Reply<S::Answer>,
-    },
-    /// A read of whatever is applied now.
-    StaleRead {
-        query: S::Query,
-        reply: Reply<S::Answer>,
-    },
-    /// The core asked for a snapshot at (at least) the applied index.
-    BuildSnapshot,
-    /// This node stopped leading with `committed` known committed: answer
-    /// proposals past it "outcome unknown" now.
-    LeadershipLost { committed: Index },
-    /// Replace the state with the received snapshot `meta`.
-    Install(ordo_core::SnapshotMeta),
-    /// A membership change appended at `index` in `term`: answer once applied.
-    RegisterChange {
-        index: Index,
-        term: Term,
-        reply: Reply<()>,
-    },
-    /// Answer everything still waiting with `error`, then exit.
-    Stop { error: RaftError },
-}
-
-/// Snapshot work finished elsewhere (apply stage, snapshot thread,
-/// persistence thread), to report to the core.
-#[derive(Debug)]
-pub(crate) enum SnapshotEvent {
-    /// The requested snapshot is durable (`None`: building it failed).
-    Built(Option<ordo_core::SnapshotMeta>),
-    /// A chunk for a follower was read.
-    ChunkRead {
-        to: ordo_core::NodeId,
-        snapshot_index: Index,
-        offset: u64,
-        data: bytes::Bytes,
-        done: bool,
-        /// Which bytes the snapshot read from holds.
-        content: ordo_core::SnapshotContent,
-    },
-    /// A received chunk is durable (the last one published the file).
-    ChunkWritten {
-        snapshot_index: Index,
-        end_offset: u64,
-    },
-    /// The last received chunk completed data that is not what the leader
-    /// announced: the transfer was discarded and starts over.
-    ChunkRejected {
-        snapshot_index: Index,
-        end_offset: u64,
-    },
-    /// The state machine was restored from a received snapshot, whose header
-    /// carried these member addresses.
-    Restored(ordo_core::SnapshotMeta, crate::runtime::envelope::Addresses),
-    /// The log was reset to a received snapshot: installation is complete.
-    LogReset(ordo_core::SnapshotMeta),
-}
 
 /// State shared by the handle, the consensus task and the two threads.
 #[derive(Debug)]
@@ -153,7 +44,7 @@ pub(crate) struct Shared {
     /// Snapshot builds that failed (see `snapshot_retry.rs`).
     pub(crate) snapshot_failures: AtomicU64,
     /// Closed by `RaftNode::pause`; the consensus task passes it each round.
-    pub(crate) pause: crate::runtime::pause::PauseGate,
+    pub(crate) pause: crate::runtime::consensus::PauseGate,
 }
 
 impl Shared {

@@ -19,7 +19,7 @@
 //!   `snapshot_chunk_rejected` and starts the transfer over. Every chunk
 //!   read on the leader carries its snapshot file's content, from the
 //!   file's trailer. A restarted follower tells the core how much it holds
-//!   (`InitialState::partial_snapshot`, see `node/start.rs`), and the first
+//!   (`InitialState::partial_snapshot`, see `handle/start.rs`), and the first
 //!   chunk after the restart reopens the transfer where it stopped.
 //!
 //! A chunk that cannot be written (an I/O error) stops the node: the core waits for every
@@ -39,8 +39,9 @@ use bytes::Bytes;
 use ordo_core::{Index, NodeId, SnapshotContent, SnapshotRead, SnapshotWrite};
 use tokio::sync::oneshot;
 
+use crate::runtime::consensus::SnapshotEvent;
 use crate::runtime::error::RaftError;
-use crate::runtime::shared::{Shared, SnapshotEvent};
+use crate::runtime::shared::Shared;
 use crate::runtime::snapshot_retry::{FailureKind, Reports};
 use crate::storage::{
     IncomingSnapshotFile, SnapshotMeta, SnapshotReader, SnapshotStore, StorageError,

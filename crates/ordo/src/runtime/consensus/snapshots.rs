@@ -7,9 +7,43 @@ use crate::runtime::consensus::Consensus;
 use crate::runtime::error::RaftError;
 use crate::runtime::event::Event;
 use crate::runtime::persist::PersistJob;
-use crate::runtime::shared::{Reply, SnapshotEvent};
+use crate::runtime::shared::Reply;
 use crate::runtime::snapshot_io::SnapshotJob;
 use crate::runtime::state_machine::StateMachine;
+
+/// Snapshot work finished elsewhere (apply stage, snapshot thread,
+/// persistence thread), to report to the core.
+#[derive(Debug)]
+pub(crate) enum SnapshotEvent {
+    /// The requested snapshot is durable (`None`: building it failed).
+    Built(Option<ordo_core::SnapshotMeta>),
+    /// A chunk for a follower was read.
+    ChunkRead {
+        to: ordo_core::NodeId,
+        snapshot_index: Index,
+        offset: u64,
+        data: bytes::Bytes,
+        done: bool,
+        /// Which bytes the snapshot read from holds.
+        content: ordo_core::SnapshotContent,
+    },
+    /// A received chunk is durable (the last one published the file).
+    ChunkWritten {
+        snapshot_index: Index,
+        end_offset: u64,
+    },
+    /// The last received chunk completed data that is not what the leader
+    /// announced: the transfer was discarded and starts over.
+    ChunkRejected {
+        snapshot_index: Index,
+        end_offset: u64,
+    },
+    /// The state machine was restored from a received snapshot, whose header
+    /// carried these member addresses.
+    Restored(ordo_core::SnapshotMeta, crate::runtime::envelope::Addresses),
+    /// The log was reset to a received snapshot: installation is complete.
+    LogReset(ordo_core::SnapshotMeta),
+}
 
 impl<S: StateMachine> Consensus<S> {
     /// Reports snapshot work finished elsewhere to the core.

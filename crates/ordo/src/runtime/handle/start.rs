@@ -9,10 +9,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::runtime::apply::{Applier, StartPoint, restore_from};
 use crate::runtime::consensus::{Consensus, LoopState};
+use crate::runtime::consensus::{ProposalQueue, QueueTaker};
 use crate::runtime::envelope::{self, Addresses};
 use crate::runtime::error::RaftError;
-use crate::runtime::node::{Parts, RaftNode, Running, agreement};
-use crate::runtime::proposals::{ProposalQueue, QueueTaker};
+use crate::runtime::handle::{Parts, RaftNode, Running, agreement};
 use crate::runtime::state_machine::StateMachine;
 use crate::runtime::{persist, snapshot_io};
 use crate::storage::{LogStore, SnapshotStore};

@@ -1,4 +1,11 @@
-//! [`RaftNode`]: the handle users hold.
+//! [`RaftNode`]: the handle users hold, the entry of the pipeline.
+//!
+//! A handle owns no consensus state: every call becomes a request to the
+//! consensus task (`consensus/`), a proposal on its queue, or, for a stale
+//! read, an input to the apply stage (`apply/`). Here: the node and its
+//! builder; `start.rs` (restoring and spawning the stages), `agreement.rs`
+//! (the snapshot and the log agree at start), `membership.rs` (changes and
+//! member addresses), `faults.rs` (pause, resume, abort for tests).
 
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
@@ -6,12 +13,14 @@ use std::time::Duration;
 use ordo_core::{Index, Message, NodeId, ReadMode, Role, SoftState};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::runtime::apply::ApplyInput;
 use crate::runtime::config::RaftConfig;
+use crate::runtime::consensus::ProposalQueue;
+use crate::runtime::consensus::Request;
 use crate::runtime::consensus::StopMode;
 use crate::runtime::error::RaftError;
 use crate::runtime::event::{EventSender, EventStream};
-use crate::runtime::proposals::ProposalQueue;
-use crate::runtime::shared::{ApplyInput, Request, Shared, Slot};
+use crate::runtime::shared::{Shared, Slot};
 use crate::runtime::state_machine::{ReadConsistency, StateMachine};
 use crate::runtime::status::NodeStatus;
 use crate::storage::{LogStore, SnapshotStore};
@@ -119,7 +128,7 @@ struct Parts<S> {
 
 struct Running<S: StateMachine> {
     requests: mpsc::Sender<Request<S>>,
-    /// Proposals go here rather than through `requests`: see `proposals.rs`.
+    /// Proposals go here rather than through `requests`: see `consensus/proposals.rs`.
     proposals: Arc<ProposalQueue<S>>,
     applies: mpsc::UnboundedSender<ApplyInput<S>>,
     stop: Mutex<Option<oneshot::Sender<StopMode>>>,

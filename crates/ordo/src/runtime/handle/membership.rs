@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use ordo_core::{MembershipChange, NodeId, Role};
 use tokio::sync::oneshot;
 
+use crate::runtime::consensus::Request;
 use crate::runtime::error::RaftError;
-use crate::runtime::node::{RaftNode, send, wait};
-use crate::runtime::shared::Request;
+use crate::runtime::handle::{RaftNode, send, wait};
 use crate::runtime::state_machine::StateMachine;
 use crate::runtime::status::NodeStatus;
 

@@ -30,7 +30,13 @@
 //! state machine, no-ops are skipped, configuration entries and the
 //! runtime's own entries (member addresses, see `envelope.rs`) are tracked
 //! for snapshots, which start with the runtime's header. New kinds of entry
-//! get their own arm in [`Applier::decode`].
+//! get their own arm in `Applier::decode` (`entries.rs`).
+//!
+//! Here: [`ApplyInput`], the stage's input (defined by its consumer), and
+//! the loop that handles it. `entries.rs`: decoding and applying committed
+//! entries, answering their proposals; `waiters.rs`: proposals and
+//! membership changes waiting for their entry; `reads.rs`: reads waiting to
+//! be served; `snapshots.rs`: building and restoring snapshots.
 //!
 //! A panic in the state machine is caught where it is called: the state is
 //! unknown from then on, so the stage stops calling it, tells the consensus
@@ -39,23 +45,74 @@
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use ordo_core::{EntryPayload, Index, Membership, Term};
+use ordo_core::{Index, Membership, Term};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::runtime::envelope::{self, Addresses, RuntimeEntry, SnapshotHeader};
+use crate::runtime::envelope::Addresses;
 use crate::runtime::error::RaftError;
 use crate::runtime::event::{Event, EventSender};
-use crate::runtime::shared::{ApplyInput, Reply, Shared, SnapshotEvent};
-use crate::runtime::snapshot_retry::{Reports, SnapshotFailure};
-use crate::runtime::state_machine::{Entry, StateMachine};
-use crate::runtime::waiters::Waiters;
-use crate::storage::{SnapshotMeta, SnapshotStore};
+use crate::runtime::shared::{Reply, Shared};
+use crate::runtime::snapshot_retry::Reports;
+use crate::runtime::state_machine::StateMachine;
+use crate::storage::SnapshotStore;
+use reads::WaitingRead;
+use waiters::Waiters;
+
+mod entries;
+mod reads;
+mod snapshots;
+mod waiters;
+
+pub(crate) use snapshots::restore_from;
 
 /// Most inputs handled before progress is published.
 const INPUTS_PER_ROUND_MAX: usize = 256;
+
+/// Work for the apply stage, in the order the consensus task decided it.
+pub(crate) enum ApplyInput<S: StateMachine> {
+    /// Proposals appended at `first_index ..` in `term`, one reply each, in
+    /// order; each is answered [`RaftError::Timeout`] if not applied by
+    /// `deadline`.
+    Register {
+        first_index: Index,
+        term: Term,
+        deadline: std::time::Instant,
+        replies: Vec<Reply<S::Response>>,
+    },
+    /// Time passed (the consensus task's tick): answer the proposals whose
+    /// deadline passed.
+    Tick,
+    /// Committed entries to apply, in order.
+    Entries(Vec<ordo_core::Entry>),
+    /// A confirmed read: answer once applied up to `read_index`.
+    Read {
+        read_index: Index,
+        query: S::Query,
+        reply: Reply<S::Answer>,
+    },
+    /// A read of whatever is applied now.
+    StaleRead {
+        query: S::Query,
+        reply: Reply<S::Answer>,
+    },
+    /// The core asked for a snapshot at (at least) the applied index.
+    BuildSnapshot,
+    /// This node stopped leading with `committed` known committed: answer
+    /// proposals past it "outcome unknown" now.
+    LeadershipLost { committed: Index },
+    /// Replace the state with the received snapshot `meta`.
+    Install(ordo_core::SnapshotMeta),
+    /// A membership change appended at `index` in `term`: answer once applied.
+    RegisterChange {
+        index: Index,
+        term: Term,
+        reply: Reply<()>,
+    },
+    /// Answer everything still waiting with `error`, then exit.
+    Stop { error: RaftError },
+}
 
 /// Where the apply stage starts.
 pub(crate) struct StartPoint {
@@ -68,25 +125,6 @@ pub(crate) struct StartPoint {
     pub(crate) addresses: Addresses,
     /// Where snapshots go, if anywhere.
     pub(crate) snapshot_store: Option<Arc<SnapshotStore>>,
-}
-
-/// What one log entry means to the state machine.
-enum Decoded<C> {
-    Command(Entry<C>),
-    /// Nothing to apply (a no-op).
-    Nothing,
-    /// A command that cannot be decoded: skipped everywhere alike.
-    Invalid {
-        index: Index,
-        term: Term,
-        error: RaftError,
-    },
-}
-
-/// A confirmed read waiting for the state machine to catch up.
-struct WaitingRead<S: StateMachine> {
-    query: S::Query,
-    reply: Reply<S::Answer>,
 }
 
 pub(crate) struct Applier<S: StateMachine> {
@@ -282,14 +320,6 @@ impl<S: StateMachine> Applier<S> {
         }
     }
 
-    fn answer_query(&mut self, query: S::Query, reply: Reply<S::Answer>) {
-        if let Some(answer) = self.call(|state_machine| state_machine.query(query)) {
-            let _ = reply.send(Ok(answer));
-        } else if let Some(error) = self.broken.clone() {
-            let _ = reply.send(Err(error));
-        }
-    }
-
     fn register(
         &mut self,
         first_index: Index,
@@ -302,158 +332,6 @@ impl<S: StateMachine> Applier<S> {
         }
     }
 
-    fn apply(&mut self, mut entries: Vec<ordo_core::Entry>) {
-        // Entries a restored snapshot already covers must not be applied on
-        // top of it (the core never hands them out; this is the second line).
-        let applied_index = self.applied_index;
-        entries.retain(|entry| entry.index > applied_index);
-        let Some(last) = entries.last().map(|e| (e.index, e.term)) else {
-            return;
-        };
-        let mut commands = Vec::with_capacity(entries.len());
-        let mut keys = Vec::with_capacity(entries.len());
-        let mut invalid = Vec::new();
-        for entry in entries {
-            match self.decode(entry) {
-                Decoded::Command(command) => {
-                    keys.push((command.index, command.term));
-                    commands.push(command);
-                }
-                Decoded::Nothing => {}
-                Decoded::Invalid { index, term, error } => invalid.push((index, term, error)),
-            }
-        }
-        let responses = if commands.is_empty() {
-            Vec::new()
-        } else {
-            let Some(responses) = self.call(|state_machine| state_machine.apply(commands)) else {
-                return;
-            };
-            responses
-        };
-        self.answer(keys, responses, invalid);
-        // Whatever is left at or below the batch was replaced by other entries.
-        self.waiters.applied_through(last.0);
-        self.changes.applied_through(last.0);
-        (self.applied_index, self.applied_term) = last;
-        self.serve_reads();
-    }
-
-    /// Answers the proposals of one applied batch in index order: those of
-    /// the commands at `keys` with the state machine's `responses`, those
-    /// of `invalid` entries with their error.
-    fn answer(
-        &mut self,
-        keys: Vec<(Index, Term)>,
-        responses: Vec<S::Response>,
-        invalid: Vec<(Index, Term, RaftError)>,
-    ) {
-        let mut responses = responses.into_iter();
-        let mut invalid = invalid.into_iter().peekable();
-        let mut missing = None;
-        for (index, term) in keys {
-            while let Some((index, term, error)) = invalid.next_if(|entry| entry.0 < index) {
-                self.waiters.applied(index, term, || Err(error));
-            }
-            let outcome = match responses.next() {
-                Some(response) => Ok(response),
-                None => Err(missing
-                    .get_or_insert_with(|| self.missing_response_error(index))
-                    .clone()),
-            };
-            self.waiters.applied(index, term, || outcome);
-        }
-        for (index, term, error) in invalid {
-            self.waiters.applied(index, term, || Err(error));
-        }
-    }
-
-    fn missing_response_error(&self, index: Index) -> RaftError {
-        let error = RaftError::StateMachine(format!(
-            "apply returned no response for the command at index {index} (one per command is required)"
-        ));
-        tracing::error!(node_id = self.node_id, %error, "state machine broke its contract");
-        self.events.send_with(|| Event::Error {
-            error: error.clone(),
-        });
-        error
-    }
-
-    /// What an entry carries for the state machine. The one place that knows
-    /// every kind of entry.
-    fn decode(&mut self, entry: ordo_core::Entry) -> Decoded<S::Command> {
-        match entry.payload {
-            EntryPayload::Noop => Decoded::Nothing,
-            // The core acts on configuration entries when they are appended;
-            // here they only mark what a snapshot at this index must record.
-            EntryPayload::Membership(membership) => {
-                self.membership = membership;
-                self.changes.applied(entry.index, entry.term, || Ok(()));
-                Decoded::Nothing
-            }
-            EntryPayload::Command(bytes) => self.decode_command(entry.index, entry.term, &bytes),
-        }
-    }
-
-    /// A command entry: the application's, or the runtime's own.
-    fn decode_command(&mut self, index: Index, term: Term, bytes: &[u8]) -> Decoded<S::Command> {
-        let command = match envelope::open(bytes) {
-            envelope::Payload::Command(command) => postcard::from_bytes(command)
-                .map_err(|error| format!("cannot be decoded as a command: {error}")),
-            envelope::Payload::Runtime(RuntimeEntry::Addresses(addresses)) => {
-                self.addresses.extend(addresses);
-                // `RaftNode::set_address` waits for its entry like a change.
-                self.changes.applied(index, term, || Ok(()));
-                return Decoded::Nothing;
-            }
-            envelope::Payload::Unknown(reason) => Err(reason),
-        };
-        match command {
-            Ok(command) => Decoded::Command(Entry {
-                index,
-                term,
-                command,
-            }),
-            Err(reason) => {
-                // Every node fails the same way, so skipping keeps the
-                // replicas identical; the proposer hears why.
-                let error = RaftError::InvalidCommand(format!("entry {index} {reason}"));
-                tracing::error!(node_id = self.node_id, %error, "skipping entry");
-                self.events.send_with(|| Event::Error {
-                    error: error.clone(),
-                });
-                Decoded::Invalid { index, term, error }
-            }
-        }
-    }
-
-    fn read(&mut self, read_index: Index, query: S::Query, reply: Reply<S::Answer>) {
-        if read_index <= self.applied_index {
-            self.answer_query(query, reply);
-            return;
-        }
-        self.reads_arrived += 1;
-        self.reads.insert(
-            (read_index, self.reads_arrived),
-            WaitingRead { query, reply },
-        );
-    }
-
-    fn serve_reads(&mut self) {
-        while let Some(entry) = self.reads.first_entry() {
-            if entry.key().0 > self.applied_index {
-                break;
-            }
-            let read = entry.remove();
-            if !read.reply.is_closed() {
-                self.answer_query(read.query, read.reply);
-            }
-            if self.broken.is_some() {
-                return;
-            }
-        }
-    }
-
     fn publish_progress(&mut self) {
         if self.applied_index <= self.published_index {
             return;
@@ -463,120 +341,6 @@ impl<S: StateMachine> Applier<S> {
         let applied_index = self.applied_index;
         self.events
             .send_with(|| Event::EntriesApplied { applied_index });
-    }
-
-    /// The core asked for a snapshot: stream the state machine, as of the
-    /// applied index, into the snapshot store, and report the outcome.
-    fn build_snapshot(&mut self) {
-        let Some(store) = self.snapshot_store.take() else {
-            self.shared.snapshot_event(SnapshotEvent::Built(None));
-            return;
-        };
-        let meta = SnapshotMeta {
-            last_index: self.applied_index,
-            last_term: self.applied_term,
-            membership: self.membership.clone(),
-        };
-        let header = SnapshotHeader {
-            addresses: self.addresses.clone(),
-        };
-        let on_thread = self.on_thread;
-        let taken = self.call(|state_machine| {
-            blocking(on_thread, || {
-                take_snapshot(state_machine, &store, meta, &header)
-            })
-        });
-        self.snapshot_store = Some(store);
-        let built = match taken {
-            Some(Ok(meta)) => {
-                let last_index = meta.last_index;
-                self.events.send(Event::SnapshotTaken { last_index });
-                Some(ordo_core::SnapshotMeta {
-                    index: meta.last_index,
-                    term: meta.last_term,
-                    membership: meta.membership,
-                })
-            }
-            Some(Err(failure)) => {
-                // Not fatal: the log still holds everything; the consensus
-                // task lets the core ask again after a back-off.
-                self.snapshot_failed(failure);
-                None
-            }
-            None => None,
-        };
-        self.shared.snapshot_event(SnapshotEvent::Built(built));
-    }
-
-    /// Counts a failed build, and reports it if it is the first of its kind
-    /// or the first in `REPORT_INTERVAL` (see `snapshot_retry.rs`).
-    fn snapshot_failed(&mut self, failure: SnapshotFailure) {
-        self.shared
-            .snapshot_failures
-            .fetch_add(1, Ordering::Relaxed);
-        let SnapshotFailure { kind, message } = failure;
-        if self.snapshot_reports.due(kind, Instant::now()) {
-            tracing::warn!(
-                node_id = self.node_id,
-                %kind,
-                error = %message,
-                "taking a snapshot failed; the node keeps running on its log and retries with \
-                 back-off (reported once a minute at most)"
-            );
-            let error = RaftError::Snapshot(format!(
-                "{kind}: {message}; the node keeps running on its log and retries with back-off"
-            ));
-            self.events.send(Event::Error { error });
-        } else {
-            tracing::debug!(node_id = self.node_id, %kind, error = %message, "taking a snapshot failed again");
-        }
-    }
-
-    /// Replaces the state with the received snapshot `meta` (already durable
-    /// in the store). Proposals it covers may or may not be in it: their
-    /// outcome is unknown. Later ones stay: their entries may still come.
-    fn install(&mut self, meta: ordo_core::SnapshotMeta) {
-        let Some(store) = self.snapshot_store.clone() else {
-            let error = RaftError::Snapshot("no snapshot store to install from".into());
-            self.shared.fail(error);
-            return;
-        };
-        let on_thread = self.on_thread;
-        let restored = self.call(|state_machine| {
-            blocking(on_thread, || {
-                let mut reader = store
-                    .open_snapshot(meta.index, meta.term)
-                    .map_err(|error| error.to_string())?;
-                restore_from(state_machine, &mut reader)
-            })
-        });
-        let addresses = match restored {
-            Some(Ok(header)) => header.addresses,
-            Some(Err(reason)) => {
-                // The state machine may be half replaced: the node must stop.
-                let error = RaftError::Snapshot(format!(
-                    "restoring snapshot {} failed: {reason}",
-                    meta.index
-                ));
-                self.shared.fail(error.clone());
-                self.fail_waiting(&error);
-                self.broken = Some(error);
-                return;
-            }
-            None => return,
-        };
-        self.waiters.replaced_through(meta.index);
-        self.changes.replaced_through(meta.index);
-        self.applied_index = meta.index;
-        self.applied_term = meta.term;
-        // Not published as applied: the consensus task learns it from the
-        // installation, after the log is reset.
-        self.published_index = meta.index;
-        self.membership = meta.membership.clone();
-        self.addresses = addresses.clone();
-        self.serve_reads();
-        self.shared
-            .snapshot_event(SnapshotEvent::Restored(meta, addresses));
     }
 
     /// Answers every proposal and read waiting here with `error`.
@@ -625,54 +389,6 @@ fn refuse<S: StateMachine>(input: ApplyInput<S>, error: &RaftError) -> bool {
     false
 }
 
-/// Runs `work`, which blocks, without stalling the async runtime: directly on
-/// the apply thread, through `block_in_place` on a multi-threaded runtime.
-/// On a current-thread runtime there is no other worker to hand off to, so
-/// it runs in place (snapshots are rare; use a dedicated apply thread there).
-fn blocking<T>(on_thread: bool, work: impl FnOnce() -> T) -> T {
-    let multi_thread = tokio::runtime::Handle::try_current()
-        .is_ok_and(|handle| handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    if !on_thread && multi_thread {
-        tokio::task::block_in_place(work)
-    } else {
-        work()
-    }
-}
-
-/// Streams the runtime's header and the state machine into a new snapshot
-/// file, durably.
-fn take_snapshot<S: StateMachine>(
-    state_machine: &S,
-    store: &SnapshotStore,
-    meta: SnapshotMeta,
-    header: &SnapshotHeader,
-) -> Result<SnapshotMeta, SnapshotFailure> {
-    let mut writer = store
-        .create(meta)
-        .map_err(|error| SnapshotFailure::storage(&error))?;
-    envelope::write_snapshot_header(&mut writer, header)
-        .map_err(|error| SnapshotFailure::writing(&error, false))?;
-    state_machine
-        .snapshot(&mut writer)
-        .map_err(|error| SnapshotFailure::writing(&error, true))?;
-    writer
-        .finish()
-        .map_err(|error| SnapshotFailure::storage(&error))
-}
-
-/// Restores the state machine from a snapshot's data: the runtime's header,
-/// then the state machine's bytes. Returns the header.
-pub(crate) fn restore_from<S: StateMachine>(
-    state_machine: &mut S,
-    data: &mut dyn std::io::Read,
-) -> Result<SnapshotHeader, String> {
-    let header = envelope::read_snapshot_header(data).map_err(|error| error.to_string())?;
-    state_machine
-        .restore(data)
-        .map_err(|error| error.to_string())?;
-    Ok(header)
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -683,6 +399,7 @@ mod tests {
     use tokio::sync::oneshot;
 
     use super::*;
+    use crate::runtime::envelope;
     use crate::runtime::test_stubs::Echo;
 
     fn applier(max_responses: usize) -> Applier<Echo<u64>> {
