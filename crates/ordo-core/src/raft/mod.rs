@@ -11,7 +11,8 @@
 //! place ([`step`](self::step)); only then does the role's own logic run:
 //! [`follower`](self::follower) (appends and heartbeats),
 //! [`election`](self::election) (pre-candidates and candidates),
-//! [`leader`](self::leader) (replication, commit, check-quorum). Each role's
+//! [`leader`](self::leader) (replication, commit, snapshot sending, reads,
+//! membership and transfer, one file each). Each role's
 //! state lives in its own type: only a leader has a progress tracker.
 //!
 //! # Durability
