@@ -49,7 +49,7 @@
 //! let ids = [1, 2, 3];
 //! let mut nodes = BTreeMap::new();
 //! for id in ids {
-//!     let config = Config { id, rng_seed: 7, ..Config::default() };
+//!     let config = Config { node_id: id, rng_seed: 7, ..Config::default() };
 //!     let initial = InitialState { membership: Membership::with_voters(ids), ..Default::default() };
 //!     nodes.insert(id, Raft::new(config, MemoryLog::new(), initial)?);
 //! }

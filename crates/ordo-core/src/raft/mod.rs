@@ -126,7 +126,7 @@ enum RoleState {
 /// use ordo_core::{Config, InitialState, MemoryLog, Membership, Raft, Role};
 ///
 /// // A one-node group elects itself once its vote is durable.
-/// let config = Config { id: 1, ..Config::default() };
+/// let config = Config { node_id: 1, ..Config::default() };
 /// let initial = InitialState { membership: Membership::with_voters([1]), ..Default::default() };
 /// let mut raft = Raft::new(config, MemoryLog::new(), initial).unwrap();
 /// raft.campaign().unwrap();
