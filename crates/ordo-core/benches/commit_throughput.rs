@@ -21,7 +21,7 @@ impl Group {
         let nodes = (1..=3)
             .map(|id| {
                 let config = Config {
-                    id,
+                    node_id: id,
                     max_entries_per_message: 4096,
                     ..Config::default()
                 };

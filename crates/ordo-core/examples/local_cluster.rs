@@ -25,7 +25,7 @@ impl LocalCluster {
         let mut nodes = BTreeMap::new();
         for &id in ids {
             let config = Config {
-                id,
+                node_id: id,
                 rng_seed: 42,
                 ..Config::default()
             };

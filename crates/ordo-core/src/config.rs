@@ -13,14 +13,14 @@ use crate::types::NodeId;
 ///
 /// ```
 /// use ordo_core::Config;
-/// let config = Config { id: 1, ..Config::default() };
+/// let config = Config { node_id: 1, ..Config::default() };
 /// assert!(config.validate().is_ok());
 /// assert!(Config::default().validate().is_err()); // no node id
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// This node's id. Must not be 0.
-    pub id: NodeId,
+    pub node_id: NodeId,
     /// Smallest election timeout. Also the window of leader stickiness: a node
     /// that heard from a leader more recently than this ignores vote requests.
     pub election_timeout_min_ticks: u64,
@@ -84,7 +84,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            id: 0,
+            node_id: 0,
             election_timeout_min_ticks: 15,
             election_timeout_max_ticks: 30,
             heartbeat_interval_ticks: 5,
@@ -113,7 +113,7 @@ impl Config {
     /// # Errors
     /// The first [`ConfigError`] found.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.id == 0 {
+        if self.node_id == 0 {
             return Err(ConfigError::MissingNodeId);
         }
         if self.heartbeat_interval_ticks == 0 {
@@ -169,7 +169,7 @@ impl Config {
 /// A configuration the core refuses, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum ConfigError {
-    /// `id` was left at 0.
+    /// `node_id` was left at 0.
     #[error("node id is not set: give every node a distinct id above 0")]
     MissingNodeId,
     /// Heartbeats would not arrive before followers time out.
@@ -239,7 +239,7 @@ mod tests {
 
     fn valid() -> Config {
         Config {
-            id: 1,
+            node_id: 1,
             ..Config::default()
         }
     }
@@ -252,7 +252,13 @@ mod tests {
     #[test]
     fn each_rule_is_enforced() {
         let cases = [
-            (Config { id: 0, ..valid() }, ConfigError::MissingNodeId),
+            (
+                Config {
+                    node_id: 0,
+                    ..valid()
+                },
+                ConfigError::MissingNodeId,
+            ),
             (
                 Config {
                     heartbeat_interval_ticks: 15,

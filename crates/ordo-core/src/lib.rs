@@ -49,7 +49,7 @@
 //! let ids = [1, 2, 3];
 //! let mut nodes = BTreeMap::new();
 //! for id in ids {
-//!     let config = Config { id, rng_seed: 7, ..Config::default() };
+//!     let config = Config { node_id: id, rng_seed: 7, ..Config::default() };
 //!     let initial = InitialState { membership: Membership::with_voters(ids), ..Default::default() };
 //!     nodes.insert(id, Raft::new(config, MemoryLog::new(), initial)?);
 //! }
@@ -115,7 +115,8 @@
 //!   change for it.
 //! - **Planted bugs** (`src/planted.rs`) exist only behind `planted-bug-*`
 //!   features, to prove the simulator catches each; never enable them
-//!   elsewhere.
+//!   elsewhere. The list of those compiled in (`planted_bugs`) is exported
+//!   only under the `simulation` feature, which ordo-sim enables.
 //!
 //! The [`Raft`] type's own docs tour the algorithm inside (shared rules
 //! first, then the role's step function; durability; reads; membership;
@@ -152,6 +153,7 @@ pub use message::{
     InstallSnapshotResponse, Message, MessageBody, ReadIndexRequest, ReadIndexResponse,
     RemovalNotice, VoteRequest, VoteResponse,
 };
+#[cfg(feature = "simulation")]
 pub use planted::{PLANTED_BUGS, planted_bugs};
 pub use quorum::{JointConfig, MajorityConfig, VoteResult};
 pub use raft::{InitialState, MAX_TERM, Proposal, Raft, ReadMode};

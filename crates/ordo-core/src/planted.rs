@@ -1,7 +1,9 @@
 //! Deliberately broken rules, each behind its own cargo feature, so the
 //! simulator can prove it catches every one (a checker that cannot fail proves
 //! nothing). None is ever enabled in a real build; `PLANTED_BUGS` lets a test
-//! binary say which, if any, it was built with.
+//! binary say which, if any, it was built with. That list is exported only
+//! under the `simulation` feature (which ordo-sim enables): it is a hook for
+//! the simulator, not public API.
 
 /// Commit an entry of an older term by counting replicas (Raft Figure 8).
 pub(crate) const COMMIT_OLD_TERM: bool = cfg!(feature = "planted-bug-commit-old-term");
@@ -29,6 +31,7 @@ pub(crate) const STALE_READ: bool = cfg!(feature = "planted-bug-stale-read");
 pub(crate) const SPLICE_SNAPSHOT: bool = cfg!(feature = "planted-bug-splice-snapshot");
 
 /// The planted bugs compiled into this build; empty in every real build.
+#[cfg(feature = "simulation")]
 pub const PLANTED_BUGS: &[(&str, bool)] = &[
     ("commit-old-term", COMMIT_OLD_TERM),
     ("double-vote", DOUBLE_VOTE),
@@ -41,6 +44,7 @@ pub const PLANTED_BUGS: &[(&str, bool)] = &[
 ];
 
 /// Names of the planted bugs enabled in this build.
+#[cfg(feature = "simulation")]
 pub fn planted_bugs() -> Vec<&'static str> {
     PLANTED_BUGS
         .iter()

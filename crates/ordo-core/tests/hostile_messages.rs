@@ -106,7 +106,7 @@ fn message() -> impl Strategy<Value = Message> {
 /// A 3-node group with a leader and a few committed entries.
 fn elected_group() -> Cluster {
     let mut cluster = Cluster::new(3, |id| ordo_core::Config {
-        id,
+        node_id: id,
         election_timeout_min_ticks: 10,
         election_timeout_max_ticks: 20,
         heartbeat_interval_ticks: 2,

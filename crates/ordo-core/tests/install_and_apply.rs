@@ -32,7 +32,7 @@ fn step(raft: &mut Raft<MemoryLog>, body: MessageBody) {
 #[test]
 fn entries_are_not_applied_alongside_a_snapshot_install() {
     let config = Config {
-        id: 3,
+        node_id: 3,
         ..Config::default()
     };
     let members = Membership::with_voters([1, 2, 3]);

@@ -43,7 +43,7 @@ fn a_write_overwritten_by_a_later_one_is_not_counted_durable() {
     // Five voters. Node 3 follows; its disk is slow, so none of the three
     // writes below is durable until the end.
     let config = Config {
-        id: 3,
+        node_id: 3,
         ..Config::default()
     };
     let initial = InitialState {

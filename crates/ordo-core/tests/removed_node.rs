@@ -22,7 +22,7 @@ const TICKS: usize = 400;
 /// Fast timers; without pre-vote also without check-quorum.
 fn config(pre_vote: bool) -> impl Fn(u64) -> Config {
     move |id| Config {
-        id,
+        node_id: id,
         election_timeout_min_ticks: 10,
         election_timeout_max_ticks: 20,
         heartbeat_interval_ticks: 2,

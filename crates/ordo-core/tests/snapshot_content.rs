@@ -17,7 +17,7 @@ const HALF: &[u8] = b"01234";
 /// and the meta of a snapshot beyond every node's log.
 fn elected_group() -> (Cluster, SnapshotMeta) {
     let config = |id| Config {
-        id,
+        node_id: id,
         election_timeout_min_ticks: 10,
         election_timeout_max_ticks: 20,
         heartbeat_interval_ticks: 2,

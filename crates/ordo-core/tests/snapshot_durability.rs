@@ -11,7 +11,7 @@ use ordo_sim::cluster::Cluster;
 /// Three nodes, node 1 elected, everything delivered.
 fn elected_group() -> Cluster {
     let config = |id| Config {
-        id,
+        node_id: id,
         election_timeout_min_ticks: 10,
         election_timeout_max_ticks: 20,
         heartbeat_interval_ticks: 2,

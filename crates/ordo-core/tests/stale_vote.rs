@@ -13,7 +13,7 @@ use ordo_sim::cluster::Cluster;
 #[test]
 fn a_stale_vote_request_is_rejected_with_the_voters_term() {
     let config = |id| Config {
-        id,
+        node_id: id,
         election_timeout_min_ticks: 10,
         election_timeout_max_ticks: 20,
         heartbeat_interval_ticks: 2,

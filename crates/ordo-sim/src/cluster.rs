@@ -607,7 +607,7 @@ fn carry_out_snapshot_actions(node: &mut SimNode, actions: &Actions) -> Result<(
                 node.snapshot = Some((
                     meta.clone(),
                     snapshots::encode(
-                        node.config.id.saturating_sub(1) + node.incarnation,
+                        node.config.node_id.saturating_sub(1) + node.incarnation,
                         &node.applied,
                     ),
                 ));

@@ -236,7 +236,7 @@ struct Run {
 /// A [`RunFailure`] naming the seed, the violation and the events before it.
 pub fn run(seed: u64, config: &RunConfig) -> Result<RunSummary, RunFailure> {
     let node_config = |id| Config {
-        id,
+        node_id: id,
         election_timeout_min_ticks: 10,
         election_timeout_max_ticks: 20,
         heartbeat_interval_ticks: 2,

@@ -80,7 +80,7 @@ impl Scenario {
             return Err("add-node: no cluster yet; start with add-nodes".to_string());
         };
         let config = Config {
-            id,
+            node_id: id,
             rng_seed: template.rng_seed,
             ..template.clone()
         };
@@ -121,7 +121,7 @@ impl Scenario {
             ..defaults
         };
         let cluster = Cluster::new(count, |id| Config {
-            id,
+            node_id: id,
             ..template.clone()
         })
         .map_err(|e| e.to_string())?;

@@ -11,7 +11,8 @@
 //! place ([`step`](self::step)); only then does the role's own logic run:
 //! [`follower`](self::follower) (appends and heartbeats),
 //! [`election`](self::election) (pre-candidates and candidates),
-//! [`leader`](self::leader) (replication, commit, check-quorum). Each role's
+//! [`leader`](self::leader) (replication, commit, snapshot sending, reads,
+//! membership and transfer, one file each). Each role's
 //! state lives in its own type: only a leader has a progress tracker.
 //!
 //! # Durability
@@ -125,7 +126,7 @@ enum RoleState {
 /// use ordo_core::{Config, InitialState, MemoryLog, Membership, Raft, Role};
 ///
 /// // A one-node group elects itself once its vote is durable.
-/// let config = Config { id: 1, ..Config::default() };
+/// let config = Config { node_id: 1, ..Config::default() };
 /// let initial = InitialState { membership: Membership::with_voters([1]), ..Default::default() };
 /// let mut raft = Raft::new(config, MemoryLog::new(), initial).unwrap();
 /// raft.campaign().unwrap();

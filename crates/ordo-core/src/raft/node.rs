@@ -148,7 +148,7 @@ impl<L: LogRead> Node<L> {
         snapshots: (Option<SnapshotMeta>, Option<PartialSnapshot>),
     ) -> Result<Self, LogReadError> {
         let (latest_snapshot, partial) = snapshots;
-        let rng = SplitMix64::for_node(config.rng_seed, config.id);
+        let rng = SplitMix64::for_node(config.rng_seed, config.node_id);
         let log = RaftLog::new(store, applied);
         let history = ConfigHistory::recover(log.store().first_index() - 1, base_membership, &log)?;
         let membership = history.current().clone();
@@ -214,7 +214,7 @@ impl<L: LogRead> Node<L> {
     }
 
     pub(crate) fn id(&self) -> NodeId {
-        self.config.id
+        self.config.node_id
     }
 
     pub(crate) fn hard_state(&self) -> HardState {

@@ -386,7 +386,7 @@ impl RaftConfig {
         let ticks_up = |d: Duration| d.as_nanos().div_ceil(tick) as u64;
         let ticks_down = |d: Duration| (d.as_nanos() / tick) as u64;
         Ok(ordo_core::Config {
-            id: self.node_id,
+            node_id: self.node_id,
             election_timeout_min_ticks: ticks_up(self.election_timeout_min),
             election_timeout_max_ticks: ticks_up(self.election_timeout_max),
             heartbeat_interval_ticks: ticks_down(self.heartbeat_interval),
@@ -435,6 +435,50 @@ mod tests {
         assert_eq!(core.heartbeat_interval_ticks, 5);
         assert!(core.pre_vote && core.check_quorum);
         assert_eq!(valid().validate(), Ok(()));
+    }
+
+    /// A setting both configs hold has one name in both (issue 12), and the
+    /// runtime hands the core its value unchanged; only durations differ,
+    /// becoming ticks. Values unlike the defaults, so a swapped field shows.
+    #[test]
+    fn shared_settings_keep_their_name_and_value_in_the_core() {
+        let config = RaftConfig {
+            node_id: 9,
+            pre_vote: false,
+            check_quorum: false,
+            max_entries_per_message: 11,
+            max_bytes_per_message: 12,
+            max_inflight_messages: 13,
+            max_inflight_bytes: 14,
+            max_uncommitted_bytes: 15,
+            max_apply_bytes: 16,
+            max_term_jump: 17,
+            snapshot_threshold_entries: 18,
+            log_retention_entries: 19,
+            snapshot_chunk_bytes: 20,
+            ..valid()
+        };
+        let Ok(core) = config.core_config(21, true) else {
+            panic!("core_config does not validate");
+        };
+        assert_eq!(core.node_id, config.node_id);
+        assert_eq!(core.pre_vote, config.pre_vote);
+        assert_eq!(core.check_quorum, config.check_quorum);
+        assert_eq!(core.lease_reads, config.lease_reads);
+        assert_eq!(core.max_entries_per_message, config.max_entries_per_message);
+        assert_eq!(core.max_bytes_per_message, config.max_bytes_per_message);
+        assert_eq!(core.max_inflight_messages, config.max_inflight_messages);
+        assert_eq!(core.max_inflight_bytes, config.max_inflight_bytes);
+        assert_eq!(core.max_uncommitted_bytes, config.max_uncommitted_bytes);
+        assert_eq!(core.max_apply_bytes, config.max_apply_bytes);
+        assert_eq!(core.max_term_jump, config.max_term_jump);
+        assert_eq!(
+            core.snapshot_threshold_entries,
+            config.snapshot_threshold_entries
+        );
+        assert_eq!(core.log_retention_entries, config.log_retention_entries);
+        assert_eq!(core.snapshot_chunk_bytes, config.snapshot_chunk_bytes);
+        assert_eq!(core.rng_seed, 21);
     }
 
     #[test]
