@@ -21,7 +21,6 @@ use ordo::transport::tcp::TcpTransport;
 use ordo::{HardState, Index, RaftConfig, RaftNode, Term};
 use ordo_kv::api::{ErrorBody, code};
 use ordo_kv::server::http::{self, AppState};
-use ordo_kv::server::member_address::MemberAddress;
 use ordo_kv::server::metrics::Metrics;
 use ordo_kv::server::settings::Limits;
 use ordo_kv::server::timed_store::TimedLogStore;
@@ -163,7 +162,7 @@ async fn start_with_repair_point(repair: Index) -> Fixture {
         transport,
         metrics: Arc::clone(&metrics),
         limits: Limits::default(),
-        own: MemberAddress::new("127.0.0.1:1", url.clone()),
+        own: ordo::MemberInfo::new(url.clone()).with_peer_address("127.0.0.1:1"),
         cluster: "test".into(),
         cluster_id: "0123456789abcdef0123456789abcdef".into(),
         log: log_handle,

@@ -137,20 +137,25 @@ async fn main() {
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
-    let mut network = NetworkConfig::new(
+    let network = NetworkConfig::new(
         ClusterId::new(args.cluster.clone())?,
         args.id,
         args.listen.parse()?,
     );
-    let mut peers = Vec::new();
-    for (id, address) in &args.peers {
-        network = network.with_peer(*id, address.clone());
-        peers.push(Peer::new(*id, address.clone()));
-    }
+    // The transport starts with no peers: the node tells it where each
+    // member is (`Transport::update_peer`), from this configuration and,
+    // for members added later, from the log.
+    let peers = args
+        .peers
+        .iter()
+        .map(|(id, address)| Peer::new(*id, address.clone()).with_peer_address(address.clone()))
+        .collect();
     let transport = TcpTransport::bind(network)?;
+    let own = transport.local_addr().to_string();
     let config = RaftConfig {
         node_id: args.id,
-        address: transport.local_addr().to_string(),
+        address: own.clone(),
+        peer_address: Some(own),
         peers,
         ..RaftConfig::default()
     };

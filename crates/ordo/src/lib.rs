@@ -173,32 +173,45 @@
 //! [`Event::Error`] at most once a minute.
 //!
 //! ## Member addresses
-//! [`RaftError::NotLeader`] names the leader's address ([`RaftConfig::address`]),
-//! so every node must know the address of every member that may lead,
-//! including those added at run time through some other node. The address
-//! travels like the configuration it belongs to, through the log:
+//! What the group knows of each member is a [`MemberInfo`]: where clients
+//! reach it (the address [`RaftError::NotLeader`] names), where peers dial
+//! it (what a transport such as [`transport::NetworkTransport`] needs), and
+//! the application's own labels. It has one owner, `runtime/addresses.rs`,
+//! and travels like the configuration it belongs to, through the log:
 //!
 //! - [`RaftNode::add_learner`] and [`RaftNode::add_node`] append, right
 //!   behind the configuration entry and in the same append, an entry of the
 //!   runtime's own (`envelope.rs`: every command entry carries a one-byte tag,
 //!   the application's commands or the runtime's) holding the new member's
-//!   address and every member address the leader knows. Only a change the
-//!   core accepted gets one, so refused or retried changes leave nothing.
-//! - Each node learns addresses when such an entry is *appended* to its log,
-//!   as the configuration takes effect when appended; a restarting node reads
-//!   them back from its log (as the core reads configuration entries).
-//! - Snapshots carry the addresses logged up to their index in a small header
-//!   before the state machine's bytes, so they outlive log compaction and
-//!   reach nodes that catch up from a snapshot.
+//!   information. Only a change the core accepted gets one, so refused or
+//!   retried changes leave nothing. [`RaftNode::set_member_info`] logs a
+//!   member that moved; a new leader logs its own
+//!   ([`RaftConfig::address`], [`RaftConfig::peer_address`],
+//!   [`RaftConfig::labels`]) when the log does not carry it yet.
+//! - Each node learns it when the entry is **applied**, never when appended:
+//!   an entry a new leader truncates never leaves a stale address. Every node
+//!   holds the same information at the same applied index
+//!   ([`RaftNode::member_infos`], [`Event::MemberInfoChanged`]).
+//! - Snapshots carry what was logged up to their index in a small header
+//!   before the state machine's bytes, so it outlives log compaction and
+//!   reaches nodes that catch up from a snapshot.
+//! - The transport hears of every member that joins, moves or leaves through
+//!   one hook, [`transport::Transport::update_peer`]: nothing polls, and
+//!   nobody copies addresses into it. A member that left the applied
+//!   configuration keeps its link for two election timeouts, long enough to
+//!   hear of its removal (`ordo-core`'s `raft/removal.rs`), then is removed.
+//!   At start, peer addresses in the log's unapplied suffix are used for
+//!   dialing only, so a group restarted all at once can still elect.
 //!
 //! We chose this over adding addresses to `ordo_core::Membership`: the
 //! consensus core stays free of what only the runtime needs, and nothing in
 //! the core, its transcripts or the simulator changes. The price is one
 //! byte per command entry, and a narrow window: a node that knows a leader
-//! but not yet the entry with its address (it is behind, or was down when
-//! the leader joined) answers `NotLeader { leader: None }` rather than an
-//! address it does not have. A redirect never names an empty or made-up
-//! address. Addresses of removed members are kept (a few bytes each).
+//! but has not yet applied the entry with its address (it is behind, was
+//! down when the leader joined, or just restarted) answers
+//! `NotLeader { leader: None }` rather than an address it does not have. A
+//! redirect never names an empty or made-up address. Information about
+//! removed members is kept (a few bytes each).
 //!
 //! Messages from a node this one does not (yet) know as a member are
 //! stepped like any other: a node that was down while the group changed
@@ -211,7 +224,7 @@ pub mod transport;
 
 pub use ordo_core::{HardState, Index, Membership, MembershipChange, NodeId, Role, Term};
 pub use runtime::{
-    ConfigError, ConsensusMetrics, Entry, Event, EventStream, EventStreamError, NodeStatus, Peer,
-    RaftConfig, RaftError, RaftNode, RaftNodeBuilder, ReadConsistency, SEED_INDEX, StateMachine,
-    is_unfinished_seed, seed_snapshot,
+    ConfigError, ConsensusMetrics, Entry, Event, EventStream, EventStreamError, MemberInfo,
+    NodeStatus, Peer, RaftConfig, RaftError, RaftNode, RaftNodeBuilder, ReadConsistency,
+    SEED_INDEX, StateMachine, is_unfinished_seed, seed_snapshot,
 };

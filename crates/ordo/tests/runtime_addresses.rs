@@ -1,18 +1,24 @@
 //! Addresses of members added at run time reach every node (through the
 //! log, and through snapshots once the log is compacted), so any node can
-//! redirect to a leader that joined after it started.
+//! redirect to a leader that joined after it started; they are learned when
+//! applied, never when appended; and the transport hears of every member
+//! that joins, moves or leaves (`runtime/addresses.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod runtime_support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use ordo::storage::{MemLogStore, SnapshotStore};
-use ordo::transport::InProcessNetwork;
-use ordo::{Event, NodeId, RaftConfig, RaftError, RaftNode};
-use runtime_support::{Answer, Cluster, Kv, add, address, config, get, set, wait_until};
+use ordo::transport::{
+    InProcessNetwork, InProcessTransport, Inbox, Message, Transport, TransportError,
+};
+use ordo::{Event, MemberInfo, NodeId, RaftConfig, RaftError, RaftNode};
+use runtime_support::{
+    Answer, Cluster, Kv, add, address, config, get, set, wait_until, wait_until_async,
+};
 
 type Stores = BTreeMap<NodeId, Arc<MemLogStore>>;
 
@@ -64,6 +70,11 @@ async fn start(
     node
 }
 
+/// The client address `node` knows for `id`.
+fn client_address(node: &RaftNode<Kv>, id: NodeId) -> Option<String> {
+    node.member_infos().remove(&id).map(|info| info.address)
+}
+
 /// The redirect `node` answers a proposal with.
 async fn redirect(node: &RaftNode<Kv>) -> Option<(NodeId, String)> {
     match node.propose(set("x", 1)).await {
@@ -94,7 +105,7 @@ async fn every_node_redirects_to_a_leader_added_at_run_time() {
     // Every node learned where 4 is, not only the one it was added through.
     for node in cluster.nodes.values() {
         wait_until("the address to spread", || {
-            (node.addresses().get(&4) == Some(&address(4))).then_some(())
+            (client_address(node, 4) == Some(address(4))).then_some(())
         })
         .await;
     }
@@ -109,17 +120,19 @@ async fn every_node_redirects_to_a_leader_added_at_run_time() {
         assert_eq!(redirect(&node).await, Some((4, address(4))), "node {id}");
     }
 
-    // A restarted node knows the address from its log before it hears from
-    // anyone.
+    // A restarted node learns the address again as it applies its log, once
+    // a leader tells it what is committed: not before (its log after the
+    // last snapshot could hold entries a leader will replace).
     let restarted = 1;
     cluster.stop_node(restarted).await;
     cluster.network.isolate(restarted);
     let store = Arc::clone(&stores[&restarted]);
     let node = start(&mut cluster, config(restarted, &[1, 2, 3]), store, None).await;
-    assert_eq!(node.addresses().get(&4), Some(&address(4)));
+    assert_eq!(client_address(&node, 4), None);
     cluster.network.heal();
     cluster.propose(set("a", 2)).await;
     cluster.converged(2).await;
+    assert_eq!(client_address(&node, 4), Some(address(4)));
     cluster.stop_all().await;
 }
 
@@ -177,7 +190,7 @@ async fn addresses_outlive_log_compaction_in_snapshots() {
         installed |= matches!(event, Event::SnapshotInstalled { .. });
     }
     assert!(installed, "node {lagging} caught up from a snapshot");
-    assert_eq!(cluster.node(lagging).addresses().get(&4), Some(&address(4)));
+    assert_eq!(client_address(cluster.node(lagging), 4), Some(address(4)));
 
     // A node restarted after the compaction finds it in its own snapshot.
     let other = *cluster
@@ -195,7 +208,7 @@ async fn addresses_outlive_log_compaction_in_snapshots() {
         Some(dir.path()),
     )
     .await;
-    assert_eq!(restarted.addresses().get(&4), Some(&address(4)));
+    assert_eq!(client_address(&restarted, 4), Some(address(4)));
     cluster.network.heal();
     let answer = new.read_index(get("n")).await.unwrap();
     assert_eq!(answer, Answer::Value(Some((0..60).sum())));
@@ -217,7 +230,7 @@ async fn a_new_leader_logs_its_own_address() {
     for &id in &cluster.ids {
         let node = cluster.node(id);
         wait_until("the leader's address to spread", || {
-            (node.addresses().get(&leader) == Some(&address(leader))).then_some(())
+            (client_address(node, leader) == Some(address(leader))).then_some(())
         })
         .await;
         if id != leader {
@@ -230,35 +243,218 @@ async fn a_new_leader_logs_its_own_address() {
     for &id in &cluster.ids {
         let node = cluster.node(id);
         wait_until("the new leader's address to spread", || {
-            (node.addresses().get(&next) == Some(&address(next))).then_some(())
+            (client_address(node, next) == Some(address(next))).then_some(())
         })
         .await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn set_address_reaches_every_node_and_is_refused_off_the_leader() {
+async fn set_member_info_reaches_every_node_and_is_refused_off_the_leader() {
     let (cluster, _stores) = group(None).await;
     let leader = cluster.leader().await;
     let follower = cluster.follower_of(leader);
     cluster
         .change("set an address", |leader| async move {
-            leader.set_address(follower, "moved:9000").await
+            leader.set_member_info(follower, "moved:9000".into()).await
         })
         .await;
     for node in cluster.nodes.values() {
         wait_until("the moved address to spread", || {
-            (node.addresses().get(&follower).map(String::as_str) == Some("moved:9000"))
-                .then_some(())
+            (client_address(node, follower).as_deref() == Some("moved:9000")).then_some(())
         })
         .await;
     }
-    match cluster.node(follower).set_address(follower, "x:1").await {
+    match cluster
+        .node(follower)
+        .set_member_info(follower, "x:1".into())
+        .await
+    {
         Err(RaftError::NotLeader { .. }) => {}
         other => panic!("a follower must refuse set_address: {other:?}"),
     }
-    match cluster.node(leader).set_address(99, "x:1").await {
+    match cluster.node(leader).set_member_info(99, "x:1".into()).await {
         Err(RaftError::InvalidMembershipChange(_)) => {}
         other => panic!("a stranger's address must be refused: {other:?}"),
     }
+}
+
+/// A leader cut off from the group appends an address entry that never
+/// commits. No node learns it: not the old leader (it would have, had
+/// addresses been learned when appended), and not after the new leader's
+/// log replaced that entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_truncated_before_it_applies_leaves_no_address() {
+    let (cluster, _stores) = group(None).await;
+    let old = cluster.leader().await;
+    let follower = cluster.follower_of(old);
+    cluster.network.isolate(old);
+    let appended_before = cluster.node(old).status().await.unwrap().last_log_index;
+    let stale = {
+        let node = cluster.node(old).clone();
+        tokio::spawn(async move { node.set_member_info(follower, "stale:1".into()).await })
+    };
+    let node = cluster.node(old);
+    wait_until_async("the entry to be appended on the cut-off leader", || async {
+        let status = node.status().await.ok()?;
+        (status.last_log_index > appended_before).then_some(())
+    })
+    .await;
+    assert_eq!(client_address(node, follower), Some(address(follower)));
+    // A new leader on the majority side; its next entries replace the
+    // uncommitted one when the old leader rejoins.
+    let new_leader = wait_until("a leader on the majority side", || {
+        let mut others = cluster.ids.iter().filter(|&&id| id != old);
+        others.find(|&&id| cluster.node(id).is_leader()).copied()
+    })
+    .await;
+    cluster.network.heal();
+    let _ = stale.await;
+    let node = cluster.node(new_leader).clone();
+    let committed = async move { node.propose(set("after", 1)).await };
+    committed.await.unwrap();
+    cluster.converged(1).await;
+    for &id in &cluster.ids {
+        assert_eq!(
+            client_address(cluster.node(id), follower),
+            Some(address(follower)),
+            "node {id} kept an address from a truncated entry"
+        );
+    }
+}
+
+/// What a transport was told: peer to address.
+type Told = Arc<Mutex<BTreeMap<NodeId, String>>>;
+
+/// An in-process transport that records what the runtime tells it.
+struct Watching {
+    inner: InProcessTransport,
+    told: Told,
+}
+
+impl Transport for Watching {
+    fn start(&self, inbox: Inbox) -> Result<(), TransportError> {
+        self.inner.start(inbox)
+    }
+
+    fn send(&self, message: Message) {
+        self.inner.send(message);
+    }
+
+    fn stop(&self) {
+        self.inner.stop();
+    }
+
+    fn update_peer(&self, peer: NodeId, address: Option<&str>) -> Result<(), TransportError> {
+        let mut told = self.told.lock().unwrap();
+        match address {
+            Some(address) => told.insert(peer, address.to_owned()),
+            None => told.remove(&peer),
+        };
+        Ok(())
+    }
+}
+
+fn with_peer_addresses(mut config: RaftConfig) -> RaftConfig {
+    config.peer_address = Some(format!("peer-{}", config.node_id));
+    for peer in &mut config.peers {
+        peer.peer_address = Some(format!("peer-{}", peer.id));
+    }
+    config
+}
+
+async fn start_watched(cluster: &mut Cluster, config: RaftConfig) -> Told {
+    let id = config.node_id;
+    let told = Told::default();
+    let transport = Watching {
+        inner: cluster.network.transport(id),
+        told: Arc::clone(&told),
+    };
+    let store = Arc::new(MemLogStore::new());
+    let node = RaftNode::new(config, Kv::default(), store, transport).unwrap();
+    node.start().await.unwrap();
+    cluster.nodes.insert(id, node);
+    told
+}
+
+async fn told_everywhere(
+    views: &BTreeMap<NodeId, Told>,
+    what: &str,
+    holds: impl Fn(NodeId, &BTreeMap<NodeId, String>) -> bool,
+) {
+    wait_until(what, || {
+        views
+            .iter()
+            .all(|(&id, told)| holds(id, &told.lock().unwrap()))
+            .then_some(())
+    })
+    .await;
+}
+
+/// The runtime keeps every transport's peers in step with the applied log:
+/// the configured peers at start, a member added at run time (on every node,
+/// not only the one it was added through), a member that moved, and a
+/// member removed (after its grace). Nothing copies addresses by hand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_transport_hears_of_members_joining_moving_and_leaving() {
+    let mut cluster = Cluster {
+        network: InProcessNetwork::new(),
+        ids: vec![1, 2, 3],
+        nodes: BTreeMap::new(),
+    };
+    let mut views = BTreeMap::new();
+    for id in 1..=3 {
+        let told = start_watched(&mut cluster, with_peer_addresses(config(id, &[1, 2, 3]))).await;
+        views.insert(id, told);
+    }
+    let peer = |id: NodeId| format!("peer-{id}");
+    told_everywhere(&views, "the configured peers", |own, told| {
+        told.len() == 2
+            && told
+                .iter()
+                .all(|(&id, address)| id != own && *address == peer(id))
+    })
+    .await;
+
+    let joining = RaftConfig {
+        peer_address: Some(peer(4)),
+        ..with_peer_addresses(runtime_support::joining(4, &[1, 2, 3]))
+    };
+    let fourth = start_watched(&mut cluster, joining).await;
+    let info = MemberInfo::new(address(4)).with_peer_address(peer(4));
+    cluster
+        .change("add a learner", |leader| {
+            let info = info.clone();
+            async move { leader.add_learner(4, info).await }
+        })
+        .await;
+    told_everywhere(&views, "the new member on every node", |_, told| {
+        told.get(&4) == Some(&peer(4))
+    })
+    .await;
+    assert_eq!(fourth.lock().unwrap().len(), 3);
+
+    let moved = MemberInfo::new(address(4)).with_peer_address("peer-4-moved");
+    cluster
+        .change("move it", |leader| {
+            let moved = moved.clone();
+            async move { leader.set_member_info(4, moved).await }
+        })
+        .await;
+    told_everywhere(&views, "the move on every node", |_, told| {
+        told.get(&4).map(String::as_str) == Some("peer-4-moved")
+    })
+    .await;
+
+    cluster
+        .change(
+            "remove it",
+            |leader| async move { leader.remove_node(4).await },
+        )
+        .await;
+    told_everywhere(&views, "the removal on every node", |_, told| {
+        !told.contains_key(&4) && told.len() == 2
+    })
+    .await;
+    cluster.stop_all().await;
 }

@@ -45,6 +45,7 @@ for_each_wire!(
     large_payloads_arrive_intact,
     a_message_above_the_frame_limit_is_counted,
     peers_can_be_added_and_removed_at_runtime,
+    the_runtime_hook_adds_moves_and_removes_peers,
     a_full_send_queue_drops_instead_of_growing,
     bind_refuses_bad_configuration_and_start_twice,
 );
@@ -137,6 +138,28 @@ async fn a_message_above_the_frame_limit_is_counted<W: Wire>() {
     assert_eq!(nodes[1].next_message().await, heartbeat(1, 2, 7));
     assert_eq!(sender.stats().dropped_oversized, 1);
     shutdown_all(&nodes).await;
+}
+
+/// `Transport::update_peer`, what a node calls as members join, move and
+/// leave: the same table as `add_peer`/`remove_peer`, and an unusable
+/// address is refused without changing it.
+async fn the_runtime_hook_adds_moves_and_removes_peers<W: Wire>() {
+    let transport = net::<W>(config(1));
+    let hook: &dyn Transport = &transport;
+    hook.update_peer(2, Some("127.0.0.1:7002")).unwrap();
+    assert_eq!(transport.peers(), [(2, "127.0.0.1:7002".to_owned())]);
+    hook.update_peer(2, Some("127.0.0.1:7012")).unwrap();
+    assert_eq!(transport.peers(), [(2, "127.0.0.1:7012".to_owned())]);
+    assert!(hook.update_peer(2, Some("not an address")).is_err());
+    assert!(
+        hook.update_peer(1, Some("127.0.0.1:7001")).is_err(),
+        "itself"
+    );
+    assert_eq!(transport.peers(), [(2, "127.0.0.1:7012".to_owned())]);
+    hook.update_peer(2, None).unwrap();
+    hook.update_peer(3, None).unwrap();
+    assert!(transport.peers().is_empty());
+    transport.shutdown().await;
 }
 
 async fn peers_can_be_added_and_removed_at_runtime<W: Wire>() {

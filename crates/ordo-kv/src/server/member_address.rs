@@ -1,12 +1,13 @@
-//! Where a member is reached, as one string the runtime carries through the
-//! log for us ([`ordo::RaftConfig::address`] is opaque to it).
+//! How the identity file records a member's addresses: one string,
+//! `peer=HOST:PORT client=URL`, either part optional (see `data_dir.rs`).
+//! The log carries them typed ([`ordo::MemberInfo`]); this is only the
+//! identity file's text, and the conversions between the two.
 //!
-//! The format is `peer=HOST:PORT client=URL`, either part optional: a node
-//! of the initial cluster knows its peers' node addresses from
+//! A node of the initial cluster knows its peers' node addresses from
 //! `--initial-cluster` but not their client URLs, until each leader logs its
-//! own and each follower reports its own (see `reporter.rs`). A member
-//! whose client URL is unknown cannot be redirected to: the server answers
-//! `503 no_leader` instead, and the client retries.
+//! own and each follower reports its own (see `peers.rs`). A member whose
+//! client URL is unknown cannot be redirected to: the server answers `503
+//! no_leader` instead, and the client retries.
 
 use std::fmt;
 
@@ -53,6 +54,25 @@ impl MemberAddress {
     }
 }
 
+impl MemberAddress {
+    /// The same, as the runtime carries it through the log.
+    pub fn to_info(&self) -> ordo::MemberInfo {
+        ordo::MemberInfo {
+            address: self.client.clone().unwrap_or_default(),
+            peer_address: self.peer.clone(),
+            labels: Default::default(),
+        }
+    }
+
+    /// What `info` says of a member's addresses.
+    pub fn from_info(info: &ordo::MemberInfo) -> Self {
+        MemberAddress {
+            peer: info.peer_address.clone(),
+            client: Some(info.address.clone()).filter(|client| !client.is_empty()),
+        }
+    }
+}
+
 impl fmt::Display for MemberAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut parts = Vec::with_capacity(2);
@@ -83,5 +103,17 @@ mod tests {
             MemberAddress::parse("zone=a peer=h:1 garbage client="),
             MemberAddress::peer_only("h:1")
         );
+    }
+
+    #[test]
+    fn converts_to_and_from_what_the_log_carries() {
+        let both = MemberAddress::new("127.0.0.1:9001", "http://127.0.0.1:8001");
+        let info = both.to_info();
+        assert_eq!(info.address, "http://127.0.0.1:8001");
+        assert_eq!(info.peer_address.as_deref(), Some("127.0.0.1:9001"));
+        assert_eq!(MemberAddress::from_info(&info), both);
+        let peer = MemberAddress::peer_only("10.0.0.1:9000");
+        assert_eq!(peer.to_info().address, "");
+        assert_eq!(MemberAddress::from_info(&peer.to_info()), peer);
     }
 }

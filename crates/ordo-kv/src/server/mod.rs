@@ -6,11 +6,11 @@
 //! - `data_dir.rs`: the data directory's identity and layout;
 //!   `cluster_id.rs`: the cluster's unique id and how first members agree on it.
 //! - `node.rs`: assembling and starting a node; `first_start.rs`: what a
-//!   new node learns before it writes anything; `peers.rs`: keeping
-//!   member addresses flowing; `seed.rs`: seeding from a backup.
+//!   new node learns before it writes anything; `peers.rs`: making the
+//!   log carry this node's own addresses; `seed.rs`: seeding from a backup.
 //! - `http/`: the HTTP API; `metrics.rs`: the Prometheus page;
 //!   `node_events.rs`: counting the node's elections and snapshots for it;
-//!   `member_address.rs`: how addresses travel through the log;
+//!   `member_address.rs`: how the identity file records a member's addresses;
 //!   `timed_store.rs`: fsync timing.
 //! - `dev.rs`: `ordo dev`; `repair.rs`: `ordo repair`.
 

@@ -1,11 +1,9 @@
 //! One running `ordo` node: the Raft node over its data directory, the TCP
-//! transport to the other nodes, the HTTP listener for clients, and two
-//! small background tasks that keep addresses flowing:
-//!
-//! - the *peer watcher* tells the transport where every member is, as the
-//!   log says (members added at run time, members that moved);
-//! - the *reporter* makes sure the log carries this node's own addresses,
-//!   so that redirects to it and `ordo status` work from every node.
+//! transport to the other nodes, the HTTP listener for clients, and the
+//! *reporter*, which makes sure the log carries this node's own addresses
+//! so that redirects to it and `ordo status` work from every node
+//! (`peers.rs`). The runtime tells the transport where every member is, as
+//! it applies the log: nothing here copies addresses into it.
 //!
 //! Start order matters for clear errors: the listeners are bound first (a
 //! busy port fails before anything is written; the node port is bound
@@ -17,7 +15,6 @@
 //! node stops (answering what is in flight, flushing the log), responses
 //! still being sent get a bounded time to finish, then the transport closes.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +23,7 @@ use ordo::storage::{LogRead, SnapshotStore, WalConfig, WalLogStore};
 use ordo::transport::ClusterId;
 use ordo::transport::NetworkConfig;
 use ordo::transport::tcp::TcpTransport;
-use ordo::{Membership, NodeId, Peer, RaftConfig, RaftNode};
+use ordo::{MemberInfo, NodeId, Peer, RaftConfig, RaftNode};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -95,7 +92,8 @@ impl RunningNode {
             Some(url) => url.clone(),
             None => format!("http://{}", listener.local_addr()?),
         };
-        let own = MemberAddress::new(peer_addr.clone(), client_url.clone());
+        let own_address = MemberAddress::new(peer_addr.clone(), client_url.clone());
+        let own = own_address.to_info();
 
         let expected = Expected {
             cluster: &settings.cluster,
@@ -104,7 +102,7 @@ impl RunningNode {
         };
         let (data_dir, identity) = DataDir::open(&settings.data, expected)?;
         let first_start = identity.is_none();
-        let identity = first_start::identity(&settings, &own, identity).await?;
+        let identity = first_start::identity(&settings, &own_address, identity).await?;
         // Opening the log creates it on a first start: the identity is
         // recorded only once it exists (see `data_dir.rs`). Every segment
         // names the cluster id, and a log whose segments name another (a
@@ -145,13 +143,6 @@ impl RunningNode {
         let log_was_empty = log.last_index() == 0;
 
         let config = raft_config(&settings, &identity, &own);
-        for peer in &config.peers {
-            if let Some(address) = MemberAddress::parse(&peer.address).peer {
-                transport
-                    .add_peer(peer.id, address)
-                    .map_err(|error| anyhow!("peer {}: {error}", peer.id))?;
-            }
-        }
         let log_handle: Arc<dyn ordo::storage::LogStore> = log.clone();
         let node = RaftNode::builder(config, KvStore::default(), log, transport.clone())
             .snapshot_store(snapshots)
@@ -161,11 +152,6 @@ impl RunningNode {
 
         let (shutdown, shutdown_signal) = watch::channel(false);
         let background = vec![
-            tokio::spawn(peers::watch_peers(
-                node.clone(),
-                transport.clone(),
-                shutdown_signal.clone(),
-            )),
             tokio::spawn(peers::report_own_address(
                 node.clone(),
                 own.clone(),
@@ -253,18 +239,26 @@ fn check_peer_port(address: std::net::SocketAddr) -> anyhow::Result<std::net::So
     Ok(probe.local_addr()?)
 }
 
-fn raft_config(settings: &NodeSettings, identity: &Identity, own: &MemberAddress) -> RaftConfig {
+fn raft_config(settings: &NodeSettings, identity: &Identity, own: &MemberInfo) -> RaftConfig {
     let (members, joining) = match &identity.bootstrap {
         RecordedBootstrap::Initial { members } => (members, false),
         RecordedBootstrap::Joined { voters } => (voters, true),
     };
     RaftConfig {
         node_id: settings.id,
-        address: own.to_string(),
+        address: own.address.clone(),
+        peer_address: own.peer_address.clone(),
         peers: members
             .iter()
             .filter(|(member, _)| **member != settings.id)
-            .map(|(member, address)| Peer::new(*member, address.clone()))
+            .map(|(member, text)| {
+                let info = MemberAddress::parse(text).to_info();
+                Peer {
+                    id: *member,
+                    address: info.address,
+                    peer_address: info.peer_address,
+                }
+            })
             .collect(),
         joining,
         // `?consistency=lease` needs leases; they rely on check-quorum (on).
@@ -277,43 +271,16 @@ fn raft_config(settings: &NodeSettings, identity: &Identity, own: &MemberAddress
     }
 }
 
-/// The voters of a new cluster and their node addresses, for seeding.
-/// Only what every first member knows alike (node addresses, not client
-/// URLs), so that the seeded snapshot is the same on every node; each
-/// leader then logs its own client URL.
-pub(crate) fn initial_membership(
-    bootstrap: &RecordedBootstrap,
-) -> Option<(Membership, BTreeMap<NodeId, String>)> {
-    match bootstrap {
-        RecordedBootstrap::Initial { members } => {
-            let addresses = members
-                .iter()
-                .map(|(&id, address)| {
-                    let peer = MemberAddress::parse(address).peer.unwrap_or_default();
-                    (id, MemberAddress::peer_only(peer).to_string())
-                })
-                .collect();
-            Some((Membership::with_voters(members.keys().copied()), addresses))
-        }
-        RecordedBootstrap::Joined { .. } => None,
-    }
-}
-
 /// Asks the cluster at `url` to add this node. The client follows
 /// redirects to the leader and waits out a missing leader; a write whose
 /// outcome is unknown (a timeout, a leader change) is asked again, which is
 /// safe: adding a member that is already there succeeds.
-async fn ask_to_join(
-    url: &str,
-    id: NodeId,
-    own: &MemberAddress,
-    voter: bool,
-) -> anyhow::Result<()> {
+async fn ask_to_join(url: &str, id: NodeId, own: &MemberInfo, voter: bool) -> anyhow::Result<()> {
     let client = client_for(url, JOIN_PATIENCE)?;
     let request = AddMemberRequest {
         id,
-        peer_addr: own.peer.clone().unwrap_or_default(),
-        client_addr: own.client.clone().unwrap_or_default(),
+        peer_addr: own.peer_address.clone().unwrap_or_default(),
+        client_addr: own.address.clone(),
         voter,
     };
     let deadline = tokio::time::Instant::now() + JOIN_PATIENCE;

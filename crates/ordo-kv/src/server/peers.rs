@@ -1,126 +1,148 @@
-//! Keeping addresses flowing (see `node.rs`): the transport learns where
-//! members are from the log, and the log learns where this node is.
+//! Making the log carry this node's own addresses, so that redirects to it
+//! and `ordo status` work from every node. The transport needs nothing from
+//! here: the runtime tells it where members are as it applies the log
+//! ([`ordo::transport::Transport::update_peer`]).
+//!
+//! The reporter wakes on the node's events, never on a timer: when a leader
+//! is elected or the members' information changes, it compares what the log
+//! says of this node with what this node is, and if they differ asks the
+//! leader to log the difference (or logs it itself when it leads). A
+//! request that fails is retried with a back-off, until it succeeds or an
+//! event makes it moot.
 
 use std::time::Duration;
 
-use ordo::transport::tcp::TcpTransport;
-use ordo::{NodeId, RaftNode};
+use ordo::{Event, EventStreamError, MemberInfo, NodeId, RaftNode};
 use tokio::sync::watch;
 
 use crate::api::MemberAddressRequest;
 use crate::client::{Client, ClientConfig, parse_endpoints};
-use crate::server::member_address::MemberAddress;
 use crate::store::KvStore;
 
-/// How often the log's addresses are compared with the transport's.
-const WATCH_INTERVAL: Duration = Duration::from_millis(200);
-/// How often a node checks that the log carries its own address.
-const REPORT_INTERVAL: Duration = Duration::from_secs(1);
+/// First wait after a failed report; doubled after each failure.
+const RETRY_MIN: Duration = Duration::from_millis(250);
+/// Longest wait between reports that keep failing.
+const RETRY_MAX: Duration = Duration::from_secs(10);
+/// How long one report may take.
+const REPORT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Tells `transport` about every member whose node address the log carries
-/// and the transport does not know (or knows differently). Peers are never
-/// removed here: a member being added is in the transport before it is in
-/// the log, and a removed member costs only an idle entry.
-pub(super) async fn watch_peers(
-    node: RaftNode<KvStore>,
-    transport: TcpTransport,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let own_id = node.id();
-    // Addresses the transport refused, so each is reported once, not on
-    // every pass.
-    let mut refused = std::collections::BTreeSet::new();
-    loop {
-        let known: std::collections::BTreeMap<_, _> = transport.peers().into_iter().collect();
-        for (id, address) in node.addresses() {
-            let Some(peer) = MemberAddress::parse(&address).peer else {
-                continue;
-            };
-            if id == own_id
-                || known.get(&id) == Some(&peer)
-                || refused.contains(&(id, peer.clone()))
-            {
-                continue;
-            }
-            match transport.add_peer(id, peer.clone()) {
-                Ok(_) => {
-                    tracing::info!(node_id = own_id, peer = id, %peer, "learned a member's address")
-                }
-                Err(error) => {
-                    tracing::warn!(node_id = own_id, peer = id, %error, "unusable member address");
-                    refused.insert((id, peer));
-                }
-            }
-        }
-        if wait(&mut shutdown, WATCH_INTERVAL).await {
-            return;
-        }
-    }
-}
-
-/// Makes the log carry `own` as this node's address: on the leader through
-/// [`RaftNode::set_address`], elsewhere by asking the leader over HTTP (or,
-/// knowing no leader, any other member, which redirects to it).
+/// Makes the log carry `own` as this node's information: on the leader
+/// through [`RaftNode::set_member_info`], elsewhere by asking the leader
+/// over HTTP (or, knowing no leader's URL, every other member, which
+/// redirect to it).
 pub(super) async fn report_own_address(
     node: RaftNode<KvStore>,
-    own: MemberAddress,
+    own: MemberInfo,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let own_id = node.id();
-    let own_text = own.to_string();
+    let mut events = node.events();
+    let mut retry = RETRY_MIN;
     loop {
-        if wait(&mut shutdown, REPORT_INTERVAL).await {
-            return;
-        }
-        let addresses = node.addresses();
-        if addresses.get(&own_id) == Some(&own_text) {
-            continue;
-        }
-        let leader = node.leader_id();
-        if leader == Some(own_id) {
-            if let Err(error) = node.set_address(own_id, own_text.clone()).await {
-                tracing::debug!(node_id = own_id, %error, "could not log this node's address yet");
+        let settled = match report(&node, own_id, &own).await {
+            Ok(settled) => {
+                retry = RETRY_MIN;
+                settled
             }
-            continue;
-        }
-        let client_url = |id: &NodeId| {
-            addresses
-                .get(id)
-                .and_then(|address| MemberAddress::parse(address).client)
+            Err(error) => {
+                tracing::debug!(node_id = own_id, %error, "could not report this node's address yet");
+                false
+            }
         };
-        // The leader if known; otherwise every other member (they redirect):
-        // a node that moved its node address hears from no leader, which
-        // still dials the old one, until the log carries the new one.
-        let targets: Vec<String> = match leader.and_then(|leader| client_url(&leader)) {
-            Some(url) => vec![url],
-            None => addresses
-                .keys()
-                .filter(|&&id| id != own_id)
-                .filter_map(client_url)
-                .collect(),
+        // Settled: nothing to do until an event says otherwise. Not
+        // settled: the next event, or the retry, whichever comes first.
+        let timer = async {
+            if settled {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(retry).await;
         };
-        if targets.is_empty() {
-            continue;
-        }
-        let body = MemberAddressRequest {
-            peer_addr: own.peer.clone().unwrap_or_default(),
-            client_addr: own.client.clone().unwrap_or_default(),
-        };
-        let sent = async {
-            let endpoints = parse_endpoints(&targets.join(","))?;
-            let config = ClientConfig::new(endpoints).with_timeout(REPORT_INTERVAL * 5);
-            Client::new(config)?.set_member_address(own_id, &body).await
-        };
-        if let Err(error) = sent.await {
-            tracing::debug!(node_id = own_id, %error, "could not report this node's address yet");
+        tokio::select! {
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    return;
+                }
+            }
+            () = timer => retry = (retry * 2).min(RETRY_MAX),
+            event = next_relevant(&mut events) => {
+                if event.is_err() {
+                    return;
+                }
+            }
         }
     }
 }
 
-/// Sleeps `interval`; true if asked to stop meanwhile.
-async fn wait(shutdown: &mut watch::Receiver<bool>, interval: Duration) -> bool {
-    tokio::select! {
-        changed = shutdown.changed() => changed.is_err() || *shutdown.borrow(),
-        () = tokio::time::sleep(interval) => *shutdown.borrow(),
+/// Waits for an event after which the report may be needed or possible.
+async fn next_relevant(events: &mut ordo::EventStream) -> Result<(), EventStreamError> {
+    loop {
+        match events.recv().await {
+            Ok(Event::LeaderElected { .. } | Event::MemberInfoChanged { .. })
+            | Err(EventStreamError::Lagged(_)) => return Ok(()),
+            Ok(_) => {}
+            Err(EventStreamError::Closed) => return Err(EventStreamError::Closed),
+        }
+    }
+}
+
+/// One attempt. True if the log already says what `own` says (nothing to
+/// do); false if it was asked to and has not applied it yet.
+async fn report(
+    node: &RaftNode<KvStore>,
+    own_id: NodeId,
+    own: &MemberInfo,
+) -> Result<bool, Box<dyn std::error::Error + Send + Sync>> {
+    let members = node.member_infos();
+    let logged = members.get(&own_id).cloned().unwrap_or_default();
+    let wanted = with_addresses_of(&logged, own);
+    if wanted == logged {
+        return Ok(true);
+    }
+    let leader = node.leader_id();
+    if leader == Some(own_id) {
+        node.set_member_info(own_id, wanted).await?;
+        return Ok(false);
+    }
+    // The leader if known; otherwise every other member (they redirect): a
+    // node that moved its node address hears from no leader, which still
+    // dials the old one, until the log carries the new one. Such a node has
+    // applied nothing since its restart, so the members' URLs may be known
+    // only from its log's unapplied entries (hints): fine for asking.
+    let hinted = node.member_hints();
+    let client_url = |id: &NodeId| {
+        hinted
+            .get(id)
+            .map(|info| info.address.clone())
+            .filter(|url| !url.is_empty())
+    };
+    let targets: Vec<String> = match leader.and_then(|leader| client_url(&leader)) {
+        Some(url) => vec![url],
+        None => hinted
+            .keys()
+            .filter(|&&id| id != own_id)
+            .filter_map(client_url)
+            .collect(),
+    };
+    if targets.is_empty() {
+        return Err("no member's client URL is known yet".into());
+    }
+    let body = MemberAddressRequest {
+        peer_addr: own.peer_address.clone().unwrap_or_default(),
+        client_addr: own.address.clone(),
+    };
+    let endpoints = parse_endpoints(&targets.join(","))?;
+    let config = ClientConfig::new(endpoints).with_timeout(REPORT_TIMEOUT);
+    Client::new(config)?
+        .set_member_address(own_id, &body)
+        .await?;
+    Ok(false)
+}
+
+/// `logged` with the addresses of `own`, its labels kept.
+pub(crate) fn with_addresses_of(logged: &MemberInfo, own: &MemberInfo) -> MemberInfo {
+    MemberInfo {
+        address: own.address.clone(),
+        peer_address: own.peer_address.clone(),
+        labels: logged.labels.clone(),
     }
 }

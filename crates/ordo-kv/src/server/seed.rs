@@ -9,15 +9,17 @@
 //! A node that joins later gets the state from the leader, so seeding a
 //! joining node is refused.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::BufReader;
 use std::path::Path;
 
 use anyhow::{Context, bail};
 use ordo::storage::{LogStore, SnapshotStore};
+use ordo::{MemberInfo, Membership, NodeId};
 
 use crate::server::data_dir::{RESTORE_FILE, RecordedBootstrap};
-use crate::server::node::initial_membership;
+use crate::server::member_address::MemberAddress;
 use crate::store::read_backup_summary;
 
 /// Seeds the stores from `backup` if they are empty, then marks it used.
@@ -99,4 +101,26 @@ pub fn place_restore_file(file: &Path, data: &Path) -> anyhow::Result<crate::sto
     // The rename is durable only once the directory is.
     fs::File::open(data)?.sync_all()?;
     Ok(summary)
+}
+
+/// The voters of a new cluster and their node addresses, for seeding.
+/// Only what every first member knows alike (node addresses, not client
+/// URLs), so that the seeded snapshot is the same on every node; each
+/// leader then logs its own client URL.
+fn initial_membership(
+    bootstrap: &RecordedBootstrap,
+) -> Option<(Membership, BTreeMap<NodeId, MemberInfo>)> {
+    match bootstrap {
+        RecordedBootstrap::Initial { members } => {
+            let addresses = members
+                .iter()
+                .map(|(&id, address)| {
+                    let peer = MemberAddress::parse(address).peer.unwrap_or_default();
+                    (id, MemberInfo::default().with_peer_address(peer))
+                })
+                .collect();
+            Some((Membership::with_voters(members.keys().copied()), addresses))
+        }
+        RecordedBootstrap::Joined { .. } => None,
+    }
 }

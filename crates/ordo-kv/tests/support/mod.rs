@@ -107,9 +107,9 @@ fn agreed_leader(nodes: &[RunningNode]) -> Result<usize, String> {
     }
     let url_known = nodes.iter().all(|node| {
         node.node
-            .addresses()
+            .member_infos()
             .get(leader)
-            .is_some_and(|a| a.contains("client="))
+            .is_some_and(|info| info.address.starts_with("http"))
     });
     if !url_known {
         return Err(format!("not every node knows node {leader}'s client URL"));

@@ -12,6 +12,8 @@ use std::time::Duration;
 use ordo_core::{Membership, NodeId};
 use thiserror::Error;
 
+use crate::runtime::addresses::{MemberInfo, Members};
+
 /// Another member of the group, and where it can be reached.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Peer {
@@ -20,18 +22,28 @@ pub struct Peer {
     /// Where clients can reach this peer, in the application's own terms
     /// (`"10.0.0.2:7000"`, `"http://node-2:8080"`...). The runtime never dials
     /// it: it is what [`RaftError::NotLeader`](crate::RaftError::NotLeader)
-    /// returns, so a caller knows where to redirect. Transports keep their own
-    /// addresses.
+    /// returns, so a caller knows where to redirect.
     pub address: String,
+    /// Where this node's transport dials the peer, if the transport takes
+    /// its peers from the runtime ([`MemberInfo::peer_address`](crate::MemberInfo::peer_address)).
+    pub peer_address: Option<String>,
 }
 
 impl Peer {
-    /// A peer with `id`, reachable at `address`.
+    /// A peer with `id`, reachable by clients at `address`.
     pub fn new(id: NodeId, address: impl Into<String>) -> Self {
         Peer {
             id,
             address: address.into(),
+            peer_address: None,
         }
+    }
+
+    /// The same peer, dialed at `peer_address` by this node's transport.
+    #[must_use]
+    pub fn with_peer_address(mut self, peer_address: impl Into<String>) -> Self {
+        self.peer_address = Some(peer_address.into());
+        self
     }
 }
 
@@ -59,6 +71,14 @@ pub struct RaftConfig {
     pub node_id: NodeId,
     /// Where clients reach this node (see [`Peer::address`]).
     pub address: String,
+    /// Where other nodes' transports dial this node (see
+    /// [`MemberInfo::peer_address`](crate::MemberInfo::peer_address)). A
+    /// leader logs it with `address` and `labels` when the log does not carry
+    /// them yet, so members that never had it configured learn it.
+    pub peer_address: Option<String>,
+    /// The application's own labels for this node (a zone, a version...),
+    /// logged like `address` ([`MemberInfo::labels`](crate::MemberInfo::labels)).
+    pub labels: std::collections::BTreeMap<String, String>,
     /// The other voting members of the group. Empty for a group of one.
     pub peers: Vec<Peer>,
     /// This node is new to an existing group (the voters in `peers`): it
@@ -177,6 +197,8 @@ impl Default for RaftConfig {
         RaftConfig {
             node_id: 0,
             address: String::new(),
+            peer_address: None,
+            labels: std::collections::BTreeMap::new(),
             peers: Vec::new(),
             joining: false,
             tick_interval: Duration::from_millis(10),
@@ -352,15 +374,31 @@ impl RaftConfig {
         }
     }
 
-    /// Every configured address, this node's included.
-    pub(crate) fn addresses(&self) -> std::collections::BTreeMap<NodeId, String> {
-        let mut addresses: std::collections::BTreeMap<NodeId, String> = self
-            .peers
+    /// What this node says of itself, as the log carries it.
+    pub(crate) fn own_info(&self) -> MemberInfo {
+        MemberInfo {
+            address: self.address.clone(),
+            peer_address: self.peer_address.clone(),
+            labels: self.labels.clone(),
+        }
+    }
+
+    /// Every configured peer's information. Not this node's: what the
+    /// group knows of it is what the log says (a leader logs it, see
+    /// `addresses.rs`), and [`RaftNode::member_infos`](crate::RaftNode::member_infos)
+    /// must not claim the group knows more.
+    pub(crate) fn configured_peers(&self) -> Members {
+        self.peers
             .iter()
-            .map(|peer| (peer.id, peer.address.clone()))
-            .collect();
-        addresses.insert(self.node_id, self.address.clone());
-        addresses
+            .map(|peer| {
+                let info = MemberInfo {
+                    address: peer.address.clone(),
+                    peer_address: peer.peer_address.clone(),
+                    labels: Default::default(),
+                };
+                (peer.id, info)
+            })
+            .collect()
     }
 
     /// The address configured for `id`, this node's included.

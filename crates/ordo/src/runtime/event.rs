@@ -43,6 +43,13 @@ pub enum Event {
         /// Voters, learners, and during a joint change the outgoing voters.
         membership: Membership,
     },
+    /// What this node knows about its members' addresses and labels changed:
+    /// an entry carrying them, a configuration change or a snapshot was
+    /// applied ([`RaftNode::member_infos`](crate::RaftNode::member_infos)).
+    MemberInfoChanged {
+        /// Every node's information, as it is now known here.
+        members: std::collections::BTreeMap<NodeId, crate::MemberInfo>,
+    },
     /// Entries up to `last_index` are durable in this node's log.
     EntriesAppended {
         /// The last index written.

@@ -11,7 +11,9 @@
 //! ```text
 //! handle/          what users hold: RaftNode, its builder, start, membership, test faults
 //! consensus/       the consensus task: the loop, requests, proposal batching, reads,
-//!                  carrying out actions, snapshots, graceful handoff, member addresses
+//!                  carrying out actions, snapshots, graceful handoff, logging member info
+//! addresses.rs     member addresses and labels (MemberInfo): the one owner, and the
+//!                  transport's peers kept in step with what the log applied
 //! persist.rs       the persistence thread: group commit
 //! apply/           the apply stage: the state machine, waiting proposals, snapshots
 //! snapshot_io.rs   the snapshot thread: chunks of snapshot transfers
@@ -27,6 +29,7 @@
 //! `seed.rs` (a new group from a copy of a state), `snapshot_retry.rs`
 //! (snapshot failures that do not stop the node).
 
+mod addresses;
 mod apply;
 mod config;
 mod consensus;
@@ -44,6 +47,7 @@ mod status;
 #[cfg(test)]
 mod test_stubs;
 
+pub use addresses::MemberInfo;
 pub use config::{ConfigError, Peer, RaftConfig};
 pub use error::RaftError;
 pub use event::{Event, EventStream, EventStreamError};

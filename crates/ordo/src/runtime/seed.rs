@@ -18,6 +18,7 @@ use std::io::Read;
 
 use ordo_core::{HardState, Membership, NodeId};
 
+use crate::runtime::addresses::MemberInfo;
 use crate::runtime::envelope::{self, SnapshotHeader};
 use crate::runtime::error::RaftError;
 use crate::storage::{LogStore, SnapshotMeta, SnapshotStore};
@@ -28,8 +29,12 @@ pub const SEED_INDEX: u64 = 1;
 /// Writes `state` (bytes in the format the application's
 /// [`StateMachine::restore`](crate::StateMachine::restore) reads) as the
 /// first snapshot of a new group whose initial configuration is
-/// `membership`, with member `addresses` as
-/// [`RaftNode::addresses`](crate::RaftNode::addresses) would report them.
+/// `membership`, with what the group knows of its `members` as
+/// [`RaftNode::member_infos`](crate::RaftNode::member_infos) reports it
+/// (the transports dial each member at its
+/// [`MemberInfo::peer_address`](crate::MemberInfo::peer_address)).
+/// Give every initial member the same `members`: they are part of the
+/// replicated state.
 ///
 /// Call it once on each initial member, with the same `state` and
 /// `membership`, before its first start. `log` must be that member's log
@@ -50,7 +55,7 @@ pub fn seed_snapshot(
     log: &dyn LogStore,
     snapshots: &SnapshotStore,
     membership: Membership,
-    addresses: BTreeMap<NodeId, String>,
+    members: BTreeMap<NodeId, MemberInfo>,
     state: &mut dyn Read,
 ) -> Result<SnapshotMeta, RaftError> {
     if log.last_index() != 0 || log.hard_state().term != 0 {
@@ -77,7 +82,7 @@ pub fn seed_snapshot(
         membership,
     };
     let mut writer = snapshots.create(meta)?;
-    envelope::write_snapshot_header(&mut writer, &SnapshotHeader { addresses })
+    envelope::write_snapshot_header(&mut writer, &SnapshotHeader::new(members))
         .map_err(|error| RaftError::Snapshot(format!("writing the seed: {error}")))?;
     std::io::copy(state, &mut writer)
         .map_err(|error| RaftError::StateMachine(format!("reading the seed state: {error}")))?;

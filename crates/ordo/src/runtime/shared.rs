@@ -1,7 +1,7 @@
 //! What the node's tasks and threads share: the progress the persistence
 //! and apply stages publish to the consensus task (atomics, a mailbox, one
 //! `Notify`; see ARCHITECTURE.md on why this direction is not a channel),
-//! the role the handles read, the addresses known, and the counted limits.
+//! the role the handles read, the member directory, and the counted limits.
 //! Each message type lives with the stage that consumes it.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -10,6 +10,7 @@ use std::sync::{Mutex, PoisonError};
 use ordo_core::{Index, PersistId, SoftState};
 use tokio::sync::{Notify, oneshot, watch};
 
+use crate::runtime::addresses::Directory;
 use crate::runtime::consensus::SnapshotEvent;
 use crate::runtime::error::RaftError;
 
@@ -33,10 +34,9 @@ pub(crate) struct Shared {
     fatal: Mutex<Option<RaftError>>,
     /// Snapshot work finished, for the consensus task to report to the core.
     snapshot_events: Mutex<Vec<SnapshotEvent>>,
-    /// Where each known node can be reached, for redirects: the configured
-    /// members, and those whose address this node's log carried (see
-    /// `envelope.rs`).
-    pub(crate) addresses: std::sync::RwLock<std::collections::BTreeMap<ordo_core::NodeId, String>>,
+    /// What this node knows of its members (see `addresses.rs`): written by
+    /// the apply stage, read by everyone.
+    directory: std::sync::RwLock<Directory>,
     /// Proposal calls in progress.
     pub(crate) pending_proposals: AtomicUsize,
     /// Read calls in progress.
@@ -48,12 +48,9 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(
-        soft_state: SoftState,
-        addresses: std::collections::BTreeMap<ordo_core::NodeId, String>,
-    ) -> Self {
+    pub(crate) fn new(soft_state: SoftState, directory: Directory) -> Self {
         Shared {
-            addresses: std::sync::RwLock::new(addresses),
+            directory: std::sync::RwLock::new(directory),
             soft_state: watch::Sender::new(soft_state),
             stopped: watch::Sender::new(false),
             wake: Notify::new(),
@@ -103,29 +100,26 @@ impl Shared {
         )
     }
 
-    /// The address known for `id`, if any.
-    pub(crate) fn address_of(&self, id: ordo_core::NodeId) -> Option<String> {
-        self.addresses
+    /// Reads the member directory.
+    pub(crate) fn directory(&self) -> std::sync::RwLockReadGuard<'_, Directory> {
+        self.directory
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(&id)
-            .cloned()
     }
 
-    /// Remembers where these nodes can be reached.
-    pub(crate) fn learn_addresses(&self, addresses: crate::runtime::envelope::Addresses) {
-        self.addresses
+    /// Changes the member directory (the apply stage, and start).
+    pub(crate) fn directory_mut(&self) -> std::sync::RwLockWriteGuard<'_, Directory> {
+        self.directory
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .extend(addresses);
     }
 
-    /// Every address known.
-    pub(crate) fn addresses(&self) -> crate::runtime::envelope::Addresses {
-        self.addresses
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    /// The client address of `id`, if one is known (not empty).
+    pub(crate) fn client_address(&self, id: ordo_core::NodeId) -> Option<String> {
+        self.directory()
+            .info(id)
+            .map(|info| info.address)
+            .filter(|address| !address.is_empty())
     }
 
     /// Publishes progress of the persistence thread.

@@ -77,6 +77,26 @@ pub trait Transport: Send + Sync + 'static {
 
     /// Stops the transport.
     fn stop(&self);
+
+    /// The node learned where `peer` is reached, from its applied log or its
+    /// configuration: `Some(address)` (a
+    /// [`MemberInfo::peer_address`](crate::MemberInfo::peer_address)) when
+    /// the peer joined or moved, `None` when it left the configuration
+    /// (some time after: a departed member keeps its link for two election
+    /// timeouts, to hear of its removal). The runtime calls it from its
+    /// consensus task, so it must not block.
+    ///
+    /// The default ignores it, for transports that need no addresses (the
+    /// in-process one) or keep their own. [`NetworkTransport`] adds, moves and
+    /// removes the peer, so an application never copies addresses into it.
+    ///
+    /// # Errors
+    /// [`TransportError::Config`] if the address is unusable; the runtime
+    /// logs it and carries on (messages to that peer are dropped).
+    fn update_peer(&self, peer: NodeId, address: Option<&str>) -> Result<(), TransportError> {
+        let _ = (peer, address);
+        Ok(())
+    }
 }
 
 /// Why a transport failed to start or lost a peer.

@@ -214,6 +214,19 @@ impl<W: Wire> Transport for NetworkTransport<W> {
         self.inner.links.send(message);
     }
 
+    fn update_peer(&self, peer: NodeId, address: Option<&str>) -> Result<(), TransportError> {
+        match address {
+            Some(address) => self
+                .add_peer(peer, address)
+                .map(|_| ())
+                .map_err(|error| TransportError::Config(error.to_string())),
+            None => {
+                self.remove_peer(peer);
+                Ok(())
+            }
+        }
+    }
+
     fn stop(&self) {
         self.take_listener();
         self.inner.links.stop();

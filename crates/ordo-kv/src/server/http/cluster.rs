@@ -15,6 +15,7 @@ use crate::api::{
 use crate::server::http::kv::path_and_query;
 use crate::server::http::{ApiError, SharedState};
 use crate::server::member_address::MemberAddress;
+use crate::server::peers::with_addresses_of;
 use crate::server::settings::{client_url, is_host_port};
 
 /// How long `POST /v1/cluster/leader` waits to see the new leader.
@@ -25,15 +26,15 @@ pub(super) async fn describe(
     OriginalUri(uri): OriginalUri,
 ) -> Result<Json<ClusterResponse>, ApiError> {
     let status = node_status(&state, path_and_query(&uri)).await?;
-    let addresses = state.node.addresses();
+    let infos = state.node.member_infos();
     let membership = &status.membership;
     let members = membership
         .members()
         .into_iter()
         .map(|id| {
-            let address = addresses
+            let address = infos
                 .get(&id)
-                .map(|text| MemberAddress::parse(text))
+                .map(MemberAddress::from_info)
                 .unwrap_or_default();
             MemberInfo {
                 id,
@@ -75,9 +76,13 @@ pub(super) async fn add_member(
     if status.role != Role::Leader {
         return Err(ApiError::from_raft(
             ordo::RaftError::NotLeader {
-                leader: status
-                    .leader
-                    .and_then(|id| state.node.addresses().get(&id).map(|a| (id, a.clone()))),
+                leader: status.leader.and_then(|id| {
+                    state
+                        .node
+                        .member_infos()
+                        .remove(&id)
+                        .map(|a| (id, a.address))
+                }),
             },
             path,
         ));
@@ -88,20 +93,20 @@ pub(super) async fn add_member(
     } else {
         membership.contains(request.id)
     };
-    // The leader must be able to reach the new node before it is a member.
-    if let Some(peer) = &address.peer {
-        state
-            .transport
-            .add_peer(request.id, peer.clone())
-            .map_err(|error| ApiError::bad_request(error.to_string()))?;
-    }
-    let text = address.to_string();
+    // The runtime tells the transport where the new member is once the
+    // change is applied here.
     let result = if already {
-        state.node.set_address(request.id, text).await
+        let logged = state
+            .node
+            .member_infos()
+            .remove(&request.id)
+            .unwrap_or_default();
+        let info = with_addresses_of(&logged, &address);
+        state.node.set_member_info(request.id, info).await
     } else if request.voter {
-        state.node.add_node(request.id, text).await
+        state.node.add_node(request.id, address).await
     } else {
-        state.node.add_learner(request.id, text).await
+        state.node.add_learner(request.id, address).await
     };
     result.map_err(|error| ApiError::from_proposal(error, path))?;
     Ok(Json(json!({"id": request.id, "voter": request.voter})))
@@ -129,10 +134,10 @@ pub(super) async fn promote(
 ) -> Result<Json<Value>, ApiError> {
     let path = path_and_query(&uri);
     let id = existing_member(&state, id, path).await?;
-    let address = state.node.addresses().get(&id).cloned().unwrap_or_default();
+    let info = state.node.member_infos().remove(&id).unwrap_or_default();
     state
         .node
-        .add_node(id, address)
+        .add_node(id, info)
         .await
         .map_err(|error| ApiError::from_proposal(error, path))?;
     Ok(Json(json!({"id": id, "voter": true})))
@@ -148,9 +153,10 @@ pub(super) async fn set_address(
     let id = member_id(id)?;
     let Json(request) = body.map_err(|error| ApiError::bad_request(error.body_text()))?;
     let address = checked_address(id, &request.peer_addr, &request.client_addr)?;
+    let logged = state.node.member_infos().remove(&id).unwrap_or_default();
     state
         .node
-        .set_address(id, address.to_string())
+        .set_member_info(id, with_addresses_of(&logged, &address))
         .await
         .map_err(|error| ApiError::from_proposal(error, path))?;
     Ok(Json(json!({"id": id})))
@@ -233,7 +239,7 @@ fn member_id(id: Result<Path<NodeId>, PathRejection>) -> Result<NodeId, ApiError
     Ok(id)
 }
 
-fn checked_address(id: NodeId, peer: &str, client: &str) -> Result<MemberAddress, ApiError> {
+fn checked_address(id: NodeId, peer: &str, client: &str) -> Result<ordo::MemberInfo, ApiError> {
     if id == 0 {
         return Err(ApiError::bad_request("node ids start at 1"));
     }
@@ -244,5 +250,5 @@ fn checked_address(id: NodeId, peer: &str, client: &str) -> Result<MemberAddress
     }
     let client = client_url("client_addr", client)
         .map_err(|error| ApiError::bad_request(error.to_string()))?;
-    Ok(MemberAddress::new(peer, client))
+    Ok(ordo::MemberInfo::new(client).with_peer_address(peer))
 }

@@ -18,7 +18,6 @@ use axum::response::{IntoResponse, Response};
 use ordo::RaftError;
 
 use crate::api::{ErrorBody, code};
-use crate::server::member_address::MemberAddress;
 
 /// An HTTP error answer.
 #[derive(Debug)]
@@ -171,7 +170,9 @@ impl ApiError {
     pub fn from_raft(error: RaftError, path_and_query: &str) -> Self {
         match error {
             RaftError::NotLeader { leader } => {
-                let url = leader.and_then(|(_, address)| MemberAddress::parse(&address).client);
+                let url = leader
+                    .map(|(_, address)| address)
+                    .filter(|address| !address.is_empty());
                 match url {
                     Some(url) => ApiError::Redirect {
                         location: format!("{url}{path_and_query}"),
@@ -288,7 +289,7 @@ mod tests {
         let cases = [
             (
                 RaftError::NotLeader {
-                    leader: Some((2, "peer=h:1 client=http://h:2".into())),
+                    leader: Some((2, "http://h:2".into())),
                 },
                 (StatusCode::TEMPORARY_REDIRECT, "redirect"),
             ),

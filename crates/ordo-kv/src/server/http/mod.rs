@@ -18,7 +18,6 @@ use ordo::transport::tcp::TcpTransport;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::server::member_address::MemberAddress;
 use crate::server::metrics::Metrics;
 use crate::server::settings::Limits;
 use crate::store::KvStore;
@@ -35,14 +34,14 @@ pub use error::ApiError;
 pub struct AppState {
     /// The Raft node.
     pub node: RaftNode<KvStore>,
-    /// Its transport (to add a peer before adding it as a member).
+    /// Its transport (for its counters).
     pub transport: TcpTransport,
     /// Counters.
     pub metrics: Arc<Metrics>,
     /// Request limits.
     pub limits: Limits,
     /// This node's addresses.
-    pub own: MemberAddress,
+    pub own: ordo::MemberInfo,
     /// The cluster's name (for people).
     pub cluster: String,
     /// The cluster's id (what the handshake checks).

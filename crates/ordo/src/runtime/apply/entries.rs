@@ -5,7 +5,7 @@
 use ordo_core::{EntryPayload, Index, Term};
 
 use crate::runtime::apply::Applier;
-use crate::runtime::envelope::{self, RuntimeEntry};
+use crate::runtime::envelope;
 use crate::runtime::error::RaftError;
 use crate::runtime::event::Event;
 use crate::runtime::state_machine::{Entry, StateMachine};
@@ -109,6 +109,10 @@ impl<S: StateMachine> Applier<S> {
             // The core acts on configuration entries when they are appended;
             // here they only mark what a snapshot at this index must record.
             EntryPayload::Membership(membership) => {
+                // The transport's peers follow applied configurations.
+                self.shared
+                    .directory_mut()
+                    .set_members(membership.members());
                 self.membership = membership;
                 self.changes.applied(entry.index, entry.term, || Ok(()));
                 Decoded::Nothing
@@ -122,9 +126,11 @@ impl<S: StateMachine> Applier<S> {
         let command = match envelope::open(bytes) {
             envelope::Payload::Command(command) => postcard::from_bytes(command)
                 .map_err(|error| format!("cannot be decoded as a command: {error}")),
-            envelope::Payload::Runtime(RuntimeEntry::Addresses(addresses)) => {
-                self.addresses.extend(addresses);
-                // `RaftNode::set_address` waits for its entry like a change.
+            envelope::Payload::Members(members) => {
+                // Learned when applied, never when appended: a truncated
+                // entry leaves nothing behind (see `runtime/addresses.rs`).
+                self.shared.directory_mut().learn(members);
+                // `RaftNode::set_member_info` waits for its entry like a change.
                 self.changes.applied(index, term, || Ok(()));
                 return Decoded::Nothing;
             }

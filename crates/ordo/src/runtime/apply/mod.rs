@@ -28,8 +28,9 @@
 //!
 //! Entries are matched by payload: the application's commands go to the
 //! state machine, no-ops are skipped, configuration entries and the
-//! runtime's own entries (member addresses, see `envelope.rs`) are tracked
-//! for snapshots, which start with the runtime's header. New kinds of entry
+//! runtime's own entries (member information, see `envelope.rs`) go to the
+//! member directory (`runtime/addresses.rs`), which snapshots record in
+//! the runtime's header before the state machine's bytes. New kinds of entry
 //! get their own arm in `Applier::decode` (`entries.rs`).
 //!
 //! Here: [`ApplyInput`], the stage's input (defined by its consumer), and
@@ -50,7 +51,6 @@ use std::time::Instant;
 use ordo_core::{Index, Membership, Term};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::runtime::envelope::Addresses;
 use crate::runtime::error::RaftError;
 use crate::runtime::event::{Event, EventSender};
 use crate::runtime::shared::{Reply, Shared};
@@ -121,8 +121,6 @@ pub(crate) struct StartPoint {
     pub(crate) applied: (Index, Term),
     /// The configuration in force there.
     pub(crate) membership: Membership,
-    /// The member addresses logged up to there.
-    pub(crate) addresses: Addresses,
     /// Where snapshots go, if anywhere.
     pub(crate) snapshot_store: Option<Arc<SnapshotStore>>,
 }
@@ -145,8 +143,6 @@ pub(crate) struct Applier<S: StateMachine> {
     published_index: Index,
     /// The configuration in force at `applied_index` (for snapshots).
     membership: Membership,
-    /// The member addresses logged up to `applied_index` (for snapshots).
-    addresses: Addresses,
     snapshot_store: Option<Arc<SnapshotStore>>,
     /// When each kind of snapshot failure was last reported.
     snapshot_reports: Reports,
@@ -168,7 +164,6 @@ impl<S: StateMachine> Applier<S> {
         let StartPoint {
             applied,
             membership,
-            addresses,
             snapshot_store,
         } = start;
         Applier {
@@ -185,7 +180,6 @@ impl<S: StateMachine> Applier<S> {
             applied_term: applied.1,
             published_index: applied.0,
             membership,
-            addresses,
             snapshot_store,
             snapshot_reports: Reports::default(),
             broken: None,
@@ -418,7 +412,6 @@ mod tests {
             StartPoint {
                 applied: (0, 0),
                 membership: Membership::default(),
-                addresses: Addresses::new(),
                 snapshot_store: None,
             },
         )

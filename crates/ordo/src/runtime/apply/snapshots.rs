@@ -29,9 +29,7 @@ impl<S: StateMachine> Applier<S> {
             last_term: self.applied_term,
             membership: self.membership.clone(),
         };
-        let header = SnapshotHeader {
-            addresses: self.addresses.clone(),
-        };
+        let header = SnapshotHeader::new(self.shared.directory().logged_all().clone());
         let on_thread = self.on_thread;
         let taken = self.call(|state_machine| {
             blocking(on_thread, || {
@@ -102,8 +100,8 @@ impl<S: StateMachine> Applier<S> {
                 restore_from(state_machine, &mut reader)
             })
         });
-        let addresses = match restored {
-            Some(Ok(header)) => header.addresses,
+        let members = match restored {
+            Some(Ok(header)) => header.into_members(),
             Some(Err(reason)) => {
                 // The state machine may be half replaced: the node must stop.
                 let error = RaftError::Snapshot(format!(
@@ -125,10 +123,11 @@ impl<S: StateMachine> Applier<S> {
         // installation, after the log is reset.
         self.published_index = meta.index;
         self.membership = meta.membership.clone();
-        self.addresses = addresses.clone();
-        self.serve_reads();
         self.shared
-            .snapshot_event(SnapshotEvent::Restored(meta, addresses));
+            .directory_mut()
+            .restore(members, meta.membership.members());
+        self.serve_reads();
+        self.shared.snapshot_event(SnapshotEvent::Restored(meta));
     }
 }
 

@@ -7,7 +7,6 @@ use ordo_core::{Actions, Persist, Role, SoftState};
 
 use crate::runtime::apply::ApplyInput;
 use crate::runtime::consensus::Consensus;
-use crate::runtime::envelope;
 use crate::runtime::error::RaftError;
 use crate::runtime::event::Event;
 use crate::runtime::persist::PersistJob;
@@ -136,11 +135,6 @@ impl<S: StateMachine> Consensus<S> {
     /// blocks, writes and syncs it here and reports it durable (true).
     pub(super) fn persist(&mut self, persist: Persist) -> Result<bool, RaftError> {
         let last_index = persist.entries.last().map(|entry| entry.index);
-        // Addresses are known from the moment they are in the log, like the
-        // configuration they go with.
-        if let Some(addresses) = envelope::addresses_in(&persist.entries) {
-            self.learn_addresses(addresses);
-        }
         if let Some(store) = &self.inline_store {
             let id = persist.id;
             store.write(persist)?;
@@ -183,7 +177,7 @@ impl<S: StateMachine> Consensus<S> {
             let _ = self.to_apply(ApplyInput::LeadershipLost { committed });
         }
         if previous.role != current.role {
-            self.state.announce_address |= current.role == Role::Leader;
+            self.state.announce_own_info |= current.role == Role::Leader;
             self.events.send(Event::RoleChanged {
                 previous: previous.role,
                 current: current.role,

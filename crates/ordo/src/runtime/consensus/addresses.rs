@@ -1,49 +1,54 @@
-//! Member addresses on the consensus task: logging them (a new leader's own,
-//! a new member's with its change, `RaftNode::set_address`), learning them
-//! from the log, and naming the leader's in a redirect. Kept together,
-//! unchanged, for the rework of member addresses (issue 12).
+//! Member information on the consensus task: logging it (a new leader's
+//! own, a new member's with its change, `RaftNode::set_member_info`),
+//! naming the leader's client address in a redirect, and keeping the
+//! transport's peers in step with the directory the apply stage fills (see
+//! `runtime/addresses.rs` for the invariants).
 
-use ordo_core::{Index, NodeId, ProposeError, Role};
+use std::collections::BTreeMap;
 
+use ordo_core::{Index, NodeId, ProposeError, Role, Term};
+
+use crate::runtime::addresses::MemberInfo;
 use crate::runtime::apply::ApplyInput;
 use crate::runtime::consensus::Consensus;
-use crate::runtime::envelope::{self, Addresses, RuntimeEntry};
+use crate::runtime::envelope;
 use crate::runtime::error::RaftError;
+use crate::runtime::event::Event;
 use crate::runtime::shared::Reply;
 use crate::runtime::state_machine::StateMachine;
 
 impl<S: StateMachine> Consensus<S> {
-    /// A new leader logs its own address when the log does not carry it (a
-    /// member of the initial configuration, or one that restarted elsewhere),
-    /// so that every node can redirect clients to it, not only those
-    /// configured with it.
-    pub(super) fn announce_address(&mut self) -> Result<(), RaftError> {
-        let address = &self.config.address;
-        let is_leader = self.state.soft_state.role == Role::Leader;
-        if !is_leader
-            || address.is_empty()
-            || self.state.logged_own_address.as_ref() == Some(address)
-        {
+    /// A new leader logs what its configuration says of itself (addresses,
+    /// labels) when the applied log says otherwise (a member of the initial
+    /// configuration, or one that restarted elsewhere), so that every node
+    /// can redirect clients to it and dial it, not only those configured
+    /// with it. Once per term: a leader whose entry was lost tries again
+    /// when it next wins.
+    pub(super) fn announce_own_info(&mut self) -> Result<(), RaftError> {
+        if self.state.soft_state.role != Role::Leader {
             return Ok(());
         }
-        let (id, address) = (self.config.node_id, address.clone());
-        self.log_addresses(id, address).map(|_| ())
-    }
-
-    /// Notes what the log says about where members are.
-    pub(super) fn learn_addresses(&mut self, addresses: Addresses) {
-        if let Some(own) = addresses.get(&self.config.node_id) {
-            self.state.logged_own_address = Some(own.clone());
+        let own = self.config.node_id;
+        let configured = self.config.own_info();
+        let logged = self
+            .shared
+            .directory()
+            .logged(own)
+            .cloned()
+            .unwrap_or_default();
+        let wanted = logged.updated_by(&configured);
+        if configured.is_empty() || wanted == logged {
+            return Ok(());
         }
-        self.shared.learn_addresses(addresses);
+        self.log_member_info(own, wanted).map(|_| ())
     }
 
-    /// `RaftNode::set_address`: logs where member `id` is reached; answered
-    /// once that entry is applied here.
-    pub(super) fn set_address(
+    /// `RaftNode::set_member_info`: logs what member `id` is; answered once
+    /// that entry is applied here.
+    pub(super) fn set_member_info(
         &mut self,
         id: NodeId,
-        address: String,
+        info: MemberInfo,
         reply: Reply<()>,
     ) -> Result<(), RaftError> {
         let refusal = if self.state.soft_state.role != Role::Leader {
@@ -51,7 +56,7 @@ impl<S: StateMachine> Consensus<S> {
         } else if !self.raft.membership().members().contains(&id) {
             RaftError::InvalidMembershipChange(format!("node {id} is not a member"))
         } else {
-            match self.log_addresses(id, address)? {
+            match self.log_member_info(id, info)? {
                 Some((index, term)) => {
                     return self.to_apply(ApplyInput::RegisterChange { index, term, reply });
                 }
@@ -64,49 +69,73 @@ impl<S: StateMachine> Consensus<S> {
         Ok(())
     }
 
+    /// Logs `info` for a member being added, over what is known of it, unless
+    /// the log already says exactly that.
+    pub(super) fn log_added_member(
+        &mut self,
+        id: NodeId,
+        info: &MemberInfo,
+    ) -> Result<(), RaftError> {
+        let (known, logged) = {
+            let directory = self.shared.directory();
+            (
+                directory.info(id).unwrap_or_default(),
+                directory.logged(id).cloned(),
+            )
+        };
+        let wanted = known.updated_by(info);
+        if wanted.is_empty() || logged.as_ref() == Some(&wanted) {
+            return Ok(());
+        }
+        self.log_member_info(id, wanted).map(|_| ())
+    }
+
     /// The redirect to `leader`, naming it only with an address to go to: a
-    /// node that has not yet received the entry carrying a new leader's
+    /// node that has not yet applied the entry carrying a new leader's
     /// address (it is behind) answers as if it knew no leader.
     pub(super) fn not_leader(&self, leader: Option<NodeId>) -> RaftError {
-        let leader = leader.and_then(|id| {
-            let address = self.shared.address_of(id)?;
-            (!address.is_empty()).then_some((id, address))
-        });
+        let leader = leader.and_then(|id| Some((id, self.shared.client_address(id)?)));
         RaftError::NotLeader { leader }
     }
 
-    /// Proposes the addresses of every member of the configuration now in
-    /// force, `id`'s being `address`. The entry's index and term, if the
-    /// core took it.
-    pub(super) fn log_addresses(
+    /// Proposes an entry saying `info` is what member `id` is. The entry's
+    /// index and term, if the core took it. Nothing is learned here: every
+    /// node, this one included, learns it when the entry is applied.
+    fn log_member_info(
         &mut self,
         id: NodeId,
-        address: String,
-    ) -> Result<Option<(Index, ordo_core::Term)>, RaftError> {
-        let mut addresses = Addresses::new();
-        for member in self.raft.membership().members() {
-            if let Some(known) = self.shared.address_of(member).filter(|a| !a.is_empty()) {
-                addresses.insert(member, known);
-            }
-        }
-        addresses.insert(id, address);
-        let entry = envelope::seal_runtime(&RuntimeEntry::Addresses(addresses.clone()))
-            .map_err(|error| RaftError::Fatal(format!("cannot encode addresses: {error}")))?;
+        info: MemberInfo,
+    ) -> Result<Option<(Index, Term)>, RaftError> {
+        let members = BTreeMap::from([(id, info)]);
+        let entry = envelope::seal_members(&members).map_err(|error| {
+            RaftError::Fatal(format!("cannot encode member information: {error}"))
+        })?;
         match self.raft.propose([entry]) {
-            Ok(proposal) => {
-                // Known here from now on, so that a second change in the same
-                // round builds on this one instead of logging the old value.
-                self.learn_addresses(addresses);
-                Ok(Some((proposal.last_index, proposal.term)))
-            }
+            Ok(proposal) => Ok(Some((proposal.last_index, proposal.term))),
             Err(ProposeError::Fatal(error)) => Err(error.into()),
             Err(refused) => {
-                // Only this node knows the address until the next change,
-                // election or `set_address` that carries it.
+                // Only this node knows it until the next change, election or
+                // `set_member_info` that carries it.
                 let node_id = self.config.node_id;
-                tracing::warn!(node_id, id, %refused, "a member's address was not logged");
+                tracing::warn!(node_id, id, %refused, "a member's information was not logged");
                 Ok(None)
             }
+        }
+    }
+
+    /// Tells the transport what changed in the member directory (and drops
+    /// departed members whose grace passed), and subscribers what is known
+    /// now. Cheap when nothing changed: one read lock, one comparison.
+    pub(super) fn sync_members(&mut self) {
+        let now = self.state.ticks();
+        let changed = {
+            let directory = self.shared.directory();
+            self.peers
+                .sync(&directory, self.transport.as_ref(), now)
+                .then(|| directory.all())
+        };
+        if let Some(members) = changed {
+            self.events.send(Event::MemberInfoChanged { members });
         }
     }
 }

@@ -54,6 +54,7 @@ use ordo_core::{Index, Message, MessageBody, PersistId, Raft, Role, SnapshotMeta
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant as TokioInstant;
 
+use crate::runtime::addresses::PeerSync;
 use crate::runtime::apply::ApplyInput;
 use crate::runtime::config::RaftConfig;
 use crate::runtime::error::RaftError;
@@ -121,6 +122,8 @@ pub(crate) struct Consensus<S: StateMachine> {
     pub(crate) applies: mpsc::UnboundedSender<ApplyInput<S>>,
     pub(crate) events: EventSender,
     pub(crate) state: LoopState,
+    /// The transport's peers, kept in step with the member directory.
+    pub(crate) peers: PeerSync,
     /// Reads the core is confirming, by request id.
     pub(crate) reads: HashMap<u64, UnconfirmedRead<S>>,
     /// Callers of `RaftNode::snapshot`, with the applied index the snapshot
@@ -149,23 +152,20 @@ pub(crate) struct LoopState {
     tick_nanos: u128,
     rejected_messages: u64,
     shed_appends: u64,
-    /// This node's address as the log (or the snapshot) last carried it;
-    /// what every node that caught up knows of it.
-    logged_own_address: Option<String>,
-    /// Became leader in this round: log this node's address if the group
-    /// does not know it yet.
-    announce_address: bool,
+    /// Became leader in this round: log what this node's configuration says
+    /// of it if the group does not know it yet (`addresses.rs`).
+    announce_own_info: bool,
     /// What the core reported, counted (`observe.rs`).
     observed: observe::Observed,
 }
 
 impl LoopState {
-    pub(crate) fn new(
-        config: &RaftConfig,
-        soft_state: SoftState,
-        applied_index: Index,
-        logged_own_address: Option<String>,
-    ) -> Self {
+    /// Ticks fed to the core so far: the task's clock.
+    pub(crate) fn ticks(&self) -> u64 {
+        self.ticks_fed
+    }
+
+    pub(crate) fn new(config: &RaftConfig, soft_state: SoftState, applied_index: Index) -> Self {
         LoopState {
             persisting: VecDeque::new(),
             durable_id: 0,
@@ -179,8 +179,7 @@ impl LoopState {
             tick_nanos: config.tick_interval.as_nanos().max(1),
             rejected_messages: 0,
             shed_appends: 0,
-            logged_own_address,
-            announce_address: false,
+            announce_own_info: false,
             observed: observe::Observed::default(),
         }
     }
@@ -204,6 +203,7 @@ impl<S: StateMachine> Consensus<S> {
         // Set once asked to stop while leading: the loop runs on until
         // another node leads (see `handoff.rs`).
         let mut handoff = None;
+        self.sync_members();
         loop {
             // `RaftNode::pause` (see `pause.rs`); stopping resumes first.
             self.shared.pause.pass().await;
@@ -259,8 +259,8 @@ impl<S: StateMachine> Consensus<S> {
         self.take_proposals(batch)?;
         self.tick()?;
         self.carry_out_actions()?;
-        if std::mem::take(&mut self.state.announce_address) {
-            self.announce_address()?;
+        if std::mem::take(&mut self.state.announce_own_info) {
+            self.announce_own_info()?;
             self.carry_out_actions()?;
         }
         Ok(())
@@ -303,6 +303,8 @@ impl<S: StateMachine> Consensus<S> {
                 self.state.backlog_bytes -= bytes;
             }
         }
+        // After the snapshot events too: an installed snapshot changes it.
+        self.sync_members();
         Ok(())
     }
 
@@ -363,6 +365,10 @@ impl<S: StateMachine> Consensus<S> {
         self.state.ticks_fed = self.state.ticks_fed.max(due);
         if behind > 0 && self.snapshot_backoff.take_due(Instant::now()) {
             self.raft.snapshot_build_failed();
+        }
+        if behind > 0 {
+            // Departed members leave the transport after their grace.
+            self.sync_members();
         }
         if behind > 0 && self.state.ticks_fed % READ_SWEEP_TICKS < behind {
             self.sweep_reads();

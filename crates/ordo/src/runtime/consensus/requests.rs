@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use ordo_core::{ChangeError, Index, MembershipChange, NodeId, ReadMode, TransferError};
 use tokio::sync::oneshot;
 
+use crate::runtime::addresses::MemberInfo;
 use crate::runtime::apply::ApplyInput;
 use crate::runtime::consensus::Consensus;
 use crate::runtime::error::RaftError;
@@ -34,16 +35,16 @@ pub(crate) enum Request<S: StateMachine> {
     /// Take a snapshot now; answer with its index once durable.
     Snapshot { reply: Reply<Index> },
     /// Change the membership; answer once the change's entry is applied
-    /// here. `address`: a new member's, to log with the change.
+    /// here. `info`: a new member's, to log with the change.
     ChangeMembership {
         change: ordo_core::MembershipChange,
-        address: Option<(ordo_core::NodeId, String)>,
+        info: Option<(ordo_core::NodeId, MemberInfo)>,
         reply: Reply<()>,
     },
-    /// Log where member `id` is reached; answer once applied here.
-    SetAddress {
+    /// Log what member `id` is; answer once applied here.
+    SetMemberInfo {
         id: ordo_core::NodeId,
-        address: String,
+        info: MemberInfo,
         reply: Reply<()>,
     },
 }
@@ -71,28 +72,30 @@ impl<S: StateMachine> Consensus<S> {
             }
             Request::ChangeMembership {
                 change,
-                address,
+                info,
                 reply,
-            } => self.change_membership(change, address, reply)?,
-            Request::SetAddress { id, address, reply } => self.set_address(id, address, reply)?,
+            } => {
+                self.change_membership(change, info, reply)?;
+            }
+            Request::SetMemberInfo { id, info, reply } => self.set_member_info(id, info, reply)?,
         }
         Ok(())
     }
 
     /// Appends the configuration entry and, right behind it in the same
-    /// append, the new member's address with every member address known here
-    /// (see the module docs of `runtime`). The address goes only with a change
-    /// the core accepted, so a refused change leaves nothing in the log.
+    /// append, the new member's information (see `runtime/addresses.rs`). It
+    /// goes only with a change the core accepted, so a refused change leaves
+    /// nothing in the log.
     pub(super) fn change_membership(
         &mut self,
         change: MembershipChange,
-        address: Option<(NodeId, String)>,
+        info: Option<(NodeId, MemberInfo)>,
         reply: Reply<()>,
     ) -> Result<(), RaftError> {
         let refusal = match self.raft.change_membership(change) {
             Ok(proposal) => {
-                if let Some((id, address)) = address {
-                    let _ = self.log_addresses(id, address)?;
+                if let Some((id, info)) = info {
+                    self.log_added_member(id, &info)?;
                 }
                 return self.to_apply(ApplyInput::RegisterChange {
                     index: proposal.last_index,
@@ -157,7 +160,7 @@ pub(super) fn refuse<S: StateMachine>(request: Request<S>, error: &RaftError) {
         Request::TransferLeadership { reply, .. }
         | Request::Campaign { reply }
         | Request::ChangeMembership { reply, .. }
-        | Request::SetAddress { reply, .. } => {
+        | Request::SetMemberInfo { reply, .. } => {
             let _ = reply.send(Err(error.clone()));
         }
         Request::Snapshot { reply } => {

@@ -38,9 +38,9 @@ pub(crate) enum SnapshotEvent {
         snapshot_index: Index,
         end_offset: u64,
     },
-    /// The state machine was restored from a received snapshot, whose header
-    /// carried these member addresses.
-    Restored(ordo_core::SnapshotMeta, crate::runtime::envelope::Addresses),
+    /// The state machine was restored from a received snapshot (the apply
+    /// stage put the member information its header carried in the directory).
+    Restored(ordo_core::SnapshotMeta),
     /// The log was reset to a received snapshot: installation is complete.
     LogReset(ordo_core::SnapshotMeta),
 }
@@ -90,8 +90,7 @@ impl<S: StateMachine> Consensus<S> {
             } => self
                 .raft
                 .snapshot_chunk_rejected(snapshot_index, end_offset),
-            SnapshotEvent::Restored(meta, addresses) => {
-                self.learn_addresses(addresses);
+            SnapshotEvent::Restored(meta) => {
                 // The log is reset after every write issued before it.
                 match &self.inline_store {
                     Some(store) => {

@@ -1,12 +1,13 @@
 //! Membership changes through a [`RaftNode`]: adding learners and voters
-//! (a new voter catches up as a learner first), removing members, and the
-//! member addresses the group knows.
+//! (a new voter catches up as a learner first), removing members, and what
+//! the group knows of its members ([`MemberInfo`]; see `addresses.rs`).
 
 use std::time::{Duration, Instant};
 
 use ordo_core::{MembershipChange, NodeId, Role};
 use tokio::sync::oneshot;
 
+use crate::runtime::addresses::MemberInfo;
 use crate::runtime::consensus::Request;
 use crate::runtime::error::RaftError;
 use crate::runtime::handle::{RaftNode, send, wait};
@@ -18,9 +19,12 @@ const CATCH_UP_POLL: Duration = Duration::from_millis(10);
 
 impl<S: StateMachine> RaftNode<S> {
     /// Adds `id` as a learner: it receives the log but does not vote.
-    /// `address` is where clients reach it: it goes through the log with the
-    /// change, so every node can redirect to `id` once it leads.
-    /// Start the new node first, with
+    /// `info` says where clients reach it (a plain `&str` or `String` is its
+    /// client address) and, with [`MemberInfo::peer_address`], where peers
+    /// dial it: it goes through the log with the change, so every node can
+    /// redirect to `id` once it leads, and every node's transport learns where
+    /// it is once the change is applied there. What `info` leaves empty keeps
+    /// what the group knew. Start the new node first, with
     /// [`RaftConfig::joining`](crate::RaftConfig::joining) set. Returns once
     /// the change is committed and applied here.
     ///
@@ -29,10 +33,10 @@ impl<S: StateMachine> RaftNode<S> {
     pub async fn add_learner(
         &self,
         id: NodeId,
-        address: impl Into<String>,
+        info: impl Into<MemberInfo>,
     ) -> Result<(), RaftError> {
         let change = MembershipChange::AddLearner(id);
-        self.change(change, Some((id, address.into()))).await
+        self.change(change, Some((id, info.into()))).await
     }
 
     /// Makes `id` a voter. With
@@ -40,7 +44,7 @@ impl<S: StateMachine> RaftNode<S> {
     /// (the default), a node that is not yet a learner is added as one first, and
     /// promoted only once it has caught up with the log (see
     /// [`wait_caught_up`](Self::wait_caught_up)), so a new voter never leaves
-    /// the group short of a quorum while it copies the log. `address` as in
+    /// the group short of a quorum while it copies the log. `info` as in
     /// [`add_learner`](Self::add_learner). Call it on the leader.
     ///
     /// # Errors
@@ -48,19 +52,19 @@ impl<S: StateMachine> RaftNode<S> {
     /// [`RaftError::Timeout`] if `id` did not catch up within
     /// [`RaftConfig::propose_timeout`](crate::RaftConfig::propose_timeout)
     /// (it stays a learner: call again).
-    pub async fn add_node(&self, id: NodeId, address: impl Into<String>) -> Result<(), RaftError> {
-        let address = address.into();
+    pub async fn add_node(&self, id: NodeId, info: impl Into<MemberInfo>) -> Result<(), RaftError> {
+        let info = info.into();
         if self.inner.config.promote_after_catch_up {
             let membership = self.status().await?.membership;
             if !membership.is_voter(id) {
                 if !membership.learners.contains(&id) {
-                    self.add_learner(id, address.clone()).await?;
+                    self.add_learner(id, info.clone()).await?;
                 }
                 self.wait_caught_up(id).await?;
             }
         }
         let change = MembershipChange::AddVoter(id);
-        self.change(change, Some((id, address))).await
+        self.change(change, Some((id, info))).await
     }
 
     /// Waits until the learner `id` has caught up, in rounds (Raft
@@ -106,10 +110,9 @@ impl<S: StateMachine> RaftNode<S> {
         if status.role == Role::Leader {
             return Ok(status);
         }
-        let leader = status.leader.and_then(|id| {
-            let address = self.inner.shared.address_of(id)?;
-            (!address.is_empty()).then_some((id, address))
-        });
+        let leader = status
+            .leader
+            .and_then(|id| Some((id, self.inner.shared.client_address(id)?)));
         Err(RaftError::NotLeader { leader })
     }
 
@@ -141,56 +144,65 @@ impl<S: StateMachine> RaftNode<S> {
     async fn change(
         &self,
         change: MembershipChange,
-        address: Option<(NodeId, String)>,
+        info: Option<(NodeId, MemberInfo)>,
     ) -> Result<(), RaftError> {
         let running = self.running()?;
         let (reply, answer) = oneshot::channel();
         let request = Request::ChangeMembership {
             change,
-            address,
+            info,
             reply,
         };
         send(&running.requests, request)?;
         wait(answer, self.inner.config.propose_timeout).await
     }
 
-    /// Records that member `id` is now reached at `address` (it restarted
-    /// somewhere else, or joined the initial configuration without one): the
-    /// address goes through the log like those given to
-    /// [`add_learner`](Self::add_learner), so every node redirects to it.
-    /// Call it on the leader; returns once the entry is applied here. A new
-    /// leader logs its own [`RaftConfig::address`](crate::RaftConfig::address)
-    /// by itself when the log does not carry it yet.
+    /// Records `info` as everything the group knows of member `id`,
+    /// replacing what it knew (it restarted somewhere else, joined the
+    /// initial configuration without a client address, or the application
+    /// changed its labels). It goes through the log like the information
+    /// given to [`add_learner`](Self::add_learner): every node learns it when
+    /// it applies the entry, and the transports dial `id` at its new peer
+    /// address from then on. Call it on the leader; returns once the entry is
+    /// applied here. A new leader logs its own
+    /// ([`RaftConfig::address`](crate::RaftConfig::address),
+    /// [`peer_address`](crate::RaftConfig::peer_address),
+    /// [`labels`](crate::RaftConfig::labels)) by itself when the log does not
+    /// carry them yet.
     ///
     /// # Errors
     /// [`RaftError::NotLeader`] on a follower;
     /// [`RaftError::InvalidMembershipChange`] if `id` is not a member;
     /// [`RaftError::Busy`] if the leader refused the entry (retry);
     /// [`RaftError::Timeout`] or [`RaftError::ShuttingDown`] as for a proposal.
-    pub async fn set_address(
-        &self,
-        id: NodeId,
-        address: impl Into<String>,
-    ) -> Result<(), RaftError> {
+    pub async fn set_member_info(&self, id: NodeId, info: MemberInfo) -> Result<(), RaftError> {
         let running = self.running()?;
         let (reply, answer) = oneshot::channel();
-        let request = Request::SetAddress {
-            id,
-            address: address.into(),
-            reply,
-        };
+        let request = Request::SetMemberInfo { id, info, reply };
         send(&running.requests, request)?;
         wait(answer, self.inner.config.propose_timeout).await
     }
 
-    /// Where each node this one knows of can be reached (its
-    /// [`RaftConfig::address`](crate::RaftConfig::address)): the configured
-    /// members, and every member added at run time, whichever node it was
-    /// added through (the address travels through the log with the change
-    /// that adds it, and in snapshots). This is what [`RaftError::NotLeader`]
-    /// redirects to. Transports keep their own addresses: a transport that
-    /// dials peers must still be told of a new one.
-    pub fn addresses(&self) -> std::collections::BTreeMap<NodeId, String> {
-        self.inner.shared.addresses()
+    /// What the group knows of every node, as far as this node can tell, by
+    /// id: the configured peers ([`RaftConfig::peers`](crate::RaftConfig::peers)),
+    /// overlaid with what the log says as far as this node has **applied** it
+    /// (whichever node a member was added through; snapshots carry it past
+    /// log compaction). An entry that is appended but later truncated never
+    /// shows here. This node's own entry is only what the log says of it
+    /// (absent until a leader logged it), so an application can tell whether
+    /// the group knows where it is. [`RaftError::NotLeader`] redirects to the
+    /// [`MemberInfo::address`] found here.
+    pub fn member_infos(&self) -> std::collections::BTreeMap<NodeId, MemberInfo> {
+        self.inner.shared.directory().all()
+    }
+
+    /// [`member_infos`](Self::member_infos), with what this node's log says
+    /// after what it has applied laid over it, as read at start: entries a
+    /// leader may yet replace. Only for finding members when nothing better
+    /// is known (say, a node restarted at a new address, which no leader can
+    /// reach, telling the others where it is); never to redirect clients.
+    /// Once an entry about a member is applied, its hint is gone.
+    pub fn member_hints(&self) -> std::collections::BTreeMap<NodeId, MemberInfo> {
+        self.inner.shared.directory().hinted()
     }
 }

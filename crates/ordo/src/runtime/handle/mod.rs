@@ -13,6 +13,7 @@ use std::time::Duration;
 use ordo_core::{Index, Message, NodeId, ReadMode, Role, SoftState};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::runtime::addresses::Directory;
 use crate::runtime::apply::ApplyInput;
 use crate::runtime::config::RaftConfig;
 use crate::runtime::consensus::ProposalQueue;
@@ -167,10 +168,10 @@ impl<S: StateMachine> RaftNodeBuilder<S> {
             term: self.log_store.hard_state().term,
             leader: None,
         };
-        let addresses = self.config.addresses();
+        let directory = Directory::configured(self.config.configured_peers());
         let inner = Inner {
             config: Arc::new(self.config),
-            shared: Arc::new(Shared::new(soft_state, addresses)),
+            shared: Arc::new(Shared::new(soft_state, directory)),
             events: Mutex::new(Some(events)),
             inbox,
             parts: Mutex::new(Some(Parts {

@@ -7,10 +7,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use ordo_core::{Index, InitialState, NodeId, PartialSnapshot, Raft, StartError, Term};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::runtime::addresses::{self, Members, PeerSync};
 use crate::runtime::apply::{Applier, StartPoint, restore_from};
 use crate::runtime::consensus::{Consensus, LoopState};
 use crate::runtime::consensus::{ProposalQueue, QueueTaker};
-use crate::runtime::envelope::{self, Addresses};
+use crate::runtime::envelope;
 use crate::runtime::error::RaftError;
 use crate::runtime::handle::{Parts, RaftNode, Running, agreement};
 use crate::runtime::state_machine::StateMachine;
@@ -50,6 +51,8 @@ impl<S: StateMachine> RaftNode<S> {
         let config = Arc::clone(&self.inner.config);
         let seed = config.rng_seed.unwrap_or_else(|| clock_seed(node_id));
         let core_config = config.core_config(seed, snapshot_store.is_some())?;
+        let departure_grace =
+            core_config.election_timeout_max_ticks * addresses::DEPARTURE_GRACE_ELECTIONS;
         // The log's configuration entries, if any, override this (the core
         // recovers them at start).
         let membership = match &restored.snapshot {
@@ -84,18 +87,13 @@ impl<S: StateMachine> RaftNode<S> {
             );
             raft.begin_repair(through);
         }
-        // Where members are: from the snapshot, then the log after it.
-        self.inner
-            .shared
-            .learn_addresses(restored.snapshot_addresses.clone());
-        self.inner
-            .shared
-            .learn_addresses(restored.logged_addresses.clone());
-        let logged_own_address = restored
-            .logged_addresses
-            .get(&node_id)
-            .or_else(|| restored.snapshot_addresses.get(&node_id))
-            .cloned();
+        // What the group knows of its members: the snapshot's, then what is
+        // applied; the log after it only as dialing hints (`addresses.rs`).
+        self.inner.shared.directory_mut().start(
+            restored.snapshot_members.clone(),
+            raft.membership().members(),
+            restored.hints.clone(),
+        );
         let soft_state = raft.soft_state();
         self.inner.shared.soft_state.send_replace(soft_state);
         self.inner
@@ -156,7 +154,6 @@ impl<S: StateMachine> RaftNode<S> {
             StartPoint {
                 applied: (restored.applied_index, restored.applied_term),
                 membership,
-                addresses: restored.snapshot_addresses,
                 snapshot_store,
             },
         );
@@ -172,12 +169,8 @@ impl<S: StateMachine> RaftNode<S> {
         let (stop_sender, stop_receiver) = oneshot::channel();
         let proposals = Arc::new(ProposalQueue::new());
         let consensus = Consensus {
-            state: LoopState::new(
-                &config,
-                soft_state,
-                restored.applied_index,
-                logged_own_address,
-            ),
+            state: LoopState::new(&config, soft_state, restored.applied_index),
+            peers: PeerSync::new(node_id, departure_grace),
             raft,
             config,
             shared: Arc::clone(&self.inner.shared),
@@ -216,10 +209,10 @@ struct Restored {
     applied_term: Term,
     snapshot: Option<ordo_core::SnapshotMeta>,
     partial: Option<PartialSnapshot>,
-    /// Member addresses as of the snapshot (its header).
-    snapshot_addresses: Addresses,
-    /// Member addresses in the log after the snapshot.
-    logged_addresses: Addresses,
+    /// Member information as of the snapshot (its header).
+    snapshot_members: Members,
+    /// Member information the log carries after the snapshot (not yet applied).
+    hints: Members,
 }
 
 /// Bytes of log read per step while looking for addresses at start.
@@ -232,15 +225,16 @@ fn restore<S: StateMachine>(parts: Parts<S>) -> Result<(Parts<S>, Restored), Raf
     if let Some(store) = &parts.snapshot_store {
         restored.partial = partial_snapshot(store, restored.applied_index)?;
     }
-    restored.logged_addresses = logged_addresses(parts.log_store.as_ref(), restored.applied_index)?;
+    restored.hints = hints(parts.log_store.as_ref(), restored.applied_index)?;
     Ok((parts, restored))
 }
 
-/// The member addresses the log carries after `after` (the snapshot's
-/// index), later ones winning. Reads the log once, in bounded batches, as
+/// The member information the log carries after `after` (the snapshot's
+/// index), later entries winning: where to find members until the entries
+/// are applied (see `addresses.rs`). Reads the log once, in bounded batches, as
 /// the core does to recover configuration entries.
-fn logged_addresses(log: &dyn LogStore, after: Index) -> Result<Addresses, RaftError> {
-    let mut found = Addresses::new();
+fn hints(log: &dyn LogStore, after: Index) -> Result<Members, RaftError> {
+    let mut found = Members::new();
     let mut next = (after + 1).max(log.first_index());
     let end = log.last_index() + 1;
     while next < end {
@@ -249,9 +243,7 @@ fn logged_addresses(log: &dyn LogStore, after: Index) -> Result<Addresses, RaftE
             .map_err(|error| RaftError::Fatal(format!("reading the log at start: {error}")))?;
         let Some(last) = batch.last() else { break };
         next = last.index + 1;
-        if let Some(addresses) = envelope::addresses_in(&batch) {
-            found.extend(addresses);
-        }
+        found.extend(envelope::members_in(&batch).unwrap_or_default());
     }
     Ok(found)
 }
@@ -310,8 +302,8 @@ fn restore_latest<S: StateMachine>(mut parts: Parts<S>) -> Result<(Parts<S>, Res
         applied_term: 0,
         snapshot: None,
         partial: None,
-        snapshot_addresses: Addresses::new(),
-        logged_addresses: Addresses::new(),
+        snapshot_members: Members::new(),
+        hints: Members::new(),
     };
     let Some(store) = &parts.snapshot_store else {
         agreement::reconcile(parts.log_store.as_ref(), None, None)?;
@@ -338,8 +330,8 @@ fn restore_latest<S: StateMachine>(mut parts: Parts<S>) -> Result<(Parts<S>, Res
             membership: meta.membership,
         }),
         partial: None,
-        snapshot_addresses: header.addresses,
-        logged_addresses: Addresses::new(),
+        snapshot_members: header.into_members(),
+        hints: Members::new(),
     };
     Ok((parts, restored))
 }
