@@ -18,8 +18,8 @@ const CHUNK_BYTES: u64 = 1000;
 
 fn meta(index: u64) -> SnapshotMeta {
     SnapshotMeta {
-        last_index: index,
-        last_term: 3,
+        index,
+        term: 3,
         membership: Membership::with_voters([1, 2, 3]),
     }
 }

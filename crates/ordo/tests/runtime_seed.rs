@@ -164,7 +164,7 @@ fn an_interrupted_seed_is_finished_by_seeding_again() {
     assert!(ordo::is_unfinished_seed(&log, &newest));
     let finished =
         seed_snapshot(&log, &snapshots, voters, BTreeMap::new(), &mut &b"y"[..]).unwrap();
-    assert_eq!((finished.last_index, finished.last_term), (1, 1));
+    assert_eq!((finished.index, finished.term), (1, 1));
     assert_eq!((log.last_index(), log.hard_state().term), (1, 1));
     assert!(!ordo::is_unfinished_seed(&log, &newest));
 }

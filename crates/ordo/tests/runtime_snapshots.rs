@@ -401,7 +401,7 @@ async fn a_snapshot_is_taken_on_demand() {
     assert_eq!(taken, [index], "exactly the one asked for");
     node.stop().await;
     let reopened = SnapshotStore::open(dir.path()).unwrap();
-    assert_eq!(reopened.latest().unwrap().unwrap().last_index, index);
+    assert_eq!(reopened.latest().unwrap().unwrap().index, index);
 
     // Without a snapshot store there is nothing to take it into.
     let plain = RaftNode::new(

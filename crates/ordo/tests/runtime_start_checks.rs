@@ -141,7 +141,7 @@ async fn an_install_interrupted_before_the_log_reset_is_finished_at_start() {
     let log = open_wal(dir.path());
     let snapshot_term = {
         let snapshots = SnapshotStore::open(source.path().join("snapshots")).unwrap();
-        snapshots.latest().unwrap().unwrap().last_term
+        snapshots.latest().unwrap().unwrap().term
     };
     log.append(&ordo::storage::conformance::entries(1, 3, 1))
         .unwrap();

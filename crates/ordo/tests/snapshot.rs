@@ -13,8 +13,8 @@ use ordo_core::Membership;
 
 fn meta(index: u64) -> SnapshotMeta {
     SnapshotMeta {
-        last_index: index,
-        last_term: 2,
+        index,
+        term: 2,
         membership: Membership::with_voters([1, 2, 3]),
     }
 }
@@ -238,7 +238,7 @@ fn latest_after_power_loss(fs: &SimFs, dir: &std::path::Path, kept: Kept) -> (u6
     let mut reader = store.open_latest().unwrap().expect("a snapshot survives");
     let mut data = Vec::new();
     reader.read_to_end(&mut data).unwrap();
-    (reader.meta().last_index, data)
+    (reader.meta().index, data)
 }
 
 #[test]

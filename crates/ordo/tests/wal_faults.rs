@@ -151,8 +151,8 @@ fn a_failed_rename_keeps_the_previous_snapshot() {
     let fs = FaultInjectingFs::new();
     let store = SnapshotStore::open_with_fs(dir.path(), Arc::new(fs.handle())).unwrap();
     let first = SnapshotMeta {
-        last_index: 10,
-        last_term: 1,
+        index: 10,
+        term: 1,
         ..SnapshotMeta::default()
     };
     let mut writer = store.create(first.clone()).unwrap();
@@ -162,7 +162,7 @@ fn a_failed_rename_keeps_the_previous_snapshot() {
     fs.inject(Fault::RenameError);
     let mut writer = store
         .create(SnapshotMeta {
-            last_index: 20,
+            index: 20,
             ..first.clone()
         })
         .unwrap();
@@ -312,8 +312,8 @@ fn running_out_of_file_descriptors_is_told_apart() {
     let store = SnapshotStore::open_with_fs(dir.path(), Arc::new(fs.handle())).unwrap();
     fs.inject(Fault::NoDescriptors);
     let meta = SnapshotMeta {
-        last_index: 5,
-        last_term: 1,
+        index: 5,
+        term: 1,
         membership: ordo_core::Membership::with_voters([1]),
     };
     let error = store.create(meta).unwrap_err();

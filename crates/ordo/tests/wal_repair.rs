@@ -32,8 +32,8 @@ fn node_dir(dir: &Path) -> PathBuf {
     drop(store);
     let snapshots = SnapshotStore::open(dir.join("snapshots")).unwrap();
     let meta = SnapshotMeta {
-        last_index: 10,
-        last_term: 7,
+        index: 10,
+        term: 7,
         membership: Membership::with_voters([1, 2, 3]),
     };
     snapshots.create(meta).unwrap().finish().unwrap();

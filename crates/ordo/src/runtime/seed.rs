@@ -73,12 +73,12 @@ pub fn seed_snapshot(
         }
         return Err(RaftError::Snapshot(format!(
             "cannot seed a node that already holds a snapshot (index {})",
-            existing.last_index
+            existing.index
         )));
     }
     let meta = SnapshotMeta {
-        last_index: SEED_INDEX,
-        last_term: SEED_INDEX,
+        index: SEED_INDEX,
+        term: SEED_INDEX,
         membership,
     };
     let mut writer = snapshots.create(meta)?;
@@ -96,8 +96,8 @@ pub fn seed_snapshot(
 pub fn is_unfinished_seed(log: &dyn LogStore, newest: &SnapshotMeta) -> bool {
     log.last_index() == 0
         && log.hard_state().term == 0
-        && newest.last_index == SEED_INDEX
-        && newest.last_term == SEED_INDEX
+        && newest.index == SEED_INDEX
+        && newest.term == SEED_INDEX
 }
 
 /// The second half of a seed: the log starts after the seeded snapshot.

@@ -43,9 +43,7 @@ use crate::runtime::consensus::SnapshotEvent;
 use crate::runtime::error::RaftError;
 use crate::runtime::shared::Shared;
 use crate::runtime::snapshot_retry::{FailureKind, Reports};
-use crate::storage::{
-    IncomingSnapshotFile, SnapshotMeta, SnapshotReader, SnapshotStore, StorageError,
-};
+use crate::storage::{IncomingSnapshotFile, SnapshotReader, SnapshotStore, StorageError};
 
 /// Work for the snapshot thread.
 pub(crate) enum SnapshotJob {
@@ -233,13 +231,14 @@ impl<'a> Mover<'a> {
     /// Makes the chunk durable; the last one publishes the snapshot, if
     /// its data is what the leader announced.
     fn write_chunk(&mut self, write: SnapshotWrite) -> Result<(), ChunkError> {
-        let meta = storage_meta(&write.meta);
         let continues = |incoming: &IncomingSnapshotFile<'_>| {
-            incoming.meta() == &meta && incoming.content() == write.content
+            incoming.meta() == &write.meta && incoming.content() == write.content
         };
         if write.offset == 0 {
             self.incoming = None;
-            let created = self.store.create_incoming(meta.clone(), write.content);
+            let created = self
+                .store
+                .create_incoming(write.meta.clone(), write.content);
             self.incoming = Some(created.map_err(ChunkError::failed)?);
         } else if !self.incoming.as_ref().is_some_and(continues) {
             // The first chunk since a restart: reopen what is durable.
@@ -282,14 +281,5 @@ enum ChunkError {
 impl ChunkError {
     fn failed(error: StorageError) -> Self {
         ChunkError::Failed(error.to_string())
-    }
-}
-
-/// The store's description of the snapshot the core describes.
-pub(crate) fn storage_meta(meta: &ordo_core::SnapshotMeta) -> SnapshotMeta {
-    SnapshotMeta {
-        last_index: meta.index,
-        last_term: meta.term,
-        membership: meta.membership.clone(),
     }
 }

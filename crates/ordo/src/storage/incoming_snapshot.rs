@@ -44,11 +44,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use ordo_core::SnapshotContent;
+use ordo_core::{SnapshotContent, SnapshotMeta};
 
 use crate::storage::error::StorageError;
 use crate::storage::fs::FsFile;
-use crate::storage::snapshot::{SnapshotMeta, SnapshotStore, encode_header, read_header, seal};
+use crate::storage::snapshot::{SnapshotStore, encode_header, read_header, seal};
 
 const DATA_FILE: &str = "incoming.snap.partial";
 const PROGRESS_FILE: &str = "incoming.snap.progress";
@@ -414,7 +414,7 @@ impl IncomingSnapshotFile<'_> {
         }
         let store = self.store;
         let data_path = store.dir().join(DATA_FILE);
-        let path = store.snapshot_path(self.meta.last_index, self.meta.last_term);
+        let path = store.snapshot_path(self.meta.index, self.meta.term);
         seal(
             self.data.as_ref(),
             &data_path,

@@ -57,12 +57,13 @@ pub use incoming_snapshot::IncomingSnapshotFile;
 pub use log_store::{Durable, LogStore};
 pub use mem::MemLogStore;
 pub use repair::{RepairOptions, RepairReport, repair_log_dir};
-pub use snapshot::{
-    SNAPSHOT_CHUNK_BYTES, SnapshotMeta, SnapshotReader, SnapshotStore, SnapshotWriter,
-};
+pub use snapshot::{SNAPSHOT_CHUNK_BYTES, SnapshotReader, SnapshotStore, SnapshotWriter};
 pub use wal::{Durability, WalConfig, WalLogStore};
 
-// What a `LogStore` reads and writes: ordo-core's types, re-exported so that
-// an implementation depends on `ordo` alone. The core's log entry is
+// What a `LogStore` reads and writes, and what a snapshot covers: ordo-core's
+// types, re-exported so that an implementation depends on `ordo` alone. The
+// core's log entry is
 // `LogEntry` here, beside the typed `ordo::Entry<C>` a state machine applies.
-pub use ordo_core::{Entry as LogEntry, EntryPayload, LogRead, LogReadError, Persist, PersistId};
+pub use ordo_core::{
+    Entry as LogEntry, EntryPayload, LogRead, LogReadError, Persist, PersistId, SnapshotMeta,
+};

@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! header  := magic "ORDOSNAP" | format version u32 | metadata length u32 | CRC32C(metadata) u32
-//! meta    := SnapshotMeta as JSON (self-describing, so fields can be added)
+//! meta    := SnapshotMeta as JSON (self-describing, so fields can be added),
+//!            with its indexes named `last_index` and `last_term`
 //! data    := the state machine's bytes, as streamed
 //! trailer := data length u64 | CRC32C(data) u32 | magic "ORDOSEND"
 //! ```
@@ -29,7 +30,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ordo_core::{Index, Membership, SnapshotContent, Term};
+use ordo_core::{Index, Membership, SnapshotContent, SnapshotMeta, Term};
 use serde::{Deserialize, Serialize};
 
 use crate::storage::error::StorageError;
@@ -46,15 +47,35 @@ const META_BYTES_MAX: u32 = 16 << 20;
 /// Size of the writer's buffer: data reaches the file in chunks of this size.
 pub const SNAPSHOT_CHUNK_BYTES: usize = 256 << 10;
 
-/// What a snapshot covers.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SnapshotMeta {
-    /// The last log index the snapshot includes.
-    pub last_index: Index,
-    /// The term of that entry.
-    pub last_term: Term,
-    /// The membership as of `last_index`.
-    pub membership: Membership,
+/// [`SnapshotMeta`] as a snapshot file's header stores it. The format is older
+/// than the one `SnapshotMeta` (the core's): its names stay `last_index` and
+/// `last_term`, so files written before and after the rename read the same
+/// (the field order too, as the JSON is checksummed but never compared).
+#[derive(Serialize, Deserialize)]
+struct MetaOnDisk {
+    last_index: Index,
+    last_term: Term,
+    membership: Membership,
+}
+
+impl From<&SnapshotMeta> for MetaOnDisk {
+    fn from(meta: &SnapshotMeta) -> Self {
+        MetaOnDisk {
+            last_index: meta.index,
+            last_term: meta.term,
+            membership: meta.membership.clone(),
+        }
+    }
+}
+
+impl From<MetaOnDisk> for SnapshotMeta {
+    fn from(on_disk: MetaOnDisk) -> Self {
+        SnapshotMeta {
+            index: on_disk.last_index,
+            term: on_disk.last_term,
+            membership: on_disk.membership,
+        }
+    }
 }
 
 /// A directory of snapshot files; keeps the newest durable one.
@@ -120,7 +141,7 @@ impl SnapshotStore {
     /// # Errors
     /// I/O errors creating the temporary file.
     pub fn create(&self, meta: SnapshotMeta) -> Result<SnapshotWriter<'_>, StorageError> {
-        let path = self.snapshot_path(meta.last_index, meta.last_term);
+        let path = self.snapshot_path(meta.index, meta.term);
         let tmp_path = path.with_extension("snap.tmp");
         let file = self
             .fs
@@ -300,9 +321,11 @@ impl SnapshotStore {
 /// A snapshot file's header: magic, version, metadata length and checksum,
 /// then the metadata. `path` is only for errors.
 pub(super) fn encode_header(meta: &SnapshotMeta, path: &Path) -> Result<Vec<u8>, StorageError> {
-    let meta_json = serde_json::to_vec(meta).map_err(|error| StorageError::SnapshotMetadata {
-        path: path.to_path_buf(),
-        reason: error.to_string(),
+    let meta_json = serde_json::to_vec(&MetaOnDisk::from(meta)).map_err(|error| {
+        StorageError::SnapshotMetadata {
+            path: path.to_path_buf(),
+            reason: error.to_string(),
+        }
     })?;
     let mut header = Vec::with_capacity(HEADER_BYTES as usize + meta_json.len());
     header.extend_from_slice(&MAGIC);
@@ -376,8 +399,9 @@ pub(super) fn read_header(
     if crc32c::crc32c(&meta_json) != u32::from_le_bytes(field(&header[16..20])) {
         return Err(bad("metadata checksum does not match".to_string()));
     }
-    let meta = serde_json::from_slice(&meta_json).map_err(|error| bad(error.to_string()))?;
-    Ok((meta, file, HEADER_BYTES + u64::from(meta_bytes)))
+    let meta: MetaOnDisk =
+        serde_json::from_slice(&meta_json).map_err(|error| bad(error.to_string()))?;
+    Ok((meta.into(), file, HEADER_BYTES + u64::from(meta_bytes)))
 }
 
 /// A snapshot being written: an [`io::Write`] sink. Call

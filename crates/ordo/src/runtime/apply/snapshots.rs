@@ -25,8 +25,8 @@ impl<S: StateMachine> Applier<S> {
             return;
         };
         let meta = SnapshotMeta {
-            last_index: self.applied_index,
-            last_term: self.applied_term,
+            index: self.applied_index,
+            term: self.applied_term,
             membership: self.membership.clone(),
         };
         let header = SnapshotHeader::new(self.shared.directory().logged_all().clone());
@@ -39,13 +39,9 @@ impl<S: StateMachine> Applier<S> {
         self.snapshot_store = Some(store);
         let built = match taken {
             Some(Ok(meta)) => {
-                let last_index = meta.last_index;
+                let last_index = meta.index;
                 self.events.send(Event::SnapshotTaken { last_index });
-                Some(ordo_core::SnapshotMeta {
-                    index: meta.last_index,
-                    term: meta.last_term,
-                    membership: meta.membership,
-                })
+                Some(meta)
             }
             Some(Err(failure)) => {
                 // Not fatal: the log still holds everything; the consensus
@@ -85,7 +81,7 @@ impl<S: StateMachine> Applier<S> {
     /// Replaces the state with the received snapshot `meta` (already durable
     /// in the store). Proposals it covers may or may not be in it: their
     /// outcome is unknown. Later ones stay: their entries may still come.
-    pub(super) fn install(&mut self, meta: ordo_core::SnapshotMeta) {
+    pub(super) fn install(&mut self, meta: SnapshotMeta) {
         let Some(store) = self.snapshot_store.clone() else {
             let error = RaftError::Snapshot("no snapshot store to install from".into());
             self.shared.fail(error);

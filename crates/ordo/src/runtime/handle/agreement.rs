@@ -31,13 +31,13 @@ pub(super) fn reconcile(
     newest: Option<&SnapshotMeta>,
 ) -> Result<(), RaftError> {
     let log_first_index = log.first_index();
-    let covered = newest.map_or(0, |meta| meta.last_index);
+    let covered = newest.map_or(0, |meta| meta.index);
     if log_first_index > covered + 1 {
         let error = StorageError::SnapshotMissing {
             log_dir: log.location().map(Path::to_path_buf),
             snapshot_dir: snapshot_dir.map(Path::to_path_buf),
             log_first_index,
-            snapshot_index: newest.map(|meta| meta.last_index),
+            snapshot_index: newest.map(|meta| meta.index),
         };
         tracing::error!(%error, "refusing to start");
         return Err(error.into());
@@ -46,18 +46,17 @@ pub(super) fn reconcile(
         return Ok(());
     };
     let log_last_index = log.last_index();
-    let log_reaches_it =
-        meta.last_index <= log_last_index && log.term(meta.last_index) == Ok(meta.last_term);
+    let log_reaches_it = meta.index <= log_last_index && log.term(meta.index) == Ok(meta.term);
     if !log_reaches_it {
         tracing::warn!(
-            snapshot_index = meta.last_index,
-            snapshot_term = meta.last_term,
+            snapshot_index = meta.index,
+            snapshot_term = meta.term,
             log_first_index,
             log_last_index,
             "finishing the install of a received snapshot interrupted by a restart: \
              resetting the log to it"
         );
-        log.reset(meta.last_index, meta.last_term)?;
+        log.reset(meta.index, meta.term)?;
     }
     Ok(())
 }

@@ -260,7 +260,7 @@ fn partial_snapshot(
     let meta = incoming.meta().clone();
     let content = incoming.content();
     let received_bytes = incoming.received_bytes();
-    if meta.last_index <= applied_index || received_bytes == 0 {
+    if meta.index <= applied_index || received_bytes == 0 {
         incoming.discard()?;
         return Ok(None);
     }
@@ -268,7 +268,7 @@ fn partial_snapshot(
         // More than the snapshot it announces: damage that passed the
         // progress record's checksums. Resuming could never finish.
         tracing::warn!(
-            snapshot_index = meta.last_index,
+            snapshot_index = meta.index,
             received_bytes,
             announced_bytes = content.data_bytes,
             "a partly received snapshot holds more bytes than it announces; starting the \
@@ -278,15 +278,10 @@ fn partial_snapshot(
         return Ok(None);
     }
     tracing::info!(
-        snapshot_index = meta.last_index,
+        snapshot_index = meta.index,
         received_bytes,
         "resuming a snapshot transfer"
     );
-    let meta = ordo_core::SnapshotMeta {
-        index: meta.last_index,
-        term: meta.last_term,
-        membership: meta.membership,
-    };
     Ok(Some(PartialSnapshot {
         meta,
         content,
@@ -318,17 +313,13 @@ fn restore_latest<S: StateMachine>(mut parts: Parts<S>) -> Result<(Parts<S>, Res
     let header = restore_from(&mut parts.state_machine, &mut reader)
         .map_err(|error| RaftError::StateMachine(format!("restore failed: {error}")))?;
     tracing::info!(
-        last_index = meta.last_index,
+        last_index = meta.index,
         "state machine restored from snapshot"
     );
     let restored = Restored {
-        applied_index: meta.last_index,
-        applied_term: meta.last_term,
-        snapshot: Some(ordo_core::SnapshotMeta {
-            index: meta.last_index,
-            term: meta.last_term,
-            membership: meta.membership,
-        }),
+        applied_index: meta.index,
+        applied_term: meta.term,
+        snapshot: Some(meta),
         partial: None,
         snapshot_members: header.into_members(),
         hints: Members::new(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use ordo_core::NodeId;
 use thiserror::Error;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tokio_util::sync::CancellationToken;
@@ -23,9 +23,10 @@ use super::proto::{MessageBatch, StreamClosed};
 use super::{BATCH_OVERHEAD_BYTES, MAX_MESSAGES_PER_BATCH};
 use crate::transport::Inbox;
 use crate::transport::codec::DecodeLimits;
-use crate::transport::codec::handshake::{LocalIdentity, Refusal, RefusalReason};
+use crate::transport::codec::handshake::LocalIdentity;
 use crate::transport::link::{
-    AfterDelivery, Counters, InboundLink, InboundRegistration, Links, NetworkConfig, Refused,
+    Admitted, AfterDelivery, Counters, HandshakeSlots, InboundLink, InboundRegistration, Links,
+    NetworkConfig, Refused,
 };
 
 /// Most concurrent streams on one HTTP/2 connection. A peer needs one.
@@ -63,8 +64,8 @@ impl Service {
     /// Serves on `listener` until the transport stops.
     pub(super) async fn run(self, listener: TcpListener) {
         let cancel = self.links.cancellation().clone();
-        let slots = Arc::new(Semaphore::new(self.config.max_pending_handshakes));
         let counters = Arc::clone(self.links.counters());
+        let slots = HandshakeSlots::new(self.config.max_pending_handshakes, Arc::clone(&counters));
         let handshake_timeout = self.config.handshake_timeout;
         let guard_cancel = cancel.clone();
         let incoming = TcpListenerStream::new(listener).filter_map(move |accepted| {
@@ -76,11 +77,7 @@ impl Service {
                 }
             };
             let remote = stream.peer_addr().ok()?;
-            let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-                warn!(%remote, "too many pending handshakes; closing the new connection");
-                Counters::bump(&counters.handshakes_shed);
-                return None;
-            };
+            let slot = slots.take(remote)?;
             let _ = stream.set_nodelay(true);
             Some(Ok::<_, std::io::Error>(GuardedStream::new(
                 stream,
@@ -114,12 +111,6 @@ impl Service {
             }
             () = forced => debug!("gRPC server stopped without waiting for its connections"),
         }
-    }
-
-    fn refuse(&self, refusal: Refusal) -> Status {
-        warn!(reason = %refusal.reason, detail = %refusal.detail, "handshake refused");
-        Counters::bump(&self.links.counters().handshakes_refused);
-        identity::refusal_status(&refusal)
     }
 
     /// Delivers every message of `batches` after checking it, until the
@@ -192,11 +183,14 @@ impl Service {
             InboundError::TooManyMessages { .. } | InboundError::Oversized { .. } => {
                 (Some(&counters.closed_oversized), Code::OutOfRange)
             }
-            InboundError::Refused(Refused::Malformed(_)) => {
-                (Some(&counters.closed_malformed), Code::InvalidArgument)
-            }
-            InboundError::Refused(Refused::ForgedSender { .. } | Refused::Misaddressed { .. }) => {
-                (Some(&counters.closed_forged), Code::PermissionDenied)
+            InboundError::Refused(refused) => {
+                let code = match refused {
+                    Refused::Malformed(_) => Code::InvalidArgument,
+                    Refused::ForgedSender { .. } | Refused::Misaddressed { .. } => {
+                        Code::PermissionDenied
+                    }
+                };
+                (Some(refused.counter(counters)), code)
             }
         };
         match counter {
@@ -218,35 +212,25 @@ impl RaftTransport for Service {
         &self,
         request: Request<Streaming<MessageBatch>>,
     ) -> Result<Response<Self::StreamStream>, Status> {
-        let hello = identity::hello(request.metadata()).map_err(|detail| {
-            self.refuse(Refusal {
-                reason: RefusalReason::Malformed,
-                detail,
-            })
-        })?;
-        let welcome = hello
-            .answer(&self.identity, |id| self.links.is_peer(id))
-            .map_err(|refusal| self.refuse(refusal))?;
-        let registration = self.links.register_inbound(hello.from).ok_or_else(|| {
-            self.refuse(Refusal {
-                reason: RefusalReason::UnknownNode,
-                detail: format!("node {} was removed", hello.from),
-            })
-        })?;
+        let hello = identity::hello(request.metadata());
+        let Admitted {
+            peer,
+            welcome,
+            registration,
+        } = self
+            .links
+            .answer_hello(&self.identity, hello)
+            .map_err(|refusal| identity::refusal_status(&refusal))?;
         if let Some(admission) = request.extensions().get::<Admission>() {
             admission.admit();
         }
         Counters::bump(&self.links.counters().connections_accepted);
-        info!(peer = hello.from, "accepted a gRPC stream");
+        info!(peer, "accepted a gRPC stream");
         let (closing, closed) = mpsc::channel(1);
-        let span = tracing::info_span!(
-            "ordo_grpc_inbound",
-            node = self.identity.node_id,
-            peer = hello.from
-        );
-        let task =
-            self.clone()
-                .serve_stream(hello.from, request.into_inner(), registration, closing);
+        let span = tracing::info_span!("ordo_grpc_inbound", node = self.identity.node_id, peer);
+        let task = self
+            .clone()
+            .serve_stream(peer, request.into_inner(), registration, closing);
         self.links.spawn(task.instrument(span));
         let mut response = Response::new(ReceiverStream::new(closed));
         identity::put_welcome(response.metadata_mut(), &welcome);

@@ -4,6 +4,8 @@
 //! removed meanwhile, and hand it over — waiting while the node's inbox is
 //! full, so a slow node slows its senders instead of growing memory.
 
+use std::sync::atomic::AtomicU64;
+
 use bytes::Bytes;
 use ordo_core::NodeId;
 use thiserror::Error;
@@ -33,6 +35,16 @@ pub(crate) enum Refused {
         /// The node it is addressed to.
         to: NodeId,
     },
+}
+
+impl Refused {
+    /// The counter of inbound connections closed for this reason.
+    pub(crate) fn counter<'a>(&self, counters: &'a Counters) -> &'a AtomicU64 {
+        match self {
+            Refused::Malformed(_) => &counters.closed_malformed,
+            Refused::ForgedSender { .. } | Refused::Misaddressed { .. } => &counters.closed_forged,
+        }
+    }
 }
 
 /// Whether the connection goes on reading after a message.

@@ -1,8 +1,9 @@
 //! What the TCP and gRPC transports share: the peer table with one bounded
 //! send queue per peer, the dialer loop that keeps one outbound connection
 //! per peer alive (reconnecting with jittered exponential back-off and
-//! reporting unreachable peers), the table of authenticated inbound
-//! connections, and the counters.
+//! reporting unreachable peers), the admission of inbound connections
+//! (pending-handshake slots, answering the hello), the table of
+//! authenticated inbound connections, and the counters.
 //!
 //! ```text
 //! send(msg) --try_send--> [queue of peer 2] --> dialer task 2 --connect/handshake--> peer 2
@@ -16,6 +17,7 @@
 //! Everything else (when to retry, what to drop, what to tell the node) is
 //! decided here once.
 
+mod admission;
 pub(crate) mod backoff;
 mod config;
 mod inbound;
@@ -35,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info, warn};
 
+pub(crate) use self::admission::{Admitted, HandshakeSlots};
 use self::backoff::Backoff;
 pub(crate) use self::config::check_peer;
 pub use self::config::{DEFAULT_MAX_FRAME_BYTES, NetworkConfig, NetworkConfigError};

@@ -10,7 +10,7 @@ use thiserror::Error;
 use tokio::io::AsyncWrite;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, warn};
@@ -19,12 +19,13 @@ use super::dial::TcpWire;
 use super::io::{FrameReader, ReadError, write_chunks};
 use crate::transport::Inbox;
 use crate::transport::codec::handshake::{
-    Hello, LocalIdentity, MAX_HANDSHAKE_BYTES, Refusal, RefusalReason, Reply,
+    Hello, LocalIdentity, MAX_HANDSHAKE_BYTES, Refusal, Reply,
 };
 use crate::transport::codec::{DecodeLimits, FrameBatch};
 use crate::transport::link::NetworkConfig;
 use crate::transport::link::{
-    AfterDelivery, Counters, InboundLink, InboundRegistration, Links, Refused,
+    Admitted, AfterDelivery, Counters, HandshakeSlots, InboundLink, InboundRegistration, Links,
+    Refused,
 };
 
 /// Longest wait when telling a refused caller why.
@@ -40,7 +41,7 @@ pub(super) struct Acceptor {
     pub(super) config: Arc<NetworkConfig>,
     pub(super) links: Arc<Links<TcpWire>>,
     pub(super) inbox: Inbox,
-    pub(super) handshake_slots: Arc<Semaphore>,
+    pub(super) handshake_slots: HandshakeSlots,
     pub(super) limits: DecodeLimits,
 }
 
@@ -76,9 +77,7 @@ impl Acceptor {
     /// Starts serving a new connection, unless too many handshakes are
     /// already pending.
     fn admit(self: &Arc<Self>, stream: TcpStream, remote: SocketAddr) {
-        let Ok(slot) = Arc::clone(&self.handshake_slots).try_acquire_owned() else {
-            warn!(%remote, limit = self.config.max_pending_handshakes, "too many pending handshakes; closing the new connection");
-            Counters::bump(&self.links.counters().handshakes_shed);
+        let Some(slot) = self.handshake_slots.take(remote) else {
             return;
         };
         let span = tracing::info_span!("ordo_inbound", node = self.identity.node_id, %remote);
@@ -143,55 +142,23 @@ impl Acceptor {
             }
             Err(error) => Err(error.to_string()),
         };
-        let hello = match hello {
-            Ok(hello) => hello,
-            Err(detail) => {
-                let refusal = Refusal {
-                    reason: RefusalReason::Malformed,
-                    detail,
-                };
-                self.refuse(writer, refusal).await;
-                return None;
-            }
-        };
-        let welcome = match hello.answer(&self.identity, |id| self.links.is_peer(id)) {
-            Ok(welcome) => welcome,
+        let Admitted {
+            peer,
+            welcome,
+            registration,
+        } = match self.links.answer_hello(&self.identity, hello) {
+            Ok(admitted) => admitted,
             Err(refusal) => {
-                self.refuse(writer, refusal).await;
+                tell_refusal(writer, refusal).await;
                 return None;
             }
-        };
-        let Some(registration) = self.links.register_inbound(hello.from) else {
-            let refusal = Refusal {
-                reason: RefusalReason::UnknownNode,
-                detail: format!("node {} was removed", hello.from),
-            };
-            self.refuse(writer, refusal).await;
-            return None;
         };
         let mut batch = FrameBatch::new();
         batch
             .push_payload(&Reply::Welcome(welcome).encode(), MAX_HANDSHAKE_BYTES)
             .ok()?;
         write_chunks(writer, batch.take_chunks()).await.ok()?;
-        Some((hello.from, registration))
-    }
-
-    async fn refuse<W: AsyncWrite + Unpin>(&self, writer: &mut W, refusal: Refusal) {
-        warn!(reason = %refusal.reason, detail = %refusal.detail, "handshake refused; closing the connection");
-        Counters::bump(&self.links.counters().handshakes_refused);
-        let mut batch = FrameBatch::new();
-        if batch
-            .push_payload(&Reply::Refusal(refusal).encode(), MAX_HANDSHAKE_BYTES)
-            .is_ok()
-        {
-            // The caller may be gone or hostile: telling it is a courtesy.
-            let _ = timeout(
-                REFUSAL_WRITE_TIMEOUT,
-                write_chunks(writer, batch.take_chunks()),
-            )
-            .await;
-        }
+        Some((peer, registration))
     }
 
     /// Hands every message from `peer` to the node, after checking it, until
@@ -237,10 +204,7 @@ impl Acceptor {
             InboundError::Read(ReadError::Truncated { .. }) => Some(&counters.closed_truncated),
             InboundError::Read(ReadError::Idle(_)) => Some(&counters.closed_idle),
             InboundError::Read(ReadError::Closed | ReadError::Io(_)) => None,
-            InboundError::Refused(Refused::Malformed(_)) => Some(&counters.closed_malformed),
-            InboundError::Refused(Refused::ForgedSender { .. } | Refused::Misaddressed { .. }) => {
-                Some(&counters.closed_forged)
-            }
+            InboundError::Refused(refused) => Some(refused.counter(counters)),
         };
         match counter {
             Some(counter) => {
@@ -249,5 +213,21 @@ impl Acceptor {
             }
             None => info!(peer, %error, "connection ended"),
         }
+    }
+}
+
+/// Tells a refused caller why, before the connection closes.
+async fn tell_refusal<W: AsyncWrite + Unpin>(writer: &mut W, refusal: Refusal) {
+    let mut batch = FrameBatch::new();
+    if batch
+        .push_payload(&Reply::Refusal(refusal).encode(), MAX_HANDSHAKE_BYTES)
+        .is_ok()
+    {
+        // The caller may be gone or hostile: telling it is a courtesy.
+        let _ = timeout(
+            REFUSAL_WRITE_TIMEOUT,
+            write_chunks(writer, batch.take_chunks()),
+        )
+        .await;
     }
 }

@@ -9,7 +9,7 @@ use ordo_core::{Message, NodeId};
 use thiserror::Error;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
 use tracing::error;
 
@@ -21,7 +21,7 @@ use crate::transport::codec::handshake::{
 };
 use crate::transport::codec::{DecodeError, FrameBatch};
 use crate::transport::link::NetworkConfig;
-use crate::transport::link::{Counters, Links, StreamEnd, Wire};
+use crate::transport::link::{Counters, HandshakeSlots, Links, StreamEnd, Wire};
 
 /// The TCP wire: length-prefixed frames, the handshake as the first frame
 /// each way, and outbound connections that carry one direction only (see
@@ -91,7 +91,10 @@ impl Wire for TcpWire {
             config: Arc::clone(&self.config),
             links,
             inbox,
-            handshake_slots: Arc::new(Semaphore::new(self.config.max_pending_handshakes)),
+            handshake_slots: HandshakeSlots::new(
+                self.config.max_pending_handshakes,
+                Arc::clone(&self.counters),
+            ),
             limits: self.config.decode_limits(),
         });
         acceptor.run(listener)
