@@ -184,24 +184,29 @@
 //!   runtime's own (`envelope.rs`: every command entry carries a one-byte tag,
 //!   the application's commands or the runtime's) holding the new member's
 //!   information. Only a change the core accepted gets one, so refused or
-//!   retried changes leave nothing. [`RaftNode::set_member_info`] logs a
+//!   retried changes leave nothing. [`RaftNode::update_member_info`] logs a
 //!   member that moved; a new leader logs its own
 //!   ([`RaftConfig::address`], [`RaftConfig::peer_address`],
-//!   [`RaftConfig::labels`]) when the log does not carry it yet.
-//! - Each node learns it when the entry is **applied**, never when appended:
-//!   an entry a new leader truncates never leaves a stale address. Every node
-//!   holds the same information at the same applied index
-//!   ([`RaftNode::member_infos`], [`Event::MemberInfoChanged`]).
+//!   [`RaftConfig::labels`]) when the log it applied says otherwise. Each
+//!   entry is merged into what was logged ([`MemberInfo::updated_by`]).
+//! - What nodes **report** ([`RaftNode::member_infos`], redirects) is
+//!   learned when the entry is applied, never when appended: an entry a new
+//!   leader truncates never reaches a client. The logged part is the same on
+//!   every node at the same applied index ([`Event::MemberInfoChanged`]).
+//! - Where transports **dial** follows the log as appended: a member that
+//!   moved may be needed to commit the very entry that says so, and a voter
+//!   added directly must be reached before its configuration commits. An
+//!   entry the log truncates stops being dialed; at start, the log's
+//!   unapplied suffix counts as appended ([`RaftNode::member_hints`]).
 //! - Snapshots carry what was logged up to their index in a small header
 //!   before the state machine's bytes, so it outlives log compaction and
 //!   reaches nodes that catch up from a snapshot.
 //! - The transport hears of every member that joins, moves or leaves through
 //!   one hook, [`transport::Transport::update_peer`]: nothing polls, and
-//!   nobody copies addresses into it. A member that left the applied
-//!   configuration keeps its link for two election timeouts, long enough to
-//!   hear of its removal (`ordo-core`'s `raft/removal.rs`), then is removed.
-//!   At start, peer addresses in the log's unapplied suffix are used for
-//!   dialing only, so a group restarted all at once can still elect.
+//!   nobody copies addresses into it. Its peers are the members of the
+//!   configuration the core uses. A member that left it keeps its link for
+//!   ten election timeouts, long enough to hear of its removal (`ordo-core`'s
+//!   `raft/removal.rs`), then is removed and refused at the handshake.
 //!
 //! We chose this over adding addresses to `ordo_core::Membership`: the
 //! consensus core stays free of what only the runtime needs, and nothing in

@@ -16,9 +16,7 @@ use ordo::transport::{
     InProcessNetwork, InProcessTransport, Inbox, Message, Transport, TransportError,
 };
 use ordo::{Event, MemberInfo, NodeId, RaftConfig, RaftError, RaftNode};
-use runtime_support::{
-    Answer, Cluster, Kv, add, address, config, get, set, wait_until, wait_until_async,
-};
+use runtime_support::{Answer, Cluster, Kv, add, address, config, get, set, wait_until};
 
 type Stores = BTreeMap<NodeId, Arc<MemLogStore>>;
 
@@ -250,13 +248,15 @@ async fn a_new_leader_logs_its_own_address() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn set_member_info_reaches_every_node_and_is_refused_off_the_leader() {
+async fn update_member_info_reaches_every_node_and_is_refused_off_the_leader() {
     let (cluster, _stores) = group(None).await;
     let leader = cluster.leader().await;
     let follower = cluster.follower_of(leader);
     cluster
         .change("set an address", |leader| async move {
-            leader.set_member_info(follower, "moved:9000".into()).await
+            leader
+                .update_member_info(follower, "moved:9000".into())
+                .await
         })
         .await;
     for node in cluster.nodes.values() {
@@ -267,42 +267,66 @@ async fn set_member_info_reaches_every_node_and_is_refused_off_the_leader() {
     }
     match cluster
         .node(follower)
-        .set_member_info(follower, "x:1".into())
+        .update_member_info(follower, "x:1".into())
         .await
     {
         Err(RaftError::NotLeader { .. }) => {}
         other => panic!("a follower must refuse set_address: {other:?}"),
     }
-    match cluster.node(leader).set_member_info(99, "x:1".into()).await {
+    match cluster
+        .node(leader)
+        .update_member_info(99, "x:1".into())
+        .await
+    {
         Err(RaftError::InvalidMembershipChange(_)) => {}
         other => panic!("a stranger's address must be refused: {other:?}"),
     }
 }
 
-/// A leader cut off from the group appends an address entry that never
-/// commits. No node learns it: not the old leader (it would have, had
-/// addresses been learned when appended), and not after the new leader's
-/// log replaced that entry.
+/// A leader cut off from the group appends an entry moving a follower that
+/// never commits. Its transport dials the new address at once (a member
+/// that moved may be needed to commit the entry that says so), but no node
+/// reports it (it would have, had information been learned when appended);
+/// once the new leader's log replaced the entry, the old leader dials the
+/// old address again, and nobody ever reported the new one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_entry_truncated_before_it_applies_leaves_no_address() {
-    let (cluster, _stores) = group(None).await;
+async fn an_entry_truncated_before_it_applies_is_dialed_but_never_reported() {
+    let mut cluster = Cluster {
+        network: InProcessNetwork::new(),
+        ids: vec![1, 2, 3],
+        nodes: BTreeMap::new(),
+    };
+    let mut views = BTreeMap::new();
+    for id in 1..=3 {
+        // Slow elections: the cut-off leader keeps leading long enough to
+        // append, however loaded the machine.
+        let config = RaftConfig {
+            election_timeout_min: std::time::Duration::from_millis(1000),
+            election_timeout_max: std::time::Duration::from_millis(2000),
+            ..with_peer_addresses(config(id, &[1, 2, 3]))
+        };
+        views.insert(id, start_watched(&mut cluster, config).await);
+    }
     let old = cluster.leader().await;
     let follower = cluster.follower_of(old);
+    let original = format!("peer-{follower}");
     cluster.network.isolate(old);
-    let appended_before = cluster.node(old).status().await.unwrap().last_log_index;
+    let moved = MemberInfo::new("stale:1").with_peer_address("peer-moved");
     let stale = {
         let node = cluster.node(old).clone();
-        tokio::spawn(async move { node.set_member_info(follower, "stale:1".into()).await })
+        tokio::spawn(async move { node.update_member_info(follower, moved).await })
     };
-    let node = cluster.node(old);
-    wait_until_async("the entry to be appended on the cut-off leader", || async {
-        let status = node.status().await.ok()?;
-        (status.last_log_index > appended_before).then_some(())
+    let told = |id: NodeId| views[&id].lock().unwrap().get(&follower).cloned();
+    wait_until("the cut-off leader to dial the appended address", || {
+        (told(old).as_deref() == Some("peer-moved")).then_some(())
     })
     .await;
-    assert_eq!(client_address(node, follower), Some(address(follower)));
-    // A new leader on the majority side; its next entries replace the
-    // uncommitted one when the old leader rejoins.
+    assert_eq!(
+        client_address(cluster.node(old), follower),
+        Some(address(follower))
+    );
+    assert_eq!(told(follower), None, "a node never dials itself");
+
     let new_leader = wait_until("a leader on the majority side", || {
         let mut others = cluster.ids.iter().filter(|&&id| id != old);
         others.find(|&&id| cluster.node(id).is_leader()).copied()
@@ -310,17 +334,24 @@ async fn an_entry_truncated_before_it_applies_leaves_no_address() {
     .await;
     cluster.network.heal();
     let _ = stale.await;
-    let node = cluster.node(new_leader).clone();
-    let committed = async move { node.propose(set("after", 1)).await };
-    committed.await.unwrap();
+    cluster
+        .node(new_leader)
+        .propose(set("after", 1))
+        .await
+        .unwrap();
     cluster.converged(1).await;
+    wait_until("the old leader to dial the old address again", || {
+        (told(old) == Some(original.clone())).then_some(())
+    })
+    .await;
     for &id in &cluster.ids {
         assert_eq!(
             client_address(cluster.node(id), follower),
             Some(address(follower)),
-            "node {id} kept an address from a truncated entry"
+            "node {id} reported an address from a truncated entry"
         );
     }
+    cluster.stop_all().await;
 }
 
 /// What a transport was told: peer to address.
@@ -438,7 +469,7 @@ async fn the_transport_hears_of_members_joining_moving_and_leaving() {
     cluster
         .change("move it", |leader| {
             let moved = moved.clone();
-            async move { leader.set_member_info(4, moved).await }
+            async move { leader.update_member_info(4, moved).await }
         })
         .await;
     told_everywhere(&views, "the move on every node", |_, told| {
@@ -452,6 +483,14 @@ async fn the_transport_hears_of_members_joining_moving_and_leaving() {
             |leader| async move { leader.remove_node(4).await },
         )
         .await;
+    // Not at once: a departed member keeps its link long enough to hear of
+    // its removal (ten election timeouts, 3 s here).
+    for (id, told) in &views {
+        assert!(
+            told.lock().unwrap().contains_key(&4),
+            "node {id} cut 4 off at once"
+        );
+    }
     told_everywhere(&views, "the removal on every node", |_, told| {
         !told.contains_key(&4) && told.len() == 2
     })

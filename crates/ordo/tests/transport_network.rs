@@ -93,6 +93,12 @@ async fn many_queued_messages_are_coalesced_into_few_writes<W: Wire>() {
     for round in 0..1000 {
         assert_eq!(nodes[1].next_message().await, heartbeat(1, 2, round));
     }
+    // The sender counts a batch once its write returned, which may be just
+    // after the receiver read it.
+    eventually("the sender to count every message", || {
+        sender.stats().messages_sent - before.messages_sent >= 1000
+    })
+    .await;
     let after = sender.stats();
     let messages = after.messages_sent - before.messages_sent;
     let batches = after.batches_sent - before.batches_sent;

@@ -8,7 +8,10 @@
 //! says of this node with what this node is, and if they differ asks the
 //! leader to log the difference (or logs it itself when it leads). A
 //! request that fails is retried with a back-off, until it succeeds or an
-//! event makes it moot.
+//! event makes it moot; one that succeeded is asked again only on an event,
+//! or after `RETRY_MAX` in case its entry was lost. The leader logs nothing
+//! when what it applied says so already, so a node reporting itself while
+//! it catches up costs requests, not log entries.
 
 use std::time::Duration;
 
@@ -26,8 +29,16 @@ const RETRY_MAX: Duration = Duration::from_secs(10);
 /// How long one report may take.
 const REPORT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// What one attempt did.
+enum Report {
+    /// The log already says what this node is: nothing to do.
+    Settled,
+    /// Asked the leader (or logged it as the leader); not applied here yet.
+    Sent,
+}
+
 /// Makes the log carry `own` as this node's information: on the leader
-/// through [`RaftNode::set_member_info`], elsewhere by asking the leader
+/// through [`RaftNode::update_member_info`], elsewhere by asking the leader
 /// over HTTP (or, knowing no leader's URL, every other member, which
 /// redirect to it).
 pub(super) async fn report_own_address(
@@ -39,23 +50,30 @@ pub(super) async fn report_own_address(
     let mut events = node.events();
     let mut retry = RETRY_MIN;
     loop {
-        let settled = match report(&node, own_id, &own).await {
-            Ok(settled) => {
+        // Settled: wait for an event. Sent: for an event (the entry being
+        // applied is one), or RETRY_MAX in case it was lost. Failed: for an
+        // event or the back-off, doubling.
+        let wait = match report(&node, own_id, &own).await {
+            Ok(Report::Settled) => {
                 retry = RETRY_MIN;
-                settled
+                None
+            }
+            Ok(Report::Sent) => {
+                retry = RETRY_MIN;
+                Some(RETRY_MAX)
             }
             Err(error) => {
                 tracing::debug!(node_id = own_id, %error, "could not report this node's address yet");
-                false
+                let wait = retry;
+                retry = (retry * 2).min(RETRY_MAX);
+                Some(wait)
             }
         };
-        // Settled: nothing to do until an event says otherwise. Not
-        // settled: the next event, or the retry, whichever comes first.
         let timer = async {
-            if settled {
-                std::future::pending::<()>().await;
+            match wait {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => std::future::pending::<()>().await,
             }
-            tokio::time::sleep(retry).await;
         };
         tokio::select! {
             changed = shutdown.changed() => {
@@ -63,7 +81,7 @@ pub(super) async fn report_own_address(
                     return;
                 }
             }
-            () = timer => retry = (retry * 2).min(RETRY_MAX),
+            () = timer => {}
             event = next_relevant(&mut events) => {
                 if event.is_err() {
                     return;
@@ -85,23 +103,20 @@ async fn next_relevant(events: &mut ordo::EventStream) -> Result<(), EventStream
     }
 }
 
-/// One attempt. True if the log already says what `own` says (nothing to
-/// do); false if it was asked to and has not applied it yet.
+/// One attempt.
 async fn report(
     node: &RaftNode<KvStore>,
     own_id: NodeId,
     own: &MemberInfo,
-) -> Result<bool, Box<dyn std::error::Error + Send + Sync>> {
-    let members = node.member_infos();
-    let logged = members.get(&own_id).cloned().unwrap_or_default();
-    let wanted = with_addresses_of(&logged, own);
-    if wanted == logged {
-        return Ok(true);
+) -> Result<Report, Box<dyn std::error::Error + Send + Sync>> {
+    let logged = node.member_infos().remove(&own_id).unwrap_or_default();
+    if logged.updated_by(own) == logged {
+        return Ok(Report::Settled);
     }
     let leader = node.leader_id();
     if leader == Some(own_id) {
-        node.set_member_info(own_id, wanted).await?;
-        return Ok(false);
+        node.update_member_info(own_id, own.clone()).await?;
+        return Ok(Report::Sent);
     }
     // The leader if known; otherwise every other member (they redirect): a
     // node that moved its node address hears from no leader, which still
@@ -135,14 +150,5 @@ async fn report(
     Client::new(config)?
         .set_member_address(own_id, &body)
         .await?;
-    Ok(false)
-}
-
-/// `logged` with the addresses of `own`, its labels kept.
-pub(crate) fn with_addresses_of(logged: &MemberInfo, own: &MemberInfo) -> MemberInfo {
-    MemberInfo {
-        address: own.address.clone(),
-        peer_address: own.peer_address.clone(),
-        labels: logged.labels.clone(),
-    }
+    Ok(Report::Sent)
 }

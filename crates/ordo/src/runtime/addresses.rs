@@ -1,55 +1,62 @@
 //! Member addresses, with one owner: where each member is reached, and
 //! whatever else the application records about it ([`MemberInfo`]).
 //!
-//! # Where an address comes from
+//! # Where information comes from
 //! - This node's [`RaftConfig::peers`](crate::RaftConfig::peers):
-//!   *configured*. Its own [`RaftConfig`](crate::RaftConfig) address is not:
+//!   *configured*. Not its own [`RaftConfig`](crate::RaftConfig) address:
 //!   the directory says what the group knows, and the group knows a node's
 //!   own information only once it is logged.
 //! - The log: [`RaftNode::add_learner`](crate::RaftNode::add_learner),
 //!   [`RaftNode::add_node`](crate::RaftNode::add_node) and
-//!   [`RaftNode::set_member_info`](crate::RaftNode::set_member_info) append
-//!   a runtime entry naming the member's info (`envelope.rs`), and a new
-//!   leader appends its own when the log does not carry its configured one.
-//!   Snapshots carry what was logged up to their index. This is *logged*,
-//!   and it wins over *configured*.
+//!   [`RaftNode::update_member_info`](crate::RaftNode::update_member_info)
+//!   append a runtime entry naming a member's information (`envelope.rs`),
+//!   and a new leader appends its own when the log says otherwise. Each
+//!   entry is merged into what was logged before ([`MemberInfo::updated_by`]),
+//!   so an entry built from a stale view can only add or change what it
+//!   names, never erase the rest. Snapshots carry what was logged up to
+//!   their index.
 //!
-//! # Invariants
-//! - Logged information is learned when its entry is **applied** (or its
-//!   snapshot installed), never when appended: an entry a new leader
-//!   truncates never leaves a stale address behind. Only the apply stage
-//!   writes the directory, in log order, so every node holds the same logged
-//!   information at the same applied index.
-//! - The transport hears of every change through one hook,
-//!   [`Transport::update_peer`]: a member that joins or moves is added at
-//!   its peer address, a member that left the applied configuration is
-//!   removed [`DEPARTURE_GRACE_ELECTIONS`] election timeouts later (the
-//!   leader keeps replicating to a departed member until it has seen its
-//!   removal, and members answer its elections with a removal notice, which
-//!   both need the link; see `ordo-core`'s `raft/removal.rs`). Nothing
-//!   polls: the consensus task compares the directory's version after each
-//!   round of progress.
-//! - One exception to "learned when applied", for finding peers only: at
-//!   start, the member information in the log after the last applied index
-//!   (*hints*) is used to dial members this node knows no other peer
-//!   address for, and shown by
-//!   [`RaftNode::member_hints`](crate::RaftNode::member_hints). Without
-//!   them a group restarted all at once could not elect a leader when a
-//!   member's only address is in a suffix no node has applied yet, and a
-//!   node restarted at a new address (which no leader can reach) could not
-//!   tell anyone where it is. Hints never reach redirects or
-//!   [`RaftNode::member_infos`](crate::RaftNode::member_infos), and a hint
-//!   is dropped once an entry about its member is applied.
+//! # Two views, for two uses
+//! - **Applied** (*logged*, over *configured*): what
+//!   [`RaftNode::member_infos`](crate::RaftNode::member_infos) reports and
+//!   redirects name. Learned when an entry is applied (or its snapshot
+//!   installed), never when appended: an entry a new leader truncates never
+//!   reaches a client. Only the apply stage writes it, in log order, so the
+//!   logged part is the same on every node at the same applied index.
+//! - **Appended** (*pending*, by log index, over the applied view): where
+//!   the transport dials. The consensus task records each entry's
+//!   information as it is appended (and, at start, the log's unapplied
+//!   suffix), drops it when the log truncates it or the apply stage has
+//!   applied it, and the newest wins. Dialing must not wait for commit: a
+//!   member that moved may be needed to commit the very entry that says so,
+//!   and a voter added directly must be reached before its configuration
+//!   commits. A truncated entry stops being dialed when its truncation is
+//!   written. [`RaftNode::member_hints`](crate::RaftNode::member_hints)
+//!   shows this view, for finding members, never for redirects.
+//!
+//! # The transport
+//! It hears of every change through one hook, [`Transport::update_peer`],
+//! called by the consensus task after each round that changed the
+//! directory: nothing polls. Its peers are the members of the configuration
+//! the core uses (the newest appended one, as Raft requires), at their
+//! dialing address. A member that left it is removed
+//! [`DEPARTURE_GRACE_ELECTIONS`] election timeouts later: the leader keeps
+//! replicating to a departed member until it has seen its removal, and
+//! members answer its elections with a removal notice, which both need the
+//! link (`ordo-core`'s `raft/removal.rs`). A member cut off for longer than
+//! that does not hear of its removal: its connections are refused at the
+//! handshake from then on, so it disturbs nobody, and it keeps retrying
+//! until its operator stops it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ordo_core::NodeId;
+use ordo_core::{Index, NodeId};
 use serde::{Deserialize, Serialize};
 
 use crate::transport::Transport;
 
 /// How many election timeouts a departed member stays in the transport.
-pub(crate) const DEPARTURE_GRACE_ELECTIONS: u64 = 2;
+pub(crate) const DEPARTURE_GRACE_ELECTIONS: u64 = 10;
 
 /// What the group knows about one member: where clients and peers reach it,
 /// and the application's own labels. Replicated through the log, so every
@@ -63,6 +70,12 @@ pub(crate) const DEPARTURE_GRACE_ELECTIONS: u64 = 2;
 ///     .with_label("zone", "eu-1");
 /// assert_eq!(info.address, "http://10.0.0.4:8080");
 /// assert_eq!(MemberInfo::from("http://10.0.0.4:8080").peer_address, None);
+///
+/// // Logged information is merged: what an update leaves empty is kept,
+/// // and a label set to "" is removed.
+/// let moved = info.updated_by(&MemberInfo::new("http://10.0.0.5:8080").with_label("zone", ""));
+/// assert_eq!(moved.peer_address.as_deref(), Some("10.0.0.4:9000"));
+/// assert!(moved.labels.is_empty());
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct MemberInfo {
@@ -110,18 +123,25 @@ impl MemberInfo {
         self.address.is_empty() && self.peer_address.is_none() && self.labels.is_empty()
     }
 
-    /// `self`, with what `newer` says replacing what it says differently:
-    /// its non-empty address and peer address, and each of its labels.
-    pub(crate) fn updated_by(&self, newer: &MemberInfo) -> MemberInfo {
+    /// `self` as `update` changes it, the way the log applies an entry: a
+    /// non-empty address and a peer address replace the old ones (an empty
+    /// or missing one keeps it), each label is set, and a label set to an
+    /// empty value is removed.
+    #[must_use]
+    pub fn updated_by(&self, update: &MemberInfo) -> MemberInfo {
         let mut merged = self.clone();
-        if !newer.address.is_empty() {
-            merged.address.clone_from(&newer.address);
+        if !update.address.is_empty() {
+            merged.address.clone_from(&update.address);
         }
-        if newer.peer_address.is_some() {
-            merged.peer_address.clone_from(&newer.peer_address);
+        if update.peer_address.is_some() {
+            merged.peer_address.clone_from(&update.peer_address);
         }
-        for (key, value) in &newer.labels {
-            merged.labels.insert(key.clone(), value.clone());
+        for (key, value) in &update.labels {
+            if value.is_empty() {
+                merged.labels.remove(key);
+            } else {
+                merged.labels.insert(key.clone(), value.clone());
+            }
         }
         merged
     }
@@ -144,15 +164,16 @@ impl From<&str> for MemberInfo {
 /// Every member's information, by id.
 pub(crate) type Members = BTreeMap<NodeId, MemberInfo>;
 
-/// What this node knows about where members are. Shared by the stages
-/// behind a lock; only the apply stage changes it after start.
+/// What this node knows about where members are, in the two views the
+/// module docs describe. Shared by the stages behind a lock: the apply
+/// stage writes the applied view, the consensus task the appended one.
 #[derive(Debug, Default)]
 pub(crate) struct Directory {
     configured: Members,
     logged: Members,
-    hints: Members,
-    /// The members of the configuration applied last (at start, the latest
-    /// one in the log, which the core uses).
+    /// Information in appended entries not applied yet, by entry index.
+    pending: BTreeMap<Index, Members>,
+    /// The members of the configuration the core uses.
     members: BTreeSet<NodeId>,
     /// Bumped on every change, so readers notice one without comparing.
     version: u64,
@@ -164,23 +185,26 @@ impl Directory {
         Directory {
             members: configured.keys().copied().collect(),
             configured,
-            logged: Members::new(),
-            hints: Members::new(),
-            version: 0,
+            ..Directory::default()
         }
     }
 
     /// The node starts: `logged` from the snapshot it restored, `members`
-    /// the configuration the core starts with, `hints` the member
-    /// information of the log's unapplied suffix.
-    pub(crate) fn start(&mut self, logged: Members, members: BTreeSet<NodeId>, hints: Members) {
+    /// the configuration the core starts with, `pending` the information in
+    /// the log's unapplied suffix.
+    pub(crate) fn start(
+        &mut self,
+        logged: Members,
+        members: BTreeSet<NodeId>,
+        pending: BTreeMap<Index, Members>,
+    ) {
         self.logged = logged;
         self.members = members;
-        self.hints = hints;
+        self.pending = pending;
         self.version += 1;
     }
 
-    /// What is known of `id`: the logged information over the configured.
+    /// The applied view of `id`: what was logged, over what is configured.
     pub(crate) fn info(&self, id: NodeId) -> Option<MemberInfo> {
         match (self.configured.get(&id), self.logged.get(&id)) {
             (Some(configured), Some(logged)) => Some(configured.updated_by(logged)),
@@ -188,7 +212,7 @@ impl Directory {
         }
     }
 
-    /// What is known of every node, configured or logged.
+    /// The applied view of every node.
     pub(crate) fn all(&self) -> Members {
         let ids: BTreeSet<NodeId> = self
             .configured
@@ -201,16 +225,12 @@ impl Directory {
             .collect()
     }
 
-    /// What is known of every node with the hints over it: where a node
-    /// may try to reach members, never what it tells clients.
+    /// The appended view of every node: the applied one with the pending
+    /// entries merged in, in log order.
     pub(crate) fn hinted(&self) -> Members {
         let mut members = self.all();
-        for (&id, hint) in &self.hints {
-            let merged = match members.get(&id) {
-                Some(known) => known.updated_by(hint),
-                None => hint.clone(),
-            };
-            members.insert(id, merged);
+        for changes in self.pending.values() {
+            merge(&mut members, changes);
         }
         members
     }
@@ -225,19 +245,57 @@ impl Directory {
         &self.logged
     }
 
-    /// An applied entry said `changes` (each replaces what was logged).
-    pub(crate) fn learn(&mut self, changes: Members) {
-        if changes.is_empty() {
-            return;
-        }
-        for (id, info) in changes {
-            self.hints.remove(&id);
-            self.logged.insert(id, info);
-        }
+    /// An applied entry said `changes`.
+    pub(crate) fn learn(&mut self, changes: &Members) {
+        merge(&mut self.logged, changes);
         self.version += 1;
     }
 
-    /// An applied configuration entry made `members` the members.
+    /// A snapshot was installed: what it carries replaces what was logged,
+    /// and the log it replaced holds nothing pending any more.
+    pub(crate) fn restore(&mut self, logged: Members) {
+        self.logged = logged;
+        self.pending.clear();
+        self.version += 1;
+    }
+
+    /// Entries from `first` on were written, replacing any from `first` on,
+    /// and those of them carrying member information carry `changes`.
+    pub(crate) fn appended(&mut self, first: Index, changes: Vec<(Index, Members)>) {
+        let truncated = self.pending.split_off(&first);
+        if truncated.is_empty() && changes.is_empty() {
+            return;
+        }
+        self.pending.extend(changes);
+        self.version += 1;
+    }
+
+    /// True if appended entries from `first` on change nothing here (none
+    /// pending there, none carried): the common case, checked under a
+    /// read lock.
+    pub(crate) fn unaffected_by_append(&self, first: Index) -> bool {
+        self.pending.range(first..).next().is_none()
+    }
+
+    /// Entries through `index` are applied: what they carried is in the
+    /// applied view now.
+    pub(crate) fn applied_through(&mut self, index: Index) {
+        if self
+            .pending
+            .first_key_value()
+            .is_some_and(|(&first, _)| first <= index)
+        {
+            self.pending = self.pending.split_off(&(index + 1));
+            self.version += 1;
+        }
+    }
+
+    /// True if anything is pending.
+    pub(crate) fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// The core now uses a configuration of `members`.
     pub(crate) fn set_members(&mut self, members: BTreeSet<NodeId>) {
         if members != self.members {
             self.members = members;
@@ -245,28 +303,20 @@ impl Directory {
         }
     }
 
-    /// A snapshot was installed: what it carries replaces what was logged.
-    pub(crate) fn restore(&mut self, logged: Members, members: BTreeSet<NodeId>) {
-        self.logged = logged;
-        self.members = members;
-        self.version += 1;
-    }
-
-    /// Where the transport should reach each member but `own`: `None` for a
-    /// member whose peer address is not known.
+    /// Where the transport should reach each member but `own`, in the
+    /// appended view: `None` for a member whose peer address is not known.
     pub(crate) fn peer_table(&self, own: NodeId) -> BTreeMap<NodeId, Option<String>> {
         self.members
             .iter()
             .filter(|&&id| id != own)
             .map(|&id| {
-                let address = self
-                    .info(id)
-                    .and_then(|info| info.peer_address)
-                    .or_else(|| {
-                        self.hints
-                            .get(&id)
-                            .and_then(|hint| hint.peer_address.clone())
-                    });
+                let newest_pending = self
+                    .pending
+                    .values()
+                    .rev()
+                    .find_map(|changes| changes.get(&id)?.peer_address.clone());
+                let address =
+                    newest_pending.or_else(|| self.info(id).and_then(|info| info.peer_address));
                 (id, address)
             })
             .collect()
@@ -275,6 +325,17 @@ impl Directory {
     /// Changes with every change.
     pub(crate) fn version(&self) -> u64 {
         self.version
+    }
+}
+
+/// Merges each of `changes` into `members`, as the log applies them.
+fn merge(members: &mut Members, changes: &Members) {
+    for (&id, change) in changes {
+        let merged = members.get(&id).map_or_else(
+            || MemberInfo::default().updated_by(change),
+            |known| known.updated_by(change),
+        );
+        members.insert(id, merged);
     }
 }
 
@@ -306,13 +367,15 @@ impl PeerSync {
 
     /// Tells `transport` what changed in `directory` since the last call,
     /// and removes departed members whose grace has passed at tick `now`.
-    /// True if the directory changed since the last call.
+    /// True if the directory changed since the last call (not on the first
+    /// call: the start is no change to report).
     pub(crate) fn sync(
         &mut self,
         directory: &Directory,
         transport: &dyn Transport,
         now: u64,
     ) -> bool {
+        let first = self.synced.is_none();
         let changed = self.synced != Some(directory.version());
         if changed {
             self.synced = Some(directory.version());
@@ -335,7 +398,7 @@ impl PeerSync {
             }
         }
         if self.departed.is_empty() {
-            return changed;
+            return changed && !first;
         }
         let expired: Vec<NodeId> = self
             .departed
@@ -350,7 +413,7 @@ impl PeerSync {
                 tracing::warn!(node_id = self.own, peer = id, %error, "could not remove a departed peer");
             }
         }
-        changed
+        changed && !first
     }
 }
 
@@ -406,34 +469,79 @@ mod tests {
     }
 
     #[test]
-    fn logged_information_overlays_the_configured() {
+    fn logged_information_is_merged_over_the_configured() {
         let mut directory = Directory::configured([dialed(1, "p1"), dialed(2, "p2")].into());
-        directory.learn([(2, MemberInfo::new("moved").with_label("zone", "a"))].into());
+        directory.learn(&[(2, MemberInfo::new("moved").with_label("zone", "a"))].into());
+        directory.learn(&[(2, MemberInfo::default().with_label("rack", "r1"))].into());
         let two = directory.info(2).unwrap_or_default();
-        assert_eq!(two.address, "moved");
+        assert_eq!(
+            two.address, "moved",
+            "an update without an address keeps it"
+        );
         assert_eq!(
             two.peer_address.as_deref(),
             Some("p2"),
             "kept from the configuration"
         );
-        assert_eq!(two.labels.get("zone").map(String::as_str), Some("a"));
+        assert_eq!(two.labels.len(), 2, "labels are merged, not replaced");
+        directory.learn(&[(2, MemberInfo::default().with_label("zone", ""))].into());
+        assert_eq!(directory.info(2).map(|info| info.labels.len()), Some(1));
         assert_eq!(directory.all().len(), 2);
     }
 
     #[test]
-    fn hints_only_dial_and_yield_to_anything_logged() {
-        let mut directory = Directory::configured([dialed(1, "p1")].into());
-        directory.start(Members::new(), ids(&[1, 2]), [dialed(2, "hint")].into());
+    fn the_newest_appended_address_is_dialed_and_forgotten_when_truncated() {
+        let mut directory = Directory::configured([dialed(2, "configured")].into());
+        let pending = BTreeMap::from([(10, [dialed(2, "moved")].into())]);
+        directory.start([dialed(2, "snapshot")].into(), ids(&[1, 2]), pending);
+        // After a restart, a move logged after the snapshot wins for dialing.
         assert_eq!(
             directory.peer_table(1).get(&2),
-            Some(&Some("hint".to_owned()))
+            Some(&Some("moved".to_owned()))
         );
-        assert_eq!(directory.info(2), None, "a hint is no member information");
-        assert_eq!(directory.hinted().get(&2), Some(&dialed(2, "hint").1));
-        directory.learn([dialed(2, "logged")].into());
+        assert_eq!(
+            directory.info(2).and_then(|info| info.peer_address),
+            Some("snapshot".into())
+        );
+        assert_eq!(
+            directory
+                .hinted()
+                .get(&2)
+                .and_then(|info| info.peer_address.clone()),
+            Some("moved".into())
+        );
+
+        directory.appended(12, vec![(12, [dialed(2, "newer")].into())]);
         assert_eq!(
             directory.peer_table(1).get(&2),
-            Some(&Some("logged".to_owned()))
+            Some(&Some("newer".to_owned()))
+        );
+        // A new leader overwrites from index 11 on: both entries are gone.
+        directory.appended(11, Vec::new());
+        assert!(directory.unaffected_by_append(11));
+        assert_eq!(
+            directory.peer_table(1).get(&2),
+            Some(&Some("moved".to_owned()))
+        );
+        directory.appended(10, Vec::new());
+        assert_eq!(
+            directory.peer_table(1).get(&2),
+            Some(&Some("snapshot".to_owned()))
+        );
+    }
+
+    #[test]
+    fn pending_information_leaves_once_applied() {
+        let mut directory = Directory::configured(Members::new());
+        directory.appended(5, vec![(5, [dialed(2, "p2")].into())]);
+        assert!(directory.has_pending());
+        assert_eq!(directory.info(2), None, "not applied: not reported");
+        directory.learn(&[dialed(2, "p2")].into());
+        directory.applied_through(5);
+        assert!(!directory.has_pending());
+        assert_eq!(
+            directory.info(2).and_then(|info| info.peer_address),
+            Some("p2".into())
         );
     }
 
@@ -442,15 +550,18 @@ mod tests {
         let transport = Recorder::default();
         let mut directory = Directory::configured([dialed(1, "p1"), dialed(2, "p2")].into());
         let mut sync = PeerSync::new(1, 10);
-        assert!(sync.sync(&directory, &transport, 0));
+        assert!(
+            !sync.sync(&directory, &transport, 0),
+            "the start is no change"
+        );
         assert_eq!(transport.told(), [(2, "p2".to_owned())]);
         assert!(!sync.sync(&directory, &transport, 1), "nothing changed");
 
-        directory.learn([dialed(3, "p3")].into());
+        directory.learn(&[dialed(3, "p3")].into());
         directory.set_members(ids(&[1, 2, 3]));
         sync.sync(&directory, &transport, 2);
         assert_eq!(transport.told().len(), 2);
-        directory.learn([dialed(3, "p3-moved")].into());
+        directory.learn(&[dialed(3, "p3-moved")].into());
         sync.sync(&directory, &transport, 3);
         assert!(transport.told().contains(&(3, "p3-moved".to_owned())));
 

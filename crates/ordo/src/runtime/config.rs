@@ -73,8 +73,8 @@ pub struct RaftConfig {
     pub address: String,
     /// Where other nodes' transports dial this node (see
     /// [`MemberInfo::peer_address`](crate::MemberInfo::peer_address)). A
-    /// leader logs it with `address` and `labels` when the log does not carry
-    /// them yet, so members that never had it configured learn it.
+    /// leader logs it with `address` and `labels` when the log it applied
+    /// says otherwise, so members that never had it configured learn it.
     pub peer_address: Option<String>,
     /// The application's own labels for this node (a zone, a version...),
     /// logged like `address` ([`MemberInfo::labels`](crate::MemberInfo::labels)).

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use ordo_core::{Entry, EntryPayload, NodeId};
+use ordo_core::{Entry, EntryPayload, Index, NodeId};
 use serde::{Deserialize, Serialize};
 
 use crate::runtime::addresses::{MemberInfo, Members};
@@ -92,10 +92,10 @@ pub(crate) fn seal_members(members: &Members) -> Result<Bytes, serde_json::Error
     Ok(buffer.freeze())
 }
 
-/// The member information carried by `entries`, in log order (later ones
-/// win). Cheap on the hot path: one byte compared per command entry.
-pub(crate) fn members_in(entries: &[Entry]) -> Option<Members> {
-    let mut found: Option<Members> = None;
+/// The member information carried by `entries`, by entry index. Cheap on
+/// the hot path: one byte compared per command entry.
+pub(crate) fn members_in(entries: &[Entry]) -> Vec<(Index, Members)> {
+    let mut found = Vec::new();
     for entry in entries {
         let EntryPayload::Command(bytes) = &entry.payload else {
             continue;
@@ -104,7 +104,7 @@ pub(crate) fn members_in(entries: &[Entry]) -> Option<Members> {
             continue;
         }
         if let Payload::Members(members) = open(bytes) {
-            found.get_or_insert_with(Members::new).extend(members);
+            found.push((entry.index, members));
         }
     }
     found
@@ -276,7 +276,7 @@ mod tests {
     }
 
     #[test]
-    fn member_information_is_found_in_log_order() {
+    fn member_information_is_found_with_its_index() {
         let first = members(&[(4, "old"), (5, "five")]);
         let second = members(&[(4, "new")]);
         let entries = vec![
@@ -285,14 +285,17 @@ mod tests {
             Entry::command(3, 1, seal_members(&second).unwrap_or_default()),
             Entry::command(4, 1, legacy(&[(6, "peer=h:6")])),
         ];
-        let found = members_in(&entries).unwrap_or_default();
-        assert_eq!(found.get(&4), second.get(&4));
-        assert_eq!(found.get(&5), first.get(&5));
-        assert_eq!(
-            found.get(&6).and_then(|info| info.peer_address.as_deref()),
-            Some("h:6")
-        );
-        assert_eq!(members_in(&entries[1..2]), None);
+        let found = members_in(&entries);
+        let indexes: Vec<Index> = found.iter().map(|(index, _)| *index).collect();
+        assert_eq!(indexes, [1, 3, 4]);
+        assert_eq!(found[0].1, first);
+        assert_eq!(found[1].1, second);
+        let legacy = found[2]
+            .1
+            .get(&6)
+            .and_then(|info| info.peer_address.as_deref());
+        assert_eq!(legacy, Some("h:6"));
+        assert!(members_in(&entries[1..2]).is_empty());
     }
 
     #[test]

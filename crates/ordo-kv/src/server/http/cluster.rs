@@ -15,7 +15,6 @@ use crate::api::{
 use crate::server::http::kv::path_and_query;
 use crate::server::http::{ApiError, SharedState};
 use crate::server::member_address::MemberAddress;
-use crate::server::peers::with_addresses_of;
 use crate::server::settings::{client_url, is_host_port};
 
 /// How long `POST /v1/cluster/leader` waits to see the new leader.
@@ -93,16 +92,10 @@ pub(super) async fn add_member(
     } else {
         membership.contains(request.id)
     };
-    // The runtime tells the transport where the new member is once the
-    // change is applied here.
+    // The runtime tells the transport where the new member is as soon as
+    // the change is appended.
     let result = if already {
-        let logged = state
-            .node
-            .member_infos()
-            .remove(&request.id)
-            .unwrap_or_default();
-        let info = with_addresses_of(&logged, &address);
-        state.node.set_member_info(request.id, info).await
+        update_unless_logged(&state, request.id, address).await
     } else if request.voter {
         state.node.add_node(request.id, address).await
     } else {
@@ -153,13 +146,26 @@ pub(super) async fn set_address(
     let id = member_id(id)?;
     let Json(request) = body.map_err(|error| ApiError::bad_request(error.body_text()))?;
     let address = checked_address(id, &request.peer_addr, &request.client_addr)?;
-    let logged = state.node.member_infos().remove(&id).unwrap_or_default();
-    state
-        .node
-        .set_member_info(id, with_addresses_of(&logged, &address))
+    update_unless_logged(&state, id, address)
         .await
         .map_err(|error| ApiError::from_proposal(error, path))?;
     Ok(Json(json!({"id": id})))
+}
+
+/// Logs `update` for member `id` unless what this node applied says so
+/// already: a node reporting itself again while it catches up costs a
+/// request, not a log entry. (On a follower the update is refused with a
+/// redirect either way.)
+async fn update_unless_logged(
+    state: &SharedState,
+    id: NodeId,
+    update: ordo::MemberInfo,
+) -> Result<(), ordo::RaftError> {
+    let logged = state.node.member_infos().remove(&id).unwrap_or_default();
+    if state.node.is_leader() && logged.updated_by(&update) == logged {
+        return Ok(());
+    }
+    state.node.update_member_info(id, update).await
 }
 
 pub(super) async fn transfer_leader(

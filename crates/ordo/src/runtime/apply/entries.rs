@@ -109,10 +109,6 @@ impl<S: StateMachine> Applier<S> {
             // The core acts on configuration entries when they are appended;
             // here they only mark what a snapshot at this index must record.
             EntryPayload::Membership(membership) => {
-                // The transport's peers follow applied configurations.
-                self.shared
-                    .directory_mut()
-                    .set_members(membership.members());
                 self.membership = membership;
                 self.changes.applied(entry.index, entry.term, || Ok(()));
                 Decoded::Nothing
@@ -129,8 +125,8 @@ impl<S: StateMachine> Applier<S> {
             envelope::Payload::Members(members) => {
                 // Learned when applied, never when appended: a truncated
                 // entry leaves nothing behind (see `runtime/addresses.rs`).
-                self.shared.directory_mut().learn(members);
-                // `RaftNode::set_member_info` waits for its entry like a change.
+                self.shared.directory_mut().learn(&members);
+                // `RaftNode::update_member_info` waits for its entry like a change.
                 self.changes.applied(index, term, || Ok(()));
                 return Decoded::Nothing;
             }

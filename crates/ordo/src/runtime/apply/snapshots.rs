@@ -119,9 +119,7 @@ impl<S: StateMachine> Applier<S> {
         // installation, after the log is reset.
         self.published_index = meta.index;
         self.membership = meta.membership.clone();
-        self.shared
-            .directory_mut()
-            .restore(members, meta.membership.members());
+        self.shared.directory_mut().restore(members);
         self.serve_reads();
         self.shared.snapshot_event(SnapshotEvent::Restored(meta));
     }

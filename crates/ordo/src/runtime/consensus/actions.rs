@@ -57,6 +57,10 @@ impl<S: StateMachine> Consensus<S> {
             self.on_soft_state(soft_state);
         }
         if let Some(membership) = membership {
+            // The transport's peers follow the configuration the core uses.
+            self.shared
+                .directory_mut()
+                .set_members(membership.members());
             self.events.send(Event::MembershipChanged { membership });
         }
         if build_snapshot.is_some() {
@@ -135,6 +139,7 @@ impl<S: StateMachine> Consensus<S> {
     /// blocks, writes and syncs it here and reports it durable (true).
     pub(super) fn persist(&mut self, persist: Persist) -> Result<bool, RaftError> {
         let last_index = persist.entries.last().map(|entry| entry.index);
+        self.note_appended_members(&persist.entries);
         if let Some(store) = &self.inline_store {
             let id = persist.id;
             store.write(persist)?;

@@ -1,12 +1,13 @@
 //! Member information on the consensus task: logging it (a new leader's
-//! own, a new member's with its change, `RaftNode::set_member_info`),
-//! naming the leader's client address in a redirect, and keeping the
-//! transport's peers in step with the directory the apply stage fills (see
-//! `runtime/addresses.rs` for the invariants).
+//! own, a new member's with its change, `RaftNode::update_member_info`),
+//! recording what appended entries carry for the transport (the appended
+//! view), naming the leader's client address in a redirect, and keeping the
+//! transport's peers in step with the directory (see `runtime/addresses.rs`
+//! for the invariants).
 
 use std::collections::BTreeMap;
 
-use ordo_core::{Index, NodeId, ProposeError, Role, Term};
+use ordo_core::{Entry, Index, NodeId, ProposeError, Role, Term};
 
 use crate::runtime::addresses::MemberInfo;
 use crate::runtime::apply::ApplyInput;
@@ -22,30 +23,26 @@ impl<S: StateMachine> Consensus<S> {
     /// labels) when the applied log says otherwise (a member of the initial
     /// configuration, or one that restarted elsewhere), so that every node
     /// can redirect clients to it and dial it, not only those configured
-    /// with it. Once per term: a leader whose entry was lost tries again
-    /// when it next wins.
+    /// with it. Once per term won. The entry carries only the configured
+    /// fields and is merged where applied: built from a view that may lag,
+    /// it can at worst repeat what the log already says.
     pub(super) fn announce_own_info(&mut self) -> Result<(), RaftError> {
         if self.state.soft_state.role != Role::Leader {
             return Ok(());
         }
         let own = self.config.node_id;
         let configured = self.config.own_info();
-        let logged = self
-            .shared
-            .directory()
-            .logged(own)
-            .cloned()
-            .unwrap_or_default();
-        let wanted = logged.updated_by(&configured);
-        if configured.is_empty() || wanted == logged {
+        let logged = self.shared.directory().logged(own).cloned();
+        let logged = logged.unwrap_or_default();
+        if configured.is_empty() || logged.updated_by(&configured) == logged {
             return Ok(());
         }
-        self.log_member_info(own, wanted).map(|_| ())
+        self.log_member_info(own, configured).map(|_| ())
     }
 
-    /// `RaftNode::set_member_info`: logs what member `id` is; answered once
-    /// that entry is applied here.
-    pub(super) fn set_member_info(
+    /// `RaftNode::update_member_info`: logs an update of what member `id`
+    /// is; answered once that entry is applied here.
+    pub(super) fn update_member_info(
         &mut self,
         id: NodeId,
         info: MemberInfo,
@@ -69,25 +66,18 @@ impl<S: StateMachine> Consensus<S> {
         Ok(())
     }
 
-    /// Logs `info` for a member being added, over what is known of it, unless
-    /// the log already says exactly that.
+    /// Logs `info` for a member being added, unless it says nothing new.
     pub(super) fn log_added_member(
         &mut self,
         id: NodeId,
-        info: &MemberInfo,
+        info: MemberInfo,
     ) -> Result<(), RaftError> {
-        let (known, logged) = {
-            let directory = self.shared.directory();
-            (
-                directory.info(id).unwrap_or_default(),
-                directory.logged(id).cloned(),
-            )
-        };
-        let wanted = known.updated_by(info);
-        if wanted.is_empty() || logged.as_ref() == Some(&wanted) {
+        let logged = self.shared.directory().logged(id).cloned();
+        let logged = logged.unwrap_or_default();
+        if info.is_empty() || logged.updated_by(&info) == logged {
             return Ok(());
         }
-        self.log_member_info(id, wanted).map(|_| ())
+        self.log_member_info(id, info).map(|_| ())
     }
 
     /// The redirect to `leader`, naming it only with an address to go to: a
@@ -98,9 +88,9 @@ impl<S: StateMachine> Consensus<S> {
         RaftError::NotLeader { leader }
     }
 
-    /// Proposes an entry saying `info` is what member `id` is. The entry's
-    /// index and term, if the core took it. Nothing is learned here: every
-    /// node, this one included, learns it when the entry is applied.
+    /// Proposes an entry updating what member `id` is. The entry's index and
+    /// term, if the core took it. Every node, this one included, dials by it
+    /// once appended and reports it once applied.
     fn log_member_info(
         &mut self,
         id: NodeId,
@@ -115,11 +105,33 @@ impl<S: StateMachine> Consensus<S> {
             Err(ProposeError::Fatal(error)) => Err(error.into()),
             Err(refused) => {
                 // Only this node knows it until the next change, election or
-                // `set_member_info` that carries it.
+                // `update_member_info` that carries it.
                 let node_id = self.config.node_id;
                 tracing::warn!(node_id, id, %refused, "a member's information was not logged");
                 Ok(None)
             }
+        }
+    }
+
+    /// `entries` are being written (replacing any from their first index
+    /// on): the appended view follows. One byte compared per entry, and no
+    /// write lock, in the common case of entries that carry no member
+    /// information over a log with none pending.
+    pub(super) fn note_appended_members(&self, entries: &[Entry]) {
+        let Some(first) = entries.first().map(|entry| entry.index) else {
+            return;
+        };
+        let changes = envelope::members_in(entries);
+        if changes.is_empty() && self.shared.directory().unaffected_by_append(first) {
+            return;
+        }
+        self.shared.directory_mut().appended(first, changes);
+    }
+
+    /// Entries through `applied` are applied: the applied view has them.
+    pub(super) fn note_applied_members(&self, applied: Index) {
+        if self.shared.directory().has_pending() {
+            self.shared.directory_mut().applied_through(applied);
         }
     }
 

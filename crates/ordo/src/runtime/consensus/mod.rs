@@ -263,6 +263,9 @@ impl<S: StateMachine> Consensus<S> {
             self.announce_own_info()?;
             self.carry_out_actions()?;
         }
+        // What this round appended (a member that moved, one being added)
+        // is dialed now, not a round later.
+        self.sync_members();
         Ok(())
     }
 
@@ -295,6 +298,7 @@ impl<S: StateMachine> Consensus<S> {
         if applied_index > self.state.applied_index {
             self.state.applied_index = applied_index;
             self.raft.applied(applied_index);
+            self.note_applied_members(applied_index);
             while let Some(&(last_index, bytes)) = self.state.applying.front() {
                 if last_index > applied_index {
                     break;

@@ -41,8 +41,8 @@ pub(crate) enum Request<S: StateMachine> {
         info: Option<(ordo_core::NodeId, MemberInfo)>,
         reply: Reply<()>,
     },
-    /// Log what member `id` is; answer once applied here.
-    SetMemberInfo {
+    /// Log an update of what member `id` is; answer once applied here.
+    UpdateMemberInfo {
         id: ordo_core::NodeId,
         info: MemberInfo,
         reply: Reply<()>,
@@ -77,7 +77,9 @@ impl<S: StateMachine> Consensus<S> {
             } => {
                 self.change_membership(change, info, reply)?;
             }
-            Request::SetMemberInfo { id, info, reply } => self.set_member_info(id, info, reply)?,
+            Request::UpdateMemberInfo { id, info, reply } => {
+                self.update_member_info(id, info, reply)?;
+            }
         }
         Ok(())
     }
@@ -95,7 +97,7 @@ impl<S: StateMachine> Consensus<S> {
         let refusal = match self.raft.change_membership(change) {
             Ok(proposal) => {
                 if let Some((id, info)) = info {
-                    self.log_added_member(id, &info)?;
+                    self.log_added_member(id, info)?;
                 }
                 return self.to_apply(ApplyInput::RegisterChange {
                     index: proposal.last_index,
@@ -160,7 +162,7 @@ pub(super) fn refuse<S: StateMachine>(request: Request<S>, error: &RaftError) {
         Request::TransferLeadership { reply, .. }
         | Request::Campaign { reply }
         | Request::ChangeMembership { reply, .. }
-        | Request::SetMemberInfo { reply, .. } => {
+        | Request::UpdateMemberInfo { reply, .. } => {
             let _ = reply.send(Err(error.clone()));
         }
         Request::Snapshot { reply } => {

@@ -128,7 +128,10 @@ impl<S: StateMachine> RaftNode<S> {
     /// Changes the membership (on the leader): one voter at a time directly,
     /// several through joint consensus (which the leader finishes by itself
     /// once the joint configuration commits). Returns once the change's entry
-    /// is committed and applied on this node.
+    /// is committed and applied on this node. It carries no [`MemberInfo`]:
+    /// add new members with [`add_learner`](Self::add_learner) first (which
+    /// logs theirs), or give their transport addresses some other way, or
+    /// the group cannot reach them.
     ///
     /// # Errors
     /// [`RaftError::NotLeader`]; [`RaftError::Busy`] while another change is
@@ -157,28 +160,30 @@ impl<S: StateMachine> RaftNode<S> {
         wait(answer, self.inner.config.propose_timeout).await
     }
 
-    /// Records `info` as everything the group knows of member `id`,
-    /// replacing what it knew (it restarted somewhere else, joined the
-    /// initial configuration without a client address, or the application
-    /// changed its labels). It goes through the log like the information
-    /// given to [`add_learner`](Self::add_learner): every node learns it when
-    /// it applies the entry, and the transports dial `id` at its new peer
-    /// address from then on. Call it on the leader; returns once the entry is
-    /// applied here. A new leader logs its own
+    /// Records an update of what the group knows of member `id` (it
+    /// restarted somewhere else, joined the initial configuration without a
+    /// client address, or the application changed its labels), merged into
+    /// what was known as [`MemberInfo::updated_by`] says: what `info` leaves
+    /// empty is kept, a label set to `""` is removed. It goes through the log
+    /// like the information given to [`add_learner`](Self::add_learner):
+    /// every transport dials `id` at a new peer address as soon as the entry
+    /// is appended, and every node reports it and redirects to it once it
+    /// has applied the entry. Call it on the leader; returns once the entry
+    /// is applied here. A new leader logs its own
     /// ([`RaftConfig::address`](crate::RaftConfig::address),
     /// [`peer_address`](crate::RaftConfig::peer_address),
     /// [`labels`](crate::RaftConfig::labels)) by itself when the log does not
-    /// carry them yet.
+    /// say so already.
     ///
     /// # Errors
     /// [`RaftError::NotLeader`] on a follower;
     /// [`RaftError::InvalidMembershipChange`] if `id` is not a member;
     /// [`RaftError::Busy`] if the leader refused the entry (retry);
     /// [`RaftError::Timeout`] or [`RaftError::ShuttingDown`] as for a proposal.
-    pub async fn set_member_info(&self, id: NodeId, info: MemberInfo) -> Result<(), RaftError> {
+    pub async fn update_member_info(&self, id: NodeId, info: MemberInfo) -> Result<(), RaftError> {
         let running = self.running()?;
         let (reply, answer) = oneshot::channel();
-        let request = Request::SetMemberInfo { id, info, reply };
+        let request = Request::UpdateMemberInfo { id, info, reply };
         send(&running.requests, request)?;
         wait(answer, self.inner.config.propose_timeout).await
     }
@@ -190,18 +195,19 @@ impl<S: StateMachine> RaftNode<S> {
     /// log compaction). An entry that is appended but later truncated never
     /// shows here. This node's own entry is only what the log says of it
     /// (absent until a leader logged it), so an application can tell whether
-    /// the group knows where it is. [`RaftError::NotLeader`] redirects to the
-    /// [`MemberInfo::address`] found here.
+    /// the group knows where it is. The logged part is the same on every
+    /// node that applied as far; configured peers are each node's own.
+    /// [`RaftError::NotLeader`] redirects to the [`MemberInfo::address`]
+    /// found here.
     pub fn member_infos(&self) -> std::collections::BTreeMap<NodeId, MemberInfo> {
         self.inner.shared.directory().all()
     }
 
     /// [`member_infos`](Self::member_infos), with what this node's log says
-    /// after what it has applied laid over it, as read at start: entries a
-    /// leader may yet replace. Only for finding members when nothing better
-    /// is known (say, a node restarted at a new address, which no leader can
-    /// reach, telling the others where it is); never to redirect clients.
-    /// Once an entry about a member is applied, its hint is gone.
+    /// after what it has applied merged in: entries a leader may yet replace.
+    /// This is where the transport dials. Only for finding members (say, a
+    /// node restarted at a new address, which no leader can reach, telling
+    /// the others where it is); never to redirect clients.
     pub fn member_hints(&self) -> std::collections::BTreeMap<NodeId, MemberInfo> {
         self.inner.shared.directory().hinted()
     }

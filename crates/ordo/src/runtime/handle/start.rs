@@ -1,6 +1,7 @@
 //! Starting a node: restore the state machine, build the core, spawn the
 //! consensus task, the apply stage and the threads.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -88,7 +89,7 @@ impl<S: StateMachine> RaftNode<S> {
             raft.begin_repair(through);
         }
         // What the group knows of its members: the snapshot's, then what is
-        // applied; the log after it only as dialing hints (`addresses.rs`).
+        // applied; the log after it is pending (`addresses.rs`).
         self.inner.shared.directory_mut().start(
             restored.snapshot_members.clone(),
             raft.membership().members(),
@@ -212,7 +213,7 @@ struct Restored {
     /// Member information as of the snapshot (its header).
     snapshot_members: Members,
     /// Member information the log carries after the snapshot (not yet applied).
-    hints: Members,
+    hints: BTreeMap<Index, Members>,
 }
 
 /// Bytes of log read per step while looking for addresses at start.
@@ -233,8 +234,8 @@ fn restore<S: StateMachine>(parts: Parts<S>) -> Result<(Parts<S>, Restored), Raf
 /// index), later entries winning: where to find members until the entries
 /// are applied (see `addresses.rs`). Reads the log once, in bounded batches, as
 /// the core does to recover configuration entries.
-fn hints(log: &dyn LogStore, after: Index) -> Result<Members, RaftError> {
-    let mut found = Members::new();
+fn hints(log: &dyn LogStore, after: Index) -> Result<BTreeMap<Index, Members>, RaftError> {
+    let mut found = BTreeMap::new();
     let mut next = (after + 1).max(log.first_index());
     let end = log.last_index() + 1;
     while next < end {
@@ -243,7 +244,7 @@ fn hints(log: &dyn LogStore, after: Index) -> Result<Members, RaftError> {
             .map_err(|error| RaftError::Fatal(format!("reading the log at start: {error}")))?;
         let Some(last) = batch.last() else { break };
         next = last.index + 1;
-        found.extend(envelope::members_in(&batch).unwrap_or_default());
+        found.extend(envelope::members_in(&batch));
     }
     Ok(found)
 }
@@ -298,7 +299,7 @@ fn restore_latest<S: StateMachine>(mut parts: Parts<S>) -> Result<(Parts<S>, Res
         snapshot: None,
         partial: None,
         snapshot_members: Members::new(),
-        hints: Members::new(),
+        hints: BTreeMap::new(),
     };
     let Some(store) = &parts.snapshot_store else {
         agreement::reconcile(parts.log_store.as_ref(), None, None)?;
@@ -322,7 +323,7 @@ fn restore_latest<S: StateMachine>(mut parts: Parts<S>) -> Result<(Parts<S>, Res
         snapshot: Some(meta),
         partial: None,
         snapshot_members: header.into_members(),
-        hints: Members::new(),
+        hints: BTreeMap::new(),
     };
     Ok((parts, restored))
 }
