@@ -358,9 +358,13 @@ async fn an_entry_truncated_before_it_applies_is_dialed_but_never_reported() {
 type Told = Arc<Mutex<BTreeMap<NodeId, String>>>;
 
 /// An in-process transport that records what the runtime tells it.
+/// With `strict`, a message reaches a peer only if this transport was told
+/// the peer's real address (`peer-ID`): as over a real network, a node
+/// nobody told where it is cannot be reached.
 struct Watching {
     inner: InProcessTransport,
     told: Told,
+    strict: bool,
 }
 
 impl Transport for Watching {
@@ -369,7 +373,10 @@ impl Transport for Watching {
     }
 
     fn send(&self, message: Message) {
-        self.inner.send(message);
+        let known = self.told.lock().unwrap().get(&message.to).cloned();
+        if !self.strict || known == Some(format!("peer-{}", message.to)) {
+            self.inner.send(message);
+        }
     }
 
     fn stop(&self) {
@@ -395,13 +402,26 @@ fn with_peer_addresses(mut config: RaftConfig) -> RaftConfig {
 }
 
 async fn start_watched(cluster: &mut Cluster, config: RaftConfig) -> Told {
+    start_transport(cluster, config, false).await
+}
+
+async fn start_transport(cluster: &mut Cluster, config: RaftConfig, strict: bool) -> Told {
+    start_on(cluster, config, strict, Arc::new(MemLogStore::new())).await
+}
+
+async fn start_on<L: ordo::storage::LogStore + 'static>(
+    cluster: &mut Cluster,
+    config: RaftConfig,
+    strict: bool,
+    store: Arc<L>,
+) -> Told {
     let id = config.node_id;
     let told = Told::default();
     let transport = Watching {
         inner: cluster.network.transport(id),
         told: Arc::clone(&told),
+        strict,
     };
-    let store = Arc::new(MemLogStore::new());
     let node = RaftNode::new(config, Kv::default(), store, transport).unwrap();
     node.start().await.unwrap();
     cluster.nodes.insert(id, node);
@@ -422,7 +442,7 @@ async fn told_everywhere(
     .await;
 }
 
-/// The runtime keeps every transport's peers in step with the applied log:
+/// The runtime keeps every transport's peers in step with the log:
 /// the configured peers at start, a member added at run time (on every node,
 /// not only the one it was added through), a member that moved, and a
 /// member removed (after its grace). Nothing copies addresses by hand.
@@ -493,6 +513,92 @@ async fn the_transport_hears_of_members_joining_moving_and_leaving() {
     }
     told_everywhere(&views, "the removal on every node", |_, told| {
         !told.contains_key(&4) && told.len() == 2
+    })
+    .await;
+    cluster.stop_all().await;
+}
+
+/// A group of one adds a voter directly (no learner stage): the new
+/// configuration commits only once the new voter acknowledges it, so the
+/// leader must dial it as soon as the change is appended, at the address
+/// logged with it. (Dialing only what is applied, the group would wait
+/// forever.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voter_added_directly_is_reached_before_its_configuration_commits() {
+    let mut cluster = Cluster {
+        network: InProcessNetwork::new(),
+        ids: vec![1],
+        nodes: BTreeMap::new(),
+    };
+    let first = RaftConfig {
+        promote_after_catch_up: false,
+        ..with_peer_addresses(config(1, &[1]))
+    };
+    start_transport(&mut cluster, first, true).await;
+    cluster.leader().await;
+    let joining = with_peer_addresses(runtime_support::joining(2, &[1]));
+    start_transport(&mut cluster, joining, true).await;
+    let info = MemberInfo::new(address(2)).with_peer_address("peer-2");
+    cluster.node(1).add_node(2, info).await.unwrap();
+    cluster.ids.push(2);
+    assert!(
+        cluster
+            .node(1)
+            .status()
+            .await
+            .unwrap()
+            .membership
+            .is_voter(2)
+    );
+    cluster.propose(set("a", 1)).await;
+    cluster.converged(1).await;
+    cluster.stop_all().await;
+}
+
+/// The same while the leader's backlog is full: the configuration entry is
+/// exempt from the backlog limit, the member's information is not, so the
+/// core takes the change and refuses the information. The leader dials the
+/// new voter by what the change asked for anyway, the change commits, and
+/// the information is logged once there is room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voter_added_while_the_backlog_is_full_is_still_reached() {
+    let mut cluster = Cluster {
+        network: InProcessNetwork::new(),
+        ids: vec![1],
+        nodes: BTreeMap::new(),
+    };
+    let first = RaftConfig {
+        promote_after_catch_up: false,
+        max_uncommitted_bytes: 1,
+        ..with_peer_addresses(config(1, &[1]))
+    };
+    let store = Arc::new(ordo::storage::CrashableLogStore::new());
+    start_on(&mut cluster, first, true, Arc::clone(&store)).await;
+    cluster.leader().await;
+    cluster.propose(set("a", 1)).await;
+    let joining = with_peer_addresses(runtime_support::joining(2, &[1]));
+    start_transport(&mut cluster, joining, true).await;
+
+    // An entry that cannot become durable fills the backlog.
+    store.stall_syncs();
+    let leader = cluster.node(1).clone();
+    let stuck = tokio::spawn(async move { leader.propose(set("b", 2)).await });
+    wait_until("the entry to be in the backlog", || {
+        (store.unsynced_writes() > 0).then_some(())
+    })
+    .await;
+    let leader = cluster.node(1).clone();
+    let info = MemberInfo::new(address(2)).with_peer_address("peer-2");
+    let added = tokio::spawn(async move { leader.add_node(2, info).await });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    store.release_syncs();
+    added.await.unwrap().unwrap();
+    stuck.await.unwrap().unwrap();
+    cluster.ids.push(2);
+    let node = cluster.node(1);
+    wait_until("the new voter's information to be logged", || {
+        let info = node.member_infos().remove(&2)?;
+        (info.peer_address.as_deref() == Some("peer-2")).then_some(())
     })
     .await;
     cluster.stop_all().await;

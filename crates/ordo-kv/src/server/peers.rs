@@ -1,6 +1,6 @@
 //! Making the log carry this node's own addresses, so that redirects to it
 //! and `ordo status` work from every node. The transport needs nothing from
-//! here: the runtime tells it where members are as it applies the log
+//! here: the runtime tells it where members are as entries are appended
 //! ([`ordo::transport::Transport::update_peer`]).
 //!
 //! The reporter wakes on the node's events, never on a timer: when a leader

@@ -30,8 +30,9 @@
 //!   applied it, and the newest wins. Dialing must not wait for commit: a
 //!   member that moved may be needed to commit the very entry that says so,
 //!   and a voter added directly must be reached before its configuration
-//!   commits. A truncated entry stops being dialed when its truncation is
-//!   written. [`RaftNode::member_hints`](crate::RaftNode::member_hints)
+//!   commits. A truncated entry stops being dialed once the entries that
+//!   replace it are handed to storage (a member whose only address it gave
+//!   is no longer dialed at all). [`RaftNode::member_hints`](crate::RaftNode::member_hints)
 //!   shows this view, for finding members, never for redirects.
 //!
 //! # The transport
@@ -47,6 +48,13 @@
 //! that does not hear of its removal: its connections are refused at the
 //! handshake from then on, so it disturbs nobody, and it keeps retrying
 //! until its operator stops it.
+//!
+//! # A limit
+//! The log's addresses win over the configured ones, so configuration
+//! cannot move a member by itself: the move must be logged, which needs a
+//! leader. A group where so many members moved at once that no quorum can
+//! reach each other cannot elect one; start the moved members at their old
+//! addresses until the moves are logged, or rebuild the group from a backup.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -177,6 +185,8 @@ pub(crate) struct Directory {
     members: BTreeSet<NodeId>,
     /// Bumped on every change, so readers notice one without comparing.
     version: u64,
+    /// Bumped on every change of the applied view.
+    applied_version: u64,
 }
 
 impl Directory {
@@ -202,6 +212,7 @@ impl Directory {
         self.members = members;
         self.pending = pending;
         self.version += 1;
+        self.applied_version += 1;
     }
 
     /// The applied view of `id`: what was logged, over what is configured.
@@ -235,9 +246,14 @@ impl Directory {
         members
     }
 
-    /// What the log says of `id` (applied).
-    pub(crate) fn logged(&self, id: NodeId) -> Option<&MemberInfo> {
-        self.logged.get(&id)
+    /// The appended view of `id`: the applied one with the pending entries
+    /// about it merged in, in log order.
+    pub(crate) fn appended_info(&self, id: NodeId) -> Option<MemberInfo> {
+        let mut info = self.info(id);
+        for change in self.pending.values().filter_map(|changes| changes.get(&id)) {
+            info = Some(info.unwrap_or_default().updated_by(change));
+        }
+        info
     }
 
     /// Everything the log says (applied), for a snapshot's header.
@@ -249,6 +265,7 @@ impl Directory {
     pub(crate) fn learn(&mut self, changes: &Members) {
         merge(&mut self.logged, changes);
         self.version += 1;
+        self.applied_version += 1;
     }
 
     /// A snapshot was installed: what it carries replaces what was logged,
@@ -257,6 +274,7 @@ impl Directory {
         self.logged = logged;
         self.pending.clear();
         self.version += 1;
+        self.applied_version += 1;
     }
 
     /// Entries from `first` on were written, replacing any from `first` on,
@@ -267,6 +285,14 @@ impl Directory {
             return;
         }
         self.pending.extend(changes);
+        self.version += 1;
+    }
+
+    /// This node expects entry `index` (written, or about to be) to make
+    /// `changes` true, though the entry does not carry them: dial by them
+    /// until it is applied or truncated (see `consensus/addresses.rs`).
+    pub(crate) fn expect(&mut self, index: Index, changes: Members) {
+        merge(self.pending.entry(index).or_default(), &changes);
         self.version += 1;
     }
 
@@ -326,6 +352,11 @@ impl Directory {
     pub(crate) fn version(&self) -> u64 {
         self.version
     }
+
+    /// Changes with every change of the applied view.
+    pub(crate) fn applied_version(&self) -> u64 {
+        self.applied_version
+    }
 }
 
 /// Merges each of `changes` into `members`, as the log applies them.
@@ -340,7 +371,8 @@ fn merge(members: &mut Members, changes: &Members) {
 }
 
 /// Keeps a transport's peers in step with the directory: the consensus
-/// task's half of the hook.
+/// task's half of the hook. It reads the directory under its lock and
+/// calls the transport after releasing it.
 #[derive(Debug)]
 pub(crate) struct PeerSync {
     own: NodeId,
@@ -349,8 +381,10 @@ pub(crate) struct PeerSync {
     /// Peers that left the configuration, and the tick they left at.
     departed: BTreeMap<NodeId, u64>,
     grace_ticks: u64,
-    /// The directory version last synced (`None`: never).
+    /// The directory version last handed to the transport (`None`: never).
     synced: Option<u64>,
+    /// The applied-view version last reported (`None`: never).
+    reported: Option<u64>,
 }
 
 impl PeerSync {
@@ -362,43 +396,59 @@ impl PeerSync {
             departed: BTreeMap::new(),
             grace_ticks,
             synced: None,
+            reported: None,
         }
     }
 
-    /// Tells `transport` what changed in `directory` since the last call,
-    /// and removes departed members whose grace has passed at tick `now`.
-    /// True if the directory changed since the last call (not on the first
-    /// call: the start is no change to report).
-    pub(crate) fn sync(
+    /// True if the directory at `version` has news for the transport.
+    pub(crate) fn wants(&self, version: u64) -> bool {
+        self.synced != Some(version)
+    }
+
+    /// True if the applied view at `version` changed since the last call
+    /// (not on the first call: the start is no change to report).
+    pub(crate) fn reports(&mut self, version: u64) -> bool {
+        let previous = self.reported.replace(version);
+        previous.is_some_and(|previous| previous != version)
+    }
+
+    /// Tells `transport` what changed: `table` is where each member is
+    /// dialed in the directory at `version`, as of tick `now`. A member with
+    /// no known address stops being dialed at an address it was told
+    /// before (the entry that gave it was truncated); a member that left
+    /// starts its grace.
+    pub(crate) fn update(
         &mut self,
-        directory: &Directory,
+        version: u64,
+        table: &BTreeMap<NodeId, Option<String>>,
         transport: &dyn Transport,
         now: u64,
-    ) -> bool {
-        let first = self.synced.is_none();
-        let changed = self.synced != Some(directory.version());
-        if changed {
-            self.synced = Some(directory.version());
-            let table = directory.peer_table(self.own);
-            for (&id, address) in &table {
-                self.departed.remove(&id);
-                let Some(address) = address else { continue };
-                if self.told.get(&id) == Some(address) {
-                    continue;
+    ) {
+        self.synced = Some(version);
+        for (&id, address) in table {
+            self.departed.remove(&id);
+            let Some(address) = address else {
+                if self.told.remove(&id).is_some() {
+                    self.tell(transport, id, None);
                 }
-                if let Err(error) = transport.update_peer(id, Some(address)) {
-                    tracing::warn!(node_id = self.own, peer = id, %address, %error, "unusable peer address");
-                }
+                continue;
+            };
+            if self.told.get(&id) != Some(address) {
+                self.tell(transport, id, Some(address));
                 self.told.insert(id, address.clone());
             }
-            for &id in self.told.keys() {
-                if !table.contains_key(&id) {
-                    self.departed.entry(id).or_insert(now);
-                }
+        }
+        for &id in self.told.keys() {
+            if !table.contains_key(&id) {
+                self.departed.entry(id).or_insert(now);
             }
         }
+    }
+
+    /// Removes departed members whose grace has passed at tick `now`.
+    pub(crate) fn expire(&mut self, transport: &dyn Transport, now: u64) {
         if self.departed.is_empty() {
-            return changed && !first;
+            return;
         }
         let expired: Vec<NodeId> = self
             .departed
@@ -409,11 +459,14 @@ impl PeerSync {
         for id in expired {
             self.departed.remove(&id);
             self.told.remove(&id);
-            if let Err(error) = transport.update_peer(id, None) {
-                tracing::warn!(node_id = self.own, peer = id, %error, "could not remove a departed peer");
-            }
+            self.tell(transport, id, None);
         }
-        changed && !first
+    }
+
+    fn tell(&self, transport: &dyn Transport, id: NodeId, address: Option<&str>) {
+        if let Err(error) = transport.update_peer(id, address) {
+            tracing::warn!(node_id = self.own, peer = id, ?address, %error, "the transport refused a peer update");
+        }
     }
 }
 
@@ -545,39 +598,70 @@ mod tests {
         );
     }
 
+    /// What the consensus task does each round: true if it reported a change.
+    fn step(sync: &mut PeerSync, directory: &Directory, transport: &Recorder, now: u64) -> bool {
+        if sync.wants(directory.version()) {
+            sync.update(
+                directory.version(),
+                &directory.peer_table(1),
+                transport,
+                now,
+            );
+        }
+        sync.expire(transport, now);
+        sync.reports(directory.applied_version())
+    }
+
+    #[test]
+    fn a_member_whose_only_address_was_truncated_is_not_dialed_there() {
+        let transport = Recorder::default();
+        let mut directory = Directory::configured(Members::new());
+        directory.set_members(ids(&[1, 2]));
+        directory.appended(11, vec![(11, [dialed(2, "p2")].into())]);
+        let mut sync = PeerSync::new(1, 10);
+        step(&mut sync, &directory, &transport, 0);
+        assert_eq!(transport.told(), [(2, "p2".to_owned())]);
+        directory.appended(11, Vec::new());
+        step(&mut sync, &directory, &transport, 1);
+        assert!(transport.told().is_empty());
+    }
+
     #[test]
     fn the_transport_is_told_of_joins_and_moves_at_once_and_departures_after_the_grace() {
         let transport = Recorder::default();
         let mut directory = Directory::configured([dialed(1, "p1"), dialed(2, "p2")].into());
         let mut sync = PeerSync::new(1, 10);
         assert!(
-            !sync.sync(&directory, &transport, 0),
+            !step(&mut sync, &directory, &transport, 0),
             "the start is no change"
         );
         assert_eq!(transport.told(), [(2, "p2".to_owned())]);
-        assert!(!sync.sync(&directory, &transport, 1), "nothing changed");
+        assert!(
+            !step(&mut sync, &directory, &transport, 1),
+            "nothing changed"
+        );
 
         directory.learn(&[dialed(3, "p3")].into());
         directory.set_members(ids(&[1, 2, 3]));
-        sync.sync(&directory, &transport, 2);
+        step(&mut sync, &directory, &transport, 2);
         assert_eq!(transport.told().len(), 2);
         directory.learn(&[dialed(3, "p3-moved")].into());
-        sync.sync(&directory, &transport, 3);
+        step(&mut sync, &directory, &transport, 3);
         assert!(transport.told().contains(&(3, "p3-moved".to_owned())));
 
         directory.set_members(ids(&[1, 2]));
-        sync.sync(&directory, &transport, 5);
-        sync.sync(&directory, &transport, 14);
+        step(&mut sync, &directory, &transport, 5);
+        step(&mut sync, &directory, &transport, 14);
         assert_eq!(transport.told().len(), 2, "still within its grace");
-        sync.sync(&directory, &transport, 15);
+        step(&mut sync, &directory, &transport, 15);
         assert_eq!(transport.told(), [(2, "p2".to_owned())]);
 
         // Back within the grace: never removed.
         directory.set_members(ids(&[1]));
-        sync.sync(&directory, &transport, 20);
+        step(&mut sync, &directory, &transport, 20);
         directory.set_members(ids(&[1, 2]));
-        sync.sync(&directory, &transport, 25);
-        sync.sync(&directory, &transport, 100);
+        step(&mut sync, &directory, &transport, 25);
+        step(&mut sync, &directory, &transport, 100);
         assert_eq!(transport.told(), [(2, "p2".to_owned())]);
     }
 }

@@ -45,8 +45,8 @@ enum LegacyEntry {
     Addresses(BTreeMap<NodeId, String>),
 }
 
-/// A member-information entry: each named member's information replaces
-/// what was logged for it.
+/// A member-information entry: each named member's information is merged
+/// into what was logged for it ([`MemberInfo::updated_by`]).
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct MembersEntry {
     #[serde(default)]

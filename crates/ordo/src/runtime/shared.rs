@@ -107,7 +107,9 @@ impl Shared {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Changes the member directory (the apply stage, and start).
+    /// Changes the member directory: the applied view (the apply stage),
+    /// the appended view and the configuration (the consensus task), both
+    /// at start.
     pub(crate) fn directory_mut(&self) -> std::sync::RwLockWriteGuard<'_, Directory> {
         self.directory
             .write()

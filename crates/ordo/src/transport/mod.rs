@@ -78,13 +78,14 @@ pub trait Transport: Send + Sync + 'static {
     /// Stops the transport.
     fn stop(&self);
 
-    /// The node learned where `peer` is reached, from its applied log or its
-    /// configuration: `Some(address)` (a
+    /// The node learned where `peer` is reached, from its log as appended or
+    /// its configuration: `Some(address)` (a
     /// [`MemberInfo::peer_address`](crate::MemberInfo::peer_address)) when
-    /// the peer joined or moved, `None` when it left the configuration
-    /// (some time after: a departed member keeps its link for two election
-    /// timeouts, to hear of its removal). The runtime calls it from its
-    /// consensus task, so it must not block.
+    /// the peer joined or moved, `None` when it left the configuration the
+    /// core uses (ten election timeouts later: a departed member keeps its
+    /// link to hear of its removal) or the entry that gave its only address
+    /// was truncated. The runtime calls it from its consensus task, so it
+    /// must not block.
     ///
     /// The default ignores it, for transports that need no addresses (the
     /// in-process one) or keep their own. [`NetworkTransport`] adds, moves and

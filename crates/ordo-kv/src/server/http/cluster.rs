@@ -161,7 +161,8 @@ async fn update_unless_logged(
     id: NodeId,
     update: ordo::MemberInfo,
 ) -> Result<(), ordo::RaftError> {
-    let logged = state.node.member_infos().remove(&id).unwrap_or_default();
+    // The leader's log as appended is what every node will apply.
+    let logged = state.node.member_hints().remove(&id).unwrap_or_default();
     if state.node.is_leader() && logged.updated_by(&update) == logged {
         return Ok(());
     }

@@ -66,6 +66,12 @@ impl<S: StateMachine> Consensus<S> {
         if build_snapshot.is_some() {
             self.to_apply(ApplyInput::BuildSnapshot)?;
         }
+        // Before the messages: the first append to a member being added, or
+        // one that just moved, goes to where the entries being written say.
+        if let Some(persist) = &persist {
+            self.note_appended_members(&persist.entries);
+        }
+        self.sync_members();
         for message in messages {
             self.transport.send(message);
         }
@@ -139,7 +145,6 @@ impl<S: StateMachine> Consensus<S> {
     /// blocks, writes and syncs it here and reports it durable (true).
     pub(super) fn persist(&mut self, persist: Persist) -> Result<bool, RaftError> {
         let last_index = persist.entries.last().map(|entry| entry.index);
-        self.note_appended_members(&persist.entries);
         if let Some(store) = &self.inline_store {
             let id = persist.id;
             store.write(persist)?;

@@ -11,7 +11,7 @@ use ordo_core::{Entry, Index, NodeId, ProposeError, Role, Term};
 
 use crate::runtime::addresses::MemberInfo;
 use crate::runtime::apply::ApplyInput;
-use crate::runtime::consensus::Consensus;
+use crate::runtime::consensus::{Consensus, OwedInfo};
 use crate::runtime::envelope;
 use crate::runtime::error::RaftError;
 use crate::runtime::event::Event;
@@ -32,12 +32,20 @@ impl<S: StateMachine> Consensus<S> {
         }
         let own = self.config.node_id;
         let configured = self.config.own_info();
-        let logged = self.shared.directory().logged(own).cloned();
-        let logged = logged.unwrap_or_default();
-        if configured.is_empty() || logged.updated_by(&configured) == logged {
+        if configured.is_empty() || self.log_says_already(own, &configured) {
             return Ok(());
         }
         self.log_member_info(own, configured).map(|_| ())
+    }
+
+    /// True if this leader's log, as appended, already says `update` of `id`:
+    /// what it holds is what every node will apply (a leader never loses
+    /// its own entries), so an entry saying it again would change nothing.
+    /// Not the applied view: an unapplied entry may still change it.
+    fn log_says_already(&self, id: NodeId, update: &MemberInfo) -> bool {
+        let appended = self.shared.directory().appended_info(id);
+        let appended = appended.unwrap_or_default();
+        appended.updated_by(update) == appended
     }
 
     /// `RaftNode::update_member_info`: logs an update of what member `id`
@@ -66,18 +74,66 @@ impl<S: StateMachine> Consensus<S> {
         Ok(())
     }
 
-    /// Logs `info` for a member being added, unless it says nothing new.
+    /// Logs `info` for a member whose configuration entry is at
+    /// `change_index`, unless the log says so already. If the core refuses
+    /// the entry (its backlog is full: the configuration entry is exempt
+    /// from that limit, the information is not), the transport dials the
+    /// member anyway, by the configuration entry's index, and the entry is
+    /// owed: proposed again each round while this node leads. Otherwise a
+    /// voter added to a group of one could never be reached, so never
+    /// commit, so never free the backlog.
     pub(super) fn log_added_member(
         &mut self,
+        change_index: Index,
         id: NodeId,
         info: MemberInfo,
     ) -> Result<(), RaftError> {
-        let logged = self.shared.directory().logged(id).cloned();
-        let logged = logged.unwrap_or_default();
-        if info.is_empty() || logged.updated_by(&info) == logged {
+        if info.is_empty() || self.log_says_already(id, &info) {
             return Ok(());
         }
-        self.log_member_info(id, info).map(|_| ())
+        if self.log_member_info(id, info.clone())?.is_none() {
+            let node_id = self.config.node_id;
+            tracing::warn!(
+                node_id,
+                id,
+                "a new member's information waits for room in the log"
+            );
+            self.state.owed_member_info.push(OwedInfo {
+                change_index,
+                id,
+                info,
+                expected: false,
+            });
+        }
+        Ok(())
+    }
+
+    /// Proposes the member information owed (see `log_added_member`), while
+    /// this node leads; a new leader does not owe it (the member's own
+    /// report, or the application, logs it again).
+    pub(super) fn pay_owed_member_info(&mut self) -> Result<(), RaftError> {
+        if self.state.owed_member_info.is_empty() {
+            return Ok(());
+        }
+        if self.state.soft_state.role != Role::Leader {
+            self.state.owed_member_info.clear();
+            return Ok(());
+        }
+        let members = self.raft.membership().members();
+        let mut owed = std::mem::take(&mut self.state.owed_member_info).into_iter();
+        while let Some(debt) = owed.next() {
+            // A change truncated or undone since: nothing is owed.
+            if !members.contains(&debt.id) {
+                continue;
+            }
+            if self.log_member_info(debt.id, debt.info.clone())?.is_none() {
+                // Still refused: keep it and the rest, in order.
+                self.state.owed_member_info.push(debt);
+                self.state.owed_member_info.extend(owed);
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// The redirect to `leader`, naming it only with an address to go to: a
@@ -104,10 +160,8 @@ impl<S: StateMachine> Consensus<S> {
             Ok(proposal) => Ok(Some((proposal.last_index, proposal.term))),
             Err(ProposeError::Fatal(error)) => Err(error.into()),
             Err(refused) => {
-                // Only this node knows it until the next change, election or
-                // `update_member_info` that carries it.
                 let node_id = self.config.node_id;
-                tracing::warn!(node_id, id, %refused, "a member's information was not logged");
+                tracing::debug!(node_id, id, %refused, "a member's information was not logged");
                 Ok(None)
             }
         }
@@ -117,15 +171,30 @@ impl<S: StateMachine> Consensus<S> {
     /// on): the appended view follows. One byte compared per entry, and no
     /// write lock, in the common case of entries that carry no member
     /// information over a log with none pending.
-    pub(super) fn note_appended_members(&self, entries: &[Entry]) {
+    pub(super) fn note_appended_members(&mut self, entries: &[Entry]) {
         let Some(first) = entries.first().map(|entry| entry.index) else {
             return;
         };
         let changes = envelope::members_in(entries);
-        if changes.is_empty() && self.shared.directory().unaffected_by_append(first) {
+        let owed = self
+            .state
+            .owed_member_info
+            .iter()
+            .any(|debt| !debt.expected);
+        if changes.is_empty() && !owed && self.shared.directory().unaffected_by_append(first) {
             return;
         }
-        self.shared.directory_mut().appended(first, changes);
+        let mut directory = self.shared.directory_mut();
+        directory.appended(first, changes);
+        // A configuration entry written without its member's information
+        // (refused): dial by what the change asked for until it applies.
+        for debt in &mut self.state.owed_member_info {
+            if !debt.expected {
+                debt.expected = true;
+                let owed = BTreeMap::from([(debt.id, debt.info.clone())]);
+                directory.expect(debt.change_index, owed);
+            }
+        }
     }
 
     /// Entries through `applied` are applied: the applied view has them.
@@ -136,17 +205,32 @@ impl<S: StateMachine> Consensus<S> {
     }
 
     /// Tells the transport what changed in the member directory (and drops
-    /// departed members whose grace passed), and subscribers what is known
-    /// now. Cheap when nothing changed: one read lock, one comparison.
+    /// departed members whose grace passed), and subscribers when what this
+    /// node reports changed. Cheap when nothing changed: one read lock, two
+    /// comparisons. The transport is called with the lock released, so a
+    /// transport may read the directory itself.
     pub(super) fn sync_members(&mut self) {
         let now = self.state.ticks();
-        let changed = {
+        let (update, reported) = {
             let directory = self.shared.directory();
-            self.peers
-                .sync(&directory, self.transport.as_ref(), now)
-                .then(|| directory.all())
+            let update = self.peers.wants(directory.version()).then(|| {
+                (
+                    directory.version(),
+                    directory.peer_table(self.config.node_id),
+                )
+            });
+            let reported = self
+                .peers
+                .reports(directory.applied_version())
+                .then(|| directory.all());
+            (update, reported)
         };
-        if let Some(members) = changed {
+        if let Some((version, table)) = update {
+            self.peers
+                .update(version, &table, self.transport.as_ref(), now);
+        }
+        self.peers.expire(self.transport.as_ref(), now);
+        if let Some(members) = reported {
             self.events.send(Event::MemberInfoChanged { members });
         }
     }

@@ -136,6 +136,16 @@ pub(crate) struct Consensus<S: StateMachine> {
     pub(crate) threads_done: Vec<oneshot::Receiver<()>>,
 }
 
+/// A new member's information the core refused to append behind its
+/// configuration entry (at `change_index`): dialed by anyway once that entry
+/// is written (`expected`), and proposed again each round (`addresses.rs`).
+pub(crate) struct OwedInfo {
+    pub(crate) change_index: Index,
+    pub(crate) id: ordo_core::NodeId,
+    pub(crate) info: crate::runtime::addresses::MemberInfo,
+    pub(crate) expected: bool,
+}
+
 /// The consensus task's own bookkeeping.
 pub(crate) struct LoopState {
     /// Persists handed out and not yet durable: (id, payload bytes, last index).
@@ -155,6 +165,9 @@ pub(crate) struct LoopState {
     /// Became leader in this round: log what this node's configuration says
     /// of it if the group does not know it yet (`addresses.rs`).
     announce_own_info: bool,
+    /// New members' information the core refused to append behind their
+    /// configuration entry, proposed again each round (`addresses.rs`).
+    owed_member_info: Vec<OwedInfo>,
     /// What the core reported, counted (`observe.rs`).
     observed: observe::Observed,
 }
@@ -180,6 +193,7 @@ impl LoopState {
             rejected_messages: 0,
             shed_appends: 0,
             announce_own_info: false,
+            owed_member_info: Vec::new(),
             observed: observe::Observed::default(),
         }
     }
@@ -263,9 +277,10 @@ impl<S: StateMachine> Consensus<S> {
             self.announce_own_info()?;
             self.carry_out_actions()?;
         }
-        // What this round appended (a member that moved, one being added)
-        // is dialed now, not a round later.
-        self.sync_members();
+        if !self.state.owed_member_info.is_empty() {
+            self.pay_owed_member_info()?;
+            self.carry_out_actions()?;
+        }
         Ok(())
     }
 

@@ -85,9 +85,9 @@ impl<S: StateMachine> Consensus<S> {
     }
 
     /// Appends the configuration entry and, right behind it in the same
-    /// append, the new member's information (see `runtime/addresses.rs`). It
-    /// goes only with a change the core accepted, so a refused change leaves
-    /// nothing in the log.
+    /// append, the new member's information (see `runtime/addresses.rs`).
+    /// It goes only with a change the core accepted, so a refused change
+    /// leaves nothing in the log.
     pub(super) fn change_membership(
         &mut self,
         change: MembershipChange,
@@ -97,7 +97,7 @@ impl<S: StateMachine> Consensus<S> {
         let refusal = match self.raft.change_membership(change) {
             Ok(proposal) => {
                 if let Some((id, info)) = info {
-                    self.log_added_member(id, info)?;
+                    self.log_added_member(proposal.last_index, id, info)?;
                 }
                 return self.to_apply(ApplyInput::RegisterChange {
                     index: proposal.last_index,

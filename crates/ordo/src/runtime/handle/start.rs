@@ -231,7 +231,7 @@ fn restore<S: StateMachine>(parts: Parts<S>) -> Result<(Parts<S>, Restored), Raf
 }
 
 /// The member information the log carries after `after` (the snapshot's
-/// index), later entries winning: where to find members until the entries
+/// index), by entry index: where to find members until the entries
 /// are applied (see `addresses.rs`). Reads the log once, in bounded batches, as
 /// the core does to recover configuration entries.
 fn hints(log: &dyn LogStore, after: Index) -> Result<BTreeMap<Index, Members>, RaftError> {
