@@ -518,13 +518,13 @@ async fn the_transport_hears_of_members_joining_moving_and_leaving() {
     cluster.stop_all().await;
 }
 
-/// A group of one adds a voter directly (no learner stage): the new
-/// configuration commits only once the new voter acknowledges it, so the
-/// leader must dial it as soon as the change is appended, at the address
-/// logged with it. (Dialing only what is applied, the group would wait
-/// forever.)
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_voter_added_directly_is_reached_before_its_configuration_commits() {
+/// A group of one whose first node adds voters directly (no learner stage)
+/// and logs on `store`, and node 2 started to join it; both reach only
+/// peers they were told the right address of.
+async fn one_and_a_joiner<L: ordo::storage::LogStore + 'static>(
+    max_uncommitted_bytes: u64,
+    store: Arc<L>,
+) -> Cluster {
     let mut cluster = Cluster {
         network: InProcessNetwork::new(),
         ids: vec![1],
@@ -532,12 +532,26 @@ async fn a_voter_added_directly_is_reached_before_its_configuration_commits() {
     };
     let first = RaftConfig {
         promote_after_catch_up: false,
+        max_uncommitted_bytes,
         ..with_peer_addresses(config(1, &[1]))
     };
-    start_transport(&mut cluster, first, true).await;
+    start_on(&mut cluster, first, true, store).await;
     cluster.leader().await;
+    cluster.propose(set("a", 1)).await;
     let joining = with_peer_addresses(runtime_support::joining(2, &[1]));
     start_transport(&mut cluster, joining, true).await;
+    cluster
+}
+
+/// A group of one adds a voter directly (no learner stage): the new
+/// configuration commits only once the new voter acknowledges it, so the
+/// leader must dial it as soon as the change is appended, at the address
+/// logged with it. (Dialing only what is applied, the group would wait
+/// forever.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voter_added_directly_is_reached_before_its_configuration_commits() {
+    let default_limit = RaftConfig::default().max_uncommitted_bytes;
+    let mut cluster = one_and_a_joiner(default_limit, Arc::new(MemLogStore::new())).await;
     let info = MemberInfo::new(address(2)).with_peer_address("peer-2");
     cluster.node(1).add_node(2, info).await.unwrap();
     cluster.ids.push(2);
@@ -550,8 +564,8 @@ async fn a_voter_added_directly_is_reached_before_its_configuration_commits() {
             .membership
             .is_voter(2)
     );
-    cluster.propose(set("a", 1)).await;
-    cluster.converged(1).await;
+    cluster.propose(set("a", 2)).await;
+    cluster.converged(2).await;
     cluster.stop_all().await;
 }
 
@@ -562,22 +576,8 @@ async fn a_voter_added_directly_is_reached_before_its_configuration_commits() {
 /// the information is logged once there is room.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_voter_added_while_the_backlog_is_full_is_still_reached() {
-    let mut cluster = Cluster {
-        network: InProcessNetwork::new(),
-        ids: vec![1],
-        nodes: BTreeMap::new(),
-    };
-    let first = RaftConfig {
-        promote_after_catch_up: false,
-        max_uncommitted_bytes: 1,
-        ..with_peer_addresses(config(1, &[1]))
-    };
     let store = Arc::new(ordo::storage::CrashableLogStore::new());
-    start_on(&mut cluster, first, true, Arc::clone(&store)).await;
-    cluster.leader().await;
-    cluster.propose(set("a", 1)).await;
-    let joining = with_peer_addresses(runtime_support::joining(2, &[1]));
-    start_transport(&mut cluster, joining, true).await;
+    let mut cluster = one_and_a_joiner(1, Arc::clone(&store)).await;
 
     // An entry that cannot become durable fills the backlog.
     store.stall_syncs();
