@@ -400,6 +400,15 @@ impl PeerSync {
         }
     }
 
+    /// True if nothing is to do: the transport was told about `version`,
+    /// the applied view at `applied_version` was reported, and no departed
+    /// member waits for its grace to end.
+    pub(crate) fn is_quiet(&self, version: u64, applied_version: u64) -> bool {
+        self.synced == Some(version)
+            && self.reported == Some(applied_version)
+            && self.departed.is_empty()
+    }
+
     /// True if the directory at `version` has news for the transport.
     pub(crate) fn wants(&self, version: u64) -> bool {
         self.synced != Some(version)

@@ -37,6 +37,10 @@ pub(crate) struct Shared {
     /// What this node knows of its members (see `addresses.rs`): written by
     /// the apply stage, read by everyone.
     directory: std::sync::RwLock<Directory>,
+    /// The directory's versions and whether it holds pending entries,
+    /// published by every writer as its lock is released, so the consensus
+    /// task's every-round checks take no lock when nothing changed.
+    directory_marks: DirectoryMarks,
     /// Proposal calls in progress.
     pub(crate) pending_proposals: AtomicUsize,
     /// Read calls in progress.
@@ -50,6 +54,7 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(soft_state: SoftState, directory: Directory) -> Self {
         Shared {
+            directory_marks: DirectoryMarks::default(),
             directory: std::sync::RwLock::new(directory),
             soft_state: watch::Sender::new(soft_state),
             stopped: watch::Sender::new(false),
@@ -110,10 +115,29 @@ impl Shared {
     /// Changes the member directory: the applied view (the apply stage),
     /// the appended view and the configuration (the consensus task), both
     /// at start.
-    pub(crate) fn directory_mut(&self) -> std::sync::RwLockWriteGuard<'_, Directory> {
-        self.directory
+    pub(crate) fn directory_mut(&self) -> DirectoryWriter<'_> {
+        let guard = self
+            .directory
             .write()
-            .unwrap_or_else(PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner);
+        DirectoryWriter {
+            guard,
+            marks: &self.directory_marks,
+        }
+    }
+
+    /// The directory's version and applied-view version, as last published.
+    pub(crate) fn directory_versions(&self) -> (u64, u64) {
+        let marks = &self.directory_marks;
+        (
+            marks.version.load(Ordering::Acquire),
+            marks.applied_version.load(Ordering::Acquire),
+        )
+    }
+
+    /// True if the directory holds pending entries, as last published.
+    pub(crate) fn directory_has_pending(&self) -> bool {
+        self.directory_marks.pending.load(Ordering::Acquire)
     }
 
     /// The client address of `id`, if one is known (not empty).
@@ -159,5 +183,49 @@ impl<'a> Slot<'a> {
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
         self.counter.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// See [`Shared::directory_marks`](Shared).
+#[derive(Debug, Default)]
+struct DirectoryMarks {
+    version: AtomicU64,
+    applied_version: AtomicU64,
+    pending: std::sync::atomic::AtomicBool,
+}
+
+/// Write access to the member directory; publishes its marks when dropped,
+/// before the lock is released.
+pub(crate) struct DirectoryWriter<'a> {
+    guard: std::sync::RwLockWriteGuard<'a, Directory>,
+    marks: &'a DirectoryMarks,
+}
+
+impl std::ops::Deref for DirectoryWriter<'_> {
+    type Target = Directory;
+
+    fn deref(&self) -> &Directory {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for DirectoryWriter<'_> {
+    fn deref_mut(&mut self) -> &mut Directory {
+        &mut self.guard
+    }
+}
+
+impl Drop for DirectoryWriter<'_> {
+    fn drop(&mut self) {
+        let directory = &*self.guard;
+        self.marks
+            .pending
+            .store(directory.has_pending(), Ordering::Release);
+        self.marks
+            .applied_version
+            .store(directory.applied_version(), Ordering::Release);
+        self.marks
+            .version
+            .store(directory.version(), Ordering::Release);
     }
 }

@@ -181,7 +181,11 @@ impl<S: StateMachine> Consensus<S> {
             .owed_member_info
             .iter()
             .any(|debt| !debt.expected);
-        if changes.is_empty() && !owed && self.shared.directory().unaffected_by_append(first) {
+        let quiet = || {
+            !self.shared.directory_has_pending()
+                || self.shared.directory().unaffected_by_append(first)
+        };
+        if changes.is_empty() && !owed && quiet() {
             return;
         }
         let mut directory = self.shared.directory_mut();
@@ -199,7 +203,7 @@ impl<S: StateMachine> Consensus<S> {
 
     /// Entries through `applied` are applied: the applied view has them.
     pub(super) fn note_applied_members(&self, applied: Index) {
-        if self.shared.directory().has_pending() {
+        if self.shared.directory_has_pending() {
             self.shared.directory_mut().applied_through(applied);
         }
     }
@@ -211,6 +215,10 @@ impl<S: StateMachine> Consensus<S> {
     /// transport may read the directory itself.
     pub(super) fn sync_members(&mut self) {
         let now = self.state.ticks();
+        let (version, applied_version) = self.shared.directory_versions();
+        if self.peers.is_quiet(version, applied_version) {
+            return;
+        }
         let (update, reported) = {
             let directory = self.shared.directory();
             let update = self.peers.wants(directory.version()).then(|| {
