@@ -12,6 +12,8 @@ set -eu
 before=$1 after=$2 out=$3
 root=$(pwd)
 mkdir -p "$out"
+# criterion keeps its own records under the working directory otherwise.
+export CRITERION_HOME="$out/criterion"
 for round in 1 2 3; do
   for side in before after; do
     if [ "$side" = before ]; then dir=$before; else dir=$after; fi
