@@ -23,11 +23,7 @@ type Stores = BTreeMap<NodeId, Arc<MemLogStore>>;
 /// A 3-node group on in-memory logs it keeps (to restart nodes on), with a
 /// snapshot store per node in `snapshots` if given.
 async fn group(snapshots: Option<&Path>) -> (Cluster, Stores) {
-    let mut cluster = Cluster {
-        network: InProcessNetwork::new(),
-        ids: vec![1, 2, 3],
-        nodes: BTreeMap::new(),
-    };
+    let mut cluster = no_nodes_yet(&[1, 2, 3]);
     let mut stores = Stores::new();
     for id in 1..=3 {
         let store = Arc::new(MemLogStore::new());
@@ -291,22 +287,14 @@ async fn update_member_info_reaches_every_node_and_is_refused_off_the_leader() {
 /// old address again, and nobody ever reported the new one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_entry_truncated_before_it_applies_is_dialed_but_never_reported() {
-    let mut cluster = Cluster {
-        network: InProcessNetwork::new(),
-        ids: vec![1, 2, 3],
-        nodes: BTreeMap::new(),
-    };
-    let mut views = BTreeMap::new();
-    for id in 1..=3 {
-        // Slow elections: the cut-off leader keeps leading long enough to
-        // append, however loaded the machine.
-        let config = RaftConfig {
-            election_timeout_min: std::time::Duration::from_millis(1000),
-            election_timeout_max: std::time::Duration::from_millis(2000),
-            ..with_peer_addresses(config(id, &[1, 2, 3]))
-        };
-        views.insert(id, start_watched(&mut cluster, config).await);
-    }
+    // Slow elections: the cut-off leader keeps leading long enough to
+    // append, however loaded the machine.
+    let (mut cluster, views) = watched_group(|config| RaftConfig {
+        election_timeout_min: std::time::Duration::from_millis(1000),
+        election_timeout_max: std::time::Duration::from_millis(2000),
+        ..config
+    })
+    .await;
     let old = cluster.leader().await;
     let follower = cluster.follower_of(old);
     let original = format!("peer-{follower}");
@@ -352,6 +340,29 @@ async fn an_entry_truncated_before_it_applies_is_dialed_but_never_reported() {
         );
     }
     cluster.stop_all().await;
+}
+
+/// A cluster of `ids` with no node started yet.
+fn no_nodes_yet(ids: &[NodeId]) -> Cluster {
+    Cluster {
+        network: InProcessNetwork::new(),
+        ids: ids.to_vec(),
+        nodes: BTreeMap::new(),
+    }
+}
+
+/// A 3-node group whose configurations give peer addresses (then
+/// `adjust`ed), each over a transport that records what it is told.
+async fn watched_group(
+    adjust: impl Fn(RaftConfig) -> RaftConfig,
+) -> (Cluster, BTreeMap<NodeId, Told>) {
+    let mut cluster = no_nodes_yet(&[1, 2, 3]);
+    let mut views = BTreeMap::new();
+    for id in 1..=3 {
+        let config = adjust(with_peer_addresses(config(id, &[1, 2, 3])));
+        views.insert(id, start_watched(&mut cluster, config).await);
+    }
+    (cluster, views)
 }
 
 /// What a transport was told: peer to address.
@@ -448,16 +459,7 @@ async fn told_everywhere(
 /// member removed (after its grace). Nothing copies addresses by hand.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_transport_hears_of_members_joining_moving_and_leaving() {
-    let mut cluster = Cluster {
-        network: InProcessNetwork::new(),
-        ids: vec![1, 2, 3],
-        nodes: BTreeMap::new(),
-    };
-    let mut views = BTreeMap::new();
-    for id in 1..=3 {
-        let told = start_watched(&mut cluster, with_peer_addresses(config(id, &[1, 2, 3]))).await;
-        views.insert(id, told);
-    }
+    let (mut cluster, views) = watched_group(|config| config).await;
     let peer = |id: NodeId| format!("peer-{id}");
     told_everywhere(&views, "the configured peers", |own, told| {
         told.len() == 2
@@ -525,11 +527,7 @@ async fn one_and_a_joiner<L: ordo::storage::LogStore + 'static>(
     max_uncommitted_bytes: u64,
     store: Arc<L>,
 ) -> Cluster {
-    let mut cluster = Cluster {
-        network: InProcessNetwork::new(),
-        ids: vec![1],
-        nodes: BTreeMap::new(),
-    };
+    let mut cluster = no_nodes_yet(&[1]);
     let first = RaftConfig {
         promote_after_catch_up: false,
         max_uncommitted_bytes,
