@@ -457,7 +457,13 @@ async fn learners_are_promoted_and_members_removed_over_http() {
         .send()
         .await
         .unwrap();
-    assert_eq!(promoted.status(), StatusCode::OK);
+    let status = promoted.status();
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "{}",
+        promoted.text().await.unwrap_or_default()
+    );
     let cluster: ClusterResponse = get_json(&format!("{url}/v1/cluster")).await;
     assert_eq!(voters(&cluster), vec![(1, true), (2, true)]);
     // Both client URLs are known to both nodes.
@@ -559,4 +565,26 @@ async fn a_node_restarted_at_new_addresses_rejoins() {
     for node in nodes {
         node.stop().await;
     }
+}
+
+/// A node names its own addresses in `/v1/cluster` before any leader has
+/// logged them (here it never can: its peers are not started). A node
+/// joining through it records what it answers, and could never dial it
+/// otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_names_its_own_addresses_before_the_log_carries_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let peers: std::collections::BTreeMap<u64, u16> = (1..=3).map(|id| (id, free_port())).collect();
+    let node = RunningNode::start(support::settings(1, &peers, dir.path()))
+        .await
+        .unwrap();
+    let cluster: ClusterResponse = get_json(&format!("{}/v1/cluster", node.client_url)).await;
+    let own = cluster
+        .members
+        .iter()
+        .find(|member| member.id == 1)
+        .unwrap();
+    assert_eq!(own.peer_addr, Some(format!("127.0.0.1:{}", peers[&1])));
+    assert_eq!(own.client_addr.as_deref(), Some(node.client_url.as_str()));
+    node.stop().await;
 }

@@ -25,7 +25,12 @@ pub(super) async fn describe(
     OriginalUri(uri): OriginalUri,
 ) -> Result<Json<ClusterResponse>, ApiError> {
     let status = node_status(&state, path_and_query(&uri)).await?;
-    let infos = state.node.member_infos();
+    let mut infos = state.node.member_infos();
+    // This node knows where it is before the log says so (the runtime
+    // reports only what the group knows): a node joining through it needs
+    // its addresses at once.
+    let own = infos.entry(state.node.id()).or_default();
+    *own = own.updated_by(&state.own);
     let membership = &status.membership;
     let members = membership
         .members()
