@@ -186,6 +186,52 @@ pub struct TxnRange {
     /// Answer only the count.
     #[serde(default)]
     pub count_only: bool,
+    /// Order the answer by this (absent: by key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sort_target: Option<SortTarget>,
+    /// Ascending (the default) or descending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sort_order: Option<SortOrder>,
+    /// Only keys created at or after this revision (0: no bound).
+    #[serde(default)]
+    pub min_create_revision: u64,
+    /// Only keys created at or before this revision (0: no bound).
+    #[serde(default)]
+    pub max_create_revision: u64,
+    /// Only keys last changed at or after this revision (0: no bound).
+    #[serde(default)]
+    pub min_mod_revision: u64,
+    /// Only keys last changed at or before this revision (0: no bound).
+    #[serde(default)]
+    pub max_mod_revision: u64,
+}
+
+/// What a read's answer is ordered by (etcd's `SortTarget`). The lock and
+/// election recipes read the oldest or youngest contender by
+/// `create_revision`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortTarget {
+    /// Key bytes.
+    Key,
+    /// Writes since creation.
+    Version,
+    /// Creating revision.
+    CreateRevision,
+    /// Last-modifying revision.
+    ModRevision,
+    /// Value bytes.
+    Value,
+}
+
+/// Which way a read is ordered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortOrder {
+    /// Smallest first.
+    Ascend,
+    /// Largest first.
+    Descend,
 }
 
 /// A delete inside a transaction: one key, a prefix or a range.
