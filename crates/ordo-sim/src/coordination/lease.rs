@@ -211,8 +211,8 @@ impl Leases {
             {
                 return Err(format!(
                     "lease: lease {lease} (TTL {ttl_steps} steps) expired by the entry at index \
-                     {index}, committed by step {committed_at}, although a keepalive reached a \
-                     leader at step {arrived} and was acknowledged: it had until step {}",
+                     {index}, committed by step {committed_at}, although a keepalive that \
+                     arrived at step {arrived} was acknowledged: it had until step {}",
                     arrived + ttl_steps
                 ));
             }
@@ -513,5 +513,28 @@ impl Leases {
 impl Default for Leases {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_expiry_within_a_ttl_of_an_acknowledged_keepalive_fails() {
+        let mut leases = Leases::new();
+        leases.acknowledge(1, 100, 50);
+        leases.acknowledge(1, 100, 40);
+        leases.expiries.push((1, 7, 150));
+        assert_eq!(leases.check(), Ok(()), "expired exactly at the deadline");
+        leases.expiries.push((1, 9, 149));
+        assert!(leases.check().is_err(), "expired a step early");
+    }
+
+    #[test]
+    fn an_expiry_without_acknowledged_keepalives_passes() {
+        let mut leases = Leases::new();
+        leases.expiries.push((3, 7, 1));
+        assert_eq!(leases.check(), Ok(()));
     }
 }

@@ -223,3 +223,75 @@ fn deliver(watcher: &mut Watcher, rng: &mut SimRng, replicas: &Replicas) {
     watcher.received.extend(sent);
     connection.cursor = through + 1;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::coordination::command::Command;
+    use crate::linearizability::KvInput;
+
+    /// Revisions 1..=4: key 0 := 1, key 1 := 2, key 0 deleted, key 1 := 3.
+    fn committed() -> Store {
+        let mut store = Store::default();
+        for input in [
+            KvInput::Put { key: 0, value: 1 },
+            KvInput::Put { key: 1, value: 2 },
+            KvInput::Delete { key: 0 },
+            KvInput::Put { key: 1, value: 3 },
+        ] {
+            store.apply(&Command::Kv(input));
+        }
+        store
+    }
+
+    fn watcher_saw(range: WatchRange, start: Revision, received: &[(Revision, KvKey)]) -> Watchers {
+        let all = committed();
+        let mut watchers = Watchers::new(&[(range, start)]);
+        watchers.watchers[0].received = received
+            .iter()
+            .map(|&(revision, key)| {
+                let found = all
+                    .events()
+                    .iter()
+                    .find(|e| e.revision == revision && e.key == key);
+                *found.unwrap_or(&WatchEvent {
+                    revision,
+                    key,
+                    value: Some(99),
+                })
+            })
+            .collect();
+        watchers
+    }
+
+    fn verdict(watchers: &Watchers) -> Result<(), String> {
+        watchers.check(&committed(), &Replicas::default())
+    }
+
+    #[test]
+    fn a_prefix_of_the_committed_history_passes() {
+        assert_eq!(
+            verdict(&watcher_saw(WatchRange::All, 1, &[(1, 0), (2, 1)])),
+            Ok(())
+        );
+        let key_one = watcher_saw(WatchRange::Key(1), 3, &[(4, 1)]);
+        assert_eq!(verdict(&key_one), Ok(()));
+        assert_eq!(verdict(&watcher_saw(WatchRange::All, 9, &[])), Ok(()));
+    }
+
+    #[test]
+    fn gaps_duplicates_reorderings_and_wrong_values_fail() {
+        let bad = [
+            watcher_saw(WatchRange::All, 1, &[(1, 0), (3, 0)]),
+            watcher_saw(WatchRange::All, 1, &[(1, 0), (1, 0)]),
+            watcher_saw(WatchRange::All, 1, &[(2, 1), (1, 0)]),
+            watcher_saw(WatchRange::Key(1), 1, &[(2, 1), (4, 1), (4, 1)]),
+            watcher_saw(WatchRange::Key(0), 1, &[(1, 0), (2, 0)]),
+            watcher_saw(WatchRange::All, 2, &[(1, 0)]),
+        ];
+        for watchers in bad {
+            let received = &watchers.watchers[0].received;
+            assert!(verdict(&watchers).is_err(), "{received:?} passed");
+        }
+    }
+}
