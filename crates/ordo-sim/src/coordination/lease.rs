@@ -9,7 +9,7 @@
 //!   the node it believes leads, every quarter TTL or so. Now and then a
 //!   holder abandons its lease (stops its keepalives): the lease must then
 //!   expire, which exercises expiry.
-//! - Only the leader keeps deadlines (its lessor, [`Lessor`]), in memory. On
+//! - Only the leader keeps deadlines (its lessor, `Lessor`), in memory. On
 //!   election (a new term, or a restart) it starts every lease it has applied
 //!   with a full TTL: the documented leader-change slack, so a lease may
 //!   outlive its TTL by up to an election, never the other way. A grant it
