@@ -2,10 +2,12 @@
 //! linearizability checker.
 //!
 //! Each client has one operation in flight at a time, on a small key space so
-//! that operations conflict often. Writes (put, delete, compare-and-set) are
+//! that operations conflict often. Writes (put, delete, compare-and-set) and
+//! multi-key transactions (always through the log, even read-only ones) are
 //! proposed on the node the client believes leads; reads go through ReadIndex
 //! on whichever node the client talks to, followers included. A client follows
-//! `NotLeader` hints.
+//! `NotLeader` hints. The history is checked with
+//! [`JointKvModel`](crate::linearizability::JointKvModel).
 //!
 //! Outcomes, as the checker needs them:
 //! - a write whose entry is applied with the term it was proposed in returns
@@ -19,8 +21,9 @@
 //!   indeterminate.
 //!
 //! The state machine of the simulated nodes is a function of the applied log,
-//! so answers are recomputed from a node's applied entries (which survive
-//! restarts through snapshots).
+//! so answers are read from each node's replica of it
+//! ([`Replicas`](crate::coordination::replica::Replicas)), replayed from the
+//! node's applied entries (which survive restarts through snapshots).
 
 use ordo_core::{Index, NodeId, ProposeError, ReadError, ReadMode, Term};
 
@@ -382,5 +385,29 @@ fn random_txn(choice: u64, key: KvKey, value: KvValue) -> Txn {
             success: read_both,
             failure: Vec::new(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// etcd refuses a transaction that touches a key twice in one branch, and
+    /// the model and store would then have to agree on an order: never
+    /// generate one.
+    #[test]
+    fn generated_transactions_touch_each_key_once_per_branch() {
+        for choice in 0..64 {
+            for key in 0..KEYS {
+                let txn = random_txn(choice, key, 10);
+                for branch in [&txn.success, &txn.failure] {
+                    let keys: BTreeSet<KvKey> = branch.iter().map(TxnOp::key).collect();
+                    assert_eq!(keys.len(), branch.len(), "{txn:?}");
+                    assert!(keys.iter().all(|&k| k < KEYS));
+                }
+            }
+        }
     }
 }

@@ -140,3 +140,33 @@ pub fn command_of(entry: &Entry) -> Option<Command> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ordo_core::Entry;
+
+    use super::*;
+    use crate::coordination::command::encode;
+    use crate::linearizability::KvInput;
+
+    fn put(index: Index, term: Term, value: u64) -> Entry {
+        Entry::command(
+            index,
+            term,
+            encode(&Command::Kv(KvInput::Put { key: 0, value })),
+        )
+    }
+
+    #[test]
+    fn a_replica_extends_or_rebuilds_as_its_node_applied() {
+        let applied = [put(1, 1, 5), put(2, 1, 6)];
+        let mut replica = Replica::replay(1, &applied[..1]);
+        assert!(replica.extended_by(1, &applied));
+        replica.extend(&applied);
+        assert_eq!(replica.store().value(0), Some(6));
+        assert_eq!(replica.answer(2).map(|(term, _)| *term), Some(1));
+        // Another history at the same length, or another incarnation: rebuild.
+        assert!(!replica.extended_by(1, &[put(1, 1, 5), put(2, 2, 7)]));
+        assert!(!replica.extended_by(2, &applied));
+    }
+}
