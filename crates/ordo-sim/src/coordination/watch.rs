@@ -10,7 +10,9 @@
 //! running node and resumes from its last seen revision + 1 (or its start, if
 //! it saw nothing), as etcd's clients do. A restarted node serves from the
 //! history its snapshot and log rebuilt. Compaction is not modelled, so a
-//! resume is never refused.
+//! resume is never refused; nor are the links between watchers and nodes
+//! (a partition cuts nodes from each other, and a watcher on a cut-off
+//! follower simply sees nothing new until it heals or the watcher moves).
 //!
 //! The check, at the end of a run: each watcher's received events, across all
 //! its connections, equal the first events of the committed history filtered
