@@ -1,0 +1,138 @@
+//! [`KeyHistory`]: every retained version of one key.
+//!
+//! # Invariants
+//! - Versions are in strictly increasing `mod_revision` order, newest last;
+//!   `current` is the newest. A history is never empty.
+//! - A *tombstone* (a delete) is a version with `version == 0`, an empty
+//!   value, `create_revision == 0` and no lease. Between tombstones, puts
+//!   count `version` up from 1 and share one `create_revision` (the revision
+//!   of the generation's first put).
+//! - The common key has one version and no history: `older` is then an empty
+//!   `Vec`, which does not allocate.
+
+use bytes::Bytes;
+
+use super::KeyValue;
+
+/// One version of a key: what a write left.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Version {
+    /// The value; empty in a tombstone.
+    pub(super) value: Bytes,
+    /// The revision of the generation's first put; 0 in a tombstone.
+    pub(super) create_revision: u64,
+    /// The revision of the write that made this version.
+    pub(super) mod_revision: u64,
+    /// Writes since creation; 0 marks a tombstone.
+    pub(super) version: u64,
+    /// The lease; 0: none (always 0 in a tombstone).
+    pub(super) lease: i64,
+}
+
+impl Version {
+    /// The tombstone a delete at `revision` leaves.
+    pub(super) fn tombstone(revision: u64) -> Self {
+        Self {
+            value: Bytes::new(),
+            create_revision: 0,
+            mod_revision: revision,
+            version: 0,
+            lease: 0,
+        }
+    }
+
+    /// Whether this version is a delete.
+    pub(super) fn is_tombstone(&self) -> bool {
+        self.version == 0
+    }
+
+    /// The version as etcd shows it under `key`.
+    pub(super) fn key_value(&self, key: &Bytes) -> KeyValue {
+        KeyValue {
+            key: key.clone(),
+            value: self.value.clone(),
+            create_revision: self.create_revision,
+            mod_revision: self.mod_revision,
+            version: self.version,
+            lease: self.lease,
+        }
+    }
+
+    /// Key and value bytes this version costs under a key of `key_len` bytes.
+    pub(super) fn bytes(&self, key_len: usize) -> u64 {
+        (key_len + self.value.len()) as u64
+    }
+}
+
+/// Every retained version of one key, oldest first, `current` last.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct KeyHistory {
+    /// Older versions, oldest first (empty for most keys).
+    pub(super) older: Vec<Version>,
+    /// The newest version.
+    pub(super) current: Version,
+}
+
+impl KeyHistory {
+    /// A history of one version.
+    pub(super) fn new(current: Version) -> Self {
+        Self {
+            older: Vec::new(),
+            current,
+        }
+    }
+
+    /// The live version, if the key exists now.
+    pub(super) fn live(&self) -> Option<&Version> {
+        (!self.current.is_tombstone()).then_some(&self.current)
+    }
+
+    /// Adds a newer version.
+    pub(super) fn push(&mut self, newer: Version) {
+        assert!(
+            newer.mod_revision > self.current.mod_revision,
+            "a key's versions must be written in revision order"
+        );
+        let previous = std::mem::replace(&mut self.current, newer);
+        self.older.push(previous);
+    }
+
+    /// The newest version with `mod_revision <= revision`, if any.
+    pub(super) fn at(&self, revision: u64) -> Option<&Version> {
+        if self.current.mod_revision <= revision {
+            return Some(&self.current);
+        }
+        let newer = self
+            .older
+            .partition_point(|version| version.mod_revision <= revision);
+        newer.checked_sub(1).map(|index| &self.older[index])
+    }
+
+    /// The live version at `revision`, if the key existed then.
+    pub(super) fn live_at(&self, revision: u64) -> Option<&Version> {
+        self.at(revision).filter(|version| !version.is_tombstone())
+    }
+
+    /// The version written at exactly `revision` and the one before it.
+    pub(super) fn written_at(&self, revision: u64) -> Option<(&Version, Option<&Version>)> {
+        if self.current.mod_revision == revision {
+            return Some((&self.current, self.older.last()));
+        }
+        let index = self
+            .older
+            .binary_search_by_key(&revision, |version| version.mod_revision)
+            .ok()?;
+        let before = index.checked_sub(1).map(|before| &self.older[before]);
+        Some((&self.older[index], before))
+    }
+
+    /// Every version, oldest first.
+    pub(super) fn versions(&self) -> impl Iterator<Item = &Version> {
+        self.older.iter().chain(std::iter::once(&self.current))
+    }
+
+    /// Versions retained.
+    pub(super) fn len(&self) -> usize {
+        self.older.len() + 1
+    }
+}
