@@ -5,6 +5,8 @@
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
+pub mod builders;
+
 use bytes::Bytes;
 use ordo::{Entry, StateMachine};
 use ordo_kv::store::{KvCommand, KvResponse, KvStore};
