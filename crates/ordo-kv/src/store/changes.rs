@@ -86,18 +86,27 @@ impl KvStore {
             .partition_point(|(revision, _)| *revision < from_revision);
         let mut events = Vec::new();
         let mut next_revision = self.cluster_revision.saturating_add(1).max(from_revision);
+        // The open revision's events, added to `events` only whole.
+        let mut pending: Vec<Event> = Vec::new();
         let mut open_revision = None;
         for (revision, key) in self.changes.range(start..) {
             if open_revision != Some(*revision) {
-                if max_events > 0 && events.len() >= max_events {
-                    next_revision = *revision;
+                if !fits(&events, &pending, max_events) {
+                    next_revision = open_revision.unwrap_or(*revision);
+                    pending.clear();
                     break;
                 }
+                events.append(&mut pending);
                 open_revision = Some(*revision);
             }
             if range.contains(key) {
-                events.push(self.event_at(key, *revision));
+                pending.push(self.event_at(key, *revision));
             }
+        }
+        if fits(&events, &pending, max_events) {
+            events.append(&mut pending);
+        } else if let Some(open_revision) = open_revision {
+            next_revision = next_revision.min(open_revision);
         }
         Ok(Changes {
             events,
@@ -137,4 +146,11 @@ impl KvStore {
             prev_kv,
         }
     }
+}
+
+/// Whether a revision's `pending` events may join `events` under
+/// `max_events` (0: no limit): always when `events` is empty, so the first
+/// revision comes whole however large.
+fn fits(events: &[Event], pending: &[Event], max_events: usize) -> bool {
+    max_events == 0 || events.is_empty() || events.len() + pending.len() <= max_events
 }
