@@ -535,20 +535,36 @@ fn a_read_failure_keeps_its_kind_and_leaves_the_store_unchanged() {
     }
 }
 
-/// A valid backup of a random small store.
+/// A valid backup of a random small store: history, tombstones, a lease
+/// with keys, and sometimes a compaction.
 fn valid_backup() -> impl Strategy<Value = Vec<u8>> {
+    use ordo_kv::store::{KvCommand, PutRequest, RequestOp, TxnRequest};
     let key = prop::collection::vec(prop::sample::select(&b"ab\x00\xff"[..]), 0..4);
     let value = prop::collection::vec(any::<u8>(), 0..6);
-    prop::collection::vec((key, value), 0..6).prop_map(|writes| {
+    let writes = prop::collection::vec((key, value, 0..4u8), 0..6);
+    (writes, 0..8u64).prop_map(|(writes, compact)| {
+        let mut commands = vec![KvCommand::LeaseGrant { id: 0, ttl: 60 }];
+        for (key, value, kind) in writes {
+            commands.push(match kind {
+                0 => KvCommand::Delete { key: key.into() },
+                1 => KvCommand::Txn(TxnRequest {
+                    success: vec![RequestOp::Put(PutRequest {
+                        key: key.into(),
+                        value: value.into(),
+                        lease: 1,
+                        ..PutRequest::default()
+                    })],
+                    ..TxnRequest::default()
+                }),
+                _ => KvCommand::Put {
+                    key: key.into(),
+                    value: value.into(),
+                    if_revision: None,
+                },
+            });
+        }
+        commands.push(KvCommand::Compact { revision: compact });
         let mut store = KvStore::new();
-        let commands = writes
-            .into_iter()
-            .map(|(key, value)| ordo_kv::store::KvCommand::Put {
-                key: key.into(),
-                value: value.into(),
-                if_revision: None,
-            })
-            .collect();
         store_support::apply(&mut store, commands);
         snapshot(&store)
     })
