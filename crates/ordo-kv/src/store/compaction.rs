@@ -51,45 +51,11 @@ impl KvStore {
         let Some(history) = self.keys.get_mut(key) else {
             return; // Forgotten by an earlier entry of the same key.
         };
-        let older_needed = history
-            .older
-            .partition_point(|version| version.mod_revision <= revision);
-        // The newest version at or below `revision` is kept; older ones go.
-        let (drop_count, newest_at_or_below_is_current) =
-            if history.current.mod_revision <= revision {
-                (history.older.len(), true)
-            } else {
-                (older_needed.saturating_sub(1), false)
-            };
-        let mut freed_versions = 0u64;
-        let mut freed_bytes = 0u64;
-        for dropped in history.older.drain(..drop_count) {
-            freed_versions += 1;
-            freed_bytes += dropped.bytes(key.len());
-        }
-        let forget_key = if newest_at_or_below_is_current {
-            history.current.is_tombstone()
-        } else {
-            let tombstone_kept = history
-                .older
-                .first()
-                .is_some_and(|kept| kept.mod_revision <= revision && kept.is_tombstone());
-            if tombstone_kept {
-                let tombstone = history.older.remove(0);
-                freed_versions += 1;
-                freed_bytes += tombstone.bytes(key.len());
-            }
-            false
-        };
-        if history.older.is_empty() {
-            history.older = Vec::new(); // Give back the buffer.
-        }
-        if forget_key {
-            freed_versions += 1;
-            freed_bytes += history.current.bytes(key.len());
+        let freed = history.compact(revision, key.len());
+        if freed.empty {
             self.keys.remove(key);
         }
-        self.versions -= freed_versions;
-        self.bytes -= freed_bytes;
+        self.versions -= freed.versions;
+        self.bytes -= freed.bytes;
     }
 }

@@ -67,19 +67,41 @@ impl Version {
 /// Every retained version of one key, oldest first, `current` last.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct KeyHistory {
-    /// Older versions, oldest first (empty for most keys).
-    pub(super) older: Vec<Version>,
+    /// Older versions, oldest first; `None` rather than an empty list, so a
+    /// key without history costs one pointer (most keys).
+    older: Option<Box<Vec<Version>>>,
     /// The newest version.
     pub(super) current: Version,
+}
+
+/// What compacting one key freed.
+pub(super) struct Freed {
+    /// Versions dropped.
+    pub(super) versions: u64,
+    /// Their key and value bytes.
+    pub(super) bytes: u64,
+    /// Nothing is left: the key must be forgotten.
+    pub(super) empty: bool,
 }
 
 impl KeyHistory {
     /// A history of one version.
     pub(super) fn new(current: Version) -> Self {
         Self {
-            older: Vec::new(),
+            older: None,
             current,
         }
+    }
+
+    /// A history of `older` versions (oldest first) then `current`.
+    pub(super) fn with_older(older: Vec<Version>, current: Version) -> Self {
+        let older = (!older.is_empty()).then(|| Box::new(older));
+        Self { older, current }
+    }
+
+    /// The versions before `current`, oldest first.
+    pub(super) fn older(&self) -> &[Version] {
+        self.older.as_deref().map_or(&[], Vec::as_slice)
     }
 
     /// The live version, if the key exists now.
@@ -94,7 +116,7 @@ impl KeyHistory {
             "a key's versions must be written in revision order"
         );
         let previous = std::mem::replace(&mut self.current, newer);
-        self.older.push(previous);
+        self.older.get_or_insert_with(Box::default).push(previous);
     }
 
     /// The newest version with `mod_revision <= revision`, if any.
@@ -102,10 +124,9 @@ impl KeyHistory {
         if self.current.mod_revision <= revision {
             return Some(&self.current);
         }
-        let newer = self
-            .older
-            .partition_point(|version| version.mod_revision <= revision);
-        newer.checked_sub(1).map(|index| &self.older[index])
+        let older = self.older();
+        let newer = older.partition_point(|version| version.mod_revision <= revision);
+        newer.checked_sub(1).map(|index| &older[index])
     }
 
     /// The live version at `revision`, if the key existed then.
@@ -115,24 +136,56 @@ impl KeyHistory {
 
     /// The version written at exactly `revision` and the one before it.
     pub(super) fn written_at(&self, revision: u64) -> Option<(&Version, Option<&Version>)> {
+        let older = self.older();
         if self.current.mod_revision == revision {
-            return Some((&self.current, self.older.last()));
+            return Some((&self.current, older.last()));
         }
-        let index = self
-            .older
+        let index = older
             .binary_search_by_key(&revision, |version| version.mod_revision)
             .ok()?;
-        let before = index.checked_sub(1).map(|before| &self.older[before]);
-        Some((&self.older[index], before))
+        let before = index.checked_sub(1).map(|before| &older[before]);
+        Some((&older[index], before))
     }
 
     /// Every version, oldest first.
     pub(super) fn versions(&self) -> impl Iterator<Item = &Version> {
-        self.older.iter().chain(std::iter::once(&self.current))
+        self.older().iter().chain(std::iter::once(&self.current))
     }
 
     /// Versions retained.
     pub(super) fn len(&self) -> usize {
-        self.older.len() + 1
+        self.older().len() + 1
+    }
+
+    /// Drops the versions no read at `revision` or later needs: all but the
+    /// newest at or below it, and that one too if it is a tombstone.
+    pub(super) fn compact(&mut self, revision: u64, key_len: usize) -> Freed {
+        let mut freed = Freed {
+            versions: 0,
+            bytes: 0,
+            empty: false,
+        };
+        let mut drop = |version: &Version| {
+            freed.versions += 1;
+            freed.bytes += version.bytes(key_len);
+        };
+        let older = self.older.take().map_or_else(Vec::new, |older| *older);
+        let at_or_below = older.partition_point(|version| version.mod_revision <= revision);
+        let mut kept = Vec::new();
+        for (index, version) in older.into_iter().enumerate() {
+            let newest_at_or_below =
+                index + 1 == at_or_below && self.current.mod_revision > revision;
+            if index >= at_or_below || (newest_at_or_below && !version.is_tombstone()) {
+                kept.push(version);
+            } else {
+                drop(&version);
+            }
+        }
+        if self.current.mod_revision <= revision && self.current.is_tombstone() {
+            drop(&self.current);
+            freed.empty = true;
+        }
+        self.older = (!kept.is_empty()).then(|| Box::new(kept));
+        freed
     }
 }

@@ -84,10 +84,7 @@ impl KvStore {
         let keys: Vec<Bytes> = lease.keys.iter().cloned().collect();
         let mut write = self.begin_write();
         for key in &keys {
-            assert!(
-                write.delete(self, key).is_some(),
-                "a lease's key is not live"
-            );
+            assert!(write.delete(self, key, None), "a lease's key is not live");
         }
         self.finish_write(write);
         let removed = self.leases.remove(&id);

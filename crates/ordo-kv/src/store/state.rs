@@ -298,7 +298,7 @@ impl KvStore {
             return KvResponse::CompareFailed { current };
         }
         let mut write = self.begin_write();
-        write.put(self, key, value, 0);
+        write.put(self, key, value, 0, false);
         KvResponse::Written {
             revision: self.finish_write(write),
         }
@@ -312,7 +312,7 @@ impl KvStore {
             };
         }
         let mut write = self.begin_write();
-        let deleted = write.delete(self, &key).is_some();
+        let deleted = write.delete(self, &key, None);
         KvResponse::Deleted {
             deleted,
             revision: self.finish_write(write),

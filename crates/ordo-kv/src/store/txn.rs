@@ -219,11 +219,10 @@ impl KvStore {
                     let Some(write) = write.as_mut() else {
                         unreachable!("a txn that writes was let through at the last revision");
                     };
-                    let prev_kvs = write.delete_range(self, &delete.range());
-                    ResponseOp::DeleteRange {
-                        deleted: prev_kvs.len() as u64,
-                        prev_kvs: if delete.prev_kv { prev_kvs } else { Vec::new() },
-                    }
+                    let mut prev_kvs = Vec::new();
+                    let wanted = delete.prev_kv.then_some(&mut prev_kvs);
+                    let deleted = write.delete_range(self, &delete.range(), wanted);
+                    ResponseOp::DeleteRange { deleted, prev_kvs }
                 }
                 RequestOp::Txn(inner) => {
                     let Some(inner_path) = nested.next() else {
@@ -251,10 +250,8 @@ impl KvStore {
             Some(live) if put.ignore_lease => live.lease,
             _ => put.lease,
         };
-        let previous = write.put(self, put.key.clone(), value, lease);
-        ResponseOp::Put {
-            prev_kv: previous.filter(|_| put.prev_kv),
-        }
+        let prev_kv = write.put(self, put.key.clone(), value, lease, put.prev_kv);
+        ResponseOp::Put { prev_kv }
     }
 
     /// A range inside a txn: revision 0 reads the txn's own view, which

@@ -37,25 +37,38 @@ impl PendingWrite {
     }
 
     /// Sets `key` to `value` attached to `lease` (0: none), which must exist.
-    /// Returns the previous live kv.
+    /// Returns the previous live kv if `want_previous` and there was one.
     pub(super) fn put(
         &mut self,
         store: &mut KvStore,
         key: Bytes,
         value: Bytes,
         lease: i64,
+        want_previous: bool,
     ) -> Option<KeyValue> {
-        let previous = store.keys.get(&key).and_then(KeyHistory::live).cloned();
+        let previous = store.keys.get(&key).and_then(KeyHistory::live);
+        // Cloning a value is not free (a `Bytes` made from a `Vec` allocates
+        // on its first clone): copy out only what is needed.
+        let previous_kv = previous
+            .filter(|_| want_previous || self.events.is_some())
+            .map(|previous| previous.key_value(&key));
+        let facts = previous.map(|previous| {
+            let bytes = previous.bytes(key.len());
+            (
+                previous.create_revision,
+                previous.version,
+                previous.lease,
+                bytes,
+            )
+        });
         let version = Version {
             value,
-            create_revision: previous
-                .as_ref()
-                .map_or(self.revision, |previous| previous.create_revision),
+            create_revision: facts.map_or(self.revision, |(create, ..)| create),
             mod_revision: self.revision,
-            version: previous.as_ref().map_or(1, |previous| previous.version + 1),
+            version: facts.map_or(1, |(_, version, ..)| version + 1),
             lease,
         };
-        let previous_lease = previous.as_ref().map_or(0, |previous| previous.lease);
+        let previous_lease = facts.map_or(0, |(_, _, lease, _)| lease);
         if previous_lease != lease {
             store.detach(previous_lease, &key);
             store.attach(lease, &key);
@@ -63,40 +76,63 @@ impl PendingWrite {
         store.versions += 1;
         store.bytes += version.bytes(key.len());
         store.live_bytes += version.bytes(key.len());
-        match &previous {
-            Some(previous) => store.live_bytes -= previous.bytes(key.len()),
+        match facts {
+            Some((.., previous_bytes)) => store.live_bytes -= previous_bytes,
             None => store.live_keys += 1,
         }
-        let kv = version.key_value(&key);
-        self.record(store, key, version, EventKind::Put, kv, previous.as_ref())
+        let event = self.events.is_some().then(|| Event {
+            kind: EventKind::Put,
+            kv: version.key_value(&key),
+            prev_kv: previous_kv.clone(),
+        });
+        self.record(store, key, version, event);
+        previous_kv.filter(|_| want_previous)
     }
 
-    /// Deletes `key` if it is live. Returns the kv it had.
-    pub(super) fn delete(&mut self, store: &mut KvStore, key: &Bytes) -> Option<KeyValue> {
-        let previous = store.keys.get(key).and_then(KeyHistory::live).cloned()?;
-        store.detach(previous.lease, key);
+    /// Deletes `key` if it is live; returns whether it was. Pushes the kv it
+    /// had onto `previous`, if given.
+    pub(super) fn delete(
+        &mut self,
+        store: &mut KvStore,
+        key: &Bytes,
+        previous: Option<&mut Vec<KeyValue>>,
+    ) -> bool {
+        let Some(live) = store.keys.get(key).and_then(KeyHistory::live) else {
+            return false;
+        };
+        let previous_kv =
+            (previous.is_some() || self.events.is_some()).then(|| live.key_value(key));
+        let (lease, live_bytes) = (live.lease, live.bytes(key.len()));
+        store.detach(lease, key);
         let tombstone = Version::tombstone(self.revision);
         store.versions += 1;
         store.bytes += tombstone.bytes(key.len());
-        store.live_bytes -= previous.bytes(key.len());
+        store.live_bytes -= live_bytes;
         store.live_keys -= 1;
-        let kv = KeyValue {
-            key: key.clone(),
-            mod_revision: self.revision,
-            ..KeyValue::default()
-        };
-        self.record(
-            store,
-            key.clone(),
-            tombstone,
-            EventKind::Delete,
-            kv,
-            Some(&previous),
-        )
+        let event = self.events.is_some().then(|| Event {
+            kind: EventKind::Delete,
+            kv: KeyValue {
+                key: key.clone(),
+                mod_revision: self.revision,
+                ..KeyValue::default()
+            },
+            prev_kv: previous_kv.clone(),
+        });
+        self.record(store, key.clone(), tombstone, event);
+        if let (Some(previous), Some(kv)) = (previous, previous_kv) {
+            previous.push(kv);
+        }
+        true
     }
 
-    /// Deletes every live key in `range`. Returns the kvs they had, in key order.
-    pub(super) fn delete_range(&mut self, store: &mut KvStore, range: &KeyRange) -> Vec<KeyValue> {
+    /// Deletes every live key in `range`; returns how many. Pushes the kvs
+    /// they had onto `previous` (in key order), if given.
+    pub(super) fn delete_range(
+        &mut self,
+        store: &mut KvStore,
+        range: &KeyRange,
+        mut previous: Option<&mut Vec<KeyValue>>,
+    ) -> u64 {
         let live: Vec<Bytes> = match range.bounds() {
             Some(bounds) => store
                 .keys
@@ -106,28 +142,17 @@ impl PendingWrite {
                 .collect(),
             None => Vec::new(),
         };
-        live.iter()
-            .filter_map(|key| self.delete(store, key))
-            .collect()
+        for key in &live {
+            let deleted = self.delete(store, key, previous.as_deref_mut());
+            assert!(deleted, "a key live a moment ago was not deleted");
+        }
+        live.len() as u64
     }
 
     /// Stores `version` under `key` and notes the write.
-    fn record(
-        &mut self,
-        store: &mut KvStore,
-        key: Bytes,
-        version: Version,
-        kind: EventKind,
-        kv: KeyValue,
-        previous: Option<&Version>,
-    ) -> Option<KeyValue> {
-        let previous_kv = previous.map(|previous| previous.key_value(&key));
-        if let Some(events) = &mut self.events {
-            events.push(Event {
-                kind,
-                kv,
-                prev_kv: previous_kv.clone(),
-            });
+    fn record(&mut self, store: &mut KvStore, key: Bytes, version: Version, event: Option<Event>) {
+        if let (Some(events), Some(event)) = (&mut self.events, event) {
+            events.push(event);
         }
         match store.keys.get_mut(&key) {
             Some(history) => history.push(version),
@@ -136,7 +161,6 @@ impl PendingWrite {
             }
         }
         self.written.push(key);
-        previous_kv
     }
 }
 

@@ -32,7 +32,9 @@ enum Item {
 
 /// Reads and checks a whole backup into a state to install.
 pub(crate) fn parse_backup(input: &mut dyn Read) -> Result<RestoredState, BackupError> {
-    let mut keys = BTreeMap::new();
+    // Collected in order, then bulk-built: a map built from sorted input has
+    // full nodes, about half the memory of one grown key by key.
+    let mut keys = Vec::new();
     let mut leases = BTreeMap::new();
     let (summary, next_lease_id) = parse(input, |item| match item {
         Item::Lease { id, ttl } => {
@@ -45,12 +47,10 @@ pub(crate) fn parse_backup(input: &mut dyn Read) -> Result<RestoredState, Backup
                 },
             );
         }
-        Item::Key(key, history) => {
-            keys.insert(key, history);
-        }
+        Item::Key(key, history) => keys.push((key, history)),
     })?;
     Ok(RestoredState {
-        keys,
+        keys: BTreeMap::from_iter(keys),
         leases,
         summary,
         next_lease_id,
@@ -300,9 +300,7 @@ fn read_key(
             "the live version names a lease not in the backup",
         ));
     }
-    let mut history = KeyHistory::new(current);
-    history.older = versions;
-    Ok((key, history))
+    Ok((key, KeyHistory::with_older(versions, current)))
 }
 
 fn read_version(

@@ -8,6 +8,10 @@ use bytes::Bytes;
 
 use super::BackupError;
 
+/// The most a field's buffer takes before its bytes arrive (64 KiB): every
+/// key, and most values, fit in one exact allocation.
+const EAGER_ALLOCATION_BYTES: usize = 64 << 10;
+
 /// A reader that checksums what it reads, counts its position, and turns a
 /// short read into [`BackupError::Truncated`].
 pub(super) struct CheckedReader<'a> {
@@ -43,10 +47,12 @@ impl<'a> CheckedReader<'a> {
         }
     }
 
-    /// Reads `len` bytes, growing the buffer only as bytes arrive, so a
-    /// length prefix larger than the input allocates no more than the input.
+    /// Reads `len` bytes, allocating at most [`EAGER_ALLOCATION_BYTES`]
+    /// before bytes arrive, so a length prefix larger than the input
+    /// allocates no more than the input (plus that bound). The result has
+    /// no spare capacity: the store keeps it for as long as the key lives.
     pub(super) fn bytes(&mut self, len: u32, part: &'static str) -> Result<Bytes, BackupError> {
-        let mut buf = Vec::new();
+        let mut buf = Vec::with_capacity((len as usize).min(EAGER_ALLOCATION_BYTES));
         let read = (&mut *self.input)
             .take(u64::from(len))
             .read_to_end(&mut buf)?;
@@ -57,6 +63,7 @@ impl<'a> CheckedReader<'a> {
                 offset: self.offset - read as u64,
             });
         }
+        buf.shrink_to_fit();
         Ok(Bytes::from(buf))
     }
 
