@@ -52,7 +52,7 @@ impl KeyRange {
     }
 
     /// The range as map bounds; `None` if it holds no key.
-    pub(super) fn bounds(&self) -> Option<(Bound<&[u8]>, Bound<&[u8]>)> {
+    pub(super) fn bounds(&self) -> Option<KeyBounds<'_>> {
         let start = Bound::Included(&self.key[..]);
         if self.range_end.is_empty() {
             return Some((start, Bound::Included(&self.key[..])));
@@ -67,6 +67,9 @@ impl KeyRange {
         self.range_end[..] == [0]
     }
 }
+
+/// A range as the bounds of a map over byte-string keys.
+pub(super) type KeyBounds<'a> = (Bound<&'a [u8]>, Bound<&'a [u8]>);
 
 /// etcd's prefix end: the prefix with its last non-0xff byte incremented and
 /// what follows it dropped; `[0]` (to the end) if there is no such byte.
@@ -300,10 +303,9 @@ impl KvStore {
         range: &KeyRange,
         revision: u64,
     ) -> impl Iterator<Item = KeyValue> + 'a {
-        let keys = match range.bounds() {
-            Some(bounds) => Some(self.keys.range::<[u8], _>(bounds)),
-            None => None,
-        };
+        let keys = range
+            .bounds()
+            .map(|bounds| self.keys.range::<[u8], _>(bounds));
         keys.into_iter()
             .flatten()
             .filter_map(move |(key, history)| {

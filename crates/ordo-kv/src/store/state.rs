@@ -228,7 +228,7 @@ impl KvStore {
     }
 
     /// Key and value bytes of the live keys.
-    pub fn bytes(&self) -> u64 {
+    pub fn live_bytes(&self) -> u64 {
         self.live_bytes
     }
 
