@@ -164,3 +164,14 @@ fn revoking_deletes_every_attached_key_at_one_revision() {
         }
     );
 }
+
+#[test]
+fn a_default_store_is_a_new_store() {
+    // The runtime builds its state machine with `Default`: a default store
+    // must back up (its lease counter starts at 1) and grant lease 1.
+    let mut store = KvStore::default();
+    assert_eq!(store, KvStore::new());
+    let mut restored = KvStore::new();
+    restored.restore(&mut &snapshot(&store)[..]).unwrap();
+    assert_eq!(grant(&mut store, 10), 1);
+}

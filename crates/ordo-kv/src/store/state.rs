@@ -104,7 +104,7 @@ use super::{KvAnswer, KvCommand, KvError, KvQuery, KvResponse, KvStats, StoredVa
 ///     }
 /// );
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KvStore {
     /// Every key with a retained version, in byte order.
     pub(super) keys: BTreeMap<Bytes, KeyHistory>,
@@ -151,12 +151,28 @@ impl PartialEq for ObserverSlot {
 
 impl Eq for ObserverSlot {}
 
+impl Default for KvStore {
+    /// An empty store at cluster revision 0 (the same as [`KvStore::new`]).
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl KvStore {
     /// An empty store at cluster revision 0.
     pub fn new() -> Self {
         Self {
+            keys: BTreeMap::new(),
+            changes: VecDeque::new(),
+            leases: BTreeMap::new(),
             next_lease_id: 1,
-            ..Self::default()
+            cluster_revision: 0,
+            compact_revision: 0,
+            live_keys: 0,
+            versions: 0,
+            bytes: 0,
+            live_bytes: 0,
+            observer: ObserverSlot::default(),
         }
     }
 
