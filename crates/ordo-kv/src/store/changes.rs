@@ -117,7 +117,7 @@ impl KvStore {
     }
 
     /// The event that wrote `key` at `revision`, which the change log names.
-    fn event_at(&self, key: &bytes::Bytes, revision: u64) -> Event {
+    fn event_at(&self, key: &[u8], revision: u64) -> Event {
         let written = self
             .keys
             .get(key)
@@ -130,7 +130,7 @@ impl KvStore {
             .map(|before| before.key_value(key));
         if version.is_tombstone() {
             let kv = KeyValue {
-                key: key.clone(),
+                key: bytes::Bytes::copy_from_slice(key),
                 mod_revision: revision,
                 ..KeyValue::default()
             };

@@ -47,7 +47,7 @@ impl KvStore {
     }
 
     /// Drops `key`'s versions that reads at `revision` or later do not need.
-    fn compact_key(&mut self, key: &bytes::Bytes, revision: u64) {
+    fn compact_key(&mut self, key: &[u8], revision: u64) {
         let Some(history) = self.keys.get_mut(key) else {
             return; // Forgotten by an earlier entry of the same key.
         };

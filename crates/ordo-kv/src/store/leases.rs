@@ -12,6 +12,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::KvError;
+use super::keys::Key;
 use super::state::KvStore;
 
 /// The longest ttl a lease may have, in seconds (etcd's `MaxLeaseTTL`).
@@ -25,7 +26,7 @@ pub(super) struct Lease {
     /// Its ttl in seconds.
     pub(super) ttl: i64,
     /// The live keys attached to it.
-    pub(super) keys: BTreeSet<Bytes>,
+    pub(super) keys: BTreeSet<Key>,
 }
 
 /// The answer to [`KvQuery::Lease`](super::KvQuery::Lease).
@@ -81,7 +82,7 @@ impl KvStore {
         if !lease.keys.is_empty() && self.cluster_revision == u64::MAX {
             return Err(KvError::RevisionsExhausted);
         }
-        let keys: Vec<Bytes> = lease.keys.iter().cloned().collect();
+        let keys: Vec<Key> = lease.keys.iter().cloned().collect();
         let mut write = self.begin_write();
         for key in &keys {
             assert!(write.delete(self, key, None), "a lease's key is not live");
@@ -101,7 +102,11 @@ impl KvStore {
         Ok(LeaseInfo {
             id,
             ttl: lease.ttl,
-            keys: lease.keys.iter().cloned().collect(),
+            keys: lease
+                .keys
+                .iter()
+                .map(|key| Bytes::copy_from_slice(key))
+                .collect(),
         })
     }
 
@@ -114,14 +119,18 @@ impl KvStore {
     }
 
     /// Attaches live `key` to `lease` (nothing for 0).
-    pub(super) fn attach(&mut self, lease: i64, key: &Bytes) {
+    pub(super) fn attach(&mut self, lease: i64, key: &[u8]) {
         if lease == 0 {
             return;
         }
         let Some(lease) = self.leases.get_mut(&lease) else {
             panic!("a key was attached to lease {lease}, which does not exist: callers check");
         };
-        lease.keys.insert(key.clone());
+        let shared = match self.keys.get_key_value(key) {
+            Some((shared, _)) => shared.clone(),
+            None => Key::from(key),
+        };
+        lease.keys.insert(shared);
     }
 
     /// Detaches `key` from `lease` (nothing for 0).

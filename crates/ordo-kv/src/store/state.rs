@@ -31,7 +31,7 @@ use ordo::{Entry, StateMachine};
 
 use super::backup::{BackupEncoder, MAX_KEY_BYTES, MAX_VALUE_BYTES, RestoredState, parse_backup};
 use super::changes::ChangeObserver;
-use super::keys::KeyHistory;
+use super::keys::{Key, KeyHistory};
 use super::leases::Lease;
 use super::{KvAnswer, KvCommand, KvError, KvQuery, KvResponse, KvStats, StoredValue};
 
@@ -107,10 +107,10 @@ use super::{KvAnswer, KvCommand, KvError, KvQuery, KvResponse, KvStats, StoredVa
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KvStore {
     /// Every key with a retained version, in byte order.
-    pub(super) keys: BTreeMap<Bytes, KeyHistory>,
+    pub(super) keys: BTreeMap<Key, KeyHistory>,
     /// `(revision, key)` of every retained version after the compact
     /// revision, in revision then key order.
-    pub(super) changes: VecDeque<(u64, Bytes)>,
+    pub(super) changes: VecDeque<(u64, Key)>,
     /// Leases by id.
     pub(super) leases: BTreeMap<i64, Lease>,
     /// The id the store assigns to the next grant asking for id 0.
@@ -314,7 +314,7 @@ impl KvStore {
             return KvResponse::CompareFailed { current };
         }
         let mut write = self.begin_write();
-        write.put(self, key, value, 0, false);
+        write.put(self, &key, value, 0, false);
         KvResponse::Written {
             revision: self.finish_write(write),
         }
@@ -349,7 +349,7 @@ impl KvStore {
                     value: live.value.clone(),
                     revision: live.mod_revision,
                 };
-                (key.clone(), stored)
+                (Bytes::copy_from_slice(key), stored)
             })
             .collect();
         KvAnswer::List {

@@ -241,7 +241,10 @@ impl KvStore {
     }
 
     fn run_put(&mut self, put: &PutRequest, write: &mut PendingWrite) -> ResponseOp {
-        let live = self.keys.get(&put.key).and_then(|history| history.live());
+        let live = self
+            .keys
+            .get(&put.key[..])
+            .and_then(|history| history.live());
         let value = match live {
             Some(live) if put.ignore_value => live.value.clone(),
             _ => put.value.clone(),
@@ -250,7 +253,7 @@ impl KvStore {
             Some(live) if put.ignore_lease => live.lease,
             _ => put.lease,
         };
-        let prev_kv = write.put(self, put.key.clone(), value, lease, put.prev_kv);
+        let prev_kv = write.put(self, &put.key, value, lease, put.prev_kv);
         ResponseOp::Put { prev_kv }
     }
 

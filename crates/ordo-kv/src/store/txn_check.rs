@@ -80,7 +80,7 @@ impl KvStore {
                 len: put.value.len(),
             });
         }
-        let live = self.keys.get(&put.key).and_then(KeyHistory::live);
+        let live = self.keys.get(&put.key[..]).and_then(KeyHistory::live);
         if (put.ignore_value || put.ignore_lease) && live.is_none() {
             return Err(KvError::KeyNotFound {
                 key: put.key.clone(),

@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 use super::KeyValue;
 use super::changes::{Event, EventKind};
-use super::keys::{KeyHistory, Version};
+use super::keys::{Key, KeyHistory, Version};
 use super::range::KeyRange;
 use super::state::KvStore;
 
@@ -20,7 +20,7 @@ pub(super) struct PendingWrite {
     /// The revision every version written here carries.
     revision: u64,
     /// Keys written (each at most once).
-    written: Vec<Bytes>,
+    written: Vec<Key>,
     /// The events to tell the observer about, if there is one.
     events: Option<Vec<Event>>,
 }
@@ -41,17 +41,17 @@ impl PendingWrite {
     pub(super) fn put(
         &mut self,
         store: &mut KvStore,
-        key: Bytes,
+        key: &[u8],
         value: Bytes,
         lease: i64,
         want_previous: bool,
     ) -> Option<KeyValue> {
-        let previous = store.keys.get(&key).and_then(KeyHistory::live);
+        let previous = store.keys.get(key).and_then(KeyHistory::live);
         // Cloning a value is not free (a `Bytes` made from a `Vec` allocates
         // on its first clone): copy out only what is needed.
         let previous_kv = previous
             .filter(|_| want_previous || self.events.is_some())
-            .map(|previous| previous.key_value(&key));
+            .map(|previous| previous.key_value(key));
         let facts = previous.map(|previous| {
             let bytes = previous.bytes(key.len());
             (
@@ -70,8 +70,8 @@ impl PendingWrite {
         };
         let previous_lease = facts.map_or(0, |(_, _, lease, _)| lease);
         if previous_lease != lease {
-            store.detach(previous_lease, &key);
-            store.attach(lease, &key);
+            store.detach(previous_lease, key);
+            store.attach(lease, key);
         }
         store.versions += 1;
         store.bytes += version.bytes(key.len());
@@ -82,7 +82,7 @@ impl PendingWrite {
         }
         let event = self.events.is_some().then(|| Event {
             kind: EventKind::Put,
-            kv: version.key_value(&key),
+            kv: version.key_value(key),
             prev_kv: previous_kv.clone(),
         });
         self.record(store, key, version, event);
@@ -94,7 +94,7 @@ impl PendingWrite {
     pub(super) fn delete(
         &mut self,
         store: &mut KvStore,
-        key: &Bytes,
+        key: &[u8],
         previous: Option<&mut Vec<KeyValue>>,
     ) -> bool {
         let Some(live) = store.keys.get(key).and_then(KeyHistory::live) else {
@@ -112,13 +112,13 @@ impl PendingWrite {
         let event = self.events.is_some().then(|| Event {
             kind: EventKind::Delete,
             kv: KeyValue {
-                key: key.clone(),
+                key: Bytes::copy_from_slice(key),
                 mod_revision: self.revision,
                 ..KeyValue::default()
             },
             prev_kv: previous_kv.clone(),
         });
-        self.record(store, key.clone(), tombstone, event);
+        self.record(store, key, tombstone, event);
         if let (Some(previous), Some(kv)) = (previous, previous_kv) {
             previous.push(kv);
         }
@@ -133,7 +133,7 @@ impl PendingWrite {
         range: &KeyRange,
         mut previous: Option<&mut Vec<KeyValue>>,
     ) -> u64 {
-        let live: Vec<Bytes> = match range.bounds() {
+        let live: Vec<Key> = match range.bounds() {
             Some(bounds) => store
                 .keys
                 .range::<[u8], _>(bounds)
@@ -150,17 +150,29 @@ impl PendingWrite {
     }
 
     /// Stores `version` under `key` and notes the write.
-    fn record(&mut self, store: &mut KvStore, key: Bytes, version: Version, event: Option<Event>) {
+    fn record(&mut self, store: &mut KvStore, key: &[u8], version: Version, event: Option<Event>) {
         if let (Some(events), Some(event)) = (&mut self.events, event) {
             events.push(event);
         }
-        match store.keys.get_mut(&key) {
-            Some(history) => history.push(version),
-            None => {
-                store.keys.insert(key.clone(), KeyHistory::new(version));
+        let existing = store
+            .keys
+            .get_key_value(key)
+            .map(|(shared, _)| shared.clone());
+        let shared = match existing {
+            Some(shared) => {
+                let Some(history) = store.keys.get_mut(key) else {
+                    unreachable!("the key was just found");
+                };
+                history.push(version);
+                shared
             }
-        }
-        self.written.push(key);
+            None => {
+                let shared: Key = Key::from(key);
+                store.keys.insert(shared.clone(), KeyHistory::new(version));
+                shared
+            }
+        };
+        self.written.push(shared);
     }
 }
 

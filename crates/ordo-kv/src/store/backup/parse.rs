@@ -12,13 +12,13 @@ use super::{
     MAGIC, MAX_KEY_BYTES, MAX_VALUE_BYTES, RECORD_TAG,
 };
 use crate::store::MAX_LEASE_TTL_SECONDS;
-use crate::store::keys::{KeyHistory, Version};
+use crate::store::keys::{Key, KeyHistory, Version};
 use crate::store::leases::Lease;
 use crate::store::state::KvStore;
 
 /// A whole state read from a backup, checked, not yet installed.
 pub(crate) struct RestoredState {
-    keys: BTreeMap<Bytes, KeyHistory>,
+    keys: BTreeMap<Key, KeyHistory>,
     leases: BTreeMap<i64, Lease>,
     summary: BackupSummary,
     next_lease_id: i64,
@@ -27,7 +27,7 @@ pub(crate) struct RestoredState {
 /// One record, handed out as soon as it is checked.
 enum Item {
     Lease { id: i64, ttl: i64 },
-    Key(Bytes, KeyHistory),
+    Key(Key, KeyHistory),
 }
 
 /// Reads and checks a whole backup into a state to install.
@@ -102,7 +102,7 @@ fn parse(
     let mut reader = CheckedReader::new(input);
     let (mut summary, next_lease_id) = read_header(&mut reader)?;
     let mut lease_ids = BTreeSet::new();
-    let mut previous_key: Option<Bytes> = None;
+    let mut previous_key: Option<Key> = None;
     let mut records = 0u64;
     loop {
         let offset = reader.offset;
@@ -202,12 +202,12 @@ fn read_header(reader: &mut CheckedReader<'_>) -> Result<(BackupSummary, i64), B
 }
 
 /// Reads a key (length checked) after its tag.
-fn read_key_bytes(reader: &mut CheckedReader<'_>, record: u64) -> Result<Bytes, BackupError> {
+fn read_key_bytes(reader: &mut CheckedReader<'_>, record: u64) -> Result<Key, BackupError> {
     let len = reader.u32("key length")?;
     if len > MAX_KEY_BYTES {
         return Err(BackupError::KeyTooLong { record, len });
     }
-    reader.bytes(len, "key")
+    Ok(Key::from(&reader.bytes(len, "key")?[..]))
 }
 
 fn read_value(reader: &mut CheckedReader<'_>, record: u64) -> Result<Bytes, BackupError> {
@@ -234,7 +234,7 @@ fn read_v1_record(
     reader: &mut CheckedReader<'_>,
     record: u64,
     summary: &BackupSummary,
-) -> Result<(Bytes, KeyHistory), BackupError> {
+) -> Result<(Key, KeyHistory), BackupError> {
     let key = read_key_bytes(reader, record)?;
     let value = read_value(reader, record)?;
     let revision = reader.u64("revision")?;
@@ -279,7 +279,7 @@ fn read_key(
     record: u64,
     summary: &BackupSummary,
     lease_ids: &BTreeSet<i64>,
-) -> Result<(Bytes, KeyHistory), BackupError> {
+) -> Result<(Key, KeyHistory), BackupError> {
     let key = read_key_bytes(reader, record)?;
     let count = reader.u32("version count")?;
     if count == 0 {
