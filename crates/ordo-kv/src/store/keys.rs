@@ -7,8 +7,10 @@
 //!   value, `create_revision == 0` and no lease. Between tombstones, puts
 //!   count `version` up from 1 and share one `create_revision` (the revision
 //!   of the generation's first put).
-//! - The common key has one version and no history: `older` is then an empty
-//!   `Vec`, which does not allocate.
+//! - The common key has one version and no history: `older` is then `None`
+//!   (one word, no allocation).
+//! - Keys are [`Key`]s (`Arc<[u8]>`): the map, the change log and the lease
+//!   sets share one allocation per key.
 
 use std::sync::Arc;
 

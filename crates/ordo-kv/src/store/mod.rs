@@ -22,8 +22,8 @@
 //! (key ranges and range reads), `txn.rs` and `txn_check.rs` (transactions),
 //! `writes.rs` (the one write path every command takes), `leases.rs`,
 //! `compaction.rs`, `changes.rs` (events, the change log, the observer),
-//! `state.rs` (the store and its dispatch), `backup.rs` (the snapshot format,
-//! also the format of `ordo snapshot save`).
+//! `state.rs` (the store and its dispatch), `error.rs`, `backup/` (the
+//! snapshot format, also the format of `ordo snapshot save`).
 //!
 //! # Log compatibility
 //! Commands travel through the log serialized with postcard, which encodes an

@@ -12,8 +12,13 @@
 //!
 //! # What it leaves out
 //! - Compression: values are stored as given.
-//! - Uniqueness of revisions across keys: true of every state the store
-//!   produces, but not checked (it would cost a set of all revisions).
+//! - Consistency across keys and with the past: that older versions name
+//!   leases that once existed, or that revisions are not reused across
+//!   unrelated commands, is true of every state the store produces but not
+//!   checked (it would cost a set of all revisions).
+//! - The remaining time of leases: not state (see `leases.rs`).
+//! - The order of a revision's events: the store lists them in key order
+//!   (see `changes.rs`), so nothing needs recording.
 
 use std::io::{self, Read};
 
