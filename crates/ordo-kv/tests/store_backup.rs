@@ -12,7 +12,10 @@ use ordo_kv::store::{
     BackupError, BackupSummary, KvStore, MAX_KEY_BYTES, MAX_VALUE_BYTES, read_backup_summary,
 };
 use proptest::prelude::*;
-use store_support::{backup, end, header, header_with, put, record, snapshot, store_with};
+use store_support::{
+    V2, backup, end, header, header_v2, header_with, key_record, lease_record, put, record,
+    snapshot, store_with,
+};
 
 /// A store with a few keys, to restore over.
 fn existing_store() -> KvStore {
@@ -37,19 +40,92 @@ fn refused_restore(bytes: &[u8]) -> io::Error {
 
 #[test]
 fn the_store_writes_the_documented_format() {
-    let store = store_with(vec![
+    let mut store = store_with(vec![
         put("b", "x"),
         put("a", "yy"),
         put("b", ""),
         put("c", "z"),
+        ordo_kv::store::KvCommand::Delete { key: "c".into() },
+        ordo_kv::store::KvCommand::LeaseGrant { id: 7, ttl: 30 },
     ]);
-    let expected = backup(4, &[(b"a", b"yy", 2), (b"b", b"", 3), (b"c", b"z", 4)]);
+    let leased = ordo_kv::store::TxnRequest {
+        success: vec![ordo_kv::store::RequestOp::Put(ordo_kv::store::PutRequest {
+            key: "a".into(),
+            value: "q".into(),
+            lease: 7,
+            ..Default::default()
+        })],
+        ..Default::default()
+    };
+    store_support::apply(&mut store, vec![ordo_kv::store::KvCommand::Txn(leased)]);
+    let mut expected = header_v2(6, 0, 8);
+    lease_record(&mut expected, 7, 30);
+    let a = [V2::Put(2, 1, 2, 0, b"yy"), V2::Put(6, 2, 2, 7, b"q")];
+    key_record(&mut expected, b"a", &a);
+    key_record(
+        &mut expected,
+        b"b",
+        &[V2::Put(1, 1, 1, 0, b"x"), V2::Put(3, 2, 1, 0, b"")],
+    );
+    key_record(
+        &mut expected,
+        b"c",
+        &[V2::Put(4, 1, 4, 0, b"z"), V2::Tombstone(5)],
+    );
+    end(&mut expected, 3);
     assert_eq!(snapshot(&store), expected);
 }
 
 #[test]
 fn an_empty_store_writes_a_header_and_an_end_marker() {
-    assert_eq!(snapshot(&KvStore::new()), backup(0, &[]));
+    let mut expected = header_v2(0, 0, 1);
+    end(&mut expected, 0);
+    assert_eq!(snapshot(&KvStore::new()), expected);
+}
+
+#[test]
+fn a_version_2_backup_round_trips_history_leases_and_the_compact_revision() {
+    let mut bytes = header_v2(9, 3, 12);
+    lease_record(&mut bytes, 2, 10);
+    lease_record(&mut bytes, 11, 60);
+    key_record(
+        &mut bytes,
+        b"a",
+        &[V2::Put(3, 4, 1, 0, b"old"), V2::Put(8, 5, 1, 11, b"new")],
+    );
+    key_record(
+        &mut bytes,
+        b"gone",
+        &[V2::Put(2, 1, 2, 0, b"x"), V2::Tombstone(9)],
+    );
+    end(&mut bytes, 2);
+    let summary = read_backup_summary(&mut &bytes[..]).unwrap();
+    assert_eq!(
+        summary,
+        BackupSummary {
+            format_version: 2,
+            keys: 1,
+            bytes: 4,
+            versions: 4,
+            leases: 2,
+            cluster_revision: 9,
+            compact_revision: 3,
+        }
+    );
+    let mut store = existing_store();
+    store.restore(&mut &bytes[..]).unwrap();
+    assert_eq!(snapshot(&store), bytes);
+    let stats = store.stats();
+    assert_eq!(
+        (stats.keys, stats.versions, stats.compact_revision),
+        (1, 4, 3)
+    );
+    assert_eq!(store.get(b"gone"), None);
+    let lease = store.query(ordo_kv::store::KvQuery::Lease { id: 11 });
+    assert!(
+        matches!(&lease, ordo_kv::store::KvAnswer::Lease(info) if info.keys == ["a"]),
+        "{lease:?}"
+    );
 }
 
 #[test]
@@ -59,9 +135,13 @@ fn a_valid_backup_is_summarized_and_restored() {
     assert_eq!(
         summary,
         BackupSummary {
+            format_version: 1,
             keys: 3,
             bytes: 6,
-            cluster_revision: 9
+            versions: 3,
+            leases: 0,
+            cluster_revision: 9,
+            compact_revision: 0,
         }
     );
     let mut store = existing_store();
@@ -69,7 +149,14 @@ fn a_valid_backup_is_summarized_and_restored() {
     assert_eq!(store.cluster_revision(), 9);
     assert_eq!(store.len(), 3);
     assert_eq!(store.get(b"existing"), None);
-    assert_eq!(snapshot(&store), bytes);
+    // A version 1 backup restores each key as version 1, created and
+    // modified at its revision, with no lease; the store writes version 2.
+    let mut expected = header_v2(9, 0, 1);
+    key_record(&mut expected, b"a", &[V2::Put(4, 1, 4, 0, b"1")]);
+    key_record(&mut expected, b"b", &[V2::Put(9, 1, 9, 0, b"")]);
+    key_record(&mut expected, b"c", &[V2::Put(1, 1, 1, 0, b"33")]);
+    end(&mut expected, 3);
+    assert_eq!(snapshot(&store), expected);
 }
 
 /// One way to damage a backup, and the error it must give.
@@ -107,13 +194,13 @@ fn damages() -> Vec<Damage> {
         },
         Damage {
             name: "unsupported version",
-            bytes: sealed(header_with(b"ORDOKV01", 2, 9), 0),
+            bytes: sealed(header_with(b"ORDOKV01", 3, 9), 0),
             expected: |e| {
                 matches!(
                     e,
                     BackupError::UnsupportedVersion {
-                        found: 2,
-                        supported: 1
+                        found: 3,
+                        supported: 2
                     }
                 )
             },
@@ -448,20 +535,36 @@ fn a_read_failure_keeps_its_kind_and_leaves_the_store_unchanged() {
     }
 }
 
-/// A valid backup of a random small store.
+/// A valid backup of a random small store: history, tombstones, a lease
+/// with keys, and sometimes a compaction.
 fn valid_backup() -> impl Strategy<Value = Vec<u8>> {
+    use ordo_kv::store::{KvCommand, PutRequest, RequestOp, TxnRequest};
     let key = prop::collection::vec(prop::sample::select(&b"ab\x00\xff"[..]), 0..4);
     let value = prop::collection::vec(any::<u8>(), 0..6);
-    prop::collection::vec((key, value), 0..6).prop_map(|writes| {
+    let writes = prop::collection::vec((key, value, 0..4u8), 0..6);
+    (writes, 0..8u64).prop_map(|(writes, compact)| {
+        let mut commands = vec![KvCommand::LeaseGrant { id: 0, ttl: 60 }];
+        for (key, value, kind) in writes {
+            commands.push(match kind {
+                0 => KvCommand::Delete { key: key.into() },
+                1 => KvCommand::Txn(TxnRequest {
+                    success: vec![RequestOp::Put(PutRequest {
+                        key: key.into(),
+                        value: value.into(),
+                        lease: 1,
+                        ..PutRequest::default()
+                    })],
+                    ..TxnRequest::default()
+                }),
+                _ => KvCommand::Put {
+                    key: key.into(),
+                    value: value.into(),
+                    if_revision: None,
+                },
+            });
+        }
+        commands.push(KvCommand::Compact { revision: compact });
         let mut store = KvStore::new();
-        let commands = writes
-            .into_iter()
-            .map(|(key, value)| ordo_kv::store::KvCommand::Put {
-                key: key.into(),
-                value: value.into(),
-                if_revision: None,
-            })
-            .collect();
         store_support::apply(&mut store, commands);
         snapshot(&store)
     })

@@ -46,16 +46,12 @@ fn list(store: &KvStore, prefix: &str, limit: usize) -> (Vec<String>, bool) {
     (keys, more)
 }
 
+/// Live keys, live key and value bytes, and the cluster revision.
 fn stats(store: &KvStore) -> (u64, u64, u64) {
-    let KvAnswer::Stats {
-        keys,
-        bytes,
-        cluster_revision,
-    } = store.query(KvQuery::Stats)
-    else {
+    let KvAnswer::Stats(stats) = store.query(KvQuery::Stats) else {
         panic!("a stats query answered something else");
     };
-    (keys, bytes, cluster_revision)
+    (stats.keys, stats.live_bytes, stats.cluster_revision)
 }
 
 /// A store whose next write would overflow the cluster revision.
@@ -90,14 +86,14 @@ fn an_unconditional_put_takes_the_next_cluster_revision() {
     );
     assert_eq!(
         store.get(b"a"),
-        Some(&StoredValue {
+        Some(StoredValue {
             value: key("3"),
             revision: 3
         })
     );
     assert_eq!(
         store.get(b"b"),
-        Some(&StoredValue {
+        Some(StoredValue {
             value: key("2"),
             revision: 2
         })
@@ -116,7 +112,7 @@ fn a_conditional_put_succeeds_when_the_revision_matches() {
     );
     assert_eq!(
         store.get(b"a"),
-        Some(&StoredValue {
+        Some(StoredValue {
             value: key("2"),
             revision: 3
         })

@@ -1,27 +1,70 @@
 //! The replicated key-value state: what every node applies, in log order.
 //!
-//! Keys and values are bytes. Every successful write (a put, or a delete
-//! that removed a key) advances the *cluster revision* by one and stamps the
-//! key with it, so revisions order every write the cluster acknowledged.
+//! The model is etcd v3's multi-version store:
+//! - Keys and values are bytes. Each live key has a [`KeyValue`]:
+//!   `create_revision`, `mod_revision`, `version` (writes since creation) and
+//!   the `lease` it is attached to (0: none).
+//! - The *cluster revision* starts at 0 and goes up by exactly one for each
+//!   applied command that changed a key, however many keys it changed (a
+//!   [`TxnRequest`] with five puts takes one revision). A command that changes
+//!   no key (a delete of nothing, a read-only or failed txn, a lease grant)
+//!   leaves it alone.
+//! - Every version of every key is kept until a [`KvCommand::Compact`] drops
+//!   those no read at or after the compacted revision needs, so ranges can be
+//!   read at past revisions and the changes since a revision listed in order
+//!   ([`KvQuery::Changes`], the base of watch).
+//! - Leases are replicated records `{ id, ttl, keys }`; revoking one deletes
+//!   its keys in one revision. Deciding *when* a lease expires is the
+//!   leader's job, outside the store.
 //!
 //! The command, query and answer types here are the contract between the
-//! server and [`KvStore`]; see `state.rs` for the rules and `backup.rs` for
-//! the snapshot format, which is also the format of `ordo snapshot save`.
+//! server and [`KvStore`]. Files: `keys.rs` (per-key history), `range.rs`
+//! (key ranges and range reads), `txn.rs` and `txn_check.rs` (transactions),
+//! `writes.rs` (the one write path every command takes), `leases.rs`,
+//! `compaction.rs`, `changes.rs` (events, the change log, the observer),
+//! `state.rs` (the store and its dispatch), `error.rs`, `backup/` (the
+//! snapshot format, also the format of `ordo snapshot save`).
+//!
+//! # Log compatibility
+//! Commands travel through the log serialized with postcard, which encodes an
+//! enum variant by its position: the first two variants of [`KvCommand`] are
+//! the original ones and must stay first, with the same fields and meaning.
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 mod backup;
+mod changes;
+mod compaction;
+mod error;
+mod keys;
+mod leases;
+mod range;
 mod state;
+mod txn;
+mod txn_check;
+mod writes;
 
 pub use backup::{BackupError, BackupSummary, MAX_KEY_BYTES, MAX_VALUE_BYTES, read_backup_summary};
+pub use changes::{ChangeObserver, Changes, Event, EventKind};
+pub use error::KvError;
+pub use leases::{LeaseInfo, MAX_LEASE_TTL_SECONDS};
+pub use range::{KeyRange, RangeRequest, RangeResponse, SortOrder, SortTarget};
 pub use state::KvStore;
+pub use txn::{
+    Compare, CompareResult, CompareTarget, DeleteRangeRequest, PutRequest, RequestOp, ResponseOp,
+    TxnRequest, TxnResponse,
+};
 
 /// A write, replicated through the log.
+///
+/// The variants' order is part of the log format (see the module docs): new
+/// variants go at the end.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KvCommand {
-    /// Set `key` to `value`. With `if_revision`, only if the key's current
-    /// revision is that number (0: only if the key does not exist).
+    /// Set `key` to `value` (detaching it from any lease). With
+    /// `if_revision`, only if the key's `mod_revision` is that number (0: only
+    /// if the key does not exist).
     Put {
         /// The key.
         key: Bytes,
@@ -34,6 +77,29 @@ pub enum KvCommand {
     Delete {
         /// The key.
         key: Bytes,
+    },
+    /// An etcd transaction: compares, then one branch of operations, atomic,
+    /// all writes at one revision. Answers [`KvResponse::Txn`] or
+    /// [`KvResponse::Refused`].
+    Txn(TxnRequest),
+    /// Creates a lease. Answers [`KvResponse::LeaseGranted`].
+    LeaseGrant {
+        /// The lease id, positive; 0: the store picks the next unused one.
+        id: i64,
+        /// Its time to live, in seconds (1..=[`MAX_LEASE_TTL_SECONDS`]).
+        ttl: i64,
+    },
+    /// Deletes every key attached to the lease (in one revision) and the
+    /// lease. Answers [`KvResponse::LeaseRevoked`].
+    LeaseRevoke {
+        /// The lease id.
+        id: i64,
+    },
+    /// Drops the history no read at `revision` or later needs. Answers
+    /// [`KvResponse::Compacted`].
+    Compact {
+        /// The revision to compact up to.
+        revision: u64,
     },
 }
 
@@ -57,6 +123,29 @@ pub enum KvResponse {
         /// The cluster revision after the delete (unchanged when nothing was deleted).
         revision: u64,
     },
+    /// A [`KvCommand::Txn`] ran.
+    Txn(TxnResponse),
+    /// A lease was granted.
+    LeaseGranted {
+        /// Its id (the one asked for, or the one the store picked).
+        id: i64,
+        /// Its time to live, in seconds.
+        ttl: i64,
+    },
+    /// A lease was revoked.
+    LeaseRevoked {
+        /// Keys its revocation deleted.
+        deleted: u64,
+        /// The cluster revision after it (unchanged when no key was deleted).
+        revision: u64,
+    },
+    /// The history up to `revision` was compacted.
+    Compacted {
+        /// The new compact revision.
+        revision: u64,
+    },
+    /// The command was refused as a whole; nothing changed.
+    Refused(KvError),
 }
 
 /// A read, answered from the applied state.
@@ -74,9 +163,32 @@ pub enum KvQuery {
         /// Most keys returned.
         limit: usize,
     },
+    /// An etcd range read, possibly at a past revision. Answers
+    /// [`KvAnswer::Range`] or [`KvAnswer::Refused`].
+    Range(RangeRequest),
+    /// The changes to `range` from `from_revision` on, in revision order.
+    /// Answers [`KvAnswer::Changes`] or [`KvAnswer::Refused`]
+    /// ([`KvError::Compacted`] when `from_revision` is at or below the
+    /// compact revision).
+    Changes {
+        /// The keys watched.
+        range: KeyRange,
+        /// The first revision of interest.
+        from_revision: u64,
+        /// Most events answered (0: no limit); a revision's events are never
+        /// split, so the first revision comes whole even if larger.
+        max_events: usize,
+    },
+    /// One lease. Answers [`KvAnswer::Lease`] or [`KvAnswer::Refused`].
+    Lease {
+        /// The lease id.
+        id: i64,
+    },
+    /// Every lease id with its ttl, in id order. Answers [`KvAnswer::Leases`].
+    Leases,
     /// The whole state in the backup format (`ordo snapshot save`).
     Backup,
-    /// Counters for metrics.
+    /// Counters for metrics and the quota.
     Stats,
 }
 
@@ -85,8 +197,44 @@ pub enum KvQuery {
 pub struct StoredValue {
     /// The value.
     pub value: Bytes,
-    /// The cluster revision of the write that set it.
+    /// The cluster revision of the write that set it (its `mod_revision`).
     pub revision: u64,
+}
+
+/// A key at some revision, as etcd's `mvccpb.KeyValue`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyValue {
+    /// The key.
+    pub key: Bytes,
+    /// The value (empty in a delete event and in a `keys_only` read).
+    pub value: Bytes,
+    /// The revision that created the key (its latest creation).
+    pub create_revision: u64,
+    /// The revision that last wrote it.
+    pub mod_revision: u64,
+    /// Writes since creation: 1 after the first put (0 in a delete event).
+    pub version: u64,
+    /// The lease it is attached to; 0: none.
+    pub lease: i64,
+}
+
+/// The store's counters, for metrics and the storage quota.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KvStats {
+    /// Live keys.
+    pub keys: u64,
+    /// Versions retained, live or not (tombstones included).
+    pub versions: u64,
+    /// Key and value bytes of every retained version (the quota counts this).
+    pub bytes: u64,
+    /// Key and value bytes of the live keys.
+    pub live_bytes: u64,
+    /// The cluster revision.
+    pub cluster_revision: u64,
+    /// The compact revision; 0 if never compacted.
+    pub compact_revision: u64,
+    /// Leases.
+    pub leases: u64,
 }
 
 /// The answer to a [`KvQuery`].
@@ -108,15 +256,18 @@ pub enum KvAnswer {
         /// The cluster revision the read saw.
         cluster_revision: u64,
     },
+    /// For [`KvQuery::Range`].
+    Range(RangeResponse),
+    /// For [`KvQuery::Changes`].
+    Changes(Changes),
+    /// For [`KvQuery::Lease`].
+    Lease(LeaseInfo),
+    /// For [`KvQuery::Leases`]: `(id, ttl)` in id order.
+    Leases(Vec<(i64, i64)>),
     /// For [`KvQuery::Backup`]: the whole state, in the backup format.
     Backup(Bytes),
     /// For [`KvQuery::Stats`].
-    Stats {
-        /// Keys stored.
-        keys: u64,
-        /// Key and value bytes stored.
-        bytes: u64,
-        /// The cluster revision.
-        cluster_revision: u64,
-    },
+    Stats(KvStats),
+    /// The query was refused (a compacted or future revision, an unknown lease).
+    Refused(KvError),
 }

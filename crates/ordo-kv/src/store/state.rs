@@ -1,60 +1,75 @@
-//! [`KvStore`]: the keys, values and revisions every node applies.
-//!
-//! The rules each command follows are on [`KvStore`], where users read
-//! them; this states what the code keeps true.
+//! [`KvStore`]: the multi-version keys, leases and change log every node
+//! applies, and the dispatch of commands and queries.
 //!
 //! # Invariants
-//! - Every key's revision is in `1..=cluster_revision`. Distinct keys have
-//!   distinct revisions in every state `apply` builds (each write takes a
-//!   fresh one); a restored backup is not checked for this, and nothing here
-//!   relies on it.
+//! - Every version's `mod_revision` is in `1..=cluster_revision`; every key
+//!   written by one applied command carries that command's one revision.
+//! - Every version with `mod_revision > compact_revision` is retained, and so
+//!   is, per key, the newest version at or below it unless it is a tombstone:
+//!   exactly what a read at any revision `>= compact_revision` needs.
+//! - `changes` holds one `(revision, key)` per retained version with
+//!   `mod_revision > compact_revision`, ordered by revision, then key.
+//! - A live key's lease is 0 or a lease in `leases` whose `keys` holds it;
+//!   every key in a lease's `keys` is live and attached to it.
+//! - `next_lease_id` is above every lease id ever granted.
+//! - The counters (`live_keys`, `versions`, `bytes`, `live_bytes`) are the
+//!   sums they name over the maps.
 //! - Every key is at most [`MAX_KEY_BYTES`] and every value at most
 //!   [`MAX_VALUE_BYTES`] long, so every state can be backed up and restored.
-//! - `bytes` is the sum of the lengths of every key and value.
 //! - Applying the same commands to the same state gives the same state and
-//!   responses: the map is ordered and nothing reads clocks or randomness.
+//!   responses: maps are ordered and nothing reads clocks or randomness. The
+//!   observer only receives.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
 use std::io::{self, Read, Write};
 use std::ops::Bound;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use ordo::{Entry, StateMachine};
 
-use super::backup::{BackupEncoder, MAX_KEY_BYTES, MAX_VALUE_BYTES, parse_backup};
-use super::{KvAnswer, KvCommand, KvQuery, KvResponse, StoredValue};
+use super::backup::{BackupEncoder, MAX_KEY_BYTES, MAX_VALUE_BYTES, RestoredState, parse_backup};
+use super::changes::ChangeObserver;
+use super::keys::{Key, KeyHistory};
+use super::leases::Lease;
+use super::{KvAnswer, KvCommand, KvError, KvQuery, KvResponse, KvStats, StoredValue};
 
-/// The replicated key-value state machine: keys and values are bytes, kept in
-/// byte order, each stamped with the revision of the write that set it.
+/// The replicated key-value state machine: etcd v3's multi-version model
+/// (see the [module docs](super) for the model).
 ///
 /// # Rules
-/// - **Put** without a condition: the cluster revision goes up by one and the
-///   key gets the value, stamped with the new cluster revision; the answer is
-///   [`KvResponse::Written`] with that revision.
-/// - **Put** with `if_revision: Some(n)`: as above only if the key's current
-///   revision is `n` (`0`: the key must not exist). Otherwise nothing changes
-///   and the answer is [`KvResponse::CompareFailed`] with the key's current
-///   revision (`0` if absent).
-/// - **Delete**: if the key exists, it is removed and the cluster revision
-///   goes up by one: [`KvResponse::Deleted`] `{ deleted: true, revision }`
-///   with the new revision. If it does not, nothing changes:
-///   `{ deleted: false, revision }` with the current cluster revision.
+/// - **Put** (legacy, [`KvCommand::Put`]) without a condition: the cluster
+///   revision goes up by one and the key gets the value (and no lease),
+///   stamped with it; the answer is [`KvResponse::Written`] with that
+///   revision. With `if_revision: Some(n)`: only if the key's `mod_revision`
+///   is `n` (`0`: the key must not exist); otherwise nothing changes and the
+///   answer is [`KvResponse::CompareFailed`] with the key's current
+///   `mod_revision` (`0` if absent).
+/// - **Delete** (legacy): if the key exists, it is removed at the next
+///   revision: `{ deleted: true, revision }`. If not, nothing changes:
+///   `{ deleted: false, revision }` with the current revision.
+/// - **Txn**: etcd's rules; see [`TxnRequest`](super::TxnRequest).
+/// - **Leases**: see [`KvCommand::LeaseGrant`] and [`KvCommand::LeaseRevoke`].
+/// - **Compact**: see [`KvCommand::Compact`] and `compaction.rs`.
 /// - **Refused puts**: a key over [`MAX_KEY_BYTES`] or a value over
-///   [`MAX_VALUE_BYTES`] could not be backed up, so such a put changes nothing
-///   and answers [`KvResponse::CompareFailed`] with the key's current revision.
-///   The server is expected to refuse oversized writes before proposing them;
-///   this is the backstop that keeps every state restorable.
+///   [`MAX_VALUE_BYTES`] could not be backed up: a legacy put answers
+///   [`KvResponse::CompareFailed`], a txn [`KvError::KeyTooLong`] or
+///   [`KvError::ValueTooLong`], and nothing changes. The server is expected
+///   to refuse oversized writes before proposing them; this is the backstop.
 /// - **Exhausted revisions**: once the cluster revision is `u64::MAX`, no
 ///   write changes anything (a put answers `CompareFailed`, a delete
-///   `deleted: false`) rather than overflow.
+///   `deleted: false`, a txn that writes [`KvError::RevisionsExhausted`]).
 ///
-/// Queries read without changing anything: [`KvQuery::Get`] answers the
-/// value and the cluster revision; [`KvQuery::List`] up to `limit` keys with
-/// the prefix in byte order, and whether more follow; [`KvQuery::Stats`] the
-/// key count, key and value bytes and cluster revision; [`KvQuery::Backup`]
-/// the whole state in the backup format, which [`snapshot`](Self::snapshot)
-/// also writes and [`restore`](Self::restore) and
+/// Queries read without changing anything. [`KvQuery::Get`] and
+/// [`KvQuery::List`] read the current state; [`KvQuery::Range`] any retained
+/// revision; [`KvQuery::Changes`] the events since a revision;
+/// [`KvQuery::Stats`] the counters; [`KvQuery::Backup`] the whole state in
+/// the backup format, which [`snapshot`](Self::snapshot) also writes and
+/// [`restore`](Self::restore) and
 /// [`read_backup_summary`](super::read_backup_summary) read.
+///
+/// Equality compares the state only, not the observer.
 ///
 /// # Example
 /// ```
@@ -89,21 +104,83 @@ use super::{KvAnswer, KvCommand, KvQuery, KvResponse, StoredValue};
 ///     }
 /// );
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KvStore {
-    /// Every key, in byte order. Keys and values are within the backup
-    /// limits; revisions are in `1..=cluster_revision`.
-    entries: BTreeMap<Bytes, StoredValue>,
+    /// Every key with a retained version, in byte order.
+    pub(super) keys: BTreeMap<Key, KeyHistory>,
+    /// `(revision, key)` of every retained version after the compact
+    /// revision, in revision then key order.
+    pub(super) changes: VecDeque<(u64, Key)>,
+    /// Leases by id.
+    pub(super) leases: BTreeMap<i64, Lease>,
+    /// The id the store assigns to the next grant asking for id 0.
+    pub(super) next_lease_id: i64,
     /// The revision of the last write; 0 before any.
-    cluster_revision: u64,
-    /// Sum of the lengths of every key and value in `entries`.
-    bytes: u64,
+    pub(super) cluster_revision: u64,
+    /// Reads below this revision are refused; 0 if never compacted.
+    pub(super) compact_revision: u64,
+    /// Keys whose newest version is live.
+    pub(super) live_keys: u64,
+    /// Versions retained.
+    pub(super) versions: u64,
+    /// Key and value bytes of every retained version.
+    pub(super) bytes: u64,
+    /// Key and value bytes of the live versions.
+    pub(super) live_bytes: u64,
+    /// Who hears about applied changes; not state.
+    pub(super) observer: ObserverSlot,
+}
+
+/// The optional observer, left out of equality and shown by presence only.
+#[derive(Clone, Default)]
+pub(super) struct ObserverSlot(pub(super) Option<Arc<dyn ChangeObserver>>);
+
+impl fmt::Debug for ObserverSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let present = if self.0.is_some() { "Some(..)" } else { "None" };
+        f.write_str(present)
+    }
+}
+
+impl PartialEq for ObserverSlot {
+    /// Always equal: the observer is not state.
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for ObserverSlot {}
+
+impl Default for KvStore {
+    /// An empty store at cluster revision 0 (the same as [`KvStore::new`]).
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl KvStore {
     /// An empty store at cluster revision 0.
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            keys: BTreeMap::new(),
+            changes: VecDeque::new(),
+            leases: BTreeMap::new(),
+            next_lease_id: 1,
+            cluster_revision: 0,
+            compact_revision: 0,
+            live_keys: 0,
+            versions: 0,
+            bytes: 0,
+            live_bytes: 0,
+            observer: ObserverSlot::default(),
+        }
+    }
+
+    /// This store, telling `observer` about every change it applies from now
+    /// on (a clone of the store shares the observer).
+    pub fn with_observer(mut self, observer: Arc<dyn ChangeObserver>) -> Self {
+        self.observer = ObserverSlot(Some(observer));
+        self
     }
 
     /// Applies one command and answers it.
@@ -113,14 +190,37 @@ impl KvStore {
                 key,
                 value,
                 if_revision,
-            } => self.put(key, value, if_revision),
-            KvCommand::Delete { key } => self.delete(&key),
+            } => self.legacy_put(key, value, if_revision),
+            KvCommand::Delete { key } => self.legacy_delete(key),
+            KvCommand::Txn(request) => match self.txn(&request) {
+                Ok(response) => KvResponse::Txn(response),
+                Err(error) => KvResponse::Refused(error),
+            },
+            KvCommand::LeaseGrant { id, ttl } => match self.lease_grant(id, ttl) {
+                Ok(id) => KvResponse::LeaseGranted { id, ttl },
+                Err(error) => KvResponse::Refused(error),
+            },
+            KvCommand::LeaseRevoke { id } => match self.lease_revoke(id) {
+                Ok(deleted) => KvResponse::LeaseRevoked {
+                    deleted,
+                    revision: self.cluster_revision,
+                },
+                Err(error) => KvResponse::Refused(error),
+            },
+            KvCommand::Compact { revision } => match self.compact(revision) {
+                Ok(()) => KvResponse::Compacted { revision },
+                Err(error) => KvResponse::Refused(error),
+            },
         }
     }
 
-    /// The value of `key`, if it exists.
-    pub fn get(&self, key: &[u8]) -> Option<&StoredValue> {
-        self.entries.get(key)
+    /// The current value of `key`, if it exists.
+    pub fn get(&self, key: &[u8]) -> Option<StoredValue> {
+        let live = self.keys.get(key)?.live()?;
+        Some(StoredValue {
+            value: live.value.clone(),
+            revision: live.mod_revision,
+        })
     }
 
     /// The revision of the last write; 0 before any.
@@ -128,81 +228,129 @@ impl KvStore {
         self.cluster_revision
     }
 
-    /// Keys stored.
+    /// The compact revision: reads below it are refused; 0 if never compacted.
+    pub fn compact_revision(&self) -> u64 {
+        self.compact_revision
+    }
+
+    /// Live keys.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.live_keys as usize
     }
 
-    /// Whether no key is stored.
+    /// Whether no key is live.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.live_keys == 0
     }
 
-    /// Sum of the lengths of every key and value stored.
-    pub fn bytes(&self) -> u64 {
-        self.bytes
+    /// Key and value bytes of the live keys.
+    pub fn live_bytes(&self) -> u64 {
+        self.live_bytes
+    }
+
+    /// The counters for metrics and the quota.
+    pub fn stats(&self) -> KvStats {
+        KvStats {
+            keys: self.live_keys,
+            versions: self.versions,
+            bytes: self.bytes,
+            live_bytes: self.live_bytes,
+            cluster_revision: self.cluster_revision,
+            compact_revision: self.compact_revision,
+            leases: self.leases.len() as u64,
+        }
     }
 
     /// The whole state in the backup format, in one buffer.
     pub fn backup(&self) -> Bytes {
-        let mut encoder = BackupEncoder::new(self.cluster_revision);
-        for (key, versioned) in &self.entries {
-            encoder.record(key, versioned);
-        }
-        Bytes::from(encoder.finish())
+        let mut out = Vec::new();
+        self.write_backup(&mut out)
+            .unwrap_or_else(|error| unreachable!("writing to a Vec cannot fail: {error}"));
+        Bytes::from(out)
     }
 
-    fn put(&mut self, key: Bytes, value: Bytes, if_revision: Option<u64>) -> KvResponse {
-        let current = self
-            .entries
-            .get(&key)
-            .map_or(0, |versioned| versioned.revision);
+    /// Checks that `revision` (0: the current one) can be read, and resolves it.
+    pub(super) fn readable_revision(&self, revision: u64) -> Result<u64, KvError> {
+        if revision == 0 {
+            return Ok(self.cluster_revision);
+        }
+        if revision > self.cluster_revision {
+            return Err(KvError::FutureRevision {
+                revision,
+                current_revision: self.cluster_revision,
+            });
+        }
+        if revision < self.compact_revision {
+            return Err(KvError::Compacted {
+                revision,
+                compact_revision: self.compact_revision,
+            });
+        }
+        Ok(revision)
+    }
+
+    fn write_backup(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut encoder = BackupEncoder::new(
+            self.cluster_revision,
+            self.compact_revision,
+            self.next_lease_id,
+        );
+        for lease in self.leases.values() {
+            encoder.lease(lease.id, lease.ttl);
+        }
+        encoder.drain_to(out)?;
+        for (key, history) in &self.keys {
+            encoder.key(key, history);
+            encoder.drain_to(out)?;
+        }
+        out.write_all(&encoder.finish())
+    }
+
+    fn legacy_put(&mut self, key: Bytes, value: Bytes, if_revision: Option<u64>) -> KvResponse {
+        let current = self.get(&key).map_or(0, |stored| stored.revision);
         let condition_holds = if_revision.is_none_or(|expected| expected == current);
         let fits = key.len() <= MAX_KEY_BYTES as usize && value.len() <= MAX_VALUE_BYTES as usize;
-        let revision = match self.cluster_revision.checked_add(1) {
-            Some(revision) if condition_holds && fits => revision,
-            _ => return KvResponse::CompareFailed { current },
-        };
-        self.cluster_revision = revision;
-        self.bytes += value.len() as u64;
-        let key_len = key.len() as u64;
-        match self.entries.insert(key, StoredValue { value, revision }) {
-            Some(old) => self.bytes -= old.value.len() as u64,
-            None => self.bytes += key_len,
+        if !condition_holds || !fits || self.cluster_revision == u64::MAX {
+            return KvResponse::CompareFailed { current };
         }
-        KvResponse::Written { revision }
+        let mut write = self.begin_write();
+        write.put(self, &key, value, 0, false);
+        KvResponse::Written {
+            revision: self.finish_write(write),
+        }
     }
 
-    fn delete(&mut self, key: &[u8]) -> KvResponse {
-        let Some(revision) = self.cluster_revision.checked_add(1) else {
+    fn legacy_delete(&mut self, key: Bytes) -> KvResponse {
+        if self.cluster_revision == u64::MAX {
             return KvResponse::Deleted {
                 deleted: false,
                 revision: self.cluster_revision,
             };
-        };
-        let Some(old) = self.entries.remove(key) else {
-            return KvResponse::Deleted {
-                deleted: false,
-                revision: self.cluster_revision,
-            };
-        };
-        self.cluster_revision = revision;
-        self.bytes -= key.len() as u64 + old.value.len() as u64;
+        }
+        let mut write = self.begin_write();
+        let deleted = write.delete(self, &key, None);
         KvResponse::Deleted {
-            deleted: true,
-            revision,
+            deleted,
+            revision: self.finish_write(write),
         }
     }
 
     fn list(&self, prefix: &[u8], limit: usize) -> KvAnswer {
         let mut matching = self
-            .entries
+            .keys
             .range::<[u8], _>((Bound::Included(prefix), Bound::Unbounded))
-            .take_while(|(key, _)| key.starts_with(prefix));
+            .take_while(|(key, _)| key.starts_with(prefix))
+            .filter_map(|(key, history)| Some((key, history.live()?)));
         let items = matching
             .by_ref()
             .take(limit)
-            .map(|(key, versioned)| (key.clone(), versioned.clone()))
+            .map(|(key, live)| {
+                let stored = StoredValue {
+                    value: live.value.clone(),
+                    revision: live.mod_revision,
+                };
+                (Bytes::copy_from_slice(key), stored)
+            })
             .collect();
         KvAnswer::List {
             items,
@@ -211,11 +359,20 @@ impl KvStore {
         }
     }
 
-    fn stats(&self) -> KvAnswer {
-        KvAnswer::Stats {
-            keys: self.entries.len() as u64,
-            bytes: self.bytes,
-            cluster_revision: self.cluster_revision,
+    fn lease_answer(&self, id: i64) -> KvAnswer {
+        match self.lease_info(id) {
+            Ok(info) => KvAnswer::Lease(info),
+            Err(error) => KvAnswer::Refused(error),
+        }
+    }
+
+    /// Replaces the whole state with a restored one, keeping the observer.
+    fn install(&mut self, restored: RestoredState) {
+        let observer = std::mem::take(&mut self.observer);
+        *self = restored.into_store();
+        self.observer = observer;
+        if let Some(observer) = &self.observer.0 {
+            observer.restored(self.cluster_revision, self.compact_revision);
         }
     }
 }
@@ -236,37 +393,39 @@ impl StateMachine for KvStore {
     fn query(&self, query: KvQuery) -> KvAnswer {
         match query {
             KvQuery::Get { key } => KvAnswer::Get {
-                value: self.entries.get(&key).cloned(),
+                value: self.get(&key),
                 cluster_revision: self.cluster_revision,
             },
             KvQuery::List { prefix, limit } => self.list(&prefix, limit),
+            KvQuery::Range(request) => match self.range(&request) {
+                Ok(response) => KvAnswer::Range(response),
+                Err(error) => KvAnswer::Refused(error),
+            },
+            KvQuery::Changes {
+                range,
+                from_revision,
+                max_events,
+            } => match self.changes_since(&range, from_revision, max_events) {
+                Ok(changes) => KvAnswer::Changes(changes),
+                Err(error) => KvAnswer::Refused(error),
+            },
+            KvQuery::Lease { id } => self.lease_answer(id),
+            KvQuery::Leases => KvAnswer::Leases(self.lease_list()),
             KvQuery::Backup => KvAnswer::Backup(self.backup()),
-            KvQuery::Stats => self.stats(),
+            KvQuery::Stats => KvAnswer::Stats(self.stats()),
         }
     }
 
-    /// Writes the backup format to `out`, one record at a time.
+    /// Writes the backup format to `out`, one key at a time.
     fn snapshot(&self, out: &mut dyn Write) -> io::Result<()> {
-        let mut encoder = BackupEncoder::new(self.cluster_revision);
-        for (key, versioned) in &self.entries {
-            encoder.record(key, versioned);
-            encoder.drain_to(out)?;
-        }
-        out.write_all(&encoder.finish())
+        self.write_backup(out)
     }
 
     /// Reads the backup format from `input` and replaces the whole state with
     /// it. On any error the state is unchanged.
     fn restore(&mut self, input: &mut dyn Read) -> io::Result<()> {
-        let mut entries = BTreeMap::new();
-        let summary = parse_backup(input, |key, versioned| {
-            entries.insert(key, versioned);
-        })?;
-        *self = Self {
-            entries,
-            cluster_revision: summary.cluster_revision,
-            bytes: summary.bytes,
-        };
+        let restored = parse_backup(input)?;
+        self.install(restored);
         Ok(())
     }
 }

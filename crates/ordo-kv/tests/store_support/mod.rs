@@ -5,6 +5,8 @@
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
+pub mod builders;
+
 use bytes::Bytes;
 use ordo::{Entry, StateMachine};
 use ordo_kv::store::{KvCommand, KvResponse, KvStore};
@@ -48,6 +50,53 @@ pub fn backup(cluster_revision: u64, records: &[(&[u8], &[u8], u64)]) -> Vec<u8>
     }
     end(&mut out, records.len() as u64);
     out
+}
+
+/// The header of a version 2 backup.
+pub fn header_v2(cluster_revision: u64, compact_revision: u64, next_lease_id: i64) -> Vec<u8> {
+    let mut out = header_with(b"ORDOKV01", 2, cluster_revision);
+    out.extend_from_slice(&compact_revision.to_le_bytes());
+    out.extend_from_slice(&next_lease_id.to_le_bytes());
+    out
+}
+
+/// Appends a version 2 lease record.
+pub fn lease_record(out: &mut Vec<u8>, id: i64, ttl: i64) {
+    out.push(b'L');
+    out.extend_from_slice(&id.to_le_bytes());
+    out.extend_from_slice(&ttl.to_le_bytes());
+}
+
+/// One version in a version 2 key record.
+pub enum V2 {
+    /// A put: mod revision, version, create revision, lease, value.
+    Put(u64, u64, u64, i64, &'static [u8]),
+    /// A tombstone at a mod revision.
+    Tombstone(u64),
+}
+
+/// Appends a version 2 key record.
+pub fn key_record(out: &mut Vec<u8>, key: &[u8], versions: &[V2]) {
+    out.push(b'K');
+    out.extend_from_slice(&(key.len() as u32).to_le_bytes());
+    out.extend_from_slice(key);
+    out.extend_from_slice(&(versions.len() as u32).to_le_bytes());
+    for version in versions {
+        match version {
+            V2::Put(mod_revision, version, create_revision, lease, value) => {
+                out.extend_from_slice(&mod_revision.to_le_bytes());
+                out.extend_from_slice(&version.to_le_bytes());
+                out.extend_from_slice(&create_revision.to_le_bytes());
+                out.extend_from_slice(&lease.to_le_bytes());
+                out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+                out.extend_from_slice(value);
+            }
+            V2::Tombstone(mod_revision) => {
+                out.extend_from_slice(&mod_revision.to_le_bytes());
+                out.extend_from_slice(&0u64.to_le_bytes());
+            }
+        }
+    }
 }
 
 /// Applies `commands` as one batch of entries.

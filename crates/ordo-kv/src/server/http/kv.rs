@@ -74,7 +74,7 @@ pub(super) async fn put(
             state.metrics.proposal(ProposalOutcome::CompareFailed);
             Err(ApiError::compare_failed(current))
         }
-        KvResponse::Deleted { .. } => Err(unexpected("a put")),
+        _ => Err(unexpected("a put")),
     }
 }
 
@@ -93,9 +93,7 @@ pub(super) async fn delete(
             state.metrics.proposal_seconds.observe(started.elapsed());
             Ok(Json(DeleteResponse { deleted, revision }))
         }
-        KvResponse::Written { .. } | KvResponse::CompareFailed { .. } => {
-            Err(unexpected("a delete"))
-        }
+        _ => Err(unexpected("a delete")),
     }
 }
 

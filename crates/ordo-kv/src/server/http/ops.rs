@@ -53,14 +53,10 @@ pub(super) async fn metrics(
 ) -> Result<Response, ApiError> {
     let status = node_status(&state, path_and_query(&uri)).await?;
     let store = match state.node.read_stale(KvQuery::Stats).await {
-        Ok(KvAnswer::Stats {
-            keys,
-            bytes,
-            cluster_revision,
-        }) => Some(StoreStats {
-            keys,
-            bytes,
-            cluster_revision,
+        Ok(KvAnswer::Stats(stats)) => Some(StoreStats {
+            keys: stats.keys,
+            bytes: stats.live_bytes,
+            cluster_revision: stats.cluster_revision,
         }),
         _ => None,
     };

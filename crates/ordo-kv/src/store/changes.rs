@@ -1,0 +1,156 @@
+//! Events, the change feed and the [`KvQuery::Changes`](super::KvQuery::Changes)
+//! query that watch is built on.
+//!
+//! Events come in revision order; within one revision (a txn writing several
+//! keys, a lease revocation) in key order. etcd orders a revision's events by
+//! the order of the txn's operations; this store keeps key order instead, so
+//! that the order follows from the state alone (a restored store answers the
+//! same). A revision's events are never split between two answers.
+
+use serde::{Deserialize, Serialize};
+
+use super::range::KeyRange;
+use super::state::KvStore;
+use super::{KeyValue, KvError};
+
+/// What an event did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventKind {
+    /// A put.
+    Put,
+    /// A delete.
+    Delete,
+}
+
+/// One key's change at one revision, as etcd's `mvccpb.Event`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Put or delete.
+    pub kind: EventKind,
+    /// A put: the new kv. A delete: the key and `mod_revision` = the delete's
+    /// revision, every other field zero (as etcd).
+    pub kv: KeyValue,
+    /// The kv before the change, if the key was live.
+    pub prev_kv: Option<KeyValue>,
+}
+
+/// The answer to [`KvQuery::Changes`](super::KvQuery::Changes).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Changes {
+    /// The events, in revision order (key order within a revision).
+    pub events: Vec<Event>,
+    /// Where to resume: the first revision not covered by this answer.
+    pub next_revision: u64,
+    /// The cluster revision when answered.
+    pub current_revision: u64,
+    /// The compact revision when answered.
+    pub compact_revision: u64,
+}
+
+/// Hears about every change the store applies, after it is applied.
+///
+/// Called on the thread that applies, inside `apply`: keep it short (hand the
+/// events to a channel). It only receives; nothing it does can change what
+/// the store decides.
+pub trait ChangeObserver: Send + Sync {
+    /// One revision changed keys: `events` are its events in key order, with
+    /// `prev_kv` filled whenever the key was live before.
+    fn applied(&self, revision: u64, events: &[Event]);
+
+    /// A snapshot restore replaced the whole state: watchers must resync
+    /// from `revision` (or learn that `compact_revision` passed them).
+    fn restored(&self, revision: u64, compact_revision: u64);
+}
+
+impl KvStore {
+    /// The events in `range` from `from_revision` on, at most `max_events`
+    /// (0: no limit) unless the first revision alone holds more.
+    ///
+    /// # Errors
+    /// [`KvError::Compacted`] if `from_revision <= compact_revision` (and the
+    /// store was compacted): events at or below it may be gone.
+    pub(super) fn changes_since(
+        &self,
+        range: &KeyRange,
+        from_revision: u64,
+        max_events: usize,
+    ) -> Result<Changes, KvError> {
+        if self.compact_revision > 0 && from_revision <= self.compact_revision {
+            return Err(KvError::Compacted {
+                revision: from_revision,
+                compact_revision: self.compact_revision,
+            });
+        }
+        let start = self
+            .changes
+            .partition_point(|(revision, _)| *revision < from_revision);
+        let mut events = Vec::new();
+        let mut next_revision = self.cluster_revision.saturating_add(1).max(from_revision);
+        // The open revision's events, added to `events` only whole.
+        let mut pending: Vec<Event> = Vec::new();
+        let mut open_revision = None;
+        for (revision, key) in self.changes.range(start..) {
+            if open_revision != Some(*revision) {
+                if !fits(&events, &pending, max_events) {
+                    next_revision = open_revision.unwrap_or(*revision);
+                    pending.clear();
+                    break;
+                }
+                events.append(&mut pending);
+                open_revision = Some(*revision);
+            }
+            if range.contains(key) {
+                pending.push(self.event_at(key, *revision));
+            }
+        }
+        if fits(&events, &pending, max_events) {
+            events.append(&mut pending);
+        } else if let Some(open_revision) = open_revision {
+            next_revision = next_revision.min(open_revision);
+        }
+        Ok(Changes {
+            events,
+            next_revision,
+            current_revision: self.cluster_revision,
+            compact_revision: self.compact_revision,
+        })
+    }
+
+    /// The event that wrote `key` at `revision`, which the change log names.
+    fn event_at(&self, key: &[u8], revision: u64) -> Event {
+        let written = self
+            .keys
+            .get(key)
+            .and_then(|history| history.written_at(revision));
+        let Some((version, before)) = written else {
+            panic!("the change log names a version the store does not hold");
+        };
+        let prev_kv = before
+            .filter(|before| !before.is_tombstone())
+            .map(|before| before.key_value(key));
+        if version.is_tombstone() {
+            let kv = KeyValue {
+                key: bytes::Bytes::copy_from_slice(key),
+                mod_revision: revision,
+                ..KeyValue::default()
+            };
+            return Event {
+                kind: super::EventKind::Delete,
+                kv,
+                prev_kv,
+            };
+        }
+        Event {
+            kind: EventKind::Put,
+            kv: version.key_value(key),
+            prev_kv,
+        }
+    }
+}
+
+/// Whether a revision's `pending` events may join `events` under
+/// `max_events` (0: no limit): always when `events` is empty, so the first
+/// revision comes whole however large.
+fn fits(events: &[Event], pending: &[Event], max_events: usize) -> bool {
+    max_events == 0 || events.is_empty() || events.len() + pending.len() <= max_events
+}

@@ -1,0 +1,61 @@
+//! Compaction: dropping the history no read at or after a revision needs.
+//!
+//! Compacting at `R` keeps, per key, every version written after `R` and the
+//! newest version at or below `R` unless it is a tombstone; a key left with
+//! no version is forgotten. Reads at revisions `>= R` answer exactly as
+//! before; reads below `R` and changes from `R` or earlier are refused with
+//! [`KvError::Compacted`].
+//!
+//! Cost: the change log is in revision order, so compaction pops its entries
+//! up to `R` and visits only those keys: O(changes compacted), whatever the
+//! number of keys.
+
+use super::KvError;
+use super::state::KvStore;
+
+impl KvStore {
+    /// Compacts the history up to `revision`.
+    ///
+    /// # Errors
+    /// [`KvError::FutureRevision`] above the cluster revision;
+    /// [`KvError::Compacted`] at or below the compact revision (as etcd).
+    pub(super) fn compact(&mut self, revision: u64) -> Result<(), KvError> {
+        if revision > self.cluster_revision {
+            return Err(KvError::FutureRevision {
+                revision,
+                current_revision: self.cluster_revision,
+            });
+        }
+        if revision <= self.compact_revision {
+            return Err(KvError::Compacted {
+                revision,
+                compact_revision: self.compact_revision,
+            });
+        }
+        while self
+            .changes
+            .front()
+            .is_some_and(|(written, _)| *written <= revision)
+        {
+            let Some((_, key)) = self.changes.pop_front() else {
+                unreachable!("the front was just seen");
+            };
+            self.compact_key(&key, revision);
+        }
+        self.compact_revision = revision;
+        Ok(())
+    }
+
+    /// Drops `key`'s versions that reads at `revision` or later do not need.
+    fn compact_key(&mut self, key: &[u8], revision: u64) {
+        let Some(history) = self.keys.get_mut(key) else {
+            return; // Forgotten by an earlier entry of the same key.
+        };
+        let freed = history.compact(revision, key.len());
+        if freed.empty {
+            self.keys.remove(key);
+        }
+        self.versions -= freed.versions;
+        self.bytes -= freed.bytes;
+    }
+}
