@@ -16,8 +16,12 @@
 //! ```
 //!
 //! Files: [`Client`] and its routing loop in `routing.rs`, the typed calls
-//! in `ops.rs`, the transport in `http.rs`, endpoints and key encoding in
-//! `endpoint.rs`; the verbs in `cli.rs`, `status.rs`, `bench.rs` and
+//! in `ops.rs` (multi-version keys, transactions and compaction in
+//! `kv_ops.rs` and `kv_types.rs`, the [`Txn`] builder in `txn.rs`, leases
+//! in `lease_ops.rs` and the [`LeaseKeeper`] task in `keepalive.rs`), the
+//! watch stream in `watch.rs` over the SSE parser in `sse.rs`, the
+//! [`recipes`] (mutex, election) built only on those; the transport in
+//! `http.rs`, endpoints and key encoding in `endpoint.rs`; the verbs in `cli.rs`, `status.rs`, `bench.rs` and
 //! `bench_report.rs`, their formatting in `output.rs`; `ordo bench
 //! failover`, which starts its own cluster, in `failover/`.
 //!
@@ -33,11 +37,19 @@ mod endpoint;
 mod error;
 mod failover;
 mod http;
+mod keepalive;
+mod kv_ops;
+mod kv_types;
+mod lease_ops;
 mod ops;
 mod outcome;
 mod output;
+pub mod recipes;
 mod routing;
+mod sse;
 mod status;
+mod txn;
+mod watch;
 
 pub use bench::{BenchConfig, MAX_BENCH_CLIENTS, MAX_BENCH_VALUE_BYTES, run as run_bench};
 pub use bench_report::{BenchSummary, LatencySummary, format_micros, render_summary};
@@ -57,6 +69,13 @@ pub use failover::{
     FailoverArgs, FaultMode, MAX_FAILOVER_TRIALS, ModeReport, Percentiles, TrialTimes,
     render as render_failover,
 };
+pub use keepalive::{LeaseKeeper, LeaseLoss, LossReason, MIN_KEEPALIVE_PERIOD};
+pub use kv_ops::{CREATE_REVISION_HEADER, LEASE_HEADER, MAX_LIST_PAGES, VERSION_HEADER};
+pub use kv_types::{
+    DeleteOutcome, GetOptions, KeyPage, KeyRead, KeyValue, ListOptions, PutOptions,
+};
 pub use outcome::{Consistency, ListEntry, ListPage, PutOutcome, Versioned};
 pub use routing::Client;
 pub use status::{ClusterStatus, StatusRow, gather as gather_status, render as render_status};
+pub use txn::{Cmp, Op, Txn, one_key, prefix_keys};
+pub use watch::{WATCH_BUFFER_ITEMS, WatchItem, WatchKeys, WatchOptions, WatchStream};
