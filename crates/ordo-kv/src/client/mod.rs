@@ -31,6 +31,7 @@
 mod bench;
 mod bench_report;
 mod cli;
+mod cli_coordination;
 mod config;
 mod duration;
 mod endpoint;
@@ -54,9 +55,10 @@ mod watch;
 pub use bench::{BenchConfig, MAX_BENCH_CLIENTS, MAX_BENCH_VALUE_BYTES, run as run_bench};
 pub use bench_report::{BenchSummary, LatencySummary, format_micros, render_summary};
 pub use cli::{
-    BenchArgs, BenchCommand, CasArgs, ClientCommand, ConnectionArgs, EndpointList, GetArgs,
-    KeyArgs, LeaderAction, LeaderArgs, ListArgs, MemberAction, MemberArgs, PutArgs,
-    SnapshotSaveArgs, StatusArgs, run, snapshot_save,
+    BenchArgs, BenchCommand, CasArgs, ClientCommand, CompactArgs, ConnectionArgs, DelArgs,
+    ElectArgs, EndpointList, GetArgs, KeyArgs, LeaderAction, LeaderArgs, LeaseAction, LeaseArgs,
+    ListArgs, LockArgs, MemberAction, MemberArgs, PutArgs, SnapshotSaveArgs, StatusArgs, TxnArgs,
+    WatchArgs, run, snapshot_save,
 };
 pub use config::{
     ClientConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_REDIRECT_HOPS, DEFAULT_MAX_RESPONSE_BYTES,
