@@ -104,6 +104,12 @@ impl FakeStore {
         self.state.lock().unwrap().keys.keys().cloned().collect()
     }
 
+    /// Forgets lease `id` as if it expired (its keys stay: the test only
+    /// needs keepalives to report it gone).
+    pub(crate) fn expire_lease(&self, id: i64) {
+        self.state.lock().unwrap().leases.remove(&id);
+    }
+
     /// Applies `request`, as the real server would (for what is faked).
     pub(crate) fn apply(&self, request: &TxnRequest) -> TxnResponse {
         let mut state = self.state.lock().unwrap();
