@@ -1,7 +1,8 @@
 //! The coordination verbs of the `ordo` binary against the fake
 //! coordination store: `ordo lock` runs its command under the lock and
 //! passes its exit code on, `ordo txn` reads stdin, `ordo watch` prints one
-//! line per event, and `ordo get` into a pipe adds no newline.
+//! line per event, `ordo elect NAME` prints each leader, and `ordo get`
+//! into a pipe adds no newline.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -11,7 +12,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use coordination_fake::{FakeStore, serve};
-use ordo_kv::client::{Op, Txn};
+use ordo_kv::client::recipes::{Election, Session};
+use ordo_kv::client::{Client, ClientConfig, Op, Txn};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::process::Command;
 use tokio::time::timeout;
@@ -146,4 +148,36 @@ async fn txn_reads_its_body_from_stdin_and_watch_prints_each_event() {
     let second = timeout(STEP, lines.next_line()).await.unwrap().unwrap();
     assert_eq!(first.as_deref(), Some("1\tPUT\tk/a\tone"));
     assert_eq!(second.as_deref(), Some("2\tDELETE\tk/a\t"));
+}
+
+/// `ordo elect NAME` prints each leader's value as leadership moves.
+#[tokio::test]
+async fn elect_without_a_proposal_prints_each_leader() {
+    let store = FakeStore::new();
+    let endpoint = serve(store.router()).await;
+    let mut observer = ordo(&endpoint)
+        .args(["elect", "svc"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(observer.stdout.take().unwrap()).lines();
+    timeout(STEP, async {
+        while store.watched().is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap();
+    let client = Client::new(ClientConfig::new(vec![endpoint])).unwrap();
+    let first = Election::new(&Session::new(&client, 10).await.unwrap(), "svc");
+    let second = Election::new(&Session::new(&client, 10).await.unwrap(), "svc");
+    first.campaign("one").await.unwrap();
+    let line = timeout(STEP, lines.next_line()).await.unwrap().unwrap();
+    assert_eq!(line.as_deref(), Some("one"));
+    let campaign = tokio::spawn(async move { second.campaign("two").await });
+    first.resign().await.unwrap();
+    timeout(STEP, campaign).await.unwrap().unwrap().unwrap();
+    let line = timeout(STEP, lines.next_line()).await.unwrap().unwrap();
+    assert_eq!(line.as_deref(), Some("two"));
 }

@@ -15,6 +15,9 @@ use crate::client::{
 pub(super) struct Place {
     /// Its key's creating revision: its place in line.
     pub(super) revision: u64,
+    /// Whether this call created the key (rather than finding it from an
+    /// earlier call of the same session, with perhaps another value).
+    pub(super) created: bool,
     /// The first in line when it entered (perhaps itself).
     pub(super) first: Option<KeyValue>,
 }
@@ -50,7 +53,11 @@ pub(super) async fn enter(
             None => return Err(RecipeError::Unexpected(format!("{key} vanished"))),
         }
     };
-    Ok(Place { revision, first })
+    Ok(Place {
+        revision,
+        created: answer.succeeded,
+        first,
+    })
 }
 
 /// Waits until no contender under `prefix` entered before `revision`,

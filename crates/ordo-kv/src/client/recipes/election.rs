@@ -70,7 +70,11 @@ impl Election {
             });
         }
         *self.leading_slot() = Some(place.revision);
-        // The key may hold an earlier campaign's value.
+        if place.created {
+            return Ok(());
+        }
+        // The key was there from an earlier campaign, perhaps with
+        // another value.
         self.proclaim(value).await
     }
 
