@@ -159,8 +159,15 @@ pub enum WatchItem {
     },
 }
 
-/// The changes of a watch, in revision order; see the module doc. Read it
-/// with [`next`](Self::next) or as a [`futures_core::Stream`].
+/// The changes of a watch, in revision order. Read it with
+/// [`next`](Self::next) or as a [`futures_core::Stream`].
+///
+/// Across disconnects, node failures and leader changes it reconnects (the
+/// next endpoint, backing off) at the revision after the last change it
+/// yielded, so no revision is skipped or repeated. It ends, after one
+/// error, on [`ClientError::Compacted`], [`ClientError::WatchCancelled`] or
+/// an answer that is not retryable (a malformed watch). Dropping it stops
+/// the reading task.
 #[derive(Debug)]
 pub struct WatchStream {
     items: mpsc::Receiver<Result<WatchItem, ClientError>>,
@@ -189,8 +196,8 @@ impl Drop for WatchStream {
 }
 
 impl Client {
-    /// Watches `options.keys`; see the [module doc](self) for what the
-    /// stream guarantees across failures.
+    /// Watches `options.keys`; see [`WatchStream`] for what the stream
+    /// guarantees across failures.
     pub fn watch(&self, options: WatchOptions) -> WatchStream {
         let (sender, items) = mpsc::channel(WATCH_BUFFER_ITEMS);
         let watcher = Watcher {
