@@ -58,27 +58,30 @@ async fn a_lost_lock_kills_the_command() {
     let store = FakeStore::new();
     let endpoint = serve(store.router()).await;
     let started = tokio::time::Instant::now();
-    let locker = ordo(&endpoint)
+    let mut locker = ordo(&endpoint)
         .args(["lock", "jobs", "--ttl", "3", "--", "sleep", "30"])
-        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    timeout(STEP, async {
-        while store.keys().is_empty() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .unwrap();
+    let mut stderr = BufReader::new(locker.stderr.take().unwrap()).lines();
+    // Lost once the command runs under the lock (a lease lost while
+    // waiting for the lock fails the wait instead).
+    let locked = timeout(STEP, stderr.next_line()).await.unwrap().unwrap();
+    assert!(
+        locked
+            .as_deref()
+            .is_some_and(|line| line.starts_with("locked jobs/1")),
+        "{locked:?}"
+    );
     store.expire_lease(1);
-    let output = timeout(STEP, locker.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1), "{output:?}");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("sleep was killed"), "{stderr}");
+    let status = timeout(STEP, locker.wait()).await.unwrap().unwrap();
+    assert_eq!(status.code(), Some(1));
+    let said = timeout(STEP, stderr.next_line()).await.unwrap().unwrap();
+    assert!(
+        said.as_deref()
+            .is_some_and(|line| line.contains("sleep was killed")),
+        "{said:?}"
+    );
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 

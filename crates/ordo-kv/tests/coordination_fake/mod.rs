@@ -297,7 +297,6 @@ async fn watch(
     axum::extract::RawQuery(raw): axum::extract::RawQuery,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    store.watches.lock().unwrap().push(raw.unwrap_or_default());
     let mut live = store.changes.subscribe();
     let (current, replay) = {
         let state = store.state.lock().unwrap();
@@ -313,6 +312,9 @@ async fn watch(
                 .collect(),
             None => Vec::new(),
         };
+        // Recorded once the watch's start is fixed: a test that waits for
+        // the watch and then writes must see its write in the stream.
+        store.watches.lock().unwrap().push(raw.unwrap_or_default());
         (state.revision, replay)
     };
     let wanted = move |key: &str| match (query.get("key"), query.get("prefix")) {
