@@ -6,6 +6,7 @@
 //! fails, or anything goes wrong (with a message on stderr); 2 for bad
 //! arguments (from clap).
 
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::str::FromStr;
@@ -18,12 +19,16 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use super::bench::{self, BenchConfig};
 use super::bench_fill::{FillConfig, fill};
 use super::bench_report::render_summary;
+use super::cli_coordination;
+pub use super::cli_coordination::{
+    CompactArgs, DelArgs, ElectArgs, LeaseAction, LeaseArgs, LockArgs, TxnArgs, WatchArgs,
+};
 use super::endpoint::DEFAULT_ENDPOINTS;
 use super::failover::{self, FailoverArgs};
 use super::output::{escape_field, render_table};
 use super::{
-    Client, ClientConfig, ClientError, Consistency, Endpoint, PutOutcome, parse_duration,
-    parse_endpoints, status,
+    Client, ClientConfig, ClientError, Consistency, Endpoint, PutOptions, PutOutcome,
+    parse_duration, parse_endpoints, status,
 };
 use crate::api::AddMemberRequest;
 
@@ -64,8 +69,9 @@ pub enum ClientCommand {
     Put(PutArgs),
     /// Print KEY's value to stdout (exit code 1 if there is none).
     Get(GetArgs),
-    /// Delete KEY; prints whether it existed and the revision.
-    Del(KeyArgs),
+    /// Delete KEY (conditionally with --if-revision) or every key under
+    /// --prefix; prints how many existed and the revision.
+    Del(DelArgs),
     /// List keys and values: one `key<TAB>value<TAB>revision` line each.
     List(ListArgs),
     /// Write VALUE under KEY only if KEY's revision is N (0: KEY must not exist).
@@ -78,6 +84,19 @@ pub enum ClientCommand {
     Status(StatusArgs),
     /// Load the cluster with puts and gets and report throughput and latency.
     Bench(BenchArgs),
+    /// Print every change to KEY or under --prefix, one line per event
+    /// (`REVISION<TAB>PUT|DELETE<TAB>KEY<TAB>VALUE`); resumes across failures.
+    Watch(WatchArgs),
+    /// Grant, keep alive, revoke and inspect leases.
+    Lease(LeaseArgs),
+    /// Run a transaction from a JSON file (or stdin); prints the answer.
+    Txn(TxnArgs),
+    /// Forget history below a revision.
+    Compact(CompactArgs),
+    /// Run COMMAND while holding lock NAME; exits with its exit code.
+    Lock(LockArgs),
+    /// Campaign in election NAME with PROPOSAL, or print its leaders.
+    Elect(ElectArgs),
 }
 
 /// `ordo put`.
@@ -87,6 +106,9 @@ pub struct PutArgs {
     pub key: String,
     /// The value; `-` reads it from stdin.
     pub value: String,
+    /// Attach the key to this lease (it is deleted when the lease ends).
+    #[arg(long, value_name = "ID")]
+    pub lease: Option<i64>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub connection: ConnectionArgs,
@@ -307,13 +329,19 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<ExitCode> {
     match command {
         ClientCommand::Put(args) => put(args).await,
         ClientCommand::Get(args) => get(args).await,
-        ClientCommand::Del(args) => delete(args).await,
+        ClientCommand::Del(args) => cli_coordination::delete(args).await,
         ClientCommand::List(args) => list(args).await,
         ClientCommand::Cas(args) => cas(args).await,
         ClientCommand::Member(args) => member(args).await,
         ClientCommand::Leader(args) => leader(args).await,
         ClientCommand::Status(args) => cluster_status(args).await,
         ClientCommand::Bench(args) => run_bench(args).await,
+        ClientCommand::Watch(args) => cli_coordination::watch(args).await,
+        ClientCommand::Lease(args) => cli_coordination::lease(args).await,
+        ClientCommand::Txn(args) => cli_coordination::txn(args).await,
+        ClientCommand::Compact(args) => cli_coordination::compact(args).await,
+        ClientCommand::Lock(args) => cli_coordination::lock(args).await,
+        ClientCommand::Elect(args) => cli_coordination::elect(args).await,
     }
 }
 
@@ -328,7 +356,11 @@ pub async fn snapshot_save(args: SnapshotSaveArgs) -> anyhow::Result<ExitCode> {
 async fn put(args: PutArgs) -> anyhow::Result<ExitCode> {
     let client = args.connection.client()?;
     let value = value_argument(&args.value).await?;
-    match client.put(&args.key, value, None).await? {
+    let options = PutOptions {
+        if_revision: None,
+        lease: args.lease,
+    };
+    match client.put_with(&args.key, value, options).await? {
         PutOutcome::Written { revision } => println!("OK revision={revision}"),
         PutOutcome::CompareFailed { current_revision } => {
             anyhow::bail!(
@@ -371,17 +403,17 @@ async fn get(args: GetArgs) -> anyhow::Result<ExitCode> {
         .write_all(&found.value)
         .await
         .context("writing the value to stdout")?;
+    // A value read by a person ends its line; one piped on stays as stored.
+    if std::io::stdout().is_terminal() {
+        stdout
+            .write_all(b"\n")
+            .await
+            .context("writing the value to stdout")?;
+    }
     stdout
         .flush()
         .await
         .context("writing the value to stdout")?;
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn delete(args: KeyArgs) -> anyhow::Result<ExitCode> {
-    let client = args.connection.client()?;
-    let deleted = client.delete(&args.key).await?;
-    println!("deleted={} revision={}", deleted.deleted, deleted.revision);
     Ok(ExitCode::SUCCESS)
 }
 

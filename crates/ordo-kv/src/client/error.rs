@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::api::ErrorBody;
+use crate::api::{ErrorBody, code};
 
 /// Why a request failed. Each variant names the caller's next move:
 ///
@@ -24,6 +24,14 @@ use crate::api::ErrorBody;
 /// - [`InvalidInput`](Self::InvalidInput): the request itself is malformed
 ///   (an endpoint that is not an `http://HOST:PORT` URL, an empty key).
 /// - [`Io`](Self::Io): a local file (a snapshot being saved) failed.
+/// - [`Compacted`](Self::Compacted): a read or watch asked for history
+///   below the compacted revision; restart at or after `compact_revision`.
+/// - [`LeaseNotFound`](Self::LeaseNotFound): the lease expired or was
+///   revoked; grant a new one (whatever it guarded is gone).
+/// - [`QuotaExceeded`](Self::QuotaExceeded): the store is over its quota;
+///   delete or compact, then write again.
+/// - [`WatchCancelled`](Self::WatchCancelled): the node dropped a watch it
+///   could not keep up; watch again from the last revision seen.
 ///
 /// A compare-and-set whose revision did not match is not an error: see
 /// [`PutOutcome`](super::PutOutcome).
@@ -80,6 +88,40 @@ pub enum ClientError {
         /// What is wrong.
         reason: String,
     },
+    /// The revision asked for was compacted away (`410 compacted`).
+    #[error("{endpoint}: revision compacted (history starts at {compact_revision})")]
+    Compacted {
+        /// The endpoint that answered.
+        endpoint: String,
+        /// The compacted revision: reads and watches start at or after it.
+        compact_revision: u64,
+    },
+    /// The lease does not exist: never granted, expired or revoked
+    /// (`404 lease_not_found`).
+    #[error("{endpoint}: lease not found ({message})")]
+    LeaseNotFound {
+        /// The endpoint that answered.
+        endpoint: String,
+        /// The node's message.
+        message: String,
+    },
+    /// The store is over its quota (`507 quota_exceeded`): writes are
+    /// refused until deletes or compaction bring it back under.
+    #[error("{endpoint}: storage quota exceeded ({message})")]
+    QuotaExceeded {
+        /// The endpoint that answered.
+        endpoint: String,
+        /// The node's message.
+        message: String,
+    },
+    /// The node ended a watch it could not keep up (`event: cancelled`).
+    #[error("{endpoint}: watch cancelled: {reason}")]
+    WatchCancelled {
+        /// The endpoint that served the watch.
+        endpoint: String,
+        /// Why, from the node.
+        reason: String,
+    },
     /// A local file operation failed.
     #[error("{path}: {source}")]
     Io {
@@ -113,6 +155,10 @@ impl ClientError {
             Self::Timeout { .. } => "timeout".to_owned(),
             Self::InvalidInput { .. } => "invalid_input".to_owned(),
             Self::Io { .. } => "io".to_owned(),
+            Self::Compacted { .. } => "server:compacted".to_owned(),
+            Self::LeaseNotFound { .. } => "server:lease_not_found".to_owned(),
+            Self::QuotaExceeded { .. } => "server:quota_exceeded".to_owned(),
+            Self::WatchCancelled { .. } => "watch_cancelled".to_owned(),
         }
     }
 
@@ -120,7 +166,34 @@ impl ClientError {
     pub fn server_code(&self) -> Option<&str> {
         match self {
             Self::Server { body, .. } => Some(&body.error),
+            Self::Compacted { .. } => Some(code::COMPACTED),
+            Self::LeaseNotFound { .. } => Some(code::LEASE_NOT_FOUND),
+            Self::QuotaExceeded { .. } => Some(code::QUOTA_EXCEEDED),
             _ => None,
+        }
+    }
+
+    /// The error for an error answer: the codes a caller acts on get their
+    /// own variant, the rest stay [`Server`](Self::Server).
+    pub(crate) fn from_answer(endpoint: String, status: u16, body: ErrorBody) -> Self {
+        match (status, body.error.as_str(), body.compact_revision) {
+            (410, code::COMPACTED, Some(compact_revision)) => Self::Compacted {
+                endpoint,
+                compact_revision,
+            },
+            (404, code::LEASE_NOT_FOUND, _) => Self::LeaseNotFound {
+                endpoint,
+                message: body.message,
+            },
+            (507, code::QUOTA_EXCEEDED, _) => Self::QuotaExceeded {
+                endpoint,
+                message: body.message,
+            },
+            _ => Self::Server {
+                endpoint,
+                status,
+                body,
+            },
         }
     }
 
@@ -165,6 +238,47 @@ mod tests {
         assert_eq!(
             server_error("value over 1 MiB").to_string(),
             "http://h:1 answered 413: too_large (value over 1 MiB)"
+        );
+    }
+
+    #[test]
+    fn codes_a_caller_acts_on_get_their_own_variant() {
+        let answer = |status, error: &str, compact_revision| {
+            let body = ErrorBody {
+                error: error.to_owned(),
+                message: "m".to_owned(),
+                revision: None,
+                compact_revision,
+            };
+            ClientError::from_answer("http://h:1".to_owned(), status, body)
+        };
+        assert!(matches!(
+            answer(410, "compacted", Some(7)),
+            ClientError::Compacted {
+                compact_revision: 7,
+                ..
+            }
+        ));
+        assert!(matches!(
+            answer(404, "lease_not_found", None),
+            ClientError::LeaseNotFound { .. }
+        ));
+        assert!(matches!(
+            answer(507, "quota_exceeded", None),
+            ClientError::QuotaExceeded { .. }
+        ));
+        // A compacted answer without its revision cannot be acted on.
+        assert!(matches!(
+            answer(410, "compacted", None),
+            ClientError::Server { .. }
+        ));
+        assert!(matches!(
+            answer(404, "not_found", None),
+            ClientError::Server { .. }
+        ));
+        assert_eq!(
+            answer(507, "quota_exceeded", None).server_code(),
+            Some("quota_exceeded")
         );
     }
 

@@ -16,8 +16,12 @@
 //! ```
 //!
 //! Files: [`Client`] and its routing loop in `routing.rs`, the typed calls
-//! in `ops.rs`, the transport in `http.rs`, endpoints and key encoding in
-//! `endpoint.rs`; the verbs in `cli.rs`, `status.rs`, `bench.rs` and
+//! in `ops.rs` (multi-version keys, transactions and compaction in
+//! `kv_ops.rs` and `kv_types.rs`, the [`Txn`] builder in `txn.rs`, leases
+//! in `lease_ops.rs` and the [`LeaseKeeper`] task in `keepalive.rs`), the
+//! watch stream in `watch.rs` over the SSE parser in `sse.rs`, the
+//! [`recipes`] (mutex, election) built only on those; the transport in
+//! `http.rs`, endpoints and key encoding in `endpoint.rs`; the verbs in `cli.rs`, `status.rs`, `bench.rs` and
 //! `bench_report.rs`, their formatting in `output.rs`; `ordo bench
 //! failover`, which starts its own cluster, in `failover/`.
 //!
@@ -28,25 +32,35 @@ mod bench;
 mod bench_fill;
 mod bench_report;
 mod cli;
+mod cli_coordination;
 mod config;
 mod duration;
 mod endpoint;
 mod error;
 mod failover;
 mod http;
+mod keepalive;
+mod kv_ops;
+mod kv_types;
+mod lease_ops;
 mod ops;
 mod outcome;
 mod output;
+pub mod recipes;
 mod routing;
+mod sse;
 mod status;
+mod txn;
+mod watch;
 
 pub use bench::{BenchConfig, MAX_BENCH_CLIENTS, MAX_BENCH_VALUE_BYTES, run as run_bench};
 pub use bench_fill::{FillConfig, FillSummary, fill};
 pub use bench_report::{BenchSummary, LatencySummary, format_micros, render_summary};
 pub use cli::{
-    BenchArgs, BenchCommand, CasArgs, ClientCommand, ConnectionArgs, EndpointList, GetArgs,
-    KeyArgs, LeaderAction, LeaderArgs, ListArgs, MemberAction, MemberArgs, PutArgs,
-    SnapshotSaveArgs, StatusArgs, run, snapshot_save,
+    BenchArgs, BenchCommand, CasArgs, ClientCommand, CompactArgs, ConnectionArgs, DelArgs,
+    ElectArgs, EndpointList, GetArgs, KeyArgs, LeaderAction, LeaderArgs, LeaseAction, LeaseArgs,
+    ListArgs, LockArgs, MemberAction, MemberArgs, PutArgs, SnapshotSaveArgs, StatusArgs, TxnArgs,
+    WatchArgs, run, snapshot_save,
 };
 pub use config::{
     ClientConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_REDIRECT_HOPS, DEFAULT_MAX_RESPONSE_BYTES,
@@ -59,6 +73,13 @@ pub use failover::{
     FailoverArgs, FaultMode, MAX_FAILOVER_TRIALS, ModeReport, Percentiles, TrialTimes,
     render as render_failover,
 };
+pub use keepalive::{LeaseKeeper, LeaseLoss, LossReason, MIN_KEEPALIVE_PERIOD};
+pub use kv_ops::{CREATE_REVISION_HEADER, LEASE_HEADER, MAX_LIST_PAGES, VERSION_HEADER};
+pub use kv_types::{
+    DeleteOutcome, GetOptions, KeyPage, KeyRead, KeyValue, ListOptions, PutOptions,
+};
 pub use outcome::{Consistency, ListEntry, ListPage, PutOutcome, Versioned};
 pub use routing::Client;
 pub use status::{ClusterStatus, StatusRow, gather as gather_status, render as render_status};
+pub use txn::{Cmp, Op, Txn, one_key, prefix_keys};
+pub use watch::{WATCH_BUFFER_ITEMS, WatchItem, WatchKeys, WatchOptions, WatchStream};

@@ -23,8 +23,8 @@ use crate::api::{
     code,
 };
 
-const OCTET_STREAM: &str = "application/octet-stream";
-const JSON: &str = "application/json";
+pub(super) const OCTET_STREAM: &str = "application/octet-stream";
+pub(super) const JSON: &str = "application/json";
 
 impl Client {
     /// Writes `value` under `key`. With `if_revision`, only if the key's
@@ -340,13 +340,16 @@ impl Client {
     }
 
     /// Sends `call` and reads its `2xx` body as `T`.
-    async fn call_json<T: DeserializeOwned>(&self, call: &Call) -> Result<T, ClientError> {
+    pub(super) async fn call_json<T: DeserializeOwned>(
+        &self,
+        call: &Call,
+    ) -> Result<T, ClientError> {
         let (_, value) = self.call_json_from(call, self.deadline()).await?;
         Ok(value)
     }
 
     /// Sends `call` and reads its `2xx` body as `T`, with who answered.
-    async fn call_json_from<T: DeserializeOwned>(
+    pub(super) async fn call_json_from<T: DeserializeOwned>(
         &self,
         call: &Call,
         deadline: Instant,
@@ -357,7 +360,7 @@ impl Client {
     }
 
     /// Sends `call`, expects a `2xx`, and reads and drops its body.
-    async fn call_ignoring_body(&self, call: &Call) -> Result<(), ClientError> {
+    pub(super) async fn call_ignoring_body(&self, call: &Call) -> Result<(), ClientError> {
         let deadline = self.deadline();
         let (endpoint, response) = self.call_success(call, deadline).await?;
         let limit_bytes = self.config().max_response_bytes;
@@ -367,7 +370,7 @@ impl Client {
     }
 
     /// Sends `call`; any answer but a `2xx` is an error.
-    async fn call_success(
+    pub(super) async fn call_success(
         &self,
         call: &Call,
         deadline: Instant,
@@ -378,7 +381,7 @@ impl Client {
         }
     }
 
-    async fn read_json<T: DeserializeOwned>(
+    pub(super) async fn read_json<T: DeserializeOwned>(
         &self,
         endpoint: &Endpoint,
         response: Response<Incoming>,
@@ -397,7 +400,7 @@ impl Client {
         })
     }
 
-    async fn read_bytes(
+    pub(super) async fn read_bytes(
         &self,
         endpoint: &Endpoint,
         response: Response<Incoming>,
@@ -423,7 +426,7 @@ impl Client {
 }
 
 /// `/v1/kv/{key}`, the key percent-encoded; empty keys are refused.
-fn kv_path(key: &str) -> Result<String, ClientError> {
+pub(super) fn kv_path(key: &str) -> Result<String, ClientError> {
     if key.is_empty() {
         return Err(ClientError::invalid("empty key"));
     }
@@ -431,7 +434,11 @@ fn kv_path(key: &str) -> Result<String, ClientError> {
 }
 
 /// A revision header's value.
-fn header_u64(endpoint: &Endpoint, headers: &HeaderMap, name: &str) -> Result<u64, ClientError> {
+pub(super) fn header_u64(
+    endpoint: &Endpoint,
+    headers: &HeaderMap,
+    name: &str,
+) -> Result<u64, ClientError> {
     let value = headers
         .get(name)
         .ok_or_else(|| ClientError::bad_response(endpoint, format!("no {name} header")))?;

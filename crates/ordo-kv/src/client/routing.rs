@@ -133,11 +133,7 @@ pub(crate) struct Refusal {
 impl Refusal {
     /// The error for a caller that expected success.
     pub(crate) fn into_error(self) -> ClientError {
-        ClientError::Server {
-            endpoint: self.endpoint.to_string(),
-            status: self.status.as_u16(),
-            body: self.body,
-        }
+        ClientError::from_answer(self.endpoint.to_string(), self.status.as_u16(), self.body)
     }
 
     /// Whether it carries `status` and error `code`.
