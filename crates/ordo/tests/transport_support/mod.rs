@@ -15,6 +15,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
+pub mod pki;
+
 use ordo::transport::codec;
 use ordo::transport::codec::handshake::{Hello, Reply};
 pub use ordo::transport::conformance::{

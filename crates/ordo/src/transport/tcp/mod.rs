@@ -85,6 +85,7 @@
 mod accept;
 mod dial;
 mod io;
+mod stream;
 
 pub use self::dial::TcpWire;
 use super::network::NetworkTransport;
