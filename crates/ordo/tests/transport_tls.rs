@@ -294,3 +294,17 @@ macro_rules! scenarios_over {
 }
 
 scenarios_over!(tcp, TcpWire);
+
+/// The gRPC wire does not speak peer TLS yet: asked for it, it refuses to
+/// bind instead of speaking plaintext.
+#[cfg(feature = "grpc")]
+#[test]
+fn the_grpc_transport_refuses_peer_tls_rather_than_speak_plaintext() {
+    let ca = TestCa::new("cluster CA");
+    let asked = tls_config(1, Some(ca.peer_tls(&cluster(), 1)));
+    let refused = ordo::transport::grpc::GrpcTransport::bind(asked);
+    assert!(
+        matches!(&refused, Err(ordo::transport::TransportError::Config(detail)) if detail.contains("TLS")),
+        "{refused:?}"
+    );
+}

@@ -79,6 +79,7 @@ impl From<DecodeError> for DialError {
 
 impl Wire for TcpWire {
     const TRANSPORT_NAME: &'static str = "TcpTransport";
+    const SPEAKS_PEER_TLS: bool = true;
     type Connection = Established;
     type Error = DialError;
 
