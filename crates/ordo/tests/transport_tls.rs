@@ -167,6 +167,34 @@ async fn a_removed_member_is_refused<W: Wire>() {
     }
 }
 
+/// Certificates of the same CA for another cluster are refused; with
+/// `with_cluster_name`, certificates name the cluster by that name instead
+/// of the transport's cluster id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_name_the_cluster() {
+    let ca = TestCa::new("shared CA");
+    let other = ordo::transport::ClusterId::new("other-cluster").unwrap();
+    let one = bind_tls::<TcpWire>(1, Some(ca.peer_tls(&cluster(), 1)));
+    let stranger = bind_tls::<TcpWire>(2, Some(ca.peer_tls(&other, 2)));
+    let mut nodes = mesh(vec![one, stranger]);
+    let stranger = nodes[1].transport.clone();
+    assert_no_link(&stranger, &mut nodes[0]).await;
+    let one = nodes[0].transport.clone();
+    eventually("node 1 refused a certificate of another cluster", || {
+        one.stats().refused_certificate_mismatch > 0
+    })
+    .await;
+    assert_eq!(one.stats().connections_accepted, 0);
+
+    let named = |node| Some(ca.peer_tls(&other, node).with_cluster_name(other.clone()));
+    let mut named_nodes = mesh(vec![bind_tls::<TcpWire>(1, named(1)), bind_tls(2, named(2))]);
+    let sender = named_nodes[1].transport.clone();
+    assert_link(&sender, &mut named_nodes[0]).await;
+    for node in nodes.into_iter().chain(named_nodes) {
+        node.transport.shutdown().await;
+    }
+}
+
 /// `reload` swaps the files: established connections keep running, new ones
 /// use the new certificate, key and CA.
 async fn reload_rotates_for_new_connections_only<W: Wire>() {

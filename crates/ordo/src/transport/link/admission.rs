@@ -18,7 +18,6 @@ use tracing::warn;
 
 use super::{Counters, InboundRegistration, Links, Wire};
 use crate::transport::codec::handshake::{Hello, LocalIdentity, Refusal, RefusalReason, Welcome};
-use crate::transport::tls::NodeIdentity;
 
 /// The inbound connections that may be in their handshake at once (the
 /// config's `max_pending_handshakes`), so that callers that never finish it
@@ -65,7 +64,8 @@ pub(crate) struct Admitted<W: Wire> {
 impl<W: Wire> Links<W> {
     /// Answers a caller's `hello` (`Err` with why, if it could not be read)
     /// for the node `local`: it must come from the node its TLS certificate
-    /// names (`certified`, when the connection is TLS), pass the handshake's
+    /// names (`certified`, when the connection is TLS; the certificate's
+    /// cluster is the wire's to check), pass the handshake's
     /// rules and still be a peer.
     ///
     /// # Errors
@@ -75,7 +75,7 @@ impl<W: Wire> Links<W> {
         self: &Arc<Self>,
         local: &LocalIdentity,
         hello: Result<Hello, String>,
-        certified: Option<&NodeIdentity>,
+        certified: Option<NodeId>,
     ) -> Result<Admitted<W>, Refusal> {
         self.admit(local, hello, certified).map_err(|refusal| {
             warn!(reason = %refusal.reason, detail = %refusal.detail, "handshake refused");
@@ -90,14 +90,14 @@ impl<W: Wire> Links<W> {
         self: &Arc<Self>,
         local: &LocalIdentity,
         hello: Result<Hello, String>,
-        certified: Option<&NodeIdentity>,
+        certified: Option<NodeId>,
     ) -> Result<Admitted<W>, Refusal> {
         let hello = hello.map_err(|detail| Refusal {
             reason: RefusalReason::Malformed,
             detail,
         })?;
         if let Some(certified) = certified {
-            check_certified(local, &hello, certified)?;
+            check_certified(&hello, certified)?;
         }
         let welcome = hello.answer(local, |id| self.is_peer(id))?;
         let registration = self.register_inbound(hello.from).ok_or_else(|| Refusal {
@@ -112,22 +112,17 @@ impl<W: Wire> Links<W> {
     }
 }
 
-/// A TLS caller's hello must claim the node its certificate names, in this
-/// node's cluster: a certificate for node 2 never speaks as node 3.
-fn check_certified(
-    local: &LocalIdentity,
-    hello: &Hello,
-    certified: &NodeIdentity,
-) -> Result<(), Refusal> {
-    if certified.cluster_id == local.cluster_id && certified.node_id == hello.from {
+/// A TLS caller's hello must claim the node its certificate names: a
+/// certificate for node 2 never speaks as node 3.
+fn check_certified(hello: &Hello, certified: NodeId) -> Result<(), Refusal> {
+    if certified == hello.from {
         return Ok(());
     }
     Err(Refusal {
         reason: RefusalReason::CertificateMismatch,
         detail: format!(
-            "the hello claims node {} but the certificate names {}",
-            hello.from,
-            NodeIdentity::uri(&certified.cluster_id, certified.node_id)
+            "the hello claims node {} but the certificate names node {certified}",
+            hello.from
         ),
     })
 }
@@ -217,20 +212,12 @@ mod tests {
     #[test]
     fn a_tls_caller_must_claim_the_node_its_certificate_names() {
         let (links, local) = links_of_node_1();
-        let certificate_for = |cluster: &str, node_id| NodeIdentity {
-            cluster_id: ClusterId::new(cluster).unwrap(),
-            node_id,
-        };
-        let mismatches = [certificate_for("c-1", 3), certificate_for("c-2", 2)];
-        for certified in &mismatches {
-            let answer = links.answer_hello(&local, Ok(hello_from(2)), Some(certified));
-            assert_eq!(refusal_reason(answer), RefusalReason::Withheld);
-        }
-        assert_eq!(links.counters().snapshot().refused_certificate_mismatch, 2);
-        let matching = certificate_for("c-1", 2);
+        let answer = links.answer_hello(&local, Ok(hello_from(2)), Some(3));
+        assert_eq!(refusal_reason(answer), RefusalReason::Withheld);
+        assert_eq!(links.counters().snapshot().refused_certificate_mismatch, 1);
         assert!(
             links
-                .answer_hello(&local, Ok(hello_from(2)), Some(&matching))
+                .answer_hello(&local, Ok(hello_from(2)), Some(2))
                 .is_ok()
         );
     }

@@ -27,7 +27,7 @@ use crate::transport::link::{
     Admitted, AfterDelivery, Counters, HandshakeSlots, InboundLink, InboundRegistration, Links,
     Refused,
 };
-use crate::transport::tls::{NodeIdentity, PeerTls, peer_identity};
+use crate::transport::tls::{NodeIdentity, PeerTls, PeerTlsStream, peer_identity};
 
 /// Longest wait when telling a refused caller why.
 const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_millis(500);
@@ -172,27 +172,32 @@ impl Acceptor {
         tls: &PeerTls,
         stream: TcpStream,
         remote: SocketAddr,
-    ) -> Option<(
-        crate::transport::tls::PeerTlsStream<TcpStream>,
-        NodeIdentity,
-    )> {
-        let refused = |detail: String| {
+    ) -> Option<(PeerTlsStream<TcpStream>, NodeId)> {
+        let counters = self.links.counters();
+        let refused = |detail: String, counter| {
             warn!(%remote, %detail, "TLS handshake refused");
-            let counters = self.links.counters();
             Counters::bump(&counters.handshakes_refused);
-            Counters::bump(&counters.refused_tls);
+            Counters::bump(counter);
         };
         let stream = match tls.accept(stream).await {
             Ok(stream) => stream,
             Err(error) => {
-                refused(error.to_string());
+                refused(error.to_string(), &counters.refused_tls);
                 return None;
             }
         };
         match peer_identity(&stream) {
-            Ok(certified) => Some((stream, certified)),
+            Ok(certified) if tls.names_cluster(&certified, &self.identity.cluster_id) => {
+                Some((stream, certified.node_id))
+            }
+            Ok(certified) => {
+                let uri = NodeIdentity::uri(&certified.cluster_id, certified.node_id);
+                let detail = format!("the certificate names {uri}, of another cluster");
+                refused(detail, &counters.refused_certificate_mismatch);
+                None
+            }
             Err(error) => {
-                refused(error.to_string());
+                refused(error.to_string(), &counters.refused_tls);
                 None
             }
         }
@@ -204,7 +209,7 @@ impl Acceptor {
         &self,
         reader: &mut FrameReader<PeerReader>,
         writer: &mut W,
-        certified: Option<NodeIdentity>,
+        certified: Option<NodeId>,
     ) -> Option<(NodeId, InboundRegistration<TcpWire>)> {
         let hello = match reader.next_frame(MAX_HANDSHAKE_BYTES).await {
             Ok(frame) => Hello::decode(&frame).map_err(|error| error.to_string()),
@@ -218,10 +223,7 @@ impl Acceptor {
             peer,
             welcome,
             registration,
-        } = match self
-            .links
-            .answer_hello(&self.identity, hello, certified.as_ref())
-        {
+        } = match self.links.answer_hello(&self.identity, hello, certified) {
             Ok(admitted) => admitted,
             Err(refusal) => {
                 tell_refusal(writer, refusal).await;

@@ -193,14 +193,11 @@ impl TcpWire {
         peer: NodeId,
     ) -> Result<crate::transport::tls::PeerTlsStream<TcpStream>, DialError> {
         let stream = tls.connect(stream).await.map_err(DialError::Tls)?;
-        let expected = NodeIdentity {
-            cluster_id: self.identity.cluster_id.clone(),
-            node_id: peer,
-        };
+        let cluster = &self.identity.cluster_id;
         match peer_identity(&stream) {
-            Ok(found) if found == expected => Ok(stream),
+            Ok(found) if found.node_id == peer && tls.names_cluster(&found, cluster) => Ok(stream),
             found => Err(DialError::WrongCertificate {
-                expected: NodeIdentity::uri(&expected.cluster_id, peer),
+                expected: format!("node {peer}"),
                 found: match found {
                     Ok(found) => NodeIdentity::uri(&found.cluster_id, found.node_id),
                     Err(error) => error.to_string(),

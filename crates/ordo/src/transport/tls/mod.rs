@@ -13,6 +13,9 @@
 //!   and the node the hello claims to be; then the handshake's usual rules
 //!   (a current peer, addressed to this node) apply.
 //!
+//! CLUSTER is the transport's cluster id, or the name given to
+//! [`PeerTls::with_cluster_name`].
+//!
 //! So a certificate for node 2 can never speak as node 3, and a removed
 //! member — whose certificate stays valid — is still refused by the peer
 //! table. Host names are not checked: peers are named by node id.
@@ -46,6 +49,7 @@ use tokio_rustls::{TlsAcceptor, TlsConnector, TlsStream};
 
 pub use self::identity::{IdentityError, NodeIdentity};
 use self::verify::ClusterCaVerifier;
+use crate::transport::ClusterId;
 
 /// The three PEM files of a node's peer TLS.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +94,9 @@ pub enum PeerTlsError {
 #[derive(Clone)]
 pub struct PeerTls {
     inner: Arc<Inner>,
+    /// The CLUSTER certificates name, when it is not the transport's
+    /// cluster id.
+    cluster_name: Option<ClusterId>,
 }
 
 struct Inner {
@@ -163,7 +170,23 @@ impl PeerTls {
                 files,
                 current: RwLock::new(Arc::new(configs)),
             }),
+            cluster_name: None,
         }
+    }
+
+    /// Certificates name the cluster `name` rather than the transport's
+    /// cluster id: for an application whose cluster id is generated at the
+    /// first start, so cannot be in a certificate made beforehand (`ordo
+    /// serve` names the cluster by its `--cluster` name).
+    pub fn with_cluster_name(mut self, name: ClusterId) -> Self {
+        self.cluster_name = Some(name);
+        self
+    }
+
+    /// Whether `certified` names the cluster of a transport whose cluster id
+    /// is `cluster_id`.
+    pub(crate) fn names_cluster(&self, certified: &NodeIdentity, cluster_id: &ClusterId) -> bool {
+        certified.cluster_id == *self.cluster_name.as_ref().unwrap_or(cluster_id)
     }
 
     /// Re-reads the files: connections opened from now on use the new
@@ -322,7 +345,7 @@ impl PartialEq for PeerTls {
     /// The same shared state (clones are equal; two loads of the same files
     /// are not).
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.inner, &other.inner)
+        Arc::ptr_eq(&self.inner, &other.inner) && self.cluster_name == other.cluster_name
     }
 }
 
@@ -332,6 +355,7 @@ impl fmt::Debug for PeerTls {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PeerTls")
             .field("files", &self.inner.files)
+            .field("cluster_name", &self.cluster_name)
             .finish_non_exhaustive()
     }
 }
