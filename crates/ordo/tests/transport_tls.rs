@@ -187,7 +187,10 @@ async fn certificates_name_the_cluster() {
     assert_eq!(one.stats().connections_accepted, 0);
 
     let named = |node| Some(ca.peer_tls(&other, node).with_cluster_name(other.clone()));
-    let mut named_nodes = mesh(vec![bind_tls::<TcpWire>(1, named(1)), bind_tls(2, named(2))]);
+    let mut named_nodes = mesh(vec![
+        bind_tls::<TcpWire>(1, named(1)),
+        bind_tls(2, named(2)),
+    ]);
     let sender = named_nodes[1].transport.clone();
     assert_link(&sender, &mut named_nodes[0]).await;
     for node in nodes.into_iter().chain(named_nodes) {
