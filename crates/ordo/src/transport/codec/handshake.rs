@@ -7,7 +7,7 @@
 //!   | Hello { cluster, from, to, versions } -->|  checks cluster, that `from` is a
 //!   |                                          |  known peer, that `to` is itself,
 //!   |<-- Welcome { cluster, node, version }    |  and picks the highest common version
-//!   |    or Refusal { reason, detail }         |  (a refusal closes the connection)
+//!   |    or Refusal (withheld: no reason)      |  (a refusal closes the connection)
 //!   | checks cluster, that `node` is the peer  |
 //!   | it meant to reach, and the version       |
 //! ```

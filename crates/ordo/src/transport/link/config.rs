@@ -64,8 +64,8 @@ pub struct NetworkConfig {
     pub write_batch_bytes: usize,
     /// Longest wait for a TCP connection to a peer to open.
     pub connect_timeout: Duration,
-    /// Longest wait for the other side's handshake, both when dialing and when
-    /// accepting. A caller that does not complete its handshake in time is
+    /// Longest wait for the other side's handshake (with peer TLS, the TLS
+    /// handshake included), both when dialing and when accepting. A caller that does not complete its handshake in time is
     /// disconnected (a slow-loris defence; over gRPC, a connection that has
     /// not opened an authenticated stream in time).
     pub handshake_timeout: Duration,
