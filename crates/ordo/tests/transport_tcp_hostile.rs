@@ -12,7 +12,6 @@ use std::time::Duration;
 use ordo::transport::ClusterId;
 use ordo::transport::Inbound;
 use ordo::transport::NetworkConfig;
-use ordo::transport::TransportStats;
 use ordo::transport::codec;
 use ordo::transport::codec::handshake::{Hello, Refusal, RefusalReason, Reply};
 use ordo::transport::tcp::TcpTransport;
@@ -85,44 +84,6 @@ async fn refusal_for(fixture: &Fixture, hello: &Hello) -> RefusalReason {
         Reply::Welcome(welcome) => panic!("welcomed: {welcome:?}"),
     }
     counted_reason(&before, &fixture.one.transport.stats())
-}
-
-/// The one refusal reason counted between `before` and `after`.
-fn counted_reason(before: &TransportStats, after: &TransportStats) -> RefusalReason {
-    let counted = [
-        (
-            before.refused_wrong_cluster,
-            after.refused_wrong_cluster,
-            RefusalReason::WrongCluster,
-        ),
-        (
-            before.refused_unsupported_version,
-            after.refused_unsupported_version,
-            RefusalReason::UnsupportedVersion,
-        ),
-        (
-            before.refused_unknown_node,
-            after.refused_unknown_node,
-            RefusalReason::UnknownNode,
-        ),
-        (
-            before.refused_wrong_node,
-            after.refused_wrong_node,
-            RefusalReason::WrongNode,
-        ),
-        (
-            before.refused_malformed,
-            after.refused_malformed,
-            RefusalReason::Malformed,
-        ),
-    ];
-    let reasons: Vec<RefusalReason> = counted
-        .into_iter()
-        .filter(|(before, after, _)| after > before)
-        .map(|(_, _, reason)| reason)
-        .collect();
-    assert_eq!(reasons.len(), 1, "counted: {reasons:?}");
-    reasons[0]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
