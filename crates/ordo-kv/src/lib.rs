@@ -12,5 +12,6 @@
 
 pub mod api;
 pub mod client;
+pub mod pki;
 pub mod server;
 pub mod store;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use ordo_kv::{client, server};
+use ordo_kv::{client, pki, server};
 
 /// ordo: a replicated key-value store on Raft.
 #[derive(Debug, Parser)]
@@ -26,6 +26,9 @@ enum Command {
     /// Rebuild a stopped node whose log is damaged, keeping its identity and
     /// vote; the leader then brings it back.
     Repair(server::RepairArgs),
+    /// Make a cluster CA, node certificates and client certificates (PEM).
+    #[command(subcommand)]
+    Cert(pki::CertCommand),
     #[command(flatten)]
     Client(client::ClientCommand),
 }
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
             Command::Snapshot(SnapshotCommand::Save(args)) => client::snapshot_save(args).await,
             Command::Snapshot(SnapshotCommand::Restore(args)) => server::restore(args),
             Command::Repair(args) => server::repair(args),
+            Command::Cert(command) => pki::run(command),
             Command::Client(command) => client::run(command).await,
         }
     });

@@ -13,7 +13,7 @@ use ordo::transport::ClusterId;
 use ordo::transport::Inbound;
 use ordo::transport::NetworkConfig;
 use ordo::transport::codec;
-use ordo::transport::codec::handshake::{Hello, RefusalReason, Reply};
+use ordo::transport::codec::handshake::{Hello, Refusal, RefusalReason, Reply};
 use ordo::transport::tcp::TcpTransport;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -72,13 +72,18 @@ impl Fixture {
 
 const CLOSE_PATIENCE: Duration = Duration::from_secs(5);
 
+/// Sends `hello` and returns why node 1 refused it, as node 1 counted it.
+/// The caller itself is told nothing: no reason, no detail, and so neither
+/// the cluster's name nor its node ids.
 async fn refusal_for(fixture: &Fixture, hello: &Hello) -> RefusalReason {
+    let before = fixture.one.transport.stats();
     let (mut stream, reply) = raw_handshake(fixture.one.addr(), hello).await;
     closed_within(&mut stream, CLOSE_PATIENCE).await;
     match reply {
-        Reply::Refusal(refusal) => refusal.reason,
+        Reply::Refusal(refusal) => assert_eq!(refusal, Refusal::withheld()),
         Reply::Welcome(welcome) => panic!("welcomed: {welcome:?}"),
     }
+    counted_reason(&before, &fixture.one.transport.stats())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,11 +109,12 @@ async fn a_huge_length_prefix_before_the_handshake() {
         .unwrap();
     let reply = Reply::decode(&read_frame(&mut stream).await.unwrap()).unwrap();
     assert!(
-        matches!(&reply, Reply::Refusal(r) if r.reason == RefusalReason::Malformed),
+        matches!(&reply, Reply::Refusal(r) if *r == Refusal::withheld()),
         "{reply:?}"
     );
     closed_within(&mut stream, CLOSE_PATIENCE).await;
-    assert_eq!(fixture.one.transport.stats().handshakes_refused, 1);
+    let stats = fixture.one.transport.stats();
+    assert_eq!((stats.handshakes_refused, stats.refused_malformed), (1, 1));
     fixture.assert_still_serving().await;
     fixture.shutdown().await;
 }

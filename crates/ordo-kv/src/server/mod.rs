@@ -29,6 +29,7 @@ pub mod member_address;
 pub mod metrics;
 pub mod node;
 pub mod node_events;
+pub mod peer_tls;
 mod peers;
 mod repair;
 pub mod seed;

@@ -35,6 +35,7 @@ use crate::server::first_start::{self, client_for};
 use crate::server::http::{self, AppState};
 use crate::server::member_address::MemberAddress;
 use crate::server::metrics::Metrics;
+use crate::server::peer_tls;
 use crate::server::settings::{Bootstrap, NodeSettings};
 use crate::server::timed_store::TimedLogStore;
 use crate::server::{node_events, peers, seed};
@@ -120,13 +121,24 @@ impl RunningNode {
             .map_err(|error| anyhow!("the cluster id {:?}: {error}", identity.cluster_id()))?;
         // The transport's error already names its cause; as a context it
         // would be printed twice.
-        let transport =
-            TcpTransport::bind(NetworkConfig::new(cluster, id, peer_listen)).map_err(|error| {
-                anyhow!(
-                    "cannot listen for nodes on {peer_listen} (is another node using the port?): \
+        let peer_tls = match settings.peer_tls.clone() {
+            Some(files) => {
+                let name = ClusterId::new(settings.cluster.clone())
+                    .map_err(|error| anyhow!("--cluster {:?}: {error}", settings.cluster))?;
+                Some(peer_tls::load(files, name, id)?)
+            }
+            None => None,
+        };
+        let network = NetworkConfig {
+            peer_tls: peer_tls.clone(),
+            ..NetworkConfig::new(cluster, id, peer_listen)
+        };
+        let transport = TcpTransport::bind(network).map_err(|error| {
+            anyhow!(
+                "cannot listen for nodes on {peer_listen} (is another node using the port?): \
                      {error}"
-                )
-            })?;
+            )
+        })?;
 
         let metrics = Arc::new(Metrics::default());
         metrics.set_wal_dir(data_dir.wal_dir());
@@ -151,7 +163,7 @@ impl RunningNode {
         node.start().await.context("the Raft node did not start")?;
 
         let (shutdown, shutdown_signal) = watch::channel(false);
-        let background = vec![
+        let mut background = vec![
             tokio::spawn(peers::report_own_address(
                 node.clone(),
                 own.clone(),
@@ -163,6 +175,12 @@ impl RunningNode {
                 shutdown_signal.clone(),
             )),
         ];
+        if let Some(tls) = peer_tls {
+            background.push(tokio::spawn(peer_tls::reload_on_sighup(
+                tls,
+                shutdown_signal.clone(),
+            )));
+        }
         let state = Arc::new(AppState {
             node: node.clone(),
             transport: transport.clone(),

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail, ensure};
 use ordo::NodeId;
+use ordo::transport::tls::PeerTlsFiles;
 use serde::Deserialize;
 
 /// Default largest key, in bytes.
@@ -96,6 +97,16 @@ pub struct ServeArgs {
     /// Snapshot the store after this many writes (0: never automatically).
     #[arg(long, value_name = "ENTRIES")]
     pub snapshot_threshold: Option<u64>,
+    /// Peer mutual TLS: this node's certificate (PEM, from `ordo cert node`);
+    /// with --peer-key and --peer-trusted-ca. Re-read on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    pub peer_cert: Option<PathBuf>,
+    /// Peer mutual TLS: this node's private key (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub peer_key: Option<PathBuf>,
+    /// Peer mutual TLS: the cluster CA certificate peers must chain to (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub peer_trusted_ca: Option<PathBuf>,
 }
 
 /// How a node becomes part of its cluster, the first time it starts.
@@ -182,6 +193,8 @@ pub struct NodeSettings {
     pub limits: Limits,
     /// Automatic snapshot threshold.
     pub snapshot_threshold: u64,
+    /// Peer mutual TLS files; `None`: plaintext between nodes.
+    pub peer_tls: Option<PeerTlsFiles>,
 }
 
 impl ServeArgs {
@@ -223,6 +236,9 @@ impl ServeArgs {
             max_key_bytes: self.max_key_bytes.or(file.max_key_bytes),
             max_value_bytes: self.max_value_bytes.or(file.max_value_bytes),
             snapshot_threshold: self.snapshot_threshold.or(file.snapshot_threshold),
+            peer_cert: self.peer_cert.or(file.peer_cert),
+            peer_key: self.peer_key.or(file.peer_key),
+            peer_trusted_ca: self.peer_trusted_ca.or(file.peer_trusted_ca),
         }
     }
 
@@ -319,6 +335,11 @@ impl ServeArgs {
             bootstrap,
             limits,
             snapshot_threshold: self.snapshot_threshold.unwrap_or(10_000),
+            peer_tls: crate::server::peer_tls::files_from_settings(
+                self.peer_cert,
+                self.peer_key,
+                self.peer_trusted_ca,
+            )?,
         })
     }
 }

@@ -540,6 +540,16 @@ impl Cluster {
         self.running.insert(id, process);
     }
 
+    /// Starts node `id` with `flags` of its own besides the cluster's (its
+    /// certificate, say).
+    pub fn start_with_flags(&mut self, id: u64, flags: &[String]) {
+        assert!(!self.is_running(id), "node {id} already runs");
+        let mut args = self.serve_args(id);
+        args.extend(flags.iter().cloned());
+        let process = Process::spawn(&format!("node-{id}"), &args, &self.log_dir);
+        self.running.insert(id, process);
+    }
+
     /// Starts node `id` expecting it to refuse: its exit status within
     /// [`EXIT_PATIENCE`] (`None` if it still runs then; it is then left
     /// running) and its stderr. The attempt logs to `node-ID-LABEL.*`.

@@ -28,6 +28,7 @@ mod in_process;
 mod link;
 mod network;
 pub mod tcp;
+pub mod tls;
 
 pub use cluster_id::{CLUSTER_ID_MAX_BYTES, ClusterId, ClusterIdError};
 // Raft's messages, which a transport carries: ordo-core's types, re-exported

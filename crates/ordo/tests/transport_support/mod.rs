@@ -15,13 +15,16 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
+pub mod pki;
+
 use ordo::transport::codec;
+use ordo::transport::codec::handshake::RefusalReason;
 use ordo::transport::codec::handshake::{Hello, Reply};
 pub use ordo::transport::conformance::{
     Node, PATIENCE, append, eventually, heartbeat, test_cluster as cluster, test_config as config,
 };
 use ordo::transport::tcp::TcpTransport;
-use ordo::transport::{NetworkConfig, NetworkTransport, Wire};
+use ordo::transport::{NetworkConfig, NetworkTransport, TransportStats, Wire};
 use ordo_core::{Message, NodeId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -144,4 +147,42 @@ pub fn noise(seed: u64, len: usize) -> Vec<u8> {
             (state >> 24) as u8
         })
         .collect()
+}
+
+/// The one refusal reason counted between `before` and `after`.
+pub fn counted_reason(before: &TransportStats, after: &TransportStats) -> RefusalReason {
+    let counted = [
+        (
+            before.refused_wrong_cluster,
+            after.refused_wrong_cluster,
+            RefusalReason::WrongCluster,
+        ),
+        (
+            before.refused_unsupported_version,
+            after.refused_unsupported_version,
+            RefusalReason::UnsupportedVersion,
+        ),
+        (
+            before.refused_unknown_node,
+            after.refused_unknown_node,
+            RefusalReason::UnknownNode,
+        ),
+        (
+            before.refused_wrong_node,
+            after.refused_wrong_node,
+            RefusalReason::WrongNode,
+        ),
+        (
+            before.refused_malformed,
+            after.refused_malformed,
+            RefusalReason::Malformed,
+        ),
+    ];
+    let reasons: Vec<RefusalReason> = counted
+        .into_iter()
+        .filter(|(before, after, _)| after > before)
+        .map(|(_, _, reason)| reason)
+        .collect();
+    assert_eq!(reasons.len(), 1, "counted: {reasons:?}");
+    reasons[0]
 }

@@ -7,7 +7,7 @@
 //!   | Hello { cluster, from, to, versions } -->|  checks cluster, that `from` is a
 //!   |                                          |  known peer, that `to` is itself,
 //!   |<-- Welcome { cluster, node, version }    |  and picks the highest common version
-//!   |    or Refusal { reason, detail }         |  (a refusal closes the connection)
+//!   |    or Refusal (withheld: no reason)      |  (a refusal closes the connection)
 //!   | checks cluster, that `node` is the peer  |
 //!   | it meant to reach, and the version       |
 //! ```
@@ -120,6 +120,17 @@ pub struct Refusal {
     pub detail: String,
 }
 
+impl Refusal {
+    /// What an acceptor tells every refused caller: no reason and no detail,
+    /// so that probing cannot learn the cluster's name or its node ids.
+    pub fn withheld() -> Self {
+        Refusal {
+            reason: RefusalReason::Withheld,
+            detail: String::new(),
+        }
+    }
+}
+
 /// Why an acceptor refused a handshake.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RefusalReason {
@@ -133,6 +144,12 @@ pub enum RefusalReason {
     WrongNode,
     /// The handshake could not be read.
     Malformed,
+    /// Over TLS: the hello claims a node the caller's certificate does not
+    /// name.
+    CertificateMismatch,
+    /// The acceptor does not say why. Acceptors of this version always send
+    /// this, so that a refused caller learns nothing about the cluster.
+    Withheld,
     /// A reason this build does not know (sent by a newer node).
     Other(u8),
 }
@@ -146,6 +163,8 @@ impl RefusalReason {
             RefusalReason::UnknownNode => 3,
             RefusalReason::WrongNode => 4,
             RefusalReason::Malformed => 5,
+            RefusalReason::CertificateMismatch => 6,
+            RefusalReason::Withheld => 0,
             RefusalReason::Other(code) => code,
         }
     }
@@ -158,6 +177,8 @@ impl RefusalReason {
             3 => RefusalReason::UnknownNode,
             4 => RefusalReason::WrongNode,
             5 => RefusalReason::Malformed,
+            6 => RefusalReason::CertificateMismatch,
+            0 => RefusalReason::Withheld,
             code => RefusalReason::Other(code),
         }
     }
@@ -171,6 +192,10 @@ impl fmt::Display for RefusalReason {
             RefusalReason::UnknownNode => f.write_str("unknown node"),
             RefusalReason::WrongNode => f.write_str("wrong node"),
             RefusalReason::Malformed => f.write_str("malformed handshake"),
+            RefusalReason::CertificateMismatch => {
+                f.write_str("the hello claims a node the certificate does not name")
+            }
+            RefusalReason::Withheld => f.write_str("refused"),
             RefusalReason::Other(code) => write!(f, "refusal code {code}"),
         }
     }

@@ -219,7 +219,7 @@ impl RaftTransport for Service {
             registration,
         } = self
             .links
-            .answer_hello(&self.identity, hello)
+            .answer_hello(&self.identity, hello, None)
             .map_err(|refusal| identity::refusal_status(&refusal))?;
         if let Some(admission) = request.extensions().get::<Admission>() {
             admission.admit();

@@ -3,10 +3,14 @@
 //! hello — the handshake's rules, then the peer table — and register the
 //! authenticated connection. Done here once, so that TCP and gRPC refuse the
 //! same callers for the same reasons, logged and counted alike. How a
-//! refusal reaches the caller (a frame, a gRPC status) is the wire's.
+//! refusal reaches the caller (a frame, a gRPC status) is the wire's; what
+//! reaches it is always [`Refusal::withheld`]: a caller that is refused
+//! learns nothing of this cluster's name or nodes (the reason is in the local
+//! log and in the per-reason counters).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use ordo_core::NodeId;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -59,19 +63,26 @@ pub(crate) struct Admitted<W: Wire> {
 
 impl<W: Wire> Links<W> {
     /// Answers a caller's `hello` (`Err` with why, if it could not be read)
-    /// for the node `local`: it must pass the handshake's rules and still be
-    /// a peer.
+    /// for the node `local`: it must come from the node its TLS certificate
+    /// names (`certified`, when the connection is TLS; the certificate's
+    /// cluster is the wire's to check), pass the handshake's
+    /// rules and still be a peer.
     ///
     /// # Errors
-    /// The refusal to tell the caller, already logged and counted.
+    /// The refusal to tell the caller ([`Refusal::withheld`]), the real
+    /// reason already logged and counted.
     pub(crate) fn answer_hello(
         self: &Arc<Self>,
         local: &LocalIdentity,
         hello: Result<Hello, String>,
+        certified: Option<NodeId>,
     ) -> Result<Admitted<W>, Refusal> {
-        self.admit(local, hello).inspect_err(|refusal| {
+        self.admit(local, hello, certified).map_err(|refusal| {
             warn!(reason = %refusal.reason, detail = %refusal.detail, "handshake refused");
-            Counters::bump(&self.counters().handshakes_refused);
+            let counters = self.counters();
+            Counters::bump(&counters.handshakes_refused);
+            Counters::bump(refusal_counter(counters, refusal.reason));
+            Refusal::withheld()
         })
     }
 
@@ -79,11 +90,15 @@ impl<W: Wire> Links<W> {
         self: &Arc<Self>,
         local: &LocalIdentity,
         hello: Result<Hello, String>,
+        certified: Option<NodeId>,
     ) -> Result<Admitted<W>, Refusal> {
         let hello = hello.map_err(|detail| Refusal {
             reason: RefusalReason::Malformed,
             detail,
         })?;
+        if let Some(certified) = certified {
+            check_certified(&hello, certified)?;
+        }
         let welcome = hello.answer(local, |id| self.is_peer(id))?;
         let registration = self.register_inbound(hello.from).ok_or_else(|| Refusal {
             reason: RefusalReason::UnknownNode,
@@ -94,6 +109,35 @@ impl<W: Wire> Links<W> {
             welcome,
             registration,
         })
+    }
+}
+
+/// A TLS caller's hello must claim the node its certificate names: a
+/// certificate for node 2 never speaks as node 3.
+fn check_certified(hello: &Hello, certified: NodeId) -> Result<(), Refusal> {
+    if certified == hello.from {
+        return Ok(());
+    }
+    Err(Refusal {
+        reason: RefusalReason::CertificateMismatch,
+        detail: format!(
+            "the hello claims node {} but the certificate names node {certified}",
+            hello.from
+        ),
+    })
+}
+
+/// The counter of refusals for `reason`.
+fn refusal_counter(counters: &Counters, reason: RefusalReason) -> &AtomicU64 {
+    match reason {
+        RefusalReason::WrongCluster => &counters.refused_wrong_cluster,
+        RefusalReason::UnsupportedVersion => &counters.refused_unsupported_version,
+        RefusalReason::UnknownNode => &counters.refused_unknown_node,
+        RefusalReason::WrongNode => &counters.refused_wrong_node,
+        RefusalReason::CertificateMismatch => &counters.refused_certificate_mismatch,
+        RefusalReason::Malformed | RefusalReason::Withheld | RefusalReason::Other(_) => {
+            &counters.refused_malformed
+        }
     }
 }
 
@@ -144,20 +188,38 @@ mod tests {
     fn a_hello_passes_the_handshake_rules_then_the_peer_table() {
         let (links, local) = links_of_node_1();
 
-        let unreadable = links.answer_hello(&local, Err("not a hello".to_owned()));
-        assert_eq!(refusal_reason(unreadable), RefusalReason::Malformed);
-        let stranger = links.answer_hello(&local, Ok(hello_from(3)));
-        assert_eq!(refusal_reason(stranger), RefusalReason::UnknownNode);
+        let unreadable = links.answer_hello(&local, Err("not a hello".to_owned()), None);
+        assert_eq!(refusal_reason(unreadable), RefusalReason::Withheld);
+        let stranger = links.answer_hello(&local, Ok(hello_from(3)), None);
+        assert_eq!(refusal_reason(stranger), RefusalReason::Withheld);
 
-        let admitted = links.answer_hello(&local, Ok(hello_from(2))).unwrap();
+        let admitted = links.answer_hello(&local, Ok(hello_from(2)), None).unwrap();
         assert_eq!((admitted.peer, admitted.welcome.node_id), (2, 1));
         drop(admitted);
 
         // Past the rules but no longer registrable: the transport stopped.
         links.stop();
-        let late = links.answer_hello(&local, Ok(hello_from(2)));
-        assert_eq!(refusal_reason(late), RefusalReason::UnknownNode);
-        assert_eq!(links.counters().snapshot().handshakes_refused, 3);
+        let late = links.answer_hello(&local, Ok(hello_from(2)), None);
+        assert_eq!(refusal_reason(late), RefusalReason::Withheld);
+        let stats = links.counters().snapshot();
+        assert_eq!(stats.handshakes_refused, 3);
+        assert_eq!(
+            (stats.refused_malformed, stats.refused_unknown_node),
+            (1, 2)
+        );
+    }
+
+    #[test]
+    fn a_tls_caller_must_claim_the_node_its_certificate_names() {
+        let (links, local) = links_of_node_1();
+        let answer = links.answer_hello(&local, Ok(hello_from(2)), Some(3));
+        assert_eq!(refusal_reason(answer), RefusalReason::Withheld);
+        assert_eq!(links.counters().snapshot().refused_certificate_mismatch, 1);
+        assert!(
+            links
+                .answer_hello(&local, Ok(hello_from(2)), Some(2))
+                .is_ok()
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ use thiserror::Error;
 use crate::transport::ClusterId;
 use crate::transport::codec::DecodeLimits;
 use crate::transport::codec::handshake::MAX_HANDSHAKE_BYTES;
+use crate::transport::tls::PeerTls;
 
 /// Configuration of a network transport:
 /// [`TcpTransport`](crate::transport::tcp::TcpTransport), or the gRPC
@@ -63,8 +64,8 @@ pub struct NetworkConfig {
     pub write_batch_bytes: usize,
     /// Longest wait for a TCP connection to a peer to open.
     pub connect_timeout: Duration,
-    /// Longest wait for the other side's handshake, both when dialing and when
-    /// accepting. A caller that does not complete its handshake in time is
+    /// Longest wait for the other side's handshake (with peer TLS, the TLS
+    /// handshake included), both when dialing and when accepting. A caller that does not complete its handshake in time is
     /// disconnected (a slow-loris defence; over gRPC, a connection that has
     /// not opened an authenticated stream in time).
     pub handshake_timeout: Duration,
@@ -87,6 +88,9 @@ pub struct NetworkConfig {
     /// Most inbound connections that have not finished their handshake at
     /// once; further ones are closed at once.
     pub max_pending_handshakes: usize,
+    /// Mutual TLS with node identity on every connection (see
+    /// [`tls`](crate::transport::tls)); `None` speaks plaintext.
+    pub peer_tls: Option<PeerTls>,
 }
 
 /// Default [`NetworkConfig::max_frame_bytes`]: 64 MiB.
@@ -116,6 +120,7 @@ impl NetworkConfig {
             reconnect_backoff_min: Duration::from_millis(20),
             reconnect_backoff_max: Duration::from_secs(2),
             max_pending_handshakes: 64,
+            peer_tls: None,
         }
     }
 

@@ -52,8 +52,25 @@ counters! {
     connections_lost,
     /// Inbound connections accepted (handshake completed).
     connections_accepted,
-    /// Inbound handshakes refused (wrong cluster, version or node, or garbage).
+    /// Inbound handshakes refused (wrong cluster, version or node, garbage,
+    /// or TLS); the caller is told only that it was refused, and the
+    /// `refused_*` counters below say why.
     handshakes_refused,
+    /// ... because the caller is in another cluster.
+    refused_wrong_cluster,
+    /// ... because the two sides share no protocol version.
+    refused_unsupported_version,
+    /// ... because the caller is not (or no longer) a peer.
+    refused_unknown_node,
+    /// ... because the caller meant to reach another node.
+    refused_wrong_node,
+    /// ... because the hello could not be read.
+    refused_malformed,
+    /// ... because the hello claims a node its TLS certificate does not name.
+    refused_certificate_mismatch,
+    /// ... because the TLS handshake failed: no certificate, one from another
+    /// CA or naming no node, or not TLS at all.
+    refused_tls,
     /// Inbound connections closed for not completing a handshake in time.
     handshake_timeouts,
     /// Inbound connections closed at once because too many handshakes were

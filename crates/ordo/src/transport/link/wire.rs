@@ -31,6 +31,11 @@ pub trait Wire: Sized + Send + Sync + 'static {
     /// The transport's name in logs, errors and `Debug` output.
     #[doc(hidden)]
     const TRANSPORT_NAME: &'static str;
+    /// Whether the wire honours [`NetworkConfig::peer_tls`]; a transport
+    /// over a wire that does not refuses to bind with it, rather than speak
+    /// plaintext to someone who asked for TLS.
+    #[doc(hidden)]
+    const SPEAKS_PEER_TLS: bool = false;
     /// An open, authenticated connection to one peer.
     #[doc(hidden)]
     type Connection: Send + 'static;

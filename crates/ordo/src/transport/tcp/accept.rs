@@ -8,7 +8,6 @@ use std::time::Duration;
 use ordo_core::NodeId;
 use thiserror::Error;
 use tokio::io::AsyncWrite;
-use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::timeout;
@@ -17,6 +16,7 @@ use tracing::{Instrument, debug, error, info, warn};
 
 use super::dial::TcpWire;
 use super::io::{FrameReader, ReadError, write_chunks};
+use super::stream::{PeerReader, PeerWriter, split_plain, split_tls};
 use crate::transport::Inbox;
 use crate::transport::codec::handshake::{
     Hello, LocalIdentity, MAX_HANDSHAKE_BYTES, Refusal, Reply,
@@ -27,6 +27,7 @@ use crate::transport::link::{
     Admitted, AfterDelivery, Counters, HandshakeSlots, InboundLink, InboundRegistration, Links,
     Refused,
 };
+use crate::transport::tls::{NodeIdentity, PeerTls, PeerTlsStream, peer_identity};
 
 /// Longest wait when telling a refused caller why.
 const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_millis(500);
@@ -43,6 +44,16 @@ pub(super) struct Acceptor {
     pub(super) inbox: Inbox,
     pub(super) handshake_slots: HandshakeSlots,
     pub(super) limits: DecodeLimits,
+}
+
+/// An inbound connection past its handshake.
+struct Opened {
+    peer: NodeId,
+    registration: InboundRegistration<TcpWire>,
+    reader: FrameReader<PeerReader>,
+    /// Unused after the welcome, but kept open: dropping it would close our
+    /// side, and the dialer takes that as the connection lost.
+    writer: PeerWriter,
 }
 
 /// Why an inbound connection was closed.
@@ -96,17 +107,20 @@ impl Acceptor {
     ) {
         // Best effort: a socket without it still works, with more latency.
         let _ = stream.set_nodelay(true);
-        let (reader, mut writer) = stream.into_split();
-        let mut reader = FrameReader::new(reader, Some(self.config.idle_timeout));
         let limit = self.config.handshake_timeout;
         let cancel = self.links.cancellation().clone();
         let handshake = tokio::select! {
             biased;
             () = cancel.cancelled() => return,
-            handshake = timeout(limit, self.handshake(&mut reader, &mut writer)) => handshake,
+            handshake = timeout(limit, self.open(stream, remote)) => handshake,
         };
-        let (peer, registration) = match handshake {
-            Ok(Some(accepted)) => accepted,
+        let Opened {
+            peer,
+            registration,
+            mut reader,
+            writer: _writer,
+        } = match handshake {
+            Ok(Some(opened)) => opened,
             Ok(None) => return,
             Err(_) => {
                 warn!(%remote, ?limit, "no handshake in time; closing the connection");
@@ -127,12 +141,75 @@ impl Acceptor {
         }
     }
 
+    /// Opens TLS when the config asks for it, then reads and answers the
+    /// caller's hello. `None` when the caller was refused.
+    async fn open(&self, stream: TcpStream, remote: SocketAddr) -> Option<Opened> {
+        let (reader, mut writer, certified) = match &self.config.peer_tls {
+            None => {
+                let (reader, writer) = split_plain(stream);
+                (reader, writer, None)
+            }
+            Some(tls) => {
+                let (stream, certified) = self.accept_tls(tls, stream, remote).await?;
+                let (reader, writer) = split_tls(stream);
+                (reader, writer, Some(certified))
+            }
+        };
+        let mut reader = FrameReader::new(reader, Some(self.config.idle_timeout));
+        let (peer, registration) = self.handshake(&mut reader, &mut writer, certified).await?;
+        Some(Opened {
+            peer,
+            registration,
+            reader,
+            writer,
+        })
+    }
+
+    /// The TLS handshake, and the node the caller's certificate names;
+    /// `None` (logged and counted) when either fails.
+    async fn accept_tls(
+        &self,
+        tls: &PeerTls,
+        stream: TcpStream,
+        remote: SocketAddr,
+    ) -> Option<(PeerTlsStream<TcpStream>, NodeId)> {
+        let counters = self.links.counters();
+        let refused = |detail: String, counter| {
+            warn!(%remote, %detail, "TLS handshake refused");
+            Counters::bump(&counters.handshakes_refused);
+            Counters::bump(counter);
+        };
+        let stream = match tls.accept(stream).await {
+            Ok(stream) => stream,
+            Err(error) => {
+                refused(error.to_string(), &counters.refused_tls);
+                return None;
+            }
+        };
+        match peer_identity(&stream) {
+            Ok(certified) if tls.names_cluster(&certified, &self.identity.cluster_id) => {
+                Some((stream, certified.node_id))
+            }
+            Ok(certified) => {
+                let uri = NodeIdentity::uri(&certified.cluster_id, certified.node_id);
+                let detail = format!("the certificate names {uri}, of another cluster");
+                refused(detail, &counters.refused_certificate_mismatch);
+                None
+            }
+            Err(error) => {
+                refused(error.to_string(), &counters.refused_tls);
+                None
+            }
+        }
+    }
+
     /// Reads and answers the caller's hello. Returns the authenticated peer,
-    /// or `None` when the caller was refused (and told why).
+    /// or `None` when the caller was refused (and told so).
     async fn handshake<W: AsyncWrite + Unpin>(
         &self,
-        reader: &mut FrameReader<OwnedReadHalf>,
+        reader: &mut FrameReader<PeerReader>,
         writer: &mut W,
+        certified: Option<NodeId>,
     ) -> Option<(NodeId, InboundRegistration<TcpWire>)> {
         let hello = match reader.next_frame(MAX_HANDSHAKE_BYTES).await {
             Ok(frame) => Hello::decode(&frame).map_err(|error| error.to_string()),
@@ -146,7 +223,7 @@ impl Acceptor {
             peer,
             welcome,
             registration,
-        } = match self.links.answer_hello(&self.identity, hello) {
+        } = match self.links.answer_hello(&self.identity, hello, certified) {
             Ok(admitted) => admitted,
             Err(refusal) => {
                 tell_refusal(writer, refusal).await;
@@ -168,7 +245,7 @@ impl Acceptor {
     async fn receive(
         &self,
         peer: NodeId,
-        reader: &mut FrameReader<OwnedReadHalf>,
+        reader: &mut FrameReader<PeerReader>,
         closed: &CancellationToken,
     ) -> Result<(), InboundError> {
         let link = InboundLink {

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use ordo_core::{Message, NodeId};
 use thiserror::Error;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
@@ -15,6 +14,7 @@ use tracing::error;
 
 use super::accept::Acceptor;
 use super::io::{FrameReader, ReadError, write_chunks};
+use super::stream::{PeerReader, PeerWriter, split_plain, split_tls};
 use crate::transport::Inbox;
 use crate::transport::codec::handshake::{
     HandshakeError, Hello, LocalIdentity, MAX_HANDSHAKE_BYTES, Reply,
@@ -22,6 +22,7 @@ use crate::transport::codec::handshake::{
 use crate::transport::codec::{DecodeError, FrameBatch};
 use crate::transport::link::NetworkConfig;
 use crate::transport::link::{Counters, HandshakeSlots, Links, StreamEnd, Wire};
+use crate::transport::tls::{NodeIdentity, PeerTls, peer_identity};
 
 /// The TCP wire: length-prefixed frames, the handshake as the first frame
 /// each way, and outbound connections that carry one direction only (see
@@ -36,8 +37,8 @@ pub struct TcpWire {
 pub struct Established {
     /// Read only to notice the peer closing: an acceptor sends nothing after
     /// its welcome.
-    reader: FrameReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
+    reader: FrameReader<PeerReader>,
+    writer: PeerWriter,
 }
 
 /// Why an outbound connection failed.
@@ -49,6 +50,15 @@ pub enum DialError {
     ConnectTimeout(Duration),
     #[error("no handshake answer within {0:?}")]
     HandshakeTimeout(Duration),
+    #[error("TLS handshake failed: {0}")]
+    Tls(io::Error),
+    #[error("the peer's certificate does not name {expected}: {found}")]
+    WrongCertificate {
+        /// The node identity URI we meant to reach.
+        expected: String,
+        /// What its certificate names instead.
+        found: String,
+    },
     #[error(transparent)]
     Handshake(#[from] HandshakeError),
     #[error("write failed: {0}")]
@@ -69,6 +79,7 @@ impl From<DecodeError> for DialError {
 
 impl Wire for TcpWire {
     const TRANSPORT_NAME: &'static str = "TcpTransport";
+    const SPEAKS_PEER_TLS: bool = true;
     type Connection = Established;
     type Error = DialError;
 
@@ -109,7 +120,7 @@ impl Wire for TcpWire {
         // Raft messages are latency-sensitive and already batched by us.
         stream.set_nodelay(true).map_err(DialError::Connect)?;
         let limit = self.config.handshake_timeout;
-        timeout(limit, self.handshake(stream, peer))
+        timeout(limit, self.secure_and_handshake(stream, peer))
             .await
             .map_err(|_| DialError::HandshakeTimeout(limit))?
     }
@@ -160,8 +171,47 @@ impl Wire for TcpWire {
 }
 
 impl TcpWire {
-    async fn handshake(&self, stream: TcpStream, peer: NodeId) -> Result<Established, DialError> {
-        let (reader, mut writer) = stream.into_split();
+    /// Opens TLS first when the config asks for it, checking that the peer's
+    /// certificate names the node dialed before a byte of ours goes out.
+    async fn secure_and_handshake(
+        &self,
+        stream: TcpStream,
+        peer: NodeId,
+    ) -> Result<Established, DialError> {
+        let Some(tls) = &self.config.peer_tls else {
+            let (reader, writer) = split_plain(stream);
+            return self.handshake(reader, writer, peer).await;
+        };
+        let (reader, writer) = split_tls(self.open_tls(tls, stream, peer).await?);
+        self.handshake(reader, writer, peer).await
+    }
+
+    async fn open_tls(
+        &self,
+        tls: &PeerTls,
+        stream: TcpStream,
+        peer: NodeId,
+    ) -> Result<crate::transport::tls::PeerTlsStream<TcpStream>, DialError> {
+        let stream = tls.connect(stream).await.map_err(DialError::Tls)?;
+        let cluster = &self.identity.cluster_id;
+        match peer_identity(&stream) {
+            Ok(found) if found.node_id == peer && tls.names_cluster(&found, cluster) => Ok(stream),
+            found => Err(DialError::WrongCertificate {
+                expected: format!("node {peer}"),
+                found: match found {
+                    Ok(found) => NodeIdentity::uri(&found.cluster_id, found.node_id),
+                    Err(error) => error.to_string(),
+                },
+            }),
+        }
+    }
+
+    async fn handshake(
+        &self,
+        reader: PeerReader,
+        mut writer: PeerWriter,
+        peer: NodeId,
+    ) -> Result<Established, DialError> {
         let mut batch = FrameBatch::new();
         // A hello is far below the handshake limit, so this cannot fail.
         if let Err(error) = batch.push_payload(
@@ -220,7 +270,7 @@ impl TcpWire {
 
     async fn write(
         &self,
-        writer: &mut OwnedWriteHalf,
+        writer: &mut PeerWriter,
         batch: &mut FrameBatch,
     ) -> Result<(), DialError> {
         let limit = self.config.write_timeout;

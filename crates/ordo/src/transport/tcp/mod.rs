@@ -21,8 +21,10 @@
 //! |---|---|
 //! | no complete handshake within `handshake_timeout` (slow loris) | closed |
 //! | more than `max_pending_handshakes` unfinished handshakes | new ones closed at once |
-//! | garbage, or a handshake frame over 512 bytes | refused (`Malformed`), closed |
-//! | another cluster id / no common version / unknown node / not addressed to us | refused with that reason, closed |
+//! | with peer TLS: no TLS, no certificate, one from another CA or cluster | closed during the TLS handshake |
+//! | with peer TLS: a hello claiming a node its certificate does not name | refused, closed |
+//! | garbage, or a handshake frame over 512 bytes | refused, closed |
+//! | another cluster id / no common version / unknown node / not addressed to us | refused, closed |
 //! | a frame over `max_frame_bytes` | closed before reading it |
 //! | a frame that does not decode | closed |
 //! | a message whose `from` is not the handshake's node, or `to` not this node | closed |
@@ -30,8 +32,17 @@
 //! | nothing, not even a keepalive, for `idle_timeout` | closed |
 //!
 //! Each closing is logged (tracing, at `error` for a bad frame, `warn` for a
-//! refused handshake) and counted in [`TcpTransport::stats`]; no other
-//! connection is affected, and nothing panics.
+//! refused handshake) and counted in [`TcpTransport::stats`] (a refusal in
+//! `handshakes_refused` and in the `refused_*` counter of its reason); no
+//! other connection is affected, and nothing panics. A refused caller is told
+//! only that it was refused ([`Refusal::withheld`](crate::transport::codec::handshake::Refusal::withheld)),
+//! never why: the reason would tell a stranger the cluster id or node ids.
+//!
+//! # TLS
+//! With [`NetworkConfig::peer_tls`](crate::transport::NetworkConfig::peer_tls),
+//! every connection is mutual TLS 1.3 before the hello, and each side checks
+//! the other's certificate names the node it claims or dialed (see
+//! [`tls`](crate::transport::tls)).
 //!
 //! # Sending
 //! [`Transport::send`](crate::transport::Transport::send) puts the message on its peer's bounded queue and
@@ -85,6 +96,7 @@
 mod accept;
 mod dial;
 mod io;
+mod stream;
 
 pub use self::dial::TcpWire;
 use super::network::NetworkTransport;
