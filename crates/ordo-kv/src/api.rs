@@ -48,6 +48,8 @@ pub mod code {
     pub const INTERNAL: &str = "internal";
     /// The node's disk is full: a write was refused before it was proposed.
     pub const INSUFFICIENT_STORAGE: &str = "insufficient_storage";
+    /// The request body did not arrive in time (the connection is closed).
+    pub const REQUEST_TIMEOUT: &str = "request_timeout";
 }
 
 /// Every error response's body.

@@ -96,6 +96,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<ExitCode> {
             bootstrap: Bootstrap::Initial(members.clone()),
             limits: Limits::default(),
             snapshot_threshold: 10_000,
+            http: crate::server::http::HttpSettings::default(),
         };
         match RunningNode::start(settings).await {
             Ok(node) => nodes.push(node),

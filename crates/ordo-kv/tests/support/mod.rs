@@ -61,6 +61,7 @@ pub fn settings(id: u64, peers: &BTreeMap<u64, u16>, data: &Path) -> NodeSetting
         ),
         limits: Limits::default(),
         snapshot_threshold: 10_000,
+        http: ordo_kv::server::http::HttpSettings::default(),
     }
 }
 
