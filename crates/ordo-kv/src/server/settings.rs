@@ -761,13 +761,19 @@ mod tests {
             ..args(1)
         };
         let error = exposed_client.clone().resolve().unwrap_err().to_string();
-        assert!(error.contains("without TLS") && error.contains("--insecure"), "{error}");
+        assert!(
+            error.contains("without TLS") && error.contains("--insecure"),
+            "{error}"
+        );
         let exposed_peer = ServeArgs {
             peer_listen: Some("10.0.0.1:9001".into()),
             ..args(1)
         };
         let error = exposed_peer.clone().resolve().unwrap_err().to_string();
-        assert!(error.contains("--peer-cert") && error.contains("--insecure"), "{error}");
+        assert!(
+            error.contains("--peer-cert") && error.contains("--insecure"),
+            "{error}"
+        );
         ServeArgs {
             insecure: true,
             ..exposed_client
