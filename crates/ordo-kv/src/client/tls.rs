@@ -44,7 +44,8 @@ impl ClientTlsFiles {
             .with_protocol_versions(PROTOCOL_VERSIONS)
             .map_err(|error| invalid(&error))?
             .with_root_certificates(roots(ca_cert).map_err(|error| invalid(&error))?);
-        let mut config = match (&self.cert, &self.key) {
+        // hyper-rustls sets ALPN itself (http/1.1).
+        let config = match (&self.cert, &self.key) {
             (Some(cert), Some(key)) => builder
                 .with_client_auth_cert(
                     certificates(cert).map_err(|error| invalid(&error))?,
@@ -64,7 +65,6 @@ impl ClientTlsFiles {
                 ));
             }
         };
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Some(Arc::new(config)))
     }
 }
