@@ -44,7 +44,8 @@ async fn read_until_closed(stream: &mut TcpStream, within: Duration) -> Option<S
         }
     })
     .await;
-    read.ok().map(|()| String::from_utf8_lossy(&answer).into_owned())
+    read.ok()
+        .map(|()| String::from_utf8_lossy(&answer).into_owned())
 }
 
 /// Opens `count` connections to `address` at once; returns those that
@@ -71,7 +72,10 @@ async fn open_idle(address: &str, count: usize) -> Vec<TcpStream> {
 async fn closed_by_server(streams: &mut [TcpStream]) -> usize {
     let mut closed = 0;
     for stream in streams {
-        if read_until_closed(stream, Duration::from_millis(20)).await.is_some() {
+        if read_until_closed(stream, Duration::from_millis(20))
+            .await
+            .is_some()
+        {
             closed += 1;
         }
     }
@@ -120,7 +124,9 @@ async fn slow_loris_heads_and_a_body_that_never_arrives_are_cut_off_while_writes
     );
     for (i, loris) in lorises.iter_mut().enumerate() {
         assert!(
-            read_until_closed(loris, Duration::from_secs(5)).await.is_some(),
+            read_until_closed(loris, Duration::from_secs(5))
+                .await
+                .is_some(),
             "slow-loris connection {i} still open after the header timeout"
         );
     }
@@ -203,7 +209,12 @@ async fn https_requires_a_client_certificate_and_reloads_its_own_on_sighup() {
     let url = format!("https://127.0.0.1:{}", cluster.spec(1).client_port);
     let with = |ca: &Path, client: Option<&e2e_support::certs::CertFiles>, verb: &[&str]| {
         let mut args: Vec<String> = verb.iter().map(|arg| (*arg).to_owned()).collect();
-        args.extend(["--endpoints".into(), url.clone(), "--timeout".into(), "3s".into()]);
+        args.extend([
+            "--endpoints".into(),
+            url.clone(),
+            "--timeout".into(),
+            "3s".into(),
+        ]);
         args.extend(["--cacert".into(), ca.to_str().unwrap().to_owned()]);
         if let Some(client) = client {
             args.extend(["--cert".into(), client.cert.to_str().unwrap().to_owned()]);
@@ -220,7 +231,9 @@ async fn https_requires_a_client_certificate_and_reloads_its_own_on_sighup() {
             let args = with(&ca.cert, Some(&alice), &["put", "k", "v"]);
             async move {
                 let output = run(args).await;
-                (output.code == Some(0)).then_some(()).ok_or(output.to_string())
+                (output.code == Some(0))
+                    .then_some(())
+                    .ok_or(output.to_string())
             }
         })
         .await;
@@ -239,7 +252,14 @@ async fn https_requires_a_client_certificate_and_reloads_its_own_on_sighup() {
     .await;
     assert!(no_ca.stderr.contains("--cacert"), "{no_ca}");
     let plain = run_ordo(
-        &["get", "k", "--endpoints", &url.replace("https", "http"), "--timeout", "2s"],
+        &[
+            "get",
+            "k",
+            "--endpoints",
+            &url.replace("https", "http"),
+            "--timeout",
+            "2s",
+        ],
         Duration::from_secs(10),
     )
     .await;
@@ -258,7 +278,9 @@ async fn https_requires_a_client_certificate_and_reloads_its_own_on_sighup() {
             let args = with(&second.cert, Some(&alice), &["get", "k"]);
             async move {
                 let output = run(args).await;
-                (output.code == Some(0)).then_some(()).ok_or(output.to_string())
+                (output.code == Some(0))
+                    .then_some(())
+                    .ok_or(output.to_string())
             }
         })
         .await;
@@ -272,13 +294,23 @@ async fn a_listener_other_hosts_can_reach_needs_tls_unless_insecure() {
     let cluster = Cluster::new("e2e-exposed", dir.path(), 1);
     let port = free_port();
     let mut args = cluster.serve_args(1);
-    let at = args.iter().position(|arg| arg == "--client-listen").unwrap();
+    let at = args
+        .iter()
+        .position(|arg| arg == "--client-listen")
+        .unwrap();
     args[at + 1] = format!("0.0.0.0:{port}");
-    args.extend(["--advertise-client".into(), format!("http://127.0.0.1:{port}")]);
+    args.extend([
+        "--advertise-client".into(),
+        format!("http://127.0.0.1:{port}"),
+    ]);
     let logs = dir.path().join("logs");
     let mut refused = Process::spawn("refused", &args, &logs);
     let status = refused.wait_exit(EXIT_PATIENCE).await;
-    assert!(status.is_some_and(|status| !status.success()), "{}", refused.logs());
+    assert!(
+        status.is_some_and(|status| !status.success()),
+        "{}",
+        refused.logs()
+    );
     let stderr = refused.stderr();
     assert!(
         stderr.contains("without TLS") && stderr.contains("--insecure"),

@@ -29,7 +29,10 @@ pub(crate) fn http_settings(
     peer_listen: SocketAddr,
 ) -> anyhow::Result<HttpSettings> {
     let tls = client_tls(args)?;
-    let peer_tls = args.peer_cert.is_some() && args.peer_key.is_some();
+    // Peer TLS itself is the transport's (the `--peer-*` files); here only
+    // whether it is configured matters.
+    let peer_tls =
+        args.peer_cert.is_some() && args.peer_key.is_some() && args.peer_trusted_ca.is_some();
     check_exposure(
         client_listen,
         tls.is_some(),

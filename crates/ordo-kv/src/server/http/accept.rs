@@ -222,3 +222,8 @@ impl Connection {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+#[path = "accept_tests.rs"]
+mod tests;
