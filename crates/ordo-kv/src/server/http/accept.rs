@@ -2,8 +2,9 @@
 //! `axum::serve`, so that every limit on a client is ours to set
 //! ([`ConnectionLimits`]):
 //!
-//! - a connection must send a request head within `header_read_timeout`
-//!   (and finish its TLS handshake within it) or it is closed;
+//! - a request head, once its first byte arrived, must be whole within
+//!   `header_read_timeout`, and a TLS handshake must finish within it, or
+//!   the connection is closed;
 //! - its body within `body_read_timeout` (`request_gate.rs`: 408);
 //! - a connection idle (no request in flight) for `idle_timeout` is closed;
 //! - at most `max_connections` are open ([`ConnectionTable`]: the one idle
@@ -15,19 +16,21 @@
 //! instead of spinning on it. On shutdown the loop stops accepting and
 //! every connection finishes its request in flight, then closes.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::server::http::cert_name::subject_common_name;
-use crate::server::http::connections::{Admission, ConnectionTable};
+use crate::server::http::connections::{Activity, Admission, ConnectionTable};
 use crate::server::http::request_gate::{AuthenticatedUser, RequestGate};
 use crate::server::http::tls::TlsAcceptors;
 
@@ -189,16 +192,23 @@ impl Connection {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let activity = Arc::clone(&self.admission.activity);
+        let stream = ActivityIo {
+            inner: stream,
+            activity: Arc::clone(&activity),
+        };
+        // hyper's own header timeout would start as soon as it waits for a
+        // request, so an idle keep-alive connection could not outlive it;
+        // `Activity::time_left` tells a begun head from an idle wait.
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(self.limits.header_read_timeout)
+            .header_read_timeout(None)
             .serve_connection(TokioIo::new(stream), self.gate);
         tokio::pin!(connection);
         let mut closing = false;
+        let time_left =
+            || activity.time_left(self.limits.header_read_timeout, self.limits.idle_timeout);
         loop {
-            let idle_check = activity
-                .idle_remaining(self.limits.idle_timeout)
-                .unwrap_or_default();
+            let check_in = time_left().unwrap_or_default();
             tokio::select! {
                 result = connection.as_mut() => {
                     if let Err(error) = result {
@@ -213,8 +223,10 @@ impl Connection {
                     connection.as_mut().graceful_shutdown();
                     closing = true;
                 }
-                () = tokio::time::sleep(idle_check) => {
-                    if activity.idle_remaining(self.limits.idle_timeout).is_none() {
+                // Its deadline moved up: the loop computes it again.
+                () = activity.head_began() => {}
+                () = tokio::time::sleep(check_in) => {
+                    if time_left().is_none() {
                         return;
                     }
                 }
@@ -227,3 +239,54 @@ impl Connection {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 #[path = "accept_tests.rs"]
 mod tests;
+
+/// The connection's stream, telling its [`Activity`] when bytes arrive.
+struct ActivityIo<S> {
+    inner: S,
+    activity: Arc<Activity>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for ActivityIo<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.bytes_received();
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for ActivityIo<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, data)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}

@@ -152,3 +152,53 @@ async fn a_request_past_the_in_flight_cap_is_answered_busy_and_never_handled() {
     let mut after = TcpStream::connect(&address).await.unwrap();
     assert!(exchange(&mut after, "/other").await.ends_with("handled"));
 }
+
+/// True if the server closed `stream` within `within` (a read sees the end).
+async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    let mut buffer = [0u8; 1024];
+    matches!(
+        tokio::time::timeout(within, stream.read(&mut buffer)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+#[tokio::test]
+async fn a_begun_head_has_the_header_timeout_and_an_idle_connection_the_idle_timeout() {
+    let app = Router::new().route("/other", get(|| async { "handled" }));
+    let limits = ConnectionLimits {
+        header_read_timeout: Duration::from_millis(200),
+        idle_timeout: Duration::from_millis(1500),
+        ..ConnectionLimits::default()
+    };
+    let (address, _stop) = start(app, limits, None).await;
+    let mut partial = TcpStream::connect(&address).await.unwrap();
+    partial
+        .write_all(b"GET /other HTTP/1.1\r\nHo")
+        .await
+        .unwrap();
+    let mut silent = TcpStream::connect(&address).await.unwrap();
+    let mut keep_alive = TcpStream::connect(&address).await.unwrap();
+    let request = b"GET /other HTTP/1.1\r\nHost: x\r\n\r\n";
+    keep_alive.write_all(request).await.unwrap();
+    let mut buffer = [0u8; 1024];
+    let n = keep_alive.read(&mut buffer).await.unwrap();
+    assert!(String::from_utf8_lossy(&buffer[..n]).ends_with("handled"));
+
+    assert!(
+        closed_within(&mut partial, Duration::from_secs(1)).await,
+        "a begun head outlived its timeout"
+    );
+    // Idle past the header timeout, the kept-alive connection still serves.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    keep_alive.write_all(request).await.unwrap();
+    let n = keep_alive.read(&mut buffer).await.unwrap();
+    assert!(String::from_utf8_lossy(&buffer[..n]).ends_with("handled"));
+    assert!(
+        !closed_within(&mut silent, Duration::from_millis(100)).await,
+        "idle, not yet due"
+    );
+    assert!(
+        closed_within(&mut silent, Duration::from_secs(3)).await,
+        "idle past its timeout"
+    );
+}

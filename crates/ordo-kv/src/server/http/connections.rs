@@ -33,6 +33,12 @@ pub(crate) struct Activity {
     /// When the last request ended (or the connection opened), in
     /// milliseconds since the table's epoch.
     last_active_ms: AtomicU64,
+    /// When the first byte of a request head arrived on an idle
+    /// connection, in milliseconds since the epoch plus one; 0: none since
+    /// the last request started.
+    head_started_ms: AtomicU64,
+    /// Wakes the connection's task when a head begins (its deadline moves up).
+    head_began: Notify,
     evicted: Notify,
     epoch: Instant,
 }
@@ -85,6 +91,8 @@ impl ConnectionTable {
         let activity = Arc::new(Activity {
             in_flight_requests: AtomicUsize::new(0),
             last_active_ms: AtomicU64::new(elapsed_ms(self.epoch)),
+            head_started_ms: AtomicU64::new(0),
+            head_began: Notify::new(),
             evicted: Notify::new(),
             epoch: self.epoch,
         });
@@ -136,7 +144,28 @@ impl Activity {
     /// its response has been sent, or abandoned).
     pub(crate) fn request_started(self: &Arc<Self>) -> RequestActivity {
         self.in_flight_requests.fetch_add(1, Ordering::Relaxed);
+        self.head_started_ms.store(0, Ordering::Relaxed);
         RequestActivity(Arc::clone(self))
+    }
+
+    /// Notes bytes received: on a connection with no request in flight,
+    /// they begin a request head, which must then be whole in time.
+    pub(crate) fn bytes_received(&self) {
+        if self.in_flight_requests.load(Ordering::Relaxed) == 0 {
+            let now_ms = elapsed_ms(self.epoch).saturating_add(1);
+            let began = self
+                .head_started_ms
+                .compare_exchange(0, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok();
+            if began {
+                self.head_began.notify_one();
+            }
+        }
+    }
+
+    /// Resolves when a request head begins (see [`Activity::bytes_received`]).
+    pub(crate) async fn head_began(&self) {
+        self.head_began.notified().await;
     }
 
     /// Resolves once the table evicted this connection to make room.
@@ -144,17 +173,27 @@ impl Activity {
         self.evicted.notified().await;
     }
 
-    /// How long to wait before this connection may have been idle for
-    /// `idle_timeout`; `None` once it has been (and has no request in flight).
-    pub(crate) fn idle_remaining(&self, idle_timeout: Duration) -> Option<Duration> {
+    /// How long until this connection must be closed; `None` once it must:
+    /// a request head begun `header_timeout` ago and still not whole, or
+    /// no request for `idle_timeout`. A connection with a request in
+    /// flight is never due (its body has its own deadline).
+    pub(crate) fn time_left(
+        &self,
+        header_timeout: Duration,
+        idle_timeout: Duration,
+    ) -> Option<Duration> {
         if self.in_flight_requests.load(Ordering::Relaxed) > 0 {
             return Some(idle_timeout);
         }
-        let idle_ms =
-            elapsed_ms(self.epoch).saturating_sub(self.last_active_ms.load(Ordering::Relaxed));
-        idle_timeout
-            .checked_sub(Duration::from_millis(idle_ms))
-            .filter(|left| !left.is_zero())
+        let now_ms = elapsed_ms(self.epoch);
+        let head_started_ms = self.head_started_ms.load(Ordering::Relaxed);
+        let (since_ms, timeout) = if head_started_ms > 0 {
+            (head_started_ms - 1, header_timeout)
+        } else {
+            (self.last_active_ms.load(Ordering::Relaxed), idle_timeout)
+        };
+        let waited = Duration::from_millis(now_ms.saturating_sub(since_ms));
+        timeout.checked_sub(waited).filter(|left| !left.is_zero())
     }
 }
 
@@ -199,17 +238,35 @@ mod tests {
     }
 
     #[test]
-    fn a_connection_is_idle_only_without_requests_and_after_the_timeout() {
+    fn a_connection_is_due_after_its_idle_timeout_or_a_begun_heads_timeout() {
         let table = ConnectionTable::new(1);
         let admission = table.admit().unwrap();
-        let timeout = Duration::from_millis(30);
-        assert!(admission.activity.idle_remaining(timeout).is_some());
-        let request = admission.activity.request_started();
+        let activity = &admission.activity;
+        let long = Duration::from_secs(60);
+        let short = Duration::from_millis(30);
+        // Idle, nothing sent: the idle timeout counts.
+        assert!(activity.time_left(long, long).is_some());
         std::thread::sleep(Duration::from_millis(40));
-        assert!(admission.activity.idle_remaining(timeout).is_some());
+        assert_eq!(activity.time_left(long, short), None);
+        // A request in flight is never due; its end restarts the idle clock.
+        let request = activity.request_started();
+        assert!(activity.time_left(short, short).is_some());
         drop(request);
-        assert!(admission.activity.idle_remaining(timeout).is_some());
+        assert!(activity.time_left(long, short).is_some());
+        // Bytes of a next head: the header timeout counts from them.
+        activity.bytes_received();
         std::thread::sleep(Duration::from_millis(40));
-        assert_eq!(admission.activity.idle_remaining(timeout), None);
+        assert_eq!(activity.time_left(short, long), None);
+        assert_eq!(
+            activity.time_left(short, long),
+            None,
+            "later bytes do not restart it"
+        );
+        let request = activity.request_started();
+        drop(request);
+        assert!(
+            activity.time_left(short, long).is_some(),
+            "a request clears the head"
+        );
     }
 }
