@@ -600,3 +600,51 @@ async fn a_node_names_its_own_addresses_before_the_log_carries_them() {
     assert_eq!(own.client_addr.as_deref(), Some(node.client_url.as_str()));
     node.stop().await;
 }
+
+/// `GET /v1/snapshot` holds a copy of the store until sent: a second one
+/// while the first is still being sent is 429 `busy` with `Retry-After`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_backup_at_a_time() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = start_cluster(1, dir.path()).await;
+    let url = nodes[0].client_url.clone();
+    // Bigger than the socket buffers, so an unread backup stays in flight.
+    let value = "v".repeat(1 << 20);
+    for i in 0..16 {
+        put(&url, &format!("big{i}"), &value).await;
+    }
+    let address = url.trim_start_matches("http://").to_owned();
+    let mut unread = tokio::net::TcpStream::connect(&address).await.unwrap();
+    unread
+        .write_all(b"GET /v1/snapshot HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = [0u8; 12];
+    unread.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+
+    let second = http()
+        .get(format!("{url}/v1/snapshot"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(second.headers()["retry-after"], "1");
+    let body: ErrorBody = second.json().await.unwrap();
+    assert_eq!(body.error, "busy");
+
+    let mut rest = Vec::new();
+    unread.read_to_end(&mut rest).await.ok();
+    drop(unread);
+    let third = http()
+        .get(format!("{url}/v1/snapshot"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(third.status(), StatusCode::OK);
+    assert!(third.bytes().await.unwrap().len() > 16 << 20);
+    for node in nodes {
+        node.stop().await;
+    }
+}

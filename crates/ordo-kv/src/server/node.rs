@@ -189,6 +189,7 @@ impl RunningNode {
             cluster: identity.cluster.clone(),
             cluster_id: identity.cluster_id().to_owned(),
             log: log_handle,
+            backups: http::BackupSlot::default(),
         });
         if let Some(tls) = &tls {
             background.push(tokio::spawn(

@@ -47,6 +47,7 @@ pub use accept::{
 };
 pub use error::ApiError;
 pub use request_gate::AuthenticatedUser;
+pub(crate) use request_gate::Holding;
 
 /// What every handler can reach.
 pub struct AppState {
@@ -66,6 +67,26 @@ pub struct AppState {
     pub cluster_id: String,
     /// The node's log store (for its repair point, on `/health`).
     pub log: Arc<dyn LogStore>,
+    /// One backup (`GET /v1/snapshot`) at a time: each holds a copy of the
+    /// store until it is sent.
+    pub backups: BackupSlot,
+}
+
+/// The one backup a node serves at a time (a second one is 429 `busy`).
+#[derive(Debug)]
+pub struct BackupSlot(Arc<tokio::sync::Semaphore>);
+
+impl Default for BackupSlot {
+    fn default() -> Self {
+        BackupSlot(Arc::new(tokio::sync::Semaphore::new(1)))
+    }
+}
+
+impl BackupSlot {
+    /// The slot, if free; it is free again when the permit is dropped.
+    pub(crate) fn try_take(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        Arc::clone(&self.0).try_acquire_owned().ok()
+    }
 }
 
 /// Shared state handle.

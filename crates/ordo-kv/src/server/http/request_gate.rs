@@ -28,11 +28,11 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, header};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
 use crate::server::http::ApiError;
-use crate::server::http::connections::{Activity, RequestActivity};
+use crate::server::http::connections::Activity;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -90,7 +90,7 @@ impl RequestGate {
             return body_timeout(self.body_read_timeout);
         }
         response.map(|body| {
-            Body::new(TrackedBody {
+            Body::new(Holding {
                 inner: body,
                 _held: (activity, permit),
             })
@@ -151,13 +151,14 @@ impl HttpBody for DeadlineBody {
     }
 }
 
-/// A response body that holds its request's in-flight marks until sent.
-struct TrackedBody {
-    inner: Body,
-    _held: (RequestActivity, OwnedSemaphorePermit),
+/// A response body that holds `G` (its request's in-flight marks, a
+/// backup's slot) until it is sent or dropped.
+pub(crate) struct Holding<G> {
+    pub(crate) inner: Body,
+    pub(crate) _held: G,
 }
 
-impl HttpBody for TrackedBody {
+impl<G: Unpin + Send + 'static> HttpBody for Holding<G> {
     type Data = Bytes;
     type Error = axum::Error;
 
