@@ -8,6 +8,8 @@
 //! - [`client`]: the HTTP client and the command-line verbs that use it
 //!   (`ordo put`, `ordo get`, ..., `ordo bench`).
 //!
+//! - [`tls`]: TLS 1.3 configurations from PEM files, for both ends.
+//!
 //! The HTTP API is described in the README; its wire types live in [`api`].
 
 pub mod api;
@@ -15,3 +17,4 @@ pub mod client;
 pub mod pki;
 pub mod server;
 pub mod store;
+pub mod tls;

@@ -735,7 +735,7 @@ async fn garbage_put(
         "no-location" => StatusCode::TEMPORARY_REDIRECT.into_response(),
         "bad-location" => (
             StatusCode::TEMPORARY_REDIRECT,
-            [(header::LOCATION, "https://elsewhere/v1/kv/x")],
+            [(header::LOCATION, "ftp://elsewhere/v1/kv/x")],
         )
             .into_response(),
         _ => "not json".into_response(),
@@ -839,7 +839,7 @@ async fn missing_or_malformed_headers_are_bad_responses() {
     );
     assert_bad_response(
         client.put("bad-location", "v", None).await.unwrap_err(),
-        "not an http:// URL",
+        "not an http:// or https:// URL",
     );
 }
 

@@ -137,6 +137,8 @@ async fn every_bad_request_gets_its_status_and_changes_nothing() {
     let client = http();
     let long_key = "k".repeat(4097);
     let big_value = vec![b'v'; (1 << 20) + 1];
+    let huge_peer = format!("{}:1", "a".repeat(100 << 10));
+    let long_url = format!("http://{}:1", "a".repeat(300));
     type Request = reqwest::RequestBuilder;
     let cases: Vec<(&str, Request, StatusCode, &str)> = vec![
         ("key over 4 KiB", client.put(format!("{url}/v1/kv/{long_key}")).body("x"), StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
@@ -172,6 +174,15 @@ async fn every_bad_request_gets_its_status_and_changes_nothing() {
         ("address of node 0", client.put(format!("{url}/v1/cluster/members/0/address")).json(&json!({"peer_addr": "127.0.0.1:1", "client_addr": "http://127.0.0.1:2"})), StatusCode::BAD_REQUEST, "bad_request"),
         ("unknown endpoint", client.get(format!("{url}/v2/kv/a")), StatusCode::NOT_FOUND, "not_found"),
         ("wrong method", client.post(format!("{url}/v1/kv/a")).body("x"), StatusCode::METHOD_NOT_ALLOWED, "bad_request"),
+        // Addresses a leader would log and dial: at most 256 bytes, HOST:PORT or http(s)://HOST:PORT.
+        ("member peer address of 100 KB", client.post(format!("{url}/v1/cluster/members")).json(&json!({"id": 2, "peer_addr": huge_peer, "client_addr": "http://127.0.0.1:2"})), StatusCode::BAD_REQUEST, "bad_request"),
+        ("member client URL over 256 bytes", client.post(format!("{url}/v1/cluster/members")).json(&json!({"id": 2, "peer_addr": "127.0.0.1:1", "client_addr": long_url})), StatusCode::BAD_REQUEST, "bad_request"),
+        ("member peer address with a slash", client.post(format!("{url}/v1/cluster/members")).json(&json!({"id": 2, "peer_addr": "h/x:1", "client_addr": "http://127.0.0.1:2"})), StatusCode::BAD_REQUEST, "bad_request"),
+        ("member peer address with a control byte", client.post(format!("{url}/v1/cluster/members")).json(&json!({"id": 2, "peer_addr": "h\u{1}:1", "client_addr": "http://127.0.0.1:2"})), StatusCode::BAD_REQUEST, "bad_request"),
+        ("member peer port out of range", client.post(format!("{url}/v1/cluster/members")).json(&json!({"id": 2, "peer_addr": "h:70000", "client_addr": "http://127.0.0.1:2"})), StatusCode::BAD_REQUEST, "bad_request"),
+        ("member client URL without a port", client.post(format!("{url}/v1/cluster/members")).json(&json!({"id": 2, "peer_addr": "127.0.0.1:1", "client_addr": "http://h"})), StatusCode::BAD_REQUEST, "bad_request"),
+        ("member client URL with a path", client.post(format!("{url}/v1/cluster/members")).json(&json!({"id": 2, "peer_addr": "127.0.0.1:1", "client_addr": "http://h:1/x"})), StatusCode::BAD_REQUEST, "bad_request"),
+        ("address with a 100 KB peer", client.put(format!("{url}/v1/cluster/members/1/address")).json(&json!({"peer_addr": huge_peer, "client_addr": "http://127.0.0.1:2"})), StatusCode::BAD_REQUEST, "bad_request"),
     ];
     for (what, request, status, code) in cases {
         let response = request.send().await.unwrap();
@@ -188,6 +199,7 @@ async fn every_bad_request_gets_its_status_and_changes_nothing() {
     assert_eq!(got.text().await.unwrap(), "1");
     let listed: ListResponse = get_json(&format!("{url}/v1/kv")).await;
     assert_eq!(listed.items.len(), 1);
+    assert_eq!(nodes[0].node.member_infos().len(), 1, "no member was added");
     for node in nodes {
         node.stop().await;
     }
@@ -587,4 +599,52 @@ async fn a_node_names_its_own_addresses_before_the_log_carries_them() {
     assert_eq!(own.peer_addr, Some(format!("127.0.0.1:{}", peers[&1])));
     assert_eq!(own.client_addr.as_deref(), Some(node.client_url.as_str()));
     node.stop().await;
+}
+
+/// `GET /v1/snapshot` holds a copy of the store until sent: a second one
+/// while the first is still being sent is 429 `busy` with `Retry-After`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_backup_at_a_time() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = start_cluster(1, dir.path()).await;
+    let url = nodes[0].client_url.clone();
+    // Bigger than the socket buffers, so an unread backup stays in flight.
+    let value = "v".repeat(1 << 20);
+    for i in 0..16 {
+        put(&url, &format!("big{i}"), &value).await;
+    }
+    let address = url.trim_start_matches("http://").to_owned();
+    let mut unread = tokio::net::TcpStream::connect(&address).await.unwrap();
+    unread
+        .write_all(b"GET /v1/snapshot HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = [0u8; 12];
+    unread.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+
+    let second = http()
+        .get(format!("{url}/v1/snapshot"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(second.headers()["retry-after"], "1");
+    let body: ErrorBody = second.json().await.unwrap();
+    assert_eq!(body.error, "busy");
+
+    let mut rest = Vec::new();
+    unread.read_to_end(&mut rest).await.ok();
+    drop(unread);
+    let third = http()
+        .get(format!("{url}/v1/snapshot"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(third.status(), StatusCode::OK);
+    assert!(third.bytes().await.unwrap().len() > 16 << 20);
+    for node in nodes {
+        node.stop().await;
+    }
 }

@@ -166,6 +166,7 @@ async fn start_with_repair_point(repair: Index) -> Fixture {
         cluster: "test".into(),
         cluster_id: "0123456789abcdef0123456789abcdef".into(),
         log: log_handle,
+        backups: http::BackupSlot::default(),
     });
     let (shutdown, signal) = watch::channel(false);
     tokio::spawn(http::serve(listener, state, signal));

@@ -64,6 +64,8 @@ pub mod code {
     pub const FUTURE_REVISION: &str = "future_revision";
     /// The lease does not exist (never granted, expired or revoked).
     pub const LEASE_NOT_FOUND: &str = "lease_not_found";
+    /// The request body did not arrive in time (the connection is closed).
+    pub const REQUEST_TIMEOUT: &str = "request_timeout";
 }
 
 /// Every error response's body.

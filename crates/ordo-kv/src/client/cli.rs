@@ -27,7 +27,7 @@ use super::endpoint::DEFAULT_ENDPOINTS;
 use super::failover::{self, FailoverArgs};
 use super::output::{escape_field, render_table};
 use super::{
-    Client, ClientConfig, ClientError, Consistency, Endpoint, PutOptions, PutOutcome,
+    Client, ClientConfig, ClientError, ClientTlsFiles, Consistency, Endpoint, PutOptions, PutOutcome,
     parse_duration, parse_endpoints, status,
 };
 use crate::api::AddMemberRequest;
@@ -53,12 +53,42 @@ pub struct ConnectionArgs {
     /// Overall deadline per request, retries included (`10s`, `500ms`).
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION", global = true)]
     pub timeout: Duration,
+    /// The CA (PEM) that signed the nodes' certificates, for https:// endpoints.
+    #[arg(long, env = "ORDO_CACERT", value_name = "FILE", global = true)]
+    pub cacert: Option<PathBuf>,
+    /// This client's certificate (PEM), for nodes that require one.
+    #[arg(
+        long = "cert",
+        id = "client_cert",
+        env = "ORDO_CERT",
+        value_name = "FILE",
+        global = true
+    )]
+    pub client_cert: Option<PathBuf>,
+    /// The private key (PEM) of --cert.
+    #[arg(
+        long = "key",
+        id = "client_key",
+        env = "ORDO_KEY",
+        value_name = "FILE",
+        global = true
+    )]
+    pub client_key: Option<PathBuf>,
 }
 
 impl ConnectionArgs {
     /// A client for these arguments.
     pub fn client(&self) -> Result<Client, ClientError> {
-        Client::new(ClientConfig::new(self.endpoints.0.clone()).with_timeout(self.timeout))
+        let tls = ClientTlsFiles {
+            ca_cert: self.cacert.clone(),
+            cert: self.client_cert.clone(),
+            key: self.client_key.clone(),
+        };
+        Client::new(
+            ClientConfig::new(self.endpoints.0.clone())
+                .with_timeout(self.timeout)
+                .with_tls(tls),
+        )
     }
 }
 
@@ -656,7 +686,7 @@ mod tests {
     fn bad_flags_are_usage_errors() {
         for bad in [
             &["get", "k", "--timeout", "soon"][..],
-            &["get", "k", "--endpoints", "https://h:1"],
+            &["get", "k", "--endpoints", "ftp://h:1"],
             &["get", "k", "--consistency", "eventual"],
             &["cas", "k", "v"],
             &["put", "k"],

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::Endpoint;
+use super::tls::ClientTlsFiles;
 
 /// Where a [`Client`](super::Client) connects and the limits it keeps.
 /// Build one with [`ClientConfig::new`] and adjust the public fields.
@@ -26,6 +27,8 @@ pub struct ClientConfig {
     pub backoff_initial: Duration,
     /// The longest pause between retries.
     pub backoff_max: Duration,
+    /// TLS for `https://` endpoints (which need a CA).
+    pub tls: ClientTlsFiles,
 }
 
 /// Default for [`ClientConfig::timeout`].
@@ -51,7 +54,14 @@ impl ClientConfig {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             backoff_initial: Duration::from_millis(50),
             backoff_max: Duration::from_secs(1),
+            tls: ClientTlsFiles::default(),
         }
+    }
+
+    /// The same configuration with these TLS files.
+    pub fn with_tls(mut self, tls: ClientTlsFiles) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// The same configuration with another overall deadline.

@@ -23,15 +23,17 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// A node's client address, `http://HOST:PORT` (only plain HTTP).
+/// A node's client address, `http://HOST:PORT` or `https://HOST:PORT`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Endpoint {
     authority: Authority,
+    /// Over TLS (`https://`).
+    secure: bool,
 }
 
 impl Endpoint {
-    /// Parses `http://HOST:PORT`, with or without a trailing `/`; a bare
-    /// `HOST:PORT` is taken as `http://HOST:PORT`.
+    /// Parses `http://HOST:PORT` or `https://HOST:PORT`, with or without a
+    /// trailing `/`; a bare `HOST:PORT` is taken as `http://HOST:PORT`.
     pub fn parse(text: &str) -> Result<Self, ClientError> {
         let text = text.trim();
         let invalid = |why: &str| ClientError::invalid(format!("endpoint {text:?}: {why}"));
@@ -41,9 +43,11 @@ impl Endpoint {
             format!("http://{text}")
         };
         let uri: Uri = with_scheme.parse().map_err(|_| invalid("not a URL"))?;
-        if uri.scheme() != Some(&Scheme::HTTP) {
-            return Err(invalid("only http:// is supported"));
-        }
+        let secure = match uri.scheme() {
+            Some(scheme) if *scheme == Scheme::HTTP => false,
+            Some(scheme) if *scheme == Scheme::HTTPS => true,
+            _ => return Err(invalid("only http:// and https:// are supported")),
+        };
         let authority = uri.authority().ok_or_else(|| invalid("no host"))?.clone();
         if authority.as_str().contains('@') || authority.host().is_empty() {
             return Err(invalid("expected http://HOST:PORT"));
@@ -52,7 +56,20 @@ impl Endpoint {
         if !path_is_root {
             return Err(invalid("expected no path after HOST:PORT"));
         }
-        Ok(Self { authority })
+        Ok(Self { authority, secure })
+    }
+
+    /// True for an `https://` endpoint.
+    pub fn is_secure(&self) -> bool {
+        self.secure
+    }
+
+    fn scheme(&self) -> Scheme {
+        if self.secure {
+            Scheme::HTTPS
+        } else {
+            Scheme::HTTP
+        }
     }
 
     /// `HOST:PORT`.
@@ -63,7 +80,7 @@ impl Endpoint {
     /// This endpoint's URI for `path_and_query`.
     pub(crate) fn uri(&self, path_and_query: &PathAndQuery) -> Result<Uri, ClientError> {
         Uri::builder()
-            .scheme(Scheme::HTTP)
+            .scheme(self.scheme())
             .authority(self.authority.clone())
             .path_and_query(path_and_query.clone())
             .build()
@@ -73,7 +90,7 @@ impl Endpoint {
 
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "http://{}", self.authority)
+        write!(f, "{}://{}", self.scheme(), self.authority)
     }
 }
 
@@ -128,19 +145,31 @@ pub(crate) struct Redirect {
 }
 
 /// Resolves a `Location` header sent by `current`: an absolute
-/// `http://HOST:PORT/PATH?QUERY`, or a path on `current` itself.
+/// `http(s)://HOST:PORT/PATH?QUERY`, or a path on `current` itself. A
+/// redirect from `https://` to `http://` is refused: it would send the
+/// request, and any credentials, in the clear.
 pub(crate) fn resolve_location(current: &Endpoint, location: &str) -> Result<Redirect, String> {
     let uri: Uri = location
         .parse()
         .map_err(|_| format!("redirect Location {location:?} is not a URL"))?;
     let endpoint = match (uri.scheme(), uri.authority()) {
         (None, None) => current.clone(),
+        (Some(scheme), Some(authority)) if *scheme == Scheme::HTTPS => Endpoint {
+            authority: authority.clone(),
+            secure: true,
+        },
+        (Some(scheme), Some(_)) if *scheme == Scheme::HTTP && current.secure => {
+            return Err(format!(
+                "redirect Location {location:?} leaves TLS (from {current})"
+            ));
+        }
         (Some(scheme), Some(authority)) if *scheme == Scheme::HTTP => Endpoint {
             authority: authority.clone(),
+            secure: false,
         },
         _ => {
             return Err(format!(
-                "redirect Location {location:?} is not an http:// URL"
+                "redirect Location {location:?} is not an http:// or https:// URL"
             ));
         }
     };
@@ -182,12 +211,29 @@ mod tests {
         );
         assert_eq!(endpoint(" 127.0.0.1:8001 ").authority(), "127.0.0.1:8001");
         assert_eq!(endpoint("http://[::1]:9000").authority(), "[::1]:9000");
+        let secure = endpoint("https://h:1/");
+        assert!(secure.is_secure());
+        assert_eq!(secure.to_string(), "https://h:1");
+        let uri = secure
+            .uri(&path_and_query("/v1/kv/a".into()).unwrap())
+            .unwrap();
+        assert_eq!(uri.to_string(), "https://h:1/v1/kv/a");
+    }
+
+    #[test]
+    fn a_redirect_may_not_leave_tls() {
+        let secure = endpoint("https://127.0.0.1:8001");
+        let error = resolve_location(&secure, "http://127.0.0.1:8002/v1/kv/a").unwrap_err();
+        assert!(error.contains("leaves TLS"), "{error}");
+        let redirect = resolve_location(&secure, "https://127.0.0.1:8002/v1/kv/a").unwrap();
+        assert_eq!(redirect.endpoint, endpoint("https://127.0.0.1:8002"));
+        let relative = resolve_location(&secure, "/v1/kv/a").unwrap();
+        assert!(relative.endpoint.is_secure());
     }
 
     #[test]
     fn endpoints_reject_what_the_client_cannot_speak() {
         for bad in [
-            "https://h:1",
             "ftp://h:1",
             "http://h:1/base",
             "http://u@h:1",
@@ -261,7 +307,7 @@ mod tests {
     #[test]
     fn unusable_locations_are_reported() {
         let current = endpoint("http://127.0.0.1:8001");
-        for bad in ["https://h:1/v1/kv/x", "not a url", "h:1", "ftp://h:1/x"] {
+        for bad in ["not a url", "h:1", "ftp://h:1/x"] {
             assert!(
                 resolve_location(&current, bad).is_err(),
                 "{bad} should be rejected"

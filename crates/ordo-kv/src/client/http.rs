@@ -4,12 +4,14 @@
 //! tells a connection that never opened apart from one lost mid-request.
 
 use std::error::Error as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderValue, Method, Request, Response, Uri, header};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -47,15 +49,46 @@ impl std::fmt::Display for BodyError {
 /// A pooled HTTP/1.1 client. Cloning shares the pool.
 #[derive(Clone, Debug)]
 pub(crate) struct HttpPool {
-    http: HyperClient<HttpConnector, Full<Bytes>>,
+    http: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 impl HttpPool {
-    /// A transport whose connection attempts give up after `connect_timeout`.
+    /// A plain-HTTP transport whose connection attempts give up after
+    /// `connect_timeout`.
     pub(crate) fn new(connect_timeout: Duration) -> Self {
+        Self::with_tls(connect_timeout, None)
+    }
+
+    /// A transport for `http://` and, with `tls`, `https://` endpoints.
+    /// Without `tls` an `https://` request fails: no server can be verified.
+    pub(crate) fn with_tls(
+        connect_timeout: Duration,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(connect_timeout));
         connector.set_nodelay(true);
+        // The TLS layer above takes https:// URIs through this connector.
+        connector.enforce_http(false);
+        let tls = tls.unwrap_or_else(|| {
+            Arc::new(
+                rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+                    .with_protocol_versions(crate::tls::PROTOCOL_VERSIONS)
+                    .map(|builder| {
+                        builder
+                            .with_root_certificates(rustls::RootCertStore::empty())
+                            .with_no_client_auth()
+                    })
+                    .unwrap_or_else(|error| {
+                        panic!("ring supports TLS 1.3, a build-time fact: {error}")
+                    }),
+            )
+        });
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(Arc::unwrap_or_clone(tls))
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         let http = HyperClient::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)

@@ -240,7 +240,19 @@ impl Client {
         if config.endpoints.is_empty() {
             return Err(ClientError::invalid("no endpoints given"));
         }
-        let transport = HttpPool::new(config.connect_timeout);
+        let tls = config.tls.rustls_config()?;
+        if tls.is_none()
+            && let Some(secure) = config
+                .endpoints
+                .iter()
+                .find(|endpoint| endpoint.is_secure())
+        {
+            return Err(ClientError::invalid(format!(
+                "{secure} needs --cacert FILE (or ORDO_CACERT): the CA that signed the servers' \
+                 certificates"
+            )));
+        }
+        let transport = HttpPool::with_tls(config.connect_timeout, tls);
         let shared = Shared {
             config,
             transport,

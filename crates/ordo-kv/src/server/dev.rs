@@ -97,6 +97,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<ExitCode> {
             limits: Limits::default(),
             snapshot_threshold: 10_000,
             peer_tls: None,
+            http: crate::server::http::HttpSettings::default(),
         };
         match RunningNode::start(settings).await {
             Ok(node) => nodes.push(node),

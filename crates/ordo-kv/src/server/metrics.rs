@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use ordo::{NodeStatus, Role};
 
+use crate::server::http::ConnectionTable;
 use crate::server::node_events::NodeEventCounters;
 
 /// Upper bounds of the latency buckets, in seconds (the last bucket, +Inf,
@@ -102,6 +103,8 @@ pub struct Metrics {
     pub node_events: NodeEventCounters,
     /// Where the log's segments are, for their size on the page.
     wal_dir: std::sync::OnceLock<std::path::PathBuf>,
+    /// The client port's open connections (set when it starts serving).
+    client_connections: std::sync::OnceLock<std::sync::Arc<ConnectionTable>>,
 }
 
 /// What the page shows besides the node's status and the counters here,
@@ -151,6 +154,11 @@ impl Metrics {
     /// Where the log's segments are, if known.
     pub fn wal_dir(&self) -> Option<std::path::PathBuf> {
         self.wal_dir.get().cloned()
+    }
+
+    /// The client port's connection table, for its counts on the page.
+    pub(crate) fn set_client_connections(&self, table: std::sync::Arc<ConnectionTable>) {
+        let _ = self.client_connections.set(table);
     }
 
     /// Records whether the log's disk was found full at its last write.
@@ -268,6 +276,26 @@ impl Metrics {
             "Node connections refused at the handshake (another cluster, an unknown node).",
             extras.handshakes_refused,
         );
+        if let Some(table) = self.client_connections.get() {
+            gauge(
+                &mut out,
+                "ordo_client_connections",
+                "Client connections open.",
+                table.open_connections() as u64,
+            );
+            counter(
+                &mut out,
+                "ordo_client_connections_evicted_total",
+                "Idle client connections closed to make room at the connection cap.",
+                table.evicted_total(),
+            );
+            counter(
+                &mut out,
+                "ordo_client_connections_refused_total",
+                "Client connections closed at once: at the cap with every connection busy.",
+                table.refused_total(),
+            );
+        }
         gauge(
             &mut out,
             "ordo_storage_full",

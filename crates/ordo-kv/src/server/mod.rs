@@ -2,7 +2,9 @@
 //! seeding a new cluster from a backup (`ordo snapshot restore`), and
 //! rebuilding a node whose log is damaged (`ordo repair`).
 //!
-//! - `settings.rs`: flags and the TOML file, validated.
+//! - `settings.rs`: flags and the TOML file, validated; `client_port.rs`:
+//!   the client port's (HTTPS, connection limits, secure by default);
+//!   `descriptors.rs`: the descriptor limit and the client connection cap.
 //! - `data_dir.rs`: the data directory's identity and layout;
 //!   `cluster_id.rs`: the cluster's unique id and how first members agree on it.
 //! - `node.rs`: assembling and starting a node; `first_start.rs`: what a
@@ -20,8 +22,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
+pub mod client_port;
 pub mod cluster_id;
 pub mod data_dir;
+pub mod descriptors;
 mod dev;
 mod first_start;
 pub mod http;

@@ -31,8 +31,10 @@ use tokio::task::JoinHandle;
 use crate::api::AddMemberRequest;
 use crate::client::ClientError;
 use crate::server::data_dir::{DataDir, Expected, Identity, RecordedBootstrap};
+use crate::server::descriptors;
 use crate::server::first_start::{self, client_for};
-use crate::server::http::{self, AppState};
+use crate::server::http::tls::TlsAcceptors;
+use crate::server::http::{self, AppState, ConnectionLimits};
 use crate::server::member_address::MemberAddress;
 use crate::server::metrics::Metrics;
 use crate::server::peer_tls;
@@ -89,9 +91,24 @@ impl RunningNode {
             .advertise_peer
             .clone()
             .unwrap_or_else(|| peer_listen.to_string());
+        let tls = settings
+            .http
+            .tls
+            .clone()
+            .map(TlsAcceptors::load)
+            .transpose()
+            .context("cannot set up HTTPS for clients")?;
+        let connection_limits = ConnectionLimits {
+            max_connections: descriptors::connection_cap(
+                settings.http.limits.max_connections,
+                descriptors::raise_soft_limit(),
+            )?,
+            ..settings.http.limits
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let client_url = match &settings.advertise_client {
             Some(url) => url.clone(),
-            None => format!("http://{}", listener.local_addr()?),
+            None => format!("{scheme}://{}", listener.local_addr()?),
         };
         let own_address = MemberAddress::new(peer_addr.clone(), client_url.clone());
         let own = own_address.to_info();
@@ -190,8 +207,20 @@ impl RunningNode {
             cluster: identity.cluster.clone(),
             cluster_id: identity.cluster_id().to_owned(),
             log: log_handle,
+            backups: http::BackupSlot::default(),
         });
-        let http = tokio::spawn(http::serve(listener, state, shutdown_signal));
+        if let Some(tls) = &tls {
+            background.push(tokio::spawn(
+                Arc::clone(tls).reload_on_sighup(shutdown_signal.clone()),
+            ));
+        }
+        let http = tokio::spawn(http::serve_with(
+            listener,
+            state,
+            connection_limits,
+            tls,
+            shutdown_signal,
+        ));
         let running = RunningNode {
             node,
             transport,

@@ -16,6 +16,9 @@ use ordo::NodeId;
 use ordo::transport::tls::PeerTlsFiles;
 use serde::Deserialize;
 
+use crate::server::client_port::http_settings;
+use crate::server::http::HttpSettings;
+
 /// Default largest key, in bytes.
 pub const DEFAULT_MAX_KEY_BYTES: usize = 4 << 10;
 /// Default largest value, in bytes.
@@ -97,16 +100,54 @@ pub struct ServeArgs {
     /// Snapshot the store after this many writes (0: never automatically).
     #[arg(long, value_name = "ENTRIES")]
     pub snapshot_threshold: Option<u64>,
-    /// Peer mutual TLS: this node's certificate (PEM, from `ordo cert node`);
-    /// with --peer-key and --peer-trusted-ca. Re-read on SIGHUP.
+    /// Serve clients over HTTPS (TLS 1.3) with this certificate chain (PEM);
+    /// needs --key. Reloaded on SIGHUP.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// The private key (PEM) of --cert.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// Accept client certificates from this CA (PEM); their common name is
+    /// the authenticated user.
+    #[arg(long, value_name = "FILE")]
+    pub trusted_ca: Option<PathBuf>,
+    /// Require every client to present a certificate from --trusted-ca.
+    #[arg(long)]
+    #[serde(default)]
+    pub client_cert_auth: bool,
+    /// This node's certificate chain (PEM) for the peer port (mutual TLS).
     #[arg(long, value_name = "FILE")]
     pub peer_cert: Option<PathBuf>,
-    /// Peer mutual TLS: this node's private key (PEM).
+    /// The private key (PEM) of --peer-cert.
     #[arg(long, value_name = "FILE")]
     pub peer_key: Option<PathBuf>,
-    /// Peer mutual TLS: the cluster CA certificate peers must chain to (PEM).
+    /// The cluster's CA (PEM), which every peer's certificate must come from.
     #[arg(long, value_name = "FILE")]
     pub peer_trusted_ca: Option<PathBuf>,
+    /// Allow listening on a non-loopback address without TLS (anyone who
+    /// can reach it can read and change everything).
+    #[arg(long)]
+    #[serde(default)]
+    pub insecure: bool,
+    /// Longest wait for a client's request head (and TLS handshake), in
+    /// milliseconds (default 10000).
+    #[arg(long, value_name = "MS")]
+    pub http_header_timeout_ms: Option<u64>,
+    /// Longest wait for a request body once its head arrived, in
+    /// milliseconds (default 30000; then 408 and the connection closes).
+    #[arg(long, value_name = "MS")]
+    pub http_body_timeout_ms: Option<u64>,
+    /// A client connection with no request for this long is closed, in
+    /// milliseconds (default 60000).
+    #[arg(long, value_name = "MS")]
+    pub http_idle_timeout_ms: Option<u64>,
+    /// Most client connections open at once (default 4096, lowered to fit
+    /// the descriptor limit); past it the longest-idle one is closed.
+    #[arg(long, value_name = "N")]
+    pub max_client_connections: Option<usize>,
+    /// Most requests handled at once (default 1024; then 429 busy).
+    #[arg(long, value_name = "N")]
+    pub max_in_flight_requests: Option<usize>,
 }
 
 /// How a node becomes part of its cluster, the first time it starts.
@@ -195,6 +236,8 @@ pub struct NodeSettings {
     pub snapshot_threshold: u64,
     /// Peer mutual TLS files; `None`: plaintext between nodes.
     pub peer_tls: Option<PeerTlsFiles>,
+    /// The client port: its limits and HTTPS.
+    pub http: HttpSettings,
 }
 
 impl ServeArgs {
@@ -236,9 +279,19 @@ impl ServeArgs {
             max_key_bytes: self.max_key_bytes.or(file.max_key_bytes),
             max_value_bytes: self.max_value_bytes.or(file.max_value_bytes),
             snapshot_threshold: self.snapshot_threshold.or(file.snapshot_threshold),
+            cert: self.cert.or(file.cert),
+            key: self.key.or(file.key),
+            trusted_ca: self.trusted_ca.or(file.trusted_ca),
+            client_cert_auth: self.client_cert_auth || file.client_cert_auth,
             peer_cert: self.peer_cert.or(file.peer_cert),
             peer_key: self.peer_key.or(file.peer_key),
             peer_trusted_ca: self.peer_trusted_ca.or(file.peer_trusted_ca),
+            insecure: self.insecure || file.insecure,
+            http_header_timeout_ms: self.http_header_timeout_ms.or(file.http_header_timeout_ms),
+            http_body_timeout_ms: self.http_body_timeout_ms.or(file.http_body_timeout_ms),
+            http_idle_timeout_ms: self.http_idle_timeout_ms.or(file.http_idle_timeout_ms),
+            max_client_connections: self.max_client_connections.or(file.max_client_connections),
+            max_in_flight_requests: self.max_in_flight_requests.or(file.max_in_flight_requests),
         }
     }
 
@@ -247,6 +300,7 @@ impl ServeArgs {
         ensure!(id > 0, "--id must be above 0");
         let peer_listen = socket_addr("--peer-listen", self.peer_listen.as_deref())?;
         let client_listen = socket_addr("--client-listen", self.client_listen.as_deref())?;
+        let http = http_settings(&self, client_listen, peer_listen)?;
         let data = self
             .data
             .ok_or_else(|| anyhow!("--data is required (this node's data directory)"))?;
@@ -288,6 +342,17 @@ impl ServeArgs {
             .advertise_client
             .map(|url| client_url("--advertise-client", &url))
             .transpose()?;
+        if let Some(url) = &advertise_client {
+            ensure!(
+                url.starts_with("https://") == http.tls.is_some(),
+                "--advertise-client {url:?} must start with {}",
+                if http.tls.is_some() {
+                    "https:// (the port serves HTTPS)"
+                } else {
+                    "http:// (give --cert and --key for https://)"
+                }
+            );
+        }
         if client_listen.ip().is_unspecified() && advertise_client.is_none() {
             bail!(
                 "--client-listen {client_listen} listens everywhere: give --advertise-client URL"
@@ -321,6 +386,7 @@ impl ServeArgs {
             "--max-value-bytes above {} is not supported",
             crate::store::MAX_VALUE_BYTES
         );
+        check_fits_a_frame(limits)?;
         Ok(NodeSettings {
             id,
             cluster,
@@ -340,8 +406,34 @@ impl ServeArgs {
                 self.peer_key,
                 self.peer_trusted_ca,
             )?,
+            http,
         })
     }
+}
+
+/// Bytes a write's key and value travel with in a peer frame: the frame
+/// and message headers, the entry's index, term and length fields, the
+/// runtime's envelope and the command's own encoding, with room to spare.
+pub const FRAME_OVERHEAD_BYTES: usize = 64 << 10;
+
+/// A write of the largest key and value must fit one peer frame, or the
+/// leader could accept a value it can never replicate.
+fn check_fits_a_frame(limits: Limits) -> anyhow::Result<()> {
+    let frame_bytes = ordo::transport::DEFAULT_MAX_FRAME_BYTES;
+    let needed = limits
+        .max_value_bytes
+        .saturating_add(limits.max_key_bytes)
+        .saturating_add(FRAME_OVERHEAD_BYTES);
+    ensure!(
+        needed <= frame_bytes,
+        "--max-value-bytes {} with --max-key-bytes {} and {FRAME_OVERHEAD_BYTES} bytes of framing \
+         needs {needed}-byte peer frames, above the transport's {frame_bytes}: lower \
+         --max-value-bytes to at most {}",
+        limits.max_value_bytes,
+        limits.max_key_bytes,
+        frame_bytes - FRAME_OVERHEAD_BYTES - limits.max_key_bytes
+    );
+    Ok(())
 }
 
 fn read_file(path: &Path) -> anyhow::Result<ServeArgs> {
@@ -448,27 +540,52 @@ pub fn parse_initial_cluster(list: &str) -> anyhow::Result<InitialCluster> {
     })
 }
 
-/// True for `HOST:PORT`: a host, a port that fits 16 bits, no whitespace
-/// (member addresses travel as space-separated parts).
+/// Longest member address (`HOST:PORT` or client URL) accepted, in bytes.
+pub const MAX_ADDRESS_BYTES: usize = 256;
+
+/// True for `HOST:PORT` of at most [`MAX_ADDRESS_BYTES`]: a host name
+/// (letters, digits, `-`, `.`, `_`), an IPv4 address or a bracketed IPv6
+/// one, and a port that fits 16 bits. Member addresses travel as
+/// space-separated parts, and a leader dials and logs them, so nothing else
+/// is let through.
 pub fn is_host_port(text: &str) -> bool {
-    !text.contains(char::is_whitespace)
+    text.len() <= MAX_ADDRESS_BYTES
         && text
             .rsplit_once(':')
-            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+            .is_some_and(|(host, port)| is_host(host) && port.parse::<u16>().is_ok())
 }
 
-/// Checks an `http://HOST:PORT` URL and drops a trailing `/`.
+fn is_host(host: &str) -> bool {
+    if let Some(inside) = host
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+    {
+        return inside.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    !host.is_empty()
+        && host
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_'))
+}
+
+/// Checks an `http://HOST:PORT` or `https://HOST:PORT` URL (at most
+/// [`MAX_ADDRESS_BYTES`]) and drops a trailing `/`.
 ///
 /// # Errors
-/// Anything but `http://` followed by a host.
+/// Anything else.
 pub fn client_url(flag: &str, url: &str) -> anyhow::Result<String> {
     let trimmed = url.trim().trim_end_matches('/');
+    ensure!(
+        trimmed.len() <= MAX_ADDRESS_BYTES,
+        "{flag} is longer than {MAX_ADDRESS_BYTES} bytes"
+    );
     let rest = trimmed
         .strip_prefix("http://")
-        .ok_or_else(|| anyhow!("{flag} {url:?} must start with http://"))?;
+        .or_else(|| trimmed.strip_prefix("https://"))
+        .ok_or_else(|| anyhow!("{flag} {url:?} must start with http:// or https://"))?;
     ensure!(
-        !rest.is_empty() && !rest.contains('/') && !rest.contains(char::is_whitespace),
-        "{flag} {url:?} must be http://HOST:PORT"
+        is_host_port(rest),
+        "{flag} {url:?} must be http://HOST:PORT or https://HOST:PORT"
     );
     Ok(trimmed.to_owned())
 }
@@ -575,9 +692,61 @@ mod tests {
             (
                 ServeArgs {
                     client_listen: Some("0.0.0.0:8001".into()),
+                    insecure: true,
                     ..args(1)
                 },
                 "--advertise-client",
+            ),
+            (
+                ServeArgs {
+                    cert: Some("c.pem".into()),
+                    ..args(1)
+                },
+                "both --cert FILE and --key FILE",
+            ),
+            (
+                ServeArgs {
+                    trusted_ca: Some("ca.pem".into()),
+                    ..args(1)
+                },
+                "need HTTPS",
+            ),
+            (
+                ServeArgs {
+                    cert: Some("c.pem".into()),
+                    key: Some("k.pem".into()),
+                    client_cert_auth: true,
+                    ..args(1)
+                },
+                "--client-cert-auth needs --trusted-ca",
+            ),
+            (
+                ServeArgs {
+                    http_header_timeout_ms: Some(1),
+                    ..args(1)
+                },
+                "--http-header-timeout-ms 1 must be between",
+            ),
+            (
+                ServeArgs {
+                    max_client_connections: Some(0),
+                    ..args(1)
+                },
+                "--max-client-connections must be above 0",
+            ),
+            (
+                ServeArgs {
+                    max_value_bytes: Some(crate::store::MAX_VALUE_BYTES as usize),
+                    ..args(1)
+                },
+                "peer frames",
+            ),
+            (
+                ServeArgs {
+                    advertise_client: Some("https://127.0.0.1:8001".into()),
+                    ..args(1)
+                },
+                "must start with http://",
             ),
         ];
         for (args, expected) in cases {
@@ -591,6 +760,75 @@ mod tests {
                 "{args:?}: {error:?} lacks {expected:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_listener_other_hosts_can_reach_needs_tls_or_insecure() {
+        let exposed_client = ServeArgs {
+            client_listen: Some("10.0.0.1:8001".into()),
+            ..args(1)
+        };
+        let error = exposed_client.clone().resolve().unwrap_err().to_string();
+        assert!(
+            error.contains("without TLS") && error.contains("--insecure"),
+            "{error}"
+        );
+        let exposed_peer = ServeArgs {
+            peer_listen: Some("10.0.0.1:9001".into()),
+            ..args(1)
+        };
+        let error = exposed_peer.clone().resolve().unwrap_err().to_string();
+        assert!(
+            error.contains("--peer-cert") && error.contains("--insecure"),
+            "{error}"
+        );
+        ServeArgs {
+            insecure: true,
+            ..exposed_client
+        }
+        .resolve()
+        .unwrap();
+        let with_peer_tls = ServeArgs {
+            peer_cert: Some("p.pem".into()),
+            peer_key: Some("pk.pem".into()),
+            peer_trusted_ca: Some("ca.pem".into()),
+            ..exposed_peer
+        };
+        with_peer_tls.resolve().unwrap();
+        let https = ServeArgs {
+            client_listen: Some("10.0.0.1:8001".into()),
+            cert: Some("c.pem".into()),
+            key: Some("k.pem".into()),
+            ..args(1)
+        }
+        .resolve()
+        .unwrap();
+        assert!(https.http.tls.is_some());
+    }
+
+    #[test]
+    fn addresses_have_a_shape_and_a_length() {
+        let long_host = "a".repeat(MAX_ADDRESS_BYTES);
+        let cases = [
+            ("127.0.0.1:9001", true),
+            ("node-1.example_internal:9001", true),
+            ("[::1]:9001", true),
+            ("h:65535", true),
+            ("h:65536", false),
+            (":9001", false),
+            ("h", false),
+            ("h 1:9001", false),
+            ("h/x:9001", false),
+            ("[zz]:9001", false),
+            ("h\u{0}:1", false),
+        ];
+        for (address, good) in cases {
+            assert_eq!(is_host_port(address), good, "{address:?}");
+        }
+        assert!(!is_host_port(&format!("{long_host}:1")));
+        assert!(client_url("f", "https://h:1/").is_ok());
+        assert!(client_url("f", "http://h").is_err());
+        assert!(client_url("f", &format!("http://{long_host}:1")).is_err());
     }
 
     #[test]

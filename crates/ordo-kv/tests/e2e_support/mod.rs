@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use ordo_kv::api::ClusterResponse;
 use ordo_kv::client::{Client, ClientConfig, parse_endpoints};
 
+pub mod certs;
 pub mod forge;
 pub mod tiny_fs;
 #[path = "../wait_support/mod.rs"]
@@ -192,6 +193,17 @@ impl Process {
     /// Starts `ordo ARGS`, appending its stdout and stderr to
     /// `log_dir/NAME.stdout` and `log_dir/NAME.stderr`.
     pub fn spawn(name: &str, args: &[String], log_dir: &Path) -> Process {
+        Process::spawn_limited(name, args, log_dir, None)
+    }
+
+    /// [`Process::spawn`] under a file descriptor limit (soft and hard),
+    /// set by `sh`'s `ulimit -n` before it becomes `ordo`.
+    pub fn spawn_limited(
+        name: &str,
+        args: &[String],
+        log_dir: &Path,
+        descriptor_limit: Option<u64>,
+    ) -> Process {
         fs::create_dir_all(log_dir).unwrap();
         let stdout_path = log_dir.join(format!("{name}.stdout"));
         let stderr_path = log_dir.join(format!("{name}.stderr"));
@@ -202,7 +214,19 @@ impl Process {
                 .open(path)
                 .unwrap()
         };
-        let child = Command::new(env!("CARGO_BIN_EXE_ordo"))
+        let mut command = match descriptor_limit {
+            None => Command::new(env!("CARGO_BIN_EXE_ordo")),
+            Some(limit) => {
+                let mut shell = Command::new("sh");
+                shell.args([
+                    "-c",
+                    &format!("ulimit -n {limit} && exec \"$0\" \"$@\""),
+                    env!("CARGO_BIN_EXE_ordo"),
+                ]);
+                shell
+            }
+        };
+        let child = command
             .args(args)
             .stdin(Stdio::null())
             .stdout(append(&stdout_path))
@@ -405,6 +429,8 @@ pub struct Cluster {
     running: BTreeMap<u64, Process>,
     /// Flags every node gets besides its own (`--snapshot-threshold 10`).
     extra_flags: Vec<String>,
+    /// The file descriptor limit every node starts under, if lowered.
+    descriptor_limit: Option<u64>,
 }
 
 impl Cluster {
@@ -437,6 +463,7 @@ impl Cluster {
             nodes,
             running: BTreeMap::new(),
             extra_flags: Vec::new(),
+            descriptor_limit: None,
         }
     }
 
@@ -444,6 +471,12 @@ impl Cluster {
     pub fn with_flags(mut self, flags: &[&str]) -> Cluster {
         self.extra_flags
             .extend(flags.iter().map(|flag| (*flag).to_owned()));
+        self
+    }
+
+    /// The same cluster with every node started under `limit` descriptors.
+    pub fn with_descriptor_limit(mut self, limit: u64) -> Cluster {
+        self.descriptor_limit = Some(limit);
         self
     }
 
@@ -478,6 +511,7 @@ impl Cluster {
             nodes,
             running: BTreeMap::new(),
             extra_flags: other.extra_flags.clone(),
+            descriptor_limit: other.descriptor_limit,
         }
     }
 
@@ -536,7 +570,12 @@ impl Cluster {
     /// Starts node `id` (which must not be running).
     pub fn start(&mut self, id: u64) {
         assert!(!self.is_running(id), "node {id} already runs");
-        let process = Process::spawn(&format!("node-{id}"), &self.serve_args(id), &self.log_dir);
+        let process = Process::spawn_limited(
+            &format!("node-{id}"),
+            &self.serve_args(id),
+            &self.log_dir,
+            self.descriptor_limit,
+        );
         self.running.insert(id, process);
     }
 

@@ -62,6 +62,7 @@ pub fn settings(id: u64, peers: &BTreeMap<u64, u16>, data: &Path) -> NodeSetting
         limits: Limits::default(),
         snapshot_threshold: 10_000,
         peer_tls: None,
+        http: ordo_kv::server::http::HttpSettings::default(),
     }
 }
 

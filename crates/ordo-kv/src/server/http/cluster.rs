@@ -15,7 +15,7 @@ use crate::api::{
 use crate::server::http::kv::path_and_query;
 use crate::server::http::{ApiError, SharedState};
 use crate::server::member_address::MemberAddress;
-use crate::server::settings::{client_url, is_host_port};
+use crate::server::settings::{MAX_ADDRESS_BYTES, client_url, is_host_port};
 
 /// How long `POST /v1/cluster/leader` waits to see the new leader.
 const TRANSFER_PATIENCE: Duration = Duration::from_secs(5);
@@ -254,6 +254,12 @@ fn member_id(id: Result<Path<NodeId>, PathRejection>) -> Result<NodeId, ApiError
 fn checked_address(id: NodeId, peer: &str, client: &str) -> Result<ordo::MemberInfo, ApiError> {
     if id == 0 {
         return Err(ApiError::bad_request("node ids start at 1"));
+    }
+    if peer.len() > MAX_ADDRESS_BYTES {
+        // Not echoed: the answer stays small whatever was sent.
+        return Err(ApiError::bad_request(format!(
+            "peer_addr is longer than {MAX_ADDRESS_BYTES} bytes"
+        )));
     }
     if !is_host_port(peer) {
         return Err(ApiError::bad_request(format!(

@@ -53,6 +53,16 @@ impl ApiError {
         Self::failed(StatusCode::PAYLOAD_TOO_LARGE, code::TOO_LARGE, message)
     }
 
+    /// 429 `busy` with `Retry-After`: nothing was done; retry shortly.
+    pub fn busy(message: impl Into<String>) -> Self {
+        Self::retry(StatusCode::TOO_MANY_REQUESTS, code::BUSY, message.into())
+    }
+
+    /// 408 `request_timeout`: the request did not arrive whole in time.
+    pub fn request_timeout(message: impl Into<String>) -> Self {
+        Self::failed(StatusCode::REQUEST_TIMEOUT, code::REQUEST_TIMEOUT, message)
+    }
+
     /// 404 `not_found`.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::failed(StatusCode::NOT_FOUND, code::NOT_FOUND, message)

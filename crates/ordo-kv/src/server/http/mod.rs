@@ -5,13 +5,20 @@
 //! error into a response ([`ApiError`] holds the mapping). A request that
 //! fails a check never reaches the node, so a bad request never changes
 //! the store.
+//!
+//! Files: the routes' handlers in `kv.rs`, `cluster.rs`, `ops.rs`,
+//! `health.rs`, their errors in `error.rs`; the connections under them in
+//! `accept.rs` (the accept loop and every timeout and cap on a client),
+//! `connections.rs` (the capped table of open connections),
+//! `request_gate.rs` (in-flight cap, body deadline, the authenticated
+//! user), `tls.rs` (HTTPS, reloaded on SIGHUP) and `cert_name.rs` (the
+//! user name in a client certificate).
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
-use axum::serve::ListenerExt;
 use ordo::RaftNode;
 use ordo::storage::LogStore;
 use ordo::transport::tcp::TcpTransport;
@@ -22,13 +29,25 @@ use crate::server::metrics::Metrics;
 use crate::server::settings::Limits;
 use crate::store::KvStore;
 
+mod accept;
+pub mod cert_name;
 mod cluster;
+mod connections;
+pub(crate) use connections::ConnectionTable;
 mod error;
 pub mod health;
 mod kv;
 mod ops;
+mod request_gate;
+pub mod tls;
 
+pub use accept::{
+    ConnectionLimits, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_IN_FLIGHT_REQUESTS,
+};
 pub use error::ApiError;
+pub use request_gate::AuthenticatedUser;
+pub(crate) use request_gate::Holding;
 
 /// What every handler can reach.
 pub struct AppState {
@@ -48,6 +67,26 @@ pub struct AppState {
     pub cluster_id: String,
     /// The node's log store (for its repair point, on `/health`).
     pub log: Arc<dyn LogStore>,
+    /// One backup (`GET /v1/snapshot`) at a time: each holds a copy of the
+    /// store until it is sent.
+    pub backups: BackupSlot,
+}
+
+/// The one backup a node serves at a time (a second one is 429 `busy`).
+#[derive(Debug)]
+pub struct BackupSlot(Arc<tokio::sync::Semaphore>);
+
+impl Default for BackupSlot {
+    fn default() -> Self {
+        BackupSlot(Arc::new(tokio::sync::Semaphore::new(1)))
+    }
+}
+
+impl BackupSlot {
+    /// The slot, if free; it is free again when the permit is dropped.
+    pub(crate) fn try_take(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        Arc::clone(&self.0).try_acquire_owned().ok()
+    }
 }
 
 /// Shared state handle.
@@ -86,27 +125,39 @@ pub fn router(state: SharedState) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `shutdown` turns true.
-pub async fn serve(listener: TcpListener, state: SharedState, mut shutdown: watch::Receiver<bool>) {
-    let app = router(state);
-    let stopped = async move {
-        while !*shutdown.borrow() {
-            if shutdown.changed().await.is_err() {
-                return;
-            }
-        }
+/// How the client port listens: its limits and, optionally, HTTPS.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// Timeouts and caps on client connections.
+    pub limits: ConnectionLimits,
+    /// HTTPS, when given.
+    pub tls: Option<tls::ClientTls>,
+}
+
+/// Serves the API on `listener` with the default limits and no TLS until
+/// `shutdown` turns true.
+pub async fn serve(listener: TcpListener, state: SharedState, shutdown: watch::Receiver<bool>) {
+    serve_with(listener, state, ConnectionLimits::default(), None, shutdown).await;
+}
+
+/// Serves the API on `listener` within `limits`, over HTTPS when `tls` is
+/// given, until `shutdown` turns true; then lets requests in flight finish.
+pub async fn serve_with(
+    listener: TcpListener,
+    state: SharedState,
+    limits: ConnectionLimits,
+    tls: Option<Arc<tls::TlsAcceptors>>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let connections = connections::ConnectionTable::new(limits.max_connections);
+    state
+        .metrics
+        .set_client_connections(Arc::clone(&connections));
+    let listening = accept::Listening {
+        app: router(state),
+        limits,
+        tls,
+        connections,
     };
-    // Without TCP_NODELAY, a response whose head and body go out in two
-    // writes waits for the client's delayed ACK (~40 ms).
-    let listener = listener.tap_io(|stream| {
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY");
-        }
-    });
-    if let Err(error) = axum::serve(listener, app)
-        .with_graceful_shutdown(stopped)
-        .await
-    {
-        tracing::error!(%error, "the HTTP server failed");
-    }
+    accept::accept_loop(listener, listening, shutdown).await;
 }

@@ -1,6 +1,7 @@
 //! Operations: `/v1/status`, `/v1/snapshot`, `/metrics` (and `health.rs`: `/health`).
 
 use axum::Json;
+use axum::body::Body;
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -9,7 +10,7 @@ use ordo::ReadConsistency;
 use crate::api::NodeStatusInfo;
 use crate::server::http::cluster::{node_status, status_info};
 use crate::server::http::kv::{path_and_query, unexpected};
-use crate::server::http::{ApiError, SharedState};
+use crate::server::http::{ApiError, Holding, SharedState};
 use crate::server::metrics::{PageExtras, StoreStats};
 use crate::store::{KvAnswer, KvQuery};
 
@@ -21,11 +22,17 @@ pub(super) async fn status(
     Ok(Json(status_info(&status)))
 }
 
-/// A consistent backup: the whole store as of a linearizable read.
+/// A consistent backup: the whole store as of a linearizable read. One at
+/// a time: the slot is held until the backup has been sent.
 pub(super) async fn snapshot(
     State(state): State<SharedState>,
     OriginalUri(uri): OriginalUri,
 ) -> Result<Response, ApiError> {
+    let Some(slot) = state.backups.try_take() else {
+        return Err(ApiError::busy(
+            "a backup is already being taken or sent by this node; retry when it is done",
+        ));
+    };
     let answer = state
         .node
         .read_with(KvQuery::Backup, ReadConsistency::Linearizable)
@@ -44,7 +51,13 @@ pub(super) async fn snapshot(
             HeaderValue::from_static("attachment; filename=\"ordo.backup\""),
         ),
     ];
-    Ok((headers, bytes).into_response())
+    // In chunks, so the slot is held until the last one is being written,
+    // not merely handed to hyper's buffer whole.
+    let body = Body::new(Holding {
+        inner: Body::new(Chunks(bytes)),
+        _held: slot,
+    });
+    Ok((headers, body).into_response())
 }
 
 pub(super) async fn metrics(
@@ -91,4 +104,35 @@ pub(super) async fn no_method(
     OriginalUri(uri): OriginalUri,
 ) -> ApiError {
     ApiError::method_not_allowed(format!("{} does not take {method}", uri.path()))
+}
+
+/// Bytes sent as a body of `BACKUP_CHUNK_BYTES` frames (slices, no copy).
+struct Chunks(bytes::Bytes);
+
+/// Frame size of a backup body.
+const BACKUP_CHUNK_BYTES: usize = 64 << 10;
+
+impl http_body::Body for Chunks {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        if self.0.is_empty() {
+            return std::task::Poll::Ready(None);
+        }
+        let take = self.0.len().min(BACKUP_CHUNK_BYTES);
+        let chunk = self.0.split_to(take);
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(chunk))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.0.len() as u64)
+    }
 }
