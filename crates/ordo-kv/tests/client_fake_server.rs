@@ -58,6 +58,7 @@ fn error(status: StatusCode, code: &str, revision: Option<u64>) -> Response {
         error: code.to_owned(),
         message: format!("fake {code}"),
         revision,
+        compact_revision: None,
     };
     (status, axum::Json(body)).into_response()
 }

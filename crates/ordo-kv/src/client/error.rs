@@ -151,6 +151,7 @@ mod tests {
                 error: "too_large".to_owned(),
                 message: message.to_owned(),
                 revision: None,
+                compact_revision: None,
             },
         }
     }

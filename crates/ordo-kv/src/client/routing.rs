@@ -558,6 +558,7 @@ pub(crate) fn error_body(status: StatusCode, body: &[u8]) -> ErrorBody {
         error: format!("http_{}", status.as_u16()),
         message,
         revision: None,
+        compact_revision: None,
     }
 }
 

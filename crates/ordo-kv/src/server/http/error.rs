@@ -247,6 +247,7 @@ impl IntoResponse for ApiError {
                     error: code.into(),
                     message,
                     revision,
+                    compact_revision: None,
                 };
                 let mut response = (status, Json(body)).into_response();
                 if let Some(seconds) = retry_after {

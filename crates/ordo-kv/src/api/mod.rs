@@ -10,11 +10,15 @@
 //! | 400    | `bad_request`     | malformed key, query string or JSON body           |
 //! | 404    | `not_found`       | no such key (or route)                             |
 //! | 405    | `bad_request`     | the path does not take this method                 |
+//! | 400    | `future_revision` | a read or compaction at a revision not yet reached |
+//! | 404    | `lease_not_found` | the lease does not exist (expired or revoked)      |
 //! | 409    | `compare_failed`  | `if_revision` did not match; `revision` is current |
+//! | 410    | `compacted`       | the revision asked for was compacted; `compact_revision` says to which |
 //! | 413    | `too_large`       | key or value over the configured limit             |
 //! | 429    | `busy`            | the node sheds load; retry after a pause           |
 //! | 503    | `no_leader`       | no leader known yet, or leadership is moving; retry after `Retry-After` |
 //! | 503    | `unavailable`     | a write's outcome is unknown (timeout, leader change, storage failure): read before retrying; or the node is stopping |
+//! | 507    | `quota_exceeded`  | the store is over `--quota-bytes`: delete or compact; deletes and compaction still work |
 //! | 507    | `insufficient_storage` | the node's disk is full; the write was not proposed |
 //! | 500    | `internal`        | a read failed inside the node, or a command could not be encoded |
 //!
@@ -22,6 +26,10 @@
 //! `Location` at the same path and query on the leader's client address.
 
 use serde::{Deserialize, Serialize};
+
+mod coordination;
+
+pub use coordination::*;
 
 /// Header with the key's last-modified revision, on `GET /v1/kv/{key}`.
 pub const REVISION_HEADER: &str = "x-ordo-revision";
@@ -48,6 +56,14 @@ pub mod code {
     pub const INTERNAL: &str = "internal";
     /// The node's disk is full: a write was refused before it was proposed.
     pub const INSUFFICIENT_STORAGE: &str = "insufficient_storage";
+    /// The store is over its quota: writes are refused until space is back.
+    pub const QUOTA_EXCEEDED: &str = "quota_exceeded";
+    /// The revision asked for was compacted away.
+    pub const COMPACTED: &str = "compacted";
+    /// The revision asked for is ahead of the cluster revision.
+    pub const FUTURE_REVISION: &str = "future_revision";
+    /// The lease does not exist (never granted, expired or revoked).
+    pub const LEASE_NOT_FOUND: &str = "lease_not_found";
 }
 
 /// Every error response's body.
@@ -61,6 +77,9 @@ pub struct ErrorBody {
     /// On `compare_failed`: the key's current revision (0: absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<u64>,
+    /// On `compacted`: the compacted revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compact_revision: Option<u64>,
 }
 
 /// `PUT /v1/kv/{key}` → 200.
