@@ -24,7 +24,9 @@ use anyhow::{Context, bail, ensure};
 use crate::server::cluster_id;
 use crate::server::data_dir::RESTORE_FILE;
 use crate::server::node::RunningNode;
-use crate::server::settings::{Bootstrap, DEFAULT_CLUSTER, Limits, NodeSettings, Timing};
+use crate::server::settings::{
+    AutoCompaction, Bootstrap, DEFAULT_CLUSTER, Limits, NodeSettings, Timing,
+};
 use crate::server::{init_logging, shutdown_signal, stopped};
 
 /// How long `ordo dev` waits for the first leader.
@@ -96,6 +98,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<ExitCode> {
             bootstrap: Bootstrap::Initial(members.clone()),
             limits: Limits::default(),
             snapshot_threshold: 10_000,
+            auto_compaction: AutoCompaction::Off,
         };
         match RunningNode::start(settings).await {
             Ok(node) => nodes.push(node),

@@ -15,10 +15,19 @@ use anyhow::{Context, anyhow, bail, ensure};
 use ordo::NodeId;
 use serde::Deserialize;
 
+pub use crate::server::auto_compaction::AutoCompaction;
+
 /// Default largest key, in bytes.
 pub const DEFAULT_MAX_KEY_BYTES: usize = 4 << 10;
 /// Default largest value, in bytes.
 pub const DEFAULT_MAX_VALUE_BYTES: usize = 1 << 20;
+/// Default most operations in one transaction (compares and the
+/// operations of every branch, nested ones included).
+pub const DEFAULT_MAX_TXN_OPS: usize = 128;
+/// Default most key and value bytes in one list answer.
+pub const DEFAULT_MAX_LIST_BYTES: u64 = 4 << 20;
+/// Default storage quota over the retained bytes (history included).
+pub const DEFAULT_QUOTA_BYTES: u64 = 4 << 30;
 /// Default cluster name (for people; the handshake checks the cluster's id).
 pub const DEFAULT_CLUSTER: &str = "ordo";
 /// Default shortest election timeout, in milliseconds.
@@ -96,6 +105,20 @@ pub struct ServeArgs {
     /// Snapshot the store after this many writes (0: never automatically).
     #[arg(long, value_name = "ENTRIES")]
     pub snapshot_threshold: Option<u64>,
+    /// Most compares and operations in one transaction, nested ones included (default 128).
+    #[arg(long, value_name = "OPS")]
+    pub max_txn_ops: Option<usize>,
+    /// Most key and value bytes in one list answer (default 4 MiB).
+    #[arg(long, value_name = "BYTES")]
+    pub max_list_bytes: Option<u64>,
+    /// Refuse writes once the store keeps more key and value bytes, history
+    /// included (default 4 GiB; 0: no quota).
+    #[arg(long, value_name = "BYTES")]
+    pub quota_bytes: Option<u64>,
+    /// The leader compacts the history by itself: a number keeps that many
+    /// revisions (1000), a period keeps that long (1h, 30m); 0: never (default).
+    #[arg(long, value_name = "REVISIONS|PERIOD")]
+    pub auto_compaction_retention: Option<String>,
 }
 
 /// How a node becomes part of its cluster, the first time it starts.
@@ -119,6 +142,13 @@ pub struct Limits {
     pub max_key_bytes: usize,
     /// Largest value, in bytes.
     pub max_value_bytes: usize,
+    /// Most compares and operations in one transaction, nested ones included.
+    pub max_txn_ops: usize,
+    /// Most key and value bytes in one list answer (at least one key is
+    /// always answered).
+    pub max_list_bytes: u64,
+    /// The storage quota over the retained bytes; 0: none.
+    pub quota_bytes: u64,
 }
 
 impl Default for Limits {
@@ -126,6 +156,9 @@ impl Default for Limits {
         Limits {
             max_key_bytes: DEFAULT_MAX_KEY_BYTES,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+            max_txn_ops: DEFAULT_MAX_TXN_OPS,
+            max_list_bytes: DEFAULT_MAX_LIST_BYTES,
+            quota_bytes: DEFAULT_QUOTA_BYTES,
         }
     }
 }
@@ -182,6 +215,8 @@ pub struct NodeSettings {
     pub limits: Limits,
     /// Automatic snapshot threshold.
     pub snapshot_threshold: u64,
+    /// How the leader compacts the history by itself.
+    pub auto_compaction: AutoCompaction,
 }
 
 impl ServeArgs {
@@ -223,6 +258,12 @@ impl ServeArgs {
             max_key_bytes: self.max_key_bytes.or(file.max_key_bytes),
             max_value_bytes: self.max_value_bytes.or(file.max_value_bytes),
             snapshot_threshold: self.snapshot_threshold.or(file.snapshot_threshold),
+            max_txn_ops: self.max_txn_ops.or(file.max_txn_ops),
+            max_list_bytes: self.max_list_bytes.or(file.max_list_bytes),
+            quota_bytes: self.quota_bytes.or(file.quota_bytes),
+            auto_compaction_retention: self
+                .auto_compaction_retention
+                .or(file.auto_compaction_retention),
         }
     }
 
@@ -294,6 +335,18 @@ impl ServeArgs {
         let limits = Limits {
             max_key_bytes: self.max_key_bytes.unwrap_or(DEFAULT_MAX_KEY_BYTES),
             max_value_bytes: self.max_value_bytes.unwrap_or(DEFAULT_MAX_VALUE_BYTES),
+            max_txn_ops: self.max_txn_ops.unwrap_or(DEFAULT_MAX_TXN_OPS),
+            max_list_bytes: self.max_list_bytes.unwrap_or(DEFAULT_MAX_LIST_BYTES),
+            quota_bytes: self.quota_bytes.unwrap_or(DEFAULT_QUOTA_BYTES),
+        };
+        ensure!(limits.max_txn_ops >= 1, "--max-txn-ops must be at least 1");
+        ensure!(
+            limits.max_list_bytes >= 1,
+            "--max-list-bytes must be at least 1"
+        );
+        let auto_compaction = match &self.auto_compaction_retention {
+            Some(text) => AutoCompaction::parse(text).map_err(|error| anyhow!(error))?,
+            None => AutoCompaction::Off,
         };
         ensure!(
             (1..=crate::store::MAX_KEY_BYTES as usize).contains(&limits.max_key_bytes),
@@ -319,6 +372,7 @@ impl ServeArgs {
             bootstrap,
             limits,
             snapshot_threshold: self.snapshot_threshold.unwrap_or(10_000),
+            auto_compaction,
         })
     }
 }
