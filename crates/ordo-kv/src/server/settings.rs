@@ -527,7 +527,30 @@ mod tests {
         let settings = args(1).resolve().unwrap();
         assert_eq!(settings.cluster, "ordo");
         assert_eq!(settings.limits, Limits::default());
+        assert_eq!(settings.limits.quota_bytes, 4 << 30);
+        assert_eq!(settings.limits.max_txn_ops, 128);
+        assert_eq!(settings.auto_compaction, AutoCompaction::Off);
         assert!(matches!(settings.bootstrap, Bootstrap::Initial(ref m) if m.len() == 2));
+    }
+
+    #[test]
+    fn coordination_flags_resolve() {
+        let settings = ServeArgs {
+            quota_bytes: Some(0),
+            max_txn_ops: Some(16),
+            max_list_bytes: Some(1024),
+            auto_compaction_retention: Some("30m".into()),
+            ..args(1)
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(settings.limits.quota_bytes, 0);
+        assert_eq!(settings.limits.max_txn_ops, 16);
+        assert_eq!(settings.limits.max_list_bytes, 1024);
+        assert_eq!(
+            settings.auto_compaction,
+            AutoCompaction::Periodic(Duration::from_secs(1800))
+        );
     }
 
     #[test]
@@ -611,6 +634,27 @@ mod tests {
                     ..args(1)
                 },
                 "--advertise-client",
+            ),
+            (
+                ServeArgs {
+                    auto_compaction_retention: Some("soon".into()),
+                    ..args(1)
+                },
+                "--auto-compaction-retention",
+            ),
+            (
+                ServeArgs {
+                    max_txn_ops: Some(0),
+                    ..args(1)
+                },
+                "--max-txn-ops",
+            ),
+            (
+                ServeArgs {
+                    max_list_bytes: Some(0),
+                    ..args(1)
+                },
+                "--max-list-bytes",
             ),
         ];
         for (args, expected) in cases {
