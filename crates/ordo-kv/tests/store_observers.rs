@@ -49,7 +49,11 @@ fn every_observer_hears_every_change_and_the_counters_after_each_batch_and_resto
     run(&mut store, put("a", "12345"));
     run(&mut store, put("a", "1"));
     run(&mut store, KvCommand::Compact { revision: 2 });
-    assert_eq!(*first.0.lock().unwrap(), [1, 2], "the first observer is kept");
+    assert_eq!(
+        *first.0.lock().unwrap(),
+        [1, 2],
+        "the first observer is kept"
+    );
     assert_eq!(*second.revisions.lock().unwrap(), [1, 2]);
     let stats = second.stats.lock().unwrap().clone();
     assert_eq!(stats.len(), 3, "once per applied batch");
