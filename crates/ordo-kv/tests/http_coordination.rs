@@ -499,23 +499,42 @@ async fn transactions_pick_a_branch_and_write_at_one_revision() {
     assert_eq!(old.headers()["x-ordo-cluster-revision"], "2");
     assert_eq!(old.text().await.unwrap(), "worker-1");
 
+    // A value at the limit fits a txn even spelled in base64; one byte more is 413.
+    for (len, expected) in [
+        (1 << 20, StatusCode::OK),
+        ((1 << 20) + 1, StatusCode::PAYLOAD_TOO_LARGE),
+    ] {
+        use base64::Engine as _;
+        let value = base64::engine::general_purpose::STANDARD.encode(vec![0xffu8; len]);
+        let put = json!({"put": {"key": "big", "value": value, "encoding": "base64"}});
+        let (code, body) = txn(&url, json!({"success": [put]})).await;
+        assert_eq!(code, expected, "{len} bytes: {body}");
+    }
+    let revision = status(&url).await.revision.unwrap();
+
     // Conditional delete, prefix delete.
     let (code, body) = send(
         Method::DELETE,
-        &format!("{url}/v1/kv/jobs/7?if_revision=3"),
+        &format!("{url}/v1/kv/jobs/7?if_revision={}", revision - 1),
         None,
     )
     .await;
     assert_eq!(
         (code, &body),
-        (StatusCode::OK, &json!({"deleted": true, "revision": 4}))
+        (
+            StatusCode::OK,
+            &json!({"deleted": true, "revision": revision + 1})
+        )
     );
     put(&url, "tmp/a", "1").await;
     put(&url, "tmp/b", "2").await;
     let (code, body) = send(Method::DELETE, &format!("{url}/v1/kv?prefix=tmp/"), None).await;
     assert_eq!(
         (code, &body),
-        (StatusCode::OK, &json!({"deleted": 2, "revision": 7}))
+        (
+            StatusCode::OK,
+            &json!({"deleted": 2, "revision": revision + 4})
+        )
     );
     node.stop().await;
 }

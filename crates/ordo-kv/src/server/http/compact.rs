@@ -32,7 +32,7 @@ pub(super) async fn compact(
             }))
         }
         KvResponse::Refused(error) => {
-            state.metrics.proposal(ProposalOutcome::Failed);
+            state.metrics.proposal(ProposalOutcome::Applied);
             Err(refusal::from_store(error))
         }
         _ => Err(unexpected("a compaction")),

@@ -52,7 +52,8 @@ pub(super) async fn run(
             Ok(response)
         }
         KvResponse::Refused(error) => {
-            state.metrics.proposal(ProposalOutcome::Failed);
+            // Committed and applied, as a refusal every node made alike.
+            state.metrics.proposal(ProposalOutcome::Applied);
             Err(refusal::from_store(error))
         }
         _ => Err(unexpected("a txn")),
