@@ -718,6 +718,47 @@ async fn the_leader_compacts_by_itself_keeping_the_retention() {
     node.stop().await;
 }
 
+/// With a period (`--auto-compaction-retention 1s`), the leader compacts to
+/// the revision it noted one period ago.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_periodic_mode_compacts_what_is_a_period_old() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_one(dir.path(), |settings| {
+        settings.auto_compaction = AutoCompaction::Periodic(Duration::from_secs(1));
+    })
+    .await;
+    let url = node.client_url.clone();
+    for index in 0..3 {
+        put(&url, "periodic", &index.to_string()).await;
+    }
+    let noted = tokio::time::Instant::now();
+    eventually(
+        "periodic compaction",
+        PATIENCE,
+        Duration::from_millis(50),
+        || async {
+            match status(&url).await.compact_revision {
+                Some(3) => Ok(()),
+                other => Err(format!("compact revision {other:?}")),
+            }
+        },
+    )
+    .await;
+    assert!(
+        noted.elapsed() >= Duration::from_millis(800),
+        "compacted before the period passed: {:?}",
+        noted.elapsed()
+    );
+    let (code, body) = send(
+        Method::GET,
+        &format!("{url}/v1/kv/periodic?revision=2"),
+        None,
+    )
+    .await;
+    assert_eq!(code, StatusCode::GONE, "{body}");
+    node.stop().await;
+}
+
 /// A txn sent to a follower is redirected to the leader, and applied once
 /// when the client follows the redirect with its body.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
