@@ -1,9 +1,10 @@
-//! `/v1/kv` writes: put, delete and prefix delete (reads: `kv_read.rs`).
+//! `/v1/kv` writes: put and delete (reads: `kv_read.rs`), and the helpers
+//! every handler shares.
 //!
 //! A plain put or delete is the original one-key command (old logs and old
 //! clients see no change). A put with `lease=` or `prev_kv=true`, a delete
-//! with `if_revision=`, and a prefix delete are one-operation transactions,
-//! so they follow etcd's rules exactly and take one revision.
+//! with `if_revision=`, and a prefix delete are one-operation transactions
+//! (`kv_txn.rs`), so they follow etcd's rules exactly.
 
 use std::time::Instant;
 
@@ -15,15 +16,11 @@ use axum::http::StatusCode;
 use ordo::ReadConsistency;
 use serde::Deserialize;
 
-use crate::api::{DeleteRangeResponse, DeleteResponse, PutResponse};
+use crate::api::{DeleteResponse, PutResponse};
 use crate::server::http::refusal::check_quota;
-use crate::server::http::txn_json::key_value_json;
-use crate::server::http::{ApiError, SharedState, txn};
+use crate::server::http::{ApiError, SharedState, kv_txn};
 use crate::server::metrics::ProposalOutcome;
-use crate::store::{
-    Compare, CompareResult, CompareTarget, DeleteRangeRequest, KeyRange, KvCommand, KvResponse,
-    PutRequest, RangeRequest, RequestOp, ResponseOp, TxnRequest, TxnResponse,
-};
+use crate::store::{KvCommand, KvResponse};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,12 +35,6 @@ pub(super) struct PutParams {
 #[serde(deny_unknown_fields)]
 pub(super) struct DeleteParams {
     if_revision: Option<u64>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct DeletePrefixParams {
-    prefix: Option<String>,
 }
 
 pub(super) async fn put(
@@ -66,7 +57,12 @@ pub(super) async fn put(
     let answer = if params.lease.is_none() && !params.prev_kv {
         plain_put(&state, key, value, params.if_revision, path_and_query(&uri)).await?
     } else {
-        txn_put(&state, key, value, &params, path_and_query(&uri)).await?
+        let put = kv_txn::LeasedPut {
+            lease: params.lease.unwrap_or(0),
+            prev_kv: params.prev_kv,
+            if_revision: params.if_revision,
+        };
+        kv_txn::put(&state, key, value, put, path_and_query(&uri)).await?
     };
     state.metrics.proposal_seconds.observe(started.elapsed());
     Ok(Json(answer))
@@ -100,37 +96,6 @@ async fn plain_put(
     }
 }
 
-async fn txn_put(
-    state: &SharedState,
-    key: Bytes,
-    value: Bytes,
-    params: &PutParams,
-    path_and_query: &str,
-) -> Result<PutResponse, ApiError> {
-    let put = RequestOp::Put(PutRequest {
-        key: key.clone(),
-        value,
-        lease: params.lease.unwrap_or(0),
-        prev_kv: params.prev_kv,
-        ..PutRequest::default()
-    });
-    let response = txn::run(
-        state,
-        if_revision_txn(&key, params.if_revision, put),
-        path_and_query,
-    )
-    .await?;
-    let revision = response.revision;
-    let mut answers = succeeded_or_conflict(response)?;
-    match answers.pop() {
-        Some(ResponseOp::Put { prev_kv }) => Ok(PutResponse {
-            revision,
-            prev: prev_kv.map(|kv| key_value_json(kv, false)),
-        }),
-        _ => Err(unexpected("a put")),
-    }
-}
-
 pub(super) async fn delete(
     State(state): State<SharedState>,
     OriginalUri(uri): OriginalUri,
@@ -149,100 +114,10 @@ pub(super) async fn delete(
             }
             _ => return Err(unexpected("a delete")),
         },
-        Some(expected) => {
-            let delete = RequestOp::DeleteRange(DeleteRangeRequest {
-                key: key.clone(),
-                ..DeleteRangeRequest::default()
-            });
-            let request = if_revision_txn(&key, Some(expected), delete);
-            let response = txn::run(&state, request, path_and_query).await?;
-            let revision = response.revision;
-            match succeeded_or_conflict(response)?.pop() {
-                Some(ResponseOp::DeleteRange { deleted, .. }) => DeleteResponse {
-                    deleted: deleted > 0,
-                    revision,
-                },
-                _ => return Err(unexpected("a delete")),
-            }
-        }
+        Some(expected) => kv_txn::delete_if(&state, key, expected, path_and_query).await?,
     };
     state.metrics.proposal_seconds.observe(started.elapsed());
     Ok(Json(answer))
-}
-
-/// `DELETE /v1/kv?prefix=P`: every key starting with `P`, at one revision.
-/// An empty or missing prefix is refused: deleting everything by accident
-/// must not be one request away.
-pub(super) async fn delete_prefix(
-    State(state): State<SharedState>,
-    OriginalUri(uri): OriginalUri,
-    params: Result<Query<DeletePrefixParams>, QueryRejection>,
-) -> Result<Json<DeleteRangeResponse>, ApiError> {
-    let Query(params) = params.map_err(|error| ApiError::bad_request(error.body_text()))?;
-    let prefix = params.prefix.unwrap_or_default();
-    if prefix.is_empty() {
-        return Err(ApiError::bad_request(
-            "give a non-empty prefix (DELETE /v1/kv?prefix=P)",
-        ));
-    }
-    if prefix.len() > state.limits.max_key_bytes {
-        return Err(ApiError::too_large(
-            "the prefix is longer than the longest key",
-        ));
-    }
-    let range = KeyRange::prefix(Bytes::from(prefix));
-    let request = TxnRequest {
-        success: vec![RequestOp::DeleteRange(DeleteRangeRequest {
-            key: range.key,
-            range_end: range.range_end,
-            prev_kv: false,
-        })],
-        ..TxnRequest::default()
-    };
-    let response = txn::run(&state, request, path_and_query(&uri)).await?;
-    match response.responses.first() {
-        Some(ResponseOp::DeleteRange { deleted, .. }) => Ok(Json(DeleteRangeResponse {
-            deleted: *deleted,
-            revision: response.revision,
-        })),
-        _ => Err(unexpected("a prefix delete")),
-    }
-}
-
-/// A txn running `op` on `key`, if its `mod_revision` is `if_revision`
-/// (when given; 0: absent). Otherwise it reads the key, for the 409.
-fn if_revision_txn(key: &Bytes, if_revision: Option<u64>, op: RequestOp) -> TxnRequest {
-    let Some(expected) = if_revision else {
-        return TxnRequest {
-            success: vec![op],
-            ..TxnRequest::default()
-        };
-    };
-    TxnRequest {
-        compare: vec![Compare {
-            target: CompareTarget::ModRevision(expected),
-            result: CompareResult::Equal,
-            key: key.clone(),
-            range_end: Bytes::new(),
-        }],
-        success: vec![op],
-        failure: vec![RequestOp::Range(RangeRequest::new(KeyRange::single(
-            key.clone(),
-        )))],
-    }
-}
-
-/// The answers of a txn built by [`if_revision_txn`]; 409 `compare_failed`
-/// with the key's revision if its compare failed.
-fn succeeded_or_conflict(response: TxnResponse) -> Result<Vec<ResponseOp>, ApiError> {
-    if response.succeeded {
-        return Ok(response.responses);
-    }
-    let current = match response.responses.first() {
-        Some(ResponseOp::Range(range)) => range.kvs.first().map_or(0, |kv| kv.mod_revision),
-        _ => return Err(unexpected("a conditional write")),
-    };
-    Err(ApiError::compare_failed(current))
 }
 
 pub(super) async fn propose(

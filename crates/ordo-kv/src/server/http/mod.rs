@@ -29,6 +29,7 @@ mod error;
 pub mod health;
 mod kv;
 mod kv_read;
+mod kv_txn;
 mod ops;
 mod refusal;
 mod txn;
@@ -76,7 +77,7 @@ pub fn router(state: SharedState) -> Router {
         .saturating_mul(2)
         .saturating_add(TXN_BODY_EXTRA_BYTES);
     Router::new()
-        .route("/v1/kv", get(kv_read::list).delete(kv::delete_prefix))
+        .route("/v1/kv", get(kv_read::list).delete(kv_txn::delete_prefix))
         .route(
             "/v1/kv/{*key}",
             put(kv::put).get(kv_read::get).delete(kv::delete),

@@ -66,3 +66,64 @@ pub(crate) fn check_quota(state: &SharedState) -> Result<(), ApiError> {
         revision: None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answered(error: KvError) -> (StatusCode, &'static str, Option<u64>) {
+        match from_store(error) {
+            ApiError::Compacted {
+                compact_revision, ..
+            } => (StatusCode::GONE, code::COMPACTED, Some(compact_revision)),
+            ApiError::Failed { status, code, .. } => (status, code, None),
+            ApiError::Redirect { .. } => panic!("a refusal is never a redirect"),
+        }
+    }
+
+    /// Each refusal the store can make, with the status and code the API
+    /// documents.
+    #[test]
+    fn every_store_refusal_has_its_documented_answer() {
+        let cases = [
+            (
+                KvError::Compacted {
+                    revision: 2,
+                    compact_revision: 5,
+                },
+                (StatusCode::GONE, code::COMPACTED, Some(5)),
+            ),
+            (
+                KvError::FutureRevision {
+                    revision: 9,
+                    current_revision: 5,
+                },
+                (StatusCode::BAD_REQUEST, code::FUTURE_REVISION, None),
+            ),
+            (
+                KvError::LeaseNotFound { id: 7 },
+                (StatusCode::NOT_FOUND, code::LEASE_NOT_FOUND, None),
+            ),
+            (
+                KvError::DuplicateKey { key: "k".into() },
+                (StatusCode::BAD_REQUEST, code::BAD_REQUEST, None),
+            ),
+            (
+                KvError::KeyNotFound { key: "k".into() },
+                (StatusCode::BAD_REQUEST, code::BAD_REQUEST, None),
+            ),
+            (
+                KvError::ValueTooLong { len: 9 },
+                (StatusCode::PAYLOAD_TOO_LARGE, code::TOO_LARGE, None),
+            ),
+            (
+                KvError::RevisionsExhausted,
+                (StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL, None),
+            ),
+        ];
+        for (error, expected) in cases {
+            let text = error.to_string();
+            assert_eq!(answered(error), expected, "{text}");
+        }
+    }
+}
