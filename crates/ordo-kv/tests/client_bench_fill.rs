@@ -43,7 +43,11 @@ async fn put_key(
     let mut writes = node.writes.lock().unwrap();
     *writes.entry(key).or_default() += 1;
     let revision = writes.values().map(|&count| u64::from(count)).sum();
-    axum::Json(PutResponse { revision }).into_response()
+    axum::Json(PutResponse {
+        revision,
+        prev: None,
+    })
+    .into_response()
 }
 
 #[tokio::test]

@@ -212,6 +212,11 @@ async fn leader_list(
                     value: text.to_owned(),
                     revision: *revision,
                     encoding: None,
+                    // An older server: no multi-version fields.
+                    create_revision: None,
+                    mod_revision: None,
+                    version: None,
+                    lease: None,
                 },
                 Err(_) => {
                     use base64::Engine as _;
@@ -220,13 +225,23 @@ async fn leader_list(
                         value: base64::engine::general_purpose::STANDARD.encode(value),
                         revision: *revision,
                         encoding: Some("base64".to_owned()),
+                        create_revision: None,
+                        mod_revision: None,
+                        version: None,
+                        lease: None,
                     }
                 }
             },
         )
         .collect();
     let more = matching.len() > limit;
-    axum::Json(ListResponse { items, more }).into_response()
+    axum::Json(ListResponse {
+        items,
+        more,
+        revision: None,
+        count: None,
+    })
+    .into_response()
 }
 
 async fn leader_cluster(State(leader): Shared) -> Response {

@@ -167,6 +167,7 @@ async fn start_with_repair_point(repair: Index) -> Fixture {
         cluster_id: "0123456789abcdef0123456789abcdef".into(),
         log: log_handle,
         backups: http::BackupSlot::default(),
+        store: Arc::new(ordo_kv::server::store_gauge::StoreGauge::new(0)),
     });
     let (shutdown, signal) = watch::channel(false);
     tokio::spawn(http::serve(listener, state, signal));

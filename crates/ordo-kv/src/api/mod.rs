@@ -35,6 +35,12 @@ pub use coordination::*;
 pub const REVISION_HEADER: &str = "x-ordo-revision";
 /// Header with the cluster revision the read saw, on `GET /v1/kv/{key}`.
 pub const CLUSTER_REVISION_HEADER: &str = "x-ordo-cluster-revision";
+/// Header with the key's creating revision, on `GET /v1/kv/{key}`.
+pub const CREATE_REVISION_HEADER: &str = "x-ordo-create-revision";
+/// Header with the key's version (writes since creation), on `GET /v1/kv/{key}`.
+pub const VERSION_HEADER: &str = "x-ordo-version";
+/// Header with the key's lease, on `GET /v1/kv/{key}` (only when attached).
+pub const LEASE_HEADER: &str = "x-ordo-lease";
 
 /// Error codes (the `error` field of [`ErrorBody`]).
 pub mod code {
@@ -89,6 +95,9 @@ pub struct ErrorBody {
 pub struct PutResponse {
     /// The cluster revision of this write (also the key's new revision).
     pub revision: u64,
+    /// With `prev_kv=true`: the key before the put, if it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev: Option<KeyValueJson>,
 }
 
 /// `DELETE /v1/kv/{key}` → 200.
@@ -112,6 +121,18 @@ pub struct ListItem {
     /// `Some("base64")` when `value` is base64.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encoding: Option<String>,
+    /// The revision that created the key (absent from older servers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_revision: Option<u64>,
+    /// The key's last-modified revision (the same as `revision`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mod_revision: Option<u64>,
+    /// Writes since the key was created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    /// The lease the key is attached to (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<i64>,
 }
 
 /// `GET /v1/kv?prefix=P&limit=N` → 200.
@@ -119,8 +140,34 @@ pub struct ListItem {
 pub struct ListResponse {
     /// Keys in order, at most `limit`.
     pub items: Vec<ListItem>,
-    /// More keys with the prefix follow the last one.
+    /// More keys with the prefix follow the last one (cut by `limit` or by
+    /// the server's byte cap).
     pub more: bool,
+    /// The cluster revision read at: pass it back as `revision=` with
+    /// `start_after=` the last key to read the next page of the same state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<u64>,
+    /// Keys in the range read (after `start_after`), regardless of `limit`;
+    /// with `count_only=true`, the only answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+}
+
+/// `GET /v1/status` → 200: the node's own view and the store's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusResponse {
+    /// The node's view (the fields of [`NodeStatusInfo`], at the top level).
+    #[serde(flatten)]
+    pub node: NodeStatusInfo,
+    /// The cluster revision this node has applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<u64>,
+    /// The compact revision this node has applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compact_revision: Option<u64>,
+    /// Alarms raised now (`quota_exceeded`); empty when all is well.
+    #[serde(default)]
+    pub alarms: Vec<String>,
 }
 
 /// `POST /v1/cluster/members` body.

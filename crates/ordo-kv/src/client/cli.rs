@@ -27,8 +27,8 @@ use super::endpoint::DEFAULT_ENDPOINTS;
 use super::failover::{self, FailoverArgs};
 use super::output::{escape_field, render_table};
 use super::{
-    Client, ClientConfig, ClientError, ClientTlsFiles, Consistency, Endpoint, PutOptions, PutOutcome,
-    parse_duration, parse_endpoints, status,
+    Client, ClientConfig, ClientError, ClientTlsFiles, Consistency, Endpoint, PutOptions,
+    PutOutcome, parse_duration, parse_endpoints, status,
 };
 use crate::api::AddMemberRequest;
 

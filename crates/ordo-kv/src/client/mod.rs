@@ -54,9 +54,9 @@ pub mod recipes;
 mod routing;
 mod sse;
 mod status;
+mod tls;
 mod txn;
 mod watch;
-mod tls;
 
 pub use bench::{BenchConfig, MAX_BENCH_CLIENTS, MAX_BENCH_VALUE_BYTES, run as run_bench};
 pub use bench_fill::{FillConfig, FillSummary, fill};
@@ -86,6 +86,6 @@ pub use kv_types::{
 pub use outcome::{Consistency, ListEntry, ListPage, PutOutcome, Versioned};
 pub use routing::Client;
 pub use status::{ClusterStatus, StatusRow, gather as gather_status, render as render_status};
+pub use tls::ClientTlsFiles;
 pub use txn::{Cmp, Op, Txn, one_key, prefix_keys};
 pub use watch::{WATCH_BUFFER_ITEMS, WatchItem, WatchKeys, WatchOptions, WatchStream};
-pub use tls::ClientTlsFiles;

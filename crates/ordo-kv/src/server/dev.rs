@@ -24,7 +24,9 @@ use anyhow::{Context, bail, ensure};
 use crate::server::cluster_id;
 use crate::server::data_dir::RESTORE_FILE;
 use crate::server::node::RunningNode;
-use crate::server::settings::{Bootstrap, DEFAULT_CLUSTER, Limits, NodeSettings, Timing};
+use crate::server::settings::{
+    AutoCompaction, Bootstrap, DEFAULT_CLUSTER, Limits, NodeSettings, Timing,
+};
 use crate::server::{init_logging, shutdown_signal, stopped};
 
 /// How long `ordo dev` waits for the first leader.
@@ -98,6 +100,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<ExitCode> {
             snapshot_threshold: 10_000,
             peer_tls: None,
             http: crate::server::http::HttpSettings::default(),
+            auto_compaction: AutoCompaction::Off,
         };
         match RunningNode::start(settings).await {
             Ok(node) => nodes.push(node),

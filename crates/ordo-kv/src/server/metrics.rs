@@ -120,12 +120,12 @@ pub struct PageExtras {
 /// What the state machine reports, for the page.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct StoreStats {
-    /// Keys stored.
-    pub keys: u64,
-    /// Key and value bytes stored.
-    pub bytes: u64,
-    /// The cluster revision.
-    pub cluster_revision: u64,
+    /// The store's counters.
+    pub counters: crate::store::KvStats,
+    /// `--quota-bytes` (0: none).
+    pub quota_bytes: u64,
+    /// Whether the quota alarm is raised.
+    pub quota_alarm: bool,
 }
 
 impl Metrics {
@@ -358,19 +358,54 @@ impl Metrics {
             }
         }
         if let Some(store) = store {
-            gauge(&mut out, "ordo_keys", "Keys stored.", store.keys);
-            gauge(
-                &mut out,
-                "ordo_store_bytes",
-                "Key and value bytes stored.",
-                store.bytes,
-            );
-            gauge(
-                &mut out,
-                "ordo_cluster_revision",
-                "The cluster revision this node has applied.",
-                store.cluster_revision,
-            );
+            let counters = store.counters;
+            let gauges = [
+                ("ordo_keys", "Keys stored (live).", counters.keys),
+                ("ordo_store_keys", "Keys stored (live).", counters.keys),
+                (
+                    "ordo_store_history_versions",
+                    "Versions retained, live or not (history and tombstones included).",
+                    counters.versions,
+                ),
+                (
+                    "ordo_store_bytes",
+                    "Key and value bytes retained, history included (what the quota counts).",
+                    counters.bytes,
+                ),
+                (
+                    "ordo_store_live_bytes",
+                    "Key and value bytes of the live keys.",
+                    counters.live_bytes,
+                ),
+                (
+                    "ordo_store_quota_bytes",
+                    "The storage quota (--quota-bytes; 0: none).",
+                    store.quota_bytes,
+                ),
+                (
+                    "ordo_quota_alarm",
+                    "1 while the store is over its quota (writes are refused).",
+                    u64::from(store.quota_alarm),
+                ),
+                (
+                    "ordo_leases",
+                    "Leases granted and not yet revoked.",
+                    counters.leases,
+                ),
+                (
+                    "ordo_cluster_revision",
+                    "The cluster revision this node has applied.",
+                    counters.cluster_revision,
+                ),
+                (
+                    "ordo_compact_revision",
+                    "The compact revision this node has applied (0: never compacted).",
+                    counters.compact_revision,
+                ),
+            ];
+            for (name, help, value) in gauges {
+                gauge(&mut out, name, help, value);
+            }
         }
         out
     }

@@ -22,6 +22,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
+pub mod auto_compaction;
 pub mod client_port;
 pub mod cluster_id;
 pub mod data_dir;
@@ -38,6 +39,7 @@ mod peers;
 mod repair;
 pub mod seed;
 pub mod settings;
+pub mod store_gauge;
 pub mod timed_store;
 
 pub use dev::{DevArgs, dev};

@@ -39,8 +39,9 @@ use crate::server::member_address::MemberAddress;
 use crate::server::metrics::Metrics;
 use crate::server::peer_tls;
 use crate::server::settings::{Bootstrap, NodeSettings};
+use crate::server::store_gauge::StoreGauge;
 use crate::server::timed_store::TimedLogStore;
-use crate::server::{node_events, peers, seed};
+use crate::server::{auto_compaction, node_events, peers, seed};
 use crate::store::KvStore;
 
 /// How long a joining node keeps asking to be added.
@@ -173,7 +174,10 @@ impl RunningNode {
 
         let config = raft_config(&settings, &identity, &own);
         let log_handle: Arc<dyn ordo::storage::LogStore> = log.clone();
-        let node = RaftNode::builder(config, KvStore::default(), log, transport.clone())
+        let gauge = Arc::new(StoreGauge::new(settings.limits.quota_bytes));
+        // `new`, not `default`: it starts lease ids at 1 (0 means "no lease").
+        let store = KvStore::new().with_observer(gauge.clone());
+        let node = RaftNode::builder(config, store, log, transport.clone())
             .snapshot_store(snapshots)
             .build()?;
         let events = node.events();
@@ -189,6 +193,12 @@ impl RunningNode {
             tokio::spawn(node_events::count_events(
                 events,
                 Arc::clone(&metrics),
+                shutdown_signal.clone(),
+            )),
+            tokio::spawn(auto_compaction::run(
+                node.clone(),
+                Arc::clone(&gauge),
+                settings.auto_compaction,
                 shutdown_signal.clone(),
             )),
         ];
@@ -208,6 +218,7 @@ impl RunningNode {
             cluster_id: identity.cluster_id().to_owned(),
             log: log_handle,
             backups: http::BackupSlot::default(),
+            store: gauge,
         });
         if let Some(tls) = &tls {
             background.push(tokio::spawn(

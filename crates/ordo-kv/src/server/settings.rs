@@ -16,6 +16,7 @@ use ordo::NodeId;
 use ordo::transport::tls::PeerTlsFiles;
 use serde::Deserialize;
 
+pub use crate::server::auto_compaction::AutoCompaction;
 use crate::server::client_port::http_settings;
 use crate::server::http::HttpSettings;
 
@@ -23,6 +24,13 @@ use crate::server::http::HttpSettings;
 pub const DEFAULT_MAX_KEY_BYTES: usize = 4 << 10;
 /// Default largest value, in bytes.
 pub const DEFAULT_MAX_VALUE_BYTES: usize = 1 << 20;
+/// Default most operations in one transaction (compares and the
+/// operations of every branch, nested ones included).
+pub const DEFAULT_MAX_TXN_OPS: usize = 128;
+/// Default most key and value bytes in one list answer.
+pub const DEFAULT_MAX_LIST_BYTES: u64 = 4 << 20;
+/// Default storage quota over the retained bytes (history included).
+pub const DEFAULT_QUOTA_BYTES: u64 = 4 << 30;
 /// Default cluster name (for people; the handshake checks the cluster's id).
 pub const DEFAULT_CLUSTER: &str = "ordo";
 /// Default shortest election timeout, in milliseconds.
@@ -148,6 +156,20 @@ pub struct ServeArgs {
     /// Most requests handled at once (default 1024; then 429 busy).
     #[arg(long, value_name = "N")]
     pub max_in_flight_requests: Option<usize>,
+    /// Most compares and operations in one transaction, nested ones included (default 128).
+    #[arg(long, value_name = "OPS")]
+    pub max_txn_ops: Option<usize>,
+    /// Most key and value bytes in one list answer (default 4 MiB).
+    #[arg(long, value_name = "BYTES")]
+    pub max_list_bytes: Option<u64>,
+    /// Refuse writes once the store keeps more key and value bytes, history
+    /// included (default 4 GiB; 0: no quota).
+    #[arg(long, value_name = "BYTES")]
+    pub quota_bytes: Option<u64>,
+    /// The leader compacts the history by itself: a number keeps that many
+    /// revisions (1000), a period keeps that long (1h, 30m); 0: never (default).
+    #[arg(long, value_name = "REVISIONS|PERIOD")]
+    pub auto_compaction_retention: Option<String>,
 }
 
 /// How a node becomes part of its cluster, the first time it starts.
@@ -171,6 +193,13 @@ pub struct Limits {
     pub max_key_bytes: usize,
     /// Largest value, in bytes.
     pub max_value_bytes: usize,
+    /// Most compares and operations in one transaction, nested ones included.
+    pub max_txn_ops: usize,
+    /// Most key and value bytes in one list answer (at least one key is
+    /// always answered).
+    pub max_list_bytes: u64,
+    /// The storage quota over the retained bytes; 0: none.
+    pub quota_bytes: u64,
 }
 
 impl Default for Limits {
@@ -178,6 +207,9 @@ impl Default for Limits {
         Limits {
             max_key_bytes: DEFAULT_MAX_KEY_BYTES,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+            max_txn_ops: DEFAULT_MAX_TXN_OPS,
+            max_list_bytes: DEFAULT_MAX_LIST_BYTES,
+            quota_bytes: DEFAULT_QUOTA_BYTES,
         }
     }
 }
@@ -238,6 +270,8 @@ pub struct NodeSettings {
     pub peer_tls: Option<PeerTlsFiles>,
     /// The client port: its limits and HTTPS.
     pub http: HttpSettings,
+    /// How the leader compacts the history by itself.
+    pub auto_compaction: AutoCompaction,
 }
 
 impl ServeArgs {
@@ -292,6 +326,12 @@ impl ServeArgs {
             http_idle_timeout_ms: self.http_idle_timeout_ms.or(file.http_idle_timeout_ms),
             max_client_connections: self.max_client_connections.or(file.max_client_connections),
             max_in_flight_requests: self.max_in_flight_requests.or(file.max_in_flight_requests),
+            max_txn_ops: self.max_txn_ops.or(file.max_txn_ops),
+            max_list_bytes: self.max_list_bytes.or(file.max_list_bytes),
+            quota_bytes: self.quota_bytes.or(file.quota_bytes),
+            auto_compaction_retention: self
+                .auto_compaction_retention
+                .or(file.auto_compaction_retention),
         }
     }
 
@@ -375,6 +415,18 @@ impl ServeArgs {
         let limits = Limits {
             max_key_bytes: self.max_key_bytes.unwrap_or(DEFAULT_MAX_KEY_BYTES),
             max_value_bytes: self.max_value_bytes.unwrap_or(DEFAULT_MAX_VALUE_BYTES),
+            max_txn_ops: self.max_txn_ops.unwrap_or(DEFAULT_MAX_TXN_OPS),
+            max_list_bytes: self.max_list_bytes.unwrap_or(DEFAULT_MAX_LIST_BYTES),
+            quota_bytes: self.quota_bytes.unwrap_or(DEFAULT_QUOTA_BYTES),
+        };
+        ensure!(limits.max_txn_ops >= 1, "--max-txn-ops must be at least 1");
+        ensure!(
+            limits.max_list_bytes >= 1,
+            "--max-list-bytes must be at least 1"
+        );
+        let auto_compaction = match &self.auto_compaction_retention {
+            Some(text) => AutoCompaction::parse(text).map_err(|error| anyhow!(error))?,
+            None => AutoCompaction::Off,
         };
         ensure!(
             (1..=crate::store::MAX_KEY_BYTES as usize).contains(&limits.max_key_bytes),
@@ -407,6 +459,7 @@ impl ServeArgs {
                 self.peer_trusted_ca,
             )?,
             http,
+            auto_compaction,
         })
     }
 }
@@ -611,7 +664,30 @@ mod tests {
         let settings = args(1).resolve().unwrap();
         assert_eq!(settings.cluster, "ordo");
         assert_eq!(settings.limits, Limits::default());
+        assert_eq!(settings.limits.quota_bytes, 4 << 30);
+        assert_eq!(settings.limits.max_txn_ops, 128);
+        assert_eq!(settings.auto_compaction, AutoCompaction::Off);
         assert!(matches!(settings.bootstrap, Bootstrap::Initial(ref m) if m.len() == 2));
+    }
+
+    #[test]
+    fn coordination_flags_resolve() {
+        let settings = ServeArgs {
+            quota_bytes: Some(0),
+            max_txn_ops: Some(16),
+            max_list_bytes: Some(1024),
+            auto_compaction_retention: Some("30m".into()),
+            ..args(1)
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(settings.limits.quota_bytes, 0);
+        assert_eq!(settings.limits.max_txn_ops, 16);
+        assert_eq!(settings.limits.max_list_bytes, 1024);
+        assert_eq!(
+            settings.auto_compaction,
+            AutoCompaction::Periodic(Duration::from_secs(1800))
+        );
     }
 
     #[test]
@@ -747,6 +823,27 @@ mod tests {
                     ..args(1)
                 },
                 "must start with http://",
+            ),
+            (
+                ServeArgs {
+                    auto_compaction_retention: Some("soon".into()),
+                    ..args(1)
+                },
+                "--auto-compaction-retention",
+            ),
+            (
+                ServeArgs {
+                    max_txn_ops: Some(0),
+                    ..args(1)
+                },
+                "--max-txn-ops",
+            ),
+            (
+                ServeArgs {
+                    max_list_bytes: Some(0),
+                    ..args(1)
+                },
+                "--max-list-bytes",
             ),
         ];
         for (args, expected) in cases {

@@ -10,8 +10,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::range::KeyRange;
+use std::sync::Arc;
+
 use super::state::KvStore;
-use super::{KeyValue, KvError};
+use super::{KeyValue, KvError, KvStats};
 
 /// What an event did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +62,36 @@ pub trait ChangeObserver: Send + Sync {
     /// A snapshot restore replaced the whole state: watchers must resync
     /// from `revision` (or learn that `compact_revision` passed them).
     fn restored(&self, revision: u64, compact_revision: u64);
+
+    /// The store's counters after a batch of applied commands or a restore
+    /// (what the quota and the metrics read, without a query per write).
+    fn stats(&self, stats: &KvStats) {
+        let _ = stats;
+    }
+}
+
+/// Two observers heard in turn: how [`KvStore::with_observer`] composes a
+/// second observer with the first (watch and the quota gauge both listen).
+pub(super) struct BothObservers {
+    pub(super) first: Arc<dyn ChangeObserver>,
+    pub(super) second: Arc<dyn ChangeObserver>,
+}
+
+impl ChangeObserver for BothObservers {
+    fn applied(&self, revision: u64, events: &[Event]) {
+        self.first.applied(revision, events);
+        self.second.applied(revision, events);
+    }
+
+    fn restored(&self, revision: u64, compact_revision: u64) {
+        self.first.restored(revision, compact_revision);
+        self.second.restored(revision, compact_revision);
+    }
+
+    fn stats(&self, stats: &KvStats) {
+        self.first.stats(stats);
+        self.second.stats(stats);
+    }
 }
 
 impl KvStore {

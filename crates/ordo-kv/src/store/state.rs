@@ -30,7 +30,7 @@ use bytes::Bytes;
 use ordo::{Entry, StateMachine};
 
 use super::backup::{BackupEncoder, MAX_KEY_BYTES, MAX_VALUE_BYTES, RestoredState, parse_backup};
-use super::changes::ChangeObserver;
+use super::changes::{BothObservers, ChangeObserver};
 use super::keys::{Key, KeyHistory};
 use super::leases::Lease;
 use super::{KvAnswer, KvCommand, KvError, KvQuery, KvResponse, KvStats, StoredValue};
@@ -177,10 +177,25 @@ impl KvStore {
     }
 
     /// This store, telling `observer` about every change it applies from now
-    /// on (a clone of the store shares the observer).
+    /// on (a clone of the store shares the observer). Observers given by
+    /// earlier calls keep listening: each is told, in the order given.
     pub fn with_observer(mut self, observer: Arc<dyn ChangeObserver>) -> Self {
-        self.observer = ObserverSlot(Some(observer));
+        let composed: Arc<dyn ChangeObserver> = match self.observer.0.take() {
+            Some(first) => Arc::new(BothObservers {
+                first,
+                second: observer,
+            }),
+            None => observer,
+        };
+        self.observer = ObserverSlot(Some(composed));
         self
+    }
+
+    /// Tells the observer the counters as they are now.
+    fn report_stats(&self) {
+        if let Some(observer) = &self.observer.0 {
+            observer.stats(&self.stats());
+        }
     }
 
     /// Applies one command and answers it.
@@ -374,6 +389,7 @@ impl KvStore {
         if let Some(observer) = &self.observer.0 {
             observer.restored(self.cluster_revision, self.compact_revision);
         }
+        self.report_stats();
     }
 }
 
@@ -384,10 +400,12 @@ impl StateMachine for KvStore {
     type Answer = KvAnswer;
 
     fn apply(&mut self, entries: Vec<Entry<KvCommand>>) -> Vec<KvResponse> {
-        entries
+        let responses = entries
             .into_iter()
             .map(|entry| self.apply_command(entry.command))
-            .collect()
+            .collect();
+        self.report_stats();
+        responses
     }
 
     fn query(&self, query: KvQuery) -> KvAnswer {

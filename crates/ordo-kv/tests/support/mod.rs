@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use ordo_kv::server::RunningNode;
-use ordo_kv::server::settings::{Bootstrap, Limits, NodeSettings, Timing};
+use ordo_kv::server::settings::{AutoCompaction, Bootstrap, Limits, NodeSettings, Timing};
 
 #[path = "../wait_support/mod.rs"]
 pub mod wait;
@@ -63,6 +63,7 @@ pub fn settings(id: u64, peers: &BTreeMap<u64, u16>, data: &Path) -> NodeSetting
         snapshot_threshold: 10_000,
         peer_tls: None,
         http: ordo_kv::server::http::HttpSettings::default(),
+        auto_compaction: AutoCompaction::Off,
     }
 }
 

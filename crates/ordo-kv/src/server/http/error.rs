@@ -40,6 +40,13 @@ pub enum ApiError {
         /// `revision`, for compare failures.
         revision: Option<u64>,
     },
+    /// 410 `compacted`: the revision asked for is below the compacted one.
+    Compacted {
+        /// What happened.
+        message: String,
+        /// The store's compact revision (a read at or after it works).
+        compact_revision: u64,
+    },
 }
 
 impl ApiError {
@@ -246,6 +253,18 @@ impl IntoResponse for ApiError {
                     Err(_) => ApiError::no_leader().into_response(),
                 }
             }
+            ApiError::Compacted {
+                message,
+                compact_revision,
+            } => {
+                let body = ErrorBody {
+                    error: code::COMPACTED.into(),
+                    message,
+                    revision: None,
+                    compact_revision: Some(compact_revision),
+                };
+                (StatusCode::GONE, Json(body)).into_response()
+            }
             ApiError::Failed {
                 status,
                 code,
@@ -283,6 +302,7 @@ mod tests {
         match error {
             ApiError::Redirect { .. } => (StatusCode::TEMPORARY_REDIRECT, "redirect"),
             ApiError::Failed { status, code, .. } => (*status, code),
+            ApiError::Compacted { .. } => (StatusCode::GONE, code::COMPACTED),
         }
     }
 

@@ -1,4 +1,10 @@
-//! `/v1/kv`: put, get, delete and list.
+//! `/v1/kv` writes: put and delete (reads: `kv_read.rs`), and the helpers
+//! every handler shares.
+//!
+//! A plain put or delete is the original one-key command (old logs and old
+//! clients see no change). A put with `lease=` or `prev_kv=true`, a delete
+//! with `if_revision=`, and a prefix delete are one-operation transactions
+//! (`kv_txn.rs`), so they follow etcd's rules exactly.
 
 use std::time::Instant;
 
@@ -6,47 +12,30 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{OriginalUri, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use base64::Engine;
+use axum::http::StatusCode;
 use ordo::ReadConsistency;
 use serde::Deserialize;
 
-use crate::api::{
-    CLUSTER_REVISION_HEADER, DeleteResponse, ListItem, ListResponse, PutResponse, REVISION_HEADER,
-};
-use crate::server::http::{ApiError, SharedState};
+use crate::api::{DeleteResponse, PutResponse};
+use crate::server::http::refusal::check_quota;
+use crate::server::http::{ApiError, SharedState, kv_txn};
 use crate::server::metrics::ProposalOutcome;
-use crate::store::{KvAnswer, KvCommand, KvQuery, KvResponse};
-
-/// Default `limit` of a list.
-const DEFAULT_LIST_LIMIT: usize = 1000;
-/// Largest `limit` of a list.
-const MAX_LIST_LIMIT: usize = 10_000;
+use crate::store::{KvCommand, KvResponse};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PutParams {
     if_revision: Option<u64>,
+    lease: Option<i64>,
+    #[serde(default)]
+    prev_kv: bool,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct ReadParams {
-    consistency: Option<String>,
+pub(super) struct DeleteParams {
+    if_revision: Option<u64>,
 }
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct ListParams {
-    prefix: Option<String>,
-    limit: Option<usize>,
-    consistency: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct NoParams {}
 
 pub(super) async fn put(
     State(state): State<SharedState>,
@@ -59,16 +48,45 @@ pub(super) async fn put(
     let key = checked_key(&state, key)?;
     let Query(params) = params.map_err(|error| ApiError::bad_request(error.body_text()))?;
     let value = checked_value(&state, body)?;
+    if params.lease.is_some_and(|lease| lease < 0) {
+        return Err(ApiError::bad_request(
+            "lease ids are positive (0: no lease)",
+        ));
+    }
+    check_quota(&state)?;
+    let answer = if params.lease.is_none() && !params.prev_kv {
+        plain_put(&state, key, value, params.if_revision, path_and_query(&uri)).await?
+    } else {
+        let put = kv_txn::LeasedPut {
+            lease: params.lease.unwrap_or(0),
+            prev_kv: params.prev_kv,
+            if_revision: params.if_revision,
+        };
+        kv_txn::put(&state, key, value, put, path_and_query(&uri)).await?
+    };
+    state.metrics.proposal_seconds.observe(started.elapsed());
+    Ok(Json(answer))
+}
+
+async fn plain_put(
+    state: &SharedState,
+    key: Bytes,
+    value: Bytes,
+    if_revision: Option<u64>,
+    path_and_query: &str,
+) -> Result<PutResponse, ApiError> {
     let command = KvCommand::Put {
         key,
         value,
-        if_revision: params.if_revision,
+        if_revision,
     };
-    match propose(&state, command, path_and_query(&uri)).await? {
+    match propose(state, command, path_and_query).await? {
         KvResponse::Written { revision } => {
             state.metrics.proposal(ProposalOutcome::Applied);
-            state.metrics.proposal_seconds.observe(started.elapsed());
-            Ok(Json(PutResponse { revision }))
+            Ok(PutResponse {
+                revision,
+                prev: None,
+            })
         }
         KvResponse::CompareFailed { current } => {
             state.metrics.proposal(ProposalOutcome::CompareFailed);
@@ -82,120 +100,27 @@ pub(super) async fn delete(
     State(state): State<SharedState>,
     OriginalUri(uri): OriginalUri,
     key: Result<Path<String>, PathRejection>,
-    params: Result<Query<NoParams>, QueryRejection>,
+    params: Result<Query<DeleteParams>, QueryRejection>,
 ) -> Result<Json<DeleteResponse>, ApiError> {
     let started = Instant::now();
     let key = checked_key(&state, key)?;
-    params.map_err(|error| ApiError::bad_request(error.body_text()))?;
-    match propose(&state, KvCommand::Delete { key }, path_and_query(&uri)).await? {
-        KvResponse::Deleted { deleted, revision } => {
-            state.metrics.proposal(ProposalOutcome::Applied);
-            state.metrics.proposal_seconds.observe(started.elapsed());
-            Ok(Json(DeleteResponse { deleted, revision }))
-        }
-        _ => Err(unexpected("a delete")),
-    }
-}
-
-pub(super) async fn get(
-    State(state): State<SharedState>,
-    OriginalUri(uri): OriginalUri,
-    key: Result<Path<String>, PathRejection>,
-    params: Result<Query<ReadParams>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    let key = checked_key(&state, key)?;
     let Query(params) = params.map_err(|error| ApiError::bad_request(error.body_text()))?;
-    let consistency = consistency(params.consistency.as_deref())?;
-    state.metrics.read(consistency);
-    let answer = state
-        .node
-        .read_with(KvQuery::Get { key }, consistency)
-        .await
-        .map_err(|error| ApiError::from_raft(error, path_and_query(&uri)))?;
-    let KvAnswer::Get {
-        value,
-        cluster_revision,
-    } = answer
-    else {
-        return Err(unexpected("a get"));
-    };
-    let mut headers = HeaderMap::new();
-    headers.insert(CLUSTER_REVISION_HEADER, HeaderValue::from(cluster_revision));
-    match value {
-        Some(found) => {
-            headers.insert(REVISION_HEADER, HeaderValue::from(found.revision));
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/octet-stream"),
-            );
-            Ok((StatusCode::OK, headers, found.value).into_response())
-        }
-        None => Ok((headers, ApiError::not_found("no such key")).into_response()),
-    }
-}
-
-pub(super) async fn list(
-    State(state): State<SharedState>,
-    OriginalUri(uri): OriginalUri,
-    params: Result<Query<ListParams>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    let Query(params) = params.map_err(|error| ApiError::bad_request(error.body_text()))?;
-    let consistency = consistency(params.consistency.as_deref())?;
-    let limit = params.limit.unwrap_or(DEFAULT_LIST_LIMIT);
-    if limit == 0 || limit > MAX_LIST_LIMIT {
-        return Err(ApiError::bad_request(format!(
-            "limit must be between 1 and {MAX_LIST_LIMIT}"
-        )));
-    }
-    let prefix = params.prefix.unwrap_or_default();
-    if prefix.len() > state.limits.max_key_bytes {
-        return Err(ApiError::bad_request(
-            "the prefix is longer than the longest key",
-        ));
-    }
-    state.metrics.read(consistency);
-    let query = KvQuery::List {
-        prefix: Bytes::from(prefix),
-        limit,
-    };
-    let answer = state
-        .node
-        .read_with(query, consistency)
-        .await
-        .map_err(|error| ApiError::from_raft(error, path_and_query(&uri)))?;
-    let KvAnswer::List {
-        items,
-        more,
-        cluster_revision,
-    } = answer
-    else {
-        return Err(unexpected("a list"));
-    };
-    let items = items
-        .into_iter()
-        .map(|(key, versioned)| {
-            let key = String::from_utf8_lossy(&key).into_owned();
-            let (value, encoding) = match std::str::from_utf8(&versioned.value) {
-                Ok(text) => (text.to_owned(), None),
-                Err(_) => (
-                    base64::engine::general_purpose::STANDARD.encode(&versioned.value),
-                    Some("base64".to_owned()),
-                ),
-            };
-            ListItem {
-                key,
-                value,
-                revision: versioned.revision,
-                encoding,
+    let path_and_query = path_and_query(&uri);
+    let answer = match params.if_revision {
+        None => match propose(&state, KvCommand::Delete { key }, path_and_query).await? {
+            KvResponse::Deleted { deleted, revision } => {
+                state.metrics.proposal(ProposalOutcome::Applied);
+                DeleteResponse { deleted, revision }
             }
-        })
-        .collect();
-    let mut headers = HeaderMap::new();
-    headers.insert(CLUSTER_REVISION_HEADER, HeaderValue::from(cluster_revision));
-    Ok((headers, Json(ListResponse { items, more })).into_response())
+            _ => return Err(unexpected("a delete")),
+        },
+        Some(expected) => kv_txn::delete_if(&state, key, expected, path_and_query).await?,
+    };
+    state.metrics.proposal_seconds.observe(started.elapsed());
+    Ok(Json(answer))
 }
 
-async fn propose(
+pub(super) async fn propose(
     state: &SharedState,
     command: KvCommand,
     path_and_query: &str,
@@ -212,14 +137,14 @@ async fn propose(
                 ProposalOutcome::Redirected
             }
             failed if failed.is_outcome_unknown() => ProposalOutcome::OutcomeUnknown,
-            ApiError::Failed { .. } => ProposalOutcome::Failed,
+            ApiError::Failed { .. } | ApiError::Compacted { .. } => ProposalOutcome::Failed,
         };
         state.metrics.proposal(outcome);
         error
     })
 }
 
-fn checked_key(
+pub(super) fn checked_key(
     state: &SharedState,
     key: Result<Path<String>, PathRejection>,
 ) -> Result<Bytes, ApiError> {
@@ -259,7 +184,7 @@ fn checked_value(
     Ok(value)
 }
 
-fn consistency(text: Option<&str>) -> Result<ReadConsistency, ApiError> {
+pub(super) fn consistency(text: Option<&str>) -> Result<ReadConsistency, ApiError> {
     match text {
         None | Some("linearizable") => Ok(ReadConsistency::Linearizable),
         Some("lease") => Ok(ReadConsistency::Lease),

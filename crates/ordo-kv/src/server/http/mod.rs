@@ -27,6 +27,7 @@ use tokio::sync::watch;
 
 use crate::server::metrics::Metrics;
 use crate::server::settings::Limits;
+use crate::server::store_gauge::StoreGauge;
 use crate::store::KvStore;
 
 mod accept;
@@ -34,12 +35,18 @@ pub mod cert_name;
 mod cluster;
 mod connections;
 pub(crate) use connections::ConnectionTable;
+mod compact;
 mod error;
 pub mod health;
 mod kv;
+mod kv_read;
+mod kv_txn;
 mod ops;
+mod refusal;
 mod request_gate;
 pub mod tls;
+mod txn;
+mod txn_json;
 
 pub use accept::{
     ConnectionLimits, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
@@ -48,6 +55,10 @@ pub use accept::{
 pub use error::ApiError;
 pub use request_gate::AuthenticatedUser;
 pub(crate) use request_gate::Holding;
+pub use txn_json::{MAX_READ_LIMIT, MAX_TXN_DEPTH};
+
+/// Room in a transaction's body beyond its values, in bytes.
+const TXN_BODY_EXTRA_BYTES: usize = 1 << 20;
 
 /// What every handler can reach.
 pub struct AppState {
@@ -67,6 +78,8 @@ pub struct AppState {
     pub cluster_id: String,
     /// The node's log store (for its repair point, on `/health`).
     pub log: Arc<dyn LogStore>,
+    /// The store's counters and quota, as the store last reported them.
+    pub store: Arc<StoreGauge>,
     /// One backup (`GET /v1/snapshot`) at a time: each holds a copy of the
     /// store until it is sent.
     pub backups: BackupSlot,
@@ -97,12 +110,22 @@ pub fn router(state: SharedState) -> Router {
     // Room for the largest value plus a little, so that a value just over
     // the limit is read and refused by the handler with a clear 413.
     let body_limit = state.limits.max_value_bytes.saturating_add(1);
+    // A transaction carries values in JSON, base64 ones a third larger:
+    // room for one largest value so spelled and the rest of the body.
+    let txn_body_limit = body_limit
+        .saturating_mul(2)
+        .saturating_add(TXN_BODY_EXTRA_BYTES);
     Router::new()
-        .route("/v1/kv", get(kv::list))
+        .route("/v1/kv", get(kv_read::list).delete(kv_txn::delete_prefix))
         .route(
             "/v1/kv/{*key}",
-            put(kv::put).get(kv::get).delete(kv::delete),
+            put(kv::put).get(kv_read::get).delete(kv::delete),
         )
+        .route(
+            "/v1/txn",
+            post(txn::txn).layer(DefaultBodyLimit::max(txn_body_limit)),
+        )
+        .route("/v1/compact", post(compact::compact))
         .route("/v1/cluster", get(cluster::describe))
         .route("/v1/cluster/members", post(cluster::add_member))
         .route(

@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use ordo::ReadConsistency;
 
-use crate::api::NodeStatusInfo;
+use crate::api::StatusResponse;
 use crate::server::http::cluster::{node_status, status_info};
 use crate::server::http::kv::{path_and_query, unexpected};
 use crate::server::http::{ApiError, Holding, SharedState};
@@ -17,9 +17,15 @@ use crate::store::{KvAnswer, KvQuery};
 pub(super) async fn status(
     State(state): State<SharedState>,
     OriginalUri(uri): OriginalUri,
-) -> Result<Json<NodeStatusInfo>, ApiError> {
+) -> Result<Json<StatusResponse>, ApiError> {
     let status = node_status(&state, path_and_query(&uri)).await?;
-    Ok(Json(status_info(&status)))
+    let counters = state.store.counters();
+    Ok(Json(StatusResponse {
+        node: status_info(&status),
+        revision: Some(counters.cluster_revision),
+        compact_revision: Some(counters.compact_revision),
+        alarms: state.store.alarms(),
+    }))
 }
 
 /// A consistent backup: the whole store as of a linearizable read. One at
@@ -65,14 +71,11 @@ pub(super) async fn metrics(
     OriginalUri(uri): OriginalUri,
 ) -> Result<Response, ApiError> {
     let status = node_status(&state, path_and_query(&uri)).await?;
-    let store = match state.node.read_stale(KvQuery::Stats).await {
-        Ok(KvAnswer::Stats(stats)) => Some(StoreStats {
-            keys: stats.keys,
-            bytes: stats.live_bytes,
-            cluster_revision: stats.cluster_revision,
-        }),
-        _ => None,
-    };
+    let store = Some(StoreStats {
+        counters: state.store.counters(),
+        quota_bytes: state.store.quota_bytes(),
+        quota_alarm: state.store.over_quota(),
+    });
     let extras = PageExtras {
         wal: state.metrics.wal_dir().and_then(|dir| wal_size(&dir)),
         handshakes_refused: state.transport.stats().handshakes_refused,
