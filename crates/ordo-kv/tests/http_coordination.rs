@@ -89,6 +89,25 @@ fn nested(depth: usize) -> Value {
     body
 }
 
+/// A bad request: its name, method, URL, body, and the status and code it gets.
+type Case = (
+    String,
+    Method,
+    String,
+    Option<String>,
+    StatusCode,
+    &'static str,
+);
+/// A bad key-value request: as [`Case`], with the path instead of the URL.
+type KvCase = (
+    &'static str,
+    Method,
+    &'static str,
+    Option<&'static str>,
+    StatusCode,
+    &'static str,
+);
+
 /// Every bad input answers its documented status and code, and changes
 /// nothing: the cluster revision and a sentinel key stay as they were.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -236,7 +255,7 @@ async fn every_bad_input_is_refused_with_its_status_and_changes_nothing() {
             "bad_request",
         ),
     ];
-    let mut cases: Vec<(String, Method, String, Option<String>, StatusCode, &str)> = txn_cases
+    let mut cases: Vec<Case> = txn_cases
         .into_iter()
         .map(|(name, body, status, code)| {
             (
@@ -249,7 +268,7 @@ async fn every_bad_input_is_refused_with_its_status_and_changes_nothing() {
             )
         })
         .collect();
-    let kv_cases: [(&str, Method, &str, Option<&str>, StatusCode, &str); 15] = [
+    let kv_cases: [KvCase; 15] = [
         (
             "get in the future",
             Method::GET,
