@@ -21,6 +21,7 @@ use ordo::transport::tcp::TcpTransport;
 use ordo::{HardState, Index, RaftConfig, RaftNode, Term};
 use ordo_kv::api::{ErrorBody, code};
 use ordo_kv::server::http::{self, AppState};
+use ordo_kv::server::leases::{LeaseRules, NodeLeases};
 use ordo_kv::server::metrics::Metrics;
 use ordo_kv::server::settings::Limits;
 use ordo_kv::server::timed_store::TimedLogStore;
@@ -166,6 +167,7 @@ async fn start_with_repair_point(repair: Index) -> Fixture {
         cluster: "test".into(),
         cluster_id: "0123456789abcdef0123456789abcdef".into(),
         log: log_handle,
+        leases: Arc::new(NodeLeases::new(node.clone(), LeaseRules::default())),
     });
     let (shutdown, signal) = watch::channel(false);
     tokio::spawn(http::serve(listener, state, signal));

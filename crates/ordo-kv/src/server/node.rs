@@ -33,6 +33,7 @@ use crate::client::ClientError;
 use crate::server::data_dir::{DataDir, Expected, Identity, RecordedBootstrap};
 use crate::server::first_start::{self, client_for};
 use crate::server::http::{self, AppState};
+use crate::server::leases::{self, LeaseRules, NodeLeases};
 use crate::server::member_address::MemberAddress;
 use crate::server::metrics::Metrics;
 use crate::server::settings::{Bootstrap, NodeSettings};
@@ -148,9 +149,12 @@ impl RunningNode {
             .snapshot_store(snapshots)
             .build()?;
         let events = node.events();
+        let lease_events = node.events();
         node.start().await.context("the Raft node did not start")?;
 
         let (shutdown, shutdown_signal) = watch::channel(false);
+        let lease_rules = LeaseRules::for_election_timeout(settings.timing.election_timeout_max);
+        let leases = Arc::new(NodeLeases::new(node.clone(), lease_rules));
         let background = vec![
             tokio::spawn(peers::report_own_address(
                 node.clone(),
@@ -160,6 +164,11 @@ impl RunningNode {
             tokio::spawn(node_events::count_events(
                 events,
                 Arc::clone(&metrics),
+                shutdown_signal.clone(),
+            )),
+            tokio::spawn(leases::keep_lease_time(
+                Arc::clone(&leases),
+                lease_events,
                 shutdown_signal.clone(),
             )),
         ];
@@ -172,6 +181,7 @@ impl RunningNode {
             cluster: identity.cluster.clone(),
             cluster_id: identity.cluster_id().to_owned(),
             log: log_handle,
+            leases,
         });
         let http = tokio::spawn(http::serve(listener, state, shutdown_signal));
         let running = RunningNode {

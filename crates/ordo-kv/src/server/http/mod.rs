@@ -18,6 +18,7 @@ use ordo::transport::tcp::TcpTransport;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::server::leases::NodeLeases;
 use crate::server::metrics::Metrics;
 use crate::server::settings::Limits;
 use crate::store::KvStore;
@@ -26,6 +27,7 @@ mod cluster;
 mod error;
 pub mod health;
 mod kv;
+mod leases;
 mod ops;
 
 pub use error::ApiError;
@@ -48,6 +50,8 @@ pub struct AppState {
     pub cluster_id: String,
     /// The node's log store (for its repair point, on `/health`).
     pub log: Arc<dyn LogStore>,
+    /// The leader's lease clock (`server/leases/`).
+    pub leases: Arc<NodeLeases>,
 }
 
 /// Shared state handle.
@@ -64,6 +68,13 @@ pub fn router(state: SharedState) -> Router {
             "/v1/kv/{*key}",
             put(kv::put).get(kv::get).delete(kv::delete),
         )
+        .route("/v1/leases", post(leases::grant).get(leases::list))
+        .route("/v1/leases/keepalive", post(leases::keep_alive_many))
+        .route(
+            "/v1/leases/{id}",
+            get(leases::time_to_live).delete(leases::revoke),
+        )
+        .route("/v1/leases/{id}/keepalive", post(leases::keep_alive))
         .route("/v1/cluster", get(cluster::describe))
         .route("/v1/cluster/members", post(cluster::add_member))
         .route(

@@ -52,19 +52,23 @@ pub(super) async fn metrics(
     OriginalUri(uri): OriginalUri,
 ) -> Result<Response, ApiError> {
     let status = node_status(&state, path_and_query(&uri)).await?;
-    let store = match state.node.read_stale(KvQuery::Stats).await {
-        Ok(KvAnswer::Stats(stats)) => Some(StoreStats {
-            keys: stats.keys,
-            bytes: stats.live_bytes,
-            cluster_revision: stats.cluster_revision,
-        }),
+    let stats = match state.node.read_stale(KvQuery::Stats).await {
+        Ok(KvAnswer::Stats(stats)) => Some(stats),
         _ => None,
     };
+    let store = stats.map(|stats| StoreStats {
+        keys: stats.keys,
+        bytes: stats.live_bytes,
+        cluster_revision: stats.cluster_revision,
+    });
     let extras = PageExtras {
         wal: state.metrics.wal_dir().and_then(|dir| wal_size(&dir)),
         handshakes_refused: state.transport.stats().handshakes_refused,
     };
-    let page = state.metrics.render(&status, store, extras);
+    let mut page = state.metrics.render(&status, store, extras);
+    state
+        .leases
+        .render_metrics(&mut page, stats.map(|stats| stats.leases));
     let content_type = HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
     Ok(([(header::CONTENT_TYPE, content_type)], page).into_response())
 }

@@ -10,7 +10,7 @@ use ordo::{RaftError, Term};
 use tokio::time::Instant;
 
 use super::clock::{LeaseClock, Renewal};
-use super::host::{LeaseHost, Leadership, Revoked};
+use super::host::{Leadership, LeaseHost, Revoked};
 use super::rules::LeaseRules;
 use crate::store::LeaseInfo;
 

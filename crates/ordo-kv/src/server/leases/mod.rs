@@ -52,13 +52,13 @@ mod clock;
 mod host;
 mod keeper;
 mod rules;
-mod ticker;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;
+mod ticker;
 
 pub use clock::{LeaseClock, Renewal};
-pub use host::{LeaseHost, Leadership, Revoked};
+pub use host::{Leadership, LeaseHost, Revoked};
 pub use keeper::{LeaseKeeper, LeaseTimeToLive, MAX_REVOKES_IN_FLIGHT};
 pub use rules::{LeaseRules, TtlError};
 pub use ticker::{LEASE_TICK, keep_lease_time};

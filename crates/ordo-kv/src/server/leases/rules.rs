@@ -56,6 +56,14 @@ impl LeaseRules {
     }
 }
 
+impl Default for LeaseRules {
+    /// The rules under the default election timing.
+    fn default() -> Self {
+        let timing = crate::server::settings::Timing::default();
+        LeaseRules::for_election_timeout(timing.election_timeout_max)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

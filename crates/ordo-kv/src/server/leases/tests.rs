@@ -33,7 +33,9 @@ struct ScriptedNode(Mutex<Script>);
 
 impl ScriptedNode {
     fn script(&self) -> std::sync::MutexGuard<'_, Script> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -46,7 +48,12 @@ impl LeaseHost for Arc<ScriptedNode> {
     }
 
     async fn applied_leases(&self) -> Result<Vec<(i64, i64)>, RaftError> {
-        Ok(self.script().leases.iter().map(|(&id, &ttl)| (id, ttl)).collect())
+        Ok(self
+            .script()
+            .leases
+            .iter()
+            .map(|(&id, &ttl)| (id, ttl))
+            .collect())
     }
 
     async fn confirmed_lease(&self, id: i64) -> Result<Option<LeaseInfo>, RaftError> {
@@ -114,11 +121,26 @@ async fn keepalives_push_the_deadline() {
     run_for(&keeper, Duration::from_millis(1500)).await;
     assert_eq!(keeper.keep_alive(1).await.unwrap(), Some(2));
     run_for(&keeper, Duration::from_millis(1500)).await;
-    assert!(node.script().revokes.is_empty(), "kept alive: never revoked");
-    assert_eq!(keeper.time_to_live(1).await.unwrap().unwrap().remaining_seconds, 1);
+    assert!(
+        node.script().revokes.is_empty(),
+        "kept alive: never revoked"
+    );
+    assert_eq!(
+        keeper
+            .time_to_live(1)
+            .await
+            .unwrap()
+            .unwrap()
+            .remaining_seconds,
+        1
+    );
     assert_eq!(keeper.keepalives_total(), 2);
     run_for(&keeper, Duration::from_millis(1000)).await;
-    assert_eq!(node.script().revokes, vec![1], "no keepalive for its ttl: revoked");
+    assert_eq!(
+        node.script().revokes,
+        vec![1],
+        "no keepalive for its ttl: revoked"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -137,7 +159,11 @@ async fn a_failed_revoke_is_retried_while_leading_and_an_expired_lease_stays_dea
     run_for(&keeper, Duration::from_millis(1600)).await;
     let attempts = node.script().revokes.len();
     assert!(attempts >= 2, "retried on later ticks: {attempts}");
-    assert_eq!(keeper.keep_alive(1).await.unwrap(), None, "expired is final");
+    assert_eq!(
+        keeper.keep_alive(1).await.unwrap(),
+        None,
+        "expired is final"
+    );
     node.script().revokes_fail = false;
     run_for(&keeper, Duration::from_millis(500)).await;
     assert!(node.script().leases.is_empty());
@@ -202,7 +228,10 @@ async fn a_keepalive_needs_proven_leadership() {
     keeper.tick().await;
     // A deposed leader that has not noticed: its read cannot be confirmed.
     node.script().can_confirm = false;
-    assert!(matches!(keeper.keep_alive(1).await, Err(RaftError::Timeout)));
+    assert!(matches!(
+        keeper.keep_alive(1).await,
+        Err(RaftError::Timeout)
+    ));
     // Deposed while the read was served (a follower's read goes through
     // the new leader and succeeds): still no success.
     node.script().can_confirm = true;
