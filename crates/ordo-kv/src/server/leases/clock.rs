@@ -208,6 +208,8 @@ mod tests {
         clock.start(TERM, 1, 5, now);
         assert_eq!(clock.renew(TERM, 1, 5, now), Renewal::NotLeading);
         assert_eq!(clock.len(), 0, "an old term's work changes nothing");
+        clock.reconcile(TERM + 1, &[(1, 5)], now);
+        assert_eq!(clock.len(), 1);
         clock.step_down();
         assert_eq!((clock.leading(), clock.len()), (None, 0));
     }
