@@ -295,7 +295,8 @@ fn bad_puts_and_reads_refuse_the_whole_txn() {
         key: vec![b'k'; ordo_kv::store::MAX_KEY_BYTES as usize + 1].into(),
         ..PutRequest::default()
     });
-    let cases: Vec<(&str, RequestOp, fn(&KvError) -> bool)> = vec![
+    type IsExpected = fn(&KvError) -> bool;
+    let cases: Vec<(&str, RequestOp, IsExpected)> = vec![
         ("unknown lease", leased_put_op("a", "1", 42), |e| {
             matches!(e, KvError::LeaseNotFound { id: 42 })
         }),

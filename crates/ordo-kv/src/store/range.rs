@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 use super::state::KvStore;
 use super::{KeyValue, KvError};
 
+/// A key range as `BTreeMap::range` bounds.
+type KeyBounds<'a> = (Bound<&'a [u8]>, Bound<&'a [u8]>);
+
 /// A set of keys as etcd names it: `range_end` empty means the single key
 /// `key`; `range_end == [0]` means every key `>= key`; otherwise the keys in
 /// `[key, range_end)` (none if `range_end <= key`).
@@ -52,7 +55,7 @@ impl KeyRange {
     }
 
     /// The range as map bounds; `None` if it holds no key.
-    pub(super) fn bounds(&self) -> Option<(Bound<&[u8]>, Bound<&[u8]>)> {
+    pub(super) fn bounds(&self) -> Option<KeyBounds<'_>> {
         let start = Bound::Included(&self.key[..]);
         if self.range_end.is_empty() {
             return Some((start, Bound::Included(&self.key[..])));
@@ -300,10 +303,9 @@ impl KvStore {
         range: &KeyRange,
         revision: u64,
     ) -> impl Iterator<Item = KeyValue> + 'a {
-        let keys = match range.bounds() {
-            Some(bounds) => Some(self.keys.range::<[u8], _>(bounds)),
-            None => None,
-        };
+        let keys = range
+            .bounds()
+            .map(|bounds| self.keys.range::<[u8], _>(bounds));
         keys.into_iter()
             .flatten()
             .filter_map(move |(key, history)| {

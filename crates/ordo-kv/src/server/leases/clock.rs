@@ -167,6 +167,11 @@ impl LeaseClock {
     pub fn len(&self) -> usize {
         self.deadlines.len()
     }
+
+    /// Whether it holds no deadline (always, while not leading).
+    pub fn is_empty(&self) -> bool {
+        self.deadlines.is_empty()
+    }
 }
 
 fn fresh(ttl_seconds: i64, now: Instant) -> Deadline {
