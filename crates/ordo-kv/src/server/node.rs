@@ -145,7 +145,7 @@ impl RunningNode {
 
         let config = raft_config(&settings, &identity, &own);
         let log_handle: Arc<dyn ordo::storage::LogStore> = log.clone();
-        let node = RaftNode::builder(config, KvStore::default(), log, transport.clone())
+        let node = RaftNode::builder(config, KvStore::new(), log, transport.clone())
             .snapshot_store(snapshots)
             .build()?;
         let events = node.events();
