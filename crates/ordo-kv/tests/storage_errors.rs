@@ -21,6 +21,7 @@ use ordo::transport::tcp::TcpTransport;
 use ordo::{HardState, Index, RaftConfig, RaftNode, Term};
 use ordo_kv::api::{ErrorBody, code};
 use ordo_kv::server::http::{self, AppState};
+use ordo_kv::server::leases::{LeaseRules, NodeLeases};
 use ordo_kv::server::metrics::Metrics;
 use ordo_kv::server::settings::Limits;
 use ordo_kv::server::timed_store::TimedLogStore;
@@ -168,6 +169,7 @@ async fn start_with_repair_point(repair: Index) -> Fixture {
         log: log_handle,
         backups: http::BackupSlot::default(),
         store: Arc::new(ordo_kv::server::store_gauge::StoreGauge::new(0)),
+        leases: Arc::new(NodeLeases::new(node.clone(), LeaseRules::default())),
     });
     let (shutdown, signal) = watch::channel(false);
     tokio::spawn(http::serve(listener, state, signal));

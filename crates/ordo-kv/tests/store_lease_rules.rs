@@ -40,6 +40,15 @@ fn ids_are_assigned_in_order_and_never_reused() {
     );
 }
 
+/// The node builds its store with `Default`: a picked id must still be
+/// positive (0 means "no lease" in puts and answers).
+#[test]
+fn a_default_store_picks_positive_ids() {
+    let mut store = KvStore::default();
+    assert_eq!(grant(&mut store, 10), 1);
+    assert_eq!(grant(&mut store, 10), 2);
+}
+
 #[test]
 fn bad_grants_and_revocations_are_refused_without_a_change() {
     let cases: Vec<(&str, KvCommand, KvError)> = vec![

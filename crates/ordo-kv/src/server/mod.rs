@@ -13,7 +13,8 @@
 //! - `http/`: the HTTP API; `metrics.rs`: the Prometheus page;
 //!   `node_events.rs`: counting the node's elections and snapshots for it;
 //!   `member_address.rs`: how the identity file records a member's addresses;
-//!   `timed_store.rs`: fsync timing.
+//!   `timed_store.rs`: fsync timing; `leases/`: the leader's lease clock
+//!   (when a lease expires).
 //! - `dev.rs`: `ordo dev`; `repair.rs`: `ordo repair`.
 
 use std::io::IsTerminal;
@@ -30,6 +31,7 @@ pub mod descriptors;
 mod dev;
 mod first_start;
 pub mod http;
+pub mod leases;
 pub mod member_address;
 pub mod metrics;
 pub mod node;

@@ -35,6 +35,7 @@ use crate::server::descriptors;
 use crate::server::first_start::{self, client_for};
 use crate::server::http::tls::TlsAcceptors;
 use crate::server::http::{self, AppState, ConnectionLimits};
+use crate::server::leases::{self, LeaseRules, NodeLeases};
 use crate::server::member_address::MemberAddress;
 use crate::server::metrics::Metrics;
 use crate::server::peer_tls;
@@ -181,9 +182,12 @@ impl RunningNode {
             .snapshot_store(snapshots)
             .build()?;
         let events = node.events();
+        let lease_events = node.events();
         node.start().await.context("the Raft node did not start")?;
 
         let (shutdown, shutdown_signal) = watch::channel(false);
+        let lease_rules = LeaseRules::for_election_timeout(settings.timing.election_timeout_max);
+        let leases = Arc::new(NodeLeases::new(node.clone(), lease_rules));
         let mut background = vec![
             tokio::spawn(peers::report_own_address(
                 node.clone(),
@@ -199,6 +203,11 @@ impl RunningNode {
                 node.clone(),
                 Arc::clone(&gauge),
                 settings.auto_compaction,
+                shutdown_signal.clone(),
+            )),
+            tokio::spawn(leases::keep_lease_time(
+                Arc::clone(&leases),
+                lease_events,
                 shutdown_signal.clone(),
             )),
         ];
@@ -219,6 +228,7 @@ impl RunningNode {
             log: log_handle,
             backups: http::BackupSlot::default(),
             store: gauge,
+            leases,
         });
         if let Some(tls) = &tls {
             background.push(tokio::spawn(

@@ -56,7 +56,9 @@ impl KvStore {
         }
         let id = match id {
             0 if self.next_lease_id == i64::MAX => return Err(KvError::LeaseIdsExhausted),
-            0 => self.next_lease_id,
+            // `max(1)`: a store built by `Default` (as the node builds it)
+            // starts at 0, and 0 means "no lease" everywhere else.
+            0 => self.next_lease_id.max(1),
             id => id,
         };
         if self.leases.contains_key(&id) {

@@ -25,6 +25,7 @@ use ordo::transport::tcp::TcpTransport;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::server::leases::NodeLeases;
 use crate::server::metrics::Metrics;
 use crate::server::settings::Limits;
 use crate::server::store_gauge::StoreGauge;
@@ -41,6 +42,7 @@ pub mod health;
 mod kv;
 mod kv_read;
 mod kv_txn;
+mod leases;
 mod ops;
 mod refusal;
 mod request_gate;
@@ -78,6 +80,8 @@ pub struct AppState {
     pub cluster_id: String,
     /// The node's log store (for its repair point, on `/health`).
     pub log: Arc<dyn LogStore>,
+    /// The leader's lease clock (`server/leases/`).
+    pub leases: Arc<NodeLeases>,
     /// The store's counters and quota, as the store last reported them.
     pub store: Arc<StoreGauge>,
     /// One backup (`GET /v1/snapshot`) at a time: each holds a copy of the
@@ -126,6 +130,13 @@ pub fn router(state: SharedState) -> Router {
             post(txn::txn).layer(DefaultBodyLimit::max(txn_body_limit)),
         )
         .route("/v1/compact", post(compact::compact))
+        .route("/v1/leases", post(leases::grant).get(leases::list))
+        .route("/v1/leases/keepalive", post(leases::keep_alive_many))
+        .route(
+            "/v1/leases/{id}",
+            get(leases::time_to_live).delete(leases::revoke),
+        )
+        .route("/v1/leases/{id}/keepalive", post(leases::keep_alive))
         .route("/v1/cluster", get(cluster::describe))
         .route("/v1/cluster/members", post(cluster::add_member))
         .route(
