@@ -24,6 +24,7 @@ use ordo_kv::server::http::{self, AppState};
 use ordo_kv::server::metrics::Metrics;
 use ordo_kv::server::settings::Limits;
 use ordo_kv::server::timed_store::TimedLogStore;
+use ordo_kv::server::watch::{WatchHub, WatchLimits};
 use ordo_kv::store::KvStore;
 use reqwest::StatusCode;
 use tokio::net::TcpListener;
@@ -166,6 +167,7 @@ async fn start_with_repair_point(repair: Index) -> Fixture {
         cluster: "test".into(),
         cluster_id: "0123456789abcdef0123456789abcdef".into(),
         log: log_handle,
+        watch_hub: Arc::new(WatchHub::new(WatchLimits::default())),
     });
     let (shutdown, signal) = watch::channel(false);
     tokio::spawn(http::serve(listener, state, signal));

@@ -34,6 +34,7 @@ mod repair;
 pub mod seed;
 pub mod settings;
 pub mod timed_store;
+pub mod watch;
 
 pub use dev::{DevArgs, dev};
 pub use node::RunningNode;

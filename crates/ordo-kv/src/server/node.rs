@@ -37,6 +37,7 @@ use crate::server::member_address::MemberAddress;
 use crate::server::metrics::Metrics;
 use crate::server::settings::{Bootstrap, NodeSettings};
 use crate::server::timed_store::TimedLogStore;
+use crate::server::watch::{WatchHub, WatchLimits};
 use crate::server::{node_events, peers, seed};
 use crate::store::KvStore;
 
@@ -63,6 +64,7 @@ pub struct RunningNode {
     shutdown: watch::Sender<bool>,
     http: JoinHandle<()>,
     background: Vec<JoinHandle<()>>,
+    watch_hub: Arc<WatchHub>,
 }
 
 impl RunningNode {
@@ -144,7 +146,9 @@ impl RunningNode {
 
         let config = raft_config(&settings, &identity, &own);
         let log_handle: Arc<dyn ordo::storage::LogStore> = log.clone();
-        let node = RaftNode::builder(config, KvStore::default(), log, transport.clone())
+        let watch_hub = Arc::new(WatchHub::new(WatchLimits::default()));
+        let store = KvStore::new().with_observer(watch_hub.clone());
+        let node = RaftNode::builder(config, store, log, transport.clone())
             .snapshot_store(snapshots)
             .build()?;
         let events = node.events();
@@ -172,6 +176,7 @@ impl RunningNode {
             cluster: identity.cluster.clone(),
             cluster_id: identity.cluster_id().to_owned(),
             log: log_handle,
+            watch_hub: Arc::clone(&watch_hub),
         });
         let http = tokio::spawn(http::serve(listener, state, shutdown_signal));
         let running = RunningNode {
@@ -184,6 +189,7 @@ impl RunningNode {
             shutdown,
             http,
             background,
+            watch_hub,
         };
         if let RecordedBootstrap::Joined { .. } = &identity.bootstrap
             && log_was_empty
@@ -211,6 +217,9 @@ impl RunningNode {
     /// quorum that is gone would otherwise hold the stop until it times out.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
+        // Watch streams never end by themselves: end them (`cancelled`), or
+        // the HTTP server would wait for them until its patience runs out.
+        self.watch_hub.close("the node is stopping: watch again on another node");
         self.node.stop().await;
         let mut http = self.http;
         if tokio::time::timeout(HTTP_DRAIN_PATIENCE, &mut http)

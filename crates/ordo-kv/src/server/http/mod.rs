@@ -20,6 +20,7 @@ use tokio::sync::watch;
 
 use crate::server::metrics::Metrics;
 use crate::server::settings::Limits;
+use crate::server::watch::WatchHub;
 use crate::store::KvStore;
 
 mod cluster;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub cluster_id: String,
     /// The node's log store (for its repair point, on `/health`).
     pub log: Arc<dyn LogStore>,
+    /// The node's watchers (the store's observer).
+    pub watch_hub: Arc<WatchHub>,
 }
 
 /// Shared state handle.
@@ -64,6 +67,7 @@ pub fn router(state: SharedState) -> Router {
             "/v1/kv/{*key}",
             put(kv::put).get(kv::get).delete(kv::delete),
         )
+        .route("/v1/watch", get(crate::server::watch::endpoint::watch))
         .route("/v1/cluster", get(cluster::describe))
         .route("/v1/cluster/members", post(cluster::add_member))
         .route(

@@ -64,7 +64,8 @@ pub(super) async fn metrics(
         wal: state.metrics.wal_dir().and_then(|dir| wal_size(&dir)),
         handshakes_refused: state.transport.stats().handshakes_refused,
     };
-    let page = state.metrics.render(&status, store, extras);
+    let mut page = state.metrics.render(&status, store, extras);
+    state.watch_hub.render_metrics(&mut page);
     let content_type = HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
     Ok(([(header::CONTENT_TYPE, content_type)], page).into_response())
 }
