@@ -219,7 +219,8 @@ impl RunningNode {
         let _ = self.shutdown.send(true);
         // Watch streams never end by themselves: end them (`cancelled`), or
         // the HTTP server would wait for them until its patience runs out.
-        self.watch_hub.close("the node is stopping: watch again on another node");
+        self.watch_hub
+            .close("the node is stopping: watch again on another node");
         self.node.stop().await;
         let mut http = self.http;
         if tokio::time::timeout(HTTP_DRAIN_PATIENCE, &mut http)

@@ -181,7 +181,10 @@ fn open_error(error: OpenError) -> Response {
         } => {
             let body = ErrorBody {
                 error: code::COMPACTED.into(),
-                message: format!("{message}: watch from revision {} or later", compact_revision.saturating_add(1)),
+                message: format!(
+                    "{message}: watch from revision {} or later",
+                    compact_revision.saturating_add(1)
+                ),
                 revision: Some(revision),
                 compact_revision: Some(compact_revision),
             };

@@ -53,7 +53,7 @@ impl Default for WatchLimits {
             queue_revisions: 1024,
             queue_bytes: 1 << 20,
             total_queue_bytes: 256 << 20,
-            history_page_events: 256,
+            history_page_events: 64,
             concurrent_history_reads: 4,
         }
     }
@@ -235,6 +235,11 @@ impl WatchHub {
                 "Watchers that fell behind and caught up from history.",
                 &self.counters.resyncs,
             ),
+            (
+                "ordo_watch_fell_behind_total",
+                "Watchers whose queue overflowed (or that a restore overtook).",
+                &self.counters.fell_behind,
+            ),
         ];
         let _ = writeln!(
             out,
@@ -262,7 +267,9 @@ impl WatchHub {
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, Registry> {
-        self.registry.write().unwrap_or_else(PoisonError::into_inner)
+        self.registry
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The watchers `events` reach, each with the indexes of its events.

@@ -146,7 +146,8 @@ impl WatcherQueue {
             return Offered::FellBehind;
         }
         state.bytes += delivery.bytes;
-        self.total_bytes.fetch_add(delivery.bytes, Ordering::Relaxed);
+        self.total_bytes
+            .fetch_add(delivery.bytes, Ordering::Relaxed);
         state.deliveries.push_back(delivery);
         drop(state);
         self.wake.notify_one();
@@ -185,7 +186,8 @@ impl WatcherQueue {
             return Taken::Empty;
         };
         state.bytes -= delivery.bytes;
-        self.total_bytes.fetch_sub(delivery.bytes, Ordering::Relaxed);
+        self.total_bytes
+            .fetch_sub(delivery.bytes, Ordering::Relaxed);
         Taken::Delivery(delivery)
     }
 
@@ -229,6 +231,7 @@ impl WatcherQueue {
     }
 
     /// Revisions and bytes queued now.
+    #[cfg(test)]
     pub(crate) fn queued(&self) -> (usize, usize) {
         let state = self.lock();
         (state.deliveries.len(), state.bytes)

@@ -332,6 +332,7 @@ impl<H: History> WatchStream<H> {
     }
 
     /// Revisions and bytes queued for this watcher now.
+    #[cfg(test)]
     pub(crate) fn queued(&self) -> (usize, usize) {
         self.registration.queue.queued()
     }

@@ -128,10 +128,7 @@ async fn next(stream: &mut WatchStream<StoreHistory>) -> Option<Message> {
 
 /// The revisions of the `change` messages up to the first that is not one
 /// (returned too), checking each holds `key_prefix` keys only.
-async fn changes_until_other(
-    stream: &mut WatchStream<StoreHistory>,
-    count: usize,
-) -> Vec<u64> {
+async fn changes_until_other(stream: &mut WatchStream<StoreHistory>, count: usize) -> Vec<u64> {
     let mut revisions = Vec::new();
     while revisions.len() < count {
         match next(stream).await {
@@ -229,8 +226,14 @@ async fn a_full_queue_resyncs_from_history_without_gap_or_duplicate() {
     fixture.put("k/live", "v");
     assert_eq!(changes_until_other(&mut stream, 1).await, [43]);
     let counters = &fixture.hub.counters;
-    assert_eq!(counters.resyncs.load(std::sync::atomic::Ordering::Relaxed), 1);
-    assert_eq!(counters.events.load(std::sync::atomic::Ordering::Relaxed), 23);
+    assert_eq!(
+        counters.resyncs.load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    assert_eq!(
+        counters.events.load(std::sync::atomic::Ordering::Relaxed),
+        23
+    );
 }
 
 /// A start in the past reads history first, then goes live; the first
@@ -243,7 +246,10 @@ async fn a_past_start_replays_history_then_goes_live() {
     }
     let mut stream = fixture.open(prefix("k/"), Start::At(4)).await;
     assert_eq!(next(&mut stream).await, Some(Message::Progress(3)));
-    assert_eq!(changes_until_other(&mut stream, 7).await, (4..=10).collect::<Vec<_>>());
+    assert_eq!(
+        changes_until_other(&mut stream, 7).await,
+        (4..=10).collect::<Vec<_>>()
+    );
     fixture.put("k/11", "v");
     assert_eq!(changes_until_other(&mut stream, 1).await, [11]);
 }
@@ -288,12 +294,20 @@ async fn compaction_overtaking_a_behind_watcher_ends_it() {
     fixture.apply(KvCommand::Compact { revision: 8 });
     assert_eq!(
         next(&mut stream).await,
-        Some(Message::Compacted { compact_revision: 8 })
+        Some(Message::Compacted {
+            compact_revision: 8
+        })
     );
     assert_eq!(next(&mut stream).await, None);
     let refused = fixture.try_open(prefix("k/"), Start::At(8)).await;
     assert!(
-        matches!(refused, Err(OpenError::Compacted { compact_revision: 8, .. })),
+        matches!(
+            refused,
+            Err(OpenError::Compacted {
+                compact_revision: 8,
+                ..
+            })
+        ),
         "{refused:?}"
     );
     assert!(fixture.try_open(prefix("k/"), Start::At(9)).await.is_ok());
