@@ -264,6 +264,9 @@ pub enum BenchCommand {
     /// Start a 3-node cluster on loopback, fault its leader again and again,
     /// and report how long writes and leadership take to come back.
     Failover(FailoverArgs),
+    /// Open many watch streams on a node, write their keys at a fixed rate,
+    /// and report the commit-to-delivery lag (`ordo dev` must be running).
+    Watch(super::bench_watch::WatchBenchArgs),
 }
 
 impl BenchArgs {
@@ -481,8 +484,13 @@ async fn cluster_status(args: StatusArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
-    if let Some(BenchCommand::Failover(failover_args)) = args.other {
-        return failover::run(failover_args).await;
+    match args.other {
+        Some(BenchCommand::Failover(failover_args)) => return failover::run(failover_args).await,
+        Some(BenchCommand::Watch(watch_args)) => {
+            super::bench_watch::run(watch_args).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        None => {}
     }
     let client = args.connection.client()?;
     let config = args.config();

@@ -26,6 +26,7 @@
 
 mod bench;
 mod bench_report;
+mod bench_watch;
 mod cli;
 mod config;
 mod duration;
@@ -41,6 +42,7 @@ mod status;
 
 pub use bench::{BenchConfig, MAX_BENCH_CLIENTS, MAX_BENCH_VALUE_BYTES, run as run_bench};
 pub use bench_report::{BenchSummary, LatencySummary, format_micros, render_summary};
+pub use bench_watch::WatchBenchArgs;
 pub use cli::{
     BenchArgs, BenchCommand, CasArgs, ClientCommand, ConnectionArgs, EndpointList, GetArgs,
     KeyArgs, LeaderAction, LeaderArgs, ListArgs, MemberAction, MemberArgs, PutArgs,
