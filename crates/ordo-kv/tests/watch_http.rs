@@ -165,6 +165,19 @@ async fn resuming_after_the_last_id_misses_and_repeats_nothing() {
     for i in 5..8 {
         written.push(put(url, &format!("r/{i}"), "v").await);
     }
+    // Writing to the closed connection drops its watcher.
+    eventually(
+        "the dropped watcher to go",
+        PATIENCE,
+        Duration::from_millis(50),
+        || async {
+            match metric(url, "ordo_watchers").await {
+                0 => Ok(()),
+                watchers => Err(format!("{watchers} watchers")),
+            }
+        },
+    )
+    .await;
     let last = *seen.last().unwrap();
     let resume_url = format!("{url}/v1/watch?prefix=r/&start_revision={}", last + 1);
     let mut resumed = SseReader::open(&resume_url, &[]).await;

@@ -16,7 +16,7 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::sse::{Event as SseEvent, Sse};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
@@ -36,6 +36,11 @@ pub const DEFAULT_PROGRESS_INTERVAL: Duration = Duration::from_secs(10);
 pub const MIN_PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 /// The longest `progress_interval`.
 pub const MAX_PROGRESS_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+
+/// How often a quiet stream gets an SSE comment (`:`), which clients
+/// ignore, so that a connection whose client is gone is found and its
+/// watcher dropped.
+pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(15);
 
 /// The query of `GET /v1/watch`.
 #[derive(Debug, Default, Deserialize)]
@@ -71,7 +76,10 @@ pub(crate) async fn watch(
         let message = stream.next_message().await?;
         Some((sse_event(message), stream))
     });
-    Sse::new(messages).into_response()
+    // A comment line now and then even when progress is off: the server
+    // only notices a client that went away when it writes to it.
+    let keep_alive = KeepAlive::new().interval(KEEP_ALIVE_INTERVAL);
+    Sse::new(messages).keep_alive(keep_alive).into_response()
 }
 
 /// Checks a request and says what it asks for.
