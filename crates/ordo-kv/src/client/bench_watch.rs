@@ -257,3 +257,18 @@ fn now_nanos() -> u64 {
             u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only `change` messages count, by their `id`.
+    #[test]
+    fn change_ids_are_read_from_change_messages_only() {
+        let change = "event: change\nid: 42\ndata: {\"revision\":42}\n\n";
+        assert_eq!(change_revision(change), Some(42));
+        let progress = "event: progress\ndata: {\"revision\":42}\n\n";
+        assert_eq!(change_revision(progress), None);
+        assert_eq!(change_revision(":\n\n"), None);
+    }
+}

@@ -722,6 +722,39 @@ mod tests {
     }
 
     #[test]
+    fn bench_watch_flags_and_defaults() {
+        let ClientCommand::Bench(args) = client_command(&["bench", "watch"]) else {
+            panic!("not bench")
+        };
+        let Some(BenchCommand::Watch(watch)) = args.other else {
+            panic!("not watch")
+        };
+        assert_eq!((watch.watchers, watch.rate), (1000, 1000));
+        assert_eq!(watch.duration, Duration::from_secs(10));
+        assert_eq!(watch.url, "http://127.0.0.1:8001");
+        let ClientCommand::Bench(args) = client_command(&[
+            "bench",
+            "watch",
+            "--watchers",
+            "10000",
+            "--rate",
+            "500",
+            "--duration",
+            "1m",
+            "--url",
+            "http://127.0.0.1:8002",
+        ]) else {
+            panic!("not bench")
+        };
+        let Some(BenchCommand::Watch(watch)) = args.other else {
+            panic!("not watch")
+        };
+        assert_eq!((watch.watchers, watch.rate), (10_000, 500));
+        assert_eq!(watch.duration, Duration::from_secs(60));
+        assert_eq!(watch.url, "http://127.0.0.1:8002");
+    }
+
+    #[test]
     fn bench_failover_flags_and_defaults() {
         let ClientCommand::Bench(args) = client_command(&["bench", "failover"]) else {
             panic!("not bench")
