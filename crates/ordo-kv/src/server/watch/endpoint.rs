@@ -1,4 +1,4 @@
-//! `GET /v1/watch`: checks the request, opens a [`WatchStream`] and sends
+//! `GET /v1/watch`: checks the request, opens a `WatchStream` and sends
 //! its messages as Server-Sent Events.
 //!
 //! Statuses before the stream starts: 400 `bad_request` (both `key` and

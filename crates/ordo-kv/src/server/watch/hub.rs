@@ -4,7 +4,7 @@
 //! # The apply path
 //! [`applied`](ChangeObserver::applied) runs inside the state machine's
 //! apply, so it only routes: under a read lock of the registry, each
-//! event's key is looked up in the [`WatchIndex`]; the revision's events are
+//! event's key is looked up in the `WatchIndex`; the revision's events are
 //! shared (one `Arc`) by every watcher they reach, each with the indexes of
 //! the events its range holds. A watcher whose queue is full is marked
 //! behind instead of waited for. Then `last_revision` is stored.
