@@ -17,11 +17,14 @@ use crate::store::{Changes, KeyRange, KvAnswer, KvCommand, KvQuery, KvStore};
 
 /// The store behind a mutex, as the apply thread would hold it. Commands
 /// in `during_read` are applied, two at a time, just before a history read
-/// answers: writes that land while a stream is catching up.
+/// answers: writes that land while a stream is catching up. Those in
+/// `after_last_read` are applied just after a read that reached the present:
+/// writes that land between the last history read and going live.
 #[derive(Clone, Debug)]
 struct StoreHistory {
     store: Arc<Mutex<KvStore>>,
     during_read: Arc<Mutex<Vec<KvCommand>>>,
+    after_last_read: Arc<Mutex<Vec<KvCommand>>>,
 }
 
 impl History for StoreHistory {
@@ -43,11 +46,17 @@ impl History for StoreHistory {
             from_revision,
             max_events,
         };
-        match store.query(query) {
-            KvAnswer::Changes(changes) => Ok(changes),
-            KvAnswer::Refused(error) => Err(refused(error)),
+        let changes = match store.query(query) {
+            KvAnswer::Changes(changes) => changes,
+            KvAnswer::Refused(error) => return Err(refused(error)),
             other => panic!("a changes query answered {other:?}"),
+        };
+        if changes.next_revision > changes.current_revision {
+            for command in self.after_last_read.lock().unwrap().drain(..) {
+                store.apply_command(command);
+            }
         }
+        Ok(changes)
     }
 
     async fn current_revision(&self) -> Result<u64, HistoryError> {
@@ -69,6 +78,7 @@ impl Fixture {
             history: StoreHistory {
                 store: Arc::new(Mutex::new(store)),
                 during_read: Arc::default(),
+                after_last_read: Arc::default(),
             },
         }
     }
@@ -219,12 +229,19 @@ async fn a_full_queue_resyncs_from_history_without_gap_or_duplicate() {
         .lock()
         .unwrap()
         .extend((21..=22).map(|i| put(&format!("k/{i}"), "v")));
-    let revisions = changes_until_other(&mut stream, 22).await;
-    let expected: Vec<u64> = (1..=20).map(|i| 2 * i - 1).chain(41..=42).collect();
+    // A write after the last history read: only the queue has it.
+    fixture
+        .history
+        .after_last_read
+        .lock()
+        .unwrap()
+        .push(put("k/23", "v"));
+    let revisions = changes_until_other(&mut stream, 23).await;
+    let expected: Vec<u64> = (1..=20).map(|i| 2 * i - 1).chain(41..=43).collect();
     assert_eq!(revisions, expected);
     // Live again: the next write comes from the queue.
     fixture.put("k/live", "v");
-    assert_eq!(changes_until_other(&mut stream, 1).await, [43]);
+    assert_eq!(changes_until_other(&mut stream, 1).await, [44]);
     let counters = &fixture.hub.counters;
     assert_eq!(
         counters.resyncs.load(std::sync::atomic::Ordering::Relaxed),
@@ -232,7 +249,7 @@ async fn a_full_queue_resyncs_from_history_without_gap_or_duplicate() {
     );
     assert_eq!(
         counters.events.load(std::sync::atomic::Ordering::Relaxed),
-        23
+        24
     );
 }
 
