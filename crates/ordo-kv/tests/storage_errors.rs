@@ -25,6 +25,7 @@ use ordo_kv::server::leases::{LeaseRules, NodeLeases};
 use ordo_kv::server::metrics::Metrics;
 use ordo_kv::server::settings::Limits;
 use ordo_kv::server::timed_store::TimedLogStore;
+use ordo_kv::server::watch::{WatchHub, WatchLimits};
 use ordo_kv::store::KvStore;
 use reqwest::StatusCode;
 use tokio::net::TcpListener;
@@ -170,6 +171,7 @@ async fn start_with_repair_point(repair: Index) -> Fixture {
         backups: http::BackupSlot::default(),
         store: Arc::new(ordo_kv::server::store_gauge::StoreGauge::new(0)),
         leases: Arc::new(NodeLeases::new(node.clone(), LeaseRules::default())),
+        watch_hub: Arc::new(WatchHub::new(WatchLimits::default())),
     });
     let (shutdown, signal) = watch::channel(false);
     tokio::spawn(http::serve(listener, state, signal));

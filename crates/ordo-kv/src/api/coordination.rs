@@ -17,10 +17,12 @@
 //!
 //! # Watch: `GET /v1/watch?key=K` or `?prefix=P`
 //! A `text/event-stream`. Each message carries one revision's events:
-//! `event: change`, `id: REVISION`, `data: `[`WatchChange`]. Quiet streams
-//! get `event: progress` with [`WatchProgress`]. A start below the compacted
-//! revision gets `event: compacted` with [`WatchEnd`] and the stream ends; a
-//! watcher the node had to drop gets `event: cancelled` with [`WatchEnd`].
+//! `event: change`, `id: REVISION`, `data: `[`WatchChange`]. The first
+//! message and quiet streams get `event: progress` with [`WatchProgress`]. A
+//! start already compacted is answered 410 `compacted` (no stream); history
+//! compacted under a catching-up stream gets `event: compacted` with
+//! [`WatchEnd`] and the stream ends; a watcher the node had to drop (it is
+//! stopping) gets `event: cancelled` with [`WatchEnd`].
 //! A client that reconnects with `start_revision` = last `id` + 1 (or the
 //! `Last-Event-ID` header, which browsers send) misses nothing.
 
@@ -456,10 +458,12 @@ pub struct WatchChange {
     pub events: Vec<WatchEvent>,
 }
 
-/// `event: progress`: nothing in the range changed up to `revision`.
+/// `event: progress`: every change in the range up to `revision` was sent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WatchProgress {
-    /// The node's applied cluster revision.
+    /// A revision the node has applied, never past an event not yet sent:
+    /// in the first message, the node's applied revision, or
+    /// `start_revision - 1` if that is lower (history from the start follows).
     pub revision: u64,
 }
 

@@ -325,6 +325,9 @@ pub enum BenchCommand {
         #[arg(long, default_value = "1h", value_parser = parse_duration)]
         deadline: Duration,
     },
+    /// Open many watch streams on a node, write their keys at a fixed rate,
+    /// and report the commit-to-delivery lag (`ordo dev` must be running).
+    Watch(super::bench_watch::WatchBenchArgs),
 }
 
 impl BenchArgs {
@@ -554,6 +557,10 @@ async fn cluster_status(args: StatusArgs) -> anyhow::Result<ExitCode> {
 async fn run_bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let client = match args.other {
         Some(BenchCommand::Failover(failover_args)) => return failover::run(failover_args).await,
+        Some(BenchCommand::Watch(watch_args)) => {
+            super::bench_watch::run(watch_args).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
         Some(BenchCommand::Fill { deadline }) => {
             let client = args.connection.client()?;
             let config = FillConfig {
@@ -795,6 +802,39 @@ mod tests {
             (Consistency::Lease, Duration::ZERO)
         );
         assert!(args.json);
+    }
+
+    #[test]
+    fn bench_watch_flags_and_defaults() {
+        let ClientCommand::Bench(args) = client_command(&["bench", "watch"]) else {
+            panic!("not bench")
+        };
+        let Some(BenchCommand::Watch(watch)) = args.other else {
+            panic!("not watch")
+        };
+        assert_eq!((watch.watchers, watch.rate), (1000, 1000));
+        assert_eq!(watch.duration, Duration::from_secs(10));
+        assert_eq!(watch.url, "http://127.0.0.1:8001");
+        let ClientCommand::Bench(args) = client_command(&[
+            "bench",
+            "watch",
+            "--watchers",
+            "10000",
+            "--rate",
+            "500",
+            "--duration",
+            "1m",
+            "--url",
+            "http://127.0.0.1:8002",
+        ]) else {
+            panic!("not bench")
+        };
+        let Some(BenchCommand::Watch(watch)) = args.other else {
+            panic!("not watch")
+        };
+        assert_eq!((watch.watchers, watch.rate), (10_000, 500));
+        assert_eq!(watch.duration, Duration::from_secs(60));
+        assert_eq!(watch.url, "http://127.0.0.1:8002");
     }
 
     #[test]

@@ -35,6 +35,7 @@
 mod bench;
 mod bench_fill;
 mod bench_report;
+mod bench_watch;
 mod cli;
 mod cli_coordination;
 mod config;
@@ -61,6 +62,7 @@ mod watch;
 pub use bench::{BenchConfig, MAX_BENCH_CLIENTS, MAX_BENCH_VALUE_BYTES, run as run_bench};
 pub use bench_fill::{FillConfig, FillSummary, fill};
 pub use bench_report::{BenchSummary, LatencySummary, format_micros, render_summary};
+pub use bench_watch::WatchBenchArgs;
 pub use cli::{
     BenchArgs, BenchCommand, CasArgs, ClientCommand, CompactArgs, ConnectionArgs, DelArgs,
     ElectArgs, EndpointList, GetArgs, KeyArgs, LeaderAction, LeaderArgs, LeaseAction, LeaseArgs,

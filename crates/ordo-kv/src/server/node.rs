@@ -42,6 +42,7 @@ use crate::server::peer_tls;
 use crate::server::settings::{Bootstrap, NodeSettings};
 use crate::server::store_gauge::StoreGauge;
 use crate::server::timed_store::TimedLogStore;
+use crate::server::watch::{WatchHub, WatchLimits};
 use crate::server::{auto_compaction, node_events, peers, seed};
 use crate::store::KvStore;
 
@@ -68,6 +69,7 @@ pub struct RunningNode {
     shutdown: watch::Sender<bool>,
     http: JoinHandle<()>,
     background: Vec<JoinHandle<()>>,
+    watch_hub: Arc<WatchHub>,
 }
 
 impl RunningNode {
@@ -176,8 +178,11 @@ impl RunningNode {
         let config = raft_config(&settings, &identity, &own);
         let log_handle: Arc<dyn ordo::storage::LogStore> = log.clone();
         let gauge = Arc::new(StoreGauge::new(settings.limits.quota_bytes));
+        let watch_hub = Arc::new(WatchHub::new(WatchLimits::default()));
         // `new`, not `default`: it starts lease ids at 1 (0 means "no lease").
-        let store = KvStore::new().with_observer(gauge.clone());
+        let store = KvStore::new()
+            .with_observer(gauge.clone())
+            .with_observer(watch_hub.clone());
         let node = RaftNode::builder(config, store, log, transport.clone())
             .snapshot_store(snapshots)
             .build()?;
@@ -229,6 +234,7 @@ impl RunningNode {
             backups: http::BackupSlot::default(),
             store: gauge,
             leases,
+            watch_hub: Arc::clone(&watch_hub),
         });
         if let Some(tls) = &tls {
             background.push(tokio::spawn(
@@ -252,6 +258,7 @@ impl RunningNode {
             shutdown,
             http,
             background,
+            watch_hub,
         };
         if let RecordedBootstrap::Joined { .. } = &identity.bootstrap
             && log_was_empty
@@ -279,6 +286,10 @@ impl RunningNode {
     /// quorum that is gone would otherwise hold the stop until it times out.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
+        // Watch streams never end by themselves: end them (`cancelled`), or
+        // the HTTP server would wait for them until its patience runs out.
+        self.watch_hub
+            .close("the node is stopping: watch again on another node");
         self.node.stop().await;
         let mut http = self.http;
         if tokio::time::timeout(HTTP_DRAIN_PATIENCE, &mut http)

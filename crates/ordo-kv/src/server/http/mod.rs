@@ -29,6 +29,7 @@ use crate::server::leases::NodeLeases;
 use crate::server::metrics::Metrics;
 use crate::server::settings::Limits;
 use crate::server::store_gauge::StoreGauge;
+use crate::server::watch::WatchHub;
 use crate::store::KvStore;
 
 mod accept;
@@ -80,6 +81,8 @@ pub struct AppState {
     pub cluster_id: String,
     /// The node's log store (for its repair point, on `/health`).
     pub log: Arc<dyn LogStore>,
+    /// The node's watchers (the store's observer).
+    pub watch_hub: Arc<WatchHub>,
     /// The leader's lease clock (`server/leases/`).
     pub leases: Arc<NodeLeases>,
     /// The store's counters and quota, as the store last reported them.
@@ -137,6 +140,7 @@ pub fn router(state: SharedState) -> Router {
             get(leases::time_to_live).delete(leases::revoke),
         )
         .route("/v1/leases/{id}/keepalive", post(leases::keep_alive))
+        .route("/v1/watch", get(crate::server::watch::endpoint::watch))
         .route("/v1/cluster", get(cluster::describe))
         .route("/v1/cluster/members", post(cluster::add_member))
         .route(

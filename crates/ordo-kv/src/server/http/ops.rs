@@ -82,6 +82,7 @@ pub(super) async fn metrics(
     };
     let mut page = state.metrics.render(&status, store, extras);
     state.leases.render_metrics(&mut page);
+    state.watch_hub.render_metrics(&mut page);
     let content_type = HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
     Ok(([(header::CONTENT_TYPE, content_type)], page).into_response())
 }
