@@ -6,8 +6,9 @@
 //! before; reads below `R` and changes from `R` or earlier are refused with
 //! [`KvError::Compacted`].
 //!
-//! Cost: the change log is in revision order, so compaction pops its entries
-//! up to `R` and visits only those keys: O(changes compacted), whatever the
+//! Cost: the change log is in revision order, so compaction drains its
+//! entries up to `R` and visits each of those keys once: O(c log c + v) for
+//! c changes compacted and v versions of the keys they name, whatever the
 //! number of keys.
 
 use super::KvError;
@@ -32,14 +33,20 @@ impl KvStore {
                 compact_revision: self.compact_revision,
             });
         }
-        while self
+        let compacted = self
             .changes
-            .front()
-            .is_some_and(|(written, _)| *written <= revision)
-        {
-            let Some((_, key)) = self.changes.pop_front() else {
-                unreachable!("the front was just seen");
-            };
+            .partition_point(|(written, _)| *written <= revision);
+        // Each key once, however often it was written below `revision`:
+        // compacting a key walks all its versions, so a hot key visited
+        // once per change would cost its versions squared.
+        let mut keys: Vec<_> = self
+            .changes
+            .drain(..compacted)
+            .map(|(_, key)| key)
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for key in keys {
             self.compact_key(&key, revision);
         }
         self.compact_revision = revision;
