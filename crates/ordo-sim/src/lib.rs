@@ -10,11 +10,15 @@
 //!   come from one copy of the data (Wing & Gong's search with Lowe's
 //!   memoization, one key at a time).
 //!
-//! - [`workload`]: key-value clients whose history the checker judges.
+//! - [`workload`]: key-value clients (single-key operations and multi-key
+//!   transactions) whose history the checker judges.
+//! - [`coordination`]: revisions, watches and leases on the simulated store,
+//!   with their checks.
 //!
 //! This crate is a test tool: nothing in the library or server depends on it.
 
 pub mod cluster;
+pub mod coordination;
 pub mod format;
 pub mod invariants;
 pub mod linearizability;

@@ -13,6 +13,7 @@ use std::ops::Range;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use ordo_sim::coordination::CoordinationSummary;
 use ordo_sim::random::{FAULT_PROFILES, RunConfig, run};
 
 struct Options {
@@ -138,6 +139,7 @@ fn main() -> ExitCode {
     let (mut failures, mut committed, mut operations, mut undecided) =
         (0u64, 0usize, 0usize, 0usize);
     let (mut tail_losses, mut waited) = (0usize, 0usize);
+    let mut coordination = CoordinationSummary::default();
     for seed in options.seeds.clone() {
         match run(seed, &options.config) {
             Ok(summary) => {
@@ -146,6 +148,10 @@ fn main() -> ExitCode {
                 undecided += usize::from(summary.linearizability_undecided);
                 tail_losses += summary.tail_losses;
                 waited += usize::from(summary.waited_for_operator);
+                coordination.watch_events += summary.coordination.watch_events;
+                coordination.watch_resumes += summary.coordination.watch_resumes;
+                coordination.leases_kept_alive += summary.coordination.leases_kept_alive;
+                coordination.lease_expiries += summary.coordination.lease_expiries;
                 if !options.quiet {
                     println!(
                         "seed {seed}: ok ({} committed, {} operations, term {})",
@@ -165,8 +171,13 @@ fn main() -> ExitCode {
     println!(
         "{runs} seeds in {seconds:.1} s ({:.0} seeds/s): {failures} failed; {committed} entries committed, \
          {operations} client operations checked, {undecided} histories undecided; {tail_losses} synced \
-         tails lost, {waited} runs left waiting for an operator (repairing nodes needed for every quorum)",
-        runs as f64 / seconds.max(f64::EPSILON)
+         tails lost, {waited} runs left waiting for an operator (repairing nodes needed for every quorum); \
+         {} watch events delivered over {} resumes, {} leases kept alive, {} lease expiries",
+        runs as f64 / seconds.max(f64::EPSILON),
+        coordination.watch_events,
+        coordination.watch_resumes,
+        coordination.leases_kept_alive,
+        coordination.lease_expiries
     );
     if failures > 0 {
         ExitCode::FAILURE

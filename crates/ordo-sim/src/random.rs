@@ -23,9 +23,10 @@ use ordo_core::{
 };
 
 use crate::cluster::Cluster;
+use crate::coordination::{Coordination, CoordinationSummary};
 use crate::format;
 use crate::invariants::Checker;
-use crate::linearizability::{self, Budget, KvModel, Verdict};
+use crate::linearizability::{self, Budget, JointKvModel, Verdict};
 use crate::workload::{self, Clients};
 
 /// Key-value clients in every run.
@@ -137,6 +138,8 @@ pub struct RunSummary {
     /// The run ended with no leader by design: the nodes under repair were
     /// needed for every quorum (liveness is then not required).
     pub waited_for_operator: bool,
+    /// What the watch and lease workload did.
+    pub coordination: CoordinationSummary,
 }
 
 /// A failed run: the seed that replays it, what broke, and the last events.
@@ -216,6 +219,7 @@ struct Run {
     transfers: usize,
     snapshots_installed: usize,
     clients: Clients,
+    coordination: Coordination,
     /// Steps taken so far: the virtual clock.
     now: u64,
     /// When each message in the network becomes deliverable (parallel to
@@ -269,6 +273,7 @@ pub fn run(seed: u64, config: &RunConfig) -> Result<RunSummary, RunFailure> {
         transfers: 0,
         snapshots_installed: 0,
         clients: Clients::new(CLIENTS, read_mode),
+        coordination: Coordination::new(seed, workload::KEYS),
         now: 0,
         due: Vec::new(),
         links: BTreeMap::new(),
@@ -286,22 +291,27 @@ pub fn run(seed: u64, config: &RunConfig) -> Result<RunSummary, RunFailure> {
     for step in 0..config.steps {
         run.now += 1;
         run.step().map_err(|e| run.failure(seed, step, e))?;
-        run.clients.poll(&run.cluster, run.now);
+        run.coordination.step(&mut run.cluster, run.now);
+        run.clients
+            .poll(&run.cluster, run.coordination.replicas(), run.now);
         run.checker
             .check_cluster(&run.cluster)
             .map_err(|e| run.failure(seed, step, e))?;
+        run.coordination
+            .observe_commits(run.checker.committed(), run.now);
     }
     run.liveness()
         .map_err(|e| run.failure(seed, config.steps, e))?;
     run.clients.finish();
     let history = run.clients.history();
-    let verdict = linearizability::check(&KvModel, history, &Budget::default()).map_err(|e| {
-        run.failure(
-            seed,
-            config.steps,
-            format!("client history is malformed: {e}"),
-        )
-    })?;
+    let verdict =
+        linearizability::check(&JointKvModel, history, &Budget::default()).map_err(|e| {
+            run.failure(
+                seed,
+                config.steps,
+                format!("client history is malformed: {e}"),
+            )
+        })?;
     let undecided = match verdict {
         Verdict::Linearizable => false,
         Verdict::Unknown(_) => true,
@@ -311,6 +321,9 @@ pub fn run(seed: u64, config: &RunConfig) -> Result<RunSummary, RunFailure> {
             return Err(run.failure(seed, config.steps, message));
         }
     };
+    run.coordination
+        .check(run.checker.committed())
+        .map_err(|e| run.failure(seed, config.steps, e))?;
     let max_term = run
         .cluster
         .running()
@@ -328,6 +341,7 @@ pub fn run(seed: u64, config: &RunConfig) -> Result<RunSummary, RunFailure> {
         linearizability_undecided: undecided,
         tail_losses: run.tail_losses,
         waited_for_operator: run.waited_for_operator,
+        coordination: run.coordination.summary(),
     })
 }
 
@@ -470,9 +484,12 @@ impl Run {
         for read in &actions.reads {
             self.clients
                 .read_ready(id, read.request_id, read.read_index);
+            self.coordination
+                .read_ready(id, read.request_id, read.read_index);
         }
         for &request_id in &actions.failed_reads {
             self.clients.read_failed(id, request_id);
+            self.coordination.read_failed(id, request_id);
         }
     }
 
@@ -783,9 +800,13 @@ impl Run {
                 }
             }
         }
-        self.clients.poll(&self.cluster, self.now);
+        self.coordination.step(&mut self.cluster, self.now);
+        self.clients
+            .poll(&self.cluster, self.coordination.replicas(), self.now);
         self.start_client_operation();
         self.checker.check_cluster(&self.cluster)?;
+        self.coordination
+            .observe_commits(self.checker.committed(), self.now);
         Ok(campaigned)
     }
 

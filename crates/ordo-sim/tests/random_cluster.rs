@@ -4,6 +4,7 @@
 //!
 //! A failure prints the seed; `ORDO_SEEDS=A..B` runs a chosen range.
 
+use ordo_sim::coordination::CoordinationSummary;
 use ordo_sim::random::{RunConfig, run};
 
 fn seeds(default: std::ops::Range<u64>) -> std::ops::Range<u64> {
@@ -19,6 +20,7 @@ fn seeds(default: std::ops::Range<u64>) -> std::ops::Range<u64> {
 fn run_seeds(config: &RunConfig, range: std::ops::Range<u64>) {
     let (mut committed, mut changes, mut transfers, mut installs) = (0, 0, 0, 0);
     let (mut operations, mut undecided) = (0, 0);
+    let mut coordination = CoordinationSummary::default();
     for seed in range.clone() {
         match run(seed, config) {
             Ok(summary) => {
@@ -28,6 +30,10 @@ fn run_seeds(config: &RunConfig, range: std::ops::Range<u64>) {
                 installs += summary.snapshots_installed;
                 operations += summary.operations;
                 undecided += usize::from(summary.linearizability_undecided);
+                coordination.watch_events += summary.coordination.watch_events;
+                coordination.watch_resumes += summary.coordination.watch_resumes;
+                coordination.leases_kept_alive += summary.coordination.leases_kept_alive;
+                coordination.lease_expiries += summary.coordination.lease_expiries;
             }
             Err(failure) => panic!(
                 "{failure}\nreplay: ORDO_SEEDS={seed}..{} cargo test -p ordo-sim --test random_cluster",
@@ -39,7 +45,15 @@ fn run_seeds(config: &RunConfig, range: std::ops::Range<u64>) {
     println!(
         "{runs} runs: {committed} entries committed, {changes} membership changes, \
          {transfers} transfers, {installs} snapshots installed, {operations} client operations \
-         checked for linearizability ({undecided} undecided)"
+         checked for linearizability ({undecided} undecided); {coordination:?}"
+    );
+    assert!(
+        coordination.watch_events >= runs / 2 && coordination.watch_resumes >= runs,
+        "too few watch events or resumes to judge watches: {coordination:?}"
+    );
+    assert!(
+        coordination.leases_kept_alive >= runs / 20 && coordination.lease_expiries >= runs / 20,
+        "too few keepalives or expiries to judge leases: {coordination:?}"
     );
     assert!(
         operations >= runs * 5,

@@ -310,7 +310,7 @@ fn summarise(config: &BenchConfig, leader: Option<String>, total: &Tally) -> Ben
 }
 
 /// `size` random alphanumeric bytes, shared by every write.
-fn bench_value(size: usize) -> Bytes {
+pub(super) fn bench_value(size: usize) -> Bytes {
     let mut rng = fastrand::Rng::new();
     (0..size)
         .map(|_| rng.alphanumeric() as u8)

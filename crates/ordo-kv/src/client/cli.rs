@@ -16,6 +16,7 @@ use bytes::Bytes;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::bench::{self, BenchConfig};
+use super::bench_fill::{FillConfig, fill};
 use super::bench_report::render_summary;
 use super::endpoint::DEFAULT_ENDPOINTS;
 use super::failover::{self, FailoverArgs};
@@ -264,6 +265,14 @@ pub enum BenchCommand {
     /// Start a 3-node cluster on loopback, fault its leader again and again,
     /// and report how long writes and leadership take to come back.
     Failover(FailoverArgs),
+    /// Write keys `PREFIX0 .. PREFIX(N-1)` once each (with the parent's
+    /// `--keys`, `--value-size`, `--clients` and `--key-prefix`), to load a
+    /// cluster to a known size.
+    Fill {
+        /// Give up after this long.
+        #[arg(long, default_value = "1h", value_parser = parse_duration)]
+        deadline: Duration,
+    },
 }
 
 impl BenchArgs {
@@ -481,10 +490,23 @@ async fn cluster_status(args: StatusArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
-    if let Some(BenchCommand::Failover(failover_args)) = args.other {
-        return failover::run(failover_args).await;
-    }
-    let client = args.connection.client()?;
+    let client = match args.other {
+        Some(BenchCommand::Failover(failover_args)) => return failover::run(failover_args).await,
+        Some(BenchCommand::Fill { deadline }) => {
+            let client = args.connection.client()?;
+            let config = FillConfig {
+                keys: args.keys,
+                value_size: args.value_size,
+                clients: args.clients,
+                key_prefix: args.key_prefix.clone(),
+                deadline,
+            };
+            let summary = fill(&client, &config).await?;
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        None => args.connection.client()?,
+    };
     let config = args.config();
     config.validate().map_err(anyhow::Error::msg)?;
     let summary = bench::run(&client, &config).await?;

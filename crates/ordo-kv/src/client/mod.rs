@@ -25,6 +25,7 @@
 //! retrying writes whose outcome is unknown (the caller decides).
 
 mod bench;
+mod bench_fill;
 mod bench_report;
 mod cli;
 mod config;
@@ -40,6 +41,7 @@ mod routing;
 mod status;
 
 pub use bench::{BenchConfig, MAX_BENCH_CLIENTS, MAX_BENCH_VALUE_BYTES, run as run_bench};
+pub use bench_fill::{FillConfig, FillSummary, fill};
 pub use bench_report::{BenchSummary, LatencySummary, format_micros, render_summary};
 pub use cli::{
     BenchArgs, BenchCommand, CasArgs, ClientCommand, ConnectionArgs, EndpointList, GetArgs,

@@ -34,6 +34,10 @@
 //!   cheaper one. [`KvModel`] replaces values nobody observes by one placeholder
 //!   and gives an indeterminate write a return time when its value was read.
 //!
+//! Histories with multi-key transactions break step 1's premise; [`txn`]'s
+//! [`JointKvModel`] checks them as one partition over the whole (small) key
+//! space instead.
+//!
 //! # Indeterminate and failed operations
 //!
 //! An operation whose outcome is unknown ([`Outcome::Indeterminate`]) may have
@@ -70,6 +74,7 @@ pub mod kv;
 mod links;
 mod model;
 mod search;
+pub mod txn;
 mod verdict;
 
 pub use budget::Budget;
@@ -77,4 +82,7 @@ pub use check::check;
 pub use history::{HistoryError, Operation, Outcome};
 pub use kv::{KvInput, KvKey, KvModel, KvOperation, KvOutput, KvValue};
 pub use model::{Model, Prepared};
+pub use txn::{
+    Compare, JointInput, JointKvModel, JointOutput, JointState, Txn, TxnOp, TxnOpResult, TxnOutcome,
+};
 pub use verdict::{IndexedOperation, Linearized, Undecided, Verdict, Violation};
