@@ -84,7 +84,7 @@
 
 mod accept;
 mod dial;
-mod io;
+pub(crate) mod io;
 
 pub use self::dial::TcpWire;
 use super::network::NetworkTransport;
