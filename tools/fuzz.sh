@@ -3,7 +3,7 @@
 # toolchain: `--sanitizer none` needs no nightly flags; Rust's own checks and
 # debug assertions catch what a sanitizer would in this unsafe-free code).
 #
-#   tools/fuzz.sh smoke          build, then run each target ~SMOKE_SECONDS (default 5) on its seeds
+#   tools/fuzz.sh smoke          build, then run each target ~SMOKE_SECONDS (default 3) on its seeds
 #   tools/fuzz.sh run TARGET N   run TARGET for N executions (its corpus grows under fuzz/target/corpus/)
 #   tools/fuzz.sh list           the targets
 #   tools/fuzz.sh seeds          regenerate the committed seed corpora (fuzz/corpus/TARGET/seed-*)
@@ -50,9 +50,9 @@ case "${1:-}" in
     fi
     build
     for target in $(targets); do
-      echo "== fuzz smoke: $target (${SMOKE_SECONDS:-5} s)"
+      echo "== fuzz smoke: $target (${SMOKE_SECONDS:-3} s)"
       log="target/smoke-$target.log"
-      if ! run_target "$target" -max_total_time="${SMOKE_SECONDS:-5}" >"$log" 2>&1; then
+      if ! run_target "$target" -max_total_time="${SMOKE_SECONDS:-3}" >"$log" 2>&1; then
         tail -n 60 "$log"
         echo "fuzz target $target FAILED (input in fuzz/artifacts/$target/)"
         exit 1
@@ -65,11 +65,11 @@ case "${1:-}" in
     target=${2:?usage: tools/fuzz.sh run TARGET EXECUTIONS}
     runs=${3:?usage: tools/fuzz.sh run TARGET EXECUTIONS}
     ensure_cargo_fuzz
-    build --bin "$target"
+    build "$target"
     run_target "$target" -runs="$runs"
     ;;
   seeds)
-    # A plain debug build of the seed writer, sharing the main target dir.
+    # A plain debug build of the seed writer, in the main target dir.
     CARGO_TARGET_DIR=../target cargo run -p ordo-fuzz-seeds -- corpus
     ;;
   *)
