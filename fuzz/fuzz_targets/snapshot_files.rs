@@ -3,7 +3,8 @@
 //! data file and its progress record). Input: `flags:u8`, the snapshot
 //! file's length `u16` LE, the partial file's length `u16` LE, then the
 //! snapshot file, the partial file and the progress record; bit 0 of flags
-//! writes the snapshot, bit 1 the transfer's two files.
+//! writes the snapshot, bit 1 the transfer's two files; bit 2 appends a
+//! chunk to a reopened transfer, at an offset bits 3-4 choose.
 //!
 //! Nothing panics; a snapshot that verified reads through to its announced
 //! length; a transfer that reopened reopens the same again, never claims
@@ -15,7 +16,7 @@ use std::io::{self, Read};
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use ordo::storage::SnapshotStore;
+use ordo::storage::{IncomingSnapshotFile, SnapshotStore};
 
 const SNAPSHOT_NAME: &str = "snap-00000000000000000005-00000000000000000002.snap";
 const PARTIAL_NAME: &str = "incoming.snap.partial";
@@ -62,6 +63,10 @@ fuzz_target!(|data: &[u8]| {
         "reopening changes a transfer"
     );
     assert_eq!(incoming.meta(), &meta, "reopening changes a transfer");
+    let (incoming, received) = match flags & 4 {
+        0 => (incoming, received),
+        _ => append_chunk(&store, incoming, *flags, progress),
+    };
     if incoming.finish().is_ok() {
         // Published under its own name, with the metadata and length
         // received. (Its data may still fail the checksum when read: the
@@ -74,6 +79,46 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(published.remaining_bytes(), received);
     }
 });
+
+/// Appends a chunk (the progress record's last bytes, whatever they are) at
+/// an offset a leader's message could carry (bits 3-4 of flags): only the
+/// offset received so far is taken, and a reopened transfer then holds it.
+fn append_chunk<'a>(
+    store: &'a SnapshotStore,
+    mut incoming: IncomingSnapshotFile<'a>,
+    flags: u8,
+    chunk_source: &[u8],
+) -> (IncomingSnapshotFile<'a>, u64) {
+    let received = incoming.received_bytes();
+    let offset = match (flags >> 3) & 3 {
+        0 => received,
+        1 => received + 1,
+        2 => received.saturating_sub(1),
+        _ => u64::MAX,
+    };
+    let chunk = &chunk_source[chunk_source.len().saturating_sub(32)..];
+    let appended = incoming.append(offset, chunk);
+    assert_eq!(
+        appended.is_ok(),
+        offset == received,
+        "append at {offset} of {received}: {appended:?}"
+    );
+    let expected = match appended {
+        Ok(()) => received + chunk.len() as u64,
+        Err(_) => received,
+    };
+    assert_eq!(incoming.received_bytes(), expected);
+    drop(incoming);
+    let Ok(Some(reopened)) = store.open_incoming() else {
+        panic!("a transfer does not reopen after an append");
+    };
+    assert_eq!(
+        reopened.received_bytes(),
+        expected,
+        "an append is not durable"
+    );
+    (reopened, expected)
+}
 
 fn check_newest_verified(store: &SnapshotStore) {
     let Ok(Some(mut reader)) = store.open_newest_verified() else {

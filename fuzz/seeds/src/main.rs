@@ -378,7 +378,7 @@ fn snapshot_files() -> Result<Vec<Vec<u8>>> {
         input.extend_from_slice(&progress);
         input
     };
-    Ok(vec![input(1), input(2), input(3)])
+    Ok(vec![input(1), input(2), input(3), input(7)])
 }
 
 fn crc32c(bytes: &[u8]) -> u32 {
