@@ -223,6 +223,10 @@
 //! hears of the new leader only from that leader. The core decides what a
 //! message may change; transports establish who sent it.
 
+// For the fuzz targets in `fuzz/` only (feature `fuzzing`): not API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod runtime;
 pub mod storage;
 pub mod transport;

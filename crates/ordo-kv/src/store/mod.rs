@@ -19,7 +19,8 @@
 //!
 //! The command, query and answer types here are the contract between the
 //! server and [`KvStore`]. Files: `keys.rs` (per-key history), `range.rs`
-//! (key ranges and range reads), `txn.rs` and `txn_check.rs` (transactions),
+//! (key ranges and range reads), `txn.rs`, `txn_check.rs` and `txn_nesting.rs`
+//! (transactions),
 //! `writes.rs` (the one write path every command takes), `leases.rs`,
 //! `compaction.rs`, `changes.rs` (events, the change log, the observer),
 //! `state.rs` (the store and its dispatch), `error.rs`, `backup/` (the
@@ -43,6 +44,7 @@ mod range;
 mod state;
 mod txn;
 mod txn_check;
+mod txn_nesting;
 mod writes;
 
 pub use backup::{BackupError, BackupSummary, MAX_KEY_BYTES, MAX_VALUE_BYTES, read_backup_summary};
@@ -55,6 +57,7 @@ pub use txn::{
     Compare, CompareResult, CompareTarget, DeleteRangeRequest, PutRequest, RequestOp, ResponseOp,
     TxnRequest, TxnResponse,
 };
+pub use txn_nesting::MAX_TXN_NESTING;
 
 /// A write, replicated through the log.
 ///

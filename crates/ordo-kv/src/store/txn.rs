@@ -85,7 +85,10 @@ pub enum RequestOp {
     Put(PutRequest),
     /// A delete of a key or range.
     DeleteRange(DeleteRangeRequest),
-    /// A nested transaction.
+    /// A nested transaction, at most
+    /// [`MAX_TXN_NESTING`](super::MAX_TXN_NESTING) levels deep (deeper ones
+    /// do not decode).
+    #[serde(deserialize_with = "super::txn_nesting::deserialize_nested")]
     Txn(TxnRequest),
 }
 

@@ -33,7 +33,7 @@ mod addresses;
 mod apply;
 mod config;
 mod consensus;
-mod envelope;
+pub(crate) mod envelope;
 mod error;
 mod event;
 mod handle;

@@ -49,7 +49,7 @@ mod log_store;
 mod mem;
 mod repair;
 mod snapshot;
-mod wal;
+pub(crate) mod wal;
 
 pub use crashable::CrashableLogStore;
 pub use error::{Exhausted, StorageError};

@@ -8,7 +8,7 @@ mod cluster_id;
 mod durable_marker;
 mod index;
 mod marker_file;
-mod record;
+pub(crate) mod record;
 mod recovery;
 pub(crate) mod repair_file;
 mod segment;

@@ -95,7 +95,7 @@
 
 mod accept;
 mod dial;
-mod io;
+pub(crate) mod io;
 mod stream;
 
 pub use self::dial::TcpWire;
