@@ -1,0 +1,304 @@
+//! The client library's coordination calls against one real `ordo serve`
+//! node (issue 13): the paths `client_coordination.rs` checks only against
+//! a fake server. Each step below is one call and what the real node must
+//! answer: read headers, list pages at a revision, txn answers, leases,
+//! compaction's errors, and a watch with the `progress_interval` the
+//! client spells (`500ms`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod e2e_support;
+
+use std::time::Duration;
+
+use e2e_support::Cluster;
+use ordo_kv::api::{CompareOp, OpResult};
+use ordo_kv::client::{
+    ClientError, Cmp, GetOptions, ListOptions, Op, PutOptions, PutOutcome, Txn, WatchItem,
+    WatchOptions,
+};
+
+const STREAM_PATIENCE: Duration = Duration::from_secs(10);
+
+fn written(outcome: PutOutcome) -> u64 {
+    match outcome {
+        PutOutcome::Written { revision } => revision,
+        other => panic!("not written: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_coordination_call_of_the_client_against_a_real_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::new("e2e-client-coordination", dir.path(), 1);
+    cluster.start_all();
+    cluster.wait_for_leader().await;
+    let client = cluster.client();
+
+    // Leases: grant, keepalive one and many, info with the attached key.
+    let lease = client.grant(30).await.unwrap();
+    assert_eq!(lease.ttl, 30);
+    let other = client.grant(30).await.unwrap();
+    assert_eq!(client.keepalive(lease.id).await.unwrap().ttl, 30);
+    let renewed = client
+        .keepalive_many(&[lease.id, other.id, 0x7fff_0001])
+        .await
+        .unwrap();
+    let ttls: Vec<(i64, i64)> = renewed.leases.iter().map(|l| (l.id, l.ttl)).collect();
+    assert_eq!(
+        ttls,
+        [(lease.id, 30), (other.id, 30), (0x7fff_0001, 0)],
+        "one answer per id, in order; 0 for an unknown lease"
+    );
+
+    // get_with: every header the node sends, now and at a past revision.
+    let first = written(
+        client
+            .put_with(
+                "cfg/a",
+                "one",
+                PutOptions {
+                    lease: Some(lease.id),
+                    ..PutOptions::default()
+                },
+            )
+            .await
+            .unwrap(),
+    );
+    let second = written(client.put("cfg/a", "two", None).await.unwrap());
+    let read = client
+        .get_with("cfg/a", GetOptions::default())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            &read.kv.value[..],
+            read.kv.create_revision,
+            read.kv.mod_revision,
+            read.kv.version,
+            read.kv.lease,
+            read.cluster_revision
+        ),
+        (&b"two"[..], first, second, 2, 0, second),
+        "a plain put detaches the lease, as in etcd"
+    );
+    let past = GetOptions {
+        revision: Some(first),
+        ..GetOptions::default()
+    };
+    let then = client.get_with("cfg/a", past).await.unwrap().unwrap();
+    assert_eq!(
+        (&then.kv.value[..], then.kv.version, then.kv.lease),
+        (&b"one"[..], 1, lease.id)
+    );
+    assert!(
+        client
+            .get_with("cfg/none", GetOptions::default())
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // lease_info names the keys attached now (none: the put detached it).
+    written(
+        client
+            .put_with(
+                "cfg/b",
+                "leased",
+                PutOptions {
+                    lease: Some(lease.id),
+                    ..PutOptions::default()
+                },
+            )
+            .await
+            .unwrap(),
+    );
+    let info = client.lease_info(lease.id).await.unwrap();
+    assert_eq!(
+        (info.id, info.ttl, info.keys),
+        (lease.id, 30, vec!["cfg/b".to_owned()])
+    );
+    assert!((1..=30).contains(&info.remaining), "{}", info.remaining);
+    assert!(matches!(
+        client.lease_info(0x7fff_0001).await,
+        Err(ClientError::LeaseNotFound { .. })
+    ));
+
+    // list_page and list_all: pages at one revision, start_after.
+    for index in 0..5 {
+        written(
+            client
+                .put(&format!("page/{index}"), "v", None)
+                .await
+                .unwrap(),
+        );
+    }
+    let before_more = client
+        .get_with("page/4", GetOptions::default())
+        .await
+        .unwrap()
+        .unwrap();
+    let listed_at = before_more.cluster_revision;
+    written(client.put("page/5", "later", None).await.unwrap());
+    let page = client
+        .list_page(&ListOptions {
+            prefix: "page/".to_owned(),
+            limit: Some(2),
+            start_after: Some("page/0".to_owned()),
+            revision: Some(listed_at),
+            ..ListOptions::default()
+        })
+        .await
+        .unwrap();
+    let keys: Vec<&str> = page.items.iter().map(|kv| kv.key.as_str()).collect();
+    assert_eq!((keys, page.more), (vec!["page/1", "page/2"], true));
+    assert_eq!(page.revision, Some(listed_at));
+    let all = client
+        .list_all(&ListOptions {
+            prefix: "page/".to_owned(),
+            limit: Some(2),
+            revision: Some(listed_at),
+            ..ListOptions::default()
+        })
+        .await
+        .unwrap();
+    let keys: Vec<&str> = all.items.iter().map(|kv| kv.key.as_str()).collect();
+    assert_eq!(keys, ["page/0", "page/1", "page/2", "page/3", "page/4"]);
+    assert!(
+        all.items
+            .iter()
+            .all(|kv| kv.create_revision > 0 && kv.version == 1)
+    );
+    let now = client
+        .list_all(&ListOptions {
+            prefix: "page/".to_owned(),
+            limit: Some(4),
+            ..ListOptions::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        now.items.len(),
+        6,
+        "list_all pins the first page's revision"
+    );
+
+    // txn: which branch ran and each operation's result.
+    let answer = client
+        .txn(
+            &Txn::new()
+                .when([Cmp::value("cfg/a", CompareOp::Equal, "two")])
+                .then([
+                    Op::put("cfg/c", "x"),
+                    Op::get("cfg/a"),
+                    Op::delete("page/5"),
+                ])
+                .otherwise([Op::get("cfg/a")])
+                .build(),
+        )
+        .await
+        .unwrap();
+    assert!(answer.succeeded);
+    assert!(
+        matches!(answer.results[0], OpResult::Put { .. }),
+        "{answer:?}"
+    );
+    match &answer.results[1] {
+        OpResult::Range(range) => assert_eq!(range.items[0].value.as_deref(), Some("two")),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        matches!(answer.results[2], OpResult::Delete { deleted: 1, .. }),
+        "{answer:?}"
+    );
+    let failed = client
+        .txn(
+            &Txn::new()
+                .when([Cmp::absent("cfg/a")])
+                .then([Op::put("cfg/a", "never")])
+                .otherwise([Op::prefix("page/")])
+                .build(),
+        )
+        .await
+        .unwrap();
+    assert!(!failed.succeeded);
+    assert_eq!(
+        failed.revision, answer.revision,
+        "a read-only branch writes nothing"
+    );
+    match &failed.results[0] {
+        OpResult::Range(range) => assert_eq!(range.count, 5),
+        other => panic!("{other:?}"),
+    }
+
+    // A conditional put sees the node's current revision on conflict.
+    let conflict = client
+        .put_with(
+            "cfg/a",
+            "stale",
+            PutOptions {
+                if_revision: Some(first),
+                ..PutOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        conflict,
+        PutOutcome::CompareFailed {
+            current_revision: second
+        }
+    );
+
+    // Compaction: ok, then below it is 410 compacted; the future is refused.
+    let compacted = client.compact(listed_at).await.unwrap();
+    assert_eq!(compacted.compact_revision, listed_at);
+    assert!(matches!(
+        client.get_with("cfg/a", past).await,
+        Err(ClientError::Compacted { compact_revision, .. }) if compact_revision == listed_at
+    ));
+    assert!(matches!(
+        client.compact(first).await,
+        Err(ClientError::Compacted { .. })
+    ));
+    let future = client.compact(answer.revision + 100).await;
+    assert!(
+        matches!(future, Err(ClientError::Server { status: 400, .. })),
+        "{future:?}"
+    );
+
+    // A watch with a 500ms progress interval: accepted, progress while quiet,
+    // then the change.
+    let mut options = WatchOptions::prefix("w/");
+    options.progress_interval = Some(Duration::from_millis(500));
+    let mut stream = client.watch(options);
+    let start = match tokio::time::timeout(STREAM_PATIENCE, stream.next()).await {
+        Ok(Some(Ok(WatchItem::Progress { revision }))) => revision,
+        other => panic!("the first item: {other:?}"),
+    };
+    match tokio::time::timeout(STREAM_PATIENCE, stream.next()).await {
+        Ok(Some(Ok(WatchItem::Progress { revision }))) => assert_eq!(revision, start),
+        other => panic!("a quiet stream's progress: {other:?}"),
+    }
+    let put = written(client.put("w/x", "1", None).await.unwrap());
+    loop {
+        match tokio::time::timeout(STREAM_PATIENCE, stream.next()).await {
+            Ok(Some(Ok(WatchItem::Progress { .. }))) => continue,
+            Ok(Some(Ok(WatchItem::Change(change)))) => {
+                assert_eq!(change.revision, put);
+                break;
+            }
+            other => panic!("the change: {other:?}"),
+        }
+    }
+
+    // Revoking the lease deletes its key.
+    client.revoke(lease.id).await.unwrap();
+    assert!(
+        client
+            .get_with("cfg/b", GetOptions::default())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
