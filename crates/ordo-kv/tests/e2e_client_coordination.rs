@@ -13,8 +13,8 @@ use std::time::Duration;
 use e2e_support::Cluster;
 use ordo_kv::api::{CompareOp, OpResult};
 use ordo_kv::client::{
-    ClientError, Cmp, GetOptions, ListOptions, Op, PutOptions, PutOutcome, Txn, WatchItem,
-    WatchOptions,
+    ClientError, Cmp, DeleteOutcome, GetOptions, ListOptions, Op, PutOptions, PutOutcome, Txn,
+    WatchItem, WatchOptions,
 };
 
 const STREAM_PATIENCE: Duration = Duration::from_secs(10);
@@ -301,4 +301,119 @@ async fn every_coordination_call_of_the_client_against_a_real_node() {
             .unwrap()
             .is_none()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletes_lease_lists_binary_values_and_prev_kv_against_a_real_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::new("e2e-client-deletes", dir.path(), 1);
+    cluster.start_all();
+    cluster.wait_for_leader().await;
+    let client = cluster.client();
+
+    // A watch from now with previous values, over a prefix.
+    let mut options = WatchOptions::prefix("bin/").with_prev_kv();
+    options.progress_interval = Some(Duration::from_millis(500));
+    let mut stream = client.watch(options);
+    assert!(matches!(
+        tokio::time::timeout(STREAM_PATIENCE, stream.next()).await,
+        Ok(Some(Ok(WatchItem::Progress { .. })))
+    ));
+
+    // A value that is not UTF-8 reads back byte for byte everywhere.
+    let bytes: &[u8] = &[0xff, 0x00, 0xfe, b'x'];
+    let put = written(client.put("bin/a", bytes.to_vec(), None).await.unwrap());
+    let second = written(client.put("bin/a", "text", None).await.unwrap());
+    let read = client
+        .get_with(
+            "bin/a",
+            GetOptions {
+                revision: Some(put),
+                ..GetOptions::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&read.kv.value[..], bytes);
+    let listed = client
+        .list_all(&ListOptions {
+            prefix: "bin/".to_owned(),
+            revision: Some(put),
+            ..ListOptions::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(&listed.items[0].value[..], bytes);
+    let mut changes = Vec::new();
+    while changes.len() < 2 {
+        match tokio::time::timeout(STREAM_PATIENCE, stream.next()).await {
+            Ok(Some(Ok(WatchItem::Change(change)))) => changes.push(change),
+            Ok(Some(Ok(WatchItem::Progress { .. }))) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        changes
+            .iter()
+            .map(|change| change.revision)
+            .collect::<Vec<_>>(),
+        [put, second]
+    );
+    let event = &changes[1].events[0];
+    let prev = ordo_kv::client::KeyValue::from_json(event.prev.clone().expect("prev_kv")).unwrap();
+    assert_eq!((&prev.value[..], prev.mod_revision), (bytes, put));
+    let first = ordo_kv::client::KeyValue::from_json(changes[0].events[0].kv.clone()).unwrap();
+    assert_eq!(&first.value[..], bytes);
+
+    // delete_if: a stale revision is CompareFailed with the current one.
+    assert_eq!(
+        client.delete_if("bin/a", put).await.unwrap(),
+        DeleteOutcome::CompareFailed {
+            current_revision: second
+        }
+    );
+    let deleted = client.delete_if("bin/a", second).await.unwrap();
+    assert!(
+        matches!(deleted, DeleteOutcome::Deleted { existed: true, revision } if revision == second + 1),
+        "{deleted:?}"
+    );
+
+    // delete_prefix: every key at one revision, the others kept.
+    for key in ["tmp/1", "tmp/2", "tmp/3", "keep"] {
+        written(client.put(key, "v", None).await.unwrap());
+    }
+    let range = client.delete_prefix("tmp/").await.unwrap();
+    assert_eq!(range.deleted, 3);
+    let left = client.list_all(&ListOptions::default()).await.unwrap();
+    let keys: Vec<&str> = left.items.iter().map(|kv| kv.key.as_str()).collect();
+    assert_eq!(keys, ["keep"]);
+    assert!(
+        client.delete_prefix("").await.is_err(),
+        "an empty prefix is refused"
+    );
+
+    // leases(): every lease with its ttl; a revoked one is gone.
+    let one = client.grant(20).await.unwrap();
+    let two = client.grant(40).await.unwrap();
+    let mut leases = client.leases().await.unwrap().leases;
+    leases.sort_by_key(|lease| lease.id);
+    let mut expected = vec![(one.id, 20), (two.id, 40)];
+    expected.sort_unstable();
+    let seen: Vec<(i64, i64)> = leases.iter().map(|lease| (lease.id, lease.ttl)).collect();
+    assert_eq!(seen, expected);
+    client.revoke(one.id).await.unwrap();
+    let after: Vec<i64> = client
+        .leases()
+        .await
+        .unwrap()
+        .leases
+        .iter()
+        .map(|l| l.id)
+        .collect();
+    assert_eq!(after, [two.id]);
+    assert!(matches!(
+        client.revoke(one.id).await,
+        Err(ClientError::LeaseNotFound { .. })
+    ));
 }
