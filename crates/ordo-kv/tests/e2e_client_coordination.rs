@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use e2e_support::Cluster;
 use ordo_kv::api::{CompareOp, OpResult};
+use ordo_kv::client::recipes::{Mutex, RecipeError, Session};
 use ordo_kv::client::{
     ClientError, Cmp, DeleteOutcome, GetOptions, ListOptions, Op, PutOptions, PutOutcome, Txn,
     WatchItem, WatchOptions,
@@ -416,4 +417,70 @@ async fn deletes_lease_lists_binary_values_and_prev_kv_against_a_real_node() {
         client.revoke(one.id).await,
         Err(ClientError::LeaseNotFound { .. })
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_session_and_a_compacted_watch_end_with_their_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::new("e2e-client-losses", dir.path(), 1);
+    cluster.start_all();
+    cluster.wait_for_leader().await;
+    let client = cluster.client();
+
+    // A session holds the lock; another waits. Revoking the waiter's lease
+    // from outside: its keeper reports the loss and its lock() gives up.
+    let holder = Session::new(&client, 3).await.unwrap();
+    let guard = Mutex::new(&holder, "m").lock().await.unwrap();
+    let waiter = Session::new(&client, 3).await.unwrap();
+    let waiting = tokio::spawn({
+        let waiter = waiter.clone();
+        async move { Mutex::new(&waiter, "m").lock().await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    client.revoke(waiter.lease()).await.unwrap();
+    let lost = tokio::time::timeout(STREAM_PATIENCE, waiter.lost()).await;
+    assert!(
+        matches!(lost, Ok(RecipeError::SessionLost { lease }) if lease == waiter.lease()),
+        "{lost:?}"
+    );
+    let waited = tokio::time::timeout(STREAM_PATIENCE, waiting)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(waited, Err(RecipeError::SessionLost { .. })),
+        "{waited:?}"
+    );
+    let held = client
+        .get_with(guard.key(), GetOptions::default())
+        .await
+        .unwrap()
+        .expect("the holder's key stays");
+    assert_eq!(held.kv.create_revision, guard.revision());
+    guard.unlock().await.unwrap();
+
+    // A watch from a compacted revision ends with Compacted.
+    for index in 0..3 {
+        written(client.put(&format!("c/{index}"), "v", None).await.unwrap());
+    }
+    let read = client
+        .get_with("c/2", GetOptions::default())
+        .await
+        .unwrap()
+        .unwrap();
+    client.compact(read.cluster_revision).await.unwrap();
+    let mut stream = client.watch(WatchOptions::prefix("c/").from_revision(1));
+    match tokio::time::timeout(STREAM_PATIENCE, stream.next()).await {
+        Ok(Some(Err(ClientError::Compacted {
+            compact_revision, ..
+        }))) => assert_eq!(compact_revision, read.cluster_revision),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        tokio::time::timeout(STREAM_PATIENCE, stream.next())
+            .await
+            .unwrap()
+            .is_none(),
+        "the stream ends after its error"
+    );
 }
