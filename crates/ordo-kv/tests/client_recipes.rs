@@ -165,3 +165,78 @@ async fn the_election_follows_campaign_order() {
     ));
     assert_eq!(two.leader().await.unwrap().unwrap().value, "two");
 }
+
+/// A fake whose next `drops` transactions are applied but answered with a
+/// body cut off mid-way, as when the leader is killed after committing.
+async fn fixture_losing_answers() -> (
+    std::sync::Arc<FakeStore>,
+    Client,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use axum::body::{Body, Bytes};
+    use axum::extract::Request;
+    use axum::middleware::Next;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let store = FakeStore::new();
+    let drops = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = drops.clone();
+    let router = store.router().layer(axum::middleware::from_fn(
+        move |request: Request, next: Next| {
+            let counter = counter.clone();
+            async move {
+                let is_txn = request.uri().path() == "/v1/txn";
+                let response = next.run(request).await;
+                let cut = is_txn
+                    && counter
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                        .is_ok();
+                if !cut {
+                    return response;
+                }
+                let (mut parts, _) = response.into_parts();
+                parts.headers.remove(http::header::CONTENT_LENGTH);
+                let broken = futures_util::stream::once(async {
+                    Err::<Bytes, std::io::Error>(std::io::Error::other("leader killed"))
+                });
+                axum::response::Response::from_parts(parts, Body::from_stream(broken))
+            }
+        },
+    ));
+    let endpoint = serve(router).await;
+    let client = Client::new(ClientConfig::new(vec![endpoint]).with_timeout(STEP)).unwrap();
+    (store, client, drops)
+}
+
+/// Answers lost after the transaction was applied (a leader killed -9
+/// mid-request, seen in `e2e_recipes`) do not fail a lock, an unlock, a
+/// campaign or a resign: every transaction the recipes send is safe to
+/// repeat, and they repeat it.
+#[tokio::test]
+async fn lost_answers_are_repeated_not_failed() {
+    use std::sync::atomic::Ordering;
+
+    let (store, client, drops) = fixture_losing_answers().await;
+    let session = Session::new(&client, 10).await.unwrap();
+    let mutex = Mutex::new(&session, "lost");
+    drops.store(2, Ordering::SeqCst);
+    let guard = timeout(STEP, mutex.lock()).await.unwrap().unwrap();
+    assert_eq!(drops.load(Ordering::SeqCst), 0, "both answers were cut");
+    assert_eq!(store.keys(), [mutex.key().to_owned()]);
+    drops.store(1, Ordering::SeqCst);
+    guard.unlock().await.unwrap();
+    assert!(store.keys().is_empty(), "{:?}", store.keys());
+
+    let election = Election::new(&session, "chief");
+    drops.store(3, Ordering::SeqCst);
+    timeout(STEP, election.campaign("me"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(drops.load(Ordering::SeqCst), 0);
+    let leader = election.leader().await.unwrap().unwrap();
+    assert_eq!(&leader.value[..], b"me");
+    drops.store(1, Ordering::SeqCst);
+    election.resign().await.unwrap();
+    assert!(store.keys().is_empty(), "{:?}", store.keys());
+}

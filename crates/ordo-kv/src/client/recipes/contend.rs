@@ -4,11 +4,16 @@
 
 use super::RecipeError;
 use crate::api::{
-    EventKind, OpResult, RangeResult, SortOrder, SortTarget, TxnOp, TxnRange, TxnResponse,
+    EventKind, OpResult, RangeResult, SortOrder, SortTarget, TxnOp, TxnRange, TxnRequest,
+    TxnResponse,
 };
 use crate::client::{
     Client, ClientError, Cmp, KeyValue, Op, Txn, WatchItem, WatchOptions, prefix_keys,
 };
+
+/// How many times a recipe's transaction is sent again after the
+/// connection was lost before its answer (a leader killed mid-request).
+const LOST_ANSWER_RETRIES: u32 = 5;
 
 /// A contender's place in line.
 #[derive(Clone, Debug)]
@@ -39,7 +44,7 @@ pub(super) async fn enter(
         ])
         .otherwise([Op::get(key), Op::range(first_in_line(prefix))])
         .build();
-    let answer = client.txn(&request).await?;
+    let answer = repeatable_txn(client, &request).await?;
     let first = range_result(&answer, 1)?.items.first().cloned();
     let first = first
         .map(KeyValue::from_json)
@@ -140,13 +145,33 @@ async fn wait_deleted(client: &Client, key: &str, from_revision: u64) -> Result<
 
 /// The first key of a one-op read, and the revision it was read at.
 async fn read_one(client: &Client, op: TxnOp) -> Result<(Option<KeyValue>, u64), RecipeError> {
-    let answer = client.txn(&Txn::new().then([op]).build()).await?;
+    let answer = repeatable_txn(client, &Txn::new().then([op]).build()).await?;
     let first = range_result(&answer, 0)?.items.first().cloned();
     let first = first
         .map(KeyValue::from_json)
         .transpose()
         .map_err(RecipeError::Unexpected)?;
     Ok((first, answer.revision))
+}
+
+/// Runs `request`, sending it again when the connection was lost before
+/// the answer. Only for transactions that are safe to repeat: every one the
+/// recipes send is a read, or a write guarded so that a second run changes
+/// nothing (create if absent, delete or put only the key created at a
+/// given revision).
+pub(super) async fn repeatable_txn(
+    client: &Client,
+    request: &TxnRequest,
+) -> Result<TxnResponse, ClientError> {
+    let mut retries = 0;
+    loop {
+        match client.txn(request).await {
+            Err(ClientError::ConnectionLost { .. }) if retries < LOST_ANSWER_RETRIES => {
+                retries += 1;
+            }
+            answer => return answer,
+        }
+    }
 }
 
 /// A read of the oldest contender under `prefix`.

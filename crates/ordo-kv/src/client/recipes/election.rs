@@ -86,7 +86,7 @@ impl Election {
             .when([Cmp::create_revision(&self.key, CompareOp::Equal, revision)])
             .then([Op::put_with_lease(&self.key, value, self.session.lease())])
             .build();
-        let answer = self.session.client().txn(&request).await?;
+        let answer = contend::repeatable_txn(self.session.client(), &request).await?;
         if answer.succeeded {
             Ok(())
         } else {
@@ -105,7 +105,7 @@ impl Election {
             .when([Cmp::create_revision(&self.key, CompareOp::Equal, revision)])
             .then([Op::delete(&self.key)])
             .build();
-        self.session.client().txn(&request).await?;
+        contend::repeatable_txn(self.session.client(), &request).await?;
         Ok(())
     }
 

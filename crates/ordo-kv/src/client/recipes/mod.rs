@@ -11,6 +11,10 @@
 //! contender's key is attached to its session's lease: a crashed holder's
 //! key goes when its lease expires, and the next in line takes over.
 //!
+//! A transaction whose answer is lost (the node died mid-request:
+//! `ConnectionLost`) is sent again, a few times: each one the recipes send
+//! is a read, or a write guarded so that a second run changes nothing.
+//!
 //! Left out: re-entrancy, and fencing tokens beyond the key's
 //! `create_revision` (which [`MutexGuard::revision`] exposes for that use).
 

@@ -154,6 +154,6 @@ async fn delete_own(session: &Session, key: &str, revision: u64) -> Result<(), R
         .when([Cmp::create_revision(key, CompareOp::Equal, revision)])
         .then([Op::delete(key)])
         .build();
-    session.client().txn(&request).await?;
+    contend::repeatable_txn(session.client(), &request).await?;
     Ok(())
 }
