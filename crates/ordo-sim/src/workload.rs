@@ -22,7 +22,7 @@
 //!
 //! The state machine of the simulated nodes is a function of the applied log,
 //! so answers are read from each node's replica of it
-//! ([`Replicas`](crate::coordination::replica::Replicas)), replayed from the
+//! ([`Replicas`]), replayed from the
 //! node's applied entries (which survive restarts through snapshots).
 
 use ordo_core::{Index, NodeId, ProposeError, ReadError, ReadMode, Term};
