@@ -25,8 +25,8 @@ pub(super) fn from_store(error: KvError) -> ApiError {
         KvError::KeyTooLong { .. } | KvError::ValueTooLong { .. } => {
             (StatusCode::PAYLOAD_TOO_LARGE, code::TOO_LARGE)
         }
-        KvError::LeaseExists { .. } => (StatusCode::CONFLICT, code::BAD_REQUEST),
-        KvError::DuplicateKey { .. }
+        KvError::LeaseExists { .. }
+        | KvError::DuplicateKey { .. }
         | KvError::KeyNotFound { .. }
         | KvError::InvalidLeaseId { .. }
         | KvError::InvalidTtl { .. } => (StatusCode::BAD_REQUEST, code::BAD_REQUEST),
