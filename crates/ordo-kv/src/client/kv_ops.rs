@@ -59,9 +59,13 @@ impl Client {
                 })
             }
             Reply::Refused(refusal) if refusal.is(StatusCode::CONFLICT, code::COMPARE_FAILED) => {
-                Ok(PutOutcome::CompareFailed {
-                    current_revision: refusal.body.revision.unwrap_or(0),
-                })
+                match refusal.body.revision {
+                    Some(current_revision) => Ok(PutOutcome::CompareFailed { current_revision }),
+                    None => Err(ClientError::bad_response(
+                        &refusal.endpoint,
+                        "compare_failed without the current revision",
+                    )),
+                }
             }
             Reply::Refused(refusal) => Err(refusal.into_error()),
         }

@@ -16,11 +16,12 @@ use super::Client;
 use super::endpoint::{encode_key, encode_query_value, path_and_query};
 use super::http::{BodyError, error_chain, read_body};
 use super::routing::{Call, Reply, Route};
-use super::{ClientError, Consistency, Endpoint, ListEntry, ListPage, PutOutcome, Versioned};
+use super::{
+    ClientError, Consistency, Endpoint, ListEntry, ListPage, PutOptions, PutOutcome, Versioned,
+};
 use crate::api::{
     AddMemberRequest, CLUSTER_REVISION_HEADER, ClusterResponse, DeleteResponse, ListResponse,
-    MemberAddressRequest, NodeStatusInfo, PutResponse, REVISION_HEADER, TransferLeaderRequest,
-    code,
+    MemberAddressRequest, NodeStatusInfo, REVISION_HEADER, TransferLeaderRequest, code,
 };
 
 pub(super) const OCTET_STREAM: &str = "application/octet-stream";
@@ -36,31 +37,11 @@ impl Client {
         value: impl Into<Bytes>,
         if_revision: Option<u64>,
     ) -> Result<PutOutcome, ClientError> {
-        let mut path = kv_path(key)?;
-        if let Some(revision) = if_revision {
-            let _ = write!(path, "?if_revision={revision}");
-        }
-        let call = Call::new(Method::PUT, path_and_query(path)?, Route::Leader)
-            .with_body(value.into(), OCTET_STREAM);
-        let deadline = self.deadline();
-        match self.call(&call, deadline).await? {
-            Reply::Success { endpoint, response } => {
-                let put: PutResponse = self.read_json(&endpoint, response, deadline).await?;
-                Ok(PutOutcome::Written {
-                    revision: put.revision,
-                })
-            }
-            Reply::Refused(refusal) if refusal.is(StatusCode::CONFLICT, code::COMPARE_FAILED) => {
-                match refusal.body.revision {
-                    Some(current_revision) => Ok(PutOutcome::CompareFailed { current_revision }),
-                    None => Err(ClientError::bad_response(
-                        &refusal.endpoint,
-                        "compare_failed without the current revision",
-                    )),
-                }
-            }
-            Reply::Refused(refusal) => Err(refusal.into_error()),
-        }
+        let options = PutOptions {
+            if_revision,
+            lease: None,
+        };
+        self.put_with(key, value, options).await
     }
 
     /// Reads `key`; `None` when it does not exist.
