@@ -266,7 +266,10 @@ async fn followers_redirect_writes_and_serve_linearizable_reads() {
         "ordo_keys 2",
         "ordo_proposals_total{outcome=\"outcome_unknown\"} 0",
         "ordo_snapshot_failures_total 0",
-        "ordo_peer_handshakes_refused_total 0",
+        // Present, but not necessarily 0: tests in this binary run in
+        // parallel on ports from `free_port`, so a stopped test's survivors
+        // may still dial a port this cluster now uses, and are refused.
+        "ordo_peer_handshakes_refused_total ",
         "ordo_storage_full 0",
         "ordo_wal_segments 1",
         "ordo_wal_bytes ",
