@@ -102,7 +102,9 @@ async fn many_queued_messages_are_coalesced_into_few_writes<W: Wire>() {
     let after = sender.stats();
     let messages = after.messages_sent - before.messages_sent;
     let batches = after.batches_sent - before.batches_sent;
-    assert_eq!(messages, 1000);
+    // At least: a probe `assert_link` sent again while the link was slow to
+    // open can be counted after `before` was taken.
+    assert!(messages >= 1000, "{messages} messages counted");
     assert!(batches < 500, "{batches} writes for 1000 messages");
     shutdown_all(&nodes).await;
 }
