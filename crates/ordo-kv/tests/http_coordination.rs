@@ -578,8 +578,13 @@ async fn a_prefix_is_listed_whole_at_one_revision_while_writes_continue() {
             batch = Vec::new();
         }
     }
+    // The writer starts once the first page is read: its writes then land
+    // between pages, after the revision the pages are read at.
+    let (first_page_read, start_writing) = tokio::sync::oneshot::channel::<()>();
+    let mut first_page_read = Some(first_page_read);
     let writer_url = url.clone();
     let writer = tokio::spawn(async move {
+        start_writing.await.unwrap();
         for index in 0..200 {
             put(&writer_url, &format!("p/{index:05}x"), "late").await;
         }
@@ -602,6 +607,9 @@ async fn a_prefix_is_listed_whole_at_one_revision_while_writes_continue() {
         assert_eq!(*at.get_or_insert(revision), revision);
         seen.extend(page.items.iter().map(|item| item.key.clone()));
         start_after = page.items.last().map(|item| item.key.clone());
+        if let Some(signal) = first_page_read.take() {
+            signal.send(()).unwrap();
+        }
         if !page.more {
             break;
         }
