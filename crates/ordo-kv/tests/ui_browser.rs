@@ -1,0 +1,126 @@
+//! The dashboard in headless Chromium against three real `ordo` processes:
+//! it shows three members and one leader, a write rate above zero and the
+//! written keys under their prefix while keys are written, and the new
+//! leader within seconds of the old one being killed (the page was served
+//! by the old leader, so it also moves itself to another member). Each
+//! view's screenshot is saved under `target/ui-screenshots/`.
+//!
+//! Skipped, saying so, without chromedriver and Chromium; `.ci/run` sets
+//! `ORDO_REQUIRE_BROWSER=1`, which makes their absence a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod browser_support;
+mod e2e_support;
+
+use std::time::Duration;
+
+use browser_support::{Browser, screenshot_dir};
+use e2e_support::Cluster;
+
+/// How long the page may take to show what a test waits for: frames come
+/// every second, so this is the loaded machine's margin.
+const PAGE_PATIENCE: Duration = Duration::from_secs(10);
+/// Keys written while the page watches.
+const KEYS: usize = 20;
+
+fn clicks(view: &str) -> String {
+    format!("document.querySelector('#tabs button[data-view=\"{view}\"]').click(); return true;")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_the_cluster_its_traffic_its_keys_and_a_new_leader() {
+    let Some(browser) = Browser::start(1280, 860).await else {
+        return;
+    };
+    let shots = screenshot_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::new("ui-browser", dir.path(), 3);
+    cluster.start_all();
+    let leader = cluster.wait_for_leader().await;
+
+    // Cluster: three members, exactly one leader, the one the nodes name.
+    browser.go(&format!("{}/ui#cluster", cluster.url(leader))).await;
+    let one_leader = format!(
+        "const rows = document.querySelectorAll('#members tbody tr');
+         const leaders = document.querySelectorAll('#members tbody tr[data-role=\"leader\"]');
+         return rows.length === 3 && leaders.length === 1
+             && leaders[0].dataset.memberId === '{leader}'
+             && document.querySelectorAll('#members tr[data-health=\"healthy\"]').length === 3;"
+    );
+    browser
+        .wait_until("three healthy members, one leader", PAGE_PATIENCE, &one_leader)
+        .await;
+    browser.screenshot(&shots.join("cluster.png")).await;
+
+    // Traffic: writes while the page watches move the write rate above 0.
+    browser.run(&clicks("traffic")).await;
+    let client = cluster.client();
+    let writer = tokio::spawn(async move {
+        for i in 0..KEYS {
+            let value = format!("{{\"order\": {i}, \"note\": \"written by the browser test\"}}");
+            client
+                .put(&format!("ui/key-{i:02}"), value.into_bytes(), None)
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    });
+    browser
+        .wait_until(
+            "a write rate above 0",
+            PAGE_PATIENCE,
+            "return Number(document.getElementById('writes-rate').textContent) > 0;",
+        )
+        .await;
+    writer.await.unwrap();
+    browser.screenshot(&shots.join("traffic.png")).await;
+
+    // Keys: every key written, under its prefix; one value shown as JSON.
+    browser.run(&clicks("keys")).await;
+    browser
+        .run(
+            "document.getElementById('prefix').value = 'ui/';
+             document.getElementById('browse').requestSubmit(); return true;",
+        )
+        .await;
+    let all_keys = format!(
+        "return document.querySelectorAll('#keys-list tbody tr[data-key^=\"ui/key-\"]').length === {KEYS};"
+    );
+    browser.wait_until("the written keys", PAGE_PATIENCE, &all_keys).await;
+    browser
+        .run("document.querySelector('#keys-list tbody tr[data-key=\"ui/key-03\"]').click(); return true;")
+        .await;
+    browser
+        .wait_until(
+            "the value, pretty-printed",
+            PAGE_PATIENCE,
+            "return document.getElementById('value-body').textContent.includes('\"order\": 3');",
+        )
+        .await;
+    browser.screenshot(&shots.join("keys.png")).await;
+
+    // Actions are offered (no users yet: whoever reaches the port may act).
+    browser.run(&clicks("actions")).await;
+    browser
+        .wait_until(
+            "the actions, on the leader's page",
+            PAGE_PATIENCE,
+            "return !document.getElementById('transfer').disabled;",
+        )
+        .await;
+    browser.screenshot(&shots.join("actions.png")).await;
+
+    // Failover: the page's own node, the leader, is killed; the page moves
+    // to another member and shows the new leader.
+    browser.run(&clicks("cluster")).await;
+    cluster.kill(leader);
+    let new_leader = format!(
+        "const leaders = document.querySelectorAll('#members tbody tr[data-role=\"leader\"]');
+         return document.getElementById('connection').dataset.state === 'live'
+             && leaders.length === 1 && leaders[0].dataset.memberId !== '{leader}';"
+    );
+    browser
+        .wait_until("a new leader after the kill", Duration::from_secs(15), &new_leader)
+        .await;
+    browser.screenshot(&shots.join("failover.png")).await;
+}
