@@ -29,14 +29,18 @@ fn clicks(view: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_the_cluster_its_traffic_its_keys_and_a_new_leader() {
+    let started = std::time::Instant::now();
+    let phase = |what: &str| eprintln!("ui_browser: {what} after {:?}", started.elapsed());
     let Some(browser) = Browser::start(1280, 860).await else {
         return;
     };
+    phase("the browser started");
     let shots = screenshot_dir();
     let dir = tempfile::tempdir().unwrap();
     let mut cluster = Cluster::new("ui-browser", dir.path(), 3);
     cluster.start_all();
     let leader = cluster.wait_for_leader().await;
+    phase("the cluster has a leader");
 
     // Cluster: three members, exactly one leader, the one the nodes name.
     browser.go(&format!("{}/ui#cluster", cluster.url(leader))).await;
@@ -51,6 +55,7 @@ async fn the_dashboard_shows_the_cluster_its_traffic_its_keys_and_a_new_leader()
         .wait_until("three healthy members, one leader", PAGE_PATIENCE, &one_leader)
         .await;
     browser.screenshot(&shots.join("cluster.png")).await;
+    phase("cluster shown");
 
     // Traffic: writes while the page watches move the write rate above 0.
     browser.run(&clicks("traffic")).await;
@@ -74,6 +79,7 @@ async fn the_dashboard_shows_the_cluster_its_traffic_its_keys_and_a_new_leader()
         .await;
     writer.await.unwrap();
     browser.screenshot(&shots.join("traffic.png")).await;
+    phase("traffic shown");
 
     // Keys: every key written, under its prefix; one value shown as JSON.
     browser.run(&clicks("keys")).await;
@@ -98,6 +104,7 @@ async fn the_dashboard_shows_the_cluster_its_traffic_its_keys_and_a_new_leader()
         )
         .await;
     browser.screenshot(&shots.join("keys.png")).await;
+    phase("keys shown");
 
     // Actions are offered (no users yet: whoever reaches the port may act).
     browser.run(&clicks("actions")).await;
@@ -109,6 +116,7 @@ async fn the_dashboard_shows_the_cluster_its_traffic_its_keys_and_a_new_leader()
         )
         .await;
     browser.screenshot(&shots.join("actions.png")).await;
+    phase("actions shown");
 
     // Failover: the page's own node, the leader, is killed; the page moves
     // to another member and shows the new leader.
@@ -123,4 +131,5 @@ async fn the_dashboard_shows_the_cluster_its_traffic_its_keys_and_a_new_leader()
         .wait_until("a new leader after the kill", Duration::from_secs(15), &new_leader)
         .await;
     browser.screenshot(&shots.join("failover.png")).await;
+    phase("failover shown");
 }

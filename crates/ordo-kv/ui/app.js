@@ -16,7 +16,7 @@ import { ChangeFeed } from './feed.js';
 import { renderLeases } from './leases.js';
 import { Actions } from './actions.js';
 
-const RETRY_MS = 1000;
+const RETRY_MS = 500;
 const FAILURES_BEFORE_MOVING = 3;
 const VIEWS = ['cluster', 'traffic', 'keys', 'actions'];
 

@@ -18,7 +18,7 @@ export function drawChart(canvas, series, { nowMs, windowMs }) {
   const top = niceCeiling(Math.max(0, ...values));
   const x = (t) => PAD.left + ((t - (nowMs - windowMs)) / windowMs) * (width - PAD.left - PAD.right);
   const y = (v) => height - PAD.bottom - (v / top) * (height - PAD.top - PAD.bottom);
-  axes(g, width, height, top);
+  axes(g, width, height, top, windowMs);
   series.forEach((s, index) => {
     line(g, s.points, x, y, s.color);
     g.fillStyle = s.color;
@@ -26,7 +26,7 @@ export function drawChart(canvas, series, { nowMs, windowMs }) {
   });
 }
 
-function axes(g, width, height, top) {
+function axes(g, width, height, top, windowMs) {
   g.strokeStyle = '#e5e7eb';
   g.fillStyle = '#6b7280';
   g.font = '11px system-ui, sans-serif';
@@ -39,7 +39,7 @@ function axes(g, width, height, top) {
     g.stroke();
     g.fillText(label(top * fraction), 4, yAt + 4);
   }
-  g.fillText('-5 min', PAD.left, height - 6);
+  g.fillText(spanLabel(windowMs), PAD.left, height - 6);
   g.fillText('now', width - PAD.right - 22, height - 6);
 }
 
@@ -58,6 +58,12 @@ function line(g, points, x, y, color) {
     drawing = true;
   }
   g.stroke();
+}
+
+/** How far back the chart's left edge is: `-45 s`, `-5 min`. */
+function spanLabel(windowMs) {
+  const seconds = Math.round(windowMs / 1000);
+  return seconds < 120 ? `-${seconds} s` : `-${Math.round(seconds / 60)} min`;
 }
 
 /** 1, 2 or 5 times a power of ten, at least `value` (1 for nothing). */

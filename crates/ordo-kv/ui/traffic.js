@@ -9,6 +9,8 @@ import { byId, millis } from './dom.js';
 
 /** How much history the charts show. */
 export const WINDOW_MS = 5 * 60 * 1000;
+/** The shortest span a chart shows. */
+export const MIN_SPAN_MS = 30 * 1000;
 /** The window each latency quantile is computed over. */
 export const LATENCY_WINDOW_MS = 10 * 1000;
 
@@ -73,7 +75,10 @@ export class Traffic {
       t: p.atMs,
       v: p[field] === null ? null : p[field] * scale,
     }));
-    const view = { nowMs, windowMs: WINDOW_MS };
+    // Until there are five minutes of history, the charts span what there
+    // is (at least MIN_SPAN_MS), so a fresh page does not draw a sliver.
+    const first = this.points[0]?.atMs ?? nowMs;
+    const view = { nowMs, windowMs: Math.min(WINDOW_MS, Math.max(MIN_SPAN_MS, nowMs - first)) };
     drawChart(byId('chart-rates'), [
       { label: 'writes/s', color: '#2563eb', points: series('writes') },
       { label: 'reads/s', color: '#15803d', points: series('reads') },

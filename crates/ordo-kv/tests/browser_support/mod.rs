@@ -221,8 +221,17 @@ fn delete_blocking(base: &str, path: &str) -> std::io::Result<()> {
         stream,
         "DELETE {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )?;
+    // The answer's head means the session is gone (chromedriver may keep
+    // the connection open, so reading to its end would wait).
     let mut answer = Vec::new();
-    stream.read_to_end(&mut answer)?;
+    let mut chunk = [0u8; 1024];
+    while !answer.windows(4).any(|window| window == b"\r\n\r\n") {
+        let read = stream.read(&mut chunk)?;
+        if read == 0 {
+            break;
+        }
+        answer.extend_from_slice(&chunk[..read]);
+    }
     Ok(())
 }
 
