@@ -41,7 +41,10 @@ async fn the_page_and_its_files_carry_their_types_the_csp_and_an_etag() {
     assert!(CONTENT_SECURITY_POLICY.starts_with("default-src 'self'"));
     assert!(!CONTENT_SECURITY_POLICY.contains("unsafe-inline"));
     let body = page.text().await.unwrap();
-    assert!(body.contains("<script type=\"module\" src=\"/ui/app.js\">"), "{body}");
+    assert!(
+        body.contains("<script type=\"module\" src=\"/ui/app.js\">"),
+        "{body}"
+    );
 
     for asset in ASSETS {
         let response = client
@@ -53,7 +56,12 @@ async fn the_page_and_its_files_carry_their_types_the_csp_and_an_etag() {
         assert_eq!(header(&response, &CONTENT_TYPE), asset.content_type);
         assert_eq!(header(&response, &CSP), CONTENT_SECURITY_POLICY);
         let etag = header(&response, &ETAG).to_owned();
-        assert_eq!(response.bytes().await.unwrap(), asset.bytes, "{}", asset.name);
+        assert_eq!(
+            response.bytes().await.unwrap(),
+            asset.bytes,
+            "{}",
+            asset.name
+        );
         // The same ETag back: 304, no body.
         let again = client
             .get(format!("{url}/ui/{}", asset.name))
@@ -122,7 +130,7 @@ fn members(frame: &Value) -> &Vec<Value> {
     frame["members"].as_array().unwrap()
 }
 
-fn member<'a>(frame: &'a Value, id: u64) -> &'a Value {
+fn member(frame: &Value, id: u64) -> &Value {
     members(frame)
         .iter()
         .find(|member| member["id"] == id)
@@ -163,11 +171,19 @@ async fn the_stream_shows_every_member_the_leader_and_a_member_that_stops() {
         assert_eq!(member["health"], "healthy", "{frame}");
         assert!(member["term"].as_u64().unwrap() >= 1, "{frame}");
         assert!(member["lag"].is_u64(), "{frame}");
-        assert!(member["client_addr"].as_str().unwrap().starts_with("http://"));
+        assert!(
+            member["client_addr"]
+                .as_str()
+                .unwrap()
+                .starts_with("http://")
+        );
     }
     let traffic = &frame["traffic"];
     let buckets = traffic["fsync_latency"]["counts"].as_array().unwrap().len();
-    let bounds = traffic["fsync_latency"]["bounds_seconds"].as_array().unwrap().len();
+    let bounds = traffic["fsync_latency"]["bounds_seconds"]
+        .as_array()
+        .unwrap()
+        .len();
     assert_eq!(buckets, bounds + 1, "{frame}");
 
     // A write shows as a higher revision in a later frame, on a follower.
@@ -230,19 +246,36 @@ fn every_file_referred_to_is_served_and_every_file_served_is_referred_to() {
     for asset in ASSETS {
         let text = std::str::from_utf8(asset.bytes).unwrap();
         for name in references(text) {
-            assert!(find(&name).is_some(), "{} refers to {name}, which is not served", asset.name);
+            assert!(
+                find(&name).is_some(),
+                "{} refers to {name}, which is not served",
+                asset.name
+            );
             referred.insert(name);
         }
     }
     for asset in ASSETS {
-        assert!(referred.contains(asset.name), "nothing refers to {}", asset.name);
+        assert!(
+            referred.contains(asset.name),
+            "nothing refers to {}",
+            asset.name
+        );
     }
     // No inline script for the CSP to refuse: scripts come from files.
     let page = std::str::from_utf8(find("index.html").unwrap().bytes).unwrap();
-    assert_eq!(page.matches("<script").count(), page.matches("<script type=\"module\" src=").count());
+    assert_eq!(
+        page.matches("<script").count(),
+        page.matches("<script type=\"module\" src=").count()
+    );
     let handler = page.match_indices(" on").find(|(at, _)| {
-        let name: String = page[at + 1..].chars().take_while(char::is_ascii_lowercase).collect();
+        let name: String = page[at + 1..]
+            .chars()
+            .take_while(char::is_ascii_lowercase)
+            .collect();
         page[at + 1 + name.len()..].starts_with('=')
     });
-    assert!(handler.is_none(), "an inline event handler in the page: {handler:?}");
+    assert!(
+        handler.is_none(),
+        "an inline event handler in the page: {handler:?}"
+    );
 }

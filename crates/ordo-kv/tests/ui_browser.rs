@@ -43,7 +43,9 @@ async fn the_dashboard_shows_the_cluster_its_traffic_its_keys_and_a_new_leader()
     phase("the cluster has a leader");
 
     // Cluster: three members, exactly one leader, the one the nodes name.
-    browser.go(&format!("{}/ui#cluster", cluster.url(leader))).await;
+    browser
+        .go(&format!("{}/ui#cluster", cluster.url(leader)))
+        .await;
     let one_leader = format!(
         "const rows = document.querySelectorAll('#members tbody tr');
          const leaders = document.querySelectorAll('#members tbody tr[data-role=\"leader\"]');
@@ -52,10 +54,36 @@ async fn the_dashboard_shows_the_cluster_its_traffic_its_keys_and_a_new_leader()
              && document.querySelectorAll('#members tr[data-health=\"healthy\"]').length === 3;"
     );
     browser
-        .wait_until("three healthy members, one leader", PAGE_PATIENCE, &one_leader)
+        .wait_until(
+            "three healthy members, one leader",
+            PAGE_PATIENCE,
+            &one_leader,
+        )
         .await;
     browser.screenshot(&shots.join("cluster.png")).await;
     phase("cluster shown");
+
+    // The quantile estimate the charts use, in the browser's JavaScript:
+    // 10 observations in (0, 1 s], 10 in (1, 2 s]: the median is 1 s, p99
+    // 1.98 s; nothing observed has no quantile; all above the last bound
+    // answer that bound.
+    let quantiles = browser
+        .run_async(
+            "const done = arguments[arguments.length - 1];
+             const ms = (x) => (x === null ? null : Math.round(x * 1000));
+             import('/ui/quantiles.js').then((q) => done(JSON.stringify([
+               ms(q.quantile([1, 2], [10, 10, 0], 0.5)),
+               ms(q.quantile([1, 2], [10, 10, 0], 0.99)),
+               ms(q.quantile([1, 2], [0, 0, 0], 0.5)),
+               ms(q.quantile([1, 2], [0, 0, 5], 0.5)),
+               q.bucketDeltas({counts: [1, 2, 3]}, {counts: [4, 2, 9]}),
+             ])), (e) => done(String(e)));",
+        )
+        .await;
+    assert_eq!(
+        quantiles, "[1000,1980,null,2000,[3,0,6]]",
+        "the quantile estimates"
+    );
 
     // Traffic: writes while the page watches move the write rate above 0.
     browser.run(&clicks("traffic")).await;
@@ -92,7 +120,9 @@ async fn the_dashboard_shows_the_cluster_its_traffic_its_keys_and_a_new_leader()
     let all_keys = format!(
         "return document.querySelectorAll('#keys-list tbody tr[data-key^=\"ui/key-\"]').length === {KEYS};"
     );
-    browser.wait_until("the written keys", PAGE_PATIENCE, &all_keys).await;
+    browser
+        .wait_until("the written keys", PAGE_PATIENCE, &all_keys)
+        .await;
     browser
         .run("document.querySelector('#keys-list tbody tr[data-key=\"ui/key-03\"]').click(); return true;")
         .await;
@@ -103,7 +133,59 @@ async fn the_dashboard_shows_the_cluster_its_traffic_its_keys_and_a_new_leader()
             "return document.getElementById('value-body').textContent.includes('\"order\": 3');",
         )
         .await;
+    // The change feed under the prefix shows a write made after it opened.
+    browser
+        .run("document.getElementById('feed-toggle').click(); return true;")
+        .await;
+    browser
+        .wait_until(
+            "the change feed to open",
+            PAGE_PATIENCE,
+            "return document.getElementById('feed-state').textContent.includes('since revision');",
+        )
+        .await;
+    cluster
+        .client()
+        .put("ui/fed", b"after the feed opened".to_vec(), None)
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "the write in the change feed",
+            PAGE_PATIENCE,
+            "const row = document.querySelector('#feed tbody tr');
+             return row !== null && row.textContent.includes('ui/fed')
+                 && row.textContent.includes('after the feed opened');",
+        )
+        .await;
+
+    // A lease granted shows with its ttl and, on the leader's page, its remaining time.
+    let lease = e2e_support::http()
+        .post(format!("{}/v1/leases", cluster.url(leader)))
+        .json(&serde_json::json!({"ttl": 600}))
+        .send()
+        .await
+        .unwrap();
+    assert!(lease.status().is_success(), "{lease:?}");
+    browser
+        .run("document.getElementById('leases-refresh').click(); return true;")
+        .await;
+    browser
+        .wait_until(
+            "the lease, with its remaining time",
+            PAGE_PATIENCE,
+            "const cells = document.querySelectorAll('#leases tbody tr[data-lease] td');
+             return cells.length === 4 && cells[1].textContent === '600'
+                 && Number(cells[2].textContent) > 0;",
+        )
+        .await;
     browser.screenshot(&shots.join("keys.png")).await;
+    browser
+        .run("document.getElementById('feed').scrollIntoView(); return true;")
+        .await;
+    browser
+        .screenshot(&shots.join("keys-feed-leases.png"))
+        .await;
     phase("keys shown");
 
     // Actions are offered (no users yet: whoever reaches the port may act).
@@ -128,7 +210,11 @@ async fn the_dashboard_shows_the_cluster_its_traffic_its_keys_and_a_new_leader()
              && leaders.length === 1 && leaders[0].dataset.memberId !== '{leader}';"
     );
     browser
-        .wait_until("a new leader after the kill", Duration::from_secs(15), &new_leader)
+        .wait_until(
+            "a new leader after the kill",
+            Duration::from_secs(15),
+            &new_leader,
+        )
         .await;
     browser.screenshot(&shots.join("failover.png")).await;
     phase("failover shown");

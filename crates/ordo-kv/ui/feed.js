@@ -21,8 +21,9 @@ export class ChangeFeed {
     const prefix = this.prefixOf();
     const controller = new AbortController();
     this.controller = controller;
+    this.since = null;
     byId('feed-toggle').textContent = 'Stop';
-    byId('feed-state').textContent = `following changes under "${prefix}"…`;
+    byId('feed-state').textContent = `connecting to the changes under "${prefix}"…`;
     readEvents(`/v1/watch${query({ prefix })}`, {
       signal: controller.signal,
       onEvent: (type, data) => this.event(type, data),
@@ -43,6 +44,11 @@ export class ChangeFeed {
   }
 
   event(type, data) {
+    if (type === 'progress' && !this.since) {
+      // The watch's first message: changes after this revision follow.
+      this.since = JSON.parse(data).revision;
+      byId('feed-state').textContent = `following changes under "${this.prefixOf()}" since revision ${this.since}`;
+    }
     if (type !== 'change') return;
     const change = JSON.parse(data);
     const body = document.querySelector('#feed tbody');

@@ -150,8 +150,12 @@ impl Browser {
 
     /// Opens `url` (returns when the page has loaded).
     pub async fn go(&self, url: &str) {
-        self.call("POST", &self.session_path("/url"), Some(json!({"url": url})))
-            .await;
+        self.call(
+            "POST",
+            &self.session_path("/url"),
+            Some(json!({"url": url})),
+        )
+        .await;
     }
 
     /// Runs `script` (a function body; `return` gives its value) in the page.
@@ -159,6 +163,18 @@ impl Browser {
         let body = json!({"script": script, "args": []});
         self.call("POST", &self.session_path("/execute/sync"), Some(body))
             .await
+    }
+
+    /// Runs `script` (a function body) asynchronously: it answers by
+    /// calling its last argument; that answer as text.
+    pub async fn run_async(&self, script: &str) -> String {
+        let body = json!({"script": script, "args": []});
+        let value = self
+            .call("POST", &self.session_path("/execute/async"), Some(body))
+            .await;
+        value
+            .as_str()
+            .map_or_else(|| value.to_string(), str::to_owned)
     }
 
     /// Runs `script` until it returns `true`, up to `within`; panics with
@@ -186,7 +202,9 @@ impl Browser {
 
     /// Saves a PNG screenshot of the window to `path`.
     pub async fn screenshot(&self, path: &Path) {
-        let value = self.call("GET", &self.session_path("/screenshot"), None).await;
+        let value = self
+            .call("GET", &self.session_path("/screenshot"), None)
+            .await;
         let png = base64::engine::general_purpose::STANDARD
             .decode(value.as_str().expect("a base64 screenshot"))
             .unwrap();

@@ -92,7 +92,8 @@ pub(crate) async fn file(Path(name): Path<String>, headers: HeaderMap) -> Respon
 
 fn serve(name: &str, headers: &HeaderMap) -> Response {
     let Some(position) = ASSETS.iter().position(|asset| asset.name == name) else {
-        let mut response = (StatusCode::NOT_FOUND, "no such file in the dashboard\n").into_response();
+        let mut response =
+            (StatusCode::NOT_FOUND, "no such file in the dashboard\n").into_response();
         security_headers(response.headers_mut());
         return response;
     };

@@ -83,7 +83,12 @@ pub struct Traffic {
 
 /// The frame for this node's `status` and `view`, with the other members'
 /// `answers`.
-pub fn build(state: &SharedState, status: &NodeStatus, view: &ClusterResponse, answers: &Answers) -> UiFrame {
+pub fn build(
+    state: &SharedState,
+    status: &NodeStatus,
+    view: &ClusterResponse,
+    answers: &Answers,
+) -> UiFrame {
     // The leader's view of replication: ours if we lead, else the
     // leader's answer (only a leader reports replication).
     let leader_view = if status.peers.is_empty() {
@@ -95,7 +100,13 @@ pub fn build(state: &SharedState, status: &NodeStatus, view: &ClusterResponse, a
         Some(view)
     };
     let lags: BTreeMap<NodeId, u64> = leader_view
-        .map(|leader| leader.replication.iter().map(|info| (info.id, info.lag)).collect())
+        .map(|leader| {
+            leader
+                .replication
+                .iter()
+                .map(|info| (info.id, info.lag))
+                .collect()
+        })
         .unwrap_or_default();
     let members = view
         .members
@@ -153,7 +164,11 @@ fn own_view(state: &SharedState, status: &NodeStatus, role: &str) -> MemberView 
         term: Some(status.term),
         commit_index: Some(status.commit_index),
         applied_index: Some(status.applied_index),
-        health: if reasons.is_empty() { "healthy" } else { "unhealthy" },
+        health: if reasons.is_empty() {
+            "healthy"
+        } else {
+            "unhealthy"
+        },
         reasons,
         ..MemberView::default()
     }
@@ -190,7 +205,11 @@ fn answered_view(answer: &MemberAnswer) -> MemberView {
         term: Some(node.term),
         commit_index: Some(node.commit_index),
         applied_index: Some(node.applied_index),
-        health: if reasons.is_empty() { "healthy" } else { "unhealthy" },
+        health: if reasons.is_empty() {
+            "healthy"
+        } else {
+            "unhealthy"
+        },
         reasons,
         ..MemberView::default()
     }

@@ -64,7 +64,9 @@ pub async fn ask_members(view: &ClusterResponse) -> Answers {
             };
             match client.cluster_at(&endpoint).await {
                 // An answer from another node at that address is no answer.
-                Ok(answer) if answer.node.id == id => (id, MemberAnswer::Answered(Box::new(answer))),
+                Ok(answer) if answer.node.id == id => {
+                    (id, MemberAnswer::Answered(Box::new(answer)))
+                }
                 _ => (id, MemberAnswer::Silent),
             }
         }
