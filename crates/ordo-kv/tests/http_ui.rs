@@ -156,8 +156,20 @@ async fn the_stream_shows_every_member_the_leader_and_a_member_that_stops() {
     assert_eq!(header(&stream, &CONTENT_TYPE), "text/event-stream");
     let mut buffer = String::new();
 
-    // Every member answered for itself; the lag is the leader's view.
-    let frame = next_event(&mut stream, &mut buffer, "frame").await;
+    // Every member answered for itself; the lag is the leader's view. (A
+    // node learns the others' client addresses from the log: until then a
+    // member is `unknown`, so wait for a frame where none is.)
+    let deadline = tokio::time::Instant::now() + FRAME_PATIENCE;
+    let frame = loop {
+        let frame = next_event(&mut stream, &mut buffer, "frame").await;
+        if members(&frame)
+            .iter()
+            .all(|member| member["health"] == "healthy")
+        {
+            break frame;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{frame}");
+    };
     assert_eq!(frame["node"], nodes[follower].node.id(), "{frame}");
     assert_eq!(frame["leader"], leader_id, "{frame}");
     assert_eq!(members(&frame).len(), 3, "{frame}");

@@ -64,6 +64,8 @@ function setConnection(state, text) {
 function showDown(failures) {
   const others = (lastFrame?.members ?? []).filter((m) => m.id !== lastFrame.node && m.client_addr);
   byId('down').hidden = false;
+  // What is still shown is the last frame's: grey it out.
+  document.querySelector('main').classList.add('stale');
   const name = lastFrame ? `node ${lastFrame.node}` : 'this node';
   byId('down-text').textContent = `${name} does not answer (attempt ${failures}). Other members:`;
   replaceChildren(byId('down-links'), others.map((m) => el('li', {},
@@ -89,6 +91,7 @@ async function follow() {
           if (type !== 'frame') return;
           failures = 0;
           byId('down').hidden = true;
+          document.querySelector('main').classList.remove('stale');
           setConnection('live', `live from node ${JSON.parse(data).node}`);
           onFrame(data);
         },
