@@ -40,25 +40,36 @@ pub enum MemberAnswer {
 /// Each other member's answer, by id.
 pub type Answers = BTreeMap<NodeId, MemberAnswer>;
 
-/// Asks every other member of `view` over plain HTTP.
-pub async fn ask_members(view: &ClusterResponse) -> Answers {
-    let others: Vec<(NodeId, Option<Endpoint>)> = view
-        .members
-        .iter()
-        .filter(|member| member.id != view.node.id)
-        .map(|member| {
-            let endpoint = member
-                .client_addr
-                .as_deref()
-                .and_then(|address| Endpoint::parse(address).ok())
-                .filter(|endpoint| !endpoint.is_secure());
-            (member.id, endpoint)
-        })
-        .collect();
-    let client = member_client(others.iter().filter_map(|(_, endpoint)| endpoint.clone()));
-    let asks = others.into_iter().map(|(id, endpoint)| {
-        let client = client.as_ref();
-        async move {
+/// Asks the other members, for one stream: its client (and so its
+/// connections to the members) lasts as long as the stream.
+#[derive(Default)]
+pub struct MemberAsker {
+    client: Option<Client>,
+}
+
+impl MemberAsker {
+    /// What every other member of `view` answered, over plain HTTP.
+    pub async fn ask(&mut self, view: &ClusterResponse) -> Answers {
+        let others: Vec<(NodeId, Option<Endpoint>)> = view
+            .members
+            .iter()
+            .filter(|member| member.id != view.node.id)
+            .map(|member| {
+                let endpoint = member
+                    .client_addr
+                    .as_deref()
+                    .and_then(|address| Endpoint::parse(address).ok())
+                    .filter(|endpoint| !endpoint.is_secure());
+                (member.id, endpoint)
+            })
+            .collect();
+        if self.client.is_none() {
+            // Every call names the member it asks, so the endpoints the
+            // client is built with are only the ones it must accept.
+            self.client = member_client(others.iter().filter_map(|(_, endpoint)| endpoint.clone()));
+        }
+        let client = self.client.as_ref();
+        let asks = others.into_iter().map(|(id, endpoint)| async move {
             let (Some(client), Some(endpoint)) = (client, endpoint) else {
                 return (id, MemberAnswer::NotAsked);
             };
@@ -69,9 +80,9 @@ pub async fn ask_members(view: &ClusterResponse) -> Answers {
                 }
                 _ => (id, MemberAnswer::Silent),
             }
-        }
-    });
-    join_all(asks).await.into_iter().collect()
+        });
+        join_all(asks).await.into_iter().collect()
+    }
 }
 
 /// A client for `endpoints`, bounded by [`MEMBER_ANSWER_TIMEOUT`]; none

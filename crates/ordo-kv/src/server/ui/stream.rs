@@ -17,7 +17,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::server::http::{SharedState, cluster_view};
 use crate::server::ui::frame;
-use crate::server::ui::members::ask_members;
+use crate::server::ui::members::MemberAsker;
 
 /// How often a frame is sent.
 pub const FRAME_INTERVAL: Duration = Duration::from_secs(1);
@@ -25,7 +25,7 @@ pub const FRAME_INTERVAL: Duration = Duration::from_secs(1);
 /// Where the stream is.
 enum Phase {
     /// The next frame is due at the tick.
-    Running(tokio::time::Interval),
+    Running(tokio::time::Interval, MemberAsker),
     /// The node stopped and the client was told.
     Ended,
 }
@@ -34,14 +34,17 @@ pub(crate) async fn stream(State(state): State<SharedState>) -> Response {
     let mut ticks = tokio::time::interval_at(Instant::now(), FRAME_INTERVAL);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let frames = stream::unfold(
-        (state, Phase::Running(ticks)),
+        (state, Phase::Running(ticks, MemberAsker::default())),
         |(state, phase)| async move {
-            let Phase::Running(mut ticks) = phase else {
+            let Phase::Running(mut ticks, mut asker) = phase else {
                 return None;
             };
             ticks.tick().await;
-            match next_event(&state).await {
-                Some(event) => Some((Ok::<_, Infallible>(event), (state, Phase::Running(ticks)))),
+            match next_event(&state, &mut asker).await {
+                Some(event) => Some((
+                    Ok::<_, Infallible>(event),
+                    (state, Phase::Running(ticks, asker)),
+                )),
                 None => {
                     let stopped = Event::default().event("stopped").data("the node stopped");
                     Some((Ok(stopped), (state, Phase::Ended)))
@@ -55,10 +58,10 @@ pub(crate) async fn stream(State(state): State<SharedState>) -> Response {
 }
 
 /// The next frame as an event; `None` once the node has stopped.
-async fn next_event(state: &SharedState) -> Option<Event> {
+async fn next_event(state: &SharedState, asker: &mut MemberAsker) -> Option<Event> {
     let status = state.node.status().await.ok()?;
     let view = cluster_view(state, &status);
-    let answers = ask_members(&view).await;
+    let answers = asker.ask(&view).await;
     let frame = frame::build(state, &status, &view, &answers);
     // Serializing plain numbers and strings cannot fail; if it ever did,
     // an empty frame is skipped by the page rather than ending the stream.
