@@ -89,13 +89,14 @@ pub fn build(
     view: &ClusterResponse,
     answers: &Answers,
 ) -> UiFrame {
-    // The leader's view of replication: ours if we lead, else the
-    // leader's answer (only a leader reports replication).
+    // The leader's view of replication: ours if we lead, else the answer
+    // of the member we know as leader (a deposed leader that has not
+    // heard yet may still report its own, stale one).
     let leader_view = if status.peers.is_empty() {
-        answers.values().find_map(|answer| match answer {
-            MemberAnswer::Answered(answer) if !answer.replication.is_empty() => Some(&**answer),
+        match status.leader.and_then(|leader| answers.get(&leader)) {
+            Some(MemberAnswer::Answered(answer)) => Some(&**answer),
             _ => None,
-        })
+        }
     } else {
         Some(view)
     };

@@ -8,7 +8,8 @@
 //! shown unreachable: the frame is never late for a slow member.
 //!
 //! The cost is one small request per other member per frame per open
-//! dashboard, which is what a handful of operators' browsers add.
+//! dashboard, over connections kept for the stream's life, which is what
+//! a handful of operators' browsers add.
 //!
 //! Left out: members behind HTTPS are not asked (this node holds no
 //! client credentials for its peers' client ports); they are shown as
