@@ -977,6 +977,11 @@ async fn dev_serves_stops_on_sigint_and_resumes() {
         assert!(welcome.contains(&line), "{line:?} missing:\n{welcome}");
     }
     assert_eq!(welcome.matches("(leader)").count(), 1, "{welcome}");
+    let dashboard = format!("Dashboard: {}/ui", url(client_base + 1));
+    assert!(
+        welcome.contains(&dashboard),
+        "{dashboard:?} missing:\n{welcome}"
+    );
     ordo_prints(
         &["put", "greeting", "hello", "--endpoints", &endpoints],
         "OK revision=1\n",

@@ -230,6 +230,7 @@ fn print_welcome(nodes: &[RunningNode], leader: u64, args: &DevArgs) {
         );
     }
     let endpoint = &nodes[0].client_url;
+    println!("\nDashboard: {endpoint}/ui  (every node serves one)");
     println!(
         "\nTry:\n  curl -L -X PUT --data-binary 'hello' {endpoint}/v1/kv/greeting\n  \
          curl {endpoint}/v1/kv/greeting\n  \

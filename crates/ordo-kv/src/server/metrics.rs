@@ -48,6 +48,19 @@ impl Histogram {
         self.count.load(Ordering::Relaxed)
     }
 
+    /// Observations so far per bucket (not cumulative; the last is +Inf),
+    /// for the dashboard, which computes quantiles from their deltas.
+    pub fn bucket_counts(&self) -> HistogramCounts {
+        HistogramCounts {
+            bounds_seconds: &LATENCY_BUCKETS,
+            counts: self
+                .buckets
+                .iter()
+                .map(|bucket| bucket.load(Ordering::Relaxed))
+                .collect(),
+        }
+    }
+
     fn render(&self, out: &mut String, name: &str, help: &str) {
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} histogram");
@@ -62,6 +75,15 @@ impl Histogram {
         let _ = writeln!(out, "{name}_sum {sum}");
         let _ = writeln!(out, "{name}_count {cumulative}");
     }
+}
+
+/// A histogram's buckets as counted at one moment.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct HistogramCounts {
+    /// Upper bound of each finite bucket, in seconds.
+    pub bounds_seconds: &'static [f64],
+    /// Observations per bucket, one more than `bounds_seconds` (+Inf last).
+    pub counts: Vec<u64>,
 }
 
 /// How a proposal (a put or delete through the HTTP API) ended.
@@ -180,6 +202,14 @@ impl Metrics {
             ordo::ReadConsistency::Stale => 2,
         };
         self.reads[slot].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Reads counted so far, every consistency together.
+    pub fn reads_total(&self) -> u64 {
+        self.reads
+            .iter()
+            .map(|count| count.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// The Prometheus text page.

@@ -43,6 +43,7 @@ pub mod seed;
 pub mod settings;
 pub mod store_gauge;
 pub mod timed_store;
+pub mod ui;
 pub mod watch;
 
 pub use dev::{DevArgs, dev};

@@ -25,6 +25,11 @@ pub(super) async fn describe(
     OriginalUri(uri): OriginalUri,
 ) -> Result<Json<ClusterResponse>, ApiError> {
     let status = node_status(&state, path_and_query(&uri)).await?;
+    Ok(Json(cluster_view(&state, &status)))
+}
+
+/// The cluster as `status` (this node's) and the log's addresses show it.
+pub(crate) fn cluster_view(state: &SharedState, status: &NodeStatus) -> ClusterResponse {
     let mut infos = state.node.member_infos();
     // This node knows where it is before the log says so (the runtime
     // reports only what the group knows): a node joining through it needs
@@ -57,15 +62,15 @@ pub(super) async fn describe(
             lag: status.last_log_index.saturating_sub(progress.match_index),
         })
         .collect();
-    Ok(Json(ClusterResponse {
+    ClusterResponse {
         cluster: state.cluster.clone(),
         cluster_id: Some(state.cluster_id.clone()),
-        node: status_info(&status),
+        node: status_info(status),
         leader: status.leader,
         term: status.term,
         members,
         replication,
-    }))
+    }
 }
 
 pub(super) async fn add_member(

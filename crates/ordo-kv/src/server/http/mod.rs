@@ -35,6 +35,7 @@ use crate::store::KvStore;
 mod accept;
 pub mod cert_name;
 mod cluster;
+pub(crate) use cluster::cluster_view;
 mod connections;
 pub(crate) use connections::ConnectionTable;
 mod compact;
@@ -157,6 +158,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/status", get(ops::status))
         .route("/metrics", get(ops::metrics))
         .route("/health", get(health::health))
+        .merge(crate::server::ui::router())
         .fallback(ops::no_route)
         .method_not_allowed_fallback(ops::no_method)
         .layer(DefaultBodyLimit::max(body_limit))
