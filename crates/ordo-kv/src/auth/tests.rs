@@ -328,3 +328,22 @@ fn passwords_hash_and_verify() {
         Err(password::PasswordError::BadLength)
     );
 }
+
+#[test]
+fn a_write_only_prefix_grant_permits_writes_under_it() {
+    let mut state = sample();
+    apply(
+        &mut state,
+        grant(
+            "reader",
+            PermissionKind::ReadWrite,
+            KeyRange::single("app/w"),
+        ),
+    );
+    apply(
+        &mut state,
+        grant("reader", PermissionKind::Write, KeyRange::prefix("drop/")),
+    );
+    assert!(state.permits("alice", Access::Write, &KeyRange::single("drop/x")));
+    assert!(!state.permits("alice", Access::Read, &KeyRange::single("drop/x")));
+}
