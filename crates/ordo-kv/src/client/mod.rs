@@ -20,7 +20,9 @@
 //! `kv_ops.rs` and `kv_types.rs`, the [`Txn`] builder in `txn.rs`, leases
 //! in `lease_ops.rs` and the [`LeaseKeeper`] task in `keepalive.rs`), the
 //! watch stream in `watch.rs` over the SSE parser in `sse.rs`, the
-//! [`recipes`] (mutex, election) built only on those; the transport in
+//! [`recipes`] (mutex, election) built only on those; users, roles and the
+//! auth switch in `auth_ops.rs` and the token a client with
+//! [`Credentials`] sends (fetched and refreshed) in `auth_token.rs`; the transport in
 //! `http.rs`, endpoints and key encoding in `endpoint.rs`; the verbs in `cli.rs`, `status.rs`, `bench.rs` and
 //! `bench_report.rs`, their formatting in `output.rs`; `ordo bench
 //! failover`, which starts its own cluster, in `failover/`.
@@ -32,6 +34,8 @@
 //! Left out on purpose: HTTP/2, and
 //! retrying writes whose outcome is unknown (the caller decides).
 
+mod auth_ops;
+mod auth_token;
 mod bench;
 mod bench_fill;
 mod bench_report;
@@ -70,8 +74,8 @@ pub use cli::{
     WatchArgs, run, snapshot_save,
 };
 pub use config::{
-    ClientConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_REDIRECT_HOPS, DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_TIMEOUT,
+    ClientConfig, Credentials, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_REDIRECT_HOPS,
+    DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT,
 };
 pub use duration::parse_duration;
 pub use endpoint::{DEFAULT_ENDPOINTS, Endpoint, encode_key, parse_endpoints};
