@@ -41,6 +41,7 @@ mod bench_fill;
 mod bench_report;
 mod bench_watch;
 mod cli;
+mod cli_auth;
 mod cli_coordination;
 mod config;
 mod duration;
@@ -68,10 +69,11 @@ pub use bench_fill::{FillConfig, FillSummary, fill};
 pub use bench_report::{BenchSummary, LatencySummary, format_micros, render_summary};
 pub use bench_watch::WatchBenchArgs;
 pub use cli::{
-    BenchArgs, BenchCommand, CasArgs, ClientCommand, CompactArgs, ConnectionArgs, DelArgs,
-    ElectArgs, EndpointList, GetArgs, KeyArgs, LeaderAction, LeaderArgs, LeaseAction, LeaseArgs,
-    ListArgs, LockArgs, MemberAction, MemberArgs, PutArgs, SnapshotSaveArgs, StatusArgs, TxnArgs,
-    WatchArgs, run, snapshot_save,
+    AuthAction, AuthArgs, BenchArgs, BenchCommand, CasArgs, ClientCommand, CompactArgs,
+    ConnectionArgs, DelArgs, ElectArgs, EndpointList, GetArgs, KeyArgs, LeaderAction, LeaderArgs,
+    LeaseAction, LeaseArgs, ListArgs, LockArgs, MemberAction, MemberArgs, PutArgs, RoleAction,
+    RoleArgs, SnapshotSaveArgs, StatusArgs, TxnArgs, UserAction, UserArgs, WatchArgs, run,
+    snapshot_save,
 };
 pub use config::{
     ClientConfig, Credentials, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_REDIRECT_HOPS,
