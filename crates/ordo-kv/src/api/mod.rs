@@ -22,6 +22,7 @@
 //! | 507    | `insufficient_storage` | the node's disk is full; the write was not proposed |
 //! | 401    | `unauthenticated` | auth is enabled and the request has no valid token nor client certificate |
 //! | 403    | `permission_denied` | the user may not do this; nothing changed     |
+//! | 409    | `auth_refused`    | an auth change the auth state refused (a user that exists, a missing role, root's lockout) |
 //! | 500    | `internal`        | a read failed inside the node, or a command could not be encoded |
 //!
 //! A write sent to a follower is answered `307 Temporary Redirect` with
