@@ -40,7 +40,9 @@ async fn send(
         request = request.bearer_auth(token);
     }
     if let Some(body) = body {
-        request = request.body(body.to_string());
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_string());
     }
     let response = request.send().await.unwrap();
     let status = response.status();
@@ -370,5 +372,46 @@ async fn a_password_change_or_role_revocation_invalidates_older_tokens() {
     )
     .await;
     ok(Method::GET, &read, None, None).await;
+    node.stop().await;
+}
+
+/// Revoking a lease deletes its keys, so it needs write on each of them;
+/// granting needs only a user (etcd's rules).
+#[tokio::test]
+async fn revoking_a_lease_needs_write_on_its_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_one(dir.path()).await;
+    let url = node.client_url.clone();
+    set_up(&url).await;
+    let root = token(&url, "root", "rootpw").await;
+    let alice = token(&url, "alice", "alicepw").await;
+    let granted = ok(
+        Method::POST,
+        &format!("{url}/v1/leases"),
+        Some(&alice),
+        Some(json!({"ttl": 60})),
+    )
+    .await;
+    let id = granted["id"].as_i64().unwrap();
+    let (status, _) = send_text(
+        Method::PUT,
+        &format!("{url}/v1/kv/other?lease={id}"),
+        Some(&root),
+        "leased",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let revoke = format!("{url}/v1/leases/{id}");
+    let (status, answer) = send(Method::DELETE, &revoke, Some(&alice), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    let (status, _) = send(
+        Method::GET,
+        &format!("{url}/v1/kv/other"),
+        Some(&root),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "the leased key is still there");
+    ok(Method::DELETE, &revoke, Some(&root), None).await;
     node.stop().await;
 }
