@@ -3,13 +3,15 @@
 //! 403 on a write and on a list of the whole keyspace and sees only its
 //! keys; its token still works after the leader is killed (the signing key
 //! is replicated); a changed password invalidates older tokens; the CLI's
-//! `--user` authenticates every verb.
+//! `--user` authenticates every verb. With `--client-cert-auth`, the
+//! certificate's name is the user, no token needed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod e2e_support;
 
 use std::time::Duration;
 
+use e2e_support::certs::{CertFiles, TestCa};
 use e2e_support::{CliOutput, Cluster, http, run_ordo};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -136,4 +138,76 @@ async fn a_reader_sees_only_its_keys_and_its_token_outlives_the_leader() {
         (StatusCode::OK, json!("hidden")),
         "unchanged"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_client_cert_auth_the_certificate_names_the_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    std::fs::create_dir_all(&pki).unwrap();
+    let ca = TestCa::new(&pki, "auth-ca");
+    let server = ca.server(&pki, "server");
+    let [root, alice, mallory] = ["root", "alice", "mallory"].map(|user| ca.client(&pki, user));
+    let flags = [
+        "--cert",
+        server.cert.to_str().unwrap(),
+        "--key",
+        server.key.to_str().unwrap(),
+        "--trusted-ca",
+        ca.cert.to_str().unwrap(),
+        "--client-cert-auth",
+    ];
+    let mut cluster = Cluster::new("e2e-auth-certs", dir.path(), 1).with_flags(&flags);
+    cluster.start_all();
+    let url = format!("https://127.0.0.1:{}", cluster.spec(1).client_port);
+    let as_user = |who: &CertFiles, verb: &[&str]| {
+        let mut args: Vec<String> = verb.iter().map(|arg| (*arg).to_owned()).collect();
+        for (flag, path) in [
+            ("--cacert", &ca.cert),
+            ("--cert", &who.cert),
+            ("--key", &who.key),
+        ] {
+            args.extend([flag.to_owned(), path.to_str().unwrap().to_owned()]);
+        }
+        args.extend(["--endpoints".to_owned(), url.clone()]);
+        args
+    };
+    let run = |args: Vec<String>| async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_ordo(&args, CLI_PATIENCE).await
+    };
+    cluster
+        .eventually("a write over HTTPS", CLI_PATIENCE, || {
+            let args = as_user(&root, &["put", "app/config", "blue"]);
+            async move {
+                let output = run(args).await;
+                (output.code == Some(0))
+                    .then_some(())
+                    .ok_or(output.to_string())
+            }
+        })
+        .await;
+    for verb in [
+        &["user", "add", "root", "--no-password"][..],
+        &["user", "grant-role", "root", "root"],
+        &["role", "add", "app-reader"],
+        &["role", "grant", "app-reader", "read", "app/", "--prefix"],
+        &["user", "add", "alice", "--no-password"],
+        &["user", "grant-role", "alice", "app-reader"],
+        &["auth", "enable"],
+    ] {
+        let output = run(as_user(&root, verb)).await;
+        assert_eq!(output.code, Some(0), "{verb:?}: {output}");
+    }
+    let read = run(as_user(&alice, &["get", "app/config"])).await;
+    assert_eq!(read.stdout.trim_end(), "blue", "{read}");
+    let write = run(as_user(&alice, &["put", "app/config", "red"])).await;
+    assert!(write.stderr.contains("permission_denied"), "{write}");
+    let stranger = run(as_user(&mallory, &["get", "app/config"])).await;
+    assert!(
+        stranger.stderr.contains("permission_denied"),
+        "not a user: {stranger}"
+    );
+    let root_write = run(as_user(&root, &["put", "other", "x"])).await;
+    assert_eq!(root_write.code, Some(0), "{root_write}");
 }
