@@ -11,7 +11,7 @@
 //! 3. Root-only routes (membership, leadership, compaction, backups, user
 //!    and role management) answer 403 `permission_denied` to anyone else.
 //! 4. Key routes (`/v1/kv`, `/v1/txn`, `/v1/watch`) get the [`Caller`] and
-//!    check each range they touch with [`authorize`] before anything is
+//!    check each range they touch with `authorize` before anything is
 //!    proposed or read; leases need only an identity (etcd's rule), but a
 //!    revoke, which deletes its keys, needs write on every one of them.
 //!
