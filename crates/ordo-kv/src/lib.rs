@@ -8,11 +8,14 @@
 //! - [`client`]: the HTTP client and the command-line verbs that use it
 //!   (`ordo put`, `ordo get`, ..., `ordo bench`).
 //!
+//! - [`auth`]: users, roles, permissions and tokens (replicated with the
+//!   store, checked by the HTTP API when auth is enabled).
 //! - [`tls`]: TLS 1.3 configurations from PEM files, for both ends.
 //!
 //! The HTTP API is described in the README; its wire types live in [`api`].
 
 pub mod api;
+pub mod auth;
 pub mod client;
 pub mod pki;
 pub mod server;

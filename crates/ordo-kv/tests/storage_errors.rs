@@ -172,6 +172,7 @@ async fn start_with_repair_point(repair: Index) -> Fixture {
         store: Arc::new(ordo_kv::server::store_gauge::StoreGauge::new(0)),
         leases: Arc::new(NodeLeases::new(node.clone(), LeaseRules::default())),
         watch_hub: Arc::new(WatchHub::new(WatchLimits::default())),
+        auth: Default::default(),
     });
     let (shutdown, signal) = watch::channel(false);
     tokio::spawn(http::serve(listener, state, signal));

@@ -110,6 +110,8 @@ fn a_version_2_backup_round_trips_history_leases_and_the_compact_revision() {
             leases: 2,
             cluster_revision: 9,
             compact_revision: 3,
+            users: 0,
+            auth_enabled: false,
         }
     );
     let mut store = existing_store();
@@ -142,6 +144,8 @@ fn a_valid_backup_is_summarized_and_restored() {
             leases: 0,
             cluster_revision: 9,
             compact_revision: 0,
+            users: 0,
+            auth_enabled: false,
         }
     );
     let mut store = existing_store();
@@ -194,13 +198,13 @@ fn damages() -> Vec<Damage> {
         },
         Damage {
             name: "unsupported version",
-            bytes: sealed(header_with(b"ORDOKV01", 3, 9), 0),
+            bytes: sealed(header_with(b"ORDOKV01", 4, 9), 0),
             expected: |e| {
                 matches!(
                     e,
                     BackupError::UnsupportedVersion {
-                        found: 3,
-                        supported: 2
+                        found: 4,
+                        supported: 3
                     }
                 )
             },

@@ -119,6 +119,9 @@ impl Model {
                 }
                 self.compact_revision = *revision;
             }
+            // Auth changes no key (the model generates none; if it did, the
+            // keys would stay as they are).
+            KvCommand::Auth(_) => {}
         }
         Outcome::Applied {
             revision: self.commit(next),
@@ -256,7 +259,9 @@ fn outcome(response: &KvResponse) -> Outcome {
             revision: *revision,
             succeeded: true,
         },
-        KvResponse::LeaseGranted { .. } | KvResponse::Compacted { .. } => Outcome::Applied {
+        KvResponse::LeaseGranted { .. }
+        | KvResponse::Compacted { .. }
+        | KvResponse::AuthChanged { .. } => Outcome::Applied {
             revision: 0,
             succeeded: true,
         },

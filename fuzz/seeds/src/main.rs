@@ -48,6 +48,7 @@ fn main() -> Result<()> {
     seeds.write("kv_backup", backups()?)?;
     seeds.write("member_address", member_addresses())?;
     seeds.write("http_bodies", http_bodies())?;
+    seeds.write("auth_token", auth_tokens())?;
     Ok(())
 }
 
@@ -483,4 +484,48 @@ fn http_bodies() -> Vec<Vec<u8>> {
             input
         })
         .collect()
+}
+
+/// Tokens signed with the target's key, a forged one, and an auth state as
+/// a backup carries it.
+fn auth_tokens() -> Vec<Vec<u8>> {
+    use ordo_kv::auth::token::{TokenClaims, sign};
+    let claims = TokenClaims {
+        user: "alice".into(),
+        auth_revision: 7,
+        expires_at_unix_seconds: 1_900_000_000,
+    };
+    let mut state = ordo_kv::auth::AuthState::default();
+    let commands = [
+        ordo_kv::auth::AuthCommand::UserAdd {
+            name: "root".into(),
+            password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+        },
+        ordo_kv::auth::AuthCommand::UserGrantRole {
+            user: "root".into(),
+            role: "root".into(),
+        },
+        ordo_kv::auth::AuthCommand::RoleAdd {
+            name: "reader".into(),
+        },
+        ordo_kv::auth::AuthCommand::RoleGrantPermission {
+            role: "reader".into(),
+            permission: ordo_kv::auth::Permission {
+                kind: ordo_kv::auth::PermissionKind::Read,
+                range: ordo_kv::store::KeyRange::prefix("app/"),
+            },
+        },
+        ordo_kv::auth::AuthCommand::Enable {
+            signing_key: bytes::Bytes::from_static(&[0x5a; 32]),
+        },
+    ];
+    for command in commands {
+        let _ = state.apply(command);
+    }
+    vec![
+        sign(&[0x5a; 32], &claims).into_bytes(),
+        sign(&[0xa5; 32], &claims).into_bytes(),
+        b"v1.eyJ1IjoiYSIsInIiOjEsImUiOjF9.AAAA".to_vec(),
+        state.encode(),
+    ]
 }

@@ -20,6 +20,9 @@
 //! | 503    | `unavailable`     | a write's outcome is unknown (timeout, leader change, storage failure): read before retrying; or the node is stopping |
 //! | 507    | `quota_exceeded`  | the store is over `--quota-bytes`: delete or compact; deletes and compaction still work |
 //! | 507    | `insufficient_storage` | the node's disk is full; the write was not proposed |
+//! | 401    | `unauthenticated` | auth is enabled and the request has no valid token nor client certificate |
+//! | 403    | `permission_denied` | the user may not do this; nothing changed     |
+//! | 409    | `auth_refused`    | an auth change the auth state refused (a user that exists, a missing role, root's lockout) |
 //! | 500    | `internal`        | a read failed inside the node, or a command could not be encoded |
 //!
 //! A write sent to a follower is answered `307 Temporary Redirect` with
@@ -27,8 +30,10 @@
 
 use serde::{Deserialize, Serialize};
 
+mod auth;
 mod coordination;
 
+pub use auth::*;
 pub use coordination::*;
 
 /// Header with the key's last-modified revision, on `GET /v1/kv/{key}`.
@@ -72,6 +77,13 @@ pub mod code {
     pub const LEASE_NOT_FOUND: &str = "lease_not_found";
     /// The request body did not arrive in time (the connection is closed).
     pub const REQUEST_TIMEOUT: &str = "request_timeout";
+    /// Auth is enabled and the request proved no identity (or a bad one).
+    pub const UNAUTHENTICATED: &str = "unauthenticated";
+    /// The user may not do this.
+    pub const PERMISSION_DENIED: &str = "permission_denied";
+    /// An auth management request the auth state refused (a user that
+    /// exists, a role that does not, root's lockout).
+    pub const AUTH_REFUSED: &str = "auth_refused";
 }
 
 /// Every error response's body.

@@ -19,6 +19,8 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use super::bench::{self, BenchConfig};
 use super::bench_fill::{FillConfig, fill};
 use super::bench_report::render_summary;
+use super::cli_auth;
+pub use super::cli_auth::{AuthAction, AuthArgs, RoleAction, RoleArgs, UserAction, UserArgs};
 use super::cli_coordination;
 pub use super::cli_coordination::{
     CompactArgs, DelArgs, ElectArgs, LeaseAction, LeaseArgs, LockArgs, TxnArgs, WatchArgs,
@@ -74,6 +76,10 @@ pub struct ConnectionArgs {
         global = true
     )]
     pub client_key: Option<PathBuf>,
+    /// Authenticate as NAME (auth enabled): the password after a colon,
+    /// else from ORDO_PASSWORD, else asked for on the terminal.
+    #[arg(long, env = "ORDO_USER", value_name = "NAME[:PASSWORD]", global = true)]
+    pub user: Option<String>,
 }
 
 impl ConnectionArgs {
@@ -84,11 +90,13 @@ impl ConnectionArgs {
             cert: self.client_cert.clone(),
             key: self.client_key.clone(),
         };
-        Client::new(
-            ClientConfig::new(self.endpoints.0.clone())
-                .with_timeout(self.timeout)
-                .with_tls(tls),
-        )
+        let mut config = ClientConfig::new(self.endpoints.0.clone())
+            .with_timeout(self.timeout)
+            .with_tls(tls);
+        if let Some(user) = &self.user {
+            config = config.with_credentials(super::cli_auth::credentials(user)?);
+        }
+        Client::new(config)
     }
 }
 
@@ -127,6 +135,12 @@ pub enum ClientCommand {
     Lock(LockArgs),
     /// Campaign in election NAME with PROPOSAL, or print its leaders.
     Elect(ElectArgs),
+    /// Turn authentication on or off, or show whether it is on.
+    Auth(AuthArgs),
+    /// Add, delete and inspect users, their passwords and roles.
+    User(UserArgs),
+    /// Add, delete and inspect roles and their permissions.
+    Role(RoleArgs),
 }
 
 /// `ordo put`.
@@ -375,6 +389,9 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<ExitCode> {
         ClientCommand::Compact(args) => cli_coordination::compact(args).await,
         ClientCommand::Lock(args) => cli_coordination::lock(args).await,
         ClientCommand::Elect(args) => cli_coordination::elect(args).await,
+        ClientCommand::Auth(args) => cli_auth::auth(args).await,
+        ClientCommand::User(args) => cli_auth::user(args).await,
+        ClientCommand::Role(args) => cli_auth::role(args).await,
     }
 }
 

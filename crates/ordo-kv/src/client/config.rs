@@ -29,6 +29,27 @@ pub struct ClientConfig {
     pub backoff_max: Duration,
     /// TLS for `https://` endpoints (which need a CA).
     pub tls: ClientTlsFiles,
+    /// A user and password to authenticate as: every call then carries a
+    /// token, fetched on first use and again when it expires or is refused.
+    pub credentials: Option<Credentials>,
+}
+
+/// A user name and its password (`--user NAME[:PASSWORD]`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user.
+    pub name: String,
+    /// Its password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    /// The name only: a password never reaches a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Default for [`ClientConfig::timeout`].
@@ -55,7 +76,14 @@ impl ClientConfig {
             backoff_initial: Duration::from_millis(50),
             backoff_max: Duration::from_secs(1),
             tls: ClientTlsFiles::default(),
+            credentials: None,
         }
+    }
+
+    /// The same configuration, authenticating as `credentials`.
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
     }
 
     /// The same configuration with these TLS files.

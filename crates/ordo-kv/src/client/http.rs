@@ -103,10 +103,16 @@ impl HttpPool {
         uri: Uri,
         body: Bytes,
         content_type: Option<&'static str>,
+        authorization: Option<HeaderValue>,
     ) -> Result<Response<Incoming>, SendError> {
         let mut request = Request::new(Full::new(body));
         *request.method_mut() = method;
         *request.uri_mut() = uri;
+        if let Some(authorization) = authorization {
+            request
+                .headers_mut()
+                .insert(header::AUTHORIZATION, authorization);
+        }
         if let Some(content_type) = content_type {
             request
                 .headers_mut()

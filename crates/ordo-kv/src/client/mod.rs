@@ -20,7 +20,9 @@
 //! `kv_ops.rs` and `kv_types.rs`, the [`Txn`] builder in `txn.rs`, leases
 //! in `lease_ops.rs` and the [`LeaseKeeper`] task in `keepalive.rs`), the
 //! watch stream in `watch.rs` over the SSE parser in `sse.rs`, the
-//! [`recipes`] (mutex, election) built only on those; the transport in
+//! [`recipes`] (mutex, election) built only on those; users, roles and the
+//! auth switch in `auth_ops.rs` and the token a client with
+//! [`Credentials`] sends (fetched and refreshed) in `auth_token.rs`; the transport in
 //! `http.rs`, endpoints and key encoding in `endpoint.rs`; the verbs in `cli.rs`, `status.rs`, `bench.rs` and
 //! `bench_report.rs`, their formatting in `output.rs`; `ordo bench
 //! failover`, which starts its own cluster, in `failover/`.
@@ -32,11 +34,14 @@
 //! Left out on purpose: HTTP/2, and
 //! retrying writes whose outcome is unknown (the caller decides).
 
+mod auth_ops;
+mod auth_token;
 mod bench;
 mod bench_fill;
 mod bench_report;
 mod bench_watch;
 mod cli;
+mod cli_auth;
 mod cli_coordination;
 mod config;
 mod duration;
@@ -64,14 +69,15 @@ pub use bench_fill::{FillConfig, FillSummary, fill};
 pub use bench_report::{BenchSummary, LatencySummary, format_micros, render_summary};
 pub use bench_watch::WatchBenchArgs;
 pub use cli::{
-    BenchArgs, BenchCommand, CasArgs, ClientCommand, CompactArgs, ConnectionArgs, DelArgs,
-    ElectArgs, EndpointList, GetArgs, KeyArgs, LeaderAction, LeaderArgs, LeaseAction, LeaseArgs,
-    ListArgs, LockArgs, MemberAction, MemberArgs, PutArgs, SnapshotSaveArgs, StatusArgs, TxnArgs,
-    WatchArgs, run, snapshot_save,
+    AuthAction, AuthArgs, BenchArgs, BenchCommand, CasArgs, ClientCommand, CompactArgs,
+    ConnectionArgs, DelArgs, ElectArgs, EndpointList, GetArgs, KeyArgs, LeaderAction, LeaderArgs,
+    LeaseAction, LeaseArgs, ListArgs, LockArgs, MemberAction, MemberArgs, PutArgs, RoleAction,
+    RoleArgs, SnapshotSaveArgs, StatusArgs, TxnArgs, UserAction, UserArgs, WatchArgs, run,
+    snapshot_save,
 };
 pub use config::{
-    ClientConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_REDIRECT_HOPS, DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_TIMEOUT,
+    ClientConfig, Credentials, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_REDIRECT_HOPS,
+    DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT,
 };
 pub use duration::parse_duration;
 pub use endpoint::{DEFAULT_ENDPOINTS, Endpoint, encode_key, parse_endpoints};

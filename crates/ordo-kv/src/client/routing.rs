@@ -62,6 +62,8 @@ struct Shared {
     config: ClientConfig,
     transport: HttpPool,
     leader: Mutex<Option<Endpoint>>,
+    /// The token calls carry, with credentials (`auth_token.rs`).
+    pub(super) token: Mutex<Option<super::auth_token::CachedToken>>,
 }
 
 /// Which endpoint a call starts at, and whether it may move.
@@ -257,6 +259,7 @@ impl Client {
             config,
             transport,
             leader: Mutex::new(None),
+            token: Mutex::new(None),
         };
         Ok(Self {
             shared: Arc::new(shared),
@@ -302,6 +305,15 @@ impl Client {
     /// Sends `call` until an answer that is not retried, or `deadline`
     /// (which callers set [`ClientConfig::timeout`] from now).
     pub(crate) async fn call(&self, call: &Call, deadline: Instant) -> Result<Reply, ClientError> {
+        self.call_authenticated(call, deadline).await
+    }
+
+    /// Sends `call` as it is (no token logic): see `auth_token.rs`.
+    pub(super) async fn call_once(
+        &self,
+        call: &Call,
+        deadline: Instant,
+    ) -> Result<Reply, ClientError> {
         let mut log = AttemptLog::default();
         let outcome = match &call.route {
             Route::Exactly(endpoint) => {
@@ -478,6 +490,7 @@ impl Client {
                 uri,
                 call.body.clone(),
                 call.content_type,
+                self.token_header(),
             )
             .await;
         let response = match sent {
@@ -512,6 +525,16 @@ impl Client {
                 format!("error {status}: {too_large}"),
             )),
         }
+    }
+
+    /// The shared state's token slot.
+    pub(super) fn token_slot(
+        &self,
+    ) -> std::sync::MutexGuard<'_, Option<super::auth_token::CachedToken>> {
+        self.shared
+            .token
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn leader_slot(&self) -> std::sync::MutexGuard<'_, Option<Endpoint>> {

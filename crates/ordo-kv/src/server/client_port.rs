@@ -9,7 +9,9 @@ use std::time::Duration;
 use anyhow::{bail, ensure};
 
 use crate::server::http::tls::ClientTls;
-use crate::server::http::{ConnectionLimits, HttpSettings};
+use crate::server::http::{
+    ConnectionLimits, DEFAULT_AUTH_TOKEN_TTL, HttpSettings, MAX_AUTH_TOKEN_TTL,
+};
 use crate::server::settings::ServeArgs;
 
 /// Shortest timeout accepted for the client port, in milliseconds.
@@ -40,9 +42,20 @@ pub(crate) fn http_settings(
         peer_tls,
         args.insecure,
     )?;
+    let auth_token_ttl = match args.auth_token_ttl {
+        None => DEFAULT_AUTH_TOKEN_TTL,
+        Some(seconds) if (1..=MAX_AUTH_TOKEN_TTL.as_secs()).contains(&seconds) => {
+            Duration::from_secs(seconds)
+        }
+        Some(seconds) => bail!(
+            "--auth-token-ttl {seconds} is outside 1..={} seconds",
+            MAX_AUTH_TOKEN_TTL.as_secs()
+        ),
+    };
     Ok(HttpSettings {
         limits: limits(args)?,
         tls,
+        auth_token_ttl,
     })
 }
 

@@ -23,6 +23,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
+pub mod auth_view;
 pub mod auto_compaction;
 pub mod client_port;
 pub mod cluster_id;

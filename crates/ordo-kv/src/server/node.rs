@@ -30,6 +30,7 @@ use tokio::task::JoinHandle;
 
 use crate::api::AddMemberRequest;
 use crate::client::ClientError;
+use crate::server::auth_view::{AuthContext, AuthView};
 use crate::server::data_dir::{DataDir, Expected, Identity, RecordedBootstrap};
 use crate::server::descriptors;
 use crate::server::first_start::{self, client_for};
@@ -180,9 +181,11 @@ impl RunningNode {
         let gauge = Arc::new(StoreGauge::new(settings.limits.quota_bytes));
         let watch_hub = Arc::new(WatchHub::new(WatchLimits::default()));
         // `new`, not `default`: it starts lease ids at 1 (0 means "no lease").
+        let auth_view = Arc::new(AuthView::default());
         let store = KvStore::new()
             .with_observer(gauge.clone())
-            .with_observer(watch_hub.clone());
+            .with_observer(watch_hub.clone())
+            .with_observer(auth_view.clone());
         let node = RaftNode::builder(config, store, log, transport.clone())
             .snapshot_store(snapshots)
             .build()?;
@@ -235,6 +238,7 @@ impl RunningNode {
             store: gauge,
             leases,
             watch_hub: Arc::clone(&watch_hub),
+            auth: AuthContext::new(auth_view, settings.http.auth_token_ttl),
         });
         if let Some(tls) = &tls {
             background.push(tokio::spawn(

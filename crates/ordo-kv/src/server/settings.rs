@@ -170,6 +170,10 @@ pub struct ServeArgs {
     /// revisions (1000), a period keeps that long (1h, 30m); 0: never (default).
     #[arg(long, value_name = "REVISIONS|PERIOD")]
     pub auto_compaction_retention: Option<String>,
+    /// How long an auth token from `POST /v1/auth/authenticate` is valid,
+    /// in seconds (default 300).
+    #[arg(long, value_name = "SECONDS")]
+    pub auth_token_ttl: Option<u64>,
 }
 
 /// How a node becomes part of its cluster, the first time it starts.
@@ -332,6 +336,7 @@ impl ServeArgs {
             auto_compaction_retention: self
                 .auto_compaction_retention
                 .or(file.auto_compaction_retention),
+            auth_token_ttl: self.auth_token_ttl.or(file.auth_token_ttl),
         }
     }
 

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use super::state::KvStore;
 use super::{KeyValue, KvError, KvStats};
+use crate::auth::AuthState;
 
 /// What an event did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +69,12 @@ pub trait ChangeObserver: Send + Sync {
     fn stats(&self, stats: &KvStats) {
         let _ = stats;
     }
+
+    /// The auth state after an applied auth command or a restore (what the
+    /// HTTP API checks requests against, without a query per request).
+    fn auth_changed(&self, auth: &Arc<AuthState>) {
+        let _ = auth;
+    }
 }
 
 /// Two observers heard in turn: how [`KvStore::with_observer`] composes a
@@ -91,6 +98,11 @@ impl ChangeObserver for BothObservers {
     fn stats(&self, stats: &KvStats) {
         self.first.stats(stats);
         self.second.stats(stats);
+    }
+
+    fn auth_changed(&self, auth: &Arc<AuthState>) {
+        self.first.auth_changed(auth);
+        self.second.auth_changed(auth);
     }
 }
 

@@ -80,4 +80,7 @@ pub enum KvError {
     /// The cluster revision is `u64::MAX`: no write can take a new one.
     #[error("the cluster revision is exhausted")]
     RevisionsExhausted,
+    /// An auth command was refused.
+    #[error("{0}")]
+    Auth(crate::auth::AuthError),
 }

@@ -13,6 +13,9 @@
 //!   those no read at or after the compacted revision needs, so ranges can be
 //!   read at past revisions and the changes since a revision listed in order
 //!   ([`KvQuery::Changes`], the base of watch).
+//! - The auth state (users, roles, the auth switch; [`crate::auth`]) is
+//!   replicated with the keys, in snapshots and backups, changed only by
+//!   [`KvCommand::Auth`].
 //! - Leases are replicated records `{ id, ttl, keys }`; revoking one deletes
 //!   its keys in one revision. Deciding *when* a lease expires is the
 //!   leader's job, outside the store.
@@ -33,6 +36,8 @@
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+
+use crate::auth::{AuthCommand, AuthState};
 
 mod backup;
 mod changes;
@@ -104,6 +109,10 @@ pub enum KvCommand {
         /// The revision to compact up to.
         revision: u64,
     },
+    /// A change to users, roles or the auth switch (see [`crate::auth`]).
+    /// Answers [`KvResponse::AuthChanged`] or [`KvResponse::Refused`] with
+    /// [`KvError::Auth`]; it never changes a key nor the cluster revision.
+    Auth(AuthCommand),
 }
 
 /// What applying a [`KvCommand`] answered.
@@ -149,6 +158,11 @@ pub enum KvResponse {
     },
     /// The command was refused as a whole; nothing changed.
     Refused(KvError),
+    /// An auth command was applied.
+    AuthChanged {
+        /// The new auth revision.
+        auth_revision: u64,
+    },
 }
 
 /// A read, answered from the applied state.
@@ -193,6 +207,8 @@ pub enum KvQuery {
     Backup,
     /// Counters for metrics and the quota.
     Stats,
+    /// The auth state. Answers [`KvAnswer::Auth`].
+    Auth,
 }
 
 /// A stored value and the revision that last wrote it.
@@ -273,4 +289,6 @@ pub enum KvAnswer {
     Stats(KvStats),
     /// The query was refused (a compacted or future revision, an unknown lease).
     Refused(KvError),
+    /// For [`KvQuery::Auth`].
+    Auth(std::sync::Arc<AuthState>),
 }

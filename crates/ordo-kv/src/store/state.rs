@@ -16,6 +16,8 @@
 //!   sums they name over the maps.
 //! - Every key is at most [`MAX_KEY_BYTES`] and every value at most
 //!   [`MAX_VALUE_BYTES`] long, so every state can be backed up and restored.
+//! - `auth` passes [`AuthState::validate`]; auth commands change nothing
+//!   else.
 //! - Applying the same commands to the same state gives the same state and
 //!   responses: maps are ordered and nothing reads clocks or randomness. The
 //!   observer only receives.
@@ -28,6 +30,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use ordo::{Entry, StateMachine};
+
+use crate::auth::{AuthCommand, AuthState};
 
 use super::backup::{BackupEncoder, MAX_KEY_BYTES, MAX_VALUE_BYTES, RestoredState, parse_backup};
 use super::changes::{BothObservers, ChangeObserver};
@@ -127,6 +131,9 @@ pub struct KvStore {
     pub(super) bytes: u64,
     /// Key and value bytes of the live versions.
     pub(super) live_bytes: u64,
+    /// Users, roles and the auth switch; shared with the observer, copied
+    /// on change.
+    pub(super) auth: Arc<AuthState>,
     /// Who hears about applied changes; not state.
     pub(super) observer: ObserverSlot,
 }
@@ -172,6 +179,7 @@ impl KvStore {
             versions: 0,
             bytes: 0,
             live_bytes: 0,
+            auth: Arc::default(),
             observer: ObserverSlot::default(),
         }
     }
@@ -226,6 +234,29 @@ impl KvStore {
                 Ok(()) => KvResponse::Compacted { revision },
                 Err(error) => KvResponse::Refused(error),
             },
+            KvCommand::Auth(command) => self.apply_auth(command),
+        }
+    }
+
+    /// The auth state (users, roles, the auth switch).
+    pub fn auth(&self) -> &Arc<AuthState> {
+        &self.auth
+    }
+
+    fn apply_auth(&mut self, command: AuthCommand) -> KvResponse {
+        match Arc::make_mut(&mut self.auth).apply(command) {
+            Ok(auth_revision) => {
+                self.report_auth();
+                KvResponse::AuthChanged { auth_revision }
+            }
+            Err(error) => KvResponse::Refused(KvError::Auth(error)),
+        }
+    }
+
+    /// Tells the observer the auth state as it is now.
+    fn report_auth(&self) {
+        if let Some(observer) = &self.observer.0 {
+            observer.auth_changed(&self.auth);
         }
     }
 
@@ -305,13 +336,18 @@ impl KvStore {
     }
 
     fn write_backup(&self, out: &mut dyn Write) -> io::Result<()> {
+        let with_auth = !self.auth.is_pristine();
         let mut encoder = BackupEncoder::new(
             self.cluster_revision,
             self.compact_revision,
             self.next_lease_id,
+            with_auth,
         );
         for lease in self.leases.values() {
             encoder.lease(lease.id, lease.ttl);
+        }
+        if with_auth {
+            encoder.auth(&self.auth);
         }
         encoder.drain_to(out)?;
         for (key, history) in &self.keys {
@@ -390,6 +426,7 @@ impl KvStore {
             observer.restored(self.cluster_revision, self.compact_revision);
         }
         self.report_stats();
+        self.report_auth();
     }
 }
 
@@ -431,6 +468,7 @@ impl StateMachine for KvStore {
             KvQuery::Leases => KvAnswer::Leases(self.lease_list()),
             KvQuery::Backup => KvAnswer::Backup(self.backup()),
             KvQuery::Stats => KvAnswer::Stats(self.stats()),
+            KvQuery::Auth => KvAnswer::Auth(Arc::clone(&self.auth)),
         }
     }
 

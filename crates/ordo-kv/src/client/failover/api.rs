@@ -211,7 +211,7 @@ impl Api {
         let exchange = async {
             let response = self
                 .transport
-                .send(method, uri, body, content_type)
+                .send(method, uri, body, content_type, None)
                 .await
                 .ok()?;
             if response.status() != StatusCode::OK {

@@ -70,6 +70,16 @@ impl ApiError {
         Self::failed(StatusCode::REQUEST_TIMEOUT, code::REQUEST_TIMEOUT, message)
     }
 
+    /// 401 `unauthenticated`: no identity, or a token that does not verify.
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::failed(StatusCode::UNAUTHORIZED, code::UNAUTHENTICATED, message)
+    }
+
+    /// 403 `permission_denied`: nothing was done.
+    pub fn permission_denied(message: impl Into<String>) -> Self {
+        Self::failed(StatusCode::FORBIDDEN, code::PERMISSION_DENIED, message)
+    }
+
     /// 404 `not_found`.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::failed(StatusCode::NOT_FOUND, code::NOT_FOUND, message)

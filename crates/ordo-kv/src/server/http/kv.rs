@@ -8,19 +8,21 @@
 
 use std::time::Instant;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use ordo::ReadConsistency;
 use serde::Deserialize;
 
 use crate::api::{DeleteResponse, PutResponse};
+use crate::auth::Access;
+use crate::server::http::auth_gate::{Caller, authorize};
 use crate::server::http::refusal::check_quota;
 use crate::server::http::{ApiError, SharedState, kv_txn};
 use crate::server::metrics::ProposalOutcome;
-use crate::store::{KvCommand, KvResponse};
+use crate::store::{KeyRange, KvCommand, KvResponse};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,6 +42,7 @@ pub(super) struct DeleteParams {
 pub(super) async fn put(
     State(state): State<SharedState>,
     OriginalUri(uri): OriginalUri,
+    caller: Option<Extension<Caller>>,
     key: Result<Path<String>, PathRejection>,
     params: Result<Query<PutParams>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
@@ -47,6 +50,12 @@ pub(super) async fn put(
     let started = Instant::now();
     let key = checked_key(&state, key)?;
     let Query(params) = params.map_err(|error| ApiError::bad_request(error.body_text()))?;
+    let caller = caller.as_deref();
+    let range = KeyRange::single(key.clone());
+    authorize(caller, Access::Write, &range)?;
+    if params.prev_kv || params.if_revision.is_some() {
+        authorize(caller, Access::Read, &range)?;
+    }
     let value = checked_value(&state, body)?;
     if params.lease.is_some_and(|lease| lease < 0) {
         return Err(ApiError::bad_request(
@@ -99,12 +108,18 @@ async fn plain_put(
 pub(super) async fn delete(
     State(state): State<SharedState>,
     OriginalUri(uri): OriginalUri,
+    caller: Option<Extension<Caller>>,
     key: Result<Path<String>, PathRejection>,
     params: Result<Query<DeleteParams>, QueryRejection>,
 ) -> Result<Json<DeleteResponse>, ApiError> {
     let started = Instant::now();
     let key = checked_key(&state, key)?;
     let Query(params) = params.map_err(|error| ApiError::bad_request(error.body_text()))?;
+    let range = KeyRange::single(key.clone());
+    authorize(caller.as_deref(), Access::Write, &range)?;
+    if params.if_revision.is_some() {
+        authorize(caller.as_deref(), Access::Read, &range)?;
+    }
     let path_and_query = path_and_query(&uri);
     let answer = match params.if_revision {
         None => match propose(&state, KvCommand::Delete { key }, path_and_query).await? {

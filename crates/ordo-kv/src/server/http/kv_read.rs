@@ -8,18 +8,20 @@
 //! last key and `revision=` that revision reads the same state, however
 //! many writes happened in between, until that revision is compacted.
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::Deserialize;
 
 use crate::api::{
     CLUSTER_REVISION_HEADER, CREATE_REVISION_HEADER, LEASE_HEADER, ListItem, ListResponse,
     REVISION_HEADER, VERSION_HEADER,
 };
+use crate::auth::Access;
+use crate::server::http::auth_gate::{Caller, authorize};
 use crate::server::http::kv::{checked_key, consistency, path_and_query, unexpected};
 use crate::server::http::refusal;
 use crate::server::http::txn_json::value_text;
@@ -55,10 +57,16 @@ pub(super) struct ListParams {
 pub(super) async fn get(
     State(state): State<SharedState>,
     OriginalUri(uri): OriginalUri,
+    caller: Option<Extension<Caller>>,
     key: Result<Path<String>, PathRejection>,
     params: Result<Query<ReadParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let key = checked_key(&state, key)?;
+    authorize(
+        caller.as_deref(),
+        Access::Read,
+        &KeyRange::single(key.clone()),
+    )?;
     let Query(params) = params.map_err(|error| ApiError::bad_request(error.body_text()))?;
     let request = RangeRequest {
         revision: params.revision.unwrap_or(0),
@@ -89,6 +97,7 @@ pub(super) async fn get(
 pub(super) async fn list(
     State(state): State<SharedState>,
     OriginalUri(uri): OriginalUri,
+    caller: Option<Extension<Caller>>,
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(params) = params.map_err(|error| ApiError::bad_request(error.body_text()))?;
@@ -105,6 +114,9 @@ pub(super) async fn list(
         ));
     }
     let range = page_range(prefix, params.start_after)?;
+    // The whole page range must be readable (etcd's rule): a list is
+    // refused, never trimmed to what the user may see.
+    authorize(caller.as_deref(), Access::Read, &range)?;
     let request = RangeRequest {
         revision: params.revision.unwrap_or(0),
         limit,

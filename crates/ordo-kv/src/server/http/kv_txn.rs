@@ -4,13 +4,15 @@
 //! failure branch reads the key, so a mismatch answers 409 with the key's
 //! current revision, as the plain compare-and-set does.
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{OriginalUri, Query, State};
+use axum::{Extension, Json};
 use serde::Deserialize;
 
 use crate::api::{DeleteRangeResponse, DeleteResponse, PutResponse};
+use crate::auth::Access;
+use crate::server::http::auth_gate::{Caller, authorize};
 use crate::server::http::kv::{path_and_query, unexpected};
 use crate::server::http::txn_json::key_value_json;
 use crate::server::http::{ApiError, SharedState, txn};
@@ -92,6 +94,7 @@ pub(super) struct DeletePrefixParams {
 pub(super) async fn delete_prefix(
     State(state): State<SharedState>,
     OriginalUri(uri): OriginalUri,
+    caller: Option<Extension<Caller>>,
     params: Result<Query<DeletePrefixParams>, QueryRejection>,
 ) -> Result<Json<DeleteRangeResponse>, ApiError> {
     let Query(params) = params.map_err(|error| ApiError::bad_request(error.body_text()))?;
@@ -107,6 +110,7 @@ pub(super) async fn delete_prefix(
         ));
     }
     let range = KeyRange::prefix(Bytes::from(prefix));
+    authorize(caller.as_deref(), Access::Write, &range)?;
     let request = TxnRequest {
         success: vec![RequestOp::DeleteRange(DeleteRangeRequest {
             key: range.key,

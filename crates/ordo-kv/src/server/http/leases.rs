@@ -7,10 +7,10 @@
 
 use std::time::Instant;
 
-use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use ordo::ReadConsistency;
 
 use super::kv::{path_and_query, propose, unexpected};
@@ -18,6 +18,8 @@ use crate::api::{
     KeepAliveRequest, KeepAliveResponse, KeepAliveResult, LeaseGrantRequest, LeaseInfo, LeaseList,
     LeaseResponse, LeaseRevokeResponse, code,
 };
+use crate::auth::Access;
+use crate::server::http::auth_gate::{Caller, authorize};
 use crate::server::http::{ApiError, SharedState};
 use crate::server::metrics::ProposalOutcome;
 use crate::store::{KvAnswer, KvCommand, KvError, KvQuery, KvResponse};
@@ -72,12 +74,16 @@ pub(super) async fn grant(
 pub(super) async fn revoke(
     State(state): State<SharedState>,
     OriginalUri(uri): OriginalUri,
+    caller: Option<Extension<Caller>>,
     id: Result<Path<String>, PathRejection>,
     params: Result<Query<NoParams>, QueryRejection>,
 ) -> Result<Json<LeaseRevokeResponse>, ApiError> {
     let started = Instant::now();
     let id = lease_id(id)?;
     params.map_err(|error| ApiError::bad_request(error.body_text()))?;
+    if let Some(caller) = caller.as_deref() {
+        authorize_revoke(&state, &uri, caller, id).await?;
+    }
     match propose(&state, KvCommand::LeaseRevoke { id }, path_and_query(&uri)).await? {
         KvResponse::LeaseRevoked { revision, .. } => {
             state.leases.revoked(id);
@@ -86,6 +92,33 @@ pub(super) async fn revoke(
         }
         KvResponse::Refused(refusal) => Err(refused(&state, &refusal)),
         _ => Err(unexpected("a lease revoke")),
+    }
+}
+
+/// A revoke deletes the lease's keys, so (as etcd) the caller needs write
+/// on each key attached to it now. A key attached between this check and
+/// the revoke is deleted too: the check is as of the linearizable read.
+async fn authorize_revoke(
+    state: &SharedState,
+    uri: &axum::http::Uri,
+    caller: &Caller,
+    id: i64,
+) -> Result<(), ApiError> {
+    let answer = state
+        .node
+        .read_with(KvQuery::Lease { id }, ReadConsistency::Linearizable)
+        .await
+        .map_err(|error| ApiError::from_raft(error, path_and_query(uri)))?;
+    match answer {
+        KvAnswer::Lease(info) => info.keys.into_iter().try_for_each(|key| {
+            authorize(
+                Some(caller),
+                Access::Write,
+                &crate::store::KeyRange::single(key),
+            )
+        }),
+        // Not found: the revoke itself answers 404.
+        _ => Ok(()),
     }
 }
 

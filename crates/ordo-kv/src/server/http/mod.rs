@@ -11,7 +11,8 @@
 //! `accept.rs` (the accept loop and every timeout and cap on a client),
 //! `connections.rs` (the capped table of open connections),
 //! `request_gate.rs` (in-flight cap, body deadline, the authenticated
-//! user), `tls.rs` (HTTPS, reloaded on SIGHUP) and `cert_name.rs` (the
+//! user), `auth_gate.rs` (who a request speaks for and what it may do,
+//! when auth is enabled), `auth_routes.rs` (`/v1/auth/...`), `tls.rs` (HTTPS, reloaded on SIGHUP) and `cert_name.rs` (the
 //! user name in a client certificate).
 
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use ordo::transport::tcp::TcpTransport;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub use crate::server::auth_view::{AuthContext, DEFAULT_AUTH_TOKEN_TTL, MAX_AUTH_TOKEN_TTL};
 use crate::server::leases::NodeLeases;
 use crate::server::metrics::Metrics;
 use crate::server::settings::Limits;
@@ -33,6 +35,8 @@ use crate::server::watch::WatchHub;
 use crate::store::KvStore;
 
 mod accept;
+pub mod auth_gate;
+mod auth_routes;
 pub mod cert_name;
 mod cluster;
 pub(crate) use cluster::cluster_view;
@@ -91,6 +95,8 @@ pub struct AppState {
     /// One backup (`GET /v1/snapshot`) at a time: each holds a copy of the
     /// store until it is sent.
     pub backups: BackupSlot,
+    /// Users, roles and tokens (`auth_gate.rs`, `auth_routes.rs`).
+    pub auth: AuthContext,
 }
 
 /// The one backup a node serves at a time (a second one is 429 `busy`).
@@ -159,19 +165,78 @@ pub fn router(state: SharedState) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/health", get(health::health))
         .merge(crate::server::ui::router())
+        .merge(auth_router())
         .fallback(ops::no_route)
         .method_not_allowed_fallback(ops::no_method)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            auth_gate::gate,
+        ))
         .with_state(state)
 }
 
+/// `/v1/auth/...` (`auth_routes.rs`).
+fn auth_router() -> Router<SharedState> {
+    Router::new()
+        .route("/v1/auth/authenticate", post(auth_routes::authenticate))
+        .route("/v1/auth/status", get(auth_routes::status))
+        .route("/v1/auth/enable", post(auth_routes::enable))
+        .route("/v1/auth/disable", post(auth_routes::disable))
+        .route(
+            "/v1/auth/users",
+            get(auth_routes::users).post(auth_routes::user_add),
+        )
+        .route(
+            "/v1/auth/users/{name}",
+            get(auth_routes::user).delete(auth_routes::user_delete),
+        )
+        .route(
+            "/v1/auth/users/{name}/password",
+            put(auth_routes::user_password),
+        )
+        .route(
+            "/v1/auth/users/{name}/roles/{role}",
+            put(auth_routes::user_grant_role).delete(auth_routes::user_revoke_role),
+        )
+        .route(
+            "/v1/auth/roles",
+            get(auth_routes::roles).post(auth_routes::role_add),
+        )
+        .route(
+            "/v1/auth/roles/{name}",
+            get(auth_routes::role).delete(auth_routes::role_delete),
+        )
+        .route(
+            "/v1/auth/roles/{name}/permissions",
+            post(auth_routes::role_grant),
+        )
+        .route(
+            "/v1/auth/roles/{name}/permissions/revoke",
+            post(auth_routes::role_revoke),
+        )
+}
+
 /// How the client port listens: its limits and, optionally, HTTPS.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpSettings {
     /// Timeouts and caps on client connections.
     pub limits: ConnectionLimits,
     /// HTTPS, when given.
     pub tls: Option<tls::ClientTls>,
+    /// How long an auth token is valid (`--auth-token-ttl`).
+    pub auth_token_ttl: std::time::Duration,
+}
+
+impl Default for HttpSettings {
+    /// Default limits, no TLS, tokens valid [`DEFAULT_AUTH_TOKEN_TTL`].
+    fn default() -> Self {
+        Self {
+            limits: ConnectionLimits::default(),
+            tls: None,
+            auth_token_ttl: DEFAULT_AUTH_TOKEN_TTL,
+        }
+    }
 }
 
 /// Serves the API on `listener` with the default limits and no TLS until

@@ -30,6 +30,7 @@ pub(super) fn from_store(error: KvError) -> ApiError {
         | KvError::KeyNotFound { .. }
         | KvError::InvalidLeaseId { .. }
         | KvError::InvalidTtl { .. } => (StatusCode::BAD_REQUEST, code::BAD_REQUEST),
+        KvError::Auth(_) => (StatusCode::CONFLICT, code::AUTH_REFUSED),
         // Exhausted revisions or lease ids, and refusals added later: the
         // request was fine, the store cannot take it.
         _ => (StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL),

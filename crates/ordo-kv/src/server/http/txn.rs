@@ -9,13 +9,14 @@
 
 use std::time::Instant;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 
 use crate::api;
+use crate::server::http::auth_gate::{Caller, authorize_txn};
 use crate::server::http::kv::{path_and_query, propose, unexpected};
 use crate::server::http::refusal::{self, check_quota};
 use crate::server::http::txn_json;
@@ -26,11 +27,13 @@ use crate::store::{self, KvCommand, KvResponse};
 pub(super) async fn txn(
     State(state): State<SharedState>,
     OriginalUri(uri): OriginalUri,
+    caller: Option<Extension<Caller>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<api::TxnResponse>, ApiError> {
     let started = Instant::now();
     let request: api::TxnRequest = json_body(body)?;
     let request = txn_json::to_store(&request, &state.limits)?;
+    authorize_txn(caller.as_deref(), &request)?;
     if txn_json::puts(&request) {
         check_quota(&state)?;
     }

@@ -12,17 +12,19 @@
 
 use std::time::Duration;
 
-use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use bytes::Bytes;
 use serde::Deserialize;
 
 use crate::api::{ErrorBody, WatchEnd, WatchProgress, code};
+use crate::auth::Access;
 use crate::client::parse_duration;
+use crate::server::http::auth_gate::{Caller, authorize};
 use crate::server::http::{ApiError, SharedState};
 use crate::server::settings::Limits;
 use crate::server::watch::hub::RegisterError;
@@ -57,6 +59,7 @@ pub(crate) struct WatchParams {
 /// `GET /v1/watch`.
 pub(crate) async fn watch(
     State(state): State<SharedState>,
+    caller: Option<Extension<Caller>>,
     headers: HeaderMap,
     params: Result<Query<WatchParams>, QueryRejection>,
 ) -> Response {
@@ -64,6 +67,12 @@ pub(crate) async fn watch(
         Ok(Query(params)) => watch_options(params, &headers, &state.limits),
         Err(error) => Err(ApiError::bad_request(error.body_text())),
     };
+    // A watch must be able to read its whole range, now: it is refused,
+    // never filtered.
+    let options = options.and_then(|options| {
+        authorize(caller.as_deref(), Access::Read, &options.range.key_range())?;
+        Ok(options)
+    });
     let options = match options {
         Ok(options) => options,
         Err(error) => return error.into_response(),

@@ -1,8 +1,12 @@
-//! [`BackupEncoder`]: writes the version 2 format piece by piece.
+//! [`BackupEncoder`]: writes the version 2 or 3 format piece by piece.
 
 use std::io::{self, Write};
 
-use super::{END_TAG, FORMAT_VERSION, KEY_TAG, LEASE_TAG, MAGIC, MAX_KEY_BYTES, MAX_VALUE_BYTES};
+use super::{
+    AUTH_TAG, END_TAG, FORMAT_VERSION, FORMAT_VERSION_2, KEY_TAG, LEASE_TAG, MAGIC, MAX_KEY_BYTES,
+    MAX_VALUE_BYTES,
+};
+use crate::auth::{AuthState, MAX_AUTH_STATE_BYTES};
 use crate::store::keys::KeyHistory;
 
 /// Writes the backup format piece by piece into a buffer the caller drains,
@@ -18,15 +22,26 @@ pub(crate) struct BackupEncoder {
 }
 
 impl BackupEncoder {
-    /// Starts a backup: encodes the header.
-    pub(crate) fn new(cluster_revision: u64, compact_revision: u64, next_lease_id: i64) -> Self {
+    /// Starts a backup: encodes the header, of version 3 if `with_auth`
+    /// (then [`auth`](Self::auth) must follow the leases) or else 2.
+    pub(crate) fn new(
+        cluster_revision: u64,
+        compact_revision: u64,
+        next_lease_id: i64,
+        with_auth: bool,
+    ) -> Self {
+        let version = if with_auth {
+            FORMAT_VERSION
+        } else {
+            FORMAT_VERSION_2
+        };
         let mut encoder = Self {
             buf: Vec::new(),
             crc: 0,
             records: 0,
         };
         encoder.buf.extend_from_slice(&MAGIC);
-        encoder.buf.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        encoder.buf.extend_from_slice(&version.to_le_bytes());
         encoder
             .buf
             .extend_from_slice(&cluster_revision.to_le_bytes());
@@ -44,6 +59,18 @@ impl BackupEncoder {
         self.buf.push(LEASE_TAG);
         self.buf.extend_from_slice(&id.to_le_bytes());
         self.buf.extend_from_slice(&ttl.to_le_bytes());
+        self.checksum_from(start);
+    }
+
+    /// Encodes the auth state: once, after the leases and before the keys,
+    /// in a version 3 backup.
+    pub(crate) fn auth(&mut self, auth: &AuthState) {
+        let start = self.buf.len();
+        let encoded = auth.encode();
+        self.buf.push(AUTH_TAG);
+        self.buf
+            .extend_from_slice(&length_prefix(encoded.len(), MAX_AUTH_STATE_BYTES as u32));
+        self.buf.extend_from_slice(&encoded);
         self.checksum_from(start);
     }
 

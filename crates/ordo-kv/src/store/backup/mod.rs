@@ -31,8 +31,13 @@ pub(super) use parse::{RestoredState, parse_backup};
 
 /// The first eight bytes of every backup.
 const MAGIC: [u8; 8] = *b"ORDOKV01";
-/// The format version this build writes (it reads 1 and 2).
-const FORMAT_VERSION: u32 = 2;
+/// The format version this build writes when there is auth state (it
+/// reads 1, 2 and 3).
+const FORMAT_VERSION: u32 = 3;
+/// The version without auth state: written when auth was never used, so
+/// older builds (in a rolling upgrade, or restoring a backup) still read
+/// it.
+const FORMAT_VERSION_2: u32 = 2;
 /// The first format version, still read.
 const FORMAT_VERSION_1: u32 = 1;
 /// Tag that starts a version 1 record.
@@ -41,6 +46,8 @@ const RECORD_TAG: u8 = b'R';
 const LEASE_TAG: u8 = b'L';
 /// Tag that starts a version 2 key record.
 const KEY_TAG: u8 = b'K';
+/// Tag that starts the version 3 auth record.
+const AUTH_TAG: u8 = b'A';
 /// Tag that starts the end marker.
 const END_TAG: u8 = b'E';
 
@@ -56,7 +63,7 @@ pub const MAX_VALUE_BYTES: u32 = 64 << 20;
 /// What a backup holds, from [`read_backup_summary`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BackupSummary {
-    /// The format version (1 or 2).
+    /// The format version (1, 2 or 3).
     pub format_version: u32,
     /// Live keys in the backup.
     pub keys: u64,
@@ -70,6 +77,10 @@ pub struct BackupSummary {
     pub cluster_revision: u64,
     /// The compact revision (0 in version 1).
     pub compact_revision: u64,
+    /// Users in the auth state (0 before version 3).
+    pub users: u64,
+    /// Whether auth is enabled in it (never before version 3).
+    pub auth_enabled: bool,
 }
 
 /// Why a backup could not be read. Every variant but [`Io`](Self::Io) means
@@ -107,6 +118,14 @@ pub enum BackupError {
         offset: u64,
         /// What is wrong.
         reason: &'static str,
+    },
+    /// The auth record does not decode or breaks an invariant.
+    #[error("auth record at byte {offset}: {reason}")]
+    BadAuth {
+        /// Where the record starts.
+        offset: u64,
+        /// What is wrong.
+        reason: crate::auth::AuthError,
     },
     /// A key's versions do not form a history the store could have written.
     #[error("record {record}: bad version history: {reason}")]
@@ -215,7 +234,16 @@ impl From<BackupError> for io::Error {
 /// [`KvStore`](super::KvStore)'s `restore` checks, and says what it holds.
 /// Streams: memory use is one key record, whatever the backup's size.
 ///
-/// # Layout (version 2, written by this build)
+/// # Layout (version 3, written by this build when auth was ever used)
+/// Version 2 (below) with one more record between the leases and the keys:
+///
+/// ```text
+/// auth     tag 'A'                 u8       exactly one
+///          length                  u32      <= MAX_AUTH_STATE_BYTES
+///          auth state              bytes    JSON (`AuthState::encode`)
+/// ```
+///
+/// # Layout (version 2, written by this build when auth was never used)
 /// All integers are little-endian.
 ///
 /// ```text

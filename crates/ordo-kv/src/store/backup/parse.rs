@@ -8,9 +8,10 @@ use bytes::Bytes;
 
 use super::reader::CheckedReader;
 use super::{
-    BackupError, BackupSummary, END_TAG, FORMAT_VERSION, FORMAT_VERSION_1, KEY_TAG, LEASE_TAG,
-    MAGIC, MAX_KEY_BYTES, MAX_VALUE_BYTES, RECORD_TAG,
+    AUTH_TAG, BackupError, BackupSummary, END_TAG, FORMAT_VERSION, FORMAT_VERSION_1,
+    FORMAT_VERSION_2, KEY_TAG, LEASE_TAG, MAGIC, MAX_KEY_BYTES, MAX_VALUE_BYTES, RECORD_TAG,
 };
+use crate::auth::{AuthError, AuthState, MAX_AUTH_STATE_BYTES};
 use crate::store::MAX_LEASE_TTL_SECONDS;
 use crate::store::keys::{Key, KeyHistory, Version};
 use crate::store::leases::Lease;
@@ -22,12 +23,14 @@ pub(crate) struct RestoredState {
     leases: BTreeMap<i64, Lease>,
     summary: BackupSummary,
     next_lease_id: i64,
+    auth: AuthState,
 }
 
 /// One record, handed out as soon as it is checked.
 enum Item {
     Lease { id: i64, ttl: i64 },
     Key(Key, KeyHistory),
+    Auth(AuthState),
 }
 
 /// Reads and checks a whole backup into a state to install.
@@ -36,7 +39,9 @@ pub(crate) fn parse_backup(input: &mut dyn Read) -> Result<RestoredState, Backup
     // full nodes, about half the memory of one grown key by key.
     let mut keys = Vec::new();
     let mut leases = BTreeMap::new();
+    let mut auth = AuthState::default();
     let (summary, next_lease_id) = parse(input, |item| match item {
+        Item::Auth(restored) => auth = restored,
         Item::Lease { id, ttl } => {
             leases.insert(
                 id,
@@ -54,6 +59,7 @@ pub(crate) fn parse_backup(input: &mut dyn Read) -> Result<RestoredState, Backup
         leases,
         summary,
         next_lease_id,
+        auth,
     })
 }
 
@@ -71,6 +77,7 @@ impl RestoredState {
         store.compact_revision = self.summary.compact_revision;
         store.next_lease_id = self.next_lease_id;
         store.leases = self.leases;
+        store.auth = std::sync::Arc::new(self.auth);
         let mut changes = Vec::new();
         for (key, history) in &self.keys {
             for version in history.versions() {
@@ -104,11 +111,18 @@ fn parse(
     let mut lease_ids = BTreeSet::new();
     let mut previous_key: Option<Key> = None;
     let mut records = 0u64;
+    let mut auth_read = false;
     loop {
         let offset = reader.offset;
         let tag = reader.u8("record tag")?;
         match (summary.format_version, tag) {
             (_, END_TAG) => {
+                if summary.format_version == FORMAT_VERSION && !auth_read {
+                    return Err(bad_auth(
+                        offset,
+                        AuthError::BadField("missing auth record".into()),
+                    ));
+                }
                 read_end(&mut reader, records)?;
                 summary.leases = lease_ids.len() as u64;
                 return Ok((summary, next_lease_id));
@@ -121,15 +135,31 @@ fn parse(
                 records += 1;
                 visit(Item::Key(key, history));
             }
-            (FORMAT_VERSION, LEASE_TAG) => {
-                if previous_key.is_some() {
-                    return Err(bad_lease(offset, "a lease record follows a key record"));
+            (FORMAT_VERSION, AUTH_TAG) => {
+                if auth_read || previous_key.is_some() {
+                    return Err(bad_auth(
+                        offset,
+                        AuthError::BadField("auth record position".into()),
+                    ));
+                }
+                let auth = read_auth(&mut reader, offset)?;
+                summary.users = auth.users().len() as u64;
+                summary.auth_enabled = auth.enabled();
+                auth_read = true;
+                visit(Item::Auth(auth));
+            }
+            (FORMAT_VERSION_2 | FORMAT_VERSION, LEASE_TAG) => {
+                if auth_read || previous_key.is_some() {
+                    return Err(bad_lease(
+                        offset,
+                        "a lease record follows a key or auth record",
+                    ));
                 }
                 let (id, ttl) = read_lease(&mut reader, offset, next_lease_id, &lease_ids)?;
                 lease_ids.insert(id);
                 visit(Item::Lease { id, ttl });
             }
-            (FORMAT_VERSION, KEY_TAG) => {
+            (FORMAT_VERSION_2 | FORMAT_VERSION, KEY_TAG) => {
                 let (key, history) = read_key(&mut reader, records, &summary, &lease_ids)?;
                 check_order(previous_key.as_deref(), &key, records)?;
                 count(&mut summary, &key, &history);
@@ -152,6 +182,23 @@ fn count(summary: &mut BackupSummary, key: &[u8], history: &KeyHistory) {
 
 fn bad_lease(offset: u64, reason: &'static str) -> BackupError {
     BackupError::BadLease { offset, reason }
+}
+
+fn bad_auth(offset: u64, reason: AuthError) -> BackupError {
+    BackupError::BadAuth { offset, reason }
+}
+
+/// Reads the auth record after its tag.
+fn read_auth(reader: &mut CheckedReader<'_>, offset: u64) -> Result<AuthState, BackupError> {
+    let len = reader.u32("auth record")?;
+    if len as usize > MAX_AUTH_STATE_BYTES {
+        return Err(bad_auth(
+            offset,
+            AuthError::TooMany("bytes of auth state".into()),
+        ));
+    }
+    let bytes = reader.bytes(len, "auth record")?;
+    AuthState::decode(&bytes).map_err(|reason| bad_auth(offset, reason))
 }
 
 fn bad_history(record: u64, reason: &'static str) -> BackupError {
@@ -182,6 +229,8 @@ fn read_header(reader: &mut CheckedReader<'_>) -> Result<(BackupSummary, i64), B
         leases: 0,
         cluster_revision,
         compact_revision: 0,
+        users: 0,
+        auth_enabled: false,
     };
     if format_version == FORMAT_VERSION_1 {
         return Ok((summary, 1));

@@ -1,0 +1,94 @@
+//! [`AuthView`]: the auth state this node has applied, kept current by the
+//! store's observer, so the HTTP API checks each request without a query;
+//! and [`AuthContext`], what the API needs to authenticate: the view, the
+//! token lifetime, and the bounded pool that checks passwords.
+//!
+//! A follower's view may lag the leader's by the entries it has not
+//! applied yet, as its reads do; a token issued by a node ahead of it
+//! still verifies (the signing key only changes on `auth enable`).
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+
+use crate::auth::AuthState;
+use crate::store::{ChangeObserver, Event};
+
+/// Default lifetime of a token (`--auth-token-ttl`).
+pub const DEFAULT_AUTH_TOKEN_TTL: Duration = Duration::from_secs(300);
+/// Longest `--auth-token-ttl`.
+pub const MAX_AUTH_TOKEN_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Password checks (argon2, ~19 MiB and tens of ms each) run at once.
+pub const MAX_PASSWORD_CHECKS_RUNNING: usize = 2;
+/// Password checks waiting or running; past it a login is 429 `busy`, so a
+/// flood of bad logins cannot queue without bound.
+pub const MAX_PASSWORD_CHECKS_QUEUED: usize = 32;
+
+/// The auth state as last applied (see the module docs).
+#[derive(Debug, Default)]
+pub struct AuthView {
+    current: RwLock<Arc<AuthState>>,
+}
+
+impl AuthView {
+    /// The state now (a cheap shared copy).
+    pub fn current(&self) -> Arc<AuthState> {
+        match self.current.read() {
+            Ok(current) => Arc::clone(&current),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    fn replace(&self, auth: &Arc<AuthState>) {
+        let mut current = match self.current.write() {
+            Ok(current) => current,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *current = Arc::clone(auth);
+    }
+}
+
+impl ChangeObserver for AuthView {
+    fn applied(&self, _: u64, _: &[Event]) {}
+
+    fn restored(&self, _: u64, _: u64) {}
+
+    fn auth_changed(&self, auth: &Arc<AuthState>) {
+        self.replace(auth);
+    }
+}
+
+/// What the HTTP API needs to authenticate requests.
+#[derive(Debug)]
+pub struct AuthContext {
+    /// The applied auth state.
+    pub view: Arc<AuthView>,
+    /// How long an issued token is valid.
+    pub token_ttl: Duration,
+    /// Permits to run a password check (at most
+    /// [`MAX_PASSWORD_CHECKS_RUNNING`] at once).
+    pub checks_running: Arc<Semaphore>,
+    /// Permits to wait for or run one (at most
+    /// [`MAX_PASSWORD_CHECKS_QUEUED`]).
+    pub checks_queued: Arc<Semaphore>,
+}
+
+impl AuthContext {
+    /// A context over `view` issuing tokens valid for `token_ttl`.
+    pub fn new(view: Arc<AuthView>, token_ttl: Duration) -> Self {
+        Self {
+            view,
+            token_ttl,
+            checks_running: Arc::new(Semaphore::new(MAX_PASSWORD_CHECKS_RUNNING)),
+            checks_queued: Arc::new(Semaphore::new(MAX_PASSWORD_CHECKS_QUEUED)),
+        }
+    }
+}
+
+impl Default for AuthContext {
+    /// An empty view (auth off) and the default token lifetime.
+    fn default() -> Self {
+        Self::new(Arc::default(), DEFAULT_AUTH_TOKEN_TTL)
+    }
+}

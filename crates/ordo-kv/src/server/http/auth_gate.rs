@@ -1,0 +1,201 @@
+//! The auth gate: what every request passes, after the request gate and
+//! before its handler, while auth is enabled.
+//!
+//! 1. Open routes pass as they are: `/health` and `/metrics` (probes and
+//!    scrapers carry no credentials; they reveal no key or value),
+//!    `POST /v1/auth/authenticate` (how a token is had) and `GET
+//!    /v1/cluster` (members read it to join; etcd's member list is open too).
+//! 2. Every other request proves who it is: `Authorization: Bearer TOKEN`
+//!    (checked first, as etcd does), else the verified client certificate's
+//!    name. Neither, or a token that does not verify: 401 `unauthenticated`.
+//! 3. Root-only routes (membership, leadership, compaction, backups, user
+//!    and role management) answer 403 `permission_denied` to anyone else.
+//! 4. Key routes (`/v1/kv`, `/v1/txn`, `/v1/watch`) get the [`Caller`] and
+//!    check each range they touch with `authorize` before anything is
+//!    proposed or read; leases need only an identity (etcd's rule), but a
+//!    revoke, which deletes its keys, needs write on every one of them.
+//!
+//! Nothing is read from the body before the gate decides, so a refused
+//! request changes nothing and costs little.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Request, State};
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::api::AUTHORIZATION_SCHEME;
+use crate::auth::{Access, AuthState};
+use crate::server::http::{ApiError, AuthenticatedUser, SharedState};
+use crate::store::{KeyRange, RequestOp, TxnRequest};
+
+/// Who sent a request, and the auth state it was checked against. Present
+/// in a request's extensions only while auth is enabled.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// The user.
+    pub user: String,
+    /// The auth state at the gate.
+    pub auth: Arc<AuthState>,
+}
+
+/// How the gate treats a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RouteClass {
+    Open,
+    Authenticated,
+    Root,
+}
+
+fn route_class(method: &Method, path: &str) -> RouteClass {
+    match (method, path) {
+        (_, "/health" | "/metrics") => RouteClass::Open,
+        (&Method::POST, "/v1/auth/authenticate") => RouteClass::Open,
+        (&Method::GET, "/v1/cluster") => RouteClass::Open,
+        (&Method::GET, "/v1/auth/status") => RouteClass::Authenticated,
+        (_, "/v1/compact" | "/v1/snapshot") => RouteClass::Root,
+        _ if path.starts_with("/v1/cluster/") || path.starts_with("/v1/auth/") => RouteClass::Root,
+        _ => RouteClass::Authenticated,
+    }
+}
+
+/// The middleware (see the module docs).
+pub(super) async fn gate(
+    State(state): State<SharedState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let auth = state.auth.view.current();
+    if !auth.enabled() {
+        return next.run(request).await;
+    }
+    let class = route_class(request.method(), request.uri().path());
+    if class == RouteClass::Open {
+        return next.run(request).await;
+    }
+    let user = match identify(&auth, &request) {
+        Ok(user) => user,
+        Err(error) => return error.into_response(),
+    };
+    if class == RouteClass::Root && !auth.is_root(&user) {
+        return ApiError::permission_denied(format!(
+            "only a user with the role root may do this; {user:?} may not"
+        ))
+        .into_response();
+    }
+    request.extensions_mut().insert(Caller { user, auth });
+    next.run(request).await
+}
+
+/// The user a request speaks for: its token's, else its certificate's.
+fn identify(auth: &AuthState, request: &Request) -> Result<String, ApiError> {
+    if let Some(value) = request.headers().get(header::AUTHORIZATION) {
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|text| text.strip_prefix(AUTHORIZATION_SCHEME))
+            .ok_or_else(|| {
+                ApiError::unauthenticated("the Authorization header must be `Bearer TOKEN`")
+            })?;
+        return auth
+            .verify_token(token.trim(), unix_seconds_now())
+            .map_err(|error| ApiError::unauthenticated(error.to_string()));
+    }
+    match request.extensions().get::<AuthenticatedUser>() {
+        Some(AuthenticatedUser(name)) => Ok(name.clone()),
+        None => Err(ApiError::unauthenticated(
+            "auth is enabled: send `Authorization: Bearer TOKEN` (from POST \
+             /v1/auth/authenticate) or a client certificate",
+        )),
+    }
+}
+
+/// Seconds since the Unix epoch by this node's clock.
+pub(crate) fn unix_seconds_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
+}
+
+/// Checks that the caller (if auth is on) may have `access` to all of
+/// `range`.
+///
+/// # Errors
+/// 403 `permission_denied` otherwise.
+pub(crate) fn authorize(
+    caller: Option<&Caller>,
+    access: Access,
+    range: &KeyRange,
+) -> Result<(), ApiError> {
+    let Some(caller) = caller else {
+        return Ok(());
+    };
+    if caller.auth.permits(&caller.user, access, range) {
+        return Ok(());
+    }
+    let verb = match access {
+        Access::Read => "read",
+        Access::Write => "write",
+    };
+    Err(ApiError::permission_denied(format!(
+        "user {:?} may not {verb} {} (a range must be permitted whole)",
+        caller.user,
+        describe(range)
+    )))
+}
+
+/// Checks every compare and operation of `txn`, nested ones too: compares
+/// and range reads need read; puts and deletes write, and read as well when
+/// they answer the previous value.
+///
+/// # Errors
+/// 403 `permission_denied` for the first one not permitted.
+pub(crate) fn authorize_txn(caller: Option<&Caller>, txn: &TxnRequest) -> Result<(), ApiError> {
+    if caller.is_none() {
+        return Ok(());
+    }
+    for compare in &txn.compare {
+        let range = KeyRange {
+            key: compare.key.clone(),
+            range_end: compare.range_end.clone(),
+        };
+        authorize(caller, Access::Read, &range)?;
+    }
+    for op in txn.success.iter().chain(&txn.failure) {
+        match op {
+            RequestOp::Range(read) => {
+                let range = KeyRange {
+                    key: read.key.clone(),
+                    range_end: read.range_end.clone(),
+                };
+                authorize(caller, Access::Read, &range)?;
+            }
+            RequestOp::Put(put) => {
+                let range = KeyRange::single(put.key.clone());
+                authorize(caller, Access::Write, &range)?;
+                if put.prev_kv {
+                    authorize(caller, Access::Read, &range)?;
+                }
+            }
+            RequestOp::DeleteRange(delete) => {
+                authorize(caller, Access::Write, &delete.range())?;
+                if delete.prev_kv {
+                    authorize(caller, Access::Read, &delete.range())?;
+                }
+            }
+            RequestOp::Txn(nested) => authorize_txn(caller, nested)?,
+        }
+    }
+    Ok(())
+}
+
+fn describe(range: &KeyRange) -> String {
+    let key = String::from_utf8_lossy(&range.key);
+    match &range.range_end[..] {
+        [] => format!("the key {key:?}"),
+        [0] => format!("the keys from {key:?} on"),
+        end => format!("the keys [{key:?}, {:?})", String::from_utf8_lossy(end)),
+    }
+}

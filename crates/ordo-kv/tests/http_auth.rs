@@ -1,0 +1,417 @@
+//! Auth over HTTP against a node running in the test process: with auth
+//! enabled, every endpoint class answers 401 without a valid token and 403
+//! outside the caller's permissions, leaving the store unchanged; a user
+//! sees only what it may read; tokens die with a password change; the
+//! open routes stay open.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use ordo_kv::server::RunningNode;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use support::{free_port, http};
+
+async fn start_one(dir: &std::path::Path) -> RunningNode {
+    let peers: BTreeMap<u64, u16> = [(1, free_port())].into();
+    let node = RunningNode::start(support::settings(1, &peers, dir))
+        .await
+        .unwrap();
+    node.node
+        .wait_for_leader(Duration::from_secs(20))
+        .await
+        .unwrap();
+    node
+}
+
+/// Sends a request with an optional token and body; answers the status and
+/// the JSON body (Null when it is not JSON).
+async fn send(
+    method: Method,
+    url: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = http().request(method, url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_string());
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn ok(method: Method, url: &str, token: Option<&str>, body: Option<Value>) -> Value {
+    let (status, answer) = send(method.clone(), url, token, body).await;
+    assert_eq!(status, StatusCode::OK, "{method} {url}: {answer}");
+    answer
+}
+
+async fn token(url: &str, name: &str, password: &str) -> String {
+    let answer = ok(
+        Method::POST,
+        &format!("{url}/v1/auth/authenticate"),
+        None,
+        Some(json!({"name": name, "password": password})),
+    )
+    .await;
+    answer["token"].as_str().unwrap().to_owned()
+}
+
+/// Root (password `rootpw`) and alice (`alicepw`, role `reader`: read on
+/// `app/`, readwrite on the key `app/w`, write on `drop/`), keys `app/a`
+/// and `other`, auth on.
+async fn set_up(url: &str) {
+    let auth = |path: &str| format!("{url}/v1/auth/{path}");
+    let steps = [
+        (
+            Method::POST,
+            "users",
+            json!({"name": "root", "password": "rootpw"}),
+        ),
+        (Method::PUT, "users/root/roles/root", Value::Null),
+        (
+            Method::POST,
+            "users",
+            json!({"name": "alice", "password": "alicepw"}),
+        ),
+        (Method::POST, "roles", json!({"name": "reader"})),
+        (
+            Method::POST,
+            "roles/reader/permissions",
+            json!({"kind": "read", "prefix": "app/"}),
+        ),
+        (
+            Method::POST,
+            "roles/reader/permissions",
+            json!({"kind": "readwrite", "key": "app/w"}),
+        ),
+        (
+            Method::POST,
+            "roles/reader/permissions",
+            json!({"kind": "write", "prefix": "drop/"}),
+        ),
+        (Method::PUT, "users/alice/roles/reader", Value::Null),
+    ];
+    for (method, path, body) in steps {
+        let body = (!body.is_null()).then_some(body);
+        ok(method, &auth(path), None, body).await;
+    }
+    for (key, value) in [("app/a", "1"), ("other", "2")] {
+        let (status, _) = send_text(Method::PUT, &format!("{url}/v1/kv/{key}"), None, value).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    ok(Method::POST, &auth("enable"), None, None).await;
+}
+
+async fn send_text(
+    method: Method,
+    url: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (StatusCode, String) {
+    let mut request = http().request(method, url).body(body.to_owned());
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+/// Every route but the open ones, with a body it would accept.
+fn guarded_routes() -> Vec<(Method, &'static str, Option<Value>)> {
+    let txn = json!({"success": [{"put": {"key": "app/a", "value": "x"}}]});
+    let member = json!({"id": 9, "peer_addr": "127.0.0.1:1", "client_addr": "http://127.0.0.1:2"});
+    vec![
+        (Method::GET, "/v1/kv/app/a", None),
+        (Method::PUT, "/v1/kv/app/a", None),
+        (Method::DELETE, "/v1/kv/app/a", None),
+        (Method::GET, "/v1/kv?prefix=app/", None),
+        (Method::DELETE, "/v1/kv?prefix=app/", None),
+        (Method::POST, "/v1/txn", Some(txn)),
+        (Method::GET, "/v1/watch?prefix=app/", None),
+        (Method::POST, "/v1/compact", Some(json!({"revision": 1}))),
+        (Method::POST, "/v1/leases", Some(json!({"ttl": 10}))),
+        (Method::GET, "/v1/leases", None),
+        (Method::DELETE, "/v1/leases/1", None),
+        (Method::GET, "/v1/status", None),
+        (Method::GET, "/v1/snapshot", None),
+        (Method::POST, "/v1/cluster/members", Some(member)),
+        (Method::DELETE, "/v1/cluster/members/9", None),
+        (Method::POST, "/v1/cluster/leader", Some(json!({"to": 1}))),
+        (Method::GET, "/v1/auth/users", None),
+        (
+            Method::POST,
+            "/v1/auth/users",
+            Some(json!({"name": "mallory"})),
+        ),
+        (Method::POST, "/v1/auth/disable", None),
+        (Method::PUT, "/v1/auth/users/alice/roles/root", None),
+    ]
+}
+
+/// What root reads of the store: the two keys and the cluster revision.
+async fn store_seen_by_root(url: &str, root: &str) -> (Value, u64) {
+    let list = ok(
+        Method::GET,
+        &format!("{url}/v1/kv?prefix="),
+        Some(root),
+        None,
+    )
+    .await;
+    let keys = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| json!([item["key"], item["value"]]))
+        .collect();
+    (keys, list["revision"].as_u64().unwrap())
+}
+
+#[tokio::test]
+async fn without_a_valid_token_every_guarded_route_is_401_and_the_open_ones_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_one(dir.path()).await;
+    let url = node.client_url.clone();
+    set_up(&url).await;
+    let root = token(&url, "root", "rootpw").await;
+    let before = store_seen_by_root(&url, &root).await;
+
+    let garbled = [
+        None,
+        Some("v1.e30.AAAA"),
+        Some("not-a-token"),
+        Some(&*"x".repeat(4000)),
+    ];
+    for (method, path, body) in guarded_routes() {
+        for token in garbled {
+            let (status, answer) =
+                send(method.clone(), &format!("{url}{path}"), token, body.clone()).await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} with {token:?}: {answer}"
+            );
+            assert_eq!(answer["error"], "unauthenticated", "{method} {path}");
+        }
+    }
+    let basic = http()
+        .get(format!("{url}/v1/kv/app/a"))
+        .basic_auth("root", Some("rootpw"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), StatusCode::UNAUTHORIZED);
+
+    for path in ["/health", "/metrics", "/v1/cluster"] {
+        let (status, _) = send(Method::GET, &format!("{url}{path}"), None, None).await;
+        assert_eq!(status, StatusCode::OK, "{path} stays open");
+    }
+    let (status, answer) = send(
+        Method::POST,
+        &format!("{url}/v1/auth/authenticate"),
+        None,
+        Some(json!({"name": "root", "password": "wrong"})),
+    )
+    .await;
+    assert_eq!(
+        (status, &answer["error"]),
+        (StatusCode::UNAUTHORIZED, &json!("unauthenticated"))
+    );
+    assert_eq!(
+        store_seen_by_root(&url, &root).await,
+        before,
+        "nothing changed"
+    );
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_user_outside_its_permissions_gets_403_and_the_store_is_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_one(dir.path()).await;
+    let url = node.client_url.clone();
+    set_up(&url).await;
+    let root = token(&url, "root", "rootpw").await;
+    let alice = token(&url, "alice", "alicepw").await;
+    let before = store_seen_by_root(&url, &root).await;
+
+    let nested_read_of_other = json!({"success": [{"txn": {
+        "compare": [{"key": "app/a", "target": "version", "op": "=", "value": 1}],
+        "success": [{"get": {"key": "other"}}]
+    }}]});
+    let mut refused = guarded_routes();
+    // The routes alice may use are taken out; the ones she may not, added.
+    refused.retain(|(method, path, _)| {
+        !matches!(
+            (method.as_str(), *path),
+            (
+                "GET",
+                "/v1/kv/app/a"
+                    | "/v1/kv?prefix=app/"
+                    | "/v1/watch?prefix=app/"
+                    | "/v1/leases"
+                    | "/v1/status"
+            ) | ("POST", "/v1/leases")
+                | ("DELETE", "/v1/leases/1")
+        )
+    });
+    refused.extend([
+        (Method::GET, "/v1/kv/other", None),
+        (Method::GET, "/v1/kv?prefix=", None),
+        (Method::GET, "/v1/kv?prefix=ap", None),
+        (Method::GET, "/v1/watch?prefix=", None),
+        (Method::POST, "/v1/txn", Some(nested_read_of_other)),
+        (Method::PUT, "/v1/kv/drop/x?prev_kv=true", None),
+        (Method::GET, "/v1/kv/drop/x", None),
+    ]);
+    for (method, path, body) in refused {
+        let (status, answer) =
+            send(method.clone(), &format!("{url}{path}"), Some(&alice), body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {answer}");
+        assert_eq!(answer["error"], "permission_denied", "{method} {path}");
+    }
+    assert_eq!(
+        store_seen_by_root(&url, &root).await,
+        before,
+        "nothing changed"
+    );
+
+    let page = ok(
+        Method::GET,
+        &format!("{url}/v1/kv?prefix=app/"),
+        Some(&alice),
+        None,
+    )
+    .await;
+    let keys: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["app/a"]);
+    let (status, _) = send_text(
+        Method::PUT,
+        &format!("{url}/v1/kv/app/w"),
+        Some(&alice),
+        "mine",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "write on the granted key");
+    let (status, body) = send_text(
+        Method::PUT,
+        &format!("{url}/v1/kv/drop/x"),
+        Some(&alice),
+        "in",
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "write-only: a put that reads nothing: {body}"
+    );
+    let (status, _) = send_text(Method::PUT, &format!("{url}/v1/kv/other"), Some(&root), "3").await;
+    assert_eq!(status, StatusCode::OK, "root may write anywhere");
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_password_change_or_role_revocation_invalidates_older_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_one(dir.path()).await;
+    let url = node.client_url.clone();
+    set_up(&url).await;
+    let root = token(&url, "root", "rootpw").await;
+    let alice = token(&url, "alice", "alicepw").await;
+    let read = format!("{url}/v1/kv/app/a");
+    ok(Method::GET, &read, Some(&alice), None).await;
+    ok(
+        Method::PUT,
+        &format!("{url}/v1/auth/users/alice/password"),
+        Some(&root),
+        Some(json!({"password": "new"})),
+    )
+    .await;
+    let (status, answer) = send(Method::GET, &read, Some(&alice), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    let (status, _) = send(
+        Method::POST,
+        &format!("{url}/v1/auth/authenticate"),
+        None,
+        Some(json!({"name": "alice", "password": "alicepw"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the old password is gone");
+    let alice = token(&url, "alice", "new").await;
+    ok(Method::GET, &read, Some(&alice), None).await;
+    ok(
+        Method::DELETE,
+        &format!("{url}/v1/auth/users/alice/roles/reader"),
+        Some(&root),
+        None,
+    )
+    .await;
+    let (status, _) = send(Method::GET, &read, Some(&alice), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    ok(
+        Method::POST,
+        &format!("{url}/v1/auth/disable"),
+        Some(&root),
+        None,
+    )
+    .await;
+    ok(Method::GET, &read, None, None).await;
+    node.stop().await;
+}
+
+/// Revoking a lease deletes its keys, so it needs write on each of them;
+/// granting needs only a user (etcd's rules).
+#[tokio::test]
+async fn revoking_a_lease_needs_write_on_its_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_one(dir.path()).await;
+    let url = node.client_url.clone();
+    set_up(&url).await;
+    let root = token(&url, "root", "rootpw").await;
+    let alice = token(&url, "alice", "alicepw").await;
+    let granted = ok(
+        Method::POST,
+        &format!("{url}/v1/leases"),
+        Some(&alice),
+        Some(json!({"ttl": 60})),
+    )
+    .await;
+    let id = granted["id"].as_i64().unwrap();
+    let (status, _) = send_text(
+        Method::PUT,
+        &format!("{url}/v1/kv/other?lease={id}"),
+        Some(&root),
+        "leased",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let revoke = format!("{url}/v1/leases/{id}");
+    let (status, answer) = send(Method::DELETE, &revoke, Some(&alice), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    let (status, _) = send(
+        Method::GET,
+        &format!("{url}/v1/kv/other"),
+        Some(&root),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "the leased key is still there");
+    ok(Method::DELETE, &revoke, Some(&root), None).await;
+    node.stop().await;
+}
