@@ -33,10 +33,10 @@
 pub mod endpoint;
 mod history;
 pub mod hub;
-mod index;
+pub(crate) mod index;
 mod json;
 mod queue;
-mod stream;
+pub(crate) mod stream;
 
 #[cfg(test)]
 mod tests;
