@@ -135,7 +135,12 @@ impl WatchSession {
             create,
             sent_up_to: Arc::clone(&sent_up_to),
         };
-        let task = tokio::spawn(pump.run());
+        // Opened and answered here, in request order, as etcd does: a
+        // client matches `created` answers to its creates in order.
+        let Some(stream) = pump.open().await else {
+            return;
+        };
+        let task = tokio::spawn(pump.run(stream));
         self.watches
             .insert(watch_id, RunningWatch { task, sent_up_to });
     }
@@ -191,7 +196,7 @@ fn watch_range(create: &WatchCreateRequest) -> Result<WatchRange, String> {
     }))
 }
 
-/// One watch's task: opens its stream and sends its messages.
+/// One watch: opens its stream, then (in its own task) sends its messages.
 struct WatchPump {
     service: EtcdService,
     outbox: Outbox,
@@ -201,10 +206,10 @@ struct WatchPump {
 }
 
 impl WatchPump {
-    async fn run(self) {
-        let Ok(range) = watch_range(&self.create) else {
-            return;
-        };
+    /// Opens the watch's stream and answers `created` (then, if it cannot
+    /// go on, why); `None` when it ended there.
+    async fn open(&self) -> Option<WatchStream<ordo::RaftNode<crate::store::KvStore>>> {
+        let range = watch_range(&self.create).ok()?;
         let state = &self.service.state;
         let options = WatchOptions {
             range,
@@ -225,15 +230,19 @@ impl WatchPump {
             ..self.response(state.watch_hub.last_revision())
         };
         if !self.send(created).await {
-            return;
+            return None;
         }
-        let mut stream = match opened {
-            Ok(stream) => stream,
+        match opened {
+            Ok(stream) => Some(stream),
             Err(error) => {
                 self.send(self.open_failure(error)).await;
-                return;
+                None
             }
-        };
+        }
+    }
+
+    /// Sends the stream's messages until it ends or the client is gone.
+    async fn run(self, mut stream: WatchStream<ordo::RaftNode<crate::store::KvStore>>) {
         while let Some(message) = stream.next_message().await {
             let Some(response) = self.response_to(message) else {
                 continue;
