@@ -242,7 +242,7 @@ pub(crate) fn range_response(
 /// A txn answer as etcd's; `header` for it and each answer inside it.
 pub(crate) fn txn_response(
     txn: store::TxnResponse,
-    header: &Option<pb::ResponseHeader>,
+    header: Option<pb::ResponseHeader>,
 ) -> pb::TxnResponse {
     use pb::response_op::Response;
     let responses = txn
@@ -251,15 +251,15 @@ pub(crate) fn txn_response(
         .map(|op| {
             let response = match op {
                 store::ResponseOp::Range(range) => {
-                    Response::ResponseRange(range_response(range, header.clone()))
+                    Response::ResponseRange(range_response(range, header))
                 }
                 store::ResponseOp::Put { prev_kv } => Response::ResponsePut(pb::PutResponse {
-                    header: header.clone(),
+                    header,
                     prev_kv: prev_kv.map(key_value),
                 }),
                 store::ResponseOp::DeleteRange { deleted, prev_kvs } => {
                     Response::ResponseDeleteRange(pb::DeleteRangeResponse {
-                        header: header.clone(),
+                        header,
                         deleted: signed(deleted),
                         prev_kvs: prev_kvs.into_iter().map(key_value).collect(),
                     })
@@ -274,7 +274,7 @@ pub(crate) fn txn_response(
         })
         .collect();
     pb::TxnResponse {
-        header: header.clone(),
+        header,
         succeeded: txn.succeeded,
         responses,
     }

@@ -51,10 +51,11 @@ pub(crate) fn signed(revision: u64) -> i64 {
 /// value; any other text is hashed (FNV-1a), so the number is stable for
 /// the cluster's life and the same on every node.
 pub(crate) fn cluster_id_number(cluster_id: &str) -> u64 {
-    if !cluster_id.is_empty() && cluster_id.len() <= 16 {
-        if let Ok(number) = u64::from_str_radix(cluster_id, 16) {
-            return number;
-        }
+    if !cluster_id.is_empty()
+        && cluster_id.len() <= 16
+        && let Ok(number) = u64::from_str_radix(cluster_id, 16)
+    {
+        return number;
     }
     cluster_id
         .bytes()

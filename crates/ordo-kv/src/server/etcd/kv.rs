@@ -128,7 +128,7 @@ impl EtcdService {
         let txn = Checker::new(&self.state.limits).txn(request)?;
         let answer = self.run_txn(txn).await?;
         let header = header(&self.state, self.ids, answer.revision);
-        Ok(txn_response(answer, &header))
+        Ok(txn_response(answer, header))
     }
 
     async fn compact_here(
