@@ -293,3 +293,69 @@ async fn ranges_sort_and_bound_by_revision_and_errors_are_etcds() {
         (Code::NotFound, "etcdserver: requested lease not found")
     );
 }
+
+/// etcd allows a watch to start exactly at the compact revision (only
+/// below it is compacted): that revision's put is delivered, then what
+/// follows. Failed before: the start was answered as compacted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_may_start_exactly_at_the_compact_revision() {
+    let (_dir, _cluster, channel) = started().await;
+    let mut kv = KvClient::new(channel.clone());
+    put(&mut kv, "c/1", "old").await;
+    let compacted = put(&mut kv, "c/2", "kept").await;
+    kv.compact(pb::CompactionRequest {
+        revision: compacted,
+        physical: true,
+    })
+    .await
+    .unwrap();
+    let (requests, outbox) = mpsc::channel(4);
+    let mut responses = WatchClient::new(channel)
+        .watch(ReceiverStream::new(outbox))
+        .await
+        .unwrap()
+        .into_inner();
+    let at = |start_revision| pb::WatchRequest {
+        request_union: Some(pb::watch_request::RequestUnion::CreateRequest(
+            pb::WatchCreateRequest {
+                key: bytes("c/"),
+                range_end: bytes("c0"),
+                start_revision,
+                ..Default::default()
+            },
+        )),
+    };
+    requests.send(at(compacted)).await.unwrap();
+    let created = responses.message().await.unwrap().unwrap();
+    assert!(created.created && !created.canceled, "{created:?}");
+    let later = put(&mut kv, "c/3", "new").await;
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let response = tokio::time::timeout(WATCH_PATIENCE, responses.message())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert!(!response.canceled, "{response:?}");
+        for event in response.events {
+            let kv = event.kv.unwrap();
+            seen.push((String::from_utf8(kv.key.to_vec()).unwrap(), kv.mod_revision));
+        }
+    }
+    assert_eq!(
+        seen,
+        [("c/2".to_owned(), compacted), ("c/3".to_owned(), later)]
+    );
+
+    // One below it is compacted.
+    requests.send(at(compacted - 1)).await.unwrap();
+    let created = responses.message().await.unwrap().unwrap();
+    assert!(created.created, "{created:?}");
+    let canceled = responses.message().await.unwrap().unwrap();
+    assert!(canceled.canceled, "{canceled:?}");
+    assert_eq!(canceled.compact_revision, compacted);
+    assert_eq!(
+        canceled.cancel_reason,
+        "etcdserver: mvcc: required revision has been compacted"
+    );
+}

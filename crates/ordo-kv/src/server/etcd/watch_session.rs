@@ -6,8 +6,10 @@
 //! - `created` comes first for each watch, before any of its events; its
 //!   `watch_id` is the client's (if not 0 and not in use) or the lowest
 //!   free id.
-//! - A start at or below the compact revision answers `created`, then
-//!   `canceled` with `compact_revision`; the watch ends.
+//! - A start below the compact revision answers `created`, then `canceled`
+//!   with `compact_revision`; the watch ends. A start exactly at it is
+//!   allowed: its puts are read from the state at it (its deletes are gone,
+//!   in etcd too), the rest from history.
 //! - Filters drop `PUT` or `DELETE` events; a revision left with none
 //!   sends nothing.
 //! - `progress_notify` sends an empty response every
@@ -42,7 +44,8 @@ use crate::server::etcd::pb::mvccpb;
 use crate::server::watch::endpoint::DEFAULT_PROGRESS_INTERVAL;
 use crate::server::watch::index::WatchRange;
 use crate::server::watch::stream::{Change, Message, OpenError, Start, WatchOptions, WatchStream};
-use crate::store::{EventKind, KeyRange};
+use crate::store::{Event, EventKind, KeyRange, KvAnswer, KvError, KvQuery, RangeRequest};
+use ordo::ReadConsistency;
 
 /// Responses waiting for the client, per stream.
 pub(crate) const OUTBOX_RESPONSES: usize = 256;
@@ -223,7 +226,27 @@ impl WatchPump {
                 .progress_notify
                 .then_some(DEFAULT_PROGRESS_INTERVAL),
         };
-        let opened = WatchStream::open(&state.watch_hub, state.node.clone(), options).await;
+        let mut opened =
+            WatchStream::open(&state.watch_hub, state.node.clone(), options.clone()).await;
+        let mut at_compaction = Ok(None);
+        if let Err(OpenError::Compacted {
+            revision,
+            compact_revision,
+        }) = &opened
+            && revision == compact_revision
+        {
+            // etcd allows a start at the compact revision (only below it is
+            // compacted): that revision's puts are still held, so they are
+            // read as a range and the stream goes on from the next one. Its
+            // deletes are gone, as in etcd.
+            let revision = *revision;
+            at_compaction = self.puts_at(revision, &options.range).await.map(Some);
+            let after = WatchOptions {
+                start: Start::At(revision.saturating_add(1)),
+                ..options
+            };
+            opened = WatchStream::open(&state.watch_hub, state.node.clone(), after).await;
+        }
         let created = WatchResponse {
             watch_id: self.watch_id,
             created: true,
@@ -232,12 +255,62 @@ impl WatchPump {
         if !self.send(created).await {
             return None;
         }
-        match opened {
-            Ok(stream) => Some(stream),
-            Err(error) => {
+        let (stream, at_compaction) = match (opened, at_compaction) {
+            (Ok(stream), Ok(change)) => (stream, change),
+            (Err(error), _) | (Ok(_), Err(error)) => {
                 self.send(self.open_failure(error)).await;
-                None
+                return None;
             }
+        };
+        if let Some(change) = at_compaction
+            && let Some(response) = self.response_to(Message::Change(change))
+            && !self.send(response).await
+        {
+            return None;
+        }
+        Some(stream)
+    }
+
+    /// The puts at `revision` in `range`, read from the state at it (for a
+    /// start at the compact revision, whose change log is gone).
+    async fn puts_at(&self, revision: u64, range: &WatchRange) -> Result<Change, OpenError> {
+        let request = RangeRequest {
+            revision,
+            min_mod_revision: revision,
+            max_mod_revision: revision,
+            ..RangeRequest::new(range.key_range())
+        };
+        let answer = self
+            .service
+            .state
+            .node
+            .read_with(KvQuery::Range(request), ReadConsistency::Stale)
+            .await
+            .map_err(|error| OpenError::Unavailable(error.to_string()))?;
+        match answer {
+            KvAnswer::Range(range) => Ok(Change {
+                revision,
+                events: range
+                    .kvs
+                    .into_iter()
+                    .map(|kv| Event {
+                        kind: EventKind::Put,
+                        kv,
+                        prev_kv: None,
+                    })
+                    .collect(),
+            }),
+            KvAnswer::Refused(KvError::Compacted {
+                revision,
+                compact_revision,
+            }) => Err(OpenError::Compacted {
+                revision,
+                compact_revision,
+            }),
+            KvAnswer::Refused(other) => Err(OpenError::Unavailable(other.to_string())),
+            _ => Err(OpenError::Unavailable(
+                "the store answered a range with something else".to_owned(),
+            )),
         }
     }
 
