@@ -4,8 +4,8 @@
 //!
 //! # As etcd does it
 //! - `created` comes first for each watch, before any of its events; its
-//!   `watch_id` is the client's (if not 0 and not in use) or the lowest
-//!   free id.
+//!   `watch_id` is the client's (if not 0 and not in use) or the next id
+//!   the server has not given out on this stream.
 //! - A start below the compact revision answers `created`, then `canceled`
 //!   with `compact_revision`; the watch ends. A start exactly at it is
 //!   allowed: its puts are read from the state at it (its deletes are gone,
@@ -68,6 +68,9 @@ pub(crate) struct WatchSession {
     service: EtcdService,
     outbox: Outbox,
     watches: HashMap<i64, RunningWatch>,
+    /// The next id the server picks: ids only go up, as etcd's, so an id
+    /// is never reused on a stream.
+    next_watch_id: i64,
 }
 
 impl WatchSession {
@@ -77,6 +80,7 @@ impl WatchSession {
             service,
             outbox,
             watches: HashMap::new(),
+            next_watch_id: 0,
         }
     }
 
@@ -108,7 +112,12 @@ impl WatchSession {
         let watch_id = if create.watch_id != 0 {
             create.watch_id
         } else {
-            (0..).find(|id| !self.watches.contains_key(id)).unwrap_or(0)
+            while self.watches.contains_key(&self.next_watch_id) {
+                self.next_watch_id = self.next_watch_id.saturating_add(1);
+            }
+            let picked = self.next_watch_id;
+            self.next_watch_id = self.next_watch_id.saturating_add(1);
+            picked
         };
         let refusal = if self.watches.contains_key(&watch_id) {
             Some("mvcc: duplicate watch ID provided on the WatchStream".to_owned())
