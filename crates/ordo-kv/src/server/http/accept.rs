@@ -1,6 +1,8 @@
-//! The client port's accept loop (hyper, HTTP/1.1), in place of
+//! The client port's accept loop (hyper, HTTP/1.1 and HTTP/2: cleartext
+//! HTTP/2 is told by its preface, over TLS by ALPN), in place of
 //! `axum::serve`, so that every limit on a client is ours to set
-//! ([`ConnectionLimits`]):
+//! ([`ConnectionLimits`]). HTTP/2 carries etcd's gRPC API
+//! (`server/etcd/`; `request_gate.rs` routes by content type):
 //!
 //! - a request head, once its first byte arrived, must be whole within
 //!   `header_read_timeout`, and a TLS handshake must finish within it, or
@@ -22,8 +24,8 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
@@ -38,6 +40,10 @@ use crate::server::http::tls::TlsAcceptors;
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// At most one warning about failed accepts in this long.
 const ACCEPT_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Most HTTP/2 streams (gRPC calls) open at once on one connection; the
+/// node-wide `max_in_flight_requests` caps them all together.
+const MAX_STREAMS_PER_CONNECTION: u32 = 256;
 
 /// Every limit on client connections.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +88,8 @@ impl Default for ConnectionLimits {
 pub(super) struct Listening {
     /// The routes.
     pub(super) app: Router,
+    /// The gRPC services (etcd's API).
+    pub(super) grpc: Router,
     /// The limits.
     pub(super) limits: ConnectionLimits,
     /// HTTPS, when configured.
@@ -125,6 +133,7 @@ pub(super) async fn accept_loop(
         let connection = Connection {
             gate: RequestGate {
                 app: listening.app.clone(),
+                grpc: listening.grpc.clone(),
                 in_flight: Arc::clone(&in_flight),
                 body_read_timeout: listening.limits.body_read_timeout,
                 activity: Arc::clone(&admission.activity),
@@ -199,10 +208,16 @@ impl Connection {
         // hyper's own header timeout would start as soon as it waits for a
         // request, so an idle keep-alive connection could not outlive it;
         // `Activity::time_left` tells a begun head from an idle wait.
-        let connection = http1::Builder::new()
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(None)
-            .serve_connection(TokioIo::new(stream), self.gate);
+            .header_read_timeout(None);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION);
+        let connection = builder.serve_connection(TokioIo::new(stream), self.gate);
         tokio::pin!(connection);
         let mut closing = false;
         let time_left =

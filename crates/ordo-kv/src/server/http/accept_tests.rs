@@ -24,11 +24,21 @@ async fn start(
     limits: ConnectionLimits,
     tls: Option<Arc<TlsAcceptors>>,
 ) -> (String, watch::Sender<bool>) {
+    start_with_grpc(app, Router::new(), limits, tls).await
+}
+
+async fn start_with_grpc(
+    app: Router,
+    grpc: Router,
+    limits: ConnectionLimits,
+    tls: Option<Arc<TlsAcceptors>>,
+) -> (String, watch::Sender<bool>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
     let (stop, stopped) = watch::channel(false);
     let listening = Listening {
         app,
+        grpc,
         limits,
         tls,
         connections: ConnectionTable::new(limits.max_connections),
@@ -201,4 +211,37 @@ async fn a_begun_head_has_the_header_timeout_and_an_idle_connection_the_idle_tim
         closed_within(&mut silent, Duration::from_secs(3)).await,
         "idle past its timeout"
     );
+}
+
+/// One listener serves HTTP/1.1 and cleartext HTTP/2; a request whose
+/// content type is gRPC goes to the gRPC routes, any other to the API,
+/// whichever protocol carries it.
+#[tokio::test]
+async fn grpc_requests_go_to_the_grpc_routes_and_the_rest_to_the_api() {
+    use axum::routing::post;
+    use http_body_util::BodyExt;
+    use hyper_util::rt::TokioExecutor;
+
+    let app = Router::new().route("/x", post(|| async { "api" }));
+    let grpc = Router::new().route("/x", post(|| async { "grpc" }));
+    let (address, _stop) = start_with_grpc(app, grpc, ConnectionLimits::default(), None).await;
+    let h2c = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<String>();
+    let h1 =
+        hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http::<String>();
+    for (client, content_type, expected) in [
+        (&h2c, "application/grpc", "grpc"),
+        (&h2c, "application/grpc+proto", "grpc"),
+        (&h2c, "application/json", "api"),
+        (&h1, "application/json", "api"),
+    ] {
+        let request = http::Request::post(format!("http://{address}/x"))
+            .header(http::header::CONTENT_TYPE, content_type)
+            .body(String::new())
+            .unwrap();
+        let response = client.request(request).await.unwrap();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], expected.as_bytes(), "{content_type}");
+    }
 }

@@ -259,6 +259,7 @@ pub async fn serve_with(
         .metrics
         .set_client_connections(Arc::clone(&connections));
     let listening = accept::Listening {
+        grpc: crate::server::etcd::router(Arc::clone(&state)),
         app: router(state),
         limits,
         tls,

@@ -10,6 +10,10 @@
 //!   handler, and its bytes could no longer be told from the next request).
 //! - The request counts as in flight on its connection (which is then never
 //!   evicted or closed as idle) until its response body is sent or dropped.
+//! - A gRPC request (`content-type: application/grpc*`, etcd's API) goes
+//!   to the gRPC services instead of the router, with no body deadline: its
+//!   body is a stream (a watch) that lives as long as the call. It counts
+//!   against the same in-flight cap.
 //! - The verified client certificate's name, when TLS asks for one, is in
 //!   the request's extensions as [`AuthenticatedUser`].
 
@@ -46,6 +50,7 @@ pub struct AuthenticatedUser(pub String);
 #[derive(Clone)]
 pub(crate) struct RequestGate {
     pub(crate) app: Router,
+    pub(crate) grpc: Router,
     pub(crate) in_flight: Arc<Semaphore>,
     pub(crate) body_read_timeout: Duration,
     pub(crate) activity: Arc<Activity>,
@@ -73,6 +78,18 @@ impl RequestGate {
         if let Some(user) = self.user {
             request.extensions_mut().insert(user);
         }
+        if is_grpc(&request) {
+            let response = match self.grpc.oneshot(request.map(Body::new)).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            return response.map(|body| {
+                Body::new(Holding {
+                    inner: body,
+                    _held: (activity, permit),
+                })
+            });
+        }
         let timed_out = Arc::new(AtomicBool::new(false));
         let deadline = Arc::clone(&timed_out);
         let request = request.map(|body| {
@@ -96,6 +113,14 @@ impl RequestGate {
             })
         })
     }
+}
+
+/// Whether `request` is a gRPC call (`application/grpc`, `+proto`, ...).
+fn is_grpc<B>(request: &Request<B>) -> bool {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"))
 }
 
 /// 408, closing the connection: what is left of the body on it can no

@@ -70,7 +70,9 @@ impl ClientTls {
                 ),
                 source,
             })?;
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        // h2 first: gRPC clients (etcd's API, `server/etcd/`) require it;
+        // HTTP/1.1 clients still get what they ask for.
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Arc::new(config))
     }
 }

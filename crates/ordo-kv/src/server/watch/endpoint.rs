@@ -29,6 +29,7 @@ use crate::server::http::{ApiError, SharedState};
 use crate::server::settings::Limits;
 use crate::server::watch::hub::RegisterError;
 use crate::server::watch::index::WatchRange;
+use crate::server::watch::json;
 use crate::server::watch::stream::{Message, OpenError, Start, WatchOptions, WatchStream};
 use crate::store::KeyRange;
 
@@ -237,7 +238,8 @@ fn sse_event(message: Message) -> Result<SseEvent, axum::Error> {
         Message::Change(change) => SseEvent::default()
             .event("change")
             .id(change.revision.to_string())
-            .json_data(&change),
+            // `prev_kv` is in the events only if the watcher asked for it.
+            .json_data(json::change(change.revision, change.events.iter(), true)),
         Message::Compacted { compact_revision } => {
             SseEvent::default().event("compacted").json_data(WatchEnd {
                 reason: format!(

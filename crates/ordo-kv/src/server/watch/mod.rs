@@ -23,8 +23,9 @@
 //!   after reading history without a gap or a duplicate.
 //! - `json.rs`, `endpoint.rs`: the wire.
 //!
-//! What it leaves out: etcd's watch multiplexing (one stream per watch
-//! here), filters (`NOPUT`/`NODELETE`), fragmenting a huge revision.
+//! The SSE endpoint has one watch per stream and no filters; etcd's gRPC
+//! Watch (`server/etcd/watch_session.rs`) multiplexes `WatchStream`s on one
+//! stream and filters their events. Neither fragments a huge revision.
 //!
 //! Every node serves watches from its own applied state: a follower never
 //! sends a revision before it applied it, and keeps streaming across leader
@@ -33,10 +34,10 @@
 pub mod endpoint;
 mod history;
 pub mod hub;
-mod index;
+pub(crate) mod index;
 mod json;
 mod queue;
-mod stream;
+pub(crate) mod stream;
 
 #[cfg(test)]
 mod tests;

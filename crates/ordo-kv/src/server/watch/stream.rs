@@ -28,11 +28,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::api::WatchChange;
 use crate::server::watch::history::{History, HistoryError};
 use crate::server::watch::hub::{RegisterError, Registration, WatchHub};
 use crate::server::watch::index::WatchRange;
-use crate::server::watch::json;
 use crate::server::watch::queue::Taken;
 use crate::store::Event;
 
@@ -67,7 +65,7 @@ pub(crate) enum Message {
     /// Every event in the range up to this revision was sent.
     Progress(u64),
     /// One revision's events in the range.
-    Change(WatchChange),
+    Change(Change),
     /// History the stream needs was compacted: it ends.
     Compacted {
         /// The compact revision.
@@ -75,6 +73,28 @@ pub(crate) enum Message {
     },
     /// The stream cannot go on, for this reason: it ends.
     Cancelled(String),
+}
+
+/// One revision's events in a watcher's range, as the store gave them
+/// (each wire turns them into its own form: `json.rs`, `server/etcd/`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Change {
+    /// The revision.
+    pub(crate) revision: u64,
+    /// Its events in the range; `prev_kv` only if the watcher asked for it.
+    pub(crate) events: Vec<Event>,
+}
+
+impl Change {
+    fn new<'a>(revision: u64, events: impl Iterator<Item = &'a Event>, prev_kv: bool) -> Self {
+        let events = events
+            .map(|event| Event {
+                prev_kv: if prev_kv { event.prev_kv.clone() } else { None },
+                ..event.clone()
+            })
+            .collect();
+        Change { revision, events }
+    }
 }
 
 /// Why a watch could not be opened.
@@ -190,7 +210,7 @@ impl<H: History> WatchStream<H> {
                         continue;
                     }
                     self.next_revision = delivery.revision + 1;
-                    let change = json::change(
+                    let change = Change::new(
                         delivery.revision,
                         delivery.matched_events(),
                         self.options.prev_kv,
@@ -288,7 +308,7 @@ impl<H: History> WatchStream<H> {
                 self.next_revision,
                 changes.next_revision
             );
-            let change = json::change(revision, events.iter(), self.options.prev_kv);
+            let change = Change::new(revision, events.iter(), self.options.prev_kv);
             self.outbox.push_back(Message::Change(change));
         }
         self.next_revision = changes.next_revision;

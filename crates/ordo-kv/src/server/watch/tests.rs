@@ -202,8 +202,8 @@ async fn a_revision_is_one_change_with_its_events_in_the_range() {
         panic!("no change");
     };
     assert_eq!(change.revision, 1);
-    let keys: Vec<&str> = change.events.iter().map(|e| e.kv.key.as_str()).collect();
-    assert_eq!(keys, ["t/a", "t/b", "t/c"]);
+    let keys: Vec<&[u8]> = change.events.iter().map(|e| &e.kv.key[..]).collect();
+    assert_eq!(keys, [b"t/a", b"t/b", b"t/c"]);
 }
 
 /// A watcher that stops reading falls behind after `queue_revisions`, holds

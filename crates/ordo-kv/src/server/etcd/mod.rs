@@ -1,0 +1,78 @@
+//! etcd's v3 gRPC API on the client port, so that etcdctl and etcd's client
+//! libraries work against `ordo` unchanged.
+//!
+//! The client port's accept loop (`server/http/accept.rs`) speaks HTTP/1.1
+//! and HTTP/2 (h2c, or h2 over TLS by ALPN); `request_gate.rs` sends every
+//! `content-type: application/grpc*` request to [`router`], the rest to the
+//! JSON API. Both see the same store, lease clock and watch hub, under the
+//! same connection limits.
+//!
+//! - `pb.rs`: the types and stubs generated from `proto/etcd/` (written from
+//!   etcd's documented API; names and numbers are the wire contract).
+//! - `convert.rs`: etcd's messages to the store's and back, with etcd's
+//!   checks; `failure.rs`: errors with etcd's codes and exact messages;
+//!   `header.rs`: the `ResponseHeader`.
+//! - `kv.rs`, `watch.rs`, `watch_session.rs`, `lease.rs`, `cluster.rs`,
+//!   `maintenance.rs`, `auth.rs`: the services.
+//! - `forward.rs`: a follower forwards writes to the leader (etcd clients do
+//!   not follow redirects).
+//!
+//! Reads: a `Range` is linearizable (ReadIndex, answered by the node asked,
+//! follower or not) unless `serializable`, then served from the node's
+//! applied state. Every `Txn` is proposed through the log, read-only ones
+//! included (etcd serves those as reads; the answer is the same, at the
+//! cost of a log entry). What is not served yet answers `UNIMPLEMENTED`
+//! with what is missing; the README's "etcd API" section lists it.
+
+use std::sync::Arc;
+
+use axum::Router;
+
+use crate::server::etcd::forward::Forwarder;
+use crate::server::etcd::header::HeaderIds;
+use crate::server::http::SharedState;
+
+mod auth;
+mod cluster;
+mod convert;
+mod failure;
+mod forward;
+mod header;
+mod kv;
+mod lease;
+mod maintenance;
+pub mod pb;
+mod watch;
+mod watch_session;
+
+/// The version `Maintenance.Status` reports: the etcd API level served.
+pub const ETCD_API_VERSION: &str = "3.5.0";
+
+/// What every service holds.
+#[derive(Clone)]
+pub(crate) struct EtcdService {
+    pub(crate) state: SharedState,
+    pub(crate) ids: HeaderIds,
+    pub(crate) forwarder: Arc<Forwarder>,
+}
+
+/// The etcd services, as routes for the client port's gRPC requests.
+pub fn router(state: SharedState) -> Router {
+    use pb::etcdserverpb::{
+        auth_server::AuthServer, cluster_server::ClusterServer, kv_server::KvServer,
+        lease_server::LeaseServer, maintenance_server::MaintenanceServer,
+        watch_server::WatchServer,
+    };
+    let service = EtcdService {
+        ids: HeaderIds::of(&state),
+        state,
+        forwarder: Arc::new(Forwarder::default()),
+    };
+    tonic::service::Routes::new(KvServer::new(service.clone()))
+        .add_service(WatchServer::new(service.clone()))
+        .add_service(LeaseServer::new(service.clone()))
+        .add_service(ClusterServer::new(service.clone()))
+        .add_service(MaintenanceServer::new(service.clone()))
+        .add_service(AuthServer::new(service))
+        .into_axum_router()
+}

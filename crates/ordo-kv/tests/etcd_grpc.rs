@@ -1,0 +1,361 @@
+//! etcd's gRPC API on a real `ordo serve` process, through a client
+//! generated from the same protos, for what etcdctl cannot express: many
+//! watches multiplexed on one stream with filters and client-chosen ids,
+//! sorted and revision-bounded ranges, nested txns, and etcd's errors.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod e2e_support;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use e2e_support::Cluster;
+use ordo_kv::server::etcd::pb::etcdserverpb::{
+    self as pb, kv_client::KvClient, lease_client::LeaseClient, watch_client::WatchClient,
+};
+use ordo_kv::server::etcd::pb::mvccpb::event::EventType;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Code;
+use tonic::transport::Channel;
+
+/// Longest wait for one watch response.
+const WATCH_PATIENCE: Duration = Duration::from_secs(10);
+
+fn bytes(text: &str) -> Bytes {
+    Bytes::copy_from_slice(text.as_bytes())
+}
+
+async fn put(kv: &mut KvClient<Channel>, key: &str, value: &str) -> i64 {
+    let response = kv
+        .put(pb::PutRequest {
+            key: bytes(key),
+            value: bytes(value),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    response.header.unwrap().revision
+}
+
+fn put_op(key: &str, value: &str) -> pb::RequestOp {
+    pb::RequestOp {
+        request: Some(pb::request_op::Request::RequestPut(pb::PutRequest {
+            key: bytes(key),
+            value: bytes(value),
+            ..Default::default()
+        })),
+    }
+}
+
+fn create(key: &str, range_end: &[u8], watch_id: i64, filters: Vec<i32>) -> pb::WatchRequest {
+    pb::WatchRequest {
+        request_union: Some(pb::watch_request::RequestUnion::CreateRequest(
+            pb::WatchCreateRequest {
+                key: bytes(key),
+                range_end: Bytes::copy_from_slice(range_end),
+                watch_id,
+                filters,
+                ..Default::default()
+            },
+        )),
+    }
+}
+
+async fn started() -> (tempfile::TempDir, Cluster, Channel) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::new("etcd-grpc", dir.path(), 1);
+    cluster.start_all();
+    cluster.wait_for_leader().await;
+    let url = format!("http://127.0.0.1:{}", cluster.spec(1).client_port);
+    let channel = Channel::from_shared(url).unwrap().connect().await.unwrap();
+    (dir, cluster, channel)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_watches_share_one_stream_with_their_own_ids_and_filters() {
+    let (_dir, _cluster, channel) = started().await;
+    let mut kv = KvClient::new(channel.clone());
+    let (requests, outbox) = mpsc::channel(8);
+    let mut responses = WatchClient::new(channel)
+        .watch(ReceiverStream::new(outbox))
+        .await
+        .unwrap()
+        .into_inner();
+    let no_put = pb::watch_create_request::FilterType::Noput as i32;
+    // A prefix with the client's id 7, a key with the server's id, and the
+    // same prefix again with deletes only.
+    requests.send(create("a/", b"a0", 7, vec![])).await.unwrap();
+    requests.send(create("b", b"", 0, vec![])).await.unwrap();
+    requests
+        .send(create("a/", b"a0", 0, vec![no_put]))
+        .await
+        .unwrap();
+    // A duplicate id is refused on its own; the others go on.
+    requests.send(create("c", b"", 7, vec![])).await.unwrap();
+    let mut created = Vec::new();
+    while created.len() < 4 {
+        let response = tokio::time::timeout(WATCH_PATIENCE, responses.message())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert!(response.created, "{response:?}");
+        created.push((response.watch_id, response.canceled));
+    }
+    assert_eq!(created, [(7, false), (0, false), (1, false), (7, true)]);
+
+    put(&mut kv, "a/1", "x").await;
+    put(&mut kv, "b", "y").await;
+    kv.delete_range(pb::DeleteRangeRequest {
+        key: bytes("a/1"),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 4 {
+        let response = tokio::time::timeout(WATCH_PATIENCE, responses.message())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        for event in response.events {
+            let key = String::from_utf8(event.kv.unwrap().key.to_vec()).unwrap();
+            seen.push((response.watch_id, event.r#type, key));
+        }
+    }
+    let put_type = EventType::Put as i32;
+    let delete_type = EventType::Delete as i32;
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            (0, put_type, "b".to_owned()),
+            (1, delete_type, "a/1".to_owned()),
+            (7, put_type, "a/1".to_owned()),
+            (7, delete_type, "a/1".to_owned()),
+        ]
+    );
+
+    // Cancel one: answered, and its events stop.
+    let cancel = pb::WatchRequest {
+        request_union: Some(pb::watch_request::RequestUnion::CancelRequest(
+            pb::WatchCancelRequest { watch_id: 0 },
+        )),
+    };
+    requests.send(cancel).await.unwrap();
+    let response = tokio::time::timeout(WATCH_PATIENCE, responses.message())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(response.canceled && response.watch_id == 0, "{response:?}");
+    put(&mut kv, "b", "z").await;
+    put(&mut kv, "a/2", "w").await;
+    let response = tokio::time::timeout(WATCH_PATIENCE, responses.message())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(response.watch_id, 7, "{response:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ranges_sort_and_bound_by_revision_and_errors_are_etcds() {
+    let (_dir, _cluster, channel) = started().await;
+    let mut kv = KvClient::new(channel.clone());
+    let first = put(&mut kv, "k/1", "c").await;
+    let second = put(&mut kv, "k/2", "a").await;
+    let third = put(&mut kv, "k/3", "b").await;
+    let range = |sort_target, sort_order, min_mod, max_mod| pb::RangeRequest {
+        key: bytes("k/"),
+        range_end: bytes("k0"),
+        sort_target,
+        sort_order,
+        min_mod_revision: min_mod,
+        max_mod_revision: max_mod,
+        ..Default::default()
+    };
+    let keys = |response: pb::RangeResponse| -> Vec<String> {
+        response
+            .kvs
+            .into_iter()
+            .map(|kv| String::from_utf8(kv.key.to_vec()).unwrap())
+            .collect()
+    };
+    use pb::range_request::{SortOrder, SortTarget};
+    let by_value = kv
+        .range(range(
+            SortTarget::Value as i32,
+            SortOrder::Descend as i32,
+            0,
+            0,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(by_value.header.as_ref().unwrap().revision, third);
+    assert_eq!(keys(by_value), ["k/1", "k/3", "k/2"]);
+    let bounded = kv
+        .range(range(
+            SortTarget::Key as i32,
+            SortOrder::None as i32,
+            second,
+            second,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(keys(bounded), ["k/2"]);
+    let limited = kv
+        .range(pb::RangeRequest {
+            limit: 1,
+            revision: first,
+            ..range(0, 0, 0, 0)
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((limited.count, limited.more), (1, false));
+
+    // Nested txn: the outer compare holds, the inner one fails.
+    let nested = pb::TxnRequest {
+        compare: vec![pb::Compare {
+            key: bytes("k/1"),
+            target: pb::compare::CompareTarget::Value as i32,
+            result: pb::compare::CompareResult::Equal as i32,
+            target_union: Some(pb::compare::TargetUnion::Value(bytes("nope"))),
+            ..Default::default()
+        }],
+        success: vec![put_op("inner-success", "1")],
+        failure: vec![put_op("inner-failure", "1")],
+    };
+    let outer = pb::TxnRequest {
+        compare: vec![pb::Compare {
+            key: bytes("k/1"),
+            target: pb::compare::CompareTarget::Mod as i32,
+            result: pb::compare::CompareResult::Equal as i32,
+            target_union: Some(pb::compare::TargetUnion::ModRevision(first)),
+            ..Default::default()
+        }],
+        success: vec![pb::RequestOp {
+            request: Some(pb::request_op::Request::RequestTxn(nested)),
+        }],
+        failure: vec![],
+    };
+    let answer = kv.txn(outer).await.unwrap().into_inner();
+    assert!(answer.succeeded);
+    let Some(pb::response_op::Response::ResponseTxn(inner)) = answer.responses[0].response.clone()
+    else {
+        panic!("{answer:?}");
+    };
+    assert!(!inner.succeeded);
+
+    // etcd's codes and messages.
+    let empty_key = kv.range(pb::RangeRequest::default()).await.unwrap_err();
+    assert_eq!(
+        (empty_key.code(), empty_key.message()),
+        (Code::InvalidArgument, "etcdserver: key is not provided")
+    );
+    let duplicate = kv
+        .txn(pb::TxnRequest {
+            success: vec![put_op("d", "1"), put_op("d", "2")],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        duplicate.message(),
+        "etcdserver: duplicate key given in txn request"
+    );
+    let future = kv
+        .range(pb::RangeRequest {
+            revision: 1_000,
+            ..range(0, 0, 0, 0)
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (future.code(), future.message()),
+        (
+            Code::OutOfRange,
+            "etcdserver: mvcc: required revision is a future revision"
+        )
+    );
+    let missing = LeaseClient::new(channel)
+        .lease_revoke(pb::LeaseRevokeRequest { id: 4242 })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (missing.code(), missing.message()),
+        (Code::NotFound, "etcdserver: requested lease not found")
+    );
+}
+
+/// etcd allows a watch to start exactly at the compact revision (only
+/// below it is compacted): that revision's put is delivered, then what
+/// follows. Failed before: the start was answered as compacted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_may_start_exactly_at_the_compact_revision() {
+    let (_dir, _cluster, channel) = started().await;
+    let mut kv = KvClient::new(channel.clone());
+    put(&mut kv, "c/1", "old").await;
+    let compacted = put(&mut kv, "c/2", "kept").await;
+    kv.compact(pb::CompactionRequest {
+        revision: compacted,
+        physical: true,
+    })
+    .await
+    .unwrap();
+    let (requests, outbox) = mpsc::channel(4);
+    let mut responses = WatchClient::new(channel)
+        .watch(ReceiverStream::new(outbox))
+        .await
+        .unwrap()
+        .into_inner();
+    let at = |start_revision| pb::WatchRequest {
+        request_union: Some(pb::watch_request::RequestUnion::CreateRequest(
+            pb::WatchCreateRequest {
+                key: bytes("c/"),
+                range_end: bytes("c0"),
+                start_revision,
+                ..Default::default()
+            },
+        )),
+    };
+    requests.send(at(compacted)).await.unwrap();
+    let created = responses.message().await.unwrap().unwrap();
+    assert!(created.created && !created.canceled, "{created:?}");
+    let later = put(&mut kv, "c/3", "new").await;
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let response = tokio::time::timeout(WATCH_PATIENCE, responses.message())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert!(!response.canceled, "{response:?}");
+        for event in response.events {
+            let kv = event.kv.unwrap();
+            seen.push((String::from_utf8(kv.key.to_vec()).unwrap(), kv.mod_revision));
+        }
+    }
+    assert_eq!(
+        seen,
+        [("c/2".to_owned(), compacted), ("c/3".to_owned(), later)]
+    );
+
+    // One below it is compacted.
+    requests.send(at(compacted - 1)).await.unwrap();
+    let created = responses.message().await.unwrap().unwrap();
+    assert!(created.created, "{created:?}");
+    let canceled = responses.message().await.unwrap().unwrap();
+    assert!(canceled.canceled, "{canceled:?}");
+    assert_eq!(canceled.compact_revision, compacted);
+    assert_eq!(
+        canceled.cancel_reason,
+        "etcdserver: mvcc: required revision has been compacted"
+    );
+}
