@@ -29,6 +29,7 @@ pub mod cluster_id;
 pub mod data_dir;
 pub mod descriptors;
 mod dev;
+mod dev_tls;
 mod first_start;
 pub mod http;
 pub mod leases;
