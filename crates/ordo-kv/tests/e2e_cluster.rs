@@ -13,11 +13,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use e2e_support::wait::wait_for;
 use e2e_support::writes::{Writers, assert_at_least, latest};
 use e2e_support::{
-    CliOutput, Cluster, EXIT_PATIENCE, PATIENCE, Process, client, eventually, free_port,
-    free_port_base, http, patience, run_ordo, url, wait_healthy,
+    CliOutput, Cluster, EXIT_PATIENCE, PATIENCE, Process, client, dev_welcome, eventually,
+    free_port, free_port_base, http, run_ordo, url, wait_healthy,
 };
 use ordo_kv::client::{Client, Consistency, ListEntry, PutOutcome};
 
@@ -920,26 +919,6 @@ async fn status_members_and_leader_transfer_through_the_cli() {
         status.stdout.starts_with(&format!("leader: {target}  ")),
         "{status}"
     );
-}
-
-/// Waits until `ordo dev` has printed its welcome; its stdout.
-async fn dev_welcome(dev: &mut Process) -> String {
-    let dev = std::cell::RefCell::new(dev);
-    let check = || {
-        let stdout = dev.borrow().stdout();
-        let exited = dev.borrow_mut().try_exit();
-        std::future::ready(if stdout.contains("Ctrl-C stops the cluster") {
-            Ok(stdout)
-        } else if let Some(status) = exited {
-            panic!("ordo dev exited with {status}\n{}", dev.borrow().logs());
-        } else {
-            Err("no welcome printed".to_owned())
-        })
-    };
-    wait_for("ordo dev's welcome", patience(PATIENCE), check, || {
-        dev.borrow().logs()
-    })
-    .await
 }
 
 /// `ordo dev`: prints its endpoints, serves, stops on SIGINT with exit 0,

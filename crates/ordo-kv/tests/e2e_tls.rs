@@ -1,7 +1,8 @@
 //! Peer mutual TLS end to end, with real `ordo serve` processes and a PKI
 //! made by `ordo cert` as the README shows it: a cluster over mTLS elects
 //! and replicates; a node holding another node's certificate is refused by
-//! every peer and never joins.
+//! every peer and never joins; `ordo dev --tls` runs a local cluster with
+//! both ports secured.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod e2e_support;
@@ -9,7 +10,11 @@ mod e2e_support;
 use std::path::Path;
 use std::time::Duration;
 
-use e2e_support::{Cluster, run_ordo};
+use tokio::io::AsyncWriteExt;
+
+use e2e_support::{
+    Cluster, EXIT_PATIENCE, Process, dev_welcome, eventually, free_port_base, run_ordo,
+};
 use ordo_kv::client::Consistency;
 
 const CLUSTER: &str = "secure";
@@ -135,4 +140,96 @@ async fn a_node_with_another_nodes_certificate_is_refused_and_never_joins() {
         "node 3's claim was not refused for its certificate:\n{peers_logs}"
     );
     cluster.terminate_all().await;
+}
+
+/// `ordo ARGS` with `--endpoints` and, when given, `--cacert`.
+async fn ordo_at(args: &[&str], endpoints: &str, ca: Option<&Path>) -> e2e_support::CliOutput {
+    let mut all = args.to_vec();
+    all.extend(["--endpoints", endpoints]);
+    if let Some(ca) = ca {
+        all.extend(["--cacert", ca.to_str().unwrap()]);
+    }
+    run_ordo(&all, CLI_PATIENCE).await
+}
+
+/// `ordo dev --tls`: certificates are made in DATA/pki, the welcome says how
+/// to reach the cluster, the client port speaks only HTTPS (the CLI with
+/// `--cacert` writes and reads, without it fails), the peer port only TLS (a
+/// plaintext caller is refused), and a restart reuses the certificates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_tls_runs_a_local_cluster_on_https_and_peer_mtls() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("dev-data");
+    let (client_base, peer_base) = (free_port_base(3), free_port_base(3));
+    let args: Vec<String> = [
+        "dev",
+        "--tls",
+        "--data",
+        data.to_str().unwrap(),
+        "--client-port-base",
+        &client_base.to_string(),
+        "--peer-port-base",
+        &peer_base.to_string(),
+    ]
+    .iter()
+    .map(|arg| (*arg).to_owned())
+    .collect();
+    let logs = dir.path().join("logs");
+    let ca = data.join("pki").join("ca.crt");
+    let endpoints: Vec<String> = (1..=3)
+        .map(|id| format!("https://127.0.0.1:{}", client_base + id))
+        .collect();
+    let endpoints = endpoints.join(",");
+
+    let mut dev = Process::spawn("dev-tls", &args, &logs);
+    let welcome = dev_welcome(&mut dev).await;
+    assert!(welcome.contains(&endpoints), "{welcome}");
+    assert!(
+        welcome.contains(&format!("--cacert {}", ca.display())),
+        "{welcome}"
+    );
+    let put = ordo_at(&["put", "greeting", "hello"], &endpoints, Some(&ca)).await;
+    assert_eq!(
+        (put.code, put.stdout.as_str()),
+        (Some(0), "OK revision=1\n"),
+        "{put}"
+    );
+    let untrusted = ordo_at(&["get", "greeting"], &endpoints, None).await;
+    assert_ne!(
+        untrusted.code,
+        Some(0),
+        "read without trusting the CA: {untrusted}"
+    );
+
+    let peer_port = format!("127.0.0.1:{}", peer_base + 1);
+    let mut plaintext = tokio::net::TcpStream::connect(&peer_port).await.unwrap();
+    plaintext.write_all(b"\0\0\0\x05hello").await.unwrap();
+    eventually("node 1 to refuse a plaintext peer", || {
+        let refused = dev.stderr().contains("TLS handshake refused");
+        std::future::ready(if refused {
+            Ok(())
+        } else {
+            Err("not yet".to_owned())
+        })
+    })
+    .await;
+
+    dev.signal("INT");
+    let stopped = dev.wait_exit(EXIT_PATIENCE).await;
+    assert!(
+        stopped.is_some_and(|status| status.success()),
+        "{}",
+        dev.logs()
+    );
+    let mut dev = Process::spawn("dev-tls-again", &args, &logs);
+    dev_welcome(&mut dev).await;
+    let get = ordo_at(&["get", "greeting"], &endpoints, Some(&ca)).await;
+    assert_eq!((get.code, get.stdout.as_str()), (Some(0), "hello"), "{get}");
+    dev.signal("INT");
+    let stopped = dev.wait_exit(EXIT_PATIENCE).await;
+    assert!(
+        stopped.is_some_and(|status| status.success()),
+        "{}",
+        dev.logs()
+    );
 }

@@ -8,6 +8,10 @@
 //! cargo run -p ordo --example mtls_cluster
 //! ```
 //!
+//! The gRPC transport (feature `grpc`) takes the same `PeerTls` in the same
+//! `NetworkConfig`: `GrpcTransport::bind(config)` instead of
+//! `TcpTransport::bind(config)` is the only change.
+//!
 //! In production the certificates come from files (`PeerTls::from_pem_files`,
 //! reloaded with `PeerTls::reload`), made for instance with `ordo cert`.
 //! `tests/example_mtls_cluster.rs` runs this example on every `cargo test -p ordo`.

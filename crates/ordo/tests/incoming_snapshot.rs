@@ -328,3 +328,36 @@ fn a_torn_slot_falls_back_to_the_other_with_the_content_kept() {
     incoming.finish().unwrap();
     assert_eq!(read_latest(&store), (meta(50), expected_data(4)));
 }
+
+/// The received bytes themselves damaged after their progress was recorded
+/// (a bad sector, a stray write): the slot's checksum no longer describes
+/// them, so the transfer starts over from byte 0 rather than resume on them
+/// and publish a snapshot whose data is not what the leader sent (found by
+/// fuzzing the progress record).
+#[test]
+fn damaged_received_bytes_restart_the_transfer_and_are_never_installed() {
+    let dir = tempfile::tempdir().unwrap();
+    two_chunks_received(dir.path());
+    let partial = dir.path().join("incoming.snap.partial");
+    let mut bytes = std::fs::read(&partial).unwrap();
+    // The last byte received: the data is at the end of the partial file.
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x40;
+    std::fs::write(&partial, &bytes).unwrap();
+
+    let store = SnapshotStore::open(dir.path()).unwrap();
+    assert!(
+        store.open_incoming().unwrap().is_none(),
+        "damaged bytes were resumed on"
+    );
+    assert!(!partial.exists() && !progress_file(dir.path()).exists());
+    assert!(store.open_latest().unwrap().is_none(), "nothing installed");
+
+    // Started over, the transfer finishes into the leader's bytes.
+    let mut incoming = store.create_incoming(meta(50), content(4)).unwrap();
+    for n in 0..4 {
+        incoming.append(n * CHUNK_BYTES, &chunk(n)).unwrap();
+    }
+    incoming.finish().unwrap();
+    assert_eq!(read_latest(&store), (meta(50), expected_data(4)));
+}

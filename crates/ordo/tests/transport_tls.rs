@@ -1,5 +1,6 @@
 //! Mutual TLS between peers (`ordo::transport::tls`), over the TCP wire and,
-//! with the `grpc` feature, the gRPC wire: the same scenarios for both.
+//! with the `grpc` feature (`cargo test -p ordo --features grpc --test
+//! transport_tls`), the gRPC wire: the same scenarios for both.
 //! Each refusal is asserted through the acceptor's counters, and that the
 //! refused side received nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -8,6 +9,8 @@ mod transport_support;
 
 use std::time::Duration;
 
+#[cfg(feature = "grpc")]
+use ordo::transport::grpc::GrpcWire;
 use ordo::transport::tcp::TcpWire;
 use ordo::transport::tls::PeerTls;
 use ordo::transport::{NetworkConfig, NetworkTransport, Transport, Wire};
@@ -170,12 +173,11 @@ async fn a_removed_member_is_refused<W: Wire>() {
 /// Certificates of the same CA for another cluster are refused; with
 /// `with_cluster_name`, certificates name the cluster by that name instead
 /// of the transport's cluster id.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn certificates_name_the_cluster() {
+async fn certificates_name_the_cluster<W: Wire>() {
     let ca = TestCa::new("shared CA");
     let other = ordo::transport::ClusterId::new("other-cluster").unwrap();
-    let one = bind_tls::<TcpWire>(1, Some(ca.peer_tls(&cluster(), 1)));
-    let stranger = bind_tls::<TcpWire>(2, Some(ca.peer_tls(&other, 2)));
+    let one = bind_tls::<W>(1, Some(ca.peer_tls(&cluster(), 1)));
+    let stranger = bind_tls::<W>(2, Some(ca.peer_tls(&other, 2)));
     let mut nodes = mesh(vec![one, stranger]);
     let stranger = nodes[1].transport.clone();
     assert_no_link(&stranger, &mut nodes[0]).await;
@@ -187,10 +189,7 @@ async fn certificates_name_the_cluster() {
     assert_eq!(one.stats().connections_accepted, 0);
 
     let named = |node| Some(ca.peer_tls(&other, node).with_cluster_name(other.clone()));
-    let mut named_nodes = mesh(vec![
-        bind_tls::<TcpWire>(1, named(1)),
-        bind_tls(2, named(2)),
-    ]);
+    let mut named_nodes = mesh(vec![bind_tls::<W>(1, named(1)), bind_tls::<W>(2, named(2))]);
     let sender = named_nodes[1].transport.clone();
     assert_link(&sender, &mut named_nodes[0]).await;
     for node in nodes.into_iter().chain(named_nodes) {
@@ -312,6 +311,11 @@ macro_rules! scenarios_over {
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn certificates_name_the_cluster() {
+                super::certificates_name_the_cluster::<$wire>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn a_removed_member_is_refused() {
                 super::a_removed_member_is_refused::<$wire>().await;
             }
@@ -326,16 +330,5 @@ macro_rules! scenarios_over {
 
 scenarios_over!(tcp, TcpWire);
 
-/// The gRPC wire does not speak peer TLS yet: asked for it, it refuses to
-/// bind instead of speaking plaintext.
 #[cfg(feature = "grpc")]
-#[test]
-fn the_grpc_transport_refuses_peer_tls_rather_than_speak_plaintext() {
-    let ca = TestCa::new("cluster CA");
-    let asked = tls_config(1, Some(ca.peer_tls(&cluster(), 1)));
-    let refused = ordo::transport::grpc::GrpcTransport::bind(asked);
-    assert!(
-        matches!(&refused, Err(ordo::transport::TransportError::Config(detail)) if detail.contains("TLS")),
-        "{refused:?}"
-    );
-}
+scenarios_over!(grpc, GrpcWire);

@@ -11,6 +11,10 @@
 //! generated when `DATA` is first used and kept in `DATA/ordo-dev.json`
 //! with the node count (a layout written before ids existed goes on with
 //! the name, `ordo`, which is what its nodes use).
+//!
+//! With `--tls` the nodes speak mutual TLS to each other and HTTPS to
+//! clients, with certificates made in `DATA/pki` the first time
+//! (`dev_tls.rs`); the welcome says how to point a client at them.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -21,8 +25,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
 
+use super::dev_tls::DevTls;
 use crate::server::cluster_id;
 use crate::server::data_dir::RESTORE_FILE;
+use crate::server::http::HttpSettings;
 use crate::server::node::RunningNode;
 use crate::server::settings::{
     AutoCompaction, Bootstrap, DEFAULT_CLUSTER, Limits, NodeSettings, Timing,
@@ -47,6 +53,10 @@ pub struct DevArgs {
     /// Node i listens for other nodes on port BASE+i.
     #[arg(long, value_name = "BASE", default_value_t = 9000)]
     pub peer_port_base: u16,
+    /// Peer mutual TLS and HTTPS for clients, with certificates made in
+    /// DATA/pki the first time (clients trust DATA/pki/ca.crt).
+    #[arg(long)]
+    pub tls: bool,
 }
 
 /// Runs `ordo dev` until Ctrl-C.
@@ -72,6 +82,10 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<ExitCode> {
         members.insert(id, localhost(port(args.peer_port_base, id)?).to_string());
     }
     let cluster_id = check_layout(&args.data, args.nodes)?;
+    let tls = args
+        .tls
+        .then(|| DevTls::prepare(&args.data, DEFAULT_CLUSTER, &ids))
+        .transpose()?;
     let seed = args.data.join(RESTORE_FILE);
     let mut nodes = Vec::new();
     for &id in &ids {
@@ -98,8 +112,11 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<ExitCode> {
             bootstrap: Bootstrap::Initial(members.clone()),
             limits: Limits::default(),
             snapshot_threshold: 10_000,
-            peer_tls: None,
-            http: crate::server::http::HttpSettings::default(),
+            peer_tls: tls.as_ref().map(|tls| tls.peer_tls(id)),
+            http: HttpSettings {
+                tls: tls.as_ref().map(|tls| tls.client_port(id)),
+                ..HttpSettings::default()
+            },
             auto_compaction: AutoCompaction::Off,
         };
         match RunningNode::start(settings).await {
@@ -124,7 +141,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<ExitCode> {
             bail!("no leader was elected within {LEADER_PATIENCE:?}: {error}");
         }
     };
-    print_welcome(&nodes, leader, &args);
+    print_welcome(&nodes, leader, &args, tls.as_ref());
     let handles: Vec<_> = nodes.iter().map(|node| node.node.clone()).collect();
     let stopped_by_itself = tokio::select! {
         signal = shutdown_signal() => { signal?; false }
@@ -210,7 +227,7 @@ fn check_layout(data: &Path, nodes: u64) -> anyhow::Result<String> {
     }
 }
 
-fn print_welcome(nodes: &[RunningNode], leader: u64, args: &DevArgs) {
+fn print_welcome(nodes: &[RunningNode], leader: u64, args: &DevArgs, tls: Option<&DevTls>) {
     println!(
         "ordo dev: {} nodes, data in {}",
         nodes.len(),
@@ -231,11 +248,30 @@ fn print_welcome(nodes: &[RunningNode], leader: u64, args: &DevArgs) {
     }
     let endpoint = &nodes[0].client_url;
     println!("\nDashboard: {endpoint}/ui  (every node serves one)");
+    match tls {
+        None => println!(
+            "\nTry:\n  curl -L -X PUT --data-binary 'hello' {endpoint}/v1/kv/greeting\n  \
+             curl {endpoint}/v1/kv/greeting\n  \
+             cargo run --release --bin ordo -- status"
+        ),
+        Some(tls) => {
+            let ca = tls.ca_certificate().display();
+            let endpoints: Vec<&str> = nodes.iter().map(|node| node.client_url.as_str()).collect();
+            let (root_cert, root_key) = tls.root_client();
+            println!(
+                "\nPeers speak mutual TLS; clients speak HTTPS and trust {ca}.\nTry:\n  \
+                 curl --cacert {ca} -L -X PUT --data-binary 'hello' {endpoint}/v1/kv/greeting\n  \
+                 curl --cacert {ca} {endpoint}/v1/kv/greeting\n  \
+                 cargo run --release --bin ordo -- --endpoints {} --cacert {ca} status\n\
+                 A client certificate for the user root: --cert {} --key {}",
+                endpoints.join(","),
+                root_cert.display(),
+                root_key.display()
+            );
+        }
+    }
     println!(
-        "\nTry:\n  curl -L -X PUT --data-binary 'hello' {endpoint}/v1/kv/greeting\n  \
-         curl {endpoint}/v1/kv/greeting\n  \
-         cargo run --release --bin ordo -- status\n\nCtrl-C stops the cluster; \
-         starting it again resumes from {}.",
+        "\nCtrl-C stops the cluster; starting it again resumes from {}.",
         args.data.display()
     );
 }

@@ -30,6 +30,7 @@ pub mod cluster_id;
 pub mod data_dir;
 pub mod descriptors;
 mod dev;
+mod dev_tls;
 pub mod etcd;
 mod first_start;
 pub mod http;

@@ -179,6 +179,26 @@ pub async fn wait_healthy(base_url: &str, process: &mut Process) {
     wait_for(&what, patience(PATIENCE), check, || process.borrow().logs()).await;
 }
 
+/// Waits until `ordo dev` has printed its welcome; its stdout.
+pub async fn dev_welcome(dev: &mut Process) -> String {
+    let dev = std::cell::RefCell::new(dev);
+    let check = || {
+        let stdout = dev.borrow().stdout();
+        let exited = dev.borrow_mut().try_exit();
+        std::future::ready(if stdout.contains("Ctrl-C stops the cluster") {
+            Ok(stdout)
+        } else if let Some(status) = exited {
+            panic!("ordo dev exited with {status}\n{}", dev.borrow().logs());
+        } else {
+            Err("no welcome printed".to_owned())
+        })
+    };
+    wait_for("ordo dev's welcome", patience(PATIENCE), check, || {
+        dev.borrow().logs()
+    })
+    .await
+}
+
 /// A running `ordo` child process. Dropping it kills it (SIGKILL) and
 /// reaps it.
 pub struct Process {

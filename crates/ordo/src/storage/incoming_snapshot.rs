@@ -30,8 +30,12 @@
 //! the data file, *then* records the new length and running checksum in the
 //! older slot and fdatasyncs that: a slot never claims bytes that are not
 //! durable, and a torn slot leaves the other one intact. Reopening
-//! ([`SnapshotStore::open_incoming`]) trusts the valid slot with the most
-//! bytes and cuts the data file back to it (anything past it may be torn).
+//! ([`SnapshotStore::open_incoming`]) takes the valid slot with the most
+//! bytes, re-reads that many received bytes and resumes only if their
+//! CRC32C is the slot's (bytes damaged since they were recorded would
+//! otherwise be carried into a published snapshot under a checksum that
+//! no longer describes them: such a transfer is discarded and starts over),
+//! then cuts the data file back to it (anything past it may be torn).
 //! [`IncomingSnapshotFile::finish`] first checks that the data received has the
 //! announced length and checksum (else it discards the transfer and returns
 //! [`StorageError::SnapshotContentMismatch`]: nothing is published), then
@@ -57,6 +61,8 @@ const PROGRESS_MAGIC: [u8; 8] = *b"ORDOPROG";
 /// Version 1 had no header (and no announced content); 2 is this one.
 const PROGRESS_VERSION: u32 = 2;
 const PROGRESS_HEADER_BYTES: usize = 28;
+/// The buffer reopening reads the received bytes through to verify them.
+const VERIFY_BUFFER_BYTES: u64 = 1 << 20;
 
 /// A snapshot being received: the chunks durable so far, kept across
 /// restarts. Dropping it keeps the files (that is the point);
@@ -125,10 +131,12 @@ impl SnapshotStore {
     }
 
     /// The snapshot partly received before (a restart), if any, with as many
-    /// bytes as were made durable. A transfer whose files are incomplete or
-    /// damaged, or whose progress record is of the first format (which did
-    /// not record the announced content), is discarded with a warning (it
-    /// starts over; nothing was lost that the leader does not still have).
+    /// bytes as were made durable, re-read and checked against the progress
+    /// record. A transfer whose files are incomplete or damaged (received
+    /// bytes included), or whose progress record is of the first format
+    /// (which did not record the announced content), is discarded with a
+    /// warning (it starts over; nothing was lost that the leader does not
+    /// still have).
     ///
     /// # Errors
     /// I/O errors.
@@ -175,6 +183,18 @@ impl SnapshotStore {
                 received_bytes,
                 size,
                 "an incoming snapshot claims more than its file holds; discarding it"
+            );
+            self.remove_incoming()?;
+            return Ok(None);
+        }
+        let on_disk = crc_of_range(data.as_ref(), &data_path, data_start, received_bytes)?;
+        if on_disk != crc {
+            tracing::warn!(
+                received_bytes,
+                recorded_crc32c = crc,
+                on_disk_crc32c = on_disk,
+                "an incoming snapshot's received bytes do not match its progress record \
+                 (damaged since); discarding it, the transfer starts over"
             );
             self.remove_incoming()?;
             return Ok(None);
@@ -309,6 +329,26 @@ fn newest_slot(
         }
     }
     Ok(newest)
+}
+
+/// The CRC32C of `length` bytes of `file` from `start`, read a bounded
+/// buffer at a time.
+fn crc_of_range(
+    file: &dyn FsFile,
+    path: &std::path::Path,
+    start: u64,
+    length: u64,
+) -> Result<u32, StorageError> {
+    let mut buffer = vec![0u8; VERIFY_BUFFER_BYTES.min(length) as usize];
+    let (mut crc, mut done) = (0, 0);
+    while done < length {
+        let take = (length - done).min(buffer.len() as u64) as usize;
+        file.read_exact_at(&mut buffer[..take], start + done)
+            .map_err(|source| StorageError::io("read", path, source))?;
+        crc = crc32c::crc32c_append(crc, &buffer[..take]);
+        done += take as u64;
+    }
+    Ok(crc)
 }
 
 fn encode_slot(received_bytes: u64, crc: u32) -> [u8; SLOT_BYTES] {

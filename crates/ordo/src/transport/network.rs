@@ -63,12 +63,6 @@ impl<W: Wire> NetworkTransport<W> {
         config
             .validate()
             .map_err(|error| TransportError::Config(error.to_string()))?;
-        if config.peer_tls.is_some() && !W::SPEAKS_PEER_TLS {
-            return Err(TransportError::Config(format!(
-                "{} does not support peer TLS yet; use TcpTransport",
-                W::TRANSPORT_NAME
-            )));
-        }
         let listener = bind_listener(config.listen_addr)?;
         let local_addr = listener.local_addr().map_err(|source| TransportError::Io {
             context: format!("reading the address of {}", config.listen_addr),

@@ -1,8 +1,11 @@
 //! Connection-level defences for the gRPC server, which HTTP/2 alone does not
 //! give: a connection must open an authenticated stream within the handshake
-//! timeout (else it is closed: slow loris, port scanners, idle strangers),
-//! at most `max_pending_handshakes` connections may be waiting to do so, and
-//! every connection is closed when the transport stops.
+//! timeout, counted from its accept and so including its TLS handshake (else
+//! it is closed: slow loris, port scanners, idle strangers), at most
+//! `max_pending_handshakes` connections may be waiting to do so, and every
+//! connection is closed when the transport stops. With peer TLS, the
+//! connection carries the node its client certificate names, for the
+//! service to hold the caller's hello to.
 
 use std::io;
 use std::net::SocketAddr;
@@ -12,15 +15,17 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use ordo_core::NodeId;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tonic::transport::server::Connected;
 use tracing::warn;
 
 use crate::transport::link::Counters;
+use crate::transport::tls::PeerTlsStream;
 
 /// One accepted connection's admission: whether it has opened an
 /// authenticated stream yet. The gRPC service finds it in each request's
@@ -36,6 +41,9 @@ struct AdmissionState {
     /// Held until admitted: counts toward `max_pending_handshakes`.
     slot: Mutex<Option<OwnedSemaphorePermit>>,
     remote: SocketAddr,
+    /// The node the client certificate names (already checked to be of
+    /// this cluster); `None` on a plaintext connection.
+    certified: Option<NodeId>,
 }
 
 impl Admission {
@@ -49,14 +57,45 @@ impl Admission {
             .take();
     }
 
+    /// The node the connection's client certificate names; `None` without
+    /// peer TLS.
+    pub(super) fn certified(&self) -> Option<NodeId> {
+        self.state.certified
+    }
+
     fn is_admitted(&self) -> bool {
         self.state.admitted.load(Ordering::Acquire)
     }
 }
 
-/// A server-side TCP stream under the rules above.
+/// What every guarded connection of one server shares.
+#[derive(Clone)]
+pub(super) struct GuardRules {
+    pub(super) handshake_timeout: Duration,
+    /// Cancelled when the transport stops.
+    pub(super) cancel: CancellationToken,
+    pub(super) counters: Arc<Counters>,
+}
+
+/// A connection just accepted, before any TLS.
+pub(super) struct Accepted {
+    pub(super) remote: SocketAddr,
+    /// Its place among the pending handshakes.
+    pub(super) slot: OwnedSemaphorePermit,
+    /// When it must have opened an authenticated stream: its accept plus
+    /// the handshake timeout.
+    pub(super) deadline: Instant,
+}
+
+/// An accepted connection, plaintext or TLS.
+pub(super) enum ServerIo {
+    Plain(TcpStream),
+    Tls(Box<PeerTlsStream<TcpStream>>),
+}
+
+/// A server-side connection under the rules above.
 pub(super) struct GuardedStream {
-    inner: TcpStream,
+    inner: ServerIo,
     admission: Admission,
     deadline: Pin<Box<Sleep>>,
     handshake_timeout: Duration,
@@ -66,28 +105,29 @@ pub(super) struct GuardedStream {
 }
 
 impl GuardedStream {
-    /// Wraps an accepted stream holding one handshake slot.
+    /// Wraps `inner`, the connection `accepted` (whose client certificate
+    /// names `certified`), under `rules`: it holds its handshake slot until
+    /// it opens an authenticated stream, which it must do by its deadline.
     pub(super) fn new(
-        inner: TcpStream,
-        remote: SocketAddr,
-        slot: OwnedSemaphorePermit,
-        handshake_timeout: Duration,
-        cancel: CancellationToken,
-        counters: Arc<Counters>,
+        inner: ServerIo,
+        accepted: Accepted,
+        certified: Option<NodeId>,
+        rules: &GuardRules,
     ) -> Self {
         GuardedStream {
             inner,
             admission: Admission {
                 state: Arc::new(AdmissionState {
                     admitted: AtomicBool::new(false),
-                    slot: Mutex::new(Some(slot)),
-                    remote,
+                    slot: Mutex::new(Some(accepted.slot)),
+                    remote: accepted.remote,
+                    certified,
                 }),
             },
-            deadline: Box::pin(tokio::time::sleep(handshake_timeout)),
-            handshake_timeout,
-            stopped: Box::pin(cancel.cancelled_owned()),
-            counters,
+            deadline: Box::pin(tokio::time::sleep_until(accepted.deadline)),
+            handshake_timeout: rules.handshake_timeout,
+            stopped: Box::pin(rules.cancel.clone().cancelled_owned()),
+            counters: Arc::clone(&rules.counters),
             timed_out: false,
         }
     }
@@ -176,5 +216,63 @@ impl AsyncWrite for GuardedStream {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+impl AsyncRead for ServerIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ServerIo::Plain(stream) => Pin::new(stream).poll_read(cx, buf),
+            ServerIo::Tls(stream) => Pin::new(stream.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for ServerIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ServerIo::Plain(stream) => Pin::new(stream).poll_write(cx, buf),
+            ServerIo::Tls(stream) => Pin::new(stream.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ServerIo::Plain(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
+            ServerIo::Tls(stream) => Pin::new(stream.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            ServerIo::Plain(stream) => stream.is_write_vectored(),
+            ServerIo::Tls(stream) => stream.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ServerIo::Plain(stream) => Pin::new(stream).poll_flush(cx),
+            ServerIo::Tls(stream) => Pin::new(stream.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ServerIo::Plain(stream) => Pin::new(stream).poll_shutdown(cx),
+            ServerIo::Tls(stream) => Pin::new(stream.as_mut()).poll_shutdown(cx),
+        }
     }
 }

@@ -34,9 +34,15 @@
 //! every `keepalive_interval` close a connection silent for `idle_timeout`,
 //! and one connection may carry at most 8 streams.
 //!
-//! Identity checks guard against misconfiguration (a node of another cluster
-//! or a stale address), not against an attacker who knows the cluster id:
-//! for that, run the cluster on a private network or behind mutual TLS.
+//! Without TLS, identity checks guard against misconfiguration (a node of
+//! another cluster or a stale address), not against an attacker who knows
+//! the cluster id. With [`NetworkConfig::peer_tls`](crate::transport::NetworkConfig::peer_tls)
+//! every connection is mutual TLS 1.3 before HTTP/2 starts, exactly as over
+//! TCP (see [`tls`](crate::transport::tls)): the dialer opens TCP and TLS
+//! itself and checks the server's certificate names the node it dialed
+//! before handing the connection to tonic; the server opens TLS in its
+//! accept loop (within `handshake_timeout`), and a stream's hello must claim
+//! the node the connection's client certificate names, of this cluster.
 //!
 //! # Example
 //! ```
@@ -69,9 +75,11 @@
 //! # }
 //! ```
 
+mod accept;
 mod dial;
 mod guard;
 mod identity;
+mod preconnected;
 mod serve;
 
 /// The code generated from `proto/ordo/transport/v1/transport.proto`: the

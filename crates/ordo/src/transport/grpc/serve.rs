@@ -10,20 +10,21 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
-use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Code, Request, Response, Status, Streaming};
-use tracing::{Instrument, debug, error, info, warn};
+use tracing::{Instrument, debug, error, info};
 
+use super::accept::AcceptLoop;
 use super::dial::GrpcWire;
-use super::guard::{Admission, GuardedStream};
+use super::guard::{Admission, GuardRules};
 use super::identity;
 use super::proto::raft_transport_server::{RaftTransport, RaftTransportServer};
 use super::proto::{MessageBatch, StreamClosed};
 use super::{BATCH_OVERHEAD_BYTES, MAX_MESSAGES_PER_BATCH};
 use crate::transport::Inbox;
 use crate::transport::codec::DecodeLimits;
-use crate::transport::codec::handshake::LocalIdentity;
+use crate::transport::codec::handshake::{LocalIdentity, Refusal};
 use crate::transport::link::{
     Admitted, AfterDelivery, Counters, HandshakeSlots, InboundLink, InboundRegistration, Links,
     NetworkConfig, Refused,
@@ -65,29 +66,20 @@ impl Service {
     pub(super) async fn run(self, listener: TcpListener) {
         let cancel = self.links.cancellation().clone();
         let counters = Arc::clone(self.links.counters());
-        let slots = HandshakeSlots::new(self.config.max_pending_handshakes, Arc::clone(&counters));
-        let handshake_timeout = self.config.handshake_timeout;
-        let guard_cancel = cancel.clone();
-        let incoming = TcpListenerStream::new(listener).filter_map(move |accepted| {
-            let stream = match accepted {
-                Ok(stream) => stream,
-                Err(error) => {
-                    warn!(%error, "accept failed");
-                    return None;
-                }
-            };
-            let remote = stream.peer_addr().ok()?;
-            let slot = slots.take(remote)?;
-            let _ = stream.set_nodelay(true);
-            Some(Ok::<_, std::io::Error>(GuardedStream::new(
-                stream,
-                remote,
-                slot,
-                handshake_timeout,
-                guard_cancel.clone(),
-                Arc::clone(&counters),
-            )))
-        });
+        let accept_loop = AcceptLoop {
+            links: Arc::clone(&self.links),
+            peer_tls: self.config.peer_tls.clone(),
+            cluster_id: self.identity.cluster_id.clone(),
+            slots: HandshakeSlots::new(self.config.max_pending_handshakes, Arc::clone(&counters)),
+            rules: GuardRules {
+                handshake_timeout: self.config.handshake_timeout,
+                cancel: cancel.clone(),
+                counters,
+            },
+        };
+        let (ready, incoming) = mpsc::channel(self.config.max_pending_handshakes.max(1));
+        self.links.spawn(accept_loop.run(listener, ready));
+        let incoming = ReceiverStream::new(incoming).map(Ok::<_, std::io::Error>);
         let max_message_bytes = self.config.max_frame_bytes + BATCH_OVERHEAD_BYTES;
         let service = RaftTransportServer::new(self.clone())
             .max_decoding_message_size(max_message_bytes)
@@ -213,15 +205,24 @@ impl RaftTransport for Service {
         request: Request<Streaming<MessageBatch>>,
     ) -> Result<Response<Self::StreamStream>, Status> {
         let hello = identity::hello(request.metadata());
+        let admission = request.extensions().get::<Admission>().cloned();
+        let certified = admission.as_ref().and_then(Admission::certified);
+        if self.config.peer_tls.is_some() && certified.is_none() {
+            // Every connection is accepted through TLS when the transport
+            // has it (`AcceptLoop`); a caller without a certified node here
+            // would be a bug, and is refused rather than trusted.
+            error!("a gRPC stream without a TLS identity on a TLS transport; refused");
+            return Err(identity::refusal_status(&Refusal::withheld()));
+        }
         let Admitted {
             peer,
             welcome,
             registration,
         } = self
             .links
-            .answer_hello(&self.identity, hello, None)
+            .answer_hello(&self.identity, hello, certified)
             .map_err(|refusal| identity::refusal_status(&refusal))?;
-        if let Some(admission) = request.extensions().get::<Admission>() {
+        if let Some(admission) = admission {
             admission.admit();
         }
         Counters::bump(&self.links.counters().connections_accepted);

@@ -1,6 +1,7 @@
 //! What every wire does with a caller before its first message: take one of
-//! the few pending-handshake slots (or shed the connection), then answer its
-//! hello — the handshake's rules, then the peer table — and register the
+//! the few pending-handshake slots (or shed the connection), open TLS and
+//! read the node the caller's certificate names (with peer TLS), then answer
+//! its hello — the handshake's rules, then the peer table — and register the
 //! authenticated connection. Done here once, so that TCP and gRPC refuse the
 //! same callers for the same reasons, logged and counted alike. How a
 //! refusal reaches the caller (a frame, a gRPC status) is the wire's; what
@@ -13,11 +14,14 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use ordo_core::NodeId;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::warn;
 
 use super::{Counters, InboundRegistration, Links, Wire};
+use crate::transport::ClusterId;
 use crate::transport::codec::handshake::{Hello, LocalIdentity, Refusal, RefusalReason, Welcome};
+use crate::transport::tls::{NodeIdentity, PeerTls, PeerTlsStream, peer_identity};
 
 /// The inbound connections that may be in their handshake at once (the
 /// config's `max_pending_handshakes`), so that callers that never finish it
@@ -109,6 +113,53 @@ impl<W: Wire> Links<W> {
             welcome,
             registration,
         })
+    }
+}
+
+impl<W: Wire> Links<W> {
+    /// Accepts TLS from `remote` over `stream` for a transport of
+    /// `cluster_id`, and reads the node the caller's certificate names;
+    /// `None` (logged and counted as a refused handshake) when the TLS
+    /// handshake fails or the certificate names no node of this cluster.
+    /// The caller's hello must then claim that node ([`Links::answer_hello`]).
+    pub(crate) async fn accept_tls<IO>(
+        &self,
+        tls: &PeerTls,
+        stream: IO,
+        remote: SocketAddr,
+        cluster_id: &ClusterId,
+    ) -> Option<(PeerTlsStream<IO>, NodeId)>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
+        let counters = self.counters();
+        let refused = |detail: String, counter| {
+            warn!(%remote, %detail, "TLS handshake refused");
+            Counters::bump(&counters.handshakes_refused);
+            Counters::bump(counter);
+        };
+        let stream = match tls.accept(stream).await {
+            Ok(stream) => stream,
+            Err(error) => {
+                refused(error.to_string(), &counters.refused_tls);
+                return None;
+            }
+        };
+        match peer_identity(&stream) {
+            Ok(certified) if tls.names_cluster(&certified, cluster_id) => {
+                Some((stream, certified.node_id))
+            }
+            Ok(certified) => {
+                let uri = NodeIdentity::uri(&certified.cluster_id, certified.node_id);
+                let detail = format!("the certificate names {uri}, of another cluster");
+                refused(detail, &counters.refused_certificate_mismatch);
+                None
+            }
+            Err(error) => {
+                refused(error.to_string(), &counters.refused_tls);
+                None
+            }
+        }
     }
 }
 

@@ -6,8 +6,9 @@
 //!
 //! A wire keeps the handshake's two checks on both sides: the other end
 //! belongs to our cluster, and is the node we meant to reach (dialing) or a
-//! known peer addressed to us (accepting). TLS, when it comes, is a wire
-//! concern too: it wraps the socket before the handshake.
+//! known peer addressed to us (accepting). Peer TLS is a wire concern too:
+//! every wire wraps the socket in it before the handshake when
+//! [`NetworkConfig::peer_tls`] is set.
 
 use std::fmt;
 use std::future::Future;
@@ -31,11 +32,6 @@ pub trait Wire: Sized + Send + Sync + 'static {
     /// The transport's name in logs, errors and `Debug` output.
     #[doc(hidden)]
     const TRANSPORT_NAME: &'static str;
-    /// Whether the wire honours [`NetworkConfig::peer_tls`]; a transport
-    /// over a wire that does not refuses to bind with it, rather than speak
-    /// plaintext to someone who asked for TLS.
-    #[doc(hidden)]
-    const SPEAKS_PEER_TLS: bool = false;
     /// An open, authenticated connection to one peer.
     #[doc(hidden)]
     type Connection: Send + 'static;

@@ -27,7 +27,6 @@ use crate::transport::link::{
     Admitted, AfterDelivery, Counters, HandshakeSlots, InboundLink, InboundRegistration, Links,
     Refused,
 };
-use crate::transport::tls::{NodeIdentity, PeerTls, PeerTlsStream, peer_identity};
 
 /// Longest wait when telling a refused caller why.
 const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_millis(500);
@@ -150,7 +149,10 @@ impl Acceptor {
                 (reader, writer, None)
             }
             Some(tls) => {
-                let (stream, certified) = self.accept_tls(tls, stream, remote).await?;
+                let (stream, certified) = self
+                    .links
+                    .accept_tls(tls, stream, remote, &self.identity.cluster_id)
+                    .await?;
                 let (reader, writer) = split_tls(stream);
                 (reader, writer, Some(certified))
             }
@@ -163,44 +165,6 @@ impl Acceptor {
             reader,
             writer,
         })
-    }
-
-    /// The TLS handshake, and the node the caller's certificate names;
-    /// `None` (logged and counted) when either fails.
-    async fn accept_tls(
-        &self,
-        tls: &PeerTls,
-        stream: TcpStream,
-        remote: SocketAddr,
-    ) -> Option<(PeerTlsStream<TcpStream>, NodeId)> {
-        let counters = self.links.counters();
-        let refused = |detail: String, counter| {
-            warn!(%remote, %detail, "TLS handshake refused");
-            Counters::bump(&counters.handshakes_refused);
-            Counters::bump(counter);
-        };
-        let stream = match tls.accept(stream).await {
-            Ok(stream) => stream,
-            Err(error) => {
-                refused(error.to_string(), &counters.refused_tls);
-                return None;
-            }
-        };
-        match peer_identity(&stream) {
-            Ok(certified) if tls.names_cluster(&certified, &self.identity.cluster_id) => {
-                Some((stream, certified.node_id))
-            }
-            Ok(certified) => {
-                let uri = NodeIdentity::uri(&certified.cluster_id, certified.node_id);
-                let detail = format!("the certificate names {uri}, of another cluster");
-                refused(detail, &counters.refused_certificate_mismatch);
-                None
-            }
-            Err(error) => {
-                refused(error.to_string(), &counters.refused_tls);
-                None
-            }
-        }
     }
 
     /// Reads and answers the caller's hello. Returns the authenticated peer,

@@ -22,7 +22,7 @@ use crate::transport::codec::handshake::{
 use crate::transport::codec::{DecodeError, FrameBatch};
 use crate::transport::link::NetworkConfig;
 use crate::transport::link::{Counters, HandshakeSlots, Links, StreamEnd, Wire};
-use crate::transport::tls::{NodeIdentity, PeerTls, peer_identity};
+use crate::transport::tls::TlsDialError;
 
 /// The TCP wire: length-prefixed frames, the handshake as the first frame
 /// each way, and outbound connections that carry one direction only (see
@@ -50,15 +50,8 @@ pub enum DialError {
     ConnectTimeout(Duration),
     #[error("no handshake answer within {0:?}")]
     HandshakeTimeout(Duration),
-    #[error("TLS handshake failed: {0}")]
-    Tls(io::Error),
-    #[error("the peer's certificate does not name {expected}: {found}")]
-    WrongCertificate {
-        /// The node identity URI we meant to reach.
-        expected: String,
-        /// What its certificate names instead.
-        found: String,
-    },
+    #[error(transparent)]
+    Tls(#[from] TlsDialError),
     #[error(transparent)]
     Handshake(#[from] HandshakeError),
     #[error("write failed: {0}")]
@@ -79,7 +72,6 @@ impl From<DecodeError> for DialError {
 
 impl Wire for TcpWire {
     const TRANSPORT_NAME: &'static str = "TcpTransport";
-    const SPEAKS_PEER_TLS: bool = true;
     type Connection = Established;
     type Error = DialError;
 
@@ -182,28 +174,11 @@ impl TcpWire {
             let (reader, writer) = split_plain(stream);
             return self.handshake(reader, writer, peer).await;
         };
-        let (reader, writer) = split_tls(self.open_tls(tls, stream, peer).await?);
+        let stream = tls
+            .connect_to(stream, peer, &self.identity.cluster_id)
+            .await?;
+        let (reader, writer) = split_tls(stream);
         self.handshake(reader, writer, peer).await
-    }
-
-    async fn open_tls(
-        &self,
-        tls: &PeerTls,
-        stream: TcpStream,
-        peer: NodeId,
-    ) -> Result<crate::transport::tls::PeerTlsStream<TcpStream>, DialError> {
-        let stream = tls.connect(stream).await.map_err(DialError::Tls)?;
-        let cluster = &self.identity.cluster_id;
-        match peer_identity(&stream) {
-            Ok(found) if found.node_id == peer && tls.names_cluster(&found, cluster) => Ok(stream),
-            found => Err(DialError::WrongCertificate {
-                expected: format!("node {peer}"),
-                found: match found {
-                    Ok(found) => NodeIdentity::uri(&found.cluster_id, found.node_id),
-                    Err(error) => error.to_string(),
-                },
-            }),
-        }
     }
 
     async fn handshake(

@@ -38,6 +38,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 
+use ordo_core::NodeId;
 use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
@@ -87,6 +88,23 @@ pub enum PeerTlsError {
     /// [`PeerTls::reload`] on a `PeerTls` built from configurations, not files.
     #[error("this peer TLS was not built from files, so it cannot reload them")]
     NotFromFiles,
+}
+
+/// Why a dialed peer's TLS was not accepted.
+#[derive(Debug, Error)]
+pub enum TlsDialError {
+    /// The TLS handshake failed (no common version, an untrusted
+    /// certificate, the peer closed).
+    #[error("TLS handshake failed: {0}")]
+    Handshake(io::Error),
+    /// The peer's verified certificate names another node or cluster.
+    #[error("the peer's certificate does not name node {expected}: {found}")]
+    WrongCertificate {
+        /// The node dialed.
+        expected: NodeId,
+        /// What its certificate names instead.
+        found: String,
+    },
 }
 
 /// The TLS configurations a node's connections use, and where they came
@@ -238,7 +256,7 @@ impl PeerTls {
     /// Opens TLS as the dialer over `stream`. The server name is a fixed
     /// address, so no name goes out in the clear: the caller checks the
     /// peer's node name with [`peer_identity`].
-    pub(crate) async fn connect<IO>(&self, stream: IO) -> io::Result<PeerTlsStream<IO>>
+    async fn connect<IO>(&self, stream: IO) -> io::Result<PeerTlsStream<IO>>
     where
         IO: AsyncRead + AsyncWrite + Unpin,
     {
@@ -246,6 +264,41 @@ impl PeerTls {
         let name = ServerName::from(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let stream = connector.connect(name, stream).await?;
         Ok(TlsStream::Client(stream))
+    }
+
+    /// Opens TLS as the dialer of `peer` over `stream`, and checks that the
+    /// peer's certificate names `peer` of the cluster (`cluster_id`, or the
+    /// [cluster name](Self::with_cluster_name)) before the caller sends a
+    /// byte of its own: every wire dials through here.
+    ///
+    /// # Errors
+    /// [`TlsDialError`] if the handshake fails or the certificate names
+    /// another node or cluster.
+    pub(crate) async fn connect_to<IO>(
+        &self,
+        stream: IO,
+        peer: NodeId,
+        cluster_id: &ClusterId,
+    ) -> Result<PeerTlsStream<IO>, TlsDialError>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
+        let stream = self
+            .connect(stream)
+            .await
+            .map_err(TlsDialError::Handshake)?;
+        match peer_identity(&stream) {
+            Ok(found) if found.node_id == peer && self.names_cluster(&found, cluster_id) => {
+                Ok(stream)
+            }
+            found => Err(TlsDialError::WrongCertificate {
+                expected: peer,
+                found: match found {
+                    Ok(found) => NodeIdentity::uri(&found.cluster_id, found.node_id),
+                    Err(error) => error.to_string(),
+                },
+            }),
+        }
     }
 
     /// Accepts TLS over `stream`, requiring a client certificate from the CA.
