@@ -171,7 +171,7 @@ impl KvStore {
         };
         let prev_kv = before
             .filter(|before| !before.is_tombstone())
-            .map(|before| before.key_value(key));
+            .map(|before| before.key_value());
         if version.is_tombstone() {
             let kv = KeyValue {
                 key: bytes::Bytes::copy_from_slice(key),
@@ -186,7 +186,7 @@ impl KvStore {
         }
         Event {
             kind: EventKind::Put,
-            kv: version.key_value(key),
+            kv: version.key_value(),
             prev_kv,
         }
     }

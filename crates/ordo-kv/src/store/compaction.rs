@@ -46,6 +46,10 @@ impl KvStore {
             .collect();
         keys.sort_unstable();
         keys.dedup();
+        // A drained log is refilled from the back: give back its spare room.
+        if self.changes.capacity() > 2 * self.changes.len() {
+            self.changes.shrink_to_fit();
+        }
         for key in keys {
             self.compact_key(&key, revision);
         }
@@ -55,13 +59,7 @@ impl KvStore {
 
     /// Drops `key`'s versions that reads at `revision` or later do not need.
     fn compact_key(&mut self, key: &[u8], revision: u64) {
-        let Some(history) = self.keys.get_mut(key) else {
-            return; // Forgotten by an earlier entry of the same key.
-        };
-        let freed = history.compact(revision, key.len());
-        if freed.empty {
-            self.keys.remove(key);
-        }
+        let freed = self.keys.compact(key, revision);
         self.versions -= freed.versions;
         self.bytes -= freed.bytes;
     }

@@ -128,11 +128,7 @@ impl KvStore {
         let Some(lease) = self.leases.get_mut(&lease) else {
             panic!("a key was attached to lease {lease}, which does not exist: callers check");
         };
-        let shared = match self.keys.get_key_value(key) {
-            Some((shared, _)) => shared.clone(),
-            None => Key::from(key),
-        };
-        lease.keys.insert(shared);
+        lease.keys.insert(Key::from(key));
     }
 
     /// Detaches `key` from `lease` (nothing for 0).

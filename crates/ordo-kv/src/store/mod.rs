@@ -50,6 +50,7 @@ mod state;
 mod txn;
 mod txn_check;
 mod txn_nesting;
+mod version;
 mod writes;
 
 pub use backup::{BackupError, BackupSummary, MAX_KEY_BYTES, MAX_VALUE_BYTES, read_backup_summary};

@@ -303,13 +303,9 @@ impl KvStore {
         range: &KeyRange,
         revision: u64,
     ) -> impl Iterator<Item = KeyValue> + 'a {
-        let keys = range
-            .bounds()
-            .map(|bounds| self.keys.range::<[u8], _>(bounds));
+        let keys = range.bounds().map(|bounds| self.keys.range(bounds));
         keys.into_iter()
             .flatten()
-            .filter_map(move |(key, history)| {
-                history.live_at(revision).map(|live| live.key_value(key))
-            })
+            .filter_map(move |history| history.live_at(revision).map(|live| live.key_value()))
     }
 }

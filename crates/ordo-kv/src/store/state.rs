@@ -35,7 +35,7 @@ use crate::auth::{AuthCommand, AuthState};
 
 use super::backup::{BackupEncoder, MAX_KEY_BYTES, MAX_VALUE_BYTES, RestoredState, parse_backup};
 use super::changes::{BothObservers, ChangeObserver};
-use super::keys::{Key, KeyHistory};
+use super::keys::{Keys, WrittenKey};
 use super::leases::Lease;
 use super::{KvAnswer, KvCommand, KvError, KvQuery, KvResponse, KvStats, StoredValue};
 
@@ -111,10 +111,10 @@ use super::{KvAnswer, KvCommand, KvError, KvQuery, KvResponse, KvStats, StoredVa
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KvStore {
     /// Every key with a retained version, in byte order.
-    pub(super) keys: BTreeMap<Key, KeyHistory>,
+    pub(super) keys: Keys,
     /// `(revision, key)` of every retained version after the compact
     /// revision, in revision then key order.
-    pub(super) changes: VecDeque<(u64, Key)>,
+    pub(super) changes: VecDeque<(u64, WrittenKey)>,
     /// Leases by id.
     pub(super) leases: BTreeMap<i64, Lease>,
     /// The id the store assigns to the next grant asking for id 0.
@@ -169,7 +169,7 @@ impl KvStore {
     /// An empty store at cluster revision 0.
     pub fn new() -> Self {
         Self {
-            keys: BTreeMap::new(),
+            keys: Keys::default(),
             changes: VecDeque::new(),
             leases: BTreeMap::new(),
             next_lease_id: 1,
@@ -264,8 +264,8 @@ impl KvStore {
     pub fn get(&self, key: &[u8]) -> Option<StoredValue> {
         let live = self.keys.get(key)?.live()?;
         Some(StoredValue {
-            value: live.value.clone(),
-            revision: live.mod_revision,
+            value: live.value_bytes(),
+            revision: live.mod_revision(),
         })
     }
 
@@ -350,8 +350,8 @@ impl KvStore {
             encoder.auth(&self.auth);
         }
         encoder.drain_to(out)?;
-        for (key, history) in &self.keys {
-            encoder.key(key, history);
+        for history in self.keys.iter() {
+            encoder.key(&history);
             encoder.drain_to(out)?;
         }
         out.write_all(&encoder.finish())
@@ -389,18 +389,18 @@ impl KvStore {
     fn list(&self, prefix: &[u8], limit: usize) -> KvAnswer {
         let mut matching = self
             .keys
-            .range::<[u8], _>((Bound::Included(prefix), Bound::Unbounded))
-            .take_while(|(key, _)| key.starts_with(prefix))
-            .filter_map(|(key, history)| Some((key, history.live()?)));
+            .range((Bound::Included(prefix), Bound::Unbounded))
+            .take_while(|history| history.key().starts_with(prefix))
+            .filter_map(|history| history.live());
         let items = matching
             .by_ref()
             .take(limit)
-            .map(|(key, live)| {
+            .map(|live| {
                 let stored = StoredValue {
-                    value: live.value.clone(),
-                    revision: live.mod_revision,
+                    value: live.value_bytes(),
+                    revision: live.mod_revision(),
                 };
-                (Bytes::copy_from_slice(key), stored)
+                (Bytes::copy_from_slice(live.key()), stored)
             })
             .collect();
         KvAnswer::List {

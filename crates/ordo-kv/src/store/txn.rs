@@ -249,11 +249,11 @@ impl KvStore {
             .get(&put.key[..])
             .and_then(|history| history.live());
         let value = match live {
-            Some(live) if put.ignore_value => live.value.clone(),
+            Some(live) if put.ignore_value => live.value_bytes(),
             _ => put.value.clone(),
         };
         let lease = match live {
-            Some(live) if put.ignore_lease => live.lease,
+            Some(live) if put.ignore_lease => live.lease(),
             _ => put.lease,
         };
         let prev_kv = write.put(self, &put.key, value, lease, put.prev_kv);

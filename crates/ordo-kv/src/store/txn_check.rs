@@ -14,7 +14,6 @@ use std::collections::BTreeSet;
 
 use bytes::Bytes;
 
-use super::keys::KeyHistory;
 use super::range::KeyRange;
 use super::state::KvStore;
 use super::txn::{Compare, CompareResult, CompareTarget, Path, PutRequest, RequestOp, TxnRequest};
@@ -80,7 +79,10 @@ impl KvStore {
                 len: put.value.len(),
             });
         }
-        let live = self.keys.get(&put.key[..]).and_then(KeyHistory::live);
+        let live = self
+            .keys
+            .get(&put.key[..])
+            .and_then(|history| history.live());
         if (put.ignore_value || put.ignore_lease) && live.is_none() {
             return Err(KvError::KeyNotFound {
                 key: put.key.clone(),

@@ -11,16 +11,17 @@ use bytes::Bytes;
 
 use super::KeyValue;
 use super::changes::{Event, EventKind};
-use super::keys::{Key, KeyHistory, Version};
+use super::keys::WrittenKey;
 use super::range::KeyRange;
 use super::state::KvStore;
+use super::version::{Stamp, Version};
 
 /// Writes in progress, all at one revision.
 pub(super) struct PendingWrite {
     /// The revision every version written here carries.
     revision: u64,
-    /// Keys written (each at most once).
-    written: Vec<Key>,
+    /// The versions written (each key at most once).
+    written: Vec<WrittenKey>,
     /// The events to tell the observer about, if there is one.
     events: Option<Vec<Event>>,
 }
@@ -46,46 +47,44 @@ impl PendingWrite {
         lease: i64,
         want_previous: bool,
     ) -> Option<KeyValue> {
-        let previous = store.keys.get(key).and_then(KeyHistory::live);
-        // Cloning a value is not free (a `Bytes` made from a `Vec` allocates
-        // on its first clone): copy out only what is needed.
+        let previous = store.keys.get(key).and_then(|history| history.live());
         let previous_kv = previous
             .filter(|_| want_previous || self.events.is_some())
-            .map(|previous| previous.key_value(key));
-        let facts = previous.map(|previous| {
-            let bytes = previous.bytes(key.len());
-            (
-                previous.create_revision,
-                previous.version,
-                previous.lease,
-                bytes,
-            )
-        });
-        let version = Version {
-            value,
-            create_revision: facts.map_or(self.revision, |(create, ..)| create),
-            mod_revision: self.revision,
-            version: facts.map_or(1, |(_, version, ..)| version + 1),
-            lease,
+            .map(Version::key_value);
+        let stamp = match previous {
+            Some(previous) => Stamp {
+                create_revision: previous.create_revision(),
+                mod_revision: self.revision,
+                version: previous.version() + 1,
+                lease,
+            },
+            None => Stamp {
+                create_revision: self.revision,
+                mod_revision: self.revision,
+                version: 1,
+                lease,
+            },
         };
-        let previous_lease = facts.map_or(0, |(_, _, lease, _)| lease);
+        let previous_lease = previous.map_or(0, Version::lease);
+        let previous_bytes = previous.map(Version::bytes);
+        let version = Version::put(key, &value, stamp);
         if previous_lease != lease {
             store.detach(previous_lease, key);
             store.attach(lease, key);
         }
         store.versions += 1;
-        store.bytes += version.bytes(key.len());
-        store.live_bytes += version.bytes(key.len());
-        match facts {
-            Some((.., previous_bytes)) => store.live_bytes -= previous_bytes,
+        store.bytes += version.bytes();
+        store.live_bytes += version.bytes();
+        match previous_bytes {
+            Some(previous_bytes) => store.live_bytes -= previous_bytes,
             None => store.live_keys += 1,
         }
         let event = self.events.is_some().then(|| Event {
             kind: EventKind::Put,
-            kv: version.key_value(key),
+            kv: version.key_value(),
             prev_kv: previous_kv.clone(),
         });
-        self.record(store, key, version, event);
+        self.record(store, version, event);
         previous_kv.filter(|_| want_previous)
     }
 
@@ -97,16 +96,15 @@ impl PendingWrite {
         key: &[u8],
         previous: Option<&mut Vec<KeyValue>>,
     ) -> bool {
-        let Some(live) = store.keys.get(key).and_then(KeyHistory::live) else {
+        let Some(live) = store.keys.get(key).and_then(|history| history.live()) else {
             return false;
         };
-        let previous_kv =
-            (previous.is_some() || self.events.is_some()).then(|| live.key_value(key));
-        let (lease, live_bytes) = (live.lease, live.bytes(key.len()));
+        let previous_kv = (previous.is_some() || self.events.is_some()).then(|| live.key_value());
+        let (lease, live_bytes) = (live.lease(), live.bytes());
         store.detach(lease, key);
-        let tombstone = Version::tombstone(self.revision);
+        let tombstone = Version::tombstone(key, self.revision);
         store.versions += 1;
-        store.bytes += tombstone.bytes(key.len());
+        store.bytes += tombstone.bytes();
         store.live_bytes -= live_bytes;
         store.live_keys -= 1;
         let event = self.events.is_some().then(|| Event {
@@ -118,7 +116,7 @@ impl PendingWrite {
             },
             prev_kv: previous_kv.clone(),
         });
-        self.record(store, key, tombstone, event);
+        self.record(store, tombstone, event);
         if let (Some(previous), Some(kv)) = (previous, previous_kv) {
             previous.push(kv);
         }
@@ -133,46 +131,28 @@ impl PendingWrite {
         range: &KeyRange,
         mut previous: Option<&mut Vec<KeyValue>>,
     ) -> u64 {
-        let live: Vec<Key> = match range.bounds() {
+        let live: Vec<Version> = match range.bounds() {
             Some(bounds) => store
                 .keys
-                .range::<[u8], _>(bounds)
-                .filter(|(_, history)| history.live().is_some())
-                .map(|(key, _)| key.clone())
+                .range(bounds)
+                .filter_map(|history| history.live().cloned())
                 .collect(),
             None => Vec::new(),
         };
-        for key in &live {
-            let deleted = self.delete(store, key, previous.as_deref_mut());
+        for version in &live {
+            let deleted = self.delete(store, version.key(), previous.as_deref_mut());
             assert!(deleted, "a key live a moment ago was not deleted");
         }
         live.len() as u64
     }
 
-    /// Stores `version` under `key` and notes the write.
-    fn record(&mut self, store: &mut KvStore, key: &[u8], version: Version, event: Option<Event>) {
+    /// Stores `version` as its key's newest and notes the write.
+    fn record(&mut self, store: &mut KvStore, version: Version, event: Option<Event>) {
         if let (Some(events), Some(event)) = (&mut self.events, event) {
             events.push(event);
         }
-        let existing = store
-            .keys
-            .get_key_value(key)
-            .map(|(shared, _)| shared.clone());
-        let shared = match existing {
-            Some(shared) => {
-                let Some(history) = store.keys.get_mut(key) else {
-                    unreachable!("the key was just found");
-                };
-                history.push(version);
-                shared
-            }
-            None => {
-                let shared: Key = Key::from(key);
-                store.keys.insert(shared.clone(), KeyHistory::new(version));
-                shared
-            }
-        };
-        self.written.push(shared);
+        self.written.push(WrittenKey(version.clone()));
+        store.keys.push(version);
     }
 }
 

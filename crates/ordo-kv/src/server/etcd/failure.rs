@@ -103,6 +103,7 @@ pub(crate) fn store_status(error: &KvError) -> Status {
         KvError::LeaseIdsExhausted | KvError::RevisionsExhausted => {
             Status::resource_exhausted(error.to_string())
         }
+        KvError::Auth(_) => Status::failed_precondition(format!("etcdserver: {error}")),
     }
 }
 

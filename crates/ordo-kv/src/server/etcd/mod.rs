@@ -68,6 +68,7 @@ pub fn router(state: SharedState) -> Router {
         state,
         forwarder: Arc::new(Forwarder::default()),
     };
+    let gate_state = Arc::clone(&service.state);
     tonic::service::Routes::new(KvServer::new(service.clone()))
         .add_service(WatchServer::new(service.clone()))
         .add_service(LeaseServer::new(service.clone()))
@@ -75,4 +76,27 @@ pub fn router(state: SharedState) -> Router {
         .add_service(MaintenanceServer::new(service.clone()))
         .add_service(AuthServer::new(service))
         .into_axum_router()
+        .layer(axum::middleware::from_fn_with_state(
+            gate_state,
+            refuse_while_auth_is_enabled,
+        ))
 }
+
+/// While auth is enabled, every etcd call is refused: this API does not
+/// check tokens or permissions yet, and must never become a way around the
+/// HTTP API's (`server/http/auth_gate.rs`).
+async fn refuse_while_auth_is_enabled(
+    axum::extract::State(state): axum::extract::State<SharedState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if !state.auth.view.current().enabled() {
+        return next.run(request).await;
+    }
+    tonic::Status::unauthenticated(AUTH_ENABLED_REFUSAL)
+        .into_http::<axum::body::Body>()
+}
+
+/// What an etcd call gets while auth is enabled.
+pub const AUTH_ENABLED_REFUSAL: &str = "etcdserver: auth is enabled on this ordo \
+     cluster, and its etcd API does not check users yet: use the HTTP API with a token";

@@ -7,7 +7,7 @@ use super::{
     MAX_VALUE_BYTES,
 };
 use crate::auth::{AuthState, MAX_AUTH_STATE_BYTES};
-use crate::store::keys::KeyHistory;
+use crate::store::keys::History;
 
 /// Writes the backup format piece by piece into a buffer the caller drains,
 /// so a snapshot streams one key at a time and a
@@ -80,7 +80,8 @@ impl BackupEncoder {
     /// # Panics
     /// If the key or a value is over its limit: the store never holds one,
     /// and writing one would make a backup that cannot be restored.
-    pub(crate) fn key(&mut self, key: &[u8], history: &KeyHistory) {
+    pub(crate) fn key(&mut self, history: &History<'_>) {
+        let key = history.key();
         let start = self.buf.len();
         self.buf.push(KEY_TAG);
         self.buf
@@ -91,17 +92,18 @@ impl BackupEncoder {
         self.buf.extend_from_slice(&count.to_le_bytes());
         for version in history.versions() {
             self.buf
-                .extend_from_slice(&version.mod_revision.to_le_bytes());
-            self.buf.extend_from_slice(&version.version.to_le_bytes());
+                .extend_from_slice(&version.mod_revision().to_le_bytes());
+            self.buf.extend_from_slice(&version.version().to_le_bytes());
             if version.is_tombstone() {
                 continue;
             }
             self.buf
-                .extend_from_slice(&version.create_revision.to_le_bytes());
-            self.buf.extend_from_slice(&version.lease.to_le_bytes());
+                .extend_from_slice(&version.create_revision().to_le_bytes());
+            self.buf.extend_from_slice(&version.lease().to_le_bytes());
+            let value = version.value();
             self.buf
-                .extend_from_slice(&length_prefix(version.value.len(), MAX_VALUE_BYTES));
-            self.buf.extend_from_slice(&version.value);
+                .extend_from_slice(&length_prefix(value.len(), MAX_VALUE_BYTES));
+            self.buf.extend_from_slice(value);
         }
         self.checksum_from(start);
         self.records += 1;

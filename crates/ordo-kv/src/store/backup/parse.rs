@@ -13,13 +13,14 @@ use super::{
 };
 use crate::auth::{AuthError, AuthState, MAX_AUTH_STATE_BYTES};
 use crate::store::MAX_LEASE_TTL_SECONDS;
-use crate::store::keys::{Key, KeyHistory, Version};
+use crate::store::keys::{Key, Keys, WrittenKey};
 use crate::store::leases::Lease;
 use crate::store::state::KvStore;
+use crate::store::version::{Stamp, Version};
 
 /// A whole state read from a backup, checked, not yet installed.
 pub(crate) struct RestoredState {
-    keys: BTreeMap<Key, KeyHistory>,
+    keys: Keys,
     leases: BTreeMap<i64, Lease>,
     summary: BackupSummary,
     next_lease_id: i64,
@@ -29,8 +30,14 @@ pub(crate) struct RestoredState {
 /// One record, handed out as soon as it is checked.
 enum Item {
     Lease { id: i64, ttl: i64 },
-    Key(Key, KeyHistory),
+    Key(ReadHistory),
     Auth(AuthState),
+}
+
+/// One key's versions as read: the newest, and the older ones oldest first.
+struct ReadHistory {
+    current: Version,
+    older: Vec<Version>,
 }
 
 /// Reads and checks a whole backup into a state to install.
@@ -52,10 +59,10 @@ pub(crate) fn parse_backup(input: &mut dyn Read) -> Result<RestoredState, Backup
                 },
             );
         }
-        Item::Key(key, history) => keys.push((key, history)),
+        Item::Key(history) => keys.push((history.current, history.older)),
     })?;
     Ok(RestoredState {
-        keys: BTreeMap::from_iter(keys),
+        keys: Keys::from_sorted(keys),
         leases,
         summary,
         next_lease_id,
@@ -79,18 +86,18 @@ impl RestoredState {
         store.leases = self.leases;
         store.auth = std::sync::Arc::new(self.auth);
         let mut changes = Vec::new();
-        for (key, history) in &self.keys {
+        for history in self.keys.iter() {
             for version in history.versions() {
                 store.versions += 1;
-                store.bytes += version.bytes(key.len());
-                if version.mod_revision > store.compact_revision {
-                    changes.push((version.mod_revision, key.clone()));
+                store.bytes += version.bytes();
+                if version.mod_revision() > store.compact_revision {
+                    changes.push((version.mod_revision(), WrittenKey(version.clone())));
                 }
             }
             if let Some(live) = history.live() {
                 store.live_keys += 1;
-                store.live_bytes += live.bytes(key.len());
-                store.attach(live.lease, key);
+                store.live_bytes += live.bytes();
+                store.attach(live.lease(), live.key());
             }
         }
         changes.sort_unstable();
@@ -130,10 +137,10 @@ fn parse(
             (FORMAT_VERSION_1, RECORD_TAG) => {
                 let (key, history) = read_v1_record(&mut reader, records, &summary)?;
                 check_order(previous_key.as_deref(), &key, records)?;
-                count(&mut summary, &key, &history);
-                previous_key = Some(key.clone());
+                count(&mut summary, &history);
+                previous_key = Some(key);
                 records += 1;
-                visit(Item::Key(key, history));
+                visit(Item::Key(history));
             }
             (FORMAT_VERSION, AUTH_TAG) => {
                 if auth_read || previous_key.is_some() {
@@ -162,21 +169,21 @@ fn parse(
             (FORMAT_VERSION_2 | FORMAT_VERSION, KEY_TAG) => {
                 let (key, history) = read_key(&mut reader, records, &summary, &lease_ids)?;
                 check_order(previous_key.as_deref(), &key, records)?;
-                count(&mut summary, &key, &history);
-                previous_key = Some(key.clone());
+                count(&mut summary, &history);
+                previous_key = Some(key);
                 records += 1;
-                visit(Item::Key(key, history));
+                visit(Item::Key(history));
             }
             (_, tag) => return Err(BackupError::UnknownTag { tag, offset }),
         }
     }
 }
 
-fn count(summary: &mut BackupSummary, key: &[u8], history: &KeyHistory) {
-    summary.versions += history.len() as u64;
-    if let Some(live) = history.live() {
+fn count(summary: &mut BackupSummary, history: &ReadHistory) {
+    summary.versions += history.older.len() as u64 + 1;
+    if !history.current.is_tombstone() {
         summary.keys += 1;
-        summary.bytes += live.bytes(key.len());
+        summary.bytes += history.current.bytes();
     }
 }
 
@@ -283,19 +290,20 @@ fn read_v1_record(
     reader: &mut CheckedReader<'_>,
     record: u64,
     summary: &BackupSummary,
-) -> Result<(Key, KeyHistory), BackupError> {
+) -> Result<(Key, ReadHistory), BackupError> {
     let key = read_key_bytes(reader, record)?;
     let value = read_value(reader, record)?;
     let revision = reader.u64("revision")?;
     check_revision(record, revision, summary)?;
-    let version = Version {
-        value,
+    let stamp = Stamp {
         create_revision: revision,
         mod_revision: revision,
         version: 1,
         lease: 0,
     };
-    Ok((key, KeyHistory::new(version)))
+    let current = Version::put(&key, &value, stamp);
+    let older = Vec::new();
+    Ok((key, ReadHistory { current, older }))
 }
 
 /// Reads one lease record after its tag.
@@ -328,7 +336,7 @@ fn read_key(
     record: u64,
     summary: &BackupSummary,
     lease_ids: &BTreeSet<i64>,
-) -> Result<(Key, KeyHistory), BackupError> {
+) -> Result<(Key, ReadHistory), BackupError> {
     let key = read_key_bytes(reader, record)?;
     let count = reader.u32("version count")?;
     if count == 0 {
@@ -336,32 +344,39 @@ fn read_key(
     }
     let mut versions: Vec<Version> = Vec::new();
     for _ in 0..count {
-        let version = read_version(reader, record, summary)?;
+        let version = read_version(reader, record, summary, &key)?;
         check_successor(record, versions.last(), &version, summary.compact_revision)?;
         versions.push(version);
     }
     let Some(current) = versions.pop() else {
         unreachable!("count >= 1 versions were read");
     };
-    if current.lease != 0 && !current.is_tombstone() && !lease_ids.contains(&current.lease) {
+    if current.lease() != 0 && !current.is_tombstone() && !lease_ids.contains(&current.lease()) {
         return Err(bad_history(
             record,
             "the live version names a lease not in the backup",
         ));
     }
-    Ok((key, KeyHistory::with_older(versions, current)))
+    Ok((
+        key,
+        ReadHistory {
+            current,
+            older: versions,
+        },
+    ))
 }
 
 fn read_version(
     reader: &mut CheckedReader<'_>,
     record: u64,
     summary: &BackupSummary,
+    key: &[u8],
 ) -> Result<Version, BackupError> {
     let mod_revision = reader.u64("version")?;
     check_revision(record, mod_revision, summary)?;
     let version = reader.u64("version")?;
     if version == 0 {
-        return Ok(Version::tombstone(mod_revision));
+        return Ok(Version::tombstone(key, mod_revision));
     }
     let create_revision = reader.u64("version")?;
     let lease = reader.u64("version")? as i64;
@@ -375,13 +390,13 @@ fn read_version(
     if lease < 0 {
         return Err(bad_history(record, "a negative lease"));
     }
-    Ok(Version {
-        value,
+    let stamp = Stamp {
         create_revision,
         mod_revision,
         version,
         lease,
-    })
+    };
+    Ok(Version::put(key, &value, stamp))
 }
 
 /// Checks that `next` can follow `previous` (`None`: it is the oldest).
@@ -392,22 +407,22 @@ fn check_successor(
     compact_revision: u64,
 ) -> Result<(), BackupError> {
     let Some(previous) = previous else {
-        if next.mod_revision <= compact_revision && next.is_tombstone() {
+        if next.mod_revision() <= compact_revision && next.is_tombstone() {
             return Err(bad_history(
                 record,
                 "a tombstone at or below the compact revision",
             ));
         }
-        let fresh = next.version == 1 && next.create_revision != next.mod_revision;
-        if fresh || (next.version > 1 && next.create_revision == next.mod_revision) {
+        let fresh = next.version() == 1 && next.create_revision() != next.mod_revision();
+        if fresh || (next.version() > 1 && next.create_revision() == next.mod_revision()) {
             return Err(bad_history(record, "version and create revision disagree"));
         }
         return Ok(());
     };
-    if next.mod_revision <= previous.mod_revision {
+    if next.mod_revision() <= previous.mod_revision() {
         return Err(bad_history(record, "versions are not in revision order"));
     }
-    if next.mod_revision <= compact_revision {
+    if next.mod_revision() <= compact_revision {
         return Err(bad_history(
             record,
             "two versions at or below the compact revision",
@@ -416,9 +431,10 @@ fn check_successor(
     let follows = match (previous.is_tombstone(), next.is_tombstone()) {
         (true, true) => false,
         (false, true) => true,
-        (true, false) => next.version == 1 && next.create_revision == next.mod_revision,
+        (true, false) => next.version() == 1 && next.create_revision() == next.mod_revision(),
         (false, false) => {
-            next.version == previous.version + 1 && next.create_revision == previous.create_revision
+            next.version() == previous.version() + 1
+                && next.create_revision() == previous.create_revision()
         }
     };
     if !follows {
