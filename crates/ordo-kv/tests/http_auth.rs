@@ -144,6 +144,7 @@ fn guarded_routes() -> Vec<(Method, &'static str, Option<Value>)> {
         (Method::GET, "/v1/leases", None),
         (Method::DELETE, "/v1/leases/1", None),
         (Method::GET, "/v1/status", None),
+        (Method::GET, "/v1/ui/stream", None),
         (Method::GET, "/v1/snapshot", None),
         (Method::POST, "/v1/cluster/members", Some(member)),
         (Method::DELETE, "/v1/cluster/members/9", None),
@@ -413,5 +414,68 @@ async fn revoking_a_lease_needs_write_on_its_keys() {
     .await;
     assert_eq!(status, StatusCode::OK, "the leased key is still there");
     ok(Method::DELETE, &revoke, Some(&root), None).await;
+    node.stop().await;
+}
+
+/// The dashboard's files stay open (they hold no data) and its session
+/// answer tells a page to sign in, and whether its user may act; the etcd
+/// API, which checks no users yet, refuses every call while auth is on.
+#[tokio::test]
+async fn the_dashboard_asks_for_a_sign_in_and_the_etcd_api_is_shut_while_auth_is_on() {
+    use ordo_kv::server::etcd::pb::etcdserverpb::{RangeRequest, kv_client::KvClient};
+
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_one(dir.path()).await;
+    let url = node.client_url.clone();
+    let channel = tonic::transport::Channel::from_shared(url.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut kv = KvClient::new(channel);
+    let range = || RangeRequest {
+        key: bytes::Bytes::from_static(b"app/a"),
+        ..RangeRequest::default()
+    };
+    kv.range(range()).await.expect("served while auth is off");
+    let session = ok(Method::GET, &format!("{url}/v1/ui/session"), None, None).await;
+    assert_eq!(
+        session,
+        json!({"auth_enabled": false, "user": null, "may_administer": true})
+    );
+
+    set_up(&url).await;
+    let refused = kv.range(range()).await.expect_err("auth is on");
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    for path in ["/ui", "/ui/app.js", "/ui/style.css"] {
+        let (status, _) = send_text(Method::GET, &format!("{url}{path}"), None, "").await;
+        assert_eq!(status, StatusCode::OK, "{path} stays open");
+    }
+    let session_of = |token: Option<String>| {
+        let url = url.clone();
+        async move {
+            ok(
+                Method::GET,
+                &format!("{url}/v1/ui/session"),
+                token.as_deref(),
+                None,
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        session_of(None).await,
+        json!({"auth_enabled": true, "user": null, "may_administer": false})
+    );
+    let alice = token(&url, "alice", "alicepw").await;
+    assert_eq!(
+        session_of(Some(alice)).await,
+        json!({"auth_enabled": true, "user": "alice", "may_administer": false})
+    );
+    let root = token(&url, "root", "rootpw").await;
+    assert_eq!(
+        session_of(Some(root)).await,
+        json!({"auth_enabled": true, "user": "root", "may_administer": true})
+    );
     node.stop().await;
 }

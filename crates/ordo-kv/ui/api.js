@@ -1,10 +1,35 @@
-// Requests to this node's API. Everything goes through `request`, so the
-// one place to add credentials later is `credentials()`: an
-// `Authorization: Bearer` header, never a token in a URL.
+// Requests to this node's API. Everything goes through `request` (or
+// `readEvents`, which asks `credentials()` too): with auth enabled they
+// carry an `Authorization: Bearer` header, never a token in a URL.
 
-/** Headers every request carries (none yet: the client port has no users). */
+// The signed-in user's token, in this page's memory only: never in a URL,
+// a cookie or storage, so closing the tab forgets it.
+let token = null;
+
+/** Headers every request carries: the token once the user signed in. */
 export function credentials() {
-  return {};
+  return token ? { authorization: `Bearer ${token}` } : {};
+}
+
+/** Signs in with `name` and `password`; later requests carry the token. */
+export async function signIn(name, password) {
+  const response = await fetch('/v1/auth/authenticate', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name, password }),
+    cache: 'no-store',
+  });
+  if (!response.ok) {
+    let message = `HTTP ${response.status}`;
+    try {
+      const body = await response.json();
+      message = body.message || body.error || message;
+    } catch (_) {
+      // Not the API's JSON error: the status says enough.
+    }
+    throw new ApiError(response.status, 'unauthenticated', message);
+  }
+  token = (await response.json()).token;
 }
 
 /** An answer the API refused: its status and the API's error code. */

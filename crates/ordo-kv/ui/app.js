@@ -6,7 +6,7 @@
 // a row, the page opens the dashboard of a member that was reachable in
 // the last frame; the tab shown travels in the URL's fragment (never data).
 
-import { requestJson } from './api.js';
+import { requestJson, signIn } from './api.js';
 import { readEvents } from './sse.js';
 import { byId, el, replaceChildren } from './dom.js';
 import { renderCluster } from './cluster.js';
@@ -96,7 +96,12 @@ async function follow() {
           onFrame(data);
         },
       });
-    } catch (_) {
+    } catch (error) {
+      if (error.status === 401) {
+        // The token expired (or auth was just enabled): sign in again.
+        await signInForm();
+        continue;
+      }
       // Down, or the connection broke: counted below like an ended stream.
     }
     failures += 1;
@@ -112,17 +117,48 @@ async function follow() {
   }
 }
 
+/** Shows the sign-in form until a sign-in succeeds. */
+function signInForm() {
+  const form = byId('login');
+  form.hidden = false;
+  document.querySelector('main').hidden = true;
+  setConnection('down', 'sign in to see this cluster');
+  return new Promise((resolve) => {
+    // One handler at a time (assigned, not added): a second sign-in, when a
+    // token expires, replaces the first's.
+    form.onsubmit = async (event) => {
+      event.preventDefault();
+      byId('login-error').textContent = '';
+      try {
+        await signIn(byId('login-name').value, byId('login-password').value);
+      } catch (error) {
+        byId('login-error').textContent = `Not signed in: ${error.message}`;
+        return;
+      }
+      byId('login-password').value = '';
+      form.hidden = true;
+      document.querySelector('main').hidden = false;
+      resolve();
+    };
+  });
+}
+
 async function start() {
   for (const button of document.querySelectorAll('#tabs button')) {
     button.addEventListener('click', () => showView(button.dataset.view));
   }
   byId('leases-refresh').addEventListener('click', () => renderLeases(lastFrame?.leader === lastFrame?.node));
+  let session = null;
   try {
-    const session = await requestJson('/v1/ui/session');
-    mayAdminister = session.may_administer === true;
+    session = await requestJson('/v1/ui/session');
   } catch (_) {
-    mayAdminister = false;
+    session = null;
   }
+  if (session?.auth_enabled && !session.user) {
+    await signInForm();
+    session = await requestJson('/v1/ui/session').catch(() => null);
+  }
+  mayAdminister = session?.may_administer === true;
   byId('actions-tab').hidden = !mayAdminister;
   showView(location.hash.slice(1));
   follow();

@@ -2,7 +2,7 @@
 // carry headers (credentials, once the client port has users) and leaves
 // reconnecting to the caller, who knows where to reconnect.
 
-import { credentials } from './api.js';
+import { ApiError, credentials } from './api.js';
 
 /**
  * Reads the event stream at `path`, calling `onEvent(type, data, id)` for
@@ -15,7 +15,7 @@ export async function readEvents(path, { signal, onEvent }) {
     signal,
   });
   if (!response.ok || !response.body) {
-    throw new Error(`${path}: HTTP ${response.status}`);
+    throw new ApiError(response.status, '', `${path}: HTTP ${response.status}`);
   }
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   const parser = new EventParser(onEvent);

@@ -93,8 +93,7 @@ async fn refuse_while_auth_is_enabled(
     if !state.auth.view.current().enabled() {
         return next.run(request).await;
     }
-    tonic::Status::unauthenticated(AUTH_ENABLED_REFUSAL)
-        .into_http::<axum::body::Body>()
+    tonic::Status::unauthenticated(AUTH_ENABLED_REFUSAL).into_http::<axum::body::Body>()
 }
 
 /// What an etcd call gets while auth is enabled.

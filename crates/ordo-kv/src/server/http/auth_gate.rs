@@ -3,8 +3,10 @@
 //!
 //! 1. Open routes pass as they are: `/health` and `/metrics` (probes and
 //!    scrapers carry no credentials; they reveal no key or value),
-//!    `POST /v1/auth/authenticate` (how a token is had) and `GET
-//!    /v1/cluster` (members read it to join; etcd's member list is open too).
+//!    `POST /v1/auth/authenticate` (how a token is had), `GET
+//!    /v1/cluster` (members read it to join; etcd's member list is open too)
+//!    and the dashboard's files and session answer (`/ui`, `/ui/*`,
+//!    `/v1/ui/session`: no data; the page then signs in).
 //! 2. Every other request proves who it is: `Authorization: Bearer TOKEN`
 //!    (checked first, as etcd does), else the verified client certificate's
 //!    name. Neither, or a token that does not verify: 401 `unauthenticated`.
@@ -54,6 +56,11 @@ fn route_class(method: &Method, path: &str) -> RouteClass {
         (_, "/health" | "/metrics") => RouteClass::Open,
         (&Method::POST, "/v1/auth/authenticate") => RouteClass::Open,
         (&Method::GET, "/v1/cluster") => RouteClass::Open,
+        // The dashboard's files hold no data, and its session answer is
+        // how a page learns it must sign in (it identifies the caller
+        // itself); the page's data comes through the guarded routes.
+        (&Method::GET, "/ui" | "/v1/ui/session") => RouteClass::Open,
+        (&Method::GET, _) if path.starts_with("/ui/") => RouteClass::Open,
         (&Method::GET, "/v1/auth/status") => RouteClass::Authenticated,
         (_, "/v1/compact" | "/v1/snapshot") => RouteClass::Root,
         _ if path.starts_with("/v1/cluster/") || path.starts_with("/v1/auth/") => RouteClass::Root,
@@ -90,7 +97,7 @@ pub(super) async fn gate(
 }
 
 /// The user a request speaks for: its token's, else its certificate's.
-fn identify(auth: &AuthState, request: &Request) -> Result<String, ApiError> {
+pub(crate) fn identify(auth: &AuthState, request: &Request) -> Result<String, ApiError> {
     if let Some(value) = request.headers().get(header::AUTHORIZATION) {
         let token = value
             .to_str()

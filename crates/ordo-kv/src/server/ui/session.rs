@@ -1,30 +1,52 @@
-//! `GET /v1/ui/session`: what the dashboard's user may do, so the page
-//! shows the Actions panel only to those who may act.
+//! `GET /v1/ui/session`: who the dashboard's user is and what they may do,
+//! so the page asks them to sign in when auth wants it and shows the
+//! Actions panel only to those who may act.
 //!
-//! Today the client port has no users (a client certificate names one, but
-//! nothing is refused by name), so whoever reaches it may administer; once
-//! roles exist, `may_administer` is true only for root, and the actions'
-//! endpoints refuse everyone else whatever the page shows.
+//! The route is open (the auth gate lets it through) and identifies the
+//! caller itself, the same way the gate does: a bearer token, else the
+//! client certificate's name. With auth off, whoever reaches the port may
+//! administer; with auth on, only a root user may. Either way, the actions'
+//! own endpoints decide again, whatever the page shows.
 
 use axum::Json;
-use axum::extract::Extension;
+use axum::extract::{Request, State};
 use serde::Serialize;
 
-use crate::server::http::AuthenticatedUser;
+use crate::server::http::auth_gate::identify;
+use crate::server::http::{AuthenticatedUser, SharedState};
 
 /// The body of `GET /v1/ui/session`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct UiSession {
-    /// The user the request was authenticated as, if any.
+    /// Whether auth is enabled: the page must then sign in before it reads
+    /// anything.
+    pub auth_enabled: bool,
+    /// The user the request was authenticated as, if any (none with auth
+    /// on means: sign in).
     pub user: Option<String>,
     /// Whether the user may transfer leadership, remove members and take
     /// backups.
     pub may_administer: bool,
 }
 
-pub(crate) async fn session(user: Option<Extension<AuthenticatedUser>>) -> Json<UiSession> {
+pub(crate) async fn session(State(state): State<SharedState>, request: Request) -> Json<UiSession> {
+    let auth = state.auth.view.current();
+    if !auth.enabled() {
+        let user = request
+            .extensions()
+            .get::<AuthenticatedUser>()
+            .map(|AuthenticatedUser(name)| name.clone());
+        return Json(UiSession {
+            auth_enabled: false,
+            user,
+            may_administer: true,
+        });
+    }
+    let user = identify(&auth, &request).ok();
+    let may_administer = user.as_deref().is_some_and(|user| auth.is_root(user));
     Json(UiSession {
-        user: user.map(|Extension(user)| user.0),
-        may_administer: true,
+        auth_enabled: true,
+        user,
+        may_administer,
     })
 }
