@@ -15,9 +15,9 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use ordo::StateMachine;
 use ordo_kv::store::{
-    Compare, CompareResult, CompareTarget, DeleteRangeRequest, Event, EventKind, KeyRange,
-    KeyValue, KvAnswer, KvCommand, KvQuery, KvResponse, KvStore, PutRequest, RangeRequest,
-    RequestOp, ResponseOp, TxnRequest,
+    CheckpointStamp, Compare, CompareResult, CompareTarget, DeleteRangeRequest, Event, EventKind,
+    KeyRange, KeyValue, KvAnswer, KvCommand, KvQuery, KvResponse, KvStore, LeaseCheckpoint,
+    LeaseRemaining, PutRequest, RangeRequest, RequestOp, ResponseOp, TxnRequest,
 };
 use proptest::prelude::*;
 use store_support::{apply, snapshot};
@@ -119,6 +119,8 @@ impl Model {
                 }
                 self.compact_revision = *revision;
             }
+            // Lease times are not key state: no key, no revision moves.
+            KvCommand::LeaseCheckpoint(_) => {}
         }
         Outcome::Applied {
             revision: self.commit(next),
@@ -256,7 +258,9 @@ fn outcome(response: &KvResponse) -> Outcome {
             revision: *revision,
             succeeded: true,
         },
-        KvResponse::LeaseGranted { .. } | KvResponse::Compacted { .. } => Outcome::Applied {
+        KvResponse::LeaseGranted { .. }
+        | KvResponse::Compacted { .. }
+        | KvResponse::LeaseCheckpointed { .. } => Outcome::Applied {
             revision: 0,
             succeeded: true,
         },
@@ -272,12 +276,15 @@ fn comparable(command: &KvCommand, model: Outcome) -> Outcome {
                 succeeded: false, ..
             },
         )
-        | (KvCommand::LeaseGrant { .. } | KvCommand::Compact { .. }, Outcome::Applied { .. }) => {
-            Outcome::Applied {
-                revision: 0,
-                succeeded: !matches!(command, KvCommand::Put { .. }),
-            }
-        }
+        | (
+            KvCommand::LeaseGrant { .. }
+            | KvCommand::Compact { .. }
+            | KvCommand::LeaseCheckpoint(_),
+            Outcome::Applied { .. },
+        ) => Outcome::Applied {
+            revision: 0,
+            succeeded: !matches!(command, KvCommand::Put { .. }),
+        },
         (_, other) => other,
     }
 }
@@ -336,6 +343,12 @@ fn command() -> impl Strategy<Value = KvCommand> {
         1 => (1..100i64).prop_map(|ttl| KvCommand::LeaseGrant { id: 0, ttl }),
         1 => (1..4i64).prop_map(|id| KvCommand::LeaseRevoke { id }),
         1 => (0..12u64).prop_map(|revision| KvCommand::Compact { revision }),
+        1 => (1..4u64, 0..4u64, 1..4i64, 0..200_000u64).prop_map(|(term, sequence, id, remaining_ms)| {
+            KvCommand::LeaseCheckpoint(LeaseCheckpoint {
+                stamp: CheckpointStamp { term, sequence },
+                leases: vec![LeaseRemaining { id, remaining_ms }],
+            })
+        }),
     ]
 }
 

@@ -101,6 +101,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<ExitCode> {
             peer_tls: None,
             http: crate::server::http::HttpSettings::default(),
             auto_compaction: AutoCompaction::Off,
+            lease_checkpoint_interval: crate::server::leases::DEFAULT_CHECKPOINT_INTERVAL,
         };
         match RunningNode::start(settings).await {
             Ok(node) => nodes.push(node),

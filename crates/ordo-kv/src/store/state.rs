@@ -52,6 +52,8 @@ use super::{KvAnswer, KvCommand, KvError, KvQuery, KvResponse, KvStats, StoredVa
 /// - **Txn**: etcd's rules; see [`TxnRequest`](super::TxnRequest).
 /// - **Leases**: see [`KvCommand::LeaseGrant`] and [`KvCommand::LeaseRevoke`].
 /// - **Compact**: see [`KvCommand::Compact`] and `compaction.rs`.
+/// - **Lease checkpoints**: see [`KvCommand::LeaseCheckpoint`] and
+///   `lease_checkpoint.rs`.
 /// - **Refused puts**: a key over [`MAX_KEY_BYTES`] or a value over
 ///   [`MAX_VALUE_BYTES`] could not be backed up: a legacy put answers
 ///   [`KvResponse::CompareFailed`], a txn [`KvError::KeyTooLong`] or
@@ -226,6 +228,9 @@ impl KvStore {
                 Ok(()) => KvResponse::Compacted { revision },
                 Err(error) => KvResponse::Refused(error),
             },
+            KvCommand::LeaseCheckpoint(checkpoint) => KvResponse::LeaseCheckpointed {
+                recorded: self.lease_checkpoint(&checkpoint),
+            },
         }
     }
 
@@ -311,7 +316,7 @@ impl KvStore {
             self.next_lease_id,
         );
         for lease in self.leases.values() {
-            encoder.lease(lease.id, lease.ttl);
+            encoder.lease(lease.id, lease.ttl, lease.checkpoint);
         }
         encoder.drain_to(out)?;
         for (key, history) in &self.keys {
@@ -429,6 +434,7 @@ impl StateMachine for KvStore {
             },
             KvQuery::Lease { id } => self.lease_answer(id),
             KvQuery::Leases => KvAnswer::Leases(self.lease_list()),
+            KvQuery::LeaseTimes => KvAnswer::LeaseTimes(self.lease_times()),
             KvQuery::Backup => KvAnswer::Backup(self.backup()),
             KvQuery::Stats => KvAnswer::Stats(self.stats()),
         }

@@ -59,7 +59,10 @@ mod ticker;
 
 pub use clock::{LeaseClock, Renewal};
 pub use host::{Leadership, LeaseHost, Revoked};
-pub use keeper::{LeaseKeeper, LeaseTimeToLive, MAX_REVOKES_IN_FLIGHT};
+pub use keeper::{
+    DEFAULT_CHECKPOINT_INTERVAL, LeaseKeeper, LeaseTimeToLive, MAX_LEASES_PER_CHECKPOINT,
+    MAX_REVOKES_IN_FLIGHT,
+};
 pub use rules::{LeaseRules, TtlError};
 pub use ticker::{LEASE_TICK, keep_lease_time};
 

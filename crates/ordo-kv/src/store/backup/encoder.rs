@@ -1,9 +1,13 @@
-//! [`BackupEncoder`]: writes the version 2 format piece by piece.
+//! [`BackupEncoder`]: writes the version 3 format piece by piece.
 
 use std::io::{self, Write};
 
-use super::{END_TAG, FORMAT_VERSION, KEY_TAG, LEASE_TAG, MAGIC, MAX_KEY_BYTES, MAX_VALUE_BYTES};
+use super::{
+    END_TAG, FORMAT_VERSION, KEY_TAG, LEASE_TAG, MAGIC, MAX_KEY_BYTES, MAX_VALUE_BYTES,
+    NOT_CHECKPOINTED,
+};
 use crate::store::keys::KeyHistory;
+use crate::store::lease_checkpoint::Checkpointed;
 
 /// Writes the backup format piece by piece into a buffer the caller drains,
 /// so a snapshot streams one key at a time and a
@@ -39,11 +43,23 @@ impl BackupEncoder {
     }
 
     /// Encodes one lease. Leases come before keys, in increasing id order.
-    pub(crate) fn lease(&mut self, id: i64, ttl: i64) {
+    pub(crate) fn lease(&mut self, id: i64, ttl: i64, checkpoint: Option<Checkpointed>) {
         let start = self.buf.len();
         self.buf.push(LEASE_TAG);
         self.buf.extend_from_slice(&id.to_le_bytes());
         self.buf.extend_from_slice(&ttl.to_le_bytes());
+        let (remaining_ms, stamp) = match checkpoint {
+            Some(held) => (held.remaining_ms, held.stamp),
+            None => (NOT_CHECKPOINTED, Default::default()),
+        };
+        assert_ne!(
+            checkpoint.map(|held| held.remaining_ms),
+            Some(NOT_CHECKPOINTED),
+            "a checkpoint above the ttl: the store caps them"
+        );
+        self.buf.extend_from_slice(&remaining_ms.to_le_bytes());
+        self.buf.extend_from_slice(&stamp.term.to_le_bytes());
+        self.buf.extend_from_slice(&stamp.sequence.to_le_bytes());
         self.checksum_from(start);
     }
 

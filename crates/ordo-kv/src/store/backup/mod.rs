@@ -16,7 +16,9 @@
 //!   leases that once existed, or that revisions are not reused across
 //!   unrelated commands, is true of every state the store produces but not
 //!   checked (it would cost a set of all revisions).
-//! - The remaining time of leases: not state (see `leases.rs`).
+//! - The remaining time of leases beyond their last checkpoint: the
+//!   backup holds what the store holds (see `lease_checkpoint.rs`); the
+//!   node serving `GET /v1/snapshot` checkpoints first if it leads.
 //! - The order of a revision's events: the store lists them in key order
 //!   (see `changes.rs`), so nothing needs recording.
 
@@ -31,15 +33,20 @@ pub(super) use parse::{RestoredState, parse_backup};
 
 /// The first eight bytes of every backup.
 const MAGIC: [u8; 8] = *b"ORDOKV01";
-/// The format version this build writes (it reads 1 and 2).
-const FORMAT_VERSION: u32 = 2;
+/// The format version this build writes (it reads 1, 2 and 3).
+const FORMAT_VERSION: u32 = 3;
 /// The first format version, still read.
 const FORMAT_VERSION_1: u32 = 1;
+/// The second format version (leases without their checkpoints), still read.
+const FORMAT_VERSION_2: u32 = 2;
+/// In a version 3 lease record, the remaining time of a lease never
+/// checkpointed.
+const NOT_CHECKPOINTED: u64 = u64::MAX;
 /// Tag that starts a version 1 record.
 const RECORD_TAG: u8 = b'R';
-/// Tag that starts a version 2 lease record.
+/// Tag that starts a version 2 or 3 lease record.
 const LEASE_TAG: u8 = b'L';
-/// Tag that starts a version 2 key record.
+/// Tag that starts a version 2 or 3 key record.
 const KEY_TAG: u8 = b'K';
 /// Tag that starts the end marker.
 const END_TAG: u8 = b'E';
@@ -56,7 +63,7 @@ pub const MAX_VALUE_BYTES: u32 = 64 << 20;
 /// What a backup holds, from [`read_backup_summary`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BackupSummary {
-    /// The format version (1 or 2).
+    /// The format version (1, 2 or 3).
     pub format_version: u32,
     /// Live keys in the backup.
     pub keys: u64,
@@ -70,6 +77,8 @@ pub struct BackupSummary {
     pub cluster_revision: u64,
     /// The compact revision (0 in version 1).
     pub compact_revision: u64,
+    /// Leases with a checkpointed remaining time (0 before version 3).
+    pub checkpointed_leases: u64,
 }
 
 /// Why a backup could not be read. Every variant but [`Io`](Self::Io) means
@@ -215,18 +224,21 @@ impl From<BackupError> for io::Error {
 /// [`KvStore`](super::KvStore)'s `restore` checks, and says what it holds.
 /// Streams: memory use is one key record, whatever the backup's size.
 ///
-/// # Layout (version 2, written by this build)
+/// # Layout (version 3, written by this build)
 /// All integers are little-endian.
 ///
 /// ```text
 /// header   "ORDOKV01"              8 bytes  magic
-///          format version          u32      = 2
+///          format version          u32      = 3
 ///          cluster revision        u64
 ///          compact revision        u64      <= cluster revision
 ///          next lease id           i64      >= 1, above every lease id
 /// lease*   tag 'L'                 u8
 ///          id                      i64      in 1..next lease id, increasing
 ///          ttl                     i64      seconds, in 1..=MAX_LEASE_TTL_SECONDS
+///          remaining               u64      ms, <= ttl; u64::MAX: never checkpointed
+///          checkpoint term         u64      (0 and 0 when never checkpointed)
+///          checkpoint sequence     u64
 /// key*     tag 'K'                 u8
 ///          key length              u32      <= MAX_KEY_BYTES
 ///          key                     bytes
