@@ -50,7 +50,7 @@ mod txn_nesting;
 mod writes;
 
 pub use backup::{BackupError, BackupSummary, MAX_KEY_BYTES, MAX_VALUE_BYTES, read_backup_summary};
-pub use changes::{ChangeObserver, Changes, Event, EventKind};
+pub use changes::{ChangeObserver, Changes, Event, EventKind, MAX_CHANGES_SCANNED};
 pub use error::KvError;
 pub use lease_checkpoint::{CheckpointStamp, LeaseCheckpoint, LeaseRemaining, LeaseTime};
 pub use leases::{LeaseInfo, MAX_LEASE_TTL_SECONDS};
@@ -194,7 +194,11 @@ pub enum KvQuery {
         /// The first revision of interest.
         from_revision: u64,
         /// Most events answered (0: no limit); a revision's events are never
-        /// split, so the first revision comes whole even if larger.
+        /// split, so the first revision comes whole even if larger. Whatever
+        /// the limit, one query visits at most [`MAX_CHANGES_SCANNED`]
+        /// change-log entries (finishing the revision it is in): an answer
+        /// may hold fewer events, even none, with `next_revision` short of
+        /// the present; read on from there.
         max_events: usize,
     },
     /// One lease. Answers [`KvAnswer::Lease`] or [`KvAnswer::Refused`].
