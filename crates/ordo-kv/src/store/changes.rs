@@ -64,10 +64,28 @@ pub struct Changes {
 /// Called on the thread that applies, inside `apply`: keep it short (hand the
 /// events to a channel). It only receives; nothing it does can change what
 /// the store decides.
+///
+/// Building events costs a clone of every written key and previous value,
+/// so the store asks [`wants_events`](Self::wants_events) as each command
+/// begins and builds none when no observer wants them: `applied` then gets
+/// an empty slice (a revision always changes some key, so empty means "not
+/// built"). An observer that starts wanting events (a watcher registers)
+/// may thus be told of a revision without its events, but only of one
+/// whose command began before it asked; whoever registers must then learn
+/// the revision through a query, which the apply thread answers only after
+/// that command, as the watch hub does (it reads the current revision, or
+/// history, after registering).
 pub trait ChangeObserver: Send + Sync {
     /// One revision changed keys: `events` are its events in key order, with
-    /// `prev_kv` filled whenever the key was live before.
+    /// `prev_kv` filled whenever the key was live before; empty if no
+    /// observer wanted events when the command began.
     fn applied(&self, revision: u64, events: &[Event]);
+
+    /// Whether this observer needs the events of the commands that begin
+    /// now (read once per command, on the apply thread: keep it cheap).
+    fn wants_events(&self) -> bool {
+        true
+    }
 
     /// A snapshot restore replaced the whole state: watchers must resync
     /// from `revision` (or learn that `compact_revision` passed them).
@@ -91,6 +109,11 @@ impl ChangeObserver for BothObservers {
     fn applied(&self, revision: u64, events: &[Event]) {
         self.first.applied(revision, events);
         self.second.applied(revision, events);
+    }
+
+    /// Either wants them: both are told them.
+    fn wants_events(&self) -> bool {
+        self.first.wants_events() || self.second.wants_events()
     }
 
     fn restored(&self, revision: u64, compact_revision: u64) {

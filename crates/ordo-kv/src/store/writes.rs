@@ -21,7 +21,8 @@ pub(super) struct PendingWrite {
     revision: u64,
     /// Keys written (each at most once).
     written: Vec<Key>,
-    /// The events to tell the observer about, if there is one.
+    /// The events to tell the observer about, if there is one and it
+    /// wanted them when the write began.
     events: Option<Vec<Event>>,
 }
 
@@ -188,7 +189,12 @@ impl KvStore {
         PendingWrite {
             revision,
             written: Vec::new(),
-            events: self.observer.0.as_ref().map(|_| Vec::new()),
+            events: self
+                .observer
+                .0
+                .as_ref()
+                .filter(|observer| observer.wants_events())
+                .map(|_| Vec::new()),
         }
     }
 
@@ -212,7 +218,9 @@ impl KvStore {
         self.cluster_revision = revision;
         self.changes
             .extend(written.into_iter().map(|key| (revision, key)));
-        if let (Some(observer), Some(mut events)) = (&self.observer.0, events) {
+        if let Some(observer) = &self.observer.0 {
+            // None: nobody wanted them when the write began.
+            let mut events = events.unwrap_or_default();
             events.sort_by(|a, b| a.kv.key.cmp(&b.kv.key));
             observer.applied(revision, &events);
         }
