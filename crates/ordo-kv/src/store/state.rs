@@ -59,6 +59,9 @@ use super::{KvAnswer, KvCommand, KvError, KvQuery, KvResponse, KvStats, StoredVa
 ///   [`KvResponse::CompareFailed`], a txn [`KvError::KeyTooLong`] or
 ///   [`KvError::ValueTooLong`], and nothing changes. The server is expected
 ///   to refuse oversized writes before proposing them; this is the backstop.
+/// - **Empty keys**: a put, a delete or a txn with a compare, put or
+///   delete of the empty key is refused whole with [`KvError::EmptyKey`]
+///   (etcd's "key is not provided"); the server refuses them first.
 /// - **Exhausted revisions**: once the cluster revision is `u64::MAX`, no
 ///   write changes anything (a put answers `CompareFailed`, a delete
 ///   `deleted: false`, a txn that writes [`KvError::RevisionsExhausted`]).
@@ -327,6 +330,9 @@ impl KvStore {
     }
 
     fn legacy_put(&mut self, key: Bytes, value: Bytes, if_revision: Option<u64>) -> KvResponse {
+        if key.is_empty() {
+            return KvResponse::Refused(KvError::EmptyKey);
+        }
         let current = self.get(&key).map_or(0, |stored| stored.revision);
         let condition_holds = if_revision.is_none_or(|expected| expected == current);
         let fits = key.len() <= MAX_KEY_BYTES as usize && value.len() <= MAX_VALUE_BYTES as usize;
@@ -341,6 +347,9 @@ impl KvStore {
     }
 
     fn legacy_delete(&mut self, key: Bytes) -> KvResponse {
+        if key.is_empty() {
+            return KvResponse::Refused(KvError::EmptyKey);
+        }
         if self.cluster_revision == u64::MAX {
             return KvResponse::Deleted {
                 deleted: false,
