@@ -372,11 +372,13 @@ fn from_record(lease: &LeaseTime, now: Instant, min_ttl: Duration) -> Deadline {
 
 /// Whole milliseconds, rounded up (a record errs long, never short).
 fn millis_up(duration: Duration) -> u64 {
-    let millis = duration.as_millis() + u128::from(duration.subsec_nanos() % 1_000_000 > 0);
+    let millis =
+        duration.as_millis() + u128::from(!duration.subsec_nanos().is_multiple_of(1_000_000));
     u64::try_from(millis).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
