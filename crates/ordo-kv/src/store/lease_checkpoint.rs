@@ -85,6 +85,10 @@ pub struct LeaseTime {
     /// Its last recorded remaining time in milliseconds (at most the ttl);
     /// `None` if none was ever recorded (then a new leader gives it its ttl).
     pub remaining_ms: Option<u64>,
+    /// The stamp of that record: a leader's own stamps must be above every
+    /// stamp the store holds (a backup restored into a new cluster brings
+    /// the old cluster's terms).
+    pub stamp: Option<CheckpointStamp>,
 }
 
 /// A lease's recorded remaining time and the stamp of the record.
@@ -132,6 +136,7 @@ impl KvStore {
                 id: lease.id,
                 ttl_seconds: lease.ttl,
                 remaining_ms: lease.checkpoint.map(|held| held.remaining_ms),
+                stamp: lease.checkpoint.map(|held| held.stamp),
             })
             .collect()
     }

@@ -23,6 +23,10 @@
 //! - Stamps rise: every checkpoint or renewal record computed in a term
 //!   gets the next sequence number, and `recorded` only moves to a record
 //!   with a higher stamp than the one it names (the store's rule too).
+//! - Stamps of a term are above every stamp in the store: their term part
+//!   is fixed by the term's first reconcile at `max(term, highest stamp
+//!   term read + 1)` (a backup restored into a new cluster holds the old
+//!   cluster's higher terms); until then the clock stamps nothing.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -87,6 +91,8 @@ pub struct LeaseClock {
     /// When the next periodic checkpoint is due; `None` until the first
     /// [`checkpoint_due`](Self::checkpoint_due) of the term.
     next_checkpoint: Option<Instant>,
+    /// The term part of this term's stamps, set by its first reconcile.
+    stamp_term: Option<u64>,
 }
 
 impl LeaseClock {
@@ -110,6 +116,13 @@ impl LeaseClock {
         self.leading = None;
         self.sequence = 0;
         self.next_checkpoint = None;
+        self.stamp_term = None;
+    }
+
+    /// Whether the clock reconciled with the store in `term` (and so may
+    /// stamp records).
+    pub fn reconciled(&self, term: Term) -> bool {
+        self.leading == Some(term) && self.stamp_term.is_some()
     }
 
     /// Matches the deadlines to the applied leases: a lease without a
@@ -123,6 +136,11 @@ impl LeaseClock {
     pub fn reconcile(&mut self, term: Term, leases: &[LeaseTime], now: Instant, min_ttl: Duration) {
         if self.leading != Some(term) {
             return;
+        }
+        if self.stamp_term.is_none() {
+            let highest = leases.iter().filter_map(|lease| lease.stamp).max();
+            let above = highest.map_or(0, |stamp| stamp.term.saturating_add(1));
+            self.stamp_term = Some(term.max(above));
         }
         let applied: BTreeMap<i64, LeaseTime> = leases.iter().map(|l| (l.id, *l)).collect();
         self.deadlines.retain(|id, _| applied.contains_key(id));
@@ -163,7 +181,7 @@ impl LeaseClock {
         if self.leading != Some(term) {
             return Renewal::NotLeading;
         }
-        let deadline = self
+        let deadline = *self
             .deadlines
             .entry(id)
             .or_insert_with(|| fresh(ttl_seconds, now, Recorded::Unknown));
@@ -174,8 +192,17 @@ impl LeaseClock {
             deadline.recorded,
             Recorded::Remaining { remaining, .. } if remaining >= ttl(ttl_seconds)
         );
-        *deadline = fresh(ttl_seconds, now, deadline.recorded);
-        let record = (!recorded_in_full).then(|| self.next_stamp(term));
+        let record = if recorded_in_full {
+            None
+        } else {
+            // Not reconciled yet: no stamp could be trusted above the store's.
+            let Some(stamp) = self.next_stamp() else {
+                return Renewal::NotLeading;
+            };
+            Some(stamp)
+        };
+        self.deadlines
+            .insert(id, fresh(ttl_seconds, now, deadline.recorded));
         Renewal::Renewed { record }
     }
 
@@ -237,7 +264,7 @@ impl LeaseClock {
         if self.leading != Some(term) {
             return None;
         }
-        let stamp = self.next_stamp(term);
+        let stamp = self.next_stamp()?;
         let mut leases = Vec::new();
         for (id, deadline) in &mut self.deadlines {
             let left = deadline.at.saturating_duration_since(now);
@@ -264,12 +291,13 @@ impl LeaseClock {
         (!leases.is_empty()).then_some(LeaseCheckpoint { stamp, leases })
     }
 
-    fn next_stamp(&mut self, term: Term) -> CheckpointStamp {
+    fn next_stamp(&mut self) -> Option<CheckpointStamp> {
+        let term = self.stamp_term?;
         self.sequence += 1;
-        CheckpointStamp {
+        Some(CheckpointStamp {
             term,
             sequence: self.sequence,
-        }
+        })
     }
 
     /// What is left of a lease's time: `None` without a deadline (not
@@ -393,6 +421,7 @@ mod tests {
                 id,
                 ttl_seconds,
                 remaining_ms: None,
+                stamp: None,
             })
             .collect()
     }
@@ -477,6 +506,7 @@ mod tests {
             id,
             ttl_seconds,
             remaining_ms,
+            stamp: None,
         };
         let leases = [
             lease(1, 100, Some(30_000)),
@@ -596,6 +626,10 @@ mod tests {
             id: 1,
             ttl_seconds: 100,
             remaining_ms: Some(50_000),
+            stamp: Some(CheckpointStamp {
+                term: TERM - 1,
+                sequence: 4,
+            }),
         }];
         clock.reconcile(TERM, &checkpointed, start, MIN_TTL);
         let later = start + Duration::from_secs(20);
@@ -612,6 +646,42 @@ mod tests {
                 Renewal::Renewed { record: Some(_) }
             ),
             "the store keeps the checkpoint's shorter time: the next renewal must be recorded"
+        );
+    }
+
+    #[test]
+    fn stamps_stay_above_a_restored_clusters_higher_terms() {
+        let now = Instant::now();
+        let mut clock = leading_clock();
+        assert!(!clock.reconciled(TERM));
+        assert_eq!(
+            clock.checkpoint(TERM, now, Duration::ZERO),
+            None,
+            "no stamp yet"
+        );
+        let restored = [LeaseTime {
+            id: 1,
+            ttl_seconds: 100,
+            remaining_ms: Some(50_000),
+            stamp: Some(CheckpointStamp {
+                term: 40,
+                sequence: 7,
+            }),
+        }];
+        clock.reconcile(TERM, &restored, now, MIN_TTL);
+        assert!(clock.reconciled(TERM));
+        let Renewal::Renewed {
+            record: Some(stamp),
+        } = clock.renew(TERM, 1, 100, now)
+        else {
+            panic!("not recorded");
+        };
+        assert_eq!(
+            stamp,
+            CheckpointStamp {
+                term: 41,
+                sequence: 1
+            }
         );
     }
 }

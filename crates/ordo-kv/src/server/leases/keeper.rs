@@ -132,6 +132,10 @@ impl<H: LeaseHost> LeaseKeeper<H> {
         let Some((term, info)) = self.confirmed(id).await? else {
             return Ok(None);
         };
+        if !self.clock().reconciled(term) {
+            // A record's stamp must be above the store's: read them first.
+            self.reconcile(term).await?;
+        }
         let renewal = self.clock().renew(term, id, info.ttl, Instant::now());
         match renewal {
             Renewal::Renewed { record } => {
@@ -192,12 +196,8 @@ impl<H: LeaseHost> LeaseKeeper<H> {
         let Ok(term) = self.follow_role() else {
             return;
         };
-        let min_ttl = Duration::from_secs(self.rules.min_ttl_seconds.max(0) as u64);
-        match self.host.applied_leases().await {
-            Ok(leases) => self
-                .clock()
-                .reconcile(term, &leases, Instant::now(), min_ttl),
-            Err(error) => tracing::debug!(%error, "cannot list the leases; next tick"),
+        if let Err(error) = self.reconcile(term).await {
+            tracing::debug!(%error, "cannot list the leases; next tick");
         }
         let expired = self
             .clock()
@@ -207,6 +207,15 @@ impl<H: LeaseHost> LeaseKeeper<H> {
             tokio::spawn(async move { keeper.revoke_expired(term, id).await });
         }
         self.start_periodic_checkpoint(term);
+    }
+
+    /// Reconciles the clock of `term` with the applied leases.
+    async fn reconcile(&self, term: Term) -> Result<(), RaftError> {
+        let min_ttl = Duration::from_secs(self.rules.min_ttl_seconds.max(0) as u64);
+        let leases = self.host.applied_leases().await?;
+        self.clock()
+            .reconcile(term, &leases, Instant::now(), min_ttl);
+        Ok(())
     }
 
     /// Proposes the periodic checkpoint if it is due and none is in flight.

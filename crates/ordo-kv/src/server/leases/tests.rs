@@ -62,6 +62,7 @@ impl LeaseHost for Arc<ScriptedNode> {
                 id,
                 ttl_seconds,
                 remaining_ms: script.recorded.get(&id).map(|&(ms, _)| ms),
+                stamp: script.recorded.get(&id).map(|&(_, stamp)| stamp),
             })
             .collect())
     }
