@@ -1,6 +1,7 @@
 //! The coordination verbs of the `ordo` binary against the fake
 //! coordination store: `ordo lock` runs its command under the lock and
-//! passes its exit code on, `ordo txn` reads stdin, `ordo watch` prints one
+//! passes its exit code on (also when its final revoke fails: retried, then
+//! left to expire with a warning), `ordo txn` reads stdin, `ordo watch` prints one
 //! line per event, `ordo elect NAME` prints each leader, and `ordo get`
 //! into a pipe adds no newline.
 
@@ -49,6 +50,83 @@ async fn lock_runs_the_command_holding_the_lock_and_passes_its_exit_code() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("locked jobs/1"), "{stderr}");
     assert!(store.keys().is_empty(), "{:?}", store.keys());
+}
+
+/// The fake, with its first `failures` lease revokes answered 503
+/// `unavailable` (the outcome unknown, as when the leader dies mid-request).
+fn failing_revokes(store: &std::sync::Arc<FakeStore>, failures: usize) -> axum::Router {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let left = std::sync::Arc::new(AtomicUsize::new(failures));
+    store.router().layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let left = std::sync::Arc::clone(&left);
+            async move {
+                let revoke = request.method() == axum::http::Method::DELETE
+                    && request.uri().path().starts_with("/v1/leases/");
+                let fail = revoke
+                    && left
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                        .is_ok();
+                if fail {
+                    let body = axum::Json(serde_json::json!({
+                        "error": "unavailable",
+                        "message": "the leader changed: outcome unknown",
+                    }));
+                    return axum::response::IntoResponse::into_response((
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                        body,
+                    ));
+                }
+                next.run(request).await
+            }
+        },
+    ))
+}
+
+/// A final revoke that fails once is retried: the exit code is the
+/// command's, the lease is gone and nothing is said about it (before: ordo
+/// exited 1 with the revoke's error).
+#[tokio::test]
+async fn lock_retries_a_failed_final_revoke() {
+    let store = FakeStore::new();
+    let endpoint = serve(failing_revokes(&store, 1)).await;
+    let output = timeout(
+        STEP,
+        ordo(&endpoint)
+            .args(["lock", "jobs", "--", "sh", "-c", "exit 4"])
+            .output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+    assert!(store.keys().is_empty(), "{:?}", store.keys());
+}
+
+/// When every revoke fails, ordo still exits with the command's code and
+/// says the lock goes when the lease expires.
+#[tokio::test]
+async fn lock_leaves_an_unrevokable_lease_to_expire_with_a_warning() {
+    let store = FakeStore::new();
+    let endpoint = serve(failing_revokes(&store, usize::MAX)).await;
+    let output = timeout(
+        STEP,
+        ordo(&endpoint)
+            .args(["lock", "jobs", "--ttl", "7", "--", "true"])
+            .output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("could not revoke lease 1")
+            && stderr.contains("released when the lease expires, within 7 s"),
+        "{stderr}"
+    );
 }
 
 /// When the session's lease is lost, the command is killed and ordo

@@ -1,7 +1,10 @@
 //! Lease expiry across real `ordo serve` processes (issue 13): a lease
 //! whose holder stops sending keepalives expires within its ttl plus one
 //! election timeout, and its keys vanish on every node at one revision;
-//! a lease kept alive every ttl/3 survives a kill -9 of the leader.
+//! a lease kept alive every ttl/3 survives a kill -9 of the leader; a
+//! long lease abandoned most of the way through its ttl expires about when
+//! it should after a kill -9 of the leader, not a whole ttl later (the
+//! leader checkpoints lease times).
 //!
 //! The cluster runs with election timeouts of 500–1000 ms, so the minimum
 //! ttl is 2 s (1.5 × 1 s, rounded up) and the tests stay short.
@@ -260,4 +263,60 @@ async fn a_lease_kept_alive_survives_a_leader_kill() {
         })
         .await;
     println!("longest gap between renewals: {longest_gap:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpointed_lease_expires_on_time_across_a_leader_kill() {
+    const LONG_TTL: Duration = Duration::from_secs(8);
+    const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(1000);
+    let dir = tempfile::tempdir().unwrap();
+    let mut flags = TIMING.to_vec();
+    flags.extend(["--lease-checkpoint-interval-ms", "1000"]);
+    let mut cluster = Cluster::new("e2e-lease-checkpoint", dir.path(), 3).with_flags(&flags);
+    cluster.start_all();
+    let leader = cluster.wait_for_leader().await;
+    let leader_url = cluster.url(leader);
+    let asked = Instant::now();
+    let id = grant(&leader_url, LONG_TTL.as_secs()).await;
+    let granted = Instant::now();
+    put(&leader_url, "long", Some(id)).await;
+
+    // Most of the ttl passes without a keepalive, then the leader dies.
+    tokio::time::sleep(LONG_TTL - Duration::from_secs(3)).await;
+    assert!(
+        metric(&leader_url, "ordo_lease_checkpointed_total").await > Some(0),
+        "the leader checkpointed nothing\n{}",
+        cluster.logs()
+    );
+    cluster.kill(leader);
+    let new_leader = cluster.wait_for_leader().await;
+    assert_ne!(new_leader, leader);
+    let new_url = cluster.url(new_leader);
+    let gone_at = cluster
+        .eventually("the lease to expire", PATIENCE, || {
+            let new_url = new_url.clone();
+            async move {
+                match local_view(&new_url, "long").await {
+                    Some((false, _)) => Ok(Instant::now()),
+                    seen => Err(format!("long: {seen:?}")),
+                }
+            }
+        })
+        .await;
+    assert!(
+        gone_at.duration_since(asked) >= LONG_TTL,
+        "expired early: {:?} after the grant was asked",
+        gone_at.duration_since(asked)
+    );
+    // Its ttl, plus what the last checkpoint before the kill was behind
+    // (an interval), the election, a lease tick and the poll. Without
+    // checkpoints the new leader gives it a whole ttl again: about 13 s.
+    let bound = LONG_TTL + CHECKPOINT_INTERVAL + ELECTION_TIMEOUT_MAX + Duration::from_millis(1500);
+    assert!(
+        gone_at.duration_since(granted) <= bound,
+        "expired late: {:?} after the grant (bound {bound:?})\n{}",
+        gone_at.duration_since(granted),
+        cluster.logs()
+    );
+    assert_eq!(metric(&new_url, "ordo_lease_expired_total").await, Some(1));
 }

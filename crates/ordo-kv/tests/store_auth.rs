@@ -1,6 +1,6 @@
 //! The auth state inside the store: commands through the log encoding,
-//! the keys untouched, and the version 3 backup that carries it (version 2
-//! when auth was never used, so older builds read it).
+//! the keys untouched, and the version 3 backup that carries it (with no
+//! auth record when auth was never used).
 
 use bytes::Bytes;
 use ordo::{Entry, StateMachine};
@@ -111,7 +111,7 @@ fn a_backup_carries_the_auth_state_in_version_3() {
 }
 
 #[test]
-fn a_store_that_never_used_auth_writes_version_2_and_restores_with_auth_off() {
+fn a_store_that_never_used_auth_writes_no_auth_record_and_restores_with_auth_off() {
     let mut store = KvStore::new();
     let put = KvCommand::Put {
         key: Bytes::from_static(b"k"),
@@ -121,7 +121,12 @@ fn a_store_that_never_used_auth_writes_version_2_and_restores_with_auth_off() {
     apply(&mut store, put);
     let bytes = backup(&store);
     let summary = read_backup_summary(&mut &bytes[..]).unwrap_or_else(|error| panic!("{error}"));
-    assert_eq!(summary.format_version, 2);
+    assert_eq!(
+        (summary.format_version, summary.users, summary.auth_enabled),
+        (3, 0, false)
+    );
+    // The auth record is JSON; nothing else in this backup has a brace.
+    assert!(!bytes.contains(&b'{'), "no auth record");
     let mut restored = store_with_auth();
     restored
         .restore(&mut &bytes[..])

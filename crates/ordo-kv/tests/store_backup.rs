@@ -13,8 +13,8 @@ use ordo_kv::store::{
 };
 use proptest::prelude::*;
 use store_support::{
-    V2, backup, end, header, header_v2, header_with, key_record, lease_record, put, record,
-    snapshot, store_with,
+    V2, backup, end, header, header_v2, header_v3, header_with, key_record, lease_record,
+    lease_record_v3, put, record, snapshot, store_with,
 };
 
 /// A store with a few keys, to restore over.
@@ -57,9 +57,25 @@ fn the_store_writes_the_documented_format() {
         })],
         ..Default::default()
     };
-    store_support::apply(&mut store, vec![ordo_kv::store::KvCommand::Txn(leased)]);
-    let mut expected = header_v2(6, 0, 8);
-    lease_record(&mut expected, 7, 30);
+    let checkpoint = ordo_kv::store::LeaseCheckpoint {
+        stamp: ordo_kv::store::CheckpointStamp {
+            term: 4,
+            sequence: 2,
+        },
+        leases: vec![ordo_kv::store::LeaseRemaining {
+            id: 7,
+            remaining_ms: 12_345,
+        }],
+    };
+    store_support::apply(
+        &mut store,
+        vec![
+            ordo_kv::store::KvCommand::Txn(leased),
+            ordo_kv::store::KvCommand::LeaseCheckpoint(checkpoint),
+        ],
+    );
+    let mut expected = header_v3(6, 0, 8);
+    lease_record_v3(&mut expected, 7, 30, Some((12_345, 4, 2)));
     let a = [V2::Put(2, 1, 2, 0, b"yy"), V2::Put(6, 2, 2, 7, b"q")];
     key_record(&mut expected, b"a", &a);
     key_record(
@@ -78,27 +94,35 @@ fn the_store_writes_the_documented_format() {
 
 #[test]
 fn an_empty_store_writes_a_header_and_an_end_marker() {
-    let mut expected = header_v2(0, 0, 1);
+    let mut expected = header_v3(0, 0, 1);
     end(&mut expected, 0);
     assert_eq!(snapshot(&KvStore::new()), expected);
 }
 
 #[test]
-fn a_version_2_backup_round_trips_history_leases_and_the_compact_revision() {
+fn a_version_2_backup_restores_history_leases_and_the_compact_revision_as_version_3() {
+    let keys = |bytes: &mut Vec<u8>| {
+        key_record(
+            bytes,
+            b"a",
+            &[V2::Put(3, 4, 1, 0, b"old"), V2::Put(8, 5, 1, 11, b"new")],
+        );
+        key_record(
+            bytes,
+            b"gone",
+            &[V2::Put(2, 1, 2, 0, b"x"), V2::Tombstone(9)],
+        );
+        end(bytes, 2);
+    };
     let mut bytes = header_v2(9, 3, 12);
     lease_record(&mut bytes, 2, 10);
     lease_record(&mut bytes, 11, 60);
-    key_record(
-        &mut bytes,
-        b"a",
-        &[V2::Put(3, 4, 1, 0, b"old"), V2::Put(8, 5, 1, 11, b"new")],
-    );
-    key_record(
-        &mut bytes,
-        b"gone",
-        &[V2::Put(2, 1, 2, 0, b"x"), V2::Tombstone(9)],
-    );
-    end(&mut bytes, 2);
+    keys(&mut bytes);
+    // The same state in version 3: leases without checkpoints.
+    let mut written = header_v3(9, 3, 12);
+    lease_record_v3(&mut written, 2, 10, None);
+    lease_record_v3(&mut written, 11, 60, None);
+    keys(&mut written);
     let summary = read_backup_summary(&mut &bytes[..]).unwrap();
     assert_eq!(
         summary,
@@ -110,13 +134,14 @@ fn a_version_2_backup_round_trips_history_leases_and_the_compact_revision() {
             leases: 2,
             cluster_revision: 9,
             compact_revision: 3,
+            checkpointed_leases: 0,
             users: 0,
             auth_enabled: false,
         }
     );
     let mut store = existing_store();
     store.restore(&mut &bytes[..]).unwrap();
-    assert_eq!(snapshot(&store), bytes);
+    assert_eq!(snapshot(&store), written);
     let stats = store.stats();
     assert_eq!(
         (stats.keys, stats.versions, stats.compact_revision),
@@ -144,6 +169,7 @@ fn a_valid_backup_is_summarized_and_restored() {
             leases: 0,
             cluster_revision: 9,
             compact_revision: 0,
+            checkpointed_leases: 0,
             users: 0,
             auth_enabled: false,
         }
@@ -154,8 +180,8 @@ fn a_valid_backup_is_summarized_and_restored() {
     assert_eq!(store.len(), 3);
     assert_eq!(store.get(b"existing"), None);
     // A version 1 backup restores each key as version 1, created and
-    // modified at its revision, with no lease; the store writes version 2.
-    let mut expected = header_v2(9, 0, 1);
+    // modified at its revision, with no lease; the store writes version 3.
+    let mut expected = header_v3(9, 0, 1);
     key_record(&mut expected, b"a", &[V2::Put(4, 1, 4, 0, b"1")]);
     key_record(&mut expected, b"b", &[V2::Put(9, 1, 9, 0, b"")]);
     key_record(&mut expected, b"c", &[V2::Put(1, 1, 1, 0, b"33")]);

@@ -15,9 +15,9 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use ordo::StateMachine;
 use ordo_kv::store::{
-    Compare, CompareResult, CompareTarget, DeleteRangeRequest, Event, EventKind, KeyRange,
-    KeyValue, KvAnswer, KvCommand, KvQuery, KvResponse, KvStore, PutRequest, RangeRequest,
-    RequestOp, ResponseOp, TxnRequest,
+    CheckpointStamp, Compare, CompareResult, CompareTarget, DeleteRangeRequest, Event, EventKind,
+    KeyRange, KeyValue, KvAnswer, KvCommand, KvQuery, KvResponse, KvStore, LeaseCheckpoint,
+    LeaseRemaining, PutRequest, RangeRequest, RequestOp, ResponseOp, TxnRequest,
 };
 use proptest::prelude::*;
 use store_support::{apply, snapshot};
@@ -122,6 +122,8 @@ impl Model {
             // Auth changes no key (the model generates none; if it did, the
             // keys would stay as they are).
             KvCommand::Auth(_) => {}
+            // Lease times are not key state: no key, no revision moves.
+            KvCommand::LeaseCheckpoint(_) => {}
         }
         Outcome::Applied {
             revision: self.commit(next),
@@ -261,7 +263,8 @@ fn outcome(response: &KvResponse) -> Outcome {
         },
         KvResponse::LeaseGranted { .. }
         | KvResponse::Compacted { .. }
-        | KvResponse::AuthChanged { .. } => Outcome::Applied {
+        | KvResponse::AuthChanged { .. }
+        | KvResponse::LeaseCheckpointed { .. } => Outcome::Applied {
             revision: 0,
             succeeded: true,
         },
@@ -277,12 +280,15 @@ fn comparable(command: &KvCommand, model: Outcome) -> Outcome {
                 succeeded: false, ..
             },
         )
-        | (KvCommand::LeaseGrant { .. } | KvCommand::Compact { .. }, Outcome::Applied { .. }) => {
-            Outcome::Applied {
-                revision: 0,
-                succeeded: !matches!(command, KvCommand::Put { .. }),
-            }
-        }
+        | (
+            KvCommand::LeaseGrant { .. }
+            | KvCommand::Compact { .. }
+            | KvCommand::LeaseCheckpoint(_),
+            Outcome::Applied { .. },
+        ) => Outcome::Applied {
+            revision: 0,
+            succeeded: !matches!(command, KvCommand::Put { .. }),
+        },
         (_, other) => other,
     }
 }
@@ -341,6 +347,12 @@ fn command() -> impl Strategy<Value = KvCommand> {
         1 => (1..100i64).prop_map(|ttl| KvCommand::LeaseGrant { id: 0, ttl }),
         1 => (1..4i64).prop_map(|id| KvCommand::LeaseRevoke { id }),
         1 => (0..12u64).prop_map(|revision| KvCommand::Compact { revision }),
+        1 => (1..4u64, 0..4u64, 1..4i64, 0..200_000u64).prop_map(|(term, sequence, id, remaining_ms)| {
+            KvCommand::LeaseCheckpoint(LeaseCheckpoint {
+                stamp: CheckpointStamp { term, sequence },
+                leases: vec![LeaseRemaining { id, remaining_ms }],
+            })
+        }),
     ]
 }
 

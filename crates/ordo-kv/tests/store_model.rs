@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use ordo::StateMachine;
-use ordo_kv::store::{KvAnswer, KvCommand, KvQuery, KvResponse, KvStore, StoredValue};
+use ordo_kv::store::{KvAnswer, KvCommand, KvError, KvQuery, KvResponse, KvStore, StoredValue};
 use proptest::prelude::*;
 use store_support::{apply, put, snapshot, store_with};
 
@@ -23,6 +23,12 @@ struct Model {
 
 impl Model {
     fn apply(&mut self, command: &KvCommand) -> KvResponse {
+        // etcd's "key is not provided": the empty key is never written.
+        if let KvCommand::Put { key, .. } | KvCommand::Delete { key } = command
+            && key.is_empty()
+        {
+            return KvResponse::Refused(KvError::EmptyKey);
+        }
         match command {
             KvCommand::Put {
                 key,

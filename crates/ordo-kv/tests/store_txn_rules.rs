@@ -393,3 +393,63 @@ fn version_counts_writes_since_creation_and_a_delete_ends_a_generation() {
         2
     );
 }
+
+/// etcd's "key is not provided": every write or compare of the empty key is
+/// refused whole, with nothing changed; a range read from the empty key is
+/// not a write and still reads.
+#[test]
+fn the_empty_key_is_refused_in_puts_deletes_and_compares() {
+    let nested = |op| {
+        let inner = TxnRequest {
+            success: vec![op],
+            ..TxnRequest::default()
+        };
+        txn(vec![], vec![RequestOp::Txn(inner)], vec![])
+    };
+    let cases: Vec<(&str, KvCommand)> = vec![
+        ("a legacy put", put("", "v")),
+        ("a legacy delete", KvCommand::Delete { key: "".into() }),
+        ("a txn put", txn(vec![], vec![put_op("", "v")], vec![])),
+        (
+            "a txn put in the branch not taken",
+            txn(vec![], vec![put_op("a", "v")], vec![put_op("", "v")]),
+        ),
+        (
+            "a txn delete",
+            txn(vec![], vec![delete_op(KeyRange::single(""))], vec![]),
+        ),
+        (
+            "a txn delete of every key",
+            txn(
+                vec![],
+                vec![delete_op(KeyRange {
+                    key: "".into(),
+                    range_end: "\0".into(),
+                })],
+                vec![],
+            ),
+        ),
+        (
+            "a compare",
+            txn(
+                vec![compare("", CompareTarget::Version(0), Equal)],
+                vec![put_op("a", "v")],
+                vec![],
+            ),
+        ),
+        ("a nested put", nested(put_op("", "v"))),
+    ];
+    for (name, command) in cases {
+        let mut store = store_with(vec![put("a", "1")]);
+        let before = snapshot(&store);
+        assert_eq!(refused(&mut store, command), KvError::EmptyKey, "{name}");
+        assert_eq!(snapshot(&store), before, "{name}: the store changed");
+    }
+    let mut store = store_with(vec![put("a", "1")]);
+    let every_key = KeyRange {
+        key: "".into(),
+        range_end: "\0".into(),
+    };
+    let read = run_txn(&mut store, txn(vec![], vec![range_op(every_key)], vec![]));
+    assert!(read.succeeded);
+}

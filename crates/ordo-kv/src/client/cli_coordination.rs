@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use tokio::io::AsyncReadExt as _;
 
+use super::lock_release::{Released, revoke_with_retries};
 use super::output::escape_field;
 use super::recipes::{Election, Mutex, RecipeError, Session};
 use super::{ConnectionArgs, DeleteOutcome, WatchItem, WatchKeys, WatchOptions};
@@ -340,9 +341,34 @@ pub(super) async fn lock(args: LockArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    guard.unlock().await?;
-    session.close().await?;
+    if let Err(error) = guard.unlock().await {
+        eprintln!("warning: deleting the lock key failed ({error}); revoking the lease deletes it");
+    }
+    release(session).await;
     Ok(exit_code_of(exited))
+}
+
+/// Revokes `session`'s lease, retrying through the client's failover; if
+/// that fails, warns that the lock is released when the lease expires (the
+/// session, dropped, keeps it alive no more). See `lock_release.rs`.
+async fn release(session: Session) {
+    let (client, lease, ttl) = (
+        session.client().clone(),
+        session.lease(),
+        session.ttl_seconds(),
+    );
+    drop(session);
+    let released = revoke_with_retries(|| {
+        let client = client.clone();
+        async move { client.revoke(lease).await.map(|_| ()) }
+    })
+    .await;
+    if let Released::ByExpiry { last_error } = released {
+        eprintln!(
+            "warning: could not revoke lease {lease} ({last_error}); \
+             the lock is released when the lease expires, within {ttl} s"
+        );
+    }
 }
 
 /// The exit code a shell would show for `status` (128 + signal when killed).

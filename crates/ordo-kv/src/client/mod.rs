@@ -53,6 +53,7 @@ mod keepalive;
 mod kv_ops;
 mod kv_types;
 mod lease_ops;
+mod lock_release;
 mod ops;
 mod outcome;
 mod output;

@@ -118,6 +118,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<ExitCode> {
                 ..HttpSettings::default()
             },
             auto_compaction: AutoCompaction::Off,
+            lease_checkpoint_interval: crate::server::leases::DEFAULT_CHECKPOINT_INTERVAL,
         };
         match RunningNode::start(settings).await {
             Ok(node) => nodes.push(node),

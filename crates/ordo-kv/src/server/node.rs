@@ -71,6 +71,7 @@ pub struct RunningNode {
     http: JoinHandle<()>,
     background: Vec<JoinHandle<()>>,
     watch_hub: Arc<WatchHub>,
+    leases: Arc<NodeLeases>,
 }
 
 impl RunningNode {
@@ -195,7 +196,10 @@ impl RunningNode {
 
         let (shutdown, shutdown_signal) = watch::channel(false);
         let lease_rules = LeaseRules::for_election_timeout(settings.timing.election_timeout_max);
-        let leases = Arc::new(NodeLeases::new(node.clone(), lease_rules));
+        let leases = Arc::new(
+            NodeLeases::new(node.clone(), lease_rules)
+                .with_checkpoint_interval(settings.lease_checkpoint_interval),
+        );
         let mut background = vec![
             tokio::spawn(peers::report_own_address(
                 node.clone(),
@@ -236,7 +240,7 @@ impl RunningNode {
             log: log_handle,
             backups: http::BackupSlot::default(),
             store: gauge,
-            leases,
+            leases: Arc::clone(&leases),
             watch_hub: Arc::clone(&watch_hub),
             auth: AuthContext::new(auth_view, settings.http.auth_token_ttl),
         });
@@ -263,6 +267,7 @@ impl RunningNode {
             http,
             background,
             watch_hub,
+            leases,
         };
         if let RecordedBootstrap::Joined { .. } = &identity.bootstrap
             && log_was_empty
@@ -279,7 +284,9 @@ impl RunningNode {
         Ok(running)
     }
 
-    /// Stops serving: no new requests, then the node (a leader first hands
+    /// Stops serving: no new requests, then the node (a leader first
+    /// checkpoints its lease times, for at most `LEASE_CHECKPOINT_PATIENCE`,
+    /// so the next leader does not restart them in full; then it hands
     /// leadership to its most up-to-date voter, so clients wait for a
     /// transfer rather than an election; requests waiting on
     /// it are answered `503 unavailable`; the log is flushed), then what
@@ -294,6 +301,11 @@ impl RunningNode {
         // the HTTP server would wait for them until its patience runs out.
         self.watch_hub
             .close("the node is stopping: watch again on another node");
+        match tokio::time::timeout(LEASE_CHECKPOINT_PATIENCE, self.leases.checkpoint_now()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::debug!(%error, "lease times not checkpointed at stop"),
+            Err(_) => tracing::debug!("lease times not checkpointed at stop: too slow"),
+        }
         self.node.stop().await;
         let mut http = self.http;
         if tokio::time::timeout(HTTP_DRAIN_PATIENCE, &mut http)
@@ -311,6 +323,9 @@ impl RunningNode {
         }
     }
 }
+
+/// How long a stopping leader waits for its last lease checkpoint.
+const LEASE_CHECKPOINT_PATIENCE: Duration = Duration::from_secs(1);
 
 /// Binds `address` once, to refuse a busy port before anything is
 /// written, and returns the address bound (port 0 resolved). The transport

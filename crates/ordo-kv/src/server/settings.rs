@@ -174,6 +174,11 @@ pub struct ServeArgs {
     /// in seconds (default 300).
     #[arg(long, value_name = "SECONDS")]
     pub auth_token_ttl: Option<u64>,
+    /// How often the leader records every lease's remaining time in the
+    /// log, so a new leader does not restart it in full, in milliseconds
+    /// (default 300000, etcd's 5 minutes).
+    #[arg(long, value_name = "MS")]
+    pub lease_checkpoint_interval_ms: Option<u64>,
 }
 
 /// How a node becomes part of its cluster, the first time it starts.
@@ -276,6 +281,8 @@ pub struct NodeSettings {
     pub http: HttpSettings,
     /// How the leader compacts the history by itself.
     pub auto_compaction: AutoCompaction,
+    /// How often the leader checkpoints lease times.
+    pub lease_checkpoint_interval: Duration,
 }
 
 impl ServeArgs {
@@ -337,6 +344,9 @@ impl ServeArgs {
                 .auto_compaction_retention
                 .or(file.auto_compaction_retention),
             auth_token_ttl: self.auth_token_ttl.or(file.auth_token_ttl),
+            lease_checkpoint_interval_ms: self
+                .lease_checkpoint_interval_ms
+                .or(file.lease_checkpoint_interval_ms),
         }
     }
 
@@ -433,6 +443,14 @@ impl ServeArgs {
             Some(text) => AutoCompaction::parse(text).map_err(|error| anyhow!(error))?,
             None => AutoCompaction::Off,
         };
+        let lease_checkpoint_interval = Duration::from_millis(
+            self.lease_checkpoint_interval_ms
+                .unwrap_or(crate::server::leases::DEFAULT_CHECKPOINT_INTERVAL.as_millis() as u64),
+        );
+        ensure!(
+            !lease_checkpoint_interval.is_zero(),
+            "--lease-checkpoint-interval-ms must be at least 1"
+        );
         ensure!(
             (1..=crate::store::MAX_KEY_BYTES as usize).contains(&limits.max_key_bytes),
             "--max-key-bytes must be between 1 and {}",
@@ -465,6 +483,7 @@ impl ServeArgs {
             )?,
             http,
             auto_compaction,
+            lease_checkpoint_interval,
         })
     }
 }
@@ -672,6 +691,7 @@ mod tests {
         assert_eq!(settings.limits.quota_bytes, 4 << 30);
         assert_eq!(settings.limits.max_txn_ops, 128);
         assert_eq!(settings.auto_compaction, AutoCompaction::Off);
+        assert_eq!(settings.lease_checkpoint_interval, Duration::from_secs(300));
         assert!(matches!(settings.bootstrap, Bootstrap::Initial(ref m) if m.len() == 2));
     }
 
@@ -682,10 +702,12 @@ mod tests {
             max_txn_ops: Some(16),
             max_list_bytes: Some(1024),
             auto_compaction_retention: Some("30m".into()),
+            lease_checkpoint_interval_ms: Some(2000),
             ..args(1)
         }
         .resolve()
         .unwrap();
+        assert_eq!(settings.lease_checkpoint_interval, Duration::from_secs(2));
         assert_eq!(settings.limits.quota_bytes, 0);
         assert_eq!(settings.limits.max_txn_ops, 16);
         assert_eq!(settings.limits.max_list_bytes, 1024);
@@ -835,6 +857,13 @@ mod tests {
                     ..args(1)
                 },
                 "--auto-compaction-retention",
+            ),
+            (
+                ServeArgs {
+                    lease_checkpoint_interval_ms: Some(0),
+                    ..args(1)
+                },
+                "--lease-checkpoint-interval-ms",
             ),
             (
                 ServeArgs {

@@ -94,6 +94,11 @@ impl StoreGauge {
 impl ChangeObserver for StoreGauge {
     fn applied(&self, _revision: u64, _events: &[Event]) {}
 
+    /// The gauge reads counters only: it never costs the store an event.
+    fn wants_events(&self) -> bool {
+        false
+    }
+
     fn restored(&self, _revision: u64, _compact_revision: u64) {}
 
     fn stats(&self, stats: &KvStats) {

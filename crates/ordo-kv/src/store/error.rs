@@ -77,6 +77,10 @@ pub enum KvError {
         /// Its length.
         len: usize,
     },
+    /// etcd's "key is not provided": a put, a delete or a compare names the
+    /// empty key.
+    #[error("key is not provided")]
+    EmptyKey,
     /// The cluster revision is `u64::MAX`: no write can take a new one.
     #[error("the cluster revision is exhausted")]
     RevisionsExhausted,

@@ -2,9 +2,11 @@
 //!
 //! The store records leases and deletes their keys when told to revoke one;
 //! it never looks at a clock. Deciding that a lease expired (and proposing
-//! its revocation) is the leader's job. A lease's remaining time is not
-//! state: after a restart, a restore or a leader change the new leader
-//! restarts every lease's full ttl, so a lease never expires early (as etcd).
+//! its revocation) is the leader's job. What the store keeps of a lease's
+//! time is the remaining time its leader last checkpointed
+//! (`lease_checkpoint.rs`): after a restart, a restore or a leader change
+//! the new leader starts each lease from it (or from its full ttl if none
+//! was recorded), so a lease neither expires early nor starts over.
 
 use std::collections::BTreeSet;
 
@@ -13,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::KvError;
 use super::keys::Key;
+use super::lease_checkpoint::Checkpointed;
 use super::state::KvStore;
 
 /// The longest ttl a lease may have, in seconds (etcd's `MaxLeaseTTL`).
@@ -27,6 +30,8 @@ pub(super) struct Lease {
     pub(super) ttl: i64,
     /// The live keys attached to it.
     pub(super) keys: BTreeSet<Key>,
+    /// Its last checkpointed remaining time; `None` if never checkpointed.
+    pub(super) checkpoint: Option<Checkpointed>,
 }
 
 /// The answer to [`KvQuery::Lease`](super::KvQuery::Lease).
@@ -67,7 +72,16 @@ impl KvStore {
         // Monotone and above every granted id, so no id is handed out twice.
         self.next_lease_id = self.next_lease_id.max(id.saturating_add(1));
         let keys = BTreeSet::new();
-        self.leases.insert(id, Lease { id, ttl, keys });
+        let checkpoint = None;
+        self.leases.insert(
+            id,
+            Lease {
+                id,
+                ttl,
+                keys,
+                checkpoint,
+            },
+        );
         Ok(id)
     }
 

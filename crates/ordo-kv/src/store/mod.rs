@@ -16,16 +16,17 @@
 //! - The auth state (users, roles, the auth switch; [`crate::auth`]) is
 //!   replicated with the keys, in snapshots and backups, changed only by
 //!   [`KvCommand::Auth`].
-//! - Leases are replicated records `{ id, ttl, keys }`; revoking one deletes
-//!   its keys in one revision. Deciding *when* a lease expires is the
-//!   leader's job, outside the store.
+//! - Leases are replicated records `{ id, ttl, keys }` with the remaining
+//!   time their leader last checkpointed ([`KvCommand::LeaseCheckpoint`]);
+//!   revoking one deletes its keys in one revision. Deciding *when* a lease
+//!   expires is the leader's job, outside the store.
 //!
 //! The command, query and answer types here are the contract between the
 //! server and [`KvStore`]. Files: `keys.rs` (per-key history), `range.rs`
 //! (key ranges and range reads), `txn.rs`, `txn_check.rs` and `txn_nesting.rs`
 //! (transactions),
 //! `writes.rs` (the one write path every command takes), `leases.rs`,
-//! `compaction.rs`, `changes.rs` (events, the change log, the observer),
+//! `lease_checkpoint.rs`, `compaction.rs`, `changes.rs` (events, the change log, the observer),
 //! `state.rs` (the store and its dispatch), `error.rs`, `backup/` (the
 //! snapshot format, also the format of `ordo snapshot save`).
 //!
@@ -44,6 +45,7 @@ mod changes;
 mod compaction;
 mod error;
 mod keys;
+mod lease_checkpoint;
 mod leases;
 mod range;
 mod state;
@@ -54,8 +56,9 @@ mod version;
 mod writes;
 
 pub use backup::{BackupError, BackupSummary, MAX_KEY_BYTES, MAX_VALUE_BYTES, read_backup_summary};
-pub use changes::{ChangeObserver, Changes, Event, EventKind};
+pub use changes::{ChangeObserver, Changes, Event, EventKind, MAX_CHANGES_SCANNED};
 pub use error::KvError;
+pub use lease_checkpoint::{CheckpointStamp, LeaseCheckpoint, LeaseRemaining, LeaseTime};
 pub use leases::{LeaseInfo, MAX_LEASE_TTL_SECONDS};
 pub use range::{KeyRange, RangeRequest, RangeResponse, SortOrder, SortTarget};
 pub use state::KvStore;
@@ -114,6 +117,12 @@ pub enum KvCommand {
     /// Answers [`KvResponse::AuthChanged`] or [`KvResponse::Refused`] with
     /// [`KvError::Auth`]; it never changes a key nor the cluster revision.
     Auth(AuthCommand),
+    /// Records the remaining time of leases, as their leader counts it, so
+    /// that the next leader (or a restored backup) does not restart their
+    /// ttls in full. Changes no key and no revision. Answers
+    /// [`KvResponse::LeaseCheckpointed`]. The rules are in
+    /// `lease_checkpoint.rs`.
+    LeaseCheckpoint(LeaseCheckpoint),
 }
 
 /// What applying a [`KvCommand`] answered.
@@ -157,6 +166,12 @@ pub enum KvResponse {
         /// The new compact revision.
         revision: u64,
     },
+    /// A [`KvCommand::LeaseCheckpoint`] was applied.
+    LeaseCheckpointed {
+        /// Leases whose record it changed (the others are gone, or hold a
+        /// newer record).
+        recorded: u64,
+    },
     /// The command was refused as a whole; nothing changed.
     Refused(KvError),
     /// An auth command was applied.
@@ -194,7 +209,11 @@ pub enum KvQuery {
         /// The first revision of interest.
         from_revision: u64,
         /// Most events answered (0: no limit); a revision's events are never
-        /// split, so the first revision comes whole even if larger.
+        /// split, so the first revision comes whole even if larger. Whatever
+        /// the limit, one query visits at most [`MAX_CHANGES_SCANNED`]
+        /// change-log entries (finishing the revision it is in): an answer
+        /// may hold fewer events, even none, with `next_revision` short of
+        /// the present; read on from there.
         max_events: usize,
     },
     /// One lease. Answers [`KvAnswer::Lease`] or [`KvAnswer::Refused`].
@@ -204,6 +223,10 @@ pub enum KvQuery {
     },
     /// Every lease id with its ttl, in id order. Answers [`KvAnswer::Leases`].
     Leases,
+    /// Every lease with its ttl and checkpointed remaining time, in id
+    /// order (what a new leader starts its deadlines from). Answers
+    /// [`KvAnswer::LeaseTimes`].
+    LeaseTimes,
     /// The whole state in the backup format (`ordo snapshot save`).
     Backup,
     /// Counters for metrics and the quota.
@@ -284,6 +307,8 @@ pub enum KvAnswer {
     Lease(LeaseInfo),
     /// For [`KvQuery::Leases`]: `(id, ttl)` in id order.
     Leases(Vec<(i64, i64)>),
+    /// For [`KvQuery::LeaseTimes`], in id order.
+    LeaseTimes(Vec<LeaseTime>),
     /// For [`KvQuery::Backup`]: the whole state, in the backup format.
     Backup(Bytes),
     /// For [`KvQuery::Stats`].

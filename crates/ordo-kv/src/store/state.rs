@@ -56,11 +56,16 @@ use super::{KvAnswer, KvCommand, KvError, KvQuery, KvResponse, KvStats, StoredVa
 /// - **Txn**: etcd's rules; see [`TxnRequest`](super::TxnRequest).
 /// - **Leases**: see [`KvCommand::LeaseGrant`] and [`KvCommand::LeaseRevoke`].
 /// - **Compact**: see [`KvCommand::Compact`] and `compaction.rs`.
+/// - **Lease checkpoints**: see [`KvCommand::LeaseCheckpoint`] and
+///   `lease_checkpoint.rs`.
 /// - **Refused puts**: a key over [`MAX_KEY_BYTES`] or a value over
 ///   [`MAX_VALUE_BYTES`] could not be backed up: a legacy put answers
 ///   [`KvResponse::CompareFailed`], a txn [`KvError::KeyTooLong`] or
 ///   [`KvError::ValueTooLong`], and nothing changes. The server is expected
 ///   to refuse oversized writes before proposing them; this is the backstop.
+/// - **Empty keys**: a put, a delete or a txn with a compare, put or
+///   delete of the empty key is refused whole with [`KvError::EmptyKey`]
+///   (etcd's "key is not provided"); the server refuses them first.
 /// - **Exhausted revisions**: once the cluster revision is `u64::MAX`, no
 ///   write changes anything (a put answers `CompareFailed`, a delete
 ///   `deleted: false`, a txn that writes [`KvError::RevisionsExhausted`]).
@@ -235,6 +240,9 @@ impl KvStore {
                 Err(error) => KvResponse::Refused(error),
             },
             KvCommand::Auth(command) => self.apply_auth(command),
+            KvCommand::LeaseCheckpoint(checkpoint) => KvResponse::LeaseCheckpointed {
+                recorded: self.lease_checkpoint(&checkpoint),
+            },
         }
     }
 
@@ -341,10 +349,9 @@ impl KvStore {
             self.cluster_revision,
             self.compact_revision,
             self.next_lease_id,
-            with_auth,
         );
         for lease in self.leases.values() {
-            encoder.lease(lease.id, lease.ttl);
+            encoder.lease(lease.id, lease.ttl, lease.checkpoint);
         }
         if with_auth {
             encoder.auth(&self.auth);
@@ -358,6 +365,9 @@ impl KvStore {
     }
 
     fn legacy_put(&mut self, key: Bytes, value: Bytes, if_revision: Option<u64>) -> KvResponse {
+        if key.is_empty() {
+            return KvResponse::Refused(KvError::EmptyKey);
+        }
         let current = self.get(&key).map_or(0, |stored| stored.revision);
         let condition_holds = if_revision.is_none_or(|expected| expected == current);
         let fits = key.len() <= MAX_KEY_BYTES as usize && value.len() <= MAX_VALUE_BYTES as usize;
@@ -372,6 +382,9 @@ impl KvStore {
     }
 
     fn legacy_delete(&mut self, key: Bytes) -> KvResponse {
+        if key.is_empty() {
+            return KvResponse::Refused(KvError::EmptyKey);
+        }
         if self.cluster_revision == u64::MAX {
             return KvResponse::Deleted {
                 deleted: false,
@@ -466,6 +479,7 @@ impl StateMachine for KvStore {
             },
             KvQuery::Lease { id } => self.lease_answer(id),
             KvQuery::Leases => KvAnswer::Leases(self.lease_list()),
+            KvQuery::LeaseTimes => KvAnswer::LeaseTimes(self.lease_times()),
             KvQuery::Backup => KvAnswer::Backup(self.backup()),
             KvQuery::Stats => KvAnswer::Stats(self.stats()),
             KvQuery::Auth => KvAnswer::Auth(Arc::clone(&self.auth)),

@@ -9,6 +9,10 @@
 //!   `ignore_lease` need a live key; keys and values are within the limits.
 //! - A range's revision is neither compacted nor in the future.
 //! - A txn that writes is refused once revisions are exhausted.
+//! - No compare, put or delete names the empty key (etcd's "key is not
+//!   provided"), anywhere in the request, nested txns and both branches
+//!   included. A range read may (an empty key with a `range_end` reads
+//!   from the first key).
 
 use std::collections::BTreeSet;
 
@@ -22,6 +26,7 @@ use super::{KeyValue, KvError, MAX_KEY_BYTES, MAX_VALUE_BYTES};
 impl KvStore {
     /// Decides `request`'s path and checks it; `Ok` means running it cannot fail.
     pub(super) fn check_txn(&self, request: &TxnRequest) -> Result<Path, KvError> {
+        check_keys_given(request)?;
         written_keys(&request.success)?;
         written_keys(&request.failure)?;
         let path = self.decide_path(request);
@@ -165,4 +170,22 @@ fn written_keys(ops: &[RequestOp]) -> Result<(BTreeSet<Bytes>, Vec<KeyRange>), K
         return Err(KvError::DuplicateKey { key: key.clone() });
     }
     Ok((puts, deletes))
+}
+
+/// Refuses a compare, put or delete of the empty key anywhere in `request`.
+fn check_keys_given(request: &TxnRequest) -> Result<(), KvError> {
+    if request.compare.iter().any(|compare| compare.key.is_empty()) {
+        return Err(KvError::EmptyKey);
+    }
+    for op in request.success.iter().chain(&request.failure) {
+        match op {
+            RequestOp::Put(put) if put.key.is_empty() => return Err(KvError::EmptyKey),
+            RequestOp::DeleteRange(delete) if delete.key.is_empty() => {
+                return Err(KvError::EmptyKey);
+            }
+            RequestOp::Txn(inner) => check_keys_given(inner)?,
+            _ => {}
+        }
+    }
+    Ok(())
 }

@@ -22,7 +22,8 @@ pub(super) struct PendingWrite {
     revision: u64,
     /// The versions written (each key at most once).
     written: Vec<WrittenKey>,
-    /// The events to tell the observer about, if there is one.
+    /// The events to tell the observer about, if there is one and it
+    /// wanted them when the write began.
     events: Option<Vec<Event>>,
 }
 
@@ -168,7 +169,12 @@ impl KvStore {
         PendingWrite {
             revision,
             written: Vec::new(),
-            events: self.observer.0.as_ref().map(|_| Vec::new()),
+            events: self
+                .observer
+                .0
+                .as_ref()
+                .filter(|observer| observer.wants_events())
+                .map(|_| Vec::new()),
         }
     }
 
@@ -192,7 +198,9 @@ impl KvStore {
         self.cluster_revision = revision;
         self.changes
             .extend(written.into_iter().map(|key| (revision, key)));
-        if let (Some(observer), Some(mut events)) = (&self.observer.0, events) {
+        if let Some(observer) = &self.observer.0 {
+            // None: nobody wanted them when the write began.
+            let mut events = events.unwrap_or_default();
             events.sort_by(|a, b| a.kv.key.cmp(&b.kv.key));
             observer.applied(revision, &events);
         }

@@ -60,7 +60,24 @@ pub fn header_v2(cluster_revision: u64, compact_revision: u64, next_lease_id: i6
     out
 }
 
-/// Appends a version 2 lease record.
+/// The header of a version 3 backup (the one this build writes).
+pub fn header_v3(cluster_revision: u64, compact_revision: u64, next_lease_id: i64) -> Vec<u8> {
+    let mut out = header_v2(cluster_revision, compact_revision, next_lease_id);
+    out[8..12].copy_from_slice(&3u32.to_le_bytes());
+    out
+}
+
+/// Appends a version 3 lease record; `checkpoint` is
+/// `(remaining ms, stamp term, stamp sequence)`.
+pub fn lease_record_v3(out: &mut Vec<u8>, id: i64, ttl: i64, checkpoint: Option<(u64, u64, u64)>) {
+    lease_record(out, id, ttl);
+    let (remaining_ms, term, sequence) = checkpoint.unwrap_or((u64::MAX, 0, 0));
+    for field in [remaining_ms, term, sequence] {
+        out.extend_from_slice(&field.to_le_bytes());
+    }
+}
+
+/// Appends a version 2 lease record (the start of a version 3 one).
 pub fn lease_record(out: &mut Vec<u8>, id: i64, ttl: i64) {
     out.push(b'L');
     out.extend_from_slice(&id.to_le_bytes());

@@ -64,6 +64,7 @@ pub fn settings(id: u64, peers: &BTreeMap<u64, u16>, data: &Path) -> NodeSetting
         peer_tls: None,
         http: ordo_kv::server::http::HttpSettings::default(),
         auto_compaction: AutoCompaction::Off,
+        lease_checkpoint_interval: ordo_kv::server::leases::DEFAULT_CHECKPOINT_INTERVAL,
     }
 }
 

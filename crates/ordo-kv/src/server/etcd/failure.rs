@@ -104,6 +104,7 @@ pub(crate) fn store_status(error: &KvError) -> Status {
             Status::resource_exhausted(error.to_string())
         }
         KvError::Auth(_) => Status::failed_precondition(format!("etcdserver: {error}")),
+        KvError::EmptyKey => Status::invalid_argument(KEY_NOT_PROVIDED),
     }
 }
 

@@ -29,7 +29,9 @@ pub(super) async fn status(
 }
 
 /// A consistent backup: the whole store as of a linearizable read. One at
-/// a time: the slot is held until the backup has been sent.
+/// a time: the slot is held until the backup has been sent. On the leader,
+/// lease times are checkpointed first, so the backup holds what each lease
+/// has left now; elsewhere it holds their last checkpoint.
 pub(super) async fn snapshot(
     State(state): State<SharedState>,
     OriginalUri(uri): OriginalUri,
@@ -39,6 +41,10 @@ pub(super) async fn snapshot(
             "a backup is already being taken or sent by this node; retry when it is done",
         ));
     };
+    if let Err(error) = state.leases.checkpoint_now().await {
+        // The backup then holds older records: longer, never shorter.
+        tracing::warn!(%error, "lease times were not checkpointed before a backup");
+    }
     let answer = state
         .node
         .read_with(KvQuery::Backup, ReadConsistency::Linearizable)

@@ -26,6 +26,7 @@ pub(super) fn from_store(error: KvError) -> ApiError {
             (StatusCode::PAYLOAD_TOO_LARGE, code::TOO_LARGE)
         }
         KvError::LeaseExists { .. }
+        | KvError::EmptyKey
         | KvError::DuplicateKey { .. }
         | KvError::KeyNotFound { .. }
         | KvError::InvalidLeaseId { .. }

@@ -5,7 +5,10 @@ use std::future::Future;
 
 use ordo::{RaftError, RaftNode, ReadConsistency, Role, Term};
 
-use crate::store::{KvAnswer, KvCommand, KvError, KvQuery, KvResponse, KvStore, LeaseInfo};
+use crate::store::{
+    KvAnswer, KvCommand, KvError, KvQuery, KvResponse, KvStore, LeaseCheckpoint, LeaseInfo,
+    LeaseTime,
+};
 
 /// Whether this node leads, as far as it knows now.
 #[derive(Clone, Debug)]
@@ -34,8 +37,10 @@ pub trait LeaseHost: Send + Sync + 'static {
     /// not know it yet).
     fn leadership(&self) -> Leadership;
 
-    /// Every lease `(id, ttl)` in this node's applied state.
-    fn applied_leases(&self) -> impl Future<Output = Result<Vec<(i64, i64)>, RaftError>> + Send;
+    /// Every lease with its recorded time, read so that every entry of an
+    /// earlier term is applied first (a read proving leadership): the
+    /// previous leader's last checkpoints and renewal records are in it.
+    fn applied_leases(&self) -> impl Future<Output = Result<Vec<LeaseTime>, RaftError>> + Send;
 
     /// One lease, read so that the answer proves this node still led when
     /// the read was served (see the module docs for why a leader lease
@@ -47,6 +52,12 @@ pub trait LeaseHost: Send + Sync + 'static {
 
     /// Proposes the revoke of `id` and waits until it is applied.
     fn revoke(&self, id: i64) -> impl Future<Output = Result<Revoked, RaftError>> + Send;
+
+    /// Proposes a checkpoint of lease times and waits until it is applied.
+    fn checkpoint(
+        &self,
+        checkpoint: LeaseCheckpoint,
+    ) -> impl Future<Output = Result<(), RaftError>> + Send;
 }
 
 impl LeaseHost for RaftNode<KvStore> {
@@ -62,10 +73,15 @@ impl LeaseHost for RaftNode<KvStore> {
         Leadership::NotLeading(RaftError::NotLeader { leader })
     }
 
-    async fn applied_leases(&self) -> Result<Vec<(i64, i64)>, RaftError> {
-        match self.read_stale(KvQuery::Leases).await? {
-            KvAnswer::Leases(leases) => Ok(leases),
-            other => Err(unexpected("a list of leases", &other)),
+    async fn applied_leases(&self) -> Result<Vec<LeaseTime>, RaftError> {
+        // A lease read is served on the leader only once an entry of its
+        // term committed, and after the state applied it.
+        match self
+            .read_with(KvQuery::LeaseTimes, ReadConsistency::Lease)
+            .await?
+        {
+            KvAnswer::LeaseTimes(leases) => Ok(leases),
+            other => Err(unexpected("a list of lease times", &other)),
         }
     }
 
@@ -86,6 +102,15 @@ impl LeaseHost for RaftNode<KvStore> {
             KvResponse::Refused(KvError::LeaseNotFound { .. }) => Ok(Revoked::AlreadyGone),
             other => Err(RaftError::StateMachine(format!(
                 "the store answered a revoke with {other:?}"
+            ))),
+        }
+    }
+
+    async fn checkpoint(&self, checkpoint: LeaseCheckpoint) -> Result<(), RaftError> {
+        match self.propose(KvCommand::LeaseCheckpoint(checkpoint)).await? {
+            KvResponse::LeaseCheckpointed { .. } => Ok(()),
+            other => Err(RaftError::StateMachine(format!(
+                "the store answered a lease checkpoint with {other:?}"
             ))),
         }
     }

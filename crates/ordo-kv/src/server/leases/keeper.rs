@@ -2,7 +2,7 @@
 //! keepalives, time-to-live) and the ticker (reconcile, expiry).
 
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -12,11 +12,21 @@ use tokio::time::Instant;
 use super::clock::{LeaseClock, Renewal};
 use super::host::{Leadership, LeaseHost, Revoked};
 use super::rules::LeaseRules;
-use crate::store::LeaseInfo;
+use crate::store::{LeaseCheckpoint, LeaseInfo, LeaseRemaining};
 
 /// Most revokes of expired leases in flight at once; the rest wait for a
 /// later tick (each is one proposal).
 pub const MAX_REVOKES_IN_FLIGHT: usize = 64;
+
+/// How often the leader checkpoints lease times by default (etcd's
+/// default): a lease outlives its ttl after a leader change by at most
+/// about this much, and a lease costs at most about two log entries per
+/// interval (a checkpoint, and its next keepalive's record).
+pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(300);
+
+/// Most leases in one checkpoint entry (16 bytes each): a larger
+/// checkpoint is proposed in several entries.
+pub const MAX_LEASES_PER_CHECKPOINT: usize = 4096;
 
 /// A lease as the leader sees it: the state's record and the time left.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,9 +42,13 @@ pub struct LeaseTimeToLive {
 pub struct LeaseKeeper<H> {
     host: H,
     rules: LeaseRules,
+    checkpoint_interval: Duration,
     clock: Mutex<LeaseClock>,
+    /// A periodic checkpoint is being proposed (one at a time).
+    checkpointing: AtomicBool,
     expired: AtomicU64,
     keepalives: AtomicU64,
+    checkpointed: AtomicU64,
 }
 
 impl<H: LeaseHost> LeaseKeeper<H> {
@@ -43,10 +57,20 @@ impl<H: LeaseHost> LeaseKeeper<H> {
         LeaseKeeper {
             host,
             rules,
+            checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
             clock: Mutex::new(LeaseClock::default()),
+            checkpointing: AtomicBool::new(false),
             expired: AtomicU64::default(),
             keepalives: AtomicU64::default(),
+            checkpointed: AtomicU64::default(),
         }
+    }
+
+    /// This keeper, checkpointing lease times every `interval` while it
+    /// leads (default [`DEFAULT_CHECKPOINT_INTERVAL`]).
+    pub fn with_checkpoint_interval(mut self, interval: Duration) -> Self {
+        self.checkpoint_interval = interval;
+        self
     }
 
     /// The ttl bounds of grants.
@@ -78,7 +102,7 @@ impl<H: LeaseHost> LeaseKeeper<H> {
     /// node leads.
     pub fn granted(&self, id: i64, ttl_seconds: i64) {
         if let Ok(term) = self.follow_role() {
-            self.clock().start(term, id, ttl_seconds, Instant::now());
+            self.clock().granted(term, id, ttl_seconds, Instant::now());
         }
     }
 
@@ -95,7 +119,10 @@ impl<H: LeaseHost> LeaseKeeper<H> {
     ///
     /// Succeeds only if this node leads before and after a read proving it
     /// led when the read was served: a deposed leader that has not noticed
-    /// must not promise a lease the real leader may expire.
+    /// must not promise a lease the real leader may expire. If the state
+    /// may hold a shorter remaining time for it (a checkpoint), the renewal
+    /// is recorded through the log before it is answered, so the next
+    /// leader does not expire it early.
     ///
     /// # Errors
     /// [`RaftError::NotLeader`] on a node that does not lead;
@@ -105,9 +132,20 @@ impl<H: LeaseHost> LeaseKeeper<H> {
         let Some((term, info)) = self.confirmed(id).await? else {
             return Ok(None);
         };
+        if !self.clock().reconciled(term) {
+            // A record's stamp must be above the store's: read them first.
+            self.reconcile(term).await?;
+        }
         let renewal = self.clock().renew(term, id, info.ttl, Instant::now());
         match renewal {
-            Renewal::Renewed => {
+            Renewal::Renewed { record } => {
+                if let Some(stamp) = record {
+                    let leases = vec![LeaseRemaining::full(id, info.ttl)];
+                    self.host
+                        .checkpoint(LeaseCheckpoint { stamp, leases })
+                        .await?;
+                    self.clock().renewal_recorded(term, id, stamp);
+                }
                 self.keepalives.fetch_add(1, Ordering::Relaxed);
                 Ok(Some(info.ttl))
             }
@@ -158,9 +196,8 @@ impl<H: LeaseHost> LeaseKeeper<H> {
         let Ok(term) = self.follow_role() else {
             return;
         };
-        match self.host.applied_leases().await {
-            Ok(leases) => self.clock().reconcile(term, &leases, Instant::now()),
-            Err(error) => tracing::debug!(%error, "cannot list the leases; next tick"),
+        if let Err(error) = self.reconcile(term).await {
+            tracing::debug!(%error, "cannot list the leases; next tick");
         }
         let expired = self
             .clock()
@@ -169,6 +206,74 @@ impl<H: LeaseHost> LeaseKeeper<H> {
             let keeper = Arc::clone(self);
             tokio::spawn(async move { keeper.revoke_expired(term, id).await });
         }
+        self.start_periodic_checkpoint(term);
+    }
+
+    /// Reconciles the clock of `term` with the applied leases.
+    async fn reconcile(&self, term: Term) -> Result<(), RaftError> {
+        let min_ttl = Duration::from_secs(self.rules.min_ttl_seconds.max(0) as u64);
+        let leases = self.host.applied_leases().await?;
+        self.clock()
+            .reconcile(term, &leases, Instant::now(), min_ttl);
+        Ok(())
+    }
+
+    /// Proposes the periodic checkpoint if it is due and none is in flight.
+    fn start_periodic_checkpoint(self: &Arc<Self>, term: Term) {
+        if self.checkpointing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let interval = self.checkpoint_interval;
+        // Half an interval: a lease checkpointed every round (jitter would
+        // skip one whose gain is a hair under a whole interval).
+        let due = self
+            .clock()
+            .checkpoint_due(term, Instant::now(), interval, interval / 2);
+        let Some(checkpoint) = due else {
+            self.checkpointing.store(false, Ordering::Release);
+            return;
+        };
+        let keeper = Arc::clone(self);
+        tokio::spawn(async move {
+            if let Err(error) = keeper.propose_checkpoint(checkpoint).await {
+                tracing::debug!(%error, "a lease checkpoint failed; the next one is due in an interval");
+            }
+            keeper.checkpointing.store(false, Ordering::Release);
+        });
+    }
+
+    /// Checkpoints every lease whose record is longer than what it has
+    /// left, now, if this node leads (before a backup, or handing
+    /// leadership over). Nothing to do when not leading.
+    ///
+    /// # Errors
+    /// The proposal's: the records are then older, and longer.
+    pub async fn checkpoint_now(&self) -> Result<(), RaftError> {
+        let Ok(term) = self.follow_role() else {
+            return Ok(());
+        };
+        let checkpoint = self
+            .clock()
+            .checkpoint(term, Instant::now(), Duration::ZERO);
+        match checkpoint {
+            Some(checkpoint) => self.propose_checkpoint(checkpoint).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Proposes `checkpoint` in entries of at most
+    /// [`MAX_LEASES_PER_CHECKPOINT`] leases, one after the other.
+    async fn propose_checkpoint(&self, checkpoint: LeaseCheckpoint) -> Result<(), RaftError> {
+        let LeaseCheckpoint { stamp, leases } = checkpoint;
+        for chunk in leases.chunks(MAX_LEASES_PER_CHECKPOINT) {
+            let leases = chunk.to_vec();
+            self.host
+                .checkpoint(LeaseCheckpoint { stamp, leases })
+                .await?;
+            self.checkpointed
+                .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     async fn revoke_expired(&self, term: Term, id: i64) {
@@ -196,6 +301,12 @@ impl<H: LeaseHost> LeaseKeeper<H> {
         self.keepalives.load(Ordering::Relaxed)
     }
 
+    /// Lease times this node, as leader, checkpointed (renewal records not
+    /// counted).
+    pub fn checkpointed_total(&self) -> u64 {
+        self.checkpointed.load(Ordering::Relaxed)
+    }
+
     /// Appends the lease counters to a Prometheus page (the gauge of leases
     /// held, `ordo_leases`, comes with the store's metrics).
     pub fn render_metrics(&self, out: &mut String) {
@@ -209,6 +320,11 @@ impl<H: LeaseHost> LeaseKeeper<H> {
                 "ordo_lease_keepalives_total",
                 "Keepalives this node, as leader, renewed a lease for.",
                 self.keepalives_total(),
+            ),
+            (
+                "ordo_lease_checkpointed_total",
+                "Lease remaining times this node, as leader, checkpointed.",
+                self.checkpointed_total(),
             ),
         ];
         for (name, help, value) in counters {

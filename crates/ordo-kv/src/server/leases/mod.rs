@@ -11,13 +11,36 @@
 //!   as `tokio::time::Instant`s, and only while it leads: time is not
 //!   replicated state (clocks differ between nodes; a deadline in the log
 //!   would expire leases by the writer's clock on replay).
-//! - **A new leader restarts every ttl in full** (etcd's rule): on becoming
-//!   leader, and every [`LEASE_TICK`] while leading, the clock is
-//!   reconciled with the applied leases: a lease without a deadline gets
-//!   `now + ttl`, a deadline whose lease is gone is dropped. The new
-//!   leader cannot know what its predecessor promised, and restarting is
-//!   the only choice that never expires a lease early. Leadership lost:
-//!   every deadline is forgotten.
+//! - **A new leader starts each lease from its record** (etcd's lease
+//!   checkpointing): on becoming leader, and every [`LEASE_TICK`] while
+//!   leading, the clock is reconciled with the applied leases: a lease
+//!   without a deadline gets `now` + its checkpointed remaining time (its
+//!   full ttl if none), never less than the minimum ttl nor more than its
+//!   ttl; a deadline whose lease is gone is dropped. The leases are read
+//!   with a leader-lease read, served only once an entry of this term
+//!   committed and was applied, so every record of the previous leaders
+//!   is in it. Leadership lost: every deadline is forgotten.
+//! - **Checkpoints** (`store/lease_checkpoint.rs`): every checkpoint
+//!   interval (default [`DEFAULT_CHECKPOINT_INTERVAL`], `--lease-checkpoint-interval-ms`)
+//!   the leader proposes the remaining time of each lease whose record
+//!   would give a new leader at least half an interval more than it has
+//!   left (so a lease whose ttl is under half an interval is never
+//!   checkpointed and costs no entry); before a backup, a leadership
+//!   transfer and a stop, of every lease. Each checkpoint carries a stamp
+//!   `(term, sequence)` the store keeps per lease, applying only a higher
+//!   one.
+//! - **A keepalive after a checkpoint is recorded before it is answered.**
+//!   Once the store may hold a remaining time shorter than the ttl (a
+//!   checkpoint, or a previous leader's record the clock has not read), a
+//!   keepalive proposes the renewal as a record of the full ttl, with a
+//!   fresh stamp, and succeeds only once it is applied: otherwise the next
+//!   leader would start the lease from the older, shorter record and
+//!   expire it before the renewal's promise. The stamp makes the order of
+//!   computation count, not the order of commit: a checkpoint computed
+//!   before the keepalive but committed after its record has a lower stamp
+//!   and is ignored. So at most about two entries per lease and interval.
+//!   Every record errs long: it is computed before it is applied, and a
+//!   new leader counts it from its own election.
 //! - **A keepalive renews only after proving leadership**: the handler
 //!   reads the lease with `ReadConsistency::Lease` and checks this node led
 //!   the same term before and after. In this runtime that is a true leader
@@ -41,8 +64,9 @@
 //!   timeouts (whole seconds, rounded up) are raised to it, as etcd does, so
 //!   a lease survives the election after its leader's crash.
 //!
-//! A lease may thus live longer than its ttl (by up to a ttl after a
-//! leader change, plus a tick and a commit), never shorter.
+//! A lease may thus live longer than its ttl (after a leader change by up
+//! to a checkpoint interval, or the minimum ttl, plus a tick and a commit;
+//! by up to a ttl if the leader never checkpointed it), never shorter.
 //!
 //! Files: `clock.rs` (the deadlines, pure), `keeper.rs` (the clock shared
 //! by handlers and the ticker), `host.rs` (the seam to the Raft node),
@@ -59,7 +83,10 @@ mod ticker;
 
 pub use clock::{LeaseClock, Renewal};
 pub use host::{Leadership, LeaseHost, Revoked};
-pub use keeper::{LeaseKeeper, LeaseTimeToLive, MAX_REVOKES_IN_FLIGHT};
+pub use keeper::{
+    DEFAULT_CHECKPOINT_INTERVAL, LeaseKeeper, LeaseTimeToLive, MAX_LEASES_PER_CHECKPOINT,
+    MAX_REVOKES_IN_FLIGHT,
+};
 pub use rules::{LeaseRules, TtlError};
 pub use ticker::{LEASE_TICK, keep_lease_time};
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use ordo::{RaftError, Term};
 
 use super::*;
-use crate::store::LeaseInfo;
+use crate::store::{CheckpointStamp, LeaseCheckpoint, LeaseInfo, LeaseTime};
 
 /// A node whose role, leases and answers the test sets.
 #[derive(Debug, Default)]
@@ -26,6 +26,12 @@ struct Script {
     revokes: Vec<i64>,
     /// Whether revokes fail (not applied).
     revokes_fail: bool,
+    /// The recorded remaining times `id → (ms, stamp)`, by the store's rule.
+    recorded: BTreeMap<i64, (u64, CheckpointStamp)>,
+    /// Checkpoints proposed, in order.
+    checkpoints: Vec<LeaseCheckpoint>,
+    /// Whether checkpoints fail (not applied).
+    checkpoints_fail: bool,
 }
 
 #[derive(Debug, Default)]
@@ -47,13 +53,34 @@ impl LeaseHost for Arc<ScriptedNode> {
         }
     }
 
-    async fn applied_leases(&self) -> Result<Vec<(i64, i64)>, RaftError> {
-        Ok(self
-            .script()
+    async fn applied_leases(&self) -> Result<Vec<LeaseTime>, RaftError> {
+        let script = self.script();
+        Ok(script
             .leases
             .iter()
-            .map(|(&id, &ttl)| (id, ttl))
+            .map(|(&id, &ttl_seconds)| LeaseTime {
+                id,
+                ttl_seconds,
+                remaining_ms: script.recorded.get(&id).map(|&(ms, _)| ms),
+                stamp: script.recorded.get(&id).map(|&(_, stamp)| stamp),
+            })
             .collect())
+    }
+
+    async fn checkpoint(&self, checkpoint: LeaseCheckpoint) -> Result<(), RaftError> {
+        let mut script = self.script();
+        script.checkpoints.push(checkpoint.clone());
+        if script.checkpoints_fail {
+            return Err(RaftError::Timeout);
+        }
+        for lease in &checkpoint.leases {
+            let held = script.recorded.get(&lease.id).map(|&(_, stamp)| stamp);
+            if held.is_none_or(|held| held < checkpoint.stamp) {
+                let record = (lease.remaining_ms, checkpoint.stamp);
+                script.recorded.insert(lease.id, record);
+            }
+        }
+        Ok(())
     }
 
     async fn confirmed_lease(&self, id: i64) -> Result<Option<LeaseInfo>, RaftError> {
@@ -255,6 +282,95 @@ async fn a_keepalive_for_an_unknown_lease_is_none() {
     assert!(keeper.time_to_live(2).await.unwrap().is_none());
 }
 
+/// A leader checkpointing every `interval`.
+fn checkpointing_leader_with(
+    leases: &[(i64, i64)],
+    interval: Duration,
+) -> (Arc<ScriptedNode>, Arc<LeaseKeeper<Arc<ScriptedNode>>>) {
+    let (node, _) = leader_with(leases);
+    let rules = LeaseRules { min_ttl_seconds: 1 };
+    let keeper = LeaseKeeper::new(Arc::clone(&node), rules).with_checkpoint_interval(interval);
+    (node, Arc::new(keeper))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_leader_starts_a_lease_from_its_last_checkpoint() {
+    let (node, keeper) = checkpointing_leader_with(&[(1, 20)], Duration::from_secs(2));
+    run_for(&keeper, Duration::from_secs(15)).await;
+    let recorded = node.script().recorded.get(&1).map(|&(ms, _)| ms);
+    assert!(
+        recorded.is_some_and(|ms| (5_000..=7_000).contains(&ms)),
+        "checkpointed every 2 s: {recorded:?} ms left recorded"
+    );
+    // A leader change: this node leads again in a later term, its clock
+    // gone, as a new leader's would be.
+    node.script().leading = None;
+    run_for(&keeper, Duration::from_millis(250)).await;
+    node.script().leading = Some(TERM + 1);
+    run_for(&keeper, Duration::from_millis(5000)).await;
+    assert!(node.script().revokes.is_empty(), "expired before its time");
+    run_for(&keeper, Duration::from_millis(2500)).await;
+    assert_eq!(
+        node.script().revokes,
+        vec![1],
+        "about 5 s after the leader change, not a full ttl (20 s)"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lease_never_checkpointed_still_gets_its_full_ttl_and_short_gains_are_skipped() {
+    let (node, keeper) = checkpointing_leader_with(&[(1, 20)], Duration::from_secs(60));
+    run_for(&keeper, Duration::from_secs(15)).await;
+    assert!(node.script().checkpoints.is_empty(), "not due before 60 s");
+    node.script().leading = Some(TERM + 1);
+    run_for(&keeper, Duration::from_secs(19)).await;
+    assert!(node.script().revokes.is_empty(), "a full ttl again");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_keepalive_after_a_checkpoint_is_recorded_before_it_is_answered() {
+    let (node, keeper) = checkpointing_leader_with(&[(1, 20)], Duration::from_secs(2));
+    run_for(&keeper, Duration::from_secs(5)).await;
+    let checkpoints = node.script().checkpoints.len();
+    assert!(checkpoints >= 1);
+    // The record fails: the keepalive is not answered as a success.
+    node.script().checkpoints_fail = true;
+    assert!(matches!(
+        keeper.keep_alive(1).await,
+        Err(RaftError::Timeout)
+    ));
+    node.script().checkpoints_fail = false;
+    assert_eq!(keeper.keep_alive(1).await.unwrap(), Some(20));
+    let recorded = node.script().recorded.get(&1).map(|&(ms, _)| ms);
+    assert_eq!(recorded, Some(20_000), "the renewal recorded in full");
+    // Recorded in full: the next keepalive proposes nothing.
+    let proposed = node.script().checkpoints.len();
+    assert_eq!(keeper.keep_alive(1).await.unwrap(), Some(20));
+    assert_eq!(node.script().checkpoints.len(), proposed);
+    // A new leader now starts it from its full ttl.
+    node.script().leading = Some(TERM + 1);
+    run_for(&keeper, Duration::from_millis(19_000)).await;
+    assert!(
+        node.script().revokes.is_empty(),
+        "the renewal was forgotten"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn checkpoint_now_records_what_every_lease_has_left() {
+    let (node, keeper) = checkpointing_leader_with(&[(1, 20), (2, 100)], Duration::from_secs(300));
+    run_for(&keeper, Duration::from_secs(3)).await;
+    keeper.checkpoint_now().await.unwrap();
+    let recorded: Vec<(i64, u64)> = node
+        .script()
+        .recorded
+        .iter()
+        .map(|(&id, &(ms, _))| (id, ms))
+        .collect();
+    assert_eq!(recorded, vec![(1, 17_000), (2, 97_000)]);
+    assert_eq!(keeper.checkpointed_total(), 2);
+}
+
 #[test]
 fn the_metrics_page_names_the_lease_series() {
     let (_node, keeper) = leader_with(&[]);
@@ -263,6 +379,7 @@ fn the_metrics_page_names_the_lease_series() {
     for line in [
         "ordo_lease_expired_total 0\n",
         "ordo_lease_keepalives_total 0\n",
+        "ordo_lease_checkpointed_total 0\n",
     ] {
         assert!(page.contains(line), "{line:?} in {page}");
     }

@@ -328,6 +328,14 @@ impl ChangeObserver for WatchHub {
         self.last_revision.store(revision, Ordering::Release);
     }
 
+    /// Only while a watcher is registered. A watcher registering while a
+    /// command that built no events is applied misses nothing: it reads
+    /// the current revision (or history) after registering, and the apply
+    /// thread answers that read only after the command.
+    fn wants_events(&self) -> bool {
+        !self.read().queues.is_empty()
+    }
+
     fn restored(&self, revision: u64, _compact_revision: u64) {
         let registry = self.read();
         for queue in registry.queues.values() {

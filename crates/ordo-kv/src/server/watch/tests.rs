@@ -366,3 +366,121 @@ async fn progress_reports_what_was_routed() {
     assert_eq!(changes_until_other(&mut stream, 1).await, [1]);
     assert_eq!(next(&mut stream).await, Some(Message::Progress(2)));
 }
+
+/// Stands for the hub as the store's observer, and runs `on_asked` once,
+/// right after the store asked whether events are wanted (and the hub, with
+/// no watcher, said no): a watcher registers in the middle of a write whose
+/// events will not be built.
+struct RegistersWhileAsked {
+    hub: Arc<WatchHub>,
+    on_asked: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl crate::store::ChangeObserver for RegistersWhileAsked {
+    fn applied(&self, revision: u64, events: &[crate::store::Event]) {
+        self.hub.applied(revision, events);
+    }
+
+    fn restored(&self, revision: u64, compact_revision: u64) {
+        self.hub.restored(revision, compact_revision);
+    }
+
+    fn wants_events(&self) -> bool {
+        let wanted = self.hub.wants_events();
+        let on_asked = self.on_asked.lock().unwrap().take();
+        if let Some(on_asked) = on_asked {
+            on_asked();
+        }
+        wanted
+    }
+}
+
+/// The race of item 3: the store decided not to build a write's events,
+/// then two watchers registered (one from now, one from revision 1) before
+/// that write was applied. Neither misses anything: the one from now starts
+/// after it (its first progress names it), the other reads it from history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchers_registering_while_a_write_skips_its_events_miss_nothing() {
+    use crate::store::ChangeObserver;
+    let hub = Arc::new(WatchHub::new(WatchLimits::default()));
+    let racing = Arc::new(RegistersWhileAsked {
+        hub: Arc::clone(&hub),
+        on_asked: Mutex::new(None),
+    });
+    let history = StoreHistory {
+        store: Arc::new(Mutex::new(KvStore::new().with_observer(racing.clone()))),
+        during_read: Arc::default(),
+        after_last_read: Arc::default(),
+    };
+    assert!(!hub.wants_events(), "no watcher: no events wanted");
+    let (opened_tx, opened_rx) = std::sync::mpsc::channel();
+    let (open_hub, open_history) = (Arc::clone(&hub), history.clone());
+    *racing.on_asked.lock().unwrap() = Some(Box::new(move || {
+        for start in [Start::Now, Start::At(1)] {
+            let (hub, history, opened) = (
+                Arc::clone(&open_hub),
+                open_history.clone(),
+                opened_tx.clone(),
+            );
+            tokio::spawn(async move {
+                let options = WatchOptions {
+                    range: WatchRange::Key("k".into()),
+                    start,
+                    prev_kv: false,
+                    progress_interval: None,
+                };
+                let stream = WatchStream::open(&hub, history, options).await;
+                let _ = opened.send(stream.map_err(|error| format!("{error:?}")));
+            });
+        }
+        // Both registered (they now wait for the store, which this write holds).
+        let waited = std::time::Instant::now();
+        while open_hub.watchers() < 2 {
+            assert!(
+                waited.elapsed() < Duration::from_secs(5),
+                "never registered"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }));
+    history
+        .store
+        .lock()
+        .unwrap()
+        .apply_command(put("k", "first"));
+    assert!(hub.wants_events(), "watchers registered: events wanted");
+    // Both opened (each read the store after the first write) before the
+    // second write.
+    let mut streams: Vec<_> = (0..2)
+        .map(|_| {
+            opened_rx
+                .recv_timeout(Duration::from_secs(5))
+                .unwrap()
+                .unwrap()
+        })
+        .collect();
+    history
+        .store
+        .lock()
+        .unwrap()
+        .apply_command(put("k", "second"));
+    let mut seen = Vec::new();
+    for stream in &mut streams {
+        let mut messages = Vec::new();
+        while messages.last().map(String::as_str) != Some("change 2") {
+            let message = match next(stream).await {
+                Some(Message::Change(change)) => format!("change {}", change.revision),
+                Some(Message::Progress(revision)) => format!("progress {revision}"),
+                other => panic!("{other:?} after {messages:?}"),
+            };
+            messages.push(message);
+        }
+        seen.push(messages);
+    }
+    seen.sort();
+    let expected = [
+        vec!["progress 0", "change 1", "change 2"],
+        vec!["progress 1", "change 2"],
+    ];
+    assert_eq!(seen, expected);
+}

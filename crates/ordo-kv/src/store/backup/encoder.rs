@@ -1,13 +1,14 @@
-//! [`BackupEncoder`]: writes the version 2 or 3 format piece by piece.
+//! [`BackupEncoder`]: writes the version 3 format piece by piece.
 
 use std::io::{self, Write};
 
 use super::{
-    AUTH_TAG, END_TAG, FORMAT_VERSION, FORMAT_VERSION_2, KEY_TAG, LEASE_TAG, MAGIC, MAX_KEY_BYTES,
-    MAX_VALUE_BYTES,
+    AUTH_TAG, END_TAG, FORMAT_VERSION, KEY_TAG, LEASE_TAG, MAGIC, MAX_KEY_BYTES, MAX_VALUE_BYTES,
+    NOT_CHECKPOINTED,
 };
 use crate::auth::{AuthState, MAX_AUTH_STATE_BYTES};
 use crate::store::keys::History;
+use crate::store::lease_checkpoint::Checkpointed;
 
 /// Writes the backup format piece by piece into a buffer the caller drains,
 /// so a snapshot streams one key at a time and a
@@ -22,26 +23,15 @@ pub(crate) struct BackupEncoder {
 }
 
 impl BackupEncoder {
-    /// Starts a backup: encodes the header, of version 3 if `with_auth`
-    /// (then [`auth`](Self::auth) must follow the leases) or else 2.
-    pub(crate) fn new(
-        cluster_revision: u64,
-        compact_revision: u64,
-        next_lease_id: i64,
-        with_auth: bool,
-    ) -> Self {
-        let version = if with_auth {
-            FORMAT_VERSION
-        } else {
-            FORMAT_VERSION_2
-        };
+    /// Starts a backup: encodes the header.
+    pub(crate) fn new(cluster_revision: u64, compact_revision: u64, next_lease_id: i64) -> Self {
         let mut encoder = Self {
             buf: Vec::new(),
             crc: 0,
             records: 0,
         };
         encoder.buf.extend_from_slice(&MAGIC);
-        encoder.buf.extend_from_slice(&version.to_le_bytes());
+        encoder.buf.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
         encoder
             .buf
             .extend_from_slice(&cluster_revision.to_le_bytes());
@@ -54,16 +44,28 @@ impl BackupEncoder {
     }
 
     /// Encodes one lease. Leases come before keys, in increasing id order.
-    pub(crate) fn lease(&mut self, id: i64, ttl: i64) {
+    pub(crate) fn lease(&mut self, id: i64, ttl: i64, checkpoint: Option<Checkpointed>) {
         let start = self.buf.len();
         self.buf.push(LEASE_TAG);
         self.buf.extend_from_slice(&id.to_le_bytes());
         self.buf.extend_from_slice(&ttl.to_le_bytes());
+        let (remaining_ms, stamp) = match checkpoint {
+            Some(held) => (held.remaining_ms, held.stamp),
+            None => (NOT_CHECKPOINTED, Default::default()),
+        };
+        assert_ne!(
+            checkpoint.map(|held| held.remaining_ms),
+            Some(NOT_CHECKPOINTED),
+            "a checkpoint above the ttl: the store caps them"
+        );
+        self.buf.extend_from_slice(&remaining_ms.to_le_bytes());
+        self.buf.extend_from_slice(&stamp.term.to_le_bytes());
+        self.buf.extend_from_slice(&stamp.sequence.to_le_bytes());
         self.checksum_from(start);
     }
 
-    /// Encodes the auth state: once, after the leases and before the keys,
-    /// in a version 3 backup.
+    /// Encodes the auth state: at most once (a store that never used auth
+    /// writes none), after the leases and before the keys.
     pub(crate) fn auth(&mut self, auth: &AuthState) {
         let start = self.buf.len();
         let encoded = auth.encode();

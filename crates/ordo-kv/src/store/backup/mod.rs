@@ -16,7 +16,9 @@
 //!   leases that once existed, or that revisions are not reused across
 //!   unrelated commands, is true of every state the store produces but not
 //!   checked (it would cost a set of all revisions).
-//! - The remaining time of leases: not state (see `leases.rs`).
+//! - The remaining time of leases beyond their last checkpoint: the
+//!   backup holds what the store holds (see `lease_checkpoint.rs`); the
+//!   node serving `GET /v1/snapshot` checkpoints first if it leads.
 //! - The order of a revision's events: the store lists them in key order
 //!   (see `changes.rs`), so nothing needs recording.
 
@@ -31,20 +33,20 @@ pub(super) use parse::{RestoredState, parse_backup};
 
 /// The first eight bytes of every backup.
 const MAGIC: [u8; 8] = *b"ORDOKV01";
-/// The format version this build writes when there is auth state (it
-/// reads 1, 2 and 3).
+/// The format version this build writes (it reads 1, 2 and 3).
 const FORMAT_VERSION: u32 = 3;
-/// The version without auth state: written when auth was never used, so
-/// older builds (in a rolling upgrade, or restoring a backup) still read
-/// it.
-const FORMAT_VERSION_2: u32 = 2;
 /// The first format version, still read.
 const FORMAT_VERSION_1: u32 = 1;
+/// The second format version (leases without their checkpoints), still read.
+const FORMAT_VERSION_2: u32 = 2;
+/// In a version 3 lease record, the remaining time of a lease never
+/// checkpointed.
+const NOT_CHECKPOINTED: u64 = u64::MAX;
 /// Tag that starts a version 1 record.
 const RECORD_TAG: u8 = b'R';
-/// Tag that starts a version 2 lease record.
+/// Tag that starts a version 2 or 3 lease record.
 const LEASE_TAG: u8 = b'L';
-/// Tag that starts a version 2 key record.
+/// Tag that starts a version 2 or 3 key record.
 const KEY_TAG: u8 = b'K';
 /// Tag that starts the version 3 auth record.
 const AUTH_TAG: u8 = b'A';
@@ -77,6 +79,8 @@ pub struct BackupSummary {
     pub cluster_revision: u64,
     /// The compact revision (0 in version 1).
     pub compact_revision: u64,
+    /// Leases with a checkpointed remaining time (0 before version 3).
+    pub checkpointed_leases: u64,
     /// Users in the auth state (0 before version 3).
     pub users: u64,
     /// Whether auth is enabled in it (never before version 3).
@@ -234,27 +238,24 @@ impl From<BackupError> for io::Error {
 /// [`KvStore`](super::KvStore)'s `restore` checks, and says what it holds.
 /// Streams: memory use is one key record, whatever the backup's size.
 ///
-/// # Layout (version 3, written by this build when auth was ever used)
-/// Version 2 (below) with one more record between the leases and the keys:
-///
-/// ```text
-/// auth     tag 'A'                 u8       exactly one
-///          length                  u32      <= MAX_AUTH_STATE_BYTES
-///          auth state              bytes    JSON (`AuthState::encode`)
-/// ```
-///
-/// # Layout (version 2, written by this build when auth was never used)
+/// # Layout (version 3, written by this build)
 /// All integers are little-endian.
 ///
 /// ```text
 /// header   "ORDOKV01"              8 bytes  magic
-///          format version          u32      = 2
+///          format version          u32      = 3
 ///          cluster revision        u64
 ///          compact revision        u64      <= cluster revision
 ///          next lease id           i64      >= 1, above every lease id
 /// lease*   tag 'L'                 u8
 ///          id                      i64      in 1..next lease id, increasing
 ///          ttl                     i64      seconds, in 1..=MAX_LEASE_TTL_SECONDS
+///          remaining               u64      ms, <= ttl; u64::MAX: never checkpointed
+///          checkpoint term         u64      (0 and 0 when never checkpointed)
+///          checkpoint sequence     u64
+/// auth?    tag 'A'                 u8       at most one (none: auth never used)
+///          length                  u32      <= MAX_AUTH_STATE_BYTES
+///          auth state              bytes    JSON (`AuthState::encode`)
 /// key*     tag 'K'                 u8
 ///          key length              u32      <= MAX_KEY_BYTES
 ///          key                     bytes
@@ -276,9 +277,10 @@ impl From<BackupError> for io::Error {
 /// `version` up from 1 after a tombstone (or from the first retained one)
 /// with one `create revision`, no two tombstones in a row, at most the first
 /// version at or below the compact revision and then not a tombstone, and
-/// the newest version, if live, names 0 or a lease in the backup. The
-/// remaining time of a lease is not in the backup: whoever restores restarts
-/// every lease's full ttl.
+/// the newest version, if live, names 0 or a lease in the backup. A lease
+/// restores with its checkpointed remaining time, if it has one, else its
+/// full ttl. Version 2 is the same without the checkpoint fields and the
+/// auth record (its leases restore with their full ttl, auth off).
 ///
 /// # Layout (version 1, still read)
 /// The header has no compact revision or lease counter; records are

@@ -9,14 +9,16 @@ use bytes::Bytes;
 use super::reader::CheckedReader;
 use super::{
     AUTH_TAG, BackupError, BackupSummary, END_TAG, FORMAT_VERSION, FORMAT_VERSION_1,
-    FORMAT_VERSION_2, KEY_TAG, LEASE_TAG, MAGIC, MAX_KEY_BYTES, MAX_VALUE_BYTES, RECORD_TAG,
+    FORMAT_VERSION_2, KEY_TAG, LEASE_TAG, MAGIC, MAX_KEY_BYTES, MAX_VALUE_BYTES, NOT_CHECKPOINTED,
+    RECORD_TAG,
 };
 use crate::auth::{AuthError, AuthState, MAX_AUTH_STATE_BYTES};
-use crate::store::MAX_LEASE_TTL_SECONDS;
 use crate::store::keys::{Key, Keys, WrittenKey};
+use crate::store::lease_checkpoint::{Checkpointed, ttl_ms};
 use crate::store::leases::Lease;
 use crate::store::state::KvStore;
 use crate::store::version::{Stamp, Version};
+use crate::store::{CheckpointStamp, MAX_LEASE_TTL_SECONDS};
 
 /// A whole state read from a backup, checked, not yet installed.
 pub(crate) struct RestoredState {
@@ -29,7 +31,7 @@ pub(crate) struct RestoredState {
 
 /// One record, handed out as soon as it is checked.
 enum Item {
-    Lease { id: i64, ttl: i64 },
+    Lease(LeaseRecord),
     Key(ReadHistory),
     Auth(AuthState),
 }
@@ -49,13 +51,18 @@ pub(crate) fn parse_backup(input: &mut dyn Read) -> Result<RestoredState, Backup
     let mut auth = AuthState::default();
     let (summary, next_lease_id) = parse(input, |item| match item {
         Item::Auth(restored) => auth = restored,
-        Item::Lease { id, ttl } => {
+        Item::Lease(LeaseRecord {
+            id,
+            ttl,
+            checkpoint,
+        }) => {
             leases.insert(
                 id,
                 Lease {
                     id,
                     ttl,
                     keys: BTreeSet::new(),
+                    checkpoint,
                 },
             );
         }
@@ -162,9 +169,14 @@ fn parse(
                         "a lease record follows a key or auth record",
                     ));
                 }
-                let (id, ttl) = read_lease(&mut reader, offset, next_lease_id, &lease_ids)?;
-                lease_ids.insert(id);
-                visit(Item::Lease { id, ttl });
+                let lease = read_lease(&mut reader, offset, next_lease_id, &lease_ids)?;
+                let lease = match summary.format_version {
+                    FORMAT_VERSION_2 => lease,
+                    _ => read_lease_checkpoint(&mut reader, offset, lease)?,
+                };
+                lease_ids.insert(lease.id);
+                summary.checkpointed_leases += u64::from(lease.checkpoint.is_some());
+                visit(Item::Lease(lease));
             }
             (FORMAT_VERSION_2 | FORMAT_VERSION, KEY_TAG) => {
                 let (key, history) = read_key(&mut reader, records, &summary, &lease_ids)?;
@@ -236,6 +248,7 @@ fn read_header(reader: &mut CheckedReader<'_>) -> Result<(BackupSummary, i64), B
         leases: 0,
         cluster_revision,
         compact_revision: 0,
+        checkpointed_leases: 0,
         users: 0,
         auth_enabled: false,
     };
@@ -306,13 +319,21 @@ fn read_v1_record(
     Ok((key, ReadHistory { current, older }))
 }
 
-/// Reads one lease record after its tag.
+/// A lease as a backup records it.
+struct LeaseRecord {
+    id: i64,
+    ttl: i64,
+    checkpoint: Option<Checkpointed>,
+}
+
+/// Reads the fields every lease record has (all of a version 2 one) after
+/// its tag.
 fn read_lease(
     reader: &mut CheckedReader<'_>,
     offset: u64,
     next_lease_id: i64,
     seen: &BTreeSet<i64>,
-) -> Result<(i64, i64), BackupError> {
+) -> Result<LeaseRecord, BackupError> {
     let id = reader.u64("lease")? as i64;
     let ttl = reader.u64("lease")? as i64;
     if !(1..next_lease_id).contains(&id) {
@@ -327,7 +348,41 @@ fn read_lease(
             "the ttl is outside 1..=MAX_LEASE_TTL_SECONDS",
         ));
     }
-    Ok((id, ttl))
+    Ok(LeaseRecord {
+        id,
+        ttl,
+        checkpoint: None,
+    })
+}
+
+/// Reads the checkpoint a version 3 lease record ends with.
+fn read_lease_checkpoint(
+    reader: &mut CheckedReader<'_>,
+    offset: u64,
+    lease: LeaseRecord,
+) -> Result<LeaseRecord, BackupError> {
+    let remaining_ms = reader.u64("lease")?;
+    let stamp = CheckpointStamp {
+        term: reader.u64("lease")?,
+        sequence: reader.u64("lease")?,
+    };
+    if remaining_ms == NOT_CHECKPOINTED {
+        if stamp != CheckpointStamp::default() {
+            return Err(bad_lease(offset, "a lease never checkpointed has a stamp"));
+        }
+        return Ok(lease);
+    }
+    if remaining_ms > ttl_ms(lease.ttl) {
+        return Err(bad_lease(offset, "the remaining time is above the ttl"));
+    }
+    let checkpoint = Some(Checkpointed {
+        remaining_ms,
+        stamp,
+    });
+    Ok(LeaseRecord {
+        checkpoint,
+        ..lease
+    })
 }
 
 /// Reads one version 2 key record after its tag and checks its history.
