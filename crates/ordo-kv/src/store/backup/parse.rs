@@ -131,12 +131,8 @@ fn parse(
         let tag = reader.u8("record tag")?;
         match (summary.format_version, tag) {
             (_, END_TAG) => {
-                if summary.format_version == FORMAT_VERSION && !auth_read {
-                    return Err(bad_auth(
-                        offset,
-                        AuthError::BadField("missing auth record".into()),
-                    ));
-                }
+                // The auth record is optional: a store that never used auth
+                // writes none, and restores with auth off.
                 read_end(&mut reader, records)?;
                 summary.leases = lease_ids.len() as u64;
                 return Ok((summary, next_lease_id));
