@@ -262,6 +262,7 @@ async fn a_user_outside_its_permissions_gets_403_and_the_store_is_unchanged() {
                     | "/v1/watch?prefix=app/"
                     | "/v1/leases"
                     | "/v1/status"
+                    | "/v1/ui/stream"
             ) | ("POST", "/v1/leases")
                 | ("DELETE", "/v1/leases/1")
         )
