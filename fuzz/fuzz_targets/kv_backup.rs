@@ -32,6 +32,8 @@ fuzz_target!(|data: &[u8]| {
         compact_revision: stats.compact_revision,
         // Not a counter of the store's: taken from the summary.
         checkpointed_leases: summary.checkpointed_leases,
+        users: store.auth().users().len() as u64,
+        auth_enabled: store.auth().enabled(),
     };
     assert_eq!(
         from_stats, summary,
