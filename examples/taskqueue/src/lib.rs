@@ -1,0 +1,4 @@
+//! A replicated task queue on Ordo.
+pub mod command;
+pub mod machine;
+pub mod state;
