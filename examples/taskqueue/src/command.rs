@@ -79,7 +79,9 @@ impl Op {
         match self {
             Op::Enqueue { queue, payload, .. } => {
                 if !name_ok(queue, QUEUE_NAME_BYTES_MAX) {
-                    return Err(format!("a queue name has 1 to {QUEUE_NAME_BYTES_MAX} bytes"));
+                    return Err(format!(
+                        "a queue name has 1 to {QUEUE_NAME_BYTES_MAX} bytes"
+                    ));
                 }
                 if payload.len() > PAYLOAD_BYTES_MAX {
                     return Err(format!("a payload has at most {PAYLOAD_BYTES_MAX} bytes"));
@@ -87,10 +89,14 @@ impl Op {
             }
             Op::Claim { queue, worker, .. } => {
                 if !name_ok(queue, QUEUE_NAME_BYTES_MAX) {
-                    return Err(format!("a queue name has 1 to {QUEUE_NAME_BYTES_MAX} bytes"));
+                    return Err(format!(
+                        "a queue name has 1 to {QUEUE_NAME_BYTES_MAX} bytes"
+                    ));
                 }
                 if !name_ok(worker, WORKER_NAME_BYTES_MAX) {
-                    return Err(format!("a worker name has 1 to {WORKER_NAME_BYTES_MAX} bytes"));
+                    return Err(format!(
+                        "a worker name has 1 to {WORKER_NAME_BYTES_MAX} bytes"
+                    ));
                 }
             }
             Op::Ack { .. } | Op::Nack { .. } | Op::Tick => {}

@@ -51,7 +51,10 @@ impl TaskQueueMachine {
                 queue,
                 worker,
                 visibility_timeout_ms,
-            } => Outcome::Claimed(self.state.claim(&queue, worker, visibility_timeout_ms, index)),
+            } => Outcome::Claimed(
+                self.state
+                    .claim(&queue, worker, visibility_timeout_ms, index),
+            ),
             Op::Ack { task_id, token } => done_or_refused(self.state.ack(task_id, token)),
             Op::Nack { task_id, token } => done_or_refused(self.state.nack(task_id, token)),
             Op::Tick => Outcome::Ticked,
@@ -142,7 +145,10 @@ mod tests {
     #[test]
     fn a_claims_token_is_its_log_index_and_its_deadline_the_leaders_time_plus_the_timeout() {
         let mut machine = TaskQueueMachine::new();
-        let applied = machine.apply(vec![entry(7, 1_000, enqueue("a")), entry(8, 1_005, claim())]);
+        let applied = machine.apply(vec![
+            entry(7, 1_000, enqueue("a")),
+            entry(8, 1_005, claim()),
+        ]);
         let Outcome::Claimed(Some(task)) = &applied[1].outcome else {
             panic!("expected a claim, got {applied:?}");
         };
@@ -165,12 +171,19 @@ mod tests {
             restored.query(Query::Stats(None)),
             machine.query(Query::Stats(None))
         );
-        assert_eq!(restored.query(Query::NextDeadline), Answer::NextDeadline(Some(150)));
+        assert_eq!(
+            restored.query(Query::NextDeadline),
+            Answer::NextDeadline(Some(150))
+        );
 
         let mut truncated = &bytes[..bytes.len() - 3];
         assert!(TaskQueueMachine::new().restore(&mut truncated).is_err());
         let mut other_version = vec![9];
         other_version.extend_from_slice(&bytes[1..]);
-        assert!(TaskQueueMachine::new().restore(&mut other_version.as_slice()).is_err());
+        assert!(
+            TaskQueueMachine::new()
+                .restore(&mut other_version.as_slice())
+                .is_err()
+        );
     }
 }

@@ -62,14 +62,30 @@ fn an_ack_with_another_claims_token_is_refused_and_changes_nothing() {
     state.advance_clock(TIMEOUT_MS); // expires
     assert_eq!(state.ack(stale.id, stale.token), Err(Refusal::NotClaimed));
     let current = claim_at(&mut state, TIMEOUT_MS, 11).unwrap();
-    assert_eq!(state.ack(stale.id, stale.token), Err(Refusal::TokenMismatch));
-    assert_eq!(state.nack(stale.id, stale.token), Err(Refusal::TokenMismatch));
+    assert_eq!(
+        state.ack(stale.id, stale.token),
+        Err(Refusal::TokenMismatch)
+    );
+    assert_eq!(
+        state.nack(stale.id, stale.token),
+        Err(Refusal::TokenMismatch)
+    );
     assert_eq!(state.stats(None).claimed, 1);
 
     assert_eq!(state.ack(current.id, current.token), Ok(()));
-    assert_eq!(state.ack(current.id, current.token), Ok(()), "a retried ack");
-    assert_eq!(state.ack(current.id, stale.token), Err(Refusal::AlreadyAcked));
-    assert_eq!(state.nack(current.id, current.token), Err(Refusal::AlreadyAcked));
+    assert_eq!(
+        state.ack(current.id, current.token),
+        Ok(()),
+        "a retried ack"
+    );
+    assert_eq!(
+        state.ack(current.id, stale.token),
+        Err(Refusal::AlreadyAcked)
+    );
+    assert_eq!(
+        state.nack(current.id, current.token),
+        Err(Refusal::AlreadyAcked)
+    );
     assert_eq!(state.ack(99, 1), Err(Refusal::UnknownTask));
     state.check().unwrap();
 }
