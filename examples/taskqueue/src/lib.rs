@@ -27,6 +27,7 @@
 //!   big-endian length-prefixed frames), its server and a client that
 //!   follows the leader.
 //! - [`checker`]: the contract, checked against what clients saw.
+//! - [`local`]: N nodes in one process, for the demo and tests.
 //!
 //! Time: only the leader's clock matters. Every command carries the wall
 //! clock of the node that proposed it, and only a leader's proposals commit;
@@ -42,6 +43,7 @@ pub mod checker;
 pub mod client;
 pub mod command;
 mod expiry;
+pub mod local;
 pub mod machine;
 pub mod node;
 pub mod protocol;

@@ -31,7 +31,7 @@ fn full_workload() -> Workload {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn eight_workers_ack_ten_thousand_tasks_exactly_once_across_two_leader_kills() {
     let cluster = Cluster::start(3, None).await;
-    let addresses = cluster.client_addresses();
+    let addresses = cluster.nodes.client_addresses();
     let history = Arc::new(History::new());
     let workload = full_workload();
 
@@ -48,7 +48,7 @@ async fn eight_workers_ack_ten_thousand_tasks_exactly_once_across_two_leader_kil
                 }
                 let index = cluster.kill_leader().await;
                 tokio::time::sleep(Duration::from_millis(500)).await;
-                cluster.restart(index).await;
+                cluster.nodes.restart(index).await.unwrap();
                 killed.push(index);
             }
             (cluster, killed)
@@ -92,7 +92,7 @@ async fn eight_workers_ack_ten_thousand_tasks_exactly_once_across_two_leader_kil
         ),
         (report.tasks as u64, 0, 0, 0)
     );
-    for node in cluster.running() {
+    for node in cluster.nodes.running() {
         let mut stats = None;
         for _ in 0..100 {
             let answer = node
@@ -120,7 +120,7 @@ async fn eight_workers_ack_ten_thousand_tasks_exactly_once_across_two_leader_kil
 /// A small run against a cluster with `bug` planted, no kills.
 async fn run_with_bug(bug: PlantedBug) -> Vec<Violation> {
     let cluster = Cluster::start(3, Some(bug)).await;
-    let addresses = cluster.client_addresses();
+    let addresses = cluster.nodes.client_addresses();
     let history = Arc::new(History::new());
     let workload = Workload {
         tasks: 300,
@@ -169,7 +169,7 @@ async fn the_checker_catches_a_queue_that_redelivers_acked_tasks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_claim_is_delivered_again_and_its_token_no_longer_acks() {
     let cluster = Cluster::start(3, None).await;
-    let mut client = Client::new(cluster.client_addresses());
+    let mut client = Client::new(cluster.nodes.client_addresses());
     let id = client.enqueue(QUEUE, b"slow".to_vec()).await.unwrap();
     let first = client
         .claim(QUEUE, "a", Duration::from_millis(200))
@@ -227,15 +227,19 @@ async fn submit_command_answers_success_with_the_index_or_names_the_leader() {
     let leader = cluster.wait_for_leader().await;
     let leader_id = leader as u64 + 1;
     // Followers learn the leader from its first append.
-    for node in cluster.running() {
-        node.queue().raft().wait_for_leader(Duration::from_secs(5)).await.unwrap();
+    for node in cluster.nodes.running() {
+        node.queue()
+            .raft()
+            .wait_for_leader(Duration::from_secs(5))
+            .await
+            .unwrap();
     }
     let enqueue = Op::Enqueue {
         queue: QUEUE.into(),
         payload: b"x".to_vec(),
         max_attempts: 3,
     };
-    for node in cluster.running() {
+    for node in cluster.nodes.running() {
         let result = node.queue().submit_command(enqueue.clone()).await;
         match result {
             RaftResult::Success(index) if node.id() == leader_id => assert!(index > 0),
