@@ -167,7 +167,7 @@ impl History {
                 violations.insert(ViolationKey::WrongPayload(*task));
             }
         }
-        for (&task, _) in &payloads {
+        for &task in payloads.keys() {
             match acks.get(&task).map_or(0, Vec::len) {
                 0 => violations.insert(ViolationKey::Lost(task)),
                 1 => false,

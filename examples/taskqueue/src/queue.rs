@@ -45,7 +45,7 @@ impl From<RaftError> for QueueError {
     }
 }
 
-/// The seed's answer to [`QueueNode::submit_command`].
+/// The seed's answer to [`TaskQueue::submit_command`].
 #[derive(Clone, Debug)]
 pub enum RaftResult {
     /// Committed and applied at this log index.

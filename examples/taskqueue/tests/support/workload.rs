@@ -103,10 +103,11 @@ async fn produce(payloads: Vec<Vec<u8>>, addresses: Vec<String>, history: Arc<Hi
 async fn wait_drained(addresses: &[String], deadline: Instant) -> bool {
     let mut client = Client::new(addresses.to_vec()).with_patience(Duration::from_secs(2));
     while Instant::now() < deadline {
-        if let Ok(stats) = client.stats(Some(QUEUE)).await {
-            if stats.ready == 0 && stats.claimed == 0 {
-                return true;
-            }
+        if let Ok(stats) = client.stats(Some(QUEUE)).await
+            && stats.ready == 0
+            && stats.claimed == 0
+        {
+            return true;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -140,9 +141,9 @@ impl Worker {
 
     async fn handle(&mut self, task: ClaimedTask) {
         let first = task.attempt == 1;
-        let result = if first && task.id % self.workload.nack_every == 0 {
+        let result = if first && task.id.is_multiple_of(self.workload.nack_every) {
             self.client.nack(task.id, task.token).await
-        } else if first && task.id % self.workload.abandon_every == 0 {
+        } else if first && task.id.is_multiple_of(self.workload.abandon_every) {
             return; // the claim expires and the task comes back
         } else {
             let acked = self.client.ack(task.id, task.token).await;
