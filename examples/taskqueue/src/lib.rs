@@ -16,6 +16,37 @@
 //!                                                                    (machine.rs → state.rs rules)
 //! ```
 //!
+//! # Three nodes, one task
+//!
+//! ```
+//! use std::time::Duration;
+//! use ordo_taskqueue::local::LocalCluster;
+//! use ordo_taskqueue::{Client, ClientError, Refusal};
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let data = tempfile::tempdir()?;
+//! // Three nodes in this process on loopback TCP, each with its own WAL.
+//! let cluster = LocalCluster::start(3, data.path(), |_| {}).await?;
+//! // A client may start at any node: it follows redirects to the leader.
+//! let mut client = Client::new(cluster.client_addresses());
+//!
+//! let id = client.enqueue("jobs", b"resize photo 42".to_vec()).await?;
+//! let task = client.claim("jobs", "worker-1", Duration::from_secs(30)).await?;
+//! let task = task.ok_or("the queue should hold the task")?;
+//! assert_eq!((task.id, task.attempt), (id, 1));
+//!
+//! client.ack(task.id, task.token).await?;
+//! client.ack(task.id, task.token).await?; // a retried ack is answered the same
+//! let stale = client.ack(task.id, task.token + 1).await;
+//! assert!(matches!(stale, Err(ClientError::Refused(Refusal::AlreadyAcked))));
+//! assert_eq!(client.claim("jobs", "worker-1", Duration::from_secs(30)).await?, None);
+//!
+//! cluster.stop().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Where things are:
 //! - [`state`]: the rules, pure (no clock, no I/O), and their invariants.
 //! - [`command`]: what goes through the log, what comes back.

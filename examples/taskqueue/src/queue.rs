@@ -201,6 +201,11 @@ impl TaskQueue {
     pub fn leader_id(&self) -> Option<NodeId> {
         self.raft.leader_id()
     }
+
+    /// The node's current term (the seed's `get_term`).
+    pub fn term(&self) -> ordo::Term {
+        self.raft.soft_state().term
+    }
 }
 
 fn done_or_refused(outcome: Outcome) -> Result<(), QueueError> {
