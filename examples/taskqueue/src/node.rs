@@ -6,7 +6,9 @@
 //!
 //! Two ports: peers reach the node on `peer_listen` (Ordo's frames), clients
 //! on `client_listen` (this crate's [`protocol`](crate::protocol)). The
-//! address a redirect names ([`QueueError::NotLeader`](crate::QueueError::NotLeader)) is the client one.
+//! address a redirect names
+//! ([`QueueError::NotLeader`](crate::QueueError::NotLeader)) is the client
+//! one.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
