@@ -61,11 +61,15 @@ fn parse_member(text: &str) -> Result<(NodeId, MemberAddresses), String> {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    match Args::parse().command {
+async fn main() {
+    let outcome = match Args::parse().command {
         Command::Demo(args) => demo::run(args).await,
         Command::Serve(args) => serve(args).await,
         Command::Client(command) => cli::run(command).await,
+    };
+    if let Err(error) = outcome {
+        eprintln!("ordo-registry: {error:#}");
+        std::process::exit(1);
     }
 }
 
