@@ -51,7 +51,10 @@ impl fmt::Display for Violation {
                 write!(f, "node {node} lost acknowledged service {service:?}")
             }
             Violation::Altered { node, service } => {
-                write!(f, "node {node} holds service {service:?} other than registered")
+                write!(
+                    f,
+                    "node {node} holds service {service:?} other than registered"
+                )
             }
             Violation::Unexpected { node, service } => {
                 write!(f, "node {node} holds service {service:?} nobody registered")
@@ -151,10 +154,22 @@ mod tests {
         assert_eq!(
             violations,
             vec![
-                Violation::Missing { node: 2, service: "b".into() },
-                Violation::Altered { node: 3, service: "a".into() },
-                Violation::Missing { node: 3, service: "b".into() },
-                Violation::Unexpected { node: 3, service: "x".into() },
+                Violation::Missing {
+                    node: 2,
+                    service: "b".into()
+                },
+                Violation::Altered {
+                    node: 3,
+                    service: "a".into()
+                },
+                Violation::Missing {
+                    node: 3,
+                    service: "b".into()
+                },
+                Violation::Unexpected {
+                    node: 3,
+                    service: "x".into()
+                },
                 Violation::Diverged { node: 2, other: 1 },
                 Violation::Diverged { node: 3, other: 1 },
             ]

@@ -60,7 +60,10 @@ impl Client {
     ///
     /// # Errors
     /// The rule it breaks, or the last failure once patience runs out.
-    pub async fn register_service(&mut self, service: Service) -> Result<proto::WriteReply, Status> {
+    pub async fn register_service(
+        &mut self,
+        service: Service,
+    ) -> Result<proto::WriteReply, Status> {
         let request = proto::RegisterServiceRequest {
             service: Some(service.into()),
         };
@@ -75,7 +78,10 @@ impl Client {
     ///
     /// # Errors
     /// As [`register_service`](Self::register_service).
-    pub async fn deregister_service(&mut self, service_id: &str) -> Result<proto::WriteReply, Status> {
+    pub async fn deregister_service(
+        &mut self,
+        service_id: &str,
+    ) -> Result<proto::WriteReply, Status> {
         let request = proto::DeregisterServiceRequest {
             service_id: service_id.to_owned(),
         };
@@ -90,7 +96,10 @@ impl Client {
     ///
     /// # Errors
     /// As [`register_service`](Self::register_service).
-    pub async fn register_sidecar(&mut self, sidecar: Sidecar) -> Result<proto::WriteReply, Status> {
+    pub async fn register_sidecar(
+        &mut self,
+        sidecar: Sidecar,
+    ) -> Result<proto::WriteReply, Status> {
         let request = proto::RegisterSidecarRequest {
             sidecar: Some(sidecar.into()),
         };
@@ -105,7 +114,10 @@ impl Client {
     ///
     /// # Errors
     /// As [`register_service`](Self::register_service).
-    pub async fn deregister_sidecar(&mut self, sidecar_id: &str) -> Result<proto::WriteReply, Status> {
+    pub async fn deregister_sidecar(
+        &mut self,
+        sidecar_id: &str,
+    ) -> Result<proto::WriteReply, Status> {
         let request = proto::DeregisterSidecarRequest {
             sidecar_id: sidecar_id.to_owned(),
         };
@@ -120,7 +132,10 @@ impl Client {
     ///
     /// # Errors
     /// As [`register_service`](Self::register_service).
-    pub async fn assign_pipeline(&mut self, pipeline: Pipeline) -> Result<proto::WriteReply, Status> {
+    pub async fn assign_pipeline(
+        &mut self,
+        pipeline: Pipeline,
+    ) -> Result<proto::WriteReply, Status> {
         let request = proto::AssignPipelineRequest {
             pipeline: Some(pipeline.into()),
         };
@@ -156,8 +171,10 @@ impl Client {
     /// # Errors
     /// The last failure once patience runs out.
     pub async fn list_services(&mut self) -> Result<Vec<Service>, Status> {
-        let reply = self
-            .call(|mut client| async move { client.list_services(proto::ListRequest::default()).await })
+        let reply =
+            self.call(|mut client| async move {
+                client.list_services(proto::ListRequest::default()).await
+            })
             .await?;
         Ok(reply.services.into_iter().map(Into::into).collect())
     }

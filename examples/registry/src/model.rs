@@ -176,9 +176,7 @@ impl RegistryState {
     pub fn apply(&mut self, command: RouterCommand) -> Result<Vec<Change>, RuleError> {
         match command {
             RouterCommand::RegisterService(service) => self.register_service(service),
-            RouterCommand::DeregisterService { service_id } => {
-                self.deregister_service(&service_id)
-            }
+            RouterCommand::DeregisterService { service_id } => self.deregister_service(&service_id),
             RouterCommand::RegisterSidecar(sidecar) => self.register_sidecar(sidecar),
             RouterCommand::DeregisterSidecar { sidecar_id } => {
                 Ok(self.deregister_sidecar(&sidecar_id))

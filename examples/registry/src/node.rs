@@ -79,7 +79,9 @@ impl NodeConfig {
             .members
             .iter()
             .filter(|(id, _)| **id != self.id)
-            .map(|(id, at)| Peer::new(*id, at.api.to_string()).with_peer_address(at.raft.to_string()))
+            .map(|(id, at)| {
+                Peer::new(*id, at.api.to_string()).with_peer_address(at.raft.to_string())
+            })
             .collect();
         RaftConfig {
             node_id: self.id,

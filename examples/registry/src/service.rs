@@ -143,7 +143,13 @@ impl Registry for RegistryApi {
     ) -> Result<Response<proto::ListServicesReply>, Status> {
         let view = self.view(request).await?;
         Ok(Response::new(proto::ListServicesReply {
-            services: view.state.services.values().cloned().map(Into::into).collect(),
+            services: view
+                .state
+                .services
+                .values()
+                .cloned()
+                .map(Into::into)
+                .collect(),
             applied_index: view.applied_index,
         }))
     }
@@ -154,7 +160,13 @@ impl Registry for RegistryApi {
     ) -> Result<Response<proto::ListSidecarsReply>, Status> {
         let view = self.view(request).await?;
         Ok(Response::new(proto::ListSidecarsReply {
-            sidecars: view.state.sidecars.values().cloned().map(Into::into).collect(),
+            sidecars: view
+                .state
+                .sidecars
+                .values()
+                .cloned()
+                .map(Into::into)
+                .collect(),
             applied_index: view.applied_index,
         }))
     }
@@ -165,7 +177,13 @@ impl Registry for RegistryApi {
     ) -> Result<Response<proto::ListPipelinesReply>, Status> {
         let view = self.view(request).await?;
         Ok(Response::new(proto::ListPipelinesReply {
-            pipelines: view.state.pipelines.values().cloned().map(Into::into).collect(),
+            pipelines: view
+                .state
+                .pipelines
+                .values()
+                .cloned()
+                .map(Into::into)
+                .collect(),
             applied_index: view.applied_index,
         }))
     }

@@ -170,7 +170,8 @@ impl StateMachine for RouterStateMachine {
 /// An I/O error from `out`.
 pub fn write_view(view: &RegistryView, out: &mut dyn Write) -> io::Result<()> {
     out.write_all(FORMAT_MAGIC)?;
-    let body = postcard::to_stdvec(&(view.applied_index, &*view.state)).map_err(io::Error::other)?;
+    let body =
+        postcard::to_stdvec(&(view.applied_index, &*view.state)).map_err(io::Error::other)?;
     out.write_all(&body)
 }
 
@@ -196,4 +197,70 @@ pub fn read_view(input: &mut dyn Read) -> io::Result<RegistryView> {
         applied_index,
         state: Arc::new(state),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Service;
+
+    fn register(index: Index, id: &str) -> Entry<RouterCommand> {
+        let service = Service {
+            id: id.into(),
+            ..Service::default()
+        };
+        Entry {
+            index,
+            term: 1,
+            command: RouterCommand::RegisterService(service),
+        }
+    }
+
+    #[test]
+    fn a_snapshot_restores_the_same_view_and_tells_watchers_to_list_again() {
+        let mut original = RouterStateMachine::new();
+        let responses = original.apply(vec![register(3, "a"), register(5, "b")]);
+        assert!(responses.iter().all(Result::is_ok));
+        let mut bytes = Vec::new();
+        original.snapshot(&mut bytes).unwrap();
+
+        let mut copy = RouterStateMachine::new();
+        let mut watcher = copy.changes().subscribe();
+        copy.restore(&mut bytes.as_slice()).unwrap();
+        assert_eq!(copy.query(()), original.query(()));
+        assert_eq!(copy.query(()).applied_index, 5);
+        let reset = watcher.try_recv().unwrap();
+        assert_eq!((reset.index, reset.change), (5, Change::Reset));
+    }
+
+    #[test]
+    fn restore_refuses_bytes_of_another_format() {
+        let mut machine = RouterStateMachine::new();
+        let error = machine
+            .restore(&mut b"something else entirely".as_slice())
+            .unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        let mut truncated = FORMAT_MAGIC.to_vec();
+        truncated.push(7);
+        assert!(machine.restore(&mut truncated.as_slice()).is_err());
+    }
+
+    #[test]
+    fn a_read_is_not_changed_by_later_writes() {
+        let mut machine = RouterStateMachine::new();
+        machine.apply(vec![register(1, "a")]);
+        let before = machine.query(());
+        machine.apply(vec![register(2, "b")]);
+        assert_eq!(before.state.services.len(), 1);
+        assert_eq!(machine.query(()).state.services.len(), 2);
+    }
+
+    #[test]
+    fn the_planted_bug_acknowledges_writes_it_drops() {
+        let mut machine = RouterStateMachine::forgetting_every_nth_registration(2);
+        let responses = machine.apply(vec![register(1, "a"), register(2, "b")]);
+        assert!(responses.iter().all(Result::is_ok));
+        let held: Vec<_> = machine.query(()).state.services.keys().cloned().collect();
+        assert_eq!(held, ["a"]);
+    }
 }

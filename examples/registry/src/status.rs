@@ -18,9 +18,7 @@ pub(crate) fn rule_status(error: &RuleError) -> Status {
         RuleError::EmptyId(_) | RuleError::Inconsistent(_) => Code::InvalidArgument,
         RuleError::Conflict { .. } => Code::AlreadyExists,
         RuleError::UnknownService(_) | RuleError::UnknownSidecar(_) => Code::NotFound,
-        RuleError::ServiceInUse { .. } | RuleError::WrongSidecar { .. } => {
-            Code::FailedPrecondition
-        }
+        RuleError::ServiceInUse { .. } | RuleError::WrongSidecar { .. } => Code::FailedPrecondition,
     };
     Status::new(code, error.to_string())
 }

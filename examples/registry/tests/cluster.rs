@@ -54,8 +54,7 @@ async fn acknowledged_registrations_survive_leader_kills_and_backups_restore() {
     outcomes.attempted.insert(gateway.id.clone());
     outcomes.acknowledged.push(gateway);
     let holdings = group.holdings().await;
-    let violations =
-        check_registrations(&outcomes.acknowledged, &outcomes.attempted, &holdings);
+    let violations = check_registrations(&outcomes.acknowledged, &outcomes.attempted, &holdings);
     assert_eq!(violations, vec![], "after killing leaders {killed:?}");
 
     // A backup from one member restores into a fresh group identically.
@@ -113,8 +112,7 @@ async fn the_checker_catches_a_state_machine_that_drops_writes() {
     assert_eq!(outcomes.acknowledged.len(), 60);
 
     let holdings = group.holdings().await;
-    let violations =
-        check_registrations(&outcomes.acknowledged, &outcomes.attempted, &holdings);
+    let violations = check_registrations(&outcomes.acknowledged, &outcomes.attempted, &holdings);
     assert!(!violations.is_empty(), "the planted bug went unnoticed");
     assert!(
         violations
@@ -126,7 +124,9 @@ async fn the_checker_catches_a_state_machine_that_drops_writes() {
     for node in 1..=3 {
         let lost = violations
             .iter()
-            .filter(|violation| matches!(violation, Violation::Missing { node: n, .. } if *n == node))
+            .filter(
+                |violation| matches!(violation, Violation::Missing { node: n, .. } if *n == node),
+            )
             .count();
         assert_eq!(lost, 60 / 7, "member {node}: {violations:?}");
     }

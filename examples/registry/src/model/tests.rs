@@ -70,7 +70,10 @@ fn registering_an_id_with_different_content_conflicts_and_changes_nothing() {
     let other_sidecar = sidecar("edge", &[]);
     assert!(matches!(
         state.apply(RouterCommand::RegisterSidecar(other_sidecar)),
-        Err(RuleError::Conflict { kind: "sidecar", .. })
+        Err(RuleError::Conflict {
+            kind: "sidecar",
+            ..
+        })
     ));
     let other_stages = Pipeline {
         stages: vec![],
@@ -217,7 +220,9 @@ fn revoking_names_the_sidecar_that_holds_the_pipeline() {
 fn a_restore_replaces_everything_but_only_with_a_consistent_state() {
     let mut state = populated();
     let mut broken = RegistryState::default();
-    broken.pipelines.insert("p".into(), pipeline("p", "missing"));
+    broken
+        .pipelines
+        .insert("p".into(), pipeline("p", "missing"));
     assert!(matches!(
         state.apply(RouterCommand::Restore(broken)),
         Err(RuleError::Inconsistent(_))
@@ -225,7 +230,9 @@ fn a_restore_replaces_everything_but_only_with_a_consistent_state() {
     assert_eq!(state, populated());
 
     let mut other = RegistryState::default();
-    other.apply(RouterCommand::RegisterService(service("api"))).unwrap();
+    other
+        .apply(RouterCommand::RegisterService(service("api")))
+        .unwrap();
     assert_eq!(
         state.apply(RouterCommand::Restore(other.clone())),
         Ok(vec![Change::Reset])

@@ -123,9 +123,10 @@ impl Group {
                 Err(error) => panic!("cannot rebind member {id}: {error}"),
             }
         };
-        let node = RegistryNode::start_with(&self.config(id), listeners, (self.make_state_machine)())
-            .await
-            .unwrap();
+        let node =
+            RegistryNode::start_with(&self.config(id), listeners, (self.make_state_machine)())
+                .await
+                .unwrap();
         self.nodes.insert(id, node);
     }
 
@@ -215,7 +216,11 @@ pub async fn register_concurrently(
         tasks.push(tokio::spawn(async move {
             for n in 0..per_client {
                 let service = test_service(&format!("svc-{worker}-{n}"));
-                outcomes.lock().unwrap().attempted.insert(service.id.clone());
+                outcomes
+                    .lock()
+                    .unwrap()
+                    .attempted
+                    .insert(service.id.clone());
                 match client.register_service(service.clone()).await {
                     Ok(_) => {
                         outcomes.lock().unwrap().acknowledged.push(service);
@@ -250,7 +255,10 @@ pub fn test_service(id: &str) -> Service {
 pub async fn wait_for_progress(progress: &std::sync::atomic::AtomicUsize, count: usize) {
     let deadline = Instant::now() + PATIENCE;
     while progress.load(std::sync::atomic::Ordering::SeqCst) < count {
-        assert!(Instant::now() < deadline, "the workload stalled before {count} acknowledgements");
+        assert!(
+            Instant::now() < deadline,
+            "the workload stalled before {count} acknowledgements"
+        );
         sleep(Duration::from_millis(5)).await;
     }
 }

@@ -157,7 +157,11 @@ pub(crate) async fn run(command: ClientCommand) -> anyhow::Result<()> {
             id,
             sidecar_id,
         } => {
-            print_write(Client::new(group.api).revoke_pipeline(&id, &sidecar_id).await?);
+            print_write(
+                Client::new(group.api)
+                    .revoke_pipeline(&id, &sidecar_id)
+                    .await?,
+            );
         }
         ClientCommand::List { group } => list(&group).await?,
         ClientCommand::Watch { group } => watch(&group).await?,
@@ -178,10 +182,17 @@ pub(crate) async fn run(command: ClientCommand) -> anyhow::Result<()> {
 }
 
 fn print_write(reply: proto::WriteReply) {
-    let what = if reply.changed { "applied" } else { "already so" };
+    let what = if reply.changed {
+        "applied"
+    } else {
+        "already so"
+    };
     print!("{what} at log index {}", reply.index);
     if !reply.revoked_pipelines.is_empty() {
-        print!(" (revoked pipelines: {})", reply.revoked_pipelines.join(", "));
+        print!(
+            " (revoked pipelines: {})",
+            reply.revoked_pipelines.join(", ")
+        );
     }
     println!();
 }
@@ -226,11 +237,17 @@ async fn watch(group: &Group) -> anyhow::Result<()> {
     let mut changes = client.watch(proto::WatchRequest {}).await?.into_inner();
     while let Some(change) = changes.message().await? {
         let described = match change.event {
-            Some(Event::ServiceRegistered(s)) => format!("service registered: {} at {}", s.id, s.endpoint),
+            Some(Event::ServiceRegistered(s)) => {
+                format!("service registered: {} at {}", s.id, s.endpoint)
+            }
             Some(Event::ServiceDeregistered(id)) => format!("service deregistered: {id}"),
-            Some(Event::SidecarRegistered(s)) => format!("sidecar registered: {} at {}", s.id, s.endpoint),
+            Some(Event::SidecarRegistered(s)) => {
+                format!("sidecar registered: {} at {}", s.id, s.endpoint)
+            }
             Some(Event::SidecarDeregistered(id)) => format!("sidecar deregistered: {id}"),
-            Some(Event::PipelineAssigned(p)) => format!("pipeline assigned: {} to {}", p.id, p.sidecar_id),
+            Some(Event::PipelineAssigned(p)) => {
+                format!("pipeline assigned: {} to {}", p.id, p.sidecar_id)
+            }
             Some(Event::PipelineRevoked(id)) => format!("pipeline revoked: {id}"),
             Some(Event::Reset(_)) => "state replaced: list again".to_owned(),
             None => "unknown change".to_owned(),

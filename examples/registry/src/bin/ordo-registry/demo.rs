@@ -72,7 +72,10 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let mut nodes = BTreeMap::new();
     for &id in demo.members.keys() {
         nodes.insert(id, demo.start(id).await?);
-        println!("member {id}: raft {}, api {}", demo.members[&id].raft, demo.members[&id].api);
+        println!(
+            "member {id}: raft {}, api {}",
+            demo.members[&id].raft, demo.members[&id].api
+        );
     }
     let leader = nodes[&1].raft().wait_for_leader(ELECTION_PATIENCE).await?;
     println!("member {leader} leads");
