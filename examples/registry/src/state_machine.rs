@@ -200,6 +200,7 @@ pub fn read_view(input: &mut dyn Read) -> io::Result<RegistryView> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use crate::model::Service;

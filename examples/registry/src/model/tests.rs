@@ -1,4 +1,5 @@
 //! The rules, one test each.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
 

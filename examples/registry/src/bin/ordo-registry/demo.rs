@@ -20,12 +20,13 @@ const ELECTION_PATIENCE: Duration = Duration::from_secs(10);
 /// The demo's options.
 #[derive(clap::Args)]
 pub(crate) struct DemoArgs {
-    /// Where the members keep their data (a directory each). Run the demo
-    /// again on the same directory: the group resumes where it was.
-    #[arg(long, default_value = "registry-demo")]
-    data: PathBuf,
+    /// Where the members keep their data (a directory each; default
+    /// `ordo-registry-demo` in the system's temporary directory). Run the
+    /// demo again on the same directory: the group resumes where it was.
+    #[arg(long)]
+    data: Option<PathBuf>,
     /// Member N listens on BASE+N (raft) and BASE+100+N (client API).
-    #[arg(long, default_value_t = 7100)]
+    #[arg(long, default_value_t = 7100, value_parser = clap::value_parser!(u16).range(1..=65_000))]
     base_port: u16,
 }
 
@@ -67,7 +68,9 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 (NodeId::from(n), ports)
             })
             .collect(),
-        data: args.data,
+        data: args
+            .data
+            .unwrap_or_else(|| std::env::temp_dir().join("ordo-registry-demo")),
     };
     let mut nodes = BTreeMap::new();
     for &id in demo.members.keys() {
