@@ -245,6 +245,7 @@ impl Client {
         Fut: Future<Output = Result<Response<T>, Status>>,
     {
         let deadline = Instant::now() + self.patience;
+        let mut redirected = false;
         loop {
             let channel = self.channel()?;
             let status = match attempt(connect(channel)).await {
@@ -255,8 +256,17 @@ impl Client {
                 return Err(status);
             }
             match redirect_address(&status) {
-                Some(leader) => self.aim_at(leader),
+                Some(leader) => {
+                    // A second redirect in a row: the members disagree on
+                    // the leader (an election is settling). Do not spin.
+                    if redirected {
+                        sleep(RETRY_PAUSE).await;
+                    }
+                    redirected = true;
+                    self.aim_at(leader);
+                }
                 None => {
+                    redirected = false;
                     self.current = (self.current + 1) % self.endpoints.len();
                     sleep(RETRY_PAUSE).await;
                 }

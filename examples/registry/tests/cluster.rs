@@ -56,6 +56,10 @@ async fn acknowledged_registrations_survive_leader_kills_and_backups_restore() {
     let holdings = group.holdings().await;
     let violations = check_registrations(&outcomes.acknowledged, &outcomes.attempted, &holdings);
     assert_eq!(violations, vec![], "after killing leaders {killed:?}");
+    // Snapshots were taken (and the restarted members restored from theirs).
+    for id in 1..=3 {
+        assert!(group.snapshot_files(id) > 0, "member {id} took no snapshot");
+    }
 
     // A backup from one member restores into a fresh group identically.
     let backup = client.clone().backup().await.unwrap();

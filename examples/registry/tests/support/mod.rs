@@ -182,6 +182,18 @@ impl Group {
             .applied_index
     }
 
+    /// How many finished snapshot files member `id` holds.
+    pub fn snapshot_files(&self, id: NodeId) -> usize {
+        let dir = self.dir.path().join(format!("member-{id}/snapshots"));
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter(|entry| {
+                let name = entry.as_ref().unwrap().file_name();
+                name.to_string_lossy().ends_with(".snap")
+            })
+            .count()
+    }
+
     /// Stops every running member.
     pub async fn stop(self) {
         for node in self.nodes.into_values() {
