@@ -241,15 +241,21 @@ impl NativeNode {
             Some(name) => Some(self.names.learn(name).map_err(|error| self.to_js(error))?),
             None => None,
         };
-        match &mut *self.lock_phase() {
+        // The phase lock must be released before building an error: `to_js` takes it too.
+        let taken = match &mut *self.lock_phase() {
             Phase::Created { loaded } => {
                 *loaded = Some(HardState {
                     term: state.current_term,
                     voted_for,
                 });
-                Ok(())
+                true
             }
-            _ => Err(self.to_js(BindingError::AlreadyStarted)),
+            _ => false,
+        };
+        if taken {
+            Ok(())
+        } else {
+            Err(self.to_js(BindingError::AlreadyStarted))
         }
     }
 
