@@ -36,23 +36,40 @@ pub(crate) type EventFn = ThreadsafeFunction<
 
 /// Forwards every event of `stream` to `on_event` until the node stops.
 pub(crate) async fn forward_events(mut stream: EventStream, on_event: EventFn, names: NodeNames) {
+    // Events lost so far (Ordo's stream lagged, or the JS queue was full),
+    // not yet reported.
+    let mut lost: u64 = 0;
     loop {
-        let (name, payload) = match stream.recv().await {
-            Ok(event) => match seed_event(&event, &names) {
-                Some(named) => named,
-                None => continue,
-            },
-            Err(EventStreamError::Lagged(skipped)) => (
-                "error",
-                json!({ "kind": "Lagged", "message": format!("{skipped} events were dropped: the JS thread fell behind") }),
-            ),
+        let event = match stream.recv().await {
+            Ok(event) => event,
+            Err(EventStreamError::Lagged(skipped)) => {
+                lost += skipped;
+                continue;
+            }
             Err(EventStreamError::Closed) => return,
         };
-        on_event.call(
-            FnArgs::from((name.to_owned(), payload.to_string())),
-            ThreadsafeFunctionCallMode::NonBlocking,
-        );
+        if lost > 0 && queue(&on_event, "error", &lagged(lost)) {
+            lost = 0;
+        }
+        if let Some((name, payload)) = seed_event(&event, &names)
+            && !queue(&on_event, name, &payload)
+        {
+            lost += 1;
+        }
     }
+}
+
+/// Queues one event for the JS thread; false if its queue is full.
+fn queue(on_event: &EventFn, name: &str, payload: &Value) -> bool {
+    let status = on_event.call(
+        FnArgs::from((name.to_owned(), payload.to_string())),
+        ThreadsafeFunctionCallMode::NonBlocking,
+    );
+    status != Status::QueueFull
+}
+
+fn lagged(lost: u64) -> Value {
+    json!({ "kind": "Lagged", "message": format!("{lost} events were dropped: the JS thread fell behind") })
 }
 
 /// The seed's name and payload for `event`; `None` for events the seed lacks.
