@@ -140,8 +140,8 @@ async fn changes_arrive_in_order_with_prev_kv_and_a_txn_as_one_change() {
         .collect();
     assert_eq!(
         txn_keys,
-        ["a/t1", "a/t2", "a/t3"],
-        "one change, in key order"
+        ["a/t2", "a/t1", "a/t3"],
+        "one change, in the order of the txn's operations (as etcd)"
     );
     for node in nodes {
         node.stop().await;
