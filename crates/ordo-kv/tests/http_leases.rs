@@ -151,7 +151,7 @@ async fn grant_keepalive_time_to_live_list_and_revoke() {
         assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}");
         assert_eq!(body["error"], "lease_not_found", "{method} {path}");
     }
-    let page = metrics_page(&url).await;
+    let page = metrics_page(url).await;
     for line in [
         "ordo_leases 0\n",
         "ordo_lease_keepalives_total 2\n",
