@@ -204,6 +204,7 @@ impl RunningNode {
             tokio::spawn(peers::report_own_address(
                 node.clone(),
                 own.clone(),
+                cluster_ca(&settings),
                 shutdown_signal.clone(),
             )),
             tokio::spawn(node_events::count_events(
