@@ -152,9 +152,67 @@ async fn ordo_at(args: &[&str], endpoints: &str, ca: Option<&Path>) -> e2e_suppo
     run_ordo(&all, CLI_PATIENCE).await
 }
 
+/// The first `event: frame` of `/v1/ui/stream` on the HTTPS client port
+/// `port`, trusting `ca`.
+// ring, as the crate's own provider (`src/tls.rs`).
+#[allow(deprecated)]
+async fn dashboard_frame(port: u16, ca: &Path) -> Result<serde_json::Value, String> {
+    use rustls_pki_types::pem::PemObject;
+    use tokio::io::AsyncReadExt;
+
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in rustls_pki_types::CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(certificate.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|error| error.to_string())?;
+    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let mut tls = connector
+        .connect(name, tcp)
+        .await
+        .map_err(|error| error.to_string())?;
+    let request =
+        "GET /v1/ui/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n";
+    tls.write_all(request.as_bytes()).await.unwrap();
+    let mut seen = String::new();
+    let read = async {
+        let mut buffer = [0u8; 8192];
+        loop {
+            let read = tls
+                .read(&mut buffer)
+                .await
+                .map_err(|error| error.to_string())?;
+            if read == 0 {
+                return Err(format!("the stream ended: {seen}"));
+            }
+            seen.push_str(&String::from_utf8_lossy(&buffer[..read]));
+            // A frame's data is one line; a chunk boundary inside it makes
+            // it fail to parse, and the next frame is read instead.
+            let frames = seen.split("event: frame\ndata: ").skip(1);
+            for data in frames.filter_map(|rest| rest.split_once('\n')) {
+                if let Ok(frame) = serde_json::from_str(data.0) {
+                    return Ok(frame);
+                }
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), read)
+        .await
+        .map_err(|_| "no frame within 5 s".to_owned())?
+}
+
 /// `ordo dev --tls`: certificates are made in DATA/pki, the welcome says how
 /// to reach the cluster, the client port speaks only HTTPS (the CLI with
-/// `--cacert` writes and reads, without it fails), the peer port only TLS (a
+/// `--cacert` writes and reads, without it fails; the dashboard shows every
+/// member healthy, asked over HTTPS), the peer port only TLS (a
 /// plaintext caller is refused), and a restart reuses the certificates.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_tls_runs_a_local_cluster_on_https_and_peer_mtls() {
@@ -194,6 +252,33 @@ async fn dev_tls_runs_a_local_cluster_on_https_and_peer_mtls() {
         (Some(0), "OK revision=1\n"),
         "{put}"
     );
+    // The dashboard of node 1 shows every member's own state: its fan-out
+    // asks the other members' HTTPS client ports through the cluster CA.
+    let every_member_answered = || async {
+        let frame = dashboard_frame(client_base + 1, &ca).await?;
+        let health: Vec<String> = frame["members"]
+            .as_array()
+            .map(|members| {
+                members
+                    .iter()
+                    .map(|member| member["health"].as_str().unwrap_or("").to_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if health.len() == 3 && health.iter().all(|health| health == "healthy") {
+            Ok(())
+        } else {
+            Err(format!(
+                "members' health: {health:?} in {}",
+                frame["members"]
+            ))
+        }
+    };
+    eventually(
+        "node 1's dashboard to show every member healthy",
+        every_member_answered,
+    )
+    .await;
     let untrusted = ordo_at(&["get", "greeting"], &endpoints, None).await;
     assert_ne!(
         untrusted.code,

@@ -12,21 +12,11 @@ use ordo_kv::server::RunningNode;
 use ordo_kv::server::settings::Bootstrap;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use support::calls::{metrics_page, put, stop_all};
 use support::{PATIENCE, eventually, free_port, get_json, http, leader_of, start_cluster};
 
 async fn json_of(response: reqwest::Response) -> Value {
     response.json().await.unwrap()
-}
-
-async fn put(url: &str, key: &str, value: &str) -> u64 {
-    let response = http()
-        .put(format!("{url}/v1/kv/{key}"))
-        .body(value.to_owned())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    json_of(response).await["revision"].as_u64().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,9 +111,7 @@ async fn writes_reads_compare_and_set_delete_and_list() {
     assert_eq!((keys, listed.more), (vec!["app/a", "app/bin"], true));
     assert_eq!(listed.items[1].encoding.as_deref(), Some("base64"));
     assert_eq!(listed.items[1].value, "/wD+");
-    for node in nodes {
-        node.stop().await;
-    }
+    stop_all(nodes).await;
 }
 
 /// Each bad request gets its documented status and error code, and the
@@ -200,9 +188,7 @@ async fn every_bad_request_gets_its_status_and_changes_nothing() {
     let listed: ListResponse = get_json(&format!("{url}/v1/kv")).await;
     assert_eq!(listed.items.len(), 1);
     assert_eq!(nodes[0].node.member_infos().len(), 1, "no member was added");
-    for node in nodes {
-        node.stop().await;
-    }
+    stop_all(nodes).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -249,14 +235,7 @@ async fn followers_redirect_writes_and_serve_linearizable_reads() {
             .unwrap();
         assert_eq!(health.status(), StatusCode::OK);
     }
-    let metrics = client
-        .get(format!("{leader_url}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_page(&leader_url).await;
     for line in [
         "ordo_role{role=\"leader\"} 1",
         "ordo_proposals_total{outcome=\"applied\"} 2",
@@ -304,9 +283,7 @@ async fn followers_redirect_writes_and_serve_linearizable_reads() {
     // without a quorum until check-quorum makes it step down.)
     let mut nodes = nodes;
     let survivor = nodes.remove((leader + 1) % 3);
-    for node in nodes {
-        node.stop().await;
-    }
+    stop_all(nodes).await;
     let what = "the survivor to answer a write 503 no_leader";
     eventually(what, PATIENCE, Duration::from_millis(50), || async {
         // A write to a leader without a quorum waits: ask again.
@@ -383,9 +360,7 @@ async fn a_node_joins_through_any_member_and_a_leader_moves_on_request() {
         .unwrap();
     assert_eq!(read.text().await.unwrap(), "join");
     joined.stop().await;
-    for node in nodes {
-        node.stop().await;
-    }
+    stop_all(nodes).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -395,7 +370,7 @@ async fn a_backup_seeds_a_new_cluster_with_the_same_data() {
     let leader = leader_of(&nodes).await;
     let url = nodes[leader].client_url.clone();
     for i in 0..50 {
-        put(&url, &format!("key-{i:02}"), &format!("value-{i}")).await;
+        put(&url, &format!("key-{i:02}"), format!("value-{i}")).await;
     }
     let client = http();
     let follower = &nodes[(leader + 1) % 3];
@@ -408,9 +383,7 @@ async fn a_backup_seeds_a_new_cluster_with_the_same_data() {
     let backup = backup.bytes().await.unwrap();
     let file = dir.path().join("backup");
     std::fs::write(&file, &backup).unwrap();
-    for node in nodes {
-        node.stop().await;
-    }
+    stop_all(nodes).await;
     // A new cluster of three, each node seeded from the same file.
     let new = dir.path().join("new");
     let peers: std::collections::BTreeMap<u64, u16> = (1..=3).map(|id| (id, free_port())).collect();
@@ -515,9 +488,7 @@ async fn learners_are_promoted_and_members_removed_over_http() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     learner.stop().await;
-    for node in nodes {
-        node.stop().await;
-    }
+    stop_all(nodes).await;
 }
 
 /// A node restarted on its data at new addresses (node and client) rejoins:
@@ -577,9 +548,7 @@ async fn a_node_restarted_at_new_addresses_rejoins() {
         revision.to_string().as_str()
     );
     restarted.stop().await;
-    for node in nodes {
-        node.stop().await;
-    }
+    stop_all(nodes).await;
 }
 
 /// A node names its own addresses in `/v1/cluster` before any leader has
@@ -615,7 +584,7 @@ async fn one_backup_at_a_time() {
     // Bigger than the socket buffers, so an unread backup stays in flight.
     let value = "v".repeat(1 << 20);
     for i in 0..16 {
-        put(&url, &format!("big{i}"), &value).await;
+        put(&url, &format!("big{i}"), value.clone()).await;
     }
     let address = url.trim_start_matches("http://").to_owned();
     let mut unread = tokio::net::TcpStream::connect(&address).await.unwrap();
@@ -647,7 +616,5 @@ async fn one_backup_at_a_time() {
         .unwrap();
     assert_eq!(third.status(), StatusCode::OK);
     assert!(third.bytes().await.unwrap().len() > 16 << 20);
-    for node in nodes {
-        node.stop().await;
-    }
+    stop_all(nodes).await;
 }

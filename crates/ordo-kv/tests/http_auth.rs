@@ -7,25 +7,9 @@
 
 mod support;
 
-use std::collections::BTreeMap;
-use std::time::Duration;
-
-use ordo_kv::server::RunningNode;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use support::{free_port, http};
-
-async fn start_one(dir: &std::path::Path) -> RunningNode {
-    let peers: BTreeMap<u64, u16> = [(1, free_port())].into();
-    let node = RunningNode::start(support::settings(1, &peers, dir))
-        .await
-        .unwrap();
-    node.node
-        .wait_for_leader(Duration::from_secs(20))
-        .await
-        .unwrap();
-    node
-}
+use support::{http, start_one};
 
 /// Sends a request with an optional token and body; answers the status and
 /// the JSON body (Null when it is not JSON).
@@ -44,10 +28,7 @@ async fn send(
             .header("content-type", "application/json")
             .body(body.to_string());
     }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    support::calls::send(request).await
 }
 
 async fn ok(method: Method, url: &str, token: Option<&str>, body: Option<Value>) -> Value {
@@ -111,6 +92,28 @@ async fn set_up(url: &str) {
         assert_eq!(status, StatusCode::OK);
     }
     ok(Method::POST, &auth("enable"), None, None).await;
+}
+
+/// A node set up by [`set_up`], and root's and alice's tokens.
+struct Signed {
+    node: ordo_kv::server::RunningNode,
+    url: String,
+    root: String,
+    alice: String,
+}
+
+async fn signed_in(dir: &std::path::Path) -> Signed {
+    let node = start_one(dir, |_| {}).await;
+    let url = node.client_url.clone();
+    set_up(&url).await;
+    let root = token(&url, "root", "rootpw").await;
+    let alice = token(&url, "alice", "alicepw").await;
+    Signed {
+        node,
+        url,
+        root,
+        alice,
+    }
 }
 
 async fn send_text(
@@ -181,10 +184,9 @@ async fn store_seen_by_root(url: &str, root: &str) -> (Value, u64) {
 #[tokio::test]
 async fn without_a_valid_token_every_guarded_route_is_401_and_the_open_ones_answer() {
     let dir = tempfile::tempdir().unwrap();
-    let node = start_one(dir.path()).await;
-    let url = node.client_url.clone();
-    set_up(&url).await;
-    let root = token(&url, "root", "rootpw").await;
+    let Signed {
+        node, url, root, ..
+    } = signed_in(dir.path()).await;
     let before = store_seen_by_root(&url, &root).await;
 
     let garbled = [
@@ -239,11 +241,12 @@ async fn without_a_valid_token_every_guarded_route_is_401_and_the_open_ones_answ
 #[tokio::test]
 async fn a_user_outside_its_permissions_gets_403_and_the_store_is_unchanged() {
     let dir = tempfile::tempdir().unwrap();
-    let node = start_one(dir.path()).await;
-    let url = node.client_url.clone();
-    set_up(&url).await;
-    let root = token(&url, "root", "rootpw").await;
-    let alice = token(&url, "alice", "alicepw").await;
+    let Signed {
+        node,
+        url,
+        root,
+        alice,
+    } = signed_in(dir.path()).await;
     let before = store_seen_by_root(&url, &root).await;
 
     let nested_read_of_other = json!({"success": [{"txn": {
@@ -330,11 +333,12 @@ async fn a_user_outside_its_permissions_gets_403_and_the_store_is_unchanged() {
 #[tokio::test]
 async fn a_password_change_or_role_revocation_invalidates_older_tokens() {
     let dir = tempfile::tempdir().unwrap();
-    let node = start_one(dir.path()).await;
-    let url = node.client_url.clone();
-    set_up(&url).await;
-    let root = token(&url, "root", "rootpw").await;
-    let alice = token(&url, "alice", "alicepw").await;
+    let Signed {
+        node,
+        url,
+        root,
+        alice,
+    } = signed_in(dir.path()).await;
     let read = format!("{url}/v1/kv/app/a");
     ok(Method::GET, &read, Some(&alice), None).await;
     ok(
@@ -382,11 +386,12 @@ async fn a_password_change_or_role_revocation_invalidates_older_tokens() {
 #[tokio::test]
 async fn revoking_a_lease_needs_write_on_its_keys() {
     let dir = tempfile::tempdir().unwrap();
-    let node = start_one(dir.path()).await;
-    let url = node.client_url.clone();
-    set_up(&url).await;
-    let root = token(&url, "root", "rootpw").await;
-    let alice = token(&url, "alice", "alicepw").await;
+    let Signed {
+        node,
+        url,
+        root,
+        alice,
+    } = signed_in(dir.path()).await;
     let granted = ok(
         Method::POST,
         &format!("{url}/v1/leases"),
@@ -426,7 +431,7 @@ async fn the_dashboard_asks_for_a_sign_in_and_the_etcd_api_is_shut_while_auth_is
     use ordo_kv::server::etcd::pb::etcdserverpb::{RangeRequest, kv_client::KvClient};
 
     let dir = tempfile::tempdir().unwrap();
-    let node = start_one(dir.path()).await;
+    let node = start_one(dir.path(), |_| {}).await;
     let url = node.client_url.clone();
     let channel = tonic::transport::Channel::from_shared(url.clone())
         .unwrap()

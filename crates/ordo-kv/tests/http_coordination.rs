@@ -7,28 +7,14 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use ordo_kv::api::{ErrorBody, ListResponse, StatusResponse, TxnResponse};
-use ordo_kv::server::RunningNode;
-use ordo_kv::server::settings::{AutoCompaction, NodeSettings};
+use ordo_kv::server::settings::AutoCompaction;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use support::{PATIENCE, eventually, free_port, get_json, http, leader_of, start_cluster};
-
-/// Starts one node with `adjust`ed settings and waits for it to lead.
-async fn start_one(dir: &std::path::Path, adjust: impl FnOnce(&mut NodeSettings)) -> RunningNode {
-    let peers: BTreeMap<u64, u16> = [(1, free_port())].into();
-    let mut settings = support::settings(1, &peers, dir);
-    adjust(&mut settings);
-    let node = RunningNode::start(settings).await.unwrap();
-    node.node
-        .wait_for_leader(Duration::from_secs(20))
-        .await
-        .unwrap();
-    node
-}
+use support::calls::{metrics_page, put, stop_all};
+use support::{PATIENCE, eventually, get_json, http, leader_of, start_cluster, start_one};
 
 /// Sends `body` (raw text) and answers the status and the JSON body (Null
 /// when it is not JSON).
@@ -37,10 +23,7 @@ async fn send(method: Method, url: &str, body: Option<String>) -> (StatusCode, V
     if let Some(body) = body {
         request = request.body(body);
     }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    support::calls::send(request).await
 }
 
 async fn txn(url: &str, body: Value) -> (StatusCode, Value) {
@@ -50,17 +33,6 @@ async fn txn(url: &str, body: Value) -> (StatusCode, Value) {
         Some(body.to_string()),
     )
     .await
-}
-
-async fn put(url: &str, key: &str, value: &str) -> u64 {
-    let (status, body) = send(
-        Method::PUT,
-        &format!("{url}/v1/kv/{key}"),
-        Some(value.to_owned()),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["revision"].as_u64().unwrap()
 }
 
 async fn status(url: &str) -> StatusResponse {
@@ -657,14 +629,7 @@ async fn the_quota_alarm_raises_and_clears() {
     );
     assert_eq!(over["error"], "quota_exceeded", "{over}");
     assert_eq!(status(&url).await.alarms, ["quota_exceeded"]);
-    let page = http()
-        .get(format!("{url}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = metrics_page(&url).await;
     assert!(page.contains("ordo_quota_alarm 1"), "{page}");
     assert!(page.contains("ordo_store_quota_bytes 2000"), "{page}");
     let (code, body) = txn(
@@ -689,14 +654,7 @@ async fn the_quota_alarm_raises_and_clears() {
     .await;
     assert_eq!(code, StatusCode::OK, "{body}");
     assert!(status(&url).await.alarms.is_empty());
-    let page = http()
-        .get(format!("{url}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = metrics_page(&url).await;
     assert!(page.contains("ordo_quota_alarm 0"), "{page}");
     put(&url, "small", "fits").await;
     node.stop().await;
@@ -713,7 +671,7 @@ async fn the_leader_compacts_by_itself_keeping_the_retention() {
     .await;
     let url = node.client_url.clone();
     for index in 0..20 {
-        put(&url, "counter", &index.to_string()).await;
+        put(&url, "counter", index.to_string()).await;
     }
     let compacted = eventually(
         "auto-compaction",
@@ -756,7 +714,7 @@ async fn the_periodic_mode_compacts_what_is_a_period_old() {
     .await;
     let url = node.client_url.clone();
     for index in 0..3 {
-        put(&url, "periodic", &index.to_string()).await;
+        put(&url, "periodic", index.to_string()).await;
     }
     let noted = tokio::time::Instant::now();
     eventually(
@@ -824,7 +782,5 @@ async fn a_txn_sent_to_a_follower_is_redirected_and_applied_once() {
         )
         .await;
     }
-    for node in nodes {
-        node.stop().await;
-    }
+    stop_all(nodes).await;
 }

@@ -7,7 +7,6 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use ordo_kv::api::{ErrorBody, KeepAliveResponse, LeaseInfo, LeaseList, LeaseResponse};
@@ -15,24 +14,8 @@ use ordo_kv::server::RunningNode;
 use ordo_kv::server::settings::Timing;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use support::{free_port, http, leader_of, settings, start_cluster};
-
-/// One node whose election timeouts reach 2 s: the minimum ttl is 3 s.
-async fn slow_election_node(data: &std::path::Path) -> RunningNode {
-    let peers: BTreeMap<u64, u16> = BTreeMap::from([(1, free_port())]);
-    let mut settings = settings(1, &peers, data);
-    settings.timing = Timing {
-        election_timeout_min: Duration::from_millis(1000),
-        election_timeout_max: Duration::from_millis(2000),
-        ..Timing::default()
-    };
-    let node = RunningNode::start(settings).await.unwrap();
-    node.node
-        .wait_for_leader(Duration::from_secs(20))
-        .await
-        .unwrap();
-    node
-}
+use support::calls::{metrics_page, put, stop_all};
+use support::{http, leader_of, start_cluster, start_one};
 
 /// Sends `method path` with an optional JSON body; the status and the body.
 async fn call(url: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
@@ -58,18 +41,6 @@ async fn ok<T: serde::de::DeserializeOwned>(
     serde_json::from_value(value).unwrap()
 }
 
-async fn put(url: &str, path: &str) -> u64 {
-    let response = http()
-        .put(format!("{url}{path}"))
-        .body("v")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK, "PUT {path}");
-    let body: Value = response.json().await.unwrap();
-    body["revision"].as_u64().unwrap()
-}
-
 /// Everything a bad request could have changed: the leases, the keys and
 /// the cluster revision.
 async fn observable_state(url: &str) -> (Value, Value, String) {
@@ -85,6 +56,18 @@ async fn observable_state(url: &str) -> (Value, Value, String) {
         .unwrap()
         .to_owned();
     (leases, keys, revision)
+}
+
+/// One node whose election timeouts reach 2 s: the minimum ttl is 3 s.
+async fn slow_election_node(data: &std::path::Path) -> RunningNode {
+    start_one(data, |settings| {
+        settings.timing = Timing {
+            election_timeout_min: Duration::from_millis(1000),
+            election_timeout_max: Duration::from_millis(2000),
+            ..Timing::default()
+        };
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,9 +115,9 @@ async fn grant_keepalive_time_to_live_list_and_revoke() {
     let answered: Vec<(i64, i64)> = many.leases.iter().map(|l| (l.id, l.ttl)).collect();
     assert_eq!(answered, vec![(42, 60), (7777, 0)]);
 
-    assert_eq!(put(url, "/v1/kv/held/a?lease=42").await, 1);
-    assert_eq!(put(url, "/v1/kv/held/b?lease=42").await, 2);
-    assert_eq!(put(url, "/v1/kv/free").await, 3);
+    assert_eq!(put(url, "held/a?lease=42", "v").await, 1);
+    assert_eq!(put(url, "held/b?lease=42", "v").await, 2);
+    assert_eq!(put(url, "free", "v").await, 3);
     let info: LeaseInfo = ok(url, Method::GET, "/v1/leases/42", None).await;
     assert_eq!((info.id, info.ttl), (42, 60));
     assert!((58..=60).contains(&info.remaining), "{info:?}");
@@ -168,14 +151,7 @@ async fn grant_keepalive_time_to_live_list_and_revoke() {
         assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}");
         assert_eq!(body["error"], "lease_not_found", "{method} {path}");
     }
-    let page = http()
-        .get(format!("{url}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = metrics_page(url).await;
     for line in [
         "ordo_leases 0\n",
         "ordo_lease_keepalives_total 2\n",
@@ -198,7 +174,7 @@ async fn bad_lease_requests_are_refused_and_change_nothing() {
         Some(json!({"ttl": 600, "id": 42})),
     )
     .await;
-    assert_eq!(put(url, "/v1/kv/held?lease=42").await, 1);
+    assert_eq!(put(url, "held?lease=42", "v").await, 1);
     let before = observable_state(url).await;
 
     let bad = StatusCode::BAD_REQUEST;
@@ -427,7 +403,5 @@ async fn followers_redirect_lease_writes_and_keepalives_and_answer_the_list() {
     }
     let listed: LeaseList = ok(follower_url, Method::GET, "/v1/leases", None).await;
     assert_eq!(listed.leases, vec![granted]);
-    for node in nodes {
-        node.stop().await;
-    }
+    stop_all(nodes).await;
 }

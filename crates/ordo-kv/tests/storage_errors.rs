@@ -173,6 +173,7 @@ async fn start_with_repair_point(repair: Index) -> Fixture {
         leases: Arc::new(NodeLeases::new(node.clone(), LeaseRules::default())),
         watch_hub: Arc::new(WatchHub::new(WatchLimits::default())),
         auth: Default::default(),
+        cluster_ca: None,
     });
     let (shutdown, signal) = watch::channel(false);
     tokio::spawn(http::serve(listener, state, signal));

@@ -94,13 +94,13 @@ fn auth_commands_change_no_key_nor_the_cluster_revision() {
 }
 
 #[test]
-fn a_backup_carries_the_auth_state_in_version_3() {
+fn a_backup_carries_the_auth_state_from_version_3_on() {
     let store = store_with_auth();
     let bytes = backup(&store);
     let summary = read_backup_summary(&mut &bytes[..]).unwrap_or_else(|error| panic!("{error}"));
     assert_eq!(
         (summary.format_version, summary.users, summary.auth_enabled),
-        (3, 1, true)
+        (4, 1, true)
     );
     let mut restored = KvStore::new();
     restored
@@ -123,7 +123,7 @@ fn a_store_that_never_used_auth_writes_no_auth_record_and_restores_with_auth_off
     let summary = read_backup_summary(&mut &bytes[..]).unwrap_or_else(|error| panic!("{error}"));
     assert_eq!(
         (summary.format_version, summary.users, summary.auth_enabled),
-        (3, 0, false)
+        (4, 0, false)
     );
     // The auth record is JSON; nothing else in this backup has a brace.
     assert!(!bytes.contains(&b'{'), "no auth record");

@@ -13,8 +13,8 @@ use ordo_kv::store::{
 };
 use proptest::prelude::*;
 use store_support::{
-    V2, backup, end, header, header_v2, header_v3, header_with, key_record, lease_record,
-    lease_record_v3, put, record, snapshot, store_with,
+    V2, backup, end, header, header_v2, header_v4, header_with, key_record, key_record_v4,
+    lease_record, lease_record_v3, put, record, snapshot, store_with,
 };
 
 /// A store with a few keys, to restore over.
@@ -74,16 +74,16 @@ fn the_store_writes_the_documented_format() {
             ordo_kv::store::KvCommand::LeaseCheckpoint(checkpoint),
         ],
     );
-    let mut expected = header_v3(6, 0, 8);
+    let mut expected = header_v4(6, 0, 8);
     lease_record_v3(&mut expected, 7, 30, Some((12_345, 4, 2)));
     let a = [V2::Put(2, 1, 2, 0, b"yy"), V2::Put(6, 2, 2, 7, b"q")];
-    key_record(&mut expected, b"a", &a);
-    key_record(
+    key_record_v4(&mut expected, b"a", &a);
+    key_record_v4(
         &mut expected,
         b"b",
         &[V2::Put(1, 1, 1, 0, b"x"), V2::Put(3, 2, 1, 0, b"")],
     );
-    key_record(
+    key_record_v4(
         &mut expected,
         b"c",
         &[V2::Put(4, 1, 4, 0, b"z"), V2::Tombstone(5)],
@@ -94,35 +94,29 @@ fn the_store_writes_the_documented_format() {
 
 #[test]
 fn an_empty_store_writes_a_header_and_an_end_marker() {
-    let mut expected = header_v3(0, 0, 1);
+    let mut expected = header_v4(0, 0, 1);
     end(&mut expected, 0);
     assert_eq!(snapshot(&KvStore::new()), expected);
 }
 
 #[test]
-fn a_version_2_backup_restores_history_leases_and_the_compact_revision_as_version_3() {
-    let keys = |bytes: &mut Vec<u8>| {
-        key_record(
-            bytes,
-            b"a",
-            &[V2::Put(3, 4, 1, 0, b"old"), V2::Put(8, 5, 1, 11, b"new")],
-        );
-        key_record(
-            bytes,
-            b"gone",
-            &[V2::Put(2, 1, 2, 0, b"x"), V2::Tombstone(9)],
-        );
-        end(bytes, 2);
-    };
+fn a_version_2_backup_restores_history_leases_and_the_compact_revision_as_version_4() {
+    let a = [V2::Put(3, 4, 1, 0, b"old"), V2::Put(8, 5, 1, 11, b"new")];
+    let gone = [V2::Put(2, 1, 2, 0, b"x"), V2::Tombstone(9)];
     let mut bytes = header_v2(9, 3, 12);
     lease_record(&mut bytes, 2, 10);
     lease_record(&mut bytes, 11, 60);
-    keys(&mut bytes);
-    // The same state in version 3: leases without checkpoints.
-    let mut written = header_v3(9, 3, 12);
+    key_record(&mut bytes, b"a", &a);
+    key_record(&mut bytes, b"gone", &gone);
+    end(&mut bytes, 2);
+    // The same state in version 4: leases without checkpoints, every
+    // version its revision's first write.
+    let mut written = header_v4(9, 3, 12);
     lease_record_v3(&mut written, 2, 10, None);
     lease_record_v3(&mut written, 11, 60, None);
-    keys(&mut written);
+    key_record_v4(&mut written, b"a", &a);
+    key_record_v4(&mut written, b"gone", &gone);
+    end(&mut written, 2);
     let summary = read_backup_summary(&mut &bytes[..]).unwrap();
     assert_eq!(
         summary,
@@ -180,11 +174,11 @@ fn a_valid_backup_is_summarized_and_restored() {
     assert_eq!(store.len(), 3);
     assert_eq!(store.get(b"existing"), None);
     // A version 1 backup restores each key as version 1, created and
-    // modified at its revision, with no lease; the store writes version 3.
-    let mut expected = header_v3(9, 0, 1);
-    key_record(&mut expected, b"a", &[V2::Put(4, 1, 4, 0, b"1")]);
-    key_record(&mut expected, b"b", &[V2::Put(9, 1, 9, 0, b"")]);
-    key_record(&mut expected, b"c", &[V2::Put(1, 1, 1, 0, b"33")]);
+    // modified at its revision, with no lease; the store writes version 4.
+    let mut expected = header_v4(9, 0, 1);
+    key_record_v4(&mut expected, b"a", &[V2::Put(4, 1, 4, 0, b"1")]);
+    key_record_v4(&mut expected, b"b", &[V2::Put(9, 1, 9, 0, b"")]);
+    key_record_v4(&mut expected, b"c", &[V2::Put(1, 1, 1, 0, b"33")]);
     end(&mut expected, 3);
     assert_eq!(snapshot(&store), expected);
 }
@@ -224,13 +218,13 @@ fn damages() -> Vec<Damage> {
         },
         Damage {
             name: "unsupported version",
-            bytes: sealed(header_with(b"ORDOKV01", 4, 9), 0),
+            bytes: sealed(header_with(b"ORDOKV01", 5, 9), 0),
             expected: |e| {
                 matches!(
                     e,
                     BackupError::UnsupportedVersion {
-                        found: 4,
-                        supported: 3
+                        found: 5,
+                        supported: 4
                     }
                 )
             },

@@ -190,8 +190,9 @@ fn possible_histories_restore() {
         store
             .restore(&mut &bytes[..])
             .unwrap_or_else(|error| panic!("{name}: {error}"));
-        // The store writes version 3 (leases gain their checkpoint
-        // fields): the same state, the same counts.
+        // The store writes version 4 (leases gain their checkpoint
+        // fields, versions their sub-revisions): the same state, the same
+        // counts.
         let written = snapshot(&store);
         let mut again = KvStore::new();
         again.restore(&mut &written[..]).unwrap();
@@ -200,7 +201,7 @@ fn possible_histories_restore() {
         let read = summary(&bytes);
         assert_eq!(read.format_version, 2, "{name}");
         let expected = ordo_kv::store::BackupSummary {
-            format_version: 3,
+            format_version: 4,
             ..read
         };
         assert_eq!(summary(&written), expected, "{name}");

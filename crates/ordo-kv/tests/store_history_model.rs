@@ -3,8 +3,9 @@
 //! and revocations and compactions must give the same revisions and
 //! refusals, every range read at every retained revision must match the
 //! state kept for it, the changes from every revision (paged at several
-//! sizes) must be the differences between consecutive states, and a
-//! snapshot must restore to an equal store.
+//! sizes) must be the differences between consecutive states (a txn's in
+//! the order its operations wrote them), and a snapshot must restore to an
+//! equal store.
 
 #![allow(clippy::unwrap_used)]
 
@@ -31,6 +32,9 @@ struct Model {
     leases: BTreeMap<i64, i64>,
     next_lease_id: i64,
     compact_revision: u64,
+    /// The keys each txn's revision wrote, in the order its operations
+    /// wrote them (every other command writes its keys in key order).
+    txn_write_order: BTreeMap<u64, Vec<Bytes>>,
 }
 
 /// What the model predicts for a command: a refusal, or the revision after
@@ -48,6 +52,7 @@ impl Model {
             leases: BTreeMap::new(),
             next_lease_id: 1,
             compact_revision: 0,
+            txn_write_order: BTreeMap::new(),
         }
     }
 
@@ -184,19 +189,28 @@ impl Model {
         }
         let next_revision = self.revision() + 1;
         let mut next = self.current().clone();
+        let mut write_order = Vec::new();
         for op in branch {
             match op {
                 RequestOp::Put(put) => {
+                    write_order.push(put.key.clone());
                     Self::put_into(&mut next, &put.key, &put.value, put.lease, next_revision)
                 }
                 RequestOp::DeleteRange(delete) => {
-                    next.retain(|key, _| !delete.range().contains(key))
+                    let range = delete.range();
+                    let deleted = next.keys().filter(|key| range.contains(key));
+                    write_order.extend(deleted.cloned());
+                    next.retain(|key, _| !range.contains(key))
                 }
                 _ => {}
             }
         }
+        let revision = self.commit(next);
+        if revision == next_revision {
+            self.txn_write_order.insert(revision, write_order);
+        }
         Outcome::Applied {
-            revision: self.commit(next),
+            revision,
             succeeded,
         }
     }
@@ -212,6 +226,9 @@ impl Model {
             let mut keys: Vec<&Bytes> = before.keys().chain(after.keys()).collect();
             keys.sort();
             keys.dedup();
+            if let Some(order) = self.txn_write_order.get(&revision) {
+                keys.sort_by_key(|key| order.iter().position(|written| written == *key));
+            }
             for key in keys.into_iter().filter(|key| range.contains(key)) {
                 let (old, new) = (before.get(key), after.get(key));
                 if old == new {

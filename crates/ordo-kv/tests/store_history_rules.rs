@@ -169,7 +169,11 @@ fn changes_pages_never_split_a_revision() {
         .iter()
         .map(|event| event.kv.key.clone())
         .collect();
-    assert_eq!(keys, ["b", "x", "y"]);
+    assert_eq!(
+        keys,
+        ["x", "y", "b"],
+        "in the order of the txn's operations"
+    );
     assert_eq!(second.next_revision, 7);
 }
 
@@ -225,8 +229,8 @@ fn the_observer_hears_each_changing_revision_once_and_each_restore() {
         .iter()
         .map(|event| event.kv.key.clone())
         .collect();
-    assert_eq!(keys, ["a", "b"]);
-    assert_eq!(calls[1].1[0].prev_kv.as_ref().unwrap().value, "1");
+    assert_eq!(keys, ["b", "a"], "in the order of the txn's operations");
+    assert_eq!(calls[1].1[1].prev_kv.as_ref().unwrap().value, "1");
     assert_eq!(
         changes(&store, KeyRange::prefix(""), 2, 0).unwrap().events,
         calls[1].1

@@ -13,7 +13,9 @@ use ordo_kv::store::{
     LeaseCheckpoint, LeaseRemaining, LeaseTime, read_backup_summary,
 };
 use store_support::builders::{grant, run};
-use store_support::{end, header_v2, header_v3, lease_record, lease_record_v3, put, snapshot};
+use store_support::{
+    end, header_v2, header_v3, header_v4, lease_record, lease_record_v3, put, snapshot,
+};
 
 fn checkpoint(term: u64, sequence: u64, leases: &[(i64, u64)]) -> KvCommand {
     KvCommand::LeaseCheckpoint(LeaseCheckpoint {
@@ -95,14 +97,14 @@ fn checkpoints_travel_in_backups_and_snapshots() {
     let (a, b) = (grant(&mut store, 30), grant(&mut store, 60));
     run(&mut store, checkpoint(4, 2, &[(a, 12_345)]));
     let bytes = snapshot(&store);
-    let mut expected = header_v3(1, 0, 3);
+    let mut expected = header_v4(1, 0, 3);
     lease_record_v3(&mut expected, a, 30, Some((12_345, 4, 2)));
     lease_record_v3(&mut expected, b, 60, None);
     assert_eq!(&bytes[..expected.len()], &expected[..]);
     let summary = read_backup_summary(&mut &bytes[..]).unwrap();
     assert_eq!(
         (summary.format_version, summary.checkpointed_leases),
-        (3, 1)
+        (4, 1)
     );
     let mut restored = KvStore::new();
     restored.restore(&mut &bytes[..]).unwrap();

@@ -454,7 +454,8 @@ pub struct WatchEvent {
 pub struct WatchChange {
     /// The revision (also the message's SSE `id`).
     pub revision: u64,
-    /// Its events in the watched range, in key order.
+    /// Its events in the watched range, in the order written (a txn's in
+    /// the order of its operations, as etcd).
     pub events: Vec<WatchEvent>,
 }
 

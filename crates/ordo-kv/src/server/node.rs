@@ -204,6 +204,7 @@ impl RunningNode {
             tokio::spawn(peers::report_own_address(
                 node.clone(),
                 own.clone(),
+                cluster_ca(&settings),
                 shutdown_signal.clone(),
             )),
             tokio::spawn(node_events::count_events(
@@ -243,6 +244,7 @@ impl RunningNode {
             leases: Arc::clone(&leases),
             watch_hub: Arc::clone(&watch_hub),
             auth: AuthContext::new(auth_view, settings.http.auth_token_ttl),
+            cluster_ca: cluster_ca(&settings),
         });
         if let Some(tls) = &tls {
             background.push(tokio::spawn(
@@ -330,6 +332,24 @@ const LEASE_CHECKPOINT_PATIENCE: Duration = Duration::from_secs(1);
 /// Binds `address` once, to refuse a busy port before anything is
 /// written, and returns the address bound (port 0 resolved). The transport
 /// binds it again once the cluster's id is known.
+/// The CA the members' client-port certificates chain to, as far as this
+/// node knows: its peer TLS CA (the cluster's, which `ordo dev --tls` signs
+/// both ports' certificates with), else the CA its own client port trusts.
+fn cluster_ca(settings: &NodeSettings) -> Option<std::path::PathBuf> {
+    let peer_ca = settings
+        .peer_tls
+        .as_ref()
+        .map(|peer| peer.trusted_ca.clone());
+    let client_port_ca = || {
+        settings
+            .http
+            .tls
+            .as_ref()
+            .and_then(|tls| tls.trusted_ca.clone())
+    };
+    peer_ca.or_else(client_port_ca)
+}
+
 fn check_peer_port(address: std::net::SocketAddr) -> anyhow::Result<std::net::SocketAddr> {
     let probe = std::net::TcpListener::bind(address).with_context(|| {
         format!("cannot listen for nodes on {address} (is another node using the port?)")

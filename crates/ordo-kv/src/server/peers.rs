@@ -12,14 +12,19 @@
 //! or after `RETRY_MAX` in case its entry was lost. The leader logs nothing
 //! when what it applied says so already, so a node reporting itself while
 //! it catches up costs requests, not log entries.
+//!
+//! The leader's client port may be HTTPS (`ordo dev --tls`): the request
+//! then trusts the cluster CA, without which a follower that never led
+//! would never have its client address logged.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use ordo::{Event, EventStreamError, MemberInfo, NodeId, RaftNode};
 use tokio::sync::watch;
 
 use crate::api::MemberAddressRequest;
-use crate::client::{Client, ClientConfig, parse_endpoints};
+use crate::client::{Client, ClientConfig, ClientTlsFiles, parse_endpoints};
 use crate::store::KvStore;
 
 /// First wait after a failed report; doubled after each failure.
@@ -39,11 +44,12 @@ enum Report {
 
 /// Makes the log carry `own` as this node's information: on the leader
 /// through [`RaftNode::update_member_info`], elsewhere by asking the leader
-/// over HTTP (or, knowing no leader's URL, every other member, which
-/// redirect to it).
+/// over HTTP(S, trusting `cluster_ca`) (or, knowing no leader's URL, every
+/// other member, which redirect to it).
 pub(super) async fn report_own_address(
     node: RaftNode<KvStore>,
     own: MemberInfo,
+    cluster_ca: Option<PathBuf>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let own_id = node.id();
@@ -53,7 +59,7 @@ pub(super) async fn report_own_address(
         // Settled: wait for an event. Sent: for an event (the entry being
         // applied is one), or RETRY_MAX in case it was lost. Failed: for an
         // event or the back-off, doubling.
-        let wait = match report(&node, own_id, &own).await {
+        let wait = match report(&node, own_id, &own, &cluster_ca).await {
             Ok(Report::Settled) => {
                 retry = RETRY_MIN;
                 None
@@ -108,6 +114,7 @@ async fn report(
     node: &RaftNode<KvStore>,
     own_id: NodeId,
     own: &MemberInfo,
+    cluster_ca: &Option<PathBuf>,
 ) -> Result<Report, Box<dyn std::error::Error + Send + Sync>> {
     let logged = node.member_infos().remove(&own_id).unwrap_or_default();
     if logged.updated_by(own) == logged {
@@ -146,7 +153,12 @@ async fn report(
         client_addr: own.address.clone(),
     };
     let endpoints = parse_endpoints(&targets.join(","))?;
-    let config = ClientConfig::new(endpoints).with_timeout(REPORT_TIMEOUT);
+    let mut config = ClientConfig::new(endpoints).with_timeout(REPORT_TIMEOUT);
+    config.tls = ClientTlsFiles {
+        ca_cert: cluster_ca.clone(),
+        cert: None,
+        key: None,
+    };
     Client::new(config)?
         .set_member_address(own_id, &body)
         .await?;

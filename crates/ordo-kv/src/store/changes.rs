@@ -1,11 +1,13 @@
 //! Events, the change feed and the [`KvQuery::Changes`](super::KvQuery::Changes)
 //! query that watch is built on.
 //!
-//! Events come in revision order; within one revision (a txn writing several
-//! keys, a lease revocation) in key order. etcd orders a revision's events by
-//! the order of the txn's operations; this store keeps key order instead, so
-//! that the order follows from the state alone (a restored store answers the
-//! same). A revision's events are never split between two answers.
+//! Events come in revision order; within one revision in the order its
+//! command wrote them, as etcd: a txn's in the order of its operations
+//! (nested txns' where they stand, a range delete's keys in key order), a
+//! lease revocation's in key order. Each version carries its place (its
+//! sub-revision, see `version.rs`), and backups record it, so a store
+//! restored from a snapshot answers the same. A revision's events are never
+//! split between two answers.
 //!
 //! A query runs on the apply thread, so its cost is bounded whatever it
 //! asks: it seeks to its first revision by binary search on the change log
@@ -50,7 +52,7 @@ pub struct Event {
 /// The answer to [`KvQuery::Changes`](super::KvQuery::Changes).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Changes {
-    /// The events, in revision order (key order within a revision).
+    /// The events, in revision order (the order written within a revision).
     pub events: Vec<Event>,
     /// Where to resume: the first revision not covered by this answer.
     pub next_revision: u64,
@@ -77,7 +79,8 @@ pub struct Changes {
 /// that command, as the watch hub does (it reads the current revision, or
 /// history, after registering).
 pub trait ChangeObserver: Send + Sync {
-    /// One revision changed keys: `events` are its events in key order, with
+    /// One revision changed keys: `events` are its events in the order
+    /// written (see the module docs), with
     /// `prev_kv` filled whenever the key was live before; empty if no
     /// observer wanted events when the command began.
     fn applied(&self, revision: u64, events: &[Event]);

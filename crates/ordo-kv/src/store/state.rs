@@ -8,7 +8,9 @@
 //!   is, per key, the newest version at or below it unless it is a tombstone:
 //!   exactly what a read at any revision `>= compact_revision` needs.
 //! - `changes` holds one `(revision, key)` per retained version with
-//!   `mod_revision > compact_revision`, ordered by revision, then key.
+//!   `mod_revision > compact_revision`, ordered by revision, then
+//!   sub-revision (the order written), then key (sub-revisions tie only in
+//!   a store restored from a backup without them).
 //! - A live key's lease is 0 or a lease in `leases` whose `keys` holds it;
 //!   every key in a lease's `keys` is live and attached to it.
 //! - `next_lease_id` is above every lease id ever granted.
@@ -118,7 +120,7 @@ pub struct KvStore {
     /// Every key with a retained version, in byte order.
     pub(super) keys: Keys,
     /// `(revision, key)` of every retained version after the compact
-    /// revision, in revision then key order.
+    /// revision, in revision then sub-revision order.
     pub(super) changes: VecDeque<(u64, WrittenKey)>,
     /// Leases by id.
     pub(super) leases: BTreeMap<i64, Lease>,

@@ -10,8 +10,10 @@
 //! plus about 25.
 //!
 //! # Layout
-//! `varint(key length) · key · varint(mod_revision) · shape · [fields] · value`,
-//! varints being unsigned LEB128. `shape` names what the fields are:
+//! `varint(key length) · key · varint(mod_revision) · shape · [varint(sub_revision)]
+//! · [fields] · value`, varints being unsigned LEB128. `shape`'s high bit
+//! ([`WITH_SUB_REVISION`]) says a sub-revision follows (absent: 0, the
+//! only write of most revisions); its other bits name what the fields are:
 //! - [`TOMBSTONE`]: a delete; no fields, no value (`create_revision`,
 //!   `version` and `lease` are 0);
 //! - [`CREATED`]: a generation's first put without a lease (`create_revision`
@@ -37,6 +39,8 @@ const TOMBSTONE: u8 = 0;
 const CREATED: u8 = 1;
 /// The shape byte of any other put: the fields follow.
 const GENERAL: u8 = 2;
+/// Set in the shape byte when a sub-revision (not 0) follows it.
+const WITH_SUB_REVISION: u8 = 0x80;
 
 /// Values up to this many bytes are copied out on a read; longer ones are
 /// handed out sharing the version's buffer (a small allocation, no copy).
@@ -53,6 +57,10 @@ pub(super) struct Stamp {
     pub(super) version: u64,
     /// The lease; 0: none.
     pub(super) lease: i64,
+    /// The write's place among its revision's writes, from 0 (etcd's
+    /// sub-revision): a revision's events are listed in this order, the
+    /// order its command's operations ran in.
+    pub(super) sub_revision: u32,
 }
 
 /// One version of one key (see the module docs for the layout).
@@ -75,11 +83,11 @@ impl Version {
         assert!(stamp.version > 0, "a put's version starts at 1");
         let created =
             stamp.version == 1 && stamp.create_revision == stamp.mod_revision && stamp.lease == 0;
-        let mut buf = start(key, stamp.mod_revision, value.len() + 3 * 10 + 1);
+        let mut buf = start(key, stamp.mod_revision, value.len() + 4 * 10 + 1);
         if created {
-            buf.push(CREATED);
+            push_shape(&mut buf, CREATED, stamp.sub_revision);
         } else {
-            buf.push(GENERAL);
+            push_shape(&mut buf, GENERAL, stamp.sub_revision);
             push_varint(&mut buf, stamp.create_revision);
             push_varint(&mut buf, stamp.version);
             push_varint(&mut buf, zigzag(stamp.lease));
@@ -88,10 +96,11 @@ impl Version {
         Self(Arc::from(buf))
     }
 
-    /// The tombstone a delete of `key` at `revision` leaves.
-    pub(super) fn tombstone(key: &[u8], revision: u64) -> Self {
-        let mut buf = start(key, revision, 1);
-        buf.push(TOMBSTONE);
+    /// The tombstone a delete of `key` at `revision`, as its command's
+    /// `sub_revision`th write, leaves.
+    pub(super) fn tombstone(key: &[u8], revision: u64, sub_revision: u32) -> Self {
+        let mut buf = start(key, revision, 1 + 5);
+        push_shape(&mut buf, TOMBSTONE, sub_revision);
         Self(Arc::from(buf))
     }
 
@@ -123,6 +132,11 @@ impl Version {
         let len = usize_from(read_varint(&self.0, &mut at));
         at += len;
         read_varint(&self.0, &mut at)
+    }
+
+    /// The write's place among its revision's writes (see [`Stamp`]).
+    pub(super) fn sub_revision(&self) -> u32 {
+        self.parts().stamp.sub_revision
     }
 
     /// The revision of the generation's first put; 0 in a tombstone.
@@ -173,24 +187,34 @@ impl Version {
         let mod_revision = read_varint(buf, &mut at);
         let shape = buf[at];
         at += 1;
-        let stamp = match shape {
+        let sub_revision = if shape & WITH_SUB_REVISION == 0 {
+            0
+        } else {
+            let sub_revision = read_varint(buf, &mut at);
+            u32::try_from(sub_revision)
+                .unwrap_or_else(|_| panic!("a version's sub-revision {sub_revision} is over u32"))
+        };
+        let stamp = match shape & !WITH_SUB_REVISION {
             TOMBSTONE => Stamp {
                 create_revision: 0,
                 mod_revision,
                 version: 0,
                 lease: 0,
+                sub_revision,
             },
             CREATED => Stamp {
                 create_revision: mod_revision,
                 mod_revision,
                 version: 1,
                 lease: 0,
+                sub_revision,
             },
             GENERAL => Stamp {
                 create_revision: read_varint(buf, &mut at),
                 mod_revision,
                 version: read_varint(buf, &mut at),
                 lease: unzigzag(read_varint(buf, &mut at)),
+                sub_revision,
             },
             other => panic!("a version buffer has shape {other}: it was not built here"),
         };
@@ -212,6 +236,7 @@ impl std::fmt::Debug for Version {
             .field("mod_revision", &stamp.mod_revision)
             .field("version", &stamp.version)
             .field("lease", &stamp.lease)
+            .field("sub_revision", &stamp.sub_revision)
             .finish()
     }
 }
@@ -232,6 +257,16 @@ fn start(key: &[u8], mod_revision: u64, rest: usize) -> Vec<u8> {
     buf.extend_from_slice(key);
     push_varint(&mut buf, mod_revision);
     buf
+}
+
+/// Pushes the shape byte, and the sub-revision after it unless it is 0.
+fn push_shape(buf: &mut Vec<u8>, shape: u8, sub_revision: u32) {
+    if sub_revision == 0 {
+        buf.push(shape);
+    } else {
+        buf.push(shape | WITH_SUB_REVISION);
+        push_varint(buf, u64::from(sub_revision));
+    }
 }
 
 fn push_varint(buf: &mut Vec<u8>, mut value: u64) {
@@ -277,6 +312,14 @@ mod tests {
             mod_revision,
             version,
             lease,
+            sub_revision: 0,
+        }
+    }
+
+    fn nth_write(stamp: Stamp, sub_revision: u32) -> Stamp {
+        Stamp {
+            sub_revision,
+            ..stamp
         }
     }
 
@@ -294,6 +337,8 @@ mod tests {
             ),
             (b"k", b"v", stamp(2, 2, 1, i64::MIN)),
             (b"k", b"v", stamp(2, 2, 1, -1)),
+            (b"k", b"v", nth_write(stamp(2, 2, 1, 0), 1)),
+            (b"k", b"v", nth_write(stamp(2, 7, 3, 5), u32::MAX)),
         ];
         for (key, value, stamp) in cases {
             let version = Version::put(key, value, stamp);
@@ -302,13 +347,19 @@ mod tests {
             assert_eq!(&version.value_bytes()[..], value);
             assert_eq!(version.parts().stamp, stamp);
             assert_eq!(version.mod_revision(), stamp.mod_revision);
+            assert_eq!(version.sub_revision(), stamp.sub_revision);
             assert!(!version.is_tombstone());
             assert_eq!(version.bytes(), (key.len() + value.len()) as u64);
         }
-        let tombstone = Version::tombstone(b"gone", 12);
-        assert_eq!(tombstone.key(), b"gone");
-        assert_eq!(tombstone.parts().stamp, stamp(0, 12, 0, 0));
-        assert!(tombstone.is_tombstone() && tombstone.value().is_empty());
+        for sub_revision in [0, 1, 300, u32::MAX] {
+            let tombstone = Version::tombstone(b"gone", 12, sub_revision);
+            assert_eq!(tombstone.key(), b"gone");
+            assert_eq!(
+                tombstone.parts().stamp,
+                nth_write(stamp(0, 12, 0, 0), sub_revision)
+            );
+            assert!(tombstone.is_tombstone() && tombstone.value().is_empty());
+        }
     }
 
     #[test]

@@ -3,9 +3,13 @@
 //! and finishes it, so the revision, the counters, the lease attachments,
 //! the change log and the observer are kept in one place.
 //!
-//! A pending write stamps every version it writes with the *next* revision;
-//! the cluster revision moves to it only when [`KvStore::finish_write`] sees
-//! at least one key written, so a write of nothing takes no revision.
+//! A pending write stamps every version it writes with the *next* revision
+//! and with its place among the write's versions (the sub-revision, as
+//! etcd's): the order the command's operations ran in, which is the order
+//! its events are listed in, live and from history, before and after a
+//! restore. The cluster revision moves to the revision only when
+//! [`KvStore::finish_write`] sees at least one key written, so a write of
+//! nothing takes no revision.
 
 use bytes::Bytes;
 
@@ -20,7 +24,8 @@ use super::version::{Stamp, Version};
 pub(super) struct PendingWrite {
     /// The revision every version written here carries.
     revision: u64,
-    /// The versions written (each key at most once).
+    /// The versions written (each key at most once), in the order written:
+    /// a version's index here is its sub-revision.
     written: Vec<WrittenKey>,
     /// The events to tell the observer about, if there is one and it
     /// wanted them when the write began.
@@ -52,18 +57,21 @@ impl PendingWrite {
         let previous_kv = previous
             .filter(|_| want_previous || self.events.is_some())
             .map(Version::key_value);
+        let sub_revision = self.next_sub_revision();
         let stamp = match previous {
             Some(previous) => Stamp {
                 create_revision: previous.create_revision(),
                 mod_revision: self.revision,
                 version: previous.version() + 1,
                 lease,
+                sub_revision,
             },
             None => Stamp {
                 create_revision: self.revision,
                 mod_revision: self.revision,
                 version: 1,
                 lease,
+                sub_revision,
             },
         };
         let previous_lease = previous.map_or(0, Version::lease);
@@ -103,7 +111,7 @@ impl PendingWrite {
         let previous_kv = (previous.is_some() || self.events.is_some()).then(|| live.key_value());
         let (lease, live_bytes) = (live.lease(), live.bytes());
         store.detach(lease, key);
-        let tombstone = Version::tombstone(key, self.revision);
+        let tombstone = Version::tombstone(key, self.revision, self.next_sub_revision());
         store.versions += 1;
         store.bytes += tombstone.bytes();
         store.live_bytes -= live_bytes;
@@ -147,8 +155,23 @@ impl PendingWrite {
         live.len() as u64
     }
 
+    /// The sub-revision of the next version written.
+    ///
+    /// # Panics
+    /// Past `u32::MAX` writes at one revision (billions of versions held in
+    /// memory at once: not a state the store can reach).
+    fn next_sub_revision(&self) -> u32 {
+        u32::try_from(self.written.len())
+            .unwrap_or_else(|_| panic!("over u32::MAX keys were written at one revision"))
+    }
+
     /// Stores `version` as its key's newest and notes the write.
     fn record(&mut self, store: &mut KvStore, version: Version, event: Option<Event>) {
+        assert_eq!(
+            version.sub_revision() as usize,
+            self.written.len(),
+            "versions are recorded in sub-revision order"
+        );
         if let (Some(events), Some(event)) = (&mut self.events, event) {
             events.push(event);
         }
@@ -179,31 +202,37 @@ impl KvStore {
     }
 
     /// Commits `write`: if it wrote anything, the cluster revision moves to
-    /// its revision, the change log and the observer learn its keys (in key
-    /// order). Returns the cluster revision after it.
+    /// its revision, the change log and the observer learn its keys (in the
+    /// order written). Returns the cluster revision after it.
     pub(super) fn finish_write(&mut self, write: PendingWrite) -> u64 {
         let PendingWrite {
             revision,
-            mut written,
+            written,
             events,
         } = write;
         if written.is_empty() {
             return self.cluster_revision;
         }
-        written.sort_unstable();
-        assert!(
-            written.windows(2).all(|pair| pair[0] != pair[1]),
-            "a key was written twice at one revision"
-        );
+        assert_keys_written_once(&written);
         self.cluster_revision = revision;
         self.changes
             .extend(written.into_iter().map(|key| (revision, key)));
         if let Some(observer) = &self.observer.0 {
             // None: nobody wanted them when the write began.
-            let mut events = events.unwrap_or_default();
-            events.sort_by(|a, b| a.kv.key.cmp(&b.kv.key));
-            observer.applied(revision, &events);
+            observer.applied(revision, &events.unwrap_or_default());
         }
         revision
     }
+}
+
+/// Asserts that no key is among `written` twice: a txn's check refuses
+/// such a request (etcd's "duplicate key"), and a range delete visits each
+/// live key once.
+fn assert_keys_written_once(written: &[WrittenKey]) {
+    let mut keys: Vec<&[u8]> = written.iter().map(|key| &key[..]).collect();
+    keys.sort_unstable();
+    assert!(
+        keys.windows(2).all(|pair| pair[0] != pair[1]),
+        "a key was written twice at one revision"
+    );
 }

@@ -60,10 +60,18 @@ pub fn header_v2(cluster_revision: u64, compact_revision: u64, next_lease_id: i6
     out
 }
 
-/// The header of a version 3 backup (the one this build writes).
+/// The header of a version 3 backup (read, no longer written).
 pub fn header_v3(cluster_revision: u64, compact_revision: u64, next_lease_id: i64) -> Vec<u8> {
     let mut out = header_v2(cluster_revision, compact_revision, next_lease_id);
     out[8..12].copy_from_slice(&3u32.to_le_bytes());
+    out
+}
+
+/// The header of a version 4 backup (the one this build writes: version 3
+/// with a sub-revision in every version of a key record).
+pub fn header_v4(cluster_revision: u64, compact_revision: u64, next_lease_id: i64) -> Vec<u8> {
+    let mut out = header_v2(cluster_revision, compact_revision, next_lease_id);
+    out[8..12].copy_from_slice(&4u32.to_le_bytes());
     out
 }
 
@@ -85,6 +93,7 @@ pub fn lease_record(out: &mut Vec<u8>, id: i64, ttl: i64) {
 }
 
 /// One version in a version 2 key record.
+#[derive(Clone, Copy)]
 pub enum V2 {
     /// A put: mod revision, version, create revision, lease, value.
     Put(u64, u64, u64, i64, &'static [u8]),
@@ -92,16 +101,45 @@ pub enum V2 {
     Tombstone(u64),
 }
 
-/// Appends a version 2 key record.
+/// Appends a version 2 (or 3) key record.
 pub fn key_record(out: &mut Vec<u8>, key: &[u8], versions: &[V2]) {
+    let versions: Vec<(V2, Option<u32>)> =
+        versions.iter().map(|version| (*version, None)).collect();
+    push_key_record(out, key, &versions);
+}
+
+/// Appends a version 4 key record whose versions are each their revision's
+/// first write (sub-revision 0).
+pub fn key_record_v4(out: &mut Vec<u8>, key: &[u8], versions: &[V2]) {
+    let versions: Vec<(V2, u32)> = versions.iter().map(|version| (*version, 0)).collect();
+    key_record_v4_subs(out, key, &versions);
+}
+
+/// Appends a version 4 key record: each version with its sub-revision.
+pub fn key_record_v4_subs(out: &mut Vec<u8>, key: &[u8], versions: &[(V2, u32)]) {
+    let versions: Vec<(V2, Option<u32>)> = versions
+        .iter()
+        .map(|(version, sub_revision)| (*version, Some(*sub_revision)))
+        .collect();
+    push_key_record(out, key, &versions);
+}
+
+/// A key record; a sub-revision follows each mod revision if given.
+fn push_key_record(out: &mut Vec<u8>, key: &[u8], versions: &[(V2, Option<u32>)]) {
     out.push(b'K');
     out.extend_from_slice(&(key.len() as u32).to_le_bytes());
     out.extend_from_slice(key);
     out.extend_from_slice(&(versions.len() as u32).to_le_bytes());
-    for version in versions {
+    let push_sub = |out: &mut Vec<u8>, sub_revision: &Option<u32>| {
+        if let Some(sub_revision) = sub_revision {
+            out.extend_from_slice(&sub_revision.to_le_bytes());
+        }
+    };
+    for (version, sub_revision) in versions {
         match version {
             V2::Put(mod_revision, version, create_revision, lease, value) => {
                 out.extend_from_slice(&mod_revision.to_le_bytes());
+                push_sub(out, sub_revision);
                 out.extend_from_slice(&version.to_le_bytes());
                 out.extend_from_slice(&create_revision.to_le_bytes());
                 out.extend_from_slice(&lease.to_le_bytes());
@@ -110,6 +148,7 @@ pub fn key_record(out: &mut Vec<u8>, key: &[u8], versions: &[V2]) {
             }
             V2::Tombstone(mod_revision) => {
                 out.extend_from_slice(&mod_revision.to_le_bytes());
+                push_sub(out, sub_revision);
                 out.extend_from_slice(&0u64.to_le_bytes());
             }
         }

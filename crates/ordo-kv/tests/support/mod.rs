@@ -1,6 +1,7 @@
 //! Shared by the in-process server tests: nodes of a cluster started inside
 //! the test process, on ports picked free, with data in a temporary directory,
-//! and [`eventually`], the bounded wait (shared with `e2e_support`).
+//! [`eventually`], the bounded wait (shared with `e2e_support`), and the
+//! HTTP calls the tests share (`calls.rs`).
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
@@ -14,6 +15,12 @@ use ordo_kv::server::settings::{AutoCompaction, Bootstrap, Limits, NodeSettings,
 
 #[path = "../wait_support/mod.rs"]
 pub mod wait;
+
+pub mod calls;
+
+// Each test binary uses some of them: re-exported where they used to live.
+#[allow(unused_imports)]
+pub use calls::{get_json, http};
 
 use wait::{Patience, wait_for};
 
@@ -81,6 +88,20 @@ pub async fn start_first_members(peers: &BTreeMap<u64, u16>, data: &Path) -> Vec
     nodes
 }
 
+/// Starts a one-node cluster with `adjust`ed settings and waits for it to
+/// lead.
+pub async fn start_one(data: &Path, adjust: impl FnOnce(&mut NodeSettings)) -> RunningNode {
+    let peers: BTreeMap<u64, u16> = [(1, free_port())].into();
+    let mut settings = settings(1, &peers, data);
+    adjust(&mut settings);
+    let node = RunningNode::start(settings).await.unwrap();
+    node.node
+        .wait_for_leader(Duration::from_secs(20))
+        .await
+        .unwrap();
+    node
+}
+
 /// Starts `size` nodes and waits for a leader.
 pub async fn start_cluster(size: u64, data: &Path) -> Vec<RunningNode> {
     let peers: BTreeMap<u64, u16> = (1..=size).map(|id| (id, free_port())).collect();
@@ -122,22 +143,4 @@ fn agreed_leader(nodes: &[RunningNode]) -> Result<usize, String> {
         .iter()
         .position(|node| node.node.id() == *leader)
         .expect("the leader is one of the nodes"))
-}
-
-/// An HTTP client that does not follow redirects (the tests look at them).
-pub fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
-}
-
-/// GETs `url` and decodes its JSON answer (panics on anything else).
-pub async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> T {
-    let response = http().get(url).send().await.unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    serde_json::from_str(&text)
-        .unwrap_or_else(|error| panic!("GET {url}: {status} {text}: {error}"))
 }

@@ -97,6 +97,10 @@ pub struct AppState {
     pub backups: BackupSlot,
     /// Users, roles and tokens (`auth_gate.rs`, `auth_routes.rs`).
     pub auth: AuthContext,
+    /// The CA the members' client-port certificates chain to, when known
+    /// (the peer TLS CA, else the client port's trusted CA): the
+    /// dashboard asks members behind HTTPS through it (`ui/members.rs`).
+    pub cluster_ca: Option<std::path::PathBuf>,
 }
 
 /// The one backup a node serves at a time (a second one is 429 `busy`).

@@ -7,6 +7,7 @@
 //! holds one frame at a time.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -34,7 +35,10 @@ pub(crate) async fn stream(State(state): State<SharedState>) -> Response {
     let mut ticks = tokio::time::interval_at(Instant::now(), FRAME_INTERVAL);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let frames = stream::unfold(
-        (state, Phase::Running(ticks, MemberAsker::default())),
+        (
+            Arc::clone(&state),
+            Phase::Running(ticks, MemberAsker::new(state.cluster_ca.clone())),
+        ),
         |(state, phase)| async move {
             let Phase::Running(mut ticks, mut asker) = phase else {
                 return None;

@@ -34,7 +34,7 @@ pub(crate) struct Delivery {
 }
 
 impl Delivery {
-    /// The matched events, in key order.
+    /// The matched events, in the order written (see `store::changes`).
     pub(crate) fn matched_events(&self) -> impl Iterator<Item = &Event> {
         self.matched
             .iter()

@@ -176,8 +176,8 @@ async fn a_write_reaches_only_the_watchers_of_its_key() {
     assert_eq!(fixture.hub.watchers(), 0);
 }
 
-/// A txn's writes in the range arrive as one change; keys outside the range
-/// are left out of it.
+/// A txn's writes in the range arrive as one change, in the order of its
+/// operations; keys outside the range are left out of it.
 #[tokio::test]
 async fn a_revision_is_one_change_with_its_events_in_the_range() {
     let fixture = Fixture::new(WatchLimits::default());
@@ -185,7 +185,7 @@ async fn a_revision_is_one_change_with_its_events_in_the_range() {
     assert_eq!(next(&mut stream).await, Some(Message::Progress(0)));
     let txn = crate::store::TxnRequest {
         compare: Vec::new(),
-        success: ["t/a", "t/b", "u/c", "t/c"]
+        success: ["t/c", "u/c", "t/a", "t/b"]
             .iter()
             .map(|key| {
                 crate::store::RequestOp::Put(crate::store::PutRequest {
@@ -203,7 +203,7 @@ async fn a_revision_is_one_change_with_its_events_in_the_range() {
     };
     assert_eq!(change.revision, 1);
     let keys: Vec<&[u8]> = change.events.iter().map(|e| &e.kv.key[..]).collect();
-    assert_eq!(keys, [b"t/a", b"t/b", b"t/c"]);
+    assert_eq!(keys, [b"t/c", b"t/a", b"t/b"]);
 }
 
 /// A watcher that stops reading falls behind after `queue_revisions`, holds

@@ -1,4 +1,4 @@
-//! [`BackupEncoder`]: writes the version 3 format piece by piece.
+//! [`BackupEncoder`]: writes the current format (version 4) piece by piece.
 
 use std::io::{self, Write};
 
@@ -95,6 +95,8 @@ impl BackupEncoder {
         for version in history.versions() {
             self.buf
                 .extend_from_slice(&version.mod_revision().to_le_bytes());
+            self.buf
+                .extend_from_slice(&version.sub_revision().to_le_bytes());
             self.buf.extend_from_slice(&version.version().to_le_bytes());
             if version.is_tombstone() {
                 continue;

@@ -19,8 +19,9 @@
 //! - The remaining time of leases beyond their last checkpoint: the
 //!   backup holds what the store holds (see `lease_checkpoint.rs`); the
 //!   node serving `GET /v1/snapshot` checkpoints first if it leads.
-//! - The order of a revision's events: the store lists them in key order
-//!   (see `changes.rs`), so nothing needs recording.
+//! - A check that a revision's sub-revisions (the order of its events) are
+//!   distinct: ties are listed in key order, which is how a store restored
+//!   from a version 3 or older backup (which has none) lists them.
 
 use std::io::{self, Read};
 
@@ -33,22 +34,24 @@ pub(super) use parse::{RestoredState, parse_backup};
 
 /// The first eight bytes of every backup.
 const MAGIC: [u8; 8] = *b"ORDOKV01";
-/// The format version this build writes (it reads 1, 2 and 3).
-const FORMAT_VERSION: u32 = 3;
+/// The format version this build writes (it reads 1 to 4).
+const FORMAT_VERSION: u32 = 4;
 /// The first format version, still read.
 const FORMAT_VERSION_1: u32 = 1;
 /// The second format version (leases without their checkpoints), still read.
 const FORMAT_VERSION_2: u32 = 2;
-/// In a version 3 lease record, the remaining time of a lease never
+/// The third format version (versions without their sub-revisions), still read.
+const FORMAT_VERSION_3: u32 = 3;
+/// In a lease record (version 3 on), the remaining time of a lease never
 /// checkpointed.
 const NOT_CHECKPOINTED: u64 = u64::MAX;
 /// Tag that starts a version 1 record.
 const RECORD_TAG: u8 = b'R';
-/// Tag that starts a version 2 or 3 lease record.
+/// Tag that starts a lease record (version 2 on).
 const LEASE_TAG: u8 = b'L';
-/// Tag that starts a version 2 or 3 key record.
+/// Tag that starts a key record (version 2 on).
 const KEY_TAG: u8 = b'K';
-/// Tag that starts the version 3 auth record.
+/// Tag that starts the auth record (version 3 on).
 const AUTH_TAG: u8 = b'A';
 /// Tag that starts the end marker.
 const END_TAG: u8 = b'E';
@@ -65,7 +68,7 @@ pub const MAX_VALUE_BYTES: u32 = 64 << 20;
 /// What a backup holds, from [`read_backup_summary`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BackupSummary {
-    /// The format version (1, 2 or 3).
+    /// The format version (1 to 4).
     pub format_version: u32,
     /// Live keys in the backup.
     pub keys: u64,
@@ -238,12 +241,12 @@ impl From<BackupError> for io::Error {
 /// [`KvStore`](super::KvStore)'s `restore` checks, and says what it holds.
 /// Streams: memory use is one key record, whatever the backup's size.
 ///
-/// # Layout (version 3, written by this build)
+/// # Layout (version 4, written by this build)
 /// All integers are little-endian.
 ///
 /// ```text
 /// header   "ORDOKV01"              8 bytes  magic
-///          format version          u32      = 3
+///          format version          u32      = 4
 ///          cluster revision        u64
 ///          compact revision        u64      <= cluster revision
 ///          next lease id           i64      >= 1, above every lease id
@@ -262,6 +265,7 @@ impl From<BackupError> for io::Error {
 ///          version count           u32      >= 1
 ///          version*, oldest first:
 ///            mod revision          u64      increasing, in 1..=cluster revision
+///            sub revision          u32      its place among the revision's writes
 ///            version               u64      0: a tombstone (nothing follows)
 ///            create revision       u64      (puts only)
 ///            lease                 i64      (puts only) >= 0
@@ -279,7 +283,10 @@ impl From<BackupError> for io::Error {
 /// version at or below the compact revision and then not a tombstone, and
 /// the newest version, if live, names 0 or a lease in the backup. A lease
 /// restores with its checkpointed remaining time, if it has one, else its
-/// full ttl. Version 2 is the same without the checkpoint fields and the
+/// full ttl. A revision's events are listed in sub-revision order (the
+/// order its command's operations ran in), ties in key order. Version 3 is
+/// the same without the sub revisions (a revision's events restore in key
+/// order); version 2 is version 3 without the checkpoint fields and the
 /// auth record (its leases restore with their full ttl, auth off).
 ///
 /// # Layout (version 1, still read)

@@ -1,4 +1,4 @@
-//! Reading both format versions into a [`RestoredState`], checking every
+//! Reading every format version into a [`RestoredState`], checking every
 //! invariant the writer keeps before the store is touched.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -9,8 +9,8 @@ use bytes::Bytes;
 use super::reader::CheckedReader;
 use super::{
     AUTH_TAG, BackupError, BackupSummary, END_TAG, FORMAT_VERSION, FORMAT_VERSION_1,
-    FORMAT_VERSION_2, KEY_TAG, LEASE_TAG, MAGIC, MAX_KEY_BYTES, MAX_VALUE_BYTES, NOT_CHECKPOINTED,
-    RECORD_TAG,
+    FORMAT_VERSION_2, FORMAT_VERSION_3, KEY_TAG, LEASE_TAG, MAGIC, MAX_KEY_BYTES, MAX_VALUE_BYTES,
+    NOT_CHECKPOINTED, RECORD_TAG,
 };
 use crate::auth::{AuthError, AuthState, MAX_AUTH_STATE_BYTES};
 use crate::store::keys::{Key, Keys, WrittenKey};
@@ -107,7 +107,15 @@ impl RestoredState {
                 store.attach(live.lease(), live.key());
             }
         }
-        changes.sort_unstable();
+        // A revision's writes in the order they were made; a backup without
+        // sub-revisions (version 3 or older) leaves them in key order.
+        changes.sort_unstable_by(|(revision, key), (other_revision, other_key)| {
+            (revision, key.0.sub_revision(), key).cmp(&(
+                other_revision,
+                other_key.0.sub_revision(),
+                other_key,
+            ))
+        });
         store.changes = VecDeque::from(changes);
         store.keys = self.keys;
         store
@@ -145,7 +153,7 @@ fn parse(
                 records += 1;
                 visit(Item::Key(history));
             }
-            (FORMAT_VERSION, AUTH_TAG) => {
+            (FORMAT_VERSION_3 | FORMAT_VERSION, AUTH_TAG) => {
                 if auth_read || previous_key.is_some() {
                     return Err(bad_auth(
                         offset,
@@ -158,7 +166,7 @@ fn parse(
                 auth_read = true;
                 visit(Item::Auth(auth));
             }
-            (FORMAT_VERSION_2 | FORMAT_VERSION, LEASE_TAG) => {
+            (FORMAT_VERSION_2 | FORMAT_VERSION_3 | FORMAT_VERSION, LEASE_TAG) => {
                 if auth_read || previous_key.is_some() {
                     return Err(bad_lease(
                         offset,
@@ -174,7 +182,7 @@ fn parse(
                 summary.checkpointed_leases += u64::from(lease.checkpoint.is_some());
                 visit(Item::Lease(lease));
             }
-            (FORMAT_VERSION_2 | FORMAT_VERSION, KEY_TAG) => {
+            (FORMAT_VERSION_2 | FORMAT_VERSION_3 | FORMAT_VERSION, KEY_TAG) => {
                 let (key, history) = read_key(&mut reader, records, &summary, &lease_ids)?;
                 check_order(previous_key.as_deref(), &key, records)?;
                 count(&mut summary, &history);
@@ -309,6 +317,7 @@ fn read_v1_record(
         mod_revision: revision,
         version: 1,
         lease: 0,
+        sub_revision: 0,
     };
     let current = Version::put(&key, &value, stamp);
     let older = Vec::new();
@@ -425,9 +434,13 @@ fn read_version(
 ) -> Result<Version, BackupError> {
     let mod_revision = reader.u64("version")?;
     check_revision(record, mod_revision, summary)?;
+    let sub_revision = match summary.format_version {
+        FORMAT_VERSION_2 | FORMAT_VERSION_3 => 0,
+        _ => reader.u32("version")?,
+    };
     let version = reader.u64("version")?;
     if version == 0 {
-        return Ok(Version::tombstone(key, mod_revision));
+        return Ok(Version::tombstone(key, mod_revision, sub_revision));
     }
     let create_revision = reader.u64("version")?;
     let lease = reader.u64("version")? as i64;
@@ -446,6 +459,7 @@ fn read_version(
         mod_revision,
         version,
         lease,
+        sub_revision,
     };
     Ok(Version::put(key, &value, stamp))
 }
