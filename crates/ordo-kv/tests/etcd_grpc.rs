@@ -11,7 +11,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use e2e_support::Cluster;
 use ordo_kv::server::etcd::pb::etcdserverpb::{
-    self as pb, kv_client::KvClient, lease_client::LeaseClient, watch_client::WatchClient,
+    self as pb, cluster_client::ClusterClient, kv_client::KvClient, lease_client::LeaseClient,
+    watch_client::WatchClient,
 };
 use ordo_kv::server::etcd::pb::mvccpb::event::EventType;
 use tokio::sync::mpsc;
@@ -357,5 +358,108 @@ async fn a_watch_may_start_exactly_at_the_compact_revision() {
     assert_eq!(
         canceled.cancel_reason,
         "etcdserver: mvcc: required revision has been compacted"
+    );
+}
+
+fn member_ids(members: &[pb::Member]) -> Vec<(u64, bool)> {
+    members.iter().map(|m| (m.id, m.is_learner)).collect()
+}
+
+/// MemberAdd (learner and voter), MemberUpdate, MemberPromote and
+/// MemberRemove, with etcd's refusals. The added members are never
+/// started: a learner that is not running cannot be promoted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_are_added_updated_promoted_and_removed() {
+    let (_dir, _cluster, channel) = started().await;
+    let mut members = ClusterClient::new(channel);
+    let peer = |port: u16| vec![format!("http://127.0.0.1:{port}")];
+    let added = members
+        .member_add(pb::MemberAddRequest {
+            peer_ur_ls: peer(1),
+            is_learner: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let learner = added.member.unwrap();
+    assert_eq!((learner.id, learner.is_learner), (2, true));
+    assert_eq!(learner.peer_ur_ls, peer(1));
+    assert_eq!(member_ids(&added.members), [(1, false), (2, true)]);
+
+    let taken = members
+        .member_add(pb::MemberAddRequest {
+            peer_ur_ls: peer(1),
+            is_learner: true,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (taken.code(), taken.message()),
+        (
+            Code::FailedPrecondition,
+            "etcdserver: Peer URLs already exists"
+        )
+    );
+
+    let updated = members
+        .member_update(pb::MemberUpdateRequest {
+            id: 2,
+            peer_ur_ls: peer(2),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let listed = updated.members.iter().find(|m| m.id == 2).unwrap();
+    assert_eq!(listed.peer_ur_ls, peer(2));
+
+    let lagging = members
+        .member_promote(pb::MemberPromoteRequest { id: 2 })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (lagging.code(), lagging.message()),
+        (
+            Code::FailedPrecondition,
+            "etcdserver: can only promote a learner member which is in sync with leader"
+        )
+    );
+    let voter = members
+        .member_promote(pb::MemberPromoteRequest { id: 1 })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        voter.message(),
+        "etcdserver: can only promote a learner member"
+    );
+
+    // A voter is added as a learner until it catches up (it never will).
+    let as_voter = members
+        .member_add(pb::MemberAddRequest {
+            peer_ur_ls: peer(3),
+            is_learner: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        member_ids(&as_voter.members),
+        [(1, false), (2, true), (3, true)]
+    );
+
+    for id in [2, 3] {
+        let left = members
+            .member_remove(pb::MemberRemoveRequest { id })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(left.members.iter().all(|m| m.id != id), "{left:?}");
+    }
+    let unknown = members
+        .member_remove(pb::MemberRemoveRequest { id: 2 })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (unknown.code(), unknown.message()),
+        (Code::NotFound, "etcdserver: member not found")
     );
 }

@@ -41,6 +41,7 @@ mod header;
 mod kv;
 mod lease;
 mod maintenance;
+mod membership;
 pub mod pb;
 mod watch;
 mod watch_session;
