@@ -14,14 +14,15 @@
 //!   `header.rs`: the `ResponseHeader`.
 //! - `kv.rs`, `watch.rs`, `watch_session.rs`, `lease.rs`, `cluster.rs`,
 //!   `maintenance.rs`, `auth.rs`: the services.
+//! - `snapshot_envelope.rs`: the frame etcdctl wants around a snapshot.
 //! - `forward.rs`: a follower forwards writes to the leader (etcd clients do
 //!   not follow redirects).
 //!
 //! Reads: a `Range` is linearizable (ReadIndex, answered by the node asked,
 //! follower or not) unless `serializable`, then served from the node's
-//! applied state. Every `Txn` is proposed through the log, read-only ones
-//! included (etcd serves those as reads; the answer is the same, at the
-//! cost of a log entry). What is not served yet answers `UNIMPLEMENTED`
+//! applied state. A `Txn` without a put or delete at any depth is served the
+//! same way as a linearizable Range (read index, no log entry), as etcd
+//! does; any other is proposed through the log. What is not served yet answers `UNIMPLEMENTED`
 //! with what is missing; the README's "etcd API" section lists it.
 
 use std::sync::Arc;
@@ -43,6 +44,7 @@ mod lease;
 mod maintenance;
 mod membership;
 pub mod pb;
+pub mod snapshot_envelope;
 mod watch;
 mod watch_session;
 
