@@ -63,14 +63,15 @@ fn check_frame(file: &mut impl Read, framed: u64) -> io::Result<Option<u64>> {
     let mut digest = Context::new(&SHA256);
     let mut buffer = vec![0; 64 << 10];
     let mut left = framed;
-    // The last block, kept to read the length and padding from.
+    // The last two blocks, kept to read the length and padding from (the
+    // padding may reach into the block before the length's).
     let mut tail = Vec::new();
     while left > 0 {
         let want = usize::try_from(left.min(buffer.len() as u64)).unwrap_or(buffer.len());
         file.read_exact(&mut buffer[..want])?;
         digest.update(&buffer[..want]);
         tail.extend_from_slice(&buffer[..want]);
-        let keep = tail.len().saturating_sub(BLOCK_BYTES as usize);
+        let keep = tail.len().saturating_sub(2 * BLOCK_BYTES as usize);
         tail.drain(..keep);
         left -= want as u64;
     }
@@ -84,9 +85,10 @@ fn check_frame(file: &mut impl Read, framed: u64) -> io::Result<Option<u64>> {
     let padding = (framed - LENGTH_BYTES).checked_sub(length);
     let zeros_hold = padding.is_some_and(|padding| {
         padding < BLOCK_BYTES
-            && before[before.len() - padding as usize..]
-                .iter()
-                .all(|byte| *byte == 0)
+            && before
+                .len()
+                .checked_sub(padding as usize)
+                .is_some_and(|start| before[start..].iter().all(|byte| *byte == 0))
     });
     Ok(zeros_hold.then_some(length))
 }

@@ -172,8 +172,10 @@ impl Activity {
     }
 
     /// Marks the connection as HTTP/2 (it began with the client preface).
+    /// The preface's first bytes, read before it was whole, began no head.
     pub(crate) fn speaks_http2(&self) {
         self.multiplexed.store(true, Ordering::Relaxed);
+        self.head_started_ms.store(0, Ordering::Relaxed);
     }
 
     /// Resolves when a request head begins (see [`Activity::bytes_received`]).
