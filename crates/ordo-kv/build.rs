@@ -3,8 +3,9 @@
 //! needed.
 
 const PROTO_ROOT: &str = "proto/etcd";
-const PROTOS: [&str; 3] = [
+const PROTOS: [&str; 4] = [
     "proto/etcd/etcdserverpb/rpc.proto",
+    "proto/etcd/v3lockpb/v3lock.proto",
     "proto/etcd/mvccpb/kv.proto",
     "proto/etcd/authpb/auth.proto",
 ];

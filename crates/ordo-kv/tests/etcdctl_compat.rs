@@ -392,8 +392,5 @@ async fn etcdctl_works_against_a_follower_of_an_ordo_cluster() {
 
     // move-leader: to the follower etcdctl has talked to all along.
     let moved = every.ok(&["move-leader", &format!("{follower:x}")]).await;
-    assert!(
-        moved.contains(&format!(" to {follower:x}\n")),
-        "{moved}"
-    );
+    assert!(moved.contains(&format!(" to {follower:x}\n")), "{moved}");
 }

@@ -18,7 +18,7 @@
 //! Left out: re-entrancy, and fencing tokens beyond the key's
 //! `create_revision` (which [`MutexGuard::revision`] exposes for that use).
 
-mod contend;
+pub(crate) mod contend;
 mod election;
 mod mutex;
 mod session;

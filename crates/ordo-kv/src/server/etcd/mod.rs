@@ -13,7 +13,8 @@
 //!   checks; `failure.rs`: errors with etcd's codes and exact messages;
 //!   `header.rs`: the `ResponseHeader`.
 //! - `kv.rs`, `watch.rs`, `watch_session.rs`, `lease.rs`, `cluster.rs`,
-//!   `maintenance.rs`, `auth.rs`: the services.
+//!   `maintenance.rs`, `auth.rs`: the services; `lock.rs`: `v3lockpb.Lock`
+//!   on the coordination recipes.
 //! - `snapshot_envelope.rs`: the frame etcdctl wants around a snapshot.
 //! - `forward.rs`: a follower forwards writes to the leader (etcd clients do
 //!   not follow redirects).
@@ -41,6 +42,7 @@ mod forward;
 mod header;
 mod kv;
 mod lease;
+mod lock;
 mod maintenance;
 mod membership;
 pub mod pb;
@@ -66,6 +68,7 @@ pub fn router(state: SharedState) -> Router {
         lease_server::LeaseServer, maintenance_server::MaintenanceServer,
         watch_server::WatchServer,
     };
+    use pb::v3lockpb::lock_server::LockServer;
     let service = EtcdService {
         ids: HeaderIds::of(&state),
         state,
@@ -77,6 +80,7 @@ pub fn router(state: SharedState) -> Router {
         .add_service(LeaseServer::new(service.clone()))
         .add_service(ClusterServer::new(service.clone()))
         .add_service(MaintenanceServer::new(service.clone()))
+        .add_service(LockServer::new(service.clone()))
         .add_service(AuthServer::new(service))
         .into_axum_router()
         .layer(axum::middleware::from_fn_with_state(
