@@ -15,6 +15,7 @@ use ordo_kv::server::etcd::pb::etcdserverpb::{
     maintenance_client::MaintenanceClient, watch_client::WatchClient,
 };
 use ordo_kv::server::etcd::pb::mvccpb::event::EventType;
+use ordo_kv::server::etcd::pb::v3lockpb::{LockRequest, UnlockRequest, lock_client::LockClient};
 use ordo_kv::server::etcd::snapshot_envelope::framed_backup_length;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -632,4 +633,44 @@ async fn read_only_txns_hashes_snapshots_and_leader_moves_on_three_nodes() {
         .unwrap();
     let status = maintenance.status(pb::StatusRequest {}).await.unwrap();
     assert_eq!(status.into_inner().leader, follower);
+}
+
+/// `v3lockpb.Lock`: the first caller holds the lock at once, under
+/// `name/<lease in hex>`; a second waits until the first unlocks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_is_held_by_one_lease_at_a_time() {
+    let (_dir, _cluster, channel) = started().await;
+    let mut leases = LeaseClient::new(channel.clone());
+    let mut grant = async || {
+        leases
+            .lease_grant(pb::LeaseGrantRequest { ttl: 60, id: 0 })
+            .await
+            .unwrap()
+            .into_inner()
+            .id
+    };
+    let (first, second) = (grant().await, grant().await);
+    let mut locks = LockClient::new(channel.clone());
+    let lock = |lease| LockRequest {
+        name: bytes("job"),
+        lease,
+    };
+    let held = locks.lock(lock(first)).await.unwrap().into_inner();
+    assert_eq!(held.key, bytes(&format!("job/{first:x}")));
+
+    let mut waiter = LockClient::new(channel);
+    let waiting = tokio::spawn(async move { waiter.lock(lock(second)).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!waiting.is_finished(), "a second lease took a held lock");
+    locks.unlock(UnlockRequest { key: held.key }).await.unwrap();
+    let next = tokio::time::timeout(WATCH_PATIENCE, waiting)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+        .into_inner();
+    assert_eq!(next.key, bytes(&format!("job/{second:x}")));
+
+    let no_lease = locks.lock(lock(0)).await.unwrap_err();
+    assert_eq!(no_lease.code(), Code::InvalidArgument);
 }

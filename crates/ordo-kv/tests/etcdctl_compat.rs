@@ -390,6 +390,17 @@ async fn etcdctl_works_against_a_follower_of_an_ordo_cluster() {
         .collect();
     assert_eq!(hashes.len(), 1, "{hashes:?}");
 
+    // lock (etcdctl's own mutex on KV, Watch and Lease) running a command
+    // while held; elect: a campaign holds, a listener sees its leader.
+    assert_eq!(etcd.ok(&["lock", "job", "echo", "held"]).await, "held\n");
+    let campaign = etcd.watch_lines(&["elect", "office", "alice"], 2).await;
+    assert!(
+        campaign[0].starts_with("office/") && campaign[1] == "alice",
+        "{campaign:?}"
+    );
+    let observed = etcd.watch_lines(&["elect", "--listen", "office"], 2).await;
+    assert_eq!(observed, campaign);
+
     // move-leader: to the follower etcdctl has talked to all along.
     let moved = every.ok(&["move-leader", &format!("{follower:x}")]).await;
     assert!(moved.contains(&format!(" to {follower:x}\n")), "{moved}");
