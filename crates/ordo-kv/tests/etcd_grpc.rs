@@ -674,3 +674,99 @@ async fn a_lock_is_held_by_one_lease_at_a_time() {
     let no_lease = locks.lock(lock(0)).await.unwrap_err();
     assert_eq!(no_lease.code(), Code::InvalidArgument);
 }
+
+/// `v3electionpb.Election`: a campaign leads at once when alone, a second
+/// waits; Leader and Observe follow proclaims and the resignation that
+/// hands over; a Proclaim with a stale leader key is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_election_hands_over_on_resign_and_observers_follow() {
+    use ordo_kv::server::etcd::pb::v3electionpb::{
+        CampaignRequest, LeaderRequest, ProclaimRequest, ResignRequest,
+        election_client::ElectionClient,
+    };
+    let (_dir, _cluster, channel) = started().await;
+    let mut leases = LeaseClient::new(channel.clone());
+    let mut grant = async || {
+        leases
+            .lease_grant(pb::LeaseGrantRequest { ttl: 60, id: 0 })
+            .await
+            .unwrap()
+            .into_inner()
+            .id
+    };
+    let (first, second) = (grant().await, grant().await);
+    let mut election = ElectionClient::new(channel.clone());
+    let campaign = |lease, value: &str| CampaignRequest {
+        name: bytes("office"),
+        lease,
+        value: bytes(value),
+    };
+    let named = || LeaderRequest {
+        name: bytes("office"),
+    };
+    let alice = election
+        .campaign(campaign(first, "alice"))
+        .await
+        .unwrap()
+        .into_inner()
+        .leader
+        .unwrap();
+    assert_eq!(alice.key, bytes(&format!("office/{first:x}")));
+    let mut observed = election.observe(named()).await.unwrap().into_inner();
+    let mut next_value = async || {
+        let answer = tokio::time::timeout(WATCH_PATIENCE, observed.message())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        answer.kv.unwrap().value
+    };
+    assert_eq!(next_value().await, bytes("alice"));
+
+    let mut rival = ElectionClient::new(channel);
+    let waiting = tokio::spawn(async move { rival.campaign(campaign(second, "bob")).await });
+    election
+        .proclaim(ProclaimRequest {
+            leader: Some(alice.clone()),
+            value: bytes("alice-2"),
+        })
+        .await
+        .unwrap();
+    assert_eq!(next_value().await, bytes("alice-2"));
+    let leader = election.leader(named()).await.unwrap().into_inner();
+    assert_eq!(leader.kv.unwrap().value, bytes("alice-2"));
+    let stale = ordo_kv::server::etcd::pb::v3electionpb::LeaderKey {
+        rev: alice.rev + 100,
+        ..alice.clone()
+    };
+    let refused = election
+        .proclaim(ProclaimRequest {
+            leader: Some(stale),
+            value: bytes("x"),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (refused.code(), refused.message()),
+        (Code::FailedPrecondition, "etcdserver: election: not leader")
+    );
+    assert!(!waiting.is_finished(), "bob leads while alice does");
+
+    election
+        .resign(ResignRequest {
+            leader: Some(alice),
+        })
+        .await
+        .unwrap();
+    let bob = tokio::time::timeout(WATCH_PATIENCE, waiting)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        bob.leader.unwrap().key,
+        bytes(&format!("office/{second:x}"))
+    );
+    assert_eq!(next_value().await, bytes("bob"));
+}

@@ -82,7 +82,7 @@ pub(crate) async fn wait_for_turn(
 }
 
 /// The first in line under `prefix` now.
-pub(super) async fn first(
+pub(crate) async fn first(
     client: &Client,
     prefix: &str,
 ) -> Result<(Option<KeyValue>, u64), RecipeError> {

@@ -19,7 +19,7 @@
 //! `create_revision` (which [`MutexGuard::revision`] exposes for that use).
 
 pub(crate) mod contend;
-mod election;
+pub(crate) mod election;
 mod mutex;
 mod session;
 

@@ -23,10 +23,12 @@ use crate::server::etcd::pb::v3lockpb::{self as pb, lock_server::Lock};
 
 /// etcd's message when a waiter's lease ran out before its turn.
 pub(crate) const SESSION_EXPIRED: &str = "etcdserver: requested lease not found";
+/// etcd's message for a Proclaim by a campaigner that does not lead.
+pub(crate) const ELECTION_NOT_LEADER: &str = "etcdserver: election: not leader";
 
 impl EtcdService {
     /// A client of this node's own HTTP API (cleartext only).
-    fn loopback_client(&self) -> Result<Client, Status> {
+    pub(crate) fn loopback_client(&self) -> Result<Client, Status> {
         let endpoint = Endpoint::parse(&self.state.own.address)
             .ok()
             .filter(|endpoint| !endpoint.is_secure())
@@ -39,19 +41,20 @@ impl EtcdService {
 }
 
 /// `bytes` as a key of the HTTP API.
-fn text(bytes: &[u8], what: &str) -> Result<String, Status> {
+pub(crate) fn text(bytes: &[u8], what: &str) -> Result<String, Status> {
     match std::str::from_utf8(bytes) {
         Ok(text) if !text.is_empty() => Ok(text.to_owned()),
         _ => Err(Status::invalid_argument(format!(
-            "etcdserver: a lock {what} must be non-empty UTF-8 here"
+            "etcdserver: a {what} must be non-empty UTF-8 here"
         ))),
     }
 }
 
 /// A recipe's failure as etcd answers it.
-fn recipe_status(error: RecipeError) -> Status {
+pub(crate) fn recipe_status(error: RecipeError) -> Status {
     match error {
         RecipeError::SessionLost { .. } => Status::not_found(SESSION_EXPIRED),
+        RecipeError::NotLeader => Status::failed_precondition(ELECTION_NOT_LEADER),
         other => Status::unavailable(format!("etcdserver: {other}")),
     }
 }
@@ -63,7 +66,7 @@ impl Lock for EtcdService {
         request: Request<pb::LockRequest>,
     ) -> Result<Response<pb::LockResponse>, Status> {
         let request = request.into_inner();
-        let name = text(&request.name, "name")?;
+        let name = text(&request.name, "lock name")?;
         if request.lease <= 0 {
             return Err(Status::invalid_argument(
                 "etcdserver: a lock needs the caller's lease",
@@ -94,7 +97,7 @@ impl Lock for EtcdService {
         &self,
         request: Request<pb::UnlockRequest>,
     ) -> Result<Response<pb::UnlockResponse>, Status> {
-        let key = text(&request.get_ref().key, "key")?;
+        let key = text(&request.get_ref().key, "lock key")?;
         self.loopback_client()?
             .delete(&key)
             .await

@@ -13,8 +13,9 @@
 //!   checks; `failure.rs`: errors with etcd's codes and exact messages;
 //!   `header.rs`: the `ResponseHeader`.
 //! - `kv.rs`, `watch.rs`, `watch_session.rs`, `lease.rs`, `cluster.rs`,
-//!   `maintenance.rs`, `auth.rs`: the services; `lock.rs`: `v3lockpb.Lock`
-//!   on the coordination recipes.
+//!   `maintenance.rs`, `auth.rs`: the services; `lock.rs` and
+//!   `election.rs`: `v3lockpb.Lock` and `v3electionpb.Election` on the
+//!   coordination recipes.
 //! - `snapshot_envelope.rs`: the frame etcdctl wants around a snapshot.
 //! - `forward.rs`: a follower forwards writes to the leader (etcd clients do
 //!   not follow redirects).
@@ -37,6 +38,7 @@ use crate::server::http::SharedState;
 mod auth;
 mod cluster;
 mod convert;
+mod election;
 mod failure;
 mod forward;
 mod header;
@@ -68,6 +70,7 @@ pub fn router(state: SharedState) -> Router {
         lease_server::LeaseServer, maintenance_server::MaintenanceServer,
         watch_server::WatchServer,
     };
+    use pb::v3electionpb::election_server::ElectionServer;
     use pb::v3lockpb::lock_server::LockServer;
     let service = EtcdService {
         ids: HeaderIds::of(&state),
@@ -81,6 +84,7 @@ pub fn router(state: SharedState) -> Router {
         .add_service(ClusterServer::new(service.clone()))
         .add_service(MaintenanceServer::new(service.clone()))
         .add_service(LockServer::new(service.clone()))
+        .add_service(ElectionServer::new(service.clone()))
         .add_service(AuthServer::new(service))
         .into_axum_router()
         .layer(axum::middleware::from_fn_with_state(

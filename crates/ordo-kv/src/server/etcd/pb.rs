@@ -30,3 +30,8 @@ pub mod etcdserverpb {
 pub mod v3lockpb {
     tonic::include_proto!("v3lockpb");
 }
+
+/// `v3electionpb`: server-side elections.
+pub mod v3electionpb {
+    tonic::include_proto!("v3electionpb");
+}
