@@ -88,7 +88,7 @@ fn snapshot_stream(
         .map(|start| {
             let end = (start + SNAPSHOT_CHUNK_BYTES).min(total);
             pb::SnapshotResponse {
-                header: header.clone(),
+                header,
                 remaining_bytes: (total - end) as u64,
                 blob: backup.slice(start..end),
             }
