@@ -3,8 +3,10 @@
 //! needed.
 
 const PROTO_ROOT: &str = "proto/etcd";
-const PROTOS: [&str; 3] = [
+const PROTOS: [&str; 5] = [
     "proto/etcd/etcdserverpb/rpc.proto",
+    "proto/etcd/v3lockpb/v3lock.proto",
+    "proto/etcd/v3electionpb/v3election.proto",
     "proto/etcd/mvccpb/kv.proto",
     "proto/etcd/authpb/auth.proto",
 ];

@@ -11,9 +11,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use e2e_support::Cluster;
 use ordo_kv::server::etcd::pb::etcdserverpb::{
-    self as pb, kv_client::KvClient, lease_client::LeaseClient, watch_client::WatchClient,
+    self as pb, cluster_client::ClusterClient, kv_client::KvClient, lease_client::LeaseClient,
+    maintenance_client::MaintenanceClient, watch_client::WatchClient,
 };
 use ordo_kv::server::etcd::pb::mvccpb::event::EventType;
+use ordo_kv::server::etcd::pb::v3lockpb::{LockRequest, UnlockRequest, lock_client::LockClient};
+use ordo_kv::server::etcd::snapshot_envelope::framed_backup_length;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
@@ -358,4 +361,412 @@ async fn a_watch_may_start_exactly_at_the_compact_revision() {
         canceled.cancel_reason,
         "etcdserver: mvcc: required revision has been compacted"
     );
+}
+
+fn member_ids(members: &[pb::Member]) -> Vec<(u64, bool)> {
+    members.iter().map(|m| (m.id, m.is_learner)).collect()
+}
+
+/// MemberAdd (learner and voter), MemberUpdate, MemberPromote and
+/// MemberRemove, with etcd's refusals. The added members are never
+/// started: a learner that is not running cannot be promoted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_are_added_updated_promoted_and_removed() {
+    let (_dir, _cluster, channel) = started().await;
+    let mut members = ClusterClient::new(channel);
+    let peer = |port: u16| vec![format!("http://127.0.0.1:{port}")];
+    let added = members
+        .member_add(pb::MemberAddRequest {
+            peer_ur_ls: peer(1),
+            is_learner: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let learner = added.member.unwrap();
+    assert_eq!((learner.id, learner.is_learner), (2, true));
+    assert_eq!(learner.peer_ur_ls, peer(1));
+    assert_eq!(member_ids(&added.members), [(1, false), (2, true)]);
+
+    let taken = members
+        .member_add(pb::MemberAddRequest {
+            peer_ur_ls: peer(1),
+            is_learner: true,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (taken.code(), taken.message()),
+        (
+            Code::FailedPrecondition,
+            "etcdserver: Peer URLs already exists"
+        )
+    );
+
+    let updated = members
+        .member_update(pb::MemberUpdateRequest {
+            id: 2,
+            peer_ur_ls: peer(2),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let listed = updated.members.iter().find(|m| m.id == 2).unwrap();
+    assert_eq!(listed.peer_ur_ls, peer(2));
+
+    let lagging = members
+        .member_promote(pb::MemberPromoteRequest { id: 2 })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (lagging.code(), lagging.message()),
+        (
+            Code::FailedPrecondition,
+            "etcdserver: can only promote a learner member which is in sync with leader"
+        )
+    );
+    let voter = members
+        .member_promote(pb::MemberPromoteRequest { id: 1 })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        voter.message(),
+        "etcdserver: can only promote a learner member"
+    );
+
+    // A voter is added as a learner until it catches up (it never will).
+    let as_voter = members
+        .member_add(pb::MemberAddRequest {
+            peer_ur_ls: peer(3),
+            is_learner: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        member_ids(&as_voter.members),
+        [(1, false), (2, true), (3, true)]
+    );
+
+    for id in [2, 3] {
+        let left = members
+            .member_remove(pb::MemberRemoveRequest { id })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(left.members.iter().all(|m| m.id != id), "{left:?}");
+    }
+    let unknown = members
+        .member_remove(pb::MemberRemoveRequest { id: 2 })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (unknown.code(), unknown.message()),
+        (Code::NotFound, "etcdserver: member not found")
+    );
+}
+
+fn range_op(key: &str) -> pb::RequestOp {
+    pb::RequestOp {
+        request: Some(pb::request_op::Request::RequestRange(pb::RangeRequest {
+            key: bytes(key),
+            ..Default::default()
+        })),
+    }
+}
+
+async fn channel_to(cluster: &Cluster, id: u64) -> Channel {
+    let url = format!("http://127.0.0.1:{}", cluster.spec(id).client_port);
+    Channel::from_shared(url).unwrap().connect().await.unwrap()
+}
+
+async fn raft_index(channel: &Channel) -> u64 {
+    let status = MaintenanceClient::new(channel.clone())
+        .status(pb::StatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    status.raft_index
+}
+
+/// Waits until every member has applied `revision`.
+async fn all_at_revision(channels: &[Channel], revision: i64) {
+    for channel in channels {
+        let mut kv = KvClient::new(channel.clone());
+        let deadline = tokio::time::Instant::now() + WATCH_PATIENCE;
+        loop {
+            let serializable = kv
+                .range(pb::RangeRequest {
+                    key: bytes("any"),
+                    serializable: true,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            if serializable.header.unwrap().revision >= revision {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "not applied");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// On a 3-node cluster, through a follower: a read-only txn is a read
+/// (the raft index does not move; a txn that writes moves it), HashKV is
+/// equal on every member at one revision, Snapshot streams the backup, and
+/// MoveLeader hands leadership over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_txns_hashes_snapshots_and_leader_moves_on_three_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::new("etcd-grpc-3", dir.path(), 3);
+    cluster.start_all();
+    let leader = cluster.wait_for_leader().await;
+    let follower = cluster.ids().into_iter().find(|id| *id != leader).unwrap();
+    let mut channels = Vec::new();
+    for id in cluster.ids() {
+        channels.push(channel_to(&cluster, id).await);
+    }
+    let on_follower = channel_to(&cluster, follower).await;
+    let mut kv = KvClient::new(on_follower.clone());
+    put(&mut kv, "h/1", "a").await;
+    let second = put(&mut kv, "h/2", "b").await;
+
+    // Read-only txns, nested and not, leave the raft index alone.
+    let before = raft_index(&on_follower).await;
+    for _ in 0..5 {
+        let answer = kv
+            .txn(pb::TxnRequest {
+                compare: vec![pb::Compare {
+                    key: bytes("h/1"),
+                    target: pb::compare::CompareTarget::Value as i32,
+                    result: pb::compare::CompareResult::Equal as i32,
+                    target_union: Some(pb::compare::TargetUnion::Value(bytes("a"))),
+                    ..Default::default()
+                }],
+                success: vec![
+                    range_op("h/2"),
+                    pb::RequestOp {
+                        request: Some(pb::request_op::Request::RequestTxn(pb::TxnRequest {
+                            success: vec![range_op("h/1")],
+                            ..Default::default()
+                        })),
+                    },
+                ],
+                failure: vec![range_op("never")],
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(answer.succeeded);
+        assert_eq!(answer.header.unwrap().revision, second);
+        let Some(pb::response_op::Response::ResponseRange(range)) = &answer.responses[0].response
+        else {
+            panic!("{:?}", answer.responses);
+        };
+        assert_eq!(range.kvs[0].value, bytes("b"));
+    }
+    assert_eq!(
+        raft_index(&on_follower).await,
+        before,
+        "a read-only txn was logged"
+    );
+    kv.txn(pb::TxnRequest {
+        success: vec![put_op("h/3", "c")],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert!(raft_index(&on_follower).await > before);
+
+    // HashKV: the same on every member at one revision, another at another.
+    let last = put(&mut kv, "h/1", "changed").await;
+    all_at_revision(&channels, last).await;
+    let mut hashes = Vec::new();
+    for channel in &channels {
+        let mut maintenance = MaintenanceClient::new(channel.clone());
+        let at = |revision| pb::HashKvRequest { revision };
+        let now = maintenance.hash_kv(at(last)).await.unwrap().into_inner();
+        let then = maintenance.hash_kv(at(second)).await.unwrap().into_inner();
+        assert_ne!(now.hash, then.hash);
+        hashes.push((now.hash, then.hash));
+    }
+    assert!(
+        hashes.windows(2).all(|pair| pair[0] == pair[1]),
+        "{hashes:?}"
+    );
+
+    // Snapshot: the backup, in chunks counting down to 0.
+    let mut chunks = MaintenanceClient::new(on_follower.clone())
+        .snapshot(pb::SnapshotRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let mut backup = Vec::new();
+    let mut remaining = u64::MAX;
+    while let Some(chunk) = chunks.message().await.unwrap() {
+        backup.extend_from_slice(&chunk.blob);
+        remaining = chunk.remaining_bytes;
+    }
+    assert_eq!(remaining, 0);
+    // In the frame etcdctl checks: 512-byte blocks and a SHA-256.
+    assert_eq!(backup.len() % 512, 32);
+    let mut framed = std::io::Cursor::new(&backup);
+    let length = framed_backup_length(&mut framed).unwrap().unwrap();
+    let length = usize::try_from(length).unwrap();
+    let summary = ordo_kv::store::read_backup_summary(&mut &backup[..length]).unwrap();
+    assert_eq!(summary.cluster_revision, u64::try_from(last).unwrap());
+
+    // MoveLeader, asked of a follower, to that follower.
+    let mut maintenance = MaintenanceClient::new(on_follower);
+    let bad = maintenance
+        .move_leader(pb::MoveLeaderRequest { target_id: 99 })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.message(), "etcdserver: bad leader transferee");
+    maintenance
+        .move_leader(pb::MoveLeaderRequest {
+            target_id: follower,
+        })
+        .await
+        .unwrap();
+    let status = maintenance.status(pb::StatusRequest {}).await.unwrap();
+    assert_eq!(status.into_inner().leader, follower);
+}
+
+/// `v3lockpb.Lock`: the first caller holds the lock at once, under
+/// `name/<lease in hex>`; a second waits until the first unlocks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_is_held_by_one_lease_at_a_time() {
+    let (_dir, _cluster, channel) = started().await;
+    let mut leases = LeaseClient::new(channel.clone());
+    let mut grant = async || {
+        leases
+            .lease_grant(pb::LeaseGrantRequest { ttl: 60, id: 0 })
+            .await
+            .unwrap()
+            .into_inner()
+            .id
+    };
+    let (first, second) = (grant().await, grant().await);
+    let mut locks = LockClient::new(channel.clone());
+    let lock = |lease| LockRequest {
+        name: bytes("job"),
+        lease,
+    };
+    let held = locks.lock(lock(first)).await.unwrap().into_inner();
+    assert_eq!(held.key, bytes(&format!("job/{first:x}")));
+
+    let mut waiter = LockClient::new(channel);
+    let waiting = tokio::spawn(async move { waiter.lock(lock(second)).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!waiting.is_finished(), "a second lease took a held lock");
+    locks.unlock(UnlockRequest { key: held.key }).await.unwrap();
+    let next = tokio::time::timeout(WATCH_PATIENCE, waiting)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+        .into_inner();
+    assert_eq!(next.key, bytes(&format!("job/{second:x}")));
+
+    let no_lease = locks.lock(lock(0)).await.unwrap_err();
+    assert_eq!(no_lease.code(), Code::InvalidArgument);
+}
+
+/// `v3electionpb.Election`: a campaign leads at once when alone, a second
+/// waits; Leader and Observe follow proclaims and the resignation that
+/// hands over; a Proclaim with a stale leader key is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_election_hands_over_on_resign_and_observers_follow() {
+    use ordo_kv::server::etcd::pb::v3electionpb::{
+        CampaignRequest, LeaderRequest, ProclaimRequest, ResignRequest,
+        election_client::ElectionClient,
+    };
+    let (_dir, _cluster, channel) = started().await;
+    let mut leases = LeaseClient::new(channel.clone());
+    let mut grant = async || {
+        leases
+            .lease_grant(pb::LeaseGrantRequest { ttl: 60, id: 0 })
+            .await
+            .unwrap()
+            .into_inner()
+            .id
+    };
+    let (first, second) = (grant().await, grant().await);
+    let mut election = ElectionClient::new(channel.clone());
+    let campaign = |lease, value: &str| CampaignRequest {
+        name: bytes("office"),
+        lease,
+        value: bytes(value),
+    };
+    let named = || LeaderRequest {
+        name: bytes("office"),
+    };
+    let alice = election
+        .campaign(campaign(first, "alice"))
+        .await
+        .unwrap()
+        .into_inner()
+        .leader
+        .unwrap();
+    assert_eq!(alice.key, bytes(&format!("office/{first:x}")));
+    let mut observed = election.observe(named()).await.unwrap().into_inner();
+    let mut next_value = async || {
+        let answer = tokio::time::timeout(WATCH_PATIENCE, observed.message())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        answer.kv.unwrap().value
+    };
+    assert_eq!(next_value().await, bytes("alice"));
+
+    let mut rival = ElectionClient::new(channel);
+    let waiting = tokio::spawn(async move { rival.campaign(campaign(second, "bob")).await });
+    election
+        .proclaim(ProclaimRequest {
+            leader: Some(alice.clone()),
+            value: bytes("alice-2"),
+        })
+        .await
+        .unwrap();
+    assert_eq!(next_value().await, bytes("alice-2"));
+    let leader = election.leader(named()).await.unwrap().into_inner();
+    assert_eq!(leader.kv.unwrap().value, bytes("alice-2"));
+    let stale = ordo_kv::server::etcd::pb::v3electionpb::LeaderKey {
+        rev: alice.rev + 100,
+        ..alice.clone()
+    };
+    let refused = election
+        .proclaim(ProclaimRequest {
+            leader: Some(stale),
+            value: bytes("x"),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (refused.code(), refused.message()),
+        (Code::FailedPrecondition, "etcdserver: election: not leader")
+    );
+    assert!(!waiting.is_finished(), "bob leads while alice does");
+
+    election
+        .resign(ResignRequest {
+            leader: Some(alice),
+        })
+        .await
+        .unwrap();
+    let bob = tokio::time::timeout(WATCH_PATIENCE, waiting)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        bob.leader.unwrap().key,
+        bytes(&format!("office/{second:x}"))
+    );
+    assert_eq!(next_value().await, bytes("bob"));
 }

@@ -1,7 +1,8 @@
 //! Seeding a new cluster from a backup (`ordo snapshot restore`).
 //!
 //! `ordo snapshot restore FILE --data DIR` checks FILE and copies it to
-//! `DIR/restore.backup`. At the node's next start, if its stores are still
+//! `DIR/restore.backup` (a backup saved by `etcdctl snapshot save` without
+//! its frame: `etcd/snapshot_envelope.rs`). At the node's next start, if its stores are still
 //! empty, the backup becomes the cluster's first snapshot on this node
 //! ([`ordo::seed_snapshot`]); the file is then renamed `restore.backup.used`.
 //! Every first member must be seeded from the same file (`ordo dev` does it
@@ -11,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::BufReader;
+use std::io::{BufReader, Read, Seek};
 use std::path::Path;
 
 use anyhow::{Context, bail};
@@ -19,6 +20,7 @@ use ordo::storage::{LogStore, SnapshotStore};
 use ordo::{MemberInfo, Membership, NodeId};
 
 use crate::server::data_dir::{RESTORE_FILE, RecordedBootstrap};
+use crate::server::etcd::snapshot_envelope::framed_backup_length;
 use crate::server::member_address::MemberAddress;
 use crate::store::read_backup_summary;
 
@@ -82,8 +84,13 @@ pub fn from_restore_file(
 /// # Errors
 /// A damaged backup, or a data directory that already holds a node.
 pub fn place_restore_file(file: &Path, data: &Path) -> anyhow::Result<crate::store::BackupSummary> {
-    let input = fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let summary = read_backup_summary(&mut BufReader::new(input))
+    let mut input =
+        fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
+    // A backup saved by `etcdctl snapshot save` is framed; the frame stays out.
+    let length = framed_backup_length(&mut input)
+        .with_context(|| format!("cannot read {}", file.display()))?
+        .unwrap_or(u64::MAX);
+    let summary = read_backup_summary(&mut BufReader::new((&input).take(length)))
         .with_context(|| format!("{} is not a usable backup", file.display()))?;
     let occupied = fs::read_dir(data).is_ok_and(|mut entries| entries.next().is_some());
     if occupied {
@@ -95,8 +102,13 @@ pub fn place_restore_file(file: &Path, data: &Path) -> anyhow::Result<crate::sto
     fs::create_dir_all(data).with_context(|| format!("cannot create {}", data.display()))?;
     let target = data.join(RESTORE_FILE);
     let temporary = data.join(format!("{RESTORE_FILE}.tmp"));
-    fs::copy(file, &temporary).with_context(|| format!("cannot write {}", temporary.display()))?;
-    fs::File::open(&temporary)?.sync_all()?;
+    let copied = (|| {
+        input.seek(std::io::SeekFrom::Start(0))?;
+        let mut output = fs::File::create(&temporary)?;
+        std::io::copy(&mut (&input).take(length), &mut output)?;
+        output.sync_all()
+    })();
+    copied.with_context(|| format!("cannot write {}", temporary.display()))?;
     fs::rename(&temporary, &target)?;
     // The rename is durable only once the directory is.
     fs::File::open(data)?.sync_all()?;

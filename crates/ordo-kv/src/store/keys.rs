@@ -351,7 +351,7 @@ impl<'a> History<'a> {
     }
 
     /// Every version, oldest first.
-    pub(super) fn versions(&self) -> impl Iterator<Item = &'a Version> + 'a {
+    pub(super) fn versions(&self) -> impl Iterator<Item = &'a Version> + use<'a> {
         self.older().iter().chain(std::iter::once(self.current))
     }
 

@@ -24,7 +24,7 @@
 //! The command, query and answer types here are the contract between the
 //! server and [`KvStore`]. Files: `keys.rs` (per-key history), `range.rs`
 //! (key ranges and range reads), `txn.rs`, `txn_check.rs` and `txn_nesting.rs`
-//! (transactions),
+//! (transactions), `txn_read.rs` (read-only ones, as queries), `hash.rs` (etcd's HashKV),
 //! `writes.rs` (the one write path every command takes), `leases.rs`,
 //! `lease_checkpoint.rs`, `compaction.rs`, `changes.rs` (events, the change log, the observer),
 //! `state.rs` (the store and its dispatch), `error.rs`, `backup/` (the
@@ -44,6 +44,7 @@ mod backup;
 mod changes;
 mod compaction;
 mod error;
+mod hash;
 mod keys;
 mod lease_checkpoint;
 mod leases;
@@ -52,12 +53,14 @@ mod state;
 mod txn;
 mod txn_check;
 mod txn_nesting;
+mod txn_read;
 mod version;
 mod writes;
 
 pub use backup::{BackupError, BackupSummary, MAX_KEY_BYTES, MAX_VALUE_BYTES, read_backup_summary};
 pub use changes::{ChangeObserver, Changes, Event, EventKind, MAX_CHANGES_SCANNED};
 pub use error::KvError;
+pub use hash::KvHash;
 pub use lease_checkpoint::{CheckpointStamp, LeaseCheckpoint, LeaseRemaining, LeaseTime};
 pub use leases::{LeaseInfo, MAX_LEASE_TTL_SECONDS};
 pub use range::{KeyRange, RangeRequest, RangeResponse, SortOrder, SortTarget};
@@ -67,6 +70,7 @@ pub use txn::{
     TxnRequest, TxnResponse,
 };
 pub use txn_nesting::MAX_TXN_NESTING;
+pub use txn_read::ReadOnlyTxn;
 
 /// A write, replicated through the log.
 ///
@@ -233,6 +237,16 @@ pub enum KvQuery {
     Stats,
     /// The auth state. Answers [`KvAnswer::Auth`].
     Auth,
+    /// A txn that cannot write, answered without the log (etcd serves such
+    /// txns as reads). Answers [`KvAnswer::Txn`] or [`KvAnswer::Refused`].
+    ReadTxn(ReadOnlyTxn),
+    /// A checksum of every version up to `revision` (0: the current one),
+    /// equal on members at the same revision (etcd's `HashKV`). Answers
+    /// [`KvAnswer::Hash`] or [`KvAnswer::Refused`].
+    Hash {
+        /// The revision hashed up to; 0: the current one.
+        revision: u64,
+    },
 }
 
 /// A stored value and the revision that last wrote it.
@@ -317,4 +331,8 @@ pub enum KvAnswer {
     Refused(KvError),
     /// For [`KvQuery::Auth`].
     Auth(std::sync::Arc<AuthState>),
+    /// For [`KvQuery::ReadTxn`].
+    Txn(TxnResponse),
+    /// For [`KvQuery::Hash`].
+    Hash(KvHash),
 }

@@ -485,6 +485,14 @@ impl StateMachine for KvStore {
             KvQuery::Backup => KvAnswer::Backup(self.backup()),
             KvQuery::Stats => KvAnswer::Stats(self.stats()),
             KvQuery::Auth => KvAnswer::Auth(Arc::clone(&self.auth)),
+            KvQuery::ReadTxn(txn) => match self.read_txn(&txn) {
+                Ok(response) => KvAnswer::Txn(response),
+                Err(error) => KvAnswer::Refused(error),
+            },
+            KvQuery::Hash { revision } => match self.hash_at(revision) {
+                Ok(hash) => KvAnswer::Hash(hash),
+                Err(error) => KvAnswer::Refused(error),
+            },
         }
     }
 

@@ -17,19 +17,19 @@ const LOST_ANSWER_RETRIES: u32 = 5;
 
 /// A contender's place in line.
 #[derive(Clone, Debug)]
-pub(super) struct Place {
+pub(crate) struct Place {
     /// Its key's creating revision: its place in line.
-    pub(super) revision: u64,
+    pub(crate) revision: u64,
     /// Whether this call created the key (rather than finding it from an
     /// earlier call of the same session, with perhaps another value).
-    pub(super) created: bool,
+    pub(crate) created: bool,
     /// The first in line when it entered (perhaps itself).
-    pub(super) first: Option<KeyValue>,
+    pub(crate) first: Option<KeyValue>,
 }
 
 /// Creates `key` (with `value`, on `lease`) unless it exists, and reads the
 /// first in line under `prefix`, in one transaction.
-pub(super) async fn enter(
+pub(crate) async fn enter(
     client: &Client,
     prefix: &str,
     key: &str,
@@ -67,7 +67,7 @@ pub(super) async fn enter(
 
 /// Waits until no contender under `prefix` entered before `revision`,
 /// watching one key at a time: the one just before.
-pub(super) async fn wait_for_turn(
+pub(crate) async fn wait_for_turn(
     client: &Client,
     prefix: &str,
     revision: u64,
@@ -82,7 +82,7 @@ pub(super) async fn wait_for_turn(
 }
 
 /// The first in line under `prefix` now.
-pub(super) async fn first(
+pub(crate) async fn first(
     client: &Client,
     prefix: &str,
 ) -> Result<(Option<KeyValue>, u64), RecipeError> {
@@ -90,7 +90,7 @@ pub(super) async fn first(
 }
 
 /// Whether `key` still exists with creating revision `revision`.
-pub(super) async fn still_in_line(
+pub(crate) async fn still_in_line(
     client: &Client,
     key: &str,
     revision: u64,

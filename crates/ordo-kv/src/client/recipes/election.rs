@@ -82,17 +82,16 @@ impl Election {
     /// unless it still leads.
     pub async fn proclaim(&self, value: impl AsRef<[u8]>) -> Result<(), RecipeError> {
         let revision = (*self.leading_slot()).ok_or(RecipeError::NotLeader)?;
-        let request = Txn::new()
-            .when([Cmp::create_revision(&self.key, CompareOp::Equal, revision)])
-            .then([Op::put_with_lease(&self.key, value, self.session.lease())])
-            .build();
-        let answer = contend::repeatable_txn(self.session.client(), &request).await?;
-        if answer.succeeded {
-            Ok(())
-        } else {
+        let leader = LeaderKey {
+            key: &self.key,
+            revision,
+            lease: self.session.lease(),
+        };
+        let proclaimed = proclaim_as(self.session.client(), &leader, value.as_ref()).await;
+        if matches!(proclaimed, Err(RecipeError::NotLeader)) {
             *self.leading_slot() = None;
-            Err(RecipeError::NotLeader)
         }
+        proclaimed
     }
 
     /// Stops leading (the next campaigner takes over); does nothing when
@@ -101,12 +100,7 @@ impl Election {
         let Some(revision) = self.leading_slot().take() else {
             return Ok(());
         };
-        let request = Txn::new()
-            .when([Cmp::create_revision(&self.key, CompareOp::Equal, revision)])
-            .then([Op::delete(&self.key)])
-            .build();
-        contend::repeatable_txn(self.session.client(), &request).await?;
-        Ok(())
+        resign_as(self.session.client(), &self.key, revision).await
     }
 
     /// The current leader of this election.
@@ -126,6 +120,56 @@ impl Election {
     fn leading_slot(&self) -> std::sync::MutexGuard<'_, Option<u64>> {
         self.leading.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// A leader's key, the revision that created it, and its lease: what
+/// proves leadership to [`proclaim_as`] (etcd's `LeaderKey`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LeaderKey<'a> {
+    /// The leader's key.
+    pub(crate) key: &'a str,
+    /// Its creating revision.
+    pub(crate) revision: u64,
+    /// Its lease.
+    pub(crate) lease: i64,
+}
+
+/// Sets the value `leader` proclaims, if its key is still the one created
+/// at its revision; [`RecipeError::NotLeader`] otherwise.
+pub(crate) async fn proclaim_as(
+    client: &Client,
+    leader: &LeaderKey<'_>,
+    value: &[u8],
+) -> Result<(), RecipeError> {
+    let request = Txn::new()
+        .when([Cmp::create_revision(
+            leader.key,
+            CompareOp::Equal,
+            leader.revision,
+        )])
+        .then([Op::put_with_lease(leader.key, value, leader.lease)])
+        .build();
+    let answer = contend::repeatable_txn(client, &request).await?;
+    if answer.succeeded {
+        Ok(())
+    } else {
+        Err(RecipeError::NotLeader)
+    }
+}
+
+/// Deletes `key` if it is still the one created at `revision` (a leader
+/// that already lost its key has nothing to resign).
+pub(crate) async fn resign_as(
+    client: &Client,
+    key: &str,
+    revision: u64,
+) -> Result<(), RecipeError> {
+    let request = Txn::new()
+        .when([Cmp::create_revision(key, CompareOp::Equal, revision)])
+        .then([Op::delete(key)])
+        .build();
+    contend::repeatable_txn(client, &request).await?;
+    Ok(())
 }
 
 /// The leaders of an election, each once, as they change; `None` while

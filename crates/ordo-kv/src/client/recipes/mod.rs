@@ -18,8 +18,8 @@
 //! Left out: re-entrancy, and fencing tokens beyond the key's
 //! `create_revision` (which [`MutexGuard::revision`] exposes for that use).
 
-mod contend;
-mod election;
+pub(crate) mod contend;
+pub(crate) mod election;
 mod mutex;
 mod session;
 

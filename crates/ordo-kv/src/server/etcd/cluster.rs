@@ -1,12 +1,16 @@
-//! `etcdserverpb.Cluster`: MemberList. Membership changes are served by
-//! the JSON API (`/v1/cluster/members`) and answer `UNIMPLEMENTED` here.
+//! `etcdserverpb.Cluster`: MemberList here; MemberAdd, MemberRemove,
+//! MemberUpdate and MemberPromote in `membership.rs`, carried out by the
+//! leader (a follower forwards them, as it does writes).
 
 use tonic::{Request, Response, Status};
 
 use crate::server::etcd::EtcdService;
 use crate::server::etcd::failure::Failure;
+use crate::server::etcd::forward::{forwarded, was_forwarded};
 use crate::server::etcd::header::current_header;
-use crate::server::etcd::pb::etcdserverpb::{self as pb, cluster_server::Cluster};
+use crate::server::etcd::pb::etcdserverpb::{
+    self as pb, cluster_client::ClusterClient, cluster_server::Cluster,
+};
 use crate::server::member_address::MemberAddress;
 
 impl EtcdService {
@@ -52,33 +56,75 @@ fn as_url(address: &str) -> String {
     }
 }
 
-fn not_served(what: &str) -> Status {
-    Status::unimplemented(format!(
-        "{what} is not served over the etcd API yet; use ordo's /v1/cluster/members"
-    ))
+/// Answers a membership change made here, or forwards it to the leader.
+macro_rules! here_or_on_leader {
+    ($service:expr, $request:expr, $here:expr, $rpc:ident) => {{
+        let may_forward = !was_forwarded(&$request);
+        let message = $request.into_inner();
+        match $here(&message).await {
+            Ok(()) => {}
+            Err(Failure::NotLeader(url)) if may_forward => {
+                let mut leader = ClusterClient::new($service.forwarder.channel(&url)?);
+                return leader.$rpc(forwarded(message)).await;
+            }
+            Err(failure) => return Err(failure.into_status()),
+        }
+    }};
 }
 
 #[tonic::async_trait]
 impl Cluster for EtcdService {
     async fn member_add(
         &self,
-        _request: Request<pb::MemberAddRequest>,
+        request: Request<pb::MemberAddRequest>,
     ) -> Result<Response<pb::MemberAddResponse>, Status> {
-        Err(not_served("MemberAdd"))
+        let may_forward = !was_forwarded(&request);
+        let message = request.into_inner();
+        let member = match self.add_member_here(&message).await {
+            Ok(member) => member,
+            Err(Failure::NotLeader(url)) if may_forward => {
+                let mut leader = ClusterClient::new(self.forwarder.channel(&url)?);
+                return leader.member_add(forwarded(message)).await;
+            }
+            Err(failure) => return Err(failure.into_status()),
+        };
+        Ok(Response::new(pb::MemberAddResponse {
+            header: current_header(&self.state, self.ids),
+            member: Some(member),
+            members: self.members().await?,
+        }))
     }
 
     async fn member_remove(
         &self,
-        _request: Request<pb::MemberRemoveRequest>,
+        request: Request<pb::MemberRemoveRequest>,
     ) -> Result<Response<pb::MemberRemoveResponse>, Status> {
-        Err(not_served("MemberRemove"))
+        here_or_on_leader!(
+            self,
+            request,
+            |message: &pb::MemberRemoveRequest| self.remove_member_here(message.id),
+            member_remove
+        );
+        Ok(Response::new(pb::MemberRemoveResponse {
+            header: current_header(&self.state, self.ids),
+            members: self.members().await?,
+        }))
     }
 
     async fn member_update(
         &self,
-        _request: Request<pb::MemberUpdateRequest>,
+        request: Request<pb::MemberUpdateRequest>,
     ) -> Result<Response<pb::MemberUpdateResponse>, Status> {
-        Err(not_served("MemberUpdate"))
+        here_or_on_leader!(
+            self,
+            request,
+            |message| self.update_member_here(message),
+            member_update
+        );
+        Ok(Response::new(pb::MemberUpdateResponse {
+            header: current_header(&self.state, self.ids),
+            members: self.members().await?,
+        }))
     }
 
     async fn member_list(
@@ -94,8 +140,17 @@ impl Cluster for EtcdService {
 
     async fn member_promote(
         &self,
-        _request: Request<pb::MemberPromoteRequest>,
+        request: Request<pb::MemberPromoteRequest>,
     ) -> Result<Response<pb::MemberPromoteResponse>, Status> {
-        Err(not_served("MemberPromote"))
+        here_or_on_leader!(
+            self,
+            request,
+            |message: &pb::MemberPromoteRequest| self.promote_member_here(message.id),
+            member_promote
+        );
+        Ok(Response::new(pb::MemberPromoteResponse {
+            header: current_header(&self.state, self.ids),
+            members: self.members().await?,
+        }))
     }
 }

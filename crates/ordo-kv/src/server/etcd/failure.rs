@@ -117,6 +117,9 @@ pub(crate) fn raft_status(error: &RaftError) -> Status {
         | RaftError::TransferInProgress { .. } => Status::unavailable(LEADER_CHANGED),
         RaftError::Timeout | RaftError::OutcomeUnknown => Status::unavailable(TIMED_OUT),
         RaftError::Busy { .. } => Status::resource_exhausted(TOO_MANY_REQUESTS),
+        RaftError::InvalidMembershipChange(_) => {
+            Status::failed_precondition(format!("etcdserver: {error}"))
+        }
         RaftError::ShuttingDown | RaftError::NotStarted => {
             Status::unavailable(format!("etcdserver: {error}"))
         }

@@ -3,7 +3,9 @@
 //! Put and DeleteRange are proposed as one-operation transactions, so they
 //! follow the store's etcd rules exactly (leases, `prev_kv`,
 //! `ignore_value`/`ignore_lease`). Writes on a follower are forwarded to
-//! the leader (`forward.rs`); reads are answered where they arrive.
+//! the leader (`forward.rs`); reads are answered where they arrive, and so
+//! are txns without a put or delete (a linearizable read, as etcd serves
+//! them: no log entry).
 
 use ordo::ReadConsistency;
 use tonic::{Request, Response, Status};
@@ -84,6 +86,22 @@ impl EtcdService {
         }
     }
 
+    /// A txn that cannot write, answered like a linearizable range (read
+    /// index, here, follower or not), not through the log.
+    async fn read_txn_here(&self, txn: store::ReadOnlyTxn) -> Result<store::TxnResponse, Failure> {
+        self.state.metrics.read(ReadConsistency::Linearizable);
+        let answer = self
+            .state
+            .node
+            .read_with(KvQuery::ReadTxn(txn), ReadConsistency::Linearizable)
+            .await?;
+        match answer {
+            KvAnswer::Txn(response) => Ok(response),
+            KvAnswer::Refused(error) => Err(error.into()),
+            _ => Err(Status::internal("the store answered a txn with something else").into()),
+        }
+    }
+
     async fn put_here(&self, request: pb::PutRequest) -> Result<pb::PutResponse, Failure> {
         let put = Checker::new(&self.state.limits).put(request)?;
         let txn = store::TxnRequest {
@@ -126,7 +144,10 @@ impl EtcdService {
 
     async fn txn_here(&self, request: pb::TxnRequest) -> Result<pb::TxnResponse, Failure> {
         let txn = Checker::new(&self.state.limits).txn(request)?;
-        let answer = self.run_txn(txn).await?;
+        let answer = match store::ReadOnlyTxn::new(txn) {
+            Ok(read_only) => self.read_txn_here(read_only).await?,
+            Err(txn) => self.run_txn(txn).await?,
+        };
         let header = header(&self.state, self.ids, answer.revision);
         Ok(txn_response(answer, header))
     }

@@ -1,14 +1,105 @@
 //! `etcdserverpb.Maintenance`: Status, Alarm (list), Defragment (a no-op:
-//! the store has no file to defragment). The rest answers `UNIMPLEMENTED`.
+//! the store has no file to defragment), Snapshot (the backup `ordo
+//! snapshot save` writes, in chunks), MoveLeader, HashKV and Hash.
+//!
+//! - HashKV hashes this member's applied state up to a revision
+//!   (`store/hash.rs`): members at the same revision answer the same hash.
+//!   Hash answers the HashKV of the current revision (etcd hashes its
+//!   database file, which ordo does not have).
+//! - Snapshot is the backup format in etcd's frame (`snapshot_envelope.rs`),
+//!   not a bbolt file: `etcdctl snapshot save` stores it; `ordo snapshot
+//!   restore` restores it (`etcdctl snapshot restore` cannot).
+//! - MoveLeader runs on the leader (a follower forwards it) and answers once
+//!   this node sees the target lead.
 
 use std::pin::Pin;
 
 use futures_core::Stream;
+use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status};
 
-use crate::server::etcd::header::{current_header, signed};
-use crate::server::etcd::pb::etcdserverpb::{self as pb, maintenance_server::Maintenance};
-use crate::server::etcd::{ETCD_API_VERSION, EtcdService, failure::Failure};
+use crate::server::etcd::failure::{Failure, store_status};
+use crate::server::etcd::forward::{forwarded, was_forwarded};
+use crate::server::etcd::header::{current_header, header, signed};
+use crate::server::etcd::pb::etcdserverpb::{
+    self as pb, maintenance_client::MaintenanceClient, maintenance_server::Maintenance,
+};
+use crate::server::etcd::snapshot_envelope::trailer;
+use crate::server::etcd::{ETCD_API_VERSION, EtcdService};
+use crate::server::http::cluster::transfer_and_wait;
+use crate::server::http::ops::{BACKUP_BUSY, BackupRefusal, take_backup};
+use crate::store::{KvAnswer, KvHash, KvQuery};
+
+/// etcd's message for a MoveLeader target that cannot lead.
+pub(crate) const BAD_TRANSFEREE: &str = "etcdserver: bad leader transferee";
+/// etcd's message for a MoveLeader that did not finish in time.
+pub(crate) const TRANSFER_TIMED_OUT: &str =
+    "etcdserver: request timed out, leader transfer took too long";
+
+/// Bytes of backup per `SnapshotResponse`.
+const SNAPSHOT_CHUNK_BYTES: usize = 64 << 10;
+
+impl EtcdService {
+    /// This member's hash as of `revision` (0: the current one).
+    async fn hash_here(&self, revision: i64) -> Result<KvHash, Status> {
+        let revision = u64::try_from(revision)
+            .map_err(|_| Status::invalid_argument("etcdserver: revision is negative"))?;
+        let answer = self
+            .state
+            .node
+            .read_with(KvQuery::Hash { revision }, ordo::ReadConsistency::Stale)
+            .await
+            .map_err(|error| Failure::from(error).into_status())?;
+        match answer {
+            KvAnswer::Hash(hash) => Ok(hash),
+            KvAnswer::Refused(error) => Err(store_status(&error)),
+            _ => Err(Status::internal(
+                "the store answered a hash with something else",
+            )),
+        }
+    }
+
+    async fn move_leader_here(&self, target: ordo::NodeId) -> Result<(), Failure> {
+        let status = self.state.node.status().await?;
+        if !status.membership.is_voter(target) {
+            return Err(Status::failed_precondition(BAD_TRANSFEREE).into());
+        }
+        match transfer_and_wait(&self.state, target).await {
+            Err(ordo::RaftError::Timeout) => Err(Status::unavailable(TRANSFER_TIMED_OUT).into()),
+            other => Ok(other?),
+        }
+    }
+}
+
+/// `backup`, framed (`snapshot_envelope.rs`), as etcd's snapshot stream,
+/// each message saying how many bytes follow it; `slot` is held until the
+/// last one is taken.
+fn snapshot_stream(
+    backup: bytes::Bytes,
+    slot: tokio::sync::OwnedSemaphorePermit,
+    header: Option<pb::ResponseHeader>,
+) -> impl Stream<Item = Result<pb::SnapshotResponse, Status>> + Send {
+    let trailer = bytes::Bytes::from(trailer(&backup));
+    let framed = [backup, trailer].concat();
+    let backup = bytes::Bytes::from(framed);
+    let total = backup.len();
+    let chunks: Vec<_> = (0..total)
+        .step_by(SNAPSHOT_CHUNK_BYTES)
+        .map(|start| {
+            let end = (start + SNAPSHOT_CHUNK_BYTES).min(total);
+            pb::SnapshotResponse {
+                header,
+                remaining_bytes: (total - end) as u64,
+                blob: backup.slice(start..end),
+            }
+        })
+        .collect();
+    let held = std::sync::Arc::new(slot);
+    tokio_stream::iter(chunks).map(move |chunk| {
+        let _held = &held;
+        Ok(chunk)
+    })
+}
 
 fn not_served(what: &str) -> Status {
     Status::unimplemented(format!("{what} is not served over the etcd API yet"))
@@ -77,28 +168,61 @@ impl Maintenance for EtcdService {
         &self,
         _request: Request<pb::HashRequest>,
     ) -> Result<Response<pb::HashResponse>, Status> {
-        Err(not_served("Hash"))
+        let hash = self.hash_here(0).await?;
+        Ok(Response::new(pb::HashResponse {
+            header: header(&self.state, self.ids, hash.revision),
+            hash: hash.hash,
+        }))
     }
 
     async fn hash_kv(
         &self,
-        _request: Request<pb::HashKvRequest>,
+        request: Request<pb::HashKvRequest>,
     ) -> Result<Response<pb::HashKvResponse>, Status> {
-        Err(not_served("HashKV"))
+        let hash = self.hash_here(request.get_ref().revision).await?;
+        Ok(Response::new(pb::HashKvResponse {
+            header: current_header(&self.state, self.ids),
+            hash: hash.hash,
+            compact_revision: signed(hash.compact_revision),
+            hash_revision: signed(hash.revision),
+        }))
     }
 
     async fn snapshot(
         &self,
         _request: Request<pb::SnapshotRequest>,
     ) -> Result<Response<Self::SnapshotStream>, Status> {
-        Err(not_served("Snapshot (use ordo's /v1/snapshot)"))
+        let (slot, backup) = take_backup(&self.state)
+            .await
+            .map_err(|refusal| match refusal {
+                BackupRefusal::Busy => Status::resource_exhausted(BACKUP_BUSY),
+                BackupRefusal::Raft(error) => Failure::from(error).into_status(),
+                BackupRefusal::Unexpected => {
+                    Status::internal("the store answered a backup with something else")
+                }
+            })?;
+        let header = current_header(&self.state, self.ids);
+        Ok(Response::new(Box::pin(snapshot_stream(
+            backup, slot, header,
+        ))))
     }
 
     async fn move_leader(
         &self,
-        _request: Request<pb::MoveLeaderRequest>,
+        request: Request<pb::MoveLeaderRequest>,
     ) -> Result<Response<pb::MoveLeaderResponse>, Status> {
-        Err(not_served("MoveLeader (use ordo's /v1/cluster/leader)"))
+        let may_forward = !was_forwarded(&request);
+        let message = request.into_inner();
+        match self.move_leader_here(message.target_id).await {
+            Ok(()) => Ok(Response::new(pb::MoveLeaderResponse {
+                header: current_header(&self.state, self.ids),
+            })),
+            Err(Failure::NotLeader(url)) if may_forward => {
+                let mut leader = MaintenanceClient::new(self.forwarder.channel(&url)?);
+                leader.move_leader(forwarded(message)).await
+            }
+            Err(failure) => Err(failure.into_status()),
+        }
     }
 
     async fn downgrade(

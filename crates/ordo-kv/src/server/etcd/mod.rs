@@ -13,15 +13,18 @@
 //!   checks; `failure.rs`: errors with etcd's codes and exact messages;
 //!   `header.rs`: the `ResponseHeader`.
 //! - `kv.rs`, `watch.rs`, `watch_session.rs`, `lease.rs`, `cluster.rs`,
-//!   `maintenance.rs`, `auth.rs`: the services.
+//!   `maintenance.rs`, `auth.rs`: the services; `lock.rs` and
+//!   `election.rs`: `v3lockpb.Lock` and `v3electionpb.Election` on the
+//!   coordination recipes.
+//! - `snapshot_envelope.rs`: the frame etcdctl wants around a snapshot.
 //! - `forward.rs`: a follower forwards writes to the leader (etcd clients do
 //!   not follow redirects).
 //!
 //! Reads: a `Range` is linearizable (ReadIndex, answered by the node asked,
 //! follower or not) unless `serializable`, then served from the node's
-//! applied state. Every `Txn` is proposed through the log, read-only ones
-//! included (etcd serves those as reads; the answer is the same, at the
-//! cost of a log entry). What is not served yet answers `UNIMPLEMENTED`
+//! applied state. A `Txn` without a put or delete at any depth is served the
+//! same way as a linearizable Range (read index, no log entry), as etcd
+//! does; any other is proposed through the log. What is not served yet answers `UNIMPLEMENTED`
 //! with what is missing; the README's "etcd API" section lists it.
 
 use std::sync::Arc;
@@ -35,13 +38,17 @@ use crate::server::http::SharedState;
 mod auth;
 mod cluster;
 mod convert;
+mod election;
 mod failure;
 mod forward;
 mod header;
 mod kv;
 mod lease;
+mod lock;
 mod maintenance;
+mod membership;
 pub mod pb;
+pub mod snapshot_envelope;
 mod watch;
 mod watch_session;
 
@@ -63,6 +70,8 @@ pub fn router(state: SharedState) -> Router {
         lease_server::LeaseServer, maintenance_server::MaintenanceServer,
         watch_server::WatchServer,
     };
+    use pb::v3electionpb::election_server::ElectionServer;
+    use pb::v3lockpb::lock_server::LockServer;
     let service = EtcdService {
         ids: HeaderIds::of(&state),
         state,
@@ -74,6 +83,8 @@ pub fn router(state: SharedState) -> Router {
         .add_service(LeaseServer::new(service.clone()))
         .add_service(ClusterServer::new(service.clone()))
         .add_service(MaintenanceServer::new(service.clone()))
+        .add_service(LockServer::new(service.clone()))
+        .add_service(ElectionServer::new(service.clone()))
         .add_service(AuthServer::new(service))
         .into_axum_router()
         .layer(axum::middleware::from_fn_with_state(

@@ -25,3 +25,13 @@ pub mod authpb {
 pub mod etcdserverpb {
     tonic::include_proto!("etcdserverpb");
 }
+
+/// `v3lockpb`: server-side locks.
+pub mod v3lockpb {
+    tonic::include_proto!("v3lockpb");
+}
+
+/// `v3electionpb`: server-side elections.
+pub mod v3electionpb {
+    tonic::include_proto!("v3electionpb");
+}

@@ -9,6 +9,8 @@
 //!   the connection is closed;
 //! - its body within `body_read_timeout` (`request_gate.rs`: 408);
 //! - a connection idle (no request in flight) for `idle_timeout` is closed;
+//!   on HTTP/2 (told by its preface) bytes between requests are frames
+//!   (pings, window updates), so only this timeout applies between them;
 //! - at most `max_connections` are open ([`ConnectionTable`]: the one idle
 //!   the longest makes room for a new one; if all are busy the new one is
 //!   closed at once), so descriptors stay for the log, snapshots and peers;
@@ -204,6 +206,7 @@ impl Connection {
         let stream = ActivityIo {
             inner: stream,
             activity: Arc::clone(&activity),
+            preface: PrefaceSniffer::default(),
         };
         // hyper's own header timeout would start as soon as it waits for a
         // request, so an idle keep-alive connection could not outlive it;
@@ -255,10 +258,46 @@ impl Connection {
 #[path = "accept_tests.rs"]
 mod tests;
 
-/// The connection's stream, telling its [`Activity`] when bytes arrive.
+/// The connection's stream, telling its [`Activity`] when bytes arrive
+/// and whether the connection speaks HTTP/2.
 struct ActivityIo<S> {
     inner: S,
     activity: Arc<Activity>,
+    preface: PrefaceSniffer,
+}
+
+/// What every HTTP/2 connection begins with, cleartext or inside TLS
+/// (RFC 9113 §3.4); no HTTP/1.1 request can (`PRI` is reserved for it).
+const HTTP2_PREFACE_START: &[u8] = b"PRI * HTTP/2.0";
+
+/// Tells an HTTP/2 connection from its first bytes, however they are split
+/// across reads.
+#[derive(Debug, Default)]
+struct PrefaceSniffer {
+    /// Bytes of [`HTTP2_PREFACE_START`] matched so far.
+    matched: usize,
+    /// Set once the answer is known.
+    decided: Option<bool>,
+}
+
+impl PrefaceSniffer {
+    /// Feeds the next bytes received; answers whether the connection is
+    /// HTTP/2 once that is known.
+    fn feed(&mut self, bytes: &[u8]) -> Option<bool> {
+        if self.decided.is_none() {
+            let wanted = &HTTP2_PREFACE_START[self.matched..];
+            let compared = wanted.len().min(bytes.len());
+            if bytes[..compared] != wanted[..compared] {
+                self.decided = Some(false);
+            } else {
+                self.matched += compared;
+                if self.matched == HTTP2_PREFACE_START.len() {
+                    self.decided = Some(true);
+                }
+            }
+        }
+        self.decided
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for ActivityIo<S> {
@@ -270,7 +309,12 @@ impl<S: AsyncRead + Unpin> AsyncRead for ActivityIo<S> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
-            self.activity.bytes_received();
+            let this = &mut *self;
+            let undecided = this.preface.decided.is_none();
+            if this.preface.feed(&buf.filled()[before..]) == Some(true) && undecided {
+                this.activity.speaks_http2();
+            }
+            this.activity.bytes_received();
         }
         polled
     }

@@ -245,3 +245,61 @@ async fn grpc_requests_go_to_the_grpc_routes_and_the_rest_to_the_api() {
         assert_eq!(&body[..], expected.as_bytes(), "{content_type}");
     }
 }
+
+/// True if the server closed `stream` within `within`, reading (and
+/// dropping) whatever it sends meanwhile.
+async fn closed_within_draining(stream: &mut TcpStream, within: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut buffer = [0u8; 1024];
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await {
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {}
+            Err(_) => return false,
+        }
+    }
+}
+
+/// An HTTP/2 connection between requests receives frames (its preface and
+/// settings, pings, window updates), which are not a request head: it is
+/// closed by the idle timeout, not the header timeout. Failed before: the
+/// preface began a "head", and every idle h2 connection (etcd clients')
+/// was closed after the header timeout (10 s by default).
+#[tokio::test]
+async fn an_idle_http2_connection_lives_until_the_idle_timeout() {
+    let app = Router::new().route("/other", get(|| async { "handled" }));
+    let limits = ConnectionLimits {
+        header_read_timeout: Duration::from_millis(200),
+        idle_timeout: Duration::from_millis(1500),
+        ..ConnectionLimits::default()
+    };
+    let (address, _stop) = start(app, limits, None).await;
+    let mut h2 = TcpStream::connect(&address).await.unwrap();
+    // The preface, split as a client may send it, then an empty SETTINGS.
+    h2.write_all(b"PRI * HTT").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    h2.write_all(b"P/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
+    h2.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.unwrap();
+    assert!(
+        !closed_within_draining(&mut h2, Duration::from_millis(600)).await,
+        "an idle h2 connection was closed by the header timeout"
+    );
+    // A PING frame: more bytes between requests, still no head.
+    let ping = [0, 0, 8, 6, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8];
+    h2.write_all(&ping).await.unwrap();
+    assert!(
+        closed_within_draining(&mut h2, Duration::from_secs(4)).await,
+        "idle past its timeout"
+    );
+}
+
+#[test]
+fn the_http2_preface_is_told_from_http1_however_it_is_split() {
+    let mut h2 = super::PrefaceSniffer::default();
+    assert_eq!(h2.feed(b"P"), None);
+    assert_eq!(h2.feed(b"RI * HTTP/2.0\r\n"), Some(true));
+    let mut h1 = super::PrefaceSniffer::default();
+    assert_eq!(h1.feed(b"P"), None);
+    assert_eq!(h1.feed(b"OST / HTTP/1.1"), Some(false));
+    assert_eq!(h1.feed(b"PRI * HTTP/2.0"), Some(false), "decided once");
+}

@@ -186,26 +186,38 @@ pub(super) async fn transfer_leader(
 ) -> Result<Json<Value>, ApiError> {
     let path = path_and_query(&uri);
     let Json(request) = body.map_err(|error| ApiError::bad_request(error.body_text()))?;
-    if state.node.leader_id() == Some(request.to) {
-        return Ok(Json(json!({"leader": request.to})));
+    transfer_and_wait(&state, request.to)
+        .await
+        .map_err(|error| ApiError::from_raft(error, path))?;
+    Ok(Json(json!({"leader": request.to})))
+}
+
+/// Hands leadership to `to` and waits (up to [`TRANSFER_PATIENCE`]) until
+/// this node sees it lead. Lease times are checkpointed first, so the next
+/// leader starts each lease from what it has left now.
+///
+/// # Errors
+/// As [`ordo::RaftNode::transfer_leadership`]; [`ordo::RaftError::Timeout`]
+/// if `to` was not seen leading in time.
+pub(crate) async fn transfer_and_wait(
+    state: &SharedState,
+    to: NodeId,
+) -> Result<(), ordo::RaftError> {
+    if state.node.leader_id() == Some(to) {
+        return Ok(());
     }
-    // So the next leader starts each lease from what it has left now.
     if let Err(error) = state.leases.checkpoint_now().await {
         tracing::debug!(%error, "lease times not checkpointed before a transfer");
     }
-    state
-        .node
-        .transfer_leadership(request.to)
-        .await
-        .map_err(|error| ApiError::from_raft(error, path))?;
+    state.node.transfer_leadership(to).await?;
     let deadline = tokio::time::Instant::now() + TRANSFER_PATIENCE;
     while tokio::time::Instant::now() < deadline {
-        if state.node.leader_id() == Some(request.to) {
-            return Ok(Json(json!({"leader": request.to})));
+        if state.node.leader_id() == Some(to) {
+            return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Err(ApiError::from_raft(ordo::RaftError::Timeout, path))
+    Err(ordo::RaftError::Timeout)
 }
 
 pub(super) async fn node_status(state: &SharedState, path: &str) -> Result<NodeStatus, ApiError> {

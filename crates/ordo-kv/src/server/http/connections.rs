@@ -9,7 +9,7 @@
 //! when every connection is busy, the new one is refused (closed at once).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -39,6 +39,10 @@ pub(crate) struct Activity {
     head_started_ms: AtomicU64,
     /// Wakes the connection's task when a head begins (its deadline moves up).
     head_began: Notify,
+    /// The connection speaks HTTP/2: bytes between requests are frames
+    /// (pings, window updates, settings), not the start of a request head,
+    /// so only the idle timeout applies between requests.
+    multiplexed: AtomicBool,
     evicted: Notify,
     epoch: Instant,
 }
@@ -93,6 +97,7 @@ impl ConnectionTable {
             last_active_ms: AtomicU64::new(elapsed_ms(self.epoch)),
             head_started_ms: AtomicU64::new(0),
             head_began: Notify::new(),
+            multiplexed: AtomicBool::new(false),
             evicted: Notify::new(),
             epoch: self.epoch,
         });
@@ -151,6 +156,9 @@ impl Activity {
     /// Notes bytes received: on a connection with no request in flight,
     /// they begin a request head, which must then be whole in time.
     pub(crate) fn bytes_received(&self) {
+        if self.multiplexed.load(Ordering::Relaxed) {
+            return;
+        }
         if self.in_flight_requests.load(Ordering::Relaxed) == 0 {
             let now_ms = elapsed_ms(self.epoch).saturating_add(1);
             let began = self
@@ -161,6 +169,13 @@ impl Activity {
                 self.head_began.notify_one();
             }
         }
+    }
+
+    /// Marks the connection as HTTP/2 (it began with the client preface).
+    /// The preface's first bytes, read before it was whole, began no head.
+    pub(crate) fn speaks_http2(&self) {
+        self.multiplexed.store(true, Ordering::Relaxed);
+        self.head_started_ms.store(0, Ordering::Relaxed);
     }
 
     /// Resolves when a request head begins (see [`Activity::bytes_received`]).

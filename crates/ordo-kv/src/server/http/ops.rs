@@ -28,19 +28,29 @@ pub(super) async fn status(
     }))
 }
 
-/// A consistent backup: the whole store as of a linearizable read. One at
-/// a time: the slot is held until the backup has been sent. On the leader,
-/// lease times are checkpointed first, so the backup holds what each lease
-/// has left now; elsewhere it holds their last checkpoint.
-pub(super) async fn snapshot(
-    State(state): State<SharedState>,
-    OriginalUri(uri): OriginalUri,
-) -> Result<Response, ApiError> {
-    let Some(slot) = state.backups.try_take() else {
-        return Err(ApiError::busy(
-            "a backup is already being taken or sent by this node; retry when it is done",
-        ));
-    };
+/// Why [`take_backup`] took none.
+#[derive(Debug)]
+pub(crate) enum BackupRefusal {
+    /// Another backup is being taken or sent by this node.
+    Busy,
+    /// The linearizable read failed.
+    Raft(ordo::RaftError),
+    /// The store answered with something other than a backup.
+    Unexpected,
+}
+
+/// What a refused backup says when another one is in progress.
+pub(crate) const BACKUP_BUSY: &str =
+    "a backup is already being taken or sent by this node; retry when it is done";
+
+/// A consistent backup: the whole store as of a linearizable read, with
+/// the slot that must be held until it has been sent (one at a time). On
+/// the leader, lease times are checkpointed first, so the backup holds what
+/// each lease has left now; elsewhere it holds their last checkpoint.
+pub(crate) async fn take_backup(
+    state: &SharedState,
+) -> Result<(tokio::sync::OwnedSemaphorePermit, bytes::Bytes), BackupRefusal> {
+    let slot = state.backups.try_take().ok_or(BackupRefusal::Busy)?;
     if let Err(error) = state.leases.checkpoint_now().await {
         // The backup then holds older records: longer, never shorter.
         tracing::warn!(%error, "lease times were not checkpointed before a backup");
@@ -49,10 +59,23 @@ pub(super) async fn snapshot(
         .node
         .read_with(KvQuery::Backup, ReadConsistency::Linearizable)
         .await
-        .map_err(|error| ApiError::from_raft(error, path_and_query(&uri)))?;
+        .map_err(BackupRefusal::Raft)?;
     let KvAnswer::Backup(bytes) = answer else {
-        return Err(unexpected("a backup"));
+        return Err(BackupRefusal::Unexpected);
     };
+    Ok((slot, bytes))
+}
+
+/// `GET /v1/snapshot`: [`take_backup`] as a download.
+pub(super) async fn snapshot(
+    State(state): State<SharedState>,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Response, ApiError> {
+    let (slot, bytes) = take_backup(&state).await.map_err(|refusal| match refusal {
+        BackupRefusal::Busy => ApiError::busy(BACKUP_BUSY),
+        BackupRefusal::Raft(error) => ApiError::from_raft(error, path_and_query(&uri)),
+        BackupRefusal::Unexpected => unexpected("a backup"),
+    })?;
     let headers = [
         (
             header::CONTENT_TYPE,
