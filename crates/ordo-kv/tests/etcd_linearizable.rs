@@ -8,8 +8,11 @@
 //! new leader is killed (SIGKILL). How operations are recorded, and why each
 //! outcome is sound: `etcd_support/history.rs`.
 //!
-//! The check bites: the same history with one read edited to return a
-//! stale value (a value overwritten before the read was called) is refused.
+//! The check bites, twice: the same history with one read edited to return
+//! a stale value (a value overwritten before the read was called) is
+//! refused; and so is the history of a planted client that reads
+//! `serializable` from a node left behind (killed, then restarted alone
+//! after the others wrote on) while recording its reads as linearizable.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod e2e_support;
@@ -21,9 +24,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use e2e_support::Cluster;
-use etcd_support::history::{self, Recorded, Targets, with_a_stale_read};
+use etcd_support::history::{self, Reads, Recorded, Targets, record, with_a_stale_read};
 use etcd_support::{TIMING, channel, leader_among, others};
-use ordo_sim::linearizability::{Budget, KvModel, KvOperation, Verdict, check};
+use ordo_sim::linearizability::{Budget, KvInput, KvModel, KvOperation, KvOutput, Verdict, check};
 
 /// Concurrent clients.
 const CLIENTS: u64 = 4;
@@ -127,6 +130,52 @@ async fn a_history_through_the_etcd_api_under_pause_and_kill_is_linearizable() {
         panic!("a stale read (operation #{stale_read}) went unseen: {verdict:?}");
     };
     println!("the planted stale read, refused:\n{violation}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_reading_serializably_from_a_node_left_behind_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::new("etcd-lying-client", dir.path(), 3).with_flags(&TIMING);
+    cluster.start_all();
+    let leader = cluster.wait_for_leader().await;
+    let left_behind = others(&cluster, leader)[0];
+    let start = Instant::now();
+    let write = |value| KvInput::Put { key: 0, value };
+    let mut history = Vec::new();
+    let on_leader = channel(&cluster, leader);
+    let first = record(1, on_leader.clone(), write(1), Reads::Linearizable, start).await;
+    history.push(first.expect("a write records an operation"));
+    cluster.wait_caught_up(leader, left_behind).await;
+    // The node goes down holding 1; the other two commit 2 without it.
+    cluster.kill(left_behind);
+    let second = record(1, on_leader, write(2), Reads::Linearizable, start).await;
+    history.push(second.expect("a write records an operation"));
+    assert!(
+        history.iter().all(|op| op.output() == Some(&KvOutput::Put)),
+        "the writes were not acknowledged: {history:?}"
+    );
+    for id in others(&cluster, left_behind) {
+        cluster.kill(id);
+    }
+    // Back alone, it can reach nobody: its state stays behind.
+    cluster.start(left_behind);
+    cluster
+        .wait_answers(left_behind, e2e_support::PATIENCE)
+        .await;
+    let read = KvInput::Get { key: 0 };
+    let lagging = channel(&cluster, left_behind);
+    let honest = record(2, lagging.clone(), read, Reads::Linearizable, start).await;
+    assert_eq!(honest, None, "a lone node answered a linearizable read");
+    let lie = record(2, lagging, read, Reads::Serializable, start).await;
+    let lie = lie.expect("the node answers serializable reads alone");
+    assert_ne!(lie.output(), Some(&KvOutput::Get { value: Some(2) }));
+    history.push(lie);
+
+    let verdict = check(&KvModel, &history, &Budget::default()).unwrap();
+    let Verdict::Illegal(violation) = verdict else {
+        panic!("the serializable read went unseen: {verdict:?}\n{history:?}");
+    };
+    println!("the planted client's stale read, refused:\n{violation}");
 }
 
 fn elapsed_ns(start: Instant) -> u64 {

@@ -106,29 +106,58 @@ pub async fn run_client(
             },
         };
         let (node, channel) = targets.pick(&mut rng);
-        let call_ns = elapsed_ns(start);
-        let answer = tokio::time::timeout(OPERATION_TIMEOUT, ask(KvClient::new(channel), input))
-            .await
-            .unwrap_or_else(|_| Err("timed out".to_owned()));
-        let operation = match answer {
-            Ok(output) => {
-                if let KvOutput::Get { value } = output {
-                    last_read.insert(key, value);
-                }
-                KvOperation::returned(client_id, input, call_ns, elapsed_ns(start), output)
-            }
-            Err(_) if matches!(input, KvInput::Get { .. }) => {
+        let operation = match record(client_id, channel, input, Reads::Linearizable, start).await {
+            Some(operation) => operation,
+            None => {
                 tokio::time::sleep(BACK_OFF).await;
                 continue;
             }
-            Err(_) => {
-                tokio::time::sleep(BACK_OFF).await;
-                KvOperation::indeterminate(client_id, input, call_ns)
-            }
         };
+        match operation.output() {
+            Some(KvOutput::Get { value }) => {
+                last_read.insert(key, *value);
+            }
+            Some(_) => {}
+            None => tokio::time::sleep(BACK_OFF).await,
+        }
         recorded.push(Recorded { operation, node });
     }
     recorded
+}
+
+/// How a client's `Get` reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reads {
+    /// A linearizable Range, as the client claims.
+    Linearizable,
+    /// A serializable Range (the node's own state, however stale), recorded
+    /// as if it were linearizable: the lie a planted client tells.
+    Serializable,
+}
+
+/// Sends `input` on `channel`, bounded by the operation timeout, and records
+/// it: returned, indeterminate (a write without an answer), or `None` (a
+/// read without an answer, which changed nothing).
+pub async fn record(
+    client_id: u64,
+    channel: Channel,
+    input: KvInput,
+    reads: Reads,
+    start: Instant,
+) -> Option<KvOperation> {
+    let call_ns = elapsed_ns(start);
+    let asked = ask(KvClient::new(channel), input, reads);
+    match tokio::time::timeout(OPERATION_TIMEOUT, asked).await {
+        Ok(Ok(output)) => Some(KvOperation::returned(
+            client_id,
+            input,
+            call_ns,
+            elapsed_ns(start),
+            output,
+        )),
+        _ if matches!(input, KvInput::Get { .. }) => None,
+        _ => Some(KvOperation::indeterminate(client_id, input, call_ns)),
+    }
 }
 
 fn elapsed_ns(start: Instant) -> u64 {
@@ -140,13 +169,13 @@ fn key_bytes(key: KvKey) -> bytes::Bytes {
 }
 
 /// Sends `input` as its etcd request; the answer in the checker's terms.
-async fn ask(mut kv: KvClient<Channel>, input: KvInput) -> Result<KvOutput, String> {
+async fn ask(mut kv: KvClient<Channel>, input: KvInput, reads: Reads) -> Result<KvOutput, String> {
     let failed = |status: tonic::Status| status.to_string();
     match input {
         KvInput::Get { key } => {
             let request = pb::RangeRequest {
                 key: key_bytes(key),
-                serializable: false,
+                serializable: reads == Reads::Serializable,
                 ..Default::default()
             };
             let response = kv.range(request).await.map_err(failed)?.into_inner();
