@@ -16,6 +16,9 @@
 //! `Indeterminate` (it may have been forwarded, proposed and committed
 //! before the connection went), which is always sound; a read that fails
 //! is left out, since it changed nothing.
+//!
+//! [`Reads::Serializable`] plants a lying client (serializable reads
+//! recorded as linearizable), to show the check catches one.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -249,11 +252,21 @@ fn compare_and_set(key: KvKey, expected: Option<KvValue>, new: KvValue) -> pb::T
     }
 }
 
-/// The value `operation` certainly wrote, if it returned having written one.
-fn written(operation: &KvOperation) -> Option<(KvKey, KvValue, u64)> {
+/// A write that returned having written `value` to `key`.
+#[derive(Clone, Copy)]
+struct Write {
+    key: KvKey,
+    value: KvValue,
+    call_ns: u64,
+    return_ns: u64,
+}
+
+/// The write `operation` certainly made, if it returned having made one.
+fn written(operation: &KvOperation) -> Option<Write> {
     let Outcome::Returned { return_ns, output } = operation.outcome else {
         return None;
     };
+    let call_ns = operation.call_ns;
     match (operation.input, output) {
         (KvInput::Put { key, value }, KvOutput::Put)
         | (
@@ -261,7 +274,12 @@ fn written(operation: &KvOperation) -> Option<(KvKey, KvValue, u64)> {
                 key, new: value, ..
             },
             KvOutput::CompareAndSet { swapped: true },
-        ) => Some((key, value, return_ns)),
+        ) => Some(Write {
+            key,
+            value,
+            call_ns,
+            return_ns,
+        }),
         _ => None,
     }
 }
@@ -273,34 +291,27 @@ fn written(operation: &KvOperation) -> Option<(KvKey, KvValue, u64)> {
 /// nothing else writes. No correct store can answer that, so the checker
 /// must refuse the edited history. `None` if the history has no such read.
 pub fn with_a_stale_read(history: &[KvOperation]) -> Option<(Vec<KvOperation>, usize)> {
-    let writes: Vec<(KvKey, KvValue, u64, u64)> = history
-        .iter()
-        .filter_map(|op| {
-            written(op).map(|(key, value, returned)| (key, value, op.call_ns, returned))
-        })
-        .collect();
+    let writes: Vec<Write> = history.iter().filter_map(written).collect();
     for (index, read) in history.iter().enumerate() {
-        let (KvInput::Get { key }, Some(_)) = (read.input, read.output()) else {
+        let (KvInput::Get { key }, Some(_), Some(return_ns)) =
+            (read.input, read.output(), read.return_ns())
+        else {
             continue;
         };
-        let done_before = |&&(written_key, _, _, returned): &&(KvKey, KvValue, u64, u64)| {
-            written_key == key && returned < read.call_ns
-        };
-        let stale = writes.iter().filter(done_before).find(|first| {
+        let done_before_the_read =
+            |write: &&Write| write.key == key && write.return_ns < read.call_ns;
+        let stale = writes.iter().filter(done_before_the_read).find(|first| {
             writes
                 .iter()
-                .filter(done_before)
-                .any(|second| first.3 < second.2 && first.1 != second.1)
+                .filter(done_before_the_read)
+                .any(|second| first.return_ns < second.call_ns && first.value != second.value)
         });
-        if let Some(&(_, stale_value, _, _)) = stale {
+        if let Some(first) = stale {
             let mut edited = history.to_vec();
-            let Outcome::Returned { return_ns, .. } = read.outcome else {
-                unreachable!("the read returned");
-            };
             edited[index].outcome = Outcome::Returned {
                 return_ns,
                 output: KvOutput::Get {
-                    value: Some(stale_value),
+                    value: Some(first.value),
                 },
             };
             return Some((edited, index));
