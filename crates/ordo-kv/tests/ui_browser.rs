@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use browser_support::{Browser, screenshot_dir};
 use e2e_support::Cluster;
+use e2e_support::writes::put_acknowledged;
 
 /// How long the page may take to show what a test waits for: frames come
 /// every second, so this is the loaded machine's margin.
@@ -91,10 +92,7 @@ async fn the_dashboard_shows_the_cluster_its_traffic_its_keys_and_a_new_leader()
     let writer = tokio::spawn(async move {
         for i in 0..KEYS {
             let value = format!("{{\"order\": {i}, \"note\": \"written by the browser test\"}}");
-            client
-                .put(&format!("ui/key-{i:02}"), value.into_bytes(), None)
-                .await
-                .unwrap();
+            put_acknowledged(&client, &format!("ui/key-{i:02}"), value.into_bytes()).await;
             tokio::time::sleep(Duration::from_millis(150)).await;
         }
     });
@@ -144,11 +142,12 @@ async fn the_dashboard_shows_the_cluster_its_traffic_its_keys_and_a_new_leader()
             "return document.getElementById('feed-state').textContent.includes('since revision');",
         )
         .await;
-    cluster
-        .client()
-        .put("ui/fed", b"after the feed opened".to_vec(), None)
-        .await
-        .unwrap();
+    put_acknowledged(
+        &cluster.client(),
+        "ui/fed",
+        b"after the feed opened".to_vec(),
+    )
+    .await;
     browser
         .wait_until(
             "the write in the change feed",

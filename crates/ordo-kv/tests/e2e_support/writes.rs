@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use ordo_kv::client::{Client, Consistency, PutOutcome};
+use ordo_kv::client::{Client, ClientError, Consistency, PutOutcome};
 
 use super::wait::{Patience, wait_for};
 use super::{Cluster, PATIENCE};
@@ -200,14 +200,11 @@ impl Ledger {
         self.highest_revision
     }
 
-    /// Writes `key` = `value` through `client`; panics unless it is
-    /// acknowledged with a revision above every earlier one (a revision
-    /// handed out twice is a lost write).
+    /// Writes `key` = `value` through `client` (see [`put_acknowledged`]);
+    /// panics unless it is acknowledged with a revision above every
+    /// earlier one (a revision handed out twice is a lost write).
     pub async fn write(&mut self, client: &Client, key: &str, value: &str) -> u64 {
-        let outcome = client
-            .put(key, value.to_owned(), None)
-            .await
-            .unwrap_or_else(|error| panic!("put {key}: {error}"));
+        let outcome = put_acknowledged(client, key, value.as_bytes().to_vec()).await;
         let PutOutcome::Written { revision } = outcome else {
             panic!("a plain put of {key} answered {outcome:?}");
         };
@@ -301,4 +298,37 @@ pub async fn grow_log(client: &Client, writes: usize, concurrency: usize) {
     for task in tasks {
         task.await.unwrap();
     }
+}
+
+/// Puts `key` = `value` through `client` until a node acknowledges it;
+/// panics on any other error, or after a few attempts.
+///
+/// A write whose outcome is unknown (a `503` after it was proposed, or a
+/// lost connection: on a loaded machine leadership can move mid-write) is
+/// sent again: for a test that writes a value to have it, writing it twice
+/// is harmless, and the answer is the acknowledged attempt's, which is the
+/// key's latest version.
+pub async fn put_acknowledged(client: &Client, key: &str, value: Vec<u8>) -> PutOutcome {
+    const ATTEMPTS: u32 = 5;
+    let mut attempt = 1;
+    loop {
+        match client.put(key, value.clone(), None).await {
+            Ok(outcome) => return outcome,
+            Err(error) if attempt < ATTEMPTS && outcome_unknown(&error) => {
+                eprintln!("put {key}: {error}; sending it again");
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(error) => panic!("put {key} (attempt {attempt}): {error}"),
+        }
+    }
+}
+
+/// Whether a failed write may or may not have been applied: the node
+/// answered 503 after proposing it, or the connection failed mid-request.
+fn outcome_unknown(error: &ClientError) -> bool {
+    matches!(
+        error,
+        ClientError::Server { status: 503, .. } | ClientError::ConnectionLost { .. }
+    )
 }
