@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use crate::auth::AuthState;
+use crate::auth::password::{self, PasswordError, SALT_BYTES};
 use crate::store::{ChangeObserver, Event};
 
 /// Default lifetime of a token (`--auth-token-ttl`).
@@ -83,6 +84,77 @@ impl AuthContext {
             checks_running: Arc::new(Semaphore::new(MAX_PASSWORD_CHECKS_RUNNING)),
             checks_queued: Arc::new(Semaphore::new(MAX_PASSWORD_CHECKS_QUEUED)),
         }
+    }
+}
+
+/// Why password work (a check or a hash) was not done.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordWorkError {
+    /// [`MAX_PASSWORD_CHECKS_QUEUED`] are waiting or running: retry later.
+    #[error("too many password checks waiting; retry shortly")]
+    Busy,
+    /// The node is stopping.
+    #[error("the node is stopping")]
+    Stopping,
+    /// The password cannot be hashed (its length).
+    #[error(transparent)]
+    BadPassword(#[from] PasswordError),
+    /// No randomness for a salt, or the work itself failed.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl AuthContext {
+    /// Runs slow password work on the blocking pool, at most
+    /// [`MAX_PASSWORD_CHECKS_RUNNING`] at once and
+    /// [`MAX_PASSWORD_CHECKS_QUEUED`] waiting or running, so a flood of
+    /// logins cannot stall the node (both APIs go through here).
+    ///
+    /// # Errors
+    /// [`PasswordWorkError::Busy`] past the queue; `Stopping`; `Failed`.
+    pub async fn run_password_work<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PasswordWorkError> {
+        let Ok(_queued) = Arc::clone(&self.checks_queued).try_acquire_owned() else {
+            return Err(PasswordWorkError::Busy);
+        };
+        let _running = Arc::clone(&self.checks_running)
+            .acquire_owned()
+            .await
+            .map_err(|_| PasswordWorkError::Stopping)?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|error| PasswordWorkError::Failed(format!("a password check failed: {error}")))
+    }
+
+    /// Whether `password` is the one `hash` was made from (within the
+    /// bounds of [`run_password_work`](Self::run_password_work)).
+    ///
+    /// # Errors
+    /// As `run_password_work`.
+    pub async fn password_matches(
+        &self,
+        hash: String,
+        password: String,
+    ) -> Result<bool, PasswordWorkError> {
+        self.run_password_work(move || password::verify_password(&hash, &password))
+            .await
+    }
+
+    /// The hash of `password` with a fresh salt.
+    ///
+    /// # Errors
+    /// As `run_password_work`, and `BadPassword` for a bad length.
+    pub async fn hash_password(&self, password: String) -> Result<String, PasswordWorkError> {
+        let mut salt = [0; SALT_BYTES];
+        getrandom::fill(&mut salt).map_err(|error| {
+            PasswordWorkError::Failed(format!("no random source for a salt: {error}"))
+        })?;
+        let hashed = self
+            .run_password_work(move || password::hash_password(&password, &salt))
+            .await?;
+        Ok(hashed?)
     }
 }
 
