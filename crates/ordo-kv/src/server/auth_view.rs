@@ -164,3 +164,51 @@ impl Default for AuthContext {
         Self::new(Arc::default(), DEFAULT_AUTH_TOKEN_TTL)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+
+    /// Password work past [`MAX_PASSWORD_CHECKS_QUEUED`] waiting or running
+    /// is refused at once (the HTTP API answers 429 `busy`, the etcd API
+    /// "too many requests"), and the pool serves again once work ends.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn password_work_past_the_queue_is_refused_at_once() {
+        let context = Arc::new(AuthContext::default());
+        let (release, held) = mpsc::channel::<()>();
+        let held = Arc::new(std::sync::Mutex::new(held));
+        let mut queued = Vec::new();
+        for _ in 0..MAX_PASSWORD_CHECKS_QUEUED {
+            let context = Arc::clone(&context);
+            let held = Arc::clone(&held);
+            queued.push(tokio::spawn(async move {
+                context
+                    .run_password_work(move || {
+                        let held = held.lock().unwrap_or_else(|e| e.into_inner());
+                        let _ = held.recv();
+                    })
+                    .await
+            }));
+        }
+        // Every queued one holds its place before the next asks.
+        while context.checks_queued.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        // At once: without the cap it would wait behind the held work.
+        let refused =
+            tokio::time::timeout(Duration::from_secs(5), context.run_password_work(|| ())).await;
+        assert!(
+            matches!(refused, Ok(Err(PasswordWorkError::Busy))),
+            "{refused:?}"
+        );
+        for _ in 0..MAX_PASSWORD_CHECKS_QUEUED {
+            let _ = release.send(());
+        }
+        for work in queued {
+            assert!(matches!(work.await, Ok(Ok(()))));
+        }
+        assert!(context.run_password_work(|| ()).await.is_ok());
+    }
+}

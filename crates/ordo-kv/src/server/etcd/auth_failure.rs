@@ -94,5 +94,10 @@ mod tests {
             (lockout.code(), lockout.message()),
             (Code::InvalidArgument, INVALID_AUTH_MANAGEMENT)
         );
+        let busy = password_work_status(&PasswordWorkError::Busy);
+        assert_eq!(
+            (busy.code(), busy.message()),
+            (Code::ResourceExhausted, TOO_MANY_REQUESTS)
+        );
     }
 }

@@ -370,3 +370,17 @@ fn internal(message: String) -> ApiError {
         revision: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_work_refused_for_load_is_429_busy() {
+        let answer = password_work_failed(PasswordWorkError::Busy);
+        assert!(
+            matches!(answer, ApiError::Failed { status, .. } if status == StatusCode::TOO_MANY_REQUESTS),
+            "{answer:?}"
+        );
+    }
+}
