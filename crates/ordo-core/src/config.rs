@@ -58,6 +58,13 @@ pub struct Config {
     pub log_retention_entries: u64,
     /// Most bytes of snapshot sent in one message.
     pub snapshot_chunk_bytes: u64,
+    /// Largest snapshot this node accepts from a leader, in bytes of data.
+    /// A transfer announcing more is refused before a byte is kept:
+    /// counted ([`Status::refused_snapshot_chunks`](crate::Status::refused_snapshot_chunks)),
+    /// reported ([`Event::SnapshotRefusedForSize`](crate::Event::SnapshotRefusedForSize)),
+    /// and the node stays a healthy follower that is behind. Bounds the disk
+    /// a peer (forged or broken) can make this node fill.
+    pub max_snapshot_bytes: u64,
     /// Allow lease reads ([`ReadMode::Lease`](crate::ReadMode::Lease)): a leader
     /// whose quorum answered a heartbeat recently answers reads without a
     /// round trip. Needs `check_quorum`. Makes a restarted node refuse votes
@@ -81,6 +88,9 @@ pub struct Config {
     pub rng_seed: u64,
 }
 
+/// The default [`Config::max_snapshot_bytes`]: 64 GiB.
+pub const DEFAULT_MAX_SNAPSHOT_BYTES: u64 = 64 << 30;
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -99,6 +109,7 @@ impl Default for Config {
             snapshot_threshold_entries: 10_000,
             log_retention_entries: 1024,
             snapshot_chunk_bytes: 1024 * 1024,
+            max_snapshot_bytes: DEFAULT_MAX_SNAPSHOT_BYTES,
             lease_reads: false,
             lease_clock_drift_ticks: 2,
             max_term_jump: 1 << 32,
@@ -147,8 +158,9 @@ impl Config {
                 jump: self.max_term_jump,
             });
         }
-        let limits: [(&'static str, u64); 7] = [
+        let limits: [(&'static str, u64); 8] = [
             ("snapshot_chunk_bytes", self.snapshot_chunk_bytes),
+            ("max_snapshot_bytes", self.max_snapshot_bytes),
             (
                 "max_entries_per_message",
                 self.max_entries_per_message as u64,

@@ -1,7 +1,7 @@
 //! What happened inside the core that an operator wants to see: elections,
 //! leader and term changes, step-downs, followers whose log went backwards,
-//! messages refused for their term, repairs finished, and removal from the
-//! group.
+//! messages refused for their term, snapshots refused for their size,
+//! repairs finished, and removal from the group.
 //!
 //! Events ride in [`Actions::events`](crate::Actions::events), in the order
 //! they happened. They are for logs and metrics only: the core needs nothing
@@ -111,6 +111,22 @@ pub enum Event {
         last_from: NodeId,
         /// Its term.
         last_term: Term,
+    },
+    /// A leader's snapshot was refused: it announced more data than
+    /// [`Config::max_snapshot_bytes`](crate::Config::max_snapshot_bytes).
+    /// Nothing of it was kept; the node stays behind until the leader sends
+    /// a smaller one or the limit is raised. Reported once per snapshot
+    /// (the leader resends its first chunk; each is counted in
+    /// [`Status::refused_snapshot_chunks`](crate::Status::refused_snapshot_chunks)).
+    SnapshotRefusedForSize {
+        /// The leader that sent it.
+        from: NodeId,
+        /// Its last index.
+        snapshot_index: Index,
+        /// The data bytes it announced.
+        data_bytes: u64,
+        /// The limit.
+        max_bytes: u64,
     },
     /// The log is durable through the repair point again: the node votes and
     /// campaigns again. The driver may forget the durable repair point.

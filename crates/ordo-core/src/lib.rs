@@ -141,7 +141,7 @@ mod status;
 mod types;
 
 pub use actions::{Actions, Persist, PersistId, ReadReady};
-pub use config::{Config, ConfigError, MAX_TERM_JUMP_MIN};
+pub use config::{Config, ConfigError, DEFAULT_MAX_SNAPSHOT_BYTES, MAX_TERM_JUMP_MIN};
 pub use entry::{Entry, EntryPayload, total_payload_bytes};
 pub use error::{ChangeError, Error, ProposeError, ReadError, StartError, TransferError};
 pub use event::{ElectionReason, Event, StepDownReason};

@@ -67,6 +67,9 @@ pub struct Status {
     /// or at the term cap (see [`Config::max_term_jump`](crate::Config::max_term_jump)).
     /// Only forged or corrupted messages carry such terms: alert on it.
     pub refused_term_messages: u64,
+    /// Snapshot chunks refused because their snapshot is larger than
+    /// [`Config::max_snapshot_bytes`](crate::Config::max_snapshot_bytes).
+    pub refused_snapshot_chunks: u64,
     /// While `Some(i)`: this node's storage may have lost entries it had
     /// acknowledged, up to index `i`, so it neither votes nor campaigns until
     /// its durable log reaches `i` again (see [`Raft::begin_repair`](crate::Raft::begin_repair)).

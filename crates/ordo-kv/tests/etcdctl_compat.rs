@@ -12,6 +12,8 @@
 //! `HOST:PORT`s: etcdctl 3.4 sends a scheme-ful endpoint as the HTTP/2
 //! `:authority` on those calls, which HTTP/2 stacks other than etcd's
 //! refuse as malformed (see the README).
+//!
+//! A second test sets auth up with etcdctl alone and signs in with `--user`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod e2e_support;
@@ -404,4 +406,105 @@ async fn etcdctl_works_against_a_follower_of_an_ordo_cluster() {
     // move-leader: to the follower etcdctl has talked to all along.
     let moved = every.ok(&["move-leader", &format!("{follower:x}")]).await;
     assert!(moved.contains(&format!(" to {follower:x}\n")), "{moved}");
+}
+
+/// etcd's auth, as its docs set it up, with etcdctl alone: users and roles
+/// made while auth is off, `auth enable`, then `--user NAME:PASSWORD` on
+/// every command; a user outside its permission is refused with etcd's
+/// message and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcdctl_manages_users_and_roles_and_signs_in_with_user() {
+    let Some(program) = etcdctl() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::new("etcdctl-auth", dir.path(), 1);
+    cluster.start_all();
+    cluster.wait_for_leader().await;
+    let etcd = Etcdctl {
+        program,
+        endpoint: format!("http://127.0.0.1:{}", cluster.spec(1).client_port),
+    };
+
+    let set_up: [&[&str]; 7] = [
+        &["user", "add", "root", "--new-user-password=rootpw"],
+        &["user", "grant-role", "root", "root"],
+        &["user", "add", "alice", "--new-user-password=alicepw"],
+        &["role", "add", "reader"],
+        &[
+            "role",
+            "grant-permission",
+            "reader",
+            "read",
+            "app/",
+            "--prefix",
+        ],
+        &["user", "grant-role", "alice", "reader"],
+        &["put", "app/a", "1"],
+    ];
+    for args in set_up {
+        etcd.ok(args).await;
+    }
+    assert_eq!(
+        etcd.ok(&["auth", "enable"]).await,
+        "Authentication Enabled\n"
+    );
+
+    let anonymous = etcd.run(&["get", "app/a"]).await;
+    assert!(!anonymous.success);
+    assert!(
+        anonymous.stderr.contains("etcdserver: user name is empty"),
+        "{}",
+        anonymous.stderr
+    );
+    let root = ["--user", "root:rootpw"];
+    let alice = ["--user", "alice:alicepw"];
+    let with = |who: &[&'static str; 2], args: &[&'static str]| -> Vec<&'static str> {
+        who.iter().chain(args).copied().collect()
+    };
+    assert_eq!(
+        etcd.ok(&with(&alice, &["get", "app/a"])).await,
+        "app/a\n1\n"
+    );
+    let refused = etcd.run(&with(&alice, &["put", "app/a", "2"])).await;
+    assert!(!refused.success);
+    assert!(
+        refused.stderr.contains("etcdserver: permission denied"),
+        "{}",
+        refused.stderr
+    );
+    let wrong = etcd.run(&["--user", "alice:nope", "get", "app/a"]).await;
+    assert!(
+        wrong
+            .stderr
+            .contains("authentication failed, invalid user ID or password"),
+        "{}",
+        wrong.stderr
+    );
+    assert_eq!(
+        etcd.ok(&with(&root, &["get", "app/a", "--print-value-only"]))
+            .await,
+        "1\n",
+        "the refused put changed nothing"
+    );
+    assert_eq!(
+        etcd.ok(&with(&root, &["user", "list"])).await,
+        "alice\nroot\n"
+    );
+    let role = etcd.ok(&with(&root, &["role", "get", "reader"])).await;
+    assert!(role.contains("[app/, app0) (prefix app/)"), "{role}");
+    let not_root = etcd.run(&with(&alice, &["user", "list"])).await;
+    assert!(
+        not_root.stderr.contains("etcdserver: permission denied"),
+        "{}",
+        not_root.stderr
+    );
+    assert_eq!(
+        etcd.ok(&with(&root, &["auth", "disable"])).await,
+        "Authentication Disabled\n"
+    );
+    assert_eq!(
+        etcd.ok(&["get", "app/a", "--print-value-only"]).await,
+        "1\n"
+    );
 }

@@ -425,9 +425,9 @@ async fn revoking_a_lease_needs_write_on_its_keys() {
 
 /// The dashboard's files stay open (they hold no data) and its session
 /// answer tells a page to sign in, and whether its user may act; the etcd
-/// API, which checks no users yet, refuses every call while auth is on.
+/// API refuses a call without a token while auth is on, as etcd does.
 #[tokio::test]
-async fn the_dashboard_asks_for_a_sign_in_and_the_etcd_api_is_shut_while_auth_is_on() {
+async fn the_dashboard_asks_for_a_sign_in_and_the_etcd_api_wants_a_token_while_auth_is_on() {
     use ordo_kv::server::etcd::pb::etcdserverpb::{RangeRequest, kv_client::KvClient};
 
     let dir = tempfile::tempdir().unwrap();
@@ -452,7 +452,8 @@ async fn the_dashboard_asks_for_a_sign_in_and_the_etcd_api_is_shut_while_auth_is
 
     set_up(&url).await;
     let refused = kv.range(range()).await.expect_err("auth is on");
-    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    assert_eq!(refused.message(), "etcdserver: user name is empty");
     for path in ["/ui", "/ui/app.js", "/ui/style.css"] {
         let (status, _) = send_text(Method::GET, &format!("{url}{path}"), None, "").await;
         assert_eq!(status, StatusCode::OK, "{path} stays open");

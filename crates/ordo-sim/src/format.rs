@@ -168,6 +168,14 @@ pub fn event(event: &Event) -> String {
         } => format!(
             "refused {count} messages for their term (last from {last_from}, term {last_term})"
         ),
+        Event::SnapshotRefusedForSize {
+            from,
+            snapshot_index,
+            data_bytes,
+            max_bytes,
+        } => format!(
+            "refused snapshot at {snapshot_index} from {from} for its size ({data_bytes} bytes, at most {max_bytes})"
+        ),
         Event::RepairFinished { through } => {
             format!("repair finished (log durable through {through})")
         }

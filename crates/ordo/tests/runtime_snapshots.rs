@@ -418,3 +418,74 @@ async fn a_snapshot_is_taken_on_demand() {
     ));
     plain.stop().await;
 }
+
+/// A follower whose `max_snapshot_bytes` is below the leader's snapshot
+/// refuses it (counted once in its metrics, however often the leader
+/// resends), keeps nothing of it, and stays a healthy follower that is
+/// behind: it answers status, does not campaign the group away, and the
+/// others go on committing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_over_the_followers_cap_is_refused_and_the_follower_stays_healthy() {
+    const CAPPED: NodeId = 3;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster {
+        network: InProcessNetwork::new(),
+        ids: IDS.to_vec(),
+        nodes: Default::default(),
+    };
+    for id in IDS {
+        let mut config = snapshotting(id);
+        if id == CAPPED {
+            config.max_snapshot_bytes = 1;
+        }
+        let snapshots = SnapshotStore::open(dir.path().join(format!("snapshots-{id}"))).unwrap();
+        let node = RaftNode::builder(
+            config,
+            Kv::default(),
+            Arc::new(MemLogStore::new()),
+            cluster.network.transport(id),
+        )
+        .snapshot_store(snapshots)
+        .build()
+        .unwrap();
+        node.start().await.unwrap();
+        cluster.nodes.insert(id, node);
+    }
+    let leader = cluster.leader().await;
+    if leader == CAPPED {
+        cluster.node(leader).transfer_leadership(1).await.unwrap();
+        wait_until("node 1 leads", || cluster.node(1).is_leader().then_some(())).await;
+    }
+    cluster.network.isolate(CAPPED);
+    for i in 0..100 {
+        cluster.propose(add("n", i)).await;
+    }
+    cluster.network.heal();
+    let capped = cluster.node(CAPPED).clone();
+    runtime_support::wait_until_async("the capped follower refuses the snapshot", || {
+        let node = capped.clone();
+        async move {
+            let status = node.status().await.ok()?;
+            (status.metrics.refused_snapshots == 1).then_some(())
+        }
+    })
+    .await;
+    cluster.propose(add("n", 1)).await;
+    let status = capped.status().await.unwrap();
+    assert_eq!(status.metrics.refused_snapshots, 1, "reported once");
+    assert!(!capped.is_leader());
+    assert!(
+        status.commit_index < 100,
+        "it has not caught up: {status:?}"
+    );
+    let applied = match capped
+        .read_stale(runtime_support::Query::Fingerprint)
+        .await
+        .unwrap()
+    {
+        Answer::Fingerprint { applied, .. } => applied,
+        other => panic!("{other:?}"),
+    };
+    assert!(applied < 100, "nothing of the snapshot was installed");
+    cluster.stop_all().await;
+}

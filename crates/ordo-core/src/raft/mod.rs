@@ -444,6 +444,7 @@ impl<L: LogRead> Raft<L> {
             pending_reads: leader_reads + self.node.forwarded_reads.len(),
             transferring_to,
             refused_term_messages: self.node.refused_term_messages,
+            refused_snapshot_chunks: self.node.refused_snapshot_chunks,
             repair_point: self.node.repair_through,
             removed: self.node.removed_by().is_some(),
         }

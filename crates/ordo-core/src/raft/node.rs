@@ -81,6 +81,11 @@ pub(crate) struct Node<L> {
     pub(crate) refused_term_messages: u64,
     /// Refusals since the last actions: count, and the last sender and term.
     pub(crate) refused_since_actions: Option<(u64, NodeId, Term)>,
+    /// Snapshot chunks refused for their snapshot's size, ever.
+    pub(crate) refused_snapshot_chunks: u64,
+    /// The last snapshot refused for its size (index and data bytes), so a
+    /// leader resending it yields one event, not one per chunk.
+    pub(crate) last_refused_snapshot: Option<(Index, u64)>,
     /// The repair point: while set, this node's storage may lack entries it
     /// acknowledged, up to this index, and it neither votes nor campaigns
     /// (Protocol-Aware Recovery). Cleared once the durable log reaches it.
@@ -187,6 +192,8 @@ impl<L: LogRead> Node<L> {
             events: Vec::new(),
             refused_term_messages: 0,
             refused_since_actions: None,
+            refused_snapshot_chunks: 0,
+            last_refused_snapshot: None,
             repair_through: None,
             removal_notice_through: 0,
             was_member: false,

@@ -27,11 +27,17 @@
 //! may meanwhile bring the log up to and past the snapshot; then the snapshot
 //! is dropped rather than installed over entries already acknowledged.
 //!
+//! A snapshot announcing more than `max_snapshot_bytes` of data is refused
+//! before any of it is kept (counted, and reported once per snapshot): a
+//! peer cannot make this node fill its disk, and the node stays a follower
+//! that is behind.
+//!
 //! Sending is the leader's: see the leader module.
 
 use bytes::Bytes;
 
 use crate::error::Error;
+use crate::event::Event;
 use crate::log::LogRead;
 use crate::message::{InstallSnapshotRequest, InstallSnapshotResponse, MessageBody};
 use crate::planted;
@@ -251,6 +257,11 @@ impl<L: LogRead> Raft<L> {
             self.answer_snapshot_held(from, meta.index);
             return;
         }
+        let max_bytes = self.node.config.max_snapshot_bytes;
+        if request.content.data_bytes > max_bytes {
+            self.refuse_snapshot_for_size(from, meta.index, request.content.data_bytes);
+            return;
+        }
         let end = request.offset.saturating_add(request.data.len() as u64);
         if end > request.content.data_bytes {
             // A chunk past the end of the snapshot it announces: the
@@ -344,6 +355,27 @@ impl<L: LogRead> Raft<L> {
             offset: request.offset,
             data: request.data,
             done: request.done,
+        });
+    }
+}
+
+impl<L: LogRead> Raft<L> {
+    /// Refuses a chunk of a snapshot larger than `max_snapshot_bytes`:
+    /// nothing is written or answered (the leader resends; the node stays
+    /// a follower that is behind), every chunk is counted, and each such
+    /// snapshot is reported once.
+    fn refuse_snapshot_for_size(&mut self, from: NodeId, snapshot_index: Index, data_bytes: u64) {
+        let node = &mut self.node;
+        node.refused_snapshot_chunks += 1;
+        if node.last_refused_snapshot == Some((snapshot_index, data_bytes)) {
+            return;
+        }
+        node.last_refused_snapshot = Some((snapshot_index, data_bytes));
+        node.events.push(Event::SnapshotRefusedForSize {
+            from,
+            snapshot_index,
+            data_bytes,
+            max_bytes: node.config.max_snapshot_bytes,
         });
     }
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use crate::auth::AuthState;
+use crate::auth::password::{self, PasswordError, SALT_BYTES};
 use crate::store::{ChangeObserver, Event};
 
 /// Default lifetime of a token (`--auth-token-ttl`).
@@ -86,9 +87,128 @@ impl AuthContext {
     }
 }
 
+/// Why password work (a check or a hash) was not done.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordWorkError {
+    /// [`MAX_PASSWORD_CHECKS_QUEUED`] are waiting or running: retry later.
+    #[error("too many password checks waiting; retry shortly")]
+    Busy,
+    /// The node is stopping.
+    #[error("the node is stopping")]
+    Stopping,
+    /// The password cannot be hashed (its length).
+    #[error(transparent)]
+    BadPassword(#[from] PasswordError),
+    /// No randomness for a salt, or the work itself failed.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl AuthContext {
+    /// Runs slow password work on the blocking pool, at most
+    /// [`MAX_PASSWORD_CHECKS_RUNNING`] at once and
+    /// [`MAX_PASSWORD_CHECKS_QUEUED`] waiting or running, so a flood of
+    /// logins cannot stall the node (both APIs go through here).
+    ///
+    /// # Errors
+    /// [`PasswordWorkError::Busy`] past the queue; `Stopping`; `Failed`.
+    pub async fn run_password_work<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PasswordWorkError> {
+        let Ok(_queued) = Arc::clone(&self.checks_queued).try_acquire_owned() else {
+            return Err(PasswordWorkError::Busy);
+        };
+        let _running = Arc::clone(&self.checks_running)
+            .acquire_owned()
+            .await
+            .map_err(|_| PasswordWorkError::Stopping)?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|error| PasswordWorkError::Failed(format!("a password check failed: {error}")))
+    }
+
+    /// Whether `password` is the one `hash` was made from (within the
+    /// bounds of [`run_password_work`](Self::run_password_work)).
+    ///
+    /// # Errors
+    /// As `run_password_work`.
+    pub async fn password_matches(
+        &self,
+        hash: String,
+        password: String,
+    ) -> Result<bool, PasswordWorkError> {
+        self.run_password_work(move || password::verify_password(&hash, &password))
+            .await
+    }
+
+    /// The hash of `password` with a fresh salt.
+    ///
+    /// # Errors
+    /// As `run_password_work`, and `BadPassword` for a bad length.
+    pub async fn hash_password(&self, password: String) -> Result<String, PasswordWorkError> {
+        let mut salt = [0; SALT_BYTES];
+        getrandom::fill(&mut salt).map_err(|error| {
+            PasswordWorkError::Failed(format!("no random source for a salt: {error}"))
+        })?;
+        let hashed = self
+            .run_password_work(move || password::hash_password(&password, &salt))
+            .await?;
+        Ok(hashed?)
+    }
+}
+
 impl Default for AuthContext {
     /// An empty view (auth off) and the default token lifetime.
     fn default() -> Self {
         Self::new(Arc::default(), DEFAULT_AUTH_TOKEN_TTL)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+
+    /// Password work past [`MAX_PASSWORD_CHECKS_QUEUED`] waiting or running
+    /// is refused at once (the HTTP API answers 429 `busy`, the etcd API
+    /// "too many requests"), and the pool serves again once work ends.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn password_work_past_the_queue_is_refused_at_once() {
+        let context = Arc::new(AuthContext::default());
+        let (release, held) = mpsc::channel::<()>();
+        let held = Arc::new(std::sync::Mutex::new(held));
+        let mut queued = Vec::new();
+        for _ in 0..MAX_PASSWORD_CHECKS_QUEUED {
+            let context = Arc::clone(&context);
+            let held = Arc::clone(&held);
+            queued.push(tokio::spawn(async move {
+                context
+                    .run_password_work(move || {
+                        let held = held.lock().unwrap_or_else(|e| e.into_inner());
+                        let _ = held.recv();
+                    })
+                    .await
+            }));
+        }
+        // Every queued one holds its place before the next asks.
+        while context.checks_queued.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        // At once: without the cap it would wait behind the held work.
+        let refused =
+            tokio::time::timeout(Duration::from_secs(5), context.run_password_work(|| ())).await;
+        assert!(
+            matches!(refused, Ok(Err(PasswordWorkError::Busy))),
+            "{refused:?}"
+        );
+        for _ in 0..MAX_PASSWORD_CHECKS_QUEUED {
+            let _ = release.send(());
+        }
+        for work in queued {
+            assert!(matches!(work.await, Ok(Ok(()))));
+        }
+        assert!(context.run_password_work(|| ()).await.is_ok());
     }
 }

@@ -485,6 +485,11 @@ fn render_consensus(out: &mut String, metrics: &ordo::ConsensusMetrics, repair: 
             "Peer messages refused for a term too far ahead or at the cap (forged or corrupt).",
             metrics.refused_term_messages,
         ),
+        (
+            "ordo_consensus_refused_snapshots_total",
+            "Snapshots refused for being larger than --max-snapshot-bytes (this node stays behind).",
+            metrics.refused_snapshots,
+        ),
     ];
     for (name, help, value) in counters {
         let _ = writeln!(

@@ -382,6 +382,7 @@ fn raft_config(settings: &NodeSettings, identity: &Identity, own: &MemberInfo) -
         // `?consistency=lease` needs leases; they rely on check-quorum (on).
         lease_reads: true,
         snapshot_threshold_entries: settings.snapshot_threshold,
+        max_snapshot_bytes: settings.limits.max_snapshot_bytes,
         election_timeout_min: settings.timing.election_timeout_min,
         election_timeout_max: settings.timing.election_timeout_max,
         heartbeat_interval: settings.timing.heartbeat_interval,

@@ -31,6 +31,9 @@ pub const DEFAULT_MAX_TXN_OPS: usize = 128;
 pub const DEFAULT_MAX_LIST_BYTES: u64 = 4 << 20;
 /// Default storage quota over the retained bytes (history included).
 pub const DEFAULT_QUOTA_BYTES: u64 = 4 << 30;
+/// Default `--max-snapshot-bytes`: 16 GiB, four times the default quota
+/// (a snapshot carries the kept bytes plus their encoding).
+pub const DEFAULT_MAX_SNAPSHOT_BYTES: u64 = 16 << 30;
 /// Default cluster name (for people; the handshake checks the cluster's id).
 pub const DEFAULT_CLUSTER: &str = "ordo";
 /// Default shortest election timeout, in milliseconds.
@@ -108,6 +111,11 @@ pub struct ServeArgs {
     /// Snapshot the store after this many writes (0: never automatically).
     #[arg(long, value_name = "ENTRIES")]
     pub snapshot_threshold: Option<u64>,
+    /// Largest snapshot this node accepts from a leader, in bytes (default
+    /// 16 GiB; at least --quota-bytes): a larger one is refused before
+    /// anything is written, logged and counted.
+    #[arg(long, value_name = "BYTES")]
+    pub max_snapshot_bytes: Option<u64>,
     /// Serve clients over HTTPS (TLS 1.3) with this certificate chain (PEM);
     /// needs --key. Reloaded on SIGHUP.
     #[arg(long, value_name = "FILE", requires = "key")]
@@ -209,6 +217,8 @@ pub struct Limits {
     pub max_list_bytes: u64,
     /// The storage quota over the retained bytes; 0: none.
     pub quota_bytes: u64,
+    /// Largest snapshot accepted from a leader, in bytes.
+    pub max_snapshot_bytes: u64,
 }
 
 impl Default for Limits {
@@ -219,6 +229,7 @@ impl Default for Limits {
             max_txn_ops: DEFAULT_MAX_TXN_OPS,
             max_list_bytes: DEFAULT_MAX_LIST_BYTES,
             quota_bytes: DEFAULT_QUOTA_BYTES,
+            max_snapshot_bytes: DEFAULT_MAX_SNAPSHOT_BYTES,
         }
     }
 }
@@ -324,6 +335,7 @@ impl ServeArgs {
             max_key_bytes: self.max_key_bytes.or(file.max_key_bytes),
             max_value_bytes: self.max_value_bytes.or(file.max_value_bytes),
             snapshot_threshold: self.snapshot_threshold.or(file.snapshot_threshold),
+            max_snapshot_bytes: self.max_snapshot_bytes.or(file.max_snapshot_bytes),
             cert: self.cert.or(file.cert),
             key: self.key.or(file.key),
             trusted_ca: self.trusted_ca.or(file.trusted_ca),
@@ -433,7 +445,20 @@ impl ServeArgs {
             max_txn_ops: self.max_txn_ops.unwrap_or(DEFAULT_MAX_TXN_OPS),
             max_list_bytes: self.max_list_bytes.unwrap_or(DEFAULT_MAX_LIST_BYTES),
             quota_bytes: self.quota_bytes.unwrap_or(DEFAULT_QUOTA_BYTES),
+            max_snapshot_bytes: self
+                .max_snapshot_bytes
+                .unwrap_or(DEFAULT_MAX_SNAPSHOT_BYTES),
         };
+        // A snapshot holds the store's kept bytes and their encoding; one
+        // below the quota could be refused by every follower of a healthy
+        // cluster.
+        ensure!(
+            limits.max_snapshot_bytes >= limits.quota_bytes.max(1),
+            "--max-snapshot-bytes ({}) must be at least 1 and at least --quota-bytes ({}): \
+             followers would refuse the snapshots of a store within its quota",
+            limits.max_snapshot_bytes,
+            limits.quota_bytes
+        );
         ensure!(limits.max_txn_ops >= 1, "--max-txn-ops must be at least 1");
         ensure!(
             limits.max_list_bytes >= 1,
@@ -1051,6 +1076,29 @@ mod tests {
         };
         let error = bad_id.resolve().unwrap_err().to_string();
         assert!(error.contains("--cluster-id"), "{error}");
+    }
+
+    #[test]
+    fn the_snapshot_cap_defaults_sanely_and_must_cover_the_quota() {
+        let settings = args(1).resolve().unwrap();
+        assert_eq!(
+            settings.limits.max_snapshot_bytes,
+            DEFAULT_MAX_SNAPSHOT_BYTES
+        );
+        let set = ServeArgs {
+            max_snapshot_bytes: Some(5 << 30),
+            ..args(1)
+        };
+        assert_eq!(set.resolve().unwrap().limits.max_snapshot_bytes, 5 << 30);
+        for (cap, quota) in [(1 << 20, None), (0, Some(0))] {
+            let below = ServeArgs {
+                max_snapshot_bytes: Some(cap),
+                quota_bytes: quota,
+                ..args(1)
+            };
+            let error = below.resolve().unwrap_err().to_string();
+            assert!(error.contains("--max-snapshot-bytes"), "{error}");
+        }
     }
 
     #[test]

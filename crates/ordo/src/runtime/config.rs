@@ -183,6 +183,13 @@ pub struct RaftConfig {
     /// Most snapshot bytes per message when sending a snapshot to a
     /// follower. Default 1 MiB.
     pub snapshot_chunk_bytes: u64,
+    /// Largest snapshot this node accepts from a leader, in bytes of data: a
+    /// transfer announcing more is refused before anything is written,
+    /// counted ([`ConsensusMetrics::refused_snapshots`](crate::ConsensusMetrics::refused_snapshots))
+    /// and logged, and the node stays a follower that is behind. Bounds the
+    /// disk a peer can fill. Set it above the largest state machine
+    /// snapshot you expect. Must be above 0. Default 64 GiB.
+    pub max_snapshot_bytes: u64,
     /// [`RaftNode::add_node`](crate::RaftNode::add_node) adds a node that is
     /// not yet a member as a learner first and promotes it to voter once it
     /// has caught up with the log. Off: it becomes a voter at once (while it
@@ -229,6 +236,7 @@ impl Default for RaftConfig {
             snapshot_threshold_entries: 10_000,
             log_retention_entries: 1024,
             snapshot_chunk_bytes: 1 << 20,
+            max_snapshot_bytes: ordo_core::DEFAULT_MAX_SNAPSHOT_BYTES,
             promote_after_catch_up: true,
             rng_seed: None,
         }
@@ -446,6 +454,7 @@ impl RaftConfig {
             },
             log_retention_entries: self.log_retention_entries,
             snapshot_chunk_bytes: self.snapshot_chunk_bytes,
+            max_snapshot_bytes: self.max_snapshot_bytes,
             rng_seed,
         })
     }
@@ -494,6 +503,7 @@ mod tests {
             snapshot_threshold_entries: 18,
             log_retention_entries: 19,
             snapshot_chunk_bytes: 20,
+            max_snapshot_bytes: 22,
             ..valid()
         };
         let Ok(core) = config.core_config(21, true) else {
@@ -516,6 +526,7 @@ mod tests {
         );
         assert_eq!(core.log_retention_entries, config.log_retention_entries);
         assert_eq!(core.snapshot_chunk_bytes, config.snapshot_chunk_bytes);
+        assert_eq!(core.max_snapshot_bytes, config.max_snapshot_bytes);
         assert_eq!(core.rng_seed, 21);
     }
 

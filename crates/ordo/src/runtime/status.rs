@@ -86,4 +86,9 @@ pub struct ConsensusMetrics {
     /// cap ([`RaftConfig::max_term_jump`](crate::RaftConfig::max_term_jump)).
     /// Only forged or corrupted messages carry such terms: alert on it.
     pub refused_term_messages: u64,
+    /// Snapshots refused because they are larger than
+    /// [`RaftConfig::max_snapshot_bytes`](crate::RaftConfig::max_snapshot_bytes)
+    /// (each once, however often the leader resends it). Rising: this node
+    /// is behind and cannot catch up until the limit is raised.
+    pub refused_snapshots: u64,
 }

@@ -6,7 +6,7 @@ use tonic::{Request, Response, Status};
 
 use crate::server::etcd::EtcdService;
 use crate::server::etcd::failure::Failure;
-use crate::server::etcd::forward::{forwarded, was_forwarded};
+use crate::server::etcd::forward::Onward;
 use crate::server::etcd::header::current_header;
 use crate::server::etcd::pb::etcdserverpb::{
     self as pb, cluster_client::ClusterClient, cluster_server::Cluster,
@@ -59,13 +59,13 @@ fn as_url(address: &str) -> String {
 /// Answers a membership change made here, or forwards it to the leader.
 macro_rules! here_or_on_leader {
     ($service:expr, $request:expr, $here:expr, $rpc:ident) => {{
-        let may_forward = !was_forwarded(&$request);
+        let onward = Onward::of(&$request);
         let message = $request.into_inner();
         match $here(&message).await {
             Ok(()) => {}
-            Err(Failure::NotLeader(url)) if may_forward => {
+            Err(Failure::NotLeader(url)) if onward.allowed() => {
                 let mut leader = ClusterClient::new($service.forwarder.channel(&url)?);
-                return leader.$rpc(forwarded(message)).await;
+                return leader.$rpc(onward.call(message)).await;
             }
             Err(failure) => return Err(failure.into_status()),
         }
@@ -78,13 +78,13 @@ impl Cluster for EtcdService {
         &self,
         request: Request<pb::MemberAddRequest>,
     ) -> Result<Response<pb::MemberAddResponse>, Status> {
-        let may_forward = !was_forwarded(&request);
+        let onward = Onward::of(&request);
         let message = request.into_inner();
         let member = match self.add_member_here(&message).await {
             Ok(member) => member,
-            Err(Failure::NotLeader(url)) if may_forward => {
+            Err(Failure::NotLeader(url)) if onward.allowed() => {
                 let mut leader = ClusterClient::new(self.forwarder.channel(&url)?);
-                return leader.member_add(forwarded(message)).await;
+                return leader.member_add(onward.call(message)).await;
             }
             Err(failure) => return Err(failure.into_status()),
         };

@@ -10,6 +10,10 @@
 //!   forwarding again, so a stale view of leadership cannot make a loop.
 //! - Channels are kept per leader URL (at most [`MAX_CHANNELS`]; past it
 //!   the table is emptied, which only costs a reconnect).
+//! - A forwarded call carries its caller's auth token (the `token`
+//!   metadata, [`Onward`]): the leader checks it again, against the same
+//!   replicated signing key, so forwarding never widens what a caller may
+//!   do; [`FORWARDED`] itself grants nothing.
 //! - Only a cleartext (`http://`) leader is forwarded to; behind TLS the
 //!   follower answers "etcdserver: not leader" and the client retries on
 //!   another endpoint (etcd clients do, over their endpoint list).
@@ -20,6 +24,7 @@ use std::sync::Mutex;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Status};
 
+use crate::server::etcd::auth_gate::TOKEN_METADATA;
 use crate::server::etcd::failure::NOT_LEADER;
 
 /// The metadata key marking a call one node forwarded to another.
@@ -71,4 +76,36 @@ pub(crate) fn forwarded<T>(message: T) -> Request<T> {
 /// Whether `request` was forwarded by another node.
 pub(crate) fn was_forwarded<T>(request: &Request<T>) -> bool {
     request.metadata().contains_key(FORWARDED)
+}
+
+/// How a call goes on to the leader: whether it may (it was not forwarded
+/// already), and the caller's token, which the forwarded call carries.
+#[derive(Clone, Debug)]
+pub(crate) struct Onward {
+    allowed: bool,
+    token: Option<tonic::metadata::AsciiMetadataValue>,
+}
+
+impl Onward {
+    /// What `request` may do onward (read before its message is taken).
+    pub(crate) fn of<T>(request: &Request<T>) -> Self {
+        Onward {
+            allowed: !was_forwarded(request),
+            token: request.metadata().get(TOKEN_METADATA).cloned(),
+        }
+    }
+
+    /// Whether this call may be forwarded.
+    pub(crate) fn allowed(&self) -> bool {
+        self.allowed
+    }
+
+    /// `message` as the forwarded call, with the caller's token.
+    pub(crate) fn call<T>(&self, message: T) -> Request<T> {
+        let mut request = forwarded(message);
+        if let Some(token) = &self.token {
+            request.metadata_mut().insert(TOKEN_METADATA, token.clone());
+        }
+        request
+    }
 }

@@ -5,19 +5,24 @@
 //! `ignore_value`/`ignore_lease`). Writes on a follower are forwarded to
 //! the leader (`forward.rs`); reads are answered where they arrive, and so
 //! are txns without a put or delete (a linearizable read, as etcd serves
-//! them: no log entry).
+//! them: no log entry). While auth is on, each range a call touches is
+//! checked before anything is read or proposed (`auth_gate.rs`); compaction
+//! is root's (the gate).
 
 use ordo::ReadConsistency;
 use tonic::{Request, Response, Status};
 
+use crate::auth::Access;
 use crate::server::etcd::EtcdService;
+use crate::server::etcd::auth_gate::{caller_of, permitted, permitted_txn};
 use crate::server::etcd::convert::{Checker, key_value, range_response, txn_response, unsigned};
 use crate::server::etcd::failure::{Failure, NO_SPACE, store_status};
-use crate::server::etcd::forward::{forwarded, was_forwarded};
+use crate::server::etcd::forward::Onward;
 use crate::server::etcd::header::{header, signed};
 use crate::server::etcd::pb::etcdserverpb::{self as pb, kv_client::KvClient, kv_server::Kv};
+use crate::server::http::auth_gate::Caller;
 use crate::server::metrics::ProposalOutcome;
-use crate::store::{self, KvAnswer, KvCommand, KvQuery, KvResponse};
+use crate::store::{self, KeyRange, KvAnswer, KvCommand, KvQuery, KvResponse};
 
 impl EtcdService {
     /// Proposes `command`, unless the node is out of space for a write that
@@ -60,13 +65,22 @@ impl EtcdService {
         }
     }
 
-    async fn range_here(&self, request: pb::RangeRequest) -> Result<pb::RangeResponse, Status> {
+    async fn range_here(
+        &self,
+        caller: Option<&Caller>,
+        request: pb::RangeRequest,
+    ) -> Result<pb::RangeResponse, Status> {
         let consistency = if request.serializable {
             ReadConsistency::Stale
         } else {
             ReadConsistency::Linearizable
         };
         let range = Checker::new(&self.state.limits).range(request)?;
+        let keys = KeyRange {
+            key: range.key.clone(),
+            range_end: range.range_end.clone(),
+        };
+        permitted(caller, Access::Read, &keys)?;
         self.state.metrics.read(consistency);
         let answer = self
             .state
@@ -102,12 +116,17 @@ impl EtcdService {
         }
     }
 
-    async fn put_here(&self, request: pb::PutRequest) -> Result<pb::PutResponse, Failure> {
+    async fn put_here(
+        &self,
+        caller: Option<&Caller>,
+        request: pb::PutRequest,
+    ) -> Result<pb::PutResponse, Failure> {
         let put = Checker::new(&self.state.limits).put(request)?;
         let txn = store::TxnRequest {
             success: vec![store::RequestOp::Put(put)],
             ..store::TxnRequest::default()
         };
+        permitted_txn(caller, &txn)?;
         let mut answer = self.run_txn(txn).await?;
         let header = header(&self.state, self.ids, answer.revision);
         match answer.responses.pop() {
@@ -121,6 +140,7 @@ impl EtcdService {
 
     async fn delete_here(
         &self,
+        caller: Option<&Caller>,
         request: pb::DeleteRangeRequest,
     ) -> Result<pb::DeleteRangeResponse, Failure> {
         let delete = Checker::new(&self.state.limits).delete(request)?;
@@ -128,6 +148,7 @@ impl EtcdService {
             success: vec![store::RequestOp::DeleteRange(delete)],
             ..store::TxnRequest::default()
         };
+        permitted_txn(caller, &txn)?;
         let mut answer = self.run_txn(txn).await?;
         let header = header(&self.state, self.ids, answer.revision);
         match answer.responses.pop() {
@@ -142,8 +163,13 @@ impl EtcdService {
         }
     }
 
-    async fn txn_here(&self, request: pb::TxnRequest) -> Result<pb::TxnResponse, Failure> {
+    async fn txn_here(
+        &self,
+        caller: Option<&Caller>,
+        request: pb::TxnRequest,
+    ) -> Result<pb::TxnResponse, Failure> {
         let txn = Checker::new(&self.state.limits).txn(request)?;
+        permitted_txn(caller, &txn)?;
         let answer = match store::ReadOnlyTxn::new(txn) {
             Ok(read_only) => self.read_txn_here(read_only).await?,
             Err(txn) => self.run_txn(txn).await?,
@@ -199,7 +225,8 @@ impl Kv for EtcdService {
         &self,
         request: Request<pb::RangeRequest>,
     ) -> Result<Response<pb::RangeResponse>, Status> {
-        self.range_here(request.into_inner())
+        let caller = caller_of(&request);
+        self.range_here(caller.as_ref(), request.into_inner())
             .await
             .map(Response::new)
     }
@@ -208,12 +235,13 @@ impl Kv for EtcdService {
         &self,
         request: Request<pb::PutRequest>,
     ) -> Result<Response<pb::PutResponse>, Status> {
-        let may_forward = !was_forwarded(&request);
+        let onward = Onward::of(&request);
+        let caller = caller_of(&request);
         let message = request.into_inner();
-        match self.put_here(message.clone()).await {
+        match self.put_here(caller.as_ref(), message.clone()).await {
             Ok(response) => Ok(Response::new(response)),
-            Err(Failure::NotLeader(url)) if may_forward => {
-                self.kv_client(&url)?.put(forwarded(message)).await
+            Err(Failure::NotLeader(url)) if onward.allowed() => {
+                self.kv_client(&url)?.put(onward.call(message)).await
             }
             Err(failure) => Err(failure.into_status()),
         }
@@ -223,12 +251,15 @@ impl Kv for EtcdService {
         &self,
         request: Request<pb::DeleteRangeRequest>,
     ) -> Result<Response<pb::DeleteRangeResponse>, Status> {
-        let may_forward = !was_forwarded(&request);
+        let onward = Onward::of(&request);
+        let caller = caller_of(&request);
         let message = request.into_inner();
-        match self.delete_here(message.clone()).await {
+        match self.delete_here(caller.as_ref(), message.clone()).await {
             Ok(response) => Ok(Response::new(response)),
-            Err(Failure::NotLeader(url)) if may_forward => {
-                self.kv_client(&url)?.delete_range(forwarded(message)).await
+            Err(Failure::NotLeader(url)) if onward.allowed() => {
+                self.kv_client(&url)?
+                    .delete_range(onward.call(message))
+                    .await
             }
             Err(failure) => Err(failure.into_status()),
         }
@@ -238,12 +269,13 @@ impl Kv for EtcdService {
         &self,
         request: Request<pb::TxnRequest>,
     ) -> Result<Response<pb::TxnResponse>, Status> {
-        let may_forward = !was_forwarded(&request);
+        let onward = Onward::of(&request);
+        let caller = caller_of(&request);
         let message = request.into_inner();
-        match self.txn_here(message.clone()).await {
+        match self.txn_here(caller.as_ref(), message.clone()).await {
             Ok(response) => Ok(Response::new(response)),
-            Err(Failure::NotLeader(url)) if may_forward => {
-                self.kv_client(&url)?.txn(forwarded(message)).await
+            Err(Failure::NotLeader(url)) if onward.allowed() => {
+                self.kv_client(&url)?.txn(onward.call(message)).await
             }
             Err(failure) => Err(failure.into_status()),
         }
@@ -253,12 +285,12 @@ impl Kv for EtcdService {
         &self,
         request: Request<pb::CompactionRequest>,
     ) -> Result<Response<pb::CompactionResponse>, Status> {
-        let may_forward = !was_forwarded(&request);
+        let onward = Onward::of(&request);
         let message = request.into_inner();
         match self.compact_here(message).await {
             Ok(response) => Ok(Response::new(response)),
-            Err(Failure::NotLeader(url)) if may_forward => {
-                self.kv_client(&url)?.compact(forwarded(message)).await
+            Err(Failure::NotLeader(url)) if onward.allowed() => {
+                self.kv_client(&url)?.compact(onward.call(message)).await
             }
             Err(failure) => Err(failure.into_status()),
         }

@@ -5,6 +5,9 @@
 //! leader (`forward.rs`), a keepalive stream one keepalive at a time.
 //! As etcd: a keepalive of an unknown lease answers TTL 0, a time-to-live
 //! of one answers TTL -1.
+//!
+//! While auth is on, every call needs a user (`auth_gate.rs`), and a revoke
+//! needs write on every key attached to the lease (it deletes them).
 
 use std::pin::Pin;
 
@@ -14,15 +17,18 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::auth::Access;
 use crate::server::etcd::EtcdService;
+use crate::server::etcd::auth_gate::{caller_of, permitted};
 use crate::server::etcd::failure::{Failure, TTL_TOO_LARGE};
-use crate::server::etcd::forward::{forwarded, was_forwarded};
+use crate::server::etcd::forward::Onward;
 use crate::server::etcd::header::current_header;
 use crate::server::etcd::pb::etcdserverpb::{
     self as pb, lease_client::LeaseClient, lease_server::Lease,
 };
+use crate::server::http::auth_gate::Caller;
 use crate::server::leases::TtlError;
-use crate::store::{KvAnswer, KvCommand, KvQuery, KvResponse};
+use crate::store::{KeyRange, KvAnswer, KvCommand, KvQuery, KvResponse};
 
 /// Keepalive answers waiting for the client, per stream.
 const KEEPALIVE_OUTBOX: usize = 16;
@@ -71,9 +77,13 @@ impl EtcdService {
 
     async fn revoke_here(
         &self,
+        caller: Option<&Caller>,
         request: pb::LeaseRevokeRequest,
     ) -> Result<pb::LeaseRevokeResponse, Failure> {
         let id = request.id;
+        if let Some(caller) = caller {
+            self.permit_revoke(caller, id).await?;
+        }
         match self.propose(KvCommand::LeaseRevoke { id }, false).await? {
             KvResponse::LeaseRevoked { revision, .. } => {
                 self.state.leases.revoked(id);
@@ -83,6 +93,25 @@ impl EtcdService {
             }
             KvResponse::Refused(error) => Err(error.into()),
             other => Err(Status::internal(format!("unexpected answer {other:?}")).into()),
+        }
+    }
+
+    /// A revoke deletes the lease's keys, so (as etcd, and the HTTP API)
+    /// the caller needs write on each key attached to it now.
+    async fn permit_revoke(&self, caller: &Caller, id: i64) -> Result<(), Failure> {
+        let answer = self
+            .state
+            .node
+            .read_with(KvQuery::Lease { id }, ReadConsistency::Linearizable)
+            .await?;
+        match answer {
+            KvAnswer::Lease(info) => info.keys.into_iter().try_for_each(|key| {
+                permitted(Some(caller), Access::Write, &KeyRange::single(key))
+                    .map_err(Failure::from)
+            }),
+            // An unknown lease: the revoke answers "not found" itself.
+            KvAnswer::Refused(_) => Ok(()),
+            _ => Err(Status::internal("the store answered a lease with something else").into()),
         }
     }
 
@@ -102,15 +131,15 @@ impl EtcdService {
     async fn keep_alive_once(
         &self,
         request: pb::LeaseKeepAliveRequest,
-        may_forward: bool,
+        onward: &Onward,
     ) -> Result<pb::LeaseKeepAliveResponse, Status> {
         match self.keep_alive_here(&request).await {
             Ok(response) => Ok(response),
-            Err(Failure::NotLeader(url)) if may_forward => {
+            Err(Failure::NotLeader(url)) if onward.allowed() => {
                 let once = tokio_stream::once(request);
                 let mut answers = self
                     .lease_client(&url)?
-                    .lease_keep_alive(forwarded(once))
+                    .lease_keep_alive(onward.call(once))
                     .await?
                     .into_inner();
                 answers
@@ -159,13 +188,13 @@ impl Lease for EtcdService {
         &self,
         request: Request<pb::LeaseGrantRequest>,
     ) -> Result<Response<pb::LeaseGrantResponse>, Status> {
-        let may_forward = !was_forwarded(&request);
+        let onward = Onward::of(&request);
         let message = request.into_inner();
         match self.grant_here(message).await {
             Ok(response) => Ok(Response::new(response)),
-            Err(Failure::NotLeader(url)) if may_forward => {
+            Err(Failure::NotLeader(url)) if onward.allowed() => {
                 self.lease_client(&url)?
-                    .lease_grant(forwarded(message))
+                    .lease_grant(onward.call(message))
                     .await
             }
             Err(failure) => Err(failure.into_status()),
@@ -176,13 +205,14 @@ impl Lease for EtcdService {
         &self,
         request: Request<pb::LeaseRevokeRequest>,
     ) -> Result<Response<pb::LeaseRevokeResponse>, Status> {
-        let may_forward = !was_forwarded(&request);
+        let onward = Onward::of(&request);
+        let caller = caller_of(&request);
         let message = request.into_inner();
-        match self.revoke_here(message).await {
+        match self.revoke_here(caller.as_ref(), message).await {
             Ok(response) => Ok(Response::new(response)),
-            Err(Failure::NotLeader(url)) if may_forward => {
+            Err(Failure::NotLeader(url)) if onward.allowed() => {
                 self.lease_client(&url)?
-                    .lease_revoke(forwarded(message))
+                    .lease_revoke(onward.call(message))
                     .await
             }
             Err(failure) => Err(failure.into_status()),
@@ -193,13 +223,13 @@ impl Lease for EtcdService {
         &self,
         request: Request<Streaming<pb::LeaseKeepAliveRequest>>,
     ) -> Result<Response<Self::LeaseKeepAliveStream>, Status> {
-        let may_forward = !was_forwarded(&request);
+        let onward = Onward::of(&request);
         let mut requests = request.into_inner();
         let (outbox, answers) = tokio::sync::mpsc::channel(KEEPALIVE_OUTBOX);
         let service = self.clone();
         tokio::spawn(async move {
             while let Ok(Some(request)) = requests.message().await {
-                let answer = service.keep_alive_once(request, may_forward).await;
+                let answer = service.keep_alive_once(request, &onward).await;
                 let failed = answer.is_err();
                 if outbox.send(answer).await.is_err() || failed {
                     return;
@@ -213,13 +243,13 @@ impl Lease for EtcdService {
         &self,
         request: Request<pb::LeaseTimeToLiveRequest>,
     ) -> Result<Response<pb::LeaseTimeToLiveResponse>, Status> {
-        let may_forward = !was_forwarded(&request);
+        let onward = Onward::of(&request);
         let message = request.into_inner();
         match self.time_to_live_here(&message).await {
             Ok(response) => Ok(Response::new(response)),
-            Err(Failure::NotLeader(url)) if may_forward => {
+            Err(Failure::NotLeader(url)) if onward.allowed() => {
                 self.lease_client(&url)?
-                    .lease_time_to_live(forwarded(message))
+                    .lease_time_to_live(onward.call(message))
                     .await
             }
             Err(failure) => Err(failure.into_status()),

@@ -8,8 +8,9 @@
 //! caller keeps the lease alive, and its expiry releases the lock.
 //!
 //! Left out: names and keys that are not UTF-8 (the HTTP API's keys are
-//! text), lease 0 (etcd then makes a session of its own), and a node whose
-//! client port has TLS (the loopback client is cleartext): these are
+//! text), lease 0 (etcd then makes a session of its own), a node whose
+//! client port has TLS (the loopback client is cleartext), and a cluster
+//! with auth enabled (the loopback client has no user): these are
 //! refused. A Lock call given up by its client leaves its key in line
 //! until the lease ends (the waiter is gone, the key is not).
 
@@ -27,8 +28,17 @@ pub(crate) const SESSION_EXPIRED: &str = "etcdserver: requested lease not found"
 pub(crate) const ELECTION_NOT_LEADER: &str = "etcdserver: election: not leader";
 
 impl EtcdService {
-    /// A client of this node's own HTTP API (cleartext only).
+    /// A client of this node's own HTTP API (cleartext only, and only
+    /// while auth is off: it carries no user's token, so under auth the
+    /// HTTP API would refuse its every call; the call is refused here
+    /// first, saying so).
     pub(crate) fn loopback_client(&self) -> Result<Client, Status> {
+        if self.state.auth.view.current().enabled() {
+            return Err(Status::unimplemented(
+                "etcdserver: Lock and Election are not served while auth is enabled \
+                 (etcdctl lock and elect work: they build on KV, Watch and Lease)",
+            ));
+        }
         let endpoint = Endpoint::parse(&self.state.own.address)
             .ok()
             .filter(|endpoint| !endpoint.is_secure())

@@ -19,7 +19,7 @@ use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status};
 
 use crate::server::etcd::failure::{Failure, store_status};
-use crate::server::etcd::forward::{forwarded, was_forwarded};
+use crate::server::etcd::forward::Onward;
 use crate::server::etcd::header::{current_header, header, signed};
 use crate::server::etcd::pb::etcdserverpb::{
     self as pb, maintenance_client::MaintenanceClient, maintenance_server::Maintenance,
@@ -211,15 +211,15 @@ impl Maintenance for EtcdService {
         &self,
         request: Request<pb::MoveLeaderRequest>,
     ) -> Result<Response<pb::MoveLeaderResponse>, Status> {
-        let may_forward = !was_forwarded(&request);
+        let onward = Onward::of(&request);
         let message = request.into_inner();
         match self.move_leader_here(message.target_id).await {
             Ok(()) => Ok(Response::new(pb::MoveLeaderResponse {
                 header: current_header(&self.state, self.ids),
             })),
-            Err(Failure::NotLeader(url)) if may_forward => {
+            Err(Failure::NotLeader(url)) if onward.allowed() => {
                 let mut leader = MaintenanceClient::new(self.forwarder.channel(&url)?);
-                leader.move_leader(forwarded(message)).await
+                leader.move_leader(onward.call(message)).await
             }
             Err(failure) => Err(failure.into_status()),
         }

@@ -17,6 +17,9 @@
 //!   `election.rs`: `v3lockpb.Lock` and `v3electionpb.Election` on the
 //!   coordination recipes.
 //! - `snapshot_envelope.rs`: the frame etcdctl wants around a snapshot.
+//! - `auth_gate.rs`: while auth is enabled, every call is authenticated
+//!   (etcd's `token` metadata, or a client certificate) and authorized with
+//!   the HTTP API's rules before its service sees it.
 //! - `forward.rs`: a follower forwards writes to the leader (etcd clients do
 //!   not follow redirects).
 //!
@@ -36,6 +39,9 @@ use crate::server::etcd::header::HeaderIds;
 use crate::server::http::SharedState;
 
 mod auth;
+mod auth_commands;
+mod auth_failure;
+mod auth_gate;
 mod cluster;
 mod convert;
 mod election;
@@ -89,24 +95,6 @@ pub fn router(state: SharedState) -> Router {
         .into_axum_router()
         .layer(axum::middleware::from_fn_with_state(
             gate_state,
-            refuse_while_auth_is_enabled,
+            auth_gate::gate,
         ))
 }
-
-/// While auth is enabled, every etcd call is refused: this API does not
-/// check tokens or permissions yet, and must never become a way around the
-/// HTTP API's (`server/http/auth_gate.rs`).
-async fn refuse_while_auth_is_enabled(
-    axum::extract::State(state): axum::extract::State<SharedState>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    if !state.auth.view.current().enabled() {
-        return next.run(request).await;
-    }
-    tonic::Status::unauthenticated(AUTH_ENABLED_REFUSAL).into_http::<axum::body::Body>()
-}
-
-/// What an etcd call gets while auth is enabled.
-pub const AUTH_ENABLED_REFUSAL: &str = "etcdserver: auth is enabled on this ordo \
-     cluster, and its etcd API does not check users yet: use the HTTP API with a token";

@@ -8,6 +8,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::server::etcd::EtcdService;
+use crate::server::etcd::auth_gate::caller_of;
 use crate::server::etcd::pb::etcdserverpb::{WatchRequest, WatchResponse, watch_server::Watch};
 use crate::server::etcd::watch_session::{OUTBOX_RESPONSES, WatchSession};
 
@@ -19,9 +20,10 @@ impl Watch for EtcdService {
         &self,
         request: Request<Streaming<WatchRequest>>,
     ) -> Result<Response<Self::WatchStream>, Status> {
+        let caller = caller_of(&request);
         let requests = request.into_inner();
         let (outbox, responses) = tokio::sync::mpsc::channel(OUTBOX_RESPONSES);
-        let session = WatchSession::new(self.clone(), outbox);
+        let session = WatchSession::new(self.clone(), caller, outbox);
         tokio::spawn(session.run(requests));
         Ok(Response::new(Box::pin(ReceiverStream::new(responses))))
     }

@@ -19,6 +19,10 @@
 //!   watch of the stream has been sent up to (the node's revision when it
 //!   has none), so it never passes an event not yet sent.
 //!
+//! - While auth is on, a create the stream's user may not read whole
+//!   answers `created`, then `canceled` with "etcdserver: permission
+//!   denied"; the stream and its other watches go on.
+//!
 //! Limits: [`MAX_WATCHES_PER_STREAM`] watches on one stream (the hub caps
 //! them node-wide too); the outbox holds [`OUTBOX_RESPONSES`] responses, a
 //! slow client stalls its own watch tasks, whose queues then fall behind
@@ -32,7 +36,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tonic::{Status, Streaming};
 
+use crate::auth::Access;
 use crate::server::etcd::EtcdService;
+use crate::server::etcd::auth_gate::{PERMISSION_DENIED, permitted};
 use crate::server::etcd::convert::{key_value, unsigned};
 use crate::server::etcd::failure::COMPACTED;
 use crate::server::etcd::header::{header, signed};
@@ -41,6 +47,7 @@ use crate::server::etcd::pb::etcdserverpb::{
     watch_request::RequestUnion,
 };
 use crate::server::etcd::pb::mvccpb;
+use crate::server::http::auth_gate::Caller;
 use crate::server::watch::endpoint::DEFAULT_PROGRESS_INTERVAL;
 use crate::server::watch::index::WatchRange;
 use crate::server::watch::stream::{Change, Message, OpenError, Start, WatchOptions, WatchStream};
@@ -67,6 +74,9 @@ struct RunningWatch {
 pub(crate) struct WatchSession {
     service: EtcdService,
     outbox: Outbox,
+    /// Who opened the stream (while auth is on): each watch's range is
+    /// checked against it when the watch is created, as etcd does.
+    caller: Option<Caller>,
     watches: HashMap<i64, RunningWatch>,
     /// The next id the server picks: ids only go up, as etcd's, so an id
     /// is never reused on a stream.
@@ -74,11 +84,12 @@ pub(crate) struct WatchSession {
 }
 
 impl WatchSession {
-    /// A session answering into `outbox`.
-    pub(crate) fn new(service: EtcdService, outbox: Outbox) -> Self {
+    /// A session for `caller` answering into `outbox`.
+    pub(crate) fn new(service: EtcdService, caller: Option<Caller>, outbox: Outbox) -> Self {
         WatchSession {
             service,
             outbox,
+            caller,
             watches: HashMap::new(),
             next_watch_id: 0,
         }
@@ -125,6 +136,8 @@ impl WatchSession {
             Some(format!(
                 "etcdserver: too many watches on one stream (at most {MAX_WATCHES_PER_STREAM})"
             ))
+        } else if !self.may_read(&create) {
+            Some(PERMISSION_DENIED.to_owned())
         } else {
             watch_range(&create).err()
         };
@@ -155,6 +168,15 @@ impl WatchSession {
         let task = tokio::spawn(pump.run(stream));
         self.watches
             .insert(watch_id, RunningWatch { task, sent_up_to });
+    }
+
+    /// Whether the stream's caller may read every key `create` watches.
+    fn may_read(&self, create: &WatchCreateRequest) -> bool {
+        let range = KeyRange {
+            key: create.key.clone(),
+            range_end: create.range_end.clone(),
+        };
+        permitted(self.caller.as_ref(), Access::Read, &range).is_ok()
     }
 
     async fn cancel(&mut self, watch_id: i64) {

@@ -29,6 +29,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::api::AUTHORIZATION_SCHEME;
+use crate::auth::token::TokenError;
 use crate::auth::{Access, AuthState};
 use crate::server::http::{ApiError, AuthenticatedUser, SharedState};
 use crate::store::{KeyRange, RequestOp, TxnRequest};
@@ -98,24 +99,52 @@ pub(super) async fn gate(
 
 /// The user a request speaks for: its token's, else its certificate's.
 pub(crate) fn identify(auth: &AuthState, request: &Request) -> Result<String, ApiError> {
-    if let Some(value) = request.headers().get(header::AUTHORIZATION) {
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|text| text.strip_prefix(AUTHORIZATION_SCHEME))
-            .ok_or_else(|| {
-                ApiError::unauthenticated("the Authorization header must be `Bearer TOKEN`")
-            })?;
-        return auth
-            .verify_token(token.trim(), unix_seconds_now())
-            .map_err(|error| ApiError::unauthenticated(error.to_string()));
-    }
-    match request.extensions().get::<AuthenticatedUser>() {
-        Some(AuthenticatedUser(name)) => Ok(name.clone()),
-        None => Err(ApiError::unauthenticated(
+    let token = match request.headers().get(header::AUTHORIZATION) {
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .and_then(|text| text.strip_prefix(AUTHORIZATION_SCHEME))
+                .ok_or_else(|| {
+                    ApiError::unauthenticated("the Authorization header must be `Bearer TOKEN`")
+                })?,
+        ),
+        None => None,
+    };
+    let certificate = request.extensions().get::<AuthenticatedUser>();
+    user_of(auth, token, certificate).map_err(|refusal| match refusal {
+        Unidentified::BadToken(error) => ApiError::unauthenticated(error.to_string()),
+        Unidentified::NoCredentials => ApiError::unauthenticated(
             "auth is enabled: send `Authorization: Bearer TOKEN` (from POST \
              /v1/auth/authenticate) or a client certificate",
-        )),
+        ),
+    })
+}
+
+/// Why a request has no user.
+#[derive(Debug)]
+pub(crate) enum Unidentified {
+    /// It carries neither a token nor a verified client certificate.
+    NoCredentials,
+    /// Its token does not verify.
+    BadToken(TokenError),
+}
+
+/// The one rule of who a request speaks for, shared by the HTTP and etcd
+/// APIs: the token's user if a token is sent (checked first, as etcd does;
+/// a bad one is refused, never passed over for the certificate), else the
+/// verified client certificate's name.
+pub(crate) fn user_of(
+    auth: &AuthState,
+    token: Option<&str>,
+    certificate: Option<&AuthenticatedUser>,
+) -> Result<String, Unidentified> {
+    match (token, certificate) {
+        (Some(token), _) => auth
+            .verify_token(token.trim(), unix_seconds_now())
+            .map_err(Unidentified::BadToken),
+        (None, Some(AuthenticatedUser(name))) => Ok(name.clone()),
+        (None, None) => Err(Unidentified::NoCredentials),
     }
 }
 

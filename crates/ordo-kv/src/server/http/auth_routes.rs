@@ -3,15 +3,16 @@
 //!
 //! Changes are [`AuthCommand`]s proposed to the log (followers redirect,
 //! like a put); reads answer this node's applied auth state. Passwords are
-//! hashed and checked here, off the async runtime (`spawn_blocking`), at
-//! most [`MAX_PASSWORD_CHECKS_RUNNING`] at once and
-//! [`MAX_PASSWORD_CHECKS_QUEUED`] waiting or running; past that the answer
-//! is 429 `busy`, so a flood of logins cannot stall the node.
+//! hashed and checked here, off the async runtime
+//! ([`AuthContext::run_password_work`]), at most
+//! [`MAX_PASSWORD_CHECKS_RUNNING`] at once and [`MAX_PASSWORD_CHECKS_QUEUED`]
+//! waiting or running; past that the answer is 429 `busy`, so a flood of
+//! logins cannot stall the node.
+//!
+//! [`AuthContext::run_password_work`]: crate::server::auth_view::AuthContext::run_password_work
 //!
 //! [`MAX_PASSWORD_CHECKS_RUNNING`]: crate::server::auth_view::MAX_PASSWORD_CHECKS_RUNNING
 //! [`MAX_PASSWORD_CHECKS_QUEUED`]: crate::server::auth_view::MAX_PASSWORD_CHECKS_QUEUED
-
-use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -24,8 +25,8 @@ use crate::api::{
     NamesResponse, PasswordRequest, PermissionJson, RoleAddRequest, RoleResponse, UserAddRequest,
     UserResponse,
 };
-use crate::auth::password::{self, SALT_BYTES};
 use crate::auth::{AuthCommand, Permission, PermissionKind, ROOT, SIGNING_KEY_BYTES};
+use crate::server::auth_view::PasswordWorkError;
 use crate::server::http::auth_gate::unix_seconds_now;
 use crate::server::http::kv::{path_and_query, propose, unexpected};
 use crate::server::http::txn::json_body;
@@ -48,12 +49,11 @@ pub(super) async fn authenticate(
     // An unknown user or one without a password is checked against nothing
     // and refused alike, so the answer does not say which names exist.
     let matches = match hash {
-        Some(hash) => {
-            run_password_work(&state, move || {
-                password::verify_password(&hash, &request.password)
-            })
-            .await?
-        }
+        Some(hash) => state
+            .auth
+            .password_matches(hash, request.password)
+            .await
+            .map_err(password_work_failed)?,
         None => false,
     };
     if !matches {
@@ -289,34 +289,21 @@ async fn hash(state: &SharedState, password: Option<String>) -> Result<Option<St
     let Some(password) = password else {
         return Ok(None);
     };
-    let mut salt = [0; SALT_BYTES];
-    getrandom::fill(&mut salt)
-        .map_err(|error| internal(format!("no random source for a salt: {error}")))?;
-    let hashed =
-        run_password_work(state, move || password::hash_password(&password, &salt)).await?;
-    hashed
+    state
+        .auth
+        .hash_password(password)
+        .await
         .map(Some)
-        .map_err(|error| ApiError::bad_request(error.to_string()))
+        .map_err(password_work_failed)
 }
 
-/// Runs slow password work on the blocking pool, within the bounds of the
-/// module docs.
-async fn run_password_work<T: Send + 'static>(
-    state: &SharedState,
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
-    let Ok(_queued) = Arc::clone(&state.auth.checks_queued).try_acquire_owned() else {
-        return Err(ApiError::busy(
-            "too many password checks waiting; retry shortly",
-        ));
-    };
-    let _running = Arc::clone(&state.auth.checks_running)
-        .acquire_owned()
-        .await
-        .map_err(|_| ApiError::busy("the node is stopping"))?;
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|error| internal(format!("a password check failed: {error}")))
+/// The answer for password work not done.
+fn password_work_failed(error: PasswordWorkError) -> ApiError {
+    match error {
+        PasswordWorkError::Busy | PasswordWorkError::Stopping => ApiError::busy(error.to_string()),
+        PasswordWorkError::BadPassword(_) => ApiError::bad_request(error.to_string()),
+        PasswordWorkError::Failed(message) => internal(message),
+    }
 }
 
 fn path_name(name: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
@@ -381,5 +368,19 @@ fn internal(message: String) -> ApiError {
         message,
         retry_after: None,
         revision: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_work_refused_for_load_is_429_busy() {
+        let answer = password_work_failed(PasswordWorkError::Busy);
+        assert!(
+            matches!(answer, ApiError::Failed { status, .. } if status == StatusCode::TOO_MANY_REQUESTS),
+            "{answer:?}"
+        );
     }
 }

@@ -107,6 +107,23 @@ impl<S: StateMachine> Consensus<S> {
                 metrics.refused_term_messages += count;
                 self.refused_for_term(count, last_from, last_term);
             }
+            CoreEvent::SnapshotRefusedForSize {
+                from,
+                snapshot_index,
+                data_bytes,
+                max_bytes,
+            } => {
+                metrics.refused_snapshots += 1;
+                tracing::error!(
+                    node_id,
+                    from,
+                    snapshot_index,
+                    data_bytes,
+                    max_snapshot_bytes = max_bytes,
+                    "refused a snapshot larger than max_snapshot_bytes: nothing of it was kept; \
+                     this node stays behind until the limit is raised above the snapshot's size"
+                );
+            }
             CoreEvent::RepairFinished { through } => self.repair_finished(through),
             CoreEvent::Removed { config_index } => {
                 tracing::warn!(
