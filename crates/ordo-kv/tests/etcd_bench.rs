@@ -11,22 +11,28 @@ use std::time::Duration;
 use bytes::Bytes;
 use ordo_kv::client::{BenchConfig, Consistency, Endpoint, run_etcd_bench};
 use ordo_kv::server::etcd::pb::etcdserverpb::{self as pb, kv_client::KvClient};
-use support::{free_port, leader_of, start_cluster};
+use support::{PATIENCE, eventually, free_port, leader_of, start_cluster};
 
 const CLIENTS: usize = 8;
 
-/// The cluster's revision, read through the etcd API of `url`.
+/// The cluster's revision, read through the etcd API of `url`; retried
+/// while a new leader cannot serve linearizable reads yet.
 async fn revision(url: &str) -> i64 {
-    let mut kv = KvClient::connect(url.to_owned()).await.unwrap();
-    let answer = kv
-        .range(pb::RangeRequest {
-            key: Bytes::from_static(b"any"),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    answer.header.unwrap().revision
+    let read = || async {
+        let mut kv = KvClient::connect(url.to_owned())
+            .await
+            .map_err(|error| error.to_string())?;
+        let answer = kv
+            .range(pb::RangeRequest {
+                key: Bytes::from_static(b"any"),
+                ..Default::default()
+            })
+            .await
+            .map_err(|status| status.to_string())?
+            .into_inner();
+        answer.header.map(|header| header.revision).ok_or_else(|| "no header".to_owned())
+    };
+    eventually("a range to answer", PATIENCE, Duration::from_millis(20), read).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
