@@ -30,9 +30,18 @@ async fn revision(url: &str) -> i64 {
             .await
             .map_err(|status| status.to_string())?
             .into_inner();
-        answer.header.map(|header| header.revision).ok_or_else(|| "no header".to_owned())
+        answer
+            .header
+            .map(|header| header.revision)
+            .ok_or_else(|| "no header".to_owned())
     };
-    eventually("a range to answer", PATIENCE, Duration::from_millis(20), read).await
+    eventually(
+        "a range to answer",
+        PATIENCE,
+        Duration::from_millis(20),
+        read,
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -45,7 +54,10 @@ async fn the_etcd_bench_finds_the_leader_and_counts_what_it_did() {
     // Four endpoints, so clients 3 and 7 read from the dead one.
     let mut urls: Vec<String> = nodes.iter().map(|node| node.client_url.clone()).collect();
     urls.push(dead_url);
-    let endpoints: Vec<Endpoint> = urls.iter().map(|url| Endpoint::parse(url).unwrap()).collect();
+    let endpoints: Vec<Endpoint> = urls
+        .iter()
+        .map(|url| Endpoint::parse(url).unwrap())
+        .collect();
     let before = revision(&leader_url).await;
 
     let config = BenchConfig {
@@ -66,12 +78,20 @@ async fn the_etcd_bench_finds_the_leader_and_counts_what_it_did() {
     assert_eq!(summary.leader.as_deref(), Some(leader_url.as_str()));
     assert!(summary.writes.count > 0, "{summary:?}");
     assert!(summary.reads.count > 0, "{summary:?}");
-    assert_eq!(summary.total_ops, summary.writes.count + summary.reads.count);
+    assert_eq!(
+        summary.total_ops,
+        summary.writes.count + summary.reads.count
+    );
     let expected_rate = summary.total_ops as f64 / 1.5;
-    assert!((summary.ops_per_sec - expected_rate).abs() < 1.0, "{summary:?}");
+    assert!(
+        (summary.ops_per_sec - expected_rate).abs() < 1.0,
+        "{summary:?}"
+    );
     for latency in [&summary.writes, &summary.reads] {
         assert!(
-            0 < latency.p50_us && latency.p50_us <= latency.p99_us && latency.p99_us <= latency.max_us,
+            0 < latency.p50_us
+                && latency.p50_us <= latency.p99_us
+                && latency.p99_us <= latency.max_us,
             "{latency:?}"
         );
     }
@@ -86,7 +106,12 @@ async fn the_etcd_bench_finds_the_leader_and_counts_what_it_did() {
     // Puts went to the leader and never failed; the dead endpoint's reads did.
     let unavailable = summary.errors.get("grpc:Unavailable").copied().unwrap_or(0);
     assert!(unavailable > 0, "{:?}", summary.errors);
-    assert_eq!(summary.errors.values().sum::<u64>(), unavailable, "{:?}", summary.errors);
+    assert_eq!(
+        summary.errors.values().sum::<u64>(),
+        unavailable,
+        "{:?}",
+        summary.errors
+    );
     for node in nodes {
         node.stop().await;
     }

@@ -272,7 +272,11 @@ async fn work(client: Client, plan: Arc<Plan>, progress: Arc<Progress>) -> Tally
 }
 
 /// Prints ops/s over the last second, totals and errors, once a second.
-pub(super) async fn report_progress(progress: Arc<Progress>, start: Instant, measure_from: Instant) {
+pub(super) async fn report_progress(
+    progress: Arc<Progress>,
+    start: Instant,
+    measure_from: Instant,
+) {
     let terminal = std::io::stderr().is_terminal();
     let second = Duration::from_secs(1);
     let mut ticker = tokio::time::interval_at(start + second, second);
@@ -300,7 +304,11 @@ pub(super) async fn report_progress(progress: Arc<Progress>, start: Instant, mea
     }
 }
 
-pub(super) fn summarise(config: &BenchConfig, leader: Option<String>, total: &Tally) -> BenchSummary {
+pub(super) fn summarise(
+    config: &BenchConfig,
+    leader: Option<String>,
+    total: &Tally,
+) -> BenchSummary {
     let window_secs = config.duration.as_secs_f64();
     let writes = LatencySummary::from_histogram(&total.writes, window_secs);
     let reads = LatencySummary::from_histogram(&total.reads, window_secs);

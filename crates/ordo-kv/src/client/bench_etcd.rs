@@ -135,10 +135,7 @@ pub async fn run(
 }
 
 /// Opens the connections and finds the leader among the endpoints.
-async fn connect(
-    endpoints: &[Endpoint],
-    per_endpoint: usize,
-) -> Result<Connections, ClientError> {
+async fn connect(endpoints: &[Endpoint], per_endpoint: usize) -> Result<Connections, ClientError> {
     let mut by_endpoint = Vec::with_capacity(endpoints.len());
     let mut leader_index = None;
     for (index, endpoint) in endpoints.iter().enumerate() {
@@ -160,7 +157,11 @@ async fn connect(
     // Connection by connection across the endpoints, so that consecutive
     // clients read from different endpoints.
     let reads: Vec<_> = (0..per_endpoint)
-        .flat_map(|round| by_endpoint.iter().map(move |channels| channels[round].clone()))
+        .flat_map(|round| {
+            by_endpoint
+                .iter()
+                .map(move |channels| channels[round].clone())
+        })
         .map(KvClient::new)
         .collect();
     let (writes, leader) = match leader_index {
@@ -234,7 +235,10 @@ async fn work(
         };
         counter.fetch_add(1, Ordering::Relaxed);
         if started >= plan.measure_from {
-            tally.record_kind(outcome.map_err(|status| failure_kind(&status)), started.elapsed());
+            tally.record_kind(
+                outcome.map_err(|status| failure_kind(&status)),
+                started.elapsed(),
+            );
         }
         if failed {
             tokio::time::sleep(PAUSE_AFTER_FAILURE).await;

@@ -68,8 +68,8 @@ mod watch;
 
 pub use bench::{BenchConfig, MAX_BENCH_CLIENTS, MAX_BENCH_VALUE_BYTES, run as run_bench};
 pub use bench_etcd::{
-    BenchProtocol, DEFAULT_CONNECTIONS_PER_ENDPOINT, MAX_CONNECTIONS_PER_ENDPOINT, PAUSE_AFTER_FAILURE,
-    run as run_etcd_bench,
+    BenchProtocol, DEFAULT_CONNECTIONS_PER_ENDPOINT, MAX_CONNECTIONS_PER_ENDPOINT,
+    PAUSE_AFTER_FAILURE, run as run_etcd_bench,
 };
 pub use bench_fill::{FillConfig, FillSummary, fill};
 pub use bench_report::{BenchSummary, LatencySummary, format_micros, render_summary};
