@@ -83,20 +83,41 @@ impl BenchConfig {
 
 /// What every task shares, read-only.
 #[derive(Debug)]
-struct Plan {
+pub(super) struct Plan {
     key_prefix: String,
     key_digits: usize,
-    keys: u64,
-    value: Bytes,
-    read_ratio: f64,
-    consistency: Consistency,
-    measure_from: Instant,
-    end: Instant,
+    pub(super) keys: u64,
+    pub(super) value: Bytes,
+    pub(super) read_ratio: f64,
+    pub(super) consistency: Consistency,
+    pub(super) measure_from: Instant,
+    pub(super) end: Instant,
 }
 
 impl Plan {
+    /// A plan for `config` whose clock is not started yet: both instants
+    /// are now until [`start`](Self::start).
+    pub(super) fn new(config: &BenchConfig) -> Self {
+        Self {
+            key_prefix: config.key_prefix.clone(),
+            key_digits: config.keys.saturating_sub(1).to_string().len(),
+            keys: config.keys,
+            value: bench_value(config.value_size),
+            read_ratio: config.read_ratio,
+            consistency: config.consistency,
+            measure_from: Instant::now(),
+            end: Instant::now(),
+        }
+    }
+
+    /// Starts the clock at `start`: warm-up, then the measured window.
+    pub(super) fn start(&mut self, start: Instant, config: &BenchConfig) {
+        self.measure_from = start + config.warmup;
+        self.end = self.measure_from + config.duration;
+    }
+
     /// Writes key `index` into `buffer`, reusing its allocation.
-    fn key_into(&self, index: u64, buffer: &mut String) {
+    pub(super) fn key_into(&self, index: u64, buffer: &mut String) {
         buffer.clear();
         buffer.push_str(&self.key_prefix);
         let _ = write!(buffer, "{index:0width$}", width = self.key_digits);
@@ -105,14 +126,14 @@ impl Plan {
 
 /// Counters the progress line reads while tasks run.
 #[derive(Debug, Default)]
-struct Progress {
-    done: AtomicU64,
-    failed: AtomicU64,
+pub(super) struct Progress {
+    pub(super) done: AtomicU64,
+    pub(super) failed: AtomicU64,
 }
 
 /// One task's measurements.
 #[derive(Debug)]
-struct Tally {
+pub(super) struct Tally {
     writes: Histogram<u64>,
     reads: Histogram<u64>,
     read_misses: u64,
@@ -120,7 +141,7 @@ struct Tally {
 }
 
 impl Tally {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self {
             writes: latency_histogram(),
             reads: latency_histogram(),
@@ -129,7 +150,12 @@ impl Tally {
         }
     }
 
-    fn record(&mut self, outcome: Result<OpKind, ClientError>, latency: Duration) {
+    pub(super) fn record(&mut self, outcome: Result<OpKind, ClientError>, latency: Duration) {
+        self.record_kind(outcome.map_err(|error| error.kind()), latency);
+    }
+
+    /// Records a success, or a failure by the name of its kind.
+    pub(super) fn record_kind(&mut self, outcome: Result<OpKind, String>, latency: Duration) {
         let micros = u64::try_from(latency.as_micros())
             .unwrap_or(u64::MAX)
             .max(1);
@@ -139,11 +165,11 @@ impl Tally {
                 self.reads.saturating_record(micros);
                 self.read_misses += u64::from(!found);
             }
-            Err(error) => *self.errors.entry(error.kind()).or_default() += 1,
+            Err(kind) => *self.errors.entry(kind).or_default() += 1,
         }
     }
 
-    fn merge(&mut self, other: Tally) {
+    pub(super) fn merge(&mut self, other: Tally) {
         // Same bounds on both sides, so adding cannot fail; saturate anyway.
         let _ = self.writes.add(&other.writes);
         let _ = self.reads.add(&other.reads);
@@ -156,7 +182,7 @@ impl Tally {
 
 /// What a successful operation was.
 #[derive(Clone, Copy, Debug)]
-enum OpKind {
+pub(super) enum OpKind {
     Write,
     Read { found: bool },
 }
@@ -165,26 +191,14 @@ enum OpKind {
 /// which finds the leader, fails; later failures are counted by kind.
 pub async fn run(client: &Client, config: &BenchConfig) -> Result<BenchSummary, ClientError> {
     config.validate().map_err(ClientError::invalid)?;
-    let value = bench_value(config.value_size);
+    let mut plan = Plan::new(config);
     let mut first_key = String::new();
-    let key_digits = config.keys.saturating_sub(1).to_string().len();
-    let mut plan = Plan {
-        key_prefix: config.key_prefix.clone(),
-        key_digits,
-        keys: config.keys,
-        value,
-        read_ratio: config.read_ratio,
-        consistency: config.consistency,
-        measure_from: Instant::now(),
-        end: Instant::now(),
-    };
     plan.key_into(0, &mut first_key);
     client.put(&first_key, plan.value.clone(), None).await?;
     let leader = client.leader_hint().map(|endpoint| endpoint.to_string());
 
     let start = Instant::now();
-    plan.measure_from = start + config.warmup;
-    plan.end = plan.measure_from + config.duration;
+    plan.start(start, config);
     let plan = Arc::new(plan);
     let progress = Arc::new(Progress::default());
     let reporter = config.show_progress.then(|| {
@@ -258,7 +272,11 @@ async fn work(client: Client, plan: Arc<Plan>, progress: Arc<Progress>) -> Tally
 }
 
 /// Prints ops/s over the last second, totals and errors, once a second.
-async fn report_progress(progress: Arc<Progress>, start: Instant, measure_from: Instant) {
+pub(super) async fn report_progress(
+    progress: Arc<Progress>,
+    start: Instant,
+    measure_from: Instant,
+) {
     let terminal = std::io::stderr().is_terminal();
     let second = Duration::from_secs(1);
     let mut ticker = tokio::time::interval_at(start + second, second);
@@ -286,7 +304,11 @@ async fn report_progress(progress: Arc<Progress>, start: Instant, measure_from: 
     }
 }
 
-fn summarise(config: &BenchConfig, leader: Option<String>, total: &Tally) -> BenchSummary {
+pub(super) fn summarise(
+    config: &BenchConfig,
+    leader: Option<String>,
+    total: &Tally,
+) -> BenchSummary {
     let window_secs = config.duration.as_secs_f64();
     let writes = LatencySummary::from_histogram(&total.writes, window_secs);
     let reads = LatencySummary::from_histogram(&total.reads, window_secs);

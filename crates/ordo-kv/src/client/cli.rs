@@ -17,6 +17,7 @@ use bytes::Bytes;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::bench::{self, BenchConfig};
+use super::bench_etcd::{self, BenchProtocol, DEFAULT_CONNECTIONS_PER_ENDPOINT};
 use super::bench_fill::{FillConfig, fill};
 use super::bench_report::render_summary;
 use super::cli_auth;
@@ -311,6 +312,14 @@ pub struct BenchArgs {
     /// Keys are this prefix and a number.
     #[arg(long, default_value = "bench-")]
     pub key_prefix: String,
+    /// The API to load: ordo's JSON API, or etcd's v3 gRPC API (which a
+    /// real etcd serves too).
+    #[arg(long, value_enum, default_value_t)]
+    pub protocol: BenchProtocol,
+    /// With `--protocol etcd`: HTTP/2 connections to each endpoint, shared
+    /// by all clients.
+    #[arg(long, default_value_t = DEFAULT_CONNECTIONS_PER_ENDPOINT)]
+    pub connections: usize,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -591,11 +600,15 @@ async fn run_bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&summary)?);
             return Ok(ExitCode::SUCCESS);
         }
-        None => args.connection.client()?,
+        None if args.protocol == BenchProtocol::Etcd => None,
+        None => Some(args.connection.client()?),
     };
     let config = args.config();
     config.validate().map_err(anyhow::Error::msg)?;
-    let summary = bench::run(&client, &config).await?;
+    let summary = match client {
+        Some(client) => bench::run(&client, &config).await?,
+        None => bench_etcd::run(&args.connection.endpoints.0, args.connections, &config).await?,
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
@@ -793,8 +806,16 @@ mod tests {
             (0.0, Consistency::Linearizable)
         );
         assert!(!args.json);
+        assert_eq!(
+            (args.protocol, args.connections),
+            (BenchProtocol::Http, DEFAULT_CONNECTIONS_PER_ENDPOINT)
+        );
         let ClientCommand::Bench(args) = client_command(&[
             "bench",
+            "--protocol",
+            "etcd",
+            "--connections",
+            "2",
             "--clients",
             "4",
             "--duration",
@@ -819,6 +840,7 @@ mod tests {
             (Consistency::Lease, Duration::ZERO)
         );
         assert!(args.json);
+        assert_eq!((args.protocol, args.connections), (BenchProtocol::Etcd, 2));
     }
 
     #[test]

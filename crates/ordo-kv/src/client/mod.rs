@@ -37,6 +37,7 @@
 mod auth_ops;
 mod auth_token;
 mod bench;
+mod bench_etcd;
 mod bench_fill;
 mod bench_report;
 mod bench_watch;
@@ -66,6 +67,10 @@ mod txn;
 mod watch;
 
 pub use bench::{BenchConfig, MAX_BENCH_CLIENTS, MAX_BENCH_VALUE_BYTES, run as run_bench};
+pub use bench_etcd::{
+    BenchProtocol, DEFAULT_CONNECTIONS_PER_ENDPOINT, MAX_CONNECTIONS_PER_ENDPOINT,
+    PAUSE_AFTER_FAILURE, run as run_etcd_bench,
+};
 pub use bench_fill::{FillConfig, FillSummary, fill};
 pub use bench_report::{BenchSummary, LatencySummary, format_micros, render_summary};
 pub use bench_watch::WatchBenchArgs;
