@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hdrhistogram::Histogram;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{Instant, timeout_at};
 
 use super::bench_report::{BenchSummary, LatencySummary, latency_histogram, per_second};
@@ -191,23 +191,13 @@ pub(super) enum OpKind {
 /// which finds the leader, fails; later failures are counted by kind.
 pub async fn run(client: &Client, config: &BenchConfig) -> Result<BenchSummary, ClientError> {
     config.validate().map_err(ClientError::invalid)?;
-    let mut plan = Plan::new(config);
+    let plan = Plan::new(config);
     let mut first_key = String::new();
     plan.key_into(0, &mut first_key);
     client.put(&first_key, plan.value.clone(), None).await?;
     let leader = client.leader_hint().map(|endpoint| endpoint.to_string());
 
-    let start = Instant::now();
-    plan.start(start, config);
-    let plan = Arc::new(plan);
-    let progress = Arc::new(Progress::default());
-    let reporter = config.show_progress.then(|| {
-        tokio::spawn(report_progress(
-            Arc::clone(&progress),
-            start,
-            plan.measure_from,
-        ))
-    });
+    let (plan, progress, reporter) = start_measuring(plan, config);
 
     let mut tasks = JoinSet::new();
     let endpoints = client.endpoints();
@@ -219,6 +209,33 @@ pub async fn run(client: &Client, config: &BenchConfig) -> Result<BenchSummary, 
             Arc::clone(&progress),
         ));
     }
+    let total = gather(tasks, reporter).await;
+    Ok(summarise(config, leader, &total))
+}
+
+/// Starts the clock: the plan's warm-up and measuring windows count from
+/// now, and the progress line (when asked for) is drawn from here on.
+pub(super) fn start_measuring(
+    mut plan: Plan,
+    config: &BenchConfig,
+) -> (Arc<Plan>, Arc<Progress>, Option<JoinHandle<()>>) {
+    let start = Instant::now();
+    plan.start(start, config);
+    let plan = Arc::new(plan);
+    let progress = Arc::new(Progress::default());
+    let reporter = config.show_progress.then(|| {
+        tokio::spawn(report_progress(
+            Arc::clone(&progress),
+            start,
+            plan.measure_from,
+        ))
+    });
+    (plan, progress, reporter)
+}
+
+/// Waits for every client, adds up their tallies (a client that panicked
+/// counts nothing), and ends the progress line.
+pub(super) async fn gather(mut tasks: JoinSet<Tally>, reporter: Option<JoinHandle<()>>) -> Tally {
     let mut total = Tally::new();
     while let Some(joined) = tasks.join_next().await {
         if let Ok(tally) = joined {
@@ -231,7 +248,7 @@ pub async fn run(client: &Client, config: &BenchConfig) -> Result<BenchSummary, 
             eprintln!();
         }
     }
-    Ok(summarise(config, leader, &total))
+    total
 }
 
 /// One closed-loop client.

@@ -16,7 +16,6 @@
 //! dead endpoint costs a few counted failures instead of a busy loop.
 //! Plain `http://` endpoints only: the client has no TLS for gRPC.
 
-use std::io::IsTerminal as _;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -26,7 +25,9 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout_at};
 use tonic::transport::Channel;
 
-use super::bench::{BenchConfig, OpKind, Plan, Progress, Tally, report_progress, summarise};
+use super::bench::{
+    BenchConfig, OpKind, Plan, Progress, Tally, gather, start_measuring, summarise,
+};
 use super::bench_report::BenchSummary;
 use super::{ClientError, Consistency, Endpoint};
 use crate::server::etcd::pb::etcdserverpb::{
@@ -87,7 +88,7 @@ pub async fn run(
     }
     let connections = connect(endpoints, connections_per_endpoint).await?;
 
-    let mut plan = Plan::new(config);
+    let plan = Plan::new(config);
     let mut first_key = String::new();
     plan.key_into(0, &mut first_key);
     // Index 0 exists: `connect` opens at least one connection per endpoint.
@@ -97,17 +98,7 @@ pub async fn run(
         .await
         .map_err(|status| first_put_failed(&connections, endpoints, &status))?;
 
-    let start = Instant::now();
-    plan.start(start, config);
-    let plan = Arc::new(plan);
-    let progress = Arc::new(Progress::default());
-    let reporter = config.show_progress.then(|| {
-        tokio::spawn(report_progress(
-            Arc::clone(&progress),
-            start,
-            plan.measure_from,
-        ))
-    });
+    let (plan, progress, reporter) = start_measuring(plan, config);
     let mut tasks = JoinSet::new();
     for index in 0..config.clients {
         let writes = connections.writes[index % connections.writes.len()].clone();
@@ -119,18 +110,7 @@ pub async fn run(
             Arc::clone(&progress),
         ));
     }
-    let mut total = Tally::new();
-    while let Some(joined) = tasks.join_next().await {
-        if let Ok(tally) = joined {
-            total.merge(tally);
-        }
-    }
-    if let Some(reporter) = reporter {
-        reporter.abort();
-        if std::io::stderr().is_terminal() {
-            eprintln!();
-        }
-    }
+    let total = gather(tasks, reporter).await;
     Ok(summarise(config, connections.leader, &total))
 }
 
