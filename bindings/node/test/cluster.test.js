@@ -130,8 +130,10 @@ test('a JS transport that drops 30% of messages still converges', async () => {
         await leader.node.propose({ type: 'SET', key: `k${i}`, value: i });
         i += 1;
       } catch (error) {
-        // Leadership may move under loss; a retried SET is idempotent.
-        if (!(error instanceof NotLeaderError) && error.kind !== 'Timeout' && error.kind !== 'ProposalDropped') {
+        // Leadership may move under loss, leaving a proposal dropped or its
+        // outcome unknown; a retried SET is idempotent.
+        const retryable = ['Timeout', 'ProposalDropped', 'OutcomeUnknown'];
+        if (!(error instanceof NotLeaderError) && !retryable.includes(error.kind)) {
           throw error;
         }
       }
