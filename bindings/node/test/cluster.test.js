@@ -150,3 +150,42 @@ test('a JS transport that drops 30% of messages still converges', async () => {
     await cluster.stop();
   }
 });
+
+test('handleMessage refuses garbage, a claimed sender and another receiver, and the cluster goes on', async () => {
+  const cluster = await memoryCluster();
+  try {
+    const leader = await waitForLeader(cluster.members);
+    const [follower, other] = cluster.members.filter((member) => member !== leader);
+    const garbage = [
+      ['a string, not a message', 'not a message'],
+      ['null', null],
+      ['an empty object', {}],
+      ['a body of the wrong shape', { from: 1, to: 2, term: 1, body: { Nonsense: [] } }],
+      ['a term that is not a number', { from: 1, to: 2, term: 'high', body: {} }],
+    ];
+    for (const [what, message] of garbage) {
+      assert.throws(() => follower.node.handleMessage(leader.name, message), /./, what);
+    }
+    // A real message from the leader to the follower, taken off the network.
+    const real = await new Promise((resolve) => {
+      const receiver = cluster.network.nodes.get(follower.name);
+      cluster.network.nodes.set(follower.name, {
+        handleMessage(from, message) {
+          if (from === leader.name) {
+            cluster.network.nodes.set(follower.name, receiver);
+            resolve(message);
+          }
+          receiver.handleMessage(from, message);
+        },
+      });
+    });
+    assert.throws(() => follower.node.handleMessage(other.name, real), /not "node-/, 'claimed by another peer');
+    assert.throws(() => other.node.handleMessage(leader.name, real), /addressed to node/, 'sent to another node');
+    assert.equal(await leader.node.propose({ type: 'SET', key: 'after', value: 'garbage' }), 'garbage');
+    await waitFor('every node applied the write after the garbage', () =>
+      cluster.members.every(({ stateMachine }) => stateMachine.store.get('after') === 'garbage'),
+    );
+  } finally {
+    await cluster.stop();
+  }
+});
