@@ -72,3 +72,13 @@ pub fn assert_linearizable(history: &[KvOperation], cluster: &Cluster) {
         Verdict::Unknown(undecided) => panic!("undecided within the budget: {undecided:?}"),
     }
 }
+
+/// Panics unless `history`, which holds a planted fault (`planted` says
+/// which), is refused; prints the checker's explanation.
+pub fn assert_refused(history: &[KvOperation], planted: &str) {
+    let verdict = check(&KvModel, history, &Budget::default()).unwrap();
+    let Verdict::Illegal(violation) = verdict else {
+        panic!("{planted} went unseen: {verdict:?}");
+    };
+    println!("{planted}, refused:\n{violation}");
+}
