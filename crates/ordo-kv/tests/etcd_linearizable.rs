@@ -25,11 +25,12 @@
 mod e2e_support;
 mod etcd_support;
 
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use e2e_support::Cluster;
 use e2e_support::relay::PeerRelays;
-use etcd_support::history::{self, Reads, Recorded, Targets, record, with_a_stale_read};
+use etcd_support::history::{self, Reads, Targets, record, with_a_stale_read};
 use etcd_support::traffic::{Traffic, assert_linearizable, assert_refused};
 use etcd_support::{TIMING, channel, channels, leader_among, others};
 use ordo_sim::linearizability::{KvInput, KvOperation, KvOutput};
@@ -174,23 +175,20 @@ async fn a_history_through_the_etcd_api_across_partitions_is_linearizable() {
     cluster.start_all();
     let first_leader = cluster.wait_for_leader().await;
     let traffic = Traffic::start(&Targets::new(channels(&cluster)), CLIENTS);
-    let planted = Planted {
-        cluster: &cluster,
-        clock: traffic.clock(),
-    };
-    let mut history = planted.acknowledged_write(first_leader, 1).await;
+    let planted = Planted::new(&cluster, traffic.clock());
+    let mut history = planted.acknowledged_write(first_leader).await;
     tokio::time::sleep(CALM).await;
 
     // The leader is cut off from both followers, which elect one of
     // themselves; clients still send to all three.
-    let old_term = planted.term(first_leader).await;
+    let old_term = term_of(&cluster, first_leader).await;
     let followers = others(&cluster, first_leader);
     relays.isolate(first_leader, &followers);
     let cut_ns = traffic.elapsed_ns();
     let second_leader = leader_among(&cluster, &followers, ELECTION_PATIENCE).await;
     let elected_ns = traffic.elapsed_ns();
-    let new_term = planted.term(second_leader).await;
-    let cut_off_term = planted.term(first_leader).await;
+    let new_term = term_of(&cluster, second_leader).await;
+    let cut_off_term = term_of(&cluster, first_leader).await;
     println!(
         "node {first_leader} cut off at term {old_term} (still {cut_off_term}); \
          node {second_leader} leads at term {new_term}"
@@ -203,7 +201,7 @@ async fn a_history_through_the_etcd_api_across_partitions_is_linearizable() {
     // The majority writes on; the cut-off leader must neither answer a
     // linearizable read nor acknowledge a write, and its serializable read
     // is stale: the planted lie.
-    let written = planted.acknowledged_write(second_leader, 2).await;
+    let written = planted.acknowledged_write(second_leader).await;
     let last_value = planted_value(written.last());
     history.extend(written);
     let honest_read = planted.read(first_leader, Reads::Linearizable).await;
@@ -211,7 +209,7 @@ async fn a_history_through_the_etcd_api_across_partitions_is_linearizable() {
         honest_read, None,
         "the cut-off leader answered a linearizable read"
     );
-    let cut_off_write = planted.write(first_leader, 1_000).await;
+    let cut_off_write = planted.write(first_leader).await;
     assert_eq!(
         cut_off_write.output(),
         None,
@@ -226,19 +224,12 @@ async fn a_history_through_the_etcd_api_across_partitions_is_linearizable() {
     let healed_ns = traffic.elapsed_ns();
     let leader = leader_among(&cluster, &cluster.ids(), ELECTION_PATIENCE).await;
     assert!(
-        planted.term(first_leader).await >= new_term,
+        term_of(&cluster, first_leader).await >= new_term,
         "the old leader did not rejoin"
     );
     tokio::time::sleep(CALM).await;
 
-    // A follower is cut off; the other two go on without it.
-    let follower = others(&cluster, leader)[0];
-    relays.isolate(follower, &others(&cluster, follower));
-    leader_among(&cluster, &others(&cluster, follower), ELECTION_PATIENCE).await;
-    tokio::time::sleep(CALM).await;
-    relays.heal();
-    leader_among(&cluster, &cluster.ids(), ELECTION_PATIENCE).await;
-    tokio::time::sleep(CALM).await;
+    cut_off_a_follower(&cluster, &relays, leader).await;
     let recorded = traffic.stop().await;
 
     // The partitions met traffic: connections were cut, the cut-off leader
@@ -249,16 +240,14 @@ async fn a_history_through_the_etcd_api_across_partitions_is_linearizable() {
             relays.closed_by_cut((first_leader, peer)) + relays.closed_by_cut((peer, first_leader))
         })
         .sum();
-    let asked_cut_off = |op: &&Recorded| op.node == first_leader && op.operation.call_ns > cut_ns;
     let asked_while_cut_off = recorded
         .iter()
-        .filter(asked_cut_off)
-        .filter(|op| op.operation.call_ns < healed_ns)
+        .filter(|op| op.node == first_leader)
+        .filter(|op| (cut_ns..healed_ns).contains(&op.operation.call_ns))
         .count();
     let answered_while_cut_off = recorded
         .iter()
-        .filter(asked_cut_off)
-        .filter(|op| op.operation.call_ns > elected_ns)
+        .filter(|op| op.node == first_leader && op.operation.call_ns > elected_ns)
         .filter(|op| op.operation.return_ns().is_some_and(|at| at < healed_ns))
         .count();
     println!(
@@ -281,16 +270,41 @@ async fn a_history_through_the_etcd_api_across_partitions_is_linearizable() {
     assert_refused(&history, "the cut-off leader's serializable read");
 }
 
+/// Cuts off a follower of `leader` until the other two agree on a leader,
+/// with traffic before and after the heal.
+async fn cut_off_a_follower(cluster: &Cluster, relays: &PeerRelays, leader: u64) {
+    let follower = others(cluster, leader)[0];
+    relays.isolate(follower, &others(cluster, follower));
+    leader_among(cluster, &others(cluster, follower), ELECTION_PATIENCE).await;
+    tokio::time::sleep(CALM).await;
+    relays.heal();
+    leader_among(cluster, &cluster.ids(), ELECTION_PATIENCE).await;
+    tokio::time::sleep(CALM).await;
+}
+
 /// The partition test's own operations on [`PLANTED_KEY`], sent to a node
 /// of its choice.
 struct Planted<'a> {
     cluster: &'a Cluster,
     clock: Instant,
+    /// The value the next write puts: each write's own, so that a read
+    /// names the write it saw.
+    next_value: Cell<u64>,
 }
 
-impl Planted<'_> {
-    /// A Put of `value` to node `id`, as recorded.
-    async fn write(&self, id: u64, value: u64) -> KvOperation {
+impl<'a> Planted<'a> {
+    fn new(cluster: &'a Cluster, clock: Instant) -> Planted<'a> {
+        Planted {
+            cluster,
+            clock,
+            next_value: Cell::new(1),
+        }
+    }
+
+    /// A Put of a new value to node `id`, as recorded.
+    async fn write(&self, id: u64) -> KvOperation {
+        let value = self.next_value.get();
+        self.next_value.set(value + 1);
         let input = KvInput::Put {
             key: PLANTED_KEY,
             value,
@@ -306,13 +320,13 @@ impl Planted<'_> {
         recorded.await.expect("a write records an operation")
     }
 
-    /// Puts to node `id` until one is acknowledged, from `value` up: every
-    /// try as recorded, the acknowledged one last. Panics after
+    /// Puts to node `id` until one is acknowledged: every try as
+    /// recorded, the acknowledged one last. Panics after
     /// [`ACKNOWLEDGED_WRITE_TRIES`].
-    async fn acknowledged_write(&self, id: u64, value: u64) -> Vec<KvOperation> {
+    async fn acknowledged_write(&self, id: u64) -> Vec<KvOperation> {
         let mut tries = Vec::new();
-        for value in value..value + ACKNOWLEDGED_WRITE_TRIES {
-            let written = self.write(id, value).await;
+        for _ in 0..ACKNOWLEDGED_WRITE_TRIES {
+            let written = self.write(id).await;
             let acknowledged = written.output() == Some(&KvOutput::Put);
             tries.push(written);
             if acknowledged {
@@ -337,13 +351,13 @@ impl Planted<'_> {
         )
         .await
     }
+}
 
-    /// Node `id`'s term, as it reports it.
-    async fn term(&self, id: u64) -> u64 {
-        let view = self.cluster.view(id).await;
-        view.unwrap_or_else(|| panic!("node {id} does not answer"))
-            .term
-    }
+/// Node `id`'s term, as it reports it.
+async fn term_of(cluster: &Cluster, id: u64) -> u64 {
+    let view = cluster.view(id).await;
+    view.unwrap_or_else(|| panic!("node {id} does not answer"))
+        .term
 }
 
 /// The value `write` put (a Put on the planted key).

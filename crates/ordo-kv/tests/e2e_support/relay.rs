@@ -8,7 +8,9 @@
 //! `ordo::transport::tcp`), and opens it with a `Hello` frame naming the
 //! sender and the receiver; the relay reads that frame to learn which
 //! directed link the connection carries, then forwards it both ways. Client
-//! ports are not relayed: clients reach every node throughout.
+//! ports are not relayed: clients reach every node throughout, and so does
+//! what nodes send each other there (a follower forwarding an etcd write to
+//! its leader's client URL); only Raft's own traffic is cut.
 //!
 //! Cutting a link closes its connections, and closes each new one right
 //! after its hello, until [`PeerRelays::heal`]: the dialer sees its peer
@@ -18,7 +20,8 @@
 //! registering a connection's forwarding happen under the one lock that
 //! cutting takes, so a connection accepted while a cut lands is either
 //! closed by the cut or refused by the check. Dropping [`PeerRelays`] stops
-//! the listeners and closes every forwarded connection.
+//! the listeners, closes every forwarded connection, and leaves a
+//! connection still in its hello unforwarded.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -51,6 +54,8 @@ pub struct PeerRelays {
 #[derive(Default)]
 struct Links {
     cut: BTreeSet<Link>,
+    /// The relays were dropped: nothing is forwarded any more.
+    torn_down: bool,
     /// The forwarding tasks of each link's connections (some finished).
     forwarding: BTreeMap<Link, Vec<AbortHandle>>,
     /// Connections closed because their link was cut, per link.
@@ -112,10 +117,11 @@ impl Drop for PeerRelays {
         for listener in &self.listeners {
             listener.abort();
         }
-        let links = self
+        let mut links = self
             .links
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        links.torn_down = true;
         for handle in links.forwarding.values().flatten() {
             handle.abort();
         }
@@ -133,8 +139,12 @@ impl Links {
         }
     }
 
-    /// Forwards between `inbound` and `outbound` for `link`, unless it is cut.
+    /// Forwards between `inbound` and `outbound` for `link`, unless it is
+    /// cut (or the relays are gone).
     fn forward(&mut self, link: Link, mut inbound: TcpStream, mut outbound: TcpStream) {
+        if self.torn_down {
+            return;
+        }
         if self.cut.contains(&link) {
             *self.closed_by_cut.entry(link).or_default() += 1;
             return;
