@@ -19,8 +19,8 @@ use ordo_kv::server::etcd::pb::v3lockpb::{LockRequest, UnlockRequest, lock_clien
 use ordo_kv::server::etcd::snapshot_envelope::framed_backup_length;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::Code;
 use tonic::transport::Channel;
+use tonic::{Code, Status, Streaming};
 
 /// Longest wait for one watch response.
 const WATCH_PATIENCE: Duration = Duration::from_secs(10);
@@ -66,13 +66,56 @@ fn create(key: &str, range_end: &[u8], watch_id: i64, filters: Vec<i32>) -> pb::
     }
 }
 
+/// A watch stream on `channel`: where to send its requests, and its answers.
+async fn watch_stream(
+    channel: Channel,
+) -> (mpsc::Sender<pb::WatchRequest>, Streaming<pb::WatchResponse>) {
+    let (requests, outbox) = mpsc::channel(8);
+    let responses = WatchClient::new(channel)
+        .watch(ReceiverStream::new(outbox))
+        .await
+        .unwrap()
+        .into_inner();
+    (requests, responses)
+}
+
+/// The next answer on a watch stream; panics after [`WATCH_PATIENCE`].
+async fn next_response(responses: &mut Streaming<pb::WatchResponse>) -> pb::WatchResponse {
+    tokio::time::timeout(WATCH_PATIENCE, responses.message())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+}
+
+/// Asserts that `refused` carries etcd's `code` and `message`.
+fn assert_refused(refused: &Status, code: Code, message: &str) {
+    assert_eq!(
+        (refused.code(), refused.message()),
+        (code, message),
+        "{refused:?}"
+    );
+}
+
+/// Two leases of 60 s, granted on `channel`.
+async fn two_leases(channel: &Channel) -> (i64, i64) {
+    let mut leases = LeaseClient::new(channel.clone());
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let granted = leases
+            .lease_grant(pb::LeaseGrantRequest { ttl: 60, id: 0 })
+            .await;
+        ids.push(granted.unwrap().into_inner().id);
+    }
+    (ids[0], ids[1])
+}
+
 async fn started() -> (tempfile::TempDir, Cluster, Channel) {
     let dir = tempfile::tempdir().unwrap();
     let mut cluster = Cluster::new("etcd-grpc", dir.path(), 1);
     cluster.start_all();
     cluster.wait_for_leader().await;
-    let url = format!("http://127.0.0.1:{}", cluster.spec(1).client_port);
-    let channel = Channel::from_shared(url).unwrap().connect().await.unwrap();
+    let channel = channel_to(&cluster, 1).await;
     (dir, cluster, channel)
 }
 
@@ -80,12 +123,7 @@ async fn started() -> (tempfile::TempDir, Cluster, Channel) {
 async fn many_watches_share_one_stream_with_their_own_ids_and_filters() {
     let (_dir, _cluster, channel) = started().await;
     let mut kv = KvClient::new(channel.clone());
-    let (requests, outbox) = mpsc::channel(8);
-    let mut responses = WatchClient::new(channel)
-        .watch(ReceiverStream::new(outbox))
-        .await
-        .unwrap()
-        .into_inner();
+    let (requests, mut responses) = watch_stream(channel).await;
     let no_put = pb::watch_create_request::FilterType::Noput as i32;
     // A prefix with the client's id 7, a key with the server's id, and the
     // same prefix again with deletes only.
@@ -99,11 +137,7 @@ async fn many_watches_share_one_stream_with_their_own_ids_and_filters() {
     requests.send(create("c", b"", 7, vec![])).await.unwrap();
     let mut created = Vec::new();
     while created.len() < 4 {
-        let response = tokio::time::timeout(WATCH_PATIENCE, responses.message())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
+        let response = next_response(&mut responses).await;
         assert!(response.created, "{response:?}");
         created.push((response.watch_id, response.canceled));
     }
@@ -119,11 +153,7 @@ async fn many_watches_share_one_stream_with_their_own_ids_and_filters() {
     .unwrap();
     let mut seen = Vec::new();
     while seen.len() < 4 {
-        let response = tokio::time::timeout(WATCH_PATIENCE, responses.message())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
+        let response = next_response(&mut responses).await;
         for event in response.events {
             let key = String::from_utf8(event.kv.unwrap().key.to_vec()).unwrap();
             seen.push((response.watch_id, event.r#type, key));
@@ -149,19 +179,11 @@ async fn many_watches_share_one_stream_with_their_own_ids_and_filters() {
         )),
     };
     requests.send(cancel).await.unwrap();
-    let response = tokio::time::timeout(WATCH_PATIENCE, responses.message())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let response = next_response(&mut responses).await;
     assert!(response.canceled && response.watch_id == 0, "{response:?}");
     put(&mut kv, "b", "z").await;
     put(&mut kv, "a/2", "w").await;
-    let response = tokio::time::timeout(WATCH_PATIENCE, responses.message())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let response = next_response(&mut responses).await;
     assert_eq!(response.watch_id, 7, "{response:?}");
 }
 
@@ -258,9 +280,10 @@ async fn ranges_sort_and_bound_by_revision_and_errors_are_etcds() {
 
     // etcd's codes and messages.
     let empty_key = kv.range(pb::RangeRequest::default()).await.unwrap_err();
-    assert_eq!(
-        (empty_key.code(), empty_key.message()),
-        (Code::InvalidArgument, "etcdserver: key is not provided")
+    assert_refused(
+        &empty_key,
+        Code::InvalidArgument,
+        "etcdserver: key is not provided",
     );
     let duplicate = kv
         .txn(pb::TxnRequest {
@@ -280,20 +303,19 @@ async fn ranges_sort_and_bound_by_revision_and_errors_are_etcds() {
         })
         .await
         .unwrap_err();
-    assert_eq!(
-        (future.code(), future.message()),
-        (
-            Code::OutOfRange,
-            "etcdserver: mvcc: required revision is a future revision"
-        )
+    assert_refused(
+        &future,
+        Code::OutOfRange,
+        "etcdserver: mvcc: required revision is a future revision",
     );
     let missing = LeaseClient::new(channel)
         .lease_revoke(pb::LeaseRevokeRequest { id: 4242 })
         .await
         .unwrap_err();
-    assert_eq!(
-        (missing.code(), missing.message()),
-        (Code::NotFound, "etcdserver: requested lease not found")
+    assert_refused(
+        &missing,
+        Code::NotFound,
+        "etcdserver: requested lease not found",
     );
 }
 
@@ -312,12 +334,7 @@ async fn a_watch_may_start_exactly_at_the_compact_revision() {
     })
     .await
     .unwrap();
-    let (requests, outbox) = mpsc::channel(4);
-    let mut responses = WatchClient::new(channel)
-        .watch(ReceiverStream::new(outbox))
-        .await
-        .unwrap()
-        .into_inner();
+    let (requests, mut responses) = watch_stream(channel).await;
     let at = |start_revision| pb::WatchRequest {
         request_union: Some(pb::watch_request::RequestUnion::CreateRequest(
             pb::WatchCreateRequest {
@@ -329,16 +346,12 @@ async fn a_watch_may_start_exactly_at_the_compact_revision() {
         )),
     };
     requests.send(at(compacted)).await.unwrap();
-    let created = responses.message().await.unwrap().unwrap();
+    let created = next_response(&mut responses).await;
     assert!(created.created && !created.canceled, "{created:?}");
     let later = put(&mut kv, "c/3", "new").await;
     let mut seen = Vec::new();
     while seen.len() < 2 {
-        let response = tokio::time::timeout(WATCH_PATIENCE, responses.message())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
+        let response = next_response(&mut responses).await;
         assert!(!response.canceled, "{response:?}");
         for event in response.events {
             let kv = event.kv.unwrap();
@@ -352,9 +365,9 @@ async fn a_watch_may_start_exactly_at_the_compact_revision() {
 
     // One below it is compacted.
     requests.send(at(compacted - 1)).await.unwrap();
-    let created = responses.message().await.unwrap().unwrap();
+    let created = next_response(&mut responses).await;
     assert!(created.created, "{created:?}");
-    let canceled = responses.message().await.unwrap().unwrap();
+    let canceled = next_response(&mut responses).await;
     assert!(canceled.canceled, "{canceled:?}");
     assert_eq!(canceled.compact_revision, compacted);
     assert_eq!(
@@ -375,32 +388,21 @@ async fn members_are_added_updated_promoted_and_removed() {
     let (_dir, _cluster, channel) = started().await;
     let mut members = ClusterClient::new(channel);
     let peer = |port: u16| vec![format!("http://127.0.0.1:{port}")];
-    let added = members
-        .member_add(pb::MemberAddRequest {
-            peer_ur_ls: peer(1),
-            is_learner: true,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let add = |port, is_learner| pb::MemberAddRequest {
+        peer_ur_ls: peer(port),
+        is_learner,
+    };
+    let added = members.member_add(add(1, true)).await.unwrap().into_inner();
     let learner = added.member.unwrap();
     assert_eq!((learner.id, learner.is_learner), (2, true));
     assert_eq!(learner.peer_ur_ls, peer(1));
     assert_eq!(member_ids(&added.members), [(1, false), (2, true)]);
 
-    let taken = members
-        .member_add(pb::MemberAddRequest {
-            peer_ur_ls: peer(1),
-            is_learner: true,
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(
-        (taken.code(), taken.message()),
-        (
-            Code::FailedPrecondition,
-            "etcdserver: Peer URLs already exists"
-        )
+    let taken = members.member_add(add(1, true)).await.unwrap_err();
+    assert_refused(
+        &taken,
+        Code::FailedPrecondition,
+        "etcdserver: Peer URLs already exists",
     );
 
     let updated = members
@@ -418,12 +420,10 @@ async fn members_are_added_updated_promoted_and_removed() {
         .member_promote(pb::MemberPromoteRequest { id: 2 })
         .await
         .unwrap_err();
-    assert_eq!(
-        (lagging.code(), lagging.message()),
-        (
-            Code::FailedPrecondition,
-            "etcdserver: can only promote a learner member which is in sync with leader"
-        )
+    assert_refused(
+        &lagging,
+        Code::FailedPrecondition,
+        "etcdserver: can only promote a learner member which is in sync with leader",
     );
     let voter = members
         .member_promote(pb::MemberPromoteRequest { id: 1 })
@@ -436,10 +436,7 @@ async fn members_are_added_updated_promoted_and_removed() {
 
     // A voter is added as a learner until it catches up (it never will).
     let as_voter = members
-        .member_add(pb::MemberAddRequest {
-            peer_ur_ls: peer(3),
-            is_learner: false,
-        })
+        .member_add(add(3, false))
         .await
         .unwrap()
         .into_inner();
@@ -460,10 +457,7 @@ async fn members_are_added_updated_promoted_and_removed() {
         .member_remove(pb::MemberRemoveRequest { id: 2 })
         .await
         .unwrap_err();
-    assert_eq!(
-        (unknown.code(), unknown.message()),
-        (Code::NotFound, "etcdserver: member not found")
-    );
+    assert_refused(&unknown, Code::NotFound, "etcdserver: member not found");
 }
 
 fn range_op(key: &str) -> pb::RequestOp {
@@ -640,16 +634,7 @@ async fn read_only_txns_hashes_snapshots_and_leader_moves_on_three_nodes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_is_held_by_one_lease_at_a_time() {
     let (_dir, _cluster, channel) = started().await;
-    let mut leases = LeaseClient::new(channel.clone());
-    let mut grant = async || {
-        leases
-            .lease_grant(pb::LeaseGrantRequest { ttl: 60, id: 0 })
-            .await
-            .unwrap()
-            .into_inner()
-            .id
-    };
-    let (first, second) = (grant().await, grant().await);
+    let (first, second) = two_leases(&channel).await;
     let mut locks = LockClient::new(channel.clone());
     let lock = |lease| LockRequest {
         name: bytes("job"),
@@ -685,16 +670,7 @@ async fn an_election_hands_over_on_resign_and_observers_follow() {
         election_client::ElectionClient,
     };
     let (_dir, _cluster, channel) = started().await;
-    let mut leases = LeaseClient::new(channel.clone());
-    let mut grant = async || {
-        leases
-            .lease_grant(pb::LeaseGrantRequest { ttl: 60, id: 0 })
-            .await
-            .unwrap()
-            .into_inner()
-            .id
-    };
-    let (first, second) = (grant().await, grant().await);
+    let (first, second) = two_leases(&channel).await;
     let mut election = ElectionClient::new(channel.clone());
     let campaign = |lease, value: &str| CampaignRequest {
         name: bytes("office"),
@@ -746,9 +722,10 @@ async fn an_election_hands_over_on_resign_and_observers_follow() {
         })
         .await
         .unwrap_err();
-    assert_eq!(
-        (refused.code(), refused.message()),
-        (Code::FailedPrecondition, "etcdserver: election: not leader")
+    assert_refused(
+        &refused,
+        Code::FailedPrecondition,
+        "etcdserver: election: not leader",
     );
     assert!(!waiting.is_finished(), "bob leads while alice does");
 

@@ -31,10 +31,21 @@ async fn send(
     support::calls::send(request).await
 }
 
-async fn ok(method: Method, url: &str, token: Option<&str>, body: Option<Value>) -> Value {
+/// Sends a request that must answer `expected`; its JSON body.
+async fn answers(
+    expected: StatusCode,
+    method: Method,
+    url: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Value {
     let (status, answer) = send(method.clone(), url, token, body).await;
-    assert_eq!(status, StatusCode::OK, "{method} {url}: {answer}");
+    assert_eq!(status, expected, "{method} {url}: {answer}");
     answer
+}
+
+async fn ok(method: Method, url: &str, token: Option<&str>, body: Option<Value>) -> Value {
+    answers(StatusCode::OK, method, url, token, body).await
 }
 
 async fn token(url: &str, name: &str, password: &str) -> String {
@@ -88,8 +99,7 @@ async fn set_up(url: &str) {
         ok(method, &auth(path), None, body).await;
     }
     for (key, value) in [("app/a", "1"), ("other", "2")] {
-        let (status, _) = send_text(Method::PUT, &format!("{url}/v1/kv/{key}"), None, value).await;
-        assert_eq!(status, StatusCode::OK);
+        assert_eq!(put_text(url, key, None, value).await.0, StatusCode::OK);
     }
     ok(Method::POST, &auth("enable"), None, None).await;
 }
@@ -100,10 +110,13 @@ struct Signed {
     url: String,
     root: String,
     alice: String,
+    /// The node's data, kept until the test ends.
+    _dir: tempfile::TempDir,
 }
 
-async fn signed_in(dir: &std::path::Path) -> Signed {
-    let node = start_one(dir, |_| {}).await;
+async fn signed_in() -> Signed {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_one(dir.path(), |_| {}).await;
     let url = node.client_url.clone();
     set_up(&url).await;
     let root = token(&url, "root", "rootpw").await;
@@ -113,6 +126,7 @@ async fn signed_in(dir: &std::path::Path) -> Signed {
         url,
         root,
         alice,
+        _dir: dir,
     }
 }
 
@@ -128,6 +142,12 @@ async fn send_text(
     }
     let response = request.send().await.unwrap();
     (response.status(), response.text().await.unwrap())
+}
+
+/// PUTs `value` under `key` (which may carry a query, `k?lease=7`) as
+/// `token`'s holder; the status and body.
+async fn put_text(url: &str, key: &str, token: Option<&str>, value: &str) -> (StatusCode, String) {
+    send_text(Method::PUT, &format!("{url}/v1/kv/{key}"), token, value).await
 }
 
 /// Every route but the open ones, with a body it would accept.
@@ -183,11 +203,9 @@ async fn store_seen_by_root(url: &str, root: &str) -> (Value, u64) {
 
 #[tokio::test]
 async fn without_a_valid_token_every_guarded_route_is_401_and_the_open_ones_answer() {
-    let dir = tempfile::tempdir().unwrap();
-    let Signed {
-        node, url, root, ..
-    } = signed_in(dir.path()).await;
-    let before = store_seen_by_root(&url, &root).await;
+    let signed = signed_in().await;
+    let (url, root) = (&signed.url, &signed.root);
+    let before = store_seen_by_root(url, root).await;
 
     let garbled = [
         None,
@@ -197,13 +215,10 @@ async fn without_a_valid_token_every_guarded_route_is_401_and_the_open_ones_answ
     ];
     for (method, path, body) in guarded_routes() {
         for token in garbled {
-            let (status, answer) =
-                send(method.clone(), &format!("{url}{path}"), token, body.clone()).await;
-            assert_eq!(
-                status,
-                StatusCode::UNAUTHORIZED,
-                "{method} {path} with {token:?}: {answer}"
-            );
+            let path_url = format!("{url}{path}");
+            let unauthorized = StatusCode::UNAUTHORIZED;
+            let answer =
+                answers(unauthorized, method.clone(), &path_url, token, body.clone()).await;
             assert_eq!(answer["error"], "unauthenticated", "{method} {path}");
         }
     }
@@ -219,35 +234,30 @@ async fn without_a_valid_token_every_guarded_route_is_401_and_the_open_ones_answ
         let (status, _) = send(Method::GET, &format!("{url}{path}"), None, None).await;
         assert_eq!(status, StatusCode::OK, "{path} stays open");
     }
-    let (status, answer) = send(
+    let wrong_password = json!({"name": "root", "password": "wrong"});
+    let authenticate = format!("{url}/v1/auth/authenticate");
+    let answer = answers(
+        StatusCode::UNAUTHORIZED,
         Method::POST,
-        &format!("{url}/v1/auth/authenticate"),
+        &authenticate,
         None,
-        Some(json!({"name": "root", "password": "wrong"})),
+        Some(wrong_password),
     )
     .await;
+    assert_eq!(answer["error"], "unauthenticated");
     assert_eq!(
-        (status, &answer["error"]),
-        (StatusCode::UNAUTHORIZED, &json!("unauthenticated"))
-    );
-    assert_eq!(
-        store_seen_by_root(&url, &root).await,
+        store_seen_by_root(url, root).await,
         before,
         "nothing changed"
     );
-    node.stop().await;
+    signed.node.stop().await;
 }
 
 #[tokio::test]
 async fn a_user_outside_its_permissions_gets_403_and_the_store_is_unchanged() {
-    let dir = tempfile::tempdir().unwrap();
-    let Signed {
-        node,
-        url,
-        root,
-        alice,
-    } = signed_in(dir.path()).await;
-    let before = store_seen_by_root(&url, &root).await;
+    let signed = signed_in().await;
+    let (url, root, alice) = (&signed.url, &signed.root, &signed.alice);
+    let before = store_seen_by_root(url, root).await;
 
     let nested_read_of_other = json!({"success": [{"txn": {
         "compare": [{"key": "app/a", "target": "version", "op": "=", "value": 1}],
@@ -280,13 +290,13 @@ async fn a_user_outside_its_permissions_gets_403_and_the_store_is_unchanged() {
         (Method::GET, "/v1/kv/drop/x", None),
     ]);
     for (method, path, body) in refused {
-        let (status, answer) =
-            send(method.clone(), &format!("{url}{path}"), Some(&alice), body).await;
-        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {answer}");
+        let path_url = format!("{url}{path}");
+        let forbidden = StatusCode::FORBIDDEN;
+        let answer = answers(forbidden, method.clone(), &path_url, Some(alice), body).await;
         assert_eq!(answer["error"], "permission_denied", "{method} {path}");
     }
     assert_eq!(
-        store_seen_by_root(&url, &root).await,
+        store_seen_by_root(url, root).await,
         before,
         "nothing changed"
     );
@@ -294,7 +304,7 @@ async fn a_user_outside_its_permissions_gets_403_and_the_store_is_unchanged() {
     let page = ok(
         Method::GET,
         &format!("{url}/v1/kv?prefix=app/"),
-        Some(&alice),
+        Some(alice),
         None,
     )
     .await;
@@ -305,122 +315,81 @@ async fn a_user_outside_its_permissions_gets_403_and_the_store_is_unchanged() {
         .map(|item| item["key"].as_str().unwrap())
         .collect();
     assert_eq!(keys, ["app/a"]);
-    let (status, _) = send_text(
-        Method::PUT,
-        &format!("{url}/v1/kv/app/w"),
-        Some(&alice),
-        "mine",
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "write on the granted key");
-    let (status, body) = send_text(
-        Method::PUT,
-        &format!("{url}/v1/kv/drop/x"),
-        Some(&alice),
-        "in",
-    )
-    .await;
-    assert_eq!(
-        status,
-        StatusCode::OK,
-        "write-only: a put that reads nothing: {body}"
-    );
-    let (status, _) = send_text(Method::PUT, &format!("{url}/v1/kv/other"), Some(&root), "3").await;
-    assert_eq!(status, StatusCode::OK, "root may write anywhere");
-    node.stop().await;
+    let allowed_puts = [
+        ("app/w", alice, "write on the granted key"),
+        ("drop/x", alice, "write-only: a put that reads nothing"),
+        ("other", root, "root may write anywhere"),
+    ];
+    for (key, token, why) in allowed_puts {
+        let (status, body) = put_text(url, key, Some(token), "written").await;
+        assert_eq!(status, StatusCode::OK, "{why}: {body}");
+    }
+    signed.node.stop().await;
 }
 
 #[tokio::test]
 async fn a_password_change_or_role_revocation_invalidates_older_tokens() {
-    let dir = tempfile::tempdir().unwrap();
-    let Signed {
-        node,
-        url,
-        root,
-        alice,
-    } = signed_in(dir.path()).await;
+    let signed = signed_in().await;
+    let (url, root, alice) = (&signed.url, &signed.root, &signed.alice);
     let read = format!("{url}/v1/kv/app/a");
-    ok(Method::GET, &read, Some(&alice), None).await;
-    ok(
-        Method::PUT,
-        &format!("{url}/v1/auth/users/alice/password"),
-        Some(&root),
-        Some(json!({"password": "new"})),
-    )
-    .await;
-    let (status, answer) = send(Method::GET, &read, Some(&alice), None).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
-    let (status, _) = send(
+    let unauthorized = StatusCode::UNAUTHORIZED;
+    ok(Method::GET, &read, Some(alice), None).await;
+    let password = format!("{url}/v1/auth/users/alice/password");
+    let new_password = Some(json!({"password": "new"}));
+    ok(Method::PUT, &password, Some(root), new_password).await;
+    answers(unauthorized, Method::GET, &read, Some(alice), None).await;
+    let old_password = json!({"name": "alice", "password": "alicepw"});
+    let authenticate = format!("{url}/v1/auth/authenticate");
+    // The old password is gone.
+    answers(
+        unauthorized,
         Method::POST,
-        &format!("{url}/v1/auth/authenticate"),
+        &authenticate,
         None,
-        Some(json!({"name": "alice", "password": "alicepw"})),
+        Some(old_password),
     )
     .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "the old password is gone");
-    let alice = token(&url, "alice", "new").await;
+    let alice = token(url, "alice", "new").await;
     ok(Method::GET, &read, Some(&alice), None).await;
-    ok(
-        Method::DELETE,
-        &format!("{url}/v1/auth/users/alice/roles/reader"),
-        Some(&root),
-        None,
-    )
-    .await;
-    let (status, _) = send(Method::GET, &read, Some(&alice), None).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let role = format!("{url}/v1/auth/users/alice/roles/reader");
+    ok(Method::DELETE, &role, Some(root), None).await;
+    answers(unauthorized, Method::GET, &read, Some(&alice), None).await;
 
     ok(
         Method::POST,
         &format!("{url}/v1/auth/disable"),
-        Some(&root),
+        Some(root),
         None,
     )
     .await;
     ok(Method::GET, &read, None, None).await;
-    node.stop().await;
+    signed.node.stop().await;
 }
 
 /// Revoking a lease deletes its keys, so it needs write on each of them;
 /// granting needs only a user (etcd's rules).
 #[tokio::test]
 async fn revoking_a_lease_needs_write_on_its_keys() {
-    let dir = tempfile::tempdir().unwrap();
-    let Signed {
-        node,
-        url,
-        root,
-        alice,
-    } = signed_in(dir.path()).await;
-    let granted = ok(
-        Method::POST,
-        &format!("{url}/v1/leases"),
-        Some(&alice),
-        Some(json!({"ttl": 60})),
-    )
-    .await;
+    let signed = signed_in().await;
+    let (url, root, alice) = (&signed.url, &signed.root, &signed.alice);
+    let ttl = Some(json!({"ttl": 60}));
+    let granted = ok(Method::POST, &format!("{url}/v1/leases"), Some(alice), ttl).await;
     let id = granted["id"].as_i64().unwrap();
-    let (status, _) = send_text(
-        Method::PUT,
-        &format!("{url}/v1/kv/other?lease={id}"),
-        Some(&root),
-        "leased",
-    )
-    .await;
+    let (status, _) = put_text(url, &format!("other?lease={id}"), Some(root), "leased").await;
     assert_eq!(status, StatusCode::OK);
     let revoke = format!("{url}/v1/leases/{id}");
-    let (status, answer) = send(Method::DELETE, &revoke, Some(&alice), None).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
-    let (status, _) = send(
-        Method::GET,
-        &format!("{url}/v1/kv/other"),
-        Some(&root),
+    answers(
+        StatusCode::FORBIDDEN,
+        Method::DELETE,
+        &revoke,
+        Some(alice),
         None,
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "the leased key is still there");
-    ok(Method::DELETE, &revoke, Some(&root), None).await;
-    node.stop().await;
+    // The leased key is still there.
+    ok(Method::GET, &format!("{url}/v1/kv/other"), Some(root), None).await;
+    ok(Method::DELETE, &revoke, Some(root), None).await;
+    signed.node.stop().await;
 }
 
 /// The dashboard's files stay open (they hold no data) and its session

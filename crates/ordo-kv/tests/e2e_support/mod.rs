@@ -11,6 +11,8 @@
 //! - [`writes`]: concurrent writers and a ledger of acknowledged writes.
 //! - [`wal`]: reading and damaging a node's write-ahead log on disk.
 //! - [`forge`]: speaking the peer protocol as a hostile node.
+//! - [`relay`]: network partitions between nodes, through relays in front
+//!   of their peer listeners.
 //! - [`tiny_fs`]: a tiny filesystem (tmpfs) for a data directory.
 //!
 //! Ports are picked at random below the kernel's ephemeral range (where
@@ -33,6 +35,7 @@ use ordo_kv::client::{Client, ClientConfig, parse_endpoints};
 
 pub mod certs;
 pub mod forge;
+pub mod relay;
 pub mod tiny_fs;
 #[path = "../wait_support/mod.rs"]
 pub mod wait;
@@ -451,6 +454,9 @@ pub struct Cluster {
     extra_flags: Vec<String>,
     /// The file descriptor limit every node starts under, if lowered.
     descriptor_limit: Option<u64>,
+    /// Where the nodes reach each other, when not at the peer listeners
+    /// themselves: the ports of relays in front of them.
+    relay_ports: BTreeMap<u64, u16>,
 }
 
 impl Cluster {
@@ -484,6 +490,7 @@ impl Cluster {
             running: BTreeMap::new(),
             extra_flags: Vec::new(),
             descriptor_limit: None,
+            relay_ports: BTreeMap::new(),
         }
     }
 
@@ -497,6 +504,23 @@ impl Cluster {
     /// The same cluster with every node started under `limit` descriptors.
     pub fn with_descriptor_limit(mut self, limit: u64) -> Cluster {
         self.descriptor_limit = Some(limit);
+        self
+    }
+
+    /// The same cluster with its nodes reaching each other through
+    /// `relays` (which the test can then partition): each node advertises
+    /// its relay as its peer address, and `--initial-cluster` names the
+    /// relays. Must come before any node starts.
+    pub fn with_peer_relays(mut self, relays: &relay::PeerRelays) -> Cluster {
+        assert!(
+            self.running.is_empty(),
+            "relays come before the nodes start"
+        );
+        self.relay_ports = self
+            .ids()
+            .into_iter()
+            .map(|id| (id, relays.port(id)))
+            .collect();
         self
     }
 
@@ -532,6 +556,7 @@ impl Cluster {
             running: BTreeMap::new(),
             extra_flags: other.extra_flags.clone(),
             descriptor_limit: other.descriptor_limit,
+            relay_ports: BTreeMap::new(),
         }
     }
 
@@ -552,7 +577,7 @@ impl Cluster {
         self.nodes
             .values()
             .map(|node| {
-                let address = format!("{}=127.0.0.1:{}", node.id, node.peer_port);
+                let address = format!("{}={}", node.id, self.advertised_peer_addr(node.id));
                 if Some(node.id) == lowest {
                     format!("{address}@{}", url(node.client_port))
                 } else {
@@ -563,9 +588,22 @@ impl Cluster {
             .join(",")
     }
 
+    /// Where the other nodes reach node `id`: its relay, if it has one,
+    /// else its peer listener.
+    fn advertised_peer_addr(&self, id: u64) -> String {
+        match self.relay_ports.get(&id) {
+            Some(port) => format!("127.0.0.1:{port}"),
+            None => self.peer_addr(id),
+        }
+    }
+
     /// `ordo serve` flags for node `id`.
     pub fn serve_args(&self, id: u64) -> Vec<String> {
         let node = &self.nodes[&id];
+        let advertise_peer = self
+            .relay_ports
+            .contains_key(&id)
+            .then(|| ["--advertise-peer".to_owned(), self.advertised_peer_addr(id)]);
         [
             "serve",
             "--id",
@@ -583,6 +621,7 @@ impl Cluster {
         ]
         .iter()
         .map(|arg| (*arg).to_owned())
+        .chain(advertise_peer.into_iter().flatten())
         .chain(self.extra_flags.iter().cloned())
         .collect()
     }

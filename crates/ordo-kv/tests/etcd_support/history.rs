@@ -163,7 +163,8 @@ pub async fn record(
     }
 }
 
-fn elapsed_ns(start: Instant) -> u64 {
+/// Nanoseconds since `start`: the history's clock.
+pub fn elapsed_ns(start: Instant) -> u64 {
     u64::try_from(start.elapsed().as_nanos()).unwrap()
 }
 

@@ -7,9 +7,10 @@
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod history;
+pub mod traffic;
 pub mod watch_stream;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -37,6 +38,15 @@ pub fn channel(cluster: &Cluster, id: u64) -> Channel {
         .connect_timeout(CONNECT_TIMEOUT)
         .tcp_nodelay(true)
         .connect_lazy()
+}
+
+/// A channel to every node of `cluster`, by id.
+pub fn channels(cluster: &Cluster) -> BTreeMap<u64, Channel> {
+    cluster
+        .ids()
+        .into_iter()
+        .map(|id| (id, channel(cluster, id)))
+        .collect()
 }
 
 /// `text` as a key or value.
