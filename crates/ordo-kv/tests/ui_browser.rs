@@ -1,12 +1,14 @@
-//! The dashboard in headless Chromium against three real `ordo` processes:
+//! The dashboard in headless Chromium and Firefox (one test each, the same
+//! steps) against three real `ordo` processes:
 //! it shows three members and one leader, a write rate above zero and the
 //! written keys under their prefix while keys are written, and the new
 //! leader within seconds of the old one being killed (the page was served
 //! by the old leader, so it also moves itself to another member). Each
-//! view's screenshot is saved under `target/ui-screenshots/`.
+//! view's screenshot is saved under `target/ui-screenshots/BROWSER/`.
 //!
-//! Skipped, saying so, without chromedriver and Chromium; `.ci/run` sets
-//! `ORDO_REQUIRE_BROWSER=1`, which makes their absence a failure.
+//! Each is skipped, saying so, without its browser and WebDriver; `.ci/run`
+//! sets `ORDO_REQUIRE_BROWSER=1` and `ORDO_REQUIRE_FIREFOX=1`, which make
+//! their absence a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod browser_support;
@@ -14,7 +16,7 @@ mod e2e_support;
 
 use std::time::Duration;
 
-use browser_support::{Browser, screenshot_dir};
+use browser_support::{Browser, BrowserKind, screenshot_dir};
 use e2e_support::Cluster;
 use e2e_support::writes::put_acknowledged;
 
@@ -29,14 +31,32 @@ fn clicks(view: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_dashboard_shows_the_cluster_its_traffic_its_keys_and_a_new_leader() {
-    let started = std::time::Instant::now();
-    let phase = |what: &str| eprintln!("ui_browser: {what} after {:?}", started.elapsed());
-    let Some(browser) = Browser::start(1280, 860).await else {
+async fn the_dashboard_shows_the_cluster_its_traffic_its_keys_and_a_new_leader_in_chromium() {
+    the_dashboard_shows_the_cluster_its_traffic_its_keys_and_a_new_leader(BrowserKind::Chromium)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_the_cluster_its_traffic_its_keys_and_a_new_leader_in_firefox() {
+    the_dashboard_shows_the_cluster_its_traffic_its_keys_and_a_new_leader(BrowserKind::Firefox)
+        .await;
+}
+
+async fn the_dashboard_shows_the_cluster_its_traffic_its_keys_and_a_new_leader(kind: BrowserKind) {
+    let Some(browser) = Browser::start(kind, 1280, 860).await else {
         return;
     };
-    phase("the browser started");
-    let shots = screenshot_dir();
+    // Timed from the browser's start, not from the test's: the other
+    // browser's test may have held the turn until then.
+    let started = std::time::Instant::now();
+    let phase = |what: &str| {
+        eprintln!(
+            "ui_browser ({}): {what} after {:?}",
+            kind.name(),
+            started.elapsed()
+        );
+    };
+    let shots = screenshot_dir(kind);
     let dir = tempfile::tempdir().unwrap();
     let mut cluster = Cluster::new("ui-browser", dir.path(), 3);
     cluster.start_all();
