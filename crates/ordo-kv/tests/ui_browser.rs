@@ -219,6 +219,35 @@ async fn the_dashboard_shows_the_cluster_its_traffic_its_keys_and_a_new_leader(k
     browser.screenshot(&shots.join("actions.png")).await;
     phase("actions shown");
 
+    // A backup downloads as a file, byte for byte what the page fetched:
+    // the page saves it from memory through a link, which each browser
+    // handles its own way.
+    browser
+        .run("document.getElementById('backup').click(); return true;")
+        .await;
+    browser
+        .wait_until(
+            "the backup taken",
+            PAGE_PATIENCE,
+            "return /^backup of [0-9]+ bytes saved$/.test(document.getElementById('action-result').textContent);",
+        )
+        .await;
+    let said = browser
+        .run("return document.getElementById('action-result').textContent;")
+        .await;
+    let (name, backup) = browser.downloaded(PAGE_PATIENCE).await;
+    assert!(
+        name.starts_with("ordo-") && name.ends_with(".backup"),
+        "{name}"
+    );
+    assert!(backup.starts_with(b"ORDOKV01"), "not a backup: {name}");
+    assert_eq!(
+        said.as_str(),
+        Some(format!("backup of {} bytes saved", backup.len()).as_str()),
+        "the page's word against the file {name}"
+    );
+    phase("backup downloaded");
+
     // Failover: the page's own node, the leader, is killed; the page moves
     // to another member and shows the new leader.
     browser.run(&clicks("cluster")).await;

@@ -223,6 +223,36 @@ impl Browser {
         }
     }
 
+    /// The one file the browser has finished downloading, as its name and
+    /// bytes, waiting up to `within`; panics if none or more than one.
+    pub async fn downloaded(&self, within: Duration) -> (String, Vec<u8>) {
+        let started = Instant::now();
+        loop {
+            let names: Vec<String> = std::fs::read_dir(self.downloads())
+                .unwrap()
+                .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            // Both browsers write to NAME.part (Firefox) or NAME.crdownload
+            // (Chromium) and rename it when done; Firefox also makes NAME
+            // empty at the start.
+            let in_progress = names
+                .iter()
+                .any(|name| name.ends_with(".part") || name.ends_with(".crdownload"));
+            if !in_progress && let [name] = names.as_slice() {
+                let bytes = std::fs::read(self.downloads().join(name)).unwrap();
+                if !bytes.is_empty() {
+                    return (name.clone(), bytes);
+                }
+            }
+            assert!(
+                names.len() <= 2 && started.elapsed() < within,
+                "waited {within:?} for one finished download in {}: {names:?}",
+                self.kind.name()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Saves a PNG screenshot of the window to `path`.
     pub async fn screenshot(&self, path: &Path) {
         let value = self
