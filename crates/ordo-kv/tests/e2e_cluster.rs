@@ -13,10 +13,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use e2e_support::dev::Dev;
 use e2e_support::writes::{Writers, assert_at_least, latest};
 use e2e_support::{
-    CliOutput, Cluster, EXIT_PATIENCE, PATIENCE, Process, client, dev_welcome, eventually,
-    free_port, free_port_base, http, run_ordo, url, wait_healthy,
+    CliOutput, Cluster, EXIT_PATIENCE, PATIENCE, Process, client, eventually, free_port, http,
+    run_ordo, url, wait_healthy,
 };
 use ordo_kv::client::{Client, Consistency, ListEntry, PutOutcome};
 
@@ -926,37 +927,21 @@ async fn status_members_and_leader_transfer_through_the_cli() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_serves_stops_on_sigint_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("dev-data");
-    let (client_base, peer_base) = (free_port_base(3), free_port_base(3));
-    let args: Vec<String> = [
-        "dev",
-        "--data",
-        data.to_str().unwrap(),
-        "--client-port-base",
-        &client_base.to_string(),
-        "--peer-port-base",
-        &peer_base.to_string(),
-    ]
-    .iter()
-    .map(|arg| (*arg).to_owned())
-    .collect();
-    let endpoints: Vec<String> = (1..=3).map(|id| url(client_base + id)).collect();
+    let mut dev = Dev::spawn(dir.path(), &[]).await;
+    let endpoints: Vec<String> = (1..=3).map(|id| url(dev.client_port(id))).collect();
     let endpoints = endpoints.join(",");
-    let logs = dir.path().join("logs");
-
-    let mut dev = Process::spawn("dev", &args, &logs);
-    let welcome = dev_welcome(&mut dev).await;
+    let welcome = dev.welcome();
     assert!(welcome.contains("ordo dev: 3 nodes"), "{welcome}");
     for id in 1..=3 {
         let line = format!(
             "node {id}  clients {}  nodes 127.0.0.1:{}",
-            url(client_base + id),
-            peer_base + id
+            url(dev.client_port(id)),
+            dev.peer_port(id)
         );
         assert!(welcome.contains(&line), "{line:?} missing:\n{welcome}");
     }
     assert_eq!(welcome.matches("(leader)").count(), 1, "{welcome}");
-    let dashboard = format!("Dashboard: {}/ui", url(client_base + 1));
+    let dashboard = format!("Dashboard: {}/ui", url(dev.client_port(1)));
     assert!(
         welcome.contains(&dashboard),
         "{dashboard:?} missing:\n{welcome}"
@@ -967,27 +952,14 @@ async fn dev_serves_stops_on_sigint_and_resumes() {
     )
     .await;
     ordo_prints(&["get", "greeting", "--endpoints", &endpoints], "hello").await;
-    dev.signal("INT");
-    let status = dev.wait_exit(EXIT_PATIENCE).await;
+    dev.interrupt().await;
     assert!(
-        status.is_some_and(|status| status.success()),
-        "{status:?}\n{}",
-        dev.logs()
-    );
-    assert!(
-        dev.stderr().contains("ordo dev: stopping"),
+        dev.process().stderr().contains("ordo dev: stopping"),
         "{}",
-        dev.logs()
+        dev.process().logs()
     );
 
-    let mut dev = Process::spawn("dev-again", &args, &logs);
-    dev_welcome(&mut dev).await;
+    dev.restart().await;
     ordo_prints(&["get", "greeting", "--endpoints", &endpoints], "hello").await;
-    dev.signal("INT");
-    let status = dev.wait_exit(EXIT_PATIENCE).await;
-    assert!(
-        status.is_some_and(|status| status.success()),
-        "{status:?}\n{}",
-        dev.logs()
-    );
+    dev.interrupt().await;
 }

@@ -12,9 +12,8 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 
-use e2e_support::{
-    Cluster, EXIT_PATIENCE, Process, dev_welcome, eventually, free_port_base, run_ordo,
-};
+use e2e_support::dev::Dev;
+use e2e_support::{Cluster, eventually, run_ordo};
 use ordo_kv::client::Consistency;
 
 const CLUSTER: &str = "secure";
@@ -217,30 +216,13 @@ async fn dashboard_frame(port: u16, ca: &Path) -> Result<serde_json::Value, Stri
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_tls_runs_a_local_cluster_on_https_and_peer_mtls() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("dev-data");
-    let (client_base, peer_base) = (free_port_base(3), free_port_base(3));
-    let args: Vec<String> = [
-        "dev",
-        "--tls",
-        "--data",
-        data.to_str().unwrap(),
-        "--client-port-base",
-        &client_base.to_string(),
-        "--peer-port-base",
-        &peer_base.to_string(),
-    ]
-    .iter()
-    .map(|arg| (*arg).to_owned())
-    .collect();
-    let logs = dir.path().join("logs");
-    let ca = data.join("pki").join("ca.crt");
+    let mut dev = Dev::spawn(dir.path(), &["--tls"]).await;
+    let ca = dev.data().join("pki").join("ca.crt");
     let endpoints: Vec<String> = (1..=3)
-        .map(|id| format!("https://127.0.0.1:{}", client_base + id))
+        .map(|id| format!("https://127.0.0.1:{}", dev.client_port(id)))
         .collect();
     let endpoints = endpoints.join(",");
-
-    let mut dev = Process::spawn("dev-tls", &args, &logs);
-    let welcome = dev_welcome(&mut dev).await;
+    let welcome = dev.welcome();
     assert!(welcome.contains(&endpoints), "{welcome}");
     assert!(
         welcome.contains(&format!("--cacert {}", ca.display())),
@@ -264,7 +246,7 @@ async fn dev_tls_runs_a_local_cluster_on_https_and_peer_mtls() {
     // The dashboard of node 1 shows every member's own state: its fan-out
     // asks the other members' HTTPS client ports through the cluster CA.
     let every_member_answered = || async {
-        let frame = dashboard_frame(client_base + 1, &ca).await?;
+        let frame = dashboard_frame(dev.client_port(1), &ca).await?;
         let health: Vec<String> = frame["members"]
             .as_array()
             .map(|members| {
@@ -295,11 +277,11 @@ async fn dev_tls_runs_a_local_cluster_on_https_and_peer_mtls() {
         "read without trusting the CA: {untrusted}"
     );
 
-    let peer_port = format!("127.0.0.1:{}", peer_base + 1);
+    let peer_port = format!("127.0.0.1:{}", dev.peer_port(1));
     let mut plaintext = tokio::net::TcpStream::connect(&peer_port).await.unwrap();
     plaintext.write_all(b"\0\0\0\x05hello").await.unwrap();
     eventually("node 1 to refuse a plaintext peer", || {
-        let refused = dev.stderr().contains("TLS handshake refused");
+        let refused = dev.process().stderr().contains("TLS handshake refused");
         std::future::ready(if refused {
             Ok(())
         } else {
@@ -308,22 +290,9 @@ async fn dev_tls_runs_a_local_cluster_on_https_and_peer_mtls() {
     })
     .await;
 
-    dev.signal("INT");
-    let stopped = dev.wait_exit(EXIT_PATIENCE).await;
-    assert!(
-        stopped.is_some_and(|status| status.success()),
-        "{}",
-        dev.logs()
-    );
-    let mut dev = Process::spawn("dev-tls-again", &args, &logs);
-    dev_welcome(&mut dev).await;
+    dev.interrupt().await;
+    dev.restart().await;
     let get = ordo_at(&["get", "greeting"], &endpoints, Some(&ca)).await;
     assert_eq!((get.code, get.stdout.as_str()), (Some(0), "hello"), "{get}");
-    dev.signal("INT");
-    let stopped = dev.wait_exit(EXIT_PATIENCE).await;
-    assert!(
-        stopped.is_some_and(|status| status.success()),
-        "{}",
-        dev.logs()
-    );
+    dev.interrupt().await;
 }

@@ -1,12 +1,14 @@
-//! The dashboard in headless Chromium against three real `ordo` processes:
+//! The dashboard in headless Chromium and Firefox (one test each, the same
+//! steps) against three real `ordo` processes:
 //! it shows three members and one leader, a write rate above zero and the
 //! written keys under their prefix while keys are written, and the new
 //! leader within seconds of the old one being killed (the page was served
 //! by the old leader, so it also moves itself to another member). Each
-//! view's screenshot is saved under `target/ui-screenshots/`.
+//! view's screenshot is saved under `target/ui-screenshots/BROWSER/`.
 //!
-//! Skipped, saying so, without chromedriver and Chromium; `.ci/run` sets
-//! `ORDO_REQUIRE_BROWSER=1`, which makes their absence a failure.
+//! Each is skipped, saying so, without its browser and WebDriver; `.ci/run`
+//! sets `ORDO_REQUIRE_BROWSER=1` and `ORDO_REQUIRE_FIREFOX=1`, which make
+//! their absence a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod browser_support;
@@ -14,7 +16,7 @@ mod e2e_support;
 
 use std::time::Duration;
 
-use browser_support::{Browser, screenshot_dir};
+use browser_support::{Browser, BrowserKind, screenshot_dir};
 use e2e_support::Cluster;
 use e2e_support::writes::put_acknowledged;
 
@@ -29,14 +31,32 @@ fn clicks(view: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_dashboard_shows_the_cluster_its_traffic_its_keys_and_a_new_leader() {
-    let started = std::time::Instant::now();
-    let phase = |what: &str| eprintln!("ui_browser: {what} after {:?}", started.elapsed());
-    let Some(browser) = Browser::start(1280, 860).await else {
+async fn the_dashboard_shows_the_cluster_its_traffic_its_keys_and_a_new_leader_in_chromium() {
+    the_dashboard_shows_the_cluster_its_traffic_its_keys_and_a_new_leader(BrowserKind::Chromium)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_the_cluster_its_traffic_its_keys_and_a_new_leader_in_firefox() {
+    the_dashboard_shows_the_cluster_its_traffic_its_keys_and_a_new_leader(BrowserKind::Firefox)
+        .await;
+}
+
+async fn the_dashboard_shows_the_cluster_its_traffic_its_keys_and_a_new_leader(kind: BrowserKind) {
+    let Some(browser) = Browser::start(kind, 1280, 860).await else {
         return;
     };
-    phase("the browser started");
-    let shots = screenshot_dir();
+    // Timed from the browser's start, not from the test's: the other
+    // browser's test may have held the turn until then.
+    let started = std::time::Instant::now();
+    let phase = |what: &str| {
+        eprintln!(
+            "ui_browser ({}): {what} after {:?}",
+            kind.name(),
+            started.elapsed()
+        );
+    };
+    let shots = screenshot_dir(kind);
     let dir = tempfile::tempdir().unwrap();
     let mut cluster = Cluster::new("ui-browser", dir.path(), 3);
     cluster.start_all();
@@ -198,6 +218,35 @@ async fn the_dashboard_shows_the_cluster_its_traffic_its_keys_and_a_new_leader()
         .await;
     browser.screenshot(&shots.join("actions.png")).await;
     phase("actions shown");
+
+    // A backup downloads as a file, byte for byte what the page fetched:
+    // the page saves it from memory through a link, which each browser
+    // handles its own way.
+    browser
+        .run("document.getElementById('backup').click(); return true;")
+        .await;
+    browser
+        .wait_until(
+            "the backup taken",
+            PAGE_PATIENCE,
+            "return /^backup of [0-9]+ bytes saved$/.test(document.getElementById('action-result').textContent);",
+        )
+        .await;
+    let said = browser
+        .run("return document.getElementById('action-result').textContent;")
+        .await;
+    let (name, backup) = browser.downloaded(PAGE_PATIENCE).await;
+    assert!(
+        name.starts_with("ordo-") && name.ends_with(".backup"),
+        "{name}"
+    );
+    assert!(backup.starts_with(b"ORDOKV01"), "not a backup: {name}");
+    assert_eq!(
+        said.as_str(),
+        Some(format!("backup of {} bytes saved", backup.len()).as_str()),
+        "the page's word against the file {name}"
+    );
+    phase("backup downloaded");
 
     // Failover: the page's own node, the leader, is killed; the page moves
     // to another member and shows the new leader.

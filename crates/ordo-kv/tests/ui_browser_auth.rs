@@ -1,12 +1,15 @@
-//! The dashboard's sign-in in headless Chromium, against three real `ordo`
+//! The dashboard's sign-in in headless Chromium and Firefox (one test
+//! each, the same steps), against three real `ordo`
 //! processes with auth on: the form shows before anything is read, a wrong
 //! password is answered on the form, root signs in and is offered the
 //! actions, a read-only user signs in and sees the cluster but no actions,
 //! and neither a token nor a password ever appears in a URL (the page's
-//! own, or any it fetched). Screenshots go to `target/ui-screenshots/`.
+//! own, or any it fetched). Screenshots go to
+//! `target/ui-screenshots/BROWSER/`.
 //!
-//! Skipped, saying so, without chromedriver and Chromium, unless
-//! `ORDO_REQUIRE_BROWSER=1` (as `ui_browser.rs`).
+//! Each is skipped, saying so, without its browser and WebDriver, unless
+//! `ORDO_REQUIRE_BROWSER=1` (Chromium) or `ORDO_REQUIRE_FIREFOX=1` (as
+//! `ui_browser.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod browser_support;
@@ -14,7 +17,7 @@ mod e2e_support;
 
 use std::time::Duration;
 
-use browser_support::{Browser, screenshot_dir};
+use browser_support::{Browser, BrowserKind, screenshot_dir};
 use e2e_support::Cluster;
 use serde_json::{Value, json};
 
@@ -77,11 +80,22 @@ const THREE_MEMBERS_ONE_LEADER: &str =
          && document.querySelectorAll('#members tbody tr[data-role=\"leader\"]').length === 1;";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn signing_in_shows_the_actions_to_root_only_and_no_url_carries_a_secret() {
-    let Some(browser) = Browser::start(1280, 860).await else {
+async fn signing_in_shows_the_actions_to_root_only_and_no_url_carries_a_secret_in_chromium() {
+    signing_in_shows_the_actions_to_root_only_and_no_url_carries_a_secret(BrowserKind::Chromium)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_in_shows_the_actions_to_root_only_and_no_url_carries_a_secret_in_firefox() {
+    signing_in_shows_the_actions_to_root_only_and_no_url_carries_a_secret(BrowserKind::Firefox)
+        .await;
+}
+
+async fn signing_in_shows_the_actions_to_root_only_and_no_url_carries_a_secret(kind: BrowserKind) {
+    let Some(browser) = Browser::start(kind, 1280, 860).await else {
         return;
     };
-    let shots = screenshot_dir();
+    let shots = screenshot_dir(kind);
     let dir = tempfile::tempdir().unwrap();
     let mut cluster = Cluster::new("ui-auth", dir.path(), 3);
     cluster.start_all();

@@ -1,14 +1,24 @@
-//! Headless Chromium for the dashboard's browser test, driven through
-//! chromedriver's WebDriver HTTP API with the tests' own `reqwest`: a few
-//! calls (open a session, go to a URL, run a script, take a screenshot)
-//! need no WebDriver crate.
+//! Headless browsers for the dashboard's browser tests, driven through the
+//! W3C WebDriver HTTP API (chromedriver for Chromium, geckodriver for
+//! Firefox) with the tests' own `reqwest`: a few calls (open a session, go
+//! to a URL, run a script, take a screenshot) need no WebDriver crate.
 //!
-//! [`Browser::start`] finds `chromedriver` and Chromium on the `PATH` (or
-//! `ORDO_CHROMEDRIVER` / `ORDO_CHROMIUM`); when either is missing it
-//! answers `None` and the test says it was skipped, unless
-//! `ORDO_REQUIRE_BROWSER=1` (as in `.ci/run`), which makes it a failure.
+//! Every test runs in each [`BrowserKind`]: [`Browser::start`] finds that
+//! browser and its WebDriver on the `PATH` (or through the variables named
+//! in [`kind`]); when either is missing it answers `None` and the test says
+//! it was skipped, unless the browser's [`BrowserKind::required_by`]
+//! variable is `1` (as in `.ci/run`), which makes it a failure.
+//!
+//! One browser at a time per test binary: a browser, its driver and three
+//! `ordo` nodes per test already fill two cores, and two at once would
+//! make the page's patience a coin toss. The WebDriver runs in its own
+//! process group, which is killed with it, so no browser outlives a test,
+//! even one that panicked.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod kind;
+
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,97 +26,109 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::{Value, json};
 
-/// How long chromedriver and Chromium may take to come up on a loaded machine.
+pub use kind::BrowserKind;
+
+/// How long a WebDriver and its browser may take to come up on a loaded machine.
 const START_PATIENCE: Duration = Duration::from_secs(20);
 /// The bound on one WebDriver call.
 const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A chromedriver process and one headless Chromium session in it; both
-/// end when it is dropped.
+/// Held by the one test of a binary whose browser runs.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A WebDriver process and one headless browser session in it; both end
+/// when it is dropped.
 pub struct Browser {
+    kind: BrowserKind,
     driver: Child,
     base: String,
     session: String,
     http: reqwest::Client,
-}
-
-/// The first of `names` that is an executable on the `PATH`, or `env`'s path.
-fn executable(env: &str, names: &[&str]) -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os(env) {
-        return Some(PathBuf::from(path));
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .flat_map(|dir| names.iter().map(move |name| dir.join(name)))
-        .find(|candidate| candidate.is_file())
+    downloads: tempfile::TempDir,
+    // Declared last: released after the session and the driver are gone.
+    _turn: tokio::sync::MutexGuard<'static, ()>,
 }
 
 impl Browser {
-    /// A headless Chromium of `width` by `height` pixels, or `None` (with
-    /// the reason printed) when chromedriver or Chromium is not installed.
+    /// A headless `kind` browser of `width` by `height` pixels, or `None`
+    /// (with the reason printed) when it or its WebDriver is not installed.
+    /// Waits for the other tests of this binary to be done with theirs.
     ///
     /// # Panics
-    /// When they are missing and `ORDO_REQUIRE_BROWSER=1`, or do not start.
-    pub async fn start(width: u32, height: u32) -> Option<Browser> {
-        let driver = executable("ORDO_CHROMEDRIVER", &["chromedriver"]);
-        let chromium = executable(
-            "ORDO_CHROMIUM",
-            &["chromium", "chromium-browser", "google-chrome"],
-        );
-        let (Some(driver), Some(chromium)) = (driver, chromium) else {
-            let why = "chromedriver or Chromium is not installed \
-                       (apt-get install chromium chromium-driver)";
-            assert!(
-                std::env::var("ORDO_REQUIRE_BROWSER").as_deref() != Ok("1"),
-                "ORDO_REQUIRE_BROWSER=1 but {why}"
-            );
-            eprintln!("SKIPPED: the dashboard's browser test: {why}");
-            return None;
+    /// When they are missing and the kind's `required_by` variable is `1`,
+    /// or when they do not start.
+    pub async fn start(kind: BrowserKind, width: u32, height: u32) -> Option<Browser> {
+        let installed = match kind.find() {
+            Ok(installed) => installed,
+            Err(why) => {
+                let required = kind.required_by();
+                assert!(
+                    std::env::var(required).as_deref() != Ok("1"),
+                    "{required}=1 but {}: {why}",
+                    kind.name()
+                );
+                eprintln!(
+                    "SKIPPED: the dashboard's browser test in {}: {why}",
+                    kind.name()
+                );
+                return None;
+            }
         };
-        Some(Browser::launch(&driver, &chromium, width, height).await)
+        let turn = TURN.lock().await;
+        Some(Browser::launch(kind, &installed, (width, height), turn).await)
     }
 
-    async fn launch(driver: &Path, chromium: &Path, width: u32, height: u32) -> Browser {
+    async fn launch(
+        kind: BrowserKind,
+        installed: &kind::Installed,
+        size: (u32, u32),
+        turn: tokio::sync::MutexGuard<'static, ()>,
+    ) -> Browser {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let driver = Command::new(driver)
-            .arg(format!("--port={port}"))
+        let driver = Command::new(&installed.driver)
+            .args(kind.driver_args(port))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("chromedriver starts");
+            .unwrap_or_else(|error| {
+                panic!("{} does not start: {error}", installed.driver.display())
+            });
         let http = reqwest::Client::builder()
             .timeout(CALL_TIMEOUT)
             .build()
             .unwrap();
-        let base = format!("http://127.0.0.1:{port}");
         let mut browser = Browser {
+            kind,
             driver,
-            base,
+            base: format!("http://127.0.0.1:{port}"),
             session: String::new(),
             http,
+            downloads: tempfile::tempdir().unwrap(),
+            _turn: turn,
         };
         browser.wait_ready().await;
-        let capabilities = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": chromium,
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu",
-                    "--disable-dev-shm-usage", "--no-first-run",
-                    format!("--window-size={width},{height}"),
-                ],
-            },
-        }}});
+        let capabilities = kind.new_session(&installed.browser, size, browser.downloads.path());
         let answer = browser.call("POST", "/session", Some(capabilities)).await;
         browser.session = answer["sessionId"]
             .as_str()
             .unwrap_or_else(|| panic!("no session: {answer}"))
             .to_owned();
         browser
+    }
+
+    /// Which browser this is.
+    pub fn kind(&self) -> BrowserKind {
+        self.kind
+    }
+
+    /// Where the browser saves downloads (removed with it).
+    pub fn downloads(&self) -> &Path {
+        self.downloads.path()
     }
 
     async fn wait_ready(&self) {
@@ -121,7 +143,8 @@ impl Browser {
             }
             assert!(
                 started.elapsed() < START_PATIENCE,
-                "chromedriver not ready within {START_PATIENCE:?}"
+                "{} not ready within {START_PATIENCE:?}",
+                self.kind.name()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -200,6 +223,36 @@ impl Browser {
         }
     }
 
+    /// The one file the browser has finished downloading, as its name and
+    /// bytes, waiting up to `within`; panics if none or more than one.
+    pub async fn downloaded(&self, within: Duration) -> (String, Vec<u8>) {
+        let started = Instant::now();
+        loop {
+            let names: Vec<String> = std::fs::read_dir(self.downloads())
+                .unwrap()
+                .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            // Both browsers write to NAME.part (Firefox) or NAME.crdownload
+            // (Chromium) and rename it when done; Firefox also makes NAME
+            // empty at the start.
+            let in_progress = names
+                .iter()
+                .any(|name| name.ends_with(".part") || name.ends_with(".crdownload"));
+            if !in_progress && let [name] = names.as_slice() {
+                let bytes = std::fs::read(self.downloads().join(name)).unwrap();
+                if !bytes.is_empty() {
+                    return (name.clone(), bytes);
+                }
+            }
+            assert!(
+                names.len() <= 2 && started.elapsed() < within,
+                "waited {within:?} for one finished download in {}: {names:?}",
+                self.kind.name()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Saves a PNG screenshot of the window to `path`.
     pub async fn screenshot(&self, path: &Path) {
         let value = self
@@ -215,12 +268,18 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // Ending the session ends its Chromium (chromedriver's child);
-        // chromedriver is ours to kill. Blocking and bounded: a panicking
-        // test still leaves no browser behind.
+        // Ending the session ends its browser (the driver's child) and
+        // lets the driver remove the browser's profile; then the driver's
+        // process group goes, with anything the session left. Blocking and
+        // bounded: a panicking test still leaves no browser behind.
         if !self.session.is_empty() {
             let _ = delete_blocking(&self.base, &self.session_path(""));
         }
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -239,8 +298,8 @@ fn delete_blocking(base: &str, path: &str) -> std::io::Result<()> {
         stream,
         "DELETE {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )?;
-    // The answer's head means the session is gone (chromedriver may keep
-    // the connection open, so reading to its end would wait).
+    // The answer's head means the session is gone (a driver may keep the
+    // connection open, so reading to its end would wait).
     let mut answer = Vec::new();
     let mut chunk = [0u8; 1024];
     while !answer.windows(4).any(|window| window == b"\r\n\r\n") {
@@ -253,11 +312,12 @@ fn delete_blocking(base: &str, path: &str) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Where screenshots go: `target/ui-screenshots/` (not committed).
-pub fn screenshot_dir() -> PathBuf {
+/// Where `kind`'s screenshots go: `target/ui-screenshots/KIND/` (not
+/// committed).
+pub fn screenshot_dir(kind: BrowserKind) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
         PathBuf::from,
     );
-    target.join("ui-screenshots")
+    target.join("ui-screenshots").join(kind.name())
 }

@@ -5,6 +5,7 @@
 //! - [`run_ordo`]: one CLI command, bounded by a deadline.
 //! - [`Cluster`]: `ordo serve` nodes with their ports and data directories,
 //!   started, stopped, killed and restarted by id.
+//! - [`dev::Dev`]: `ordo dev` on free port bases, interrupted and restarted.
 //! - [`eventually`], [`wait_healthy`], [`Cluster::eventually`]: bounded
 //!   polling, all through [`wait::wait_for`] (shared with the in-process
 //!   tests' `support`).
@@ -34,6 +35,7 @@ use ordo_kv::api::ClusterResponse;
 use ordo_kv::client::{Client, ClientConfig, parse_endpoints};
 
 pub mod certs;
+pub mod dev;
 pub mod forge;
 pub mod relay;
 pub mod tiny_fs;
@@ -180,26 +182,6 @@ pub async fn wait_healthy(base_url: &str, process: &mut Process) {
     };
     let what = format!("{base_url} to be healthy");
     wait_for(&what, patience(PATIENCE), check, || process.borrow().logs()).await;
-}
-
-/// Waits until `ordo dev` has printed its welcome; its stdout.
-pub async fn dev_welcome(dev: &mut Process) -> String {
-    let dev = std::cell::RefCell::new(dev);
-    let check = || {
-        let stdout = dev.borrow().stdout();
-        let exited = dev.borrow_mut().try_exit();
-        std::future::ready(if stdout.contains("Ctrl-C stops the cluster") {
-            Ok(stdout)
-        } else if let Some(status) = exited {
-            panic!("ordo dev exited with {status}\n{}", dev.borrow().logs());
-        } else {
-            Err("no welcome printed".to_owned())
-        })
-    };
-    wait_for("ordo dev's welcome", patience(PATIENCE), check, || {
-        dev.borrow().logs()
-    })
-    .await
 }
 
 /// A running `ordo` child process. Dropping it kills it (SIGKILL) and
