@@ -16,7 +16,7 @@ mod e2e_support;
 
 use std::time::Duration;
 
-use browser_support::{Browser, BrowserKind, screenshot_dir};
+use browser_support::{Browser, BrowserKind, STEADY_LEADER, screenshot_dir};
 use e2e_support::Cluster;
 use e2e_support::writes::put_acknowledged;
 
@@ -58,7 +58,7 @@ async fn the_dashboard_shows_the_cluster_its_traffic_its_keys_and_a_new_leader(k
     };
     let shots = screenshot_dir(kind);
     let dir = tempfile::tempdir().unwrap();
-    let mut cluster = Cluster::new("ui-browser", dir.path(), 3);
+    let mut cluster = Cluster::new("ui-browser", dir.path(), 3).with_flags(STEADY_LEADER);
     cluster.start_all();
     let leader = cluster.wait_for_leader().await;
     phase("the cluster has a leader");

@@ -17,7 +17,7 @@ mod e2e_support;
 
 use std::time::Duration;
 
-use browser_support::{Browser, BrowserKind, screenshot_dir};
+use browser_support::{Browser, BrowserKind, STEADY_LEADER, screenshot_dir};
 use e2e_support::Cluster;
 use serde_json::{Value, json};
 
@@ -97,7 +97,7 @@ async fn signing_in_shows_the_actions_to_root_only_and_no_url_carries_a_secret(k
     };
     let shots = screenshot_dir(kind);
     let dir = tempfile::tempdir().unwrap();
-    let mut cluster = Cluster::new("ui-auth", dir.path(), 3);
+    let mut cluster = Cluster::new("ui-auth", dir.path(), 3).with_flags(STEADY_LEADER);
     cluster.start_all();
     let leader = cluster.wait_for_leader().await;
     let page = format!("{}/ui#cluster", cluster.url(leader));

@@ -30,6 +30,16 @@ pub use kind::BrowserKind;
 
 /// How long a WebDriver and its browser may take to come up on a loaded machine.
 const START_PATIENCE: Duration = Duration::from_secs(20);
+/// Election timeouts of a second or two (etcd's default is one), not the
+/// default 150–300 ms: every step of the browser tests is asked of the leader the test
+/// found, and on a loaded machine a short timeout let leadership move
+/// mid-test. A killed leader is still replaced within a few seconds.
+pub const STEADY_LEADER: &[&str] = &[
+    "--election-timeout-min-ms",
+    "1000",
+    "--election-timeout-max-ms",
+    "2000",
+];
 /// The bound on one WebDriver call.
 const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 
