@@ -308,10 +308,12 @@ async fn token(channel: &Channel, name: &str, password: &str) -> String {
     .await
 }
 
-/// Before: with auth on, Lock answered UNIMPLEMENTED (its loopback client
-/// had no user). Now it runs as its caller, through a follower behind TLS
-/// (the token is carried to the leader): bob, without permission on
-/// `job/`, is refused and changes nothing; alice locks and unlocks.
+/// Before: with auth on, Lock was root's alone at the gate (and root's own
+/// Lock UNIMPLEMENTED: its loopback client had no user), and a follower
+/// behind TLS forwarded nothing. Now Lock runs as its caller, through a
+/// follower behind TLS (the token is carried to the leader): bob, without
+/// permission on `job/`, is refused and changes nothing; alice locks and
+/// unlocks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_auth_on_a_lock_needs_permission_on_the_keys_under_its_name() {
     let dev = start_dev_tls("dev-tls-auth").await;

@@ -201,3 +201,53 @@ impl Onward {
         request
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn call(caller: bool, token: bool, forwarded_already: bool) -> Request<()> {
+        let mut request = if forwarded_already {
+            forwarded(())
+        } else {
+            Request::new(())
+        };
+        if caller {
+            request.extensions_mut().insert(Caller {
+                user: "root".into(),
+                auth: std::sync::Arc::default(),
+            });
+        }
+        if token {
+            request
+                .metadata_mut()
+                .insert(TOKEN_METADATA, "t".parse().unwrap());
+        }
+        request
+    }
+
+    #[test]
+    fn a_call_goes_onward_once_and_only_with_an_identity_the_leader_can_check() {
+        // Auth off: no caller, nothing to carry.
+        assert!(Onward::of(&call(false, false, false)).allowed());
+        // Auth on, a token: carried.
+        assert!(Onward::of(&call(true, true, false)).allowed());
+        let onward = Onward::of(&call(true, true, false)).call(());
+        assert!(was_forwarded(&onward));
+        assert_eq!(onward.metadata().get(TOKEN_METADATA).unwrap(), "t");
+        // Auth on, a certificate alone: the leader could not know the caller.
+        assert!(!Onward::of(&call(true, false, false)).allowed());
+        // Forwarded already: never again.
+        assert!(!Onward::of(&call(false, true, true)).allowed());
+    }
+
+    #[test]
+    fn only_http_and_https_leaders_are_reached() {
+        let forwarder = Forwarder::default();
+        assert!(forwarder.channel("unix:///leader").is_err());
+        // No cluster CA known: a TLS leader cannot be verified.
+        let refused = forwarder.channel("https://127.0.0.1:1").unwrap_err();
+        assert_eq!(refused.message(), NOT_LEADER);
+    }
+}
