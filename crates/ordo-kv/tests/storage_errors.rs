@@ -174,6 +174,7 @@ async fn start_with_repair_point(repair: Index) -> Fixture {
         watch_hub: Arc::new(WatchHub::new(WatchLimits::default())),
         auth: Default::default(),
         cluster_ca: None,
+        client_port_tls: None,
     });
     let (shutdown, signal) = watch::channel(false);
     tokio::spawn(http::serve(listener, state, signal));

@@ -245,6 +245,7 @@ impl RunningNode {
             watch_hub: Arc::clone(&watch_hub),
             auth: AuthContext::new(auth_view, settings.http.auth_token_ttl),
             cluster_ca: cluster_ca(&settings),
+            client_port_tls: settings.http.tls.clone(),
         });
         if let Some(tls) = &tls {
             background.push(tokio::spawn(

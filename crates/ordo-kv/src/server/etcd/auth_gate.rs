@@ -13,13 +13,19 @@
 //!    etcd) and `Cluster.MemberList` (the HTTP API's `GET /v1/cluster` is
 //!    open too).
 //! 3. Key calls (`KV.Range/Put/DeleteRange/Txn`, `Watch`, `Lease`,
-//!    `Maintenance.Status`) need a user; the service checks each range it
-//!    touches with [`permitted`] / [`permitted_txn`] (the HTTP API's
-//!    `authorize`), and a lease revoke needs write on every key it deletes.
+//!    `Maintenance.Status`, `Lock`, `Election`) need a user; the service
+//!    checks each range it touches with [`permitted`] / [`permitted_txn`]
+//!    (the HTTP API's `authorize`), and a lease revoke needs write on every
+//!    key it deletes. Lock and Election check every read and write of
+//!    their recipe, as etcd does (`contenders.rs`).
 //! 4. Everything else is root's: users and roles, the auth switch,
 //!    membership, compaction, the rest of Maintenance; and any call this
 //!    file does not name (a service added later is closed until it is
 //!    classed here: the gate fails closed).
+//!
+//! A call another node forwarded (`forward.rs`) is identified by its token
+//! only: the client certificate on it is the forwarding node's, not its
+//! caller's, and names no user.
 //!
 //! The checked user rides in the request's extensions as a [`Caller`],
 //! which tonic hands to the service; with auth off there is none, and the
@@ -31,6 +37,7 @@ use axum::response::Response;
 use tonic::Status;
 
 use crate::auth::Access;
+use crate::server::etcd::forward::FORWARDED;
 use crate::server::http::auth_gate::{Caller, Unidentified, authorize, authorize_txn, user_of};
 use crate::server::http::{AuthenticatedUser, SharedState};
 use crate::store::{KeyRange, TxnRequest};
@@ -67,7 +74,14 @@ fn call_class(path: &str) -> CallClass {
         | "/etcdserverpb.Lease/LeaseKeepAlive"
         | "/etcdserverpb.Lease/LeaseTimeToLive"
         | "/etcdserverpb.Lease/LeaseLeases"
-        | "/etcdserverpb.Maintenance/Status" => CallClass::Keys,
+        | "/etcdserverpb.Maintenance/Status"
+        | "/v3lockpb.Lock/Lock"
+        | "/v3lockpb.Lock/Unlock"
+        | "/v3electionpb.Election/Campaign"
+        | "/v3electionpb.Election/Proclaim"
+        | "/v3electionpb.Election/Leader"
+        | "/v3electionpb.Election/Observe"
+        | "/v3electionpb.Election/Resign" => CallClass::Keys,
         _ => CallClass::Root,
     }
 }
@@ -103,7 +117,11 @@ fn identify(auth: &crate::auth::AuthState, request: &Request) -> Result<String, 
         Some(value) => Some(value.to_str().map_err(|_| invalid_auth_token())?),
         None => None,
     };
-    let certificate = request.extensions().get::<AuthenticatedUser>();
+    let certificate = if request.headers().contains_key(FORWARDED) {
+        None
+    } else {
+        request.extensions().get::<AuthenticatedUser>()
+    };
     user_of(auth, token, certificate).map_err(|refusal| match refusal {
         Unidentified::NoCredentials => Status::invalid_argument(USER_EMPTY),
         Unidentified::BadToken(_) => invalid_auth_token(),
@@ -157,7 +175,12 @@ mod tests {
         assert_eq!(call_class("/etcdserverpb.KV/Txn"), CallClass::Keys);
         assert_eq!(call_class("/etcdserverpb.KV/Compact"), CallClass::Root);
         assert_eq!(call_class("/etcdserverpb.Auth/UserAdd"), CallClass::Root);
-        assert_eq!(call_class("/v3lockpb.Lock/Lock"), CallClass::Root);
+        assert_eq!(call_class("/v3lockpb.Lock/Lock"), CallClass::Keys);
+        assert_eq!(
+            call_class("/v3electionpb.Election/Observe"),
+            CallClass::Keys
+        );
+        assert_eq!(call_class("/v3lockpb.Lock/Other"), CallClass::Root);
         assert_eq!(call_class("/etcdserverpb.KV/Range/x"), CallClass::Root);
     }
 }

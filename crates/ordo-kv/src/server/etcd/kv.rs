@@ -56,7 +56,10 @@ impl EtcdService {
     }
 
     /// Runs `txn` through the log.
-    async fn run_txn(&self, txn: store::TxnRequest) -> Result<store::TxnResponse, Failure> {
+    pub(crate) async fn run_txn(
+        &self,
+        txn: store::TxnRequest,
+    ) -> Result<store::TxnResponse, Failure> {
         let adds_data = puts(&txn);
         match self.propose(KvCommand::Txn(txn), adds_data).await? {
             KvResponse::Txn(response) => Ok(response),

@@ -1,71 +1,61 @@
-//! `v3lockpb.Lock`: etcd's server-side locks, on the coordination
-//! recipes' line of contenders (`client/recipes/contend.rs`), run through a
-//! client of this node's own HTTP API.
+//! `v3lockpb.Lock`: etcd's server-side locks, on the line of contenders
+//! (`contenders.rs`) run on this node's store.
 //!
 //! Lock(name, lease) puts `name/<lease in hex>` on the caller's lease
 //! unless it exists, then waits until no key under `name/` was created
 //! before it, and answers the key; Unlock(key) deletes it. As etcd: the
-//! caller keeps the lease alive, and its expiry releases the lock.
+//! caller keeps the lease alive, and its expiry releases the lock. While
+//! auth is on, the caller needs read on `name/` and write on its key (what
+//! etcd's recipe needs: its own KV calls are authorized as the caller).
 //!
-//! Left out: names and keys that are not UTF-8 (the HTTP API's keys are
-//! text), lease 0 (etcd then makes a session of its own), a node whose
-//! client port has TLS (the loopback client is cleartext), and a cluster
-//! with auth enabled (the loopback client has no user): these are
-//! refused. A Lock call given up by its client leaves its key in line
-//! until the lease ends (the waiter is gone, the key is not).
+//! A follower forwards Lock and Unlock to the leader whole (`forward.rs`):
+//! the line is entered with a write. The call may be repeated there
+//! harmlessly: entering is "create if absent".
+//!
+//! Left out: lease 0 (etcd then makes a session of its own) is refused. A
+//! Lock call given up by its client leaves its key in line until the lease
+//! ends (the waiter is gone, the key is not), as in etcd.
 
+use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
-use crate::client::recipes::{RecipeError, contend};
-use crate::client::{Client, ClientConfig, Endpoint};
 use crate::server::etcd::EtcdService;
+use crate::server::etcd::auth_gate::caller_of;
+use crate::server::etcd::contenders::Line;
+use crate::server::etcd::failure::{Failure, LEASE_NOT_FOUND};
+use crate::server::etcd::forward::Onward;
 use crate::server::etcd::header::current_header;
-use crate::server::etcd::pb::v3lockpb::{self as pb, lock_server::Lock};
-
-/// etcd's message when a waiter's lease ran out before its turn.
-pub(crate) const SESSION_EXPIRED: &str = "etcdserver: requested lease not found";
-/// etcd's message for a Proclaim by a campaigner that does not lead.
-pub(crate) const ELECTION_NOT_LEADER: &str = "etcdserver: election: not leader";
+use crate::server::etcd::pb::etcdserverpb::DeleteRangeRequest;
+use crate::server::etcd::pb::v3lockpb::{self as pb, lock_client::LockClient, lock_server::Lock};
+use crate::server::http::auth_gate::Caller;
 
 impl EtcdService {
-    /// A client of this node's own HTTP API (cleartext only, and only
-    /// while auth is off: it carries no user's token, so under auth the
-    /// HTTP API would refuse its every call; the call is refused here
-    /// first, saying so).
-    pub(crate) fn loopback_client(&self) -> Result<Client, Status> {
-        if self.state.auth.view.current().enabled() {
-            return Err(Status::unimplemented(
-                "etcdserver: Lock and Election are not served while auth is enabled \
-                 (etcdctl lock and elect work: they build on KV, Watch and Lease)",
-            ));
+    fn lock_client(&self, url: &str) -> Result<LockClient<Channel>, Status> {
+        Ok(LockClient::new(self.forwarder.channel(url)?))
+    }
+
+    async fn lock_here(
+        &self,
+        caller: Option<&Caller>,
+        request: pb::LockRequest,
+    ) -> Result<pb::LockResponse, Failure> {
+        if request.lease <= 0 {
+            return Err(
+                Status::invalid_argument("etcdserver: a lock needs the caller's lease").into(),
+            );
         }
-        let endpoint = Endpoint::parse(&self.state.own.address)
-            .ok()
-            .filter(|endpoint| !endpoint.is_secure())
-            .ok_or_else(|| {
-                Status::unimplemented("etcdserver: Lock is not served on a client port with TLS")
-            })?;
-        Client::new(ClientConfig::new(vec![endpoint]))
-            .map_err(|error| Status::internal(format!("etcdserver: {error}")))
-    }
-}
-
-/// `bytes` as a key of the HTTP API.
-pub(crate) fn text(bytes: &[u8], what: &str) -> Result<String, Status> {
-    match std::str::from_utf8(bytes) {
-        Ok(text) if !text.is_empty() => Ok(text.to_owned()),
-        _ => Err(Status::invalid_argument(format!(
-            "etcdserver: a {what} must be non-empty UTF-8 here"
-        ))),
-    }
-}
-
-/// A recipe's failure as etcd answers it.
-pub(crate) fn recipe_status(error: RecipeError) -> Status {
-    match error {
-        RecipeError::SessionLost { .. } => Status::not_found(SESSION_EXPIRED),
-        RecipeError::NotLeader => Status::failed_precondition(ELECTION_NOT_LEADER),
-        other => Status::unavailable(format!("etcdserver: {other}")),
+        let line = Line::new(self, caller, &request.name);
+        let key = line.key_of(request.lease);
+        let place = line.enter(&key, bytes::Bytes::new(), request.lease).await?;
+        line.wait_for_turn(place.revision).await?;
+        // The lease may have run out while waiting: its key is then gone.
+        if !line.still_in_line(&key, place.revision).await? {
+            return Err(Status::not_found(LEASE_NOT_FOUND).into());
+        }
+        Ok(pb::LockResponse {
+            header: current_header(&self.state, self.ids),
+            key,
+        })
     }
 }
 
@@ -75,45 +65,36 @@ impl Lock for EtcdService {
         &self,
         request: Request<pb::LockRequest>,
     ) -> Result<Response<pb::LockResponse>, Status> {
-        let request = request.into_inner();
-        let name = text(&request.name, "lock name")?;
-        if request.lease <= 0 {
-            return Err(Status::invalid_argument(
-                "etcdserver: a lock needs the caller's lease",
-            ));
+        let onward = Onward::of(&request);
+        let caller = caller_of(&request);
+        let message = request.into_inner();
+        match self.lock_here(caller.as_ref(), message.clone()).await {
+            Ok(response) => Ok(Response::new(response)),
+            Err(Failure::NotLeader(url)) if onward.allowed() => {
+                self.lock_client(&url)?.lock(onward.call(message)).await
+            }
+            Err(failure) => Err(failure.into_status()),
         }
-        let prefix = format!("{name}/");
-        let key = format!("{prefix}{:x}", request.lease);
-        let client = self.loopback_client()?;
-        let place = contend::enter(&client, &prefix, &key, b"", request.lease)
-            .await
-            .map_err(recipe_status)?;
-        contend::wait_for_turn(&client, &prefix, place.revision)
-            .await
-            .map_err(recipe_status)?;
-        if !contend::still_in_line(&client, &key, place.revision)
-            .await
-            .map_err(recipe_status)?
-        {
-            return Err(Status::not_found(SESSION_EXPIRED));
-        }
-        Ok(Response::new(pb::LockResponse {
-            header: current_header(&self.state, self.ids),
-            key: key.into_bytes().into(),
-        }))
     }
 
+    /// Deletes the key, as etcd does (KV's DeleteRange, with its checks,
+    /// authorization and forwarding).
     async fn unlock(
         &self,
         request: Request<pb::UnlockRequest>,
     ) -> Result<Response<pb::UnlockResponse>, Status> {
-        let key = text(&request.get_ref().key, "lock key")?;
-        self.loopback_client()?
-            .delete(&key)
-            .await
-            .map_err(|error| Status::unavailable(format!("etcdserver: {error}")))?;
+        let (metadata, extensions, message) = request.into_parts();
+        let delete = DeleteRangeRequest {
+            key: message.key,
+            ..DeleteRangeRequest::default()
+        };
+        let deleted = crate::server::etcd::pb::etcdserverpb::kv_server::Kv::delete_range(
+            self,
+            Request::from_parts(metadata, extensions, delete),
+        )
+        .await?;
         Ok(Response::new(pb::UnlockResponse {
-            header: current_header(&self.state, self.ids),
+            header: deleted.into_inner().header,
         }))
     }
 }

@@ -13,15 +13,16 @@
 //!   checks; `failure.rs`: errors with etcd's codes and exact messages;
 //!   `header.rs`: the `ResponseHeader`.
 //! - `kv.rs`, `watch.rs`, `watch_session.rs`, `lease.rs`, `cluster.rs`,
-//!   `maintenance.rs`, `auth.rs`: the services; `lock.rs` and
-//!   `election.rs`: `v3lockpb.Lock` and `v3electionpb.Election` on the
-//!   coordination recipes.
+//!   `maintenance.rs`, `auth.rs`: the services; `lock.rs`, `election.rs`
+//!   and `election_observer.rs`: `v3lockpb.Lock` and
+//!   `v3electionpb.Election`, on `contenders.rs` (the coordination
+//!   recipes' line of contenders, run on the store and the watch hub).
 //! - `snapshot_envelope.rs`: the frame etcdctl wants around a snapshot.
 //! - `auth_gate.rs`: while auth is enabled, every call is authenticated
 //!   (etcd's `token` metadata, or a client certificate) and authorized with
 //!   the HTTP API's rules before its service sees it.
 //! - `forward.rs`: a follower forwards writes to the leader (etcd clients do
-//!   not follow redirects).
+//!   not follow redirects), over TLS when the leader's client port has it.
 //!
 //! Reads: a `Range` is linearizable (ReadIndex, answered by the node asked,
 //! follower or not) unless `serializable`, then served from the node's
@@ -34,7 +35,7 @@ use std::sync::Arc;
 
 use axum::Router;
 
-use crate::server::etcd::forward::Forwarder;
+use crate::server::etcd::forward::{Forwarder, ForwardingTls};
 use crate::server::etcd::header::HeaderIds;
 use crate::server::http::SharedState;
 
@@ -43,8 +44,10 @@ mod auth_commands;
 mod auth_failure;
 mod auth_gate;
 mod cluster;
+mod contenders;
 mod convert;
 mod election;
+mod election_observer;
 mod failure;
 mod forward;
 mod header;
@@ -78,10 +81,14 @@ pub fn router(state: SharedState) -> Router {
     };
     use pb::v3electionpb::election_server::ElectionServer;
     use pb::v3lockpb::lock_server::LockServer;
+    let forwarding_tls = ForwardingTls {
+        cluster_ca: state.cluster_ca.clone(),
+        own: state.client_port_tls.clone(),
+    };
     let service = EtcdService {
         ids: HeaderIds::of(&state),
         state,
-        forwarder: Arc::new(Forwarder::default()),
+        forwarder: Arc::new(Forwarder::new(forwarding_tls)),
     };
     let gate_state = Arc::clone(&service.state);
     tonic::service::Routes::new(KvServer::new(service.clone()))

@@ -101,6 +101,10 @@ pub struct AppState {
     /// (the peer TLS CA, else the client port's trusted CA): the
     /// dashboard asks members behind HTTPS through it (`ui/members.rs`).
     pub cluster_ca: Option<std::path::PathBuf>,
+    /// This node's client-port TLS files, if it has them: the etcd API
+    /// presents this certificate as a client certificate when a follower
+    /// forwards a call to a leader behind TLS (`server/etcd/forward.rs`).
+    pub client_port_tls: Option<tls::ClientTls>,
 }
 
 /// The one backup a node serves at a time (a second one is 429 `busy`).
