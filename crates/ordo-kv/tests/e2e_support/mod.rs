@@ -33,6 +33,7 @@ use ordo_kv::client::{Client, ClientConfig, parse_endpoints};
 
 pub mod certs;
 pub mod forge;
+
 pub mod tiny_fs;
 #[path = "../wait_support/mod.rs"]
 pub mod wait;
@@ -625,6 +626,18 @@ impl Cluster {
             self.running.insert(id, process);
         }
         (status, stderr)
+    }
+
+    /// Gives node `id` (which must not be running) a new client port, as an
+    /// operator moving it would: it listens there from its next start on.
+    pub fn move_client_port(&mut self, id: u64) -> u16 {
+        assert!(!self.is_running(id), "node {id} runs");
+        let port = free_port();
+        self.nodes
+            .get_mut(&id)
+            .unwrap_or_else(|| panic!("no node {id}"))
+            .client_port = port;
+        port
     }
 
     /// Node `id`'s data directory.
