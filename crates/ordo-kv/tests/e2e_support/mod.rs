@@ -33,7 +33,7 @@ use ordo_kv::client::{Client, ClientConfig, parse_endpoints};
 
 pub mod certs;
 pub mod forge;
-
+pub mod pki;
 pub mod tiny_fs;
 #[path = "../wait_support/mod.rs"]
 pub mod wait;
