@@ -13,56 +13,24 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
 use e2e_support::dev::Dev;
+use e2e_support::pki::{self, tls_flags};
 use e2e_support::{Cluster, eventually, run_ordo};
 use ordo_kv::client::Consistency;
 
 const CLUSTER: &str = "secure";
 const CLI_PATIENCE: Duration = Duration::from_secs(20);
 
-/// `ordo cert ca`, then `ordo cert node` for each of `ids`, into `dir`.
+/// `ordo cert ca`, then `ordo cert node` for each of `ids`, into `dir`;
+/// a second `ordo cert ca` there is refused.
 async fn make_pki(dir: &Path, ids: &[u64]) {
+    pki::make_pki(dir, CLUSTER, ids).await;
     let dir = dir.to_str().unwrap();
-    let made = run_ordo(&["cert", "ca", "--out", dir], CLI_PATIENCE).await;
-    assert_eq!(made.code, Some(0), "{made}");
-    for id in ids {
-        let id = id.to_string();
-        let args = [
-            "cert",
-            "node",
-            "--id",
-            &id,
-            "--cluster",
-            CLUSTER,
-            "--host",
-            "127.0.0.1",
-            "--host",
-            "localhost",
-            "--out",
-            dir,
-        ];
-        let made = run_ordo(&args, CLI_PATIENCE).await;
-        assert_eq!(made.code, Some(0), "{made}");
-        assert!(made.stdout.contains("--peer-cert"), "{made}");
-    }
     let again = run_ordo(&["cert", "ca", "--out", dir], CLI_PATIENCE).await;
     assert_ne!(
         again.code,
         Some(0),
         "the CA was overwritten without --force"
     );
-}
-
-/// The peer TLS flags for a node holding node `holder`'s certificate.
-fn tls_flags(pki: &Path, holder: u64) -> Vec<String> {
-    let file = |name: String| pki.join(name).to_str().unwrap().to_owned();
-    vec![
-        "--peer-cert".to_owned(),
-        file(format!("node-{holder}.crt")),
-        "--peer-key".to_owned(),
-        file(format!("node-{holder}.key")),
-        "--peer-trusted-ca".to_owned(),
-        file("ca.crt".to_owned()),
-    ]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

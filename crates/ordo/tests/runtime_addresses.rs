@@ -342,6 +342,66 @@ async fn an_entry_truncated_before_it_applies_is_dialed_but_never_reported() {
     cluster.stop_all().await;
 }
 
+/// A leader cut off from the group adds a learner: the configuration entry
+/// is appended but never commits, and its transport dials the learner at
+/// once (a leader replicates to a learner before its addition commits).
+/// Once the new leader's log replaced the entry, no configuration in the
+/// old leader's log holds the learner, so its transport forgets the address
+/// at once, not after a departed member's grace (ten election timeouts:
+/// 20 s here): an address learned from a truncated entry is never left
+/// dialed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_addition_truncated_before_it_commits_leaves_no_dialed_address() {
+    let (mut cluster, views) = watched_group(|config| RaftConfig {
+        election_timeout_min: std::time::Duration::from_millis(1000),
+        election_timeout_max: std::time::Duration::from_millis(2000),
+        ..config
+    })
+    .await;
+    let old = cluster.leader().await;
+    cluster.network.isolate(old);
+    let stale = {
+        let node = cluster.node(old).clone();
+        let info = MemberInfo::new(address(4)).with_peer_address("peer-4");
+        tokio::spawn(async move { node.add_learner(4, info).await })
+    };
+    let told = |id: NodeId| views[&id].lock().unwrap().get(&4).cloned();
+    wait_until("the cut-off leader to dial the learner it appended", || {
+        (told(old).as_deref() == Some("peer-4")).then_some(())
+    })
+    .await;
+
+    let new_leader = wait_until("a leader on the majority side", || {
+        let mut others = cluster.ids.iter().filter(|&&id| id != old);
+        others.find(|&&id| cluster.node(id).is_leader()).copied()
+    })
+    .await;
+    cluster.network.heal();
+    let _ = stale.await;
+    cluster
+        .node(new_leader)
+        .propose(set("after", 1))
+        .await
+        .unwrap();
+    cluster.converged(1).await;
+    // Well within the grace a removed member would keep.
+    let forgotten = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while told(old).is_some() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(
+        forgotten.is_ok(),
+        "node {old} still dials a learner whose addition was truncated: {:?}",
+        told(old)
+    );
+    for &id in &cluster.ids {
+        assert_eq!(told(id), None, "node {id} dials the truncated learner");
+    }
+    cluster.stop_all().await;
+}
+
 /// A cluster of `ids` with no node started yet.
 fn no_nodes_yet(ids: &[NodeId]) -> Cluster {
     Cluster {

@@ -474,6 +474,14 @@ impl<L: LogRead> Raft<L> {
         &self.node.membership
     }
 
+    /// True if `id` is a member of any configuration this node's log holds:
+    /// the one at its base (snapshot or initial) or any configuration entry
+    /// after it, committed or not. False for a node whose only addition was
+    /// truncated from this log (a driver need not keep a link to it).
+    pub fn in_any_configuration(&self, id: NodeId) -> bool {
+        self.node.history.ever_contains(id)
+    }
+
     fn on_durable_index_changed(&mut self) -> Result<(), Error> {
         self.finish_repair_if_durable();
         if let RoleState::Leader(leader) = &mut self.role {

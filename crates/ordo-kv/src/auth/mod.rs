@@ -22,7 +22,8 @@
 //! - The **signing key** signs tokens (HMAC-SHA256). It is replicated, so a
 //!   token any node issued is valid on every node and across leader
 //!   changes; each `Enable` carries a fresh one, chosen by the node that
-//!   took the request.
+//!   took the request. Members sign with it too: a member token
+//!   ([`member_token`]) lets a member have its own address logged.
 //!
 //! Password hashing is slow by design and never happens in apply: the node
 //! that takes a request hashes, and the log carries the hash
@@ -39,6 +40,7 @@
 mod check;
 mod command;
 mod error;
+pub mod member_token;
 pub mod password;
 mod state;
 pub mod token;

@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 
+use super::member_token;
 use super::token::{self, TokenClaims, TokenError};
 use super::*;
 use crate::store::KeyRange;
@@ -274,6 +275,48 @@ fn a_token_from_another_key_or_altered_is_refused() {
         assert!(state.verify_token(garbled, 0).is_err(), "{garbled:?}");
     }
     assert_eq!(token::parse(&genuine, &[]), Err(TokenError::BadSignature));
+}
+
+/// A member token names its node until it expires, only under the key that
+/// signed it, and neither kind of token passes for the other: a user's
+/// token (root's included) is no member's, and a member's is no user's.
+#[test]
+fn member_tokens_are_their_own_kind() {
+    let state = sample();
+    let member = state
+        .issue_member_token(3, 1_000, 60)
+        .unwrap_or_else(|| panic!("auth is enabled: a member token is issued"));
+    assert!(member_token::is_member_token(&member));
+    assert_eq!(state.verify_member_token(&member, 1_059), Ok(3));
+    assert_eq!(
+        state.verify_member_token(&member, 1_060),
+        Err(TokenError::Expired)
+    );
+    let root = state.issue_token(ROOT, 1_000, 300);
+    assert!(!member_token::is_member_token(&root));
+    assert!(state.verify_member_token(&root, 1_001).is_err());
+    assert!(state.verify_token(&member, 1_001).is_err());
+    // The same payload under the user kind's prefix: the tag covers the kind.
+    let (_, rest) = member.split_once('.').unwrap_or_else(|| panic!("{member}"));
+    assert!(state.verify_token(&format!("v1.{rest}"), 1_001).is_err());
+
+    let mut other = AuthState::default();
+    apply(&mut other, user_add(ROOT));
+    apply(&mut other, grant_role(ROOT, ROOT));
+    apply(
+        &mut other,
+        AuthCommand::Enable {
+            signing_key: Bytes::from_static(&[9; SIGNING_KEY_BYTES]),
+        },
+    );
+    let foreign = other
+        .issue_member_token(3, 1_000, 60)
+        .unwrap_or_else(|| panic!("enabled"));
+    assert_eq!(
+        state.verify_member_token(&foreign, 1_001),
+        Err(TokenError::BadSignature)
+    );
+    assert_eq!(AuthState::default().issue_member_token(3, 1_000, 60), None);
 }
 
 #[test]

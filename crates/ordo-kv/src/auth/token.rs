@@ -18,7 +18,8 @@ use super::AuthState;
 
 /// Longest token accepted, in bytes.
 pub const MAX_TOKEN_BYTES: usize = 1024;
-/// The format's prefix (its version).
+/// The user token's prefix (its kind and version; a member token's is
+/// [`member_token`](super::member_token)'s).
 const PREFIX: &str = "v1.";
 
 /// What a token says.
@@ -62,11 +63,7 @@ pub enum TokenError {
 
 /// Signs `claims` with `key`.
 pub fn sign(key: &[u8], claims: &TokenClaims) -> String {
-    let payload = serde_json::to_vec(claims)
-        .unwrap_or_else(|error| unreachable!("claims always serialize: {error}"));
-    let signed = format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(payload));
-    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), signed.as_bytes());
-    format!("{signed}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+    seal(PREFIX, key, claims)
 }
 
 /// The claims of `token`, if `key` signed it (expiry is not checked here).
@@ -74,11 +71,31 @@ pub fn sign(key: &[u8], claims: &TokenClaims) -> String {
 /// # Errors
 /// Anything but a well-formed token with a valid tag.
 pub fn parse(token: &str, key: &[u8]) -> Result<TokenClaims, TokenError> {
+    open(PREFIX, token, key)
+}
+
+/// `KIND.PAYLOAD.TAG` for `claims`: the tag covers the kind, so a token of
+/// one kind never verifies as another (a user's token is not a member's).
+pub(super) fn seal<T: Serialize>(kind: &str, key: &[u8], claims: &T) -> String {
+    let payload = serde_json::to_vec(claims)
+        .unwrap_or_else(|error| unreachable!("claims always serialize: {error}"));
+    let signed = format!("{kind}{}", URL_SAFE_NO_PAD.encode(payload));
+    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), signed.as_bytes());
+    format!("{signed}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+}
+
+/// The claims of a `kind` token `key` signed: the length is bounded and
+/// the tag checked (in constant time) before anything else is decoded.
+pub(super) fn open<T: serde::de::DeserializeOwned>(
+    kind: &str,
+    token: &str,
+    key: &[u8],
+) -> Result<T, TokenError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(TokenError::TooLong);
     }
     let (signed, tag) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
-    let payload = signed.strip_prefix(PREFIX).ok_or(TokenError::Malformed)?;
+    let payload = signed.strip_prefix(kind).ok_or(TokenError::Malformed)?;
     let tag = URL_SAFE_NO_PAD
         .decode(tag)
         .map_err(|_| TokenError::Malformed)?;

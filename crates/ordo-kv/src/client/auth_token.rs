@@ -83,6 +83,22 @@ impl Client {
         }
     }
 
+    /// Sends `token` with every call from now on, as it is: a token the
+    /// caller made (a member token, `server/peers.rs`), for a client
+    /// without credentials, so it is never refreshed.
+    ///
+    /// # Errors
+    /// A token that cannot be a header value.
+    pub(crate) fn send_token(&self, token: &str) -> Result<(), ClientError> {
+        let header = HeaderValue::try_from(format!("{AUTHORIZATION_SCHEME}{token}"))
+            .map_err(|_| ClientError::invalid("a token must be printable ASCII"))?;
+        *self.token_slot() = Some(CachedToken {
+            header,
+            refresh_at: Instant::now(),
+        });
+        Ok(())
+    }
+
     async fn refresh_token(&self, deadline: Instant) -> Result<(), ClientError> {
         let Some(credentials) = self.config().credentials.clone() else {
             return Ok(());

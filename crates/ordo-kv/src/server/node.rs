@@ -205,6 +205,7 @@ impl RunningNode {
                 node.clone(),
                 own.clone(),
                 cluster_ca(&settings),
+                Arc::clone(&auth_view),
                 shutdown_signal.clone(),
             )),
             tokio::spawn(node_events::count_events(

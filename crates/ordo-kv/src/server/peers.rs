@@ -16,15 +16,26 @@
 //! The leader's client port may be HTTPS (`ordo dev --tls`): the request
 //! then trusts the cluster CA, without which a follower that never led
 //! would never have its client address logged.
+//!
+//! With auth enabled the address route is root's, and a node is no user:
+//! the request carries a member token naming this node, signed with the
+//! replicated key (`auth/member_token.rs` says why a token and what it
+//! defends against), which the leader accepts for this node's own address
+//! only. A node that has not applied `auth enable` yet sends none, is
+//! answered 401 and tries again after its back-off.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ordo::{Event, EventStreamError, MemberInfo, NodeId, RaftNode};
 use tokio::sync::watch;
 
 use crate::api::MemberAddressRequest;
+use crate::auth::member_token::MEMBER_TOKEN_TTL_SECONDS;
 use crate::client::{Client, ClientConfig, ClientTlsFiles, parse_endpoints};
+use crate::server::auth_view::AuthView;
+use crate::server::http::auth_gate::unix_seconds_now;
 use crate::store::KvStore;
 
 /// First wait after a failed report; doubled after each failure.
@@ -45,11 +56,13 @@ enum Report {
 /// Makes the log carry `own` as this node's information: on the leader
 /// through [`RaftNode::update_member_info`], elsewhere by asking the leader
 /// over HTTP(S, trusting `cluster_ca`) (or, knowing no leader's URL, every
-/// other member, which redirect to it).
+/// other member, which redirect to it), with a member token while `auth`
+/// (this node's applied auth state) is enabled.
 pub(super) async fn report_own_address(
     node: RaftNode<KvStore>,
     own: MemberInfo,
     cluster_ca: Option<PathBuf>,
+    auth: Arc<AuthView>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let own_id = node.id();
@@ -59,7 +72,7 @@ pub(super) async fn report_own_address(
         // Settled: wait for an event. Sent: for an event (the entry being
         // applied is one), or RETRY_MAX in case it was lost. Failed: for an
         // event or the back-off, doubling.
-        let wait = match report(&node, own_id, &own, &cluster_ca).await {
+        let wait = match report(&node, own_id, &own, &cluster_ca, &auth).await {
             Ok(Report::Settled) => {
                 retry = RETRY_MIN;
                 None
@@ -115,6 +128,7 @@ async fn report(
     own_id: NodeId,
     own: &MemberInfo,
     cluster_ca: &Option<PathBuf>,
+    auth: &AuthView,
 ) -> Result<Report, Box<dyn std::error::Error + Send + Sync>> {
     let logged = node.member_infos().remove(&own_id).unwrap_or_default();
     if logged.updated_by(own) == logged {
@@ -159,8 +173,13 @@ async fn report(
         cert: None,
         key: None,
     };
-    Client::new(config)?
-        .set_member_address(own_id, &body)
-        .await?;
+    let client = Client::new(config)?;
+    let member_token =
+        auth.current()
+            .issue_member_token(own_id, unix_seconds_now(), MEMBER_TOKEN_TTL_SECONDS);
+    if let Some(token) = member_token {
+        client.send_token(&token)?;
+    }
+    client.set_member_address(own_id, &body).await?;
     Ok(Report::Sent)
 }

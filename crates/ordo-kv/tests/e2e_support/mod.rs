@@ -38,6 +38,7 @@ pub mod certs;
 pub mod dev;
 pub mod forge;
 pub mod relay;
+pub mod pki;
 pub mod tiny_fs;
 #[path = "../wait_support/mod.rs"]
 pub mod wait;
@@ -646,6 +647,18 @@ impl Cluster {
             self.running.insert(id, process);
         }
         (status, stderr)
+    }
+
+    /// Gives node `id` (which must not be running) a new client port, as an
+    /// operator moving it would: it listens there from its next start on.
+    pub fn move_client_port(&mut self, id: u64) -> u16 {
+        assert!(!self.is_running(id), "node {id} runs");
+        let port = free_port();
+        self.nodes
+            .get_mut(&id)
+            .unwrap_or_else(|| panic!("no node {id}"))
+            .client_port = port;
+        port
     }
 
     /// Node `id`'s data directory.

@@ -49,6 +49,20 @@
 //! handshake from then on, so it disturbs nobody, and it keeps retrying
 //! until its operator stops it.
 //!
+//! A member is dialed from when its addition is *appended*, not committed:
+//! the leader must replicate to a learner (or a voter added directly) whose
+//! configuration entry is not committed yet, and for a voter added to a
+//! group of one that entry cannot commit until the new voter holds it. What
+//! holds instead: an address learned from an uncommitted entry is dialed
+//! only while that entry is in the log. If the entry that added a member is
+//! truncated, so that no configuration in the log holds it any more
+//! ([`ordo_core::Raft::in_any_configuration`]), it is dropped from the
+//! transport at once, without the grace (it was never removed, so there is
+//! no removal to hear of), and its connections are refused at the
+//! handshake like any stranger's. A node that installs a snapshot taken
+//! after a member's removal drops it at once too: its log no longer holds
+//! a configuration with it.
+//!
 //! # A limit
 //! The log's addresses win over the configured ones, so configuration
 //! cannot move a member by itself: the move must be logged, which needs a
@@ -321,12 +335,16 @@ impl Directory {
         !self.pending.is_empty()
     }
 
-    /// The core now uses a configuration of `members`.
-    pub(crate) fn set_members(&mut self, members: BTreeSet<NodeId>) {
-        if members != self.members {
-            self.members = members;
-            self.version += 1;
+    /// The core now uses a configuration of `members`. Answers those that
+    /// left it.
+    pub(crate) fn set_members(&mut self, members: BTreeSet<NodeId>) -> BTreeSet<NodeId> {
+        if members == self.members {
+            return BTreeSet::new();
         }
+        let left = self.members.difference(&members).copied().collect();
+        self.members = members;
+        self.version += 1;
+        left
     }
 
     /// Where the transport should reach each member but `own`, in the
@@ -380,6 +398,9 @@ pub(crate) struct PeerSync {
     told: BTreeMap<NodeId, String>,
     /// Peers that left the configuration, and the tick they left at.
     departed: BTreeMap<NodeId, u64>,
+    /// Peers to drop with no grace when they leave: their addition was
+    /// truncated, so no configuration in the log holds them.
+    never_members: BTreeSet<NodeId>,
     grace_ticks: u64,
     /// The directory version last handed to the transport (`None`: never).
     synced: Option<u64>,
@@ -394,6 +415,7 @@ impl PeerSync {
             own,
             told: BTreeMap::new(),
             departed: BTreeMap::new(),
+            never_members: BTreeSet::new(),
             grace_ticks,
             synced: None,
             reported: None,
@@ -407,6 +429,14 @@ impl PeerSync {
         self.synced == Some(version)
             && self.reported == Some(applied_version)
             && self.departed.is_empty()
+    }
+
+    /// `ids` left the configuration and no configuration in the log holds
+    /// them any more (the entry that added them was truncated): they are
+    /// dropped at the next [`update`](Self::update), with no grace, since
+    /// there is no removal for them to hear of.
+    pub(crate) fn forget_at_once(&mut self, ids: impl IntoIterator<Item = NodeId>) {
+        self.never_members.extend(ids);
     }
 
     /// True if the directory at `version` has news for the transport.
@@ -447,11 +477,22 @@ impl PeerSync {
                 self.told.insert(id, address.clone());
             }
         }
-        for &id in self.told.keys() {
-            if !table.contains_key(&id) {
+        let left: Vec<NodeId> = self
+            .told
+            .keys()
+            .filter(|id| !table.contains_key(id))
+            .copied()
+            .collect();
+        for id in left {
+            if self.never_members.contains(&id) {
+                self.departed.remove(&id);
+                self.told.remove(&id);
+                self.tell(transport, id, None);
+            } else {
                 self.departed.entry(id).or_insert(now);
             }
         }
+        self.never_members.clear();
     }
 
     /// Removes departed members whose grace has passed at tick `now`.
@@ -633,6 +674,34 @@ mod tests {
         directory.appended(11, Vec::new());
         step(&mut sync, &directory, &transport, 1);
         assert!(transport.told().is_empty());
+    }
+
+    /// A member whose addition was truncated leaves with no grace; one
+    /// that leaves the same way afterwards without being marked keeps it.
+    #[test]
+    fn a_member_whose_addition_was_truncated_is_dropped_at_once() {
+        let transport = Recorder::default();
+        let mut directory = Directory::configured([dialed(1, "p1"), dialed(2, "p2")].into());
+        let mut sync = PeerSync::new(1, 10);
+        step(&mut sync, &directory, &transport, 0);
+        directory.appended(11, vec![(11, [dialed(3, "p3")].into())]);
+        directory.set_members(ids(&[1, 2, 3]));
+        step(&mut sync, &directory, &transport, 1);
+        assert_eq!(transport.told().len(), 2, "dialed once appended");
+
+        directory.appended(11, Vec::new());
+        let left = directory.set_members(ids(&[1, 2]));
+        assert_eq!(left, ids(&[3]));
+        sync.forget_at_once(left);
+        step(&mut sync, &directory, &transport, 2);
+        assert_eq!(transport.told(), [(2, "p2".to_owned())]);
+
+        directory.learn(&[dialed(3, "p3")].into());
+        directory.set_members(ids(&[1, 2, 3]));
+        step(&mut sync, &directory, &transport, 3);
+        directory.set_members(ids(&[1, 2]));
+        step(&mut sync, &directory, &transport, 4);
+        assert_eq!(transport.told().len(), 2, "a removal keeps the grace");
     }
 
     #[test]

@@ -11,7 +11,11 @@
 //!    (checked first, as etcd does), else the verified client certificate's
 //!    name. Neither, or a token that does not verify: 401 `unauthenticated`.
 //! 3. Root-only routes (membership, leadership, compaction, backups, user
-//!    and role management) answer 403 `permission_denied` to anyone else.
+//!    and role management) answer 403 `permission_denied` to anyone else,
+//!    with one exception: `PUT /v1/cluster/members/N/address` also takes a
+//!    member token for N (`auth/member_token.rs`), so a member that moved
+//!    can have its own address logged, and only its own (a member token
+//!    for another node: 403). No user but root can re-point a member.
 //! 4. Key routes (`/v1/kv`, `/v1/txn`, `/v1/watch`) get the [`Caller`] and
 //!    check each range they touch with `authorize` before anything is
 //!    proposed or read; leases need only an identity (etcd's rule), but a
@@ -29,6 +33,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::api::AUTHORIZATION_SCHEME;
+use crate::auth::member_token;
 use crate::auth::token::TokenError;
 use crate::auth::{Access, AuthState};
 use crate::server::http::{ApiError, AuthenticatedUser, SharedState};
@@ -50,9 +55,14 @@ enum RouteClass {
     Open,
     Authenticated,
     Root,
+    /// Root's, or member N's own: `PUT /v1/cluster/members/N/address`.
+    MemberAddress(u64),
 }
 
 fn route_class(method: &Method, path: &str) -> RouteClass {
+    if let (&Method::PUT, Some(id)) = (method, member_address_of(path)) {
+        return RouteClass::MemberAddress(id);
+    }
     match (method, path) {
         (_, "/health" | "/metrics") => RouteClass::Open,
         (&Method::POST, "/v1/auth/authenticate") => RouteClass::Open,
@@ -69,6 +79,14 @@ fn route_class(method: &Method, path: &str) -> RouteClass {
     }
 }
 
+/// The N of `/v1/cluster/members/N/address`.
+fn member_address_of(path: &str) -> Option<u64> {
+    let id = path
+        .strip_prefix("/v1/cluster/members/")?
+        .strip_suffix("/address")?;
+    id.parse().ok()
+}
+
 /// The middleware (see the module docs).
 pub(super) async fn gate(
     State(state): State<SharedState>,
@@ -83,11 +101,27 @@ pub(super) async fn gate(
     if class == RouteClass::Open {
         return next.run(request).await;
     }
+    if let RouteClass::MemberAddress(id) = class {
+        match member_of(&auth, &request) {
+            Some(Ok(member)) if member == id => return next.run(request).await,
+            Some(Ok(member)) => {
+                return ApiError::permission_denied(format!(
+                    "member {member} may change only its own address, not node {id}'s"
+                ))
+                .into_response();
+            }
+            Some(Err(error)) => {
+                return ApiError::unauthenticated(error.to_string()).into_response();
+            }
+            None => {}
+        }
+    }
     let user = match identify(&auth, &request) {
         Ok(user) => user,
         Err(error) => return error.into_response(),
     };
-    if class == RouteClass::Root && !auth.is_root(&user) {
+    let root_only = matches!(class, RouteClass::Root | RouteClass::MemberAddress(_));
+    if root_only && !auth.is_root(&user) {
         return ApiError::permission_denied(format!(
             "only a user with the role root may do this; {user:?} may not"
         ))
@@ -95,6 +129,19 @@ pub(super) async fn gate(
     }
     request.extensions_mut().insert(Caller { user, auth });
     next.run(request).await
+}
+
+/// The member a request's member token speaks for; `None` if it carries
+/// no member token (a user's token, a certificate, or nothing).
+fn member_of(auth: &AuthState, request: &Request) -> Option<Result<u64, TokenError>> {
+    let value = request
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let token = value.strip_prefix(AUTHORIZATION_SCHEME)?.trim();
+    member_token::is_member_token(token)
+        .then(|| auth.verify_member_token(token, unix_seconds_now()))
 }
 
 /// The user a request speaks for: its token's, else its certificate's.
@@ -233,5 +280,91 @@ fn describe(range: &KeyRange) -> String {
         [] => format!("the key {key:?}"),
         [0] => format!("the keys from {key:?} on"),
         end => format!("the keys [{key:?}, {:?})", String::from_utf8_lossy(end)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::auth::{AuthCommand, ROOT, SIGNING_KEY_BYTES};
+
+    /// Auth enabled with root and the signing key `[key; 32]`.
+    fn enabled(key: u8) -> AuthState {
+        let mut auth = AuthState::default();
+        for command in [
+            AuthCommand::UserAdd {
+                name: ROOT.into(),
+                password_hash: Some("$argon2id$fake".into()),
+            },
+            AuthCommand::UserGrantRole {
+                user: ROOT.into(),
+                role: ROOT.into(),
+            },
+            AuthCommand::Enable {
+                signing_key: Bytes::from(vec![key; SIGNING_KEY_BYTES]),
+            },
+        ] {
+            auth.apply(command)
+                .unwrap_or_else(|error| panic!("refused: {error}"));
+        }
+        auth
+    }
+
+    fn with_token(token: &str) -> Request {
+        Request::builder()
+            .header(
+                header::AUTHORIZATION,
+                format!("{AUTHORIZATION_SCHEME}{token}"),
+            )
+            .body(Body::empty())
+            .unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    /// Only a PUT to one member's address route is the member's class; the
+    /// other membership routes stay root's.
+    #[test]
+    fn the_address_route_is_the_only_one_a_member_may_use() {
+        let class = |method: &Method, path: &str| route_class(method, path);
+        assert_eq!(
+            class(&Method::PUT, "/v1/cluster/members/3/address"),
+            RouteClass::MemberAddress(3)
+        );
+        for (method, path) in [
+            (Method::GET, "/v1/cluster/members/3/address"),
+            (Method::PUT, "/v1/cluster/members/x/address"),
+            (Method::PUT, "/v1/cluster/members/3/address/more"),
+            (Method::DELETE, "/v1/cluster/members/3"),
+            (Method::POST, "/v1/cluster/members/3/promote"),
+        ] {
+            assert_eq!(class(&method, path), RouteClass::Root, "{method} {path}");
+        }
+    }
+
+    /// A member token names its member; a user's token (root's too), none,
+    /// or a forged member token is no member.
+    #[test]
+    fn a_member_token_names_its_member_and_nothing_else_does() {
+        let auth = enabled(5);
+        let now = unix_seconds_now();
+        let member = auth
+            .issue_member_token(3, now, 60)
+            .unwrap_or_else(|| panic!("auth is on"));
+        assert_eq!(member_of(&auth, &with_token(&member)), Some(Ok(3)));
+        let root = auth.issue_token(ROOT, now, 60);
+        assert_eq!(member_of(&auth, &with_token(&root)), None);
+        assert!(identify(&auth, &with_token(&member)).is_err(), "no user");
+        let unsigned = Request::builder()
+            .body(Body::empty())
+            .unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(member_of(&auth, &unsigned), None);
+        let forged = enabled(6).issue_member_token(3, now, 60);
+        let forged = forged.unwrap_or_else(|| panic!("auth is on"));
+        assert_eq!(
+            member_of(&auth, &with_token(&forged)),
+            Some(Err(TokenError::BadSignature))
+        );
     }
 }

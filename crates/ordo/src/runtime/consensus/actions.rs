@@ -57,10 +57,17 @@ impl<S: StateMachine> Consensus<S> {
             self.on_soft_state(soft_state);
         }
         if let Some(membership) = membership {
-            // The transport's peers follow the configuration the core uses.
-            self.shared
+            // The transport's peers follow the configuration the core uses;
+            // a member whose addition was truncated is dropped at once.
+            let left = self
+                .shared
                 .directory_mut()
                 .set_members(membership.members());
+            let raft = &self.raft;
+            self.peers.forget_at_once(
+                left.into_iter()
+                    .filter(|&id| !raft.in_any_configuration(id)),
+            );
             self.events.send(Event::MembershipChanged { membership });
         }
         if build_snapshot.is_some() {
