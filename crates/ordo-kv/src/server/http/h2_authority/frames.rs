@@ -364,7 +364,9 @@ fn headers_payload(
 /// frame, then CONTINUATION frames, none over [`MAX_EMITTED_PAYLOAD_BYTES`].
 fn emit_header_block(block: &OpenBlock, encoded: &[u8], outgoing: &mut BytesMut) {
     let priority: &[u8] = block.priority.as_ref().map_or(&[], |fields| fields);
-    let first_bytes = encoded.len().min(MAX_EMITTED_PAYLOAD_BYTES - priority.len());
+    let first_bytes = encoded
+        .len()
+        .min(MAX_EMITTED_PAYLOAD_BYTES - priority.len());
     let (first, mut rest) = encoded.split_at(first_bytes);
     let end_headers = if rest.is_empty() { END_HEADERS } else { 0 };
     put_frame_head(
@@ -379,7 +381,13 @@ fn emit_header_block(block: &OpenBlock, encoded: &[u8], outgoing: &mut BytesMut)
     while !rest.is_empty() {
         let (chunk, after) = rest.split_at(rest.len().min(MAX_EMITTED_PAYLOAD_BYTES));
         let end_headers = if after.is_empty() { END_HEADERS } else { 0 };
-        put_frame_head(outgoing, chunk.len(), CONTINUATION, end_headers, block.stream_id);
+        put_frame_head(
+            outgoing,
+            chunk.len(),
+            CONTINUATION,
+            end_headers,
+            block.stream_id,
+        );
         outgoing.extend_from_slice(chunk);
         rest = after;
     }
@@ -396,7 +404,9 @@ fn put_frame_head(
         payload_bytes <= MAX_EMITTED_PAYLOAD_BYTES,
         "an emitted frame fits any server's frame size"
     );
-    let length = u32::try_from(payload_bytes).unwrap_or(u32::MAX).to_be_bytes();
+    let length = u32::try_from(payload_bytes)
+        .unwrap_or(u32::MAX)
+        .to_be_bytes();
     outgoing.put_slice(&length[1..]);
     outgoing.put_u8(frame_type);
     outgoing.put_u8(flags);

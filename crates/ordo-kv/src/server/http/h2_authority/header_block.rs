@@ -94,8 +94,8 @@ impl HeaderBlocks {
         let mut rewrites = false;
         self.client_table
             .decode_with_cb(block, |name: Cow<'_, [u8]>, value: Cow<'_, [u8]>| {
-                list_bytes = list_bytes
-                    .saturating_add(name.len() + value.len() + FIELD_OVERHEAD_BYTES);
+                list_bytes =
+                    list_bytes.saturating_add(name.len() + value.len() + FIELD_OVERHEAD_BYTES);
                 if list_bytes > MAX_HEADER_LIST_BYTES {
                     // Decoding goes on (the table must stay known) but
                     // nothing more is kept.
@@ -128,11 +128,13 @@ impl HeaderBlocks {
             fresh.set_max_table_size(0);
             fresh
         });
-        encoded.extend(reencoder.encode(
-            fields
-                .iter()
-                .map(|(name, value)| (name.as_slice(), value.as_slice())),
-        ));
+        encoded.extend(
+            reencoder.encode(
+                fields
+                    .iter()
+                    .map(|(name, value)| (name.as_slice(), value.as_slice())),
+            ),
+        );
         Ok(Passed::Rewritten(encoded))
     }
 }
@@ -179,6 +181,10 @@ mod tests {
         assert_eq!(bare("http://"), None, "no authority in it");
         assert_eq!(bare("1ttp://host:1"), None, "not a scheme");
         assert_eq!(bare("http://ho st:1"), None, "not an authority");
-        assert_eq!(bare_authority(b"host", b"http://h:1"), None, "another field");
+        assert_eq!(
+            bare_authority(b"host", b"http://h:1"),
+            None,
+            "another field"
+        );
     }
 }

@@ -37,6 +37,10 @@ mod header_block;
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests;
 
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod served_tests;
+
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -95,7 +99,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for AuthorityFix<S> {
                 return Poll::Ready(Ok(()));
             }
             // Bytes that pass untouched go straight into hyper's buffer.
-            if let (true, Some(budget)) = (this.incoming.is_empty(), this.frames.passthrough_budget())
+            if let (true, Some(budget)) =
+                (this.incoming.is_empty(), this.frames.passthrough_budget())
             {
                 return this.read_through(cx, buf, budget);
             }
