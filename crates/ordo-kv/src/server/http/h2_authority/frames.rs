@@ -1,23 +1,29 @@
 //! [`FrameRewriter`]: the bytes a client sends, cut into HTTP/2 frames
 //! (RFC 9113 §4.1) as they arrive, however the reads split them.
 //!
-//! Every frame but a header block passes untouched: its 9-byte head is
-//! looked at, its payload streamed through without being held. A header
-//! block (HEADERS and its CONTINUATION frames) is held whole, at most
-//! [`MAX_HEADER_BLOCK_BYTES`], then given to [`HeaderBlocks`] and sent on
-//! as one HEADERS frame with the client's flags (END_STREAM, PRIORITY and
-//! its fields) followed by CONTINUATION frames, each at most
+//! The connection's first header block decides. Until it ends, every
+//! other frame passes untouched (its 9-byte head is looked at, its payload
+//! streamed through without being held) and the block (HEADERS and its
+//! CONTINUATION frames) is held whole, at most [`MAX_HEADER_BLOCK_BYTES`],
+//! and given to [`HeaderBlocks`]. If its `:authority` needs nothing, the
+//! rest of the connection passes untouched, unparsed ([`Passthrough::All`]):
+//! a client keeps one authority per connection (a gRPC channel's is
+//! fixed), so a client that begins bare stays bare, and it pays for one
+//! HPACK decode, not one per request. If it needs the rewrite, so does
+//! every block after it: each is held, given to [`HeaderBlocks`], and sent
+//! on as one HEADERS frame with the client's flags (END_STREAM, PRIORITY
+//! and its fields) followed by CONTINUATION frames, each at most
 //! [`MAX_EMITTED_PAYLOAD_BYTES`]; padding is dropped (it carries nothing
 //! and counts against no window).
 //!
 //! A connection that does not begin with the HTTP/2 preface (HTTP/1.1)
 //! passes untouched to its end.
 //!
-//! Refused, ending the connection (h2 would end it too): PUSH_PROMISE (a
-//! client must not send one), a CONTINUATION that follows no open header
-//! block or belongs to another stream, any other frame inside a header
-//! block, padding or priority fields longer than the frame, a block too
-//! large, or a malformed HPACK block.
+//! Refused, ending the connection (h2 would end it too), in a block that
+//! is parsed: PUSH_PROMISE (a client must not send one), a CONTINUATION
+//! that follows no open header block or belongs to another stream, any
+//! other frame inside a header block, padding or priority fields longer
+//! than the frame, a block too large, or a malformed HPACK block.
 
 use bytes::{Buf, BufMut, BytesMut};
 
@@ -87,13 +93,23 @@ pub(crate) enum RefusedFrames {
     HeaderBlock(#[from] BadHeaderBlock),
 }
 
+/// What may pass from the client to h2 without being parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Passthrough {
+    /// Everything, to the connection's end.
+    All,
+    /// This many bytes (the rest of a frame's payload).
+    Upto(usize),
+}
+
 /// Where the byte stream is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
     /// Matching the preface; `matched` bytes of it seen.
     Preface { matched: usize },
-    /// Not HTTP/2: everything passes.
-    NotHttp2,
+    /// Not HTTP/2, or its first header block needed no rewrite: everything
+    /// passes, unparsed.
+    Untouched,
     /// At the start of a frame.
     FrameHead,
     /// Inside a frame that passes untouched, `remaining` payload bytes to go.
@@ -151,20 +167,20 @@ impl FrameRewriter {
     }
 
     /// How many bytes may go from the client to h2 untouched right now
-    /// (`None`: none until more is parsed); the caller that sends them so
-    /// reports it with [`FrameRewriter::passed`].
-    pub(super) fn passthrough_budget(&self) -> Option<usize> {
+    /// (`None`: none until more is parsed); the caller that sends some of a
+    /// [`Passthrough::Upto`] reports it with [`FrameRewriter::passed`].
+    pub(super) fn passthrough(&self) -> Option<Passthrough> {
         match self.stage {
-            Stage::NotHttp2 => Some(usize::MAX),
-            Stage::Passing { remaining } if remaining > 0 => Some(remaining),
+            Stage::Untouched => Some(Passthrough::All),
+            Stage::Passing { remaining } if remaining > 0 => Some(Passthrough::Upto(remaining)),
             _ => None,
         }
     }
 
-    /// Notes `bytes` sent untouched within [`FrameRewriter::passthrough_budget`].
+    /// Notes `bytes` sent untouched within [`FrameRewriter::passthrough`].
     pub(super) fn passed(&mut self, bytes: usize) {
         match &mut self.stage {
-            Stage::NotHttp2 => {}
+            Stage::Untouched => {}
             Stage::Passing { remaining } => {
                 assert!(bytes <= *remaining, "passed more than the frame holds");
                 *remaining -= bytes;
@@ -194,7 +210,7 @@ impl FrameRewriter {
                         return Ok(());
                     }
                     self.stage = if incoming[..compared] != PREFACE[matched..matched + compared] {
-                        Stage::NotHttp2
+                        Stage::Untouched
                     } else if matched + compared == PREFACE.len() {
                         Stage::FrameHead
                     } else {
@@ -202,12 +218,12 @@ impl FrameRewriter {
                             matched: matched + compared,
                         }
                     };
-                    if self.stage != Stage::NotHttp2 {
+                    if self.stage != Stage::Untouched {
                         outgoing.extend_from_slice(&incoming[..compared]);
                         incoming.advance(compared);
                     }
                 }
-                Stage::NotHttp2 => {
+                Stage::Untouched => {
                     outgoing.extend_from_slice(incoming);
                     incoming.clear();
                     return Ok(());
@@ -322,12 +338,13 @@ impl FrameRewriter {
         if head.flags & END_HEADERS == 0 {
             return Ok(());
         }
-        let passed = self.header_blocks.pass(&open.fragments)?;
-        let encoded = match &passed {
-            Passed::Unchanged => &open.fragments,
-            Passed::Rewritten(encoded) => encoded,
-        };
-        emit_header_block(open, encoded, outgoing);
+        match self.header_blocks.pass(&open.fragments)? {
+            Passed::Unchanged => {
+                emit_header_block(open, &open.fragments, outgoing);
+                self.stage = Stage::Untouched;
+            }
+            Passed::Rewritten(encoded) => emit_header_block(open, &encoded, outgoing),
+        }
         self.open_block = None;
         Ok(())
     }

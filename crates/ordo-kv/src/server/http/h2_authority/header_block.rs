@@ -4,10 +4,13 @@
 //!
 //! Invariants on the two HPACK tables that must agree for h2 to read what
 //! it is given:
-//! - `client_table` has decoded every block of the connection, in order,
-//!   so it is the dynamic table the client's encoder refers to.
+//! - `client_table` has decoded every block given, in order, from the
+//!   connection's first; so while blocks are given, it is the dynamic
+//!   table the client's encoder refers to.
 //! - While `reencoder` is `None`, every block went to h2 byte for byte, so
-//!   h2's dynamic table equals `client_table`.
+//!   h2's dynamic table equals `client_table`. (`frames.rs` stops giving
+//!   blocks after a first one passed unchanged: the connection is then
+//!   left alone, and the tables agree because neither is touched.)
 //! - The first block that needs a rewrite switches the connection over for
 //!   good: that block begins with a dynamic table size update to 0 (h2
 //!   empties its table and keeps it at size 0), and from then on every

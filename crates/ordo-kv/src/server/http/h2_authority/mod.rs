@@ -12,13 +12,16 @@
 //!
 //! How: [`frames`] cuts the client's bytes into frames, streams every
 //! frame but a header block through untouched (only its 9-byte head is
-//! parsed), and holds each header block whole; [`header_block`] decodes it
-//! with the client's HPACK table and passes it on byte for byte unless its
-//! `:authority` needs the rewrite. The first block that does switches the
-//! connection to re-encoding every block, with a size-0 table on both
-//! sides (see `header_block.rs` for why the tables then always agree). A
-//! client that never sends a URL as `:authority` (every other gRPC client)
-//! costs one HPACK decode per request and no re-encoding.
+//! parsed), and holds a header block whole; [`header_block`] decodes it
+//! with the client's HPACK table. The connection's first block decides:
+//! if its `:authority` needs nothing (every client but etcdctl's
+//! maintenance calls), the rest of the connection passes unparsed, so such
+//! a client pays one HPACK decode per connection, not per request; if it
+//! does, every block of the connection is re-encoded, with a size-0 HPACK
+//! table on both sides (see `header_block.rs` for why the tables then
+//! always agree). A later URL-valued `:authority` on a connection that
+//! began bare is refused by h2, as without this fix; clients keep one
+//! authority per connection (a gRPC channel's is fixed).
 //!
 //! A same-length rewrite (keep HPACK's table sizes equal by padding the
 //! bare value) would avoid re-encoding but cannot be done in general: the
@@ -47,7 +50,7 @@ use std::task::{Context, Poll, ready};
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use frames::FrameRewriter;
+use frames::{FrameRewriter, Passthrough};
 pub(crate) use header_block::H2_MAX_HEADER_LIST_BYTES;
 
 /// Bytes asked of the socket at a time while frames are parsed.
@@ -99,10 +102,12 @@ impl<S: AsyncRead + Unpin> AsyncRead for AuthorityFix<S> {
                 return Poll::Ready(Ok(()));
             }
             // Bytes that pass untouched go straight into hyper's buffer.
-            if let (true, Some(budget)) =
-                (this.incoming.is_empty(), this.frames.passthrough_budget())
-            {
-                return this.read_through(cx, buf, budget);
+            if this.incoming.is_empty() {
+                match this.frames.passthrough() {
+                    Some(Passthrough::All) => return Pin::new(&mut this.inner).poll_read(cx, buf),
+                    Some(Passthrough::Upto(budget)) => return this.read_through(cx, buf, budget),
+                    None => {}
+                }
             }
             this.incoming.reserve(READ_CHUNK_BYTES);
             let read = ready!(tokio_util::io::poll_read_buf(
@@ -131,7 +136,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for AuthorityFix<S> {
 }
 
 impl<S: AsyncRead + Unpin> AuthorityFix<S> {
-    /// Reads at most `budget` untouched bytes from `inner` into `buf`.
+    /// Reads at most `budget` untouched bytes from `inner` into `buf` (the
+    /// rest of a frame's payload).
     fn read_through(
         &mut self,
         cx: &mut Context<'_>,
