@@ -139,7 +139,8 @@ fn as_h2_reads(bytes: &[u8]) -> Vec<Seen> {
     let mut rest = &bytes[PREFACE.len()..];
     let mut table = Decoder::new();
     let mut seen = Vec::new();
-    let mut open: Option<(u32, u8, Option<Vec<u8>>, Vec<u8>)> = None;
+    // A header block being read: what h2 will see of it, and its bytes.
+    let mut open: Option<(Seen, Vec<u8>)> = None;
     while !rest.is_empty() {
         let length = usize::from(rest[0]) << 16 | usize::from(rest[1]) << 8 | usize::from(rest[2]);
         let (frame_type, flags) = (rest[3], rest[4]);
@@ -150,7 +151,7 @@ fn as_h2_reads(bytes: &[u8]) -> Vec<Seen> {
         );
         let payload = &rest[9..9 + length];
         rest = &rest[9 + length..];
-        let block = match frame_type {
+        match frame_type {
             HEADERS => {
                 assert!(open.is_none());
                 assert_eq!(flags & PADDED, 0, "padding is dropped");
@@ -159,13 +160,20 @@ fn as_h2_reads(bytes: &[u8]) -> Vec<Seen> {
                 } else {
                     (None, payload)
                 };
-                open.insert((stream_id, flags & !END_HEADERS, priority, fragment.to_vec()))
+                let headers = Seen::Headers {
+                    stream_id,
+                    flags: flags & !END_HEADERS,
+                    priority,
+                    fields: Vec::new(),
+                };
+                open = Some((headers, fragment.to_vec()));
             }
             CONTINUATION => {
-                let block = open.as_mut().unwrap();
-                assert_eq!(block.0, stream_id);
-                block.3.extend(payload);
-                block
+                let (Seen::Headers { stream_id: of, .. }, block) = open.as_mut().unwrap() else {
+                    unreachable!();
+                };
+                assert_eq!(*of, stream_id);
+                block.extend(payload);
             }
             _ => {
                 assert!(open.is_none());
@@ -175,15 +183,18 @@ fn as_h2_reads(bytes: &[u8]) -> Vec<Seen> {
                     stream_id,
                     payload: payload.to_vec(),
                 });
-                continue;
             }
-        };
-        if flags & END_HEADERS == 0 {
+        }
+        if !matches!(frame_type, HEADERS | CONTINUATION) || flags & END_HEADERS == 0 {
             continue;
         }
-        let decoded = table.decode(&block.3).unwrap();
-        let (stream_id, flags, priority, _) = open.take().unwrap();
-        let fields = decoded
+        let (mut headers, block) = open.take().unwrap();
+        let Seen::Headers { fields, .. } = &mut headers else {
+            unreachable!();
+        };
+        *fields = table
+            .decode(&block)
+            .unwrap()
             .into_iter()
             .map(|(name, value)| {
                 (
@@ -192,12 +203,7 @@ fn as_h2_reads(bytes: &[u8]) -> Vec<Seen> {
                 )
             })
             .collect();
-        seen.push(Seen::Headers {
-            stream_id,
-            flags,
-            priority,
-            fields,
-        });
+        seen.push(headers);
     }
     assert!(open.is_none(), "a header block never ended");
     seen
