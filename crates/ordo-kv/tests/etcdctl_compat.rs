@@ -8,10 +8,9 @@
 //!
 //! The commands run against a follower, so every write also proves that a
 //! follower forwards to the leader (etcd clients do not follow redirects).
-//! `endpoint status`, `endpoint hashkv` and `move-leader` get bare
-//! `HOST:PORT`s: etcdctl 3.4 sends a scheme-ful endpoint as the HTTP/2
-//! `:authority` on those calls, which HTTP/2 stacks other than etcd's
-//! refuse as malformed (see the README).
+//! Every endpoint is an `http://` URL: on `endpoint status`, `endpoint
+//! hashkv`, `move-leader` and `defrag` etcdctl 3.4 sends it as the HTTP/2
+//! `:authority` (the client port makes it bare before h2 would refuse it).
 //!
 //! A second test sets auth up with etcdctl alone and signs in with `--user`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -294,13 +293,9 @@ async fn etcdctl_works_against_a_follower_of_an_ordo_cluster() {
             "{members}"
         );
     }
-    let bare = Etcdctl {
-        program,
-        endpoint: format!("127.0.0.1:{port}"),
-    };
-    let status = bare.ok(&["endpoint", "status"]).await;
+    let status = etcd.ok(&["endpoint", "status"]).await;
     assert!(
-        status.starts_with(&format!("127.0.0.1:{port}, {follower:x}, 3.5.0, ")),
+        status.starts_with(&format!("http://127.0.0.1:{port}, {follower:x}, 3.5.0, ")),
         "{status}"
     );
     assert!(status.contains(", false, false, "), "{status}");
@@ -375,11 +370,11 @@ async fn etcdctl_works_against_a_follower_of_an_ordo_cluster() {
 
     // endpoint hashkv: one hash, the same on every member once they caught up.
     let every = Etcdctl {
-        program: bare.program.clone(),
+        program,
         endpoint: cluster
             .ids()
             .into_iter()
-            .map(|id| format!("127.0.0.1:{}", cluster.spec(id).client_port))
+            .map(|id| format!("http://127.0.0.1:{}", cluster.spec(id).client_port))
             .collect::<Vec<_>>()
             .join(","),
     };
@@ -391,6 +386,14 @@ async fn etcdctl_works_against_a_follower_of_an_ordo_cluster() {
         .map(|line| line.rsplit(", ").next().unwrap())
         .collect();
     assert_eq!(hashes.len(), 1, "{hashes:?}");
+    let defragmented = every.ok(&["defrag"]).await;
+    assert_eq!(
+        defragmented
+            .matches("Finished defragmenting etcd member[http://")
+            .count(),
+        3,
+        "{defragmented}"
+    );
 
     // lock (etcdctl's own mutex on KV, Watch and Lease) running a command
     // while held; elect: a campaign holds, a listener sees its leader.

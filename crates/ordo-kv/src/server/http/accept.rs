@@ -35,6 +35,7 @@ use tokio::task::JoinSet;
 
 use crate::server::http::cert_name::subject_common_name;
 use crate::server::http::connections::{Activity, Admission, ConnectionTable};
+use crate::server::http::h2_authority::{AuthorityFix, H2_MAX_HEADER_LIST_BYTES};
 use crate::server::http::request_gate::{AuthenticatedUser, RequestGate};
 use crate::server::http::tls::TlsAcceptors;
 
@@ -203,11 +204,13 @@ impl Connection {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let activity = Arc::clone(&self.admission.activity);
-        let stream = ActivityIo {
+        // Activity sees the client's bytes as they arrive; hyper sees them
+        // with etcdctl's URL-valued `:authority` made bare (h2 refuses it).
+        let stream = AuthorityFix::new(ActivityIo {
             inner: stream,
             activity: Arc::clone(&activity),
             preface: PrefaceSniffer::default(),
-        };
+        });
         // hyper's own header timeout would start as soon as it waits for a
         // request, so an idle keep-alive connection could not outlive it;
         // `Activity::time_left` tells a begun head from an idle wait.
@@ -219,7 +222,10 @@ impl Connection {
         builder
             .http2()
             .timer(TokioTimer::new())
-            .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION);
+            .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+            // What `AuthorityFix` assumes of h2 (its HPACK table is h2's
+            // default, which hyper-util's builder cannot change).
+            .max_header_list_size(H2_MAX_HEADER_LIST_BYTES);
         let connection = builder.serve_connection(TokioIo::new(stream), self.gate);
         tokio::pin!(connection);
         let mut closing = false;

@@ -10,6 +10,8 @@
 //! `health.rs`, their errors in `error.rs`; the connections under them in
 //! `accept.rs` (the accept loop and every timeout and cap on a client),
 //! `connections.rs` (the capped table of open connections),
+//! `h2_authority/` (an HTTP/2 `:authority` that is a URL made bare before
+//! h2 sees it: etcdctl 3.4 sends one),
 //! `request_gate.rs` (in-flight cap, body deadline, the authenticated
 //! user), `auth_gate.rs` (who a request speaks for and what it may do,
 //! when auth is enabled), `auth_routes.rs` (`/v1/auth/...`), `tls.rs` (HTTPS, reloaded on SIGHUP) and `cert_name.rs` (the
@@ -44,6 +46,7 @@ mod connections;
 pub(crate) use connections::ConnectionTable;
 mod compact;
 mod error;
+mod h2_authority;
 pub mod health;
 mod kv;
 mod kv_read;
