@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use e2e_support::{Cluster, Process, dev_welcome, eventually, free_port_base};
+use e2e_support::dev::{DEV_NODES, Dev};
+use e2e_support::{Cluster, eventually};
 use ordo_kv::pki::{Overwrite, write_dev_pki};
 use ordo_kv::server::etcd::pb::authpb::{Permission, permission::Type as PermissionType};
 use ordo_kv::server::etcd::pb::etcdserverpb::{
@@ -35,34 +36,18 @@ const GRANT_PATIENCE: Duration = Duration::from_secs(10);
 /// A running `ordo dev --tls` and how to reach it.
 struct DevTls {
     _dir: tempfile::TempDir,
-    _dev: Process,
+    _dev: Dev,
     ca: PathBuf,
     urls: Vec<String>,
 }
 
-async fn start_dev_tls(name: &str) -> DevTls {
+async fn start_dev_tls() -> DevTls {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("dev-data");
-    let (client_base, peer_base) = (free_port_base(3), free_port_base(3));
-    let args: Vec<String> = [
-        "dev",
-        "--tls",
-        "--data",
-        data.to_str().unwrap(),
-        "--client-port-base",
-        &client_base.to_string(),
-        "--peer-port-base",
-        &peer_base.to_string(),
-    ]
-    .iter()
-    .map(|arg| (*arg).to_owned())
-    .collect();
-    let mut dev = Process::spawn(name, &args, &dir.path().join("logs"));
-    dev_welcome(&mut dev).await;
+    let dev = Dev::spawn(dir.path(), &["--tls"]).await;
     DevTls {
-        ca: data.join("pki").join("ca.crt"),
-        urls: (1..=3)
-            .map(|id| format!("https://127.0.0.1:{}", client_base + id))
+        ca: dev.data().join("pki").join("ca.crt"),
+        urls: (1..=DEV_NODES)
+            .map(|id| format!("https://127.0.0.1:{}", dev.client_port(id)))
             .collect(),
         _dir: dir,
         _dev: dev,
@@ -176,7 +161,7 @@ async fn grant(channel: &Channel, token: Option<&str>) -> i64 {
 /// leader, and the lock and election recipes work as they do in cleartext.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_behind_tls_forwards_writes_and_serves_lock_and_election() {
-    let dev = start_dev_tls("dev-tls-recipes").await;
+    let dev = start_dev_tls().await;
     let connect = |url: &str| tls_channel(url, &dev.ca, None);
     let (_, follower) = leader_and_follower(&dev.urls, connect).await;
     let channel = connect(&follower);
@@ -316,7 +301,7 @@ async fn token(channel: &Channel, name: &str, password: &str) -> String {
 /// unlocks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_auth_on_a_lock_needs_permission_on_the_keys_under_its_name() {
-    let dev = start_dev_tls("dev-tls-auth").await;
+    let dev = start_dev_tls().await;
     let connect = |url: &str| tls_channel(url, &dev.ca, None);
     let (leader, follower) = leader_and_follower(&dev.urls, connect).await;
     set_up_auth(&connect(&leader)).await;

@@ -37,8 +37,8 @@ use ordo_kv::client::{Client, ClientConfig, parse_endpoints};
 pub mod certs;
 pub mod dev;
 pub mod forge;
-pub mod relay;
 pub mod pki;
+pub mod relay;
 pub mod tiny_fs;
 #[path = "../wait_support/mod.rs"]
 pub mod wait;
