@@ -15,7 +15,8 @@
 //! - `kv.rs`, `watch.rs`, `watch_session.rs`, `lease.rs`, `cluster.rs`,
 //!   `maintenance.rs`, `auth.rs`: the services; `lock.rs` and
 //!   `election.rs`: `v3lockpb.Lock` and `v3electionpb.Election` on the
-//!   coordination recipes.
+//!   coordination recipes; `alarm.rs`: etcd's NOSPACE alarm over the
+//!   storage quota.
 //! - `snapshot_envelope.rs`: the frame etcdctl wants around a snapshot.
 //! - `auth_gate.rs`: while auth is enabled, every call is authenticated
 //!   (etcd's `token` metadata, or a client certificate) and authorized with
@@ -38,6 +39,7 @@ use crate::server::etcd::forward::Forwarder;
 use crate::server::etcd::header::HeaderIds;
 use crate::server::http::SharedState;
 
+mod alarm;
 mod auth;
 mod auth_commands;
 mod auth_failure;
