@@ -67,6 +67,7 @@ pub(crate) fn status_errors(raised: bool, member_id: u64) -> Vec<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
