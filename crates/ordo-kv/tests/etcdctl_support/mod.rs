@@ -1,7 +1,9 @@
 //! Running etcd's `etcdctl` (API v3) from tests, and the transcripts that
 //! compare what it prints against ordo with what it printed against a real
-//! etcd 3.4 (`transcript.rs`, `normalize.rs`, recorded by
-//! `tools/record-etcdctl-expectations.sh`).
+//! etcd 3.4, recorded by `tools/record-etcdctl-expectations.sh`:
+//! `scenarios.rs` (the command lists), `members.rs` (the members by role,
+//! learned with etcdctl), `transcript.rs` (recording and comparing),
+//! `normalize.rs` (what is taken out before comparing).
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod members;

@@ -278,4 +278,27 @@ mod tests {
             "<member:leader>, started, <name:leader>, x\nlease <lease:grant> granted\noffice/<lease:grant>\n11\n"
         );
     }
+
+    /// Sorting reorders stdout's rows only; a check's pass and fail lines
+    /// and the exit status after them become one; numbers go.
+    #[test]
+    fn per_step_rules_touch_only_what_they_name() {
+        let document = "exit: 1\n--- stdout\nb\na\n--- stderr\nError: z\n";
+        assert_eq!(
+            normalize(document, &Context::default(), &[Rule::SortedLines]),
+            "exit: 1\n--- stdout\na\nb\n--- stderr\nError: z\n"
+        );
+        let failed = "exit: 1\n--- stdout\nFAIL: Throughput too low: 132 writes/s\nFAIL\n";
+        let passed = "exit: 0\n--- stdout\nPASS: Throughput is 149 writes/s\nPASS\n";
+        let rules = [Rule::Verdicts, Rule::Numbers];
+        assert_eq!(
+            normalize(failed, &Context::default(), &rules),
+            normalize(passed, &Context::default(), &rules)
+        );
+        let errors = "exit: 1\n--- stdout\nFAIL: too many errors\nFAIL\n";
+        assert_ne!(
+            normalize(errors, &Context::default(), &rules),
+            normalize(passed, &Context::default(), &rules)
+        );
+    }
 }
