@@ -417,3 +417,33 @@ fn restore_replaces_the_whole_state() {
     assert_eq!(target, source);
     assert_eq!(stats(&target), (2, 5, 2));
 }
+
+/// As etcd's HashKV: a hash at or below the compact revision is refused
+/// (the versions the compaction dropped would have been in it), one above
+/// it answers, and 0 hashes the current revision. Hashed at the compact
+/// revision before.
+#[test]
+fn a_hash_at_or_below_the_compact_revision_is_refused() {
+    let mut store = KvStore::new();
+    put(&mut store, "a", "1", None);
+    put(&mut store, "a", "2", None);
+    put(&mut store, "a", "3", None);
+    store.apply_command(KvCommand::Compact { revision: 2 });
+    for revision in [1, 2] {
+        assert_eq!(
+            store.query(KvQuery::Hash { revision }),
+            KvAnswer::Refused(ordo_kv::store::KvError::Compacted {
+                revision,
+                compact_revision: 2
+            })
+        );
+    }
+    let KvAnswer::Hash(current) = store.query(KvQuery::Hash { revision: 0 }) else {
+        panic!("a hash query answered something else");
+    };
+    assert_eq!((current.revision, current.compact_revision), (3, 2));
+    assert_eq!(
+        store.query(KvQuery::Hash { revision: 3 }),
+        KvAnswer::Hash(current)
+    );
+}

@@ -7,6 +7,9 @@
 //!   leases, the change log and counters are left out. Members that applied
 //!   the same commands (compactions included) give the same hash at the
 //!   same revision, whatever else happened since.
+//! - As etcd's, a hash at or below the compact revision is refused
+//!   (`Compacted`), though a range may read at the compact revision: the
+//!   versions a compaction dropped would have been in it.
 
 use super::KvError;
 use super::state::KvStore;
@@ -26,6 +29,12 @@ pub struct KvHash {
 impl KvStore {
     /// The hash of the state as of `revision` (0: the current one).
     pub(super) fn hash_at(&self, revision: u64) -> Result<KvHash, KvError> {
+        if revision > 0 && revision <= self.compact_revision {
+            return Err(KvError::Compacted {
+                revision,
+                compact_revision: self.compact_revision,
+            });
+        }
         let revision = self.readable_revision(revision)?;
         let hash = self
             .keys

@@ -35,9 +35,16 @@ impl EtcdService {
                     .get(&id)
                     .map(MemberAddress::from_info)
                     .unwrap_or_default();
+                // etcd names a member once it started and published its
+                // client URLs; before, etcdctl lists it as "unstarted".
+                let name = if address.client.is_some() {
+                    format!("node-{id}")
+                } else {
+                    String::new()
+                };
                 pb::Member {
                     id,
-                    name: format!("node-{id}"),
+                    name,
                     peer_ur_ls: address.peer.iter().map(|peer| as_url(peer)).collect(),
                     client_ur_ls: address.client.into_iter().collect(),
                     is_learner: !membership.is_voter(id),

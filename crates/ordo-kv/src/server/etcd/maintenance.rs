@@ -1,4 +1,4 @@
-//! `etcdserverpb.Maintenance`: Status, Alarm (list), Defragment (a no-op:
+//! `etcdserverpb.Maintenance`: Status, Alarm (`alarm.rs`), Defragment (a no-op:
 //! the store has no file to defragment), Snapshot (the backup `ordo
 //! snapshot save` writes, in chunks), MoveLeader, HashKV and Hash.
 //!
@@ -18,6 +18,7 @@ use futures_core::Stream;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status};
 
+use crate::server::etcd::alarm;
 use crate::server::etcd::failure::{Failure, store_status};
 use crate::server::etcd::forward::Onward;
 use crate::server::etcd::header::{current_header, header, signed};
@@ -113,17 +114,8 @@ impl Maintenance for EtcdService {
         &self,
         request: Request<pb::AlarmRequest>,
     ) -> Result<Response<pb::AlarmResponse>, Status> {
-        if request.get_ref().action() != pb::alarm_request::AlarmAction::Get {
-            return Err(not_served("Alarm ACTIVATE/DEACTIVATE"));
-        }
-        let alarms = if self.state.store.over_quota() {
-            vec![pb::AlarmMember {
-                member_id: self.ids.member_id,
-                alarm: pb::AlarmType::Nospace as i32,
-            }]
-        } else {
-            Vec::new()
-        };
+        let raised = self.state.store.over_quota();
+        let alarms = alarm::answer(request.get_ref(), raised, self.ids.member_id)?;
         Ok(Response::new(pb::AlarmResponse {
             header: current_header(&self.state, self.ids),
             alarms,
@@ -149,7 +141,7 @@ impl Maintenance for EtcdService {
             raft_index: status.commit_index,
             raft_term: status.term,
             raft_applied_index: status.applied_index,
-            errors: self.state.store.alarms(),
+            errors: alarm::status_errors(self.state.store.over_quota(), self.ids.member_id),
             db_size_in_use: signed(counters.live_bytes),
             is_learner: !status.membership.is_voter(status.id),
         }))

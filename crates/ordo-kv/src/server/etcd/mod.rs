@@ -16,7 +16,8 @@
 //!   `maintenance.rs`, `auth.rs`: the services; `lock.rs`, `election.rs`
 //!   and `election_observer.rs`: `v3lockpb.Lock` and
 //!   `v3electionpb.Election`, on `contenders.rs` (the coordination
-//!   recipes' line of contenders, run on the store and the watch hub).
+//!   recipes' line of contenders, run on the store and the watch hub);
+//!   `alarm.rs`: etcd's NOSPACE alarm over the storage quota.
 //! - `snapshot_envelope.rs`: the frame etcdctl wants around a snapshot.
 //! - `auth_gate.rs`: while auth is enabled, every call is authenticated
 //!   (etcd's `token` metadata, or a client certificate) and authorized with
@@ -39,6 +40,7 @@ use crate::server::etcd::forward::{Forwarder, ForwardingTls};
 use crate::server::etcd::header::HeaderIds;
 use crate::server::http::SharedState;
 
+mod alarm;
 mod auth;
 mod auth_commands;
 mod auth_failure;
