@@ -150,8 +150,10 @@ impl Etcdctl {
                 None => break,
             }
         }
-        drop(input);
+        // Killed with its stdin still open: closing it first would race the
+        // kill with etcdctl reading EOF (and printing that it did).
         let _ = child.kill().await;
+        drop(input);
         let mut stderr = String::new();
         if let Some(mut pipe) = child.stderr.take() {
             use tokio::io::AsyncReadExt;

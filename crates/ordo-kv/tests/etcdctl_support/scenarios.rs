@@ -337,11 +337,12 @@ pub async fn alarm(etcdctl: &Etcdctl, endpoints: &[String]) -> Transcript {
         Step::new("alarm-disarm-over-quota", &["alarm", "disarm"]),
     )
     .await;
-    t.run(
-        &etcd,
-        Step::new("put-refused-over-quota", &["put", "small", "v"]),
-    )
-    .await;
+    // As large as the put that was refused: etcd's file only grows, so it
+    // is refused again however many bytes the file took (a small one may
+    // fit etcd's file after a disarm, depending on its page layout).
+    let again = ["put", "fill/again", value.as_str()];
+    t.run(&etcd, Step::new("put-refused-over-quota", &again))
+        .await;
     t.run(&etcd, Step::new("alarm-list-again", &["alarm", "list"]))
         .await;
 
