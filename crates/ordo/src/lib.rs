@@ -235,5 +235,5 @@ pub use ordo_core::{HardState, Index, Membership, MembershipChange, NodeId, Role
 pub use runtime::{
     ConfigError, ConsensusMetrics, Entry, Event, EventStream, EventStreamError, MemberInfo,
     NodeStatus, Peer, RaftConfig, RaftError, RaftNode, RaftNodeBuilder, ReadConsistency,
-    SEED_INDEX, StateMachine, is_unfinished_seed, seed_snapshot,
+    SEED_INDEX, SnapshotFile, StateMachine, is_unfinished_seed, seed_snapshot,
 };
