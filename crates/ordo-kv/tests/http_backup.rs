@@ -1,6 +1,7 @@
-//! `GET /v1/snapshot` streams from the node's snapshot file: a backup taken
-//! while writes go on holds every write acknowledged before it was asked
-//! for, and a backup being sent survives the compaction of its file.
+//! `GET /v1/snapshot` and etcd's Snapshot stream from the node's snapshot
+//! file: a backup taken while writes go on holds every write acknowledged
+//! before it was asked for, a backup being sent survives the compaction of
+//! its file, and both APIs share the node's one backup slot.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -9,9 +10,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use ordo_kv::server::etcd::pb::etcdserverpb::SnapshotRequest;
+use ordo_kv::server::etcd::pb::etcdserverpb::maintenance_client::MaintenanceClient;
+use ordo_kv::server::etcd::snapshot_envelope::framed_backup_length;
 use reqwest::StatusCode;
 use support::calls::{put, stop_all};
 use support::{http, leader_of, start_cluster, start_one};
+use tonic::Code;
+use tonic::transport::Channel;
 
 /// Reads a backup download to its end.
 async fn download(response: reqwest::Response) -> Vec<u8> {
@@ -96,6 +102,60 @@ async fn a_backup_survives_the_compaction_of_its_snapshot_file() {
     }
     let summary = ordo_kv::store::read_backup_summary(&mut backup.as_slice()).unwrap();
     assert_eq!(summary.keys, 16, "{summary:?}");
+    node.stop().await;
+}
+
+/// etcd's Snapshot while an HTTP backup is still being sent is refused
+/// (`RESOURCE_EXHAUSTED`, etcd's "too many requests"); once that one is
+/// done, it streams the framed backup from the file, its chunks counting
+/// down to 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcds_snapshot_shares_the_backup_slot_and_streams_the_framed_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_one(dir.path(), |_| {}).await;
+    let url = node.client_url.clone();
+    let value = "v".repeat(1 << 20);
+    for index in 0..16 {
+        put(&url, &format!("big-{index}"), value.clone()).await;
+    }
+    let held = http()
+        .get(format!("{url}/v1/snapshot"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(held.status(), StatusCode::OK);
+    let channel = Channel::from_shared(url.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut maintenance = MaintenanceClient::new(channel);
+    let busy = maintenance.snapshot(SnapshotRequest {}).await.unwrap_err();
+    assert_eq!(busy.code(), Code::ResourceExhausted, "{busy:?}");
+    let http_backup = download(held).await;
+
+    let mut chunks = maintenance
+        .snapshot(SnapshotRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let mut framed = Vec::new();
+    let mut remaining = Vec::new();
+    while let Some(chunk) = chunks.message().await.unwrap() {
+        framed.extend_from_slice(&chunk.blob);
+        remaining.push(chunk.remaining_bytes);
+    }
+    assert!(remaining.windows(2).all(|pair| pair[0] > pair[1]));
+    assert_eq!(remaining.last(), Some(&0));
+    assert_eq!(remaining[0] as usize, framed.len() - (64 << 10));
+    let length = framed_backup_length(&mut std::io::Cursor::new(&framed))
+        .unwrap()
+        .unwrap();
+    let backup = &framed[..usize::try_from(length).unwrap()];
+    let summary = ordo_kv::store::read_backup_summary(&mut &backup[..]).unwrap();
+    assert_eq!(summary.keys, 16, "{summary:?}");
+    // No write between: the same snapshot file served both.
+    assert_eq!(backup, http_backup.as_slice());
     node.stop().await;
 }
 
