@@ -135,8 +135,10 @@ struct Running<S: StateMachine> {
     proposals: Arc<ProposalQueue<S>>,
     applies: mpsc::UnboundedSender<ApplyInput<S>>,
     stop: Mutex<Option<oneshot::Sender<StopMode>>>,
-    /// Shared with the stages: `read_snapshot` opens files from it.
-    snapshot_store: Option<Arc<SnapshotStore>>,
+    /// The stages' snapshot store, for `read_snapshot` to open files from.
+    /// Weak: a stopped node's stages drop the store, and with it the
+    /// directory's lock, whoever still holds a handle.
+    snapshot_store: Option<std::sync::Weak<SnapshotStore>>,
 }
 
 /// Builds a [`RaftNode`] with optional parts. [`RaftNode::new`] covers the

@@ -49,6 +49,8 @@ impl<S: StateMachine> RaftNode<S> {
         let covering = Some(read_index);
         send(&running.requests, Request::Snapshot { covering, reply })?;
         wait(answer, self.inner.config.propose_timeout).await?;
+        // Gone once the node's stages stopped.
+        let store = store.upgrade().ok_or(RaftError::ShuttingDown)?;
         let opened =
             tokio::task::spawn_blocking(move || SnapshotFile::open_newest(&store, read_index));
         opened.await.map_err(|error| {

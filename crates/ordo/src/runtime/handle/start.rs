@@ -196,7 +196,7 @@ impl<S: StateMachine> RaftNode<S> {
             proposals,
             applies: apply_sender,
             stop: Mutex::new(Some(stop_sender)),
-            snapshot_store,
+            snapshot_store: snapshot_store.as_ref().map(Arc::downgrade),
         };
         let _ = self.inner.running.set(running);
         tracing::info!(node_id, "node started");
