@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use ordo_kv::server::RunningNode;
 use ordo_kv::server::etcd::pb::etcdserverpb::SnapshotRequest;
 use ordo_kv::server::etcd::pb::etcdserverpb::maintenance_client::MaintenanceClient;
 use ordo_kv::server::etcd::snapshot_envelope::framed_backup_length;
@@ -71,14 +72,7 @@ async fn a_backup_taken_while_writes_go_on_holds_every_write_acknowledged_before
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_survives_the_compaction_of_its_snapshot_file() {
     let dir = tempfile::tempdir().unwrap();
-    let node = start_one(dir.path(), |_| {}).await;
-    let url = node.client_url.clone();
-    // Larger than what sockets and the stream's read-ahead hold, so the
-    // backup is still being read from its file when it is compacted.
-    let value = "v".repeat(1 << 20);
-    for index in 0..16 {
-        put(&url, &format!("big-{index}"), value.clone()).await;
-    }
+    let (node, url) = one_node_with_big_keys(dir.path()).await;
     let mut response = http()
         .get(format!("{url}/v1/snapshot"))
         .send()
@@ -101,7 +95,7 @@ async fn a_backup_survives_the_compaction_of_its_snapshot_file() {
         backup.extend_from_slice(&chunk);
     }
     let summary = ordo_kv::store::read_backup_summary(&mut backup.as_slice()).unwrap();
-    assert_eq!(summary.keys, 16, "{summary:?}");
+    assert_eq!(summary.keys, BIG_KEYS, "{summary:?}");
     node.stop().await;
 }
 
@@ -112,12 +106,7 @@ async fn a_backup_survives_the_compaction_of_its_snapshot_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn etcds_snapshot_shares_the_backup_slot_and_streams_the_framed_file() {
     let dir = tempfile::tempdir().unwrap();
-    let node = start_one(dir.path(), |_| {}).await;
-    let url = node.client_url.clone();
-    let value = "v".repeat(1 << 20);
-    for index in 0..16 {
-        put(&url, &format!("big-{index}"), value.clone()).await;
-    }
+    let (node, url) = one_node_with_big_keys(dir.path()).await;
     let held = http()
         .get(format!("{url}/v1/snapshot"))
         .send()
@@ -153,11 +142,27 @@ async fn etcds_snapshot_shares_the_backup_slot_and_streams_the_framed_file() {
         .unwrap();
     let backup = &framed[..usize::try_from(length).unwrap()];
     let summary = ordo_kv::store::read_backup_summary(&mut &backup[..]).unwrap();
-    assert_eq!(summary.keys, 16, "{summary:?}");
+    assert_eq!(summary.keys, BIG_KEYS, "{summary:?}");
     // No write between: the same snapshot file served both.
     assert_eq!(backup, http_backup.as_slice());
     node.stop().await;
 }
+
+/// A one-node cluster holding [`BIG_KEYS`] keys of 1 MiB, and its URL: a
+/// backup larger than what sockets and the stream's read-ahead hold, so an
+/// unread one is still being read from its file.
+async fn one_node_with_big_keys(dir: &std::path::Path) -> (RunningNode, String) {
+    let node = start_one(dir, |_| {}).await;
+    let url = node.client_url.clone();
+    let value = "v".repeat(1 << 20);
+    for index in 0..BIG_KEYS {
+        put(&url, &format!("big-{index}"), value.clone()).await;
+    }
+    (node, url)
+}
+
+/// Keys [`one_node_with_big_keys`] puts.
+const BIG_KEYS: u64 = 16;
 
 fn snapshot_files(dir: &std::path::Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
