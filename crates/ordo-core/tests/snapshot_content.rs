@@ -4,38 +4,22 @@
 //! transfer where leader 1's stopped spliced the two, and the follower
 //! installed the splice without noticing.
 
+mod snapshot_support;
+
 use bytes::Bytes;
 use ordo_core::{
-    Config, InstallSnapshotRequest, Membership, Message, MessageBody, Raft, SnapshotContent,
-    SnapshotMeta,
+    Config, InstallSnapshotRequest, Message, MessageBody, Raft, SnapshotContent, SnapshotMeta,
 };
 use ordo_sim::cluster::Cluster;
+use snapshot_support::{elected_group_with_cap, node3};
 
 const HALF: &[u8] = b"01234";
 
-/// Three nodes, node 1 elected, everything delivered; returns the cluster
-/// and the meta of a snapshot beyond every node's log.
+/// Three nodes, node 1 elected, everything delivered, snapshots of any
+/// size taken; returns the cluster and the meta of a snapshot beyond every
+/// node's log.
 fn elected_group() -> (Cluster, SnapshotMeta) {
-    let config = |id| Config {
-        node_id: id,
-        election_timeout_min_ticks: 10,
-        election_timeout_max_ticks: 20,
-        heartbeat_interval_ticks: 2,
-        ..Config::default()
-    };
-    let mut cluster = Cluster::new(3, config).unwrap_or_else(|e| panic!("{e}"));
-    cluster.campaign(1).unwrap_or_else(|e| panic!("{e}"));
-    cluster.stabilize(100).unwrap_or_else(|e| panic!("{e}"));
-    let proposal = cluster
-        .propose(1, vec![Bytes::from_static(b"a")])
-        .unwrap_or_else(|e| panic!("{e}"));
-    cluster.stabilize(100).unwrap_or_else(|e| panic!("{e}"));
-    let meta = SnapshotMeta {
-        index: proposal.last_index + 10,
-        term: proposal.term,
-        membership: Membership::with_voters([1, 2, 3]),
-    };
-    (cluster, meta)
+    elected_group_with_cap(Config::default().max_snapshot_bytes)
 }
 
 /// Ten bytes of snapshot data, with checksum `crc32c` standing for which.
@@ -65,13 +49,6 @@ fn chunk(
             done: offset + HALF.len() as u64 == content.data_bytes,
         }),
     }
-}
-
-fn node3(cluster: &mut Cluster) -> &mut Raft<ordo_core::MemoryLog> {
-    let Some(raft) = cluster.nodes.get_mut(&3).and_then(|n| n.raft.as_mut()) else {
-        panic!("node 3 is up");
-    };
-    raft
 }
 
 /// Steps `message` into `raft`; returns the offsets of the writes handed out

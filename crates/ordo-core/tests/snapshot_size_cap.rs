@@ -3,42 +3,17 @@
 //! counted, the snapshot is reported once, and the follower goes on taking
 //! appends from its leader. One at the limit is taken.
 
+mod snapshot_support;
+
 use bytes::Bytes;
 use ordo_core::{
-    Config, Event, InstallSnapshotRequest, Membership, Message, MessageBody, Raft, SnapshotContent,
-    SnapshotMeta,
+    Event, InstallSnapshotRequest, Message, MessageBody, SnapshotContent, SnapshotMeta,
 };
 use ordo_sim::cluster::Cluster;
+use snapshot_support::{elected_group_with_cap, node3};
 
 /// Bytes the test snapshot announces.
 const DATA_BYTES: u64 = 10;
-
-/// Three nodes that accept snapshots of at most `max_snapshot_bytes`,
-/// node 1 elected; returns the cluster and the meta of a snapshot beyond
-/// every node's log.
-fn elected_group(max_snapshot_bytes: u64) -> (Cluster, SnapshotMeta) {
-    let config = move |id| Config {
-        node_id: id,
-        election_timeout_min_ticks: 10,
-        election_timeout_max_ticks: 20,
-        heartbeat_interval_ticks: 2,
-        max_snapshot_bytes,
-        ..Config::default()
-    };
-    let mut cluster = Cluster::new(3, config).unwrap_or_else(|e| panic!("{e}"));
-    cluster.campaign(1).unwrap_or_else(|e| panic!("{e}"));
-    cluster.stabilize(100).unwrap_or_else(|e| panic!("{e}"));
-    let proposal = cluster
-        .propose(1, vec![Bytes::from_static(b"a")])
-        .unwrap_or_else(|e| panic!("{e}"));
-    cluster.stabilize(100).unwrap_or_else(|e| panic!("{e}"));
-    let meta = SnapshotMeta {
-        index: proposal.last_index + 10,
-        term: proposal.term,
-        membership: Membership::with_voters([1, 2, 3]),
-    };
-    (cluster, meta)
-}
 
 fn first_chunk(meta: &SnapshotMeta) -> Message {
     Message {
@@ -56,13 +31,6 @@ fn first_chunk(meta: &SnapshotMeta) -> Message {
             done: false,
         }),
     }
-}
-
-fn node3(cluster: &mut Cluster) -> &mut Raft<ordo_core::MemoryLog> {
-    let Some(raft) = cluster.nodes.get_mut(&3).and_then(|n| n.raft.as_mut()) else {
-        panic!("node 3 is up");
-    };
-    raft
 }
 
 /// Steps the first chunk into node 3; answers how many writes were handed
@@ -87,7 +55,7 @@ fn send_first_chunk(cluster: &mut Cluster, meta: &SnapshotMeta) -> (usize, usize
 
 #[test]
 fn a_snapshot_over_the_cap_is_refused_counted_and_reported_once() {
-    let (mut cluster, meta) = elected_group(DATA_BYTES - 1);
+    let (mut cluster, meta) = elected_group_with_cap(DATA_BYTES - 1);
     let (writes, answers, refusals) = send_first_chunk(&mut cluster, &meta);
     assert_eq!(
         (writes, answers),
@@ -119,7 +87,7 @@ fn a_snapshot_over_the_cap_is_refused_counted_and_reported_once() {
 
 #[test]
 fn a_snapshot_at_the_cap_is_taken() {
-    let (mut cluster, meta) = elected_group(DATA_BYTES);
+    let (mut cluster, meta) = elected_group_with_cap(DATA_BYTES);
     let (writes, _, refusals) = send_first_chunk(&mut cluster, &meta);
     assert_eq!((writes, refusals.len()), (1, 0));
     assert_eq!(node3(&mut cluster).status().refused_snapshot_chunks, 0);

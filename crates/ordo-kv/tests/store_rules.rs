@@ -394,16 +394,13 @@ fn no_write_overflows_the_cluster_revision() {
 }
 
 #[test]
-fn the_backup_query_and_the_snapshot_write_the_same_bytes() {
+fn backup_and_the_snapshot_write_the_same_bytes() {
     let mut store = KvStore::new();
     put(&mut store, "a", "1", None);
     put(&mut store, "b", "2", None);
     let mut snapshot = Vec::new();
     store.snapshot(&mut snapshot).unwrap();
-    assert_eq!(
-        store.query(KvQuery::Backup),
-        KvAnswer::Backup(Bytes::from(snapshot))
-    );
+    assert_eq!(store.backup(), Bytes::from(snapshot));
 }
 
 #[test]

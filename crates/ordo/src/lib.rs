@@ -166,7 +166,10 @@
 //! the log; a new node starts with [`RaftConfig::joining`], and
 //! [`RaftNode::add_node`] lets it copy the log as a learner before it votes
 //! ([`RaftConfig::promote_after_catch_up`]). [`RaftNode::snapshot`] takes a
-//! snapshot on demand. A build that fails (a full disk, no file descriptors
+//! snapshot on demand; [`RaftNode::read_snapshot`] opens one that covers a
+//! linearizable read (the newest if it does, else a new one) as a
+//! [`SnapshotFile`] that compaction cannot take away, so an application
+//! serves a backup from disk, not from a copy of its state. A build that fails (a full disk, no file descriptors
 //! left) is not fatal: the log keeps every entry, the next attempt waits
 //! 1 s, doubling to 1 min (`snapshot_retry.rs`), every failure is counted in
 //! [`NodeStatus::snapshot_failures`], and each kind is logged and sent as an
@@ -235,5 +238,5 @@ pub use ordo_core::{HardState, Index, Membership, MembershipChange, NodeId, Role
 pub use runtime::{
     ConfigError, ConsensusMetrics, Entry, Event, EventStream, EventStreamError, MemberInfo,
     NodeStatus, Peer, RaftConfig, RaftError, RaftNode, RaftNodeBuilder, ReadConsistency,
-    SEED_INDEX, StateMachine, is_unfinished_seed, seed_snapshot,
+    SEED_INDEX, SnapshotFile, StateMachine, is_unfinished_seed, seed_snapshot,
 };

@@ -25,6 +25,7 @@ use anyhow::Context;
 
 pub mod auth_view;
 pub mod auto_compaction;
+mod backup;
 pub mod client_port;
 pub mod cluster_id;
 pub mod data_dir;

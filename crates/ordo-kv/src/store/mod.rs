@@ -231,8 +231,6 @@ pub enum KvQuery {
     /// order (what a new leader starts its deadlines from). Answers
     /// [`KvAnswer::LeaseTimes`].
     LeaseTimes,
-    /// The whole state in the backup format (`ordo snapshot save`).
-    Backup,
     /// Counters for metrics and the quota.
     Stats,
     /// The auth state. Answers [`KvAnswer::Auth`].
@@ -323,8 +321,6 @@ pub enum KvAnswer {
     Leases(Vec<(i64, i64)>),
     /// For [`KvQuery::LeaseTimes`], in id order.
     LeaseTimes(Vec<LeaseTime>),
-    /// For [`KvQuery::Backup`]: the whole state, in the backup format.
-    Backup(Bytes),
     /// For [`KvQuery::Stats`].
     Stats(KvStats),
     /// The query was refused (a compacted or future revision, an unknown lease).

@@ -75,10 +75,11 @@ use super::{KvAnswer, KvCommand, KvError, KvQuery, KvResponse, KvStats, StoredVa
 /// Queries read without changing anything. [`KvQuery::Get`] and
 /// [`KvQuery::List`] read the current state; [`KvQuery::Range`] any retained
 /// revision; [`KvQuery::Changes`] the events since a revision;
-/// [`KvQuery::Stats`] the counters; [`KvQuery::Backup`] the whole state in
-/// the backup format, which [`snapshot`](Self::snapshot) also writes and
-/// [`restore`](Self::restore) and
-/// [`read_backup_summary`](super::read_backup_summary) read.
+/// [`KvQuery::Stats`] the counters. The whole state is never a query (it
+/// would hold the apply stage and copy the store): [`snapshot`](Self::snapshot)
+/// streams it in the backup format, which [`restore`](Self::restore) and
+/// [`read_backup_summary`](super::read_backup_summary) read, and a node's
+/// backups are its snapshot files (`server/backup.rs`).
 ///
 /// Equality compares the state only, not the observer.
 ///
@@ -317,7 +318,9 @@ impl KvStore {
         }
     }
 
-    /// The whole state in the backup format, in one buffer.
+    /// The whole state in the backup format, in one buffer: for tests and
+    /// tools holding a store of their own. A node never calls it (its
+    /// backups stream from its snapshot files).
     pub fn backup(&self) -> Bytes {
         let mut out = Vec::new();
         self.write_backup(&mut out)
@@ -482,7 +485,6 @@ impl StateMachine for KvStore {
             KvQuery::Lease { id } => self.lease_answer(id),
             KvQuery::Leases => KvAnswer::Leases(self.lease_list()),
             KvQuery::LeaseTimes => KvAnswer::LeaseTimes(self.lease_times()),
-            KvQuery::Backup => KvAnswer::Backup(self.backup()),
             KvQuery::Stats => KvAnswer::Stats(self.stats()),
             KvQuery::Auth => KvAnswer::Auth(Arc::clone(&self.auth)),
             KvQuery::ReadTxn(txn) => match self.read_txn(&txn) {

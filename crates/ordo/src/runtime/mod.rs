@@ -27,7 +27,8 @@
 //! `event.rs`, `status.rs`, `state_machine.rs` (the trait users implement);
 //! and `envelope.rs` (the runtime's bytes around the application's),
 //! `seed.rs` (a new group from a copy of a state), `snapshot_retry.rs`
-//! (snapshot failures that do not stop the node).
+//! (snapshot failures that do not stop the node), `snapshot_file.rs` (a
+//! durable snapshot handed to the application to read).
 
 mod addresses;
 mod apply;
@@ -40,6 +41,7 @@ mod handle;
 mod persist;
 mod seed;
 mod shared;
+mod snapshot_file;
 mod snapshot_io;
 mod snapshot_retry;
 mod state_machine;
@@ -53,5 +55,6 @@ pub use error::RaftError;
 pub use event::{Event, EventStream, EventStreamError};
 pub use handle::{RaftNode, RaftNodeBuilder};
 pub use seed::{SEED_INDEX, is_unfinished_seed, seed_snapshot};
+pub use snapshot_file::SnapshotFile;
 pub use state_machine::{Entry, ReadConsistency, StateMachine};
 pub use status::{ConsensusMetrics, NodeStatus};

@@ -7,7 +7,8 @@
 //!   Hash answers the HashKV of the current revision (etcd hashes its
 //!   database file, which ordo does not have).
 //! - Snapshot is the backup format in etcd's frame (`snapshot_envelope.rs`),
-//!   not a bbolt file: `etcdctl snapshot save` stores it; `ordo snapshot
+//!   streamed from the node's snapshot file (`server/backup.rs`), not a
+//!   bbolt file: `etcdctl snapshot save` stores it; `ordo snapshot
 //!   restore` restores it (`etcdctl snapshot restore` cannot).
 //! - MoveLeader runs on the leader (a follower forwards it) and answers once
 //!   this node sees the target lead.
@@ -18,6 +19,7 @@ use futures_core::Stream;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status};
 
+use crate::server::backup::{BACKUP_BUSY, BackupChunks, BackupRefusal, take_backup};
 use crate::server::etcd::alarm;
 use crate::server::etcd::failure::{Failure, store_status};
 use crate::server::etcd::forward::Onward;
@@ -25,10 +27,9 @@ use crate::server::etcd::header::{current_header, header, signed};
 use crate::server::etcd::pb::etcdserverpb::{
     self as pb, maintenance_client::MaintenanceClient, maintenance_server::Maintenance,
 };
-use crate::server::etcd::snapshot_envelope::trailer;
+use crate::server::etcd::snapshot_envelope::Framer;
 use crate::server::etcd::{ETCD_API_VERSION, EtcdService};
 use crate::server::http::cluster::transfer_and_wait;
-use crate::server::http::ops::{BACKUP_BUSY, BackupRefusal, take_backup};
 use crate::store::{KvAnswer, KvHash, KvQuery};
 
 /// etcd's message for a MoveLeader target that cannot lead.
@@ -36,9 +37,6 @@ pub(crate) const BAD_TRANSFEREE: &str = "etcdserver: bad leader transferee";
 /// etcd's message for a MoveLeader that did not finish in time.
 pub(crate) const TRANSFER_TIMED_OUT: &str =
     "etcdserver: request timed out, leader transfer took too long";
-
-/// Bytes of backup per `SnapshotResponse`.
-const SNAPSHOT_CHUNK_BYTES: usize = 64 << 10;
 
 impl EtcdService {
     /// This member's hash as of `revision` (0: the current one).
@@ -72,34 +70,61 @@ impl EtcdService {
     }
 }
 
-/// `backup`, framed (`snapshot_envelope.rs`), as etcd's snapshot stream,
-/// each message saying how many bytes follow it; `slot` is held until the
-/// last one is taken.
+/// A backup, framed (`snapshot_envelope.rs`), as etcd's snapshot stream:
+/// each message says how many bytes follow it; the chunks hold the backup
+/// slot until the stream is dropped.
 fn snapshot_stream(
-    backup: bytes::Bytes,
-    slot: tokio::sync::OwnedSemaphorePermit,
+    chunks: BackupChunks,
     header: Option<pb::ResponseHeader>,
 ) -> impl Stream<Item = Result<pb::SnapshotResponse, Status>> + Send {
-    let trailer = bytes::Bytes::from(trailer(&backup));
-    let framed = [backup, trailer].concat();
-    let backup = bytes::Bytes::from(framed);
-    let total = backup.len();
-    let chunks: Vec<_> = (0..total)
-        .step_by(SNAPSHOT_CHUNK_BYTES)
-        .map(|start| {
-            let end = (start + SNAPSHOT_CHUNK_BYTES).min(total);
-            pb::SnapshotResponse {
-                header,
-                remaining_bytes: (total - end) as u64,
-                blob: backup.slice(start..end),
-            }
-        })
-        .collect();
-    let held = std::sync::Arc::new(slot);
-    tokio_stream::iter(chunks).map(move |chunk| {
-        let _held = &held;
-        Ok(chunk)
+    let frames = SnapshotFrames {
+        total: Framer::framed_bytes(chunks.remaining_bytes()),
+        chunks,
+        framer: Some(Framer::new()),
+        sent: 0,
+        header,
+    };
+    futures_util::stream::unfold(frames, |mut frames| async move {
+        let next = frames.next().await?;
+        Some((next, frames))
     })
+}
+
+/// Where a snapshot stream is: the backup's chunks, then the frame's
+/// trailer.
+struct SnapshotFrames {
+    chunks: BackupChunks,
+    /// `None` once the trailer was sent, or the backup failed.
+    framer: Option<Framer>,
+    /// Framed bytes sent.
+    sent: u64,
+    /// Framed bytes in all.
+    total: u64,
+    header: Option<pb::ResponseHeader>,
+}
+
+impl SnapshotFrames {
+    async fn next(&mut self) -> Option<Result<pb::SnapshotResponse, Status>> {
+        let blob = match self.chunks.next().await {
+            Some(Ok(chunk)) => {
+                self.framer.as_mut()?.update(&chunk);
+                chunk
+            }
+            Some(Err(error)) => {
+                self.framer = None;
+                let message = format!("etcdserver: reading the backup failed: {error}");
+                return Some(Err(Status::internal(message)));
+            }
+            None => bytes::Bytes::from(self.framer.take()?.trailer()),
+        };
+        self.sent += blob.len() as u64;
+        assert!(self.sent <= self.total, "a snapshot stream past its frame");
+        Some(Ok(pb::SnapshotResponse {
+            header: self.header,
+            remaining_bytes: self.total - self.sent,
+            blob,
+        }))
+    }
 }
 
 fn not_served(what: &str) -> Status {
@@ -184,18 +209,16 @@ impl Maintenance for EtcdService {
         &self,
         _request: Request<pb::SnapshotRequest>,
     ) -> Result<Response<Self::SnapshotStream>, Status> {
-        let (slot, backup) = take_backup(&self.state)
+        let backup = take_backup(&self.state)
             .await
             .map_err(|refusal| match refusal {
                 BackupRefusal::Busy => Status::resource_exhausted(BACKUP_BUSY),
                 BackupRefusal::Raft(error) => Failure::from(error).into_status(),
-                BackupRefusal::Unexpected => {
-                    Status::internal("the store answered a backup with something else")
-                }
             })?;
         let header = current_header(&self.state, self.ids);
         Ok(Response::new(Box::pin(snapshot_stream(
-            backup, slot, header,
+            backup.into_chunks(),
+            header,
         ))))
     }
 

@@ -25,19 +25,47 @@ const LENGTH_BYTES: u64 = 8;
 /// The digest's size.
 const DIGEST_BYTES: u64 = SHA256_OUTPUT_LEN as u64;
 
-/// What follows `backup` in its frame: padding, its length, the digest.
-pub(crate) fn trailer(backup: &[u8]) -> Vec<u8> {
-    let length = backup.len() as u64;
-    let framed = (length + LENGTH_BYTES).div_ceil(BLOCK_BYTES) * BLOCK_BYTES;
-    let padding = usize::try_from(framed - LENGTH_BYTES - length)
-        .unwrap_or_else(|_| unreachable!("padding is under {BLOCK_BYTES} bytes"));
-    let mut trailer = vec![0; padding];
-    trailer.extend_from_slice(&length.to_le_bytes());
-    let mut digest = Context::new(&SHA256);
-    digest.update(backup);
-    digest.update(&trailer);
-    trailer.extend_from_slice(digest.finish().as_ref());
-    trailer
+/// The frame of a backup streamed chunk by chunk: it digests each chunk as
+/// it passes, and gives what follows the backup once it has passed whole.
+pub(crate) struct Framer {
+    digest: Context,
+    /// Bytes of backup digested so far.
+    seen: u64,
+}
+
+impl Framer {
+    /// A frame for a backup not yet seen.
+    pub(crate) fn new() -> Self {
+        Framer {
+            digest: Context::new(&SHA256),
+            seen: 0,
+        }
+    }
+
+    /// The framed size of a backup of `length` bytes.
+    pub(crate) fn framed_bytes(length: u64) -> u64 {
+        (length + LENGTH_BYTES).div_ceil(BLOCK_BYTES) * BLOCK_BYTES + DIGEST_BYTES
+    }
+
+    /// The next `chunk` of the backup passes.
+    pub(crate) fn update(&mut self, chunk: &[u8]) {
+        self.digest.update(chunk);
+        self.seen += chunk.len() as u64;
+    }
+
+    /// What follows the backup (all of it seen): padding, its length, the
+    /// digest.
+    pub(crate) fn trailer(mut self) -> Vec<u8> {
+        let length = self.seen;
+        let padding = Self::framed_bytes(length) - DIGEST_BYTES - LENGTH_BYTES - length;
+        let padding = usize::try_from(padding)
+            .unwrap_or_else(|_| unreachable!("padding is under {BLOCK_BYTES} bytes"));
+        let mut trailer = vec![0; padding];
+        trailer.extend_from_slice(&length.to_le_bytes());
+        self.digest.update(&trailer);
+        trailer.extend_from_slice(self.digest.finish().as_ref());
+        trailer
+    }
 }
 
 /// The length of the backup in `file` if it is framed; `None` if it is a
@@ -104,9 +132,14 @@ mod tests {
     fn a_framed_backup_has_etcds_size_and_gives_its_length_back() {
         for length in [0, 1, 503, 504, 505, 512, 4000] {
             let backup: Vec<u8> = (0..length).map(|i| (i % 251) as u8 + 1).collect();
+            let mut framer = Framer::new();
+            for chunk in backup.chunks(100) {
+                framer.update(chunk);
+            }
             let mut framed = backup.clone();
-            framed.extend(trailer(&backup));
+            framed.extend(framer.trailer());
             assert_eq!(framed.len() as u64 % BLOCK_BYTES, DIGEST_BYTES);
+            assert_eq!(framed.len() as u64, Framer::framed_bytes(length as u64));
             let mut file = Cursor::new(framed.clone());
             assert_eq!(
                 framed_backup_length(&mut file).unwrap(),

@@ -65,7 +65,6 @@ pub use accept::{
 };
 pub use error::ApiError;
 pub use request_gate::AuthenticatedUser;
-pub(crate) use request_gate::Holding;
 pub use txn_json::{MAX_READ_LIMIT, MAX_TXN_DEPTH};
 
 /// Room in a transaction's body beyond its values, in bytes.
@@ -95,8 +94,9 @@ pub struct AppState {
     pub leases: Arc<NodeLeases>,
     /// The store's counters and quota, as the store last reported them.
     pub store: Arc<StoreGauge>,
-    /// One backup (`GET /v1/snapshot`) at a time: each holds a copy of the
-    /// store until it is sent.
+    /// One backup (`GET /v1/snapshot`, etcd's Snapshot) at a time: each
+    /// holds a snapshot file open and a reading thread until it is sent
+    /// (`server/backup.rs`).
     pub backups: BackupSlot,
     /// Users, roles and tokens (`auth_gate.rs`, `auth_routes.rs`).
     pub auth: AuthContext,

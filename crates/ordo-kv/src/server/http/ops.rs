@@ -5,14 +5,14 @@ use axum::body::Body;
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use ordo::ReadConsistency;
+use futures_core::Stream;
 
 use crate::api::StatusResponse;
+use crate::server::backup::{BACKUP_BUSY, BackupChunks, BackupRefusal, take_backup};
 use crate::server::http::cluster::{node_status, status_info};
-use crate::server::http::kv::{path_and_query, unexpected};
-use crate::server::http::{ApiError, Holding, SharedState};
+use crate::server::http::kv::path_and_query;
+use crate::server::http::{ApiError, SharedState};
 use crate::server::metrics::{PageExtras, StoreStats};
-use crate::store::{KvAnswer, KvQuery};
 
 pub(super) async fn status(
     State(state): State<SharedState>,
@@ -28,53 +28,15 @@ pub(super) async fn status(
     }))
 }
 
-/// Why [`take_backup`] took none.
-#[derive(Debug)]
-pub(crate) enum BackupRefusal {
-    /// Another backup is being taken or sent by this node.
-    Busy,
-    /// The linearizable read failed.
-    Raft(ordo::RaftError),
-    /// The store answered with something other than a backup.
-    Unexpected,
-}
-
-/// What a refused backup says when another one is in progress.
-pub(crate) const BACKUP_BUSY: &str =
-    "a backup is already being taken or sent by this node; retry when it is done";
-
-/// A consistent backup: the whole store as of a linearizable read, with
-/// the slot that must be held until it has been sent (one at a time). On
-/// the leader, lease times are checkpointed first, so the backup holds what
-/// each lease has left now; elsewhere it holds their last checkpoint.
-pub(crate) async fn take_backup(
-    state: &SharedState,
-) -> Result<(tokio::sync::OwnedSemaphorePermit, bytes::Bytes), BackupRefusal> {
-    let slot = state.backups.try_take().ok_or(BackupRefusal::Busy)?;
-    if let Err(error) = state.leases.checkpoint_now().await {
-        // The backup then holds older records: longer, never shorter.
-        tracing::warn!(%error, "lease times were not checkpointed before a backup");
-    }
-    let answer = state
-        .node
-        .read_with(KvQuery::Backup, ReadConsistency::Linearizable)
-        .await
-        .map_err(BackupRefusal::Raft)?;
-    let KvAnswer::Backup(bytes) = answer else {
-        return Err(BackupRefusal::Unexpected);
-    };
-    Ok((slot, bytes))
-}
-
-/// `GET /v1/snapshot`: [`take_backup`] as a download.
+/// `GET /v1/snapshot`: [`take_backup`] as a download, streamed from the
+/// snapshot file (`server/backup.rs`).
 pub(super) async fn snapshot(
     State(state): State<SharedState>,
     OriginalUri(uri): OriginalUri,
 ) -> Result<Response, ApiError> {
-    let (slot, bytes) = take_backup(&state).await.map_err(|refusal| match refusal {
+    let backup = take_backup(&state).await.map_err(|refusal| match refusal {
         BackupRefusal::Busy => ApiError::busy(BACKUP_BUSY),
         BackupRefusal::Raft(error) => ApiError::from_raft(error, path_and_query(&uri)),
-        BackupRefusal::Unexpected => unexpected("a backup"),
     })?;
     let headers = [
         (
@@ -86,12 +48,8 @@ pub(super) async fn snapshot(
             HeaderValue::from_static("attachment; filename=\"ordo.backup\""),
         ),
     ];
-    // In chunks, so the slot is held until the last one is being written,
-    // not merely handed to hyper's buffer whole.
-    let body = Body::new(Holding {
-        inner: Body::new(Chunks(bytes)),
-        _held: slot,
-    });
+    // The chunks hold the backup slot until the last one is taken.
+    let body = Body::new(BackupBody(backup.into_chunks()));
     Ok((headers, body).into_response())
 }
 
@@ -140,33 +98,28 @@ pub(super) async fn no_method(
     ApiError::method_not_allowed(format!("{} does not take {method}", uri.path()))
 }
 
-/// Bytes sent as a body of `BACKUP_CHUNK_BYTES` frames (slices, no copy).
-struct Chunks(bytes::Bytes);
+/// A backup's chunks as a body of known length (so the answer carries a
+/// `Content-Length` a client can check the download against).
+struct BackupBody(BackupChunks);
 
-/// Frame size of a backup body.
-const BACKUP_CHUNK_BYTES: usize = 64 << 10;
-
-impl http_body::Body for Chunks {
+impl http_body::Body for BackupBody {
     type Data = bytes::Bytes;
-    type Error = std::convert::Infallible;
+    type Error = std::io::Error;
 
     fn poll_frame(
         mut self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
+        cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
-        if self.0.is_empty() {
-            return std::task::Poll::Ready(None);
-        }
-        let take = self.0.len().min(BACKUP_CHUNK_BYTES);
-        let chunk = self.0.split_to(take);
-        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(chunk))))
+        std::pin::Pin::new(&mut self.0)
+            .poll_next(cx)
+            .map(|chunk| chunk.map(|chunk| chunk.map(http_body::Frame::data)))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.0.is_empty()
+        self.0.remaining_bytes() == 0
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        http_body::SizeHint::with_exact(self.0.len() as u64)
+        http_body::SizeHint::with_exact(self.0.remaining_bytes())
     }
 }

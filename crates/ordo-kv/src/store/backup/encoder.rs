@@ -11,8 +11,8 @@ use crate::store::keys::History;
 use crate::store::lease_checkpoint::Checkpointed;
 
 /// Writes the backup format piece by piece into a buffer the caller drains,
-/// so a snapshot streams one key at a time and a
-/// [`KvQuery::Backup`](crate::store::KvQuery::Backup) can keep the whole thing.
+/// so a snapshot streams one key at a time (and `KvStore::backup`, for
+/// tests and tools, can keep the whole thing).
 pub(crate) struct BackupEncoder {
     /// Bytes encoded and not yet taken by the caller.
     buf: Vec<u8>,

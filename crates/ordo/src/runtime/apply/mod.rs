@@ -24,7 +24,8 @@
 //!   after they were appended). Callers keep no timer of their own, so a
 //!   state machine stuck in one call delays timeouts too.
 //! - `Read` waits until the applied index reaches its read index, then runs
-//!   the query; `StaleRead` runs at once.
+//!   the query (a barrier answers the read index instead); `StaleRead` runs
+//!   at once.
 //!
 //! Entries are matched by payload: the application's commands go to the
 //! state machine, no-ops are skipped, configuration entries and the
@@ -57,11 +58,11 @@ use crate::runtime::shared::{Reply, Shared};
 use crate::runtime::snapshot_retry::Reports;
 use crate::runtime::state_machine::StateMachine;
 use crate::storage::SnapshotStore;
-use reads::WaitingRead;
 use waiters::Waiters;
 
 mod entries;
 mod reads;
+pub(crate) use reads::ReadWork;
 mod snapshots;
 mod waiters;
 
@@ -86,11 +87,10 @@ pub(crate) enum ApplyInput<S: StateMachine> {
     Tick,
     /// Committed entries to apply, in order.
     Entries(Vec<ordo_core::Entry>),
-    /// A confirmed read: answer once applied up to `read_index`.
+    /// A confirmed read: served once applied up to `read_index`.
     Read {
         read_index: Index,
-        query: S::Query,
-        reply: Reply<S::Answer>,
+        work: ReadWork<S>,
     },
     /// A read of whatever is applied now.
     StaleRead {
@@ -135,7 +135,7 @@ pub(crate) struct Applier<S: StateMachine> {
     /// Membership changes proposed here, waiting for their entry.
     changes: Waiters<()>,
     /// Keyed by (read index, arrival number): served in index order.
-    reads: BTreeMap<(Index, u64), WaitingRead<S>>,
+    reads: BTreeMap<(Index, u64), ReadWork<S>>,
     reads_arrived: u64,
     applied_index: Index,
     applied_term: Term,
@@ -269,11 +269,7 @@ impl<S: StateMachine> Applier<S> {
                 self.waiters.expire(Instant::now());
             }
             ApplyInput::Entries(entries) => self.apply(entries),
-            ApplyInput::Read {
-                read_index,
-                query,
-                reply,
-            } => self.read(read_index, query, reply),
+            ApplyInput::Read { read_index, work } => self.read(read_index, work),
             ApplyInput::StaleRead { query, reply } => self.answer_query(query, reply),
             ApplyInput::BuildSnapshot => self.build_snapshot(),
             ApplyInput::LeadershipLost { committed } => {
@@ -342,7 +338,7 @@ impl<S: StateMachine> Applier<S> {
         self.waiters.fail_all(error);
         self.changes.fail_all(error);
         for (_, read) in std::mem::take(&mut self.reads) {
-            let _ = read.reply.send(Err(error.clone()));
+            read.fail(error.clone());
         }
     }
 
@@ -367,7 +363,8 @@ fn refuse<S: StateMachine>(input: ApplyInput<S>, error: &RaftError) -> bool {
                 let _ = reply.send(Err(error.clone()));
             }
         }
-        ApplyInput::Read { reply, .. } | ApplyInput::StaleRead { reply, .. } => {
+        ApplyInput::Read { work, .. } => work.fail(error.clone()),
+        ApplyInput::StaleRead { reply, .. } => {
             let _ = reply.send(Err(error.clone()));
         }
         ApplyInput::RegisterChange { reply, .. } => {

@@ -120,14 +120,13 @@ impl<S: StateMachine> Consensus<S> {
             if let Some(read) = self.take_read(ready.request_id) {
                 self.to_apply(ApplyInput::Read {
                     read_index: ready.read_index,
-                    query: read.query,
-                    reply: read.reply,
+                    work: read.work,
                 })?;
             }
         }
         for id in failed_reads {
             if let Some(read) = self.take_read(id) {
-                let _ = read.reply.send(Err(RaftError::LeadershipChanged));
+                read.work.fail(RaftError::LeadershipChanged);
             }
         }
         Ok(persisted_inline)

@@ -422,7 +422,7 @@ impl<S: StateMachine> Consensus<S> {
             let _ = reply.send(Err(error.clone()));
         }
         for (_, read) in self.reads.drain() {
-            let _ = read.reply.send(Err(error.clone()));
+            read.work.fail(error.clone());
         }
         for (_, reply) in self.snapshot_waiters.drain(..) {
             let _ = reply.send(Err(error.clone()));

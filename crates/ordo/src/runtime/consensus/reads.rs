@@ -6,43 +6,36 @@ use std::time::Instant;
 
 use ordo_core::{ReadError, ReadMode};
 
+use crate::runtime::apply::ReadWork;
 use crate::runtime::consensus::Consensus;
 use crate::runtime::error::RaftError;
-use crate::runtime::shared::Reply;
 use crate::runtime::state_machine::StateMachine;
 
 /// How often (in ticks) forgotten reads are swept.
 pub(super) const READ_SWEEP_TICKS: u64 = 100;
 
-/// A read the core is confirming: the caller's query and where to answer
-/// it (the core's own `PendingRead` is the heartbeat round confirming it).
+/// A read the core is confirming: what to do once it is, and for whom (the
+/// core's own `PendingRead` is the heartbeat round confirming it).
 pub(crate) struct UnconfirmedRead<S: StateMachine> {
-    pub(super) query: S::Query,
-    pub(super) reply: Reply<S::Answer>,
+    pub(super) work: ReadWork<S>,
     pub(super) asked: Instant,
 }
 
 impl<S: StateMachine> Consensus<S> {
-    pub(super) fn read(
-        &mut self,
-        query: S::Query,
-        mode: ReadMode,
-        reply: Reply<S::Answer>,
-    ) -> Result<(), RaftError> {
+    pub(super) fn read(&mut self, work: ReadWork<S>, mode: ReadMode) -> Result<(), RaftError> {
         let id = self.state.next_read_id;
         self.state.next_read_id += 1;
         match self.raft.read_index([id], mode) {
             Ok(()) => {
                 let pending = UnconfirmedRead {
-                    query,
-                    reply,
+                    work,
                     asked: Instant::now(),
                 };
                 self.reads.insert(id, pending);
                 Ok(())
             }
             Err(ReadError::NoLeader) => {
-                let _ = reply.send(Err(RaftError::NotLeader { leader: None }));
+                work.fail(RaftError::NotLeader { leader: None });
                 Ok(())
             }
             Err(ReadError::Fatal(error)) => Err(error.into()),
@@ -59,13 +52,13 @@ impl<S: StateMachine> Consensus<S> {
         let timeout = self.config.read_timeout;
         let mut forgotten = Vec::new();
         for (&id, read) in &self.reads {
-            if read.reply.is_closed() || read.asked.elapsed() > timeout {
+            if read.work.is_closed() || read.asked.elapsed() > timeout {
                 forgotten.push(id);
             }
         }
         for id in forgotten {
             if let Some(read) = self.take_read(id) {
-                let _ = read.reply.send(Err(RaftError::Timeout));
+                read.work.fail(RaftError::Timeout);
             }
         }
     }

@@ -8,7 +8,7 @@ use ordo_core::{ChangeError, Index, MembershipChange, NodeId, ReadMode, Transfer
 use tokio::sync::oneshot;
 
 use crate::runtime::addresses::MemberInfo;
-use crate::runtime::apply::ApplyInput;
+use crate::runtime::apply::{ApplyInput, ReadWork};
 use crate::runtime::consensus::Consensus;
 use crate::runtime::error::RaftError;
 use crate::runtime::shared::Reply;
@@ -17,12 +17,8 @@ use crate::runtime::status::NodeStatus;
 
 /// A request from a [`RaftNode`](crate::RaftNode) handle to the consensus task.
 pub(crate) enum Request<S: StateMachine> {
-    /// Confirm a read, then answer `query` once applied far enough.
-    Read {
-        query: S::Query,
-        mode: ReadMode,
-        reply: Reply<S::Answer>,
-    },
+    /// Confirm a read, then do its work once applied far enough.
+    Read { work: ReadWork<S>, mode: ReadMode },
     /// Report the node's status.
     Status { reply: oneshot::Sender<NodeStatus> },
     /// Hand leadership to `target`.
@@ -32,8 +28,12 @@ pub(crate) enum Request<S: StateMachine> {
     },
     /// Start an election now.
     Campaign { reply: Reply<()> },
-    /// Take a snapshot now; answer with its index once durable.
-    Snapshot { reply: Reply<Index> },
+    /// Make sure a durable snapshot covers `covering` (`None`: what is
+    /// applied now, always by a new one); answer with its index.
+    Snapshot {
+        covering: Option<Index>,
+        reply: Reply<Index>,
+    },
     /// Change the membership; answer once the change's entry is applied
     /// here. `info`: a new member's, to log with the change.
     ChangeMembership {
@@ -52,7 +52,7 @@ pub(crate) enum Request<S: StateMachine> {
 impl<S: StateMachine> Consensus<S> {
     pub(super) fn on_request(&mut self, request: Request<S>) -> Result<(), RaftError> {
         match request {
-            Request::Read { query, mode, reply } => self.read(query, mode, reply)?,
+            Request::Read { work, mode } => self.read(work, mode)?,
             Request::Status { reply } => {
                 let _ = reply.send(self.status());
             }
@@ -65,7 +65,7 @@ impl<S: StateMachine> Consensus<S> {
                 };
                 let _ = reply.send(result);
             }
-            Request::Snapshot { reply } => self.request_snapshot(reply),
+            Request::Snapshot { covering, reply } => self.request_snapshot(covering, reply),
             Request::Campaign { reply } => {
                 self.raft.campaign()?;
                 let _ = reply.send(Ok(()));
@@ -156,16 +156,14 @@ impl<S: StateMachine> Consensus<S> {
 
 pub(super) fn refuse<S: StateMachine>(request: Request<S>, error: &RaftError) {
     match request {
-        Request::Read { reply, .. } => {
-            let _ = reply.send(Err(error.clone()));
-        }
+        Request::Read { work, .. } => work.fail(error.clone()),
         Request::TransferLeadership { reply, .. }
         | Request::Campaign { reply }
         | Request::ChangeMembership { reply, .. }
         | Request::UpdateMemberInfo { reply, .. } => {
             let _ = reply.send(Err(error.clone()));
         }
-        Request::Snapshot { reply } => {
+        Request::Snapshot { reply, .. } => {
             let _ = reply.send(Err(error.clone()));
         }
         Request::Status { .. } => {}

@@ -105,16 +105,26 @@ impl<S: StateMachine> Consensus<S> {
         Ok(())
     }
 
-    /// `RaftNode::snapshot`: a snapshot covering at least what is applied
-    /// now. One being taken may be older: then another follows it.
-    pub(super) fn request_snapshot(&mut self, reply: Reply<Index>) {
+    /// `RaftNode::snapshot` (`covering: None`): a new snapshot covering at
+    /// least what is applied now; one being taken may be older, then
+    /// another follows it. `RaftNode::read_snapshot` (`Some(index)`): the
+    /// newest durable snapshot if it covers `index`, else a new one (the
+    /// apply stage has applied `index` already, so the next one built does).
+    pub(super) fn request_snapshot(&mut self, covering: Option<Index>, reply: Reply<Index>) {
         if self.snapshot_jobs.is_none() {
             let error = RaftError::Snapshot("this node has no snapshot store".into());
             let _ = reply.send(Err(error));
             return;
         }
-        self.snapshot_waiters
-            .push((self.state.applied_index, reply));
+        let newest = self.latest_snapshot.as_ref().map(|meta| meta.index);
+        if let (Some(wanted), Some(newest)) = (covering, newest)
+            && newest >= wanted
+        {
+            let _ = reply.send(Ok(newest));
+            return;
+        }
+        let wanted = covering.unwrap_or(self.state.applied_index);
+        self.snapshot_waiters.push((wanted, reply));
         // Asked for by a caller: a failed build waiting out its delay is
         // retried now.
         if self.snapshot_backoff.take_waiting() {

@@ -5,7 +5,8 @@
 //! read, an input to the apply stage (`apply/`). Here: the node and its
 //! builder; `start.rs` (restoring and spawning the stages), `agreement.rs`
 //! (the snapshot and the log agree at start), `membership.rs` (changes and
-//! member addresses), `faults.rs` (pause, resume, abort for tests).
+//! member addresses), `read_snapshot.rs` (the whole state from a durable
+//! snapshot file), `faults.rs` (pause, resume, abort for tests).
 
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
@@ -14,7 +15,7 @@ use ordo_core::{Index, Message, NodeId, ReadMode, Role, SoftState};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::runtime::addresses::Directory;
-use crate::runtime::apply::ApplyInput;
+use crate::runtime::apply::{ApplyInput, ReadWork};
 use crate::runtime::config::RaftConfig;
 use crate::runtime::consensus::ProposalQueue;
 use crate::runtime::consensus::Request;
@@ -105,6 +106,7 @@ impl<S: StateMachine> std::fmt::Debug for RaftNode<S> {
 mod agreement;
 mod faults;
 mod membership;
+mod read_snapshot;
 mod start;
 
 struct Inner<S: StateMachine> {
@@ -133,6 +135,10 @@ struct Running<S: StateMachine> {
     proposals: Arc<ProposalQueue<S>>,
     applies: mpsc::UnboundedSender<ApplyInput<S>>,
     stop: Mutex<Option<oneshot::Sender<StopMode>>>,
+    /// The stages' snapshot store, for `read_snapshot` to open files from.
+    /// Weak: a stopped node's stages drop the store, and with it the
+    /// directory's lock, whoever still holds a handle.
+    snapshot_store: Option<std::sync::Weak<SnapshotStore>>,
 }
 
 /// Builds a [`RaftNode`] with optional parts. [`RaftNode::new`] covers the
@@ -456,7 +462,8 @@ impl<S: StateMachine> RaftNode<S> {
         let running = self.running()?;
         let _slot = self.read_slot()?;
         let (reply, answer) = oneshot::channel();
-        send(&running.requests, Request::Read { query, mode, reply })?;
+        let work = ReadWork::Query { query, reply };
+        send(&running.requests, Request::Read { work, mode })?;
         wait(answer, self.inner.config.read_timeout).await
     }
 
@@ -511,7 +518,8 @@ impl<S: StateMachine> RaftNode<S> {
     pub async fn snapshot(&self) -> Result<Index, RaftError> {
         let running = self.running()?;
         let (reply, answer) = oneshot::channel();
-        send(&running.requests, Request::Snapshot { reply })?;
+        let covering = None;
+        send(&running.requests, Request::Snapshot { covering, reply })?;
         wait(answer, self.inner.config.propose_timeout).await
     }
 

@@ -155,7 +155,7 @@ impl<S: StateMachine> RaftNode<S> {
             StartPoint {
                 applied: (restored.applied_index, restored.applied_term),
                 membership,
-                snapshot_store,
+                snapshot_store: snapshot_store.clone(),
             },
         );
         if config.dedicated_apply_thread {
@@ -196,6 +196,7 @@ impl<S: StateMachine> RaftNode<S> {
             proposals,
             applies: apply_sender,
             stop: Mutex::new(Some(stop_sender)),
+            snapshot_store: snapshot_store.as_ref().map(Arc::downgrade),
         };
         let _ = self.inner.running.set(running);
         tracing::info!(node_id, "node started");

@@ -24,7 +24,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tonic::transport::server::Connected;
 use tracing::warn;
 
-use crate::transport::link::Counters;
+use crate::transport::link::{Counters, PlainOrTls};
 use crate::transport::tls::PeerTlsStream;
 
 /// One accepted connection's admission: whether it has opened an
@@ -88,10 +88,7 @@ pub(super) struct Accepted {
 }
 
 /// An accepted connection, plaintext or TLS.
-pub(super) enum ServerIo {
-    Plain(TcpStream),
-    Tls(Box<PeerTlsStream<TcpStream>>),
-}
+pub(super) type ServerIo = PlainOrTls<TcpStream, Box<PeerTlsStream<TcpStream>>>;
 
 /// A server-side connection under the rules above.
 pub(super) struct GuardedStream {
@@ -216,63 +213,5 @@ impl AsyncWrite for GuardedStream {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-impl AsyncRead for ServerIo {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ServerIo::Plain(stream) => Pin::new(stream).poll_read(cx, buf),
-            ServerIo::Tls(stream) => Pin::new(stream.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for ServerIo {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            ServerIo::Plain(stream) => Pin::new(stream).poll_write(cx, buf),
-            ServerIo::Tls(stream) => Pin::new(stream.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            ServerIo::Plain(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
-            ServerIo::Tls(stream) => Pin::new(stream.as_mut()).poll_write_vectored(cx, bufs),
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            ServerIo::Plain(stream) => stream.is_write_vectored(),
-            ServerIo::Tls(stream) => stream.is_write_vectored(),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ServerIo::Plain(stream) => Pin::new(stream).poll_flush(cx),
-            ServerIo::Tls(stream) => Pin::new(stream.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ServerIo::Plain(stream) => Pin::new(stream).poll_shutdown(cx),
-            ServerIo::Tls(stream) => Pin::new(stream.as_mut()).poll_shutdown(cx),
-        }
     }
 }

@@ -3,7 +3,8 @@
 //! per peer alive (reconnecting with jittered exponential back-off and
 //! reporting unreachable peers), the admission of inbound connections
 //! (pending-handshake slots, answering the hello), the table of
-//! authenticated inbound connections, and the counters.
+//! authenticated inbound connections, the counters, and a connection that
+//! is plaintext or TLS (`plain_or_tls.rs`).
 //!
 //! ```text
 //! send(msg) --try_send--> [queue of peer 2] --> dialer task 2 --connect/handshake--> peer 2
@@ -21,6 +22,7 @@ mod admission;
 pub(crate) mod backoff;
 mod config;
 mod inbound;
+mod plain_or_tls;
 mod stats;
 mod wire;
 
@@ -42,6 +44,7 @@ use self::backoff::Backoff;
 pub(crate) use self::config::check_peer;
 pub use self::config::{DEFAULT_MAX_FRAME_BYTES, NetworkConfig, NetworkConfigError};
 pub(crate) use self::inbound::{AfterDelivery, InboundLink, Refused};
+pub(crate) use self::plain_or_tls::PlainOrTls;
 pub(crate) use self::stats::Counters;
 pub use self::stats::TransportStats;
 pub(crate) use self::wire::StreamEnd;
