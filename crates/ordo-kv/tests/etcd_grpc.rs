@@ -660,6 +660,65 @@ async fn a_lock_is_held_by_one_lease_at_a_time() {
     assert_eq!(no_lease.code(), Code::InvalidArgument);
 }
 
+/// A Lock its client gave up on (here: a deadline while waiting) leaves no
+/// key in line, as etcd's `Mutex.Lock` deletes its key when its wait ends
+/// badly: the next lock is granted once the holder unlocks, although the
+/// lease that gave up is still alive. And the recipes' writes are held to
+/// the limits a put is: a name past `--max-key-bytes` is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_given_up_leaves_no_key_and_names_are_held_to_the_key_limit() {
+    let (_dir, _cluster, channel) = started().await;
+    let (holder, quitter) = two_leases(&channel).await;
+    let (next, _) = two_leases(&channel).await;
+    let mut locks = LockClient::new(channel.clone());
+    let lock = |lease| LockRequest {
+        name: bytes("job"),
+        lease,
+    };
+    let held = locks.lock(lock(holder)).await.unwrap().into_inner();
+
+    let gave_up = tokio::time::timeout(Duration::from_millis(500), locks.lock(lock(quitter))).await;
+    assert!(gave_up.is_err(), "a second lease took a held lock");
+    let mut kv = KvClient::new(channel.clone());
+    let quitter_key = bytes(&format!("job/{quitter:x}"));
+    let deadline = tokio::time::Instant::now() + WATCH_PATIENCE;
+    loop {
+        let found = kv
+            .range(pb::RangeRequest {
+                key: quitter_key.clone(),
+                ..pb::RangeRequest::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if found.kvs.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the key of a lock call given up on is still in line"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    locks.unlock(UnlockRequest { key: held.key }).await.unwrap();
+    let granted = tokio::time::timeout(WATCH_PATIENCE, locks.lock(lock(next)))
+        .await
+        .expect("the next lock waited on a key no one holds")
+        .unwrap()
+        .into_inner();
+    assert_eq!(granted.key, bytes(&format!("job/{next:x}")));
+
+    let long_name = LockRequest {
+        name: Bytes::from(vec![b'n'; 5000]),
+        lease: next,
+    };
+    assert_eq!(
+        locks.lock(long_name).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+}
+
 /// `v3electionpb.Election`: a campaign leads at once when alone, a second
 /// waits; Leader and Observe follow proclaims and the resignation that
 /// hands over; a Proclaim with a stale leader key is refused.

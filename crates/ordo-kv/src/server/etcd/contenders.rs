@@ -16,7 +16,14 @@
 //!   the applied state, so a wait survives a change of leader.
 //! - Every txn and read is authorized as the caller
 //!   ([`permitted_txn`]), as etcd authorizes its recipes' own KV calls: a
-//!   contender needs write on its key and read on the whole prefix.
+//!   contender needs write on its key and read on the whole prefix. Every
+//!   key and value written is held to the limits a client's put is
+//!   (`--max-key-bytes`, `--max-value-bytes`).
+//! - A key entered by a call that ends before handing it to its caller (a
+//!   Lock or Campaign cancelled by its client, or whose wait failed) is
+//!   deleted again ([`InLine`]), as etcd's recipes do: otherwise a client
+//!   that keeps its lease alive would leave a key at the head of the line
+//!   that no one holds and every later contender waits on.
 
 use std::time::Duration;
 
@@ -27,6 +34,7 @@ use tonic::{Code, Status};
 use crate::auth::Access;
 use crate::server::etcd::EtcdService;
 use crate::server::etcd::auth_gate::{permitted, permitted_txn};
+use crate::server::etcd::convert::Checker;
 use crate::server::etcd::failure::{Failure, LEADER_CHANGED, TIMED_OUT};
 use crate::server::http::auth_gate::Caller;
 use crate::server::watch::index::WatchRange;
@@ -55,6 +63,57 @@ pub(crate) struct Place {
     /// Whether this call created the key (rather than finding it from an
     /// earlier call on the same lease).
     pub(crate) created: bool,
+}
+
+/// A key this call entered in line, deleted again (guarded by its creating
+/// revision, so only that very key) when dropped unsettled (the call was
+/// cancelled) or settled by a failure ([`InLine::settle`]).
+pub(crate) struct InLine {
+    service: EtcdService,
+    caller: Option<Caller>,
+    key: Bytes,
+    revision: u64,
+    kept: bool,
+}
+
+impl InLine {
+    /// Keeps the key if the call that entered it `ended` well (the caller
+    /// holds the lock, or leads) or goes on at the leader
+    /// ([`Failure::NotLeader`]: forwarded whole, it finds this key again
+    /// and keeps its place); deletes it otherwise.
+    pub(crate) fn settle<T>(mut self, ended: &Result<T, Failure>) {
+        self.kept = matches!(ended, Ok(_) | Err(Failure::NotLeader(_)));
+    }
+}
+
+impl Drop for InLine {
+    fn drop(&mut self) {
+        if self.kept {
+            return;
+        }
+        // Dropped inside a request's task, so on the server's runtime; a
+        // drop outside one (the runtime shutting down) has nothing to
+        // delete through.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (service, caller) = (self.service.clone(), self.caller.take());
+        let (key, revision) = (self.key.clone(), self.revision);
+        runtime.spawn(async move {
+            let line = Line {
+                service: &service,
+                caller: caller.as_ref(),
+                prefix: Bytes::new(),
+            };
+            if let Err(failure) = line.resign(&key, revision).await {
+                tracing::warn!(
+                    ?failure,
+                    "a lock or campaign key left by an ended call was not deleted; its lease's \
+                     expiry or revocation will delete it"
+                );
+            }
+        });
+    }
 }
 
 /// The contenders under `NAME/`, seen as one caller.
@@ -121,6 +180,18 @@ impl<'a> Line<'a> {
                 None => Err(Status::internal("etcdserver: a contender's key vanished").into()),
             },
             _ => Err(Status::internal("the store answered a txn with something else").into()),
+        }
+    }
+
+    /// Deletes `key`, entered at `place`, unless the returned guard is
+    /// settled well (see [`InLine`]).
+    pub(crate) fn guard(&self, key: &Bytes, place: Place) -> InLine {
+        InLine {
+            service: self.service.clone(),
+            caller: self.caller.cloned(),
+            key: key.clone(),
+            revision: place.revision,
+            kept: false,
         }
     }
 
@@ -295,6 +366,12 @@ impl<'a> Line<'a> {
     /// outcome is unknown (see the module docs: running it twice is safe).
     async fn write(&self, txn: TxnRequest) -> Result<TxnResponse, Failure> {
         permitted_txn(self.caller, &txn)?;
+        let checker = Checker::new(&self.service.state.limits);
+        for op in &txn.success {
+            if let RequestOp::Put(put) = op {
+                checker.built_put(put)?;
+            }
+        }
         let mut retries = 0;
         loop {
             match self.service.run_txn(txn.clone()).await {

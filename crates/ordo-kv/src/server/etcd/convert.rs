@@ -77,6 +77,16 @@ impl<'a> Checker<'a> {
         })
     }
 
+    /// A put the server builds itself (the Lock and Election recipes'): the
+    /// same key and value limits as a client's.
+    pub(crate) fn built_put(&self, put: &store::PutRequest) -> Result<(), Status> {
+        self.key(&put.key)?;
+        if put.value.len() > self.limits.max_value_bytes {
+            return Err(Status::invalid_argument(REQUEST_TOO_LARGE));
+        }
+        Ok(())
+    }
+
     /// A put.
     pub(crate) fn put(&self, request: pb::PutRequest) -> Result<store::PutRequest, Status> {
         self.key(&request.key)?;

@@ -66,12 +66,18 @@ impl EtcdService {
         let place = line
             .enter(&key, request.value.clone(), request.lease)
             .await?;
-        line.wait_for_turn(place.revision).await?;
-        // Also proves the key is still there (a lease lost while waiting
-        // answers "not leader"), and sets the value of a key found from an
-        // earlier campaign.
-        line.proclaim(&key, place.revision, request.lease, request.value)
-            .await?;
+        let entered = line.guard(&key, place);
+        let leads = async {
+            line.wait_for_turn(place.revision).await?;
+            // Also proves the key is still there (a lease lost while waiting
+            // answers "not leader"), and sets the value of a key found from
+            // an earlier campaign.
+            line.proclaim(&key, place.revision, request.lease, request.value)
+                .await
+        }
+        .await;
+        entered.settle(&leads);
+        leads?;
         Ok(pb::CampaignResponse {
             header: current_header(&self.state, self.ids),
             leader: Some(pb::LeaderKey {

@@ -47,11 +47,18 @@ impl EtcdService {
         let line = Line::new(self, caller, &request.name);
         let key = line.key_of(request.lease);
         let place = line.enter(&key, bytes::Bytes::new(), request.lease).await?;
-        line.wait_for_turn(place.revision).await?;
-        // The lease may have run out while waiting: its key is then gone.
-        if !line.still_in_line(&key, place.revision).await? {
-            return Err(Status::not_found(LEASE_NOT_FOUND).into());
+        let entered = line.guard(&key, place);
+        let held = async {
+            line.wait_for_turn(place.revision).await?;
+            // The lease may have run out while waiting: its key is then gone.
+            if !line.still_in_line(&key, place.revision).await? {
+                return Err(Status::not_found(LEASE_NOT_FOUND).into());
+            }
+            Ok(())
         }
+        .await;
+        entered.settle(&held);
+        held?;
         Ok(pb::LockResponse {
             header: current_header(&self.state, self.ids),
             key,
