@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::member_token;
+use super::member_token::{self, CLOCK_SKEW_LEEWAY_SECONDS, ReportedAddresses};
 use super::token::{self, TokenClaims, TokenError};
 use super::*;
 use crate::store::KeyRange;
@@ -277,21 +277,33 @@ fn a_token_from_another_key_or_altered_is_refused() {
     assert_eq!(token::parse(&genuine, &[]), Err(TokenError::BadSignature));
 }
 
-/// A member token names its node until it expires, only under the key that
+/// The addresses the member tokens below report.
+const REPORTED: ReportedAddresses<'static> = ReportedAddresses {
+    peer_addr: "10.0.0.3:7003",
+    client_addr: "http://10.0.0.3:8003",
+};
+
+/// A member token names its node until it expires (plus the clock-skew
+/// leeway), only under the key that
 /// signed it, and neither kind of token passes for the other: a user's
 /// token (root's included) is no member's, and a member's is no user's.
 #[test]
 fn member_tokens_are_their_own_kind() {
     let state = sample();
     let member = state
-        .issue_member_token(3, 1_000, 60)
+        .issue_member_token(3, REPORTED, 1_000, 60)
         .unwrap_or_else(|| panic!("auth is enabled: a member token is issued"));
     assert!(member_token::is_member_token(&member));
-    assert_eq!(state.verify_member_token(&member, 1_059), Ok(3));
-    assert_eq!(
-        state.verify_member_token(&member, 1_060),
-        Err(TokenError::Expired)
-    );
+    let node = |token: &str, now: u64| {
+        state
+            .verify_member_token(token, now)
+            .map(|grant| grant.node_id)
+    };
+    assert_eq!(node(&member, 1_059), Ok(3));
+    // Accepted up to the clock-skew leeway past its expiry, and no longer.
+    let last_second = 1_060 + CLOCK_SKEW_LEEWAY_SECONDS - 1;
+    assert_eq!(node(&member, last_second), Ok(3));
+    assert_eq!(node(&member, last_second + 1), Err(TokenError::Expired));
     let root = state.issue_token(ROOT, 1_000, 300);
     assert!(!member_token::is_member_token(&root));
     assert!(state.verify_member_token(&root, 1_001).is_err());
@@ -310,13 +322,13 @@ fn member_tokens_are_their_own_kind() {
         },
     );
     let foreign = other
-        .issue_member_token(3, 1_000, 60)
+        .issue_member_token(3, REPORTED, 1_000, 60)
         .unwrap_or_else(|| panic!("enabled"));
+    assert_eq!(node(&foreign, 1_001), Err(TokenError::BadSignature));
     assert_eq!(
-        state.verify_member_token(&foreign, 1_001),
-        Err(TokenError::BadSignature)
+        AuthState::default().issue_member_token(3, REPORTED, 1_000, 60),
+        None
     );
-    assert_eq!(AuthState::default().issue_member_token(3, 1_000, 60), None);
 }
 
 #[test]

@@ -18,10 +18,10 @@
 //! would never have its client address logged.
 //!
 //! With auth enabled the address route is root's, and a node is no user:
-//! the request carries a member token naming this node, signed with the
-//! replicated key (`auth/member_token.rs` says why a token and what it
-//! defends against), which the leader accepts for this node's own address
-//! only. A node that has not applied `auth enable` yet sends none, is
+//! the request carries a member token naming this node and the addresses
+//! it reports, signed with the replicated key (`auth/member_token.rs` says
+//! why a token and what it defends against), which the leader accepts for
+//! this node's own address only, and only with those addresses. A node that has not applied `auth enable` yet sends none, is
 //! answered 401 and tries again after its back-off.
 
 use std::path::PathBuf;
@@ -32,7 +32,7 @@ use ordo::{Event, EventStreamError, MemberInfo, NodeId, RaftNode};
 use tokio::sync::watch;
 
 use crate::api::MemberAddressRequest;
-use crate::auth::member_token::MEMBER_TOKEN_TTL_SECONDS;
+use crate::auth::member_token::{MEMBER_TOKEN_TTL_SECONDS, ReportedAddresses};
 use crate::client::{Client, ClientConfig, ClientTlsFiles, parse_endpoints};
 use crate::server::auth_view::AuthView;
 use crate::server::http::auth_gate::unix_seconds_now;
@@ -174,9 +174,16 @@ async fn report(
         key: None,
     };
     let client = Client::new(config)?;
-    let member_token =
-        auth.current()
-            .issue_member_token(own_id, unix_seconds_now(), MEMBER_TOKEN_TTL_SECONDS);
+    let addresses = ReportedAddresses {
+        peer_addr: &body.peer_addr,
+        client_addr: &body.client_addr,
+    };
+    let member_token = auth.current().issue_member_token(
+        own_id,
+        addresses,
+        unix_seconds_now(),
+        MEMBER_TOKEN_TTL_SECONDS,
+    );
     if let Some(token) = member_token {
         client.send_token(&token)?;
     }

@@ -15,14 +15,18 @@
 //!    with one exception: `PUT /v1/cluster/members/N/address` also takes a
 //!    member token for N (`auth/member_token.rs`), so a member that moved
 //!    can have its own address logged, and only its own (a member token
-//!    for another node: 403). No user but root can re-point a member.
+//!    for another node: 403). The gate passes the token's [`MemberGrant`]
+//!    to the handler, which refuses (403) a body whose addresses are not
+//!    the ones the token was minted for. No user but root can re-point a
+//!    member.
 //! 4. Key routes (`/v1/kv`, `/v1/txn`, `/v1/watch`) get the [`Caller`] and
 //!    check each range they touch with `authorize` before anything is
 //!    proposed or read; leases need only an identity (etcd's rule), but a
 //!    revoke, which deletes its keys, needs write on every one of them.
 //!
 //! Nothing is read from the body before the gate decides, so a refused
-//! request changes nothing and costs little.
+//! request changes nothing and costs little (the one body check, a member
+//! token's addresses, is the address handler's, before it proposes).
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -33,7 +37,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::api::AUTHORIZATION_SCHEME;
-use crate::auth::member_token;
+use crate::auth::member_token::{self, MemberGrant};
 use crate::auth::token::TokenError;
 use crate::auth::{Access, AuthState};
 use crate::server::http::{ApiError, AuthenticatedUser, SharedState};
@@ -103,10 +107,15 @@ pub(super) async fn gate(
     }
     if let RouteClass::MemberAddress(id) = class {
         match member_of(&auth, &request) {
-            Some(Ok(member)) if member == id => return next.run(request).await,
-            Some(Ok(member)) => {
+            Some(Ok(grant)) if grant.node_id == id => {
+                // The handler checks the body against the grant.
+                request.extensions_mut().insert(grant);
+                return next.run(request).await;
+            }
+            Some(Ok(grant)) => {
                 return ApiError::permission_denied(format!(
-                    "member {member} may change only its own address, not node {id}'s"
+                    "member {} may change only its own address, not node {id}'s",
+                    grant.node_id
                 ))
                 .into_response();
             }
@@ -131,9 +140,9 @@ pub(super) async fn gate(
     next.run(request).await
 }
 
-/// The member a request's member token speaks for; `None` if it carries
-/// no member token (a user's token, a certificate, or nothing).
-fn member_of(auth: &AuthState, request: &Request) -> Option<Result<u64, TokenError>> {
+/// What a request's member token permits; `None` if it carries no member
+/// token (a user's token, a certificate, or nothing).
+fn member_of(auth: &AuthState, request: &Request) -> Option<Result<MemberGrant, TokenError>> {
     let value = request
         .headers()
         .get(header::AUTHORIZATION)?
@@ -288,8 +297,13 @@ mod tests {
     use axum::body::Body;
     use bytes::Bytes;
 
+    use axum::http::StatusCode;
+
     use super::*;
+    use crate::api::MemberAddressRequest;
+    use crate::auth::member_token::ReportedAddresses;
     use crate::auth::{AuthCommand, ROOT, SIGNING_KEY_BYTES};
+    use crate::server::http::cluster::member_may_report;
 
     /// Auth enabled with root and the signing key `[key; 32]`.
     fn enabled(key: u8) -> AuthState {
@@ -343,6 +357,16 @@ mod tests {
         }
     }
 
+    const PEER_A: &str = "10.0.0.3:7003";
+    const CLIENT_A: &str = "http://10.0.0.3:8003";
+
+    fn addresses_a() -> ReportedAddresses<'static> {
+        ReportedAddresses {
+            peer_addr: PEER_A,
+            client_addr: CLIENT_A,
+        }
+    }
+
     /// A member token names its member; a user's token (root's too), none,
     /// or a forged member token is no member.
     #[test]
@@ -350,9 +374,10 @@ mod tests {
         let auth = enabled(5);
         let now = unix_seconds_now();
         let member = auth
-            .issue_member_token(3, now, 60)
+            .issue_member_token(3, addresses_a(), now, 60)
             .unwrap_or_else(|| panic!("auth is on"));
-        assert_eq!(member_of(&auth, &with_token(&member)), Some(Ok(3)));
+        let grant = member_of(&auth, &with_token(&member)).map(|grant| grant.map(|g| g.node_id));
+        assert_eq!(grant, Some(Ok(3)));
         let root = auth.issue_token(ROOT, now, 60);
         assert_eq!(member_of(&auth, &with_token(&root)), None);
         assert!(identify(&auth, &with_token(&member)).is_err(), "no user");
@@ -360,11 +385,44 @@ mod tests {
             .body(Body::empty())
             .unwrap_or_else(|error| panic!("{error}"));
         assert_eq!(member_of(&auth, &unsigned), None);
-        let forged = enabled(6).issue_member_token(3, now, 60);
+        let forged = enabled(6).issue_member_token(3, addresses_a(), now, 60);
         let forged = forged.unwrap_or_else(|| panic!("auth is on"));
         assert_eq!(
             member_of(&auth, &with_token(&forged)),
             Some(Err(TokenError::BadSignature))
         );
+    }
+
+    /// A member token minted for addresses A, as the gate verifies it,
+    /// lets the address handler log A and nothing else: a copy replayed
+    /// with another peer or client address, or the two swapped, is 403.
+    #[test]
+    fn a_member_token_permits_only_the_addresses_it_was_minted_for() {
+        let auth = enabled(5);
+        let token = auth
+            .issue_member_token(3, addresses_a(), unix_seconds_now(), 60)
+            .unwrap_or_else(|| panic!("auth is on"));
+        let grant = match member_of(&auth, &with_token(&token)) {
+            Some(Ok(grant)) => grant,
+            other => panic!("the gate refused the member token: {other:?}"),
+        };
+        let report = |peer_addr: &str, client_addr: &str| MemberAddressRequest {
+            peer_addr: peer_addr.into(),
+            client_addr: client_addr.into(),
+        };
+        assert!(member_may_report(&grant, &report(PEER_A, CLIENT_A)).is_ok());
+        for (peer, client) in [
+            ("203.0.113.9:7003", CLIENT_A),
+            (PEER_A, "http://203.0.113.9:8003"),
+            ("203.0.113.9:7003", "http://203.0.113.9:8003"),
+            (CLIENT_A, PEER_A),
+            ("", ""),
+        ] {
+            let refusal = member_may_report(&grant, &report(peer, client))
+                .map_err(IntoResponse::into_response)
+                .err()
+                .unwrap_or_else(|| panic!("{peer} {client} was accepted"));
+            assert_eq!(refusal.status(), StatusCode::FORBIDDEN, "{peer} {client}");
+        }
     }
 }

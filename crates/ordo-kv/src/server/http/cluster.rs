@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{OriginalUri, Path, State};
+use axum::{Extension, Json};
 use ordo::{NodeId, NodeStatus, Role};
 use serde_json::{Value, json};
 
@@ -12,6 +12,7 @@ use crate::api::{
     AddMemberRequest, ClusterResponse, MemberAddressRequest, MemberInfo, NodeStatusInfo,
     ReplicationInfo, TransferLeaderRequest,
 };
+use crate::auth::member_token::{MemberGrant, ReportedAddresses};
 use crate::server::http::kv::path_and_query;
 use crate::server::http::{ApiError, SharedState};
 use crate::server::member_address::MemberAddress;
@@ -150,16 +151,43 @@ pub(super) async fn set_address(
     State(state): State<SharedState>,
     OriginalUri(uri): OriginalUri,
     id: Result<Path<NodeId>, PathRejection>,
+    member: Option<Extension<MemberGrant>>,
     body: Result<Json<MemberAddressRequest>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let path = path_and_query(&uri);
     let id = member_id(id)?;
     let Json(request) = body.map_err(|error| ApiError::bad_request(error.body_text()))?;
+    if let Some(Extension(grant)) = member {
+        member_may_report(&grant, &request)?;
+    }
     let address = checked_address(id, &request.peer_addr, &request.client_addr)?;
     update_unless_logged(&state, id, address)
         .await
         .map_err(|error| ApiError::from_proposal(error, path))?;
     Ok(Json(json!({"id": id})))
+}
+
+/// Checks that a member token (its `grant`, from the auth gate) was
+/// minted for exactly the addresses `request` reports, so that a copied
+/// token can only repeat its member's own report.
+///
+/// # Errors
+/// 403 `permission_denied` for any other addresses.
+pub(super) fn member_may_report(
+    grant: &MemberGrant,
+    request: &MemberAddressRequest,
+) -> Result<(), ApiError> {
+    let addresses = ReportedAddresses {
+        peer_addr: &request.peer_addr,
+        client_addr: &request.client_addr,
+    };
+    if grant.permits(addresses) {
+        return Ok(());
+    }
+    Err(ApiError::permission_denied(format!(
+        "member {}'s token was issued for other addresses than these",
+        grant.node_id
+    )))
 }
 
 /// Logs `update` for member `id` unless what this node applied says so
