@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ordo::storage::{MemLogStore, SnapshotStore};
 use ordo::transport::InProcessNetwork;
@@ -46,20 +47,19 @@ fn snapshot_files(dir: &Path) -> Vec<String> {
 }
 
 async fn single_node(dir: &Path) -> RaftNode<Kv> {
+    single_node_with(dir, config(1, &[1]), Kv::default()).await
+}
+
+async fn single_node_with(dir: &Path, config: RaftConfig, kv: Kv) -> RaftNode<Kv> {
     let config = RaftConfig {
         snapshot_threshold_entries: 0, // only when asked
-        ..config(1, &[1])
+        ..config
     };
     let store = Arc::new(MemLogStore::new());
-    let node = RaftNode::builder(
-        config,
-        Kv::default(),
-        store,
-        InProcessNetwork::new().transport(1),
-    )
-    .snapshot_store(SnapshotStore::open(dir).unwrap())
-    .build()
-    .unwrap();
+    let node = RaftNode::builder(config, kv, store, InProcessNetwork::new().transport(1))
+        .snapshot_store(SnapshotStore::open(dir).unwrap())
+        .build()
+        .unwrap();
     node.start().await.unwrap();
     node.wait_for_leader(runtime_support::PATIENCE)
         .await
@@ -95,6 +95,84 @@ async fn a_snapshot_read_holds_every_acknowledged_write_and_reuses_a_snapshot_th
     assert_eq!(state_of(file).0["n"], 100);
     assert_eq!(snapshots_taken(&mut events).len(), 1);
     node.stop().await;
+}
+
+/// How long the slow state machine takes to write a snapshot: far longer
+/// than [`SHORT_TIMEOUT`].
+const SLOW_SNAPSHOT: Duration = Duration::from_millis(1500);
+/// The propose timeout of the node with the slow snapshot.
+const SHORT_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// A node whose snapshot takes [`SLOW_SNAPSHOT`] (a large store) and whose
+/// proposals time out after [`SHORT_TIMEOUT`].
+async fn slow_snapshot_node(dir: &Path) -> RaftNode<Kv> {
+    let config = RaftConfig {
+        propose_timeout: SHORT_TIMEOUT,
+        ..config(1, &[1])
+    };
+    let kv = Kv {
+        snapshot_delay: SLOW_SNAPSHOT,
+        ..Kv::default()
+    };
+    single_node_with(dir, config, kv).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_read_waits_for_a_build_longer_than_the_propose_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = slow_snapshot_node(dir.path()).await;
+    for i in 1..=10 {
+        node.propose(add("n", i)).await.unwrap();
+    }
+    // The newest snapshot (none) is older than the read: one is built, and
+    // the build takes five times the propose timeout.
+    let file = node.read_snapshot().await.unwrap();
+    assert!(
+        file.meta().index >= 11,
+        "covers the read (ten writes after the no-op)"
+    );
+    assert_eq!(state_of(file).0["n"], 55, "every acknowledged write");
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_read_during_a_build_that_covers_it_waits_for_that_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Arc::new(slow_snapshot_node(dir.path()).await);
+    let mut events = node.events();
+    node.propose(add("n", 3)).await.unwrap();
+    let first = tokio::spawn({
+        let node = Arc::clone(&node);
+        async move { node.read_snapshot().await }
+    });
+    // The first read's snapshot is being built (it takes SLOW_SNAPSHOT).
+    tokio::time::sleep(SLOW_SNAPSHOT / 5).await;
+    let second = node.read_snapshot().await.unwrap();
+    let first = first.await.unwrap().unwrap();
+    assert_eq!(first.meta().index, second.meta().index);
+    assert_eq!(state_of(second).0["n"], 3);
+    assert_eq!(snapshots_taken(&mut events).len(), 1, "one build for both");
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_read_given_up_on_leaves_the_node_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = slow_snapshot_node(dir.path()).await;
+    node.propose(add("n", 4)).await.unwrap();
+    let gave_up = tokio::time::timeout(SHORT_TIMEOUT, node.read_snapshot()).await;
+    assert!(gave_up.is_err(), "the build outlasts the caller's patience");
+    // The abandoned build finishes; the next read is served from it.
+    let file = node.read_snapshot().await.unwrap();
+    assert_eq!(state_of(file).0["n"], 4);
+    // A read waiting on a build when the node stops is answered, not left
+    // waiting.
+    node.propose(add("n", 1)).await.unwrap();
+    let (read, ()) = tokio::join!(node.read_snapshot(), async {
+        tokio::time::sleep(SLOW_SNAPSHOT / 5).await;
+        node.stop().await;
+    });
+    assert!(read.is_err(), "{read:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,10 +3,11 @@
 //!
 //! The store's snapshot format *is* the backup format (`store/backup/`),
 //! so a backup is the state machine's bytes of a snapshot file, passed on
-//! as read, never a copy of the store: the apply stage only takes a
-//! snapshot when the newest one is older than the backup's read, as it
-//! would for compaction, and memory stays a few chunks whatever the
-//! store's size.
+//! as read, never a copy of the store: the apply stage takes a snapshot
+//! when the newest one is older than the backup's read (under writes, the
+//! usual case; the backup waits for it, with no timeout, however large the
+//! store), as it would for compaction, and memory stays a few chunks
+//! whatever the store's size.
 //!
 //! # Invariants
 //! - One at a time per node: the node's `BackupSlot` is held from before the

@@ -61,6 +61,8 @@ pub struct Kv {
     pub apply_calls: Arc<AtomicU64>,
     /// Sleep this long per apply batch (a slow state machine).
     pub apply_delay: Duration,
+    /// Sleep this long per snapshot (a large store written out slowly).
+    pub snapshot_delay: Duration,
 }
 
 fn mix(digest: u64, value: u64) -> u64 {
@@ -120,6 +122,9 @@ impl StateMachine for Kv {
     }
 
     fn snapshot(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        if !self.snapshot_delay.is_zero() {
+            std::thread::sleep(self.snapshot_delay);
+        }
         let state = (&self.map, self.applied, self.digest);
         let bytes = serde_json::to_vec(&state).map_err(std::io::Error::other)?;
         out.write_all(&bytes)

@@ -110,6 +110,9 @@ impl<S: StateMachine> Consensus<S> {
     /// another follows it. `RaftNode::read_snapshot` (`Some(index)`): the
     /// newest durable snapshot if it covers `index`, else a new one (the
     /// apply stage has applied `index` already, so the next one built does).
+    /// A build already under way is not doubled: the core starts one only
+    /// if none is, and a waiter it does not cover asks for the next one when
+    /// it is done (`snapshot_taken`).
     pub(super) fn request_snapshot(&mut self, covering: Option<Index>, reply: Reply<Index>) {
         if self.snapshot_jobs.is_none() {
             let error = RaftError::Snapshot("this node has no snapshot store".into());
@@ -124,6 +127,10 @@ impl<S: StateMachine> Consensus<S> {
             return;
         }
         let wanted = covering.unwrap_or(self.state.applied_index);
+        // Callers that gave up (dropped their future) wait for nothing: the
+        // list holds only callers still waiting.
+        self.snapshot_waiters
+            .retain(|(_, reply)| !reply.is_closed());
         self.snapshot_waiters.push((wanted, reply));
         // Asked for by a caller: a failed build waiting out its delay is
         // retried now.
@@ -134,10 +141,14 @@ impl<S: StateMachine> Consensus<S> {
     }
 
     /// A snapshot at `index` is durable: answers who it satisfies, and asks
-    /// for a newer one for the others.
+    /// for a newer one for the others still waiting (not for callers that
+    /// gave up: their build is not repeated).
     fn snapshot_taken(&mut self, index: Index) {
         let mut later = Vec::new();
         for (wanted, reply) in self.snapshot_waiters.drain(..) {
+            if reply.is_closed() {
+                continue;
+            }
             if wanted <= index {
                 let _ = reply.send(Ok(index));
             } else {

@@ -7,7 +7,15 @@
 //!    acknowledged before the call is applied here;
 //! 2. the consensus task answers with the newest durable snapshot if it
 //!    covers that index, else has one built (the apply stage builds at its
-//!    applied index, already past the read index);
+//!    applied index, already past the read index; a build already under
+//!    way is waited for, not doubled). Under writes the newest snapshot is
+//!    usually older than the read, so this usually builds one: the wait is
+//!    not bounded by `propose_timeout`, since a large store takes longer
+//!    than that to write out, and a bound would fail every backup of a
+//!    large busy store (each retry has a newer read index, so builds
+//!    again). It ends when the build does (bounded by the store's size and
+//!    the disk), when building fails, or when the node stops; a caller that
+//!    gives up drops the future, and its request is then dropped too;
 //! 3. the newest snapshot file is opened off the async workers; it covers
 //!    the read index (snapshots are only ever replaced by newer ones).
 
@@ -26,7 +34,13 @@ impl<S: StateMachine> RaftNode<S> {
     /// snapshot file: it reflects every write acknowledged anywhere before
     /// the call (and possibly later ones). The newest snapshot is used if it
     /// is recent enough; otherwise one is taken first (and the log compacted
-    /// behind it, as after any snapshot). The file stays readable for as
+    /// behind it, as after any snapshot). Under writes that is the usual
+    /// case, and the call then waits for the whole state to be written out:
+    /// this wait has no timeout (not `propose_timeout`: a large store takes
+    /// longer), it ends when the snapshot is durable, when building it
+    /// fails, or when the node stops. To bound it, drop the future (for
+    /// example with `tokio::time::timeout`): the snapshot being built is
+    /// still finished, but no further one is taken for this call. The file stays readable for as
     /// long as the [`SnapshotFile`] is held, whatever snapshots follow, so a
     /// slow reader (a backup sent to a slow client) holds neither the state
     /// machine nor memory: only the file's disk space. Needs a snapshot
@@ -48,7 +62,9 @@ impl<S: StateMachine> RaftNode<S> {
         let (reply, answer) = oneshot::channel();
         let covering = Some(read_index);
         send(&running.requests, Request::Snapshot { covering, reply })?;
-        wait(answer, self.inner.config.propose_timeout).await?;
+        // No timeout: see the module docs. Dropped (the node stopped): the
+        // node is shutting down.
+        answer.await.map_err(|_| RaftError::ShuttingDown)??;
         // Gone once the node's stages stopped.
         let store = store.upgrade().ok_or(RaftError::ShuttingDown)?;
         let opened =
