@@ -52,6 +52,9 @@ impl Context {
 
     /// Names the cluster id.
     pub fn cluster(&mut self, id: u64) {
+        // etcdctl prints it as `%16x`: an id under 16 hex digits (one run
+        // in sixteen) comes space-padded, as a member id does.
+        self.add("<cluster>", &format!("{id:>16x}"));
         self.add("<cluster>", &format!("{id:x}"));
         self.add("<cluster>", &id.to_string());
     }
