@@ -60,9 +60,6 @@ pub(crate) const ELECTION_NOT_LEADER: &str = "etcdserver: election: not leader";
 pub(crate) struct Place {
     /// Its key's creating revision: its place in line.
     pub(crate) revision: u64,
-    /// Whether this call created the key (rather than finding it from an
-    /// earlier call on the same lease).
-    pub(crate) created: bool,
 }
 
 /// A key this call entered in line, deleted again (guarded by its creating
@@ -166,14 +163,12 @@ impl<'a> Line<'a> {
         if answer.succeeded {
             return Ok(Place {
                 revision: answer.revision,
-                created: true,
             });
         }
         match answer.responses.first() {
             Some(ResponseOp::Range(own)) => match own.kvs.first() {
                 Some(own) => Ok(Place {
                     revision: own.create_revision,
-                    created: false,
                 }),
                 // Not there when compared, gone when read: impossible in
                 // one txn.
